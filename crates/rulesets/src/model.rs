@@ -1,0 +1,761 @@
+//! The format-independent rule-set model (tables, chains, rules, match conditions)
+//! and its evaluator, which follows netfilter's traversal semantics.
+
+use crate::packet::Packet;
+use std::fmt;
+use std::net::IpAddr;
+
+/// Address family of a packet or of an address match.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Family {
+    /// IPv4.
+    V4,
+    /// IPv6.
+    V6,
+}
+
+/// Netfilter hooks. Packet lines only use `Input`, `Forward` and `Output`;
+/// nft base chains may also sit on `Prerouting` / `Postrouting`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Hook {
+    /// NF_INET_PRE_ROUTING.
+    Prerouting,
+    /// NF_INET_LOCAL_IN.
+    Input,
+    /// NF_INET_FORWARD.
+    Forward,
+    /// NF_INET_LOCAL_OUT.
+    Output,
+    /// NF_INET_POST_ROUTING.
+    Postrouting,
+}
+
+impl Hook {
+    /// Lower-case name as used by nft (`input`, `forward`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            Hook::Prerouting => "prerouting",
+            Hook::Input => "input",
+            Hook::Forward => "forward",
+            Hook::Output => "output",
+            Hook::Postrouting => "postrouting",
+        }
+    }
+
+    /// The hooks a packet of this kind traverses, in order
+    /// (`input`: prerouting, input; `forward`: prerouting, forward, postrouting;
+    /// `output`: output, postrouting).
+    pub fn traversal(self) -> &'static [Hook] {
+        match self {
+            Hook::Prerouting => &[Hook::Prerouting],
+            Hook::Input => &[Hook::Prerouting, Hook::Input],
+            Hook::Forward => &[Hook::Prerouting, Hook::Forward, Hook::Postrouting],
+            Hook::Output => &[Hook::Output, Hook::Postrouting],
+            Hook::Postrouting => &[Hook::Postrouting],
+        }
+    }
+
+    fn has_indev(self) -> bool {
+        matches!(self, Hook::Prerouting | Hook::Input | Hook::Forward)
+    }
+
+    fn has_outdev(self) -> bool {
+        matches!(self, Hook::Forward | Hook::Output | Hook::Postrouting)
+    }
+}
+
+/// Conntrack state of a packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CtState {
+    /// First packet of a connection.
+    New,
+    /// Part of an established connection.
+    Established,
+    /// Related to an existing connection (e.g. ICMP error, FTP data).
+    Related,
+    /// Could not be tracked.
+    Invalid,
+    /// Exempted from tracking (raw table NOTRACK / `notrack`).
+    Untracked,
+}
+
+impl CtState {
+    pub(crate) fn bit(self) -> u8 {
+        match self {
+            CtState::New => 1,
+            CtState::Established => 2,
+            CtState::Related => 4,
+            CtState::Invalid => 8,
+            CtState::Untracked => 16,
+        }
+    }
+
+    pub(crate) fn from_name(s: &str) -> Option<CtState> {
+        match s.to_ascii_lowercase().as_str() {
+            "new" => Some(CtState::New),
+            "established" => Some(CtState::Established),
+            "related" => Some(CtState::Related),
+            "invalid" => Some(CtState::Invalid),
+            "untracked" => Some(CtState::Untracked),
+            _ => None,
+        }
+    }
+}
+
+/// Final verdict for a packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Verdict {
+    /// Packet passes.
+    Accept,
+    /// Packet silently discarded.
+    Drop,
+    /// Packet discarded with an error sent back (REJECT / `reject`).
+    Reject,
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Verdict::Accept => "accept",
+            Verdict::Drop => "drop",
+            Verdict::Reject => "reject",
+        })
+    }
+}
+
+/// Which input format a rule set was read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// `iptables-save` / `ip6tables-save` output (filter table).
+    IptablesSave,
+    /// `nft list ruleset` output (optionally with `-a` handles).
+    Nft,
+}
+
+/// nft table family (iptables-save tables are `Ip` or `Ip6`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TableFamily {
+    /// Sees IPv4 packets only.
+    Ip,
+    /// Sees IPv6 packets only.
+    Ip6,
+    /// Sees both.
+    Inet,
+}
+
+impl TableFamily {
+    fn sees(self, f: Family) -> bool {
+        matches!(
+            (self, f),
+            (TableFamily::Inet, _) | (TableFamily::Ip, Family::V4) | (TableFamily::Ip6, Family::V6)
+        )
+    }
+}
+
+/// Inclusive address range of one family (IPv4 addresses are stored in the low 32 bits).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct AddrRange {
+    pub family: Family,
+    pub lo: u128,
+    pub hi: u128,
+}
+
+pub(crate) fn addr_key(a: IpAddr) -> (Family, u128) {
+    match a {
+        IpAddr::V4(v) => (Family::V4, u32::from(v) as u128),
+        IpAddr::V6(v) => (Family::V6, u128::from(v)),
+    }
+}
+
+impl AddrRange {
+    pub fn single(a: IpAddr) -> Self {
+        let (family, k) = addr_key(a);
+        AddrRange {
+            family,
+            lo: k,
+            hi: k,
+        }
+    }
+
+    /// Prefix `a/len`; host bits are ignored (as the kernel masks them).
+    pub fn prefix(a: IpAddr, len: u8) -> Option<Self> {
+        let (family, k) = addr_key(a);
+        let bits: u32 = if family == Family::V4 { 32 } else { 128 };
+        if u32::from(len) > bits {
+            return None;
+        }
+        let host = bits - u32::from(len);
+        let hostmask: u128 = if host == 0 {
+            0
+        } else if host == 128 {
+            u128::MAX
+        } else {
+            (1u128 << host) - 1
+        };
+        Some(AddrRange {
+            family,
+            lo: k & !hostmask,
+            hi: (k & !hostmask) | hostmask,
+        })
+    }
+
+    pub fn range(a: IpAddr, b: IpAddr) -> Option<Self> {
+        let (fa, ka) = addr_key(a);
+        let (fb, kb) = addr_key(b);
+        if fa != fb || ka > kb {
+            return None;
+        }
+        Some(AddrRange {
+            family: fa,
+            lo: ka,
+            hi: kb,
+        })
+    }
+
+    fn contains(&self, f: Family, k: u128) -> bool {
+        self.family == f && self.lo <= k && k <= self.hi
+    }
+}
+
+/// Interface name pattern: exact, or prefix (`eth+` in iptables, `"eth*"` in nft).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct IfPat {
+    pub name: String,
+    pub prefix: bool,
+}
+
+impl IfPat {
+    pub fn parse_iptables(s: &str) -> IfPat {
+        match s.strip_suffix('+') {
+            Some(p) => IfPat {
+                name: p.to_string(),
+                prefix: true,
+            },
+            None => IfPat {
+                name: s.to_string(),
+                prefix: false,
+            },
+        }
+    }
+
+    pub fn parse_nft(s: &str) -> IfPat {
+        match s.strip_suffix('*') {
+            Some(p) if !p.ends_with('\\') => IfPat {
+                name: p.to_string(),
+                prefix: true,
+            },
+            _ => IfPat {
+                name: s.replace("\\*", "*"),
+                prefix: false,
+            },
+        }
+    }
+
+    fn matches(&self, name: &str) -> bool {
+        if self.prefix {
+            name.starts_with(&self.name)
+        } else {
+            name == self.name
+        }
+    }
+}
+
+/// One match condition of a rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Cond {
+    /// Packet family must be this one (nft `ip`/`ip6` payload dependency, `meta nfproto`).
+    Family(Family),
+    /// Source (`dst == false`) or destination address in one of the ranges.
+    /// A packet of another family never matches, negated or not.
+    Addr {
+        dst: bool,
+        neg: bool,
+        family: Family,
+        set: Vec<AddrRange>,
+    },
+    /// Layer-4 protocol number in the list.
+    Proto { neg: bool, protos: Vec<u8> },
+    /// Port in one of the ranges. `l4`: protocol the packet must have first
+    /// (nft `tcp dport` dependency; not negated). A packet without that port never matches.
+    Port {
+        sel: PortSel,
+        neg: bool,
+        l4: Option<u8>,
+        ranges: Vec<(u16, u16)>,
+    },
+    /// Interface name. `nft`: when the hook has no such device the expression
+    /// fails (no match even if negated); iptables compares against an empty name.
+    Iface {
+        out: bool,
+        neg: bool,
+        nft: bool,
+        pats: Vec<IfPat>,
+    },
+    /// Conntrack state in the mask.
+    Ct { neg: bool, mask: u8 },
+}
+
+/// Which port a port condition looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PortSel {
+    Src,
+    Dst,
+    /// multiport `--ports`: source or destination.
+    Either,
+}
+
+/// What a rule does when all its conditions hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Action {
+    Accept,
+    Drop,
+    Reject,
+    Return,
+    Jump(usize),
+    Goto(usize),
+}
+
+/// Items of a rule, evaluated in order (nft statements may interleave with matches).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Item {
+    Cond(Cond),
+    Log,
+    Counter,
+    Verdict(Action),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Rule {
+    pub line: usize,
+    pub text: String,
+    pub items: Vec<Item>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct BaseInfo {
+    pub hook: Hook,
+    pub priority: i32,
+    pub policy: Verdict,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Chain {
+    pub name: String,
+    pub table: usize,
+    pub line: usize,
+    pub base: Option<BaseInfo>,
+    pub rules: Vec<Rule>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Table {
+    pub name: String,
+    pub family: TableFamily,
+}
+
+/// A parsed rule set, ready to evaluate packets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ruleset {
+    pub(crate) format: Format,
+    pub(crate) tables: Vec<Table>,
+    pub(crate) chains: Vec<Chain>,
+    pub(crate) notes: Vec<String>,
+}
+
+/// Why the final verdict was reached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DecidedBy {
+    /// A rule with a terminal verdict (line in the rule-set file, text as in the file).
+    Rule {
+        /// 1-based line in the rule-set text.
+        line: usize,
+        /// The rule exactly as written (trimmed).
+        text: String,
+    },
+    /// The policy of a base chain (no rule decided).
+    Policy {
+        /// Table name (`filter` for iptables-save).
+        table: String,
+        /// Chain name.
+        chain: String,
+        /// Line of the chain declaration.
+        line: usize,
+    },
+    /// No base chain saw the packet: netfilter accepts it.
+    NoBaseChain,
+}
+
+/// How a chain was entered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Via {
+    /// Base chain attached to the hook.
+    Hook(Hook),
+    /// `-j CHAIN` / `jump CHAIN` at this line.
+    Jump(usize),
+    /// `-g CHAIN` / `goto CHAIN` at this line.
+    Goto(usize),
+}
+
+/// One step of the path a packet took.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Entered a chain.
+    Enter {
+        /// Table name.
+        table: String,
+        /// Chain name.
+        chain: String,
+        /// Line of the chain declaration.
+        line: usize,
+        /// How it was entered.
+        via: Via,
+    },
+    /// A non-terminating LOG / `log` statement fired at this line.
+    Log {
+        /// Line of the rule.
+        line: usize,
+    },
+    /// A `counter` statement was hit (nft), or an iptables rule without target matched.
+    Counter {
+        /// Line of the rule.
+        line: usize,
+    },
+    /// Left a chain to its caller, by a RETURN rule (`line: Some`) or by falling off its end.
+    Return {
+        /// Chain left.
+        chain: String,
+        /// Line of the RETURN / `return` rule, if any.
+        line: Option<usize>,
+    },
+    /// A base chain accepted the packet (by rule or policy); evaluation continues
+    /// with the next base chain / hook.
+    Accepted {
+        /// Table name.
+        table: String,
+        /// Base chain name.
+        chain: String,
+    },
+}
+
+/// The result of evaluating one packet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    /// Final verdict.
+    pub verdict: Verdict,
+    /// What decided it (the last decision taken, for an accept).
+    pub decided_by: DecidedBy,
+    /// Chains traversed, jumps, returns, LOG/counter hits, in order.
+    pub path: Vec<Step>,
+}
+
+impl Decision {
+    /// One-line human summary, e.g. `accept  line 12: -A INPUT -p tcp --dport 22 -j ACCEPT`.
+    pub fn render_line(&self) -> String {
+        let v = self.verdict.to_string();
+        match &self.decided_by {
+            DecidedBy::Rule { line, text } => format!("{v:<6}  line {line}: {text}"),
+            DecidedBy::Policy { table, chain, line } => {
+                format!("{v:<6}  line {line}: policy of chain {chain} (table {table})")
+            }
+            DecidedBy::NoBaseChain => format!("{v:<6}  no base chain on the packet's hooks"),
+        }
+    }
+}
+
+struct Ctx<'a> {
+    pkt: &'a Packet,
+    fam: Family,
+    src: u128,
+    dst: u128,
+    hook: Hook,
+}
+
+fn eval_cond(c: &Cond, x: &Ctx<'_>) -> bool {
+    match c {
+        Cond::Family(f) => *f == x.fam,
+        Cond::Addr {
+            dst,
+            neg,
+            family,
+            set,
+        } => {
+            if *family != x.fam {
+                return false;
+            }
+            let k = if *dst { x.dst } else { x.src };
+            set.iter().any(|r| r.contains(x.fam, k)) != *neg
+        }
+        Cond::Proto { neg, protos } => protos.contains(&x.pkt.protocol) != *neg,
+        Cond::Port {
+            sel,
+            neg,
+            l4,
+            ranges,
+        } => {
+            if let Some(p) = l4 {
+                if x.pkt.protocol != *p {
+                    return false;
+                }
+            }
+            let inr = |p: u16| ranges.iter().any(|&(a, b)| a <= p && p <= b);
+            let hit = match sel {
+                PortSel::Src => x.pkt.sport.map(inr),
+                PortSel::Dst => x.pkt.dport.map(inr),
+                PortSel::Either => match (x.pkt.sport, x.pkt.dport) {
+                    (Some(s), Some(d)) => Some(inr(s) || inr(d)),
+                    _ => None,
+                },
+            };
+            match hit {
+                None => false,
+                Some(h) => h != *neg,
+            }
+        }
+        Cond::Iface {
+            out,
+            neg,
+            nft,
+            pats,
+        } => {
+            let exists = if *out {
+                x.hook.has_outdev()
+            } else {
+                x.hook.has_indev()
+            };
+            if !exists && *nft {
+                return false;
+            }
+            let name = if !exists {
+                ""
+            } else if *out {
+                x.pkt.out_iface.as_deref().unwrap_or("")
+            } else {
+                x.pkt.in_iface.as_deref().unwrap_or("")
+            };
+            pats.iter().any(|p| p.matches(name)) != *neg
+        }
+        Cond::Ct { neg, mask } => (mask & x.pkt.state.bit() != 0) != *neg,
+    }
+}
+
+enum ChainOutcome {
+    Verdict(Verdict, DecidedBy),
+}
+
+impl Ruleset {
+    /// Which format the rule set was read from.
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    /// Notes about things deliberately not evaluated (skipped tables, non-filter chains, ...).
+    pub fn notes(&self) -> &[String] {
+        &self.notes
+    }
+
+    /// Evaluate one packet. Deterministic, never panics.
+    pub fn evaluate(&self, packet: &Packet) -> Decision {
+        let (fam, src) = addr_key(packet.src);
+        let (_, dst) = addr_key(packet.dst);
+        let mut path = Vec::new();
+        let mut last: Option<DecidedBy> = None;
+        for &hook in packet.hook.traversal() {
+            let mut bases: Vec<usize> = self
+                .chains
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| {
+                    c.base.as_ref().is_some_and(|b| b.hook == hook)
+                        && self.tables[c.table].family.sees(fam)
+                })
+                .map(|(i, _)| i)
+                .collect();
+            bases.sort_by_key(|&i| (self.chains[i].base.as_ref().map_or(0, |b| b.priority), i));
+            let ctx = Ctx {
+                pkt: packet,
+                fam,
+                src,
+                dst,
+                hook,
+            };
+            for b in bases {
+                let ChainOutcome::Verdict(v, by) = self.run_base(b, &ctx, &mut path);
+                if v != Verdict::Accept {
+                    return Decision {
+                        verdict: v,
+                        decided_by: by,
+                        path,
+                    };
+                }
+                let c = &self.chains[b];
+                path.push(Step::Accepted {
+                    table: self.tables[c.table].name.clone(),
+                    chain: c.name.clone(),
+                });
+                last = Some(by);
+            }
+        }
+        Decision {
+            verdict: Verdict::Accept,
+            decided_by: last.unwrap_or(DecidedBy::NoBaseChain),
+            path,
+        }
+    }
+
+    fn enter(&self, ci: usize, via: Via, path: &mut Vec<Step>) {
+        let c = &self.chains[ci];
+        path.push(Step::Enter {
+            table: self.tables[c.table].name.clone(),
+            chain: c.name.clone(),
+            line: c.line,
+            via,
+        });
+    }
+
+    fn run_base(&self, base: usize, x: &Ctx<'_>, path: &mut Vec<Step>) -> ChainOutcome {
+        let policy = |s: &Self| {
+            let c = &s.chains[base];
+            let v = c.base.as_ref().map_or(Verdict::Accept, |b| b.policy);
+            ChainOutcome::Verdict(
+                v,
+                DecidedBy::Policy {
+                    table: s.tables[c.table].name.clone(),
+                    chain: c.name.clone(),
+                    line: c.line,
+                },
+            )
+        };
+        self.enter(base, Via::Hook(x.hook), path);
+        // Jump stack of (chain, next rule index). Loops are rejected at parse time;
+        // the step bound is a belt-and-braces guarantee of termination.
+        let mut stack: Vec<(usize, usize)> = Vec::new();
+        let (mut cur, mut i) = (base, 0usize);
+        let mut steps: u64 = 0;
+        let limit: u64 = 10_000_000;
+        loop {
+            steps += 1;
+            if steps > limit {
+                return policy(self);
+            }
+            let chain = &self.chains[cur];
+            let Some(rule) = chain.rules.get(i) else {
+                // fell off the end
+                match stack.pop() {
+                    None => return policy(self),
+                    Some((c, n)) => {
+                        path.push(Step::Return {
+                            chain: chain.name.clone(),
+                            line: None,
+                        });
+                        cur = c;
+                        i = n;
+                        continue;
+                    }
+                }
+            };
+            i += 1;
+            let mut action: Option<&Action> = None;
+            let mut matched = true;
+            for item in &rule.items {
+                match item {
+                    Item::Cond(c) => {
+                        if !eval_cond(c, x) {
+                            matched = false;
+                            break;
+                        }
+                    }
+                    Item::Log => path.push(Step::Log { line: rule.line }),
+                    Item::Counter => path.push(Step::Counter { line: rule.line }),
+                    Item::Verdict(a) => {
+                        action = Some(a);
+                        break;
+                    }
+                }
+            }
+            if !matched {
+                continue;
+            }
+            let by = || DecidedBy::Rule {
+                line: rule.line,
+                text: rule.text.clone(),
+            };
+            match action {
+                None => {}
+                Some(Action::Accept) => return ChainOutcome::Verdict(Verdict::Accept, by()),
+                Some(Action::Drop) => return ChainOutcome::Verdict(Verdict::Drop, by()),
+                Some(Action::Reject) => return ChainOutcome::Verdict(Verdict::Reject, by()),
+                Some(Action::Return) => {
+                    path.push(Step::Return {
+                        chain: chain.name.clone(),
+                        line: Some(rule.line),
+                    });
+                    match stack.pop() {
+                        None => return policy(self),
+                        Some((c, n)) => {
+                            cur = c;
+                            i = n;
+                        }
+                    }
+                }
+                Some(Action::Jump(t)) => {
+                    stack.push((cur, i));
+                    self.enter(*t, Via::Jump(rule.line), path);
+                    cur = *t;
+                    i = 0;
+                }
+                Some(Action::Goto(t)) => {
+                    self.enter(*t, Via::Goto(rule.line), path);
+                    cur = *t;
+                    i = 0;
+                }
+            }
+        }
+    }
+}
+
+/// Reject jump/goto loops (as iptables-restore and nft do at load time).
+/// Returns the chain index and the line of a jump that closes a loop.
+pub(crate) fn find_loop(chains: &[Chain]) -> Option<(usize, usize)> {
+    // 0 = unvisited, 1 = on stack, 2 = done
+    let n = chains.len();
+    let mut state = vec![0u8; n];
+    for start in 0..n {
+        if state[start] != 0 {
+            continue;
+        }
+        // iterative DFS: (chain, rule index, item index)
+        let mut stack: Vec<(usize, usize)> = vec![(start, 0)];
+        state[start] = 1;
+        while let Some(&mut (c, ref mut ri)) = stack.last_mut() {
+            let targets: Option<(usize, usize)> = loop {
+                let Some(rule) = chains[c].rules.get(*ri) else {
+                    break None;
+                };
+                *ri += 1;
+                let t = rule.items.iter().find_map(|it| match it {
+                    Item::Verdict(Action::Jump(t)) | Item::Verdict(Action::Goto(t)) => Some(*t),
+                    _ => None,
+                });
+                if let Some(t) = t {
+                    break Some((t, rule.line));
+                }
+            };
+            match targets {
+                None => {
+                    state[c] = 2;
+                    stack.pop();
+                }
+                Some((t, line)) => {
+                    if state[t] == 1 {
+                        return Some((c, line));
+                    }
+                    if state[t] == 0 {
+                        state[t] = 1;
+                        stack.push((t, 0));
+                    }
+                }
+            }
+        }
+    }
+    None
+}

@@ -1,0 +1,1328 @@
+//! Parser for `nft list ruleset` text (also `nft -a list ruleset`, whose `# handle N`
+//! comments are ignored). Builds the common model of [`crate::model`].
+
+use crate::error::ParseError;
+use crate::iptables::parse_prefix;
+use crate::model::{
+    find_loop, Action, AddrRange, BaseInfo, Chain, Cond, CtState, Family, Format, Hook, IfPat,
+    Item, PortSel, Rule, Ruleset, Table, TableFamily, Verdict,
+};
+use crate::packet::{port_number, proto_number};
+use std::net::IpAddr;
+
+#[derive(Debug, Clone, PartialEq)]
+enum K {
+    Word(String),
+    Str(String),
+    LBrace,
+    RBrace,
+    Comma,
+    Semi,
+    Assign,
+    Op(&'static str),
+    Newline,
+}
+
+#[derive(Debug, Clone)]
+struct T {
+    k: K,
+    line: usize,
+    col: usize,
+}
+
+fn lex(text: &str) -> Result<Vec<T>, ParseError> {
+    let mut out = Vec::new();
+    for (li, line) in text.lines().enumerate() {
+        let ln = li + 1;
+        let ch: Vec<char> = line.chars().collect();
+        let mut i = 0;
+        while i < ch.len() {
+            let c = ch[i];
+            let col = i + 1;
+            let mut push = |k: K| out.push(T { k, line: ln, col });
+            match c {
+                _ if c.is_whitespace() => i += 1,
+                '#' => break,
+                '{' => {
+                    push(K::LBrace);
+                    i += 1
+                }
+                '}' => {
+                    push(K::RBrace);
+                    i += 1
+                }
+                ',' => {
+                    push(K::Comma);
+                    i += 1
+                }
+                ';' => {
+                    push(K::Semi);
+                    i += 1
+                }
+                '"' => {
+                    let mut s = String::new();
+                    i += 1;
+                    loop {
+                        match ch.get(i) {
+                            None => return Err(ParseError::new(ln, col, "unterminated string")),
+                            Some('"') => {
+                                i += 1;
+                                break;
+                            }
+                            Some('\\') if ch.get(i + 1).is_some() => {
+                                s.push(ch[i + 1]);
+                                i += 2;
+                            }
+                            Some(&x) => {
+                                s.push(x);
+                                i += 1;
+                            }
+                        }
+                    }
+                    push(K::Str(s));
+                }
+                '!' | '=' | '<' | '>' => {
+                    let next = ch.get(i + 1).copied();
+                    let (k, n) = match (c, next) {
+                        ('!', Some('=')) => (K::Op("!="), 2),
+                        ('=', Some('=')) => (K::Op("=="), 2),
+                        ('<', Some('=')) => (K::Op("<="), 2),
+                        ('>', Some('=')) => (K::Op(">="), 2),
+                        ('<', _) => (K::Op("<"), 1),
+                        ('>', _) => (K::Op(">"), 1),
+                        ('=', _) => (K::Assign, 1),
+                        _ => {
+                            return Err(ParseError::new(ln, col, "unexpected `!` (expected `!=`)"))
+                        }
+                    };
+                    push(k);
+                    i += n;
+                }
+                _ => {
+                    let start = i;
+                    while i < ch.len()
+                        && !ch[i].is_whitespace()
+                        && !matches!(
+                            ch[i],
+                            '{' | '}' | ',' | ';' | '"' | '!' | '=' | '<' | '>' | '#'
+                        )
+                    {
+                        i += 1;
+                    }
+                    let w: String = ch[start..i].iter().collect();
+                    out.push(T {
+                        k: K::Word(w),
+                        line: ln,
+                        col,
+                    });
+                }
+            }
+        }
+        out.push(T {
+            k: K::Newline,
+            line: ln,
+            col: ch.len() + 1,
+        });
+    }
+    Ok(out)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SetType {
+    Ipv4,
+    Ipv6,
+    Service,
+    Proto,
+    Ifname,
+    CtState,
+}
+
+impl SetType {
+    fn name(self) -> &'static str {
+        match self {
+            SetType::Ipv4 => "ipv4_addr",
+            SetType::Ipv6 => "ipv6_addr",
+            SetType::Service => "inet_service",
+            SetType::Proto => "inet_proto",
+            SetType::Ifname => "ifname",
+            SetType::CtState => "ct_state",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Elem {
+    text: String,
+    line: usize,
+    col: usize,
+}
+
+struct NamedSet {
+    name: String,
+    ty: SetType,
+    elems: Vec<Elem>,
+}
+
+/// Values of a match: a single value, an anonymous set, or a named set.
+struct Values {
+    elems: Vec<Elem>,
+}
+
+type E = ParseError;
+
+struct P<'a> {
+    t: Vec<T>,
+    pos: usize,
+    lines: Vec<&'a str>,
+    errors: Vec<E>,
+    notes: Vec<String>,
+    tables: Vec<Table>,
+    chains: Vec<Chain>,
+    declared_base: Vec<bool>,
+}
+
+struct PendingJump {
+    chain: usize,
+    rule: usize,
+    name: String,
+    line: usize,
+    col: usize,
+    goto: bool,
+}
+
+fn describe(k: &K) -> String {
+    match k {
+        K::Word(w) => format!("{w:?}"),
+        K::Str(s) => format!("string \"{s}\""),
+        K::LBrace => "`{`".into(),
+        K::RBrace => "`}`".into(),
+        K::Comma => "`,`".into(),
+        K::Semi => "`;`".into(),
+        K::Assign => "`=`".into(),
+        K::Op(o) => format!("`{o}`"),
+        K::Newline => "end of line".into(),
+    }
+}
+
+impl<'a> P<'a> {
+    fn peek(&self) -> Option<&T> {
+        self.t.get(self.pos)
+    }
+    fn peek_k(&self) -> Option<&K> {
+        self.t.get(self.pos).map(|t| &t.k)
+    }
+    fn eof_pos(&self) -> (usize, usize) {
+        self.t.last().map_or((1, 1), |t| (t.line, t.col))
+    }
+    fn err_here(&self, msg: impl Into<String>) -> E {
+        let (l, c) = self.peek().map_or(self.eof_pos(), |t| (t.line, t.col));
+        E::new(l, c, msg)
+    }
+    fn next(&mut self) -> Option<T> {
+        let t = self.t.get(self.pos).cloned();
+        if t.is_some() {
+            self.pos += 1;
+        }
+        t
+    }
+    fn skip_nl(&mut self) {
+        while matches!(self.peek_k(), Some(K::Newline | K::Semi)) {
+            self.pos += 1;
+        }
+    }
+    fn skip_newlines_only(&mut self) {
+        while matches!(self.peek_k(), Some(K::Newline)) {
+            self.pos += 1;
+        }
+    }
+    fn word(&mut self, what: &str) -> Result<(String, usize, usize), E> {
+        match self.peek().cloned() {
+            Some(T {
+                k: K::Word(w),
+                line,
+                col,
+            }) => {
+                self.pos += 1;
+                Ok((w, line, col))
+            }
+            Some(t) => Err(E::new(
+                t.line,
+                t.col,
+                format!("expected {what}, got {}", describe(&t.k)),
+            )),
+            None => Err(self.err_here(format!("expected {what}, got end of input"))),
+        }
+    }
+    fn name(&mut self, what: &str) -> Result<(String, usize, usize), E> {
+        match self.peek().cloned() {
+            Some(T {
+                k: K::Word(w) | K::Str(w),
+                line,
+                col,
+            }) => {
+                self.pos += 1;
+                Ok((w, line, col))
+            }
+            Some(t) => Err(E::new(
+                t.line,
+                t.col,
+                format!("expected {what}, got {}", describe(&t.k)),
+            )),
+            None => Err(self.err_here(format!("expected {what}, got end of input"))),
+        }
+    }
+    fn expect(&mut self, k: K) -> Result<(), E> {
+        match self.peek() {
+            Some(t) if t.k == k => {
+                self.pos += 1;
+                Ok(())
+            }
+            Some(t) => Err(E::new(
+                t.line,
+                t.col,
+                format!("expected {}, got {}", describe(&k), describe(&t.k)),
+            )),
+            None => Err(self.err_here(format!("expected {}, got end of input", describe(&k)))),
+        }
+    }
+    fn at_end_of_stmt(&self) -> bool {
+        matches!(self.peek_k(), None | Some(K::Newline | K::Semi | K::RBrace))
+    }
+    /// Skip to the end of the current statement (newline/`;` at brace depth 0, or
+    /// just before a closing `}` at depth 0).
+    fn recover(&mut self) {
+        let mut depth = 0usize;
+        while let Some(k) = self.peek_k() {
+            match k {
+                K::LBrace => depth += 1,
+                K::RBrace if depth == 0 => return,
+                K::RBrace => depth -= 1,
+                K::Newline | K::Semi if depth == 0 => {
+                    self.pos += 1;
+                    return;
+                }
+                _ => {}
+            }
+            self.pos += 1;
+        }
+    }
+    /// Skip a balanced `{ ... }` block starting at the current `{`.
+    fn skip_block(&mut self) -> Result<usize, E> {
+        self.expect(K::LBrace)?;
+        let mut depth = 1usize;
+        while let Some(t) = self.next() {
+            match t.k {
+                K::LBrace => depth += 1,
+                K::RBrace => {
+                    depth -= 1;
+                    if depth == 0 {
+                        return Ok(t.line);
+                    }
+                }
+                _ => {}
+            }
+        }
+        Err(self.err_here("unbalanced `{`: missing `}`"))
+    }
+
+    fn file(&mut self) -> Result<(), E> {
+        loop {
+            self.skip_nl();
+            let Some(t) = self.peek().cloned() else {
+                return Ok(());
+            };
+            match &t.k {
+                K::Word(w) if w == "table" => {
+                    self.pos += 1;
+                    self.table(t.line)?;
+                }
+                k => {
+                    return Err(E::new(
+                        t.line,
+                        t.col,
+                        format!("expected `table`, got {}", describe(k)),
+                    ))
+                }
+            }
+        }
+    }
+
+    fn table(&mut self, start_line: usize) -> Result<(), E> {
+        let (first, _, fcol) = self.name("a table family or name")?;
+        let fam_word = matches!(
+            first.as_str(),
+            "ip" | "ip6" | "inet" | "arp" | "bridge" | "netdev"
+        ) && matches!(self.peek_k(), Some(K::Word(_) | K::Str(_)));
+        let (family, name) = if fam_word {
+            let (n, _, _) = self.name("a table name")?;
+            (first, n)
+        } else {
+            ("ip".to_string(), first)
+        };
+        let tf = match family.as_str() {
+            "ip" => TableFamily::Ip,
+            "ip6" => TableFamily::Ip6,
+            "inet" => TableFamily::Inet,
+            _ => {
+                let end = self.skip_block()?;
+                self.notes.push(format!(
+                    "skipped table {family} {name} (lines {start_line}-{end}): only ip, ip6 and inet tables are evaluated"
+                ));
+                return Ok(());
+            }
+        };
+        let _ = fcol;
+        let table_idx = self.tables.len();
+        self.tables.push(Table {
+            name: name.clone(),
+            family: tf,
+        });
+        self.expect(K::LBrace)?;
+        let first_chain = self.chains.len();
+        let mut sets: Vec<NamedSet> = Vec::new();
+        let mut jumps: Vec<PendingJump> = Vec::new();
+        let mut dormant = false;
+        loop {
+            self.skip_nl();
+            let Some(t) = self.peek().cloned() else {
+                return Err(self.err_here(format!("table {name}: missing `}}`")));
+            };
+            match &t.k {
+                K::RBrace => {
+                    self.pos += 1;
+                    break;
+                }
+                K::Word(w) if w == "chain" => {
+                    self.pos += 1;
+                    self.chain(table_idx, &sets, &mut jumps)?;
+                }
+                K::Word(w) if w == "set" => {
+                    self.pos += 1;
+                    match self.set_decl() {
+                        Ok(s) => sets.push(s),
+                        Err(e) => {
+                            self.errors.push(e);
+                            // skip rest of set block
+                            while let Some(k) = self.peek_k() {
+                                if *k == K::LBrace {
+                                    self.skip_block()?;
+                                    break;
+                                }
+                                if *k == K::RBrace {
+                                    self.pos += 1;
+                                    break;
+                                }
+                                self.pos += 1;
+                            }
+                        }
+                    }
+                }
+                K::Word(w) if w == "flags" => {
+                    self.pos += 1;
+                    while let Some(K::Word(f)) = self.peek_k().cloned() {
+                        if f == "dormant" {
+                            dormant = true;
+                        }
+                        self.pos += 1;
+                        if self.peek_k() == Some(&K::Comma) {
+                            self.pos += 1;
+                        }
+                    }
+                }
+                K::Word(w) if w == "comment" => {
+                    self.pos += 1;
+                    self.name("a comment string")?;
+                }
+                K::Word(w) => {
+                    self.errors.push(E::new(
+                        t.line,
+                        t.col,
+                        format!("unsupported table statement {w:?} (supported: chain, set, flags, comment)"),
+                    ));
+                    self.pos += 1;
+                    if matches!(self.peek_k(), Some(K::Word(_) | K::Str(_))) {
+                        self.pos += 1;
+                    }
+                    if self.peek_k() == Some(&K::LBrace) {
+                        self.skip_block()?;
+                    } else {
+                        self.recover();
+                    }
+                }
+                k => {
+                    return Err(E::new(
+                        t.line,
+                        t.col,
+                        format!(
+                            "expected `chain`, `set` or `}}` in table {name}, got {}",
+                            describe(k)
+                        ),
+                    ))
+                }
+            }
+        }
+        // resolve jumps within the table
+        for j in jumps {
+            let target = (first_chain..self.chains.len()).find(|&c| self.chains[c].name == j.name);
+            match target {
+                None => self.errors.push(E::new(
+                    j.line,
+                    j.col,
+                    format!("jump to unknown chain {:?} in table {name}", j.name),
+                )),
+                Some(t) if self.declared_base[t] => self.errors.push(E::new(
+                    j.line,
+                    j.col,
+                    format!("cannot jump to base chain {:?}", j.name),
+                )),
+                Some(t) => {
+                    if let Some(r) = self.chains[j.chain].rules.get_mut(j.rule) {
+                        r.items.push(Item::Verdict(if j.goto {
+                            Action::Goto(t)
+                        } else {
+                            Action::Jump(t)
+                        }));
+                    }
+                }
+            }
+        }
+        if dormant {
+            self.notes.push(format!(
+                "table {family} {name} is dormant (flags dormant): not evaluated"
+            ));
+            for c in &mut self.chains[first_chain..] {
+                c.base = None;
+            }
+        }
+        Ok(())
+    }
+
+    fn set_decl(&mut self) -> Result<NamedSet, E> {
+        let (name, _, _) = self.name("a set name")?;
+        self.expect(K::LBrace)?;
+        let mut ty: Option<SetType> = None;
+        let mut elems = Vec::new();
+        loop {
+            self.skip_nl();
+            let Some(t) = self.peek().cloned() else {
+                return Err(self.err_here("set: missing `}`"));
+            };
+            let K::Word(w) = &t.k else {
+                if t.k == K::RBrace {
+                    self.pos += 1;
+                    break;
+                }
+                return Err(E::new(
+                    t.line,
+                    t.col,
+                    format!("expected a set statement, got {}", describe(&t.k)),
+                ));
+            };
+            self.pos += 1;
+            match w.as_str() {
+                "type" => {
+                    let (ty_name, l, c) = self.word("a set type")?;
+                    if !self.at_end_of_stmt() {
+                        return Err(self.err_here(format!(
+                            "unsupported set type: concatenations (`{ty_name} . ...`) are not supported"
+                        )));
+                    }
+                    ty = Some(match ty_name.as_str() {
+                        "ipv4_addr" => SetType::Ipv4,
+                        "ipv6_addr" => SetType::Ipv6,
+                        "inet_service" => SetType::Service,
+                        "inet_proto" => SetType::Proto,
+                        "ifname" => SetType::Ifname,
+                        "ct_state" => SetType::CtState,
+                        _ => return Err(E::new(l, c, format!("unsupported set type {ty_name:?}"))),
+                    });
+                }
+                "typeof" => {
+                    let mut words = Vec::new();
+                    while !self.at_end_of_stmt() {
+                        let (x, _, _) = self.word("a typeof expression")?;
+                        words.push(x);
+                    }
+                    let joined = words.join(" ");
+                    ty = Some(match joined.as_str() {
+                        "ip saddr" | "ip daddr" => SetType::Ipv4,
+                        "ip6 saddr" | "ip6 daddr" => SetType::Ipv6,
+                        "tcp dport" | "tcp sport" | "udp dport" | "udp sport" | "th dport"
+                        | "th sport" => SetType::Service,
+                        "meta l4proto" | "ip protocol" | "ip6 nexthdr" => SetType::Proto,
+                        "iifname" | "oifname" | "meta iifname" | "meta oifname" => SetType::Ifname,
+                        "ct state" => SetType::CtState,
+                        _ => {
+                            return Err(E::new(
+                                t.line,
+                                t.col,
+                                format!("unsupported set typeof {joined:?}"),
+                            ))
+                        }
+                    });
+                }
+                "flags" => loop {
+                    let (f, l, c) = self.word("a set flag")?;
+                    if !matches!(f.as_str(), "interval" | "constant" | "dynamic" | "timeout") {
+                        return Err(E::new(l, c, format!("unsupported set flag {f:?}")));
+                    }
+                    if self.peek_k() == Some(&K::Comma) {
+                        self.pos += 1;
+                    } else {
+                        break;
+                    }
+                },
+                "elements" => {
+                    self.expect(K::Assign)?;
+                    let v = self.values(false)?;
+                    elems = v.elems;
+                }
+                "size" | "policy" | "timeout" | "gc-interval" => {
+                    self.word("a value")?;
+                }
+                "auto-merge" | "counter" => {}
+                "comment" => {
+                    self.name("a comment string")?;
+                }
+                other => {
+                    return Err(E::new(
+                        t.line,
+                        t.col,
+                        format!("unsupported set statement {other:?}"),
+                    ))
+                }
+            }
+            if !self.at_end_of_stmt() {
+                return Err(self.err_here("expected end of set statement"));
+            }
+        }
+        let ty = ty.ok_or_else(|| self.err_here(format!("set {name} has no type")))?;
+        Ok(NamedSet { name, ty, elems })
+    }
+
+    fn chain(
+        &mut self,
+        table: usize,
+        sets: &[NamedSet],
+        jumps: &mut Vec<PendingJump>,
+    ) -> Result<(), E> {
+        let (name, cline, _) = self.name("a chain name")?;
+        self.expect(K::LBrace)?;
+        let idx = self.chains.len();
+        self.chains.push(Chain {
+            name: name.clone(),
+            table,
+            line: cline,
+            base: None,
+            rules: Vec::new(),
+        });
+        self.declared_base.push(false);
+        let mut base: Option<(String, Hook, i32)> = None;
+        let mut policy = Verdict::Accept;
+        loop {
+            self.skip_nl();
+            let Some(t) = self.peek().cloned() else {
+                return Err(self.err_here(format!("chain {name}: missing `}}`")));
+            };
+            match &t.k {
+                K::RBrace => {
+                    self.pos += 1;
+                    break;
+                }
+                K::Word(w) if w == "type" => {
+                    self.pos += 1;
+                    match self.base_decl(&name) {
+                        Ok(b) => {
+                            self.declared_base[idx] = true;
+                            base = b;
+                        }
+                        Err(e) => {
+                            self.declared_base[idx] = true;
+                            self.errors.push(e);
+                            self.recover();
+                        }
+                    }
+                }
+                K::Word(w) if w == "policy" => {
+                    self.pos += 1;
+                    match self.word("`accept` or `drop`") {
+                        Ok((p, _, _)) if p == "accept" => policy = Verdict::Accept,
+                        Ok((p, _, _)) if p == "drop" => policy = Verdict::Drop,
+                        Ok((p, l, c)) => {
+                            self.errors.push(E::new(
+                                l,
+                                c,
+                                format!("unsupported policy {p:?} (expected accept or drop)"),
+                            ));
+                            self.recover();
+                        }
+                        Err(e) => {
+                            self.errors.push(e);
+                            self.recover();
+                        }
+                    }
+                }
+                K::Word(w) if w == "comment" && self.rule_is_only_comment() => {
+                    self.pos += 1;
+                    self.name("a comment string")?;
+                }
+                _ => {
+                    let start = self.pos;
+                    let rule_idx = self.chains[idx].rules.len();
+                    match self.rule(sets) {
+                        Ok((items, jump)) => {
+                            let first = &self.t[start];
+                            let last_line = self.t[self.pos.saturating_sub(1).max(start)].line;
+                            let text = (first.line..=last_line)
+                                .filter_map(|l| self.lines.get(l - 1))
+                                .map(|s| s.trim())
+                                .collect::<Vec<_>>()
+                                .join(" ");
+                            let line = first.line;
+                            if let Some((jn, jl, jc, goto)) = jump {
+                                jumps.push(PendingJump {
+                                    chain: idx,
+                                    rule: rule_idx,
+                                    name: jn,
+                                    line: jl,
+                                    col: jc,
+                                    goto,
+                                });
+                            }
+                            self.chains[idx].rules.push(Rule { line, text, items });
+                        }
+                        Err(e) => {
+                            self.errors.push(e);
+                            self.recover();
+                        }
+                    }
+                }
+            }
+        }
+        if let Some((ty, hook, prio)) = base {
+            if ty == "nat" {
+                self.notes.push(format!(
+                    "chain {name} (line {cline}) is a nat chain: not evaluated (only filter and route chains decide verdicts)"
+                ));
+            } else {
+                self.chains[idx].base = Some(BaseInfo {
+                    hook,
+                    priority: prio,
+                    policy,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn rule_is_only_comment(&self) -> bool {
+        matches!(self.t.get(self.pos + 1).map(|t| &t.k), Some(K::Str(_)))
+            && matches!(
+                self.t.get(self.pos + 2).map(|t| &t.k),
+                None | Some(K::Newline | K::Semi | K::RBrace)
+            )
+    }
+
+    /// After `type`: `T hook H [device D] priority P`. Returns None for hooks we do not
+    /// evaluate (with a note).
+    fn base_decl(&mut self, chain: &str) -> Result<Option<(String, Hook, i32)>, E> {
+        let (ty, tl, tc) = self.word("a chain type")?;
+        if !matches!(ty.as_str(), "filter" | "nat" | "route") {
+            return Err(E::new(tl, tc, format!("unsupported chain type {ty:?}")));
+        }
+        let (h, _, _) = self.word("`hook`")?;
+        if h != "hook" {
+            return Err(self.err_here("expected `hook`"));
+        }
+        let (hook_name, hl, _) = self.word("a hook name")?;
+        let hook = match hook_name.as_str() {
+            "prerouting" => Some(Hook::Prerouting),
+            "input" => Some(Hook::Input),
+            "forward" => Some(Hook::Forward),
+            "output" => Some(Hook::Output),
+            "postrouting" => Some(Hook::Postrouting),
+            "ingress" | "egress" => None,
+            other => return Err(E::new(hl, 0, format!("unsupported hook {other:?}"))),
+        };
+        if matches!(self.peek_k(), Some(K::Word(w)) if w == "device") {
+            self.pos += 1;
+            self.name("a device name")?;
+        }
+        let (p, _, _) = self.word("`priority`")?;
+        if p != "priority" {
+            return Err(self.err_here("expected `priority`"));
+        }
+        let (pv, pl, pc) = self.word("a priority")?;
+        let named = |s: &str| -> Option<i32> {
+            Some(match s {
+                "raw" => -300,
+                "mangle" => -150,
+                "dstnat" => -100,
+                "filter" => 0,
+                "security" => 50,
+                "srcnat" => 100,
+                _ => return s.parse::<i32>().ok(),
+            })
+        };
+        let mut prio =
+            named(&pv).ok_or_else(|| E::new(pl, pc, format!("invalid priority {pv:?}")))?;
+        if let Some(K::Word(op)) = self.peek_k().cloned() {
+            if op == "+" || op == "-" {
+                self.pos += 1;
+                let (n, l, c) = self.word("a number")?;
+                let n: i32 = n
+                    .parse()
+                    .map_err(|_| E::new(l, c, format!("invalid priority offset {n:?}")))?;
+                prio = if op == "+" {
+                    prio.saturating_add(n)
+                } else {
+                    prio.saturating_sub(n)
+                };
+            }
+        }
+        if !self.at_end_of_stmt() {
+            return Err(self.err_here("expected `;` after the priority"));
+        }
+        match hook {
+            Some(h) => Ok(Some((ty, h, prio))),
+            None => {
+                self.notes.push(format!(
+                    "chain {chain} on hook {hook_name} (line {hl}) is not evaluated"
+                ));
+                Ok(None)
+            }
+        }
+    }
+
+    /// Values after a match key: optional anonymous set `{ ... }`, named set `@x`, or a
+    /// single value (`list`: also `a,b,c` as for ct state).
+    fn values(&mut self, list: bool) -> Result<Values, E> {
+        let mut elems = Vec::new();
+        if self.peek_k() == Some(&K::LBrace) {
+            self.pos += 1;
+            loop {
+                self.skip_newlines_only();
+                let Some(t) = self.next() else {
+                    return Err(self.err_here("missing `}` closing the set"));
+                };
+                match t.k {
+                    K::RBrace => break,
+                    K::Comma => continue,
+                    K::Word(w) | K::Str(w) => {
+                        // element annotations are not supported
+                        if matches!(self.peek_k(), Some(K::Word(_))) {
+                            let n = self.peek().cloned();
+                            if let Some(n) = n {
+                                return Err(E::new(
+                                    n.line,
+                                    n.col,
+                                    format!("unsupported set element syntax {}", describe(&n.k)),
+                                ));
+                            }
+                        }
+                        elems.push(Elem {
+                            text: w,
+                            line: t.line,
+                            col: t.col,
+                        })
+                    }
+                    k => {
+                        return Err(E::new(
+                            t.line,
+                            t.col,
+                            format!("expected a set element, got {}", describe(&k)),
+                        ))
+                    }
+                }
+            }
+            return Ok(Values { elems });
+        }
+        loop {
+            let Some(t) = self.next() else {
+                return Err(self.err_here("expected a value"));
+            };
+            match t.k {
+                K::Word(w) | K::Str(w) => elems.push(Elem {
+                    text: w,
+                    line: t.line,
+                    col: t.col,
+                }),
+                k => {
+                    return Err(E::new(
+                        t.line,
+                        t.col,
+                        format!("expected a value, got {}", describe(&k)),
+                    ))
+                }
+            }
+            if list && self.peek_k() == Some(&K::Comma) {
+                self.pos += 1;
+                continue;
+            }
+            return Ok(Values { elems });
+        }
+    }
+
+    /// Reads `[op] values`; resolves `@set` references.
+    fn operand(
+        &mut self,
+        sets: &[NamedSet],
+        ty: SetType,
+        list: bool,
+    ) -> Result<(bool, Vec<Elem>, Option<String>), E> {
+        let mut neg = false;
+        let mut rel: Option<&'static str> = None;
+        if let Some(K::Op(o)) = self.peek_k().cloned() {
+            self.pos += 1;
+            match o {
+                "!=" => neg = true,
+                "==" => {}
+                _ => rel = Some(o),
+            }
+        }
+        let v = self.values(list)?;
+        if v.elems.len() == 1 {
+            if let Some(name) = v.elems[0].text.strip_prefix('@') {
+                let e = &v.elems[0];
+                if rel.is_some() {
+                    return Err(E::new(e.line, e.col, "relational operator with a set"));
+                }
+                let Some(s) = sets.iter().find(|s| s.name == name) else {
+                    return Err(E::new(e.line, e.col, format!("unknown set @{name} (sets must be declared before use in the same table)")));
+                };
+                if s.ty != ty {
+                    return Err(E::new(
+                        e.line,
+                        e.col,
+                        format!(
+                            "set @{name} has type {}, expected {}",
+                            s.ty.name(),
+                            ty.name()
+                        ),
+                    ));
+                }
+                return Ok((neg, s.elems.clone(), None));
+            }
+        }
+        Ok((neg, v.elems, rel.map(str::to_string)))
+    }
+
+    fn addr_match(
+        &mut self,
+        sets: &[NamedSet],
+        fam: Family,
+        dst: bool,
+        key: (usize, usize),
+    ) -> Result<Cond, E> {
+        let ty = if fam == Family::V4 {
+            SetType::Ipv4
+        } else {
+            SetType::Ipv6
+        };
+        let (neg, elems, rel) = self.operand(sets, ty, false)?;
+        if rel.is_some() {
+            return Err(E::new(
+                key.0,
+                key.1,
+                "relational operators on addresses are not supported",
+            ));
+        }
+        let mut set = Vec::new();
+        for e in &elems {
+            let r = parse_addr_elem(&e.text)
+                .filter(|r| r.family == fam)
+                .ok_or_else(|| {
+                    E::new(
+                        e.line,
+                        e.col,
+                        format!(
+                            "expected an {} address, prefix or range, got {:?}",
+                            if fam == Family::V4 { "IPv4" } else { "IPv6" },
+                            e.text
+                        ),
+                    )
+                })?;
+            set.push(r);
+        }
+        Ok(Cond::Addr {
+            dst,
+            neg,
+            family: fam,
+            set,
+        })
+    }
+
+    fn port_match(&mut self, sets: &[NamedSet], sel: PortSel, l4: Option<u8>) -> Result<Cond, E> {
+        let (neg, elems, rel) = self.operand(sets, SetType::Service, false)?;
+        let mut ranges = Vec::new();
+        for e in &elems {
+            let r = parse_port_elem(&e.text).ok_or_else(|| {
+                E::new(
+                    e.line,
+                    e.col,
+                    format!("expected a port, range or service name, got {:?}", e.text),
+                )
+            })?;
+            ranges.push(r);
+        }
+        if let Some(op) = rel {
+            let [(p, q)] = ranges[..] else {
+                return Err(E::new(
+                    elems[0].line,
+                    elems[0].col,
+                    format!("`{op}` needs a single port"),
+                ));
+            };
+            if p != q {
+                return Err(E::new(
+                    elems[0].line,
+                    elems[0].col,
+                    format!("`{op}` needs a single port"),
+                ));
+            }
+            let r = match op.as_str() {
+                "<" if p == 0 => None,
+                "<" => Some((0, p - 1)),
+                "<=" => Some((0, p)),
+                ">" if p == 65535 => None,
+                ">" => Some((p + 1, 65535)),
+                _ => Some((p, 65535)),
+            };
+            ranges = r.into_iter().collect();
+        }
+        Ok(Cond::Port {
+            sel,
+            neg,
+            l4,
+            ranges,
+        })
+    }
+
+    fn proto_match(&mut self, sets: &[NamedSet]) -> Result<Cond, E> {
+        let (neg, elems, rel) = self.operand(sets, SetType::Proto, false)?;
+        if let Some(op) = rel {
+            return Err(E::new(
+                elems[0].line,
+                elems[0].col,
+                format!("`{op}` on a protocol is not supported"),
+            ));
+        }
+        let mut protos = Vec::new();
+        for e in &elems {
+            protos.push(
+                proto_number(&e.text).ok_or_else(|| {
+                    E::new(e.line, e.col, format!("unknown protocol {:?}", e.text))
+                })?,
+            );
+        }
+        Ok(Cond::Proto { neg, protos })
+    }
+
+    fn iface_match(&mut self, sets: &[NamedSet], out: bool) -> Result<Cond, E> {
+        let (neg, elems, rel) = self.operand(sets, SetType::Ifname, false)?;
+        if let Some(op) = rel {
+            return Err(E::new(
+                elems[0].line,
+                elems[0].col,
+                format!("`{op}` on an interface is not supported"),
+            ));
+        }
+        Ok(Cond::Iface {
+            out,
+            neg,
+            nft: true,
+            pats: elems.iter().map(|e| IfPat::parse_nft(&e.text)).collect(),
+        })
+    }
+
+    fn ct_match(&mut self, sets: &[NamedSet]) -> Result<Cond, E> {
+        let (neg, elems, rel) = self.operand(sets, SetType::CtState, true)?;
+        if let Some(op) = rel {
+            return Err(E::new(
+                elems[0].line,
+                elems[0].col,
+                format!("`{op}` on ct state is not supported"),
+            ));
+        }
+        let mut mask = 0u8;
+        for e in &elems {
+            mask |= CtState::from_name(&e.text)
+                .ok_or_else(|| E::new(e.line, e.col, format!("unsupported ct state {:?}", e.text)))?
+                .bit();
+        }
+        Ok(Cond::Ct { neg, mask })
+    }
+
+    /// One rule: items until end of line. Returns items and a pending jump/goto.
+    #[allow(clippy::type_complexity)]
+    fn rule(
+        &mut self,
+        sets: &[NamedSet],
+    ) -> Result<(Vec<Item>, Option<(String, usize, usize, bool)>), E> {
+        let mut items = Vec::new();
+        let mut jump = None;
+        let mut verdict_seen = false;
+        while !self.at_end_of_stmt() {
+            let Some(t) = self.next() else { break };
+            let K::Word(w) = &t.k else {
+                return Err(E::new(
+                    t.line,
+                    t.col,
+                    format!("unexpected {}", describe(&t.k)),
+                ));
+            };
+            let key = (t.line, t.col);
+            if verdict_seen && w != "comment" {
+                return Err(E::new(
+                    t.line,
+                    t.col,
+                    format!("unsupported {w:?} after the verdict"),
+                ));
+            }
+            let sub =
+                |p: &mut Self, what: &str| -> Result<(String, usize, usize), E> { p.word(what) };
+            match w.as_str() {
+                "ip" | "ip6" => {
+                    let fam = if w == "ip" { Family::V4 } else { Family::V6 };
+                    let (f, l, c) = sub(self, "a field (saddr, daddr, ...)")?;
+                    match f.as_str() {
+                        "saddr" | "daddr" => {
+                            let cnd = self.addr_match(sets, fam, f == "daddr", key)?;
+                            items.push(Item::Cond(cnd));
+                        }
+                        "protocol" if fam == Family::V4 => {
+                            items.push(Item::Cond(Cond::Family(fam)));
+                            let cnd = self.proto_match(sets)?;
+                            items.push(Item::Cond(cnd));
+                        }
+                        "nexthdr" if fam == Family::V6 => {
+                            items.push(Item::Cond(Cond::Family(fam)));
+                            let cnd = self.proto_match(sets)?;
+                            items.push(Item::Cond(cnd));
+                        }
+                        _ => {
+                            return Err(E::new(l, c, format!("unsupported expression \"{w} {f}\"")))
+                        }
+                    }
+                }
+                "tcp" | "udp" | "th" => {
+                    let (f, l, c) = sub(self, "`sport` or `dport`")?;
+                    let sel = match f.as_str() {
+                        "sport" => PortSel::Src,
+                        "dport" => PortSel::Dst,
+                        _ => {
+                            return Err(E::new(l, c, format!("unsupported expression \"{w} {f}\"")))
+                        }
+                    };
+                    let l4 = match w.as_str() {
+                        "tcp" => Some(6),
+                        "udp" => Some(17),
+                        _ => None,
+                    };
+                    let cnd = self.port_match(sets, sel, l4)?;
+                    items.push(Item::Cond(cnd));
+                }
+                "meta" => {
+                    let (f, l, c) = sub(self, "a meta key")?;
+                    match f.as_str() {
+                        "l4proto" => {
+                            let cnd = self.proto_match(sets)?;
+                            items.push(Item::Cond(cnd));
+                        }
+                        "nfproto" => {
+                            let (v, vl, vc) = sub(self, "ipv4 or ipv6")?;
+                            items.push(Item::Cond(Cond::Family(match v.as_str() {
+                                "ipv4" => Family::V4,
+                                "ipv6" => Family::V6,
+                                _ => {
+                                    return Err(E::new(
+                                        vl,
+                                        vc,
+                                        format!("unsupported nfproto {v:?}"),
+                                    ))
+                                }
+                            })));
+                        }
+                        "iifname" | "iif" | "oifname" | "oif" => {
+                            let cnd = self.iface_match(sets, f.starts_with('o'))?;
+                            items.push(Item::Cond(cnd));
+                        }
+                        _ => {
+                            return Err(E::new(
+                                l,
+                                c,
+                                format!("unsupported expression \"meta {f}\""),
+                            ))
+                        }
+                    }
+                }
+                "iifname" | "iif" | "oifname" | "oif" => {
+                    let cnd = self.iface_match(sets, w.starts_with('o'))?;
+                    items.push(Item::Cond(cnd));
+                }
+                "ct" => {
+                    let (f, l, c) = sub(self, "a ct key")?;
+                    if f != "state" {
+                        return Err(E::new(l, c, format!("unsupported expression \"ct {f}\"")));
+                    }
+                    let cnd = self.ct_match(sets)?;
+                    items.push(Item::Cond(cnd));
+                }
+                "counter" => {
+                    items.push(Item::Counter);
+                    if matches!(self.peek_k(), Some(K::Word(x)) if x == "packets") {
+                        self.pos += 1;
+                        self.word("a packet count")?;
+                        let (b, l, c) = self.word("`bytes`")?;
+                        if b != "bytes" {
+                            return Err(E::new(l, c, "expected `bytes`"));
+                        }
+                        self.word("a byte count")?;
+                    }
+                }
+                "log" => {
+                    items.push(Item::Log);
+                    while let Some(K::Word(o)) = self.peek_k().cloned() {
+                        match o.as_str() {
+                            "prefix" => {
+                                self.pos += 1;
+                                self.name("a log prefix")?;
+                            }
+                            "level" | "group" | "snaplen" | "queue-threshold" => {
+                                self.pos += 1;
+                                self.word("a value")?;
+                            }
+                            "flags" => {
+                                self.pos += 1;
+                                loop {
+                                    self.word("a log flag")?;
+                                    if self.peek_k() == Some(&K::Comma) {
+                                        self.pos += 1;
+                                    } else {
+                                        break;
+                                    }
+                                }
+                            }
+                            _ => break,
+                        }
+                    }
+                }
+                "comment" => {
+                    self.name("a comment string")?;
+                }
+                "accept" | "drop" | "reject" | "return" | "continue" => {
+                    verdict_seen = true;
+                    match w.as_str() {
+                        "accept" => items.push(Item::Verdict(Action::Accept)),
+                        "drop" => items.push(Item::Verdict(Action::Drop)),
+                        "return" => items.push(Item::Verdict(Action::Return)),
+                        "continue" => {}
+                        _ => {
+                            items.push(Item::Verdict(Action::Reject));
+                            if matches!(self.peek_k(), Some(K::Word(x)) if x == "with") {
+                                self.pos += 1;
+                                let (kind, l, c) = self.word("icmp, icmpv6, icmpx or tcp")?;
+                                match kind.as_str() {
+                                    "tcp" => {
+                                        let (r, l, c) = self.word("`reset`")?;
+                                        if r != "reset" {
+                                            return Err(E::new(l, c, "expected `reset`"));
+                                        }
+                                    }
+                                    "icmp" | "icmpv6" | "icmpx" => {
+                                        let (x, _, _) = self.word("a reject type")?;
+                                        if x == "type" {
+                                            self.word("a reject type")?;
+                                        }
+                                    }
+                                    _ => {
+                                        return Err(E::new(
+                                            l,
+                                            c,
+                                            format!("unsupported reject {kind:?}"),
+                                        ))
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                "jump" | "goto" => {
+                    verdict_seen = true;
+                    let (n, l, c) = self.name("a chain name")?;
+                    jump = Some((n, l, c, w == "goto"));
+                }
+                _ => {
+                    return Err(E::new(
+                        t.line,
+                        t.col,
+                        format!("unsupported expression or statement {w:?}"),
+                    ))
+                }
+            }
+        }
+        Ok((items, jump))
+    }
+}
+
+fn parse_addr_elem(s: &str) -> Option<AddrRange> {
+    if let Some((a, b)) = s.split_once('-') {
+        let a: IpAddr = a.parse().ok()?;
+        let b: IpAddr = b.parse().ok()?;
+        return AddrRange::range(a, b);
+    }
+    if s.contains('/') {
+        // nft only accepts prefix lengths
+        let (_, l) = s.split_once('/')?;
+        l.parse::<u8>().ok()?;
+    }
+    parse_prefix(s)
+}
+
+fn parse_port_elem(s: &str) -> Option<(u16, u16)> {
+    if let Some((a, b)) = s.split_once('-') {
+        let a = port_number(a)?;
+        let b = port_number(b)?;
+        return (a <= b).then_some((a, b));
+    }
+    port_number(s).map(|p| (p, p))
+}
+
+/// Parse nft text.
+pub(crate) fn parse(text: &str) -> Result<Ruleset, Vec<ParseError>> {
+    let toks = lex(text).map_err(|e| vec![e])?;
+    let mut p = P {
+        t: toks,
+        pos: 0,
+        lines: text.lines().collect(),
+        errors: Vec::new(),
+        notes: Vec::new(),
+        tables: Vec::new(),
+        chains: Vec::new(),
+        declared_base: Vec::new(),
+    };
+    if let Err(e) = p.file() {
+        p.errors.push(e);
+    }
+    if p.errors.is_empty() {
+        if let Some((c, line)) = find_loop(&p.chains) {
+            p.errors.push(ParseError::new(
+                line,
+                0,
+                format!("jump loop through chain {}", p.chains[c].name),
+            ));
+        }
+    }
+    if !p.errors.is_empty() {
+        let mut errs = p.errors;
+        errs.sort_by_key(|e| (e.line, e.column));
+        errs.dedup_by_key(|e| e.line);
+        return Err(errs);
+    }
+    Ok(Ruleset {
+        format: Format::Nft,
+        tables: p.tables,
+        chains: p.chains,
+        notes: p.notes,
+    })
+}
