@@ -1,1 +1,10 @@
-//! The pathproof engine.
+//! The pathproof engine: the model of a network, the stages a packet meets on
+//! its journey, and the analyses built on them.
+//!
+//! This crate does no I/O: callers hand it text and get values back. See
+//! ARCHITECTURE.md at the repository root for the map.
+
+pub mod load;
+pub mod model;
+
+pub use load::{load, LoadError, Problem};

@@ -1,0 +1,423 @@
+//! The resolved network: what the loader produces and every stage reads.
+//!
+//! Names have been turned into ids, addresses parsed, rules compiled into
+//! matchers. Nothing here can dangle: a `HostId` always indexes `Scenario::hosts`.
+//! The model knows nothing about YAML (see `load`) or about packets in flight
+//! (see `journey`).
+
+mod addr;
+mod rule;
+
+pub use addr::{AddrPart, AddrSet, AddrTerm, PortSet};
+pub use rule::{Action, ConnState, Match, MatchInput, NatKind, NatRule, Proto, RejectWith, Rule, StateSet};
+
+use serde::Serialize;
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
+/// A byte range in the scenario source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize)]
+pub struct Span {
+    pub start: u32,
+    pub len: u32,
+}
+
+impl Span {
+    pub fn new(start: u32, len: u32) -> Self {
+        Span { start, len }
+    }
+
+    /// A span cut to fit inside a text of `text_len` bytes.
+    pub fn clamped(start: usize, len: usize, text_len: usize) -> Self {
+        let start = start.min(text_len);
+        let len = len.min(text_len - start);
+        Span {
+            start: start as u32,
+            len: len as u32,
+        }
+    }
+
+    pub fn range(&self) -> std::ops::Range<usize> {
+        self.start as usize..(self.start + self.len) as usize
+    }
+}
+
+/// Where a declaration came from, resolved to a line and column for reports.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default, Serialize)]
+pub struct Origin {
+    #[serde(skip)]
+    pub span: Span,
+    pub line: u32,
+    pub column: u32,
+}
+
+macro_rules! id_type {
+    ($name:ident) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+        pub struct $name(pub u32);
+        impl $name {
+            pub fn index(self) -> usize {
+                self.0 as usize
+            }
+        }
+    };
+}
+id_type!(HostId);
+id_type!(NetworkId);
+id_type!(FilterId);
+id_type!(ViewId);
+
+/// A whole scenario after loading (and after applying a variant, if one was asked for).
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    pub name: String,
+    pub about: String,
+    /// The file name shown in reports (`mini-lab.yaml`, `<built-in mini-lab>`).
+    pub file: String,
+    pub networks: Vec<Network>,
+    pub hosts: Vec<Host>,
+    pub filters: Vec<Filter>,
+    pub dns: Vec<DnsView>,
+    pub expectations: Vec<Expectation>,
+    pub variants: Vec<VariantInfo>,
+    /// The variant applied while loading, if any.
+    pub variant: Option<String>,
+    pub(crate) addresses: HashMap<IpAddr, Vec<(HostId, usize)>>,
+}
+
+impl Scenario {
+    pub fn host(&self, id: HostId) -> &Host {
+        &self.hosts[id.index()]
+    }
+    pub fn network(&self, id: NetworkId) -> &Network {
+        &self.networks[id.index()]
+    }
+    pub fn filter(&self, id: FilterId) -> &Filter {
+        &self.filters[id.index()]
+    }
+    pub fn view(&self, id: ViewId) -> &DnsView {
+        &self.dns[id.index()]
+    }
+    pub fn host_by_name(&self, name: &str) -> Option<HostId> {
+        self.hosts
+            .iter()
+            .position(|h| h.name == name)
+            .map(|i| HostId(i as u32))
+    }
+    pub fn network_by_name(&self, name: &str) -> Option<NetworkId> {
+        self.networks
+            .iter()
+            .position(|n| n.name == name)
+            .map(|i| NetworkId(i as u32))
+    }
+    /// The interfaces that carry `addr`, as (host, interface index).
+    pub fn owners_of(&self, addr: IpAddr) -> &[(HostId, usize)] {
+        self.addresses.get(&addr).map(Vec::as_slice).unwrap_or(&[])
+    }
+    /// The most specific network whose prefixes contain `addr`.
+    pub fn network_of(&self, addr: IpAddr) -> Option<NetworkId> {
+        let mut best: Option<(u8, NetworkId)> = None;
+        for (i, n) in self.networks.iter().enumerate() {
+            for p in &n.prefixes {
+                if p.contains(&addr) && best.is_none_or(|(len, _)| p.prefix_len() > len) {
+                    best = Some((p.prefix_len(), NetworkId(i as u32)));
+                }
+            }
+        }
+        best.map(|(_, id)| id)
+    }
+}
+
+/// How far the scenario's owner trusts what arrives from a network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Trust {
+    Trusted,
+    Untrusted,
+}
+
+/// A layer-2 segment: every interface on it can reach every other directly.
+#[derive(Debug, Clone)]
+pub struct Network {
+    pub name: String,
+    pub prefixes: Vec<IpNet>,
+    pub trust: Trust,
+    /// A catch-all network (such as the internet at 0.0.0.0/0) owns only the
+    /// addresses that no more specific network owns.
+    pub catch_all: bool,
+    /// The router whose address hosts on this network use as default gateway.
+    pub gateway: Option<HostId>,
+    pub about: String,
+    pub origin: Origin,
+}
+
+/// Reverse-path filtering (anti-spoofing), as Linux's `rp_filter`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum RpFilter {
+    #[default]
+    Off,
+    Loose,
+    Strict,
+}
+
+#[derive(Debug, Clone)]
+pub struct Interface {
+    pub network: NetworkId,
+    pub addrs: Vec<IpAddr>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum RouteAction {
+    /// The destination is on the segment behind this interface.
+    Direct { iface: usize },
+    /// Hand the packet to a gateway on the segment behind this interface.
+    Via { gateway: IpAddr, iface: usize },
+    /// Discard silently.
+    Blackhole,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum RouteOrigin {
+    /// The prefix of a network the host is attached to.
+    Connected,
+    /// The default route through the network's `gateway`.
+    NetworkGateway(NetworkId),
+    /// A line in the host's `routes:`.
+    Declared(Origin),
+}
+
+#[derive(Debug, Clone)]
+pub struct Route {
+    pub dest: IpNet,
+    pub action: RouteAction,
+    pub origin: RouteOrigin,
+    pub text: String,
+}
+
+/// What a client that connects to this socket must present, if anything.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TlsServer {
+    pub names: Vec<String>,
+    pub issuer: String,
+    /// Mutual TLS: the CA that must have issued the client's certificate.
+    pub client_ca: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Socket {
+    pub proto: Proto,
+    pub port: u16,
+    pub bind: IpAddr,
+    pub app: Option<String>,
+    pub tls: Option<TlsServer>,
+    pub text: String,
+    pub origin: Origin,
+}
+
+impl Socket {
+    /// Whether a packet to `dst` finds this socket (Linux semantics: a
+    /// wildcard bind takes any local address of its family, `::` also takes
+    /// IPv4 unless the host sets `bindv6only`).
+    pub fn accepts(&self, dst: IpAddr) -> bool {
+        if self.bind.is_unspecified() {
+            return match self.bind {
+                IpAddr::V4(_) => dst.is_ipv4(),
+                IpAddr::V6(_) => true,
+            };
+        }
+        self.bind == dst
+    }
+}
+
+/// How a host's TLS client behaves.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TlsClient {
+    pub verify: bool,
+    pub trust: Vec<String>,
+    pub identity: Option<Identity>,
+}
+
+impl Default for TlsClient {
+    fn default() -> Self {
+        TlsClient {
+            verify: true,
+            trust: vec!["public".to_string()],
+            identity: None,
+        }
+    }
+}
+
+/// A client certificate: a workload identity (often a SPIFFE ID) and its issuer.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Identity {
+    pub id: String,
+    pub issuer: String,
+}
+
+/// What a proxy does with the `X-Forwarded-For` header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ForwardedFor {
+    /// Adds the client's address after whatever the client sent.
+    Append,
+    /// Replaces the header with the client's address.
+    Overwrite,
+    /// Leaves the header as the client sent it.
+    Pass,
+    /// Removes the header.
+    Strip,
+}
+
+#[derive(Debug, Clone)]
+pub enum ProxyMode {
+    /// Goes wherever the client asks, if the destination is allowed.
+    Forward { allow: Vec<ProxyAllow> },
+    /// Sends every request to one upstream.
+    Reverse { upstream: HostId, port: u16 },
+}
+
+#[derive(Debug, Clone)]
+pub struct ProxyAllow {
+    pub dst: AddrSet,
+    pub ports: PortSet,
+    pub text: String,
+    pub origin: Origin,
+}
+
+#[derive(Debug, Clone)]
+pub struct Proxy {
+    pub port: u16,
+    pub mode: ProxyMode,
+    pub forwarded_for: ForwardedFor,
+    pub origin: Origin,
+}
+
+#[derive(Debug, Clone)]
+pub struct Host {
+    pub name: String,
+    pub about: String,
+    pub router: bool,
+    pub interfaces: Vec<Interface>,
+    /// Sorted longest prefix first, then in declaration order.
+    pub routes: Vec<Route>,
+    pub rp_filter: RpFilter,
+    pub forward: Option<FilterId>,
+    pub input: Option<FilterId>,
+    pub output: Option<FilterId>,
+    pub nat: Vec<NatRule>,
+    pub sockets: Vec<Socket>,
+    pub dns: Option<ViewId>,
+    pub tls: TlsClient,
+    pub proxy: Option<Proxy>,
+    /// A crown jewel: what an attacker wants.
+    pub sensitive: bool,
+    pub origin: Origin,
+}
+
+impl Host {
+    /// The first address of the wanted family, in declaration order.
+    pub fn first_addr(&self, v6: bool) -> Option<IpAddr> {
+        self.interfaces
+            .iter()
+            .flat_map(|i| i.addrs.iter())
+            .copied()
+            .find(|a| a.is_ipv6() == v6)
+    }
+    pub fn has_addr(&self, addr: IpAddr) -> bool {
+        addr.is_loopback() || self.interfaces.iter().any(|i| i.addrs.contains(&addr))
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Filter {
+    pub name: String,
+    pub stateful: bool,
+    pub default: Action,
+    pub default_origin: Origin,
+    pub rules: Vec<Rule>,
+    pub origin: Origin,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum RecordData {
+    A { address: IpAddr },
+    Aaaa { address: IpAddr },
+    Cname { target: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct DnsRecord {
+    pub name: String,
+    pub data: RecordData,
+    pub origin: Origin,
+}
+
+#[derive(Debug, Clone)]
+pub struct DnsView {
+    pub name: String,
+    pub records: Vec<DnsRecord>,
+    pub origin: Origin,
+}
+
+/// A place in an expectation: a host, a network, an address or a DNS name.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", content = "name", rename_all = "lowercase")]
+pub enum Place {
+    Host(String),
+    Network(String),
+    Address(IpAddr),
+    Name(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ExpectKind {
+    Allow {
+        from: Place,
+        to: Place,
+        proto: Proto,
+        port: Option<u16>,
+    },
+    Deny {
+        from: Place,
+        to: Place,
+        proto: Proto,
+        port: Option<u16>,
+    },
+    /// Only these sources reach the target.
+    Only {
+        from: Vec<Place>,
+        to: Place,
+        proto: Proto,
+        port: Option<u16>,
+    },
+    /// Nothing enters (`inbound`), leaves (`outbound`) or either (`both`).
+    Isolated { network: String, direction: String },
+    /// The journey must carry this proof (`tls` or `mtls`).
+    Authenticated {
+        from: Place,
+        to: Place,
+        proto: Proto,
+        port: Option<u16>,
+        by: String,
+    },
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Expectation {
+    pub text: String,
+    #[serde(flatten)]
+    pub kind: ExpectKind,
+    pub origin: Origin,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct VariantInfo {
+    pub name: String,
+    pub why: String,
+    pub origin: Origin,
+}

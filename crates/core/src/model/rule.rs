@@ -1,0 +1,217 @@
+//! Filter rules and NAT rules after loading: a match plus what to do.
+
+use serde::Serialize;
+use std::fmt;
+use std::net::IpAddr;
+
+use super::{AddrSet, HostId, NetworkId, Origin, PortSet};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Proto {
+    Tcp,
+    Udp,
+    Icmp,
+}
+
+impl Proto {
+    pub fn has_ports(self) -> bool {
+        matches!(self, Proto::Tcp | Proto::Udp)
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Proto::Tcp => "tcp",
+            Proto::Udp => "udp",
+            Proto::Icmp => "icmp",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Proto> {
+        match s {
+            "tcp" => Some(Proto::Tcp),
+            "udp" => Some(Proto::Udp),
+            "icmp" | "icmpv6" | "ping" => Some(Proto::Icmp),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Proto {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Allow,
+    Drop,
+    Reject,
+}
+
+impl Action {
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Allow => "allow",
+            Action::Drop => "drop",
+            Action::Reject => "reject",
+        }
+    }
+}
+
+/// What a `reject` sends back to the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum RejectWith {
+    /// ICMP port unreachable (the netfilter default); a TCP client reports "connection refused".
+    #[default]
+    PortUnreachable,
+    /// A TCP reset; the client reports "connection refused".
+    TcpReset,
+    /// ICMP administratively prohibited; the client reports "no route to host".
+    AdminProhibited,
+}
+
+/// Conntrack states a rule may ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize)]
+pub struct StateSet {
+    pub new: bool,
+    pub established: bool,
+    pub related: bool,
+    pub invalid: bool,
+}
+
+impl StateSet {
+    pub fn text(&self) -> String {
+        let mut parts = Vec::new();
+        for (on, name) in [
+            (self.new, "new"),
+            (self.established, "established"),
+            (self.related, "related"),
+            (self.invalid, "invalid"),
+        ] {
+            if on {
+                parts.push(name);
+            }
+        }
+        parts.join(",")
+    }
+}
+
+/// The part of a rule that selects packets. Empty fields match anything.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Match {
+    pub proto: Option<Proto>,
+    pub src: AddrSet,
+    pub dst: AddrSet,
+    pub sport: PortSet,
+    pub dport: PortSet,
+    pub in_iface: Option<NetworkId>,
+    pub out_iface: Option<NetworkId>,
+    pub state: Option<StateSet>,
+}
+
+/// The facts about one packet that a match can look at.
+#[derive(Debug, Clone, Copy)]
+pub struct MatchInput {
+    pub proto: Proto,
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub sport: u16,
+    pub dport: u16,
+    pub in_iface: Option<NetworkId>,
+    pub out_iface: Option<NetworkId>,
+    pub state: ConnState,
+}
+
+/// The conntrack state of a packet, as a stateful filter sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConnState {
+    New,
+    Established,
+    Related,
+    Invalid,
+}
+
+impl ConnState {
+    pub fn name(self) -> &'static str {
+        match self {
+            ConnState::New => "new",
+            ConnState::Established => "established",
+            ConnState::Related => "related",
+            ConnState::Invalid => "invalid",
+        }
+    }
+}
+
+impl Match {
+    pub fn matches(&self, p: &MatchInput) -> bool {
+        if let Some(proto) = self.proto {
+            if proto != p.proto {
+                return false;
+            }
+        }
+        if !self.sport.is_any() && !(p.proto.has_ports() && self.sport.contains(p.sport)) {
+            return false;
+        }
+        if !self.dport.is_any() && !(p.proto.has_ports() && self.dport.contains(p.dport)) {
+            return false;
+        }
+        if self.in_iface.is_some() && self.in_iface != p.in_iface {
+            return false;
+        }
+        if self.out_iface.is_some() && self.out_iface != p.out_iface {
+            return false;
+        }
+        if let Some(states) = self.state {
+            let hit = match p.state {
+                ConnState::New => states.new,
+                ConnState::Established => states.established,
+                ConnState::Related => states.related,
+                ConnState::Invalid => states.invalid,
+            };
+            if !hit {
+                return false;
+            }
+        }
+        self.src.contains(p.src) && self.dst.contains(p.dst)
+    }
+
+    /// Whether the source side of the match narrows anything.
+    pub fn checks_source(&self) -> bool {
+        !self.src.is_any()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub action: Action,
+    pub reject_with: RejectWith,
+    pub matches: Match,
+    /// The rule in its canonical one-line form.
+    pub text: String,
+    pub origin: Origin,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum NatKind {
+    /// Rewrite the destination (port forwarding).
+    Dnat {
+        to: IpAddr,
+        port: Option<u16>,
+        host: Option<HostId>,
+    },
+    /// Rewrite the source to a fixed address.
+    Snat { to: IpAddr },
+    /// Rewrite the source to the outgoing interface's address.
+    Masquerade,
+}
+
+#[derive(Debug, Clone)]
+pub struct NatRule {
+    pub kind: NatKind,
+    pub matches: Match,
+    pub text: String,
+    pub origin: Origin,
+}
