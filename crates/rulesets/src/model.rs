@@ -442,7 +442,8 @@ pub enum Step {
 pub struct Decision {
     /// Final verdict.
     pub verdict: Verdict,
-    /// What decided it (the last decision taken, for an accept).
+    /// What decided it. For an accept that went through several base chains (each of
+    /// which accepted), the last accepting *rule* if any, else the last accepting policy.
     pub decided_by: DecidedBy,
     /// Chains traversed, jumps, returns, LOG/counter hits, in order.
     pub path: Vec<Step>,
@@ -559,6 +560,7 @@ impl Ruleset {
         let (_, dst) = addr_key(packet.dst);
         let mut path = Vec::new();
         let mut last: Option<DecidedBy> = None;
+        let mut last_rule: Option<DecidedBy> = None;
         for &hook in packet.hook.traversal() {
             let mut bases: Vec<usize> = self
                 .chains
@@ -592,12 +594,16 @@ impl Ruleset {
                     table: self.tables[c.table].name.clone(),
                     chain: c.name.clone(),
                 });
-                last = Some(by);
+                if matches!(by, DecidedBy::Rule { .. }) {
+                    last_rule = Some(by);
+                } else {
+                    last = Some(by);
+                }
             }
         }
         Decision {
             verdict: Verdict::Accept,
-            decided_by: last.unwrap_or(DecidedBy::NoBaseChain),
+            decided_by: last_rule.or(last).unwrap_or(DecidedBy::NoBaseChain),
             path,
         }
     }

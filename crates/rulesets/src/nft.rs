@@ -880,7 +880,13 @@ impl<'a> P<'a> {
                 _ => rel = Some(o),
             }
         }
+        let at = self.peek().map_or(self.eof_pos(), |t| (t.line, t.col));
         let v = self.values(list)?;
+        if let Some(op) = rel {
+            if v.elems.len() != 1 {
+                return Err(E::new(at.0, at.1, format!("`{op}` needs a single value")));
+            }
+        }
         if v.elems.len() == 1 {
             if let Some(name) = v.elems[0].text.strip_prefix('@') {
                 let e = &v.elems[0];
