@@ -29,7 +29,10 @@ fn time_per_lookup<F: Fn(&Header) -> Option<usize>>(pkts: &[Header], f: F) -> f6
 fn main() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/classbench");
     if !dir.is_dir() {
-        eprintln!("ClassBench data not found at {}: nothing to benchmark", dir.display());
+        eprintln!(
+            "ClassBench data not found at {}: nothing to benchmark",
+            dir.display()
+        );
         if std::env::var("CI").as_deref() == Ok("true") {
             std::process::exit(1);
         }
@@ -56,7 +59,10 @@ fn main() {
                 mismatches += 1;
             }
         }
-        assert_eq!(mismatches, 0, "{name}: fast classifier disagrees with the linear scan");
+        assert_eq!(
+            mismatches, 0,
+            "{name}: fast classifier disagrees with the linear scan"
+        );
         let mut lt = Vec::new();
         let mut ft = Vec::new();
         for _ in 0..REPS {

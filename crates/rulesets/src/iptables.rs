@@ -582,7 +582,6 @@ fn parse_rule(
                 items.push(Item::Cond(Cond::Iface {
                     out: o == "-o" || o == "--out-interface",
                     neg: negated,
-                    nft: false,
                     pats: vec![IfPat::parse_iptables(&v.text)],
                 }));
                 i += 2;

@@ -283,12 +283,12 @@ pub(crate) enum Cond {
         l4: Option<u8>,
         ranges: Vec<(u16, u16)>,
     },
-    /// Interface name. `nft`: when the hook has no such device the expression
-    /// fails (no match even if negated); iptables compares against an empty name.
+    /// Interface name. When the hook has no such device (no output device at
+    /// prerouting/input, no input device at output/postrouting) the name is empty, as in
+    /// the kernel (iptables compares against an empty name; nft's meta stores `""`).
     Iface {
         out: bool,
         neg: bool,
-        nft: bool,
         pats: Vec<IfPat>,
     },
     /// Conntrack state in the mask.
@@ -512,20 +512,12 @@ fn eval_cond(c: &Cond, x: &Ctx<'_>) -> bool {
                 Some(h) => h != *neg,
             }
         }
-        Cond::Iface {
-            out,
-            neg,
-            nft,
-            pats,
-        } => {
+        Cond::Iface { out, neg, pats } => {
             let exists = if *out {
                 x.hook.has_outdev()
             } else {
                 x.hook.has_indev()
             };
-            if !exists && *nft {
-                return false;
-            }
             let name = if !exists {
                 ""
             } else if *out {

@@ -619,6 +619,7 @@ impl<'a> P<'a> {
         self.declared_base.push(false);
         let mut base: Option<(String, Hook, i32)> = None;
         let mut policy = Verdict::Accept;
+        let mut policy_at: Option<(usize, usize)> = None;
         loop {
             self.skip_nl();
             let Some(t) = self.peek().cloned() else {
@@ -645,6 +646,7 @@ impl<'a> P<'a> {
                 }
                 K::Word(w) if w == "policy" => {
                     self.pos += 1;
+                    policy_at = Some((t.line, t.col));
                     match self.word("`accept` or `drop`") {
                         Ok((p, _, _)) if p == "accept" => policy = Verdict::Accept,
                         Ok((p, _, _)) if p == "drop" => policy = Verdict::Drop,
@@ -698,6 +700,13 @@ impl<'a> P<'a> {
                     }
                 }
             }
+        }
+        if let (Some((l, c)), false) = (policy_at, self.declared_base[idx]) {
+            self.errors.push(E::new(
+                l,
+                c,
+                format!("`policy` in chain {name}, which is not a base chain"),
+            ));
         }
         if let Some((ty, hook, prio)) = base {
             if ty == "nat" {
@@ -1036,7 +1045,6 @@ impl<'a> P<'a> {
         Ok(Cond::Iface {
             out,
             neg,
-            nft: true,
             pats: elems.iter().map(|e| IfPat::parse_nft(&e.text)).collect(),
         })
     }

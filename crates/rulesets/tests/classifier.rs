@@ -1,15 +1,42 @@
 use pathproof_rulesets::classbench;
-use pathproof_rulesets::classifier::{generate_headers, FastClassifier, Header, LinearClassifier, Rule5};
+use pathproof_rulesets::classifier::{
+    generate_headers, FastClassifier, Header, LinearClassifier, Rule5,
+};
 use proptest::prelude::*;
 use std::path::PathBuf;
 
 fn rule_strategy() -> impl Strategy<Value = Rule5> {
-    let addr = prop::sample::select(vec![0u32, 0x0A00_0000, 0x0A00_0001, 0x0A00_00FF, 0x0A01_0000, 0xC0A8_0101, 0xFFFF_FFFF, 0x8000_0000]);
+    let addr = prop::sample::select(vec![
+        0u32,
+        0x0A00_0000,
+        0x0A00_0001,
+        0x0A00_00FF,
+        0x0A01_0000,
+        0xC0A8_0101,
+        0xFFFF_FFFF,
+        0x8000_0000,
+    ]);
     let len = prop::sample::select(vec![0u8, 1, 8, 16, 24, 31, 32]);
     let port = prop::sample::select(vec![0u16, 1, 79, 80, 81, 1023, 1024, 65534, 65535]);
-    let proto = prop::sample::select(vec![(6u8, 0xFFu8), (17, 0xFF), (0, 0), (1, 0xFF), (4, 0x0C)]);
-    (addr.clone(), len.clone(), addr, len, port.clone(), port.clone(), port.clone(), port, proto).prop_map(
-        |(s, sl, d, dl, a, b, c, e, (p, m))| Rule5 {
+    let proto = prop::sample::select(vec![
+        (6u8, 0xFFu8),
+        (17, 0xFF),
+        (0, 0),
+        (1, 0xFF),
+        (4, 0x0C),
+    ]);
+    (
+        addr.clone(),
+        len.clone(),
+        addr,
+        len,
+        port.clone(),
+        port.clone(),
+        port.clone(),
+        port,
+        proto,
+    )
+        .prop_map(|(s, sl, d, dl, a, b, c, e, (p, m))| Rule5 {
             src: s,
             src_len: sl,
             dst: d,
@@ -18,18 +45,42 @@ fn rule_strategy() -> impl Strategy<Value = Rule5> {
             dport: (c.min(e), c.max(e)),
             proto: p,
             proto_mask: m,
-        },
-    )
+        })
 }
 
 fn header_strategy() -> impl Strategy<Value = Header> {
     let addr = prop_oneof![
-        prop::sample::select(vec![0u32, 0x0A00_0000, 0x0A00_0001, 0x0A00_00FF, 0x0A00_0100, 0x0A01_0000, 0xC0A8_0101, 0xFFFF_FFFF, 0x7FFF_FFFF, 0x8000_0000]),
+        prop::sample::select(vec![
+            0u32,
+            0x0A00_0000,
+            0x0A00_0001,
+            0x0A00_00FF,
+            0x0A00_0100,
+            0x0A01_0000,
+            0xC0A8_0101,
+            0xFFFF_FFFF,
+            0x7FFF_FFFF,
+            0x8000_0000
+        ]),
         any::<u32>()
     ];
-    let port = prop_oneof![prop::sample::select(vec![0u16, 1, 79, 80, 81, 1023, 1024, 65534, 65535]), any::<u16>()];
-    let proto = prop_oneof![prop::sample::select(vec![6u8, 17, 1, 0, 4, 8, 12]), any::<u8>()];
-    (addr.clone(), addr, port.clone(), port, proto).prop_map(|(src, dst, sport, dport, proto)| Header { src, dst, sport, dport, proto })
+    let port = prop_oneof![
+        prop::sample::select(vec![0u16, 1, 79, 80, 81, 1023, 1024, 65534, 65535]),
+        any::<u16>()
+    ];
+    let proto = prop_oneof![
+        prop::sample::select(vec![6u8, 17, 1, 0, 4, 8, 12]),
+        any::<u8>()
+    ];
+    (addr.clone(), addr, port.clone(), port, proto).prop_map(|(src, dst, sport, dport, proto)| {
+        Header {
+            src,
+            dst,
+            sport,
+            dport,
+            proto,
+        }
+    })
 }
 
 proptest! {
@@ -49,10 +100,30 @@ proptest! {
 
 #[test]
 fn linear_is_first_match() {
-    let any = Rule5 { src: 0, src_len: 0, dst: 0, dst_len: 0, sport: (0, 65535), dport: (0, 65535), proto: 0, proto_mask: 0 };
-    let ssh = Rule5 { dport: (22, 22), proto: 6, proto_mask: 0xFF, ..any };
+    let any = Rule5 {
+        src: 0,
+        src_len: 0,
+        dst: 0,
+        dst_len: 0,
+        sport: (0, 65535),
+        dport: (0, 65535),
+        proto: 0,
+        proto_mask: 0,
+    };
+    let ssh = Rule5 {
+        dport: (22, 22),
+        proto: 6,
+        proto_mask: 0xFF,
+        ..any
+    };
     let rules = [ssh, any, ssh];
-    let h = Header { src: 1, dst: 2, sport: 3, dport: 22, proto: 6 };
+    let h = Header {
+        src: 1,
+        dst: 2,
+        sport: 3,
+        dport: 22,
+        proto: 6,
+    };
     assert_eq!(LinearClassifier::new(&rules).classify(&h), Some(0));
     assert_eq!(FastClassifier::new(&rules).classify(&h), Some(0));
     let h2 = Header { proto: 17, ..h };
@@ -81,9 +152,15 @@ fn data_dir() -> Option<PathBuf> {
         return Some(dir);
     }
     if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("CI=true but the ClassBench data folder {} is missing", dir.display());
+        panic!(
+            "CI=true but the ClassBench data folder {} is missing",
+            dir.display()
+        );
     }
-    eprintln!("SKIPPED: ClassBench data folder {} not found", dir.display());
+    eprintln!(
+        "SKIPPED: ClassBench data folder {} not found",
+        dir.display()
+    );
     None
 }
 
@@ -97,11 +174,18 @@ fn classbench_all_files_fast_equals_linear() {
         .filter(|n| n.ends_with("_1k") || n.ends_with("_10k"))
         .collect();
     names.sort();
-    assert_eq!(names.len(), 24, "expected 24 ClassBench files, found {names:?}");
+    assert_eq!(
+        names.len(),
+        24,
+        "expected 24 ClassBench files, found {names:?}"
+    );
     for name in names {
         let text = std::fs::read_to_string(dir.join(&name)).unwrap();
         let rules = classbench::parse(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert_eq!(rules.len(), text.lines().filter(|l| !l.trim().is_empty()).count());
+        assert_eq!(
+            rules.len(),
+            text.lines().filter(|l| !l.trim().is_empty()).count()
+        );
         let lin = LinearClassifier::new(&rules);
         let fast = FastClassifier::new(&rules);
         let hs = generate_headers(&rules, 20_000, 42);

@@ -53,47 +53,171 @@ fn iptables_table() {
     run_table(
         RS,
         &[
-            ("tcp 8.8.8.8:1234 -> 10.0.0.1:9999 in lo", "accept", "rule:-A INPUT -i lo -j ACCEPT"),
-            ("tcp 8.8.8.8:1234 -> 10.0.0.1:9999 in eth0 state established", "accept", "rule:RELATED,ESTABLISHED"),
-            ("tcp 8.8.8.8:1234 -> 10.0.0.1:9999 in eth0 state related", "accept", "rule:RELATED,ESTABLISHED"),
-            ("tcp 8.8.8.8:1234 -> 10.0.0.1:9999 in eth0 state invalid", "drop", "rule:-A LOGDROP -j DROP"),
+            (
+                "tcp 8.8.8.8:1234 -> 10.0.0.1:9999 in lo",
+                "accept",
+                "rule:-A INPUT -i lo -j ACCEPT",
+            ),
+            (
+                "tcp 8.8.8.8:1234 -> 10.0.0.1:9999 in eth0 state established",
+                "accept",
+                "rule:RELATED,ESTABLISHED",
+            ),
+            (
+                "tcp 8.8.8.8:1234 -> 10.0.0.1:9999 in eth0 state related",
+                "accept",
+                "rule:RELATED,ESTABLISHED",
+            ),
+            (
+                "tcp 8.8.8.8:1234 -> 10.0.0.1:9999 in eth0 state invalid",
+                "drop",
+                "rule:-A LOGDROP -j DROP",
+            ),
             // SSH chain: RETURN for non-10/8, then nothing else matches in INPUT -> policy
-            ("tcp 10.1.2.3:40000 -> 10.0.0.1:22 in eth0", "accept", "rule:-A SSH -j ACCEPT"),
-            ("tcp 8.8.8.8:40000 -> 10.0.0.1:22 in eth0", "drop", "policy::INPUT DROP"),
+            (
+                "tcp 10.1.2.3:40000 -> 10.0.0.1:22 in eth0",
+                "accept",
+                "rule:-A SSH -j ACCEPT",
+            ),
+            (
+                "tcp 8.8.8.8:40000 -> 10.0.0.1:22 in eth0",
+                "drop",
+                "policy::INPUT DROP",
+            ),
             // multiport + WEB chain falling off its end returns to INPUT
-            ("tcp 8.8.8.8:40000 -> 10.0.0.1:443 in eth1", "accept", "rule:-A WEB -i eth+"),
-            ("tcp 8.8.8.8:40000 -> 10.0.0.1:8050 in eth1", "accept", "rule:-A WEB -i eth+"),
-            ("tcp 8.8.8.8:40000 -> 10.0.0.1:443 in wlan0", "drop", "policy::INPUT DROP"),
+            (
+                "tcp 8.8.8.8:40000 -> 10.0.0.1:443 in eth1",
+                "accept",
+                "rule:-A WEB -i eth+",
+            ),
+            (
+                "tcp 8.8.8.8:40000 -> 10.0.0.1:8050 in eth1",
+                "accept",
+                "rule:-A WEB -i eth+",
+            ),
+            (
+                "tcp 8.8.8.8:40000 -> 10.0.0.1:443 in wlan0",
+                "drop",
+                "policy::INPUT DROP",
+            ),
             // ... falling off WEB continues in INPUT: the last rule (sport not 1:1023, dst not 10.0.0.x) accepts
-            ("tcp 8.8.8.8:40000 -> 10.0.1.1:443 in wlan0", "accept", "rule:! --sports 1:1023"),
-            ("tcp 8.8.8.8:80 -> 10.0.1.1:443 in wlan0", "drop", "policy::INPUT DROP"),
+            (
+                "tcp 8.8.8.8:40000 -> 10.0.1.1:443 in wlan0",
+                "accept",
+                "rule:! --sports 1:1023",
+            ),
+            (
+                "tcp 8.8.8.8:80 -> 10.0.1.1:443 in wlan0",
+                "drop",
+                "policy::INPUT DROP",
+            ),
             // iprange
-            ("udp 192.168.5.15:5000 -> 10.0.0.1:53", "accept", "rule:--src-range 192.168.5.10-192.168.5.20"),
-            ("udp 192.168.5.21:5000 -> 10.0.0.1:1500", "drop", "policy::INPUT DROP"),
+            (
+                "udp 192.168.5.15:5000 -> 10.0.0.1:53",
+                "accept",
+                "rule:--src-range 192.168.5.10-192.168.5.20",
+            ),
+            (
+                "udp 192.168.5.21:5000 -> 10.0.0.1:1500",
+                "drop",
+                "policy::INPUT DROP",
+            ),
             // negated port range
-            ("udp 192.168.5.21:5000 -> 10.0.0.1:2001", "accept", "rule:! --dport 1000:2000"),
-            ("udp 192.168.5.21:5000 -> 10.0.0.1:53", "accept", "rule:! --dport 1000:2000"),
+            (
+                "udp 192.168.5.21:5000 -> 10.0.0.1:2001",
+                "accept",
+                "rule:! --dport 1000:2000",
+            ),
+            (
+                "udp 192.168.5.21:5000 -> 10.0.0.1:53",
+                "accept",
+                "rule:! --dport 1000:2000",
+            ),
             // reject
-            ("icmp 8.8.8.8 -> 10.0.0.1", "reject", "rule:-j REJECT --reject-with"),
+            (
+                "icmp 8.8.8.8 -> 10.0.0.1",
+                "reject",
+                "rule:-j REJECT --reject-with",
+            ),
             // goto: udp from 172.16/12 falls off GOTO_T -> INPUT policy, later INPUT rules not reached
-            ("tcp 172.16.1.1:1000 -> 10.0.0.1:7 in eth0", "accept", "rule:-A GOTO_T -p tcp -j ACCEPT"),
-            ("udp 172.16.1.1:1000 -> 10.0.0.1:7 in eth0", "drop", "policy::INPUT DROP"),
+            (
+                "tcp 172.16.1.1:1000 -> 10.0.0.1:7 in eth0",
+                "accept",
+                "rule:-A GOTO_T -p tcp -j ACCEPT",
+            ),
+            (
+                "udp 172.16.1.1:1000 -> 10.0.0.1:7 in eth0",
+                "drop",
+                "policy::INPUT DROP",
+            ),
             // jump MAILA, goto MAILB, fall off MAILB -> back to INPUT after the jump (not to MAILA)
-            ("tcp 1.1.1.1:1000 -> 10.0.0.1:25", "accept", "rule:-A MAILB -s 1.1.1.1/32"),
-            ("tcp 2.2.2.2:1000 -> 10.0.0.1:25", "accept", "rule:-A INPUT -s 2.2.2.2/32"),
-            ("tcp 3.3.3.3:1000 -> 10.0.0.1:25", "drop", "policy::INPUT DROP"),
-            ("tcp 3.3.3.3:100 -> 10.0.0.1:25 state untracked", "accept", "rule:--state UNTRACKED"),
+            (
+                "tcp 1.1.1.1:1000 -> 10.0.0.1:25",
+                "accept",
+                "rule:-A MAILB -s 1.1.1.1/32",
+            ),
+            (
+                "tcp 2.2.2.2:1000 -> 10.0.0.1:25",
+                "accept",
+                "rule:-A INPUT -s 2.2.2.2/32",
+            ),
+            (
+                "tcp 3.3.3.3:1000 -> 10.0.0.1:25",
+                "drop",
+                "policy::INPUT DROP",
+            ),
+            (
+                "tcp 3.3.3.3:100 -> 10.0.0.1:25 state untracked",
+                "accept",
+                "rule:--state UNTRACKED",
+            ),
             // FORWARD: interface negation and wildcard, netmask, ! -p, protocol number
-            ("tcp 8.8.8.8:1 -> 10.0.0.1:2 in eth2 out eth1 hook forward", "accept", "rule:! -i eth0 -o eth1"),
-            ("tcp 8.8.8.8:1 -> 10.0.0.1:2 in eth0 out eth1 hook forward", "drop", "policy::FORWARD DROP"),
-            ("tcp 10.3.3.3:1 -> 8.8.8.8:2 in eth7 out wan0 hook forward", "accept", "rule:-i eth+ -o wan0"),
-            ("tcp 10.3.3.3:1 -> 8.8.8.8:2 in wlan0 out wan0 hook forward", "drop", "policy::FORWARD DROP"),
-            ("udp 10.9.1.1:1 -> 8.8.8.8:2 in eth0 out wan1 hook forward", "reject", "rule:! -p tcp -s 10.9.0.0/16"),
-            ("tcp 10.9.1.1:1 -> 8.8.8.8:2 in eth0 out wan1 hook forward", "drop", "policy::FORWARD DROP"),
-            ("47 8.8.8.8 -> 10.0.0.1 in eth0 out eth3 hook forward", "accept", "rule:-p 47"),
+            (
+                "tcp 8.8.8.8:1 -> 10.0.0.1:2 in eth2 out eth1 hook forward",
+                "accept",
+                "rule:! -i eth0 -o eth1",
+            ),
+            (
+                "tcp 8.8.8.8:1 -> 10.0.0.1:2 in eth0 out eth1 hook forward",
+                "drop",
+                "policy::FORWARD DROP",
+            ),
+            (
+                "tcp 10.3.3.3:1 -> 8.8.8.8:2 in eth7 out wan0 hook forward",
+                "accept",
+                "rule:-i eth+ -o wan0",
+            ),
+            (
+                "tcp 10.3.3.3:1 -> 8.8.8.8:2 in wlan0 out wan0 hook forward",
+                "drop",
+                "policy::FORWARD DROP",
+            ),
+            (
+                "udp 10.9.1.1:1 -> 8.8.8.8:2 in eth0 out wan1 hook forward",
+                "reject",
+                "rule:! -p tcp -s 10.9.0.0/16",
+            ),
+            (
+                "tcp 10.9.1.1:1 -> 8.8.8.8:2 in eth0 out wan1 hook forward",
+                "drop",
+                "policy::FORWARD DROP",
+            ),
+            (
+                "47 8.8.8.8 -> 10.0.0.1 in eth0 out eth3 hook forward",
+                "accept",
+                "rule:-p 47",
+            ),
             // RETURN in a built-in chain applies its policy
-            ("udp 10.0.0.1:5 -> 9.9.9.9:53 hook output", "drop", "policy::OUTPUT DROP"),
-            ("udp 10.0.0.1:5 -> 9.9.9.8:53 hook output", "accept", "rule:-A OUTPUT -j ACCEPT"),
+            (
+                "udp 10.0.0.1:5 -> 9.9.9.9:53 hook output",
+                "drop",
+                "policy::OUTPUT DROP",
+            ),
+            (
+                "udp 10.0.0.1:5 -> 9.9.9.8:53 hook output",
+                "accept",
+                "rule:-A OUTPUT -j ACCEPT",
+            ),
             // IPv6 packet: an iptables (IPv4) rule set has no base chain for it
             ("tcp [2001:db8::1]:1 -> [2001:db8::2]:22", "accept", "none"),
         ],
@@ -106,14 +230,24 @@ fn path_records_jumps_logs_and_returns() {
     let d = eval(&rs, "tcp 8.8.8.8:1 -> 10.0.0.1:2 state invalid");
     let log_line = line_of(RS, "--log-prefix");
     let jump_line = line_of(RS, "INVALID -j LOGDROP");
-    assert!(d.path.contains(&Step::Log { line: log_line }), "{:?}", d.path);
+    assert!(
+        d.path.contains(&Step::Log { line: log_line }),
+        "{:?}",
+        d.path
+    );
     assert!(d.path.iter().any(|s| matches!(s, Step::Enter { chain, via: Via::Jump(l), .. } if chain == "LOGDROP" && *l == jump_line)));
     assert_eq!(
         d.render_line(),
-        format!("drop    line {}: -A LOGDROP -j DROP", line_of(RS, "-A LOGDROP -j DROP"))
+        format!(
+            "drop    line {}: -A LOGDROP -j DROP",
+            line_of(RS, "-A LOGDROP -j DROP")
+        )
     );
     let d = eval(&rs, "tcp 8.8.8.8:40000 -> 10.0.0.1:22");
-    assert!(d.path.iter().any(|s| matches!(s, Step::Return { chain, line: Some(_) } if chain == "SSH")));
+    assert!(d
+        .path
+        .iter()
+        .any(|s| matches!(s, Step::Return { chain, line: Some(_) } if chain == "SSH")));
     match &d.decided_by {
         DecidedBy::Policy { chain, table, .. } => {
             assert_eq!(chain, "INPUT");
@@ -121,10 +255,15 @@ fn path_records_jumps_logs_and_returns() {
         }
         other => panic!("{other:?}"),
     }
-    assert!(d.render_line().starts_with("drop    line 7: policy of chain INPUT"));
+    assert!(d
+        .render_line()
+        .starts_with("drop    line 7: policy of chain INPUT"));
     // goto is recorded as such
     let d = eval(&rs, "udp 172.16.1.1:1000 -> 10.0.0.1:7");
-    assert!(d.path.iter().any(|s| matches!(s, Step::Enter { chain, via: Via::Goto(_), .. } if chain == "GOTO_T")));
+    assert!(d
+        .path
+        .iter()
+        .any(|s| matches!(s, Step::Enter { chain, via: Via::Goto(_), .. } if chain == "GOTO_T")));
 }
 
 #[test]
@@ -139,7 +278,13 @@ fn rule_text_is_exact_and_nat_is_noted() {
         }
     );
     assert_eq!(d.verdict, Verdict::Accept);
-    assert!(rs.notes().iter().any(|n| n.contains("*nat") && n.contains("lines 2-5")), "{:?}", rs.notes());
+    assert!(
+        rs.notes()
+            .iter()
+            .any(|n| n.contains("*nat") && n.contains("lines 2-5")),
+        "{:?}",
+        rs.notes()
+    );
 }
 
 #[test]
@@ -148,9 +293,21 @@ fn ip6tables_save() {
     run_table(
         text,
         &[
-            ("tcp [2001:db8::5]:1 -> [2001:db8::1]:22", "accept", "rule:--dport 22"),
-            ("tcp [2001:db9::5]:1 -> [2001:db8::1]:22", "drop", "policy::INPUT DROP"),
-            ("icmpv6 2001:db9::5 -> 2001:db8::1", "accept", "rule:ipv6-icmp"),
+            (
+                "tcp [2001:db8::5]:1 -> [2001:db8::1]:22",
+                "accept",
+                "rule:--dport 22",
+            ),
+            (
+                "tcp [2001:db9::5]:1 -> [2001:db8::1]:22",
+                "drop",
+                "policy::INPUT DROP",
+            ),
+            (
+                "icmpv6 2001:db9::5 -> 2001:db8::1",
+                "accept",
+                "rule:ipv6-icmp",
+            ),
             // IPv4 packets are not seen by an ip6tables rule set
             ("tcp 10.0.0.1:1 -> 10.0.0.2:22", "accept", "none"),
         ],
@@ -164,33 +321,69 @@ fn errors(text: &str) -> Vec<String> {
     }
 }
 
-const HEAD: &str = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:U - [0:0]\n";
+const HEAD: &str =
+    "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:U - [0:0]\n";
 
 #[test]
 fn unknown_constructs_are_errors_with_line() {
     let cases: &[(&str, &str)] = &[
-        ("-A INPUT -m hashlimit --hashlimit-upto 5/sec -j ACCEPT", "line 6, column 10: unsupported match module \"-m hashlimit\""),
-        ("-A INPUT -p tcp -m tcp --tcp-flags SYN SYN -j ACCEPT", "line 6, column 24: unsupported option \"--tcp-flags\""),
-        ("-A INPUT -j DNAT --to-destination 1.2.3.4", "line 6, column 13: unsupported target \"-j DNAT\""),
-        ("-A INPUT -j NOSUCH", "line 6, column 13: unsupported target \"-j NOSUCH\""),
-        ("-A NOPE -j ACCEPT", "line 6, column 4: chain \"NOPE\" is not declared"),
-        ("-A INPUT --dport 22 -j ACCEPT", "line 6, column 10: option --dport needs -m tcp or -m udp"),
-        ("-A INPUT -m conntrack --ctstate BOGUS -j ACCEPT", "unsupported conntrack state \"BOGUS\""),
-        ("-A INPUT -s 10.0.0.300 -j ACCEPT", "invalid address or prefix"),
-        ("-A INPUT -j ACCEPT -m comment --comment x", "unsupported option \"-m\" for target ACCEPT"),
+        (
+            "-A INPUT -m hashlimit --hashlimit-upto 5/sec -j ACCEPT",
+            "line 6, column 10: unsupported match module \"-m hashlimit\"",
+        ),
+        (
+            "-A INPUT -p tcp -m tcp --tcp-flags SYN SYN -j ACCEPT",
+            "line 6, column 24: unsupported option \"--tcp-flags\"",
+        ),
+        (
+            "-A INPUT -j DNAT --to-destination 1.2.3.4",
+            "line 6, column 13: unsupported target \"-j DNAT\"",
+        ),
+        (
+            "-A INPUT -j NOSUCH",
+            "line 6, column 13: unsupported target \"-j NOSUCH\"",
+        ),
+        (
+            "-A NOPE -j ACCEPT",
+            "line 6, column 4: chain \"NOPE\" is not declared",
+        ),
+        (
+            "-A INPUT --dport 22 -j ACCEPT",
+            "line 6, column 10: option --dport needs -m tcp or -m udp",
+        ),
+        (
+            "-A INPUT -m conntrack --ctstate BOGUS -j ACCEPT",
+            "unsupported conntrack state \"BOGUS\"",
+        ),
+        (
+            "-A INPUT -s 10.0.0.300 -j ACCEPT",
+            "invalid address or prefix",
+        ),
+        (
+            "-A INPUT -j ACCEPT -m comment --comment x",
+            "unsupported option \"-m\" for target ACCEPT",
+        ),
         ("-A INPUT -j INPUT", "cannot jump to built-in chain INPUT"),
-        ("-A INPUT -m tcp --dport 22 -j ACCEPT", "-m tcp needs `-p tcp` before it"),
+        (
+            "-A INPUT -m tcp --dport 22 -j ACCEPT",
+            "-m tcp needs `-p tcp` before it",
+        ),
     ];
     for (rule, want) in cases {
         let text = format!("{HEAD}{rule}\nCOMMIT\n");
         let errs = errors(&text);
-        assert!(errs.iter().any(|e| e.contains(want)), "rule {rule:?}: want {want:?}, got {errs:?}");
+        assert!(
+            errs.iter().any(|e| e.contains(want)),
+            "rule {rule:?}: want {want:?}, got {errs:?}"
+        );
     }
 }
 
 #[test]
 fn several_errors_at_once_and_structure_errors() {
-    let text = format!("{HEAD}-A INPUT -m hashlimit -j ACCEPT\n-A INPUT -j ACCEPT\n-A INPUT --bogus\nCOMMIT\n");
+    let text = format!(
+        "{HEAD}-A INPUT -m hashlimit -j ACCEPT\n-A INPUT -j ACCEPT\n-A INPUT --bogus\nCOMMIT\n"
+    );
     let errs = errors(&text);
     assert_eq!(errs.len(), 2, "{errs:?}");
     assert!(errs[0].starts_with("line 6,"));

@@ -78,53 +78,193 @@ fn nft_table() {
     run_table(
         RS,
         &[
-            ("tcp 8.8.8.8:5000 -> 10.0.0.1:9 state established", "accept", "rule:ct state established,related accept"),
-            ("tcp 8.8.8.8:5000 -> 10.0.0.1:9 state invalid", "drop", "rule:ct state invalid counter"),
-            ("tcp 8.8.8.8:5000 -> 10.0.0.1:9 in lo", "accept", "rule:iifname \"lo\" accept"),
+            (
+                "tcp 8.8.8.8:5000 -> 10.0.0.1:9 state established",
+                "accept",
+                "rule:ct state established,related accept",
+            ),
+            (
+                "tcp 8.8.8.8:5000 -> 10.0.0.1:9 state invalid",
+                "drop",
+                "rule:ct state invalid counter",
+            ),
+            (
+                "tcp 8.8.8.8:5000 -> 10.0.0.1:9 in lo",
+                "accept",
+                "rule:iifname \"lo\" accept",
+            ),
             // named interval set (prefix, single, range)
-            ("tcp 192.0.2.5:5000 -> 10.0.0.1:80", "drop", "rule:ip saddr @blocked"),
-            ("tcp 203.0.113.200:5000 -> 10.0.0.1:80", "drop", "rule:ip saddr @blocked"),
-            ("tcp 198.51.100.7:5000 -> 10.0.0.1:80", "drop", "rule:ip saddr @blocked"),
+            (
+                "tcp 192.0.2.5:5000 -> 10.0.0.1:80",
+                "drop",
+                "rule:ip saddr @blocked",
+            ),
+            (
+                "tcp 203.0.113.200:5000 -> 10.0.0.1:80",
+                "drop",
+                "rule:ip saddr @blocked",
+            ),
+            (
+                "tcp 198.51.100.7:5000 -> 10.0.0.1:80",
+                "drop",
+                "rule:ip saddr @blocked",
+            ),
             // 198.51.100.8 not blocked: named port set -> jump web -> accept there
-            ("tcp 198.51.100.8:5000 -> 10.0.0.1:80", "accept", "rule:web ok"),
+            (
+                "tcp 198.51.100.8:5000 -> 10.0.0.1:80",
+                "accept",
+                "rule:web ok",
+            ),
             // return from web back to input; nothing else matches -> policy drop
-            ("tcp 192.168.1.1:5000 -> 10.0.0.1:443", "drop", "policy:chain input {"),
-            ("tcp 10.1.1.1:5000 -> 10.0.0.1:22", "accept", "rule:tcp dport 22 ip saddr 10.0.0.0/8"),
-            ("tcp 11.1.1.1:5000 -> 10.0.0.1:22", "drop", "policy:chain input {"),
+            (
+                "tcp 192.168.1.1:5000 -> 10.0.0.1:443",
+                "drop",
+                "policy:chain input {",
+            ),
+            (
+                "tcp 10.1.1.1:5000 -> 10.0.0.1:22",
+                "accept",
+                "rule:tcp dport 22 ip saddr 10.0.0.0/8",
+            ),
+            (
+                "tcp 11.1.1.1:5000 -> 10.0.0.1:22",
+                "drop",
+                "policy:chain input {",
+            ),
             // anonymous port set with range
-            ("udp 8.8.8.8:1 -> 10.0.0.1:5355", "accept", "rule:udp dport { 53, 5353-5360 }"),
-            ("udp 8.8.8.8:1 -> 10.0.0.1:53", "accept", "rule:udp dport { 53, 5353-5360 }"),
-            ("udp 8.8.8.8:1 -> 10.0.0.1:54", "drop", "policy:chain input {"),
-            ("icmp 8.8.8.8 -> 10.0.0.1", "reject", "rule:meta l4proto icmp reject"),
+            (
+                "udp 8.8.8.8:1 -> 10.0.0.1:5355",
+                "accept",
+                "rule:udp dport { 53, 5353-5360 }",
+            ),
+            (
+                "udp 8.8.8.8:1 -> 10.0.0.1:53",
+                "accept",
+                "rule:udp dport { 53, 5353-5360 }",
+            ),
+            (
+                "udp 8.8.8.8:1 -> 10.0.0.1:54",
+                "drop",
+                "policy:chain input {",
+            ),
+            (
+                "icmp 8.8.8.8 -> 10.0.0.1",
+                "reject",
+                "rule:meta l4proto icmp reject",
+            ),
             // goto: falls off vpn -> base chain policy
-            ("tcp 10.1.1.1:5000 -> 10.0.0.1:3389 in wg0", "accept", "rule:tcp dport 3389 accept"),
-            ("tcp 10.1.1.1:5000 -> 10.0.0.1:3390 in wg0", "drop", "policy:chain input {"),
-            ("tcp 10.1.1.1:5000 -> 10.0.0.1:3390 in eth9", "accept", "rule:meta l4proto { tcp, udp } iifname"),
-            ("udp 10.1.1.1:5000 -> 10.0.0.1:3390 in eth7", "drop", "policy:chain input {"),
+            (
+                "tcp 10.1.1.1:5000 -> 10.0.0.1:3389 in wg0",
+                "accept",
+                "rule:tcp dport 3389 accept",
+            ),
+            (
+                "tcp 10.1.1.1:5000 -> 10.0.0.1:3390 in wg0",
+                "drop",
+                "policy:chain input {",
+            ),
+            (
+                "tcp 10.1.1.1:5000 -> 10.0.0.1:3390 in eth9",
+                "accept",
+                "rule:meta l4proto { tcp, udp } iifname",
+            ),
+            (
+                "udp 10.1.1.1:5000 -> 10.0.0.1:3390 in eth7",
+                "drop",
+                "policy:chain input {",
+            ),
             // != on a set and on a prefix
-            ("tcp 8.8.8.8:5000 -> 10.0.0.1:3390", "accept", "rule:high ports"),
-            ("tcp 8.8.8.8:5000 -> 10.0.0.1:999", "drop", "policy:chain input {"),
-            ("udp 8.8.8.8:5000 -> 10.0.0.1:7 state untracked", "accept", "rule:ct state { untracked } th dport 7"),
+            (
+                "tcp 8.8.8.8:5000 -> 10.0.0.1:3390",
+                "accept",
+                "rule:high ports",
+            ),
+            (
+                "tcp 8.8.8.8:5000 -> 10.0.0.1:999",
+                "drop",
+                "policy:chain input {",
+            ),
+            (
+                "udp 8.8.8.8:5000 -> 10.0.0.1:7 state untracked",
+                "accept",
+                "rule:ct state { untracked } th dport 7",
+            ),
             // multiple base chains on the input hook: early (-10) accept continues, late (+10) drops
-            ("tcp 1.2.3.4:5000 -> 10.0.0.1:23 state established", "drop", "rule:tcp dport 23 drop"),
-            ("tcp 8.8.8.8:5000 -> 10.0.0.1:8443", "drop", "rule:tcp dport 8443 drop"),
+            (
+                "tcp 1.2.3.4:5000 -> 10.0.0.1:23 state established",
+                "drop",
+                "rule:tcp dport 23 drop",
+            ),
+            (
+                "tcp 8.8.8.8:5000 -> 10.0.0.1:8443",
+                "drop",
+                "rule:tcp dport 8443 drop",
+            ),
             // ip table ignores IPv6; ip6 table ignores IPv4
-            ("tcp [2001:db8::1]:5000 -> [2001:db8::2]:22", "accept", "rule:ip6 saddr 2001:db8::/32"),
-            ("tcp [2001:db8::1]:5000 -> [2001:db8::2]:23 state established", "accept", "rule:ct state established,related accept"),
-            ("tcp [2001:db8::1]:5000 -> [2001:db8::2]:2222 state established", "drop", "rule:tcp dport 2222 drop"),
-            ("tcp 8.8.8.8:5000 -> 10.0.0.1:2222 state established", "accept", "rule:ct state established,related accept"),
+            (
+                "tcp [2001:db8::1]:5000 -> [2001:db8::2]:22",
+                "accept",
+                "rule:ip6 saddr 2001:db8::/32",
+            ),
+            (
+                "tcp [2001:db8::1]:5000 -> [2001:db8::2]:23 state established",
+                "accept",
+                "rule:ct state established,related accept",
+            ),
+            (
+                "tcp [2001:db8::1]:5000 -> [2001:db8::2]:2222 state established",
+                "drop",
+                "rule:tcp dport 2222 drop",
+            ),
+            (
+                "tcp 8.8.8.8:5000 -> 10.0.0.1:2222 state established",
+                "accept",
+                "rule:ct state established,related accept",
+            ),
             // ip saddr != ... never matches an IPv6 packet: falls to policy
-            ("tcp [2001:db9::1]:5000 -> [2001:db8::2]:3000", "drop", "policy:chain input {"),
+            (
+                "tcp [2001:db9::1]:5000 -> [2001:db8::2]:3000",
+                "drop",
+                "policy:chain input {",
+            ),
             // forward hook: interface names, != on oifname, address range
-            ("tcp 10.0.0.5:1 -> 1.1.1.1:2 in eth0 out wan0 hook forward", "accept", "rule:iifname \"eth0\" oifname != \"eth0\""),
-            ("tcp 10.0.0.5:1 -> 1.1.1.1:2 in eth0 out eth0 hook forward", "drop", "policy:chain fw {"),
-            ("tcp 10.0.0.5:1 -> 8.8.8.77:2 in eth1 out wan3 hook forward", "accept", "rule:8.8.8.0-8.8.8.255"),
-            ("tcp 10.0.0.5:1 -> 8.8.9.1:2 in eth1 out wan3 hook forward", "drop", "policy:chain fw {"),
+            (
+                "tcp 10.0.0.5:1 -> 1.1.1.1:2 in eth0 out wan0 hook forward",
+                "accept",
+                "rule:iifname \"eth0\" oifname != \"eth0\"",
+            ),
+            (
+                "tcp 10.0.0.5:1 -> 1.1.1.1:2 in eth0 out eth0 hook forward",
+                "drop",
+                "policy:chain fw {",
+            ),
+            (
+                "tcp 10.0.0.5:1 -> 8.8.8.77:2 in eth1 out wan3 hook forward",
+                "accept",
+                "rule:8.8.8.0-8.8.8.255",
+            ),
+            (
+                "tcp 10.0.0.5:1 -> 8.8.9.1:2 in eth1 out wan3 hook forward",
+                "drop",
+                "policy:chain fw {",
+            ),
             // output hook: iifname does not exist there -> never matches; oifname does
-            ("udp 10.0.0.1:1 -> 10.0.0.1:2 in lo out lo hook output", "reject", "rule:oifname \"lo\" reject"),
-            ("udp 10.0.0.1:1 -> 10.0.0.9:2 out eth0 hook output", "accept", "policy:chain out {"),
+            (
+                "udp 10.0.0.1:1 -> 10.0.0.1:2 in lo out lo hook output",
+                "reject",
+                "rule:oifname \"lo\" reject",
+            ),
+            (
+                "udp 10.0.0.1:1 -> 10.0.0.9:2 out eth0 hook output",
+                "accept",
+                "policy:chain out {",
+            ),
             // IPv6 forward: no ip6/inet base chain on forward -> accepted
-            ("udp [2001:db8::1]:1 -> [2001:db8::2]:2 hook forward", "accept", "none"),
+            (
+                "udp [2001:db8::1]:1 -> [2001:db8::2]:2 hook forward",
+                "accept",
+                "none",
+            ),
         ],
     );
 }
@@ -146,16 +286,28 @@ fn nft_paths() {
         })
         .collect();
     assert_eq!(names, vec!["early", "input"]);
-    assert!(d.path.contains(&Step::Accepted { table: "extra".into(), chain: "early".into() }));
+    assert!(d.path.contains(&Step::Accepted {
+        table: "extra".into(),
+        chain: "early".into()
+    }));
     let d = eval(&rs, "tcp 192.168.1.1:5000 -> 10.0.0.1:443");
     let jl = line_of(RS, "tcp dport @webports jump web");
-    assert!(d.path.iter().any(|s| matches!(s, Step::Enter { chain, via: Via::Jump(x), .. } if chain == "web" && *x == jl)));
-    assert!(d.path.iter().any(|s| matches!(s, Step::Return { chain, line: Some(_) } if chain == "web")));
+    assert!(d.path.iter().any(
+        |s| matches!(s, Step::Enter { chain, via: Via::Jump(x), .. } if chain == "web" && *x == jl)
+    ));
+    assert!(d
+        .path
+        .iter()
+        .any(|s| matches!(s, Step::Return { chain, line: Some(_) } if chain == "web")));
     let d = eval(&rs, "tcp 8.8.8.8:5000 -> 10.0.0.1:8443");
-    assert!(d.path.contains(&Step::Counter { line: line_of(RS, "high ports") }));
+    assert!(d.path.contains(&Step::Counter {
+        line: line_of(RS, "high ports")
+    }));
     let d = eval(&rs, "tcp 8.8.8.8:5000 -> 10.0.0.1:9 state established");
     match &d.decided_by {
-        DecidedBy::Rule { text, .. } => assert_eq!(text, "ct state established,related accept # handle 4"),
+        DecidedBy::Rule { text, .. } => {
+            assert_eq!(text, "ct state established,related accept # handle 4")
+        }
         other => panic!("{other:?}"),
     }
     assert_eq!(d.verdict, Verdict::Accept);
@@ -164,18 +316,42 @@ fn nft_paths() {
 #[test]
 fn nft_accept_in_one_table_then_policy_drop_in_next() {
     let text = "table ip a {\n\tchain c1 {\n\t\ttype filter hook input priority 0; policy accept;\n\t\taccept\n\t}\n}\ntable ip b {\n\tchain c2 {\n\t\ttype filter hook input priority 1; policy drop;\n\t}\n}\n";
-    run_table(text, &[("udp 1.1.1.1:1 -> 2.2.2.2:2", "drop", "policy:chain c2")]);
+    run_table(
+        text,
+        &[("udp 1.1.1.1:1 -> 2.2.2.2:2", "drop", "policy:chain c2")],
+    );
     // equal priorities: file order
     let text2 = "table ip a {\n\tchain c {\n\t\ttype filter hook input priority 0; policy accept;\n\t\tudp dport 1 drop\n\t}\n}\ntable ip b {\n\tchain c {\n\t\ttype filter hook input priority 0; policy accept;\n\t\tudp dport 1 reject\n\t}\n}\n";
-    run_table(text2, &[("udp 1.1.1.1:1 -> 2.2.2.2:1", "drop", "rule:udp dport 1 drop")]);
+    run_table(
+        text2,
+        &[(
+            "udp 1.1.1.1:1 -> 2.2.2.2:1",
+            "drop",
+            "rule:udp dport 1 drop",
+        )],
+    );
     // a nat chain is noted and not evaluated
     let text3 = "table ip n {\n\tchain pre {\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n\t\ttcp dport 80 drop\n\t}\n}\n";
     let rs = parse_ok(text3);
-    assert!(rs.notes().iter().any(|n| n.contains("nat chain")), "{:?}", rs.notes());
+    assert!(
+        rs.notes().iter().any(|n| n.contains("nat chain")),
+        "{:?}",
+        rs.notes()
+    );
     run_table(text3, &[("tcp 1.1.1.1:1 -> 2.2.2.2:80", "accept", "none")]);
     // a filter chain on prerouting is evaluated before input
     let text4 = "table ip n {\n\tchain pre {\n\t\ttype filter hook prerouting priority 0; policy accept;\n\t\ttcp dport 80 drop\n\t}\n}\n";
-    run_table(text4, &[("tcp 1.1.1.1:1 -> 2.2.2.2:80", "drop", "rule:tcp dport 80 drop"), ("tcp 1.1.1.1:1 -> 2.2.2.2:81 hook output", "accept", "none")]);
+    run_table(
+        text4,
+        &[
+            (
+                "tcp 1.1.1.1:1 -> 2.2.2.2:80",
+                "drop",
+                "rule:tcp dport 80 drop",
+            ),
+            ("tcp 1.1.1.1:1 -> 2.2.2.2:81 hook output", "accept", "none"),
+        ],
+    );
 }
 
 fn errors(text: &str) -> Vec<String> {
@@ -187,39 +363,66 @@ fn errors(text: &str) -> Vec<String> {
 
 #[test]
 fn nft_unknown_constructs_are_errors() {
-    let wrap = |rule: &str| format!("table inet t {{\n\tchain c {{\n\t\ttype filter hook input priority 0; policy accept;\n\t\t{rule}\n\t}}\n}}\n");
+    let wrap = |rule: &str| {
+        format!("table inet t {{\n\tchain c {{\n\t\ttype filter hook input priority 0; policy accept;\n\t\t{rule}\n\t}}\n}}\n")
+    };
     let cases: &[(&str, &str)] = &[
-        ("tcp flags syn accept", "line 4, column 7: unsupported expression \"tcp flags\""),
-        ("limit rate 10/second accept", "line 4, column 3: unsupported expression or statement \"limit\""),
+        (
+            "tcp flags syn accept",
+            "line 4, column 7: unsupported expression \"tcp flags\"",
+        ),
+        (
+            "limit rate 10/second accept",
+            "line 4, column 3: unsupported expression or statement \"limit\"",
+        ),
         ("ip saddr @nosuch drop", "unknown set @nosuch"),
         ("jump nowhere", "jump to unknown chain \"nowhere\""),
-        ("ip saddr 10.0.0.999 drop", "expected an IPv4 address, prefix or range"),
+        (
+            "ip saddr 10.0.0.999 drop",
+            "expected an IPv4 address, prefix or range",
+        ),
         ("ct mark 1 accept", "unsupported expression \"ct mark\""),
         ("accept drop", "unsupported \"drop\" after the verdict"),
         ("meta mark 3 accept", "unsupported expression \"meta mark\""),
-        ("tcp dport < { } accept", "line 4, column 15: `<` needs a single value"),
+        (
+            "tcp dport < { } accept",
+            "line 4, column 15: `<` needs a single value",
+        ),
         ("tcp dport >= { 1, 2 } accept", "`>=` needs a single value"),
         ("ct state < new accept", "`<` on ct state is not supported"),
     ];
     for (rule, want) in cases {
         let errs = errors(&wrap(rule));
-        assert!(errs.iter().any(|e| e.contains(want)), "rule {rule:?}: want {want:?}, got {errs:?}");
+        assert!(
+            errs.iter().any(|e| e.contains(want)),
+            "rule {rule:?}: want {want:?}, got {errs:?}"
+        );
     }
     // several errors at once, one per bad line
     let errs = errors("table ip t {\n\tchain c {\n\t\tfoo bar\n\t\taccept\n\t\tbaz\n\t}\n}\n");
     assert_eq!(errs.len(), 2, "{errs:?}");
-    assert!(errs[0].starts_with("line 3,") && errs[1].starts_with("line 5,"), "{errs:?}");
+    assert!(
+        errs[0].starts_with("line 3,") && errs[1].starts_with("line 5,"),
+        "{errs:?}"
+    );
     // structure
     let errs = errors("table ip t {\n\tchain c {\n\t\taccept\n");
     assert!(errs[0].contains("missing `}`"), "{errs:?}");
-    let errs = errors("table ip t {\n\tchain a {\n\t\tjump b\n\t}\n\tchain b {\n\t\tgoto a\n\t}\n}\n");
+    let errs =
+        errors("table ip t {\n\tchain a {\n\t\tjump b\n\t}\n\tchain b {\n\t\tgoto a\n\t}\n}\n");
     assert!(errs[0].contains("jump loop"), "{errs:?}");
     let errs = errors("table ip t {\n\tmap m {\n\t\ttype ipv4_addr : verdict\n\t}\n}\n");
-    assert!(errs[0].contains("unsupported table statement \"map\""), "{errs:?}");
+    assert!(
+        errs[0].contains("unsupported table statement \"map\""),
+        "{errs:?}"
+    );
     let errs = errors("table ip t {\n\tset s {\n\t\ttype ipv4_addr . inet_service\n\t}\n}\n");
     assert!(errs[0].contains("concatenations"), "{errs:?}");
     let errs = errors("table ip t {\n\tset s {\n\t\ttype inet_service\n\t\telements = { 22 }\n\t}\n\tchain c {\n\t\tip saddr @s drop\n\t}\n}\n");
-    assert!(errs[0].contains("has type inet_service, expected ipv4_addr"), "{errs:?}");
+    assert!(
+        errs[0].contains("has type inet_service, expected ipv4_addr"),
+        "{errs:?}"
+    );
     let errs = errors("hello\n");
     assert!(errs[0].contains("cannot tell the format"), "{errs:?}");
 }
@@ -228,6 +431,22 @@ fn nft_unknown_constructs_are_errors() {
 fn nft_skips_other_families_with_note_and_typeof_sets() {
     let text = "table bridge br {\n\tchain cb {\n\t\ttype filter hook input priority 0; policy drop;\n\t}\n}\ntable ip t {\n\tset s {\n\t\ttypeof ip saddr\n\t\telements = { 1.2.3.4 }\n\t}\n\tchain c {\n\t\ttype filter hook input priority 0; policy accept;\n\t\tip saddr != @s drop\n\t}\n}\n";
     let rs = parse_ok(text);
-    assert!(rs.notes().iter().any(|n| n.contains("bridge br") && n.contains("lines 1-5")), "{:?}", rs.notes());
-    run_table(text, &[("udp 1.2.3.4:1 -> 5.5.5.5:2", "accept", "policy:chain c {"), ("udp 1.2.3.5:1 -> 5.5.5.5:2", "drop", "rule:ip saddr != @s drop")]);
+    assert!(
+        rs.notes()
+            .iter()
+            .any(|n| n.contains("bridge br") && n.contains("lines 1-5")),
+        "{:?}",
+        rs.notes()
+    );
+    run_table(
+        text,
+        &[
+            ("udp 1.2.3.4:1 -> 5.5.5.5:2", "accept", "policy:chain c {"),
+            (
+                "udp 1.2.3.5:1 -> 5.5.5.5:2",
+                "drop",
+                "rule:ip saddr != @s drop",
+            ),
+        ],
+    );
 }

@@ -12,11 +12,18 @@ fn packet_lines() {
     let p = parse_packet("tcp [2001:db8::1]:40000 -> [2001:db8::2]:22").unwrap();
     assert!(p.src.is_ipv6());
     assert_eq!(p.dport, Some(22));
-    let p = parse_packet("icmpv6 2001:db8::1 -> 2001:db8::2 hook output out eth1 state related").unwrap();
-    assert_eq!((p.protocol, p.hook, p.state), (58, Hook::Output, CtState::Related));
+    let p = parse_packet("icmpv6 2001:db8::1 -> 2001:db8::2 hook output out eth1 state related")
+        .unwrap();
+    assert_eq!(
+        (p.protocol, p.hook, p.state),
+        (58, Hook::Output, CtState::Related)
+    );
     assert_eq!(p.out_iface.as_deref(), Some("eth1"));
     let p = parse_packet("47 1.1.1.1 -> 2.2.2.2").unwrap();
-    assert_eq!((p.protocol, p.sport, p.state, p.hook), (47, None, CtState::New, Hook::Input));
+    assert_eq!(
+        (p.protocol, p.sport, p.state, p.hook),
+        (47, None, CtState::New, Hook::Input)
+    );
 }
 
 #[test]
@@ -26,12 +33,28 @@ fn packet_errors_name_column() {
         ("foo 1.1.1.1 -> 2.2.2.2", 1, "expected a protocol"),
         ("tcp 1.1.1.1:1 => 2.2.2.2:2", 15, "expected `->`"),
         ("tcp 1.1.1.1:1 -> 2.2.2.x:2", 18, "expected an IPv4 address"),
-        ("tcp 1.1.1.1:70000 -> 2.2.2.2:2", 5, "expected a port number"),
+        (
+            "tcp 1.1.1.1:70000 -> 2.2.2.2:2",
+            5,
+            "expected a port number",
+        ),
         ("icmp 1.1.1.1:1 -> 2.2.2.2", 6, "ports are only allowed"),
         ("tcp 1.1.1.1:1 -> [::1]:2", 18, "same family"),
-        ("tcp 1.1.1.1:1 -> 2.2.2.2:2 via eth0", 28, "expected `in`, `out`, `state` or `hook`"),
-        ("tcp 1.1.1.1:1 -> 2.2.2.2:2 hook prerouting", 33, "expected a hook"),
-        ("tcp 1.1.1.1:1 -> 2.2.2.2:2 state", 33, "expected a value after \"state\""),
+        (
+            "tcp 1.1.1.1:1 -> 2.2.2.2:2 via eth0",
+            28,
+            "expected `in`, `out`, `state` or `hook`",
+        ),
+        (
+            "tcp 1.1.1.1:1 -> 2.2.2.2:2 hook prerouting",
+            33,
+            "expected a hook",
+        ),
+        (
+            "tcp 1.1.1.1:1 -> 2.2.2.2:2 state",
+            33,
+            "expected a value after \"state\"",
+        ),
         ("tcp 1.1.1.1:1 -> 2.2.2.2:2 in a in b", 33, "given twice"),
         ("tcp 1.1.1.1:1 ->", 17, "expected a destination address"),
         ("tcp [::1:1 -> [::2]:2", 5, "expected `]`"),
@@ -41,6 +64,8 @@ fn packet_errors_name_column() {
         assert_eq!(e.line, 1);
         assert!(e.message.contains(msg), "{line:?}: {e}");
         assert_eq!(e.column, *col, "{line:?}: {e}");
-        assert!(e.to_string().starts_with(&format!("line 1, column {col}: ")));
+        assert!(e
+            .to_string()
+            .starts_with(&format!("line 1, column {col}: ")));
     }
 }

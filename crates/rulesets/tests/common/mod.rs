@@ -11,7 +11,11 @@ pub fn line_of(text: &str, needle: &str) -> usize {
         .filter(|(_, l)| l.contains(needle))
         .map(|(i, _)| i + 1)
         .collect();
-    assert_eq!(hits.len(), 1, "needle {needle:?} must occur on exactly one line");
+    assert_eq!(
+        hits.len(),
+        1,
+        "needle {needle:?} must occur on exactly one line"
+    );
     hits[0]
 }
 
