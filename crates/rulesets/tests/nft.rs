@@ -340,6 +340,23 @@ fn nft_accept_in_one_table_then_policy_drop_in_next() {
     );
     run_table(text3, &[("tcp 1.1.1.1:1 -> 2.2.2.2:80", "accept", "none")]);
     // a filter chain on prerouting is evaluated before input
+    // no input device at the output hook: iifname is "" (as the kernel stores it), so != matches
+    let text5 = "table ip o {\n\tchain out {\n\t\ttype filter hook output priority 0; policy accept;\n\t\tiifname != \"lo\" oifname \"eth0\" drop\n\t}\n}\n";
+    run_table(
+        text5,
+        &[
+            (
+                "udp 1.1.1.1:1 -> 2.2.2.2:2 hook output out eth0",
+                "drop",
+                "rule:iifname != \"lo\"",
+            ),
+            (
+                "udp 1.1.1.1:1 -> 2.2.2.2:2 hook output out eth1",
+                "accept",
+                "policy:chain out {",
+            ),
+        ],
+    );
     let text4 = "table ip n {\n\tchain pre {\n\t\ttype filter hook prerouting priority 0; policy accept;\n\t\ttcp dport 80 drop\n\t}\n}\n";
     run_table(
         text4,
@@ -421,6 +438,11 @@ fn nft_unknown_constructs_are_errors() {
     let errs = errors("table ip t {\n\tset s {\n\t\ttype inet_service\n\t\telements = { 22 }\n\t}\n\tchain c {\n\t\tip saddr @s drop\n\t}\n}\n");
     assert!(
         errs[0].contains("has type inet_service, expected ipv4_addr"),
+        "{errs:?}"
+    );
+    let errs = errors("table ip t {\n\tchain c {\n\t\tpolicy drop;\n\t}\n}\n");
+    assert!(
+        errs[0].starts_with("line 3, column 3: `policy` in chain c, which is not a base chain"),
         "{errs:?}"
     );
     let errs = errors("hello\n");
