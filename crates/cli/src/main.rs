@@ -1,1 +1,171 @@
-fn main() {}
+//! The pathproof command line: parses flags, loads the scenario, calls the
+//! engine, prints one of the engine's renderings. No analysis happens here.
+
+mod diagnostics;
+mod scenario_arg;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::process::ExitCode;
+
+use pathproof_core::model::Proto;
+use pathproof_core::{examples, render, Query};
+
+#[derive(Parser)]
+#[command(
+    name = "pathproof",
+    version,
+    about = "See, prove and break the journeys your network allows."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Follow one journey hop by hop, with what each checkpoint proves and takes on trust.
+    Trace(TraceArgs),
+    /// List the built-in scenarios.
+    Examples {
+        #[arg(long, value_enum, default_value = "text")]
+        format: ListFormat,
+    },
+}
+
+#[derive(clap::Args)]
+struct TraceArgs {
+    /// A scenario file, or the name of a built-in scenario (default: mini-lab).
+    scenario: Option<String>,
+    /// Where the journey starts: a host, a network, NETWORK@ADDRESS, or an address.
+    #[arg(long)]
+    from: String,
+    /// Where it goes: a host, an address or a DNS name, with :PORT.
+    #[arg(long)]
+    to: String,
+    #[arg(long, value_enum, default_value = "tcp")]
+    proto: ProtoArg,
+    /// The destination port, if `--to` has none.
+    #[arg(long)]
+    port: Option<u16>,
+    /// The client's source port.
+    #[arg(long)]
+    sport: Option<u16>,
+    /// Go through this forward proxy.
+    #[arg(long)]
+    via: Option<String>,
+    /// Prefer IPv6 (AAAA records and IPv6 addresses).
+    #[arg(short = '6', long)]
+    ipv6: bool,
+    /// Apply one of the scenario's variants (such as break or harden).
+    #[arg(long)]
+    variant: Option<String>,
+    #[arg(long, value_enum, default_value = "text")]
+    format: TraceFormat,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ProtoArg {
+    Tcp,
+    Udp,
+    Icmp,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum TraceFormat {
+    Text,
+    Json,
+    Mermaid,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ListFormat {
+    Text,
+    Json,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprint!("{e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// An input error, already rendered for the terminal.
+struct InputError(String);
+
+impl std::fmt::Display for InputError {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode, InputError> {
+    match cli.command {
+        Command::Trace(a) => {
+            let scn = scenario_arg::load(a.scenario.as_deref(), a.variant.as_deref())?;
+            let q = Query {
+                from: a.from,
+                to: a.to,
+                proto: match a.proto {
+                    ProtoArg::Tcp => Proto::Tcp,
+                    ProtoArg::Udp => Proto::Udp,
+                    ProtoArg::Icmp => Proto::Icmp,
+                },
+                port: a.port,
+                via: a.via,
+                sport: a.sport,
+                ipv6: a.ipv6,
+            };
+            let t = pathproof_core::trace(&scn, &q)
+                .map_err(|e| InputError(diagnostics::query_error(&e)))?;
+            let out = match a.format {
+                TraceFormat::Text => render::trace_text(&t),
+                TraceFormat::Json => render::trace_json(&t),
+                TraceFormat::Mermaid => render::trace_mermaid(&t),
+            };
+            print!("{out}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Examples { format } => {
+            match format {
+                ListFormat::Text => {
+                    let width = examples::ALL
+                        .iter()
+                        .map(|e| e.name.len())
+                        .max()
+                        .unwrap_or(0);
+                    for e in examples::ALL {
+                        let scn = pathproof_core::load(&e.file(), e.text, None)
+                            .map_err(|err| InputError(diagnostics::load_error(&err)))?;
+                        let variants: Vec<&str> =
+                            scn.variants.iter().map(|v| v.name.as_str()).collect();
+                        let variants = if variants.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" [variants: {}]", variants.join(", "))
+                        };
+                        println!("{:<width$}  {}{variants}", e.name, e.teaches);
+                    }
+                }
+                ListFormat::Json => {
+                    let list: Vec<serde_json::Value> = examples::ALL
+                        .iter()
+                        .map(|e| {
+                            let variants: Vec<String> = pathproof_core::load(&e.file(), e.text, None).map(|s| s.variants.into_iter().map(|v| v.name).collect()).unwrap_or_default();
+                            serde_json::json!({ "name": e.name, "teaches": e.teaches, "variants": variants })
+                        })
+                        .collect();
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&list).expect("plain values serialise")
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

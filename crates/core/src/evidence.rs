@@ -16,6 +16,8 @@ pub const SCHEMA_VERSION: u32 = 1;
 pub struct Trace {
     pub schema: u32,
     pub scenario: String,
+    /// The file the scenario came from; rule locations are lines of this file.
+    pub file: String,
     pub variant: Option<String>,
     pub query: QueryEcho,
     pub hops: Vec<Hop>,

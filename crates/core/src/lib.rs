@@ -8,3 +8,10 @@ pub mod load;
 pub mod model;
 
 pub use load::{load, LoadError, Problem};
+pub mod evidence;
+pub mod journey;
+
+pub use evidence::Trace;
+pub use journey::{trace, Query, QueryError};
+pub mod examples;
+pub mod render;

@@ -69,7 +69,9 @@ pub fn handshake(client: &TlsClient, server: &TlsServer, asked: &str) -> Handsha
             }
             None => {
                 h.ok = false;
-                h.note = format!("the server requires a client certificate from {ca}; the client has none");
+                h.note = format!(
+                    "the server requires a client certificate from {ca}; the client has none"
+                );
             }
         }
     }

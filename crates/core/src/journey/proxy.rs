@@ -3,9 +3,9 @@
 
 use std::net::IpAddr;
 
-use crate::model::{ProxyAllow, ProxyMode, Proxy};
+use crate::model::{Proxy, ProxyAllow, ProxyMode};
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub enum ProxyDecision<'p> {
     /// Allowed by this entry of the allow list.
     Allowed(&'p ProxyAllow),

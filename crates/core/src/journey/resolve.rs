@@ -7,7 +7,7 @@ use crate::model::{DnsRecord, DnsView, RecordData};
 /// The longest CNAME chain followed before giving up, as resolvers do.
 const MAX_CHAIN: usize = 8;
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub enum Resolution<'s> {
     /// The records followed (CNAMEs first, then the address records) and the addresses found.
     Found {
@@ -15,9 +15,15 @@ pub enum Resolution<'s> {
         addrs: Vec<IpAddr>,
     },
     /// The name (or a CNAME target) has no record in the view.
-    NxDomain { name: String, chain: Vec<&'s DnsRecord> },
+    NxDomain {
+        name: String,
+        chain: Vec<&'s DnsRecord>,
+    },
     /// The name exists but has no address of the wanted family.
-    NoData { name: String, chain: Vec<&'s DnsRecord> },
+    NoData {
+        name: String,
+        chain: Vec<&'s DnsRecord>,
+    },
     /// CNAMEs go round in a circle or run too long.
     Loop { chain: Vec<&'s DnsRecord> },
 }
@@ -29,11 +35,19 @@ pub fn resolve<'s>(view: &'s DnsView, name: &str, v6: bool) -> Resolution<'s> {
     for _ in 0..=MAX_CHAIN {
         let records: Vec<&DnsRecord> = view.records.iter().filter(|r| r.name == current).collect();
         if records.is_empty() {
-            return Resolution::NxDomain { name: current, chain };
+            return Resolution::NxDomain {
+                name: current,
+                chain,
+            };
         }
-        if let Some(c) = records.iter().find(|r| matches!(r.data, RecordData::Cname { .. })) {
+        if let Some(c) = records
+            .iter()
+            .find(|r| matches!(r.data, RecordData::Cname { .. }))
+        {
             chain.push(*c);
-            let RecordData::Cname { target } = &c.data else { unreachable!() };
+            let RecordData::Cname { target } = &c.data else {
+                unreachable!()
+            };
             current = target.clone();
             continue;
         }
@@ -46,7 +60,10 @@ pub fn resolve<'s>(view: &'s DnsView, name: &str, v6: bool) -> Resolution<'s> {
             })
             .collect();
         if wanted.is_empty() {
-            return Resolution::NoData { name: current, chain };
+            return Resolution::NoData {
+                name: current,
+                chain,
+            };
         }
         let addrs = wanted
             .iter()

@@ -33,7 +33,11 @@ pub fn reverse_path(host: &Host, src: IpAddr, in_iface: usize) -> RpVerdict {
             Some(_) => RpVerdict::Pass,
         },
         RpFilter::Strict => match back.map(|r| &r.action) {
-            Some(RouteAction::Direct { iface }) | Some(RouteAction::Via { iface, .. }) if *iface == in_iface => RpVerdict::Pass,
+            Some(RouteAction::Direct { iface }) | Some(RouteAction::Via { iface, .. })
+                if *iface == in_iface =>
+            {
+                RpVerdict::Pass
+            }
             Some(RouteAction::Direct { .. }) | Some(RouteAction::Via { .. }) => RpVerdict::Fail {
                 reason: format!("the route back to {src} leaves by another interface"),
             },

@@ -8,15 +8,17 @@ use crate::model::{Host, MatchInput, NatKind, NatRule};
 
 /// The DNAT rule that applies to a new connection entering `host`, if any.
 pub fn dnat<'h>(host: &'h Host, p: &MatchInput) -> Option<&'h NatRule> {
-    host.nat
-        .iter()
-        .find(|r| matches!(r.kind, NatKind::Dnat { .. }) && r.matches.matches(p) && family_ok(r, p.dst))
+    host.nat.iter().find(|r| {
+        matches!(r.kind, NatKind::Dnat { .. }) && r.matches.matches(p) && family_ok(r, p.dst)
+    })
 }
 
 /// The SNAT or masquerade rule that applies to a new connection leaving `host`, if any.
 pub fn snat<'h>(host: &'h Host, p: &MatchInput) -> Option<&'h NatRule> {
     host.nat.iter().find(|r| {
-        matches!(r.kind, NatKind::Snat { .. } | NatKind::Masquerade) && r.matches.matches(p) && family_ok(r, p.src)
+        matches!(r.kind, NatKind::Snat { .. } | NatKind::Masquerade)
+            && r.matches.matches(p)
+            && family_ok(r, p.src)
     })
 }
 

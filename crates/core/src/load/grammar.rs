@@ -87,17 +87,14 @@ impl Cursor {
             .last()
             .map(|w| Span::new(w.span.start + w.span.len, 0))
             .unwrap_or(whole);
-        Cursor {
-            words,
-            pos: 0,
-            end,
-        }
+        Cursor { words, pos: 0, end }
     }
     pub fn peek(&self) -> Option<&Word> {
         self.words.get(self.pos)
     }
     pub fn peek_is(&self, text: &str) -> bool {
-        self.peek().is_some_and(|w| w.text.eq_ignore_ascii_case(text))
+        self.peek()
+            .is_some_and(|w| w.text.eq_ignore_ascii_case(text))
     }
     pub fn next(&mut self) -> Option<Word> {
         let w = self.words.get(self.pos).cloned();
@@ -339,11 +336,9 @@ fn parse_states(c: &mut Cursor) -> Parsed<StateSet> {
                     format!("unknown connection state `{other}`"),
                     "expected new, established, related or invalid",
                 );
-                e.help = super::diagnostic::nearest(
-                    other,
-                    ["new", "established", "related", "invalid"],
-                )
-                .map(|s| format!("did you mean `{s}`?"));
+                e.help =
+                    super::diagnostic::nearest(other, ["new", "established", "related", "invalid"])
+                        .map(|s| format!("did you mean `{s}`?"));
                 return Err(e);
             }
         }
@@ -368,7 +363,11 @@ fn unknown_clause(w: &Word, allowed: &[&str]) -> SyntaxError {
 }
 
 /// Reads match clauses until the end or until a word in `stop`.
-pub fn parse_match(c: &mut Cursor, stop: &[&str], allow_with: bool) -> Parsed<(RawMatch, Option<RejectWith>)> {
+pub fn parse_match(
+    c: &mut Cursor,
+    stop: &[&str],
+    allow_with: bool,
+) -> Parsed<(RawMatch, Option<RejectWith>)> {
     let mut m = RawMatch::default();
     let mut with = None;
     if let Some(w) = c.peek() {
@@ -451,7 +450,8 @@ pub fn parse_match(c: &mut Cursor, stop: &[&str], allow_with: bool) -> Parsed<(R
                 });
             }
             _ => {
-                let mut allowed: Vec<&str> = vec!["from", "to", "port", "sport", "in", "out", "state"];
+                let mut allowed: Vec<&str> =
+                    vec!["from", "to", "port", "sport", "in", "out", "state"];
                 if allow_with {
                     allowed.push("with");
                 }
@@ -478,7 +478,11 @@ pub fn parse_rule_line(c: &mut Cursor) -> Parsed<RawRule> {
     let (m, with) = parse_match(c, &[], action == Action::Reject)?;
     if !c.at_end() {
         let w = c.next().unwrap_or(first);
-        return Err(syntax(w.span, format!("unexpected `{}`", w.text), "nothing more expected"));
+        return Err(syntax(
+            w.span,
+            format!("unexpected `{}`", w.text),
+            "nothing more expected",
+        ));
     }
     Ok(RawRule {
         action,
@@ -508,7 +512,10 @@ pub fn structured_rule_words(entries: &[(Node, Node)], source: &str) -> Parsed<V
         }
     }
     for key in ORDER {
-        let Some((k, v)) = entries.iter().find(|(k, _)| k.scalar_text().as_deref() == Some(key)) else {
+        let Some((k, v)) = entries
+            .iter()
+            .find(|(k, _)| k.scalar_text().as_deref() == Some(key))
+        else {
             continue;
         };
         if !matches!(*key, "action" | "proto") {
@@ -532,13 +539,20 @@ pub fn structured_rule_words(entries: &[(Node, Node)], source: &str) -> Parsed<V
             let Some(text) = item.scalar_text() else {
                 return Err(syntax(
                     item.span,
-                    format!("`{key}` takes a word or a list of words, not {}", item.describe()),
+                    format!(
+                        "`{key}` takes a word or a list of words, not {}",
+                        item.describe()
+                    ),
                     "expected a scalar",
                 ));
             };
             let ws = words(&text, item, source);
             if ws.is_empty() {
-                return Err(syntax(item.span, format!("`{key}` is empty"), "expected a value"));
+                return Err(syntax(
+                    item.span,
+                    format!("`{key}` is empty"),
+                    "expected a value",
+                ));
             }
             out.extend(ws);
         }
@@ -576,7 +590,11 @@ pub fn parse_nat_line(c: &mut Cursor) -> Parsed<RawNat> {
         None
     };
     if let Some(w) = c.next() {
-        return Err(syntax(w.span, format!("unexpected `{}`", w.text), "nothing more expected"));
+        return Err(syntax(
+            w.span,
+            format!("unexpected `{}`", w.text),
+            "nothing more expected",
+        ));
     }
     match (k.as_str(), &target) {
         ("masquerade", Some(t)) => Err(syntax(
@@ -636,9 +654,16 @@ pub fn parse_route_line(c: &mut Cursor) -> Parsed<RawRoute> {
         }
     };
     if let Some(w) = c.next() {
-        return Err(syntax(w.span, format!("unexpected `{}`", w.text), "nothing more expected"));
+        return Err(syntax(
+            w.span,
+            format!("unexpected `{}`", w.text),
+            "nothing more expected",
+        ));
     }
-    Ok(RawRoute { dest: first, action })
+    Ok(RawRoute {
+        dest: first,
+        action,
+    })
 }
 
 /// `tcp/443 https tls web.example.com issuer public`, `tcp/5432 on 127.0.0.1 postgres`,
@@ -670,7 +695,11 @@ pub fn parse_socket_line(c: &mut Cursor) -> Parsed<RawSocket> {
         span: head.span,
     })?;
     if !proto.has_ports() {
-        return Err(syntax(head.span, "only tcp and udp sockets listen on ports", "expected tcp/PORT or udp/PORT"));
+        return Err(syntax(
+            head.span,
+            "only tcp and udp sockets listen on ports",
+            "expected tcp/PORT or udp/PORT",
+        ));
     }
     let port = parse_port(&Word {
         text: port.to_string(),
@@ -708,12 +737,21 @@ pub fn parse_socket_line(c: &mut Cursor) -> Parsed<RawSocket> {
                 s.mtls = true;
                 s.client_ca = Some(c.expect("the CA client certificates must come from")?.text)
             }
-            "," => return Err(syntax(w.span, "unexpected `,`", "a comma only separates certificate names")),
+            "," => {
+                return Err(syntax(
+                    w.span,
+                    "unexpected `,`",
+                    "a comma only separates certificate names",
+                ))
+            }
             other => {
                 if s.app.is_some() {
                     return Err(syntax(
                         w.span,
-                        format!("unexpected `{other}`: the application is already `{}`", s.app.as_deref().unwrap_or("")),
+                        format!(
+                            "unexpected `{other}`: the application is already `{}`",
+                            s.app.as_deref().unwrap_or("")
+                        ),
                         "expected on, tls, mtls, issuer or client-ca",
                     ));
                 }
@@ -736,14 +774,33 @@ pub fn split_place_port(w: &Word) -> Parsed<(Word, Option<u16>)> {
     let t = &w.text;
     if let Some(rest) = t.strip_prefix('[') {
         let Some((addr, after)) = rest.split_once(']') else {
-            return Err(syntax(w.span, "unclosed `[` in an IPv6 address", "expected [ADDRESS]:PORT"));
+            return Err(syntax(
+                w.span,
+                "unclosed `[` in an IPv6 address",
+                "expected [ADDRESS]:PORT",
+            ));
         };
         let port = match after.strip_prefix(':') {
-            Some(p) => Some(parse_port(&Word { text: p.to_string(), span: w.span })?),
+            Some(p) => Some(parse_port(&Word {
+                text: p.to_string(),
+                span: w.span,
+            })?),
             None if after.is_empty() => None,
-            None => return Err(syntax(w.span, "expected `:PORT` after `]`", "expected [ADDRESS]:PORT")),
+            None => {
+                return Err(syntax(
+                    w.span,
+                    "expected `:PORT` after `]`",
+                    "expected [ADDRESS]:PORT",
+                ))
+            }
         };
-        return Ok((Word { text: addr.to_string(), span: w.span }, port));
+        return Ok((
+            Word {
+                text: addr.to_string(),
+                span: w.span,
+            },
+            port,
+        ));
     }
     // A bare IPv6 address has several colons and no port.
     if t.matches(':').count() > 1 {
@@ -751,8 +808,17 @@ pub fn split_place_port(w: &Word) -> Parsed<(Word, Option<u16>)> {
     }
     match t.rsplit_once(':') {
         Some((place, port)) => {
-            let port = parse_port(&Word { text: port.to_string(), span: w.span })?;
-            Ok((Word { text: place.to_string(), span: w.span }, Some(port)))
+            let port = parse_port(&Word {
+                text: port.to_string(),
+                span: w.span,
+            })?;
+            Ok((
+                Word {
+                    text: place.to_string(),
+                    span: w.span,
+                },
+                Some(port),
+            ))
         }
         None => Ok((w.clone(), None)),
     }
@@ -764,11 +830,35 @@ pub fn split_place_port(w: &Word) -> Parsed<(Word, Option<u16>)> {
 /// verb (`allow udp client -> dns:53`).
 #[derive(Debug, Clone, PartialEq)]
 pub enum RawExpect {
-    Allow { proto: Proto, from: Word, to: Word, port: Option<u16> },
-    Deny { proto: Proto, from: Word, to: Word, port: Option<u16> },
-    Only { proto: Proto, from: Vec<Word>, to: Word, port: Option<u16> },
-    Isolated { network: Word, direction: String },
-    Authenticated { proto: Proto, from: Word, to: Word, port: Option<u16>, by: String },
+    Allow {
+        proto: Proto,
+        from: Word,
+        to: Word,
+        port: Option<u16>,
+    },
+    Deny {
+        proto: Proto,
+        from: Word,
+        to: Word,
+        port: Option<u16>,
+    },
+    Only {
+        proto: Proto,
+        from: Vec<Word>,
+        to: Word,
+        port: Option<u16>,
+    },
+    Isolated {
+        network: Word,
+        direction: String,
+    },
+    Authenticated {
+        proto: Proto,
+        from: Word,
+        to: Word,
+        port: Option<u16>,
+        by: String,
+    },
 }
 
 fn opt_proto(c: &mut Cursor) -> Proto {
@@ -789,13 +879,27 @@ pub fn parse_expect_line(c: &mut Cursor) -> Parsed<RawExpect> {
             let from = c.expect("a source")?;
             let arrow = c.expect("`->`")?;
             if arrow.text != "->" {
-                return Err(syntax(arrow.span, format!("expected `->`, found `{}`", arrow.text), "`->` expected here"));
+                return Err(syntax(
+                    arrow.span,
+                    format!("expected `->`, found `{}`", arrow.text),
+                    "`->` expected here",
+                ));
             }
             let (to, port) = split_place_port(&c.expect("a destination")?)?;
             if verb == "allow" {
-                RawExpect::Allow { proto, from, to, port }
+                RawExpect::Allow {
+                    proto,
+                    from,
+                    to,
+                    port,
+                }
             } else {
-                RawExpect::Deny { proto, from, to, port }
+                RawExpect::Deny {
+                    proto,
+                    from,
+                    to,
+                    port,
+                }
             }
         }
         "only" => {
@@ -811,11 +915,20 @@ pub fn parse_expect_line(c: &mut Cursor) -> Parsed<RawExpect> {
             let may = c.expect("`may reach`")?;
             let reach = c.expect("`reach`")?;
             if may.text != "may" || reach.text != "reach" {
-                return Err(syntax(may.span, "expected `may reach`", "write: only A may reach B:PORT"));
+                return Err(syntax(
+                    may.span,
+                    "expected `may reach`",
+                    "write: only A may reach B:PORT",
+                ));
             }
             let proto = opt_proto(c);
             let (to, port) = split_place_port(&c.expect("a destination")?)?;
-            RawExpect::Only { proto, from, to, port }
+            RawExpect::Only {
+                proto,
+                from,
+                to,
+                port,
+            }
         }
         "isolated" => {
             let network = c.expect("a network name")?;
@@ -823,42 +936,74 @@ pub fn parse_expect_line(c: &mut Cursor) -> Parsed<RawExpect> {
                 None => "both".to_string(),
                 Some(w) if matches!(w.text.as_str(), "inbound" | "outbound" | "both") => w.text,
                 Some(w) => {
-                    return Err(syntax(w.span, format!("unexpected `{}`", w.text), "expected inbound, outbound or both"))
+                    return Err(syntax(
+                        w.span,
+                        format!("unexpected `{}`", w.text),
+                        "expected inbound, outbound or both",
+                    ))
                 }
             };
             RawExpect::Isolated { network, direction }
         }
         _ => {
             // `[PROTO] A -> B:PORT must be authenticated by mtls`
-            let mut c2 = Cursor::new(std::iter::once(first.clone()).chain(c.words[c.pos..].iter().cloned()).collect(), first.span);
+            let mut c2 = Cursor::new(
+                std::iter::once(first.clone())
+                    .chain(c.words[c.pos..].iter().cloned())
+                    .collect(),
+                first.span,
+            );
             c.pos = c.words.len();
             let proto = opt_proto(&mut c2);
             let from = c2.expect("a source")?;
             let arrow = c2.expect("`->`")?;
             if arrow.text != "->" {
                 let mut e = syntax(first.span, format!("unknown expectation `{}`", first.text), "expected allow, deny, only, isolated or `A -> B:PORT must be authenticated by mtls`");
-                e.help = super::diagnostic::nearest(&verb, ["allow", "deny", "only", "isolated"]).map(|s| format!("did you mean `{s}`?"));
+                e.help = super::diagnostic::nearest(&verb, ["allow", "deny", "only", "isolated"])
+                    .map(|s| format!("did you mean `{s}`?"));
                 return Err(e);
             }
             let (to, port) = split_place_port(&c2.expect("a destination")?)?;
             for kw in ["must", "be", "authenticated", "by"] {
                 let w = c2.expect(&format!("`{kw}`"))?;
                 if w.text != kw {
-                    return Err(syntax(w.span, format!("expected `{kw}`, found `{}`", w.text), "write: A -> B:PORT must be authenticated by tls|mtls"));
+                    return Err(syntax(
+                        w.span,
+                        format!("expected `{kw}`, found `{}`", w.text),
+                        "write: A -> B:PORT must be authenticated by tls|mtls",
+                    ));
                 }
             }
             let by = c2.expect("tls or mtls")?;
             if !matches!(by.text.as_str(), "tls" | "mtls") {
-                return Err(syntax(by.span, format!("unknown proof `{}`", by.text), "expected tls or mtls"));
+                return Err(syntax(
+                    by.span,
+                    format!("unknown proof `{}`", by.text),
+                    "expected tls or mtls",
+                ));
             }
             if let Some(w) = c2.next() {
-                return Err(syntax(w.span, format!("unexpected `{}`", w.text), "nothing more expected"));
+                return Err(syntax(
+                    w.span,
+                    format!("unexpected `{}`", w.text),
+                    "nothing more expected",
+                ));
             }
-            return Ok(RawExpect::Authenticated { proto, from, to, port, by: by.text });
+            return Ok(RawExpect::Authenticated {
+                proto,
+                from,
+                to,
+                port,
+                by: by.text,
+            });
         }
     };
     if let Some(w) = c.next() {
-        return Err(syntax(w.span, format!("unexpected `{}`", w.text), "nothing more expected"));
+        return Err(syntax(
+            w.span,
+            format!("unexpected `{}`", w.text),
+            "nothing more expected",
+        ));
     }
     Ok(out)
 }
@@ -885,7 +1030,8 @@ mod tests {
 
     #[test]
     fn address_lists_and_negation() {
-        let r = parse_rule_line(&mut cursor("drop from not dmz, app to any port 22,80-90")).unwrap();
+        let r =
+            parse_rule_line(&mut cursor("drop from not dmz, app to any port 22,80-90")).unwrap();
         assert_eq!(r.canonical(), "drop from not dmz,app to any port 22,80-90");
     }
 
@@ -906,7 +1052,10 @@ mod tests {
 
     #[test]
     fn socket_forms() {
-        let s = parse_socket_line(&mut cursor("tcp/8443 https mtls api.internal issuer lab-ca client-ca lab-ca")).unwrap();
+        let s = parse_socket_line(&mut cursor(
+            "tcp/8443 https mtls api.internal issuer lab-ca client-ca lab-ca",
+        ))
+        .unwrap();
         assert!(s.tls && s.mtls);
         assert_eq!(s.app.as_deref(), Some("https"));
         assert_eq!(s.client_ca.as_deref(), Some("lab-ca"));
@@ -916,10 +1065,25 @@ mod tests {
 
     #[test]
     fn expectation_forms() {
-        assert!(matches!(parse_expect_line(&mut cursor("deny internet -> db:5432")).unwrap(), RawExpect::Deny { port: Some(5432), .. }));
-        assert!(matches!(parse_expect_line(&mut cursor("only app, dmz may reach db:5432")).unwrap(), RawExpect::Only { .. }));
-        assert!(matches!(parse_expect_line(&mut cursor("api -> db:5432 must be authenticated by mtls")).unwrap(), RawExpect::Authenticated { .. }));
-        assert!(matches!(parse_expect_line(&mut cursor("isolated data inbound")).unwrap(), RawExpect::Isolated { .. }));
+        assert!(matches!(
+            parse_expect_line(&mut cursor("deny internet -> db:5432")).unwrap(),
+            RawExpect::Deny {
+                port: Some(5432),
+                ..
+            }
+        ));
+        assert!(matches!(
+            parse_expect_line(&mut cursor("only app, dmz may reach db:5432")).unwrap(),
+            RawExpect::Only { .. }
+        ));
+        assert!(matches!(
+            parse_expect_line(&mut cursor("api -> db:5432 must be authenticated by mtls")).unwrap(),
+            RawExpect::Authenticated { .. }
+        ));
+        assert!(matches!(
+            parse_expect_line(&mut cursor("isolated data inbound")).unwrap(),
+            RawExpect::Isolated { .. }
+        ));
         assert!(parse_expect_line(&mut cursor("alow a -> b:1")).is_err());
     }
 }

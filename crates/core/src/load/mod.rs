@@ -48,10 +48,23 @@ pub fn load(file: &str, text: &str, variant: Option<&str>) -> Result<Scenario, L
 const TOP_KEYS: &[&str] = &[
     "name", "about", "networks", "hosts", "dns", "filters", "expect", "variants",
 ];
-const NETWORK_KEYS: &[&str] = &["cidr", "trust", "gateway", "about"];
+const NETWORK_KEYS: &[&str] = &["cidr", "trust", "gateway", "dns", "about"];
 const HOST_KEYS: &[&str] = &[
-    "about", "at", "router", "routes", "rp_filter", "filter", "forward", "input", "output",
-    "nat", "listen", "dns", "tls", "proxy", "sensitive",
+    "about",
+    "at",
+    "router",
+    "routes",
+    "rp_filter",
+    "filter",
+    "forward",
+    "input",
+    "output",
+    "nat",
+    "listen",
+    "dns",
+    "tls",
+    "proxy",
+    "sensitive",
 ];
 const FILTER_KEYS: &[&str] = &["stateful", "default", "rules", "about"];
 
@@ -72,7 +85,10 @@ struct Names {
 
 impl Names {
     fn places(&self) -> impl Iterator<Item = &str> {
-        self.hosts.keys().chain(self.networks.keys()).map(String::as_str)
+        self.hosts
+            .keys()
+            .chain(self.networks.keys())
+            .map(String::as_str)
     }
 }
 
@@ -83,7 +99,13 @@ fn sorted_keys<V>(m: &HashMap<String, V>) -> Vec<&str> {
 }
 
 impl<'t> Loader<'t> {
-    pub(crate) fn problem(&mut self, span: Span, message: impl Into<String>, label: impl Into<String>, help: Option<String>) {
+    pub(crate) fn problem(
+        &mut self,
+        span: Span,
+        message: impl Into<String>,
+        label: impl Into<String>,
+        help: Option<String>,
+    ) {
         let (line, column) = self.lines.line_col(span.start as usize);
         self.problems.push(Problem {
             message: message.into(),
@@ -113,7 +135,12 @@ impl<'t> Loader<'t> {
                     Some(format!("known {kind}s: {}", candidates.join(", ")))
                 }
             });
-        self.problem(w.span, format!("unknown {kind} `{}`", w.text), format!("no {kind} has this name"), help);
+        self.problem(
+            w.span,
+            format!("unknown {kind} `{}`", w.text),
+            format!("no {kind} has this name"),
+            help,
+        );
     }
 
     /// The entries of a mapping, or a problem saying a mapping was expected.
@@ -122,7 +149,12 @@ impl<'t> Loader<'t> {
             NodeKind::Map(entries) => entries,
             NodeKind::Null => &[],
             _ => {
-                self.problem(node.span, format!("{what} must be a mapping, not {}", node.describe()), "expected `key: value` lines", None);
+                self.problem(
+                    node.span,
+                    format!("{what} must be a mapping, not {}", node.describe()),
+                    "expected `key: value` lines",
+                    None,
+                );
                 &[]
             }
         }
@@ -137,11 +169,21 @@ impl<'t> Loader<'t> {
                 let help = nearest(&key, allowed.iter().copied())
                     .map(|s| format!("did you mean `{s}`?"))
                     .or_else(|| Some(format!("{context} accepts: {}", allowed.join(", "))));
-                self.problem(k.span, format!("unknown key `{key}` in {context}"), "not a key of this section", help);
+                self.problem(
+                    k.span,
+                    format!("unknown key `{key}` in {context}"),
+                    "not a key of this section",
+                    help,
+                );
             }
             if let Some(first) = seen.insert(key.clone(), k.span) {
                 let (line, _) = self.lines.line_col(first.start as usize);
-                self.problem(k.span, format!("`{key}` is given twice in {context}"), format!("first given on line {line}"), None);
+                self.problem(
+                    k.span,
+                    format!("`{key}` is given twice in {context}"),
+                    format!("first given on line {line}"),
+                    None,
+                );
             }
         }
     }
@@ -150,7 +192,12 @@ impl<'t> Loader<'t> {
         match node.scalar_text() {
             Some(s) => Some(s),
             None => {
-                self.problem(node.span, format!("{what} must be a single value, not {}", node.describe()), "expected a scalar", None);
+                self.problem(
+                    node.span,
+                    format!("{what} must be a single value, not {}", node.describe()),
+                    "expected a scalar",
+                    None,
+                );
                 None
             }
         }
@@ -162,7 +209,12 @@ impl<'t> Loader<'t> {
             NodeKind::Str(s) if matches!(s.as_str(), "yes" | "on" | "true") => Some(true),
             NodeKind::Str(s) if matches!(s.as_str(), "no" | "off" | "false") => Some(false),
             _ => {
-                self.problem(node.span, format!("{what} must be true or false"), "expected true or false", None);
+                self.problem(
+                    node.span,
+                    format!("{what} must be true or false"),
+                    "expected true or false",
+                    None,
+                );
                 None
             }
         }
@@ -185,35 +237,62 @@ impl<'t> Loader<'t> {
         let mut root = match yaml::parse(self.text) {
             Ok(root) => root,
             Err(e) => {
-                self.problem(e.span, format!("the file is not valid YAML: {}", e.message), "the YAML parser stopped here", None);
+                self.problem(
+                    e.span,
+                    format!("the file is not valid YAML: {}", e.message),
+                    "the YAML parser stopped here",
+                    None,
+                );
                 return None;
             }
         };
         if !matches!(root.kind, NodeKind::Map(_)) {
-            self.problem(root.span, format!("a scenario must be a mapping, not {}", root.describe()), "expected keys such as networks: and hosts:", None);
+            self.problem(
+                root.span,
+                format!("a scenario must be a mapping, not {}", root.describe()),
+                "expected keys such as networks: and hosts:",
+                None,
+            );
             return None;
         }
         let top = self.map(&root, "the scenario").to_vec();
         self.check_keys(&top, TOP_KEYS, "a scenario");
-        let get = |key: &str| top.iter().find(|(k, _)| k.scalar_text().as_deref() == Some(key)).map(|(_, v)| v.clone());
+        let get = |key: &str| {
+            top.iter()
+                .find(|(k, _)| k.scalar_text().as_deref() == Some(key))
+                .map(|(_, v)| v.clone())
+        };
 
         let variants = self.variant_infos(get("variants").as_ref());
         if let Some(name) = variant {
             let Some(vnode) = get("variants") else {
-                self.problem(Span::new(0, 0), format!("unknown variant `{name}`: this scenario has no variants"), "", None);
+                self.problem(
+                    Span::new(0, 0),
+                    format!("unknown variant `{name}`: this scenario has no variants"),
+                    "",
+                    None,
+                );
                 return None;
             };
             root = variant::apply(self, root, &vnode, name)?;
         }
         let top = self.map(&root, "the scenario").to_vec();
-        let get = |key: &str| top.iter().find(|(k, _)| k.scalar_text().as_deref() == Some(key)).map(|(_, v)| v.clone());
+        let get = |key: &str| {
+            top.iter()
+                .find(|(k, _)| k.scalar_text().as_deref() == Some(key))
+                .map(|(_, v)| v.clone())
+        };
         let null = Node {
             kind: NodeKind::Null,
             span: Span::new(0, 0),
         };
 
-        let name = get("name").and_then(|n| self.scalar(&n, "name")).unwrap_or_else(|| file.to_string());
-        let about = get("about").and_then(|n| self.scalar(&n, "about")).unwrap_or_default();
+        let name = get("name")
+            .and_then(|n| self.scalar(&n, "name"))
+            .unwrap_or_else(|| file.to_string());
+        let about = get("about")
+            .and_then(|n| self.scalar(&n, "about"))
+            .unwrap_or_default();
 
         let networks_node = get("networks").unwrap_or(null.clone());
         let hosts_node = get("hosts").unwrap_or(null.clone());
@@ -233,7 +312,12 @@ impl<'t> Loader<'t> {
                 let n = k.scalar_text().unwrap_or_default();
                 if let Some((other, span)) = declared.get(&n) {
                     let (line, _) = self.lines.line_col(span.start as usize);
-                    self.problem(k.span, format!("`{n}` is already the name of a {other}"), format!("first declared on line {line}"), Some("hosts and networks share one namespace: rename one".into()));
+                    self.problem(
+                        k.span,
+                        format!("`{n}` is already the name of a {other}"),
+                        format!("first declared on line {line}"),
+                        Some("hosts and networks share one namespace: rename one".into()),
+                    );
                     continue;
                 }
                 declared.insert(n.clone(), (kind, k.span));
@@ -245,25 +329,42 @@ impl<'t> Loader<'t> {
             }
         }
         for (i, (k, _)) in filters_e.iter().enumerate() {
-            names.filters.entry(k.scalar_text().unwrap_or_default()).or_insert(FilterId(i as u32));
+            names
+                .filters
+                .entry(k.scalar_text().unwrap_or_default())
+                .or_insert(FilterId(i as u32));
         }
         for (i, (k, _)) in dns_e.iter().enumerate() {
-            names.views.entry(k.scalar_text().unwrap_or_default()).or_insert(ViewId(i as u32));
+            names
+                .views
+                .entry(k.scalar_text().unwrap_or_default())
+                .or_insert(ViewId(i as u32));
         }
 
-        let mut networks: Vec<Network> = networks_e.iter().map(|(k, v)| self.network(k, v)).collect();
+        let mut networks: Vec<Network> =
+            networks_e.iter().map(|(k, v)| self.network(k, v)).collect();
         self.check_overlaps(&networks);
         let catch_minus: Arc<Vec<IpNet>> = Arc::new(
-            networks.iter().filter(|n| !n.catch_all).flat_map(|n| n.prefixes.iter().copied()).collect(),
+            networks
+                .iter()
+                .filter(|n| !n.catch_all)
+                .flat_map(|n| n.prefixes.iter().copied())
+                .collect(),
         );
 
         // Hosts, first pass: interfaces and addresses (rules need them).
-        let mut hosts: Vec<Host> = hosts_e.iter().map(|(k, v)| self.host_shell(k, v, &names, &networks)).collect();
+        let mut hosts: Vec<Host> = hosts_e
+            .iter()
+            .map(|(k, v)| self.host_shell(k, v, &names, &networks))
+            .collect();
         let mut addresses: HashMap<IpAddr, Vec<(HostId, usize)>> = HashMap::new();
         for (hi, h) in hosts.iter().enumerate() {
             for (ii, iface) in h.interfaces.iter().enumerate() {
                 for a in &iface.addrs {
-                    addresses.entry(*a).or_default().push((HostId(hi as u32), ii));
+                    addresses
+                        .entry(*a)
+                        .or_default()
+                        .push((HostId(hi as u32), ii));
                 }
             }
         }
@@ -275,7 +376,10 @@ impl<'t> Loader<'t> {
             hosts: &hosts,
             catch_minus: &catch_minus,
         };
-        let filters: Vec<Filter> = filters_e.iter().map(|(k, v)| self.filter(k, v, &ctx)).collect();
+        let filters: Vec<Filter> = filters_e
+            .iter()
+            .map(|(k, v)| self.filter(k, v, &ctx))
+            .collect();
         let mut details = Vec::new();
         for (i, (_, v)) in hosts_e.iter().enumerate() {
             details.push(self.host_details(HostId(i as u32), v, &ctx));
@@ -284,7 +388,17 @@ impl<'t> Loader<'t> {
             d.apply(h);
         }
         for (i, (_, v)) in networks_e.iter().enumerate() {
-            networks[i].gateway = self.network_gateway(v, &names, &hosts, NetworkId(i as u32), &networks[i].name);
+            networks[i].gateway =
+                self.network_gateway(v, &names, &hosts, NetworkId(i as u32), &networks[i].name);
+            networks[i].dns = self.network_view(v, &names);
+        }
+        for h in hosts.iter_mut() {
+            if h.dns.is_none() {
+                h.dns = h
+                    .interfaces
+                    .iter()
+                    .find_map(|i| networks[i.network.index()].dns);
+            }
         }
         for hi in 0..hosts.len() {
             let routes = self.derived_routes(HostId(hi as u32), &hosts, &networks, &addresses);
@@ -316,10 +430,18 @@ impl<'t> Loader<'t> {
             let name = k.scalar_text().unwrap_or_default();
             let why = v
                 .as_map()
-                .and_then(|e| e.iter().find(|(k, _)| k.scalar_text().as_deref() == Some("why")))
+                .and_then(|e| {
+                    e.iter()
+                        .find(|(k, _)| k.scalar_text().as_deref() == Some("why"))
+                })
                 .and_then(|(_, v)| v.scalar_text());
             if why.is_none() {
-                self.problem(k.span, format!("variant `{name}` has no `why:`"), "say what this variant changes and why", Some("add `why: <one sentence>`".into()));
+                self.problem(
+                    k.span,
+                    format!("variant `{name}` has no `why:`"),
+                    "say what this variant changes and why",
+                    Some("add `why: <one sentence>`".into()),
+                );
             }
             out.push(VariantInfo {
                 name,
@@ -338,15 +460,27 @@ impl<'t> Loader<'t> {
             trust: Trust::Trusted,
             catch_all: false,
             gateway: None,
+            dns: None,
             about: String::new(),
             origin: self.origin(key.span),
         };
         // `dmz: 10.0.1.0/24` is short for `dmz: { cidr: 10.0.1.0/24 }`.
         let entries: Vec<(Node, Node)> = match &node.kind {
             NodeKind::Map(e) => e.clone(),
-            NodeKind::Str(_) | NodeKind::Seq(_) => vec![(Node { kind: NodeKind::Str("cidr".into()), span: node.span }, node.clone())],
+            NodeKind::Str(_) | NodeKind::Seq(_) => vec![(
+                Node {
+                    kind: NodeKind::Str("cidr".into()),
+                    span: node.span,
+                },
+                node.clone(),
+            )],
             _ => {
-                self.problem(node.span, format!("network `{name}` must be a mapping or a prefix"), "expected `{ cidr: 10.0.0.0/24 }`", None);
+                self.problem(
+                    node.span,
+                    format!("network `{name}` must be a mapping or a prefix"),
+                    "expected `{ cidr: 10.0.0.0/24 }`",
+                    None,
+                );
                 return net;
             }
         };
@@ -356,11 +490,23 @@ impl<'t> Loader<'t> {
             match k.scalar_text().as_deref() {
                 Some("cidr") => {
                     for item in self.items(v) {
-                        let Some(t) = self.scalar(item, "a prefix") else { continue };
+                        let Some(t) = self.scalar(item, "a prefix") else {
+                            continue;
+                        };
                         match t.parse::<IpNet>() {
-                            Ok(p) if p.trunc() != p => self.problem(item.span, format!("`{t}` has host bits set"), format!("the network is {}", p.trunc()), Some(format!("write `{}`", p.trunc()))),
+                            Ok(p) if p.trunc() != p => self.problem(
+                                item.span,
+                                format!("`{t}` has host bits set"),
+                                format!("the network is {}", p.trunc()),
+                                Some(format!("write `{}`", p.trunc())),
+                            ),
                             Ok(p) => net.prefixes.push(p),
-                            Err(_) => self.problem(item.span, format!("`{t}` is not a prefix"), "expected ADDRESS/LENGTH, such as 10.0.1.0/24 or 2001:db8:1::/64", None),
+                            Err(_) => self.problem(
+                                item.span,
+                                format!("`{t}` is not a prefix"),
+                                "expected ADDRESS/LENGTH, such as 10.0.1.0/24 or 2001:db8:1::/64",
+                                None,
+                            ),
                         }
                     }
                 }
@@ -368,8 +514,14 @@ impl<'t> Loader<'t> {
                     Some("trusted") => trust = Some(Trust::Trusted),
                     Some("untrusted") => trust = Some(Trust::Untrusted),
                     Some(other) => {
-                        let help = nearest(other, ["trusted", "untrusted"]).map(|s| format!("did you mean `{s}`?"));
-                        self.problem(v.span, format!("unknown trust level `{other}`"), "expected trusted or untrusted", help)
+                        let help = nearest(other, ["trusted", "untrusted"])
+                            .map(|s| format!("did you mean `{s}`?"));
+                        self.problem(
+                            v.span,
+                            format!("unknown trust level `{other}`"),
+                            "expected trusted or untrusted",
+                            help,
+                        )
                     }
                     None => {}
                 },
@@ -377,11 +529,24 @@ impl<'t> Loader<'t> {
                 _ => {}
             }
         }
-        if net.prefixes.is_empty() && entries.iter().all(|(k, _)| k.scalar_text().as_deref() != Some("cidr")) {
-            self.problem(key.span, format!("network `{name}` has no `cidr`"), "every network needs at least one prefix", None);
+        if net.prefixes.is_empty()
+            && entries
+                .iter()
+                .all(|(k, _)| k.scalar_text().as_deref() != Some("cidr"))
+        {
+            self.problem(
+                key.span,
+                format!("network `{name}` has no `cidr`"),
+                "every network needs at least one prefix",
+                None,
+            );
         }
         net.catch_all = net.prefixes.iter().any(|p| p.prefix_len() == 0);
-        net.trust = trust.unwrap_or(if net.catch_all { Trust::Untrusted } else { Trust::Trusted });
+        net.trust = trust.unwrap_or(if net.catch_all {
+            Trust::Untrusted
+        } else {
+            Trust::Trusted
+        });
         net
     }
 
@@ -425,29 +590,65 @@ impl<'t> Loader<'t> {
         };
         let entries = self.map(node, &format!("host `{name}`")).to_vec();
         self.check_keys(&entries, HOST_KEYS, &format!("host `{name}`"));
-        let Some((_, at)) = entries.iter().find(|(k, _)| k.scalar_text().as_deref() == Some("at")) else {
-            self.problem(key.span, format!("host `{name}` has no `at:`"), "where is it attached?", Some("add `at: NETWORK ADDRESS`, such as `at: dmz 10.0.1.10`".into()));
+        let Some((_, at)) = entries
+            .iter()
+            .find(|(k, _)| k.scalar_text().as_deref() == Some("at"))
+        else {
+            self.problem(
+                key.span,
+                format!("host `{name}` has no `at:`"),
+                "where is it attached?",
+                Some("add `at: NETWORK ADDRESS`, such as `at: dmz 10.0.1.10`".into()),
+            );
             return host;
         };
         for item in self.items(at) {
             let (net_word, addr_words) = match &item.kind {
                 NodeKind::Map(e) => {
                     self.check_keys(e, &["network", "address"], "an interface");
-                    let net = e.iter().find(|(k, _)| k.scalar_text().as_deref() == Some("network"));
-                    let addrs = e.iter().find(|(k, _)| k.scalar_text().as_deref() == Some("address"));
+                    let net = e
+                        .iter()
+                        .find(|(k, _)| k.scalar_text().as_deref() == Some("network"));
+                    let addrs = e
+                        .iter()
+                        .find(|(k, _)| k.scalar_text().as_deref() == Some("address"));
                     let (Some((_, net)), Some((_, addrs))) = (net, addrs) else {
-                        self.problem(item.span, "an interface needs `network` and `address`", "incomplete interface", None);
+                        self.problem(
+                            item.span,
+                            "an interface needs `network` and `address`",
+                            "incomplete interface",
+                            None,
+                        );
                         continue;
                     };
-                    let nw = Word { text: net.scalar_text().unwrap_or_default(), span: net.span };
-                    let aw = self.items(addrs).into_iter().map(|a| Word { text: a.scalar_text().unwrap_or_default(), span: a.span }).collect::<Vec<_>>();
+                    let nw = Word {
+                        text: net.scalar_text().unwrap_or_default(),
+                        span: net.span,
+                    };
+                    let aw = self
+                        .items(addrs)
+                        .into_iter()
+                        .map(|a| Word {
+                            text: a.scalar_text().unwrap_or_default(),
+                            span: a.span,
+                        })
+                        .collect::<Vec<_>>();
                     (nw, aw)
                 }
                 _ => {
-                    let Some(text) = self.scalar(item, "an interface") else { continue };
-                    let mut ws = grammar::words(&text, item, self.text).into_iter().filter(|w| w.text != ",");
+                    let Some(text) = self.scalar(item, "an interface") else {
+                        continue;
+                    };
+                    let mut ws = grammar::words(&text, item, self.text)
+                        .into_iter()
+                        .filter(|w| w.text != ",");
                     let Some(nw) = ws.next() else {
-                        self.problem(item.span, "an empty interface", "expected NETWORK ADDRESS", None);
+                        self.problem(
+                            item.span,
+                            "an empty interface",
+                            "expected NETWORK ADDRESS",
+                            None,
+                        );
                         continue;
                     };
                     (nw, ws.collect())
@@ -462,38 +663,85 @@ impl<'t> Loader<'t> {
                 continue;
             }
             if addr_words.is_empty() {
-                self.problem(net_word.span, format!("no address on `{}`", net_word.text), "expected NETWORK ADDRESS", Some(format!("write `{} <address>`", net_word.text)));
+                self.problem(
+                    net_word.span,
+                    format!("no address on `{}`", net_word.text),
+                    "expected NETWORK ADDRESS",
+                    Some(format!("write `{} <address>`", net_word.text)),
+                );
             }
             let network = &networks[net_id.index()];
             let mut addrs = Vec::new();
             for w in addr_words {
                 let Ok(a) = w.text.parse::<IpAddr>() else {
-                    self.problem(w.span, format!("`{}` is not an address", w.text), "expected an IPv4 or IPv6 address", None);
+                    self.problem(
+                        w.span,
+                        format!("`{}` is not an address", w.text),
+                        "expected an IPv4 or IPv6 address",
+                        None,
+                    );
                     continue;
                 };
                 if !network.prefixes.iter().any(|p| p.contains(&a)) {
-                    let list: Vec<String> = network.prefixes.iter().map(|p| p.to_string()).collect();
-                    self.problem(w.span, format!("{a} is outside network `{}`", network.name), format!("`{}` is {}", network.name, list.join(", ")), None);
+                    let list: Vec<String> =
+                        network.prefixes.iter().map(|p| p.to_string()).collect();
+                    self.problem(
+                        w.span,
+                        format!("{a} is outside network `{}`", network.name),
+                        format!("`{}` is {}", network.name, list.join(", ")),
+                        None,
+                    );
                 } else if network.catch_all {
-                    if let Some(owner) = networks.iter().find(|n| !n.catch_all && n.prefixes.iter().any(|p| p.contains(&a))) {
-                        self.problem(w.span, format!("{a} belongs to network `{}`, not to the catch-all `{}`", owner.name, network.name), "address owned by a more specific network", Some(format!("attach it with `at: {} {a}`", owner.name)));
+                    if let Some(owner) = networks
+                        .iter()
+                        .find(|n| !n.catch_all && n.prefixes.iter().any(|p| p.contains(&a)))
+                    {
+                        self.problem(
+                            w.span,
+                            format!(
+                                "{a} belongs to network `{}`, not to the catch-all `{}`",
+                                owner.name, network.name
+                            ),
+                            "address owned by a more specific network",
+                            Some(format!("attach it with `at: {} {a}`", owner.name)),
+                        );
                     }
                 }
                 addrs.push(a);
             }
-            host.interfaces.push(Interface { network: net_id, addrs });
+            host.interfaces.push(Interface {
+                network: net_id,
+                addrs,
+            });
         }
         host
     }
 
-    fn check_duplicate_addresses(&mut self, hosts: &[Host], addresses: &HashMap<IpAddr, Vec<(HostId, usize)>>, hosts_e: &[(Node, Node)]) {
-        let mut dups: Vec<(&IpAddr, &Vec<(HostId, usize)>)> = addresses.iter().filter(|(_, o)| o.len() > 1).collect();
+    fn check_duplicate_addresses(
+        &mut self,
+        hosts: &[Host],
+        addresses: &HashMap<IpAddr, Vec<(HostId, usize)>>,
+        hosts_e: &[(Node, Node)],
+    ) {
+        let mut dups: Vec<(&IpAddr, &Vec<(HostId, usize)>)> =
+            addresses.iter().filter(|(_, o)| o.len() > 1).collect();
         dups.sort();
         for (addr, owners) in dups {
-            let names: Vec<&str> = owners.iter().map(|(h, _)| hosts[h.index()].name.as_str()).collect();
+            let names: Vec<&str> = owners
+                .iter()
+                .map(|(h, _)| hosts[h.index()].name.as_str())
+                .collect();
             let (h, _) = owners[1];
             let span = hosts_e[h.index()].0.span;
-            self.problem(span, format!("{addr} is used by more than one interface: {}", names.join(", ")), "duplicate address", Some("give each interface its own address".into()));
+            self.problem(
+                span,
+                format!(
+                    "{addr} is used by more than one interface: {}",
+                    names.join(", ")
+                ),
+                "duplicate address",
+                Some("give each interface its own address".into()),
+            );
         }
     }
 
@@ -515,7 +763,10 @@ impl<'t> Loader<'t> {
                 Some("stateful") => f.stateful = self.boolean(v, "stateful").unwrap_or(true),
                 Some("default") => {
                     if let Some(t) = self.scalar(v, "default") {
-                        match grammar::parse_action(&Word { text: t, span: v.span }) {
+                        match grammar::parse_action(&Word {
+                            text: t,
+                            span: v.span,
+                        }) {
                             Ok(a) => {
                                 f.default = a;
                                 f.default_origin = self.origin(v.span);
@@ -538,7 +789,14 @@ impl<'t> Loader<'t> {
         if !f.stateful {
             for r in &f.rules {
                 if r.matches.state.is_some() {
-                    self.problem(r.origin.span, format!("filter `{name}` is stateless, so it cannot match connection state"), "`state` needs conntrack", Some("remove `state ...` or set `stateful: true`".into()));
+                    self.problem(
+                        r.origin.span,
+                        format!(
+                            "filter `{name}` is stateless, so it cannot match connection state"
+                        ),
+                        "`state` needs conntrack",
+                        Some("remove `state ...` or set `stateful: true`".into()),
+                    );
                 }
             }
         }
@@ -557,7 +815,15 @@ impl<'t> Loader<'t> {
             },
             NodeKind::Str(t) => Some(grammar::words(t, item, self.text)),
             _ => {
-                self.problem(item.span, format!("a rule must be a line of text or a mapping, not {}", item.describe()), "expected a rule", Some("write `allow tcp from dmz to api port 8080`".into()));
+                self.problem(
+                    item.span,
+                    format!(
+                        "a rule must be a line of text or a mapping, not {}",
+                        item.describe()
+                    ),
+                    "expected a rule",
+                    Some("write `allow tcp from dmz to api port 8080`".into()),
+                );
                 None
             }
         }
@@ -585,8 +851,16 @@ impl<'t> Loader<'t> {
 
     fn resolve_match(&mut self, raw: &RawMatch, ctx: &Resolve) -> Option<Match> {
         let before = self.problems.len();
-        let src = raw.src.as_ref().map(|a| self.resolve_addrs(a, ctx)).unwrap_or_default();
-        let dst = raw.dst.as_ref().map(|a| self.resolve_addrs(a, ctx)).unwrap_or_default();
+        let src = raw
+            .src
+            .as_ref()
+            .map(|a| self.resolve_addrs(a, ctx))
+            .unwrap_or_default();
+        let dst = raw
+            .dst
+            .as_ref()
+            .map(|a| self.resolve_addrs(a, ctx))
+            .unwrap_or_default();
         let iface = |w: &Option<Word>, this: &mut Self| -> Option<NetworkId> {
             let w = w.as_ref()?;
             match ctx.names.networks.get(&w.text) {
@@ -652,20 +926,34 @@ impl<'t> Loader<'t> {
                 .iter()
                 .map(|p| AddrPart {
                     prefix: *p,
-                    minus: if n.catch_all { ctx.catch_minus.clone() } else { Arc::new(Vec::new()) },
+                    minus: if n.catch_all {
+                        ctx.catch_minus.clone()
+                    } else {
+                        Arc::new(Vec::new())
+                    },
                 })
                 .collect();
             return Some((AddrTerm::Network(id), parts));
         }
         if let Some(&id) = ctx.names.hosts.get(t) {
             let h = &ctx.hosts[id.index()];
-            let parts = h.interfaces.iter().flat_map(|i| i.addrs.iter()).map(|a| AddrPart::whole(IpNet::from(*a))).collect();
+            let parts = h
+                .interfaces
+                .iter()
+                .flat_map(|i| i.addrs.iter())
+                .map(|a| AddrPart::whole(IpNet::from(*a)))
+                .collect();
             return Some((AddrTerm::Host(id), parts));
         }
         let mut candidates: Vec<&str> = ctx.names.places().collect();
         candidates.sort_unstable();
         let help = nearest(t, candidates.iter().copied()).map(|s| format!("did you mean `{s}`?"));
-        self.problem(w.span, format!("unknown host or network `{t}`"), "expected a host, a network, a prefix, an address or `any`", help);
+        self.problem(
+            w.span,
+            format!("unknown host or network `{t}`"),
+            "expected a host, a network, a prefix, an address or `any`",
+            help,
+        );
         None
     }
 
@@ -689,7 +977,12 @@ impl<'t> Loader<'t> {
                             Some("loose") => Some(RpFilter::Loose),
                             Some("off") => Some(RpFilter::Off),
                             Some(other) => {
-                                self.problem(v.span, format!("unknown rp_filter mode `{other}`"), "expected strict, loose or off", None);
+                                self.problem(
+                                    v.span,
+                                    format!("unknown rp_filter mode `{other}`"),
+                                    "expected strict, loose or off",
+                                    None,
+                                );
                                 None
                             }
                             None => None,
@@ -697,9 +990,18 @@ impl<'t> Loader<'t> {
                     }
                 }
                 "filter" | "forward" | "input" | "output" => {
-                    let Some(fname) = self.scalar(v, "a filter name") else { continue };
+                    let Some(fname) = self.scalar(v, "a filter name") else {
+                        continue;
+                    };
                     let Some(&fid) = ctx.names.filters.get(&fname) else {
-                        self.unknown_name(&Word { text: fname, span: v.span }, "filter", sorted_keys(&ctx.names.filters));
+                        self.unknown_name(
+                            &Word {
+                                text: fname,
+                                span: v.span,
+                            },
+                            "filter",
+                            sorted_keys(&ctx.names.filters),
+                        );
                         continue;
                     };
                     match key.as_str() {
@@ -710,17 +1012,40 @@ impl<'t> Loader<'t> {
                     }
                 }
                 "dns" => {
-                    let Some(view) = self.scalar(v, "a DNS view") else { continue };
+                    let Some(view) = self.scalar(v, "a DNS view") else {
+                        continue;
+                    };
                     match ctx.names.views.get(&view) {
                         Some(&vid) => d.dns = Some(vid),
-                        None => self.unknown_name(&Word { text: view, span: v.span }, "DNS view", sorted_keys(&ctx.names.views)),
+                        None => self.unknown_name(
+                            &Word {
+                                text: view,
+                                span: v.span,
+                            },
+                            "DNS view",
+                            sorted_keys(&ctx.names.views),
+                        ),
                     }
                 }
                 "listen" => {
                     for item in self.items(v) {
                         if let Some(s) = self.socket(item, host) {
-                            if let Some(prev) = d.sockets.iter().find(|p: &&Socket| p.proto == s.proto && p.port == s.port && (p.bind == s.bind || p.bind.is_unspecified() || s.bind.is_unspecified()) && p.bind.is_ipv4() == s.bind.is_ipv4()) {
-                                self.problem(item.span, format!("{}/{} is already bound on `{name}`", s.proto, s.port), format!("clashes with line {}", prev.origin.line), Some("two sockets cannot bind the same port and address".into()));
+                            if let Some(prev) = d.sockets.iter().find(|p: &&Socket| {
+                                p.proto == s.proto
+                                    && p.port == s.port
+                                    && (p.bind == s.bind
+                                        || p.bind.is_unspecified()
+                                        || s.bind.is_unspecified())
+                                    && p.bind.is_ipv4() == s.bind.is_ipv4()
+                            }) {
+                                self.problem(
+                                    item.span,
+                                    format!("{}/{} is already bound on `{name}`", s.proto, s.port),
+                                    format!("clashes with line {}", prev.origin.line),
+                                    Some(
+                                        "two sockets cannot bind the same port and address".into(),
+                                    ),
+                                );
                                 continue;
                             }
                             d.sockets.push(s);
@@ -746,16 +1071,46 @@ impl<'t> Loader<'t> {
                 _ => {}
             }
         }
+        if let Some(p) = &d.proxy {
+            if !d
+                .sockets
+                .iter()
+                .any(|s| s.proto == Proto::Tcp && s.port == p.port)
+            {
+                self.problem(
+                    p.origin.span,
+                    format!(
+                        "`{name}` proxies on port {} but nothing listens there",
+                        p.port
+                    ),
+                    "no socket for the proxy",
+                    Some(format!("add `tcp/{} http-proxy` to `listen:`", p.port)),
+                );
+            }
+        }
         let router = d.router.unwrap_or(false);
         if let Some((fid, span)) = d.filter_key {
             if router {
                 d.forward = d.forward.or(Some(fid));
             } else {
-                self.problem(span, format!("`filter:` attaches a forward filter, but `{name}` is not a router"), "a host filters what it receives with `input:`", Some("write `input:` (and `output:` for what it sends), or set `router: true`".into()));
+                self.problem(
+                    span,
+                    format!("`filter:` attaches a forward filter, but `{name}` is not a router"),
+                    "a host filters what it receives with `input:`",
+                    Some(
+                        "write `input:` (and `output:` for what it sends), or set `router: true`"
+                            .into(),
+                    ),
+                );
             }
         }
         if d.forward.is_some() && !router {
-            self.problem(host.origin.span, format!("`{name}` has a forward filter but does not forward"), "only routers forward", Some("set `router: true`".into()));
+            self.problem(
+                host.origin.span,
+                format!("`{name}` has a forward filter but does not forward"),
+                "only routers forward",
+                Some("set `router: true`".into()),
+            );
         }
         d
     }
@@ -763,9 +1118,25 @@ impl<'t> Loader<'t> {
     fn socket(&mut self, item: &Node, host: &Host) -> Option<Socket> {
         let raw = match &item.kind {
             NodeKind::Map(e) => {
-                self.check_keys(e, &["proto", "port", "bind", "app", "tls", "issuer", "client_ca"], "a socket");
-                let get = |k: &str| e.iter().find(|(key, _)| key.scalar_text().as_deref() == Some(k)).map(|(_, v)| v);
-                let mut line = format!("{}/{}", get("proto").and_then(|n| n.scalar_text()).unwrap_or_else(|| "tcp".into()), get("port").and_then(|n| n.scalar_text()).unwrap_or_default());
+                self.check_keys(
+                    e,
+                    &["proto", "port", "bind", "app", "tls", "issuer", "client_ca"],
+                    "a socket",
+                );
+                let get = |k: &str| {
+                    e.iter()
+                        .find(|(key, _)| key.scalar_text().as_deref() == Some(k))
+                        .map(|(_, v)| v)
+                };
+                let mut line = format!(
+                    "{}/{}",
+                    get("proto")
+                        .and_then(|n| n.scalar_text())
+                        .unwrap_or_else(|| "tcp".into()),
+                    get("port")
+                        .and_then(|n| n.scalar_text())
+                        .unwrap_or_default()
+                );
                 if let Some(b) = get("bind").and_then(|n| n.scalar_text()) {
                     line.push_str(&format!(" on {b}"));
                 }
@@ -773,8 +1144,20 @@ impl<'t> Loader<'t> {
                     line.push_str(&format!(" {a}"));
                 }
                 if let Some(t) = get("tls") {
-                    let names: Vec<String> = self.items(t).iter().filter_map(|n| n.scalar_text()).collect();
-                    line.push_str(&format!(" {} {}", if get("client_ca").is_some() { "mtls" } else { "tls" }, names.join(",")));
+                    let names: Vec<String> = self
+                        .items(t)
+                        .iter()
+                        .filter_map(|n| n.scalar_text())
+                        .collect();
+                    line.push_str(&format!(
+                        " {} {}",
+                        if get("client_ca").is_some() {
+                            "mtls"
+                        } else {
+                            "tls"
+                        },
+                        names.join(",")
+                    ));
                 }
                 if let Some(i) = get("issuer").and_then(|n| n.scalar_text()) {
                     line.push_str(&format!(" issuer {i}"));
@@ -782,8 +1165,17 @@ impl<'t> Loader<'t> {
                 if let Some(c) = get("client_ca").and_then(|n| n.scalar_text()) {
                     line.push_str(&format!(" client-ca {c}"));
                 }
-                let fake = Node { kind: NodeKind::Str(line.clone()), span: Span::new(item.span.start, 0) };
-                let ws: Vec<Word> = grammar::words(&line, &fake, "").into_iter().map(|w| Word { text: w.text, span: item.span }).collect();
+                let fake = Node {
+                    kind: NodeKind::Str(line.clone()),
+                    span: Span::new(item.span.start, 0),
+                };
+                let ws: Vec<Word> = grammar::words(&line, &fake, "")
+                    .into_iter()
+                    .map(|w| Word {
+                        text: w.text,
+                        span: item.span,
+                    })
+                    .collect();
                 grammar::parse_socket_line(&mut Cursor::new(ws, item.span))
             }
             _ => {
@@ -798,7 +1190,11 @@ impl<'t> Loader<'t> {
                 return None;
             }
         };
-        let has_v6 = host.interfaces.iter().flat_map(|i| &i.addrs).any(|a| a.is_ipv6());
+        let has_v6 = host
+            .interfaces
+            .iter()
+            .flat_map(|i| &i.addrs)
+            .any(|a| a.is_ipv6());
         let bind = match &raw.bind {
             None => {
                 if has_v6 {
@@ -810,11 +1206,21 @@ impl<'t> Loader<'t> {
             Some(w) => match w.text.parse::<IpAddr>() {
                 Ok(a) if a.is_unspecified() || a.is_loopback() || host.has_addr(a) => a,
                 Ok(a) => {
-                    self.problem(w.span, format!("`{}` has no address {a}", host.name), "a socket can only bind an address of its host", Some("bind 0.0.0.0, ::, 127.0.0.1 or one of the host's addresses".into()));
+                    self.problem(
+                        w.span,
+                        format!("`{}` has no address {a}", host.name),
+                        "a socket can only bind an address of its host",
+                        Some("bind 0.0.0.0, ::, 127.0.0.1 or one of the host's addresses".into()),
+                    );
                     return None;
                 }
                 Err(_) => {
-                    self.problem(w.span, format!("`{}` is not an address", w.text), "expected an address to bind", None);
+                    self.problem(
+                        w.span,
+                        format!("`{}` is not an address", w.text),
+                        "expected an address to bind",
+                        None,
+                    );
                     return None;
                 }
             },
@@ -822,7 +1228,16 @@ impl<'t> Loader<'t> {
         let tls = raw.tls.then(|| TlsServer {
             names: raw.tls_names.clone(),
             issuer: raw.issuer.clone().unwrap_or_else(|| "public".into()),
-            client_ca: if raw.mtls { Some(raw.client_ca.clone().or_else(|| raw.issuer.clone()).unwrap_or_else(|| "public".into())) } else { None },
+            client_ca: if raw.mtls {
+                Some(
+                    raw.client_ca
+                        .clone()
+                        .or_else(|| raw.issuer.clone())
+                        .unwrap_or_else(|| "public".into()),
+                )
+            } else {
+                None
+            },
         });
         let mut text = format!("{}/{}", raw.proto, raw.port);
         if raw.bind.is_some() {
@@ -832,7 +1247,12 @@ impl<'t> Loader<'t> {
             text.push_str(&format!(" {a}"));
         }
         if let Some(t) = &tls {
-            text.push_str(&format!(" {} {} issuer {}", if t.client_ca.is_some() { "mtls" } else { "tls" }, t.names.join(","), t.issuer));
+            text.push_str(&format!(
+                " {} {} issuer {}",
+                if t.client_ca.is_some() { "mtls" } else { "tls" },
+                t.names.join(","),
+                t.issuer
+            ));
             if let Some(c) = &t.client_ca {
                 text.push_str(&format!(" client-ca {c}"));
             }
@@ -870,13 +1290,29 @@ impl<'t> Loader<'t> {
                     }
                 };
                 let (to, host) = if let Ok(a) = place.text.parse::<IpAddr>() {
-                    (a, ctx.names.hosts.values().copied().find(|h| ctx.hosts[h.index()].has_addr(a) && !a.is_loopback()))
+                    (
+                        a,
+                        ctx.names
+                            .hosts
+                            .values()
+                            .copied()
+                            .find(|h| ctx.hosts[h.index()].has_addr(a) && !a.is_loopback()),
+                    )
                 } else if let Some(&h) = ctx.names.hosts.get(&place.text) {
-                    let v6 = raw.m.dst.as_ref().is_some_and(|d| d.items.iter().any(|w| w.text.contains(':')));
+                    let v6 = raw
+                        .m
+                        .dst
+                        .as_ref()
+                        .is_some_and(|d| d.items.iter().any(|w| w.text.contains(':')));
                     match ctx.hosts[h.index()].first_addr(v6) {
                         Some(a) => (a, Some(h)),
                         None => {
-                            self.problem(place.span, format!("host `{}` has no address to translate to", place.text), "no address", None);
+                            self.problem(
+                                place.span,
+                                format!("host `{}` has no address to translate to", place.text),
+                                "no address",
+                                None,
+                            );
                             return None;
                         }
                     }
@@ -886,12 +1322,22 @@ impl<'t> Loader<'t> {
                 };
                 if k == "dnat" {
                     if port.is_some() && !raw.m.proto.is_some_and(Proto::has_ports) {
-                        self.problem(t.span, "a DNAT that changes the port must name tcp or udp", "port translation needs a protocol", Some("write `dnat tcp ...`".into()));
+                        self.problem(
+                            t.span,
+                            "a DNAT that changes the port must name tcp or udp",
+                            "port translation needs a protocol",
+                            Some("write `dnat tcp ...`".into()),
+                        );
                     }
                     NatKind::Dnat { to, port, host }
                 } else {
                     if port.is_some() {
-                        self.problem(t.span, "snat rewrites the address only", "no port here", None);
+                        self.problem(
+                            t.span,
+                            "snat rewrites the address only",
+                            "no port here",
+                            None,
+                        );
                     }
                     NatKind::Snat { to }
                 }
@@ -925,10 +1371,18 @@ impl<'t> Loader<'t> {
         };
         let dest = match raw.dest.text.as_str() {
             "default" => "0.0.0.0/0".parse().ok(),
-            t => t.parse::<IpNet>().ok().or_else(|| t.parse::<IpAddr>().ok().map(IpNet::from)),
+            t => t
+                .parse::<IpNet>()
+                .ok()
+                .or_else(|| t.parse::<IpAddr>().ok().map(IpNet::from)),
         };
         let Some(dest) = dest.map(|d| d.trunc()) else {
-            self.problem(raw.dest.span, format!("`{}` is not a destination", raw.dest.text), "expected a prefix or `default`", None);
+            self.problem(
+                raw.dest.span,
+                format!("`{}` is not a destination", raw.dest.text),
+                "expected a prefix or `default`",
+                None,
+            );
             return None;
         };
         let origin = self.origin(item.span);
@@ -940,7 +1394,12 @@ impl<'t> Loader<'t> {
                     return None;
                 };
                 let Some(iface) = host.interfaces.iter().position(|i| i.network == net) else {
-                    self.problem(w.span, format!("`{}` has no interface on `{}`", host.name, w.text), "not attached to this network", None);
+                    self.problem(
+                        w.span,
+                        format!("`{}` has no interface on `{}`", host.name, w.text),
+                        "not attached to this network",
+                        None,
+                    );
                     return None;
                 };
                 RouteAction::Direct { iface }
@@ -952,12 +1411,26 @@ impl<'t> Loader<'t> {
                     // The gateway's address on a network this host shares with it.
                     let g = &ctx.hosts[h.index()];
                     let shared = g.interfaces.iter().find_map(|gi| {
-                        host.interfaces.iter().any(|hi| hi.network == gi.network).then(|| gi.addrs.iter().copied().find(|a| a.is_ipv4() == dest.addr().is_ipv4())).flatten()
+                        host.interfaces
+                            .iter()
+                            .any(|hi| hi.network == gi.network)
+                            .then(|| {
+                                gi.addrs
+                                    .iter()
+                                    .copied()
+                                    .find(|a| a.is_ipv4() == dest.addr().is_ipv4())
+                            })
+                            .flatten()
                     });
                     match shared {
                         Some(a) => a,
                         None => {
-                            self.problem(w.span, format!("route via unreachable gateway `{}`", w.text), format!("`{}` shares no network with `{}`", w.text, host.name), Some("a gateway must be on one of the host's networks".into()));
+                            self.problem(
+                                w.span,
+                                format!("route via unreachable gateway `{}`", w.text),
+                                format!("`{}` shares no network with `{}`", w.text, host.name),
+                                Some("a gateway must be on one of the host's networks".into()),
+                            );
                             return None;
                         }
                     }
@@ -966,18 +1439,50 @@ impl<'t> Loader<'t> {
                     return None;
                 };
                 if gw.is_ipv4() != dest.addr().is_ipv4() {
-                    self.problem(w.span, format!("gateway {gw} and destination {dest} are of different families"), "IPv4 and IPv6 mixed", None);
+                    self.problem(
+                        w.span,
+                        format!("gateway {gw} and destination {dest} are of different families"),
+                        "IPv4 and IPv6 mixed",
+                        None,
+                    );
                     return None;
                 }
-                let iface = host.interfaces.iter().position(|i| ctx.networks[i.network.index()].prefixes.iter().any(|p| p.contains(&gw)) && !(ctx.networks[i.network.index()].catch_all && ctx.catch_minus.iter().any(|m| m.contains(&gw))));
+                let iface = host.interfaces.iter().position(|i| {
+                    ctx.networks[i.network.index()]
+                        .prefixes
+                        .iter()
+                        .any(|p| p.contains(&gw))
+                        && !(ctx.networks[i.network.index()].catch_all
+                            && ctx.catch_minus.iter().any(|m| m.contains(&gw)))
+                });
                 let Some(iface) = iface else {
-                    self.problem(w.span, format!("route via unreachable gateway {gw}"), format!("{gw} is on none of `{}`'s networks", host.name), Some("a gateway must be directly reachable on one of the host's networks".into()));
+                    self.problem(
+                        w.span,
+                        format!("route via unreachable gateway {gw}"),
+                        format!("{gw} is on none of `{}`'s networks", host.name),
+                        Some(
+                            "a gateway must be directly reachable on one of the host's networks"
+                                .into(),
+                        ),
+                    );
                     return None;
                 };
                 let net = host.interfaces[iface].network;
-                let owned = ctx.hosts.iter().any(|h| h.interfaces.iter().any(|i| i.network == net && i.addrs.contains(&gw)));
+                let owned = ctx.hosts.iter().any(|h| {
+                    h.interfaces
+                        .iter()
+                        .any(|i| i.network == net && i.addrs.contains(&gw))
+                });
                 if !owned {
-                    self.problem(w.span, format!("route via unreachable gateway {gw}"), format!("no host on `{}` has this address", ctx.networks[net.index()].name), None);
+                    self.problem(
+                        w.span,
+                        format!("route via unreachable gateway {gw}"),
+                        format!(
+                            "no host on `{}` has this address",
+                            ctx.networks[net.index()].name
+                        ),
+                        None,
+                    );
                     return None;
                 }
                 RouteAction::Via { gateway: gw, iface }
@@ -993,14 +1498,24 @@ impl<'t> Loader<'t> {
 
     fn tls_client(&mut self, node: &Node) -> Option<TlsClient> {
         let entries = self.map(node, "tls").to_vec();
-        self.check_keys(&entries, &["verify", "trust", "identity", "issuer"], "a host's tls");
+        self.check_keys(
+            &entries,
+            &["verify", "trust", "identity", "issuer"],
+            "a host's tls",
+        );
         let mut c = TlsClient::default();
         let mut issuer = None;
         let mut id = None;
         for (k, v) in &entries {
             match k.scalar_text().as_deref() {
                 Some("verify") => c.verify = self.boolean(v, "verify").unwrap_or(true),
-                Some("trust") => c.trust = self.items(v).iter().filter_map(|n| n.scalar_text()).collect(),
+                Some("trust") => {
+                    c.trust = self
+                        .items(v)
+                        .iter()
+                        .filter_map(|n| n.scalar_text())
+                        .collect()
+                }
                 Some("identity") => id = self.scalar(v, "identity"),
                 Some("issuer") => issuer = self.scalar(v, "issuer"),
                 _ => {}
@@ -1009,7 +1524,9 @@ impl<'t> Loader<'t> {
         if let Some(id) = id {
             c.identity = Some(Identity {
                 id,
-                issuer: issuer.or_else(|| c.trust.iter().find(|t| *t != "public").cloned()).unwrap_or_else(|| "public".into()),
+                issuer: issuer
+                    .or_else(|| c.trust.iter().find(|t| *t != "public").cloned())
+                    .unwrap_or_else(|| "public".into()),
             });
         }
         Some(c)
@@ -1017,42 +1534,77 @@ impl<'t> Loader<'t> {
 
     fn proxy(&mut self, node: &Node, ctx: &Resolve) -> Option<Proxy> {
         let entries = self.map(node, "proxy").to_vec();
-        self.check_keys(&entries, &["port", "mode", "allow", "upstream", "forwarded_for"], "a proxy");
-        let get = |k: &str| entries.iter().find(|(key, _)| key.scalar_text().as_deref() == Some(k)).map(|(_, v)| v.clone());
+        self.check_keys(
+            &entries,
+            &["port", "mode", "allow", "upstream", "forwarded_for"],
+            "a proxy",
+        );
+        let get = |k: &str| {
+            entries
+                .iter()
+                .find(|(key, _)| key.scalar_text().as_deref() == Some(k))
+                .map(|(_, v)| v.clone())
+        };
         let port = match get("port") {
             Some(p) => match &p.kind {
                 NodeKind::Int(i) if (0..=65535).contains(i) => *i as u16,
                 _ => {
-                    self.problem(p.span, "a proxy port must be a number from 0 to 65535", "expected a port", None);
+                    self.problem(
+                        p.span,
+                        "a proxy port must be a number from 0 to 65535",
+                        "expected a port",
+                        None,
+                    );
                     return None;
                 }
             },
             None => {
-                self.problem(node.span, "a proxy needs a `port`", "where does it listen?", None);
+                self.problem(
+                    node.span,
+                    "a proxy needs a `port`",
+                    "where does it listen?",
+                    None,
+                );
                 return None;
             }
         };
-        let forwarded_for = match get("forwarded_for").and_then(|n| self.scalar(&n, "forwarded_for")).as_deref() {
+        let forwarded_for = match get("forwarded_for")
+            .and_then(|n| self.scalar(&n, "forwarded_for"))
+            .as_deref()
+        {
             None | Some("append") => ForwardedFor::Append,
             Some("overwrite") => ForwardedFor::Overwrite,
             Some("pass") => ForwardedFor::Pass,
             Some("strip") => ForwardedFor::Strip,
             Some(other) => {
                 let span = get("forwarded_for").map(|n| n.span).unwrap_or(node.span);
-                let help = nearest(other, ["append", "overwrite", "pass", "strip"]).map(|s| format!("did you mean `{s}`?"));
-                self.problem(span, format!("unknown forwarded_for mode `{other}`"), "expected append, overwrite, pass or strip", help);
+                let help = nearest(other, ["append", "overwrite", "pass", "strip"])
+                    .map(|s| format!("did you mean `{s}`?"));
+                self.problem(
+                    span,
+                    format!("unknown forwarded_for mode `{other}`"),
+                    "expected append, overwrite, pass or strip",
+                    help,
+                );
                 return None;
             }
         };
-        let mode_name = get("mode").and_then(|n| self.scalar(&n, "mode")).unwrap_or_else(|| "forward".into());
+        let mode_name = get("mode")
+            .and_then(|n| self.scalar(&n, "mode"))
+            .unwrap_or_else(|| "forward".into());
         let mode = match mode_name.as_str() {
             "forward" => {
                 let mut allow = Vec::new();
                 if let Some(a) = get("allow") {
                     for item in self.items(&a) {
-                        let Some(text) = self.scalar(item, "an allowed destination") else { continue };
+                        let Some(text) = self.scalar(item, "an allowed destination") else {
+                            continue;
+                        };
                         let ws: Vec<Word> = grammar::words(&text, item, self.text);
-                        let joined = Word { text: ws.iter().map(|w| w.text.as_str()).collect::<String>(), span: item.span };
+                        let joined = Word {
+                            text: ws.iter().map(|w| w.text.as_str()).collect::<String>(),
+                            span: item.span,
+                        };
                         let (place, port) = match grammar::split_place_port(&joined) {
                             Ok(x) => x,
                             Err(e) => {
@@ -1060,9 +1612,16 @@ impl<'t> Loader<'t> {
                                 continue;
                             }
                         };
-                        let Some((term, parts)) = self.resolve_term(&place, ctx) else { continue };
+                        let Some((term, parts)) = self.resolve_term(&place, ctx) else {
+                            continue;
+                        };
                         allow.push(ProxyAllow {
-                            dst: AddrSet { terms: vec![term], parts, negated: false, text: place.text.clone() },
+                            dst: AddrSet {
+                                terms: vec![term],
+                                parts,
+                                negated: false,
+                                text: place.text.clone(),
+                            },
                             ports: port.map(PortSet::single).unwrap_or_default(),
                             text,
                             origin: self.origin(item.span),
@@ -1073,11 +1632,19 @@ impl<'t> Loader<'t> {
             }
             "reverse" => {
                 let Some(up) = get("upstream") else {
-                    self.problem(node.span, "a reverse proxy needs an `upstream: HOST:PORT`", "missing upstream", None);
+                    self.problem(
+                        node.span,
+                        "a reverse proxy needs an `upstream: HOST:PORT`",
+                        "missing upstream",
+                        None,
+                    );
                     return None;
                 };
                 let text = self.scalar(&up, "upstream")?;
-                let (place, port) = match grammar::split_place_port(&Word { text, span: up.span }) {
+                let (place, port) = match grammar::split_place_port(&Word {
+                    text,
+                    span: up.span,
+                }) {
                     Ok(x) => x,
                     Err(e) => {
                         self.syntax(e);
@@ -1089,14 +1656,24 @@ impl<'t> Loader<'t> {
                     return None;
                 };
                 let Some(port) = port else {
-                    self.problem(up.span, "the upstream needs a port", "expected HOST:PORT", None);
+                    self.problem(
+                        up.span,
+                        "the upstream needs a port",
+                        "expected HOST:PORT",
+                        None,
+                    );
                     return None;
                 };
                 ProxyMode::Reverse { upstream: h, port }
             }
             other => {
                 let span = get("mode").map(|n| n.span).unwrap_or(node.span);
-                self.problem(span, format!("unknown proxy mode `{other}`"), "expected forward or reverse", None);
+                self.problem(
+                    span,
+                    format!("unknown proxy mode `{other}`"),
+                    "expected forward or reverse",
+                    None,
+                );
                 return None;
             }
         };
@@ -1108,30 +1685,82 @@ impl<'t> Loader<'t> {
         })
     }
 
-    fn network_gateway(&mut self, node: &Node, names: &Names, hosts: &[Host], id: NetworkId, net_name: &str) -> Option<HostId> {
+    fn network_gateway(
+        &mut self,
+        node: &Node,
+        names: &Names,
+        hosts: &[Host],
+        id: NetworkId,
+        net_name: &str,
+    ) -> Option<HostId> {
         let entries = node.as_map()?;
-        let (_, v) = entries.iter().find(|(k, _)| k.scalar_text().as_deref() == Some("gateway"))?;
+        let (_, v) = entries
+            .iter()
+            .find(|(k, _)| k.scalar_text().as_deref() == Some("gateway"))?;
         let g = self.scalar(v, "gateway")?;
         let Some(&h) = names.hosts.get(&g) else {
-            self.unknown_name(&Word { text: g, span: v.span }, "host", sorted_keys(&names.hosts));
+            self.unknown_name(
+                &Word {
+                    text: g,
+                    span: v.span,
+                },
+                "host",
+                sorted_keys(&names.hosts),
+            );
             return None;
         };
         if !hosts[h.index()].interfaces.iter().any(|i| i.network == id) {
-            self.problem(v.span, format!("gateway `{g}` is not attached to `{net_name}`"), "unreachable gateway", Some(format!("add `{net_name} <address>` to `{g}`'s `at:`")));
+            self.problem(
+                v.span,
+                format!("gateway `{g}` is not attached to `{net_name}`"),
+                "unreachable gateway",
+                Some(format!("add `{net_name} <address>` to `{g}`'s `at:`")),
+            );
             return None;
         }
         Some(h)
     }
 
+    fn network_view(&mut self, node: &Node, names: &Names) -> Option<ViewId> {
+        let (_, v) = node
+            .as_map()?
+            .iter()
+            .find(|(k, _)| k.scalar_text().as_deref() == Some("dns"))?;
+        let view = self.scalar(v, "a DNS view")?;
+        match names.views.get(&view) {
+            Some(&id) => Some(id),
+            None => {
+                self.unknown_name(
+                    &Word {
+                        text: view,
+                        span: v.span,
+                    },
+                    "DNS view",
+                    sorted_keys(&names.views),
+                );
+                None
+            }
+        }
+    }
+
     /// Declared routes, then connected routes, then the networks' default gateways,
     /// ordered for longest prefix match.
-    fn derived_routes(&mut self, id: HostId, hosts: &[Host], networks: &[Network], addresses: &HashMap<IpAddr, Vec<(HostId, usize)>>) -> Vec<Route> {
+    fn derived_routes(
+        &mut self,
+        id: HostId,
+        hosts: &[Host],
+        networks: &[Network],
+        addresses: &HashMap<IpAddr, Vec<(HostId, usize)>>,
+    ) -> Vec<Route> {
         let host = &hosts[id.index()];
         let mut routes: Vec<Route> = Vec::new();
         for (ii, iface) in host.interfaces.iter().enumerate() {
             let net = &networks[iface.network.index()];
             for p in &net.prefixes {
-                let fam_ok = iface.addrs.iter().any(|a| a.is_ipv4() == p.addr().is_ipv4());
+                let fam_ok = iface
+                    .addrs
+                    .iter()
+                    .any(|a| a.is_ipv4() == p.addr().is_ipv4());
                 if fam_ok {
                     routes.push(Route {
                         dest: *p,
@@ -1144,21 +1773,38 @@ impl<'t> Loader<'t> {
         }
         routes.extend(host.routes.iter().cloned());
         for v6 in [false, true] {
-            let default: IpNet = if v6 { "::/0".parse().unwrap() } else { "0.0.0.0/0".parse().unwrap() };
+            let default: IpNet = if v6 {
+                "::/0".parse().unwrap()
+            } else {
+                "0.0.0.0/0".parse().unwrap()
+            };
             if routes.iter().any(|r| r.dest == default) || host.first_addr(v6).is_none() {
                 continue;
             }
             for (ii, iface) in host.interfaces.iter().enumerate() {
                 let net = &networks[iface.network.index()];
-                let Some(g) = net.gateway.filter(|g| *g != id) else { continue };
-                let gw_addr = hosts[g.index()].interfaces.iter().find(|i| i.network == iface.network).and_then(|i| i.addrs.iter().copied().find(|a| a.is_ipv6() == v6));
+                let Some(g) = net.gateway.filter(|g| *g != id) else {
+                    continue;
+                };
+                let gw_addr = hosts[g.index()]
+                    .interfaces
+                    .iter()
+                    .find(|i| i.network == iface.network)
+                    .and_then(|i| i.addrs.iter().copied().find(|a| a.is_ipv6() == v6));
                 if let Some(gw) = gw_addr {
                     if addresses.contains_key(&gw) {
                         routes.push(Route {
                             dest: default,
-                            action: RouteAction::Via { gateway: gw, iface: ii },
+                            action: RouteAction::Via {
+                                gateway: gw,
+                                iface: ii,
+                            },
                             origin: RouteOrigin::NetworkGateway(iface.network),
-                            text: format!("default via {gw} ({}, gateway of {})", hosts[g.index()].name, net.name),
+                            text: format!(
+                                "default via {gw} ({}, gateway of {})",
+                                hosts[g.index()].name,
+                                net.name
+                            ),
                         });
                         break;
                     }
@@ -1180,31 +1826,63 @@ impl<'t> Loader<'t> {
         let entries = self.map(node, &format!("DNS view `{name}`")).to_vec();
         let mut seen: BTreeMap<String, Span> = BTreeMap::new();
         for (k, v) in &entries {
-            let Some(rname) = self.scalar(k, "a DNS name") else { continue };
+            let Some(rname) = self.scalar(k, "a DNS name") else {
+                continue;
+            };
             let rname = rname.trim_end_matches('.').to_ascii_lowercase();
             if seen.insert(rname.clone(), k.span).is_some() {
-                self.problem(k.span, format!("`{rname}` is defined twice in view `{name}`"), "duplicate name", Some("list every address of a name in one list".into()));
+                self.problem(
+                    k.span,
+                    format!("`{rname}` is defined twice in view `{name}`"),
+                    "duplicate name",
+                    Some("list every address of a name in one list".into()),
+                );
                 continue;
             }
             let origin = self.origin(k.span);
             let values: Vec<Node> = match &v.kind {
                 NodeKind::Map(e) => {
                     self.check_keys(e, &["a", "aaaa", "cname"], "a DNS record");
-                    e.iter().flat_map(|(rk, rv)| {
-                        let t = rk.scalar_text().unwrap_or_default();
-                        let items: Vec<Node> = match &rv.kind { NodeKind::Seq(s) => s.clone(), _ => vec![rv.clone()] };
-                        items.into_iter().map(move |n| Node { kind: NodeKind::Str(format!("{} {}", t, n.scalar_text().unwrap_or_default())), span: n.span })
-                    }).collect()
+                    e.iter()
+                        .flat_map(|(rk, rv)| {
+                            let t = rk.scalar_text().unwrap_or_default();
+                            let items: Vec<Node> = match &rv.kind {
+                                NodeKind::Seq(s) => s.clone(),
+                                _ => vec![rv.clone()],
+                            };
+                            items.into_iter().map(move |n| Node {
+                                kind: NodeKind::Str(format!(
+                                    "{} {}",
+                                    t,
+                                    n.scalar_text().unwrap_or_default()
+                                )),
+                                span: n.span,
+                            })
+                        })
+                        .collect()
                 }
                 NodeKind::Seq(s) => s.clone(),
                 _ => vec![v.clone()],
             };
-            let cnames = values.iter().filter(|n| n.scalar_text().is_some_and(|t| t.to_ascii_lowercase().starts_with("cname "))).count();
+            let cnames = values
+                .iter()
+                .filter(|n| {
+                    n.scalar_text()
+                        .is_some_and(|t| t.to_ascii_lowercase().starts_with("cname "))
+                })
+                .count();
             if cnames > 0 && values.len() > 1 {
-                self.problem(k.span, format!("`{rname}` has a CNAME and other records"), "a CNAME must stand alone (RFC 1034)", None);
+                self.problem(
+                    k.span,
+                    format!("`{rname}` has a CNAME and other records"),
+                    "a CNAME must stand alone (RFC 1034)",
+                    None,
+                );
             }
             for n in values {
-                let Some(t) = self.scalar(&n, "a DNS record") else { continue };
+                let Some(t) = self.scalar(&n, "a DNS record") else {
+                    continue;
+                };
                 let mut parts = t.split_whitespace();
                 let first = parts.next().unwrap_or("");
                 let (kind, value) = match parts.next() {
@@ -1212,30 +1890,56 @@ impl<'t> Loader<'t> {
                     None => (String::new(), first.to_string()),
                 };
                 let data = match kind.as_str() {
-                    "cname" => Some(RecordData::Cname { target: value.trim_end_matches('.').to_ascii_lowercase() }),
+                    "cname" => Some(RecordData::Cname {
+                        target: value.trim_end_matches('.').to_ascii_lowercase(),
+                    }),
                     "" | "a" | "aaaa" => match value.parse::<IpAddr>() {
                         Ok(a) if kind == "a" && a.is_ipv6() => {
-                            self.problem(n.span, format!("{a} is IPv6 but the record is A"), "use AAAA for IPv6", None);
+                            self.problem(
+                                n.span,
+                                format!("{a} is IPv6 but the record is A"),
+                                "use AAAA for IPv6",
+                                None,
+                            );
                             None
                         }
                         Ok(a) if kind == "aaaa" && a.is_ipv4() => {
-                            self.problem(n.span, format!("{a} is IPv4 but the record is AAAA"), "use A for IPv4", None);
+                            self.problem(
+                                n.span,
+                                format!("{a} is IPv4 but the record is AAAA"),
+                                "use A for IPv4",
+                                None,
+                            );
                             None
                         }
                         Ok(a @ IpAddr::V4(_)) => Some(RecordData::A { address: a }),
                         Ok(a) => Some(RecordData::Aaaa { address: a }),
                         Err(_) => {
-                            self.problem(n.span, format!("`{value}` is not an address"), "expected an address, or `cname NAME`", Some(format!("for an alias write `cname {value}`")));
+                            self.problem(
+                                n.span,
+                                format!("`{value}` is not an address"),
+                                "expected an address, or `cname NAME`",
+                                Some(format!("for an alias write `cname {value}`")),
+                            );
                             None
                         }
                     },
                     other => {
-                        self.problem(n.span, format!("unknown record type `{other}`"), "expected A, AAAA or CNAME", None);
+                        self.problem(
+                            n.span,
+                            format!("unknown record type `{other}`"),
+                            "expected A, AAAA or CNAME",
+                            None,
+                        );
                         None
                     }
                 };
                 if let Some(data) = data {
-                    view.records.push(DnsRecord { name: rname.clone(), data, origin: origin.clone() });
+                    view.records.push(DnsRecord {
+                        name: rname.clone(),
+                        data,
+                        origin: origin.clone(),
+                    });
                 }
             }
         }
@@ -1246,7 +1950,9 @@ impl<'t> Loader<'t> {
         let mut out = Vec::new();
         let items: Vec<Node> = self.items(node).into_iter().cloned().collect();
         for item in &items {
-            let Some(text) = self.scalar(item, "an expectation") else { continue };
+            let Some(text) = self.scalar(item, "an expectation") else {
+                continue;
+            };
             let raw = match grammar::parse_expect_line(&mut self.cursor(item, &text)) {
                 Ok(r) => r,
                 Err(e) => {
@@ -1267,22 +1973,76 @@ impl<'t> Loader<'t> {
         out
     }
 
-    fn expectation_kind(&mut self, raw: RawExpect, names: &Names, views: &[DnsView]) -> Option<ExpectKind> {
+    fn expectation_kind(
+        &mut self,
+        raw: RawExpect,
+        names: &Names,
+        views: &[DnsView],
+    ) -> Option<ExpectKind> {
         Some(match raw {
-            RawExpect::Allow { proto, from, to, port } => ExpectKind::Allow { from: self.place(&from, names, views)?, to: self.place(&to, names, views)?, proto, port },
-            RawExpect::Deny { proto, from, to, port } => ExpectKind::Deny { from: self.place(&from, names, views)?, to: self.place(&to, names, views)?, proto, port },
-            RawExpect::Only { proto, from, to, port } => {
-                let from: Vec<Place> = from.iter().filter(|w| w.text != ",").filter_map(|w| self.place(w, names, views)).collect();
-                ExpectKind::Only { from, to: self.place(&to, names, views)?, proto, port }
+            RawExpect::Allow {
+                proto,
+                from,
+                to,
+                port,
+            } => ExpectKind::Allow {
+                from: self.place(&from, names, views)?,
+                to: self.place(&to, names, views)?,
+                proto,
+                port,
+            },
+            RawExpect::Deny {
+                proto,
+                from,
+                to,
+                port,
+            } => ExpectKind::Deny {
+                from: self.place(&from, names, views)?,
+                to: self.place(&to, names, views)?,
+                proto,
+                port,
+            },
+            RawExpect::Only {
+                proto,
+                from,
+                to,
+                port,
+            } => {
+                let from: Vec<Place> = from
+                    .iter()
+                    .filter(|w| w.text != ",")
+                    .filter_map(|w| self.place(w, names, views))
+                    .collect();
+                ExpectKind::Only {
+                    from,
+                    to: self.place(&to, names, views)?,
+                    proto,
+                    port,
+                }
             }
             RawExpect::Isolated { network, direction } => {
                 if !names.networks.contains_key(&network.text) {
                     self.unknown_name(&network, "network", sorted_keys(&names.networks));
                     return None;
                 }
-                ExpectKind::Isolated { network: network.text, direction }
+                ExpectKind::Isolated {
+                    network: network.text,
+                    direction,
+                }
             }
-            RawExpect::Authenticated { proto, from, to, port, by } => ExpectKind::Authenticated { from: self.place(&from, names, views)?, to: self.place(&to, names, views)?, proto, port, by },
+            RawExpect::Authenticated {
+                proto,
+                from,
+                to,
+                port,
+                by,
+            } => ExpectKind::Authenticated {
+                from: self.place(&from, names, views)?,
+                to: self.place(&to, names, views)?,
+                proto,
+                port,
+                by,
+            },
         })
     }
 
@@ -1297,20 +2057,31 @@ impl<'t> Loader<'t> {
             return Some(Place::Address(a));
         }
         let lower = w.text.trim_end_matches('.').to_ascii_lowercase();
-        if views.iter().any(|v| v.records.iter().any(|r| r.name == lower)) {
+        if views
+            .iter()
+            .any(|v| v.records.iter().any(|r| r.name == lower))
+        {
             return Some(Place::Name(lower));
         }
         let mut candidates: Vec<&str> = names.places().collect();
-        candidates.extend(views.iter().flat_map(|v| v.records.iter().map(|r| r.name.as_str())));
+        candidates.extend(
+            views
+                .iter()
+                .flat_map(|v| v.records.iter().map(|r| r.name.as_str())),
+        );
         candidates.sort_unstable();
         candidates.dedup();
-        let help = nearest(&w.text, candidates.iter().copied()).map(|s| format!("did you mean `{s}`?"));
-        self.problem(w.span, format!("unknown place `{}`", w.text), "expected a host, a network, an address or a DNS name", help);
+        let help =
+            nearest(&w.text, candidates.iter().copied()).map(|s| format!("did you mean `{s}`?"));
+        self.problem(
+            w.span,
+            format!("unknown place `{}`", w.text),
+            "expected a host, a network, an address or a DNS name",
+            help,
+        );
         None
     }
 }
-
-
 
 /// What resolution needs to look names up.
 struct Resolve<'a> {

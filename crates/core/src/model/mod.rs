@@ -9,7 +9,9 @@ mod addr;
 mod rule;
 
 pub use addr::{AddrPart, AddrSet, AddrTerm, PortSet};
-pub use rule::{Action, ConnState, Match, MatchInput, NatKind, NatRule, Proto, RejectWith, Rule, StateSet};
+pub use rule::{
+    Action, ConnState, Match, MatchInput, NatKind, NatRule, Proto, RejectWith, Rule, StateSet,
+};
 
 use serde::Serialize;
 use std::collections::HashMap;
@@ -149,6 +151,8 @@ pub struct Network {
     pub catch_all: bool,
     /// The router whose address hosts on this network use as default gateway.
     pub gateway: Option<HostId>,
+    /// The DNS view hosts on this network ask, unless they name their own.
+    pub dns: Option<ViewId>,
     pub about: String,
     pub origin: Origin,
 }

@@ -1,0 +1,327 @@
+//! What each checkpoint proves, what it takes on trust, and what it hides.
+//! The wording lives here, in one place, so that every stage says it the same
+//! way; the web page and the lessons key their own wording on `Fact`.
+
+use std::net::IpAddr;
+
+use crate::evidence::{Claim, Fact, Hop, Outcome, OutcomeKind, Stage, Summary, Verdict};
+use crate::model::{Filter, ForwardedFor, MatchInput, Proxy, Rule, Socket, TlsClient, TlsServer};
+
+use super::authenticate::Handshake;
+use super::filter::Decider;
+
+pub(super) fn send(hop: &mut Hop, src: IpAddr) {
+    hop.trusts.push(Claim::new(
+        Fact::SourceAddress,
+        format!(
+            "the source address {src} is written by the sender itself; nothing has checked it yet"
+        ),
+    ));
+}
+
+pub(super) fn resolve(hop: &mut Hop, name: &str, addr: IpAddr, view: &str) {
+    hop.trusts.push(Claim::new(
+        Fact::NameMapping,
+        format!("that {name} is {addr}: the answer comes from the `{view}` view over plain DNS, which carries no signature, so whoever answers decides where the client goes"),
+    ));
+}
+
+pub(super) fn link(hop: &mut Hop, next: IpAddr, network: &str) {
+    hop.trusts.push(Claim::new(
+        Fact::NextHop,
+        format!("that the machine answering for {next} on `{network}` is the right one: ARP and neighbour discovery are not authenticated"),
+    ));
+}
+
+pub(super) fn dnat(hop: &mut Hop, before: &str, target: &str) {
+    hop.hides.push(Claim::new(
+        Fact::Destination,
+        format!("the client addressed {before}; from here on the packet goes to {target}, and the client never learns which host answers"),
+    ));
+}
+
+pub(super) fn snat(hop: &mut Hop, before: IpAddr, after: IpAddr, device: &str) {
+    hop.hides.push(Claim::new(
+        Fact::SourceAddress,
+        format!("everyone after {device} sees {after} instead of {before}: the original source is lost to their logs and filters"),
+    ));
+}
+
+pub(super) fn reverse_path(hop: &mut Hop, src: IpAddr, iface: &str, strict: bool) {
+    if strict {
+        hop.proves.push(Claim::new(
+            Fact::SourceAddress,
+            format!("{src} arrived on `{iface}`, the interface the route back to it uses: a packet forging an address from another network would have been dropped here"),
+        ));
+        hop.trusts.push(Claim::new(
+            Fact::SourceAddress,
+            format!("that {src} is the real sender among the machines on `{iface}`: the check tells networks apart, not hosts on the same network"),
+        ));
+    } else {
+        hop.trusts.push(Claim::new(
+            Fact::SourceAddress,
+            format!("the source {src}: a loose reverse-path check only asks that some route back exists"),
+        ));
+    }
+}
+
+pub(super) fn filter(
+    hop: &mut Hop,
+    f: &Filter,
+    rule: Option<&Rule>,
+    by: Decider,
+    p: &MatchInput,
+    rp_strict: bool,
+    dst_name: &str,
+) {
+    match (by, rule) {
+        (Decider::Established, _) => {
+            hop.proves.push(Claim::new(
+                Fact::Connection,
+                format!("the packet belongs to a connection {} already allowed (a conntrack entry matches)", f.name),
+            ));
+        }
+        (Decider::Default, _) => {
+            hop.trusts.push(Claim::new(
+                Fact::Content,
+                format!(
+                    "everything: no rule of {} matched and its default policy is allow",
+                    f.name
+                ),
+            ));
+        }
+        (Decider::Rule(_), Some(r)) => {
+            let m = &r.matches;
+            if m.proto.is_some() || !m.dport.is_any() {
+                let port = if p.proto.has_ports() && !m.dport.is_any() {
+                    format!(" to port {}", p.dport)
+                } else {
+                    String::new()
+                };
+                hop.proves.push(Claim::new(
+                    Fact::Service,
+                    format!("the packet is {}{port}", p.proto),
+                ));
+            } else {
+                hop.trusts.push(Claim::new(
+                    Fact::Service,
+                    "which service is asked for: the rule allows any protocol and port".to_string(),
+                ));
+            }
+            if !m.dst.is_any() {
+                hop.proves.push(Claim::new(
+                    Fact::Destination,
+                    format!(
+                        "it is addressed to {dst_name}, which the rule's destination `{}` covers",
+                        m.dst.text
+                    ),
+                ));
+            }
+            if m.checks_source() {
+                let backed = rp_strict || (f.stateful && p.proto == crate::model::Proto::Tcp);
+                if backed && rp_strict {
+                    hop.proves.push(Claim::new(
+                        Fact::SourceAddress,
+                        format!("the source {} is in `{}`, and the strict reverse-path check on this interface backs the address", p.src, m.src.text),
+                    ));
+                } else if backed {
+                    hop.proves.push(Claim::new(
+                        Fact::SourceAddress,
+                        format!("the source {} is in `{}`, and whoever completes the TCP handshake receives packets at that address: a forged source can send this first packet but cannot finish the connection", p.src, m.src.text),
+                    ));
+                } else {
+                    hop.trusts.push(Claim::new(
+                        Fact::SourceAddress,
+                        format!("that {} really sent this: the rule allows by source (`{}`) but nothing here checks source addresses, so a forged packet would pass too", p.src, m.src.text),
+                    ));
+                }
+            } else {
+                hop.trusts.push(Claim::new(
+                    Fact::ClientIdentity,
+                    "who the client is: the rule allows any source".to_string(),
+                ));
+            }
+            hop.trusts.push(Claim::new(
+                Fact::Content,
+                "what the request asks for: a packet filter reads headers, never the payload"
+                    .to_string(),
+            ));
+        }
+        (Decider::Rule(_), None) => {}
+    }
+}
+
+pub(super) fn socket(hop: &mut Hop, s: &Socket) {
+    let app = s
+        .app
+        .as_deref()
+        .map(|a| format!(" ({a})"))
+        .unwrap_or_default();
+    hop.proves.push(Claim::new(
+        Fact::Service,
+        format!(
+            "a process listens on {}/{} bound to {}{app}",
+            s.proto, s.port, s.bind
+        ),
+    ));
+}
+
+pub(super) fn tls(
+    hop: &mut Hop,
+    h: &Handshake,
+    client: &TlsClient,
+    server: &TlsServer,
+    asked: &str,
+    client_name: &str,
+    server_name: &str,
+) {
+    if !h.ok {
+        return;
+    }
+    if h.server_verified {
+        hop.proves.push(Claim::new(
+            Fact::ServerIdentity,
+            format!("{server_name} holds the private key of a certificate for {asked}, issued by {}, which {client_name} trusts", server.issuer),
+        ));
+        hop.proves.push(Claim::new(
+            Fact::Confidentiality,
+            format!("nobody between {client_name} and {server_name} can read or change the bytes"),
+        ));
+        hop.trusts.push(Claim::new(
+            Fact::ServerIdentity,
+            format!("that {} issues certificates for {asked} only to its real owner, and that the key has not leaked", server.issuer),
+        ));
+    } else if !client.verify {
+        hop.trusts.push(Claim::new(
+            Fact::ServerIdentity,
+            format!("who the server is: {client_name} does not verify certificates, so a machine in the middle with any certificate would be accepted"),
+        ));
+        hop.trusts.push(Claim::new(
+            Fact::Confidentiality,
+            "that nobody sits in the middle: encryption without verification only stops passive listeners".to_string(),
+        ));
+    }
+    if let (Some(id), Some(ca)) = (&h.client_identity, &server.client_ca) {
+        hop.proves.push(Claim::new(
+            Fact::ClientIdentity,
+            format!("the client holds the key of {id}, certified by {ca} (mutual TLS)"),
+        ));
+        hop.trusts.push(Claim::new(
+            Fact::ClientIdentity,
+            format!("that {ca} certifies {id} only for that workload"),
+        ));
+    }
+}
+
+pub(super) fn proxy(hop: &mut Hop, p: &Proxy, proxy_name: &str, client: IpAddr, target: &str) {
+    hop.hides.push(Claim::new(
+        Fact::SourceAddress,
+        format!("{target} sees {proxy_name}'s address as the source, not {client}"),
+    ));
+    let xff = match p.forwarded_for {
+        ForwardedFor::Append => format!("the client's address reaches {target} only as a claim: {proxy_name} appends {client} to X-Forwarded-For, after whatever the client wrote there; only that last entry is {proxy_name}'s word"),
+        ForwardedFor::Overwrite => format!("the client's address reaches {target} as X-Forwarded-For: {client}, set by {proxy_name}; it is worth what {target}'s certainty is that the request came through {proxy_name}"),
+        ForwardedFor::Pass => format!("X-Forwarded-For passes through {proxy_name} unchanged: it says whatever the client wrote, and {client} is not in it"),
+        ForwardedFor::Strip => format!("{proxy_name} removes X-Forwarded-For: {target} does not learn the client's address at all"),
+    };
+    hop.trusts.push(Claim::new(Fact::ClientAddress, xff));
+}
+
+/// What the service at the end can believe, and what it must take on trust.
+pub(super) fn summary(hops: &[Hop], outcome: &Outcome, client_addr: IpAddr) -> Summary {
+    let mut s = Summary::default();
+    if outcome.kind != OutcomeKind::Reached {
+        return s;
+    }
+    let Some(sock) = hops
+        .iter()
+        .rev()
+        .find(|h| h.stage == Stage::Socket && h.verdict == Verdict::Accept)
+    else {
+        return s;
+    };
+    let seen = sock.packet.src;
+    if let Some(p) = sock.packet.dport {
+        s.believes.push(Claim::new(
+            Fact::Service,
+            format!("it was contacted on {}/{p}", sock.packet.proto),
+        ));
+    }
+    // Filters that let the request through, on its final leg.
+    let last_leg_start = hops
+        .iter()
+        .rposition(|h| h.stage == Stage::Proxy)
+        .map(|i| i + 1)
+        .unwrap_or(0);
+    for h in &hops[last_leg_start..] {
+        if h.stage == Stage::Filter
+            && h.verdict == Verdict::Allow
+            && h.direction == crate::evidence::Direction::Request
+        {
+            if let Some(r) = &h.rule {
+                if r.kind == "filter rule" {
+                    s.believes.push(Claim::new(
+                        Fact::Service,
+                        format!(
+                            "{} rule {} (`{}`) let it through on {}",
+                            r.owner.as_deref().unwrap_or(""),
+                            r.index.unwrap_or(0),
+                            r.text,
+                            h.device
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    let rewritten = hops.iter().any(|h| {
+        matches!(h.stage, Stage::Snat | Stage::Proxy)
+            && h.direction == crate::evidence::Direction::Request
+    });
+    if seen != client_addr || rewritten {
+        s.trusts.push(Claim::new(Fact::SourceAddress, format!("who is behind {seen}: the service sees a translated or proxied source, and the client's own address {client_addr} is not in the packet")));
+    } else {
+        let proven = hops
+            .iter()
+            .filter(|h| h.direction == crate::evidence::Direction::Request)
+            .flat_map(|h| &h.proves)
+            .find(|c| c.fact == Fact::SourceAddress);
+        match proven {
+            Some(c) => s.believes.push(Claim::new(Fact::SourceAddress, format!("the request comes from {seen}: {}", c.text))),
+            None => s.trusts.push(Claim::new(Fact::SourceAddress, format!("that the request comes from {seen}: nothing on the path verified the source address"))),
+        }
+    }
+    for h in hops {
+        for c in h.trusts.iter().filter(|c| c.fact == Fact::ClientAddress) {
+            s.trusts.push(c.clone());
+        }
+    }
+    match hops
+        .iter()
+        .flat_map(|h| &h.proves)
+        .find(|c| c.fact == Fact::ClientIdentity)
+    {
+        Some(c) => s.believes.push(c.clone()),
+        None => s.trusts.push(Claim::new(
+            Fact::ClientIdentity,
+            "who the client is: no checkpoint authenticated the client".to_string(),
+        )),
+    }
+    let tls_hop = hops
+        .iter()
+        .rev()
+        .find(|h| h.stage == Stage::Tls && h.verdict == Verdict::Accept);
+    match tls_hop {
+        Some(h) if h.proves.iter().any(|c| c.fact == Fact::Confidentiality) => {
+            s.believes.push(Claim::new(Fact::Confidentiality, "the request was not read or changed on the way (TLS with a verified server)".to_string()));
+        }
+        Some(_) => s.trusts.push(Claim::new(Fact::Confidentiality, "that nobody sat in the middle: the TLS client does not verify the server, so an interceptor could read and change the request".to_string())),
+        None => s.trusts.push(Claim::new(Fact::Confidentiality, "that nobody on the path read or changed the request: it travels without TLS".to_string())),
+    }
+    s.trusts.push(Claim::new(
+        Fact::Content,
+        "that the request means what it says: no checkpoint on the path reads the payload"
+            .to_string(),
+    ));
+    s
+}

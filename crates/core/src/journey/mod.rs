@@ -1,0 +1,1591 @@
+//! The journey engine: follows one request from a client to a service socket,
+//! device by device, through the stages in the order docs/semantics.md gives,
+//! then follows the reply back. Each stage lives in its own module and is a
+//! pure function of the model; this module strings them together and writes
+//! down the evidence.
+
+pub mod authenticate;
+pub mod deliver;
+pub mod filter;
+pub mod proxy;
+pub mod resolve;
+pub mod route;
+pub mod translate;
+
+mod claims;
+mod endpoints;
+
+use std::net::IpAddr;
+
+use crate::evidence::*;
+use crate::model::*;
+pub use endpoints::QueryError;
+use endpoints::{Destination, Source};
+
+/// The first ephemeral port a client uses (Linux's default range starts at 32768;
+/// this model picks one fixed port so that traces are deterministic).
+pub const EPHEMERAL_PORT: u16 = 49152;
+/// The TTL a sender starts with (Linux's default).
+pub const INITIAL_TTL: u8 = 64;
+
+/// A question for `trace`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Query {
+    /// A host, a network, `NETWORK@ADDRESS`, or an address.
+    pub from: String,
+    /// A host, an address or a DNS name, optionally with `:PORT`.
+    pub to: String,
+    pub proto: Proto,
+    /// Overrides the port in `to`.
+    pub port: Option<u16>,
+    /// A forward proxy to go through.
+    pub via: Option<String>,
+    /// The client's source port (default `EPHEMERAL_PORT`).
+    pub sport: Option<u16>,
+    /// Prefer IPv6 addresses (AAAA records, a host's IPv6 address).
+    pub ipv6: bool,
+}
+
+impl Query {
+    pub fn new(from: &str, to: &str) -> Self {
+        Query {
+            from: from.to_string(),
+            to: to.to_string(),
+            proto: Proto::Tcp,
+            port: None,
+            via: None,
+            sport: None,
+            ipv6: false,
+        }
+    }
+}
+
+/// Traces one journey. Errors only for a question that names nothing in the
+/// scenario; every network outcome (including "does not resolve") is a `Trace`.
+pub fn trace(scn: &Scenario, q: &Query) -> Result<Trace, QueryError> {
+    let source = endpoints::source(scn, &q.from, q.ipv6)?;
+    let dest = endpoints::destination(scn, &q.to, q.port, q.ipv6, q.proto)?;
+    let via = match &q.via {
+        Some(v) => Some(endpoints::proxy_host(scn, v)?),
+        None => None,
+    };
+    let mut t = Tracer::new(scn, &source);
+    let echo = QueryEcho {
+        from: q.from.clone(),
+        to: q.to.clone(),
+        proto: q.proto,
+        port: dest.port,
+        via: q.via.clone(),
+        source: t.dev_name(source.dev()),
+        source_address: source.addr(),
+        destination_address: None,
+    };
+    let (outcome, dst_addr) = t.run(&source, &dest, q, via);
+    let summary = claims::summary(&t.hops, &outcome, source.addr());
+    Ok(Trace {
+        schema: SCHEMA_VERSION,
+        scenario: scn.name.clone(),
+        file: scn.file.clone(),
+        variant: scn.variant.clone(),
+        query: QueryEcho {
+            destination_address: dst_addr,
+            ..echo
+        },
+        hops: t.hops,
+        outcome,
+        summary,
+    })
+}
+
+/// A device: an index into the scenario's hosts, or one past the end for the
+/// sender that stands for a whole network.
+type Dev = usize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Tuple {
+    proto: Proto,
+    src: IpAddr,
+    sport: u16,
+    dst: IpAddr,
+    dport: u16,
+}
+
+impl Tuple {
+    fn reversed(self) -> Tuple {
+        Tuple {
+            proto: self.proto,
+            src: self.dst,
+            sport: self.dport,
+            dst: self.src,
+            dport: self.sport,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Packet {
+    t: Tuple,
+    ttl: u8,
+}
+
+/// A conntrack entry on one device.
+#[derive(Debug, Clone)]
+struct Conn {
+    dev: Dev,
+    /// The tuple as the first packet arrived (or left, on its origin).
+    orig: Tuple,
+    /// The tuple a reply has when it arrives at this device.
+    reply: Tuple,
+    /// Set when this device rewrote the source (SNAT): the original source.
+    snat_from: Option<(IpAddr, u16)>,
+    /// Set when this device rewrote the destination (DNAT): the original destination.
+    dnat_from: Option<(IpAddr, u16)>,
+}
+
+/// Where a walk ended.
+enum WalkEnd {
+    /// The packet reached a local address of this device.
+    Local {
+        dev: Dev,
+        pkt: Packet,
+    },
+    Stopped(Outcome),
+}
+
+struct Tracer<'s> {
+    scn: &'s Scenario,
+    synthetic: Option<Host>,
+    hops: Vec<Hop>,
+    conns: Vec<Conn>,
+    direction: Direction,
+}
+
+fn ports(t: &Tuple) -> (Option<u16>, Option<u16>) {
+    if t.proto.has_ports() {
+        (Some(t.sport), Some(t.dport))
+    } else {
+        (None, None)
+    }
+}
+
+pub(crate) fn endpoint(addr: IpAddr, port: Option<u16>) -> String {
+    match (addr, port) {
+        (IpAddr::V6(a), Some(p)) => format!("[{a}]:{p}"),
+        (a, Some(p)) => format!("{a}:{p}"),
+        (a, None) => a.to_string(),
+    }
+}
+
+impl<'s> Tracer<'s> {
+    fn new(scn: &'s Scenario, source: &Source) -> Self {
+        Tracer {
+            scn,
+            synthetic: source.synthetic_host(scn),
+            hops: Vec::new(),
+            conns: Vec::new(),
+            direction: Direction::Request,
+        }
+    }
+
+    fn host(&self, d: Dev) -> &Host {
+        if d < self.scn.hosts.len() {
+            &self.scn.hosts[d]
+        } else {
+            self.synthetic
+                .as_ref()
+                .expect("the synthetic device exists when it is used")
+        }
+    }
+
+    fn dev_name(&self, d: Dev) -> String {
+        let h = self.host(d);
+        h.name.clone()
+    }
+
+    fn iface_name(&self, d: Dev, iface: usize) -> String {
+        let h = self.host(d);
+        h.interfaces
+            .get(iface)
+            .map(|i| self.scn.network(i.network).name.clone())
+            .unwrap_or_else(|| "lo".to_string())
+    }
+
+    fn origin_ref(
+        &self,
+        kind: &str,
+        owner: Option<&str>,
+        index: Option<usize>,
+        text: &str,
+        origin: &Origin,
+    ) -> RuleRef {
+        RuleRef {
+            kind: kind.to_string(),
+            owner: owner.map(str::to_string),
+            index,
+            text: text.to_string(),
+            line: origin.line,
+            column: origin.column,
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn hop(
+        &mut self,
+        dev: Dev,
+        stage: Stage,
+        iface: Option<usize>,
+        pkt: &Packet,
+        verdict: Verdict,
+        rule: Option<RuleRef>,
+        detail: String,
+    ) -> &mut Hop {
+        let (sport, dport) = ports(&pkt.t);
+        let interface = iface.map(|i| self.iface_name(dev, i));
+        let step = self.hops.len() as u32 + 1;
+        self.hops.push(Hop {
+            step,
+            direction: self.direction,
+            device: self.dev_name(dev),
+            stage,
+            interface,
+            packet: PacketView {
+                proto: pkt.t.proto,
+                src: pkt.t.src,
+                sport,
+                dst: pkt.t.dst,
+                dport,
+                ttl: pkt.ttl,
+            },
+            verdict,
+            rule,
+            detail,
+            state: None,
+            proves: Vec::new(),
+            trusts: Vec::new(),
+            hides: Vec::new(),
+        });
+        self.hops.last_mut().expect("just pushed")
+    }
+
+    fn stop(
+        &self,
+        kind: OutcomeKind,
+        dev: Option<Dev>,
+        text: String,
+        client_sees: &str,
+    ) -> Outcome {
+        Outcome {
+            kind,
+            at: dev.map(|d| self.dev_name(d)),
+            step: self.hops.last().map(|h| h.step),
+            text,
+            client_sees: client_sees.to_string(),
+        }
+    }
+
+    fn name_of_addr(&self, a: IpAddr) -> String {
+        match self.scn.owners_of(a).first() {
+            Some((h, _)) => format!("{} ({a})", self.scn.host(*h).name),
+            None => a.to_string(),
+        }
+    }
+
+    /// The whole journey: resolve, request legs, reply, TLS.
+    fn run(
+        &mut self,
+        source: &Source,
+        dest: &Destination,
+        q: &Query,
+        via: Option<HostId>,
+    ) -> (Outcome, Option<IpAddr>) {
+        let src_dev = source.dev();
+        let proto = q.proto;
+        let port = dest.port.unwrap_or(0);
+        let sport = q.sport.unwrap_or(EPHEMERAL_PORT);
+        let v6 = q.ipv6;
+
+        // Through a forward proxy, the proxy resolves the name, in its own view.
+        let (first_dst, first_port, target) = match via {
+            Some(p) => {
+                let proxy = self.scn.host(p);
+                let addr = match proxy.first_addr(v6).or_else(|| proxy.first_addr(!v6)) {
+                    Some(a) => a,
+                    None => {
+                        return (
+                            self.stop(
+                                OutcomeKind::NoRoute,
+                                Some(p.index()),
+                                format!("the proxy {} has no address", proxy.name),
+                                "no route to host",
+                            ),
+                            None,
+                        )
+                    }
+                };
+                let pport = proxy.proxy.as_ref().map(|x| x.port).unwrap_or(3128);
+                (addr, pport, Some(p))
+            }
+            None => match self.resolve_dest(src_dev, dest, v6) {
+                Ok(a) => (a, port, None),
+                Err(o) => return (o, None),
+            },
+        };
+        let src_addr = source.addr_for(self.host(src_dev), first_dst);
+        let Some(src_addr) = src_addr else {
+            return (
+                self.stop(
+                    OutcomeKind::NoRoute,
+                    Some(src_dev),
+                    format!(
+                        "{} has no address of the family of {first_dst}",
+                        self.dev_name(src_dev)
+                    ),
+                    "network is unreachable",
+                ),
+                Some(first_dst),
+            );
+        };
+        let first = Tuple {
+            proto,
+            src: src_addr,
+            sport,
+            dst: first_dst,
+            dport: if proto.has_ports() { first_port } else { 0 },
+        };
+        let leg1 = self.leg(src_dev, first);
+        let (end_dev, end_pkt) = match leg1 {
+            Ok(x) => x,
+            Err(o) => return (o, Some(first_dst)),
+        };
+
+        match target {
+            Some(proxy_id) => {
+                // Second leg: the proxy re-originates the request.
+                let proxy_host = self.scn.host(proxy_id);
+                let Some(pcfg) = proxy_host.proxy.clone() else {
+                    return (
+                        self.stop(
+                            OutcomeKind::ProxyDenied,
+                            Some(end_dev),
+                            format!("{} is not a proxy", proxy_host.name),
+                            "the proxy refuses the request",
+                        ),
+                        Some(first_dst),
+                    );
+                };
+                let final_dst = match self.resolve_dest(proxy_id.index(), dest, v6) {
+                    Ok(a) => a,
+                    Err(o) => return (o, Some(first_dst)),
+                };
+                let decision = proxy::decide(&pcfg, final_dst, port);
+                let verdict_ok = !matches!(decision, proxy::ProxyDecision::Denied);
+                if !verdict_ok {
+                    let detail = format!(
+                        "{} has no allow entry for {}; it answers 403 Forbidden",
+                        proxy_host.name,
+                        endpoint(final_dst, Some(port))
+                    );
+                    self.hop(
+                        end_dev,
+                        Stage::Proxy,
+                        None,
+                        &end_pkt,
+                        Verdict::Refuse,
+                        None,
+                        detail.clone(),
+                    );
+                    return (
+                        self.stop(
+                            OutcomeKind::ProxyDenied,
+                            Some(end_dev),
+                            detail,
+                            "HTTP 403 from the proxy",
+                        ),
+                        Some(first_dst),
+                    );
+                }
+                let rule = match &decision {
+                    proxy::ProxyDecision::Allowed(a) => Some(self.origin_ref(
+                        "proxy allow",
+                        Some(&proxy_host.name),
+                        None,
+                        &a.text,
+                        &a.origin,
+                    )),
+                    _ => None,
+                };
+                let proxy_addr = match proxy_host.first_addr(final_dst.is_ipv6()) {
+                    Some(a) => a,
+                    None => {
+                        return (
+                            self.stop(
+                                OutcomeKind::NoRoute,
+                                Some(end_dev),
+                                format!(
+                                    "{} has no address of the family of {final_dst}",
+                                    proxy_host.name
+                                ),
+                                "HTTP 502 from the proxy",
+                            ),
+                            Some(first_dst),
+                        )
+                    }
+                };
+                let detail = format!(
+                    "{} accepts the request for {} and opens its own connection from {}",
+                    proxy_host.name,
+                    endpoint(final_dst, Some(port)),
+                    proxy_addr
+                );
+                let client_addr = end_pkt.t.src;
+                let hop = self.hop(
+                    end_dev,
+                    Stage::Proxy,
+                    None,
+                    &end_pkt,
+                    Verdict::Accept,
+                    rule,
+                    detail,
+                );
+                claims::proxy(hop, &pcfg, &proxy_host.name, client_addr, &dest.label);
+                let second = Tuple {
+                    proto,
+                    src: proxy_addr,
+                    sport: EPHEMERAL_PORT,
+                    dst: final_dst,
+                    dport: port,
+                };
+                match self.leg(proxy_id.index(), second) {
+                    Ok((d, p)) => {
+                        // The TLS session (if any) is the client's, tunnelled through the proxy.
+                        let o = self.finish(src_dev, d, &p, dest);
+                        (o, Some(first_dst))
+                    }
+                    Err(o) => (o, Some(first_dst)),
+                }
+            }
+            None => {
+                let mut o = self.finish(src_dev, end_dev, &end_pkt, dest);
+                // A reverse proxy hands the request on to its upstream.
+                if o.kind == OutcomeKind::Reached {
+                    if let Some(next) = self.reverse_proxy_leg(end_dev, &end_pkt) {
+                        o = next;
+                    }
+                }
+                (o, Some(first_dst))
+            }
+        }
+    }
+
+    /// The DNS step, when the destination is a name. Hops record what was believed.
+    fn resolve_dest(
+        &mut self,
+        asker: Dev,
+        dest: &Destination,
+        v6: bool,
+    ) -> Result<IpAddr, Outcome> {
+        let name = match &dest.kind {
+            endpoints::DestKind::Addr(a) => return Ok(*a),
+            endpoints::DestKind::Host { addr } => return Ok(*addr),
+            endpoints::DestKind::Name(n) => n.clone(),
+        };
+        let host = self.host(asker);
+        let placeholder = Packet {
+            t: Tuple {
+                proto: Proto::Udp,
+                src: host
+                    .first_addr(v6)
+                    .or_else(|| host.first_addr(!v6))
+                    .unwrap_or(IpAddr::from([0u8; 4])),
+                sport: EPHEMERAL_PORT,
+                dst: IpAddr::from([0u8; 4]),
+                dport: 53,
+            },
+            ttl: INITIAL_TTL,
+        };
+        let Some(view_id) = host.dns else {
+            let detail = format!(
+                "{} has no DNS view, so it cannot resolve {name}",
+                self.dev_name(asker)
+            );
+            self.hop(
+                asker,
+                Stage::Resolve,
+                None,
+                &placeholder,
+                Verdict::Refuse,
+                None,
+                detail.clone(),
+            );
+            return Err(self.stop(
+                OutcomeKind::Unresolved,
+                Some(asker),
+                detail,
+                "could not resolve host",
+            ));
+        };
+        let view = self.scn.view(view_id);
+        match resolve::resolve(view, &name, v6) {
+            resolve::Resolution::Found { chain, addrs } => {
+                let last = chain
+                    .last()
+                    .copied()
+                    .expect("found means at least one record");
+                let path: Vec<String> = chain
+                    .iter()
+                    .map(|r| match &r.data {
+                        RecordData::Cname { target } => {
+                            format!("{} is an alias of {target}", r.name)
+                        }
+                        RecordData::A { address } | RecordData::Aaaa { address } => {
+                            format!("{} has address {address}", r.name)
+                        }
+                    })
+                    .collect();
+                let chosen = addrs[0];
+                let mut detail = format!("{name} resolves to {chosen} in view `{}`", view.name);
+                if chain.len() > 1 || addrs.len() > 1 {
+                    detail.push_str(&format!(" ({})", path.join("; ")));
+                }
+                if addrs.len() > 1 {
+                    detail.push_str(&format!(
+                        "; the client takes the first of {} addresses",
+                        addrs.len()
+                    ));
+                }
+                let rule = self.origin_ref(
+                    "dns record",
+                    Some(&view.name),
+                    None,
+                    &path.join("; "),
+                    &last.origin,
+                );
+                let mut pkt = placeholder;
+                pkt.t.dst = chosen;
+                let hop = self.hop(
+                    asker,
+                    Stage::Resolve,
+                    None,
+                    &pkt,
+                    Verdict::Accept,
+                    rule.into(),
+                    detail,
+                );
+                claims::resolve(hop, &name, chosen, &view.name);
+                Ok(chosen)
+            }
+            resolve::Resolution::NxDomain { name: missing, .. } => {
+                let detail = if missing == name {
+                    format!("{name} does not exist in view `{}` (NXDOMAIN)", view.name)
+                } else {
+                    format!("{name} is an alias of {missing}, which does not exist in view `{}` (NXDOMAIN)", view.name)
+                };
+                self.hop(
+                    asker,
+                    Stage::Resolve,
+                    None,
+                    &placeholder,
+                    Verdict::Refuse,
+                    None,
+                    detail.clone(),
+                );
+                Err(self.stop(
+                    OutcomeKind::Unresolved,
+                    Some(asker),
+                    detail,
+                    "could not resolve host (NXDOMAIN)",
+                ))
+            }
+            resolve::Resolution::NoData { name: n, .. } => {
+                let detail = format!(
+                    "{n} has no {} record in view `{}`",
+                    if v6 { "AAAA" } else { "A" },
+                    view.name
+                );
+                self.hop(
+                    asker,
+                    Stage::Resolve,
+                    None,
+                    &placeholder,
+                    Verdict::Refuse,
+                    None,
+                    detail.clone(),
+                );
+                Err(self.stop(
+                    OutcomeKind::Unresolved,
+                    Some(asker),
+                    detail,
+                    "could not resolve host (no address)",
+                ))
+            }
+            resolve::Resolution::Loop { .. } => {
+                let detail = format!(
+                    "the CNAME chain of {name} loops or runs longer than the resolver follows"
+                );
+                self.hop(
+                    asker,
+                    Stage::Resolve,
+                    None,
+                    &placeholder,
+                    Verdict::Refuse,
+                    None,
+                    detail.clone(),
+                );
+                Err(self.stop(
+                    OutcomeKind::Unresolved,
+                    Some(asker),
+                    detail,
+                    "could not resolve host (SERVFAIL)",
+                ))
+            }
+        }
+    }
+
+    /// One leg: a request from `from`, then its reply. Returns where the request landed.
+    fn leg(&mut self, from: Dev, t: Tuple) -> Result<(Dev, Packet), Outcome> {
+        self.direction = Direction::Request;
+        let (dev, pkt) = match self.walk(
+            from,
+            Packet {
+                t,
+                ttl: INITIAL_TTL,
+            },
+        ) {
+            WalkEnd::Local { dev, pkt } => (dev, pkt),
+            WalkEnd::Stopped(o) => return Err(o),
+        };
+        // The socket lookup.
+        let host = self.host(dev);
+        if t.proto == Proto::Icmp {
+            let detail = format!(
+                "{} answers the echo request itself (no socket is needed)",
+                self.dev_name(dev)
+            );
+            self.hop(
+                dev,
+                Stage::Socket,
+                None,
+                &pkt,
+                Verdict::Accept,
+                None,
+                detail,
+            );
+        } else {
+            match deliver::find_socket(host, t.proto, pkt.t.dst, pkt.t.dport) {
+                deliver::SocketLookup::Found(s) => {
+                    let s = s.clone();
+                    let name = self.dev_name(dev);
+                    let rule = self.origin_ref("socket", Some(&name), None, &s.text, &s.origin);
+                    let app = s
+                        .app
+                        .as_deref()
+                        .map(|a| format!(" ({a})"))
+                        .unwrap_or_default();
+                    let detail = format!(
+                        "{name} accepts on {}{app}; the service sees the request come from {}",
+                        endpoint(s.bind, Some(s.port)),
+                        endpoint(pkt.t.src, Some(pkt.t.sport))
+                    );
+                    let hop = self.hop(
+                        dev,
+                        Stage::Socket,
+                        None,
+                        &pkt,
+                        Verdict::Accept,
+                        Some(rule),
+                        detail,
+                    );
+                    claims::socket(hop, &s);
+                }
+                lookup => {
+                    let name = self.dev_name(dev);
+                    let (detail, rule) = match lookup {
+                        deliver::SocketLookup::WrongAddress(s) => (
+                            format!(
+                                "{name} listens on {}, not on {}: nothing accepts this packet",
+                                endpoint(s.bind, Some(s.port)),
+                                pkt.t.dst
+                            ),
+                            Some(self.origin_ref("socket", Some(&name), None, &s.text, &s.origin)),
+                        ),
+                        _ => (
+                            format!("nothing on {name} listens on {}/{}", t.proto, pkt.t.dport),
+                            None,
+                        ),
+                    };
+                    let sees = if t.proto == Proto::Tcp {
+                        "connection refused (TCP reset)"
+                    } else {
+                        "port unreachable (ICMP)"
+                    };
+                    self.hop(
+                        dev,
+                        Stage::Socket,
+                        None,
+                        &pkt,
+                        Verdict::Refuse,
+                        rule,
+                        detail.clone(),
+                    );
+                    return Err(self.stop(OutcomeKind::Refused, Some(dev), detail, sees));
+                }
+            }
+        }
+        // The reply.
+        self.direction = Direction::Reply;
+        let reply = Packet {
+            t: pkt.t.reversed(),
+            ttl: INITIAL_TTL,
+        };
+        let result = self.walk(dev, reply);
+        let leg_result = match result {
+            WalkEnd::Local {
+                dev: back,
+                pkt: rpkt,
+            } => {
+                if back != from || rpkt.t != t.reversed() {
+                    let detail = format!(
+                        "the reply reaches {} from {}, but the client sent its request to {}: it does not match the client's connection, so the client discards it",
+                        self.dev_name(back), endpoint(rpkt.t.src, ports(&rpkt.t).0), endpoint(t.dst, ports(&t).1)
+                    );
+                    self.hop(
+                        back,
+                        Stage::Receive,
+                        None,
+                        &rpkt,
+                        Verdict::Drop,
+                        None,
+                        detail.clone(),
+                    );
+                    return Err(self.stop(
+                        OutcomeKind::ReplyLost,
+                        Some(back),
+                        detail,
+                        "connection timed out",
+                    ));
+                }
+                let detail = format!(
+                    "{} receives the reply: the connection is established",
+                    self.dev_name(back)
+                );
+                self.hop(
+                    back,
+                    Stage::Receive,
+                    None,
+                    &rpkt,
+                    Verdict::Accept,
+                    None,
+                    detail,
+                );
+                Ok((dev, pkt))
+            }
+            WalkEnd::Stopped(mut o) => {
+                o.kind = OutcomeKind::ReplyLost;
+                o.text = format!("the request arrived, but the reply was lost: {}", o.text);
+                o.client_sees = "connection timed out".to_string();
+                Err(o)
+            }
+        };
+        self.direction = Direction::Request;
+        leg_result
+    }
+
+    /// TLS, once the connection is up.
+    fn finish(&mut self, client: Dev, dev: Dev, pkt: &Packet, dest: &Destination) -> Outcome {
+        let host = self.host(dev);
+        let name = self.dev_name(dev);
+        let socket = deliver::find_socket(host, pkt.t.proto, pkt.t.dst, pkt.t.dport);
+        let deliver::SocketLookup::Found(s) = socket else {
+            let text = format!("reached {name}");
+            return self.stop(OutcomeKind::Reached, Some(dev), text, "ping answered");
+        };
+        let s = s.clone();
+        let where_ = format!("{name}:{}", s.port);
+        if let Some(tls) = &s.tls {
+            let client_cfg = self.host(client).tls.clone();
+            let asked = dest.tls_name(tls);
+            let h = authenticate::handshake(&client_cfg, tls, &asked);
+            let client_name = self.dev_name(client);
+            let detail = if h.ok {
+                let mut d = format!("TLS handshake with {name} for {asked} succeeds");
+                if !h.note.is_empty() {
+                    d.push_str(&format!(" ({})", h.note));
+                }
+                d
+            } else {
+                format!("TLS handshake fails: {}", h.note)
+            };
+            let rule = self.origin_ref("socket", Some(&name), None, &s.text, &s.origin);
+            let hop = self.hop(
+                dev,
+                Stage::Tls,
+                None,
+                pkt,
+                if h.ok {
+                    Verdict::Accept
+                } else {
+                    Verdict::Refuse
+                },
+                Some(rule),
+                detail.clone(),
+            );
+            claims::tls(hop, &h, &client_cfg, tls, &asked, &client_name, &name);
+            if !h.ok {
+                return self.stop(
+                    OutcomeKind::TlsFailed,
+                    Some(dev),
+                    detail,
+                    "TLS handshake failure",
+                );
+            }
+        }
+        let app = s
+            .app
+            .as_deref()
+            .map(|a| format!(" ({a})"))
+            .unwrap_or_default();
+        self.stop(
+            OutcomeKind::Reached,
+            Some(dev),
+            format!("reached {where_}{app}"),
+            "connected",
+        )
+    }
+
+    fn reverse_proxy_leg(&mut self, dev: Dev, pkt: &Packet) -> Option<Outcome> {
+        let host = self.host(dev);
+        let p = host.proxy.clone()?;
+        let ProxyMode::Reverse { upstream, port } = p.mode else {
+            return None;
+        };
+        if pkt.t.dport != p.port {
+            return None;
+        }
+        let name = self.dev_name(dev);
+        let up = self.scn.host(upstream);
+        let up_addr = up
+            .first_addr(pkt.t.dst.is_ipv6())
+            .or_else(|| up.first_addr(!pkt.t.dst.is_ipv6()))?;
+        let my_addr = host.first_addr(up_addr.is_ipv6())?;
+        let detail = format!(
+            "{name} is a reverse proxy: it forwards the request to {}:{port} from {my_addr}",
+            up.name
+        );
+        let client_addr = pkt.t.src;
+        let hop = self.hop(dev, Stage::Proxy, None, pkt, Verdict::Accept, None, detail);
+        claims::proxy(hop, &p, &name, client_addr, &up.name);
+        let second = Tuple {
+            proto: pkt.t.proto,
+            src: my_addr,
+            sport: EPHEMERAL_PORT,
+            dst: up_addr,
+            dport: port,
+        };
+        let upstream_dest = Destination {
+            kind: endpoints::DestKind::Host { addr: up_addr },
+            port: Some(port),
+            label: up.name.clone(),
+        };
+        Some(match self.leg(dev, second) {
+            Ok((d, p2)) => self.finish(dev, d, &p2, &upstream_dest),
+            Err(o) => o,
+        })
+    }
+
+    /// Carries a packet from its origin until it reaches a local address or stops.
+    fn walk(&mut self, origin: Dev, mut pkt: Packet) -> WalkEnd {
+        let (sport, dport) = ports(&pkt.t);
+        let what = if self.direction == Direction::Request {
+            "sends"
+        } else {
+            "answers with"
+        };
+        let detail = format!(
+            "{} {what} {} {} -> {}",
+            self.dev_name(origin),
+            pkt.t.proto,
+            endpoint(pkt.t.src, sport),
+            endpoint(pkt.t.dst, dport)
+        );
+        let is_request = self.direction == Direction::Request;
+        let hop = self.hop(origin, Stage::Send, None, &pkt, Verdict::Pass, None, detail);
+        if is_request {
+            claims::send(hop, pkt.t.src);
+        }
+        // Output path on the origin.
+        let origin_state = self.state_at(origin, &pkt.t);
+        if self.host(origin).has_addr(pkt.t.dst) {
+            // Loopback: output filter, then input filter, on the same host.
+            if let Some(end) =
+                self.run_filter(origin, FilterHook::Output, &pkt, None, None, origin_state)
+            {
+                return end;
+            }
+            if let Some(end) =
+                self.run_filter(origin, FilterHook::Input, &pkt, None, None, origin_state)
+            {
+                return end;
+            }
+            self.note_conn(origin, pkt.t, pkt.t, None, None);
+            return WalkEnd::Local { dev: origin, pkt };
+        }
+        let (out_iface, next_hop) = match self.route_step(origin, &pkt) {
+            Ok(x) => x,
+            Err(end) => return end,
+        };
+        if let Some(end) = self.run_filter(
+            origin,
+            FilterHook::Output,
+            &pkt,
+            None,
+            Some(out_iface),
+            origin_state,
+        ) {
+            return end;
+        }
+        let entered = pkt.t;
+        let mut snat_from = None;
+        if origin_state == ConnState::New {
+            snat_from = self.snat_step(origin, &mut pkt, out_iface);
+        }
+        if self.direction == Direction::Request {
+            self.note_conn(origin, entered, pkt.t, snat_from, None);
+        }
+        let mut dev = origin;
+        let mut iface = out_iface;
+        let mut hop_addr = next_hop;
+        loop {
+            // The link: who answers for the next hop on this segment?
+            let (next, in_iface) = match self.neighbour(dev, iface, hop_addr, &pkt) {
+                Ok(x) => x,
+                Err(end) => return end,
+            };
+            match self.receive(next, in_iface, &mut pkt) {
+                Receive::Local => return WalkEnd::Local { dev: next, pkt },
+                Receive::Forward {
+                    out_iface,
+                    next_hop,
+                } => {
+                    dev = next;
+                    iface = out_iface;
+                    hop_addr = next_hop;
+                }
+                Receive::Stop(end) => return end,
+            }
+        }
+    }
+
+    /// The conntrack state of a packet at a device.
+    fn state_at(&self, dev: Dev, t: &Tuple) -> ConnState {
+        match self.direction {
+            Direction::Request => ConnState::New,
+            Direction::Reply => {
+                if self
+                    .conns
+                    .iter()
+                    .any(|c| c.dev == dev && (c.reply == *t || c.orig == t.reversed()))
+                {
+                    ConnState::Established
+                } else if t.proto == Proto::Udp {
+                    ConnState::New
+                } else {
+                    ConnState::Invalid
+                }
+            }
+        }
+    }
+
+    fn note_conn(
+        &mut self,
+        dev: Dev,
+        orig: Tuple,
+        out: Tuple,
+        snat_from: Option<(IpAddr, u16)>,
+        dnat_from: Option<(IpAddr, u16)>,
+    ) {
+        if self.direction != Direction::Request {
+            return;
+        }
+        self.conns.push(Conn {
+            dev,
+            orig,
+            reply: out.reversed(),
+            snat_from,
+            dnat_from,
+        });
+    }
+
+    fn neighbour(
+        &mut self,
+        dev: Dev,
+        iface: usize,
+        hop_addr: IpAddr,
+        pkt: &Packet,
+    ) -> Result<(Dev, usize), WalkEnd> {
+        let net = self.host(dev).interfaces[iface].network;
+        let found = self
+            .scn
+            .owners_of(hop_addr)
+            .iter()
+            .find(|(h, i)| self.scn.host(*h).interfaces[*i].network == net)
+            .map(|(h, i)| (h.index(), *i))
+            .or_else(|| {
+                let s = self.synthetic.as_ref()?;
+                (s.interfaces[0].network == net && s.interfaces[0].addrs.contains(&hop_addr))
+                    .then_some((self.scn.hosts.len(), 0))
+            });
+        let net_name = self.scn.network(net).name.clone();
+        match found {
+            Some((next, in_iface)) => {
+                let detail = format!(
+                    "{} hands the packet to {} on `{net_name}` ({hop_addr})",
+                    self.dev_name(dev),
+                    self.dev_name(next)
+                );
+                let hop = self.hop(
+                    dev,
+                    Stage::Link,
+                    Some(iface),
+                    pkt,
+                    Verdict::Pass,
+                    None,
+                    detail,
+                );
+                claims::link(hop, hop_addr, &net_name);
+                Ok((next, in_iface))
+            }
+            None => {
+                let detail = format!("nobody on `{net_name}` answers for {hop_addr} (no neighbour): the packet cannot be delivered");
+                self.hop(
+                    dev,
+                    Stage::Link,
+                    Some(iface),
+                    pkt,
+                    Verdict::Drop,
+                    None,
+                    detail.clone(),
+                );
+                Err(WalkEnd::Stopped(self.stop(
+                    OutcomeKind::NoRoute,
+                    Some(dev),
+                    detail,
+                    "no route to host",
+                )))
+            }
+        }
+    }
+
+    /// The routing decision for a packet leaving (or passing through) `dev`.
+    fn route_step(&mut self, dev: Dev, pkt: &Packet) -> Result<(usize, IpAddr), WalkEnd> {
+        let host = self.host(dev);
+        let name = self.dev_name(dev);
+        match route::lookup(host, pkt.t.dst).cloned() {
+            None => {
+                let detail = format!("{name} has no route to {}", pkt.t.dst);
+                self.hop(
+                    dev,
+                    Stage::Route,
+                    None,
+                    pkt,
+                    Verdict::Drop,
+                    None,
+                    detail.clone(),
+                );
+                Err(WalkEnd::Stopped(self.stop(
+                    OutcomeKind::NoRoute,
+                    Some(dev),
+                    detail,
+                    "network is unreachable",
+                )))
+            }
+            Some(r) => {
+                let rule = self.route_ref(dev, &r);
+                match r.action {
+                    RouteAction::Blackhole => {
+                        let detail = format!(
+                            "{name} discards packets to {} (blackhole route {})",
+                            pkt.t.dst, r.dest
+                        );
+                        self.hop(
+                            dev,
+                            Stage::Route,
+                            None,
+                            pkt,
+                            Verdict::Drop,
+                            Some(rule),
+                            detail.clone(),
+                        );
+                        Err(WalkEnd::Stopped(self.stop(
+                            OutcomeKind::Dropped,
+                            Some(dev),
+                            detail,
+                            "connection timed out",
+                        )))
+                    }
+                    RouteAction::Direct { iface } => {
+                        let detail = format!(
+                            "{} is on the directly attached network `{}`",
+                            pkt.t.dst,
+                            self.iface_name(dev, iface)
+                        );
+                        self.hop(
+                            dev,
+                            Stage::Route,
+                            Some(iface),
+                            pkt,
+                            Verdict::Pass,
+                            Some(rule),
+                            detail,
+                        );
+                        Ok((iface, pkt.t.dst))
+                    }
+                    RouteAction::Via { gateway, iface } => {
+                        let detail = format!(
+                            "route {} sends the packet via {}",
+                            r.dest,
+                            self.name_of_addr(gateway)
+                        );
+                        self.hop(
+                            dev,
+                            Stage::Route,
+                            Some(iface),
+                            pkt,
+                            Verdict::Pass,
+                            Some(rule),
+                            detail,
+                        );
+                        Ok((iface, gateway))
+                    }
+                }
+            }
+        }
+    }
+
+    fn route_ref(&self, dev: Dev, r: &Route) -> RuleRef {
+        let name = self.dev_name(dev);
+        match &r.origin {
+            RouteOrigin::Declared(o) => self.origin_ref("route", Some(&name), None, &r.text, o),
+            RouteOrigin::Connected => self.origin_ref(
+                "connected route",
+                Some(&name),
+                None,
+                &r.text,
+                &self.host(dev).origin,
+            ),
+            RouteOrigin::NetworkGateway(n) => self.origin_ref(
+                "network gateway",
+                Some(&name),
+                None,
+                &r.text,
+                &self.scn.network(*n).origin,
+            ),
+        }
+    }
+
+    /// Everything that happens to a packet arriving at `dev` on `in_iface`.
+    fn receive(&mut self, dev: Dev, in_iface: usize, pkt: &mut Packet) -> Receive {
+        let name = self.dev_name(dev);
+        let state = self.state_at(dev, &pkt.t);
+        let conn = self
+            .conns
+            .iter()
+            .find(|c| c.dev == dev && c.reply == pkt.t)
+            .cloned();
+        let entered = pkt.t;
+
+        // Prerouting: a reply to a connection this device source-NATed gets its real destination back.
+        if let (Direction::Reply, Some(c)) = (self.direction, &conn) {
+            if let Some((addr, port)) = c.snat_from {
+                let before = endpoint(pkt.t.dst, ports(&pkt.t).1);
+                pkt.t.dst = addr;
+                if pkt.t.proto.has_ports() {
+                    pkt.t.dport = port;
+                }
+                let detail = format!("the reply to {before} belongs to a connection {name} source-NATed: its destination becomes {}", endpoint(addr, ports(&pkt.t).1));
+                self.hop(
+                    dev,
+                    Stage::Conntrack,
+                    Some(in_iface),
+                    pkt,
+                    Verdict::Rewrite,
+                    None,
+                    detail,
+                )
+                .state = Some("conntrack: reply of a NATed connection".into());
+            }
+        }
+        // Prerouting: destination NAT for a new connection.
+        let mut dnat_from = None;
+        if state == ConnState::New && self.direction == Direction::Request {
+            let input = self.match_input(pkt, Some(in_iface), None, dev, state);
+            if let Some(rule) = translate::dnat(self.host(dev), &input).cloned() {
+                if let NatKind::Dnat { to, port, .. } = rule.kind {
+                    dnat_from = Some((pkt.t.dst, pkt.t.dport));
+                    let before = endpoint(pkt.t.dst, ports(&pkt.t).1);
+                    pkt.t.dst = to;
+                    if let Some(p) = port {
+                        pkt.t.dport = p;
+                    }
+                    let after = endpoint(pkt.t.dst, ports(&pkt.t).1);
+                    let r =
+                        self.origin_ref("nat rule", Some(&name), None, &rule.text, &rule.origin);
+                    let detail =
+                        format!("{name} rewrites the destination {before} to {after} (DNAT)");
+                    let target = self.name_of_addr(to);
+                    let hop = self.hop(
+                        dev,
+                        Stage::Dnat,
+                        Some(in_iface),
+                        pkt,
+                        Verdict::Rewrite,
+                        Some(r),
+                        detail,
+                    );
+                    hop.state = Some(format!(
+                        "conntrack: {before} is {after}; replies will be rewritten back"
+                    ));
+                    claims::dnat(hop, &before, &target);
+                }
+            }
+        }
+        // Reverse-path check.
+        let rp = route::reverse_path(self.host(dev), pkt.t.src, in_iface);
+        match rp {
+            route::RpVerdict::Off => {}
+            route::RpVerdict::Pass => {
+                let mode = if self.host(dev).rp_filter == RpFilter::Strict {
+                    "strict"
+                } else {
+                    "loose"
+                };
+                let detail = format!(
+                    "reverse-path check ({mode}): the route back to {} fits",
+                    pkt.t.src
+                );
+                let iface_name = self.iface_name(dev, in_iface);
+                let hop = self.hop(
+                    dev,
+                    Stage::ReversePath,
+                    Some(in_iface),
+                    pkt,
+                    Verdict::Pass,
+                    None,
+                    detail,
+                );
+                claims::reverse_path(hop, pkt.t.src, &iface_name, mode == "strict");
+            }
+            route::RpVerdict::Fail { reason } => {
+                let detail = format!("reverse-path check drops the packet: {reason} (a spoofed or asymmetric source)");
+                self.hop(
+                    dev,
+                    Stage::ReversePath,
+                    Some(in_iface),
+                    pkt,
+                    Verdict::Drop,
+                    None,
+                    detail.clone(),
+                );
+                return Receive::Stop(WalkEnd::Stopped(self.stop(
+                    OutcomeKind::Dropped,
+                    Some(dev),
+                    detail,
+                    "connection timed out",
+                )));
+            }
+        }
+        // Routing decision: local delivery or forwarding.
+        if self.host(dev).has_addr(pkt.t.dst) {
+            let detail = format!("{} is an address of {name}: local delivery", pkt.t.dst);
+            self.hop(
+                dev,
+                Stage::Route,
+                Some(in_iface),
+                pkt,
+                Verdict::Pass,
+                None,
+                detail,
+            );
+            if let Some(end) =
+                self.run_filter(dev, FilterHook::Input, pkt, Some(in_iface), None, state)
+            {
+                return Receive::Stop(end);
+            }
+            self.note_conn(dev, entered, pkt.t, None, dnat_from);
+            return Receive::Local;
+        }
+        if !self.host(dev).router {
+            let detail = format!(
+                "{name} is not a router (forwarding is off), and {} is not one of its addresses",
+                pkt.t.dst
+            );
+            self.hop(
+                dev,
+                Stage::Route,
+                Some(in_iface),
+                pkt,
+                Verdict::Drop,
+                None,
+                detail.clone(),
+            );
+            return Receive::Stop(WalkEnd::Stopped(self.stop(
+                OutcomeKind::Dropped,
+                Some(dev),
+                detail,
+                "connection timed out",
+            )));
+        }
+        if pkt.ttl <= 1 {
+            let detail = format!("the TTL runs out at {name}: the packet is going round in a loop or the path is too long");
+            self.hop(
+                dev,
+                Stage::Route,
+                Some(in_iface),
+                pkt,
+                Verdict::Drop,
+                None,
+                detail.clone(),
+            );
+            return Receive::Stop(WalkEnd::Stopped(self.stop(
+                OutcomeKind::TtlExceeded,
+                Some(dev),
+                detail,
+                "time to live exceeded",
+            )));
+        }
+        pkt.ttl -= 1;
+        let (out_iface, next_hop) = match self.route_step(dev, pkt) {
+            Ok(x) => x,
+            Err(end) => return Receive::Stop(end),
+        };
+        if let Some(end) = self.run_filter(
+            dev,
+            FilterHook::Forward,
+            pkt,
+            Some(in_iface),
+            Some(out_iface),
+            state,
+        ) {
+            return Receive::Stop(end);
+        }
+        // Postrouting: source NAT for new connections, the DNAT undone for replies.
+        let mut snat_from = None;
+        if state == ConnState::New && self.direction == Direction::Request {
+            snat_from = self.snat_step(dev, pkt, out_iface);
+        }
+        if let (Direction::Reply, Some(c)) = (self.direction, &conn) {
+            if let Some((addr, port)) = c.dnat_from {
+                let before = endpoint(pkt.t.src, ports(&pkt.t).0);
+                pkt.t.src = addr;
+                if pkt.t.proto.has_ports() {
+                    pkt.t.sport = port;
+                }
+                let detail = format!("the reply from {before} belongs to a connection {name} destination-NATed: its source becomes {}", endpoint(addr, ports(&pkt.t).0));
+                self.hop(
+                    dev,
+                    Stage::Conntrack,
+                    Some(out_iface),
+                    pkt,
+                    Verdict::Rewrite,
+                    None,
+                    detail,
+                )
+                .state = Some("conntrack: reply of a NATed connection".into());
+            }
+        }
+        self.note_conn(dev, entered, pkt.t, snat_from, dnat_from);
+        Receive::Forward {
+            out_iface,
+            next_hop,
+        }
+    }
+
+    fn snat_step(&mut self, dev: Dev, pkt: &mut Packet, out_iface: usize) -> Option<(IpAddr, u16)> {
+        let input = self.match_input(pkt, None, Some(out_iface), dev, ConnState::New);
+        let rule = translate::snat(self.host(dev), &input).cloned()?;
+        let new_src = match rule.kind {
+            NatKind::Snat { to } => to,
+            NatKind::Masquerade => self.host(dev).interfaces[out_iface]
+                .addrs
+                .iter()
+                .copied()
+                .find(|a| a.is_ipv4() == pkt.t.src.is_ipv4())?,
+            NatKind::Dnat { .. } => return None,
+        };
+        let from = (pkt.t.src, pkt.t.sport);
+        let before = pkt.t.src;
+        pkt.t.src = new_src;
+        let name = self.dev_name(dev);
+        let r = self.origin_ref("nat rule", Some(&name), None, &rule.text, &rule.origin);
+        let kind = if matches!(rule.kind, NatKind::Masquerade) {
+            "masquerade"
+        } else {
+            "SNAT"
+        };
+        let detail = format!("{name} rewrites the source {before} to {new_src} ({kind})");
+        let hop = self.hop(
+            dev,
+            Stage::Snat,
+            Some(out_iface),
+            pkt,
+            Verdict::Rewrite,
+            Some(r),
+            detail,
+        );
+        hop.state = Some(format!(
+            "conntrack: replies to {new_src} go back to {before}"
+        ));
+        claims::snat(hop, before, new_src, &name);
+        Some(from)
+    }
+
+    fn match_input(
+        &self,
+        pkt: &Packet,
+        in_iface: Option<usize>,
+        out_iface: Option<usize>,
+        dev: Dev,
+        state: ConnState,
+    ) -> MatchInput {
+        let host = self.host(dev);
+        MatchInput {
+            proto: pkt.t.proto,
+            src: pkt.t.src,
+            dst: pkt.t.dst,
+            sport: pkt.t.sport,
+            dport: pkt.t.dport,
+            in_iface: in_iface
+                .and_then(|i| host.interfaces.get(i))
+                .map(|i| i.network),
+            out_iface: out_iface
+                .and_then(|i| host.interfaces.get(i))
+                .map(|i| i.network),
+            state,
+        }
+    }
+
+    /// Runs a filter hook; `Some` when the packet stops there.
+    fn run_filter(
+        &mut self,
+        dev: Dev,
+        hook: FilterHook,
+        pkt: &Packet,
+        in_iface: Option<usize>,
+        out_iface: Option<usize>,
+        state: ConnState,
+    ) -> Option<WalkEnd> {
+        let host = self.host(dev);
+        let fid = match hook {
+            FilterHook::Input => host.input,
+            FilterHook::Forward => host.forward,
+            FilterHook::Output => host.output,
+        }?;
+        let f = self.scn.filter(fid).clone();
+        let input = self.match_input(pkt, in_iface, out_iface, dev, state);
+        let decision = filter::evaluate(&f, &input);
+        let name = self.dev_name(dev);
+        let hook_name = hook.name();
+        let (rule, text) = match decision.by {
+            filter::Decider::Established => (
+                RuleRef { kind: "implicit".into(), owner: Some(f.name.clone()), index: None, text: "allow state established,related".into(), line: f.origin.line, column: f.origin.column },
+                format!("{} (stateful) lets the packet through: it belongs to a connection it already allowed", f.name),
+            ),
+            filter::Decider::Rule(i) => {
+                let r = &f.rules[i];
+                (
+                    self.origin_ref("filter rule", Some(&f.name), Some(i + 1), &r.text, &r.origin),
+                    format!("{} rule {} `{}` decides: {}", f.name, i + 1, r.text, decision.action.name()),
+                )
+            }
+            filter::Decider::Default => (
+                self.origin_ref("default policy", Some(&f.name), None, &format!("default {}", f.default.name()), &f.default_origin),
+                format!("no rule of {} matches; its default policy decides: {}", f.name, decision.action.name()),
+            ),
+        };
+        let state_note = if f.stateful {
+            format!(" [conntrack state {}]", state.name())
+        } else {
+            " [stateless]".to_string()
+        };
+        let detail = format!("{hook_name} filter on {name}: {text}{state_note}");
+        let iface = in_iface.or(out_iface);
+        let verdict = match decision.action {
+            Action::Allow => Verdict::Allow,
+            Action::Drop => Verdict::Drop,
+            Action::Reject => Verdict::Reject,
+        };
+        let rp_strict = in_iface.is_some() && host.rp_filter == RpFilter::Strict;
+        let direction = self.direction;
+        let dst_name = self.name_of_addr(pkt.t.dst);
+        let hop = self.hop(
+            dev,
+            Stage::Filter,
+            iface,
+            pkt,
+            verdict,
+            Some(rule),
+            detail.clone(),
+        );
+        if f.stateful && decision.action == Action::Allow && direction == Direction::Request {
+            hop.state = Some(
+                "conntrack: new connection recorded; its replies will match `established`".into(),
+            );
+        }
+        if decision.action == Action::Allow {
+            let r = match decision.by {
+                filter::Decider::Rule(i) => Some(&f.rules[i]),
+                _ => None,
+            };
+            claims::filter(hop, &f, r, decision.by, &input, rp_strict, &dst_name);
+            return None;
+        }
+        if direction == Direction::Reply && !f.stateful {
+            hop.detail
+                .push_str(": a stateless filter needs an explicit rule for replies");
+        } else if direction == Direction::Reply && state == ConnState::Invalid {
+            hop.detail.push_str(": this filter never saw the request (asymmetric path), so the reply is not part of a known connection");
+        }
+        let detail = hop.detail.clone();
+        let (kind, sees) = match decision.action {
+            Action::Reject => {
+                let r = match decision.by {
+                    filter::Decider::Rule(i) => f.rules[i].reject_with,
+                    _ => RejectWith::default(),
+                };
+                let sees = match (r, pkt.t.proto) {
+                    (RejectWith::AdminProhibited, _) => {
+                        "no route to host (ICMP administratively prohibited)"
+                    }
+                    (_, Proto::Tcp) => "connection refused",
+                    (_, Proto::Udp) => "port unreachable (ICMP)",
+                    _ => "destination unreachable (ICMP)",
+                };
+                (OutcomeKind::Rejected, sees)
+            }
+            _ => (OutcomeKind::Dropped, "connection timed out (no answer)"),
+        };
+        Some(WalkEnd::Stopped(self.stop(kind, Some(dev), detail, sees)))
+    }
+}
+
+enum Receive {
+    Local,
+    Forward { out_iface: usize, next_hop: IpAddr },
+    Stop(WalkEnd),
+}
+
+#[derive(Debug, Clone, Copy)]
+enum FilterHook {
+    Input,
+    Forward,
+    Output,
+}
+
+impl FilterHook {
+    fn name(self) -> &'static str {
+        match self {
+            FilterHook::Input => "input",
+            FilterHook::Forward => "forward",
+            FilterHook::Output => "output",
+        }
+    }
+}
