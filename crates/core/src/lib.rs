@@ -15,3 +15,4 @@ pub use evidence::Trace;
 pub use journey::{trace, Query, QueryError};
 pub mod examples;
 pub mod render;
+pub mod synth;
