@@ -20,11 +20,33 @@ impl Example {
 /// The scenario used when none is given.
 pub const DEFAULT: &str = "mini-lab";
 
-pub const ALL: &[Example] = &[Example {
-    name: "mini-lab",
-    teaches: "an edge firewall, DNAT, split-horizon DNS, a proxy, and the metadata endpoint",
-    text: include_str!("../../../scenarios/mini-lab.yaml"),
-}];
+pub const ALL: &[Example] = &[
+    Example {
+        name: "mini-lab",
+        teaches: "an edge firewall, DNAT, split-horizon DNS, a proxy, and the metadata endpoint",
+        text: include_str!("../../../scenarios/mini-lab.yaml"),
+    },
+    Example {
+        name: "dual-stack",
+        teaches: "IPv6 beside IPv4, and an IPv6 path around an IPv4 rule",
+        text: include_str!("../../../scenarios/dual-stack.yaml"),
+    },
+    Example {
+        name: "stateless-acl",
+        teaches: "stateless versus stateful filtering: who lets the reply back in",
+        text: include_str!("../../../scenarios/stateless-acl.yaml"),
+    },
+    Example {
+        name: "nat-egress",
+        teaches: "masquerading hides the source; a port forward lets the internet in",
+        text: include_str!("../../../scenarios/nat-egress.yaml"),
+    },
+    Example {
+        name: "tls-identity",
+        teaches: "what TLS verification proves, verification turned off, and mutual TLS",
+        text: include_str!("../../../scenarios/tls-identity.yaml"),
+    },
+];
 
 /// A built-in scenario by name.
 pub fn get(name: &str) -> Option<&'static Example> {

@@ -125,6 +125,7 @@ impl Source {
             if p.addr().is_ipv4() == addr.is_ipv4() {
                 routes.push(Route {
                     dest: *p,
+                    except: catch_except(scn, net),
                     action: RouteAction::Direct { iface: 0 },
                     origin: RouteOrigin::Connected,
                     text: format!("{p} dev {}", net.name),
@@ -149,9 +150,10 @@ impl Source {
                 } else {
                     "::/0".parse().expect("valid")
                 };
-                if !routes.iter().any(|r| r.dest == default) {
+                if !routes.iter().any(|r| r.dest == default && r.except.is_empty()) {
                     routes.push(Route {
                         dest: default,
+                        except: Default::default(),
                         action: RouteAction::Via {
                             gateway: gw,
                             iface: 0,
@@ -189,6 +191,14 @@ impl Source {
             origin: net.origin.clone(),
         })
     }
+}
+
+/// What a catch-all network's connected route leaves to the gateway.
+fn catch_except(scn: &Scenario, net: &Network) -> std::sync::Arc<Vec<IpNet>> {
+    if !net.catch_all {
+        return Default::default();
+    }
+    std::sync::Arc::new(scn.networks.iter().filter(|n| !n.catch_all).flat_map(|n| n.prefixes.iter().copied()).collect())
 }
 
 /// A free address on a network for a sender that stands for it: in the

@@ -7,7 +7,7 @@ use crate::model::{Host, Route, RouteAction, RpFilter};
 /// The route a packet to `dst` takes: the most specific one, first declared on a tie.
 pub fn lookup(host: &Host, dst: IpAddr) -> Option<&Route> {
     // Routes are kept longest prefix first, so the first hit is the answer.
-    host.routes.iter().find(|r| r.dest.contains(&dst))
+    host.routes.iter().find(|r| r.covers(dst))
 }
 
 /// What reverse-path filtering says about a packet from `src` arriving on `in_iface`.

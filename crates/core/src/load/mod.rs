@@ -401,7 +401,7 @@ impl<'t> Loader<'t> {
             }
         }
         for hi in 0..hosts.len() {
-            let routes = self.derived_routes(HostId(hi as u32), &hosts, &networks, &addresses);
+            let routes = self.derived_routes(HostId(hi as u32), &hosts, &networks, &addresses, &catch_minus);
             hosts[hi].routes = routes;
         }
         let dns: Vec<DnsView> = dns_e.iter().map(|(k, v)| self.view(k, v)).collect();
@@ -1490,6 +1490,7 @@ impl<'t> Loader<'t> {
         };
         Some(Route {
             dest,
+            except: Arc::new(Vec::new()),
             action,
             origin: RouteOrigin::Declared(origin),
             text: text.split_whitespace().collect::<Vec<_>>().join(" "),
@@ -1751,6 +1752,7 @@ impl<'t> Loader<'t> {
         hosts: &[Host],
         networks: &[Network],
         addresses: &HashMap<IpAddr, Vec<(HostId, usize)>>,
+        catch_minus: &Arc<Vec<IpNet>>,
     ) -> Vec<Route> {
         let host = &hosts[id.index()];
         let mut routes: Vec<Route> = Vec::new();
@@ -1764,6 +1766,7 @@ impl<'t> Loader<'t> {
                 if fam_ok {
                     routes.push(Route {
                         dest: *p,
+                        except: if net.catch_all { catch_minus.clone() } else { Arc::new(Vec::new()) },
                         action: RouteAction::Direct { iface: ii },
                         origin: RouteOrigin::Connected,
                         text: format!("{p} dev {}", net.name),
@@ -1778,7 +1781,7 @@ impl<'t> Loader<'t> {
             } else {
                 "0.0.0.0/0".parse().unwrap()
             };
-            if routes.iter().any(|r| r.dest == default) || host.first_addr(v6).is_none() {
+            if routes.iter().any(|r| r.dest == default && r.except.is_empty()) || host.first_addr(v6).is_none() {
                 continue;
             }
             for (ii, iface) in host.interfaces.iter().enumerate() {
@@ -1794,6 +1797,7 @@ impl<'t> Loader<'t> {
                 if let Some(gw) = gw_addr {
                     if addresses.contains_key(&gw) {
                         routes.push(Route {
+                            except: Arc::new(Vec::new()),
                             dest: default,
                             action: RouteAction::Via {
                                 gateway: gw,

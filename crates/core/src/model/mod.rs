@@ -196,6 +196,9 @@ pub enum RouteOrigin {
 #[derive(Debug, Clone)]
 pub struct Route {
     pub dest: IpNet,
+    /// Addresses inside `dest` this route does not cover: a catch-all network's
+    /// connected route leaves out the prefixes other networks own.
+    pub except: std::sync::Arc<Vec<IpNet>>,
     pub action: RouteAction,
     pub origin: RouteOrigin,
     pub text: String,
@@ -319,6 +322,12 @@ pub struct Host {
     /// A crown jewel: what an attacker wants.
     pub sensitive: bool,
     pub origin: Origin,
+}
+
+impl Route {
+    pub fn covers(&self, addr: IpAddr) -> bool {
+        self.dest.contains(&addr) && !self.except.iter().any(|e| e.contains(&addr))
+    }
 }
 
 impl Host {
