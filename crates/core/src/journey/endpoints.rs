@@ -91,22 +91,7 @@ impl Source {
                 return Some(*a);
             }
         }
-        if dst.is_loopback() {
-            return Some(dst);
-        }
-        if host.has_addr(dst) {
-            return Some(dst);
-        }
-        let via_route = route::lookup(host, dst).and_then(|r| match r.action {
-            RouteAction::Direct { iface } | RouteAction::Via { iface, .. } => host.interfaces
-                [iface]
-                .addrs
-                .iter()
-                .copied()
-                .find(|a| a.is_ipv4() == dst.is_ipv4()),
-            RouteAction::Blackhole => None,
-        });
-        via_route.or_else(|| host.first_addr(dst.is_ipv6()))
+        select_source(host, dst)
     }
 
     pub(crate) fn synthetic_host(&self, scn: &Scenario) -> Option<Host> {
@@ -191,6 +176,23 @@ impl Source {
             origin: net.origin.clone(),
         })
     }
+}
+
+/// The source address a host gives a packet to `dst`: the address of the
+/// interface its route to `dst` leaves by, as Linux picks it.
+pub(crate) fn select_source(host: &Host, dst: IpAddr) -> Option<IpAddr> {
+    if dst.is_loopback() || host.has_addr(dst) {
+        return Some(dst);
+    }
+    let via_route = route::lookup(host, dst).and_then(|r| match r.action {
+        RouteAction::Direct { iface } | RouteAction::Via { iface, .. } => host.interfaces[iface]
+            .addrs
+            .iter()
+            .copied()
+            .find(|a| a.is_ipv4() == dst.is_ipv4()),
+        RouteAction::Blackhole => None,
+    });
+    via_route.or_else(|| host.first_addr(dst.is_ipv6()))
 }
 
 /// What a catch-all network's connected route leaves to the gateway.

@@ -414,7 +414,7 @@ impl<'s> Tracer<'s> {
                     )),
                     _ => None,
                 };
-                let proxy_addr = match proxy_host.first_addr(final_dst.is_ipv6()) {
+                let proxy_addr = match endpoints::select_source(proxy_host, final_dst) {
                     Some(a) => a,
                     None => {
                         return (
@@ -866,7 +866,7 @@ impl<'s> Tracer<'s> {
         let up_addr = up
             .first_addr(pkt.t.dst.is_ipv6())
             .or_else(|| up.first_addr(!pkt.t.dst.is_ipv6()))?;
-        let my_addr = host.first_addr(up_addr.is_ipv6())?;
+        let my_addr = endpoints::select_source(host, up_addr)?;
         let detail = format!(
             "{name} is a reverse proxy: it forwards the request to {}:{port} from {my_addr}",
             up.name

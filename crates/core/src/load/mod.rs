@@ -1117,6 +1117,18 @@ impl<'t> Loader<'t> {
 
     fn socket(&mut self, item: &Node, host: &Host) -> Option<Socket> {
         let raw = match &item.kind {
+            NodeKind::Map(e)
+                if e.len() == 1 && e[0].0.scalar_text().is_some_and(|k| k.contains('/')) =>
+            {
+                let key = e[0].0.scalar_text().unwrap_or_default();
+                self.problem(
+                    item.span,
+                    "this socket was read as a mapping: YAML takes `: ` (or a trailing `:`) as a key separator",
+                    "an IPv6 address such as `::` needs quotes",
+                    Some(format!("quote the whole line: \"{key}:...\"")),
+                );
+                return None;
+            }
             NodeKind::Map(e) => {
                 self.check_keys(
                     e,

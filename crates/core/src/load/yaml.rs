@@ -75,7 +75,14 @@ pub fn parse(text: &str) -> Result<Node, YamlError> {
             span: Span::new(0, 0),
         });
     }
-    match serde_saphyr::from_str::<Spanned<RawNode>>(text) {
+    // YAML 1.2 booleans only: with YAML 1.1's, a network named `n` or `no`
+    // would silently become `false`. Repeated keys reach the loader, which
+    // reports them with both lines.
+    let mut options = serde_saphyr::Options::default();
+    options.strict_booleans = true;
+    options.duplicate_keys = serde_saphyr::DuplicateKeyPolicy::PassThrough;
+    options.with_snippet = false;
+    match serde_saphyr::from_str_with_options::<Spanned<RawNode>>(text, options) {
         Ok(root) => Ok(convert(root, text)),
         Err(err) => {
             let span = err
@@ -253,6 +260,22 @@ mod tests {
         assert_eq!(&text[k2.span.range()], "web");
         let (_, at) = &v2.as_map().unwrap()[0];
         assert_eq!(&text[at.span.range()], "dmz 10.0.1.10");
+    }
+
+    #[test]
+    fn yaml_1_1_booleans_stay_strings() {
+        let root = parse("n: { y: no, on: off, t: true }").unwrap();
+        let (k, v) = &root.as_map().unwrap()[0];
+        assert_eq!(k.kind, NodeKind::Str("n".into()));
+        let inner = v.as_map().unwrap();
+        assert_eq!(inner[0].1.kind, NodeKind::Str("no".into()));
+        assert_eq!(inner[2].1.kind, NodeKind::Bool(true));
+    }
+
+    #[test]
+    fn duplicate_keys_reach_the_loader() {
+        let root = parse("a: 1\na: 2\n").unwrap();
+        assert_eq!(root.as_map().unwrap().len(), 2);
     }
 
     #[test]

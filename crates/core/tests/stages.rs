@@ -1,0 +1,430 @@
+//! One table per stage: small scenarios written inline, each row a journey and
+//! the outcome (and evidence) the stage must produce.
+
+use pathproof_core::evidence::{Fact, OutcomeKind, Stage, Trace, Verdict};
+use pathproof_core::model::{Proto, Scenario};
+use pathproof_core::{load, trace, Query};
+
+fn scenario(yaml: &str, variant: Option<&str>) -> Scenario {
+    load("test.yaml", yaml, variant).unwrap_or_else(|e| panic!("scenario does not load:\n{e}"))
+}
+
+fn run(scn: &Scenario, from: &str, to: &str, f: impl FnOnce(&mut Query)) -> Trace {
+    let mut q = Query::new(from, to);
+    f(&mut q);
+    trace(scn, &q).unwrap_or_else(|e| panic!("{from} -> {to}: {e}"))
+}
+
+/// Runs rows of (from, to, expected outcome, expected device).
+fn table(scn: &Scenario, rows: &[(&str, &str, OutcomeKind, &str)]) {
+    for (from, to, kind, at) in rows {
+        let t = run(scn, from, to, |_| {});
+        assert_eq!((t.outcome.kind, t.outcome.at.as_deref().unwrap_or("")), (*kind, *at), "{from} -> {to}: {}", t.outcome.text);
+    }
+}
+
+const ROUTING: &str = r#"
+networks:
+  a: { cidr: 10.1.0.0/24, gateway: r1 }
+  t1: 10.9.1.0/24
+  t2: 10.9.2.0/24
+  b: { cidr: 10.2.0.0/16 }
+hosts:
+  src: { at: a 10.1.0.10 }
+  r1:
+    router: true
+    at: [a 10.1.0.1, t1 10.9.1.1, t2 10.9.2.1]
+    routes:
+      - 10.2.0.0/16 via r2
+      - 10.2.5.0/24 via 10.9.2.3
+      - 10.2.66.0/24 blackhole
+      - default via 10.9.1.2
+  r2: { router: true, at: [t1 10.9.1.2, b 10.2.0.1], routes: ["10.1.0.0/24 via 10.9.1.1"] }
+  r3: { router: true, at: [t2 10.9.2.3, b 10.2.0.2], routes: ["10.1.0.0/24 via 10.9.2.1"] }
+  wide: { at: b 10.2.1.10, listen: [tcp/80], routes: ["default via r2"] }
+  narrow: { at: b 10.2.5.10, listen: [tcp/80], routes: ["default via r3"] }
+  hole: { at: b 10.2.66.10, listen: [tcp/80], routes: ["default via r2"] }
+"#;
+
+#[test]
+fn routing_longest_prefix_default_and_blackhole() {
+    let scn = scenario(ROUTING, None);
+    table(&scn, &[
+        ("src", "wide:80", OutcomeKind::Reached, "wide"),
+        ("src", "narrow:80", OutcomeKind::Reached, "narrow"),
+        ("src", "hole:80", OutcomeKind::Dropped, "r1"),
+    ]);
+    // The /24 beats the /16: the packet to narrow goes via r3, the one to wide via r2.
+    let via = |to: &str| run(&scn, "src", to, |_| {}).hops.iter().filter(|h| h.stage == Stage::Link).map(|h| h.detail.clone()).collect::<Vec<_>>().join(" | ");
+    assert!(via("narrow:80").contains("to r3"), "{}", via("narrow:80"));
+    assert!(via("wide:80").contains("to r2"), "{}", via("wide:80"));
+    // An address no route covers except the default goes to r2 via the default, and nobody owns it there.
+    let t = run(&scn, "src", "192.0.2.1:80", |_| {});
+    assert_eq!(t.outcome.kind, OutcomeKind::NoRoute);
+    let r = t.hops.iter().find(|h| h.device == "r1" && h.stage == Stage::Route).unwrap();
+    assert_eq!(r.rule.as_ref().unwrap().text, "default via 10.9.1.2");
+}
+
+#[test]
+fn routing_loop_runs_out_of_ttl() {
+    let scn = scenario(r#"
+networks:
+  a: { cidr: 10.1.0.0/24, gateway: r1 }
+  t: 10.9.0.0/24
+hosts:
+  src: { at: a 10.1.0.10 }
+  r1: { router: true, at: [a 10.1.0.1, t 10.9.0.1], routes: ["10.7.0.0/16 via r2"] }
+  r2: { router: true, at: [t 10.9.0.2], routes: ["10.7.0.0/16 via r1"] }
+"#, None);
+    let t = run(&scn, "src", "10.7.0.1:80", |_| {});
+    assert_eq!(t.outcome.kind, OutcomeKind::TtlExceeded);
+    assert!(t.hops.len() < 400, "the loop is cut by the TTL, not hung on");
+}
+
+const FILTERS: &str = r#"
+networks:
+  inside: { cidr: 10.1.0.0/24, gateway: fw }
+  outside: { cidr: 10.2.0.0/24, gateway: fw }
+hosts:
+  user: { at: inside 10.1.0.10, listen: ["tcp/22"] }
+  other: { at: inside 10.1.0.11 }
+  fw: { router: true, at: [inside 10.1.0.1, outside 10.2.0.1], filter: f }
+  srv: { at: outside 10.2.0.10, listen: ["tcp/80", "tcp/443", "tcp/8080", "udp/53"] }
+filters:
+  f:
+    stateful: true
+    default: drop
+    rules:
+      - drop tcp from other to srv port 80
+      - allow tcp from inside to srv port 80,443
+      - reject tcp to srv port 8080
+      - allow udp from inside to srv port 53
+variants:
+  stateless:
+    why: the same rules without conntrack
+    filters: { f: { stateful: false } }
+  stateless-with-return:
+    why: the return rule a stateless list needs
+    filters:
+      f:
+        stateful: false
+        append: [allow tcp from srv port 80 to inside]
+  allow-all:
+    why: default allow
+    filters: { f: { default: allow } }
+"#;
+
+#[test]
+fn filters_first_match_and_default_policy() {
+    let scn = scenario(FILTERS, None);
+    table(&scn, &[
+        ("user", "srv:80", OutcomeKind::Reached, "srv"),
+        // The drop for `other` comes first, so the broader allow never sees it.
+        ("other", "srv:80", OutcomeKind::Dropped, "fw"),
+        ("user", "srv:8080", OutcomeKind::Rejected, "fw"),
+        // No rule: the default policy.
+        ("user", "srv:22", OutcomeKind::Dropped, "fw"),
+        ("srv", "user:22", OutcomeKind::Dropped, "fw"),
+    ]);
+    let t = run(&scn, "user", "srv:22", |_| {});
+    let f = t.hops.iter().find(|h| h.stage == Stage::Filter).unwrap();
+    assert_eq!(f.rule.as_ref().unwrap().kind, "default policy");
+    assert_eq!(t.outcome.client_sees, "connection timed out (no answer)");
+    let t = run(&scn, "user", "srv:8080", |_| {});
+    assert_eq!(t.outcome.client_sees, "connection refused");
+    let t = run(&scn, "other", "srv:80", |_| {});
+    assert_eq!(t.hops.iter().find(|h| h.stage == Stage::Filter).unwrap().rule.as_ref().unwrap().index, Some(1));
+    let open = scenario(FILTERS, Some("allow-all"));
+    table(&open, &[("user", "srv:22", OutcomeKind::Refused, "srv")]);
+}
+
+#[test]
+fn stateful_replies_pass_and_stateless_replies_need_a_rule() {
+    let stateful = scenario(FILTERS, None);
+    let t = run(&stateful, "user", "srv:80", |_| {});
+    let reply_filter = t.hops.iter().find(|h| h.stage == Stage::Filter && h.direction == pathproof_core::evidence::Direction::Reply).unwrap();
+    assert_eq!(reply_filter.rule.as_ref().unwrap().kind, "implicit");
+    assert!(reply_filter.proves.iter().any(|c| c.fact == Fact::Connection));
+
+    let stateless = scenario(FILTERS, Some("stateless"));
+    let t = run(&stateless, "user", "srv:80", |_| {});
+    assert_eq!(t.outcome.kind, OutcomeKind::ReplyLost, "{}", t.outcome.text);
+    assert!(t.outcome.text.contains("stateless filter needs an explicit rule for replies"));
+
+    let with_return = scenario(FILTERS, Some("stateless-with-return"));
+    table(&with_return, &[("user", "srv:80", OutcomeKind::Reached, "srv")]);
+    // ...and that return rule lets srv open connections from port 80 into the inside.
+    let t = run(&with_return, "srv", "user:22", |q| q.sport = Some(80));
+    assert_eq!(t.outcome.kind, OutcomeKind::Reached);
+}
+
+#[test]
+fn udp_replies_and_no_socket() {
+    let scn = scenario(FILTERS, None);
+    let t = run(&scn, "user", "srv:53", |q| q.proto = Proto::Udp);
+    assert_eq!(t.outcome.kind, OutcomeKind::Reached);
+    let t = run(&scn, "user", "srv:80", |q| q.proto = Proto::Udp);
+    assert_eq!(t.outcome.kind, OutcomeKind::Dropped);
+}
+
+#[test]
+fn asymmetric_path_is_dropped_by_a_stateful_filter() {
+    let scn = scenario(r#"
+networks:
+  a: { cidr: 10.1.0.0/24 }
+  b: { cidr: 10.2.0.0/24 }
+hosts:
+  client: { at: a 10.1.0.10, routes: ["10.2.0.0/24 via r1"] }
+  r1: { router: true, at: [a 10.1.0.1, b 10.2.0.1] }
+  r2: { router: true, at: [a 10.1.0.2, b 10.2.0.2], filter: fw2 }
+  server: { at: b 10.2.0.10, listen: [tcp/80], routes: ["10.1.0.0/24 via r2"] }
+filters:
+  fw2: { stateful: true, default: drop, rules: ["allow tcp from a to b port 80"] }
+"#, None);
+    let t = run(&scn, "client", "server:80", |_| {});
+    assert_eq!(t.outcome.kind, OutcomeKind::ReplyLost);
+    assert_eq!(t.outcome.at.as_deref(), Some("r2"));
+    assert!(t.outcome.text.contains("asymmetric"), "{}", t.outcome.text);
+}
+
+const NAT: &str = r#"
+networks:
+  lan: { cidr: 192.168.0.0/24, gateway: gw }
+  wan: { cidr: 0.0.0.0/0 }
+hosts:
+  pc: { at: lan 192.168.0.10 }
+  nas: { at: lan 192.168.0.20, listen: ["tcp/5000 http"] }
+  gw:
+    router: true
+    at: [lan 192.168.0.1, wan 198.51.100.2]
+    nat:
+      - dnat tcp to 198.51.100.2 port 8443 in wan -> nas:5000
+      - masquerade out wan
+  site: { at: wan 203.0.113.5, listen: ["tcp/443"] }
+"#;
+
+#[test]
+fn nat_rewrites_both_ways() {
+    let scn = scenario(NAT, None);
+    // Source NAT: the site sees the gateway; the reply finds its way back to pc.
+    let t = run(&scn, "pc", "site:443", |_| {});
+    assert_eq!(t.outcome.kind, OutcomeKind::Reached);
+    let sock = t.hops.iter().find(|h| h.stage == Stage::Socket).unwrap();
+    assert_eq!(sock.packet.src.to_string(), "198.51.100.2");
+    let snat = t.hops.iter().find(|h| h.stage == Stage::Snat).unwrap();
+    assert!(snat.hides.iter().any(|c| c.fact == Fact::SourceAddress));
+    let back = t.hops.iter().find(|h| h.stage == Stage::Conntrack).unwrap();
+    assert_eq!(back.packet.dst.to_string(), "192.168.0.10");
+    // Destination NAT: the site connects to the public port and lands on nas:5000.
+    let t = run(&scn, "site", "198.51.100.2:8443", |_| {});
+    assert_eq!(t.outcome.kind, OutcomeKind::Reached, "{}", t.outcome.text);
+    assert_eq!(t.outcome.at.as_deref(), Some("nas"));
+    let sock = t.hops.iter().find(|h| h.stage == Stage::Socket).unwrap();
+    assert_eq!((sock.packet.dst.to_string(), sock.packet.dport), ("192.168.0.20".to_string(), Some(5000)));
+    // The reply leaves with the public address and port restored.
+    let last_link = t.hops.iter().rev().find(|h| h.stage == Stage::Link).unwrap();
+    assert_eq!((last_link.packet.src.to_string(), last_link.packet.sport), ("198.51.100.2".to_string(), Some(8443)));
+}
+
+const DNS: &str = r#"
+networks:
+  inside: { cidr: 10.0.0.0/24, dns: internal }
+  outside: { cidr: 0.0.0.0/0, dns: public }
+hosts:
+  a: { at: inside 10.0.0.10 }
+  b: { at: outside 203.0.113.9, dns: internal }
+  c: { at: outside 203.0.113.10 }
+  svc: { at: inside 10.0.0.20, listen: ["tcp/80"] }
+dns:
+  internal:
+    svc.corp: 10.0.0.20
+    www.corp: { cname: svc.corp }
+    alias.corp: { cname: www.corp }
+    loop1.corp: { cname: loop2.corp }
+    loop2.corp: { cname: loop1.corp }
+    dangling.corp: { cname: nowhere.corp }
+    v4only.corp: 10.0.0.20
+  public:
+    svc.corp: 203.0.113.200
+"#;
+
+#[test]
+fn dns_views_and_cname_chains() {
+    let scn = scenario(DNS, None);
+    let resolved = |from: &str, to: &str| {
+        let t = run(&scn, from, to, |_| {});
+        (t.query.destination_address.map(|a| a.to_string()), t.outcome.kind)
+    };
+    assert_eq!(resolved("a", "svc.corp:80"), (Some("10.0.0.20".into()), OutcomeKind::Reached));
+    // Split horizon: the same name, another view, another answer.
+    assert_eq!(resolved("c", "svc.corp:80").0, Some("203.0.113.200".into()));
+    // A host may pick its own view.
+    assert_eq!(resolved("b", "svc.corp:80").0, Some("10.0.0.20".into()));
+    assert_eq!(resolved("a", "alias.corp:80").0, Some("10.0.0.20".into()));
+    let t = run(&scn, "a", "alias.corp:80", |_| {});
+    assert!(t.hops[0].detail.contains("alias.corp is an alias of www.corp"), "{}", t.hops[0].detail);
+    assert!(t.hops[0].trusts.iter().any(|c| c.fact == Fact::NameMapping));
+    for (name, kind) in [("loop1.corp:80", "SERVFAIL"), ("dangling.corp:80", "NXDOMAIN"), ("nothing.corp:80", "NXDOMAIN")] {
+        let t = run(&scn, "a", name, |_| {});
+        assert_eq!(t.outcome.kind, OutcomeKind::Unresolved);
+        assert!(t.outcome.client_sees.contains(kind), "{name}: {}", t.outcome.client_sees);
+    }
+    let t = run(&scn, "a", "v4only.corp:80", |q| q.ipv6 = true);
+    assert_eq!(t.outcome.kind, OutcomeKind::Unresolved);
+    assert!(t.outcome.text.contains("no AAAA record"));
+}
+
+const SOCKETS: &str = r#"
+networks:
+  n: { cidr: [10.0.0.0/24, "2001:db8::/64"] }
+hosts:
+  client: { at: "n 10.0.0.5 2001:db8::5" }
+  srv:
+    at: "n 10.0.0.10 10.0.0.11 2001:db8::10"
+    listen:
+      - tcp/80 on 0.0.0.0
+      - tcp/5432 on 127.0.0.1
+      - tcp/8080 on 10.0.0.11
+      - "tcp/443 on ::"
+      - udp/514
+"#;
+
+#[test]
+fn sockets_and_bound_addresses() {
+    let scn = scenario(SOCKETS, None);
+    table(&scn, &[
+        ("client", "10.0.0.10:80", OutcomeKind::Reached, "srv"),
+        ("client", "10.0.0.10:5432", OutcomeKind::Refused, "srv"),
+        ("srv", "127.0.0.1:5432", OutcomeKind::Reached, "srv"),
+        ("client", "10.0.0.11:8080", OutcomeKind::Reached, "srv"),
+        ("client", "10.0.0.10:8080", OutcomeKind::Refused, "srv"),
+        // `::` takes IPv4 as well (bindv6only off).
+        ("client", "10.0.0.10:443", OutcomeKind::Reached, "srv"),
+        ("client", "[2001:db8::10]:443", OutcomeKind::Reached, "srv"),
+        // 0.0.0.0 takes IPv4 only.
+        ("client", "[2001:db8::10]:80", OutcomeKind::Refused, "srv"),
+        ("client", "10.0.0.10:9999", OutcomeKind::Refused, "srv"),
+    ]);
+    let t = run(&scn, "client", "10.0.0.10:5432", |_| {});
+    assert!(t.outcome.text.contains("listens on 127.0.0.1:5432"), "{}", t.outcome.text);
+    assert_eq!(t.outcome.client_sees, "connection refused (TCP reset)");
+    let t = run(&scn, "client", "10.0.0.10:9999", |q| q.proto = Proto::Udp);
+    assert_eq!(t.outcome.client_sees, "port unreachable (ICMP)");
+    let t = run(&scn, "client", "srv:514", |q| q.proto = Proto::Udp);
+    assert_eq!(t.outcome.kind, OutcomeKind::Reached);
+}
+
+const TLS: &str = r#"
+networks:
+  n: { cidr: 10.0.0.0/24, dns: d }
+hosts:
+  strict: { at: n 10.0.0.1, tls: { verify: true, trust: [corp-ca] } }
+  lax: { at: n 10.0.0.2, tls: { verify: false } }
+  webpki: { at: n 10.0.0.3 }
+  workload: { at: n 10.0.0.4, tls: { trust: [corp-ca], identity: "spiffe://corp/ns/a/sa/b", issuer: corp-ca } }
+  outsider: { at: n 10.0.0.5, tls: { trust: [corp-ca], identity: "spiffe://other/x", issuer: other-ca } }
+  site: { at: n 10.0.0.10, listen: ["tcp/443 https tls site.corp,*.site.corp issuer corp-ca"] }
+  vault: { at: n 10.0.0.11, listen: ["tcp/8200 https mtls vault.corp issuer corp-ca client-ca corp-ca"] }
+dns:
+  d:
+    site.corp: 10.0.0.10
+    api.site.corp: 10.0.0.10
+    deep.api.site.corp: 10.0.0.10
+    other.corp: 10.0.0.10
+    vault.corp: 10.0.0.11
+"#;
+
+#[test]
+fn tls_verification_and_mutual_tls() {
+    let scn = scenario(TLS, None);
+    table(&scn, &[
+        ("strict", "site.corp:443", OutcomeKind::Reached, "site"),
+        ("strict", "api.site.corp:443", OutcomeKind::Reached, "site"),
+        ("strict", "deep.api.site.corp:443", OutcomeKind::TlsFailed, "site"),
+        ("strict", "other.corp:443", OutcomeKind::TlsFailed, "site"),
+        ("webpki", "site.corp:443", OutcomeKind::TlsFailed, "site"),
+        ("lax", "other.corp:443", OutcomeKind::Reached, "site"),
+        ("workload", "vault.corp:8200", OutcomeKind::Reached, "vault"),
+        ("strict", "vault.corp:8200", OutcomeKind::TlsFailed, "vault"),
+        ("outsider", "vault.corp:8200", OutcomeKind::TlsFailed, "vault"),
+    ]);
+    let tls_hop = |t: &Trace| t.hops.iter().find(|h| h.stage == Stage::Tls).unwrap().clone();
+    let verified = tls_hop(&run(&scn, "strict", "site.corp:443", |_| {}));
+    assert!(verified.proves.iter().any(|c| c.fact == Fact::ServerIdentity));
+    let unverified = tls_hop(&run(&scn, "lax", "other.corp:443", |_| {}));
+    assert!(unverified.proves.is_empty(), "verification off proves nothing: {:?}", unverified.proves);
+    assert!(unverified.trusts.iter().any(|c| c.fact == Fact::ServerIdentity));
+    let mtls = run(&scn, "workload", "vault.corp:8200", |_| {});
+    assert!(tls_hop(&mtls).proves.iter().any(|c| c.fact == Fact::ClientIdentity && c.text.contains("spiffe://corp/ns/a/sa/b")));
+    assert!(mtls.summary.believes.iter().any(|c| c.fact == Fact::ClientIdentity));
+    let failed = run(&scn, "strict", "other.corp:443", |_| {});
+    assert!(failed.outcome.text.contains("names site.corp, *.site.corp but the client asked for other.corp"), "{}", failed.outcome.text);
+}
+
+const PROXY: &str = r#"
+networks:
+  n: { cidr: 10.0.0.0/24, dns: d }
+  m: { cidr: 10.1.0.0/24 }
+hosts:
+  client: { at: n 10.0.0.5 }
+  fwd: { at: [n 10.0.0.2, m 10.1.0.2], listen: ["tcp/3128"], proxy: { port: 3128, allow: ["app:8080", "10.1.0.0/24:443"] } }
+  fwd-over: { at: n 10.0.0.3, listen: ["tcp/3128"], proxy: { port: 3128, allow: [any], forwarded_for: overwrite } }
+  fwd-pass: { at: n 10.0.0.4, listen: ["tcp/3128"], proxy: { port: 3128, allow: [any], forwarded_for: pass } }
+  fwd-strip: { at: n 10.0.0.6, listen: ["tcp/3128"], proxy: { port: 3128, allow: [any], forwarded_for: strip } }
+  rev: { at: [n 10.0.0.7, m 10.1.0.7], listen: ["tcp/443 https tls app.corp"], proxy: { port: 443, mode: reverse, upstream: "app:8080" } }
+  app: { at: m 10.1.0.10, listen: ["tcp/8080 http", "tcp/9000"], routes: ["default via fwd"] }
+dns:
+  d:
+    app.corp: 10.0.0.7
+"#;
+
+#[test]
+fn proxies_reoriginate_and_carry_the_client_as_a_claim() {
+    let scn = scenario(PROXY, None);
+    let t = run(&scn, "client", "app:8080", |q| q.via = Some("fwd".into()));
+    assert_eq!(t.outcome.kind, OutcomeKind::Reached, "{}", t.outcome.text);
+    let sock = t.hops.iter().rev().find(|h| h.stage == Stage::Socket).unwrap();
+    assert_eq!(sock.packet.src.to_string(), "10.1.0.2", "the service sees the proxy");
+    let p = t.hops.iter().find(|h| h.stage == Stage::Proxy).unwrap();
+    assert_eq!(p.verdict, Verdict::Accept);
+    assert!(p.trusts.iter().any(|c| c.fact == Fact::ClientAddress && c.text.contains("appends 10.0.0.5")));
+    assert!(p.hides.iter().any(|c| c.fact == Fact::SourceAddress));
+    let denied = run(&scn, "client", "app:9000", |q| q.via = Some("fwd".into()));
+    assert_eq!(denied.outcome.kind, OutcomeKind::ProxyDenied);
+    assert_eq!(denied.outcome.client_sees, "HTTP 403 from the proxy");
+    for (proxy, words) in [("fwd-over", "set by fwd-over"), ("fwd-pass", "passes through fwd-pass unchanged"), ("fwd-strip", "removes X-Forwarded-For")] {
+        let t = run(&scn, "client", "10.0.0.7:443", |q| q.via = Some(proxy.into()));
+        let p = t.hops.iter().find(|h| h.stage == Stage::Proxy).unwrap();
+        assert!(p.trusts.iter().any(|c| c.text.contains(words)), "{proxy}: {:?}", p.trusts);
+    }
+    // A reverse proxy hands every request to its upstream.
+    let t = run(&scn, "client", "app.corp:443", |_| {});
+    assert_eq!(t.outcome.at.as_deref(), Some("app"), "{}", t.outcome.text);
+    assert_eq!(t.outcome.kind, OutcomeKind::Reached);
+}
+
+#[test]
+fn reverse_path_filter_drops_spoofed_sources() {
+    let scn = scenario(r#"
+networks:
+  a: { cidr: 10.1.0.0/24, gateway: r }
+  b: { cidr: 10.2.0.0/24, gateway: r }
+hosts:
+  r: { router: true, at: [a 10.1.0.1, b 10.2.0.1], rp_filter: strict }
+  srv: { at: b 10.2.0.10, listen: [tcp/80] }
+  ok: { at: a 10.1.0.10 }
+"#, None);
+    // A sender on `a` that claims an address of `b`.
+    let t = run(&scn, "a@10.1.0.77", "srv:80", |_| {});
+    assert_eq!(t.outcome.kind, OutcomeKind::Reached);
+    let rp = t.hops.iter().find(|h| h.stage == Stage::ReversePath).unwrap();
+    assert!(rp.proves.iter().any(|c| c.fact == Fact::SourceAddress));
+}
+
+#[test]
+fn a_sender_standing_for_a_network_gets_a_free_address() {
+    let scn = scenario(FILTERS, None);
+    let t = run(&scn, "inside", "srv:80", |_| {});
+    assert_eq!(t.query.source, "inside@10.1.0.254");
+    assert_eq!(t.outcome.kind, OutcomeKind::Reached);
+}
