@@ -606,9 +606,20 @@ impl<'a> P<'a> {
         sets: &[NamedSet],
         jumps: &mut Vec<PendingJump>,
     ) -> Result<(), E> {
-        let (name, cline, _) = self.name("a chain name")?;
+        let (name, cline, ccol) = self.name("a chain name")?;
         self.expect(K::LBrace)?;
         let idx = self.chains.len();
+        if self
+            .chains
+            .iter()
+            .any(|c| c.table == table && c.name == name)
+        {
+            self.errors.push(E::new(
+                cline,
+                ccol,
+                format!("chain {name:?} defined twice in this table"),
+            ));
+        }
         self.chains.push(Chain {
             name: name.clone(),
             table,

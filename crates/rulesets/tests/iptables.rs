@@ -405,3 +405,98 @@ fn counters_prefix_and_rule_without_target() {
     assert_eq!(by(&d), By::Rule(4));
     assert!(d.path.contains(&Step::Counter { line: 3 }));
 }
+
+#[test]
+fn nested_jumps_gotos_and_returns() {
+    let text = r#"*filter
+:INPUT DROP [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:A - [0:0]
+:B - [0:0]
+:C - [0:0]
+:G - [0:0]
+-A INPUT -p udp -j A
+-A INPUT -p udp --dport 9 -j ACCEPT
+-A INPUT -p tcp -g G
+-A A -j B
+-A A -p udp --dport 7 -j ACCEPT -m comment --comment "never: ACCEPT has no -m option"
+COMMIT
+"#;
+    // options after a target are target options: this is an error, not silently accepted
+    assert!(parse_ruleset(text).is_err());
+    let text = r#"*filter
+:INPUT DROP [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:A - [0:0]
+:B - [0:0]
+:C - [0:0]
+:G - [0:0]
+-A INPUT -p udp -j A
+-A INPUT -p udp -m udp --dport 9 -j ACCEPT
+-A INPUT -p tcp -g G
+-A INPUT -p tcp -j ACCEPT
+-A A -j B
+-A A -p udp -m udp --dport 7 -m comment --comment "say \"hi\"" -j ACCEPT
+-A B -g C
+-A B -j DROP
+-A C -p udp -m udp --dport 5 -j REJECT
+-A G -p tcp -m tcp --dport 80 -j RETURN
+-A G -p tcp -m tcp --dport 81 -j ACCEPT
+COMMIT
+"#;
+    run_table(
+        text,
+        &[
+            // A -> B -> goto C, fall off C: back to A after the jump to B (not to B's DROP)
+            ("udp 1.1.1.1:1 -> 2.2.2.2:7", "accept", r#"rule:say \"hi\""#),
+            ("udp 1.1.1.1:1 -> 2.2.2.2:5", "reject", "rule:-A C -p udp"),
+            // ... and back to INPUT after A
+            (
+                "udp 1.1.1.1:1 -> 2.2.2.2:9",
+                "accept",
+                "rule:--dport 9 -j ACCEPT",
+            ),
+            ("udp 1.1.1.1:1 -> 2.2.2.2:10", "drop", "policy::INPUT DROP"),
+            // RETURN in a chain reached by goto from the base chain: the policy applies,
+            // the following INPUT rule is not evaluated
+            ("tcp 1.1.1.1:1 -> 2.2.2.2:80", "drop", "policy::INPUT DROP"),
+            ("tcp 1.1.1.1:1 -> 2.2.2.2:82", "drop", "policy::INPUT DROP"),
+            (
+                "tcp 1.1.1.1:1 -> 2.2.2.2:81",
+                "accept",
+                "rule:--dport 81 -j ACCEPT",
+            ),
+        ],
+    );
+    let rs = parse_ok(text);
+    let d = eval(&rs, "udp 1.1.1.1:1 -> 2.2.2.2:7");
+    match &d.decided_by {
+        DecidedBy::Rule { text, .. } => assert_eq!(
+            text,
+            r#"-A A -p udp -m udp --dport 7 -m comment --comment "say \"hi\"" -j ACCEPT"#
+        ),
+        other => panic!("{other:?}"),
+    }
+    let entered: Vec<(String, Via)> = d
+        .path
+        .iter()
+        .filter_map(|s| match s {
+            Step::Enter { chain, via, .. } => Some((chain.clone(), via.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        entered,
+        vec![
+            (
+                "INPUT".to_string(),
+                Via::Hook(pathproof_rulesets::Hook::Input)
+            ),
+            ("A".to_string(), Via::Jump(9)),
+            ("B".to_string(), Via::Jump(13)),
+            ("C".to_string(), Via::Goto(15)),
+        ]
+    );
+}

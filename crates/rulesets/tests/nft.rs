@@ -445,6 +445,11 @@ fn nft_unknown_constructs_are_errors() {
         errs[0].starts_with("line 3, column 3: `policy` in chain c, which is not a base chain"),
         "{errs:?}"
     );
+    let errs = errors("table ip t {\n\tchain c {\n\t}\n\tchain c {\n\t}\n}\n");
+    assert!(
+        errs[0].starts_with("line 4, column 8: chain \"c\" defined twice"),
+        "{errs:?}"
+    );
     let errs = errors("hello\n");
     assert!(errs[0].contains("cannot tell the format"), "{errs:?}");
 }
