@@ -25,7 +25,7 @@ pub use packet::{parse_packet, Packet};
 
 /// Parse a rule set, detecting the format: text whose first significant line starts with
 /// `*` (a table header such as `*filter`) or `:`/`-A` is iptables-save output; text whose
-/// first significant line starts with `table` is nft. Comment lines (`#`) and blank lines
+/// first significant line starts with `table` (or is `flush ruleset`) is nft. Comment lines (`#`) and blank lines
 /// are skipped for detection.
 ///
 /// Returns every error found (at most one per bad line) if any.
@@ -38,7 +38,7 @@ pub fn parse_ruleset(text: &str) -> Result<Ruleset, Vec<ParseError>> {
         if l.starts_with('*') || l.starts_with(':') || l.starts_with("-A") {
             return iptables::parse(text);
         }
-        if l.starts_with("table") {
+        if l.starts_with("table") || l.starts_with("flush") {
             return nft::parse(text);
         }
         return Err(vec![ParseError::new(

@@ -336,11 +336,23 @@ impl<'a> P<'a> {
                     self.pos += 1;
                     self.table(t.line)?;
                 }
+                K::Word(w) if w == "flush" => {
+                    // `flush ruleset` at the top of an `nft -f` file: nothing to evaluate
+                    self.pos += 1;
+                    let (what, l, c) = self.word("`ruleset`")?;
+                    if what != "ruleset" {
+                        return Err(E::new(
+                            l,
+                            c,
+                            format!("unsupported command \"flush {what}\""),
+                        ));
+                    }
+                }
                 k => {
                     return Err(E::new(
                         t.line,
                         t.col,
-                        format!("expected `table`, got {}", describe(k)),
+                        format!("expected `table` or `flush ruleset`, got {}", describe(k)),
                     ))
                 }
             }

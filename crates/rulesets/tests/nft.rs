@@ -477,3 +477,24 @@ fn nft_skips_other_families_with_note_and_typeof_sets() {
         ],
     );
 }
+
+#[test]
+fn nft_file_with_shebang_and_flush() {
+    let text = "#!/usr/sbin/nft -f\nflush ruleset\n\ntable inet f {\n\tchain i {\n\t\ttype filter hook input priority 0; policy drop;\n\t\ttcp dport 22 accept\n\t}\n}\n";
+    run_table(
+        text,
+        &[
+            (
+                "tcp 1.1.1.1:1 -> 2.2.2.2:22",
+                "accept",
+                "rule:tcp dport 22 accept",
+            ),
+            ("tcp 1.1.1.1:1 -> 2.2.2.2:23", "drop", "policy:chain i {"),
+        ],
+    );
+    let errs = errors("flush table ip t\n");
+    assert!(
+        errs[0].contains("unsupported command \"flush table\""),
+        "{errs:?}"
+    );
+}
