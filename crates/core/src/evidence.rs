@@ -35,7 +35,8 @@ pub struct QueryEcho {
     pub via: Option<String>,
     /// The source host, or `NETWORK@ADDRESS` for a sender that only stands for a network.
     pub source: String,
-    pub source_address: IpAddr,
+    /// The address the first request left with (chosen by route); null if nothing was sent.
+    pub source_address: Option<IpAddr>,
     /// The address the client connects to (after DNS, before any NAT).
     pub destination_address: Option<IpAddr>,
 }
@@ -123,14 +124,17 @@ pub struct PacketView {
 /// The declaration that decided a hop, and where it is written.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct RuleRef {
-    /// `filter rule`, `default policy`, `route`, `nat rule`, `socket`, `dns record`, `proxy allow`, `implicit`.
+    /// `filter rule`, `default policy`, `implicit` (a stateful filter's
+    /// established/related acceptance), `route`, `connected route`,
+    /// `network gateway`, `nat rule`, `socket`, `dns record`, `proxy allow`.
     pub kind: String,
     /// The filter, view or proxy the rule belongs to, if any.
     pub owner: Option<String>,
     /// The 1-based position within the owner (rule 3 of edge-fw).
     pub index: Option<usize>,
     pub text: String,
-    /// 0 when the rule is implicit (not written in the scenario).
+    /// The line of the declaration; for an implicit rule, of what implies it
+    /// (the filter, the host, the network).
     pub line: u32,
     pub column: u32,
 }

@@ -228,64 +228,43 @@ pub(super) fn proxy(hop: &mut Hop, p: &Proxy, proxy_name: &str, client: IpAddr, 
 }
 
 /// What the service at the end can believe, and what it must take on trust.
-pub(super) fn summary(hops: &[Hop], outcome: &Outcome, client_addr: IpAddr) -> Summary {
+pub(super) fn summary(hops: &[Hop], outcome: &Outcome, client_addr: Option<IpAddr>) -> Summary {
+    use crate::evidence::Direction;
     let mut s = Summary::default();
     if outcome.kind != OutcomeKind::Reached {
         return s;
     }
-    let Some(sock) = hops
-        .iter()
-        .rev()
-        .find(|h| h.stage == Stage::Socket && h.verdict == Verdict::Accept)
-    else {
+    let Some(sock) = hops.iter().rev().find(|h| h.stage == Stage::Socket && h.verdict == Verdict::Accept) else {
         return s;
     };
     let seen = sock.packet.src;
     if let Some(p) = sock.packet.dport {
-        s.believes.push(Claim::new(
-            Fact::Service,
-            format!("it was contacted on {}/{p}", sock.packet.proto),
-        ));
+        s.believes.push(Claim::new(Fact::Service, format!("it was contacted on {}/{p}", sock.packet.proto)));
     }
-    // Filters that let the request through, on its final leg.
-    let last_leg_start = hops
-        .iter()
-        .rposition(|h| h.stage == Stage::Proxy)
-        .map(|i| i + 1)
-        .unwrap_or(0);
-    for h in &hops[last_leg_start..] {
-        if h.stage == Stage::Filter
-            && h.verdict == Verdict::Allow
-            && h.direction == crate::evidence::Direction::Request
-        {
-            if let Some(r) = &h.rule {
-                if r.kind == "filter rule" {
-                    s.believes.push(Claim::new(
-                        Fact::Service,
-                        format!(
-                            "{} rule {} (`{}`) let it through on {}",
-                            r.owner.as_deref().unwrap_or(""),
-                            r.index.unwrap_or(0),
-                            r.text,
-                            h.device
-                        ),
-                    ));
-                }
+    // The leg that ends at this service: after the last proxy, if there is one.
+    // A reverse proxy terminates the client's TLS and opens its own connection;
+    // a forward proxy tunnels it, so that handshake also comes after the proxy hop.
+    let last_leg_start = hops.iter().rposition(|h| h.stage == Stage::Proxy).map(|i| i + 1).unwrap_or(0);
+    let last_leg = &hops[last_leg_start..];
+    for h in last_leg {
+        if h.stage == Stage::Filter && h.verdict == Verdict::Allow && h.direction == Direction::Request {
+            if let Some(r) = h.rule.as_ref().filter(|r| r.kind == "filter rule") {
+                s.believes.push(Claim::new(
+                    Fact::Service,
+                    format!("{} rule {} (`{}`) let it through on {}", r.owner.as_deref().unwrap_or(""), r.index.unwrap_or(0), r.text, h.device),
+                ));
             }
         }
     }
-    let rewritten = hops.iter().any(|h| {
-        matches!(h.stage, Stage::Snat | Stage::Proxy)
-            && h.direction == crate::evidence::Direction::Request
-    });
-    if seen != client_addr || rewritten {
-        s.trusts.push(Claim::new(Fact::SourceAddress, format!("who is behind {seen}: the service sees a translated or proxied source, and the client's own address {client_addr} is not in the packet")));
+    let rewritten = hops.iter().any(|h| matches!(h.stage, Stage::Snat | Stage::Proxy) && h.direction == Direction::Request);
+    if Some(seen) != client_addr || rewritten {
+        let own = client_addr.map(|a| format!(" {a}")).unwrap_or_default();
+        s.trusts.push(Claim::new(
+            Fact::SourceAddress,
+            format!("who is behind {seen}: the service sees a translated or proxied source, and the client's own address{own} is not in the packet"),
+        ));
     } else {
-        let proven = hops
-            .iter()
-            .filter(|h| h.direction == crate::evidence::Direction::Request)
-            .flat_map(|h| &h.proves)
-            .find(|c| c.fact == Fact::SourceAddress);
+        let proven = hops.iter().filter(|h| h.direction == Direction::Request).flat_map(|h| &h.proves).find(|c| c.fact == Fact::SourceAddress);
         match proven {
             Some(c) => s.believes.push(Claim::new(Fact::SourceAddress, format!("the request comes from {seen}: {}", c.text))),
             None => s.trusts.push(Claim::new(Fact::SourceAddress, format!("that the request comes from {seen}: nothing on the path verified the source address"))),
@@ -296,32 +275,21 @@ pub(super) fn summary(hops: &[Hop], outcome: &Outcome, client_addr: IpAddr) -> S
             s.trusts.push(c.clone());
         }
     }
-    match hops
-        .iter()
-        .flat_map(|h| &h.proves)
-        .find(|c| c.fact == Fact::ClientIdentity)
-    {
+    match last_leg.iter().flat_map(|h| &h.proves).find(|c| c.fact == Fact::ClientIdentity) {
         Some(c) => s.believes.push(c.clone()),
-        None => s.trusts.push(Claim::new(
-            Fact::ClientIdentity,
-            "who the client is: no checkpoint authenticated the client".to_string(),
-        )),
+        None => s.trusts.push(Claim::new(Fact::ClientIdentity, "who the client is: no checkpoint authenticated the client".to_string())),
     }
-    let tls_hop = hops
-        .iter()
-        .rev()
-        .find(|h| h.stage == Stage::Tls && h.verdict == Verdict::Accept);
+    let tls_hop = last_leg.iter().rev().find(|h| h.stage == Stage::Tls && h.verdict == Verdict::Accept);
     match tls_hop {
         Some(h) if h.proves.iter().any(|c| c.fact == Fact::Confidentiality) => {
             s.believes.push(Claim::new(Fact::Confidentiality, "the request was not read or changed on the way (TLS with a verified server)".to_string()));
         }
-        Some(_) => s.trusts.push(Claim::new(Fact::Confidentiality, "that nobody sat in the middle: the TLS client does not verify the server, so an interceptor could read and change the request".to_string())),
+        Some(_) => s.trusts.push(Claim::new(
+            Fact::Confidentiality,
+            "that nobody sat in the middle: the TLS client does not verify the server, so an interceptor could read and change the request".to_string(),
+        )),
         None => s.trusts.push(Claim::new(Fact::Confidentiality, "that nobody on the path read or changed the request: it travels without TLS".to_string())),
     }
-    s.trusts.push(Claim::new(
-        Fact::Content,
-        "that the request means what it says: no checkpoint on the path reads the payload"
-            .to_string(),
-    ));
+    s.trusts.push(Claim::new(Fact::Content, "that the request means what it says: no checkpoint on the path reads the payload".to_string()));
     s
 }

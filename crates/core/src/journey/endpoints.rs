@@ -72,11 +72,11 @@ impl Source {
         }
     }
 
-    pub(crate) fn addr(&self) -> IpAddr {
+    /// The address the sender was pinned to, if any.
+    pub(crate) fn pinned(&self) -> Option<IpAddr> {
         match self {
-            Source::Host { addr: Some(a), .. } => *a,
-            Source::Host { .. } => IpAddr::from([0u8; 4]),
-            Source::Network { addr, .. } => *addr,
+            Source::Host { addr, .. } => *addr,
+            Source::Network { addr, .. } => Some(*addr),
         }
     }
 
@@ -242,11 +242,8 @@ pub(crate) fn source(scn: &Scenario, from: &str, v6: bool) -> Result<Source, Que
     };
     if at.is_none() {
         if let Some(id) = scn.host_by_name(name) {
-            let h = scn.host(id);
-            return Ok(Source::Host {
-                id,
-                addr: h.first_addr(v6).or_else(|| h.first_addr(!v6)),
-            });
+            // The address is chosen per packet, by route (see `select_source`).
+            return Ok(Source::Host { id, addr: None });
         }
     }
     if let Ok(a) = from.parse::<IpAddr>() {

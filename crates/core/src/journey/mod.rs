@@ -77,11 +77,18 @@ pub fn trace(scn: &Scenario, q: &Query) -> Result<Trace, QueryError> {
         port: dest.port,
         via: q.via.clone(),
         source: t.dev_name(source.dev()),
-        source_address: source.addr(),
+        source_address: None,
         destination_address: None,
     };
     let (outcome, dst_addr) = t.run(&source, &dest, q, via);
-    let summary = claims::summary(&t.hops, &outcome, source.addr());
+    // The address the client really sent from (chosen by route), if it sent at all.
+    let sent_from = t
+        .hops
+        .iter()
+        .find(|h| h.stage == Stage::Send)
+        .map(|h| h.packet.src)
+        .or_else(|| source.pinned());
+    let summary = claims::summary(&t.hops, &outcome, sent_from);
     Ok(Trace {
         schema: SCHEMA_VERSION,
         scenario: scn.name.clone(),
@@ -89,6 +96,7 @@ pub fn trace(scn: &Scenario, q: &Query) -> Result<Trace, QueryError> {
         variant: scn.variant.clone(),
         query: QueryEcho {
             destination_address: dst_addr,
+            source_address: sent_from,
             ..echo
         },
         hops: t.hops,
@@ -947,6 +955,29 @@ impl<'s> Tracer<'s> {
         let mut snat_from = None;
         if origin_state == ConnState::New {
             snat_from = self.snat_step(origin, &mut pkt, out_iface);
+        }
+        if self.direction == Direction::Reply {
+            // A connection this host destination-NATed to itself: postrouting
+            // gives the reply the address the client asked for.
+            let conn = self
+                .conns
+                .iter()
+                .find(|c| c.dev == origin && c.reply == pkt.t && c.dnat_from.is_some())
+                .cloned();
+            if let Some((addr, port)) = conn.and_then(|c| c.dnat_from) {
+                let before = endpoint(pkt.t.src, ports(&pkt.t).0);
+                pkt.t.src = addr;
+                if pkt.t.proto.has_ports() {
+                    pkt.t.sport = port;
+                }
+                let name = self.dev_name(origin);
+                let detail = format!(
+                    "the reply from {before} belongs to a connection {name} destination-NATed: its source becomes {}",
+                    endpoint(addr, ports(&pkt.t).0)
+                );
+                self.hop(origin, Stage::Conntrack, Some(out_iface), &pkt, Verdict::Rewrite, None, detail)
+                    .state = Some("conntrack: reply of a NATed connection".into());
+            }
         }
         if self.direction == Direction::Request {
             self.note_conn(origin, entered, pkt.t, snat_from, None);

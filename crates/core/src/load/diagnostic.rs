@@ -82,7 +82,7 @@ impl<'a> LineIndex<'a> {
 /// The closest candidate to a misspelt name, if one is close enough to be a
 /// plausible typo.
 pub fn nearest<'a>(wanted: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    let limit = (wanted.chars().count() / 3).max(1) + 1;
+    let limit = ((wanted.chars().count() + 1) / 3).max(1);
     candidates
         .into_iter()
         .map(|c| (edit_distance(wanted, c), c))

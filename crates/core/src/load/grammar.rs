@@ -53,13 +53,13 @@ pub fn words(node_text: &str, node: &Node, source: &str) -> Vec<Word> {
         let start = i;
         if c == b',' {
             i += 1;
-        } else if node_text[i..].starts_with("->") {
+        } else if bytes[i..].starts_with(b"->") {
             i += 2;
         } else {
             while i < bytes.len()
                 && !bytes[i].is_ascii_whitespace()
                 && bytes[i] != b','
-                && !node_text[i..].starts_with("->")
+                && !bytes[i..].starts_with(b"->")
             {
                 i += 1;
             }
@@ -194,17 +194,17 @@ pub struct RawRule {
 impl RawRule {
     pub fn canonical(&self) -> String {
         let mut s = self.action.name().to_string();
+        let m = self.m.canonical();
+        if !m.is_empty() {
+            s.push(' ');
+            s.push_str(&m);
+        }
         if let Some(w) = self.reject_with {
             s.push_str(match w {
                 RejectWith::PortUnreachable => " with port-unreachable",
                 RejectWith::TcpReset => " with tcp-reset",
                 RejectWith::AdminProhibited => " with admin-prohibited",
             });
-        }
-        let m = self.m.canonical();
-        if !m.is_empty() {
-            s.push(' ');
-            s.push_str(&m);
         }
         s
     }
@@ -1026,6 +1026,21 @@ mod tests {
         let b = parse_rule_line(&mut cursor("accept tcp port 8080 to api from dmz")).unwrap();
         assert_eq!(a.canonical(), b.canonical());
         assert_eq!(a.canonical(), "allow tcp from dmz to api port 8080");
+    }
+
+    #[test]
+    fn canonical_text_parses_back_to_the_same_rule() {
+        for line in ["reject tcp to b port 22 with tcp-reset", "allow udp from a sport 53 to b in x out y state new,established", "drop from not a,b"] {
+            let r = parse_rule_line(&mut cursor(line)).unwrap();
+            let again = parse_rule_line(&mut cursor(&r.canonical())).unwrap();
+            assert_eq!(r, again, "{line}");
+        }
+    }
+
+    #[test]
+    fn words_split_only_at_ascii_separators() {
+        let ws: Vec<String> = cursor("allow from é,ü->x").words.iter().map(|w| w.text.clone()).collect();
+        assert_eq!(ws, ["allow", "from", "é", ",", "ü", "->", "x"]);
     }
 
     #[test]

@@ -106,6 +106,17 @@ impl<'t> Loader<'t> {
         label: impl Into<String>,
         help: Option<String>,
     ) {
+        // A span may come from a word inside an escaped scalar: keep it on
+        // character boundaries so that every renderer can slice the text.
+        let mut start = (span.start as usize).min(self.text.len());
+        while !self.text.is_char_boundary(start) {
+            start -= 1;
+        }
+        let mut end = (span.start as usize + span.len as usize).clamp(start, self.text.len());
+        while !self.text.is_char_boundary(end) {
+            end += 1;
+        }
+        let span = Span::new(start as u32, (end - start) as u32);
         let (line, column) = self.lines.line_col(span.start as usize);
         self.problems.push(Problem {
             message: message.into(),
@@ -1289,8 +1300,20 @@ impl<'t> Loader<'t> {
                 return None;
             }
         };
+        // DNAT happens before routing (no outgoing interface yet), SNAT after
+        // it (the incoming interface is gone), as iptables refuses `-o` in
+        // PREROUTING and `-i` in POSTROUTING.
+        let k = raw.kind.text.to_ascii_lowercase();
+        if let (true, Some(w)) = (k == "dnat", &raw.m.out_iface) {
+            self.problem(w.span, "a DNAT rule cannot match the outgoing interface", "DNAT runs before the routing decision", Some(format!("use `in NETWORK` instead of `out {}`", w.text)));
+            return None;
+        }
+        if let (true, Some(w)) = (k != "dnat", &raw.m.in_iface) {
+            self.problem(w.span, format!("a {k} rule cannot match the incoming interface"), "source NAT runs after the routing decision", Some(format!("use `out NETWORK` or `from {}`", w.text)));
+            return None;
+        }
         let m = self.resolve_match(&raw.m, ctx)?;
-        let kind = match raw.kind.text.to_ascii_lowercase().as_str() {
+        let kind = match k.as_str() {
             "masquerade" => NatKind::Masquerade,
             k => {
                 let t = raw.target.as_ref()?;
@@ -1728,6 +1751,15 @@ impl<'t> Loader<'t> {
                 format!("gateway `{g}` is not attached to `{net_name}`"),
                 "unreachable gateway",
                 Some(format!("add `{net_name} <address>` to `{g}`'s `at:`")),
+            );
+            return None;
+        }
+        if !hosts[h.index()].router {
+            self.problem(
+                v.span,
+                format!("gateway `{g}` of `{net_name}` does not forward packets"),
+                "a gateway must be a router",
+                Some(format!("set `router: true` on `{g}`")),
             );
             return None;
         }

@@ -54,7 +54,8 @@ pub fn trace_text(t: &Trace) -> String {
     let _ = writeln!(
         out,
         "  from {} ({}) to {dst}{via}",
-        q.source, q.source_address
+        q.source,
+        q.source_address.map(|a| a.to_string()).unwrap_or_else(|| "nothing sent".into())
     );
     let width = t
         .hops
