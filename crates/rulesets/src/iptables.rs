@@ -413,19 +413,20 @@ pub(crate) fn parse(text: &str) -> Result<Ruleset, Vec<ParseError>> {
     if !filter_seen {
         notes.push("no *filter table: every packet is accepted".to_string());
     }
-    Ok(Ruleset {
-        format: Format::IptablesSave,
-        tables: vec![Table {
-            name: "filter".to_string(),
-            family: if family == Family::V4 {
-                TableFamily::Ip
-            } else {
-                TableFamily::Ip6
-            },
-        }],
+    let table = Table {
+        name: "filter".to_string(),
+        family: if family == Family::V4 {
+            TableFamily::Ip
+        } else {
+            TableFamily::Ip6
+        },
+    };
+    Ok(Ruleset::new(
+        Format::IptablesSave,
+        vec![table],
         chains,
         notes,
-    })
+    ))
 }
 
 fn parse_rule(

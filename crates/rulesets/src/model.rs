@@ -1,6 +1,7 @@
 //! The format-independent rule-set model (tables, chains, rules, match conditions)
 //! and its evaluator, which follows netfilter's traversal semantics.
 
+use crate::classifier::{FastClassifier, Header, Rule5};
 use crate::packet::Packet;
 use std::fmt;
 use std::net::IpAddr;
@@ -354,12 +355,136 @@ pub(crate) struct Table {
 }
 
 /// A parsed rule set, ready to evaluate packets.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Ruleset {
     pub(crate) format: Format,
     pub(crate) tables: Vec<Table>,
     pub(crate) chains: Vec<Chain>,
     pub(crate) notes: Vec<String>,
+    /// Per chain: a [`FastClassifier`] over its rules when the chain is long and uses only
+    /// 5-tuple matches (see [`accel_for`]).
+    accel: Vec<Option<Accel>>,
+}
+
+/// Chains with at least this many rules get a [`FastClassifier`].
+pub(crate) const ACCEL_MIN_RULES: usize = 64;
+
+#[derive(Clone)]
+struct Accel(FastClassifier);
+
+impl fmt::Debug for Accel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "FastClassifier({} rules)", self.0.len())
+    }
+}
+
+/// Inclusive IPv4 range → prefix, if it is one.
+fn as_prefix(r: &AddrRange) -> Option<(u32, u8)> {
+    if r.family != Family::V4 || r.hi > u128::from(u32::MAX) || r.lo > r.hi {
+        return None;
+    }
+    let size = (r.hi - r.lo) as u64 + 1;
+    if !size.is_power_of_two() || (r.lo as u64) & (size - 1) != 0 {
+        return None;
+    }
+    Some((r.lo as u32, 32 - size.trailing_zeros() as u8))
+}
+
+/// The 5-tuple box of a rule, if all its conditions are positive single 5-tuple matches
+/// on IPv4 and every statement (LOG/counter) comes after all conditions (so skipping a
+/// non-matching rule skips no side effect).
+fn rule5_of(rule: &Rule) -> Option<Rule5> {
+    let mut r = Rule5 {
+        src: 0,
+        src_len: 0,
+        dst: 0,
+        dst_len: 0,
+        sport: (0, 65535),
+        dport: (0, 65535),
+        proto: 0,
+        proto_mask: 0,
+    };
+    let (mut s, mut d, mut sp, mut dp, mut pr) = (false, false, false, false, false);
+    let mut stmt_seen = false;
+    fn set_proto(r: &mut Rule5, pr: &mut bool, p: u8) -> Option<()> {
+        if *pr && r.proto != p {
+            return None;
+        }
+        *pr = true;
+        r.proto = p;
+        r.proto_mask = 0xFF;
+        Some(())
+    }
+    for item in &rule.items {
+        match item {
+            Item::Cond(c) => {
+                if stmt_seen {
+                    return None;
+                }
+                match c {
+                    Cond::Family(Family::V4) => {}
+                    Cond::Addr {
+                        dst,
+                        neg: false,
+                        family: Family::V4,
+                        set,
+                    } if set.len() == 1 => {
+                        let (a, l) = as_prefix(&set[0])?;
+                        let seen = if *dst { &mut d } else { &mut s };
+                        if *seen {
+                            return None;
+                        }
+                        *seen = true;
+                        if *dst {
+                            (r.dst, r.dst_len) = (a, l);
+                        } else {
+                            (r.src, r.src_len) = (a, l);
+                        }
+                    }
+                    Cond::Proto { neg: false, protos } if protos.len() == 1 => {
+                        if pr {
+                            return None;
+                        }
+                        set_proto(&mut r, &mut pr, protos[0])?;
+                    }
+                    Cond::Port {
+                        sel: sel @ (PortSel::Src | PortSel::Dst),
+                        neg: false,
+                        l4,
+                        ranges,
+                    } if ranges.len() == 1 => {
+                        let src = *sel == PortSel::Src;
+                        let seen = if src { &mut sp } else { &mut dp };
+                        if *seen {
+                            return None;
+                        }
+                        *seen = true;
+                        if src {
+                            r.sport = ranges[0];
+                        } else {
+                            r.dport = ranges[0];
+                        }
+                        if let Some(p) = l4 {
+                            set_proto(&mut r, &mut pr, *p)?;
+                        }
+                    }
+                    _ => return None,
+                }
+            }
+            Item::Log | Item::Counter => stmt_seen = true,
+            Item::Verdict(_) => {}
+        }
+    }
+    Some(r)
+}
+
+/// A [`FastClassifier`] for the chain if it is long and 5-tuple only.
+fn accel_for(chain: &Chain) -> Option<Accel> {
+    if chain.rules.len() < ACCEL_MIN_RULES {
+        return None;
+    }
+    let rules: Option<Vec<Rule5>> = chain.rules.iter().map(rule5_of).collect();
+    rules.map(|r| Accel(FastClassifier::new(&r)))
 }
 
 /// Why the final verdict was reached.
@@ -469,6 +594,7 @@ struct Ctx<'a> {
     src: u128,
     dst: u128,
     hook: Hook,
+    header: Option<Header>,
 }
 
 fn eval_cond(c: &Cond, x: &Ctx<'_>) -> bool {
@@ -536,6 +662,34 @@ enum ChainOutcome {
 }
 
 impl Ruleset {
+    pub(crate) fn new(
+        format: Format,
+        tables: Vec<Table>,
+        chains: Vec<Chain>,
+        notes: Vec<String>,
+    ) -> Self {
+        let accel = chains.iter().map(accel_for).collect();
+        Ruleset {
+            format,
+            tables,
+            chains,
+            notes,
+            accel,
+        }
+    }
+
+    /// Number of chains evaluated with the [`FastClassifier`] (long chains whose rules
+    /// use only positive IPv4 5-tuple matches).
+    pub fn accelerated_chains(&self) -> usize {
+        self.accel.iter().filter(|a| a.is_some()).count()
+    }
+
+    /// Like [`Ruleset::evaluate`] but always scanning rule by rule (the reference the
+    /// accelerated path is tested against).
+    pub fn evaluate_reference(&self, packet: &Packet) -> Decision {
+        self.eval(packet, false)
+    }
+
     /// Which format the rule set was read from.
     pub fn format(&self) -> Format {
         self.format
@@ -548,7 +702,28 @@ impl Ruleset {
 
     /// Evaluate one packet. Deterministic, never panics.
     pub fn evaluate(&self, packet: &Packet) -> Decision {
+        self.eval(packet, true)
+    }
+
+    fn eval(&self, packet: &Packet, use_accel: bool) -> Decision {
         let (fam, src) = addr_key(packet.src);
+        // 5-tuple header for accelerated chains: IPv4 with both ports only.
+        let header = match (
+            use_accel,
+            packet.src,
+            packet.dst,
+            packet.sport,
+            packet.dport,
+        ) {
+            (true, IpAddr::V4(s), IpAddr::V4(d), Some(sp), Some(dp)) => Some(Header {
+                src: u32::from(s),
+                dst: u32::from(d),
+                sport: sp,
+                dport: dp,
+                proto: packet.protocol,
+            }),
+            _ => None,
+        };
         let (_, dst) = addr_key(packet.dst);
         let mut path = Vec::new();
         let mut last: Option<DecidedBy> = None;
@@ -571,6 +746,7 @@ impl Ruleset {
                 src,
                 dst,
                 hook,
+                header,
             };
             for b in bases {
                 let ChainOutcome::Verdict(v, by) = self.run_base(b, &ctx, &mut path);
@@ -630,10 +806,18 @@ impl Ruleset {
         let (mut cur, mut i) = (base, 0usize);
         let mut steps: u64 = 0;
         let limit: u64 = 10_000_000;
+        // just entered `cur` at rule 0: an accelerated chain skips to its first match
+        let mut fresh = true;
         loop {
             steps += 1;
             if steps > limit {
                 return policy(self);
+            }
+            if fresh {
+                fresh = false;
+                if let (Some(h), Some(Some(a))) = (&x.header, self.accel.get(cur)) {
+                    i = a.0.classify(h).unwrap_or(usize::MAX);
+                }
             }
             let chain = &self.chains[cur];
             let Some(rule) = chain.rules.get(i) else {
@@ -700,11 +884,13 @@ impl Ruleset {
                     self.enter(*t, Via::Jump(rule.line), path);
                     cur = *t;
                     i = 0;
+                    fresh = true;
                 }
                 Some(Action::Goto(t)) => {
                     self.enter(*t, Via::Goto(rule.line), path);
                     cur = *t;
                     i = 0;
+                    fresh = true;
                 }
             }
         }

@@ -1356,10 +1356,5 @@ pub(crate) fn parse(text: &str) -> Result<Ruleset, Vec<ParseError>> {
         errs.dedup_by_key(|e| e.line);
         return Err(errs);
     }
-    Ok(Ruleset {
-        format: Format::Nft,
-        tables: p.tables,
-        chains: p.chains,
-        notes: p.notes,
-    })
+    Ok(Ruleset::new(Format::Nft, p.tables, p.chains, p.notes))
 }
