@@ -96,7 +96,7 @@ impl Cursor {
         self.peek()
             .is_some_and(|w| w.text.eq_ignore_ascii_case(text))
     }
-    pub fn next(&mut self) -> Option<Word> {
+    pub fn bump(&mut self) -> Option<Word> {
         let w = self.words.get(self.pos).cloned();
         if w.is_some() {
             self.pos += 1;
@@ -104,7 +104,7 @@ impl Cursor {
         w
     }
     pub fn expect(&mut self, what: &str) -> Parsed<Word> {
-        self.next().ok_or_else(|| {
+        self.bump().ok_or_else(|| {
             syntax(
                 self.end,
                 format!("expected {what}, found the end of the line"),
@@ -287,7 +287,7 @@ pub fn parse_ports(c: &mut Cursor) -> Parsed<PortSet> {
         };
         ranges.push(range);
         if c.peek_is(",") {
-            c.next();
+            c.bump();
         } else {
             break;
         }
@@ -298,7 +298,7 @@ pub fn parse_ports(c: &mut Cursor) -> Parsed<PortSet> {
 fn parse_addrs(c: &mut Cursor) -> Parsed<RawAddrs> {
     let mut negated = false;
     if c.peek_is("not") || c.peek_is("!") {
-        c.next();
+        c.bump();
         negated = true;
     }
     let mut items = Vec::new();
@@ -313,7 +313,7 @@ fn parse_addrs(c: &mut Cursor) -> Parsed<RawAddrs> {
         }
         items.push(w);
         if c.peek_is(",") {
-            c.next();
+            c.bump();
         } else {
             break;
         }
@@ -343,7 +343,7 @@ fn parse_states(c: &mut Cursor) -> Parsed<StateSet> {
             }
         }
         if c.peek_is(",") {
-            c.next();
+            c.bump();
         } else {
             break;
         }
@@ -373,16 +373,16 @@ pub fn parse_match(
     if let Some(w) = c.peek() {
         if let Some(p) = Proto::parse(&w.text.to_ascii_lowercase()) {
             m.proto = Some(p);
-            c.next();
+            c.bump();
         } else if w.text.eq_ignore_ascii_case("any") {
-            c.next();
+            c.bump();
         }
     }
     while let Some(w) = c.peek().cloned() {
         if stop.contains(&w.text.as_str()) {
             break;
         }
-        c.next();
+        c.bump();
         let key = w.text.to_ascii_lowercase();
         let dup = |set: bool| -> Parsed<()> {
             if set {
@@ -400,7 +400,7 @@ pub fn parse_match(
                 dup(m.src.is_some())?;
                 m.src = Some(parse_addrs(c)?);
                 if c.peek_is("port") {
-                    c.next();
+                    c.bump();
                     dup(m.sport.is_some())?;
                     m.sport = Some(parse_ports(c)?);
                 }
@@ -409,7 +409,7 @@ pub fn parse_match(
                 dup(m.dst.is_some())?;
                 m.dst = Some(parse_addrs(c)?);
                 if c.peek_is("port") {
-                    c.next();
+                    c.bump();
                     dup(m.dport.is_some())?;
                     m.dport = Some(parse_ports(c)?);
                 }
@@ -477,7 +477,7 @@ pub fn parse_rule_line(c: &mut Cursor) -> Parsed<RawRule> {
     let action = parse_action(&first)?;
     let (m, with) = parse_match(c, &[], action == Action::Reject)?;
     if !c.at_end() {
-        let w = c.next().unwrap_or(first);
+        let w = c.bump().unwrap_or(first);
         return Err(syntax(
             w.span,
             format!("unexpected `{}`", w.text),
@@ -584,12 +584,12 @@ pub fn parse_nat_line(c: &mut Cursor) -> Parsed<RawNat> {
     }
     let (m, _) = parse_match(c, &["->"], false)?;
     let target = if c.peek_is("->") {
-        c.next();
+        c.bump();
         Some(c.expect("where to translate to (HOST[:PORT] or ADDRESS)")?)
     } else {
         None
     };
-    if let Some(w) = c.next() {
+    if let Some(w) = c.bump() {
         return Err(syntax(
             w.span,
             format!("unexpected `{}`", w.text),
@@ -653,7 +653,7 @@ pub fn parse_route_line(c: &mut Cursor) -> Parsed<RawRoute> {
             return Err(e);
         }
     };
-    if let Some(w) = c.next() {
+    if let Some(w) = c.bump() {
         return Err(syntax(
             w.span,
             format!("unexpected `{}`", w.text),
@@ -716,7 +716,7 @@ pub fn parse_socket_line(c: &mut Cursor) -> Parsed<RawSocket> {
         issuer: None,
         client_ca: None,
     };
-    while let Some(w) = c.next() {
+    while let Some(w) = c.bump() {
         match w.text.as_str() {
             "on" => s.bind = Some(c.expect("the address the socket binds")?),
             "tls" | "mtls" => {
@@ -726,7 +726,7 @@ pub fn parse_socket_line(c: &mut Cursor) -> Parsed<RawSocket> {
                     let n = c.expect("a certificate name")?;
                     s.tls_names.push(n.text);
                     if c.peek_is(",") {
-                        c.next();
+                        c.bump();
                     } else {
                         break;
                     }
@@ -863,7 +863,7 @@ pub enum RawExpect {
 
 fn opt_proto(c: &mut Cursor) -> Proto {
     if let Some(p) = c.peek().and_then(|w| Proto::parse(&w.text)) {
-        c.next();
+        c.bump();
         p
     } else {
         Proto::Tcp
@@ -907,7 +907,7 @@ pub fn parse_expect_line(c: &mut Cursor) -> Parsed<RawExpect> {
             loop {
                 from.push(c.expect("a source")?);
                 if c.peek_is(",") {
-                    c.next();
+                    c.bump();
                 } else {
                     break;
                 }
@@ -932,7 +932,7 @@ pub fn parse_expect_line(c: &mut Cursor) -> Parsed<RawExpect> {
         }
         "isolated" => {
             let network = c.expect("a network name")?;
-            let direction = match c.next() {
+            let direction = match c.bump() {
                 None => "both".to_string(),
                 Some(w) if matches!(w.text.as_str(), "inbound" | "outbound" | "both") => w.text,
                 Some(w) => {
@@ -982,7 +982,7 @@ pub fn parse_expect_line(c: &mut Cursor) -> Parsed<RawExpect> {
                     "expected tls or mtls",
                 ));
             }
-            if let Some(w) = c2.next() {
+            if let Some(w) = c2.bump() {
                 return Err(syntax(
                     w.span,
                     format!("unexpected `{}`", w.text),
@@ -998,7 +998,7 @@ pub fn parse_expect_line(c: &mut Cursor) -> Parsed<RawExpect> {
             });
         }
     };
-    if let Some(w) = c.next() {
+    if let Some(w) = c.bump() {
         return Err(syntax(
             w.span,
             format!("unexpected `{}`", w.text),
@@ -1030,7 +1030,11 @@ mod tests {
 
     #[test]
     fn canonical_text_parses_back_to_the_same_rule() {
-        for line in ["reject tcp to b port 22 with tcp-reset", "allow udp from a sport 53 to b in x out y state new,established", "drop from not a,b"] {
+        for line in [
+            "reject tcp to b port 22 with tcp-reset",
+            "allow udp from a sport 53 to b in x out y state new,established",
+            "drop from not a,b",
+        ] {
             let r = parse_rule_line(&mut cursor(line)).unwrap();
             let again = parse_rule_line(&mut cursor(&r.canonical())).unwrap();
             assert_eq!(r, again, "{line}");
@@ -1039,7 +1043,11 @@ mod tests {
 
     #[test]
     fn words_split_only_at_ascii_separators() {
-        let ws: Vec<String> = cursor("allow from é,ü->x").words.iter().map(|w| w.text.clone()).collect();
+        let ws: Vec<String> = cursor("allow from é,ü->x")
+            .words
+            .iter()
+            .map(|w| w.text.clone())
+            .collect();
         assert_eq!(ws, ["allow", "from", "é", ",", "ü", "->", "x"]);
     }
 

@@ -412,7 +412,13 @@ impl<'t> Loader<'t> {
             }
         }
         for hi in 0..hosts.len() {
-            let routes = self.derived_routes(HostId(hi as u32), &hosts, &networks, &addresses, &catch_minus);
+            let routes = self.derived_routes(
+                HostId(hi as u32),
+                &hosts,
+                &networks,
+                &addresses,
+                &catch_minus,
+            );
             hosts[hi].routes = routes;
         }
         let dns: Vec<DnsView> = dns_e.iter().map(|(k, v)| self.view(k, v)).collect();
@@ -906,12 +912,9 @@ impl<'t> Loader<'t> {
             ..AddrSet::default()
         };
         for w in &raw.items {
-            match self.resolve_term(w, ctx) {
-                Some((term, parts)) => {
-                    set.terms.push(term);
-                    set.parts.extend(parts);
-                }
-                None => {}
+            if let Some((term, parts)) = self.resolve_term(w, ctx) {
+                set.terms.push(term);
+                set.parts.extend(parts);
             }
         }
         set
@@ -1305,11 +1308,21 @@ impl<'t> Loader<'t> {
         // PREROUTING and `-i` in POSTROUTING.
         let k = raw.kind.text.to_ascii_lowercase();
         if let (true, Some(w)) = (k == "dnat", &raw.m.out_iface) {
-            self.problem(w.span, "a DNAT rule cannot match the outgoing interface", "DNAT runs before the routing decision", Some(format!("use `in NETWORK` instead of `out {}`", w.text)));
+            self.problem(
+                w.span,
+                "a DNAT rule cannot match the outgoing interface",
+                "DNAT runs before the routing decision",
+                Some(format!("use `in NETWORK` instead of `out {}`", w.text)),
+            );
             return None;
         }
         if let (true, Some(w)) = (k != "dnat", &raw.m.in_iface) {
-            self.problem(w.span, format!("a {k} rule cannot match the incoming interface"), "source NAT runs after the routing decision", Some(format!("use `out NETWORK` or `from {}`", w.text)));
+            self.problem(
+                w.span,
+                format!("a {k} rule cannot match the incoming interface"),
+                "source NAT runs after the routing decision",
+                Some(format!("use `out NETWORK` or `from {}`", w.text)),
+            );
             return None;
         }
         let m = self.resolve_match(&raw.m, ctx)?;
@@ -1810,7 +1823,11 @@ impl<'t> Loader<'t> {
                 if fam_ok {
                     routes.push(Route {
                         dest: *p,
-                        except: if net.catch_all { catch_minus.clone() } else { Arc::new(Vec::new()) },
+                        except: if net.catch_all {
+                            catch_minus.clone()
+                        } else {
+                            Arc::new(Vec::new())
+                        },
                         action: RouteAction::Direct { iface: ii },
                         origin: RouteOrigin::Connected,
                         text: format!("{p} dev {}", net.name),
@@ -1825,7 +1842,11 @@ impl<'t> Loader<'t> {
             } else {
                 "0.0.0.0/0".parse().unwrap()
             };
-            if routes.iter().any(|r| r.dest == default && r.except.is_empty()) || host.first_addr(v6).is_none() {
+            if routes
+                .iter()
+                .any(|r| r.dest == default && r.except.is_empty())
+                || host.first_addr(v6).is_none()
+            {
                 continue;
             }
             for (ii, iface) in host.interfaces.iter().enumerate() {

@@ -305,7 +305,7 @@ fn patch_named(l: &mut Loader, root: &mut Node, section: &str, patch: &Node) {
                         l,
                         list,
                         &ops,
-                        &key.trim_end_matches('s').to_string(),
+                        key.trim_end_matches('s'),
                         normalise_text,
                     );
                 }

@@ -152,10 +152,10 @@ impl Match {
                 return false;
             }
         }
-        if !self.sport.is_any() && !(p.proto.has_ports() && self.sport.contains(p.sport)) {
+        if !self.sport.is_any() && (!p.proto.has_ports() || !self.sport.contains(p.sport)) {
             return false;
         }
-        if !self.dport.is_any() && !(p.proto.has_ports() && self.dport.contains(p.dport)) {
+        if !self.dport.is_any() && (!p.proto.has_ports() || !self.dport.contains(p.dport)) {
             return false;
         }
         if self.in_iface.is_some() && self.in_iface != p.in_iface {

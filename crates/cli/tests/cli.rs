@@ -1,0 +1,267 @@
+//! End-to-end: the built binary, run as a user would.
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+fn pathproof() -> Command {
+    Command::cargo_bin("pathproof").expect("the binary is built")
+}
+
+fn write(name: &str, text: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("pathproof-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[test]
+fn trace_the_default_scenario_by_dns_name() {
+    pathproof()
+        .args(["trace", "--from", "client", "--to", "www.example.com:443"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("www.example.com resolves to 198.51.100.1 in view `public`"))
+        .stdout(predicate::str::contains("rule: filter rule 1 of edge-fw: allow tcp from internet to web port 443  (mini-lab.yaml:"))
+        .stdout(predicate::str::contains("outcome: REACHED at web"))
+        .stdout(predicate::str::contains("what web can believe about this request:"))
+        .stdout(predicate::str::contains("what it must take on trust:"));
+}
+
+#[test]
+fn trace_a_file_as_json() {
+    let lab = write(
+        "lab.yaml",
+        pathproof_core::examples::get("mini-lab").unwrap().text,
+    );
+    let out = pathproof()
+        .args([
+            "trace",
+            lab.to_str().unwrap(),
+            "--from",
+            "web",
+            "--to",
+            "169.254.169.254:80",
+            "--format",
+            "json",
+        ])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let v: serde_json::Value = serde_json::from_slice(&out).expect("valid JSON");
+    assert_eq!(v["schema"], 1);
+    assert_eq!(v["file"], lab.to_str().unwrap());
+    assert_eq!(v["outcome"]["kind"], "dropped");
+    assert_eq!(v["outcome"]["at"], "edge");
+    let filter = v["hops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["stage"] == "filter")
+        .unwrap();
+    assert_eq!(filter["rule"]["kind"], "default policy");
+    assert_eq!(filter["rule"]["owner"], "edge-fw");
+}
+
+#[test]
+fn trace_a_variant_as_mermaid() {
+    pathproof()
+        .args([
+            "trace",
+            "--from",
+            "client",
+            "--to",
+            "db:5432",
+            "--variant",
+            "break",
+            "--format",
+            "mermaid",
+        ])
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with("sequenceDiagram\n"))
+        .stdout(predicate::str::contains("participant p0 as client"));
+    pathproof()
+        .args([
+            "trace",
+            "--from",
+            "web",
+            "--to",
+            "db:5432",
+            "--variant",
+            "break",
+            "--format",
+            "mermaid",
+        ])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("REACHED"));
+}
+
+#[test]
+fn examples_lists_the_builtins() {
+    pathproof()
+        .arg("examples")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("mini-lab"))
+        .stdout(predicate::str::contains("dual-stack"))
+        .stdout(predicate::str::contains("[variants: break, harden]"));
+    let out = pathproof()
+        .args(["examples", "--format", "json"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert!(v.as_array().unwrap().len() >= 5);
+}
+
+#[test]
+fn malformed_scenario_exits_2_and_names_the_line() {
+    let bad = write("bad.yaml", "networks:\n  a: 10.0.0.0/24\nhosts:\n  web: { at: a 10.0.0.10 }\nfilters:\n  f:\n    rules:\n      - allow tcp from wbe to any port 80\n      - allow tcp from web to any port 99999\n");
+    pathproof()
+        .args([
+            "trace",
+            bad.to_str().unwrap(),
+            "--from",
+            "web",
+            "--to",
+            "10.0.0.1:80",
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("has 2 problems"))
+        .stderr(predicate::str::contains(
+            "bad.yaml:8:24: unknown host or network `wbe`",
+        ))
+        .stderr(predicate::str::contains("did you mean `web`?"))
+        .stderr(predicate::str::contains("bad.yaml:9:"));
+    let broken = write("broken.yaml", "networks: [\n");
+    pathproof()
+        .args([
+            "trace",
+            broken.to_str().unwrap(),
+            "--from",
+            "a",
+            "--to",
+            "b:1",
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("not valid YAML"));
+}
+
+#[test]
+fn misspelt_host_gets_a_suggestion() {
+    pathproof()
+        .args(["trace", "--from", "clinet", "--to", "web:443"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("unknown source `clinet`"))
+        .stderr(predicate::str::contains("did you mean `client`?"));
+    pathproof()
+        .args(["trace", "--from", "client", "--to", "wbe:443"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("did you mean `web`?"));
+    pathproof()
+        .args(["trace", "--from", "client", "--to", "web"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("has no port"));
+    pathproof()
+        .args(["trace", "mini-lap", "--from", "client", "--to", "web:443"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "did you mean the built-in `mini-lab`?",
+        ));
+    pathproof()
+        .args([
+            "trace",
+            "--from",
+            "client",
+            "--to",
+            "web:443",
+            "--variant",
+            "brake",
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("did you mean `break`?"));
+}
+
+#[test]
+fn bad_flags_exit_2() {
+    pathproof()
+        .args(["trace", "--from", "client"])
+        .assert()
+        .code(2);
+    pathproof()
+        .args([
+            "trace", "--from", "client", "--to", "web:443", "--format", "xml",
+        ])
+        .assert()
+        .code(2);
+}
+
+#[test]
+fn the_same_trace_twice_is_byte_identical() {
+    let run = || {
+        pathproof()
+            .args([
+                "trace",
+                "--from",
+                "client",
+                "--to",
+                "www.example.com:443",
+                "--format",
+                "json",
+            ])
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone()
+    };
+    let (a, b) = (run(), run());
+    assert_eq!(a, b);
+    let text = || {
+        pathproof()
+            .args([
+                "trace",
+                "dual-stack",
+                "--from",
+                "client",
+                "--to",
+                "web:22",
+                "-6",
+                "--variant",
+                "break",
+            ])
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone()
+    };
+    assert_eq!(text(), text());
+}
+
+#[test]
+fn json_schema_snapshot() {
+    let out = pathproof()
+        .args([
+            "trace", "--from", "web", "--to", "api:8080", "--via", "proxy", "--format", "json",
+        ])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    insta::assert_snapshot!(String::from_utf8(out).unwrap());
+}

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Runs every test of pathproof. On a fresh Debian machine it first installs what
+# the tests need (idempotently: nothing is installed twice), then checks
+# formatting and lints, then runs every test in the workspace.
+#
+#   ./scripts/test.sh            everything
+#   CI=true ./scripts/test.sh    as CI runs it: a test that cannot run is a failure
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '\n==> %s\n' "$*"; }
+
+# Debian packages the tests need. Installed only when missing.
+APT_PACKAGES=(ca-certificates)
+
+need_apt=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || need_apt+=("$p")
+done
+if [ "${#need_apt[@]}" -gt 0 ]; then
+  say "installing ${need_apt[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}"
+fi
+
+command -v cargo >/dev/null || { echo "cargo is missing: install Rust (https://rustup.rs)" >&2; exit 1; }
+rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt clippy >/dev/null 2>&1 || true
+
+if [ ! -d ../shared/data/classbench ]; then
+  if [ "${CI:-}" = "true" ]; then
+    echo "../shared/data/classbench is missing, and CI needs it" >&2
+    exit 1
+  fi
+  echo "note: ../shared is missing; tests that use its data will say so and skip"
+fi
+
+say "cargo fmt --check"
+cargo fmt --all -- --check
+
+say "cargo clippy"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+say "cargo test"
+cargo test --workspace --quiet
