@@ -12,7 +12,10 @@ fn problems(yaml: &str) -> LoadError {
 
 /// The (line, column, message) of every problem, for compact assertions.
 fn lines(e: &LoadError) -> Vec<(u32, u32, String)> {
-    e.problems.iter().map(|p| (p.line, p.column, p.message.clone())).collect()
+    e.problems
+        .iter()
+        .map(|p| (p.line, p.column, p.message.clone()))
+        .collect()
 }
 
 #[test]
@@ -20,7 +23,10 @@ fn misspelt_host_in_a_rule_points_at_it_and_suggests() {
     let e = problems(
         "networks:\n  a: 10.0.0.0/24\nhosts:\n  web: { at: a 10.0.0.10 }\nfilters:\n  f:\n    rules:\n      - allow tcp from wbe to any port 80\n",
     );
-    assert_eq!(lines(&e), vec![(8, 24, "unknown host or network `wbe`".to_string())]);
+    assert_eq!(
+        lines(&e),
+        vec![(8, 24, "unknown host or network `wbe`".to_string())]
+    );
     assert_eq!(e.problems[0].help.as_deref(), Some("did you mean `web`?"));
     assert_eq!(&e.source_text[e.problems[0].span.range()], "wbe");
 }
@@ -42,7 +48,11 @@ hosts:
   seven: { at: a 10.0.0.7, lisen: [tcp/80] }
 "#,
     );
-    let msgs: Vec<String> = e.problems.iter().map(|p| format!("{}:{} {}", p.line, p.column, p.message)).collect();
+    let msgs: Vec<String> = e
+        .problems
+        .iter()
+        .map(|p| format!("{}:{} {}", p.line, p.column, p.message))
+        .collect();
     let want = [
         "network `b` (10.0.0.128/25) overlaps network `a` (10.0.0.0/24)",
         "`10.0.0.0/33` is not a prefix",
@@ -54,9 +64,16 @@ hosts:
         "unknown key `lisen` in host `seven`",
     ];
     for w in want {
-        assert!(msgs.iter().any(|m| m.contains(w)), "missing `{w}` in {msgs:#?}");
+        assert!(
+            msgs.iter().any(|m| m.contains(w)),
+            "missing `{w}` in {msgs:#?}"
+        );
     }
-    let lisen = e.problems.iter().find(|p| p.message.contains("lisen")).unwrap();
+    let lisen = e
+        .problems
+        .iter()
+        .find(|p| p.message.contains("lisen"))
+        .unwrap();
     assert_eq!(lisen.help.as_deref(), Some("did you mean `listen`?"));
     assert_eq!(lisen.line, 12);
     // Sorted by position in the file.
@@ -69,53 +86,117 @@ hosts:
 #[test]
 fn names_are_unique_across_hosts_and_networks() {
     let e = problems("networks:\n  web: 10.0.0.0/24\nhosts:\n  web: { at: web 10.0.0.1 }\n");
-    assert!(e.problems[0].message.contains("already the name of a network"), "{e}");
+    assert!(
+        e.problems[0]
+            .message
+            .contains("already the name of a network"),
+        "{e}"
+    );
     assert_eq!(e.problems[0].line, 4);
     let e = problems("networks:\n  a: 10.0.0.0/24\n  a: 10.1.0.0/24\n");
-    assert!(e.problems.iter().any(|p| p.message.contains("`a` is already the name of a network") && p.label.contains("line 2")), "{e}");
+    assert!(
+        e.problems.iter().any(
+            |p| p.message.contains("`a` is already the name of a network")
+                && p.label.contains("line 2")
+        ),
+        "{e}"
+    );
 }
 
 #[test]
 fn yaml_syntax_errors_have_a_location() {
     let e = problems("networks:\n  a: [10.0.0.0/24\nhosts: {}\n");
     assert_eq!(e.problems.len(), 1);
-    assert!(e.problems[0].message.starts_with("the file is not valid YAML"), "{e}");
+    assert!(
+        e.problems[0]
+            .message
+            .starts_with("the file is not valid YAML"),
+        "{e}"
+    );
     assert!(e.problems[0].line >= 2, "{e}");
 }
 
 #[test]
 fn wrong_shapes_say_what_was_expected() {
     let e = problems("networks: [a, b]\n");
-    assert!(e.problems[0].message.contains("networks must be a mapping, not a list"), "{e}");
+    assert!(
+        e.problems[0]
+            .message
+            .contains("networks must be a mapping, not a list"),
+        "{e}"
+    );
     let e = problems("- just\n- a list\n");
-    assert!(e.problems[0].message.contains("a scenario must be a mapping"), "{e}");
-    let e = problems("networks:\n  a: 10.0.0.0/24\nhosts:\n  h: { at: a 10.0.0.1, router: maybe }\n");
-    assert!(e.problems[0].message.contains("router must be true or false"), "{e}");
+    assert!(
+        e.problems[0]
+            .message
+            .contains("a scenario must be a mapping"),
+        "{e}"
+    );
+    let e =
+        problems("networks:\n  a: 10.0.0.0/24\nhosts:\n  h: { at: a 10.0.0.1, router: maybe }\n");
+    assert!(
+        e.problems[0]
+            .message
+            .contains("router must be true or false"),
+        "{e}"
+    );
 }
 
 #[test]
 fn rule_grammar_errors_point_at_the_word() {
     let e = problems("networks:\n  a: 10.0.0.0/24\nfilters:\n  f:\n    rules:\n      - alow tcp from a\n      - allow tcp from a port 70000\n      - { action: allow, form: a }\n      - allow tcp from a state neww\n");
     let m = lines(&e);
-    assert!(m.iter().any(|(l, c, s)| *l == 6 && *c == 9 && s.contains("unknown action `alow`")), "{m:?}");
-    assert!(m.iter().any(|(l, _, s)| *l == 7 && s.contains("`70000` is not a port number")), "{m:?}");
-    assert!(m.iter().any(|(l, _, s)| *l == 8 && s.contains("unknown rule key `form`")), "{m:?}");
-    assert!(m.iter().any(|(l, _, s)| *l == 9 && s.contains("unknown connection state `neww`")), "{m:?}");
-    let alow = e.problems.iter().find(|p| p.message.contains("alow")).unwrap();
+    assert!(
+        m.iter()
+            .any(|(l, c, s)| *l == 6 && *c == 9 && s.contains("unknown action `alow`")),
+        "{m:?}"
+    );
+    assert!(
+        m.iter()
+            .any(|(l, _, s)| *l == 7 && s.contains("`70000` is not a port number")),
+        "{m:?}"
+    );
+    assert!(
+        m.iter()
+            .any(|(l, _, s)| *l == 8 && s.contains("unknown rule key `form`")),
+        "{m:?}"
+    );
+    assert!(
+        m.iter()
+            .any(|(l, _, s)| *l == 9 && s.contains("unknown connection state `neww`")),
+        "{m:?}"
+    );
+    let alow = e
+        .problems
+        .iter()
+        .find(|p| p.message.contains("alow"))
+        .unwrap();
     assert_eq!(alow.help.as_deref(), Some("did you mean `allow`?"));
 }
 
 #[test]
 fn stateless_filters_cannot_match_state() {
     let e = problems("networks:\n  a: 10.0.0.0/24\nfilters:\n  f:\n    stateful: false\n    rules: [allow from a state established]\n");
-    assert!(e.problems[0].message.contains("stateless, so it cannot match connection state"), "{e}");
+    assert!(
+        e.problems[0]
+            .message
+            .contains("stateless, so it cannot match connection state"),
+        "{e}"
+    );
 }
 
 #[test]
 fn filter_on_a_host_that_does_not_forward() {
     let e = problems("networks:\n  a: 10.0.0.0/24\nhosts:\n  h: { at: a 10.0.0.1, filter: f }\nfilters:\n  f: { rules: [] }\n");
     assert!(e.problems[0].message.contains("not a router"), "{e}");
-    assert!(e.problems[0].help.as_deref().unwrap_or("").contains("input:"), "{e}");
+    assert!(
+        e.problems[0]
+            .help
+            .as_deref()
+            .unwrap_or("")
+            .contains("input:"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -128,42 +209,81 @@ fn ipv6_socket_written_without_quotes() {
 fn variant_errors() {
     let mini = examples::get("mini-lab").unwrap().text;
     let e = load("mini-lab.yaml", mini, Some("brake")).unwrap_err();
-    assert!(e.problems[0].message.contains("unknown variant `brake`"), "{e}");
+    assert!(
+        e.problems[0].message.contains("unknown variant `brake`"),
+        "{e}"
+    );
     assert_eq!(e.problems[0].help.as_deref(), Some("did you mean `break`?"));
     let bad = format!("{mini}\n  typo:\n    why: x\n    filters:\n      edge-fw:\n        remove: [allow tcp from internet to web port 444]\n");
     let e = load("mini-lab.yaml", &bad, Some("typo")).unwrap_err();
-    assert!(e.problems[0].message.contains("no rule `allow tcp from internet to web port 444` to remove"), "{e}");
-    assert_eq!(e.problems[0].help.as_deref(), Some("did you mean `allow tcp from internet to web port 443`?"));
+    assert!(
+        e.problems[0]
+            .message
+            .contains("no rule `allow tcp from internet to web port 444` to remove"),
+        "{e}"
+    );
+    assert_eq!(
+        e.problems[0].help.as_deref(),
+        Some("did you mean `allow tcp from internet to web port 443`?")
+    );
     let no_why = format!("{mini}\n  silent:\n    filters: {{}}\n");
     let e = load("mini-lab.yaml", &no_why, None).unwrap_err();
-    assert!(e.problems[0].message.contains("variant `silent` has no `why:`"), "{e}");
+    assert!(
+        e.problems[0]
+            .message
+            .contains("variant `silent` has no `why:`"),
+        "{e}"
+    );
 }
 
 #[test]
 fn expectations_name_real_places() {
     let e = problems("networks:\n  a: 10.0.0.0/24\nhosts:\n  web: { at: a 10.0.0.1 }\nexpect:\n  - deny wbe -> web:22\n  - allow web -> a\n  - permit web -> web:1\n");
     let m = lines(&e);
-    assert!(m.iter().any(|(l, _, s)| *l == 6 && s.contains("unknown place `wbe`")), "{m:?}");
-    assert!(m.iter().any(|(l, _, s)| *l == 8 && s.contains("unknown expectation `permit`")), "{m:?}");
+    assert!(
+        m.iter()
+            .any(|(l, _, s)| *l == 6 && s.contains("unknown place `wbe`")),
+        "{m:?}"
+    );
+    assert!(
+        m.iter()
+            .any(|(l, _, s)| *l == 8 && s.contains("unknown expectation `permit`")),
+        "{m:?}"
+    );
 }
 
 #[test]
 fn every_builtin_scenario_and_variant_loads() {
     for ex in examples::ALL {
         let scn = load(&ex.file(), ex.text, None).unwrap_or_else(|e| panic!("{e}"));
-        assert!(!scn.variants.is_empty(), "{} has break/harden variants", ex.name);
+        assert!(
+            !scn.variants.is_empty(),
+            "{} has break/harden variants",
+            ex.name
+        );
         for v in &scn.variants {
-            load(&ex.file(), ex.text, Some(&v.name)).unwrap_or_else(|e| panic!("{} {}: {e}", ex.name, v.name));
+            load(&ex.file(), ex.text, Some(&v.name))
+                .unwrap_or_else(|e| panic!("{} {}: {e}", ex.name, v.name));
         }
     }
 }
 
 #[test]
 fn gateways_must_forward_and_nat_interfaces_must_exist_at_that_stage() {
-    let e = problems("networks:\n  a: { cidr: 10.0.0.0/24, gateway: g }\nhosts:\n  g: { at: a 10.0.0.1 }\n");
+    let e = problems(
+        "networks:\n  a: { cidr: 10.0.0.0/24, gateway: g }\nhosts:\n  g: { at: a 10.0.0.1 }\n",
+    );
     assert!(e.problems[0].message.contains("does not forward"), "{e}");
     let e = problems("networks:\n  a: 10.0.0.0/24\n  b: 10.1.0.0/24\nhosts:\n  g: { router: true, at: [a 10.0.0.1, b 10.1.0.1], nat: [\"dnat tcp port 80 out b -> 10.0.0.9\", \"masquerade in a\"] }\n");
     let m = lines(&e);
-    assert!(m.iter().any(|(_, _, s)| s.contains("DNAT rule cannot match the outgoing interface")), "{m:?}");
-    assert!(m.iter().any(|(_, _, s)| s.contains("masquerade rule cannot match the incoming interface")), "{m:?}");
+    assert!(
+        m.iter()
+            .any(|(_, _, s)| s.contains("DNAT rule cannot match the outgoing interface")),
+        "{m:?}"
+    );
+    assert!(
+        m.iter()
+            .any(|(_, _, s)| s.contains("masquerade rule cannot match the incoming interface")),
+        "{m:?}"
+    );
 }

@@ -25,8 +25,13 @@ fn journeys(scn: &Scenario) -> Vec<Query> {
         out.push(q.clone());
         // Where both ends have IPv6, trace that family too.
         let v6 = |p: &Place| match p {
-            Place::Host(h) => scn.host_by_name(h).and_then(|id| scn.host(id).first_addr(true)).is_some(),
-            Place::Network(n) => scn.network_by_name(n).is_some_and(|id| scn.network(id).prefixes.iter().any(|p| p.addr().is_ipv6())),
+            Place::Host(h) => scn
+                .host_by_name(h)
+                .and_then(|id| scn.host(id).first_addr(true))
+                .is_some(),
+            Place::Network(n) => scn
+                .network_by_name(n)
+                .is_some_and(|id| scn.network(id).prefixes.iter().any(|p| p.addr().is_ipv6())),
             Place::Address(a) => a.is_ipv6(),
             Place::Name(_) => true,
         };
@@ -37,8 +42,31 @@ fn journeys(scn: &Scenario) -> Vec<Query> {
     };
     for e in &scn.expectations {
         match &e.kind {
-            ExpectKind::Allow { from, to, proto, port } | ExpectKind::Deny { from, to, proto, port } | ExpectKind::Authenticated { from, to, proto, port, .. } => push(from, to, *proto, *port),
-            ExpectKind::Only { from, to, proto, port } => {
+            ExpectKind::Allow {
+                from,
+                to,
+                proto,
+                port,
+            }
+            | ExpectKind::Deny {
+                from,
+                to,
+                proto,
+                port,
+            }
+            | ExpectKind::Authenticated {
+                from,
+                to,
+                proto,
+                port,
+                ..
+            } => push(from, to, *proto, *port),
+            ExpectKind::Only {
+                from,
+                to,
+                proto,
+                port,
+            } => {
                 for f in from {
                     push(f, to, *proto, *port);
                 }
@@ -56,12 +84,19 @@ fn every_builtin_scenario_and_variant() {
         let mut variants: Vec<Option<String>> = vec![None];
         variants.extend(base.variants.iter().map(|v| Some(v.name.clone())));
         for v in variants {
-            let scn = load(&ex.file(), ex.text, v.as_deref()).unwrap_or_else(|e| panic!("{} {v:?}: {e}", ex.name));
+            let scn = load(&ex.file(), ex.text, v.as_deref())
+                .unwrap_or_else(|e| panic!("{} {v:?}: {e}", ex.name));
             let mut text = String::new();
             let mut json = String::new();
             for q in journeys(&base) {
                 let t = trace(&scn, &q).unwrap_or_else(|e| panic!("{} {v:?} {q:?}: {e}", ex.name));
-                text.push_str(&format!("==== {} -> {} ({}{})\n", q.from, q.to, q.proto, if q.ipv6 { ", IPv6" } else { "" }));
+                text.push_str(&format!(
+                    "==== {} -> {} ({}{})\n",
+                    q.from,
+                    q.to,
+                    q.proto,
+                    if q.ipv6 { ", IPv6" } else { "" }
+                ));
                 text.push_str(&render::trace_text(&t));
                 text.push('\n');
                 json.push_str(&render::trace_json(&t));

@@ -15,7 +15,13 @@ fn mutate(text: &str, op: u8, at: usize, other: usize, byte: u8) -> String {
     let n = lines.len().max(1);
     let (i, j) = (at % n, other % n);
     match op % 8 {
-        0 => lines.iter().enumerate().filter(|(k, _)| *k != i).map(|(_, l)| *l).collect::<Vec<_>>().join("\n"),
+        0 => lines
+            .iter()
+            .enumerate()
+            .filter(|(k, _)| *k != i)
+            .map(|(_, l)| *l)
+            .collect::<Vec<_>>()
+            .join("\n"),
         1 => {
             let mut v = lines.clone();
             v.insert(j, lines[i]);
@@ -49,7 +55,10 @@ fn mutate(text: &str, op: u8, at: usize, other: usize, byte: u8) -> String {
         }
         6 => {
             // Replace a word with another word from the file (names, keywords, numbers).
-            let words: Vec<&str> = text.split(|c: char| c.is_whitespace() || ",:[]{}".contains(c)).filter(|w| !w.is_empty()).collect();
+            let words: Vec<&str> = text
+                .split(|c: char| c.is_whitespace() || ",:[]{}".contains(c))
+                .filter(|w| !w.is_empty())
+                .collect();
             if words.is_empty() {
                 return text.to_string();
             }
@@ -57,7 +66,25 @@ fn mutate(text: &str, op: u8, at: usize, other: usize, byte: u8) -> String {
             text.replacen(a, b, 1)
         }
         _ => {
-            let specials = ["::", "0.0.0.0/0", "-", "*", "&a", "*a", "!tag", "\"", "'", "{", "[", "65536", "-1", "..", "->", "/", "@"];
+            let specials = [
+                "::",
+                "0.0.0.0/0",
+                "-",
+                "*",
+                "&a",
+                "*a",
+                "!tag",
+                "\"",
+                "'",
+                "{",
+                "[",
+                "65536",
+                "-1",
+                "..",
+                "->",
+                "/",
+                "@",
+            ];
             let mut v: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
             let s = specials[other % specials.len()];
             let pos = at % (v[i].len() + 1);
@@ -72,7 +99,11 @@ fn mutate(text: &str, op: u8, at: usize, other: usize, byte: u8) -> String {
 fn questions(scn: &pathproof_core::model::Scenario, seed: usize) -> Vec<Query> {
     let mut places: Vec<String> = scn.hosts.iter().map(|h| h.name.clone()).collect();
     places.extend(scn.networks.iter().map(|n| n.name.clone()));
-    places.extend(scn.dns.iter().flat_map(|v| v.records.iter().map(|r| r.name.clone())));
+    places.extend(
+        scn.dns
+            .iter()
+            .flat_map(|v| v.records.iter().map(|r| r.name.clone())),
+    );
     places.push("10.0.0.1".into());
     places.push("nosuch".into());
     if places.is_empty() {

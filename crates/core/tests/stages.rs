@@ -19,7 +19,12 @@ fn run(scn: &Scenario, from: &str, to: &str, f: impl FnOnce(&mut Query)) -> Trac
 fn table(scn: &Scenario, rows: &[(&str, &str, OutcomeKind, &str)]) {
     for (from, to, kind, at) in rows {
         let t = run(scn, from, to, |_| {});
-        assert_eq!((t.outcome.kind, t.outcome.at.as_deref().unwrap_or("")), (*kind, *at), "{from} -> {to}: {}", t.outcome.text);
+        assert_eq!(
+            (t.outcome.kind, t.outcome.at.as_deref().unwrap_or("")),
+            (*kind, *at),
+            "{from} -> {to}: {}",
+            t.outcome.text
+        );
     }
 }
 
@@ -49,25 +54,41 @@ hosts:
 #[test]
 fn routing_longest_prefix_default_and_blackhole() {
     let scn = scenario(ROUTING, None);
-    table(&scn, &[
-        ("src", "wide:80", OutcomeKind::Reached, "wide"),
-        ("src", "narrow:80", OutcomeKind::Reached, "narrow"),
-        ("src", "hole:80", OutcomeKind::Dropped, "r1"),
-    ]);
+    table(
+        &scn,
+        &[
+            ("src", "wide:80", OutcomeKind::Reached, "wide"),
+            ("src", "narrow:80", OutcomeKind::Reached, "narrow"),
+            ("src", "hole:80", OutcomeKind::Dropped, "r1"),
+        ],
+    );
     // The /24 beats the /16: the packet to narrow goes via r3, the one to wide via r2.
-    let via = |to: &str| run(&scn, "src", to, |_| {}).hops.iter().filter(|h| h.stage == Stage::Link).map(|h| h.detail.clone()).collect::<Vec<_>>().join(" | ");
+    let via = |to: &str| {
+        run(&scn, "src", to, |_| {})
+            .hops
+            .iter()
+            .filter(|h| h.stage == Stage::Link)
+            .map(|h| h.detail.clone())
+            .collect::<Vec<_>>()
+            .join(" | ")
+    };
     assert!(via("narrow:80").contains("to r3"), "{}", via("narrow:80"));
     assert!(via("wide:80").contains("to r2"), "{}", via("wide:80"));
     // An address no route covers except the default goes to r2 via the default, and nobody owns it there.
     let t = run(&scn, "src", "192.0.2.1:80", |_| {});
     assert_eq!(t.outcome.kind, OutcomeKind::NoRoute);
-    let r = t.hops.iter().find(|h| h.device == "r1" && h.stage == Stage::Route).unwrap();
+    let r = t
+        .hops
+        .iter()
+        .find(|h| h.device == "r1" && h.stage == Stage::Route)
+        .unwrap();
     assert_eq!(r.rule.as_ref().unwrap().text, "default via 10.9.1.2");
 }
 
 #[test]
 fn routing_loop_runs_out_of_ttl() {
-    let scn = scenario(r#"
+    let scn = scenario(
+        r#"
 networks:
   a: { cidr: 10.1.0.0/24, gateway: r1 }
   t: 10.9.0.0/24
@@ -75,10 +96,15 @@ hosts:
   src: { at: a 10.1.0.10 }
   r1: { router: true, at: [a 10.1.0.1, t 10.9.0.1], routes: ["10.7.0.0/16 via r2"] }
   r2: { router: true, at: [t 10.9.0.2], routes: ["10.7.0.0/16 via r1"] }
-"#, None);
+"#,
+        None,
+    );
     let t = run(&scn, "src", "10.7.0.1:80", |_| {});
     assert_eq!(t.outcome.kind, OutcomeKind::TtlExceeded);
-    assert!(t.hops.len() < 400, "the loop is cut by the TTL, not hung on");
+    assert!(
+        t.hops.len() < 400,
+        "the loop is cut by the TTL, not hung on"
+    );
 }
 
 const FILTERS: &str = r#"
@@ -117,15 +143,18 @@ variants:
 #[test]
 fn filters_first_match_and_default_policy() {
     let scn = scenario(FILTERS, None);
-    table(&scn, &[
-        ("user", "srv:80", OutcomeKind::Reached, "srv"),
-        // The drop for `other` comes first, so the broader allow never sees it.
-        ("other", "srv:80", OutcomeKind::Dropped, "fw"),
-        ("user", "srv:8080", OutcomeKind::Rejected, "fw"),
-        // No rule: the default policy.
-        ("user", "srv:22", OutcomeKind::Dropped, "fw"),
-        ("srv", "user:22", OutcomeKind::Dropped, "fw"),
-    ]);
+    table(
+        &scn,
+        &[
+            ("user", "srv:80", OutcomeKind::Reached, "srv"),
+            // The drop for `other` comes first, so the broader allow never sees it.
+            ("other", "srv:80", OutcomeKind::Dropped, "fw"),
+            ("user", "srv:8080", OutcomeKind::Rejected, "fw"),
+            // No rule: the default policy.
+            ("user", "srv:22", OutcomeKind::Dropped, "fw"),
+            ("srv", "user:22", OutcomeKind::Dropped, "fw"),
+        ],
+    );
     let t = run(&scn, "user", "srv:22", |_| {});
     let f = t.hops.iter().find(|h| h.stage == Stage::Filter).unwrap();
     assert_eq!(f.rule.as_ref().unwrap().kind, "default policy");
@@ -133,7 +162,17 @@ fn filters_first_match_and_default_policy() {
     let t = run(&scn, "user", "srv:8080", |_| {});
     assert_eq!(t.outcome.client_sees, "connection refused");
     let t = run(&scn, "other", "srv:80", |_| {});
-    assert_eq!(t.hops.iter().find(|h| h.stage == Stage::Filter).unwrap().rule.as_ref().unwrap().index, Some(1));
+    assert_eq!(
+        t.hops
+            .iter()
+            .find(|h| h.stage == Stage::Filter)
+            .unwrap()
+            .rule
+            .as_ref()
+            .unwrap()
+            .index,
+        Some(1)
+    );
     let open = scenario(FILTERS, Some("allow-all"));
     table(&open, &[("user", "srv:22", OutcomeKind::Refused, "srv")]);
 }
@@ -142,17 +181,32 @@ fn filters_first_match_and_default_policy() {
 fn stateful_replies_pass_and_stateless_replies_need_a_rule() {
     let stateful = scenario(FILTERS, None);
     let t = run(&stateful, "user", "srv:80", |_| {});
-    let reply_filter = t.hops.iter().find(|h| h.stage == Stage::Filter && h.direction == pathproof_core::evidence::Direction::Reply).unwrap();
+    let reply_filter = t
+        .hops
+        .iter()
+        .find(|h| {
+            h.stage == Stage::Filter && h.direction == pathproof_core::evidence::Direction::Reply
+        })
+        .unwrap();
     assert_eq!(reply_filter.rule.as_ref().unwrap().kind, "implicit");
-    assert!(reply_filter.proves.iter().any(|c| c.fact == Fact::Connection));
+    assert!(reply_filter
+        .proves
+        .iter()
+        .any(|c| c.fact == Fact::Connection));
 
     let stateless = scenario(FILTERS, Some("stateless"));
     let t = run(&stateless, "user", "srv:80", |_| {});
     assert_eq!(t.outcome.kind, OutcomeKind::ReplyLost, "{}", t.outcome.text);
-    assert!(t.outcome.text.contains("stateless filter needs an explicit rule for replies"));
+    assert!(t
+        .outcome
+        .text
+        .contains("stateless filter needs an explicit rule for replies"));
 
     let with_return = scenario(FILTERS, Some("stateless-with-return"));
-    table(&with_return, &[("user", "srv:80", OutcomeKind::Reached, "srv")]);
+    table(
+        &with_return,
+        &[("user", "srv:80", OutcomeKind::Reached, "srv")],
+    );
     // ...and that return rule lets srv open connections from port 80 into the inside.
     let t = run(&with_return, "srv", "user:22", |q| q.sport = Some(80));
     assert_eq!(t.outcome.kind, OutcomeKind::Reached);
@@ -169,7 +223,8 @@ fn udp_replies_and_no_socket() {
 
 #[test]
 fn asymmetric_path_is_dropped_by_a_stateful_filter() {
-    let scn = scenario(r#"
+    let scn = scenario(
+        r#"
 networks:
   a: { cidr: 10.1.0.0/24 }
   b: { cidr: 10.2.0.0/24 }
@@ -180,7 +235,9 @@ hosts:
   server: { at: b 10.2.0.10, listen: [tcp/80], routes: ["10.1.0.0/24 via r2"] }
 filters:
   fw2: { stateful: true, default: drop, rules: ["allow tcp from a to b port 80"] }
-"#, None);
+"#,
+        None,
+    );
     let t = run(&scn, "client", "server:80", |_| {});
     assert_eq!(t.outcome.kind, OutcomeKind::ReplyLost);
     assert_eq!(t.outcome.at.as_deref(), Some("r2"));
@@ -220,10 +277,21 @@ fn nat_rewrites_both_ways() {
     assert_eq!(t.outcome.kind, OutcomeKind::Reached, "{}", t.outcome.text);
     assert_eq!(t.outcome.at.as_deref(), Some("nas"));
     let sock = t.hops.iter().find(|h| h.stage == Stage::Socket).unwrap();
-    assert_eq!((sock.packet.dst.to_string(), sock.packet.dport), ("192.168.0.20".to_string(), Some(5000)));
+    assert_eq!(
+        (sock.packet.dst.to_string(), sock.packet.dport),
+        ("192.168.0.20".to_string(), Some(5000))
+    );
     // The reply leaves with the public address and port restored.
-    let last_link = t.hops.iter().rev().find(|h| h.stage == Stage::Link).unwrap();
-    assert_eq!((last_link.packet.src.to_string(), last_link.packet.sport), ("198.51.100.2".to_string(), Some(8443)));
+    let last_link = t
+        .hops
+        .iter()
+        .rev()
+        .find(|h| h.stage == Stage::Link)
+        .unwrap();
+    assert_eq!(
+        (last_link.packet.src.to_string(), last_link.packet.sport),
+        ("198.51.100.2".to_string(), Some(8443))
+    );
 }
 
 const DNS: &str = r#"
@@ -253,21 +321,41 @@ fn dns_views_and_cname_chains() {
     let scn = scenario(DNS, None);
     let resolved = |from: &str, to: &str| {
         let t = run(&scn, from, to, |_| {});
-        (t.query.destination_address.map(|a| a.to_string()), t.outcome.kind)
+        (
+            t.query.destination_address.map(|a| a.to_string()),
+            t.outcome.kind,
+        )
     };
-    assert_eq!(resolved("a", "svc.corp:80"), (Some("10.0.0.20".into()), OutcomeKind::Reached));
+    assert_eq!(
+        resolved("a", "svc.corp:80"),
+        (Some("10.0.0.20".into()), OutcomeKind::Reached)
+    );
     // Split horizon: the same name, another view, another answer.
     assert_eq!(resolved("c", "svc.corp:80").0, Some("203.0.113.200".into()));
     // A host may pick its own view.
     assert_eq!(resolved("b", "svc.corp:80").0, Some("10.0.0.20".into()));
     assert_eq!(resolved("a", "alias.corp:80").0, Some("10.0.0.20".into()));
     let t = run(&scn, "a", "alias.corp:80", |_| {});
-    assert!(t.hops[0].detail.contains("alias.corp is an alias of www.corp"), "{}", t.hops[0].detail);
+    assert!(
+        t.hops[0]
+            .detail
+            .contains("alias.corp is an alias of www.corp"),
+        "{}",
+        t.hops[0].detail
+    );
     assert!(t.hops[0].trusts.iter().any(|c| c.fact == Fact::NameMapping));
-    for (name, kind) in [("loop1.corp:80", "SERVFAIL"), ("dangling.corp:80", "NXDOMAIN"), ("nothing.corp:80", "NXDOMAIN")] {
+    for (name, kind) in [
+        ("loop1.corp:80", "SERVFAIL"),
+        ("dangling.corp:80", "NXDOMAIN"),
+        ("nothing.corp:80", "NXDOMAIN"),
+    ] {
         let t = run(&scn, "a", name, |_| {});
         assert_eq!(t.outcome.kind, OutcomeKind::Unresolved);
-        assert!(t.outcome.client_sees.contains(kind), "{name}: {}", t.outcome.client_sees);
+        assert!(
+            t.outcome.client_sees.contains(kind),
+            "{name}: {}",
+            t.outcome.client_sees
+        );
     }
     let t = run(&scn, "a", "v4only.corp:80", |q| q.ipv6 = true);
     assert_eq!(t.outcome.kind, OutcomeKind::Unresolved);
@@ -292,21 +380,28 @@ hosts:
 #[test]
 fn sockets_and_bound_addresses() {
     let scn = scenario(SOCKETS, None);
-    table(&scn, &[
-        ("client", "10.0.0.10:80", OutcomeKind::Reached, "srv"),
-        ("client", "10.0.0.10:5432", OutcomeKind::Refused, "srv"),
-        ("srv", "127.0.0.1:5432", OutcomeKind::Reached, "srv"),
-        ("client", "10.0.0.11:8080", OutcomeKind::Reached, "srv"),
-        ("client", "10.0.0.10:8080", OutcomeKind::Refused, "srv"),
-        // `::` takes IPv4 as well (bindv6only off).
-        ("client", "10.0.0.10:443", OutcomeKind::Reached, "srv"),
-        ("client", "[2001:db8::10]:443", OutcomeKind::Reached, "srv"),
-        // 0.0.0.0 takes IPv4 only.
-        ("client", "[2001:db8::10]:80", OutcomeKind::Refused, "srv"),
-        ("client", "10.0.0.10:9999", OutcomeKind::Refused, "srv"),
-    ]);
+    table(
+        &scn,
+        &[
+            ("client", "10.0.0.10:80", OutcomeKind::Reached, "srv"),
+            ("client", "10.0.0.10:5432", OutcomeKind::Refused, "srv"),
+            ("srv", "127.0.0.1:5432", OutcomeKind::Reached, "srv"),
+            ("client", "10.0.0.11:8080", OutcomeKind::Reached, "srv"),
+            ("client", "10.0.0.10:8080", OutcomeKind::Refused, "srv"),
+            // `::` takes IPv4 as well (bindv6only off).
+            ("client", "10.0.0.10:443", OutcomeKind::Reached, "srv"),
+            ("client", "[2001:db8::10]:443", OutcomeKind::Reached, "srv"),
+            // 0.0.0.0 takes IPv4 only.
+            ("client", "[2001:db8::10]:80", OutcomeKind::Refused, "srv"),
+            ("client", "10.0.0.10:9999", OutcomeKind::Refused, "srv"),
+        ],
+    );
     let t = run(&scn, "client", "10.0.0.10:5432", |_| {});
-    assert!(t.outcome.text.contains("listens on 127.0.0.1:5432"), "{}", t.outcome.text);
+    assert!(
+        t.outcome.text.contains("listens on 127.0.0.1:5432"),
+        "{}",
+        t.outcome.text
+    );
     assert_eq!(t.outcome.client_sees, "connection refused (TCP reset)");
     let t = run(&scn, "client", "10.0.0.10:9999", |q| q.proto = Proto::Udp);
     assert_eq!(t.outcome.client_sees, "port unreachable (ICMP)");
@@ -337,28 +432,71 @@ dns:
 #[test]
 fn tls_verification_and_mutual_tls() {
     let scn = scenario(TLS, None);
-    table(&scn, &[
-        ("strict", "site.corp:443", OutcomeKind::Reached, "site"),
-        ("strict", "api.site.corp:443", OutcomeKind::Reached, "site"),
-        ("strict", "deep.api.site.corp:443", OutcomeKind::TlsFailed, "site"),
-        ("strict", "other.corp:443", OutcomeKind::TlsFailed, "site"),
-        ("webpki", "site.corp:443", OutcomeKind::TlsFailed, "site"),
-        ("lax", "other.corp:443", OutcomeKind::Reached, "site"),
-        ("workload", "vault.corp:8200", OutcomeKind::Reached, "vault"),
-        ("strict", "vault.corp:8200", OutcomeKind::TlsFailed, "vault"),
-        ("outsider", "vault.corp:8200", OutcomeKind::TlsFailed, "vault"),
-    ]);
-    let tls_hop = |t: &Trace| t.hops.iter().find(|h| h.stage == Stage::Tls).unwrap().clone();
+    table(
+        &scn,
+        &[
+            ("strict", "site.corp:443", OutcomeKind::Reached, "site"),
+            ("strict", "api.site.corp:443", OutcomeKind::Reached, "site"),
+            (
+                "strict",
+                "deep.api.site.corp:443",
+                OutcomeKind::TlsFailed,
+                "site",
+            ),
+            ("strict", "other.corp:443", OutcomeKind::TlsFailed, "site"),
+            ("webpki", "site.corp:443", OutcomeKind::TlsFailed, "site"),
+            ("lax", "other.corp:443", OutcomeKind::Reached, "site"),
+            ("workload", "vault.corp:8200", OutcomeKind::Reached, "vault"),
+            ("strict", "vault.corp:8200", OutcomeKind::TlsFailed, "vault"),
+            (
+                "outsider",
+                "vault.corp:8200",
+                OutcomeKind::TlsFailed,
+                "vault",
+            ),
+        ],
+    );
+    let tls_hop = |t: &Trace| {
+        t.hops
+            .iter()
+            .find(|h| h.stage == Stage::Tls)
+            .unwrap()
+            .clone()
+    };
     let verified = tls_hop(&run(&scn, "strict", "site.corp:443", |_| {}));
-    assert!(verified.proves.iter().any(|c| c.fact == Fact::ServerIdentity));
+    assert!(verified
+        .proves
+        .iter()
+        .any(|c| c.fact == Fact::ServerIdentity));
     let unverified = tls_hop(&run(&scn, "lax", "other.corp:443", |_| {}));
-    assert!(unverified.proves.is_empty(), "verification off proves nothing: {:?}", unverified.proves);
-    assert!(unverified.trusts.iter().any(|c| c.fact == Fact::ServerIdentity));
+    assert!(
+        unverified.proves.is_empty(),
+        "verification off proves nothing: {:?}",
+        unverified.proves
+    );
+    assert!(unverified
+        .trusts
+        .iter()
+        .any(|c| c.fact == Fact::ServerIdentity));
     let mtls = run(&scn, "workload", "vault.corp:8200", |_| {});
-    assert!(tls_hop(&mtls).proves.iter().any(|c| c.fact == Fact::ClientIdentity && c.text.contains("spiffe://corp/ns/a/sa/b")));
-    assert!(mtls.summary.believes.iter().any(|c| c.fact == Fact::ClientIdentity));
+    assert!(tls_hop(&mtls)
+        .proves
+        .iter()
+        .any(|c| c.fact == Fact::ClientIdentity && c.text.contains("spiffe://corp/ns/a/sa/b")));
+    assert!(mtls
+        .summary
+        .believes
+        .iter()
+        .any(|c| c.fact == Fact::ClientIdentity));
     let failed = run(&scn, "strict", "other.corp:443", |_| {});
-    assert!(failed.outcome.text.contains("names site.corp, *.site.corp but the client asked for other.corp"), "{}", failed.outcome.text);
+    assert!(
+        failed
+            .outcome
+            .text
+            .contains("names site.corp, *.site.corp but the client asked for other.corp"),
+        "{}",
+        failed.outcome.text
+    );
 }
 
 const PROXY: &str = r#"
@@ -383,19 +521,41 @@ fn proxies_reoriginate_and_carry_the_client_as_a_claim() {
     let scn = scenario(PROXY, None);
     let t = run(&scn, "client", "app:8080", |q| q.via = Some("fwd".into()));
     assert_eq!(t.outcome.kind, OutcomeKind::Reached, "{}", t.outcome.text);
-    let sock = t.hops.iter().rev().find(|h| h.stage == Stage::Socket).unwrap();
-    assert_eq!(sock.packet.src.to_string(), "10.1.0.2", "the service sees the proxy");
+    let sock = t
+        .hops
+        .iter()
+        .rev()
+        .find(|h| h.stage == Stage::Socket)
+        .unwrap();
+    assert_eq!(
+        sock.packet.src.to_string(),
+        "10.1.0.2",
+        "the service sees the proxy"
+    );
     let p = t.hops.iter().find(|h| h.stage == Stage::Proxy).unwrap();
     assert_eq!(p.verdict, Verdict::Accept);
-    assert!(p.trusts.iter().any(|c| c.fact == Fact::ClientAddress && c.text.contains("appends 10.0.0.5")));
+    assert!(p
+        .trusts
+        .iter()
+        .any(|c| c.fact == Fact::ClientAddress && c.text.contains("appends 10.0.0.5")));
     assert!(p.hides.iter().any(|c| c.fact == Fact::SourceAddress));
     let denied = run(&scn, "client", "app:9000", |q| q.via = Some("fwd".into()));
     assert_eq!(denied.outcome.kind, OutcomeKind::ProxyDenied);
     assert_eq!(denied.outcome.client_sees, "HTTP 403 from the proxy");
-    for (proxy, words) in [("fwd-over", "set by fwd-over"), ("fwd-pass", "passes through fwd-pass unchanged"), ("fwd-strip", "removes X-Forwarded-For")] {
-        let t = run(&scn, "client", "10.0.0.7:443", |q| q.via = Some(proxy.into()));
+    for (proxy, words) in [
+        ("fwd-over", "set by fwd-over"),
+        ("fwd-pass", "passes through fwd-pass unchanged"),
+        ("fwd-strip", "removes X-Forwarded-For"),
+    ] {
+        let t = run(&scn, "client", "10.0.0.7:443", |q| {
+            q.via = Some(proxy.into())
+        });
         let p = t.hops.iter().find(|h| h.stage == Stage::Proxy).unwrap();
-        assert!(p.trusts.iter().any(|c| c.text.contains(words)), "{proxy}: {:?}", p.trusts);
+        assert!(
+            p.trusts.iter().any(|c| c.text.contains(words)),
+            "{proxy}: {:?}",
+            p.trusts
+        );
     }
     // A reverse proxy hands every request to its upstream.
     let t = run(&scn, "client", "app.corp:443", |_| {});
@@ -405,7 +565,8 @@ fn proxies_reoriginate_and_carry_the_client_as_a_claim() {
 
 #[test]
 fn reverse_path_filter_drops_spoofed_sources() {
-    let scn = scenario(r#"
+    let scn = scenario(
+        r#"
 networks:
   a: { cidr: 10.1.0.0/24, gateway: r }
   b: { cidr: 10.2.0.0/24, gateway: r }
@@ -413,11 +574,17 @@ hosts:
   r: { router: true, at: [a 10.1.0.1, b 10.2.0.1], rp_filter: strict }
   srv: { at: b 10.2.0.10, listen: [tcp/80] }
   ok: { at: a 10.1.0.10 }
-"#, None);
+"#,
+        None,
+    );
     // A sender on `a` that claims an address of `b`.
     let t = run(&scn, "a@10.1.0.77", "srv:80", |_| {});
     assert_eq!(t.outcome.kind, OutcomeKind::Reached);
-    let rp = t.hops.iter().find(|h| h.stage == Stage::ReversePath).unwrap();
+    let rp = t
+        .hops
+        .iter()
+        .find(|h| h.stage == Stage::ReversePath)
+        .unwrap();
     assert!(rp.proves.iter().any(|c| c.fact == Fact::SourceAddress));
 }
 

@@ -234,29 +234,51 @@ pub(super) fn summary(hops: &[Hop], outcome: &Outcome, client_addr: Option<IpAdd
     if outcome.kind != OutcomeKind::Reached {
         return s;
     }
-    let Some(sock) = hops.iter().rev().find(|h| h.stage == Stage::Socket && h.verdict == Verdict::Accept) else {
+    let Some(sock) = hops
+        .iter()
+        .rev()
+        .find(|h| h.stage == Stage::Socket && h.verdict == Verdict::Accept)
+    else {
         return s;
     };
     let seen = sock.packet.src;
     if let Some(p) = sock.packet.dport {
-        s.believes.push(Claim::new(Fact::Service, format!("it was contacted on {}/{p}", sock.packet.proto)));
+        s.believes.push(Claim::new(
+            Fact::Service,
+            format!("it was contacted on {}/{p}", sock.packet.proto),
+        ));
     }
     // The leg that ends at this service: after the last proxy, if there is one.
     // A reverse proxy terminates the client's TLS and opens its own connection;
     // a forward proxy tunnels it, so that handshake also comes after the proxy hop.
-    let last_leg_start = hops.iter().rposition(|h| h.stage == Stage::Proxy).map(|i| i + 1).unwrap_or(0);
+    let last_leg_start = hops
+        .iter()
+        .rposition(|h| h.stage == Stage::Proxy)
+        .map(|i| i + 1)
+        .unwrap_or(0);
     let last_leg = &hops[last_leg_start..];
     for h in last_leg {
-        if h.stage == Stage::Filter && h.verdict == Verdict::Allow && h.direction == Direction::Request {
+        if h.stage == Stage::Filter
+            && h.verdict == Verdict::Allow
+            && h.direction == Direction::Request
+        {
             if let Some(r) = h.rule.as_ref().filter(|r| r.kind == "filter rule") {
                 s.believes.push(Claim::new(
                     Fact::Service,
-                    format!("{} rule {} (`{}`) let it through on {}", r.owner.as_deref().unwrap_or(""), r.index.unwrap_or(0), r.text, h.device),
+                    format!(
+                        "{} rule {} (`{}`) let it through on {}",
+                        r.owner.as_deref().unwrap_or(""),
+                        r.index.unwrap_or(0),
+                        r.text,
+                        h.device
+                    ),
                 ));
             }
         }
     }
-    let rewritten = hops.iter().any(|h| matches!(h.stage, Stage::Snat | Stage::Proxy) && h.direction == Direction::Request);
+    let rewritten = hops.iter().any(|h| {
+        matches!(h.stage, Stage::Snat | Stage::Proxy) && h.direction == Direction::Request
+    });
     if Some(seen) != client_addr || rewritten {
         let own = client_addr.map(|a| format!(" {a}")).unwrap_or_default();
         s.trusts.push(Claim::new(
@@ -264,7 +286,11 @@ pub(super) fn summary(hops: &[Hop], outcome: &Outcome, client_addr: Option<IpAdd
             format!("who is behind {seen}: the service sees a translated or proxied source, and the client's own address{own} is not in the packet"),
         ));
     } else {
-        let proven = hops.iter().filter(|h| h.direction == Direction::Request).flat_map(|h| &h.proves).find(|c| c.fact == Fact::SourceAddress);
+        let proven = hops
+            .iter()
+            .filter(|h| h.direction == Direction::Request)
+            .flat_map(|h| &h.proves)
+            .find(|c| c.fact == Fact::SourceAddress);
         match proven {
             Some(c) => s.believes.push(Claim::new(Fact::SourceAddress, format!("the request comes from {seen}: {}", c.text))),
             None => s.trusts.push(Claim::new(Fact::SourceAddress, format!("that the request comes from {seen}: nothing on the path verified the source address"))),
@@ -275,11 +301,21 @@ pub(super) fn summary(hops: &[Hop], outcome: &Outcome, client_addr: Option<IpAdd
             s.trusts.push(c.clone());
         }
     }
-    match last_leg.iter().flat_map(|h| &h.proves).find(|c| c.fact == Fact::ClientIdentity) {
+    match last_leg
+        .iter()
+        .flat_map(|h| &h.proves)
+        .find(|c| c.fact == Fact::ClientIdentity)
+    {
         Some(c) => s.believes.push(c.clone()),
-        None => s.trusts.push(Claim::new(Fact::ClientIdentity, "who the client is: no checkpoint authenticated the client".to_string())),
+        None => s.trusts.push(Claim::new(
+            Fact::ClientIdentity,
+            "who the client is: no checkpoint authenticated the client".to_string(),
+        )),
     }
-    let tls_hop = last_leg.iter().rev().find(|h| h.stage == Stage::Tls && h.verdict == Verdict::Accept);
+    let tls_hop = last_leg
+        .iter()
+        .rev()
+        .find(|h| h.stage == Stage::Tls && h.verdict == Verdict::Accept);
     match tls_hop {
         Some(h) if h.proves.iter().any(|c| c.fact == Fact::Confidentiality) => {
             s.believes.push(Claim::new(Fact::Confidentiality, "the request was not read or changed on the way (TLS with a verified server)".to_string()));
@@ -290,6 +326,10 @@ pub(super) fn summary(hops: &[Hop], outcome: &Outcome, client_addr: Option<IpAdd
         )),
         None => s.trusts.push(Claim::new(Fact::Confidentiality, "that nobody on the path read or changed the request: it travels without TLS".to_string())),
     }
-    s.trusts.push(Claim::new(Fact::Content, "that the request means what it says: no checkpoint on the path reads the payload".to_string()));
+    s.trusts.push(Claim::new(
+        Fact::Content,
+        "that the request means what it says: no checkpoint on the path reads the payload"
+            .to_string(),
+    ));
     s
 }

@@ -135,7 +135,10 @@ impl Source {
                 } else {
                     "::/0".parse().expect("valid")
                 };
-                if !routes.iter().any(|r| r.dest == default && r.except.is_empty()) {
+                if !routes
+                    .iter()
+                    .any(|r| r.dest == default && r.except.is_empty())
+                {
                     routes.push(Route {
                         dest: default,
                         except: Default::default(),
@@ -200,7 +203,13 @@ fn catch_except(scn: &Scenario, net: &Network) -> std::sync::Arc<Vec<IpNet>> {
     if !net.catch_all {
         return Default::default();
     }
-    std::sync::Arc::new(scn.networks.iter().filter(|n| !n.catch_all).flat_map(|n| n.prefixes.iter().copied()).collect())
+    std::sync::Arc::new(
+        scn.networks
+            .iter()
+            .filter(|n| !n.catch_all)
+            .flat_map(|n| n.prefixes.iter().copied())
+            .collect(),
+    )
 }
 
 /// A free address on a network for a sender that stands for it: in the

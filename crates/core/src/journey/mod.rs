@@ -975,8 +975,16 @@ impl<'s> Tracer<'s> {
                     "the reply from {before} belongs to a connection {name} destination-NATed: its source becomes {}",
                     endpoint(addr, ports(&pkt.t).0)
                 );
-                self.hop(origin, Stage::Conntrack, Some(out_iface), &pkt, Verdict::Rewrite, None, detail)
-                    .state = Some("conntrack: reply of a NATed connection".into());
+                self.hop(
+                    origin,
+                    Stage::Conntrack,
+                    Some(out_iface),
+                    &pkt,
+                    Verdict::Rewrite,
+                    None,
+                    detail,
+                )
+                .state = Some("conntrack: reply of a NATed connection".into());
             }
         }
         if self.direction == Direction::Request {

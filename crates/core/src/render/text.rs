@@ -55,7 +55,9 @@ pub fn trace_text(t: &Trace) -> String {
         out,
         "  from {} ({}) to {dst}{via}",
         q.source,
-        q.source_address.map(|a| a.to_string()).unwrap_or_else(|| "nothing sent".into())
+        q.source_address
+            .map(|a| a.to_string())
+            .unwrap_or_else(|| "nothing sent".into())
     );
     let width = t
         .hops
