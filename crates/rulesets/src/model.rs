@@ -366,8 +366,11 @@ pub struct Ruleset {
     accel: Vec<Option<Accel>>,
 }
 
-/// Chains with at least this many rules get a [`FastClassifier`].
-pub(crate) const ACCEL_MIN_RULES: usize = 64;
+/// Chains with at least this many rules get a [`FastClassifier`] ...
+pub(crate) const ACCEL_MIN_RULES: usize = 256;
+/// ... at most this many of them (the longest; each costs about 1.3 MB of fixed tables
+/// plus its bit vectors).
+pub(crate) const ACCEL_MAX_CHAINS: usize = 32;
 
 #[derive(Clone)]
 struct Accel(FastClassifier);
@@ -668,7 +671,21 @@ impl Ruleset {
         chains: Vec<Chain>,
         notes: Vec<String>,
     ) -> Self {
-        let accel = chains.iter().map(accel_for).collect();
+        let mut order: Vec<usize> = (0..chains.len())
+            .filter(|&i| chains[i].rules.len() >= ACCEL_MIN_RULES)
+            .collect();
+        order.sort_by_key(|&i| (std::cmp::Reverse(chains[i].rules.len()), i));
+        let mut accel: Vec<Option<Accel>> = vec![None; chains.len()];
+        let mut built = 0;
+        for i in order {
+            if built == ACCEL_MAX_CHAINS {
+                break;
+            }
+            if let Some(a) = accel_for(&chains[i]) {
+                accel[i] = Some(a);
+                built += 1;
+            }
+        }
         Ruleset {
             format,
             tables,

@@ -171,8 +171,8 @@ fn compare(text: &str, packets: &[Packet], want_accel: usize) {
 fn accelerated_iptables_and_nft_chains_match_reference() {
     for seed in 0..4u64 {
         let mut g = SplitMix64(seed);
-        let main = gen_rules(&mut g, 300, &["ACCEPT", "DROP", "REJECT", "LOG", "U"]);
-        let sub = gen_rules(&mut g, 120, &["ACCEPT", "DROP", "LOG", "RETURN"]);
+        let main = gen_rules(&mut g, 400, &["ACCEPT", "DROP", "REJECT", "LOG", "U"]);
+        let sub = gen_rules(&mut g, 260, &["ACCEPT", "DROP", "LOG", "RETURN"]);
         let packets = gen_packets(&mut g, 5000);
         let mut ipt = String::from(
             "*filter\n:INPUT DROP [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:U - [0:0]\n",
@@ -206,13 +206,31 @@ fn accelerated_iptables_and_nft_chains_match_reference() {
 fn chains_with_other_matches_are_not_accelerated() {
     let mut text =
         String::from("*filter\n:INPUT DROP [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n");
-    for i in 0..100 {
+    for i in 0..300 {
         text += &format!("-A INPUT -p tcp -m tcp --dport {i} -j ACCEPT\n");
     }
     text += "-A INPUT -m conntrack --ctstate ESTABLISHED -j ACCEPT\nCOMMIT\n";
     assert_eq!(parse_ok(&text).accelerated_chains(), 0);
+    // the same chain without the conntrack rule qualifies
+    let plain = text.replace(
+        "-A INPUT -m conntrack --ctstate ESTABLISHED -j ACCEPT\n",
+        "",
+    );
+    assert_eq!(parse_ok(&plain).accelerated_chains(), 1);
     let short = "*filter\n:INPUT DROP [0:0]\n-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT\nCOMMIT\n";
     assert_eq!(parse_ok(short).accelerated_chains(), 0);
+    // at most 32 chains are accelerated
+    let mut many = String::from("*filter\n:INPUT DROP [0:0]\n");
+    for c in 0..40 {
+        many += &format!(":C{c} - [0:0]\n");
+    }
+    for c in 0..40 {
+        for p in 0..256 {
+            many += &format!("-A C{c} -p udp -m udp --dport {p} -j ACCEPT\n");
+        }
+    }
+    many += "COMMIT\n";
+    assert_eq!(parse_ok(&many).accelerated_chains(), 32);
 }
 
 #[test]
