@@ -913,6 +913,15 @@ impl<'a> P<'a> {
             }
         }
         let at = self.peek().map_or(self.eof_pos(), |t| (t.line, t.col));
+        if let Some(K::Word(w)) = self.peek_k() {
+            if w == "vmap" || w == "map" {
+                return Err(E::new(
+                    at.0,
+                    at.1,
+                    format!("unsupported {w} lookup (`{w} {{ ... }}`)"),
+                ));
+            }
+        }
         let v = self.values(list)?;
         if let Some(op) = rel {
             if v.elems.len() != 1 {

@@ -406,6 +406,10 @@ fn nft_unknown_constructs_are_errors() {
             "line 4, column 15: `<` needs a single value",
         ),
         ("tcp dport >= { 1, 2 } accept", "`>=` needs a single value"),
+        (
+            "ct state vmap { established : accept, invalid : drop }",
+            "line 4, column 12: unsupported vmap lookup",
+        ),
         ("ct state < new accept", "`<` on ct state is not supported"),
     ];
     for (rule, want) in cases {
