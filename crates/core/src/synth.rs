@@ -263,7 +263,11 @@ impl Role {
     /// on every host of the role.
     fn services(self) -> &'static [(&'static str, u16, &'static str)] {
         match self {
-            Role::Web => &[("tcp", 443, "https"), ("tcp", 80, "http"), ("tcp", 22, "ssh")],
+            Role::Web => &[
+                ("tcp", 443, "https"),
+                ("tcp", 80, "http"),
+                ("tcp", 22, "ssh"),
+            ],
             Role::App => &[
                 ("tcp", 8080, "http"),
                 ("tcp", 9100, "metrics"),
@@ -285,7 +289,11 @@ impl Role {
             ],
             Role::Office => &[("tcp", 3389, "rdp"), ("tcp", 445, "smb")],
             Role::Dev => &[("tcp", 22, "ssh"), ("tcp", 8000, "http-dev")],
-            Role::Storage => &[("tcp", 2049, "nfs"), ("tcp", 445, "smb"), ("tcp", 22, "ssh")],
+            Role::Storage => &[
+                ("tcp", 2049, "nfs"),
+                ("tcp", 445, "smb"),
+                ("tcp", 22, "ssh"),
+            ],
         }
     }
 }
@@ -416,7 +424,11 @@ impl<'p> Large<'p> {
             if self.rng.chance(0.15) {
                 let name = format!("{}-in", self.segs[s].name);
                 let rules = self.host_input_rules(s);
-                let default = if self.rng.chance(0.5) { "drop" } else { "reject" };
+                let default = if self.rng.chance(0.5) {
+                    "drop"
+                } else {
+                    "reject"
+                };
                 host_filters.push((name.clone(), true, default, rules));
                 self.segs[s].input = Some(name);
             }
@@ -587,9 +599,11 @@ impl<'p> Large<'p> {
             let a4 = v4(u32::from(Ipv4Addr::new(198, 18, 0, 10)) + k as u32);
             let a6 = Ipv6Addr::new(0x2001, 0xdb8, 0x100, 0, 0, 0, 0, 0x10 + k as u16);
             if k % 2 == 0 {
-                self.inet_clients.push((format!("inet-client-{}", k / 2), a4, a6));
+                self.inet_clients
+                    .push((format!("inet-client-{}", k / 2), a4, a6));
             } else {
-                self.inet_servers.push((format!("inet-srv-{}", k / 2), a4, a6));
+                self.inet_servers
+                    .push((format!("inet-srv-{}", k / 2), a4, a6));
             }
         }
     }
@@ -611,7 +625,8 @@ impl<'p> Large<'p> {
                 }
             });
             let tls = tls.or_else(|| {
-                (role == Role::App && port == 8443).then(|| format!("{}-{s}-{j}.corp.internal", role.name()))
+                (role == Role::App && port == 8443)
+                    .then(|| format!("{}-{s}-{j}.corp.internal", role.name()))
             });
             socks.push(Sock {
                 proto,
@@ -704,8 +719,12 @@ impl<'p> Large<'p> {
             .collect();
         for &s in &local {
             let name = self.segs[s].name.clone();
-            t.push(format!("allow tcp from {name} out backbone port {EGRESS_TCP}"));
-            t.push(format!("allow udp from {name} out backbone port 53,123,514"));
+            t.push(format!(
+                "allow tcp from {name} out backbone port {EGRESS_TCP}"
+            ));
+            t.push(format!(
+                "allow udp from {name} out backbone port 53,123,514"
+            ));
         }
         let app_segs = self.segs_of(Role::App, 6);
         for &s in &local {
@@ -777,7 +796,9 @@ impl<'p> Large<'p> {
     }
 
     fn first_seg_of(&self, role: Role) -> Option<usize> {
-        self.segs.iter().position(|s| s.role == role && !s.hosts.is_empty())
+        self.segs
+            .iter()
+            .position(|s| s.role == role && !s.hosts.is_empty())
     }
 
     fn first_of(&self, role: Role) -> Option<String> {
@@ -899,7 +920,9 @@ impl<'p> Large<'p> {
         }
         if self.rng.chance(0.5) {
             self.rng
-                .pick(&[22u16, 25, 53, 80, 123, 443, 445, 514, 3306, 3389, 5432, 6379, 8080, 8443, 9090])
+                .pick(&[
+                    22u16, 25, 53, 80, 123, 443, 445, 514, 3306, 3389, 5432, 6379, 8080, 8443, 9090,
+                ])
                 .to_string()
         } else {
             self.rng.range(1, 65535).to_string()
@@ -915,9 +938,7 @@ impl<'p> Large<'p> {
             return format!("drop from 192.0.2.{n} to 100.64.0.0/10");
         };
         let src = self.noise_src();
-        let kind = self
-            .rng
-            .weighted(&[30, 10, 15, 8, 10, 5, 4, 5, 5, 3, 5]);
+        let kind = self.rng.weighted(&[30, 10, 15, 8, 10, 5, 4, 5, 5, 3, 5]);
         match kind {
             0 => {
                 let port = self.port_of(h, "tcp");
@@ -930,13 +951,19 @@ impl<'p> Large<'p> {
             2 => format!("drop from {src} to {dst}"),
             3 => {
                 let port = self.port_of(h, "tcp");
-                let with = *self.rng.pick(&["", " with tcp-reset", " with admin-prohibited"]);
+                let with = *self
+                    .rng
+                    .pick(&["", " with tcp-reset", " with admin-prohibited"]);
                 format!("reject tcp from {src} to {dst} port {port}{with}")
             }
             4 => {
                 let lo = self.rng.range(1024, 60000);
                 let hi = lo + self.rng.range(0, 2000);
-                let action = if self.rng.chance(0.7) { "allow" } else { "drop" };
+                let action = if self.rng.chance(0.7) {
+                    "allow"
+                } else {
+                    "drop"
+                };
                 format!("{action} tcp from {src} to {dst} port {lo}-{hi}")
             }
             5 => format!("allow icmp from {src} to {dst}"),
@@ -987,7 +1014,10 @@ impl<'p> Large<'p> {
         if let Some(h) = self.hosts.iter().find(|h| h.name == dst) {
             return Some(self.segs[h.seg].name.clone());
         }
-        self.segs.iter().find(|s| s.name == dst).map(|s| s.name.clone())
+        self.segs
+            .iter()
+            .find(|s| s.name == dst)
+            .map(|s| s.name.clone())
     }
 
     fn host_input_rules(&mut self, s: usize) -> Vec<String> {
@@ -997,9 +1027,13 @@ impl<'p> Large<'p> {
         for &(proto, port, _) in role.services() {
             if port == 22 {
                 let from = self.noise_src_seg();
-                r.push(format!("allow tcp from {from} port 1024-65535 to any port 22"));
+                r.push(format!(
+                    "allow tcp from {from} port 1024-65535 to any port 22"
+                ));
             } else {
-                r.push(format!("allow {proto} from {INTERNAL_V4} to any port {port}"));
+                r.push(format!(
+                    "allow {proto} from {INTERNAL_V4} to any port {port}"
+                ));
             }
         }
         r.push("allow icmp".to_string());
@@ -1045,11 +1079,19 @@ impl<'p> Large<'p> {
         let _ = writeln!(
             out,
             "  backbone: {{ cidr: [{}], gateway: core, dns: internal }}",
-            if v6 { "\"10.255.0.0/16\", \"fd00:ffff::/64\"" } else { "\"10.255.0.0/16\"" }
+            if v6 {
+                "\"10.255.0.0/16\", \"fd00:ffff::/64\""
+            } else {
+                "\"10.255.0.0/16\""
+            }
         );
         for (s, seg) in self.segs.iter().enumerate() {
             let cidr = if v6 {
-                format!("{}, {}", q(&self.seg_prefix_v4(s)), q(&self.seg_prefix_v6(s)))
+                format!(
+                    "{}, {}",
+                    q(&self.seg_prefix_v4(s)),
+                    q(&self.seg_prefix_v6(s))
+                )
             } else {
                 q(&self.seg_prefix_v4(s))
             };
@@ -1076,7 +1118,11 @@ impl<'p> Large<'p> {
         // The core router.
         out.push_str("  core:\n    about: The core router and the edge firewall.\n    router: true\n    rp_filter: loose\n    at:\n");
         if v6 {
-            let _ = writeln!(out, "      - {}", q(&format!("internet {CORE_V4} {CORE_V6}")));
+            let _ = writeln!(
+                out,
+                "      - {}",
+                q(&format!("internet {CORE_V4} {CORE_V6}"))
+            );
             let _ = writeln!(out, "      - {}", q("backbone 10.255.0.1 fd00:ffff::1"));
         } else {
             let _ = writeln!(out, "      - {}", q(&format!("internet {CORE_V4}")));
@@ -1087,32 +1133,54 @@ impl<'p> Large<'p> {
         let _ = writeln!(
             out,
             "      - {}",
-            q(&format!("dnat tcp to {CORE_V4} port 443 in internet -> {web0}:443"))
+            q(&format!(
+                "dnat tcp to {CORE_V4} port 443 in internet -> {web0}:443"
+            ))
         );
         if v6 {
             let _ = writeln!(
                 out,
                 "      - {}",
-                q(&format!("dnat tcp to {CORE_V6} port 443 in internet -> {web0}:443"))
+                q(&format!(
+                    "dnat tcp to {CORE_V6} port 443 in internet -> {web0}:443"
+                ))
             );
         }
         if let Some(m) = self.first_of(Role::Mail) {
             let _ = writeln!(
                 out,
                 "      - {}",
-                q(&format!("dnat tcp to {CORE_V4} port 25 in internet -> {m}:25"))
+                q(&format!(
+                    "dnat tcp to {CORE_V4} port 25 in internet -> {m}:25"
+                ))
             );
         }
-        let _ = writeln!(out, "      - {}", q(&format!("masquerade from {INTERNAL_V4} out internet")));
+        let _ = writeln!(
+            out,
+            "      - {}",
+            q(&format!("masquerade from {INTERNAL_V4} out internet"))
+        );
         if v6 {
-            let _ = writeln!(out, "      - {}", q(&format!("masquerade from {INTERNAL_V6} out internet")));
+            let _ = writeln!(
+                out,
+                "      - {}",
+                q(&format!("masquerade from {INTERNAL_V6} out internet"))
+            );
         }
         out.push_str("    routes:\n");
         for s in 0..self.segs.len() {
             let d = self.segs[s].dist;
-            let _ = writeln!(out, "      - {}", q(&format!("{} via dist-{d}", self.seg_prefix_v4(s))));
+            let _ = writeln!(
+                out,
+                "      - {}",
+                q(&format!("{} via dist-{d}", self.seg_prefix_v4(s)))
+            );
             if v6 {
-                let _ = writeln!(out, "      - {}", q(&format!("{} via dist-{d}", self.seg_prefix_v6(s))));
+                let _ = writeln!(
+                    out,
+                    "      - {}",
+                    q(&format!("{} via dist-{d}", self.seg_prefix_v6(s)))
+                );
             }
         }
         let _ = writeln!(out, "      - {}", q("10.128.0.0/9 blackhole"));
@@ -1135,9 +1203,22 @@ impl<'p> Large<'p> {
                     continue;
                 }
                 if v6 {
-                    let _ = writeln!(out, "      - {}", q(&format!("{} {} {}", seg.name, v4(seg.base + 1), seg_v6(s, 1))));
+                    let _ = writeln!(
+                        out,
+                        "      - {}",
+                        q(&format!(
+                            "{} {} {}",
+                            seg.name,
+                            v4(seg.base + 1),
+                            seg_v6(s, 1)
+                        ))
+                    );
                 } else {
-                    let _ = writeln!(out, "      - {}", q(&format!("{} {}", seg.name, v4(seg.base + 1))));
+                    let _ = writeln!(
+                        out,
+                        "      - {}",
+                        q(&format!("{} {}", seg.name, v4(seg.base + 1)))
+                    );
                 }
             }
             let _ = writeln!(out, "    filter: dist-{d}-fw");
@@ -1150,7 +1231,13 @@ impl<'p> Large<'p> {
                 None => format!("{} {}", seg.name, h.v4),
             };
             let listen: Vec<String> = h.socks.iter().map(|s| q(&s.line())).collect();
-            let _ = write!(out, "  {}: {{ at: {}, listen: [{}]", h.name, q(&at), listen.join(", "));
+            let _ = write!(
+                out,
+                "  {}: {{ at: {}, listen: [{}]",
+                h.name,
+                q(&at),
+                listen.join(", ")
+            );
             if let Some(f) = &seg.input {
                 let _ = write!(out, ", input: {f}");
             }
@@ -1164,11 +1251,19 @@ impl<'p> Large<'p> {
         }
         // The internet.
         for (name, a4, a6) in &self.inet_clients {
-            let at = if v6 { format!("internet {a4} {a6}") } else { format!("internet {a4}") };
+            let at = if v6 {
+                format!("internet {a4} {a6}")
+            } else {
+                format!("internet {a4}")
+            };
             let _ = writeln!(out, "  {name}: {{ at: {} }}", q(&at));
         }
         for (i, (name, a4, a6)) in self.inet_servers.iter().enumerate() {
-            let at = if v6 { format!("internet {a4} {a6}") } else { format!("internet {a4}") };
+            let at = if v6 {
+                format!("internet {a4} {a6}")
+            } else {
+                format!("internet {a4}")
+            };
             let _ = writeln!(
                 out,
                 "  {name}: {{ at: {}, listen: [{}, {}] }}",
@@ -1203,14 +1298,24 @@ impl<'p> Large<'p> {
         let v6 = self.v6();
         out.push_str("\ndns:\n  public:\n");
         if v6 {
-            let _ = writeln!(out, "    www.example.com: {{ a: {}, aaaa: {} }}", q(&CORE_V4.to_string()), q(&CORE_V6.to_string()));
+            let _ = writeln!(
+                out,
+                "    www.example.com: {{ a: {}, aaaa: {} }}",
+                q(&CORE_V4.to_string()),
+                q(&CORE_V6.to_string())
+            );
         } else {
             let _ = writeln!(out, "    www.example.com: {}", q(&CORE_V4.to_string()));
         }
         out.push_str("    example.com: \"cname www.example.com\"\n");
         for (i, (_, a4, a6)) in self.inet_servers.iter().enumerate() {
             if v6 {
-                let _ = writeln!(out, "    cdn-{i}.example.net: [{}, {}]", q(&a4.to_string()), q(&a6.to_string()));
+                let _ = writeln!(
+                    out,
+                    "    cdn-{i}.example.net: [{}, {}]",
+                    q(&a4.to_string()),
+                    q(&a6.to_string())
+                );
             } else {
                 let _ = writeln!(out, "    cdn-{i}.example.net: {}", q(&a4.to_string()));
             }
@@ -1219,25 +1324,48 @@ impl<'p> Large<'p> {
         for h in &self.hosts {
             match h.v6 {
                 Some(a6) => {
-                    let _ = writeln!(out, "    {}.corp.internal: [{}, {}]", h.name, q(&h.v4.to_string()), q(&a6.to_string()));
+                    let _ = writeln!(
+                        out,
+                        "    {}.corp.internal: [{}, {}]",
+                        h.name,
+                        q(&h.v4.to_string()),
+                        q(&a6.to_string())
+                    );
                 }
                 None => {
-                    let _ = writeln!(out, "    {}.corp.internal: {}", h.name, q(&h.v4.to_string()));
+                    let _ = writeln!(
+                        out,
+                        "    {}.corp.internal: {}",
+                        h.name,
+                        q(&h.v4.to_string())
+                    );
                 }
             }
         }
         for (s, seg) in self.segs.iter().enumerate() {
             if seg.role == Role::Web && !seg.hosts.is_empty() {
                 let first = &self.hosts[seg.hosts[0]].name;
-                let _ = writeln!(out, "    www-{s}.example.com: {{ cname: {first}.corp.internal }}");
+                let _ = writeln!(
+                    out,
+                    "    www-{s}.example.com: {{ cname: {first}.corp.internal }}"
+                );
             }
         }
         out.push_str("    www.example.com: \"cname www-0.example.com\"\n");
-        let _ = writeln!(out, "    db.corp.internal: {{ cname: {}.corp.internal }}", self.hosts[self.segs[self.reserved.min(3) - 1].hosts[0]].name);
+        let _ = writeln!(
+            out,
+            "    db.corp.internal: {{ cname: {}.corp.internal }}",
+            self.hosts[self.segs[self.reserved.min(3) - 1].hosts[0]].name
+        );
         out.push_str("    legacy-erp.corp.internal: { cname: old-erp.corp.internal }\n");
         for (i, (_, a4, a6)) in self.inet_servers.iter().enumerate() {
             if v6 {
-                let _ = writeln!(out, "    cdn-{i}.example.net: [{}, {}]", q(&a4.to_string()), q(&a6.to_string()));
+                let _ = writeln!(
+                    out,
+                    "    cdn-{i}.example.net: [{}, {}]",
+                    q(&a4.to_string()),
+                    q(&a6.to_string())
+                );
             } else {
                 let _ = writeln!(out, "    cdn-{i}.example.net: {}", q(&a4.to_string()));
             }
@@ -1255,13 +1383,20 @@ impl<'p> Large<'p> {
             format!("deny internet -> {web0}:22"),
             format!("only {app_segs} may reach {db}:5432"),
             format!("allow {web0} -> cdn-0.example.net:443"),
-            format!("{} -> www.example.com:443 must be authenticated by tls", self.inet_clients[0].0),
+            format!(
+                "{} -> www.example.com:443 must be authenticated by tls",
+                self.inet_clients[0].0
+            ),
         ];
         for l in lines {
             let _ = writeln!(out, "  - {}", q(&l));
         }
         if let Some(s) = self.first_seg_of(Role::Office) {
-            let _ = writeln!(out, "  - {}", q(&format!("isolated {} inbound", self.segs[s].name)));
+            let _ = writeln!(
+                out,
+                "  - {}",
+                q(&format!("isolated {} inbound", self.segs[s].name))
+            );
         }
     }
 
@@ -1272,11 +1407,30 @@ impl<'p> Large<'p> {
         out.push_str("\nvariants:\n  break:\n");
         out.push_str("    why: >-\n      To debug replication someone opened the core to all internal traffic and\n      forwarded a port on the edge straight to the database, and it stayed.\n");
         out.push_str("    filters:\n      core-fw:\n        insert:\n");
-        let _ = writeln!(out, "          - {}", q(&format!("allow from {INTERNAL_V4} to {INTERNAL_V4}")));
-        let _ = writeln!(out, "          - {}", q(&format!("allow tcp from internet to {db} port 5432")));
-        let _ = writeln!(out, "      dist-{}-fw:\n        insert:\n          - {}", db_seg.dist, q(&format!("allow from any to {}", db_seg.name)));
+        let _ = writeln!(
+            out,
+            "          - {}",
+            q(&format!("allow from {INTERNAL_V4} to {INTERNAL_V4}"))
+        );
+        let _ = writeln!(
+            out,
+            "          - {}",
+            q(&format!("allow tcp from internet to {db} port 5432"))
+        );
+        let _ = writeln!(
+            out,
+            "      dist-{}-fw:\n        insert:\n          - {}",
+            db_seg.dist,
+            q(&format!("allow from any to {}", db_seg.name))
+        );
         out.push_str("    hosts:\n      core:\n        nat:\n          add:\n");
-        let _ = writeln!(out, "            - {}", q(&format!("dnat tcp to {CORE_V4} port 5432 in internet -> {db}:5432")));
+        let _ = writeln!(
+            out,
+            "            - {}",
+            q(&format!(
+                "dnat tcp to {CORE_V4} port 5432 in internet -> {db}:5432"
+            ))
+        );
         out.push_str("    dns:\n      public:\n        add:\n");
         let _ = writeln!(out, "          db.example.com: {}", q(&CORE_V4.to_string()));
         out.push_str("  harden:\n");
@@ -1287,22 +1441,43 @@ impl<'p> Large<'p> {
             INTERNAL_V4.to_string()
         };
         out.push_str("    filters:\n      core-fw:\n        insert:\n");
-        let _ = writeln!(out, "          - {}", q("drop tcp from internet to any port 22,3389,5432"));
+        let _ = writeln!(
+            out,
+            "          - {}",
+            q("drop tcp from internet to any port 22,3389,5432")
+        );
         out.push_str("        remove:\n");
-        let _ = writeln!(out, "          - {}", q(&format!("allow udp from {int} out internet port 53,123")));
-        out.push_str("      web-egress:\n        stateful: true\n        default: drop\n        rules:\n");
-        let _ = writeln!(out, "          - {}", q(&format!("allow tcp to {db} port 5432")));
+        let _ = writeln!(
+            out,
+            "          - {}",
+            q(&format!("allow udp from {int} out internet port 53,123"))
+        );
+        out.push_str(
+            "      web-egress:\n        stateful: true\n        default: drop\n        rules:\n",
+        );
+        let _ = writeln!(
+            out,
+            "          - {}",
+            q(&format!("allow tcp to {db} port 5432"))
+        );
         let _ = writeln!(out, "          - {}", q("allow udp to 10.0.0.0/8 port 53"));
         out.push_str("    hosts:\n      core:\n        rp_filter: strict\n");
         let _ = writeln!(out, "      {web0}:\n        output: web-egress");
         out.push_str("    expect:\n      add:\n");
-        let _ = writeln!(out, "        - {}", q(&format!("deny internet -> {web0}:22")));
+        let _ = writeln!(
+            out,
+            "        - {}",
+            q(&format!("deny internet -> {web0}:22"))
+        );
     }
 
     fn probes(&self) -> Vec<Probe> {
         let mut v = Vec::new();
         let host = |s: usize, j: usize| -> Option<&H> {
-            self.segs.get(s).and_then(|seg| seg.hosts.get(j)).map(|&h| &self.hosts[h])
+            self.segs
+                .get(s)
+                .and_then(|seg| seg.hosts.get(j))
+                .map(|&h| &self.hosts[h])
         };
         let (Some(app0), Some(_web0)) = (host(1, 0), host(0, 0)) else {
             return v;
@@ -1402,4 +1577,656 @@ fn write_filter(
         out.push_str(&q(r));
         out.push('\n');
     }
+}
+
+// ---------------------------------------------------------------------------
+// Small scenarios
+// ---------------------------------------------------------------------------
+
+/// Address families of a small network.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Fam {
+    V4,
+    V6,
+    Dual,
+}
+
+impl Fam {
+    fn v4(self) -> bool {
+        self != Fam::V6
+    }
+    fn v6(self) -> bool {
+        self != Fam::V4
+    }
+}
+
+struct SNet {
+    name: String,
+    fam: Fam,
+    catch_all: bool,
+    /// IPv4 /24 (or 0.0.0.0/0) and IPv6 /64 (or ::/0) bases.
+    p4: Ipv4Addr,
+    p6: Ipv6Addr,
+}
+
+impl SNet {
+    fn addr4(&self, host: u8) -> Ipv4Addr {
+        if self.catch_all {
+            Ipv4Addr::new(203, 0, 113, host)
+        } else {
+            let o = self.p4.octets();
+            Ipv4Addr::new(o[0], o[1], o[2], host)
+        }
+    }
+    fn addr6(&self, host: u16) -> Ipv6Addr {
+        if self.catch_all {
+            Ipv6Addr::new(0x2001, 0xdb8, 0xff, 0, 0, 0, 0, host)
+        } else {
+            let s = self.p6.segments();
+            Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, host)
+        }
+    }
+    fn cidrs(&self) -> Vec<String> {
+        let mut v = Vec::new();
+        if self.fam.v4() {
+            v.push(if self.catch_all {
+                "0.0.0.0/0".into()
+            } else {
+                format!("{}/24", self.p4)
+            });
+        }
+        if self.fam.v6() {
+            v.push(if self.catch_all {
+                "::/0".into()
+            } else {
+                format!("{}/64", self.p6)
+            });
+        }
+        v
+    }
+}
+
+struct SHost {
+    name: String,
+    router: bool,
+    /// (network index, addresses)
+    ifaces: Vec<(usize, Vec<std::net::IpAddr>)>,
+    routes: Vec<String>,
+    socks: Vec<Sock>,
+    forward: Option<String>,
+    input: Option<String>,
+    output: Option<String>,
+    nat: Vec<String>,
+}
+
+impl SHost {
+    fn addrs(&self) -> impl Iterator<Item = std::net::IpAddr> + '_ {
+        self.ifaces.iter().flat_map(|(_, a)| a.iter().copied())
+    }
+    fn addr_on(&self, net: usize, v6: bool) -> Option<std::net::IpAddr> {
+        self.ifaces
+            .iter()
+            .find(|(n, _)| *n == net)
+            .and_then(|(_, a)| a.iter().copied().find(|a| a.is_ipv6() == v6))
+    }
+    fn first(&self, v6: bool) -> Option<std::net::IpAddr> {
+        self.addrs().find(|a| a.is_ipv6() == v6)
+    }
+}
+
+/// The YAML text of a random small scenario: 2–4 networks, 3–8 hosts, random
+/// routes, 1–3 stateful or stateless filters of 5–30 rules, SNAT, DNAT and
+/// masquerade, IPv4 and IPv6, sockets on random ports and bound addresses,
+/// DNS with CNAMEs, expectations, and a `break` and a `harden` variant.
+pub fn small(seed: u64) -> String {
+    let mut rng = SplitMix64::new(seed ^ 0x736d_616c_6c5f_7363);
+    let r = &mut rng;
+
+    // Networks.
+    let nnets = r.range(2, 4);
+    let has_internet = r.chance(0.4);
+    let mut nets: Vec<SNet> = Vec::new();
+    for i in 0..nnets {
+        let catch_all = has_internet && i == 0;
+        let fam = match r.weighted(&[4, 2, 4]) {
+            0 => Fam::V4,
+            1 if !catch_all => Fam::V6,
+            1 => Fam::V4,
+            _ => Fam::Dual,
+        };
+        let p4 = if r.chance(0.5) {
+            Ipv4Addr::new(10, i as u8, 0, 0)
+        } else {
+            Ipv4Addr::new(192, 168, i as u8, 0)
+        };
+        let p6 = Ipv6Addr::new(0xfd00, i as u16 + 1, 0, 0, 0, 0, 0, 0);
+        nets.push(SNet {
+            name: if catch_all {
+                "internet".into()
+            } else {
+                format!("{}{i}", r.pick(&["lan", "dmz", "net", "srv"]))
+            },
+            fam,
+            catch_all,
+            p4,
+            p6,
+        });
+    }
+    let addrs_on = |net: &SNet, host: u8| -> Vec<std::net::IpAddr> {
+        let mut v = Vec::new();
+        if net.fam.v4() {
+            v.push(net.addr4(host).into());
+        }
+        if net.fam.v6() {
+            v.push(net.addr6(host as u16).into());
+        }
+        v
+    };
+
+    // Routers: r0 on every network; with 3+ networks, sometimes r1 owns the
+    // last one and r0 reaches it through r1.
+    let two_routers = nnets >= 3 && r.chance(0.5);
+    let mut hosts: Vec<SHost> = Vec::new();
+    let r0_nets: Vec<usize> = if two_routers {
+        (0..nnets - 1).collect()
+    } else {
+        (0..nnets).collect()
+    };
+    hosts.push(SHost {
+        name: "r0".into(),
+        router: true,
+        ifaces: r0_nets
+            .iter()
+            .map(|&n| (n, addrs_on(&nets[n], 1)))
+            .collect(),
+        routes: Vec::new(),
+        socks: Vec::new(),
+        forward: None,
+        input: None,
+        output: None,
+        nat: Vec::new(),
+    });
+    let mut gateway: Vec<usize> = vec![0; nnets];
+    if two_routers {
+        let (shared, last) = (nnets - 2, nnets - 1);
+        hosts.push(SHost {
+            name: "r1".into(),
+            router: true,
+            ifaces: vec![
+                (shared, addrs_on(&nets[shared], 2)),
+                (last, addrs_on(&nets[last], 1)),
+            ],
+            routes: Vec::new(),
+            socks: Vec::new(),
+            forward: None,
+            input: None,
+            output: None,
+            nat: Vec::new(),
+        });
+        gateway[last] = 1;
+        for (v6, ok) in [(false, nets[last].fam.v4()), (true, nets[last].fam.v6())] {
+            let shared_has = if v6 {
+                nets[shared].fam.v6()
+            } else {
+                nets[shared].fam.v4()
+            };
+            if ok && shared_has {
+                let cidr = nets[last]
+                    .cidrs()
+                    .into_iter()
+                    .find(|c| c.contains(':') == v6)
+                    .expect("the family is there");
+                let via = if r.chance(0.5) {
+                    "r1".to_string()
+                } else {
+                    hosts[1].addr_on(shared, v6).expect("r1 has it").to_string()
+                };
+                hosts[0].routes.push(format!("{cidr} via {via}"));
+            }
+        }
+    }
+    if r.chance(0.3) {
+        hosts[0]
+            .routes
+            .push(format!("blackhole 10.{}.0.0/16", r.range(100, 200)));
+    }
+    let routers = hosts.len();
+
+    // End hosts.
+    let total = r.range(3, 8).max(routers + 1);
+    for k in routers..total {
+        let n = r.below(nnets);
+        let hnum = 10 + k as u8;
+        let mut ifaces = vec![(n, addrs_on(&nets[n], hnum))];
+        if nnets > 1 && r.chance(0.15) {
+            let m = (n + 1 + r.below(nnets - 1)) % nnets;
+            ifaces.push((m, addrs_on(&nets[m], hnum)));
+        }
+        hosts.push(SHost {
+            name: format!("h{k}"),
+            router: false,
+            ifaces,
+            routes: Vec::new(),
+            socks: Vec::new(),
+            forward: None,
+            input: None,
+            output: None,
+            nat: Vec::new(),
+        });
+    }
+
+    // Random routes on end hosts.
+    for k in routers..hosts.len() {
+        let (n, _) = hosts[k].ifaces[0].clone();
+        if nets[n].catch_all || !r.chance(0.35) {
+            continue;
+        }
+        let g = gateway[n];
+        match r.below(4) {
+            0 => {
+                // A route to another network via the gateway, by name or address.
+                let other = r.below(nnets);
+                if other == n || nets[other].catch_all {
+                    continue;
+                }
+                for v6 in [false, true] {
+                    let fam_ok = |f: Fam| if v6 { f.v6() } else { f.v4() };
+                    if fam_ok(nets[other].fam) && fam_ok(nets[n].fam) {
+                        let cidr = nets[other]
+                            .cidrs()
+                            .into_iter()
+                            .find(|c| c.contains(':') == v6)
+                            .expect("family");
+                        let via = if r.chance(0.5) {
+                            hosts[g].name.clone()
+                        } else {
+                            hosts[g]
+                                .addr_on(n, v6)
+                                .expect("router has the family")
+                                .to_string()
+                        };
+                        hosts[k].routes.push(format!("{cidr} via {via}"));
+                    }
+                }
+            }
+            1 => {
+                let b = r.range(1, 250);
+                hosts[k].routes.push(format!("172.16.{b}.0/24 blackhole"));
+            }
+            2 => {
+                let name = nets[n].name.clone();
+                let b = r.range(1, 250);
+                hosts[k].routes.push(format!("10.250.{b}.0/24 dev {name}"));
+            }
+            _ => {
+                if nets[n].fam.v4() {
+                    let via = hosts[g]
+                        .addr_on(n, false)
+                        .expect("router has v4")
+                        .to_string();
+                    hosts[k].routes.push(format!("default via {via}"));
+                }
+            }
+        }
+    }
+
+    // Sockets.
+    const COMMON: [(&str, u16, &str); 12] = [
+        ("tcp", 22, "ssh"),
+        ("tcp", 80, "http"),
+        ("tcp", 443, "https"),
+        ("tcp", 5432, "postgres"),
+        ("tcp", 6379, "redis"),
+        ("tcp", 8080, "http"),
+        ("tcp", 3306, "mysql"),
+        ("udp", 53, "dns"),
+        ("udp", 123, "ntp"),
+        ("udp", 514, "syslog"),
+        ("tcp", 25, "smtp"),
+        ("tcp", 9100, "metrics"),
+    ];
+    for k in routers..hosts.len() {
+        let n = r.range(1, 4);
+        let own: Vec<std::net::IpAddr> = hosts[k].addrs().collect();
+        let mut socks: Vec<Sock> = Vec::new();
+        for _ in 0..n {
+            let (proto, port, app) = if r.chance(0.6) {
+                *r.pick(&COMMON)
+            } else {
+                (
+                    if r.chance(0.8) { "tcp" } else { "udp" },
+                    r.range(1, 65535) as u16,
+                    "custom",
+                )
+            };
+            if socks.iter().any(|s| s.proto == proto && s.port == port) {
+                continue;
+            }
+            let bind = match r.weighted(&[6, 2, 1, 2]) {
+                1 => Some("127.0.0.1".to_string()),
+                2 => Some("::1".to_string()),
+                3 => Some(r.pick(&own).to_string()),
+                _ => None,
+            };
+            let tls = (proto == "tcp" && (port == 443 || r.chance(0.1)))
+                .then(|| format!("{}.lab", hosts[k].name));
+            socks.push(Sock {
+                proto,
+                port,
+                bind,
+                app: app.to_string(),
+                tls,
+            });
+        }
+        hosts[k].socks = socks;
+    }
+
+    // Filters.
+    let nfilters = r.range(1, 3);
+    let host_names: Vec<String> = hosts.iter().map(|h| h.name.clone()).collect();
+    let net_names: Vec<String> = nets.iter().map(|n| n.name.clone()).collect();
+    let mut filters: Vec<(String, bool, &'static str, Vec<String>)> = Vec::new();
+    for f in 0..nfilters {
+        let stateful = r.chance(0.6);
+        let default = *r.pick(&["allow", "drop", "drop", "reject"]);
+        let count = r.range(5, 30);
+        let mut rules = Vec::new();
+        for _ in 0..count {
+            rules.push(small_rule(r, stateful, &host_names, &net_names, &nets));
+        }
+        filters.push((format!("f{f}"), stateful, default, rules));
+    }
+    // f0 is r0's forward filter; the others go on random hosts.
+    hosts[0].forward = Some("f0".into());
+    for (f, _, _, _) in filters.iter().skip(1) {
+        let k = r.below(hosts.len());
+        let h = &mut hosts[k];
+        match r.below(3) {
+            0 if h.router && h.forward.is_none() => h.forward = Some(f.clone()),
+            0 | 1 => h.input = Some(f.clone()),
+            _ => h.output = Some(f.clone()),
+        }
+    }
+
+    // NAT on r0.
+    let r0_nets_with = |v6: bool| -> Vec<usize> {
+        r0_nets
+            .iter()
+            .copied()
+            .filter(|&n| {
+                if v6 {
+                    nets[n].fam.v6()
+                } else {
+                    nets[n].fam.v4()
+                }
+            })
+            .collect()
+    };
+    if r0_nets.len() >= 2 {
+        let out = r0_nets[r.below(r0_nets.len())];
+        let from = *r.pick(
+            &r0_nets
+                .iter()
+                .copied()
+                .filter(|&n| n != out)
+                .collect::<Vec<_>>(),
+        );
+        match r.below(3) {
+            0 => hosts[0].nat.push(format!(
+                "masquerade from {} out {}",
+                nets[from].name, nets[out].name
+            )),
+            1 => {
+                let v6 = nets[out].fam == Fam::V6 || (nets[out].fam == Fam::Dual && r.chance(0.5));
+                let to = hosts[0].addr_on(out, v6).expect("r0 has the family");
+                hosts[0].nat.push(format!(
+                    "snat from {} out {} -> {to}",
+                    nets[from].name, nets[out].name
+                ));
+            }
+            _ => {}
+        }
+    }
+    if r.chance(0.6) {
+        // A port-forward: an address of r0 to a host that has that family.
+        let v6 = r.chance(0.4);
+        let cands = r0_nets_with(v6);
+        let targets: Vec<usize> = (routers..hosts.len())
+            .filter(|&k| hosts[k].first(v6).is_some())
+            .collect();
+        if !cands.is_empty() && !targets.is_empty() {
+            let n = cands[r.below(cands.len())];
+            let to = hosts[0].addr_on(n, v6).expect("family");
+            let t = targets[r.below(targets.len())];
+            let tport = hosts[t]
+                .socks
+                .iter()
+                .find(|s| s.proto == "tcp")
+                .map(|s| s.port)
+                .unwrap_or(80);
+            let port = r.range(1024, 65000);
+            let rule = format!(
+                "dnat tcp to {to} port {port} in {} -> {}:{tport}",
+                nets[n].name, hosts[t].name
+            );
+            hosts[0].nat.push(rule);
+        }
+    }
+
+    // Text.
+    let mut out = String::new();
+    let _ = writeln!(out, "name: synth-small-{seed}");
+    let _ = writeln!(
+        out,
+        "about: A random small network generated by pathproof_core::synth (seed {seed})."
+    );
+    out.push_str("networks:\n");
+    for (i, n) in nets.iter().enumerate() {
+        let cidrs: Vec<String> = n.cidrs().iter().map(|c| q(c)).collect();
+        let _ = write!(
+            out,
+            "  {}: {{ cidr: [{}], gateway: {}, dns: lab",
+            n.name,
+            cidrs.join(", "),
+            hosts[gateway[i]].name
+        );
+        if n.catch_all {
+            out.push_str(", trust: untrusted");
+        }
+        out.push_str(" }\n");
+    }
+    out.push_str("hosts:\n");
+    for h in &hosts {
+        let _ = writeln!(out, "  {}:", h.name);
+        if h.router {
+            out.push_str("    router: true\n");
+            if r.chance(0.3) {
+                let _ = writeln!(
+                    out,
+                    "    rp_filter: {}",
+                    r.pick(&["loose", "off", "strict"])
+                );
+            }
+        }
+        out.push_str("    at:\n");
+        for (n, addrs) in &h.ifaces {
+            let a: Vec<String> = addrs.iter().map(|a| a.to_string()).collect();
+            let _ = writeln!(
+                out,
+                "      - {}",
+                q(&format!("{} {}", nets[*n].name, a.join(" ")))
+            );
+        }
+        if !h.routes.is_empty() {
+            out.push_str("    routes:\n");
+            for rt in &h.routes {
+                let _ = writeln!(out, "      - {}", q(rt));
+            }
+        }
+        if let Some(f) = &h.forward {
+            let _ = writeln!(out, "    filter: {f}");
+        }
+        if let Some(f) = &h.input {
+            let _ = writeln!(out, "    input: {f}");
+        }
+        if let Some(f) = &h.output {
+            let _ = writeln!(out, "    output: {f}");
+        }
+        if !h.nat.is_empty() {
+            out.push_str("    nat:\n");
+            for x in &h.nat {
+                let _ = writeln!(out, "      - {}", q(x));
+            }
+        }
+        if !h.socks.is_empty() {
+            let l: Vec<String> = h.socks.iter().map(|s| q(&s.line())).collect();
+            let _ = writeln!(out, "    listen: [{}]", l.join(", "));
+        }
+    }
+    out.push_str("dns:\n  lab:\n");
+    for h in &hosts {
+        let a: Vec<String> = h.addrs().map(|a| q(&a.to_string())).collect();
+        let _ = writeln!(out, "    {}.lab: [{}]", h.name, a.join(", "));
+    }
+    let target = &hosts[r.range(routers, hosts.len() - 1)].name;
+    let _ = writeln!(out, "    www.lab: {{ cname: {target}.lab }}");
+    if r.chance(0.3) {
+        out.push_str("    old.lab: \"cname gone.lab\"\n");
+    }
+    out.push_str("filters:\n");
+    for (name, stateful, default, rules) in &filters {
+        write_filter(&mut out, name, "generated", *stateful, default, rules);
+    }
+    out.push_str("expect:\n");
+    for _ in 0..r.range(1, 3) {
+        let a = &host_names[r.below(host_names.len())];
+        let b = &hosts[r.range(routers, hosts.len() - 1)];
+        let port = b.socks.first().map(|s| s.port).unwrap_or(80);
+        let verb = if r.chance(0.5) { "allow" } else { "deny" };
+        let _ = writeln!(
+            out,
+            "  - {}",
+            q(&format!("{verb} {a} -> {}:{port}", b.name))
+        );
+    }
+    let _ = writeln!(
+        out,
+        "  - {}",
+        q(&format!("isolated {} inbound", net_names[r.below(nnets)]))
+    );
+    out.push_str("variants:\n  break:\n    why: Someone allowed everything at the top of f0.\n");
+    out.push_str(
+        "    filters:\n      f0:\n        insert:\n          - \"allow from any to any\"\n",
+    );
+    out.push_str(
+        "  harden:\n    why: f0 drops by default and protects one host; r0 checks sources.\n",
+    );
+    let victim = &hosts[r.range(routers, hosts.len() - 1)].name;
+    out.push_str("    filters:\n      f0:\n        default: drop\n        insert:\n");
+    let _ = writeln!(
+        out,
+        "          - {}",
+        q(&format!("drop from any to {victim}"))
+    );
+    out.push_str("    hosts:\n      r0:\n        rp_filter: strict\n");
+    out
+}
+
+fn small_addrs(
+    r: &mut SplitMix64,
+    hosts: &[String],
+    net_names: &[String],
+    nets: &[SNet],
+) -> String {
+    let one = |r: &mut SplitMix64| -> String {
+        match r.below(7) {
+            0 => "any".into(),
+            1 | 2 => r.pick(net_names).clone(),
+            3 | 4 => r.pick(hosts).clone(),
+            5 => {
+                let n = r.pick(nets);
+                if n.catch_all {
+                    "198.51.100.0/24".into()
+                } else if n.fam.v4() {
+                    format!("{}/{}", n.p4, *r.pick(&[24u8, 24, 25, 28]))
+                } else {
+                    format!("{}/64", n.p6)
+                }
+            }
+            _ => {
+                let n = r.pick(nets);
+                if n.fam.v6() && r.chance(0.5) {
+                    n.addr6(r.range(1, 20) as u16).to_string()
+                } else {
+                    n.addr4(r.range(1, 20) as u8).to_string()
+                }
+            }
+        }
+    };
+    let mut s = String::new();
+    if r.chance(0.1) {
+        s.push_str("not ");
+    }
+    s.push_str(&one(r));
+    if r.chance(0.2) {
+        s.push(',');
+        s.push_str(&one(r));
+    }
+    s
+}
+
+fn small_rule(
+    r: &mut SplitMix64,
+    stateful: bool,
+    hosts: &[String],
+    net_names: &[String],
+    nets: &[SNet],
+) -> String {
+    let action = *r.pick(&["allow", "allow", "drop", "reject"]);
+    let mut s = action.to_string();
+    let proto = *r.pick(&["", "tcp", "tcp", "udp", "icmp"]);
+    if !proto.is_empty() {
+        s.push(' ');
+        s.push_str(proto);
+    }
+    let ports = proto == "tcp" || proto == "udp" || (proto.is_empty() && r.chance(0.2));
+    if r.chance(0.7) {
+        s.push_str(" from ");
+        s.push_str(&small_addrs(r, hosts, net_names, nets));
+        if ports && r.chance(0.1) {
+            let _ = write!(s, " port {}-65535", r.range(1024, 40000));
+        }
+    }
+    if r.chance(0.8) {
+        s.push_str(" to ");
+        s.push_str(&small_addrs(r, hosts, net_names, nets));
+    }
+    if ports && r.chance(0.7) {
+        let _ = match r.below(3) {
+            0 => write!(s, " port {}", r.pick(&[22u16, 53, 80, 443, 5432, 8080])),
+            1 => write!(s, " port {},{}", r.range(1, 1023), r.range(1024, 65535)),
+            _ => {
+                let lo = r.range(1, 60000);
+                write!(s, " port {lo}-{}", lo + r.range(0, 5000))
+            }
+        };
+    }
+    if r.chance(0.1) {
+        let _ = write!(s, " in {}", r.pick(net_names));
+    }
+    if r.chance(0.1) {
+        let _ = write!(s, " out {}", r.pick(net_names));
+    }
+    if stateful && r.chance(0.1) {
+        s.push_str(" state ");
+        s.push_str(*r.pick(&["new", "established", "new,established", "invalid"]));
+    }
+    if action == "reject" && r.chance(0.3) {
+        s.push_str(*r.pick(&[
+            " with tcp-reset",
+            " with admin-prohibited",
+            " with port-unreachable",
+        ]));
+    }
+    s
 }
