@@ -2,6 +2,7 @@
 //! engine, prints one of the engine's renderings. No analysis happens here.
 
 mod diagnostics;
+mod filter_cmd;
 mod scenario_arg;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -25,6 +26,19 @@ struct Cli {
 enum Command {
     /// Follow one journey hop by hop, with what each checkpoint proves and takes on trust.
     Trace(TraceArgs),
+    /// Test packets against a real iptables-save or nft rule set, with netfilter's semantics.
+    Filter {
+        /// The rule set: `iptables-save` output or `nft list ruleset` output.
+        ruleset: String,
+        /// One packet: `PROTO SRC[:PORT] -> DST[:PORT] [in IFACE] [out IFACE] [state S] [hook H]`.
+        #[arg(long, conflicts_with = "packets")]
+        packet: Option<String>,
+        /// A file of packets, one per line (blank lines and `#` comments are skipped).
+        #[arg(long)]
+        packets: Option<String>,
+        #[arg(long, value_enum, default_value = "text")]
+        format: ListFormat,
+    },
     /// List the built-in scenarios.
     Examples {
         #[arg(long, value_enum, default_value = "text")]
@@ -127,6 +141,21 @@ fn run(cli: Cli) -> Result<ExitCode, InputError> {
                 TraceFormat::Json => render::trace_json(&t),
                 TraceFormat::Mermaid => render::trace_mermaid(&t),
             };
+            print!("{out}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Filter {
+            ruleset,
+            packet,
+            packets,
+            format,
+        } => {
+            let out = filter_cmd::run(
+                &ruleset,
+                packet.as_deref(),
+                packets.as_deref(),
+                matches!(format, ListFormat::Json),
+            )?;
             print!("{out}");
             Ok(ExitCode::SUCCESS)
         }

@@ -265,3 +265,112 @@ fn json_schema_snapshot() {
         .clone();
     insta::assert_snapshot!(String::from_utf8(out).unwrap());
 }
+
+const IPTABLES: &str = "*filter\n:INPUT DROP [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n:SSH - [0:0]\n-A INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT\n-A INPUT -p tcp --dport 22 -j SSH\n-A INPUT -p tcp -m multiport --dports 80,443 -j ACCEPT\n-A SSH -s 10.0.0.0/8 -j ACCEPT\n-A SSH -j REJECT --reject-with tcp-reset\nCOMMIT\n";
+
+#[test]
+fn filter_one_packet_and_a_file_of_packets() {
+    let rules = write("ipt.rules", IPTABLES);
+    pathproof()
+        .args([
+            "filter",
+            rules.to_str().unwrap(),
+            "--packet",
+            "tcp 10.0.0.1:40000 -> 10.0.0.2:22",
+        ])
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with(
+            "accept  line 9: -A SSH -s 10.0.0.0/8 -j ACCEPT",
+        ));
+    let packets = write(
+        "packets.txt",
+        "# one per line\ntcp 192.0.2.1:40000 -> 10.0.0.2:22\n\nudp 192.0.2.1:5 -> 10.0.0.2:53\n",
+    );
+    let out = pathproof()
+        .args([
+            "filter",
+            rules.to_str().unwrap(),
+            "--packets",
+            packets.to_str().unwrap(),
+        ])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let out = String::from_utf8(out).unwrap();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert!(
+        lines[0].starts_with("reject  line 10: -A SSH -j REJECT --reject-with tcp-reset"),
+        "{out}"
+    );
+    assert!(
+        lines[1].starts_with("drop    line 2: policy of chain INPUT"),
+        "{out}"
+    );
+    let json = pathproof()
+        .args([
+            "filter",
+            rules.to_str().unwrap(),
+            "--packets",
+            packets.to_str().unwrap(),
+            "--format",
+            "json",
+        ])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
+    assert_eq!(v["results"][0]["decided_by"]["line"], 10);
+    assert_eq!(v["results"][0]["packet_line"], 2);
+}
+
+#[test]
+fn filter_nft_rule_sets() {
+    let rules = write("rules.nft", "table inet fw {\n  chain input {\n    type filter hook input priority 0; policy drop;\n    ct state established,related accept\n    tcp dport { 22, 443 } ip saddr 10.0.0.0/8 accept\n  }\n}\n");
+    pathproof()
+        .args([
+            "filter",
+            rules.to_str().unwrap(),
+            "--packet",
+            "tcp 10.1.2.3:5555 -> 10.0.0.2:443",
+        ])
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with("accept  line 5:"));
+}
+
+#[test]
+fn filter_input_errors_exit_2_with_the_line() {
+    let bad = write("bad.rules", "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -m hashlimit --hashlimit-upto 5 -j ACCEPT\nCOMMIT\n");
+    pathproof()
+        .args([
+            "filter",
+            bad.to_str().unwrap(),
+            "--packet",
+            "tcp 1.2.3.4:1 -> 5.6.7.8:2",
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(":3:"))
+        .stderr(predicate::str::contains("hashlimit"));
+    let rules = write("ok.rules", IPTABLES);
+    pathproof()
+        .args([
+            "filter",
+            rules.to_str().unwrap(),
+            "--packet",
+            "tcp 1.2.3.4 => 5.6.7.8",
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--packet:1:"));
+    pathproof()
+        .args(["filter", rules.to_str().unwrap()])
+        .assert()
+        .code(2);
+}
