@@ -301,13 +301,7 @@ fn patch_named(l: &mut Loader, root: &mut Node, section: &str, patch: &Node) {
             if is_list_op {
                 let ops = v.as_map().unwrap_or(&[]).to_vec();
                 if let Some(list) = child_or_insert(target, &key, k.span) {
-                    patch_list(
-                        l,
-                        list,
-                        &ops,
-                        key.trim_end_matches('s'),
-                        normalise_text,
-                    );
+                    patch_list(l, list, &ops, key.trim_end_matches('s'), normalise_text);
                 }
             } else {
                 set_child(target, k, v.clone());
