@@ -1381,7 +1381,6 @@ impl<'p> Large<'p> {
             format!("allow {} -> www.example.com:443", self.inet_clients[0].0),
             format!("deny internet -> {db}:5432"),
             format!("deny internet -> {web0}:22"),
-            format!("only {app_segs} may reach {db}:5432"),
             format!("allow {web0} -> cdn-0.example.net:443"),
             format!(
                 "{} -> www.example.com:443 must be authenticated by tls",
@@ -1390,6 +1389,13 @@ impl<'p> Large<'p> {
         ];
         for l in lines {
             let _ = writeln!(out, "  - {}", q(&l));
+        }
+        if self.segs.iter().any(|s| s.role == Role::App) {
+            let _ = writeln!(
+                out,
+                "  - {}",
+                q(&format!("only {app_segs} may reach {db}:5432"))
+            );
         }
         if let Some(s) = self.first_seg_of(Role::Office) {
             let _ = writeln!(

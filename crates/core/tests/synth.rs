@@ -3,8 +3,8 @@
 //! generated networks complete with a mix of outcomes.
 
 use pathproof_core::evidence::OutcomeKind;
-use pathproof_core::synth::{self, SplitMix64, SynthParams};
 use pathproof_core::model::Scenario;
+use pathproof_core::synth::{self, SplitMix64, SynthParams};
 use pathproof_core::{load, trace, Query};
 
 fn must_load(name: &str, text: &str, variant: Option<&str>) -> Scenario {
@@ -233,9 +233,15 @@ fn large_probes_have_the_outcomes_they_were_built_for() {
     assert!(filters.len() >= 3, "filters on the way: {filters:?}");
 }
 
-/// Random pairs of hosts, by host name, by DNS name, towards a port the
-/// destination listens on (or a random one).
-fn random_queries(rng: &mut SplitMix64, g: &synth::Generated, n: usize) -> Vec<Query> {
+/// Random pairs of hosts, by host name or by DNS name, mostly towards a port
+/// the destination listens on, sometimes towards a common port.
+fn random_queries(
+    rng: &mut SplitMix64,
+    g: &synth::Generated,
+    scn: &Scenario,
+    n: usize,
+) -> Vec<Query> {
+    use pathproof_core::model::Proto;
     let mut out = Vec::new();
     let hosts = &g.internal_hosts;
     for i in 0..n {
@@ -243,15 +249,32 @@ fn random_queries(rng: &mut SplitMix64, g: &synth::Generated, n: usize) -> Vec<Q
             0 => rng.pick(&g.internet_hosts).clone(),
             _ => rng.pick(hosts).clone(),
         };
-        let to = match i % 4 {
-            0 => rng.pick(&g.internal_names).clone(),
-            _ => rng.pick(hosts).clone(),
+        let (to, host) = match i % 4 {
+            0 => {
+                let name = rng.pick(&g.internal_names).clone();
+                let host = name.strip_suffix(".corp.internal").map(str::to_string);
+                (name, host)
+            }
+            _ => {
+                let h = rng.pick(hosts).clone();
+                (h.clone(), Some(h))
+            }
         };
-        let port = *rng.pick(&[22u16, 80, 443, 443, 5432, 8080, 8080, 9100, 6379, 3389, 53]);
+        let socks = host
+            .and_then(|h| scn.host_by_name(&h))
+            .map(|id| scn.host(id).sockets.clone())
+            .unwrap_or_default();
+        let (proto, port) = if !socks.is_empty() && rng.chance(0.7) {
+            let s = rng.pick(&socks);
+            (s.proto, s.port)
+        } else {
+            (
+                Proto::Tcp,
+                *rng.pick(&[22u16, 80, 443, 5432, 8080, 9100, 3389]),
+            )
+        };
         let mut q = Query::new(&from, &format!("{to}:{port}"));
-        if port == 53 {
-            q.proto = pathproof_core::model::Proto::Udp;
-        }
+        q.proto = proto;
         q.ipv6 = i % 7 == 3;
         out.push(q);
     }
@@ -263,7 +286,7 @@ fn random_traces_complete_and_both_reach_and_stop() {
     let g = synth::generate(&SynthParams::with_seed(11));
     let scn = must_load("large.yaml", &g.text, None);
     let mut rng = SplitMix64::new(2024);
-    let queries = random_queries(&mut rng, &g, 400);
+    let queries = random_queries(&mut rng, &g, &scn, 400);
     let mut kinds: std::collections::BTreeMap<&'static str, usize> = Default::default();
     let mut crossed = 0;
     for q in &queries {
