@@ -15,7 +15,10 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use pathproof_core::examples;
+use pathproof_core::evidence::{Direction, Stage};
+use pathproof_core::journey::filter;
 use pathproof_core::load::yaml;
+use pathproof_core::model::{ConnState, MatchInput};
 use pathproof_core::synth::{self, SynthParams};
 use pathproof_core::{load, trace, Query};
 
@@ -139,6 +142,53 @@ fn print_summary() {
                 tr.outcome.kind.name(),
                 if d < TRACE_TARGET { "PASS" } else { "FAIL" }
             );
+            // Where the time goes: the filters this journey ran, cloned (as
+            // the engine does per hook) and evaluated (first match), apart.
+            let ran: Vec<(&pathproof_core::model::Filter, MatchInput)> = tr
+                .hops
+                .iter()
+                .filter(|h| h.stage == Stage::Filter)
+                .filter_map(|h| {
+                    let owner = h.rule.as_ref()?.owner.as_deref()?;
+                    let f = scn.filters.iter().find(|f| f.name == owner)?;
+                    let input = MatchInput {
+                        proto: h.packet.proto,
+                        src: h.packet.src,
+                        dst: h.packet.dst,
+                        sport: h.packet.sport.unwrap_or(0),
+                        dport: h.packet.dport.unwrap_or(0),
+                        in_iface: None,
+                        out_iface: None,
+                        state: if h.direction == Direction::Request {
+                            ConnState::New
+                        } else {
+                            ConnState::Established
+                        },
+                    };
+                    Some((f, input))
+                })
+                .collect();
+            if !ran.is_empty() {
+                let cloned = median_of(11, || {
+                    for (f, _) in &ran {
+                        black_box(black_box(*f).clone());
+                    }
+                });
+                let evaluated = median_of(11, || {
+                    for (f, input) in &ran {
+                        black_box(filter::evaluate(black_box(f), black_box(input)));
+                    }
+                });
+                let rules: usize = ran.iter().map(|(f, _)| f.rules.len()).sum();
+                println!(
+                    "      {} filter runs over {} rules: cloning them {} ({:.0}% of the trace), evaluating them {}",
+                    ran.len(),
+                    rules,
+                    ms(cloned),
+                    100.0 * cloned.as_secs_f64() / d.as_secs_f64(),
+                    ms(evaluated)
+                );
+            }
         }
     }
     println!();
