@@ -96,7 +96,7 @@ fn print_summary() {
             ms(gen)
         );
         println!(
-            "load                       {:>12}  ({:>6.0}x mini-lab)  target < 1 s: {}",
+            "load                       {:>12}  ({:>6.1}x mini-lab)  target < 1 s: {}",
             ms(load_t),
             load_t.as_secs_f64() / mini_load.as_secs_f64(),
             if load_t < LOAD_TARGET { "PASS" } else { "FAIL" }
@@ -134,7 +134,7 @@ fn print_summary() {
                 black_box(trace(&scn, black_box(&q)).unwrap());
             });
             println!(
-                "trace {:<20} {:>12}  ({:>6.0}x mini-lab)  {} hops, {:<10} target < 20 ms: {}",
+                "trace {:<20} {:>12}  ({:>6.1}x mini-lab)  {} hops, {:<10} target < 20 ms: {}",
                 probe.label,
                 ms(d),
                 d.as_secs_f64() / mini_trace.as_secs_f64(),
