@@ -16,3 +16,4 @@ pub use journey::{trace, Query, QueryError};
 pub mod examples;
 pub mod render;
 pub mod synth;
+pub mod analysis;

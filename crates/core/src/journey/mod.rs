@@ -28,6 +28,13 @@ pub const EPHEMERAL_PORT: u16 = 49152;
 /// The TTL a sender starts with (Linux's default).
 pub const INITIAL_TTL: u8 = 64;
 
+/// The host a sender standing for network `net` behaves as, with one address
+/// per family it may send from: attached to that network only, with its
+/// connected routes and its gateway.
+pub(crate) fn stand_in(scn: &Scenario, net: NetworkId, addrs: &[IpAddr]) -> Host {
+    endpoints::stand_in_host(scn, net, addrs, &scn.network(net).name)
+}
+
 /// A question for `trace`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Query {
@@ -1518,7 +1525,7 @@ impl<'s> Tracer<'s> {
             FilterHook::Forward => host.forward,
             FilterHook::Output => host.output,
         }?;
-        let f = self.scn.filter(fid).clone();
+        let f: &'s Filter = self.scn.filter(fid);
         let input = self.match_input(pkt, in_iface, out_iface, dev, state);
         let decision = filter::evaluate(&f, &input);
         let name = self.dev_name(dev);

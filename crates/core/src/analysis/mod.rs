@@ -1,0 +1,7 @@
+//! Analyses over every journey a scenario allows, built on the same stages as
+//! the tracer: the symbolic engine, and the questions asked of it (`reach`,
+//! `check`, `diff`, `audit`, `foothold`).
+
+pub mod space;
+pub mod symbolic;
+pub mod reach;

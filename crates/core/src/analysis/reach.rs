@@ -1,0 +1,228 @@
+//! `reach`: for every source and every listening socket, the exact set of
+//! packets that arrive (and whose reply makes it back), the paths they take,
+//! the rules that let them through, and one example packet per path.
+
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use crate::model::*;
+
+use super::space::*;
+use super::symbolic::{End, Engine, Outcome, PathStep, Source, StepKind, EPHEMERAL};
+
+/// Which journeys to compute.
+#[derive(Debug, Clone, Default)]
+pub struct ReachQuery {
+    /// Only these sources (default: every host and every network).
+    pub from: Option<Vec<Source>>,
+    /// Only sockets on these hosts (default: all).
+    pub to: Option<Vec<HostId>>,
+}
+
+/// One (source, socket) pair that some packets connect.
+#[derive(Debug, Clone)]
+pub struct Journey {
+    pub source: Source,
+    pub host: HostId,
+    pub socket: usize,
+    /// The packets as the source sends them (before any NAT).
+    pub space: Space,
+    /// Distinct paths, each with the packets that take it.
+    pub paths: Vec<(Vec<PathStep>, Space)>,
+}
+
+/// The answer: every connected (source, socket) pair, in a stable order.
+#[derive(Debug, Clone)]
+pub struct Reach {
+    pub journeys: Vec<Journey>,
+    /// Every part of every source's traffic that stopped, for analyses that explain losses.
+    pub stopped: Vec<(Source, Outcome)>,
+}
+
+pub fn all_sources(scn: &Scenario) -> Vec<Source> {
+    let mut v: Vec<Source> = (0..scn.hosts.len()).map(|i| Source::Host(HostId(i as u32))).collect();
+    v.extend((0..scn.networks.len()).map(|i| Source::Network(NetworkId(i as u32))));
+    v
+}
+
+pub fn reach(scn: &Scenario, q: &ReachQuery) -> Reach {
+    let engine = Engine::new(scn);
+    reach_with(&engine, q)
+}
+
+pub fn reach_with(engine: &Engine, q: &ReachQuery) -> Reach {
+    let scn = engine.scn;
+    let sources = q.from.clone().unwrap_or_else(|| all_sources(scn));
+    let mut journeys = Vec::new();
+    let mut stopped = Vec::new();
+    for s in sources {
+        let mut by_target: BTreeMap<(usize, usize), Vec<Outcome>> = BTreeMap::new();
+        for o in engine.from_source(s) {
+            match o.end {
+                End::Reached { dev, socket } if socket != usize::MAX => {
+                    if q.to.as_ref().is_none_or(|t| t.contains(&HostId(dev as u32))) {
+                        by_target.entry((dev, socket)).or_default().push(o);
+                    }
+                }
+                End::Reached { .. } => {}
+                End::Stopped { .. } => stopped.push((s, o)),
+            }
+        }
+        for ((dev, socket), outs) in by_target {
+            let mut paths: Vec<(Vec<PathStep>, Space)> = Vec::new();
+            for o in outs {
+                match paths.iter_mut().find(|(p, _)| *p == o.path) {
+                    Some((_, sp)) => sp.0.extend(o.space.0),
+                    None => paths.push((o.path, o.space)),
+                }
+            }
+            let space = Space(paths.iter().flat_map(|(_, s)| s.0.iter().copied()).collect());
+            journeys.push(Journey { source: s, host: HostId(dev as u32), socket, space, paths });
+        }
+    }
+    Reach { journeys, stopped }
+}
+
+/// A concrete packet inside a space: the lowest source and destination, an
+/// ephemeral source port if the set has one, the lowest destination port.
+pub fn example(space: &Space) -> Option<Example> {
+    let c = space.0.iter().min_by_key(|c| (c.fam, c.proto.trailing_zeros(), c.src.0, c.dst.0, c.dport.0))?;
+    let sport = if c.sport.0 <= EPHEMERAL.0 && EPHEMERAL.0 <= c.sport.1 { EPHEMERAL.0.max(49152.min(c.sport.1)) } else { c.sport.0 };
+    let sport = sport.clamp(c.sport.0, c.sport.1);
+    Some(Example {
+        proto: bit_proto(c.proto & c.proto.wrapping_neg()),
+        src: u128_addr(c.fam, c.src.0),
+        sport,
+        dst: u128_addr(c.fam, c.dst.0),
+        dport: c.dport.0,
+    })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Example {
+    pub proto: Proto,
+    pub src: IpAddr,
+    pub sport: u16,
+    pub dst: IpAddr,
+    pub dport: u16,
+}
+
+/// A summary of a space for people: protocols, source prefixes, destination
+/// addresses, destination port ranges (never enumerations).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+pub struct SpaceSummary {
+    pub protocols: Vec<Proto>,
+    pub sources: Vec<String>,
+    pub destinations: Vec<String>,
+    pub ports: Vec<String>,
+}
+
+/// The smallest list of prefixes that covers an interval exactly.
+pub fn interval_prefixes(fam: Fam, lo: u128, hi: u128) -> Vec<String> {
+    let bits = if fam == Fam::V4 { 32 } else { 128 };
+    let mut out = Vec::new();
+    let mut cur = lo;
+    loop {
+        // The largest aligned block starting at `cur` that fits.
+        let mut size_log = if cur == 0 { bits } else { cur.trailing_zeros().min(bits) };
+        while size_log > 0 {
+            let span = if size_log >= 128 { u128::MAX } else { (1u128 << size_log) - 1 };
+            if cur.checked_add(span).is_some_and(|end| end <= hi) {
+                break;
+            }
+            size_log -= 1;
+        }
+        let span = if size_log >= 128 { u128::MAX } else { (1u128 << size_log) - 1 };
+        let addr = u128_addr(fam, cur);
+        let len = bits - size_log;
+        out.push(if len == bits { addr.to_string() } else { format!("{addr}/{len}") });
+        let end = cur + span;
+        if end >= hi {
+            break;
+        }
+        cur = end + 1;
+        if out.len() > 64 {
+            out.push("…".into());
+            break;
+        }
+    }
+    out
+}
+
+pub fn summarise(space: &Space) -> SpaceSummary {
+    let mut s = SpaceSummary::default();
+    let mut protos = 0u8;
+    let mut src: BTreeMap<Fam, Vec<(u128, u128)>> = BTreeMap::new();
+    let mut dst: BTreeMap<Fam, Vec<(u128, u128)>> = BTreeMap::new();
+    let mut ports: Vec<(u128, u128)> = Vec::new();
+    for c in &space.0 {
+        protos |= c.proto;
+        src.entry(c.fam).or_default().push(c.src);
+        dst.entry(c.fam).or_default().push(c.dst);
+        if c.proto & (TCP | UDP) != 0 {
+            ports.push((c.dport.0 as u128, c.dport.1 as u128));
+        }
+    }
+    for b in [TCP, UDP, ICMP] {
+        if protos & b != 0 {
+            s.protocols.push(bit_proto(b));
+        }
+    }
+    for (fam, v) in src {
+        for (lo, hi) in normalise(v) {
+            s.sources.extend(interval_prefixes(fam, lo, hi));
+        }
+    }
+    for (fam, v) in dst {
+        for (lo, hi) in normalise(v) {
+            s.destinations.extend(interval_prefixes(fam, lo, hi));
+        }
+    }
+    for (lo, hi) in normalise(ports) {
+        s.ports.push(if lo == hi { lo.to_string() } else { format!("{lo}-{hi}") });
+    }
+    s
+}
+
+/// A readable name for a source.
+pub fn source_name(scn: &Scenario, s: Source) -> String {
+    match s {
+        Source::Host(h) => scn.host(h).name.clone(),
+        Source::Network(n) => scn.network(n).name.clone(),
+    }
+}
+
+/// The rules that let a path through, as `filter#N` or `filter default` (request side).
+pub fn path_rules(scn: &Scenario, path: &[PathStep]) -> Vec<String> {
+    path.iter()
+        .filter(|s| !s.reply)
+        .filter_map(|s| match s.kind {
+            StepKind::Filter { filter, rule: Some(i) } if i != usize::MAX => Some(format!("{} rule {}", scn.filter(filter).name, i + 1)),
+            StepKind::Filter { filter, rule: None } => Some(format!("{} default", scn.filter(filter).name)),
+            StepKind::Dnat(i) => Some(format!("dnat: {}", path_host_nat(scn, s.dev, i))),
+            StepKind::Snat(i) => Some(format!("snat: {}", path_host_nat(scn, s.dev, i))),
+            _ => None,
+        })
+        .collect()
+}
+
+fn path_host_nat(scn: &Scenario, dev: usize, i: usize) -> String {
+    scn.hosts.get(dev).and_then(|h| h.nat.get(i)).map(|n| n.text.clone()).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes_cover_intervals_exactly() {
+        assert_eq!(interval_prefixes(Fam::V4, 0, u32::MAX as u128), vec!["0.0.0.0/0"]);
+        assert_eq!(interval_prefixes(Fam::V4, 10, 10), vec!["0.0.0.10"]);
+        let v = interval_prefixes(Fam::V4, addr_u128("10.0.0.0".parse().unwrap()), addr_u128("10.0.1.255".parse().unwrap()));
+        assert_eq!(v, vec!["10.0.0.0/23"]);
+        let v = interval_prefixes(Fam::V4, addr_u128("10.0.0.1".parse().unwrap()), addr_u128("10.0.0.6".parse().unwrap()));
+        assert_eq!(v, vec!["10.0.0.1", "10.0.0.2/31", "10.0.0.4/31", "10.0.0.6"]);
+        assert_eq!(interval_prefixes(Fam::V6, 0, u128::MAX), vec!["::/0"]);
+    }
+}

@@ -1,0 +1,361 @@
+//! Sets of packets as unions of boxes ("cubes"): source and destination address
+//! intervals, a protocol set, source and destination port intervals, all of one
+//! address family. This is the representation the all-journeys analysis pushes
+//! through the stages; why boxes and not BDDs is explained in ARCHITECTURE.md.
+
+use ipnet::IpNet;
+use std::net::IpAddr;
+
+use crate::model::{AddrSet, PortSet, Proto};
+
+/// An address family. IPv4 addresses live in the low 32 bits of a `u128`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Fam {
+    V4,
+    V6,
+}
+
+impl Fam {
+    pub fn max(self) -> u128 {
+        match self {
+            Fam::V4 => u32::MAX as u128,
+            Fam::V6 => u128::MAX,
+        }
+    }
+    pub fn of(a: IpAddr) -> Fam {
+        if a.is_ipv4() {
+            Fam::V4
+        } else {
+            Fam::V6
+        }
+    }
+}
+
+pub fn addr_u128(a: IpAddr) -> u128 {
+    match a {
+        IpAddr::V4(v) => u32::from(v) as u128,
+        IpAddr::V6(v) => u128::from(v),
+    }
+}
+
+pub fn u128_addr(fam: Fam, x: u128) -> IpAddr {
+    match fam {
+        Fam::V4 => IpAddr::V4((x as u32).into()),
+        Fam::V6 => IpAddr::V6(x.into()),
+    }
+}
+
+pub fn prefix_interval(p: &IpNet) -> (u128, u128) {
+    (addr_u128(p.network()), addr_u128(p.broadcast()))
+}
+
+/// Protocol bits.
+pub const TCP: u8 = 1;
+pub const UDP: u8 = 2;
+pub const ICMP: u8 = 4;
+pub const ANY_PROTO: u8 = TCP | UDP | ICMP;
+
+pub fn proto_bit(p: Proto) -> u8 {
+    match p {
+        Proto::Tcp => TCP,
+        Proto::Udp => UDP,
+        Proto::Icmp => ICMP,
+    }
+}
+
+pub fn bit_proto(b: u8) -> Proto {
+    match b {
+        TCP => Proto::Tcp,
+        UDP => Proto::Udp,
+        _ => Proto::Icmp,
+    }
+}
+
+/// A dimension of a cube.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Dim {
+    Src,
+    Dst,
+    Sport,
+    Dport,
+}
+
+/// One box of packets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Cube {
+    pub fam: Fam,
+    pub src: (u128, u128),
+    pub dst: (u128, u128),
+    pub proto: u8,
+    pub sport: (u16, u16),
+    pub dport: (u16, u16),
+}
+
+fn meet<T: Ord + Copy>(a: (T, T), b: (T, T)) -> Option<(T, T)> {
+    let lo = a.0.max(b.0);
+    let hi = a.1.min(b.1);
+    (lo <= hi).then_some((lo, hi))
+}
+
+impl Cube {
+    pub fn full(fam: Fam) -> Cube {
+        Cube {
+            fam,
+            src: (0, fam.max()),
+            dst: (0, fam.max()),
+            proto: ANY_PROTO,
+            sport: (0, u16::MAX),
+            dport: (0, u16::MAX),
+        }
+    }
+
+    pub fn addr(&self, d: Dim) -> (u128, u128) {
+        match d {
+            Dim::Src => self.src,
+            Dim::Dst => self.dst,
+            Dim::Sport => (self.sport.0 as u128, self.sport.1 as u128),
+            Dim::Dport => (self.dport.0 as u128, self.dport.1 as u128),
+        }
+    }
+
+    /// Sets a dimension (ports are given as u128 within u16 range).
+    pub fn set(&mut self, d: Dim, r: (u128, u128)) {
+        match d {
+            Dim::Src => self.src = r,
+            Dim::Dst => self.dst = r,
+            Dim::Sport => self.sport = (r.0 as u16, r.1 as u16),
+            Dim::Dport => self.dport = (r.0 as u16, r.1 as u16),
+        }
+    }
+
+    pub fn intersect(&self, o: &Cube) -> Option<Cube> {
+        if self.fam != o.fam {
+            return None;
+        }
+        let proto = self.proto & o.proto;
+        if proto == 0 {
+            return None;
+        }
+        Some(Cube {
+            fam: self.fam,
+            src: meet(self.src, o.src)?,
+            dst: meet(self.dst, o.dst)?,
+            proto,
+            sport: meet(self.sport, o.sport)?,
+            dport: meet(self.dport, o.dport)?,
+        })
+    }
+
+    /// `self` less `o`, as disjoint cubes (at most nine).
+    pub fn subtract(&self, o: &Cube) -> Vec<Cube> {
+        let Some(i) = self.intersect(o) else {
+            return vec![*self];
+        };
+        let mut out = Vec::new();
+        let mut rest = *self;
+        // Peel off, dimension by dimension, what lies outside the intersection.
+        if rest.proto != i.proto {
+            let mut c = rest;
+            c.proto = rest.proto & !i.proto;
+            out.push(c);
+            rest.proto = i.proto;
+        }
+        for d in [Dim::Src, Dim::Dst, Dim::Sport, Dim::Dport] {
+            let (lo, hi) = rest.addr(d);
+            let (ilo, ihi) = i.addr(d);
+            if lo < ilo {
+                let mut c = rest;
+                c.set(d, (lo, ilo - 1));
+                out.push(c);
+            }
+            if ihi < hi {
+                let mut c = rest;
+                c.set(d, (ihi + 1, hi));
+                out.push(c);
+            }
+            rest.set(d, (ilo, ihi));
+        }
+        out
+    }
+
+    pub fn contains_cube(&self, o: &Cube) -> bool {
+        self.intersect(o).as_ref() == Some(o)
+    }
+}
+
+/// A set of packets: disjoint cubes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Space(pub Vec<Cube>);
+
+impl Space {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Splits into (inside `by`, outside `by`). `by` may overlap itself.
+    pub fn split(&self, by: &[Cube]) -> (Space, Space) {
+        let mut inside = Vec::new();
+        let mut outside = self.0.clone();
+        for b in by {
+            let mut next = Vec::with_capacity(outside.len());
+            for c in &outside {
+                match c.intersect(b) {
+                    None => next.push(*c),
+                    Some(i) => {
+                        inside.push(i);
+                        next.extend(c.subtract(b));
+                    }
+                }
+            }
+            outside = next;
+            if outside.is_empty() {
+                break;
+            }
+        }
+        (Space(inside), Space(outside))
+    }
+
+    /// The number of packets (saturating), for ordering and statistics.
+    pub fn volume(&self) -> f64 {
+        self.0
+            .iter()
+            .map(|c| {
+                let w = |(a, b): (u128, u128)| (b - a) as f64 + 1.0;
+                w(c.src) * w(c.dst) * c.proto.count_ones() as f64 * w((c.sport.0 as u128, c.sport.1 as u128)) * w((c.dport.0 as u128, c.dport.1 as u128))
+            })
+            .sum()
+    }
+
+    /// A bounding box per family, for quick rejection.
+    pub fn bounds(&self) -> Vec<Cube> {
+        let mut out: Vec<Cube> = Vec::new();
+        for c in &self.0 {
+            match out.iter_mut().find(|b| b.fam == c.fam) {
+                None => out.push(*c),
+                Some(b) => {
+                    b.src = (b.src.0.min(c.src.0), b.src.1.max(c.src.1));
+                    b.dst = (b.dst.0.min(c.dst.0), b.dst.1.max(c.dst.1));
+                    b.proto |= c.proto;
+                    b.sport = (b.sport.0.min(c.sport.0), b.sport.1.max(c.sport.1));
+                    b.dport = (b.dport.0.min(c.dport.0), b.dport.1.max(c.dport.1));
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Sorted, merged intervals.
+pub fn normalise(mut v: Vec<(u128, u128)>) -> Vec<(u128, u128)> {
+    v.sort_unstable();
+    let mut out: Vec<(u128, u128)> = Vec::with_capacity(v.len());
+    for (lo, hi) in v {
+        match out.last_mut() {
+            Some(last) if lo <= last.1.saturating_add(1) => last.1 = last.1.max(hi),
+            _ => out.push((lo, hi)),
+        }
+    }
+    out
+}
+
+/// `a` less `b`, both normalised.
+pub fn interval_minus(a: &[(u128, u128)], b: &[(u128, u128)]) -> Vec<(u128, u128)> {
+    let mut out = Vec::new();
+    for &(lo, hi) in a {
+        let mut cur = lo;
+        let mut done = false;
+        for &(blo, bhi) in b {
+            if bhi < cur || blo > hi {
+                continue;
+            }
+            if blo > cur {
+                out.push((cur, blo - 1));
+            }
+            if bhi >= hi {
+                done = true;
+                break;
+            }
+            cur = bhi + 1;
+        }
+        if !done {
+            out.push((cur, hi));
+        }
+    }
+    out
+}
+
+/// The addresses of one family an address set covers, as intervals.
+pub fn addrset_intervals(set: &AddrSet, fam: Fam) -> Vec<(u128, u128)> {
+    let all = vec![(0, fam.max())];
+    if set.is_any() {
+        return all;
+    }
+    let mut inside = Vec::new();
+    for part in &set.parts {
+        if Fam::of(part.prefix.addr()) != fam {
+            continue;
+        }
+        let whole = vec![prefix_interval(&part.prefix)];
+        let minus = normalise(part.minus.iter().filter(|m| Fam::of(m.addr()) == fam).map(prefix_interval).collect());
+        inside.extend(interval_minus(&whole, &minus));
+    }
+    let inside = normalise(inside);
+    if set.negated {
+        interval_minus(&all, &inside)
+    } else {
+        inside
+    }
+}
+
+pub fn port_intervals(p: &PortSet) -> Vec<(u16, u16)> {
+    if p.is_any() {
+        vec![(0, u16::MAX)]
+    } else {
+        p.0.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn small_cube() -> impl Strategy<Value = Cube> {
+        (0u128..8, 0u128..8, 0u128..8, 0u128..8, 1u8..8, 0u16..6, 0u16..6).prop_map(|(a, b, c, d, p, e, f)| Cube {
+            fam: Fam::V4,
+            src: (a.min(b), a.max(b)),
+            dst: (c.min(d), c.max(d)),
+            proto: p,
+            sport: (0, 3),
+            dport: (e.min(f), e.max(f)),
+        })
+    }
+
+    fn contains(c: &Cube, p: (u128, u128, u8, u16)) -> bool {
+        c.src.0 <= p.0 && p.0 <= c.src.1 && c.dst.0 <= p.1 && p.1 <= c.dst.1 && c.proto & p.2 != 0 && c.dport.0 <= p.3 && p.3 <= c.dport.1
+    }
+
+    proptest! {
+        /// Subtraction against a point-by-point check over a small universe.
+        #[test]
+        fn subtract_and_split_are_exact(a in small_cube(), b in small_cube()) {
+            let pieces = a.subtract(&b);
+            let (inside, outside) = Space(vec![a]).split(&[b]);
+            for s in 0..8u128 { for d in 0..8u128 { for bit in [TCP, UDP, ICMP] { for port in 0..6u16 {
+                let p = (s, d, bit, port);
+                let want_out = contains(&a, p) && !contains(&b, p);
+                let hits = pieces.iter().filter(|c| contains(c, p)).count();
+                prop_assert_eq!(hits, usize::from(want_out));
+                prop_assert_eq!(outside.0.iter().filter(|c| contains(c, p)).count(), usize::from(want_out));
+                prop_assert_eq!(inside.0.iter().filter(|c| contains(c, p)).count(), usize::from(contains(&a, p) && contains(&b, p)));
+            }}}}
+        }
+    }
+
+    #[test]
+    fn interval_arithmetic() {
+        assert_eq!(normalise(vec![(5, 9), (1, 3), (4, 4)]), vec![(1, 9)]);
+        assert_eq!(interval_minus(&[(0, 100)], &[(10, 20), (50, 200)]), vec![(0, 9), (21, 49)]);
+        assert_eq!(interval_minus(&[(0, 10)], &[(0, 10)]), vec![]);
+    }
+}

@@ -1,0 +1,896 @@
+//! The all-journeys engine: pushes *sets* of packets through the same stages
+//! the tracer applies to one packet — route by longest prefix, DNAT, the
+//! reverse-path check, filters by first match, SNAT, neighbours, sockets — and
+//! then the replies back, with conntrack and NAT undone where the request set
+//! them up.
+//!
+//! A flow keeps its packets in the coordinates the client sent them in, plus a
+//! `View` saying where each header field currently comes from: the original
+//! field, or a constant a NAT wrote. A rule is pulled back through the view
+//! onto the original coordinates, so rewrites and the reply's swap of source
+//! and destination never lose exactness.
+
+use std::collections::HashMap;
+
+use crate::evidence::Stage;
+use crate::model::*;
+
+use super::space::*;
+
+/// Linux's default ephemeral port range (`net.ipv4.ip_local_port_range`).
+pub const EPHEMERAL: (u16, u16) = (32768, 60999);
+
+/// Where a header field's current value comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Field {
+    Orig(Dim),
+    Value(u128),
+}
+
+/// The current header, field by field, in terms of the original packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct View {
+    pub src: Field,
+    pub dst: Field,
+    pub sport: Field,
+    pub dport: Field,
+}
+
+impl View {
+    pub fn identity() -> View {
+        View {
+            src: Field::Orig(Dim::Src),
+            dst: Field::Orig(Dim::Dst),
+            sport: Field::Orig(Dim::Sport),
+            dport: Field::Orig(Dim::Dport),
+        }
+    }
+
+    fn field(&self, d: Dim) -> Field {
+        match d {
+            Dim::Src => self.src,
+            Dim::Dst => self.dst,
+            Dim::Sport => self.sport,
+            Dim::Dport => self.dport,
+        }
+    }
+
+    /// The reply's view: source and destination swapped.
+    pub fn swapped(&self) -> View {
+        View {
+            src: self.dst,
+            dst: self.src,
+            sport: self.dport,
+            dport: self.sport,
+        }
+    }
+
+    /// A condition on current fields, as a condition on original fields
+    /// (`None` when a constant field fails it).
+    pub fn pull_back(&self, cond: &Cube) -> Option<Cube> {
+        let mut out = Cube::full(cond.fam);
+        out.proto = cond.proto;
+        for d in [Dim::Src, Dim::Dst, Dim::Sport, Dim::Dport] {
+            let (lo, hi) = cond.addr(d);
+            match self.field(d) {
+                Field::Value(v) => {
+                    if v < lo || v > hi {
+                        return None;
+                    }
+                }
+                Field::Orig(o) => {
+                    let (clo, chi) = out.addr(o);
+                    let (nlo, nhi) = (clo.max(lo), chi.min(hi));
+                    if nlo > nhi {
+                        return None;
+                    }
+                    out.set(o, (nlo, nhi));
+                }
+            }
+        }
+        Some(out)
+    }
+
+    /// The current range of a field over one original cube.
+    pub fn current(&self, c: &Cube, d: Dim) -> (u128, u128) {
+        match self.field(d) {
+            Field::Value(v) => (v, v),
+            Field::Orig(o) => c.addr(o),
+        }
+    }
+}
+
+/// One decision on a journey, compact enough to compare paths.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StepKind {
+    Route(usize),
+    Dnat(usize),
+    Snat(usize),
+    ReversePath,
+    /// `None` is the default policy; `Some(usize::MAX)` the implicit established rule.
+    Filter { filter: FilterId, rule: Option<usize> },
+    Socket(usize),
+    UndoSnat,
+    UndoDnat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PathStep {
+    pub dev: usize,
+    pub reply: bool,
+    pub kind: StepKind,
+}
+
+impl PathStep {
+    pub fn stage(&self) -> Stage {
+        match self.kind {
+            StepKind::Route(_) => Stage::Route,
+            StepKind::Dnat(_) => Stage::Dnat,
+            StepKind::Snat(_) => Stage::Snat,
+            StepKind::ReversePath => Stage::ReversePath,
+            StepKind::Filter { .. } => Stage::Filter,
+            StepKind::Socket(_) => Stage::Socket,
+            StepKind::UndoSnat | StepKind::UndoDnat => Stage::Conntrack,
+        }
+    }
+}
+
+/// Why part of a set stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Stop {
+    NoRoute,
+    Blackhole,
+    NoNeighbour,
+    NotRouter,
+    TtlExceeded,
+    ReversePath,
+    Filtered(Action),
+    NoSocket,
+    /// Addressed to the sender itself: not a journey across the network.
+    Local,
+    /// The reply reached the client but not as the reply it expects.
+    ReplyMismatch,
+}
+
+/// A set of packets that ended somewhere, with the decisions on its way.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub space: Space,
+    pub path: Vec<PathStep>,
+    pub end: End,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum End {
+    /// Accepted by this socket, and the reply made it back.
+    Reached { dev: usize, socket: usize },
+    /// Stopped on the request (`reply: false`) or on the reply.
+    Stopped { dev: usize, stop: Stop, reply: bool },
+}
+
+/// A device: a host of the scenario, or a sender standing for a network.
+pub struct Device {
+    pub host: Host,
+    /// For a network's stand-in sender: the addresses it sends from.
+    pub owned: Vec<(Fam, u128, u128)>,
+    /// Route table cut into disjoint destination intervals: (fam, lo, hi, route index).
+    atoms: Vec<(Fam, u128, u128, usize)>,
+}
+
+/// Who a journey starts from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Source {
+    Host(HostId),
+    /// Anyone on the network without an address of a host of the scenario.
+    Network(NetworkId),
+}
+
+struct Flow {
+    space: Space,
+    view: View,
+    dev: usize,
+    in_iface: Option<usize>,
+    ttl: u8,
+    path: Vec<PathStep>,
+    reply: bool,
+    /// Request: the devices passed. Reply: copied from its request.
+    visited: Vec<usize>,
+    /// NAT done on the request: (device, field before the rewrite) for SNAT and DNAT.
+    snat_log: Vec<(usize, Field)>,
+    dnat_log: Vec<(usize, Field, Field)>,
+}
+
+/// Compiled per-scenario data the walk needs.
+pub struct Engine<'s> {
+    pub scn: &'s Scenario,
+    pub devices: Vec<Device>,
+    filter_cubes: Vec<Vec<Vec<Cube>>>,
+    nat_cubes: HashMap<(usize, usize), Vec<Cube>>,
+}
+
+fn match_cubes(m: &Match) -> Vec<Cube> {
+    let proto = match m.proto {
+        Some(p) => proto_bit(p),
+        None if !m.sport.is_any() || !m.dport.is_any() => TCP | UDP,
+        None => ANY_PROTO,
+    };
+    let mut out = Vec::new();
+    for fam in [Fam::V4, Fam::V6] {
+        let srcs = addrset_intervals(&m.src, fam);
+        let dsts = addrset_intervals(&m.dst, fam);
+        for &s in &srcs {
+            for &d in &dsts {
+                for &sp in &port_intervals(&m.sport) {
+                    for &dp in &port_intervals(&m.dport) {
+                        out.push(Cube { fam, src: s, dst: d, proto, sport: sp, dport: dp });
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+fn route_atoms(host: &Host) -> Vec<(Fam, u128, u128, usize)> {
+    let mut out = Vec::new();
+    for fam in [Fam::V4, Fam::V6] {
+        let mut covered: Vec<(u128, u128)> = Vec::new();
+        for (i, r) in host.routes.iter().enumerate() {
+            if Fam::of(r.dest.addr()) != fam {
+                continue;
+            }
+            let mut mine = vec![prefix_interval(&r.dest)];
+            let except = normalise(r.except.iter().map(prefix_interval).collect());
+            mine = interval_minus(&mine, &except);
+            let free = interval_minus(&mine, &covered);
+            for (lo, hi) in free {
+                out.push((fam, lo, hi, i));
+            }
+            covered = normalise(covered.into_iter().chain(mine).collect());
+        }
+    }
+    out
+}
+
+impl<'s> Engine<'s> {
+    pub fn new(scn: &'s Scenario) -> Self {
+        let mut devices: Vec<Device> = scn.hosts.iter().map(|h| Device { atoms: route_atoms(h), host: h.clone(), owned: Vec::new() }).collect();
+        let host_addrs: Vec<IpAddrU> = scn.hosts.iter().flat_map(|h| h.interfaces.iter().flat_map(|i| i.addrs.iter().map(|a| (Fam::of(*a), addr_u128(*a))))).collect();
+        for (ni, net) in scn.networks.iter().enumerate() {
+            let id = NetworkId(ni as u32);
+            let mut owned = Vec::new();
+            for fam in [Fam::V4, Fam::V6] {
+                let set = AddrSet { terms: vec![AddrTerm::Network(id)], parts: network_parts(scn, id), negated: false, text: net.name.clone() };
+                let space = addrset_intervals(&set, fam);
+                let hosts = normalise(host_addrs.iter().filter(|(f, _)| *f == fam).map(|(_, a)| (*a, *a)).collect());
+                for (lo, hi) in interval_minus(&space, &hosts) {
+                    owned.push((fam, lo, hi));
+                }
+            }
+            let mut addrs: Vec<std::net::IpAddr> = Vec::new();
+            for fam in [Fam::V4, Fam::V6] {
+                if let Some(&(f, lo, _)) = owned.iter().find(|(f, _, _)| *f == fam) {
+                    addrs.push(u128_addr(f, lo));
+                }
+            }
+            let stand_in = crate::journey::stand_in(scn, id, &addrs);
+            devices.push(Device { atoms: route_atoms(&stand_in), host: stand_in, owned });
+        }
+        let filter_cubes = scn.filters.iter().map(|f| f.rules.iter().map(|r| match_cubes(&r.matches)).collect()).collect();
+        let mut nat_cubes = HashMap::new();
+        for (hi, h) in scn.hosts.iter().enumerate() {
+            for (ni, n) in h.nat.iter().enumerate() {
+                nat_cubes.insert((hi, ni), match_cubes(&n.matches));
+            }
+        }
+        Engine { scn, devices, filter_cubes, nat_cubes }
+    }
+
+    pub fn source_dev(&self, s: Source) -> usize {
+        match s {
+            Source::Host(h) => h.index(),
+            Source::Network(n) => self.scn.hosts.len() + n.index(),
+        }
+    }
+
+    pub fn dev_name(&self, d: usize) -> &str {
+        &self.devices[d].host.name
+    }
+
+    /// Every journey from one source: where each part of its traffic ends.
+    pub fn from_source(&self, s: Source) -> Vec<Outcome> {
+        let dev = self.source_dev(s);
+        let mut out = Vec::new();
+        for fam in [Fam::V4, Fam::V6] {
+            let mut cube = Cube::full(fam);
+            cube.sport = EPHEMERAL;
+            let spaces: Vec<Cube> = match s {
+                Source::Host(_) => {
+                    if self.devices[dev].host.first_addr(fam == Fam::V6).is_none() {
+                        continue;
+                    }
+                    vec![cube]
+                }
+                Source::Network(_) => self.devices[dev].owned.iter().filter(|(f, _, _)| *f == fam).map(|&(_, lo, hi)| Cube { src: (lo, hi), ..cube }).collect(),
+            };
+            if spaces.is_empty() {
+                continue;
+            }
+            let flow = Flow { space: Space(spaces), view: View::identity(), dev, in_iface: None, ttl: crate::journey::INITIAL_TTL, path: Vec::new(), reply: false, visited: vec![dev], snat_log: Vec::new(), dnat_log: Vec::new() };
+            self.originate(flow, &mut out);
+        }
+        out
+    }
+
+    fn stopped(&self, flow: &Flow, space: Space, stop: Stop, out: &mut Vec<Outcome>) {
+        if !space.is_empty() {
+            out.push(Outcome { space, path: flow.path.clone(), end: End::Stopped { dev: flow.dev, stop, reply: flow.reply } });
+        }
+    }
+
+    fn child(&self, f: &Flow, space: Space, step: Option<PathStep>) -> Flow {
+        let mut path = f.path.clone();
+        path.extend(step);
+        Flow { space, view: f.view, dev: f.dev, in_iface: f.in_iface, ttl: f.ttl, path, reply: f.reply, visited: f.visited.clone(), snat_log: f.snat_log.clone(), dnat_log: f.dnat_log.clone() }
+    }
+
+    fn step(&self, f: &Flow, kind: StepKind) -> PathStep {
+        PathStep { dev: f.dev, reply: f.reply, kind }
+    }
+
+    /// Splits a flow's space by a condition on current fields.
+    fn split_cond(&self, f: &Flow, conds: &[Cube]) -> (Space, Space) {
+        let pulled: Vec<Cube> = conds.iter().filter_map(|c| f.view.pull_back(c)).collect();
+        if pulled.is_empty() {
+            return (Space::default(), f.space.clone());
+        }
+        f.space.split(&pulled)
+    }
+
+    /// A condition on one current field (all other fields free).
+    fn field_cond(fam: Fam, d: Dim, ranges: &[(u128, u128)]) -> Vec<Cube> {
+        ranges
+            .iter()
+            .map(|&r| {
+                let mut c = Cube::full(fam);
+                c.set(d, r);
+                c
+            })
+            .collect()
+    }
+
+    fn fams(space: &Space) -> Vec<Fam> {
+        let mut v: Vec<Fam> = space.0.iter().map(|c| c.fam).collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    /// Own addresses of a device, per family (the stand-in's range counts).
+    fn own_ranges(&self, dev: usize, fam: Fam) -> Vec<(u128, u128)> {
+        let d = &self.devices[dev];
+        let mut v: Vec<(u128, u128)> = d.host.interfaces.iter().flat_map(|i| i.addrs.iter()).filter(|a| Fam::of(**a) == fam).map(|a| (addr_u128(*a), addr_u128(*a))).collect();
+        if !d.owned.is_empty() {
+            v = d.owned.iter().filter(|(f, _, _)| *f == fam).map(|&(_, lo, hi)| (lo, hi)).collect();
+        }
+        normalise(v)
+    }
+
+    fn originate(&self, flow: Flow, out: &mut Vec<Outcome>) {
+        let dev = flow.dev;
+        // Traffic to the sender's own addresses is not a journey across the network.
+        let mut rest = flow;
+        for fam in Self::fams(&rest.space) {
+            let own = self.own_ranges(dev, fam);
+            let (local, remote) = self.split_cond(&rest, &Self::field_cond(fam, Dim::Dst, &own));
+            self.stopped(&rest, local, Stop::Local, out);
+            rest.space = remote;
+        }
+        if rest.space.is_empty() {
+            return;
+        }
+        for (f, out_iface, next) in self.route(rest, out) {
+            // Source address selection: a host sends from the outgoing interface's address.
+            let mut f = f;
+            if !f.reply && f.view.src == Field::Orig(Dim::Src) && self.devices[dev].owned.is_empty() {
+                let fam = f.space.0[0].fam;
+                let Some(addr) = self.devices[dev].host.interfaces[out_iface].addrs.iter().copied().find(|a| Fam::of(*a) == fam) else {
+                    self.stopped(&f, f.space.clone(), Stop::NoRoute, out);
+                    continue;
+                };
+                let a = addr_u128(addr);
+                f.space = Space(f.space.0.iter().map(|c| Cube { src: (a, a), ..*c }).collect());
+            }
+            let state = self.state(&f);
+            for f in self.filter_hook(f, Hook::Output, None, Some(out_iface), state, out) {
+                for f in self.postrouting(f, out_iface, state, out) {
+                    self.transmit(f, out_iface, next, out);
+                }
+            }
+        }
+    }
+
+    /// Splits by the route table; pieces with nowhere to go stop here.
+    /// Returns (flow, outgoing interface, next hop: a constant or the destination).
+    fn route(&self, f: Flow, out: &mut Vec<Outcome>) -> Vec<(Flow, usize, Option<u128>)> {
+        let d = &self.devices[f.dev];
+        let mut res = Vec::new();
+        let mut rest = f.space.clone();
+        let mut by_route: Vec<(usize, Vec<(u128, u128)>)> = Vec::new();
+        for &(fam, lo, hi, ri) in &d.atoms {
+            if !rest.0.iter().any(|c| c.fam == fam) {
+                continue;
+            }
+            match by_route.iter_mut().find(|(r, _)| *r == ri) {
+                Some((_, v)) => v.push((lo, hi)),
+                None => by_route.push((ri, vec![(lo, hi)])),
+            }
+        }
+        for (ri, ranges) in by_route {
+            let fam = Fam::of(d.host.routes[ri].dest.addr());
+            let tmp = Flow { space: rest.clone(), ..self.child(&f, Space::default(), None) };
+            let (hit, miss) = self.split_cond(&tmp, &Self::field_cond(fam, Dim::Dst, &ranges));
+            rest = miss;
+            if hit.is_empty() {
+                continue;
+            }
+            let route = &d.host.routes[ri];
+            let child = self.child(&f, hit, Some(self.step(&f, StepKind::Route(ri))));
+            match route.action {
+                RouteAction::Blackhole => self.stopped(&child, child.space.clone(), Stop::Blackhole, out),
+                RouteAction::Direct { iface } => res.push((child, iface, None)),
+                RouteAction::Via { gateway, iface } => res.push((child, iface, Some(addr_u128(gateway)))),
+            }
+        }
+        self.stopped(&f, rest, Stop::NoRoute, out);
+        res
+    }
+
+    fn state(&self, f: &Flow) -> ConnState {
+        if !f.reply {
+            ConnState::New
+        } else if f.visited.contains(&f.dev) {
+            ConnState::Established
+        } else if f.space.0.first().is_some_and(|c| c.proto == UDP) {
+            ConnState::New
+        } else {
+            ConnState::Invalid
+        }
+    }
+
+    /// Runs a filter hook; returns the allowed parts, one flow per allowing rule.
+    fn filter_hook(&self, f: Flow, hook: Hook, in_iface: Option<usize>, out_iface: Option<usize>, state: ConnState, out: &mut Vec<Outcome>) -> Vec<Flow> {
+        let host = &self.devices[f.dev].host;
+        let fid = match hook {
+            Hook::Input => host.input,
+            Hook::Forward => host.forward,
+            Hook::Output => host.output,
+        };
+        let Some(fid) = fid else { return vec![f] };
+        let filter = self.scn.filter(fid);
+        if filter.stateful && matches!(state, ConnState::Established | ConnState::Related) {
+            let step = self.step(&f, StepKind::Filter { filter: fid, rule: Some(usize::MAX) });
+            return vec![self.child(&f, f.space.clone(), Some(step))];
+        }
+        let net = |i: Option<usize>| i.and_then(|i| host.interfaces.get(i)).map(|i| i.network);
+        let (inn, outn) = (net(in_iface), net(out_iface));
+        let mut rest = f.space.clone();
+        let mut allowed = Vec::new();
+        let mut bounds = rest.bounds();
+        for (ri, rule) in filter.rules.iter().enumerate() {
+            if rest.is_empty() {
+                break;
+            }
+            let m = &rule.matches;
+            if (m.in_iface.is_some() && m.in_iface != inn) || (m.out_iface.is_some() && m.out_iface != outn) {
+                continue;
+            }
+            if let Some(st) = m.state {
+                let hit = match state {
+                    ConnState::New => st.new,
+                    ConnState::Established => st.established,
+                    ConnState::Related => st.related,
+                    ConnState::Invalid => st.invalid,
+                };
+                if !hit {
+                    continue;
+                }
+            }
+            let pulled: Vec<Cube> = self.filter_cubes[fid.index()][ri].iter().filter_map(|c| f.view.pull_back(c)).filter(|c| bounds.iter().any(|b| b.intersect(c).is_some())).collect();
+            if pulled.is_empty() {
+                continue;
+            }
+            let (hit, miss) = rest.split(&pulled);
+            if hit.is_empty() {
+                continue;
+            }
+            rest = miss;
+            bounds = rest.bounds();
+            let child = self.child(&f, hit, Some(self.step(&f, StepKind::Filter { filter: fid, rule: Some(ri) })));
+            match rule.action {
+                Action::Allow => allowed.push(child),
+                a => self.stopped(&child, child.space.clone(), Stop::Filtered(a), out),
+            }
+        }
+        if !rest.is_empty() {
+            let child = self.child(&f, rest, Some(self.step(&f, StepKind::Filter { filter: fid, rule: None })));
+            match filter.default {
+                Action::Allow => allowed.push(child),
+                a => self.stopped(&child, child.space.clone(), Stop::Filtered(a), out),
+            }
+        }
+        allowed
+    }
+
+    /// Postrouting: SNAT/masquerade for new connections, the DNAT undone for replies.
+    fn postrouting(&self, f: Flow, out_iface: usize, state: ConnState, out: &mut Vec<Outcome>) -> Vec<Flow> {
+        let _ = out;
+        let dev = f.dev;
+        let host = &self.devices[dev].host;
+        if f.reply {
+            let mut f = f;
+            if let Some(&(_, prev_dst, prev_dport)) = f.dnat_log.iter().find(|(d, _, _)| *d == dev) {
+                f.view.src = prev_dst;
+                f.view.sport = prev_dport;
+                f.path.push(self.step(&f, StepKind::UndoDnat));
+            }
+            return vec![f];
+        }
+        if state != ConnState::New || dev >= self.scn.hosts.len() {
+            return vec![f];
+        }
+        let out_net = host.interfaces.get(out_iface).map(|i| i.network);
+        let mut res = Vec::new();
+        let mut rest = f.space.clone();
+        for (ni, rule) in host.nat.iter().enumerate() {
+            if !matches!(rule.kind, NatKind::Snat { .. } | NatKind::Masquerade) {
+                continue;
+            }
+            if rule.matches.out_iface.is_some() && rule.matches.out_iface != out_net {
+                continue;
+            }
+            let tmp = Flow { space: rest.clone(), ..self.child(&f, Space::default(), None) };
+            let (hit, miss) = self.split_cond(&tmp, &self.nat_cubes[&(dev, ni)]);
+            rest = miss;
+            for fam in Self::fams(&hit) {
+                let part = Space(hit.0.iter().filter(|c| c.fam == fam).copied().collect());
+                let to = match rule.kind {
+                    NatKind::Snat { to } if Fam::of(to) == fam => Some(to),
+                    NatKind::Masquerade => host.interfaces[out_iface].addrs.iter().copied().find(|a| Fam::of(*a) == fam),
+                    _ => None,
+                };
+                let mut child = self.child(&f, part, Some(self.step(&f, StepKind::Snat(ni))));
+                match to {
+                    Some(to) => {
+                        child.snat_log.push((dev, child.view.src));
+                        child.view.src = Field::Value(addr_u128(to));
+                        res.push(child);
+                    }
+                    None => {
+                        // A translation of another family does not apply.
+                        child.path.pop();
+                        res.push(child);
+                    }
+                }
+            }
+        }
+        if !rest.is_empty() {
+            res.push(self.child(&f, rest, None));
+        }
+        res
+    }
+
+    /// Hands each part of the flow to the device that answers for its next hop.
+    fn transmit(&self, f: Flow, out_iface: usize, next: Option<u128>, out: &mut Vec<Outcome>) {
+        let dev = f.dev;
+        let net = self.devices[dev].host.interfaces[out_iface].network;
+        // Who is on this segment, with which addresses.
+        let mut rest = f.space.clone();
+        for (di, d) in self.devices.iter().enumerate() {
+            for (ii, iface) in d.host.interfaces.iter().enumerate() {
+                if iface.network != net {
+                    continue;
+                }
+                if rest.is_empty() {
+                    return;
+                }
+                // Real addresses, or the stand-in sender's whole range (only replies go to it).
+                let mut ranges: Vec<(Fam, u128, u128)> = if d.owned.is_empty() {
+                    iface.addrs.iter().map(|a| (Fam::of(*a), addr_u128(*a), addr_u128(*a))).collect()
+                } else if f.reply {
+                    d.owned.clone()
+                } else {
+                    Vec::new()
+                };
+                ranges.retain(|_| di != dev);
+                if ranges.is_empty() {
+                    continue;
+                }
+                let hit_space = match next {
+                    Some(gw) => {
+                        if ranges.iter().any(|&(_, lo, hi)| lo <= gw && gw <= hi) {
+                            std::mem::take(&mut rest)
+                        } else {
+                            Space::default()
+                        }
+                    }
+                    None => {
+                        let mut hit = Space::default();
+                        for fam in Self::fams(&rest) {
+                            let rs: Vec<(u128, u128)> = ranges.iter().filter(|(f2, _, _)| *f2 == fam).map(|&(_, lo, hi)| (lo, hi)).collect();
+                            if rs.is_empty() {
+                                continue;
+                            }
+                            let tmp = Flow { space: rest.clone(), ..self.child(&f, Space::default(), None) };
+                            let (h, m) = self.split_cond(&tmp, &Self::field_cond(fam, Dim::Dst, &rs));
+                            hit.0.extend(h.0);
+                            rest = m;
+                        }
+                        hit
+                    }
+                };
+                if hit_space.is_empty() {
+                    continue;
+                }
+                let mut child = self.child(&f, hit_space, None);
+                child.dev = di;
+                child.in_iface = Some(ii);
+                if !child.reply {
+                    child.visited.push(di);
+                }
+                self.receive(child, out);
+            }
+        }
+        self.stopped(&f, rest, Stop::NoNeighbour, out);
+    }
+
+    fn receive(&self, f: Flow, out: &mut Vec<Outcome>) {
+        let dev = f.dev;
+        let in_iface = f.in_iface.unwrap_or(0);
+        let mut f = f;
+        let state = self.state(&f);
+        // Prerouting: a reply to a connection this device source-NATed gets its destination back.
+        if f.reply {
+            if let Some(&(_, prev_src)) = f.snat_log.iter().find(|(d, _)| *d == dev) {
+                f.view.dst = prev_src;
+                f.path.push(self.step(&f, StepKind::UndoSnat));
+            }
+        }
+        // Prerouting: DNAT for new connections, first matching rule.
+        let mut flows = vec![f];
+        if state == ConnState::New && !flows[0].reply && dev < self.scn.hosts.len() {
+            let f = flows.pop().expect("one flow");
+            let host = &self.devices[dev].host;
+            let in_net = host.interfaces.get(in_iface).map(|i| i.network);
+            let mut rest = f.space.clone();
+            for (ni, rule) in host.nat.iter().enumerate() {
+                let NatKind::Dnat { to, port, .. } = rule.kind else { continue };
+                if rule.matches.in_iface.is_some() && rule.matches.in_iface != in_net {
+                    continue;
+                }
+                let tmp = Flow { space: rest.clone(), ..self.child(&f, Space::default(), None) };
+                let (hit, miss) = self.split_cond(&tmp, &self.nat_cubes[&(dev, ni)]);
+                let (hit, keep) = hit.0.into_iter().partition::<Vec<Cube>, _>(|c| c.fam == Fam::of(to));
+                rest = Space(miss.0.into_iter().chain(keep).collect());
+                if hit.is_empty() {
+                    continue;
+                }
+                let mut child = self.child(&f, Space(hit), Some(self.step(&f, StepKind::Dnat(ni))));
+                child.dnat_log.push((dev, child.view.dst, child.view.dport));
+                child.view.dst = Field::Value(addr_u128(to));
+                if let Some(p) = port {
+                    child.view.dport = Field::Value(p as u128);
+                }
+                flows.push(child);
+            }
+            if !rest.is_empty() {
+                flows.push(self.child(&f, rest, None));
+            }
+        }
+        for f in flows {
+            self.after_prerouting(f, in_iface, state, out);
+        }
+    }
+
+    fn after_prerouting(&self, f: Flow, in_iface: usize, state: ConnState, out: &mut Vec<Outcome>) {
+        let dev = f.dev;
+        let host = &self.devices[dev].host;
+        // Reverse-path check on the current source.
+        let mut f = f;
+        if host.rp_filter != RpFilter::Off {
+            let mut ok_ranges: HashMap<Fam, Vec<(u128, u128)>> = HashMap::new();
+            for &(fam, lo, hi, ri) in &self.devices[dev].atoms {
+                let pass = match (&host.routes[ri].action, host.rp_filter) {
+                    (RouteAction::Blackhole, _) => false,
+                    (_, RpFilter::Loose) => true,
+                    (RouteAction::Direct { iface } | RouteAction::Via { iface, .. }, _) => *iface == in_iface,
+                };
+                if pass {
+                    ok_ranges.entry(fam).or_default().push((lo, hi));
+                }
+            }
+            let mut conds = Vec::new();
+            for (fam, rs) in ok_ranges {
+                conds.extend(Self::field_cond(fam, Dim::Src, &normalise(rs)));
+            }
+            let (pass, fail) = self.split_cond(&f, &conds);
+            self.stopped(&f, fail, Stop::ReversePath, out);
+            if pass.is_empty() {
+                return;
+            }
+            f = self.child(&f, pass, Some(self.step(&f, StepKind::ReversePath)));
+        }
+        // Routing decision: local or forward.
+        let mut rest = f.space.clone();
+        for fam in Self::fams(&f.space) {
+            let own = self.own_ranges(dev, fam);
+            let tmp = Flow { space: rest.clone(), ..self.child(&f, Space::default(), None) };
+            let (local, remote) = self.split_cond(&tmp, &Self::field_cond(fam, Dim::Dst, &own));
+            rest = remote;
+            if !local.is_empty() {
+                let child = self.child(&f, local, None);
+                for c in self.filter_hook(child, Hook::Input, Some(in_iface), None, state, out) {
+                    self.deliver(c, out);
+                }
+            }
+        }
+        if rest.is_empty() {
+            return;
+        }
+        let f = self.child(&f, rest, None);
+        if !host.router {
+            self.stopped(&f, f.space.clone(), Stop::NotRouter, out);
+            return;
+        }
+        if f.ttl <= 1 {
+            self.stopped(&f, f.space.clone(), Stop::TtlExceeded, out);
+            return;
+        }
+        let mut f = f;
+        f.ttl -= 1;
+        for (c, out_iface, next) in self.route(f, out) {
+            for c in self.filter_hook(c, Hook::Forward, Some(in_iface), Some(out_iface), state, out) {
+                for c in self.postrouting(c, out_iface, state, out) {
+                    self.transmit(c, out_iface, next, out);
+                }
+            }
+        }
+    }
+
+    /// Local delivery: the socket lookup on a request, the end of a reply.
+    fn deliver(&self, f: Flow, out: &mut Vec<Outcome>) {
+        let dev = f.dev;
+        if f.reply {
+            self.reply_arrives(f, out);
+            return;
+        }
+        let host = &self.devices[dev].host;
+        if dev >= self.scn.hosts.len() {
+            self.stopped(&f, f.space.clone(), Stop::NoSocket, out);
+            return;
+        }
+        // ICMP echo is answered by the kernel.
+        let (icmp, mut rest) = f.space.split(&[Cube { proto: ICMP, ..Cube::full(Fam::V4) }, Cube { proto: ICMP, ..Cube::full(Fam::V6) }]);
+        if !icmp.is_empty() {
+            self.reply(self.child(&f, icmp, None), usize::MAX, out);
+        }
+        // Exact binds before wildcards, as the tracer does.
+        let mut order: Vec<usize> = (0..host.sockets.len()).collect();
+        order.sort_by_key(|&i| host.sockets[i].bind.is_unspecified());
+        for si in order {
+            if rest.is_empty() {
+                break;
+            }
+            let s = &host.sockets[si];
+            let mut conds = Vec::new();
+            for fam in [Fam::V4, Fam::V6] {
+                let dsts: Vec<(u128, u128)> = if s.bind.is_unspecified() {
+                    if !s.accepts(if fam == Fam::V4 { std::net::IpAddr::from([1u8, 1, 1, 1]) } else { std::net::IpAddr::from([1u16; 8]) }) {
+                        continue;
+                    }
+                    vec![(0, fam.max())]
+                } else if Fam::of(s.bind) == fam {
+                    vec![(addr_u128(s.bind), addr_u128(s.bind))]
+                } else {
+                    continue;
+                };
+                for d in dsts {
+                    let mut c = Cube::full(fam);
+                    c.proto = proto_bit(s.proto);
+                    c.dst = d;
+                    c.dport = (s.port, s.port);
+                    conds.push(c);
+                }
+            }
+            let tmp = Flow { space: rest.clone(), ..self.child(&f, Space::default(), None) };
+            let (hit, miss) = self.split_cond(&tmp, &conds);
+            rest = miss;
+            if !hit.is_empty() {
+                let child = self.child(&f, hit, Some(self.step(&f, StepKind::Socket(si))));
+                self.reply(child, si, out);
+            }
+        }
+        self.stopped(&f, rest, Stop::NoSocket, out);
+    }
+
+    /// Sends the reply of a request that reached socket `si` (usize::MAX: ICMP echo).
+    fn reply(&self, f: Flow, si: usize, out: &mut Vec<Outcome>) {
+        let mut r = self.child(&f, f.space.clone(), None);
+        r.reply = true;
+        r.view = f.view.swapped();
+        r.in_iface = None;
+        r.ttl = crate::journey::INITIAL_TTL;
+        // Remember where the request ended, for the outcome.
+        r.path.push(PathStep { dev: f.dev, reply: true, kind: StepKind::Socket(si) });
+        self.originate(r, out);
+    }
+
+    fn reply_arrives(&self, f: Flow, out: &mut Vec<Outcome>) {
+        let origin = f.visited[0];
+        // Where the request ended: the socket step recorded when the reply began.
+        let Some(start) = f.path.iter().rposition(|s| s.reply && matches!(s.kind, StepKind::Socket(_))) else {
+            return;
+        };
+        let (dev, si) = match f.path[start].kind {
+            StepKind::Socket(si) => (f.path[start].dev, si),
+            _ => unreachable!("found a socket step"),
+        };
+        if f.dev != origin {
+            self.stopped(&f, f.space.clone(), Stop::ReplyMismatch, out);
+            return;
+        }
+        // The reply must look like the answer the client expects: from where it sent to.
+        let want = [(f.view.src, Dim::Dst), (f.view.sport, Dim::Dport), (f.view.dst, Dim::Src), (f.view.dport, Dim::Sport)];
+        let mut ok = f.space.clone();
+        let mut bad = Space::default();
+        for (field, dim) in want {
+            match field {
+                Field::Orig(d) if d == dim => {}
+                Field::Orig(_) => {
+                    // A swapped field that was never restored: only equal where both agree.
+                    bad.0.append(&mut ok.0);
+                }
+                Field::Value(v) => {
+                    let mut c = Cube::full(Fam::V4);
+                    let conds: Vec<Cube> = [Fam::V4, Fam::V6]
+                        .iter()
+                        .map(|&fam| {
+                            c = Cube::full(fam);
+                            c.set(dim, (v, v));
+                            c
+                        })
+                        .collect();
+                    let (y, n) = ok.split(&conds);
+                    ok = y;
+                    bad.0.extend(n.0);
+                }
+            }
+        }
+        self.stopped(&f, bad, Stop::ReplyMismatch, out);
+        if !ok.is_empty() {
+            let mut path = f.path.clone();
+            path.remove(start);
+            out.push(Outcome { space: ok, path, end: End::Reached { dev, socket: si } });
+        }
+    }
+}
+
+type IpAddrU = (Fam, u128);
+
+#[derive(Debug, Clone, Copy)]
+enum Hook {
+    Input,
+    Forward,
+    Output,
+}
+
+/// The address parts a network term covers (a catch-all leaves out the other networks).
+fn network_parts(scn: &Scenario, id: NetworkId) -> Vec<AddrPart> {
+    let n = scn.network(id);
+    let minus: std::sync::Arc<Vec<ipnet::IpNet>> = std::sync::Arc::new(if n.catch_all {
+        scn.networks.iter().filter(|o| !o.catch_all).flat_map(|o| o.prefixes.iter().copied()).collect()
+    } else {
+        Vec::new()
+    });
+    n.prefixes.iter().map(|p| AddrPart { prefix: *p, minus: minus.clone() }).collect()
+}
