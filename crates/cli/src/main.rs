@@ -4,6 +4,7 @@
 mod diagnostics;
 mod filter_cmd;
 mod scenario_arg;
+mod serve_cmd;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::process::ExitCode;
@@ -24,6 +25,14 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// The web page: the topology, journeys played hop by hop, variants (127.0.0.1 only).
+    Serve {
+        /// A scenario file, or the name of a built-in scenario (default: mini-lab).
+        scenario: Option<String>,
+        /// The port to listen on (0 picks a free one).
+        #[arg(long, default_value_t = pathproof_web::DEFAULT_PORT)]
+        port: u16,
+    },
     /// Follow one journey hop by hop, with what each checkpoint proves and takes on trust.
     Trace(TraceArgs),
     /// Test packets against a real iptables-save or nft rule set, with netfilter's semantics.
@@ -119,6 +128,10 @@ impl std::fmt::Display for InputError {
 
 fn run(cli: Cli) -> Result<ExitCode, InputError> {
     match cli.command {
+        Command::Serve { scenario, port } => {
+            serve_cmd::run(scenario.as_deref(), port)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Trace(a) => {
             let scn = scenario_arg::load(a.scenario.as_deref(), a.variant.as_deref())?;
             let q = Query {

@@ -1,0 +1,451 @@
+//! Every endpoint of the JSON API, good and bad requests, through the same
+//! router `pathproof serve` runs (no network needed except the last test,
+//! which uses a real loopback socket).
+
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use tower::ServiceExt;
+
+use pathproof_core::{examples, render, Query};
+use pathproof_web::{app, AppState, Current, MAX_BODY};
+
+fn state() -> AppState {
+    AppState::new(Current::example("mini-lab").unwrap().unwrap())
+}
+
+struct Answer {
+    status: StatusCode,
+    content_type: String,
+    body: String,
+}
+
+impl Answer {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+}
+
+async fn send(st: &AppState, req: Request<Body>) -> Answer {
+    let r = app(st.clone()).oneshot(req).await.unwrap();
+    let status = r.status();
+    let content_type = r
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    let bytes = r.into_body().collect().await.unwrap().to_bytes();
+    Answer {
+        status,
+        content_type,
+        body: String::from_utf8(bytes.to_vec()).unwrap(),
+    }
+}
+
+async fn get(st: &AppState, uri: &str) -> Answer {
+    send(st, Request::get(uri).body(Body::empty()).unwrap()).await
+}
+
+async fn post(st: &AppState, uri: &str, body: impl Into<Body>) -> Answer {
+    send(st, Request::post(uri).body(body.into()).unwrap()).await
+}
+
+fn assert_error(a: &Answer, status: StatusCode, needle: &str) {
+    assert_eq!(a.status, status, "{}", a.body);
+    assert!(a.content_type.starts_with("application/json"));
+    let v = a.json();
+    let msg = v["error"].as_str().expect("an error sentence");
+    assert!(msg.contains(needle), "`{msg}` lacks `{needle}`");
+}
+
+fn mini_lab_trace(from: &str, to: &str, variant: Option<&str>) -> pathproof_core::Trace {
+    let e = examples::get("mini-lab").unwrap();
+    let scn = pathproof_core::load(&e.file(), e.text, variant).unwrap();
+    pathproof_core::trace(&scn, &Query::new(from, to)).unwrap()
+}
+
+#[tokio::test]
+async fn scenario_view_is_the_topology() {
+    let st = state();
+    let a = get(&st, "/api/scenario").await;
+    assert_eq!(a.status, StatusCode::OK);
+    let v = a.json();
+    assert_eq!(v["name"], "mini-lab");
+    assert_eq!(v["file"], "mini-lab.yaml");
+    assert_eq!(
+        v["source"].as_str().unwrap(),
+        examples::get("mini-lab").unwrap().text
+    );
+    let nets: Vec<&str> = v["networks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(nets, ["internet", "dmz", "app", "data", "link-local"]);
+    assert_eq!(v["networks"][0]["trust"], "untrusted");
+    assert_eq!(v["networks"][0]["catch_all"], true);
+    let host = |name: &str| {
+        v["hosts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(host("edge")["kind"], "firewall");
+    assert_eq!(host("edge")["forward"], "edge-fw");
+    assert_eq!(host("edge")["interfaces"].as_array().unwrap().len(), 5);
+    assert_eq!(host("web")["kind"], "host");
+    assert_eq!(host("web")["interfaces"][0]["network"], "dmz");
+    assert_eq!(host("web")["interfaces"][0]["addrs"][0], "10.0.1.10");
+    assert_eq!(host("web")["sockets"][0]["port"], 443);
+    assert_eq!(
+        host("web")["sockets"][0]["tls"]["names"][0],
+        "www.example.com"
+    );
+    assert_eq!(host("proxy")["proxy"]["mode"], "forward");
+    assert_eq!(host("db")["sensitive"], true);
+    let fw = &v["filters"][0];
+    assert_eq!(fw["name"], "edge-fw");
+    assert_eq!(fw["default"], "drop");
+    assert_eq!(fw["attached"][0], "edge/forward");
+    assert_eq!(fw["rules"][0]["index"], 1);
+    assert_eq!(fw["rules"][0]["action"], "allow");
+    // The rule's line is where it is written in the YAML.
+    let line = fw["rules"][0]["line"].as_u64().unwrap() as usize;
+    let src = examples::get("mini-lab").unwrap().text;
+    assert!(src
+        .lines()
+        .nth(line - 1)
+        .unwrap()
+        .contains("allow tcp from internet to web port 443"));
+    assert_eq!(v["dns"][0]["name"], "public");
+    assert_eq!(v["dns"][0]["records"][0]["type"], "A");
+    let variants: Vec<&str> = v["variants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(variants, ["break", "harden"]);
+    assert!(v["variants"][0]["why"].as_str().unwrap().contains("DMZ"));
+    let ex = v["expectations"].as_array().unwrap();
+    assert_eq!(ex.len(), 5);
+    assert_eq!(ex[2]["kind"], "deny");
+    assert_eq!(ex[2]["journeys"][0]["from"], "web");
+    assert_eq!(ex[2]["journeys"][0]["to"], "metadata:80");
+    assert_eq!(ex[4]["kind"], "only");
+    assert_eq!(ex[4]["journeys"][0]["from"], "api");
+    // Deterministic: the same scenario gives the same bytes.
+    assert_eq!(get(&st, "/api/scenario").await.body, a.body);
+}
+
+#[tokio::test]
+async fn trace_is_the_cli_json_byte_for_byte() {
+    let st = state();
+    let a = post(
+        &st,
+        "/api/trace",
+        r#"{"from":"client","to":"www.example.com:443"}"#,
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert!(a.content_type.starts_with("application/json"));
+    let want = render::trace_json(&mini_lab_trace("client", "www.example.com:443", None));
+    assert_eq!(a.body, want);
+    assert_eq!(a.json()["outcome"]["kind"], "reached");
+}
+
+#[tokio::test]
+async fn trace_formats_mermaid_and_text() {
+    let st = state();
+    let t = mini_lab_trace("client", "web:443", None);
+    let body = r#"{"from":"client","to":"web:443","proto":"tcp"}"#;
+    let m = post(&st, "/api/trace?format=mermaid", body).await;
+    assert_eq!(m.status, StatusCode::OK);
+    assert!(m.content_type.starts_with("text/plain"));
+    assert_eq!(m.body, render::trace_mermaid(&t));
+    let x = post(&st, "/api/trace?format=text", body).await;
+    assert_eq!(x.body, render::trace_text(&t));
+    let bad = post(&st, "/api/trace?format=svg", body).await;
+    assert_error(&bad, StatusCode::BAD_REQUEST, "unknown format `svg`");
+}
+
+#[tokio::test]
+async fn trace_under_a_variant() {
+    let st = state();
+    let base = post(&st, "/api/trace", r#"{"from":"web","to":"metadata:80"}"#).await;
+    assert_ne!(base.json()["outcome"]["kind"], "reached");
+    let broken = post(
+        &st,
+        "/api/trace",
+        r#"{"from":"web","to":"metadata:80","variant":"break"}"#,
+    )
+    .await;
+    assert_eq!(broken.status, StatusCode::OK);
+    let v = broken.json();
+    assert_eq!(v["variant"], "break");
+    assert_eq!(v["outcome"]["kind"], "reached");
+    assert_eq!(v["query"]["destination_address"], "169.254.169.254");
+    assert_eq!(
+        broken.body,
+        render::trace_json(&mini_lab_trace("web", "metadata:80", Some("break")))
+    );
+    // An empty variant is no variant.
+    let none = post(
+        &st,
+        "/api/trace",
+        r#"{"from":"web","to":"metadata:80","variant":""}"#,
+    )
+    .await;
+    assert_eq!(none.body, base.body);
+}
+
+#[tokio::test]
+async fn trace_bad_requests_are_clear_4xx() {
+    let st = state();
+    let a = post(&st, "/api/trace", r#"{"from":"clinet","to":"web:443"}"#).await;
+    assert_error(
+        &a,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "unknown source `clinet`",
+    );
+    assert_eq!(a.json()["help"], "did you mean `client`?");
+    let a = post(&st, "/api/trace", r#"{"from":"client","to":"web"}"#).await;
+    assert_error(&a, StatusCode::UNPROCESSABLE_ENTITY, "has no port");
+    let a = post(
+        &st,
+        "/api/trace",
+        r#"{"from":"client","to":"web:443","variant":"brake"}"#,
+    )
+    .await;
+    assert_error(&a, StatusCode::UNPROCESSABLE_ENTITY, "no variant `brake`");
+    assert_eq!(a.json()["help"], "did you mean `break`?");
+    let a = post(&st, "/api/trace", "{not json").await;
+    assert_error(&a, StatusCode::BAD_REQUEST, "not a trace question");
+    let a = post(&st, "/api/trace", r#"{"from":"client"}"#).await;
+    assert_error(&a, StatusCode::BAD_REQUEST, "missing field `to`");
+    let a = post(
+        &st,
+        "/api/trace",
+        r#"{"from":"client","to":"web:443","prot":"udp"}"#,
+    )
+    .await;
+    assert_error(&a, StatusCode::BAD_REQUEST, "unknown field `prot`");
+    let a = post(
+        &st,
+        "/api/trace",
+        r#"{"from":"client","to":"web:443","proto":"sctp"}"#,
+    )
+    .await;
+    assert_error(&a, StatusCode::BAD_REQUEST, "unknown protocol `sctp`");
+    let a = post(
+        &st,
+        "/api/trace",
+        r#"{"from":"client","to":"web:443","port":70000}"#,
+    )
+    .await;
+    assert_error(&a, StatusCode::BAD_REQUEST, "not a trace question");
+    let a = post(&st, "/api/trace", "").await;
+    assert_error(&a, StatusCode::BAD_REQUEST, "not a trace question");
+    let big = format!(r#"{{"from":"{}","to":"web:443"}}"#, "a".repeat(MAX_BODY));
+    let a = post(&st, "/api/trace", big).await;
+    assert_error(&a, StatusCode::PAYLOAD_TOO_LARGE, "larger than");
+    let a = get(&st, "/api/trace").await;
+    assert_eq!(a.status, StatusCode::METHOD_NOT_ALLOWED);
+}
+
+#[tokio::test]
+async fn post_scenario_loads_or_reports_problems_like_the_cli() {
+    let st = state();
+    let bad = "name: broken\nnetworks:\n  lan: { cidr: 10.0.0.0/24 }\nhosts:\n  a: { at: lann 10.0.0.1 }\n";
+    let a = post(&st, "/api/scenario?file=my-lab.yaml", bad).await;
+    assert_error(
+        &a,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "my-lab.yaml has 1 problem",
+    );
+    let want = pathproof_core::load("my-lab.yaml", bad, None).unwrap_err();
+    let v = a.json();
+    let got = v["problems"].as_array().unwrap();
+    assert_eq!(got.len(), want.problems.len());
+    for (g, w) in got.iter().zip(&want.problems) {
+        assert_eq!(g["message"], w.message.as_str());
+        assert_eq!(g["label"], w.label.as_str());
+        assert_eq!(g["help"].as_str(), w.help.as_deref());
+        assert_eq!(g["line"], w.line);
+        assert_eq!(g["column"], w.column);
+    }
+    assert_eq!(got[0]["line"], 5);
+    assert_eq!(got[0]["help"], "did you mean `lan`?");
+    assert_eq!(v["text"], want.to_string());
+    // The scenario in place is unchanged.
+    assert_eq!(get(&st, "/api/scenario").await.json()["name"], "mini-lab");
+
+    // YAML that is not even YAML.
+    let a = post(&st, "/api/scenario", "hosts: [unclosed\n").await;
+    assert_error(&a, StatusCode::UNPROCESSABLE_ENTITY, "problem");
+    assert!(a.json()["problems"][0]["line"].as_u64().unwrap() >= 1);
+
+    let a = post(&st, "/api/scenario", vec![0xffu8, 0xfe, b'x']).await;
+    assert_error(&a, StatusCode::BAD_REQUEST, "not UTF-8");
+    let a = post(&st, "/api/scenario", vec![b'#'; MAX_BODY + 1]).await;
+    assert_error(&a, StatusCode::PAYLOAD_TOO_LARGE, "larger than");
+
+    let good = "name: tiny\nnetworks:\n  lan: { cidr: 10.0.0.0/24 }\nhosts:\n  a: { at: lan 10.0.0.1 }\n  b: { at: lan 10.0.0.2, listen: [\"tcp/80 http\"] }\n";
+    let a = post(&st, "/api/scenario?file=tiny.yaml", good).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert_eq!(a.json()["name"], "tiny");
+    assert_eq!(get(&st, "/api/scenario").await.body, a.body);
+    let t = post(&st, "/api/trace", r#"{"from":"a","to":"b:80"}"#).await;
+    assert_eq!(t.json()["file"], "tiny.yaml");
+    assert_eq!(t.json()["outcome"]["kind"], "reached");
+    // The old scenario's names are gone.
+    let t = post(&st, "/api/trace", r#"{"from":"client","to":"b:80"}"#).await;
+    assert_error(
+        &t,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "unknown source `client`",
+    );
+}
+
+#[tokio::test]
+async fn examples_list_and_load() {
+    let st = state();
+    let a = get(&st, "/api/examples").await;
+    assert_eq!(a.status, StatusCode::OK);
+    let v = a.json();
+    let names: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    let want: Vec<&str> = examples::ALL.iter().map(|e| e.name).collect();
+    assert_eq!(names, want);
+    assert_eq!(v[0]["variants"][0], "break");
+    assert!(v[0]["teaches"].as_str().unwrap().contains("edge firewall"));
+
+    let a = post(&st, "/api/scenario/example/dual-stack", "").await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert_eq!(a.json()["name"], "dual-stack");
+    assert_eq!(get(&st, "/api/scenario").await.json()["name"], "dual-stack");
+
+    let a = post(&st, "/api/scenario/example/mini-lba", "").await;
+    assert_error(
+        &a,
+        StatusCode::NOT_FOUND,
+        "no built-in scenario named `mini-lba`",
+    );
+    assert_eq!(a.json()["help"], "did you mean `mini-lab`?");
+    assert_eq!(get(&st, "/api/scenario").await.json()["name"], "dual-stack");
+}
+
+#[tokio::test]
+async fn every_example_and_variant_views_and_traces() {
+    for e in examples::ALL {
+        let st = AppState::new(Current::example(e.name).unwrap().unwrap());
+        let v = get(&st, "/api/scenario").await.json();
+        let variants: Vec<Option<String>> = std::iter::once(None)
+            .chain(
+                v["variants"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|x| Some(x["name"].as_str().unwrap().to_string())),
+            )
+            .collect();
+        for ex in v["expectations"].as_array().unwrap() {
+            for j in ex["journeys"].as_array().unwrap() {
+                for variant in &variants {
+                    let body = serde_json::json!({
+                        "from": j["from"], "to": j["to"], "proto": j["proto"], "variant": variant,
+                    });
+                    let a = post(&st, "/api/trace", body.to_string()).await;
+                    assert_eq!(a.status, StatusCode::OK, "{}: {body}: {}", e.name, a.body);
+                }
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn unknown_endpoints_and_foreign_requests() {
+    let st = state();
+    let a = get(&st, "/api/scenarios").await;
+    assert_error(&a, StatusCode::NOT_FOUND, "no API endpoint /api/scenarios");
+    assert_eq!(a.json()["help"], "did you mean /api/scenario?");
+    let a = send(
+        &st,
+        Request::get("/api/scenario")
+            .header(header::HOST, "evil.example:7878")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_error(&a, StatusCode::FORBIDDEN, "127.0.0.1 or localhost");
+    let a = send(
+        &st,
+        Request::post("/api/trace")
+            .header(header::HOST, "127.0.0.1:7878")
+            .header(header::ORIGIN, "http://evil.example")
+            .body(Body::from(r#"{"from":"client","to":"web:443"}"#))
+            .unwrap(),
+    )
+    .await;
+    assert_error(&a, StatusCode::FORBIDDEN, "cross-origin");
+    let a = send(
+        &st,
+        Request::post("/api/trace")
+            .header(header::HOST, "127.0.0.1:7878")
+            .header(header::ORIGIN, "http://127.0.0.1:7878")
+            .body(Body::from(r#"{"from":"client","to":"web:443"}"#))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+}
+
+#[tokio::test]
+async fn the_page_is_embedded() {
+    let st = state();
+    let a = get(&st, "/").await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert!(a.content_type.starts_with("text/html"));
+    assert!(a.body.contains("<title>pathproof"));
+    let a = get(&st, "/no-such-file.js").await;
+    assert_eq!(a.status, StatusCode::NOT_FOUND);
+}
+
+/// A client that promises a body and stops half-way gets an answer, not a hang.
+#[tokio::test]
+async fn a_truncated_body_over_a_real_socket_is_a_4xx() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = pathproof_web::bind(0).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    assert!(addr.ip().is_loopback());
+    let server = tokio::spawn(pathproof_web::run(listener, state()));
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(
+        format!(
+            "POST /api/trace HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 100\r\n\r\n{{\"from\":"
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    s.shutdown().await.unwrap();
+    let mut out = String::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        s.read_to_string(&mut out),
+    )
+    .await
+    .expect("the server answers")
+    .unwrap();
+    assert!(out.starts_with("HTTP/1.1 4"), "{out}");
+    server.abort();
+}
