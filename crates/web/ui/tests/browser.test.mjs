@@ -1,0 +1,212 @@
+// Browser tests of the page, driving Debian's /usr/bin/chromium through
+// playwright-core. Starts `pathproof serve --port 0` itself (the binary is
+// PATHPROOF_BIN) and stops it at the end. Screenshots go to
+// SCREENSHOT_DIR (default: target/web-screenshots at the repository root).
+//
+//   PATHPROOF_BIN=target/debug/pathproof node --test crates/web/ui/tests/
+//
+// Without the binary or the browser the tests say so and skip, except under
+// CI=true, where that is a failure.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { existsSync, mkdirSync } from "node:fs";
+import { join, dirname, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "../../../..");
+const BIN = process.env.PATHPROOF_BIN || join(root, "target/debug/pathproof");
+const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
+const SHOTS = process.env.SCREENSHOT_DIR || join(root, "target/web-screenshots");
+const CI = process.env.CI === "true";
+
+let missing = null;
+if (!existsSync(BIN)) missing = `the pathproof binary is not at ${BIN} (set PATHPROOF_BIN)`;
+else if (!existsSync(CHROMIUM)) missing = `no browser at ${CHROMIUM} (apt-get install -y chromium)`;
+if (missing && CI) throw new Error(`browser tests cannot run under CI=true: ${missing}`);
+const skip = missing ? `skipped: ${missing}` : false;
+
+let server, url, browser, page;
+const problems = [];
+// The browser logs the 422 of a scenario that does not load; expected while
+// that test runs, an error anywhere else.
+let expect422 = false;
+
+async function startServer() {
+  server = spawn(BIN, ["serve", "--port", "0"], { stdio: ["ignore", "pipe", "pipe"] });
+  let err = "";
+  server.stderr.on("data", (d) => { err += d; });
+  return new Promise((ok, fail) => {
+    const timer = setTimeout(() => fail(new Error(`the server did not start: ${err}`)), 15000);
+    let out = "";
+    server.stdout.on("data", (d) => {
+      out += d;
+      const m = out.match(/^(http:\/\/127\.0\.0\.1:\d+)\s*$/m);
+      if (m) { clearTimeout(timer); ok(m[1]); }
+    });
+    server.on("exit", (code) => { clearTimeout(timer); fail(new Error(`the server exited (${code}): ${err}`)); });
+  });
+}
+
+async function shot(name) {
+  await page.waitForTimeout(700); // let the packet finish moving
+  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+}
+
+before(async () => {
+  if (skip) return;
+  mkdirSync(SHOTS, { recursive: true });
+  url = await startServer();
+  const { chromium } = await import("playwright-core");
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+  page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  page.on("console", (m) => {
+    if (m.type() !== "error") return;
+    if (expect422 && /status of 422/.test(m.text())) return;
+    problems.push(`console: ${m.text()}`);
+  });
+  page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+  page.on("requestfailed", (r) => problems.push(`request failed: ${r.url()}`));
+  // Nothing may be fetched from anywhere but this server.
+  await page.route((u) => !u.href.startsWith(url), (r) => { problems.push(`off-site request: ${r.request().url()}`); r.abort(); });
+  const t0 = Date.now();
+  await page.goto(url);
+  await page.waitForSelector('body[data-ready="true"]');
+  console.log(`page ready in ${Date.now() - t0} ms`);
+});
+
+after(async () => {
+  if (browser) await browser.close();
+  if (server) server.kill("SIGINT");
+});
+
+test("the page shows the mini-lab topology", { skip }, async () => {
+  await shot("01-topology");
+  assert.match(await page.textContent("#scenario-about"), /mini-lab/);
+  for (const name of ["client", "edge", "web", "api", "db", "metadata", "proxy"]) {
+    assert.equal(await page.locator(`.node[data-host="${name}"]`).count(), 1, name);
+  }
+  assert.equal(await page.locator('.node.kind-firewall[data-host="edge"]').count(), 1);
+  assert.equal(await page.locator(".net").count(), 5);
+});
+
+test("trace client -> web:443 and step through every hop", { skip }, async () => {
+  await page.selectOption("#from", "client");
+  await page.fill("#to", "web:443");
+  await page.click("#trace-btn");
+  await page.waitForSelector("#hop-card:not([hidden])");
+  const total = await page.locator("#hop-list li").count();
+  assert.ok(total > 5, `${total} hops`);
+  // The page shows the same trace as the API.
+  const api = await page.evaluate(async () => (await fetch("/api/trace", { method: "POST", body: JSON.stringify({ from: "client", to: "web:443" }) })).json());
+  assert.equal(api.hops.length, total);
+  for (let i = 0; i < total; i++) {
+    const hop = api.hops[i];
+    assert.equal(await page.getAttribute("#hop-card", "data-step"), String(hop.step));
+    assert.equal(await page.textContent("#position"), `hop ${i + 1} of ${total}`);
+    const card = await page.textContent("#hop-card");
+    assert.ok(card.includes(hop.device) && card.includes(hop.detail), `hop ${hop.step}: ${card}`);
+    assert.equal(await page.locator(`.node.current[data-host="${hop.device}"]`).count(), hop.device.includes("@") ? 0 : 1);
+    if (i === 4) await shot("02-trace-mid");
+    if (i < total - 1) await page.click("#step");
+  }
+  assert.ok(await page.isDisabled("#step"));
+  assert.match(await page.textContent("#outcome"), /reached/);
+  await page.click("#back");
+  assert.equal(await page.textContent("#position"), `hop ${total - 1} of ${total}`);
+  // Keyboard: → steps forward again.
+  await page.locator("#journey").focus();
+  await page.keyboard.press("ArrowRight");
+  assert.equal(await page.textContent("#position"), `hop ${total} of ${total}`);
+  await shot("03-trace-end");
+});
+
+test("the layer switch changes the explanations", { skip }, async () => {
+  await page.click("#first");
+  // The edge firewall's hop names its rule; compare the layers there.
+  const steps = await page.locator("#hop-list li").evaluateAll((lis) => lis.map((li) => li.textContent));
+  const filter = steps.findIndex((t) => /edge · Filter/.test(t));
+  assert.ok(filter >= 0, `a filter hop on edge in ${steps}`);
+  await page.locator("#hop-list li").nth(filter).locator("button").click();
+  await page.check('input[name="layer"][value="1"]');
+  const one = await page.textContent("#hop-card");
+  assert.doesNotMatch(one, /Hides from everyone after it/);
+  await page.check('input[name="layer"][value="4"]');
+  const four = await page.textContent("#hop-card");
+  assert.notEqual(four, one);
+  assert.match(four, /Hides from everyone after it/);
+  assert.match(four, /Takes on trust/);
+  assert.match(four, /line \d+, column \d+/);
+  assert.match(await page.textContent("#outcome"), /must take on trust/);
+  await shot("04-layer-4");
+  await page.keyboard.press("Escape");
+  await page.locator("#journey").focus();
+  await page.keyboard.press("2");
+  assert.equal(await page.isChecked('input[name="layer"][value="2"]'), true);
+});
+
+test("break makes the metadata journey appear", { skip }, async () => {
+  const row = page.locator('#expect-rows tr[data-journey="web -> metadata:80"]');
+  await row.waitFor();
+  assert.doesNotMatch(await row.textContent(), /appears/);
+  await page.click('button[data-variant="break"]');
+  await page.waitForSelector('#expectations[data-variant="break"]');
+  const text = await row.textContent();
+  assert.match(text, /appears/);
+  assert.match(text, /169\.254\.169\.254/);
+  assert.match(text, /reached/);
+  assert.equal(await row.getAttribute("class"), "appears");
+  assert.match(await page.textContent("#variant-why"), /DMZ/);
+  // Load that journey into the player: it now reaches metadata.
+  await row.locator("button").click();
+  await page.waitForFunction(() => document.querySelector("#outcome").textContent.includes("Changed by break"));
+  assert.match(await page.textContent("#outcome"), /reached/);
+  await shot("05-break");
+  await page.click('button[data-variant=""]');
+  await page.waitForSelector('#expectations[data-variant=""]');
+});
+
+test("a malformed scenario shows its problems at their lines", { skip }, async () => {
+  expect422 = true;
+  const broken = "name: broken\nnetworks:\n  lan: { cidr: 10.0.0.0/24 }\nhosts:\n  a: { at: lann 10.0.0.1 }\n";
+  await page.setInputFiles("#open-file", { name: "broken.yaml", mimeType: "text/yaml", buffer: Buffer.from(broken) });
+  const problem = page.locator("#problems li.problem").first();
+  await problem.waitFor();
+  const text = await problem.textContent();
+  assert.match(text, /line 5, column 12/);
+  assert.match(text, /unknown network `lann`/);
+  assert.match(text, /did you mean `lan`\?/);
+  assert.equal(await page.locator('#gutter .bad-line[data-line="5"]').count(), 1);
+  assert.equal(await page.textContent("#editor-file"), "broken.yaml");
+  expect422 = false;
+  // The scenario in use is unchanged.
+  assert.match(await page.textContent("#scenario-about"), /mini-lab/);
+  await shot("06-yaml-error");
+  // Fix it in the editor and load it.
+  await page.fill("#yaml", broken.replace("lann", "lan"));
+  await page.click("#editor-load");
+  await page.waitForFunction(() => document.querySelector("#scenario-about").textContent.startsWith("broken"));
+  assert.equal(await page.locator('.node[data-host="a"]').count(), 1);
+  await page.selectOption("#example-select", "mini-lab");
+  await page.waitForFunction(() => document.querySelector("#scenario-about").textContent.startsWith("mini-lab"));
+});
+
+test("usable at 360 px wide", { skip }, async () => {
+  await page.setViewportSize({ width: 360, height: 800 });
+  await page.selectOption("#from", "client");
+  await page.fill("#to", "www.example.com:443");
+  await page.click("#trace-btn");
+  await page.waitForSelector("#hop-card:not([hidden])");
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+  assert.ok(overflow <= 1, `the page scrolls sideways by ${overflow}px`);
+  await shot("07-narrow");
+  await page.setViewportSize({ width: 1280, height: 900 });
+});
+
+test("no console errors", { skip }, async () => {
+  assert.deepEqual(problems, []);
+});
