@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 say() { printf '\n==> %s\n' "$*"; }
 
 # Debian packages the tests need. Installed only when missing.
-APT_PACKAGES=(ca-certificates)
+APT_PACKAGES=(ca-certificates chromium)
 
 need_apt=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -44,3 +44,11 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 
 say "cargo test"
 cargo test --workspace --quiet
+
+say "web page: committed assets and browser tests"
+(cd crates/web/ui && npm ci --no-audit --no-fund --loglevel=error && node scripts/check-assets.mjs)
+cargo build --quiet -p pathproof
+target_dir=$(cargo metadata --format-version 1 --no-deps | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).target_directory))')
+# The tests start `pathproof serve --port 0` themselves and stop it at the end.
+PATHPROOF_BIN="$target_dir/debug/pathproof" SCREENSHOT_DIR="$target_dir/web-screenshots" \
+  node --test crates/web/ui/tests/
