@@ -14,6 +14,7 @@ pub mod journey;
 pub use evidence::Trace;
 pub use journey::{trace, Query, QueryError};
 pub mod examples;
+pub mod lessons;
 pub mod render;
 pub mod synth;
 pub mod analysis;
