@@ -46,6 +46,26 @@ pub const ALL: &[Example] = &[
         teaches: "what TLS verification proves, verification turned off, and mutual TLS",
         text: include_str!("../../../scenarios/tls-identity.yaml"),
     },
+    Example {
+        name: "segmentation",
+        teaches: "three tiers versus a flat network: default deny and lateral movement",
+        text: include_str!("../../../scenarios/segmentation.yaml"),
+    },
+    Example {
+        name: "split-dns",
+        teaches: "split-horizon DNS: one name, two answers, and a squatted internal domain",
+        text: include_str!("../../../scenarios/split-dns.yaml"),
+    },
+    Example {
+        name: "ssrf-metadata",
+        teaches: "SSRF: a URL-fetching service, an egress proxy, and the metadata endpoint",
+        text: include_str!("../../../scenarios/ssrf-metadata.yaml"),
+    },
+    Example {
+        name: "proxy-xff",
+        teaches: "a reverse proxy, X-Forwarded-For as a claim, and a path that skips the proxy",
+        text: include_str!("../../../scenarios/proxy-xff.yaml"),
+    },
 ];
 
 /// A built-in scenario by name.

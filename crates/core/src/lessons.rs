@@ -84,6 +84,8 @@ pub struct Prediction {
     pub sport: Option<u16>,
     /// The outcome the engine must compute.
     pub answer: OutcomeKind,
+    /// Optionally, the device where the journey must end (the outcome's `at`).
+    pub at: Option<String>,
     /// Why, in this layer's words.
     pub explain: String,
     /// The line of the file where this question is written.
@@ -158,7 +160,11 @@ pub struct PredictionResult {
     pub expected: OutcomeKind,
     /// The outcome the engine computed; none if the scenario or the query failed.
     pub actual: Option<OutcomeKind>,
-    /// `actual == expected`.
+    /// The device the prediction says the journey ends at, if it says.
+    pub expected_at: Option<String>,
+    /// The device where the engine's journey ended.
+    pub actual_at: Option<String>,
+    /// `actual == expected`, and the devices agree when `expected_at` is given.
     pub ok: bool,
     /// Why there is no outcome (a load or query error).
     pub error: Option<String>,
@@ -212,6 +218,8 @@ struct RawPrediction {
     #[serde(default)]
     sport: Option<u16>,
     answer: Spanned<String>,
+    #[serde(default)]
+    at: Option<String>,
     explain: String,
 }
 
@@ -418,6 +426,7 @@ pub fn parse(file: &str, text: &str) -> Result<Lesson, LessonError> {
                 ipv6: p.ipv6,
                 sport: p.sport,
                 answer,
+                at: p.at.map(|a| a.trim().to_string()),
                 explain: p.explain.trim().to_string(),
                 line: p_at.line() as u32,
             });
@@ -496,6 +505,8 @@ pub fn check(lesson: &Lesson) -> Vec<PredictionResult> {
                 variant: p.variant.clone(),
                 expected: p.answer,
                 actual: None,
+                expected_at: p.at.clone(),
+                actual_at: None,
                 ok: false,
                 error: None,
                 trace: None,
@@ -511,7 +522,11 @@ pub fn check(lesson: &Lesson) -> Vec<PredictionResult> {
             match result {
                 Ok(t) => {
                     r.actual = Some(t.outcome.kind);
-                    r.ok = t.outcome.kind == p.answer;
+                    r.actual_at = t.outcome.at.clone();
+                    r.ok = t.outcome.kind == p.answer
+                        && p.at
+                            .as_ref()
+                            .is_none_or(|at| Some(at) == t.outcome.at.as_ref());
                     r.trace = Some(t);
                 }
                 Err(e) => r.error = Some(e),
