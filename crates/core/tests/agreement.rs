@@ -56,7 +56,15 @@ fn check_scenario(scn: &Scenario, rng: &mut SplitMix64, samples_per_source: usiz
                 let hi = addr_u128(p.broadcast());
                 u128_addr(fam, lo + (rng.next_u64() as u128 % (hi - lo).saturating_add(1).max(1)))
             };
-            let dport = if rng.chance(0.8) { *rng.pick(&ports) } else { rng.range(1, 65535) as u16 };
+            // Mostly a port something listens on at that address, so that many samples connect.
+            let own: Vec<u16> = scn.owners_of(dst).iter().flat_map(|(h, _)| scn.host(*h).sockets.iter().map(|s| s.port)).collect();
+            let dport = if !own.is_empty() && rng.chance(0.6) {
+                *rng.pick(&own)
+            } else if rng.chance(0.8) {
+                *rng.pick(&ports)
+            } else {
+                rng.range(1, 65535) as u16
+            };
             let proto = if rng.chance(0.75) { Proto::Tcp } else { Proto::Udp };
             let sport = rng.range(EPHEMERAL.0 as usize, EPHEMERAL.1 as usize) as u16;
             let (from, src_pinned) = match source {

@@ -4,4 +4,5 @@
 
 pub mod space;
 pub mod symbolic;
+pub mod check;
 pub mod reach;

@@ -226,3 +226,195 @@ mod tests {
         assert_eq!(interval_prefixes(Fam::V6, 0, u128::MAX), vec!["::/0"]);
     }
 }
+
+/// A source's set of sending addresses, for saying "any" when a journey covers all of it.
+fn full_source_space(engine_owned: &[(Fam, u128, u128)], s: &SpaceSummary, fams: &[Fam]) -> bool {
+    let mut want: Vec<String> = Vec::new();
+    for &(fam, lo, hi) in engine_owned {
+        if fams.contains(&fam) {
+            want.extend(interval_prefixes(fam, lo, hi));
+        }
+    }
+    let mut have = s.sources.clone();
+    have.sort();
+    want.sort();
+    have == want
+}
+
+fn socket_label(scn: &Scenario, j: &Journey) -> String {
+    let h = scn.host(j.host);
+    let s = &h.sockets[j.socket];
+    let app = s.app.as_deref().map(|a| format!(" ({a})")).unwrap_or_default();
+    format!("{} {}/{}{app}", h.name, s.proto, s.port)
+}
+
+/// One line per distinct (sources, path) to a socket, grouped by socket: what a
+/// person reads in a terminal. JSON and CSV hold everything.
+pub fn render_text(scn: &Scenario, r: &Reach) -> String {
+    use std::fmt::Write;
+    let engine_owned = owned_by_source(scn);
+    let mut out = String::new();
+    let sockets: std::collections::BTreeSet<(HostId, usize)> = r.journeys.iter().map(|j| (j.host, j.socket)).collect();
+    let sources: std::collections::BTreeSet<Source> = r.journeys.iter().map(|j| j.source).collect();
+    let v = scn.variant.as_deref().map(|v| format!(", variant {v}")).unwrap_or_default();
+    let _ = writeln!(out, "reach in {}{v}: {} journeys from {} sources to {} sockets", scn.name, r.journeys.len(), sources.len(), sockets.len());
+    for (host, socket) in sockets {
+        let group: Vec<&Journey> = r.journeys.iter().filter(|j| j.host == host && j.socket == socket).collect();
+        let _ = writeln!(out, "\n{}", socket_label(scn, group[0]));
+        // Sources with the same destinations and rules share a line.
+        let mut lines: Vec<(String, Vec<String>)> = Vec::new();
+        for j in &group {
+            for (path, space) in &j.paths {
+                let sum = summarise(space);
+                let fams: Vec<Fam> = {
+                    let mut f: Vec<Fam> = space.0.iter().map(|c| c.fam).collect();
+                    f.sort();
+                    f.dedup();
+                    f
+                };
+                let who = match j.source {
+                    Source::Host(_) => source_name(scn, j.source),
+                    Source::Network(n) => {
+                        let owned = engine_owned.get(&n).map(Vec::as_slice).unwrap_or(&[]);
+                        if full_source_space(owned, &sum, &fams) {
+                            format!("anyone on {}", source_name(scn, j.source))
+                        } else {
+                            let n = sum.sources.len();
+                            let shown: Vec<&str> = sum.sources.iter().take(2).map(String::as_str).collect();
+                            format!("{} from {}{}", source_name(scn, j.source), shown.join(" "), if n > 2 { format!(" (+{} prefixes)", n - 2) } else { String::new() })
+                        }
+                    }
+                };
+                let rules = path_rules(scn, path);
+                let via = if rules.is_empty() { "no filter on the way".to_string() } else { rules.join(", ") };
+                let dst = sum.destinations.join(" ");
+                let ports = sum.ports.join(",");
+                let key = format!("to {dst} port {ports}  [{via}]");
+                match lines.iter_mut().find(|(k, _)| *k == key) {
+                    Some((_, who_list)) => {
+                        if !who_list.contains(&who) {
+                            who_list.push(who)
+                        }
+                    }
+                    None => lines.push((key, vec![who])),
+                }
+            }
+        }
+        for (key, who) in lines {
+            let _ = writeln!(out, "  {:<28} {key}", who.join(", "));
+        }
+    }
+    out
+}
+
+fn owned_by_source(scn: &Scenario) -> std::collections::HashMap<NetworkId, Vec<(Fam, u128, u128)>> {
+    let engine = super::symbolic::Engine::new(scn);
+    (0..scn.networks.len())
+        .map(|i| {
+            let id = NetworkId(i as u32);
+            (id, engine.devices[engine.source_dev(Source::Network(id))].owned.clone())
+        })
+        .collect()
+}
+
+#[derive(Serialize)]
+struct JsonPath {
+    rules: Vec<String>,
+    devices: Vec<String>,
+    packets: SpaceSummary,
+    example: Option<Example>,
+}
+
+#[derive(Serialize)]
+struct JsonJourney {
+    source: String,
+    source_kind: &'static str,
+    host: String,
+    socket: String,
+    proto: Proto,
+    port: u16,
+    packets: SpaceSummary,
+    paths: Vec<JsonPath>,
+}
+
+fn path_devices(scn: &Scenario, engine_names: &[String], path: &[PathStep]) -> Vec<String> {
+    let _ = scn;
+    let mut v: Vec<String> = Vec::new();
+    for s in path.iter().filter(|s| !s.reply) {
+        let n = engine_names.get(s.dev).cloned().unwrap_or_default();
+        if v.last() != Some(&n) {
+            v.push(n);
+        }
+    }
+    v
+}
+
+fn json_journeys(scn: &Scenario, r: &Reach) -> Vec<JsonJourney> {
+    let engine = super::symbolic::Engine::new(scn);
+    let names: Vec<String> = engine.devices.iter().map(|d| d.host.name.clone()).collect();
+    r.journeys
+        .iter()
+        .map(|j| {
+            let h = scn.host(j.host);
+            let s = &h.sockets[j.socket];
+            JsonJourney {
+                source: source_name(scn, j.source),
+                source_kind: match j.source {
+                    Source::Host(_) => "host",
+                    Source::Network(_) => "network",
+                },
+                host: h.name.clone(),
+                socket: s.text.clone(),
+                proto: s.proto,
+                port: s.port,
+                packets: summarise(&j.space),
+                paths: j
+                    .paths
+                    .iter()
+                    .map(|(p, sp)| JsonPath { rules: path_rules(scn, p), devices: path_devices(scn, &names, p), packets: summarise(sp), example: example(sp) })
+                    .collect(),
+            }
+        })
+        .collect()
+}
+
+pub fn render_json(scn: &Scenario, r: &Reach) -> String {
+    let v = serde_json::json!({
+        "schema": 1,
+        "scenario": scn.name,
+        "file": scn.file,
+        "variant": scn.variant,
+        "journeys": json_journeys(scn, r),
+    });
+    let mut s = serde_json::to_string_pretty(&v).expect("plain values serialise");
+    s.push('\n');
+    s
+}
+
+/// One row per path: every field a spreadsheet needs; lists are space-separated.
+pub fn render_csv(scn: &Scenario, r: &Reach) -> String {
+    let q = |s: &str| if s.contains([',', '"', '\n']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() };
+    let mut out = String::from("source,source_kind,host,socket,proto,port,sources,destinations,dports,rules,devices,example\n");
+    for j in json_journeys(scn, r) {
+        for p in &j.paths {
+            let ex = p.example.map(|e| format!("{} {}:{} -> {}:{}", e.proto, e.src, e.sport, e.dst, e.dport)).unwrap_or_default();
+            let row = [
+                q(&j.source),
+                j.source_kind.to_string(),
+                q(&j.host),
+                q(&j.socket),
+                j.proto.to_string(),
+                j.port.to_string(),
+                q(&p.packets.sources.join(" ")),
+                q(&p.packets.destinations.join(" ")),
+                q(&p.packets.ports.join(" ")),
+                q(&p.rules.join("; ")),
+                q(&p.devices.join(" ")),
+                q(&ex),
+            ];
+            out.push_str(&row.join(","));
+            out.push('\n');
+        }
+    }
+    out
+}

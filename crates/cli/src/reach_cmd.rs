@@ -1,0 +1,68 @@
+//! `pathproof reach` and `pathproof check`: every journey, and the scenario's expectations.
+
+use pathproof_core::analysis::check;
+use pathproof_core::analysis::reach::{self, ReachQuery};
+use pathproof_core::analysis::symbolic::Source;
+use pathproof_core::model::Scenario;
+
+use crate::InputError;
+
+/// `--from`/`--to` as sources and target hosts: host or network names.
+fn sources(scn: &Scenario, name: &str) -> Result<Vec<Source>, InputError> {
+    if let Some(h) = scn.host_by_name(name) {
+        return Ok(vec![Source::Host(h)]);
+    }
+    if let Some(n) = scn.network_by_name(name) {
+        let mut v = vec![Source::Network(n)];
+        v.extend(scn.hosts.iter().enumerate().filter(|(_, h)| h.interfaces.iter().any(|i| i.network == n)).map(|(i, _)| Source::Host(pathproof_core::model::HostId(i as u32))));
+        return Ok(v);
+    }
+    Err(unknown(scn, name))
+}
+
+fn unknown(scn: &Scenario, name: &str) -> InputError {
+    let mut names: Vec<&str> = scn.hosts.iter().map(|h| h.name.as_str()).chain(scn.networks.iter().map(|n| n.name.as_str())).collect();
+    names.sort_unstable();
+    let help = pathproof_core::load::diagnostic::nearest(name, names.iter().copied()).map(|s| format!("\n  help: did you mean `{s}`?")).unwrap_or_default();
+    InputError(format!("error: unknown host or network `{name}`{help}\n"))
+}
+
+pub fn reach_query(scn: &Scenario, from: Option<&str>, to: Option<&str>) -> Result<ReachQuery, InputError> {
+    let mut q = ReachQuery::default();
+    if let Some(f) = from {
+        q.from = Some(sources(scn, f)?);
+    }
+    if let Some(t) = to {
+        let targets = sources(scn, t)?
+            .into_iter()
+            .filter_map(|s| match s {
+                Source::Host(h) => Some(h),
+                Source::Network(_) => None,
+            })
+            .collect();
+        q.to = Some(targets);
+    }
+    Ok(q)
+}
+
+pub fn reach(scn: &Scenario, from: Option<&str>, to: Option<&str>, format: &str) -> Result<String, InputError> {
+    let q = reach_query(scn, from, to)?;
+    let r = reach::reach(scn, &q);
+    Ok(match format {
+        "json" => reach::render_json(scn, &r),
+        "csv" => reach::render_csv(scn, &r),
+        _ => reach::render_text(scn, &r),
+    })
+}
+
+/// Returns the output and whether every expectation held.
+pub fn check(scn: &Scenario, format: &str) -> (String, bool) {
+    let r = check::check(scn);
+    let out = match format {
+        "json" => check::render_json(&r),
+        "junit" => check::render_junit(&r),
+        "sarif" => check::render_sarif(&r),
+        _ => check::render_text(&r),
+    };
+    (out, r.failed == 0)
+}

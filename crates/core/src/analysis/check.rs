@@ -1,0 +1,314 @@
+//! `check`: the scenario's `expect:` lines, each evaluated against every
+//! journey the scenario allows (the symbolic result), or — for expectations
+//! about names and proofs — against the traced journey. Every failure comes
+//! with a counterexample trace.
+
+use serde::Serialize;
+use std::net::IpAddr;
+
+use crate::evidence::{Fact, OutcomeKind, Stage, Trace};
+use crate::journey::{trace, Query};
+use crate::model::*;
+
+use super::reach::{example, reach_with, Journey, Reach, ReachQuery};
+use super::space::{addr_u128, Fam};
+use super::symbolic::{Engine, Source};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckResult {
+    pub expectation: String,
+    pub line: u32,
+    pub column: u32,
+    pub passed: bool,
+    /// Why it passed or failed, in one or two sentences.
+    pub detail: String,
+    /// A journey that shows the failure (or, for a passing `allow`, the journey that satisfies it).
+    pub trace: Option<Trace>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckReport {
+    pub scenario: String,
+    pub file: String,
+    pub variant: Option<String>,
+    pub passed: usize,
+    pub failed: usize,
+    pub results: Vec<CheckResult>,
+}
+
+/// The sources a place stands for: a host; a network and every host on it.
+fn sources_of(scn: &Scenario, p: &Place) -> Vec<Source> {
+    match p {
+        Place::Host(h) => scn.host_by_name(h).map(Source::Host).into_iter().collect(),
+        Place::Network(n) => {
+            let Some(id) = scn.network_by_name(n) else { return Vec::new() };
+            let mut v = vec![Source::Network(id)];
+            v.extend(scn.hosts.iter().enumerate().filter(|(_, h)| h.interfaces.iter().any(|i| i.network == id)).map(|(i, _)| Source::Host(HostId(i as u32))));
+            v
+        }
+        Place::Address(a) => match scn.owners_of(*a).first() {
+            Some((h, _)) => vec![Source::Host(*h)],
+            None => scn.network_of(*a).map(Source::Network).into_iter().collect(),
+        },
+        Place::Name(_) => Vec::new(),
+    }
+}
+
+fn place_text(p: &Place) -> String {
+    match p {
+        Place::Host(n) | Place::Network(n) | Place::Name(n) => n.clone(),
+        Place::Address(a) => a.to_string(),
+    }
+}
+
+fn endpoint(a: IpAddr, port: u16) -> String {
+    match a {
+        IpAddr::V6(v) => format!("[{v}]:{port}"),
+        IpAddr::V4(v) => format!("{v}:{port}"),
+    }
+}
+
+/// Whether a journey ends where an expectation's destination points.
+fn lands_at(scn: &Scenario, j: &Journey, to: &Place, proto: Proto, port: Option<u16>) -> bool {
+    let sock = &scn.host(j.host).sockets[j.socket];
+    if sock.proto != proto {
+        return false;
+    }
+    match to {
+        Place::Host(h) => scn.host(j.host).name == *h && port.is_none_or(|p| sock.port == p),
+        Place::Network(n) => scn.network_by_name(n).is_some_and(|id| scn.host(j.host).interfaces.iter().any(|i| i.network == id)) && port.is_none_or(|p| sock.port == p),
+        // An address: the packets must be sent to it (before any NAT), to that port.
+        Place::Address(a) => {
+            let (fam, x) = (Fam::of(*a), addr_u128(*a));
+            j.space.0.iter().any(|c| c.fam == fam && c.dst.0 <= x && x <= c.dst.1 && port.is_none_or(|p| c.dport.0 <= p && p <= c.dport.1))
+        }
+        Place::Name(_) => false,
+    }
+}
+
+/// The trace of one concrete packet of a journey, as its counterexample.
+fn journey_trace(scn: &Scenario, engine: &Engine, j: &Journey, port: Option<u16>) -> Option<Trace> {
+    let mut space = j.space.clone();
+    if let Some(p) = port {
+        space.0.retain(|c| c.dport.0 <= p && p <= c.dport.1);
+        for c in &mut space.0 {
+            c.dport = (p, p);
+        }
+    }
+    let ex = example(&space).or_else(|| example(&j.space))?;
+    let from = match j.source {
+        Source::Host(h) => scn.host(h).name.clone(),
+        Source::Network(_) => format!("{}@{}", engine.dev_name(engine.source_dev(j.source)), ex.src),
+    };
+    let mut q = Query::new(&from, &endpoint(ex.dst, ex.dport));
+    q.proto = ex.proto;
+    q.sport = Some(ex.sport);
+    trace(scn, &q).ok()
+}
+
+/// The trace a person would run to see the expectation: `from` to `to:port`.
+fn natural_trace(scn: &Scenario, from: &Place, to: &Place, proto: Proto, port: Option<u16>) -> Option<Trace> {
+    let to_text = match (to, port) {
+        (Place::Address(a), Some(p)) => endpoint(*a, p),
+        (_, Some(p)) => format!("{}:{p}", place_text(to)),
+        (_, None) => place_text(to),
+    };
+    let mut q = Query::new(&place_text(from), &to_text);
+    q.proto = proto;
+    trace(scn, &q).ok()
+}
+
+fn connected(t: &Trace) -> bool {
+    matches!(t.outcome.kind, OutcomeKind::Reached | OutcomeKind::TlsFailed)
+}
+
+pub fn check(scn: &Scenario) -> CheckReport {
+    let engine = Engine::new(scn);
+    let r = reach_with(&engine, &ReachQuery::default());
+    check_with(scn, &engine, &r)
+}
+
+pub fn check_with(scn: &Scenario, engine: &Engine, r: &Reach) -> CheckReport {
+    let mut results = Vec::new();
+    for e in &scn.expectations {
+        let (passed, detail, trace) = evaluate(scn, engine, r, &e.kind);
+        results.push(CheckResult { expectation: e.text.clone(), line: e.origin.line, column: e.origin.column, passed, detail, trace });
+    }
+    let passed = results.iter().filter(|r| r.passed).count();
+    CheckReport { scenario: scn.name.clone(), file: scn.file.clone(), variant: scn.variant.clone(), passed, failed: results.len() - passed, results }
+}
+
+fn describe(scn: &Scenario, j: &Journey) -> String {
+    let h = scn.host(j.host);
+    format!("{} reaches {}:{} ({})", super::reach::source_name(scn, j.source), h.name, h.sockets[j.socket].port, h.sockets[j.socket].text)
+}
+
+fn evaluate(scn: &Scenario, engine: &Engine, r: &Reach, kind: &ExpectKind) -> (bool, String, Option<Trace>) {
+    match kind {
+        ExpectKind::Allow { from, to, proto, port } | ExpectKind::Deny { from, to, proto, port } => {
+            let allow = matches!(kind, ExpectKind::Allow { .. });
+            // A DNS name is resolved the way its client would: trace it.
+            if let Place::Name(_) = to {
+                let t = natural_trace(scn, from, to, *proto, *port);
+                let ok = t.as_ref().is_some_and(connected);
+                let detail = match &t {
+                    Some(t) => format!("{}: {}", if ok { "the journey connects" } else { "the journey does not connect" }, t.outcome.text),
+                    None => "the journey could not be traced".into(),
+                };
+                return (ok == allow, detail, t);
+            }
+            let sources = sources_of(scn, from);
+            let hits: Vec<&Journey> = r.journeys.iter().filter(|j| sources.contains(&j.source) && lands_at(scn, j, to, *proto, *port)).collect();
+            if allow {
+                match hits.first() {
+                    Some(j) => (true, format!("{} (and {} other journey(s))", describe(scn, j), hits.len() - 1), journey_trace(scn, engine, j, *port)),
+                    None => {
+                        let t = natural_trace(scn, from, to, *proto, *port);
+                        let why = t.as_ref().map(|t| t.outcome.text.clone()).unwrap_or_else(|| "no journey connects".into());
+                        (false, format!("no packet from {} connects to {}: {why}", place_text(from), place_text(to)), t)
+                    }
+                }
+            } else {
+                match hits.first() {
+                    None => (true, format!("no packet from {} connects to {}", place_text(from), place_text(to)), None),
+                    Some(j) => (false, format!("{}; {} journey(s) in all", describe(scn, j), hits.len()), journey_trace(scn, engine, j, *port)),
+                }
+            }
+        }
+        ExpectKind::Only { from, to, proto, port } => {
+            let allowed: Vec<Source> = from.iter().flat_map(|p| sources_of(scn, p)).collect();
+            let bad: Vec<&Journey> = r.journeys.iter().filter(|j| lands_at(scn, j, to, *proto, *port) && !allowed.contains(&j.source)).collect();
+            match bad.first() {
+                None => (true, format!("only {} connect(s) to {}", from.iter().map(place_text).collect::<Vec<_>>().join(", "), place_text(to)), None),
+                Some(j) => {
+                    let mut others: Vec<String> = bad.iter().map(|j| super::reach::source_name(scn, j.source)).collect();
+                    others.dedup();
+                    (false, format!("{}; sources not allowed: {}", describe(scn, j), others.join(", ")), journey_trace(scn, engine, j, *port))
+                }
+            }
+        }
+        ExpectKind::Isolated { network, direction } => {
+            let Some(id) = scn.network_by_name(network) else { return (false, format!("no network {network}"), None) };
+            let inside_host = |h: HostId| scn.host(h).interfaces.iter().any(|i| i.network == id);
+            let inside_source = |s: Source| match s {
+                Source::Host(h) => inside_host(h),
+                Source::Network(n) => n == id,
+            };
+            let inbound = direction != "outbound";
+            let outbound = direction != "inbound";
+            let bad = r.journeys.iter().find(|j| {
+                let (si, ti) = (inside_source(j.source), inside_host(j.host));
+                (inbound && !si && ti) || (outbound && si && !ti)
+            });
+            match bad {
+                None => (true, format!("nothing crosses the edge of {network} ({direction})"), None),
+                Some(j) => (false, format!("{} across the edge of {network}", describe(scn, j)), journey_trace(scn, engine, j, None)),
+            }
+        }
+        ExpectKind::Authenticated { from, to, proto, port, by } => {
+            let t = natural_trace(scn, from, to, *proto, *port);
+            let Some(t) = t else { return (false, "the journey could not be traced".into(), None) };
+            let tls = t.hops.iter().rev().find(|h| h.stage == Stage::Tls);
+            let want = if by == "mtls" { Fact::ClientIdentity } else { Fact::ServerIdentity };
+            let ok = t.outcome.kind == OutcomeKind::Reached && tls.is_some_and(|h| h.proves.iter().any(|c| c.fact == want));
+            let detail = if ok {
+                format!("{} proves it: {}", by, tls.and_then(|h| h.proves.iter().find(|c| c.fact == want)).map(|c| c.text.clone()).unwrap_or_default())
+            } else if let Some(h) = tls {
+                format!("the TLS step does not prove the {}: {}", if by == "mtls" { "client's identity" } else { "server's identity" }, h.detail)
+            } else {
+                format!("no TLS on this journey: {}", t.outcome.text)
+            };
+            (ok, detail, Some(t))
+        }
+    }
+}
+
+/// A check as JUnit XML: one test case per expectation.
+pub fn render_junit(r: &CheckReport) -> String {
+    let esc = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&apos;");
+    let name = match &r.variant {
+        Some(v) => format!("{} ({v})", r.scenario),
+        None => r.scenario.clone(),
+    };
+    let mut s = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    s.push_str(&format!("<testsuites name=\"pathproof check\" tests=\"{}\" failures=\"{}\">\n", r.results.len(), r.failed));
+    s.push_str(&format!("  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"0\" skipped=\"0\">\n", esc(&name), r.results.len(), r.failed));
+    for c in &r.results {
+        s.push_str(&format!("    <testcase name=\"{}\" classname=\"{}:{}\"", esc(&c.expectation), esc(&r.file), c.line));
+        if c.passed {
+            s.push_str("/>\n");
+        } else {
+            s.push_str(">\n");
+            let body = c.trace.as_ref().map(crate::render::trace_text).unwrap_or_default();
+            s.push_str(&format!("      <failure message=\"{}\" type=\"expectation\">{}</failure>\n", esc(&c.detail), esc(&body)));
+            s.push_str("    </testcase>\n");
+        }
+    }
+    s.push_str("  </testsuite>\n</testsuites>\n");
+    s
+}
+
+/// A check as SARIF 2.1.0: one result per failed expectation, at its line.
+pub fn render_sarif(r: &CheckReport) -> String {
+    let results: Vec<serde_json::Value> = r
+        .results
+        .iter()
+        .filter(|c| !c.passed)
+        .map(|c| {
+            serde_json::json!({
+                "ruleId": "pathproof/expectation",
+                "level": "error",
+                "message": { "text": format!("expectation `{}` does not hold: {}", c.expectation, c.detail) },
+                "locations": [{ "physicalLocation": {
+                    "artifactLocation": { "uri": r.file },
+                    "region": { "startLine": c.line.max(1), "startColumn": c.column.max(1) }
+                }}]
+            })
+        })
+        .collect();
+    let v = serde_json::json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": { "driver": {
+                "name": "pathproof",
+                "informationUri": "https://example.invalid/pathproof",
+                "version": env!("CARGO_PKG_VERSION"),
+                "rules": [{
+                    "id": "pathproof/expectation",
+                    "name": "Expectation",
+                    "shortDescription": { "text": "An expect: line of the scenario does not hold" }
+                }]
+            }},
+            "results": results
+        }]
+    });
+    let mut s = serde_json::to_string_pretty(&v).expect("plain values serialise");
+    s.push('\n');
+    s
+}
+
+/// The text an instructor reads: each expectation, pass or fail, and for each
+/// failure the journey that breaks it.
+pub fn render_text(r: &CheckReport) -> String {
+    let mut s = String::new();
+    let v = r.variant.as_deref().map(|v| format!(", variant {v}")).unwrap_or_default();
+    s.push_str(&format!("check {}{v}: {} expectation(s), {} passed, {} failed\n\n", r.scenario, r.results.len(), r.passed, r.failed));
+    for c in &r.results {
+        s.push_str(&format!("{}  {}:{}  {}\n", if c.passed { "PASS" } else { "FAIL" }, r.file, c.line, c.expectation));
+        s.push_str(&format!("      {}\n", c.detail));
+    }
+    for c in r.results.iter().filter(|c| !c.passed) {
+        if let Some(t) = &c.trace {
+            s.push_str(&format!("\n---- counterexample for `{}` ({}:{})\n", c.expectation, r.file, c.line));
+            s.push_str(&crate::render::trace_text(t));
+        }
+    }
+    s
+}
+
+pub fn render_json(r: &CheckReport) -> String {
+    let mut s = serde_json::to_string_pretty(r).expect("a report serialises");
+    s.push('\n');
+    s
+}
