@@ -2,7 +2,9 @@
 //! engine, prints one of the engine's renderings. No analysis happens here.
 
 mod diagnostics;
+mod export_cmd;
 mod filter_cmd;
+mod lab_cmd;
 mod scenario_arg;
 mod serve_cmd;
 
@@ -47,6 +49,16 @@ enum Command {
         packets: Option<String>,
         #[arg(long, value_enum, default_value = "text")]
         format: ListFormat,
+    },
+    /// The real lab: build the scenario in Linux network namespaces, probe it, take it down (root).
+    Lab {
+        #[command(subcommand)]
+        cmd: lab_cmd::LabCommand,
+    },
+    /// Export what the scenario compiles to (`export nft`).
+    Export {
+        #[command(subcommand)]
+        what: export_cmd::ExportCommand,
     },
     /// List the built-in scenarios.
     Examples {
@@ -170,6 +182,15 @@ fn run(cli: Cli) -> Result<ExitCode, InputError> {
                 matches!(format, ListFormat::Json),
             )?;
             print!("{out}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Lab { cmd } => {
+            let (out, ok) = lab_cmd::run(cmd)?;
+            print!("{out}");
+            Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+        Command::Export { what } => {
+            print!("{}", export_cmd::run(what)?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Examples { format } => {

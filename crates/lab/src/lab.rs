@@ -1,0 +1,366 @@
+//! `lab up` and `lab down`: builds a plan in the kernel and takes it away.
+//!
+//! State lives in the run directory `/run/pathproof/LAB/`: the scenario text
+//! and variant, the plan, the supervisor's pid and log. The list of
+//! namespaces is written *before* any is made, and `down` also sweeps every
+//! namespace whose name carries the lab's prefix, so a crash or Ctrl-C in the
+//! middle of `up` leaves nothing `down` cannot find. Everything a lab makes
+//! lives inside its own namespaces (bridges included), so deleting them
+//! removes every link, address, route, rule and conntrack entry with them.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use pathproof_core::model::Scenario;
+
+use crate::names::{self, Names};
+use crate::netns;
+use crate::plan::{self, Plan};
+
+/// Where labs keep their state.
+pub const RUN_ROOT: &str = "/run/pathproof";
+
+/// What `lab up` was asked to build.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LabSpec {
+    pub lab: String,
+    /// The file name reports use (`mini-lab.yaml`).
+    pub file: String,
+    pub text: String,
+    pub variant: Option<String>,
+}
+
+impl LabSpec {
+    pub fn load(&self) -> Result<Scenario, String> {
+        pathproof_core::load(&self.file, &self.text, self.variant.as_deref()).map_err(|e| {
+            format!(
+                "scenario {} does not load: {} problem(s)",
+                self.file,
+                e.problems.len()
+            )
+        })
+    }
+}
+
+/// How to start the supervisor: a program and the arguments before `--lab`.
+#[derive(Debug, Clone)]
+pub struct SupervisorCmd {
+    pub program: PathBuf,
+    pub args: Vec<String>,
+}
+
+pub fn run_dir(lab: &str) -> PathBuf {
+    Path::new(RUN_ROOT).join(lab)
+}
+
+/// Refuses to go on without root or the tools a lab needs.
+pub fn preflight() -> Result<(), String> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Err(
+            "the lab needs root (network namespaces, links and nftables): run it with sudo".into(),
+        );
+    }
+    let mut missing = Vec::new();
+    for (tool, pkg) in [("ip", "iproute2"), ("nft", "nftables")] {
+        let found = std::env::var_os("PATH")
+            .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
+            .unwrap_or(false)
+            || ["/usr/sbin", "/sbin", "/usr/bin"]
+                .iter()
+                .any(|d| Path::new(d).join(tool).is_file());
+        if !found {
+            missing.push((tool, pkg));
+        }
+    }
+    if !missing.is_empty() {
+        let tools: Vec<&str> = missing.iter().map(|m| m.0).collect();
+        let pkgs: Vec<&str> = missing.iter().map(|m| m.1).collect();
+        return Err(format!(
+            "the lab needs {} and cannot find {}: install them with `apt-get install {}`",
+            tools.join(" and "),
+            if tools.len() == 1 { "it" } else { "them" },
+            pkgs.join(" ")
+        ));
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct State {
+    namespaces: Vec<String>,
+}
+
+fn write_json<T: Serialize>(path: &Path, v: &T) -> Result<(), String> {
+    let s = serde_json::to_string_pretty(v).expect("plain values serialise");
+    std::fs::write(path, s).map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+/// Reads the spec of a running lab.
+pub fn read_spec(lab: &str) -> Result<LabSpec, String> {
+    let p = run_dir(lab).join("spec.json");
+    let s = std::fs::read_to_string(&p).map_err(|_| {
+        format!(
+            "lab `{lab}` is not up (no {}): run `pathproof lab up` first",
+            p.display()
+        )
+    })?;
+    serde_json::from_str(&s).map_err(|e| format!("{} is damaged: {e}", p.display()))
+}
+
+/// Reads the plan of a running lab.
+pub fn read_plan(lab: &str) -> Result<Plan, String> {
+    let p = run_dir(lab).join("plan.json");
+    let s = std::fs::read_to_string(&p)
+        .map_err(|_| format!("lab `{lab}` is not up (no {})", p.display()))?;
+    serde_json::from_str(&s).map_err(|e| format!("{} is damaged: {e}", p.display()))
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct UpReport {
+    pub lab: String,
+    pub namespaces: usize,
+    pub links: usize,
+    pub rulesets: usize,
+    pub sockets: usize,
+    pub millis: u128,
+}
+
+fn ip_batch(ns: Option<&str>, lines: &[String]) -> Result<(), String> {
+    if lines.is_empty() {
+        return Ok(());
+    }
+    let mut text = lines.join("\n");
+    text.push('\n');
+    let mut args: Vec<&str> = Vec::new();
+    if let Some(ns) = ns {
+        args.extend(["-n", ns]);
+    }
+    args.extend(["-batch", "-"]);
+    netns::run_cmd("ip", &args, Some(&text)).map(|_| ())
+}
+
+/// Builds the lab. If a lab of that name is up, it is taken down first, so
+/// `up` can be repeated (and switches variants).
+pub fn up(spec: &LabSpec, sup: &SupervisorCmd) -> Result<UpReport, String> {
+    preflight()?;
+    names::check_lab_name(&spec.lab)?;
+    let start = Instant::now();
+    let scn = spec.load()?;
+    down(&spec.lab)?;
+    let plan = plan::plan(&scn, &spec.lab);
+    let dir = run_dir(&spec.lab);
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let state = State {
+        namespaces: plan.namespaces(),
+    };
+    write_json(&dir.join("state.json"), &state)?;
+    write_json(&dir.join("spec.json"), spec)?;
+    write_json(&dir.join("plan.json"), &plan)?;
+    let res = build(&plan, &dir, sup);
+    if let Err(e) = res {
+        let _ = down(&spec.lab);
+        return Err(e);
+    }
+    let links = plan
+        .hosts
+        .iter()
+        .map(|h| {
+            h.ip.iter()
+                .filter(|l| l.starts_with("link set") && !l.contains(" lo "))
+                .count()
+        })
+        .sum();
+    Ok(UpReport {
+        lab: spec.lab.clone(),
+        namespaces: state.namespaces.len(),
+        links,
+        rulesets: plan.hosts.iter().filter(|h| h.nft.is_some()).count(),
+        sockets: scn.hosts.iter().map(|h| h.sockets.len()).sum(),
+        millis: start.elapsed().as_millis(),
+    })
+}
+
+fn build(plan: &Plan, dir: &Path, sup: &SupervisorCmd) -> Result<(), String> {
+    let adds: Vec<String> = plan
+        .namespaces()
+        .iter()
+        .map(|n| format!("netns add {n}"))
+        .collect();
+    ip_batch(None, &adds)?;
+    // sysctls before the links exist, so new interfaces take the defaults.
+    let mut jobs = Vec::new();
+    let mut bridge_sys = vec![
+        (
+            "net/ipv6/conf/all/disable_ipv6".to_string(),
+            "1".to_string(),
+        ),
+        (
+            "net/ipv6/conf/default/disable_ipv6".to_string(),
+            "1".to_string(),
+        ),
+    ];
+    bridge_sys.push(("net/ipv4/ip_forward".into(), "0".into()));
+    {
+        let ns = plan.bridge_ns.clone();
+        jobs.push(std::thread::spawn(move || {
+            netns::run_in(&ns, move || netns::write_sysctls(&bridge_sys))?
+        }));
+    }
+    for h in &plan.hosts {
+        let ns = h.ns.clone();
+        let s = h.sysctls.clone();
+        jobs.push(std::thread::spawn(move || {
+            netns::run_in(&ns, move || netns::write_sysctls(&s))?
+        }));
+    }
+    for j in jobs {
+        j.join()
+            .map_err(|_| "a sysctl worker panicked".to_string())??;
+    }
+    ip_batch(Some(&plan.bridge_ns), &plan.bridge_ip)?;
+    let mut jobs = Vec::new();
+    for h in &plan.hosts {
+        let h = h.clone();
+        jobs.push(std::thread::spawn(move || -> Result<(), String> {
+            ip_batch(Some(&h.ns), &h.ip).map_err(|e| format!("host {}: {e}", h.name))?;
+            let ns = h.ns.clone();
+            netns::run_in(&ns, move || -> Result<(), String> {
+                netns::write_sysctls(&h.iface_sysctls)?;
+                if let Some(r) = &h.nft {
+                    netns::run_cmd("nft", &["-f", "-"], Some(r))
+                        .map_err(|e| format!("host {}: {e}", h.name))?;
+                }
+                Ok(())
+            })?
+        }));
+    }
+    for j in jobs {
+        j.join()
+            .map_err(|_| "a host worker panicked".to_string())??;
+    }
+    start_supervisor(plan, dir, sup)
+}
+
+fn start_supervisor(plan: &Plan, dir: &Path, sup: &SupervisorCmd) -> Result<(), String> {
+    let log = std::fs::File::create(dir.join("supervisor.log"))
+        .map_err(|e| format!("cannot create the supervisor log: {e}"))?;
+    let _ = std::fs::remove_file(dir.join("ready"));
+    let mut cmd = Command::new(&sup.program);
+    cmd.args(&sup.args)
+        .args(["--lab", &plan.lab])
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().map_err(|e| e.to_string())?)
+        .stderr(log);
+    // Detached: its own session, so a Ctrl-C of the terminal does not reach it.
+    use std::os::unix::process::CommandExt;
+    // SAFETY: setsid is async-signal-safe and has no preconditions.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
+    let child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot start the supervisor {}: {e}", sup.program.display()))?;
+    std::fs::write(dir.join("supervisor.pid"), child.id().to_string())
+        .map_err(|e| format!("cannot write the supervisor pid: {e}"))?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if dir.join("ready").exists() {
+            return Ok(());
+        }
+        let log = std::fs::read_to_string(dir.join("supervisor.log")).unwrap_or_default();
+        if dir.join("failed").exists() || Instant::now() > deadline {
+            return Err(format!("the supervisor did not start:\n{log}"));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct DownReport {
+    pub lab: String,
+    pub removed_namespaces: Vec<String>,
+    pub stopped_supervisor: Option<i32>,
+}
+
+fn stop_supervisor(dir: &Path, lab: &str) -> Option<i32> {
+    let pid: i32 = std::fs::read_to_string(dir.join("supervisor.pid"))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    // Only our own supervisor: the pid must still run `... --lab LAB`.
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let args: Vec<String> = cmdline
+        .split(|b| *b == 0)
+        .map(|s| String::from_utf8_lossy(s).into_owned())
+        .collect();
+    let ours = args.windows(2).any(|w| w[0] == "--lab" && w[1] == lab)
+        && args
+            .iter()
+            .any(|a| a == "supervise" || a.ends_with("pathproof-lab-supervise"));
+    if !ours {
+        return None;
+    }
+    // SAFETY: kill with a pid we verified above.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    for _ in 0..100 {
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            break;
+        }
+        let st = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        if st.split_whitespace().nth(2) == Some("Z") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    if Path::new(&format!("/proc/{pid}")).exists() {
+        // SAFETY: as above.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+    Some(pid)
+}
+
+/// Removes everything a lab made: its supervisor, its namespaces (and with
+/// them every link, bridge, rule set and conntrack entry), its run directory.
+/// Taking down a lab that is not up does nothing and succeeds.
+pub fn down(lab: &str) -> Result<DownReport, String> {
+    names::check_lab_name(lab)?;
+    let dir = run_dir(lab);
+    let mut report = DownReport {
+        lab: lab.to_string(),
+        ..Default::default()
+    };
+    report.stopped_supervisor = stop_supervisor(&dir, lab);
+    let mut doomed: Vec<String> = Vec::new();
+    if let Ok(s) = std::fs::read_to_string(dir.join("state.json")) {
+        if let Ok(st) = serde_json::from_str::<State>(&s) {
+            doomed.extend(st.namespaces);
+        }
+    }
+    let prefix = format!("{}{lab}.", names::NS_PREFIX);
+    let present = netns::list()?;
+    for n in &present {
+        if n.starts_with(&prefix) && !doomed.contains(n) {
+            doomed.push(n.clone());
+        }
+    }
+    let doomed: Vec<String> = doomed.into_iter().filter(|n| present.contains(n)).collect();
+    if !doomed.is_empty() {
+        let dels: Vec<String> = doomed.iter().map(|n| format!("netns del {n}")).collect();
+        ip_batch(None, &dels)?;
+    }
+    report.removed_namespaces = doomed;
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)
+            .map_err(|e| format!("cannot remove {}: {e}", dir.display()))?;
+    }
+    let _ = Names::new; // names are derived from the spec; nothing else to undo
+    Ok(report)
+}

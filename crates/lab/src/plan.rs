@@ -1,0 +1,217 @@
+//! The kernel plan of a scenario: which namespaces, links, addresses, routes,
+//! sysctls and rule sets `lab up` makes. A pure function of the model, so it
+//! can be printed and tested without root.
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+use pathproof_core::model::{Host, RouteAction, RpFilter, Scenario};
+
+use crate::names::{self, Names};
+use crate::nft;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct HostPlan {
+    /// The host's name in the scenario.
+    pub name: String,
+    pub ns: String,
+    /// `ip -batch` lines run inside the namespace (links up, addresses, routes).
+    pub ip: Vec<String>,
+    /// sysctls (path under /proc/sys, value) set before the links exist.
+    pub sysctls: Vec<(String, String)>,
+    /// sysctls set once the links exist (per interface).
+    pub iface_sysctls: Vec<(String, String)>,
+    /// The nft rule set, if the host has filters or NAT.
+    pub nft: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Plan {
+    pub lab: String,
+    pub bridge_ns: String,
+    /// `ip -batch` lines run in the bridge namespace: bridges and veth pairs.
+    pub bridge_ip: Vec<String>,
+    pub hosts: Vec<HostPlan>,
+}
+
+impl Plan {
+    /// Every namespace the plan makes, the bridge namespace first.
+    pub fn namespaces(&self) -> Vec<String> {
+        let mut v = vec![self.bridge_ns.clone()];
+        v.extend(self.hosts.iter().map(|h| h.ns.clone()));
+        v
+    }
+}
+
+fn sys(k: &str, v: &str) -> (String, String) {
+    (k.to_string(), v.to_string())
+}
+
+/// The address as `ip addr add` takes it: with the network's prefix length,
+/// or a host prefix (and no prefix route) on a catch-all network.
+fn addr_arg(scn: &Scenario, net: usize, a: IpAddr) -> String {
+    let n = &scn.networks[net];
+    let p = n
+        .prefixes
+        .iter()
+        .filter(|p| p.contains(&a))
+        .max_by_key(|p| p.prefix_len());
+    let fam6 = a.is_ipv6();
+    let extra = if fam6 { " nodad" } else { "" };
+    match p {
+        Some(p) if p.prefix_len() > 0 => format!("{a}/{}{extra}", p.prefix_len()),
+        _ => format!("{a}/{} noprefixroute{extra}", if fam6 { 128 } else { 32 }),
+    }
+}
+
+fn route_line(names: &Names, host: &Host, dest: &IpNet, action: &RouteAction) -> String {
+    match action {
+        RouteAction::Direct { iface } => format!(
+            "route add {dest} dev {}",
+            names.ifname_idx(host.interfaces[*iface].network.index())
+        ),
+        RouteAction::Via { gateway, iface } => format!(
+            "route add {dest} via {gateway} dev {}",
+            names.ifname_idx(host.interfaces[*iface].network.index())
+        ),
+        RouteAction::Blackhole => format!("route add blackhole {dest}"),
+    }
+}
+
+/// The routes of a host as kernel routes. Connected routes of ordinary
+/// networks come with the addresses. A catch-all's connected route covers its
+/// prefix *minus* other networks' prefixes: the kernel gets the whole prefix
+/// plus, for each prefix left out, the route the model falls back to (or an
+/// `unreachable` route when there is none).
+fn routes(scn: &Scenario, names: &Names, host: &Host) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut installed: Vec<IpNet> = Vec::new();
+    for (i, r) in host.routes.iter().enumerate() {
+        let connected_plain = matches!(r.origin, pathproof_core::model::RouteOrigin::Connected)
+            && r.except.is_empty()
+            && r.dest.prefix_len() > 0;
+        if installed.contains(&r.dest) {
+            continue;
+        }
+        installed.push(r.dest);
+        if !connected_plain {
+            out.push(route_line(names, host, &r.dest, &r.action));
+        }
+        for e in r.except.iter() {
+            if e.addr().is_ipv4() != r.dest.addr().is_ipv4() || !r.dest.contains(e) {
+                continue;
+            }
+            // The model's answer for addresses in `e` that no more specific
+            // route covers: the next route (in lookup order) that contains
+            // all of `e` and does not leave it out.
+            let next = host.routes[i + 1..]
+                .iter()
+                .chain(host.routes[..i].iter())
+                .filter(|o| o.dest.prefix_len() <= e.prefix_len())
+                .find(|o| o.dest.contains(e) && !o.except.iter().any(|x| x.contains(e)));
+            if installed.contains(e) {
+                continue;
+            }
+            match next {
+                Some(o) if o.dest == *e => {}
+                Some(o) => {
+                    installed.push(*e);
+                    out.push(route_line(names, host, e, &o.action));
+                }
+                None => {
+                    installed.push(*e);
+                    out.push(format!("route add unreachable {e}"));
+                }
+            }
+        }
+    }
+    let _ = scn;
+    out
+}
+
+/// The plan of a lab named `lab` for a loaded scenario.
+pub fn plan(scn: &Scenario, lab: &str) -> Plan {
+    let names = Names::new(scn, lab);
+    let bridge_ns = names.bridge_ns();
+    let mut bridge_ip = Vec::new();
+    for (ni, _) in scn.networks.iter().enumerate() {
+        bridge_ip.push(format!(
+            "link add {} type bridge stp_state 0 mcast_snooping 0",
+            names::bridge(ni)
+        ));
+        bridge_ip.push(format!("link set {} up", names::bridge(ni)));
+    }
+    let mut hosts = Vec::new();
+    for (hi, h) in scn.hosts.iter().enumerate() {
+        let ns = names.host_ns(hi);
+        let mut ip = vec!["link set lo up".to_string()];
+        for iface in &h.interfaces {
+            let ni = iface.network.index();
+            let ifname = names.ifname_idx(ni);
+            let port = names::port(hi, ni);
+            bridge_ip.push(format!(
+                "link add {port} type veth peer name {ifname} netns {ns}"
+            ));
+            bridge_ip.push(format!("link set {port} master {} up", names::bridge(ni)));
+            for a in &iface.addrs {
+                ip.push(format!("addr add {} dev {ifname}", addr_arg(scn, ni, *a)));
+            }
+            ip.push(format!("link set {ifname} up"));
+        }
+        ip.extend(routes(scn, &names, h));
+        let rp = match h.rp_filter {
+            RpFilter::Off => "0",
+            RpFilter::Strict => "1",
+            RpFilter::Loose => "2",
+        };
+        let fwd = if h.router { "1" } else { "0" };
+        let mut sysctls = vec![
+            sys("net/ipv4/ip_forward", fwd),
+            sys("net/ipv6/conf/all/forwarding", fwd),
+            sys("net/ipv4/conf/all/rp_filter", "0"),
+            sys("net/ipv4/conf/default/rp_filter", rp),
+            // The model's neighbour: whoever owns the address *on this segment*.
+            sys("net/ipv4/conf/all/arp_ignore", "1"),
+            sys("net/ipv4/conf/all/arp_announce", "2"),
+            sys("net/ipv6/conf/all/accept_dad", "0"),
+            sys("net/ipv6/conf/default/accept_dad", "0"),
+            sys("net/ipv6/conf/all/accept_ra", "0"),
+            sys("net/ipv6/conf/default/accept_ra", "0"),
+        ];
+        sysctls.push(sys("net/ipv4/ping_group_range", "0 2147483647"));
+        let (plo, phi) = crate::probe::EPHEMERAL_RANGE;
+        sysctls.push(sys("net/ipv4/ip_local_port_range", &format!("{plo} {phi}")));
+        let mut iface_sysctls = Vec::new();
+        for iface in &h.interfaces {
+            let ifname = names.ifname_idx(iface.network.index());
+            iface_sysctls.push(sys(&format!("net/ipv4/conf/{ifname}/rp_filter"), rp));
+            // A neighbour nobody answers for fails within a second, not three.
+            iface_sysctls.push(sys(
+                &format!("net/ipv4/neigh/{ifname}/retrans_time_ms"),
+                "200",
+            ));
+            if iface.addrs.iter().any(|a| a.is_ipv6()) {
+                iface_sysctls.push(sys(
+                    &format!("net/ipv6/neigh/{ifname}/retrans_time_ms"),
+                    "200",
+                ));
+            }
+        }
+        hosts.push(HostPlan {
+            name: h.name.clone(),
+            ns,
+            ip,
+            sysctls,
+            iface_sysctls,
+            nft: nft::host_ruleset(scn, &names, hi),
+        });
+    }
+    Plan {
+        lab: lab.to_string(),
+        bridge_ns,
+        bridge_ip,
+        hosts,
+    }
+}

@@ -1,0 +1,783 @@
+//! Probes: real connections from a host's namespace, next to the model's
+//! prediction for the same journey.
+//!
+//! For each journey the probe asks the model (`pathproof_core::trace`), then
+//! makes the connection for real from the source namespace: bound to the
+//! source address and port the model says the client uses (the model's
+//! documented source-address rule), resolved through the namespace's own
+//! resolver when the destination is a DNS name, and through the forward proxy
+//! when the journey goes `via` one. What the kernel did is reduced to the
+//! client's view (connected, refused, unreachable, timed out, ...) and compared
+//! with the model's `client_sees`; a connected journey also compares the
+//! address the service saw with the model's.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::mem::size_of;
+use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};
+use std::os::fd::{FromRawFd, RawFd};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use pathproof_core::evidence::{OutcomeKind, Stage, Trace};
+use pathproof_core::model::{ExpectKind, Place, Proto, ProxyMode, Scenario};
+use pathproof_core::Query;
+
+use crate::dns;
+use crate::netns;
+use crate::plan::Plan;
+use crate::services::field;
+
+/// How long a probe waits for a connection or an answer.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(1500);
+/// How many probes run at once.
+pub const PARALLEL: usize = 24;
+
+/// What the client saw, reduced to classes both sides can name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Class {
+    Connected,
+    /// TCP reset or ICMP port unreachable (ECONNREFUSED).
+    Refused,
+    /// ENETUNREACH or EHOSTUNREACH (no route, no neighbour, admin-prohibited).
+    Unreachable,
+    /// No answer before the timeout.
+    Timeout,
+    /// The local kernel discarded the packet before it left (EPERM from an
+    /// output-hook drop, EINVAL from a blackhole route): no answer either.
+    LocalDrop,
+    Unresolved,
+    ProxyDenied,
+    Other,
+}
+
+impl Class {
+    pub fn name(self) -> &'static str {
+        match self {
+            Class::Connected => "connected",
+            Class::Refused => "refused",
+            Class::Unreachable => "unreachable",
+            Class::Timeout => "timed out",
+            Class::LocalDrop => "dropped locally",
+            Class::Unresolved => "unresolved",
+            Class::ProxyDenied => "proxy denied",
+            Class::Other => "other error",
+        }
+    }
+}
+
+pub fn classify_err(e: &std::io::Error) -> Class {
+    match e.raw_os_error() {
+        Some(libc::ECONNREFUSED) => Class::Refused,
+        Some(libc::ENETUNREACH) | Some(libc::EHOSTUNREACH) => Class::Unreachable,
+        Some(libc::ETIMEDOUT) | Some(libc::EAGAIN) | Some(libc::EINPROGRESS) => Class::Timeout,
+        Some(libc::EPERM) | Some(libc::EINVAL) => Class::LocalDrop,
+        _ if e.kind() == std::io::ErrorKind::TimedOut
+            || e.kind() == std::io::ErrorKind::WouldBlock =>
+        {
+            Class::Timeout
+        }
+        _ => Class::Other,
+    }
+}
+
+/// The classes a model outcome allows on the kernel side.
+pub fn expected(t: &Trace) -> Vec<Class> {
+    match t.outcome.kind {
+        OutcomeKind::Reached | OutcomeKind::TlsFailed => vec![Class::Connected],
+        OutcomeKind::Refused => vec![Class::Refused],
+        OutcomeKind::Rejected => {
+            if t.outcome.client_sees.contains("no route to host") {
+                vec![Class::Unreachable]
+            } else {
+                vec![Class::Refused]
+            }
+        }
+        OutcomeKind::Dropped | OutcomeKind::ReplyLost | OutcomeKind::TtlExceeded => {
+            vec![Class::Timeout, Class::LocalDrop]
+        }
+        OutcomeKind::NoRoute => vec![Class::Unreachable],
+        OutcomeKind::Unresolved => vec![Class::Unresolved],
+        OutcomeKind::ProxyDenied => vec![Class::ProxyDenied],
+    }
+}
+
+/// One journey to probe.
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// Why it is probed: `socket` or the expectation's text.
+    pub why: String,
+    pub query: Query,
+    /// The source host (index into the scenario's hosts).
+    pub source: usize,
+    /// The destination is a DNS name to look up in the source's resolver.
+    pub by_name: bool,
+    /// Through a proxy: what the client asks the proxy for (`ADDRESS:PORT`
+    /// for a host, the name for a DNS name).
+    pub via_target: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct KernelResult {
+    pub class: Class,
+    /// The errno or what happened, in a few words.
+    pub detail: String,
+    /// The address the service reported seeing (connected journeys).
+    pub peer_seen: Option<IpAddr>,
+    /// The host that answered.
+    pub answered_by: Option<String>,
+    /// The address the client connected to (after its own DNS lookup).
+    pub dst: Option<IpAddr>,
+    pub millis: u128,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ProbeResult {
+    pub why: String,
+    pub from: String,
+    pub to: String,
+    pub proto: Proto,
+    pub via: Option<String>,
+    pub model: String,
+    pub model_client_sees: String,
+    /// The address the model says the final service sees.
+    pub model_peer: Option<IpAddr>,
+    pub model_answered_by: Option<String>,
+    pub kernel: KernelResult,
+    pub agree: bool,
+    /// Why they disagree, if they do.
+    pub disagreement: Option<String>,
+    /// TLS is a name-and-issuer check in the model; the lab's services do not
+    /// speak TLS, so this journey's TLS outcome was not exercised.
+    pub tls_not_exercised: bool,
+    #[serde(skip)]
+    pub trace: Option<Trace>,
+}
+
+/// Every journey worth probing: from every host to every listening socket
+/// (once per address family both ends have), through every forward proxy to
+/// every socket, and every `allow`/`deny` expectation between hosts.
+pub fn jobs(scn: &Scenario) -> Vec<Job> {
+    let mut out = Vec::new();
+    for (si, src) in scn.hosts.iter().enumerate() {
+        for dst in scn.hosts.iter() {
+            for sock in &dst.sockets {
+                if sock.proto == Proto::Icmp {
+                    continue;
+                }
+                for v6 in [false, true] {
+                    if src.first_addr(v6).is_none() || dst.first_addr(v6).is_none() {
+                        continue;
+                    }
+                    let to = if sock.bind.is_unspecified() || sock.bind.is_loopback() {
+                        if !sock.accepts(dst.first_addr(v6).expect("checked"))
+                            && !sock.bind.is_loopback()
+                        {
+                            continue;
+                        }
+                        format!("{}:{}", dst.name, sock.port)
+                    } else {
+                        if sock.bind.is_ipv6() != v6 {
+                            continue;
+                        }
+                        match sock.bind {
+                            IpAddr::V6(a) => format!("[{a}]:{}", sock.port),
+                            a => format!("{a}:{}", sock.port),
+                        }
+                    };
+                    let mut q = Query::new(&src.name, &to);
+                    q.proto = sock.proto;
+                    q.ipv6 = v6;
+                    out.push(Job {
+                        why: format!("socket {} on {}", sock.text, dst.name),
+                        query: q,
+                        source: si,
+                        by_name: false,
+                        via_target: None,
+                    });
+                }
+            }
+        }
+    }
+    // Through each forward proxy, to every TCP socket of every other host.
+    for (pi, p) in scn.hosts.iter().enumerate() {
+        let Some(px) = &p.proxy else { continue };
+        if !matches!(px.mode, ProxyMode::Forward { .. }) {
+            continue;
+        }
+        for (si, src) in scn.hosts.iter().enumerate() {
+            if si == pi || src.first_addr(false).is_none() || p.first_addr(false).is_none() {
+                continue;
+            }
+            for (di, dst) in scn.hosts.iter().enumerate() {
+                if di == pi || dst.first_addr(false).is_none() {
+                    continue;
+                }
+                for sock in dst.sockets.iter().filter(|s| s.proto == Proto::Tcp) {
+                    if sock.bind.is_loopback() || sock.bind.is_ipv6() && !sock.bind.is_unspecified()
+                    {
+                        continue;
+                    }
+                    let mut q = Query::new(&src.name, &format!("{}:{}", dst.name, sock.port));
+                    q.via = Some(p.name.clone());
+                    let a = dst.first_addr(false).expect("checked");
+                    out.push(Job {
+                        why: format!("via proxy {} to {} on {}", p.name, sock.text, dst.name),
+                        query: q,
+                        source: si,
+                        by_name: false,
+                        via_target: Some(format!("{a}:{}", sock.port)),
+                    });
+                }
+            }
+        }
+    }
+    for e in &scn.expectations {
+        let (from, to, proto, port) = match &e.kind {
+            ExpectKind::Allow {
+                from,
+                to,
+                proto,
+                port,
+            }
+            | ExpectKind::Deny {
+                from,
+                to,
+                proto,
+                port,
+            } => (from, to, proto, port),
+            _ => continue,
+        };
+        let Place::Host(src) = from else { continue };
+        let Some(si) = scn.host_by_name(src) else {
+            continue;
+        };
+        if *proto == Proto::Icmp {
+            continue;
+        }
+        let (to_text, by_name) = match to {
+            Place::Host(h) => (h.clone(), false),
+            Place::Address(a) => (
+                match a {
+                    IpAddr::V6(a) => format!("[{a}]"),
+                    a => a.to_string(),
+                },
+                false,
+            ),
+            Place::Name(n) => (n.clone(), true),
+            Place::Network(_) => continue,
+        };
+        let Some(port) = port else { continue };
+        let mut q = Query::new(src, &format!("{to_text}:{port}"));
+        q.proto = *proto;
+        out.push(Job {
+            why: format!("expect: {}", e.text),
+            query: q,
+            source: si.index(),
+            by_name,
+            via_target: None,
+        });
+    }
+    out
+}
+
+fn sockaddr(a: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+    // SAFETY: sockaddr_storage is plain data; zero is a valid value.
+    let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let len = match a {
+        SocketAddr::V4(a) => {
+            let sin = libc::sockaddr_in {
+                sin_family: libc::AF_INET as libc::sa_family_t,
+                sin_port: a.port().to_be(),
+                sin_addr: libc::in_addr {
+                    s_addr: u32::from_ne_bytes(a.ip().octets()),
+                },
+                sin_zero: [0; 8],
+            };
+            // SAFETY: sockaddr_in fits in sockaddr_storage.
+            unsafe { std::ptr::write(&mut ss as *mut _ as *mut libc::sockaddr_in, sin) };
+            size_of::<libc::sockaddr_in>()
+        }
+        SocketAddr::V6(a) => {
+            let sin6 = libc::sockaddr_in6 {
+                sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                sin6_port: a.port().to_be(),
+                sin6_flowinfo: 0,
+                sin6_addr: libc::in6_addr {
+                    s6_addr: a.ip().octets(),
+                },
+                sin6_scope_id: 0,
+            };
+            // SAFETY: sockaddr_in6 fits in sockaddr_storage.
+            unsafe { std::ptr::write(&mut ss as *mut _ as *mut libc::sockaddr_in6, sin6) };
+            size_of::<libc::sockaddr_in6>()
+        }
+    };
+    (ss, len as libc::socklen_t)
+}
+
+fn last_err() -> std::io::Error {
+    std::io::Error::last_os_error()
+}
+
+struct Fd(RawFd);
+impl Drop for Fd {
+    fn drop(&mut self) {
+        if self.0 >= 0 {
+            // SAFETY: we own this descriptor.
+            unsafe { libc::close(self.0) };
+        }
+    }
+}
+
+/// A socket bound to `src` (when given) and connected to `dst`, within `timeout`.
+fn bound_socket(
+    proto: Proto,
+    src: Option<SocketAddr>,
+    dst: SocketAddr,
+    timeout: Duration,
+) -> Result<RawFd, std::io::Error> {
+    let fam = if dst.is_ipv6() {
+        libc::AF_INET6
+    } else {
+        libc::AF_INET
+    };
+    let ty = match proto {
+        Proto::Udp => libc::SOCK_DGRAM,
+        _ => libc::SOCK_STREAM,
+    };
+    // SAFETY: plain socket calls on a descriptor we own; pointers are to live locals.
+    unsafe {
+        let fd = libc::socket(fam, ty | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK, 0);
+        if fd < 0 {
+            return Err(last_err());
+        }
+        let guard = Fd(fd);
+        let one: libc::c_int = 1;
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_REUSEADDR,
+            &one as *const _ as *const libc::c_void,
+            size_of::<libc::c_int>() as libc::socklen_t,
+        );
+        if proto == Proto::Tcp {
+            // Close with a reset: no TIME_WAIT, so the same tuple can be probed again.
+            let lg = libc::linger {
+                l_onoff: 1,
+                l_linger: 0,
+            };
+            libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_LINGER,
+                &lg as *const _ as *const libc::c_void,
+                size_of::<libc::linger>() as libc::socklen_t,
+            );
+        }
+        if let Some(s) = src {
+            let (ss, len) = sockaddr(s);
+            if libc::bind(fd, &ss as *const _ as *const libc::sockaddr, len) != 0 {
+                return Err(last_err());
+            }
+        }
+        let (ss, len) = sockaddr(dst);
+        if libc::connect(fd, &ss as *const _ as *const libc::sockaddr, len) != 0 {
+            let e = last_err();
+            if e.raw_os_error() != Some(libc::EINPROGRESS) {
+                return Err(e);
+            }
+            let mut pfd = libc::pollfd {
+                fd,
+                events: libc::POLLOUT,
+                revents: 0,
+            };
+            let n = libc::poll(&mut pfd, 1, timeout.as_millis() as libc::c_int);
+            if n == 0 {
+                return Err(std::io::Error::from_raw_os_error(libc::ETIMEDOUT));
+            }
+            let mut err: libc::c_int = 0;
+            let mut l = size_of::<libc::c_int>() as libc::socklen_t;
+            libc::getsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_ERROR,
+                &mut err as *mut _ as *mut libc::c_void,
+                &mut l,
+            );
+            if err != 0 {
+                return Err(std::io::Error::from_raw_os_error(err));
+            }
+        }
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK);
+        std::mem::forget(guard);
+        Ok(fd)
+    }
+}
+
+fn read_line(s: &mut TcpStream) -> Option<String> {
+    let _ = s.set_read_timeout(Some(Duration::from_millis(1000)));
+    let mut r = BufReader::new(s);
+    let mut l = String::new();
+    r.read_line(&mut l).ok()?;
+    Some(l)
+}
+
+fn greeting_result(line: &str, r: &mut KernelResult) {
+    r.peer_seen = field(line, "peer")
+        .and_then(|p| p.parse().ok())
+        .map(|a: IpAddr| match a {
+            IpAddr::V6(v6) => v6
+                .to_ipv4_mapped()
+                .map(IpAddr::V4)
+                .unwrap_or(IpAddr::V6(v6)),
+            a => a,
+        });
+    r.answered_by = field(line, "host").map(str::to_string);
+}
+
+/// Makes one journey for real, from the calling thread's namespace.
+pub fn run_kernel(job: &Job, model: &Trace, proxy_addr: Option<SocketAddr>) -> KernelResult {
+    let start = Instant::now();
+    let mut r = KernelResult {
+        class: Class::Other,
+        detail: String::new(),
+        peer_seen: None,
+        answered_by: None,
+        dst: None,
+        millis: 0,
+    };
+    let q = &job.query;
+    let (host_part, port) = match q.to.rsplit_once(':') {
+        Some((h, p)) => (
+            h.trim_start_matches('[').trim_end_matches(']'),
+            p.parse::<u16>().ok(),
+        ),
+        None => (q.to.as_str(), None),
+    };
+    let port = q.port.or(port).or(model.query.port).unwrap_or(0);
+    let src_port = q.sport.unwrap_or(pathproof_core::journey::EPHEMERAL_PORT);
+    let finish = |mut r: KernelResult| {
+        r.millis = start.elapsed().as_millis();
+        r
+    };
+    if let Some(paddr) = proxy_addr {
+        // Through a forward proxy: the client connects to the proxy (no DNS),
+        // asks for the destination by the name it was given.
+        let src = model
+            .query
+            .source_address
+            .map(|a| SocketAddr::new(a, src_port));
+        let fd = match bound_socket(Proto::Tcp, src, paddr, CONNECT_TIMEOUT) {
+            Ok(fd) => fd,
+            Err(e) => {
+                r.class = classify_err(&e);
+                r.detail = format!("to the proxy: {e}");
+                return finish(r);
+            }
+        };
+        // SAFETY: fd is a connected socket we own.
+        let mut s = unsafe { TcpStream::from_raw_fd(fd) };
+        // The proxy resolves names; a host stands for its address.
+        let target = match &job.via_target {
+            Some(t) => t.clone(),
+            None => format!("{host_part}:{port}"),
+        };
+        let _ = s.write_all(
+            format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\nX-Forwarded-For: 192.0.2.99\r\n\r\n")
+                .as_bytes(),
+        );
+        let _ = s.set_read_timeout(Some(CONNECT_TIMEOUT + Duration::from_millis(1000)));
+        let mut head = String::new();
+        let mut reader = BufReader::new(match s.try_clone() {
+            Ok(c) => c,
+            Err(e) => {
+                r.detail = e.to_string();
+                return finish(r);
+            }
+        });
+        loop {
+            let mut l = String::new();
+            match reader.read_line(&mut l) {
+                Ok(0) => break,
+                Ok(_) => {
+                    if l.trim().is_empty() {
+                        break;
+                    }
+                    head.push_str(&l);
+                }
+                Err(e) => {
+                    r.class = classify_err(&e);
+                    r.detail = format!("waiting for the proxy: {e}");
+                    return finish(r);
+                }
+            }
+        }
+        let status = head.lines().next().unwrap_or("").to_string();
+        if status.contains(" 403 ") {
+            r.class = Class::ProxyDenied;
+            r.detail = status;
+        } else if status.contains(" 200 ") {
+            let mut l = String::new();
+            let _ = reader.read_line(&mut l);
+            greeting_result(&l, &mut r);
+            r.class = Class::Connected;
+            r.detail = format!("{status}; {}", l.trim());
+        } else {
+            let up = head
+                .lines()
+                .find_map(|l| l.strip_prefix("X-Pathproof-Upstream: "))
+                .unwrap_or("")
+                .to_string();
+            r.class = match up.as_str() {
+                "refused" => Class::Refused,
+                "unreachable" => Class::Unreachable,
+                "timed out" => Class::Timeout,
+                "dropped locally" => Class::LocalDrop,
+                u if u.starts_with("unresolved") => Class::Unresolved,
+                _ => Class::Other,
+            };
+            r.detail = format!("{status} ({up})");
+        }
+        return finish(r);
+    }
+    let dst: IpAddr = if job.by_name {
+        match dns::lookup(host_part, q.ipv6) {
+            dns::Lookup::Found(a) => a[0],
+            other => {
+                r.class = Class::Unresolved;
+                r.detail = format!("DNS: {other:?}");
+                return finish(r);
+            }
+        }
+    } else if let Ok(a) = host_part.parse() {
+        a
+    } else if let Some(a) = model.query.destination_address {
+        a
+    } else {
+        r.detail = "the model names no destination address".into();
+        return finish(r);
+    };
+    r.dst = Some(dst);
+    let src = model
+        .query
+        .source_address
+        .filter(|a| a.is_ipv6() == dst.is_ipv6())
+        .map(|a| SocketAddr::new(a, src_port));
+    let fd = match bound_socket(q.proto, src, SocketAddr::new(dst, port), CONNECT_TIMEOUT) {
+        Ok(fd) => fd,
+        Err(e) => {
+            r.class = classify_err(&e);
+            r.detail = e.to_string();
+            return finish(r);
+        }
+    };
+    match q.proto {
+        Proto::Udp => {
+            // SAFETY: fd is a connected UDP socket we own.
+            let u = unsafe { UdpSocket::from_raw_fd(fd) };
+            let _ = u.set_read_timeout(Some(CONNECT_TIMEOUT));
+            if let Err(e) = u.send(b"pathproof probe\n") {
+                r.class = classify_err(&e);
+                r.detail = e.to_string();
+                return finish(r);
+            }
+            let mut buf = [0u8; 1500];
+            match u.recv(&mut buf) {
+                Ok(n) => {
+                    let l = String::from_utf8_lossy(&buf[..n]).into_owned();
+                    greeting_result(l.lines().next().unwrap_or(""), &mut r);
+                    r.class = Class::Connected;
+                    r.detail = "answer received".into();
+                }
+                Err(e) => {
+                    r.class = classify_err(&e);
+                    r.detail = e.to_string();
+                }
+            }
+        }
+        _ => {
+            // SAFETY: fd is a connected TCP socket we own.
+            let mut s = unsafe { TcpStream::from_raw_fd(fd) };
+            r.class = Class::Connected;
+            match read_line(&mut s) {
+                Some(l) if !l.is_empty() => {
+                    greeting_result(&l, &mut r);
+                    r.detail = l.trim().to_string();
+                }
+                _ => r.detail = "connected; the service said nothing".into(),
+            }
+            let mut sink = [0u8; 1];
+            let _ = s.set_read_timeout(Some(Duration::from_millis(1)));
+            let _ = s.read(&mut sink);
+        }
+    }
+    finish(r)
+}
+
+/// The address the final service sees and the host it runs on, per the model.
+fn model_peer(t: &Trace) -> (Option<IpAddr>, Option<String>) {
+    if t.outcome.kind != OutcomeKind::Reached && t.outcome.kind != OutcomeKind::TlsFailed {
+        return (None, None);
+    }
+    t.hops
+        .iter()
+        .rev()
+        .find(|h| h.stage == Stage::Socket)
+        .map(|h| (Some(h.packet.src), Some(h.device.clone())))
+        .unwrap_or((None, None))
+}
+
+fn compare(job: &Job, t: Trace, k: KernelResult) -> ProbeResult {
+    let exp = expected(&t);
+    let (mpeer, mby) = model_peer(&t);
+    let mut why = None;
+    if !exp.contains(&k.class) {
+        why = Some(format!(
+            "the model predicts {} ({}), the kernel gave {} ({})",
+            t.outcome.kind.name(),
+            t.outcome.client_sees,
+            k.class.name(),
+            k.detail
+        ));
+    } else if k.class == Class::Connected {
+        if let (Some(m), Some(seen)) = (mpeer, k.peer_seen) {
+            if m != seen {
+                why = Some(format!(
+                    "the service saw the client as {seen}, the model says {m}"
+                ));
+            }
+        }
+        if let (Some(m), Some(by)) = (&mby, &k.answered_by) {
+            if m != by && why.is_none() {
+                why = Some(format!("{by} answered, the model says {m}"));
+            }
+        }
+    }
+    let tls = t.hops.iter().any(|h| h.stage == Stage::Tls);
+    ProbeResult {
+        why: job.why.clone(),
+        from: job.query.from.clone(),
+        to: job.query.to.clone(),
+        proto: job.query.proto,
+        via: job.query.via.clone(),
+        model: t.outcome.kind.name().to_string(),
+        model_client_sees: t.outcome.client_sees.clone(),
+        model_peer: mpeer,
+        model_answered_by: mby,
+        kernel: k,
+        agree: why.is_none(),
+        disagreement: why,
+        tls_not_exercised: tls,
+        trace: Some(t),
+    }
+}
+
+/// The ports the lab's namespaces pick ephemeral source ports from.
+pub const EPHEMERAL_RANGE: (u16, u16) = (49152, 49999);
+
+/// Whether every port set of every filter and NAT rule contains either all or
+/// none of `EPHEMERAL_RANGE`: then a client port from that range meets exactly
+/// the rules the model's fixed port 49152 meets, and probes may let the
+/// kernel choose (and run in parallel without sharing a tuple).
+pub fn ephemeral_port_is_equivalent(scn: &Scenario) -> bool {
+    let (lo, hi) = EPHEMERAL_RANGE;
+    let uniform = |p: &pathproof_core::model::PortSet| {
+        p.is_any()
+            || p.0.iter().all(|&(a, b)| b < lo || a > hi)
+            || p.0.iter().any(|&(a, b)| a <= lo && b >= hi)
+    };
+    let mut all = scn
+        .filters
+        .iter()
+        .flat_map(|f| f.rules.iter().map(|r| &r.matches))
+        .chain(
+            scn.hosts
+                .iter()
+                .flat_map(|h| h.nat.iter().map(|n| &n.matches)),
+        );
+    all.all(|m| uniform(&m.sport) && uniform(&m.dport))
+}
+
+/// Probes every job of a lab that is up, `PARALLEL` at a time. Journeys that
+/// share a tuple run one after the other, so they never share a socket.
+pub fn probe(scn: &Scenario, plan: &Plan, jobs: Vec<Job>) -> Result<Vec<ProbeResult>, String> {
+    let free_sport = ephemeral_port_is_equivalent(scn);
+    let mut prepared = Vec::new();
+    for (i, mut j) in jobs.into_iter().enumerate() {
+        let t = pathproof_core::trace(scn, &j.query).map_err(|e| {
+            format!(
+                "the model cannot trace {} -> {}: {e:?}",
+                j.query.from, j.query.to
+            )
+        })?;
+        if free_sport && j.query.sport.is_none() {
+            // Asked of the model with its fixed port; the kernel picks one.
+            j.query.sport = Some(0);
+        }
+        let proxy_addr = j.query.via.as_ref().and_then(|v| {
+            let h = &scn.hosts[scn.host_by_name(v)?.index()];
+            let port = h.proxy.as_ref()?.port;
+            Some(SocketAddr::new(h.first_addr(false)?, port))
+        });
+        // Journeys that would share a 5-tuple run one after the other.
+        let key = if free_sport {
+            format!("job {i}")
+        } else {
+            match proxy_addr {
+                Some(p) => format!("{}|tcp|{p}", j.source),
+                None => format!(
+                    "{}|{:?}|{:?}|{:?}",
+                    j.source, j.query.proto, t.query.destination_address, t.query.port
+                ),
+            }
+        };
+        prepared.push((i, key, j, t, proxy_addr));
+    }
+    // Group by key; groups run in parallel, members in order.
+    let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
+    for (idx, p) in prepared.iter().enumerate() {
+        match groups.iter_mut().find(|g| g.0 == p.1) {
+            Some(g) => g.1.push(idx),
+            None => groups.push((p.1.clone(), vec![idx])),
+        }
+    }
+    let prepared = Arc::new(prepared);
+    let queue = Arc::new(Mutex::new(
+        groups.into_iter().map(|g| g.1).collect::<Vec<_>>(),
+    ));
+    let results: Arc<Mutex<Vec<Option<ProbeResult>>>> =
+        Arc::new(Mutex::new(vec![None; prepared.len()]));
+    let ns: Arc<Vec<String>> = Arc::new(plan.hosts.iter().map(|h| h.ns.clone()).collect());
+    let mut workers = Vec::new();
+    for _ in 0..PARALLEL {
+        let (queue, results, prepared, ns) =
+            (queue.clone(), results.clone(), prepared.clone(), ns.clone());
+        workers.push(std::thread::spawn(move || -> Result<(), String> {
+            loop {
+                let Some(group) = queue.lock().expect("not poisoned").pop() else {
+                    return Ok(());
+                };
+                for idx in group {
+                    let (i, _, job, t, proxy_addr) = &prepared[idx];
+                    netns::enter(&ns[job.source])?;
+                    let k = run_kernel(job, t, *proxy_addr);
+                    let r = compare(job, t.clone(), k);
+                    results.lock().expect("not poisoned")[*i] = Some(r);
+                }
+            }
+        }));
+    }
+    for w in workers {
+        w.join()
+            .map_err(|_| "a probe worker panicked".to_string())??;
+    }
+    let results = Arc::try_unwrap(results)
+        .map_err(|_| "probe workers still hold results".to_string())?
+        .into_inner()
+        .expect("not poisoned");
+    Ok(results.into_iter().flatten().collect())
+}

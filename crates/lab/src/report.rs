@@ -1,0 +1,92 @@
+//! Text and JSON renderings of a probe run.
+
+use std::fmt::Write as _;
+
+use crate::probe::ProbeResult;
+
+fn peer(a: Option<std::net::IpAddr>) -> String {
+    a.map(|a| a.to_string()).unwrap_or_else(|| "-".into())
+}
+
+/// The side-by-side table, then every disagreement with the model's trace.
+pub fn text(lab: &str, results: &[ProbeResult]) -> String {
+    let mut out = String::new();
+    let agree = results.iter().filter(|r| r.agree).count();
+    let _ = writeln!(
+        out,
+        "lab {lab}: {} probes, {agree} agree, {} disagree",
+        results.len(),
+        results.len() - agree
+    );
+    let _ = writeln!(out);
+    let rows: Vec<[String; 6]> = results
+        .iter()
+        .map(|r| {
+            let j = match &r.via {
+                Some(v) => format!("{} {} -> {} via {v}", r.proto, r.from, r.to),
+                None => format!("{} {} -> {}", r.proto, r.from, r.to),
+            };
+            [
+                if r.agree { "ok".into() } else { "DIFF".into() },
+                j,
+                format!("{} ({})", r.model, r.model_client_sees),
+                r.kernel.class.name().to_string(),
+                format!("{} / {}", peer(r.model_peer), peer(r.kernel.peer_seen)),
+                if r.tls_not_exercised {
+                    "tls not exercised".into()
+                } else {
+                    String::new()
+                },
+            ]
+        })
+        .collect();
+    let head = ["", "journey", "model", "kernel", "peer model/kernel", ""];
+    let mut w = [0usize; 6];
+    for row in rows.iter().chain(std::iter::once(&head.map(String::from))) {
+        for (i, c) in row.iter().enumerate() {
+            w[i] = w[i].max(c.chars().count());
+        }
+    }
+    for row in std::iter::once(head.map(String::from)).chain(rows) {
+        let mut line = String::new();
+        for (i, c) in row.iter().enumerate() {
+            let _ = write!(line, "{:<width$}  ", c, width = w[i]);
+        }
+        let _ = writeln!(out, "{}", line.trim_end());
+    }
+    let diffs: Vec<&ProbeResult> = results.iter().filter(|r| !r.agree).collect();
+    if !diffs.is_empty() {
+        let _ = writeln!(out, "\ndisagreements:");
+        for r in diffs {
+            let _ = writeln!(out, "\n--- {} ({})", r.to, r.why);
+            let _ = writeln!(out, "{}", r.disagreement.clone().unwrap_or_default());
+            let _ = writeln!(
+                out,
+                "kernel: {} after {} ms: {}",
+                r.kernel.class.name(),
+                r.kernel.millis,
+                r.kernel.detail
+            );
+            if let Some(t) = &r.trace {
+                let _ = writeln!(out, "model trace:");
+                out.push_str(&pathproof_core::render::trace_text(t));
+            }
+        }
+    }
+    out
+}
+
+/// The results as JSON: one object per probe plus counts.
+pub fn json(lab: &str, results: &[ProbeResult]) -> String {
+    let agree = results.iter().filter(|r| r.agree).count();
+    let v = serde_json::json!({
+        "lab": lab,
+        "probes": results.len(),
+        "agree": agree,
+        "disagree": results.len() - agree,
+        "results": results,
+    });
+    let mut s = serde_json::to_string_pretty(&v).expect("plain values serialise");
+    s.push('\n');
+    s
+}

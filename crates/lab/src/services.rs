@@ -1,0 +1,292 @@
+//! The supervisor: one process per lab that runs, inside each host's
+//! namespace, a listener for every socket exactly as the scenario binds it,
+//! the forward proxies, and the DNS resolver of the host's view.
+//!
+//! One thread per host enters the namespace with `setns` and binds there;
+//! sockets keep their namespace for life, and the threads they spawn inherit
+//! it. The supervisor writes `ready` in the run directory once every socket is
+//! bound (or `failed` with the reason).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::time::Duration;
+
+use pathproof_core::journey::proxy::{decide, ProxyDecision};
+use pathproof_core::model::{ForwardedFor, Proto, ProxyMode, Scenario};
+
+use crate::dns;
+use crate::lab::{read_plan, read_spec, run_dir};
+use crate::netns;
+
+/// How long a proxy waits for its upstream.
+pub const UPSTREAM_TIMEOUT: Duration = Duration::from_millis(1500);
+
+/// The first line every TCP and UDP service sends: who it is and the peer it saw.
+pub fn greeting(
+    host: &str,
+    proto: Proto,
+    port: u16,
+    peer: SocketAddr,
+    local: SocketAddr,
+) -> String {
+    format!(
+        "pathproof-echo host={host} socket={}/{port} peer={} local={}\n",
+        proto.name(),
+        peer.ip(),
+        local.ip()
+    )
+}
+
+/// Reads `key=value` from a greeting line.
+pub fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix(key)?.strip_prefix('='))
+}
+
+fn tcp_echo(host: String, port: u16, mut s: TcpStream) {
+    let (Ok(peer), Ok(local)) = (s.peer_addr(), s.local_addr()) else {
+        return;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+    if s.write_all(greeting(&host, Proto::Tcp, port, peer, local).as_bytes())
+        .is_err()
+    {
+        return;
+    }
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = s.read(&mut buf) {
+        if n == 0 || s.write_all(&buf[..n]).is_err() {
+            break;
+        }
+    }
+}
+
+/// The forward proxy: `CONNECT HOST:PORT HTTP/1.1` plus headers. It resolves
+/// HOST in its own view, checks the allow list, connects from its own
+/// namespace, answers `200` (with the `X-Forwarded-For` it passes on) or
+/// `403`/`502`, then relays bytes both ways.
+fn proxy_conn(scn: &Scenario, hid: usize, mut s: TcpStream) {
+    let host = &scn.hosts[hid];
+    let Some(proxy) = &host.proxy else { return };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+    let peer = match s.peer_addr() {
+        Ok(p) => p,
+        Err(_) => return,
+    };
+    let mut reader = BufReader::new(match s.try_clone() {
+        Ok(c) => c,
+        Err(_) => return,
+    });
+    let mut first = String::new();
+    if reader.read_line(&mut first).is_err() {
+        return;
+    }
+    let mut xff: Option<String> = None;
+    loop {
+        let mut l = String::new();
+        if reader.read_line(&mut l).unwrap_or(0) == 0 {
+            break;
+        }
+        let l = l.trim_end();
+        if l.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = l.split_once(':') {
+            if k.eq_ignore_ascii_case("x-forwarded-for") {
+                xff = Some(v.trim().to_string());
+            }
+        }
+    }
+    let mut reply = |code: &str, extra: &str| {
+        let _ = s.write_all(format!("HTTP/1.1 {code}\r\n{extra}\r\n").as_bytes());
+    };
+    let parts: Vec<&str> = first.split_whitespace().collect();
+    if parts.len() < 2 || parts[0] != "CONNECT" {
+        reply("400 Bad Request", "");
+        return;
+    }
+    let Some((name, port)) = parts[1].rsplit_once(':') else {
+        reply("400 Bad Request", "");
+        return;
+    };
+    let Ok(port) = port.parse::<u16>() else {
+        reply("400 Bad Request", "");
+        return;
+    };
+    let name = name.trim_start_matches('[').trim_end_matches(']');
+    let want6 = peer.ip().is_ipv6() && !peer.ip().to_string().starts_with("::ffff:");
+    let dst: IpAddr = match name.parse() {
+        Ok(a) => a,
+        Err(_) => match dns::lookup(name, false) {
+            dns::Lookup::Found(a) => a[0],
+            other => {
+                reply(
+                    "502 Bad Gateway",
+                    &format!("X-Pathproof-Upstream: unresolved {other:?}\r\n"),
+                );
+                return;
+            }
+        },
+    };
+    let _ = want6;
+    if let ProxyDecision::Denied = decide(proxy, dst, port) {
+        reply(
+            "403 Forbidden",
+            "X-Pathproof-Proxy: denied by the allow list\r\n",
+        );
+        return;
+    }
+    let client = match peer.ip() {
+        IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map(IpAddr::V4)
+            .unwrap_or(IpAddr::V6(v6)),
+        a => a,
+    };
+    let passed = match proxy.forwarded_for {
+        ForwardedFor::Append => Some(match &xff {
+            Some(x) => format!("{x}, {client}"),
+            None => client.to_string(),
+        }),
+        ForwardedFor::Overwrite => Some(client.to_string()),
+        ForwardedFor::Pass => xff.clone(),
+        ForwardedFor::Strip => None,
+    };
+    let up = match TcpStream::connect_timeout(&SocketAddr::new(dst, port), UPSTREAM_TIMEOUT) {
+        Ok(u) => u,
+        Err(e) => {
+            reply(
+                "502 Bad Gateway",
+                &format!(
+                    "X-Pathproof-Upstream: {}\r\n",
+                    crate::probe::classify_err(&e).name()
+                ),
+            );
+            return;
+        }
+    };
+    let xff_line = passed
+        .map(|p| format!("X-Forwarded-For: {p}\r\n"))
+        .unwrap_or_default();
+    reply("200 Connection established", &xff_line);
+    let (mut a, mut b) = (s, up);
+    let (Ok(mut a2), Ok(mut b2)) = (a.try_clone(), b.try_clone()) else {
+        return;
+    };
+    let _ = a.set_read_timeout(None);
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut b2, &mut a2);
+        let _ = a2.shutdown(Shutdown::Write);
+    });
+    let _ = std::io::copy(&mut a, &mut b);
+    let _ = b.shutdown(Shutdown::Write);
+}
+
+fn udp_echo(host: String, port: u16, sock: UdpSocket) {
+    let mut buf = [0u8; 1500];
+    let local = sock.local_addr().ok();
+    loop {
+        let Ok((n, peer)) = sock.recv_from(&mut buf) else {
+            continue;
+        };
+        let mut msg = greeting(
+            &host,
+            Proto::Udp,
+            port,
+            peer,
+            local.unwrap_or_else(|| SocketAddr::new(IpAddr::from([0, 0, 0, 0]), port)),
+        )
+        .into_bytes();
+        msg.extend(&buf[..n]);
+        let _ = sock.send_to(&msg, peer);
+    }
+}
+
+fn serve_host(scn: std::sync::Arc<Scenario>, hid: usize, ns: String) -> Result<(), String> {
+    netns::enter(&ns)?;
+    let host = &scn.hosts[hid];
+    let view = host.dns.map(|v| scn.view(v).clone());
+    let resolver = UdpSocket::bind(dns::RESOLVER).map_err(|e| {
+        format!(
+            "host {}: cannot bind the resolver {}: {e}",
+            host.name,
+            dns::RESOLVER
+        )
+    })?;
+    std::thread::spawn(move || dns::serve(resolver, view));
+    for s in &host.sockets {
+        let addr = SocketAddr::new(s.bind, s.port);
+        let name = host.name.clone();
+        let port = s.port;
+        match s.proto {
+            Proto::Tcp => {
+                let l = TcpListener::bind(addr)
+                    .map_err(|e| format!("host {}: cannot bind {}: {e}", host.name, s.text))?;
+                let is_proxy = host.proxy.as_ref().is_some_and(|p| {
+                    p.port == s.port && matches!(p.mode, ProxyMode::Forward { .. })
+                });
+                let scn = scn.clone();
+                let ns = ns.clone();
+                std::thread::spawn(move || {
+                    for c in l.incoming().flatten() {
+                        let name = name.clone();
+                        let scn = scn.clone();
+                        let ns = ns.clone();
+                        std::thread::spawn(move || {
+                            if netns::enter(&ns).is_err() {
+                                return;
+                            }
+                            if is_proxy {
+                                proxy_conn(&scn, hid, c)
+                            } else {
+                                tcp_echo(name, port, c)
+                            }
+                        });
+                    }
+                });
+            }
+            Proto::Udp => {
+                let u = UdpSocket::bind(addr)
+                    .map_err(|e| format!("host {}: cannot bind {}: {e}", host.name, s.text))?;
+                std::thread::spawn(move || udp_echo(name, port, u));
+            }
+            Proto::Icmp => {}
+        }
+    }
+    Ok(())
+}
+
+/// The supervisor's main loop: binds everything, says `ready`, then serves
+/// until it is killed.
+pub fn supervise(lab: &str) -> Result<(), String> {
+    let dir = run_dir(lab);
+    let result = (|| -> Result<(), String> {
+        let spec = read_spec(lab)?;
+        let plan = read_plan(lab)?;
+        let scn = std::sync::Arc::new(spec.load()?);
+        let mut jobs = Vec::new();
+        for (hid, h) in plan.hosts.iter().enumerate() {
+            let scn = scn.clone();
+            let ns = h.ns.clone();
+            jobs.push(std::thread::spawn(move || serve_host(scn, hid, ns)));
+        }
+        for j in jobs {
+            j.join()
+                .map_err(|_| "a host thread panicked".to_string())??;
+        }
+        Ok(())
+    })();
+    match result {
+        Ok(()) => {
+            std::fs::write(dir.join("ready"), "ready\n").map_err(|e| e.to_string())?;
+            eprintln!("pathproof lab {lab}: every service is up");
+            loop {
+                std::thread::park();
+            }
+        }
+        Err(e) => {
+            let _ = std::fs::write(dir.join("failed"), &e);
+            Err(e)
+        }
+    }
+}
