@@ -292,7 +292,7 @@ function drawTopology() {
   state.positions.clear();
   const L = layout(scn);
   svg.setAttribute("viewBox", `0 0 ${L.width} ${L.height}`);
-  svg.style.minWidth = Math.min(L.width, 900) * 0.55 + "px";
+  svg.style.minWidth = Math.min(L.width, 900) * 0.7 + "px";
   const gEdges = s("g", { class: "edges" });
   const gNets = s("g", { class: "nets" });
   const gHosts = s("g", { class: "hosts" });
@@ -864,6 +864,7 @@ async function main() {
   $("pick-hint").textContent = "click a host: first the source, then the destination";
   await Promise.all([loadExamples(), loadScenario()]);
   document.body.dataset.ready = "true";
+  performance.mark("pathproof-ready");
 }
 
 main().catch((e) => status(`The page failed to start: ${e.message}`));
