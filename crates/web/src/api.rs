@@ -29,7 +29,7 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, error: impl Into<String>, help: Option<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, error: impl Into<String>, help: Option<String>) -> Self {
         ApiError {
             status,
             body: json!({ "error": error.into(), "help": help }),
@@ -95,12 +95,19 @@ fn pretty(v: &Value) -> String {
     s
 }
 
+pub(crate) fn json_value(v: &Value) -> Response {
+    json_text(pretty(v))
+}
+
 pub fn routes(state: AppState) -> Router {
     Router::new()
         .route("/api/scenario", get(get_scenario).post(post_scenario))
         .route("/api/scenario/example/{name}", post(post_example))
         .route("/api/examples", get(get_examples))
         .route("/api/trace", post(post_trace))
+        .route("/api/lessons", get(crate::lessons::get_lessons))
+        .route("/api/lessons/{id}", get(crate::lessons::get_lesson))
+        .route("/api/words", get(crate::lessons::get_words))
         .route("/api/{*rest}", axum::routing::any(unknown_api))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(TimeoutLayer::with_status_code(
@@ -155,6 +162,7 @@ async fn unknown_api(Path(rest): Path<String>) -> ApiError {
         "examples",
         "trace",
         "lessons",
+        "words",
     ];
     ApiError::new(
         StatusCode::NOT_FOUND,

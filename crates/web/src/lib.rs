@@ -8,6 +8,7 @@
 
 mod api;
 mod assets;
+mod lessons;
 pub mod view;
 
 use std::net::{Ipv4Addr, SocketAddr};

@@ -449,3 +449,61 @@ async fn a_truncated_body_over_a_real_socket_is_a_4xx() {
     assert!(out.starts_with("HTTP/1.1 4"), "{out}");
     server.abort();
 }
+
+#[tokio::test]
+async fn lessons_and_their_words() {
+    use pathproof_core::evidence::{Fact, Stage};
+    use pathproof_core::lessons;
+    let st = state();
+    let all = lessons::all().unwrap();
+    let a = get(&st, "/api/lessons").await;
+    assert_eq!(a.status, StatusCode::OK);
+    let v = a.json();
+    let ids: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["id"].as_str().unwrap())
+        .collect();
+    let want: Vec<&str> = all.iter().map(|l| l.id.as_str()).collect();
+    assert_eq!(ids, want);
+    assert!(!ids.is_empty());
+    assert_eq!(v[0]["layers"].as_array().unwrap().len(), 4);
+
+    let first = &all[0];
+    let a = get(&st, &format!("/api/lessons/{}", first.id)).await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(a.json(), serde_json::to_value(first).unwrap());
+
+    let typo = format!("{}x", first.id);
+    let a = get(&st, &format!("/api/lessons/{typo}")).await;
+    assert_error(&a, StatusCode::NOT_FOUND, &format!("no lesson `{typo}`"));
+    assert_eq!(
+        a.json()["help"],
+        format!("did you mean `{}`?", first.id).as_str()
+    );
+
+    let w = get(&st, "/api/words").await.json();
+    assert_eq!(w["layers"].as_array().unwrap().len(), 4);
+    for level in 1..=4u8 {
+        let i = usize::from(level - 1);
+        assert_eq!(
+            w["stages"]["filter"][i],
+            lessons::stage_words(Stage::Filter, level)
+        );
+        assert_eq!(
+            w["stages"]["reverse_path"][i],
+            lessons::stage_words(Stage::ReversePath, level)
+        );
+        assert_eq!(
+            w["facts"]["source_address"][i],
+            lessons::fact_words(Fact::SourceAddress, level)
+        );
+        assert_eq!(
+            w["facts"]["content"][i],
+            lessons::fact_words(Fact::Content, level)
+        );
+    }
+    assert_eq!(w["stages"].as_object().unwrap().len(), 13);
+    assert_eq!(w["facts"].as_object().unwrap().len(), 11);
+}
