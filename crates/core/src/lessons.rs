@@ -25,6 +25,38 @@ pub const FILES: &[(&str, &str)] = &[
         "scenarios/lessons/02-stateful.yaml",
         include_str!("../../../scenarios/lessons/02-stateful.yaml"),
     ),
+    (
+        "scenarios/lessons/03-nat-egress.yaml",
+        include_str!("../../../scenarios/lessons/03-nat-egress.yaml"),
+    ),
+    (
+        "scenarios/lessons/04-split-dns.yaml",
+        include_str!("../../../scenarios/lessons/04-split-dns.yaml"),
+    ),
+    (
+        "scenarios/lessons/05-segmentation.yaml",
+        include_str!("../../../scenarios/lessons/05-segmentation.yaml"),
+    ),
+    (
+        "scenarios/lessons/06-ssrf-metadata.yaml",
+        include_str!("../../../scenarios/lessons/06-ssrf-metadata.yaml"),
+    ),
+    (
+        "scenarios/lessons/07-tls-verify.yaml",
+        include_str!("../../../scenarios/lessons/07-tls-verify.yaml"),
+    ),
+    (
+        "scenarios/lessons/08-mtls.yaml",
+        include_str!("../../../scenarios/lessons/08-mtls.yaml"),
+    ),
+    (
+        "scenarios/lessons/09-ipv6-bypass.yaml",
+        include_str!("../../../scenarios/lessons/09-ipv6-bypass.yaml"),
+    ),
+    (
+        "scenarios/lessons/10-proxy-xff.yaml",
+        include_str!("../../../scenarios/lessons/10-proxy-xff.yaml"),
+    ),
 ];
 
 /// The names of the four layers, by level.

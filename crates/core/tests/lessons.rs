@@ -190,6 +190,28 @@ fn check_reports_a_wrong_answer() {
 }
 
 #[test]
+fn the_ten_topics_are_covered() {
+    let all = all();
+    assert!(all.len() >= 10, "at least ten lessons");
+    let ids: BTreeSet<&str> = all.iter().map(|l| l.id.as_str()).collect();
+    for (id, scenario) in [
+        ("checkpoint", "mini-lab"),
+        ("stateful", "stateless-acl"),
+        ("nat-egress", "nat-egress"),
+        ("split-dns", "split-dns"),
+        ("segmentation", "segmentation"),
+        ("ssrf-metadata", "ssrf-metadata"),
+        ("tls-verify", "tls-identity"),
+        ("mtls", "tls-identity"),
+        ("ipv6-bypass", "dual-stack"),
+        ("proxy-xff", "proxy-xff"),
+    ] {
+        assert!(ids.contains(id), "missing lesson `{id}`");
+        assert_eq!(lessons::get(id).unwrap().scenario, scenario, "{id}");
+    }
+}
+
+#[test]
 fn predictions_ask_the_query_they_describe() {
     let l = lessons::get("stateful").unwrap();
     let p = l.layers[1]
