@@ -68,6 +68,20 @@ impl Class {
     }
 }
 
+/// The class a service names (`Class::name`).
+pub fn class_by_name(s: &str) -> Class {
+    match s {
+        "connected" => Class::Connected,
+        "refused" => Class::Refused,
+        "unreachable" => Class::Unreachable,
+        "timed out" => Class::Timeout,
+        "dropped locally" => Class::LocalDrop,
+        "proxy denied" => Class::ProxyDenied,
+        u if u.starts_with("unresolved") => Class::Unresolved,
+        _ => Class::Other,
+    }
+}
+
 pub fn classify_err(e: &std::io::Error) -> Class {
     match e.raw_os_error() {
         Some(libc::ECONNREFUSED) => Class::Refused,
@@ -318,6 +332,38 @@ fn sockaddr(a: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
     (ss, len as libc::socklen_t)
 }
 
+/// A UDP socket bound to `addr` with `SO_REUSEADDR`, so the lab's resolver
+/// on 127.0.0.53:53 and a scenario's own `udp/53` on a wildcard can coexist.
+pub fn udp_bind_shared(addr: SocketAddr) -> Result<UdpSocket, std::io::Error> {
+    let fam = if addr.is_ipv6() {
+        libc::AF_INET6
+    } else {
+        libc::AF_INET
+    };
+    // SAFETY: plain socket calls on a descriptor we own; pointers are to live locals.
+    unsafe {
+        let fd = libc::socket(fam, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
+        if fd < 0 {
+            return Err(last_err());
+        }
+        let guard = Fd(fd);
+        let one: libc::c_int = 1;
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_REUSEADDR,
+            &one as *const _ as *const libc::c_void,
+            size_of::<libc::c_int>() as libc::socklen_t,
+        );
+        let (ss, len) = sockaddr(addr);
+        if libc::bind(fd, &ss as *const _ as *const libc::sockaddr, len) != 0 {
+            return Err(last_err());
+        }
+        std::mem::forget(guard);
+        Ok(UdpSocket::from_raw_fd(fd))
+    }
+}
+
 fn last_err() -> std::io::Error {
     std::io::Error::last_os_error()
 }
@@ -333,7 +379,7 @@ impl Drop for Fd {
 }
 
 /// A socket bound to `src` (when given) and connected to `dst`, within `timeout`.
-fn bound_socket(
+pub(crate) fn bound_socket(
     proto: Proto,
     src: Option<SocketAddr>,
     dst: SocketAddr,
@@ -532,14 +578,7 @@ pub fn run_kernel(job: &Job, model: &Trace, proxy_addr: Option<SocketAddr>) -> K
                 .find_map(|l| l.strip_prefix("X-Pathproof-Upstream: "))
                 .unwrap_or("")
                 .to_string();
-            r.class = match up.as_str() {
-                "refused" => Class::Refused,
-                "unreachable" => Class::Unreachable,
-                "timed out" => Class::Timeout,
-                "dropped locally" => Class::LocalDrop,
-                u if u.starts_with("unresolved") => Class::Unresolved,
-                _ => Class::Other,
-            };
+            r.class = class_by_name(&up);
             r.detail = format!("{status} ({up})");
         }
         return finish(r);
@@ -604,6 +643,12 @@ pub fn run_kernel(job: &Job, model: &Trace, proxy_addr: Option<SocketAddr>) -> K
             let mut s = unsafe { TcpStream::from_raw_fd(fd) };
             r.class = Class::Connected;
             match read_line(&mut s) {
+                Some(l) if l.starts_with("pathproof-proxy ") => {
+                    // A reverse proxy could not reach its upstream.
+                    let up = field(&l, "upstream").unwrap_or("");
+                    r.class = class_by_name(&up.replace('_', " "));
+                    r.detail = l.trim().to_string();
+                }
                 Some(l) if !l.is_empty() => {
                     greeting_result(&l, &mut r);
                     r.detail = l.trim().to_string();

@@ -182,6 +182,75 @@ fn proxy_conn(scn: &Scenario, hid: usize, mut s: TcpStream) {
     let _ = b.shutdown(Shutdown::Write);
 }
 
+/// A reverse proxy: every connection is relayed to the upstream, from the
+/// proxy's own address, after one line `X-Forwarded-For: ...` (the mode's
+/// value). If the upstream cannot be reached the client gets one line
+/// `pathproof-proxy upstream=CLASS` and the connection closes.
+fn reverse_conn(scn: &Scenario, hid: usize, mut s: TcpStream) {
+    let host = &scn.hosts[hid];
+    let Some(proxy) = &host.proxy else { return };
+    let ProxyMode::Reverse { upstream, port } = &proxy.mode else {
+        return;
+    };
+    let up_host = scn.host(*upstream);
+    let Some(dst) = up_host
+        .first_addr(false)
+        .or_else(|| up_host.first_addr(true))
+    else {
+        return;
+    };
+    let src = host
+        .first_addr(dst.is_ipv6())
+        .map(|a| SocketAddr::new(a, 0));
+    let client = match s.peer_addr() {
+        Ok(p) => match p.ip() {
+            IpAddr::V6(v6) => v6
+                .to_ipv4_mapped()
+                .map(IpAddr::V4)
+                .unwrap_or(IpAddr::V6(v6)),
+            a => a,
+        },
+        Err(_) => return,
+    };
+    let up = match crate::probe::bound_socket(
+        Proto::Tcp,
+        src,
+        SocketAddr::new(dst, *port),
+        UPSTREAM_TIMEOUT,
+    ) {
+        // SAFETY: a connected socket we own.
+        Ok(fd) => unsafe { <TcpStream as std::os::fd::FromRawFd>::from_raw_fd(fd) },
+        Err(e) => {
+            let class = crate::probe::classify_err(&e).name().replace(' ', "_");
+            let _ = s.write_all(
+                format!(
+                    "pathproof-proxy upstream={class} error={}\n",
+                    e.raw_os_error().unwrap_or(0)
+                )
+                .as_bytes(),
+            );
+            return;
+        }
+    };
+    let xff = match proxy.forwarded_for {
+        ForwardedFor::Append | ForwardedFor::Overwrite => Some(client.to_string()),
+        ForwardedFor::Pass | ForwardedFor::Strip => None,
+    };
+    let (mut a, mut b) = (s, up);
+    if let Some(x) = xff {
+        let _ = b.write_all(format!("X-Forwarded-For: {x}\n").as_bytes());
+    }
+    let (Ok(mut a2), Ok(mut b2)) = (a.try_clone(), b.try_clone()) else {
+        return;
+    };
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut b2, &mut a2);
+        let _ = a2.shutdown(Shutdown::Write);
+    });
+    let _ = std::io::copy(&mut a, &mut b);
+    let _ = b.shutdown(Shutdown::Write);
+}
+
 fn udp_echo(host: String, port: u16, sock: UdpSocket) {
     let mut buf = [0u8; 1500];
     let local = sock.local_addr().ok();
@@ -206,13 +275,14 @@ fn serve_host(scn: std::sync::Arc<Scenario>, hid: usize, ns: String) -> Result<(
     netns::enter(&ns)?;
     let host = &scn.hosts[hid];
     let view = host.dns.map(|v| scn.view(v).clone());
-    let resolver = UdpSocket::bind(dns::RESOLVER).map_err(|e| {
-        format!(
-            "host {}: cannot bind the resolver {}: {e}",
-            host.name,
-            dns::RESOLVER
-        )
-    })?;
+    let resolver =
+        crate::probe::udp_bind_shared(dns::RESOLVER.parse().expect("valid")).map_err(|e| {
+            format!(
+                "host {}: cannot bind the resolver {}: {e}",
+                host.name,
+                dns::RESOLVER
+            )
+        })?;
     std::thread::spawn(move || dns::serve(resolver, view));
     for s in &host.sockets {
         let addr = SocketAddr::new(s.bind, s.port);
@@ -224,6 +294,9 @@ fn serve_host(scn: std::sync::Arc<Scenario>, hid: usize, ns: String) -> Result<(
                     .map_err(|e| format!("host {}: cannot bind {}: {e}", host.name, s.text))?;
                 let is_proxy = host.proxy.as_ref().is_some_and(|p| {
                     p.port == s.port && matches!(p.mode, ProxyMode::Forward { .. })
+                });
+                let is_reverse = host.proxy.as_ref().is_some_and(|p| {
+                    p.port == s.port && matches!(p.mode, ProxyMode::Reverse { .. })
                 });
                 let scn = scn.clone();
                 let ns = ns.clone();
@@ -238,6 +311,8 @@ fn serve_host(scn: std::sync::Arc<Scenario>, hid: usize, ns: String) -> Result<(
                             }
                             if is_proxy {
                                 proxy_conn(&scn, hid, c)
+                            } else if is_reverse {
+                                reverse_conn(&scn, hid, c)
                             } else {
                                 tcp_echo(name, port, c)
                             }
@@ -246,7 +321,7 @@ fn serve_host(scn: std::sync::Arc<Scenario>, hid: usize, ns: String) -> Result<(
                 });
             }
             Proto::Udp => {
-                let u = UdpSocket::bind(addr)
+                let u = crate::probe::udp_bind_shared(addr)
                     .map_err(|e| format!("host {}: cannot bind {}: {e}", host.name, s.text))?;
                 std::thread::spawn(move || udp_echo(name, port, u));
             }

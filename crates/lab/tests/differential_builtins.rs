@@ -1,0 +1,64 @@
+//! Differential test against the kernel: every built-in scenario and variant
+//! is built for real and every journey probed; model and kernel must agree on
+//! every probe.
+
+mod common;
+
+#[test]
+fn every_builtin_and_variant_agrees_with_the_kernel() {
+    if !common::root_or_skip("every_builtin_and_variant_agrees_with_the_kernel") {
+        return;
+    }
+    let mut cases = Vec::new();
+    for e in pathproof_core::examples::ALL {
+        let scn = pathproof_core::load(&e.file(), e.text, None).unwrap();
+        cases.push((e.name, None));
+        for v in scn.variants {
+            cases.push((e.name, Some(v.name)));
+        }
+    }
+    // Several labs at once: each has its own namespaces.
+    let handles: Vec<_> = cases
+        .into_iter()
+        .enumerate()
+        .map(|(i, (name, variant))| {
+            std::thread::spawn(move || {
+                let l = common::Lab::builtin(&format!("b{i}"), name, variant.as_deref());
+                let r = l.probe_all();
+                (name, variant, r)
+            })
+        })
+        .collect();
+    let (mut total, mut agree) = (0, 0);
+    let mut report = Vec::new();
+    for h in handles {
+        let (name, variant, results) = h.join().expect("lab thread");
+        total += results.len();
+        agree += results.iter().filter(|r| r.agree).count();
+        for r in results.iter().filter(|r| !r.agree) {
+            report.push(format!(
+                "{name}{}: {} {} -> {}{}: {}",
+                variant
+                    .as_deref()
+                    .map(|v| format!("@{v}"))
+                    .unwrap_or_default(),
+                r.proto,
+                r.from,
+                r.to,
+                r.via
+                    .as_deref()
+                    .map(|v| format!(" via {v}"))
+                    .unwrap_or_default(),
+                r.disagreement.as_deref().unwrap_or("")
+            ));
+        }
+    }
+    eprintln!("built-ins: {agree}/{total} probes agree");
+    assert!(total > 300, "only {total} probes");
+    assert!(
+        report.is_empty(),
+        "{} disagreements:\n{}",
+        report.len(),
+        report.join("\n")
+    );
+}

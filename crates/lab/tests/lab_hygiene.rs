@@ -1,0 +1,147 @@
+//! `lab down` removes everything `lab up` made and nothing else, also after a
+//! crash: namespaces, links (none are ever made in the machine's own
+//! namespace), the supervisor, the run directory.
+
+mod common;
+
+use pathproof_lab::{lab, netns};
+
+fn host_links() -> Vec<String> {
+    let out = netns::run_cmd("ip", &["-o", "link", "show"], None).expect("ip link");
+    let mut v: Vec<String> = out
+        .lines()
+        .filter_map(|l| {
+            l.split(':')
+                .nth(1)
+                .map(|s| s.trim().split('@').next().unwrap_or("").to_string())
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn lab_namespaces(name: &str) -> Vec<String> {
+    netns::list()
+        .expect("list")
+        .into_iter()
+        .filter(|n| n.starts_with(&format!("pp-{name}.")))
+        .collect()
+}
+
+#[test]
+fn down_leaves_nothing_behind() {
+    if !common::root_or_skip("down_leaves_nothing_behind") {
+        return;
+    }
+    let links_before = host_links();
+    let ns_before = netns::list().unwrap();
+    let l = common::Lab::builtin("hyg", "mini-lab", None);
+    let made = lab_namespaces(&l.name);
+    assert_eq!(made.len(), 8, "7 hosts and the bridge namespace: {made:?}");
+    let pid: i32 = std::fs::read_to_string(lab::run_dir(&l.name).join("supervisor.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(std::path::Path::new(&format!("/proc/{pid}")).exists());
+    // The machine's own namespace is never changed.
+    assert_eq!(
+        host_links(),
+        links_before,
+        "lab up added links to the host namespace"
+    );
+    // up again is idempotent: same namespaces, a fresh supervisor.
+    lab::up(&l.spec, &common::supervisor()).expect("second up");
+    assert_eq!(lab_namespaces(&l.name), made);
+    let r = lab::down(&l.name).expect("down");
+    assert_eq!(r.removed_namespaces.len(), 8);
+    assert!(lab_namespaces(&l.name).is_empty());
+    let mut after = netns::list().unwrap();
+    after.retain(|n| !n.starts_with("pp-t"));
+    let mut before = ns_before.clone();
+    before.retain(|n| !n.starts_with("pp-t"));
+    assert_eq!(after, before, "other namespaces changed");
+    assert_eq!(host_links(), links_before);
+    assert!(!lab::run_dir(&l.name).exists());
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    assert!(
+        stat.is_empty() || stat.split_whitespace().nth(2) == Some("Z"),
+        "supervisor {pid} still runs"
+    );
+    // Down of a lab that is not up succeeds and does nothing.
+    assert!(lab::down(&l.name).unwrap().removed_namespaces.is_empty());
+}
+
+#[test]
+fn down_cleans_up_after_a_crash() {
+    if !common::root_or_skip("down_cleans_up_after_a_crash") {
+        return;
+    }
+    let name = common::lab_name("crash");
+    // A crash in the middle of `up`: namespaces made, no state file, no supervisor.
+    for n in ["web", "br"] {
+        netns::run_cmd("ip", &["netns", "add", &format!("pp-{name}.{n}")], None).unwrap();
+    }
+    netns::run_cmd(
+        "ip",
+        &[
+            "-n",
+            &format!("pp-{name}.br"),
+            "link",
+            "add",
+            "h0n0",
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "dmz",
+            "netns",
+            &format!("pp-{name}.web"),
+        ],
+        None,
+    )
+    .unwrap();
+    // Another lab whose name starts the same way must survive.
+    let other = format!("{name}-x");
+    netns::run_cmd("ip", &["netns", "add", &format!("pp-{other}.web")], None).unwrap();
+    let r = lab::down(&name).unwrap();
+    assert_eq!(r.removed_namespaces.len(), 2);
+    assert!(lab_namespaces(&name).is_empty());
+    assert_eq!(lab_namespaces(&other).len(), 1);
+    lab::down(&other).unwrap();
+    assert!(lab_namespaces(&other).is_empty());
+
+    // A supervisor killed with SIGKILL and a run directory left behind.
+    let l = common::Lab::builtin("crash2", "stateless-acl", None);
+    let pid: i32 = std::fs::read_to_string(lab::run_dir(&l.name).join("supervisor.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    lab::down(&l.name).unwrap();
+    assert!(lab_namespaces(&l.name).is_empty());
+    assert!(!lab::run_dir(&l.name).exists());
+}
+
+#[test]
+fn up_refuses_a_bad_lab_name_and_a_bad_variant() {
+    if !common::root_or_skip("up_refuses_a_bad_lab_name_and_a_bad_variant") {
+        return;
+    }
+    let e = pathproof_core::examples::get("mini-lab").unwrap();
+    let mut spec = lab::LabSpec {
+        lab: "bad.name".into(),
+        file: e.file(),
+        text: e.text.into(),
+        variant: None,
+    };
+    let err = lab::up(&spec, &common::supervisor()).unwrap_err();
+    assert!(err.contains("lab name"), "{err}");
+    spec.lab = common::lab_name("badvar");
+    spec.variant = Some("nope".into());
+    let err = lab::up(&spec, &common::supervisor()).unwrap_err();
+    assert!(err.contains("does not load"), "{err}");
+    assert!(lab_namespaces(&spec.lab).is_empty());
+}
