@@ -4,6 +4,7 @@
 mod diagnostics;
 mod export_cmd;
 mod filter_cmd;
+mod learn_cmd;
 mod lab_cmd;
 mod scenario_arg;
 mod serve_cmd;
@@ -59,6 +60,14 @@ enum Command {
     Export {
         #[command(subcommand)]
         what: export_cmd::ExportCommand,
+    },
+    /// The lessons: one journey told four ways, with live predict-then-see traces.
+    Learn {
+        /// A lesson id (without it, the list of lessons).
+        lesson: Option<String>,
+        /// 1 school student, 2 university student, 3 engineer, 4 security architect.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=4))]
+        layer: u8,
     },
     /// List the built-in scenarios.
     Examples {
@@ -191,6 +200,14 @@ fn run(cli: Cli) -> Result<ExitCode, InputError> {
         }
         Command::Export { what } => {
             print!("{}", export_cmd::run(what)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Learn { lesson, layer } => {
+            let out = match lesson {
+                None => learn_cmd::list()?,
+                Some(id) => learn_cmd::show(&id, layer)?,
+            };
+            print!("{out}");
             Ok(ExitCode::SUCCESS)
         }
         Command::Examples { format } => {
