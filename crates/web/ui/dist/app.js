@@ -19,6 +19,9 @@ const state = {
   baseline: new Map(), // journey key -> Trace under no variant
   expectToken: 0,
   mermaid: "",
+  words: null, // GET /api/words: each layer's words for every stage and fact
+  lessons: [], // GET /api/lessons
+  lesson: null, // the lesson open, GET /api/lessons/{id}
 };
 
 // ---------- small helpers ----------
@@ -104,6 +107,10 @@ const STAGE_TITLE = {
 };
 
 const LAYER_NAME = { 1: "Picture", 2: "Packets", 3: "Rules", 4: "Trust" };
+
+function layerName(n) {
+  return (state.words && state.words.layers[n - 1]) || LAYER_NAME[n];
+}
 
 // ---------- scenario and topology ----------
 
@@ -486,6 +493,8 @@ function renderTrace() {
 function renderOutcome() {
   const t = state.trace;
   const box = $("outcome");
+  box.dataset.kind = t.outcome.kind;
+  box.dataset.step = String(t.hops.length);
   box.replaceChildren(
     h("h2", {}, "Outcome ", outcomeBadge(t.outcome.kind)),
     h("p", {}, t.outcome.text),
@@ -497,17 +506,32 @@ function renderOutcome() {
   } else if (base) {
     box.append(h("p", { class: "muted" }, `Same outcome as without ${state.variant}.`));
   }
-  if (state.layer >= 3 && t.outcome.kind === "reached") {
+  if (t.outcome.kind === "reached") {
     box.append(h("h3", {}, "What the service can believe"), claimList(t.summary.believes, "✔"));
-  }
-  if (state.layer >= 4 && t.outcome.kind === "reached") {
     box.append(h("h3", {}, "What it must take on trust"), claimList(t.summary.trusts, "⚖"));
   }
 }
 
+function factWords(fact) {
+  const w = state.words && state.words.facts[fact];
+  return w ? w[state.layer - 1] : null;
+}
+
+function stageWords(stage) {
+  const w = state.words && state.words.stages[stage];
+  return w ? w[state.layer - 1] : null;
+}
+
+// A claim: at layers 1 and 2 the kind of fact in that layer's words; from
+// layer 3 on, also the engine's own sentence about this journey.
 function claimList(claims, icon) {
   if (!claims.length) return h("p", { class: "muted" }, "nothing");
-  return h("ul", { class: "claims" }, claims.map((c) => h("li", {}, h("span", { "aria-hidden": "true" }, icon + " "), h("span", { class: "fact" }, c.fact.replace(/_/g, " ")), ": ", c.text)));
+  return h("ul", { class: "claims" }, claims.map((c) => {
+    const words = factWords(c.fact);
+    return h("li", {}, h("span", { "aria-hidden": "true" }, icon + " "), h("span", { class: "fact" }, c.fact.replace(/_/g, " ")),
+      state.layer >= 3 ? [": ", c.text] : null,
+      words ? h("div", { class: "words" }, words) : state.layer < 3 ? [": ", c.text] : null);
+  }));
 }
 
 function packetText(p) {
@@ -523,6 +547,7 @@ function renderHopCard() {
   const L = state.layer;
   const parts = [
     h("h2", {}, h("span", { class: "hop-n" }, `${hop.step}/${t.hops.length}`), " ", STAGE_TITLE[hop.stage] || hop.stage, " at ", h("strong", {}, hop.device), " ", verdictBadge(hop.verdict)),
+    stageWords(hop.stage) ? h("p", { class: "stage-words" }, h("span", { class: "layer-tag" }, layerName(L)), " ", stageWords(hop.stage)) : null,
     h("p", { class: "detail" }, hop.detail),
   ];
   if (L >= 2) {
@@ -543,15 +568,11 @@ function renderHopCard() {
       parts.push(h("p", { class: "muted" }, "No declaration decided this hop."));
     }
     if (hop.state) parts.push(h("p", {}, h("strong", {}, "State: "), hop.state));
-    parts.push(h("h3", {}, "Proves"), claimList(hop.proves, "✔"));
   }
-  if (L >= 4) {
-    parts.push(h("h3", {}, "Takes on trust"), claimList(hop.trusts, "⚖"));
-    parts.push(h("h3", {}, "Hides from everyone after it"), claimList(hop.hides, "◐"));
-  }
-  if (L < 4) {
-    parts.push(h("p", { class: "muted layer-note" }, `Layer ${L} (${LAYER_NAME[L]}). ` + (L < 3 ? "Layer 3 adds the rule that decided and what it proves; " : "") + "layer 4 adds what this checkpoint takes on trust and hides."));
-  }
+  parts.push(h("h3", {}, "Proves"), claimList(hop.proves, "✔"));
+  parts.push(h("h3", {}, "Takes on trust"), claimList(hop.trusts, "⚖"));
+  if (L >= 2 || hop.hides.length) parts.push(h("h3", {}, "Hides from everyone after it"), claimList(hop.hides, "◐"));
+  parts.push(h("p", { class: "muted layer-note" }, `Told for layer ${L}, ${layerName(L)}` + (L < 3 ? "; layer 3 adds the rule that decided, with its line, and the engine's own sentences." : ".")));
   card.replaceChildren(...parts);
   card.dataset.step = hop.step;
 }
@@ -805,6 +826,74 @@ function setLayer(n) {
   document.body.dataset.layer = n;
   try { localStorage.setItem("pathproof.layer", String(n)); } catch { /* private mode */ }
   if (state.trace) { renderHopCard(); renderOutcome(); }
+  renderLesson();
+}
+
+// ---------- lessons ----------
+
+function renderLessons() {
+  const box = $("lesson-list");
+  box.replaceChildren();
+  for (const l of state.lessons) {
+    const layer = l.layers.find((x) => x.level === state.layer);
+    box.append(h("li", {}, h("button", { type: "button", class: "link", "data-lesson": l.id, onclick: () => openLesson(l.id) }, l.title),
+      layer ? h("div", { class: "muted" }, layer.takeaway) : null));
+  }
+  $("lessons").hidden = !state.lessons.length;
+}
+
+async function openLesson(id) {
+  const r = await api("GET", `/api/lessons/${encodeURIComponent(id)}`);
+  if (!r.ok) { status((r.json && r.json.error) || r.text); return; }
+  const lesson = r.json;
+  if (state.scn.name !== lesson.scenario) {
+    const e = await api("POST", `/api/scenario/example/${encodeURIComponent(lesson.scenario)}`);
+    if (!e.ok) { status((e.json && e.json.error) || e.text); return; }
+    setScenario(e.json);
+    $("example-select").value = lesson.scenario;
+  }
+  state.lesson = lesson;
+  renderLesson();
+  status(`Lesson: ${lesson.title}`);
+}
+
+function renderLesson() {
+  renderLessons();
+  const box = $("lesson");
+  const l = state.lesson;
+  box.hidden = !l;
+  if (!l) return;
+  const layer = l.layers.find((x) => x.level === state.layer) || l.layers[0];
+  box.replaceChildren(
+    h("h2", {}, l.title, " ", h("span", { class: "layer-tag" }, layer.name)),
+    h("p", {}, h("strong", {}, "Takeaway: "), layer.takeaway),
+    ...layer.body.split(/\n\s*\n/).map((para) => h("p", { class: "lesson-body" }, para.trim())),
+    layer.predict.length ? h("h3", {}, "Predict, then see") : null,
+    h("ol", { class: "predictions" }, layer.predict.map((p) => h("li", {},
+      p.question, " ",
+      h("button", { type: "button", onclick: () => seePrediction(p) }, `See: ${p.from} → ${p.to}${p.variant ? ` (${p.variant})` : ""}`)))),
+    h("button", { type: "button", onclick: () => { state.lesson = null; renderLesson(); } }, "Close lesson"),
+  );
+}
+
+function seePrediction(p) {
+  if ((p.variant || null) !== state.variant) {
+    state.variant = p.variant || null;
+    renderVariants();
+    refreshExpectations();
+  }
+  const q = { from: p.from, to: p.to, proto: p.proto };
+  if (p.via) q.via = p.via;
+  if (p.ipv6) q.ipv6 = true;
+  if (p.sport) q.sport = p.sport;
+  $("from").value = p.from;
+  $("to").value = p.to;
+  $("proto").value = p.proto;
+  $("port").value = "";
+  $("via").value = p.via || "";
+  $("ipv6").checked = !!p.ipv6;
+  runTrace(q);
+  $("journey").focus();
 }
 
 // ---------- wiring ----------
@@ -862,7 +951,14 @@ async function main() {
   try { layer = Number(localStorage.getItem("pathproof.layer")) || 2; } catch { /* private mode */ }
   setLayer(layer);
   $("pick-hint").textContent = "click a host: first the source, then the destination";
-  await Promise.all([loadExamples(), loadScenario()]);
+  const [words, lessons] = await Promise.all([api("GET", "/api/words"), api("GET", "/api/lessons"), loadExamples(), loadScenario()]);
+  if (words.ok) state.words = words.json;
+  if (lessons.ok) state.lessons = lessons.json;
+  for (const label of document.querySelectorAll(".layers label")) {
+    const n = Number(label.querySelector("input").value);
+    label.querySelector("span").textContent = `${n} ${layerName(n)}`;
+  }
+  setLayer(state.layer);
   document.body.dataset.ready = "true";
   performance.mark("pathproof-ready");
 }
