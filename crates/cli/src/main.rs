@@ -4,8 +4,8 @@
 mod diagnostics;
 mod export_cmd;
 mod filter_cmd;
-mod learn_cmd;
 mod lab_cmd;
+mod learn_cmd;
 mod scenario_arg;
 mod serve_cmd;
 
