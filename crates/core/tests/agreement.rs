@@ -96,7 +96,7 @@ fn check_scenario(scn: &Scenario, rng: &mut SplitMix64, samples_per_source: usiz
             let hits: Vec<(String, u16)> = r
                 .journeys
                 .iter()
-                .filter(|j| j.source == source)
+                .filter(|j| j.members.contains(&source))
                 .filter(|j| j.space.0.iter().any(|c| c.fam == fam && c.proto & bit != 0 && c.src.0 <= s && s <= c.src.1 && c.dst.0 <= d && d <= c.dst.1 && c.sport.0 <= sport && sport <= c.sport.1 && c.dport.0 <= dport && dport <= c.dport.1))
                 .map(|j| (scn.host(j.host).name.clone(), scn.host(j.host).sockets[j.socket].port))
                 .collect();

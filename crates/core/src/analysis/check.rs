@@ -158,7 +158,7 @@ fn evaluate(scn: &Scenario, engine: &Engine, r: &Reach, kind: &ExpectKind) -> (b
                 return (ok == allow, detail, t);
             }
             let sources = sources_of(scn, from);
-            let hits: Vec<&Journey> = r.journeys.iter().filter(|j| sources.contains(&j.source) && lands_at(scn, j, to, *proto, *port)).collect();
+            let hits: Vec<&Journey> = r.journeys.iter().filter(|j| j.members.iter().any(|m| sources.contains(m)) && lands_at(scn, j, to, *proto, *port)).collect();
             if allow {
                 match hits.first() {
                     Some(j) => (true, format!("{} (and {} other journey(s))", describe(scn, j), hits.len() - 1), journey_trace(scn, engine, j, *port)),
@@ -177,7 +177,7 @@ fn evaluate(scn: &Scenario, engine: &Engine, r: &Reach, kind: &ExpectKind) -> (b
         }
         ExpectKind::Only { from, to, proto, port } => {
             let allowed: Vec<Source> = from.iter().flat_map(|p| sources_of(scn, p)).collect();
-            let bad: Vec<&Journey> = r.journeys.iter().filter(|j| lands_at(scn, j, to, *proto, *port) && !allowed.contains(&j.source)).collect();
+            let bad: Vec<&Journey> = r.journeys.iter().filter(|j| lands_at(scn, j, to, *proto, *port) && j.members.iter().any(|m| !allowed.contains(m))).collect();
             match bad.first() {
                 None => (true, format!("only {} connect(s) to {}", from.iter().map(place_text).collect::<Vec<_>>().join(", "), place_text(to)), None),
                 Some(j) => {
@@ -197,8 +197,11 @@ fn evaluate(scn: &Scenario, engine: &Engine, r: &Reach, kind: &ExpectKind) -> (b
             let inbound = direction != "outbound";
             let outbound = direction != "inbound";
             let bad = r.journeys.iter().find(|j| {
-                let (si, ti) = (inside_source(j.source), inside_host(j.host));
-                (inbound && !si && ti) || (outbound && si && !ti)
+                let ti = inside_host(j.host);
+                j.members.iter().any(|&m| {
+                    let si = inside_source(m);
+                    (inbound && !si && ti) || (outbound && si && !ti)
+                })
             });
             match bad {
                 None => (true, format!("nothing crosses the edge of {network} ({direction})"), None),

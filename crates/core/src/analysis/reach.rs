@@ -20,10 +20,14 @@ pub struct ReachQuery {
     pub to: Option<Vec<HostId>>,
 }
 
-/// One (source, socket) pair that some packets connect.
+/// One (sources, socket) pair that some packets connect.
 #[derive(Debug, Clone)]
 pub struct Journey {
+    /// The first of `members`.
     pub source: Source,
+    /// Every source these packets come from: a class of hosts no rule or
+    /// setting tells apart (their own addresses are in `space`), or one network.
+    pub members: Vec<Source>,
     pub host: HostId,
     pub socket: usize,
     /// The packets as the source sends them (before any NAT).
@@ -52,13 +56,20 @@ pub fn reach(scn: &Scenario, q: &ReachQuery) -> Reach {
 }
 
 pub fn reach_with(engine: &Engine, q: &ReachQuery) -> Reach {
+    reach_with_options(engine, q, false)
+}
+
+/// `reach_with`, keeping the parts of the traffic that stopped when `keep_stopped`
+/// (for explanations; it costs memory on large scenarios).
+pub fn reach_with_options(engine: &Engine, q: &ReachQuery, keep_stopped: bool) -> Reach {
     let scn = engine.scn;
     let sources = q.from.clone().unwrap_or_else(|| all_sources(scn));
     let mut journeys = Vec::new();
     let mut stopped = Vec::new();
-    for s in sources {
+    for class in engine.source_classes(&sources) {
+        let s = class[0];
         let mut by_target: BTreeMap<(usize, usize), Vec<Outcome>> = BTreeMap::new();
-        for o in engine.from_source(s) {
+        for o in engine.from_sources(&class) {
             match o.end {
                 End::Reached { dev, socket } if socket != usize::MAX => {
                     if q.to.as_ref().is_none_or(|t| t.contains(&HostId(dev as u32))) {
@@ -66,7 +77,11 @@ pub fn reach_with(engine: &Engine, q: &ReachQuery) -> Reach {
                     }
                 }
                 End::Reached { .. } => {}
-                End::Stopped { .. } => stopped.push((s, o)),
+                End::Stopped { .. } => {
+                    if keep_stopped {
+                        stopped.push((s, o))
+                    }
+                }
             }
         }
         for ((dev, socket), outs) in by_target {
@@ -78,7 +93,7 @@ pub fn reach_with(engine: &Engine, q: &ReachQuery) -> Reach {
                 }
             }
             let space = Space(paths.iter().flat_map(|(_, s)| s.0.iter().copied()).collect());
-            journeys.push(Journey { source: s, host: HostId(dev as u32), socket, space, paths });
+            journeys.push(Journey { source: s, members: class.clone(), host: HostId(dev as u32), socket, space, paths });
         }
     }
     Reach { journeys, stopped }
@@ -273,7 +288,14 @@ pub fn render_text(scn: &Scenario, r: &Reach) -> String {
                     f
                 };
                 let who = match j.source {
-                    Source::Host(_) => source_name(scn, j.source),
+                    Source::Host(_) => {
+                        let names: Vec<String> = j.members.iter().map(|m| source_name(scn, *m)).collect();
+                        if names.len() > 4 {
+                            format!("{}, … ({} hosts)", names[..3].join(", "), names.len())
+                        } else {
+                            names.join(", ")
+                        }
+                    }
                     Source::Network(n) => {
                         let owned = engine_owned.get(&n).map(Vec::as_slice).unwrap_or(&[]);
                         if full_source_space(owned, &sum, &fams) {
@@ -358,7 +380,7 @@ fn json_journeys(scn: &Scenario, r: &Reach) -> Vec<JsonJourney> {
             let h = scn.host(j.host);
             let s = &h.sockets[j.socket];
             JsonJourney {
-                source: source_name(scn, j.source),
+                source: j.members.iter().map(|m| source_name(scn, *m)).collect::<Vec<_>>().join(" "),
                 source_kind: match j.source {
                     Source::Host(_) => "host",
                     Source::Network(_) => "network",

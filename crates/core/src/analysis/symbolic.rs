@@ -195,17 +195,11 @@ struct Flow {
     reply: bool,
     /// Request: the devices passed. Reply: copied from its request.
     visited: Vec<usize>,
+    /// The devices the journey starts from (a class of indistinguishable hosts).
+    class: std::rc::Rc<Vec<usize>>,
     /// NAT done on the request: (device, field before the rewrite) for SNAT and DNAT.
     snat_log: Vec<(usize, Field)>,
     dnat_log: Vec<(usize, Field, Field)>,
-}
-
-/// Compiled per-scenario data the walk needs.
-pub struct Engine<'s> {
-    pub scn: &'s Scenario,
-    pub devices: Vec<Device>,
-    filter_cubes: Vec<Vec<Vec<Cube>>>,
-    nat_cubes: HashMap<(usize, usize), Vec<Cube>>,
 }
 
 fn match_cubes(m: &Match) -> Vec<Cube> {
@@ -249,7 +243,87 @@ fn route_atoms(host: &Host) -> Vec<(Fam, u128, u128, usize)> {
             covered = normalise(covered.into_iter().chain(mine).collect());
         }
     }
+    out.sort_unstable();
     out
+}
+
+/// Compiled per-scenario data the walk needs.
+pub struct Engine<'s> {
+    pub scn: &'s Scenario,
+    pub devices: Vec<Device>,
+    filter_cubes: Vec<Vec<Vec<Cube>>>,
+    filter_index: Vec<[DstIndex; 2]>,
+    nat_cubes: HashMap<(usize, usize), Vec<Cube>>,
+    /// Every device's own addresses (a stand-in's whole range).
+    own: Vec<Vec<(Fam, u128, u128)>>,
+    /// Per network and family: the addresses on it, sorted, with their device and interface.
+    members: HashMap<(NetworkId, Fam), Vec<(u128, usize, usize)>>,
+    /// The packets that could reach some socket: socket endpoints and DNAT match spaces.
+    targets: Vec<Cube>,
+}
+
+/// Rules of one filter indexed by the destination ranges they match.
+#[derive(Default)]
+struct DstIndex {
+    starts: Vec<u128>,
+    lists: Vec<Vec<u32>>,
+    any: Vec<u32>,
+}
+
+impl DstIndex {
+    fn build(fam: Fam, rules: &[Vec<Cube>]) -> DstIndex {
+        let mut idx = DstIndex::default();
+        let mut ranges: Vec<(u32, Vec<(u128, u128)>)> = Vec::new();
+        let mut bounds: Vec<u128> = vec![0];
+        for (i, cubes) in rules.iter().enumerate() {
+            let mine: Vec<(u128, u128)> = cubes.iter().filter(|c| c.fam == fam).map(|c| c.dst).collect();
+            if mine.is_empty() {
+                continue;
+            }
+            if mine.iter().any(|&(lo, hi)| lo == 0 && hi == fam.max()) {
+                idx.any.push(i as u32);
+                continue;
+            }
+            let mine = normalise(mine);
+            for &(lo, hi) in &mine {
+                bounds.push(lo);
+                if hi < fam.max() {
+                    bounds.push(hi + 1);
+                }
+            }
+            ranges.push((i as u32, mine));
+        }
+        bounds.sort_unstable();
+        bounds.dedup();
+        idx.lists = vec![Vec::new(); bounds.len()];
+        for (i, mine) in ranges {
+            for (lo, hi) in mine {
+                let a = bounds.partition_point(|&b| b <= lo) - 1;
+                let b = bounds.partition_point(|&b| b <= hi) - 1;
+                for list in &mut idx.lists[a..=b] {
+                    list.push(i);
+                }
+            }
+        }
+        idx.starts = bounds;
+        idx
+    }
+
+    /// The rules that may match a destination in `lo..=hi`, in rule order.
+    fn candidates(&self, lo: u128, hi: u128) -> Vec<u32> {
+        if self.starts.is_empty() {
+            return self.any.clone();
+        }
+        let a = self.starts.partition_point(|&b| b <= lo).saturating_sub(1);
+        let b = self.starts.partition_point(|&b| b <= hi).saturating_sub(1);
+        let mut v: Vec<u32> = self.any.clone();
+        for list in &self.lists[a..=b] {
+            v.extend_from_slice(list);
+        }
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
 }
 
 impl<'s> Engine<'s> {
@@ -276,14 +350,129 @@ impl<'s> Engine<'s> {
             let stand_in = crate::journey::stand_in(scn, id, &addrs);
             devices.push(Device { atoms: route_atoms(&stand_in), host: stand_in, owned });
         }
-        let filter_cubes = scn.filters.iter().map(|f| f.rules.iter().map(|r| match_cubes(&r.matches)).collect()).collect();
+        let filter_cubes: Vec<Vec<Vec<Cube>>> = scn.filters.iter().map(|f| f.rules.iter().map(|r| match_cubes(&r.matches)).collect()).collect();
+        let filter_index = filter_cubes.iter().map(|rules| [DstIndex::build(Fam::V4, rules), DstIndex::build(Fam::V6, rules)]).collect();
         let mut nat_cubes = HashMap::new();
+        let mut targets = Vec::new();
         for (hi, h) in scn.hosts.iter().enumerate() {
             for (ni, n) in h.nat.iter().enumerate() {
-                nat_cubes.insert((hi, ni), match_cubes(&n.matches));
+                let cubes = match_cubes(&n.matches);
+                if matches!(n.kind, NatKind::Dnat { .. }) {
+                    targets.extend(cubes.iter().map(|c| Cube { src: (0, c.fam.max()), sport: (0, u16::MAX), ..*c }));
+                }
+                nat_cubes.insert((hi, ni), cubes);
+            }
+            for s in &h.sockets {
+                for a in h.interfaces.iter().flat_map(|i| i.addrs.iter()) {
+                    if s.accepts(*a) {
+                        let fam = Fam::of(*a);
+                        let x = addr_u128(*a);
+                        targets.push(Cube { fam, src: (0, fam.max()), dst: (x, x), proto: proto_bit(s.proto), sport: (0, u16::MAX), dport: (s.port, s.port) });
+                    }
+                }
             }
         }
-        Engine { scn, devices, filter_cubes, nat_cubes }
+        let own: Vec<Vec<(Fam, u128, u128)>> = devices
+            .iter()
+            .map(|d| {
+                if !d.owned.is_empty() {
+                    return d.owned.clone();
+                }
+                let mut v: Vec<(Fam, u128, u128)> = d.host.interfaces.iter().flat_map(|i| i.addrs.iter()).map(|a| (Fam::of(*a), addr_u128(*a), addr_u128(*a))).collect();
+                v.sort_unstable();
+                v.dedup();
+                v
+            })
+            .collect();
+        let mut members: HashMap<(NetworkId, Fam), Vec<(u128, usize, usize)>> = HashMap::new();
+        for (di, d) in devices.iter().enumerate().take(scn.hosts.len()) {
+            for (ii, iface) in d.host.interfaces.iter().enumerate() {
+                for a in &iface.addrs {
+                    let (fam, x) = (Fam::of(*a), addr_u128(*a));
+                    members.entry((iface.network, fam)).or_default().push((x, di, ii));
+                }
+            }
+        }
+        for v in members.values_mut() {
+            v.sort_unstable();
+        }
+        Engine { scn, devices, filter_cubes, filter_index, nat_cubes, own, members, targets }
+    }
+
+    /// Sources that no rule, route or setting tells apart, grouped: hosts that
+    /// listen on nothing, on the same networks with the same configuration,
+    /// whose addresses fall in the same elementary intervals of every address
+    /// set the scenario matches on. Listening hosts and networks' stand-in
+    /// senders are classes of their own.
+    pub fn source_classes(&self, sources: &[Source]) -> Vec<Vec<Source>> {
+        let mut bounds: [Vec<u128>; 2] = [Vec::new(), Vec::new()];
+        let mut add = |fam: Fam, lo: u128, hi: u128| {
+            let b = &mut bounds[usize::from(fam == Fam::V6)];
+            b.push(lo);
+            if hi < fam.max() {
+                b.push(hi + 1);
+            }
+        };
+        for rules in &self.filter_cubes {
+            for cubes in rules {
+                for c in cubes {
+                    add(c.fam, c.src.0, c.src.1);
+                    add(c.fam, c.dst.0, c.dst.1);
+                }
+            }
+        }
+        for cubes in self.nat_cubes.values() {
+            for c in cubes {
+                add(c.fam, c.src.0, c.src.1);
+                add(c.fam, c.dst.0, c.dst.1);
+            }
+        }
+        for d in &self.devices {
+            for &(fam, lo, hi, _) in &d.atoms {
+                add(fam, lo, hi);
+            }
+        }
+        for b in &mut bounds {
+            b.sort_unstable();
+            b.dedup();
+        }
+        let mut groups: std::collections::BTreeMap<String, Vec<Source>> = std::collections::BTreeMap::new();
+        let mut singles: Vec<Vec<Source>> = Vec::new();
+        for &s in sources {
+            let Source::Host(h) = s else {
+                singles.push(vec![s]);
+                continue;
+            };
+            let host = self.scn.host(h);
+            // A host that listens is also a destination of its class-mates'
+            // traffic, so it cannot stand in for them (nor they for it).
+            if !host.sockets.is_empty() || host.proxy.is_some() {
+                singles.push(vec![s]);
+                continue;
+            }
+            let mut sig = format!("{}|{:?}|{:?}|{:?}|{:?}|{:?}|", host.router, host.rp_filter, host.input, host.output, host.forward, host.dns);
+            for i in &host.interfaces {
+                sig.push_str(&format!("n{}:", i.network.0));
+                for a in &i.addrs {
+                    let fam = Fam::of(*a);
+                    let b = &bounds[usize::from(fam == Fam::V6)];
+                    sig.push_str(&format!("{}{},", if fam == Fam::V6 { "6:" } else { "4:" }, b.partition_point(|&x| x <= addr_u128(*a))));
+                }
+            }
+            for r in &host.routes {
+                sig.push_str(&r.text);
+                sig.push(';');
+            }
+            for n in &host.nat {
+                sig.push_str(&n.text);
+                sig.push(';');
+            }
+            groups.entry(sig).or_default().push(s);
+        }
+        let mut out: Vec<Vec<Source>> = groups.into_values().collect();
+        out.extend(singles);
+        out.sort();
+        out
     }
 
     pub fn source_dev(&self, s: Source) -> usize {
@@ -297,26 +486,44 @@ impl<'s> Engine<'s> {
         &self.devices[d].host.name
     }
 
-    /// Every journey from one source: where each part of its traffic ends.
+    /// Every journey from one source: where each part of its traffic that
+    /// could reach a socket ends.
     pub fn from_source(&self, s: Source) -> Vec<Outcome> {
-        let dev = self.source_dev(s);
+        self.from_sources(&[s])
+    }
+
+    /// The same for a class of sources that no rule or setting tells apart:
+    /// hosts with identical configuration on the same networks, whose
+    /// addresses every rule treats alike. Their packets travel together.
+    pub fn from_sources(&self, class: &[Source]) -> Vec<Outcome> {
+        let Some(&first) = class.first() else { return Vec::new() };
+        let dev = self.source_dev(first);
+        let devs: Vec<usize> = class.iter().map(|s| self.source_dev(*s)).collect();
         let mut out = Vec::new();
         for fam in [Fam::V4, Fam::V6] {
-            let mut cube = Cube::full(fam);
-            cube.sport = EPHEMERAL;
-            let spaces: Vec<Cube> = match s {
+            let src_ranges: Vec<(u128, u128)> = match first {
                 Source::Host(_) => {
                     if self.devices[dev].host.first_addr(fam == Fam::V6).is_none() {
                         continue;
                     }
-                    vec![cube]
+                    // Chosen per route at the origin.
+                    vec![(0, fam.max())]
                 }
-                Source::Network(_) => self.devices[dev].owned.iter().filter(|(f, _, _)| *f == fam).map(|&(_, lo, hi)| Cube { src: (lo, hi), ..cube }).collect(),
+                Source::Network(_) => self.devices[dev].owned.iter().filter(|(f, _, _)| *f == fam).map(|&(_, lo, hi)| (lo, hi)).collect(),
             };
-            if spaces.is_empty() {
+            let mut cubes = Vec::new();
+            for t in self.targets.iter().filter(|t| t.fam == fam) {
+                for &(lo, hi) in &src_ranges {
+                    let mut c = *t;
+                    c.src = (lo, hi);
+                    c.sport = EPHEMERAL;
+                    cubes.push(c);
+                }
+            }
+            if cubes.is_empty() {
                 continue;
             }
-            let flow = Flow { space: Space(spaces), view: View::identity(), dev, in_iface: None, ttl: crate::journey::INITIAL_TTL, path: Vec::new(), reply: false, visited: vec![dev], snat_log: Vec::new(), dnat_log: Vec::new() };
+            let flow = Flow { space: Space(cubes), view: View::identity(), dev, in_iface: None, ttl: crate::journey::INITIAL_TTL, path: Vec::new(), reply: false, visited: vec![dev], class: std::rc::Rc::new(devs.clone()), snat_log: Vec::new(), dnat_log: Vec::new() };
             self.originate(flow, &mut out);
         }
         out
@@ -331,7 +538,7 @@ impl<'s> Engine<'s> {
     fn child(&self, f: &Flow, space: Space, step: Option<PathStep>) -> Flow {
         let mut path = f.path.clone();
         path.extend(step);
-        Flow { space, view: f.view, dev: f.dev, in_iface: f.in_iface, ttl: f.ttl, path, reply: f.reply, visited: f.visited.clone(), snat_log: f.snat_log.clone(), dnat_log: f.dnat_log.clone() }
+        Flow { space, view: f.view, dev: f.dev, in_iface: f.in_iface, ttl: f.ttl, path, reply: f.reply, visited: f.visited.clone(), class: f.class.clone(), snat_log: f.snat_log.clone(), dnat_log: f.dnat_log.clone() }
     }
 
     fn step(&self, f: &Flow, kind: StepKind) -> PathStep {
@@ -368,12 +575,7 @@ impl<'s> Engine<'s> {
 
     /// Own addresses of a device, per family (the stand-in's range counts).
     fn own_ranges(&self, dev: usize, fam: Fam) -> Vec<(u128, u128)> {
-        let d = &self.devices[dev];
-        let mut v: Vec<(u128, u128)> = d.host.interfaces.iter().flat_map(|i| i.addrs.iter()).filter(|a| Fam::of(**a) == fam).map(|a| (addr_u128(*a), addr_u128(*a))).collect();
-        if !d.owned.is_empty() {
-            v = d.owned.iter().filter(|(f, _, _)| *f == fam).map(|&(_, lo, hi)| (lo, hi)).collect();
-        }
-        normalise(v)
+        self.own[dev].iter().filter(|(f, _, _)| *f == fam).map(|&(_, lo, hi)| (lo, hi)).collect()
     }
 
     fn originate(&self, flow: Flow, out: &mut Vec<Outcome>) {
@@ -394,12 +596,14 @@ impl<'s> Engine<'s> {
             let mut f = f;
             if !f.reply && f.view.src == Field::Orig(Dim::Src) && self.devices[dev].owned.is_empty() {
                 let fam = f.space.0[0].fam;
-                let Some(addr) = self.devices[dev].host.interfaces[out_iface].addrs.iter().copied().find(|a| Fam::of(*a) == fam) else {
+                // Every member of the class sends from its own address on this interface.
+                let srcs: Vec<u128> = f.class.iter().filter_map(|&m| self.devices[m].host.interfaces.get(out_iface).and_then(|i| i.addrs.iter().copied().find(|a| Fam::of(*a) == fam))).map(addr_u128).collect();
+                if srcs.is_empty() {
                     self.stopped(&f, f.space.clone(), Stop::NoRoute, out);
                     continue;
-                };
-                let a = addr_u128(addr);
-                f.space = Space(f.space.0.iter().map(|c| Cube { src: (a, a), ..*c }).collect());
+                }
+                let ranges = normalise(srcs.iter().map(|&a| (a, a)).collect());
+                f.space = Space(f.space.0.iter().flat_map(|c| ranges.iter().map(move |&r| Cube { src: r, ..*c })).collect());
             }
             let state = self.state(&f);
             for f in self.filter_hook(f, Hook::Output, None, Some(out_iface), state, out) {
@@ -410,46 +614,81 @@ impl<'s> Engine<'s> {
         }
     }
 
+    /// Cuts each cube by sorted, disjoint intervals of a current field, giving
+    /// each piece the key of its interval; pieces outside every interval go to `None`.
+    fn cut_by_field<K: Copy + Ord>(&self, view: &View, space: &Space, dim: Dim, fam_intervals: &[(Fam, u128, u128, K)]) -> std::collections::BTreeMap<Option<K>, Vec<Cube>> {
+        let mut res: std::collections::BTreeMap<Option<K>, Vec<Cube>> = std::collections::BTreeMap::new();
+        for c in &space.0 {
+            let start = fam_intervals.partition_point(|&(f, _, hi, _)| (f, hi) < (c.fam, 0));
+            match view.field(dim) {
+                Field::Value(v) => {
+                    let key = fam_intervals[start..].iter().take_while(|(f, _, _, _)| *f == c.fam).find(|&&(_, lo, hi, _)| lo <= v && v <= hi).map(|&(_, _, _, k)| k);
+                    res.entry(key).or_default().push(*c);
+                }
+                Field::Orig(d) => {
+                    let (a, b) = c.addr(d);
+                    let mut cur = a;
+                    let first = start + fam_intervals[start..].partition_point(|&(f, _, hi, _)| f == c.fam && hi < a);
+                    for &(f, lo, hi, k) in &fam_intervals[first..] {
+                        if f != c.fam || lo > b {
+                            break;
+                        }
+                        if lo > cur {
+                            let mut gap = *c;
+                            gap.set(d, (cur, lo - 1));
+                            res.entry(None).or_default().push(gap);
+                        }
+                        let mut piece = *c;
+                        piece.set(d, (lo.max(a), hi.min(b)));
+                        res.entry(Some(k)).or_default().push(piece);
+                        if hi >= b {
+                            cur = b;
+                            break;
+                        }
+                        cur = hi + 1;
+                        if cur > b {
+                            break;
+                        }
+                    }
+                    let covered_to_end = fam_intervals[first..].iter().take_while(|&&(f, lo, _, _)| f == c.fam && lo <= b).any(|&(_, _, hi, _)| hi >= b);
+                    if !covered_to_end {
+                        let mut gap = *c;
+                        gap.set(d, (cur.max(a), b));
+                        if cur <= b {
+                            res.entry(None).or_default().push(gap);
+                        }
+                    }
+                }
+            }
+        }
+        res
+    }
+
     /// Splits by the route table; pieces with nowhere to go stop here.
     /// Returns (flow, outgoing interface, next hop: a constant or the destination).
     fn route(&self, f: Flow, out: &mut Vec<Outcome>) -> Vec<(Flow, usize, Option<u128>)> {
         let d = &self.devices[f.dev];
         let mut res = Vec::new();
-        let mut rest = f.space.clone();
-        let mut by_route: Vec<(usize, Vec<(u128, u128)>)> = Vec::new();
-        for &(fam, lo, hi, ri) in &d.atoms {
-            if !rest.0.iter().any(|c| c.fam == fam) {
+        for (key, cubes) in self.cut_by_field(&f.view, &f.space, Dim::Dst, &d.atoms) {
+            let Some(ri) = key else {
+                self.stopped(&f, Space(cubes), Stop::NoRoute, out);
                 continue;
-            }
-            match by_route.iter_mut().find(|(r, _)| *r == ri) {
-                Some((_, v)) => v.push((lo, hi)),
-                None => by_route.push((ri, vec![(lo, hi)])),
-            }
-        }
-        for (ri, ranges) in by_route {
-            let fam = Fam::of(d.host.routes[ri].dest.addr());
-            let tmp = Flow { space: rest.clone(), ..self.child(&f, Space::default(), None) };
-            let (hit, miss) = self.split_cond(&tmp, &Self::field_cond(fam, Dim::Dst, &ranges));
-            rest = miss;
-            if hit.is_empty() {
-                continue;
-            }
+            };
             let route = &d.host.routes[ri];
-            let child = self.child(&f, hit, Some(self.step(&f, StepKind::Route(ri))));
+            let child = self.child(&f, Space(cubes), Some(self.step(&f, StepKind::Route(ri))));
             match route.action {
                 RouteAction::Blackhole => self.stopped(&child, child.space.clone(), Stop::Blackhole, out),
                 RouteAction::Direct { iface } => res.push((child, iface, None)),
                 RouteAction::Via { gateway, iface } => res.push((child, iface, Some(addr_u128(gateway)))),
             }
         }
-        self.stopped(&f, rest, Stop::NoRoute, out);
         res
     }
 
     fn state(&self, f: &Flow) -> ConnState {
         if !f.reply {
             ConnState::New
-        } else if f.visited.contains(&f.dev) {
+        } else if f.visited.contains(&f.dev) || f.class.contains(&f.dev) {
             ConnState::Established
         } else if f.space.0.first().is_some_and(|c| c.proto == UDP) {
             ConnState::New
@@ -474,47 +713,59 @@ impl<'s> Engine<'s> {
         }
         let net = |i: Option<usize>| i.and_then(|i| host.interfaces.get(i)).map(|i| i.network);
         let (inn, outn) = (net(in_iface), net(out_iface));
-        let mut rest = f.space.clone();
-        let mut allowed = Vec::new();
-        let mut bounds = rest.bounds();
-        for (ri, rule) in filter.rules.iter().enumerate() {
-            if rest.is_empty() {
-                break;
-            }
-            let m = &rule.matches;
+        let applies = |ri: usize| {
+            let m = &filter.rules[ri].matches;
             if (m.in_iface.is_some() && m.in_iface != inn) || (m.out_iface.is_some() && m.out_iface != outn) {
-                continue;
+                return false;
             }
-            if let Some(st) = m.state {
-                let hit = match state {
+            match m.state {
+                None => true,
+                Some(st) => match state {
                     ConnState::New => st.new,
                     ConnState::Established => st.established,
                     ConnState::Related => st.related,
                     ConnState::Invalid => st.invalid,
-                };
-                if !hit {
-                    continue;
+                },
+            }
+        };
+        // First match, cube by cube, over the rules that can match its destination.
+        let mut buckets: std::collections::BTreeMap<Option<usize>, Vec<Cube>> = std::collections::BTreeMap::new();
+        for c in &f.space.0 {
+            let (lo, hi) = f.view.current(c, Dim::Dst);
+            let index = &self.filter_index[fid.index()][usize::from(c.fam == Fam::V6)];
+            let cands = index.candidates(lo, hi);
+            let mut work: Vec<(Cube, usize)> = vec![(*c, 0)];
+            while let Some((piece, mut pos)) = work.pop() {
+                let mut decided = false;
+                while pos < cands.len() {
+                    let ri = cands[pos] as usize;
+                    pos += 1;
+                    if !applies(ri) {
+                        continue;
+                    }
+                    let pulled: Vec<Cube> = self.filter_cubes[fid.index()][ri].iter().filter(|rc| rc.fam == piece.fam).filter_map(|rc| f.view.pull_back(rc)).filter(|rc| rc.intersect(&piece).is_some()).collect();
+                    if pulled.is_empty() {
+                        continue;
+                    }
+                    let (hit, miss) = Space(vec![piece]).split(&pulled);
+                    buckets.entry(Some(ri)).or_default().extend(hit.0);
+                    work.extend(miss.0.into_iter().map(|m| (m, pos)));
+                    decided = true;
+                    break;
+                }
+                if !decided {
+                    buckets.entry(None).or_default().push(piece);
                 }
             }
-            let pulled: Vec<Cube> = self.filter_cubes[fid.index()][ri].iter().filter_map(|c| f.view.pull_back(c)).filter(|c| bounds.iter().any(|b| b.intersect(c).is_some())).collect();
-            if pulled.is_empty() {
-                continue;
-            }
-            let (hit, miss) = rest.split(&pulled);
-            if hit.is_empty() {
-                continue;
-            }
-            rest = miss;
-            bounds = rest.bounds();
-            let child = self.child(&f, hit, Some(self.step(&f, StepKind::Filter { filter: fid, rule: Some(ri) })));
-            match rule.action {
-                Action::Allow => allowed.push(child),
-                a => self.stopped(&child, child.space.clone(), Stop::Filtered(a), out),
-            }
         }
-        if !rest.is_empty() {
-            let child = self.child(&f, rest, Some(self.step(&f, StepKind::Filter { filter: fid, rule: None })));
-            match filter.default {
+        let mut allowed = Vec::new();
+        for (rule, cubes) in buckets {
+            let action = match rule {
+                Some(ri) => filter.rules[ri].action,
+                None => filter.default,
+            };
+            let child = self.child(&f, Space(cubes), Some(self.step(&f, StepKind::Filter { filter: fid, rule })));
+            match action {
                 Action::Allow => allowed.push(child),
                 a => self.stopped(&child, child.space.clone(), Stop::Filtered(a), out),
             }
@@ -584,64 +835,40 @@ impl<'s> Engine<'s> {
     fn transmit(&self, f: Flow, out_iface: usize, next: Option<u128>, out: &mut Vec<Outcome>) {
         let dev = f.dev;
         let net = self.devices[dev].host.interfaces[out_iface].network;
-        // Who is on this segment, with which addresses.
-        let mut rest = f.space.clone();
-        for (di, d) in self.devices.iter().enumerate() {
-            for (ii, iface) in d.host.interfaces.iter().enumerate() {
-                if iface.network != net {
-                    continue;
-                }
-                if rest.is_empty() {
-                    return;
-                }
-                // Real addresses, or the stand-in sender's whole range (only replies go to it).
-                let mut ranges: Vec<(Fam, u128, u128)> = if d.owned.is_empty() {
-                    iface.addrs.iter().map(|a| (Fam::of(*a), addr_u128(*a), addr_u128(*a))).collect()
-                } else if f.reply {
-                    d.owned.clone()
-                } else {
-                    Vec::new()
-                };
-                ranges.retain(|_| di != dev);
-                if ranges.is_empty() {
-                    continue;
-                }
-                let hit_space = match next {
-                    Some(gw) => {
-                        if ranges.iter().any(|&(_, lo, hi)| lo <= gw && gw <= hi) {
-                            std::mem::take(&mut rest)
-                        } else {
-                            Space::default()
-                        }
+        let Some(fam) = f.space.0.first().map(|c| c.fam) else { return };
+        let stand_in = self.scn.hosts.len() + net.index();
+        // Who answers on this segment: the hosts' addresses, and — for replies
+        // only — the range of the sender standing for the network.
+        let mut intervals: Vec<(Fam, u128, u128, (usize, usize))> = self
+            .members
+            .get(&(net, fam))
+            .map(|v| v.iter().filter(|&&(_, di, _)| di != dev).map(|&(x, di, ii)| (fam, x, x, (di, ii))).collect())
+            .unwrap_or_default();
+        if f.reply && stand_in != dev {
+            intervals.extend(self.devices[stand_in].owned.iter().filter(|(f2, _, _)| *f2 == fam).map(|&(f2, lo, hi)| (f2, lo, hi, (stand_in, 0))));
+            intervals.sort_unstable();
+        }
+        let pieces: Vec<(Option<(usize, usize)>, Vec<Cube>)> = match next {
+            Some(gw) => {
+                let who = intervals.iter().find(|&&(_, lo, hi, _)| lo <= gw && gw <= hi).map(|&(_, _, _, k)| k);
+                vec![(who, f.space.0.clone())]
+            }
+            None => self.cut_by_field(&f.view, &f.space, Dim::Dst, &intervals).into_iter().collect(),
+        };
+        for (who, cubes) in pieces {
+            match who {
+                None => self.stopped(&f, Space(cubes), Stop::NoNeighbour, out),
+                Some((di, ii)) => {
+                    let mut child = self.child(&f, Space(cubes), None);
+                    child.dev = di;
+                    child.in_iface = Some(ii);
+                    if !child.reply {
+                        child.visited.push(di);
                     }
-                    None => {
-                        let mut hit = Space::default();
-                        for fam in Self::fams(&rest) {
-                            let rs: Vec<(u128, u128)> = ranges.iter().filter(|(f2, _, _)| *f2 == fam).map(|&(_, lo, hi)| (lo, hi)).collect();
-                            if rs.is_empty() {
-                                continue;
-                            }
-                            let tmp = Flow { space: rest.clone(), ..self.child(&f, Space::default(), None) };
-                            let (h, m) = self.split_cond(&tmp, &Self::field_cond(fam, Dim::Dst, &rs));
-                            hit.0.extend(h.0);
-                            rest = m;
-                        }
-                        hit
-                    }
-                };
-                if hit_space.is_empty() {
-                    continue;
+                    self.receive(child, out);
                 }
-                let mut child = self.child(&f, hit_space, None);
-                child.dev = di;
-                child.in_iface = Some(ii);
-                if !child.reply {
-                    child.visited.push(di);
-                }
-                self.receive(child, out);
             }
         }
-        self.stopped(&f, rest, Stop::NoNeighbour, out);
     }
 
     fn receive(&self, f: Flow, out: &mut Vec<Outcome>) {
@@ -835,7 +1062,7 @@ impl<'s> Engine<'s> {
             StepKind::Socket(si) => (f.path[start].dev, si),
             _ => unreachable!("found a socket step"),
         };
-        if f.dev != origin {
+        if f.dev != origin && !f.class.contains(&f.dev) {
             self.stopped(&f, f.space.clone(), Stop::ReplyMismatch, out);
             return;
         }
