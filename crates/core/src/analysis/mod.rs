@@ -6,3 +6,6 @@ pub mod space;
 pub mod symbolic;
 pub mod check;
 pub mod reach;
+pub mod audit;
+pub mod diff;
+pub mod foothold;

@@ -1,0 +1,1650 @@
+//! `audit`: the exposures an attacker looks for first, worst first, each
+//! proved by a journey of the all-journeys engine (or, for filter rules, by
+//! the cube algebra) and each with a suggested fix.
+//!
+//! The precise definition of every finding is in `docs/analyses.md` (`## audit`);
+//! the doc comments on [`FindingKind`] repeat them in short.
+
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write;
+use std::net::IpAddr;
+
+use crate::model::*;
+
+use super::diff::{deciding_hop, Decider};
+use super::reach::{
+    all_sources, example, path_rules, reach_with_options, source_name, Example, Journey, Reach,
+    ReachQuery,
+};
+use super::space::*;
+use super::symbolic::{Engine, Outcome, PathStep, Source};
+
+/// TCP ports of administration and debugging interfaces (not databases).
+pub const ADMIN_PORTS: &[(u16, &str)] = &[
+    (22, "ssh"),
+    (23, "telnet"),
+    (135, "msrpc"),
+    (445, "smb"),
+    (2375, "docker api"),
+    (2376, "docker api (tls)"),
+    (2379, "etcd"),
+    (2380, "etcd peer"),
+    (3000, "grafana / dev server"),
+    (3389, "rdp"),
+    (5900, "vnc"),
+    (5985, "winrm"),
+    (5986, "winrm (tls)"),
+    (6443, "kubernetes api"),
+    (8500, "consul"),
+    (9090, "prometheus"),
+    (9100, "node exporter / metrics"),
+    (10250, "kubelet"),
+];
+
+/// TCP ports of databases and data stores.
+pub const DB_PORTS: &[(u16, &str)] = &[
+    (1433, "sql server"),
+    (1521, "oracle"),
+    (3306, "mysql"),
+    (5432, "postgres"),
+    (5984, "couchdb"),
+    (6379, "redis"),
+    (9042, "cassandra"),
+    (9200, "elasticsearch"),
+    (11211, "memcached"),
+    (27017, "mongodb"),
+];
+
+/// Addresses of cloud instance-metadata services.
+pub const METADATA_ADDRS: &[&str] = &["169.254.169.254", "fd00:ec2::254"];
+
+/// How bad a finding is. Ordered: `Critical` is the greatest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    pub fn name(self) -> &'static str {
+        match self {
+            Severity::Critical => "critical",
+            Severity::High => "high",
+            Severity::Medium => "medium",
+            Severity::Low => "low",
+            Severity::Info => "info",
+        }
+    }
+    /// The SARIF `level` of a finding of this severity.
+    pub fn sarif_level(self) -> &'static str {
+        match self {
+            Severity::Critical | Severity::High => "error",
+            Severity::Medium => "warning",
+            Severity::Low | Severity::Info => "note",
+        }
+    }
+}
+
+/// What kind of exposure a finding is (its stable id in JSON and SARIF).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FindingKind {
+    /// The metadata endpoint is reachable from a workload (a non-router host
+    /// on a trusted network) or from an untrusted source.
+    MetadataReachable,
+    /// A database socket is reachable from beyond its app tier.
+    DatabaseExposed,
+    /// An admin or debug port is reachable from an untrusted source.
+    AdminPortExposed,
+    /// A socket is reachable over IPv6 by a source that cannot reach it over IPv4.
+    Ipv6Bypass,
+    /// Most pairs of internal hosts reach each other.
+    FlatNetwork,
+    /// A socket bound to all addresses, reached from another network, that no expectation allows.
+    WildcardBind,
+    /// A filter rule no packet can ever hit.
+    ShadowedRule,
+    /// A filter rule whose removal changes no decision.
+    RedundantRule,
+}
+
+impl FindingKind {
+    pub const ALL: [FindingKind; 8] = [
+        FindingKind::MetadataReachable,
+        FindingKind::DatabaseExposed,
+        FindingKind::AdminPortExposed,
+        FindingKind::Ipv6Bypass,
+        FindingKind::FlatNetwork,
+        FindingKind::WildcardBind,
+        FindingKind::ShadowedRule,
+        FindingKind::RedundantRule,
+    ];
+    pub fn id(self) -> &'static str {
+        match self {
+            FindingKind::MetadataReachable => "metadata-reachable",
+            FindingKind::DatabaseExposed => "database-exposed",
+            FindingKind::AdminPortExposed => "admin-port-exposed",
+            FindingKind::Ipv6Bypass => "ipv6-bypass",
+            FindingKind::FlatNetwork => "flat-network",
+            FindingKind::WildcardBind => "wildcard-bind",
+            FindingKind::ShadowedRule => "shadowed-rule",
+            FindingKind::RedundantRule => "redundant-rule",
+        }
+    }
+    pub fn describe(self) -> &'static str {
+        match self {
+            FindingKind::MetadataReachable => "The cloud metadata endpoint is reachable from a workload or an untrusted network.",
+            FindingKind::DatabaseExposed => "A database is reachable from beyond its app tier.",
+            FindingKind::AdminPortExposed => "An administration or debug port is reachable from an untrusted network.",
+            FindingKind::Ipv6Bypass => "A socket is reachable over IPv6 from a source whose IPv4 path to it is closed.",
+            FindingKind::FlatNetwork => "Most internal hosts reach each other: the network is flat.",
+            FindingKind::WildcardBind => "A socket bound to all addresses is reached from another network and no expectation allows it.",
+            FindingKind::ShadowedRule => "A filter rule no packet can ever hit: earlier rules cover its whole match.",
+            FindingKind::RedundantRule => "A filter rule whose removal changes no decision.",
+        }
+    }
+}
+
+/// Where in the scenario file a finding points.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Location {
+    pub line: u32,
+    pub column: u32,
+    /// What is written there (`socket tcp/22 on web`, `edge-fw rule 3`).
+    pub what: String,
+}
+
+/// The journey that proves a finding.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Proof {
+    pub source: String,
+    pub target: String,
+    /// The target socket (`tcp/22`), or `None` when the target is a network.
+    pub socket: Option<String>,
+    pub example: Example,
+    /// The rules that let the example through, request side.
+    pub rules: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Finding {
+    pub kind: FindingKind,
+    pub severity: Severity,
+    pub title: String,
+    pub detail: String,
+    /// Everyone the finding concerns (sources that reach, hiding rules).
+    pub involves: Vec<String>,
+    pub proof: Option<Proof>,
+    /// For an IPv6 bypass: what stops the same source over IPv4.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ipv4_decider: Option<Decider>,
+    pub fix: String,
+    pub location: Location,
+}
+
+/// The share of internal host pairs that reach each other.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Flatness {
+    pub scope: String,
+    pub hosts: usize,
+    pub pairs: usize,
+    pub reaching: usize,
+    pub share: f64,
+}
+
+/// Counts from the filter-rule analysis.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RuleStats {
+    pub filters: usize,
+    pub rules: usize,
+    pub shadowed: usize,
+    pub redundant: usize,
+    /// Rules the analysis gave up on (work budget exceeded); never reported as findings.
+    pub undecided: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Audit {
+    pub schema: u32,
+    pub scenario: String,
+    pub file: String,
+    pub variant: Option<String>,
+    pub findings: Vec<Finding>,
+    /// Per network (trusted ones with at least two internal hosts), then `overall`.
+    pub flatness: Vec<Flatness>,
+    pub rules: RuleStats,
+}
+
+// ---------------------------------------------------------------------------
+// The audit
+// ---------------------------------------------------------------------------
+
+/// Every finding for a scenario, worst first.
+pub fn audit(scn: &Scenario) -> Audit {
+    let r = per_source_reach(scn, &ReachQuery::default(), true);
+    audit_with(scn, &r)
+}
+
+/// The packets of `space` a host member of a source class sends (its own addresses).
+fn member_space(scn: &Scenario, m: Source, space: &Space) -> Space {
+    match m {
+        Source::Network(_) => space.clone(),
+        Source::Host(h) => {
+            let own: Vec<Cube> = scn
+                .host(h)
+                .interfaces
+                .iter()
+                .flat_map(|i| i.addrs.iter())
+                .map(|a| {
+                    let x = addr_u128(*a);
+                    Cube {
+                        src: (x, x),
+                        ..Cube::full(Fam::of(*a))
+                    }
+                })
+                .collect();
+            space.split(&own).0
+        }
+    }
+}
+
+/// `reach` with one journey per source: the engine groups sources that no
+/// rule tells apart; the analyses here name every source on its own.
+pub fn per_source_reach(scn: &Scenario, q: &ReachQuery, keep_stopped: bool) -> Reach {
+    let engine = Engine::new(scn);
+    let r = reach_with_options(&engine, q, keep_stopped);
+    let sources = q.from.clone().unwrap_or_else(|| all_sources(scn));
+    let classes: BTreeMap<Source, Vec<Source>> = engine
+        .source_classes(&sources)
+        .into_iter()
+        .map(|c| (c[0], c))
+        .collect();
+    let mut journeys = Vec::new();
+    for j in r.journeys {
+        if j.members.len() <= 1 {
+            journeys.push(j);
+            continue;
+        }
+        for &m in &j.members {
+            let space = member_space(scn, m, &j.space);
+            if space.is_empty() {
+                continue;
+            }
+            let paths = j
+                .paths
+                .iter()
+                .map(|(p, sp)| (p.clone(), member_space(scn, m, sp)))
+                .filter(|(_, sp)| !sp.is_empty())
+                .collect();
+            journeys.push(Journey {
+                source: m,
+                members: vec![m],
+                host: j.host,
+                socket: j.socket,
+                space,
+                paths,
+            });
+        }
+    }
+    journeys.sort_by_key(|j| (j.source, j.host, j.socket));
+    let mut stopped = Vec::new();
+    for (s, o) in r.stopped {
+        match classes.get(&s) {
+            Some(c) if c.len() > 1 => {
+                for &m in c {
+                    let space = member_space(scn, m, &o.space);
+                    if !space.is_empty() {
+                        stopped.push((
+                            m,
+                            Outcome {
+                                space,
+                                path: o.path.clone(),
+                                end: o.end,
+                            },
+                        ));
+                    }
+                }
+            }
+            _ => stopped.push((s, o)),
+        }
+    }
+    Reach { journeys, stopped }
+}
+
+/// The audit over an already computed reach answer (over every source).
+pub fn audit_with(scn: &Scenario, r: &Reach) -> Audit {
+    let mut findings = Vec::new();
+    let mut reported: BTreeSet<(HostId, usize)> = BTreeSet::new();
+    metadata_findings(scn, r, &mut findings, &mut reported);
+    database_findings(scn, r, &mut findings, &mut reported);
+    admin_findings(scn, r, &mut findings, &mut reported);
+    ipv6_findings(scn, r, &mut findings);
+    let flatness = flatness(scn, r);
+    flat_findings(scn, &flatness, &mut findings);
+    wildcard_findings(scn, r, &mut findings, &reported);
+    let rules = rule_findings(scn, &mut findings);
+    sort_findings(&mut findings);
+    Audit {
+        schema: 1,
+        scenario: scn.name.clone(),
+        file: scn.file.clone(),
+        variant: scn.variant.clone(),
+        findings,
+        flatness,
+        rules,
+    }
+}
+
+/// Worst first; then by kind, place in the file, title (a total, stable order).
+pub fn sort_findings(f: &mut [Finding]) {
+    f.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then(a.kind.cmp(&b.kind))
+            .then(a.location.line.cmp(&b.location.line))
+            .then(a.location.column.cmp(&b.location.column))
+            .then(a.title.cmp(&b.title))
+    });
+}
+
+fn host_trusted(scn: &Scenario, h: HostId) -> bool {
+    let host = scn.host(h);
+    !host.interfaces.is_empty()
+        && host
+            .interfaces
+            .iter()
+            .all(|i| scn.network(i.network).trust == Trust::Trusted)
+}
+
+fn host_untrusted(scn: &Scenario, h: HostId) -> bool {
+    let host = scn.host(h);
+    !host.interfaces.is_empty()
+        && host
+            .interfaces
+            .iter()
+            .all(|i| scn.network(i.network).trust == Trust::Untrusted)
+}
+
+/// A source outside the owner's trust: an untrusted network, or a host only on untrusted networks.
+pub fn source_untrusted(scn: &Scenario, s: Source) -> bool {
+    match s {
+        Source::Network(n) => scn.network(n).trust == Trust::Untrusted,
+        Source::Host(h) => host_untrusted(scn, h),
+    }
+}
+
+/// A workload: a host that is not a router, on trusted networks only.
+pub fn is_workload(scn: &Scenario, h: HostId) -> bool {
+    !scn.host(h).router && host_trusted(scn, h)
+}
+
+fn host_networks(scn: &Scenario, h: HostId) -> BTreeSet<NetworkId> {
+    scn.host(h).interfaces.iter().map(|i| i.network).collect()
+}
+
+/// Whether a source sits on one of the target host's networks.
+fn same_segment(scn: &Scenario, s: Source, target: HostId) -> bool {
+    let nets = host_networks(scn, target);
+    match s {
+        Source::Network(n) => nets.contains(&n),
+        Source::Host(h) => host_networks(scn, h).iter().any(|n| nets.contains(n)),
+    }
+}
+
+fn socket_label(s: &Socket) -> String {
+    format!("{}/{}", s.proto, s.port)
+}
+
+fn socket_location(scn: &Scenario, h: HostId, si: usize) -> Location {
+    let host = scn.host(h);
+    let s = &host.sockets[si];
+    Location {
+        line: s.origin.line,
+        column: s.origin.column,
+        what: format!("socket {} on {}", s.text, host.name),
+    }
+}
+
+/// The first path of a journey, its example packet and rules (only cubes of `fam` if given).
+fn journey_proof(scn: &Scenario, j: &Journey, fam: Option<Fam>) -> Option<Proof> {
+    let mut best: Option<(Example, &Vec<PathStep>)> = None;
+    for (path, space) in &j.paths {
+        let sub = Space(
+            space
+                .0
+                .iter()
+                .filter(|c| fam.is_none_or(|f| c.fam == f))
+                .copied()
+                .collect(),
+        );
+        if let Some(ex) = example(&sub) {
+            let better = match &best {
+                None => true,
+                Some((b, _)) => example_key(&ex) < example_key(b),
+            };
+            if better {
+                best = Some((ex, path));
+            }
+        }
+    }
+    let (ex, path) = best?;
+    let host = scn.host(j.host);
+    Some(Proof {
+        source: source_name(scn, j.source),
+        target: host.name.clone(),
+        socket: Some(socket_label(&host.sockets[j.socket])),
+        example: ex,
+        rules: path_rules(scn, path),
+    })
+}
+
+fn example_key(e: &Example) -> (bool, IpAddr, IpAddr, u16) {
+    (e.src.is_ipv6(), e.src, e.dst, e.dport)
+}
+
+/// Sources in a stable order: networks before hosts (a network stands for anyone on it), then by name.
+fn pick_proof_source(scn: &Scenario, js: &[&Journey]) -> usize {
+    let mut idx: Vec<usize> = (0..js.len()).collect();
+    idx.sort_by_key(|&i| {
+        (
+            matches!(js[i].source, Source::Host(_)),
+            source_name(scn, js[i].source),
+        )
+    });
+    idx[0]
+}
+
+fn names(scn: &Scenario, js: &[&Journey]) -> Vec<String> {
+    let mut v: Vec<String> = js.iter().map(|j| source_name(scn, j.source)).collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// Journeys grouped by target socket, in (host, socket) order.
+fn by_socket(
+    r: &Reach,
+    keep: impl Fn(&Journey) -> bool,
+) -> BTreeMap<(HostId, usize), Vec<&Journey>> {
+    let mut m: BTreeMap<(HostId, usize), Vec<&Journey>> = BTreeMap::new();
+    for j in &r.journeys {
+        if keep(j) {
+            m.entry((j.host, j.socket)).or_default().push(j);
+        }
+    }
+    m
+}
+
+fn is_metadata_socket(scn: &Scenario, h: HostId, si: usize) -> bool {
+    let meta: Vec<IpAddr> = METADATA_ADDRS
+        .iter()
+        .map(|a| a.parse().expect("valid address"))
+        .collect();
+    let host = scn.host(h);
+    let s = &host.sockets[si];
+    if meta.contains(&s.bind) {
+        return true;
+    }
+    s.bind.is_unspecified()
+        && meta
+            .iter()
+            .any(|m| host.interfaces.iter().any(|i| i.addrs.contains(m)) && s.accepts(*m))
+}
+
+fn metadata_findings(
+    scn: &Scenario,
+    r: &Reach,
+    out: &mut Vec<Finding>,
+    reported: &mut BTreeSet<(HostId, usize)>,
+) {
+    let groups = by_socket(r, |j| {
+        is_metadata_socket(scn, j.host, j.socket)
+            && match j.source {
+                Source::Host(h) => h != j.host && (is_workload(scn, h) || host_untrusted(scn, h)),
+                Source::Network(n) => scn.network(n).trust == Trust::Untrusted,
+            }
+    });
+    for ((h, si), js) in groups {
+        let who = names(scn, &js);
+        let p = pick_proof_source(scn, &js);
+        let host = scn.host(h);
+        reported.insert((h, si));
+        out.push(Finding {
+            kind: FindingKind::MetadataReachable,
+            severity: Severity::Critical,
+            title: format!("metadata endpoint {} {} reachable from {}", host.name, socket_label(&host.sockets[si]), who.join(", ")),
+            detail: "Whoever reaches the instance metadata service can ask it for the credentials of the machine's role. A compromised workload (or a server-side request forgery in it) becomes the cloud account.".into(),
+            involves: who,
+            proof: journey_proof(scn, js[p], None),
+            ipv4_decider: None,
+            fix: format!("drop traffic to {} on the path (a filter rule `drop from any to {}` before the others), or require session tokens (IMDSv2) and a hop limit of 1", host.name, host.name),
+            location: socket_location(scn, h, si),
+        });
+    }
+}
+
+fn port_name(list: &[(u16, &'static str)], port: u16) -> Option<&'static str> {
+    list.iter().find(|(p, _)| *p == port).map(|(_, n)| *n)
+}
+
+/// The sources an `only` expectation allows to reach `(host, socket)`, if any expectation names it.
+struct AppTier {
+    hosts: BTreeSet<HostId>,
+    networks: BTreeSet<NetworkId>,
+}
+
+fn place_hosts(scn: &Scenario, p: &Place) -> (BTreeSet<HostId>, BTreeSet<NetworkId>) {
+    let mut hosts = BTreeSet::new();
+    let mut nets = BTreeSet::new();
+    match p {
+        Place::Host(n) => hosts.extend(scn.host_by_name(n)),
+        Place::Network(n) => {
+            if let Some(id) = scn.network_by_name(n) {
+                nets.insert(id);
+            }
+        }
+        Place::Address(a) => hosts.extend(scn.owners_of(*a).iter().map(|(h, _)| *h)),
+        Place::Name(name) => {
+            for a in resolve_all(scn, name) {
+                hosts.extend(scn.owners_of(a).iter().map(|(h, _)| *h));
+            }
+        }
+    }
+    (hosts, nets)
+}
+
+/// Every address a DNS name has in any view (CNAMEs followed, at most 8).
+fn resolve_all(scn: &Scenario, name: &str) -> Vec<IpAddr> {
+    let mut out = Vec::new();
+    for view in &scn.dns {
+        let mut cur = name.to_string();
+        for _ in 0..8 {
+            let recs: Vec<&DnsRecord> = view.records.iter().filter(|r| r.name == cur).collect();
+            let mut next = None;
+            for rec in recs {
+                match &rec.data {
+                    RecordData::A { address } | RecordData::Aaaa { address } => out.push(*address),
+                    RecordData::Cname { target } => next = Some(target.clone()),
+                }
+            }
+            match next {
+                Some(n) => cur = n,
+                None => break,
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Whether an expectation's target is this host and socket.
+fn targets(
+    scn: &Scenario,
+    to: &Place,
+    proto: Proto,
+    port: Option<u16>,
+    h: HostId,
+    s: &Socket,
+) -> bool {
+    if proto != s.proto || port.is_some_and(|p| p != s.port) {
+        return false;
+    }
+    let (hosts, nets) = place_hosts(scn, to);
+    hosts.contains(&h)
+        || (matches!(to, Place::Network(_))
+            && host_networks(scn, h).iter().any(|n| nets.contains(n)))
+}
+
+fn app_tier(scn: &Scenario, h: HostId, si: usize) -> Option<AppTier> {
+    let s = &scn.host(h).sockets[si];
+    let mut tier: Option<AppTier> = None;
+    for e in &scn.expectations {
+        if let ExpectKind::Only {
+            from,
+            to,
+            proto,
+            port,
+        } = &e.kind
+        {
+            if targets(scn, to, *proto, *port, h, s) {
+                let t = tier.get_or_insert(AppTier {
+                    hosts: BTreeSet::new(),
+                    networks: BTreeSet::new(),
+                });
+                for p in from {
+                    let (hs, ns) = place_hosts(scn, p);
+                    t.hosts.extend(hs);
+                    t.networks.extend(ns);
+                }
+            }
+        }
+    }
+    tier
+}
+
+fn in_tier(scn: &Scenario, t: &AppTier, s: Source) -> bool {
+    match s {
+        Source::Host(h) => {
+            t.hosts.contains(&h) || host_networks(scn, h).iter().any(|n| t.networks.contains(n))
+        }
+        Source::Network(n) => t.networks.contains(&n),
+    }
+}
+
+fn database_findings(
+    scn: &Scenario,
+    r: &Reach,
+    out: &mut Vec<Finding>,
+    reported: &mut BTreeSet<(HostId, usize)>,
+) {
+    let groups = by_socket(r, |j| {
+        let s = &scn.host(j.host).sockets[j.socket];
+        s.proto == Proto::Tcp
+            && port_name(DB_PORTS, s.port).is_some()
+            && j.source != Source::Host(j.host)
+    });
+    for ((h, si), js) in groups {
+        let tier = app_tier(scn, h, si);
+        let beyond: Vec<&Journey> = js
+            .iter()
+            .copied()
+            .filter(|j| {
+                source_untrusted(scn, j.source)
+                    || (!same_segment(scn, j.source, h)
+                        && tier.as_ref().is_none_or(|t| !in_tier(scn, t, j.source)))
+            })
+            .collect();
+        if beyond.is_empty() {
+            continue;
+        }
+        let untrusted: Vec<&Journey> = beyond
+            .iter()
+            .copied()
+            .filter(|j| source_untrusted(scn, j.source))
+            .collect();
+        let (severity, proof_set) = if !untrusted.is_empty() {
+            (Severity::Critical, untrusted)
+        } else if tier.is_some() {
+            (Severity::High, beyond.clone())
+        } else {
+            (Severity::Medium, beyond.clone())
+        };
+        let host = scn.host(h);
+        let s = &host.sockets[si];
+        let who = names(scn, &beyond);
+        let p = pick_proof_source(scn, &proof_set);
+        let tier_text = match &tier {
+            Some(_) => {
+                "outside the sources its `only` expectation names and outside its own network"
+                    .to_string()
+            }
+            None => "from another network (no `only` expectation names its app tier)".to_string(),
+        };
+        reported.insert((h, si));
+        out.push(Finding {
+            kind: FindingKind::DatabaseExposed,
+            severity,
+            title: format!("database {} {} ({}) reachable from {}", host.name, socket_label(s), port_name(DB_PORTS, s.port).unwrap_or("database"), who.join(", ")),
+            detail: format!("The database is reached {tier_text}. Anyone who reaches it can try its credentials and its vulnerabilities directly, without going through the application."),
+            involves: who,
+            proof: journey_proof(scn, proof_set[p], None),
+            ipv4_decider: None,
+            fix: format!(
+                "allow only the app tier to {}:{} on the filters on the way{}",
+                host.name,
+                s.port,
+                if tier.is_none() { ", and write `only APP may reach HOST:PORT` so that `check` keeps it so" } else { "" }
+            ),
+            location: socket_location(scn, h, si),
+        });
+    }
+}
+
+fn admin_findings(
+    scn: &Scenario,
+    r: &Reach,
+    out: &mut Vec<Finding>,
+    reported: &mut BTreeSet<(HostId, usize)>,
+) {
+    let groups = by_socket(r, |j| {
+        let s = &scn.host(j.host).sockets[j.socket];
+        s.proto == Proto::Tcp
+            && port_name(ADMIN_PORTS, s.port).is_some()
+            && source_untrusted(scn, j.source)
+            && j.source != Source::Host(j.host)
+    });
+    for ((h, si), js) in groups {
+        let host = scn.host(h);
+        let s = &host.sockets[si];
+        let who = names(scn, &js);
+        let p = pick_proof_source(scn, &js);
+        reported.insert((h, si));
+        out.push(Finding {
+            kind: FindingKind::AdminPortExposed,
+            severity: if host.sensitive { Severity::Critical } else { Severity::High },
+            title: format!("{} {} ({}) reachable from {}", host.name, socket_label(s), port_name(ADMIN_PORTS, s.port).unwrap_or("admin"), who.join(", ")),
+            detail: "An administration or debug interface answers the untrusted network: it is scanned within minutes and brute-forced or exploited from anywhere.".into(),
+            involves: who,
+            proof: journey_proof(scn, js[p], None),
+            ipv4_decider: None,
+            fix: format!("drop tcp port {} from untrusted networks on the edge; reach it through a bastion or VPN, or bind it to a management address", s.port),
+            location: socket_location(scn, h, si),
+        });
+    }
+}
+
+fn source_has_v4(scn: &Scenario, s: Source) -> bool {
+    match s {
+        Source::Host(h) => scn.host(h).first_addr(false).is_some(),
+        Source::Network(n) => scn.network(n).prefixes.iter().any(|p| p.addr().is_ipv4()),
+    }
+}
+
+fn ipv6_findings(scn: &Scenario, r: &Reach, out: &mut Vec<Finding>) {
+    for j in &r.journeys {
+        let has = |f: Fam| j.space.0.iter().any(|c| c.fam == f);
+        if !has(Fam::V6) || has(Fam::V4) {
+            continue;
+        }
+        let host = scn.host(j.host);
+        let s = &host.sockets[j.socket];
+        let target_v4 = host.first_addr(false);
+        let takes_v4 = target_v4.is_some_and(|a| s.accepts(a));
+        if !takes_v4 || !source_has_v4(scn, j.source) || j.source == Source::Host(j.host) {
+            continue;
+        }
+        let proof = journey_proof(scn, j, Some(Fam::V6));
+        let decider = proof.as_ref().and_then(|p| {
+            let v4 = Example {
+                dst: target_v4.expect("checked"),
+                src: match j.source {
+                    Source::Host(h) => scn.host(h).first_addr(false).expect("checked"),
+                    Source::Network(n) => first_v4_of(scn, n).unwrap_or(p.example.src),
+                },
+                ..p.example
+            };
+            deciding_hop(scn, j.source, &source_name(scn, j.source), &v4)
+        });
+        let name = source_name(scn, j.source);
+        out.push(Finding {
+            kind: FindingKind::Ipv6Bypass,
+            severity: if host.sensitive || source_untrusted(scn, j.source) { Severity::High } else { Severity::Medium },
+            title: format!("{name} reaches {} {} over IPv6 but not over IPv4", host.name, socket_label(s)),
+            detail: "The IPv4 path is closed, the IPv6 path to the same socket is open: a rule was written for one family only. Clients prefer IPv6 when they have it.".into(),
+            involves: vec![name],
+            proof,
+            ipv4_decider: decider,
+            fix: "write the IPv6 rule that matches the IPv4 one (or a family-neutral rule naming hosts or networks), or bind the socket to its IPv4 address".into(),
+            location: socket_location(scn, j.host, j.socket),
+        });
+    }
+}
+
+fn first_v4_of(scn: &Scenario, n: NetworkId) -> Option<IpAddr> {
+    let engine_owned = scn
+        .network(n)
+        .prefixes
+        .iter()
+        .find(|p| p.addr().is_ipv4())?;
+    // The lowest address of the network that no host has (as the engine's stand-in).
+    let (lo, hi) = prefix_interval(engine_owned);
+    (lo..=hi.min(lo + 4096))
+        .map(|x| u128_addr(Fam::V4, x))
+        .find(|a| scn.owners_of(*a).is_empty() && scn.network_of(*a) == Some(n))
+}
+
+/// Internal hosts: workloads (non-routers on trusted networks only).
+fn flatness(scn: &Scenario, r: &Reach) -> Vec<Flatness> {
+    let internal: Vec<HostId> = (0..scn.hosts.len())
+        .map(|i| HostId(i as u32))
+        .filter(|h| is_workload(scn, *h))
+        .collect();
+    let mut reach_pairs: BTreeSet<(HostId, HostId)> = BTreeSet::new();
+    for j in &r.journeys {
+        if let Source::Host(a) = j.source {
+            if a != j.host {
+                reach_pairs.insert((a, j.host));
+            }
+        }
+    }
+    let share = |scope: String, hosts: &[HostId]| {
+        let n = hosts.len();
+        let pairs = n * n.saturating_sub(1);
+        let reaching = hosts
+            .iter()
+            .flat_map(|a| hosts.iter().map(move |b| (*a, *b)))
+            .filter(|p| reach_pairs.contains(p))
+            .count();
+        Flatness {
+            scope,
+            hosts: n,
+            pairs,
+            reaching,
+            share: if pairs == 0 {
+                0.0
+            } else {
+                (reaching as f64 / pairs as f64 * 1000.0).round() / 1000.0
+            },
+        }
+    };
+    let mut out = Vec::new();
+    for (ni, net) in scn.networks.iter().enumerate() {
+        if net.trust != Trust::Trusted {
+            continue;
+        }
+        let hosts: Vec<HostId> = internal
+            .iter()
+            .copied()
+            .filter(|h| {
+                scn.host(*h)
+                    .interfaces
+                    .iter()
+                    .any(|i| i.network.index() == ni)
+            })
+            .collect();
+        if hosts.len() >= 2 {
+            out.push(share(net.name.clone(), &hosts));
+        }
+    }
+    out.push(share("overall".into(), &internal));
+    out
+}
+
+fn flat_findings(scn: &Scenario, fl: &[Flatness], out: &mut Vec<Finding>) {
+    for f in fl {
+        let overall = f.scope == "overall";
+        let (min_hosts, min_share) = if overall { (4, 0.5) } else { (3, 0.75) };
+        if f.hosts < min_hosts || f.share < min_share {
+            continue;
+        }
+        let location = match scn.network_by_name(&f.scope) {
+            Some(n) if !overall => {
+                let net = scn.network(n);
+                Location {
+                    line: net.origin.line,
+                    column: net.origin.column,
+                    what: format!("network {}", net.name),
+                }
+            }
+            _ => Location {
+                line: 1,
+                column: 1,
+                what: "the scenario".into(),
+            },
+        };
+        out.push(Finding {
+            kind: FindingKind::FlatNetwork,
+            severity: if overall { Severity::Medium } else { Severity::Low },
+            title: format!("{}: {} of {} host pairs reach each other ({:.0}%)", if overall { "all internal hosts".to_string() } else { format!("network {}", f.scope) }, f.reaching, f.pairs, f.share * 100.0),
+            detail: "In a flat network one compromised host reaches most others directly: lateral movement needs no second foothold.".into(),
+            involves: vec![f.scope.clone()],
+            proof: None,
+            ipv4_decider: None,
+            fix: "segment by role: give each tier its own network and allow only the journeys between tiers that the application needs".into(),
+            location,
+        });
+    }
+}
+
+fn expected(scn: &Scenario, h: HostId, s: &Socket) -> bool {
+    scn.expectations.iter().any(|e| match &e.kind {
+        ExpectKind::Allow {
+            to, proto, port, ..
+        }
+        | ExpectKind::Only {
+            to, proto, port, ..
+        }
+        | ExpectKind::Authenticated {
+            to, proto, port, ..
+        } => targets(scn, to, *proto, *port, h, s),
+        _ => false,
+    })
+}
+
+fn wildcard_findings(
+    scn: &Scenario,
+    r: &Reach,
+    out: &mut Vec<Finding>,
+    reported: &BTreeSet<(HostId, usize)>,
+) {
+    let groups = by_socket(r, |j| {
+        let s = &scn.host(j.host).sockets[j.socket];
+        s.bind.is_unspecified()
+            && !same_segment(scn, j.source, j.host)
+            && !reported.contains(&(j.host, j.socket))
+    });
+    for ((h, si), js) in groups {
+        let host = scn.host(h);
+        let s = &host.sockets[si];
+        if expected(scn, h, s) {
+            continue;
+        }
+        let who = names(scn, &js);
+        let p = pick_proof_source(scn, &js);
+        out.push(Finding {
+            kind: FindingKind::WildcardBind,
+            severity: if js.iter().any(|j| source_untrusted(scn, j.source)) { Severity::Medium } else { Severity::Low },
+            title: format!("{} {} listens on {} and is reached from other networks ({})", host.name, socket_label(s), s.bind, who.join(", ")),
+            detail: "The socket takes connections on every address of the host, it is reached from beyond its own network, and no expectation says anyone should reach it.".into(),
+            involves: who,
+            proof: journey_proof(scn, js[p], None),
+            ipv4_decider: None,
+            fix: format!("bind {} to the one address that serves it (or 127.0.0.1), or document who may reach it with `allow`/`only` expectations", socket_label(s)),
+            location: socket_location(scn, h, si),
+        });
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Shadowed and redundant filter rules
+// ---------------------------------------------------------------------------
+
+/// A cube of packets extended with the filter context: incoming and outgoing
+/// interface (network index + 1; 0 means none) and the conntrack state bits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct XCube {
+    pub c: Cube,
+    pub inn: (u32, u32),
+    pub out: (u32, u32),
+    pub state: u8,
+}
+
+pub const ST_NEW: u8 = 1;
+pub const ST_EST: u8 = 2;
+pub const ST_REL: u8 = 4;
+pub const ST_INV: u8 = 8;
+
+fn meet32(a: (u32, u32), b: (u32, u32)) -> Option<(u32, u32)> {
+    let lo = a.0.max(b.0);
+    let hi = a.1.min(b.1);
+    (lo <= hi).then_some((lo, hi))
+}
+
+impl XCube {
+    pub fn intersect(&self, o: &XCube) -> Option<XCube> {
+        let state = self.state & o.state;
+        if state == 0 {
+            return None;
+        }
+        Some(XCube {
+            inn: meet32(self.inn, o.inn)?,
+            out: meet32(self.out, o.out)?,
+            state,
+            c: self.c.intersect(&o.c)?,
+        })
+    }
+    pub fn contains(&self, o: &XCube) -> bool {
+        self.intersect(o).as_ref() == Some(o)
+    }
+    /// `self` less `o`, as disjoint pieces.
+    pub fn subtract(&self, o: &XCube) -> Vec<XCube> {
+        let Some(i) = self.intersect(o) else {
+            return vec![*self];
+        };
+        let mut out = Vec::new();
+        let mut rest = *self;
+        if rest.state != i.state {
+            out.push(XCube {
+                state: rest.state & !i.state,
+                ..rest
+            });
+            rest.state = i.state;
+        }
+        for pick in [0, 1] {
+            let (lo, hi) = if pick == 0 { rest.inn } else { rest.out };
+            let (ilo, ihi) = if pick == 0 { i.inn } else { i.out };
+            let set = |x: &mut XCube, r: (u32, u32)| if pick == 0 { x.inn = r } else { x.out = r };
+            if lo < ilo {
+                let mut c = rest;
+                set(&mut c, (lo, ilo - 1));
+                out.push(c);
+            }
+            if ihi < hi {
+                let mut c = rest;
+                set(&mut c, (ihi + 1, hi));
+                out.push(c);
+            }
+            set(&mut rest, (ilo, ihi));
+        }
+        for piece in rest.c.subtract(&o.c) {
+            out.push(XCube { c: piece, ..rest });
+        }
+        out
+    }
+}
+
+/// Where a filter's rules are evaluated: (incoming, outgoing) interface ranges
+/// and the conntrack states that reach the rules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Domain {
+    pub contexts: Vec<((u32, u32), (u32, u32))>,
+    pub states: u8,
+    /// The largest interface value (network count).
+    pub max_iface: u32,
+}
+
+impl Domain {
+    /// Every interface combination and every state: a filter considered on its own.
+    pub fn everywhere(networks: usize, stateful: bool) -> Domain {
+        let m = networks as u32;
+        Domain {
+            contexts: vec![((0, m), (0, m))],
+            states: if stateful {
+                ST_NEW | ST_INV
+            } else {
+                ST_NEW | ST_EST | ST_REL | ST_INV
+            },
+            max_iface: m,
+        }
+    }
+}
+
+/// The domain of a filter in a scenario: the hooks it is attached to on each
+/// host, with that host's interfaces; a stateful filter's rules only see new
+/// and invalid packets (established and related ones are let through before them).
+pub fn filter_domain(scn: &Scenario, fid: FilterId) -> Domain {
+    let max = scn.networks.len() as u32;
+    let mut ctx = Vec::new();
+    for h in &scn.hosts {
+        let mut nets: Vec<u128> = h
+            .interfaces
+            .iter()
+            .map(|i| i.network.0 as u128 + 1)
+            .collect();
+        nets.sort();
+        nets.dedup();
+        let ranges: Vec<(u32, u32)> = normalise(nets.iter().map(|n| (*n, *n)).collect())
+            .into_iter()
+            .map(|(a, b)| (a as u32, b as u32))
+            .collect();
+        let none = [(0u32, 0u32)];
+        let mut add = |ins: &[(u32, u32)], outs: &[(u32, u32)]| {
+            for i in ins {
+                for o in outs {
+                    ctx.push((*i, *o));
+                }
+            }
+        };
+        if h.input == Some(fid) {
+            add(&ranges, &none);
+        }
+        if h.output == Some(fid) {
+            add(&none, &ranges);
+        }
+        if h.forward == Some(fid) {
+            add(&ranges, &ranges);
+        }
+    }
+    ctx.sort();
+    ctx.dedup();
+    let stateful = scn.filter(fid).stateful;
+    Domain {
+        contexts: ctx,
+        states: if stateful {
+            ST_NEW | ST_INV
+        } else {
+            ST_NEW | ST_EST | ST_REL | ST_INV
+        },
+        max_iface: max,
+    }
+}
+
+/// The packets a match selects, as cubes (the engine's reading: ports without
+/// a protocol mean TCP or UDP).
+pub fn match_xcubes(m: &Match, max_iface: u32) -> Vec<XCube> {
+    let ports = !m.sport.is_any() || !m.dport.is_any();
+    let proto = match m.proto {
+        // A port condition never matches a protocol without ports (as `Match::matches`).
+        Some(p) if ports && !p.has_ports() => return Vec::new(),
+        Some(p) => proto_bit(p),
+        None if ports => TCP | UDP,
+        None => ANY_PROTO,
+    };
+    let iface = |n: Option<NetworkId>| match n {
+        Some(id) => (id.0 + 1, id.0 + 1),
+        None => (0, max_iface),
+    };
+    let state = match m.state {
+        None => ST_NEW | ST_EST | ST_REL | ST_INV,
+        Some(s) => {
+            (if s.new { ST_NEW } else { 0 })
+                | (if s.established { ST_EST } else { 0 })
+                | (if s.related { ST_REL } else { 0 })
+                | (if s.invalid { ST_INV } else { 0 })
+        }
+    };
+    let mut out = Vec::new();
+    if state == 0 {
+        return out;
+    }
+    for fam in [Fam::V4, Fam::V6] {
+        for &s in &addrset_intervals(&m.src, fam) {
+            for &d in &addrset_intervals(&m.dst, fam) {
+                for &sp in &port_intervals(&m.sport) {
+                    for &dp in &port_intervals(&m.dport) {
+                        out.push(XCube {
+                            c: Cube {
+                                fam,
+                                src: s,
+                                dst: d,
+                                proto,
+                                sport: sp,
+                                dport: dp,
+                            },
+                            inn: iface(m.in_iface),
+                            out: iface(m.out_iface),
+                            state,
+                        });
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// What the analysis found about one rule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum RuleStatus {
+    /// Some packet is decided by this rule, and removing it would change a decision.
+    Live,
+    /// No packet reaches this rule and matches it. `by`: the earlier rules
+    /// (0-based) that together take all its packets; `outside_domain`: none
+    /// of its match is ever evaluated (interfaces the filter's hosts do not
+    /// have, states a stateful filter lets through before its rules).
+    Shadowed {
+        by: Vec<usize>,
+        outside_domain: bool,
+    },
+    /// Packets reach it, but without it the later rules (`by`) or the default
+    /// policy (`default`) decide them the same way.
+    Redundant { by: Vec<usize>, default: bool },
+    /// The work budget ran out before an answer.
+    Undecided,
+}
+
+/// Work budget per rule, in cube subtractions.
+pub const RULE_BUDGET: usize = 200_000;
+
+type Decision = (Action, Option<RejectWith>);
+
+fn decision(a: Action, rw: RejectWith) -> Decision {
+    (a, (a == Action::Reject).then_some(rw))
+}
+
+/// Whether `c` is covered by the union of `cover`; collects the cover's indices used.
+fn covered(
+    c: XCube,
+    cover: &[(usize, XCube)],
+    used: &mut BTreeSet<usize>,
+    budget: &mut usize,
+) -> Option<bool> {
+    for (k, (ri, e)) in cover.iter().enumerate() {
+        if c.intersect(e).is_none() {
+            continue;
+        }
+        used.insert(*ri);
+        if e.contains(&c) {
+            return Some(true);
+        }
+        let pieces = c.subtract(e);
+        if *budget < pieces.len() {
+            return None;
+        }
+        *budget -= pieces.len();
+        for p in pieces {
+            if !covered(p, &cover[k + 1..], used, budget)? {
+                return Some(false);
+            }
+        }
+        return Some(true);
+    }
+    Some(false)
+}
+
+/// Subtracts cubes from a set, within a budget.
+fn minus(set: Vec<XCube>, by: &[XCube], budget: &mut usize) -> Option<Vec<XCube>> {
+    let mut cur = set;
+    for b in by {
+        let mut next = Vec::with_capacity(cur.len());
+        for c in cur {
+            if c.intersect(b).is_none() {
+                next.push(c);
+            } else {
+                let pieces = c.subtract(b);
+                if *budget < pieces.len() + 1 {
+                    return None;
+                }
+                *budget -= pieces.len() + 1;
+                next.extend(pieces);
+            }
+        }
+        cur = next;
+        if cur.is_empty() {
+            break;
+        }
+    }
+    Some(cur)
+}
+
+fn bounds(v: &[XCube]) -> Option<XCube> {
+    let mut it = v.iter();
+    let mut b = *it.next()?;
+    for x in it {
+        if x.c.fam != b.c.fam {
+            return None;
+        }
+        b.c.src = (b.c.src.0.min(x.c.src.0), b.c.src.1.max(x.c.src.1));
+        b.c.dst = (b.c.dst.0.min(x.c.dst.0), b.c.dst.1.max(x.c.dst.1));
+        b.c.proto |= x.c.proto;
+        b.c.sport = (b.c.sport.0.min(x.c.sport.0), b.c.sport.1.max(x.c.sport.1));
+        b.c.dport = (b.c.dport.0.min(x.c.dport.0), b.c.dport.1.max(x.c.dport.1));
+        b.inn = (b.inn.0.min(x.inn.0), b.inn.1.max(x.inn.1));
+        b.out = (b.out.0.min(x.out.0), b.out.1.max(x.out.1));
+        b.state |= x.state;
+    }
+    Some(b)
+}
+
+fn touches(a: &[XCube], b: &[XCube]) -> bool {
+    a.iter().any(|x| b.iter().any(|y| x.intersect(y).is_some()))
+}
+
+/// Classifies every rule of a filter: live, shadowed (with the rules that
+/// hide it), redundant (with the rules that decide the same without it), or
+/// undecided when the work budget runs out. Exact over the cube algebra.
+pub fn analyse_filter(filter: &Filter, dom: &Domain, budget_per_rule: usize) -> Vec<RuleStatus> {
+    let ctx: Vec<XCube> = dom
+        .contexts
+        .iter()
+        .flat_map(|&(inn, out)| {
+            [Fam::V4, Fam::V6].map(|fam| XCube {
+                c: Cube::full(fam),
+                inn,
+                out,
+                state: dom.states,
+            })
+        })
+        .collect();
+    let raw: Vec<Vec<XCube>> = filter
+        .rules
+        .iter()
+        .map(|r| match_xcubes(&r.matches, dom.max_iface))
+        .collect();
+    let eff: Vec<Vec<XCube>> = raw
+        .iter()
+        .map(|cs| {
+            cs.iter()
+                .flat_map(|c| ctx.iter().filter_map(move |x| c.intersect(x)))
+                .collect()
+        })
+        .collect();
+    // Per family bounding boxes of each rule, for quick rejection.
+    let boxes: Vec<[Option<XCube>; 2]> = raw
+        .iter()
+        .map(|cs| {
+            [Fam::V4, Fam::V6].map(|f| {
+                bounds(
+                    &cs.iter()
+                        .filter(|c| c.c.fam == f)
+                        .copied()
+                        .collect::<Vec<_>>(),
+                )
+            })
+        })
+        .collect();
+    let fam_i = |f: Fam| usize::from(f == Fam::V6);
+    let decisions: Vec<Decision> = filter
+        .rules
+        .iter()
+        .map(|r| decision(r.action, r.reject_with))
+        .collect();
+    let default = decision(filter.default, RejectWith::default());
+    let mut out = Vec::with_capacity(filter.rules.len());
+    for i in 0..filter.rules.len() {
+        let mut budget = budget_per_rule;
+        if eff[i].is_empty() {
+            out.push(RuleStatus::Shadowed {
+                by: Vec::new(),
+                outside_domain: true,
+            });
+            continue;
+        }
+        // Earlier rules that can meet this one, cube by cube.
+        let mut shadowed = true;
+        let mut used = BTreeSet::new();
+        let mut undecided = false;
+        for c in &eff[i] {
+            let fi = fam_i(c.c.fam);
+            let cover: Vec<(usize, XCube)> = (0..i)
+                .filter(|&k| boxes[k][fi].is_none_or(|b| b.intersect(c).is_some()))
+                .flat_map(|k| {
+                    raw[k]
+                        .iter()
+                        .filter(|x| x.intersect(c).is_some())
+                        .map(move |x| (k, *x))
+                })
+                .collect();
+            match covered(*c, &cover, &mut used, &mut budget) {
+                Some(true) => {}
+                Some(false) => {
+                    shadowed = false;
+                    break;
+                }
+                None => {
+                    undecided = true;
+                    break;
+                }
+            }
+        }
+        if undecided {
+            out.push(RuleStatus::Undecided);
+            continue;
+        }
+        if shadowed {
+            out.push(RuleStatus::Shadowed {
+                by: used.into_iter().collect(),
+                outside_domain: false,
+            });
+            continue;
+        }
+        // Redundancy: what this rule decides, handed to the rules after it.
+        let mut earlier: Vec<XCube> = Vec::new();
+        for r in &raw[..i] {
+            if touches(r, &eff[i]) {
+                earlier.extend(r.iter().copied());
+            }
+        }
+        let Some(mut rest) = minus(eff[i].clone(), &earlier, &mut budget) else {
+            out.push(RuleStatus::Undecided);
+            continue;
+        };
+        let mut by = Vec::new();
+        let mut status = None;
+        for j in i + 1..filter.rules.len() {
+            if rest.is_empty() {
+                break;
+            }
+            if !touches(&raw[j], &rest) {
+                continue;
+            }
+            if decisions[j] != decisions[i] {
+                status = Some(RuleStatus::Live);
+                break;
+            }
+            by.push(j);
+            match minus(std::mem::take(&mut rest), &raw[j], &mut budget) {
+                Some(r) => rest = r,
+                None => {
+                    status = Some(RuleStatus::Undecided);
+                    break;
+                }
+            }
+        }
+        let status = status.unwrap_or_else(|| {
+            if rest.is_empty() {
+                RuleStatus::Redundant { by, default: false }
+            } else if default == decisions[i] {
+                RuleStatus::Redundant { by, default: true }
+            } else {
+                RuleStatus::Live
+            }
+        });
+        out.push(status);
+    }
+    out
+}
+
+/// Shadowed and redundant rules of every filter of the scenario, as findings.
+pub fn rule_findings(scn: &Scenario, out: &mut Vec<Finding>) -> RuleStats {
+    let mut stats = RuleStats::default();
+    for (fi, f) in scn.filters.iter().enumerate() {
+        let fid = FilterId(fi as u32);
+        let dom = filter_domain(scn, fid);
+        if dom.contexts.is_empty() {
+            continue;
+        }
+        stats.filters += 1;
+        stats.rules += f.rules.len();
+        let statuses = analyse_filter(f, &dom, RULE_BUDGET);
+        let rule_name = |k: usize| format!("{} rule {} ({})", f.name, k + 1, f.rules[k].text);
+        for (i, st) in statuses.iter().enumerate() {
+            let rule = &f.rules[i];
+            let location = Location {
+                line: rule.origin.line,
+                column: rule.origin.column,
+                what: format!("{} rule {}", f.name, i + 1),
+            };
+            match st {
+                RuleStatus::Live => {}
+                RuleStatus::Undecided => stats.undecided += 1,
+                RuleStatus::Shadowed { by, outside_domain } => {
+                    stats.shadowed += 1;
+                    let mut involves: Vec<String> = by.iter().map(|k| rule_name(*k)).collect();
+                    let mut why = Vec::new();
+                    if !by.is_empty() {
+                        why.push(format!(
+                            "earlier rules take all its packets: {}",
+                            by.iter()
+                                .map(|k| format!("rule {}", k + 1))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ));
+                    }
+                    if *outside_domain {
+                        let reason = if f.stateful {
+                            "what it matches never reaches the rules (an interface the filter's hosts do not have, or established/related packets the stateful filter lets through first)"
+                        } else {
+                            "what it matches never reaches the rules (an interface the filter's hosts do not have)"
+                        };
+                        why.push(reason.to_string());
+                        involves.push(format!("{} (where it is attached)", f.name));
+                    }
+                    let differs = by.iter().any(|k| decisions_differ(&f.rules[*k], rule));
+                    out.push(Finding {
+                        kind: FindingKind::ShadowedRule,
+                        severity: if differs { Severity::Medium } else { Severity::Low },
+                        title: format!("{} rule {} `{}` never matches", f.name, i + 1, rule.text),
+                        detail: format!(
+                            "No packet can reach this rule and match it: {}.{}",
+                            why.join("; "),
+                            if differs { " The hiding rules decide differently, so the intent of this rule is not what happens." } else { "" }
+                        ),
+                        involves,
+                        proof: None,
+                        ipv4_decider: None,
+                        fix: if by.is_empty() {
+                            format!("delete rule {} of {}, or correct its interface/state condition", i + 1, f.name)
+                        } else {
+                            format!("delete rule {} of {}, or move it above rule {} if its decision is the one wanted", i + 1, f.name, by[0] + 1)
+                        },
+                        location,
+                    });
+                }
+                RuleStatus::Redundant { by, default } => {
+                    stats.redundant += 1;
+                    let mut involves: Vec<String> = by.iter().map(|k| rule_name(*k)).collect();
+                    if *default {
+                        involves.push(format!("{} default {}", f.name, f.default.name()));
+                    }
+                    out.push(Finding {
+                        kind: FindingKind::RedundantRule,
+                        severity: Severity::Info,
+                        title: format!("{} rule {} `{}` is redundant", f.name, i + 1, rule.text),
+                        detail: format!("Every packet it decides would be decided the same way ({}) without it, by {}.", rule.action.name(), involves.join(", ")),
+                        involves,
+                        proof: None,
+                        ipv4_decider: None,
+                        fix: format!("delete rule {} of {} (no decision changes)", i + 1, f.name),
+                        location,
+                    });
+                }
+            }
+        }
+    }
+    stats
+}
+
+fn decisions_differ(a: &Rule, b: &Rule) -> bool {
+    decision(a.action, a.reject_with) != decision(b.action, b.reject_with)
+}
+
+// ---------------------------------------------------------------------------
+// Renderings
+// ---------------------------------------------------------------------------
+
+fn example_text(e: &Example) -> String {
+    super::diff::example_line(e)
+}
+
+/// Text: findings grouped by severity, worst first, then the flatness table and rule statistics.
+pub fn render_text(a: &Audit) -> String {
+    let mut s = String::new();
+    let variant = a
+        .variant
+        .as_ref()
+        .map(|v| format!(" (variant {v})"))
+        .unwrap_or_default();
+    let _ = writeln!(
+        s,
+        "audit of {}{variant}: {} finding{}",
+        a.scenario,
+        a.findings.len(),
+        if a.findings.len() == 1 { "" } else { "s" }
+    );
+    let mut current: Option<Severity> = None;
+    for (n, f) in a.findings.iter().enumerate() {
+        if current != Some(f.severity) {
+            current = Some(f.severity);
+            let count = a
+                .findings
+                .iter()
+                .filter(|g| g.severity == f.severity)
+                .count();
+            let _ = writeln!(s, "\n{} ({count})", f.severity.name().to_uppercase());
+        }
+        let _ = writeln!(s, "  {}. [{}] {}", n + 1, f.kind.id(), f.title);
+        let _ = writeln!(
+            s,
+            "     at: {}:{}  {}",
+            a.file, f.location.line, f.location.what
+        );
+        let _ = writeln!(s, "     why: {}", f.detail);
+        if let Some(p) = &f.proof {
+            let target = match &p.socket {
+                Some(sock) => format!("{} {sock}", p.target),
+                None => p.target.clone(),
+            };
+            let _ = writeln!(
+                s,
+                "     proof: {} -> {target}: {}",
+                p.source,
+                example_text(&p.example)
+            );
+            let _ = writeln!(
+                s,
+                "       let through by: {}",
+                if p.rules.is_empty() {
+                    "no filter on the way".to_string()
+                } else {
+                    p.rules.join(", ")
+                }
+            );
+        }
+        if let Some(d) = &f.ipv4_decider {
+            let _ = writeln!(s, "     over IPv4: {}", d.text());
+        }
+        let _ = writeln!(s, "     fix: {}", f.fix);
+    }
+    let _ = writeln!(s, "\nreachability between internal hosts:");
+    for f in &a.flatness {
+        let _ = writeln!(
+            s,
+            "  {:<12} {:>3} hosts  {:>4} of {:>4} pairs  {:>5.1}%",
+            f.scope,
+            f.hosts,
+            f.reaching,
+            f.pairs,
+            f.share * 100.0
+        );
+    }
+    let r = &a.rules;
+    let _ = writeln!(
+        s,
+        "\nfilter rules: {} in {} filters; {} shadowed, {} redundant, {} undecided",
+        r.rules, r.filters, r.shadowed, r.redundant, r.undecided
+    );
+    s
+}
+
+pub fn render_json(a: &Audit) -> String {
+    let mut s = serde_json::to_string_pretty(a).expect("plain values serialise");
+    s.push('\n');
+    s
+}
+
+/// SARIF 2.1.0: one run, one reporting descriptor per finding kind, one result per finding.
+pub fn render_sarif(a: &Audit) -> String {
+    use serde_json::json;
+    let rules: Vec<serde_json::Value> = FindingKind::ALL
+        .iter()
+        .map(|k| {
+            json!({
+                "id": k.id(),
+                "name": k.id(),
+                "shortDescription": { "text": k.describe() },
+                "fullDescription": { "text": k.describe() },
+                "helpUri": format!("https://github.com/pathproof/pathproof/blob/main/docs/analyses.md#{}", k.id()),
+            })
+        })
+        .collect();
+    let results: Vec<serde_json::Value> = a
+        .findings
+        .iter()
+        .map(|f| {
+            let index = FindingKind::ALL.iter().position(|k| *k == f.kind).expect("every kind listed");
+            let mut text = format!("{}. {} Fix: {}", f.title, f.detail, f.fix);
+            if let Some(p) = &f.proof {
+                let _ = write!(text, " Proof: {} -> {}: {}.", p.source, p.target, example_text(&p.example));
+            }
+            json!({
+                "ruleId": f.kind.id(),
+                "ruleIndex": index,
+                "level": f.severity.sarif_level(),
+                "message": { "text": text },
+                "locations": [{
+                    "physicalLocation": {
+                        "artifactLocation": { "uri": a.file },
+                        "region": { "startLine": f.location.line.max(1), "startColumn": f.location.column.max(1) }
+                    },
+                    "message": { "text": f.location.what }
+                }],
+                "properties": { "severity": f.severity.name(), "involves": f.involves },
+            })
+        })
+        .collect();
+    let v = json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": { "driver": {
+                "name": "pathproof",
+                "informationUri": "https://github.com/pathproof/pathproof",
+                "version": env!("CARGO_PKG_VERSION"),
+                "rules": rules,
+            }},
+            "artifacts": [{ "location": { "uri": a.file } }],
+            "results": results,
+        }]
+    });
+    let mut s = serde_json::to_string_pretty(&v).expect("plain values serialise");
+    s.push('\n');
+    s
+}
