@@ -36,14 +36,16 @@ pub struct CheckReport {
     pub results: Vec<CheckResult>,
 }
 
-/// The sources a place stands for: a host; a network and every host on it.
+/// The sources a place stands for: a host; a network: anyone on it and every
+/// host on it except routers (a router attached to the internet is not "the
+/// internet"; name it to make an expectation about its own traffic).
 fn sources_of(scn: &Scenario, p: &Place) -> Vec<Source> {
     match p {
         Place::Host(h) => scn.host_by_name(h).map(Source::Host).into_iter().collect(),
         Place::Network(n) => {
             let Some(id) = scn.network_by_name(n) else { return Vec::new() };
             let mut v = vec![Source::Network(id)];
-            v.extend(scn.hosts.iter().enumerate().filter(|(_, h)| h.interfaces.iter().any(|i| i.network == id)).map(|(i, _)| Source::Host(HostId(i as u32))));
+            v.extend(scn.hosts.iter().enumerate().filter(|(_, h)| !h.router && h.interfaces.iter().any(|i| i.network == id)).map(|(i, _)| Source::Host(HostId(i as u32))));
             v
         }
         Place::Address(a) => match scn.owners_of(*a).first() {
