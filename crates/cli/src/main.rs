@@ -6,6 +6,7 @@ mod export_cmd;
 mod filter_cmd;
 mod lab_cmd;
 mod learn_cmd;
+mod reach_cmd;
 mod scenario_arg;
 mod serve_cmd;
 
@@ -50,6 +51,30 @@ enum Command {
         packets: Option<String>,
         #[arg(long, value_enum, default_value = "text")]
         format: ListFormat,
+    },
+    /// Every journey the scenario allows: who reaches which socket, on which packets, by which rules.
+    Reach {
+        /// A scenario file, or the name of a built-in scenario (default: mini-lab).
+        scenario: Option<String>,
+        /// Only journeys from this host or network.
+        #[arg(long)]
+        from: Option<String>,
+        /// Only journeys to sockets on this host (or the hosts of this network).
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long)]
+        variant: Option<String>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: ReachFormat,
+    },
+    /// Evaluate the scenario's `expect:` lines; exit 1 when one does not hold.
+    Check {
+        /// A scenario file, or the name of a built-in scenario (default: mini-lab).
+        scenario: Option<String>,
+        #[arg(long)]
+        variant: Option<String>,
+        #[arg(long, value_enum, default_value = "text")]
+        format: CheckFormat,
     },
     /// The real lab: build the scenario in Linux network namespaces, probe it, take it down (root).
     Lab {
@@ -119,6 +144,21 @@ enum TraceFormat {
     Text,
     Json,
     Mermaid,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ReachFormat {
+    Table,
+    Json,
+    Csv,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum CheckFormat {
+    Text,
+    Json,
+    Junit,
+    Sarif,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -192,6 +232,28 @@ fn run(cli: Cli) -> Result<ExitCode, InputError> {
             )?;
             print!("{out}");
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Reach { scenario, from, to, variant, format } => {
+            let scn = scenario_arg::load(scenario.as_deref(), variant.as_deref())?;
+            let format = match format {
+                ReachFormat::Table => "table",
+                ReachFormat::Json => "json",
+                ReachFormat::Csv => "csv",
+            };
+            print!("{}", reach_cmd::reach(&scn, from.as_deref(), to.as_deref(), format)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Check { scenario, variant, format } => {
+            let scn = scenario_arg::load(scenario.as_deref(), variant.as_deref())?;
+            let format = match format {
+                CheckFormat::Text => "text",
+                CheckFormat::Json => "json",
+                CheckFormat::Junit => "junit",
+                CheckFormat::Sarif => "sarif",
+            };
+            let (out, ok) = reach_cmd::check(&scn, format);
+            print!("{out}");
+            Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
         Command::Lab { cmd } => {
             let (out, ok) = lab_cmd::run(cmd)?;

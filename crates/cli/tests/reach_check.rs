@@ -1,0 +1,78 @@
+//! `pathproof reach` and `pathproof check`, end to end.
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+fn pathproof() -> Command {
+    Command::cargo_bin("pathproof").expect("the binary is built")
+}
+
+#[test]
+fn reach_table_json_csv() {
+    pathproof()
+        .arg("reach")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("reach in mini-lab:"))
+        .stdout(predicate::str::contains("web tcp/443 (https)"))
+        .stdout(predicate::str::contains("edge-fw rule 1"));
+    let out = pathproof().args(["reach", "--from", "web", "--format", "json"]).assert().success().get_output().stdout.clone();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let journeys = v["journeys"].as_array().unwrap();
+    assert!(journeys.iter().all(|j| j["source"] == "web"));
+    assert!(journeys.iter().any(|j| j["host"] == "api" && j["port"] == 8080));
+    let csv = pathproof().args(["reach", "--to", "db", "--format", "csv"]).assert().success().get_output().stdout.clone();
+    let csv = String::from_utf8(csv).unwrap();
+    assert!(csv.lines().skip(1).all(|l| l.contains(",db,")), "{csv}");
+    pathproof().args(["reach", "--from", "wbe"]).assert().code(2).stderr(predicate::str::contains("did you mean `web`?"));
+}
+
+#[test]
+fn check_exit_codes_and_text() {
+    pathproof().arg("check").assert().code(0).stdout(predicate::str::contains("0 failed"));
+    pathproof()
+        .args(["check", "--variant", "break"])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("FAIL  mini-lab.yaml:"))
+        .stdout(predicate::str::contains("deny web -> metadata:80"))
+        .stdout(predicate::str::contains("---- counterexample for `deny web -> metadata:80`"));
+    pathproof().args(["check", "no-such-scenario"]).assert().code(2);
+}
+
+#[test]
+fn check_junit_is_well_formed_xml() {
+    let out = pathproof().args(["check", "--variant", "break", "--format", "junit"]).assert().code(1).get_output().stdout.clone();
+    let mut reader = quick_xml::Reader::from_reader(out.as_slice());
+    let mut buf = Vec::new();
+    let (mut cases, mut failures, mut depth) = (0, 0, 0i32);
+    loop {
+        match reader.read_event_into(&mut buf).expect("well-formed XML") {
+            quick_xml::events::Event::Start(e) | quick_xml::events::Event::Empty(e) => {
+                match e.name().as_ref() {
+                    b"testcase" => cases += 1,
+                    b"failure" => failures += 1,
+                    _ => {}
+                }
+                depth += 1;
+            }
+            quick_xml::events::Event::Eof => break,
+            _ => {}
+        }
+        buf.clear();
+    }
+    assert!(depth > 0);
+    assert_eq!(cases, 5);
+    assert!(failures >= 3, "{failures}");
+}
+
+#[test]
+fn check_sarif_and_json() {
+    let out = pathproof().args(["check", "--variant", "break", "--format", "sarif"]).assert().code(1).get_output().stdout.clone();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["version"], "2.1.0");
+    assert!(!v["runs"][0]["results"].as_array().unwrap().is_empty());
+    let out = pathproof().args(["check", "--format", "json"]).assert().code(0).get_output().stdout.clone();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["failed"], 0);
+}
