@@ -1,7 +1,9 @@
 //! The pathproof command line: parses flags, loads the scenario, calls the
 //! engine, prints one of the engine's renderings. No analysis happens here.
 
+mod audit_cmd;
 mod diagnostics;
+mod diff_cmd;
 mod export_cmd;
 mod filter_cmd;
 mod lab_cmd;
@@ -94,6 +96,10 @@ enum Command {
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=4))]
         layer: u8,
     },
+    /// Exposure findings, worst first, each with the journey that proves it and a fix.
+    Audit(audit_cmd::AuditArgs),
+    /// The journeys a change adds and removes: `diff OLD NEW` or `diff SCENARIO --variant V`.
+    Diff(diff_cmd::DiffArgs),
     /// List the built-in scenarios.
     Examples {
         #[arg(long, value_enum, default_value = "text")]
@@ -270,6 +276,14 @@ fn run(cli: Cli) -> Result<ExitCode, InputError> {
                 Some(id) => learn_cmd::show(&id, layer)?,
             };
             print!("{out}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit(a) => {
+            print!("{}", audit_cmd::run(&a)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Diff(a) => {
+            print!("{}", diff_cmd::run(&a)?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Examples { format } => {

@@ -1,0 +1,45 @@
+//! `pathproof diff OLD NEW` or `pathproof diff SCENARIO --variant V`: the
+//! journeys a change adds and removes, and the rule responsible for each.
+
+use clap::ValueEnum;
+
+use pathproof_core::analysis::diff;
+
+use crate::{scenario_arg, InputError};
+
+#[derive(clap::Args)]
+pub struct DiffArgs {
+    /// The scenario before the change (a file or a built-in name).
+    old: String,
+    /// The scenario after the change; without it, OLD with `--variant` applied.
+    new: Option<String>,
+    /// The variant to compare against (applied to NEW when NEW is given).
+    #[arg(long)]
+    variant: Option<String>,
+    #[arg(long, value_enum, default_value = "text")]
+    format: DiffFormat,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum DiffFormat {
+    Text,
+    Json,
+}
+
+/// Runs the command; returns what to print.
+pub fn run(a: &DiffArgs) -> Result<String, InputError> {
+    let (old, new) = match (&a.new, &a.variant) {
+        (None, None) => {
+            return Err(InputError(
+                "error: diff needs two scenarios (OLD NEW) or a scenario and a variant (SCENARIO --variant V)\n".into(),
+            ))
+        }
+        (Some(new), v) => (scenario_arg::load(Some(&a.old), None)?, scenario_arg::load(Some(new), v.as_deref())?),
+        (None, Some(v)) => (scenario_arg::load(Some(&a.old), None)?, scenario_arg::load(Some(&a.old), Some(v))?),
+    };
+    let d = diff::diff(&old, &new);
+    Ok(match a.format {
+        DiffFormat::Text => diff::render_text(&d),
+        DiffFormat::Json => diff::render_json(&d),
+    })
+}
