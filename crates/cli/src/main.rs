@@ -64,8 +64,13 @@ enum Command {
         /// Only journeys to sockets on this host (or the hosts of this network).
         #[arg(long)]
         to: Option<String>,
+        /// Blast radius: what an attacker who owns the `--from` host reaches, hop after hop,
+        /// with the shortest attack path to each sensitive host.
+        #[arg(long, requires = "from")]
+        foothold: bool,
         #[arg(long)]
         variant: Option<String>,
+        /// table, json or csv; with --foothold: table (text), json or mermaid.
         #[arg(long, value_enum, default_value = "table")]
         format: ReachFormat,
     },
@@ -157,6 +162,7 @@ enum ReachFormat {
     Table,
     Json,
     Csv,
+    Mermaid,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -239,14 +245,20 @@ fn run(cli: Cli) -> Result<ExitCode, InputError> {
             print!("{out}");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Reach { scenario, from, to, variant, format } => {
+        Command::Reach { scenario, from, to, foothold, variant, format } => {
             let scn = scenario_arg::load(scenario.as_deref(), variant.as_deref())?;
             let format = match format {
                 ReachFormat::Table => "table",
                 ReachFormat::Json => "json",
                 ReachFormat::Csv => "csv",
+                ReachFormat::Mermaid => "mermaid",
             };
-            print!("{}", reach_cmd::reach(&scn, from.as_deref(), to.as_deref(), format)?);
+            let out = if foothold {
+                reach_cmd::foothold(&scn, from.as_deref().unwrap_or_default(), format)?
+            } else {
+                reach_cmd::reach(&scn, from.as_deref(), to.as_deref(), format)?
+            };
+            print!("{out}");
             Ok(ExitCode::SUCCESS)
         }
         Command::Check { scenario, variant, format } => {

@@ -46,6 +46,9 @@ pub fn reach_query(scn: &Scenario, from: Option<&str>, to: Option<&str>) -> Resu
 }
 
 pub fn reach(scn: &Scenario, from: Option<&str>, to: Option<&str>, format: &str) -> Result<String, InputError> {
+    if format == "mermaid" {
+        return Err(InputError("error: --format mermaid draws the foothold graph: add --foothold\n".into()));
+    }
     let q = reach_query(scn, from, to)?;
     let r = reach::reach(scn, &q);
     Ok(match format {
@@ -65,4 +68,21 @@ pub fn check(scn: &Scenario, format: &str) -> (String, bool) {
         _ => check::render_text(&r),
     };
     (out, r.failed == 0)
+}
+
+/// `reach --from HOST --foothold`: the blast radius of a compromised host.
+pub fn foothold(scn: &Scenario, from: &str, format: &str) -> Result<String, InputError> {
+    let Some(h) = scn.host_by_name(from) else {
+        if scn.network_by_name(from).is_some() {
+            return Err(InputError(format!("error: a foothold is a host; `{from}` is a network\n")));
+        }
+        return Err(unknown(scn, from));
+    };
+    let f = pathproof_core::analysis::foothold::foothold(scn, h);
+    Ok(match format {
+        "json" => pathproof_core::analysis::foothold::render_json(&f, scn),
+        "mermaid" => pathproof_core::analysis::foothold::render_mermaid(&f, scn),
+        "csv" => return Err(InputError("error: the foothold graph has text, json and mermaid forms\n".into())),
+        _ => pathproof_core::analysis::foothold::render_text(&f, scn),
+    })
 }

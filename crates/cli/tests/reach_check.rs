@@ -76,3 +76,18 @@ fn check_sarif_and_json() {
     let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(v["failed"], 0);
 }
+
+#[test]
+fn foothold_from_a_host() {
+    pathproof()
+        .args(["reach", "--from", "web", "--foothold", "--variant", "break"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("metadata"));
+    pathproof().args(["reach", "--from", "web", "--foothold", "--format", "mermaid"]).assert().success().stdout(predicate::str::starts_with("graph LR"));
+    let out = pathproof().args(["reach", "--from", "web", "--foothold", "--format", "json"]).assert().success().get_output().stdout.clone();
+    serde_json::from_slice::<serde_json::Value>(&out).expect("JSON");
+    pathproof().args(["reach", "--foothold"]).assert().code(2);
+    pathproof().args(["reach", "--from", "dmz", "--foothold"]).assert().code(2).stderr(predicate::str::contains("is a network"));
+    pathproof().args(["reach", "--format", "mermaid"]).assert().code(2);
+}
