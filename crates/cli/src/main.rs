@@ -245,7 +245,14 @@ fn run(cli: Cli) -> Result<ExitCode, InputError> {
             print!("{out}");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Reach { scenario, from, to, foothold, variant, format } => {
+        Command::Reach {
+            scenario,
+            from,
+            to,
+            foothold,
+            variant,
+            format,
+        } => {
             let scn = scenario_arg::load(scenario.as_deref(), variant.as_deref())?;
             let format = match format {
                 ReachFormat::Table => "table",
@@ -261,7 +268,11 @@ fn run(cli: Cli) -> Result<ExitCode, InputError> {
             print!("{out}");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Check { scenario, variant, format } => {
+        Command::Check {
+            scenario,
+            variant,
+            format,
+        } => {
             let scn = scenario_arg::load(scenario.as_deref(), variant.as_deref())?;
             let format = match format {
                 CheckFormat::Text => "text",
@@ -271,12 +282,20 @@ fn run(cli: Cli) -> Result<ExitCode, InputError> {
             };
             let (out, ok) = reach_cmd::check(&scn, format);
             print!("{out}");
-            Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+            Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
         Command::Lab { cmd } => {
             let (out, ok) = lab_cmd::run(cmd)?;
             print!("{out}");
-            Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+            Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
         Command::Export { what } => {
             print!("{}", export_cmd::run(what)?);
