@@ -16,33 +16,66 @@ fn reach_table_json_csv() {
         .stdout(predicate::str::contains("reach in mini-lab:"))
         .stdout(predicate::str::contains("web tcp/443 (https)"))
         .stdout(predicate::str::contains("edge-fw rule 1"));
-    let out = pathproof().args(["reach", "--from", "web", "--format", "json"]).assert().success().get_output().stdout.clone();
+    let out = pathproof()
+        .args(["reach", "--from", "web", "--format", "json"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
     let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
     let journeys = v["journeys"].as_array().unwrap();
     assert!(journeys.iter().all(|j| j["source"] == "web"));
-    assert!(journeys.iter().any(|j| j["host"] == "api" && j["port"] == 8080));
-    let csv = pathproof().args(["reach", "--to", "db", "--format", "csv"]).assert().success().get_output().stdout.clone();
+    assert!(journeys
+        .iter()
+        .any(|j| j["host"] == "api" && j["port"] == 8080));
+    let csv = pathproof()
+        .args(["reach", "--to", "db", "--format", "csv"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
     let csv = String::from_utf8(csv).unwrap();
     assert!(csv.lines().skip(1).all(|l| l.contains(",db,")), "{csv}");
-    pathproof().args(["reach", "--from", "wbe"]).assert().code(2).stderr(predicate::str::contains("did you mean `web`?"));
+    pathproof()
+        .args(["reach", "--from", "wbe"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("did you mean `web`?"));
 }
 
 #[test]
 fn check_exit_codes_and_text() {
-    pathproof().arg("check").assert().code(0).stdout(predicate::str::contains("0 failed"));
+    pathproof()
+        .arg("check")
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("0 failed"));
     pathproof()
         .args(["check", "--variant", "break"])
         .assert()
         .code(1)
         .stdout(predicate::str::contains("FAIL  mini-lab.yaml:"))
         .stdout(predicate::str::contains("deny web -> metadata:80"))
-        .stdout(predicate::str::contains("---- counterexample for `deny web -> metadata:80`"));
-    pathproof().args(["check", "no-such-scenario"]).assert().code(2);
+        .stdout(predicate::str::contains(
+            "---- counterexample for `deny web -> metadata:80`",
+        ));
+    pathproof()
+        .args(["check", "no-such-scenario"])
+        .assert()
+        .code(2);
 }
 
 #[test]
 fn check_junit_is_well_formed_xml() {
-    let out = pathproof().args(["check", "--variant", "break", "--format", "junit"]).assert().code(1).get_output().stdout.clone();
+    let out = pathproof()
+        .args(["check", "--variant", "break", "--format", "junit"])
+        .assert()
+        .code(1)
+        .get_output()
+        .stdout
+        .clone();
     let mut reader = quick_xml::Reader::from_reader(out.as_slice());
     let mut buf = Vec::new();
     let (mut cases, mut failures, mut depth) = (0, 0, 0i32);
@@ -68,11 +101,23 @@ fn check_junit_is_well_formed_xml() {
 
 #[test]
 fn check_sarif_and_json() {
-    let out = pathproof().args(["check", "--variant", "break", "--format", "sarif"]).assert().code(1).get_output().stdout.clone();
+    let out = pathproof()
+        .args(["check", "--variant", "break", "--format", "sarif"])
+        .assert()
+        .code(1)
+        .get_output()
+        .stdout
+        .clone();
     let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(v["version"], "2.1.0");
     assert!(!v["runs"][0]["results"].as_array().unwrap().is_empty());
-    let out = pathproof().args(["check", "--format", "json"]).assert().code(0).get_output().stdout.clone();
+    let out = pathproof()
+        .args(["check", "--format", "json"])
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
     let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(v["failed"], 0);
 }
@@ -84,10 +129,34 @@ fn foothold_from_a_host() {
         .assert()
         .success()
         .stdout(predicate::str::contains("metadata"));
-    pathproof().args(["reach", "--from", "web", "--foothold", "--format", "mermaid"]).assert().success().stdout(predicate::str::starts_with("graph LR"));
-    let out = pathproof().args(["reach", "--from", "web", "--foothold", "--format", "json"]).assert().success().get_output().stdout.clone();
+    pathproof()
+        .args([
+            "reach",
+            "--from",
+            "web",
+            "--foothold",
+            "--format",
+            "mermaid",
+        ])
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with("graph LR"));
+    let out = pathproof()
+        .args(["reach", "--from", "web", "--foothold", "--format", "json"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
     serde_json::from_slice::<serde_json::Value>(&out).expect("JSON");
     pathproof().args(["reach", "--foothold"]).assert().code(2);
-    pathproof().args(["reach", "--from", "dmz", "--foothold"]).assert().code(2).stderr(predicate::str::contains("is a network"));
-    pathproof().args(["reach", "--format", "mermaid"]).assert().code(2);
+    pathproof()
+        .args(["reach", "--from", "dmz", "--foothold"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("is a network"));
+    pathproof()
+        .args(["reach", "--format", "mermaid"])
+        .assert()
+        .code(2);
 }

@@ -34,7 +34,12 @@ fn time<T>(runs: usize, mut f: impl FnMut() -> T) -> (Duration, T) {
 fn peak_rss_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|k| k.parse::<f64>().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|k| k.parse::<f64>().ok())
+        })
         .map(|kib| kib / 1024.0)
         .unwrap_or(f64::NAN)
 }
@@ -44,13 +49,37 @@ fn main() {
     let scn = load(&mini.file(), mini.text, None).expect("loads");
     let (base_reach, r) = time(20, || reach(&scn, &ReachQuery::default()));
     let (base_check, _) = time(20, || check(&scn));
-    println!("baseline mini-lab: reach {base_reach:?} ({} journeys), check {base_check:?}", r.journeys.len());
-    let sizes: Vec<usize> = std::env::var("REACH_HOSTS").ok().map(|v| v.split(',').filter_map(|x| x.trim().parse().ok()).collect()).unwrap_or_else(|| vec![50, 100, 200]);
-    println!("{:>6} {:>8} {:>7} {:>10} {:>12} {:>10} {:>12} {:>10} {:>9}", "hosts", "networks", "rules", "load", "reach", "journeys", "x baseline", "check", "peak MiB");
+    println!(
+        "baseline mini-lab: reach {base_reach:?} ({} journeys), check {base_check:?}",
+        r.journeys.len()
+    );
+    let sizes: Vec<usize> = std::env::var("REACH_HOSTS")
+        .ok()
+        .map(|v| v.split(',').filter_map(|x| x.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![50, 100, 200]);
+    println!(
+        "{:>6} {:>8} {:>7} {:>10} {:>12} {:>10} {:>12} {:>10} {:>9}",
+        "hosts",
+        "networks",
+        "rules",
+        "load",
+        "reach",
+        "journeys",
+        "x baseline",
+        "check",
+        "peak MiB"
+    );
     for h in sizes {
-        let p = SynthParams { hosts: h, networks: (h / 10).max(4), rules: h * 10, ..SynthParams::default() };
+        let p = SynthParams {
+            hosts: h,
+            networks: (h / 10).max(4),
+            rules: h * 10,
+            ..SynthParams::default()
+        };
         let text = large(&p);
-        let (load_t, scn) = time(3, || load("large.yaml", &text, None).expect("generated scenarios load"));
+        let (load_t, scn) = time(3, || {
+            load("large.yaml", &text, None).expect("generated scenarios load")
+        });
         let runs = if h <= 200 { 3 } else { 1 };
         let (reach_t, r) = time(runs, || reach(&scn, &ReachQuery::default()));
         let (check_t, c) = time(runs, || check(&scn));

@@ -14,8 +14,8 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use pathproof_core::examples;
 use pathproof_core::evidence::{Direction, Stage};
+use pathproof_core::examples;
 use pathproof_core::journey::filter;
 use pathproof_core::load::yaml;
 use pathproof_core::model::{ConnState, MatchInput};

@@ -13,8 +13,8 @@ pub mod journey;
 
 pub use evidence::Trace;
 pub use journey::{trace, Query, QueryError};
+pub mod analysis;
 pub mod examples;
 pub mod lessons;
 pub mod render;
 pub mod synth;
-pub mod analysis;

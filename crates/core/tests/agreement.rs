@@ -13,7 +13,14 @@ use pathproof_core::{examples, load, synth, trace, Query};
 use std::net::IpAddr;
 
 /// What the tracer says about one packet: the (host, port) it connected to.
-fn concrete(scn: &Scenario, from: &str, dst: IpAddr, proto: Proto, sport: u16, dport: u16) -> (Option<IpAddr>, Option<(String, u16)>) {
+fn concrete(
+    scn: &Scenario,
+    from: &str,
+    dst: IpAddr,
+    proto: Proto,
+    sport: u16,
+    dport: u16,
+) -> (Option<IpAddr>, Option<(String, u16)>) {
     let to = match dst {
         IpAddr::V6(a) => format!("[{a}]:{dport}"),
         IpAddr::V4(a) => format!("{a}:{dport}"),
@@ -22,22 +29,50 @@ fn concrete(scn: &Scenario, from: &str, dst: IpAddr, proto: Proto, sport: u16, d
     q.proto = proto;
     q.sport = Some(sport);
     let t = trace(scn, &q).expect("a question about known places");
-    let sent = t.hops.iter().find(|h| h.stage == Stage::Send).map(|h| h.packet.src);
-    let connected = t.hops.iter().any(|h| h.stage == Stage::Receive && h.direction == Direction::Reply && h.verdict == Verdict::Accept)
-        || t.hops.iter().any(|h| h.stage == Stage::Receive && h.verdict == Verdict::Accept);
+    let sent = t
+        .hops
+        .iter()
+        .find(|h| h.stage == Stage::Send)
+        .map(|h| h.packet.src);
+    let connected = t.hops.iter().any(|h| {
+        h.stage == Stage::Receive && h.direction == Direction::Reply && h.verdict == Verdict::Accept
+    }) || t
+        .hops
+        .iter()
+        .any(|h| h.stage == Stage::Receive && h.verdict == Verdict::Accept);
     if !connected {
         return (sent, None);
     }
-    let sock = t.hops.iter().find(|h| h.stage == Stage::Socket && h.verdict == Verdict::Accept).expect("a connection has a socket");
-    (sent, Some((sock.device.clone(), sock.packet.dport.unwrap_or(0))))
+    let sock = t
+        .hops
+        .iter()
+        .find(|h| h.stage == Stage::Socket && h.verdict == Verdict::Accept)
+        .expect("a connection has a socket");
+    (
+        sent,
+        Some((sock.device.clone(), sock.packet.dport.unwrap_or(0))),
+    )
 }
 
-fn check_scenario(scn: &Scenario, rng: &mut SplitMix64, samples_per_source: usize, label: &str) -> (usize, usize) {
+fn check_scenario(
+    scn: &Scenario,
+    rng: &mut SplitMix64,
+    samples_per_source: usize,
+    label: &str,
+) -> (usize, usize) {
     let engine = Engine::new(scn);
     let r = reach(scn, &ReachQuery::default());
-    let mut addrs: Vec<IpAddr> = scn.hosts.iter().flat_map(|h| h.interfaces.iter().flat_map(|i| i.addrs.iter().copied())).collect();
+    let mut addrs: Vec<IpAddr> = scn
+        .hosts
+        .iter()
+        .flat_map(|h| h.interfaces.iter().flat_map(|i| i.addrs.iter().copied()))
+        .collect();
     addrs.sort();
-    let mut ports: Vec<u16> = scn.hosts.iter().flat_map(|h| h.sockets.iter().map(|s| s.port)).collect();
+    let mut ports: Vec<u16> = scn
+        .hosts
+        .iter()
+        .flat_map(|h| h.sockets.iter().map(|s| s.port))
+        .collect();
     ports.extend([22, 80, 443, 8080]);
     ports.sort();
     ports.dedup();
@@ -54,10 +89,17 @@ fn check_scenario(scn: &Scenario, rng: &mut SplitMix64, samples_per_source: usiz
                 let fam = Fam::of(p.addr());
                 let lo = addr_u128(p.network());
                 let hi = addr_u128(p.broadcast());
-                u128_addr(fam, lo + (rng.next_u64() as u128 % (hi - lo).saturating_add(1).max(1)))
+                u128_addr(
+                    fam,
+                    lo + (rng.next_u64() as u128 % (hi - lo).saturating_add(1).max(1)),
+                )
             };
             // Mostly a port something listens on at that address, so that many samples connect.
-            let own: Vec<u16> = scn.owners_of(dst).iter().flat_map(|(h, _)| scn.host(*h).sockets.iter().map(|s| s.port)).collect();
+            let own: Vec<u16> = scn
+                .owners_of(dst)
+                .iter()
+                .flat_map(|(h, _)| scn.host(*h).sockets.iter().map(|s| s.port))
+                .collect();
             let dport = if !own.is_empty() && rng.chance(0.6) {
                 *rng.pick(&own)
             } else if rng.chance(0.8) {
@@ -65,17 +107,28 @@ fn check_scenario(scn: &Scenario, rng: &mut SplitMix64, samples_per_source: usiz
             } else {
                 rng.range(1, 65535) as u16
             };
-            let proto = if rng.chance(0.75) { Proto::Tcp } else { Proto::Udp };
+            let proto = if rng.chance(0.75) {
+                Proto::Tcp
+            } else {
+                Proto::Udp
+            };
             let sport = rng.range(EPHEMERAL.0 as usize, EPHEMERAL.1 as usize) as u16;
             let (from, src_pinned) = match source {
                 Source::Host(h) => (scn.host(h).name.clone(), None),
                 Source::Network(_) => {
-                    let owned: Vec<_> = engine.devices[dev].owned.iter().filter(|(f, _, _)| *f == Fam::of(dst)).collect();
+                    let owned: Vec<_> = engine.devices[dev]
+                        .owned
+                        .iter()
+                        .filter(|(f, _, _)| *f == Fam::of(dst))
+                        .collect();
                     if owned.is_empty() {
                         continue;
                     }
                     let &&(fam, lo, hi) = rng.pick(&owned);
-                    let a = u128_addr(fam, lo + (rng.next_u64() as u128 % (hi - lo).saturating_add(1).max(1)));
+                    let a = u128_addr(
+                        fam,
+                        lo + (rng.next_u64() as u128 % (hi - lo).saturating_add(1).max(1)),
+                    );
                     (format!("{}@{a}", engine.dev_name(dev)), Some(a))
                 }
             };
@@ -86,7 +139,9 @@ fn check_scenario(scn: &Scenario, rng: &mut SplitMix64, samples_per_source: usiz
                 }
             }
             let (sent, got) = concrete(scn, &from, dst, proto, sport, dport);
-            let Some(src) = sent.or(src_pinned) else { continue };
+            let Some(src) = sent.or(src_pinned) else {
+                continue;
+            };
             if src.is_ipv4() != dst.is_ipv4() {
                 continue;
             }
@@ -97,11 +152,36 @@ fn check_scenario(scn: &Scenario, rng: &mut SplitMix64, samples_per_source: usiz
                 .journeys
                 .iter()
                 .filter(|j| j.members.contains(&source))
-                .filter(|j| j.space.0.iter().any(|c| c.fam == fam && c.proto & bit != 0 && c.src.0 <= s && s <= c.src.1 && c.dst.0 <= d && d <= c.dst.1 && c.sport.0 <= sport && sport <= c.sport.1 && c.dport.0 <= dport && dport <= c.dport.1))
-                .map(|j| (scn.host(j.host).name.clone(), scn.host(j.host).sockets[j.socket].port))
+                .filter(|j| {
+                    j.space.0.iter().any(|c| {
+                        c.fam == fam
+                            && c.proto & bit != 0
+                            && c.src.0 <= s
+                            && s <= c.src.1
+                            && c.dst.0 <= d
+                            && d <= c.dst.1
+                            && c.sport.0 <= sport
+                            && sport <= c.sport.1
+                            && c.dport.0 <= dport
+                            && dport <= c.dport.1
+                    })
+                })
+                .map(|j| {
+                    (
+                        scn.host(j.host).name.clone(),
+                        scn.host(j.host).sockets[j.socket].port,
+                    )
+                })
                 .collect();
-            assert!(hits.len() <= 1, "{label}: {from} -> {dst}:{dport} lands in several journeys: {hits:?}");
-            assert_eq!(got, hits.first().cloned(), "{label}: {proto} {from} ({src}:{sport}) -> {dst}:{dport}: tracer vs symbolic");
+            assert!(
+                hits.len() <= 1,
+                "{label}: {from} -> {dst}:{dport} lands in several journeys: {hits:?}"
+            );
+            assert_eq!(
+                got,
+                hits.first().cloned(),
+                "{label}: {proto} {from} ({src}:{sport}) -> {dst}:{dport}: tracer vs symbolic"
+            );
             checked += 1;
             connected += usize::from(got.is_some());
         }
@@ -123,7 +203,10 @@ fn builtin_scenarios_agree() {
         }
     }
     eprintln!("built-in scenarios: {total} packets checked, {conn} connected, all agree");
-    assert!(total > 1000 && conn > 100, "checked {total} packets, {conn} connected");
+    assert!(
+        total > 1000 && conn > 100,
+        "checked {total} packets, {conn} connected"
+    );
 }
 
 #[test]
@@ -133,7 +216,9 @@ fn generated_scenarios_agree() {
     for seed in 0..150u64 {
         let text = synth::small(seed);
         for v in [None, Some("break"), Some("harden")] {
-            let Ok(scn) = load("small.yaml", &text, v) else { continue };
+            let Ok(scn) = load("small.yaml", &text, v) else {
+                continue;
+            };
             let (c, k) = check_scenario(&scn, &mut rng, 12, &format!("small({seed}) {v:?}"));
             total += c;
             conn += k;
@@ -142,5 +227,8 @@ fn generated_scenarios_agree() {
     }
     eprintln!("generated scenarios: {scenarios} scenarios, {total} packets checked, {conn} connected, all agree");
     assert!(scenarios >= 300, "{scenarios} scenarios");
-    assert!(total > 5000 && conn > 300, "checked {total} packets, {conn} connected");
+    assert!(
+        total > 5000 && conn > 300,
+        "checked {total} packets, {conn} connected"
+    );
 }

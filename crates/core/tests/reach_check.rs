@@ -26,14 +26,27 @@ fn mini_lab_expectations_hold_and_break_violates_them() {
     let base = check(&load(&ex.file(), ex.text, None).unwrap());
     assert_eq!(base.failed, 0, "{}", render_text(&base));
     let broken = check(&load(&ex.file(), ex.text, Some("break")).unwrap());
-    let failed: Vec<&str> = broken.results.iter().filter(|r| !r.passed).map(|r| r.expectation.as_str()).collect();
+    let failed: Vec<&str> = broken
+        .results
+        .iter()
+        .filter(|r| !r.passed)
+        .map(|r| r.expectation.as_str())
+        .collect();
     assert!(failed.contains(&"deny web -> metadata:80"), "{failed:?}");
     assert!(failed.contains(&"deny web -> db:5432"), "{failed:?}");
-    assert!(failed.contains(&"only api, data may reach db:5432"), "{failed:?}");
+    assert!(
+        failed.contains(&"only api, data may reach db:5432"),
+        "{failed:?}"
+    );
     // Each failure carries a counterexample that really reaches.
     for r in broken.results.iter().filter(|r| !r.passed) {
         let t = r.trace.as_ref().expect("a counterexample");
-        assert_eq!(t.outcome.kind, pathproof_core::evidence::OutcomeKind::Reached, "{}", r.expectation);
+        assert_eq!(
+            t.outcome.kind,
+            pathproof_core::evidence::OutcomeKind::Reached,
+            "{}",
+            r.expectation
+        );
     }
     let hardened = check(&load(&ex.file(), ex.text, Some("harden")).unwrap());
     assert_eq!(hardened.failed, 0, "{}", render_text(&hardened));
@@ -63,7 +76,15 @@ fn junit_and_sarif_shapes() {
     assert_eq!(results.len(), c.failed);
     for r in results {
         assert_eq!(r["ruleId"], "pathproof/expectation");
-        assert!(r["locations"][0]["physicalLocation"]["region"]["startLine"].as_u64().unwrap() > 0);
-        assert_eq!(r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"], "mini-lab.yaml");
+        assert!(
+            r["locations"][0]["physicalLocation"]["region"]["startLine"]
+                .as_u64()
+                .unwrap()
+                > 0
+        );
+        assert_eq!(
+            r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"],
+            "mini-lab.yaml"
+        );
     }
 }

@@ -43,14 +43,26 @@ fn sources_of(scn: &Scenario, p: &Place) -> Vec<Source> {
     match p {
         Place::Host(h) => scn.host_by_name(h).map(Source::Host).into_iter().collect(),
         Place::Network(n) => {
-            let Some(id) = scn.network_by_name(n) else { return Vec::new() };
+            let Some(id) = scn.network_by_name(n) else {
+                return Vec::new();
+            };
             let mut v = vec![Source::Network(id)];
-            v.extend(scn.hosts.iter().enumerate().filter(|(_, h)| !h.router && h.interfaces.iter().any(|i| i.network == id)).map(|(i, _)| Source::Host(HostId(i as u32))));
+            v.extend(
+                scn.hosts
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, h)| !h.router && h.interfaces.iter().any(|i| i.network == id))
+                    .map(|(i, _)| Source::Host(HostId(i as u32))),
+            );
             v
         }
         Place::Address(a) => match scn.owners_of(*a).first() {
             Some((h, _)) => vec![Source::Host(*h)],
-            None => scn.network_of(*a).map(Source::Network).into_iter().collect(),
+            None => scn
+                .network_of(*a)
+                .map(Source::Network)
+                .into_iter()
+                .collect(),
         },
         Place::Name(_) => Vec::new(),
     }
@@ -78,11 +90,20 @@ fn lands_at(scn: &Scenario, j: &Journey, to: &Place, proto: Proto, port: Option<
     }
     match to {
         Place::Host(h) => scn.host(j.host).name == *h && port.is_none_or(|p| sock.port == p),
-        Place::Network(n) => scn.network_by_name(n).is_some_and(|id| scn.host(j.host).interfaces.iter().any(|i| i.network == id)) && port.is_none_or(|p| sock.port == p),
+        Place::Network(n) => {
+            scn.network_by_name(n)
+                .is_some_and(|id| scn.host(j.host).interfaces.iter().any(|i| i.network == id))
+                && port.is_none_or(|p| sock.port == p)
+        }
         // An address: the packets must be sent to it (before any NAT), to that port.
         Place::Address(a) => {
             let (fam, x) = (Fam::of(*a), addr_u128(*a));
-            j.space.0.iter().any(|c| c.fam == fam && c.dst.0 <= x && x <= c.dst.1 && port.is_none_or(|p| c.dport.0 <= p && p <= c.dport.1))
+            j.space.0.iter().any(|c| {
+                c.fam == fam
+                    && c.dst.0 <= x
+                    && x <= c.dst.1
+                    && port.is_none_or(|p| c.dport.0 <= p && p <= c.dport.1)
+            })
         }
         Place::Name(_) => false,
     }
@@ -100,7 +121,11 @@ fn journey_trace(scn: &Scenario, engine: &Engine, j: &Journey, port: Option<u16>
     let ex = example(&space).or_else(|| example(&j.space))?;
     let from = match j.source {
         Source::Host(h) => scn.host(h).name.clone(),
-        Source::Network(_) => format!("{}@{}", engine.dev_name(engine.source_dev(j.source)), ex.src),
+        Source::Network(_) => format!(
+            "{}@{}",
+            engine.dev_name(engine.source_dev(j.source)),
+            ex.src
+        ),
     };
     let mut q = Query::new(&from, &endpoint(ex.dst, ex.dport));
     q.proto = ex.proto;
@@ -109,7 +134,13 @@ fn journey_trace(scn: &Scenario, engine: &Engine, j: &Journey, port: Option<u16>
 }
 
 /// The trace a person would run to see the expectation: `from` to `to:port`.
-fn natural_trace(scn: &Scenario, from: &Place, to: &Place, proto: Proto, port: Option<u16>) -> Option<Trace> {
+fn natural_trace(
+    scn: &Scenario,
+    from: &Place,
+    to: &Place,
+    proto: Proto,
+    port: Option<u16>,
+) -> Option<Trace> {
     let to_text = match (to, port) {
         (Place::Address(a), Some(p)) => endpoint(*a, p),
         (_, Some(p)) => format!("{}:{p}", place_text(to)),
@@ -121,7 +152,10 @@ fn natural_trace(scn: &Scenario, from: &Place, to: &Place, proto: Proto, port: O
 }
 
 fn connected(t: &Trace) -> bool {
-    matches!(t.outcome.kind, OutcomeKind::Reached | OutcomeKind::TlsFailed)
+    matches!(
+        t.outcome.kind,
+        OutcomeKind::Reached | OutcomeKind::TlsFailed
+    )
 }
 
 pub fn check(scn: &Scenario) -> CheckReport {
@@ -134,63 +168,178 @@ pub fn check_with(scn: &Scenario, engine: &Engine, r: &Reach) -> CheckReport {
     let mut results = Vec::new();
     for e in &scn.expectations {
         let (passed, detail, trace) = evaluate(scn, engine, r, &e.kind);
-        results.push(CheckResult { expectation: e.text.clone(), line: e.origin.line, column: e.origin.column, passed, detail, trace });
+        results.push(CheckResult {
+            expectation: e.text.clone(),
+            line: e.origin.line,
+            column: e.origin.column,
+            passed,
+            detail,
+            trace,
+        });
     }
     let passed = results.iter().filter(|r| r.passed).count();
-    CheckReport { scenario: scn.name.clone(), file: scn.file.clone(), variant: scn.variant.clone(), passed, failed: results.len() - passed, results }
+    CheckReport {
+        scenario: scn.name.clone(),
+        file: scn.file.clone(),
+        variant: scn.variant.clone(),
+        passed,
+        failed: results.len() - passed,
+        results,
+    }
 }
 
 fn describe(scn: &Scenario, j: &Journey) -> String {
     let h = scn.host(j.host);
-    format!("{} reaches {}:{} ({})", super::reach::source_name(scn, j.source), h.name, h.sockets[j.socket].port, h.sockets[j.socket].text)
+    format!(
+        "{} reaches {}:{} ({})",
+        super::reach::source_name(scn, j.source),
+        h.name,
+        h.sockets[j.socket].port,
+        h.sockets[j.socket].text
+    )
 }
 
-fn evaluate(scn: &Scenario, engine: &Engine, r: &Reach, kind: &ExpectKind) -> (bool, String, Option<Trace>) {
+fn evaluate(
+    scn: &Scenario,
+    engine: &Engine,
+    r: &Reach,
+    kind: &ExpectKind,
+) -> (bool, String, Option<Trace>) {
     match kind {
-        ExpectKind::Allow { from, to, proto, port } | ExpectKind::Deny { from, to, proto, port } => {
+        ExpectKind::Allow {
+            from,
+            to,
+            proto,
+            port,
+        }
+        | ExpectKind::Deny {
+            from,
+            to,
+            proto,
+            port,
+        } => {
             let allow = matches!(kind, ExpectKind::Allow { .. });
             // A DNS name is resolved the way its client would: trace it.
             if let Place::Name(_) = to {
                 let t = natural_trace(scn, from, to, *proto, *port);
                 let ok = t.as_ref().is_some_and(connected);
                 let detail = match &t {
-                    Some(t) => format!("{}: {}", if ok { "the journey connects" } else { "the journey does not connect" }, t.outcome.text),
+                    Some(t) => format!(
+                        "{}: {}",
+                        if ok {
+                            "the journey connects"
+                        } else {
+                            "the journey does not connect"
+                        },
+                        t.outcome.text
+                    ),
                     None => "the journey could not be traced".into(),
                 };
                 return (ok == allow, detail, t);
             }
             let sources = sources_of(scn, from);
-            let hits: Vec<&Journey> = r.journeys.iter().filter(|j| j.members.iter().any(|m| sources.contains(m)) && lands_at(scn, j, to, *proto, *port)).collect();
+            let hits: Vec<&Journey> = r
+                .journeys
+                .iter()
+                .filter(|j| {
+                    j.members.iter().any(|m| sources.contains(m))
+                        && lands_at(scn, j, to, *proto, *port)
+                })
+                .collect();
             if allow {
                 match hits.first() {
-                    Some(j) => (true, format!("{} (and {} other journey(s))", describe(scn, j), hits.len() - 1), journey_trace(scn, engine, j, *port)),
+                    Some(j) => (
+                        true,
+                        format!(
+                            "{} (and {} other journey(s))",
+                            describe(scn, j),
+                            hits.len() - 1
+                        ),
+                        journey_trace(scn, engine, j, *port),
+                    ),
                     None => {
                         let t = natural_trace(scn, from, to, *proto, *port);
-                        let why = t.as_ref().map(|t| t.outcome.text.clone()).unwrap_or_else(|| "no journey connects".into());
-                        (false, format!("no packet from {} connects to {}: {why}", place_text(from), place_text(to)), t)
+                        let why = t
+                            .as_ref()
+                            .map(|t| t.outcome.text.clone())
+                            .unwrap_or_else(|| "no journey connects".into());
+                        (
+                            false,
+                            format!(
+                                "no packet from {} connects to {}: {why}",
+                                place_text(from),
+                                place_text(to)
+                            ),
+                            t,
+                        )
                     }
                 }
             } else {
                 match hits.first() {
-                    None => (true, format!("no packet from {} connects to {}", place_text(from), place_text(to)), None),
-                    Some(j) => (false, format!("{}; {} journey(s) in all", describe(scn, j), hits.len()), journey_trace(scn, engine, j, *port)),
+                    None => (
+                        true,
+                        format!(
+                            "no packet from {} connects to {}",
+                            place_text(from),
+                            place_text(to)
+                        ),
+                        None,
+                    ),
+                    Some(j) => (
+                        false,
+                        format!("{}; {} journey(s) in all", describe(scn, j), hits.len()),
+                        journey_trace(scn, engine, j, *port),
+                    ),
                 }
             }
         }
-        ExpectKind::Only { from, to, proto, port } => {
+        ExpectKind::Only {
+            from,
+            to,
+            proto,
+            port,
+        } => {
             let allowed: Vec<Source> = from.iter().flat_map(|p| sources_of(scn, p)).collect();
-            let bad: Vec<&Journey> = r.journeys.iter().filter(|j| lands_at(scn, j, to, *proto, *port) && j.members.iter().any(|m| !allowed.contains(m))).collect();
+            let bad: Vec<&Journey> = r
+                .journeys
+                .iter()
+                .filter(|j| {
+                    lands_at(scn, j, to, *proto, *port)
+                        && j.members.iter().any(|m| !allowed.contains(m))
+                })
+                .collect();
             match bad.first() {
-                None => (true, format!("only {} connect(s) to {}", from.iter().map(place_text).collect::<Vec<_>>().join(", "), place_text(to)), None),
+                None => (
+                    true,
+                    format!(
+                        "only {} connect(s) to {}",
+                        from.iter().map(place_text).collect::<Vec<_>>().join(", "),
+                        place_text(to)
+                    ),
+                    None,
+                ),
                 Some(j) => {
-                    let mut others: Vec<String> = bad.iter().map(|j| super::reach::source_name(scn, j.source)).collect();
+                    let mut others: Vec<String> = bad
+                        .iter()
+                        .map(|j| super::reach::source_name(scn, j.source))
+                        .collect();
                     others.dedup();
-                    (false, format!("{}; sources not allowed: {}", describe(scn, j), others.join(", ")), journey_trace(scn, engine, j, *port))
+                    (
+                        false,
+                        format!(
+                            "{}; sources not allowed: {}",
+                            describe(scn, j),
+                            others.join(", ")
+                        ),
+                        journey_trace(scn, engine, j, *port),
+                    )
                 }
             }
         }
         ExpectKind::Isolated { network, direction } => {
-            let Some(id) = scn.network_by_name(network) else { return (false, format!("no network {network}"), None) };
+            let Some(id) = scn.network_by_name(network) else {
+                return (false, format!("no network {network}"), None);
+            };
             let inside_host = |h: HostId| scn.host(h).interfaces.iter().any(|i| i.network == id);
             let inside_source = |s: Source| match s {
                 Source::Host(h) => inside_host(h),
@@ -206,20 +355,55 @@ fn evaluate(scn: &Scenario, engine: &Engine, r: &Reach, kind: &ExpectKind) -> (b
                 })
             });
             match bad {
-                None => (true, format!("nothing crosses the edge of {network} ({direction})"), None),
-                Some(j) => (false, format!("{} across the edge of {network}", describe(scn, j)), journey_trace(scn, engine, j, None)),
+                None => (
+                    true,
+                    format!("nothing crosses the edge of {network} ({direction})"),
+                    None,
+                ),
+                Some(j) => (
+                    false,
+                    format!("{} across the edge of {network}", describe(scn, j)),
+                    journey_trace(scn, engine, j, None),
+                ),
             }
         }
-        ExpectKind::Authenticated { from, to, proto, port, by } => {
+        ExpectKind::Authenticated {
+            from,
+            to,
+            proto,
+            port,
+            by,
+        } => {
             let t = natural_trace(scn, from, to, *proto, *port);
-            let Some(t) = t else { return (false, "the journey could not be traced".into(), None) };
+            let Some(t) = t else {
+                return (false, "the journey could not be traced".into(), None);
+            };
             let tls = t.hops.iter().rev().find(|h| h.stage == Stage::Tls);
-            let want = if by == "mtls" { Fact::ClientIdentity } else { Fact::ServerIdentity };
-            let ok = t.outcome.kind == OutcomeKind::Reached && tls.is_some_and(|h| h.proves.iter().any(|c| c.fact == want));
+            let want = if by == "mtls" {
+                Fact::ClientIdentity
+            } else {
+                Fact::ServerIdentity
+            };
+            let ok = t.outcome.kind == OutcomeKind::Reached
+                && tls.is_some_and(|h| h.proves.iter().any(|c| c.fact == want));
             let detail = if ok {
-                format!("{} proves it: {}", by, tls.and_then(|h| h.proves.iter().find(|c| c.fact == want)).map(|c| c.text.clone()).unwrap_or_default())
+                format!(
+                    "{} proves it: {}",
+                    by,
+                    tls.and_then(|h| h.proves.iter().find(|c| c.fact == want))
+                        .map(|c| c.text.clone())
+                        .unwrap_or_default()
+                )
             } else if let Some(h) = tls {
-                format!("the TLS step does not prove the {}: {}", if by == "mtls" { "client's identity" } else { "server's identity" }, h.detail)
+                format!(
+                    "the TLS step does not prove the {}: {}",
+                    if by == "mtls" {
+                        "client's identity"
+                    } else {
+                        "server's identity"
+                    },
+                    h.detail
+                )
             } else {
                 format!("no TLS on this journey: {}", t.outcome.text)
             };
@@ -230,22 +414,50 @@ fn evaluate(scn: &Scenario, engine: &Engine, r: &Reach, kind: &ExpectKind) -> (b
 
 /// A check as JUnit XML: one test case per expectation.
 pub fn render_junit(r: &CheckReport) -> String {
-    let esc = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&apos;");
+    let esc = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+            .replace('\'', "&apos;")
+    };
     let name = match &r.variant {
         Some(v) => format!("{} ({v})", r.scenario),
         None => r.scenario.clone(),
     };
     let mut s = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    s.push_str(&format!("<testsuites name=\"pathproof check\" tests=\"{}\" failures=\"{}\">\n", r.results.len(), r.failed));
-    s.push_str(&format!("  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"0\" skipped=\"0\">\n", esc(&name), r.results.len(), r.failed));
+    s.push_str(&format!(
+        "<testsuites name=\"pathproof check\" tests=\"{}\" failures=\"{}\">\n",
+        r.results.len(),
+        r.failed
+    ));
+    s.push_str(&format!(
+        "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"0\" skipped=\"0\">\n",
+        esc(&name),
+        r.results.len(),
+        r.failed
+    ));
     for c in &r.results {
-        s.push_str(&format!("    <testcase name=\"{}\" classname=\"{}:{}\"", esc(&c.expectation), esc(&r.file), c.line));
+        s.push_str(&format!(
+            "    <testcase name=\"{}\" classname=\"{}:{}\"",
+            esc(&c.expectation),
+            esc(&r.file),
+            c.line
+        ));
         if c.passed {
             s.push_str("/>\n");
         } else {
             s.push_str(">\n");
-            let body = c.trace.as_ref().map(crate::render::trace_text).unwrap_or_default();
-            s.push_str(&format!("      <failure message=\"{}\" type=\"expectation\">{}</failure>\n", esc(&c.detail), esc(&body)));
+            let body = c
+                .trace
+                .as_ref()
+                .map(crate::render::trace_text)
+                .unwrap_or_default();
+            s.push_str(&format!(
+                "      <failure message=\"{}\" type=\"expectation\">{}</failure>\n",
+                esc(&c.detail),
+                esc(&body)
+            ));
             s.push_str("    </testcase>\n");
         }
     }
@@ -297,15 +509,34 @@ pub fn render_sarif(r: &CheckReport) -> String {
 /// failure the journey that breaks it.
 pub fn render_text(r: &CheckReport) -> String {
     let mut s = String::new();
-    let v = r.variant.as_deref().map(|v| format!(", variant {v}")).unwrap_or_default();
-    s.push_str(&format!("check {}{v}: {} expectation(s), {} passed, {} failed\n\n", r.scenario, r.results.len(), r.passed, r.failed));
+    let v = r
+        .variant
+        .as_deref()
+        .map(|v| format!(", variant {v}"))
+        .unwrap_or_default();
+    s.push_str(&format!(
+        "check {}{v}: {} expectation(s), {} passed, {} failed\n\n",
+        r.scenario,
+        r.results.len(),
+        r.passed,
+        r.failed
+    ));
     for c in &r.results {
-        s.push_str(&format!("{}  {}:{}  {}\n", if c.passed { "PASS" } else { "FAIL" }, r.file, c.line, c.expectation));
+        s.push_str(&format!(
+            "{}  {}:{}  {}\n",
+            if c.passed { "PASS" } else { "FAIL" },
+            r.file,
+            c.line,
+            c.expectation
+        ));
         s.push_str(&format!("      {}\n", c.detail));
     }
     for c in r.results.iter().filter(|c| !c.passed) {
         if let Some(t) = &c.trace {
-            s.push_str(&format!("\n---- counterexample for `{}` ({}:{})\n", c.expectation, r.file, c.line));
+            s.push_str(&format!(
+                "\n---- counterexample for `{}` ({}:{})\n",
+                c.expectation, r.file, c.line
+            ));
             s.push_str(&crate::render::trace_text(t));
         }
     }

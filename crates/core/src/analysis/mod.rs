@@ -2,10 +2,10 @@
 //! the tracer: the symbolic engine, and the questions asked of it (`reach`,
 //! `check`, `diff`, `audit`, `foothold`).
 
-pub mod space;
-pub mod symbolic;
-pub mod check;
-pub mod reach;
 pub mod audit;
+pub mod check;
 pub mod diff;
 pub mod foothold;
+pub mod reach;
+pub mod space;
+pub mod symbolic;

@@ -45,7 +45,9 @@ pub struct Reach {
 }
 
 pub fn all_sources(scn: &Scenario) -> Vec<Source> {
-    let mut v: Vec<Source> = (0..scn.hosts.len()).map(|i| Source::Host(HostId(i as u32))).collect();
+    let mut v: Vec<Source> = (0..scn.hosts.len())
+        .map(|i| Source::Host(HostId(i as u32)))
+        .collect();
     v.extend((0..scn.networks.len()).map(|i| Source::Network(NetworkId(i as u32))));
     v
 }
@@ -72,7 +74,10 @@ pub fn reach_with_options(engine: &Engine, q: &ReachQuery, keep_stopped: bool) -
         for o in engine.from_sources(&class) {
             match o.end {
                 End::Reached { dev, socket } if socket != usize::MAX => {
-                    if q.to.as_ref().is_none_or(|t| t.contains(&HostId(dev as u32))) {
+                    if q.to
+                        .as_ref()
+                        .is_none_or(|t| t.contains(&HostId(dev as u32)))
+                    {
                         by_target.entry((dev, socket)).or_default().push(o);
                     }
                 }
@@ -92,8 +97,20 @@ pub fn reach_with_options(engine: &Engine, q: &ReachQuery, keep_stopped: bool) -
                     None => paths.push((o.path, o.space)),
                 }
             }
-            let space = Space(paths.iter().flat_map(|(_, s)| s.0.iter().copied()).collect());
-            journeys.push(Journey { source: s, members: class.clone(), host: HostId(dev as u32), socket, space, paths });
+            let space = Space(
+                paths
+                    .iter()
+                    .flat_map(|(_, s)| s.0.iter().copied())
+                    .collect(),
+            );
+            journeys.push(Journey {
+                source: s,
+                members: class.clone(),
+                host: HostId(dev as u32),
+                socket,
+                space,
+                paths,
+            });
         }
     }
     Reach { journeys, stopped }
@@ -102,8 +119,15 @@ pub fn reach_with_options(engine: &Engine, q: &ReachQuery, keep_stopped: bool) -
 /// A concrete packet inside a space: the lowest source and destination, an
 /// ephemeral source port if the set has one, the lowest destination port.
 pub fn example(space: &Space) -> Option<Example> {
-    let c = space.0.iter().min_by_key(|c| (c.fam, c.proto.trailing_zeros(), c.src.0, c.dst.0, c.dport.0))?;
-    let sport = if c.sport.0 <= EPHEMERAL.0 && EPHEMERAL.0 <= c.sport.1 { EPHEMERAL.0.max(49152.min(c.sport.1)) } else { c.sport.0 };
+    let c = space
+        .0
+        .iter()
+        .min_by_key(|c| (c.fam, c.proto.trailing_zeros(), c.src.0, c.dst.0, c.dport.0))?;
+    let sport = if c.sport.0 <= EPHEMERAL.0 && EPHEMERAL.0 <= c.sport.1 {
+        EPHEMERAL.0.max(49152.min(c.sport.1))
+    } else {
+        c.sport.0
+    };
     let sport = sport.clamp(c.sport.0, c.sport.1);
     Some(Example {
         proto: bit_proto(c.proto & c.proto.wrapping_neg()),
@@ -140,18 +164,34 @@ pub fn interval_prefixes(fam: Fam, lo: u128, hi: u128) -> Vec<String> {
     let mut cur = lo;
     loop {
         // The largest aligned block starting at `cur` that fits.
-        let mut size_log = if cur == 0 { bits } else { cur.trailing_zeros().min(bits) };
+        let mut size_log = if cur == 0 {
+            bits
+        } else {
+            cur.trailing_zeros().min(bits)
+        };
         while size_log > 0 {
-            let span = if size_log >= 128 { u128::MAX } else { (1u128 << size_log) - 1 };
+            let span = if size_log >= 128 {
+                u128::MAX
+            } else {
+                (1u128 << size_log) - 1
+            };
             if cur.checked_add(span).is_some_and(|end| end <= hi) {
                 break;
             }
             size_log -= 1;
         }
-        let span = if size_log >= 128 { u128::MAX } else { (1u128 << size_log) - 1 };
+        let span = if size_log >= 128 {
+            u128::MAX
+        } else {
+            (1u128 << size_log) - 1
+        };
         let addr = u128_addr(fam, cur);
         let len = bits - size_log;
-        out.push(if len == bits { addr.to_string() } else { format!("{addr}/{len}") });
+        out.push(if len == bits {
+            addr.to_string()
+        } else {
+            format!("{addr}/{len}")
+        });
         let end = cur + span;
         if end >= hi {
             break;
@@ -195,7 +235,11 @@ pub fn summarise(space: &Space) -> SpaceSummary {
         }
     }
     for (lo, hi) in normalise(ports) {
-        s.ports.push(if lo == hi { lo.to_string() } else { format!("{lo}-{hi}") });
+        s.ports.push(if lo == hi {
+            lo.to_string()
+        } else {
+            format!("{lo}-{hi}")
+        });
     }
     s
 }
@@ -213,8 +257,13 @@ pub fn path_rules(scn: &Scenario, path: &[PathStep]) -> Vec<String> {
     path.iter()
         .filter(|s| !s.reply)
         .filter_map(|s| match s.kind {
-            StepKind::Filter { filter, rule: Some(i) } if i != usize::MAX => Some(format!("{} rule {}", scn.filter(filter).name, i + 1)),
-            StepKind::Filter { filter, rule: None } => Some(format!("{} default", scn.filter(filter).name)),
+            StepKind::Filter {
+                filter,
+                rule: Some(i),
+            } if i != usize::MAX => Some(format!("{} rule {}", scn.filter(filter).name, i + 1)),
+            StepKind::Filter { filter, rule: None } => {
+                Some(format!("{} default", scn.filter(filter).name))
+            }
             StepKind::Dnat(i) => Some(format!("dnat: {}", path_host_nat(scn, s.dev, i))),
             StepKind::Snat(i) => Some(format!("snat: {}", path_host_nat(scn, s.dev, i))),
             _ => None,
@@ -223,7 +272,11 @@ pub fn path_rules(scn: &Scenario, path: &[PathStep]) -> Vec<String> {
 }
 
 fn path_host_nat(scn: &Scenario, dev: usize, i: usize) -> String {
-    scn.hosts.get(dev).and_then(|h| h.nat.get(i)).map(|n| n.text.clone()).unwrap_or_default()
+    scn.hosts
+        .get(dev)
+        .and_then(|h| h.nat.get(i))
+        .map(|n| n.text.clone())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -232,12 +285,26 @@ mod tests {
 
     #[test]
     fn prefixes_cover_intervals_exactly() {
-        assert_eq!(interval_prefixes(Fam::V4, 0, u32::MAX as u128), vec!["0.0.0.0/0"]);
+        assert_eq!(
+            interval_prefixes(Fam::V4, 0, u32::MAX as u128),
+            vec!["0.0.0.0/0"]
+        );
         assert_eq!(interval_prefixes(Fam::V4, 10, 10), vec!["0.0.0.10"]);
-        let v = interval_prefixes(Fam::V4, addr_u128("10.0.0.0".parse().unwrap()), addr_u128("10.0.1.255".parse().unwrap()));
+        let v = interval_prefixes(
+            Fam::V4,
+            addr_u128("10.0.0.0".parse().unwrap()),
+            addr_u128("10.0.1.255".parse().unwrap()),
+        );
         assert_eq!(v, vec!["10.0.0.0/23"]);
-        let v = interval_prefixes(Fam::V4, addr_u128("10.0.0.1".parse().unwrap()), addr_u128("10.0.0.6".parse().unwrap()));
-        assert_eq!(v, vec!["10.0.0.1", "10.0.0.2/31", "10.0.0.4/31", "10.0.0.6"]);
+        let v = interval_prefixes(
+            Fam::V4,
+            addr_u128("10.0.0.1".parse().unwrap()),
+            addr_u128("10.0.0.6".parse().unwrap()),
+        );
+        assert_eq!(
+            v,
+            vec!["10.0.0.1", "10.0.0.2/31", "10.0.0.4/31", "10.0.0.6"]
+        );
         assert_eq!(interval_prefixes(Fam::V6, 0, u128::MAX), vec!["::/0"]);
     }
 }
@@ -259,7 +326,11 @@ fn full_source_space(engine_owned: &[(Fam, u128, u128)], s: &SpaceSummary, fams:
 fn socket_label(scn: &Scenario, j: &Journey) -> String {
     let h = scn.host(j.host);
     let s = &h.sockets[j.socket];
-    let app = s.app.as_deref().map(|a| format!(" ({a})")).unwrap_or_default();
+    let app = s
+        .app
+        .as_deref()
+        .map(|a| format!(" ({a})"))
+        .unwrap_or_default();
     format!("{} {}/{}{app}", h.name, s.proto, s.port)
 }
 
@@ -269,12 +340,28 @@ pub fn render_text(scn: &Scenario, r: &Reach) -> String {
     use std::fmt::Write;
     let engine_owned = owned_by_source(scn);
     let mut out = String::new();
-    let sockets: std::collections::BTreeSet<(HostId, usize)> = r.journeys.iter().map(|j| (j.host, j.socket)).collect();
+    let sockets: std::collections::BTreeSet<(HostId, usize)> =
+        r.journeys.iter().map(|j| (j.host, j.socket)).collect();
     let sources: std::collections::BTreeSet<Source> = r.journeys.iter().map(|j| j.source).collect();
-    let v = scn.variant.as_deref().map(|v| format!(", variant {v}")).unwrap_or_default();
-    let _ = writeln!(out, "reach in {}{v}: {} journeys from {} sources to {} sockets", scn.name, r.journeys.len(), sources.len(), sockets.len());
+    let v = scn
+        .variant
+        .as_deref()
+        .map(|v| format!(", variant {v}"))
+        .unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "reach in {}{v}: {} journeys from {} sources to {} sockets",
+        scn.name,
+        r.journeys.len(),
+        sources.len(),
+        sockets.len()
+    );
     for (host, socket) in sockets {
-        let group: Vec<&Journey> = r.journeys.iter().filter(|j| j.host == host && j.socket == socket).collect();
+        let group: Vec<&Journey> = r
+            .journeys
+            .iter()
+            .filter(|j| j.host == host && j.socket == socket)
+            .collect();
         let _ = writeln!(out, "\n{}", socket_label(scn, group[0]));
         // Sources with the same destinations and rules share a line.
         let mut lines: Vec<(String, Vec<String>)> = Vec::new();
@@ -289,7 +376,8 @@ pub fn render_text(scn: &Scenario, r: &Reach) -> String {
                 };
                 let who = match j.source {
                     Source::Host(_) => {
-                        let names: Vec<String> = j.members.iter().map(|m| source_name(scn, *m)).collect();
+                        let names: Vec<String> =
+                            j.members.iter().map(|m| source_name(scn, *m)).collect();
                         if names.len() > 4 {
                             format!("{}, … ({} hosts)", names[..3].join(", "), names.len())
                         } else {
@@ -302,13 +390,27 @@ pub fn render_text(scn: &Scenario, r: &Reach) -> String {
                             format!("anyone on {}", source_name(scn, j.source))
                         } else {
                             let n = sum.sources.len();
-                            let shown: Vec<&str> = sum.sources.iter().take(2).map(String::as_str).collect();
-                            format!("{} from {}{}", source_name(scn, j.source), shown.join(" "), if n > 2 { format!(" (+{} prefixes)", n - 2) } else { String::new() })
+                            let shown: Vec<&str> =
+                                sum.sources.iter().take(2).map(String::as_str).collect();
+                            format!(
+                                "{} from {}{}",
+                                source_name(scn, j.source),
+                                shown.join(" "),
+                                if n > 2 {
+                                    format!(" (+{} prefixes)", n - 2)
+                                } else {
+                                    String::new()
+                                }
+                            )
                         }
                     }
                 };
                 let rules = path_rules(scn, path);
-                let via = if rules.is_empty() { "no filter on the way".to_string() } else { rules.join(", ") };
+                let via = if rules.is_empty() {
+                    "no filter on the way".to_string()
+                } else {
+                    rules.join(", ")
+                };
                 let dst = sum.destinations.join(" ");
                 let ports = sum.ports.join(",");
                 let key = format!("to {dst} port {ports}  [{via}]");
@@ -334,7 +436,12 @@ fn owned_by_source(scn: &Scenario) -> std::collections::HashMap<NetworkId, Vec<(
     (0..scn.networks.len())
         .map(|i| {
             let id = NetworkId(i as u32);
-            (id, engine.devices[engine.source_dev(Source::Network(id))].owned.clone())
+            (
+                id,
+                engine.devices[engine.source_dev(Source::Network(id))]
+                    .owned
+                    .clone(),
+            )
         })
         .collect()
 }
@@ -380,7 +487,12 @@ fn json_journeys(scn: &Scenario, r: &Reach) -> Vec<JsonJourney> {
             let h = scn.host(j.host);
             let s = &h.sockets[j.socket];
             JsonJourney {
-                source: j.members.iter().map(|m| source_name(scn, *m)).collect::<Vec<_>>().join(" "),
+                source: j
+                    .members
+                    .iter()
+                    .map(|m| source_name(scn, *m))
+                    .collect::<Vec<_>>()
+                    .join(" "),
                 source_kind: match j.source {
                     Source::Host(_) => "host",
                     Source::Network(_) => "network",
@@ -393,7 +505,12 @@ fn json_journeys(scn: &Scenario, r: &Reach) -> Vec<JsonJourney> {
                 paths: j
                     .paths
                     .iter()
-                    .map(|(p, sp)| JsonPath { rules: path_rules(scn, p), devices: path_devices(scn, &names, p), packets: summarise(sp), example: example(sp) })
+                    .map(|(p, sp)| JsonPath {
+                        rules: path_rules(scn, p),
+                        devices: path_devices(scn, &names, p),
+                        packets: summarise(sp),
+                        example: example(sp),
+                    })
                     .collect(),
             }
         })
@@ -415,11 +532,20 @@ pub fn render_json(scn: &Scenario, r: &Reach) -> String {
 
 /// One row per path: every field a spreadsheet needs; lists are space-separated.
 pub fn render_csv(scn: &Scenario, r: &Reach) -> String {
-    let q = |s: &str| if s.contains([',', '"', '\n']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() };
+    let q = |s: &str| {
+        if s.contains([',', '"', '\n']) {
+            format!("\"{}\"", s.replace('"', "\"\""))
+        } else {
+            s.to_string()
+        }
+    };
     let mut out = String::from("source,source_kind,host,socket,proto,port,sources,destinations,dports,rules,devices,example\n");
     for j in json_journeys(scn, r) {
         for p in &j.paths {
-            let ex = p.example.map(|e| format!("{} {}:{} -> {}:{}", e.proto, e.src, e.sport, e.dst, e.dport)).unwrap_or_default();
+            let ex = p
+                .example
+                .map(|e| format!("{} {}:{} -> {}:{}", e.proto, e.src, e.sport, e.dst, e.dport))
+                .unwrap_or_default();
             let row = [
                 q(&j.source),
                 j.source_kind.to_string(),

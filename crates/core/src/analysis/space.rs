@@ -221,7 +221,11 @@ impl Space {
             .iter()
             .map(|c| {
                 let w = |(a, b): (u128, u128)| (b - a) as f64 + 1.0;
-                w(c.src) * w(c.dst) * c.proto.count_ones() as f64 * w((c.sport.0 as u128, c.sport.1 as u128)) * w((c.dport.0 as u128, c.dport.1 as u128))
+                w(c.src)
+                    * w(c.dst)
+                    * c.proto.count_ones() as f64
+                    * w((c.sport.0 as u128, c.sport.1 as u128))
+                    * w((c.dport.0 as u128, c.dport.1 as u128))
             })
             .sum()
     }
@@ -296,7 +300,13 @@ pub fn addrset_intervals(set: &AddrSet, fam: Fam) -> Vec<(u128, u128)> {
             continue;
         }
         let whole = vec![prefix_interval(&part.prefix)];
-        let minus = normalise(part.minus.iter().filter(|m| Fam::of(m.addr()) == fam).map(prefix_interval).collect());
+        let minus = normalise(
+            part.minus
+                .iter()
+                .filter(|m| Fam::of(m.addr()) == fam)
+                .map(prefix_interval)
+                .collect(),
+        );
         inside.extend(interval_minus(&whole, &minus));
     }
     let inside = normalise(inside);
@@ -321,18 +331,33 @@ mod tests {
     use proptest::prelude::*;
 
     fn small_cube() -> impl Strategy<Value = Cube> {
-        (0u128..8, 0u128..8, 0u128..8, 0u128..8, 1u8..8, 0u16..6, 0u16..6).prop_map(|(a, b, c, d, p, e, f)| Cube {
-            fam: Fam::V4,
-            src: (a.min(b), a.max(b)),
-            dst: (c.min(d), c.max(d)),
-            proto: p,
-            sport: (0, 3),
-            dport: (e.min(f), e.max(f)),
-        })
+        (
+            0u128..8,
+            0u128..8,
+            0u128..8,
+            0u128..8,
+            1u8..8,
+            0u16..6,
+            0u16..6,
+        )
+            .prop_map(|(a, b, c, d, p, e, f)| Cube {
+                fam: Fam::V4,
+                src: (a.min(b), a.max(b)),
+                dst: (c.min(d), c.max(d)),
+                proto: p,
+                sport: (0, 3),
+                dport: (e.min(f), e.max(f)),
+            })
     }
 
     fn contains(c: &Cube, p: (u128, u128, u8, u16)) -> bool {
-        c.src.0 <= p.0 && p.0 <= c.src.1 && c.dst.0 <= p.1 && p.1 <= c.dst.1 && c.proto & p.2 != 0 && c.dport.0 <= p.3 && p.3 <= c.dport.1
+        c.src.0 <= p.0
+            && p.0 <= c.src.1
+            && c.dst.0 <= p.1
+            && p.1 <= c.dst.1
+            && c.proto & p.2 != 0
+            && c.dport.0 <= p.3
+            && p.3 <= c.dport.1
     }
 
     proptest! {
@@ -355,7 +380,10 @@ mod tests {
     #[test]
     fn interval_arithmetic() {
         assert_eq!(normalise(vec![(5, 9), (1, 3), (4, 4)]), vec![(1, 9)]);
-        assert_eq!(interval_minus(&[(0, 100)], &[(10, 20), (50, 200)]), vec![(0, 9), (21, 49)]);
+        assert_eq!(
+            interval_minus(&[(0, 100)], &[(10, 20), (50, 200)]),
+            vec![(0, 9), (21, 49)]
+        );
         assert_eq!(interval_minus(&[(0, 10)], &[(0, 10)]), vec![]);
     }
 }

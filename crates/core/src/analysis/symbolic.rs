@@ -108,7 +108,10 @@ pub enum StepKind {
     Snat(usize),
     ReversePath,
     /// `None` is the default policy; `Some(usize::MAX)` the implicit established rule.
-    Filter { filter: FilterId, rule: Option<usize> },
+    Filter {
+        filter: FilterId,
+        rule: Option<usize>,
+    },
     Socket(usize),
     UndoSnat,
     UndoDnat,
@@ -216,7 +219,14 @@ fn match_cubes(m: &Match) -> Vec<Cube> {
             for &d in &dsts {
                 for &sp in &port_intervals(&m.sport) {
                     for &dp in &port_intervals(&m.dport) {
-                        out.push(Cube { fam, src: s, dst: d, proto, sport: sp, dport: dp });
+                        out.push(Cube {
+                            fam,
+                            src: s,
+                            dst: d,
+                            proto,
+                            sport: sp,
+                            dport: dp,
+                        });
                     }
                 }
             }
@@ -276,7 +286,11 @@ impl DstIndex {
         let mut ranges: Vec<(u32, Vec<(u128, u128)>)> = Vec::new();
         let mut bounds: Vec<u128> = vec![0];
         for (i, cubes) in rules.iter().enumerate() {
-            let mine: Vec<(u128, u128)> = cubes.iter().filter(|c| c.fam == fam).map(|c| c.dst).collect();
+            let mine: Vec<(u128, u128)> = cubes
+                .iter()
+                .filter(|c| c.fam == fam)
+                .map(|c| c.dst)
+                .collect();
             if mine.is_empty() {
                 continue;
             }
@@ -328,15 +342,42 @@ impl DstIndex {
 
 impl<'s> Engine<'s> {
     pub fn new(scn: &'s Scenario) -> Self {
-        let mut devices: Vec<Device> = scn.hosts.iter().map(|h| Device { atoms: route_atoms(h), host: h.clone(), owned: Vec::new() }).collect();
-        let host_addrs: Vec<IpAddrU> = scn.hosts.iter().flat_map(|h| h.interfaces.iter().flat_map(|i| i.addrs.iter().map(|a| (Fam::of(*a), addr_u128(*a))))).collect();
+        let mut devices: Vec<Device> = scn
+            .hosts
+            .iter()
+            .map(|h| Device {
+                atoms: route_atoms(h),
+                host: h.clone(),
+                owned: Vec::new(),
+            })
+            .collect();
+        let host_addrs: Vec<IpAddrU> = scn
+            .hosts
+            .iter()
+            .flat_map(|h| {
+                h.interfaces
+                    .iter()
+                    .flat_map(|i| i.addrs.iter().map(|a| (Fam::of(*a), addr_u128(*a))))
+            })
+            .collect();
         for (ni, net) in scn.networks.iter().enumerate() {
             let id = NetworkId(ni as u32);
             let mut owned = Vec::new();
             for fam in [Fam::V4, Fam::V6] {
-                let set = AddrSet { terms: vec![AddrTerm::Network(id)], parts: network_parts(scn, id), negated: false, text: net.name.clone() };
+                let set = AddrSet {
+                    terms: vec![AddrTerm::Network(id)],
+                    parts: network_parts(scn, id),
+                    negated: false,
+                    text: net.name.clone(),
+                };
                 let space = addrset_intervals(&set, fam);
-                let hosts = normalise(host_addrs.iter().filter(|(f, _)| *f == fam).map(|(_, a)| (*a, *a)).collect());
+                let hosts = normalise(
+                    host_addrs
+                        .iter()
+                        .filter(|(f, _)| *f == fam)
+                        .map(|(_, a)| (*a, *a))
+                        .collect(),
+                );
                 for (lo, hi) in interval_minus(&space, &hosts) {
                     owned.push((fam, lo, hi));
                 }
@@ -348,17 +389,37 @@ impl<'s> Engine<'s> {
                 }
             }
             let stand_in = crate::journey::stand_in(scn, id, &addrs);
-            devices.push(Device { atoms: route_atoms(&stand_in), host: stand_in, owned });
+            devices.push(Device {
+                atoms: route_atoms(&stand_in),
+                host: stand_in,
+                owned,
+            });
         }
-        let filter_cubes: Vec<Vec<Vec<Cube>>> = scn.filters.iter().map(|f| f.rules.iter().map(|r| match_cubes(&r.matches)).collect()).collect();
-        let filter_index = filter_cubes.iter().map(|rules| [DstIndex::build(Fam::V4, rules), DstIndex::build(Fam::V6, rules)]).collect();
+        let filter_cubes: Vec<Vec<Vec<Cube>>> = scn
+            .filters
+            .iter()
+            .map(|f| f.rules.iter().map(|r| match_cubes(&r.matches)).collect())
+            .collect();
+        let filter_index = filter_cubes
+            .iter()
+            .map(|rules| {
+                [
+                    DstIndex::build(Fam::V4, rules),
+                    DstIndex::build(Fam::V6, rules),
+                ]
+            })
+            .collect();
         let mut nat_cubes = HashMap::new();
         let mut targets = Vec::new();
         for (hi, h) in scn.hosts.iter().enumerate() {
             for (ni, n) in h.nat.iter().enumerate() {
                 let cubes = match_cubes(&n.matches);
                 if matches!(n.kind, NatKind::Dnat { .. }) {
-                    targets.extend(cubes.iter().map(|c| Cube { src: (0, c.fam.max()), sport: (0, u16::MAX), ..*c }));
+                    targets.extend(cubes.iter().map(|c| Cube {
+                        src: (0, c.fam.max()),
+                        sport: (0, u16::MAX),
+                        ..*c
+                    }));
                 }
                 nat_cubes.insert((hi, ni), cubes);
             }
@@ -367,7 +428,14 @@ impl<'s> Engine<'s> {
                     if s.accepts(*a) {
                         let fam = Fam::of(*a);
                         let x = addr_u128(*a);
-                        targets.push(Cube { fam, src: (0, fam.max()), dst: (x, x), proto: proto_bit(s.proto), sport: (0, u16::MAX), dport: (s.port, s.port) });
+                        targets.push(Cube {
+                            fam,
+                            src: (0, fam.max()),
+                            dst: (x, x),
+                            proto: proto_bit(s.proto),
+                            sport: (0, u16::MAX),
+                            dport: (s.port, s.port),
+                        });
                     }
                 }
             }
@@ -378,7 +446,13 @@ impl<'s> Engine<'s> {
                 if !d.owned.is_empty() {
                     return d.owned.clone();
                 }
-                let mut v: Vec<(Fam, u128, u128)> = d.host.interfaces.iter().flat_map(|i| i.addrs.iter()).map(|a| (Fam::of(*a), addr_u128(*a), addr_u128(*a))).collect();
+                let mut v: Vec<(Fam, u128, u128)> = d
+                    .host
+                    .interfaces
+                    .iter()
+                    .flat_map(|i| i.addrs.iter())
+                    .map(|a| (Fam::of(*a), addr_u128(*a), addr_u128(*a)))
+                    .collect();
                 v.sort_unstable();
                 v.dedup();
                 v
@@ -389,14 +463,26 @@ impl<'s> Engine<'s> {
             for (ii, iface) in d.host.interfaces.iter().enumerate() {
                 for a in &iface.addrs {
                     let (fam, x) = (Fam::of(*a), addr_u128(*a));
-                    members.entry((iface.network, fam)).or_default().push((x, di, ii));
+                    members
+                        .entry((iface.network, fam))
+                        .or_default()
+                        .push((x, di, ii));
                 }
             }
         }
         for v in members.values_mut() {
             v.sort_unstable();
         }
-        Engine { scn, devices, filter_cubes, filter_index, nat_cubes, own, members, targets }
+        Engine {
+            scn,
+            devices,
+            filter_cubes,
+            filter_index,
+            nat_cubes,
+            own,
+            members,
+            targets,
+        }
     }
 
     /// Sources that no rule, route or setting tells apart, grouped: hosts that
@@ -436,7 +522,8 @@ impl<'s> Engine<'s> {
             b.sort_unstable();
             b.dedup();
         }
-        let mut groups: std::collections::BTreeMap<String, Vec<Source>> = std::collections::BTreeMap::new();
+        let mut groups: std::collections::BTreeMap<String, Vec<Source>> =
+            std::collections::BTreeMap::new();
         let mut singles: Vec<Vec<Source>> = Vec::new();
         for &s in sources {
             let Source::Host(h) = s else {
@@ -450,13 +537,20 @@ impl<'s> Engine<'s> {
                 singles.push(vec![s]);
                 continue;
             }
-            let mut sig = format!("{}|{:?}|{:?}|{:?}|{:?}|{:?}|", host.router, host.rp_filter, host.input, host.output, host.forward, host.dns);
+            let mut sig = format!(
+                "{}|{:?}|{:?}|{:?}|{:?}|{:?}|",
+                host.router, host.rp_filter, host.input, host.output, host.forward, host.dns
+            );
             for i in &host.interfaces {
                 sig.push_str(&format!("n{}:", i.network.0));
                 for a in &i.addrs {
                     let fam = Fam::of(*a);
                     let b = &bounds[usize::from(fam == Fam::V6)];
-                    sig.push_str(&format!("{}{},", if fam == Fam::V6 { "6:" } else { "4:" }, b.partition_point(|&x| x <= addr_u128(*a))));
+                    sig.push_str(&format!(
+                        "{}{},",
+                        if fam == Fam::V6 { "6:" } else { "4:" },
+                        b.partition_point(|&x| x <= addr_u128(*a))
+                    ));
                 }
             }
             for r in &host.routes {
@@ -496,7 +590,9 @@ impl<'s> Engine<'s> {
     /// hosts with identical configuration on the same networks, whose
     /// addresses every rule treats alike. Their packets travel together.
     pub fn from_sources(&self, class: &[Source]) -> Vec<Outcome> {
-        let Some(&first) = class.first() else { return Vec::new() };
+        let Some(&first) = class.first() else {
+            return Vec::new();
+        };
         let dev = self.source_dev(first);
         let devs: Vec<usize> = class.iter().map(|s| self.source_dev(*s)).collect();
         let mut out = Vec::new();
@@ -509,7 +605,12 @@ impl<'s> Engine<'s> {
                     // Chosen per route at the origin.
                     vec![(0, fam.max())]
                 }
-                Source::Network(_) => self.devices[dev].owned.iter().filter(|(f, _, _)| *f == fam).map(|&(_, lo, hi)| (lo, hi)).collect(),
+                Source::Network(_) => self.devices[dev]
+                    .owned
+                    .iter()
+                    .filter(|(f, _, _)| *f == fam)
+                    .map(|&(_, lo, hi)| (lo, hi))
+                    .collect(),
             };
             let mut cubes = Vec::new();
             for t in self.targets.iter().filter(|t| t.fam == fam) {
@@ -523,7 +624,19 @@ impl<'s> Engine<'s> {
             if cubes.is_empty() {
                 continue;
             }
-            let flow = Flow { space: Space(cubes), view: View::identity(), dev, in_iface: None, ttl: crate::journey::INITIAL_TTL, path: Vec::new(), reply: false, visited: vec![dev], class: std::rc::Rc::new(devs.clone()), snat_log: Vec::new(), dnat_log: Vec::new() };
+            let flow = Flow {
+                space: Space(cubes),
+                view: View::identity(),
+                dev,
+                in_iface: None,
+                ttl: crate::journey::INITIAL_TTL,
+                path: Vec::new(),
+                reply: false,
+                visited: vec![dev],
+                class: std::rc::Rc::new(devs.clone()),
+                snat_log: Vec::new(),
+                dnat_log: Vec::new(),
+            };
             self.originate(flow, &mut out);
         }
         out
@@ -531,18 +644,42 @@ impl<'s> Engine<'s> {
 
     fn stopped(&self, flow: &Flow, space: Space, stop: Stop, out: &mut Vec<Outcome>) {
         if !space.is_empty() {
-            out.push(Outcome { space, path: flow.path.clone(), end: End::Stopped { dev: flow.dev, stop, reply: flow.reply } });
+            out.push(Outcome {
+                space,
+                path: flow.path.clone(),
+                end: End::Stopped {
+                    dev: flow.dev,
+                    stop,
+                    reply: flow.reply,
+                },
+            });
         }
     }
 
     fn child(&self, f: &Flow, space: Space, step: Option<PathStep>) -> Flow {
         let mut path = f.path.clone();
         path.extend(step);
-        Flow { space, view: f.view, dev: f.dev, in_iface: f.in_iface, ttl: f.ttl, path, reply: f.reply, visited: f.visited.clone(), class: f.class.clone(), snat_log: f.snat_log.clone(), dnat_log: f.dnat_log.clone() }
+        Flow {
+            space,
+            view: f.view,
+            dev: f.dev,
+            in_iface: f.in_iface,
+            ttl: f.ttl,
+            path,
+            reply: f.reply,
+            visited: f.visited.clone(),
+            class: f.class.clone(),
+            snat_log: f.snat_log.clone(),
+            dnat_log: f.dnat_log.clone(),
+        }
     }
 
     fn step(&self, f: &Flow, kind: StepKind) -> PathStep {
-        PathStep { dev: f.dev, reply: f.reply, kind }
+        PathStep {
+            dev: f.dev,
+            reply: f.reply,
+            kind,
+        }
     }
 
     /// Splits a flow's space by a condition on current fields.
@@ -575,7 +712,11 @@ impl<'s> Engine<'s> {
 
     /// Own addresses of a device, per family (the stand-in's range counts).
     fn own_ranges(&self, dev: usize, fam: Fam) -> Vec<(u128, u128)> {
-        self.own[dev].iter().filter(|(f, _, _)| *f == fam).map(|&(_, lo, hi)| (lo, hi)).collect()
+        self.own[dev]
+            .iter()
+            .filter(|(f, _, _)| *f == fam)
+            .map(|&(_, lo, hi)| (lo, hi))
+            .collect()
     }
 
     fn originate(&self, flow: Flow, out: &mut Vec<Outcome>) {
@@ -594,16 +735,34 @@ impl<'s> Engine<'s> {
         for (f, out_iface, next) in self.route(rest, out) {
             // Source address selection: a host sends from the outgoing interface's address.
             let mut f = f;
-            if !f.reply && f.view.src == Field::Orig(Dim::Src) && self.devices[dev].owned.is_empty() {
+            if !f.reply && f.view.src == Field::Orig(Dim::Src) && self.devices[dev].owned.is_empty()
+            {
                 let fam = f.space.0[0].fam;
                 // Every member of the class sends from its own address on this interface.
-                let srcs: Vec<u128> = f.class.iter().filter_map(|&m| self.devices[m].host.interfaces.get(out_iface).and_then(|i| i.addrs.iter().copied().find(|a| Fam::of(*a) == fam))).map(addr_u128).collect();
+                let srcs: Vec<u128> = f
+                    .class
+                    .iter()
+                    .filter_map(|&m| {
+                        self.devices[m]
+                            .host
+                            .interfaces
+                            .get(out_iface)
+                            .and_then(|i| i.addrs.iter().copied().find(|a| Fam::of(*a) == fam))
+                    })
+                    .map(addr_u128)
+                    .collect();
                 if srcs.is_empty() {
                     self.stopped(&f, f.space.clone(), Stop::NoRoute, out);
                     continue;
                 }
                 let ranges = normalise(srcs.iter().map(|&a| (a, a)).collect());
-                f.space = Space(f.space.0.iter().flat_map(|c| ranges.iter().map(move |&r| Cube { src: r, ..*c })).collect());
+                f.space = Space(
+                    f.space
+                        .0
+                        .iter()
+                        .flat_map(|c| ranges.iter().map(move |&r| Cube { src: r, ..*c }))
+                        .collect(),
+                );
             }
             let state = self.state(&f);
             for f in self.filter_hook(f, Hook::Output, None, Some(out_iface), state, out) {
@@ -616,19 +775,32 @@ impl<'s> Engine<'s> {
 
     /// Cuts each cube by sorted, disjoint intervals of a current field, giving
     /// each piece the key of its interval; pieces outside every interval go to `None`.
-    fn cut_by_field<K: Copy + Ord>(&self, view: &View, space: &Space, dim: Dim, fam_intervals: &[(Fam, u128, u128, K)]) -> std::collections::BTreeMap<Option<K>, Vec<Cube>> {
-        let mut res: std::collections::BTreeMap<Option<K>, Vec<Cube>> = std::collections::BTreeMap::new();
+    fn cut_by_field<K: Copy + Ord>(
+        &self,
+        view: &View,
+        space: &Space,
+        dim: Dim,
+        fam_intervals: &[(Fam, u128, u128, K)],
+    ) -> std::collections::BTreeMap<Option<K>, Vec<Cube>> {
+        let mut res: std::collections::BTreeMap<Option<K>, Vec<Cube>> =
+            std::collections::BTreeMap::new();
         for c in &space.0 {
             let start = fam_intervals.partition_point(|&(f, _, hi, _)| (f, hi) < (c.fam, 0));
             match view.field(dim) {
                 Field::Value(v) => {
-                    let key = fam_intervals[start..].iter().take_while(|(f, _, _, _)| *f == c.fam).find(|&&(_, lo, hi, _)| lo <= v && v <= hi).map(|&(_, _, _, k)| k);
+                    let key = fam_intervals[start..]
+                        .iter()
+                        .take_while(|(f, _, _, _)| *f == c.fam)
+                        .find(|&&(_, lo, hi, _)| lo <= v && v <= hi)
+                        .map(|&(_, _, _, k)| k);
                     res.entry(key).or_default().push(*c);
                 }
                 Field::Orig(d) => {
                     let (a, b) = c.addr(d);
                     let mut cur = a;
-                    let first = start + fam_intervals[start..].partition_point(|&(f, _, hi, _)| f == c.fam && hi < a);
+                    let first = start
+                        + fam_intervals[start..]
+                            .partition_point(|&(f, _, hi, _)| f == c.fam && hi < a);
                     for &(f, lo, hi, k) in &fam_intervals[first..] {
                         if f != c.fam || lo > b {
                             break;
@@ -650,7 +822,10 @@ impl<'s> Engine<'s> {
                             break;
                         }
                     }
-                    let covered_to_end = fam_intervals[first..].iter().take_while(|&&(f, lo, _, _)| f == c.fam && lo <= b).any(|&(_, _, hi, _)| hi >= b);
+                    let covered_to_end = fam_intervals[first..]
+                        .iter()
+                        .take_while(|&&(f, lo, _, _)| f == c.fam && lo <= b)
+                        .any(|&(_, _, hi, _)| hi >= b);
                     if !covered_to_end {
                         let mut gap = *c;
                         gap.set(d, (cur.max(a), b));
@@ -677,9 +852,13 @@ impl<'s> Engine<'s> {
             let route = &d.host.routes[ri];
             let child = self.child(&f, Space(cubes), Some(self.step(&f, StepKind::Route(ri))));
             match route.action {
-                RouteAction::Blackhole => self.stopped(&child, child.space.clone(), Stop::Blackhole, out),
+                RouteAction::Blackhole => {
+                    self.stopped(&child, child.space.clone(), Stop::Blackhole, out)
+                }
                 RouteAction::Direct { iface } => res.push((child, iface, None)),
-                RouteAction::Via { gateway, iface } => res.push((child, iface, Some(addr_u128(gateway)))),
+                RouteAction::Via { gateway, iface } => {
+                    res.push((child, iface, Some(addr_u128(gateway))))
+                }
             }
         }
         res
@@ -698,7 +877,15 @@ impl<'s> Engine<'s> {
     }
 
     /// Runs a filter hook; returns the allowed parts, one flow per allowing rule.
-    fn filter_hook(&self, f: Flow, hook: Hook, in_iface: Option<usize>, out_iface: Option<usize>, state: ConnState, out: &mut Vec<Outcome>) -> Vec<Flow> {
+    fn filter_hook(
+        &self,
+        f: Flow,
+        hook: Hook,
+        in_iface: Option<usize>,
+        out_iface: Option<usize>,
+        state: ConnState,
+        out: &mut Vec<Outcome>,
+    ) -> Vec<Flow> {
         let host = &self.devices[f.dev].host;
         let fid = match hook {
             Hook::Input => host.input,
@@ -708,14 +895,22 @@ impl<'s> Engine<'s> {
         let Some(fid) = fid else { return vec![f] };
         let filter = self.scn.filter(fid);
         if filter.stateful && matches!(state, ConnState::Established | ConnState::Related) {
-            let step = self.step(&f, StepKind::Filter { filter: fid, rule: Some(usize::MAX) });
+            let step = self.step(
+                &f,
+                StepKind::Filter {
+                    filter: fid,
+                    rule: Some(usize::MAX),
+                },
+            );
             return vec![self.child(&f, f.space.clone(), Some(step))];
         }
         let net = |i: Option<usize>| i.and_then(|i| host.interfaces.get(i)).map(|i| i.network);
         let (inn, outn) = (net(in_iface), net(out_iface));
         let applies = |ri: usize| {
             let m = &filter.rules[ri].matches;
-            if (m.in_iface.is_some() && m.in_iface != inn) || (m.out_iface.is_some() && m.out_iface != outn) {
+            if (m.in_iface.is_some() && m.in_iface != inn)
+                || (m.out_iface.is_some() && m.out_iface != outn)
+            {
                 return false;
             }
             match m.state {
@@ -729,7 +924,8 @@ impl<'s> Engine<'s> {
             }
         };
         // First match, cube by cube, over the rules that can match its destination.
-        let mut buckets: std::collections::BTreeMap<Option<usize>, Vec<Cube>> = std::collections::BTreeMap::new();
+        let mut buckets: std::collections::BTreeMap<Option<usize>, Vec<Cube>> =
+            std::collections::BTreeMap::new();
         for c in &f.space.0 {
             let (lo, hi) = f.view.current(c, Dim::Dst);
             let index = &self.filter_index[fid.index()][usize::from(c.fam == Fam::V6)];
@@ -743,7 +939,12 @@ impl<'s> Engine<'s> {
                     if !applies(ri) {
                         continue;
                     }
-                    let pulled: Vec<Cube> = self.filter_cubes[fid.index()][ri].iter().filter(|rc| rc.fam == piece.fam).filter_map(|rc| f.view.pull_back(rc)).filter(|rc| rc.intersect(&piece).is_some()).collect();
+                    let pulled: Vec<Cube> = self.filter_cubes[fid.index()][ri]
+                        .iter()
+                        .filter(|rc| rc.fam == piece.fam)
+                        .filter_map(|rc| f.view.pull_back(rc))
+                        .filter(|rc| rc.intersect(&piece).is_some())
+                        .collect();
                     if pulled.is_empty() {
                         continue;
                     }
@@ -764,7 +965,11 @@ impl<'s> Engine<'s> {
                 Some(ri) => filter.rules[ri].action,
                 None => filter.default,
             };
-            let child = self.child(&f, Space(cubes), Some(self.step(&f, StepKind::Filter { filter: fid, rule })));
+            let child = self.child(
+                &f,
+                Space(cubes),
+                Some(self.step(&f, StepKind::Filter { filter: fid, rule })),
+            );
             match action {
                 Action::Allow => allowed.push(child),
                 a => self.stopped(&child, child.space.clone(), Stop::Filtered(a), out),
@@ -774,13 +979,20 @@ impl<'s> Engine<'s> {
     }
 
     /// Postrouting: SNAT/masquerade for new connections, the DNAT undone for replies.
-    fn postrouting(&self, f: Flow, out_iface: usize, state: ConnState, out: &mut Vec<Outcome>) -> Vec<Flow> {
+    fn postrouting(
+        &self,
+        f: Flow,
+        out_iface: usize,
+        state: ConnState,
+        out: &mut Vec<Outcome>,
+    ) -> Vec<Flow> {
         let _ = out;
         let dev = f.dev;
         let host = &self.devices[dev].host;
         if f.reply {
             let mut f = f;
-            if let Some(&(_, prev_dst, prev_dport)) = f.dnat_log.iter().find(|(d, _, _)| *d == dev) {
+            if let Some(&(_, prev_dst, prev_dport)) = f.dnat_log.iter().find(|(d, _, _)| *d == dev)
+            {
                 f.view.src = prev_dst;
                 f.view.sport = prev_dport;
                 f.path.push(self.step(&f, StepKind::UndoDnat));
@@ -800,14 +1012,21 @@ impl<'s> Engine<'s> {
             if rule.matches.out_iface.is_some() && rule.matches.out_iface != out_net {
                 continue;
             }
-            let tmp = Flow { space: rest.clone(), ..self.child(&f, Space::default(), None) };
+            let tmp = Flow {
+                space: rest.clone(),
+                ..self.child(&f, Space::default(), None)
+            };
             let (hit, miss) = self.split_cond(&tmp, &self.nat_cubes[&(dev, ni)]);
             rest = miss;
             for fam in Self::fams(&hit) {
                 let part = Space(hit.0.iter().filter(|c| c.fam == fam).copied().collect());
                 let to = match rule.kind {
                     NatKind::Snat { to } if Fam::of(to) == fam => Some(to),
-                    NatKind::Masquerade => host.interfaces[out_iface].addrs.iter().copied().find(|a| Fam::of(*a) == fam),
+                    NatKind::Masquerade => host.interfaces[out_iface]
+                        .addrs
+                        .iter()
+                        .copied()
+                        .find(|a| Fam::of(*a) == fam),
                     _ => None,
                 };
                 let mut child = self.child(&f, part, Some(self.step(&f, StepKind::Snat(ni))));
@@ -835,25 +1054,44 @@ impl<'s> Engine<'s> {
     fn transmit(&self, f: Flow, out_iface: usize, next: Option<u128>, out: &mut Vec<Outcome>) {
         let dev = f.dev;
         let net = self.devices[dev].host.interfaces[out_iface].network;
-        let Some(fam) = f.space.0.first().map(|c| c.fam) else { return };
+        let Some(fam) = f.space.0.first().map(|c| c.fam) else {
+            return;
+        };
         let stand_in = self.scn.hosts.len() + net.index();
         // Who answers on this segment: the hosts' addresses, and — for replies
         // only — the range of the sender standing for the network.
         let mut intervals: Vec<(Fam, u128, u128, (usize, usize))> = self
             .members
             .get(&(net, fam))
-            .map(|v| v.iter().filter(|&&(_, di, _)| di != dev).map(|&(x, di, ii)| (fam, x, x, (di, ii))).collect())
+            .map(|v| {
+                v.iter()
+                    .filter(|&&(_, di, _)| di != dev)
+                    .map(|&(x, di, ii)| (fam, x, x, (di, ii)))
+                    .collect()
+            })
             .unwrap_or_default();
         if f.reply && stand_in != dev {
-            intervals.extend(self.devices[stand_in].owned.iter().filter(|(f2, _, _)| *f2 == fam).map(|&(f2, lo, hi)| (f2, lo, hi, (stand_in, 0))));
+            intervals.extend(
+                self.devices[stand_in]
+                    .owned
+                    .iter()
+                    .filter(|(f2, _, _)| *f2 == fam)
+                    .map(|&(f2, lo, hi)| (f2, lo, hi, (stand_in, 0))),
+            );
             intervals.sort_unstable();
         }
         let pieces: Vec<(Option<(usize, usize)>, Vec<Cube>)> = match next {
             Some(gw) => {
-                let who = intervals.iter().find(|&&(_, lo, hi, _)| lo <= gw && gw <= hi).map(|&(_, _, _, k)| k);
+                let who = intervals
+                    .iter()
+                    .find(|&&(_, lo, hi, _)| lo <= gw && gw <= hi)
+                    .map(|&(_, _, _, k)| k);
                 vec![(who, f.space.0.clone())]
             }
-            None => self.cut_by_field(&f.view, &f.space, Dim::Dst, &intervals).into_iter().collect(),
+            None => self
+                .cut_by_field(&f.view, &f.space, Dim::Dst, &intervals)
+                .into_iter()
+                .collect(),
         };
         for (who, cubes) in pieces {
             match who {
@@ -891,13 +1129,21 @@ impl<'s> Engine<'s> {
             let in_net = host.interfaces.get(in_iface).map(|i| i.network);
             let mut rest = f.space.clone();
             for (ni, rule) in host.nat.iter().enumerate() {
-                let NatKind::Dnat { to, port, .. } = rule.kind else { continue };
+                let NatKind::Dnat { to, port, .. } = rule.kind else {
+                    continue;
+                };
                 if rule.matches.in_iface.is_some() && rule.matches.in_iface != in_net {
                     continue;
                 }
-                let tmp = Flow { space: rest.clone(), ..self.child(&f, Space::default(), None) };
+                let tmp = Flow {
+                    space: rest.clone(),
+                    ..self.child(&f, Space::default(), None)
+                };
                 let (hit, miss) = self.split_cond(&tmp, &self.nat_cubes[&(dev, ni)]);
-                let (hit, keep) = hit.0.into_iter().partition::<Vec<Cube>, _>(|c| c.fam == Fam::of(to));
+                let (hit, keep) = hit
+                    .0
+                    .into_iter()
+                    .partition::<Vec<Cube>, _>(|c| c.fam == Fam::of(to));
                 rest = Space(miss.0.into_iter().chain(keep).collect());
                 if hit.is_empty() {
                     continue;
@@ -930,7 +1176,9 @@ impl<'s> Engine<'s> {
                 let pass = match (&host.routes[ri].action, host.rp_filter) {
                     (RouteAction::Blackhole, _) => false,
                     (_, RpFilter::Loose) => true,
-                    (RouteAction::Direct { iface } | RouteAction::Via { iface, .. }, _) => *iface == in_iface,
+                    (RouteAction::Direct { iface } | RouteAction::Via { iface, .. }, _) => {
+                        *iface == in_iface
+                    }
                 };
                 if pass {
                     ok_ranges.entry(fam).or_default().push((lo, hi));
@@ -951,7 +1199,10 @@ impl<'s> Engine<'s> {
         let mut rest = f.space.clone();
         for fam in Self::fams(&f.space) {
             let own = self.own_ranges(dev, fam);
-            let tmp = Flow { space: rest.clone(), ..self.child(&f, Space::default(), None) };
+            let tmp = Flow {
+                space: rest.clone(),
+                ..self.child(&f, Space::default(), None)
+            };
             let (local, remote) = self.split_cond(&tmp, &Self::field_cond(fam, Dim::Dst, &own));
             rest = remote;
             if !local.is_empty() {
@@ -976,7 +1227,14 @@ impl<'s> Engine<'s> {
         let mut f = f;
         f.ttl -= 1;
         for (c, out_iface, next) in self.route(f, out) {
-            for c in self.filter_hook(c, Hook::Forward, Some(in_iface), Some(out_iface), state, out) {
+            for c in self.filter_hook(
+                c,
+                Hook::Forward,
+                Some(in_iface),
+                Some(out_iface),
+                state,
+                out,
+            ) {
                 for c in self.postrouting(c, out_iface, state, out) {
                     self.transmit(c, out_iface, next, out);
                 }
@@ -997,7 +1255,16 @@ impl<'s> Engine<'s> {
             return;
         }
         // ICMP echo is answered by the kernel.
-        let (icmp, mut rest) = f.space.split(&[Cube { proto: ICMP, ..Cube::full(Fam::V4) }, Cube { proto: ICMP, ..Cube::full(Fam::V6) }]);
+        let (icmp, mut rest) = f.space.split(&[
+            Cube {
+                proto: ICMP,
+                ..Cube::full(Fam::V4)
+            },
+            Cube {
+                proto: ICMP,
+                ..Cube::full(Fam::V6)
+            },
+        ]);
         if !icmp.is_empty() {
             self.reply(self.child(&f, icmp, None), usize::MAX, out);
         }
@@ -1012,7 +1279,11 @@ impl<'s> Engine<'s> {
             let mut conds = Vec::new();
             for fam in [Fam::V4, Fam::V6] {
                 let dsts: Vec<(u128, u128)> = if s.bind.is_unspecified() {
-                    if !s.accepts(if fam == Fam::V4 { std::net::IpAddr::from([1u8, 1, 1, 1]) } else { std::net::IpAddr::from([1u16; 8]) }) {
+                    if !s.accepts(if fam == Fam::V4 {
+                        std::net::IpAddr::from([1u8, 1, 1, 1])
+                    } else {
+                        std::net::IpAddr::from([1u16; 8])
+                    }) {
                         continue;
                     }
                     vec![(0, fam.max())]
@@ -1029,7 +1300,10 @@ impl<'s> Engine<'s> {
                     conds.push(c);
                 }
             }
-            let tmp = Flow { space: rest.clone(), ..self.child(&f, Space::default(), None) };
+            let tmp = Flow {
+                space: rest.clone(),
+                ..self.child(&f, Space::default(), None)
+            };
             let (hit, miss) = self.split_cond(&tmp, &conds);
             rest = miss;
             if !hit.is_empty() {
@@ -1048,14 +1322,22 @@ impl<'s> Engine<'s> {
         r.in_iface = None;
         r.ttl = crate::journey::INITIAL_TTL;
         // Remember where the request ended, for the outcome.
-        r.path.push(PathStep { dev: f.dev, reply: true, kind: StepKind::Socket(si) });
+        r.path.push(PathStep {
+            dev: f.dev,
+            reply: true,
+            kind: StepKind::Socket(si),
+        });
         self.originate(r, out);
     }
 
     fn reply_arrives(&self, f: Flow, out: &mut Vec<Outcome>) {
         let origin = f.visited[0];
         // Where the request ended: the socket step recorded when the reply began.
-        let Some(start) = f.path.iter().rposition(|s| s.reply && matches!(s.kind, StepKind::Socket(_))) else {
+        let Some(start) = f
+            .path
+            .iter()
+            .rposition(|s| s.reply && matches!(s.kind, StepKind::Socket(_)))
+        else {
             return;
         };
         let (dev, si) = match f.path[start].kind {
@@ -1067,7 +1349,12 @@ impl<'s> Engine<'s> {
             return;
         }
         // The reply must look like the answer the client expects: from where it sent to.
-        let want = [(f.view.src, Dim::Dst), (f.view.sport, Dim::Dport), (f.view.dst, Dim::Src), (f.view.dport, Dim::Sport)];
+        let want = [
+            (f.view.src, Dim::Dst),
+            (f.view.sport, Dim::Dport),
+            (f.view.dst, Dim::Src),
+            (f.view.dport, Dim::Sport),
+        ];
         let mut ok = f.space.clone();
         let mut bad = Space::default();
         for (field, dim) in want {
@@ -1097,7 +1384,11 @@ impl<'s> Engine<'s> {
         if !ok.is_empty() {
             let mut path = f.path.clone();
             path.remove(start);
-            out.push(Outcome { space: ok, path, end: End::Reached { dev, socket: si } });
+            out.push(Outcome {
+                space: ok,
+                path,
+                end: End::Reached { dev, socket: si },
+            });
         }
     }
 }
@@ -1115,9 +1406,19 @@ enum Hook {
 fn network_parts(scn: &Scenario, id: NetworkId) -> Vec<AddrPart> {
     let n = scn.network(id);
     let minus: std::sync::Arc<Vec<ipnet::IpNet>> = std::sync::Arc::new(if n.catch_all {
-        scn.networks.iter().filter(|o| !o.catch_all).flat_map(|o| o.prefixes.iter().copied()).collect()
+        scn.networks
+            .iter()
+            .filter(|o| !o.catch_all)
+            .flat_map(|o| o.prefixes.iter().copied())
+            .collect()
     } else {
         Vec::new()
     });
-    n.prefixes.iter().map(|p| AddrPart { prefix: *p, minus: minus.clone() }).collect()
+    n.prefixes
+        .iter()
+        .map(|p| AddrPart {
+            prefix: *p,
+            minus: minus.clone(),
+        })
+        .collect()
 }

@@ -95,7 +95,13 @@ impl Source {
     }
 
     pub(crate) fn synthetic_host(&self, scn: &Scenario) -> Option<Host> {
-        let Source::Network { network, addr, name, .. } = self else {
+        let Source::Network {
+            network,
+            addr,
+            name,
+            ..
+        } = self
+        else {
             return None;
         };
         Some(stand_in_host(scn, *network, &[*addr], name))
@@ -105,7 +111,12 @@ impl Source {
 /// A host standing for anyone on network `network`, with these addresses (one
 /// per family at most): attached to that network only, with its connected
 /// routes and a default route through the network's gateway, per family.
-pub(crate) fn stand_in_host(scn: &Scenario, network: NetworkId, addrs: &[IpAddr], name: &str) -> Host {
+pub(crate) fn stand_in_host(
+    scn: &Scenario,
+    network: NetworkId,
+    addrs: &[IpAddr],
+    name: &str,
+) -> Host {
     let net = scn.network(network);
     let mut routes = Vec::new();
     for addr in addrs {
@@ -121,43 +132,67 @@ pub(crate) fn stand_in_host(scn: &Scenario, network: NetworkId, addrs: &[IpAddr]
             }
         }
         let gw = net.gateway.and_then(|g| {
-            scn.host(g).interfaces.iter().find(|i| i.network == network).and_then(|i| i.addrs.iter().copied().find(|a| a.is_ipv4() == addr.is_ipv4())).map(|a| (g, a))
+            scn.host(g)
+                .interfaces
+                .iter()
+                .find(|i| i.network == network)
+                .and_then(|i| {
+                    i.addrs
+                        .iter()
+                        .copied()
+                        .find(|a| a.is_ipv4() == addr.is_ipv4())
+                })
+                .map(|a| (g, a))
         });
         if let Some((g, gw)) = gw {
-            let default: IpNet = if addr.is_ipv4() { "0.0.0.0/0".parse().expect("valid") } else { "::/0".parse().expect("valid") };
-            if !routes.iter().any(|r| r.dest == default && r.except.is_empty()) {
+            let default: IpNet = if addr.is_ipv4() {
+                "0.0.0.0/0".parse().expect("valid")
+            } else {
+                "::/0".parse().expect("valid")
+            };
+            if !routes
+                .iter()
+                .any(|r| r.dest == default && r.except.is_empty())
+            {
                 routes.push(Route {
                     dest: default,
                     except: Default::default(),
-                    action: RouteAction::Via { gateway: gw, iface: 0 },
+                    action: RouteAction::Via {
+                        gateway: gw,
+                        iface: 0,
+                    },
                     origin: RouteOrigin::NetworkGateway(network),
-                    text: format!("default via {gw} ({}, gateway of {})", scn.host(g).name, net.name),
+                    text: format!(
+                        "default via {gw} ({}, gateway of {})",
+                        scn.host(g).name,
+                        net.name
+                    ),
                 });
             }
         }
     }
-        routes.sort_by_key(|r| std::cmp::Reverse(r.dest.prefix_len()));
-        Host {
-            name: name.to_string(),
-            about: format!("a sender standing for network {}", net.name),
-            router: false,
-            interfaces: vec![Interface {
-                network,
-                addrs: addrs.to_vec(),
-            }],
-            routes,
-            rp_filter: RpFilter::Off,
-            forward: None,
-            input: None,
-            output: None,
-            nat: Vec::new(),
-            sockets: Vec::new(),
-            dns: net.dns,
-            tls: TlsClient::default(),
-            proxy: None,
-            sensitive: false,
-            origin: net.origin.clone(),
-        }
+    routes.sort_by_key(|r| std::cmp::Reverse(r.dest.prefix_len()));
+    Host {
+        name: name.to_string(),
+        about: format!("a sender standing for network {}", net.name),
+        router: false,
+        interfaces: vec![Interface {
+            network,
+            addrs: addrs.to_vec(),
+        }],
+        routes,
+        rp_filter: RpFilter::Off,
+        forward: None,
+        input: None,
+        output: None,
+        nat: Vec::new(),
+        sockets: Vec::new(),
+        dns: net.dns,
+        tls: TlsClient::default(),
+        proxy: None,
+        sensitive: false,
+        origin: net.origin.clone(),
+    }
 }
 
 /// The source address a host gives a packet to `dst`: the address of the
