@@ -1891,9 +1891,9 @@ pub fn small(seed: u64) -> String {
         ("tcp", 25, "smtp"),
         ("tcp", 9100, "metrics"),
     ];
-    for k in routers..hosts.len() {
+    for host in hosts.iter_mut().skip(routers) {
         let n = r.range(1, 4);
-        let own: Vec<std::net::IpAddr> = hosts[k].addrs().collect();
+        let own: Vec<std::net::IpAddr> = host.addrs().collect();
         let mut socks: Vec<Sock> = Vec::new();
         for _ in 0..n {
             let (proto, port, app) = if r.chance(0.6) {
@@ -1915,7 +1915,7 @@ pub fn small(seed: u64) -> String {
                 _ => None,
             };
             let tls = (proto == "tcp" && (port == 443 || r.chance(0.1)))
-                .then(|| format!("{}.lab", hosts[k].name));
+                .then(|| format!("{}.lab", host.name));
             socks.push(Sock {
                 proto,
                 port,
@@ -1924,7 +1924,7 @@ pub fn small(seed: u64) -> String {
                 tls,
             });
         }
-        hosts[k].socks = socks;
+        host.socks = socks;
     }
 
     // Filters.
@@ -2225,14 +2225,16 @@ fn small_rule(
     }
     if stateful && r.chance(0.1) {
         s.push_str(" state ");
-        s.push_str(*r.pick(&["new", "established", "new,established", "invalid"]));
+        let state: &&str = r.pick(&["new", "established", "new,established", "invalid"]);
+        s.push_str(state);
     }
     if action == "reject" && r.chance(0.3) {
-        s.push_str(*r.pick(&[
+        let with: &&str = r.pick(&[
             " with tcp-reset",
             " with admin-prohibited",
             " with port-unreachable",
-        ]));
+        ]);
+        s.push_str(with);
     }
     s
 }

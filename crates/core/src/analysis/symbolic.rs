@@ -267,7 +267,7 @@ pub struct Engine<'s> {
     /// Every device's own addresses (a stand-in's whole range).
     own: Vec<Vec<(Fam, u128, u128)>>,
     /// Per network and family: the addresses on it, sorted, with their device and interface.
-    members: HashMap<(NetworkId, Fam), Vec<(u128, usize, usize)>>,
+    members: HashMap<(NetworkId, Fam), Vec<Member>>,
     /// The packets that could reach some socket: socket endpoints and DNAT match spaces.
     targets: Vec<Cube>,
 }
@@ -458,7 +458,7 @@ impl<'s> Engine<'s> {
                 v
             })
             .collect();
-        let mut members: HashMap<(NetworkId, Fam), Vec<(u128, usize, usize)>> = HashMap::new();
+        let mut members: HashMap<(NetworkId, Fam), Vec<Member>> = HashMap::new();
         for (di, d) in devices.iter().enumerate().take(scn.hosts.len()) {
             for (ii, iface) in d.host.interfaces.iter().enumerate() {
                 for a in &iface.addrs {
@@ -1080,7 +1080,7 @@ impl<'s> Engine<'s> {
             );
             intervals.sort_unstable();
         }
-        let pieces: Vec<(Option<(usize, usize)>, Vec<Cube>)> = match next {
+        let pieces: Vec<(Option<DevIface>, Vec<Cube>)> = match next {
             Some(gw) => {
                 let who = intervals
                     .iter()
@@ -1394,6 +1394,10 @@ impl<'s> Engine<'s> {
 }
 
 type IpAddrU = (Fam, u128);
+/// A device and one of its interfaces.
+type DevIface = (usize, usize);
+/// An address on a network, with the device and interface that own it.
+type Member = (u128, usize, usize);
 
 #[derive(Debug, Clone, Copy)]
 enum Hook {

@@ -1527,7 +1527,7 @@ impl<'s> Tracer<'s> {
         }?;
         let f: &'s Filter = self.scn.filter(fid);
         let input = self.match_input(pkt, in_iface, out_iface, dev, state);
-        let decision = filter::evaluate(&f, &input);
+        let decision = filter::evaluate(f, &input);
         let name = self.dev_name(dev);
         let hook_name = hook.name();
         let (rule, text) = match decision.by {
@@ -1581,7 +1581,7 @@ impl<'s> Tracer<'s> {
                 filter::Decider::Rule(i) => Some(&f.rules[i]),
                 _ => None,
             };
-            claims::filter(hop, &f, r, decision.by, &input, rp_strict, &dst_name);
+            claims::filter(hop, f, r, decision.by, &input, rp_strict, &dst_name);
             return None;
         }
         if direction == Direction::Reply && !f.stateful {
