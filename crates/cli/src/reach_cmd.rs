@@ -14,20 +14,37 @@ fn sources(scn: &Scenario, name: &str) -> Result<Vec<Source>, InputError> {
     }
     if let Some(n) = scn.network_by_name(name) {
         let mut v = vec![Source::Network(n)];
-        v.extend(scn.hosts.iter().enumerate().filter(|(_, h)| h.interfaces.iter().any(|i| i.network == n)).map(|(i, _)| Source::Host(pathproof_core::model::HostId(i as u32))));
+        v.extend(
+            scn.hosts
+                .iter()
+                .enumerate()
+                .filter(|(_, h)| h.interfaces.iter().any(|i| i.network == n))
+                .map(|(i, _)| Source::Host(pathproof_core::model::HostId(i as u32))),
+        );
         return Ok(v);
     }
     Err(unknown(scn, name))
 }
 
 fn unknown(scn: &Scenario, name: &str) -> InputError {
-    let mut names: Vec<&str> = scn.hosts.iter().map(|h| h.name.as_str()).chain(scn.networks.iter().map(|n| n.name.as_str())).collect();
+    let mut names: Vec<&str> = scn
+        .hosts
+        .iter()
+        .map(|h| h.name.as_str())
+        .chain(scn.networks.iter().map(|n| n.name.as_str()))
+        .collect();
     names.sort_unstable();
-    let help = pathproof_core::load::diagnostic::nearest(name, names.iter().copied()).map(|s| format!("\n  help: did you mean `{s}`?")).unwrap_or_default();
+    let help = pathproof_core::load::diagnostic::nearest(name, names.iter().copied())
+        .map(|s| format!("\n  help: did you mean `{s}`?"))
+        .unwrap_or_default();
     InputError(format!("error: unknown host or network `{name}`{help}\n"))
 }
 
-pub fn reach_query(scn: &Scenario, from: Option<&str>, to: Option<&str>) -> Result<ReachQuery, InputError> {
+pub fn reach_query(
+    scn: &Scenario,
+    from: Option<&str>,
+    to: Option<&str>,
+) -> Result<ReachQuery, InputError> {
     let mut q = ReachQuery::default();
     if let Some(f) = from {
         q.from = Some(sources(scn, f)?);
@@ -45,9 +62,16 @@ pub fn reach_query(scn: &Scenario, from: Option<&str>, to: Option<&str>) -> Resu
     Ok(q)
 }
 
-pub fn reach(scn: &Scenario, from: Option<&str>, to: Option<&str>, format: &str) -> Result<String, InputError> {
+pub fn reach(
+    scn: &Scenario,
+    from: Option<&str>,
+    to: Option<&str>,
+    format: &str,
+) -> Result<String, InputError> {
     if format == "mermaid" {
-        return Err(InputError("error: --format mermaid draws the foothold graph: add --foothold\n".into()));
+        return Err(InputError(
+            "error: --format mermaid draws the foothold graph: add --foothold\n".into(),
+        ));
     }
     let q = reach_query(scn, from, to)?;
     let r = reach::reach(scn, &q);
@@ -74,7 +98,9 @@ pub fn check(scn: &Scenario, format: &str) -> (String, bool) {
 pub fn foothold(scn: &Scenario, from: &str, format: &str) -> Result<String, InputError> {
     let Some(h) = scn.host_by_name(from) else {
         if scn.network_by_name(from).is_some() {
-            return Err(InputError(format!("error: a foothold is a host; `{from}` is a network\n")));
+            return Err(InputError(format!(
+                "error: a foothold is a host; `{from}` is a network\n"
+            )));
         }
         return Err(unknown(scn, from));
     };
@@ -82,7 +108,11 @@ pub fn foothold(scn: &Scenario, from: &str, format: &str) -> Result<String, Inpu
     Ok(match format {
         "json" => pathproof_core::analysis::foothold::render_json(&f, scn),
         "mermaid" => pathproof_core::analysis::foothold::render_mermaid(&f, scn),
-        "csv" => return Err(InputError("error: the foothold graph has text, json and mermaid forms\n".into())),
+        "csv" => {
+            return Err(InputError(
+                "error: the foothold graph has text, json and mermaid forms\n".into(),
+            ))
+        }
         _ => pathproof_core::analysis::foothold::render_text(&f, scn),
     })
 }
