@@ -125,10 +125,10 @@ fn range_text(lo: u128, hi: u128, v6: bool) -> String {
     }
     let size = hi.wrapping_sub(lo).wrapping_add(1);
     // A whole address space (size overflows to 0 for IPv6).
-    if (v6 && lo == 0 && hi == V6_MAX) || (!v6 && lo == 0 && hi == V4_MAX) {
+    if lo == 0 && hi == if v6 { V6_MAX } else { V4_MAX } {
         return format!("{}/0", addr_text(0, v6));
     }
-    if size.is_power_of_two() && lo % size == 0 {
+    if size.is_power_of_two() && lo.is_multiple_of(size) {
         let len = bits - size.trailing_zeros();
         return format!("{}/{len}", addr_text(lo, v6));
     }

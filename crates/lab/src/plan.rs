@@ -181,6 +181,25 @@ pub fn plan(scn: &Scenario, lab: &str) -> Plan {
             sys("net/ipv6/conf/default/accept_ra", "0"),
         ];
         sysctls.push(sys("net/ipv4/ping_group_range", "0 2147483647"));
+        // No ICMP redirects (the model has none; hardened hosts and routers
+        // switch them off too): a router forwarding a packet back out the
+        // interface it came in on does not teach the sender a shortcut.
+        for k in [
+            "net/ipv4/conf/all/send_redirects",
+            "net/ipv4/conf/default/send_redirects",
+            "net/ipv4/conf/all/accept_redirects",
+            "net/ipv4/conf/default/accept_redirects",
+            "net/ipv6/conf/all/accept_redirects",
+            "net/ipv6/conf/default/accept_redirects",
+        ] {
+            sysctls.push(sys(k, "0"));
+        }
+        // ICMP errors are not rate limited: the model answers every probe.
+        sysctls.push(sys("net/ipv4/icmp_ratelimit", "0"));
+        sysctls.push(sys("net/ipv6/icmp/ratelimit", "0"));
+        // ...nor counted against the global ICMP budget, which all namespaces share.
+        sysctls.push(sys("net/ipv4/icmp_ratemask", "0"));
+        sysctls.push(sys("net/ipv6/icmp/ratemask", "\n"));
         let (plo, phi) = crate::probe::EPHEMERAL_RANGE;
         sysctls.push(sys("net/ipv4/ip_local_port_range", &format!("{plo} {phi}")));
         let mut iface_sysctls = Vec::new();

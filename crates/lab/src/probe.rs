@@ -48,6 +48,9 @@ pub enum Class {
     /// The local kernel discarded the packet before it left (EPERM from an
     /// output-hook drop, EINVAL from a blackhole route): no answer either.
     LocalDrop,
+    /// EACCES: an ICMPv6 administratively-prohibited answer (Linux reports
+    /// "permission denied" for it, where IPv4's gives "no route to host").
+    Prohibited,
     Unresolved,
     ProxyDenied,
     Other,
@@ -61,6 +64,7 @@ impl Class {
             Class::Unreachable => "unreachable",
             Class::Timeout => "timed out",
             Class::LocalDrop => "dropped locally",
+            Class::Prohibited => "prohibited",
             Class::Unresolved => "unresolved",
             Class::ProxyDenied => "proxy denied",
             Class::Other => "other error",
@@ -77,6 +81,7 @@ pub fn class_by_name(s: &str) -> Class {
         "timed out" => Class::Timeout,
         "dropped locally" => Class::LocalDrop,
         "proxy denied" => Class::ProxyDenied,
+        "prohibited" => Class::Prohibited,
         u if u.starts_with("unresolved") => Class::Unresolved,
         _ => Class::Other,
     }
@@ -88,6 +93,7 @@ pub fn classify_err(e: &std::io::Error) -> Class {
         Some(libc::ENETUNREACH) | Some(libc::EHOSTUNREACH) => Class::Unreachable,
         Some(libc::ETIMEDOUT) | Some(libc::EAGAIN) | Some(libc::EINPROGRESS) => Class::Timeout,
         Some(libc::EPERM) | Some(libc::EINVAL) => Class::LocalDrop,
+        Some(libc::EACCES) => Class::Prohibited,
         _ if e.kind() == std::io::ErrorKind::TimedOut
             || e.kind() == std::io::ErrorKind::WouldBlock =>
         {
@@ -103,11 +109,24 @@ pub fn expected(t: &Trace) -> Vec<Class> {
         OutcomeKind::Reached | OutcomeKind::TlsFailed => vec![Class::Connected],
         OutcomeKind::Refused => vec![Class::Refused],
         OutcomeKind::Rejected => {
-            if t.outcome.client_sees.contains("no route to host") {
-                vec![Class::Unreachable]
+            let v6 = t.query.destination_address.is_some_and(|a| a.is_ipv6());
+            let local = rejected_by_own_output(t);
+            let mut v = if t.outcome.client_sees.contains("no route to host") {
+                // IPv6's admin-prohibited is EACCES in Linux (icmpv6_err_convert).
+                vec![if v6 {
+                    Class::Prohibited
+                } else {
+                    Class::Unreachable
+                }]
             } else {
                 vec![Class::Refused]
+            };
+            if local && t.query.proto == Proto::Udp {
+                // A UDP send that the sender's own output hook rejects fails
+                // at once with EPERM, before the ICMP answer arrives.
+                v.push(Class::LocalDrop);
             }
+            v
         }
         OutcomeKind::Dropped | OutcomeKind::ReplyLost | OutcomeKind::TtlExceeded => {
             vec![Class::Timeout, Class::LocalDrop]
@@ -116,6 +135,136 @@ pub fn expected(t: &Trace) -> Vec<Class> {
         OutcomeKind::Unresolved => vec![Class::Unresolved],
         OutcomeKind::ProxyDenied => vec![Class::ProxyDenied],
     }
+}
+
+/// Whether the deciding hop of a rejected journey is the sender's own filter.
+fn rejected_by_own_output(t: &Trace) -> bool {
+    let Some(step) = t.outcome.step else {
+        return false;
+    };
+    t.hops
+        .iter()
+        .find(|h| h.step == step)
+        .is_some_and(|h| h.stage == Stage::Filter && h.device == t.query.source && step <= 4)
+}
+
+/// Modelling limit L1 (docs/lab.md, docs/semantics.md): the model reports a
+/// refusal, a reject or a router's "no route" where it happens and does not
+/// walk the answer (TCP reset, ICMP error) back. In the kernel the answer
+/// crosses the answerer's output hook, every router's forward hook and the
+/// client's input hook; a *stateless* filter there may drop it (stateful ones
+/// pass it as established/related), and the client times out instead.
+/// Returns the filters the answer crosses that are stateless.
+fn answer_crosses_stateless(scn: &Scenario, t: &Trace) -> Vec<String> {
+    let Some(at) = &t.outcome.at else {
+        return Vec::new();
+    };
+    let mut path: Vec<&str> = Vec::new();
+    for h in t
+        .hops
+        .iter()
+        .filter(|h| h.direction == pathproof_core::evidence::Direction::Request)
+    {
+        if path.last() != Some(&h.device.as_str()) {
+            path.push(&h.device);
+        }
+        if &h.device == at {
+            break;
+        }
+    }
+    let mut out = Vec::new();
+    // The answer routes by the answerer's own table: when that way back is not
+    // the request's way in reverse, stateful filters on it see an invalid
+    // packet (or it is lost), which the model does not consider either.
+    let back = answer_path(scn, t, at);
+    let mut forward: Vec<String> = path.iter().map(|d| d.to_string()).collect();
+    forward.reverse();
+    if back != forward {
+        out.push(format!(
+            "(the answer goes back by {} where the request came by {})",
+            back.join(" -> "),
+            forward.join(" -> ")
+        ));
+    }
+    let n = path.len();
+    for (i, dev) in path.iter().enumerate() {
+        let Some(id) = scn.host_by_name(dev) else {
+            continue;
+        };
+        let host = scn.host(id);
+        let mut hooks = Vec::new();
+        if i == 0 {
+            hooks.push(host.input);
+        }
+        if i == n - 1 {
+            hooks.push(host.output);
+        }
+        if i > 0 && i < n - 1 {
+            hooks.push(host.forward);
+        }
+        for f in hooks.into_iter().flatten() {
+            let f = scn.filter(f);
+            let name = format!("{} on {}", f.name, host.name);
+            if !f.stateful && !out.contains(&name) {
+                out.push(name);
+            }
+        }
+    }
+    out
+}
+
+/// The devices an answer from `at` to the client passes, by the routing
+/// tables (a NAT device on the way hands it on to the original client).
+fn answer_path(scn: &Scenario, t: &Trace, at: &str) -> Vec<String> {
+    use pathproof_core::model::RouteAction;
+    let mut out = vec![at.to_string()];
+    let Some(step) = t.outcome.step else {
+        return out;
+    };
+    let Some(hop) = t.hops.iter().find(|h| h.step == step) else {
+        return out;
+    };
+    let client = t.query.source_address;
+    let mut dst = hop.packet.src;
+    let Some(mut dev) = scn.host_by_name(at) else {
+        return out;
+    };
+    for _ in 0..16 {
+        let host = scn.host(dev);
+        if host.has_addr(dst) && !dst.is_loopback() {
+            match client {
+                Some(c) if c != dst => {
+                    dst = c;
+                    continue;
+                }
+                _ => return out,
+            }
+        }
+        let Some(r) = pathproof_core::journey::route::lookup(host, dst) else {
+            out.push("(no route)".into());
+            return out;
+        };
+        let (iface, next) = match r.action {
+            RouteAction::Direct { iface } => (iface, dst),
+            RouteAction::Via { gateway, iface } => (iface, gateway),
+            RouteAction::Blackhole => {
+                out.push("(blackhole)".into());
+                return out;
+            }
+        };
+        let net = host.interfaces[iface].network;
+        let Some(&(owner, _)) = scn
+            .owners_of(next)
+            .iter()
+            .find(|(h, i)| scn.host(*h).interfaces[*i].network == net)
+        else {
+            out.push("(no neighbour)".into());
+            return out;
+        };
+        dev = owner;
+        out.push(scn.host(owner).name.clone());
+    }
+    out
 }
 
 /// One journey to probe.
@@ -163,6 +312,8 @@ pub struct ProbeResult {
     pub agree: bool,
     /// Why they disagree, if they do.
     pub disagreement: Option<String>,
+    /// When they disagree because of a documented modelling limit: which.
+    pub known_limit: Option<String>,
     /// TLS is a name-and-issuer check in the model; the lab's services do not
     /// speak TLS, so this journey's TLS outcome was not exercised.
     pub tls_not_exercised: bool,
@@ -423,6 +574,22 @@ pub(crate) fn bound_socket(
                 size_of::<libc::linger>() as libc::socklen_t,
             );
         }
+        if proto == Proto::Udp {
+            // Report ICMP host/network unreachable too (Linux treats them as
+            // soft errors for UDP and drops them silently otherwise).
+            let (lvl, opt) = if dst.is_ipv6() {
+                (libc::IPPROTO_IPV6, libc::IPV6_RECVERR)
+            } else {
+                (libc::IPPROTO_IP, libc::IP_RECVERR)
+            };
+            libc::setsockopt(
+                fd,
+                lvl,
+                opt,
+                &one as *const _ as *const libc::c_void,
+                size_of::<libc::c_int>() as libc::socklen_t,
+            );
+        }
         if let Some(s) = src {
             let (ss, len) = sockaddr(s);
             if libc::bind(fd, &ss as *const _ as *const libc::sockaddr, len) != 0 {
@@ -606,7 +773,18 @@ pub fn run_kernel(job: &Job, model: &Trace, proxy_addr: Option<SocketAddr>) -> K
         .source_address
         .filter(|a| a.is_ipv6() == dst.is_ipv6())
         .map(|a| SocketAddr::new(a, src_port));
-    let fd = match bound_socket(q.proto, src, SocketAddr::new(dst, port), CONNECT_TIMEOUT) {
+    let mut attempt = bound_socket(q.proto, src, SocketAddr::new(dst, port), CONNECT_TIMEOUT);
+    for _ in 0..3 {
+        // A local port clash (EADDRNOTAVAIL) is no network outcome: try again.
+        match &attempt {
+            Err(e) if e.raw_os_error() == Some(libc::EADDRNOTAVAIL) => {
+                std::thread::sleep(Duration::from_millis(50));
+                attempt = bound_socket(q.proto, src, SocketAddr::new(dst, port), CONNECT_TIMEOUT);
+            }
+            _ => break,
+        }
+    }
+    let fd = match attempt {
         Ok(fd) => fd,
         Err(e) => {
             r.class = classify_err(&e);
@@ -676,11 +854,26 @@ fn model_peer(t: &Trace) -> (Option<IpAddr>, Option<String>) {
         .unwrap_or((None, None))
 }
 
-fn compare(job: &Job, t: Trace, k: KernelResult) -> ProbeResult {
+fn compare(scn: &Scenario, job: &Job, t: Trace, k: KernelResult) -> ProbeResult {
     let exp = expected(&t);
     let (mpeer, mby) = model_peer(&t);
     let mut why = None;
+    let mut known_limit = None;
+    let answered = matches!(
+        t.outcome.kind,
+        OutcomeKind::Refused | OutcomeKind::Rejected | OutcomeKind::NoRoute
+    );
     if !exp.contains(&k.class) {
+        if answered && matches!(k.class, Class::Timeout | Class::LocalDrop) {
+            let filters = answer_crosses_stateless(scn, &t);
+            if !filters.is_empty() {
+                known_limit = Some(format!(
+                    "L1: the answer to a {} crosses stateless filter(s) {}; the model does not walk answers back",
+                    t.outcome.kind.name(),
+                    filters.join(", ")
+                ));
+            }
+        }
         why = Some(format!(
             "the model predicts {} ({}), the kernel gave {} ({})",
             t.outcome.kind.name(),
@@ -716,9 +909,23 @@ fn compare(job: &Job, t: Trace, k: KernelResult) -> ProbeResult {
         kernel: k,
         agree: why.is_none(),
         disagreement: why,
+        known_limit,
         tls_not_exercised: tls,
         trace: Some(t),
     }
+}
+
+/// How many IPv4 "no route" answers a router gives one source at once
+/// (`error_burst / error_cost` with the kernel's defaults, less a margin)...
+const IP_ERROR_BURST: usize = 3;
+/// ...and how often one more after that (`error_cost` is one second).
+const IP_ERROR_PACE: Duration = Duration::from_millis(1100);
+
+/// Whether the model says a router (not the sender) has no IPv4 route.
+fn router_no_route_v4(t: &Trace) -> bool {
+    t.outcome.kind == OutcomeKind::NoRoute
+        && t.outcome.at.as_deref() != Some(t.query.source.as_str())
+        && t.query.destination_address.is_some_and(|a| a.is_ipv4())
 }
 
 /// The ports the lab's namespaces pick ephemeral source ports from.
@@ -769,7 +976,12 @@ pub fn probe(scn: &Scenario, plan: &Plan, jobs: Vec<Job>) -> Result<Vec<ProbeRes
             Some(SocketAddr::new(h.first_addr(false)?, port))
         });
         // Journeys that would share a 5-tuple run one after the other.
-        let key = if free_sport {
+        let key = if router_no_route_v4(&t) {
+            // Paced: a router's IPv4 "no route" answers are rate limited per
+            // source by ip_error() with the machine-wide (init namespace only)
+            // net.ipv4.route.error_cost/error_burst: a burst, then one a second.
+            format!("{}|ip_error", j.source)
+        } else if free_sport {
             format!("job {i}")
         } else {
             match proxy_addr {
@@ -791,6 +1003,7 @@ pub fn probe(scn: &Scenario, plan: &Plan, jobs: Vec<Job>) -> Result<Vec<ProbeRes
         }
     }
     let prepared = Arc::new(prepared);
+    let scn = Arc::new(scn.clone());
     let queue = Arc::new(Mutex::new(
         groups.into_iter().map(|g| g.1).collect::<Vec<_>>(),
     ));
@@ -799,18 +1012,26 @@ pub fn probe(scn: &Scenario, plan: &Plan, jobs: Vec<Job>) -> Result<Vec<ProbeRes
     let ns: Arc<Vec<String>> = Arc::new(plan.hosts.iter().map(|h| h.ns.clone()).collect());
     let mut workers = Vec::new();
     for _ in 0..PARALLEL {
-        let (queue, results, prepared, ns) =
-            (queue.clone(), results.clone(), prepared.clone(), ns.clone());
+        let (queue, results, prepared, ns, scn) = (
+            queue.clone(),
+            results.clone(),
+            prepared.clone(),
+            ns.clone(),
+            scn.clone(),
+        );
         workers.push(std::thread::spawn(move || -> Result<(), String> {
             loop {
                 let Some(group) = queue.lock().expect("not poisoned").pop() else {
                     return Ok(());
                 };
-                for idx in group {
-                    let (i, _, job, t, proxy_addr) = &prepared[idx];
+                for (n, idx) in group.into_iter().enumerate() {
+                    let (i, key, job, t, proxy_addr) = &prepared[idx];
+                    if key.ends_with("|ip_error") && n >= IP_ERROR_BURST {
+                        std::thread::sleep(IP_ERROR_PACE);
+                    }
                     netns::enter(&ns[job.source])?;
                     let k = run_kernel(job, t, *proxy_addr);
-                    let r = compare(job, t.clone(), k);
+                    let r = compare(&scn, job, t.clone(), k);
                     results.lock().expect("not poisoned")[*i] = Some(r);
                 }
             }

@@ -27,7 +27,13 @@ pub fn text(lab: &str, results: &[ProbeResult]) -> String {
                 None => format!("{} {} -> {}", r.proto, r.from, r.to),
             };
             [
-                if r.agree { "ok".into() } else { "DIFF".into() },
+                if r.agree {
+                    "ok".into()
+                } else if r.known_limit.is_some() {
+                    "LIMIT".into()
+                } else {
+                    "DIFF".into()
+                },
                 j,
                 format!("{} ({})", r.model, r.model_client_sees),
                 r.kernel.class.name().to_string(),
@@ -60,6 +66,9 @@ pub fn text(lab: &str, results: &[ProbeResult]) -> String {
         for r in diffs {
             let _ = writeln!(out, "\n--- {} ({})", r.to, r.why);
             let _ = writeln!(out, "{}", r.disagreement.clone().unwrap_or_default());
+            if let Some(l) = &r.known_limit {
+                let _ = writeln!(out, "known modelling limit {l}");
+            }
             let _ = writeln!(
                 out,
                 "kernel: {} after {} ms: {}",
@@ -84,6 +93,7 @@ pub fn json(lab: &str, results: &[ProbeResult]) -> String {
         "probes": results.len(),
         "agree": agree,
         "disagree": results.len() - agree,
+        "known_limit": results.iter().filter(|r| !r.agree && r.known_limit.is_some()).count(),
         "results": results,
     });
     let mut s = serde_json::to_string_pretty(&v).expect("plain values serialise");

@@ -324,6 +324,33 @@ fn serve_host(scn: std::sync::Arc<Scenario>, hid: usize, ns: String) -> Result<(
                 let u = crate::probe::udp_bind_shared(addr)
                     .map_err(|e| format!("host {}: cannot bind {}: {e}", host.name, s.text))?;
                 std::thread::spawn(move || udp_echo(name, port, u));
+                if s.bind.is_unspecified() {
+                    // A wildcard UDP socket answers from the route's preferred
+                    // source, not from the address the datagram came to; a
+                    // careful server answers from that address (IP_PKTINFO),
+                    // as the model's reversed reply tuple assumes. The lab
+                    // gets that by adding a socket per local address of the
+                    // family, which the kernel prefers over the wildcard.
+                    let mut locals: Vec<IpAddr> = host
+                        .interfaces
+                        .iter()
+                        .flat_map(|i| i.addrs.iter().copied())
+                        .collect();
+                    locals.push(IpAddr::from([127, 0, 0, 1]));
+                    if host.first_addr(true).is_some() {
+                        locals.push(IpAddr::from(std::net::Ipv6Addr::LOCALHOST));
+                    }
+                    for a in locals {
+                        if !s.accepts(a) {
+                            continue;
+                        }
+                        let u = crate::probe::udp_bind_shared(SocketAddr::new(a, s.port)).map_err(
+                            |e| format!("host {}: cannot bind {a} for {}: {e}", host.name, s.text),
+                        )?;
+                        let name = host.name.clone();
+                        std::thread::spawn(move || udp_echo(name, port, u));
+                    }
+                }
             }
             Proto::Icmp => {}
         }
