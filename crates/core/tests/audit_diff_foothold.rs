@@ -511,17 +511,3 @@ fn shadowing_names_the_hiding_rules_and_respects_interfaces() {
     assert_eq!(st[4], RuleStatus::Live);
 }
 
-/// `cargo test --release -p pathproof-core --test audit_diff_foothold -- --ignored --nocapture large`
-#[test]
-#[ignore]
-fn large_rule_analysis_time() {
-    let text = pathproof_core::synth::large(&pathproof_core::synth::SynthParams::default());
-    let scn = load("large.yaml", &text, None).unwrap();
-    let t = std::time::Instant::now();
-    let mut f = Vec::new();
-    let stats = audit::rule_findings(&scn, &mut f);
-    eprintln!(
-        "rule analysis on the large scenario: {:?} {stats:?}",
-        t.elapsed()
-    );
-}
