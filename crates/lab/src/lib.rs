@@ -4,6 +4,7 @@
 //! beside the model's. See docs/lab.md.
 
 pub mod dns;
+pub mod filterdiff;
 pub mod ktrace;
 
 pub mod lab;
