@@ -32,7 +32,7 @@ use crate::services::field;
 /// How long a probe waits for a connection or an answer.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(1500);
 /// How many probes run at once.
-pub const PARALLEL: usize = 24;
+pub const PARALLEL: usize = 64;
 
 /// What the client saw, reduced to classes both sides can name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
