@@ -33,14 +33,28 @@ fn main() {
         .ok()
         .map(|v| v.split(',').filter_map(|x| x.trim().parse().ok()).collect())
         .unwrap_or_else(|| vec![20, 50, 100]);
-    println!("{:>6} {:>7} {:>14} {:>12}", "hosts", "rules", "rule analysis", "x baseline");
+    println!(
+        "{:>6} {:>7} {:>14} {:>12}",
+        "hosts", "rules", "rule analysis", "x baseline"
+    );
     for h in sizes {
-        let p = SynthParams { hosts: h, networks: (h / 10).max(4), rules: h * 10, ..SynthParams::default() };
+        let p = SynthParams {
+            hosts: h,
+            networks: (h / 10).max(4),
+            rules: h * 10,
+            ..SynthParams::default()
+        };
         let scn = load("large.yaml", &large(&p), None).expect("generated scenarios load");
         let t = Instant::now();
         let mut f = Vec::new();
         let stats = audit::rule_findings(&scn, &mut f);
         let d = t.elapsed();
-        println!("{:>6} {:>7} {:>14.1?} {:>12.0}   {stats:?}", h, p.rules, d, d.as_secs_f64() / base.as_secs_f64());
+        println!(
+            "{:>6} {:>7} {:>14.1?} {:>12.0}   {stats:?}",
+            h,
+            p.rules,
+            d,
+            d.as_secs_f64() / base.as_secs_f64()
+        );
     }
 }

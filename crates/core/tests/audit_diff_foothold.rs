@@ -510,4 +510,3 @@ fn shadowing_names_the_hiding_rules_and_respects_interfaces() {
     );
     assert_eq!(st[4], RuleStatus::Live);
 }
-
