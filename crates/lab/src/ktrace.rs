@@ -92,8 +92,9 @@ pub fn trace(lab: &str, from: &str, to: &str, proto: Proto) -> Result<String, St
     std::thread::sleep(Duration::from_millis(300));
     let t2 = t.clone();
     let job2 = job.clone();
+    let tls = probe::tls_side(&scn, &job, &t, &crate::lab::run_dir(lab))?;
     let k = netns::run_in(&plan.hosts[source].ns, move || {
-        probe::run_kernel(&job2, &t2, None)
+        probe::run_kernel(&job2, &t2, None, tls.as_ref())
     })?;
     std::thread::sleep(Duration::from_millis(300));
     let mut out = String::new();

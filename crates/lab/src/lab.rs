@@ -242,7 +242,56 @@ fn build(plan: &Plan, dir: &Path, sup: &SupervisorCmd) -> Result<(), String> {
         j.join()
             .map_err(|_| "a host worker panicked".to_string())??;
     }
+    wait_ipv6_ready(plan)?;
     start_supervisor(plan, dir, sup)
+}
+
+/// IPv6 addresses become usable (local route, not tentative) in a kernel
+/// work item, even with `nodad`: wait for every one of them, so the first
+/// probe does not meet "no route to host" for an address the host owns.
+fn wait_ipv6_ready(plan: &Plan) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    for h in &plan.hosts {
+        let want: Vec<String> =
+            h.ip.iter()
+                .filter_map(|l| l.strip_prefix("addr add "))
+                .filter_map(|l| l.split('/').next())
+                .filter(|a| a.contains(':'))
+                .map(str::to_string)
+                .collect();
+        if want.is_empty() {
+            continue;
+        }
+        loop {
+            let local = netns::run_cmd(
+                "ip",
+                &["-n", &h.ns, "-6", "route", "show", "table", "local"],
+                None,
+            )?;
+            let tentative = netns::run_cmd(
+                "ip",
+                &["-n", &h.ns, "-6", "addr", "show", "tentative"],
+                None,
+            )?;
+            let ready = tentative.trim().is_empty()
+                && want.iter().all(|a| {
+                    local
+                        .lines()
+                        .any(|l| l.split_whitespace().nth(1) == Some(a.as_str()))
+                });
+            if ready {
+                break;
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "host {}: IPv6 addresses not ready after 5 s",
+                    h.name
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    Ok(())
 }
 
 fn start_supervisor(plan: &Plan, dir: &Path, sup: &SupervisorCmd) -> Result<(), String> {

@@ -15,5 +15,6 @@ pub mod plan;
 pub mod probe;
 pub mod report;
 pub mod services;
+pub mod tls;
 
 pub use lab::{down, up, LabSpec, SupervisorCmd};

@@ -48,6 +48,8 @@ pub enum Class {
     /// The local kernel discarded the packet before it left (EPERM from an
     /// output-hook drop, EINVAL from a blackhole route): no answer either.
     LocalDrop,
+    /// The TLS handshake failed (name, issuer or client certificate).
+    TlsFailed,
     /// EACCES: an ICMPv6 administratively-prohibited answer (Linux reports
     /// "permission denied" for it, where IPv4's gives "no route to host").
     Prohibited,
@@ -65,6 +67,7 @@ impl Class {
             Class::Timeout => "timed out",
             Class::LocalDrop => "dropped locally",
             Class::Prohibited => "prohibited",
+            Class::TlsFailed => "tls failed",
             Class::Unresolved => "unresolved",
             Class::ProxyDenied => "proxy denied",
             Class::Other => "other error",
@@ -106,7 +109,8 @@ pub fn classify_err(e: &std::io::Error) -> Class {
 /// The classes a model outcome allows on the kernel side.
 pub fn expected(t: &Trace) -> Vec<Class> {
     match t.outcome.kind {
-        OutcomeKind::Reached | OutcomeKind::TlsFailed => vec![Class::Connected],
+        OutcomeKind::Reached => vec![Class::Connected],
+        OutcomeKind::TlsFailed => vec![Class::TlsFailed],
         OutcomeKind::Refused => vec![Class::Refused],
         OutcomeKind::Rejected => {
             let v6 = t.query.destination_address.is_some_and(|a| a.is_ipv6());
@@ -267,6 +271,95 @@ fn answer_path(scn: &Scenario, t: &Trace, at: &str) -> Vec<String> {
     out
 }
 
+/// What the client needs for the journey's TLS handshake: its rustls
+/// configuration and the name it asks for (the model's rule: the DNS name it
+/// used, the socket's first certificate name when it named a host, else the
+/// address).
+pub type TlsClientSide = (
+    Arc<rustls::ClientConfig>,
+    rustls::pki_types::ServerName<'static>,
+);
+
+/// The TLS side of a journey whose model trace has a TLS hop.
+pub fn tls_side(
+    scn: &Scenario,
+    job: &Job,
+    t: &Trace,
+    run_dir: &std::path::Path,
+) -> Result<Option<TlsClientSide>, String> {
+    let Some(hop) = t.hops.iter().rev().find(|h| h.stage == Stage::Tls) else {
+        return Ok(None);
+    };
+    let Some(dev) = scn.host_by_name(&hop.device) else {
+        return Ok(None);
+    };
+    let host = scn.host(dev);
+    let port = hop.packet.dport.unwrap_or(0);
+    let sock =
+        match pathproof_core::journey::deliver::find_socket(host, Proto::Tcp, hop.packet.dst, port)
+        {
+            pathproof_core::journey::deliver::SocketLookup::Found(s) => s,
+            _ => return Ok(None),
+        };
+    let Some(tls) = &sock.tls else {
+        return Ok(None);
+    };
+    let host_part = job
+        .query
+        .to
+        .rsplit_once(':')
+        .map(|x| x.0)
+        .unwrap_or(&job.query.to)
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    let asked = if job.by_name {
+        host_part
+    } else if scn.host_by_name(&host_part).is_some() {
+        tls.names.first().cloned().unwrap_or(host_part)
+    } else {
+        host_part
+    };
+    let name = rustls::pki_types::ServerName::try_from(asked.clone())
+        .map_err(|e| format!("TLS name `{asked}`: {e}"))?;
+    let cfg = crate::tls::client_config(scn, job.source, run_dir)?;
+    Ok(Some((cfg, name)))
+}
+
+/// Runs the client's handshake, then reads the service's greeting through TLS.
+fn tls_greeting(s: &mut TcpStream, side: &TlsClientSide, r: &mut KernelResult) {
+    let _ = s.set_read_timeout(Some(CONNECT_TIMEOUT));
+    let mut conn = match rustls::ClientConnection::new(side.0.clone(), side.1.clone()) {
+        Ok(c) => c,
+        Err(e) => {
+            r.class = Class::Other;
+            r.detail = format!("TLS client: {e}");
+            return;
+        }
+    };
+    if let Err(e) = crate::tls::handshake(&mut conn, s) {
+        r.class = Class::TlsFailed;
+        r.detail = format!("TLS handshake failed: {e}");
+        return;
+    }
+    let mut line = String::new();
+    {
+        let mut st = rustls::Stream::new(&mut conn, s);
+        let mut br = BufReader::new(&mut st);
+        let _ = br.read_line(&mut line);
+    }
+    if line.is_empty() {
+        // With TLS 1.3 a server rejects a client certificate only after the
+        // client's handshake is done: the refusal arrives as an alert here.
+        r.class = Class::TlsFailed;
+        r.detail = "TLS: the server closed the session (client certificate refused)".into();
+        return;
+    }
+    r.class = Class::Connected;
+    greeting_result(&line, r);
+    r.detail = format!("TLS ok; {}", line.trim());
+}
+
 /// One journey to probe.
 #[derive(Debug, Clone)]
 pub struct Job {
@@ -314,9 +407,6 @@ pub struct ProbeResult {
     pub disagreement: Option<String>,
     /// When they disagree because of a documented modelling limit: which.
     pub known_limit: Option<String>,
-    /// TLS is a name-and-issuer check in the model; the lab's services do not
-    /// speak TLS, so this journey's TLS outcome was not exercised.
-    pub tls_not_exercised: bool,
     #[serde(skip)]
     pub trace: Option<Trace>,
 }
@@ -653,7 +743,12 @@ fn greeting_result(line: &str, r: &mut KernelResult) {
 }
 
 /// Makes one journey for real, from the calling thread's namespace.
-pub fn run_kernel(job: &Job, model: &Trace, proxy_addr: Option<SocketAddr>) -> KernelResult {
+pub fn run_kernel(
+    job: &Job,
+    model: &Trace,
+    proxy_addr: Option<SocketAddr>,
+    tls: Option<&TlsClientSide>,
+) -> KernelResult {
     let start = Instant::now();
     let mut r = KernelResult {
         class: Class::Other,
@@ -734,6 +829,12 @@ pub fn run_kernel(job: &Job, model: &Trace, proxy_addr: Option<SocketAddr>) -> K
             r.class = Class::ProxyDenied;
             r.detail = status;
         } else if status.contains(" 200 ") {
+            if let Some(side) = tls {
+                // The TLS session is the client's own, tunnelled to the final socket.
+                tls_greeting(&mut s, side, &mut r);
+                r.detail = format!("{status}; {}", r.detail);
+                return finish(r);
+            }
             let mut l = String::new();
             let _ = reader.read_line(&mut l);
             greeting_result(&l, &mut r);
@@ -820,6 +921,10 @@ pub fn run_kernel(job: &Job, model: &Trace, proxy_addr: Option<SocketAddr>) -> K
             // SAFETY: fd is a connected TCP socket we own.
             let mut s = unsafe { TcpStream::from_raw_fd(fd) };
             r.class = Class::Connected;
+            if let Some(side) = tls {
+                tls_greeting(&mut s, side, &mut r);
+                return finish(r);
+            }
             match read_line(&mut s) {
                 Some(l) if l.starts_with("pathproof-proxy ") => {
                     // A reverse proxy could not reach its upstream.
@@ -895,7 +1000,6 @@ fn compare(scn: &Scenario, job: &Job, t: Trace, k: KernelResult) -> ProbeResult 
             }
         }
     }
-    let tls = t.hops.iter().any(|h| h.stage == Stage::Tls);
     ProbeResult {
         why: job.why.clone(),
         from: job.query.from.clone(),
@@ -910,7 +1014,6 @@ fn compare(scn: &Scenario, job: &Job, t: Trace, k: KernelResult) -> ProbeResult 
         agree: why.is_none(),
         disagreement: why,
         known_limit,
-        tls_not_exercised: tls,
         trace: Some(t),
     }
 }
@@ -992,7 +1095,8 @@ pub fn probe(scn: &Scenario, plan: &Plan, jobs: Vec<Job>) -> Result<Vec<ProbeRes
                 ),
             }
         };
-        prepared.push((i, key, j, t, proxy_addr));
+        let tls = tls_side(scn, &j, &t, &crate::lab::run_dir(&plan.lab))?;
+        prepared.push((i, key, j, t, proxy_addr, tls));
     }
     // Group by key; groups run in parallel, members in order.
     let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
@@ -1025,12 +1129,12 @@ pub fn probe(scn: &Scenario, plan: &Plan, jobs: Vec<Job>) -> Result<Vec<ProbeRes
                     return Ok(());
                 };
                 for (n, idx) in group.into_iter().enumerate() {
-                    let (i, key, job, t, proxy_addr) = &prepared[idx];
+                    let (i, key, job, t, proxy_addr, tls) = &prepared[idx];
                     if key.ends_with("|ip_error") && n >= IP_ERROR_BURST {
                         std::thread::sleep(IP_ERROR_PACE);
                     }
                     netns::enter(&ns[job.source])?;
-                    let k = run_kernel(job, t, *proxy_addr);
+                    let k = run_kernel(job, t, *proxy_addr, tls.as_ref());
                     let r = compare(&scn, job, t.clone(), k);
                     results.lock().expect("not poisoned")[*i] = Some(r);
                 }

@@ -38,15 +38,18 @@ pub fn text(lab: &str, results: &[ProbeResult]) -> String {
                 format!("{} ({})", r.model, r.model_client_sees),
                 r.kernel.class.name().to_string(),
                 format!("{} / {}", peer(r.model_peer), peer(r.kernel.peer_seen)),
-                if r.tls_not_exercised {
-                    "tls not exercised".into()
-                } else {
-                    String::new()
-                },
+                r.why.clone(),
             ]
         })
         .collect();
-    let head = ["", "journey", "model", "kernel", "peer model/kernel", ""];
+    let head = [
+        "",
+        "journey",
+        "model",
+        "kernel",
+        "peer model/kernel",
+        "why probed",
+    ];
     let mut w = [0usize; 6];
     for row in rows.iter().chain(std::iter::once(&head.map(String::from))) {
         for (i, c) in row.iter().enumerate() {

@@ -43,6 +43,35 @@ pub fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
         .find_map(|w| w.strip_prefix(key)?.strip_prefix('='))
 }
 
+type TlsCfg = Option<std::sync::Arc<rustls::ServerConfig>>;
+
+/// The echo behind a TLS socket: handshake, then the greeting and echo inside TLS.
+fn tls_echo(host: String, port: u16, mut s: TcpStream, cfg: std::sync::Arc<rustls::ServerConfig>) {
+    let (Ok(peer), Ok(local)) = (s.peer_addr(), s.local_addr()) else {
+        return;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+    let Ok(mut conn) = rustls::ServerConnection::new(cfg) else {
+        return;
+    };
+    if crate::tls::handshake(&mut conn, &mut s).is_err() {
+        return;
+    }
+    let mut st = rustls::Stream::new(&mut conn, &mut s);
+    if st
+        .write_all(greeting(&host, Proto::Tcp, port, peer, local).as_bytes())
+        .is_err()
+    {
+        return;
+    }
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = st.read(&mut buf) {
+        if n == 0 || st.write_all(&buf[..n]).is_err() {
+            break;
+        }
+    }
+}
+
 fn tcp_echo(host: String, port: u16, mut s: TcpStream) {
     let (Ok(peer), Ok(local)) = (s.peer_addr(), s.local_addr()) else {
         return;
@@ -186,7 +215,34 @@ fn proxy_conn(scn: &Scenario, hid: usize, mut s: TcpStream) {
 /// proxy's own address, after one line `X-Forwarded-For: ...` (the mode's
 /// value). If the upstream cannot be reached the client gets one line
 /// `pathproof-proxy upstream=CLASS` and the connection closes.
-fn reverse_conn(scn: &Scenario, hid: usize, mut s: TcpStream) {
+fn reverse_conn(scn: &Scenario, hid: usize, mut s: TcpStream, tls: TlsCfg) {
+    if let Some(cfg) = tls {
+        // TLS ends here; the upstream's answer is relayed inside the session.
+        let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+        let Ok(mut conn) = rustls::ServerConnection::new(cfg) else {
+            return;
+        };
+        if crate::tls::handshake(&mut conn, &mut s).is_err() {
+            return;
+        }
+        let client = s.peer_addr().ok().map(|p| p.ip());
+        let mut st = rustls::Stream::new(&mut conn, &mut s);
+        match reverse_upstream(scn, hid, client) {
+            Ok(mut up) => {
+                let _ = up.set_read_timeout(Some(Duration::from_secs(3)));
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = up.read(&mut buf) {
+                    if n == 0 || st.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+            }
+            Err(line) => {
+                let _ = st.write_all(line.as_bytes());
+            }
+        }
+        return;
+    }
     let host = &scn.hosts[hid];
     let Some(proxy) = &host.proxy else { return };
     let ProxyMode::Reverse { upstream, port } = &proxy.mode else {
@@ -251,6 +307,61 @@ fn reverse_conn(scn: &Scenario, hid: usize, mut s: TcpStream) {
     let _ = b.shutdown(Shutdown::Write);
 }
 
+/// A reverse proxy's upstream connection (with the `X-Forwarded-For` line
+/// sent), or the line telling the client why there is none.
+fn reverse_upstream(
+    scn: &Scenario,
+    hid: usize,
+    client: Option<IpAddr>,
+) -> Result<TcpStream, String> {
+    let host = &scn.hosts[hid];
+    let Some(proxy) = &host.proxy else {
+        return Err("pathproof-proxy upstream=other\n".into());
+    };
+    let ProxyMode::Reverse { upstream, port } = &proxy.mode else {
+        return Err("pathproof-proxy upstream=other\n".into());
+    };
+    let up_host = scn.host(*upstream);
+    let Some(dst) = up_host
+        .first_addr(false)
+        .or_else(|| up_host.first_addr(true))
+    else {
+        return Err("pathproof-proxy upstream=other\n".into());
+    };
+    let src = host
+        .first_addr(dst.is_ipv6())
+        .map(|a| SocketAddr::new(a, 0));
+    match crate::probe::bound_socket(
+        Proto::Tcp,
+        src,
+        SocketAddr::new(dst, *port),
+        UPSTREAM_TIMEOUT,
+    ) {
+        Ok(fd) => {
+            // SAFETY: a connected socket we own.
+            let mut up = unsafe { <TcpStream as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+            let client = client.map(|c| match c {
+                IpAddr::V6(v6) => v6
+                    .to_ipv4_mapped()
+                    .map(IpAddr::V4)
+                    .unwrap_or(IpAddr::V6(v6)),
+                a => a,
+            });
+            if let (Some(c), ForwardedFor::Append | ForwardedFor::Overwrite) =
+                (client, proxy.forwarded_for)
+            {
+                let _ = up.write_all(format!("X-Forwarded-For: {c}\n").as_bytes());
+            }
+            Ok(up)
+        }
+        Err(e) => Err(format!(
+            "pathproof-proxy upstream={} error={}\n",
+            crate::probe::classify_err(&e).name().replace(' ', "_"),
+            e.raw_os_error().unwrap_or(0)
+        )),
+    }
+}
+
 fn udp_echo(host: String, port: u16, sock: UdpSocket) {
     let mut buf = [0u8; 1500];
     let local = sock.local_addr().ok();
@@ -271,7 +382,12 @@ fn udp_echo(host: String, port: u16, sock: UdpSocket) {
     }
 }
 
-fn serve_host(scn: std::sync::Arc<Scenario>, hid: usize, ns: String) -> Result<(), String> {
+fn serve_host(
+    scn: std::sync::Arc<Scenario>,
+    hid: usize,
+    ns: String,
+    tls: Vec<TlsCfg>,
+) -> Result<(), String> {
     netns::enter(&ns)?;
     let host = &scn.hosts[hid];
     let view = host.dns.map(|v| scn.view(v).clone());
@@ -284,7 +400,8 @@ fn serve_host(scn: std::sync::Arc<Scenario>, hid: usize, ns: String) -> Result<(
             )
         })?;
     std::thread::spawn(move || dns::serve(resolver, view));
-    for s in &host.sockets {
+    for (si, s) in host.sockets.iter().enumerate() {
+        let tls_cfg = tls.get(si).cloned().flatten();
         let addr = SocketAddr::new(s.bind, s.port);
         let name = host.name.clone();
         let port = s.port;
@@ -305,6 +422,7 @@ fn serve_host(scn: std::sync::Arc<Scenario>, hid: usize, ns: String) -> Result<(
                         let name = name.clone();
                         let scn = scn.clone();
                         let ns = ns.clone();
+                        let tls_cfg = tls_cfg.clone();
                         std::thread::spawn(move || {
                             if netns::enter(&ns).is_err() {
                                 return;
@@ -312,7 +430,9 @@ fn serve_host(scn: std::sync::Arc<Scenario>, hid: usize, ns: String) -> Result<(
                             if is_proxy {
                                 proxy_conn(&scn, hid, c)
                             } else if is_reverse {
-                                reverse_conn(&scn, hid, c)
+                                reverse_conn(&scn, hid, c, tls_cfg)
+                            } else if let Some(cfg) = tls_cfg {
+                                tls_echo(name, port, c, cfg)
                             } else {
                                 tcp_echo(name, port, c)
                             }
@@ -366,11 +486,21 @@ pub fn supervise(lab: &str) -> Result<(), String> {
         let spec = read_spec(lab)?;
         let plan = read_plan(lab)?;
         let scn = std::sync::Arc::new(spec.load()?);
+        // A private CA per CA name, certificates for every TLS socket.
+        let pki = crate::tls::Pki::generate(&scn)?;
+        pki.write(&scn, &dir)?;
         let mut jobs = Vec::new();
         for (hid, h) in plan.hosts.iter().enumerate() {
             let scn = scn.clone();
             let ns = h.ns.clone();
-            jobs.push(std::thread::spawn(move || serve_host(scn, hid, ns)));
+            let mut tls: Vec<TlsCfg> = Vec::new();
+            for s in &scn.hosts[hid].sockets {
+                tls.push(match &s.tls {
+                    Some(t) => Some(pki.server_config(t)?),
+                    None => None,
+                });
+            }
+            jobs.push(std::thread::spawn(move || serve_host(scn, hid, ns, tls)));
         }
         for j in jobs {
             j.join()

@@ -30,10 +30,19 @@ fn every_builtin_and_variant_agrees_with_the_kernel() {
         })
         .collect();
     let (mut total, mut agree) = (0, 0);
+    let (mut tls_ok, mut tls_failed) = (0, 0);
     let mut report = Vec::new();
     for h in handles {
         let (name, variant, results) = h.join().expect("lab thread");
         total += results.len();
+        tls_ok += results
+            .iter()
+            .filter(|r| r.agree && r.kernel.detail.contains("TLS ok"))
+            .count();
+        tls_failed += results
+            .iter()
+            .filter(|r| r.agree && r.kernel.class == pathproof_lab::probe::Class::TlsFailed)
+            .count();
         agree += results.iter().filter(|r| r.agree).count();
         for r in results.iter().filter(|r| !r.agree) {
             report.push(format!(
@@ -53,7 +62,12 @@ fn every_builtin_and_variant_agrees_with_the_kernel() {
             ));
         }
     }
-    eprintln!("built-ins: {agree}/{total} probes agree");
+    eprintln!("built-ins: {agree}/{total} probes agree ({tls_ok} real TLS sessions, {tls_failed} real TLS failures among them)");
+    // TLS is exercised for real: verified and mutual sessions, and refusals.
+    assert!(
+        tls_ok > 10 && tls_failed > 10,
+        "TLS: {tls_ok} ok, {tls_failed} failed"
+    );
     assert!(total > 300, "only {total} probes");
     assert!(
         report.is_empty(),
