@@ -19,8 +19,10 @@ const TRACE_TABLE: &str = "pathproof_trace";
 fn trace_rules(port: u16) -> String {
     // Raw priority: before conntrack and NAT, so every packet of the journey
     // (request, reply, its client port fixed at `port`) is marked.
+    // ICMP errors (the answers of rejects, "no route", TTL expiry) too.
+    let icmp = "icmp type { destination-unreachable, time-exceeded } meta nftrace set 1; icmpv6 type { destination-unreachable, time-exceeded } meta nftrace set 1;";
     format!(
-        "table inet {TRACE_TABLE} {{\n\tchain pre {{ type filter hook prerouting priority raw - 1; policy accept; th sport {port} meta nftrace set 1; th dport {port} meta nftrace set 1; }}\n\tchain out {{ type filter hook output priority raw - 1; policy accept; th sport {port} meta nftrace set 1; th dport {port} meta nftrace set 1; }}\n}}\n"
+        "table inet {TRACE_TABLE} {{\n\tchain pre {{ type filter hook prerouting priority raw - 1; policy accept; th sport {port} meta nftrace set 1; th dport {port} meta nftrace set 1; {icmp} }}\n\tchain out {{ type filter hook output priority raw - 1; policy accept; th sport {port} meta nftrace set 1; th dport {port} meta nftrace set 1; {icmp} }}\n}}\n"
     )
 }
 
