@@ -115,8 +115,10 @@ fn questions(scn: &pathproof_core::model::Scenario, seed: usize) -> Vec<Query> {
             let from = &places[(seed + k * 7) % places.len()];
             let to = &places[(seed / 3 + k * 11) % places.len()];
             let mut q = Query::new(from, &format!("{to}:{}", ports[(seed + k) % ports.len()]));
-            q.ipv6 = (seed + k) % 3 == 0;
-            q.via = ((seed + k) % 5 == 0).then(|| places[(seed + k) % places.len()].clone());
+            q.ipv6 = (seed + k).is_multiple_of(3);
+            q.via = (seed + k)
+                .is_multiple_of(5)
+                .then(|| places[(seed + k) % places.len()].clone());
             q
         })
         .collect()
