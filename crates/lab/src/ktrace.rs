@@ -6,7 +6,6 @@ use std::io::Read;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use pathproof_core::evidence::Stage;
 use pathproof_core::model::Proto;
 use pathproof_core::Query;
 
@@ -136,7 +135,6 @@ pub fn trace(lab: &str, from: &str, to: &str, proto: Proto) -> Result<String, St
             format!("{:?}", h.verdict).to_lowercase(),
             h.packet.src
         );
-        let _ = Stage::Send;
     }
     let _ = writeln!(
         out,

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use pathproof_core::model::Scenario;
 
-use crate::names::{self, Names};
+use crate::names;
 use crate::netns;
 use crate::plan::{self, Plan};
 
@@ -410,6 +410,5 @@ pub fn down(lab: &str) -> Result<DownReport, String> {
         std::fs::remove_dir_all(&dir)
             .map_err(|e| format!("cannot remove {}: {e}", dir.display()))?;
     }
-    let _ = Names::new; // names are derived from the spec; nothing else to undo
     Ok(report)
 }

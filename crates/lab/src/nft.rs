@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use pathproof_core::model::{
-    Action, AddrSet, Filter, Host, Match, NatKind, NatRule, Proto, RejectWith, RpFilter, Scenario,
+    Action, AddrSet, Filter, Match, NatKind, NatRule, Proto, RejectWith, RpFilter, Scenario,
     StateSet,
 };
 
@@ -308,14 +308,7 @@ fn join(a: &str, b: &str) -> String {
     }
 }
 
-fn filter_chain(
-    out: &mut String,
-    scn: &Scenario,
-    names: &Names,
-    host: &Host,
-    hook: &str,
-    f: &Filter,
-) {
+fn filter_chain(out: &mut String, scn: &Scenario, names: &Names, hook: &str, f: &Filter) {
     let _ = writeln!(
         out,
         "\tchain {hook} {{\n\t\ttype filter hook {hook} priority filter; policy accept;"
@@ -344,7 +337,6 @@ fn filter_chain(
             quote("pathproof lab: the DNS view resolver (DNS is not routed or filtered)")
         );
     }
-    let _ = host;
     if f.stateful {
         let _ = writeln!(
             out,
@@ -533,7 +525,7 @@ pub fn host_ruleset(scn: &Scenario, names: &Names, hid: usize) -> Option<String>
         ("output", host.output),
     ] {
         if let Some(f) = f {
-            filter_chain(&mut out, scn, names, host, hook, scn.filter(f));
+            filter_chain(&mut out, scn, names, hook, scn.filter(f));
         }
     }
     if !snat.is_empty() {

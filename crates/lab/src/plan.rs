@@ -85,7 +85,7 @@ fn route_line(names: &Names, host: &Host, dest: &IpNet, action: &RouteAction) ->
 /// prefix *minus* other networks' prefixes: the kernel gets the whole prefix
 /// plus, for each prefix left out, the route the model falls back to (or an
 /// `unreachable` route when there is none).
-fn routes(scn: &Scenario, names: &Names, host: &Host) -> Vec<String> {
+fn routes(names: &Names, host: &Host) -> Vec<String> {
     let mut out = Vec::new();
     let mut installed: Vec<IpNet> = Vec::new();
     for (i, r) in host.routes.iter().enumerate() {
@@ -127,7 +127,6 @@ fn routes(scn: &Scenario, names: &Names, host: &Host) -> Vec<String> {
             }
         }
     }
-    let _ = scn;
     out
 }
 
@@ -160,7 +159,7 @@ pub fn plan(scn: &Scenario, lab: &str) -> Plan {
             }
             ip.push(format!("link set {ifname} up"));
         }
-        ip.extend(routes(scn, &names, h));
+        ip.extend(routes(&names, h));
         let rp = match h.rp_filter {
             RpFilter::Off => "0",
             RpFilter::Strict => "1",

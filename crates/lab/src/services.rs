@@ -143,7 +143,6 @@ fn proxy_conn(scn: &Scenario, hid: usize, mut s: TcpStream) {
         return;
     };
     let name = name.trim_start_matches('[').trim_end_matches(']');
-    let want6 = peer.ip().is_ipv6() && !peer.ip().to_string().starts_with("::ffff:");
     let dst: IpAddr = match name.parse() {
         Ok(a) => a,
         Err(_) => match dns::lookup(name, false) {
@@ -157,7 +156,6 @@ fn proxy_conn(scn: &Scenario, hid: usize, mut s: TcpStream) {
             }
         },
     };
-    let _ = want6;
     if let ProxyDecision::Denied = decide(proxy, dst, port) {
         reply(
             "403 Forbidden",
