@@ -2,25 +2,18 @@
 //! `expect:` lines name, in text and JSON. A change in wording or behaviour
 //! shows up as a snapshot diff to review.
 
-use pathproof_core::model::{ExpectKind, Place, Proto, Scenario};
+use pathproof_core::model::{Place, Proto, Scenario};
 use pathproof_core::{examples, load, render, trace, Query};
-
-fn place_text(p: &Place) -> String {
-    match p {
-        Place::Host(n) | Place::Network(n) | Place::Name(n) => n.clone(),
-        Place::Address(a) => a.to_string(),
-    }
-}
 
 /// The journeys a scenario's expectations talk about, as trace queries.
 fn journeys(scn: &Scenario) -> Vec<Query> {
     let mut out = Vec::new();
     let mut push = |from: &Place, to: &Place, proto: Proto, port: Option<u16>| {
         let to_text = match port {
-            Some(p) => format!("{}:{p}", place_text(to)),
-            None => place_text(to),
+            Some(p) => format!("{}:{p}", to.to_string()),
+            None => to.to_string(),
         };
-        let mut q = Query::new(&place_text(from), &to_text);
+        let mut q = Query::new(&from.to_string(), &to_text);
         q.proto = proto;
         out.push(q.clone());
         // Where both ends have IPv6, trace that family too.
@@ -41,37 +34,8 @@ fn journeys(scn: &Scenario) -> Vec<Query> {
         }
     };
     for e in &scn.expectations {
-        match &e.kind {
-            ExpectKind::Allow {
-                from,
-                to,
-                proto,
-                port,
-            }
-            | ExpectKind::Deny {
-                from,
-                to,
-                proto,
-                port,
-            }
-            | ExpectKind::Authenticated {
-                from,
-                to,
-                proto,
-                port,
-                ..
-            } => push(from, to, *proto, *port),
-            ExpectKind::Only {
-                from,
-                to,
-                proto,
-                port,
-            } => {
-                for f in from {
-                    push(f, to, *proto, *port);
-                }
-            }
-            ExpectKind::Isolated { .. } => {}
+        for (from, to, proto, port) in e.kind.journeys() {
+            push(from, to, proto, port);
         }
     }
     out

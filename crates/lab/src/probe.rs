@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use pathproof_core::evidence::{OutcomeKind, Stage, Trace};
-use pathproof_core::model::{ExpectKind, Place, Proto, ProxyMode, Scenario};
+use pathproof_core::model::{Place, Proto, ProxyMode, Scenario};
 use pathproof_core::Query;
 
 use crate::dns;
@@ -489,22 +489,12 @@ pub fn jobs(scn: &Scenario) -> Vec<Job> {
             }
         }
     }
-    for e in &scn.expectations {
-        let (from, to, proto, port) = match &e.kind {
-            ExpectKind::Allow {
-                from,
-                to,
-                proto,
-                port,
-            }
-            | ExpectKind::Deny {
-                from,
-                to,
-                proto,
-                port,
-            } => (from, to, proto, port),
-            _ => continue,
-        };
+    for (e, (from, to, proto, port)) in scn
+        .expectations
+        .iter()
+        .flat_map(|e| e.kind.journeys().into_iter().map(move |j| (e, j)))
+    {
+        let proto = &proto;
         let Place::Host(src) = from else { continue };
         let Some(si) = scn.host_by_name(src) else {
             continue;

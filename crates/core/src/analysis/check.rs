@@ -68,13 +68,6 @@ fn sources_of(scn: &Scenario, p: &Place) -> Vec<Source> {
     }
 }
 
-fn place_text(p: &Place) -> String {
-    match p {
-        Place::Host(n) | Place::Network(n) | Place::Name(n) => n.clone(),
-        Place::Address(a) => a.to_string(),
-    }
-}
-
 fn endpoint(a: IpAddr, port: u16) -> String {
     match a {
         IpAddr::V6(v) => format!("[{v}]:{port}"),
@@ -143,10 +136,10 @@ fn natural_trace(
 ) -> Option<Trace> {
     let to_text = match (to, port) {
         (Place::Address(a), Some(p)) => endpoint(*a, p),
-        (_, Some(p)) => format!("{}:{p}", place_text(to)),
-        (_, None) => place_text(to),
+        (_, Some(p)) => format!("{}:{p}", to.to_string()),
+        (_, None) => to.to_string(),
     };
-    let mut q = Query::new(&place_text(from), &to_text);
+    let mut q = Query::new(&from.to_string(), &to_text);
     q.proto = proto;
     trace(scn, &q).ok()
 }
@@ -267,8 +260,8 @@ fn evaluate(
                             false,
                             format!(
                                 "no packet from {} connects to {}: {why}",
-                                place_text(from),
-                                place_text(to)
+                                from.to_string(),
+                                to.to_string()
                             ),
                             t,
                         )
@@ -280,8 +273,8 @@ fn evaluate(
                         true,
                         format!(
                             "no packet from {} connects to {}",
-                            place_text(from),
-                            place_text(to)
+                            from.to_string(),
+                            to.to_string()
                         ),
                         None,
                     ),
@@ -313,8 +306,11 @@ fn evaluate(
                     true,
                     format!(
                         "only {} connect(s) to {}",
-                        from.iter().map(place_text).collect::<Vec<_>>().join(", "),
-                        place_text(to)
+                        from.iter()
+                            .map(|p| p.to_string())
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        to.to_string()
                     ),
                     None,
                 ),

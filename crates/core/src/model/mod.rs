@@ -420,6 +420,51 @@ pub enum ExpectKind {
     },
 }
 
+impl std::fmt::Display for Place {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        match self {
+            Place::Host(n) | Place::Network(n) | Place::Name(n) => f.write_str(n),
+            Place::Address(a) => write!(f, "{a}"),
+        }
+    }
+}
+
+impl ExpectKind {
+    /// The journeys this expectation is about, as (from, to, protocol, port):
+    /// one for `allow`, `deny` and `authenticated`, one per source for `only`,
+    /// none for `isolated` (which is about a network's edge, not one journey).
+    pub fn journeys(&self) -> Vec<(&Place, &Place, Proto, Option<u16>)> {
+        match self {
+            ExpectKind::Allow {
+                from,
+                to,
+                proto,
+                port,
+            }
+            | ExpectKind::Deny {
+                from,
+                to,
+                proto,
+                port,
+            }
+            | ExpectKind::Authenticated {
+                from,
+                to,
+                proto,
+                port,
+                ..
+            } => vec![(from, to, *proto, *port)],
+            ExpectKind::Only {
+                from,
+                to,
+                proto,
+                port,
+            } => from.iter().map(|f| (f, to, *proto, *port)).collect(),
+            ExpectKind::Isolated { .. } => Vec::new(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Expectation {
     pub text: String,
