@@ -684,6 +684,7 @@ function stop() {
 async function refreshExpectations() {
   const token = ++state.expectToken;
   const scn = state.scn;
+  $("expectations").dataset.busy = "true";
   const rows = $("expect-rows");
   $("variant-col").textContent = state.variant ? `under ${state.variant}` : "variant";
   $("expect-variant").textContent = state.variant ? `— as written vs ${state.variant}` : "— toggle a variant to compare";
@@ -696,6 +697,7 @@ async function refreshExpectations() {
     for (const j of e.journeys) {
       const key = journeyKey(j);
       let base = state.baseline.get(key);
+      if (token !== state.expectToken) return;
       if (!base) {
         const r = await traceOnce(j, null);
         if (token !== state.expectToken) return;
@@ -703,7 +705,7 @@ async function refreshExpectations() {
         state.baseline.set(key, base);
       }
       let under = null;
-      if (state.variant) {
+      if (state.variant && token === state.expectToken) {
         const r = await traceOnce(j, state.variant);
         if (token !== state.expectToken) return;
         under = r.ok ? r.json : { outcome: { kind: "error", text: (r.json && r.json.error) || r.text }, query: {} };
@@ -730,6 +732,7 @@ async function refreshExpectations() {
   if (!out.length) rows.append(h("tr", {}, h("td", { colspan: 5, class: "muted" }, "This scenario has no expect: journeys.")));
   $("expectations").dataset.variant = state.variant || "";
   $("expectations").dataset.ready = String(token);
+  delete $("expectations").dataset.busy;
 }
 
 function loadJourney(j) {
@@ -836,8 +839,7 @@ function renderLessons() {
   box.replaceChildren();
   for (const l of state.lessons) {
     const layer = l.layers.find((x) => x.level === state.layer);
-    box.append(h("li", {}, h("button", { type: "button", class: "link", "data-lesson": l.id, onclick: () => openLesson(l.id) }, l.title),
-      layer ? h("div", { class: "muted" }, layer.takeaway) : null));
+    box.append(h("li", {}, h("button", { type: "button", class: "link", "data-lesson": l.id, title: layer ? layer.takeaway : l.summary, onclick: () => openLesson(l.id) }, l.title)));
   }
   $("lessons").hidden = !state.lessons.length;
 }

@@ -70,6 +70,9 @@ before(async () => {
     problems.push(`console: ${m.text()}`);
   });
   page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+  page.on("response", (r) => {
+    if (r.status() >= 400 && !(expect422 && r.status() === 422)) problems.push(`HTTP ${r.status()} for ${r.request().method()} ${r.url()} ${r.request().postData() || ""}`);
+  });
   page.on("requestfailed", (r) => problems.push(`request failed: ${r.url()}`));
   // Nothing may be fetched from anywhere but this server.
   await page.route((u) => !u.href.startsWith(url), (r) => { problems.push(`off-site request: ${r.request().url()}`); r.abort(); });
@@ -180,6 +183,7 @@ test("a lesson's prediction plays the journey the engine computes", { skip }, as
   if (lesson.scenario !== "mini-lab") {
     await page.selectOption("#example-select", "mini-lab");
     await page.waitForFunction(() => document.querySelector("#scenario-about").textContent.startsWith("mini-lab"));
+  await page.waitForSelector("#expectations:not([data-busy])");
   }
 });
 
@@ -227,6 +231,36 @@ test("a malformed scenario shows its problems at their lines", { skip }, async (
   assert.equal(await page.locator('.node[data-host="a"]').count(), 1);
   await page.selectOption("#example-select", "mini-lab");
   await page.waitForFunction(() => document.querySelector("#scenario-about").textContent.startsWith("mini-lab"));
+  await page.waitForSelector("#expectations:not([data-busy])");
+});
+
+test("fifty hosts stay readable: no two nodes overlap", { skip }, async () => {
+  const segs = 6, per = 7;
+  let y = "name: fifty\nabout: Fifty hosts on eight networks.\nnetworks:\n";
+  y += "  internet: { cidr: 0.0.0.0/0, trust: untrusted, gateway: edge }\n  transit: { cidr: 10.255.0.0/24 }\n";
+  for (let i = 1; i <= segs; i++) y += `  seg${i}: { cidr: 10.0.${i}.0/24, gateway: core }\n`;
+  y += "hosts:\n  edge: { router: true, at: [internet 198.51.100.1, transit 10.255.0.1] }\n";
+  y += `  core: { router: true, filter: core-fw, at: [transit 10.255.0.2, ${[...Array(segs).keys()].map((i) => `seg${i + 1} 10.0.${i + 1}.1`).join(", ")}] }\n`;
+  for (let k = 1; k <= 6; k++) y += `  user${k}: { at: internet 203.0.113.${k} }\n`;
+  for (let i = 1; i <= segs; i++) for (let j = 1; j <= per; j++) y += `  h${i}-${j}: { at: seg${i} 10.0.${i}.${10 + j}, listen: ["tcp/443 https"] }\n`;
+  y += "filters:\n  core-fw:\n    default: drop\n    rules:\n      - allow tcp from any to seg1 port 443\n";
+  await page.setInputFiles("#open-file", { name: "fifty.yaml", mimeType: "text/yaml", buffer: Buffer.from(y) });
+  await page.waitForFunction(() => document.querySelector("#scenario-about").textContent.startsWith("fifty"));
+  const boxes = await page.locator(".node").evaluateAll((ns) => ns.map((n) => { const r = n.getBoundingClientRect(); return [r.x, r.y, r.right, r.bottom]; }));
+  assert.equal(boxes.length, 2 + 6 + segs * per);
+  for (let i = 0; i < boxes.length; i++) {
+    for (let j = i + 1; j < boxes.length; j++) {
+      const [a, b] = [boxes[i], boxes[j]];
+      const overlap = a[0] < b[2] - 0.5 && b[0] < a[2] - 0.5 && a[1] < b[3] - 0.5 && b[1] < a[3] - 0.5;
+      assert.ok(!overlap, `nodes ${i} and ${j} overlap`);
+    }
+  }
+  const textHeight = await page.locator(".host-name").first().evaluate((t) => t.getBoundingClientRect().height);
+  assert.ok(textHeight >= 9, `host names are ${textHeight}px high`);
+  await shot("09-fifty-hosts");
+  await page.selectOption("#example-select", "mini-lab");
+  await page.waitForFunction(() => document.querySelector("#scenario-about").textContent.startsWith("mini-lab"));
+  await page.waitForSelector("#expectations:not([data-busy])");
 });
 
 test("usable at 360 px wide", { skip }, async () => {
