@@ -10,7 +10,7 @@ fn journeys(scn: &Scenario) -> Vec<Query> {
     let mut out = Vec::new();
     let mut push = |from: &Place, to: &Place, proto: Proto, port: Option<u16>| {
         let to_text = match port {
-            Some(p) => format!("{}:{p}", to.to_string()),
+            Some(p) => format!("{}:{p}", to),
             None => to.to_string(),
         };
         let mut q = Query::new(&from.to_string(), &to_text);

@@ -136,7 +136,7 @@ fn natural_trace(
 ) -> Option<Trace> {
     let to_text = match (to, port) {
         (Place::Address(a), Some(p)) => endpoint(*a, p),
-        (_, Some(p)) => format!("{}:{p}", to.to_string()),
+        (_, Some(p)) => format!("{}:{p}", to),
         (_, None) => to.to_string(),
     };
     let mut q = Query::new(&from.to_string(), &to_text);
@@ -258,11 +258,7 @@ fn evaluate(
                             .unwrap_or_else(|| "no journey connects".into());
                         (
                             false,
-                            format!(
-                                "no packet from {} connects to {}: {why}",
-                                from.to_string(),
-                                to.to_string()
-                            ),
+                            format!("no packet from {} connects to {}: {why}", from, to),
                             t,
                         )
                     }
@@ -271,11 +267,7 @@ fn evaluate(
                 match hits.first() {
                     None => (
                         true,
-                        format!(
-                            "no packet from {} connects to {}",
-                            from.to_string(),
-                            to.to_string()
-                        ),
+                        format!("no packet from {} connects to {}", from, to),
                         None,
                     ),
                     Some(j) => (
@@ -310,7 +302,7 @@ fn evaluate(
                             .map(|p| p.to_string())
                             .collect::<Vec<_>>()
                             .join(", "),
-                        to.to_string()
+                        to
                     ),
                     None,
                 ),
