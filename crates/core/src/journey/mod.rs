@@ -523,21 +523,7 @@ impl<'s> Tracer<'s> {
                 "{} has no DNS view, so it cannot resolve {name}",
                 self.dev_name(asker)
             );
-            self.hop(
-                asker,
-                Stage::Resolve,
-                None,
-                &placeholder,
-                Verdict::Refuse,
-                None,
-                detail.clone(),
-            );
-            return Err(self.stop(
-                OutcomeKind::Unresolved,
-                Some(asker),
-                detail,
-                "could not resolve host",
-            ));
+            return Err(self.unresolved(asker, &placeholder, detail, "could not resolve host"));
         };
         let view = self.scn.view(view_id);
         match resolve::resolve(view, &name, v6) {
@@ -595,40 +581,19 @@ impl<'s> Tracer<'s> {
                 } else {
                     format!("{name} is an alias of {missing}, which does not exist in view `{}` (NXDOMAIN)", view.name)
                 };
-                self.hop(
+                Err(self.unresolved(
                     asker,
-                    Stage::Resolve,
-                    None,
                     &placeholder,
-                    Verdict::Refuse,
-                    None,
-                    detail.clone(),
-                );
-                Err(self.stop(
-                    OutcomeKind::Unresolved,
-                    Some(asker),
                     detail,
                     "could not resolve host (NXDOMAIN)",
                 ))
             }
             resolve::Resolution::NoData { name: n, .. } => {
-                let detail = format!(
-                    "{n} has no {} record in view `{}`",
-                    if v6 { "AAAA" } else { "A" },
-                    view.name
-                );
-                self.hop(
+                let family = if v6 { "AAAA" } else { "A" };
+                let detail = format!("{n} has no {family} record in view `{}`", view.name);
+                Err(self.unresolved(
                     asker,
-                    Stage::Resolve,
-                    None,
                     &placeholder,
-                    Verdict::Refuse,
-                    None,
-                    detail.clone(),
-                );
-                Err(self.stop(
-                    OutcomeKind::Unresolved,
-                    Some(asker),
                     detail,
                     "could not resolve host (no address)",
                 ))
@@ -637,23 +602,34 @@ impl<'s> Tracer<'s> {
                 let detail = format!(
                     "the CNAME chain of {name} loops or runs longer than the resolver follows"
                 );
-                self.hop(
+                Err(self.unresolved(
                     asker,
-                    Stage::Resolve,
-                    None,
                     &placeholder,
-                    Verdict::Refuse,
-                    None,
-                    detail.clone(),
-                );
-                Err(self.stop(
-                    OutcomeKind::Unresolved,
-                    Some(asker),
                     detail,
                     "could not resolve host (SERVFAIL)",
                 ))
             }
         }
+    }
+
+    /// A name that does not resolve: the resolve hop that refuses, and the outcome.
+    fn unresolved(
+        &mut self,
+        asker: Dev,
+        pkt: &Packet,
+        detail: String,
+        client_sees: &str,
+    ) -> Outcome {
+        self.hop(
+            asker,
+            Stage::Resolve,
+            None,
+            pkt,
+            Verdict::Refuse,
+            None,
+            detail.clone(),
+        );
+        self.stop(OutcomeKind::Unresolved, Some(asker), detail, client_sees)
     }
 
     /// One leg: a request from `from`, then its reply. Returns where the request landed.
