@@ -612,6 +612,48 @@ impl<'s> Tracer<'s> {
         }
     }
 
+    /// Conntrack undoing a NAT on a reply: `Side::Dst` restores the destination a
+    /// source NAT replaced, `Side::Src` the source a destination NAT replaced.
+    fn undo_nat(
+        &mut self,
+        dev: Dev,
+        iface: usize,
+        pkt: &mut Packet,
+        side: Side,
+        (addr, port): (IpAddr, u16),
+    ) {
+        let name = self.dev_name(dev);
+        let (sport, dport) = ports(&pkt.t);
+        let detail = match side {
+            Side::Dst => {
+                let before = endpoint(pkt.t.dst, dport);
+                pkt.t.dst = addr;
+                if pkt.t.proto.has_ports() {
+                    pkt.t.dport = port;
+                }
+                format!("the reply to {before} belongs to a connection {name} source-NATed: its destination becomes {}", endpoint(addr, ports(&pkt.t).1))
+            }
+            Side::Src => {
+                let before = endpoint(pkt.t.src, sport);
+                pkt.t.src = addr;
+                if pkt.t.proto.has_ports() {
+                    pkt.t.sport = port;
+                }
+                format!("the reply from {before} belongs to a connection {name} destination-NATed: its source becomes {}", endpoint(addr, ports(&pkt.t).0))
+            }
+        };
+        self.hop(
+            dev,
+            Stage::Conntrack,
+            Some(iface),
+            pkt,
+            Verdict::Rewrite,
+            None,
+            detail,
+        )
+        .state = Some("conntrack: reply of a NATed connection".into());
+    }
+
     /// A name that does not resolve: the resolve hop that refuses, and the outcome.
     fn unresolved(
         &mut self,
@@ -948,26 +990,7 @@ impl<'s> Tracer<'s> {
                 .find(|c| c.dev == origin && c.reply == pkt.t && c.dnat_from.is_some())
                 .cloned();
             if let Some((addr, port)) = conn.and_then(|c| c.dnat_from) {
-                let before = endpoint(pkt.t.src, ports(&pkt.t).0);
-                pkt.t.src = addr;
-                if pkt.t.proto.has_ports() {
-                    pkt.t.sport = port;
-                }
-                let name = self.dev_name(origin);
-                let detail = format!(
-                    "the reply from {before} belongs to a connection {name} destination-NATed: its source becomes {}",
-                    endpoint(addr, ports(&pkt.t).0)
-                );
-                self.hop(
-                    origin,
-                    Stage::Conntrack,
-                    Some(out_iface),
-                    &pkt,
-                    Verdict::Rewrite,
-                    None,
-                    detail,
-                )
-                .state = Some("conntrack: reply of a NATed connection".into());
+                self.undo_nat(origin, out_iface, &mut pkt, Side::Src, (addr, port));
             }
         }
         if self.direction == Direction::Request {
@@ -1218,22 +1241,7 @@ impl<'s> Tracer<'s> {
         // Prerouting: a reply to a connection this device source-NATed gets its real destination back.
         if let (Direction::Reply, Some(c)) = (self.direction, &conn) {
             if let Some((addr, port)) = c.snat_from {
-                let before = endpoint(pkt.t.dst, ports(&pkt.t).1);
-                pkt.t.dst = addr;
-                if pkt.t.proto.has_ports() {
-                    pkt.t.dport = port;
-                }
-                let detail = format!("the reply to {before} belongs to a connection {name} source-NATed: its destination becomes {}", endpoint(addr, ports(&pkt.t).1));
-                self.hop(
-                    dev,
-                    Stage::Conntrack,
-                    Some(in_iface),
-                    pkt,
-                    Verdict::Rewrite,
-                    None,
-                    detail,
-                )
-                .state = Some("conntrack: reply of a NATed connection".into());
+                self.undo_nat(dev, in_iface, pkt, Side::Dst, (addr, port));
             }
         }
         // Prerouting: destination NAT for a new connection.
@@ -1396,22 +1404,7 @@ impl<'s> Tracer<'s> {
         }
         if let (Direction::Reply, Some(c)) = (self.direction, &conn) {
             if let Some((addr, port)) = c.dnat_from {
-                let before = endpoint(pkt.t.src, ports(&pkt.t).0);
-                pkt.t.src = addr;
-                if pkt.t.proto.has_ports() {
-                    pkt.t.sport = port;
-                }
-                let detail = format!("the reply from {before} belongs to a connection {name} destination-NATed: its source becomes {}", endpoint(addr, ports(&pkt.t).0));
-                self.hop(
-                    dev,
-                    Stage::Conntrack,
-                    Some(out_iface),
-                    pkt,
-                    Verdict::Rewrite,
-                    None,
-                    detail,
-                )
-                .state = Some("conntrack: reply of a NATed connection".into());
+                self.undo_nat(dev, out_iface, pkt, Side::Src, (addr, port));
             }
         }
         self.note_conn(dev, entered, pkt.t, snat_from, dnat_from);
@@ -1587,6 +1580,13 @@ impl<'s> Tracer<'s> {
         };
         Some(WalkEnd::Stopped(self.stop(kind, Some(dev), detail, sees)))
     }
+}
+
+/// Which side of a reply a NAT is undone on.
+#[derive(Debug, Clone, Copy)]
+enum Side {
+    Src,
+    Dst,
 }
 
 enum Receive {
