@@ -16,7 +16,9 @@ use serde_json::{json, Value};
 use tower_http::timeout::TimeoutLayer;
 
 use pathproof_core::load::diagnostic::nearest;
-use pathproof_core::model::Proto;
+use std::sync::Arc;
+
+use pathproof_core::model::{Proto, Scenario};
 use pathproof_core::{examples, render, LoadError, Query as TraceQuery};
 
 use crate::{AppState, Current, MAX_BODY, REQUEST_TIMEOUT};
@@ -35,12 +37,12 @@ impl ApiError {
             body: json!({ "error": error.into(), "help": help }),
         }
     }
-    fn bad_request(error: impl Into<String>) -> Self {
+    pub(crate) fn bad_request(error: impl Into<String>) -> Self {
         ApiError::new(StatusCode::BAD_REQUEST, error, None)
     }
     /// A scenario (or one of its variants) that does not load: every problem
     /// with the line, column, label and help the command line reports.
-    fn load(e: &LoadError) -> Self {
+    pub(crate) fn load(e: &LoadError) -> Self {
         let n = e.problems.len();
         ApiError {
             status: StatusCode::UNPROCESSABLE_ENTITY,
@@ -85,7 +87,7 @@ fn json_headers() -> [(header::HeaderName, HeaderValue); 2] {
     ]
 }
 
-fn json_text(s: String) -> Response {
+pub(crate) fn json_text(s: String) -> Response {
     (json_headers(), s).into_response()
 }
 
@@ -105,6 +107,12 @@ pub fn routes(state: AppState) -> Router {
         .route("/api/scenario/example/{name}", post(post_example))
         .route("/api/examples", get(get_examples))
         .route("/api/trace", post(post_trace))
+        .route(
+            "/api/reach",
+            get(crate::analysis::get_reach).post(crate::analysis::post_reach),
+        )
+        .route("/api/diff", get(crate::analysis::get_diff))
+        .route("/api/foothold", get(crate::analysis::get_foothold))
         .route("/api/lessons", get(crate::lessons::get_lessons))
         .route("/api/lessons/{id}", get(crate::lessons::get_lesson))
         .route("/api/words", get(crate::lessons::get_words))
@@ -161,6 +169,9 @@ async fn unknown_api(Path(rest): Path<String>) -> ApiError {
         "scenario/example",
         "examples",
         "trace",
+        "reach",
+        "diff",
+        "foothold",
         "lessons",
         "words",
     ];
@@ -169,6 +180,34 @@ async fn unknown_api(Path(rest): Path<String>) -> ApiError {
         format!("no API endpoint /api/{rest}"),
         nearest(&rest, known).map(|k| format!("did you mean /api/{k}?")),
     )
+}
+
+/// The current scenario, or one of its variants (`None` or `""`: as written):
+/// 422 for an unknown variant (with the nearest name) or one that does not load.
+pub(crate) fn scenario_for(
+    cur: &Current,
+    variant: Option<&str>,
+) -> Result<Arc<Scenario>, ApiError> {
+    let Some(v) = variant.filter(|v| !v.is_empty()) else {
+        return Ok(cur.base.clone());
+    };
+    match cur.scenario(Some(v)) {
+        Some(Ok(s)) => Ok(s.clone()),
+        Some(Err(e)) => Err(ApiError::load(e)),
+        None => {
+            let names: Vec<&str> = cur.variants.iter().map(|(n, _)| n.as_str()).collect();
+            let help = match nearest(v, names.iter().copied()) {
+                Some(n) => format!("did you mean `{n}`?"),
+                None if names.is_empty() => format!("{} has no variants", cur.file),
+                None => format!("variants of {}: {}", cur.file, names.join(", ")),
+            };
+            Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!("{} has no variant `{v}`", cur.file),
+                Some(help),
+            ))
+        }
+    }
 }
 
 async fn get_scenario(State(st): State<AppState>) -> Response {
@@ -301,27 +340,7 @@ async fn post_trace(
         },
     };
     let cur = st.current();
-    let variant = req.variant.as_deref().filter(|v| !v.is_empty());
-    let scn = match variant {
-        None => cur.base.clone(),
-        Some(v) => match cur.scenario(Some(v)) {
-            Some(Ok(s)) => s.clone(),
-            Some(Err(e)) => return Err(ApiError::load(e)),
-            None => {
-                let names: Vec<&str> = cur.variants.iter().map(|(n, _)| n.as_str()).collect();
-                let help = match nearest(v, names.iter().copied()) {
-                    Some(n) => format!("did you mean `{n}`?"),
-                    None if names.is_empty() => format!("{} has no variants", cur.file),
-                    None => format!("variants of {}: {}", cur.file, names.join(", ")),
-                };
-                return Err(ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    format!("{} has no variant `{v}`", cur.file),
-                    Some(help),
-                ));
-            }
-        },
-    };
+    let scn = scenario_for(&cur, req.variant.as_deref())?;
     let q = TraceQuery {
         from: req.from,
         to: req.to,

@@ -6,13 +6,16 @@
 //! of its variants loaded beside it). Every request is answered from the
 //! engine in `pathproof_core`; nothing here decides a verdict.
 
+mod analysis;
 mod api;
 mod assets;
+mod changes;
 mod lessons;
 pub mod view;
 
+use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use axum::Router;
@@ -39,6 +42,9 @@ pub struct Current {
     pub variants: Vec<(String, Result<Arc<Scenario>, LoadError>)>,
     /// `GET /api/scenario`, serialised once.
     view_json: String,
+    /// Answers of the analysis endpoints (`reach`, `diff`, `foothold`), by
+    /// question: they depend only on the scenario, so each is computed once.
+    answers: Mutex<BTreeMap<String, Arc<String>>>,
 }
 
 impl Current {
@@ -63,6 +69,7 @@ impl Current {
             base: Arc::new(base),
             variants,
             view_json,
+            answers: Mutex::new(BTreeMap::new()),
         })
     }
 
@@ -81,6 +88,22 @@ impl Current {
 
     pub fn view_json(&self) -> &str {
         &self.view_json
+    }
+
+    /// A stored answer to the question `key`, if it was computed before.
+    fn answer(&self, key: &str) -> Option<Arc<String>> {
+        self.answers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(key)
+            .cloned()
+    }
+
+    fn keep_answer(&self, key: String, text: Arc<String>) {
+        self.answers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, text);
     }
 }
 

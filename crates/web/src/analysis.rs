@@ -1,0 +1,593 @@
+//! The questions about every journey: `/api/reach` (the reachability
+//! matrix), `/api/diff` (journeys a variant adds and removes, with the change
+//! responsible) and `/api/foothold` (the attacker's view). Each answer comes
+//! from `pathproof_core::analysis`; this module only arranges it for the page
+//! and attaches, to every journey it shows, a `POST /api/trace` body that
+//! replays one example packet of it.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use pathproof_core::analysis::diff;
+use pathproof_core::analysis::foothold;
+use pathproof_core::analysis::reach::{
+    self, all_sources, example, path_rules, reach_with, summarise, Example, ReachQuery,
+    SpaceSummary,
+};
+use pathproof_core::analysis::symbolic::{Engine, Source};
+use pathproof_core::load::diagnostic::nearest;
+use pathproof_core::model::{HostId, Proto, Scenario};
+use pathproof_core::{Query as TraceQuery, Trace};
+
+use crate::api::{json_text, scenario_for, ApiError};
+use crate::changes::{changes, responsible};
+use crate::{AppState, Current};
+
+// ---------- shared ----------
+
+/// A `POST /api/trace` body that replays one example packet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TraceBody {
+    pub from: String,
+    pub to: String,
+    pub proto: Proto,
+    pub sport: u16,
+    pub ipv6: bool,
+}
+
+impl TraceBody {
+    /// The example sent by the host named `name`, or by a network's stand-in
+    /// sender from the example's own address (`dmz@10.0.1.0`).
+    fn new(source_is_network: bool, name: &str, ex: &Example) -> Self {
+        let from = if source_is_network {
+            format!("{name}@{}", ex.src)
+        } else {
+            name.to_string()
+        };
+        let to = match (ex.proto, ex.dst) {
+            (Proto::Icmp, d) => d.to_string(),
+            (_, IpAddr::V6(d)) => format!("[{d}]:{}", ex.dport),
+            (_, IpAddr::V4(d)) => format!("{d}:{}", ex.dport),
+        };
+        TraceBody {
+            from,
+            to,
+            proto: ex.proto,
+            sport: ex.sport,
+            ipv6: ex.dst.is_ipv6(),
+        }
+    }
+
+    fn query(&self) -> TraceQuery {
+        let mut q = TraceQuery::new(&self.from, &self.to);
+        q.proto = self.proto;
+        q.sport = Some(self.sport);
+        q.ipv6 = self.ipv6;
+        q
+    }
+}
+
+fn pretty(v: &impl Serialize) -> String {
+    let mut s = serde_json::to_string_pretty(v).expect("plain values serialise");
+    s.push('\n');
+    s
+}
+
+fn query_error(r: QueryRejection) -> ApiError {
+    ApiError::bad_request(format!(
+        "the query string is not what this endpoint reads: {}",
+        r.body_text()
+    ))
+}
+
+/// Answers `key` from the current scenario's stored answers, or computes it
+/// on a blocking thread (the analyses take milliseconds to seconds) and keeps it.
+async fn answer(
+    cur: Arc<Current>,
+    key: String,
+    compute: impl FnOnce() -> Result<String, ApiError> + Send + 'static,
+) -> Result<Response, ApiError> {
+    if let Some(a) = cur.answer(&key) {
+        return Ok(json_text(a.as_str().to_string()));
+    }
+    let text = tokio::task::spawn_blocking(compute).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "the analysis of this scenario failed",
+            None,
+        )
+    })??;
+    let text = Arc::new(text);
+    cur.keep_answer(key, text.clone());
+    Ok(json_text(text.as_str().to_string()))
+}
+
+fn unknown_place(scn: &Scenario, what: &str, name: &str) -> ApiError {
+    let mut names: Vec<&str> = scn
+        .hosts
+        .iter()
+        .map(|h| h.name.as_str())
+        .chain(scn.networks.iter().map(|n| n.name.as_str()))
+        .collect();
+    names.sort_unstable();
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        format!("unknown {what} `{name}` in {}", scn.file),
+        nearest(name, names.iter().copied())
+            .map(|n| format!("did you mean `{n}`?"))
+            .or_else(|| Some("name a host or a network of the scenario".into())),
+    )
+}
+
+/// The network a host is drawn in (its first interface's), as an index.
+fn host_group(scn: &Scenario, h: HostId) -> Option<usize> {
+    scn.host(h).interfaces.first().map(|i| i.network.index())
+}
+
+// ---------- /api/reach ----------
+
+/// The question of `GET /api/reach` (query string) and `POST /api/reach` (JSON body).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReachRequest {
+    /// Only these sources: a host, or a network (its stand-in sender and every host on it).
+    #[serde(default)]
+    pub from: Option<String>,
+    /// Only sockets on this host, or on the hosts of this network.
+    #[serde(default)]
+    pub to: Option<String>,
+    #[serde(default)]
+    pub variant: Option<String>,
+}
+
+fn sources_named(scn: &Scenario, name: &str, what: &str) -> Result<Vec<Source>, ApiError> {
+    if let Some(h) = scn.host_by_name(name) {
+        return Ok(vec![Source::Host(h)]);
+    }
+    if let Some(n) = scn.network_by_name(name) {
+        let mut v = vec![Source::Network(n)];
+        v.extend(
+            scn.hosts
+                .iter()
+                .enumerate()
+                .filter(|(_, h)| h.interfaces.iter().any(|i| i.network == n))
+                .map(|(i, _)| Source::Host(HostId(i as u32))),
+        );
+        return Ok(v);
+    }
+    Err(unknown_place(scn, what, name))
+}
+
+fn reach_query(scn: &Scenario, req: &ReachRequest) -> Result<ReachQuery, ApiError> {
+    let mut q = ReachQuery::default();
+    if let Some(f) = req.from.as_deref().filter(|f| !f.is_empty()) {
+        q.from = Some(sources_named(scn, f, "source")?);
+    }
+    if let Some(t) = req.to.as_deref().filter(|t| !t.is_empty()) {
+        q.to = Some(
+            sources_named(scn, t, "destination")?
+                .into_iter()
+                .filter_map(|s| match s {
+                    Source::Host(h) => Some(h),
+                    Source::Network(_) => None,
+                })
+                .collect(),
+        );
+    }
+    Ok(q)
+}
+
+#[derive(Serialize)]
+struct Row {
+    name: String,
+    /// `host` or `network` (anyone on the network without a host's address).
+    kind: &'static str,
+    /// The network it is drawn in (null for a host on no network).
+    group: Option<String>,
+}
+
+#[derive(Serialize)]
+struct ColumnSocket {
+    index: usize,
+    proto: Proto,
+    port: u16,
+    text: String,
+    app: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Column {
+    host: String,
+    group: Option<String>,
+    sensitive: bool,
+    sockets: Vec<ColumnSocket>,
+}
+
+#[derive(Serialize)]
+struct CellPath {
+    /// The rules that let it through on the way there (`edge-fw rule 1`, `dnat: …`).
+    rules: Vec<String>,
+    /// The devices on the way there.
+    devices: Vec<String>,
+    packets: SpaceSummary,
+    example: Option<Example>,
+    /// Replays the example from this row's source.
+    trace: Option<TraceBody>,
+}
+
+#[derive(Serialize)]
+struct CellSocket {
+    index: usize,
+    text: String,
+    proto: Proto,
+    port: u16,
+    /// The packets, as the source sends them, that reach this socket.
+    packets: SpaceSummary,
+    paths: Vec<CellPath>,
+}
+
+#[derive(Serialize)]
+struct Cell {
+    source: String,
+    host: String,
+    /// The sockets reached, per protocol, as port ranges: `tcp 22, 443`.
+    ports: String,
+    sockets: Vec<CellSocket>,
+}
+
+/// `tcp 22, 8000-8010; udp 53`: ports merged into ranges, never enumerated one by one
+/// when they are consecutive.
+pub(crate) fn port_text(mut v: Vec<(Proto, u16)>) -> String {
+    v.sort();
+    v.dedup();
+    let mut parts: Vec<String> = Vec::new();
+    for proto in [Proto::Tcp, Proto::Udp, Proto::Icmp] {
+        let ports: Vec<u16> = v
+            .iter()
+            .filter(|(p, _)| *p == proto)
+            .map(|(_, x)| *x)
+            .collect();
+        if ports.is_empty() {
+            continue;
+        }
+        if proto == Proto::Icmp {
+            parts.push("icmp".into());
+            continue;
+        }
+        let mut ranges: Vec<(u16, u16)> = Vec::new();
+        for p in ports {
+            match ranges.last_mut() {
+                Some((_, hi)) if u32::from(*hi) + 1 == u32::from(p) => *hi = p,
+                _ => ranges.push((p, p)),
+            }
+        }
+        let r: Vec<String> = ranges
+            .iter()
+            .map(|(a, b)| {
+                if a == b {
+                    a.to_string()
+                } else {
+                    format!("{a}-{b}")
+                }
+            })
+            .collect();
+        parts.push(format!("{} {}", proto.name(), r.join(", ")));
+    }
+    parts.join("; ")
+}
+
+fn reach_json(scn: &Scenario, q: &ReachQuery) -> String {
+    let engine = Engine::new(scn);
+    let r = reach_with(&engine, q);
+    let device = |dev: usize| engine.devices.get(dev).map(|d| d.host.name.clone());
+    let sources = q.from.clone().unwrap_or_else(|| all_sources(scn));
+    let group_of = |s: Source| match s {
+        Source::Host(h) => host_group(scn, h),
+        Source::Network(n) => Some(n.index()),
+    };
+    // Rows grouped by network (networks in file order; a network's hosts,
+    // then its stand-in sender), hosts on no network last.
+    let mut rows: Vec<Source> = sources.clone();
+    rows.sort_by_key(|s| {
+        let g = group_of(*s).unwrap_or(usize::MAX);
+        match s {
+            Source::Host(h) => (g, 0, h.index()),
+            Source::Network(n) => (g, 1, n.index()),
+        }
+    });
+    rows.dedup();
+    let row_index: BTreeMap<Source, usize> =
+        rows.iter().enumerate().map(|(i, s)| (*s, i)).collect();
+    let name = |s: Source| reach::source_name(scn, s);
+    let group_name = |g: Option<usize>| g.map(|i| scn.networks[i].name.clone());
+
+    let mut targets: Vec<HostId> = match &q.to {
+        Some(t) => t.clone(),
+        None => (0..scn.hosts.len()).map(|i| HostId(i as u32)).collect(),
+    };
+    targets.retain(|h| !scn.host(*h).sockets.is_empty());
+    targets.sort_by_key(|h| (host_group(scn, *h).unwrap_or(usize::MAX), h.index()));
+    targets.dedup();
+
+    let mut cells: BTreeMap<(usize, usize), Vec<CellSocket>> = BTreeMap::new();
+    for j in &r.journeys {
+        let Some(col) = targets.iter().position(|h| *h == j.host) else {
+            continue;
+        };
+        let host = scn.host(j.host);
+        let sock = &host.sockets[j.socket];
+        for m in &j.members {
+            let Some(&row) = row_index.get(m) else {
+                continue;
+            };
+            let paths = j
+                .paths
+                .iter()
+                .map(|(path, space)| {
+                    let ex = example(space);
+                    let mut devices: Vec<String> = Vec::new();
+                    for step in path.iter().filter(|s| !s.reply) {
+                        if let Some(n) = device(step.dev) {
+                            if devices.last() != Some(&n) {
+                                devices.push(n);
+                            }
+                        }
+                    }
+                    CellPath {
+                        rules: path_rules(scn, path),
+                        devices,
+                        packets: summarise(space),
+                        trace: ex
+                            .as_ref()
+                            .map(|e| TraceBody::new(matches!(m, Source::Network(_)), &name(*m), e)),
+                        example: ex,
+                    }
+                })
+                .collect();
+            cells.entry((row, col)).or_default().push(CellSocket {
+                index: j.socket,
+                text: sock.text.clone(),
+                proto: sock.proto,
+                port: sock.port,
+                packets: summarise(&j.space),
+                paths,
+            });
+        }
+    }
+    let cells: Vec<Cell> = cells
+        .into_iter()
+        .map(|((row, col), mut sockets)| {
+            sockets.sort_by_key(|s| s.index);
+            Cell {
+                source: name(rows[row]),
+                host: scn.host(targets[col]).name.clone(),
+                ports: port_text(sockets.iter().map(|s| (s.proto, s.port)).collect()),
+                sockets,
+            }
+        })
+        .collect();
+    let v = json!({
+        "schema": 1,
+        "scenario": scn.name,
+        "file": scn.file,
+        "variant": scn.variant,
+        "journeys": r.journeys.len(),
+        "sources": rows.iter().map(|s| Row {
+            name: name(*s),
+            kind: match s { Source::Host(_) => "host", Source::Network(_) => "network" },
+            group: group_name(group_of(*s)),
+        }).collect::<Vec<_>>(),
+        "targets": targets.iter().map(|h| {
+            let host = scn.host(*h);
+            Column {
+                host: host.name.clone(),
+                group: group_name(host_group(scn, *h)),
+                sensitive: host.sensitive,
+                sockets: host.sockets.iter().enumerate().map(|(i, s)| ColumnSocket {
+                    index: i, proto: s.proto, port: s.port, text: s.text.clone(), app: s.app.clone(),
+                }).collect(),
+            }
+        }).collect::<Vec<_>>(),
+        "cells": cells,
+    });
+    pretty(&v)
+}
+
+async fn reach_answer(st: AppState, req: ReachRequest) -> Result<Response, ApiError> {
+    let cur = st.current();
+    let scn = scenario_for(&cur, req.variant.as_deref())?;
+    let q = reach_query(&scn, &req)?;
+    let key = format!(
+        "reach\n{}\n{}\n{}",
+        req.variant.as_deref().unwrap_or(""),
+        req.from.as_deref().unwrap_or(""),
+        req.to.as_deref().unwrap_or("")
+    );
+    answer(cur, key, move || Ok(reach_json(&scn, &q))).await
+}
+
+pub async fn get_reach(
+    State(st): State<AppState>,
+    q: Result<Query<ReachRequest>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(req) = q.map_err(query_error)?;
+    reach_answer(st, req).await
+}
+
+pub async fn post_reach(
+    State(st): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body = body?;
+    let req: ReachRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        ReachRequest::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request(format!("the body is not a reach question: {e}")))?
+    };
+    reach_answer(st, req).await
+}
+
+// ---------- /api/diff ----------
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiffParams {
+    pub variant: Option<String>,
+}
+
+fn trace_or_none(scn: &Scenario, body: &TraceBody) -> Option<Trace> {
+    pathproof_core::trace(scn, &body.query()).ok()
+}
+
+fn diff_json(old: &Scenario, new: &Scenario) -> String {
+    let d = diff::diff(old, new);
+    let decls = changes(old, new);
+    let mut v = serde_json::to_value(&d).expect("a diff serialises");
+    // Each journey change: a trace body for its example, and the changed
+    // declarations its traces (as written and under the variant) cite.
+    for (list, items) in [("gained", &d.gained), ("lost", &d.lost)] {
+        let Some(arr) = v[list].as_array_mut() else {
+            continue;
+        };
+        for (c, out) in items.iter().zip(arr.iter_mut()) {
+            let body = TraceBody::new(c.source_kind == "network", &c.source, &c.example);
+            let under_old = trace_or_none(old, &body);
+            let under_new = trace_or_none(new, &body);
+            let traces: Vec<&Trace> = under_old.iter().chain(under_new.iter()).collect();
+            let outcome = |t: &Option<Trace>| t.as_ref().map(|t| t.outcome.kind.name().to_string());
+            out["trace"] = json!(body);
+            out["as_written"] = json!(outcome(&under_old));
+            out["under_variant"] = json!(outcome(&under_new));
+            out["responsible"] = json!(responsible(&decls, &traces));
+        }
+    }
+    v["changes"] = json!(decls);
+    pretty(&v)
+}
+
+pub async fn get_diff(
+    State(st): State<AppState>,
+    q: Result<Query<DiffParams>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(p) = q.map_err(query_error)?;
+    let cur = st.current();
+    let Some(variant) = p.variant.filter(|v| !v.is_empty()) else {
+        let names: Vec<&str> = cur.variants.iter().map(|(n, _)| n.as_str()).collect();
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "a diff compares the scenario with one of its variants: add ?variant=NAME",
+            Some(if names.is_empty() {
+                format!("{} has no variants", cur.file)
+            } else {
+                format!("variants of {}: {}", cur.file, names.join(", "))
+            }),
+        ));
+    };
+    let new = scenario_for(&cur, Some(&variant))?;
+    let old = cur.base.clone();
+    answer(cur, format!("diff\n{variant}"), move || {
+        Ok(diff_json(&old, &new))
+    })
+    .await
+}
+
+// ---------- /api/foothold ----------
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FootholdParams {
+    pub from: Option<String>,
+    pub variant: Option<String>,
+}
+
+/// Adds to each edge of `json` (the serialised `edges`) the trace body of its example.
+fn with_traces(edges: &[foothold::Edge], json: &mut Value) {
+    if let Some(list) = json.as_array_mut() {
+        for (e, out) in edges.iter().zip(list.iter_mut()) {
+            out["trace"] = json!(e
+                .example
+                .as_ref()
+                .map(|ex| TraceBody::new(false, &e.from, ex)));
+        }
+    }
+}
+
+fn foothold_json(scn: &Scenario, h: HostId) -> String {
+    let f = foothold::foothold(scn, h);
+    let mut v = serde_json::to_value(&f).expect("a foothold serialises");
+    with_traces(&f.direct, &mut v["direct"]);
+    with_traces(&f.edges, &mut v["edges"]);
+    for (j, out) in f
+        .jewels
+        .iter()
+        .zip(v["jewels"].as_array_mut().into_iter().flatten())
+    {
+        with_traces(&j.edges, &mut out["edges"]);
+    }
+    v["depth"] = json!(f.compromised.iter().map(|r| r.depth).max().unwrap_or(0));
+    pretty(&v)
+}
+
+pub async fn get_foothold(
+    State(st): State<AppState>,
+    q: Result<Query<FootholdParams>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(p) = q.map_err(query_error)?;
+    let cur = st.current();
+    let scn = scenario_for(&cur, p.variant.as_deref())?;
+    let Some(from) = p.from.filter(|f| !f.is_empty()) else {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "a foothold needs a host: add ?from=HOST",
+            None,
+        ));
+    };
+    let Some(h) = scn.host_by_name(&from) else {
+        if scn.network_by_name(&from).is_some() {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!("a foothold is a host; `{from}` is a network"),
+                Some("pick one of the network's hosts".into()),
+            ));
+        }
+        return Err(unknown_place(&scn, "host", &from));
+    };
+    let key = format!("foothold\n{}\n{from}", p.variant.as_deref().unwrap_or(""));
+    answer(cur, key, move || Ok(foothold_json(&scn, h))).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ports_are_ranges() {
+        assert_eq!(port_text(vec![]), "");
+        assert_eq!(
+            port_text(vec![
+                (Proto::Tcp, 443),
+                (Proto::Tcp, 22),
+                (Proto::Tcp, 8001),
+                (Proto::Tcp, 8000),
+                (Proto::Tcp, 8002),
+                (Proto::Udp, 53),
+                (Proto::Tcp, 22),
+            ]),
+            "tcp 22, 443, 8000-8002; udp 53"
+        );
+        assert_eq!(
+            port_text(vec![(Proto::Tcp, 65535), (Proto::Tcp, 65534)]),
+            "tcp 65534-65535"
+        );
+    }
+}
