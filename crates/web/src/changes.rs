@@ -16,8 +16,9 @@ use pathproof_core::model::{Filter, Host, RouteOrigin, Scenario};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DeclChange {
     /// `rule`, `default`, `stateful`, `filter`, `attach`, `socket`, `nat`,
-    /// `route`, `rp_filter`, `address`, `proxy`, `tls`, `sensitive`, `host`,
-    /// `network`, `trust`, `dns`.
+    /// `route`, `rp_filter`, `address`, `proxy`, `tls`, `resolver` (the DNS view a
+    /// host or network asks), `sensitive`, `host`, `network`, `trust`, `dns`
+    /// (a record), `expect`.
     pub kind: &'static str,
     /// `added`, `removed` or `changed`.
     pub change: &'static str,
@@ -296,6 +297,19 @@ pub fn changes(old: &Scenario, new: &Scenario) -> Vec<DeclChange> {
             proxy_text(new, h),
             h.proxy.as_ref().map(|p| p.origin.line).or(line),
         );
+        let view = |scn: &Scenario, x: &Host| {
+            x.dns
+                .map(|v| scn.view(v).name.clone())
+                .unwrap_or_else(|| "the network's".into())
+        };
+        acc.value(
+            "resolver",
+            &h.name,
+            "DNS view",
+            view(old, o),
+            view(new, h),
+            line,
+        );
         let tls = |x: &Host| {
             format!(
                 "verify {}, trust {}",
@@ -357,6 +371,19 @@ pub fn changes(old: &Scenario, new: &Scenario) -> Vec<DeclChange> {
                     line,
                 );
                 acc.value("trust", &n.name, "trust", trust(o), trust(n), line);
+                let view = |scn: &Scenario, x: &pathproof_core::model::Network| {
+                    x.dns
+                        .map(|v| scn.view(v).name.clone())
+                        .unwrap_or_else(|| "none".into())
+                };
+                acc.value(
+                    "resolver",
+                    &n.name,
+                    "DNS view",
+                    view(old, o),
+                    view(new, n),
+                    line,
+                );
             }
             None => acc.push(
                 "network",
@@ -413,6 +440,19 @@ pub fn changes(old: &Scenario, new: &Scenario) -> Vec<DeclChange> {
             acc.list("dns", &o.name, "DNS record", &records(o), &[]);
         }
     }
+    let expectations = |scn: &Scenario| -> Vec<(String, Option<u32>)> {
+        scn.expectations
+            .iter()
+            .map(|e| (e.text.clone(), Some(e.origin.line)))
+            .collect()
+    };
+    acc.list(
+        "expect",
+        "expect",
+        "expectation",
+        &expectations(old),
+        &expectations(new),
+    );
     acc.out
 }
 
@@ -458,7 +498,14 @@ pub fn responsible(all: &[DeclChange], traces: &[&Trace]) -> Vec<usize> {
         .filter(|(_, c)| {
             matches!(
                 c.kind,
-                "stateful" | "attach" | "rp_filter" | "filter" | "address" | "proxy" | "tls"
+                "stateful"
+                    | "attach"
+                    | "rp_filter"
+                    | "filter"
+                    | "address"
+                    | "proxy"
+                    | "tls"
+                    | "resolver"
             ) && passed.contains(&c.owner.as_str())
         })
         .map(|(i, _)| i)
