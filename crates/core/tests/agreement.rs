@@ -232,3 +232,34 @@ fn generated_scenarios_agree() {
         "checked {total} packets, {conn} connected"
     );
 }
+
+/// The enterprise-shaped generator at a small size: segments of hosts with the
+/// same configuration travel as one class, and its rules name single hosts,
+/// prefixes and segments, so classes split inside the walk.
+#[test]
+fn generated_enterprise_scenarios_agree() {
+    let mut rng = SplitMix64::new(13);
+    let (mut total, mut conn) = (0, 0);
+    for (seed, hosts) in [(1u64, 40usize), (2, 60), (3, 80)] {
+        let p = synth::SynthParams {
+            hosts,
+            networks: (hosts / 10).max(4),
+            rules: hosts * 10,
+            seed,
+            ..synth::SynthParams::default()
+        };
+        let text = synth::large(&p);
+        for v in [None, Some("break"), Some("harden")] {
+            let scn = load("large.yaml", &text, v).unwrap();
+            let (c, k) =
+                check_scenario(&scn, &mut rng, 12, &format!("large({seed}, {hosts}) {v:?}"));
+            total += c;
+            conn += k;
+        }
+    }
+    eprintln!("enterprise-shaped scenarios: {total} packets checked, {conn} connected, all agree");
+    assert!(
+        total > 2000 && conn > 200,
+        "checked {total} packets, {conn} connected"
+    );
+}

@@ -11,7 +11,7 @@ use crate::journey::{trace, Query};
 use crate::model::*;
 
 use super::reach::{example, reach_with, Journey, Reach, ReachQuery};
-use super::space::{addr_u128, Fam};
+use super::space::{addr_u128, Cube, Fam};
 use super::symbolic::{Engine, Source};
 
 #[derive(Debug, Clone, Serialize)]
@@ -181,6 +181,39 @@ pub fn check_with(scn: &Scenario, engine: &Engine, r: &Reach) -> CheckReport {
     }
 }
 
+/// A class journey as seen from the first member `pick` accepts: its own
+/// packets only, so that the counterexample names the source the
+/// expectation is about.
+fn focus(engine: &Engine, j: &Journey, pick: impl Fn(Source) -> bool) -> Journey {
+    let Some(&m) = j.members.iter().find(|&&m| pick(m)) else {
+        return j.clone();
+    };
+    if j.members.len() == 1 {
+        return j.clone();
+    }
+    let own: Vec<Cube> = engine
+        .own_addrs(engine.source_dev(m))
+        .iter()
+        .map(|&(fam, lo, hi)| Cube {
+            src: (lo, hi),
+            ..Cube::full(fam)
+        })
+        .collect();
+    let paths = j
+        .paths
+        .iter()
+        .map(|(p, sp)| (p.clone(), sp.split(&own).0))
+        .filter(|(_, sp)| !sp.is_empty())
+        .collect();
+    Journey {
+        source: m,
+        members: vec![m],
+        space: j.space.split(&own).0,
+        paths,
+        ..j.clone()
+    }
+}
+
 fn describe(scn: &Scenario, j: &Journey) -> String {
     let h = scn.host(j.host);
     format!(
@@ -231,13 +264,14 @@ fn evaluate(
                 return (ok == allow, detail, t);
             }
             let sources = sources_of(scn, from);
-            let hits: Vec<&Journey> = r
+            let hits: Vec<Journey> = r
                 .journeys
                 .iter()
                 .filter(|j| {
                     j.members.iter().any(|m| sources.contains(m))
                         && lands_at(scn, j, to, *proto, *port)
                 })
+                .map(|j| focus(engine, j, |m| sources.contains(&m)))
                 .collect();
             if allow {
                 match hits.first() {
@@ -285,13 +319,14 @@ fn evaluate(
             port,
         } => {
             let allowed: Vec<Source> = from.iter().flat_map(|p| sources_of(scn, p)).collect();
-            let bad: Vec<&Journey> = r
+            let bad: Vec<Journey> = r
                 .journeys
                 .iter()
                 .filter(|j| {
                     lands_at(scn, j, to, *proto, *port)
                         && j.members.iter().any(|m| !allowed.contains(m))
                 })
+                .map(|j| focus(engine, j, |m| !allowed.contains(&m)))
                 .collect();
             match bad.first() {
                 None => (
@@ -307,10 +342,15 @@ fn evaluate(
                     None,
                 ),
                 Some(j) => {
-                    let mut others: Vec<String> = bad
+                    let mut others: Vec<String> = r
+                        .journeys
                         .iter()
-                        .map(|j| super::reach::source_name(scn, j.source))
+                        .filter(|j| lands_at(scn, j, to, *proto, *port))
+                        .flat_map(|j| j.members.iter().copied())
+                        .filter(|m| !allowed.contains(m))
+                        .map(|m| super::reach::source_name(scn, m))
                         .collect();
+                    others.sort();
                     others.dedup();
                     (
                         false,
@@ -335,13 +375,15 @@ fn evaluate(
             };
             let inbound = direction != "outbound";
             let outbound = direction != "inbound";
-            let bad = r.journeys.iter().find(|j| {
-                let ti = inside_host(j.host);
-                j.members.iter().any(|&m| {
-                    let si = inside_source(m);
-                    (inbound && !si && ti) || (outbound && si && !ti)
-                })
-            });
+            let crosses = |j: &Journey, m: Source| {
+                let (si, ti) = (inside_source(m), inside_host(j.host));
+                (inbound && !si && ti) || (outbound && si && !ti)
+            };
+            let bad = r
+                .journeys
+                .iter()
+                .find(|j| j.members.iter().any(|&m| crosses(j, m)))
+                .map(|j| focus(engine, j, |m| crosses(j, m)));
             match bad {
                 None => (
                     true,
@@ -350,8 +392,8 @@ fn evaluate(
                 ),
                 Some(j) => (
                     false,
-                    format!("{} across the edge of {network}", describe(scn, j)),
-                    journey_trace(scn, engine, j, None),
+                    format!("{} across the edge of {network}", describe(scn, &j)),
+                    journey_trace(scn, engine, &j, None),
                 ),
             }
         }

@@ -97,23 +97,107 @@ pub fn reach_with_options(engine: &Engine, q: &ReachQuery, keep_stopped: bool) -
                     None => paths.push((o.path, o.space)),
                 }
             }
-            let space = Space(
-                paths
-                    .iter()
-                    .flat_map(|(_, s)| s.0.iter().copied())
-                    .collect(),
-            );
-            journeys.push(Journey {
-                source: s,
-                members: class.clone(),
-                host: HostId(dev as u32),
-                socket,
-                space,
-                paths,
-            });
+            for (members, paths) in alike_members(engine, &class, paths) {
+                let space = Space(
+                    paths
+                        .iter()
+                        .flat_map(|(_, s)| s.0.iter().copied())
+                        .collect(),
+                );
+                journeys.push(Journey {
+                    source: members[0],
+                    members,
+                    host: HostId(dev as u32),
+                    socket,
+                    space,
+                    paths,
+                });
+            }
         }
     }
+    journeys.sort_by_key(|j| (j.source, j.host, j.socket));
     Reach { journeys, stopped }
+}
+
+type Paths = Vec<(Vec<PathStep>, Space)>;
+
+/// Splits a class's journey to one socket into groups of members that
+/// reach it alike: the same paths, carrying the same packets but for each
+/// member's own source address. Members that do not reach it are left out.
+fn alike_members(engine: &Engine, class: &[Source], paths: Paths) -> Vec<(Vec<Source>, Paths)> {
+    if class.len() == 1 {
+        return vec![(class.to_vec(), paths)];
+    }
+    // Per group: its key (path index, the member's cubes with the source
+    // address replaced by its position among the member's own), the members,
+    // and the union of their packets per path.
+    type Key = Vec<(usize, Vec<Cube>)>;
+    let mut order: Vec<(Key, Vec<Source>, Vec<Space>)> = Vec::new();
+    let mut index: std::collections::HashMap<Key, usize> = std::collections::HashMap::new();
+    for &m in class {
+        let own = engine.own_addrs(engine.source_dev(m));
+        let mine: Vec<Cube> = own
+            .iter()
+            .map(|&(fam, lo, hi)| Cube {
+                src: (lo, hi),
+                ..Cube::full(fam)
+            })
+            .collect();
+        let mut key = Vec::new();
+        let mut spaces = Vec::new();
+        for (pi, (_, sp)) in paths.iter().enumerate() {
+            let part = sp.split(&mine).0;
+            if part.is_empty() {
+                continue;
+            }
+            let part = part.coalesce();
+            let mut canon: Vec<Cube> = part
+                .0
+                .iter()
+                .map(|c| {
+                    let k = own
+                        .iter()
+                        .position(|&(f, lo, hi)| f == c.fam && lo <= c.src.0 && c.src.1 <= hi)
+                        .unwrap_or(usize::MAX) as u128;
+                    Cube { src: (k, k), ..*c }
+                })
+                .collect();
+            canon.sort_unstable();
+            key.push((pi, canon));
+            spaces.push((pi, part));
+        }
+        if key.is_empty() {
+            continue;
+        }
+        match index.get(&key) {
+            Some(&g) => {
+                order[g].1.push(m);
+                for (pi, part) in spaces {
+                    order[g].2[pi].0.extend(part.0);
+                }
+            }
+            None => {
+                index.insert(key.clone(), order.len());
+                let mut per_path = vec![Space::default(); paths.len()];
+                for (pi, part) in spaces {
+                    per_path[pi] = part;
+                }
+                order.push((key, vec![m], per_path));
+            }
+        }
+    }
+    order
+        .into_iter()
+        .map(|(_, members, per_path)| {
+            let ps = paths
+                .iter()
+                .zip(per_path)
+                .filter(|(_, sp)| !sp.is_empty())
+                .map(|((p, _), sp)| (p.clone(), sp.coalesce()))
+                .collect();
+            (members, ps)
+        })
+        .collect()
 }
 
 /// A concrete packet inside a space: the lowest source and destination, an
@@ -342,7 +426,12 @@ pub fn render_text(scn: &Scenario, r: &Reach) -> String {
     let mut out = String::new();
     let sockets: std::collections::BTreeSet<(HostId, usize)> =
         r.journeys.iter().map(|j| (j.host, j.socket)).collect();
-    let sources: std::collections::BTreeSet<Source> = r.journeys.iter().map(|j| j.source).collect();
+    let sources: std::collections::BTreeSet<Source> = r
+        .journeys
+        .iter()
+        .flat_map(|j| j.members.iter().copied())
+        .collect();
+    let pairs: usize = r.journeys.iter().map(|j| j.members.len()).sum();
     let v = scn
         .variant
         .as_deref()
@@ -352,7 +441,7 @@ pub fn render_text(scn: &Scenario, r: &Reach) -> String {
         out,
         "reach in {}{v}: {} journeys from {} sources to {} sockets",
         scn.name,
-        r.journeys.len(),
+        pairs,
         sources.len(),
         sockets.len()
     );

@@ -81,7 +81,7 @@ pub enum Dim {
 }
 
 /// One box of packets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Cube {
     pub fam: Fam,
     pub src: (u128, u128),
@@ -215,6 +215,27 @@ impl Space {
         (Space(inside), Space(outside))
     }
 
+    /// The same set with fewer cubes: cubes that agree on every field but one
+    /// and touch on that one are merged, dimension by dimension, until nothing
+    /// merges. The result is sorted, so two fragmentations of one set usually
+    /// (not always) coalesce to the same list; callers that compare sets this
+    /// way only lose grouping when they do not, never exactness.
+    pub fn coalesce(&self) -> Space {
+        let mut v = self.0.clone();
+        loop {
+            let before = v.len();
+            for d in [Dim::Dport, Dim::Sport, Dim::Dst, Dim::Src] {
+                v = merge_along(v, d);
+            }
+            v = merge_protos(v);
+            if v.len() == before {
+                break;
+            }
+        }
+        v.sort_unstable();
+        Space(v)
+    }
+
     /// The number of packets (saturating), for ordering and statistics.
     pub fn volume(&self) -> f64 {
         self.0
@@ -250,6 +271,52 @@ impl Space {
 }
 
 /// Sorted, merged intervals.
+/// Merges cubes equal outside `d` whose `d` ranges touch or overlap.
+fn merge_along(mut v: Vec<Cube>, d: Dim) -> Vec<Cube> {
+    if v.len() < 2 {
+        return v;
+    }
+    let others = |c: &Cube| {
+        let mut k = *c;
+        k.set(d, (0, 0));
+        k
+    };
+    v.sort_unstable_by_key(|c| (others(c), c.addr(d)));
+    let mut out: Vec<Cube> = Vec::with_capacity(v.len());
+    for c in v {
+        if let Some(last) = out.last_mut() {
+            let (llo, lhi) = last.addr(d);
+            let (lo, hi) = c.addr(d);
+            if others(last) == others(&c) && lo <= lhi.saturating_add(1) {
+                last.set(d, (llo, lhi.max(hi)));
+                continue;
+            }
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Merges cubes equal outside the protocol set.
+fn merge_protos(mut v: Vec<Cube>) -> Vec<Cube> {
+    if v.len() < 2 {
+        return v;
+    }
+    let others = |c: &Cube| (c.fam, c.src, c.dst, c.sport, c.dport);
+    v.sort_unstable_by_key(|c| (others(c), c.proto));
+    let mut out: Vec<Cube> = Vec::with_capacity(v.len());
+    for c in v {
+        if let Some(last) = out.last_mut() {
+            if others(last) == others(&c) {
+                last.proto |= c.proto;
+                continue;
+            }
+        }
+        out.push(c);
+    }
+    out
+}
+
 pub fn normalise(mut v: Vec<(u128, u128)>) -> Vec<(u128, u128)> {
     v.sort_unstable();
     let mut out: Vec<(u128, u128)> = Vec::with_capacity(v.len());

@@ -485,43 +485,14 @@ impl<'s> Engine<'s> {
         }
     }
 
-    /// Sources that no rule, route or setting tells apart, grouped: hosts that
-    /// listen on nothing, on the same networks with the same configuration,
-    /// whose addresses fall in the same elementary intervals of every address
-    /// set the scenario matches on. Listening hosts and networks' stand-in
+    /// Sources that start their journeys alike, grouped: hosts (not routers,
+    /// not proxies) on the same networks with the same families, filters,
+    /// routes, NAT, reverse-path setting and DNS view. A class travels as one
+    /// flow whose packets carry each member's own source address, so a rule
+    /// that tells members apart splits the flow exactly; `reach` then splits
+    /// each journey into the members it really holds. Networks' stand-in
     /// senders are classes of their own.
     pub fn source_classes(&self, sources: &[Source]) -> Vec<Vec<Source>> {
-        let mut bounds: [Vec<u128>; 2] = [Vec::new(), Vec::new()];
-        let mut add = |fam: Fam, lo: u128, hi: u128| {
-            let b = &mut bounds[usize::from(fam == Fam::V6)];
-            b.push(lo);
-            if hi < fam.max() {
-                b.push(hi + 1);
-            }
-        };
-        for rules in &self.filter_cubes {
-            for cubes in rules {
-                for c in cubes {
-                    add(c.fam, c.src.0, c.src.1);
-                    add(c.fam, c.dst.0, c.dst.1);
-                }
-            }
-        }
-        for cubes in self.nat_cubes.values() {
-            for c in cubes {
-                add(c.fam, c.src.0, c.src.1);
-                add(c.fam, c.dst.0, c.dst.1);
-            }
-        }
-        for d in &self.devices {
-            for &(fam, lo, hi, _) in &d.atoms {
-                add(fam, lo, hi);
-            }
-        }
-        for b in &mut bounds {
-            b.sort_unstable();
-            b.dedup();
-        }
         let mut groups: std::collections::BTreeMap<String, Vec<Source>> =
             std::collections::BTreeMap::new();
         let mut singles: Vec<Vec<Source>> = Vec::new();
@@ -531,27 +502,17 @@ impl<'s> Engine<'s> {
                 continue;
             };
             let host = self.scn.host(h);
-            // A host that listens is also a destination of its class-mates'
-            // traffic, so it cannot stand in for them (nor they for it).
-            if !host.sockets.is_empty() || host.proxy.is_some() {
+            if host.router || host.proxy.is_some() {
                 singles.push(vec![s]);
                 continue;
             }
             let mut sig = format!(
-                "{}|{:?}|{:?}|{:?}|{:?}|{:?}|",
-                host.router, host.rp_filter, host.input, host.output, host.forward, host.dns
+                "{:?}|{:?}|{:?}|{:?}|{:?}|",
+                host.rp_filter, host.input, host.output, host.forward, host.dns
             );
             for i in &host.interfaces {
-                sig.push_str(&format!("n{}:", i.network.0));
-                for a in &i.addrs {
-                    let fam = Fam::of(*a);
-                    let b = &bounds[usize::from(fam == Fam::V6)];
-                    sig.push_str(&format!(
-                        "{}{},",
-                        if fam == Fam::V6 { "6:" } else { "4:" },
-                        b.partition_point(|&x| x <= addr_u128(*a))
-                    ));
-                }
+                let fams: Vec<bool> = i.addrs.iter().map(|a| a.is_ipv6()).collect();
+                sig.push_str(&format!("n{}:{:?},", i.network.0, fams));
             }
             for r in &host.routes {
                 sig.push_str(&r.text);
@@ -567,6 +528,11 @@ impl<'s> Engine<'s> {
         out.extend(singles);
         out.sort();
         out
+    }
+
+    /// A device's own addresses (a stand-in's whole range), sorted.
+    pub fn own_addrs(&self, dev: usize) -> &[(Fam, u128, u128)] {
+        &self.own[dev]
     }
 
     pub fn source_dev(&self, s: Source) -> usize {
@@ -675,8 +641,16 @@ impl<'s> Engine<'s> {
     }
 
     fn step(&self, f: &Flow, kind: StepKind) -> PathStep {
+        // A reply coming home to a class member is told as coming home to
+        // the class (its first member), so that members' paths compare equal.
+        let home = f.reply && f.in_iface.is_some();
+        let dev = if home && f.class.len() > 1 && f.class.contains(&f.dev) {
+            f.class[0]
+        } else {
+            f.dev
+        };
         PathStep {
-            dev: f.dev,
+            dev,
             reply: f.reply,
             kind,
         }
@@ -721,13 +695,19 @@ impl<'s> Engine<'s> {
 
     fn originate(&self, flow: Flow, out: &mut Vec<Outcome>) {
         let dev = flow.dev;
-        // Traffic to the sender's own addresses is not a journey across the network.
+        // Traffic to the sender's own addresses is not a journey across the
+        // network. A class of several senders drops it per member, once each
+        // member's source address is chosen (below).
+        let class_request = !flow.reply && flow.class.len() > 1;
         let mut rest = flow;
-        for fam in Self::fams(&rest.space) {
-            let own = self.own_ranges(dev, fam);
-            let (local, remote) = self.split_cond(&rest, &Self::field_cond(fam, Dim::Dst, &own));
-            self.stopped(&rest, local, Stop::Local, out);
-            rest.space = remote;
+        if !class_request {
+            for fam in Self::fams(&rest.space) {
+                let own = self.own_ranges(dev, fam);
+                let (local, remote) =
+                    self.split_cond(&rest, &Self::field_cond(fam, Dim::Dst, &own));
+                self.stopped(&rest, local, Stop::Local, out);
+                rest.space = remote;
+            }
         }
         if rest.space.is_empty() {
             return;
@@ -763,6 +743,33 @@ impl<'s> Engine<'s> {
                         .flat_map(|c| ranges.iter().map(move |&r| Cube { src: r, ..*c }))
                         .collect(),
                 );
+                if class_request {
+                    // Each member's packets to its own addresses stay home.
+                    let mut diagonal = Vec::new();
+                    for &m in f.class.iter() {
+                        let Some(a) = self.devices[m]
+                            .host
+                            .interfaces
+                            .get(out_iface)
+                            .and_then(|i| i.addrs.iter().copied().find(|a| Fam::of(*a) == fam))
+                        else {
+                            continue;
+                        };
+                        let a = addr_u128(a);
+                        for (lo, hi) in self.own_ranges(m, fam) {
+                            let mut c = Cube::full(fam);
+                            c.src = (a, a);
+                            c.dst = (lo, hi);
+                            diagonal.push(c);
+                        }
+                    }
+                    let (local, remote) = f.space.split(&diagonal);
+                    self.stopped(&f, local, Stop::Local, out);
+                    f.space = remote;
+                    if f.space.is_empty() {
+                        continue;
+                    }
+                }
             }
             let state = self.state(&f);
             for f in self.filter_hook(f, Hook::Output, None, Some(out_iface), state, out) {
@@ -1058,6 +1065,7 @@ impl<'s> Engine<'s> {
             return;
         };
         let stand_in = self.scn.hosts.len() + net.index();
+        let class_here = !f.reply && f.class.contains(&dev);
         // Who answers on this segment: the hosts' addresses, and — for replies
         // only — the range of the sender standing for the network.
         let mut intervals: Vec<(Fam, u128, u128, (usize, usize))> = self
@@ -1065,7 +1073,9 @@ impl<'s> Engine<'s> {
             .get(&(net, fam))
             .map(|v| {
                 v.iter()
-                    .filter(|&&(_, di, _)| di != dev)
+                    // A device does not send to itself, but a class member's
+                    // packets may be for another member of its class.
+                    .filter(|&&(_, di, _)| di != dev || (class_here && f.class.len() > 1))
                     .map(|&(x, di, ii)| (fam, x, x, (di, ii)))
                     .collect()
             })
