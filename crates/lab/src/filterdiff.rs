@@ -1,22 +1,34 @@
 //! Differential testing of `pathproof filter` against the kernel: random
-//! iptables-save and nft rule sets are loaded into a namespace with
-//! `iptables-restore` / `nft -f`, random packets are sent to it for real, and
-//! the kernel's verdict is set beside `pathproof_rulesets`'.
+//! iptables-save / ip6tables-save and nft (`ip`, `ip6`, `inet`) rule sets are
+//! loaded into a namespace with `iptables-restore`, `ip6tables-restore` or
+//! `nft -f`, random IPv4 and IPv6 packets are sent for real through the
+//! INPUT, FORWARD or OUTPUT hook, and the kernel's verdict is set beside
+//! `pathproof_rulesets`'.
 //!
-//! The rig: namespace `a` sends hand-built IPv4 packets (raw socket, any
-//! source address) over a veth pair to namespace `b`, which owns every
-//! destination address used (on `lo`), so each packet meets `b`'s INPUT hook. What happened to
-//! packet number N (its IP id, TCP sequence number and ICMP echo id are N):
-//! - accepted: it reaches a chain at priority 100 after the rule set, which
-//!   adds N to a set and drops it (so `b` never answers it itself);
-//! - rejected: `a` captures the answer (ICMP error quoting IP id N, or a TCP
-//!   reset acknowledging N + 1) on its interface;
+//! The rig: namespace `b` holds the rule set. For INPUT and FORWARD,
+//! namespace `a` sends hand-built packets (raw socket, any source address)
+//! over a veth pair `a0`–`b0` to `b`, which owns every destination address of
+//! an INPUT case (on `lo`) and routes every destination of a FORWARD case out
+//! of a veth `b1` (its peer `b9` stays in `b`). For OUTPUT, `b` itself sends them (raw socket)
+//! from addresses it owns, out of `b0`. Packet number N carries N in its IPv4
+//! id or IPv6 flow label, its TCP sequence number and its ICMP echo id. An
+//! observer table in `b` (table `inet pfobs`, not part of the rule set):
+//! - accepted: a chain at priority 100 of the packet's hook, after the rule
+//!   set, adds N to a set and drops the packet (so `b` never answers it);
+//! - rejected: the answer `b` sends (ICMP/ICMPv6 destination unreachable
+//!   quoting N (the low 16 bits of the quoted flow label for IPv6), or a TCP
+//!   reset acknowledging N + 1) meets a chain at output
+//!   priority -300, before the rule set's own output chains, which adds N
+//!   to a set and drops it;
 //! - dropped: neither.
+//!
+//! Neighbours are static (IPv6 neighbour discovery would otherwise cross the
+//! random rule set and could be dropped by it).
 
 use std::collections::HashSet;
 use std::mem::size_of;
-use std::net::{IpAddr, Ipv4Addr};
-use std::time::{Duration, Instant};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::time::Duration;
 
 use pathproof_rulesets::{CtState, Hook, Packet, Verdict};
 
@@ -41,21 +53,94 @@ impl Rng {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     IptablesSave,
     Nft,
 }
 
+/// The families a rule set covers: iptables-save (`V4`) and ip6tables-save
+/// (`V6`); nft tables `ip` (`V4`), `ip6` (`V6`) and `inet` (`Inet`, both).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    V4,
+    V6,
+    Inet,
+}
+
+/// What a random case tests: a format, a hook, a family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Kind {
+    pub format: Format,
+    pub hook: Hook,
+    pub family: Family,
+}
+
+impl Kind {
+    pub fn name(&self) -> String {
+        let f = match (self.format, self.family) {
+            (Format::IptablesSave, Family::V6) => "ip6tables",
+            (Format::IptablesSave, _) => "iptables",
+            (Format::Nft, Family::V4) => "nft ip",
+            (Format::Nft, Family::V6) => "nft ip6",
+            (Format::Nft, Family::Inet) => "nft inet",
+        };
+        format!("{f} {}", self.hook.name())
+    }
+}
+
+/// Every kind, in the order seeds cycle through them: iptables, ip6tables,
+/// nft ip, ip6 and inet, each at INPUT, FORWARD and OUTPUT.
+pub fn kinds() -> Vec<Kind> {
+    let mut v = Vec::new();
+    for (format, family) in [
+        (Format::IptablesSave, Family::V4),
+        (Format::IptablesSave, Family::V6),
+        (Format::Nft, Family::V4),
+        (Format::Nft, Family::V6),
+        (Format::Nft, Family::Inet),
+    ] {
+        for hook in [Hook::Input, Hook::Forward, Hook::Output] {
+            v.push(Kind {
+                format,
+                hook,
+                family,
+            });
+        }
+    }
+    v
+}
+
+/// An address prefix of either family.
+type Prefix = (IpAddr, u8);
+
+fn mask(a: IpAddr, len: u8) -> IpAddr {
+    match a {
+        IpAddr::V4(a) => {
+            let m = if len == 0 { 0 } else { u32::MAX << (32 - len) };
+            IpAddr::V4(Ipv4Addr::from(u32::from(a) & m))
+        }
+        IpAddr::V6(a) => {
+            let m = if len == 0 {
+                0
+            } else {
+                u128::MAX << (128 - len)
+            };
+            IpAddr::V6(Ipv6Addr::from(u128::from(a) & m))
+        }
+    }
+}
+
 /// A generated rule before it is written in either syntax.
 #[derive(Debug, Clone)]
 struct GRule {
-    src: Option<(Ipv4Addr, u8, bool)>,
-    dst: Option<(Ipv4Addr, u8, bool)>,
+    src: Option<(IpAddr, u8, bool)>,
+    dst: Option<(IpAddr, u8, bool)>,
     proto: Option<u8>,
     sport: Option<(u16, u16)>,
     dport: Option<(u16, u16)>,
-    iface: Option<(&'static str, bool)>,
+    iif: Option<(&'static str, bool)>,
+    oif: Option<(&'static str, bool)>,
     state: Option<&'static [&'static str]>,
     target: Target,
 }
@@ -64,26 +149,75 @@ struct GRule {
 enum Target {
     Accept,
     Drop,
+    /// `reject` with the default answer (port unreachable).
+    RejectPlain,
     RejectPort,
     RejectAdmin,
     RejectReset,
+    /// nft `inet` only: a reject naming one family's ICMP (`icmp type ...` or
+    /// `icmpv6 type ...`), which applies to that family only.
+    RejectFamily(bool),
     Jump(usize),
     Return,
 }
 
-fn prefix(r: &mut Rng, pool: &[(Ipv4Addr, u8)]) -> (Ipv4Addr, u8) {
-    if !pool.is_empty() && r.chance(0.5) {
-        let (a, l) = pool[r.below(pool.len() as u64) as usize];
+fn prefix(r: &mut Rng, pool: &[Prefix], v6: bool) -> Prefix {
+    let mine: Vec<&Prefix> = pool.iter().filter(|p| p.0.is_ipv6() == v6).collect();
+    if !mine.is_empty() && r.chance(0.5) {
+        let (a, l) = *mine[r.below(mine.len() as u64) as usize];
         // A neighbouring prefix: same base, another length.
-        let len = (l as i64 + r.below(9) as i64 - 4).clamp(8, 32) as u8;
-        let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
-        return (Ipv4Addr::from(u32::from(a) & mask), len);
+        let (lo, hi, step) = if v6 { (32, 128, 16) } else { (8, 32, 4) };
+        let len = (l as i64 + r.below(2 * step + 1) as i64 - step as i64).clamp(lo, hi) as u8;
+        return (mask(a, len), len);
     }
-    let len = [8u8, 16, 16, 24, 24, 24, 28, 32][r.below(8) as usize];
-    let a =
-        0x0a00_0000u32 | (r.below(4) as u32) << 16 | (r.below(4) as u32) << 8 | r.below(256) as u32;
-    let mask = u32::MAX << (32 - len);
-    (Ipv4Addr::from(a & mask), len)
+    if v6 {
+        let len = [32u8, 48, 56, 64, 64, 96, 120, 128][r.below(8) as usize];
+        let a = (0x2001_0db8u128 << 96)
+            | (r.below(4) as u128) << 80
+            | (r.below(4) as u128) << 64
+            | r.next_u64() as u128 & 0xffff_0000_0000_00ff;
+        (mask(IpAddr::V6(Ipv6Addr::from(a)), len), len)
+    } else {
+        let len = [8u8, 16, 16, 24, 24, 24, 28, 32][r.below(8) as usize];
+        let a = 0x0a00_0000u32
+            | (r.below(4) as u32) << 16
+            | (r.below(4) as u32) << 8
+            | r.below(256) as u32;
+        (mask(IpAddr::V4(Ipv4Addr::from(a)), len), len)
+    }
+}
+
+/// An address inside (or next to) a prefix of the pool, kept inside
+/// 10.0.0.0/8 or 2001:db8::/32.
+fn addr(r: &mut Rng, pool: &[Prefix], v6: bool) -> IpAddr {
+    let (a, l) = prefix(r, pool, v6);
+    match a {
+        IpAddr::V4(a) => {
+            let host = if l >= 32 {
+                0
+            } else {
+                r.next_u64() as u32 & (u32::MAX >> l)
+            };
+            IpAddr::V4(Ipv4Addr::from(
+                (u32::from(a) | host) & 0x00ff_ffff | 0x0a00_0000,
+            ))
+        }
+        IpAddr::V6(a) => {
+            let host = if l >= 128 {
+                0
+            } else {
+                // Mostly small host parts, so that neighbouring prefixes meet.
+                let h = if r.chance(0.5) {
+                    r.below(512) as u128
+                } else {
+                    (r.next_u64() as u128) << 64 | r.next_u64() as u128
+                };
+                h & (u128::MAX >> l)
+            };
+            let v = (u128::from(a) | host) & (u128::MAX >> 32) | (0x2001_0db8u128 << 96);
+            IpAddr::V6(Ipv6Addr::from(v))
+        }
+    }
 }
 
 fn ports(r: &mut Rng) -> (u16, u16) {
@@ -95,31 +229,48 @@ fn ports(r: &mut Rng) -> (u16, u16) {
     }
 }
 
-fn gen_rule(r: &mut Rng, pool: &mut Vec<(Ipv4Addr, u8)>, chain: usize, chains: usize) -> GRule {
+fn icmp_of(v6: bool) -> u8 {
+    if v6 {
+        58
+    } else {
+        1
+    }
+}
+
+fn gen_rule(r: &mut Rng, pool: &mut Vec<Prefix>, kind: Kind, chain: usize, chains: usize) -> GRule {
     let mut g = GRule {
         src: None,
         dst: None,
         proto: None,
         sport: None,
         dport: None,
-        iface: None,
+        iif: None,
+        oif: None,
         state: None,
         target: Target::Accept,
     };
+    // The family of this rule's addresses (an inet rule picks one).
+    let v6 = match kind.family {
+        Family::V4 => false,
+        Family::V6 => true,
+        Family::Inet => r.chance(0.5),
+    };
     if r.chance(0.5) {
-        let (a, l) = prefix(r, pool);
+        let (a, l) = prefix(r, pool, v6);
         pool.push((a, l));
         g.src = Some((a, l, r.chance(0.15)));
     }
     if r.chance(0.5) {
-        let (a, l) = prefix(r, pool);
+        let (a, l) = prefix(r, pool, v6);
         pool.push((a, l));
         g.dst = Some((a, l, r.chance(0.15)));
     }
     g.proto = match r.below(5) {
         0 | 1 => Some(6),
         2 => Some(17),
-        3 => Some(1),
+        3 => Some(icmp_of(
+            kind.family == Family::V6 || kind.family == Family::Inet && r.chance(0.5),
+        )),
         _ => None,
     };
     if matches!(g.proto, Some(6) | Some(17)) {
@@ -130,41 +281,77 @@ fn gen_rule(r: &mut Rng, pool: &mut Vec<(Ipv4Addr, u8)>, chain: usize, chains: u
             g.sport = Some(ports(r));
         }
     }
-    if r.chance(0.25) {
-        g.iface = Some((["b0", "eth7"][r.below(2) as usize], r.chance(0.3)));
+    // Interface matches where the hook has that device (iptables refuses
+    // `-o` in INPUT and `-i` in OUTPUT).
+    if kind.hook != Hook::Output && r.chance(0.25) {
+        g.iif = Some((["b0", "eth7"][r.below(2) as usize], r.chance(0.3)));
+    }
+    if kind.hook != Hook::Input && r.chance(0.25) {
+        let out = if kind.hook == Hook::Forward {
+            "b1"
+        } else {
+            "b0"
+        };
+        g.oif = Some(([out, "eth7"][r.below(2) as usize], r.chance(0.3)));
     }
     if r.chance(0.2) {
         const S: [&[&str]; 3] = [&["NEW"], &["ESTABLISHED"], &["NEW", "ESTABLISHED"]];
         g.state = Some(S[r.below(3) as usize]);
     }
-    g.target = match r.below(10) {
+    g.target = match r.below(12) {
         0..=2 => Target::Accept,
         3..=4 => Target::Drop,
         5 => Target::RejectPort,
         6 => Target::RejectAdmin,
-        7 if g.proto == Some(6) => Target::RejectReset,
-        8 if chain == 0 && chains > 1 => Target::Jump(1 + r.below(chains as u64 - 1) as usize),
-        9 if chain > 0 => Target::Return,
+        7 => Target::RejectPlain,
+        // nft gives a bare `reject with tcp reset` an implicit `meta l4proto
+        // tcp`; iptables refuses tcp-reset without `-p tcp`.
+        8 if g.proto == Some(6) || g.proto.is_none() && kind.format == Format::Nft => {
+            Target::RejectReset
+        }
+        9 if chain == 0 && chains > 1 => Target::Jump(1 + r.below(chains as u64 - 1) as usize),
+        10 if chain > 0 => Target::Return,
+        11 if kind.family == Family::Inet && kind.format == Format::Nft => {
+            // nft refuses a reject of one family after a match of the other.
+            let fam6 = if g.src.is_some() || g.dst.is_some() {
+                v6
+            } else {
+                match g.proto {
+                    Some(1) => false,
+                    Some(58) => true,
+                    _ => r.chance(0.5),
+                }
+            };
+            Target::RejectFamily(fam6)
+        }
         _ => Target::Drop,
     };
     g
 }
 
-fn ipt_rule(g: &GRule, chain: &str) -> String {
+fn ipt_prefix((a, l): (IpAddr, u8)) -> String {
+    format!("{a}/{l}")
+}
+
+fn ipt_rule(g: &GRule, chain: &str, v6: bool) -> String {
     let mut s = format!("-A {chain}");
     if let Some((a, l, neg)) = g.src {
-        s += &format!("{} -s {a}/{l}", if neg { " !" } else { "" });
+        s += &format!("{} -s {}", if neg { " !" } else { "" }, ipt_prefix((a, l)));
     }
     if let Some((a, l, neg)) = g.dst {
-        s += &format!("{} -d {a}/{l}", if neg { " !" } else { "" });
+        s += &format!("{} -d {}", if neg { " !" } else { "" }, ipt_prefix((a, l)));
     }
-    if let Some((i, neg)) = g.iface {
+    if let Some((i, neg)) = g.iif {
         s += &format!("{} -i {i}", if neg { " !" } else { "" });
+    }
+    if let Some((i, neg)) = g.oif {
+        s += &format!("{} -o {i}", if neg { " !" } else { "" });
     }
     if let Some(p) = g.proto {
         let name = match p {
             6 => "tcp",
             17 => "udp",
+            58 => "ipv6-icmp",
             _ => "icmp",
         };
         s += &format!(" -p {name}");
@@ -189,11 +376,19 @@ fn ipt_rule(g: &GRule, chain: &str) -> String {
     if let Some(st) = g.state {
         s += &format!(" -m conntrack --ctstate {}", st.join(","));
     }
+    let (port, admin) = if v6 {
+        ("icmp6-port-unreachable", "icmp6-adm-prohibited")
+    } else {
+        ("icmp-port-unreachable", "icmp-admin-prohibited")
+    };
     s += &match &g.target {
         Target::Accept => " -j ACCEPT".to_string(),
         Target::Drop => " -j DROP".to_string(),
-        Target::RejectPort => " -j REJECT --reject-with icmp-port-unreachable".to_string(),
-        Target::RejectAdmin => " -j REJECT --reject-with icmp-admin-prohibited".to_string(),
+        Target::RejectPlain => " -j REJECT".to_string(),
+        Target::RejectPort | Target::RejectFamily(_) => {
+            format!(" -j REJECT --reject-with {port}")
+        }
+        Target::RejectAdmin => format!(" -j REJECT --reject-with {admin}"),
         Target::RejectReset => " -j REJECT --reject-with tcp-reset".to_string(),
         Target::Jump(c) => format!(" -j c{c}"),
         Target::Return => " -j RETURN".to_string(),
@@ -201,20 +396,27 @@ fn ipt_rule(g: &GRule, chain: &str) -> String {
     s
 }
 
-fn nft_rule(g: &GRule) -> String {
+fn nft_rule(g: &GRule, family: Family) -> String {
     let mut parts: Vec<String> = Vec::new();
-    if let Some((i, neg)) = g.iface {
+    if let Some((i, neg)) = g.iif {
         parts.push(format!("iifname {}\"{i}\"", if neg { "!= " } else { "" }));
     }
-    if let Some((a, l, neg)) = g.src {
-        parts.push(format!("ip saddr {}{a}/{l}", if neg { "!= " } else { "" }));
+    if let Some((i, neg)) = g.oif {
+        parts.push(format!("oifname {}\"{i}\"", if neg { "!= " } else { "" }));
     }
-    if let Some((a, l, neg)) = g.dst {
-        parts.push(format!("ip daddr {}{a}/{l}", if neg { "!= " } else { "" }));
+    for (kw, m) in [("saddr", g.src), ("daddr", g.dst)] {
+        if let Some((a, l, neg)) = m {
+            let fam = if a.is_ipv6() { "ip6" } else { "ip" };
+            parts.push(format!(
+                "{fam} {kw} {}{a}/{l}",
+                if neg { "!= " } else { "" }
+            ));
+        }
     }
     let name = match g.proto {
         Some(6) => Some("tcp"),
         Some(17) => Some("udp"),
+        Some(58) => Some("icmpv6"),
         Some(_) => Some("icmp"),
         None => None,
     };
@@ -236,11 +438,19 @@ fn nft_rule(g: &GRule) -> String {
         let st: Vec<String> = st.iter().map(|s| s.to_ascii_lowercase()).collect();
         parts.push(format!("ct state {}", st.join(",")));
     }
+    let icmp = match family {
+        Family::V4 => "icmp",
+        Family::V6 => "icmpv6",
+        Family::Inet => "icmpx",
+    };
     parts.push(match &g.target {
         Target::Accept => "accept".to_string(),
         Target::Drop => "drop".to_string(),
-        Target::RejectPort => "reject with icmp type port-unreachable".to_string(),
-        Target::RejectAdmin => "reject with icmp type admin-prohibited".to_string(),
+        Target::RejectPlain => "reject".to_string(),
+        Target::RejectPort => format!("reject with {icmp} type port-unreachable"),
+        Target::RejectAdmin => format!("reject with {icmp} type admin-prohibited"),
+        Target::RejectFamily(false) => "reject with icmp type host-unreachable".to_string(),
+        Target::RejectFamily(true) => "reject with icmpv6 type admin-prohibited".to_string(),
         Target::RejectReset => "reject with tcp reset".to_string(),
         Target::Jump(c) => format!("jump c{c}"),
         Target::Return => "return".to_string(),
@@ -248,13 +458,28 @@ fn nft_rule(g: &GRule) -> String {
     parts.join(" ")
 }
 
-/// A random rule set (INPUT hook, IPv4), packets aimed at its rules, and the
-/// addresses the packets go to (which the receiving namespace must own).
-pub fn random_case(
-    seed: u64,
-    format: Format,
-    npackets: usize,
-) -> (String, Vec<Packet>, Vec<Ipv4Addr>) {
+/// A random rule set, the packets aimed at it, and the fixed addresses of the
+/// case: the destinations of an INPUT or FORWARD case (the rig makes them
+/// local to, or routed by, the namespace under test), the sources of an
+/// OUTPUT case (local to it).
+#[derive(Debug, Clone)]
+pub struct Case {
+    pub kind: Kind,
+    pub text: String,
+    pub packets: Vec<Packet>,
+    pub fixed: Vec<IpAddr>,
+}
+
+/// The chain of `hook` in iptables-save and nft.
+fn chain_names(hook: Hook) -> (&'static str, &'static str) {
+    match hook {
+        Hook::Forward => ("FORWARD", "forward"),
+        Hook::Output => ("OUTPUT", "output"),
+        _ => ("INPUT", "input"),
+    }
+}
+
+pub fn random_case(seed: u64, kind: Kind, npackets: usize) -> Case {
     let mut r = Rng(seed ^ 0x6669_6c74_6572);
     let chains = 1 + r.below(3) as usize;
     let policy_drop = r.chance(0.4);
@@ -264,27 +489,39 @@ pub fn random_case(
         let n = 3 + r.below(if c == 0 { 20 } else { 8 }) as usize;
         rules.push(
             (0..n)
-                .map(|_| gen_rule(&mut r, &mut pool, c, chains))
+                .map(|_| gen_rule(&mut r, &mut pool, kind, c, chains))
                 .collect(),
         );
     }
-    let text = match format {
+    let (ipt_chain, nft_chain) = chain_names(kind.hook);
+    let text = match kind.format {
         Format::IptablesSave => {
+            let v6 = kind.family == Family::V6;
+            let pol = |c: &str| {
+                if c == ipt_chain && policy_drop {
+                    "DROP"
+                } else {
+                    "ACCEPT"
+                }
+            };
             let mut t = format!(
-                "# generated by pathproof-lab filterdiff, seed {seed}\n*filter\n:INPUT {} [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n",
-                if policy_drop { "DROP" } else { "ACCEPT" }
+                "# Generated by {} (pathproof-lab filterdiff, seed {seed})\n*filter\n:INPUT {} [0:0]\n:FORWARD {} [0:0]\n:OUTPUT {} [0:0]\n",
+                if v6 { "ip6tables-save" } else { "iptables-save" },
+                pol("INPUT"),
+                pol("FORWARD"),
+                pol("OUTPUT")
             );
             for c in 1..chains {
                 t += &format!(":c{c} - [0:0]\n");
             }
             for (c, rs) in rules.iter().enumerate() {
                 let name = if c == 0 {
-                    "INPUT".to_string()
+                    ipt_chain.to_string()
                 } else {
                     format!("c{c}")
                 };
                 for g in rs {
-                    t += &ipt_rule(g, &name);
+                    t += &ipt_rule(g, &name, v6);
                     t.push('\n');
                 }
             }
@@ -292,18 +529,23 @@ pub fn random_case(
             t
         }
         Format::Nft => {
+            let fam = match kind.family {
+                Family::V4 => "ip",
+                Family::V6 => "ip6",
+                Family::Inet => "inet",
+            };
             let mut t = format!(
-                "# generated by pathproof-lab filterdiff, seed {seed}\ntable ip pf {{\n\tchain input {{\n\t\ttype filter hook input priority filter; policy {};\n",
+                "# generated by pathproof-lab filterdiff, seed {seed}\ntable {fam} pf {{\n\tchain {nft_chain} {{\n\t\ttype filter hook {nft_chain} priority filter; policy {};\n",
                 if policy_drop { "drop" } else { "accept" }
             );
             for g in &rules[0] {
-                t += &format!("\t\t{}\n", nft_rule(g));
+                t += &format!("\t\t{}\n", nft_rule(g, kind.family));
             }
             t += "\t}\n";
             for (c, rs) in rules.iter().enumerate().skip(1) {
                 t += &format!("\tchain c{c} {{\n");
                 for g in rs {
-                    t += &format!("\t\t{}\n", nft_rule(g));
+                    t += &format!("\t\t{}\n", nft_rule(g, kind.family));
                 }
                 t += "\t}\n";
             }
@@ -320,32 +562,49 @@ pub fn random_case(
             all_ports.extend([lo, hi, lo.saturating_sub(1), hi.saturating_add(1)]);
         }
     }
-    let addr = |r: &mut Rng| -> Ipv4Addr {
-        let (a, l) = prefix(r, &pool);
-        let host = if l >= 32 {
-            0
-        } else {
-            r.next_u64() as u32 & (u32::MAX >> l)
-        };
-        let v = (u32::from(a) | host) & 0x00ff_ffff | 0x0a00_0000;
-        Ipv4Addr::from(v)
+    let fams: &[bool] = match kind.family {
+        Family::V4 => &[false],
+        Family::V6 => &[true],
+        Family::Inet => &[false, true],
     };
-    // Destinations: a fixed set of addresses (the receiver owns each one, so
-    // its ICMP answers have a local source); sources: anything else.
-    let mut locals: Vec<Ipv4Addr> = Vec::new();
-    while locals.len() < 48 {
-        let a = addr(&mut r);
-        if !locals.contains(&a) {
-            locals.push(a);
+    // The fixed side: a set of addresses per family, so that the namespace
+    // under test owns (or routes) each one and its ICMP answers have a local
+    // source; the other side: anything else.
+    let mut fixed: Vec<IpAddr> = Vec::new();
+    for &v6 in fams {
+        let want = fixed.len() + 48 / fams.len();
+        while fixed.len() < want {
+            let a = addr(&mut r, &pool, v6);
+            if !fixed.contains(&a) {
+                fixed.push(a);
+            }
         }
     }
-    while packets.len() < npackets {
-        let proto = [6u8, 6, 17, 1][r.below(4) as usize];
-        let src = addr(&mut r);
-        let dst = locals[r.below(locals.len() as u64) as usize];
-        if locals.contains(&src) {
+    let (in_iface, out_iface) = match kind.hook {
+        Hook::Forward => (Some("b0"), Some("b1")),
+        Hook::Output => (None, Some("b0")),
+        _ => (Some("b0"), None),
+    };
+    let mut tries = 0;
+    while packets.len() < npackets && tries < npackets * 100 {
+        tries += 1;
+        let v6 = fams[r.below(fams.len() as u64) as usize];
+        let proto = [6u8, 6, 17, icmp_of(v6)][r.below(4) as usize];
+        let mine: Vec<IpAddr> = fixed
+            .iter()
+            .copied()
+            .filter(|a| a.is_ipv6() == v6)
+            .collect();
+        let one = mine[r.below(mine.len() as u64) as usize];
+        let other = addr(&mut r, &pool, v6);
+        if fixed.contains(&other) {
             continue;
         }
+        let (src, dst) = if kind.hook == Hook::Output {
+            (one, other)
+        } else {
+            (other, one)
+        };
         let port = |r: &mut Rng| -> u16 {
             if !all_ports.is_empty() && r.chance(0.7) {
                 all_ports[r.below(all_ports.len() as u64) as usize].max(1)
@@ -353,7 +612,7 @@ pub fn random_case(
                 1 + r.below(65000) as u16
             }
         };
-        let (sport, dport) = if proto == 1 {
+        let (sport, dport) = if proto == 1 || proto == 58 {
             (None, None)
         } else {
             (Some(port(&mut r)), Some(port(&mut r)))
@@ -364,17 +623,22 @@ pub fn random_case(
         }
         packets.push(Packet {
             protocol: proto,
-            src: IpAddr::V4(src),
-            dst: IpAddr::V4(dst),
+            src,
+            dst,
             sport,
             dport,
-            in_iface: Some("b0".into()),
-            out_iface: None,
+            in_iface: in_iface.map(str::to_string),
+            out_iface: out_iface.map(str::to_string),
             state: CtState::New,
-            hook: Hook::Input,
+            hook: kind.hook,
         });
     }
-    (text, packets, locals)
+    Case {
+        kind,
+        text,
+        packets,
+        fixed,
+    }
 }
 
 fn csum(data: &[u8]) -> u16 {
@@ -393,12 +657,11 @@ fn csum(data: &[u8]) -> u16 {
     !(sum as u16)
 }
 
-/// The IPv4 packet number `n` (IP id, TCP sequence and ICMP echo id are `n`).
+/// Packet number `n`: IPv4 id or IPv6 flow label, TCP sequence number and
+/// ICMP echo id are `n`.
 fn build(p: &Packet, n: u16) -> Vec<u8> {
-    let (IpAddr::V4(src), IpAddr::V4(dst)) = (p.src, p.dst) else {
-        return Vec::new();
-    };
-    let l4: Vec<u8> = match p.protocol {
+    let v6 = p.src.is_ipv6();
+    let mut l4: Vec<u8> = match p.protocol {
         6 => {
             let mut t = vec![0u8; 20];
             t[0..2].copy_from_slice(&p.sport.unwrap_or(1).to_be_bytes());
@@ -419,42 +682,97 @@ fn build(p: &Packet, n: u16) -> Vec<u8> {
         }
         _ => {
             let mut t = vec![0u8; 8 + 8];
-            t[0] = 8; // echo request
+            t[0] = if v6 { 128 } else { 8 }; // echo request
             t[4..6].copy_from_slice(&n.to_be_bytes());
             t[6..8].copy_from_slice(&1u16.to_be_bytes());
             t[8..16].copy_from_slice(b"pathprf!");
-            let c = csum(&t);
-            t[2..4].copy_from_slice(&c.to_be_bytes());
+            if !v6 {
+                let c = csum(&t);
+                t[2..4].copy_from_slice(&c.to_be_bytes());
+            }
             t
         }
     };
-    let mut l4 = l4;
-    if p.protocol == 6 || p.protocol == 17 {
+    // Checksums with the pseudo-header (ICMPv6 has one too, ICMPv4 not).
+    let at = match p.protocol {
+        6 => Some(16),
+        17 => Some(6),
+        58 => Some(2),
+        _ => None,
+    };
+    if let Some(at) = at {
         let mut pseudo = Vec::new();
-        pseudo.extend(src.octets());
-        pseudo.extend(dst.octets());
-        pseudo.extend([0, p.protocol]);
-        pseudo.extend((l4.len() as u16).to_be_bytes());
+        match (p.src, p.dst) {
+            (IpAddr::V4(s), IpAddr::V4(d)) => {
+                pseudo.extend(s.octets());
+                pseudo.extend(d.octets());
+                pseudo.extend([0, p.protocol]);
+                pseudo.extend((l4.len() as u16).to_be_bytes());
+            }
+            (IpAddr::V6(s), IpAddr::V6(d)) => {
+                pseudo.extend(s.octets());
+                pseudo.extend(d.octets());
+                pseudo.extend((l4.len() as u32).to_be_bytes());
+                pseudo.extend([0, 0, 0, p.protocol]);
+            }
+            _ => return Vec::new(),
+        }
         pseudo.extend(&l4);
         let c = csum(&pseudo);
-        let at = if p.protocol == 6 { 16 } else { 6 };
         l4[at..at + 2].copy_from_slice(&c.to_be_bytes());
     }
-    let mut ip = vec![0u8; 20];
-    ip[0] = 0x45;
-    ip[2..4].copy_from_slice(&((20 + l4.len()) as u16).to_be_bytes());
-    ip[4..6].copy_from_slice(&n.to_be_bytes());
-    ip[8] = 64;
-    ip[9] = p.protocol;
-    ip[12..16].copy_from_slice(&src.octets());
-    ip[16..20].copy_from_slice(&dst.octets());
-    let c = csum(&ip);
-    ip[10..12].copy_from_slice(&c.to_be_bytes());
-    ip.extend(l4);
-    ip
+    match (p.src, p.dst) {
+        (IpAddr::V4(src), IpAddr::V4(dst)) => {
+            let mut ip = vec![0u8; 20];
+            ip[0] = 0x45;
+            ip[2..4].copy_from_slice(&((20 + l4.len()) as u16).to_be_bytes());
+            ip[4..6].copy_from_slice(&n.to_be_bytes());
+            ip[8] = 64;
+            ip[9] = p.protocol;
+            ip[12..16].copy_from_slice(&src.octets());
+            ip[16..20].copy_from_slice(&dst.octets());
+            let c = csum(&ip);
+            ip[10..12].copy_from_slice(&c.to_be_bytes());
+            ip.extend(l4);
+            ip
+        }
+        (IpAddr::V6(src), IpAddr::V6(dst)) => {
+            let mut ip = vec![0u8; 40];
+            ip[0..4].copy_from_slice(&(0x6000_0000u32 | n as u32).to_be_bytes());
+            ip[4..6].copy_from_slice(&(l4.len() as u16).to_be_bytes());
+            ip[6] = p.protocol;
+            ip[7] = 64;
+            ip[8..24].copy_from_slice(&src.octets());
+            ip[24..40].copy_from_slice(&dst.octets());
+            ip.extend(l4);
+            ip
+        }
+        _ => Vec::new(),
+    }
 }
 
-const OBSERVER: &str = "table inet pfobs {\n\tset acc { typeof ip id; flags dynamic; size 65535; }\n\tchain in { type filter hook input priority 100; policy accept; iifname \"b0\" meta nfproto ipv4 add @acc { ip id } drop; }\n}\n";
+/// The observer (see the module comment). Accepted packets are recorded at
+/// priority 100 of every hook; answers to rejected ones at output -300.
+const OBSERVER: &str = "table inet pfobs {
+\tset acc4 { typeof ip id; flags dynamic; size 65535; }
+\tset acc6 { typeof ip6 flowlabel; flags dynamic; size 65535; }
+\tset rej4 { type inet_service; flags dynamic; size 65535; }
+\tset rej6 { type inet_service; flags dynamic; size 65535; }
+\tset rst { typeof tcp sequence; flags dynamic; size 65535; }
+\tchain answers {
+\t\ttype filter hook output priority -300; policy accept;
+\t\ticmp type destination-unreachable add @rej4 { @th,96,16 } drop
+\t\ticmpv6 type destination-unreachable add @rej6 { @th,80,16 } drop
+\t\ttcp flags & rst == rst add @rst { tcp ackseq } drop
+\t}
+\tchain obs_in { type filter hook input priority 100; policy accept; iifname \"b0\" meta nfproto ipv4 add @acc4 { ip id } drop; iifname \"b0\" meta nfproto ipv6 add @acc6 { ip6 flowlabel } drop; }
+\tchain obs_fwd { type filter hook forward priority 100; policy accept; iifname \"b0\" meta nfproto ipv4 add @acc4 { ip id } drop; iifname \"b0\" meta nfproto ipv6 add @acc6 { ip6 flowlabel } drop; }
+\tchain obs_out { type filter hook output priority 100; policy accept; oifname \"b0\" meta nfproto ipv4 add @acc4 { ip id } drop; oifname \"b0\" meta nfproto ipv6 add @acc6 { ip6 flowlabel } drop; }
+}
+";
+
+const MAC_A: &str = "02:70:70:00:00:0a";
+const MAC_B: &str = "02:70:70:00:00:0b";
 
 /// Two namespaces and a veth pair; removed on drop.
 pub struct Rig {
@@ -477,89 +795,128 @@ impl Rig {
         };
         let batch = format!("netns add {a}\nnetns add {b}\n");
         netns::run_cmd("ip", &["-batch", "-"], Some(&batch))?;
-        let sys = vec![
-            ("net/ipv4/icmp_ratelimit".to_string(), "0".to_string()),
-            ("net/ipv4/icmp_ratemask".to_string(), "0".to_string()),
-            ("net/ipv4/conf/all/rp_filter".to_string(), "0".to_string()),
-            (
-                "net/ipv4/conf/default/rp_filter".to_string(),
-                "0".to_string(),
-            ),
-            (
-                "net/ipv6/conf/default/disable_ipv6".to_string(),
-                "1".to_string(),
-            ),
-        ];
-        for ns in [&a, &b] {
-            let s = sys.clone();
-            netns::run_in(ns, move || netns::write_sysctls(&s))??;
-        }
+        let mut sys: Vec<(String, String)> = [
+            ("net/ipv4/icmp_ratelimit", "0"),
+            ("net/ipv4/icmp_ratemask", "0"),
+            ("net/ipv6/icmp/ratelimit", "0"),
+            ("net/ipv6/icmp/ratemask", "\n"),
+            ("net/ipv4/conf/all/rp_filter", "0"),
+            ("net/ipv4/conf/default/rp_filter", "0"),
+            ("net/ipv6/conf/all/accept_dad", "0"),
+            ("net/ipv6/conf/default/accept_dad", "0"),
+            ("net/ipv6/conf/all/accept_ra", "0"),
+            ("net/ipv6/conf/default/accept_ra", "0"),
+            ("net/ipv4/conf/all/send_redirects", "0"),
+            ("net/ipv4/conf/default/send_redirects", "0"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let ra = sys.clone();
+        netns::run_in(&a, move || netns::write_sysctls(&ra))??;
+        sys.push(("net/ipv4/ip_forward".into(), "1".into()));
+        sys.push(("net/ipv6/conf/all/forwarding".into(), "1".into()));
+        netns::run_in(&b, move || netns::write_sysctls(&sys))??;
         let ip =
             |ns: &str, lines: &str| netns::run_cmd("ip", &["-n", ns, "-batch", "-"], Some(lines));
         ip(
             &a,
-            &format!("link add a0 type veth peer name b0 netns {b}\naddr add 169.254.0.1/30 dev a0\nlink set a0 up\nlink set lo up\nroute add default via 169.254.0.2\n"),
+            &format!(
+                "link add a0 address {MAC_A} type veth peer name b0 address {MAC_B} netns {b}\n\
+                 addr add 169.254.0.1/30 dev a0\naddr add fd00:ffff::1/64 dev a0 nodad\n\
+                 link set a0 up\nlink set lo up\n\
+                 neigh replace 169.254.0.2 lladdr {MAC_B} dev a0 nud permanent\n\
+                 neigh replace fd00:ffff::2 lladdr {MAC_B} dev a0 nud permanent\n\
+                 route add default via 169.254.0.2\nroute add default via fd00:ffff::2\n"
+            ),
         )?;
         ip(
             &b,
-            "addr add 169.254.0.2/30 dev b0\nlink set b0 up\nlink set lo up\nroute add default via 169.254.0.1\n",
+            &format!(
+                "addr add 169.254.0.2/30 dev b0\naddr add fd00:ffff::2/64 dev b0 nodad\n\
+                 link set b0 up\nlink set lo up\nlink add b1 type veth peer name b9\nlink set b1 up\nlink set b9 up\n\
+                 neigh replace 169.254.0.1 lladdr {MAC_A} dev b0 nud permanent\n\
+                 neigh replace fd00:ffff::1 lladdr {MAC_A} dev b0 nud permanent\n\
+                 route add default via 169.254.0.1\nroute add default via fd00:ffff::1\n"
+            ),
         )?;
         Ok(rig)
     }
 
-    /// Gives `b` these addresses (on `lo`), so packets to them are local.
-    pub fn add_local(&self, addrs: &[Ipv4Addr]) -> Result<(), String> {
+    /// Prepares `b` for a case's fixed addresses: local (on `lo`) for INPUT
+    /// and OUTPUT, routed out of `b1` for FORWARD.
+    pub fn add_fixed(&self, hook: Hook, addrs: &[IpAddr]) -> Result<(), String> {
         let lines: String = addrs
             .iter()
-            .map(|a| format!("addr add {a}/32 dev lo\n"))
+            .map(|a| {
+                let len = if a.is_ipv6() { 128 } else { 32 };
+                if hook == Hook::Forward {
+                    format!("route add {a}/{len} dev b1\n")
+                } else {
+                    format!("addr add {a}/{len} dev lo\n")
+                }
+            })
             .collect();
         netns::run_cmd("ip", &["-n", &self.b, "-batch", "-"], Some(&lines)).map(|_| ())
     }
 
     /// Loads a rule set into `b` (replacing what was there) plus the observer.
-    pub fn load(&self, text: &str, format: Format) -> Result<(), String> {
+    pub fn load(&self, text: &str, kind: Kind) -> Result<(), String> {
         let text = text.to_string();
         netns::run_in(&self.b, move || -> Result<(), String> {
             netns::run_cmd("nft", &["flush", "ruleset"], None)?;
-            match format {
-                Format::IptablesSave => netns::run_cmd("iptables-restore", &[], Some(&text))?,
-                Format::Nft => netns::run_cmd("nft", &["-f", "-"], Some(&text))?,
+            match (kind.format, kind.family) {
+                (Format::IptablesSave, Family::V6) => {
+                    netns::run_cmd("ip6tables-restore", &[], Some(&text))?
+                }
+                (Format::IptablesSave, _) => netns::run_cmd("iptables-restore", &[], Some(&text))?,
+                (Format::Nft, _) => netns::run_cmd("nft", &["-f", "-"], Some(&text))?,
             };
             let _ = netns::run_cmd("conntrack", &["-F"], None);
+            let _ = netns::run_cmd("conntrack", &["-F", "-f", "ipv6"], None);
             netns::run_cmd("nft", &["-f", "-"], Some(OBSERVER)).map(|_| ())
         })?
     }
 
-    /// Sends every packet and returns the kernel's verdict for each.
-    pub fn verdicts(&self, packets: &[Packet]) -> Result<Vec<Verdict>, String> {
-        let frames: Vec<(Ipv4Addr, Vec<u8>)> = packets
+    /// Sends every packet (from `a`, or from `b` itself for OUTPUT) and
+    /// returns the kernel's verdict for each.
+    pub fn verdicts(&self, hook: Hook, packets: &[Packet]) -> Result<Vec<Verdict>, String> {
+        let frames: Vec<(IpAddr, Vec<u8>)> = packets
             .iter()
             .enumerate()
-            .map(|(i, p)| {
-                let dst = match p.dst {
-                    IpAddr::V4(d) => d,
-                    IpAddr::V6(_) => Ipv4Addr::UNSPECIFIED,
-                };
-                (dst, build(p, (i + 1) as u16))
-            })
+            .map(|(i, p)| (p.dst, build(p, (i + 1) as u16)))
             .collect();
         let n = packets.len();
-        let rejected = netns::run_in(&self.a, move || send_and_listen(&frames))??;
-        let out = netns::run_in(&self.b, || {
-            netns::run_cmd("nft", &["list", "set", "inet", "pfobs", "acc"], None)
-        })??;
-        let accepted: HashSet<u16> = out
-            .split_once("elements = {")
-            .map(|(_, rest)| {
-                rest.split('}')
-                    .next()
-                    .unwrap_or("")
-                    .split(',')
-                    .filter_map(|x| x.trim().parse::<u16>().ok())
-                    .collect()
-            })
-            .unwrap_or_default();
-        Ok((1..=n as u16)
+        let from = if hook == Hook::Output {
+            &self.b
+        } else {
+            &self.a
+        };
+        netns::run_in(from, move || send_all(&frames))??;
+        std::thread::sleep(Duration::from_millis(200));
+        let set = |name: &str| -> Result<HashSet<u64>, String> {
+            let out = netns::run_in(&self.b, {
+                let name = name.to_string();
+                move || netns::run_cmd("nft", &["-n", "list", "set", "inet", "pfobs", &name], None)
+            })??;
+            Ok(out
+                .split_once("elements = {")
+                .map(|(_, rest)| {
+                    rest.split('}')
+                        .next()
+                        .unwrap_or("")
+                        .split(',')
+                        .filter_map(|x| x.trim().parse::<u64>().ok())
+                        .collect()
+                })
+                .unwrap_or_default())
+        };
+        let mut accepted = set("acc4")?;
+        accepted.extend(set("acc6")?);
+        let mut rejected = set("rej4")?;
+        rejected.extend(set("rej6")?);
+        rejected.extend(set("rst")?.into_iter().map(|a| a.wrapping_sub(1)));
+        Ok((1..=n as u64)
             .map(|id| {
                 if accepted.contains(&id) {
                     Verdict::Accept
@@ -579,138 +936,85 @@ impl Drop for Rig {
     }
 }
 
-/// In namespace `a`: listens on `a0` for answers, sends every frame, and
-/// returns the numbers of the packets that were answered with a reject.
-fn send_and_listen(frames: &[(Ipv4Addr, Vec<u8>)]) -> Result<HashSet<u16>, String> {
+/// Sends every frame from the calling thread's namespace (raw sockets with
+/// the IP header included).
+fn send_all(frames: &[(IpAddr, Vec<u8>)]) -> Result<(), String> {
     // SAFETY: plain socket calls on descriptors we own; buffers outlive the calls.
     unsafe {
-        let proto = (libc::ETH_P_IP as u16).to_be() as i32;
-        let cap = libc::socket(
-            libc::AF_PACKET,
-            libc::SOCK_DGRAM | libc::SOCK_CLOEXEC,
-            proto,
-        );
-        if cap < 0 {
-            return Err(format!(
-                "AF_PACKET socket: {}",
-                std::io::Error::last_os_error()
-            ));
-        }
-        let tv = libc::timeval {
-            tv_sec: 0,
-            tv_usec: 100_000,
-        };
-        libc::setsockopt(
-            cap,
-            libc::SOL_SOCKET,
-            libc::SO_RCVTIMEO,
-            &tv as *const _ as *const libc::c_void,
-            size_of::<libc::timeval>() as u32,
-        );
-        let big: libc::c_int = 8 << 20;
-        libc::setsockopt(
-            cap,
-            libc::SOL_SOCKET,
-            libc::SO_RCVBUF,
-            &big as *const _ as *const libc::c_void,
-            size_of::<libc::c_int>() as u32,
-        );
-        let raw = libc::socket(
+        let raw4 = libc::socket(
             libc::AF_INET,
             libc::SOCK_RAW | libc::SOCK_CLOEXEC,
             libc::IPPROTO_RAW,
         );
-        if raw < 0 {
-            libc::close(cap);
-            return Err(format!("raw socket: {}", std::io::Error::last_os_error()));
+        let raw6 = libc::socket(
+            libc::AF_INET6,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+            libc::IPPROTO_RAW,
+        );
+        if raw4 < 0 || raw6 < 0 {
+            let e = std::io::Error::last_os_error();
+            libc::close(raw4);
+            libc::close(raw6);
+            return Err(format!("raw socket: {e}"));
         }
-        let listener = {
-            let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-            let stop2 = stop.clone();
-            let h = std::thread::spawn(move || {
-                let mut got = HashSet::new();
-                let mut buf = [0u8; 2048];
-                let mut quiet_since: Option<Instant> = None;
-                loop {
-                    let mut sll: libc::sockaddr_ll = std::mem::zeroed();
-                    let mut sl = size_of::<libc::sockaddr_ll>() as u32;
-                    let n = libc::recvfrom(
-                        cap,
-                        buf.as_mut_ptr() as *mut libc::c_void,
-                        buf.len(),
-                        0,
-                        &mut sll as *mut _ as *mut libc::sockaddr,
-                        &mut sl,
-                    );
-                    if n <= 0 {
-                        if stop2.load(std::sync::atomic::Ordering::SeqCst) {
-                            let q = *quiet_since.get_or_insert_with(Instant::now);
-                            if q.elapsed() > Duration::from_millis(300) {
-                                break;
-                            }
-                        }
-                        continue;
-                    }
-                    if sll.sll_pkttype == libc::PACKET_OUTGOING {
-                        continue;
-                    }
-                    if let Some(id) = answered(&buf[..n as usize]) {
-                        got.insert(id);
-                    }
-                }
-                libc::close(cap);
-                got
-            });
-            (stop, h)
-        };
+        let mut failed = None;
         for (i, (dst, f)) in frames.iter().enumerate() {
-            let sin = libc::sockaddr_in {
-                sin_family: libc::AF_INET as u16,
-                sin_port: 0,
-                sin_addr: libc::in_addr {
-                    s_addr: u32::from_ne_bytes(dst.octets()),
-                },
-                sin_zero: [0; 8],
+            let rc = match dst {
+                IpAddr::V4(d) => {
+                    let sin = libc::sockaddr_in {
+                        sin_family: libc::AF_INET as u16,
+                        sin_port: 0,
+                        sin_addr: libc::in_addr {
+                            s_addr: u32::from_ne_bytes(d.octets()),
+                        },
+                        sin_zero: [0; 8],
+                    };
+                    libc::sendto(
+                        raw4,
+                        f.as_ptr() as *const libc::c_void,
+                        f.len(),
+                        0,
+                        &sin as *const _ as *const libc::sockaddr,
+                        size_of::<libc::sockaddr_in>() as u32,
+                    )
+                }
+                IpAddr::V6(d) => {
+                    let sin6 = libc::sockaddr_in6 {
+                        sin6_family: libc::AF_INET6 as u16,
+                        sin6_port: 0,
+                        sin6_flowinfo: 0,
+                        sin6_addr: libc::in6_addr {
+                            s6_addr: d.octets(),
+                        },
+                        sin6_scope_id: 0,
+                    };
+                    libc::sendto(
+                        raw6,
+                        f.as_ptr() as *const libc::c_void,
+                        f.len(),
+                        0,
+                        &sin6 as *const _ as *const libc::sockaddr,
+                        size_of::<libc::sockaddr_in6>() as u32,
+                    )
+                }
             };
-            libc::sendto(
-                raw,
-                f.as_ptr() as *const libc::c_void,
-                f.len(),
-                0,
-                &sin as *const _ as *const libc::sockaddr,
-                size_of::<libc::sockaddr_in>() as u32,
-            );
+            if rc < 0 {
+                let e = std::io::Error::last_os_error();
+                // An output-hook drop or reject of a local packet is EPERM:
+                // that is a verdict, not a failure of the rig.
+                if e.raw_os_error() != Some(libc::EPERM) && failed.is_none() {
+                    failed = Some(format!("sending packet {} to {dst}: {e}", i + 1));
+                }
+            }
             if i % 50 == 49 {
                 std::thread::sleep(Duration::from_millis(5));
             }
         }
-        libc::close(raw);
-        std::thread::sleep(Duration::from_millis(300));
-        listener.0.store(true, std::sync::atomic::Ordering::SeqCst);
-        listener
-            .1
-            .join()
-            .map_err(|_| "the capture thread panicked".to_string())
-    }
-}
-
-/// The packet number a reject answer refers to.
-fn answered(ip: &[u8]) -> Option<u16> {
-    if ip.len() < 20 || ip[0] >> 4 != 4 {
-        return None;
-    }
-    let ihl = (ip[0] & 0x0f) as usize * 4;
-    let l4 = ip.get(ihl..)?;
-    match ip[9] {
-        1 if l4.first() == Some(&3) => {
-            // ICMP destination unreachable quoting our header: its IP id.
-            let inner = l4.get(8..)?;
-            Some(u16::from_be_bytes([*inner.get(4)?, *inner.get(5)?]))
+        libc::close(raw4);
+        libc::close(raw6);
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(()),
         }
-        6 if l4.len() >= 20 && l4[13] & 0x04 != 0 => {
-            let ack = u32::from_be_bytes([l4[8], l4[9], l4[10], l4[11]]);
-            u16::try_from(ack.wrapping_sub(1)).ok()
-        }
-        _ => None,
     }
 }

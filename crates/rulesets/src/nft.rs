@@ -1264,10 +1264,22 @@ impl<'a> P<'a> {
                         "return" => items.push(Item::Verdict(Action::Return)),
                         "continue" => {}
                         _ => {
-                            items.push(Item::Verdict(Action::Reject));
                             if matches!(self.peek_k(), Some(K::Word(x)) if x == "with") {
                                 self.pos += 1;
                                 let (kind, l, c) = self.word("icmp, icmpv6, icmpx or tcp")?;
+                                // nft gives the statement an implicit dependency
+                                // on what its answer needs (not shown by `nft
+                                // list`): a TCP reset only for TCP, an ICMP
+                                // answer of one family only for that family.
+                                match kind.as_str() {
+                                    "tcp" => items.push(Item::Cond(Cond::Proto {
+                                        neg: false,
+                                        protos: vec![6],
+                                    })),
+                                    "icmp" => items.push(Item::Cond(Cond::Family(Family::V4))),
+                                    "icmpv6" => items.push(Item::Cond(Cond::Family(Family::V6))),
+                                    _ => {}
+                                }
                                 match kind.as_str() {
                                     "tcp" => {
                                         let (r, l, c) = self.word("`reset`")?;
@@ -1290,6 +1302,7 @@ impl<'a> P<'a> {
                                     }
                                 }
                             }
+                            items.push(Item::Verdict(Action::Reject));
                         }
                     }
                 }

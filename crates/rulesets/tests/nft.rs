@@ -502,3 +502,66 @@ fn nft_file_with_shebang_and_flush() {
         "{errs:?}"
     );
 }
+
+/// Found by the lab's filter differential against the kernel: nft gives a
+/// reject statement an implicit dependency on what its answer needs.
+/// `reject with icmp type ...` in an `inet` table applies to IPv4 packets
+/// only (`meta nfproto ipv4`), `reject with icmpv6 type ...` to IPv6 only,
+/// and `reject with tcp reset` to TCP only (`meta l4proto tcp`), although
+/// `nft list ruleset` prints none of these; other packets go on to the next
+/// rule.
+#[test]
+fn nft_reject_kinds_carry_their_implicit_dependencies() {
+    let text = r#"table inet f {
+	chain input {
+		type filter hook input priority filter; policy accept;
+		reject with icmp type host-unreachable
+		reject with icmpv6 type admin-prohibited
+		reject with tcp reset
+		udp dport 9 drop
+	}
+}
+table ip g {
+	chain output {
+		type filter hook output priority filter; policy accept;
+		reject with tcp reset comment "out"
+		udp dport 7 drop
+	}
+}
+"#;
+    run_table(
+        text,
+        &[
+            (
+                "udp 10.0.0.1:5 -> 10.0.0.2:9",
+                "reject",
+                "rule:icmp type host",
+            ),
+            (
+                "udp [2001:db8::1]:5 -> [2001:db8::2]:9",
+                "reject",
+                "rule:icmpv6 type",
+            ),
+            (
+                "tcp [2001:db8::1]:5 -> [2001:db8::2]:9",
+                "reject",
+                "rule:icmpv6 type",
+            ),
+            (
+                "tcp 10.0.0.1:5 -> 10.0.0.2:9",
+                "reject",
+                "rule:icmp type host",
+            ),
+            (
+                "udp 10.0.0.1:5 -> 10.0.0.2:7 hook output",
+                "drop",
+                "rule:udp dport 7",
+            ),
+            (
+                "tcp 10.0.0.1:5 -> 10.0.0.2:7 hook output",
+                "reject",
+                "rule:comment \"out\"",
+            ),
+        ],
+    );
+}
