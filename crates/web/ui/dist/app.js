@@ -2,6 +2,8 @@
 // this server's /api/. Every verdict shown here comes from the engine's Trace
 // JSON (docs/json.md); the page only lays it out.
 
+import { renderMarkdown, renderInline } from "./markdown.js";
+
 const SVGNS = "http://www.w3.org/2000/svg";
 const $ = (id) => document.getElementById(id);
 
@@ -22,6 +24,14 @@ const state = {
   words: null, // GET /api/words: each layer's words for every stage and fact
   lessons: [], // GET /api/lessons
   lesson: null, // the lesson open, GET /api/lessons/{id}
+  reachBase: null, // GET /api/reach as written
+  reachUnder: null, // GET /api/reach?variant=V while a variant is on
+  diff: null, // GET /api/diff?variant=V while a variant is on
+  analysisToken: 0,
+  matrixPos: { r: 0, c: 0 }, // the matrix cell that takes the focus
+  foot: null, // GET /api/foothold for the chosen foothold
+  footFrom: null,
+  footDepth: 1, // hops of the attack shown
 };
 
 // ---------- small helpers ----------
@@ -67,6 +77,11 @@ async function api(method, path, body, type = "application/json") {
     try { json = JSON.parse(text); } catch { json = null; }
   }
   return { ok: r.ok, status: r.status, json, text };
+}
+
+// Replaces an element's children, skipping null/false and flattening lists.
+function fill(box, ...items) {
+  box.replaceChildren(...items.flat(3).filter((x) => x !== null && x !== undefined && x !== false));
 }
 
 function status(msg) {
@@ -131,6 +146,12 @@ function setScenario(scn) {
   state.baseline.clear();
   state.trace = null;
   state.variant = null;
+  state.reachBase = null;
+  state.reachUnder = null;
+  state.diff = null;
+  state.foot = null;
+  state.footFrom = null;
+  state.matrixPos = { r: 0, c: 0 };
   stop();
   $("scenario-about").textContent = `${scn.name} (${scn.file}): ${scn.about}`;
   $("editor-file").textContent = scn.file;
@@ -142,6 +163,9 @@ function setScenario(scn) {
   drawTopology();
   renderTrace();
   refreshExpectations();
+  fillFoothold();
+  renderAttacker();
+  refreshAnalysis();
   const first = defaultJourney();
   if (first) {
     $("from").value = first.from;
@@ -339,8 +363,17 @@ function drawTopology() {
   const packet = s("g", { id: "packet", class: "packet", "aria-hidden": "true" },
     s("circle", { r: 9 }), s("text", { y: 4, "text-anchor": "middle" }, "✉"));
   packet.style.opacity = 0;
-  svg.append(gEdges, gNets, gPath, gHosts, packet);
+  const defs = s("defs", {});
+  for (const kind of ["gained", "lost", "attack-arrow", "jewel"]) {
+    defs.append(s("marker", { id: `mk-${kind}`, viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto-start-reverse", class: `mk mk-${kind}` },
+      s("path", { d: "M0 0L10 5L0 10z" })));
+  }
+  const gDiff = s("g", { class: "diff-layer", id: "diff-layer" });
+  const gAttack = s("g", { class: "attack-layer", id: "attack-layer" });
+  svg.append(defs, gEdges, gNets, gDiff, gAttack, gPath, gHosts, packet);
   highlightPath();
+  drawDiffOverlay();
+  drawAttackOverlay();
 }
 
 function hostNode(host, x, y, w, hgt) {
@@ -370,6 +403,14 @@ function hostNode(host, x, y, w, hgt) {
 }
 
 function pickHost(host) {
+  if (state.pick === "foothold") {
+    state.pick = "from";
+    $("foothold-pick").setAttribute("aria-pressed", "false");
+    $("pick-hint").textContent = `foothold: ${host.name}`;
+    selectTab("tab-attacker");
+    runFoothold(host.name);
+    return;
+  }
   if (state.pick === "from") {
     $("from").value = host.name;
     state.pick = "to";
@@ -415,6 +456,7 @@ function setVariant(name) {
   renderVariants();
   if (state.query) runTrace(state.query);
   refreshExpectations();
+  refreshAnalysis();
 }
 
 // ---------- tracing ----------
@@ -714,7 +756,7 @@ async function refreshExpectations() {
       const reachedUnder = under && under.outcome.kind === "reached";
       let change = h("span", { class: "muted" }, "—");
       let cls = "";
-      if (under && reachedUnder && !reachedBase) { change = h("span", { class: "badge v-bad appear" }, "＋ appears"); cls = "appears"; }
+      if (under && reachedUnder && !reachedBase) { change = h("span", { class: "badge v-bad appear" }, "+ appears"); cls = "appears"; }
       else if (under && !reachedUnder && reachedBase) { change = h("span", { class: "badge v-rewrite" }, "− disappears"); cls = "disappears"; }
       else if (under && under.outcome.kind !== base.outcome.kind) { change = h("span", { class: "badge v-rewrite" }, "≠ ends differently"); cls = "differs"; }
       else if (under) change = h("span", { class: "muted" }, "= same");
@@ -866,14 +908,22 @@ function renderLesson() {
   box.hidden = !l;
   if (!l) return;
   const layer = l.layers.find((x) => x.level === state.layer) || l.layers[0];
-  box.replaceChildren(
+  const section = (title, text) => (text ? [h("dt", {}, title), h("dd", {}, renderInline(text))] : null);
+  fill(box,
     h("h2", {}, l.title, " ", h("span", { class: "layer-tag" }, layer.name)),
-    h("p", {}, h("strong", {}, "Takeaway: "), layer.takeaway),
-    ...layer.body.split(/\n\s*\n/).map((para) => h("p", { class: "lesson-body" }, para.trim())),
+    h("p", { class: "takeaway" }, h("strong", {}, "Takeaway: "), renderInline(layer.takeaway)),
+    h("div", { class: "lesson-body" }, renderMarkdown(layer.body)),
+    h("dl", { class: "lesson-facets" },
+      section("Mental model", layer.mental_model),
+      section("The attacker's goal", layer.attacker_goal),
+      section("The trust question", layer.trust_question),
+      section("How it fails", layer.failure_mode)),
+    layer.misconceptions && layer.misconceptions.length ? [h("h3", {}, "Common misconceptions"), h("ul", { class: "misconceptions" }, layer.misconceptions.map((m) => h("li", {}, renderInline(m))))] : null,
     layer.predict.length ? h("h3", {}, "Predict, then see") : null,
     h("ol", { class: "predictions" }, layer.predict.map((p) => h("li", {},
-      p.question, " ",
+      renderInline(p.question), " ",
       h("button", { type: "button", onclick: () => seePrediction(p) }, `See: ${p.from} → ${p.to}${p.variant ? ` (${p.variant})` : ""}`)))),
+    layer.hands_on && layer.hands_on.length ? [h("h3", {}, "Hands on"), h("ol", { class: "hands-on" }, layer.hands_on.map((x) => h("li", {}, renderInline(x))))] : null,
     h("button", { type: "button", onclick: () => { state.lesson = null; renderLesson(); } }, "Close lesson"),
   );
 }
@@ -883,6 +933,7 @@ function seePrediction(p) {
     state.variant = p.variant || null;
     renderVariants();
     refreshExpectations();
+    refreshAnalysis();
   }
   const q = { from: p.from, to: p.to, proto: p.proto };
   if (p.via) q.via = p.via;
@@ -896,6 +947,517 @@ function seePrediction(p) {
   $("ipv6").checked = !!p.ipv6;
   runTrace(q);
   $("journey").focus();
+}
+
+// ---------- every journey: the matrix, the changes of a variant, the attacker ----------
+
+function apiError(r) {
+  const j = r.json || {};
+  return (j.error || r.text || `HTTP ${r.status}`) + (j.help ? ` — ${j.help}` : "");
+}
+
+const cellKey = (source, host) => `${source}\u0000${host}`;
+
+// `tcp/22 ssh` → `tcp 22`: the port of a socket as the matrix writes it.
+function socketPort(text) {
+  const m = /^(tcp|udp)\/(\d+)/.exec(text || "");
+  return m ? `${m[1]} ${m[2]}` : text;
+}
+
+// The sockets of journey changes as the matrix writes ports: `tcp 8080, 9100`.
+function portsOf(changes) {
+  const by = new Map();
+  for (const g of changes) {
+    const [proto, port] = socketPort(g.socket).split(" ");
+    if (!by.has(proto)) by.set(proto, new Set());
+    if (port) by.get(proto).add(Number(port));
+  }
+  return [...by].map(([proto, ports]) => `${proto} ${[...ports].sort((a, b) => a - b).join(", ")}`.trim()).join("; ");
+}
+
+function changeSummaries(indices) {
+  const all = (state.diff && state.diff.changes) || [];
+  return (indices || []).map((i) => all[i]).filter(Boolean);
+}
+
+async function refreshAnalysis() {
+  const token = ++state.analysisToken;
+  const v = state.variant;
+  const box = $("analysis");
+  box.dataset.busy = "true";
+  const q = v ? `?variant=${encodeURIComponent(v)}` : "";
+  const [base, under, diff] = await Promise.all([
+    state.reachBase ? null : api("GET", "/api/reach"),
+    v ? api("GET", `/api/reach${q}`) : null,
+    v ? api("GET", `/api/diff${q}`) : null,
+  ]);
+  if (token !== state.analysisToken) return;
+  const problems = [];
+  if (base) {
+    if (base.ok) state.reachBase = base.json;
+    else problems.push(apiError(base));
+  }
+  state.reachUnder = under && under.ok ? under.json : null;
+  if (under && !under.ok) problems.push(apiError(under));
+  state.diff = diff && diff.ok ? diff.json : null;
+  if (diff && !diff.ok) problems.push(apiError(diff));
+  if (problems.length) status(problems.join("; "));
+  renderMatrix();
+  renderChanges();
+  drawDiffOverlay();
+  if (state.footFrom) await runFoothold(state.footFrom, token);
+  if (token !== state.analysisToken) return;
+  box.dataset.variant = v || "";
+  box.dataset.ready = String(token);
+  delete box.dataset.busy;
+}
+
+// The journeys of the diff, by matrix cell.
+function diffByCell() {
+  const out = new Map();
+  if (!state.diff) return out;
+  for (const [kind, list] of [["gained", state.diff.gained], ["lost", state.diff.lost]]) {
+    for (const c of list) {
+      const k = cellKey(c.source, c.host);
+      if (!out.has(k)) out.set(k, { gained: [], lost: [] });
+      out.get(k)[kind].push(c);
+    }
+  }
+  return out;
+}
+
+function hostKindLabel(name) {
+  const host = state.scn.hosts.find((x) => x.name === name);
+  return host ? ({ host: "", router: "⟲ router", firewall: "▦ firewall" }[host.kind] || "") : "";
+}
+
+function renderMatrix() {
+  const m = state.reachUnder || state.reachBase;
+  const table = $("matrix");
+  table.replaceChildren();
+  $("matrix-detail").replaceChildren();
+  if (!m) { $("matrix-caption").textContent = "The matrix is being computed…"; return; }
+  const cells = new Map(m.cells.map((c) => [cellKey(c.source, c.host), c]));
+  const changes = diffByCell();
+  const v = state.variant;
+  const gainedN = state.diff ? state.diff.gained.length : 0, lostN = state.diff ? state.diff.lost.length : 0;
+  $("matrix-caption").textContent =
+    `${m.sources.length} sources × ${m.targets.length} hosts with a listening socket: ${m.cells.length} pairs connect` +
+    (v ? ` under ${v}` : " as written") + ". A cell lists the sockets reached, as ports per protocol; · means no journey." +
+    (v && state.diff ? ` + marks journeys that appear under ${v} (${gainedN}), − those that disappear (${lostN}).` : "");
+  // Column groups: runs of hosts on the same network.
+  const groups = [];
+  for (const t of m.targets) {
+    const last = groups[groups.length - 1];
+    if (last && last.name === t.group) last.n++;
+    else groups.push({ name: t.group, n: 1 });
+  }
+  const head1 = h("tr", {}, h("th", { rowspan: 2, scope: "col", class: "corner" }, h("span", {}, "from ↓"), h("span", {}, "to →")),
+    groups.map((g) => h("th", { colspan: g.n, scope: "colgroup", class: "col-group" }, g.name || "(no network)")));
+  const head2 = h("tr", {}, m.targets.map((t) => h("th", { scope: "col", class: "col-host" + (t.sensitive ? " sensitive" : ""), "data-host": t.host },
+    h("span", { class: "host" }, (t.sensitive ? "★ " : "") + t.host),
+    h("span", { class: "socks" }, t.sockets.map((x) => socketPort(x.text)).join(" · ")))));
+  table.append(h("thead", {}, head1, head2));
+  const ncols = m.targets.length;
+  let body = null, group;
+  m.sources.forEach((src, r) => {
+    if (!body || src.group !== group) {
+      group = src.group;
+      body = h("tbody", {}, h("tr", { class: "row-group" }, h("th", { colspan: ncols + 1, scope: "rowgroup" }, `from ${group || "no network"}`)));
+      table.append(body);
+    }
+    const label = src.kind === "network" ? `anyone else on ${src.name}` : hostKindLabel(src.name);
+    const row = h("tr", { "data-source": src.name }, h("th", { scope: "row", class: "row-head" }, src.name, label ? h("span", { class: "kind" }, label) : null));
+    m.targets.forEach((t, c) => {
+      const cell = cells.get(cellKey(src.name, t.host));
+      const ch = changes.get(cellKey(src.name, t.host));
+      const parts = [];
+      let cls = "cell";
+      if (cell) {
+        cls += " allow";
+        parts.push(h("span", { class: "sr" }, "allowed: "), h("span", { class: "mk", "aria-hidden": "true" }, "✔ "), cell.ports);
+      } else {
+        cls += " none";
+        parts.push(h("span", { class: "sr" }, "no journey"), h("span", { class: "mk", "aria-hidden": "true" }, "·"));
+      }
+      if (ch && ch.gained.length) {
+        cls += " gained";
+        const part = ch.gained.some((g) => !g.whole) ? " (in part)" : "";
+        parts.push(h("span", { class: "delta plus" }, `+ ${portsOf(ch.gained)}${part}`));
+      }
+      if (ch && ch.lost.length) {
+        cls += " lost";
+        const part = ch.lost.some((g) => !g.whole) ? " (in part)" : "";
+        parts.push(h("span", { class: "delta minus" }, "− ", h("s", {}, portsOf(ch.lost)), part));
+      }
+      row.append(h("td", { class: cls, "data-r": r, "data-c": c, "data-host": t.host, tabindex: -1,
+        onclick: () => { focusCell(r, c); activateCell(r, c); } }, parts));
+    });
+    body.append(row);
+  });
+  const pos = state.matrixPos;
+  const start = table.querySelector(`td[data-r="${pos.r}"][data-c="${pos.c}"]`) || table.querySelector("td[data-r]");
+  if (start) start.tabIndex = 0;
+}
+
+function focusCell(r, c) {
+  const table = $("matrix");
+  const td = table.querySelector(`td[data-r="${r}"][data-c="${c}"]`);
+  if (!td) return;
+  for (const x of table.querySelectorAll('td[tabindex="0"]')) x.tabIndex = -1;
+  td.tabIndex = 0;
+  td.focus();
+  state.matrixPos = { r, c };
+}
+
+function matrixKeys(e) {
+  const td = e.target.closest && e.target.closest("td[data-r]");
+  if (!td) return;
+  const m = state.reachUnder || state.reachBase;
+  const r = Number(td.dataset.r), c = Number(td.dataset.c);
+  const last = { r: m.sources.length - 1, c: m.targets.length - 1 };
+  const moves = {
+    ArrowRight: [r, Math.min(last.c, c + 1)], ArrowLeft: [r, Math.max(0, c - 1)],
+    ArrowDown: [Math.min(last.r, r + 1), c], ArrowUp: [Math.max(0, r - 1), c],
+    Home: [e.ctrlKey ? 0 : r, 0], End: [e.ctrlKey ? last.r : r, last.c],
+    PageDown: [Math.min(last.r, r + 10), c], PageUp: [Math.max(0, r - 10), c],
+  };
+  if (moves[e.key]) {
+    e.preventDefault();
+    e.stopPropagation();
+    focusCell(...moves[e.key]);
+  } else if (e.key === "Enter" || e.key === " ") {
+    e.preventDefault();
+    e.stopPropagation();
+    activateCell(r, c);
+  }
+}
+
+function packetsLine(p) {
+  if (!p) return "";
+  const list = (v, n = 4) => (v.length > n ? `${v.slice(0, n).join(", ")} … (${v.length} in all)` : v.join(", "));
+  return `${p.protocols.join(",")} from ${list(p.sources)} to ${list(p.destinations)}${p.ports.length ? ` port ${list(p.ports, 6)}` : ""}`;
+}
+
+function exampleLine(e) {
+  if (!e) return "";
+  const a = (x) => (x.includes(":") ? `[${x}]` : x);
+  return e.proto === "icmp" ? `icmp ${e.src} → ${e.dst}` : `${e.proto} ${a(e.src)}:${e.sport} → ${a(e.dst)}:${e.dport}`;
+}
+
+function lineButton(line, label) {
+  return line ? h("button", { type: "button", class: "link", onclick: () => showLine(line) }, label || `line ${line}`) : null;
+}
+
+function responsibleList(indices) {
+  const items = changeSummaries(indices);
+  const body = items.length
+    ? h("ul", { class: "responsible" }, items.map((c) => h("li", { "data-kind": c.kind },
+      h("span", { "aria-hidden": "true" }, c.change === "added" ? "+ " : c.change === "removed" ? "− " : "≠ "),
+      renderInline(c.summary.replace(/ \(line \d+\)$/, "")), " ", lineButton(c.line, `(line ${c.line})`))))
+    : h("span", { class: "muted" }, "no single changed declaration is cited on the way; see what the variant changes above.");
+  return h("div", { class: "resp" }, h("strong", {}, "Responsible: "), body);
+}
+
+// A journey as a trace body: fill the form and play it.
+function traceBody(body) {
+  const from = $("from");
+  if (![...from.options].some((o) => o.value === body.from)) from.append(h("option", { value: body.from }, body.from));
+  from.value = body.from;
+  $("to").value = body.to;
+  $("proto").value = body.proto || "tcp";
+  $("port").value = "";
+  $("via").value = "";
+  $("ipv6").checked = !!body.ipv6;
+  const q = { from: body.from, to: body.to, proto: body.proto || "tcp" };
+  if (body.sport) q.sport = body.sport;
+  if (body.ipv6) q.ipv6 = true;
+  return runTrace(q);
+}
+
+function traceButton(body, label = "▶ Trace this journey") {
+  return h("button", { type: "button", class: "trace-it", onclick: () => traceBody(body) }, label);
+}
+
+function activateCell(r, c) {
+  const m = state.reachUnder || state.reachBase;
+  const src = m.sources[r], t = m.targets[c];
+  const cell = m.cells.find((x) => x.source === src.name && x.host === t.host);
+  const ch = diffByCell().get(cellKey(src.name, t.host));
+  const box = $("matrix-detail");
+  const v = state.variant;
+  const parts = [h("h3", {}, `${src.kind === "network" ? `anyone else on ${src.name}` : src.name} → ${t.host}`, " ",
+    cell ? h("span", { class: "badge v-ok" }, "✔ ", cell.ports) : h("span", { class: "badge v-bad" }, "✖ no journey"))];
+  let first = null;
+  if (cell) {
+    for (const sk of cell.sockets) {
+      parts.push(h("h4", {}, h("code", {}, sk.text)), h("p", {}, "Packets: ", packetsLine(sk.packets)));
+      parts.push(h("ol", { class: "paths" }, sk.paths.map((p) => {
+        first = first || p.trace;
+        return h("li", {}, h("span", {}, p.devices.join(" → ")), " · ",
+          h("span", { class: "muted" }, p.rules.length ? p.rules.join(", ") : "no filter on the way"),
+          h("div", { class: "muted" }, `e.g. ${exampleLine(p.example)}`),
+          p.trace ? traceButton(p.trace) : null);
+      })));
+    }
+  }
+  for (const [kind, sign, word] of [["gained", "+", "appears"], ["lost", "−", "disappears"]]) {
+    for (const g of (ch && ch[kind]) || []) {
+      parts.push(h("div", { class: `change ${kind}` },
+        h("p", {}, h("strong", {}, `${sign} ${g.socket} ${word} under ${v}${g.whole ? "" : " (in part)"}`),
+          `: as written ${g.as_written || "?"}, under ${v} ${g.under_variant || "?"}. Example ${exampleLine(g.example)}.`),
+        responsibleList(g.responsible),
+        traceButton(g.trace, `▶ Trace it under ${v}`)));
+      if (!first && kind === "lost") first = g.trace;
+    }
+  }
+  let body = first;
+  if (!body) {
+    const s = t.sockets[0];
+    body = { from: src.name, to: `${t.host}:${s.port}`, proto: s.proto };
+    parts.push(h("p", { class: "muted" }, `No packet from ${src.name} reaches a socket of ${t.host}${v ? ` under ${v}` : ""}. The trace to ${s.text} shows where it stops.`),
+      traceButton(body, `▶ Trace ${src.name} → ${t.host}:${s.port}`));
+  }
+  parts.push(h("p", {}, h("a", { href: "#journey" }, "Go to the trace ↓")));
+  box.replaceChildren(...parts);
+  box.dataset.cell = `${src.name} -> ${t.host}`;
+  return traceBody(body);
+}
+
+function renderChanges() {
+  const box = $("changes");
+  const v = state.variant;
+  const d = state.diff;
+  $("changes-count").textContent = d ? `(+${d.gained.length} −${d.lost.length})` : "";
+  if (!v) {
+    box.replaceChildren(
+      h("p", {}, state.scn.variants.length ? "Toggle a variant to see the journeys it adds or removes, and the change in the YAML responsible for each:" : "This scenario has no variants."),
+      h("div", { class: "variants" }, state.scn.variants.map((x) => h("button", { type: "button", onclick: () => setVariant(x.name) }, (x.name === "break" ? "⚡ " : x.name === "harden" ? "▲ " : "") + x.name))));
+    box.dataset.variant = "";
+    return;
+  }
+  if (!d) { box.replaceChildren(h("p", { class: "muted" }, `Comparing with ${v}…`)); return; }
+  const info = state.scn.variants.find((x) => x.name === v);
+  const journey = (g, kind) => h("li", { class: `change ${kind}`, "data-journey": `${g.source} -> ${g.host} ${g.socket}` },
+    h("p", {}, h("strong", {}, `${kind === "gained" ? "+" : "−"} ${g.source} → ${g.host} `, h("code", {}, g.socket)), g.whole ? "" : " (in part)",
+      h("span", { class: "muted" }, ` — ${packetsLine(g.packets)}`)),
+    h("p", {}, `As written: ${g.as_written || "?"}; under ${v}: ${g.under_variant || "?"}. `,
+      g.other_side ? h("span", { class: "muted" }, `${kind === "gained" ? "Before" : "Now"}: ${deciderText(g.other_side)}. `) : null,
+      kind === "gained" ? `Let through by ${g.rules.length ? g.rules.join(", ") : "no filter"}.` : `Was let through by ${g.rules.length ? g.rules.join(", ") : "no filter"}.`),
+    responsibleList(g.responsible),
+    traceButton(g.trace, `▶ Trace it under ${v}`));
+  fill(box,
+    h("h3", {}, `As written → ${v}`), info ? h("p", { class: "muted" }, info.why) : null,
+    h("h4", {}, `What ${v} changes in ${state.scn.file} (${d.changes.length})`),
+    d.changes.length ? h("ul", { class: "decl-changes" }, d.changes.map((c) => h("li", { "data-kind": c.kind },
+      h("span", { "aria-hidden": "true" }, c.change === "added" ? "+ " : c.change === "removed" ? "− " : "≠ "), renderInline(c.summary.replace(/ \(line \d+\)$/, "")), " ", lineButton(c.line)))) : h("p", { class: "muted" }, "nothing"),
+    h("h4", {}, `Journeys that appear (${d.gained.length})`),
+    d.gained.length ? h("ul", { class: "journey-changes" }, d.gained.map((g) => journey(g, "gained"))) : h("p", { class: "muted" }, "none"),
+    h("h4", {}, `Journeys that disappear (${d.lost.length})`),
+    d.lost.length ? h("ul", { class: "journey-changes" }, d.lost.map((g) => journey(g, "lost"))) : h("p", { class: "muted" }, "none"),
+    h("p", { class: "muted" }, `${d.unchanged} journeys are the same; ${d.old.journeys} as written, ${d.new.journeys} under ${v}.`));
+  box.dataset.variant = v;
+}
+
+function deciderText(o) {
+  if (o.note) return o.note;
+  return `${o.outcome}${o.at ? ` at ${o.at}` : ""}${o.stage ? ` (${o.stage})` : ""}${o.rule ? ` by ${o.rule}` : ""}${o.line ? ` (line ${o.line})` : ""}`;
+}
+
+// An arrow between two devices of the topology: a curve (so that arrows
+// between hosts of one row do not run through the hosts between them),
+// stopping short of the nodes.
+function arrow(a, b, cls, title) {
+  const dx = b.x - a.x, dy = b.y - a.y, len = Math.hypot(dx, dy) || 1;
+  const cut = Math.min(28, len / 3);
+  const x1 = a.x + (dx / len) * cut, y1 = a.y + (dy / len) * cut;
+  const x2 = b.x - (dx / len) * cut, y2 = b.y - (dy / len) * cut;
+  // Bow to the left of the direction of travel, more for longer arrows.
+  const bow = Math.min(90, 18 + len * 0.18);
+  const cx = (x1 + x2) / 2 + (dy / len) * bow, cy = (y1 + y2) / 2 - (dx / len) * bow;
+  return s("path", { d: `M${x1.toFixed(1)} ${y1.toFixed(1)}Q${cx.toFixed(1)} ${cy.toFixed(1)} ${x2.toFixed(1)} ${y2.toFixed(1)}`, class: cls, "marker-end": `url(#mk-${cls.split(" ").pop()})` }, s("title", {}, title));
+}
+
+// A small label straddling the bottom-right corner of a node.
+function badge(layer, name, text, cls) {
+  const p = devicePos(name);
+  if (!p) return;
+  const w = 10 + [...text].length * 7;
+  const node = $("topology").querySelector(`.node[data-host="${CSS.escape(name)}"] rect`);
+  const box = node ? { x: Number(node.getAttribute("x")), y: Number(node.getAttribute("y")), w: Number(node.getAttribute("width")), h: Number(node.getAttribute("height")) } : { x: p.x - 50, y: p.y - 20, w: 100, h: 40 };
+  const x = box.x + box.w - w + 6, y = box.y + box.h - 8;
+  layer.append(s("g", { class: `badge-g ${cls}`, "data-badge": name },
+    s("rect", { x, y, width: w, height: 16, rx: 8 }),
+    s("text", { x: x + w / 2, y: y + 12, "text-anchor": "middle" }, text)));
+}
+
+function drawDiffOverlay() {
+  const layer = $("diff-layer");
+  if (!layer) return;
+  layer.replaceChildren();
+  for (const n of $("topology").querySelectorAll(".node")) n.classList.remove("diff-gained", "diff-lost");
+  const d = state.diff;
+  $("legend-diff").hidden = !d || (!d.gained.length && !d.lost.length);
+  if (!d) return;
+  const pairs = new Map();
+  for (const [kind, list] of [["gained", d.gained], ["lost", d.lost]]) {
+    for (const g of list) {
+      const k = `${kind}\u0000${g.source}\u0000${g.host}`;
+      if (!pairs.has(k)) pairs.set(k, { kind, source: g.source, host: g.host, sockets: [] });
+      pairs.get(k).sockets.push(g.socket);
+    }
+  }
+  const perHost = new Map();
+  for (const p of pairs.values()) {
+    const a = devicePos(p.source), b = devicePos(p.host);
+    if (a && b && p.source !== p.host) {
+      layer.append(arrow(a, b, `diff-arrow ${p.kind}`, `${p.kind === "gained" ? "appears" : "disappears"} under ${state.variant}: ${p.source} → ${p.host} ${p.sockets.join(", ")}`));
+    }
+    const node = $("topology").querySelector(`.node[data-host="${CSS.escape(p.host)}"]`);
+    if (node) node.classList.add(p.kind === "gained" ? "diff-gained" : "diff-lost");
+    const e = perHost.get(p.host) || { gained: 0, lost: 0 };
+    e[p.kind]++;
+    perHost.set(p.host, e);
+  }
+  for (const [host, e] of perHost) {
+    const text = [e.gained ? `+${e.gained}` : "", e.lost ? `−${e.lost}` : ""].filter(Boolean).join(" ");
+    badge(layer, host, text, e.gained ? "gained" : "lost");
+  }
+}
+
+// ---------- attacker view ----------
+
+function fillFoothold() {
+  const sel = $("foothold");
+  sel.replaceChildren(h("option", { value: "" }, "(choose a host)"));
+  for (const x of state.scn.hosts) sel.append(h("option", { value: x.name }, (x.sensitive ? "★ " : "") + x.name));
+}
+
+async function runFoothold(name, token) {
+  const v = state.variant;
+  const r = await api("GET", `/api/foothold?from=${encodeURIComponent(name)}${v ? `&variant=${encodeURIComponent(v)}` : ""}`);
+  if (token && token !== state.analysisToken) return;
+  if (!r.ok) {
+    state.foot = null;
+    $("attacker").replaceChildren(h("p", { class: "error" }, apiError(r)));
+    drawAttackOverlay();
+    return;
+  }
+  const keep = state.foot && state.foot.from === name;
+  state.foot = r.json;
+  state.footFrom = name;
+  state.footDepth = keep ? Math.min(state.footDepth, r.json.depth) : Math.min(1, r.json.depth);
+  $("foothold").value = name;
+  renderAttacker();
+  drawAttackOverlay();
+}
+
+// The edge that took `host` over: the last step of its shortest path.
+function takeoverEdge(f, r) {
+  if (r.path.length < 2) return null;
+  const from = r.path[r.path.length - 2];
+  return f.edges.find((e) => e.from === from && e.to === r.host) || null;
+}
+
+function edgeLine(e) {
+  return [h("code", {}, e.foothold || e.sockets.join(", ")), " from ", e.from,
+    h("span", { class: "muted" }, ` — e.g. ${exampleLine(e.example)} via ${e.rules.length ? e.rules.join(", ") : "no filter"}`)];
+}
+
+function renderAttacker() {
+  const f = state.foot;
+  const box = $("attacker");
+  const steps = $("attacker-steps");
+  steps.hidden = !f;
+  if (!f) { box.replaceChildren(h("p", { class: "muted" }, "Pick a host to assume compromised: the page shows what it reaches, hop after hop, and the shortest attack path to each sensitive host.")); return; }
+  const D = state.footDepth;
+  $("atk-depth").textContent = f.depth ? `hop ${D} of ${f.depth}` : "no hop: nothing to take over";
+  $("atk-less").disabled = D <= 1;
+  $("atk-more").disabled = D >= f.depth;
+  const taken = f.compromised.filter((r) => r.depth > 0);
+  const jewelsIn = f.jewels.filter((j) => j.path && j.path.length > 1);
+  const parts = [
+    h("h3", {}, `If ${f.from} is compromised${f.variant ? ` (under ${f.variant})` : ""}`),
+    h("p", {}, `Blast radius: ${taken.length} host${taken.length === 1 ? "" : "s"} can be taken over, in at most ${f.depth} hop${f.depth === 1 ? "" : "s"}; ${jewelsIn.length} of ${f.jewels.length} sensitive host${f.jewels.length === 1 ? "" : "s"} in reach. A TCP service reached gives a foothold (code an attacker can talk to); UDP and ICMP are reached but give none.`),
+  ];
+  for (let d = 1; d <= D; d++) {
+    const at = taken.filter((r) => r.depth === d);
+    parts.push(h("h4", {}, `Hop ${d}`), h("ol", { class: "hops", "data-depth": d }, at.map((r) => {
+      const e = takeoverEdge(f, r);
+      return h("li", { "data-host": r.host }, h("span", { "aria-hidden": "true" }, "☠ "), h("strong", {}, (r.sensitive ? "★ " : "") + r.host), " through ",
+        e ? edgeLine(e) : "?", " ", e && e.trace ? traceButton(e.trace, "▶ Trace") : null);
+    })));
+  }
+  const noFoot = f.direct.filter((e) => !e.foothold);
+  if (noFoot.length) {
+    parts.push(h("h4", {}, "Reached directly, without a foothold"), h("ul", {}, noFoot.map((e) => h("li", {}, e.to, ": ", e.sockets.join(", ")))));
+  }
+  parts.push(h("h4", {}, "Shortest attack path to each sensitive host"));
+  if (!f.jewels.length) parts.push(h("p", { class: "muted" }, "No host is marked sensitive: true."));
+  parts.push(h("ul", { class: "jewels" }, f.jewels.map((j) => {
+    if (!j.path) return h("li", { "data-jewel": j.host, class: "safe" }, h("span", { "aria-hidden": "true" }, "🛡 "), h("strong", {}, `★ ${j.host}`), ": out of reach from ", f.from, ".");
+    if (j.path.length === 1) return h("li", { "data-jewel": j.host }, h("strong", {}, `★ ${j.host}`), " is the compromised host itself.");
+    const hops = j.path.length - 1;
+    return h("li", { "data-jewel": j.host, class: "exposed" }, h("span", { "aria-hidden": "true" }, "⚠ "), h("strong", {}, `★ ${j.host}`),
+      `: ${hops} hop${hops === 1 ? "" : "s"}: `, h("span", { class: "attack-path" }, j.path.join(" → ")),
+      hops > D ? h("span", { class: "muted" }, ` (beyond the ${D} hop${D === 1 ? "" : "s"} shown)`) : null,
+      h("ol", {}, j.edges.map((e) => h("li", {}, `${e.from} → ${e.to}: `, edgeLine(e), " ", e.trace ? traceButton(e.trace, "▶ Trace") : null))));
+  })));
+  box.replaceChildren(...parts);
+  box.dataset.from = f.from;
+  box.dataset.depth = String(D);
+}
+
+function drawAttackOverlay() {
+  const layer = $("attack-layer");
+  if (!layer) return;
+  layer.replaceChildren();
+  for (const n of $("topology").querySelectorAll(".node")) n.classList.remove("owned", "foothold-start", "jewel-path");
+  const f = state.foot;
+  $("legend-attack").hidden = !f;
+  if (!f) return;
+  const D = state.footDepth;
+  const onJewelPath = new Set();
+  for (const j of f.jewels) for (const e of j.edges) if (f.compromised.some((r) => r.host === e.to && r.depth <= D)) onJewelPath.add(`${e.from}>${e.to}`);
+  for (const r of f.compromised) {
+    if (r.depth > D) continue;
+    const node = $("topology").querySelector(`.node[data-host="${CSS.escape(r.host)}"]`);
+    if (node) node.classList.add(r.depth === 0 ? "foothold-start" : "owned");
+    badge(layer, r.host, r.depth === 0 ? "☠ start" : `☠${r.depth}`, "attack");
+    const e = takeoverEdge(f, r);
+    if (e) {
+      const a = devicePos(e.from), b = devicePos(e.to);
+      const jewel = onJewelPath.has(`${e.from}>${e.to}`);
+      if (a && b) layer.append(arrow(a, b, `attack-arrow${jewel ? " jewel" : ""}`, `hop ${r.depth}: ${e.from} takes over ${e.to} through ${e.foothold}`));
+    }
+  }
+}
+
+// ---------- tabs ----------
+
+function selectTab(id, focus = false) {
+  for (const t of document.querySelectorAll('#analysis [role="tab"]')) {
+    const on = t.id === id;
+    t.setAttribute("aria-selected", String(on));
+    t.tabIndex = on ? 0 : -1;
+    $(t.getAttribute("aria-controls")).hidden = !on;
+    if (on && focus) t.focus();
+  }
+}
+
+function tabKeys(e) {
+  const tabs = [...document.querySelectorAll('#analysis [role="tab"]')];
+  const i = tabs.indexOf(e.target);
+  if (i < 0) return;
+  let j = null;
+  if (e.key === "ArrowRight") j = (i + 1) % tabs.length;
+  else if (e.key === "ArrowLeft") j = (i + tabs.length - 1) % tabs.length;
+  else if (e.key === "Home") j = 0;
+  else if (e.key === "End") j = tabs.length - 1;
+  if (j === null) return;
+  e.preventDefault();
+  e.stopPropagation();
+  selectTab(tabs[j].id, true);
 }
 
 // ---------- wiring ----------
@@ -934,6 +1496,31 @@ function wire() {
     try { await navigator.clipboard.writeText(state.mermaid); status("Mermaid copied."); }
     catch { status("The browser did not allow copying; the Mermaid text is under ‘Mermaid of this trace’."); }
   });
+  for (const t of document.querySelectorAll('#analysis [role="tab"]')) t.addEventListener("click", () => selectTab(t.id));
+  $("analysis").querySelector('[role="tablist"]').addEventListener("keydown", tabKeys);
+  $("matrix").addEventListener("keydown", matrixKeys);
+  $("attacker-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const name = $("foothold").value;
+    if (name) runFoothold(name);
+    else status("Choose a host to assume compromised.");
+  });
+  $("foothold").addEventListener("change", () => { if ($("foothold").value) runFoothold($("foothold").value); });
+  $("foothold-pick").addEventListener("click", () => {
+    const on = state.pick !== "foothold";
+    state.pick = on ? "foothold" : "from";
+    $("foothold-pick").setAttribute("aria-pressed", String(on));
+    $("pick-hint").textContent = on ? "click (or press Enter on) the host an attacker holds" : "click a host: first the source, then the destination";
+  });
+  $("foothold-clear").addEventListener("click", () => {
+    state.foot = null;
+    state.footFrom = null;
+    $("foothold").value = "";
+    renderAttacker();
+    drawAttackOverlay();
+  });
+  $("atk-less").addEventListener("click", () => { state.footDepth = Math.max(1, state.footDepth - 1); renderAttacker(); drawAttackOverlay(); });
+  $("atk-more").addEventListener("click", () => { state.footDepth = Math.min(state.foot.depth, state.footDepth + 1); renderAttacker(); drawAttackOverlay(); });
   document.addEventListener("keydown", (e) => {
     const tag = (e.target.tagName || "").toLowerCase();
     if (["input", "textarea", "select"].includes(tag) || e.ctrlKey || e.metaKey || e.altKey) return;
