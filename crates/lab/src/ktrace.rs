@@ -85,6 +85,7 @@ pub fn trace(lab: &str, from: &str, to: &str, proto: Proto) -> Result<String, St
         source,
         by_name,
         via_target: None,
+        network: None,
     };
     let mut monitors = Vec::new();
     for h in &plan.hosts {

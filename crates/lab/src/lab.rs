@@ -242,16 +242,16 @@ fn build(plan: &Plan, dir: &Path, sup: &SupervisorCmd) -> Result<(), String> {
         j.join()
             .map_err(|_| "a host worker panicked".to_string())??;
     }
-    wait_ipv6_ready(plan)?;
+    wait_ipv6_ready(&plan.hosts)?;
     start_supervisor(plan, dir, sup)
 }
 
 /// IPv6 addresses become usable (local route, not tentative) in a kernel
 /// work item, even with `nodad`: wait for every one of them, so the first
 /// probe does not meet "no route to host" for an address the host owns.
-fn wait_ipv6_ready(plan: &Plan) -> Result<(), String> {
+fn wait_ipv6_ready(hosts: &[plan::HostPlan]) -> Result<(), String> {
     let deadline = Instant::now() + Duration::from_secs(5);
-    for h in &plan.hosts {
+    for h in hosts {
         let want: Vec<String> =
             h.ip.iter()
                 .filter_map(|l| l.strip_prefix("addr add "))
@@ -329,6 +329,51 @@ fn start_supervisor(plan: &Plan, dir: &Path, sup: &SupervisorCmd) -> Result<(), 
         }
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// Attaches senders standing for networks to a lab that is up: one namespace
+/// each (`pp-LAB.net_N`), on its network's bridge, with the lab's usual
+/// settings. `lab probe` makes them for the journeys that start from a
+/// network and removes them afterwards (`remove_standins`); `lab down` finds
+/// them by the lab's prefix if a probe was interrupted.
+pub fn add_standins(plan: &Plan, standins: &[plan::StandInPlan]) -> Result<(), String> {
+    if standins.is_empty() {
+        return Ok(());
+    }
+    remove_standins(standins)?;
+    let adds: Vec<String> = standins
+        .iter()
+        .map(|s| format!("netns add {}", s.plan.ns))
+        .collect();
+    ip_batch(None, &adds)?;
+    for s in standins {
+        let sys = s.plan.sysctls.clone();
+        netns::run_in(&s.plan.ns, move || netns::write_sysctls(&sys))??;
+    }
+    let bridge: Vec<String> = standins
+        .iter()
+        .flat_map(|s| s.bridge_ip.iter().cloned())
+        .collect();
+    ip_batch(Some(&plan.bridge_ns), &bridge)?;
+    for s in standins {
+        ip_batch(Some(&s.plan.ns), &s.plan.ip)
+            .map_err(|e| format!("stand-in {}: {e}", s.plan.name))?;
+        let sys = s.plan.iface_sysctls.clone();
+        netns::run_in(&s.plan.ns, move || netns::write_sysctls(&sys))??;
+    }
+    let hosts: Vec<plan::HostPlan> = standins.iter().map(|s| s.plan.clone()).collect();
+    wait_ipv6_ready(&hosts)
+}
+
+/// Removes the stand-ins' namespaces (and with them their veth pairs).
+pub fn remove_standins(standins: &[plan::StandInPlan]) -> Result<(), String> {
+    let present = netns::list()?;
+    let dels: Vec<String> = standins
+        .iter()
+        .filter(|s| present.contains(&s.plan.ns))
+        .map(|s| format!("netns del {}", s.plan.ns))
+        .collect();
+    ip_batch(None, &dels)
 }
 
 #[derive(Debug, Clone, Serialize, Default)]

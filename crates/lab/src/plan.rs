@@ -7,7 +7,9 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
-use pathproof_core::model::{Host, RouteAction, RpFilter, Scenario};
+use pathproof_core::model::{
+    Host, Interface, NetworkId, Route, RouteAction, RouteOrigin, RpFilter, Scenario, TlsClient,
+};
 
 use crate::names::{self, Names};
 use crate::nft;
@@ -144,92 +146,232 @@ pub fn plan(scn: &Scenario, lab: &str) -> Plan {
     }
     let mut hosts = Vec::new();
     for (hi, h) in scn.hosts.iter().enumerate() {
-        let ns = names.host_ns(hi);
-        let mut ip = vec!["link set lo up".to_string()];
-        for iface in &h.interfaces {
-            let ni = iface.network.index();
-            let ifname = names.ifname_idx(ni);
-            let port = names::port(hi, ni);
-            bridge_ip.push(format!(
-                "link add {port} type veth peer name {ifname} netns {ns}"
-            ));
-            bridge_ip.push(format!("link set {port} master {} up", names::bridge(ni)));
-            for a in &iface.addrs {
-                ip.push(format!("addr add {} dev {ifname}", addr_arg(scn, ni, *a)));
-            }
-            ip.push(format!("link set {ifname} up"));
-        }
-        ip.extend(routes(&names, h));
-        let rp = match h.rp_filter {
-            RpFilter::Off => "0",
-            RpFilter::Strict => "1",
-            RpFilter::Loose => "2",
-        };
-        let fwd = if h.router { "1" } else { "0" };
-        let mut sysctls = vec![
-            sys("net/ipv4/ip_forward", fwd),
-            sys("net/ipv6/conf/all/forwarding", fwd),
-            sys("net/ipv4/conf/all/rp_filter", "0"),
-            sys("net/ipv4/conf/default/rp_filter", rp),
-            // The model's neighbour: whoever owns the address *on this segment*.
-            sys("net/ipv4/conf/all/arp_ignore", "1"),
-            sys("net/ipv4/conf/all/arp_announce", "2"),
-            sys("net/ipv6/conf/all/accept_dad", "0"),
-            sys("net/ipv6/conf/default/accept_dad", "0"),
-            sys("net/ipv6/conf/all/accept_ra", "0"),
-            sys("net/ipv6/conf/default/accept_ra", "0"),
-        ];
-        sysctls.push(sys("net/ipv4/ping_group_range", "0 2147483647"));
-        // No ICMP redirects (the model has none; hardened hosts and routers
-        // switch them off too): a router forwarding a packet back out the
-        // interface it came in on does not teach the sender a shortcut.
-        for k in [
-            "net/ipv4/conf/all/send_redirects",
-            "net/ipv4/conf/default/send_redirects",
-            "net/ipv4/conf/all/accept_redirects",
-            "net/ipv4/conf/default/accept_redirects",
-            "net/ipv6/conf/all/accept_redirects",
-            "net/ipv6/conf/default/accept_redirects",
-        ] {
-            sysctls.push(sys(k, "0"));
-        }
-        // ICMP errors are not rate limited: the model answers every probe.
-        sysctls.push(sys("net/ipv4/icmp_ratelimit", "0"));
-        sysctls.push(sys("net/ipv6/icmp/ratelimit", "0"));
-        // ...nor counted against the global ICMP budget, which all namespaces share.
-        sysctls.push(sys("net/ipv4/icmp_ratemask", "0"));
-        sysctls.push(sys("net/ipv6/icmp/ratemask", "\n"));
-        let (plo, phi) = crate::probe::EPHEMERAL_RANGE;
-        sysctls.push(sys("net/ipv4/ip_local_port_range", &format!("{plo} {phi}")));
-        let mut iface_sysctls = Vec::new();
-        for iface in &h.interfaces {
-            let ifname = names.ifname_idx(iface.network.index());
-            iface_sysctls.push(sys(&format!("net/ipv4/conf/{ifname}/rp_filter"), rp));
-            // A neighbour nobody answers for fails within a second, not three.
-            iface_sysctls.push(sys(
-                &format!("net/ipv4/neigh/{ifname}/retrans_time_ms"),
-                "200",
-            ));
-            if iface.addrs.iter().any(|a| a.is_ipv6()) {
-                iface_sysctls.push(sys(
-                    &format!("net/ipv6/neigh/{ifname}/retrans_time_ms"),
-                    "200",
-                ));
-            }
-        }
-        hosts.push(HostPlan {
-            name: h.name.clone(),
-            ns,
-            ip,
-            sysctls,
-            iface_sysctls,
-            nft: nft::host_ruleset(scn, &names, hi),
-        });
+        hosts.push(host_plan(
+            scn,
+            &names,
+            h,
+            names.host_ns(hi),
+            &|ni| names::port(hi, ni),
+            nft::host_ruleset(scn, &names, hi),
+            &mut bridge_ip,
+        ));
     }
     Plan {
         lab: lab.to_string(),
         bridge_ns,
         bridge_ip,
         hosts,
+    }
+}
+
+/// The kernel plan of one host (a scenario's, or a stand-in's): its
+/// namespace `ns`, the far ends of its veth pairs named by `port(network)`
+/// (their lines go to `bridge_ip`), and its rule set.
+fn host_plan(
+    scn: &Scenario,
+    names: &Names,
+    h: &Host,
+    ns: String,
+    port: &dyn Fn(usize) -> String,
+    nft: Option<String>,
+    bridge_ip: &mut Vec<String>,
+) -> HostPlan {
+    let mut ip = vec!["link set lo up".to_string()];
+    for iface in &h.interfaces {
+        let ni = iface.network.index();
+        let ifname = names.ifname_idx(ni);
+        let port = port(ni);
+        bridge_ip.push(format!(
+            "link add {port} type veth peer name {ifname} netns {ns}"
+        ));
+        bridge_ip.push(format!("link set {port} master {} up", names::bridge(ni)));
+        for a in &iface.addrs {
+            ip.push(format!("addr add {} dev {ifname}", addr_arg(scn, ni, *a)));
+        }
+        ip.push(format!("link set {ifname} up"));
+    }
+    ip.extend(routes(names, h));
+    let rp = match h.rp_filter {
+        RpFilter::Off => "0",
+        RpFilter::Strict => "1",
+        RpFilter::Loose => "2",
+    };
+    let fwd = if h.router { "1" } else { "0" };
+    let mut sysctls = vec![
+        sys("net/ipv4/ip_forward", fwd),
+        sys("net/ipv6/conf/all/forwarding", fwd),
+        sys("net/ipv4/conf/all/rp_filter", "0"),
+        sys("net/ipv4/conf/default/rp_filter", rp),
+        // The model's neighbour: whoever owns the address *on this segment*.
+        sys("net/ipv4/conf/all/arp_ignore", "1"),
+        sys("net/ipv4/conf/all/arp_announce", "2"),
+        sys("net/ipv6/conf/all/accept_dad", "0"),
+        sys("net/ipv6/conf/default/accept_dad", "0"),
+        sys("net/ipv6/conf/all/accept_ra", "0"),
+        sys("net/ipv6/conf/default/accept_ra", "0"),
+    ];
+    sysctls.push(sys("net/ipv4/ping_group_range", "0 2147483647"));
+    // No ICMP redirects (the model has none; hardened hosts and routers
+    // switch them off too): a router forwarding a packet back out the
+    // interface it came in on does not teach the sender a shortcut.
+    for k in [
+        "net/ipv4/conf/all/send_redirects",
+        "net/ipv4/conf/default/send_redirects",
+        "net/ipv4/conf/all/accept_redirects",
+        "net/ipv4/conf/default/accept_redirects",
+        "net/ipv6/conf/all/accept_redirects",
+        "net/ipv6/conf/default/accept_redirects",
+    ] {
+        sysctls.push(sys(k, "0"));
+    }
+    // ICMP errors are not rate limited: the model answers every probe.
+    sysctls.push(sys("net/ipv4/icmp_ratelimit", "0"));
+    sysctls.push(sys("net/ipv6/icmp/ratelimit", "0"));
+    // ...nor counted against the global ICMP budget, which all namespaces share.
+    sysctls.push(sys("net/ipv4/icmp_ratemask", "0"));
+    sysctls.push(sys("net/ipv6/icmp/ratemask", "\n"));
+    let (plo, phi) = crate::probe::EPHEMERAL_RANGE;
+    sysctls.push(sys("net/ipv4/ip_local_port_range", &format!("{plo} {phi}")));
+    let mut iface_sysctls = Vec::new();
+    for iface in &h.interfaces {
+        let ifname = names.ifname_idx(iface.network.index());
+        iface_sysctls.push(sys(&format!("net/ipv4/conf/{ifname}/rp_filter"), rp));
+        // A neighbour nobody answers for fails within a second, not three.
+        iface_sysctls.push(sys(
+            &format!("net/ipv4/neigh/{ifname}/retrans_time_ms"),
+            "200",
+        ));
+        if iface.addrs.iter().any(|a| a.is_ipv6()) {
+            iface_sysctls.push(sys(
+                &format!("net/ipv6/neigh/{ifname}/retrans_time_ms"),
+                "200",
+            ));
+        }
+    }
+    HostPlan {
+        name: h.name.clone(),
+        ns,
+        ip,
+        sysctls,
+        iface_sysctls,
+        nft,
+    }
+}
+
+/// The host a sender standing for network `net` behaves as, with these
+/// addresses (the model's stand-in, `pathproof_core::journey`'s
+/// `stand_in_host`, which the core keeps to itself): attached to that network
+/// only, with its connected routes (a catch-all's leaving out the other
+/// networks' prefixes) and a default route through the network's gateway,
+/// per family; no filter, no socket, the network's DNS view, default TLS.
+pub fn standin_host(scn: &Scenario, net: NetworkId, addrs: &[IpAddr]) -> Host {
+    let n = scn.network(net);
+    let except: std::sync::Arc<Vec<IpNet>> = if n.catch_all {
+        std::sync::Arc::new(
+            scn.networks
+                .iter()
+                .filter(|o| !o.catch_all)
+                .flat_map(|o| o.prefixes.iter().copied())
+                .collect(),
+        )
+    } else {
+        Default::default()
+    };
+    let mut routes: Vec<Route> = Vec::new();
+    for v6 in [false, true] {
+        if !addrs.iter().any(|a| a.is_ipv6() == v6) {
+            continue;
+        }
+        for p in n.prefixes.iter().filter(|p| p.addr().is_ipv6() == v6) {
+            routes.push(Route {
+                dest: *p,
+                except: except.clone(),
+                action: RouteAction::Direct { iface: 0 },
+                origin: RouteOrigin::Connected,
+                text: format!("{p} dev {}", n.name),
+            });
+        }
+        let gw = n.gateway.and_then(|g| {
+            scn.host(g)
+                .interfaces
+                .iter()
+                .find(|i| i.network == net)
+                .and_then(|i| i.addrs.iter().copied().find(|a| a.is_ipv6() == v6))
+        });
+        let default: IpNet = if v6 {
+            "::/0".parse().expect("valid")
+        } else {
+            "0.0.0.0/0".parse().expect("valid")
+        };
+        if let Some(gw) = gw {
+            if !routes
+                .iter()
+                .any(|r| r.dest == default && r.except.is_empty())
+            {
+                routes.push(Route {
+                    dest: default,
+                    except: Default::default(),
+                    action: RouteAction::Via {
+                        gateway: gw,
+                        iface: 0,
+                    },
+                    origin: RouteOrigin::NetworkGateway(net),
+                    text: format!("default via {gw}"),
+                });
+            }
+        }
+    }
+    routes.sort_by_key(|r| std::cmp::Reverse(r.dest.prefix_len()));
+    Host {
+        name: n.name.clone(),
+        about: format!("a sender standing for network {}", n.name),
+        router: false,
+        interfaces: vec![Interface {
+            network: net,
+            addrs: addrs.to_vec(),
+        }],
+        routes,
+        rp_filter: RpFilter::Off,
+        forward: None,
+        input: None,
+        output: None,
+        nat: Vec::new(),
+        sockets: Vec::new(),
+        dns: n.dns,
+        tls: TlsClient::default(),
+        proxy: None,
+        sensitive: false,
+        origin: n.origin.clone(),
+    }
+}
+
+/// A stand-in's namespace (`pp-LAB.net_N`) and the bridge-side lines that
+/// attach it to its network's bridge (veth far end `sN`).
+#[derive(Debug, Clone)]
+pub struct StandInPlan {
+    pub network: usize,
+    pub host: Host,
+    pub plan: HostPlan,
+    pub bridge_ip: Vec<String>,
+}
+
+pub fn standin_plan(scn: &Scenario, lab: &str, net: NetworkId, addrs: &[IpAddr]) -> StandInPlan {
+    let names = Names::new(scn, lab);
+    let host = standin_host(scn, net, addrs);
+    let mut bridge_ip = Vec::new();
+    let plan = host_plan(
+        scn,
+        &names,
+        &host,
+        names.standin_ns(net.index()),
+        &|ni| format!("s{ni}"),
+        None,
+        &mut bridge_ip,
+    );
+    StandInPlan {
+        network: net.index(),
+        host,
+        plan,
+        bridge_ip,
     }
 }

@@ -322,7 +322,10 @@ pub fn tls_side(
     };
     let name = rustls::pki_types::ServerName::try_from(asked.clone())
         .map_err(|e| format!("TLS name `{asked}`: {e}"))?;
-    let cfg = crate::tls::client_config(scn, job.source, run_dir)?;
+    let cfg = match job.network {
+        Some(_) => crate::tls::standin_client_config(run_dir)?,
+        None => crate::tls::client_config(scn, job.source, run_dir)?,
+    };
     Ok(Some((cfg, name)))
 }
 
@@ -366,8 +369,12 @@ pub struct Job {
     /// Why it is probed: `socket` or the expectation's text.
     pub why: String,
     pub query: Query,
-    /// The source host (index into the scenario's hosts).
+    /// The source host (index into the scenario's hosts); unused when the
+    /// source stands for a network.
     pub source: usize,
+    /// The source stands for this network (index into the scenario's
+    /// networks): the probe runs from a stand-in namespace.
+    pub network: Option<usize>,
     /// The destination is a DNS name to look up in the source's resolver.
     pub by_name: bool,
     /// Through a proxy: what the client asks the proxy for (`ADDRESS:PORT`
@@ -396,6 +403,8 @@ pub struct ProbeResult {
     pub to: String,
     pub proto: Proto,
     pub via: Option<String>,
+    /// When the source is a network: the stand-in that sent, `NETWORK@ADDRESS`.
+    pub stand_in: Option<String>,
     pub model: String,
     pub model_client_sees: String,
     /// The address the model says the final service sees.
@@ -451,6 +460,7 @@ pub fn jobs(scn: &Scenario) -> Vec<Job> {
                         source: si,
                         by_name: false,
                         via_target: None,
+                        network: None,
                     });
                 }
             }
@@ -484,6 +494,7 @@ pub fn jobs(scn: &Scenario) -> Vec<Job> {
                         source: si,
                         by_name: false,
                         via_target: Some(format!("{a}:{}", sock.port)),
+                        network: None,
                     });
                 }
             }
@@ -495,10 +506,27 @@ pub fn jobs(scn: &Scenario) -> Vec<Job> {
         .flat_map(|e| e.kind.journeys().into_iter().map(move |j| (e, j)))
     {
         let proto = &proto;
-        let Place::Host(src) = from else { continue };
-        let Some(si) = scn.host_by_name(src) else {
-            continue;
+        // A host, or a network (or an address no host owns): then a stand-in
+        // sends, as in the model.
+        let (src, si, network) = match from {
+            Place::Host(h) => match scn.host_by_name(h) {
+                Some(id) => (h.clone(), id.index(), None),
+                None => continue,
+            },
+            Place::Network(n) => match scn.network_by_name(n) {
+                Some(net) => (n.clone(), 0, Some(net.index())),
+                None => continue,
+            },
+            Place::Address(a) => match scn.owners_of(*a).first() {
+                Some((h, _)) => (a.to_string(), h.index(), None),
+                None => match scn.network_of(*a) {
+                    Some(net) => (a.to_string(), 0, Some(net.index())),
+                    None => continue,
+                },
+            },
+            Place::Name(_) => continue,
         };
+        let src = &src;
         if *proto == Proto::Icmp {
             continue;
         }
@@ -520,9 +548,10 @@ pub fn jobs(scn: &Scenario) -> Vec<Job> {
         out.push(Job {
             why: format!("expect: {}", e.text),
             query: q,
-            source: si.index(),
+            source: si,
             by_name,
             via_target: None,
+            network,
         });
     }
     out
@@ -996,6 +1025,7 @@ fn compare(scn: &Scenario, job: &Job, t: Trace, k: KernelResult) -> ProbeResult 
         to: job.query.to.clone(),
         proto: job.query.proto,
         via: job.query.via.clone(),
+        stand_in: job.network.map(|_| t.query.source.clone()),
         model: t.outcome.kind.name().to_string(),
         model_client_sees: t.outcome.client_sees.clone(),
         model_peer: mpeer,
@@ -1047,11 +1077,33 @@ pub fn ephemeral_port_is_equivalent(scn: &Scenario) -> bool {
     all.all(|m| uniform(&m.sport) && uniform(&m.dport))
 }
 
+/// One job ready to run: its model trace, the namespace it runs in, the key
+/// that serialises it with journeys sharing its tuple.
+struct Prepared {
+    key: String,
+    job: Job,
+    trace: Trace,
+    proxy_addr: Option<SocketAddr>,
+    tls: Option<TlsClientSide>,
+    ns: String,
+}
+
+/// The address a stand-in sends from, as the model chose it: the trace's
+/// source is `NETWORK@ADDRESS`.
+fn standin_addr(t: &Trace) -> Option<IpAddr> {
+    t.query.source.rsplit_once('@')?.1.parse().ok()
+}
+
 /// Probes every job of a lab that is up, `PARALLEL` at a time. Journeys that
 /// share a tuple run one after the other, so they never share a socket.
+/// Journeys from a network run last, from stand-in namespaces made for them
+/// (so the stand-ins' addresses exist only while they are probed).
 pub fn probe(scn: &Scenario, plan: &Plan, jobs: Vec<Job>) -> Result<Vec<ProbeResult>, String> {
     let free_sport = ephemeral_port_is_equivalent(scn);
+    let names = crate::names::Names::new(scn, &plan.lab);
     let mut prepared = Vec::new();
+    // Per network, the addresses its stand-in needs.
+    let mut standins: Vec<(usize, Vec<IpAddr>)> = Vec::new();
     for (i, mut j) in jobs.into_iter().enumerate() {
         let t = pathproof_core::trace(scn, &j.query).map_err(|e| {
             format!(
@@ -1063,54 +1115,162 @@ pub fn probe(scn: &Scenario, plan: &Plan, jobs: Vec<Job>) -> Result<Vec<ProbeRes
             // Asked of the model with its fixed port; the kernel picks one.
             j.query.sport = Some(0);
         }
+        let ns = match j.network {
+            Some(net) => {
+                let a = standin_addr(&t).ok_or_else(|| {
+                    format!("the model names no stand-in address for {}", t.query.source)
+                })?;
+                match standins.iter_mut().find(|s| s.0 == net) {
+                    Some(s) if !s.1.contains(&a) => s.1.push(a),
+                    Some(_) => {}
+                    None => standins.push((net, vec![a])),
+                }
+                names.standin_ns(net)
+            }
+            None => plan.hosts[j.source].ns.clone(),
+        };
         let proxy_addr = j.query.via.as_ref().and_then(|v| {
             let h = &scn.hosts[scn.host_by_name(v)?.index()];
             let port = h.proxy.as_ref()?.port;
-            Some(SocketAddr::new(h.first_addr(false)?, port))
+            let v6 = t.query.source_address.is_some_and(|a| a.is_ipv6());
+            Some(SocketAddr::new(h.first_addr(v6)?, port))
         });
         // Journeys that would share a 5-tuple run one after the other.
         let key = if router_no_route_v4(&t) {
             // Paced: a router's IPv4 "no route" answers are rate limited per
             // source by ip_error() with the machine-wide (init namespace only)
             // net.ipv4.route.error_cost/error_burst: a burst, then one a second.
-            format!("{}|ip_error", j.source)
+            format!("{ns}|ip_error")
         } else if free_sport {
             format!("job {i}")
         } else {
             match proxy_addr {
-                Some(p) => format!("{}|tcp|{p}", j.source),
+                Some(p) => format!("{ns}|tcp|{p}"),
                 None => format!(
-                    "{}|{:?}|{:?}|{:?}",
-                    j.source, j.query.proto, t.query.destination_address, t.query.port
+                    "{ns}|{:?}|{:?}|{:?}",
+                    j.query.proto, t.query.destination_address, t.query.port
                 ),
             }
         };
         let tls = tls_side(scn, &j, &t, &crate::lab::run_dir(&plan.lab))?;
-        prepared.push((i, key, j, t, proxy_addr, tls));
-    }
-    // Group by key; groups run in parallel, members in order.
-    let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
-    for (idx, p) in prepared.iter().enumerate() {
-        match groups.iter_mut().find(|g| g.0 == p.1) {
-            Some(g) => g.1.push(idx),
-            None => groups.push((p.1.clone(), vec![idx])),
-        }
+        prepared.push(Prepared {
+            key,
+            job: j,
+            trace: t,
+            proxy_addr,
+            tls,
+            ns,
+        });
     }
     let prepared = Arc::new(prepared);
-    let scn = Arc::new(scn.clone());
+    let scn_arc = Arc::new(scn.clone());
+    let (from_hosts, from_networks): (Vec<usize>, Vec<usize>) =
+        (0..prepared.len()).partition(|&i| prepared[i].job.network.is_none());
+    let mut results = run_phase(&scn_arc, &prepared, from_hosts)?;
+    if !from_networks.is_empty() {
+        let plans: Vec<crate::plan::StandInPlan> = standins
+            .iter()
+            .map(|(net, addrs)| {
+                crate::plan::standin_plan(
+                    scn,
+                    &plan.lab,
+                    pathproof_core::model::NetworkId(*net as u32),
+                    addrs,
+                )
+            })
+            .collect();
+        crate::lab::add_standins(plan, &plans)?;
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut resolvers = Vec::new();
+        let mut phase = Ok(Vec::new());
+        for p in &plans {
+            let view = p.host.dns.map(|v| scn.view(v).clone());
+            match standin_resolver(p.plan.ns.clone(), view, stop.clone()) {
+                Ok(h) => resolvers.push(h),
+                Err(e) => {
+                    phase = Err(e);
+                    break;
+                }
+            }
+        }
+        if phase.is_ok() {
+            phase = run_phase(&scn_arc, &prepared, from_networks);
+        }
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        for r in resolvers {
+            let _ = r.join();
+        }
+        crate::lab::remove_standins(&plans)?;
+        results.extend(phase?);
+    }
+    results.sort_by_key(|r| r.0);
+    Ok(results.into_iter().map(|r| r.1).collect())
+}
+
+/// The DNS resolver of a stand-in (its network's view) on 127.0.0.53:53 in
+/// its namespace, until `stop`; returns once it is bound.
+fn standin_resolver(
+    ns: String,
+    view: Option<pathproof_core::model::DnsView>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> Result<std::thread::JoinHandle<()>, String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let h = std::thread::spawn(move || {
+        let bound = netns::enter(&ns).and_then(|_| {
+            udp_bind_shared(dns::RESOLVER.parse().expect("valid"))
+                .map_err(|e| format!("stand-in {ns}: cannot bind the resolver: {e}"))
+        });
+        let sock = match bound {
+            Ok(s) => {
+                let _ = tx.send(Ok(()));
+                s
+            }
+            Err(e) => {
+                let _ = tx.send(Err(e));
+                return;
+            }
+        };
+        let _ = sock.set_read_timeout(Some(Duration::from_millis(50)));
+        let mut buf = [0u8; 1500];
+        while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+            let Ok((n, peer)) = sock.recv_from(&mut buf) else {
+                continue;
+            };
+            if let Some(a) = dns::answer(view.as_ref(), &buf[..n]) {
+                let _ = sock.send_to(&a, peer);
+            }
+        }
+    });
+    rx.recv()
+        .map_err(|_| "a stand-in resolver died".to_string())??;
+    Ok(h)
+}
+
+/// Runs the prepared jobs `which`: groups by key run in parallel, members in
+/// order. Returns (job number, result) pairs.
+fn run_phase(
+    scn: &Arc<Scenario>,
+    prepared: &Arc<Vec<Prepared>>,
+    which: Vec<usize>,
+) -> Result<Vec<(usize, ProbeResult)>, String> {
+    let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
+    for idx in which {
+        let key = &prepared[idx].key;
+        match groups.iter_mut().find(|g| &g.0 == key) {
+            Some(g) => g.1.push(idx),
+            None => groups.push((key.clone(), vec![idx])),
+        }
+    }
     let queue = Arc::new(Mutex::new(
         groups.into_iter().map(|g| g.1).collect::<Vec<_>>(),
     ));
-    let results: Arc<Mutex<Vec<Option<ProbeResult>>>> =
-        Arc::new(Mutex::new(vec![None; prepared.len()]));
-    let ns: Arc<Vec<String>> = Arc::new(plan.hosts.iter().map(|h| h.ns.clone()).collect());
+    let results: Arc<Mutex<Vec<(usize, ProbeResult)>>> = Arc::new(Mutex::new(Vec::new()));
     let mut workers = Vec::new();
     for _ in 0..PARALLEL {
-        let (queue, results, prepared, ns, scn) = (
+        let (queue, results, prepared, scn) = (
             queue.clone(),
             results.clone(),
             prepared.clone(),
-            ns.clone(),
             scn.clone(),
         );
         workers.push(std::thread::spawn(move || -> Result<(), String> {
@@ -1119,14 +1279,14 @@ pub fn probe(scn: &Scenario, plan: &Plan, jobs: Vec<Job>) -> Result<Vec<ProbeRes
                     return Ok(());
                 };
                 for (n, idx) in group.into_iter().enumerate() {
-                    let (i, key, job, t, proxy_addr, tls) = &prepared[idx];
-                    if key.ends_with("|ip_error") && n >= IP_ERROR_BURST {
+                    let p = &prepared[idx];
+                    if p.key.ends_with("|ip_error") && n >= IP_ERROR_BURST {
                         std::thread::sleep(IP_ERROR_PACE);
                     }
-                    netns::enter(&ns[job.source])?;
-                    let k = run_kernel(job, t, *proxy_addr, tls.as_ref());
-                    let r = compare(&scn, job, t.clone(), k);
-                    results.lock().expect("not poisoned")[*i] = Some(r);
+                    netns::enter(&p.ns)?;
+                    let k = run_kernel(&p.job, &p.trace, p.proxy_addr, p.tls.as_ref());
+                    let r = compare(&scn, &p.job, p.trace.clone(), k);
+                    results.lock().expect("not poisoned").push((idx, r));
                 }
             }
         }));
@@ -1139,5 +1299,5 @@ pub fn probe(scn: &Scenario, plan: &Plan, jobs: Vec<Job>) -> Result<Vec<ProbeRes
         .map_err(|_| "probe workers still hold results".to_string())?
         .into_inner()
         .expect("not poisoned");
-    Ok(results.into_iter().flatten().collect())
+    Ok(results)
 }

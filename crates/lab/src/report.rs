@@ -22,9 +22,11 @@ pub fn text(lab: &str, results: &[ProbeResult]) -> String {
     let rows: Vec<[String; 6]> = results
         .iter()
         .map(|r| {
+            // A network's stand-in shows the address it sent from.
+            let from = r.stand_in.as_deref().unwrap_or(&r.from);
             let j = match &r.via {
-                Some(v) => format!("{} {} -> {} via {v}", r.proto, r.from, r.to),
-                None => format!("{} {} -> {}", r.proto, r.from, r.to),
+                Some(v) => format!("{} {from} -> {} via {v}", r.proto, r.to),
+                None => format!("{} {from} -> {}", r.proto, r.to),
             };
             [
                 if r.agree {

@@ -198,14 +198,34 @@ impl ServerCertVerifier for NoVerify {
 /// The client side for host `hid`, from the certificates in `dir/tls`: the
 /// CAs it trusts (or none checked with `verify: false`), and its identity.
 pub fn client_config(scn: &Scenario, hid: usize, dir: &Path) -> Result<Arc<ClientConfig>, String> {
-    let h = &scn.hosts[hid];
+    client_config_of(&scn.hosts[hid].tls, Some(hid), dir)
+}
+
+/// The TLS client of a sender standing for a network: the model's default
+/// client (verifies, trusts `public`, no identity). A CA the scenario never
+/// issues from has no file and can vouch for nothing, so it is left out.
+pub fn standin_client_config(dir: &Path) -> Result<Arc<ClientConfig>, String> {
+    let mut t = pathproof_core::model::TlsClient::default();
+    t.trust.retain(|name| {
+        dir.join("tls")
+            .join(format!("ca-{}.der", token(name)))
+            .exists()
+    });
+    client_config_of(&t, None, dir)
+}
+
+fn client_config_of(
+    t: &pathproof_core::model::TlsClient,
+    hid: Option<usize>,
+    dir: &Path,
+) -> Result<Arc<ClientConfig>, String> {
     let tls = dir.join("tls");
     let b = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(err)?;
-    let b = if h.tls.verify {
+    let b = if t.verify {
         let mut roots = RootCertStore::empty();
-        for name in &h.tls.trust {
+        for name in &t.trust {
             let der = std::fs::read(tls.join(format!("ca-{}.der", token(name)))).map_err(err)?;
             roots.add(CertificateDer::from(der)).map_err(err)?;
         }
@@ -214,7 +234,7 @@ pub fn client_config(scn: &Scenario, hid: usize, dir: &Path) -> Result<Arc<Clien
         b.dangerous()
             .with_custom_certificate_verifier(Arc::new(NoVerify(provider())))
     };
-    let cfg = if h.tls.identity.is_some() {
+    let cfg = if let (Some(_), Some(hid)) = (&t.identity, hid) {
         let cert = std::fs::read(tls.join(format!("id-{hid}.der"))).map_err(err)?;
         let key = std::fs::read(tls.join(format!("id-{hid}.key"))).map_err(err)?;
         b.with_client_auth_cert(

@@ -31,6 +31,8 @@ fn every_builtin_and_variant_agrees_with_the_kernel() {
         .collect();
     let (mut total, mut agree) = (0, 0);
     let (mut tls_ok, mut tls_failed) = (0, 0);
+    // Expectations whose source is a network, probed from stand-ins.
+    let (mut stand_in, mut stand_in_connected) = (0, 0);
     let mut report = Vec::new();
     for h in handles {
         let (name, variant, results) = h.join().expect("lab thread");
@@ -44,6 +46,11 @@ fn every_builtin_and_variant_agrees_with_the_kernel() {
             .filter(|r| r.agree && r.kernel.class == pathproof_lab::probe::Class::TlsFailed)
             .count();
         agree += results.iter().filter(|r| r.agree).count();
+        for r in results.iter().filter(|r| r.stand_in.is_some()) {
+            stand_in += 1;
+            stand_in_connected +=
+                (r.kernel.class == pathproof_lab::probe::Class::Connected) as usize;
+        }
         for r in results.iter().filter(|r| !r.agree) {
             report.push(format!(
                 "{name}{}: {} {} -> {}{}: {}",
@@ -62,7 +69,11 @@ fn every_builtin_and_variant_agrees_with_the_kernel() {
             ));
         }
     }
-    eprintln!("built-ins: {agree}/{total} probes agree ({tls_ok} real TLS sessions, {tls_failed} real TLS failures among them)");
+    eprintln!("built-ins: {agree}/{total} probes agree ({tls_ok} real TLS sessions, {tls_failed} real TLS failures among them; {stand_in} from network stand-ins, {stand_in_connected} of them connected)");
+    assert!(
+        stand_in >= 10 && stand_in_connected > 0 && stand_in_connected < stand_in,
+        "stand-in probes: {stand_in}, {stand_in_connected} connected"
+    );
     // TLS is exercised for real: verified and mutual sessions, and refusals.
     assert!(
         tls_ok > 10 && tls_failed > 10,

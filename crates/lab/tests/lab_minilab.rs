@@ -22,8 +22,61 @@ fn web_to_metadata(l: &common::Lab) -> probe::ProbeResult {
         source: scn.host_by_name("web").unwrap().index(),
         by_name: false,
         via_target: None,
+        network: None,
     };
     probe::probe(&scn, &l.plan(), vec![job]).unwrap().remove(0)
+}
+
+/// A journey from a network is sent for real by a stand-in namespace with the
+/// model's stand-in address, which exists only while it is probed.
+#[test]
+fn a_network_source_is_probed_from_a_stand_in() {
+    if !common::root_or_skip("a_network_source_is_probed_from_a_stand_in") {
+        return;
+    }
+    let l = common::Lab::builtin("standin", "mini-lab", None);
+    let scn = l.spec.load().unwrap();
+    let internet = scn.network_by_name("internet").unwrap().index();
+    let job = |to: &str| Job {
+        why: format!("internet -> {to}"),
+        query: Query::new("internet", to),
+        source: 0,
+        by_name: false,
+        via_target: None,
+        network: Some(internet),
+    };
+    let r = probe::probe(&scn, &l.plan(), vec![job("web:443"), job("db:5432")]).unwrap();
+    // Through the edge's DNAT to web, which sees the stand-in's own address.
+    assert_eq!(r[0].kernel.class, Class::Connected, "{:?}", r[0]);
+    assert_eq!(r[0].kernel.answered_by.as_deref(), Some("web"));
+    let addr: std::net::IpAddr = r[0]
+        .stand_in
+        .as_deref()
+        .and_then(|s| s.rsplit_once('@'))
+        .and_then(|s| s.1.parse().ok())
+        .expect("the stand-in's address");
+    assert!(scn.owners_of(addr).is_empty(), "{addr} belongs to a host");
+    assert_eq!(r[0].kernel.peer_seen, Some(addr));
+    assert!(r[0].agree, "{:?}", r[0].disagreement);
+    // The edge drops the internet's way to the database.
+    assert!(
+        matches!(r[1].kernel.class, Class::Timeout | Class::LocalDrop),
+        "{:?}",
+        r[1].kernel
+    );
+    assert!(r[1].agree, "{:?}", r[1].disagreement);
+    // The stand-in is gone again; the lab's own namespaces are still there.
+    let left = pathproof_lab::netns::list().unwrap();
+    assert!(
+        !left
+            .iter()
+            .any(|n| n.starts_with(&format!("pp-{}.net_", l.name))),
+        "{left:?}"
+    );
+    assert!(
+        left.iter().any(|n| n == &format!("pp-{}.web", l.name)),
+        "{left:?}"
+    );
 }
 
 #[test]
