@@ -76,6 +76,36 @@ impl TraceBody {
     }
 }
 
+/// For a TLS socket, the same example addressed by one of the socket's names
+/// (when the source resolves that name to the example's destination and the
+/// trace then completes): a client that verifies certificates connects by
+/// name, and the trace by address would end at the name check instead.
+fn by_name(scn: &Scenario, body: TraceBody, host: HostId, socket: &str, ex: &Example) -> TraceBody {
+    let Some(tls) = scn
+        .host(host)
+        .sockets
+        .iter()
+        .find(|s| s.text == socket)
+        .and_then(|s| s.tls.as_ref())
+    else {
+        return body;
+    };
+    for name in tls.names.iter().filter(|n| !n.contains('*')) {
+        let candidate = TraceBody {
+            to: format!("{name}:{}", ex.dport),
+            ..body.clone()
+        };
+        if let Ok(t) = pathproof_core::trace(scn, &candidate.query()) {
+            if t.query.destination_address == Some(ex.dst)
+                && t.outcome.kind == pathproof_core::evidence::OutcomeKind::Reached
+            {
+                return candidate;
+            }
+        }
+    }
+    body
+}
+
 fn pretty(v: &impl Serialize) -> String {
     let mut s = serde_json::to_string_pretty(v).expect("plain values serialise");
     s.push('\n');
@@ -346,9 +376,11 @@ fn reach_json(scn: &Scenario, q: &ReachQuery) -> String {
                         rules: path_rules(scn, path),
                         devices,
                         packets: summarise(space),
-                        trace: ex
-                            .as_ref()
-                            .map(|e| TraceBody::new(matches!(m, Source::Network(_)), &name(*m), e)),
+                        trace: ex.as_ref().map(|e| {
+                            let body =
+                                TraceBody::new(matches!(m, Source::Network(_)), &name(*m), e);
+                            by_name(scn, body, j.host, &sock.text, e)
+                        }),
                         example: ex,
                     }
                 })
@@ -455,12 +487,17 @@ fn diff_json(old: &Scenario, new: &Scenario) -> String {
     let mut v = serde_json::to_value(&d).expect("a diff serialises");
     // Each journey change: a trace body for its example, and the changed
     // declarations its traces (as written and under the variant) cite.
-    for (list, items) in [("gained", &d.gained), ("lost", &d.lost)] {
+    // A gained journey connects under the variant, a lost one as written.
+    for (list, items, here) in [("gained", &d.gained, new), ("lost", &d.lost, old)] {
         let Some(arr) = v[list].as_array_mut() else {
             continue;
         };
         for (c, out) in items.iter().zip(arr.iter_mut()) {
             let body = TraceBody::new(c.source_kind == "network", &c.source, &c.example);
+            let body = match here.host_by_name(&c.host) {
+                Some(h) => by_name(here, body, h, &c.socket, &c.example),
+                None => body,
+            };
             let under_old = trace_or_none(old, &body);
             let under_new = trace_or_none(new, &body);
             let traces: Vec<&Trace> = under_old.iter().chain(under_new.iter()).collect();
@@ -511,13 +548,16 @@ pub struct FootholdParams {
 }
 
 /// Adds to each edge of `json` (the serialised `edges`) the trace body of its example.
-fn with_traces(edges: &[foothold::Edge], json: &mut Value) {
+fn with_traces(scn: &Scenario, edges: &[foothold::Edge], json: &mut Value) {
     if let Some(list) = json.as_array_mut() {
         for (e, out) in edges.iter().zip(list.iter_mut()) {
-            out["trace"] = json!(e
-                .example
-                .as_ref()
-                .map(|ex| TraceBody::new(false, &e.from, ex)));
+            out["trace"] = json!(e.example.as_ref().map(|ex| {
+                let body = TraceBody::new(false, &e.from, ex);
+                match (scn.host_by_name(&e.to), &e.foothold) {
+                    (Some(h), Some(sock)) => by_name(scn, body, h, sock, ex),
+                    _ => body,
+                }
+            }));
         }
     }
 }
@@ -525,14 +565,14 @@ fn with_traces(edges: &[foothold::Edge], json: &mut Value) {
 fn foothold_json(scn: &Scenario, h: HostId) -> String {
     let f = foothold::foothold(scn, h);
     let mut v = serde_json::to_value(&f).expect("a foothold serialises");
-    with_traces(&f.direct, &mut v["direct"]);
-    with_traces(&f.edges, &mut v["edges"]);
+    with_traces(scn, &f.direct, &mut v["direct"]);
+    with_traces(scn, &f.edges, &mut v["edges"]);
     for (j, out) in f
         .jewels
         .iter()
         .zip(v["jewels"].as_array_mut().into_iter().flatten())
     {
-        with_traces(&j.edges, &mut out["edges"]);
+        with_traces(scn, &j.edges, &mut out["edges"]);
     }
     v["depth"] = json!(f.compromised.iter().map(|r| r.depth).max().unwrap_or(0));
     pretty(&v)

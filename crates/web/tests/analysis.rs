@@ -174,6 +174,21 @@ async fn reach_is_the_engines_matrix_and_every_example_replays() {
     assert!(sources.iter().all(|s| s.as_str().unwrap().contains('/')
         || s.as_str().unwrap().parse::<std::net::IpAddr>().is_ok()));
 
+    // A TLS socket is addressed by its name where the source resolves it to
+    // the example's address, so that the replay completes the handshake.
+    let web = cell(&m, "client", "web").unwrap();
+    let via_edge = &web["sockets"][0]["paths"][0];
+    assert_eq!(via_edge["example"]["dst"], "198.51.100.1");
+    assert_eq!(via_edge["trace"]["to"], "www.example.com:443");
+    let t = replay(&st, &via_edge["trace"], None).await;
+    assert_eq!(t["outcome"]["kind"], "reached");
+    assert_eq!(t["query"]["destination_address"], "198.51.100.1");
+    // The direct path to 10.0.1.10 has no name that resolves there.
+    assert_eq!(
+        web["sockets"][0]["paths"][1]["trace"]["to"],
+        "10.0.1.10:443"
+    );
+
     // Every path's example, traced from the row's source, reaches that cell's host.
     for c in m["cells"].as_array().unwrap() {
         for s in c["sockets"].as_array().unwrap() {

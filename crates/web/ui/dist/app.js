@@ -146,6 +146,7 @@ function setScenario(scn) {
   state.baseline.clear();
   state.trace = null;
   state.variant = null;
+  state.query = null; // a question about the previous scenario's names
   state.reachBase = null;
   state.reachUnder = null;
   state.diff = null;
