@@ -66,57 +66,101 @@ pub fn reach_with(engine: &Engine, q: &ReachQuery) -> Reach {
 pub fn reach_with_options(engine: &Engine, q: &ReachQuery, keep_stopped: bool) -> Reach {
     let scn = engine.scn;
     let sources = q.from.clone().unwrap_or_else(|| all_sources(scn));
+    let classes = engine.source_classes(&sources);
+    // Classes are independent: walk them on every core, then put the
+    // results back in class order, so the answer does not depend on timing.
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(classes.len().max(1));
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut parts: Vec<(usize, ClassReach)> = std::thread::scope(|sc| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                sc.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(class) = classes.get(i) else { break };
+                        mine.push((i, class_reach(engine, q, class, keep_stopped)));
+                    }
+                    mine
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().expect("a reach worker panicked"))
+            .collect()
+    });
+    parts.sort_by_key(|(i, _)| *i);
     let mut journeys = Vec::new();
     let mut stopped = Vec::new();
-    for class in engine.source_classes(&sources) {
-        let s = class[0];
-        let mut by_target: BTreeMap<(usize, usize), Vec<Outcome>> = BTreeMap::new();
-        for o in engine.from_sources(&class) {
-            match o.end {
-                End::Reached { dev, socket } if socket != usize::MAX => {
-                    if q.to
-                        .as_ref()
-                        .is_none_or(|t| t.contains(&HostId(dev as u32)))
-                    {
-                        by_target.entry((dev, socket)).or_default().push(o);
-                    }
-                }
-                End::Reached { .. } => {}
-                End::Stopped { .. } => {
-                    if keep_stopped {
-                        stopped.push((s, o))
-                    }
-                }
-            }
-        }
-        for ((dev, socket), outs) in by_target {
-            let mut paths: Vec<(Vec<PathStep>, Space)> = Vec::new();
-            for o in outs {
-                match paths.iter_mut().find(|(p, _)| *p == o.path) {
-                    Some((_, sp)) => sp.0.extend(o.space.0),
-                    None => paths.push((o.path, o.space)),
-                }
-            }
-            for (members, paths) in alike_members(engine, &class, paths) {
-                let space = Space(
-                    paths
-                        .iter()
-                        .flat_map(|(_, s)| s.0.iter().copied())
-                        .collect(),
-                );
-                journeys.push(Journey {
-                    source: members[0],
-                    members,
-                    host: HostId(dev as u32),
-                    socket,
-                    space,
-                    paths,
-                });
-            }
-        }
+    for (_, (j, st)) in parts {
+        journeys.extend(j);
+        stopped.extend(st);
     }
     journeys.sort_by_key(|j| (j.source, j.host, j.socket));
     Reach { journeys, stopped }
+}
+
+type ClassReach = (Vec<Journey>, Vec<(Source, Outcome)>);
+
+/// The journeys (and, if asked, the stopped parts) of one class of sources.
+fn class_reach(
+    engine: &Engine,
+    q: &ReachQuery,
+    class: &[Source],
+    keep_stopped: bool,
+) -> ClassReach {
+    let s = class[0];
+    let mut journeys = Vec::new();
+    let mut stopped = Vec::new();
+    let mut by_target: BTreeMap<(usize, usize), Vec<Outcome>> = BTreeMap::new();
+    for o in engine.from_sources_with(class, keep_stopped) {
+        match o.end {
+            End::Reached { dev, socket } if socket != usize::MAX => {
+                if q.to
+                    .as_ref()
+                    .is_none_or(|t| t.contains(&HostId(dev as u32)))
+                {
+                    by_target.entry((dev, socket)).or_default().push(o);
+                }
+            }
+            End::Reached { .. } => {}
+            End::Stopped { .. } => {
+                if keep_stopped {
+                    stopped.push((s, o))
+                }
+            }
+        }
+    }
+    for ((dev, socket), outs) in by_target {
+        let mut paths: Vec<(Vec<PathStep>, Space)> = Vec::new();
+        for o in outs {
+            match paths.iter_mut().find(|(p, _)| *p == o.path) {
+                Some((_, sp)) => sp.0.extend(o.space.0),
+                None => paths.push((o.path, o.space)),
+            }
+        }
+        for (members, paths) in alike_members(engine, class, paths) {
+            let space = Space(
+                paths
+                    .iter()
+                    .flat_map(|(_, s)| s.0.iter().copied())
+                    .collect(),
+            );
+            journeys.push(Journey {
+                source: members[0],
+                members,
+                host: HostId(dev as u32),
+                socket,
+                space,
+                paths,
+            });
+        }
+    }
+    (journeys, stopped)
 }
 
 type Paths = Vec<(Vec<PathStep>, Space)>;

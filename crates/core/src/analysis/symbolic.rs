@@ -171,6 +171,12 @@ pub enum End {
     Stopped { dev: usize, stop: Stop, reply: bool },
 }
 
+/// Where a walk leaves its outcomes.
+struct Sink {
+    outcomes: Vec<Outcome>,
+    keep_stopped: bool,
+}
+
 /// A device: a host of the scenario, or a sender standing for a network.
 pub struct Device {
     pub host: Host,
@@ -188,13 +194,47 @@ pub enum Source {
     Network(NetworkId),
 }
 
+/// A path as a shared list, newest step first: children share their
+/// parent's steps, so splitting a flow never copies its history.
+#[derive(Clone, Default)]
+struct Steps(Option<std::rc::Rc<(PathStep, Steps)>>);
+
+impl Steps {
+    fn push(&mut self, s: PathStep) {
+        let prev = std::mem::take(self);
+        self.0 = Some(std::rc::Rc::new((s, prev)));
+    }
+
+    fn pop(&mut self) {
+        if let Some(node) = self.0.take() {
+            *self = node.1.clone();
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &PathStep> {
+        let mut cur = self.0.as_deref();
+        std::iter::from_fn(move || {
+            let (s, next) = cur?;
+            cur = next.0.as_deref();
+            Some(s)
+        })
+    }
+
+    /// Oldest step first.
+    fn to_vec(&self) -> Vec<PathStep> {
+        let mut v: Vec<PathStep> = self.iter().copied().collect();
+        v.reverse();
+        v
+    }
+}
+
 struct Flow {
     space: Space,
     view: View,
     dev: usize,
     in_iface: Option<usize>,
     ttl: u8,
-    path: Vec<PathStep>,
+    path: Steps,
     reply: bool,
     /// Request: the devices passed. Reply: copied from its request.
     visited: Vec<usize>,
@@ -266,10 +306,13 @@ pub struct Engine<'s> {
     nat_cubes: HashMap<(usize, usize), Vec<Cube>>,
     /// Every device's own addresses (a stand-in's whole range).
     own: Vec<Vec<(Fam, u128, u128)>>,
-    /// Per network and family: the addresses on it, sorted, with their device and interface.
-    members: HashMap<(NetworkId, Fam), Vec<Member>>,
     /// The packets that could reach some socket: socket endpoints and DNAT match spaces.
     targets: Vec<Cube>,
+    /// Per network and family, who answers for each address on the link:
+    /// the hosts (`on_link`), and for replies also the network's stand-in
+    /// sender (`on_link_reply`); sorted, disjoint.
+    on_link: HashMap<(NetworkId, Fam), Vec<(Fam, u128, u128, DevIface)>>,
+    on_link_reply: HashMap<(NetworkId, Fam), Vec<(Fam, u128, u128, DevIface)>>,
 }
 
 /// Rules of one filter indexed by the destination ranges they match.
@@ -323,20 +366,39 @@ impl DstIndex {
         idx
     }
 
-    /// The rules that may match a destination in `lo..=hi`, in rule order.
-    fn candidates(&self, lo: u128, hi: u128) -> Vec<u32> {
+    /// The rules that may match a destination in `lo..=hi`, in rule order,
+    /// written into `v` (a buffer the caller reuses).
+    fn candidates(&self, lo: u128, hi: u128, v: &mut Vec<u32>) {
+        v.clear();
         if self.starts.is_empty() {
-            return self.any.clone();
+            v.extend_from_slice(&self.any);
+            return;
         }
         let a = self.starts.partition_point(|&b| b <= lo).saturating_sub(1);
         let b = self.starts.partition_point(|&b| b <= hi).saturating_sub(1);
-        let mut v: Vec<u32> = self.any.clone();
+        if a == b {
+            // One elementary interval: merge two sorted lists.
+            let (x, y) = (&self.any, &self.lists[a]);
+            let (mut i, mut j) = (0, 0);
+            while i < x.len() && j < y.len() {
+                if x[i] < y[j] {
+                    v.push(x[i]);
+                    i += 1;
+                } else {
+                    v.push(y[j]);
+                    j += 1;
+                }
+            }
+            v.extend_from_slice(&x[i..]);
+            v.extend_from_slice(&y[j..]);
+            return;
+        }
+        v.extend_from_slice(&self.any);
         for list in &self.lists[a..=b] {
             v.extend_from_slice(list);
         }
         v.sort_unstable();
         v.dedup();
-        v
     }
 }
 
@@ -440,6 +502,7 @@ impl<'s> Engine<'s> {
                 }
             }
         }
+        let targets = disjoint_targets(targets);
         let own: Vec<Vec<(Fam, u128, u128)>> = devices
             .iter()
             .map(|d| {
@@ -473,6 +536,29 @@ impl<'s> Engine<'s> {
         for v in members.values_mut() {
             v.sort_unstable();
         }
+        let mut on_link = HashMap::new();
+        let mut on_link_reply = HashMap::new();
+        for (ni, _) in scn.networks.iter().enumerate() {
+            let net = NetworkId(ni as u32);
+            let stand_in = scn.hosts.len() + ni;
+            for fam in [Fam::V4, Fam::V6] {
+                let hosts: Vec<(Fam, u128, u128, DevIface)> = members
+                    .get(&(net, fam))
+                    .map(|v| v.iter().map(|&(x, di, ii)| (fam, x, x, (di, ii))).collect())
+                    .unwrap_or_default();
+                let mut all = hosts.clone();
+                all.extend(
+                    devices[stand_in]
+                        .owned
+                        .iter()
+                        .filter(|(f2, _, _)| *f2 == fam)
+                        .map(|&(f2, lo, hi)| (f2, lo, hi, (stand_in, 0))),
+                );
+                all.sort_unstable();
+                on_link.insert((net, fam), hosts);
+                on_link_reply.insert((net, fam), all);
+            }
+        }
         Engine {
             scn,
             devices,
@@ -480,8 +566,9 @@ impl<'s> Engine<'s> {
             filter_index,
             nat_cubes,
             own,
-            members,
             targets,
+            on_link,
+            on_link_reply,
         }
     }
 
@@ -556,12 +643,21 @@ impl<'s> Engine<'s> {
     /// hosts with identical configuration on the same networks, whose
     /// addresses every rule treats alike. Their packets travel together.
     pub fn from_sources(&self, class: &[Source]) -> Vec<Outcome> {
+        self.from_sources_with(class, true)
+    }
+
+    /// `from_sources`, leaving out the parts that stopped unless `keep_stopped`
+    /// (they are most of the outcomes, and `reach` alone does not need them).
+    pub fn from_sources_with(&self, class: &[Source], keep_stopped: bool) -> Vec<Outcome> {
         let Some(&first) = class.first() else {
             return Vec::new();
         };
         let dev = self.source_dev(first);
         let devs: Vec<usize> = class.iter().map(|s| self.source_dev(*s)).collect();
-        let mut out = Vec::new();
+        let mut out = Sink {
+            outcomes: Vec::new(),
+            keep_stopped,
+        };
         for fam in [Fam::V4, Fam::V6] {
             let src_ranges: Vec<(u128, u128)> = match first {
                 Source::Host(_) => {
@@ -596,7 +692,7 @@ impl<'s> Engine<'s> {
                 dev,
                 in_iface: None,
                 ttl: crate::journey::INITIAL_TTL,
-                path: Vec::new(),
+                path: Steps::default(),
                 reply: false,
                 visited: vec![dev],
                 class: std::rc::Rc::new(devs.clone()),
@@ -605,14 +701,14 @@ impl<'s> Engine<'s> {
             };
             self.originate(flow, &mut out);
         }
-        out
+        out.outcomes
     }
 
-    fn stopped(&self, flow: &Flow, space: Space, stop: Stop, out: &mut Vec<Outcome>) {
-        if !space.is_empty() {
-            out.push(Outcome {
+    fn stopped(&self, flow: &Flow, space: Space, stop: Stop, out: &mut Sink) {
+        if out.keep_stopped && !space.is_empty() {
+            out.outcomes.push(Outcome {
                 space,
-                path: flow.path.clone(),
+                path: flow.path.to_vec(),
                 end: End::Stopped {
                     dev: flow.dev,
                     stop,
@@ -624,7 +720,9 @@ impl<'s> Engine<'s> {
 
     fn child(&self, f: &Flow, space: Space, step: Option<PathStep>) -> Flow {
         let mut path = f.path.clone();
-        path.extend(step);
+        if let Some(step) = step {
+            path.push(step);
+        }
         Flow {
             space,
             view: f.view,
@@ -693,7 +791,7 @@ impl<'s> Engine<'s> {
             .collect()
     }
 
-    fn originate(&self, flow: Flow, out: &mut Vec<Outcome>) {
+    fn originate(&self, flow: Flow, out: &mut Sink) {
         let dev = flow.dev;
         // Traffic to the sender's own addresses is not a journey across the
         // network. A class of several senders drops it per member, once each
@@ -848,7 +946,7 @@ impl<'s> Engine<'s> {
 
     /// Splits by the route table; pieces with nowhere to go stop here.
     /// Returns (flow, outgoing interface, next hop: a constant or the destination).
-    fn route(&self, f: Flow, out: &mut Vec<Outcome>) -> Vec<(Flow, usize, Option<u128>)> {
+    fn route(&self, f: Flow, out: &mut Sink) -> Vec<(Flow, usize, Option<u128>)> {
         let d = &self.devices[f.dev];
         let mut res = Vec::new();
         for (key, cubes) in self.cut_by_field(&f.view, &f.space, Dim::Dst, &d.atoms) {
@@ -891,7 +989,7 @@ impl<'s> Engine<'s> {
         in_iface: Option<usize>,
         out_iface: Option<usize>,
         state: ConnState,
-        out: &mut Vec<Outcome>,
+        out: &mut Sink,
     ) -> Vec<Flow> {
         let host = &self.devices[f.dev].host;
         let fid = match hook {
@@ -933,20 +1031,39 @@ impl<'s> Engine<'s> {
         // First match, cube by cube, over the rules that can match its destination.
         let mut buckets: std::collections::BTreeMap<Option<usize>, Vec<Cube>> =
             std::collections::BTreeMap::new();
+        let rules = &self.filter_cubes[fid.index()];
+
+        let mut cands: Vec<u32> = Vec::new();
+        let mut work: Vec<(Cube, usize)> = Vec::new();
         for c in &f.space.0 {
             let (lo, hi) = f.view.current(c, Dim::Dst);
             let index = &self.filter_index[fid.index()][usize::from(c.fam == Fam::V6)];
-            let cands = index.candidates(lo, hi);
-            let mut work: Vec<(Cube, usize)> = vec![(*c, 0)];
+            index.candidates(lo, hi, &mut cands);
+            work.push((*c, 0));
             while let Some((piece, mut pos)) = work.pop() {
                 let mut decided = false;
+                // The piece in current coordinates: a rule that misses this
+                // box misses every packet of the piece (no allocation).
+                let cur = Cube {
+                    src: f.view.current(&piece, Dim::Src),
+                    dst: f.view.current(&piece, Dim::Dst),
+                    sport: narrow(f.view.current(&piece, Dim::Sport)),
+                    dport: narrow(f.view.current(&piece, Dim::Dport)),
+                    ..piece
+                };
                 while pos < cands.len() {
                     let ri = cands[pos] as usize;
                     pos += 1;
+                    if !rules[ri]
+                        .iter()
+                        .any(|rc| rc.fam == cur.fam && rc.intersect(&cur).is_some())
+                    {
+                        continue;
+                    }
                     if !applies(ri) {
                         continue;
                     }
-                    let pulled: Vec<Cube> = self.filter_cubes[fid.index()][ri]
+                    let pulled: Vec<Cube> = rules[ri]
                         .iter()
                         .filter(|rc| rc.fam == piece.fam)
                         .filter_map(|rc| f.view.pull_back(rc))
@@ -991,7 +1108,7 @@ impl<'s> Engine<'s> {
         f: Flow,
         out_iface: usize,
         state: ConnState,
-        out: &mut Vec<Outcome>,
+        out: &mut Sink,
     ) -> Vec<Flow> {
         let _ = out;
         let dev = f.dev;
@@ -1058,52 +1175,64 @@ impl<'s> Engine<'s> {
     }
 
     /// Hands each part of the flow to the device that answers for its next hop.
-    fn transmit(&self, f: Flow, out_iface: usize, next: Option<u128>, out: &mut Vec<Outcome>) {
+    fn transmit(&self, f: Flow, out_iface: usize, next: Option<u128>, out: &mut Sink) {
         let dev = f.dev;
         let net = self.devices[dev].host.interfaces[out_iface].network;
         let Some(fam) = f.space.0.first().map(|c| c.fam) else {
             return;
         };
-        let stand_in = self.scn.hosts.len() + net.index();
         let class_here = !f.reply && f.class.contains(&dev);
         // Who answers on this segment: the hosts' addresses, and — for replies
         // only — the range of the sender standing for the network.
-        let mut intervals: Vec<(Fam, u128, u128, (usize, usize))> = self
-            .members
-            .get(&(net, fam))
-            .map(|v| {
-                v.iter()
-                    // A device does not send to itself, but a class member's
-                    // packets may be for another member of its class.
-                    .filter(|&&(_, di, _)| di != dev || (class_here && f.class.len() > 1))
-                    .map(|&(x, di, ii)| (fam, x, x, (di, ii)))
-                    .collect()
-            })
-            .unwrap_or_default();
-        if f.reply && stand_in != dev {
-            intervals.extend(
-                self.devices[stand_in]
-                    .owned
-                    .iter()
-                    .filter(|(f2, _, _)| *f2 == fam)
-                    .map(|&(f2, lo, hi)| (f2, lo, hi, (stand_in, 0))),
-            );
-            intervals.sort_unstable();
-        }
+        let table = if f.reply {
+            &self.on_link_reply
+        } else {
+            &self.on_link
+        };
+        let intervals: &[(Fam, u128, u128, DevIface)] =
+            table.get(&(net, fam)).map(Vec::as_slice).unwrap_or(&[]);
+        // A device does not send to itself, but a class member's packets may
+        // be for another member of its class.
+        let to_self_ok = class_here && f.class.len() > 1;
         let pieces: Vec<(Option<DevIface>, Vec<Cube>)> = match next {
             Some(gw) => {
+                let at = intervals.partition_point(|&(_, _, hi, _)| hi < gw);
                 let who = intervals
-                    .iter()
-                    .find(|&&(_, lo, hi, _)| lo <= gw && gw <= hi)
+                    .get(at)
+                    .filter(|&&(_, lo, hi, _)| lo <= gw && gw <= hi)
                     .map(|&(_, _, _, k)| k);
                 vec![(who, f.space.0.clone())]
             }
             None => self
-                .cut_by_field(&f.view, &f.space, Dim::Dst, &intervals)
+                .cut_by_field(&f.view, &f.space, Dim::Dst, intervals)
                 .into_iter()
                 .collect(),
         };
+        // A reply for several members of the source class goes home to the
+        // class as one flow: members are configured alike.
+        let pieces = if f.reply && f.class.len() > 1 {
+            let mut merged: Vec<(Option<DevIface>, Vec<Cube>)> = Vec::new();
+            let mut home: Option<(DevIface, Vec<Cube>)> = None;
+            for (who, cubes) in pieces {
+                match who {
+                    Some((di, ii)) if f.class.contains(&di) => match &mut home {
+                        Some((_, v)) => v.extend(cubes),
+                        None => {
+                            // Any member but the sender stands for the class.
+                            let rep = f.class.iter().copied().find(|&m| m != dev);
+                            home = Some(((rep.unwrap_or(di), ii), cubes));
+                        }
+                    },
+                    _ => merged.push((who, cubes)),
+                }
+            }
+            merged.extend(home.map(|(k, v)| (Some(k), v)));
+            merged
+        } else {
+            pieces
+        };
         for (who, cubes) in pieces {
+            let who = who.filter(|&(di, _)| di != dev || to_self_ok);
             match who {
                 None => self.stopped(&f, Space(cubes), Stop::NoNeighbour, out),
                 Some((di, ii)) => {
@@ -1119,7 +1248,7 @@ impl<'s> Engine<'s> {
         }
     }
 
-    fn receive(&self, f: Flow, out: &mut Vec<Outcome>) {
+    fn receive(&self, f: Flow, out: &mut Sink) {
         let dev = f.dev;
         let in_iface = f.in_iface.unwrap_or(0);
         let mut f = f;
@@ -1175,7 +1304,7 @@ impl<'s> Engine<'s> {
         }
     }
 
-    fn after_prerouting(&self, f: Flow, in_iface: usize, state: ConnState, out: &mut Vec<Outcome>) {
+    fn after_prerouting(&self, f: Flow, in_iface: usize, state: ConnState, out: &mut Sink) {
         let dev = f.dev;
         let host = &self.devices[dev].host;
         // Reverse-path check on the current source.
@@ -1205,10 +1334,21 @@ impl<'s> Engine<'s> {
             }
             f = self.child(&f, pass, Some(self.step(&f, StepKind::ReversePath)));
         }
-        // Routing decision: local or forward.
+        // Routing decision: local or forward. A reply coming home to a class
+        // arrives at the class as one: any member's address is home.
+        let home_class = f.reply && f.class.len() > 1 && f.class.contains(&dev);
         let mut rest = f.space.clone();
         for fam in Self::fams(&f.space) {
-            let own = self.own_ranges(dev, fam);
+            let own = if home_class {
+                normalise(
+                    f.class
+                        .iter()
+                        .flat_map(|&m| self.own_ranges(m, fam))
+                        .collect(),
+                )
+            } else {
+                self.own_ranges(dev, fam)
+            };
             let tmp = Flow {
                 space: rest.clone(),
                 ..self.child(&f, Space::default(), None)
@@ -1253,7 +1393,7 @@ impl<'s> Engine<'s> {
     }
 
     /// Local delivery: the socket lookup on a request, the end of a reply.
-    fn deliver(&self, f: Flow, out: &mut Vec<Outcome>) {
+    fn deliver(&self, f: Flow, out: &mut Sink) {
         let dev = f.dev;
         if f.reply {
             self.reply_arrives(f, out);
@@ -1325,7 +1465,7 @@ impl<'s> Engine<'s> {
     }
 
     /// Sends the reply of a request that reached socket `si` (usize::MAX: ICMP echo).
-    fn reply(&self, f: Flow, si: usize, out: &mut Vec<Outcome>) {
+    fn reply(&self, f: Flow, si: usize, out: &mut Sink) {
         let mut r = self.child(&f, f.space.clone(), None);
         r.reply = true;
         r.view = f.view.swapped();
@@ -1340,18 +1480,18 @@ impl<'s> Engine<'s> {
         self.originate(r, out);
     }
 
-    fn reply_arrives(&self, f: Flow, out: &mut Vec<Outcome>) {
+    fn reply_arrives(&self, f: Flow, out: &mut Sink) {
         let origin = f.visited[0];
         // Where the request ended: the socket step recorded when the reply began.
-        let Some(start) = f
-            .path
+        let path = f.path.to_vec();
+        let Some(start) = path
             .iter()
             .rposition(|s| s.reply && matches!(s.kind, StepKind::Socket(_)))
         else {
             return;
         };
-        let (dev, si) = match f.path[start].kind {
-            StepKind::Socket(si) => (f.path[start].dev, si),
+        let (dev, si) = match path[start].kind {
+            StepKind::Socket(si) => (path[start].dev, si),
             _ => unreachable!("found a socket step"),
         };
         if f.dev != origin && !f.class.contains(&f.dev) {
@@ -1392,15 +1532,44 @@ impl<'s> Engine<'s> {
         }
         self.stopped(&f, bad, Stop::ReplyMismatch, out);
         if !ok.is_empty() {
-            let mut path = f.path.clone();
+            let mut path = path;
             path.remove(start);
-            out.push(Outcome {
+            out.outcomes.push(Outcome {
                 space: ok,
                 path,
                 end: End::Reached { dev, socket: si },
             });
         }
     }
+}
+
+/// The targets as disjoint cubes, socket endpoints that differ only in the
+/// destination address merged into ranges (a segment's web servers on port
+/// 443 become one cube), the DNAT match spaces cut away from them.
+fn disjoint_targets(targets: Vec<Cube>) -> Vec<Cube> {
+    let (endpoints, dnat): (Vec<Cube>, Vec<Cube>) = targets
+        .into_iter()
+        .partition(|c| c.dst.0 == c.dst.1 && c.dport.0 == c.dport.1 && c.proto.count_ones() == 1);
+    let mut endpoints = endpoints;
+    endpoints.sort_unstable();
+    endpoints.dedup();
+    let mut out = Space(endpoints).coalesce().0;
+    for d in dnat {
+        let mut pieces = vec![d];
+        for c in &out {
+            pieces = pieces.into_iter().flat_map(|p| p.subtract(c)).collect();
+            if pieces.is_empty() {
+                break;
+            }
+        }
+        out.extend(pieces);
+    }
+    out
+}
+
+/// A port range held as `u128` back in `u16`.
+fn narrow((lo, hi): (u128, u128)) -> (u16, u16) {
+    (lo as u16, hi as u16)
 }
 
 type IpAddrU = (Fam, u128);
