@@ -329,17 +329,19 @@ function drawTopology() {
   const gNets = s("g", { class: "nets" });
   const gHosts = s("g", { class: "hosts" });
   const gPath = s("g", { class: "journey-path", id: "journey-path" });
+  const gNetLabels = s("g", { class: "net-labels" });
   const boxes = new Map();
   for (const it of L.items) {
     if (it.type !== "net") continue;
     const n = it.net;
     boxes.set(n.name, it);
     const g = s("g", { class: "net" + (n.trust === "untrusted" ? " untrusted" : ""), "data-net": n.name });
-    g.append(
-      s("rect", { x: it.x, y: it.y, width: it.w, height: it.h, rx: 10 }),
+    g.append(s("rect", { x: it.x, y: it.y, width: it.w, height: it.h, rx: 10 }));
+    // The names go in a layer above the overlays' arrows, so that they stay readable.
+    gNetLabels.append(s("g", { class: "net-label" + (n.trust === "untrusted" ? " untrusted" : ""), "aria-hidden": "true" },
       s("text", { x: it.x + 10, y: it.y + 20, class: "net-name" }, n.name + (n.trust === "untrusted" ? " ⚠ untrusted" : "")),
-      s("text", { x: it.x + 10, y: it.y + 31, class: "net-cidr" }, n.prefixes.join(" ")),
-    );
+      s("text", { x: it.x + 10, y: it.y + 31, class: "net-cidr" }, n.prefixes.join(" "))));
+    g.append(s("title", {}, `${n.name} ${n.prefixes.join(" ")}${n.trust === "untrusted" ? " (untrusted)" : ""}`));
     gNets.append(g);
     state.positions.set(n.name, { x: it.x + it.w - 16, y: it.y + 16 });
     it.hosts.forEach((host, k) => {
@@ -371,7 +373,7 @@ function drawTopology() {
   }
   const gDiff = s("g", { class: "diff-layer", id: "diff-layer" });
   const gAttack = s("g", { class: "attack-layer", id: "attack-layer" });
-  svg.append(defs, gEdges, gNets, gDiff, gAttack, gPath, gHosts, packet);
+  svg.append(defs, gEdges, gNets, gDiff, gAttack, gNetLabels, gPath, gHosts, packet);
   highlightPath();
   drawDiffOverlay();
   drawAttackOverlay();
