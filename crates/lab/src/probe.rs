@@ -27,7 +27,7 @@ use pathproof_core::Query;
 use crate::dns;
 use crate::netns;
 use crate::plan::Plan;
-use crate::services::field;
+use crate::services::{field, CLIENT_XFF, HEAD_LINE};
 
 /// How long a probe waits for a connection or an answer.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(1500);
@@ -348,8 +348,14 @@ fn tls_greeting(s: &mut TcpStream, side: &TlsClientSide, r: &mut KernelResult) {
     let mut line = String::new();
     {
         let mut st = rustls::Stream::new(&mut conn, s);
+        let _ = st.write_all(client_head(&side.1.to_str()).as_bytes());
         let mut br = BufReader::new(&mut st);
         let _ = br.read_line(&mut line);
+        if line.starts_with("pathproof-echo ") {
+            let mut h = String::new();
+            let _ = br.read_line(&mut h);
+            head_result(&h, r);
+        }
     }
     if line.is_empty() {
         // With TLS 1.3 a server rejects a client certificate only after the
@@ -361,6 +367,41 @@ fn tls_greeting(s: &mut TcpStream, side: &TlsClientSide, r: &mut KernelResult) {
     r.class = Class::Connected;
     greeting_result(&line, r);
     r.detail = format!("TLS ok; {}", line.trim());
+}
+
+/// The request head every TCP probe sends (see `services::CLIENT_XFF`).
+pub fn client_head(host: &str) -> String {
+    format!("GET / HTTP/1.1\r\nHost: {host}\r\nX-Forwarded-For: {CLIENT_XFF}\r\n\r\n")
+}
+
+/// Reads the echo's report of the request head it got.
+fn head_result(line: &str, r: &mut KernelResult) {
+    if let Some(v) = line.strip_prefix(HEAD_LINE) {
+        r.head_seen = true;
+        let v = v.trim();
+        r.xff_seen = (v != "-").then(|| v.to_string());
+    }
+}
+
+/// The `X-Forwarded-For` the final service gets, per the model: what the
+/// client wrote (`CLIENT_XFF`), then each proxy on the way in its mode, with
+/// the client address that proxy saw (its hop's packet source).
+pub fn model_xff(scn: &Scenario, t: &Trace) -> Option<String> {
+    let mut cur = Some(CLIENT_XFF.to_string());
+    for h in t.hops.iter().filter(|h| {
+        h.stage == Stage::Proxy
+            && h.verdict == pathproof_core::evidence::Verdict::Accept
+            && h.direction == pathproof_core::evidence::Direction::Request
+    }) {
+        let Some(p) = scn
+            .host_by_name(&h.device)
+            .and_then(|id| scn.host(id).proxy.as_ref())
+        else {
+            continue;
+        };
+        cur = crate::services::pass_on(p.forwarded_for, cur, h.packet.src);
+    }
+    cur
 }
 
 /// One journey to probe.
@@ -393,6 +434,10 @@ pub struct KernelResult {
     pub answered_by: Option<String>,
     /// The address the client connected to (after its own DNS lookup).
     pub dst: Option<IpAddr>,
+    /// Whether the echo service reported the request head it got...
+    pub head_seen: bool,
+    /// ...and the `X-Forwarded-For` in it (None: no such header).
+    pub xff_seen: Option<String>,
     pub millis: u128,
 }
 
@@ -410,6 +455,8 @@ pub struct ProbeResult {
     /// The address the model says the final service sees.
     pub model_peer: Option<IpAddr>,
     pub model_answered_by: Option<String>,
+    /// The `X-Forwarded-For` the model says the final service gets.
+    pub model_xff: Option<String>,
     pub kernel: KernelResult,
     pub agree: bool,
     /// Why they disagree, if they do.
@@ -472,30 +519,40 @@ pub fn jobs(scn: &Scenario) -> Vec<Job> {
         if !matches!(px.mode, ProxyMode::Forward { .. }) {
             continue;
         }
-        for (si, src) in scn.hosts.iter().enumerate() {
-            if si == pi || src.first_addr(false).is_none() || p.first_addr(false).is_none() {
-                continue;
-            }
-            for (di, dst) in scn.hosts.iter().enumerate() {
-                if di == pi || dst.first_addr(false).is_none() {
+        // Once per address family that the client, the proxy and the
+        // destination all have.
+        for v6 in [false, true] {
+            for (si, src) in scn.hosts.iter().enumerate() {
+                if si == pi || src.first_addr(v6).is_none() || p.first_addr(v6).is_none() {
                     continue;
                 }
-                for sock in dst.sockets.iter().filter(|s| s.proto == Proto::Tcp) {
-                    if sock.bind.is_loopback() || sock.bind.is_ipv6() && !sock.bind.is_unspecified()
-                    {
+                for (di, dst) in scn.hosts.iter().enumerate() {
+                    if di == pi {
                         continue;
                     }
-                    let mut q = Query::new(&src.name, &format!("{}:{}", dst.name, sock.port));
-                    q.via = Some(p.name.clone());
-                    let a = dst.first_addr(false).expect("checked");
-                    out.push(Job {
-                        why: format!("via proxy {} to {} on {}", p.name, sock.text, dst.name),
-                        query: q,
-                        source: si,
-                        by_name: false,
-                        via_target: Some(format!("{a}:{}", sock.port)),
-                        network: None,
-                    });
+                    let Some(a) = dst.first_addr(v6) else {
+                        continue;
+                    };
+                    for sock in dst.sockets.iter().filter(|s| s.proto == Proto::Tcp) {
+                        if sock.bind.is_loopback() || !sock.accepts(a) {
+                            continue;
+                        }
+                        let mut q = Query::new(&src.name, &format!("{}:{}", dst.name, sock.port));
+                        q.via = Some(p.name.clone());
+                        q.ipv6 = v6;
+                        let target = match a {
+                            IpAddr::V6(a) => format!("[{a}]:{}", sock.port),
+                            a => format!("{a}:{}", sock.port),
+                        };
+                        out.push(Job {
+                            why: format!("via proxy {} to {} on {}", p.name, sock.text, dst.name),
+                            query: q,
+                            source: si,
+                            by_name: false,
+                            via_target: Some(target),
+                            network: None,
+                        });
+                    }
                 }
             }
         }
@@ -740,14 +797,6 @@ pub(crate) fn bound_socket(
     }
 }
 
-fn read_line(s: &mut TcpStream) -> Option<String> {
-    let _ = s.set_read_timeout(Some(Duration::from_millis(1000)));
-    let mut r = BufReader::new(s);
-    let mut l = String::new();
-    r.read_line(&mut l).ok()?;
-    Some(l)
-}
-
 fn greeting_result(line: &str, r: &mut KernelResult) {
     r.peer_seen = field(line, "peer")
         .and_then(|p| p.parse().ok())
@@ -775,6 +824,8 @@ pub fn run_kernel(
         peer_seen: None,
         answered_by: None,
         dst: None,
+        head_seen: false,
+        xff_seen: None,
         millis: 0,
     };
     let q = &job.query;
@@ -813,8 +864,16 @@ pub fn run_kernel(
             Some(t) => t.clone(),
             None => format!("{host_part}:{port}"),
         };
+        // A TLS session goes through a tunnel (CONNECT); a plain request
+        // is handed to the proxy to pass on (absolute form), so the proxy's
+        // X-Forwarded-For reaches the service.
+        let method = if tls.is_some() {
+            format!("CONNECT {target} HTTP/1.1")
+        } else {
+            format!("GET http://{target}/ HTTP/1.1")
+        };
         let _ = s.write_all(
-            format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\nX-Forwarded-For: 192.0.2.99\r\n\r\n")
+            format!("{method}\r\nHost: {target}\r\nX-Forwarded-For: {CLIENT_XFF}\r\n\r\n")
                 .as_bytes(),
         );
         let _ = s.set_read_timeout(Some(CONNECT_TIMEOUT + Duration::from_millis(1000)));
@@ -826,6 +885,25 @@ pub fn run_kernel(
                 return finish(r);
             }
         });
+        if tls.is_none() {
+            // The service's greeting, unless the proxy answers itself.
+            let mut l = String::new();
+            if let Err(e) = reader.read_line(&mut l) {
+                r.class = classify_err(&e);
+                r.detail = format!("waiting for the proxy: {e}");
+                return finish(r);
+            }
+            if !l.starts_with("HTTP/") {
+                r.class = Class::Connected;
+                greeting_result(&l, &mut r);
+                r.detail = l.trim().to_string();
+                let mut h = String::new();
+                let _ = reader.read_line(&mut h);
+                head_result(&h, &mut r);
+                return finish(r);
+            }
+            head.push_str(&l);
+        }
         loop {
             let mut l = String::new();
             match reader.read_line(&mut l) {
@@ -859,6 +937,9 @@ pub fn run_kernel(
             greeting_result(&l, &mut r);
             r.class = Class::Connected;
             r.detail = format!("{status}; {}", l.trim());
+        } else if status.is_empty() {
+            r.class = Class::Other;
+            r.detail = "the proxy said nothing".into();
         } else {
             let up = head
                 .lines()
@@ -944,16 +1025,26 @@ pub fn run_kernel(
                 tls_greeting(&mut s, side, &mut r);
                 return finish(r);
             }
-            match read_line(&mut s) {
-                Some(l) if l.starts_with("pathproof-proxy ") => {
+            let _ = s.write_all(client_head(host_part).as_bytes());
+            let _ = s.set_read_timeout(Some(Duration::from_millis(1500)));
+            let mut br = BufReader::new(&s);
+            let mut l = String::new();
+            let _ = br.read_line(&mut l);
+            match l {
+                l if l.starts_with("pathproof-proxy ") => {
                     // A reverse proxy could not reach its upstream.
                     let up = field(&l, "upstream").unwrap_or("");
                     r.class = class_by_name(&up.replace('_', " "));
                     r.detail = l.trim().to_string();
                 }
-                Some(l) if !l.is_empty() => {
+                l if !l.is_empty() => {
                     greeting_result(&l, &mut r);
                     r.detail = l.trim().to_string();
+                    if l.starts_with("pathproof-echo ") {
+                        let mut h = String::new();
+                        let _ = br.read_line(&mut h);
+                        head_result(&h, &mut r);
+                    }
                 }
                 _ => r.detail = "connected; the service said nothing".into(),
             }
@@ -1018,7 +1109,27 @@ fn compare(scn: &Scenario, job: &Job, t: Trace, k: KernelResult) -> ProbeResult 
                 why = Some(format!("{by} answered, the model says {m}"));
             }
         }
+        if why.is_none() && k.head_seen && t.outcome.kind == OutcomeKind::Reached {
+            let m = model_xff(scn, &t);
+            if m != k.xff_seen {
+                let show = |x: &Option<String>| x.clone().unwrap_or_else(|| "none".into());
+                why = Some(format!(
+                    "the service got X-Forwarded-For {}, the model says {}",
+                    show(&k.xff_seen),
+                    show(&m)
+                ));
+                if job.query.via.is_some() && t.hops.iter().any(|h| h.stage == Stage::Tls) {
+                    known_limit = Some(
+                        "L2: through a forward proxy the TLS session is the client's own, tunnelled with CONNECT; the proxy cannot add X-Forwarded-For to it, the model says it does"
+                            .into(),
+                    );
+                }
+            }
+        }
     }
+    let model_xff = (t.outcome.kind == OutcomeKind::Reached)
+        .then(|| model_xff(scn, &t))
+        .flatten();
     ProbeResult {
         why: job.why.clone(),
         from: job.query.from.clone(),
@@ -1030,6 +1141,7 @@ fn compare(scn: &Scenario, job: &Job, t: Trace, k: KernelResult) -> ProbeResult 
         model_client_sees: t.outcome.client_sees.clone(),
         model_peer: mpeer,
         model_answered_by: mby,
+        model_xff,
         kernel: k,
         agree: why.is_none(),
         disagreement: why,

@@ -43,6 +43,98 @@ pub fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
         .find_map(|w| w.strip_prefix(key)?.strip_prefix('='))
 }
 
+/// What every probe writes as its request head: an HTTP-like head with a
+/// forged `X-Forwarded-For` (TEST-NET-1), so that each proxy mode (append,
+/// overwrite, pass, strip) leaves a different value at the service.
+pub const CLIENT_XFF: &str = "192.0.2.99";
+
+/// The line an echo service sends after reading the request head: the
+/// `X-Forwarded-For` it got (`-` for none).
+pub const HEAD_LINE: &str = "pathproof-head x-forwarded-for: ";
+
+/// Reads a request head (up to and including the blank line) one byte at a
+/// time, so nothing after it is consumed; `None` on timeout, EOF or 8 KiB.
+pub fn read_head(r: &mut impl Read) -> Option<String> {
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while head.len() < 8192 {
+        match r.read(&mut b) {
+            Ok(1) => head.push(b[0]),
+            _ => return None,
+        }
+        if head.ends_with(b"\n\n") || head.ends_with(b"\r\n\r\n") {
+            return Some(String::from_utf8_lossy(&head).into_owned());
+        }
+    }
+    None
+}
+
+/// The `X-Forwarded-For` of a head: every such header's value, in order,
+/// joined as HTTP joins repeated headers.
+pub fn head_xff(head: &str) -> Option<String> {
+    let v: Vec<&str> = head
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_once(':'))
+        .filter(|(k, _)| k.trim().eq_ignore_ascii_case("x-forwarded-for"))
+        .map(|(_, v)| v.trim())
+        .collect();
+    (!v.is_empty()).then(|| v.join(", "))
+}
+
+/// The `X-Forwarded-For` a proxy passes on, per its mode (the model's
+/// proxy claims): append the client's address to what came, overwrite with
+/// it, pass what came, or strip.
+pub fn pass_on(mode: ForwardedFor, came: Option<String>, client: IpAddr) -> Option<String> {
+    let client = match client {
+        IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map(IpAddr::V4)
+            .unwrap_or(IpAddr::V6(v6)),
+        a => a,
+    };
+    match mode {
+        ForwardedFor::Append => Some(match came {
+            Some(x) => format!("{x}, {client}"),
+            None => client.to_string(),
+        }),
+        ForwardedFor::Overwrite => Some(client.to_string()),
+        ForwardedFor::Pass => came,
+        ForwardedFor::Strip => None,
+    }
+}
+
+/// `head` (or a minimal one) with its `X-Forwarded-For` replaced by `xff`.
+pub fn rewrite_head(head: Option<&str>, xff: Option<&str>) -> String {
+    let head = head.unwrap_or("GET / HTTP/1.1\r\n\r\n");
+    let mut out = String::new();
+    for (i, l) in head.lines().enumerate() {
+        let l = l.trim_end_matches('\r');
+        if l.is_empty() {
+            continue;
+        }
+        if i > 0
+            && l.split_once(':')
+                .is_some_and(|(k, _)| k.trim().eq_ignore_ascii_case("x-forwarded-for"))
+        {
+            continue;
+        }
+        out.push_str(l);
+        out.push_str("\r\n");
+    }
+    if let Some(x) = xff {
+        out.push_str(&format!("X-Forwarded-For: {x}\r\n"));
+    }
+    out.push_str("\r\n");
+    out
+}
+
+/// What an echo answers once it has read the request head.
+fn head_answer(s: &mut impl Read) -> String {
+    let xff = read_head(s).and_then(|h| head_xff(&h));
+    format!("{HEAD_LINE}{}\n", xff.as_deref().unwrap_or("-"))
+}
+
 type TlsCfg = Option<std::sync::Arc<rustls::ServerConfig>>;
 
 /// The echo behind a TLS socket: handshake, then the greeting and echo inside TLS.
@@ -64,6 +156,12 @@ fn tls_echo(host: String, port: u16, mut s: TcpStream, cfg: std::sync::Arc<rustl
     {
         return;
     }
+    let _ = st.sock.set_read_timeout(Some(Duration::from_secs(1)));
+    let answer = head_answer(&mut st);
+    if st.write_all(answer.as_bytes()).is_err() {
+        return;
+    }
+    let _ = st.sock.set_read_timeout(Some(Duration::from_secs(5)));
     let mut buf = [0u8; 4096];
     while let Ok(n) = st.read(&mut buf) {
         if n == 0 || st.write_all(&buf[..n]).is_err() {
@@ -82,6 +180,13 @@ fn tcp_echo(host: String, port: u16, mut s: TcpStream) {
     {
         return;
     }
+    // The request head, read within a second (a client may send none).
+    let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
+    let answer = head_answer(&mut s);
+    if s.write_all(answer.as_bytes()).is_err() {
+        return;
+    }
+    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
     let mut buf = [0u8; 4096];
     while let Ok(n) = s.read(&mut buf) {
         if n == 0 || s.write_all(&buf[..n]).is_err() {
@@ -129,12 +234,24 @@ fn proxy_conn(scn: &Scenario, hid: usize, mut s: TcpStream) {
     let mut reply = |code: &str, extra: &str| {
         let _ = s.write_all(format!("HTTP/1.1 {code}\r\n{extra}\r\n").as_bytes());
     };
+    // `CONNECT HOST:PORT` opens a tunnel (the client's own session, TLS);
+    // `GET http://HOST:PORT/` is a request the proxy passes on with its
+    // `X-Forwarded-For`.
     let parts: Vec<&str> = first.split_whitespace().collect();
-    if parts.len() < 2 || parts[0] != "CONNECT" {
-        reply("400 Bad Request", "");
-        return;
-    }
-    let Some((name, port)) = parts[1].rsplit_once(':') else {
+    let tunnel = parts.first() == Some(&"CONNECT");
+    let target = match parts.get(1) {
+        Some(t) if tunnel => *t,
+        Some(t) if parts[0] == "GET" && t.starts_with("http://") => t
+            .trim_start_matches("http://")
+            .split('/')
+            .next()
+            .unwrap_or(""),
+        _ => {
+            reply("400 Bad Request", "");
+            return;
+        }
+    };
+    let Some((name, port)) = target.rsplit_once(':') else {
         reply("400 Bad Request", "");
         return;
     };
@@ -143,9 +260,11 @@ fn proxy_conn(scn: &Scenario, hid: usize, mut s: TcpStream) {
         return;
     };
     let name = name.trim_start_matches('[').trim_end_matches(']');
+    // A name is looked up in the family the client came in with.
+    let v6_client = matches!(peer.ip(), IpAddr::V6(a) if a.to_ipv4_mapped().is_none());
     let dst: IpAddr = match name.parse() {
         Ok(a) => a,
-        Err(_) => match dns::lookup(name, false) {
+        Err(_) => match dns::lookup(name, v6_client) {
             dns::Lookup::Found(a) => a[0],
             other => {
                 reply(
@@ -163,22 +282,7 @@ fn proxy_conn(scn: &Scenario, hid: usize, mut s: TcpStream) {
         );
         return;
     }
-    let client = match peer.ip() {
-        IpAddr::V6(v6) => v6
-            .to_ipv4_mapped()
-            .map(IpAddr::V4)
-            .unwrap_or(IpAddr::V6(v6)),
-        a => a,
-    };
-    let passed = match proxy.forwarded_for {
-        ForwardedFor::Append => Some(match &xff {
-            Some(x) => format!("{x}, {client}"),
-            None => client.to_string(),
-        }),
-        ForwardedFor::Overwrite => Some(client.to_string()),
-        ForwardedFor::Pass => xff.clone(),
-        ForwardedFor::Strip => None,
-    };
+    let passed = pass_on(proxy.forwarded_for, xff, peer.ip());
     let up = match TcpStream::connect_timeout(&SocketAddr::new(dst, port), UPSTREAM_TIMEOUT) {
         Ok(u) => u,
         Err(e) => {
@@ -192,10 +296,21 @@ fn proxy_conn(scn: &Scenario, hid: usize, mut s: TcpStream) {
             return;
         }
     };
-    let xff_line = passed
-        .map(|p| format!("X-Forwarded-For: {p}\r\n"))
-        .unwrap_or_default();
-    reply("200 Connection established", &xff_line);
+    let mut up = up;
+    if tunnel {
+        let xff_line = passed
+            .map(|p| format!("X-Forwarded-For: {p}\r\n"))
+            .unwrap_or_default();
+        reply("200 Connection established", &xff_line);
+    } else {
+        let head = format!("GET / HTTP/1.1\r\nHost: {target}\r\n\r\n");
+        if up
+            .write_all(rewrite_head(Some(&head), passed.as_deref()).as_bytes())
+            .is_err()
+        {
+            return;
+        }
+    }
     let (mut a, mut b) = (s, up);
     let (Ok(mut a2), Ok(mut b2)) = (a.try_clone(), b.try_clone()) else {
         return;
@@ -209,11 +324,17 @@ fn proxy_conn(scn: &Scenario, hid: usize, mut s: TcpStream) {
     let _ = b.shutdown(Shutdown::Write);
 }
 
-/// A reverse proxy: every connection is relayed to the upstream, from the
-/// proxy's own address, after one line `X-Forwarded-For: ...` (the mode's
-/// value). If the upstream cannot be reached the client gets one line
+/// A reverse proxy: reads the client's request head, connects to the
+/// upstream from the proxy's own address, passes the head on with the
+/// `X-Forwarded-For` its mode makes (`pass_on`), then relays both ways. If
+/// the upstream cannot be reached the client gets one line
 /// `pathproof-proxy upstream=CLASS` and the connection closes.
 fn reverse_conn(scn: &Scenario, hid: usize, mut s: TcpStream, tls: TlsCfg) {
+    let client = s.peer_addr().ok().map(|p| p.ip());
+    // The upstream is reached in the family the client came in with (the
+    // model's rule), if it has an address of that family.
+    let v6 =
+        matches!(s.local_addr().map(|a| a.ip()), Ok(IpAddr::V6(a)) if a.to_ipv4_mapped().is_none());
     if let Some(cfg) = tls {
         // TLS ends here; the upstream's answer is relayed inside the session.
         let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
@@ -223,9 +344,10 @@ fn reverse_conn(scn: &Scenario, hid: usize, mut s: TcpStream, tls: TlsCfg) {
         if crate::tls::handshake(&mut conn, &mut s).is_err() {
             return;
         }
-        let client = s.peer_addr().ok().map(|p| p.ip());
         let mut st = rustls::Stream::new(&mut conn, &mut s);
-        match reverse_upstream(scn, hid, client) {
+        let _ = st.sock.set_read_timeout(Some(Duration::from_millis(1500)));
+        let head = read_head(&mut st);
+        match reverse_upstream(scn, hid, client, v6, head.as_deref()) {
             Ok(mut up) => {
                 let _ = up.set_read_timeout(Some(Duration::from_secs(3)));
                 let mut buf = [0u8; 4096];
@@ -241,59 +363,17 @@ fn reverse_conn(scn: &Scenario, hid: usize, mut s: TcpStream, tls: TlsCfg) {
         }
         return;
     }
-    let host = &scn.hosts[hid];
-    let Some(proxy) = &host.proxy else { return };
-    let ProxyMode::Reverse { upstream, port } = &proxy.mode else {
-        return;
-    };
-    let up_host = scn.host(*upstream);
-    let Some(dst) = up_host
-        .first_addr(false)
-        .or_else(|| up_host.first_addr(true))
-    else {
-        return;
-    };
-    let src = host
-        .first_addr(dst.is_ipv6())
-        .map(|a| SocketAddr::new(a, 0));
-    let client = match s.peer_addr() {
-        Ok(p) => match p.ip() {
-            IpAddr::V6(v6) => v6
-                .to_ipv4_mapped()
-                .map(IpAddr::V4)
-                .unwrap_or(IpAddr::V6(v6)),
-            a => a,
-        },
-        Err(_) => return,
-    };
-    let up = match crate::probe::bound_socket(
-        Proto::Tcp,
-        src,
-        SocketAddr::new(dst, *port),
-        UPSTREAM_TIMEOUT,
-    ) {
-        // SAFETY: a connected socket we own.
-        Ok(fd) => unsafe { <TcpStream as std::os::fd::FromRawFd>::from_raw_fd(fd) },
-        Err(e) => {
-            let class = crate::probe::classify_err(&e).name().replace(' ', "_");
-            let _ = s.write_all(
-                format!(
-                    "pathproof-proxy upstream={class} error={}\n",
-                    e.raw_os_error().unwrap_or(0)
-                )
-                .as_bytes(),
-            );
+    let _ = s.set_read_timeout(Some(Duration::from_millis(1500)));
+    let head = read_head(&mut s);
+    let _ = s.set_read_timeout(None);
+    let up = match reverse_upstream(scn, hid, client, v6, head.as_deref()) {
+        Ok(up) => up,
+        Err(line) => {
+            let _ = s.write_all(line.as_bytes());
             return;
         }
     };
-    let xff = match proxy.forwarded_for {
-        ForwardedFor::Append | ForwardedFor::Overwrite => Some(client.to_string()),
-        ForwardedFor::Pass | ForwardedFor::Strip => None,
-    };
     let (mut a, mut b) = (s, up);
-    if let Some(x) = xff {
-        let _ = b.write_all(format!("X-Forwarded-For: {x}\n").as_bytes());
-    }
     let (Ok(mut a2), Ok(mut b2)) = (a.try_clone(), b.try_clone()) else {
         return;
     };
@@ -305,12 +385,15 @@ fn reverse_conn(scn: &Scenario, hid: usize, mut s: TcpStream, tls: TlsCfg) {
     let _ = b.shutdown(Shutdown::Write);
 }
 
-/// A reverse proxy's upstream connection (with the `X-Forwarded-For` line
-/// sent), or the line telling the client why there is none.
+/// A reverse proxy's upstream connection (with the client's head passed on,
+/// `X-Forwarded-For` rewritten per the proxy's mode), or the line telling
+/// the client why there is none.
 fn reverse_upstream(
     scn: &Scenario,
     hid: usize,
     client: Option<IpAddr>,
+    v6: bool,
+    head: Option<&str>,
 ) -> Result<TcpStream, String> {
     let host = &scn.hosts[hid];
     let Some(proxy) = &host.proxy else {
@@ -320,10 +403,7 @@ fn reverse_upstream(
         return Err("pathproof-proxy upstream=other\n".into());
     };
     let up_host = scn.host(*upstream);
-    let Some(dst) = up_host
-        .first_addr(false)
-        .or_else(|| up_host.first_addr(true))
-    else {
+    let Some(dst) = up_host.first_addr(v6).or_else(|| up_host.first_addr(!v6)) else {
         return Err("pathproof-proxy upstream=other\n".into());
     };
     let src = host
@@ -338,18 +418,12 @@ fn reverse_upstream(
         Ok(fd) => {
             // SAFETY: a connected socket we own.
             let mut up = unsafe { <TcpStream as std::os::fd::FromRawFd>::from_raw_fd(fd) };
-            let client = client.map(|c| match c {
-                IpAddr::V6(v6) => v6
-                    .to_ipv4_mapped()
-                    .map(IpAddr::V4)
-                    .unwrap_or(IpAddr::V6(v6)),
-                a => a,
-            });
-            if let (Some(c), ForwardedFor::Append | ForwardedFor::Overwrite) =
-                (client, proxy.forwarded_for)
-            {
-                let _ = up.write_all(format!("X-Forwarded-For: {c}\n").as_bytes());
-            }
+            let came = head.and_then(head_xff);
+            let passed = match client {
+                Some(c) => pass_on(proxy.forwarded_for, came, c),
+                None => came,
+            };
+            let _ = up.write_all(rewrite_head(head, passed.as_deref()).as_bytes());
             Ok(up)
         }
         Err(e) => Err(format!(

@@ -36,8 +36,8 @@ fn random_rule_sets_agree_with_the_kernel() {
     let rulesets: u64 = std::env::var("PATHPROOF_LAB_RULESETS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(kinds.len() as u64);
-    let per = 150;
+        .unwrap_or(2 * kinds.len() as u64);
+    let per = 75;
     let mut all = Tally::default();
     // Per hook and packet family, and per rule-set kind.
     let mut by_hook: BTreeMap<String, Tally> = BTreeMap::new();
