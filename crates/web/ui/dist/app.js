@@ -1136,10 +1136,11 @@ function matrixKeys(e) {
   }
 }
 
-function packetsLine(p) {
+// `fromHost`: a host row, whose sources may cover its whole class of hosts: not shown.
+function packetsLine(p, fromHost = false) {
   if (!p) return "";
   const list = (v, n = 4) => (v.length > n ? `${v.slice(0, n).join(", ")} … (${v.length} in all)` : v.join(", "));
-  return `${p.protocols.join(",")} from ${list(p.sources)} to ${list(p.destinations)}${p.ports.length ? ` port ${list(p.ports, 6)}` : ""}`;
+  return `${p.protocols.join(",")}${fromHost ? "" : ` from ${list(p.sources)}`} to ${list(p.destinations)}${p.ports.length ? ` port ${list(p.ports, 6)}` : ""}`;
 }
 
 function exampleLine(e) {
@@ -1194,7 +1195,7 @@ function activateCell(r, c) {
   let first = null;
   if (cell) {
     for (const sk of cell.sockets) {
-      parts.push(h("h4", {}, h("code", {}, sk.text)), h("p", {}, "Packets: ", packetsLine(sk.packets)));
+      parts.push(h("h4", {}, h("code", {}, sk.text)), h("p", {}, "Packets: ", packetsLine(sk.packets, src.kind === "host")));
       parts.push(h("ol", { class: "paths" }, sk.paths.map((p) => {
         first = first || p.trace;
         return h("li", {}, h("span", {}, p.devices.join(" → ")), " · ",
