@@ -32,7 +32,7 @@ use crate::services::{field, CLIENT_XFF, HEAD_LINE};
 /// How long a probe waits for a connection or an answer.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(1500);
 /// How many probes run at once.
-pub const PARALLEL: usize = 64;
+pub const PARALLEL: usize = 128;
 
 /// What the client saw, reduced to classes both sides can name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -1208,8 +1208,9 @@ fn standin_addr(t: &Trace) -> Option<IpAddr> {
 
 /// Probes every job of a lab that is up, `PARALLEL` at a time. Journeys that
 /// share a tuple run one after the other, so they never share a socket.
-/// Journeys from a network run last, from stand-in namespaces made for them
-/// (so the stand-ins' addresses exist only while they are probed).
+/// Journeys from a network run from stand-in namespaces made for the probe
+/// and removed after it (last and on their own if another journey goes to
+/// or through a stand-in's address).
 pub fn probe(scn: &Scenario, plan: &Plan, jobs: Vec<Job>) -> Result<Vec<ProbeResult>, String> {
     let free_sport = ephemeral_port_is_equivalent(scn);
     let names = crate::names::Names::new(scn, &plan.lab);
@@ -1278,7 +1279,26 @@ pub fn probe(scn: &Scenario, plan: &Plan, jobs: Vec<Job>) -> Result<Vec<ProbeRes
     let scn_arc = Arc::new(scn.clone());
     let (from_hosts, from_networks): (Vec<usize>, Vec<usize>) =
         (0..prepared.len()).partition(|&i| prepared[i].job.network.is_none());
-    let mut results = run_phase(&scn_arc, &prepared, from_hosts)?;
+    // A stand-in's address is one no host owns, so it changes nothing for
+    // the other journeys unless one of them is sent to it or routed through
+    // it: then the journeys from networks run afterwards, on their own.
+    let standin_addrs: Vec<IpAddr> = standins.iter().flat_map(|s| s.1.clone()).collect();
+    let meets_standin = prepared.iter().any(|p| {
+        p.job.network.is_none()
+            && p.trace
+                .query
+                .destination_address
+                .is_some_and(|a| standin_addrs.contains(&a))
+    }) || scn.hosts.iter().flat_map(|h| h.routes.iter()).any(|r| {
+        matches!(r.action, pathproof_core::model::RouteAction::Via { gateway, .. } if standin_addrs.contains(&gateway))
+    });
+    let (first, later) = if meets_standin {
+        (from_hosts, from_networks)
+    } else {
+        (Vec::new(), (0..prepared.len()).collect())
+    };
+    let mut results = run_phase(&scn_arc, &prepared, first)?;
+    let from_networks = later;
     if !from_networks.is_empty() {
         let plans: Vec<crate::plan::StandInPlan> = standins
             .iter()
