@@ -979,6 +979,22 @@ impl XCube {
             c: self.c.intersect(&o.c)?,
         })
     }
+    /// Whether the two cubes have a packet in common (`intersect` without building it).
+    #[inline]
+    pub fn meets(&self, o: &XCube) -> bool {
+        let m = |a: (u128, u128), b: (u128, u128)| a.0 <= b.1 && b.0 <= a.1;
+        let m16 = |a: (u16, u16), b: (u16, u16)| a.0 <= b.1 && b.0 <= a.1;
+        let m32 = |a: (u32, u32), b: (u32, u32)| a.0 <= b.1 && b.0 <= a.1;
+        self.c.fam == o.c.fam
+            && m(self.c.src, o.c.src)
+            && m(self.c.dst, o.c.dst)
+            && m16(self.c.dport, o.c.dport)
+            && self.c.proto & o.c.proto != 0
+            && self.state & o.state != 0
+            && m16(self.c.sport, o.c.sport)
+            && m32(self.inn, o.inn)
+            && m32(self.out, o.out)
+    }
     pub fn contains(&self, o: &XCube) -> bool {
         self.intersect(o).as_ref() == Some(o)
     }
@@ -1170,8 +1186,29 @@ pub enum RuleStatus {
     Undecided,
 }
 
-/// Work budget per rule, in cube subtractions.
-pub const RULE_BUDGET: usize = 200_000;
+/// Work budget per rule, in work units: one unit per cube-against-cube
+/// test and one per piece a split makes.
+pub const RULE_BUDGET: usize = 2_000_000;
+
+/// Work budget per filter (all its rules together), in the same units. Once
+/// it is spent, every rule not yet decided is undecided.
+pub const FILTER_BUDGET: usize = 40_000_000;
+
+/// How much work the rule analysis may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    pub per_rule: usize,
+    pub per_filter: usize,
+}
+
+impl Default for Budget {
+    fn default() -> Self {
+        Budget {
+            per_rule: RULE_BUDGET,
+            per_filter: FILTER_BUDGET,
+        }
+    }
+}
 
 type Decision = (Action, Option<RejectWith>);
 
@@ -1179,15 +1216,43 @@ fn decision(a: Action, rw: RejectWith) -> Decision {
     (a, (a == Action::Reject).then_some(rw))
 }
 
-/// Whether `c` is covered by the union of `cover`; collects the cover's indices used.
+/// Work left for the current rule and for its filter.
+struct Work {
+    rule: usize,
+    filter: usize,
+}
+
+impl Work {
+    /// Spends `n` units; `None` when either budget cannot pay for them.
+    fn spend(&mut self, n: usize) -> Option<()> {
+        if self.rule < n || self.filter < n {
+            return None;
+        }
+        self.rule -= n;
+        self.filter -= n;
+        Some(())
+    }
+}
+
+/// The cubes of `list` (after the first `from`) that meet `c`, in order.
+fn meeting(c: &XCube, list: &[(usize, XCube)], work: &mut Work) -> Option<Vec<(usize, XCube)>> {
+    work.spend(list.len())?;
+    Some(list.iter().filter(|(_, e)| e.meets(c)).copied().collect())
+}
+
+/// Whether `c` is covered by the union of `cover` (cubes in rule order);
+/// collects the rules whose cubes the cover uses. Depth first: `c` is split
+/// against the first cube that meets it and each piece is checked against
+/// the cubes after that one.
 fn covered(
     c: XCube,
     cover: &[(usize, XCube)],
     used: &mut BTreeSet<usize>,
-    budget: &mut usize,
+    work: &mut Work,
 ) -> Option<bool> {
     for (k, (ri, e)) in cover.iter().enumerate() {
-        if c.intersect(e).is_none() {
+        work.spend(1)?;
+        if !c.meets(e) {
             continue;
         }
         used.insert(*ri);
@@ -1195,12 +1260,10 @@ fn covered(
             return Some(true);
         }
         let pieces = c.subtract(e);
-        if *budget < pieces.len() {
-            return None;
-        }
-        *budget -= pieces.len();
+        work.spend(pieces.len())?;
+        let rest = meeting(&c, &cover[k + 1..], work)?;
         for p in pieces {
-            if !covered(p, &cover[k + 1..], used, budget)? {
+            if !covered(p, &rest, used, work)? {
                 return Some(false);
             }
         }
@@ -1209,60 +1272,477 @@ fn covered(
     Some(false)
 }
 
-/// Subtracts cubes from a set, within a budget.
-fn minus(set: Vec<XCube>, by: &[XCube], budget: &mut usize) -> Option<Vec<XCube>> {
-    let mut cur = set;
-    for b in by {
-        let mut next = Vec::with_capacity(cur.len());
-        for c in cur {
-            if c.intersect(b).is_none() {
-                next.push(c);
-            } else {
-                let pieces = c.subtract(b);
-                if *budget < pieces.len() + 1 {
-                    return None;
-                }
-                *budget -= pieces.len() + 1;
-                next.extend(pieces);
+/// What happens to the packets of `c` (all of them decided by rule `i`) once
+/// rule `i` is removed: `list` holds the cubes of the earlier rules (which
+/// take packets before rule `i` could) and of the later rules, in rule order.
+/// Returns `Some(false)` as soon as some packet would be decided differently;
+/// otherwise records the later rules that take packets (`by`) and whether
+/// the default policy takes some (`to_default`).
+#[allow(clippy::too_many_arguments)]
+fn decided_alike(
+    c: XCube,
+    list: &[(usize, XCube)],
+    i: usize,
+    mine: Decision,
+    decisions: &[Decision],
+    default: Decision,
+    by: &mut BTreeSet<usize>,
+    to_default: &mut bool,
+    work: &mut Work,
+) -> Option<bool> {
+    for (k, (ri, e)) in list.iter().enumerate() {
+        work.spend(1)?;
+        if !c.meets(e) {
+            continue;
+        }
+        if *ri > i {
+            if decisions[*ri] != mine {
+                return Some(false);
+            }
+            by.insert(*ri);
+        }
+        if e.contains(&c) {
+            return Some(true);
+        }
+        let pieces = c.subtract(e);
+        work.spend(pieces.len())?;
+        let rest = meeting(&c, &list[k + 1..], work)?;
+        for p in pieces {
+            if !decided_alike(p, &rest, i, mine, decisions, default, by, to_default, work)? {
+                return Some(false);
             }
         }
-        cur = next;
-        if cur.is_empty() {
-            break;
-        }
+        return Some(true);
     }
-    Some(cur)
+    if default != mine {
+        return Some(false);
+    }
+    *to_default = true;
+    Some(true)
 }
 
-fn bounds(v: &[XCube]) -> Option<XCube> {
-    let mut it = v.iter();
-    let mut b = *it.next()?;
-    for x in it {
-        if x.c.fam != b.c.fam {
-            return None;
-        }
-        b.c.src = (b.c.src.0.min(x.c.src.0), b.c.src.1.max(x.c.src.1));
-        b.c.dst = (b.c.dst.0.min(x.c.dst.0), b.c.dst.1.max(x.c.dst.1));
-        b.c.proto |= x.c.proto;
-        b.c.sport = (b.c.sport.0.min(x.c.sport.0), b.c.sport.1.max(x.c.sport.1));
-        b.c.dport = (b.c.dport.0.min(x.c.dport.0), b.c.dport.1.max(x.c.dport.1));
-        b.inn = (b.inn.0.min(x.inn.0), b.inn.1.max(x.inn.1));
-        b.out = (b.out.0.min(x.out.0), b.out.1.max(x.out.1));
-        b.state |= x.state;
-    }
-    Some(b)
+/// The lowest set bit of a non-empty bit set.
+fn low_bit(b: u8) -> u8 {
+    b & b.wrapping_neg()
 }
 
-fn touches(a: &[XCube], b: &[XCube]) -> bool {
-    a.iter().any(|x| b.iter().any(|y| x.intersect(y).is_some()))
+/// The packet at the low corner of a cube (a cube of one packet).
+fn low_corner(c: &XCube) -> XCube {
+    XCube {
+        c: Cube {
+            fam: c.c.fam,
+            src: (c.c.src.0, c.c.src.0),
+            dst: (c.c.dst.0, c.c.dst.0),
+            proto: low_bit(c.c.proto),
+            sport: (c.c.sport.0, c.c.sport.0),
+            dport: (c.c.dport.0, c.c.dport.0),
+        },
+        inn: (c.inn.0, c.inn.0),
+        out: (c.out.0, c.out.0),
+        state: low_bit(c.state),
+    }
+}
+
+/// Moves the packet `p` of `c` out of `e` (which holds it), staying in `c`:
+/// to a state or protocol `e` lacks, or just past `e`'s end in some field.
+/// `false` when `e` holds all of `c`.
+fn step_out(p: &mut XCube, c: &XCube, e: &XCube) -> bool {
+    let st = c.state & !e.state;
+    if st != 0 {
+        p.state = low_bit(st);
+        return true;
+    }
+    let pr = c.c.proto & !e.c.proto;
+    if pr != 0 {
+        p.c.proto = low_bit(pr);
+        return true;
+    }
+    if e.c.dport.1 < c.c.dport.1 {
+        let x = e.c.dport.1 + 1;
+        p.c.dport = (x, x);
+        return true;
+    }
+    if e.c.sport.1 < c.c.sport.1 {
+        let x = e.c.sport.1 + 1;
+        p.c.sport = (x, x);
+        return true;
+    }
+    if e.c.src.1 < c.c.src.1 {
+        let x = e.c.src.1 + 1;
+        p.c.src = (x, x);
+        return true;
+    }
+    if e.c.dst.1 < c.c.dst.1 {
+        let x = e.c.dst.1 + 1;
+        p.c.dst = (x, x);
+        return true;
+    }
+    if e.inn.1 < c.inn.1 {
+        p.inn = (e.inn.1 + 1, e.inn.1 + 1);
+        return true;
+    }
+    if e.out.1 < c.out.1 {
+        p.out = (e.out.1 + 1, e.out.1 + 1);
+        return true;
+    }
+    // Below `e`: back to the start of `c` in the first field where `e` starts later.
+    if e.c.dport.0 > c.c.dport.0 {
+        p.c.dport = (c.c.dport.0, c.c.dport.0);
+        return true;
+    }
+    if e.c.sport.0 > c.c.sport.0 {
+        p.c.sport = (c.c.sport.0, c.c.sport.0);
+        return true;
+    }
+    if e.c.src.0 > c.c.src.0 {
+        p.c.src = (c.c.src.0, c.c.src.0);
+        return true;
+    }
+    if e.c.dst.0 > c.c.dst.0 {
+        p.c.dst = (c.c.dst.0, c.c.dst.0);
+        return true;
+    }
+    if e.inn.0 > c.inn.0 {
+        p.inn = (c.inn.0, c.inn.0);
+        return true;
+    }
+    if e.out.0 > c.out.0 {
+        p.out = (c.out.0, c.out.0);
+        return true;
+    }
+    false
+}
+
+/// Steps of the witness search per cube before the exact search takes over.
+const WITNESS_STEPS: usize = 24;
+
+/// A packet of `c` that no cube of `earlier` holds, if a short greedy walk
+/// finds one (a packet the rule decides: proof that it is not shadowed).
+fn witness(c: &XCube, earlier: &[(usize, XCube)], work: &mut Work) -> Option<Option<XCube>> {
+    let mut p = low_corner(c);
+    for _ in 0..WITNESS_STEPS {
+        work.spend(earlier.len())?;
+        match earlier.iter().find(|(_, e)| e.contains(&p)) {
+            None => return Some(Some(p)),
+            Some((_, e)) => {
+                if !step_out(&mut p, c, e) {
+                    return Some(None);
+                }
+            }
+        }
+    }
+    Some(None)
+}
+
+/// The match cubes of every rule of a filter, indexed by destination.
+///
+/// Per address family, a centred interval tree over the destination
+/// addresses that rule boundaries cut the space into: a cube is stored once,
+/// at the highest node whose centre its destination interval holds, in two
+/// orders (by start, and by end from the last). A query reads, at each node
+/// on its way, exactly the cubes whose destination meets the query's.
+struct RuleIndex {
+    /// (rule, cube) in rule order; an entry's id is its position.
+    entries: Vec<(usize, XCube)>,
+    /// Per entry, its cubes' sources (the entry's cube holds their hull).
+    srcs: Vec<Vec<(u128, u128)>>,
+    trees: [DstTree; 2],
+}
+
+#[derive(Default)]
+struct DstNode {
+    /// The centre: every cube stored here holds this address.
+    centre: u128,
+    /// (start, id) by start; (end, id) by end, last first.
+    by_lo: Vec<(u128, u32)>,
+    by_hi: Vec<(u128, u32)>,
+}
+
+struct DstTree {
+    /// Sorted starts of the elementary intervals.
+    starts: Vec<u128>,
+    /// Heap numbering, root 1; node `v` over elementary intervals `[l, r)`
+    /// has its centre at `starts[(l + r) / 2]`.
+    nodes: Vec<DstNode>,
+}
+
+impl DstTree {
+    fn build(entries: &[(usize, XCube)], fam: Fam) -> DstTree {
+        let mut starts = vec![0u128];
+        for (_, e) in entries.iter().filter(|(_, e)| e.c.fam == fam) {
+            starts.push(e.c.dst.0);
+            if e.c.dst.1 < fam.max() {
+                starts.push(e.c.dst.1 + 1);
+            }
+        }
+        starts.sort_unstable();
+        starts.dedup();
+        let mut nodes: Vec<DstNode> = Vec::new();
+        nodes.resize_with(4 * starts.len(), DstNode::default);
+        let mut t = DstTree { starts, nodes };
+        for (id, (_, e)) in entries.iter().enumerate() {
+            if e.c.fam != fam {
+                continue;
+            }
+            let (a, b) = (t.slot(e.c.dst.0), t.slot(e.c.dst.1));
+            let (mut v, mut l, mut r) = (1usize, 0usize, t.starts.len());
+            while r - l > 1 {
+                let mid = (l + r) / 2;
+                if b < mid {
+                    (v, r) = (2 * v, mid);
+                } else if a >= mid {
+                    (v, l) = (2 * v + 1, mid);
+                } else {
+                    break;
+                }
+            }
+            let n = &mut t.nodes[v];
+            n.by_lo.push((e.c.dst.0, id as u32));
+            n.by_hi.push((e.c.dst.1, id as u32));
+        }
+        let mut stack = vec![(1usize, 0usize, t.starts.len())];
+        while let Some((v, l, r)) = stack.pop() {
+            let n = &mut t.nodes[v];
+            n.centre = t.starts[(l + r) / 2];
+            n.by_lo.sort_unstable();
+            n.by_hi.sort_unstable_by(|x, y| y.cmp(x));
+            if r - l > 1 {
+                let mid = (l + r) / 2;
+                stack.push((2 * v, l, mid));
+                stack.push((2 * v + 1, mid, r));
+            }
+        }
+        t
+    }
+
+    fn slot(&self, x: u128) -> usize {
+        self.starts.partition_point(|s| *s <= x) - 1
+    }
+
+    /// Ids of the entries whose destination meets `[lo, hi]`.
+    fn query(&self, lo: u128, hi: u128, out: &mut Vec<u32>) {
+        let (a, b) = (self.slot(lo), self.slot(hi));
+        let mut stack = vec![(1usize, 0usize, self.starts.len())];
+        while let Some((v, l, r)) = stack.pop() {
+            let n = &self.nodes[v];
+            if hi < n.centre {
+                out.extend(
+                    n.by_lo
+                        .iter()
+                        .take_while(|(x, _)| *x <= hi)
+                        .map(|(_, id)| *id),
+                );
+            } else if lo > n.centre {
+                out.extend(
+                    n.by_hi
+                        .iter()
+                        .take_while(|(x, _)| *x >= lo)
+                        .map(|(_, id)| *id),
+                );
+            } else {
+                out.extend(n.by_lo.iter().map(|(_, id)| *id));
+            }
+            if r - l <= 1 {
+                continue;
+            }
+            let mid = (l + r) / 2;
+            if a < mid {
+                stack.push((2 * v, l, mid));
+            }
+            if b >= mid {
+                stack.push((2 * v + 1, mid, r));
+            }
+        }
+    }
+}
+
+/// What the cubes of one index entry share: all but the source.
+type GroupKey = (
+    Fam,
+    (u128, u128),
+    u8,
+    (u16, u16),
+    (u16, u16),
+    (u32, u32),
+    (u32, u32),
+    u8,
+);
+
+impl RuleIndex {
+    fn new(raw: &[Vec<XCube>]) -> RuleIndex {
+        // Cubes of one rule that differ only in their source (a source list, a
+        // catch-all network, a negation) form one entry.
+        let mut entries = Vec::new();
+        let mut srcs = Vec::new();
+        for (k, cs) in raw.iter().enumerate() {
+            let mut groups: BTreeMap<GroupKey, Vec<(u128, u128)>> = BTreeMap::new();
+            for c in cs {
+                let key = (
+                    c.c.fam, c.c.dst, c.c.proto, c.c.sport, c.c.dport, c.inn, c.out, c.state,
+                );
+                groups.entry(key).or_default().push(c.c.src);
+            }
+            for ((fam, dst, proto, sport, dport, inn, out, state), mut s) in groups {
+                s.sort_unstable();
+                let hull = (s[0].0, s.iter().map(|x| x.1).max().unwrap_or(s[0].1));
+                entries.push((
+                    k,
+                    XCube {
+                        c: Cube {
+                            fam,
+                            src: hull,
+                            dst,
+                            proto,
+                            sport,
+                            dport,
+                        },
+                        inn,
+                        out,
+                        state,
+                    },
+                ));
+                srcs.push(s);
+            }
+        }
+        let trees = [
+            DstTree::build(&entries, Fam::V4),
+            DstTree::build(&entries, Fam::V6),
+        ];
+        RuleIndex {
+            entries,
+            srcs,
+            trees,
+        }
+    }
+
+    /// The cubes of rules other than `skip` that meet `c`, in rule order.
+    fn meeting(&self, c: &XCube, skip: usize, work: &mut Work) -> Option<Vec<(usize, XCube)>> {
+        let mut ids = Vec::new();
+        self.trees[usize::from(c.c.fam == Fam::V6)].query(c.c.dst.0, c.c.dst.1, &mut ids);
+        work.spend(ids.len())?;
+        ids.retain(|&id| {
+            let (k, e) = &self.entries[id as usize];
+            *k != skip && e.meets(c)
+        });
+        ids.sort_unstable();
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let (k, e) = self.entries[id as usize];
+            let s = &self.srcs[id as usize];
+            // The group's sources are disjoint and sorted: those that meet `c`'s are a run.
+            let from = s.partition_point(|x| x.1 < c.c.src.0);
+            for &src in s[from..].iter().take_while(|x| x.0 <= c.c.src.1) {
+                out.push((
+                    k,
+                    XCube {
+                        c: Cube { src, ..e.c },
+                        ..e
+                    },
+                ));
+            }
+        }
+        work.spend(out.len())?;
+        Some(out)
+    }
+}
+
+/// An (incoming, outgoing) interface box of a domain.
+type Context = ((u32, u32), (u32, u32));
+
+/// Interface values renumbered so that the networks where the filter is
+/// evaluated come first (1, 2, …; 0 stays "no interface"), and the domain's
+/// contexts in the new numbers, merged. A rule names one interface or any, so
+/// renumbering changes no answer; it turns a router's scattered networks into
+/// one range, and its forward domain into one box instead of one per pair of
+/// ranges.
+fn compact_interfaces(dom: &Domain) -> (Vec<u32>, Vec<Context>) {
+    let max = dom.max_iface as usize;
+    let mut inside = vec![false; max + 1];
+    for &(i, o) in &dom.contexts {
+        for r in [i, o] {
+            for v in r.0.max(1)..=r.1.min(dom.max_iface) {
+                inside[v as usize] = true;
+            }
+        }
+    }
+    let mut label = vec![0u32; max + 1];
+    let mut next = 1;
+    for pass in [true, false] {
+        for v in 1..=max {
+            if inside[v] == pass {
+                label[v] = next;
+                next += 1;
+            }
+        }
+    }
+    let ranges = |r: (u32, u32)| -> Vec<(u32, u32)> {
+        let vals: Vec<u128> = (r.0..=r.1.min(dom.max_iface))
+            .map(|v| label[v as usize] as u128)
+            .collect();
+        normalise(vals.into_iter().map(|v| (v, v)).collect())
+            .into_iter()
+            .map(|(a, b)| (a as u32, b as u32))
+            .collect()
+    };
+    // Per incoming interface (new number), the outgoing ones, as ranges;
+    // then runs of incoming interfaces with the same outgoing ranges.
+    let mut rows: Vec<Vec<(u128, u128)>> = vec![Vec::new(); max + 1];
+    for &(i, o) in &dom.contexts {
+        let outs = ranges(o);
+        for a in ranges(i) {
+            for v in a.0..=a.1 {
+                rows[v as usize].extend(outs.iter().map(|&(x, y)| (x as u128, y as u128)));
+            }
+        }
+    }
+    let rows: Vec<Vec<(u128, u128)>> = rows.into_iter().map(normalise).collect();
+    let mut ctx: Vec<Context> = Vec::new();
+    let mut v = 0;
+    while v <= max {
+        let mut w = v;
+        while w < max && rows[w + 1] == rows[v] {
+            w += 1;
+        }
+        for &(x, y) in &rows[v] {
+            ctx.push(((v as u32, w as u32), (x as u32, y as u32)));
+        }
+        v = w + 1;
+    }
+    (label, ctx)
+}
+
+/// Classifies every rule of a filter (see [`analyse_filter_with`]), with a
+/// per-rule budget and no cap on the filter as a whole.
+pub fn analyse_filter(filter: &Filter, dom: &Domain, budget_per_rule: usize) -> Vec<RuleStatus> {
+    analyse_filter_with(
+        filter,
+        dom,
+        Budget {
+            per_rule: budget_per_rule,
+            per_filter: usize::MAX,
+        },
+    )
 }
 
 /// Classifies every rule of a filter: live, shadowed (with the rules that
 /// hide it), redundant (with the rules that decide the same without it), or
 /// undecided when the work budget runs out. Exact over the cube algebra.
-pub fn analyse_filter(filter: &Filter, dom: &Domain, budget_per_rule: usize) -> Vec<RuleStatus> {
-    let ctx: Vec<XCube> = dom
-        .contexts
+///
+/// Rules are indexed by destination, so a rule is only compared with the
+/// rules whose match meets its own. A short greedy search for a packet the
+/// rule decides settles most rules (not shadowed, and live when that packet
+/// would be decided differently without the rule); the rest go through the
+/// exact depth-first searches, within the budget.
+pub fn analyse_filter_with(filter: &Filter, dom: &Domain, budget: Budget) -> Vec<RuleStatus> {
+    let (label, contexts) = compact_interfaces(dom);
+    let relabel = |r: (u32, u32)| {
+        if r.0 == r.1 {
+            (label[r.0 as usize], label[r.0 as usize])
+        } else {
+            r
+        }
+    };
+    let ctx: Vec<XCube> = contexts
         .iter()
         .flat_map(|&(inn, out)| {
             [Fam::V4, Fam::V6].map(|fam| XCube {
@@ -1276,130 +1756,141 @@ pub fn analyse_filter(filter: &Filter, dom: &Domain, budget_per_rule: usize) -> 
     let raw: Vec<Vec<XCube>> = filter
         .rules
         .iter()
-        .map(|r| match_xcubes(&r.matches, dom.max_iface))
-        .collect();
-    let eff: Vec<Vec<XCube>> = raw
-        .iter()
-        .map(|cs| {
-            cs.iter()
-                .flat_map(|c| ctx.iter().filter_map(move |x| c.intersect(x)))
+        .map(|r| {
+            match_xcubes(&r.matches, dom.max_iface)
+                .into_iter()
+                .map(|c| XCube {
+                    inn: relabel(c.inn),
+                    out: relabel(c.out),
+                    ..c
+                })
                 .collect()
         })
         .collect();
-    // Per family bounding boxes of each rule, for quick rejection.
-    let boxes: Vec<[Option<XCube>; 2]> = raw
-        .iter()
-        .map(|cs| {
-            [Fam::V4, Fam::V6].map(|f| {
-                bounds(
-                    &cs.iter()
-                        .filter(|c| c.c.fam == f)
-                        .copied()
-                        .collect::<Vec<_>>(),
-                )
-            })
-        })
-        .collect();
-    let fam_i = |f: Fam| usize::from(f == Fam::V6);
+    let index = RuleIndex::new(&raw);
     let decisions: Vec<Decision> = filter
         .rules
         .iter()
         .map(|r| decision(r.action, r.reject_with))
         .collect();
     let default = decision(filter.default, RejectWith::default());
+    let mut filter_left = budget.per_filter;
     let mut out = Vec::with_capacity(filter.rules.len());
-    for i in 0..filter.rules.len() {
-        let mut budget = budget_per_rule;
-        if eff[i].is_empty() {
+    for (i, cubes) in raw.iter().enumerate() {
+        let eff: Vec<XCube> = cubes
+            .iter()
+            .flat_map(|c| ctx.iter().filter_map(move |x| c.intersect(x)))
+            .collect();
+        if eff.is_empty() {
             out.push(RuleStatus::Shadowed {
                 by: Vec::new(),
                 outside_domain: true,
             });
             continue;
         }
-        // Earlier rules that can meet this one, cube by cube.
-        let mut shadowed = true;
-        let mut used = BTreeSet::new();
-        let mut undecided = false;
-        for c in &eff[i] {
-            let fi = fam_i(c.c.fam);
-            let cover: Vec<(usize, XCube)> = (0..i)
-                .filter(|&k| boxes[k][fi].is_none_or(|b| b.intersect(c).is_some()))
-                .flat_map(|k| {
-                    raw[k]
-                        .iter()
-                        .filter(|x| x.intersect(c).is_some())
-                        .map(move |x| (k, *x))
-                })
-                .collect();
-            match covered(*c, &cover, &mut used, &mut budget) {
-                Some(true) => {}
-                Some(false) => {
-                    shadowed = false;
-                    break;
-                }
-                None => {
-                    undecided = true;
-                    break;
-                }
-            }
-        }
-        if undecided {
-            out.push(RuleStatus::Undecided);
-            continue;
-        }
-        if shadowed {
-            out.push(RuleStatus::Shadowed {
-                by: used.into_iter().collect(),
-                outside_domain: false,
-            });
-            continue;
-        }
-        // Redundancy: what this rule decides, handed to the rules after it.
-        let mut earlier: Vec<XCube> = Vec::new();
-        for r in &raw[..i] {
-            if touches(r, &eff[i]) {
-                earlier.extend(r.iter().copied());
-            }
-        }
-        let Some(mut rest) = minus(eff[i].clone(), &earlier, &mut budget) else {
-            out.push(RuleStatus::Undecided);
-            continue;
+        let mut work = Work {
+            rule: budget.per_rule,
+            filter: filter_left,
         };
-        let mut by = Vec::new();
-        let mut status = None;
-        for j in i + 1..filter.rules.len() {
-            if rest.is_empty() {
-                break;
-            }
-            if !touches(&raw[j], &rest) {
-                continue;
-            }
-            if decisions[j] != decisions[i] {
-                status = Some(RuleStatus::Live);
-                break;
-            }
-            by.push(j);
-            match minus(std::mem::take(&mut rest), &raw[j], &mut budget) {
-                Some(r) => rest = r,
-                None => {
-                    status = Some(RuleStatus::Undecided);
-                    break;
-                }
-            }
-        }
-        let status = status.unwrap_or_else(|| {
-            if rest.is_empty() {
-                RuleStatus::Redundant { by, default: false }
-            } else if default == decisions[i] {
-                RuleStatus::Redundant { by, default: true }
-            } else {
-                RuleStatus::Live
-            }
-        });
+        let status = classify(i, &eff, &index, &decisions, default, &mut work)
+            .unwrap_or(RuleStatus::Undecided);
+        filter_left = work.filter;
         out.push(status);
     }
     out
+}
+
+/// The other rules' cubes that meet one cube of a rule, in rule order, and
+/// where the later rules' cubes begin.
+type Meeting = (Vec<(usize, XCube)>, usize);
+
+/// One rule's status; `None` when the budget runs out.
+fn classify(
+    i: usize,
+    eff: &[XCube],
+    index: &RuleIndex,
+    decisions: &[Decision],
+    default: Decision,
+    work: &mut Work,
+) -> Option<RuleStatus> {
+    // For each of this rule's cubes, the other rules' cubes that meet it, in
+    // rule order (the earlier rules' first), computed when first needed.
+    let mut lists: Vec<Option<Meeting>> = vec![None; eff.len()];
+    fn list<'a>(
+        lists: &'a mut [Option<Meeting>],
+        m: usize,
+        c: &XCube,
+        i: usize,
+        index: &RuleIndex,
+        work: &mut Work,
+    ) -> Option<(&'a [(usize, XCube)], usize)> {
+        if lists[m].is_none() {
+            let l = index.meeting(c, i, work)?;
+            let split = l.partition_point(|(k, _)| *k < i);
+            lists[m] = Some((l, split));
+        }
+        lists[m].as_ref().map(|(l, s)| (l.as_slice(), *s))
+    }
+    let mine = decisions[i];
+    // A packet of the rule that no earlier rule takes proves that it is not
+    // shadowed; if the next rule that matches it (or the default) decides
+    // it differently, the rule is live.
+    let mut witnessed = false;
+    for (m, c) in eff.iter().enumerate() {
+        let (l, split) = list(&mut lists, m, c, i, index, work)?;
+        if let Some(p) = witness(c, &l[..split], work)? {
+            witnessed = true;
+            let later = &l[split..];
+            work.spend(later.len())?;
+            let next = later
+                .iter()
+                .find(|(_, e)| e.contains(&p))
+                .map_or(default, |(k, _)| decisions[*k]);
+            if next != mine {
+                return Some(RuleStatus::Live);
+            }
+            break;
+        }
+    }
+    if !witnessed {
+        let mut used = BTreeSet::new();
+        let mut shadowed = true;
+        for (m, c) in eff.iter().enumerate() {
+            let (l, split) = list(&mut lists, m, c, i, index, work)?;
+            if !covered(*c, &l[..split], &mut used, work)? {
+                shadowed = false;
+                break;
+            }
+        }
+        if shadowed {
+            return Some(RuleStatus::Shadowed {
+                by: used.into_iter().collect(),
+                outside_domain: false,
+            });
+        }
+    }
+    let mut by = BTreeSet::new();
+    let mut to_default = false;
+    for (m, c) in eff.iter().enumerate() {
+        let (l, _) = list(&mut lists, m, c, i, index, work)?;
+        if !decided_alike(
+            *c,
+            l,
+            i,
+            mine,
+            decisions,
+            default,
+            &mut by,
+            &mut to_default,
+            work,
+        )? {
+            return Some(RuleStatus::Live);
+        }
+    }
+    Some(RuleStatus::Redundant {
+        by: by.into_iter().collect(),
+        default: to_default,
+    })
 }
 
 /// Shadowed and redundant rules of every filter of the scenario, as findings.
@@ -1413,7 +1904,7 @@ pub fn rule_findings(scn: &Scenario, out: &mut Vec<Finding>) -> RuleStats {
         }
         stats.filters += 1;
         stats.rules += f.rules.len();
-        let statuses = analyse_filter(f, &dom, RULE_BUDGET);
+        let statuses = analyse_filter_with(f, &dom, Budget::default());
         let rule_name = |k: usize| format!("{} rule {} ({})", f.name, k + 1, f.rules[k].text);
         for (i, st) in statuses.iter().enumerate() {
             let rule = &f.rules[i];
