@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 say() { printf '\n==> %s\n' "$*"; }
 
 # Debian packages the tests need. Installed only when missing.
-APT_PACKAGES=(ca-certificates chromium iproute2 nftables iptables conntrack)
+APT_PACKAGES=(ca-certificates chromium iproute2 nftables iptables conntrack python3 python3-venv)
 
 need_apt=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -35,6 +35,17 @@ if [ ! -d ../shared/data/classbench ]; then
   fi
   echo "note: ../shared is missing; tests that use its data will say so and skip"
 fi
+
+# Python modules of the schema test (crates/cli/tests/schemas.rs validates JUnit
+# and SARIF outputs with them), in a virtual environment outside the
+# repository. Installed only when missing; the test finds it by the variable.
+SCHEMA_VENV="${PATHPROOF_SCHEMA_VENV:-$HOME/.cache/pathproof/schema-venv}"
+if ! "$SCHEMA_VENV/bin/python" -c 'import jsonschema, xmlschema' >/dev/null 2>&1; then
+  say "installing jsonschema and xmlschema in $SCHEMA_VENV"
+  python3 -m venv "$SCHEMA_VENV"
+  "$SCHEMA_VENV/bin/pip" install --quiet --disable-pip-version-check "jsonschema==4.26.0" "xmlschema==4.3.2"
+fi
+export PATHPROOF_SCHEMA_PYTHON="$SCHEMA_VENV/bin/python"
 
 say "cargo fmt --check"
 cargo fmt --all -- --check
