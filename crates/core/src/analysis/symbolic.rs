@@ -171,6 +171,15 @@ pub enum End {
     Stopped { dev: usize, stop: Stop, reply: bool },
 }
 
+/// How a group of alike hosts took a request: the request's view when it
+/// arrived and, per member, its sockets that took packets with the packets
+/// each accepts (current coordinates).
+struct Delivery {
+    group: u32,
+    view: View,
+    sockets: Vec<(usize, usize, Vec<Cube>)>,
+}
+
 /// Where a walk leaves its outcomes.
 struct Sink {
     outcomes: Vec<Outcome>,
@@ -243,6 +252,11 @@ struct Flow {
     /// NAT done on the request: (device, field before the rewrite) for SNAT and DNAT.
     snat_log: Vec<(usize, Field)>,
     dnat_log: Vec<(usize, Field, Field)>,
+    /// The flow is at a group of alike hosts, `dev` standing for them all
+    /// (from the link that reached them until the reply leaves).
+    group: Option<u32>,
+    /// For a group: which member's socket took which packets.
+    delivery: Option<std::rc::Rc<Delivery>>,
 }
 
 fn match_cubes(m: &Match) -> Vec<Cube> {
@@ -313,11 +327,19 @@ pub struct Engine<'s> {
     /// sender (`on_link_reply`); sorted, disjoint.
     on_link: HashMap<(NetworkId, Fam), Vec<(Fam, u128, u128, DevIface)>>,
     on_link_reply: HashMap<(NetworkId, Fam), Vec<(Fam, u128, u128, DevIface)>>,
+    /// Groups of hosts configured alike (see `source_classes`), as receivers:
+    /// `group_of[dev]` is `u32::MAX` for a device alone.
+    groups: Vec<Vec<usize>>,
+    group_of: Vec<u32>,
+    /// Per group: its members' addresses, sorted, with the member.
+    group_iv: Vec<Vec<(Fam, u128, u128, usize)>>,
 }
 
 /// Rules of one filter indexed by the destination ranges they match.
 #[derive(Default)]
 struct DstIndex {
+    /// The number of rules of the filter.
+    rules: usize,
     starts: Vec<u128>,
     lists: Vec<Vec<u32>>,
     any: Vec<u32>,
@@ -325,7 +347,10 @@ struct DstIndex {
 
 impl DstIndex {
     fn build(fam: Fam, rules: &[Vec<Cube>]) -> DstIndex {
-        let mut idx = DstIndex::default();
+        let mut idx = DstIndex {
+            rules: rules.len(),
+            ..DstIndex::default()
+        };
         let mut ranges: Vec<(u32, Vec<(u128, u128)>)> = Vec::new();
         let mut bounds: Vec<u128> = vec![0];
         for (i, cubes) in rules.iter().enumerate() {
@@ -393,12 +418,18 @@ impl DstIndex {
             v.extend_from_slice(&y[j..]);
             return;
         }
-        v.extend_from_slice(&self.any);
-        for list in &self.lists[a..=b] {
-            v.extend_from_slice(list);
+        // Several intervals: mark the rules in a bitmap, read it in order.
+        let mut bits = vec![0u64; self.rules.div_ceil(64)];
+        for &r in self.any.iter().chain(self.lists[a..=b].iter().flatten()) {
+            bits[r as usize / 64] |= 1 << (r % 64);
         }
-        v.sort_unstable();
-        v.dedup();
+        for (w, &word) in bits.iter().enumerate() {
+            let mut x = word;
+            while x != 0 {
+                v.push((w * 64) as u32 + x.trailing_zeros());
+                x &= x - 1;
+            }
+        }
     }
 }
 
@@ -559,7 +590,7 @@ impl<'s> Engine<'s> {
                 on_link_reply.insert((net, fam), all);
             }
         }
-        Engine {
+        let mut e = Engine {
             scn,
             devices,
             filter_cubes,
@@ -569,7 +600,32 @@ impl<'s> Engine<'s> {
             targets,
             on_link,
             on_link_reply,
+            groups: Vec::new(),
+            group_of: Vec::new(),
+            group_iv: Vec::new(),
+        };
+        let hosts: Vec<Source> = (0..scn.hosts.len())
+            .map(|i| Source::Host(HostId(i as u32)))
+            .collect();
+        e.group_of = vec![u32::MAX; e.devices.len()];
+        for class in e.source_classes(&hosts) {
+            if class.len() < 2 {
+                continue;
+            }
+            let g = e.groups.len() as u32;
+            let devs: Vec<usize> = class.iter().map(|&m| e.source_dev(m)).collect();
+            for &d in &devs {
+                e.group_of[d] = g;
+            }
+            let mut iv: Vec<(Fam, u128, u128, usize)> = devs
+                .iter()
+                .flat_map(|&d| e.own[d].iter().map(move |&(f, lo, hi)| (f, lo, hi, d)))
+                .collect();
+            iv.sort_unstable();
+            e.group_iv.push(iv);
+            e.groups.push(devs);
         }
+        e
     }
 
     /// Sources that start their journeys alike, grouped: hosts (not routers,
@@ -698,6 +754,8 @@ impl<'s> Engine<'s> {
                 class: std::rc::Rc::new(devs.clone()),
                 snat_log: Vec::new(),
                 dnat_log: Vec::new(),
+                group: None,
+                delivery: None,
             };
             self.originate(flow, &mut out);
         }
@@ -735,6 +793,8 @@ impl<'s> Engine<'s> {
             class: f.class.clone(),
             snat_log: f.snat_log.clone(),
             dnat_log: f.dnat_log.clone(),
+            group: f.group,
+            delivery: f.delivery.clone(),
         }
     }
 
@@ -798,7 +858,9 @@ impl<'s> Engine<'s> {
         // member's source address is chosen (below).
         let class_request = !flow.reply && flow.class.len() > 1;
         let mut rest = flow;
-        if !class_request {
+        // A group's reply goes back to where each request came from: never
+        // to the member itself (those packets stayed home at the origin).
+        if !class_request && rest.group.is_none() {
             for fam in Self::fams(&rest.space) {
                 let own = self.own_ranges(dev, fam);
                 let (local, remote) =
@@ -1193,7 +1255,7 @@ impl<'s> Engine<'s> {
             table.get(&(net, fam)).map(Vec::as_slice).unwrap_or(&[]);
         // A device does not send to itself, but a class member's packets may
         // be for another member of its class.
-        let to_self_ok = class_here && f.class.len() > 1;
+        let to_self_ok = (class_here && f.class.len() > 1) || f.group.is_some();
         let pieces: Vec<(Option<DevIface>, Vec<Cube>)> = match next {
             Some(gw) => {
                 let at = intervals.partition_point(|&(_, _, hi, _)| hi < gw);
@@ -1231,14 +1293,22 @@ impl<'s> Engine<'s> {
         } else {
             pieces
         };
-        for (who, cubes) in pieces {
-            let who = who.filter(|&(di, _)| di != dev || to_self_ok);
+        let mut pieces: Vec<(Option<DevIface>, Vec<Cube>, Option<u32>)> = pieces
+            .into_iter()
+            .map(|(who, cubes)| (who.filter(|&(di, _)| di != dev || to_self_ok), cubes, None))
+            .collect();
+        // A request for several hosts of one group reaches them as one flow.
+        if !f.reply && next.is_none() {
+            pieces = self.merge_groups(pieces, dev);
+        }
+        for (who, cubes, group) in pieces {
             match who {
                 None => self.stopped(&f, Space(cubes), Stop::NoNeighbour, out),
                 Some((di, ii)) => {
                     let mut child = self.child(&f, Space(cubes), None);
                     child.dev = di;
                     child.in_iface = Some(ii);
+                    child.group = group;
                     if !child.reply {
                         child.visited.push(di);
                     }
@@ -1246,6 +1316,52 @@ impl<'s> Engine<'s> {
                 }
             }
         }
+    }
+
+    /// Pieces of a request for two or more members of one group of alike
+    /// hosts, merged into one piece at one member (not the sender) that
+    /// stands for the group.
+    fn merge_groups(
+        &self,
+        pieces: Vec<(Option<DevIface>, Vec<Cube>, Option<u32>)>,
+        sender: usize,
+    ) -> Vec<(Option<DevIface>, Vec<Cube>, Option<u32>)> {
+        let mut by_group: std::collections::BTreeMap<(u32, usize), Vec<usize>> =
+            std::collections::BTreeMap::new();
+        for (i, (who, _, _)) in pieces.iter().enumerate() {
+            if let Some((di, ii)) = *who {
+                if let Some(&g) = self.group_of.get(di) {
+                    if g != u32::MAX {
+                        by_group.entry((g, ii)).or_default().push(i);
+                    }
+                }
+            }
+        }
+        if by_group.values().all(|v| v.len() < 2) {
+            return pieces;
+        }
+        let mut slots: Vec<Option<(Option<DevIface>, Vec<Cube>, Option<u32>)>> =
+            pieces.into_iter().map(Some).collect();
+        let mut out = Vec::new();
+        for ((g, ii), idx) in by_group {
+            if idx.len() < 2 {
+                continue;
+            }
+            let mut cubes = Vec::new();
+            let mut stand = None;
+            for i in idx {
+                let (who, c, _) = slots[i].take().expect("each piece once");
+                let di = who.expect("grouped pieces have a device").0;
+                if stand.is_none() && di != sender {
+                    stand = Some(di);
+                }
+                cubes.extend(c);
+            }
+            let stand = stand.unwrap_or(sender);
+            out.push((Some((stand, ii)), cubes, Some(g)));
+        }
+        out.extend(slots.into_iter().flatten());
+        out
     }
 
     fn receive(&self, f: Flow, out: &mut Sink) {
@@ -1339,7 +1455,14 @@ impl<'s> Engine<'s> {
         let home_class = f.reply && f.class.len() > 1 && f.class.contains(&dev);
         let mut rest = f.space.clone();
         for fam in Self::fams(&f.space) {
-            let own = if home_class {
+            let own = if let Some(g) = f.group {
+                normalise(
+                    self.groups[g as usize]
+                        .iter()
+                        .flat_map(|&m| self.own_ranges(m, fam))
+                        .collect(),
+                )
+            } else if home_class {
                 normalise(
                     f.class
                         .iter()
@@ -1418,38 +1541,59 @@ impl<'s> Engine<'s> {
         if !icmp.is_empty() {
             self.reply(self.child(&f, icmp, None), usize::MAX, out);
         }
-        // Exact binds before wildcards, as the tracer does.
-        let mut order: Vec<usize> = (0..host.sockets.len()).collect();
-        order.sort_by_key(|&i| host.sockets[i].bind.is_unspecified());
-        for si in order {
+        if let Some(g) = f.group {
+            // Each member's sockets take the packets addressed to it; the
+            // reply leaves as one flow and is told apart when it arrives.
+            let mut sockets = Vec::new();
+            let mut taken = Vec::new();
+            let mut refused = Vec::new();
+            let by_member = self.cut_by_field(&f.view, &rest, Dim::Dst, &self.group_iv[g as usize]);
+            for (m, cubes) in by_member {
+                let Some(m) = m else {
+                    refused.extend(cubes);
+                    continue;
+                };
+                let mh = &self.devices[m].host;
+                let mut mine = Space(cubes);
+                for si in socket_order(mh) {
+                    if mine.is_empty() {
+                        break;
+                    }
+                    let conds = socket_conds(&mh.sockets[si], Some(&self.own[m]));
+                    let tmp = Flow {
+                        space: mine.clone(),
+                        ..self.child(&f, Space::default(), None)
+                    };
+                    let (hit, miss) = self.split_cond(&tmp, &conds);
+                    mine = miss;
+                    if !hit.is_empty() {
+                        taken.extend(hit.0);
+                        sockets.push((m, si, conds));
+                    }
+                }
+                refused.extend(mine.0);
+            }
+            if !sockets.is_empty() {
+                let mut child = self.child(
+                    &f,
+                    Space(taken),
+                    Some(self.step(&f, StepKind::Socket(GROUP_SOCKET))),
+                );
+                child.delivery = Some(std::rc::Rc::new(Delivery {
+                    group: g,
+                    view: f.view,
+                    sockets,
+                }));
+                self.reply(child, GROUP_SOCKET, out);
+            }
+            self.stopped(&f, Space(refused), Stop::NoSocket, out);
+            return;
+        }
+        for si in socket_order(host) {
             if rest.is_empty() {
                 break;
             }
-            let s = &host.sockets[si];
-            let mut conds = Vec::new();
-            for fam in [Fam::V4, Fam::V6] {
-                let dsts: Vec<(u128, u128)> = if s.bind.is_unspecified() {
-                    if !s.accepts(if fam == Fam::V4 {
-                        std::net::IpAddr::from([1u8, 1, 1, 1])
-                    } else {
-                        std::net::IpAddr::from([1u16; 8])
-                    }) {
-                        continue;
-                    }
-                    vec![(0, fam.max())]
-                } else if Fam::of(s.bind) == fam {
-                    vec![(addr_u128(s.bind), addr_u128(s.bind))]
-                } else {
-                    continue;
-                };
-                for d in dsts {
-                    let mut c = Cube::full(fam);
-                    c.proto = proto_bit(s.proto);
-                    c.dst = d;
-                    c.dport = (s.port, s.port);
-                    conds.push(c);
-                }
-            }
+            let conds = socket_conds(&host.sockets[si], None);
             let tmp = Flow {
                 space: rest.clone(),
                 ..self.child(&f, Space::default(), None)
@@ -1531,13 +1675,62 @@ impl<'s> Engine<'s> {
             }
         }
         self.stopped(&f, bad, Stop::ReplyMismatch, out);
-        if !ok.is_empty() {
-            let mut path = path;
-            path.remove(start);
+        if ok.is_empty() {
+            return;
+        }
+        let mut path = path;
+        path.remove(start);
+        let Some(table) = &f.delivery else {
             out.outcomes.push(Outcome {
                 space: ok,
                 path,
                 end: End::Reached { dev, socket: si },
+            });
+            return;
+        };
+        // A group answered: each member gets the packets its sockets took, and
+        // the steps taken at the group are told as taken at that member.
+        let before = path[..start]
+            .iter()
+            .rev()
+            .take_while(|s| s.dev == dev)
+            .count();
+        let after = path[start..].iter().take_while(|s| s.dev == dev).count();
+        let by_member = self.cut_by_field(
+            &table.view,
+            &ok,
+            Dim::Dst,
+            &self.group_iv[table.group as usize],
+        );
+        let mut parts = Vec::new();
+        for (m, cubes) in by_member {
+            let Some(m) = m else { continue };
+            let mut mine = Space(cubes);
+            for (_, msi, conds) in table.sockets.iter().filter(|(x, _, _)| *x == m) {
+                let pulled: Vec<Cube> = conds
+                    .iter()
+                    .filter_map(|c| table.view.pull_back(c))
+                    .collect();
+                let (hit, miss) = mine.split(&pulled);
+                mine = miss;
+                parts.push((m, *msi, hit));
+            }
+        }
+        for (m, msi, part) in parts.iter() {
+            if part.is_empty() {
+                continue;
+            }
+            let mut p = path.clone();
+            for s in &mut p[start - before..start + after] {
+                s.dev = *m;
+            }
+            out.outcomes.push(Outcome {
+                space: part.clone(),
+                path: p,
+                end: End::Reached {
+                    dev: *m,
+                    socket: *msi,
+                },
             });
         }
     }
@@ -1565,6 +1758,54 @@ fn disjoint_targets(targets: Vec<Cube>) -> Vec<Cube> {
         out.extend(pieces);
     }
     out
+}
+
+/// The marker of a group's sockets in a path (the members' own are in the
+/// flow's delivery table).
+const GROUP_SOCKET: usize = usize::MAX - 1;
+
+/// A host's sockets in lookup order: exact binds before wildcards, as the tracer does.
+fn socket_order(host: &Host) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..host.sockets.len()).collect();
+    order.sort_by_key(|&i| host.sockets[i].bind.is_unspecified());
+    order
+}
+
+/// The packets a socket accepts (current coordinates); a wildcard bind
+/// takes any destination, or only `own` addresses when given.
+fn socket_conds(s: &Socket, own: Option<&[(Fam, u128, u128)]>) -> Vec<Cube> {
+    let mut conds = Vec::new();
+    for fam in [Fam::V4, Fam::V6] {
+        let dsts: Vec<(u128, u128)> = if s.bind.is_unspecified() {
+            if !s.accepts(if fam == Fam::V4 {
+                std::net::IpAddr::from([1u8, 1, 1, 1])
+            } else {
+                std::net::IpAddr::from([1u16; 8])
+            }) {
+                continue;
+            }
+            match own {
+                Some(own) => own
+                    .iter()
+                    .filter(|(f, _, _)| *f == fam)
+                    .map(|&(_, lo, hi)| (lo, hi))
+                    .collect(),
+                None => vec![(0, fam.max())],
+            }
+        } else if Fam::of(s.bind) == fam {
+            vec![(addr_u128(s.bind), addr_u128(s.bind))]
+        } else {
+            continue;
+        };
+        for d in dsts {
+            let mut c = Cube::full(fam);
+            c.proto = proto_bit(s.proto);
+            c.dst = d;
+            c.dport = (s.port, s.port);
+            conds.push(c);
+        }
+    }
+    conds
 }
 
 /// A port range held as `u128` back in `u16`.
