@@ -412,7 +412,7 @@ fn socket_location(scn: &Scenario, h: HostId, si: usize) -> Location {
 
 /// The first path of a journey, its example packet and rules (only cubes of `fam` if given).
 fn journey_proof(scn: &Scenario, j: &Journey, fam: Option<Fam>) -> Option<Proof> {
-    let mut best: Option<(Example, &Vec<PathStep>)> = None;
+    let mut best: Option<(Example, &[PathStep])> = None;
     for (path, space) in &j.paths {
         let sub = Space(
             space

@@ -5,11 +5,12 @@
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use crate::model::*;
 
 use super::space::*;
-use super::symbolic::{End, Engine, Outcome, PathStep, Source, StepKind, EPHEMERAL};
+use super::symbolic::{End, Engine, Outcome, PathStep, Source, StepKind, EPHEMERAL, ESTABLISHED};
 
 /// Which journeys to compute.
 #[derive(Debug, Clone, Default)]
@@ -32,8 +33,9 @@ pub struct Journey {
     pub socket: usize,
     /// The packets as the source sends them (before any NAT).
     pub space: Space,
-    /// Distinct paths, each with the packets that take it.
-    pub paths: Vec<(Vec<PathStep>, Space)>,
+    /// Distinct paths, each with the packets that take it (shared: the
+    /// journeys of one class to one socket often take the same ones).
+    pub paths: Vec<(Arc<[PathStep]>, Space)>,
 }
 
 /// The answer: every connected (source, socket) pair, in a stable order.
@@ -136,14 +138,19 @@ fn class_reach(
         }
     }
     for ((dev, socket), outs) in by_target {
-        let mut paths: Vec<(Vec<PathStep>, Space)> = Vec::new();
+        let mut paths: Paths = Vec::new();
         for o in outs {
-            match paths.iter_mut().find(|(p, _)| *p == o.path) {
+            match paths.iter_mut().find(|(p, _)| **p == *o.path) {
                 Some((_, sp)) => sp.0.extend(o.space.0),
-                None => paths.push((o.path, o.space)),
+                None => paths.push((o.path.into(), o.space)),
             }
         }
-        for (members, paths) in alike_members(engine, class, paths) {
+        for (members, mut paths) in alike_members(engine, class, paths) {
+            // Journeys are kept by the hundred thousand: no spare capacity.
+            for (_, sp) in &mut paths {
+                sp.0.shrink_to_fit();
+            }
+            paths.shrink_to_fit();
             let space = Space(
                 paths
                     .iter()
@@ -163,7 +170,7 @@ fn class_reach(
     (journeys, stopped)
 }
 
-type Paths = Vec<(Vec<PathStep>, Space)>;
+type Paths = Vec<(Arc<[PathStep]>, Space)>;
 
 /// Splits a class's journey to one socket into groups of members that
 /// reach it alike: the same paths, carrying the same packets but for each
@@ -388,12 +395,18 @@ pub fn path_rules(scn: &Scenario, path: &[PathStep]) -> Vec<String> {
             StepKind::Filter {
                 filter,
                 rule: Some(i),
-            } if i != usize::MAX => Some(format!("{} rule {}", scn.filter(filter).name, i + 1)),
+            } if i != ESTABLISHED => Some(format!("{} rule {}", scn.filter(filter).name, i + 1)),
             StepKind::Filter { filter, rule: None } => {
                 Some(format!("{} default", scn.filter(filter).name))
             }
-            StepKind::Dnat(i) => Some(format!("dnat: {}", path_host_nat(scn, s.dev, i))),
-            StepKind::Snat(i) => Some(format!("snat: {}", path_host_nat(scn, s.dev, i))),
+            StepKind::Dnat(i) => Some(format!(
+                "dnat: {}",
+                path_host_nat(scn, s.device(), i as usize)
+            )),
+            StepKind::Snat(i) => Some(format!(
+                "snat: {}",
+                path_host_nat(scn, s.device(), i as usize)
+            )),
             _ => None,
         })
         .collect()
@@ -603,7 +616,7 @@ fn path_devices(scn: &Scenario, engine_names: &[String], path: &[PathStep]) -> V
     let _ = scn;
     let mut v: Vec<String> = Vec::new();
     for s in path.iter().filter(|s| !s.reply) {
-        let n = engine_names.get(s.dev).cloned().unwrap_or_default();
+        let n = engine_names.get(s.device()).cloned().unwrap_or_default();
         if v.last() != Some(&n) {
             v.push(n);
         }

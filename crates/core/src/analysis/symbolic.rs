@@ -100,28 +100,39 @@ impl View {
     }
 }
 
-/// One decision on a journey, compact enough to compare paths.
+/// One decision on a journey, compact enough to compare paths (indices are
+/// `u32`: a reach of thousands of hosts keeps millions of steps).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum StepKind {
-    Route(usize),
-    Dnat(usize),
-    Snat(usize),
+    Route(u32),
+    Dnat(u32),
+    Snat(u32),
     ReversePath,
-    /// `None` is the default policy; `Some(usize::MAX)` the implicit established rule.
+    /// `None` is the default policy; `Some(ESTABLISHED)` the implicit established rule.
     Filter {
         filter: FilterId,
-        rule: Option<usize>,
+        rule: Option<u32>,
     },
-    Socket(usize),
+    Socket(u32),
     UndoSnat,
     UndoDnat,
 }
 
+/// The rule index of the implicit "established connections pass" rule of a stateful filter.
+pub const ESTABLISHED: u32 = u32::MAX;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PathStep {
-    pub dev: usize,
+    /// The device (host index, or a network's stand-in after the hosts).
+    pub dev: u32,
     pub reply: bool,
     pub kind: StepKind,
+}
+
+impl PathStep {
+    pub fn device(&self) -> usize {
+        self.dev as usize
+    }
 }
 
 impl PathStep {
@@ -808,7 +819,7 @@ impl<'s> Engine<'s> {
             f.dev
         };
         PathStep {
-            dev,
+            dev: dev as u32,
             reply: f.reply,
             kind,
         }
@@ -1017,7 +1028,11 @@ impl<'s> Engine<'s> {
                 continue;
             };
             let route = &d.host.routes[ri];
-            let child = self.child(&f, Space(cubes), Some(self.step(&f, StepKind::Route(ri))));
+            let child = self.child(
+                &f,
+                Space(cubes),
+                Some(self.step(&f, StepKind::Route(ri as u32))),
+            );
             match route.action {
                 RouteAction::Blackhole => {
                     self.stopped(&child, child.space.clone(), Stop::Blackhole, out)
@@ -1066,7 +1081,7 @@ impl<'s> Engine<'s> {
                 &f,
                 StepKind::Filter {
                     filter: fid,
-                    rule: Some(usize::MAX),
+                    rule: Some(ESTABLISHED),
                 },
             );
             return vec![self.child(&f, f.space.clone(), Some(step))];
@@ -1154,7 +1169,13 @@ impl<'s> Engine<'s> {
             let child = self.child(
                 &f,
                 Space(cubes),
-                Some(self.step(&f, StepKind::Filter { filter: fid, rule })),
+                Some(self.step(
+                    &f,
+                    StepKind::Filter {
+                        filter: fid,
+                        rule: rule.map(|r| r as u32),
+                    },
+                )),
             );
             match action {
                 Action::Allow => allowed.push(child),
@@ -1215,7 +1236,8 @@ impl<'s> Engine<'s> {
                         .find(|a| Fam::of(*a) == fam),
                     _ => None,
                 };
-                let mut child = self.child(&f, part, Some(self.step(&f, StepKind::Snat(ni))));
+                let mut child =
+                    self.child(&f, part, Some(self.step(&f, StepKind::Snat(ni as u32))));
                 match to {
                     Some(to) => {
                         child.snat_log.push((dev, child.view.src));
@@ -1403,7 +1425,11 @@ impl<'s> Engine<'s> {
                 if hit.is_empty() {
                     continue;
                 }
-                let mut child = self.child(&f, Space(hit), Some(self.step(&f, StepKind::Dnat(ni))));
+                let mut child = self.child(
+                    &f,
+                    Space(hit),
+                    Some(self.step(&f, StepKind::Dnat(ni as u32))),
+                );
                 child.dnat_log.push((dev, child.view.dst, child.view.dport));
                 child.view.dst = Field::Value(addr_u128(to));
                 if let Some(p) = port {
@@ -1577,7 +1603,7 @@ impl<'s> Engine<'s> {
                 let mut child = self.child(
                     &f,
                     Space(taken),
-                    Some(self.step(&f, StepKind::Socket(GROUP_SOCKET))),
+                    Some(self.step(&f, StepKind::Socket(GROUP_SOCKET as u32))),
                 );
                 child.delivery = Some(std::rc::Rc::new(Delivery {
                     group: g,
@@ -1601,7 +1627,7 @@ impl<'s> Engine<'s> {
             let (hit, miss) = self.split_cond(&tmp, &conds);
             rest = miss;
             if !hit.is_empty() {
-                let child = self.child(&f, hit, Some(self.step(&f, StepKind::Socket(si))));
+                let child = self.child(&f, hit, Some(self.step(&f, StepKind::Socket(si as u32))));
                 self.reply(child, si, out);
             }
         }
@@ -1617,9 +1643,9 @@ impl<'s> Engine<'s> {
         r.ttl = crate::journey::INITIAL_TTL;
         // Remember where the request ended, for the outcome.
         r.path.push(PathStep {
-            dev: f.dev,
+            dev: f.dev as u32,
             reply: true,
-            kind: StepKind::Socket(si),
+            kind: StepKind::Socket(si.min(u32::MAX as usize) as u32),
         });
         self.originate(r, out);
     }
@@ -1635,7 +1661,14 @@ impl<'s> Engine<'s> {
             return;
         };
         let (dev, si) = match path[start].kind {
-            StepKind::Socket(si) => (path[start].dev, si),
+            StepKind::Socket(si) => (
+                path[start].device(),
+                match si {
+                    u32::MAX => usize::MAX,
+                    x if x == GROUP_SOCKET as u32 => GROUP_SOCKET,
+                    x => x as usize,
+                },
+            ),
             _ => unreachable!("found a socket step"),
         };
         if f.dev != origin && !f.class.contains(&f.dev) {
@@ -1693,9 +1726,12 @@ impl<'s> Engine<'s> {
         let before = path[..start]
             .iter()
             .rev()
-            .take_while(|s| s.dev == dev)
+            .take_while(|s| s.device() == dev)
             .count();
-        let after = path[start..].iter().take_while(|s| s.dev == dev).count();
+        let after = path[start..]
+            .iter()
+            .take_while(|s| s.device() == dev)
+            .count();
         let by_member = self.cut_by_field(
             &table.view,
             &ok,
@@ -1722,7 +1758,7 @@ impl<'s> Engine<'s> {
             }
             let mut p = path.clone();
             for s in &mut p[start - before..start + after] {
-                s.dev = *m;
+                s.dev = *m as u32;
             }
             out.outcomes.push(Outcome {
                 space: part.clone(),
@@ -1762,7 +1798,7 @@ fn disjoint_targets(targets: Vec<Cube>) -> Vec<Cube> {
 
 /// The marker of a group's sockets in a path (the members' own are in the
 /// flow's delivery table).
-const GROUP_SOCKET: usize = usize::MAX - 1;
+const GROUP_SOCKET: usize = u32::MAX as usize - 1;
 
 /// A host's sockets in lookup order: exact binds before wildcards, as the tracer does.
 fn socket_order(host: &Host) -> Vec<usize> {
