@@ -336,8 +336,8 @@ pub struct Engine<'s> {
     /// Per network and family, who answers for each address on the link:
     /// the hosts (`on_link`), and for replies also the network's stand-in
     /// sender (`on_link_reply`); sorted, disjoint.
-    on_link: HashMap<(NetworkId, Fam), Vec<(Fam, u128, u128, DevIface)>>,
-    on_link_reply: HashMap<(NetworkId, Fam), Vec<(Fam, u128, u128, DevIface)>>,
+    on_link: HashMap<(NetworkId, Fam), Vec<OnLink>>,
+    on_link_reply: HashMap<(NetworkId, Fam), Vec<OnLink>>,
     /// Groups of hosts configured alike (see `source_classes`), as receivers:
     /// `group_of[dev]` is `u32::MAX` for a device alone.
     groups: Vec<Vec<usize>>,
@@ -584,7 +584,7 @@ impl<'s> Engine<'s> {
             let net = NetworkId(ni as u32);
             let stand_in = scn.hosts.len() + ni;
             for fam in [Fam::V4, Fam::V6] {
-                let hosts: Vec<(Fam, u128, u128, DevIface)> = members
+                let hosts: Vec<OnLink> = members
                     .get(&(net, fam))
                     .map(|v| v.iter().map(|&(x, di, ii)| (fam, x, x, (di, ii))).collect())
                     .unwrap_or_default();
@@ -1273,8 +1273,7 @@ impl<'s> Engine<'s> {
         } else {
             &self.on_link
         };
-        let intervals: &[(Fam, u128, u128, DevIface)] =
-            table.get(&(net, fam)).map(Vec::as_slice).unwrap_or(&[]);
+        let intervals: &[OnLink] = table.get(&(net, fam)).map(Vec::as_slice).unwrap_or(&[]);
         // A device does not send to itself, but a class member's packets may
         // be for another member of its class.
         let to_self_ok = (class_here && f.class.len() > 1) || f.group.is_some();
@@ -1315,7 +1314,7 @@ impl<'s> Engine<'s> {
         } else {
             pieces
         };
-        let mut pieces: Vec<(Option<DevIface>, Vec<Cube>, Option<u32>)> = pieces
+        let mut pieces: Vec<Piece> = pieces
             .into_iter()
             .map(|(who, cubes)| (who.filter(|&(di, _)| di != dev || to_self_ok), cubes, None))
             .collect();
@@ -1343,11 +1342,7 @@ impl<'s> Engine<'s> {
     /// Pieces of a request for two or more members of one group of alike
     /// hosts, merged into one piece at one member (not the sender) that
     /// stands for the group.
-    fn merge_groups(
-        &self,
-        pieces: Vec<(Option<DevIface>, Vec<Cube>, Option<u32>)>,
-        sender: usize,
-    ) -> Vec<(Option<DevIface>, Vec<Cube>, Option<u32>)> {
+    fn merge_groups(&self, pieces: Vec<Piece>, sender: usize) -> Vec<Piece> {
         let mut by_group: std::collections::BTreeMap<(u32, usize), Vec<usize>> =
             std::collections::BTreeMap::new();
         for (i, (who, _, _)) in pieces.iter().enumerate() {
@@ -1362,8 +1357,7 @@ impl<'s> Engine<'s> {
         if by_group.values().all(|v| v.len() < 2) {
             return pieces;
         }
-        let mut slots: Vec<Option<(Option<DevIface>, Vec<Cube>, Option<u32>)>> =
-            pieces.into_iter().map(Some).collect();
+        let mut slots: Vec<Option<Piece>> = pieces.into_iter().map(Some).collect();
         let mut out = Vec::new();
         for ((g, ii), idx) in by_group {
             if idx.len() < 2 {
@@ -1852,6 +1846,11 @@ fn narrow((lo, hi): (u128, u128)) -> (u16, u16) {
 type IpAddrU = (Fam, u128);
 /// A device and one of its interfaces.
 type DevIface = (usize, usize);
+/// An address range on a link and who answers for it.
+type OnLink = (Fam, u128, u128, DevIface);
+/// Part of a flow on a link: who takes it (nobody: no neighbour), its cubes,
+/// and the group it reaches as one.
+type Piece = (Option<DevIface>, Vec<Cube>, Option<u32>);
 /// An address on a network, with the device and interface that own it.
 type Member = (u128, usize, usize);
 
