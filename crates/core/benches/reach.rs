@@ -44,6 +44,69 @@ fn peak_rss_mib() -> f64 {
         .unwrap_or(f64::NAN)
 }
 
+/// The scenario text with `n` more expectations about its own hosts and
+/// sockets (seeded, so every run checks the same ones): three in five
+/// `deny`/`allow` between hosts, one in five `only … may reach`, the rest
+/// `isolated … inbound`.
+fn with_expectations(text: &str, scn: &pathproof_core::model::Scenario, n: usize) -> String {
+    let mut rng = pathproof_core::synth::SplitMix64::new(99);
+    let hosts: Vec<usize> = (0..scn.hosts.len())
+        .filter(|&i| !scn.hosts[i].router)
+        .collect();
+    let listening: Vec<usize> = hosts
+        .iter()
+        .copied()
+        .filter(|&i| !scn.hosts[i].sockets.is_empty())
+        .collect();
+    let nets: Vec<&str> = scn
+        .networks
+        .iter()
+        .filter(|n| !n.catch_all)
+        .map(|n| n.name.as_str())
+        .collect();
+    let mut lines = Vec::new();
+    for k in 0..n {
+        let b = &scn.hosts[*rng.pick(&listening)];
+        let s = rng.pick(&b.sockets);
+        let proto = if s.proto == pathproof_core::model::Proto::Udp {
+            " udp"
+        } else {
+            ""
+        };
+        let line = match k % 5 {
+            0..=2 => {
+                let a = &scn.hosts[*rng.pick(&hosts)];
+                let verb = if rng.chance(0.5) { "allow" } else { "deny" };
+                format!("{verb}{proto} {} -> {}:{}", a.name, b.name, s.port)
+            }
+            3 => format!(
+                "only {} may reach{proto} {}:{}",
+                rng.pick(&nets),
+                b.name,
+                s.port
+            ),
+            _ => format!("isolated {} inbound", rng.pick(&nets)),
+        };
+        lines.push(format!("  - \"{line}\"\n"));
+    }
+    text.replacen("\nexpect:\n", &format!("\nexpect:\n{}", lines.concat()), 1)
+}
+
+/// CPU time (user + system) this process has used so far, from /proc (Linux;
+/// clock ticks of 1/100 s).
+fn cpu_secs() -> f64 {
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            let rest = &s[s.rfind(')')? + 2..];
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            let u: f64 = f.get(11)?.parse().ok()?;
+            let k: f64 = f.get(12)?.parse().ok()?;
+            Some((u + k) / 100.0)
+        })
+        .unwrap_or(f64::NAN)
+}
+
 fn main() {
     let mini = examples::get("mini-lab").expect("built in");
     let scn = load(&mini.file(), mini.text, None).expect("loads");
@@ -58,12 +121,13 @@ fn main() {
         .map(|v| v.split(',').filter_map(|x| x.trim().parse().ok()).collect())
         .unwrap_or_else(|| vec![50, 100, 200]);
     println!(
-        "{:>6} {:>8} {:>7} {:>10} {:>12} {:>10} {:>12} {:>10} {:>9}",
+        "{:>6} {:>8} {:>7} {:>10} {:>12} {:>9} {:>10} {:>12} {:>10} {:>9}",
         "hosts",
         "networks",
         "rules",
         "load",
         "reach",
+        "reach CPU",
         "journeys",
         "x baseline",
         "check",
@@ -81,20 +145,28 @@ fn main() {
             load("large.yaml", &text, None).expect("generated scenarios load")
         });
         let runs = if h <= 200 { 3 } else { 1 };
+        let cpu0 = cpu_secs();
         let (reach_t, r) = time(runs, || reach(&scn, &ReachQuery::default()));
+        let reach_cpu = (cpu_secs() - cpu0) / runs as f64;
+        let pairs: usize = r.journeys.iter().map(|j| j.members.len()).sum();
+        // `check` of the generated expectations plus a hundred more.
+        let text = with_expectations(&text, &scn, 100);
+        let scn = load("large.yaml", &text, None).expect("the added expectations load");
         let (check_t, c) = time(runs, || check(&scn));
         println!(
-            "{:>6} {:>8} {:>7} {:>10.1?} {:>12.1?} {:>10} {:>12.0} {:>10.1?} {:>9.0}   ({} expectations)",
+            "{:>6} {:>8} {:>7} {:>10.1?} {:>12.1?} {:>8.1}s {:>10} {:>12.0} {:>10.1?} {:>9.0}   ({} expectations; journeys are (source, socket) pairs, {} rows)",
             h,
             p.networks,
             p.rules,
             load_t,
             reach_t,
-            r.journeys.len(),
+            reach_cpu,
+            pairs,
             reach_t.as_secs_f64() / base_reach.as_secs_f64(),
             check_t,
             peak_rss_mib(),
-            c.results.len()
+            c.results.len(),
+            r.journeys.len()
         );
     }
 }

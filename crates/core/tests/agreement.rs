@@ -263,3 +263,76 @@ fn generated_enterprise_scenarios_agree() {
         "checked {total} packets, {conn} connected"
     );
 }
+
+/// `reach` restricted to some destination hosts (what `check` asks for) finds
+/// exactly the journeys of the full `reach` that end at those hosts.
+#[test]
+fn restricted_reach_equals_the_full_one_filtered() {
+    use pathproof_core::model::HostId;
+    let same = |a: &pathproof_core::analysis::space::Space,
+                b: &pathproof_core::analysis::space::Space| {
+        a.split(&b.0).1.is_empty() && b.split(&a.0).1.is_empty()
+    };
+    let mut scenarios = Vec::new();
+    for ex in examples::ALL {
+        scenarios.push(
+            load(&ex.file(), ex.text, Some("break"))
+                .or_else(|_| load(&ex.file(), ex.text, None))
+                .unwrap(),
+        );
+    }
+    for seed in 0..20u64 {
+        if let Ok(s) = load("small.yaml", &synth::small(seed), None) {
+            scenarios.push(s);
+        }
+    }
+    let p = synth::SynthParams {
+        hosts: 60,
+        networks: 6,
+        rules: 600,
+        ..synth::SynthParams::default()
+    };
+    scenarios.push(load("large.yaml", &synth::large(&p), None).unwrap());
+    let mut compared = 0;
+    for scn in &scenarios {
+        let full = reach(scn, &ReachQuery::default());
+        for h in (0..scn.hosts.len()).step_by(3) {
+            let h = HostId(h as u32);
+            let part = reach(
+                scn,
+                &ReachQuery {
+                    from: None,
+                    to: Some(vec![h]),
+                },
+            );
+            let mut want: Vec<_> = full.journeys.iter().filter(|j| j.host == h).collect();
+            let mut got: Vec<_> = part.journeys.iter().collect();
+            want.sort_by_key(|j| (j.host, j.socket, j.members.clone()));
+            got.sort_by_key(|j| (j.host, j.socket, j.members.clone()));
+            assert_eq!(
+                want.len(),
+                got.len(),
+                "{}: journeys to {}",
+                scn.name,
+                scn.host(h).name
+            );
+            for (w, g) in want.iter().zip(&got) {
+                assert_eq!(
+                    (w.socket, &w.members),
+                    (g.socket, &g.members),
+                    "{}",
+                    scn.name
+                );
+                assert!(
+                    same(&w.space, &g.space),
+                    "{}: packets to {}",
+                    scn.name,
+                    scn.host(h).name
+                );
+                compared += 1;
+            }
+        }
+    }
+    eprintln!("restricted reach: {compared} journeys compared, all equal");
+    assert!(compared > 300, "{compared}");
+}

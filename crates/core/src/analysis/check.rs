@@ -153,8 +153,75 @@ fn connected(t: &Trace) -> bool {
 
 pub fn check(scn: &Scenario) -> CheckReport {
     let engine = Engine::new(scn);
-    let r = reach_with(&engine, &ReachQuery::default());
+    let r = reach_with(&engine, &needed(scn));
     check_with(scn, &engine, &r)
+}
+
+/// The journeys the expectations can look at: from the sources they name
+/// (all, if one needs all) to the hosts they name (all, if one needs all).
+/// A destination given as an address nobody owns may be a DNAT: all hosts.
+fn needed(scn: &Scenario) -> ReachQuery {
+    let mut from: Option<Vec<Source>> = Some(Vec::new());
+    let mut to: Option<Vec<HostId>> = Some(Vec::new());
+    let hosts_at = |p: &Place| -> Option<Vec<HostId>> {
+        match p {
+            Place::Host(h) => Some(scn.host_by_name(h).into_iter().collect()),
+            Place::Network(n) => {
+                let id = scn.network_by_name(n)?;
+                Some(
+                    (0..scn.hosts.len())
+                        .map(|i| HostId(i as u32))
+                        .filter(|&h| scn.host(h).interfaces.iter().any(|i| i.network == id))
+                        .collect(),
+                )
+            }
+            Place::Address(a) => {
+                let owners: Vec<HostId> = scn.owners_of(*a).iter().map(|(h, _)| *h).collect();
+                (!owners.is_empty()).then_some(owners)
+            }
+            // Names are traced, not looked up in the journeys.
+            Place::Name(_) => Some(Vec::new()),
+        }
+    };
+    let mut add = |sources: Option<Vec<Source>>, hosts: Option<Vec<HostId>>| {
+        match (&mut from, sources) {
+            (Some(f), Some(s)) => f.extend(s),
+            (f, _) => *f = None,
+        }
+        match (&mut to, hosts) {
+            (Some(t), Some(h)) => t.extend(h),
+            (t, _) => *t = None,
+        }
+    };
+    for e in &scn.expectations {
+        match &e.kind {
+            ExpectKind::Allow { from, to, .. } | ExpectKind::Deny { from, to, .. } => {
+                if matches!(to, Place::Name(_)) {
+                    continue;
+                }
+                add(Some(sources_of(scn, from)), hosts_at(to));
+            }
+            ExpectKind::Only { to, .. } => add(None, hosts_at(to)),
+            ExpectKind::Isolated { network, direction } => {
+                let inside = hosts_at(&Place::Network(network.clone()));
+                if direction == "inbound" {
+                    add(None, inside);
+                } else {
+                    add(None, None);
+                }
+            }
+            ExpectKind::Authenticated { .. } => {}
+        }
+    }
+    fn dedup<T: Ord>(mut v: Vec<T>) -> Vec<T> {
+        v.sort();
+        v.dedup();
+        v
+    }
+    ReachQuery {
+        from: from.map(dedup),
+        to: to.map(dedup),
+    }
 }
 
 pub fn check_with(scn: &Scenario, engine: &Engine, r: &Reach) -> CheckReport {

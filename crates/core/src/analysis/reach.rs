@@ -75,6 +75,8 @@ pub fn reach_with_options(engine: &Engine, q: &ReachQuery, keep_stopped: bool) -
         .map(|n| n.get())
         .unwrap_or(1)
         .min(classes.len().max(1));
+    let targets = q.to.as_ref().map(|to| engine.targets_of(to));
+    let targets = targets.as_deref();
     let next = std::sync::atomic::AtomicUsize::new(0);
     let mut parts: Vec<(usize, ClassReach)> = std::thread::scope(|sc| {
         let workers: Vec<_> = (0..threads)
@@ -84,7 +86,7 @@ pub fn reach_with_options(engine: &Engine, q: &ReachQuery, keep_stopped: bool) -
                     loop {
                         let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         let Some(class) = classes.get(i) else { break };
-                        mine.push((i, class_reach(engine, q, class, keep_stopped)));
+                        mine.push((i, class_reach(engine, q, class, targets, keep_stopped)));
                     }
                     mine
                 })
@@ -113,13 +115,14 @@ fn class_reach(
     engine: &Engine,
     q: &ReachQuery,
     class: &[Source],
+    targets: Option<&[Cube]>,
     keep_stopped: bool,
 ) -> ClassReach {
     let s = class[0];
     let mut journeys = Vec::new();
     let mut stopped = Vec::new();
     let mut by_target: BTreeMap<(usize, usize), Vec<Outcome>> = BTreeMap::new();
-    for o in engine.from_sources_with(class, keep_stopped) {
+    for o in engine.from_sources_to(class, keep_stopped, targets) {
         match o.end {
             End::Reached { dev, socket } if socket != usize::MAX => {
                 if q.to

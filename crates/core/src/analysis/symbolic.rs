@@ -331,8 +331,11 @@ pub struct Engine<'s> {
     nat_cubes: HashMap<(usize, usize), Vec<Cube>>,
     /// Every device's own addresses (a stand-in's whole range).
     own: Vec<Vec<(Fam, u128, u128)>>,
-    /// The packets that could reach some socket: socket endpoints and DNAT match spaces.
+    /// The packets that could reach some socket: socket endpoints and DNAT
+    /// match spaces, disjoint.
     targets: Vec<Cube>,
+    /// The match spaces of every DNAT rule (any source).
+    dnat_spaces: Vec<Cube>,
     /// Per network and family, who answers for each address on the link:
     /// the hosts (`on_link`), and for replies also the network's stand-in
     /// sender (`on_link_reply`); sorted, disjoint.
@@ -515,11 +518,12 @@ impl<'s> Engine<'s> {
             .collect();
         let mut nat_cubes = HashMap::new();
         let mut targets = Vec::new();
+        let mut dnat_spaces = Vec::new();
         for (hi, h) in scn.hosts.iter().enumerate() {
             for (ni, n) in h.nat.iter().enumerate() {
                 let cubes = match_cubes(&n.matches);
                 if matches!(n.kind, NatKind::Dnat { .. }) {
-                    targets.extend(cubes.iter().map(|c| Cube {
+                    dnat_spaces.extend(cubes.iter().map(|c| Cube {
                         src: (0, c.fam.max()),
                         sport: (0, u16::MAX),
                         ..*c
@@ -544,7 +548,7 @@ impl<'s> Engine<'s> {
                 }
             }
         }
-        let targets = disjoint_targets(targets);
+        let targets = disjoint_targets(targets, &dnat_spaces);
         let own: Vec<Vec<(Fam, u128, u128)>> = devices
             .iter()
             .map(|d| {
@@ -609,6 +613,7 @@ impl<'s> Engine<'s> {
             nat_cubes,
             own,
             targets,
+            dnat_spaces,
             on_link,
             on_link_reply,
             groups: Vec::new(),
@@ -684,6 +689,22 @@ impl<'s> Engine<'s> {
         out
     }
 
+    /// The targets that could reach a socket of one of `hosts`: the parts
+    /// addressed to them, and every part a DNAT rule could rewrite. Walks
+    /// from these find the same journeys to those hosts as walks from all.
+    pub fn targets_of(&self, hosts: &[HostId]) -> Vec<Cube> {
+        let mut keep: Vec<Cube> = self.dnat_spaces.clone();
+        for h in hosts {
+            for &(fam, lo, hi) in &self.own[h.index()] {
+                keep.push(Cube {
+                    dst: (lo, hi),
+                    ..Cube::full(fam)
+                });
+            }
+        }
+        Space(self.targets.clone()).split(&keep).0 .0
+    }
+
     /// A device's own addresses (a stand-in's whole range), sorted.
     pub fn own_addrs(&self, dev: usize) -> &[(Fam, u128, u128)] {
         &self.own[dev]
@@ -716,6 +737,17 @@ impl<'s> Engine<'s> {
     /// `from_sources`, leaving out the parts that stopped unless `keep_stopped`
     /// (they are most of the outcomes, and `reach` alone does not need them).
     pub fn from_sources_with(&self, class: &[Source], keep_stopped: bool) -> Vec<Outcome> {
+        self.from_sources_to(class, keep_stopped, None)
+    }
+
+    /// `from_sources_with`, pushing only `targets` (when given; see
+    /// [`Engine::targets_of`]) instead of every packet that could reach a socket.
+    pub fn from_sources_to(
+        &self,
+        class: &[Source],
+        keep_stopped: bool,
+        targets: Option<&[Cube]>,
+    ) -> Vec<Outcome> {
         let Some(&first) = class.first() else {
             return Vec::new();
         };
@@ -742,7 +774,11 @@ impl<'s> Engine<'s> {
                     .collect(),
             };
             let mut cubes = Vec::new();
-            for t in self.targets.iter().filter(|t| t.fam == fam) {
+            for t in targets
+                .unwrap_or(&self.targets)
+                .iter()
+                .filter(|t| t.fam == fam)
+            {
                 for &(lo, hi) in &src_ranges {
                     let mut c = *t;
                     c.src = (lo, hi);
@@ -1769,15 +1805,12 @@ impl<'s> Engine<'s> {
 /// The targets as disjoint cubes, socket endpoints that differ only in the
 /// destination address merged into ranges (a segment's web servers on port
 /// 443 become one cube), the DNAT match spaces cut away from them.
-fn disjoint_targets(targets: Vec<Cube>) -> Vec<Cube> {
-    let (endpoints, dnat): (Vec<Cube>, Vec<Cube>) = targets
-        .into_iter()
-        .partition(|c| c.dst.0 == c.dst.1 && c.dport.0 == c.dport.1 && c.proto.count_ones() == 1);
+fn disjoint_targets(endpoints: Vec<Cube>, dnat: &[Cube]) -> Vec<Cube> {
     let mut endpoints = endpoints;
     endpoints.sort_unstable();
     endpoints.dedup();
     let mut out = Space(endpoints).coalesce().0;
-    for d in dnat {
+    for &d in dnat {
         let mut pieces = vec![d];
         for c in &out {
             pieces = pieces.into_iter().flat_map(|p| p.subtract(c)).collect();
