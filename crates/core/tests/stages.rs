@@ -511,6 +511,7 @@ hosts:
   fwd-strip: { at: n 10.0.0.6, listen: ["tcp/3128"], proxy: { port: 3128, allow: [any], forwarded_for: strip } }
   rev: { at: [n 10.0.0.7, m 10.1.0.7], listen: ["tcp/443 https tls app.corp"], proxy: { port: 443, mode: reverse, upstream: "app:8080" } }
   app: { at: m 10.1.0.10, listen: ["tcp/8080 http", "tcp/9000"], routes: ["default via fwd"] }
+  web: { at: n 10.0.0.8, listen: ["tcp/80 http"] }
 dns:
   d:
     app.corp: 10.0.0.7
@@ -547,14 +548,29 @@ fn proxies_reoriginate_and_carry_the_client_as_a_claim() {
         ("fwd-pass", "passes through fwd-pass unchanged"),
         ("fwd-strip", "removes X-Forwarded-For"),
     ] {
-        let t = run(&scn, "client", "10.0.0.7:443", |q| {
-            q.via = Some(proxy.into())
-        });
+        let t = run(&scn, "client", "web:80", |q| q.via = Some(proxy.into()));
         let p = t.hops.iter().find(|h| h.stage == Stage::Proxy).unwrap();
         assert!(
             p.trusts.iter().any(|c| c.text.contains(words)),
             "{proxy}: {:?}",
             p.trusts
+        );
+        // TLS goes through a forward proxy as a CONNECT tunnel: whatever its
+        // mode, the proxy never sees the headers (the lab measured it).
+        let t = run(&scn, "client", "10.0.0.7:443", |q| {
+            q.via = Some(proxy.into())
+        });
+        let p = t.hops.iter().find(|h| h.stage == Stage::Proxy).unwrap();
+        let xff: Vec<&str> = p
+            .trusts
+            .iter()
+            .filter(|c| c.fact == Fact::ClientAddress)
+            .map(|c| c.text.as_str())
+            .collect();
+        assert_eq!(xff.len(), 1, "{proxy}: {xff:?}");
+        assert!(
+            xff[0].contains("opaque tunnel (CONNECT)") && !xff[0].contains(words),
+            "{proxy}: {xff:?}"
         );
     }
     // A reverse proxy hands every request to its upstream.

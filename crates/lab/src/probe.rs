@@ -386,9 +386,12 @@ fn head_result(line: &str, r: &mut KernelResult) {
 /// The `X-Forwarded-For` the final service gets, per the model: what the
 /// client wrote (`CLIENT_XFF`), then each proxy on the way in its mode, with
 /// the client address that proxy saw (its hop's packet source).
+///
+/// A forward proxy that tunnels a TLS session (`CONNECT`: a TLS hop follows
+/// it in the trace) never sees the headers and passes them on untouched.
 pub fn model_xff(scn: &Scenario, t: &Trace) -> Option<String> {
     let mut cur = Some(CLIENT_XFF.to_string());
-    for h in t.hops.iter().filter(|h| {
+    for (i, h) in t.hops.iter().enumerate().filter(|(_, h)| {
         h.stage == Stage::Proxy
             && h.verdict == pathproof_core::evidence::Verdict::Accept
             && h.direction == pathproof_core::evidence::Direction::Request
@@ -399,6 +402,11 @@ pub fn model_xff(scn: &Scenario, t: &Trace) -> Option<String> {
         else {
             continue;
         };
+        let tunnel = matches!(p.mode, pathproof_core::model::ProxyMode::Forward { .. })
+            && t.hops[i + 1..].iter().any(|x| x.stage == Stage::Tls);
+        if tunnel {
+            continue;
+        }
         cur = crate::services::pass_on(p.forwarded_for, cur, h.packet.src);
     }
     cur
@@ -1118,12 +1126,6 @@ fn compare(scn: &Scenario, job: &Job, t: Trace, k: KernelResult) -> ProbeResult 
                     show(&k.xff_seen),
                     show(&m)
                 ));
-                if job.query.via.is_some() && t.hops.iter().any(|h| h.stage == Stage::Tls) {
-                    known_limit = Some(
-                        "L2: through a forward proxy the TLS session is the client's own, tunnelled with CONNECT; the proxy cannot add X-Forwarded-For to it, the model says it does"
-                            .into(),
-                    );
-                }
             }
         }
     }

@@ -33,7 +33,7 @@ fn every_builtin_and_variant_agrees_with_the_kernel() {
     let (mut tls_ok, mut tls_failed) = (0, 0);
     // Expectations whose source is a network, probed from stand-ins.
     let (mut stand_in, mut stand_in_connected) = (0, 0);
-    let (mut xff_compared, mut xff_by_proxy, mut l2) = (0, 0, 0);
+    let (mut xff_compared, mut xff_by_proxy) = (0, 0);
     let mut report = Vec::new();
     for h in handles {
         let (name, variant, results) = h.join().expect("lab thread");
@@ -56,29 +56,12 @@ fn every_builtin_and_variant_agrees_with_the_kernel() {
             xff_by_proxy +=
                 (r.model_xff.as_deref() != Some(pathproof_lab::services::CLIENT_XFF)) as usize;
         }
-        l2 += results
-            .iter()
-            .filter(|r| {
-                !r.agree
-                    && r.known_limit
-                        .as_deref()
-                        .is_some_and(|l| l.starts_with("L2"))
-            })
-            .count();
         for r in results.iter().filter(|r| r.stand_in.is_some()) {
             stand_in += 1;
             stand_in_connected +=
                 (r.kernel.class == pathproof_lab::probe::Class::Connected) as usize;
         }
-        // L2 (docs/lab.md): the model's X-Forwarded-For through a forward
-        // proxy's TLS tunnel; listed, not a failure.
-        for r in results.iter().filter(|r| {
-            !r.agree
-                && !r
-                    .known_limit
-                    .as_deref()
-                    .is_some_and(|l| l.starts_with("L2"))
-        }) {
+        for r in results.iter().filter(|r| !r.agree) {
             report.push(format!(
                 "{name}{}: {} {} -> {}{}: {}",
                 variant
@@ -97,7 +80,7 @@ fn every_builtin_and_variant_agrees_with_the_kernel() {
         }
     }
     eprintln!("built-ins: {agree}/{total} probes agree ({tls_ok} real TLS sessions, {tls_failed} real TLS failures among them; {stand_in} from network stand-ins, {stand_in_connected} of them connected)");
-    eprintln!("X-Forwarded-For compared on {xff_compared} connected journeys ({xff_by_proxy} changed by a proxy); {l2} differ by limit L2");
+    eprintln!("X-Forwarded-For compared on {xff_compared} connected journeys ({xff_by_proxy} changed by a proxy)");
     assert!(
         xff_by_proxy > 0,
         "no X-Forwarded-For set by a proxy was compared"

@@ -106,21 +106,20 @@ fn proxies_in_both_families_pass_on_the_forwarded_for_the_model_says() {
         Some("192.0.2.99, 10.9.1.10"),
         "{appended:#?}"
     );
-    // Only the documented limit L2 (TLS through the CONNECT tunnel) may differ.
+    // Every probe agrees, TLS through the forward proxy's CONNECT tunnel
+    // included: the model no longer lets the proxy touch those headers (the
+    // lab found it: formerly limit L2).
+    assert!(results.iter().all(|r| r.agree), "{}", report.join("\n"));
+    let tunnelled: Vec<_> = results
+        .iter()
+        .filter(|r| r.via.is_some() && r.kernel.detail.contains("TLS ok") && r.kernel.head_seen)
+        .collect();
     assert!(
-        results.iter().all(|r| r.agree
-            || r.known_limit
-                .as_deref()
-                .is_some_and(|l| l.starts_with("L2"))),
-        "{}",
-        report.join("\n")
-    );
-    assert!(
-        results.iter().any(|r| r
-            .known_limit
-            .as_deref()
-            .is_some_and(|l| l.starts_with("L2"))),
-        "TLS via the forward proxy should meet L2:\n{}",
+        !tunnelled.is_empty()
+            && tunnelled
+                .iter()
+                .all(|r| r.kernel.xff_seen.as_deref() == Some(pathproof_lab::services::CLIENT_XFF)),
+        "TLS via the forward proxy: the service gets the client's own X-Forwarded-For:\n{}",
         report.join("\n")
     );
 }

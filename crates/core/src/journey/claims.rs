@@ -227,6 +227,17 @@ pub(super) fn proxy(hop: &mut Hop, p: &Proxy, proxy_name: &str, client: IpAddr, 
     hop.trusts.push(Claim::new(Fact::ClientAddress, xff));
 }
 
+/// A forward proxy that tunnels a TLS session (`CONNECT`): its
+/// `forwarded_for` mode cannot apply, the headers are inside the client's
+/// encrypted session.
+pub(super) fn proxy_tunnel(hop: &mut Hop, proxy_name: &str, target: &str) {
+    hop.trusts.retain(|c| c.fact != Fact::ClientAddress);
+    hop.trusts.push(Claim::new(
+        Fact::ClientAddress,
+        format!("the client's TLS session goes through {proxy_name} as an opaque tunnel (CONNECT): {proxy_name} cannot read or change its headers, so any X-Forwarded-For that reaches {target} is whatever the client wrote"),
+    ));
+}
+
 /// What the service at the end can believe, and what it must take on trust.
 pub(super) fn summary(hops: &[Hop], outcome: &Outcome, client_addr: Option<IpAddr>) -> Summary {
     use crate::evidence::Direction;

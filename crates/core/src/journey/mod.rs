@@ -453,6 +453,7 @@ impl<'s> Tracer<'s> {
                     proxy_addr
                 );
                 let client_addr = end_pkt.t.src;
+                let proxy_hop = self.hops.len();
                 let hop = self.hop(
                     end_dev,
                     Stage::Proxy,
@@ -463,6 +464,7 @@ impl<'s> Tracer<'s> {
                     detail,
                 );
                 claims::proxy(hop, &pcfg, &proxy_host.name, client_addr, &dest.label);
+                let proxy_name = proxy_host.name.clone();
                 let second = Tuple {
                     proto,
                     src: proxy_addr,
@@ -474,6 +476,15 @@ impl<'s> Tracer<'s> {
                     Ok((d, p)) => {
                         // The TLS session (if any) is the client's, tunnelled through the proxy.
                         let o = self.finish(src_dev, d, &p, dest);
+                        if self.hops[proxy_hop..].iter().any(|h| h.stage == Stage::Tls) {
+                            // Tunnelled with CONNECT: the proxy never sees the
+                            // request's headers, so it cannot add or strip any.
+                            claims::proxy_tunnel(
+                                &mut self.hops[proxy_hop],
+                                &proxy_name,
+                                &dest.label,
+                            );
+                        }
                         (o, Some(first_dst))
                     }
                     Err(o) => (o, Some(first_dst)),
