@@ -573,10 +573,23 @@ fn proxies_reoriginate_and_carry_the_client_as_a_claim() {
             "{proxy}: {xff:?}"
         );
     }
-    // A reverse proxy hands every request to its upstream.
+    // A reverse proxy hands every request to its upstream, also when the
+    // client reaches it through a forward proxy (the lab found it).
     let t = run(&scn, "client", "app.corp:443", |_| {});
     assert_eq!(t.outcome.at.as_deref(), Some("app"), "{}", t.outcome.text);
     assert_eq!(t.outcome.kind, OutcomeKind::Reached);
+    let t = run(&scn, "client", "app.corp:443", |q| {
+        q.via = Some("fwd-over".into())
+    });
+    assert_eq!(t.outcome.at.as_deref(), Some("app"), "{}", t.outcome.text);
+    assert_eq!(t.outcome.kind, OutcomeKind::Reached);
+    let proxies: Vec<&str> = t
+        .hops
+        .iter()
+        .filter(|h| h.stage == Stage::Proxy)
+        .map(|h| h.device.as_str())
+        .collect();
+    assert_eq!(proxies, ["fwd-over", "rev"], "both proxies on the way");
 }
 
 #[test]

@@ -475,7 +475,14 @@ impl<'s> Tracer<'s> {
                 match self.leg(proxy_id.index(), second) {
                     Ok((d, p)) => {
                         // The TLS session (if any) is the client's, tunnelled through the proxy.
-                        let o = self.finish(src_dev, d, &p, dest);
+                        let mut o = self.finish(src_dev, d, &p, dest);
+                        // A reverse proxy at the far end hands the request on to
+                        // its upstream, as it does for a client that comes directly.
+                        if o.kind == OutcomeKind::Reached {
+                            if let Some(next) = self.reverse_proxy_leg(d, &p) {
+                                o = next;
+                            }
+                        }
                         if self.hops[proxy_hop..].iter().any(|h| h.stage == Stage::Tls) {
                             // Tunnelled with CONNECT: the proxy never sees the
                             // request's headers, so it cannot add or strip any.
