@@ -26,8 +26,9 @@ pub struct ReachQuery {
 pub struct Journey {
     /// The first of `members`.
     pub source: Source,
-    /// Every source these packets come from: a class of hosts no rule or
-    /// setting tells apart (their own addresses are in `space`), or one network.
+    /// Every source these packets come from: hosts configured alike that
+    /// reach this socket alike, each with its own source address in `space`
+    /// (the same paths and packets but for that address), or one network.
     pub members: Vec<Source>,
     pub host: HostId,
     pub socket: usize,
