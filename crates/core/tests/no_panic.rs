@@ -12,7 +12,11 @@ fn corpus() -> Vec<&'static str> {
 /// Applies one mutation chosen by `op` at position `at` (both taken modulo what fits).
 fn mutate(text: &str, op: u8, at: usize, other: usize, byte: u8) -> String {
     let lines: Vec<&str> = text.lines().collect();
-    let n = lines.len().max(1);
+    if lines.is_empty() {
+        // An earlier mutation emptied the file: nothing left to mutate by line.
+        return format!("{}{}", text, byte as char);
+    }
+    let n = lines.len();
     let (i, j) = (at % n, other % n);
     match op % 8 {
         0 => lines

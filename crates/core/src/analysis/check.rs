@@ -153,14 +153,26 @@ fn connected(t: &Trace) -> bool {
 
 pub fn check(scn: &Scenario) -> CheckReport {
     let engine = Engine::new(scn);
-    let r = reach_with(&engine, &needed(scn));
-    check_with(scn, &engine, &r)
+    // One walk per distinct question: each expectation looks only at the
+    // journeys it can see. A hundred small walks cost less than one that
+    // serves them all, which would push every source to every named host.
+    type Key = (Option<Vec<Source>>, Option<Vec<HostId>>);
+    let mut walks: std::collections::BTreeMap<Key, Reach> = std::collections::BTreeMap::new();
+    let mut results = Vec::new();
+    for e in &scn.expectations {
+        let q = needed(scn, std::slice::from_ref(e));
+        let r = walks
+            .entry((q.from.clone(), q.to.clone()))
+            .or_insert_with(|| reach_with(&engine, &q));
+        results.push(result_of(scn, &engine, r, e));
+    }
+    report(scn, results)
 }
 
-/// The journeys the expectations can look at: from the sources they name
+/// The journeys some expectations can look at: from the sources they name
 /// (all, if one needs all) to the hosts they name (all, if one needs all).
 /// A destination given as an address nobody owns may be a DNAT: all hosts.
-fn needed(scn: &Scenario) -> ReachQuery {
+fn needed(scn: &Scenario, expectations: &[Expectation]) -> ReachQuery {
     let mut from: Option<Vec<Source>> = Some(Vec::new());
     let mut to: Option<Vec<HostId>> = Some(Vec::new());
     let hosts_at = |p: &Place| -> Option<Vec<HostId>> {
@@ -193,7 +205,7 @@ fn needed(scn: &Scenario) -> ReachQuery {
             (t, _) => *t = None,
         }
     };
-    for e in &scn.expectations {
+    for e in expectations {
         match &e.kind {
             ExpectKind::Allow { from, to, .. } | ExpectKind::Deny { from, to, .. } => {
                 if matches!(to, Place::Name(_)) {
@@ -224,19 +236,30 @@ fn needed(scn: &Scenario) -> ReachQuery {
     }
 }
 
+/// `check` against journeys already computed (they must include every
+/// journey the expectations can look at, as a full `reach` does).
 pub fn check_with(scn: &Scenario, engine: &Engine, r: &Reach) -> CheckReport {
-    let mut results = Vec::new();
-    for e in &scn.expectations {
-        let (passed, detail, trace) = evaluate(scn, engine, r, &e.kind);
-        results.push(CheckResult {
-            expectation: e.text.clone(),
-            line: e.origin.line,
-            column: e.origin.column,
-            passed,
-            detail,
-            trace,
-        });
+    let results = scn
+        .expectations
+        .iter()
+        .map(|e| result_of(scn, engine, r, e))
+        .collect();
+    report(scn, results)
+}
+
+fn result_of(scn: &Scenario, engine: &Engine, r: &Reach, e: &Expectation) -> CheckResult {
+    let (passed, detail, trace) = evaluate(scn, engine, r, &e.kind);
+    CheckResult {
+        expectation: e.text.clone(),
+        line: e.origin.line,
+        column: e.origin.column,
+        passed,
+        detail,
+        trace,
     }
+}
+
+fn report(scn: &Scenario, results: Vec<CheckResult>) -> CheckReport {
     let passed = results.iter().filter(|r| r.passed).count();
     CheckReport {
         scenario: scn.name.clone(),

@@ -257,7 +257,7 @@ struct Flow {
     path: Steps,
     reply: bool,
     /// Request: the devices passed. Reply: copied from its request.
-    visited: Vec<usize>,
+    visited: std::rc::Rc<Vec<usize>>,
     /// The devices the journey starts from (a class of indistinguishable hosts).
     class: std::rc::Rc<Vec<usize>>,
     /// NAT done on the request: (device, field before the rewrite) for SNAT and DNAT.
@@ -797,7 +797,7 @@ impl<'s> Engine<'s> {
                 ttl: crate::journey::INITIAL_TTL,
                 path: Steps::default(),
                 reply: false,
-                visited: vec![dev],
+                visited: std::rc::Rc::new(vec![dev]),
                 class: std::rc::Rc::new(devs.clone()),
                 snat_log: Vec::new(),
                 dnat_log: Vec::new(),
@@ -863,11 +863,17 @@ impl<'s> Engine<'s> {
 
     /// Splits a flow's space by a condition on current fields.
     fn split_cond(&self, f: &Flow, conds: &[Cube]) -> (Space, Space) {
-        let pulled: Vec<Cube> = conds.iter().filter_map(|c| f.view.pull_back(c)).collect();
+        Self::split_by(&f.view, &f.space, conds)
+    }
+
+    /// Splits `space` (original coordinates) by a condition on the fields as
+    /// `view` has them now.
+    fn split_by(view: &View, space: &Space, conds: &[Cube]) -> (Space, Space) {
+        let pulled: Vec<Cube> = conds.iter().filter_map(|c| view.pull_back(c)).collect();
         if pulled.is_empty() {
-            return (Space::default(), f.space.clone());
+            return (Space::default(), space.clone());
         }
-        f.space.split(&pulled)
+        space.split(&pulled)
     }
 
     /// A condition on one current field (all other fields free).
@@ -1120,7 +1126,9 @@ impl<'s> Engine<'s> {
                     rule: Some(ESTABLISHED),
                 },
             );
-            return vec![self.child(&f, f.space.clone(), Some(step))];
+            let mut f = f;
+            f.path.push(step);
+            return vec![f];
         }
         let net = |i: Option<usize>| i.and_then(|i| host.interfaces.get(i)).map(|i| i.network);
         let (inn, outn) = (net(in_iface), net(out_iface));
@@ -1255,11 +1263,7 @@ impl<'s> Engine<'s> {
             if rule.matches.out_iface.is_some() && rule.matches.out_iface != out_net {
                 continue;
             }
-            let tmp = Flow {
-                space: rest.clone(),
-                ..self.child(&f, Space::default(), None)
-            };
-            let (hit, miss) = self.split_cond(&tmp, &self.nat_cubes[&(dev, ni)]);
+            let (hit, miss) = Self::split_by(&f.view, &rest, &self.nat_cubes[&(dev, ni)]);
             rest = miss;
             for fam in Self::fams(&hit) {
                 let part = Space(hit.0.iter().filter(|c| c.fam == fam).copied().collect());
@@ -1367,7 +1371,7 @@ impl<'s> Engine<'s> {
                     child.in_iface = Some(ii);
                     child.group = group;
                     if !child.reply {
-                        child.visited.push(di);
+                        std::rc::Rc::make_mut(&mut child.visited).push(di);
                     }
                     self.receive(child, out);
                 }
@@ -1442,11 +1446,7 @@ impl<'s> Engine<'s> {
                 if rule.matches.in_iface.is_some() && rule.matches.in_iface != in_net {
                     continue;
                 }
-                let tmp = Flow {
-                    space: rest.clone(),
-                    ..self.child(&f, Space::default(), None)
-                };
-                let (hit, miss) = self.split_cond(&tmp, &self.nat_cubes[&(dev, ni)]);
+                let (hit, miss) = Self::split_by(&f.view, &rest, &self.nat_cubes[&(dev, ni)]);
                 let (hit, keep) = hit
                     .0
                     .into_iter()
@@ -1528,11 +1528,8 @@ impl<'s> Engine<'s> {
             } else {
                 self.own_ranges(dev, fam)
             };
-            let tmp = Flow {
-                space: rest.clone(),
-                ..self.child(&f, Space::default(), None)
-            };
-            let (local, remote) = self.split_cond(&tmp, &Self::field_cond(fam, Dim::Dst, &own));
+            let (local, remote) =
+                Self::split_by(&f.view, &rest, &Self::field_cond(fam, Dim::Dst, &own));
             rest = remote;
             if !local.is_empty() {
                 let child = self.child(&f, local, None);
@@ -1616,11 +1613,7 @@ impl<'s> Engine<'s> {
                         break;
                     }
                     let conds = socket_conds(&mh.sockets[si], Some(&self.own[m]));
-                    let tmp = Flow {
-                        space: mine.clone(),
-                        ..self.child(&f, Space::default(), None)
-                    };
-                    let (hit, miss) = self.split_cond(&tmp, &conds);
+                    let (hit, miss) = Self::split_by(&f.view, &mine, &conds);
                     mine = miss;
                     if !hit.is_empty() {
                         taken.extend(hit.0);
@@ -1650,11 +1643,7 @@ impl<'s> Engine<'s> {
                 break;
             }
             let conds = socket_conds(&host.sockets[si], None);
-            let tmp = Flow {
-                space: rest.clone(),
-                ..self.child(&f, Space::default(), None)
-            };
-            let (hit, miss) = self.split_cond(&tmp, &conds);
+            let (hit, miss) = Self::split_by(&f.view, &rest, &conds);
             rest = miss;
             if !hit.is_empty() {
                 let child = self.child(&f, hit, Some(self.step(&f, StepKind::Socket(si as u32))));
@@ -1666,14 +1655,15 @@ impl<'s> Engine<'s> {
 
     /// Sends the reply of a request that reached socket `si` (usize::MAX: ICMP echo).
     fn reply(&self, f: Flow, si: usize, out: &mut Sink) {
-        let mut r = self.child(&f, f.space.clone(), None);
+        let dev = f.dev;
+        let mut r = f;
         r.reply = true;
-        r.view = f.view.swapped();
+        r.view = r.view.swapped();
         r.in_iface = None;
         r.ttl = crate::journey::INITIAL_TTL;
         // Remember where the request ended, for the outcome.
         r.path.push(PathStep {
-            dev: f.dev as u32,
+            dev: dev as u32,
             reply: true,
             kind: StepKind::Socket(si.min(u32::MAX as usize) as u32),
         });
