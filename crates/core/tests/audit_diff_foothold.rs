@@ -510,3 +510,76 @@ fn shadowing_names_the_hiding_rules_and_respects_interfaces() {
     );
     assert_eq!(st[4], RuleStatus::Live);
 }
+
+/// Broad egress: every finding's proof packet, traced one by one, passes every
+/// filter and leaves onto the internet (where nobody answers for it); a
+/// workload whose egress the scenario limits is not reported.
+#[test]
+fn broad_egress_findings_are_confirmed_by_the_tracer() {
+    let mut confirmed = 0;
+    for ex in examples::ALL {
+        let base = load(&ex.file(), ex.text, None).unwrap();
+        for v in std::iter::once(None).chain(base.variants.iter().map(|v| Some(v.name.clone()))) {
+            let scn = load(&ex.file(), ex.text, v.as_deref()).unwrap();
+            for f in audit::audit(&scn)
+                .findings
+                .iter()
+                .filter(|f| f.kind == FindingKind::BroadEgress)
+            {
+                let p = f.proof.as_ref().expect("a proof");
+                let mut q = pathproof_core::Query::new(
+                    &p.source,
+                    &format!(
+                        "{}:{}",
+                        match p.example.dst {
+                            IpAddr::V6(a) => format!("[{a}]"),
+                            IpAddr::V4(a) => a.to_string(),
+                        },
+                        p.example.dport
+                    ),
+                );
+                q.proto = p.example.proto;
+                let t = pathproof_core::trace(&scn, &q).unwrap();
+                let last = t.hops.last().unwrap();
+                assert!(
+                    t.hops
+                        .iter()
+                        .all(|h| h.verdict != pathproof_core::evidence::Verdict::Drop
+                            || h.stage != pathproof_core::evidence::Stage::Filter),
+                    "{} {v:?}: {}: a filter drops the proof: {}",
+                    ex.name,
+                    f.title,
+                    t.outcome.text
+                );
+                assert!(
+                    last.detail.contains("no neighbour") && last.detail.contains(&p.target),
+                    "{} {v:?}: {}: the proof should leave onto {}: {}",
+                    ex.name,
+                    f.title,
+                    p.target,
+                    t.outcome.text
+                );
+                confirmed += 1;
+            }
+        }
+    }
+    assert!(
+        confirmed >= 5,
+        "{confirmed} broad-egress findings confirmed"
+    );
+    // The mini-lab's edge lets only the proxy out on web ports: not broad.
+    let a = audit::audit(&scenario("mini-lab", None));
+    assert!(a
+        .findings
+        .iter()
+        .all(|f| f.kind != FindingKind::BroadEgress));
+    // Its break variant opens the edge to the DMZ: web and proxy are reported.
+    let a = audit::audit(&scenario("mini-lab", Some("break")));
+    let who: Vec<&str> = a
+        .findings
+        .iter()
+        .filter(|f| f.kind == FindingKind::BroadEgress)
+        .flat_map(|f| f.involves.iter().map(String::as_str))
+        .collect();
+    assert_eq!(who, ["web", "proxy"]);
+}

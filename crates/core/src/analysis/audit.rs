@@ -18,7 +18,7 @@ use super::reach::{
     ReachQuery,
 };
 use super::space::*;
-use super::symbolic::{Engine, Outcome, PathStep, Source};
+use super::symbolic::{End, Engine, Outcome, PathStep, Source, Stop};
 
 /// TCP ports of administration and debugging interfaces (not databases).
 pub const ADMIN_PORTS: &[(u16, &str)] = &[
@@ -107,6 +107,8 @@ pub enum FindingKind {
     FlatNetwork,
     /// A socket bound to all addresses, reached from another network, that no expectation allows.
     WildcardBind,
+    /// A workload reaches the internet on most ports.
+    BroadEgress,
     /// A filter rule no packet can ever hit.
     ShadowedRule,
     /// A filter rule whose removal changes no decision.
@@ -114,13 +116,14 @@ pub enum FindingKind {
 }
 
 impl FindingKind {
-    pub const ALL: [FindingKind; 8] = [
+    pub const ALL: [FindingKind; 9] = [
         FindingKind::MetadataReachable,
         FindingKind::DatabaseExposed,
         FindingKind::AdminPortExposed,
         FindingKind::Ipv6Bypass,
         FindingKind::FlatNetwork,
         FindingKind::WildcardBind,
+        FindingKind::BroadEgress,
         FindingKind::ShadowedRule,
         FindingKind::RedundantRule,
     ];
@@ -132,6 +135,7 @@ impl FindingKind {
             FindingKind::Ipv6Bypass => "ipv6-bypass",
             FindingKind::FlatNetwork => "flat-network",
             FindingKind::WildcardBind => "wildcard-bind",
+            FindingKind::BroadEgress => "broad-egress",
             FindingKind::ShadowedRule => "shadowed-rule",
             FindingKind::RedundantRule => "redundant-rule",
         }
@@ -144,6 +148,7 @@ impl FindingKind {
             FindingKind::Ipv6Bypass => "A socket is reachable over IPv6 from a source whose IPv4 path to it is closed.",
             FindingKind::FlatNetwork => "Most internal hosts reach each other: the network is flat.",
             FindingKind::WildcardBind => "A socket bound to all addresses is reached from another network and no expectation allows it.",
+            FindingKind::BroadEgress => "A workload reaches the internet on most ports: anything running on it can call out.",
             FindingKind::ShadowedRule => "A filter rule no packet can ever hit: earlier rules cover its whole match.",
             FindingKind::RedundantRule => "A filter rule whose removal changes no decision.",
         }
@@ -223,6 +228,154 @@ pub struct Audit {
 // ---------------------------------------------------------------------------
 // The audit
 // ---------------------------------------------------------------------------
+
+/// More than this many TCP destination ports towards the internet is "broad":
+/// more than half of them.
+pub const BROAD_EGRESS_PORTS: u32 = 32768;
+
+/// Workloads that reach the open address space of a catch-all network (the
+/// internet) on more than half of the TCP ports. One finding per workload.
+fn egress_findings(scn: &Scenario, out: &mut Vec<Finding>) {
+    let engine = Engine::new(scn);
+    let workloads: Vec<Source> = (0..scn.hosts.len())
+        .map(|i| HostId(i as u32))
+        .filter(|&h| is_workload(scn, h))
+        .map(Source::Host)
+        .collect();
+    for class in engine.source_classes(&workloads) {
+        let outs: Vec<Outcome> = engine
+            .egress_from(&class)
+            .into_iter()
+            .filter(|o| {
+                matches!(
+                    o.end,
+                    End::Stopped {
+                        stop: Stop::Egress,
+                        ..
+                    }
+                )
+            })
+            .collect();
+        if outs.is_empty() {
+            continue;
+        }
+        for &m in &class {
+            let Source::Host(h) = m else { continue };
+            let parts: Vec<(&Outcome, Space)> = outs
+                .iter()
+                .map(|o| (o, member_space(scn, m, &o.space)))
+                .filter(|(_, sp)| !sp.is_empty())
+                .collect();
+            let ports = |bit: u8| -> Vec<(u128, u128)> {
+                normalise(
+                    parts
+                        .iter()
+                        .flat_map(|(_, sp)| sp.0.iter())
+                        .filter(|c| c.proto & bit != 0)
+                        .map(|c| (c.dport.0 as u128, c.dport.1 as u128))
+                        .collect(),
+                )
+            };
+            let count =
+                |v: &[(u128, u128)]| -> u32 { v.iter().map(|(a, b)| (b - a + 1) as u32).sum() };
+            let (tcp, udp) = (ports(TCP), ports(UDP));
+            if count(&tcp) <= BROAD_EGRESS_PORTS {
+                continue;
+            }
+            let Some((o, sp)) = parts.iter().min_by_key(|(_, sp)| {
+                example(sp).map(|e| (e.proto == Proto::Udp, e.dport, e.src, e.dst))
+            }) else {
+                continue;
+            };
+            let Some(mut ex) = example(sp) else { continue };
+            // A readable example: a documentation address on an unusual port,
+            // when the space holds one (it usually starts at 0.0.0.0, port 0).
+            for (dst, port) in [
+                ("203.0.113.99", 4444u16),
+                ("198.51.100.99", 4444),
+                ("2001:db8::99", 4444),
+                ("203.0.113.99", 443),
+            ] {
+                let d: IpAddr = dst.parse().expect("a literal address");
+                let (fam, x) = (Fam::of(d), addr_u128(d));
+                let fits = sp.0.iter().any(|c| {
+                    c.fam == fam
+                        && c.proto & TCP != 0
+                        && c.dst.0 <= x
+                        && x <= c.dst.1
+                        && c.dport.0 <= port
+                        && port <= c.dport.1
+                        && c.src.0 <= addr_u128(ex.src)
+                        && addr_u128(ex.src) <= c.src.1
+                        && Fam::of(ex.src) == fam
+                });
+                if fits {
+                    ex.proto = Proto::Tcp;
+                    ex.dst = d;
+                    ex.dport = port;
+                    break;
+                }
+            }
+            let End::Stopped { dev, .. } = o.end else {
+                continue;
+            };
+            let net = engine.dev_name(dev).to_string();
+            let host = scn.host(h);
+            let allowed_by = path_rules(scn, &o.path);
+            let show = |v: &[(u128, u128)]| {
+                v.iter()
+                    .take(6)
+                    .map(|&(a, b)| {
+                        if a == b {
+                            a.to_string()
+                        } else {
+                            format!("{a}-{b}")
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join(",")
+            };
+            out.push(Finding {
+                kind: FindingKind::BroadEgress,
+                severity: if host.sensitive { Severity::High } else { Severity::Medium },
+                title: format!(
+                    "{} reaches {net} on {} TCP ports and {} UDP ports",
+                    host.name,
+                    count(&tcp),
+                    count(&udp)
+                ),
+                detail: format!(
+                    "Traffic from {} to addresses on {net} that no host of the scenario has gets out on TCP ports {} and UDP ports {}: malware, a compromised dependency or a curious user can reach any service out there, and data can leave by any port.",
+                    host.name,
+                    show(&tcp),
+                    if udp.is_empty() { "none".to_string() } else { show(&udp) }
+                ),
+                involves: vec![host.name.clone()],
+                proof: Some(Proof {
+                    source: host.name.clone(),
+                    target: net.clone(),
+                    socket: None,
+                    example: ex,
+                    rules: allowed_by.clone(),
+                }),
+                ipv4_decider: None,
+                fix: format!(
+                    "allow {} only the destinations and ports it needs (or send it through a proxy) and drop the rest{}",
+                    host.name,
+                    allowed_by
+                        .first()
+                        .map(|r| format!(" ({r} lets it out now)"))
+                        .unwrap_or_default()
+                ),
+                location: Location {
+                    line: host.origin.line,
+                    column: host.origin.column,
+                    what: format!("host {}", host.name),
+                },
+            });
+        }
+    }
+}
 
 /// Every finding for a scenario, worst first.
 pub fn audit(scn: &Scenario) -> Audit {
@@ -327,6 +480,7 @@ pub fn audit_with(scn: &Scenario, r: &Reach) -> Audit {
     let flatness = flatness(scn, r);
     flat_findings(scn, &flatness, &mut findings);
     wildcard_findings(scn, r, &mut findings, &reported);
+    egress_findings(scn, &mut findings);
     let rules = rule_findings(scn, &mut findings);
     sort_findings(&mut findings);
     Audit {

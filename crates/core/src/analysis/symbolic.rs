@@ -162,6 +162,9 @@ pub enum Stop {
     NoSocket,
     /// Addressed to the sender itself: not a journey across the network.
     Local,
+    /// Left the scenario: arrived on a catch-all network at an address no
+    /// host has (only walks that look for egress follow packets there).
+    Egress,
     /// The reply reached the client but not as the reply it expects.
     ReplyMismatch,
 }
@@ -195,6 +198,8 @@ struct Delivery {
 struct Sink {
     outcomes: Vec<Outcome>,
     keep_stopped: bool,
+    /// Follow requests to addresses no host has on catch-all networks.
+    egress: bool,
 }
 
 /// A device: a host of the scenario, or a sender standing for a network.
@@ -748,6 +753,38 @@ impl<'s> Engine<'s> {
         keep_stopped: bool,
         targets: Option<&[Cube]>,
     ) -> Vec<Outcome> {
+        self.walk(class, keep_stopped, targets, false)
+    }
+
+    /// Where a class's traffic to the open address space of catch-all
+    /// networks (the internet: addresses no host of the scenario has), on
+    /// every TCP and UDP port, gets to: the parts that get there end with
+    /// `Stop::Egress` (only the request is followed; a stateful filter on
+    /// the way lets its replies back).
+    pub fn egress_from(&self, class: &[Source]) -> Vec<Outcome> {
+        let mut targets = Vec::new();
+        for (ni, n) in self.scn.networks.iter().enumerate() {
+            if !n.catch_all {
+                continue;
+            }
+            for &(fam, lo, hi) in &self.devices[self.scn.hosts.len() + ni].owned {
+                targets.push(Cube {
+                    dst: (lo, hi),
+                    proto: TCP | UDP,
+                    ..Cube::full(fam)
+                });
+            }
+        }
+        self.walk(class, true, Some(&targets), true)
+    }
+
+    fn walk(
+        &self,
+        class: &[Source],
+        keep_stopped: bool,
+        targets: Option<&[Cube]>,
+        egress: bool,
+    ) -> Vec<Outcome> {
         let Some(&first) = class.first() else {
             return Vec::new();
         };
@@ -756,6 +793,7 @@ impl<'s> Engine<'s> {
         let mut out = Sink {
             outcomes: Vec::new(),
             keep_stopped,
+            egress,
         };
         for fam in [Fam::V4, Fam::V6] {
             let src_ranges: Vec<(u128, u128)> = match first {
@@ -1308,7 +1346,7 @@ impl<'s> Engine<'s> {
         let class_here = !f.reply && f.class.contains(&dev);
         // Who answers on this segment: the hosts' addresses, and — for replies
         // only — the range of the sender standing for the network.
-        let table = if f.reply {
+        let table = if f.reply || out.egress {
             &self.on_link_reply
         } else {
             &self.on_link
@@ -1577,7 +1615,13 @@ impl<'s> Engine<'s> {
         }
         let host = &self.devices[dev].host;
         if dev >= self.scn.hosts.len() {
-            self.stopped(&f, f.space.clone(), Stop::NoSocket, out);
+            let catch_all = self.scn.networks[dev - self.scn.hosts.len()].catch_all;
+            let stop = if out.egress && catch_all {
+                Stop::Egress
+            } else {
+                Stop::NoSocket
+            };
+            self.stopped(&f, f.space.clone(), stop, out);
             return;
         }
         // ICMP echo is answered by the kernel.
