@@ -1,19 +1,30 @@
 //! Lessons: one journey told four ways, from a school student's picture to a
-//! security architect's threat model. Each lesson is a YAML file in
-//! `scenarios/lessons/`, bound to a built-in scenario; its predict-then-see
-//! questions are trace queries whose answers the engine checks live.
+//! security architect's threat model. Each lesson is a YAML file bound to a
+//! scenario; its predict-then-see questions are trace queries whose answers
+//! the engine checks live.
 //!
-//! The files are embedded below (an explicit list, like `examples.rs`), so an
-//! instructor adds a lesson by writing a file and adding one line here. The
-//! format is described in docs/lessons.md.
+//! The built-in lessons (`scenarios/lessons/`) are embedded below, so the
+//! binary needs no file on disk. An instructor adds lessons without touching
+//! Rust: `pathproof learn --lessons DIR` and `pathproof serve --lessons DIR`
+//! read a directory of lesson files, and the scenario files they name, and hand
+//! the texts to [`from_files`]. This module never reads a file itself.
+//!
+//! Every lesson, built in or not, passes the same checks ([`validate`]): all
+//! four layers with every section, each layer told in its own words, a
+//! scenario with `break` and `harden` variants and a question under each,
+//! every predict-then-see answer what the engine computes, and every line of
+//! the scenario the text cites holding the declaration it quotes. The format
+//! is described in docs/lessons.md.
 
 use serde::{Deserialize, Serialize};
 use serde_saphyr::Spanned;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::path::{Component, Path};
 
 use crate::evidence::{Fact, OutcomeKind, Stage, Trace};
 use crate::journey::Query;
-use crate::model::Proto;
+use crate::model::{Proto, Scenario};
 
 /// The embedded lesson files: (path relative to the repository root, text).
 pub const FILES: &[(&str, &str)] = &[
@@ -58,7 +69,6 @@ pub const FILES: &[(&str, &str)] = &[
         include_str!("../../../scenarios/lessons/10-proxy-xff.yaml"),
     ),
 ];
-
 /// The names of the four layers, by level.
 pub const LAYER_NAMES: [&str; 4] = [
     "School student",
@@ -67,18 +77,43 @@ pub const LAYER_NAMES: [&str; 4] = [
     "Security architect",
 ];
 
-/// One lesson: a topic, the built-in scenario it runs on, and four layers.
+/// The shortest text a section may have: a full sentence, not a placeholder.
+pub const MIN_TEXT: usize = 20;
+
+/// One lesson: a topic, the scenario it runs on, and four layers.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Lesson {
     pub id: String,
     pub title: String,
-    /// The name of a built-in scenario (`examples::get`).
+    /// The scenario as the file names it: a built-in scenario's name
+    /// (`mini-lab`), or a scenario file beside the lesson (`my-lab.yaml`).
     pub scenario: String,
+    /// The file name traces and rule lines of the scenario are reported with:
+    /// `mini-lab.yaml` for a built-in, otherwise the path of the scenario file
+    /// (the lesson file's directory joined with `scenario`).
+    pub scenario_file: String,
+    /// Whether `scenario` is a built-in scenario (`examples::get`).
+    pub builtin_scenario: bool,
+    /// Other names `pathproof learn` accepts for the lesson (`ssrf`, `xff`).
+    pub aliases: Vec<String>,
     pub summary: String,
     /// Layers in the order of the file (levels 1 to 4).
     pub layers: Vec<Layer>,
-    /// The file the lesson came from, relative to the repository root.
+    /// The file the lesson came from (for a built-in, relative to the
+    /// repository root).
     pub file: String,
+    /// Whether this is one of the built-in lessons embedded in the binary.
+    pub builtin: bool,
+    /// The line of the file where `id:` is written.
+    #[serde(skip)]
+    pub id_line: u32,
+    /// The line of the file where `scenario:` is written.
+    #[serde(skip)]
+    pub scenario_line: u32,
+    /// The text of the scenario file, for a lesson whose scenario is not
+    /// built in ([`from_files`] or [`Lesson::attach_scenario`] set it).
+    #[serde(skip)]
+    pub scenario_text: Option<String>,
 }
 
 /// The lesson at one depth.
@@ -135,7 +170,8 @@ impl Prediction {
         q
     }
 
-    /// The same question as a `pathproof trace` command line.
+    /// The same question as a `pathproof trace` command line; `scenario` is
+    /// what the command names (a built-in's name or a file).
     pub fn command(&self, scenario: &str) -> String {
         let mut c = format!(
             "pathproof trace {scenario} --from {} --to {}",
@@ -160,7 +196,47 @@ impl Prediction {
     }
 }
 
-/// A lesson file that cannot be read: where, and what is wrong.
+impl Lesson {
+    /// The scenario argument of a `pathproof trace` command for this lesson:
+    /// the built-in's name, or the scenario file's path.
+    pub fn scenario_arg(&self) -> &str {
+        if self.builtin_scenario {
+            &self.scenario
+        } else {
+            &self.scenario_file
+        }
+    }
+
+    /// Gives a lesson whose scenario is a file the text of that file.
+    pub fn attach_scenario(&mut self, text: impl Into<String>) {
+        self.scenario_text = Some(text.into());
+    }
+
+    /// The scenario's file name and text: the embedded text of a built-in, or
+    /// the text attached to the lesson.
+    pub fn scenario_source(&self) -> Result<(String, &str), String> {
+        if self.builtin_scenario {
+            return crate::examples::get(&self.scenario)
+                .map(|e| (e.file(), e.text))
+                .ok_or_else(|| format!("`{}` is not a built-in scenario", self.scenario));
+        }
+        match &self.scenario_text {
+            Some(t) => Ok((self.scenario_file.clone(), t.as_str())),
+            None => Err(format!(
+                "the scenario file {} has not been read",
+                self.scenario_file
+            )),
+        }
+    }
+
+    /// The lesson's scenario with `variant` applied.
+    pub fn load_scenario(&self, variant: Option<&str>) -> Result<Scenario, String> {
+        let (file, text) = self.scenario_source()?;
+        crate::load(&file, text, variant).map_err(|e| e.to_string())
+    }
+}
+
+/// A lesson file that cannot be used: where, and what is wrong.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct LessonError {
     pub file: String,
@@ -213,6 +289,8 @@ struct RawLesson {
     id: Spanned<String>,
     title: String,
     scenario: Spanned<String>,
+    #[serde(default)]
+    aliases: Vec<String>,
     summary: String,
     layers: Vec<Spanned<RawLayer>>,
 }
@@ -255,6 +333,16 @@ struct RawPrediction {
     explain: String,
 }
 
+/// Only the key that tells whether a file names a scenario file: read from
+/// every file of a lesson directory before the lessons themselves.
+#[derive(Deserialize)]
+struct ScenarioKey {
+    #[serde(default)]
+    scenario: Option<String>,
+    #[serde(default)]
+    layers: Option<serde::de::IgnoredAny>,
+}
+
 const OUTCOMES: [(&str, OutcomeKind); 10] = [
     ("reached", OutcomeKind::Reached),
     ("refused", OutcomeKind::Refused),
@@ -277,11 +365,26 @@ pub fn outcome_key(kind: OutcomeKind) -> &'static str {
         .unwrap_or("reached")
 }
 
+/// Every outcome kind a lesson may give as an answer, in the order lesson
+/// files and the page list them.
+pub fn outcome_kinds() -> impl Iterator<Item = OutcomeKind> {
+    OUTCOMES.iter().map(|(_, k)| *k)
+}
+
 fn err_at(file: &str, loc: &serde_saphyr::Location, message: String) -> LessonError {
     LessonError {
         file: file.to_string(),
         line: loc.line() as u32,
         column: loc.column() as u32,
+        message,
+    }
+}
+
+fn err_line(file: &str, line: u32, message: String) -> LessonError {
+    LessonError {
+        file: file.to_string(),
+        line: line.max(1),
+        column: 1,
         message,
     }
 }
@@ -295,45 +398,136 @@ fn first_line(rendered: &str) -> String {
         .to_string()
 }
 
-/// Reads one lesson file. `file` is the name errors report.
-pub fn parse(file: &str, text: &str) -> Result<Lesson, LessonError> {
+fn yaml_options() -> serde_saphyr::Options {
     let mut options = serde_saphyr::Options::default();
     options.strict_booleans = true;
     options.with_snippet = false;
-    let raw: RawLesson = serde_saphyr::from_str_with_options(text, options).map_err(|e| {
-        let (line, column) = e
-            .location()
-            .map(|l| (l.line() as u32, l.column() as u32))
-            .unwrap_or((1, 1));
-        LessonError {
-            file: file.to_string(),
-            line,
-            column,
-            message: first_line(&e.to_string()),
+    options
+}
+
+/// Whether a `scenario:` value names a file rather than a built-in scenario.
+fn names_a_file(scenario: &str) -> bool {
+    scenario.ends_with(".yaml") || scenario.ends_with(".yml")
+}
+
+/// A path with `.` components dropped and `/` between the others (no I/O:
+/// the path is only taken apart).
+fn normalise(path: &str) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut absolute = false;
+    for c in Path::new(path).components() {
+        match c {
+            Component::RootDir => absolute = true,
+            Component::CurDir => {}
+            Component::Prefix(p) => parts.push(p.as_os_str().to_string_lossy().into_owned()),
+            Component::ParentDir => parts.push("..".to_string()),
+            Component::Normal(s) => parts.push(s.to_string_lossy().into_owned()),
         }
-    })?;
+    }
+    let joined = parts.join("/");
+    if absolute {
+        format!("/{joined}")
+    } else {
+        joined
+    }
+}
+
+/// The directory part of a normalised path (`""` for a bare file name).
+fn parent_of(path: &str) -> &str {
+    path.rsplit_once('/').map(|(d, _)| d).unwrap_or("")
+}
+
+/// The path of a scenario file named `rel` by the lesson file `lesson_file`:
+/// inside the lesson's directory, never above it.
+fn beside(lesson_file: &str, rel: &str) -> Result<String, String> {
+    let p = Path::new(rel);
+    if p.is_absolute()
+        || p.components()
+            .any(|c| matches!(c, Component::ParentDir | Component::Prefix(_)))
+    {
+        return Err(format!(
+            "the scenario file `{rel}` must be named relative to the lesson, in its directory or below it (no `..`, no absolute path)"
+        ));
+    }
+    let rel = normalise(rel);
+    let dir = parent_of(&normalise(lesson_file)).to_string();
+    Ok(if dir.is_empty() {
+        rel
+    } else {
+        format!("{dir}/{rel}")
+    })
+}
+
+/// Reads one lesson file. `file` is the name errors report, and the place a
+/// scenario file the lesson names is looked for beside. A lesson whose
+/// scenario is a file comes back without the file's text: attach it with
+/// [`Lesson::attach_scenario`] (or read a whole directory with
+/// [`from_files`]). `parse` checks the form of the file; [`validate`] checks
+/// the lesson against its scenario and the engine.
+pub fn parse(file: &str, text: &str) -> Result<Lesson, LessonError> {
+    let raw: RawLesson =
+        serde_saphyr::from_str_with_options(text, yaml_options()).map_err(|e| {
+            let (line, column) = e
+                .location()
+                .map(|l| (l.line() as u32, l.column() as u32))
+                .unwrap_or((1, 1));
+            LessonError {
+                file: file.to_string(),
+                line,
+                column,
+                message: first_line(&e.to_string()),
+            }
+        })?;
 
     let id_loc = raw.id.referenced;
     let id = raw.id.value.trim().to_string();
-    if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+    let well_formed = |s: &str| {
+        !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    };
+    if !well_formed(&id) {
         return Err(err_at(
             file,
             &id_loc,
             format!("lesson id `{id}` must be lower-case letters, digits and dashes"),
         ));
     }
+    let mut aliases = Vec::new();
+    for a in &raw.aliases {
+        let a = a.trim().to_string();
+        if !well_formed(&a) {
+            return Err(err_at(
+                file,
+                &id_loc,
+                format!("alias `{a}` must be lower-case letters, digits and dashes"),
+            ));
+        }
+        if a == id || aliases.contains(&a) {
+            return Err(err_at(file, &id_loc, format!("alias `{a}` is given twice")));
+        }
+        aliases.push(a);
+    }
     let scenario = raw.scenario.value.trim().to_string();
-    if crate::examples::get(&scenario).is_none() {
+    let scenario_at = raw.scenario.referenced;
+    let (scenario_file, builtin_scenario) = if names_a_file(&scenario) {
+        let path = beside(file, &scenario).map_err(|m| err_at(file, &scenario_at, m))?;
+        (path, false)
+    } else if let Some(e) = crate::examples::get(&scenario) {
+        (e.file(), true)
+    } else {
         let names = crate::examples::ALL.iter().map(|e| e.name);
         let hint = crate::load::diagnostic::nearest(&scenario, names)
             .map(|n| format!(" (did you mean `{n}`?)"))
-            .unwrap_or_default();
+            .unwrap_or_else(|| {
+                " (or name a scenario file beside the lesson, `my-lab.yaml`)".to_string()
+            });
         return Err(err_at(
             file,
-            &raw.scenario.referenced,
+            &scenario_at,
             format!("`{scenario}` is not a built-in scenario{hint}"),
         ));
-    }
+    };
     let mut nonempty = vec![
         ("title", raw.title.trim().is_empty()),
         ("summary", raw.summary.trim().is_empty()),
@@ -494,40 +688,71 @@ pub fn parse(file: &str, text: &str) -> Result<Lesson, LessonError> {
         id,
         title: raw.title.trim().to_string(),
         scenario,
+        scenario_file,
+        builtin_scenario,
+        aliases,
         summary: raw.summary.trim().to_string(),
         layers,
         file: file.to_string(),
+        builtin: false,
+        id_line: id_loc.line() as u32,
+        scenario_line: scenario_at.line() as u32,
+        scenario_text: None,
     })
 }
 
-/// Every embedded lesson, in file order. The first unreadable file is the error.
+/// Every built-in lesson, in file order. The first unreadable file is the error.
 pub fn all() -> Result<Vec<Lesson>, LessonError> {
     let mut out: Vec<Lesson> = Vec::new();
     for (file, text) in FILES {
-        let lesson = parse(file, text)?;
-        if let Some(other) = out.iter().find(|l| l.id == lesson.id) {
-            return Err(LessonError {
-                file: file.to_string(),
-                line: 1,
-                column: 1,
-                message: format!("lesson id `{}` is also used by {}", lesson.id, other.file),
-            });
+        let mut lesson = parse(file, text)?;
+        lesson.builtin = true;
+        if let Some(e) = clash(&out, &lesson) {
+            return Err(e);
         }
         out.push(lesson);
     }
     Ok(out)
 }
 
-/// One lesson by id (none if it does not exist or the lessons do not load).
+/// One built-in lesson by id (none if it does not exist or the lessons do not load).
 pub fn get(id: &str) -> Option<Lesson> {
     all().ok()?.into_iter().find(|l| l.id == id)
+}
+
+/// An id or alias of `lesson` that one of `others` already uses.
+fn clash(others: &[Lesson], lesson: &Lesson) -> Option<LessonError> {
+    let names = |l: &Lesson| -> Vec<String> {
+        std::iter::once(l.id.clone())
+            .chain(l.aliases.iter().cloned())
+            .collect()
+    };
+    for other in others {
+        let theirs = names(other);
+        for (i, mine) in names(lesson).into_iter().enumerate() {
+            if theirs.contains(&mine) {
+                let what = if i == 0 { "lesson id" } else { "alias" };
+                return Some(err_line(
+                    &lesson.file,
+                    lesson.id_line,
+                    format!(
+                        "{what} `{mine}` is also used by the lesson `{}` ({}{})",
+                        other.id,
+                        other.file,
+                        if other.builtin { ", built in" } else { "" }
+                    ),
+                ));
+            }
+        }
+    }
+    None
 }
 
 /// Runs every prediction of a lesson through load and trace and compares the
 /// outcome with the lesson's answer. Results are in layer order, then question order.
 pub fn check(lesson: &Lesson) -> Vec<PredictionResult> {
-    let example = crate::examples::get(&lesson.scenario);
     let mut out = Vec::new();
+    let mut loaded: BTreeMap<Option<String>, Result<Scenario, String>> = BTreeMap::new();
     for layer in &lesson.layers {
         for (index, p) in layer.predict.iter().enumerate() {
             let mut r = PredictionResult {
@@ -543,13 +768,12 @@ pub fn check(lesson: &Lesson) -> Vec<PredictionResult> {
                 error: None,
                 trace: None,
             };
-            let result = match example {
-                None => Err(format!("`{}` is not a built-in scenario", lesson.scenario)),
-                Some(e) => crate::load(&e.file(), e.text, p.variant.as_deref())
-                    .map_err(|err| err.to_string())
-                    .and_then(|scn| {
-                        crate::journey::trace(&scn, &p.query()).map_err(|err| err.to_string())
-                    }),
+            let scn = loaded
+                .entry(p.variant.clone())
+                .or_insert_with(|| lesson.load_scenario(p.variant.as_deref()));
+            let result = match scn {
+                Err(e) => Err(e.clone()),
+                Ok(scn) => crate::journey::trace(scn, &p.query()).map_err(|err| err.to_string()),
             };
             match result {
                 Ok(t) => {
@@ -567,6 +791,667 @@ pub fn check(lesson: &Lesson) -> Vec<PredictionResult> {
         }
     }
     out
+}
+
+/// The texts of one layer a reader sees, with the names the file gives them.
+fn layer_texts(layer: &Layer) -> Vec<(String, &str)> {
+    let mut out: Vec<(String, &str)> = vec![
+        ("takeaway".into(), layer.takeaway.as_str()),
+        ("attacker_goal".into(), layer.attacker_goal.as_str()),
+        ("trust_question".into(), layer.trust_question.as_str()),
+        ("failure_mode".into(), layer.failure_mode.as_str()),
+        ("mental_model".into(), layer.mental_model.as_str()),
+        ("body".into(), layer.body.as_str()),
+    ];
+    for (i, m) in layer.misconceptions.iter().enumerate() {
+        out.push((format!("misconceptions[{}]", i + 1), m.as_str()));
+    }
+    for (i, h) in layer.hands_on.iter().enumerate() {
+        out.push((format!("hands_on[{}]", i + 1), h.as_str()));
+    }
+    for (i, p) in layer.predict.iter().enumerate() {
+        out.push((format!("predict[{}].question", i + 1), p.question.as_str()));
+        out.push((format!("predict[{}].explain", i + 1), p.explain.as_str()));
+    }
+    out
+}
+
+fn short(text: &str) -> String {
+    let t: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if t.chars().count() > 60 {
+        format!("{}…", t.chars().take(60).collect::<String>())
+    } else {
+        t
+    }
+}
+
+/// Checks a lesson as a teacher would before handing it out: every section of
+/// every layer is a real sentence, the layers are told differently, the
+/// layers carry their names, the scenario loads with `break` and `harden`
+/// variants and the lesson asks a question under each, every predict-then-see
+/// answer is what the engine computes, and every line of the scenario the
+/// text cites holds the declaration it quotes. `text` is the lesson file's
+/// text (for the lines of the errors). An empty list means the lesson is good.
+pub fn validate(lesson: &Lesson, text: &str) -> Vec<LessonError> {
+    let file = lesson.file.as_str();
+    let mut errs = Vec::new();
+    for layer in &lesson.layers {
+        let want = LAYER_NAMES[layer.level as usize - 1];
+        if layer.name != want {
+            errs.push(err_line(
+                file,
+                layer.line,
+                format!(
+                    "layer {} is named `{}`; layer {} is `{want}`",
+                    layer.level, layer.name, layer.level
+                ),
+            ));
+        }
+        for (key, value) in layer_texts(layer) {
+            let n = value.trim().chars().count();
+            if n < MIN_TEXT && !key.starts_with("predict") {
+                errs.push(err_line(
+                    file,
+                    locate(text, value, layer.line).unwrap_or(layer.line),
+                    format!(
+                        "`{key}` of layer {} is too short ({n} characters): write at least a sentence",
+                        layer.level
+                    ),
+                ));
+            }
+        }
+    }
+    // The same sentence under two layers is not a second telling.
+    let mut seen: BTreeMap<String, u8> = BTreeMap::new();
+    for layer in &lesson.layers {
+        for (key, value) in layer_texts(layer) {
+            if key.starts_with("predict") {
+                continue;
+            }
+            let norm = value.split_whitespace().collect::<Vec<_>>().join(" ");
+            match seen.get(&norm) {
+                Some(&prev) => errs.push(err_line(
+                    file,
+                    locate(text, value, layer.line).unwrap_or(layer.line),
+                    format!(
+                        "`{key}` of layer {} repeats layer {prev} word for word (`{}`): tell each layer in its own words",
+                        layer.level,
+                        short(value)
+                    ),
+                )),
+                None => {
+                    seen.insert(norm, layer.level);
+                }
+            }
+        }
+    }
+    match lesson.scenario_source() {
+        Err(e) => errs.push(err_line(file, lesson.scenario_line, e)),
+        Ok((scn_file, scn_text)) => match crate::load(&scn_file, scn_text, None) {
+            Err(e) => errs.push(err_line(
+                file,
+                lesson.scenario_line,
+                format!("its scenario does not load:\n{e}"),
+            )),
+            Ok(scn) => {
+                for v in ["break", "harden"] {
+                    if !scn.variants.iter().any(|x| x.name == v) {
+                        errs.push(err_line(
+                            file,
+                            lesson.scenario_line,
+                            format!(
+                                "the scenario {scn_file} has no `{v}` variant: a lesson breaks one assumption and hardens it again"
+                            ),
+                        ));
+                    }
+                }
+                errs.extend(check_references(lesson, text, &scn_file, scn_text));
+            }
+        },
+    }
+    for v in ["break", "harden"] {
+        let asked = lesson
+            .layers
+            .iter()
+            .flat_map(|l| l.predict.iter())
+            .any(|p| p.variant.as_deref() == Some(v));
+        if !asked {
+            errs.push(err_line(
+                file,
+                lesson.id_line,
+                format!("no predict-then-see question uses the `{v}` variant: ask at least one"),
+            ));
+        }
+    }
+    let results = check(lesson);
+    for r in results.iter().filter(|r| !r.ok) {
+        let p = &lesson
+            .layers
+            .iter()
+            .find(|l| l.level == r.level)
+            .expect("results follow layers")
+            .predict[r.index];
+        let cmd = p.command(lesson.scenario_arg());
+        let message = match (&r.actual, &r.trace) {
+            (Some(actual), Some(t)) => {
+                let at =
+                    |a: &Option<String>| a.as_ref().map(|d| format!(" at {d}")).unwrap_or_default();
+                format!(
+                    "layer {} question {}: the lesson's answer is `{}`{}, but the engine computes `{}`{} ({}); run `{cmd}`",
+                    r.level,
+                    r.index + 1,
+                    outcome_key(r.expected),
+                    at(&r.expected_at),
+                    outcome_key(*actual),
+                    at(&r.actual_at),
+                    t.outcome.text
+                )
+            }
+            _ => format!(
+                "layer {} question {} cannot be traced: {}",
+                r.level,
+                r.index + 1,
+                r.error.clone().unwrap_or_default()
+            ),
+        };
+        errs.push(err_line(file, p.line, message));
+    }
+    errs
+}
+
+// ---------------------------------------------------------------------------
+// Lines of the scenario that the text cites.
+
+/// A place in lesson text that cites lines of a file.
+#[derive(Debug, PartialEq)]
+struct Citation {
+    /// Byte range of the citation in the text.
+    start: usize,
+    end: usize,
+    /// The file named, or none for a bare `(line N)`.
+    file: Option<String>,
+    first: u32,
+    last: u32,
+}
+
+fn digits_at(s: &str, i: usize) -> Option<(u32, usize)> {
+    let n = s[i..].bytes().take_while(u8::is_ascii_digit).count();
+    if n == 0 || n > 7 {
+        return None;
+    }
+    s[i..i + n].parse().ok().map(|v| (v, i + n))
+}
+
+/// `line N` or `lines N to M` starting at byte `i`: (first, last, end).
+fn line_words_at(s: &str, i: usize) -> Option<(u32, u32, usize)> {
+    if let Some(rest) = s[i..].strip_prefix("lines ") {
+        let j = s.len() - rest.len();
+        let (a, k) = digits_at(s, j)?;
+        let rest = s[k..].strip_prefix(" to ")?;
+        let (b, end) = digits_at(s, s.len() - rest.len())?;
+        return Some((a, b, end));
+    }
+    let rest = s[i..].strip_prefix("line ")?;
+    let (a, end) = digits_at(s, s.len() - rest.len())?;
+    Some((a, a, end))
+}
+
+fn file_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '/')
+}
+
+/// Every citation of lines in `text`, and every line number that is not part
+/// of a citation (those are errors: a number nothing checks).
+fn citations(text: &str) -> (Vec<Citation>, Vec<usize>) {
+    let mut found = Vec::new();
+    let mut covered: Vec<(usize, usize)> = Vec::new();
+    for ext in [".yaml", ".yml"] {
+        let mut from = 0;
+        while let Some(pos) = text[from..].find(ext) {
+            let at = from + pos;
+            let after = at + ext.len();
+            from = after;
+            if text[after..].starts_with(|c: char| c.is_ascii_alphanumeric()) {
+                continue;
+            }
+            let start = text[..at]
+                .char_indices()
+                .rev()
+                .take_while(|(_, c)| file_char(*c))
+                .last()
+                .map(|(i, _)| i)
+                .unwrap_or(at);
+            let name = text[start..after].to_string();
+            let cite = if let Some(rest) = text[after..].strip_prefix(':') {
+                digits_at(text, text.len() - rest.len()).map(|(n, end)| (n, n, end))
+            } else if let Some(rest) = text[after..].strip_prefix(' ') {
+                line_words_at(text, text.len() - rest.len())
+            } else {
+                None
+            };
+            if let Some((first, last, end)) = cite {
+                covered.push((start, end));
+                found.push(Citation {
+                    start,
+                    end,
+                    file: Some(name),
+                    first,
+                    last,
+                });
+            }
+        }
+    }
+    let mut from = 0;
+    while let Some(pos) = text[from..].find("(line") {
+        let at = from + pos;
+        from = at + 1;
+        if let Some((first, last, end)) = line_words_at(text, at + 1) {
+            if !covered.iter().any(|&(s, e)| s <= at && at < e) {
+                covered.push((at, end));
+                found.push(Citation {
+                    start: at + 1,
+                    end,
+                    file: None,
+                    first,
+                    last,
+                });
+            }
+        }
+    }
+    // Any other `line N` is a number no test holds the scenario to.
+    let mut loose = Vec::new();
+    let mut from = 0;
+    while let Some(pos) = text[from..].find("line") {
+        let at = from + pos;
+        from = at + 4;
+        let word_start = at == 0 || !text[..at].ends_with(|c: char| c.is_ascii_alphanumeric());
+        let rest = &text[at + 4..];
+        let rest = rest.strip_prefix('s').unwrap_or(rest);
+        let numbered = rest
+            .strip_prefix(' ')
+            .is_some_and(|r| r.starts_with(|c: char| c.is_ascii_digit()));
+        if word_start && numbered && !covered.iter().any(|&(s, e)| s <= at && at < e) {
+            loose.push(at);
+        }
+    }
+    for ext in [".yaml:", ".yml:"] {
+        let mut from = 0;
+        while let Some(pos) = text[from..].find(ext) {
+            let at = from + pos;
+            from = at + ext.len();
+            if digits_at(text, from).is_some() && !covered.iter().any(|&(s, e)| s <= at && at < e) {
+                loose.push(at);
+            }
+        }
+    }
+    found.sort_by_key(|c| c.start);
+    (found, loose)
+}
+
+/// The last `code span` that ends before `pos` in the same paragraph.
+fn quoted_before(text: &str, pos: usize) -> Option<&str> {
+    let para_start = text[..pos].rfind("\n\n").map(|i| i + 2).unwrap_or(0);
+    let before = &text[para_start..pos];
+    let close = before.rfind('`')?;
+    let open = before[..close].rfind('`')?;
+    Some(&before[open + 1..close])
+}
+
+fn squash(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Checks every citation of the scenario's lines in the lesson's text: it
+/// names the lesson's scenario file, the lines exist, and the code span
+/// quoted just before it is written on the (first) line cited.
+fn check_references(
+    lesson: &Lesson,
+    lesson_text: &str,
+    scn_file: &str,
+    scn_text: &str,
+) -> Vec<LessonError> {
+    let mut errs = Vec::new();
+    let scn_lines: Vec<&str> = scn_text.lines().collect();
+    let scn_base = scn_file.rsplit('/').next().unwrap_or(scn_file);
+    let mut texts: Vec<(String, u32, &str)> =
+        vec![("summary".into(), lesson.id_line, lesson.summary.as_str())];
+    for layer in &lesson.layers {
+        for (key, value) in layer_texts(layer) {
+            texts.push((format!("{key} of layer {}", layer.level), layer.line, value));
+        }
+    }
+    for (key, from_line, text) in texts {
+        let (cites, loose) = citations(text);
+        let line_of =
+            |a: usize, b: usize| locate(lesson_text, &text[a..b], from_line).unwrap_or(from_line);
+        for at in loose {
+            let end = (at + 24).min(text.len());
+            let end = (0..=end)
+                .rev()
+                .find(|&i| text.is_char_boundary(i))
+                .unwrap_or(at);
+            errs.push(err_line(
+                &lesson.file,
+                line_of(at, end),
+                format!(
+                    "{key} cites a line number nothing checks (`{}`): write it as `QUOTED DECLARATION` ({scn_base} line N)",
+                    short(&text[at..end])
+                ),
+            ));
+        }
+        for c in cites {
+            let cited = &text[c.start..c.end];
+            let line = line_of(c.start, c.end);
+            if let Some(f) = &c.file {
+                let base = f.rsplit('/').next().unwrap_or(f);
+                if base != scn_base {
+                    errs.push(err_line(
+                        &lesson.file,
+                        line,
+                        format!("{key} cites `{cited}`, but the lesson runs on {scn_base}"),
+                    ));
+                    continue;
+                }
+            }
+            if c.first == 0 || c.last < c.first || c.last as usize > scn_lines.len() {
+                errs.push(err_line(
+                    &lesson.file,
+                    line,
+                    format!(
+                        "{key} cites `{cited}`, but {scn_base} has {} lines",
+                        scn_lines.len()
+                    ),
+                ));
+                continue;
+            }
+            let Some(quote) = quoted_before(text, c.start)
+                .map(squash)
+                .filter(|q| !q.is_empty())
+            else {
+                errs.push(err_line(
+                    &lesson.file,
+                    line,
+                    format!(
+                        "{key} cites `{cited}` without quoting what is written there: put the declaration in backticks just before it"
+                    ),
+                ));
+                continue;
+            };
+            let written = squash(scn_lines[c.first as usize - 1]);
+            if !written.contains(&quote) {
+                let actual = scn_lines
+                    .iter()
+                    .position(|l| squash(l).contains(&quote))
+                    .map(|i| format!("; `{quote}` is on line {}", i + 1))
+                    .unwrap_or_default();
+                errs.push(err_line(
+                    &lesson.file,
+                    line,
+                    format!(
+                        "{key} cites `{cited}` for `{quote}`, but line {} of {scn_base} is `{written}`{actual}",
+                        c.first
+                    ),
+                ));
+            }
+        }
+    }
+    errs
+}
+
+/// The line of `file_text`, at or after `from_line`, where `needle` starts,
+/// with any run of white space in the needle matching any run in the file
+/// (YAML folds long texts over several lines).
+fn locate(file_text: &str, needle: &str, from_line: u32) -> Option<u32> {
+    let words: Vec<&str> = needle.split_whitespace().collect();
+    let first = *words.first()?;
+    let lines: Vec<&str> = file_text.lines().collect();
+    let start = (from_line.max(1) as usize - 1).min(lines.len());
+    // The words of the file from `start` on, each with its line.
+    let mut file_words: Vec<(&str, usize)> = Vec::new();
+    for (i, l) in lines.iter().enumerate().skip(start) {
+        for w in l.split_whitespace() {
+            file_words.push((w, i + 1));
+        }
+    }
+    (0..file_words.len())
+        .find(|&i| {
+            file_words[i].0.ends_with(first)
+                && words.len() <= file_words.len() - i
+                && words[1..].iter().zip(&file_words[i + 1..]).enumerate().all(
+                    |(k, (w, (fw, _)))| {
+                        if k + 2 == words.len() {
+                            fw.starts_with(w)
+                        } else {
+                            fw == w
+                        }
+                    },
+                )
+        })
+        .map(|i| file_words[i].1 as u32)
+}
+
+// ---------------------------------------------------------------------------
+// Lessons from a directory.
+
+/// Reads the lessons of a directory, as `pathproof learn --lessons DIR` and
+/// `pathproof serve --lessons DIR` do: `files` holds the path and text of
+/// every `.yaml`/`.yml` file in `dir` and its subdirectories (the caller reads
+/// them; this function does no I/O). A file a lesson names as its `scenario`
+/// is that lesson's scenario; every other file directly in `dir` is a lesson;
+/// other files in subdirectories are left alone. Each lesson is validated
+/// ([`validate`]) and its id and aliases must be new (none of a built-in
+/// lesson's, none of another file's). Returns the lessons in file-name order,
+/// or every error found.
+pub fn from_files(dir: &str, files: &[(String, String)]) -> Result<Vec<Lesson>, Vec<LessonError>> {
+    let dir = normalise(dir);
+    let mut by_path: BTreeMap<String, &(String, String)> = BTreeMap::new();
+    for f in files {
+        by_path.insert(normalise(&f.0), f);
+    }
+    // Which files are scenarios named by a lesson.
+    let mut named: BTreeSet<String> = BTreeSet::new();
+    for (path, (_, text)) in &by_path {
+        if let Some(s) = scenario_key(text).filter(|s| names_a_file(s)) {
+            if let Ok(p) = beside(path, &s) {
+                named.insert(p);
+            }
+        }
+    }
+    let mut errs = Vec::new();
+    let mut out: Vec<Lesson> = Vec::new();
+    let builtins = all().map_err(|e| vec![e])?;
+    for (path, (shown, text)) in &by_path {
+        if named.contains(path) || parent_of(path) != dir {
+            continue;
+        }
+        let mut lesson = match parse(shown, text) {
+            Ok(l) => l,
+            Err(mut e) => {
+                // A scenario file that no lesson names is the likelier mistake.
+                let looks_like_scenario =
+                    serde_saphyr::from_str_with_options::<ScenarioKey>(text, yaml_options())
+                        .map(|k| k.layers.is_none() && k.scenario.is_none())
+                        .unwrap_or(false);
+                if looks_like_scenario {
+                    e.message = format!(
+                        "{} (this file has no `layers:`: if it is a scenario, name it with `scenario: {}` in a lesson, or move it to a subdirectory)",
+                        e.message,
+                        path.rsplit('/').next().unwrap_or(path)
+                    );
+                }
+                errs.push(e);
+                continue;
+            }
+        };
+        if !lesson.builtin_scenario {
+            match by_path.get(&normalise(&lesson.scenario_file)) {
+                Some((_, t)) => lesson.attach_scenario(t.clone()),
+                None => {
+                    errs.push(err_line(
+                        shown,
+                        lesson.scenario_line,
+                        format!(
+                            "the scenario file `{}` is not there: the lesson looks for it at {}",
+                            lesson.scenario, lesson.scenario_file
+                        ),
+                    ));
+                    continue;
+                }
+            }
+        }
+        let mut known: Vec<Lesson> = builtins.clone();
+        known.extend(out.iter().cloned());
+        if let Some(e) = clash(&known, &lesson) {
+            errs.push(e);
+            continue;
+        }
+        let problems = validate(&lesson, text);
+        if problems.is_empty() {
+            out.push(lesson);
+        } else {
+            errs.extend(problems);
+        }
+    }
+    if errs.is_empty() {
+        Ok(out)
+    } else {
+        Err(errs)
+    }
+}
+
+/// The top-level `scenario:` of a file, even when the rest of the file does
+/// not parse (so that a broken lesson's scenario file is not taken for a
+/// lesson too).
+fn scenario_key(text: &str) -> Option<String> {
+    if let Ok(k) = serde_saphyr::from_str_with_options::<ScenarioKey>(text, yaml_options()) {
+        return k.scenario.map(|s| s.trim().to_string());
+    }
+    text.lines().find_map(|l| {
+        let v = l.strip_prefix("scenario:")?;
+        let v = v.split(" #").next().unwrap_or(v).trim();
+        let v = v.trim_matches(|c| c == '"' || c == '\'');
+        (!v.is_empty()).then(|| v.to_string())
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Finding a lesson by what a learner types.
+
+/// Why no single lesson answers to a name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotFound {
+    pub message: String,
+    pub help: String,
+}
+
+/// The lesson a learner means by `query`: its id, one of its aliases, the
+/// start of either, or the start of one of their dash-separated words
+/// (`ssrf` and `meta` both find `ssrf-metadata`). A query several lessons
+/// answer to is ambiguous; one none answers to gets the nearest name.
+pub fn find<'a>(lessons: &'a [Lesson], query: &str) -> Result<&'a Lesson, NotFound> {
+    let q = query.trim().to_lowercase();
+    let names =
+        |l: &'a Lesson| std::iter::once(l.id.as_str()).chain(l.aliases.iter().map(String::as_str));
+    type Rule = fn(&str, &str) -> bool;
+    let rules: [Rule; 3] = [
+        |name, q| name == q,
+        |name, q| name.starts_with(q),
+        |name, q| name.split('-').any(|w| w.starts_with(q)),
+    ];
+    if !q.is_empty() {
+        for rule in rules {
+            let hits: Vec<&Lesson> = lessons
+                .iter()
+                .filter(|l| names(l).any(|n| rule(n, &q)))
+                .collect();
+            match hits.len() {
+                0 => continue,
+                1 => return Ok(hits[0]),
+                _ => {
+                    let ids: Vec<&str> = hits.iter().map(|l| l.id.as_str()).collect();
+                    return Err(NotFound {
+                        message: format!("`{query}` could be more than one lesson"),
+                        help: format!("say which: {}", ids.join(", ")),
+                    });
+                }
+            }
+        }
+    }
+    let all_names: Vec<&str> = lessons.iter().flat_map(names).collect();
+    let help = match crate::load::diagnostic::nearest(&q, all_names.iter().copied()) {
+        Some(n) => {
+            let id = lessons
+                .iter()
+                .find(|l| names(l).any(|x| x == n))
+                .map(|l| l.id.as_str())
+                .unwrap_or(n);
+            format!("did you mean `{id}`?")
+        }
+        None => {
+            let ids: Vec<&str> = lessons.iter().map(|l| l.id.as_str()).collect();
+            format!("lessons: {}", ids.join(", "))
+        }
+    };
+    Err(NotFound {
+        message: format!("no lesson named `{query}`"),
+        help,
+    })
+}
+
+// ---------------------------------------------------------------------------
+// The words of each layer.
+
+/// A view of the web page that explains itself in the words of each layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum View {
+    /// The reachability matrix: sources × hosts.
+    Matrix,
+    /// The journeys a variant adds and removes.
+    Changes,
+    /// A host assumed compromised, and what it reaches.
+    Attacker,
+    /// The scenario's `expect:` journeys, as written and under a variant.
+    Expectations,
+}
+
+/// Every view, in the order the page shows them.
+pub const VIEWS: [View; 4] = [
+    View::Matrix,
+    View::Changes,
+    View::Attacker,
+    View::Expectations,
+];
+
+/// What a view of the page shows, in the words of one layer (1..=4; other
+/// values are clamped). The page puts it at the top of the view.
+pub fn view_words(view: View, level: u8) -> &'static str {
+    match view {
+        View::Matrix => pick(level, [
+            "Who can knock on which door. Each row is someone who sends a letter, each column a house with doors someone opens; a tick means at least one letter gets all the way to an open door, a dot means every letter is stopped on the way.",
+            "Sources × hosts: a cell lists the listening sockets (protocol and port) that some packet from that source reaches, after routing, NAT and every filter on the path; · means no packet reaches a socket there.",
+            "The inventory of allowed flows: each cell is what a port scan from that source would find open, and the rules that let it through. Pick a cell to replay an example journey and see the rule and line that decided.",
+            "The set of allowed journeys is the real policy. Read the column of each sensitive host (★): every tick there is a path an attacker who holds that row can use, and each should be intended, owned and held by an `expect:` line.",
+        ]),
+        View::Changes => pick(level, [
+            "What one change to the rule book does: new ways through (+) and ways that are now shut (−), each with the line of the rule book that changed.",
+            "The journeys a variant adds (+) and removes (−), computed over every packet, each with the changed declaration (filter rule, NAT rule, route, DNS record) that its traces cite.",
+            "The reachability diff a change review needs: a rule that only allows more breaks nothing and raises no alert, so read every + before it ships, and every − for a flow someone still needs.",
+            "Each + is authority granted and each − authority revoked. A change that adds journeys to a sensitive host needs an owner and a reason; one that removes them should be kept by an expectation so it cannot quietly return.",
+        ]),
+        View::Attacker => pick(level, [
+            "Pretend a burglar got into one house. From there, which houses can they get into next, and from those? The star houses are the ones that must stay safe.",
+            "Assume a host is compromised: every TCP service it reaches gives a foothold, and the walk goes on from each foothold. The shortest path to each sensitive host is listed hop by hop.",
+            "Lateral movement as an incident responder sees it: which services a compromised host can open, which rule allows each step, and where a host filter or a narrower rule would cut the path.",
+            "Blast radius: the transitive reach of one compromised host. Network position is authority here; every step allowed without authenticating the caller lets the attacker act as the host they took over.",
+        ]),
+        View::Expectations => pick(level, [
+            "The promises in the rule book (`expect:`): journeys that must work and journeys that must never work, tried again each time you flip break or harden.",
+            "Each `expect:` journey traced as written and under the variant: how it ends (reached, dropped, refused, …) and whether the variant changes that.",
+            "The scenario's regression tests: a journey that appears under a variant is the failing check that should block the change. `pathproof check` holds the same lines in CI.",
+            "Expectations turn intended trust boundaries into evidence: a `deny` that is checked on every change is a control; one that is never run is only a diagram.",
+        ]),
+    }
 }
 
 fn pick(level: u8, words: [&'static str; 4]) -> &'static str {
@@ -616,7 +1501,7 @@ pub fn fact_words(fact: Fact, level: u8) -> &'static str {
         Fact::ServerIdentity => pick(level, [
             "Proof that the building you reached is the one you meant, like a seal that only the real owner can make.",
             "A verified TLS certificate: the server holds the private key for a certificate whose name matches and whose issuer the client trusts.",
-            "What `openssl s_client -connect host:port -servername name -verify_return_error` checks. With verification off, the handshake succeeds against anyone.",
+            "What `openssl s_client -connect host:port -servername name -verify_hostname name -verify_return_error` checks (without `-verify_hostname`, s_client checks the chain but not the name). With verification off, the handshake succeeds against anyone.",
             "The only hop that binds a name to a key. It moves trust from the network path to the certificate authorities the client trusts, so that trust list is the real perimeter.",
         ]),
         Fact::ClientIdentity => pick(level, [
@@ -712,7 +1597,7 @@ pub fn stage_words(stage: Stage, level: u8) -> &'static str {
         Stage::Tls => pick(level, [
             "Checking the seal on the envelope to be sure who you are talking to, and sealing the letters.",
             "The TLS handshake: certificate name and issuer checked against the client's trusted CAs, optionally a client certificate too.",
-            "`openssl s_client -servername NAME -verify_return_error` reproduces it; `verify: false` hides every failure.",
+            "`openssl s_client -servername NAME -verify_hostname NAME -verify_return_error` reproduces it (add `-cert` and `-key` when the server asks for a client certificate); `verify: false` hides every failure.",
             "Where identity enters the journey: names bound to keys by CAs you choose to trust.",
         ]),
         Stage::Proxy => pick(level, [

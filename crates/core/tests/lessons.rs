@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 
 use pathproof_core::evidence::{Fact, OutcomeKind, Stage};
-use pathproof_core::lessons::{self, Lesson};
+use pathproof_core::lessons::{self, Lesson, LessonError};
 use pathproof_core::{examples, load};
 
 fn all() -> Vec<Lesson> {
@@ -51,7 +51,7 @@ fn every_lesson_file_in_the_directory_is_embedded() {
     embedded.sort();
     assert_eq!(
         on_disk, embedded,
-        "add every lesson file to FILES in crates/core/src/lessons.rs"
+        "a file in scenarios/lessons is a built-in lesson: add it to FILES in crates/core/src/lessons.rs (lessons an instructor hands out need no Rust: `--lessons DIR`)"
     );
 }
 
@@ -255,7 +255,8 @@ fn bad_lesson_files_name_the_line_and_the_problem() {
     // A scenario that is not built in.
     let bad = good.replacen("scenario: mini-lab", "scenario: mini-lb", 1);
     let e = lessons::parse("x.yaml", &bad).unwrap_err();
-    assert_eq!(e.line, 3, "{e}");
+    let line = bad.lines().position(|l| l == "scenario: mini-lb").unwrap() as u32 + 1;
+    assert_eq!(e.line, line, "{e}");
     assert!(e.message.contains("mini-lab"), "{e}");
 
     // A missing layer.
@@ -340,5 +341,362 @@ fn words_exist_for_every_fact_and_stage_at_every_layer() {
     for s in stages {
         let w: BTreeSet<&str> = (1..=4).map(|l| lessons::stage_words(s, l)).collect();
         assert_eq!(w.len(), 4, "{s:?}: four different wordings");
+    }
+}
+
+fn text_of(lesson: &Lesson) -> &'static str {
+    lessons::FILES
+        .iter()
+        .find(|(f, _)| *f == lesson.file)
+        .map(|(_, t)| *t)
+        .expect("a built-in lesson's file is embedded")
+}
+
+fn show(errs: &[LessonError]) -> String {
+    errs.iter()
+        .map(|e| e.to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn every_builtin_lesson_passes_the_checks_external_lessons_get() {
+    for l in all() {
+        assert!(l.builtin && l.builtin_scenario, "{}", l.id);
+        let errs = lessons::validate(&l, text_of(&l));
+        assert!(errs.is_empty(), "{}:\n{}", l.id, show(&errs));
+    }
+}
+
+/// The numbers of every citation of a scenario line in a lesson file: the
+/// byte offset of the digits and their value.
+fn cited_numbers(text: &str) -> Vec<(usize, usize, u32)> {
+    let mut out = Vec::new();
+    for marker in [".yaml line ", ".yaml lines ", ".yaml:", "(line "] {
+        let mut from = 0;
+        while let Some(p) = text[from..].find(marker) {
+            let at = from + p + marker.len();
+            from = at;
+            let n = text[at..].bytes().take_while(u8::is_ascii_digit).count();
+            if n > 0 {
+                out.push((at, at + n, text[at..at + n].parse().unwrap()));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn every_cited_scenario_line_holds_the_declaration_the_text_quotes() {
+    // validate passes on every built-in (above); here each citation is moved
+    // by one line, and validate must notice every time: no citation goes
+    // unchecked.
+    let mut total = 0;
+    for l in all() {
+        let text = text_of(&l);
+        for (a, b, n) in cited_numbers(text) {
+            total += 1;
+            for moved in [n + 1, n.saturating_sub(1)] {
+                let bad = format!("{}{moved}{}", &text[..a], &text[b..]);
+                let lesson = lessons::parse(&l.file, &bad).unwrap();
+                let errs = lessons::validate(&lesson, &bad);
+                assert!(
+                    errs.iter().any(|e| e.message.contains("cites")),
+                    "{}: citing line {moved} instead of {n} went unnoticed",
+                    l.file
+                );
+            }
+        }
+    }
+    assert!(total >= 6, "only {total} citations found");
+    // The error says where the quoted declaration really is.
+    let l = lessons::get("checkpoint").unwrap();
+    let bad = text_of(&l).replacen("mini-lab.yaml line 25", "mini-lab.yaml line 24", 1);
+    let errs = lessons::validate(&lessons::parse(&l.file, &bad).unwrap(), &bad);
+    let e = errs.iter().find(|e| e.message.contains("line 24")).unwrap();
+    assert!(e.message.contains("is on line 25"), "{e}");
+    let want = bad
+        .lines()
+        .position(|x| x.contains("mini-lab.yaml line 24"))
+        .unwrap() as u32
+        + 1;
+    assert_eq!(e.line, want, "{e}");
+    // A bare line number that nothing could check is an error too.
+    let bad = text_of(&l).replacen(
+        "The guard checked the door number",
+        "See line 12. The guard checked the door number",
+        1,
+    );
+    let errs = lessons::validate(&lessons::parse(&l.file, &bad).unwrap(), &bad);
+    assert!(
+        errs.iter().any(|e| e.message.contains("nothing checks")),
+        "{}",
+        show(&errs)
+    );
+}
+
+#[test]
+fn validate_names_each_mistake_at_its_line() {
+    let l = lessons::get("checkpoint").unwrap();
+    let good = text_of(&l);
+    let check = |bad: &str, needle: &str| -> LessonError {
+        let lesson = lessons::parse("x/01-x.yaml", bad).unwrap();
+        let errs = lessons::validate(&lesson, bad);
+        errs.into_iter()
+            .find(|e| e.message.contains(needle))
+            .unwrap_or_else(|| panic!("no error containing `{needle}`"))
+    };
+    let line_of = |text: &str, needle: &str| {
+        text.lines().position(|x| x.contains(needle)).unwrap() as u32 + 1
+    };
+    // A prediction the engine contradicts, at the question's line.
+    let bad = good.replacen("        answer: dropped\n", "        answer: refused\n", 1);
+    let e = check(&bad, "engine computes `dropped`");
+    assert_eq!(e.file, "x/01-x.yaml");
+    assert_eq!(
+        e.line,
+        line_of(&bad, "Will the client reach door 22 of the web house"),
+        "{e}"
+    );
+    assert!(
+        e.message
+            .contains("pathproof trace mini-lab --from client --to web:22"),
+        "{e}"
+    );
+    // A layer under the wrong name.
+    let bad = good.replacen("name: Engineer", "name: Engineers", 1);
+    let e = check(&bad, "`Engineer`");
+    assert_eq!(e.line, line_of(&bad, "- level: 3"));
+    // A section that is no sentence.
+    let start = good
+        .find("    takeaway: >-\n      Know which rule")
+        .unwrap();
+    let end = start + good[start..].find("    attacker_goal:").unwrap();
+    let bad = format!("{}    takeaway: TODO\n{}", &good[..start], &good[end..]);
+    let e = check(&bad, "too short");
+    assert_eq!(e.line, line_of(&bad, "takeaway: TODO"), "{e}");
+    // The same words at two layers.
+    let bad = good.replacen(
+        "Know which rule decided, on which device, in which hook. A verdict you\n      cannot tie to a rule line is a verdict you cannot safely change.",
+        "A packet filter decides on header fields: protocol, addresses, ports and\n      connection state. The allow rule on edge proves the destination and the\n      port; the client's identity and the payload stay unproven.",
+        1,
+    );
+    check(&bad, "repeats layer 2 word for word");
+    // No harden question.
+    let bad = good.replace("variant: harden", "variant: break");
+    check(
+        &bad,
+        "no predict-then-see question uses the `harden` variant",
+    );
+    // A variant that does not exist.
+    let bad = good.replacen("variant: break", "variant: brake", 1);
+    check(&bad, "cannot be traced");
+}
+
+/// A lesson directory in memory: path -> text, as the CLI would read it.
+fn dir(files: &[(&str, &str)]) -> Vec<(String, String)> {
+    files
+        .iter()
+        .map(|(p, t)| (p.to_string(), t.to_string()))
+        .collect()
+}
+
+/// The checkpoint lesson rewritten as an instructor's own, on a copy of the
+/// mini-lab in `scenario_path` (relative to the lesson).
+fn own_lesson(scenario_path: &str) -> String {
+    let base = lessons::get("checkpoint").unwrap();
+    let file = scenario_path.rsplit('/').next().unwrap();
+    text_of(&base)
+        .replacen("id: checkpoint", "id: my-checkpoint", 1)
+        .replacen("aliases: [firewall]", "aliases: [gate]", 1)
+        .replacen(
+            "scenario: mini-lab",
+            &format!("scenario: {scenario_path}"),
+            1,
+        )
+        .replace("mini-lab.yaml", file)
+        .replace(
+            "pathproof trace mini-lab",
+            &format!("pathproof trace {scenario_path}"),
+        )
+}
+
+#[test]
+fn lessons_from_a_directory_with_their_own_scenario() {
+    let scn = examples::get("mini-lab")
+        .unwrap()
+        .text
+        .replacen("name: mini-lab", "name: my-lab", 1);
+    for (rel, scn_path) in [
+        ("my-lab.yaml", "course/my-lab.yaml"),
+        ("labs/my-lab.yaml", "course/labs/my-lab.yaml"),
+    ] {
+        let files = dir(&[
+            ("course/01-mine.yaml", &own_lesson(rel)),
+            (scn_path, &scn),
+            ("course/other/notes.yaml", "not: a lesson"),
+        ]);
+        let got = lessons::from_files("course", &files).unwrap_or_else(|e| panic!("{}", show(&e)));
+        assert_eq!(got.len(), 1, "the scenario file is not a lesson");
+        let l = &got[0];
+        assert_eq!(l.id, "my-checkpoint");
+        assert!(!l.builtin && !l.builtin_scenario);
+        assert_eq!(l.scenario, rel);
+        assert_eq!(l.scenario_file, scn_path);
+        assert_eq!(l.scenario_arg(), scn_path);
+        let results = lessons::check(l);
+        assert!(results.iter().all(|r| r.ok));
+        let t = results[0].trace.as_ref().unwrap();
+        assert_eq!(t.scenario, "my-lab");
+        assert_eq!(t.file, scn_path);
+        // Found by id, alias and prefix among the built-ins.
+        let mut every = all();
+        every.extend(got.clone());
+        assert_eq!(lessons::find(&every, "gate").unwrap().id, "my-checkpoint");
+        assert_eq!(lessons::find(&every, "my").unwrap().id, "my-checkpoint");
+    }
+    // A lesson may also run on a built-in scenario.
+    let text = text_of(&lessons::get("checkpoint").unwrap())
+        .replacen("id: checkpoint", "id: gate-two", 1)
+        .replacen("aliases: [firewall]\n", "", 1);
+    let got = lessons::from_files("c", &dir(&[("c/x.yaml", &text)])).unwrap();
+    assert!(got[0].builtin_scenario);
+}
+
+#[test]
+fn a_bad_lesson_directory_reports_every_problem_with_its_line() {
+    let scn = examples::get("mini-lab").unwrap().text;
+    let mine = own_lesson("my-lab.yaml");
+    // The engine disagrees with an answer.
+    let wrong = mine.replacen("        answer: dropped\n", "        answer: reached\n", 1);
+    let errs = lessons::from_files("d", &dir(&[("d/01.yaml", &wrong), ("d/my-lab.yaml", scn)]))
+        .unwrap_err();
+    let line = wrong
+        .lines()
+        .position(|x| x.contains("door 22 of the web house"))
+        .unwrap() as u32
+        + 1;
+    assert!(
+        errs.iter().any(|e| e.file == "d/01.yaml"
+            && e.line == line
+            && e.message.contains("engine computes `dropped`")),
+        "{}",
+        show(&errs)
+    );
+    // The scenario file it names is missing.
+    let errs = lessons::from_files("d", &dir(&[("d/01.yaml", &mine)])).unwrap_err();
+    assert!(errs[0].message.contains("d/my-lab.yaml"), "{}", show(&errs));
+    assert_eq!(
+        errs[0].line,
+        mine.lines()
+            .position(|l| l.starts_with("scenario:"))
+            .unwrap() as u32
+            + 1,
+        "{}",
+        show(&errs)
+    );
+    // It names a file outside its directory.
+    let up = mine.replacen("scenario: my-lab.yaml", "scenario: ../my-lab.yaml", 1);
+    let errs = lessons::from_files("d", &dir(&[("d/01.yaml", &up)])).unwrap_err();
+    assert!(errs[0].message.contains("no `..`"), "{}", show(&errs));
+    // Its id is a built-in lesson's.
+    let dup = mine.replacen("id: my-checkpoint", "id: checkpoint", 1);
+    let errs =
+        lessons::from_files("d", &dir(&[("d/01.yaml", &dup), ("d/my-lab.yaml", scn)])).unwrap_err();
+    assert!(
+        errs[0]
+            .message
+            .contains("also used by the lesson `checkpoint`"),
+        "{}",
+        show(&errs)
+    );
+    // A scenario file that no lesson names is not taken for a broken lesson silently.
+    let errs = lessons::from_files(
+        "d",
+        &dir(&[
+            ("d/01.yaml", &mine),
+            ("d/my-lab.yaml", scn),
+            ("d/spare.yaml", scn),
+        ]),
+    )
+    .unwrap_err();
+    assert!(
+        errs.iter()
+            .any(|e| e.file == "d/spare.yaml" && e.message.contains("if it is a scenario")),
+        "{}",
+        show(&errs)
+    );
+    // A scenario without break and harden variants.
+    let cut = scn.find("variants:").unwrap();
+    let errs = lessons::from_files(
+        "d",
+        &dir(&[("d/01.yaml", &mine), ("d/my-lab.yaml", &scn[..cut])]),
+    )
+    .unwrap_err();
+    assert!(
+        errs.iter()
+            .any(|e| e.message.contains("no `break` variant")),
+        "{}",
+        show(&errs)
+    );
+    // A scenario that does not load: its own problems, with file and line.
+    let broken = scn.replacen(
+        "gateway: edge, dns: public",
+        "gateway: edgy, dns: public",
+        1,
+    );
+    let errs = lessons::from_files(
+        "d",
+        &dir(&[("d/01.yaml", &mine), ("d/my-lab.yaml", &broken)]),
+    )
+    .unwrap_err();
+    assert!(
+        errs.iter().any(|e| e.message.contains("d/my-lab.yaml:8:")),
+        "{}",
+        show(&errs)
+    );
+}
+
+#[test]
+fn find_takes_ids_aliases_prefixes_and_words() {
+    let all = all();
+    for (q, id) in [
+        ("ssrf-metadata", "ssrf-metadata"),
+        ("ssrf", "ssrf-metadata"),
+        ("SSRF", "ssrf-metadata"),
+        ("metadata", "ssrf-metadata"),
+        ("xff", "proxy-xff"),
+        ("ipv6", "ipv6-bypass"),
+        ("dns", "split-dns"),
+        ("nat", "nat-egress"),
+        ("conntrack", "stateful"),
+        ("tls", "tls-verify"),
+        ("mtls", "mtls"),
+        ("check", "checkpoint"),
+    ] {
+        match lessons::find(&all, q) {
+            Ok(l) => assert_eq!(l.id, id, "{q}"),
+            Err(e) => panic!("{q}: {e:?}"),
+        }
+    }
+    let e = lessons::find(&all, "s").unwrap_err();
+    assert!(e.message.contains("more than one"), "{e:?}");
+    assert!(
+        e.help.contains("stateful") && e.help.contains("ssrf-metadata"),
+        "{e:?}"
+    );
+    let e = lessons::find(&all, "chekpoint").unwrap_err();
+    assert_eq!(e.message, "no lesson named `chekpoint`");
+    assert_eq!(e.help, "did you mean `checkpoint`?");
+    let e = lessons::find(&all, "zzzzzzzz").unwrap_err();
+    assert!(e.help.starts_with("lessons: checkpoint"), "{e:?}");
+}
+
+#[test]
+fn every_view_has_four_wordings() {
+    for v in lessons::VIEWS {
+        let w: BTreeSet<&str> = (1..=4).map(|l| lessons::view_words(v, l)).collect();
+        assert_eq!(w.len(), 4, "{v:?}");
+        assert!(w.iter().all(|x| x.len() > 40));
     }
 }
