@@ -1,46 +1,119 @@
 //! `pathproof learn`: the lessons in the terminal. Without an id, the list;
 //! with one, the lesson at one layer, each predict-then-see question followed
-//! by the engine's live answer and the trace summary.
+//! by the engine's live answer and the trace summary. `--lessons DIR` adds an
+//! instructor's lessons (and the scenario files they name) from a directory;
+//! `pathproof serve --lessons DIR` reads them the same way.
+
+use std::path::Path;
 
 use pathproof_core::lessons::{self, Lesson};
 
 use crate::InputError;
 
-fn load_all() -> Result<Vec<Lesson>, InputError> {
-    lessons::all().map_err(|e| InputError(format!("error: {e}\n")))
+/// How deep below DIR scenario files are looked for.
+const MAX_DEPTH: usize = 4;
+
+/// The built-in lessons, then those of `dir` (in file-name order). A lesson
+/// of `dir` that does not pass the checks every lesson passes is an error
+/// with its file and line.
+pub fn load(dir: Option<&str>) -> Result<Vec<Lesson>, InputError> {
+    let mut all = lessons::all().map_err(|e| InputError(format!("error: {e}\n")))?;
+    let Some(dir) = dir else { return Ok(all) };
+    let root = Path::new(dir);
+    if !root.is_dir() {
+        return Err(InputError(format!(
+            "error: --lessons {dir}: not a directory\n  help: give the directory that holds the lesson files (NN-ID.yaml)\n"
+        )));
+    }
+    let mut files = Vec::new();
+    read_yaml_files(root, 0, &mut files)?;
+    files.sort();
+    let external = lessons::from_files(dir, &files).map_err(|errs| {
+        let mut out = String::new();
+        for e in &errs {
+            out.push_str(&format!("error: {e}\n"));
+        }
+        out.push_str(&format!(
+            "{} problem{} in the lessons of {dir}; see docs/lessons.md for the format\n",
+            errs.len(),
+            if errs.len() == 1 { "" } else { "s" }
+        ));
+        InputError(out)
+    })?;
+    if external.is_empty() {
+        return Err(InputError(format!(
+            "error: --lessons {dir}: no lesson file (*.yaml) in the directory\n"
+        )));
+    }
+    all.extend(external);
+    Ok(all)
 }
 
-/// The list: id, title, scenario.
-pub fn list() -> Result<String, InputError> {
-    let all = load_all()?;
+/// Every `.yaml` and `.yml` file under `dir`, as (path, text).
+fn read_yaml_files(
+    dir: &Path,
+    depth: usize,
+    out: &mut Vec<(String, String)>,
+) -> Result<(), InputError> {
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| InputError(format!("error: cannot read {}: {e}\n", dir.display())))?;
+    for entry in entries {
+        let entry = entry
+            .map_err(|e| InputError(format!("error: cannot read {}: {e}\n", dir.display())))?;
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') {
+            continue;
+        }
+        if path.is_dir() {
+            if depth < MAX_DEPTH {
+                read_yaml_files(&path, depth + 1, out)?;
+            }
+            continue;
+        }
+        if !(name.ends_with(".yaml") || name.ends_with(".yml")) {
+            continue;
+        }
+        let shown = path.to_string_lossy().into_owned();
+        let bytes = std::fs::read(&path)
+            .map_err(|e| InputError(format!("error: cannot read {shown}: {e}\n")))?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            InputError(format!(
+                "error: {shown} is not UTF-8 text (first bad byte at offset {})\n",
+                e.utf8_error().valid_up_to()
+            ))
+        })?;
+        out.push((shown, text));
+    }
+    Ok(())
+}
+
+/// The list: id, scenario, title (and where a lesson that is not built in comes from).
+pub fn list(all: &[Lesson]) -> String {
     let w_id = all.iter().map(|l| l.id.len()).max().unwrap_or(0);
     let w_scn = all.iter().map(|l| l.scenario.len()).max().unwrap_or(0);
     let mut out = String::new();
-    for l in &all {
+    for l in all {
+        let from = if l.builtin {
+            String::new()
+        } else {
+            format!("  [{}]", l.file)
+        };
         out.push_str(&format!(
-            "{:<w_id$}  {:<w_scn$}  {}\n",
+            "{:<w_id$}  {:<w_scn$}  {}{from}\n",
             l.id, l.scenario, l.title
         ));
     }
     out.push_str("\nrun `pathproof learn ID --layer 1..4` (1 school student, 2 university student, 3 engineer, 4 security architect)\n");
-    Ok(out)
+    out
 }
 
 /// One lesson at one layer, with live traces.
-pub fn show(id: &str, level: u8) -> Result<String, InputError> {
-    let all = load_all()?;
-    let Some(lesson) = all.iter().find(|l| l.id == id) else {
-        let ids = all.iter().map(|l| l.id.as_str());
-        let hint = pathproof_core::load::diagnostic::nearest(id, ids)
-            .map(|s| format!("did you mean `{s}`?"))
-            .unwrap_or_else(|| {
-                let ids: Vec<&str> = all.iter().map(|l| l.id.as_str()).collect();
-                format!("lessons: {}", ids.join(", "))
-            });
-        return Err(InputError(format!(
-            "error: no lesson named `{id}`\n  help: {hint}\n"
-        )));
-    };
+/// `query` is an id, an alias, or an unambiguous start of either (`ssrf`).
+pub fn show(all: &[Lesson], query: &str, level: u8) -> Result<String, InputError> {
+    let lesson = lessons::find(all, query)
+        .map_err(|e| InputError(format!("error: {}\n  help: {}\n", e.message, e.help)))?;
+    let id = &lesson.id;
     let Some(layer) = lesson.layers.iter().find(|l| l.level == level) else {
         return Err(InputError(format!(
             "error: lesson `{id}` has no layer {level}\n  help: layers are 1 to 4\n"
@@ -50,7 +123,11 @@ pub fn show(id: &str, level: u8) -> Result<String, InputError> {
     let mut o = String::new();
     o.push_str(&format!(
         "{} ({}), layer {}: {}\nscenario: {}\n\n",
-        lesson.title, lesson.id, layer.level, layer.name, lesson.scenario
+        lesson.title,
+        lesson.id,
+        layer.level,
+        layer.name,
+        lesson.scenario_arg()
     ));
     o.push_str(&format!("{}\n\n", wrap(&lesson.summary, "")));
     for (label, text) in [
@@ -71,7 +148,7 @@ pub fn show(id: &str, level: u8) -> Result<String, InputError> {
     o.push_str("\n\nPredict, then see\n");
     for (i, p) in layer.predict.iter().enumerate() {
         o.push_str(&format!("\n{}. {}\n", i + 1, p.question));
-        o.push_str(&format!("   $ {}\n", p.command(&lesson.scenario)));
+        o.push_str(&format!("   $ {}\n", p.command(lesson.scenario_arg())));
         let r = results
             .iter()
             .find(|r| r.level == layer.level && r.index == i);

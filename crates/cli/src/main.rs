@@ -38,6 +38,9 @@ enum Command {
         /// The port to listen on (0 picks a free one).
         #[arg(long, default_value_t = pathproof_web::DEFAULT_PORT)]
         port: u16,
+        /// A directory of extra lessons (and the scenario files they name), beside the built-in ones.
+        #[arg(long, value_name = "DIR")]
+        lessons: Option<String>,
     },
     /// Follow one journey hop by hop, with what each checkpoint proves and takes on trust.
     Trace(TraceArgs),
@@ -95,11 +98,14 @@ enum Command {
     },
     /// The lessons: one journey told four ways, with live predict-then-see traces.
     Learn {
-        /// A lesson id (without it, the list of lessons).
+        /// A lesson id, alias or the unambiguous start of one (without it, the list of lessons).
         lesson: Option<String>,
         /// 1 school student, 2 university student, 3 engineer, 4 security architect.
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=4))]
         layer: u8,
+        /// A directory of extra lessons (and the scenario files they name), beside the built-in ones.
+        #[arg(long, value_name = "DIR")]
+        lessons: Option<String>,
     },
     /// Exposure findings, worst first, each with the journey that proves it and a fix.
     Audit(audit_cmd::AuditArgs),
@@ -201,8 +207,12 @@ impl std::fmt::Display for InputError {
 
 fn run(cli: Cli) -> Result<ExitCode, InputError> {
     match cli.command {
-        Command::Serve { scenario, port } => {
-            serve_cmd::run(scenario.as_deref(), port)?;
+        Command::Serve {
+            scenario,
+            port,
+            lessons,
+        } => {
+            serve_cmd::run(scenario.as_deref(), port, lessons.as_deref())?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Trace(a) => {
@@ -301,10 +311,15 @@ fn run(cli: Cli) -> Result<ExitCode, InputError> {
             print!("{}", export_cmd::run(what)?);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Learn { lesson, layer } => {
+        Command::Learn {
+            lesson,
+            layer,
+            lessons,
+        } => {
+            let all = learn_cmd::load(lessons.as_deref())?;
             let out = match lesson {
-                None => learn_cmd::list()?,
-                Some(id) => learn_cmd::show(&id, layer)?,
+                None => learn_cmd::list(&all),
+                Some(id) => learn_cmd::show(&all, &id, layer)?,
             };
             print!("{out}");
             Ok(ExitCode::SUCCESS)

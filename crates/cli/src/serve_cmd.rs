@@ -5,8 +5,10 @@ use std::io::Write;
 
 use crate::{diagnostics, scenario_arg, InputError};
 
-pub fn run(scenario: Option<&str>, port: u16) -> Result<(), InputError> {
+pub fn run(scenario: Option<&str>, port: u16, lessons: Option<&str>) -> Result<(), InputError> {
     let (file, text) = scenario_arg::load_text(scenario)?;
+    let lessons = crate::learn_cmd::load(lessons)?;
+    let extra = lessons.iter().filter(|l| !l.builtin).count();
     let current = pathproof_web::Current::load(&file, &text)
         .map_err(|e| InputError(diagnostics::load_error(&e)))?;
     let name = current.base.name.clone();
@@ -26,8 +28,14 @@ pub fn run(scenario: Option<&str>, port: u16) -> Result<(), InputError> {
             .map_err(|e| InputError(format!("error: {e}\n")))?;
         println!("http://{addr}");
         eprintln!("pathproof serve: scenario `{name}` from {file}; Ctrl-C stops");
+        if extra > 0 {
+            eprintln!("pathproof serve: {extra} lesson(s) from --lessons beside the built-in ones");
+        }
         let _ = std::io::stdout().flush();
-        pathproof_web::run(listener, pathproof_web::AppState::new(current))
+        pathproof_web::run(
+            listener,
+            pathproof_web::AppState::new(current).with_lessons(lessons),
+        )
             .await
             .map_err(|e| InputError(format!("error: the server stopped: {e}\n")))
     })

@@ -13,7 +13,6 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use tower_http::timeout::TimeoutLayer;
 
 use pathproof_core::load::diagnostic::nearest;
 use std::sync::Arc;
@@ -21,7 +20,7 @@ use std::sync::Arc;
 use pathproof_core::model::{Proto, Scenario};
 use pathproof_core::{examples, render, LoadError, Query as TraceQuery};
 
-use crate::{AppState, Current, MAX_BODY, REQUEST_TIMEOUT};
+use crate::{AppState, Current, MAX_BODY};
 
 /// An error answer: a status and a JSON body with at least `error`.
 #[derive(Debug)]
@@ -101,7 +100,7 @@ pub(crate) fn json_value(v: &Value) -> Response {
     json_text(pretty(v))
 }
 
-pub fn routes(state: AppState) -> Router {
+pub fn routes(state: AppState, request_timeout: std::time::Duration) -> Router {
     Router::new()
         .route("/api/scenario", get(get_scenario).post(post_scenario))
         .route("/api/scenario/example/{name}", post(post_example))
@@ -115,15 +114,35 @@ pub fn routes(state: AppState) -> Router {
         .route("/api/foothold", get(crate::analysis::get_foothold))
         .route("/api/lessons", get(crate::lessons::get_lessons))
         .route("/api/lessons/{id}", get(crate::lessons::get_lesson))
+        .route(
+            "/api/lessons/{id}/scenario",
+            post(crate::lessons::post_lesson_scenario),
+        )
         .route("/api/words", get(crate::lessons::get_words))
         .route("/api/{*rest}", axum::routing::any(unknown_api))
         .layer(DefaultBodyLimit::max(MAX_BODY))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            REQUEST_TIMEOUT,
-        ))
+        .layer(middleware::from_fn(move |req: Request, next: Next| {
+            in_time(request_timeout, req, next)
+        }))
         .layer(middleware::from_fn(local_only))
         .with_state(state)
+}
+
+/// Answers 408 (with a JSON error, like every other error) when a request is
+/// not done after `limit`: most often a client that stopped sending its body.
+async fn in_time(limit: std::time::Duration, req: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(r) => r,
+        Err(_) => ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            format!(
+                "the request was not complete after {} ms (a body that stopped arriving?)",
+                limit.as_millis()
+            ),
+            None,
+        )
+        .into_response(),
+    }
 }
 
 /// Refuses requests that a page from another site could make through the
@@ -173,6 +192,7 @@ async fn unknown_api(Path(rest): Path<String>) -> ApiError {
         "diff",
         "foothold",
         "lessons",
+        "lessons/ID/scenario",
         "words",
     ];
     ApiError::new(
@@ -270,6 +290,11 @@ async fn post_example(
     };
     let c = loaded.map_err(|e| ApiError::load(&e))?;
     Ok(json_text(st.replace(c).view_json().to_string()))
+}
+
+/// Makes `c` the scenario in use and answers with its view.
+pub(crate) fn install(st: &AppState, c: Current) -> Response {
+    json_text(st.replace(c).view_json().to_string())
 }
 
 async fn get_examples() -> Response {

@@ -1,16 +1,18 @@
-//! `/api/lessons` and `/api/words`: the lessons of `pathproof_core::lessons`,
-//! and the layer-specific words the page puts beside each hop.
+//! `/api/lessons` and `/api/words`: the lessons the server was given (the
+//! built-in ones, and those of `--lessons DIR`), and the layer-specific words
+//! the page puts beside each hop and at the top of each view.
 
-use axum::extract::Path;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{json, Map, Value};
 
 use pathproof_core::evidence::{Fact, Stage};
-use pathproof_core::lessons::{self, LessonError};
+use pathproof_core::lessons::{self, Lesson, LessonError};
 use pathproof_core::load::diagnostic::nearest;
 
 use crate::api::{json_value, ApiError};
+use crate::{AppState, Current};
 
 const STAGES: [Stage; 13] = [
     Stage::Resolve,
@@ -83,8 +85,8 @@ fn key<T: serde::Serialize>(v: T) -> String {
     }
 }
 
-/// The embedded lessons failed to parse: a defect of this build, not of the request.
-fn broken(e: LessonError) -> ApiError {
+/// The built-in lessons failed to parse: a defect of this build, not of the request.
+fn broken(e: &LessonError) -> ApiError {
     ApiError::new(
         StatusCode::INTERNAL_SERVER_ERROR,
         format!("the built-in lessons do not load: {e}"),
@@ -92,8 +94,8 @@ fn broken(e: LessonError) -> ApiError {
     )
 }
 
-pub async fn get_lessons() -> Result<Response, ApiError> {
-    let all = lessons::all().map_err(broken)?;
+pub async fn get_lessons(State(st): State<AppState>) -> Result<Response, ApiError> {
+    let all = st.lessons().map_err(broken)?;
     let list: Vec<Value> = all
         .iter()
         .map(|l| {
@@ -101,6 +103,9 @@ pub async fn get_lessons() -> Result<Response, ApiError> {
                 "id": l.id,
                 "title": l.title,
                 "scenario": l.scenario,
+                "scenario_file": l.scenario_file,
+                "builtin": l.builtin,
+                "aliases": l.aliases,
                 "summary": l.summary,
                 "file": l.file,
                 "layers": l.layers.iter().map(|x| json!({ "level": x.level, "name": x.name, "takeaway": x.takeaway })).collect::<Vec<_>>(),
@@ -110,32 +115,60 @@ pub async fn get_lessons() -> Result<Response, ApiError> {
     Ok(json_value(&Value::Array(list)))
 }
 
-pub async fn get_lesson(Path(id): Path<String>) -> Result<Response, ApiError> {
-    let all = lessons::all().map_err(broken)?;
-    match all.iter().find(|l| l.id == id) {
-        Some(l) => {
-            let v = serde_json::to_value(l).map_err(|e| {
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string(), None)
-            })?;
-            Ok(json_value(&v))
-        }
-        None => {
-            let ids = all.iter().map(|l| l.id.as_str());
-            let help = match nearest(&id, ids.clone()) {
-                Some(n) => format!("did you mean `{n}`?"),
-                None => format!("lessons: {}", ids.collect::<Vec<_>>().join(", ")),
-            };
-            Err(ApiError::new(
-                StatusCode::NOT_FOUND,
-                format!("no lesson `{id}`"),
-                Some(help),
-            ))
-        }
-    }
+fn lesson<'a>(all: &'a [Lesson], id: &str) -> Result<&'a Lesson, ApiError> {
+    all.iter().find(|l| l.id == id).ok_or_else(|| {
+        let ids = all.iter().map(|l| l.id.as_str());
+        let help = match nearest(id, ids.clone()) {
+            Some(n) => format!("did you mean `{n}`?"),
+            None => format!("lessons: {}", ids.collect::<Vec<_>>().join(", ")),
+        };
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("no lesson `{id}`"),
+            Some(help),
+        )
+    })
 }
 
-/// The words of each layer for every stage and every fact: `stages.filter[0]`
-/// is layer 1's sentence about a filter hop.
+pub async fn get_lesson(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let all = st.lessons().map_err(broken)?;
+    let l = lesson(all, &id)?;
+    let v = serde_json::to_value(l)
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string(), None))?;
+    Ok(json_value(&v))
+}
+
+/// Loads the scenario a lesson runs on (a built-in, or the file beside the
+/// lesson that `--lessons DIR` read) and makes it the scenario in use.
+pub async fn post_lesson_scenario(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let all = st.lessons().map_err(broken)?;
+    let l = lesson(all, &id)?;
+    let (file, text) = l
+        .scenario_source()
+        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e, None))?;
+    let text = text.to_string();
+    let loaded = tokio::task::spawn_blocking(move || Current::load(&file, &text))
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "the scenario could not be loaded",
+                None,
+            )
+        })?;
+    let c = loaded.map_err(|e| ApiError::load(&e))?;
+    Ok(crate::api::install(&st, c))
+}
+
+/// The words of each layer for every stage, every fact and every view of the
+/// page: `stages.filter[0]` is layer 1's sentence about a filter hop,
+/// `views.matrix[3]` layer 4's about the reachability matrix.
 pub async fn get_words() -> Response {
     let mut stages = Map::new();
     for s in STAGES {
@@ -147,9 +180,17 @@ pub async fn get_words() -> Response {
         let words: Vec<&str> = (1..=4).map(|l| lessons::fact_words(f, l)).collect();
         facts.insert(key(f), json!(words));
     }
+    let mut views = Map::new();
+    for v in lessons::VIEWS {
+        let words: Vec<&str> = (1..=4).map(|l| lessons::view_words(v, l)).collect();
+        views.insert(key(v), json!(words));
+    }
+    let outcomes: Vec<&str> = lessons::outcome_kinds().map(lessons::outcome_key).collect();
     json_value(&json!({
         "layers": lessons::LAYER_NAMES,
         "stages": stages,
         "facts": facts,
+        "views": views,
+        "outcomes": outcomes,
     }))
 }

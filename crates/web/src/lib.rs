@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use axum::Router;
+use pathproof_core::lessons::{Lesson, LessonError};
 use pathproof_core::model::Scenario;
 use pathproof_core::{examples, LoadError};
 
@@ -31,6 +32,28 @@ pub const MAX_BODY: usize = 1 << 20;
 /// A request that takes longer than this (a client that stops sending its
 /// body half-way, say) is answered with 408.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// A client that has not finished sending a request's headers after this
+/// long is disconnected (it never gets as far as a request to answer).
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long the server waits for a client.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// From the end of the headers to the answer (reading the body included): 408 after it.
+    pub request: Duration,
+    /// From the connection (or the end of the previous answer) to the end of
+    /// the headers: the connection is closed after it.
+    pub headers: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            request: REQUEST_TIMEOUT,
+            headers: HEADER_TIMEOUT,
+        }
+    }
+}
 
 /// The scenario currently shown: its text, the scenario itself, and each of
 /// its variants loaded in advance (a variant that does not load keeps its
@@ -107,17 +130,29 @@ impl Current {
     }
 }
 
-/// What every handler shares: the scenario currently loaded.
+/// What every handler shares: the scenario currently loaded, and the lessons.
 #[derive(Clone)]
 pub struct AppState {
     current: Arc<RwLock<Arc<Current>>>,
+    lessons: Arc<Result<Vec<Lesson>, LessonError>>,
 }
 
 impl AppState {
+    /// The scenario `current`, with the built-in lessons.
     pub fn new(current: Current) -> Self {
         AppState {
             current: Arc::new(RwLock::new(Arc::new(current))),
+            lessons: Arc::new(pathproof_core::lessons::all()),
         }
+    }
+    /// The lessons the page offers instead of the built-in ones alone (the
+    /// CLI passes the built-ins plus those of `--lessons DIR`).
+    pub fn with_lessons(mut self, lessons: Vec<Lesson>) -> Self {
+        self.lessons = Arc::new(Ok(lessons));
+        self
+    }
+    pub fn lessons(&self) -> Result<&[Lesson], &LessonError> {
+        self.lessons.as_ref().as_ref().map(Vec::as_slice)
     }
     pub fn current(&self) -> Arc<Current> {
         self.current
@@ -134,16 +169,59 @@ impl AppState {
 
 /// The whole application: the API under `/api/` and the page elsewhere.
 pub fn app(state: AppState) -> Router {
-    api::routes(state).merge(assets::routes())
+    app_with(state, Limits::default())
 }
 
-/// Serves `app` on an already bound listener until Ctrl-C.
+/// The application with its own request limit (`Limits::request`).
+pub fn app_with(state: AppState, limits: Limits) -> Router {
+    api::routes(state, limits.request).merge(assets::routes())
+}
+
+/// Serves the application on an already bound listener until Ctrl-C.
 pub async fn run(listener: tokio::net::TcpListener, state: AppState) -> std::io::Result<()> {
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await
+    serve(listener, state, Limits::default(), async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await
+}
+
+/// Serves the application on `listener` until `shutdown` completes. Each
+/// connection speaks HTTP/1.1 with keep-alive; a client that stalls in its
+/// headers is disconnected after `limits.headers`, one that stalls in its
+/// body is answered 408 after `limits.request`.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    limits: Limits,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let app = app_with(state, limits);
+    tokio::pin!(shutdown);
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = &mut shutdown => return Ok(()),
+        };
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            // Out of file descriptors and the like: wait a moment, keep serving.
+            Err(_) => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        tokio::spawn(async move {
+            let _ = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(limits.headers)
+                .keep_alive(true)
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
 }
 
 /// Binds 127.0.0.1:`port` (0 picks a free port).

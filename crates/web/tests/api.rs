@@ -507,3 +507,189 @@ async fn lessons_and_their_words() {
     assert_eq!(w["stages"].as_object().unwrap().len(), 13);
     assert_eq!(w["facts"].as_object().unwrap().len(), 11);
 }
+
+/// Serves `state` on a loopback port with short limits; the server stops
+/// when the returned sender is dropped.
+async fn serve_with(
+    limits: pathproof_web::Limits,
+) -> (std::net::SocketAddr, tokio::sync::oneshot::Sender<()>) {
+    let listener = pathproof_web::bind(0).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(pathproof_web::serve(
+        listener,
+        state(),
+        limits,
+        async move {
+            let _ = rx.await;
+        },
+    ));
+    (addr, tx)
+}
+
+/// Reads until the server closes the connection (or `within` passes: a hang).
+async fn read_all(s: &mut tokio::net::TcpStream, within: std::time::Duration) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut buf = Vec::new();
+    match tokio::time::timeout(within, s.read_to_end(&mut buf)).await {
+        Ok(_) => String::from_utf8_lossy(&buf).into_owned(),
+        Err(_) => panic!(
+            "the server neither answered nor closed the connection within {within:?}: it hangs"
+        ),
+    }
+}
+
+#[tokio::test]
+async fn a_client_stalling_mid_body_gets_408() {
+    use tokio::io::AsyncWriteExt;
+    let limits = pathproof_web::Limits {
+        request: std::time::Duration::from_millis(300),
+        headers: std::time::Duration::from_secs(30),
+    };
+    let (addr, _stop) = serve_with(limits).await;
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    // Promise 100 bytes, send 10, and keep the connection open.
+    s.write_all(
+        format!(
+            "POST /api/trace HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 100\r\n\r\n{{\"from\":\"c"
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let t0 = std::time::Instant::now();
+    let out = read_all(&mut s, std::time::Duration::from_secs(10)).await;
+    assert!(out.starts_with("HTTP/1.1 408"), "{out}");
+    assert!(
+        out.contains("application/json") && out.contains("not complete after 300 ms"),
+        "{out}"
+    );
+    assert!(t0.elapsed() < std::time::Duration::from_secs(5));
+}
+
+#[tokio::test]
+async fn a_client_stalling_in_its_headers_is_disconnected() {
+    use tokio::io::AsyncWriteExt;
+    let limits = pathproof_web::Limits {
+        request: std::time::Duration::from_secs(30),
+        headers: std::time::Duration::from_millis(300),
+    };
+    let (addr, _stop) = serve_with(limits).await;
+    for partial in [
+        String::new(),
+        "GET /api/scenario HTTP/1.1\r\n".to_string(),
+        format!("POST /api/trace HTTP/1.1\r\nHost: {addr}\r\nContent-Le"),
+    ] {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.write_all(partial.as_bytes()).await.unwrap();
+        let t0 = std::time::Instant::now();
+        let out = read_all(&mut s, std::time::Duration::from_secs(10)).await;
+        assert!(
+            out.is_empty() || out.starts_with("HTTP/1.1 408"),
+            "{partial:?}: {out}"
+        );
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(5),
+            "{partial:?}"
+        );
+    }
+    // The server still answers others.
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(
+        format!("GET /api/examples HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")
+            .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let out = read_all(&mut s, std::time::Duration::from_secs(10)).await;
+    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+}
+
+#[tokio::test]
+async fn the_default_limits_are_finite() {
+    let l = pathproof_web::Limits::default();
+    assert_eq!(l.request, pathproof_web::REQUEST_TIMEOUT);
+    assert_eq!(l.headers, pathproof_web::HEADER_TIMEOUT);
+    assert!(l.headers <= std::time::Duration::from_secs(30));
+}
+
+#[tokio::test]
+async fn a_lesson_loads_its_scenario() {
+    let st = state();
+    let a = post(&st, "/api/lessons/split-dns/scenario", Body::empty()).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert_eq!(a.json()["name"], "split-dns");
+    assert_eq!(get(&st, "/api/scenario").await.json()["name"], "split-dns");
+    let a = post(&st, "/api/lessons/split-dnz/scenario", Body::empty()).await;
+    assert_error(&a, StatusCode::NOT_FOUND, "no lesson `split-dnz`");
+    assert_eq!(a.json()["help"], "did you mean `split-dns`?");
+}
+
+#[tokio::test]
+async fn lessons_from_a_directory_are_offered_with_their_scenario() {
+    use pathproof_core::lessons;
+    let lesson = lessons::FILES[0]
+        .1
+        .replacen("id: checkpoint", "id: my-gate", 1)
+        .replacen("aliases: [firewall]", "aliases: [gatehouse]", 1)
+        .replacen("scenario: mini-lab", "scenario: gate.yaml", 1)
+        .replace("mini-lab.yaml", "gate.yaml");
+    let scn = examples::get("mini-lab")
+        .unwrap()
+        .text
+        .replacen("name: mini-lab", "name: gate", 1);
+    let files = vec![
+        ("course/01-my-gate.yaml".to_string(), lesson),
+        ("course/gate.yaml".to_string(), scn),
+    ];
+    let mut all = lessons::all().unwrap();
+    all.extend(lessons::from_files("course", &files).unwrap());
+    let st = AppState::new(Current::example("mini-lab").unwrap().unwrap()).with_lessons(all);
+    let list = get(&st, "/api/lessons").await.json();
+    let mine = list.as_array().unwrap().last().unwrap();
+    assert_eq!(mine["id"], "my-gate");
+    assert_eq!(mine["builtin"], false);
+    assert_eq!(mine["scenario_file"], "course/gate.yaml");
+    assert_eq!(list[0]["builtin"], true);
+    let l = get(&st, "/api/lessons/my-gate").await.json();
+    assert_eq!(l["scenario"], "gate.yaml");
+    assert!(
+        l.get("scenario_text").is_none(),
+        "the scenario's text is not in the lesson"
+    );
+    let a = post(&st, "/api/lessons/my-gate/scenario", Body::empty()).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let v = a.json();
+    assert_eq!(
+        (v["name"].as_str(), v["file"].as_str()),
+        (Some("gate"), Some("course/gate.yaml"))
+    );
+    // A trace now runs on it, and names its file.
+    let t = post(&st, "/api/trace", r#"{"from":"client","to":"web:443"}"#)
+        .await
+        .json();
+    assert_eq!(t["scenario"], "gate");
+    assert_eq!(t["file"], "course/gate.yaml");
+}
+
+#[tokio::test]
+async fn words_cover_every_view_and_outcome() {
+    use pathproof_core::lessons::{self, View};
+    let w = get(&state(), "/api/words").await.json();
+    for (key, view) in [
+        ("matrix", View::Matrix),
+        ("changes", View::Changes),
+        ("attacker", View::Attacker),
+        ("expectations", View::Expectations),
+    ] {
+        for level in 1..=4u8 {
+            assert_eq!(
+                w["views"][key][usize::from(level - 1)],
+                lessons::view_words(view, level)
+            );
+        }
+    }
+    assert_eq!(w["views"].as_object().unwrap().len(), lessons::VIEWS.len());
+    assert_eq!(w["outcomes"][0], "reached");
+    assert_eq!(w["outcomes"].as_array().unwrap().len(), 10);
+}
