@@ -124,8 +124,7 @@ pub fn run(cmd: LabCommand) -> Result<(String, bool), InputError> {
             let plan = lab::read_plan(&name).map_err(err)?;
             let scn = spec.load().map_err(err)?;
             let results = probe::probe(&scn, &plan, probe::jobs(&scn)).map_err(err)?;
-            // Disagreements explained by a documented modelling limit are listed, not failures.
-            let ok = results.iter().all(|r| r.agree || r.known_limit.is_some());
+            let ok = results.iter().all(|r| r.agree);
             let out = match format {
                 ProbeFormat::Text => report::text(&name, &results),
                 ProbeFormat::Json => report::json(&name, &results),

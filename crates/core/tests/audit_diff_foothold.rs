@@ -540,7 +540,12 @@ fn broad_egress_findings_are_confirmed_by_the_tracer() {
                 );
                 q.proto = p.example.proto;
                 let t = pathproof_core::trace(&scn, &q).unwrap();
-                let last = t.hops.last().unwrap();
+                // The hop that decided (the router's ICMP answer walks back after it).
+                let last = t
+                    .hops
+                    .iter()
+                    .find(|h| Some(h.step) == t.outcome.step)
+                    .unwrap();
                 assert!(
                     t.hops
                         .iter()

@@ -244,6 +244,140 @@ filters:
     assert!(t.outcome.text.contains("asymmetric"), "{}", t.outcome.text);
 }
 
+/// Answers (TCP resets, ICMP errors) walk back like replies: the filters,
+/// routes and NAT on their way decide whether the client hears the refusal or
+/// times out. The real lab holds every row against the kernel
+/// (crates/lab/tests/lab_answers.rs has the same cases and more).
+#[test]
+fn answers_walk_back_through_filters_routes_and_nat() {
+    let scn = scenario(
+        r#"
+networks:
+  lan: { cidr: 10.60.1.0/24, gateway: r }
+  srv: { cidr: 10.60.2.0/24, gateway: r }
+  alt: { cidr: 10.60.3.0/24, gateway: r }
+  wan: { cidr: 10.60.9.0/24 }
+hosts:
+  r:
+    router: true
+    at: [lan 10.60.1.1, srv 10.60.2.1, alt 10.60.3.1, wan 10.60.9.1]
+    filter: rfw
+    nat: ["masquerade from lan out wan", "dnat tcp to 10.60.1.1 port 8443 in lan -> s1:9"]
+  r2: { router: true, at: [lan 10.60.1.2, alt 10.60.3.2], filter: r2fw }
+  c1: { at: lan 10.60.1.10 }
+  c2: { at: lan 10.60.1.20, input: c2-in }
+  c3: { at: lan 10.60.1.30, input: c3-in }
+  s1: { at: srv 10.60.2.10, listen: [tcp/80] }
+  s2: { at: alt 10.60.3.10, routes: ["10.60.1.0/24 via 10.60.3.2"] }
+filters:
+  rfw:
+    stateful: false
+    default: drop
+    rules:
+      - allow tcp to s1 port 22
+      - allow tcp to s1 port 23
+      - allow tcp from s1 port 23
+      - allow udp to s1 port 5353
+      - allow icmp from srv to lan
+      - reject tcp to s1 port 25 with tcp-reset
+      - reject tcp to s1 port 9
+      - allow from lan to wan
+      - allow tcp from lan to s2
+  r2fw: { stateful: true, default: drop, rules: [] }
+  c2-in: { stateful: false, default: drop, rules: ["allow tcp from s1 port 80"] }
+  c3-in: { stateful: true, default: drop, rules: [] }
+"#,
+        None,
+    );
+    let rows: &[(&str, &str, Proto, OutcomeKind, &str)] = &[
+        // s1's reset has no rule in the stateless rfw...
+        ("c1", "s1:22", Proto::Tcp, OutcomeKind::ReplyLost, "r"),
+        // ...from port 23 it has; c3's stateful input takes it as established,
+        // c2's stateless input has no rule for it.
+        ("c1", "s1:23", Proto::Tcp, OutcomeKind::Refused, "s1"),
+        ("c3", "s1:23", Proto::Tcp, OutcomeKind::Refused, "s1"),
+        ("c2", "s1:23", Proto::Tcp, OutcomeKind::ReplyLost, "c2"),
+        // ICMP port unreachable: rfw allows ICMP from srv; c3 takes it as related.
+        ("c1", "s1:5353", Proto::Udp, OutcomeKind::Refused, "s1"),
+        ("c3", "s1:5353", Proto::Udp, OutcomeKind::Refused, "s1"),
+        ("c2", "s1:5353", Proto::Udp, OutcomeKind::ReplyLost, "c2"),
+        // r's own reset leaves by r's output hook, not its forward filter.
+        ("c1", "s1:25", Proto::Tcp, OutcomeKind::Rejected, "r"),
+        ("c2", "s1:25", Proto::Tcp, OutcomeKind::ReplyLost, "c2"),
+        // DNAT, then a reject: conntrack gives the ICMP the address c1 asked for.
+        (
+            "c1",
+            "10.60.1.1:8443",
+            Proto::Tcp,
+            OutcomeKind::Rejected,
+            "r",
+        ),
+        // No neighbour after masquerade: the ICMP goes back to c1 through the NAT.
+        ("c1", "10.60.9.99:80", Proto::Tcp, OutcomeKind::NoRoute, "r"),
+        (
+            "c2",
+            "10.60.9.99:80",
+            Proto::Tcp,
+            OutcomeKind::ReplyLost,
+            "c2",
+        ),
+        ("c1", "10.70.0.1:80", Proto::Tcp, OutcomeKind::NoRoute, "r"),
+        // s2 answers by way of r2, whose stateful filter never saw the request.
+        ("c1", "s2:22", Proto::Tcp, OutcomeKind::ReplyLost, "r2"),
+    ];
+    for (from, to, proto, kind, at) in rows {
+        let t = run(&scn, from, to, |q| q.proto = *proto);
+        assert_eq!(
+            (t.outcome.kind, t.outcome.at.as_deref().unwrap_or("")),
+            (*kind, *at),
+            "{proto} {from} -> {to}: {}",
+            t.outcome.text
+        );
+        let answer = t
+            .hops
+            .iter()
+            .find(|h| {
+                h.stage == Stage::Send && h.direction == pathproof_core::evidence::Direction::Reply
+            })
+            .unwrap_or_else(|| panic!("{from} -> {to}: no answer walks back"));
+        assert!(answer.detail.contains("answers with"), "{}", answer.detail);
+        if *kind == OutcomeKind::ReplyLost {
+            assert_eq!(t.outcome.client_sees, "connection timed out");
+            assert!(
+                t.outcome
+                    .text
+                    .contains("that answers it is lost on the way back"),
+                "{}",
+                t.outcome.text
+            );
+        } else {
+            // The deciding hop stays the outcome's step; the answer is received.
+            let last = t.hops.last().unwrap();
+            assert_eq!((last.stage, last.verdict), (Stage::Receive, Verdict::Pass));
+            assert_eq!(last.device, *from);
+        }
+    }
+    // The ICMP error about the DNATed packet quotes it as r translated it,
+    // and leaves r with the address c1 asked for.
+    let t = run(&scn, "c1", "10.60.1.1:8443", |_| {});
+    let send = t
+        .hops
+        .iter()
+        .find(|h| {
+            h.stage == Stage::Send && h.direction == pathproof_core::evidence::Direction::Reply
+        })
+        .unwrap();
+    assert!(
+        send.detail
+            .contains("quoting tcp 10.60.1.10:49152 -> 10.60.2.10:9"),
+        "{}",
+        send.detail
+    );
+    assert!(t.hops.iter().any(|h| h.stage == Stage::Conntrack
+        && h.detail
+            .contains("the packet it quotes becomes tcp 10.60.1.10:49152 -> 10.60.1.1:8443")));
+}
+
 const NAT: &str = r#"
 networks:
   lan: { cidr: 192.168.0.0/24, gateway: gw }

@@ -133,12 +133,37 @@ pub fn expected(t: &Trace) -> Vec<Class> {
             v
         }
         OutcomeKind::Dropped | OutcomeKind::ReplyLost | OutcomeKind::TtlExceeded => {
-            vec![Class::Timeout, Class::LocalDrop]
+            // The sender's own kernel reports a drop (EPERM from its output
+            // hook, EINVAL from a blackhole route) only when the request
+            // stops on the sender's own output path; anywhere else the
+            // client just waits.
+            if stopped_at_sender(t) {
+                vec![Class::Timeout, Class::LocalDrop]
+            } else {
+                vec![Class::Timeout]
+            }
         }
         OutcomeKind::NoRoute => vec![Class::Unreachable],
         OutcomeKind::Unresolved => vec![Class::Unresolved],
         OutcomeKind::ProxyDenied => vec![Class::ProxyDenied],
     }
+}
+
+/// Whether the request stopped (dropped or rejected) on the sender's own
+/// output path: at the sender, before it handed the packet to any neighbour.
+fn stopped_at_sender(t: &Trace) -> bool {
+    use pathproof_core::evidence::{Direction, Verdict};
+    for h in t.hops.iter().filter(|h| h.direction == Direction::Request) {
+        if h.device != t.query.source || h.stage == Stage::Link && h.verdict == Verdict::Pass {
+            return false;
+        }
+        if matches!(h.verdict, Verdict::Drop | Verdict::Reject)
+            && matches!(h.stage, Stage::Filter | Stage::Route)
+        {
+            return true;
+        }
+    }
+    false
 }
 
 /// Whether the deciding hop of a rejected journey is the sender's own filter.
@@ -150,125 +175,6 @@ fn rejected_by_own_output(t: &Trace) -> bool {
         .iter()
         .find(|h| h.step == step)
         .is_some_and(|h| h.stage == Stage::Filter && h.device == t.query.source && step <= 4)
-}
-
-/// Modelling limit L1 (docs/lab.md, docs/semantics.md): the model reports a
-/// refusal, a reject or a router's "no route" where it happens and does not
-/// walk the answer (TCP reset, ICMP error) back. In the kernel the answer
-/// crosses the answerer's output hook, every router's forward hook and the
-/// client's input hook; a *stateless* filter there may drop it (stateful ones
-/// pass it as established/related), and the client times out instead.
-/// Returns the filters the answer crosses that are stateless.
-fn answer_crosses_stateless(scn: &Scenario, t: &Trace) -> Vec<String> {
-    let Some(at) = &t.outcome.at else {
-        return Vec::new();
-    };
-    let mut path: Vec<&str> = Vec::new();
-    for h in t
-        .hops
-        .iter()
-        .filter(|h| h.direction == pathproof_core::evidence::Direction::Request)
-    {
-        if path.last() != Some(&h.device.as_str()) {
-            path.push(&h.device);
-        }
-        if &h.device == at {
-            break;
-        }
-    }
-    let mut out = Vec::new();
-    // The answer routes by the answerer's own table: when that way back is not
-    // the request's way in reverse, stateful filters on it see an invalid
-    // packet (or it is lost), which the model does not consider either.
-    let back = answer_path(scn, t, at);
-    let mut forward: Vec<String> = path.iter().map(|d| d.to_string()).collect();
-    forward.reverse();
-    if back != forward {
-        out.push(format!(
-            "(the answer goes back by {} where the request came by {})",
-            back.join(" -> "),
-            forward.join(" -> ")
-        ));
-    }
-    let n = path.len();
-    for (i, dev) in path.iter().enumerate() {
-        let Some(id) = scn.host_by_name(dev) else {
-            continue;
-        };
-        let host = scn.host(id);
-        let mut hooks = Vec::new();
-        if i == 0 {
-            hooks.push(host.input);
-        }
-        if i == n - 1 {
-            hooks.push(host.output);
-        }
-        if i > 0 && i < n - 1 {
-            hooks.push(host.forward);
-        }
-        for f in hooks.into_iter().flatten() {
-            let f = scn.filter(f);
-            let name = format!("{} on {}", f.name, host.name);
-            if !f.stateful && !out.contains(&name) {
-                out.push(name);
-            }
-        }
-    }
-    out
-}
-
-/// The devices an answer from `at` to the client passes, by the routing
-/// tables (a NAT device on the way hands it on to the original client).
-fn answer_path(scn: &Scenario, t: &Trace, at: &str) -> Vec<String> {
-    use pathproof_core::model::RouteAction;
-    let mut out = vec![at.to_string()];
-    let Some(step) = t.outcome.step else {
-        return out;
-    };
-    let Some(hop) = t.hops.iter().find(|h| h.step == step) else {
-        return out;
-    };
-    let client = t.query.source_address;
-    let mut dst = hop.packet.src;
-    let Some(mut dev) = scn.host_by_name(at) else {
-        return out;
-    };
-    for _ in 0..16 {
-        let host = scn.host(dev);
-        if host.has_addr(dst) && !dst.is_loopback() {
-            match client {
-                Some(c) if c != dst => {
-                    dst = c;
-                    continue;
-                }
-                _ => return out,
-            }
-        }
-        let Some(r) = pathproof_core::journey::route::lookup(host, dst) else {
-            out.push("(no route)".into());
-            return out;
-        };
-        let (iface, next) = match r.action {
-            RouteAction::Direct { iface } => (iface, dst),
-            RouteAction::Via { gateway, iface } => (iface, gateway),
-            RouteAction::Blackhole => {
-                out.push("(blackhole)".into());
-                return out;
-            }
-        };
-        let net = host.interfaces[iface].network;
-        let Some(&(owner, _)) = scn
-            .owners_of(next)
-            .iter()
-            .find(|(h, i)| scn.host(*h).interfaces[*i].network == net)
-        else {
-            out.push("(no neighbour)".into());
-            return out;
-        };
-        dev = owner;
-        out.push(scn.host(owner).name.clone());
-    }
-    out
 }
 
 /// What the client needs for the journey's TLS handshake: its rustls
@@ -469,8 +375,6 @@ pub struct ProbeResult {
     pub agree: bool,
     /// Why they disagree, if they do.
     pub disagreement: Option<String>,
-    /// When they disagree because of a documented modelling limit: which.
-    pub known_limit: Option<String>,
     #[serde(skip)]
     pub trace: Option<Trace>,
 }
@@ -1081,22 +985,7 @@ fn compare(scn: &Scenario, job: &Job, t: Trace, k: KernelResult) -> ProbeResult 
     let exp = expected(&t);
     let (mpeer, mby) = model_peer(&t);
     let mut why = None;
-    let mut known_limit = None;
-    let answered = matches!(
-        t.outcome.kind,
-        OutcomeKind::Refused | OutcomeKind::Rejected | OutcomeKind::NoRoute
-    );
     if !exp.contains(&k.class) {
-        if answered && matches!(k.class, Class::Timeout | Class::LocalDrop) {
-            let filters = answer_crosses_stateless(scn, &t);
-            if !filters.is_empty() {
-                known_limit = Some(format!(
-                    "L1: the answer to a {} crosses stateless filter(s) {}; the model does not walk answers back",
-                    t.outcome.kind.name(),
-                    filters.join(", ")
-                ));
-            }
-        }
         why = Some(format!(
             "the model predicts {} ({}), the kernel gave {} ({})",
             t.outcome.kind.name(),
@@ -1147,7 +1036,6 @@ fn compare(scn: &Scenario, job: &Job, t: Trace, k: KernelResult) -> ProbeResult 
         kernel: k,
         agree: why.is_none(),
         disagreement: why,
-        known_limit,
         trace: Some(t),
     }
 }

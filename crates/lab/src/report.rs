@@ -29,13 +29,7 @@ pub fn text(lab: &str, results: &[ProbeResult]) -> String {
                 None => format!("{} {from} -> {}", r.proto, r.to),
             };
             [
-                if r.agree {
-                    "ok".into()
-                } else if r.known_limit.is_some() {
-                    "LIMIT".into()
-                } else {
-                    "DIFF".into()
-                },
+                if r.agree { "ok".into() } else { "DIFF".into() },
                 j,
                 format!("{} ({})", r.model, r.model_client_sees),
                 r.kernel.class.name().to_string(),
@@ -71,9 +65,6 @@ pub fn text(lab: &str, results: &[ProbeResult]) -> String {
         for r in diffs {
             let _ = writeln!(out, "\n--- {} ({})", r.to, r.why);
             let _ = writeln!(out, "{}", r.disagreement.clone().unwrap_or_default());
-            if let Some(l) = &r.known_limit {
-                let _ = writeln!(out, "known modelling limit {l}");
-            }
             let _ = writeln!(
                 out,
                 "kernel: {} after {} ms: {}",
@@ -98,7 +89,6 @@ pub fn json(lab: &str, results: &[ProbeResult]) -> String {
         "probes": results.len(),
         "agree": agree,
         "disagree": results.len() - agree,
-        "known_limit": results.iter().filter(|r| !r.agree && r.known_limit.is_some()).count(),
         "results": results,
     });
     let mut s = serde_json::to_string_pretty(&v).expect("plain values serialise");

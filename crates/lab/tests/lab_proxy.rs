@@ -45,13 +45,12 @@ fn proxies_in_both_families_pass_on_the_forwarded_for_the_model_says() {
         .filter(|r| !r.agree)
         .map(|r| {
             format!(
-                "{} {} -> {} via {:?}: {} [{:?}]",
+                "{} {} -> {} via {:?}: {}",
                 r.proto,
                 r.from,
                 r.to,
                 r.via,
-                r.disagreement.as_deref().unwrap_or(""),
-                r.known_limit
+                r.disagreement.as_deref().unwrap_or("")
             )
         })
         .collect();

@@ -5,7 +5,9 @@
 use std::net::IpAddr;
 
 use crate::evidence::{Claim, Fact, Hop, Outcome, OutcomeKind, Stage, Summary, Verdict};
-use crate::model::{Filter, ForwardedFor, MatchInput, Proxy, Rule, Socket, TlsClient, TlsServer};
+use crate::model::{
+    ConnState, Filter, ForwardedFor, MatchInput, Proxy, Rule, Socket, TlsClient, TlsServer,
+};
 
 use super::authenticate::Handshake;
 use super::filter::Decider;
@@ -75,6 +77,12 @@ pub(super) fn filter(
     dst_name: &str,
 ) {
     match (by, rule) {
+        (Decider::Established, _) if p.state == ConnState::Related => {
+            hop.proves.push(Claim::new(
+                Fact::Connection,
+                format!("the packet answers a connection conntrack knows (it quotes it or carries its entry), so {} lets it through as related", f.name),
+            ));
+        }
         (Decider::Established, _) => {
             hop.proves.push(Claim::new(
                 Fact::Connection,

@@ -141,6 +141,79 @@ impl Tuple {
 struct Packet {
     t: Tuple,
     ttl: u8,
+    /// For an ICMP error: the packet it quotes, as it looks here. Conntrack
+    /// finds the connection by it, and NAT rewrites it with the outer header.
+    inner: Option<Tuple>,
+}
+
+impl Packet {
+    fn new(t: Tuple) -> Packet {
+        Packet {
+            t,
+            ttl: INITIAL_TTL,
+            inner: None,
+        }
+    }
+
+    /// The tuple conntrack looks the packet up by, as a reply: an ICMP error
+    /// belongs to the connection of the packet it quotes.
+    fn key(&self) -> Tuple {
+        match self.inner {
+            Some(i) => i.reversed(),
+            None => self.t,
+        }
+    }
+}
+
+/// What an answering device sends back when it refuses, rejects or cannot
+/// route a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AnswerKind {
+    /// A TCP reset (no socket, or `reject with tcp-reset`).
+    Reset,
+    /// ICMP (ICMPv6) port unreachable: no UDP socket, or a plain `reject`.
+    PortUnreachable,
+    /// ICMP administratively prohibited (`reject with admin-prohibited`).
+    AdminProhibited,
+    /// A router's ICMP destination unreachable: no route.
+    NoRoute,
+    /// A router's ICMP host unreachable: nobody answers for the next hop.
+    NoNeighbour,
+}
+
+impl AnswerKind {
+    fn name(self, v6: bool) -> String {
+        let icmp = if v6 { "ICMPv6" } else { "ICMP" };
+        match self {
+            AnswerKind::Reset => "TCP reset".into(),
+            AnswerKind::PortUnreachable => format!("{icmp} port unreachable"),
+            AnswerKind::AdminProhibited => format!("{icmp} administratively prohibited"),
+            AnswerKind::NoRoute => format!("{icmp} destination unreachable (no route)"),
+            AnswerKind::NoNeighbour if v6 => "ICMPv6 address unreachable".into(),
+            AnswerKind::NoNeighbour => "ICMP host unreachable".into(),
+        }
+    }
+}
+
+/// An answer waiting to be walked back to the client once the request's walk
+/// has stopped.
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    /// The device that answers.
+    dev: Dev,
+    /// The request as it is at that device (after its DNAT).
+    about: Tuple,
+    kind: AnswerKind,
+    /// The request was addressed to the answering device itself.
+    local: bool,
+    /// The answer's conntrack state as it leaves: a netfilter reject and an
+    /// ICMP error carry the request's entry (`related`); a socket's reset
+    /// is a reply of the entry the request confirmed (`established`).
+    state: ConnState,
+    /// The request as it arrived at the answering device and what its DNAT
+    /// replaced there (the entry the answer carries).
+    entered: Tuple,
+    dnat_from: Option<(IpAddr, u16)>,
 }
 
 /// A conntrack entry on one device.
@@ -173,7 +246,17 @@ struct Tracer<'s> {
     hops: Vec<Hop>,
     conns: Vec<Conn>,
     direction: Direction,
+    /// The answer a stopped request is owed, if any (see `answer_back`).
+    pending: Option<Pending>,
+    /// The device the current walk started at.
+    walk_origin: Dev,
+    /// The device the request is at, as it arrived there and what its DNAT
+    /// replaced: an answer sent from there carries that conntrack entry.
+    here: Option<(Dev, Tuple, NatFrom)>,
 }
+
+/// What a NAT replaced: the original address and port, if it did.
+type NatFrom = Option<(IpAddr, u16)>;
 
 fn ports(t: &Tuple) -> (Option<u16>, Option<u16>) {
     if t.proto.has_ports() {
@@ -199,6 +282,9 @@ impl<'s> Tracer<'s> {
             hops: Vec::new(),
             conns: Vec::new(),
             direction: Direction::Request,
+            pending: None,
+            walk_origin: 0,
+            here: None,
         }
     }
 
@@ -523,19 +609,16 @@ impl<'s> Tracer<'s> {
             endpoints::DestKind::Name(n) => n.clone(),
         };
         let host = self.host(asker);
-        let placeholder = Packet {
-            t: Tuple {
-                proto: Proto::Udp,
-                src: host
-                    .first_addr(v6)
-                    .or_else(|| host.first_addr(!v6))
-                    .unwrap_or(IpAddr::from([0u8; 4])),
-                sport: EPHEMERAL_PORT,
-                dst: IpAddr::from([0u8; 4]),
-                dport: 53,
-            },
-            ttl: INITIAL_TTL,
-        };
+        let placeholder = Packet::new(Tuple {
+            proto: Proto::Udp,
+            src: host
+                .first_addr(v6)
+                .or_else(|| host.first_addr(!v6))
+                .unwrap_or(IpAddr::from([0u8; 4])),
+            sport: EPHEMERAL_PORT,
+            dst: IpAddr::from([0u8; 4]),
+            dport: 53,
+        });
         let Some(view_id) = host.dns else {
             let detail = format!(
                 "{} has no DNS view, so it cannot resolve {name}",
@@ -635,19 +718,24 @@ impl<'s> Tracer<'s> {
     fn undo_nat(
         &mut self,
         dev: Dev,
-        iface: usize,
+        iface: Option<usize>,
         pkt: &mut Packet,
         side: Side,
         (addr, port): (IpAddr, u16),
     ) {
         let name = self.dev_name(dev);
         let (sport, dport) = ports(&pkt.t);
-        let detail = match side {
+        let mut detail = match side {
             Side::Dst => {
                 let before = endpoint(pkt.t.dst, dport);
                 pkt.t.dst = addr;
                 if pkt.t.proto.has_ports() {
                     pkt.t.dport = port;
+                }
+                if let Some(i) = &mut pkt.inner {
+                    // The quoted request gets its original source back too.
+                    i.src = addr;
+                    i.sport = port;
                 }
                 format!("the reply to {before} belongs to a connection {name} source-NATed: its destination becomes {}", endpoint(addr, ports(&pkt.t).1))
             }
@@ -657,13 +745,26 @@ impl<'s> Tracer<'s> {
                 if pkt.t.proto.has_ports() {
                     pkt.t.sport = port;
                 }
+                if let Some(i) = &mut pkt.inner {
+                    i.dst = addr;
+                    i.dport = port;
+                }
                 format!("the reply from {before} belongs to a connection {name} destination-NATed: its source becomes {}", endpoint(addr, ports(&pkt.t).0))
             }
         };
+        if let Some(i) = pkt.inner {
+            let (sp, dp) = ports(&i);
+            detail.push_str(&format!(
+                "; the packet it quotes becomes {} {} -> {}",
+                i.proto,
+                endpoint(i.src, sp),
+                endpoint(i.dst, dp)
+            ));
+        }
         self.hop(
             dev,
             Stage::Conntrack,
-            Some(iface),
+            iface,
             pkt,
             Verdict::Rewrite,
             None,
@@ -695,15 +796,15 @@ impl<'s> Tracer<'s> {
     /// One leg: a request from `from`, then its reply. Returns where the request landed.
     fn leg(&mut self, from: Dev, t: Tuple) -> Result<(Dev, Packet), Outcome> {
         self.direction = Direction::Request;
-        let (dev, pkt) = match self.walk(
-            from,
-            Packet {
-                t,
-                ttl: INITIAL_TTL,
-            },
-        ) {
+        self.pending = None;
+        let (dev, pkt) = match self.walk(from, Packet::new(t)) {
             WalkEnd::Local { dev, pkt } => (dev, pkt),
-            WalkEnd::Stopped(o) => return Err(o),
+            WalkEnd::Stopped(o) => {
+                return Err(match self.pending.take() {
+                    Some(p) => self.answer_back(o, p, from, t),
+                    None => o,
+                })
+            }
         };
         // The socket lookup.
         let host = self.host(dev);
@@ -778,16 +879,22 @@ impl<'s> Tracer<'s> {
                         rule,
                         detail.clone(),
                     );
-                    return Err(self.stop(OutcomeKind::Refused, Some(dev), detail, sees));
+                    let o = self.stop(OutcomeKind::Refused, Some(dev), detail, sees);
+                    // The host answers: a reset for TCP (a reply of the entry
+                    // the SYN confirmed), ICMP port unreachable for UDP.
+                    let (kind, state) = if t.proto == Proto::Tcp {
+                        (AnswerKind::Reset, ConnState::Established)
+                    } else {
+                        (AnswerKind::PortUnreachable, ConnState::Related)
+                    };
+                    let p = self.answer_for(dev, pkt.t, kind, true, state);
+                    return Err(self.answer_back(o, p, from, t));
                 }
             }
         }
         // The reply.
         self.direction = Direction::Reply;
-        let reply = Packet {
-            t: pkt.t.reversed(),
-            ttl: INITIAL_TTL,
-        };
+        let reply = Packet::new(pkt.t.reversed());
         let result = self.walk(dev, reply);
         let leg_result = match result {
             WalkEnd::Local {
@@ -944,27 +1051,60 @@ impl<'s> Tracer<'s> {
     }
 
     /// Carries a packet from its origin until it reaches a local address or stops.
-    fn walk(&mut self, origin: Dev, mut pkt: Packet) -> WalkEnd {
+    fn walk(&mut self, origin: Dev, pkt: Packet) -> WalkEnd {
+        self.walk_as(origin, pkt, None)
+    }
+
+    /// `walk`, for an answer: the send hop's wording and the answer's
+    /// conntrack state on its origin.
+    fn walk_as(
+        &mut self,
+        origin: Dev,
+        mut pkt: Packet,
+        answer: Option<(String, ConnState)>,
+    ) -> WalkEnd {
+        self.walk_origin = origin;
+        self.here = None;
         let (sport, dport) = ports(&pkt.t);
         let what = if self.direction == Direction::Request {
             "sends"
         } else {
             "answers with"
         };
-        let detail = format!(
-            "{} {what} {} {} -> {}",
-            self.dev_name(origin),
-            pkt.t.proto,
-            endpoint(pkt.t.src, sport),
-            endpoint(pkt.t.dst, dport)
-        );
+        let (detail, answer_state) = match answer {
+            Some((d, st)) => (d, Some(st)),
+            None => (
+                format!(
+                    "{} {what} {} {} -> {}",
+                    self.dev_name(origin),
+                    pkt.t.proto,
+                    endpoint(pkt.t.src, sport),
+                    endpoint(pkt.t.dst, dport)
+                ),
+                None,
+            ),
+        };
         let is_request = self.direction == Direction::Request;
         let hop = self.hop(origin, Stage::Send, None, &pkt, Verdict::Pass, None, detail);
         if is_request {
             claims::send(hop, pkt.t.src);
         }
+        if answer_state.is_some() {
+            // An answer from a device that source-NATed the request is
+            // addressed to the NAT address: the output hook's conntrack
+            // gives it the client's address back (and reroutes it).
+            let key = pkt.key();
+            let snat = self
+                .conns
+                .iter()
+                .find(|c| c.dev == origin && c.reply == key)
+                .and_then(|c| c.snat_from);
+            if let Some(from) = snat {
+                self.undo_nat(origin, None, &mut pkt, Side::Dst, from);
+            }
+        }
         // Output path on the origin.
-        let origin_state = self.state_at(origin, &pkt.t);
+        let origin_state = answer_state.unwrap_or_else(|| self.state_at(origin, &pkt));
         if self.host(origin).has_addr(pkt.t.dst) {
             // Loopback: output filter, then input filter, on the same host.
             if let Some(end) =
@@ -1002,13 +1142,14 @@ impl<'s> Tracer<'s> {
         if self.direction == Direction::Reply {
             // A connection this host destination-NATed to itself: postrouting
             // gives the reply the address the client asked for.
+            let key = pkt.key();
             let conn = self
                 .conns
                 .iter()
-                .find(|c| c.dev == origin && c.reply == pkt.t && c.dnat_from.is_some())
+                .find(|c| c.dev == origin && c.reply == key && c.dnat_from.is_some())
                 .cloned();
             if let Some((addr, port)) = conn.and_then(|c| c.dnat_from) {
-                self.undo_nat(origin, out_iface, &mut pkt, Side::Src, (addr, port));
+                self.undo_nat(origin, Some(out_iface), &mut pkt, Side::Src, (addr, port));
             }
         }
         if self.direction == Direction::Request {
@@ -1039,17 +1180,23 @@ impl<'s> Tracer<'s> {
     }
 
     /// The conntrack state of a packet at a device.
-    fn state_at(&self, dev: Dev, t: &Tuple) -> ConnState {
+    fn state_at(&self, dev: Dev, pkt: &Packet) -> ConnState {
+        let t = pkt.key();
         match self.direction {
             Direction::Request => ConnState::New,
             Direction::Reply => {
                 if self
                     .conns
                     .iter()
-                    .any(|c| c.dev == dev && (c.reply == *t || c.orig == t.reversed()))
+                    .any(|c| c.dev == dev && (c.reply == t || c.orig == t.reversed()))
                 {
-                    ConnState::Established
-                } else if t.proto == Proto::Udp {
+                    if pkt.inner.is_some() {
+                        // An ICMP error about a known connection.
+                        ConnState::Related
+                    } else {
+                        ConnState::Established
+                    }
+                } else if pkt.inner.is_none() && t.proto == Proto::Udp {
                     ConnState::New
                 } else {
                     ConnState::Invalid
@@ -1128,6 +1275,9 @@ impl<'s> Tracer<'s> {
                     None,
                     detail.clone(),
                 );
+                if dev != self.walk_origin {
+                    self.owe_answer(dev, pkt.t, AnswerKind::NoNeighbour, false);
+                }
                 Err(WalkEnd::Stopped(self.stop(
                     OutcomeKind::NoRoute,
                     Some(dev),
@@ -1154,6 +1304,10 @@ impl<'s> Tracer<'s> {
                     None,
                     detail.clone(),
                 );
+                if dev != self.walk_origin {
+                    // A router says so (ICMP); the sender itself just fails.
+                    self.owe_answer(dev, pkt.t, AnswerKind::NoRoute, false);
+                }
                 Err(WalkEnd::Stopped(self.stop(
                     OutcomeKind::NoRoute,
                     Some(dev),
@@ -1248,18 +1402,19 @@ impl<'s> Tracer<'s> {
     /// Everything that happens to a packet arriving at `dev` on `in_iface`.
     fn receive(&mut self, dev: Dev, in_iface: usize, pkt: &mut Packet) -> Receive {
         let name = self.dev_name(dev);
-        let state = self.state_at(dev, &pkt.t);
+        let state = self.state_at(dev, pkt);
+        let key = pkt.key();
         let conn = self
             .conns
             .iter()
-            .find(|c| c.dev == dev && c.reply == pkt.t)
+            .find(|c| c.dev == dev && c.reply == key)
             .cloned();
         let entered = pkt.t;
 
         // Prerouting: a reply to a connection this device source-NATed gets its real destination back.
         if let (Direction::Reply, Some(c)) = (self.direction, &conn) {
             if let Some((addr, port)) = c.snat_from {
-                self.undo_nat(dev, in_iface, pkt, Side::Dst, (addr, port));
+                self.undo_nat(dev, Some(in_iface), pkt, Side::Dst, (addr, port));
             }
         }
         // Prerouting: destination NAT for a new connection.
@@ -1295,6 +1450,9 @@ impl<'s> Tracer<'s> {
                     claims::dnat(hop, &before, &target);
                 }
             }
+        }
+        if self.direction == Direction::Request {
+            self.here = Some((dev, entered, dnat_from));
         }
         // Reverse-path check.
         let rp = route::reverse_path(self.host(dev), pkt.t.src, in_iface);
@@ -1422,7 +1580,7 @@ impl<'s> Tracer<'s> {
         }
         if let (Direction::Reply, Some(c)) = (self.direction, &conn) {
             if let Some((addr, port)) = c.dnat_from {
-                self.undo_nat(dev, out_iface, pkt, Side::Src, (addr, port));
+                self.undo_nat(dev, Some(out_iface), pkt, Side::Src, (addr, port));
             }
         }
         self.note_conn(dev, entered, pkt.t, snat_from, dnat_from);
@@ -1496,6 +1654,170 @@ impl<'s> Tracer<'s> {
         }
     }
 
+    /// The answer `dev` sends about the request `about` (as it is there).
+    fn answer_for(
+        &self,
+        dev: Dev,
+        about: Tuple,
+        kind: AnswerKind,
+        local: bool,
+        state: ConnState,
+    ) -> Pending {
+        let (entered, dnat_from) = match self.here {
+            Some((d, e, n)) if d == dev => (e, n),
+            _ => (about, None),
+        };
+        Pending {
+            dev,
+            about,
+            kind,
+            local,
+            state,
+            entered,
+            dnat_from,
+        }
+    }
+
+    /// Notes that the request stopping at `dev` is answered (on the request
+    /// path only: Linux answers no answer, and a reply's reject answers the
+    /// server, not the client).
+    fn owe_answer(&mut self, dev: Dev, about: Tuple, kind: AnswerKind, local: bool) {
+        if self.direction == Direction::Request {
+            self.pending = Some(self.answer_for(dev, about, kind, local, ConnState::Related));
+        }
+    }
+
+    /// Walks the answer to a stopped request (TCP reset or ICMP error) back
+    /// from the device that sent it to `client`, which sent `sent`, through
+    /// the same stages as a reply: the answerer's output filter, routes,
+    /// every device's conntrack, reverse-path check, filters and NAT undoing
+    /// (an ICMP error's quoted packet is rewritten with it), the client's
+    /// input filter. The outcome `o` stands when the answer reaches the
+    /// client's connection; when it is lost on the way, or arrives somewhere
+    /// the client's connection does not recognise, the client hears nothing
+    /// and times out (`reply_lost`).
+    fn answer_back(&mut self, o: Outcome, p: Pending, client: Dev, sent: Tuple) -> Outcome {
+        let saved = self.direction;
+        self.direction = Direction::Reply;
+        // The answering device's entry for the request (not confirmed when
+        // the request stopped there, but attached to the answer): NAT is
+        // undone with it.
+        let reply = p.about.reversed();
+        if !self
+            .conns
+            .iter()
+            .any(|c| c.dev == p.dev && c.reply == reply)
+        {
+            self.conns.push(Conn {
+                dev: p.dev,
+                orig: p.entered,
+                reply,
+                snat_from: None,
+                dnat_from: p.dnat_from,
+            });
+        }
+        let name = self.dev_name(p.dev);
+        let kind = p.kind.name(p.about.dst.is_ipv6());
+        let (pkt, detail) = match p.kind {
+            AnswerKind::Reset => {
+                let (sp, dp) = ports(&reply);
+                let detail = format!(
+                    "{name} answers with a TCP reset {} -> {}",
+                    endpoint(reply.src, sp),
+                    endpoint(reply.dst, dp)
+                );
+                (Packet::new(reply), detail)
+            }
+            _ => {
+                let src = if p.local {
+                    p.about.dst
+                } else {
+                    endpoints::select_source(self.host(p.dev), p.about.src).unwrap_or(p.about.dst)
+                };
+                let t = Tuple {
+                    proto: Proto::Icmp,
+                    src,
+                    sport: 0,
+                    dst: p.about.src,
+                    dport: 0,
+                };
+                let (sp, dp) = ports(&p.about);
+                let detail = format!(
+                    "{name} answers with {kind} {src} -> {}, quoting {} {} -> {}",
+                    p.about.src,
+                    p.about.proto,
+                    endpoint(p.about.src, sp),
+                    endpoint(p.about.dst, dp)
+                );
+                let mut pkt = Packet::new(t);
+                pkt.inner = Some(p.about);
+                (pkt, detail)
+            }
+        };
+        let lost = |o: &Outcome, why: &str| {
+            format!(
+                "{}; but the {kind} that answers it is lost on the way back: {why}",
+                o.text
+            )
+        };
+        let result = match self.walk_as(p.dev, pkt, Some((detail, p.state))) {
+            WalkEnd::Local {
+                dev: back,
+                pkt: got,
+            } => {
+                let mine = back == client
+                    && match got.inner {
+                        Some(i) => i == sent,
+                        None => got.t == sent.reversed(),
+                    };
+                let who = self.dev_name(back);
+                if mine {
+                    let detail = format!("{who} receives the {kind}: {}", o.client_sees);
+                    self.hop(
+                        back,
+                        Stage::Receive,
+                        None,
+                        &got,
+                        Verdict::Pass,
+                        None,
+                        detail,
+                    );
+                    o
+                } else {
+                    let detail = format!(
+                        "the {kind} reaches {who}, but it does not answer the connection {} opened to {}, so it is ignored",
+                        self.dev_name(client),
+                        endpoint(sent.dst, ports(&sent).1)
+                    );
+                    self.hop(
+                        back,
+                        Stage::Receive,
+                        None,
+                        &got,
+                        Verdict::Drop,
+                        None,
+                        detail.clone(),
+                    );
+                    let text = lost(&o, &detail);
+                    self.stop(
+                        OutcomeKind::ReplyLost,
+                        Some(back),
+                        text,
+                        "connection timed out",
+                    )
+                }
+            }
+            WalkEnd::Stopped(stopped) => Outcome {
+                kind: OutcomeKind::ReplyLost,
+                text: lost(&o, &stopped.text),
+                client_sees: "connection timed out".to_string(),
+                ..stopped
+            },
+        };
+        self.direction = saved;
+        result
+    }
+
     /// Runs a filter hook; `Some` when the packet stops there.
     fn run_filter(
         &mut self,
@@ -1519,19 +1841,52 @@ impl<'s> Tracer<'s> {
         let hook_name = hook.name();
         let (rule, text) = match decision.by {
             filter::Decider::Established => (
-                RuleRef { kind: "implicit".into(), owner: Some(f.name.clone()), index: None, text: "allow state established,related".into(), line: f.origin.line, column: f.origin.column },
-                format!("{} (stateful) lets the packet through: it belongs to a connection it already allowed", f.name),
+                RuleRef {
+                    kind: "implicit".into(),
+                    owner: Some(f.name.clone()),
+                    index: None,
+                    text: "allow state established,related".into(),
+                    line: f.origin.line,
+                    column: f.origin.column,
+                },
+                if state == ConnState::Related {
+                    format!("{} (stateful) lets the packet through: it answers a connection conntrack knows (related)", f.name)
+                } else {
+                    format!("{} (stateful) lets the packet through: it belongs to a connection it already allowed", f.name)
+                },
             ),
             filter::Decider::Rule(i) => {
                 let r = &f.rules[i];
                 (
-                    self.origin_ref("filter rule", Some(&f.name), Some(i + 1), &r.text, &r.origin),
-                    format!("{} rule {} `{}` decides: {}", f.name, i + 1, r.text, decision.action.name()),
+                    self.origin_ref(
+                        "filter rule",
+                        Some(&f.name),
+                        Some(i + 1),
+                        &r.text,
+                        &r.origin,
+                    ),
+                    format!(
+                        "{} rule {} `{}` decides: {}",
+                        f.name,
+                        i + 1,
+                        r.text,
+                        decision.action.name()
+                    ),
                 )
             }
             filter::Decider::Default => (
-                self.origin_ref("default policy", Some(&f.name), None, &format!("default {}", f.default.name()), &f.default_origin),
-                format!("no rule of {} matches; its default policy decides: {}", f.name, decision.action.name()),
+                self.origin_ref(
+                    "default policy",
+                    Some(&f.name),
+                    None,
+                    &format!("default {}", f.default.name()),
+                    &f.default_origin,
+                ),
+                format!(
+                    "no rule of {} matches; its default policy decides: {}",
+                    f.name,
+                    decision.action.name()
+                ),
             ),
         };
         let state_note = if f.stateful {
@@ -1592,6 +1947,15 @@ impl<'s> Tracer<'s> {
                     (_, Proto::Udp) => "port unreachable (ICMP)",
                     _ => "destination unreachable (ICMP)",
                 };
+                let answer = match (r, pkt.t.proto) {
+                    (RejectWith::AdminProhibited, _) => AnswerKind::AdminProhibited,
+                    (RejectWith::TcpReset, Proto::Tcp) => AnswerKind::Reset,
+                    _ => AnswerKind::PortUnreachable,
+                };
+                // Addressed to this device: the ICMP error comes from the
+                // address the request was sent to.
+                let local = matches!(hook, FilterHook::Input);
+                self.owe_answer(dev, pkt.t, answer, local);
                 (OutcomeKind::Rejected, sees)
             }
             _ => (OutcomeKind::Dropped, "connection timed out (no answer)"),
