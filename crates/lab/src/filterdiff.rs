@@ -22,6 +22,19 @@
 //!   to a set and drops it;
 //! - dropped: neither.
 //!
+//! Packets come in four conntrack states (`Shape`): `new`; `established`,
+//! the answer of a connection `b` is told about first (`conntrack -I`, with
+//! `nf_conntrack_tcp_be_liberal` so that a TCP entry without a window is not
+//! found out of window); `related`, an ICMP error quoting such a connection;
+//! `invalid`, a TCP segment without flags, a reset or an echo reply of no
+//! connection, or an ICMP error quoting none. A chain at priority -150 (after
+//! conntrack, before the rule set) records the state the kernel gave each
+//! packet, so the rig itself is checked. A reject sends nothing for an ICMP
+//! error, nor a reset for a reset: those rejects look like drops.
+//!
+//! The packets `b` sends itself carry the mark `RIG_MARK`, so that the
+//! observer does not take its ICMP errors and resets for answers.
+//!
 //! Neighbours are static (IPv6 neighbour discovery would otherwise cross the
 //! random rule set and could be dropped by it).
 
@@ -294,9 +307,18 @@ fn gen_rule(r: &mut Rng, pool: &mut Vec<Prefix>, kind: Kind, chain: usize, chain
         };
         g.oif = Some(([out, "eth7"][r.below(2) as usize], r.chance(0.3)));
     }
-    if r.chance(0.2) {
-        const S: [&[&str]; 3] = [&["NEW"], &["ESTABLISHED"], &["NEW", "ESTABLISHED"]];
-        g.state = Some(S[r.below(3) as usize]);
+    if r.chance(0.3) {
+        const S: [&[&str]; 8] = [
+            &["NEW"],
+            &["ESTABLISHED"],
+            &["NEW", "ESTABLISHED"],
+            &["RELATED"],
+            &["ESTABLISHED", "RELATED"],
+            &["INVALID"],
+            &["NEW", "INVALID"],
+            &["UNTRACKED"],
+        ];
+        g.state = Some(S[r.below(8) as usize]);
     }
     g.target = match r.below(12) {
         0..=2 => Target::Accept,
@@ -467,7 +489,122 @@ pub struct Case {
     pub kind: Kind,
     pub text: String,
     pub packets: Vec<Packet>,
+    /// How each packet is made (so that conntrack gives it its `state`).
+    pub shapes: Vec<Shape>,
+    /// The conntrack entries to make before the packets are sent.
+    pub entries: Vec<CtEntry>,
     pub fixed: Vec<IpAddr>,
+}
+
+/// How a packet is built, so that the kernel's conntrack puts it in the state
+/// its `Packet` names. Conntrack entries (`CtEntry`, made with `conntrack -I`)
+/// stand for connections the namespace already knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// `new`: a TCP SYN, a UDP datagram or an ICMP echo request, of no
+    /// known connection.
+    First,
+    /// `established`: the answer of a known connection (an entry whose
+    /// original direction is this packet reversed): a TCP ACK, a UDP
+    /// datagram, an ICMP echo reply.
+    Answer,
+    /// `related`: an ICMP (ICMPv6) port unreachable quoting a UDP packet of a
+    /// known connection, from the packet's destination to its source, ports
+    /// `qsport` -> `qdport`.
+    Error { qsport: u16, qdport: u16 },
+    /// `invalid`: what conntrack cannot track.
+    Stray(Stray),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stray {
+    /// A TCP segment without any flag.
+    TcpNoFlags,
+    /// A TCP reset of no connection.
+    TcpReset,
+    /// An ICMP (ICMPv6) echo reply of no connection.
+    EchoReply,
+    /// An ICMP error quoting a packet of no connection.
+    Error,
+}
+
+impl Shape {
+    /// Whether a reject (`with_reset`: with a TCP reset) sends nothing for
+    /// this packet, so that it looks like a drop from outside: Linux never
+    /// answers an ICMP error, and never resets a reset (an ICMP error about
+    /// a reset it does send).
+    pub fn unanswered(self, with_reset: bool) -> bool {
+        match self {
+            Shape::Error { .. } | Shape::Stray(Stray::Error) => true,
+            Shape::Stray(Stray::TcpReset) => with_reset,
+            _ => false,
+        }
+    }
+}
+
+/// A conntrack entry, by its original direction: `conntrack -I` makes the
+/// reply direction from it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CtEntry {
+    pub protocol: u8,
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    /// Ports (TCP, UDP), or the ICMP echo id in `sport`.
+    pub sport: u16,
+    pub dport: u16,
+}
+
+impl CtEntry {
+    /// The arguments of `conntrack -I` for it.
+    pub fn args(&self) -> Vec<String> {
+        let v6 = self.src.is_ipv6();
+        // The family follows from the addresses (`-f` is refused with `-I`).
+        let mut a: Vec<String> = vec![
+            "-I".into(),
+            "-s".into(),
+            self.src.to_string(),
+            "-d".into(),
+            self.dst.to_string(),
+            "-t".into(),
+            "300".into(),
+        ];
+        match self.protocol {
+            6 | 17 => {
+                a.extend([
+                    "-p".into(),
+                    if self.protocol == 6 { "tcp" } else { "udp" }.into(),
+                    "--sport".into(),
+                    self.sport.to_string(),
+                    "--dport".into(),
+                    self.dport.to_string(),
+                ]);
+                if self.protocol == 6 {
+                    a.extend(["--state".into(), "ESTABLISHED".into()]);
+                }
+            }
+            _ if v6 => a.extend([
+                "-p".into(),
+                "icmpv6".into(),
+                "--icmpv6-type".into(),
+                "128".into(),
+                "--icmpv6-code".into(),
+                "0".into(),
+                "--icmpv6-id".into(),
+                self.sport.to_string(),
+            ]),
+            _ => a.extend([
+                "-p".into(),
+                "icmp".into(),
+                "--icmp-type".into(),
+                "8".into(),
+                "--icmp-code".into(),
+                "0".into(),
+                "--icmp-id".into(),
+                self.sport.to_string(),
+            ]),
+        }
+        a
+    }
 }
 
 /// The chain of `hook` in iptables-save and nft.
@@ -555,7 +692,6 @@ pub fn random_case(seed: u64, kind: Kind, npackets: usize) -> Case {
     };
     // Packets: addresses inside or next to the rules' prefixes, ports near theirs.
     let mut packets = Vec::new();
-    let mut seen = HashSet::new();
     let mut all_ports: Vec<u16> = Vec::new();
     for g in rules.iter().flatten() {
         for (lo, hi) in [g.sport, g.dport].into_iter().flatten() {
@@ -585,11 +721,42 @@ pub fn random_case(seed: u64, kind: Kind, npackets: usize) -> Case {
         Hook::Output => (None, Some("b0")),
         _ => (Some("b0"), None),
     };
+    let mut shapes = Vec::new();
+    let mut entries = Vec::new();
+    // Every 5-tuple in use, either way round, so that no packet meets
+    // another one's connection.
+    let mut used: HashSet<(u8, IpAddr, IpAddr, u16, u16)> = HashSet::new();
     let mut tries = 0;
     while packets.len() < npackets && tries < npackets * 100 {
         tries += 1;
+        let n = packets.len() as u16 + 1;
         let v6 = fams[r.below(fams.len() as u64) as usize];
-        let proto = [6u8, 6, 17, icmp_of(v6)][r.below(4) as usize];
+        // The state the packet is meant to have: about 40 % new, the rest
+        // established, related and invalid.
+        let state = match r.below(20) {
+            0..=7 => CtState::New,
+            8..=12 => CtState::Established,
+            13..=15 => CtState::Related,
+            _ => CtState::Invalid,
+        };
+        let icmp = icmp_of(v6);
+        let (proto, shape) = match state {
+            CtState::New => ([6u8, 6, 17, icmp][r.below(4) as usize], Shape::First),
+            CtState::Established => ([6u8, 17, 17, icmp][r.below(4) as usize], Shape::Answer),
+            CtState::Related => (
+                icmp,
+                Shape::Error {
+                    qsport: 1 + r.below(65000) as u16,
+                    qdport: 1 + r.below(65000) as u16,
+                },
+            ),
+            _ => match r.below(4) {
+                0 => (6, Shape::Stray(Stray::TcpNoFlags)),
+                1 => (6, Shape::Stray(Stray::TcpReset)),
+                2 => (icmp, Shape::Stray(Stray::EchoReply)),
+                _ => (icmp, Shape::Stray(Stray::Error)),
+            },
+        };
         let mine: Vec<IpAddr> = fixed
             .iter()
             .copied()
@@ -617,10 +784,46 @@ pub fn random_case(seed: u64, kind: Kind, npackets: usize) -> Case {
         } else {
             (Some(port(&mut r)), Some(port(&mut r)))
         };
-        let key = (proto, src, dst, sport, dport);
-        if src == dst || !seen.insert(key) {
+        if src == dst {
             continue;
         }
+        // The tuples this packet and its entry occupy.
+        let (tp, ts, td) = match shape {
+            Shape::Error { qsport, qdport } => (17u8, qdport, qsport),
+            Shape::Stray(Stray::Error) => (17u8, STRAY_QUOTED_DPORT, n),
+            _ if proto == 1 || proto == 58 => (proto, n, n),
+            _ => (proto, sport.unwrap_or(0), dport.unwrap_or(0)),
+        };
+        let key = (tp, src, dst, ts, td);
+        let rev = (tp, dst, src, td, ts);
+        if used.contains(&key) || used.contains(&rev) {
+            continue;
+        }
+        used.insert(key);
+        used.insert(rev);
+        match shape {
+            Shape::Answer => entries.push(CtEntry {
+                protocol: proto,
+                src: dst,
+                dst: src,
+                sport: if proto == 1 || proto == 58 {
+                    n
+                } else {
+                    dport.unwrap_or(0)
+                },
+                dport: sport.unwrap_or(0),
+            }),
+            // The quoted packet went from this packet's destination to its source.
+            Shape::Error { qsport, qdport } => entries.push(CtEntry {
+                protocol: 17,
+                src: dst,
+                dst: src,
+                sport: qsport,
+                dport: qdport,
+            }),
+            _ => {}
+        }
+        shapes.push(shape);
         packets.push(Packet {
             protocol: proto,
             src,
@@ -629,7 +832,7 @@ pub fn random_case(seed: u64, kind: Kind, npackets: usize) -> Case {
             dport,
             in_iface: in_iface.map(str::to_string),
             out_iface: out_iface.map(str::to_string),
-            state: CtState::New,
+            state,
             hook: kind.hook,
         });
     }
@@ -637,6 +840,8 @@ pub fn random_case(seed: u64, kind: Kind, npackets: usize) -> Case {
         kind,
         text,
         packets,
+        shapes,
+        entries,
         fixed,
     }
 }
@@ -657,19 +862,76 @@ fn csum(data: &[u8]) -> u16 {
     !(sum as u16)
 }
 
-/// Packet number `n`: IPv4 id or IPv6 flow label, TCP sequence number and
-/// ICMP echo id are `n`.
-fn build(p: &Packet, n: u16) -> Vec<u8> {
+/// The destination port of the UDP packet a stray ICMP error quotes (its
+/// source port is the packet's number).
+const STRAY_QUOTED_DPORT: u16 = 9;
+
+/// The IP header of a packet from `src` to `dst` with `len` bytes of
+/// protocol `proto` after it; `n` is its IPv4 id or IPv6 flow label.
+fn ip_header(src: IpAddr, dst: IpAddr, proto: u8, len: usize, n: u16) -> Vec<u8> {
+    match (src, dst) {
+        (IpAddr::V4(src), IpAddr::V4(dst)) => {
+            let mut ip = vec![0u8; 20];
+            ip[0] = 0x45;
+            ip[2..4].copy_from_slice(&((20 + len) as u16).to_be_bytes());
+            ip[4..6].copy_from_slice(&n.to_be_bytes());
+            ip[8] = 64;
+            ip[9] = proto;
+            ip[12..16].copy_from_slice(&src.octets());
+            ip[16..20].copy_from_slice(&dst.octets());
+            let c = csum(&ip);
+            ip[10..12].copy_from_slice(&c.to_be_bytes());
+            ip
+        }
+        (IpAddr::V6(src), IpAddr::V6(dst)) => {
+            let mut ip = vec![0u8; 40];
+            ip[0..4].copy_from_slice(&(0x6000_0000u32 | n as u32).to_be_bytes());
+            ip[4..6].copy_from_slice(&(len as u16).to_be_bytes());
+            ip[6] = proto;
+            ip[7] = 64;
+            ip[8..24].copy_from_slice(&src.octets());
+            ip[24..40].copy_from_slice(&dst.octets());
+            ip
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// Packet number `n`, built as `shape` says: its IPv4 id or IPv6 flow label
+/// is `n`, and so is a SYN's (or a stray segment's, less one) sequence
+/// number, an ACK's acknowledgement number and an ICMP echo id, so that the
+/// answer a reject sends names it too.
+fn build(p: &Packet, n: u16, shape: Shape) -> Vec<u8> {
     let v6 = p.src.is_ipv6();
     let mut l4: Vec<u8> = match p.protocol {
         6 => {
             let mut t = vec![0u8; 20];
             t[0..2].copy_from_slice(&p.sport.unwrap_or(1).to_be_bytes());
             t[2..4].copy_from_slice(&p.dport.unwrap_or(1).to_be_bytes());
-            t[4..8].copy_from_slice(&(n as u32).to_be_bytes());
             t[12] = 5 << 4;
-            t[13] = 0x02; // SYN
             t[14..16].copy_from_slice(&64240u16.to_be_bytes());
+            match shape {
+                Shape::Answer => {
+                    // An ACK: a reset answering it takes its sequence number
+                    // from this acknowledgement number.
+                    t[4..8].copy_from_slice(&1000u32.to_be_bytes());
+                    t[8..12].copy_from_slice(&(n as u32).to_be_bytes());
+                    t[13] = 0x10;
+                }
+                Shape::Stray(Stray::TcpNoFlags) => {
+                    // A reset answering it acknowledges this sequence number.
+                    t[4..8].copy_from_slice(&(n as u32 + 1).to_be_bytes());
+                    t[13] = 0;
+                }
+                Shape::Stray(Stray::TcpReset) => {
+                    t[4..8].copy_from_slice(&(n as u32).to_be_bytes());
+                    t[13] = 0x04;
+                }
+                _ => {
+                    t[4..8].copy_from_slice(&(n as u32).to_be_bytes());
+                    t[13] = 0x02; // SYN
+                }
+            }
             t
         }
         17 => {
@@ -681,11 +943,41 @@ fn build(p: &Packet, n: u16) -> Vec<u8> {
             t
         }
         _ => {
-            let mut t = vec![0u8; 8 + 8];
-            t[0] = if v6 { 128 } else { 8 }; // echo request
-            t[4..6].copy_from_slice(&n.to_be_bytes());
-            t[6..8].copy_from_slice(&1u16.to_be_bytes());
-            t[8..16].copy_from_slice(b"pathprf!");
+            let quoted = match shape {
+                Shape::Error { qsport, qdport } => Some((qsport, qdport)),
+                Shape::Stray(Stray::Error) => Some((n, STRAY_QUOTED_DPORT)),
+                _ => None,
+            };
+            let mut t = match quoted {
+                Some((qs, qd)) => {
+                    // Destination unreachable, port unreachable, quoting a
+                    // UDP packet from this packet's destination to its source.
+                    let mut t = vec![0u8; 8];
+                    t[0] = if v6 { 1 } else { 3 };
+                    t[1] = if v6 { 4 } else { 3 };
+                    let mut udp = vec![0u8; 8];
+                    udp[0..2].copy_from_slice(&qs.to_be_bytes());
+                    udp[2..4].copy_from_slice(&qd.to_be_bytes());
+                    udp[4..6].copy_from_slice(&16u16.to_be_bytes());
+                    t.extend(ip_header(p.dst, p.src, 17, 16, 0x7777));
+                    t.extend(udp);
+                    t
+                }
+                None => {
+                    let mut t = vec![0u8; 8 + 8];
+                    let reply = matches!(shape, Shape::Answer | Shape::Stray(Stray::EchoReply));
+                    t[0] = match (v6, reply) {
+                        (false, false) => 8,
+                        (false, true) => 0,
+                        (true, false) => 128,
+                        (true, true) => 129,
+                    };
+                    t[4..6].copy_from_slice(&n.to_be_bytes());
+                    t[6..8].copy_from_slice(&1u16.to_be_bytes());
+                    t[8..16].copy_from_slice(b"pathprf!");
+                    t
+                }
+            };
             if !v6 {
                 let c = csum(&t);
                 t[2..4].copy_from_slice(&c.to_be_bytes());
@@ -721,50 +1013,57 @@ fn build(p: &Packet, n: u16) -> Vec<u8> {
         let c = csum(&pseudo);
         l4[at..at + 2].copy_from_slice(&c.to_be_bytes());
     }
-    match (p.src, p.dst) {
-        (IpAddr::V4(src), IpAddr::V4(dst)) => {
-            let mut ip = vec![0u8; 20];
-            ip[0] = 0x45;
-            ip[2..4].copy_from_slice(&((20 + l4.len()) as u16).to_be_bytes());
-            ip[4..6].copy_from_slice(&n.to_be_bytes());
-            ip[8] = 64;
-            ip[9] = p.protocol;
-            ip[12..16].copy_from_slice(&src.octets());
-            ip[16..20].copy_from_slice(&dst.octets());
-            let c = csum(&ip);
-            ip[10..12].copy_from_slice(&c.to_be_bytes());
-            ip.extend(l4);
-            ip
-        }
-        (IpAddr::V6(src), IpAddr::V6(dst)) => {
-            let mut ip = vec![0u8; 40];
-            ip[0..4].copy_from_slice(&(0x6000_0000u32 | n as u32).to_be_bytes());
-            ip[4..6].copy_from_slice(&(l4.len() as u16).to_be_bytes());
-            ip[6] = p.protocol;
-            ip[7] = 64;
-            ip[8..24].copy_from_slice(&src.octets());
-            ip[24..40].copy_from_slice(&dst.octets());
-            ip.extend(l4);
-            ip
-        }
-        _ => Vec::new(),
+    let mut ip = ip_header(p.src, p.dst, p.protocol, l4.len(), n);
+    if ip.is_empty() {
+        return ip;
     }
+    ip.extend(l4);
+    ip
 }
 
+/// The mark on the packets the rig sends itself (from `b`, for OUTPUT), so
+/// that the observer does not take its ICMP errors and resets for answers.
+const RIG_MARK: u32 = 0x7070;
+
 /// The observer (see the module comment). Accepted packets are recorded at
-/// priority 100 of every hook; answers to rejected ones at output -300.
+/// priority 100 of every hook; answers to rejected ones at output -300; the
+/// conntrack state of every packet at priority -150, after conntrack and
+/// before the rule set.
 const OBSERVER: &str = "table inet pfobs {
 \tset acc4 { typeof ip id; flags dynamic; size 65535; }
 \tset acc6 { typeof ip6 flowlabel; flags dynamic; size 65535; }
 \tset rej4 { type inet_service; flags dynamic; size 65535; }
 \tset rej6 { type inet_service; flags dynamic; size 65535; }
 \tset rst { typeof tcp sequence; flags dynamic; size 65535; }
+\tset rstseq { typeof tcp sequence; flags dynamic; size 65535; }
+\tset new4 { typeof ip id; flags dynamic; size 65535; }
+\tset est4 { typeof ip id; flags dynamic; size 65535; }
+\tset rel4 { typeof ip id; flags dynamic; size 65535; }
+\tset inv4 { typeof ip id; flags dynamic; size 65535; }
+\tset new6 { typeof ip6 flowlabel; flags dynamic; size 65535; }
+\tset est6 { typeof ip6 flowlabel; flags dynamic; size 65535; }
+\tset rel6 { typeof ip6 flowlabel; flags dynamic; size 65535; }
+\tset inv6 { typeof ip6 flowlabel; flags dynamic; size 65535; }
 \tchain answers {
 \t\ttype filter hook output priority -300; policy accept;
+\t\tmeta mark 0x7070 return
 \t\ticmp type destination-unreachable add @rej4 { @th,96,16 } drop
 \t\ticmpv6 type destination-unreachable add @rej6 { @th,80,16 } drop
+\t\ttcp flags & (rst | ack) == rst add @rstseq { tcp sequence } drop
 \t\ttcp flags & rst == rst add @rst { tcp ackseq } drop
 \t}
+\tchain states {
+\t\tmeta nfproto ipv4 ct state new add @new4 { ip id }
+\t\tmeta nfproto ipv4 ct state established add @est4 { ip id }
+\t\tmeta nfproto ipv4 ct state related add @rel4 { ip id }
+\t\tmeta nfproto ipv4 ct state invalid add @inv4 { ip id }
+\t\tmeta nfproto ipv6 ct state new add @new6 { ip6 flowlabel }
+\t\tmeta nfproto ipv6 ct state established add @est6 { ip6 flowlabel }
+\t\tmeta nfproto ipv6 ct state related add @rel6 { ip6 flowlabel }
+\t\tmeta nfproto ipv6 ct state invalid add @inv6 { ip6 flowlabel }
+\t}
+\tchain states_in { type filter hook prerouting priority -150; policy accept; iifname \"b0\" jump states; }
+\tchain states_out { type filter hook output priority -150; policy accept; oifname \"b0\" meta mark 0x7070 jump states; }
 \tchain obs_in { type filter hook input priority 100; policy accept; iifname \"b0\" meta nfproto ipv4 add @acc4 { ip id } drop; iifname \"b0\" meta nfproto ipv6 add @acc6 { ip6 flowlabel } drop; }
 \tchain obs_fwd { type filter hook forward priority 100; policy accept; iifname \"b0\" meta nfproto ipv4 add @acc4 { ip id } drop; iifname \"b0\" meta nfproto ipv6 add @acc6 { ip6 flowlabel } drop; }
 \tchain obs_out { type filter hook output priority 100; policy accept; oifname \"b0\" meta nfproto ipv4 add @acc4 { ip id } drop; oifname \"b0\" meta nfproto ipv6 add @acc6 { ip6 flowlabel } drop; }
@@ -874,17 +1173,64 @@ impl Rig {
             };
             let _ = netns::run_cmd("conntrack", &["-F"], None);
             let _ = netns::run_cmd("conntrack", &["-F", "-f", "ipv6"], None);
-            netns::run_cmd("nft", &["-f", "-"], Some(OBSERVER)).map(|_| ())
+            netns::run_cmd("nft", &["-f", "-"], Some(OBSERVER))?;
+            // Entries made by `conntrack -I` carry no TCP window: a segment
+            // of one must not be found out of window (and so invalid).
+            netns::write_sysctls(&[(
+                "net/netfilter/nf_conntrack_tcp_be_liberal".into(),
+                "1".into(),
+            )])
         })?
     }
 
-    /// Sends every packet (from `a`, or from `b` itself for OUTPUT) and
-    /// returns the kernel's verdict for each.
-    pub fn verdicts(&self, hook: Hook, packets: &[Packet]) -> Result<Vec<Verdict>, String> {
+    /// Makes the conntrack entries in `b` (`conntrack -I`, four at a time).
+    pub fn connections(&self, entries: &[CtEntry]) -> Result<(), String> {
+        let chunks: Vec<Vec<Vec<String>>> = (0..4)
+            .map(|k| {
+                entries
+                    .iter()
+                    .skip(k)
+                    .step_by(4)
+                    .map(CtEntry::args)
+                    .collect()
+            })
+            .collect();
+        let workers: Vec<_> = chunks
+            .into_iter()
+            .map(|chunk| {
+                let b = self.b.clone();
+                std::thread::spawn(move || -> Result<(), String> {
+                    netns::enter(&b)?;
+                    for a in chunk {
+                        let args: Vec<&str> = a.iter().map(String::as_str).collect();
+                        netns::run_cmd("conntrack", &args, None)
+                            .map_err(|e| format!("conntrack {}: {e}", a.join(" ")))?;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        for w in workers {
+            w.join()
+                .map_err(|_| "a conntrack worker panicked".to_string())??;
+        }
+        Ok(())
+    }
+
+    /// Sends every packet (from `a`, or from `b` itself for OUTPUT), each
+    /// built as its shape says, and returns what the kernel did with each:
+    /// its verdict and the conntrack state it gave it.
+    pub fn verdicts(
+        &self,
+        hook: Hook,
+        packets: &[Packet],
+        shapes: &[Shape],
+    ) -> Result<Vec<Observed>, String> {
         let frames: Vec<(IpAddr, Vec<u8>)> = packets
             .iter()
+            .zip(shapes)
             .enumerate()
-            .map(|(i, p)| (p.dst, build(p, (i + 1) as u16)))
+            .map(|(i, (p, s))| (p.dst, build(p, (i + 1) as u16, *s)))
             .collect();
         let n = packets.len();
         let from = if hook == Hook::Output {
@@ -911,23 +1257,46 @@ impl Rig {
                 })
                 .unwrap_or_default())
         };
-        let mut accepted = set("acc4")?;
-        accepted.extend(set("acc6")?);
-        let mut rejected = set("rej4")?;
-        rejected.extend(set("rej6")?);
+        let both = |a: &str, b: &str| -> Result<HashSet<u64>, String> {
+            let mut s = set(a)?;
+            s.extend(set(b)?);
+            Ok(s)
+        };
+        let accepted = both("acc4", "acc6")?;
+        let mut rejected = both("rej4", "rej6")?;
         rejected.extend(set("rst")?.into_iter().map(|a| a.wrapping_sub(1)));
+        rejected.extend(set("rstseq")?);
+        let states = [
+            (CtState::New, both("new4", "new6")?),
+            (CtState::Established, both("est4", "est6")?),
+            (CtState::Related, both("rel4", "rel6")?),
+            (CtState::Invalid, both("inv4", "inv6")?),
+        ];
         Ok((1..=n as u64)
-            .map(|id| {
-                if accepted.contains(&id) {
+            .map(|id| Observed {
+                verdict: if accepted.contains(&id) {
                     Verdict::Accept
                 } else if rejected.contains(&id) {
                     Verdict::Reject
                 } else {
                     Verdict::Drop
-                }
+                },
+                state: states
+                    .iter()
+                    .find(|(_, s)| s.contains(&id))
+                    .map(|(st, _)| *st),
             })
             .collect())
     }
+}
+
+/// What the kernel did with one packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Observed {
+    pub verdict: Verdict,
+    /// The conntrack state it gave the packet (`None`: the observer did not
+    /// see it, or saw no state).
+    pub state: Option<CtState>,
 }
 
 impl Drop for Rig {
@@ -956,6 +1325,22 @@ fn send_all(frames: &[(IpAddr, Vec<u8>)]) -> Result<(), String> {
             libc::close(raw4);
             libc::close(raw6);
             return Err(format!("raw socket: {e}"));
+        }
+        for fd in [raw4, raw6] {
+            let mark: u32 = RIG_MARK;
+            if libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_MARK,
+                &mark as *const _ as *const libc::c_void,
+                size_of::<u32>() as libc::socklen_t,
+            ) != 0
+            {
+                let e = std::io::Error::last_os_error();
+                libc::close(raw4);
+                libc::close(raw6);
+                return Err(format!("SO_MARK: {e}"));
+            }
         }
         let mut failed = None;
         for (i, (dst, f)) in frames.iter().enumerate() {

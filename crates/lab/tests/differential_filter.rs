@@ -4,13 +4,21 @@
 //! `nft -f`, random IPv4 and IPv6 packets sent for real through the INPUT,
 //! FORWARD and OUTPUT hooks (at least 2,000 per run), the kernel's verdict
 //! beside `pathproof_rulesets`'.
+//!
+//! Packets come in every conntrack state a rule can ask for: `new` (no
+//! connection), `established` (the answer of a connection made first with
+//! `conntrack -I`), `related` (an ICMP error quoting such a connection) and
+//! `invalid` (a TCP segment without flags, a reset or an echo reply of no
+//! connection, an ICMP error quoting none); the rule sets' `--ctstate` and
+//! `ct state` matches meet them all. The kernel's own state for each packet
+//! is recorded too and must be the one `filter` is given.
 
 mod common;
 
 use std::collections::BTreeMap;
 
 use pathproof_lab::filterdiff::{kinds, random_case, Rig};
-use pathproof_rulesets::Verdict;
+use pathproof_rulesets::{CtState, DecidedBy, Verdict};
 
 #[derive(Default)]
 struct Tally {
@@ -42,7 +50,10 @@ fn random_rule_sets_agree_with_the_kernel() {
     // Per hook and packet family, and per rule-set kind.
     let mut by_hook: BTreeMap<String, Tally> = BTreeMap::new();
     let mut by_kind: BTreeMap<String, Tally> = BTreeMap::new();
+    let mut by_state: BTreeMap<String, Tally> = BTreeMap::new();
     let mut report = Vec::new();
+    let mut wrong_state = Vec::new();
+    let mut entries = 0;
     for seed in 0..rulesets {
         let kind = kinds[(seed % kinds.len() as u64) as usize];
         let case = random_case(seed, kind, per);
@@ -63,19 +74,43 @@ fn random_rule_sets_agree_with_the_kernel() {
                 case.text
             )
         });
+        rig.connections(&case.entries)
+            .unwrap_or_else(|e| panic!("seed {seed}: conntrack entries: {e}"));
+        entries += case.entries.len();
         let kernel = rig
-            .verdicts(kind.hook, &case.packets)
+            .verdicts(kind.hook, &case.packets, &case.shapes)
             .expect("packets sent");
-        for (p, k) in case.packets.iter().zip(kernel) {
+        for ((p, shape), seen) in case.packets.iter().zip(&case.shapes).zip(kernel) {
+            let k = seen.verdict;
+            if seen.state != Some(p.state) && wrong_state.len() < 20 {
+                wrong_state.push(format!(
+                    "seed {seed} ({}): {shape:?} {p:?}: the kernel's conntrack state is {:?}",
+                    kind.name(),
+                    seen.state
+                ));
+            }
             let d = rs.evaluate(p);
             let fam = if p.src.is_ipv6() { "IPv6" } else { "IPv4" };
-            let ok = d.verdict == k;
+            // A reject that sends nothing (for an ICMP error, or a reset
+            // for a reset) is a drop to the outside.
+            let with_reset = match &d.decided_by {
+                DecidedBy::Rule { text, .. } => {
+                    text.contains("tcp-reset") || text.contains("tcp reset")
+                }
+                _ => false,
+            };
+            let model = match d.verdict {
+                Verdict::Reject if shape.unanswered(with_reset) => Verdict::Drop,
+                v => v,
+            };
+            let ok = model == k;
             for t in [
                 &mut all,
                 by_hook
                     .entry(format!("{} {fam}", kind.hook.name()))
                     .or_default(),
                 by_kind.entry(kind.name()).or_default(),
+                by_state.entry(state_name(p.state).to_string()).or_default(),
             ] {
                 t.total += 1;
                 t.agree += ok as usize;
@@ -102,8 +137,13 @@ fn random_rule_sets_agree_with_the_kernel() {
             t.verdicts[2]
         )
     };
-    let mut out = vec![format!("filter differential: {rulesets} rule sets")];
+    let mut out = vec![format!(
+        "filter differential: {rulesets} rule sets, {entries} conntrack entries made first"
+    )];
     out.push(line("all", &all));
+    for (k, t) in &by_state {
+        out.push(line(&format!("state {k}"), t));
+    }
     for (k, t) in &by_hook {
         out.push(line(k, t));
     }
@@ -112,6 +152,21 @@ fn random_rule_sets_agree_with_the_kernel() {
     }
     eprintln!("{}", out.join("\n"));
     assert!(all.total >= 2000, "only {} packets", all.total);
+    assert!(
+        wrong_state.is_empty(),
+        "the rig did not give packets the state they were meant to have (first 20):\n{}",
+        wrong_state.join("\n")
+    );
+    // Every state is met often, and decided every way.
+    assert_eq!(by_state.len(), 4, "states: {:?}", by_state.keys());
+    for (k, t) in &by_state {
+        assert!(t.total >= 200, "state {k}: only {} packets", t.total);
+        assert!(
+            t.verdicts[0] > 0 && t.verdicts[1] > 0,
+            "state {k}: verdicts {:?}",
+            t.verdicts
+        );
+    }
     assert!(
         all.verdicts.iter().all(|c| *c > 50),
         "verdicts too one-sided: {:?}",
@@ -134,4 +189,14 @@ fn random_rule_sets_agree_with_the_kernel() {
         "disagreements (first 20):\n{}",
         report.join("\n")
     );
+}
+
+fn state_name(s: CtState) -> &'static str {
+    match s {
+        CtState::New => "new",
+        CtState::Established => "established",
+        CtState::Related => "related",
+        CtState::Invalid => "invalid",
+        CtState::Untracked => "untracked",
+    }
 }
