@@ -28,7 +28,7 @@ pub enum LabCommand {
         #[arg(long, value_enum, default_value = "text")]
         format: ProbeFormat,
     },
-    /// One real journey, with the kernel's nft rule trace beside the model's hops.
+    /// One real journey, with the kernel's nft rule trace beside the model's hops (exit 1 when they disagree).
     Trace {
         /// The scenario the lab was built from (default: mini-lab); names the lab.
         scenario: Option<String>,
@@ -37,11 +37,15 @@ pub enum LabCommand {
         /// The source host.
         #[arg(long)]
         from: String,
-        /// A host, an address or a DNS name, with :PORT.
+        /// A host, an address or a DNS name, with :PORT (no port for icmp).
         #[arg(long)]
         to: String,
+        /// tcp, udp or icmp (a ping).
         #[arg(long, default_value = "tcp")]
         proto: String,
+        /// Through this forward proxy.
+        #[arg(long)]
+        via: Option<String>,
     },
     /// Remove every namespace, link and rule set the lab made, and its services.
     Down {
@@ -123,11 +127,20 @@ pub fn run(cmd: LabCommand) -> Result<(String, bool), InputError> {
             let spec = lab::read_spec(&name).map_err(err)?;
             let plan = lab::read_plan(&name).map_err(err)?;
             let scn = spec.load().map_err(err)?;
-            let results = probe::probe(&scn, &plan, probe::jobs(&scn)).map_err(err)?;
+            let (jobs, not_probed) = probe::plan_jobs(&scn);
+            let mut results = probe::probe(&scn, &plan, jobs).map_err(err)?;
             let ok = results.iter().all(|r| r.agree);
+            // Each disagreement (the first few) is made again with the
+            // kernel's rule trace on.
+            pathproof_lab::ktrace::explain(
+                &scn,
+                &plan,
+                &mut results,
+                pathproof_lab::ktrace::EXPLAIN_AT_MOST,
+            );
             let out = match format {
-                ProbeFormat::Text => report::text(&name, &results),
-                ProbeFormat::Json => report::json(&name, &results),
+                ProbeFormat::Text => report::text(&name, &results, &not_probed),
+                ProbeFormat::Json => report::json(&name, &results, &not_probed),
             };
             Ok((out, ok))
         }
@@ -137,13 +150,13 @@ pub fn run(cmd: LabCommand) -> Result<(String, bool), InputError> {
             from,
             to,
             proto,
+            via,
         } => {
             let name = lab_name(scenario.as_deref(), l.as_deref())?;
             let proto = pathproof_core::model::Proto::parse(&proto)
-                .filter(|p| p.has_ports())
-                .ok_or_else(|| err(format!("--proto must be tcp or udp, not `{proto}`")))?;
-            let out = pathproof_lab::ktrace::trace(&name, &from, &to, proto).map_err(err)?;
-            Ok((out, true))
+                .ok_or_else(|| err(format!("--proto must be tcp, udp or icmp, not `{proto}`")))?;
+            // Exit 1 when the kernel and the model disagree.
+            pathproof_lab::ktrace::trace(&name, &from, &to, proto, via.as_deref()).map_err(err)
         }
         LabCommand::Down { scenario, lab: l } => {
             let name = lab_name(scenario.as_deref(), l.as_deref())?;

@@ -125,9 +125,10 @@ pub fn expected(t: &Trace) -> Vec<Class> {
             } else {
                 vec![Class::Refused]
             };
-            if local && t.query.proto == Proto::Udp {
-                // A UDP send that the sender's own output hook rejects fails
-                // at once with EPERM, before the ICMP answer arrives.
+            if local && t.query.proto != Proto::Tcp {
+                // A datagram (UDP, or a ping's echo request) that the
+                // sender's own output hook rejects fails at once with EPERM
+                // in send(), before the ICMP answer arrives.
                 v.push(Class::LocalDrop);
             }
             v
@@ -375,15 +376,60 @@ pub struct ProbeResult {
     pub agree: bool,
     /// Why they disagree, if they do.
     pub disagreement: Option<String>,
+    /// For a disagreement, the kernel's own rule trace of the journey made
+    /// again (`nft monitor trace`, per namespace; see `ktrace::explain`).
+    pub kernel_trace: Option<String>,
     #[serde(skip)]
     pub trace: Option<Trace>,
+    /// The job, to make it again.
+    #[serde(skip)]
+    pub job: Option<Job>,
 }
 
-/// Every journey worth probing: from every host to every listening socket
-/// (once per address family both ends have), through every forward proxy to
-/// every socket, and every `allow`/`deny` expectation between hosts.
+/// An expectation (or one journey of it) the lab cannot make as one real
+/// journey, and why. `lab probe` lists and counts them.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct NotProbed {
+    /// The expectation's text.
+    pub expect: String,
+    pub reason: String,
+}
+
+/// Every journey worth probing (see `plan_jobs`).
 pub fn jobs(scn: &Scenario) -> Vec<Job> {
+    plan_jobs(scn).0
+}
+
+/// Whether the scenario has anything ICMP is checked against: a filter rule
+/// that names `icmp`, an ICMP socket, an ICMP expectation.
+fn mentions_icmp(scn: &Scenario) -> bool {
+    scn.filters
+        .iter()
+        .flat_map(|f| f.rules.iter())
+        .any(|r| r.matches.proto == Some(Proto::Icmp))
+        || scn
+            .hosts
+            .iter()
+            .flat_map(|h| h.sockets.iter())
+            .any(|s| s.proto == Proto::Icmp)
+        || scn
+            .expectations
+            .iter()
+            .flat_map(|e| e.kind.journeys())
+            .any(|j| j.2 == Proto::Icmp)
+}
+
+/// Every journey worth probing: from every host to every listening TCP/UDP
+/// socket (once per address family both ends have); a ping from every host to
+/// every other host (per family) when the scenario has ICMP rules, sockets or
+/// expectations; through every forward proxy to every TCP socket; and every
+/// journey of the `allow`, `deny`, `only` and `authenticated` expectations
+/// (TCP, UDP and ICMP) whose source is a host, a network or an address and
+/// whose destination is a host, an address or a DNS name. The expectations
+/// the lab cannot make as one journey come back as `NotProbed`, with why.
+pub fn plan_jobs(scn: &Scenario) -> (Vec<Job>, Vec<NotProbed>) {
     let mut out = Vec::new();
+    let mut not_probed = Vec::new();
     for (si, src) in scn.hosts.iter().enumerate() {
         for dst in scn.hosts.iter() {
             for sock in &dst.sockets {
@@ -415,6 +461,31 @@ pub fn jobs(scn: &Scenario) -> Vec<Job> {
                     q.ipv6 = v6;
                     out.push(Job {
                         why: format!("socket {} on {}", sock.text, dst.name),
+                        query: q,
+                        source: si,
+                        by_name: false,
+                        via_target: None,
+                        network: None,
+                    });
+                }
+            }
+        }
+    }
+    if mentions_icmp(scn) {
+        for (si, src) in scn.hosts.iter().enumerate() {
+            for (di, dst) in scn.hosts.iter().enumerate() {
+                if si == di {
+                    continue;
+                }
+                for v6 in [false, true] {
+                    if src.first_addr(v6).is_none() || dst.first_addr(v6).is_none() {
+                        continue;
+                    }
+                    let mut q = Query::new(&src.name, &dst.name);
+                    q.proto = Proto::Icmp;
+                    q.ipv6 = v6;
+                    out.push(Job {
+                        why: "ping (the scenario matches icmp)".into(),
                         query: q,
                         source: si,
                         by_name: false,
@@ -469,36 +540,59 @@ pub fn jobs(scn: &Scenario) -> Vec<Job> {
             }
         }
     }
+    for e in &scn.expectations {
+        if matches!(e.kind, pathproof_core::model::ExpectKind::Isolated { .. }) {
+            not_probed.push(NotProbed {
+                expect: e.text.clone(),
+                reason: "it is about every journey into a network, not one journey (pathproof check decides it)".into(),
+            });
+        }
+    }
     for (e, (from, to, proto, port)) in scn
         .expectations
         .iter()
         .flat_map(|e| e.kind.journeys().into_iter().map(move |j| (e, j)))
     {
         let proto = &proto;
+        let mut skip = |reason: String| {
+            not_probed.push(NotProbed {
+                expect: e.text.clone(),
+                reason,
+            })
+        };
         // A host, or a network (or an address no host owns): then a stand-in
         // sends, as in the model.
         let (src, si, network) = match from {
             Place::Host(h) => match scn.host_by_name(h) {
                 Some(id) => (h.clone(), id.index(), None),
-                None => continue,
+                None => {
+                    skip(format!("no host `{h}`"));
+                    continue;
+                }
             },
             Place::Network(n) => match scn.network_by_name(n) {
                 Some(net) => (n.clone(), 0, Some(net.index())),
-                None => continue,
+                None => {
+                    skip(format!("no network `{n}`"));
+                    continue;
+                }
             },
             Place::Address(a) => match scn.owners_of(*a).first() {
                 Some((h, _)) => (a.to_string(), h.index(), None),
                 None => match scn.network_of(*a) {
                     Some(net) => (a.to_string(), 0, Some(net.index())),
-                    None => continue,
+                    None => {
+                        skip(format!("the source {a} is on none of the scenario's networks, so nothing can send from it"));
+                        continue;
+                    }
                 },
             },
-            Place::Name(_) => continue,
+            Place::Name(n) => {
+                skip(format!("the source is the DNS name `{n}`: a name resolves per view, so it names no one sender (the model traces from hosts, networks and addresses)"));
+                continue;
+            }
         };
         let src = &src;
-        if *proto == Proto::Icmp {
-            continue;
-        }
         let (to_text, by_name) = match to {
             Place::Host(h) => (h.clone(), false),
             Place::Address(a) => (
@@ -509,10 +603,20 @@ pub fn jobs(scn: &Scenario) -> Vec<Job> {
                 false,
             ),
             Place::Name(n) => (n.clone(), true),
-            Place::Network(_) => continue,
+            Place::Network(n) => {
+                skip(format!("the destination is the network `{n}`: it stands for every address in it, and a journey ends at one address"));
+                continue;
+            }
         };
-        let Some(port) = port else { continue };
-        let mut q = Query::new(src, &format!("{to_text}:{port}"));
+        let to = match (proto.has_ports(), port) {
+            (true, Some(port)) => format!("{to_text}:{port}"),
+            (true, None) => {
+                skip(format!("it names no port, so it covers every {proto} port; the lab makes one journey per port (the sockets' ports are probed on their own)"));
+                continue;
+            }
+            (false, _) => to_text,
+        };
+        let mut q = Query::new(src, &to);
         q.proto = *proto;
         out.push(Job {
             why: format!("expect: {}", e.text),
@@ -523,7 +627,7 @@ pub fn jobs(scn: &Scenario) -> Vec<Job> {
             network,
         });
     }
-    out
+    (out, not_probed)
 }
 
 fn sockaddr(a: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
@@ -709,6 +813,89 @@ pub(crate) fn bound_socket(
     }
 }
 
+/// One ICMP (ICMPv6) echo request from `src` to `dst` on a ping socket
+/// (`SOCK_DGRAM`, allowed by the lab's `ping_group_range`), with
+/// `IP_RECVERR` so that every ICMP error comes back as the socket's error:
+/// `Ok` for the echo reply, else the error (`EAGAIN` when nothing came).
+pub(crate) fn ping(src: Option<IpAddr>, dst: IpAddr, timeout: Duration) -> std::io::Result<()> {
+    let v6 = dst.is_ipv6();
+    let (fam, proto, lvl, recverr) = if v6 {
+        (
+            libc::AF_INET6,
+            libc::IPPROTO_ICMPV6,
+            libc::IPPROTO_IPV6,
+            libc::IPV6_RECVERR,
+        )
+    } else {
+        (
+            libc::AF_INET,
+            libc::IPPROTO_ICMP,
+            libc::IPPROTO_IP,
+            libc::IP_RECVERR,
+        )
+    };
+    // SAFETY: plain socket calls on a descriptor we own; pointers are to live locals.
+    unsafe {
+        let fd = libc::socket(fam, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, proto);
+        if fd < 0 {
+            return Err(last_err());
+        }
+        let _guard = Fd(fd);
+        let one: libc::c_int = 1;
+        libc::setsockopt(
+            fd,
+            lvl,
+            recverr,
+            &one as *const _ as *const libc::c_void,
+            size_of::<libc::c_int>() as libc::socklen_t,
+        );
+        let tv = libc::timeval {
+            tv_sec: timeout.as_secs() as libc::time_t,
+            tv_usec: timeout.subsec_micros() as libc::suseconds_t,
+        };
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            &tv as *const _ as *const libc::c_void,
+            size_of::<libc::timeval>() as libc::socklen_t,
+        );
+        if let Some(a) = src {
+            let (ss, len) = sockaddr(SocketAddr::new(a, 0));
+            if libc::bind(fd, &ss as *const _ as *const libc::sockaddr, len) != 0 {
+                return Err(last_err());
+            }
+        }
+        let (ss, len) = sockaddr(SocketAddr::new(dst, 0));
+        if libc::connect(fd, &ss as *const _ as *const libc::sockaddr, len) != 0 {
+            return Err(last_err());
+        }
+        // Type, code, checksum and identifier are the kernel's to fill in.
+        let mut msg = [0u8; 16];
+        msg[0] = if v6 { 128 } else { 8 };
+        msg[7] = 1;
+        msg[8..].copy_from_slice(b"pathprf!");
+        if libc::send(fd, msg.as_ptr() as *const libc::c_void, msg.len(), 0) < 0 {
+            return Err(last_err());
+        }
+        let reply = if v6 { 129 } else { 0 };
+        let deadline = Instant::now() + timeout;
+        loop {
+            let mut buf = [0u8; 1500];
+            let n = libc::recv(fd, buf.as_mut_ptr() as *mut libc::c_void, buf.len(), 0);
+            if n < 0 {
+                return Err(last_err());
+            }
+            if n > 0 && buf[0] == reply {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(std::io::Error::from_raw_os_error(libc::EAGAIN));
+            }
+        }
+    }
+}
+
 fn greeting_result(line: &str, r: &mut KernelResult) {
     r.peer_seen = field(line, "peer")
         .and_then(|p| p.parse().ok())
@@ -881,6 +1068,23 @@ pub fn run_kernel(
         return finish(r);
     };
     r.dst = Some(dst);
+    if q.proto == Proto::Icmp {
+        let src = model
+            .query
+            .source_address
+            .filter(|a| a.is_ipv6() == dst.is_ipv6());
+        match ping(src, dst, CONNECT_TIMEOUT) {
+            Ok(()) => {
+                r.class = Class::Connected;
+                r.detail = "ping answered (ICMP echo reply)".into();
+            }
+            Err(e) => {
+                r.class = classify_err(&e);
+                r.detail = format!("ping: {e}");
+            }
+        }
+        return finish(r);
+    }
     let src = model
         .query
         .source_address
@@ -981,7 +1185,8 @@ fn model_peer(t: &Trace) -> (Option<IpAddr>, Option<String>) {
         .unwrap_or((None, None))
 }
 
-fn compare(scn: &Scenario, job: &Job, t: Trace, k: KernelResult) -> ProbeResult {
+/// Sets what the kernel did beside the model's trace: agreement, and why not.
+pub fn compare(scn: &Scenario, job: &Job, t: Trace, k: KernelResult) -> ProbeResult {
     let exp = expected(&t);
     let (mpeer, mby) = model_peer(&t);
     let mut why = None;
@@ -1036,7 +1241,9 @@ fn compare(scn: &Scenario, job: &Job, t: Trace, k: KernelResult) -> ProbeResult 
         kernel: k,
         agree: why.is_none(),
         disagreement: why,
+        kernel_trace: None,
         trace: Some(t),
+        job: Some(job.clone()),
     }
 }
 
@@ -1090,6 +1297,80 @@ struct Prepared {
     ns: String,
 }
 
+/// Where the client of a journey `via` a forward proxy connects: the proxy's
+/// first address of the family the client sends in, on the proxy port.
+pub fn proxy_addr(scn: &Scenario, job: &Job, t: &Trace) -> Option<SocketAddr> {
+    let v = job.query.via.as_ref()?;
+    let h = &scn.hosts[scn.host_by_name(v)?.index()];
+    let port = h.proxy.as_ref()?.port;
+    let v6 = t.query.source_address.is_some_and(|a| a.is_ipv6());
+    Some(SocketAddr::new(h.first_addr(v6)?, port))
+}
+
+/// One journey from host `from` to `to` (`HOST:PORT`, `ADDRESS:PORT` or
+/// `NAME:PORT`; no port for ICMP), optionally via forward proxy `via`, as
+/// `lab trace` makes it.
+pub fn job_for(
+    scn: &Scenario,
+    from: &str,
+    to: &str,
+    proto: Proto,
+    via: Option<&str>,
+) -> Result<Job, String> {
+    let source = scn
+        .host_by_name(from)
+        .ok_or_else(|| {
+            format!(
+                "`{from}` is not a host of scenario {} (the lab traces from hosts)",
+                scn.name
+            )
+        })?
+        .index();
+    let (host_part, port) = match to.rsplit_once(':') {
+        Some((h, p)) if !h.is_empty() && !h.ends_with(':') && p.parse::<u16>().is_ok() => {
+            (h.trim_start_matches('[').trim_end_matches(']'), Some(p))
+        }
+        _ => (to.trim_start_matches('[').trim_end_matches(']'), None),
+    };
+    let is_host = scn.host_by_name(host_part).is_some();
+    let by_name = !is_host && host_part.parse::<IpAddr>().is_err();
+    let mut q = Query::new(from, to);
+    q.proto = proto;
+    let mut via_target = None;
+    if let Some(v) = via {
+        let p = scn
+            .host_by_name(v)
+            .map(|id| scn.host(id))
+            .filter(|h| {
+                matches!(
+                    h.proxy.as_ref().map(|p| &p.mode),
+                    Some(ProxyMode::Forward { .. })
+                )
+            })
+            .ok_or_else(|| format!("`{v}` is not a forward proxy of scenario {}", scn.name))?;
+        q.via = Some(p.name.clone());
+        let port = port.ok_or_else(|| format!("`{to}` has no port"))?;
+        via_target = Some(if is_host {
+            let h = scn.host(scn.host_by_name(host_part).expect("checked"));
+            match h.first_addr(false).or_else(|| h.first_addr(true)) {
+                Some(IpAddr::V6(a)) => format!("[{a}]:{port}"),
+                Some(a) => format!("{a}:{port}"),
+                None => return Err(format!("host `{host_part}` has no address")),
+            }
+        } else {
+            to.to_string()
+        });
+    }
+    Ok(Job {
+        why: "lab trace".into(),
+        query: q,
+        source,
+        by_name: by_name && via.is_none(),
+        via_target,
+        network: None,
+    })
+}
+
 /// The address a stand-in sends from, as the model chose it: the trace's
 /// source is `NETWORK@ADDRESS`.
 fn standin_addr(t: &Trace) -> Option<IpAddr> {
@@ -1132,12 +1413,7 @@ pub fn probe(scn: &Scenario, plan: &Plan, jobs: Vec<Job>) -> Result<Vec<ProbeRes
             }
             None => plan.hosts[j.source].ns.clone(),
         };
-        let proxy_addr = j.query.via.as_ref().and_then(|v| {
-            let h = &scn.hosts[scn.host_by_name(v)?.index()];
-            let port = h.proxy.as_ref()?.port;
-            let v6 = t.query.source_address.is_some_and(|a| a.is_ipv6());
-            Some(SocketAddr::new(h.first_addr(v6)?, port))
-        });
+        let proxy_addr = proxy_addr(scn, &j, &t);
         // Journeys that would share a 5-tuple run one after the other.
         let key = if router_no_route_v4(&t) {
             // Paced: a router's IPv4 "no route" answers are rate limited per

@@ -2,21 +2,23 @@
 
 use std::fmt::Write as _;
 
-use crate::probe::ProbeResult;
+use crate::probe::{NotProbed, ProbeResult};
 
 fn peer(a: Option<std::net::IpAddr>) -> String {
     a.map(|a| a.to_string()).unwrap_or_else(|| "-".into())
 }
 
-/// The side-by-side table, then every disagreement with the model's trace.
-pub fn text(lab: &str, results: &[ProbeResult]) -> String {
+/// The side-by-side table, then every expectation not probed (with why),
+/// then every disagreement with the model's trace and the kernel's.
+pub fn text(lab: &str, results: &[ProbeResult], not_probed: &[NotProbed]) -> String {
     let mut out = String::new();
     let agree = results.iter().filter(|r| r.agree).count();
     let _ = writeln!(
         out,
-        "lab {lab}: {} probes, {agree} agree, {} disagree",
+        "lab {lab}: {} probes, {agree} agree, {} disagree; {} expectation journeys not probed",
         results.len(),
-        results.len() - agree
+        results.len() - agree,
+        not_probed.len()
     );
     let _ = writeln!(out);
     let rows: Vec<[String; 6]> = results
@@ -59,6 +61,12 @@ pub fn text(lab: &str, results: &[ProbeResult]) -> String {
         }
         let _ = writeln!(out, "{}", line.trim_end());
     }
+    if !not_probed.is_empty() {
+        let _ = writeln!(out, "\nnot probed:");
+        for n in not_probed {
+            let _ = writeln!(out, "  expect: {}: {}", n.expect, n.reason);
+        }
+    }
     let diffs: Vec<&ProbeResult> = results.iter().filter(|r| !r.agree).collect();
     if !diffs.is_empty() {
         let _ = writeln!(out, "\ndisagreements:");
@@ -76,19 +84,37 @@ pub fn text(lab: &str, results: &[ProbeResult]) -> String {
                 let _ = writeln!(out, "model trace:");
                 out.push_str(&pathproof_core::render::trace_text(t));
             }
+            match &r.kernel_trace {
+                Some(k) => {
+                    let _ = writeln!(
+                        out,
+                        "kernel trace (the journey made again, nft monitor trace per namespace):"
+                    );
+                    out.push_str(k);
+                }
+                None => {
+                    let _ = writeln!(
+                        out,
+                        "kernel trace: not made (only the first {} disagreements are made again with tracing)",
+                        crate::ktrace::EXPLAIN_AT_MOST
+                    );
+                }
+            }
         }
     }
     out
 }
 
-/// The results as JSON: one object per probe plus counts.
-pub fn json(lab: &str, results: &[ProbeResult]) -> String {
+/// The results as JSON: one object per probe plus counts, and the
+/// expectations not probed.
+pub fn json(lab: &str, results: &[ProbeResult], not_probed: &[NotProbed]) -> String {
     let agree = results.iter().filter(|r| r.agree).count();
     let v = serde_json::json!({
         "lab": lab,
         "probes": results.len(),
         "agree": agree,
         "disagree": results.len() - agree,
+        "not_probed": not_probed,
         "results": results,
     });
     let mut s = serde_json::to_string_pretty(&v).expect("plain values serialise");
