@@ -27,7 +27,7 @@ use pathproof_core::Query;
 use crate::dns;
 use crate::netns;
 use crate::plan::Plan;
-use crate::services::{field, CLIENT_XFF, HEAD_LINE};
+use crate::services::{field, CLIENT_XFF, HEADERS_LINE, HEAD_LINE};
 
 /// How long a probe waits for a connection or an answer.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(1500);
@@ -255,13 +255,13 @@ fn tls_greeting(s: &mut TcpStream, side: &TlsClientSide, r: &mut KernelResult) {
     let mut line = String::new();
     {
         let mut st = rustls::Stream::new(&mut conn, s);
-        let _ = st.write_all(client_head(&side.1.to_str()).as_bytes());
+        let head = client_head(&side.1.to_str());
+        let _ = st.write_all(head.as_bytes());
+        r.headers_sent = crate::services::head_headers(&head);
         let mut br = BufReader::new(&mut st);
         let _ = br.read_line(&mut line);
         if line.starts_with("pathproof-echo ") {
-            let mut h = String::new();
-            let _ = br.read_line(&mut h);
-            head_result(&h, r);
+            read_report(&mut br, r);
         }
     }
     if line.is_empty() {
@@ -276,18 +276,61 @@ fn tls_greeting(s: &mut TcpStream, side: &TlsClientSide, r: &mut KernelResult) {
     r.detail = format!("TLS ok; {}", line.trim());
 }
 
-/// The request head every TCP probe sends (see `services::CLIENT_XFF`).
-pub fn client_head(host: &str) -> String {
-    format!("GET / HTTP/1.1\r\nHost: {host}\r\nX-Forwarded-For: {CLIENT_XFF}\r\n\r\n")
+/// The headers every TCP probe's request head carries, after the request
+/// line: `Host`, two end-to-end headers no proxy may touch, and a forged
+/// `X-Forwarded-For` (see `services::CLIENT_XFF`).
+fn probe_headers(host: &str) -> String {
+    format!(
+        "Host: {host}\r\nUser-Agent: pathproof-lab\r\nX-Pathproof-Probe: end-to-end\r\nX-Forwarded-For: {CLIENT_XFF}\r\n"
+    )
 }
 
-/// Reads the echo's report of the request head it got.
-fn head_result(line: &str, r: &mut KernelResult) {
-    if let Some(v) = line.strip_prefix(HEAD_LINE) {
-        r.head_seen = true;
-        let v = v.trim();
-        r.xff_seen = (v != "-").then(|| v.to_string());
+/// The request head every TCP probe sends.
+pub fn client_head(host: &str) -> String {
+    format!("GET / HTTP/1.1\r\n{}\r\n", probe_headers(host))
+}
+
+/// Reads the echo's report of the request head it got: the
+/// `X-Forwarded-For` line, then every header it got.
+fn read_report(br: &mut impl BufRead, r: &mut KernelResult) {
+    let mut line = String::new();
+    let _ = br.read_line(&mut line);
+    let Some(v) = line.strip_prefix(HEAD_LINE) else {
+        return;
+    };
+    r.head_seen = true;
+    let v = v.trim();
+    r.xff_seen = (v != "-").then(|| v.to_string());
+    let mut count = String::new();
+    let _ = br.read_line(&mut count);
+    let Some(n) = count
+        .strip_prefix(HEADERS_LINE)
+        .and_then(|n| n.trim().parse::<usize>().ok())
+    else {
+        return;
+    };
+    let mut got = Vec::new();
+    for _ in 0..n.min(100) {
+        let mut h = String::new();
+        if br.read_line(&mut h).unwrap_or(0) == 0 {
+            return;
+        }
+        got.push(h.trim_end().to_string());
     }
+    r.headers_seen = Some(got);
+}
+
+/// A head's headers other than `X-Forwarded-For`, comparable: names in
+/// lower case, values trimmed, sorted.
+fn end_to_end(headers: &[String]) -> Vec<String> {
+    let mut v: Vec<String> = headers
+        .iter()
+        .filter_map(|h| h.split_once(':'))
+        .filter(|(k, _)| !k.trim().eq_ignore_ascii_case("x-forwarded-for"))
+        .map(|(k, v)| format!("{}: {}", k.trim().to_ascii_lowercase(), v.trim()))
+        .collect();
+    v.sort();
+    v
 }
 
 /// The `X-Forwarded-For` the final service gets, per the model: what the
@@ -351,8 +394,13 @@ pub struct KernelResult {
     pub dst: Option<IpAddr>,
     /// Whether the echo service reported the request head it got...
     pub head_seen: bool,
-    /// ...and the `X-Forwarded-For` in it (None: no such header).
+    /// ...and the `X-Forwarded-For` in it (None: no such header)...
     pub xff_seen: Option<String>,
+    /// ...and every header it got, as it got them.
+    pub headers_seen: Option<Vec<String>>,
+    /// The headers of the request head the client sent (the one that
+    /// reaches the service: inside TLS, or handed to a forward proxy).
+    pub headers_sent: Vec<String>,
     pub millis: u128,
 }
 
@@ -925,6 +973,8 @@ pub fn run_kernel(
         dst: None,
         head_seen: false,
         xff_seen: None,
+        headers_seen: None,
+        headers_sent: Vec::new(),
         millis: 0,
     };
     let q = &job.query;
@@ -971,10 +1021,12 @@ pub fn run_kernel(
         } else {
             format!("GET http://{target}/ HTTP/1.1")
         };
-        let _ = s.write_all(
-            format!("{method}\r\nHost: {target}\r\nX-Forwarded-For: {CLIENT_XFF}\r\n\r\n")
-                .as_bytes(),
-        );
+        let head = format!("{method}\r\n{}\r\n", probe_headers(&target));
+        let _ = s.write_all(head.as_bytes());
+        if tls.is_none() {
+            // The head the proxy passes on; a tunnel's is the TLS one.
+            r.headers_sent = crate::services::head_headers(&head);
+        }
         let _ = s.set_read_timeout(Some(CONNECT_TIMEOUT + Duration::from_millis(1000)));
         let mut head = String::new();
         let mut reader = BufReader::new(match s.try_clone() {
@@ -996,9 +1048,7 @@ pub fn run_kernel(
                 r.class = Class::Connected;
                 greeting_result(&l, &mut r);
                 r.detail = l.trim().to_string();
-                let mut h = String::new();
-                let _ = reader.read_line(&mut h);
-                head_result(&h, &mut r);
+                read_report(&mut reader, &mut r);
                 return finish(r);
             }
             head.push_str(&l);
@@ -1141,7 +1191,9 @@ pub fn run_kernel(
                 tls_greeting(&mut s, side, &mut r);
                 return finish(r);
             }
-            let _ = s.write_all(client_head(host_part).as_bytes());
+            let head = client_head(host_part);
+            let _ = s.write_all(head.as_bytes());
+            r.headers_sent = crate::services::head_headers(&head);
             let _ = s.set_read_timeout(Some(Duration::from_millis(1500)));
             let mut br = BufReader::new(&s);
             let mut l = String::new();
@@ -1157,9 +1209,7 @@ pub fn run_kernel(
                     greeting_result(&l, &mut r);
                     r.detail = l.trim().to_string();
                     if l.starts_with("pathproof-echo ") {
-                        let mut h = String::new();
-                        let _ = br.read_line(&mut h);
-                        head_result(&h, &mut r);
+                        read_report(&mut br, &mut r);
                     }
                 }
                 _ => r.detail = "connected; the service said nothing".into(),
@@ -1220,6 +1270,20 @@ pub fn compare(scn: &Scenario, job: &Job, t: Trace, k: KernelResult) -> ProbeRes
                     show(&k.xff_seen),
                     show(&m)
                 ));
+            }
+        }
+        if why.is_none() && t.outcome.kind == OutcomeKind::Reached {
+            // The model's proxies touch no header but X-Forwarded-For: the
+            // service gets every other header as the client wrote it.
+            if let Some(seen) = &k.headers_seen {
+                let (got, sent) = (end_to_end(seen), end_to_end(&k.headers_sent));
+                if got != sent {
+                    why = Some(format!(
+                        "the service got the headers [{}], the client sent [{}] (besides X-Forwarded-For the model changes none)",
+                        got.join("; "),
+                        sent.join("; ")
+                    ));
+                }
             }
         }
     }

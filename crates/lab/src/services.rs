@@ -52,6 +52,20 @@ pub const CLIENT_XFF: &str = "192.0.2.99";
 /// `X-Forwarded-For` it got (`-` for none).
 pub const HEAD_LINE: &str = "pathproof-head x-forwarded-for: ";
 
+/// The line after `HEAD_LINE`: how many header lines follow, each exactly
+/// as the echo got it (`Name: value`), in order (`-1`: no head came).
+pub const HEADERS_LINE: &str = "pathproof-headers ";
+
+/// The header lines of a request head (everything after the request line).
+pub fn head_headers(head: &str) -> Vec<String> {
+    head.lines()
+        .skip(1)
+        .map(|l| l.trim_end_matches('\r'))
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
 /// Reads a request head (up to and including the blank line) one byte at a
 /// time, so nothing after it is consumed; `None` on timeout, EOF or 8 KiB.
 pub fn read_head(r: &mut impl Read) -> Option<String> {
@@ -129,10 +143,24 @@ pub fn rewrite_head(head: Option<&str>, xff: Option<&str>) -> String {
     out
 }
 
-/// What an echo answers once it has read the request head.
+/// What an echo answers once it has read the request head: the
+/// `X-Forwarded-For` it got, then every header it got (an HTTP echo of the
+/// headers, in the echo's line protocol).
 fn head_answer(s: &mut impl Read) -> String {
-    let xff = read_head(s).and_then(|h| head_xff(&h));
-    format!("{HEAD_LINE}{}\n", xff.as_deref().unwrap_or("-"))
+    let head = read_head(s);
+    let xff = head.as_deref().and_then(head_xff);
+    let mut out = format!("{HEAD_LINE}{}\n", xff.as_deref().unwrap_or("-"));
+    match head.as_deref().map(head_headers) {
+        Some(hs) => {
+            out.push_str(&format!("{HEADERS_LINE}{}\n", hs.len()));
+            for h in hs {
+                out.push_str(&h);
+                out.push('\n');
+            }
+        }
+        None => out.push_str(&format!("{HEADERS_LINE}-1\n")),
+    }
+    out
 }
 
 type TlsCfg = Option<std::sync::Arc<rustls::ServerConfig>>;
@@ -216,6 +244,8 @@ fn proxy_conn(scn: &Scenario, hid: usize, mut s: TcpStream) {
         return;
     }
     let mut xff: Option<String> = None;
+    // The client's headers, passed on with a plain request (end to end).
+    let mut headers: Vec<String> = Vec::new();
     loop {
         let mut l = String::new();
         if reader.read_line(&mut l).unwrap_or(0) == 0 {
@@ -230,6 +260,7 @@ fn proxy_conn(scn: &Scenario, hid: usize, mut s: TcpStream) {
                 xff = Some(v.trim().to_string());
             }
         }
+        headers.push(l.to_string());
     }
     let mut reply = |code: &str, extra: &str| {
         let _ = s.write_all(format!("HTTP/1.1 {code}\r\n{extra}\r\n").as_bytes());
@@ -303,7 +334,14 @@ fn proxy_conn(scn: &Scenario, hid: usize, mut s: TcpStream) {
             .unwrap_or_default();
         reply("200 Connection established", &xff_line);
     } else {
-        let head = format!("GET / HTTP/1.1\r\nHost: {target}\r\n\r\n");
+        // Origin form, with every header the client sent (its
+        // X-Forwarded-For replaced by what the proxy's mode makes).
+        let mut head = String::from("GET / HTTP/1.1\r\n");
+        for h in &headers {
+            head.push_str(h);
+            head.push_str("\r\n");
+        }
+        head.push_str("\r\n");
         if up
             .write_all(rewrite_head(Some(&head), passed.as_deref()).as_bytes())
             .is_err()

@@ -34,6 +34,9 @@ fn every_builtin_and_variant_agrees_with_the_kernel() {
     // Expectations whose source is a network, probed from stand-ins.
     let (mut stand_in, mut stand_in_connected) = (0, 0);
     let (mut xff_compared, mut xff_by_proxy) = (0, 0);
+    // Every header the service got, compared with what the client sent,
+    // and how many of those journeys crossed a proxy.
+    let (mut headers_compared, mut headers_via_proxy) = (0, 0);
     let mut report = Vec::new();
     for h in handles {
         let (name, variant, results) = h.join().expect("lab thread");
@@ -55,6 +58,25 @@ fn every_builtin_and_variant_agrees_with_the_kernel() {
             xff_compared += 1;
             xff_by_proxy +=
                 (r.model_xff.as_deref() != Some(pathproof_lab::services::CLIENT_XFF)) as usize;
+        }
+        for r in results
+            .iter()
+            .filter(|r| r.kernel.headers_seen.is_some() && r.model == "reached")
+        {
+            headers_compared += 1;
+            let proxied = r.trace.as_ref().is_some_and(|t| {
+                t.hops
+                    .iter()
+                    .any(|h| h.stage == pathproof_core::evidence::Stage::Proxy)
+            });
+            headers_via_proxy += proxied as usize;
+            let got = r.kernel.headers_seen.as_ref().unwrap();
+            assert!(
+                got.iter().any(|h| h == "X-Pathproof-Probe: end-to-end"),
+                "{name}: {} -> {}: the service got {got:?}",
+                r.from,
+                r.to
+            );
         }
         for r in results.iter().filter(|r| r.stand_in.is_some()) {
             stand_in += 1;
@@ -81,6 +103,11 @@ fn every_builtin_and_variant_agrees_with_the_kernel() {
     }
     eprintln!("built-ins: {agree}/{total} probes agree ({tls_ok} real TLS sessions, {tls_failed} real TLS failures among them; {stand_in} from network stand-ins, {stand_in_connected} of them connected)");
     eprintln!("X-Forwarded-For compared on {xff_compared} connected journeys ({xff_by_proxy} changed by a proxy)");
+    eprintln!("every header compared on {headers_compared} connected journeys ({headers_via_proxy} through a proxy)");
+    assert!(
+        headers_compared > 100 && headers_via_proxy > 10,
+        "headers compared on {headers_compared} journeys, {headers_via_proxy} through a proxy"
+    );
     assert!(
         xff_by_proxy > 0,
         "no X-Forwarded-For set by a proxy was compared"
