@@ -109,7 +109,8 @@ pub fn run(cmd: LabCommand) -> Result<(String, bool), InputError> {
                 program: exe,
                 args: vec!["lab".into(), "supervise".into()],
             };
-            let r = lab::up(&spec, &sup).map_err(err)?;
+            // Ctrl-C takes down what was made so far.
+            let r = lab::up_interruptible(&spec, &sup).map_err(err)?;
             Ok((
                 format!(
                     "lab {} is up: {} namespaces, {} interfaces, {} nft rule sets, {} sockets ({} ms)\n",

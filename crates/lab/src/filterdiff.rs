@@ -1083,6 +1083,7 @@ pub struct Rig {
 impl Rig {
     /// Builds the rig for lab name `lab` (namespaces `pp-LAB.a`, `pp-LAB.b`).
     pub fn new(lab: &str) -> Result<Rig, String> {
+        crate::lab::preflight_filterdiff()?;
         crate::names::check_lab_name(lab)?;
         let _ = crate::lab::down(lab);
         let a = format!("{}{lab}.a", crate::names::NS_PREFIX);

@@ -10,6 +10,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -58,6 +59,25 @@ pub fn run_dir(lab: &str) -> PathBuf {
 
 /// Refuses to go on without root or the tools a lab needs.
 pub fn preflight() -> Result<(), String> {
+    preflight_with(&[("ip", "iproute2"), ("nft", "nftables")])
+}
+
+/// What the filter differential (`filterdiff`) needs on top: it loads rule
+/// sets with `iptables-restore` and `ip6tables-restore` and makes conntrack
+/// entries with `conntrack`.
+pub fn preflight_filterdiff() -> Result<(), String> {
+    preflight_with(&[
+        ("ip", "iproute2"),
+        ("nft", "nftables"),
+        ("iptables-restore", "iptables"),
+        ("ip6tables-restore", "iptables"),
+        ("conntrack", "conntrack"),
+    ])
+}
+
+/// Root, and each tool found on the PATH (or in the usual sbin
+/// directories); the error names the missing tools and their packages.
+fn preflight_with(tools: &[(&str, &str)]) -> Result<(), String> {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
         return Err(
@@ -65,7 +85,7 @@ pub fn preflight() -> Result<(), String> {
         );
     }
     let mut missing = Vec::new();
-    for (tool, pkg) in [("ip", "iproute2"), ("nft", "nftables")] {
+    for &(tool, pkg) in tools {
         let found = std::env::var_os("PATH")
             .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
             .unwrap_or(false)
@@ -78,11 +98,13 @@ pub fn preflight() -> Result<(), String> {
     }
     if !missing.is_empty() {
         let tools: Vec<&str> = missing.iter().map(|m| m.0).collect();
-        let pkgs: Vec<&str> = missing.iter().map(|m| m.1).collect();
+        let mut pkgs: Vec<&str> = missing.iter().map(|m| m.1).collect();
+        pkgs.dedup();
         return Err(format!(
-            "the lab needs {} and cannot find {}: install them with `apt-get install {}`",
+            "the lab needs {} and cannot find {}: install {} with `apt-get install {}`",
             tools.join(" and "),
             if tools.len() == 1 { "it" } else { "them" },
+            if pkgs.len() == 1 { "it" } else { "them" },
             pkgs.join(" ")
         ));
     }
@@ -143,9 +165,59 @@ fn ip_batch(ns: Option<&str>, lines: &[String]) -> Result<(), String> {
     netns::run_cmd("ip", &args, Some(&text)).map(|_| ())
 }
 
+/// Set by SIGINT or SIGTERM while `up_interruptible` runs.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_interrupt(_: libc::c_int) {
+    INTERRUPTED.store(true, Ordering::SeqCst);
+}
+
+/// What `up` says when it was interrupted.
+pub const INTERRUPTED_MESSAGE: &str = "interrupted";
+
 /// Builds the lab. If a lab of that name is up, it is taken down first, so
 /// `up` can be repeated (and switches variants).
 pub fn up(spec: &LabSpec, sup: &SupervisorCmd) -> Result<UpReport, String> {
+    up_checked(spec, sup, &|| false)
+}
+
+/// `up` for a command line: a Ctrl-C (SIGINT) or SIGTERM while it runs does
+/// not stop the process half-way. `up` stops at its next step (between
+/// batches of `ip`, `nft` and sysctl work, or while it waits for the
+/// supervisor), takes down everything it made (`down`: the supervisor, the
+/// namespaces, the run directory), and returns an error saying so. The
+/// signals' previous handlers are back when it returns. (A SIGKILL cannot be
+/// caught: then `lab down` finds what is left from the run directory, the
+/// lab's namespace prefix and the supervisor's command line.)
+pub fn up_interruptible(spec: &LabSpec, sup: &SupervisorCmd) -> Result<UpReport, String> {
+    INTERRUPTED.store(false, Ordering::SeqCst);
+    // SAFETY: sigaction with a handler that only stores to an atomic (async-signal-safe).
+    let old = unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = on_interrupt as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        sa.sa_flags = libc::SA_RESTART;
+        libc::sigemptyset(&mut sa.sa_mask);
+        let mut old: [libc::sigaction; 2] = std::mem::zeroed();
+        libc::sigaction(libc::SIGINT, &sa, &mut old[0]);
+        libc::sigaction(libc::SIGTERM, &sa, &mut old[1]);
+        old
+    };
+    let r = up_checked(spec, sup, &|| INTERRUPTED.load(Ordering::SeqCst));
+    // SAFETY: restores the handlers saved above.
+    unsafe {
+        libc::sigaction(libc::SIGINT, &old[0], std::ptr::null_mut());
+        libc::sigaction(libc::SIGTERM, &old[1], std::ptr::null_mut());
+    }
+    r
+}
+
+/// `up`, stopping (and taking down what it made) as soon as `interrupted`
+/// says so.
+fn up_checked(
+    spec: &LabSpec,
+    sup: &SupervisorCmd,
+    interrupted: &dyn Fn() -> bool,
+) -> Result<UpReport, String> {
     preflight()?;
     names::check_lab_name(&spec.lab)?;
     let start = Instant::now();
@@ -160,9 +232,26 @@ pub fn up(spec: &LabSpec, sup: &SupervisorCmd) -> Result<UpReport, String> {
     write_json(&dir.join("state.json"), &state)?;
     write_json(&dir.join("spec.json"), spec)?;
     write_json(&dir.join("plan.json"), &plan)?;
-    let res = build(&plan, &dir, sup);
+    let res = build(&plan, &dir, sup, interrupted);
     if let Err(e) = res {
-        let _ = down(&spec.lab);
+        let gone = down(&spec.lab);
+        if interrupted() {
+            // (An interrupted child, `ip` or `nft`, may be why it failed.)
+            return Err(match gone {
+                Ok(r) => format!(
+                    "{INTERRUPTED_MESSAGE}: lab {} was taken down ({} namespaces removed{})",
+                    spec.lab,
+                    r.removed_namespaces.len(),
+                    r.stopped_supervisor
+                        .map(|p| format!(", supervisor {p} stopped"))
+                        .unwrap_or_default()
+                ),
+                Err(d) => format!(
+                    "{INTERRUPTED_MESSAGE}, and lab {} could not be taken down ({d}): run `pathproof lab down --lab {}`",
+                    spec.lab, spec.lab
+                ),
+            });
+        }
         return Err(e);
     }
     let links = plan
@@ -184,13 +273,27 @@ pub fn up(spec: &LabSpec, sup: &SupervisorCmd) -> Result<UpReport, String> {
     })
 }
 
-fn build(plan: &Plan, dir: &Path, sup: &SupervisorCmd) -> Result<(), String> {
+fn build(
+    plan: &Plan,
+    dir: &Path,
+    sup: &SupervisorCmd,
+    interrupted: &dyn Fn() -> bool,
+) -> Result<(), String> {
+    let check = || {
+        if interrupted() {
+            Err(INTERRUPTED_MESSAGE.to_string())
+        } else {
+            Ok(())
+        }
+    };
+    check()?;
     let adds: Vec<String> = plan
         .namespaces()
         .iter()
         .map(|n| format!("netns add {n}"))
         .collect();
     ip_batch(None, &adds)?;
+    check()?;
     // sysctls before the links exist, so new interfaces take the defaults.
     let mut jobs = Vec::new();
     let mut bridge_sys = vec![
@@ -221,7 +324,9 @@ fn build(plan: &Plan, dir: &Path, sup: &SupervisorCmd) -> Result<(), String> {
         j.join()
             .map_err(|_| "a sysctl worker panicked".to_string())??;
     }
+    check()?;
     ip_batch(Some(&plan.bridge_ns), &plan.bridge_ip)?;
+    check()?;
     let mut jobs = Vec::new();
     for h in &plan.hosts {
         let h = h.clone();
@@ -242,8 +347,10 @@ fn build(plan: &Plan, dir: &Path, sup: &SupervisorCmd) -> Result<(), String> {
         j.join()
             .map_err(|_| "a host worker panicked".to_string())??;
     }
+    check()?;
     wait_ipv6_ready(&plan.hosts)?;
-    start_supervisor(plan, dir, sup)
+    check()?;
+    start_supervisor(plan, dir, sup, interrupted)
 }
 
 /// IPv6 addresses become usable (local route, not tentative) in a kernel
@@ -294,7 +401,12 @@ fn wait_ipv6_ready(hosts: &[plan::HostPlan]) -> Result<(), String> {
     Ok(())
 }
 
-fn start_supervisor(plan: &Plan, dir: &Path, sup: &SupervisorCmd) -> Result<(), String> {
+fn start_supervisor(
+    plan: &Plan,
+    dir: &Path,
+    sup: &SupervisorCmd,
+    interrupted: &dyn Fn() -> bool,
+) -> Result<(), String> {
     let log = std::fs::File::create(dir.join("supervisor.log"))
         .map_err(|e| format!("cannot create the supervisor log: {e}"))?;
     let _ = std::fs::remove_file(dir.join("ready"));
@@ -322,6 +434,9 @@ fn start_supervisor(plan: &Plan, dir: &Path, sup: &SupervisorCmd) -> Result<(), 
     loop {
         if dir.join("ready").exists() {
             return Ok(());
+        }
+        if interrupted() {
+            return Err(INTERRUPTED_MESSAGE.into());
         }
         let log = std::fs::read_to_string(dir.join("supervisor.log")).unwrap_or_default();
         if dir.join("failed").exists() || Instant::now() > deadline {
@@ -383,25 +498,35 @@ pub struct DownReport {
     pub stopped_supervisor: Option<i32>,
 }
 
-fn stop_supervisor(dir: &Path, lab: &str) -> Option<i32> {
-    let pid: i32 = std::fs::read_to_string(dir.join("supervisor.pid"))
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
-    // Only our own supervisor: the pid must still run `... --lab LAB`.
-    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+/// Whether process `pid` is the supervisor of lab `lab`: it runs
+/// `... supervise --lab LAB` (or `pathproof-lab-supervise --lab LAB`).
+fn is_supervisor_of(pid: i32, lab: &str) -> bool {
+    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+        return false;
+    };
     let args: Vec<String> = cmdline
         .split(|b| *b == 0)
         .map(|s| String::from_utf8_lossy(s).into_owned())
         .collect();
-    let ours = args.windows(2).any(|w| w[0] == "--lab" && w[1] == lab)
+    args.windows(2).any(|w| w[0] == "--lab" && w[1] == lab)
         && args
             .iter()
-            .any(|a| a == "supervise" || a.ends_with("pathproof-lab-supervise"));
-    if !ours {
-        return None;
-    }
+            .any(|a| a == "supervise" || a.ends_with("pathproof-lab-supervise"))
+}
+
+fn stop_supervisor(dir: &Path, lab: &str) -> Option<i32> {
+    let recorded: Option<i32> = std::fs::read_to_string(dir.join("supervisor.pid"))
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .filter(|&p| is_supervisor_of(p, lab));
+    // No pid file (an `up` killed right after it started the supervisor):
+    // the supervisor is found by its command line.
+    let pid = recorded.or_else(|| {
+        std::fs::read_dir("/proc")
+            .ok()?
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+            .find(|&p| is_supervisor_of(p, lab))
+    })?;
     // SAFETY: kill with a pid we verified above.
     unsafe { libc::kill(pid, libc::SIGTERM) };
     for _ in 0..100 {

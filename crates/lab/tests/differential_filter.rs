@@ -37,7 +37,7 @@ fn slot(v: Verdict) -> usize {
 
 #[test]
 fn random_rule_sets_agree_with_the_kernel() {
-    if !common::root_or_skip("random_rule_sets_agree_with_the_kernel") {
+    if !common::filterdiff_ready_or_skip("random_rule_sets_agree_with_the_kernel") {
         return;
     }
     let kinds = kinds();

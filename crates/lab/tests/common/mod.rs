@@ -8,10 +8,19 @@ use pathproof_lab::plan::Plan;
 /// Whether the test can touch the kernel. Outside CI a non-root run skips with
 /// a message; under `CI=true` not being root is a failure.
 pub fn root_or_skip(test: &str) -> bool {
-    if lab::preflight().is_ok() {
+    ready_or_skip(test, lab::preflight())
+}
+
+/// `root_or_skip` for the filter differential, which needs iptables-restore,
+/// ip6tables-restore and conntrack too.
+pub fn filterdiff_ready_or_skip(test: &str) -> bool {
+    ready_or_skip(test, lab::preflight_filterdiff())
+}
+
+fn ready_or_skip(test: &str, ready: Result<(), String>) -> bool {
+    let Err(why) = ready else {
         return true;
-    }
-    let why = lab::preflight().unwrap_err();
+    };
     if std::env::var("CI").as_deref() == Ok("true") {
         panic!("{test} needs root and the lab's tools under CI: {why}");
     }
