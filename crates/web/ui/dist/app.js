@@ -32,6 +32,8 @@ const state = {
   foot: null, // GET /api/foothold for the chosen foothold
   footFrom: null,
   footDepth: 1, // hops of the attack shown
+  matrixCell: null, // the matrix cell whose detail is shown, {r, c}
+  predictions: new Map(), // "lesson|level|index" -> { choice, result } of predict-then-see
 };
 
 // ---------- small helpers ----------
@@ -490,7 +492,7 @@ async function runTrace(q) {
   if (!r.ok) {
     const j = r.json || {};
     $("trace-error").textContent = (j.error || r.text) + (j.help ? ` — ${j.help}` : "");
-    return;
+    return null;
   }
   state.query = q;
   state.trace = r.json;
@@ -508,6 +510,7 @@ async function runTrace(q) {
   stop();
   renderTrace();
   status(`Traced ${q.from} → ${q.to}${state.variant ? ` under ${state.variant}` : ""}: ${r.json.outcome.text}`);
+  return r.json;
 }
 
 function renderTrace() {
@@ -585,6 +588,29 @@ function packetText(p) {
   return `${p.proto} ${a(p.src)}${port(p.sport)} → ${a(p.dst)}${port(p.dport)} ttl ${p.ttl}`;
 }
 
+// The packet in a school student's words: an envelope with two addresses.
+function envelopeText(p) {
+  const door = (x) => (x === null || x === undefined ? "" : `, door ${x}`);
+  return `from ${p.src}${door(p.sport)} to ${p.dst}${door(p.dport)} (${p.proto})`;
+}
+
+// The declaration that decided a hop, and where it is written, in the words
+// of the layer: every layer shows the rule and its line.
+function ruleBlock(hop, file, L) {
+  const r = hop.rule;
+  if (!r) {
+    return h("div", { class: "rule none" }, h("h3", {}, L === 1 ? "Who decided" : "Decided by"),
+      h("p", { class: "muted" }, L === 1 ? "No written rule: this step is simply how the network works." : "No declaration decided this hop: it is the stage's own behaviour."));
+  }
+  const where = L === 1 ? `line ${r.line} of ${file}` : L === 2 ? `${file} line ${r.line}` : `${file} line ${r.line}, column ${r.column}`;
+  const owner = `${r.kind}${r.owner ? ` of ${r.owner}` : ""}${r.index ? ` #${r.index}` : ""}`;
+  return h("div", { class: "rule" },
+    h("h3", {}, L === 1 ? "Who decided" : "Decided by"),
+    h("p", {}, L === 1 ? "The rule written on " : `${owner}, written on `,
+      h("button", { type: "button", class: "link rule-line", onclick: () => showLine(r.line, r.column) }, where), ": ",
+      h("code", {}, r.text)));
+}
+
 function renderHopCard() {
   const t = state.trace;
   const hop = t.hops[state.step];
@@ -595,31 +621,25 @@ function renderHopCard() {
     stageWords(hop.stage) ? h("p", { class: "stage-words" }, h("span", { class: "layer-tag" }, layerName(L)), " ", stageWords(hop.stage)) : null,
     h("p", { class: "detail" }, hop.detail),
   ];
-  if (L >= 2) {
+  if (L === 1) {
+    parts.push(h("p", { class: "envelope" }, h("strong", {}, hop.direction === "reply" ? "↩ The answer's envelope here: " : "↪ The envelope here: "),
+      h("span", { class: "packet-text" }, envelopeText(hop.packet))));
+  } else {
     parts.push(h("dl", { class: "facts" },
       h("dt", {}, "direction"), h("dd", {}, hop.direction === "reply" ? "↩ reply" : "↪ request"),
       h("dt", {}, "stage"), h("dd", {}, h("code", {}, hop.stage)),
       hop.interface ? [h("dt", {}, "interface"), h("dd", {}, hop.interface)] : null,
       h("dt", {}, "packet here"), h("dd", {}, h("code", { class: "packet-text" }, packetText(hop.packet)))));
   }
-  if (L >= 3) {
-    if (hop.rule) {
-      const r = hop.rule;
-      parts.push(h("div", { class: "rule" },
-        h("h3", {}, "Decided by"),
-        h("p", {}, `${r.kind}${r.owner ? ` of ${r.owner}` : ""}${r.index ? ` #${r.index}` : ""}: `, h("code", {}, r.text)),
-        h("p", {}, h("button", { type: "button", class: "link", onclick: () => showLine(r.line, r.column) }, `${t.file} line ${r.line}, column ${r.column}`))));
-    } else {
-      parts.push(h("p", { class: "muted" }, "No declaration decided this hop."));
-    }
-    if (hop.state) parts.push(h("p", {}, h("strong", {}, "State: "), hop.state));
-  }
+  parts.push(ruleBlock(hop, t.file, L));
+  if (L >= 3 && hop.state) parts.push(h("p", {}, h("strong", {}, "State: "), hop.state));
   parts.push(h("h3", {}, "Proves"), claimList(hop.proves, "✔"));
   parts.push(h("h3", {}, "Takes on trust"), claimList(hop.trusts, "⚖"));
   if (L >= 2 || hop.hides.length) parts.push(h("h3", {}, "Hides from everyone after it"), claimList(hop.hides, "◐"));
-  parts.push(h("p", { class: "muted layer-note" }, `Told for layer ${L}, ${layerName(L)}` + (L < 3 ? "; layer 3 adds the rule that decided, with its line, and the engine's own sentences." : ".")));
+  parts.push(h("p", { class: "muted layer-note" }, `Told for layer ${L}, ${layerName(L)}` + (L < 3 ? "; layer 3 adds the engine's own sentence for each claim and the connection-tracking state." : ".")));
   card.replaceChildren(...parts);
   card.dataset.step = hop.step;
+  card.dataset.layer = String(L);
 }
 
 function goTo(i, instant = false) {
@@ -702,6 +722,7 @@ function play() {
   state.playing = true;
   $("play").textContent = "⏸ Pause";
   $("play").setAttribute("aria-label", "Pause");
+  $("player").dataset.playing = "true";
   tick();
 }
 
@@ -709,12 +730,14 @@ function tick() {
   clearTimeout(state.timer);
   if (!state.playing) return;
   const speed = Number($("speed").value) || 1;
+  const interval = Math.round(1100 / speed);
+  $("player").dataset.interval = String(interval);
   state.timer = setTimeout(() => {
     if (!state.playing || !state.trace) return;
     if (state.step >= state.trace.hops.length - 1) { stop(); return; }
     goTo(state.step + 1);
     tick();
-  }, Math.round(1100 / speed));
+  }, interval);
 }
 
 function stop() {
@@ -722,6 +745,7 @@ function stop() {
   clearTimeout(state.timer);
   $("play").textContent = "▶ Play";
   $("play").setAttribute("aria-label", "Play");
+  $("player").dataset.playing = "false";
 }
 
 // ---------- expectations under a variant ----------
@@ -733,28 +757,28 @@ async function refreshExpectations() {
   const rows = $("expect-rows");
   $("variant-col").textContent = state.variant ? `under ${state.variant}` : "variant";
   $("expect-variant").textContent = state.variant ? `— as written vs ${state.variant}` : "— toggle a variant to compare";
+  const failed = (r) => ({ outcome: { kind: "error", text: (r.json && r.json.error) || r.text }, query: {} });
+  // Every journey is traced at once (as written, and under the variant); the
+  // rows keep the order of the expectations.
+  const variant = state.variant;
+  const traced = await Promise.all(scn.expectations.map((e) => Promise.all(e.journeys.map(async (j) => {
+    const key = journeyKey(j);
+    const [b, u] = await Promise.all([
+      state.baseline.has(key) ? null : traceOnce(j, null),
+      variant ? traceOnce(j, variant) : null,
+    ]);
+    if (b) state.baseline.set(key, b.ok ? b.json : failed(b));
+    return { base: state.baseline.get(key), under: u ? (u.ok ? u.json : failed(u)) : null };
+  }))));
+  if (token !== state.expectToken) return;
   const out = [];
-  for (const e of scn.expectations) {
+  scn.expectations.forEach((e, ei) => {
     if (!e.journeys.length) {
       out.push(h("tr", {}, h("td", {}, e.text), h("td", { colspan: 4, class: "muted" }, "about whole networks (use check)")));
-      continue;
+      return;
     }
-    for (const j of e.journeys) {
-      const key = journeyKey(j);
-      let base = state.baseline.get(key);
-      if (token !== state.expectToken) return;
-      if (!base) {
-        const r = await traceOnce(j, null);
-        if (token !== state.expectToken) return;
-        base = r.ok ? r.json : { outcome: { kind: "error", text: (r.json && r.json.error) || r.text }, query: {} };
-        state.baseline.set(key, base);
-      }
-      let under = null;
-      if (state.variant && token === state.expectToken) {
-        const r = await traceOnce(j, state.variant);
-        if (token !== state.expectToken) return;
-        under = r.ok ? r.json : { outcome: { kind: "error", text: (r.json && r.json.error) || r.text }, query: {} };
-      }
+    e.journeys.forEach((j, ji) => {
+      const { base, under } = traced[ei][ji];
       const reachedBase = base.outcome.kind === "reached";
       const reachedUnder = under && under.outcome.kind === "reached";
       let change = h("span", { class: "muted" }, "—");
@@ -770,14 +794,14 @@ async function refreshExpectations() {
         h("td", { title: base.outcome.text }, base.outcome.kind === "error" ? base.outcome.text : outcomeBadge(base.outcome.kind)),
         h("td", { title: under ? under.outcome.text : "" }, under ? (under.outcome.kind === "error" ? under.outcome.text : outcomeBadge(under.outcome.kind)) : h("span", { class: "muted" }, "—")),
         h("td", {}, change)));
-    }
-  }
-  if (token !== state.expectToken) return;
+    });
+  });
   rows.replaceChildren(...out);
   if (!out.length) rows.append(h("tr", {}, h("td", { colspan: 5, class: "muted" }, "This scenario has no expect: journeys.")));
   $("expectations").dataset.variant = state.variant || "";
   $("expectations").dataset.ready = String(token);
   delete $("expectations").dataset.busy;
+  markOnce("pathproof-expectations");
 }
 
 function loadJourney(j) {
@@ -874,7 +898,28 @@ function setLayer(n) {
   document.body.dataset.layer = n;
   try { localStorage.setItem("pathproof.layer", String(n)); } catch { /* private mode */ }
   if (state.trace) { renderHopCard(); renderOutcome(); }
+  renderViewWords();
+  if (state.matrixCell && state.scn) renderCellDetail(state.matrixCell.r, state.matrixCell.c);
+  if (state.scn) renderAttacker();
   renderLesson();
+}
+
+// The one-line explanation at the top of each view, in the words of the layer.
+const VIEW_BOX = { matrix: "matrix-words", changes: "changes-words", attacker: "attacker-words", expectations: "expect-words" };
+
+function viewWords(v) {
+  const w = state.words && state.words.views && state.words.views[v];
+  return w ? w[state.layer - 1] : null;
+}
+
+function renderViewWords() {
+  for (const [v, id] of Object.entries(VIEW_BOX)) {
+    const box = $(id);
+    const w = viewWords(v);
+    box.hidden = !w;
+    box.dataset.layer = String(state.layer);
+    if (w) box.replaceChildren(h("span", { class: "layer-tag" }, layerName(state.layer)), " ", renderInline(w));
+  }
 }
 
 // ---------- lessons ----------
@@ -893,11 +938,11 @@ async function openLesson(id) {
   const r = await api("GET", `/api/lessons/${encodeURIComponent(id)}`);
   if (!r.ok) { status((r.json && r.json.error) || r.text); return; }
   const lesson = r.json;
-  if (state.scn.name !== lesson.scenario) {
-    const e = await api("POST", `/api/scenario/example/${encodeURIComponent(lesson.scenario)}`);
-    if (!e.ok) { status((e.json && e.json.error) || e.text); return; }
+  if (state.scn.file !== lesson.scenario_file) {
+    const e = await api("POST", `/api/lessons/${encodeURIComponent(lesson.id)}/scenario`);
+    if (!e.ok) { status(apiError(e)); return; }
     setScenario(e.json);
-    $("example-select").value = lesson.scenario;
+    $("example-select").value = lesson.builtin_scenario ? lesson.scenario : "";
   }
   state.lesson = lesson;
   renderLesson();
@@ -922,16 +967,97 @@ function renderLesson() {
       section("The trust question", layer.trust_question),
       section("How it fails", layer.failure_mode)),
     layer.misconceptions && layer.misconceptions.length ? [h("h3", {}, "Common misconceptions"), h("ul", { class: "misconceptions" }, layer.misconceptions.map((m) => h("li", {}, renderInline(m))))] : null,
-    layer.predict.length ? h("h3", {}, "Predict, then see") : null,
-    h("ol", { class: "predictions" }, layer.predict.map((p) => h("li", {},
-      renderInline(p.question), " ",
-      h("button", { type: "button", onclick: () => seePrediction(p) }, `See: ${p.from} → ${p.to}${p.variant ? ` (${p.variant})` : ""}`)))),
+    layer.predict.length ? [h("h3", {}, "Predict, then see"), h("p", { class: "muted" }, "Choose what you expect, then run it: the engine traces the journey live.")] : null,
+    h("ol", { class: "predictions" }, layer.predict.map((p, i) => predictionItem(l, layer, p, i))),
     layer.hands_on && layer.hands_on.length ? [h("h3", {}, "Hands on"), h("ol", { class: "hands-on" }, layer.hands_on.map((x) => h("li", {}, renderInline(x))))] : null,
     h("button", { type: "button", onclick: () => { state.lesson = null; renderLesson(); } }, "Close lesson"),
   );
 }
 
-function seePrediction(p) {
+// What each outcome means, as a prediction a learner can choose.
+const OUTCOME_CHOICE = {
+  reached: "it gets through",
+  dropped: "it is dropped: no answer, the client waits",
+  refused: "it is refused: nothing listens there",
+  rejected: "a rule rejects it: an error at once",
+  no_route: "it cannot be sent: there is no route",
+  unresolved: "the name does not resolve",
+  tls_failed: "the TLS handshake fails",
+  proxy_denied: "the proxy refuses it",
+  ttl_exceeded: "its time to live runs out",
+  reply_lost: "the request arrives, but the reply never comes back",
+};
+
+// The answers the lesson's data implies: every outcome its questions use,
+// and always "reached" and at least one way of not getting through.
+function predictionChoices(lesson) {
+  const used = new Set(["reached"]);
+  for (const l of lesson.layers) for (const p of l.predict) used.add(p.answer);
+  if (used.size === 1) used.add("dropped");
+  const order = (state.words && state.words.outcomes) || Object.keys(OUTCOME_CHOICE);
+  return order.filter((k) => used.has(k));
+}
+
+const predictionKey = (lesson, layer, i) => `${lesson.id}|${layer.level}|${i}`;
+
+function predictionItem(lesson, layer, p, i) {
+  const key = predictionKey(lesson, layer, i);
+  const saved = state.predictions.get(key) || {};
+  const reveal = h("div", { class: "reveal", "aria-live": "polite" });
+  const li = h("li", { class: "prediction", "data-index": i, "data-level": layer.level, "data-verdict": saved.result ? verdictOf(saved.choice, saved.result.kind) : "" });
+  const choose = (k) => {
+    state.predictions.set(key, { choice: k });
+    li.dataset.verdict = "";
+    reveal.replaceChildren();
+    delete reveal.dataset.verdict;
+  };
+  const name = `predict-${lesson.id}-${layer.level}-${i}`;
+  li.append(
+    h("p", { class: "question" }, renderInline(p.question), p.variant ? h("span", { class: "muted" }, ` (with ${p.variant})`) : null),
+    h("fieldset", { class: "choices" }, h("legend", {}, "Your prediction"),
+      predictionChoices(lesson).map((k) => h("label", {},
+        h("input", { type: "radio", name, value: k, checked: saved.choice === k, onchange: () => choose(k) }),
+        " ", h("span", { class: "choice-word" }, (OUTCOME_WORD[k] || k) + ": "), OUTCOME_CHOICE[k] || k))),
+    h("button", { type: "button", class: "see", onclick: () => seePrediction(lesson, layer, p, i, li, reveal) },
+      `See: run ${p.from} → ${p.to}${p.variant ? ` with ${p.variant}` : ""}`),
+    reveal);
+  if (saved.result) fillReveal(reveal, saved, p, li);
+  return li;
+}
+
+function verdictOf(choice, kind) {
+  if (choice === kind) return "right";
+  return choice !== "reached" && kind !== "reached" ? "partly" : "wrong";
+}
+
+function fillReveal(reveal, entry, p, li) {
+  const { choice, result } = entry;
+  const v = verdictOf(choice, result.kind);
+  const lessonAgrees = p.answer === result.kind && (!p.at || p.at === result.at);
+  li.dataset.verdict = v;
+  reveal.dataset.verdict = v;
+  fill(reveal,
+    h("p", { class: `verdict ${v}` },
+      v === "right" ? "✔ You were right." : v === "partly" ? "≈ Half right: it does not get through, but it ends another way than you said." : "✖ Not this time."),
+    h("dl", { class: "compare" },
+      h("dt", {}, "You predicted"), h("dd", { "data-what": "choice" }, outcomeBadge(choice)),
+      h("dt", {}, "The lesson's answer"), h("dd", { "data-what": "lesson" }, outcomeBadge(p.answer), p.at ? ` at ${p.at}` : ""),
+      h("dt", {}, "The engine, live"), h("dd", { "data-what": "engine" }, outcomeBadge(result.kind), result.at ? ` at ${result.at}` : "", ` — ${result.text}`)),
+    lessonAgrees ? null : h("p", { class: "error" }, "The lesson and the engine disagree: the trace shows what the network does."),
+    h("p", { class: "explain" }, renderInline(p.explain)),
+    h("p", { class: "muted" }, "The journey is in the player below: step through it to see where, and which rule decided."));
+}
+
+async function seePrediction(lesson, layer, p, i, li, reveal) {
+  const key = predictionKey(lesson, layer, i);
+  const saved = state.predictions.get(key) || {};
+  if (!saved.choice) {
+    reveal.replaceChildren(h("p", { class: "error" }, "Choose what you expect first, then see."));
+    reveal.dataset.verdict = "none";
+    const first = li.querySelector('input[type="radio"]');
+    if (first) first.focus();
+    return;
+  }
   if ((p.variant || null) !== state.variant) {
     state.variant = p.variant || null;
     renderVariants();
@@ -948,8 +1074,15 @@ function seePrediction(p) {
   $("port").value = "";
   $("via").value = p.via || "";
   $("ipv6").checked = !!p.ipv6;
-  runTrace(q);
-  $("journey").focus();
+  const t = await runTrace(q);
+  if (!t) {
+    reveal.replaceChildren(h("p", { class: "error" }, `The engine could not trace it: ${$("trace-error").textContent}`));
+    return;
+  }
+  const entry = { choice: saved.choice, result: { kind: t.outcome.kind, at: t.outcome.at, text: t.outcome.text } };
+  state.predictions.set(key, entry);
+  fillReveal(reveal, entry, p, li);
+  status(`You predicted ${saved.choice}; the engine says ${t.outcome.kind}.`);
 }
 
 // ---------- every journey: the matrix, the changes of a variant, the attacker ----------
@@ -1013,6 +1146,13 @@ async function refreshAnalysis() {
   box.dataset.variant = v || "";
   box.dataset.ready = String(token);
   delete box.dataset.busy;
+  markOnce("pathproof-matrix");
+}
+
+// A performance mark, the first time only: when the page first has its
+// matrix (and its expected journeys) filled in.
+function markOnce(name) {
+  if (!performance.getEntriesByName(name).length) performance.mark(name);
 }
 
 // The journeys of the diff, by matrix cell.
@@ -1039,6 +1179,7 @@ function renderMatrix() {
   const table = $("matrix");
   table.replaceChildren();
   $("matrix-detail").replaceChildren();
+  state.matrixCell = null;
   if (!m) { $("matrix-caption").textContent = "The matrix is being computed…"; return; }
   const cells = new Map(m.cells.map((c) => [cellKey(c.source, c.host), c]));
   const changes = diffByCell();
@@ -1184,14 +1325,21 @@ function traceButton(body, label = "▶ Trace this journey") {
 }
 
 function activateCell(r, c) {
+  return traceBody(renderCellDetail(r, c));
+}
+
+// The detail of a matrix cell; returns the journey that illustrates it.
+function renderCellDetail(r, c) {
   const m = state.reachUnder || state.reachBase;
   const src = m.sources[r], t = m.targets[c];
   const cell = m.cells.find((x) => x.source === src.name && x.host === t.host);
   const ch = diffByCell().get(cellKey(src.name, t.host));
   const box = $("matrix-detail");
   const v = state.variant;
+  const sw = stageWords(cell ? "socket" : "filter");
   const parts = [h("h3", {}, `${src.kind === "network" ? `anyone else on ${src.name}` : src.name} → ${t.host}`, " ",
-    cell ? h("span", { class: "badge v-ok" }, "✔ ", cell.ports) : h("span", { class: "badge v-bad" }, "✖ no journey"))];
+    cell ? h("span", { class: "badge v-ok" }, "✔ ", cell.ports) : h("span", { class: "badge v-bad" }, "✖ no journey")),
+  sw ? h("p", { class: "stage-words" }, h("span", { class: "layer-tag" }, layerName(state.layer)), " ", sw) : null];
   let first = null;
   if (cell) {
     for (const sk of cell.sockets) {
@@ -1223,9 +1371,11 @@ function activateCell(r, c) {
       traceButton(body, `▶ Trace ${src.name} → ${t.host}:${s.port}`));
   }
   parts.push(h("p", {}, h("a", { href: "#journey" }, "Go to the trace ↓")));
-  box.replaceChildren(...parts);
+  box.replaceChildren(...parts.filter(Boolean));
   box.dataset.cell = `${src.name} -> ${t.host}`;
-  return traceBody(body);
+  box.dataset.layer = String(state.layer);
+  state.matrixCell = { r, c };
+  return body;
 }
 
 function renderChanges() {
@@ -1380,9 +1530,14 @@ function renderAttacker() {
   $("atk-more").disabled = D >= f.depth;
   const taken = f.compromised.filter((r) => r.depth > 0);
   const jewelsIn = f.jewels.filter((j) => j.path && j.path.length > 1);
+  const plural = (n, w) => `${n} ${w}${n === 1 ? "" : "s"}`;
+  const radius = state.layer === 1
+    ? `If a burglar takes over ${f.from}, they can get into ${plural(taken.length, "more house")}, in at most ${plural(f.depth, "step")}; ${jewelsIn.length} of the ${plural(f.jewels.length, "star house")} (★) ${jewelsIn.length === 1 ? "is" : "are"} in reach. A door with someone answering behind it (a TCP service) lets them in; a door that only answers back (UDP, ICMP) does not.`
+    : `Blast radius: ${plural(taken.length, "host")} can be taken over, in at most ${plural(f.depth, "hop")}; ${jewelsIn.length} of ${plural(f.jewels.length, "sensitive host")} in reach. A TCP service reached gives a foothold (code an attacker can talk to); UDP and ICMP are reached but give none.` +
+      (state.layer === 3 ? " Each step names the rules that allow it: those are the lines to narrow." : state.layer === 4 ? " Every step is authority the network grants to whoever holds the host before it." : "");
   const parts = [
     h("h3", {}, `If ${f.from} is compromised${f.variant ? ` (under ${f.variant})` : ""}`),
-    h("p", {}, `Blast radius: ${taken.length} host${taken.length === 1 ? "" : "s"} can be taken over, in at most ${f.depth} hop${f.depth === 1 ? "" : "s"}; ${jewelsIn.length} of ${f.jewels.length} sensitive host${f.jewels.length === 1 ? "" : "s"} in reach. A TCP service reached gives a foothold (code an attacker can talk to); UDP and ICMP are reached but give none.`),
+    h("p", { class: "radius" }, radius),
   ];
   for (let d = 1; d <= D; d++) {
     const at = taken.filter((r) => r.depth === d);
@@ -1410,6 +1565,7 @@ function renderAttacker() {
   box.replaceChildren(...parts);
   box.dataset.from = f.from;
   box.dataset.depth = String(D);
+  box.dataset.layer = String(state.layer);
 }
 
 function drawAttackOverlay() {
@@ -1554,6 +1710,10 @@ async function main() {
   setLayer(state.layer);
   document.body.dataset.ready = "true";
   performance.mark("pathproof-ready");
+  // A cue for an embedding page or a test: every view is filled in.
+  const filled = () => performance.getEntriesByName("pathproof-matrix").length && performance.getEntriesByName("pathproof-expectations").length;
+  const watch = () => (filled() ? (document.body.dataset.complete = "true") : setTimeout(watch, 20));
+  watch();
 }
 
 main().catch((e) => status(`The page failed to start: ${e.message}`));

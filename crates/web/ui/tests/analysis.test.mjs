@@ -400,6 +400,60 @@ test("the new views fit 360 px without the page scrolling sideways", { skip }, a
   }
 });
 
+test("the layer switch retells every view", { skip }, async () => {
+  const words = await apiGet("/api/words");
+  const plain = (t) => t.replace(/`/g, "").replace(/\s+/g, " ").trim();
+  const text = async (sel) => plain(await page.textContent(sel));
+  // Open every view with something in it: a matrix cell, a variant's
+  // changes, a foothold, the expected journeys.
+  await td("web", "api").click();
+  await page.waitForFunction(() => document.querySelector("#matrix-detail").dataset.cell === "web -> api");
+  await page.click("#tab-attacker");
+  await page.selectOption("#foothold", "web");
+  await page.waitForSelector('#attacker[data-from="web"]');
+  await page.click("#tab-matrix");
+  const seen = { matrix: new Set(), detail: new Set(), changes: new Set(), attacker: new Set(), "attacker view": new Set(), radius: new Set(), expectations: new Set(), hop: new Set() };
+  for (const layer of [1, 2, 3, 4]) {
+    await page.check(`input[name="layer"][value="${layer}"]`);
+    const tag = words.layers[layer - 1];
+    for (const [view, id] of [["matrix", "#matrix-words"], ["changes", "#changes-words"], ["attacker", "#attacker-words"], ["expectations", "#expect-words"]]) {
+      assert.equal(await page.getAttribute(id, "data-layer"), String(layer));
+      const t = await text(id);
+      assert.ok(t.includes(plain(words.views[view][layer - 1])), `${view} at layer ${layer}: ${t}`);
+      assert.ok(t.toLowerCase().startsWith(tag.toLowerCase()), t);
+      seen[view].add(t);
+    }
+    // The cell's detail is retold, not recomputed: the same cell, the layer's words.
+    assert.equal(await page.getAttribute("#matrix-detail", "data-cell"), "web -> api");
+    assert.equal(await page.getAttribute("#matrix-detail", "data-layer"), String(layer));
+    const detail = await text("#matrix-detail");
+    assert.ok(detail.includes(plain(words.stages.socket[layer - 1])), detail);
+    seen.detail.add(detail);
+    assert.equal(await page.getAttribute("#attacker", "data-layer"), String(layer));
+    seen.radius.add(await text("#attacker .radius"));
+    seen["attacker view"].add(await text("#attacker"));
+    seen.hop.add(await text("#hop-card"));
+  }
+  for (const [view, set] of Object.entries(seen)) {
+    if (view === "radius") assert.ok(set.size >= 3, `${view}: ${[...set].join(" | ")}`);
+    else assert.equal(set.size, 4, `${view} reads the same at two layers`);
+  }
+  // The views visible at the changes tab and under a variant carry them too.
+  await page.click('button[data-variant="break"]');
+  await analysed("break");
+  await page.click("#tab-changes");
+  assert.equal(await page.isVisible("#changes-words"), true);
+  await page.check('input[name="layer"][value="1"]');
+  assert.ok((await text("#changes-words")).includes(plain(words.views.changes[0])));
+  await shot("18-layer-1-changes");
+  await page.check('input[name="layer"][value="2"]');
+  await page.click('button[data-variant=""]');
+  await analysed("");
+  await page.click("#tab-attacker");
+  await page.click("#foothold-clear");
+  await page.click("#tab-matrix");
+});
+
 test("no console errors and no failed requests", { skip }, async () => {
   assert.deepEqual(problems, []);
 });
