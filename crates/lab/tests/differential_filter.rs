@@ -54,12 +54,47 @@ fn random_rule_sets_agree_with_the_kernel() {
     let mut report = Vec::new();
     let mut wrong_state = Vec::new();
     let mut entries = 0;
-    for seed in 0..rulesets {
-        let kind = kinds[(seed % kinds.len() as u64) as usize];
-        let case = random_case(seed, kind, per);
-        // A fresh rig per rule set: no conntrack entry, address or route carries over.
-        let rig = Rig::new(&common::lab_name(&format!("filt{seed}"))).expect("rig");
-        rig.add_fixed(kind.hook, &case.fixed).expect("addresses");
+    // The kernel's side, a few rule sets at a time (each its own rig).
+    let queue = std::sync::Arc::new(std::sync::Mutex::new(
+        (0..rulesets).rev().collect::<Vec<u64>>(),
+    ));
+    let workers: Vec<_> = (0..4)
+        .map(|_| {
+            let (queue, kinds) = (queue.clone(), kinds.clone());
+            std::thread::spawn(move || {
+                let mut done = Vec::new();
+                loop {
+                    let Some(seed) = queue.lock().unwrap().pop() else {
+                        return done;
+                    };
+                    let kind = kinds[(seed % kinds.len() as u64) as usize];
+                    let case = random_case(seed, kind, per);
+                    // A fresh rig per rule set: no conntrack entry, address or route carries over.
+                    let rig = Rig::new(&common::lab_name(&format!("filt{seed}"))).expect("rig");
+                    rig.add_fixed(kind.hook, &case.fixed).expect("addresses");
+                    rig.load(&case.text, kind).unwrap_or_else(|e| {
+                        panic!(
+                            "seed {seed} ({}): the kernel refuses the rule set: {e}\n{}",
+                            kind.name(),
+                            case.text
+                        )
+                    });
+                    rig.connections(&case.entries)
+                        .unwrap_or_else(|e| panic!("seed {seed}: conntrack entries: {e}"));
+                    let kernel = rig
+                        .verdicts(kind.hook, &case.packets, &case.shapes)
+                        .expect("packets sent");
+                    done.push((seed, kind, case, kernel));
+                }
+            })
+        })
+        .collect();
+    let mut cases = Vec::new();
+    for w in workers {
+        cases.extend(w.join().expect("a rig worker"));
+    }
+    cases.sort_by_key(|c| c.0);
+    for (seed, kind, case, kernel) in cases {
         let rs = pathproof_rulesets::parse_ruleset(&case.text).unwrap_or_else(|e| {
             panic!(
                 "seed {seed} ({}): pathproof cannot parse its own rule set: {e:?}\n{}",
@@ -67,19 +102,7 @@ fn random_rule_sets_agree_with_the_kernel() {
                 case.text
             )
         });
-        rig.load(&case.text, kind).unwrap_or_else(|e| {
-            panic!(
-                "seed {seed} ({}): the kernel refuses the rule set: {e}\n{}",
-                kind.name(),
-                case.text
-            )
-        });
-        rig.connections(&case.entries)
-            .unwrap_or_else(|e| panic!("seed {seed}: conntrack entries: {e}"));
         entries += case.entries.len();
-        let kernel = rig
-            .verdicts(kind.hook, &case.packets, &case.shapes)
-            .expect("packets sent");
         for ((p, shape), seen) in case.packets.iter().zip(&case.shapes).zip(kernel) {
             let k = seen.verdict;
             if seen.state != Some(p.state) && wrong_state.len() < 20 {

@@ -69,11 +69,20 @@ fn random_small_scenarios_agree_with_the_kernel() {
     let started = std::time::Instant::now();
     let seeds: Arc<Mutex<Vec<u64>>> = Arc::new(Mutex::new((base..base + n).rev().collect()));
     let out: Arc<Mutex<Vec<SeedResult>>> = Arc::new(Mutex::new(Vec::new()));
-    // Probes from network stand-ins (expectations whose source is a network).
+    // Probes from network stand-ins (expectations whose source is a network),
+    // pings, and expectation journeys the lab cannot make (with why).
     let stand_ins = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let pings = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let not_probed: Arc<Mutex<BTreeMap<String, usize>>> = Arc::new(Mutex::new(BTreeMap::new()));
     let workers: Vec<_> = (0..8)
         .map(|w| {
-            let (seeds, out, stand_ins) = (seeds.clone(), out.clone(), stand_ins.clone());
+            let (seeds, out, stand_ins, pings, not_probed) = (
+                seeds.clone(),
+                out.clone(),
+                stand_ins.clone(),
+                pings.clone(),
+                not_probed.clone(),
+            );
             std::thread::spawn(move || loop {
                 let Some(seed) = seeds.lock().unwrap().pop() else {
                     return;
@@ -88,11 +97,24 @@ fn random_small_scenarios_agree_with_the_kernel() {
                     0 => None,
                     k => variants.get(k as usize - 1).cloned(),
                 };
+                let vscn = pathproof_core::load(&file, &text, variant.as_deref()).expect("loads");
+                for n in pathproof_lab::probe::plan_jobs(&vscn).1 {
+                    // The reason, without the names in it.
+                    let kind = n.reason.split(':').next().unwrap_or("").to_string();
+                    *not_probed.lock().unwrap().entry(kind).or_insert(0) += 1;
+                }
                 let l = common::Lab::up(&format!("r{w}"), &file, &text, variant.as_deref());
                 let results = l.probe_all();
                 drop(l);
                 stand_ins.fetch_add(
                     results.iter().filter(|r| r.stand_in.is_some()).count(),
+                    std::sync::atomic::Ordering::SeqCst,
+                );
+                pings.fetch_add(
+                    results
+                        .iter()
+                        .filter(|r| r.proto == pathproof_core::model::Proto::Icmp)
+                        .count(),
                     std::sync::atomic::Ordering::SeqCst,
                 );
                 let mut classes = BTreeMap::new();
@@ -161,17 +183,21 @@ fn random_small_scenarios_agree_with_the_kernel() {
         }
     }
     eprintln!(
-        "random scenarios: {} scenarios (seeds {base}..{}), {} probes ({} from network stand-ins), {} agree ({:.2} %), {} disagree; {} answers (resets, ICMP errors) lost on their way back; {:.1} s",
+        "random scenarios: {} scenarios (seeds {base}..{}), {} probes ({} from network stand-ins, {} pings), {} agree ({:.2} %), {} disagree; {} answers (resets, ICMP errors) lost on their way back; {:.1} s",
         out.len(),
         base + n,
         total,
         stand_ins.load(std::sync::atomic::Ordering::SeqCst),
+        pings.load(std::sync::atomic::Ordering::SeqCst),
         total - bad,
         100.0 * (total - bad) as f64 / total.max(1) as f64,
         bad,
         lost,
         started.elapsed().as_secs_f64()
     );
+    for (why, n) in not_probed.lock().unwrap().iter() {
+        eprintln!("  not probed: {n} expectation journeys: {why}");
+    }
     eprintln!("  model outcome -> kernel class: probes");
     for ((m, k), v) in &classes {
         eprintln!("  {m:>12} -> {k:<16} {v:>6}");
