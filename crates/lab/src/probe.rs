@@ -6,10 +6,14 @@
 //! source address and port the model says the client uses (the model's
 //! documented source-address rule), resolved through the namespace's own
 //! resolver when the destination is a DNS name, and through the forward proxy
-//! when the journey goes `via` one. What the kernel did is reduced to the
-//! client's view (connected, refused, unreachable, timed out, ...) and compared
-//! with the model's `client_sees`; a connected journey also compares the
-//! address the service saw with the model's.
+//! when the journey goes `via` one; a ping for ICMP. What the kernel did is
+//! reduced to the client's view (connected, refused, unreachable, timed out,
+//! ...) and compared with the classes the model's outcome allows (`expected`);
+//! a connected journey also compares the address the service saw, the host
+//! that answered, the `X-Forwarded-For` it got and every other header with
+//! the model's. Nothing is excused: a difference is a disagreement.
+//! `plan_jobs` says which journeys are probed, and which expectations are not
+//! (with why).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::mem::size_of;
