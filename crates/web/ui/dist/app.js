@@ -1695,12 +1695,14 @@ function wire() {
 }
 
 async function main() {
+  // Ask for everything first: the requests travel while the page wires itself up.
+  const loading = Promise.all([api("GET", "/api/words"), api("GET", "/api/lessons"), loadExamples(), loadScenario()]);
   wire();
   let layer = 2;
   try { layer = Number(localStorage.getItem("pathproof.layer")) || 2; } catch { /* private mode */ }
   setLayer(layer);
   $("pick-hint").textContent = "click a host: first the source, then the destination";
-  const [words, lessons] = await Promise.all([api("GET", "/api/words"), api("GET", "/api/lessons"), loadExamples(), loadScenario()]);
+  const [words, lessons] = await loading;
   if (words.ok) state.words = words.json;
   if (lessons.ok) state.lessons = lessons.json;
   for (const label of document.querySelectorAll(".layers label")) {
