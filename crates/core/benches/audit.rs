@@ -11,6 +11,10 @@
 //! With `AUDIT_FULL=1` the whole `audit` (all journeys, then every finding)
 //! is timed once per size as well.
 
+/// The allocator the `pathproof` binary uses, so that the figures are its figures.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::time::{Duration, Instant};
 
 use pathproof_core::analysis::audit;

@@ -7,6 +7,10 @@
 //! Each size keeps the shape of the default 2,000-host scenario (ten hosts per
 //! network, ten rules per host).
 
+/// The allocator the `pathproof` binary uses, so that the figures are its figures.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::time::{Duration, Instant};
 
 use pathproof_core::analysis::check::check;

@@ -10,6 +10,10 @@
 //! `SYNTH_SCALES=1,2,4,8` adds load and trace medians of the larger sizes to
 //! the printed table (the criterion part always measures the default size).
 
+/// The allocator the `pathproof` binary uses, so that the figures are its figures.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 

@@ -88,3 +88,90 @@ fn junit_and_sarif_shapes() {
         );
     }
 }
+
+/// Alike hosts travel as one class, and a network's stand-in configured like
+/// them travels with them; every journey still starts at its own source, and
+/// each source reaches exactly what it reaches on its own.
+#[test]
+fn a_class_of_sources_is_told_apart_in_the_answer() {
+    use pathproof_core::analysis::reach::{render_json, source_name, Journey};
+    use pathproof_core::analysis::symbolic::Source;
+    let text = r#"
+name: classes
+networks:
+  lan:  { cidr: 10.0.1.0/24, gateway: r }
+  srv:  { cidr: 10.0.2.0/24, gateway: r }
+hosts:
+  r:  { router: true, at: [lan 10.0.1.1, srv 10.0.2.1], filter: fw }
+  h1: { at: lan 10.0.1.10 }
+  h2: { at: lan 10.0.1.11 }
+  h3: { at: lan 10.0.1.12 }
+  s:  { at: srv 10.0.2.10, listen: ["tcp/80 http", "tcp/22 ssh"] }
+filters:
+  fw:
+    stateful: true
+    default: drop
+    rules:
+      - allow tcp from h2 to s port 22
+      - allow tcp from lan to s port 80
+"#;
+    let scn = load("classes.yaml", text, None).unwrap();
+    let engine = pathproof_core::analysis::symbolic::Engine::new(&scn);
+    let all = pathproof_core::analysis::reach::all_sources(&scn);
+    let classes = engine.source_classes(&all);
+    let lan = Source::Network(pathproof_core::model::NetworkId(0));
+    let class = classes.iter().find(|c| c.len() > 1).expect("a class");
+    assert_eq!(
+        class.len(),
+        4,
+        "h1, h2, h3 and the lan's stand-in: {classes:?}"
+    );
+    assert!(class.contains(&lan));
+    let r = reach(&scn, &ReachQuery::default());
+    let reached = |j: &Journey| {
+        format!(
+            "{} {}",
+            scn.host(j.host).name,
+            scn.host(j.host).sockets[j.socket].port
+        )
+    };
+    let mut seen = Vec::new();
+    for j in &r.journeys {
+        for &m in &j.members {
+            seen.push(format!("{} -> {}", source_name(&scn, m), reached(j)));
+        }
+    }
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            "h1 -> s 80",
+            "h2 -> s 22",
+            "h2 -> s 80",
+            "h3 -> s 80",
+            "lan -> s 80",
+            "r -> s 22",
+            "r -> s 80",
+            "srv -> s 22",
+            "srv -> s 80",
+        ]
+    );
+    // A journey's path starts at its first member, never at another member
+    // of the class it was walked with.
+    let v: serde_json::Value = serde_json::from_str(&render_json(&scn, &r)).unwrap();
+    for j in v["journeys"].as_array().unwrap() {
+        let first = j["source"].as_str().unwrap().split(' ').next().unwrap();
+        for p in j["paths"].as_array().unwrap() {
+            assert_eq!(p["devices"][0].as_str().unwrap(), first, "{j}");
+        }
+    }
+    // Networks are never grouped with hosts.
+    for j in &r.journeys {
+        let nets = j
+            .members
+            .iter()
+            .filter(|m| matches!(m, Source::Network(_)))
+            .count();
+        assert!(nets == 0 || j.members.len() == 1, "{:?}", j.members);
+    }
+}

@@ -14,8 +14,8 @@ use crate::model::*;
 
 use super::diff::{deciding_hop, Decider};
 use super::reach::{
-    all_sources, example, path_rules, reach_with_options, source_name, Example, Journey, Reach,
-    ReachQuery,
+    all_sources, at_source, example, path_rules, reach_with_options, source_name, Example, Journey,
+    Reach, ReachQuery,
 };
 use super::space::*;
 use super::symbolic::{End, Engine, Outcome, PathStep, Source, Stop};
@@ -263,7 +263,7 @@ fn egress_findings(scn: &Scenario, out: &mut Vec<Finding>) {
             let Source::Host(h) = m else { continue };
             let parts: Vec<(&Outcome, Space)> = outs
                 .iter()
-                .map(|o| (o, member_space(scn, m, &o.space)))
+                .map(|o| (o, member_space(&engine, m, &o.space)))
                 .filter(|(_, sp)| !sp.is_empty())
                 .collect();
             let ports = |bit: u8| -> Vec<(u128, u128)> {
@@ -384,26 +384,16 @@ pub fn audit(scn: &Scenario) -> Audit {
 }
 
 /// The packets of `space` a host member of a source class sends (its own addresses).
-fn member_space(scn: &Scenario, m: Source, space: &Space) -> Space {
-    match m {
-        Source::Network(_) => space.clone(),
-        Source::Host(h) => {
-            let own: Vec<Cube> = scn
-                .host(h)
-                .interfaces
-                .iter()
-                .flat_map(|i| i.addrs.iter())
-                .map(|a| {
-                    let x = addr_u128(*a);
-                    Cube {
-                        src: (x, x),
-                        ..Cube::full(Fam::of(*a))
-                    }
-                })
-                .collect();
-            space.split(&own).0
-        }
-    }
+fn member_space(engine: &Engine, m: Source, space: &Space) -> Space {
+    let own: Vec<Cube> = engine
+        .own_addrs(engine.source_dev(m))
+        .iter()
+        .map(|&(fam, lo, hi)| Cube {
+            src: (lo, hi),
+            ..Cube::full(fam)
+        })
+        .collect();
+    space.split(&own).0
 }
 
 /// `reach` with one journey per source: the engine groups sources that no
@@ -424,14 +414,15 @@ pub fn per_source_reach(scn: &Scenario, q: &ReachQuery, keep_stopped: bool) -> R
             continue;
         }
         for &m in &j.members {
-            let space = member_space(scn, m, &j.space);
+            let space = member_space(&engine, m, &j.space);
             if space.is_empty() {
                 continue;
             }
+            let dev = engine.source_dev(m);
             let paths = j
                 .paths
                 .iter()
-                .map(|(p, sp)| (p.clone(), member_space(scn, m, sp)))
+                .map(|(p, sp)| (at_source(p, dev), member_space(&engine, m, sp)))
                 .filter(|(_, sp)| !sp.is_empty())
                 .collect();
             journeys.push(Journey {
@@ -450,13 +441,14 @@ pub fn per_source_reach(scn: &Scenario, q: &ReachQuery, keep_stopped: bool) -> R
         match classes.get(&s) {
             Some(c) if c.len() > 1 => {
                 for &m in c {
-                    let space = member_space(scn, m, &o.space);
+                    let space = member_space(&engine, m, &o.space);
                     if !space.is_empty() {
+                        let path: std::sync::Arc<[PathStep]> = o.path.clone().into();
                         stopped.push((
                             m,
                             Outcome {
                                 space,
-                                path: o.path.clone(),
+                                path: at_source(&path, engine.source_dev(m)).to_vec(),
                                 end: o.end,
                             },
                         ));

@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod check;
 pub mod diff;
+pub mod fasthash;
 pub mod foothold;
 pub mod reach;
 pub mod space;

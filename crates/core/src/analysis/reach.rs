@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use crate::model::*;
 
+use super::fasthash::FastMap;
 use super::space::*;
 use super::symbolic::{End, Engine, Outcome, PathStep, Source, StepKind, EPHEMERAL, ESTABLISHED};
 
@@ -150,6 +151,14 @@ fn class_reach(
             }
         }
         for (members, mut paths) in alike_members(engine, class, paths) {
+            // The class walked as its first member: the steps at the source
+            // are this group's own.
+            if class.len() > 1 {
+                let dev = engine.source_dev(members[0]);
+                for (p, _) in &mut paths {
+                    *p = at_source(p, dev);
+                }
+            }
             // Journeys are kept by the hundred thousand: no spare capacity.
             for (_, sp) in &mut paths {
                 sp.0.shrink_to_fit();
@@ -176,6 +185,20 @@ fn class_reach(
 
 type Paths = Vec<(Arc<[PathStep]>, Space)>;
 
+/// A path with the steps taken at the journey's source told as taken at
+/// `dev` (a walk for a class of sources tells them at its first member).
+pub fn at_source(path: &Arc<[PathStep]>, dev: usize) -> Arc<[PathStep]> {
+    if path.iter().all(|s| !s.home || s.device() == dev) {
+        return path.clone();
+    }
+    path.iter()
+        .map(|s| PathStep {
+            dev: if s.home { dev as u32 } else { s.dev },
+            ..*s
+        })
+        .collect()
+}
+
 /// Splits a class's journey to one socket into groups of members that
 /// reach it alike: the same paths, carrying the same packets but for each
 /// member's own source address. Members that do not reach it are left out.
@@ -183,29 +206,60 @@ fn alike_members(engine: &Engine, class: &[Source], paths: Paths) -> Vec<(Vec<So
     if class.len() == 1 {
         return vec![(class.to_vec(), paths)];
     }
-    // Per group: its key (path index, the member's cubes with the source
-    // address replaced by its position among the member's own), the members,
-    // and the union of their packets per path.
-    type Key = Vec<(usize, Vec<Cube>)>;
-    let mut order: Vec<(Key, Vec<Source>, Vec<Space>)> = Vec::new();
-    let mut index: std::collections::HashMap<Key, usize> = std::collections::HashMap::new();
-    for &m in class {
-        let own = engine.own_addrs(engine.source_dev(m));
-        let mine: Vec<Cube> = own
-            .iter()
-            .map(|&(fam, lo, hi)| Cube {
-                src: (lo, hi),
-                ..Cube::full(fam)
-            })
-            .collect();
-        let mut key = Vec::new();
-        let mut spaces = Vec::new();
-        for (pi, (_, sp)) in paths.iter().enumerate() {
-            let part = sp.split(&mine).0;
-            if part.is_empty() {
-                continue;
+    // Every own address range of every member, sorted: (family, range,
+    // member, position among the member's own ranges).
+    let mut addrs: Vec<(Fam, u128, u128, usize, usize)> = Vec::new();
+    // A network's stand-in and hosts of a class never reach a socket "alike".
+    let kind = |m: Source| matches!(m, Source::Network(_)) as usize;
+    for (mi, &m) in class.iter().enumerate() {
+        for (k, &(fam, lo, hi)) in engine.own_addrs(engine.source_dev(m)).iter().enumerate() {
+            addrs.push((fam, lo, hi, mi, k));
+        }
+    }
+    addrs.sort_unstable();
+    // Per member, per path it takes: its packets, and the same packets with
+    // the source address replaced by the position of the member's own range
+    // (equal for members that reach the socket alike).
+    let mut parts: Vec<Vec<(usize, Vec<Cube>)>> = vec![Vec::new(); class.len()];
+    for (pi, (_, sp)) in paths.iter().enumerate() {
+        for c in &sp.0 {
+            let start = addrs.partition_point(|e| (e.0, e.2) < (c.fam, c.src.0));
+            for e in &addrs[start..] {
+                if e.0 != c.fam || e.1 > c.src.1 {
+                    break;
+                }
+                let list = &mut parts[e.3];
+                if list.last().map(|x| x.0) != Some(pi) {
+                    list.push((pi, Vec::new()));
+                }
+                let piece = Cube {
+                    src: (e.1.max(c.src.0), e.2.min(c.src.1)),
+                    ..*c
+                };
+                list.last_mut().expect("pushed above").1.push(piece);
             }
-            let part = part.coalesce();
+        }
+    }
+    // Per group: its key, the members, and the union of their packets per path.
+    type Key = Vec<(usize, Vec<Cube>)>;
+    let mut order: Vec<(Vec<Source>, Vec<Space>)> = Vec::new();
+    let mut index: FastMap<Key, usize> = FastMap::default();
+    for (mi, mine) in parts.into_iter().enumerate() {
+        if mine.is_empty() {
+            continue;
+        }
+        let own = engine.own_addrs(engine.source_dev(class[mi]));
+        let mut key: Key = Vec::with_capacity(mine.len() + 1);
+        key.push((
+            usize::MAX,
+            vec![Cube {
+                src: (kind(class[mi]) as u128, 0),
+                ..Cube::full(Fam::V4)
+            }],
+        ));
+        let mut spaces = Vec::with_capacity(mine.len());
+        for (pi, cubes) in mine {
+            let part = Space(cubes).coalesce();
             let mut canon: Vec<Cube> = part
                 .0
                 .iter()
@@ -221,29 +275,26 @@ fn alike_members(engine: &Engine, class: &[Source], paths: Paths) -> Vec<(Vec<So
             key.push((pi, canon));
             spaces.push((pi, part));
         }
-        if key.is_empty() {
-            continue;
-        }
         match index.get(&key) {
             Some(&g) => {
-                order[g].1.push(m);
+                order[g].0.push(class[mi]);
                 for (pi, part) in spaces {
-                    order[g].2[pi].0.extend(part.0);
+                    order[g].1[pi].0.extend(part.0);
                 }
             }
             None => {
-                index.insert(key.clone(), order.len());
+                index.insert(key, order.len());
                 let mut per_path = vec![Space::default(); paths.len()];
                 for (pi, part) in spaces {
                     per_path[pi] = part;
                 }
-                order.push((key, vec![m], per_path));
+                order.push((vec![class[mi]], per_path));
             }
         }
     }
     order
         .into_iter()
-        .map(|(_, members, per_path)| {
+        .map(|(members, per_path)| {
             let ps = paths
                 .iter()
                 .zip(per_path)

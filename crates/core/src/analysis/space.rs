@@ -270,24 +270,234 @@ impl Space {
     }
 }
 
+/// The dimensions of a cube that hold intervals, in the order [`Product`] keeps them.
+pub const DIMS: [Dim; 4] = [Dim::Src, Dim::Dst, Dim::Sport, Dim::Dport];
+
+/// A set of one family that is a product of interval lists: a protocol set
+/// and, per dimension (source, destination, source port, destination port),
+/// sorted disjoint intervals. A rule's match is one product per family, so
+/// testing a box against it is a few binary searches, whatever the number of
+/// intervals (a catch-all network minus the others is hundreds of them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Product {
+    pub fam: Fam,
+    pub proto: u8,
+    /// Source, destination, source port, destination port (ports as `u128`).
+    pub dims: [Vec<(u128, u128)>; 4],
+    /// The smallest box around the product, for a quick rejection.
+    pub bbox: Cube,
+}
+
+/// Sorted, disjoint intervals of one dimension.
+pub type Intervals = Vec<(u128, u128)>;
+
+/// One value per address family: IPv4, then IPv6.
+pub type PerFam<T> = [T; 2];
+
+/// A condition per dimension of [`DIMS`] (`None`: any value).
+pub type Conds<'a> = [Option<&'a [(u128, u128)]>; 4];
+
+/// Whether a sorted, disjoint list of intervals meets `lo..=hi`.
+pub fn list_meets(list: &[(u128, u128)], lo: u128, hi: u128) -> bool {
+    let i = list.partition_point(|iv| iv.1 < lo);
+    i < list.len() && list[i].0 <= hi
+}
+
+/// Whether a sorted, disjoint list of intervals holds `x`.
+pub fn list_holds(list: &[(u128, u128)], x: u128) -> bool {
+    list_meets(list, x, x)
+}
+
+impl Product {
+    /// The product of the given lists (each sorted and disjoint); `None`
+    /// when one of them is empty (the set is empty).
+    pub fn new(fam: Fam, proto: u8, dims: [Vec<(u128, u128)>; 4]) -> Option<Product> {
+        if proto == 0 || dims.iter().any(Vec::is_empty) {
+            return None;
+        }
+        let span = |l: &[(u128, u128)]| (l[0].0, l[l.len() - 1].1);
+        let bbox = Cube {
+            fam,
+            src: span(&dims[0]),
+            dst: span(&dims[1]),
+            proto,
+            sport: narrow_port(span(&dims[2])),
+            dport: narrow_port(span(&dims[3])),
+        };
+        Some(Product {
+            fam,
+            proto,
+            dims,
+            bbox,
+        })
+    }
+
+    /// Whether the product and the box share a packet.
+    pub fn meets(&self, c: &Cube) -> bool {
+        c.fam == self.fam
+            && c.proto & self.proto != 0
+            && self.bbox.intersect(c).is_some()
+            && DIMS.iter().enumerate().all(|(k, &d)| {
+                let (lo, hi) = c.addr(d);
+                list_meets(&self.dims[k], lo, hi)
+            })
+    }
+
+    /// The product as disjoint boxes (one per combination of intervals).
+    pub fn cubes(&self) -> Vec<Cube> {
+        let mut out = Vec::new();
+        let template = Cube {
+            proto: self.proto,
+            ..Cube::full(self.fam)
+        };
+        let lists: [&[(u128, u128)]; 4] =
+            [&self.dims[0], &self.dims[1], &self.dims[2], &self.dims[3]];
+        emit_product(template, &lists, 4, &mut out);
+        out
+    }
+}
+
+fn narrow_port((lo, hi): (u128, u128)) -> (u16, u16) {
+    (lo as u16, hi as u16)
+}
+
+/// Pushes every box `template` × `lists[0]` × … × `lists[n - 1]` (the first
+/// `n` dimensions of [`DIMS`] taken from the lists, the rest from `template`).
+fn emit_product(template: Cube, lists: &[&[(u128, u128)]; 4], n: usize, out: &mut Vec<Cube>) {
+    let mut idx = [0usize; 4];
+    loop {
+        let mut c = template;
+        for k in 0..n {
+            c.set(DIMS[k], lists[k][idx[k]]);
+        }
+        out.push(c);
+        // Advance the odometer, last dimension fastest.
+        let mut k = n;
+        loop {
+            if k == 0 {
+                return;
+            }
+            k -= 1;
+            idx[k] += 1;
+            if idx[k] < lists[k].len() {
+                break;
+            }
+            idx[k] = 0;
+        }
+    }
+}
+
+/// Scratch space for [`split_by_product`], reused between calls.
+#[derive(Default)]
+pub struct SplitScratch {
+    inside: [Vec<(u128, u128)>; 4],
+    gaps: Vec<(u128, u128)>,
+}
+
+/// Splits `piece` by a product condition stated per dimension of the piece
+/// (`None`: any value) and a protocol set: the packets inside go to `hit`,
+/// the rest to `miss`, all disjoint. Returns whether anything was inside.
+pub fn split_by_product(
+    piece: &Cube,
+    proto: u8,
+    cons: &Conds,
+    scratch: &mut SplitScratch,
+    hit: &mut Vec<Cube>,
+    miss: &mut Vec<Cube>,
+) -> bool {
+    let p_in = piece.proto & proto;
+    if p_in == 0 {
+        miss.push(*piece);
+        return false;
+    }
+    for (k, &d) in DIMS.iter().enumerate() {
+        let (lo, hi) = piece.addr(d);
+        let ins = &mut scratch.inside[k];
+        ins.clear();
+        match cons[k] {
+            None => ins.push((lo, hi)),
+            Some(list) => {
+                let start = list.partition_point(|iv| iv.1 < lo);
+                for &(a, b) in &list[start..] {
+                    if a > hi {
+                        break;
+                    }
+                    ins.push((a.max(lo), b.min(hi)));
+                }
+            }
+        }
+        if ins.is_empty() {
+            miss.push(*piece);
+            return false;
+        }
+    }
+    // Peel off, dimension by dimension, what lies outside the condition.
+    if piece.proto & !proto != 0 {
+        miss.push(Cube {
+            proto: piece.proto & !proto,
+            ..*piece
+        });
+    }
+    let template = Cube {
+        proto: p_in,
+        ..*piece
+    };
+    let SplitScratch { inside, gaps } = scratch;
+    for (k, &d) in DIMS.iter().enumerate() {
+        let (lo, hi) = piece.addr(d);
+        gaps.clear();
+        let mut cur = lo;
+        for &(a, b) in &inside[k] {
+            if a > cur {
+                gaps.push((cur, a - 1));
+            }
+            cur = b.saturating_add(1);
+        }
+        if inside[k].last().is_some_and(|&(_, b)| b < hi) {
+            gaps.push((cur, hi));
+        }
+        for &g in gaps.iter() {
+            let mut t = template;
+            t.set(d, g);
+            let lists: [&[(u128, u128)]; 4] = [&inside[0], &inside[1], &inside[2], &inside[3]];
+            emit_product(t, &lists, k, miss);
+        }
+    }
+    let lists: [&[(u128, u128)]; 4] = [&inside[0], &inside[1], &inside[2], &inside[3]];
+    emit_product(template, &lists, 4, hit);
+    true
+}
+
 /// Sorted, merged intervals.
 /// Merges cubes equal outside `d` whose `d` ranges touch or overlap.
 fn merge_along(mut v: Vec<Cube>, d: Dim) -> Vec<Cube> {
     if v.len() < 2 {
         return v;
     }
-    let others = |c: &Cube| {
-        let mut k = *c;
-        k.set(d, (0, 0));
-        k
+    // Cubes equal outside `d` next to each other, by their `d` range.
+    let others = |a: &Cube, b: &Cube| {
+        let mut o = a.fam.cmp(&b.fam).then(a.proto.cmp(&b.proto));
+        if d != Dim::Src {
+            o = o.then(a.src.cmp(&b.src));
+        }
+        if d != Dim::Dst {
+            o = o.then(a.dst.cmp(&b.dst));
+        }
+        if d != Dim::Sport {
+            o = o.then(a.sport.cmp(&b.sport));
+        }
+        if d != Dim::Dport {
+            o = o.then(a.dport.cmp(&b.dport));
+        }
+        o
     };
-    v.sort_unstable_by_key(|c| (others(c), c.addr(d)));
+    v.sort_unstable_by(|a, b| others(a, b).then_with(|| a.addr(d).cmp(&b.addr(d))));
     let mut out: Vec<Cube> = Vec::with_capacity(v.len());
     for c in v {
         if let Some(last) = out.last_mut() {
             let (llo, lhi) = last.addr(d);
             let (lo, hi) = c.addr(d);
-            if others(last) == others(&c) && lo <= lhi.saturating_add(1) {
+            if others(last, &c).is_eq() && lo <= lhi.saturating_add(1) {
                 last.set(d, (llo, lhi.max(hi)));
                 continue;
             }
@@ -440,6 +650,38 @@ mod tests {
                 prop_assert_eq!(hits, usize::from(want_out));
                 prop_assert_eq!(outside.0.iter().filter(|c| contains(c, p)).count(), usize::from(want_out));
                 prop_assert_eq!(inside.0.iter().filter(|c| contains(c, p)).count(), usize::from(contains(&a, p) && contains(&b, p)));
+            }}}}
+        }
+    }
+
+    fn small_product() -> impl Strategy<Value = Product> {
+        let list = || {
+            proptest::collection::vec((0u128..8, 0u128..3), 1..4)
+                .prop_map(|v| normalise(v.into_iter().map(|(a, w)| (a, (a + w).min(7))).collect()))
+        };
+        (1u8..8, list(), list(), list()).prop_map(|(p, s, d, dp)| {
+            let dp = normalise(dp.into_iter().map(|(a, b)| (a.min(5), b.min(5))).collect());
+            Product::new(Fam::V4, p, [s, d, vec![(0, 3)], dp]).unwrap()
+        })
+    }
+
+    proptest! {
+        /// Splitting by a product, against the product's boxes point by point.
+        #[test]
+        fn split_by_product_is_exact(a in small_cube(), p in small_product()) {
+            let cons: Conds = [Some(&p.dims[0]), Some(&p.dims[1]), Some(&p.dims[2]), Some(&p.dims[3])];
+            let (mut hit, mut miss) = (Vec::new(), Vec::new());
+            let any = split_by_product(&a, p.proto, &cons, &mut SplitScratch::default(), &mut hit, &mut miss);
+            let boxes = p.cubes();
+            prop_assert_eq!(any, !hit.is_empty());
+            prop_assert_eq!(p.meets(&a), !hit.is_empty());
+            for s in 0..8u128 { for d in 0..8u128 { for bit in [TCP, UDP, ICMP] { for port in 0..6u16 {
+                let pt = (s, d, bit, port);
+                let inside = boxes.iter().any(|c| contains(c, pt));
+                let want_hit = contains(&a, pt) && inside;
+                let want_miss = contains(&a, pt) && !inside;
+                prop_assert_eq!(hit.iter().filter(|c| contains(c, pt)).count(), usize::from(want_hit));
+                prop_assert_eq!(miss.iter().filter(|c| contains(c, pt)).count(), usize::from(want_miss));
             }}}}
         }
     }

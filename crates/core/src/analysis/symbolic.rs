@@ -126,6 +126,10 @@ pub struct PathStep {
     /// The device (host index, or a network's stand-in after the hosts).
     pub dev: u32,
     pub reply: bool,
+    /// Taken at the journey's own source (as it leaves, or as the reply
+    /// comes home). A walk for a class of sources tells these steps as
+    /// taken at its first member; `reach` retells them for each member.
+    pub home: bool,
     pub kind: StepKind,
 }
 
@@ -200,7 +204,26 @@ struct Sink {
     keep_stopped: bool,
     /// Follow requests to addresses no host has on catch-all networks.
     egress: bool,
+    scratch: Scratch,
 }
+
+/// Buffers the walk reuses instead of allocating per box.
+#[derive(Default)]
+struct Scratch {
+    cands: Vec<u32>,
+    bits: Vec<u64>,
+    work: Vec<(Cube, usize)>,
+    decided: Vec<(u32, Cube)>,
+    hit: Vec<Cube>,
+    miss: Vec<Cube>,
+    split: SplitScratch,
+    /// Per filter, state, family and source range: the rules that apply in
+    /// that state and match some of those sources (interfaces are checked
+    /// rule by rule).
+    live: super::fasthash::FastMap<LiveKey, std::rc::Rc<Vec<u64>>>,
+}
+
+type LiveKey = (u32, ConnState, usize, u128, u128);
 
 /// A device: a host of the scenario, or a sender standing for a network.
 pub struct Device {
@@ -263,8 +286,8 @@ struct Flow {
     reply: bool,
     /// Request: the devices passed. Reply: copied from its request.
     visited: std::rc::Rc<Vec<usize>>,
-    /// The devices the journey starts from (a class of indistinguishable hosts).
-    class: std::rc::Rc<Vec<usize>>,
+    /// The devices the journey starts from (a class of hosts configured alike).
+    class: std::rc::Rc<Class>,
     /// NAT done on the request: (device, field before the rewrite) for SNAT and DNAT.
     snat_log: Vec<(usize, Field)>,
     dnat_log: Vec<(usize, Field, Field)>,
@@ -275,34 +298,56 @@ struct Flow {
     delivery: Option<std::rc::Rc<Delivery>>,
 }
 
-fn match_cubes(m: &Match) -> Vec<Cube> {
+/// A match as one product per family (`None`: nothing of that family).
+/// The devices a walk starts from, and their own addresses together.
+struct Class {
+    devs: Vec<usize>,
+    /// Every member's own addresses, per family (IPv4, IPv6), sorted and merged.
+    own: PerFam<Intervals>,
+}
+
+impl std::ops::Deref for Class {
+    type Target = [usize];
+    fn deref(&self) -> &[usize] {
+        &self.devs
+    }
+}
+
+/// A match as one product per family (`None`: nothing of that family).
+fn match_products(m: &Match) -> [Option<Product>; 2] {
     let proto = match m.proto {
         Some(p) => proto_bit(p),
         None if !m.sport.is_any() || !m.dport.is_any() => TCP | UDP,
         None => ANY_PROTO,
     };
-    let mut out = Vec::new();
-    for fam in [Fam::V4, Fam::V6] {
-        let srcs = addrset_intervals(&m.src, fam);
-        let dsts = addrset_intervals(&m.dst, fam);
-        for &s in &srcs {
-            for &d in &dsts {
-                for &sp in &port_intervals(&m.sport) {
-                    for &dp in &port_intervals(&m.dport) {
-                        out.push(Cube {
-                            fam,
-                            src: s,
-                            dst: d,
-                            proto,
-                            sport: sp,
-                            dport: dp,
-                        });
-                    }
-                }
-            }
-        }
-    }
-    out
+    let ports = |p: &PortSet| {
+        normalise(
+            port_intervals(p)
+                .into_iter()
+                .map(|(lo, hi)| (lo as u128, hi as u128))
+                .collect(),
+        )
+    };
+    [Fam::V4, Fam::V6].map(|fam| {
+        Product::new(
+            fam,
+            proto,
+            [
+                addrset_intervals(&m.src, fam),
+                addrset_intervals(&m.dst, fam),
+                ports(&m.sport),
+                ports(&m.dport),
+            ],
+        )
+    })
+}
+
+fn match_cubes(m: &Match) -> Vec<Cube> {
+    match_products(m)
+        .iter()
+        .flatten()
+        .flat_map(Product::cubes)
+        .collect()
 }
 
 fn route_atoms(host: &Host) -> Vec<(Fam, u128, u128, usize)> {
@@ -331,7 +376,8 @@ fn route_atoms(host: &Host) -> Vec<(Fam, u128, u128, usize)> {
 pub struct Engine<'s> {
     pub scn: &'s Scenario,
     pub devices: Vec<Device>,
-    filter_cubes: Vec<Vec<Vec<Cube>>>,
+    /// Per filter and rule, the match as one product per family.
+    filter_rules: Vec<Vec<[Option<Product>; 2]>>,
     filter_index: Vec<[DstIndex; 2]>,
     nat_cubes: HashMap<(usize, usize), Vec<Cube>>,
     /// Every device's own addresses (a stand-in's whole range).
@@ -352,6 +398,13 @@ pub struct Engine<'s> {
     group_of: Vec<u32>,
     /// Per group: its members' addresses, sorted, with the member.
     group_iv: Vec<Vec<(Fam, u128, u128, usize)>>,
+    /// Per group: its members' addresses together, per family.
+    group_own: Vec<PerFam<Intervals>>,
+    /// Per device: its own addresses per family (IPv4, IPv6), sorted.
+    own_lists: Vec<PerFam<Intervals>>,
+    /// Per device and interface: the sources the reverse-path check lets in
+    /// there, per family (empty when the device does not check).
+    rp_pass: Vec<Vec<PerFam<Intervals>>>,
 }
 
 /// Rules of one filter indexed by the destination ranges they match.
@@ -365,27 +418,22 @@ struct DstIndex {
 }
 
 impl DstIndex {
-    fn build(fam: Fam, rules: &[Vec<Cube>]) -> DstIndex {
+    fn build(fam: Fam, rules: &[[Option<Product>; 2]]) -> DstIndex {
         let mut idx = DstIndex {
             rules: rules.len(),
             ..DstIndex::default()
         };
         let mut ranges: Vec<(u32, Vec<(u128, u128)>)> = Vec::new();
         let mut bounds: Vec<u128> = vec![0];
-        for (i, cubes) in rules.iter().enumerate() {
-            let mine: Vec<(u128, u128)> = cubes
-                .iter()
-                .filter(|c| c.fam == fam)
-                .map(|c| c.dst)
-                .collect();
-            if mine.is_empty() {
+        for (i, products) in rules.iter().enumerate() {
+            let Some(p) = &products[usize::from(fam == Fam::V6)] else {
                 continue;
-            }
+            };
+            let mine = p.dims[1].clone();
             if mine.iter().any(|&(lo, hi)| lo == 0 && hi == fam.max()) {
                 idx.any.push(i as u32);
                 continue;
             }
-            let mine = normalise(mine);
             for &(lo, hi) in &mine {
                 bounds.push(lo);
                 if hi < fam.max() {
@@ -412,7 +460,7 @@ impl DstIndex {
 
     /// The rules that may match a destination in `lo..=hi`, in rule order,
     /// written into `v` (a buffer the caller reuses).
-    fn candidates(&self, lo: u128, hi: u128, v: &mut Vec<u32>) {
+    fn candidates(&self, lo: u128, hi: u128, v: &mut Vec<u32>, bits: &mut Vec<u64>) {
         v.clear();
         if self.starts.is_empty() {
             v.extend_from_slice(&self.any);
@@ -438,12 +486,13 @@ impl DstIndex {
             return;
         }
         // Several intervals: mark the rules in a bitmap, read it in order.
-        let mut bits = vec![0u64; self.rules.div_ceil(64)];
+        bits.clear();
+        bits.resize(self.rules.div_ceil(64), 0);
         for &r in self.any.iter().chain(self.lists[a..=b].iter().flatten()) {
             bits[r as usize / 64] |= 1 << (r % 64);
         }
-        for (w, &word) in bits.iter().enumerate() {
-            let mut x = word;
+        for (w, word) in bits.iter_mut().enumerate() {
+            let mut x = std::mem::take(word);
             while x != 0 {
                 v.push((w * 64) as u32 + x.trailing_zeros());
                 x &= x - 1;
@@ -507,12 +556,12 @@ impl<'s> Engine<'s> {
                 owned,
             });
         }
-        let filter_cubes: Vec<Vec<Vec<Cube>>> = scn
+        let filter_rules: Vec<Vec<[Option<Product>; 2]>> = scn
             .filters
             .iter()
-            .map(|f| f.rules.iter().map(|r| match_cubes(&r.matches)).collect())
+            .map(|f| f.rules.iter().map(|r| match_products(&r.matches)).collect())
             .collect();
-        let filter_index = filter_cubes
+        let filter_index = filter_rules
             .iter()
             .map(|rules| {
                 [
@@ -610,10 +659,50 @@ impl<'s> Engine<'s> {
                 on_link_reply.insert((net, fam), all);
             }
         }
+        let own_lists: Vec<PerFam<Intervals>> = own
+            .iter()
+            .map(|v| {
+                [Fam::V4, Fam::V6].map(|fam| {
+                    normalise(
+                        v.iter()
+                            .filter(|(f, _, _)| *f == fam)
+                            .map(|&(_, lo, hi)| (lo, hi))
+                            .collect(),
+                    )
+                })
+            })
+            .collect();
+        let rp_pass = devices
+            .iter()
+            .map(|d| {
+                if d.host.rp_filter == RpFilter::Off {
+                    return Vec::new();
+                }
+                (0..d.host.interfaces.len())
+                    .map(|in_iface| {
+                        let mut ok: PerFam<Intervals> = Default::default();
+                        for &(fam, lo, hi, ri) in &d.atoms {
+                            let pass = match (&d.host.routes[ri].action, d.host.rp_filter) {
+                                (RouteAction::Blackhole, _) => false,
+                                (_, RpFilter::Loose) => true,
+                                (
+                                    RouteAction::Direct { iface } | RouteAction::Via { iface, .. },
+                                    _,
+                                ) => *iface == in_iface,
+                            };
+                            if pass {
+                                ok[usize::from(fam == Fam::V6)].push((lo, hi));
+                            }
+                        }
+                        ok.map(normalise)
+                    })
+                    .collect()
+            })
+            .collect();
         let mut e = Engine {
             scn,
             devices,
-            filter_cubes,
+            filter_rules,
             filter_index,
             nat_cubes,
             own,
@@ -624,6 +713,9 @@ impl<'s> Engine<'s> {
             groups: Vec::new(),
             group_of: Vec::new(),
             group_iv: Vec::new(),
+            group_own: Vec::new(),
+            own_lists,
+            rp_pass,
         };
         let hosts: Vec<Source> = (0..scn.hosts.len())
             .map(|i| Source::Host(HostId(i as u32)))
@@ -644,6 +736,7 @@ impl<'s> Engine<'s> {
                 .collect();
             iv.sort_unstable();
             e.group_iv.push(iv);
+            e.group_own.push(e.union_own(&devs));
             e.groups.push(devs);
         }
         e
@@ -660,38 +753,53 @@ impl<'s> Engine<'s> {
         let mut groups: std::collections::BTreeMap<String, Vec<Source>> =
             std::collections::BTreeMap::new();
         let mut singles: Vec<Vec<Source>> = Vec::new();
+        let mut stand_ins: Vec<(Source, String)> = Vec::new();
         for &s in sources {
-            let Source::Host(h) = s else {
-                singles.push(vec![s]);
+            let host = &self.devices[self.source_dev(s)].host;
+            if let Source::Network(_) = s {
+                stand_ins.push((s, Self::signature(host)));
                 continue;
-            };
-            let host = self.scn.host(h);
+            }
             if host.router || host.proxy.is_some() {
                 singles.push(vec![s]);
                 continue;
             }
-            let mut sig = format!(
-                "{:?}|{:?}|{:?}|{:?}|{:?}|",
-                host.rp_filter, host.input, host.output, host.forward, host.dns
-            );
-            for i in &host.interfaces {
-                let fams: Vec<bool> = i.addrs.iter().map(|a| a.is_ipv6()).collect();
-                sig.push_str(&format!("n{}:{:?},", i.network.0, fams));
+            groups.entry(Self::signature(host)).or_default().push(s);
+        }
+        // A network's stand-in sender configured like a class of hosts on
+        // that network (no filter, the same routes) travels with them: its
+        // packets carry its own range of source addresses.
+        for (s, sig) in stand_ins {
+            match groups.get_mut(&sig) {
+                Some(g) => g.push(s),
+                None => singles.push(vec![s]),
             }
-            for r in &host.routes {
-                sig.push_str(&r.text);
-                sig.push(';');
-            }
-            for n in &host.nat {
-                sig.push_str(&n.text);
-                sig.push(';');
-            }
-            groups.entry(sig).or_default().push(s);
         }
         let mut out: Vec<Vec<Source>> = groups.into_values().collect();
         out.extend(singles);
         out.sort();
         out
+    }
+
+    /// What makes a sender start its journeys the way it does.
+    fn signature(host: &Host) -> String {
+        let mut sig = format!(
+            "{:?}|{:?}|{:?}|{:?}|{:?}|",
+            host.rp_filter, host.input, host.output, host.forward, host.dns
+        );
+        for i in &host.interfaces {
+            let fams: Vec<bool> = i.addrs.iter().map(|a| a.is_ipv6()).collect();
+            sig.push_str(&format!("n{}:{:?},", i.network.0, fams));
+        }
+        for r in &host.routes {
+            sig.push_str(&r.text);
+            sig.push(';');
+        }
+        for n in &host.nat {
+            sig.push_str(&n.text);
+            sig.push(';');
+        }
+        sig
     }
 
     /// The targets that could reach a socket of one of `hosts`: the parts
@@ -790,10 +898,15 @@ impl<'s> Engine<'s> {
         };
         let dev = self.source_dev(first);
         let devs: Vec<usize> = class.iter().map(|s| self.source_dev(*s)).collect();
+        let class_info = std::rc::Rc::new(Class {
+            own: self.union_own(&devs),
+            devs,
+        });
         let mut out = Sink {
             outcomes: Vec::new(),
             keep_stopped,
             egress,
+            scratch: Scratch::default(),
         };
         for fam in [Fam::V4, Fam::V6] {
             let src_ranges: Vec<(u128, u128)> = match first {
@@ -836,7 +949,7 @@ impl<'s> Engine<'s> {
                 path: Steps::default(),
                 reply: false,
                 visited: std::rc::Rc::new(vec![dev]),
-                class: std::rc::Rc::new(devs.clone()),
+                class: class_info.clone(),
                 snat_log: Vec::new(),
                 dnat_log: Vec::new(),
                 group: None,
@@ -886,22 +999,14 @@ impl<'s> Engine<'s> {
     fn step(&self, f: &Flow, kind: StepKind) -> PathStep {
         // A reply coming home to a class member is told as coming home to
         // the class (its first member), so that members' paths compare equal.
-        let home = f.reply && f.in_iface.is_some();
-        let dev = if home && f.class.len() > 1 && f.class.contains(&f.dev) {
-            f.class[0]
-        } else {
-            f.dev
-        };
+        let home = f.reply && f.in_iface.is_some() && f.class.len() > 1 && f.class.contains(&f.dev);
+        let leaving = !f.reply && f.in_iface.is_none() && f.class.first() == Some(&f.dev);
         PathStep {
-            dev: dev as u32,
+            dev: if home { f.class[0] } else { f.dev } as u32,
             reply: f.reply,
+            home: home || leaving,
             kind,
         }
-    }
-
-    /// Splits a flow's space by a condition on current fields.
-    fn split_cond(&self, f: &Flow, conds: &[Cube]) -> (Space, Space) {
-        Self::split_by(&f.view, &f.space, conds)
     }
 
     /// Splits `space` (original coordinates) by a condition on the fields as
@@ -914,18 +1019,6 @@ impl<'s> Engine<'s> {
         space.split(&pulled)
     }
 
-    /// A condition on one current field (all other fields free).
-    fn field_cond(fam: Fam, d: Dim, ranges: &[(u128, u128)]) -> Vec<Cube> {
-        ranges
-            .iter()
-            .map(|&r| {
-                let mut c = Cube::full(fam);
-                c.set(d, r);
-                c
-            })
-            .collect()
-    }
-
     fn fams(space: &Space) -> Vec<Fam> {
         let mut v: Vec<Fam> = space.0.iter().map(|c| c.fam).collect();
         v.sort();
@@ -933,13 +1026,95 @@ impl<'s> Engine<'s> {
         v
     }
 
-    /// Own addresses of a device, per family (the stand-in's range counts).
-    fn own_ranges(&self, dev: usize, fam: Fam) -> Vec<(u128, u128)> {
-        self.own[dev]
-            .iter()
-            .filter(|(f, _, _)| *f == fam)
-            .map(|&(_, lo, hi)| (lo, hi))
-            .collect()
+    /// The source addresses a device sends from on one interface: its
+    /// address of the family there, or a stand-in's whole range.
+    fn sending_ranges(&self, dev: usize, iface: usize, fam: Fam) -> Vec<(u128, u128)> {
+        let d = &self.devices[dev];
+        if !d.owned.is_empty() {
+            return self.own_lists[dev][usize::from(fam == Fam::V6)].clone();
+        }
+        d.host
+            .interfaces
+            .get(iface)
+            .and_then(|i| i.addrs.iter().copied().find(|a| Fam::of(*a) == fam))
+            .map(|a| vec![(addr_u128(a), addr_u128(a))])
+            .unwrap_or_default()
+    }
+
+    /// The own addresses of several devices together, per family.
+    fn union_own(&self, devs: &[usize]) -> PerFam<Intervals> {
+        [0, 1].map(|k| {
+            normalise(
+                devs.iter()
+                    .flat_map(|&d| self.own_lists[d][k].iter().copied())
+                    .collect(),
+            )
+        })
+    }
+
+    /// Splits `space` (original coordinates) by whether one current field
+    /// lies in a list of intervals (per family: IPv4, IPv6).
+    fn split_field(
+        view: &View,
+        space: Space,
+        dim: Dim,
+        lists: &PerFam<Intervals>,
+    ) -> (Space, Space) {
+        // Most flows lie wholly on one side: keep their boxes as they are.
+        if let Some((fam, lo, hi)) = current_span(view, &space, dim) {
+            let list = &lists[usize::from(fam == Fam::V6)];
+            let i = list.partition_point(|iv| iv.1 < lo);
+            if i == list.len() || list[i].0 > hi {
+                return (Space::default(), space);
+            }
+            if list[i].0 <= lo && hi <= list[i].1 {
+                return (space, Space::default());
+            }
+        }
+        let (mut inside, mut outside) = (Vec::new(), Vec::new());
+        for c in &space.0 {
+            let list = &lists[usize::from(c.fam == Fam::V6)];
+            match view.field(dim) {
+                Field::Value(v) => {
+                    if list_holds(list, v) {
+                        inside.push(*c)
+                    } else {
+                        outside.push(*c)
+                    }
+                }
+                Field::Orig(o) => {
+                    let (lo, hi) = c.addr(o);
+                    let mut cur = lo;
+                    let mut to_end = false;
+                    let start = list.partition_point(|iv| iv.1 < lo);
+                    for &(a, b) in &list[start..] {
+                        if a > hi {
+                            break;
+                        }
+                        let (a, b) = (a.max(lo), b.min(hi));
+                        if a > cur {
+                            let mut g = *c;
+                            g.set(o, (cur, a - 1));
+                            outside.push(g);
+                        }
+                        let mut i = *c;
+                        i.set(o, (a, b));
+                        inside.push(i);
+                        if b >= hi {
+                            to_end = true;
+                            break;
+                        }
+                        cur = b + 1;
+                    }
+                    if !to_end {
+                        let mut g = *c;
+                        g.set(o, (cur, hi));
+                        outside.push(g);
+                    }
+                }
+            }
+        }
+        (Space(inside), Space(outside))
     }
 
     fn originate(&self, flow: Flow, out: &mut Sink) {
@@ -952,13 +1127,14 @@ impl<'s> Engine<'s> {
         // A group's reply goes back to where each request came from: never
         // to the member itself (those packets stayed home at the origin).
         if !class_request && rest.group.is_none() {
-            for fam in Self::fams(&rest.space) {
-                let own = self.own_ranges(dev, fam);
-                let (local, remote) =
-                    self.split_cond(&rest, &Self::field_cond(fam, Dim::Dst, &own));
-                self.stopped(&rest, local, Stop::Local, out);
-                rest.space = remote;
-            }
+            let (local, remote) = Self::split_field(
+                &rest.view,
+                std::mem::take(&mut rest.space),
+                Dim::Dst,
+                &self.own_lists[dev],
+            );
+            self.stopped(&rest, local, Stop::Local, out);
+            rest.space = remote;
         }
         if rest.space.is_empty() {
             return;
@@ -969,24 +1145,19 @@ impl<'s> Engine<'s> {
             if !f.reply && f.view.src == Field::Orig(Dim::Src) && self.devices[dev].owned.is_empty()
             {
                 let fam = f.space.0[0].fam;
-                // Every member of the class sends from its own address on this interface.
-                let srcs: Vec<u128> = f
+                // Every member of the class sends from its own address on
+                // this interface (a network's stand-in: from its whole range).
+                let sends: Vec<(usize, Vec<(u128, u128)>)> = f
                     .class
                     .iter()
-                    .filter_map(|&m| {
-                        self.devices[m]
-                            .host
-                            .interfaces
-                            .get(out_iface)
-                            .and_then(|i| i.addrs.iter().copied().find(|a| Fam::of(*a) == fam))
-                    })
-                    .map(addr_u128)
+                    .map(|&m| (m, self.sending_ranges(m, out_iface, fam)))
+                    .filter(|(_, r)| !r.is_empty())
                     .collect();
-                if srcs.is_empty() {
+                if sends.is_empty() {
                     self.stopped(&f, f.space.clone(), Stop::NoRoute, out);
                     continue;
                 }
-                let ranges = normalise(srcs.iter().map(|&a| (a, a)).collect());
+                let ranges = normalise(sends.iter().flat_map(|(_, r)| r.iter().copied()).collect());
                 f.space = Space(
                     f.space
                         .0
@@ -997,21 +1168,14 @@ impl<'s> Engine<'s> {
                 if class_request {
                     // Each member's packets to its own addresses stay home.
                     let mut diagonal = Vec::new();
-                    for &m in f.class.iter() {
-                        let Some(a) = self.devices[m]
-                            .host
-                            .interfaces
-                            .get(out_iface)
-                            .and_then(|i| i.addrs.iter().copied().find(|a| Fam::of(*a) == fam))
-                        else {
-                            continue;
-                        };
-                        let a = addr_u128(a);
-                        for (lo, hi) in self.own_ranges(m, fam) {
-                            let mut c = Cube::full(fam);
-                            c.src = (a, a);
-                            c.dst = (lo, hi);
-                            diagonal.push(c);
+                    for (m, from) in &sends {
+                        for &src in from {
+                            for &(lo, hi) in &self.own_lists[*m][usize::from(fam == Fam::V6)] {
+                                let mut c = Cube::full(fam);
+                                c.src = src;
+                                c.dst = (lo, hi);
+                                diagonal.push(c);
+                            }
                         }
                     }
                     let (local, remote) = f.space.split(&diagonal);
@@ -1036,12 +1200,23 @@ impl<'s> Engine<'s> {
     fn cut_by_field<K: Copy + Ord>(
         &self,
         view: &View,
-        space: &Space,
+        space: Space,
         dim: Dim,
         fam_intervals: &[(Fam, u128, u128, K)],
-    ) -> std::collections::BTreeMap<Option<K>, Vec<Cube>> {
-        let mut res: std::collections::BTreeMap<Option<K>, Vec<Cube>> =
-            std::collections::BTreeMap::new();
+    ) -> Vec<(Option<K>, Vec<Cube>)> {
+        // Most flows lie wholly inside one interval, or outside all of them.
+        if let Some((fam, lo, hi)) = current_span(view, &space, dim) {
+            let i = fam_intervals.partition_point(|&(f, _, h, _)| (f, h) < (fam, lo));
+            match fam_intervals.get(i) {
+                Some(&(f, a, b, k)) if f == fam && a <= lo && hi <= b => {
+                    return vec![(Some(k), space.0)];
+                }
+                Some(&(f, a, _, _)) if f != fam || a > hi => return vec![(None, space.0)],
+                None => return vec![(None, space.0)],
+                _ => {}
+            }
+        }
+        let mut res: Vec<(Option<K>, Cube)> = Vec::new();
         for c in &space.0 {
             let start = fam_intervals.partition_point(|&(f, _, hi, _)| (f, hi) < (c.fam, 0));
             match view.field(dim) {
@@ -1051,7 +1226,7 @@ impl<'s> Engine<'s> {
                         .take_while(|(f, _, _, _)| *f == c.fam)
                         .find(|&&(_, lo, hi, _)| lo <= v && v <= hi)
                         .map(|&(_, _, _, k)| k);
-                    res.entry(key).or_default().push(*c);
+                    res.push((key, *c));
                 }
                 Field::Orig(d) => {
                     let (a, b) = c.addr(d);
@@ -1066,11 +1241,11 @@ impl<'s> Engine<'s> {
                         if lo > cur {
                             let mut gap = *c;
                             gap.set(d, (cur, lo - 1));
-                            res.entry(None).or_default().push(gap);
+                            res.push((None, gap));
                         }
                         let mut piece = *c;
                         piece.set(d, (lo.max(a), hi.min(b)));
-                        res.entry(Some(k)).or_default().push(piece);
+                        res.push((Some(k), piece));
                         if hi >= b {
                             cur = b;
                             break;
@@ -1088,21 +1263,31 @@ impl<'s> Engine<'s> {
                         let mut gap = *c;
                         gap.set(d, (cur.max(a), b));
                         if cur <= b {
-                            res.entry(None).or_default().push(gap);
+                            res.push((None, gap));
                         }
                     }
                 }
             }
         }
-        res
+        // Grouped by key in key order, each group in the order cut.
+        res.sort_by_key(|&(k, _)| k);
+        let mut grouped: Vec<(Option<K>, Vec<Cube>)> = Vec::new();
+        for (k, c) in res {
+            match grouped.last_mut() {
+                Some((last, v)) if *last == k => v.push(c),
+                _ => grouped.push((k, vec![c])),
+            }
+        }
+        grouped
     }
 
     /// Splits by the route table; pieces with nowhere to go stop here.
     /// Returns (flow, outgoing interface, next hop: a constant or the destination).
-    fn route(&self, f: Flow, out: &mut Sink) -> Vec<(Flow, usize, Option<u128>)> {
+    fn route(&self, mut f: Flow, out: &mut Sink) -> Vec<(Flow, usize, Option<u128>)> {
         let d = &self.devices[f.dev];
         let mut res = Vec::new();
-        for (key, cubes) in self.cut_by_field(&f.view, &f.space, Dim::Dst, &d.atoms) {
+        let space = std::mem::take(&mut f.space);
+        for (key, cubes) in self.cut_by_field(&f.view, space, Dim::Dst, &d.atoms) {
             let Some(ri) = key else {
                 self.stopped(&f, Space(cubes), Stop::NoRoute, out);
                 continue;
@@ -1170,13 +1355,13 @@ impl<'s> Engine<'s> {
         }
         let net = |i: Option<usize>| i.and_then(|i| host.interfaces.get(i)).map(|i| i.network);
         let (inn, outn) = (net(in_iface), net(out_iface));
-        let applies = |ri: usize| {
+        let on_ifaces = |ri: usize| {
             let m = &filter.rules[ri].matches;
-            if (m.in_iface.is_some() && m.in_iface != inn)
-                || (m.out_iface.is_some() && m.out_iface != outn)
-            {
-                return false;
-            }
+            (m.in_iface.is_none() || m.in_iface == inn)
+                && (m.out_iface.is_none() || m.out_iface == outn)
+        };
+        let in_state = |ri: usize| {
+            let m = &filter.rules[ri].matches;
             match m.state {
                 None => true,
                 Some(st) => match state {
@@ -1187,22 +1372,58 @@ impl<'s> Engine<'s> {
                 },
             }
         };
-        // First match, cube by cube, over the rules that can match its destination.
-        let mut buckets: std::collections::BTreeMap<Option<usize>, Vec<Cube>> =
-            std::collections::BTreeMap::new();
-        let rules = &self.filter_cubes[fid.index()];
-
-        let mut cands: Vec<u32> = Vec::new();
-        let mut work: Vec<(Cube, usize)> = Vec::new();
+        // First match, cube by cube, over the rules that can match its
+        // destination and that apply here to some of the flow's sources.
+        let rules = &self.filter_rules[fid.index()];
+        let sc = &mut out.scratch;
+        sc.decided.clear();
+        let mut live: [Option<std::rc::Rc<Vec<u64>>>; 2] = [None, None];
+        for (k, fam) in [Fam::V4, Fam::V6].into_iter().enumerate() {
+            let Some((mut lo, mut hi)) = f
+                .space
+                .0
+                .iter()
+                .filter(|c| c.fam == fam)
+                .map(|c| f.view.current(c, Dim::Src))
+                .reduce(|a, b| (a.0.min(b.0), a.1.max(b.1)))
+            else {
+                continue;
+            };
+            // A request still carrying its senders' addresses: ask about the
+            // whole class, so that the flows of one walk share the answer.
+            let own = &f.class.own[k];
+            if !f.reply && f.view.src == Field::Orig(Dim::Src) && !own.is_empty() {
+                lo = lo.min(own[0].0);
+                hi = hi.max(own[own.len() - 1].1);
+            }
+            let key = (fid.0, state, k, lo, hi);
+            let bits = sc.live.entry(key).or_insert_with(|| {
+                let mut bits = vec![0u64; rules.len().div_ceil(64)];
+                for (ri, r) in rules.iter().enumerate() {
+                    if r[k]
+                        .as_ref()
+                        .is_some_and(|p| list_meets(&p.dims[0], lo, hi))
+                        && in_state(ri)
+                    {
+                        bits[ri / 64] |= 1 << (ri % 64);
+                    }
+                }
+                std::rc::Rc::new(bits)
+            });
+            live[k] = Some(bits.clone());
+        }
         for c in &f.space.0 {
             let (lo, hi) = f.view.current(c, Dim::Dst);
-            let index = &self.filter_index[fid.index()][usize::from(c.fam == Fam::V6)];
-            index.candidates(lo, hi, &mut cands);
-            work.push((*c, 0));
-            while let Some((piece, mut pos)) = work.pop() {
-                let mut decided = false;
+            let fam = usize::from(c.fam == Fam::V6);
+            let Some(live) = live[fam].as_deref() else {
+                continue;
+            };
+            let index = &self.filter_index[fid.index()][fam];
+            index.candidates(lo, hi, &mut sc.cands, &mut sc.bits);
+            sc.work.push((*c, 0));
+            while let Some((piece, mut pos)) = sc.work.pop() {
                 // The piece in current coordinates: a rule that misses this
-                // box misses every packet of the piece (no allocation).
+                // box misses every packet of the piece.
                 let cur = Cube {
                     src: f.view.current(&piece, Dim::Src),
                     dst: f.view.current(&piece, Dim::Dst),
@@ -1210,36 +1431,69 @@ impl<'s> Engine<'s> {
                     dport: narrow(f.view.current(&piece, Dim::Dport)),
                     ..piece
                 };
-                while pos < cands.len() {
-                    let ri = cands[pos] as usize;
+                let mut decided = false;
+                while pos < sc.cands.len() {
+                    let ri = sc.cands[pos] as usize;
                     pos += 1;
-                    if !rules[ri]
-                        .iter()
-                        .any(|rc| rc.fam == cur.fam && rc.intersect(&cur).is_some())
-                    {
+                    if live[ri / 64] & (1 << (ri % 64)) == 0 {
                         continue;
                     }
-                    if !applies(ri) {
+                    let Some(rule) = &rules[ri][fam] else {
+                        continue;
+                    };
+                    if !rule.meets(&cur) || !on_ifaces(ri) {
                         continue;
                     }
-                    let pulled: Vec<Cube> = rules[ri]
-                        .iter()
-                        .filter(|rc| rc.fam == piece.fam)
-                        .filter_map(|rc| f.view.pull_back(rc))
-                        .filter(|rc| rc.intersect(&piece).is_some())
-                        .collect();
-                    if pulled.is_empty() {
+                    // The rule's condition on current fields, pulled back
+                    // onto the piece's original fields.
+                    sc.hit.clear();
+                    sc.miss.clear();
+                    let any = match pull_back_product(&f.view, rule) {
+                        Some(cons) => split_by_product(
+                            &piece,
+                            rule.proto,
+                            &cons,
+                            &mut sc.split,
+                            &mut sc.hit,
+                            &mut sc.miss,
+                        ),
+                        None => {
+                            // A view that maps two fields onto one (never
+                            // built by the stages today): box by box.
+                            let pulled: Vec<Cube> = rule
+                                .cubes()
+                                .iter()
+                                .filter_map(|rc| f.view.pull_back(rc))
+                                .collect();
+                            let (hit, miss) = Space(vec![piece]).split(&pulled);
+                            sc.hit = hit.0;
+                            sc.miss = miss.0;
+                            !sc.hit.is_empty()
+                        }
+                    };
+                    if !any {
                         continue;
                     }
-                    let (hit, miss) = Space(vec![piece]).split(&pulled);
-                    buckets.entry(Some(ri)).or_default().extend(hit.0);
-                    work.extend(miss.0.into_iter().map(|m| (m, pos)));
+                    sc.work.extend(sc.miss.iter().map(|&m| (m, pos)));
+                    sc.decided
+                        .extend(sc.hit.iter().map(|&h| (ri as u32 + 1, h)));
                     decided = true;
                     break;
                 }
                 if !decided {
-                    buckets.entry(None).or_default().push(piece);
+                    sc.decided.push((0, piece));
                 }
+            }
+        }
+        // One bucket per deciding rule, the default policy first, then in
+        // rule order; boxes keep the order they were decided in.
+        sc.decided.sort_by_key(|&(k, _)| k);
+        let mut buckets: Vec<(Option<usize>, Vec<Cube>)> = Vec::new();
+        for &(k, c) in &sc.decided {
+            let key = (k > 0).then(|| k as usize - 1);
+            match buckets.last_mut() {
+                Some((last, v)) if *last == key => v.push(c),
+                _ => buckets.push((key, vec![c])),
             }
         }
         let mut allowed = Vec::new();
@@ -1337,7 +1591,7 @@ impl<'s> Engine<'s> {
     }
 
     /// Hands each part of the flow to the device that answers for its next hop.
-    fn transmit(&self, f: Flow, out_iface: usize, next: Option<u128>, out: &mut Sink) {
+    fn transmit(&self, mut f: Flow, out_iface: usize, next: Option<u128>, out: &mut Sink) {
         let dev = f.dev;
         let net = self.devices[dev].host.interfaces[out_iface].network;
         let Some(fam) = f.space.0.first().map(|c| c.fam) else {
@@ -1362,12 +1616,12 @@ impl<'s> Engine<'s> {
                     .get(at)
                     .filter(|&&(_, lo, hi, _)| lo <= gw && gw <= hi)
                     .map(|&(_, _, _, k)| k);
-                vec![(who, f.space.0.clone())]
+                vec![(who, std::mem::take(&mut f.space.0))]
             }
-            None => self
-                .cut_by_field(&f.view, &f.space, Dim::Dst, intervals)
-                .into_iter()
-                .collect(),
+            None => {
+                let space = std::mem::take(&mut f.space);
+                self.cut_by_field(&f.view, space, Dim::Dst, intervals)
+            }
         };
         // A reply for several members of the source class goes home to the
         // class as one flow: members are configured alike.
@@ -1520,24 +1774,10 @@ impl<'s> Engine<'s> {
         // Reverse-path check on the current source.
         let mut f = f;
         if host.rp_filter != RpFilter::Off {
-            let mut ok_ranges: HashMap<Fam, Vec<(u128, u128)>> = HashMap::new();
-            for &(fam, lo, hi, ri) in &self.devices[dev].atoms {
-                let pass = match (&host.routes[ri].action, host.rp_filter) {
-                    (RouteAction::Blackhole, _) => false,
-                    (_, RpFilter::Loose) => true,
-                    (RouteAction::Direct { iface } | RouteAction::Via { iface, .. }, _) => {
-                        *iface == in_iface
-                    }
-                };
-                if pass {
-                    ok_ranges.entry(fam).or_default().push((lo, hi));
-                }
-            }
-            let mut conds = Vec::new();
-            for (fam, rs) in ok_ranges {
-                conds.extend(Self::field_cond(fam, Dim::Src, &normalise(rs)));
-            }
-            let (pass, fail) = self.split_cond(&f, &conds);
+            let none: PerFam<Intervals> = Default::default();
+            let lists = self.rp_pass[dev].get(in_iface).unwrap_or(&none);
+            let (pass, fail) =
+                Self::split_field(&f.view, std::mem::take(&mut f.space), Dim::Src, lists);
             self.stopped(&f, fail, Stop::ReversePath, out);
             if pass.is_empty() {
                 return;
@@ -1547,33 +1787,18 @@ impl<'s> Engine<'s> {
         // Routing decision: local or forward. A reply coming home to a class
         // arrives at the class as one: any member's address is home.
         let home_class = f.reply && f.class.len() > 1 && f.class.contains(&dev);
-        let mut rest = f.space.clone();
-        for fam in Self::fams(&f.space) {
-            let own = if let Some(g) = f.group {
-                normalise(
-                    self.groups[g as usize]
-                        .iter()
-                        .flat_map(|&m| self.own_ranges(m, fam))
-                        .collect(),
-                )
-            } else if home_class {
-                normalise(
-                    f.class
-                        .iter()
-                        .flat_map(|&m| self.own_ranges(m, fam))
-                        .collect(),
-                )
-            } else {
-                self.own_ranges(dev, fam)
-            };
-            let (local, remote) =
-                Self::split_by(&f.view, &rest, &Self::field_cond(fam, Dim::Dst, &own));
-            rest = remote;
-            if !local.is_empty() {
-                let child = self.child(&f, local, None);
-                for c in self.filter_hook(child, Hook::Input, Some(in_iface), None, state, out) {
-                    self.deliver(c, out);
-                }
+        let own = if let Some(g) = f.group {
+            &self.group_own[g as usize]
+        } else if home_class {
+            &f.class.own
+        } else {
+            &self.own_lists[dev]
+        };
+        let (local, rest) = Self::split_field(&f.view, std::mem::take(&mut f.space), Dim::Dst, own);
+        if !local.is_empty() {
+            let child = self.child(&f, local, None);
+            for c in self.filter_hook(child, Hook::Input, Some(in_iface), None, state, out) {
+                self.deliver(c, out);
             }
         }
         if rest.is_empty() {
@@ -1644,7 +1869,7 @@ impl<'s> Engine<'s> {
             let mut sockets = Vec::new();
             let mut taken = Vec::new();
             let mut refused = Vec::new();
-            let by_member = self.cut_by_field(&f.view, &rest, Dim::Dst, &self.group_iv[g as usize]);
+            let by_member = self.cut_by_field(&f.view, rest, Dim::Dst, &self.group_iv[g as usize]);
             for (m, cubes) in by_member {
                 let Some(m) = m else {
                     refused.extend(cubes);
@@ -1701,6 +1926,8 @@ impl<'s> Engine<'s> {
     fn reply(&self, f: Flow, si: usize, out: &mut Sink) {
         let dev = f.dev;
         let mut r = f;
+        // The request's splits left fragments that go back alike.
+        r.space = r.space.coalesce();
         r.reply = true;
         r.view = r.view.swapped();
         r.in_iface = None;
@@ -1709,6 +1936,7 @@ impl<'s> Engine<'s> {
         r.path.push(PathStep {
             dev: dev as u32,
             reply: true,
+            home: false,
             kind: StepKind::Socket(si.min(u32::MAX as usize) as u32),
         });
         self.originate(r, out);
@@ -1798,7 +2026,7 @@ impl<'s> Engine<'s> {
             .count();
         let by_member = self.cut_by_field(
             &table.view,
-            &ok,
+            ok,
             Dim::Dst,
             &self.group_iv[table.group as usize],
         );
@@ -1903,6 +2131,54 @@ fn socket_conds(s: &Socket, own: Option<&[(Fam, u128, u128)]>) -> Vec<Cube> {
         }
     }
     conds
+}
+
+/// The family and the range one current field spans over a space, when
+/// the space is non-empty and of one family.
+fn current_span(view: &View, space: &Space, dim: Dim) -> Option<(Fam, u128, u128)> {
+    let first = space.0.first()?;
+    let fam = first.fam;
+    let (mut lo, mut hi) = view.current(first, dim);
+    for c in &space.0[1..] {
+        if c.fam != fam {
+            return None;
+        }
+        let (a, b) = view.current(c, dim);
+        lo = lo.min(a);
+        hi = hi.max(b);
+    }
+    Some((fam, lo, hi))
+}
+
+/// A product condition on current fields as a condition per original field
+/// of the flow (`None` per field: any value): a field a NAT set to a
+/// constant must lie inside the condition, and drops out of it. `None` when
+/// the view maps two current fields onto one original field.
+fn pull_back_product<'p>(view: &View, p: &'p Product) -> Option<Conds<'p>> {
+    let mut cons: Conds = [None; 4];
+    for (k, &d) in DIMS.iter().enumerate() {
+        match view.field(d) {
+            // `meets` was checked on the current box, so a constant is inside.
+            Field::Value(_) => {}
+            Field::Orig(o) => {
+                let slot = &mut cons[dim_index(o)];
+                if slot.is_some() {
+                    return None;
+                }
+                *slot = Some(&p.dims[k]);
+            }
+        }
+    }
+    Some(cons)
+}
+
+fn dim_index(d: Dim) -> usize {
+    match d {
+        Dim::Src => 0,
+        Dim::Dst => 1,
+        Dim::Sport => 2,
+        Dim::Dport => 3,
+    }
 }
 
 /// A port range held as `u128` back in `u16`.
