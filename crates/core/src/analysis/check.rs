@@ -153,19 +153,47 @@ fn connected(t: &Trace) -> bool {
 
 pub fn check(scn: &Scenario) -> CheckReport {
     let engine = Engine::new(scn);
-    // One walk per distinct question: each expectation looks only at the
-    // journeys it can see. A hundred small walks cost less than one that
-    // serves them all, which would push every source to every named host.
-    type Key = (Option<Vec<Source>>, Option<Vec<HostId>>);
-    let mut walks: std::collections::BTreeMap<Key, Reach> = std::collections::BTreeMap::new();
-    let mut results = Vec::new();
-    for e in &scn.expectations {
-        let q = needed(scn, std::slice::from_ref(e));
-        let r = walks
-            .entry((q.from.clone(), q.to.clone()))
-            .or_insert_with(|| reach_with(&engine, &q));
-        results.push(result_of(scn, &engine, r, e));
+    // Each expectation looks only at the journeys it can see. Questions
+    // about the same sources share one walk to all the hosts they name;
+    // questions about every source (`only`, `isolated … inbound`) share one
+    // walk from every source to all the hosts they name. One walk for all
+    // of them would push every named source to every named host.
+    let questions: Vec<ReachQuery> = scn
+        .expectations
+        .iter()
+        .map(|e| needed(scn, std::slice::from_ref(e)))
+        .collect();
+    let mut walks: std::collections::BTreeMap<Option<Vec<Source>>, Option<Vec<HostId>>> =
+        std::collections::BTreeMap::new();
+    for q in &questions {
+        let to = walks
+            .entry(q.from.clone())
+            .or_insert_with(|| Some(Vec::new()));
+        match (to.as_mut(), &q.to) {
+            (Some(t), Some(h)) => {
+                t.extend(h.iter().copied());
+                t.sort();
+                t.dedup();
+            }
+            _ => *to = None,
+        }
     }
+    let answers: std::collections::BTreeMap<Option<Vec<Source>>, Reach> = walks
+        .into_iter()
+        .map(|(from, to)| {
+            let q = ReachQuery {
+                from: from.clone(),
+                to,
+            };
+            (from, reach_with(&engine, &q))
+        })
+        .collect();
+    let results = scn
+        .expectations
+        .iter()
+        .zip(&questions)
+        .map(|(e, q)| result_of(scn, &engine, &answers[&q.from], e))
+        .collect();
     report(scn, results)
 }
 
@@ -216,10 +244,14 @@ fn needed(scn: &Scenario, expectations: &[Expectation]) -> ReachQuery {
             ExpectKind::Only { to, .. } => add(None, hosts_at(to)),
             ExpectKind::Isolated { network, direction } => {
                 let inside = hosts_at(&Place::Network(network.clone()));
-                if direction == "inbound" {
-                    add(None, inside);
-                } else {
-                    add(None, None);
+                match direction.as_str() {
+                    "inbound" => add(None, inside),
+                    // Nothing from inside goes anywhere: its own sources, to every host.
+                    "outbound" => add(
+                        Some(sources_of(scn, &Place::Network(network.clone()))),
+                        None,
+                    ),
+                    _ => add(None, None),
                 }
             }
             ExpectKind::Authenticated { .. } => {}
