@@ -54,6 +54,46 @@ fn concrete(
     )
 }
 
+/// An address in `lo..=hi`: often close to either end (edges are where
+/// interval arithmetic goes wrong; uniform picks in a wide IPv6 range never
+/// land near them), otherwise anywhere.
+/// Also, often, a value the scenario writes somewhere (an end of any prefix
+/// of either family, taken as a number: an IPv4 prefix's numbers are IPv6
+/// addresses too, and a slip between families shows there).
+fn near_an_edge(rng: &mut SplitMix64, lo: u128, hi: u128, marks: &[u128]) -> u128 {
+    let width = hi - lo;
+    let near = (rng.next_u64() as u128) % width.saturating_add(1).clamp(1, 1 << 40);
+    let a = marks.partition_point(|&m| m < lo);
+    let b = marks.partition_point(|&m| m <= hi);
+    match rng.below(4) {
+        0 => lo + near,
+        1 => hi - near,
+        2 if a < b => marks[a + rng.below(b - a)],
+        _ => lo + (rng.next_u64() as u128 % width.saturating_add(1).max(1)),
+    }
+}
+
+/// Every end of every prefix and address of a scenario, as numbers, sorted.
+fn marks_of(scn: &Scenario) -> Vec<u128> {
+    let mut v: Vec<u128> = Vec::new();
+    for n in &scn.networks {
+        for p in &n.prefixes {
+            v.extend([addr_u128(p.network()), addr_u128(p.broadcast())]);
+        }
+    }
+    for h in &scn.hosts {
+        for r in &h.routes {
+            v.extend([addr_u128(r.dest.network()), addr_u128(r.dest.broadcast())]);
+        }
+        for i in &h.interfaces {
+            v.extend(i.addrs.iter().map(|a| addr_u128(*a)));
+        }
+    }
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
 fn check_scenario(
     scn: &Scenario,
     rng: &mut SplitMix64,
@@ -62,6 +102,7 @@ fn check_scenario(
 ) -> (usize, usize) {
     let engine = Engine::new(scn);
     let r = reach(scn, &ReachQuery::default());
+    let marks = marks_of(scn);
     let mut addrs: Vec<IpAddr> = scn
         .hosts
         .iter()
@@ -125,10 +166,7 @@ fn check_scenario(
                         continue;
                     }
                     let &&(fam, lo, hi) = rng.pick(&owned);
-                    let a = u128_addr(
-                        fam,
-                        lo + (rng.next_u64() as u128 % (hi - lo).saturating_add(1).max(1)),
-                    );
+                    let a = u128_addr(fam, near_an_edge(rng, lo, hi, &marks));
                     (format!("{}@{a}", engine.dev_name(dev)), Some(a))
                 }
             };

@@ -359,7 +359,13 @@ fn route_atoms(host: &Host) -> Vec<(Fam, u128, u128, usize)> {
                 continue;
             }
             let mut mine = vec![prefix_interval(&r.dest)];
-            let except = normalise(r.except.iter().map(prefix_interval).collect());
+            let except = normalise(
+                r.except
+                    .iter()
+                    .filter(|p| Fam::of(p.addr()) == fam)
+                    .map(prefix_interval)
+                    .collect(),
+            );
             mine = interval_minus(&mine, &except);
             let free = interval_minus(&mine, &covered);
             for (lo, hi) in free {
@@ -405,6 +411,9 @@ pub struct Engine<'s> {
     /// Per device and interface: the sources the reverse-path check lets in
     /// there, per family (empty when the device does not check).
     rp_pass: Vec<Vec<PerFam<Intervals>>>,
+    /// Per network stand-in and family: its address ranges that nothing in
+    /// the scenario tells apart, grouped (see [`Engine::alike_ranges`]).
+    range_groups: Vec<PerFam<Vec<Intervals>>>,
 }
 
 /// Rules of one filter indexed by the destination ranges they match.
@@ -716,7 +725,11 @@ impl<'s> Engine<'s> {
             group_own: Vec::new(),
             own_lists,
             rp_pass,
+            range_groups: Vec::new(),
         };
+        e.range_groups = (0..e.devices.len())
+            .map(|d| [Fam::V4, Fam::V6].map(|fam| e.alike_ranges(d, fam)))
+            .collect();
         let hosts: Vec<Source> = (0..scn.hosts.len())
             .map(|i| Source::Host(HostId(i as u32)))
             .collect();
@@ -909,7 +922,15 @@ impl<'s> Engine<'s> {
             scratch: Scratch::default(),
         };
         for fam in [Fam::V4, Fam::V6] {
+            // A lone stand-in sends one range per group of alike ranges.
+            let groups = match first {
+                Source::Network(_) if class.len() == 1 && !egress => {
+                    self.range_groups[dev][usize::from(fam == Fam::V6)].as_slice()
+                }
+                _ => &[],
+            };
             let src_ranges: Vec<(u128, u128)> = match first {
+                _ if !groups.is_empty() => groups.iter().map(|g| g[0]).collect(),
                 Source::Host(_) => {
                     if self.devices[dev].host.first_addr(fam == Fam::V6).is_none() {
                         continue;
@@ -955,9 +976,89 @@ impl<'s> Engine<'s> {
                 group: None,
                 delivery: None,
             };
+            let before = out.outcomes.len();
             self.originate(flow, &mut out);
+            if !groups.is_empty() && !Self::give_to_alike(&mut out.outcomes[before..], groups) {
+                // A range was split after all: walk this family range by range.
+                out.outcomes.truncate(before);
+                let cubes: Vec<Cube> = targets
+                    .unwrap_or(&self.targets)
+                    .iter()
+                    .filter(|t| t.fam == fam)
+                    .flat_map(|t| {
+                        groups.iter().flatten().map(move |&src| Cube {
+                            src,
+                            sport: EPHEMERAL,
+                            ..*t
+                        })
+                    })
+                    .collect();
+                let flow = Flow {
+                    space: Space(cubes),
+                    view: View::identity(),
+                    dev,
+                    in_iface: None,
+                    ttl: crate::journey::INITIAL_TTL,
+                    path: Steps::default(),
+                    reply: false,
+                    visited: std::rc::Rc::new(vec![dev]),
+                    class: class_info.clone(),
+                    snat_log: Vec::new(),
+                    dnat_log: Vec::new(),
+                    group: None,
+                    delivery: None,
+                };
+                self.originate(flow, &mut out);
+            }
         }
         out.outcomes
+    }
+
+    /// Gives every outcome of a group's first range to the group's other
+    /// ranges too; false when some box holds only part of the first range
+    /// of a group of several (then they were not alike after all). Ranges
+    /// alone in their group may be split like any other.
+    fn give_to_alike(outcomes: &mut [Outcome], groups: &[Intervals]) -> bool {
+        let firsts: Vec<((u128, u128), usize)> = {
+            let mut v: Vec<_> = groups
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| r.len() > 1)
+                .map(|(g, r)| (r[0], g))
+                .collect();
+            v.sort_unstable();
+            v
+        };
+        let group_of = |c: &Cube| -> Result<Option<usize>, ()> {
+            let i = firsts.partition_point(|(r, _)| r.1 < c.src.0);
+            match firsts.get(i) {
+                Some(&(r, g)) if r.0 <= c.src.1 => {
+                    if r == c.src {
+                        Ok(Some(g))
+                    } else {
+                        Err(())
+                    }
+                }
+                _ => Ok(None),
+            }
+        };
+        if outcomes
+            .iter()
+            .any(|o| o.space.0.iter().any(|c| group_of(c).is_err()))
+        {
+            return false;
+        }
+        for o in outcomes.iter_mut() {
+            let mut cubes = Vec::with_capacity(o.space.0.len());
+            for c in &o.space.0 {
+                match group_of(c) {
+                    Ok(Some(g)) => cubes.extend(groups[g].iter().map(|&src| Cube { src, ..*c })),
+                    _ => cubes.push(*c),
+                }
+            }
+            o.space = Space(cubes);
+        }
+        true
     }
 
     fn stopped(&self, flow: &Flow, space: Space, stop: Stop, out: &mut Sink) {
@@ -1024,6 +1125,103 @@ impl<'s> Engine<'s> {
         v.sort();
         v.dedup();
         v
+    }
+
+    /// A stand-in's address ranges of one family, grouped so that no rule,
+    /// translation, route, link, address or socket of the scenario tells the
+    /// ranges of a group apart (each lies wholly inside or wholly outside
+    /// every one of them, the same way): a walk sends one range per group
+    /// and gives its outcomes to the others. A catch-all network minus a
+    /// few hundred IPv6 segments is hundreds of ranges but only a few groups.
+    /// Empty for a device with few ranges (they are walked as they are).
+    fn alike_ranges(&self, dev: usize, fam: Fam) -> Vec<Intervals> {
+        let owned = &self.own_lists[dev][usize::from(fam == Fam::V6)];
+        if self.devices[dev].owned.is_empty() || owned.len() <= 4 {
+            return Vec::new();
+        }
+        // Per range: the conditions it meets, in order, and whether wholly.
+        let mut marks: Vec<Vec<(u32, bool)>> = vec![Vec::new(); owned.len()];
+        let mut tag = 0u32;
+        let mut mark = |list: &[(u128, u128)], marks: &mut Vec<Vec<(u32, bool)>>| {
+            tag += 1;
+            for &(a, b) in list {
+                let start = owned.partition_point(|o| o.1 < a);
+                for (i, o) in owned.iter().enumerate().skip(start) {
+                    if o.0 > b {
+                        break;
+                    }
+                    let whole = a <= o.0 && o.1 <= b;
+                    match marks[i].last_mut() {
+                        Some(last) if last.0 == tag => last.1 = false,
+                        _ => marks[i].push((tag, whole)),
+                    }
+                }
+            }
+        };
+        let k = usize::from(fam == Fam::V6);
+        for rules in &self.filter_rules {
+            for r in rules {
+                if let Some(p) = &r[k] {
+                    mark(&p.dims[0], &mut marks);
+                    mark(&p.dims[1], &mut marks);
+                }
+            }
+        }
+        for h in &self.scn.hosts {
+            for n in &h.nat {
+                if let Some(p) = &match_products(&n.matches)[k] {
+                    mark(&p.dims[0], &mut marks);
+                    mark(&p.dims[1], &mut marks);
+                }
+                let to = match n.kind {
+                    NatKind::Dnat { to, .. } | NatKind::Snat { to } => Some(to),
+                    NatKind::Masquerade => None,
+                };
+                if let Some(to) = to.filter(|a| Fam::of(*a) == fam) {
+                    mark(&[(addr_u128(to), addr_u128(to))], &mut marks);
+                }
+            }
+            for sock in &h.sockets {
+                if !sock.bind.is_unspecified() && Fam::of(sock.bind) == fam {
+                    let b = addr_u128(sock.bind);
+                    mark(&[(b, b)], &mut marks);
+                }
+            }
+        }
+        for (d, device) in self.devices.iter().enumerate() {
+            let mut by_route: std::collections::BTreeMap<usize, Vec<(u128, u128)>> =
+                std::collections::BTreeMap::new();
+            for &(f, lo, hi, ri) in &device.atoms {
+                if f == fam {
+                    by_route.entry(ri).or_default().push((lo, hi));
+                }
+            }
+            for list in by_route.values() {
+                mark(&normalise(list.clone()), &mut marks);
+            }
+            if d != dev {
+                mark(&self.own_lists[d][k], &mut marks);
+            }
+        }
+        let mut groups: Vec<Vec<(u128, u128)>> = Vec::new();
+        let mut index: super::fasthash::FastMap<&[(u32, bool)], usize> = Default::default();
+        for (i, m) in marks.iter().enumerate() {
+            if m.iter().any(|&(_, whole)| !whole) {
+                groups.push(vec![owned[i]]);
+                continue;
+            }
+            match index.get(m.as_slice()) {
+                Some(&g) => groups[g].push(owned[i]),
+                None => {
+                    index.insert(m.as_slice(), groups.len());
+                    groups.push(vec![owned[i]]);
+                }
+            }
+        }
+        if groups.len() == owned.len() {
+            return Vec::new();
+        }
+        groups
     }
 
     /// The source addresses a device sends from on one interface: its
