@@ -191,7 +191,7 @@ fn check_scenario(
                 .iter()
                 .filter(|j| j.members.contains(&source))
                 .filter(|j| {
-                    j.space.0.iter().any(|c| {
+                    j.cubes().any(|c| {
                         c.fam == fam
                             && c.proto & bit != 0
                             && c.src.0 <= s
@@ -362,7 +362,7 @@ fn restricted_reach_equals_the_full_one_filtered() {
                     scn.name
                 );
                 assert!(
-                    same(&w.space, &g.space),
+                    same(&w.space(), &g.space()),
                     "{}: packets to {}",
                     scn.name,
                     scn.host(h).name

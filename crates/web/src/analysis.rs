@@ -390,7 +390,7 @@ fn reach_json(scn: &Scenario, q: &ReachQuery) -> String {
                 text: sock.text.clone(),
                 proto: sock.proto,
                 port: sock.port,
-                packets: summarise(&j.space),
+                packets: summarise(&j.space()),
                 paths,
             });
         }

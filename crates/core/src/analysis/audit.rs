@@ -414,8 +414,7 @@ pub fn per_source_reach(scn: &Scenario, q: &ReachQuery, keep_stopped: bool) -> R
             continue;
         }
         for &m in &j.members {
-            let space = member_space(&engine, m, &j.space);
-            if space.is_empty() {
+            if member_space(&engine, m, &j.space()).is_empty() {
                 continue;
             }
             let dev = engine.source_dev(m);
@@ -430,7 +429,6 @@ pub fn per_source_reach(scn: &Scenario, q: &ReachQuery, keep_stopped: bool) -> R
                 members: vec![m],
                 host: j.host,
                 socket: j.socket,
-                space,
                 paths,
             });
         }
@@ -894,7 +892,7 @@ fn source_has_v4(scn: &Scenario, s: Source) -> bool {
 
 fn ipv6_findings(scn: &Scenario, r: &Reach, out: &mut Vec<Finding>) {
     for j in &r.journeys {
-        let has = |f: Fam| j.space.0.iter().any(|c| c.fam == f);
+        let has = |f: Fam| j.cubes().any(|c| c.fam == f);
         if !has(Fam::V6) || has(Fam::V4) {
             continue;
         }

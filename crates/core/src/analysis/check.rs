@@ -91,7 +91,7 @@ fn lands_at(scn: &Scenario, j: &Journey, to: &Place, proto: Proto, port: Option<
         // An address: the packets must be sent to it (before any NAT), to that port.
         Place::Address(a) => {
             let (fam, x) = (Fam::of(*a), addr_u128(*a));
-            j.space.0.iter().any(|c| {
+            j.cubes().any(|c| {
                 c.fam == fam
                     && c.dst.0 <= x
                     && x <= c.dst.1
@@ -104,14 +104,14 @@ fn lands_at(scn: &Scenario, j: &Journey, to: &Place, proto: Proto, port: Option<
 
 /// The trace of one concrete packet of a journey, as its counterexample.
 fn journey_trace(scn: &Scenario, engine: &Engine, j: &Journey, port: Option<u16>) -> Option<Trace> {
-    let mut space = j.space.clone();
+    let mut space = j.space();
     if let Some(p) = port {
         space.0.retain(|c| c.dport.0 <= p && p <= c.dport.1);
         for c in &mut space.0 {
             c.dport = (p, p);
         }
     }
-    let ex = example(&space).or_else(|| example(&j.space))?;
+    let ex = example(&space).or_else(|| example(&j.space()))?;
     let from = match j.source {
         Source::Host(h) => scn.host(h).name.clone(),
         Source::Network(_) => format!(
@@ -330,7 +330,6 @@ fn focus(engine: &Engine, j: &Journey, pick: impl Fn(Source) -> bool) -> Journey
     Journey {
         source: m,
         members: vec![m],
-        space: j.space.split(&own).0,
         paths,
         ..j.clone()
     }

@@ -234,14 +234,14 @@ pub fn diff_with(old: &Scenario, ro: &Reach, new: &Scenario, rn: &Reach) -> Diff
         let (o, n) = (mo.get(k), mn.get(k));
         let mut changed = false;
         if let Some(nj) = n {
-            let g = minus(&nj.space, o.map(|j| &j.space));
+            let g = minus(&nj.space(), o.map(|j| j.space()).as_ref());
             if !g.is_empty() {
                 changed = true;
                 gained.extend(change(new, nj, &g, o.is_none(), old));
             }
         }
         if let Some(oj) = o {
-            let l = minus(&oj.space, n.map(|j| &j.space));
+            let l = minus(&oj.space(), n.map(|j| j.space()).as_ref());
             if !l.is_empty() {
                 changed = true;
                 lost.extend(change(old, oj, &l, n.is_none(), new));

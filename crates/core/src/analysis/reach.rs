@@ -33,11 +33,21 @@ pub struct Journey {
     pub members: Vec<Source>,
     pub host: HostId,
     pub socket: usize,
-    /// The packets as the source sends them (before any NAT).
-    pub space: Space,
-    /// Distinct paths, each with the packets that take it (shared: the
-    /// journeys of one class to one socket often take the same ones).
+    /// Distinct paths, each with the packets that take it, as the source
+    /// sends them (before any NAT); the paths' packets are disjoint.
     pub paths: Vec<(Arc<[PathStep]>, Space)>,
+}
+
+impl Journey {
+    /// Every packet of the journey: the packets of its paths together.
+    pub fn space(&self) -> Space {
+        Space(self.cubes().copied().collect())
+    }
+
+    /// The boxes of [`Journey::space`], without copying them.
+    pub fn cubes(&self) -> impl Iterator<Item = &Cube> {
+        self.paths.iter().flat_map(|(_, s)| s.0.iter())
+    }
 }
 
 /// The answer: every connected (source, socket) pair, in a stable order.
@@ -164,18 +174,11 @@ fn class_reach(
                 sp.0.shrink_to_fit();
             }
             paths.shrink_to_fit();
-            let space = Space(
-                paths
-                    .iter()
-                    .flat_map(|(_, s)| s.0.iter().copied())
-                    .collect(),
-            );
             journeys.push(Journey {
                 source: members[0],
                 members,
                 host: HostId(dev as u32),
                 socket,
-                space,
                 paths,
             });
         }
@@ -702,7 +705,7 @@ fn json_journeys(scn: &Scenario, r: &Reach) -> Vec<JsonJourney> {
                 socket: s.text.clone(),
                 proto: s.proto,
                 port: s.port,
-                packets: summarise(&j.space),
+                packets: summarise(&j.space()),
                 paths: j
                     .paths
                     .iter()
