@@ -175,3 +175,82 @@ filters:
         assert!(nets == 0 || j.members.len() == 1, "{:?}", j.members);
     }
 }
+
+/// Pings have no socket, so `reach` lists no journey for them; `check` walks
+/// echo requests on their own, and a ping that is answered or refused is
+/// told apart from one nobody asked about. A DNS name may be the source.
+#[test]
+fn ping_expectations_are_walked_and_names_can_be_sources() {
+    let text = r#"
+name: pings
+networks:
+  lan: { cidr: 10.0.1.0/24, gateway: r, dns: v }
+  srv: { cidr: 10.0.2.0/24, gateway: r, dns: v }
+hosts:
+  r:  { router: true, at: [lan 10.0.1.1, srv 10.0.2.1], filter: fw }
+  c:  { at: lan 10.0.1.10 }
+  d:  { at: lan 10.0.1.11, output: quiet }
+  s1: { at: srv 10.0.2.10, listen: [tcp/80] }
+  s2: { at: srv 10.0.2.20, listen: [tcp/80] }
+dns:
+  v: { c.lab: 10.0.1.10, s1.lab: 10.0.2.10 }
+filters:
+  fw:
+    stateful: true
+    default: drop
+    rules:
+      - allow icmp to s1
+      - reject icmp to s2
+      - allow tcp
+  quiet:
+    stateful: true
+    default: allow
+    rules:
+      - drop icmp
+expect:
+  - allow icmp c -> s1
+  - allow icmp c -> s2
+  - deny icmp c -> s2
+  - deny icmp c -> s1
+  - deny icmp d -> s1
+  - only c may reach icmp s1
+  - only lan may reach icmp s1
+  - only lan, srv, r may reach icmp s1
+  - allow icmp c.lab -> s1.lab
+  - allow c.lab -> s1:80
+"#;
+    let scn = load("pings.yaml", text, None).unwrap();
+    let c = check(&scn);
+    let verdicts: Vec<(String, bool)> = c
+        .results
+        .iter()
+        .map(|r| (r.expectation.clone(), r.passed))
+        .collect();
+    let want = [
+        ("allow icmp c -> s1", true),
+        ("allow icmp c -> s2", false),
+        ("deny icmp c -> s2", true),
+        ("deny icmp c -> s1", false),
+        ("deny icmp d -> s1", true),
+        // The lan's other senders get answers too.
+        ("only c may reach icmp s1", false),
+        // s2 and the srv stand-in share s1's network (no filter between
+        // them), and the router r is not one of lan's sources.
+        ("only lan may reach icmp s1", false),
+        ("only lan, srv, r may reach icmp s1", true),
+        ("allow icmp c.lab -> s1.lab", true),
+        ("allow c.lab -> s1:80", true),
+    ];
+    assert_eq!(verdicts.len(), want.len());
+    for ((got, ok), (text, want_ok)) in verdicts.iter().zip(want) {
+        assert_eq!(got, text);
+        assert_eq!(*ok, want_ok, "{text}: {}", render_text(&c));
+    }
+    // A failed deny carries the ping that got its answer.
+    let r = &c.results[3];
+    let t = r.trace.as_ref().expect("a counterexample");
+    assert_eq!(
+        t.outcome.kind,
+        pathproof_core::evidence::OutcomeKind::Reached
+    );
+}

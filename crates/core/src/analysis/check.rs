@@ -11,8 +11,8 @@ use crate::journey::{trace, Query};
 use crate::model::*;
 
 use super::reach::{example, reach_with, Journey, Reach, ReachQuery};
-use super::space::{addr_u128, Cube, Fam};
-use super::symbolic::{Engine, Source};
+use super::space::{addr_u128, Cube, Fam, ICMP};
+use super::symbolic::{End, Engine, Source};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct CheckResult {
@@ -64,8 +64,115 @@ fn sources_of(scn: &Scenario, p: &Place) -> Vec<Source> {
                 .into_iter()
                 .collect(),
         },
-        Place::Name(_) => Vec::new(),
+        // A name stands for the hosts (or networks) its addresses belong to,
+        // in any view.
+        Place::Name(n) => {
+            let mut v: Vec<Source> = name_addrs(scn, n)
+                .into_iter()
+                .flat_map(|a| sources_of(scn, &Place::Address(a)))
+                .collect();
+            v.sort();
+            v.dedup();
+            v
+        }
     }
+}
+
+/// Every address a name resolves to, in any DNS view of the scenario.
+fn name_addrs(scn: &Scenario, name: &str) -> Vec<IpAddr> {
+    let mut out = Vec::new();
+    for view in &scn.dns {
+        for v6 in [false, true] {
+            if let crate::journey::resolve::Resolution::Found { addrs, .. } =
+                crate::journey::resolve::resolve(view, name, v6)
+            {
+                out.extend(addrs);
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// The ICMP echo requests from `sources` to the addresses `to` stands for
+/// that are answered: per source that gets an answer, the host that answers
+/// (ICMP has no socket, so `reach` does not list these journeys; the engine
+/// walks echo requests to exactly those addresses).
+fn echoes(
+    scn: &Scenario,
+    engine: &Engine,
+    sources: &[Source],
+    to: &Place,
+) -> Vec<(Source, HostId)> {
+    let dests: Vec<HostId> = match to {
+        Place::Host(h) => scn.host_by_name(h).into_iter().collect(),
+        Place::Network(n) => match scn.network_by_name(n) {
+            Some(id) => (0..scn.hosts.len())
+                .map(|i| HostId(i as u32))
+                .filter(|&h| scn.host(h).interfaces.iter().any(|i| i.network == id))
+                .collect(),
+            None => Vec::new(),
+        },
+        Place::Address(a) => scn.owners_of(*a).iter().map(|(h, _)| *h).collect(),
+        Place::Name(n) => name_addrs(scn, n)
+            .into_iter()
+            .flat_map(|a| scn.owners_of(a).iter().map(|(h, _)| *h).collect::<Vec<_>>())
+            .collect(),
+    };
+    let targets: Vec<Cube> = match to {
+        Place::Address(a) => vec![(Fam::of(*a), addr_u128(*a))],
+        _ => dests
+            .iter()
+            .flat_map(|h| scn.host(*h).interfaces.iter().flat_map(|i| i.addrs.iter()))
+            .map(|a| (Fam::of(*a), addr_u128(*a)))
+            .collect(),
+    }
+    .into_iter()
+    .map(|(fam, x)| Cube {
+        dst: (x, x),
+        proto: ICMP,
+        ..Cube::full(fam)
+    })
+    .collect();
+    let mut hits = Vec::new();
+    for class in engine.source_classes(sources) {
+        for o in engine.from_sources_to(&class, false, Some(&targets)) {
+            let End::Reached { dev, socket } = o.end else {
+                continue;
+            };
+            if socket != usize::MAX || !dests.contains(&HostId(dev as u32)) {
+                continue;
+            }
+            for &m in &class {
+                let own = engine.own_addrs(engine.source_dev(m));
+                let mine = o.space.0.iter().any(|c| {
+                    own.iter()
+                        .any(|&(f, lo, hi)| f == c.fam && c.src.0 <= hi && lo <= c.src.1)
+                });
+                if mine && !hits.contains(&(m, HostId(dev as u32))) {
+                    hits.push((m, HostId(dev as u32)));
+                }
+            }
+        }
+    }
+    hits.sort();
+    hits
+}
+
+/// The trace of one echo request from `m` to `h` (an address of `to` when it is one).
+fn echo_trace(scn: &Scenario, engine: &Engine, m: Source, h: HostId, to: &Place) -> Option<Trace> {
+    let from = match m {
+        Source::Host(x) => scn.host(x).name.clone(),
+        Source::Network(_) => engine.dev_name(engine.source_dev(m)).to_string(),
+    };
+    let dst = match to {
+        Place::Address(a) => a.to_string(),
+        _ => scn.host(h).name.clone(),
+    };
+    let mut q = Query::new(&from, &dst);
+    q.proto = Proto::Icmp;
+    trace(scn, &q).ok()
 }
 
 fn endpoint(a: IpAddr, port: u16) -> String {
@@ -235,12 +342,19 @@ fn needed(scn: &Scenario, expectations: &[Expectation]) -> ReachQuery {
     };
     for e in expectations {
         match &e.kind {
-            ExpectKind::Allow { from, to, .. } | ExpectKind::Deny { from, to, .. } => {
-                if matches!(to, Place::Name(_)) {
+            ExpectKind::Allow {
+                from, to, proto, ..
+            }
+            | ExpectKind::Deny {
+                from, to, proto, ..
+            } => {
+                // Names are traced; pings are walked on their own.
+                if matches!(to, Place::Name(_)) || *proto == Proto::Icmp {
                     continue;
                 }
                 add(Some(sources_of(scn, from)), hosts_at(to));
             }
+            ExpectKind::Only { proto, .. } if *proto == Proto::Icmp => {}
             ExpectKind::Only { to, .. } => add(None, hosts_at(to)),
             ExpectKind::Isolated { network, direction } => {
                 let inside = hosts_at(&Place::Network(network.clone()));
@@ -366,6 +480,31 @@ fn evaluate(
             port,
         } => {
             let allow = matches!(kind, ExpectKind::Allow { .. });
+            if *proto == Proto::Icmp {
+                let sources = sources_of(scn, from);
+                let hits = echoes(scn, engine, &sources, to);
+                return match (hits.first(), allow) {
+                    (Some(&(m, h)), _) => (
+                        allow,
+                        format!(
+                            "{} gets answers to its pings from {} ({} source/host pair(s) in all)",
+                            super::reach::source_name(scn, m),
+                            scn.host(h).name,
+                            hits.len()
+                        ),
+                        echo_trace(scn, engine, m, h, to),
+                    ),
+                    (None, _) => (
+                        !allow,
+                        format!("no ping from {from} to {to} is answered"),
+                        if allow {
+                            natural_trace(scn, from, to, *proto, None)
+                        } else {
+                            None
+                        },
+                    ),
+                };
+            }
             // A DNS name is resolved the way its client would: trace it.
             if let Place::Name(_) = to {
                 let t = natural_trace(scn, from, to, *proto, *port);
@@ -440,6 +579,43 @@ fn evaluate(
             port,
         } => {
             let allowed: Vec<Source> = from.iter().flat_map(|p| sources_of(scn, p)).collect();
+            let names = || {
+                from.iter()
+                    .map(|p| p.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            if *proto == Proto::Icmp {
+                let all = super::reach::all_sources(scn);
+                let bad: Vec<(Source, HostId)> = echoes(scn, engine, &all, to)
+                    .into_iter()
+                    .filter(|(m, _)| !allowed.contains(m))
+                    .collect();
+                return match bad.first() {
+                    None => (
+                        true,
+                        format!("only {} get answers to pings to {to}", names()),
+                        None,
+                    ),
+                    Some(&(m, h)) => {
+                        let mut others: Vec<String> = bad
+                            .iter()
+                            .map(|(m, _)| super::reach::source_name(scn, *m))
+                            .collect();
+                        others.dedup();
+                        (
+                            false,
+                            format!(
+                                "{} gets answers to its pings from {}; sources not allowed: {}",
+                                super::reach::source_name(scn, m),
+                                scn.host(h).name,
+                                others.join(", ")
+                            ),
+                            echo_trace(scn, engine, m, h, to),
+                        )
+                    }
+                };
+            }
             let bad: Vec<Journey> = r
                 .journeys
                 .iter()
@@ -450,18 +626,7 @@ fn evaluate(
                 .map(|j| focus(engine, j, |m| !allowed.contains(&m)))
                 .collect();
             match bad.first() {
-                None => (
-                    true,
-                    format!(
-                        "only {} connect(s) to {}",
-                        from.iter()
-                            .map(|p| p.to_string())
-                            .collect::<Vec<_>>()
-                            .join(", "),
-                        to
-                    ),
-                    None,
-                ),
+                None => (true, format!("only {} connect(s) to {}", names(), to), None),
                 Some(j) => {
                     let mut others: Vec<String> = r
                         .journeys
