@@ -56,6 +56,9 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 say "cargo test"
 cargo test --workspace --quiet
 
+say "README's main command resolves to the pathproof binary"
+cargo run --quiet -- examples >/dev/null
+
 say "web page: committed assets and browser tests"
 (cd crates/web/ui && npm ci --no-audit --no-fund --loglevel=error && node scripts/check-assets.mjs)
 cargo build --quiet -p pathproof
