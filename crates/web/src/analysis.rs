@@ -10,8 +10,8 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, QueryRejection};
-use axum::extract::{Query, State};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
@@ -28,7 +28,7 @@ use pathproof_core::load::diagnostic::nearest;
 use pathproof_core::model::{HostId, Proto, Scenario};
 use pathproof_core::{Query as TraceQuery, Trace};
 
-use crate::api::{json_text, scenario_for, ApiError};
+use crate::api::{json_text, scenario_for, ApiError, ApiQuery, QueryForm};
 use crate::changes::{changes, responsible};
 use crate::{AppState, Current};
 
@@ -112,13 +112,6 @@ fn pretty(v: &impl Serialize) -> String {
     s
 }
 
-fn query_error(r: QueryRejection) -> ApiError {
-    ApiError::bad_request(format!(
-        "the query string is not what this endpoint reads: {}",
-        r.body_text()
-    ))
-}
-
 /// Answers `key` from the current scenario's stored answers, or computes it
 /// on a blocking thread (the analyses take milliseconds to seconds) and keeps it.
 async fn answer(
@@ -177,6 +170,11 @@ pub struct ReachRequest {
     pub to: Option<String>,
     #[serde(default)]
     pub variant: Option<String>,
+}
+
+impl QueryForm for ReachRequest {
+    const FORM: &'static str =
+        "?from=SOURCE, ?to=DESTINATION and ?variant=NAME, each optional and once";
 }
 
 fn sources_named(scn: &Scenario, name: &str, what: &str) -> Result<Vec<Source>, ApiError> {
@@ -449,9 +447,8 @@ async fn reach_answer(st: AppState, req: ReachRequest) -> Result<Response, ApiEr
 
 pub async fn get_reach(
     State(st): State<AppState>,
-    q: Result<Query<ReachRequest>, QueryRejection>,
+    ApiQuery(req): ApiQuery<ReachRequest>,
 ) -> Result<Response, ApiError> {
-    let Query(req) = q.map_err(query_error)?;
     reach_answer(st, req).await
 }
 
@@ -475,6 +472,10 @@ pub async fn post_reach(
 #[serde(deny_unknown_fields)]
 pub struct DiffParams {
     pub variant: Option<String>,
+}
+
+impl QueryForm for DiffParams {
+    const FORM: &'static str = "?variant=NAME, once";
 }
 
 fn trace_or_none(scn: &Scenario, body: &TraceBody) -> Option<Trace> {
@@ -514,9 +515,8 @@ fn diff_json(old: &Scenario, new: &Scenario) -> String {
 
 pub async fn get_diff(
     State(st): State<AppState>,
-    q: Result<Query<DiffParams>, QueryRejection>,
+    ApiQuery(p): ApiQuery<DiffParams>,
 ) -> Result<Response, ApiError> {
-    let Query(p) = q.map_err(query_error)?;
     let cur = st.current();
     let Some(variant) = p.variant.filter(|v| !v.is_empty()) else {
         let names: Vec<&str> = cur.variants.iter().map(|(n, _)| n.as_str()).collect();
@@ -545,6 +545,10 @@ pub async fn get_diff(
 pub struct FootholdParams {
     pub from: Option<String>,
     pub variant: Option<String>,
+}
+
+impl QueryForm for FootholdParams {
+    const FORM: &'static str = "?from=HOST (once), and optionally ?variant=NAME";
 }
 
 /// Adds to each edge of `json` (the serialised `edges`) the trace body of its example.
@@ -580,9 +584,8 @@ fn foothold_json(scn: &Scenario, h: HostId) -> String {
 
 pub async fn get_foothold(
     State(st): State<AppState>,
-    q: Result<Query<FootholdParams>, QueryRejection>,
+    ApiQuery(p): ApiQuery<FootholdParams>,
 ) -> Result<Response, ApiError> {
-    let Query(p) = q.map_err(query_error)?;
     let cur = st.current();
     let scn = scenario_for(&cur, p.variant.as_deref())?;
     let Some(from) = p.from.filter(|f| !f.is_empty()) else {

@@ -1,16 +1,22 @@
 //! The JSON API under `/api/` (docs/api.md). Errors are JSON objects with an
-//! `error` sentence, and a 4xx status: 400 for a body that is not what the
-//! endpoint reads, 404 for an unknown name, 413 for a body over `MAX_BODY`,
-//! 422 for a well-formed question the scenario cannot answer.
+//! `error` sentence, and a 4xx status: 400 for a body or query string that is
+//! not what the endpoint reads, 404 for an unknown name, 405 for a known
+//! endpoint asked with the wrong method, 413 for a body over `MAX_BODY`, 422
+//! for a well-formed question the scenario cannot answer. Handlers read the
+//! query string and the path through [`ApiQuery`] and [`ApiPath`], whose
+//! rejections are such errors; [`json_errors`] turns anything axum itself
+//! answers with a plain-text or empty body (a 405) into one too.
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, MethodRouter};
 use axum::Router;
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -100,32 +106,180 @@ pub(crate) fn json_value(v: &Value) -> Response {
     json_text(pretty(v))
 }
 
+/// What a query string may carry, for the `help` of an error about it.
+pub(crate) trait QueryForm {
+    /// The accepted form, as the `help` of an error says it: `?format=json|mermaid|text`.
+    const FORM: &'static str;
+}
+
+/// The query string read as `T`, as axum's `Query` reads it, except that a
+/// query string `T` does not read (a field given twice, an unknown field, a
+/// value that is not UTF-8) is a 400 with a JSON error naming the problem,
+/// and the accepted form as its `help`.
+pub(crate) struct ApiQuery<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ApiQuery<T>
+where
+    T: DeserializeOwned + QueryForm,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        match Query::<T>::try_from_uri(&parts.uri) {
+            Ok(Query(v)) => Ok(ApiQuery(v)),
+            Err(r) => {
+                let text = r.body_text();
+                let why = text
+                    .strip_prefix("Failed to deserialize query string: ")
+                    .unwrap_or(&text);
+                Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    format!("the query string is not what this endpoint reads: {why}"),
+                    Some(format!(
+                        "{} {} reads {}",
+                        parts.method,
+                        parts.uri.path(),
+                        T::FORM
+                    )),
+                ))
+            }
+        }
+    }
+}
+
+/// The path parameters read as `T`, as axum's `Path` reads them, except that a
+/// path it cannot read (a percent-encoded byte that is not UTF-8) is a 400
+/// with a JSON error.
+pub(crate) struct ApiPath<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ApiPath<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(v)) => Ok(ApiPath(v)),
+            Err(r) => Err(ApiError::new(
+                r.status(),
+                format!(
+                    "the path {} cannot be read: {}",
+                    parts.uri.path(),
+                    r.body_text()
+                ),
+                Some("names in the path are UTF-8 text, percent-encoded".into()),
+            )),
+        }
+    }
+}
+
 pub fn routes(state: AppState, request_timeout: std::time::Duration) -> Router {
     Router::new()
-        .route("/api/scenario", get(get_scenario).post(post_scenario))
-        .route("/api/scenario/example/{name}", post(post_example))
-        .route("/api/examples", get(get_examples))
-        .route("/api/trace", post(post_trace))
+        .route(
+            "/api/scenario",
+            only(get(get_scenario).post(post_scenario), "GET or POST"),
+        )
+        .route(
+            "/api/scenario/example/{name}",
+            only(post(post_example), "POST"),
+        )
+        .route("/api/examples", only(get(get_examples), "GET"))
+        .route("/api/trace", only(post(post_trace), "POST"))
         .route(
             "/api/reach",
-            get(crate::analysis::get_reach).post(crate::analysis::post_reach),
+            only(
+                get(crate::analysis::get_reach).post(crate::analysis::post_reach),
+                "GET or POST",
+            ),
         )
-        .route("/api/diff", get(crate::analysis::get_diff))
-        .route("/api/foothold", get(crate::analysis::get_foothold))
-        .route("/api/lessons", get(crate::lessons::get_lessons))
-        .route("/api/lessons/{id}", get(crate::lessons::get_lesson))
+        .route("/api/diff", only(get(crate::analysis::get_diff), "GET"))
+        .route(
+            "/api/foothold",
+            only(get(crate::analysis::get_foothold), "GET"),
+        )
+        .route(
+            "/api/lessons",
+            only(get(crate::lessons::get_lessons), "GET"),
+        )
+        .route(
+            "/api/lessons/{id}",
+            only(get(crate::lessons::get_lesson), "GET"),
+        )
         .route(
             "/api/lessons/{id}/scenario",
-            post(crate::lessons::post_lesson_scenario),
+            only(post(crate::lessons::post_lesson_scenario), "POST"),
         )
-        .route("/api/words", get(crate::lessons::get_words))
+        .route("/api/words", only(get(crate::lessons::get_words), "GET"))
+        .route("/api", axum::routing::any(unknown_api_root))
+        .route("/api/", axum::routing::any(unknown_api_root))
         .route("/api/{*rest}", axum::routing::any(unknown_api))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(middleware::from_fn(move |req: Request, next: Next| {
             in_time(request_timeout, req, next)
         }))
         .layer(middleware::from_fn(local_only))
+        .layer(middleware::from_fn(json_errors))
         .with_state(state)
+}
+
+/// An endpoint that answers the methods of `router` (`allowed`, as the help
+/// says them: `"GET or POST"`), and any other method with a JSON 405 (axum
+/// adds the `Allow` header).
+fn only<S>(router: MethodRouter<S>, allowed: &'static str) -> MethodRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    router.fallback(move |method: Method, uri: Uri| async move {
+        ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            format!("{} does not answer {method}", uri.path()),
+            Some(format!("use {allowed}")),
+        )
+    })
+}
+
+/// Makes every error of the API a JSON error, as docs/api.md promises: the
+/// handlers' own errors already are; what axum answers by itself is not (a
+/// 405 for a known endpoint asked with another method has an empty body, and
+/// a rejection by one of its extractors is plain text). Such an answer keeps
+/// its status and headers (`Allow` for a 405) and gets a JSON body instead.
+async fn json_errors(req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let res = next.run(req).await;
+    let status = res.status();
+    let is_json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return res;
+    }
+    let (parts, body) = res.into_parts();
+    let text = axum::body::to_bytes(body, MAX_BODY)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let what = if status == StatusCode::METHOD_NOT_ALLOWED {
+        format!("{path} does not answer {method}")
+    } else if text.is_empty() {
+        let reason = status.canonical_reason().unwrap_or("error");
+        format!("{method} {path}: {}", reason.to_lowercase())
+    } else {
+        format!("{method} {path}: {text}")
+    };
+    let err = ApiError::new(status, what, None);
+    let mut out = err.into_response();
+    for name in [header::ALLOW, header::RETRY_AFTER] {
+        if let Some(v) = parts.headers.get(&name) {
+            out.headers_mut().insert(name, v.clone());
+        }
+    }
+    out
 }
 
 /// Answers 408 (with a JSON error, like every other error) when a request is
@@ -182,7 +336,15 @@ async fn local_only(headers: HeaderMap, req: Request, next: Next) -> Response {
     next.run(req).await
 }
 
-async fn unknown_api(Path(rest): Path<String>) -> ApiError {
+async fn unknown_api_root() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "no API endpoint here: the endpoints are under /api/",
+        Some("GET /api/scenario is the scenario in use; docs/api.md lists every endpoint".into()),
+    )
+}
+
+async fn unknown_api(ApiPath(rest): ApiPath<String>) -> ApiError {
     let known = [
         "scenario",
         "scenario/example",
@@ -235,14 +397,19 @@ async fn get_scenario(State(st): State<AppState>) -> Response {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct ScenarioParams {
     /// The file name reports use (`my-lab.yaml`).
     file: Option<String>,
 }
 
+impl QueryForm for ScenarioParams {
+    const FORM: &'static str = "?file=NAME (optional): the file name reports use";
+}
+
 async fn post_scenario(
     State(st): State<AppState>,
-    Query(p): Query<ScenarioParams>,
+    ApiQuery(p): ApiQuery<ScenarioParams>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let body = body?;
@@ -271,7 +438,7 @@ async fn post_scenario(
 
 async fn post_example(
     State(st): State<AppState>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let Some(loaded) = Current::example(&name) else {
         let names = examples::ALL.iter().map(|e| e.name);
@@ -331,13 +498,18 @@ pub struct TraceRequest {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct TraceParams {
     format: Option<String>,
 }
 
+impl QueryForm for TraceParams {
+    const FORM: &'static str = "?format=json, ?format=mermaid or ?format=text (optional, once)";
+}
+
 async fn post_trace(
     State(st): State<AppState>,
-    Query(p): Query<TraceParams>,
+    ApiQuery(p): ApiQuery<TraceParams>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let body = body?;
@@ -390,4 +562,63 @@ async fn post_trace(
             .into_response(),
         _ => json_text(render::trace_json(&t)),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    async fn call(app: Router, req: axum::http::Request<Body>) -> (StatusCode, String, Value) {
+        let r = app.oneshot(req).await.unwrap();
+        let status = r.status();
+        let ct = r
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default();
+        let bytes = r.into_body().collect().await.unwrap().to_bytes();
+        let v = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        (status, ct, v)
+    }
+
+    /// The safety net: an error that a handler or axum answers in plain text,
+    /// or with no body, leaves as a JSON error with the same status.
+    #[tokio::test]
+    async fn plain_errors_become_json() {
+        let app = Router::new()
+            .route(
+                "/api/plain",
+                get(|| async { (StatusCode::BAD_REQUEST, "something plain") }),
+            )
+            .route("/api/empty", get(|| async { StatusCode::CONFLICT }))
+            .route("/api/get-only", get(|| async { "ok" }))
+            .route("/api/fine", get(|| async { "ok" }))
+            .layer(middleware::from_fn(json_errors));
+        let req = |m: Method, uri: &str| {
+            axum::http::Request::builder()
+                .method(m)
+                .uri(uri)
+                .body(Body::empty())
+                .unwrap()
+        };
+        let (s, ct, v) = call(app.clone(), req(Method::GET, "/api/plain")).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        assert_eq!(ct, "application/json");
+        assert_eq!(v["error"], "GET /api/plain: something plain");
+        assert!(v["help"].is_null());
+        let (s, _, v) = call(app.clone(), req(Method::GET, "/api/empty")).await;
+        assert_eq!(s, StatusCode::CONFLICT);
+        assert_eq!(v["error"], "GET /api/empty: conflict");
+        let (s, ct, v) = call(app.clone(), req(Method::POST, "/api/get-only")).await;
+        assert_eq!(s, StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(ct, "application/json");
+        assert_eq!(v["error"], "/api/get-only does not answer POST");
+        // Answers that are not errors pass untouched.
+        let (s, ct, _) = call(app, req(Method::GET, "/api/fine")).await;
+        assert_eq!(s, StatusCode::OK);
+        assert!(ct.starts_with("text/plain"), "{ct}");
+    }
 }

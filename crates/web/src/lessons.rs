@@ -2,7 +2,7 @@
 //! built-in ones, and those of `--lessons DIR`), and the layer-specific words
 //! the page puts beside each hop and at the top of each view.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{json, Map, Value};
@@ -11,7 +11,7 @@ use pathproof_core::evidence::{Fact, Stage};
 use pathproof_core::lessons::{self, Lesson, LessonError};
 use pathproof_core::load::diagnostic::nearest;
 
-use crate::api::{json_value, ApiError};
+use crate::api::{json_value, ApiError, ApiPath};
 use crate::{AppState, Current};
 
 const STAGES: [Stage; 13] = [
@@ -132,7 +132,7 @@ fn lesson<'a>(all: &'a [Lesson], id: &str) -> Result<&'a Lesson, ApiError> {
 
 pub async fn get_lesson(
     State(st): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let all = st.lessons().map_err(broken)?;
     let l = lesson(all, &id)?;
@@ -145,7 +145,7 @@ pub async fn get_lesson(
 /// lesson that `--lessons DIR` read) and makes it the scenario in use.
 pub async fn post_lesson_scenario(
     State(st): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let all = st.lessons().map_err(broken)?;
     let l = lesson(all, &id)?;

@@ -311,7 +311,12 @@ async fn reach_bad_requests_are_clear_4xx() {
         Request::delete("/api/reach").body(Body::empty()).unwrap(),
     )
     .await;
-    assert_eq!(a.status, StatusCode::METHOD_NOT_ALLOWED);
+    let v = assert_error(
+        &a,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "/api/reach does not answer DELETE",
+    );
+    assert_eq!(v["help"], "use GET or POST");
 }
 
 #[tokio::test]
@@ -584,7 +589,22 @@ async fn foothold_bad_requests_are_clear_4xx() {
         "unknown field `host`",
     );
     let a = post(&st, "/api/foothold?from=web", "").await;
-    assert_eq!(a.status, StatusCode::METHOD_NOT_ALLOWED);
+    let v = assert_error(
+        &a,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "/api/foothold does not answer POST",
+    );
+    assert_eq!(v["help"], "use GET");
+    // A question asked twice in one query string is refused, in JSON.
+    let v = assert_error(
+        &get(&st, "/api/foothold?from=web&from=api").await,
+        StatusCode::BAD_REQUEST,
+        "duplicate field `from`",
+    );
+    assert_eq!(
+        v["help"],
+        "GET /api/foothold reads ?from=HOST (once), and optionally ?variant=NAME"
+    );
     // A misspelt endpoint suggests the right one.
     let v = assert_error(
         &get(&st, "/api/reech").await,

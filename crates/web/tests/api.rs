@@ -18,6 +18,7 @@ fn state() -> AppState {
 struct Answer {
     status: StatusCode,
     content_type: String,
+    allow: String,
     body: String,
 }
 
@@ -35,10 +36,16 @@ async fn send(st: &AppState, req: Request<Body>) -> Answer {
         .get(header::CONTENT_TYPE)
         .map(|v| v.to_str().unwrap().to_string())
         .unwrap_or_default();
+    let allow = r
+        .headers()
+        .get(header::ALLOW)
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
     let bytes = r.into_body().collect().await.unwrap().to_bytes();
     Answer {
         status,
         content_type,
+        allow,
         body: String::from_utf8(bytes.to_vec()).unwrap(),
     }
 }
@@ -53,10 +60,21 @@ async fn post(st: &AppState, uri: &str, body: impl Into<Body>) -> Answer {
 
 fn assert_error(a: &Answer, status: StatusCode, needle: &str) {
     assert_eq!(a.status, status, "{}", a.body);
-    assert!(a.content_type.starts_with("application/json"));
+    assert!(
+        a.content_type.starts_with("application/json"),
+        "{status}: `{}` is not JSON: {:?}",
+        a.content_type,
+        a.body
+    );
     let v = a.json();
     let msg = v["error"].as_str().expect("an error sentence");
     assert!(msg.contains(needle), "`{msg}` lacks `{needle}`");
+    // docs/api.md: every error has `help`, a string or null.
+    assert!(v["help"].is_string() || v["help"].is_null(), "{v}");
+}
+
+fn help(a: &Answer) -> String {
+    a.json()["help"].as_str().unwrap_or_default().to_string()
 }
 
 fn mini_lab_trace(from: &str, to: &str, variant: Option<&str>) -> pathproof_core::Trace {
@@ -255,7 +273,122 @@ async fn trace_bad_requests_are_clear_4xx() {
     let a = post(&st, "/api/trace", big).await;
     assert_error(&a, StatusCode::PAYLOAD_TOO_LARGE, "larger than");
     let a = get(&st, "/api/trace").await;
-    assert_eq!(a.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_error(&a, StatusCode::METHOD_NOT_ALLOWED, "does not answer GET");
+}
+
+/// What axum rejects before a handler runs (a query string the endpoint does
+/// not read, a path that is not UTF-8, a method the endpoint does not answer)
+/// is a JSON error too, with a clear sentence and a way out.
+#[tokio::test]
+async fn query_string_path_and_method_errors_are_json() {
+    let st = state();
+    let q = r#"{"from":"client","to":"web:443"}"#;
+    // A field given twice: which one was meant?
+    let a = post(&st, "/api/trace?format=json&format=mermaid", q).await;
+    assert_error(&a, StatusCode::BAD_REQUEST, "duplicate field `format`");
+    assert!(a.json()["error"]
+        .as_str()
+        .unwrap()
+        .starts_with("the query string is not what this endpoint reads"));
+    assert_eq!(
+        help(&a),
+        "POST /api/trace reads ?format=json, ?format=mermaid or ?format=text (optional, once)"
+    );
+    // A misspelt field is refused, not ignored (it would give JSON, not Mermaid).
+    let a = post(&st, "/api/trace?fromat=mermaid", q).await;
+    assert_error(&a, StatusCode::BAD_REQUEST, "unknown field `fromat`");
+    // An unknown value is the handler's own error.
+    let a = post(&st, "/api/trace?format=pdf", q).await;
+    assert_error(&a, StatusCode::BAD_REQUEST, "unknown format `pdf`");
+    // The good forms still work.
+    let a = post(&st, "/api/trace?format=text", q).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+
+    let yaml = examples::get("dual-stack").unwrap().text;
+    let a = post(&st, "/api/scenario?file=a.yaml&file=b.yaml", yaml).await;
+    assert_error(&a, StatusCode::BAD_REQUEST, "duplicate field `file`");
+    assert!(help(&a).contains("?file=NAME"), "{}", a.body);
+    let a = post(&st, "/api/scenario?name=a.yaml", yaml).await;
+    assert_error(&a, StatusCode::BAD_REQUEST, "unknown field `name`");
+    // Neither replaced the scenario in use.
+    assert_eq!(get(&st, "/api/scenario").await.json()["name"], "mini-lab");
+
+    for (uri, field) in [
+        ("/api/reach?from=web&from=db", "from"),
+        ("/api/reach?variant=break&variant=harden", "variant"),
+        ("/api/diff?variant=break&variant=harden", "variant"),
+        ("/api/foothold?from=web&from=api", "from"),
+    ] {
+        let a = get(&st, uri).await;
+        assert_error(
+            &a,
+            StatusCode::BAD_REQUEST,
+            &format!("duplicate field `{field}`"),
+        );
+        assert!(help(&a).starts_with("GET /api/"), "{uri}: {}", a.body);
+    }
+    let a = get(&st, "/api/reach?form=web").await;
+    assert_error(&a, StatusCode::BAD_REQUEST, "unknown field `form`");
+    assert!(help(&a).contains("?from=SOURCE"), "{}", a.body);
+
+    // A path that is not UTF-8.
+    let a = get(&st, "/api/lessons/%FF").await;
+    assert_error(&a, StatusCode::BAD_REQUEST, "cannot be read");
+    let a = post(&st, "/api/scenario/example/%FF", "").await;
+    assert_error(&a, StatusCode::BAD_REQUEST, "cannot be read");
+    let a = get(&st, "/api/nothing/%FF").await;
+    assert_error(&a, StatusCode::BAD_REQUEST, "cannot be read");
+
+    // A known endpoint with a method it does not answer: 405, the Allow
+    // header, and the method to use.
+    for (method, uri, allow, use_) in [
+        ("GET", "/api/trace", "POST", "use POST"),
+        ("PUT", "/api/trace", "POST", "use POST"),
+        (
+            "DELETE",
+            "/api/scenario",
+            "GET,HEAD,POST",
+            "use GET or POST",
+        ),
+        ("GET", "/api/scenario/example/mini-lab", "POST", "use POST"),
+        ("PATCH", "/api/reach", "GET,HEAD,POST", "use GET or POST"),
+        ("POST", "/api/diff?variant=break", "GET,HEAD", "use GET"),
+        ("POST", "/api/foothold?from=web", "GET,HEAD", "use GET"),
+        ("POST", "/api/lessons", "GET,HEAD", "use GET"),
+        ("DELETE", "/api/lessons/checkpoint", "GET,HEAD", "use GET"),
+        (
+            "GET",
+            "/api/lessons/checkpoint/scenario",
+            "POST",
+            "use POST",
+        ),
+        ("POST", "/api/words", "GET,HEAD", "use GET"),
+        ("POST", "/api/examples", "GET,HEAD", "use GET"),
+    ] {
+        let req = Request::builder()
+            .method(method)
+            .uri(uri)
+            .body(Body::empty())
+            .unwrap();
+        let a = send(&st, req).await;
+        let path = uri.split('?').next().unwrap();
+        assert_error(
+            &a,
+            StatusCode::METHOD_NOT_ALLOWED,
+            &format!("{path} does not answer {method}"),
+        );
+        assert_eq!(help(&a), use_, "{method} {uri}");
+        assert_eq!(a.allow.replace(' ', ""), allow, "{method} {uri}");
+    }
+
+    // The bare prefix is an unknown endpoint like any other.
+    for uri in ["/api", "/api/"] {
+        assert_error(
+            &get(&st, uri).await,
+            StatusCode::NOT_FOUND,
+            "no API endpoint",
+        );
+    }
 }
 
 #[tokio::test]
