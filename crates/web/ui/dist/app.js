@@ -170,11 +170,7 @@ function setScenario(scn) {
   renderAttacker();
   refreshAnalysis();
   const first = defaultJourney();
-  if (first) {
-    $("from").value = first.from;
-    $("to").value = first.to;
-    $("proto").value = first.proto || "tcp";
-  }
+  if (first) fillQuestion(first);
 }
 
 function defaultJourney() {
@@ -470,9 +466,25 @@ function formQuery() {
   const q = { from: $("from").value, to: $("to").value.trim(), proto: $("proto").value };
   const port = $("port").value;
   if (port !== "") q.port = Number(port);
+  const sport = $("sport").value;
+  if (sport !== "") q.sport = Number(sport);
   if ($("via").value) q.via = $("via").value;
   if ($("ipv6").checked) q.ipv6 = true;
   return q;
+}
+
+// Shows the question `q` in the form, every field of it, so that Trace asks
+// again exactly the journey on screen.
+function fillQuestion(q) {
+  const from = $("from");
+  if (![...from.options].some((o) => o.value === q.from)) from.append(h("option", { value: q.from }, q.from));
+  from.value = q.from;
+  $("to").value = q.to;
+  $("proto").value = q.proto || "tcp";
+  $("port").value = q.port ?? "";
+  $("sport").value = q.sport ?? "";
+  $("via").value = q.via || "";
+  $("ipv6").checked = !!q.ipv6;
 }
 
 async function traceOnce(q, variant) {
@@ -481,8 +493,20 @@ async function traceOnce(q, variant) {
   return api("POST", "/api/trace", JSON.stringify(body));
 }
 
+// Every field of a trace question (POST /api/trace but `variant`), with the
+// value the API takes when it is left out.
+const QUESTION = { from: null, to: null, proto: "tcp", port: null, sport: null, via: null, ipv6: false };
+
+// Two questions share a key only when they ask for the same journey: every
+// field counts (a source port decides what a stateless rule or a stale
+// conntrack entry lets through). A field the page does not know yet counts too.
 function journeyKey(q) {
-  return JSON.stringify([q.from, q.to, q.proto || "tcp", q.port ?? null, q.via ?? null, !!q.ipv6]);
+  const norm = { ...QUESTION };
+  for (const [k, v] of Object.entries(q)) {
+    if (k === "variant") continue;
+    norm[k] = v === undefined || v === null || v === "" ? (QUESTION[k] ?? null) : v;
+  }
+  return JSON.stringify(Object.keys(norm).sort().map((k) => [k, norm[k]]));
 }
 
 async function runTrace(q) {
@@ -805,12 +829,7 @@ async function refreshExpectations() {
 }
 
 function loadJourney(j) {
-  $("from").value = j.from;
-  $("to").value = j.to;
-  $("proto").value = j.proto || "tcp";
-  $("port").value = "";
-  $("via").value = "";
-  $("ipv6").checked = false;
+  fillQuestion(j);
   runTrace();
   $("journey").focus();
 }
@@ -1068,12 +1087,7 @@ async function seePrediction(lesson, layer, p, i, li, reveal) {
   if (p.via) q.via = p.via;
   if (p.ipv6) q.ipv6 = true;
   if (p.sport) q.sport = p.sport;
-  $("from").value = p.from;
-  $("to").value = p.to;
-  $("proto").value = p.proto;
-  $("port").value = "";
-  $("via").value = p.via || "";
-  $("ipv6").checked = !!p.ipv6;
+  fillQuestion(q);
   const t = await runTrace(q);
   if (!t) {
     reveal.replaceChildren(h("p", { class: "error" }, `The engine could not trace it: ${$("trace-error").textContent}`));
@@ -1306,17 +1320,10 @@ function responsibleList(indices) {
 
 // A journey as a trace body: fill the form and play it.
 function traceBody(body) {
-  const from = $("from");
-  if (![...from.options].some((o) => o.value === body.from)) from.append(h("option", { value: body.from }, body.from));
-  from.value = body.from;
-  $("to").value = body.to;
-  $("proto").value = body.proto || "tcp";
-  $("port").value = "";
-  $("via").value = "";
-  $("ipv6").checked = !!body.ipv6;
   const q = { from: body.from, to: body.to, proto: body.proto || "tcp" };
   if (body.sport) q.sport = body.sport;
   if (body.ipv6) q.ipv6 = true;
+  fillQuestion(q);
   return runTrace(q);
 }
 

@@ -340,6 +340,52 @@ test("predict, then see: the learner's guess, the lesson's answer and the engine
   await page.click("#lesson button:text('Close lesson')");
 });
 
+test("a harden question with a source port is compared with that same journey as written", { skip }, async () => {
+  // The stateful lesson, layer 3: "after hardening, can files still reach
+  // laptop:3389 from source port 445?" As written the stateless return rule
+  // lets port 445 through; without the source port the journey is dropped.
+  await page.check('input[name="layer"][value="3"]');
+  const lesson = await page.evaluate(async () => (await fetch("/api/lessons/stateful")).json());
+  const layer = lesson.layers.find((l) => l.level === 3);
+  const i = layer.predict.findIndex((x) => x.variant === "harden" && x.sport);
+  assert.ok(i >= 0, "a harden question with a source port");
+  const p = layer.predict[i];
+  await page.click('button[data-lesson="stateful"]');
+  await page.waitForFunction((f) => document.querySelector("#scenario-about").textContent.includes(f), lesson.scenario_file);
+  // The expected journeys, traced as written first, include the same
+  // journey without a source port (`deny files -> laptop:3389`).
+  await page.waitForSelector(`#expect-rows tr[data-journey="${p.from} -> ${p.to}"]`);
+  await page.waitForSelector("#expectations:not([data-busy])");
+  const trace = (b) => page.evaluate(async (body) => (await fetch("/api/trace", { method: "POST", body: JSON.stringify(body) })).json(), b);
+  assert.equal((await trace({ from: p.from, to: p.to, sport: p.sport })).outcome.kind, "reached");
+  assert.equal((await trace({ from: p.from, to: p.to })).outcome.kind, "dropped");
+  const item = page.locator(`#lesson li.prediction[data-level="3"][data-index="${i}"]`);
+  await item.locator(`input[value="${p.answer}"]`).check();
+  await item.locator("button.see").click();
+  await page.waitForSelector(`#lesson li.prediction[data-level="3"][data-index="${i}"] .reveal[data-verdict="right"]`);
+  await page.waitForFunction(() => document.querySelector("#outcome").dataset.kind === "dropped");
+  const outcome = await page.textContent("#outcome");
+  assert.match(outcome, /Changed by harden: as written this journey ends ✔ reached/);
+  assert.doesNotMatch(outcome, /Same outcome/);
+  // The form holds the whole question, source port included.
+  assert.equal(await page.inputValue("#from"), p.from);
+  assert.equal(await page.inputValue("#to"), p.to);
+  assert.equal(await page.inputValue("#sport"), String(p.sport));
+  // Without the source port it is another journey, dropped both ways.
+  await page.fill("#sport", "");
+  await page.click("#trace-btn");
+  await page.waitForFunction(() => /Same outcome as without harden/.test(document.querySelector("#outcome").textContent));
+  assert.equal(await page.getAttribute("#outcome", "data-kind"), "dropped");
+  await page.click("#lesson button:text('Close lesson')");
+  await page.click('button[data-variant=""]');
+  await page.waitForSelector('#expectations[data-variant=""]:not([data-busy])');
+  await page.check('input[name="layer"][value="2"]');
+  await page.selectOption("#example-select", "mini-lab");
+  await page.waitForFunction(() => document.querySelector("#scenario-about").textContent.startsWith("mini-lab"));
+  await page.waitForSelector("#expectations:not([data-busy])");
+  assert.equal(await page.inputValue("#sport"), "");
+});
+
 test("break makes the metadata journey appear", { skip }, async () => {
   const row = page.locator('#expect-rows tr[data-journey="web -> metadata:80"]');
   await row.waitFor();
