@@ -136,8 +136,12 @@ pub async fn get_lesson(
 ) -> Result<Response, ApiError> {
     let all = st.lessons().map_err(broken)?;
     let l = lesson(all, &id)?;
-    let v = serde_json::to_value(l)
+    let mut v = serde_json::to_value(l)
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string(), None))?;
+    // The text of the lesson's scenario, as `POST /api/lessons/{id}/scenario`
+    // loads it: the page compares it with the scenario in use to know whether
+    // the lesson's questions can be traced there as they are.
+    v["scenario_source"] = json!(l.scenario_source().ok().map(|(_, text)| text));
     Ok(json_value(&v))
 }
 

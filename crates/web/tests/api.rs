@@ -606,7 +606,14 @@ async fn lessons_and_their_words() {
     let first = &all[0];
     let a = get(&st, &format!("/api/lessons/{}", first.id)).await;
     assert_eq!(a.status, StatusCode::OK);
-    assert_eq!(a.json(), serde_json::to_value(first).unwrap());
+    // The lesson as the core serialises it, and the text of its scenario.
+    let mut want = serde_json::to_value(first).unwrap();
+    want["scenario_source"] = first.scenario_source().unwrap().1.into();
+    assert_eq!(a.json(), want);
+    assert_eq!(
+        a.json()["scenario_source"],
+        examples::get(&first.scenario).unwrap().text
+    );
 
     let typo = format!("{}x", first.id);
     let a = get(&st, &format!("/api/lessons/{typo}")).await;
@@ -786,13 +793,13 @@ async fn lessons_from_a_directory_are_offered_with_their_scenario() {
     assert_eq!(list[0]["builtin"], true);
     let l = get(&st, "/api/lessons/my-gate").await.json();
     assert_eq!(l["scenario"], "gate.yaml");
-    assert!(
-        l.get("scenario_text").is_none(),
-        "the scenario's text is not in the lesson"
-    );
     let a = post(&st, "/api/lessons/my-gate/scenario", Body::empty()).await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.body);
     let v = a.json();
+    // The lesson names the text its scenario is loaded from, so that the page
+    // can tell whether the scenario in use is still the lesson's own.
+    assert_eq!(l["scenario_source"], v["source"]);
+    assert_eq!(l["scenario_source"], files[1].1.as_str());
     assert_eq!(
         (v["name"].as_str(), v["file"].as_str()),
         (Some("gate"), Some("course/gate.yaml"))

@@ -169,6 +169,7 @@ function setScenario(scn) {
   fillFoothold();
   renderAttacker();
   refreshAnalysis();
+  renderLesson();
   const first = defaultJourney();
   if (first) fillQuestion(first);
 }
@@ -957,15 +958,30 @@ async function openLesson(id) {
   const r = await api("GET", `/api/lessons/${encodeURIComponent(id)}`);
   if (!r.ok) { status((r.json && r.json.error) || r.text); return; }
   const lesson = r.json;
-  if (state.scn.file !== lesson.scenario_file) {
-    const e = await api("POST", `/api/lessons/${encodeURIComponent(lesson.id)}/scenario`);
-    if (!e.ok) { status(apiError(e)); return; }
-    setScenario(e.json);
-    $("example-select").value = lesson.builtin_scenario ? lesson.scenario : "";
-  }
+  const loaded = await useLessonScenario(lesson);
+  if (loaded === null) return;
   state.lesson = lesson;
   renderLesson();
   status(`Lesson: ${lesson.title}`);
+}
+
+// Whether the scenario in use is the lesson's own: the same file, and the
+// same text (an edited copy under the same name is not).
+function onLessonScenario(lesson) {
+  return !!state.scn && state.scn.file === lesson.scenario_file &&
+    (lesson.scenario_source == null || state.scn.source === lesson.scenario_source);
+}
+
+// Makes the lesson's scenario the one in use, unless it already is: true if
+// it was loaded, false if it was there, null (with the error said) if it
+// could not be loaded.
+async function useLessonScenario(lesson) {
+  if (onLessonScenario(lesson)) return false;
+  const e = await api("POST", `/api/lessons/${encodeURIComponent(lesson.id)}/scenario`);
+  if (!e.ok) { status(apiError(e)); return null; }
+  setScenario(e.json);
+  $("example-select").value = lesson.builtin_scenario ? lesson.scenario : "";
+  return true;
 }
 
 function renderLesson() {
@@ -976,8 +992,17 @@ function renderLesson() {
   if (!l) return;
   const layer = l.layers.find((x) => x.level === state.layer) || l.layers[0];
   const section = (title, text) => (text ? [h("dt", {}, title), h("dd", {}, renderInline(text))] : null);
+  // A lesson is about its own scenario: when another one is in use, say so;
+  // its questions load the lesson's scenario again before they run.
+  const own = onLessonScenario(l);
+  box.dataset.ownScenario = String(own);
+  const elsewhere = own ? null : h("p", { class: "lesson-scenario changed" },
+    h("strong", {}, "⚠ Another scenario is in use. "),
+    `This lesson is about ${l.scenario_file}; the page now shows ${state.scn ? state.scn.file : "another scenario"}${state.scn && state.scn.file === l.scenario_file ? " as edited" : ""}. Its questions run on ${l.scenario_file}, and load it again when you see one. `,
+    h("button", { type: "button", class: "link", onclick: async () => { if (await useLessonScenario(l)) status(`Loaded ${l.scenario_file}, the scenario of ${l.title}.`); } }, `Load ${l.scenario_file} now`));
   fill(box,
     h("h2", {}, l.title, " ", h("span", { class: "layer-tag" }, layer.name)),
+    elsewhere,
     h("p", { class: "takeaway" }, h("strong", {}, "Takeaway: "), renderInline(layer.takeaway)),
     h("div", { class: "lesson-body" }, renderMarkdown(layer.body)),
     h("dl", { class: "lesson-facets" },
@@ -1077,6 +1102,13 @@ async function seePrediction(lesson, layer, p, i, li, reveal) {
     if (first) first.focus();
     return;
   }
+  // The question is about the lesson's scenario: trace it there, whatever
+  // was loaded since the lesson was opened.
+  const reloaded = await useLessonScenario(lesson);
+  if (reloaded === null) {
+    reveal.replaceChildren(h("p", { class: "error" }, `The lesson's scenario ${lesson.scenario_file} could not be loaded: ${$("status").textContent}`));
+    return;
+  }
   if ((p.variant || null) !== state.variant) {
     state.variant = p.variant || null;
     renderVariants();
@@ -1089,14 +1121,22 @@ async function seePrediction(lesson, layer, p, i, li, reveal) {
   if (p.sport) q.sport = p.sport;
   fillQuestion(q);
   const t = await runTrace(q);
+  // Loading the scenario again drew the lesson anew: find this question there.
+  const here = li.isConnected ? { li, reveal } : currentPrediction(layer, i);
   if (!t) {
-    reveal.replaceChildren(h("p", { class: "error" }, `The engine could not trace it: ${$("trace-error").textContent}`));
+    if (here) here.reveal.replaceChildren(h("p", { class: "error" }, `The engine could not trace it: ${$("trace-error").textContent}`));
     return;
   }
   const entry = { choice: saved.choice, result: { kind: t.outcome.kind, at: t.outcome.at, text: t.outcome.text } };
   state.predictions.set(key, entry);
-  fillReveal(reveal, entry, p, li);
-  status(`You predicted ${saved.choice}; the engine says ${t.outcome.kind}.`);
+  if (here) fillReveal(here.reveal, entry, p, here.li);
+  status(`${reloaded ? `Loaded ${lesson.scenario_file} again, the lesson's scenario. ` : ""}You predicted ${saved.choice}; the engine says ${t.outcome.kind}.`);
+}
+
+// The question `i` of `layer` as the open lesson shows it now, if it does.
+function currentPrediction(layer, i) {
+  const li = document.querySelector(`#lesson li.prediction[data-level="${layer.level}"][data-index="${i}"]`);
+  return li ? { li, reveal: li.querySelector(".reveal") } : null;
 }
 
 // ---------- every journey: the matrix, the changes of a variant, the attacker ----------
