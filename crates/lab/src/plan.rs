@@ -184,11 +184,15 @@ fn host_plan(
         bridge_ip.push(format!(
             "link add {port} type veth peer name {ifname} netns {ns}"
         ));
-        bridge_ip.push(format!("link set {port} master {} up", names::bridge(ni)));
+        bridge_ip.push(format!(
+            "link set dev {port} master {} up",
+            names::bridge(ni)
+        ));
         for a in &iface.addrs {
             ip.push(format!("addr add {} dev {ifname}", addr_arg(scn, ni, *a)));
         }
-        ip.push(format!("link set {ifname} up"));
+        // `dev` always: a bare name like `n` is taken for a keyword (`name`).
+        ip.push(format!("link set dev {ifname} up"));
     }
     ip.extend(routes(names, h));
     let rp = match h.rp_filter {
