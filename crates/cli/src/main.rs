@@ -1,6 +1,7 @@
 //! The pathproof command line: parses flags, loads the scenario, calls the
 //! engine, prints one of the engine's renderings. No analysis happens here.
 
+mod allocator;
 mod audit_cmd;
 mod diagnostics;
 mod diff_cmd;
@@ -185,10 +186,8 @@ enum ListFormat {
     Json,
 }
 
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
+    allocator::keep_freed_memory();
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,

@@ -11,9 +11,9 @@
 //! With `AUDIT_FULL=1` the whole `audit` (all journeys, then every finding)
 //! is timed once per size as well.
 
-/// The allocator the `pathproof` binary uses, so that the figures are its figures.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+/// The `pathproof` binary's allocator and its settings, so that the figures are its figures.
+#[path = "../../cli/src/allocator.rs"]
+mod allocator;
 
 use std::time::{Duration, Instant};
 
@@ -46,6 +46,7 @@ fn rule_analysis(scn: &Scenario, runs: usize) -> (Duration, Duration, Duration, 
 }
 
 fn main() {
+    allocator::keep_freed_memory();
     let mini = examples::get("mini-lab").expect("built in");
     let scn = load(&mini.file(), mini.text, None).expect("loads");
     let (base, _, _, _) = rule_analysis(&scn, 51);

@@ -7,9 +7,9 @@
 //! Each size keeps the shape of the default 2,000-host scenario (ten hosts per
 //! network, ten rules per host).
 
-/// The allocator the `pathproof` binary uses, so that the figures are its figures.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+/// The `pathproof` binary's allocator and its settings, so that the figures are its figures.
+#[path = "../../cli/src/allocator.rs"]
+mod allocator;
 
 use std::time::{Duration, Instant};
 
@@ -112,6 +112,7 @@ fn cpu_secs() -> f64 {
 }
 
 fn main() {
+    allocator::keep_freed_memory();
     let mini = examples::get("mini-lab").expect("built in");
     let scn = load(&mini.file(), mini.text, None).expect("loads");
     let (base_reach, r) = time(20, || reach(&scn, &ReachQuery::default()));

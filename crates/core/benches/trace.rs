@@ -10,9 +10,9 @@
 //! `SYNTH_SCALES=1,2,4,8` adds load and trace medians of the larger sizes to
 //! the printed table (the criterion part always measures the default size).
 
-/// The allocator the `pathproof` binary uses, so that the figures are its figures.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+/// The `pathproof` binary's allocator and its settings, so that the figures are its figures.
+#[path = "../../cli/src/allocator.rs"]
+mod allocator;
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -193,6 +193,7 @@ fn print_summary() {
 }
 
 fn benches(c: &mut Criterion) {
+    allocator::keep_freed_memory();
     print_summary();
 
     let mini = mini_lab();
