@@ -31,7 +31,7 @@ use pathproof_core::Query;
 use crate::dns;
 use crate::netns;
 use crate::plan::Plan;
-use crate::services::{field, CLIENT_XFF, HEADERS_LINE, HEAD_LINE};
+use crate::services::{field, CLIENT_XFF, HEADERS_LINE, HEAD_LINE, PROXY_ECHO_HEADER, TLS_LINE};
 
 /// How long a probe waits for a connection or an answer.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(1500);
@@ -240,7 +240,17 @@ pub fn tls_side(
     Ok(Some((cfg, name)))
 }
 
-/// Runs the client's handshake, then reads the service's greeting through TLS.
+/// Runs the client's handshake, then reads what the service sends inside
+/// the session: the TLS terminator's report (`services::TLS_LINE`: who ended
+/// TLS, which client identity it verified), then the echo's greeting and its
+/// report of the request head.
+///
+/// A handshake that fails is `TlsFailed`, and so is a session the server
+/// ends with an alert after the client's side of the handshake is done (with
+/// TLS 1.3 a refused client certificate arrives that way). A session that
+/// ends without a word, or stays silent, is *connected* with nothing
+/// reported, which `compare` holds against what the model says the service
+/// reports: never a TLS failure.
 fn tls_greeting(s: &mut TcpStream, side: &TlsClientSide, r: &mut KernelResult) {
     let _ = s.set_read_timeout(Some(CONNECT_TIMEOUT));
     let mut conn = match rustls::ClientConnection::new(side.0.clone(), side.1.clone()) {
@@ -257,27 +267,70 @@ fn tls_greeting(s: &mut TcpStream, side: &TlsClientSide, r: &mut KernelResult) {
         return;
     }
     let mut line = String::new();
+    let first;
     {
         let mut st = rustls::Stream::new(&mut conn, s);
         let head = client_head(&side.1.to_str());
         let _ = st.write_all(head.as_bytes());
         r.headers_sent = crate::services::head_headers(&head);
         let mut br = BufReader::new(&mut st);
-        let _ = br.read_line(&mut line);
+        let mut got = br.read_line(&mut line);
+        if let Some(rest) = line.strip_prefix(TLS_LINE) {
+            r.tls = Some(TlsSeen {
+                host: field(rest, "host").unwrap_or("").to_string(),
+                client_id: field(rest, "client-id")
+                    .filter(|id| *id != "-")
+                    .map(str::to_string),
+            });
+            line.clear();
+            got = br.read_line(&mut line);
+        }
+        first = got;
         if line.starts_with("pathproof-echo ") {
             read_report(&mut br, r);
         }
     }
     if line.is_empty() {
-        // With TLS 1.3 a server rejects a client certificate only after the
-        // client's handshake is done: the refusal arrives as an alert here.
-        r.class = Class::TlsFailed;
-        r.detail = "TLS: the server closed the session (client certificate refused)".into();
+        match &first {
+            Err(e) => match tls_alert(e) {
+                Some(alert) => {
+                    // The server refused the session after the client's
+                    // side of the handshake (a client certificate refused).
+                    r.class = Class::TlsFailed;
+                    r.detail = format!("TLS: the server ended the session with an alert: {alert}");
+                }
+                None => {
+                    r.class = Class::Connected;
+                    r.detail = format!("TLS ok; then the service said nothing ({e})");
+                }
+            },
+            Ok(_) => {
+                r.class = Class::Connected;
+                r.detail = "TLS ok; then the service closed without a word".into();
+            }
+        }
+        return;
+    }
+    if line.starts_with("pathproof-proxy ") {
+        // A reverse proxy that ended TLS could not reach its upstream.
+        let up = field(&line, "upstream").unwrap_or("");
+        r.class = class_by_name(&up.replace('_', " "));
+        r.detail = format!("TLS ok; {}", line.trim());
         return;
     }
     r.class = Class::Connected;
     greeting_result(&line, r);
     r.detail = format!("TLS ok; {}", line.trim());
+}
+
+/// The alert a TLS peer ended the session with (other than a clean
+/// `close_notify`), if that is what the read error `e` is.
+fn tls_alert(e: &std::io::Error) -> Option<String> {
+    match e.get_ref()?.downcast_ref::<rustls::Error>()? {
+        rustls::Error::AlertReceived(rustls::AlertDescription::CloseNotify) => None,
+        rustls::Error::AlertReceived(a) => Some(format!("{a:?}")),
+        _ => None,
+    }
 }
 
 /// The headers every TCP probe's request head carries, after the request
@@ -405,7 +458,19 @@ pub struct KernelResult {
     /// The headers of the request head the client sent (the one that
     /// reaches the service: inside TLS, or handed to a forward proxy).
     pub headers_sent: Vec<String>,
+    /// What the server that ended TLS reported (`services::TLS_LINE`).
+    pub tls: Option<TlsSeen>,
     pub millis: u128,
+}
+
+/// What the server that ended a TLS session reported inside it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct TlsSeen {
+    /// The host that ended TLS.
+    pub host: String,
+    /// The identity (URI SAN) of the client certificate it verified; none
+    /// when the client presented none.
+    pub client_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -424,6 +489,10 @@ pub struct ProbeResult {
     pub model_answered_by: Option<String>,
     /// The `X-Forwarded-For` the model says the final service gets.
     pub model_xff: Option<String>,
+    /// The host the model says ends TLS (its last TLS hop), if any...
+    pub model_tls_at: Option<String>,
+    /// ...and the client identity that hop proves (mutual TLS).
+    pub model_client_id: Option<String>,
     pub kernel: KernelResult,
     pub agree: bool,
     /// Why they disagree, if they do.
@@ -979,6 +1048,7 @@ pub fn run_kernel(
         xff_seen: None,
         headers_seen: None,
         headers_sent: Vec::new(),
+        tls: None,
         millis: 0,
     };
     let q = &job.query;
@@ -1201,13 +1271,27 @@ pub fn run_kernel(
             let _ = s.set_read_timeout(Some(Duration::from_millis(1500)));
             let mut br = BufReader::new(&s);
             let mut l = String::new();
-            let _ = br.read_line(&mut l);
+            let first = br.read_line(&mut l);
             match l {
                 l if l.starts_with("pathproof-proxy ") => {
                     // A reverse proxy could not reach its upstream.
                     let up = field(&l, "upstream").unwrap_or("");
                     r.class = class_by_name(&up.replace('_', " "));
                     r.detail = l.trim().to_string();
+                }
+                l if l.starts_with("HTTP/") => {
+                    // A forward proxy's own socket: its answer names who
+                    // answered and the peer it saw (`PROXY_ECHO_HEADER`).
+                    r.detail = format!("the proxy answered {}", l.trim());
+                    loop {
+                        let mut h = String::new();
+                        if br.read_line(&mut h).unwrap_or(0) == 0 || h.trim().is_empty() {
+                            break;
+                        }
+                        if let Some(g) = h.strip_prefix(PROXY_ECHO_HEADER) {
+                            greeting_result(g.trim(), &mut r);
+                        }
+                    }
                 }
                 l if !l.is_empty() => {
                     greeting_result(&l, &mut r);
@@ -1216,7 +1300,12 @@ pub fn run_kernel(
                         read_report(&mut br, &mut r);
                     }
                 }
-                _ => r.detail = "connected; the service said nothing".into(),
+                _ => {
+                    r.detail = match first {
+                        Err(e) => format!("connected; then the service said nothing ({e})"),
+                        Ok(_) => "connected; then the service closed without a word".into(),
+                    }
+                }
             }
             let mut sink = [0u8; 1];
             let _ = s.set_read_timeout(Some(Duration::from_millis(1)));
@@ -1239,61 +1328,183 @@ fn model_peer(t: &Trace) -> (Option<IpAddr>, Option<String>) {
         .unwrap_or((None, None))
 }
 
+/// What the lab's service at the end of a journey always reports, when the
+/// model says the journey reaches it: the peer it saw and who it is (every
+/// TCP and UDP service: the echo's greeting, a forward proxy's
+/// `X-Pathproof-Echo`), and the request head it got (every TCP service but
+/// a forward proxy's own socket). A probe that connects and gets less has
+/// verified nothing, and `compare` counts it as a disagreement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MustReport {
+    pub peer: bool,
+    pub head: bool,
+}
+
+/// `MustReport` for the final socket of the model's trace (nothing for a
+/// journey that is not reached, or a ping: the kernel itself answers).
+pub fn must_report(scn: &Scenario, t: &Trace) -> MustReport {
+    if t.outcome.kind != OutcomeKind::Reached || t.query.proto == Proto::Icmp {
+        return MustReport::default();
+    }
+    let Some(h) = t.hops.iter().rev().find(|h| h.stage == Stage::Socket) else {
+        return MustReport::default();
+    };
+    let Some(host) = scn.host_by_name(&h.device).map(|id| scn.host(id)) else {
+        return MustReport::default();
+    };
+    let tcp = h.packet.proto == Proto::Tcp;
+    let forward_proxy = tcp
+        && host.proxy.as_ref().is_some_and(|p| {
+            Some(p.port) == h.packet.dport && matches!(p.mode, ProxyMode::Forward { .. })
+        });
+    MustReport {
+        peer: matches!(h.packet.proto, Proto::Tcp | Proto::Udp),
+        head: tcp && !forward_proxy,
+    }
+}
+
+/// The host that ends TLS in the model's trace (its last TLS hop that lets
+/// the connection go on), and the client identity that hop proves: the
+/// identity in its `client_identity` claim ("the client holds the key of
+/// ID, certified by CA"), which is the sending host's own `identity`.
+pub fn model_tls(scn: &Scenario, t: &Trace) -> (Option<String>, Option<String>) {
+    use pathproof_core::evidence::{Fact, Verdict};
+    let Some(hop) = t
+        .hops
+        .iter()
+        .rev()
+        .find(|h| h.stage == Stage::Tls && h.verdict == Verdict::Accept)
+    else {
+        return (None, None);
+    };
+    let claim = hop.proves.iter().find(|c| c.fact == Fact::ClientIdentity);
+    let id = claim.map(|c| {
+        let own = scn
+            .host_by_name(&t.query.source)
+            .and_then(|h| scn.host(h).tls.identity.as_ref())
+            .map(|i| i.id.clone());
+        match own {
+            Some(id) if c.text.contains(&id) => id,
+            // A claim that names no identity the sender holds: compared as
+            // it stands, so it can never agree by accident.
+            _ => c.text.clone(),
+        }
+    });
+    (Some(hop.device.clone()), id)
+}
+
+/// Why a journey both sides call connected (the model: reached) still
+/// disagrees, if it does: what the service reported against the model.
+fn connected_difference(
+    scn: &Scenario,
+    t: &Trace,
+    k: &KernelResult,
+    mpeer: Option<IpAddr>,
+    mby: Option<&String>,
+) -> Option<String> {
+    let must = must_report(scn, t);
+    if must.peer && (k.peer_seen.is_none() || k.answered_by.is_none()) {
+        return Some(format!(
+            "the kernel connected, but the service reported neither the peer it saw nor who it is ({}); every lab service at a socket reports them, so nothing was verified",
+            k.detail
+        ));
+    }
+    if let (Some(m), Some(seen)) = (mpeer, k.peer_seen) {
+        if m != seen {
+            return Some(format!(
+                "the service saw the client as {seen}, the model says {m}"
+            ));
+        }
+    }
+    if let (Some(m), Some(by)) = (mby, &k.answered_by) {
+        if m != by {
+            return Some(format!("{by} answered, the model says {m}"));
+        }
+    }
+    if t.outcome.kind != OutcomeKind::Reached {
+        return None;
+    }
+    if must.head && (!k.head_seen || k.headers_seen.is_none()) {
+        return Some(format!(
+            "the service did not report the request head it got ({}); the lab's echo always does, so X-Forwarded-For and the headers went unchecked",
+            k.detail
+        ));
+    }
+    if k.head_seen {
+        let m = model_xff(scn, t);
+        if m != k.xff_seen {
+            let show = |x: &Option<String>| x.clone().unwrap_or_else(|| "none".into());
+            return Some(format!(
+                "the service got X-Forwarded-For {}, the model says {}",
+                show(&k.xff_seen),
+                show(&m)
+            ));
+        }
+    }
+    // The model's proxies touch no header but X-Forwarded-For: the
+    // service gets every other header as the client wrote it.
+    if let Some(seen) = &k.headers_seen {
+        let (got, sent) = (end_to_end(seen), end_to_end(&k.headers_sent));
+        if got != sent {
+            return Some(format!(
+                "the service got the headers [{}], the client sent [{}] (besides X-Forwarded-For the model changes none)",
+                got.join("; "),
+                sent.join("; ")
+            ));
+        }
+    }
+    // TLS: who ended it, and the client identity it verified.
+    let (tls_at, client_id) = model_tls(scn, t);
+    if let Some(at) = tls_at {
+        let show = |x: &Option<String>| x.clone().unwrap_or_else(|| "none".into());
+        match &k.tls {
+            None => {
+                return Some(format!(
+                    "the model says {at} ends TLS, but no TLS server reported the session ({})",
+                    k.detail
+                ))
+            }
+            Some(seen) if seen.host != at => {
+                return Some(format!("{} ended TLS, the model says {at}", seen.host))
+            }
+            Some(seen) if seen.client_id != client_id => {
+                return Some(format!(
+                    "{at} verified the client identity {}, the model says {} is proven",
+                    show(&seen.client_id),
+                    show(&client_id)
+                ))
+            }
+            Some(_) => {}
+        }
+    }
+    None
+}
+
 /// Sets what the kernel did beside the model's trace: agreement, and why not.
 pub fn compare(scn: &Scenario, job: &Job, t: Trace, k: KernelResult) -> ProbeResult {
     let exp = expected(&t);
     let (mpeer, mby) = model_peer(&t);
-    let mut why = None;
-    if !exp.contains(&k.class) {
-        why = Some(format!(
+    let why = if !exp.contains(&k.class) {
+        Some(format!(
             "the model predicts {} ({}), the kernel gave {} ({})",
             t.outcome.kind.name(),
             t.outcome.client_sees,
             k.class.name(),
             k.detail
-        ));
+        ))
     } else if k.class == Class::Connected {
-        if let (Some(m), Some(seen)) = (mpeer, k.peer_seen) {
-            if m != seen {
-                why = Some(format!(
-                    "the service saw the client as {seen}, the model says {m}"
-                ));
-            }
-        }
-        if let (Some(m), Some(by)) = (&mby, &k.answered_by) {
-            if m != by && why.is_none() {
-                why = Some(format!("{by} answered, the model says {m}"));
-            }
-        }
-        if why.is_none() && k.head_seen && t.outcome.kind == OutcomeKind::Reached {
-            let m = model_xff(scn, &t);
-            if m != k.xff_seen {
-                let show = |x: &Option<String>| x.clone().unwrap_or_else(|| "none".into());
-                why = Some(format!(
-                    "the service got X-Forwarded-For {}, the model says {}",
-                    show(&k.xff_seen),
-                    show(&m)
-                ));
-            }
-        }
-        if why.is_none() && t.outcome.kind == OutcomeKind::Reached {
-            // The model's proxies touch no header but X-Forwarded-For: the
-            // service gets every other header as the client wrote it.
-            if let Some(seen) = &k.headers_seen {
-                let (got, sent) = (end_to_end(seen), end_to_end(&k.headers_sent));
-                if got != sent {
-                    why = Some(format!(
-                        "the service got the headers [{}], the client sent [{}] (besides X-Forwarded-For the model changes none)",
-                        got.join("; "),
-                        sent.join("; ")
-                    ));
-                }
-            }
-        }
-    }
+        connected_difference(scn, &t, &k, mpeer, mby.as_ref())
+    } else {
+        None
+    };
     let model_xff = (t.outcome.kind == OutcomeKind::Reached)
         .then(|| model_xff(scn, &t))
         .flatten();
+    let (model_tls_at, model_client_id) = if t.outcome.kind == OutcomeKind::Reached {
+        model_tls(scn, &t)
+    } else {
+        (None, None)
+    };
     ProbeResult {
         why: job.why.clone(),
         from: job.query.from.clone(),
@@ -1306,6 +1517,8 @@ pub fn compare(scn: &Scenario, job: &Job, t: Trace, k: KernelResult) -> ProbeRes
         model_peer: mpeer,
         model_answered_by: mby,
         model_xff,
+        model_tls_at,
+        model_client_id,
         kernel: k,
         agree: why.is_none(),
         disagreement: why,

@@ -37,6 +37,31 @@ pub fn greeting(
     )
 }
 
+/// The line a TLS socket's service (an echo, or a reverse proxy that ends
+/// TLS) sends first inside the session, before anything else:
+/// `pathproof-tls host=H client-id=ID`, where ID is the URI SAN (the SPIFFE
+/// ID) of the client certificate the server verified, several joined by
+/// `,`, or `-` when the client presented none.
+pub const TLS_LINE: &str = "pathproof-tls ";
+
+/// `TLS_LINE` for a session whose handshake is done.
+pub fn tls_report(host: &str, conn: &rustls::ServerConnection) -> String {
+    let ids = crate::tls::verified_client_ids(conn);
+    let id = if ids.is_empty() {
+        "-".to_string()
+    } else {
+        // A field value holds no blank.
+        ids.join(",").replace(char::is_whitespace, "%20")
+    };
+    format!("{TLS_LINE}host={host} client-id={id}\n")
+}
+
+/// The header a forward proxy adds to every answer it writes itself
+/// (`400`, `403`, `502`, `200` for a tunnel): its greeting's fields, so
+/// that a client that reaches the proxy's own socket learns who answered
+/// and which peer it saw, as from every other service.
+pub const PROXY_ECHO_HEADER: &str = "X-Pathproof-Echo: ";
+
 /// Reads `key=value` from a greeting line.
 pub fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
     line.split_whitespace()
@@ -177,11 +202,10 @@ fn tls_echo(host: String, port: u16, mut s: TcpStream, cfg: std::sync::Arc<rustl
     if crate::tls::handshake(&mut conn, &mut s).is_err() {
         return;
     }
+    let report = tls_report(&host, &conn);
     let mut st = rustls::Stream::new(&mut conn, &mut s);
-    if st
-        .write_all(greeting(&host, Proto::Tcp, port, peer, local).as_bytes())
-        .is_err()
-    {
+    let first = report + &greeting(&host, Proto::Tcp, port, peer, local);
+    if st.write_all(first.as_bytes()).is_err() {
         return;
     }
     let _ = st.sock.set_read_timeout(Some(Duration::from_secs(1)));
@@ -262,8 +286,18 @@ fn proxy_conn(scn: &Scenario, hid: usize, mut s: TcpStream) {
         }
         headers.push(l.to_string());
     }
+    // Every answer the proxy writes itself says who answered and the peer
+    // it saw, as every other service's greeting does.
+    let echo = match s.local_addr() {
+        Ok(local) => {
+            let g = greeting(&host.name, Proto::Tcp, proxy.port, peer, local);
+            let fields = g.trim_end().trim_start_matches("pathproof-echo ");
+            format!("{PROXY_ECHO_HEADER}{fields}\r\n")
+        }
+        Err(_) => String::new(),
+    };
     let mut reply = |code: &str, extra: &str| {
-        let _ = s.write_all(format!("HTTP/1.1 {code}\r\n{extra}\r\n").as_bytes());
+        let _ = s.write_all(format!("HTTP/1.1 {code}\r\n{echo}{extra}\r\n").as_bytes());
     };
     // `CONNECT HOST:PORT` opens a tunnel (the client's own session, TLS);
     // `GET http://HOST:PORT/` is a request the proxy passes on with its
@@ -382,7 +416,12 @@ fn reverse_conn(scn: &Scenario, hid: usize, mut s: TcpStream, tls: TlsCfg) {
         if crate::tls::handshake(&mut conn, &mut s).is_err() {
             return;
         }
+        // Who ended TLS and which client identity it verified, first.
+        let report = tls_report(&scn.hosts[hid].name, &conn);
         let mut st = rustls::Stream::new(&mut conn, &mut s);
+        if st.write_all(report.as_bytes()).is_err() {
+            return;
+        }
         let _ = st.sock.set_read_timeout(Some(Duration::from_millis(1500)));
         let head = read_head(&mut st);
         match reverse_upstream(scn, hid, client, v6, head.as_deref()) {

@@ -263,3 +263,123 @@ where
     }
     Ok(())
 }
+
+/// One DER element: its tag byte and its contents, and what follows it.
+fn der_next(b: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&tag, rest) = b.split_first()?;
+    let (&l0, rest) = rest.split_first()?;
+    let (len, rest) = if l0 < 0x80 {
+        (l0 as usize, rest)
+    } else {
+        let n = (l0 & 0x7f) as usize;
+        if n == 0 || n > 4 || rest.len() < n {
+            return None;
+        }
+        let len = rest[..n].iter().fold(0usize, |a, &x| (a << 8) | x as usize);
+        (len, &rest[n..])
+    };
+    if rest.len() < len {
+        return None;
+    }
+    Some((tag, &rest[..len], &rest[len..]))
+}
+
+/// The elements inside a constructed DER element's contents.
+fn der_children(mut b: &[u8]) -> Option<Vec<(u8, &[u8])>> {
+    let mut v = Vec::new();
+    while !b.is_empty() {
+        let (tag, body, rest) = der_next(b)?;
+        v.push((tag, body));
+        b = rest;
+    }
+    Some(v)
+}
+
+/// The URI subject alternative names of an X.509 certificate (DER): where
+/// the lab's client certificates carry their SPIFFE IDs. Empty when the
+/// certificate has none, or cannot be read.
+pub fn uri_sans(cert: &[u8]) -> Vec<String> {
+    const SEQ: u8 = 0x30;
+    // id-ce-subjectAltName, 2.5.29.17
+    const SAN: &[u8] = &[0x55, 0x1d, 0x11];
+    let walk = || -> Option<Vec<String>> {
+        let (tag, cert, _) = der_next(cert)?;
+        if tag != SEQ {
+            return None;
+        }
+        let (tag, tbs, _) = der_next(cert)?;
+        if tag != SEQ {
+            return None;
+        }
+        // tbsCertificate's [3] EXPLICIT extensions: SEQUENCE OF Extension.
+        let (_, exts) = der_children(tbs)?.into_iter().find(|c| c.0 == 0xa3)?;
+        let (tag, exts, _) = der_next(exts)?;
+        if tag != SEQ {
+            return None;
+        }
+        let mut out = Vec::new();
+        for (tag, ext) in der_children(exts)? {
+            if tag != SEQ {
+                continue;
+            }
+            let parts = der_children(ext)?;
+            if parts.first() != Some(&(0x06, SAN)) {
+                continue;
+            }
+            // extnValue, an OCTET STRING holding GeneralNames.
+            let (_, value) = parts.iter().rev().find(|p| p.0 == 0x04)?;
+            let (tag, names, _) = der_next(value)?;
+            if tag != SEQ {
+                return None;
+            }
+            for (tag, name) in der_children(names)? {
+                // uniformResourceIdentifier [6] IMPLICIT IA5String
+                if tag == 0x86 {
+                    out.push(String::from_utf8_lossy(name).into_owned());
+                }
+            }
+        }
+        Some(out)
+    };
+    walk().unwrap_or_default()
+}
+
+/// The client identity a server verified: the URI SANs of the certificate
+/// the client presented (rustls checked it against the socket's
+/// `client-ca` during the handshake), or none.
+pub fn verified_client_ids(conn: &rustls::ServerConnection) -> Vec<String> {
+    conn.peer_certificates()
+        .and_then(|c| c.first())
+        .map(|c| uri_sans(c.as_ref()))
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_uri_sans_of_a_client_certificate() {
+        let key = KeyPair::generate().unwrap();
+        let mut p = CertificateParams::new(vec!["a.example".to_string()]).unwrap();
+        p.subject_alt_names.push(SanType::URI(
+            rcgen::Ia5String::try_from("spiffe://lab/ns/shop/sa/frontend".to_string()).unwrap(),
+        ));
+        p.subject_alt_names.push(SanType::URI(
+            rcgen::Ia5String::try_from("spiffe://lab/other".to_string()).unwrap(),
+        ));
+        let cert = p.self_signed(&key).unwrap();
+        assert_eq!(
+            uri_sans(cert.der()),
+            ["spiffe://lab/ns/shop/sa/frontend", "spiffe://lab/other"]
+        );
+        // A certificate with names but no URI, and garbage.
+        let plain = CertificateParams::new(vec!["b.example".to_string()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        assert!(uri_sans(plain.der()).is_empty());
+        assert!(uri_sans(&[0x30, 0x82, 0xff]).is_empty());
+        assert!(uri_sans(&[]).is_empty());
+    }
+}

@@ -37,6 +37,12 @@ fn every_builtin_and_variant_agrees_with_the_kernel() {
     // Every header the service got, compared with what the client sent,
     // and how many of those journeys crossed a proxy.
     let (mut headers_compared, mut headers_via_proxy) = (0, 0);
+    // Reached TCP/UDP journeys whose service reported the peer it saw and
+    // who it is (the rest would be unverified: they must not exist), TLS
+    // sessions whose server reported itself, and mutual-TLS client
+    // identities compared with the model's.
+    let (mut peer_verified, mut unverified) = (0, 0);
+    let (mut tls_reported, mut mtls_ids) = (0, 0);
     let mut report = Vec::new();
     for h in handles {
         let (name, variant, results) = h.join().expect("lab thread");
@@ -78,6 +84,33 @@ fn every_builtin_and_variant_agrees_with_the_kernel() {
                 r.to
             );
         }
+        for r in results
+            .iter()
+            .filter(|r| r.model == "reached" && r.proto != pathproof_core::model::Proto::Icmp)
+        {
+            if r.kernel.peer_seen.is_some() && r.kernel.answered_by.is_some() {
+                peer_verified += 1;
+            } else {
+                unverified += 1;
+            }
+            if r.agree && r.model_tls_at.is_some() {
+                assert_eq!(
+                    r.kernel.tls.as_ref().map(|t| &t.host),
+                    r.model_tls_at.as_ref(),
+                    "{name}: {} -> {}",
+                    r.from,
+                    r.to
+                );
+                tls_reported += 1;
+                if let Some(id) = &r.model_client_id {
+                    assert_eq!(
+                        r.kernel.tls.as_ref().and_then(|t| t.client_id.as_ref()),
+                        Some(id)
+                    );
+                    mtls_ids += 1;
+                }
+            }
+        }
         for r in results.iter().filter(|r| r.stand_in.is_some()) {
             stand_in += 1;
             stand_in_connected +=
@@ -104,6 +137,15 @@ fn every_builtin_and_variant_agrees_with_the_kernel() {
     eprintln!("built-ins: {agree}/{total} probes agree ({tls_ok} real TLS sessions, {tls_failed} real TLS failures among them; {stand_in} from network stand-ins, {stand_in_connected} of them connected)");
     eprintln!("X-Forwarded-For compared on {xff_compared} connected journeys ({xff_by_proxy} changed by a proxy)");
     eprintln!("every header compared on {headers_compared} connected journeys ({headers_via_proxy} through a proxy)");
+    eprintln!("peer and answering host reported and compared on {peer_verified} reached TCP/UDP journeys, {unverified} unverified; {tls_reported} TLS servers reported themselves, {mtls_ids} of them a verified client identity, compared with the model's");
+    assert_eq!(
+        unverified, 0,
+        "reached journeys whose service reported no peer"
+    );
+    assert!(
+        tls_reported > 10 && mtls_ids >= 4,
+        "TLS reports: {tls_reported}, client identities: {mtls_ids}"
+    );
     assert!(
         headers_compared > 100 && headers_via_proxy > 10,
         "headers compared on {headers_compared} journeys, {headers_via_proxy} through a proxy"
