@@ -455,7 +455,14 @@ pub fn add_standins(plan: &Plan, standins: &[plan::StandInPlan]) -> Result<(), S
     if standins.is_empty() {
         return Ok(());
     }
-    remove_standins(standins)?;
+    remove_standins(plan, standins)?;
+    // What a failure left half made goes again.
+    make_standins(plan, standins).inspect_err(|_| {
+        let _ = remove_standins(plan, standins);
+    })
+}
+
+fn make_standins(plan: &Plan, standins: &[plan::StandInPlan]) -> Result<(), String> {
     let adds: Vec<String> = standins
         .iter()
         .map(|s| format!("netns add {}", s.plan.ns))
@@ -480,9 +487,28 @@ pub fn add_standins(plan: &Plan, standins: &[plan::StandInPlan]) -> Result<(), S
     wait_ipv6_ready(&hosts)
 }
 
-/// Removes the stand-ins' namespaces (and with them their veth pairs).
-pub fn remove_standins(standins: &[plan::StandInPlan]) -> Result<(), String> {
+/// Removes the stand-ins: the bridge end of each one's veth pair first,
+/// which takes the pair away at once, then its namespace. (A deleted
+/// namespace's links go only when the kernel cleans the namespace up, later
+/// and asynchronously: a probe made right after found the old bridge port
+/// still there, and `link add` failed with `File exists`.)
+pub fn remove_standins(plan: &Plan, standins: &[plan::StandInPlan]) -> Result<(), String> {
     let present = netns::list()?;
+    if present.contains(&plan.bridge_ns) {
+        let links = netns::run_cmd("ip", &["-n", &plan.bridge_ns, "-o", "link", "show"], None)?;
+        let names: Vec<&str> = links
+            .lines()
+            .filter_map(|l| l.split(':').nth(1))
+            .map(|n| n.trim().split('@').next().unwrap_or(""))
+            .collect();
+        let dels: Vec<String> = standins
+            .iter()
+            .flat_map(|s| s.bridge_ports())
+            .filter(|p| names.contains(&p.as_str()))
+            .map(|p| format!("link del dev {p}"))
+            .collect();
+        ip_batch(Some(&plan.bridge_ns), &dels)?;
+    }
     let dels: Vec<String> = standins
         .iter()
         .filter(|s| present.contains(&s.plan.ns))

@@ -359,6 +359,18 @@ pub struct StandInPlan {
     pub bridge_ip: Vec<String>,
 }
 
+impl StandInPlan {
+    /// The stand-in's ports on the bridges (the bridge ends of its veth pairs).
+    pub fn bridge_ports(&self) -> Vec<String> {
+        self.bridge_ip
+            .iter()
+            .filter_map(|l| l.strip_prefix("link add "))
+            .filter_map(|l| l.split_whitespace().next())
+            .map(str::to_string)
+            .collect()
+    }
+}
+
 pub fn standin_plan(scn: &Scenario, lab: &str, net: NetworkId, addrs: &[IpAddr]) -> StandInPlan {
     let names = Names::new(scn, lab);
     let host = standin_host(scn, net, addrs);

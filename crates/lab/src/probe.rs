@@ -1779,7 +1779,7 @@ pub fn probe(scn: &Scenario, plan: &Plan, jobs: Vec<Job>) -> Result<Vec<ProbeRes
         for r in resolvers {
             let _ = r.join();
         }
-        crate::lab::remove_standins(&plans)?;
+        crate::lab::remove_standins(plan, &plans)?;
         results.extend(phase?);
     }
     results.sort_by_key(|r| r.0);

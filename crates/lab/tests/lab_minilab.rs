@@ -77,6 +77,26 @@ fn a_network_source_is_probed_from_a_stand_in() {
         left.iter().any(|n| n == &format!("pp-{}.web", l.name)),
         "{left:?}"
     );
+    // Its port on the bridge is gone at once too (it used to linger until
+    // the kernel cleaned the deleted namespace up, later), so a probe made
+    // right after makes the stand-in again instead of failing with
+    // `File exists`.
+    let port = format!("s{internet}");
+    let links = pathproof_lab::netns::run_cmd(
+        "ip",
+        &["-n", &format!("pp-{}.br", l.name), "-o", "link", "show"],
+        None,
+    )
+    .unwrap();
+    assert!(
+        !links
+            .lines()
+            .any(|x| x.split(':').nth(1).map(|n| n.trim().split('@').next()) == Some(Some(&port))),
+        "{links}"
+    );
+    let again = probe::probe(&scn, &l.plan(), vec![job("web:443"), job("db:5432")])
+        .expect("a second probe right after the first");
+    assert!(again.iter().all(|r| r.agree), "{again:?}");
 }
 
 #[test]
