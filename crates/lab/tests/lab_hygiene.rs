@@ -1,10 +1,67 @@
 //! `lab down` removes everything `lab up` made and nothing else, also after a
 //! crash: namespaces, links (none are ever made in the machine's own
-//! namespace), the supervisor, the run directory.
+//! namespace), the supervisor, the run directory; and the machine's own
+//! namespace keeps its nftables rule set and every sysctl the lab sets in
+//! its namespaces.
 
 mod common;
 
+use pathproof_lab::plan::Plan;
 use pathproof_lab::{lab, netns};
+
+/// Every sysctl the lab writes in its namespaces (per host, per interface,
+/// and the bridge namespace's own), as paths under /proc/sys.
+fn lab_sysctls(plan: &Plan) -> Vec<String> {
+    let mut v: Vec<String> = plan
+        .hosts
+        .iter()
+        .flat_map(|h| h.sysctls.iter().chain(h.iface_sysctls.iter()))
+        .map(|(k, _)| k.clone())
+        .collect();
+    // The bridge namespace's (lab::up).
+    v.extend(
+        [
+            "net/ipv6/conf/all/disable_ipv6",
+            "net/ipv6/conf/default/disable_ipv6",
+            "net/ipv4/ip_forward",
+        ]
+        .map(String::from),
+    );
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// The calling thread's namespace as the kernel sees it: `nft list ruleset`
+/// and each sysctl's value (`None`: no such file there, as for the lab's
+/// interfaces in the machine's namespace).
+#[derive(Debug, PartialEq)]
+struct NsState {
+    ruleset: String,
+    sysctls: Vec<(String, Option<String>)>,
+}
+
+fn ns_state(keys: &[String]) -> NsState {
+    NsState {
+        ruleset: netns::run_cmd("nft", &["list", "ruleset"], None).expect("nft list ruleset"),
+        sysctls: keys
+            .iter()
+            .map(|k| {
+                let v = std::fs::read_to_string(format!("/proc/sys/{k}")).ok();
+                (k.clone(), v)
+            })
+            .collect(),
+    }
+}
+
+/// The machine's own namespace: this thread never entered another (the
+/// lab moves only threads it spawns), which the check makes sure of.
+fn host_state(keys: &[String]) -> NsState {
+    let me = std::fs::read_link("/proc/thread-self/ns/net").unwrap();
+    let process = std::fs::read_link("/proc/self/ns/net").unwrap();
+    assert_eq!(me, process, "the test thread left the machine's namespace");
+    ns_state(keys)
+}
 
 fn host_links() -> Vec<String> {
     let out = netns::run_cmd("ip", &["-o", "link", "show"], None).expect("ip link");
@@ -35,9 +92,40 @@ fn down_leaves_nothing_behind() {
     }
     let links_before = host_links();
     let ns_before = netns::list().unwrap();
+    let keys = {
+        let e = pathproof_core::examples::get("mini-lab").unwrap();
+        let scn = pathproof_core::load(&e.file(), e.text, None).unwrap();
+        lab_sysctls(&pathproof_lab::plan::plan(&scn, &common::lab_name("hyg")))
+    };
+    let state_before = host_state(&keys);
     let l = common::Lab::builtin("hyg", "mini-lab", None);
     let made = lab_namespaces(&l.name);
     assert_eq!(made.len(), 8, "7 hosts and the bridge namespace: {made:?}");
+    assert_eq!(lab_sysctls(&l.plan()), keys);
+    // The check sees what the lab sets where it sets it: edge's namespace
+    // has its rule set and the lab's sysctls.
+    let edge = {
+        let keys = keys.clone();
+        netns::run_in(&format!("pp-{}.edge", l.name), move || ns_state(&keys)).unwrap()
+    };
+    assert!(
+        edge.ruleset.contains("table inet pathproof_edge"),
+        "{}",
+        edge.ruleset
+    );
+    assert!(edge.sysctls.contains(&(
+        "net/ipv4/ip_local_port_range".into(),
+        Some("49152\t49999\n".into())
+    )));
+    assert!(edge
+        .sysctls
+        .contains(&("net/ipv4/icmp_ratelimit".into(), Some("0\n".into()))));
+    // ...and none of it reaches the machine's own namespace.
+    assert_eq!(
+        host_state(&keys),
+        state_before,
+        "lab up changed the host namespace's rule set or sysctls"
+    );
     let pid: i32 = std::fs::read_to_string(lab::run_dir(&l.name).join("supervisor.pid"))
         .unwrap()
         .trim()
@@ -62,6 +150,16 @@ fn down_leaves_nothing_behind() {
     before.retain(|n| !n.starts_with("pp-t"));
     assert_eq!(after, before, "other namespaces changed");
     assert_eq!(host_links(), links_before);
+    assert_eq!(
+        host_state(&keys),
+        state_before,
+        "up + down changed the host namespace's rule set or sysctls"
+    );
+    assert!(
+        !state_before.ruleset.contains("pathproof_"),
+        "{}",
+        state_before.ruleset
+    );
     assert!(!lab::run_dir(&l.name).exists());
     std::thread::sleep(std::time::Duration::from_millis(100));
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
