@@ -1,7 +1,10 @@
 //! The lab's command line for real (root; under `CI=true` a missing root is a
 //! failure): `lab up` interrupted by Ctrl-C (SIGINT) takes down what it made,
 //! and `lab down` afterwards leaves nothing; `lab trace` exits 1 when the
-//! kernel and the model disagree.
+//! kernel and the model disagree; `lab probe` in text and JSON, every probe
+//! with the model's outcome and the kernel's, which agree; `export nft`
+//! prints rule sets that `nft -c -f` accepts (the content checks need no
+//! root, the kernel's check does).
 
 use std::process::{Command, Stdio};
 use std::time::Instant;
@@ -187,4 +190,208 @@ fn lab_trace_exits_1_when_kernel_and_model_disagree() {
     let bad_out = String::from_utf8_lossy(&bad.stdout).to_string();
     assert_eq!(bad.status.code(), Some(1), "{bad_out}");
     assert!(bad_out.contains("THEY DISAGREE"), "{bad_out}");
+}
+
+/// The kernel classes that agree with a model outcome (docs/lab.md, the
+/// table under "Probes"), restated here so the JSON is checked on its own.
+fn agreeing_classes(model: &str) -> &'static [&'static str] {
+    match model {
+        "reached" => &["connected"],
+        "tls failed" => &["tls_failed"],
+        "refused" => &["refused"],
+        "rejected" => &["refused", "unreachable", "prohibited", "local_drop"],
+        "dropped" | "reply lost" | "ttl exceeded" => &["timeout", "local_drop"],
+        "no route" => &["unreachable"],
+        "unresolved" => &["unresolved"],
+        "proxy denied" => &["proxy_denied"],
+        _ => &[],
+    }
+}
+
+#[test]
+fn lab_probe_prints_every_probe_in_text_and_json() {
+    if !ready("lab_probe_prints_every_probe_in_text_and_json") {
+        return;
+    }
+    let run = |args: &[&str]| Command::new(bin()).args(args).output().unwrap();
+    let mut identities = 0;
+    for (k, scenario) in ["mini-lab", "tls-identity"].into_iter().enumerate() {
+        let lab = format!("p{}-{k}", std::process::id());
+        let up = run(&["lab", "up", scenario, "--lab", &lab]);
+        assert!(
+            up.status.success(),
+            "{}",
+            String::from_utf8_lossy(&up.stderr)
+        );
+        let text = run(&["lab", "probe", scenario, "--lab", &lab]);
+        let json = run(&["lab", "probe", scenario, "--lab", &lab, "--format", "json"]);
+        let down = run(&["lab", "down", scenario, "--lab", &lab]);
+        assert!(down.status.success());
+        assert!(lab_namespaces(&lab).is_empty());
+
+        let text_out = String::from_utf8_lossy(&text.stdout).to_string();
+        assert_eq!(
+            text.status.code(),
+            Some(0),
+            "{text_out}{}",
+            String::from_utf8_lossy(&text.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap_or_else(|e| {
+            panic!(
+                "lab probe --format json is no JSON ({e}): {}",
+                String::from_utf8_lossy(&json.stdout)
+            )
+        });
+        assert_eq!(json.status.code(), Some(0), "{v:#}");
+        assert_eq!(v["lab"], lab.as_str());
+        let results = v["results"].as_array().expect("results");
+        let n = results.len();
+        assert!(n >= 10, "{scenario}: only {n} probes");
+        assert_eq!(v["probes"].as_u64(), Some(n as u64));
+        assert_eq!(v["agree"].as_u64(), Some(n as u64), "{v:#}");
+        assert_eq!(v["disagree"].as_u64(), Some(0));
+        // The text says the same, one row per probe.
+        let first = text_out.lines().next().unwrap_or("");
+        assert_eq!(
+            first,
+            format!(
+                "lab {lab}: {n} probes, {n} agree, 0 disagree; {} expectation journeys not probed",
+                v["not_probed"].as_array().map_or(0, |a| a.len())
+            ),
+            "{text_out}"
+        );
+        let rows = text_out.lines().filter(|l| l.starts_with("ok ")).count();
+        assert_eq!(rows, n, "{text_out}");
+        assert!(!text_out.contains("DIFF"), "{text_out}");
+
+        let mut reached = 0;
+        for r in results {
+            let what = format!("{scenario}: {} -> {}", r["from"], r["to"]);
+            let model = r["model"].as_str().expect("model outcome");
+            let kernel = r["kernel"]["class"].as_str().expect("kernel class");
+            assert_eq!(r["agree"], true, "{what}: {r:#}");
+            assert!(r["disagreement"].is_null(), "{what}");
+            assert!(
+                agreeing_classes(model).contains(&kernel),
+                "{what}: the model says {model}, the kernel gave {kernel}, and the JSON says they agree"
+            );
+            if model == "reached" && r["proto"] != "icmp" {
+                reached += 1;
+                // What the service reported is the model's.
+                assert_eq!(r["kernel"]["peer_seen"], r["model_peer"], "{what}");
+                assert_eq!(r["kernel"]["answered_by"], r["model_answered_by"], "{what}");
+                assert!(!r["kernel"]["peer_seen"].is_null(), "{what}");
+                if !r["model_tls_at"].is_null() {
+                    assert_eq!(r["kernel"]["tls"]["host"], r["model_tls_at"], "{what}");
+                    assert_eq!(
+                        r["kernel"]["tls"]["client_id"], r["model_client_id"],
+                        "{what}"
+                    );
+                    identities += r["model_client_id"].is_string() as usize;
+                }
+            }
+        }
+        assert!(reached >= 2, "{scenario}: {reached} reached");
+    }
+    // tls-identity: frontend's identity, verified by payments, twice (the
+    // socket and the `authenticated by mtls` expectation).
+    assert!(
+        identities >= 2,
+        "{identities} client identities in the JSON"
+    );
+}
+
+/// Every built-in scenario and variant through `pathproof export nft`: the
+/// tables and the comments naming scenario rules are there, `--host`
+/// narrows it, an unknown host is refused; as root, `nft -c -f` accepts
+/// every output.
+#[test]
+fn export_nft_prints_rule_sets_the_kernel_accepts() {
+    let run = |args: &[&str]| Command::new(bin()).args(args).output().unwrap();
+    let out = run(&["export", "nft"]);
+    assert!(out.status.success());
+    let mini = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(mini.contains("table inet pathproof_edge {"), "{mini}");
+    assert!(
+        mini.contains(
+            "comment \"edge-fw rule 1 line 65: allow tcp from internet to web port 443\""
+        ),
+        "{mini}"
+    );
+    assert!(mini.contains("dnat ip to 10.0.1.10:443"), "{mini}");
+    let edge = run(&["export", "nft", "mini-lab", "--host", "edge"]);
+    assert!(edge.status.success());
+    let edge = String::from_utf8_lossy(&edge.stdout).to_string();
+    assert!(edge.contains("table inet pathproof_edge {"));
+    assert!(!edge.contains("pathproof_web"), "{edge}");
+    let nope = run(&["export", "nft", "mini-lab", "--host", "nope"]);
+    assert_eq!(nope.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&nope.stderr).contains("no host `nope`"));
+
+    let mut outputs = Vec::new();
+    let mut tables = 0;
+    for e in pathproof_core::examples::ALL {
+        let scn = pathproof_core::load(&e.file(), e.text, None).unwrap();
+        let mut variants = vec![None];
+        variants.extend(scn.variants.iter().map(|v| Some(v.name.clone())));
+        for v in variants {
+            let mut args = vec!["export", "nft", e.name];
+            if let Some(v) = &v {
+                args.extend(["--variant", v.as_str()]);
+            }
+            let out = run(&args);
+            assert!(
+                out.status.success(),
+                "{args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let text = String::from_utf8_lossy(&out.stdout).to_string();
+            // Exactly what `lab up` loads.
+            let scn = pathproof_core::load(&e.file(), e.text, v.as_deref()).unwrap();
+            assert_eq!(
+                text,
+                pathproof_lab::nft::export(&scn, None).unwrap(),
+                "{args:?}"
+            );
+            tables += text.matches("table inet pathproof_").count();
+            outputs.push((
+                format!(
+                    "{}{}",
+                    e.name,
+                    v.map(|v| format!("@{v}")).unwrap_or_default()
+                ),
+                text,
+            ));
+        }
+    }
+    assert!(
+        outputs.len() >= 15 && tables >= 20,
+        "{} outputs, {tables} tables",
+        outputs.len()
+    );
+    if !ready("export_nft_prints_rule_sets_the_kernel_accepts") {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("pathproof-export-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, text) in &outputs {
+        let file = dir.join(format!("{name}.nft"));
+        std::fs::write(&file, text).unwrap();
+        // A dry run: the kernel's parser and validator, nothing committed.
+        let check = Command::new("nft")
+            .args(["-c", "-f"])
+            .arg(&file)
+            .output()
+            .expect("nft runs");
+        assert!(
+            check.status.success(),
+            "nft -c -f rejects export nft {name}: {}",
+            String::from_utf8_lossy(&check.stderr)
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    eprintln!(
+        "nft -c -f accepts export nft of {} scenario variants ({tables} tables)",
+        outputs.len()
+    );
 }
