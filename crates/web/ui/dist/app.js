@@ -779,10 +779,9 @@ async function refreshExpectations() {
   const token = ++state.expectToken;
   const scn = state.scn;
   $("expectations").dataset.busy = "true";
-  const rows = $("expect-rows");
   $("variant-col").textContent = state.variant ? `under ${state.variant}` : "variant";
   $("expect-variant").textContent = state.variant ? `— as written vs ${state.variant}` : "— toggle a variant to compare";
-  const failed = (r) => ({ outcome: { kind: "error", text: (r.json && r.json.error) || r.text }, query: {} });
+  const failed = (r) => ({ outcome: { kind: "error", text: (r.json && r.json.error) || r.text }, query: {}, hops: [] });
   // Every journey is traced at once (as written, and under the variant); the
   // rows keep the order of the expectations.
   const variant = state.variant;
@@ -796,6 +795,98 @@ async function refreshExpectations() {
     return { base: state.baseline.get(key), under: u ? (u.ok ? u.json : failed(u)) : null };
   }))));
   if (token !== state.expectToken) return;
+  // Kept so that a layer switch retells the rows without tracing again.
+  state.expect = { scn, variant, traced };
+  renderExpectations();
+  $("expectations").dataset.variant = variant || "";
+  $("expectations").dataset.ready = String(token);
+  delete $("expectations").dataset.busy;
+  markOnce("pathproof-expectations");
+}
+
+// How a journey ends, in a school student's words.
+const OUTCOME_PLAIN = {
+  reached: "gets through", dropped: "is stopped, and nobody answers", rejected: "is turned away at once",
+  refused: "finds nobody behind the door", no_route: "finds no road to go on", unresolved: "finds no address for the name",
+  tls_failed: "cannot make sure who answers (the seal does not check out)", proxy_denied: "is turned away by the go-between",
+  ttl_exceeded: "goes round until it runs out of time", reply_lost: "arrives, but the answer never comes back", error: "cannot be traced",
+};
+
+// The hop that decided a traced journey, as the engineer reads it: where,
+// which stage, and the declaration with its line; for a journey that gets
+// through, the filter rules that let it.
+function deciderLine(t) {
+  if (t.outcome.kind === "reached") {
+    const allowed = (t.hops || []).filter((x) => x.direction !== "reply" && x.verdict === "allow" && x.rule);
+    return `reaches ${t.outcome.at || "the service"}, let through by ` +
+      (allowed.length ? allowed.map((x) => `${x.rule.text} (${x.device}, ${t.file} line ${x.rule.line})`).join("; ") : "no filter rule on the way");
+  }
+  const hop = t.outcome.step ? (t.hops || []).find((x) => x.step === t.outcome.step) : null;
+  if (!hop) return `${t.outcome.kind}: ${t.outcome.text}`;
+  const r = hop.rule;
+  return `${t.outcome.kind.replace(/_/g, " ")} at ${hop.device} step ${hop.step} (${hop.stage})` +
+    (r ? ` by ${r.text} — ${t.file} line ${r.line}` : `, no declaration: the stage's own behaviour`);
+}
+
+// `pathproof trace` for a trace question, as an engineer would type it.
+function traceCommand(q, variant) {
+  const parts = ["pathproof trace", `--from ${q.from}`, `--to ${q.to}`];
+  if (q.proto && q.proto !== "tcp") parts.push(`--proto ${q.proto}`);
+  if (q.port) parts.push(`--port ${q.port}`);
+  if (q.sport) parts.push(`--sport ${q.sport}`);
+  if (q.via) parts.push(`--via ${q.via}`);
+  if (q.ipv6) parts.push("-6");
+  if (variant) parts.push(`--variant ${variant}`);
+  return parts.join(" ");
+}
+
+// What an expected journey means, and how it ends, in the words of the layer.
+function expectationWords(e, j, base, under, variant) {
+  const L = state.layer;
+  const to = j.to, from = j.from;
+  const ends = (t) => t.outcome.kind === "error" ? t.outcome.text : null;
+  if (L === 1) {
+    const ask = {
+      allow: `${from} should get through to ${to}`,
+      deny: `${from} should never get through to ${to}`,
+      only: `only the senders on the list may get through to ${to}; this row follows ${from}`,
+      authenticated: `${from} → ${to} must come in a sealed envelope that proves who is talking`,
+    }[e.kind] || e.text;
+    const plain = (t) => OUTCOME_PLAIN[t.outcome.kind] || t.outcome.kind;
+    return `The rule of the scenario: ${ask}. As written, the packet ${plain(base)}${under ? `; with ${variant} it ${plain(under)}` : ""}.`;
+  }
+  if (L === 2) {
+    const dest = (under || base).query && (under || base).query.destination_address;
+    const conn = `a ${j.proto || "tcp"} ${j.proto === "icmp" ? "echo request" : "connection"} from ${from} to ${to}${dest ? ` (${dest})` : ""}`;
+    const ask = {
+      allow: `${conn} must complete`,
+      deny: `${conn} must not complete`,
+      only: `only the listed sources may reach ${to}; this row traces ${conn}`,
+      authenticated: `${conn} must be authenticated, not just delivered`,
+    }[e.kind] || e.text;
+    return `Packets: ${ask}. As written: ${base.outcome.text}${under ? `. Under ${variant}: ${under.outcome.text}` : ""}.`;
+  }
+  if (L === 3) {
+    const decided = (t) => ends(t) || deciderLine(t);
+    return `As written: ${decided(base)}${under ? `; under ${variant}: ${decided(under)}` : ""}. \`pathproof check\` tests this line; reproduce with \`${traceCommand(j, variant)}\`.`;
+  }
+  const net = state.scn && state.scn.networks.some((n) => n.name === from);
+  const claim = {
+    allow: `${from} is meant to reach ${to}: a hardening that cuts it is an outage, so this line stands beside the deny lines`,
+    deny: `${from} must hold no way into ${to}: ${net ? `anyone on ${from} could use it` : `if it ever gets one, so does whoever controls ${from}`}`,
+    only: `${to} trusts only the sources named in the line; any other source that reaches it is outside the boundary`,
+    authenticated: `${to} must not take ${from}'s address as its identity: the proof has to come from the handshake`,
+  }[e.kind] || e.text;
+  const connects = (t) => (t.outcome.kind === "reached" ? "connects" : "does not connect");
+  return `Trust boundary: ${claim}. Checked on every change (\`pathproof check\` in CI), the line is evidence, not a diagram` +
+    (under ? `; this journey ${connects(base)} as written and ${connects(under)} under ${variant}.` : ".");
+}
+
+function renderExpectations() {
+  const x = state.expect;
+  const rows = $("expect-rows");
+  if (!x || x.scn !== state.scn) return;
+  const { scn, variant, traced } = x;
   const out = [];
   scn.expectations.forEach((e, ei) => {
     if (!e.journeys.length) {
@@ -815,7 +906,8 @@ async function refreshExpectations() {
       const dest = (under || base).query.destination_address;
       out.push(h("tr", { class: cls, "data-journey": `${j.from} -> ${j.to}` },
         h("td", {}, h("code", {}, e.text)),
-        h("td", {}, h("button", { type: "button", class: "link", onclick: () => loadJourney(j) }, `${j.from} → ${j.to}`), dest ? h("span", { class: "muted" }, ` (${dest})`) : null),
+        h("td", {}, h("button", { type: "button", class: "link", onclick: () => loadJourney(j) }, `${j.from} → ${j.to}`), dest ? h("span", { class: "muted" }, ` (${dest})`) : null,
+          h("div", { class: "row-words", "data-layer": String(state.layer) }, renderInline(expectationWords(e, j, base, under, variant)))),
         h("td", { title: base.outcome.text }, base.outcome.kind === "error" ? base.outcome.text : outcomeBadge(base.outcome.kind)),
         h("td", { title: under ? under.outcome.text : "" }, under ? (under.outcome.kind === "error" ? under.outcome.text : outcomeBadge(under.outcome.kind)) : h("span", { class: "muted" }, "—")),
         h("td", {}, change)));
@@ -823,10 +915,7 @@ async function refreshExpectations() {
   });
   rows.replaceChildren(...out);
   if (!out.length) rows.append(h("tr", {}, h("td", { colspan: 5, class: "muted" }, "This scenario has no expect: journeys.")));
-  $("expectations").dataset.variant = state.variant || "";
-  $("expectations").dataset.ready = String(token);
-  delete $("expectations").dataset.busy;
-  markOnce("pathproof-expectations");
+  rows.dataset.layer = String(state.layer);
 }
 
 function loadJourney(j) {
@@ -917,10 +1006,12 @@ function setLayer(n) {
   for (const r of document.querySelectorAll('input[name="layer"]')) r.checked = Number(r.value) === n;
   document.body.dataset.layer = n;
   try { localStorage.setItem("pathproof.layer", String(n)); } catch { /* private mode */ }
+  // Every view that has words of its own for a layer is told again (nothing is traced again).
   if (state.trace) { renderHopCard(); renderOutcome(); }
   renderViewWords();
   if (state.matrixCell && state.scn) renderCellDetail(state.matrixCell.r, state.matrixCell.c);
-  if (state.scn) renderAttacker();
+  if (state.scn) { renderAttacker(); renderChanges(); }
+  renderExpectations();
   renderLesson();
 }
 
@@ -1063,7 +1154,7 @@ function predictionItem(lesson, layer, p, i) {
         h("input", { type: "radio", name, value: k, checked: saved.choice === k, onchange: () => choose(k) }),
         " ", h("span", { class: "choice-word" }, (OUTCOME_WORD[k] || k) + ": "), OUTCOME_CHOICE[k] || k))),
     h("button", { type: "button", class: "see", onclick: () => seePrediction(lesson, layer, p, i, li, reveal) },
-      `See: run ${p.from} → ${p.to}${p.variant ? ` with ${p.variant}` : ""}`),
+      `See: run ${p.from} → ${p.to}${p.sport ? ` from port ${p.sport}` : ""}${p.via ? ` via ${p.via}` : ""}${p.variant ? ` with ${p.variant}` : ""}`),
     reveal);
   if (saved.result) fillReveal(reveal, saved, p, li);
   return li;
@@ -1438,26 +1529,89 @@ function renderChanges() {
     return;
   }
   if (!d) { box.replaceChildren(h("p", { class: "muted" }, `Comparing with ${v}…`)); return; }
+  const L = state.layer;
   const info = state.scn.variants.find((x) => x.name === v);
   const journey = (g, kind) => h("li", { class: `change ${kind}`, "data-journey": `${g.source} -> ${g.host} ${g.socket}` },
     h("p", {}, h("strong", {}, `${kind === "gained" ? "+" : "−"} ${g.source} → ${g.host} `, h("code", {}, g.socket)), g.whole ? "" : " (in part)",
-      h("span", { class: "muted" }, ` — ${packetsLine(g.packets)}`)),
-    h("p", {}, `As written: ${g.as_written || "?"}; under ${v}: ${g.under_variant || "?"}. `,
-      g.other_side ? h("span", { class: "muted" }, `${kind === "gained" ? "Before" : "Now"}: ${deciderText(g.other_side)}. `) : null,
-      kind === "gained" ? `Let through by ${g.rules.length ? g.rules.join(", ") : "no filter"}.` : `Was let through by ${g.rules.length ? g.rules.join(", ") : "no filter"}.`),
+      L >= 2 ? h("span", { class: "muted" }, ` — ${packetsLine(g.packets)}`) : null),
+    h("p", { class: "change-words", "data-layer": String(L) }, renderInline(journeyChangeWords(g, kind, v))),
     responsibleList(g.responsible),
     traceButton(g.trace, `▶ Trace it under ${v}`));
+  const heads = {
+    1: [`The lines of ${state.scn.file} that ${v} changes`, "New roads that open", "Roads that close"],
+    2: [`What ${v} changes in ${state.scn.file}`, "Journeys that appear", "Journeys that disappear"],
+    3: [`Declarations ${v} changes in ${state.scn.file}`, "Journeys that appear, and the rules that let them through", "Journeys that disappear, and what stops them now"],
+    4: [`What ${v} changes in ${state.scn.file}: the decisions to review`, "Authority granted: journeys that appear", "Authority withdrawn: journeys that disappear"],
+  }[L];
+  const footer = {
+    1: `Every other road stays as it was (${d.unchanged}).`,
+    2: `${d.unchanged} journeys are the same; ${d.old.journeys} as written, ${d.new.journeys} under ${v}.`,
+    3: `${d.unchanged} journeys are the same; ${d.old.journeys} as written, ${d.new.journeys} under ${v}. The same list on the command line: \`pathproof diff ${state.scn.file} --variant ${v}\`.`,
+    4: `${d.unchanged} journeys are the same; ${d.old.journeys} as written, ${d.new.journeys} under ${v}. Every journey that appears is authority someone now holds: review it before the change ships, and pin what must never change with an \`expect:\` line.`,
+  }[L];
   fill(box,
     h("h3", {}, `As written → ${v}`), info ? h("p", { class: "muted" }, info.why) : null,
-    h("h4", {}, `What ${v} changes in ${state.scn.file} (${d.changes.length})`),
+    h("h4", {}, `${heads[0]} (${d.changes.length})`),
     d.changes.length ? h("ul", { class: "decl-changes" }, d.changes.map((c) => h("li", { "data-kind": c.kind },
       h("span", { "aria-hidden": "true" }, c.change === "added" ? "+ " : c.change === "removed" ? "− " : "≠ "), renderInline(c.summary.replace(/ \(line \d+\)$/, "")), " ", lineButton(c.line)))) : h("p", { class: "muted" }, "nothing"),
-    h("h4", {}, `Journeys that appear (${d.gained.length})`),
+    h("h4", {}, `${heads[1]} (${d.gained.length})`),
     d.gained.length ? h("ul", { class: "journey-changes" }, d.gained.map((g) => journey(g, "gained"))) : h("p", { class: "muted" }, "none"),
-    h("h4", {}, `Journeys that disappear (${d.lost.length})`),
+    h("h4", {}, `${heads[2]} (${d.lost.length})`),
     d.lost.length ? h("ul", { class: "journey-changes" }, d.lost.map((g) => journey(g, "lost"))) : h("p", { class: "muted" }, "none"),
-    h("p", { class: "muted" }, `${d.unchanged} journeys are the same; ${d.old.journeys} as written, ${d.new.journeys} under ${v}.`));
+    h("p", { class: "muted" }, renderInline(footer)));
   box.dataset.variant = v;
+  box.dataset.layer = String(L);
+}
+
+// An `expect:` line about one journey of a diff: `deny web -> metadata:80`.
+function expectLine(verb, g) {
+  const m = /^(tcp|udp|icmp)(?:\/(\d+))?/.exec(g.socket || "");
+  const proto = m ? m[1] : "tcp";
+  const port = m && m[2] ? `:${m[2]}` : "";
+  return `${verb} ${proto === "tcp" ? "" : `${proto} `}${g.source} -> ${g.host}${port}`;
+}
+
+// A journey a variant adds (`gained`) or removes (`lost`), told for the layer.
+function journeyChangeWords(g, kind, v) {
+  const L = state.layer;
+  const host = state.scn.hosts.find((x) => x.name === g.host);
+  const star = host && host.sensitive;
+  const who = g.source_kind === "network" ? `anyone else on ${g.source}` : g.source;
+  const door = /^(?:tcp|udp)\/(\d+)/.exec(g.socket || "");
+  const rules = g.rules.length ? g.rules.join(", ") : "no filter";
+  if (L === 1) {
+    const where = `${door ? `door ${door[1]} of ` : ""}${g.host}${star ? " (★ a house with something precious inside)" : ""}`;
+    const plain = (k) => (k ? OUTCOME_PLAIN[k] || k : "?");
+    return kind === "gained"
+      ? `A new road opens: with ${v}, ${who} can get through to ${where}. As written, the packet ${plain(g.as_written)}.`
+      : `A road closes: with ${v}, ${who} can no longer get through to ${where}; now the packet ${plain(g.under_variant)}.`;
+  }
+  if (L === 2) {
+    return `As written: ${g.as_written || "?"}; under ${v}: ${g.under_variant || "?"}.` +
+      (g.example ? ` Example packet: ${exampleLine(g.example)}.` : "") +
+      (g.other_side ? ` ${kind === "gained" ? "Before" : "Now"} it stops at ${g.other_side.at || "?"} (${g.other_side.stage || g.other_side.outcome}).` : "");
+  }
+  if (L === 3) {
+    return `As written: ${g.as_written || "?"}; under ${v}: ${g.under_variant || "?"}. ` +
+      (g.other_side ? `${kind === "gained" ? "Before" : "Now"}: ${deciderText(g.other_side)}. ` : "") +
+      (kind === "gained" ? `Let through by ${rules}.` : `Was let through by ${rules}.`) +
+      (g.trace ? ` Check it: \`${traceCommand(g.trace, v)}\`.` : "");
+  }
+  const reach = `${g.socket} on ${g.host}${star ? " (★ sensitive)" : ""}`;
+  const m = /^(tcp|udp)\/(\d+)/.exec(g.socket || "");
+  const target = m ? `${m[1] === "tcp" ? "" : `${m[1]} `}${g.host}:${m[2]}` : g.host;
+  // A line about a network covers its hosts too, which may rightly connect:
+  // for anyone else on a network, only an `only` line says it without them.
+  const pin = g.source_kind === "network"
+    ? ` A \`deny ${g.source} -> …\` line would cover the hosts on ${g.source} as well; \`only … may reach ${target}\`, naming who should, pins this one.`
+    : g.whole
+    ? kind === "gained"
+      ? ` If it is not meant, \`${expectLine("deny", g)}\` in \`expect:\` fails on it, here and in every later change.`
+      : ` \`${expectLine("deny", g)}\` in \`expect:\` keeps it withdrawn (or \`${expectLine("allow", g)}\`, if something depended on it).`
+    : " Only part of its packets changed, so an `expect:` line about the whole journey reads the same before and after: the packets above are what changed.";
+  return (kind === "gained"
+    ? `Authority granted by ${v}: whoever controls ${who} can now talk to ${reach}, through ${rules}.`
+    : `Authority withdrawn by ${v}: ${who} can no longer talk to ${reach}; it was let through by ${rules}.`) + pin;
 }
 
 function deciderText(o) {

@@ -412,7 +412,8 @@ test("the layer switch retells every view", { skip }, async () => {
   await page.selectOption("#foothold", "web");
   await page.waitForSelector('#attacker[data-from="web"]');
   await page.click("#tab-matrix");
-  const seen = { matrix: new Set(), detail: new Set(), changes: new Set(), attacker: new Set(), "attacker view": new Set(), radius: new Set(), expectations: new Set(), hop: new Set() };
+  await page.waitForSelector("#expectations:not([data-busy])");
+  const seen = { matrix: new Set(), detail: new Set(), changes: new Set(), attacker: new Set(), "attacker view": new Set(), radius: new Set(), expectations: new Set(), "expected journeys": new Set(), hop: new Set() };
   for (const layer of [1, 2, 3, 4]) {
     await page.check(`input[name="layer"][value="${layer}"]`);
     const tag = words.layers[layer - 1];
@@ -433,19 +434,55 @@ test("the layer switch retells every view", { skip }, async () => {
     seen.radius.add(await text("#attacker .radius"));
     seen["attacker view"].add(await text("#attacker"));
     seen.hop.add(await text("#hop-card"));
+    // The rows of the expected journeys, not only their view's header.
+    assert.equal(await page.getAttribute("#expect-rows", "data-layer"), String(layer));
+    seen["expected journeys"].add(await text("#expect-rows"));
   }
   for (const [view, set] of Object.entries(seen)) {
     if (view === "radius") assert.ok(set.size >= 3, `${view}: ${[...set].join(" | ")}`);
     else assert.equal(set.size, 4, `${view} reads the same at two layers`);
   }
-  // The views visible at the changes tab and under a variant carry them too.
+  // Under a variant: the changes list and the expected journeys, compared
+  // as written and under break, are retold at each layer too.
   await page.click('button[data-variant="break"]');
   await analysed("break");
+  await page.waitForSelector('#expectations[data-variant="break"]:not([data-busy])');
   await page.click("#tab-changes");
   assert.equal(await page.isVisible("#changes-words"), true);
-  await page.check('input[name="layer"][value="1"]');
-  assert.ok((await text("#changes-words")).includes(plain(words.views.changes[0])));
-  await shot("18-layer-1-changes");
+  const changes = new Map(), rows = new Map(), metadata = new Map(), row = new Map();
+  for (const layer of [1, 2, 3, 4]) {
+    await page.check(`input[name="layer"][value="${layer}"]`);
+    assert.ok((await text("#changes-words")).includes(plain(words.views.changes[layer - 1])));
+    assert.equal(await page.getAttribute("#changes", "data-layer"), String(layer));
+    assert.equal(await page.getAttribute("#expect-rows", "data-layer"), String(layer));
+    changes.set(layer, await text("#changes"));
+    rows.set(layer, await text("#expect-rows"));
+    metadata.set(layer, await text('#changes li[data-journey="web -> metadata tcp/80 http"]'));
+    row.set(layer, await text('#expect-rows tr[data-journey="web -> metadata:80"]'));
+    if (layer === 1) await shot("18-layer-1-changes");
+  }
+  for (const [what, m] of [["the changes list", changes], ["the expected journeys", rows], ["web -> metadata in the changes", metadata], ["the row of web -> metadata:80", row]]) {
+    assert.equal(new Set(m.values()).size, 4, `${what} reads the same at two layers`);
+    assert.notEqual(m.get(1), m.get(4), what);
+  }
+  // What each layer says of the journey that appears under break.
+  assert.match(metadata.get(1), /A new road opens: with break, web can get through to door 80 of metadata/);
+  assert.doesNotMatch(metadata.get(1), /169\.254\.169\.254/); // no addresses in the picture
+  assert.match(metadata.get(2), /As written: dropped; under break: reached/);
+  assert.match(metadata.get(3), /pathproof trace --from web --to 169\.254\.169\.254:80 --sport \d+ --variant break/);
+  assert.match(metadata.get(4), /Authority granted by break: whoever controls web can now talk to tcp\/80 http on metadata/);
+  assert.match(metadata.get(4), /deny web -> metadata:80 in expect: fails on it/);
+  // A network's stand-in is not pinned with a deny line that would catch its hosts too.
+  const dmzApi = await text('#changes li[data-journey="dmz -> api tcp/8080 http"]');
+  assert.match(dmzApi, /only … may reach api:8080/);
+  assert.doesNotMatch(dmzApi, /deny dmz -> api:8080 in expect/);
+  // Every layer still names the declaration responsible and its line.
+  for (const t of metadata.values()) assert.match(t, /Responsible: \+ edge-fw: rule allow from dmz to any added \(line \d+\)/);
+  // And of the expectation `deny web -> metadata:80`.
+  assert.match(row.get(1), /web should never get through to metadata:80\. As written, the packet is stopped, and nobody answers; with break it gets through/);
+  assert.match(row.get(2), /a tcp connection from web to metadata:80 \(169\.254\.169\.254\) must not complete/);
+  assert.match(row.get(3), /As written: dropped at edge step \d+ \(filter\) by default drop — mini-lab\.yaml line \d+; under break: reaches metadata, let through by allow from dmz to any \(edge, mini-lab\.yaml line \d+\)/);
+  assert.match(row.get(4), /Trust boundary: web must hold no way into metadata:80/);
   await page.check('input[name="layer"][value="2"]');
   await page.click('button[data-variant=""]');
   await analysed("");
