@@ -185,7 +185,11 @@ test("the layer switch changes the explanations", { skip }, async () => {
 test("play and speed move the packet on by themselves", { skip }, async () => {
   await page.selectOption("#from", "client");
   await page.fill("#to", "web:443");
+  // The trace on screen is already client -> web:443: wait for this one to be
+  // done (it stops the player when it lands), not for the card already shown.
+  await page.evaluate(() => { document.querySelector("#status").textContent = ""; });
   await page.click("#trace-btn");
+  await page.waitForFunction(() => document.querySelector("#status").textContent.startsWith("Traced client → web:443"));
   await page.waitForSelector("#hop-card:not([hidden])");
   const total = await page.locator("#hop-list li").count();
   const at = async () => Number((await page.textContent("#position")).match(/hop (\d+)/)[1]);
