@@ -9,7 +9,6 @@ use std::sync::Arc;
 
 use crate::model::*;
 
-use super::fasthash::FastMap;
 use super::space::*;
 use super::symbolic::{End, Engine, Outcome, PathStep, Source, StepKind, EPHEMERAL, ESTABLISHED};
 
@@ -131,6 +130,7 @@ fn class_reach(
     keep_stopped: bool,
 ) -> ClassReach {
     let s = class[0];
+    let class_addrs = ClassAddrs::new(engine, class);
     let mut journeys = Vec::new();
     let mut stopped = Vec::new();
     let mut by_target: BTreeMap<(usize, usize), Vec<Outcome>> = BTreeMap::new();
@@ -160,7 +160,7 @@ fn class_reach(
                 None => paths.push((o.path.into(), o.space)),
             }
         }
-        for (members, mut paths) in alike_members(engine, class, paths) {
+        for (members, mut paths) in alike_members(engine, class, &class_addrs, paths) {
             // The class walked as its first member: the steps at the source
             // are this group's own.
             if class.len() > 1 {
@@ -202,102 +202,122 @@ pub fn at_source(path: &Arc<[PathStep]>, dev: usize) -> Arc<[PathStep]> {
         .collect()
 }
 
+/// What `alike_members` needs to know about a class, computed once per class.
+struct ClassAddrs {
+    /// Every own address range of every member, sorted: (family, range, member).
+    addrs: Vec<(Fam, u128, u128, usize)>,
+    /// Per member: 1 for a network's stand-in, 0 for a host (they never
+    /// reach a socket "alike").
+    kind: Vec<u128>,
+}
+
+impl ClassAddrs {
+    fn new(engine: &Engine, class: &[Source]) -> ClassAddrs {
+        let mut addrs = Vec::new();
+        for (mi, &m) in class.iter().enumerate() {
+            for &(fam, lo, hi) in engine.own_addrs(engine.source_dev(m)) {
+                addrs.push((fam, lo, hi, mi));
+            }
+        }
+        addrs.sort_unstable();
+        let kind = class
+            .iter()
+            .map(|m| matches!(m, Source::Network(_)) as u128)
+            .collect();
+        ClassAddrs { addrs, kind }
+    }
+}
+
 /// Splits a class's journey to one socket into groups of members that
 /// reach it alike: the same paths, carrying the same packets but for each
 /// member's own source address. Members that do not reach it are left out.
-fn alike_members(engine: &Engine, class: &[Source], paths: Paths) -> Vec<(Vec<Source>, Paths)> {
+fn alike_members(
+    engine: &Engine,
+    class: &[Source],
+    ca: &ClassAddrs,
+    paths: Paths,
+) -> Vec<(Vec<Source>, Paths)> {
     if class.len() == 1 {
         return vec![(class.to_vec(), paths)];
     }
-    // Every own address range of every member, sorted: (family, range,
-    // member, position among the member's own ranges).
-    let mut addrs: Vec<(Fam, u128, u128, usize, usize)> = Vec::new();
-    // A network's stand-in and hosts of a class never reach a socket "alike".
-    let kind = |m: Source| matches!(m, Source::Network(_)) as usize;
-    for (mi, &m) in class.iter().enumerate() {
-        for (k, &(fam, lo, hi)) in engine.own_addrs(engine.source_dev(m)).iter().enumerate() {
-            addrs.push((fam, lo, hi, mi, k));
-        }
-    }
-    addrs.sort_unstable();
-    // Per member, per path it takes: its packets, and the same packets with
-    // the source address replaced by the position of the member's own range
-    // (equal for members that reach the socket alike).
-    let mut parts: Vec<Vec<(usize, Vec<Cube>)>> = vec![Vec::new(); class.len()];
+    // Every member's part of every box: (member, path, the box cut to one
+    // of the member's own ranges), grouped by member and path with the
+    // boxes in the order the paths hold them.
+    let mut pieces: Vec<(usize, usize, Cube)> = Vec::new();
     for (pi, (_, sp)) in paths.iter().enumerate() {
         for c in &sp.0 {
-            let start = addrs.partition_point(|e| (e.0, e.2) < (c.fam, c.src.0));
-            for e in &addrs[start..] {
+            let start = ca.addrs.partition_point(|e| (e.0, e.2) < (c.fam, c.src.0));
+            for e in &ca.addrs[start..] {
                 if e.0 != c.fam || e.1 > c.src.1 {
                     break;
-                }
-                let list = &mut parts[e.3];
-                if list.last().map(|x| x.0) != Some(pi) {
-                    list.push((pi, Vec::new()));
                 }
                 let piece = Cube {
                     src: (e.1.max(c.src.0), e.2.min(c.src.1)),
                     ..*c
                 };
-                list.last_mut().expect("pushed above").1.push(piece);
+                pieces.push((e.3, pi, piece));
             }
         }
     }
-    // Per group: its key, the members, and the union of their packets per path.
-    type Key = Vec<(usize, Vec<Cube>)>;
-    let mut order: Vec<(Vec<Source>, Vec<Space>)> = Vec::new();
-    let mut index: FastMap<Key, usize> = FastMap::default();
-    for (mi, mine) in parts.into_iter().enumerate() {
-        if mine.is_empty() {
-            continue;
-        }
-        let own = engine.own_addrs(engine.source_dev(class[mi]));
-        let mut key: Key = Vec::with_capacity(mine.len() + 1);
+    pieces.sort_by_key(|p| (p.0, p.1));
+    // Per group: its key (per path, the member's packets with the source
+    // replaced by the position of the member's own range: equal for members
+    // that reach the socket alike), the members, and per path the union of
+    // their packets. Groups are few: they are compared one by one.
+    type Key = Vec<(usize, Cube)>;
+    let mut groups: Vec<(Key, Vec<Source>, Vec<Space>)> = Vec::new();
+    let mut key: Key = Vec::new();
+    let mut parts: Vec<(usize, Space)> = Vec::new();
+    for member in pieces.chunk_by(|a, b| a.0 == b.0) {
+        let mi = member[0].0;
+        key.clear();
         key.push((
             usize::MAX,
-            vec![Cube {
-                src: (kind(class[mi]) as u128, 0),
+            Cube {
+                src: (ca.kind[mi], 0),
                 ..Cube::full(Fam::V4)
-            }],
+            },
         ));
-        let mut spaces = Vec::with_capacity(mine.len());
-        for (pi, cubes) in mine {
-            let part = Space(cubes).coalesce();
-            let mut canon: Vec<Cube> = part
-                .0
-                .iter()
-                .map(|c| {
-                    let k = own
-                        .iter()
-                        .position(|&(f, lo, hi)| f == c.fam && lo <= c.src.0 && c.src.1 <= hi)
-                        .unwrap_or(usize::MAX) as u128;
-                    Cube { src: (k, k), ..*c }
-                })
-                .collect();
-            canon.sort_unstable();
-            key.push((pi, canon));
-            spaces.push((pi, part));
+        parts.clear();
+        for on_path in member.chunk_by(|a, b| a.1 == b.1) {
+            let pi = on_path[0].1;
+            let part = if on_path.len() == 1 {
+                Space(vec![on_path[0].2])
+            } else {
+                Space(on_path.iter().map(|p| p.2).collect()).coalesce()
+            };
+            let from = key.len();
+            // The position of the member's range each box of the part lies in.
+            let own = engine.own_addrs(engine.source_dev(class[mi]));
+            key.extend(part.0.iter().map(|c| {
+                let k = own
+                    .iter()
+                    .position(|&(f, lo, hi)| f == c.fam && lo <= c.src.0 && c.src.1 <= hi)
+                    .unwrap_or(usize::MAX) as u128;
+                (pi, Cube { src: (k, k), ..*c })
+            }));
+            key[from..].sort_unstable();
+            parts.push((pi, part));
         }
-        match index.get(&key) {
-            Some(&g) => {
-                order[g].0.push(class[mi]);
-                for (pi, part) in spaces {
-                    order[g].1[pi].0.extend(part.0);
+        match groups.iter_mut().find(|g| g.0 == key) {
+            Some(g) => {
+                g.1.push(class[mi]);
+                for (pi, part) in parts.drain(..) {
+                    g.2[pi].0.extend(part.0);
                 }
             }
             None => {
-                index.insert(key, order.len());
                 let mut per_path = vec![Space::default(); paths.len()];
-                for (pi, part) in spaces {
+                for (pi, part) in parts.drain(..) {
                     per_path[pi] = part;
                 }
-                order.push((vec![class[mi]], per_path));
+                groups.push((key.clone(), vec![class[mi]], per_path));
             }
         }
     }
-    order
+    groups
         .into_iter()
-        .map(|(members, per_path)| {
+        .map(|(_, members, per_path)| {
             let ps = paths
                 .iter()
                 .zip(per_path)

@@ -221,6 +221,10 @@ impl Space {
     /// (not always) coalesce to the same list; callers that compare sets this
     /// way only lose grouping when they do not, never exactness.
     pub fn coalesce(&self) -> Space {
+        // One box is already as merged as it gets (most journeys' parts).
+        if self.0.len() <= 1 {
+            return self.clone();
+        }
         let mut v = self.0.clone();
         loop {
             let before = v.len();
