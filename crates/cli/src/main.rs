@@ -186,6 +186,22 @@ enum ListFormat {
     Json,
 }
 
+/// Writes a command's answer to standard output. A reader that goes away
+/// (`pathproof reach | head`) ends the output quietly, as with other Unix
+/// tools, instead of a panic; another write error is reported.
+fn emit(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+        Err(e) => {
+            eprintln!("pathproof: cannot write the output: {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
 fn main() -> ExitCode {
     allocator::keep_freed_memory();
     let cli = Cli::parse();
@@ -239,7 +255,7 @@ fn run(cli: Cli) -> Result<ExitCode, InputError> {
                 TraceFormat::Json => render::trace_json(&t),
                 TraceFormat::Mermaid => render::trace_mermaid(&t),
             };
-            print!("{out}");
+            emit(&out);
             Ok(ExitCode::SUCCESS)
         }
         Command::Filter {
@@ -254,7 +270,7 @@ fn run(cli: Cli) -> Result<ExitCode, InputError> {
                 packets.as_deref(),
                 matches!(format, ListFormat::Json),
             )?;
-            print!("{out}");
+            emit(&out);
             Ok(ExitCode::SUCCESS)
         }
         Command::Reach {
@@ -277,7 +293,7 @@ fn run(cli: Cli) -> Result<ExitCode, InputError> {
             } else {
                 reach_cmd::reach(&scn, from.as_deref(), to.as_deref(), format)?
             };
-            print!("{out}");
+            emit(&out);
             Ok(ExitCode::SUCCESS)
         }
         Command::Check {
@@ -293,7 +309,7 @@ fn run(cli: Cli) -> Result<ExitCode, InputError> {
                 CheckFormat::Sarif => "sarif",
             };
             let (out, ok) = reach_cmd::check(&scn, format);
-            print!("{out}");
+            emit(&out);
             Ok(if ok {
                 ExitCode::SUCCESS
             } else {
@@ -302,7 +318,7 @@ fn run(cli: Cli) -> Result<ExitCode, InputError> {
         }
         Command::Lab { cmd } => {
             let (out, ok) = lab_cmd::run(cmd)?;
-            print!("{out}");
+            emit(&out);
             Ok(if ok {
                 ExitCode::SUCCESS
             } else {
@@ -310,7 +326,7 @@ fn run(cli: Cli) -> Result<ExitCode, InputError> {
             })
         }
         Command::Export { what } => {
-            print!("{}", export_cmd::run(what)?);
+            emit(&export_cmd::run(what)?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Learn {
@@ -323,15 +339,15 @@ fn run(cli: Cli) -> Result<ExitCode, InputError> {
                 None => learn_cmd::list(&all),
                 Some(id) => learn_cmd::show(&all, &id, layer)?,
             };
-            print!("{out}");
+            emit(&out);
             Ok(ExitCode::SUCCESS)
         }
         Command::Audit(a) => {
-            print!("{}", audit_cmd::run(&a)?);
+            emit(&audit_cmd::run(&a)?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Diff(a) => {
-            print!("{}", diff_cmd::run(&a)?);
+            emit(&diff_cmd::run(&a)?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Examples { format } => {
@@ -352,7 +368,7 @@ fn run(cli: Cli) -> Result<ExitCode, InputError> {
                         } else {
                             format!(" [variants: {}]", variants.join(", "))
                         };
-                        println!("{:<width$}  {}{variants}", e.name, e.teaches);
+                        emit(&format!("{:<width$}  {}{variants}\n", e.name, e.teaches));
                     }
                 }
                 ListFormat::Json => {
@@ -363,10 +379,10 @@ fn run(cli: Cli) -> Result<ExitCode, InputError> {
                             serde_json::json!({ "name": e.name, "teaches": e.teaches, "variants": variants })
                         })
                         .collect();
-                    println!(
-                        "{}",
+                    emit(&format!(
+                        "{}\n",
                         serde_json::to_string_pretty(&list).expect("plain values serialise")
-                    );
+                    ));
                 }
             }
             Ok(ExitCode::SUCCESS)

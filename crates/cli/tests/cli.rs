@@ -374,3 +374,27 @@ fn filter_input_errors_exit_2_with_the_line() {
         .assert()
         .code(2);
 }
+
+/// A reader that went away (`pathproof reach | head`) ends the output
+/// quietly: no panic, the command's own exit code. The pipe's read end is
+/// closed before the command starts, so every write meets EPIPE.
+#[test]
+fn a_closed_output_pipe_is_not_a_panic() {
+    for args in [
+        &["reach", "--format", "json"][..],
+        &["trace", "--from", "client", "--to", "web:443"][..],
+        &["examples", "--format", "json"][..],
+    ] {
+        let (reader, writer) = std::io::pipe().expect("a pipe");
+        drop(reader);
+        let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("pathproof"))
+            .args(args)
+            .stdout(writer)
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .expect("runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+    }
+}
