@@ -143,6 +143,10 @@ struct TraceArgs {
     /// Prefer IPv6 (AAAA records and IPv6 addresses).
     #[arg(short = '6', long)]
     ipv6: bool,
+    /// The packet belongs to a connection opened earlier (a conntrack entry
+    /// already exists on every device, whatever the rules say now).
+    #[arg(long, conflicts_with = "via")]
+    established: bool,
     /// Apply one of the scenario's variants (such as break or harden).
     #[arg(long)]
     variant: Option<String>,
@@ -247,6 +251,7 @@ fn run(cli: Cli) -> Result<ExitCode, InputError> {
                 via: a.via,
                 sport: a.sport,
                 ipv6: a.ipv6,
+                established: a.established,
             };
             let t = pathproof_core::trace(&scn, &q)
                 .map_err(|e| InputError(diagnostics::query_error(&e)))?;

@@ -398,3 +398,46 @@ fn a_closed_output_pipe_is_not_a_panic() {
         assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
     }
 }
+
+/// `trace --established`: the header says so, the stateful hop takes the
+/// entry on trust; with `--via` it is a usage error (exit 2).
+#[test]
+fn trace_of_an_earlier_connection() {
+    let out = pathproof()
+        .args([
+            "trace",
+            "stateless-acl",
+            "--from",
+            "files",
+            "--to",
+            "laptop:3389",
+        ])
+        .args(["--sport", "445", "--variant", "harden", "--established"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("a packet of a connection opened earlier"),
+        "{text}"
+    );
+    assert!(text.contains("outcome: REACHED at laptop"), "{text}");
+    assert!(
+        text.contains("still agrees with office-acl's rules"),
+        "{text}"
+    );
+    let via = pathproof()
+        .args([
+            "trace",
+            "--from",
+            "web",
+            "--to",
+            "api:8080",
+            "--via",
+            "proxy",
+            "--established",
+        ])
+        .output()
+        .expect("runs");
+    assert_eq!(via.status.code(), Some(2));
+}

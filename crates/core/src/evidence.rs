@@ -39,6 +39,10 @@ pub struct QueryEcho {
     pub source_address: Option<IpAddr>,
     /// The address the client connects to (after DNS, before any NAT).
     pub destination_address: Option<IpAddr>,
+    /// The question was about a packet of a connection opened earlier
+    /// (`--established`); absent when false.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub established: bool,
 }
 
 /// Which part of the journey a hop belongs to.

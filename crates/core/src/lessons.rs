@@ -149,6 +149,9 @@ pub struct Prediction {
     pub ipv6: bool,
     /// The client's source port (default: the engine's fixed ephemeral port).
     pub sport: Option<u16>,
+    /// A packet of a connection opened earlier (`trace --established`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub established: bool,
     /// The outcome the engine must compute.
     pub answer: OutcomeKind,
     /// Optionally, the device where the journey must end (the outcome's `at`).
@@ -167,6 +170,7 @@ impl Prediction {
         q.via = self.via.clone();
         q.ipv6 = self.ipv6;
         q.sport = self.sport;
+        q.established = self.established;
         q
     }
 
@@ -188,6 +192,9 @@ impl Prediction {
         }
         if let Some(p) = self.sport {
             c.push_str(&format!(" --sport {p}"));
+        }
+        if self.established {
+            c.push_str(" --established");
         }
         if let Some(v) = &self.variant {
             c.push_str(&format!(" --variant {v}"));
@@ -327,6 +334,8 @@ struct RawPrediction {
     ipv6: bool,
     #[serde(default)]
     sport: Option<u16>,
+    #[serde(default)]
+    established: bool,
     answer: Spanned<String>,
     #[serde(default)]
     at: Option<String>,
@@ -651,6 +660,7 @@ pub fn parse(file: &str, text: &str) -> Result<Lesson, LessonError> {
                 via: p.via.map(|v| v.trim().to_string()),
                 ipv6: p.ipv6,
                 sport: p.sport,
+                established: p.established,
                 answer,
                 at: p.at.map(|a| a.trim().to_string()),
                 explain: p.explain.trim().to_string(),

@@ -758,3 +758,92 @@ fn a_sender_standing_for_a_network_gets_a_free_address() {
     assert_eq!(t.query.source, "inside@10.1.0.254");
     assert_eq!(t.outcome.kind, OutcomeKind::Reached);
 }
+
+/// `--established`: a packet of a connection opened earlier. Every device
+/// already holds its conntrack entry, so a stateful filter lets it through on
+/// that entry (whatever its rules say now) and says so; a stateless filter
+/// still reads its rules; NAT still rewrites it (the mapping was chosen when
+/// the connection opened); a proxy leg is refused rather than guessed.
+#[test]
+fn an_earlier_connection_rides_on_its_conntrack_entry() {
+    let yaml = r#"
+networks:
+  out: { cidr: 203.0.113.0/24 }
+  lan: { cidr: 10.0.0.0/24, gateway: r }
+hosts:
+  c: { at: out 203.0.113.5, routes: ["10.0.0.0/24 via r"] }
+  r:
+    router: true
+    at: [out 203.0.113.1, lan 10.0.0.1]
+    forward: fw
+    nat: ["dnat tcp to 203.0.113.1 port 8443 in out -> s:443"]
+  s: { at: lan 10.0.0.10, listen: [tcp/443, tcp/22], input: acl }
+  p: { at: lan 10.0.0.20, listen: [tcp/3128 http-proxy], proxy: { port: 3128 } }
+filters:
+  fw:
+    stateful: true
+    default: drop
+    rules: [ allow tcp to s port 443 ]
+  acl:
+    stateful: false
+    default: drop
+    rules: [ allow tcp port 443 ]
+"#;
+    let scn = scenario(yaml, None);
+    let new = run(&scn, "c", "s:22", |_| {});
+    assert_eq!(
+        new.outcome.kind,
+        OutcomeKind::Dropped,
+        "{}",
+        new.outcome.text
+    );
+    // The stateful forward filter lets an old connection to port 22 through
+    // on its entry; the stateless input list on s still drops it.
+    let old = run(&scn, "c", "s:22", |q| q.established = true);
+    assert_eq!(
+        old.outcome.kind,
+        OutcomeKind::Dropped,
+        "{}",
+        old.outcome.text
+    );
+    assert_eq!(old.outcome.at.as_deref(), Some("s"));
+    assert!(old.query.established);
+    let fw = old
+        .hops
+        .iter()
+        .find(|h| h.stage == Stage::Filter && h.device == "r")
+        .expect("r's filter hop");
+    assert_eq!(fw.verdict, Verdict::Allow);
+    assert!(fw
+        .rule
+        .as_ref()
+        .is_some_and(|r| r.text.contains("established")));
+    assert!(
+        fw.trusts
+            .iter()
+            .any(|c| c.text.contains("still agrees with fw's rules")),
+        "{:?}",
+        fw.trusts
+    );
+    // DNAT still applies to the old connection, and the reply is un-NATed.
+    let nat = run(&scn, "c", "203.0.113.1:8443", |q| q.established = true);
+    assert_eq!(
+        nat.outcome.kind,
+        OutcomeKind::Reached,
+        "{}",
+        nat.outcome.text
+    );
+    assert_eq!(nat.outcome.at.as_deref(), Some("s"));
+    assert!(nat.hops.iter().any(|h| h.stage == Stage::Dnat));
+    assert!(nat.hops.iter().any(|h| h.stage == Stage::Conntrack));
+    // The JSON names the flag only when it is set.
+    let json = pathproof_core::render::trace_json(&nat);
+    assert!(json.contains("\"established\": true"), "{json}");
+    assert!(!pathproof_core::render::trace_json(&new).contains("\"established\""));
+    // Through a proxy: refused, with a way forward.
+    let mut q = Query::new("c", "s:443");
+    q.via = Some("p".into());
+    q.established = true;
+    let e = trace(&scn, &q).expect_err("not modelled");
+    assert!(e.message.contains("proxy"), "{e}");
+}

@@ -493,6 +493,9 @@ pub struct TraceRequest {
     pub via: Option<String>,
     #[serde(default)]
     pub ipv6: bool,
+    /// A packet of a connection opened earlier (`pathproof trace --established`).
+    #[serde(default)]
+    pub established: bool,
     #[serde(default)]
     pub variant: Option<String>,
 }
@@ -546,6 +549,7 @@ async fn post_trace(
         via: req.via.filter(|v| !v.is_empty()),
         sport: req.sport,
         ipv6: req.ipv6,
+        established: req.established,
     };
     let t = pathproof_core::trace(&scn, &q)
         .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.message, e.help))?;

@@ -833,3 +833,35 @@ async fn words_cover_every_view_and_outcome() {
     assert_eq!(w["outcomes"][0], "reached");
     assert_eq!(w["outcomes"].as_array().unwrap().len(), 10);
 }
+
+/// `established` is `pathproof trace --established`: a packet of an earlier
+/// connection, let through on its conntrack entry; with `via` it is a 422.
+#[tokio::test]
+async fn trace_of_an_earlier_connection() {
+    let st = state();
+    let a = post(
+        &st,
+        "/api/trace",
+        r#"{"from":"client","to":"www.example.com:443","established":true}"#,
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let v = a.json();
+    assert_eq!(v["query"]["established"], true);
+    assert_eq!(v["outcome"]["kind"], "reached");
+    let e = examples::get("mini-lab").unwrap();
+    let scn = pathproof_core::load(&e.file(), e.text, None).unwrap();
+    let mut q = Query::new("client", "www.example.com:443");
+    q.established = true;
+    assert_eq!(
+        a.body,
+        render::trace_json(&pathproof_core::trace(&scn, &q).unwrap())
+    );
+    let p = post(
+        &st,
+        "/api/trace",
+        r#"{"from":"web","to":"api:8080","via":"proxy","established":true}"#,
+    )
+    .await;
+    assert_error(&p, StatusCode::UNPROCESSABLE_ENTITY, "proxy");
+}

@@ -67,6 +67,28 @@ pub(super) fn reverse_path(hop: &mut Hop, src: IpAddr, iface: &str, strict: bool
     }
 }
 
+/// The send hop of a packet that belongs to a connection opened earlier.
+pub(super) fn earlier_connection(hop: &mut Hop) {
+    hop.state = Some(
+        "conntrack: this packet belongs to a connection opened earlier; every device on the way already holds its entry".into(),
+    );
+}
+
+/// A stateful filter that let a packet of an earlier connection through on
+/// its conntrack entry alone.
+pub(super) fn entry_not_policy(hop: &mut Hop, f: &Filter) {
+    if !f.stateful {
+        return;
+    }
+    hop.trusts.push(Claim::new(
+        Fact::Connection,
+        format!(
+            "that the entry still agrees with {}'s rules: it was made when the connection opened, and the rules as they are now were not read for this packet (a rule removed since changes nothing for this connection until its entry is deleted, e.g. `conntrack -D`)",
+            f.name
+        ),
+    ));
+}
+
 pub(super) fn filter(
     hop: &mut Hop,
     f: &Filter,

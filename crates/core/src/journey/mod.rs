@@ -51,6 +51,10 @@ pub struct Query {
     pub sport: Option<u16>,
     /// Prefer IPv6 addresses (AAAA records, a host's IPv6 address).
     pub ipv6: bool,
+    /// The packet belongs to a connection opened earlier: every device on
+    /// the way already holds its conntrack entry (made under whatever policy
+    /// held then), so stateful filters see it as `established`. Not with `via`.
+    pub established: bool,
 }
 
 impl Query {
@@ -63,6 +67,7 @@ impl Query {
             via: None,
             sport: None,
             ipv6: false,
+            established: false,
         }
     }
 }
@@ -76,7 +81,14 @@ pub fn trace(scn: &Scenario, q: &Query) -> Result<Trace, QueryError> {
         Some(v) => Some(endpoints::proxy_host(scn, v)?),
         None => None,
     };
+    if q.established && via.is_some() {
+        return Err(QueryError {
+            message: "an earlier connection through a proxy is not modelled: the proxy's own connection to the server has a conntrack entry of its own".into(),
+            help: Some("trace the leg to the proxy, or the proxy's leg to the server, with --established".into()),
+        });
+    }
     let mut t = Tracer::new(scn, &source);
+    t.existing = q.established;
     let echo = QueryEcho {
         from: q.from.clone(),
         to: q.to.clone(),
@@ -86,6 +98,7 @@ pub fn trace(scn: &Scenario, q: &Query) -> Result<Trace, QueryError> {
         source: t.dev_name(source.dev()),
         source_address: None,
         destination_address: None,
+        established: q.established,
     };
     let (outcome, dst_addr) = t.run(&source, &dest, q, via);
     // The address the client really sent from (chosen by route), if it sent at all.
@@ -253,6 +266,8 @@ struct Tracer<'s> {
     /// The device the request is at, as it arrived there and what its DNAT
     /// replaced: an answer sent from there carries that conntrack entry.
     here: Option<(Dev, Tuple, NatFrom)>,
+    /// The request belongs to a connection opened earlier (`Query::established`).
+    existing: bool,
 }
 
 /// What a NAT replaced: the original address and port, if it did.
@@ -285,6 +300,7 @@ impl<'s> Tracer<'s> {
             pending: None,
             walk_origin: 0,
             here: None,
+            existing: false,
         }
     }
 
@@ -1085,9 +1101,13 @@ impl<'s> Tracer<'s> {
             ),
         };
         let is_request = self.direction == Direction::Request;
+        let existing = self.existing;
         let hop = self.hop(origin, Stage::Send, None, &pkt, Verdict::Pass, None, detail);
         if is_request {
             claims::send(hop, pkt.t.src);
+            if existing {
+                claims::earlier_connection(hop);
+            }
         }
         if answer_state.is_some() {
             // An answer from a device that source-NATed the request is
@@ -1136,7 +1156,7 @@ impl<'s> Tracer<'s> {
         }
         let entered = pkt.t;
         let mut snat_from = None;
-        if origin_state == ConnState::New {
+        if origin_state == ConnState::New || self.opens_existing() {
             snat_from = self.snat_step(origin, &mut pkt, out_iface);
         }
         if self.direction == Direction::Reply {
@@ -1179,10 +1199,17 @@ impl<'s> Tracer<'s> {
         }
     }
 
+    /// A request of an earlier connection: its NAT mappings were chosen when
+    /// it opened, by the NAT rules (assumed unchanged since).
+    fn opens_existing(&self) -> bool {
+        self.existing && self.direction == Direction::Request
+    }
+
     /// The conntrack state of a packet at a device.
     fn state_at(&self, dev: Dev, pkt: &Packet) -> ConnState {
         let t = pkt.key();
         match self.direction {
+            Direction::Request if self.existing => ConnState::Established,
             Direction::Request => ConnState::New,
             Direction::Reply => {
                 if self
@@ -1419,8 +1446,11 @@ impl<'s> Tracer<'s> {
         }
         // Prerouting: destination NAT for a new connection.
         let mut dnat_from = None;
-        if state == ConnState::New && self.direction == Direction::Request {
-            let input = self.match_input(pkt, Some(in_iface), None, dev, state);
+        if (state == ConnState::New && self.direction == Direction::Request)
+            || self.opens_existing()
+        {
+            // NAT rules are read as the connection opened.
+            let input = self.match_input(pkt, Some(in_iface), None, dev, ConnState::New);
             if let Some(rule) = translate::dnat(self.host(dev), &input).cloned() {
                 if let NatKind::Dnat { to, port, .. } = rule.kind {
                     dnat_from = Some((pkt.t.dst, pkt.t.dport));
@@ -1575,7 +1605,9 @@ impl<'s> Tracer<'s> {
         }
         // Postrouting: source NAT for new connections, the DNAT undone for replies.
         let mut snat_from = None;
-        if state == ConnState::New && self.direction == Direction::Request {
+        if (state == ConnState::New && self.direction == Direction::Request)
+            || self.opens_existing()
+        {
             snat_from = self.snat_step(dev, pkt, out_iface);
         }
         if let (Direction::Reply, Some(c)) = (self.direction, &conn) {
@@ -1903,6 +1935,7 @@ impl<'s> Tracer<'s> {
         };
         let rp_strict = in_iface.is_some() && host.rp_filter == RpFilter::Strict;
         let direction = self.direction;
+        let existing = self.existing;
         let dst_name = self.name_of_addr(pkt.t.dst);
         let hop = self.hop(
             dev,
@@ -1913,7 +1946,11 @@ impl<'s> Tracer<'s> {
             Some(rule),
             detail.clone(),
         );
-        if f.stateful && decision.action == Action::Allow && direction == Direction::Request {
+        if f.stateful
+            && decision.action == Action::Allow
+            && direction == Direction::Request
+            && !existing
+        {
             hop.state = Some(
                 "conntrack: new connection recorded; its replies will match `established`".into(),
             );
@@ -1924,6 +1961,9 @@ impl<'s> Tracer<'s> {
                 _ => None,
             };
             claims::filter(hop, f, r, decision.by, &input, rp_strict, &dst_name);
+            if existing && direction == Direction::Request {
+                claims::entry_not_policy(hop, f);
+            }
             return None;
         }
         if direction == Direction::Reply && !f.stateful {

@@ -51,6 +51,12 @@ pub fn trace_text(t: &Trace) -> String {
         .as_deref()
         .map(|v| format!(", via proxy {v}"))
         .unwrap_or_default();
+    if q.established {
+        let _ = writeln!(
+            out,
+            "  a packet of a connection opened earlier (--established): conntrack already holds its entries"
+        );
+    }
     let _ = writeln!(
         out,
         "  from {} ({}) to {dst}{via}",

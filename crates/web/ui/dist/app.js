@@ -471,6 +471,7 @@ function formQuery() {
   if (sport !== "") q.sport = Number(sport);
   if ($("via").value) q.via = $("via").value;
   if ($("ipv6").checked) q.ipv6 = true;
+  if ($("established").checked) q.established = true;
   return q;
 }
 
@@ -486,6 +487,7 @@ function fillQuestion(q) {
   $("sport").value = q.sport ?? "";
   $("via").value = q.via || "";
   $("ipv6").checked = !!q.ipv6;
+  $("established").checked = !!q.established;
 }
 
 async function traceOnce(q, variant) {
@@ -496,7 +498,7 @@ async function traceOnce(q, variant) {
 
 // Every field of a trace question (POST /api/trace but `variant`), with the
 // value the API takes when it is left out.
-const QUESTION = { from: null, to: null, proto: "tcp", port: null, sport: null, via: null, ipv6: false };
+const QUESTION = { from: null, to: null, proto: "tcp", port: null, sport: null, via: null, ipv6: false, established: false };
 
 // Two questions share a key only when they ask for the same journey: every
 // field counts (a source port decides what a stateless rule or a stale
@@ -836,6 +838,7 @@ function traceCommand(q, variant) {
   if (q.sport) parts.push(`--sport ${q.sport}`);
   if (q.via) parts.push(`--via ${q.via}`);
   if (q.ipv6) parts.push("-6");
+  if (q.established) parts.push("--established");
   if (variant) parts.push(`--variant ${variant}`);
   return parts.join(" ");
 }
@@ -1154,7 +1157,7 @@ function predictionItem(lesson, layer, p, i) {
         h("input", { type: "radio", name, value: k, checked: saved.choice === k, onchange: () => choose(k) }),
         " ", h("span", { class: "choice-word" }, (OUTCOME_WORD[k] || k) + ": "), OUTCOME_CHOICE[k] || k))),
     h("button", { type: "button", class: "see", onclick: () => seePrediction(lesson, layer, p, i, li, reveal) },
-      `See: run ${p.from} → ${p.to}${p.sport ? ` from port ${p.sport}` : ""}${p.via ? ` via ${p.via}` : ""}${p.variant ? ` with ${p.variant}` : ""}`),
+      `See: run ${p.established ? "a packet of an earlier connection " : ""}${p.from} → ${p.to}${p.sport ? ` from port ${p.sport}` : ""}${p.via ? ` via ${p.via}` : ""}${p.variant ? ` with ${p.variant}` : ""}`),
     reveal);
   if (saved.result) fillReveal(reveal, saved, p, li);
   return li;
@@ -1210,6 +1213,7 @@ async function seePrediction(lesson, layer, p, i, li, reveal) {
   if (p.via) q.via = p.via;
   if (p.ipv6) q.ipv6 = true;
   if (p.sport) q.sport = p.sport;
+  if (p.established) q.established = true;
   fillQuestion(q);
   const t = await runTrace(q);
   // Loading the scenario again drew the lesson anew: find this question there.

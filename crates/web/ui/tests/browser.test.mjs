@@ -437,6 +437,41 @@ test("a harden question with a source port is compared with that same journey as
   assert.equal(await page.inputValue("#sport"), "");
 });
 
+test("a stale conntrack entry: an earlier connection survives the hardening", { skip }, async () => {
+  // The stateful lesson, layer 3: the RDP session files opened before the
+  // change still passes r1 on its conntrack entry; a new one is dropped.
+  await page.check('input[name="layer"][value="3"]');
+  const lesson = await page.evaluate(async () => (await fetch("/api/lessons/stateful")).json());
+  const layer = lesson.layers.find((l) => l.level === 3);
+  const i = layer.predict.findIndex((x) => x.established);
+  assert.ok(i >= 0, "a question about an earlier connection");
+  const p = layer.predict[i];
+  assert.equal(p.answer, "reached");
+  await page.click('button[data-lesson="stateful"]');
+  await page.waitForFunction((f) => document.querySelector("#scenario-about").textContent.includes(f), lesson.scenario_file);
+  await page.waitForSelector("#expectations:not([data-busy])");
+  const item = page.locator(`#lesson li.prediction[data-level="3"][data-index="${i}"]`);
+  assert.match(await item.locator("button.see").textContent(), /earlier connection/);
+  await item.locator('input[value="reached"]').check();
+  await item.locator("button.see").click();
+  await page.waitForSelector(`#lesson li.prediction[data-level="3"][data-index="${i}"] .reveal[data-verdict="right"]`);
+  await page.waitForFunction(() => document.querySelector("#outcome").dataset.kind === "reached");
+  assert.equal(await page.isChecked("#established"), true);
+  assert.equal(await page.inputValue("#sport"), String(p.sport));
+  // The same journey as a new connection is dropped by the hardened ACL.
+  await page.uncheck("#established");
+  await page.click("#trace-btn");
+  await page.waitForFunction(() => document.querySelector("#outcome").dataset.kind === "dropped");
+  await page.click("#lesson button:text('Close lesson')");
+  await page.click('button[data-variant=""]');
+  await page.waitForSelector('#expectations[data-variant=""]:not([data-busy])');
+  await page.check('input[name="layer"][value="2"]');
+  await page.fill("#sport", "");
+  await page.selectOption("#example-select", "mini-lab");
+  await page.waitForFunction(() => document.querySelector("#scenario-about").textContent.startsWith("mini-lab"));
+  await page.waitForSelector("#expectations:not([data-busy])");
+});
+
 test("break makes the metadata journey appear", { skip }, async () => {
   const row = page.locator('#expect-rows tr[data-journey="web -> metadata:80"]');
   await row.waitFor();
