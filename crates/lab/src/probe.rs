@@ -463,6 +463,25 @@ pub struct KernelResult {
     pub millis: u128,
 }
 
+impl KernelResult {
+    /// A result of `class` that nothing was heard about yet.
+    pub fn heard_nothing(class: Class, detail: &str, millis: u128) -> KernelResult {
+        KernelResult {
+            class,
+            detail: detail.into(),
+            peer_seen: None,
+            answered_by: None,
+            dst: None,
+            head_seen: false,
+            xff_seen: None,
+            headers_seen: None,
+            headers_sent: Vec::new(),
+            tls: None,
+            millis,
+        }
+    }
+}
+
 /// What the server that ended a TLS session reported inside it.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct TlsSeen {
@@ -1038,19 +1057,7 @@ pub fn run_kernel(
     tls: Option<&TlsClientSide>,
 ) -> KernelResult {
     let start = Instant::now();
-    let mut r = KernelResult {
-        class: Class::Other,
-        detail: String::new(),
-        peer_seen: None,
-        answered_by: None,
-        dst: None,
-        head_seen: false,
-        xff_seen: None,
-        headers_seen: None,
-        headers_sent: Vec::new(),
-        tls: None,
-        millis: 0,
-    };
+    let mut r = KernelResult::heard_nothing(Class::Other, "", 0);
     let q = &job.query;
     let (host_part, port) = match q.to.rsplit_once(':') {
         Some((h, p)) => (

@@ -30,19 +30,7 @@ fn scenario(name: &str, variant: Option<&str>) -> pathproof_core::model::Scenari
 /// A kernel result that connected and, unless the test fills it in, heard
 /// nothing from the service.
 fn connected(detail: &str) -> KernelResult {
-    KernelResult {
-        class: Class::Connected,
-        detail: detail.into(),
-        peer_seen: None,
-        answered_by: None,
-        dst: None,
-        head_seen: false,
-        xff_seen: None,
-        headers_seen: None,
-        headers_sent: Vec::new(),
-        tls: None,
-        millis: 1,
-    }
+    KernelResult::heard_nothing(Class::Connected, detail, 1)
 }
 
 /// What the lab's echo reports for a direct journey (no proxy) that reached
