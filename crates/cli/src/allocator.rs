@@ -3,11 +3,10 @@
 //!
 //! The symbolic engine makes millions of short-lived boxes and flows; with
 //! glibc's malloc that was about a quarter of the CPU time of the 2,000-host
-//! `reach`. mimalloc's default also hands freed memory back to the kernel
-//! 10 ms after it is freed (a "purge"), and the next allocation faults it in
-//! again, zeroed: on that `reach` about 10,000 page faults and 1 to 2 s of
-//! system time. A command runs for seconds and exits, so it keeps what it
-//! freed instead (see docs/performance.md).
+//! `reach`. mimalloc's default also hands freed memory back to the kernel a
+//! second after it is freed (a "purge"), and the next allocation faults it
+//! in again, zeroed. A command runs for seconds and exits, so it keeps what
+//! it freed instead (see docs/performance.md).
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -19,11 +18,15 @@ const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 /// Tells mimalloc never to purge freed memory. Call first thing in `main`.
 pub fn keep_freed_memory() {
     // SAFETY: mi_option_get/mi_option_set only read and write mimalloc's
-    // option table; any option index is accepted. The documented default of
-    // this option is 10 (ms): when the index does not read 10, it is not the
-    // option we mean, and nothing is changed.
+    // option table; any option index is accepted. The default of this option
+    // is 1000 ms in mimalloc v3 (what libmimalloc-sys builds) and 10 ms in
+    // v2: when the index reads neither, it is not the option we mean (or the
+    // user set MIMALLOC_PURGE_DELAY), and nothing is changed.
     unsafe {
-        if libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) == 10 {
+        if matches!(
+            libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY),
+            10 | 1000
+        ) {
             libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1);
         }
     }
