@@ -145,7 +145,7 @@ struct TraceArgs {
     ipv6: bool,
     /// The packet belongs to a connection opened earlier (a conntrack entry
     /// already exists on every device, whatever the rules say now).
-    #[arg(long, conflicts_with = "via")]
+    #[arg(long)]
     established: bool,
     /// Apply one of the scenario's variants (such as break or harden).
     #[arg(long)]

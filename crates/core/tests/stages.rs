@@ -763,7 +763,7 @@ fn a_sender_standing_for_a_network_gets_a_free_address() {
 /// already holds its conntrack entry, so a stateful filter lets it through on
 /// that entry (whatever its rules say now) and says so; a stateless filter
 /// still reads its rules; NAT still rewrites it (the mapping was chosen when
-/// the connection opened); a proxy leg is refused rather than guessed.
+/// the connection opened); a proxy's own connection is an earlier one too.
 #[test]
 fn an_earlier_connection_rides_on_its_conntrack_entry() {
     let yaml = r#"
@@ -778,7 +778,7 @@ hosts:
     forward: fw
     nat: ["dnat tcp to 203.0.113.1 port 8443 in out -> s:443"]
   s: { at: lan 10.0.0.10, listen: [tcp/443, tcp/22], input: acl }
-  p: { at: lan 10.0.0.20, listen: [tcp/3128 http-proxy], proxy: { port: 3128 } }
+  p: { at: lan 10.0.0.20, listen: [tcp/3128 http-proxy], proxy: { port: 3128, allow: ["s:443"] } }
 filters:
   fw:
     stateful: true
@@ -840,10 +840,35 @@ filters:
     let json = pathproof_core::render::trace_json(&nat);
     assert!(json.contains("\"established\": true"), "{json}");
     assert!(!pathproof_core::render::trace_json(&new).contains("\"established\""));
-    // Through a proxy: refused, with a way forward.
-    let mut q = Query::new("c", "s:443");
-    q.via = Some("p".into());
-    q.established = true;
-    let e = trace(&scn, &q).expect_err("not modelled");
-    assert!(e.message.contains("proxy"), "{e}");
+    // Through a forward proxy: r's rules never let c reach p:3128, but the
+    // entries do; the proxy's connection to s is an earlier one as well.
+    let new = run(&scn, "c", "s:443", |q| q.via = Some("p".into()));
+    assert_eq!(
+        new.outcome.kind,
+        OutcomeKind::Dropped,
+        "{}",
+        new.outcome.text
+    );
+    let old = run(&scn, "c", "s:443", |q| {
+        q.via = Some("p".into());
+        q.established = true;
+    });
+    assert_eq!(
+        old.outcome.kind,
+        OutcomeKind::Reached,
+        "{}",
+        old.outcome.text
+    );
+    let sends: Vec<_> = old
+        .hops
+        .iter()
+        .filter(|h| {
+            h.stage == Stage::Send && h.direction == pathproof_core::evidence::Direction::Request
+        })
+        .collect();
+    assert_eq!(sends.len(), 2, "the client's send and the proxy's");
+    assert!(sends.iter().all(|h| h
+        .state
+        .as_deref()
+        .is_some_and(|s| s.contains("opened earlier"))));
 }

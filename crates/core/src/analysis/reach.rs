@@ -281,11 +281,7 @@ fn alike_members(
         parts.clear();
         for on_path in member.chunk_by(|a, b| a.1 == b.1) {
             let pi = on_path[0].1;
-            let part = if on_path.len() == 1 {
-                Space(vec![on_path[0].2])
-            } else {
-                Space(on_path.iter().map(|p| p.2).collect()).coalesce()
-            };
+            let part = Space(on_path.iter().map(|p| p.2).collect()).coalesce();
             let from = key.len();
             // The position of the member's range each box of the part lies in.
             let own = engine.own_addrs(engine.source_dev(class[mi]));

@@ -51,9 +51,10 @@ pub struct Query {
     pub sport: Option<u16>,
     /// Prefer IPv6 addresses (AAAA records, a host's IPv6 address).
     pub ipv6: bool,
-    /// The packet belongs to a connection opened earlier: every device on
-    /// the way already holds its conntrack entry (made under whatever policy
-    /// held then), so stateful filters see it as `established`. Not with `via`.
+    /// The packet belongs to a connection opened earlier, and so does every
+    /// connection a proxy on the way made for it: every device already holds
+    /// their conntrack entries (made under whatever policy held then), so
+    /// stateful filters see them as `established`.
     pub established: bool,
 }
 
@@ -81,12 +82,6 @@ pub fn trace(scn: &Scenario, q: &Query) -> Result<Trace, QueryError> {
         Some(v) => Some(endpoints::proxy_host(scn, v)?),
         None => None,
     };
-    if q.established && via.is_some() {
-        return Err(QueryError {
-            message: "an earlier connection through a proxy is not modelled: the proxy's own connection to the server has a conntrack entry of its own".into(),
-            help: Some("trace the leg to the proxy, or the proxy's leg to the server, with --established".into()),
-        });
-    }
     let mut t = Tracer::new(scn, &source);
     t.existing = q.established;
     let echo = QueryEcho {
