@@ -254,3 +254,73 @@ expect:
         pathproof_core::evidence::OutcomeKind::Reached
     );
 }
+
+/// Pings to a name are traced as each client resolves it (split-horizon
+/// views), pings to an address count whoever answers after a DNAT, `only`
+/// with a name asks every other source in its own view, and the
+/// counterexample replays the very echo request that was answered.
+#[test]
+fn ping_and_name_expectations_follow_each_clients_view_and_nat() {
+    let text = r#"
+name: views
+networks:
+  lan: { cidr: 10.0.1.0/24, gateway: r }
+  srv: { cidr: 10.0.2.0/24, gateway: r }
+hosts:
+  r:
+    router: true
+    at: [lan 10.0.1.1, srv 10.0.2.1]
+    filter: fw
+    nat: ["dnat icmp to 10.0.1.1 in lan -> s1"]
+  c:  { at: lan 10.0.1.10, dns: inside }
+  d:  { at: lan 10.0.1.11, dns: guest }
+  s1: { at: srv 10.0.2.10, listen: [tcp/80] }
+  s2: { at: srv 10.0.2.20, listen: [tcp/80] }
+dns:
+  inside: { svc.lab: 10.0.2.10 }
+  guest: { svc.lab: 10.0.2.20 }
+filters:
+  fw:
+    stateful: true
+    default: drop
+    rules:
+      - allow icmp to s1
+      - allow tcp from c to s1 port 80
+      - allow tcp from d to s2 port 80
+expect:
+  - allow icmp c -> svc.lab
+  - deny icmp d -> svc.lab
+  - allow icmp lan -> svc.lab
+  - allow icmp d -> 10.0.1.1
+  - deny icmp d -> s2
+  - allow d -> svc.lab:80
+  - only c, d may reach svc.lab:80
+  - only c may reach svc.lab:80
+"#;
+    let scn = load("views.yaml", text, None).unwrap_or_else(|e| panic!("{e}"));
+    let c = check(&scn);
+    let want = [
+        ("allow icmp c -> svc.lab", true),
+        // d's view sends it to s2, whose pings the router drops; s1 would
+        // answer, but d never asks it.
+        ("deny icmp d -> svc.lab", true),
+        // c, on lan, resolves it to s1.
+        ("allow icmp lan -> svc.lab", true),
+        // The router's own address, destination-NATed to s1: s1 answers.
+        ("allow icmp d -> 10.0.1.1", true),
+        ("deny icmp d -> s2", true),
+        ("allow d -> svc.lab:80", true),
+        ("only c, d may reach svc.lab:80", true),
+        ("only c may reach svc.lab:80", false),
+    ];
+    assert_eq!(c.results.len(), want.len());
+    for (r, (text, ok)) in c.results.iter().zip(want) {
+        assert_eq!(r.expectation, text);
+        assert_eq!(r.passed, ok, "{text}: {}", render_text(&c));
+    }
+    // The failed `only` names d and carries d's trace to s2.
+    let only = &c.results[7];
+    assert!(only.detail.starts_with("d: "), "{}", only.detail);
+    let t = only.trace.as_ref().expect("a counterexample");
+    assert_eq!(t.outcome.at.as_deref(), Some("s2"));
+}

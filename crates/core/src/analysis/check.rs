@@ -11,7 +11,7 @@ use crate::journey::{trace, Query};
 use crate::model::*;
 
 use super::reach::{example, reach_with, Journey, Reach, ReachQuery};
-use super::space::{addr_u128, Cube, Fam, ICMP};
+use super::space::{addr_u128, Cube, Fam, Space, ICMP};
 use super::symbolic::{End, Engine, Source};
 
 #[derive(Debug, Clone, Serialize)]
@@ -95,82 +95,99 @@ fn name_addrs(scn: &Scenario, name: &str) -> Vec<IpAddr> {
     out
 }
 
-/// The ICMP echo requests from `sources` to the addresses `to` stands for
-/// that are answered: per source that gets an answer, the host that answers
-/// (ICMP has no socket, so `reach` does not list these journeys; the engine
-/// walks echo requests to exactly those addresses).
-fn echoes(
-    scn: &Scenario,
-    engine: &Engine,
-    sources: &[Source],
-    to: &Place,
-) -> Vec<(Source, HostId)> {
-    let dests: Vec<HostId> = match to {
-        Place::Host(h) => scn.host_by_name(h).into_iter().collect(),
-        Place::Network(n) => match scn.network_by_name(n) {
+/// An answered echo request: the source, the host that answered, and the
+/// request as its source sent it (before any NAT).
+type Echo = (Source, HostId, super::reach::Example);
+
+/// The ICMP echo requests from `sources` to `to` that are answered (ICMP has
+/// no socket, so `reach` does not list these journeys; the engine walks echo
+/// requests to exactly those addresses), one per source and answering host.
+/// A host or network must answer itself; an address is the one the request
+/// is sent to, before any NAT, whoever answers. Names are traced instead
+/// (see `evaluate`), as their client resolves them.
+fn echoes(scn: &Scenario, engine: &Engine, sources: &[Source], to: &Place) -> Vec<Echo> {
+    let dests: Option<Vec<HostId>> = match to {
+        Place::Host(h) => Some(scn.host_by_name(h).into_iter().collect()),
+        Place::Network(n) => Some(match scn.network_by_name(n) {
             Some(id) => (0..scn.hosts.len())
                 .map(|i| HostId(i as u32))
                 .filter(|&h| scn.host(h).interfaces.iter().any(|i| i.network == id))
                 .collect(),
             None => Vec::new(),
-        },
-        Place::Address(a) => scn.owners_of(*a).iter().map(|(h, _)| *h).collect(),
-        Place::Name(n) => name_addrs(scn, n)
-            .into_iter()
-            .flat_map(|a| scn.owners_of(a).iter().map(|(h, _)| *h).collect::<Vec<_>>())
-            .collect(),
+        }),
+        Place::Address(_) | Place::Name(_) => None,
     };
-    let targets: Vec<Cube> = match to {
-        Place::Address(a) => vec![(Fam::of(*a), addr_u128(*a))],
-        _ => dests
+    let addrs: Vec<IpAddr> = match (to, &dests) {
+        (Place::Address(a), _) => vec![*a],
+        (_, Some(d)) => d
             .iter()
             .flat_map(|h| scn.host(*h).interfaces.iter().flat_map(|i| i.addrs.iter()))
-            .map(|a| (Fam::of(*a), addr_u128(*a)))
+            .copied()
             .collect(),
-    }
-    .into_iter()
-    .map(|(fam, x)| Cube {
-        dst: (x, x),
-        proto: ICMP,
-        ..Cube::full(fam)
-    })
-    .collect();
-    let mut hits = Vec::new();
+        _ => Vec::new(),
+    };
+    let targets: Vec<Cube> = addrs
+        .iter()
+        .map(|a| {
+            let x = addr_u128(*a);
+            Cube {
+                dst: (x, x),
+                proto: ICMP,
+                ..Cube::full(Fam::of(*a))
+            }
+        })
+        .collect();
+    let mut hits: Vec<Echo> = Vec::new();
     for class in engine.source_classes(sources) {
         for o in engine.from_sources_to(&class, false, Some(&targets)) {
             let End::Reached { dev, socket } = o.end else {
                 continue;
             };
-            if socket != usize::MAX || !dests.contains(&HostId(dev as u32)) {
+            let h = HostId(dev as u32);
+            if socket != usize::MAX || dests.as_ref().is_some_and(|d| !d.contains(&h)) {
                 continue;
             }
             for &m in &class {
+                if hits.iter().any(|e| (e.0, e.1) == (m, h)) {
+                    continue;
+                }
+                // The member's own requests among those answered.
                 let own = engine.own_addrs(engine.source_dev(m));
-                let mine = o.space.0.iter().any(|c| {
-                    own.iter()
-                        .any(|&(f, lo, hi)| f == c.fam && c.src.0 <= hi && lo <= c.src.1)
-                });
-                if mine && !hits.contains(&(m, HostId(dev as u32))) {
-                    hits.push((m, HostId(dev as u32)));
+                let mine = Space(
+                    o.space
+                        .0
+                        .iter()
+                        .flat_map(|c| {
+                            own.iter()
+                                .filter(|&&(f, lo, hi)| {
+                                    f == c.fam && c.src.0 <= hi && lo <= c.src.1
+                                })
+                                .map(|&(_, lo, hi)| Cube {
+                                    src: (lo.max(c.src.0), hi.min(c.src.1)),
+                                    ..*c
+                                })
+                        })
+                        .collect(),
+                );
+                if let Some(ex) = example(&mine) {
+                    hits.push((m, h, ex));
                 }
             }
         }
     }
-    hits.sort();
+    hits.sort_by_key(|e| (e.0, e.1));
     hits
 }
 
-/// The trace of one echo request from `m` to `h` (an address of `to` when it is one).
-fn echo_trace(scn: &Scenario, engine: &Engine, m: Source, h: HostId, to: &Place) -> Option<Trace> {
-    let from = match m {
+/// The trace of the echo request `e` exactly (its source address too, for a
+/// network's stand-in), as the counterexample of a ping expectation.
+fn echo_trace(scn: &Scenario, engine: &Engine, e: &Echo) -> Option<Trace> {
+    let (m, _, ex) = e;
+    let from = match *m {
         Source::Host(x) => scn.host(x).name.clone(),
-        Source::Network(_) => engine.dev_name(engine.source_dev(m)).to_string(),
+        Source::Network(_) => format!("{}@{}", engine.dev_name(engine.source_dev(*m)), ex.src),
     };
-    let dst = match to {
-        Place::Address(a) => a.to_string(),
-        _ => scn.host(h).name.clone(),
-    };
-    let mut q = Query::new(&from, &dst);
+    let mut q = Query::new(&from, &ex.dst.to_string());
     q.proto = Proto::Icmp;
     trace(scn, &q).ok()
 }
@@ -249,6 +266,28 @@ fn natural_trace(
     let mut q = Query::new(&from.to_string(), &to_text);
     q.proto = proto;
     trace(scn, &q).ok()
+}
+
+/// Traces from each of `sources` to a DNS name, each resolving it in its own
+/// view, as a person would run them: the first that connects (or gets its
+/// ping answered), else the first trace.
+fn name_traces(
+    scn: &Scenario,
+    engine: &Engine,
+    sources: &[Source],
+    to: &Place,
+    proto: Proto,
+    port: Option<u16>,
+) -> (Vec<(Source, Trace)>, Option<usize>) {
+    let traces: Vec<(Source, Trace)> = sources
+        .iter()
+        .filter_map(|&m| {
+            let from = Place::Host(engine.dev_name(engine.source_dev(m)).to_string());
+            natural_trace(scn, &from, to, proto, port).map(|t| (m, t))
+        })
+        .collect();
+    let first = traces.iter().position(|(_, t)| connected(t));
+    (traces, first)
 }
 
 fn connected(t: &Trace) -> bool {
@@ -480,19 +519,45 @@ fn evaluate(
             port,
         } => {
             let allow = matches!(kind, ExpectKind::Allow { .. });
+            // A DNS name is resolved the way each client would: trace it
+            // from every source the place stands for.
+            if let Place::Name(_) = to {
+                let sources = sources_of(scn, from);
+                let (mut traces, first) = name_traces(scn, engine, &sources, to, *proto, *port);
+                let ok = first.is_some();
+                let Some(i) = first.or((!traces.is_empty()).then_some(0)) else {
+                    return (!allow, "the journey could not be traced".into(), None);
+                };
+                let (m, t) = traces.swap_remove(i);
+                let who = if sources.len() > 1 {
+                    format!("{}: ", super::reach::source_name(scn, m))
+                } else {
+                    String::new()
+                };
+                let detail = format!(
+                    "{who}{}: {}",
+                    if ok {
+                        "the journey connects"
+                    } else {
+                        "the journey does not connect"
+                    },
+                    t.outcome.text
+                );
+                return (ok == allow, detail, Some(t));
+            }
             if *proto == Proto::Icmp {
                 let sources = sources_of(scn, from);
                 let hits = echoes(scn, engine, &sources, to);
                 return match (hits.first(), allow) {
-                    (Some(&(m, h)), _) => (
+                    (Some(e), _) => (
                         allow,
                         format!(
                             "{} gets answers to its pings from {} ({} source/host pair(s) in all)",
-                            super::reach::source_name(scn, m),
-                            scn.host(h).name,
+                            super::reach::source_name(scn, e.0),
+                            scn.host(e.1).name,
                             hits.len()
                         ),
-                        echo_trace(scn, engine, m, h, to),
+                        echo_trace(scn, engine, e),
                     ),
                     (None, _) => (
                         !allow,
@@ -504,24 +569,6 @@ fn evaluate(
                         },
                     ),
                 };
-            }
-            // A DNS name is resolved the way its client would: trace it.
-            if let Place::Name(_) = to {
-                let t = natural_trace(scn, from, to, *proto, *port);
-                let ok = t.as_ref().is_some_and(connected);
-                let detail = match &t {
-                    Some(t) => format!(
-                        "{}: {}",
-                        if ok {
-                            "the journey connects"
-                        } else {
-                            "the journey does not connect"
-                        },
-                        t.outcome.text
-                    ),
-                    None => "the journey could not be traced".into(),
-                };
-                return (ok == allow, detail, t);
             }
             let sources = sources_of(scn, from);
             let hits: Vec<Journey> = r
@@ -585,11 +632,39 @@ fn evaluate(
                     .collect::<Vec<_>>()
                     .join(", ")
             };
+            // A DNS name: every source resolves it in its own view.
+            if let Place::Name(_) = to {
+                let all = super::reach::all_sources(scn);
+                let others: Vec<Source> =
+                    all.into_iter().filter(|m| !allowed.contains(m)).collect();
+                let (traces, _) = name_traces(scn, engine, &others, to, *proto, *port);
+                let bad: Vec<(Source, Trace)> =
+                    traces.into_iter().filter(|(_, t)| connected(t)).collect();
+                return match bad.first() {
+                    None => (true, format!("only {} connect(s) to {}", names(), to), None),
+                    Some((m, t)) => {
+                        let list: Vec<String> = bad
+                            .iter()
+                            .map(|(m, _)| super::reach::source_name(scn, *m))
+                            .collect();
+                        (
+                            false,
+                            format!(
+                                "{}: {}; sources not allowed: {}",
+                                super::reach::source_name(scn, *m),
+                                t.outcome.text,
+                                list.join(", ")
+                            ),
+                            Some(t.clone()),
+                        )
+                    }
+                };
+            }
             if *proto == Proto::Icmp {
                 let all = super::reach::all_sources(scn);
-                let bad: Vec<(Source, HostId)> = echoes(scn, engine, &all, to)
+                let bad: Vec<Echo> = echoes(scn, engine, &all, to)
                     .into_iter()
-                    .filter(|(m, _)| !allowed.contains(m))
+                    .filter(|e| !allowed.contains(&e.0))
                     .collect();
                 return match bad.first() {
                     None => (
@@ -597,21 +672,21 @@ fn evaluate(
                         format!("only {} get answers to pings to {to}", names()),
                         None,
                     ),
-                    Some(&(m, h)) => {
+                    Some(e) => {
                         let mut others: Vec<String> = bad
                             .iter()
-                            .map(|(m, _)| super::reach::source_name(scn, *m))
+                            .map(|e| super::reach::source_name(scn, e.0))
                             .collect();
                         others.dedup();
                         (
                             false,
                             format!(
                                 "{} gets answers to its pings from {}; sources not allowed: {}",
-                                super::reach::source_name(scn, m),
-                                scn.host(h).name,
+                                super::reach::source_name(scn, e.0),
+                                scn.host(e.1).name,
                                 others.join(", ")
                             ),
-                            echo_trace(scn, engine, m, h, to),
+                            echo_trace(scn, engine, e),
                         )
                     }
                 };
