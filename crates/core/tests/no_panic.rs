@@ -120,6 +120,7 @@ fn questions(scn: &pathproof_core::model::Scenario, seed: usize) -> Vec<Query> {
             let to = &places[(seed / 3 + k * 11) % places.len()];
             let mut q = Query::new(from, &format!("{to}:{}", ports[(seed + k) % ports.len()]));
             q.ipv6 = (seed + k).is_multiple_of(3);
+            q.established = (seed + k).is_multiple_of(4);
             q.via = (seed + k)
                 .is_multiple_of(5)
                 .then(|| places[(seed + k) % places.len()].clone());
