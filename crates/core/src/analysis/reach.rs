@@ -152,12 +152,26 @@ fn class_reach(
             }
         }
     }
+    // Paths are kept once per class however many journeys take them (the
+    // walk marks a delivery to a group of hosts the same way for each of
+    // their sockets): they are a third of the memory a large reach keeps.
+    let mut kept: std::collections::HashSet<Arc<[PathStep]>> = Default::default();
+    let mut keep = |p: &[PathStep]| -> Arc<[PathStep]> {
+        match kept.get(p) {
+            Some(a) => a.clone(),
+            None => {
+                let a: Arc<[PathStep]> = Arc::from(p);
+                kept.insert(a.clone());
+                a
+            }
+        }
+    };
     for ((dev, socket), outs) in by_target {
         let mut paths: Paths = Vec::new();
         for o in outs {
             match paths.iter_mut().find(|(p, _)| **p == *o.path) {
                 Some((_, sp)) => sp.0.extend(o.space.0),
-                None => paths.push((o.path.into(), o.space)),
+                None => paths.push((keep(&o.path), o.space)),
             }
         }
         for (members, mut paths) in alike_members(engine, class, &class_addrs, paths) {
@@ -166,7 +180,10 @@ fn class_reach(
             if class.len() > 1 {
                 let dev = engine.source_dev(members[0]);
                 for (p, _) in &mut paths {
-                    *p = at_source(p, dev);
+                    let retold = at_source(p, dev);
+                    if !Arc::ptr_eq(&retold, p) {
+                        *p = keep(&retold);
+                    }
                 }
             }
             // Journeys are kept by the hundred thousand: no spare capacity.
