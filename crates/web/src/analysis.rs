@@ -363,7 +363,7 @@ fn reach_json(scn: &Scenario, q: &ReachQuery) -> String {
                 .map(|(path, space)| {
                     let ex = example(space);
                     let mut devices: Vec<String> = Vec::new();
-                    for step in path.iter().filter(|s| !s.reply) {
+                    for step in path.iter().filter(|s| !s.reply()) {
                         if let Some(n) = device(step.device()) {
                             if devices.last() != Some(&n) {
                                 devices.push(n);

@@ -155,7 +155,7 @@ fn class_reach(
     // Paths are kept once per class however many journeys take them (the
     // walk marks a delivery to a group of hosts the same way for each of
     // their sockets): they are a third of the memory a large reach keeps.
-    let mut kept: std::collections::HashSet<Arc<[PathStep]>> = Default::default();
+    let mut kept: super::fasthash::FastSet<Arc<[PathStep]>> = Default::default();
     let mut keep = |p: &[PathStep]| -> Arc<[PathStep]> {
         match kept.get(p) {
             Some(a) => a.clone(),
@@ -208,14 +208,11 @@ type Paths = Vec<(Arc<[PathStep]>, Space)>;
 /// A path with the steps taken at the journey's source told as taken at
 /// `dev` (a walk for a class of sources tells them at its first member).
 pub fn at_source(path: &Arc<[PathStep]>, dev: usize) -> Arc<[PathStep]> {
-    if path.iter().all(|s| !s.home || s.device() == dev) {
+    if path.iter().all(|s| !s.home() || s.device() == dev) {
         return path.clone();
     }
     path.iter()
-        .map(|s| PathStep {
-            dev: if s.home { dev as u32 } else { s.dev },
-            ..*s
-        })
+        .map(|s| if s.home() { s.at(dev) } else { *s })
         .collect()
 }
 
@@ -481,8 +478,8 @@ pub fn source_name(scn: &Scenario, s: Source) -> String {
 /// The rules that let a path through, as `filter#N` or `filter default` (request side).
 pub fn path_rules(scn: &Scenario, path: &[PathStep]) -> Vec<String> {
     path.iter()
-        .filter(|s| !s.reply)
-        .filter_map(|s| match s.kind {
+        .filter(|s| !s.reply())
+        .filter_map(|s| match s.kind() {
             StepKind::Filter {
                 filter,
                 rule: Some(i),
@@ -706,7 +703,7 @@ struct JsonJourney {
 fn path_devices(scn: &Scenario, engine_names: &[String], path: &[PathStep]) -> Vec<String> {
     let _ = scn;
     let mut v: Vec<String> = Vec::new();
-    for s in path.iter().filter(|s| !s.reply) {
+    for s in path.iter().filter(|s| !s.reply()) {
         let n = engine_names.get(s.device()).cloned().unwrap_or_default();
         if v.last() != Some(&n) {
             v.push(n);

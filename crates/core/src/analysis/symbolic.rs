@@ -121,27 +121,117 @@ pub enum StepKind {
 /// The rule index of the implicit "established connections pass" rule of a stateful filter.
 pub const ESTABLISHED: u32 = u32::MAX;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// A [`StepKind`] and where it was taken, packed in twelve bytes: a reach
+/// of thousands of hosts keeps millions of steps, and they are hashed and
+/// compared to find the paths that journeys share.
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct PathStep {
     /// The device (host index, or a network's stand-in after the hosts).
-    pub dev: u32,
-    pub reply: bool,
-    /// Taken at the journey's own source (as it leaves, or as the reply
-    /// comes home). A walk for a class of sources tells these steps as
-    /// taken at its first member; `reach` retells them for each member.
-    pub home: bool,
-    pub kind: StepKind,
+    dev: u32,
+    /// Bit 0: taken by the reply; bit 1: taken at the journey's own source;
+    /// bits 2-4: the kind; bit 5: a filter step names a rule (not the
+    /// default policy); bits 6-31: the filter.
+    tag: u32,
+    /// The kind's index (route, NAT rule, filter rule, socket), else 0.
+    val: u32,
 }
 
+const _: () = assert!(std::mem::size_of::<PathStep>() == 12);
+
+const KIND_SHIFT: u32 = 2;
+const HAS_RULE: u32 = 1 << 5;
+const FILTER_SHIFT: u32 = 6;
+
 impl PathStep {
+    /// `home`: taken at the journey's own source (as it leaves, or as the
+    /// reply comes home). A walk for a class of sources tells these steps as
+    /// taken at its first member; `reach` retells them for each member.
+    pub fn new(dev: u32, reply: bool, home: bool, kind: StepKind) -> PathStep {
+        let (k, val, extra) = match kind {
+            StepKind::Route(i) => (0, i, 0),
+            StepKind::Dnat(i) => (1, i, 0),
+            StepKind::Snat(i) => (2, i, 0),
+            StepKind::ReversePath => (3, 0, 0),
+            StepKind::Filter { filter, rule } => {
+                debug_assert!(filter.0 < 1 << (32 - FILTER_SHIFT));
+                (
+                    4,
+                    rule.unwrap_or(0),
+                    // Filters are counted in the scenario's memory: far fewer than 2^26.
+                    (filter.0 << FILTER_SHIFT) | if rule.is_some() { HAS_RULE } else { 0 },
+                )
+            }
+            StepKind::Socket(i) => (5, i, 0),
+            StepKind::UndoSnat => (6, 0, 0),
+            StepKind::UndoDnat => (7, 0, 0),
+        };
+        PathStep {
+            dev,
+            tag: reply as u32 | (home as u32) << 1 | k << KIND_SHIFT | extra,
+            val,
+        }
+    }
+
     pub fn device(&self) -> usize {
         self.dev as usize
+    }
+
+    /// The same step taken at another device.
+    pub fn at(self, dev: usize) -> PathStep {
+        PathStep {
+            dev: dev as u32,
+            ..self
+        }
+    }
+
+    pub fn reply(&self) -> bool {
+        self.tag & 1 != 0
+    }
+
+    /// Taken at the journey's own source (see [`PathStep::new`]).
+    pub fn home(&self) -> bool {
+        self.tag & 2 != 0
+    }
+
+    pub fn kind(&self) -> StepKind {
+        let v = self.val;
+        match (self.tag >> KIND_SHIFT) & 7 {
+            0 => StepKind::Route(v),
+            1 => StepKind::Dnat(v),
+            2 => StepKind::Snat(v),
+            3 => StepKind::ReversePath,
+            4 => StepKind::Filter {
+                filter: FilterId(self.tag >> FILTER_SHIFT),
+                rule: (self.tag & HAS_RULE != 0).then_some(v),
+            },
+            5 => StepKind::Socket(v),
+            6 => StepKind::UndoSnat,
+            _ => StepKind::UndoDnat,
+        }
+    }
+}
+
+impl std::hash::Hash for PathStep {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        h.write_u64(self.dev as u64 | (self.tag as u64) << 32);
+        h.write_u32(self.val);
+    }
+}
+
+impl std::fmt::Debug for PathStep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PathStep")
+            .field("dev", &self.dev)
+            .field("reply", &self.reply())
+            .field("home", &self.home())
+            .field("kind", &self.kind())
+            .finish()
     }
 }
 
 impl PathStep {
     pub fn stage(&self) -> Stage {
-        match self.kind {
+        match self.kind() {
             StepKind::Route(_) => Stage::Route,
             StepKind::Dnat(_) => Stage::Dnat,
             StepKind::Snat(_) => Stage::Snat,
@@ -385,7 +475,7 @@ pub struct Engine<'s> {
     /// Per filter and rule, the match as one product per family.
     filter_rules: Vec<Vec<[Option<Product>; 2]>>,
     filter_index: Vec<[DstIndex; 2]>,
-    nat_cubes: HashMap<(usize, usize), Vec<Cube>>,
+    nat_cubes: super::fasthash::FastMap<(usize, usize), Vec<Cube>>,
     /// Every device's own addresses (a stand-in's whole range).
     own: Vec<Vec<(Fam, u128, u128)>>,
     /// The packets that could reach some socket: socket endpoints and DNAT
@@ -396,8 +486,8 @@ pub struct Engine<'s> {
     /// Per network and family, who answers for each address on the link:
     /// the hosts (`on_link`), and for replies also the network's stand-in
     /// sender (`on_link_reply`); sorted, disjoint.
-    on_link: HashMap<(NetworkId, Fam), Vec<OnLink>>,
-    on_link_reply: HashMap<(NetworkId, Fam), Vec<OnLink>>,
+    on_link: super::fasthash::FastMap<(NetworkId, Fam), Vec<OnLink>>,
+    on_link_reply: super::fasthash::FastMap<(NetworkId, Fam), Vec<OnLink>>,
     /// Groups of hosts configured alike (see `source_classes`), as receivers:
     /// `group_of[dev]` is `u32::MAX` for a device alone.
     groups: Vec<Vec<usize>>,
@@ -579,7 +669,7 @@ impl<'s> Engine<'s> {
                 ]
             })
             .collect();
-        let mut nat_cubes = HashMap::new();
+        let mut nat_cubes = super::fasthash::FastMap::default();
         let mut targets = Vec::new();
         let mut dnat_spaces = Vec::new();
         for (hi, h) in scn.hosts.iter().enumerate() {
@@ -645,8 +735,8 @@ impl<'s> Engine<'s> {
         for v in members.values_mut() {
             v.sort_unstable();
         }
-        let mut on_link = HashMap::new();
-        let mut on_link_reply = HashMap::new();
+        let mut on_link = super::fasthash::FastMap::default();
+        let mut on_link_reply = super::fasthash::FastMap::default();
         for (ni, _) in scn.networks.iter().enumerate() {
             let net = NetworkId(ni as u32);
             let stand_in = scn.hosts.len() + ni;
@@ -1102,12 +1192,12 @@ impl<'s> Engine<'s> {
         // the class (its first member), so that members' paths compare equal.
         let home = f.reply && f.in_iface.is_some() && f.class.len() > 1 && f.class.contains(&f.dev);
         let leaving = !f.reply && f.in_iface.is_none() && f.class.first() == Some(&f.dev);
-        PathStep {
-            dev: if home { f.class[0] } else { f.dev } as u32,
-            reply: f.reply,
-            home: home || leaving,
+        PathStep::new(
+            if home { f.class[0] } else { f.dev } as u32,
+            f.reply,
+            home || leaving,
             kind,
-        }
+        )
     }
 
     /// Splits `space` (original coordinates) by a condition on the fields as
@@ -2131,12 +2221,12 @@ impl<'s> Engine<'s> {
         r.in_iface = None;
         r.ttl = crate::journey::INITIAL_TTL;
         // Remember where the request ended, for the outcome.
-        r.path.push(PathStep {
-            dev: dev as u32,
-            reply: true,
-            home: false,
-            kind: StepKind::Socket(si.min(u32::MAX as usize) as u32),
-        });
+        r.path.push(PathStep::new(
+            dev as u32,
+            true,
+            false,
+            StepKind::Socket(si.min(u32::MAX as usize) as u32),
+        ));
         self.originate(r, out);
     }
 
@@ -2146,11 +2236,11 @@ impl<'s> Engine<'s> {
         let path = f.path.to_vec();
         let Some(start) = path
             .iter()
-            .rposition(|s| s.reply && matches!(s.kind, StepKind::Socket(_)))
+            .rposition(|s| s.reply() && matches!(s.kind(), StepKind::Socket(_)))
         else {
             return;
         };
-        let (dev, si) = match path[start].kind {
+        let (dev, si) = match path[start].kind() {
             StepKind::Socket(si) => (
                 path[start].device(),
                 match si {
@@ -2248,7 +2338,7 @@ impl<'s> Engine<'s> {
             }
             let mut p = path.clone();
             for s in &mut p[start - before..start + after] {
-                s.dev = *m as u32;
+                *s = s.at(*m);
             }
             out.outcomes.push(Outcome {
                 space: part.clone(),
@@ -2421,4 +2511,45 @@ fn network_parts(scn: &Scenario, id: NetworkId) -> Vec<AddrPart> {
             minus: minus.clone(),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_packed_step_gives_back_what_it_was_made_of() {
+        let kinds = [
+            StepKind::Route(7),
+            StepKind::Dnat(0),
+            StepKind::Snat(u32::MAX),
+            StepKind::ReversePath,
+            StepKind::Filter {
+                filter: FilterId(0),
+                rule: None,
+            },
+            StepKind::Filter {
+                filter: FilterId((1 << 26) - 1),
+                rule: Some(0),
+            },
+            StepKind::Filter {
+                filter: FilterId(3),
+                rule: Some(ESTABLISHED),
+            },
+            StepKind::Socket(GROUP_SOCKET as u32),
+            StepKind::UndoSnat,
+            StepKind::UndoDnat,
+        ];
+        for kind in kinds {
+            for (reply, home) in [(false, false), (false, true), (true, false), (true, true)] {
+                let s = PathStep::new(u32::MAX, reply, home, kind);
+                assert_eq!(
+                    (s.device(), s.reply(), s.home(), s.kind()),
+                    (u32::MAX as usize, reply, home, kind)
+                );
+                let moved = s.at(5);
+                assert_eq!((moved.device(), moved.kind()), (5, kind));
+            }
+        }
+    }
 }
