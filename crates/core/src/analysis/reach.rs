@@ -10,7 +10,9 @@ use std::sync::Arc;
 use crate::model::*;
 
 use super::space::*;
-use super::symbolic::{End, Engine, Outcome, PathStep, Source, StepKind, EPHEMERAL, ESTABLISHED};
+use super::symbolic::{
+    End, Engine, Outcome, PathStep, Source, StepKind, WalkCache, EPHEMERAL, ESTABLISHED,
+};
 
 /// Which journeys to compute.
 #[derive(Debug, Clone, Default)]
@@ -94,10 +96,16 @@ pub fn reach_with_options(engine: &Engine, q: &ReachQuery, keep_stopped: bool) -
             .map(|_| {
                 sc.spawn(|| {
                     let mut mine = Vec::new();
+                    let mut cache = WalkCache::default();
                     loop {
                         let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         let Some(class) = classes.get(i) else { break };
-                        mine.push((i, class_reach(engine, q, class, targets, keep_stopped)));
+                        let walk = Walk {
+                            engine,
+                            targets,
+                            keep_stopped,
+                        };
+                        mine.push((i, class_reach(&walk, q, class, &mut cache)));
                     }
                     mine
                 })
@@ -121,20 +129,22 @@ pub fn reach_with_options(engine: &Engine, q: &ReachQuery, keep_stopped: bool) -
 
 type ClassReach = (Vec<Journey>, Vec<(Source, Outcome)>);
 
-/// The journeys (and, if asked, the stopped parts) of one class of sources.
-fn class_reach(
-    engine: &Engine,
-    q: &ReachQuery,
-    class: &[Source],
-    targets: Option<&[Cube]>,
+/// How a worker walks its classes.
+struct Walk<'e, 's> {
+    engine: &'e Engine<'s>,
+    targets: Option<&'e [Cube]>,
     keep_stopped: bool,
-) -> ClassReach {
+}
+
+/// The journeys (and, if asked, the stopped parts) of one class of sources.
+fn class_reach(w: &Walk, q: &ReachQuery, class: &[Source], cache: &mut WalkCache) -> ClassReach {
+    let (engine, keep_stopped) = (w.engine, w.keep_stopped);
     let s = class[0];
     let class_addrs = ClassAddrs::new(engine, class);
     let mut journeys = Vec::new();
     let mut stopped = Vec::new();
     let mut by_target: BTreeMap<(usize, usize), Vec<Outcome>> = BTreeMap::new();
-    for o in engine.from_sources_to(class, keep_stopped, targets) {
+    for o in engine.from_sources_cached(class, keep_stopped, w.targets, cache) {
         match o.end {
             End::Reached { dev, socket } if socket != usize::MAX => {
                 if q.to

@@ -297,6 +297,12 @@ struct Sink {
     scratch: Scratch,
 }
 
+/// What walks on one thread keep from one class to the next: buffers, and
+/// which rules of a filter apply to a range of sources (the same for every
+/// class of one engine).
+#[derive(Default)]
+pub struct WalkCache(Scratch);
+
 /// Buffers the walk reuses instead of allocating per box.
 #[derive(Default)]
 struct Scratch {
@@ -557,12 +563,13 @@ impl DstIndex {
         idx
     }
 
-    /// The rules that may match a destination in `lo..=hi`, in rule order,
-    /// written into `v` (a buffer the caller reuses).
-    fn candidates(&self, lo: u128, hi: u128, v: &mut Vec<u32>, bits: &mut Vec<u64>) {
+    /// The rules that may match a destination in `lo..=hi` and are set in
+    /// `live`, in rule order, written into `v` (a buffer the caller reuses).
+    fn candidates(&self, lo: u128, hi: u128, live: &[u64], v: &mut Vec<u32>, bits: &mut Vec<u64>) {
+        let is_live = |r: u32| live[r as usize / 64] & (1 << (r % 64)) != 0;
         v.clear();
         if self.starts.is_empty() {
-            v.extend_from_slice(&self.any);
+            v.extend(self.any.iter().copied().filter(|&r| is_live(r)));
             return;
         }
         let a = self.starts.partition_point(|&b| b <= lo).saturating_sub(1);
@@ -572,16 +579,24 @@ impl DstIndex {
             let (x, y) = (&self.any, &self.lists[a]);
             let (mut i, mut j) = (0, 0);
             while i < x.len() && j < y.len() {
-                if x[i] < y[j] {
-                    v.push(x[i]);
+                let r = if x[i] < y[j] {
                     i += 1;
+                    x[i - 1]
                 } else {
-                    v.push(y[j]);
                     j += 1;
+                    y[j - 1]
+                };
+                if is_live(r) {
+                    v.push(r);
                 }
             }
-            v.extend_from_slice(&x[i..]);
-            v.extend_from_slice(&y[j..]);
+            v.extend(
+                x[i..]
+                    .iter()
+                    .chain(&y[j..])
+                    .copied()
+                    .filter(|&r| is_live(r)),
+            );
             return;
         }
         // Several intervals: mark the rules in a bitmap, read it in order.
@@ -591,7 +606,7 @@ impl DstIndex {
             bits[r as usize / 64] |= 1 << (r % 64);
         }
         for (w, word) in bits.iter_mut().enumerate() {
-            let mut x = std::mem::take(word);
+            let mut x = std::mem::take(word) & live[w];
             while x != 0 {
                 v.push((w * 64) as u32 + x.trailing_zeros());
                 x &= x - 1;
@@ -964,7 +979,26 @@ impl<'s> Engine<'s> {
         keep_stopped: bool,
         targets: Option<&[Cube]>,
     ) -> Vec<Outcome> {
-        self.walk(class, keep_stopped, targets, false)
+        self.walk(
+            class,
+            keep_stopped,
+            targets,
+            false,
+            &mut WalkCache::default(),
+        )
+    }
+
+    /// `from_sources_to` for one class after another on one thread, sharing
+    /// what the walks learn about the filters in `cache` (use a cache with
+    /// one engine only).
+    pub fn from_sources_cached(
+        &self,
+        class: &[Source],
+        keep_stopped: bool,
+        targets: Option<&[Cube]>,
+        cache: &mut WalkCache,
+    ) -> Vec<Outcome> {
+        self.walk(class, keep_stopped, targets, false, cache)
     }
 
     /// Where a class's traffic to the open address space of catch-all
@@ -986,7 +1020,7 @@ impl<'s> Engine<'s> {
                 });
             }
         }
-        self.walk(class, true, Some(&targets), true)
+        self.walk(class, true, Some(&targets), true, &mut WalkCache::default())
     }
 
     fn walk(
@@ -995,6 +1029,7 @@ impl<'s> Engine<'s> {
         keep_stopped: bool,
         targets: Option<&[Cube]>,
         egress: bool,
+        cache: &mut WalkCache,
     ) -> Vec<Outcome> {
         let Some(&first) = class.first() else {
             return Vec::new();
@@ -1009,7 +1044,7 @@ impl<'s> Engine<'s> {
             outcomes: Vec::new(),
             keep_stopped,
             egress,
-            scratch: Scratch::default(),
+            scratch: std::mem::take(&mut cache.0),
         };
         for fam in [Fam::V4, Fam::V6] {
             // A lone stand-in sends one range per group of alike ranges.
@@ -1101,6 +1136,7 @@ impl<'s> Engine<'s> {
                 self.originate(flow, &mut out);
             }
         }
+        cache.0 = out.scratch;
         out.outcomes
     }
 
@@ -1700,14 +1736,19 @@ impl<'s> Engine<'s> {
             });
             live[k] = Some(bits.clone());
         }
+        // The candidates of the previous box, kept while boxes share a destination.
+        let mut last: Option<(usize, u128, u128)> = None;
         for c in &f.space.0 {
             let (lo, hi) = f.view.current(c, Dim::Dst);
             let fam = usize::from(c.fam == Fam::V6);
             let Some(live) = live[fam].as_deref() else {
                 continue;
             };
-            let index = &self.filter_index[fid.index()][fam];
-            index.candidates(lo, hi, &mut sc.cands, &mut sc.bits);
+            if last != Some((fam, lo, hi)) {
+                let index = &self.filter_index[fid.index()][fam];
+                index.candidates(lo, hi, live, &mut sc.cands, &mut sc.bits);
+                last = Some((fam, lo, hi));
+            }
             sc.work.push((*c, 0));
             while let Some((piece, mut pos)) = sc.work.pop() {
                 // The piece in current coordinates: a rule that misses this
@@ -1723,9 +1764,6 @@ impl<'s> Engine<'s> {
                 while pos < sc.cands.len() {
                     let ri = sc.cands[pos] as usize;
                     pos += 1;
-                    if live[ri / 64] & (1 << (ri % 64)) == 0 {
-                        continue;
-                    }
                     let Some(rule) = &rules[ri][fam] else {
                         continue;
                     };
