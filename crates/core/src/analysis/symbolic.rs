@@ -481,6 +481,11 @@ pub struct Engine<'s> {
     /// Per filter and rule, the match as one product per family.
     filter_rules: Vec<Vec<[Option<Product>; 2]>>,
     filter_index: Vec<[DstIndex; 2]>,
+    /// Per filter and family, per rule: the lowest and highest source it
+    /// matches, and how many source intervals it has (0: none of that family).
+    src_hulls: Vec<[Vec<(u128, u128, u32)>; 2]>,
+    /// Per filter and connection state: the rules that apply in that state.
+    state_rules: Vec<[Vec<u64>; 4]>,
     nat_cubes: super::fasthash::FastMap<(usize, usize), Vec<Cube>>,
     /// Every device's own addresses (a stand-in's whole range).
     own: Vec<Vec<(Fam, u128, u128)>>,
@@ -675,6 +680,44 @@ impl<'s> Engine<'s> {
             .iter()
             .map(|f| f.rules.iter().map(|r| match_products(&r.matches)).collect())
             .collect();
+        let src_hulls = filter_rules
+            .iter()
+            .map(|rules| {
+                [0, 1].map(|k| {
+                    rules
+                        .iter()
+                        .map(|r| match &r[k] {
+                            Some(p) if !p.dims[0].is_empty() => {
+                                let d = &p.dims[0];
+                                (d[0].0, d[d.len() - 1].1, d.len() as u32)
+                            }
+                            _ => (0, 0, 0),
+                        })
+                        .collect()
+                })
+            })
+            .collect();
+        let state_rules = scn
+            .filters
+            .iter()
+            .map(|f| {
+                [
+                    ConnState::New,
+                    ConnState::Established,
+                    ConnState::Related,
+                    ConnState::Invalid,
+                ]
+                .map(|state| {
+                    let mut bits = vec![0u64; f.rules.len().div_ceil(64)];
+                    for (ri, r) in f.rules.iter().enumerate() {
+                        if r.matches.state.is_none_or(|st| st.holds(state)) {
+                            bits[ri / 64] |= 1 << (ri % 64);
+                        }
+                    }
+                    bits
+                })
+            })
+            .collect();
         let filter_index = filter_rules
             .iter()
             .map(|rules| {
@@ -818,6 +861,8 @@ impl<'s> Engine<'s> {
             devices,
             filter_rules,
             filter_index,
+            src_hulls,
+            state_rules,
             nat_cubes,
             own,
             targets,
@@ -1684,18 +1729,6 @@ impl<'s> Engine<'s> {
             (m.in_iface.is_none() || m.in_iface == inn)
                 && (m.out_iface.is_none() || m.out_iface == outn)
         };
-        let in_state = |ri: usize| {
-            let m = &filter.rules[ri].matches;
-            match m.state {
-                None => true,
-                Some(st) => match state {
-                    ConnState::New => st.new,
-                    ConnState::Established => st.established,
-                    ConnState::Related => st.related,
-                    ConnState::Invalid => st.invalid,
-                },
-            }
-        };
         // First match, cube by cube, over the rules that can match its
         // destination and that apply here to some of the flow's sources.
         let rules = &self.filter_rules[fid.index()];
@@ -1722,14 +1755,27 @@ impl<'s> Engine<'s> {
             }
             let key = (fid.0, state, k, lo, hi);
             let bits = sc.live.entry(key).or_insert_with(|| {
-                let mut bits = vec![0u64; rules.len().div_ceil(64)];
-                for (ri, r) in rules.iter().enumerate() {
-                    if r[k]
-                        .as_ref()
-                        .is_some_and(|p| list_meets(&p.dims[0], lo, hi))
-                        && in_state(ri)
-                    {
-                        bits[ri / 64] |= 1 << (ri % 64);
+                // The rules of this state whose sources meet lo..=hi: their
+                // hulls first, their intervals only when the hull meets.
+                let hulls = &self.src_hulls[fid.index()][k];
+                let mut bits = self.state_rules[fid.index()][state as usize].clone();
+                for (w, word) in bits.iter_mut().enumerate() {
+                    let mut x = *word;
+                    while x != 0 {
+                        let bit = x.trailing_zeros();
+                        x &= x - 1;
+                        let ri = w * 64 + bit as usize;
+                        let (hl, hh, n) = hulls[ri];
+                        let meets = n > 0
+                            && hl <= hi
+                            && lo <= hh
+                            && (n == 1
+                                || rules[ri][k]
+                                    .as_ref()
+                                    .is_some_and(|p| list_meets(&p.dims[0], lo, hi)));
+                        if !meets {
+                            *word &= !(1 << bit);
+                        }
                     }
                 }
                 std::rc::Rc::new(bits)

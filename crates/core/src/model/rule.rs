@@ -82,6 +82,16 @@ pub struct StateSet {
 }
 
 impl StateSet {
+    /// Whether a packet in `state` matches.
+    pub fn holds(&self, state: ConnState) -> bool {
+        match state {
+            ConnState::New => self.new,
+            ConnState::Established => self.established,
+            ConnState::Related => self.related,
+            ConnState::Invalid => self.invalid,
+        }
+    }
+
     pub fn text(&self) -> String {
         let mut parts = Vec::new();
         for (on, name) in [
