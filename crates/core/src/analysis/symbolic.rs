@@ -483,6 +483,7 @@ pub struct Engine<'s> {
     filter_index: Vec<[DstIndex; 2]>,
     /// Per filter and family, per rule: the lowest and highest source it
     /// matches, and how many source intervals it has (0: none of that family).
+    /// Only a prefilter: `Product::meets` decides.
     src_hulls: Vec<[Vec<(u128, u128, u32)>; 2]>,
     /// Per filter and connection state: the rules that apply in that state.
     state_rules: Vec<[Vec<u64>; 4]>,
@@ -1755,8 +1756,9 @@ impl<'s> Engine<'s> {
             }
             let key = (fid.0, state, k, lo, hi);
             let bits = sc.live.entry(key).or_insert_with(|| {
-                // The rules of this state whose sources meet lo..=hi: their
-                // hulls first, their intervals only when the hull meets.
+                // The rules of this state whose sources may meet lo..=hi (by
+                // their hulls: a superset is enough, each candidate's whole
+                // match is checked against each box below).
                 let hulls = &self.src_hulls[fid.index()][k];
                 let mut bits = self.state_rules[fid.index()][state as usize].clone();
                 for (w, word) in bits.iter_mut().enumerate() {
@@ -1766,13 +1768,7 @@ impl<'s> Engine<'s> {
                         x &= x - 1;
                         let ri = w * 64 + bit as usize;
                         let (hl, hh, n) = hulls[ri];
-                        let meets = n > 0
-                            && hl <= hi
-                            && lo <= hh
-                            && (n == 1
-                                || rules[ri][k]
-                                    .as_ref()
-                                    .is_some_and(|p| list_meets(&p.dims[0], lo, hi)));
+                        let meets = n > 0 && hl <= hi && lo <= hh;
                         if !meets {
                             *word &= !(1 << bit);
                         }
