@@ -324,3 +324,31 @@ expect:
     let t = only.trace.as_ref().expect("a counterexample");
     assert_eq!(t.outcome.at.as_deref(), Some("s2"));
 }
+
+#[test]
+fn a_source_asked_for_twice_is_one_source() {
+    use pathproof_core::analysis::reach::render_json;
+    use pathproof_core::analysis::symbolic::Source;
+    use pathproof_core::model::HostId;
+    let ex = examples::get("mini-lab").unwrap();
+    let scn = load(&ex.file(), ex.text, None).unwrap();
+    let hosts: Vec<Source> = (0..scn.hosts.len() as u32)
+        .map(|i| Source::Host(HostId(i)))
+        .collect();
+    let once = reach(
+        &scn,
+        &ReachQuery {
+            from: Some(hosts.clone()),
+            to: None,
+        },
+    );
+    let twice = reach(
+        &scn,
+        &ReachQuery {
+            from: Some(hosts.iter().chain(&hosts).copied().collect()),
+            to: None,
+        },
+    );
+    assert!(!once.journeys.is_empty());
+    assert_eq!(render_json(&scn, &once), render_json(&scn, &twice));
+}

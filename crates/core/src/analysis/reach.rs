@@ -80,7 +80,10 @@ pub fn reach_with(engine: &Engine, q: &ReachQuery) -> Reach {
 /// (for explanations; it costs memory on large scenarios).
 pub fn reach_with_options(engine: &Engine, q: &ReachQuery, keep_stopped: bool) -> Reach {
     let scn = engine.scn;
-    let sources = q.from.clone().unwrap_or_else(|| all_sources(scn));
+    let mut sources = q.from.clone().unwrap_or_else(|| all_sources(scn));
+    // A source asked for twice is walked once (the first time it is named).
+    let mut seen = std::collections::HashSet::new();
+    sources.retain(|s| seen.insert(*s));
     let classes = engine.source_classes(&sources);
     // Classes are independent: walk them on every core, then put the
     // results back in class order, so the answer does not depend on timing.
@@ -117,13 +120,16 @@ pub fn reach_with_options(engine: &Engine, q: &ReachQuery, keep_stopped: bool) -
             .collect()
     });
     parts.sort_by_key(|(i, _)| *i);
-    let mut journeys = Vec::new();
+    let mut journeys = Vec::with_capacity(parts.iter().map(|(_, (j, _))| j.len()).sum());
     let mut stopped = Vec::new();
     for (_, (j, st)) in parts {
         journeys.extend(j);
         stopped.extend(st);
     }
-    journeys.sort_by_key(|j| (j.source, j.host, j.socket));
+    // Keys are unique (a source is in one class, and in one group of its
+    // class per socket): an unstable sort gives the one order, without the
+    // stable sort's buffer of every journey.
+    journeys.sort_unstable_by_key(|j| (j.source, j.host, j.socket));
     Reach { journeys, stopped }
 }
 

@@ -409,6 +409,29 @@ impl std::ops::Deref for Class {
     }
 }
 
+/// `items.iter().map(f).collect()`, on every core (in contiguous chunks, so
+/// the order is the items' order).
+fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    if threads < 2 || items.len() < 64 {
+        return items.iter().map(f).collect();
+    }
+    let chunk = items.len().div_ceil(threads);
+    let f = &f;
+    std::thread::scope(|sc| {
+        let parts: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| sc.spawn(move || part.iter().map(f).collect::<Vec<R>>()))
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|p| p.join().expect("an engine worker panicked"))
+            .collect()
+    })
+}
+
 /// A match as one product per family (`None`: nothing of that family).
 fn match_products(m: &Match) -> [Option<Product>; 2] {
     let proto = match m.proto {
@@ -641,10 +664,20 @@ impl<'s> Engine<'s> {
                     .flat_map(|i| i.addrs.iter().map(|a| (Fam::of(*a), addr_u128(*a))))
             })
             .collect();
+        // Every host address per family, sorted and merged once.
+        let host_ivs: PerFam<Intervals> = [Fam::V4, Fam::V6].map(|fam| {
+            normalise(
+                host_addrs
+                    .iter()
+                    .filter(|(f, _)| *f == fam)
+                    .map(|(_, a)| (*a, *a))
+                    .collect(),
+            )
+        });
         for (ni, net) in scn.networks.iter().enumerate() {
             let id = NetworkId(ni as u32);
             let mut owned = Vec::new();
-            for fam in [Fam::V4, Fam::V6] {
+            for (k, fam) in [Fam::V4, Fam::V6].into_iter().enumerate() {
                 let set = AddrSet {
                     terms: vec![AddrTerm::Network(id)],
                     parts: network_parts(scn, id),
@@ -652,14 +685,7 @@ impl<'s> Engine<'s> {
                     text: net.name.clone(),
                 };
                 let space = addrset_intervals(&set, fam);
-                let hosts = normalise(
-                    host_addrs
-                        .iter()
-                        .filter(|(f, _)| *f == fam)
-                        .map(|(_, a)| (*a, *a))
-                        .collect(),
-                );
-                for (lo, hi) in interval_minus(&space, &hosts) {
+                for (lo, hi) in interval_minus(&space, &host_ivs[k]) {
                     owned.push((fam, lo, hi));
                 }
             }
@@ -676,11 +702,9 @@ impl<'s> Engine<'s> {
                 owned,
             });
         }
-        let filter_rules: Vec<Vec<[Option<Product>; 2]>> = scn
-            .filters
-            .iter()
-            .map(|f| f.rules.iter().map(|r| match_products(&r.matches)).collect())
-            .collect();
+        let filter_rules: Vec<Vec<[Option<Product>; 2]>> = par_map(&scn.filters, |f| {
+            f.rules.iter().map(|r| match_products(&r.matches)).collect()
+        });
         let src_hulls = filter_rules
             .iter()
             .map(|rules| {
@@ -719,15 +743,12 @@ impl<'s> Engine<'s> {
                 })
             })
             .collect();
-        let filter_index = filter_rules
-            .iter()
-            .map(|rules| {
-                [
-                    DstIndex::build(Fam::V4, rules),
-                    DstIndex::build(Fam::V6, rules),
-                ]
-            })
-            .collect();
+        let filter_index = par_map(&filter_rules, |rules| {
+            [
+                DstIndex::build(Fam::V4, rules),
+                DstIndex::build(Fam::V6, rules),
+            ]
+        });
         let mut nat_cubes = super::fasthash::FastMap::default();
         let mut targets = Vec::new();
         let mut dnat_spaces = Vec::new();
@@ -878,9 +899,10 @@ impl<'s> Engine<'s> {
             rp_pass,
             range_groups: Vec::new(),
         };
-        e.range_groups = (0..e.devices.len())
-            .map(|d| [Fam::V4, Fam::V6].map(|fam| e.alike_ranges(d, fam)))
-            .collect();
+        let devs: Vec<usize> = (0..e.devices.len()).collect();
+        e.range_groups = par_map(&devs, |&d| {
+            [Fam::V4, Fam::V6].map(|fam| e.alike_ranges(d, fam))
+        });
         let hosts: Vec<Source> = (0..scn.hosts.len())
             .map(|i| Source::Host(HostId(i as u32)))
             .collect();
