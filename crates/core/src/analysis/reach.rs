@@ -239,22 +239,40 @@ struct ClassAddrs {
     /// Per member: 1 for a network's stand-in, 0 for a host (they never
     /// reach a socket "alike").
     kind: Vec<u128>,
+    /// Per member and family: its one own range of that family, when it has
+    /// at most one per family (hosts with one address each), else `None`.
+    single: Vec<Option<OneRange>>,
 }
+
+/// A member's one own range per family (IPv4, IPv6), if it has one, with
+/// its position in the member's own ranges.
+type OneRange = PerFam<Option<(u128, u128, u128)>>;
 
 impl ClassAddrs {
     fn new(engine: &Engine, class: &[Source]) -> ClassAddrs {
         let mut addrs = Vec::new();
+        let mut single = Vec::with_capacity(class.len());
         for (mi, &m) in class.iter().enumerate() {
-            for &(fam, lo, hi) in engine.own_addrs(engine.source_dev(m)) {
+            let mut one: OneRange = [None, None];
+            let mut ok = true;
+            for (k, &(fam, lo, hi)) in engine.own_addrs(engine.source_dev(m)).iter().enumerate() {
                 addrs.push((fam, lo, hi, mi));
+                let slot = &mut one[usize::from(fam == Fam::V6)];
+                ok &= slot.is_none();
+                *slot = Some((lo, hi, k as u128));
             }
+            single.push(ok.then_some(one));
         }
         addrs.sort_unstable();
         let kind = class
             .iter()
             .map(|m| matches!(m, Source::Network(_)) as u128)
             .collect();
-        ClassAddrs { addrs, kind }
+        ClassAddrs {
+            addrs,
+            kind,
+            single,
+        }
     }
 }
 
@@ -270,12 +288,12 @@ fn alike_members(
     if class.len() == 1 {
         return vec![(class.to_vec(), paths)];
     }
-    // Every member's part of every box: (member, path, the box cut to one
-    // of the member's own ranges), grouped by member and path with the
+    // Every member's part of every box: (member, path, box, the box cut to
+    // one of the member's own ranges), grouped by member and path with the
     // boxes in the order the paths hold them.
-    let mut pieces: Vec<(usize, usize, Cube)> = Vec::new();
+    let mut pieces: Vec<(usize, usize, u32, Cube)> = Vec::new();
     for (pi, (_, sp)) in paths.iter().enumerate() {
-        for c in &sp.0 {
+        for (bi, c) in sp.0.iter().enumerate() {
             let start = ca.addrs.partition_point(|e| (e.0, e.2) < (c.fam, c.src.0));
             for e in &ca.addrs[start..] {
                 if e.0 != c.fam || e.1 > c.src.1 {
@@ -285,7 +303,7 @@ fn alike_members(
                     src: (e.1.max(c.src.0), e.2.min(c.src.1)),
                     ..*c
                 };
-                pieces.push((e.3, pi, piece));
+                pieces.push((e.3, pi, bi as u32, piece));
             }
         }
     }
@@ -296,10 +314,51 @@ fn alike_members(
     // their packets. Groups are few: they are compared one by one.
     type Key = Vec<(usize, Cube)>;
     let mut groups: Vec<(Key, Vec<Source>, Vec<Space>)> = Vec::new();
+    // Members with one own range per family whose pieces are those whole
+    // ranges, and the same pieces but for the source, have the same parts
+    // but for the source (a box's source is then the member's range of its
+    // family): the first such member's parts and group serve the others.
+    // (signature: the pieces by path, sources blanked, sorted; the first
+    // member; its parts; its group)
+    type Shared = (Key, usize, Vec<(usize, Space)>, usize);
+    let mut shared: Vec<Shared> = Vec::new();
+    let mut sig: Key = Vec::new();
     let mut key: Key = Vec::new();
     let mut parts: Vec<(usize, Space)> = Vec::new();
     for member in pieces.chunk_by(|a, b| a.0 == b.0) {
         let mi = member[0].0;
+        let whole = ca.single[mi].filter(|ranges| {
+            member.iter().all(|p| {
+                ranges[usize::from(p.3.fam == Fam::V6)]
+                    .is_some_and(|(lo, hi, _)| (lo, hi) == p.3.src)
+            })
+        });
+        if let Some(ranges) = whole {
+            // The source as the position of the member's range (as in the key).
+            sig.clear();
+            sig.extend(member.iter().map(|p| {
+                let k = ranges[usize::from(p.3.fam == Fam::V6)].map_or(0, |r| r.2);
+                (p.1, Cube { src: (k, k), ..p.3 })
+            }));
+            sig.sort_unstable();
+            if let Some(sh) = shared
+                .iter()
+                .find(|sh| sh.0 == sig && ca.kind[sh.1] == ca.kind[mi])
+            {
+                let g = &mut groups[sh.3];
+                g.1.push(class[mi]);
+                for (pi, part) in &sh.2 {
+                    g.2[*pi].0.extend(part.0.iter().map(|c| {
+                        Cube {
+                            src: ranges[usize::from(c.fam == Fam::V6)]
+                                .map_or(c.src, |(lo, hi, _)| (lo, hi)),
+                            ..*c
+                        }
+                    }));
+                }
+                continue;
+            }
+        }
         key.clear();
         key.push((
             usize::MAX,
@@ -311,7 +370,7 @@ fn alike_members(
         parts.clear();
         for on_path in member.chunk_by(|a, b| a.1 == b.1) {
             let pi = on_path[0].1;
-            let part = Space(on_path.iter().map(|p| p.2).collect()).coalesce();
+            let part = Space(on_path.iter().map(|p| p.3).collect()).into_coalesced();
             let from = key.len();
             // The position of the member's range each box of the part lies in.
             let own = engine.own_addrs(engine.source_dev(class[mi]));
@@ -325,20 +384,26 @@ fn alike_members(
             key[from..].sort_unstable();
             parts.push((pi, part));
         }
-        match groups.iter_mut().find(|g| g.0 == key) {
-            Some(g) => {
+        let gi = match groups.iter().position(|g| g.0 == key) {
+            Some(gi) => {
+                let g = &mut groups[gi];
                 g.1.push(class[mi]);
-                for (pi, part) in parts.drain(..) {
-                    g.2[pi].0.extend(part.0);
+                for (pi, part) in &parts {
+                    g.2[*pi].0.extend_from_slice(&part.0);
                 }
+                gi
             }
             None => {
                 let mut per_path = vec![Space::default(); paths.len()];
-                for (pi, part) in parts.drain(..) {
-                    per_path[pi] = part;
+                for (pi, part) in &parts {
+                    per_path[*pi] = part.clone();
                 }
                 groups.push((key.clone(), vec![class[mi]], per_path));
+                groups.len() - 1
             }
+        };
+        if whole.is_some() {
+            shared.push((sig.clone(), mi, std::mem::take(&mut parts), gi));
         }
     }
     groups
@@ -348,7 +413,7 @@ fn alike_members(
                 .iter()
                 .zip(per_path)
                 .filter(|(_, sp)| !sp.is_empty())
-                .map(|((p, _), sp)| (p.clone(), sp.coalesce()))
+                .map(|((p, _), sp)| (p.clone(), sp.into_coalesced()))
                 .collect();
             (members, ps)
         })

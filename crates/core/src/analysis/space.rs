@@ -221,11 +221,16 @@ impl Space {
     /// (not always) coalesce to the same list; callers that compare sets this
     /// way only lose grouping when they do not, never exactness.
     pub fn coalesce(&self) -> Space {
+        self.clone().into_coalesced()
+    }
+
+    /// [`Space::coalesce`], reusing this space's boxes.
+    pub fn into_coalesced(self) -> Space {
         // One box is already as merged as it gets (most journeys' parts).
         if self.0.len() <= 1 {
-            return self.clone();
+            return self;
         }
-        let mut v = self.0.clone();
+        let mut v = self.0;
         loop {
             let before = v.len();
             for d in [Dim::Dport, Dim::Sport, Dim::Dst, Dim::Src] {
@@ -496,19 +501,22 @@ fn merge_along(mut v: Vec<Cube>, d: Dim) -> Vec<Cube> {
         o
     };
     v.sort_unstable_by(|a, b| others(a, b).then_with(|| a.addr(d).cmp(&b.addr(d))));
-    let mut out: Vec<Cube> = Vec::with_capacity(v.len());
-    for c in v {
-        if let Some(last) = out.last_mut() {
-            let (llo, lhi) = last.addr(d);
-            let (lo, hi) = c.addr(d);
-            if others(last, &c).is_eq() && lo <= lhi.saturating_add(1) {
-                last.set(d, (llo, lhi.max(hi)));
-                continue;
-            }
+    // Merged in place: `w` is the last box kept.
+    let mut w = 0;
+    for r in 1..v.len() {
+        let c = v[r];
+        let last = &mut v[w];
+        let (llo, lhi) = last.addr(d);
+        let (lo, hi) = c.addr(d);
+        if others(last, &c).is_eq() && lo <= lhi.saturating_add(1) {
+            last.set(d, (llo, lhi.max(hi)));
+        } else {
+            w += 1;
+            v[w] = c;
         }
-        out.push(c);
     }
-    out
+    v.truncate(w + 1);
+    v
 }
 
 /// Merges cubes equal outside the protocol set.
@@ -518,17 +526,19 @@ fn merge_protos(mut v: Vec<Cube>) -> Vec<Cube> {
     }
     let others = |c: &Cube| (c.fam, c.src, c.dst, c.sport, c.dport);
     v.sort_unstable_by_key(|c| (others(c), c.proto));
-    let mut out: Vec<Cube> = Vec::with_capacity(v.len());
-    for c in v {
-        if let Some(last) = out.last_mut() {
-            if others(last) == others(&c) {
-                last.proto |= c.proto;
-                continue;
-            }
+    // Merged in place: `w` is the last box kept.
+    let mut w = 0;
+    for r in 1..v.len() {
+        let c = v[r];
+        if others(&v[w]) == others(&c) {
+            v[w].proto |= c.proto;
+        } else {
+            w += 1;
+            v[w] = c;
         }
-        out.push(c);
     }
-    out
+    v.truncate(w + 1);
+    v
 }
 
 pub fn normalise(mut v: Vec<(u128, u128)>) -> Vec<(u128, u128)> {

@@ -2317,7 +2317,7 @@ impl<'s> Engine<'s> {
         let dev = f.dev;
         let mut r = f;
         // The request's splits left fragments that go back alike.
-        r.space = r.space.coalesce();
+        r.space = std::mem::take(&mut r.space).into_coalesced();
         r.reply = true;
         r.view = r.view.swapped();
         r.in_iface = None;
@@ -2461,7 +2461,7 @@ fn disjoint_targets(endpoints: Vec<Cube>, dnat: &[Cube]) -> Vec<Cube> {
     let mut endpoints = endpoints;
     endpoints.sort_unstable();
     endpoints.dedup();
-    let mut out = Space(endpoints).coalesce().0;
+    let mut out = Space(endpoints).into_coalesced().0;
     for &d in dnat {
         let mut pieces = vec![d];
         for c in &out {
