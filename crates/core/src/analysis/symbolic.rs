@@ -307,7 +307,6 @@ pub struct WalkCache(Scratch);
 #[derive(Default)]
 struct Scratch {
     cands: Vec<u32>,
-    bits: Vec<u64>,
     work: Vec<(Cube, usize)>,
     decided: Vec<(u32, Cube)>,
     hit: Vec<Cube>,
@@ -317,7 +316,18 @@ struct Scratch {
     /// that state and match some of those sources (interfaces are checked
     /// rule by rule).
     live: super::fasthash::FastMap<LiveKey, std::rc::Rc<Vec<u64>>>,
+    /// Per filter, family and span of a destination index's elementary
+    /// intervals: the rules that may match there.
+    spans: super::fasthash::FastMap<SpanKey, Box<[u64]>>,
 }
+
+type SpanKey = ((u32, u8), u32, u32);
+
+/// The span bitmaps of a walk's cache, and the filter and family asking.
+type SpanCache<'c> = (
+    &'c mut super::fasthash::FastMap<SpanKey, Box<[u64]>>,
+    (u32, u8),
+);
 
 type LiveKey = (u32, ConnState, usize, u128, u128);
 
@@ -508,6 +518,10 @@ pub struct Engine<'s> {
     /// matches, and how many source intervals it has (0: none of that family).
     /// Only a prefilter: `Product::meets` decides.
     src_hulls: Vec<[Vec<(u128, u128, u32)>; 2]>,
+    /// Per filter and family, per rule: its protocols and the hulls of its
+    /// source and destination ports (protocols 0: none of that family), read
+    /// before the rule itself in the first-match walk.
+    port_hulls: Vec<[Vec<PortHull>; 2]>,
     /// Per filter and connection state: the rules that apply in that state.
     state_rules: Vec<[Vec<u64>; 4]>,
     nat_cubes: super::fasthash::FastMap<(usize, usize), Vec<Cube>>,
@@ -539,6 +553,14 @@ pub struct Engine<'s> {
     /// Per network stand-in and family: its address ranges that nothing in
     /// the scenario tells apart, grouped (see [`Engine::alike_ranges`]).
     range_groups: Vec<PerFam<Vec<Intervals>>>,
+}
+
+/// A rule's protocols and port hulls, for a quick rejection.
+#[derive(Clone, Copy, Default)]
+struct PortHull {
+    proto: u8,
+    sport: (u16, u16),
+    dport: (u16, u16),
 }
 
 /// Rules of one filter indexed by the destination ranges they match.
@@ -594,7 +616,7 @@ impl DstIndex {
 
     /// The rules that may match a destination in `lo..=hi` and are set in
     /// `live`, in rule order, written into `v` (a buffer the caller reuses).
-    fn candidates(&self, lo: u128, hi: u128, live: &[u64], v: &mut Vec<u32>, bits: &mut Vec<u64>) {
+    fn candidates(&self, lo: u128, hi: u128, live: &[u64], v: &mut Vec<u32>, spans: SpanCache) {
         let is_live = |r: u32| live[r as usize / 64] & (1 << (r % 64)) != 0;
         v.clear();
         if self.starts.is_empty() {
@@ -628,14 +650,20 @@ impl DstIndex {
             );
             return;
         }
-        // Several intervals: mark the rules in a bitmap, read it in order.
-        bits.clear();
-        bits.resize(self.rules.div_ceil(64), 0);
-        for &r in self.any.iter().chain(self.lists[a..=b].iter().flatten()) {
-            bits[r as usize / 64] |= 1 << (r % 64);
-        }
-        for (w, word) in bits.iter_mut().enumerate() {
-            let mut x = std::mem::take(word) & live[w];
+        // Several intervals: the rules marked in a bitmap (kept: flows meet
+        // the same spans again and again), read in order.
+        let (cache, filter) = spans;
+        let bits = cache
+            .entry((filter, a as u32, b as u32))
+            .or_insert_with(|| {
+                let mut bits = vec![0u64; self.rules.div_ceil(64)];
+                for &r in self.any.iter().chain(self.lists[a..=b].iter().flatten()) {
+                    bits[r as usize / 64] |= 1 << (r % 64);
+                }
+                bits.into_boxed_slice()
+            });
+        for (w, word) in bits.iter().enumerate() {
+            let mut x = word & live[w];
             while x != 0 {
                 v.push((w * 64) as u32 + x.trailing_zeros());
                 x &= x - 1;
@@ -722,6 +750,21 @@ impl<'s> Engine<'s> {
                 })
             })
             .collect();
+        let port_hulls = par_map(&filter_rules, |rules| {
+            [0, 1].map(|k| {
+                rules
+                    .iter()
+                    .map(|r| match &r[k] {
+                        Some(p) => PortHull {
+                            proto: p.proto,
+                            sport: p.bbox.sport,
+                            dport: p.bbox.dport,
+                        },
+                        None => PortHull::default(),
+                    })
+                    .collect()
+            })
+        });
         let state_rules = scn
             .filters
             .iter()
@@ -884,6 +927,7 @@ impl<'s> Engine<'s> {
             filter_rules,
             filter_index,
             src_hulls,
+            port_hulls,
             state_rules,
             nat_cubes,
             own,
@@ -1810,7 +1854,13 @@ impl<'s> Engine<'s> {
             };
             if last != Some((fam, lo, hi)) {
                 let index = &self.filter_index[fid.index()][fam];
-                index.candidates(lo, hi, live, &mut sc.cands, &mut sc.bits);
+                index.candidates(
+                    lo,
+                    hi,
+                    live,
+                    &mut sc.cands,
+                    (&mut sc.spans, (fid.0, fam as u8)),
+                );
                 last = Some((fam, lo, hi));
             }
             sc.work.push((*c, 0));
@@ -1825,9 +1875,19 @@ impl<'s> Engine<'s> {
                     ..piece
                 };
                 let mut decided = false;
+                let ports = &self.port_hulls[fid.index()][fam];
                 while pos < sc.cands.len() {
                     let ri = sc.cands[pos] as usize;
                     pos += 1;
+                    let h = ports[ri];
+                    if h.proto & cur.proto == 0
+                        || h.dport.0 > cur.dport.1
+                        || cur.dport.0 > h.dport.1
+                        || h.sport.0 > cur.sport.1
+                        || cur.sport.0 > h.sport.1
+                    {
+                        continue;
+                    }
                     let Some(rule) = &rules[ri][fam] else {
                         continue;
                     };
