@@ -313,8 +313,8 @@ struct Scratch {
     miss: Vec<Cube>,
     split: SplitScratch,
     /// Per filter, state, family and source range: the rules that apply in
-    /// that state and match some of those sources (interfaces are checked
-    /// rule by rule).
+    /// that state and whose source hull meets those sources (a superset of
+    /// the rules that match some of them; interfaces are checked rule by rule).
     live: super::fasthash::FastMap<LiveKey, std::rc::Rc<Vec<u64>>>,
     /// Per filter, family and span of a destination index's elementary
     /// intervals: the rules that may match there.
