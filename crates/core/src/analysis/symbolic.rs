@@ -297,9 +297,9 @@ struct Sink {
     scratch: Scratch,
 }
 
-/// What walks on one thread keep from one class to the next: buffers, and
-/// which rules of a filter apply to a range of sources (the same for every
-/// class of one engine).
+/// What walks on one thread keep from one class to the next: buffers, which
+/// rules of a filter may apply to a range of sources, and which may match a
+/// span of destinations (the same for every class of one engine).
 #[derive(Default)]
 pub struct WalkCache(Scratch);
 
@@ -514,14 +514,9 @@ pub struct Engine<'s> {
     /// Per filter and rule, the match as one product per family.
     filter_rules: Vec<Vec<[Option<Product>; 2]>>,
     filter_index: Vec<[DstIndex; 2]>,
-    /// Per filter and family, per rule: the lowest and highest source it
-    /// matches, and how many source intervals it has (0: none of that family).
-    /// Only a prefilter: `Product::meets` decides.
-    src_hulls: Vec<[Vec<(u128, u128, u32)>; 2]>,
-    /// Per filter and family, per rule: its protocols and the hulls of its
-    /// source and destination ports (protocols 0: none of that family), read
-    /// before the rule itself in the first-match walk.
-    port_hulls: Vec<[Vec<PortHull>; 2]>,
+    /// Per filter and family, per rule: the bounds of its match, densely,
+    /// for the walk's prefilters (`Product::meets` decides).
+    hulls: Vec<[Vec<Hull>; 2]>,
     /// Per filter and connection state: the rules that apply in that state.
     state_rules: Vec<[Vec<u64>; 4]>,
     nat_cubes: super::fasthash::FastMap<(usize, usize), Vec<Cube>>,
@@ -555,9 +550,11 @@ pub struct Engine<'s> {
     range_groups: Vec<PerFam<Vec<Intervals>>>,
 }
 
-/// A rule's protocols and port hulls, for a quick rejection.
+/// The bounds of a rule's match in one family (from its product's bounding
+/// box), for a quick rejection; protocols 0: nothing of that family.
 #[derive(Clone, Copy, Default)]
-struct PortHull {
+struct Hull {
+    src: (u128, u128),
     proto: u8,
     sport: (u16, u16),
     dport: (u16, u16),
@@ -733,34 +730,18 @@ impl<'s> Engine<'s> {
         let filter_rules: Vec<Vec<[Option<Product>; 2]>> = par_map(&scn.filters, |f| {
             f.rules.iter().map(|r| match_products(&r.matches)).collect()
         });
-        let src_hulls = filter_rules
-            .iter()
-            .map(|rules| {
-                [0, 1].map(|k| {
-                    rules
-                        .iter()
-                        .map(|r| match &r[k] {
-                            Some(p) if !p.dims[0].is_empty() => {
-                                let d = &p.dims[0];
-                                (d[0].0, d[d.len() - 1].1, d.len() as u32)
-                            }
-                            _ => (0, 0, 0),
-                        })
-                        .collect()
-                })
-            })
-            .collect();
-        let port_hulls = par_map(&filter_rules, |rules| {
+        let hulls = par_map(&filter_rules, |rules| {
             [0, 1].map(|k| {
                 rules
                     .iter()
                     .map(|r| match &r[k] {
-                        Some(p) => PortHull {
+                        Some(p) => Hull {
+                            src: p.bbox.src,
                             proto: p.proto,
                             sport: p.bbox.sport,
                             dport: p.bbox.dport,
                         },
-                        None => PortHull::default(),
+                        None => Hull::default(),
                     })
                     .collect()
             })
@@ -926,8 +907,7 @@ impl<'s> Engine<'s> {
             devices,
             filter_rules,
             filter_index,
-            src_hulls,
-            port_hulls,
+            hulls,
             state_rules,
             nat_cubes,
             own,
@@ -1825,7 +1805,7 @@ impl<'s> Engine<'s> {
                 // The rules of this state whose sources may meet lo..=hi (by
                 // their hulls: a superset is enough, each candidate's whole
                 // match is checked against each box below).
-                let hulls = &self.src_hulls[fid.index()][k];
+                let hulls = &self.hulls[fid.index()][k];
                 let mut bits = self.state_rules[fid.index()][state as usize].clone();
                 for (w, word) in bits.iter_mut().enumerate() {
                     let mut x = *word;
@@ -1833,8 +1813,8 @@ impl<'s> Engine<'s> {
                         let bit = x.trailing_zeros();
                         x &= x - 1;
                         let ri = w * 64 + bit as usize;
-                        let (hl, hh, n) = hulls[ri];
-                        let meets = n > 0 && hl <= hi && lo <= hh;
+                        let h = &hulls[ri];
+                        let meets = h.proto != 0 && h.src.0 <= hi && lo <= h.src.1;
                         if !meets {
                             *word &= !(1 << bit);
                         }
@@ -1875,11 +1855,11 @@ impl<'s> Engine<'s> {
                     ..piece
                 };
                 let mut decided = false;
-                let ports = &self.port_hulls[fid.index()][fam];
+                let hulls = &self.hulls[fid.index()][fam];
                 while pos < sc.cands.len() {
                     let ri = sc.cands[pos] as usize;
                     pos += 1;
-                    let h = ports[ri];
+                    let h = &hulls[ri];
                     if h.proto & cur.proto == 0
                         || h.dport.0 > cur.dport.1
                         || cur.dport.0 > h.dport.1
