@@ -313,14 +313,14 @@ fn alike_members(
     // that reach the socket alike), the members, and per path the union of
     // their packets. Groups are few: they are compared one by one.
     type Key = Vec<(usize, Cube)>;
-    let mut groups: Vec<(Key, Vec<Source>, Vec<Space>)> = Vec::new();
+    let mut groups: Vec<Group> = Vec::new();
     // Members with one own range per family whose pieces are those whole
     // ranges, and the same pieces but for the source, have the same parts
     // but for the source (a box's source is then the member's range of its
     // family): the first such member's parts and group serve the others.
     // (signature: the pieces by path, sources blanked, sorted; the first
-    // member; its parts; its group)
-    type Shared = (Key, usize, Vec<(usize, Space)>, usize);
+    // member; its group; its parts)
+    type Shared = (Key, usize, usize, Vec<(usize, Space)>);
     let mut shared: Vec<Shared> = Vec::new();
     let mut sig: Key = Vec::new();
     let mut key: Key = Vec::new();
@@ -345,16 +345,23 @@ fn alike_members(
                 .iter()
                 .find(|sh| sh.0 == sig && ca.kind[sh.1] == ca.kind[mi])
             {
-                let g = &mut groups[sh.3];
-                g.1.push(class[mi]);
-                for (pi, part) in &sh.2 {
-                    g.2[*pi].0.extend(part.0.iter().map(|c| {
-                        Cube {
-                            src: ranges[usize::from(c.fam == Fam::V6)]
-                                .map_or(c.src, |(lo, hi, _)| (lo, hi)),
-                            ..*c
+                let g = &mut groups[sh.2];
+                g.members.push(class[mi]);
+                match &mut g.alike {
+                    // The group is its first member's parts: note the range.
+                    Some(alike) => alike.push(ranges),
+                    // Mixed already: the first member's parts, from this source.
+                    None => {
+                        for (pi, part) in &sh.3 {
+                            g.per_path[*pi].0.extend(part.0.iter().map(|c| {
+                                Cube {
+                                    src: ranges[usize::from(c.fam == Fam::V6)]
+                                        .map_or(c.src, |(lo, hi, _)| (lo, hi)),
+                                    ..*c
+                                }
+                            }));
                         }
-                    }));
+                    }
                 }
                 continue;
             }
@@ -384,12 +391,13 @@ fn alike_members(
             key[from..].sort_unstable();
             parts.push((pi, part));
         }
-        let gi = match groups.iter().position(|g| g.0 == key) {
+        let gi = match groups.iter().position(|g| g.key == key) {
             Some(gi) => {
                 let g = &mut groups[gi];
-                g.1.push(class[mi]);
+                g.spell_out();
+                g.members.push(class[mi]);
                 for (pi, part) in &parts {
-                    g.2[*pi].0.extend_from_slice(&part.0);
+                    g.per_path[*pi].0.extend_from_slice(&part.0);
                 }
                 gi
             }
@@ -398,26 +406,108 @@ fn alike_members(
                 for (pi, part) in &parts {
                     per_path[*pi] = part.clone();
                 }
-                groups.push((key.clone(), vec![class[mi]], per_path));
+                groups.push(Group {
+                    key: key.clone(),
+                    members: vec![class[mi]],
+                    per_path,
+                    alike: whole.map(|r| vec![r]),
+                });
                 groups.len() - 1
             }
         };
         if whole.is_some() {
-            shared.push((sig.clone(), mi, std::mem::take(&mut parts), gi));
+            shared.push((sig.clone(), mi, gi, std::mem::take(&mut parts)));
         }
     }
     groups
         .into_iter()
-        .map(|(_, members, per_path)| {
+        .map(|g| {
+            let (members, per_path) = g.finish();
             let ps = paths
                 .iter()
                 .zip(per_path)
                 .filter(|(_, sp)| !sp.is_empty())
-                .map(|((p, _), sp)| (p.clone(), sp.into_coalesced()))
+                .map(|((p, _), sp)| (p.clone(), sp))
                 .collect();
             (members, ps)
         })
         .collect()
+}
+
+/// Members of a class that reach a socket alike, with their packets per path.
+struct Group {
+    /// Per path, the boxes with the source told as the position of the
+    /// member's own range (equal for every member of the group).
+    key: Vec<(usize, Cube)>,
+    members: Vec<Source>,
+    /// Per path, the members' packets (while `alike` is `Some`: only the
+    /// first member's, coalesced).
+    per_path: Vec<Space>,
+    /// While every member's packets are the first member's with the source
+    /// replaced by its own range: each member's ranges, the first's first.
+    alike: Option<Vec<OneRange>>,
+}
+
+impl Group {
+    /// Writes out the packets of the members that joined as copies of the
+    /// first (before a member unlike the first joins).
+    fn spell_out(&mut self) {
+        let Some(alike) = self.alike.take() else {
+            return;
+        };
+        for sp in &mut self.per_path {
+            let first = sp.0.len();
+            for ranges in &alike[1..] {
+                for i in 0..first {
+                    let c = sp.0[i];
+                    let src =
+                        ranges[usize::from(c.fam == Fam::V6)].map_or(c.src, |(lo, hi, _)| (lo, hi));
+                    sp.0.push(Cube { src, ..c });
+                }
+            }
+        }
+    }
+
+    /// The group's members, and its packets per path, coalesced.
+    fn finish(self) -> (Vec<Source>, Vec<Space>) {
+        let (members, per_path) = (self.members, self.per_path);
+        let Some(alike) = self.alike else {
+            return (
+                members,
+                per_path.into_iter().map(Space::into_coalesced).collect(),
+            );
+        };
+        // The first member's parts are coalesced and every box's source is
+        // its range of the box's family, so no two of its boxes merge along
+        // any field once their sources are equal: the union of the members'
+        // copies merges along the source alone, box by box, into the union
+        // of the members' ranges (what `into_coalesced` gives, in its order).
+        let mut ranges: PerFam<Intervals> = Default::default();
+        for (k, list) in ranges.iter_mut().enumerate() {
+            *list = normalise(
+                alike
+                    .iter()
+                    .filter_map(|r| r[k].map(|(lo, hi, _)| (lo, hi)))
+                    .collect(),
+            );
+        }
+        let per_path = per_path
+            .into_iter()
+            .map(|sp| {
+                let mut out: Vec<Cube> =
+                    sp.0.iter()
+                        .flat_map(|c| {
+                            ranges[usize::from(c.fam == Fam::V6)]
+                                .iter()
+                                .map(move |&src| Cube { src, ..*c })
+                        })
+                        .collect();
+                out.sort_unstable();
+                Space(out)
+            })
+            .collect();
+        (members, per_path)
+    }
 }
 
 /// A concrete packet inside a space: the lowest source and destination, an
