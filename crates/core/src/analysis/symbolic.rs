@@ -1632,9 +1632,11 @@ impl<'s> Engine<'s> {
                 _ => {}
             }
         }
-        let mut res: Vec<(Option<K>, Cube)> = Vec::new();
+        let mut res: Vec<(Option<K>, Cube)> = Vec::with_capacity(space.0.len() * 2);
+        // Where each family's intervals start.
+        let v6 = fam_intervals.partition_point(|&(f, _, _, _)| f < Fam::V6);
         for c in &space.0 {
-            let start = fam_intervals.partition_point(|&(f, _, hi, _)| (f, hi) < (c.fam, 0));
+            let start = if c.fam == Fam::V6 { v6 } else { 0 };
             match view.field(dim) {
                 Field::Value(v) => {
                     let key = fam_intervals[start..]
@@ -1685,16 +1687,21 @@ impl<'s> Engine<'s> {
                 }
             }
         }
-        // Grouped by key in key order, each group in the order cut.
-        res.sort_by_key(|&(k, _)| k);
-        let mut grouped: Vec<(Option<K>, Vec<Cube>)> = Vec::new();
-        for (k, c) in res {
-            match grouped.last_mut() {
-                Some((last, v)) if *last == k => v.push(c),
-                _ => grouped.push((k, vec![c])),
-            }
+        // Grouped by key in key order, each group in the order cut (often
+        // already so: boxes tend to come sorted by destination).
+        if !res.is_sorted_by_key(|&(k, _)| k) {
+            // (key, position) pairs sorted: the order of a stable sort by key.
+            let mut order: Vec<(Option<K>, u32)> = res
+                .iter()
+                .enumerate()
+                .map(|(i, &(k, _))| (k, i as u32))
+                .collect();
+            order.sort_unstable();
+            res = order.iter().map(|&(_, i)| res[i as usize]).collect();
         }
-        grouped
+        res.chunk_by(|a, b| a.0 == b.0)
+            .map(|run| (run[0].0, run.iter().map(|&(_, c)| c).collect()))
+            .collect()
     }
 
     /// Splits by the route table; pieces with nowhere to go stop here.
