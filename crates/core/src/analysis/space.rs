@@ -146,12 +146,31 @@ impl Cube {
         })
     }
 
+    /// Whether `self` and `o` share a packet (`intersect` without the cube).
+    pub fn meets(&self, o: &Cube) -> bool {
+        let m = |a: (u128, u128), b: (u128, u128)| a.0 <= b.1 && b.0 <= a.1;
+        let n = |a: (u16, u16), b: (u16, u16)| a.0 <= b.1 && b.0 <= a.1;
+        self.fam == o.fam
+            && self.proto & o.proto != 0
+            && m(self.src, o.src)
+            && m(self.dst, o.dst)
+            && n(self.sport, o.sport)
+            && n(self.dport, o.dport)
+    }
+
     /// `self` less `o`, as disjoint cubes (at most nine).
     pub fn subtract(&self, o: &Cube) -> Vec<Cube> {
-        let Some(i) = self.intersect(o) else {
-            return vec![*self];
-        };
         let mut out = Vec::new();
+        self.subtract_into(o, &mut out);
+        out
+    }
+
+    /// [`Cube::subtract`], appending the pieces to `out`.
+    pub fn subtract_into(&self, o: &Cube, out: &mut Vec<Cube>) {
+        let Some(i) = self.intersect(o) else {
+            out.push(*self);
+            return;
+        };
         let mut rest = *self;
         // Peel off, dimension by dimension, what lies outside the intersection.
         if rest.proto != i.proto {
@@ -175,7 +194,6 @@ impl Cube {
             }
             rest.set(d, (ilo, ihi));
         }
-        out
     }
 
     pub fn contains_cube(&self, o: &Cube) -> bool {
@@ -196,18 +214,25 @@ impl Space {
     pub fn split(&self, by: &[Cube]) -> (Space, Space) {
         let mut inside = Vec::new();
         let mut outside = self.0.clone();
+        let mut next = Vec::new();
         for b in by {
-            let mut next = Vec::with_capacity(outside.len());
-            for c in &outside {
+            // Most conditions miss most boxes: the list stays as it is
+            // until one meets.
+            let Some(first) = outside.iter().position(|c| c.meets(b)) else {
+                continue;
+            };
+            next.clear();
+            next.extend_from_slice(&outside[..first]);
+            for c in &outside[first..] {
                 match c.intersect(b) {
                     None => next.push(*c),
                     Some(i) => {
                         inside.push(i);
-                        next.extend(c.subtract(b));
+                        c.subtract_into(b, &mut next);
                     }
                 }
             }
-            outside = next;
+            std::mem::swap(&mut outside, &mut next);
             if outside.is_empty() {
                 break;
             }
