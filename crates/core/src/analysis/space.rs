@@ -226,6 +226,8 @@ impl Space {
             for c in &outside[first..] {
                 match c.intersect(b) {
                     None => next.push(*c),
+                    // Wholly inside: nothing is left of it.
+                    Some(i) if i == *c => inside.push(i),
                     Some(i) => {
                         inside.push(i);
                         c.subtract_into(b, &mut next);

@@ -1652,6 +1652,8 @@ impl<'s> Engine<'s> {
                     let first = start
                         + fam_intervals[start..]
                             .partition_point(|&(f, _, hi, _)| f == c.fam && hi < a);
+                    // Whether an interval reaches the box's end.
+                    let mut covered_to_end = false;
                     for &(f, lo, hi, k) in &fam_intervals[first..] {
                         if f != c.fam || lo > b {
                             break;
@@ -1665,24 +1667,16 @@ impl<'s> Engine<'s> {
                         piece.set(d, (lo.max(a), hi.min(b)));
                         res.push((Some(k), piece));
                         if hi >= b {
-                            cur = b;
+                            covered_to_end = true;
                             break;
                         }
+                        // hi < b: the next address is still in the box.
                         cur = hi + 1;
-                        if cur > b {
-                            break;
-                        }
                     }
-                    let covered_to_end = fam_intervals[first..]
-                        .iter()
-                        .take_while(|&&(f, lo, _, _)| f == c.fam && lo <= b)
-                        .any(|&(_, _, hi, _)| hi >= b);
                     if !covered_to_end {
                         let mut gap = *c;
-                        gap.set(d, (cur.max(a), b));
-                        if cur <= b {
-                            res.push((None, gap));
-                        }
+                        gap.set(d, (cur, b));
+                        res.push((None, gap));
                     }
                 }
             }
