@@ -1614,7 +1614,6 @@ impl<'s> Engine<'s> {
     /// Cuts each cube by sorted, disjoint intervals of a current field, giving
     /// each piece the key of its interval; pieces outside every interval go to `None`.
     fn cut_by_field<K: Copy + Ord>(
-        &self,
         view: &View,
         space: Space,
         dim: Dim,
@@ -1704,7 +1703,7 @@ impl<'s> Engine<'s> {
         let d = &self.devices[f.dev];
         let mut res = Vec::new();
         let space = std::mem::take(&mut f.space);
-        for (key, cubes) in self.cut_by_field(&f.view, space, Dim::Dst, &d.atoms) {
+        for (key, cubes) in Self::cut_by_field(&f.view, space, Dim::Dst, &d.atoms) {
             let Some(ri) = key else {
                 self.stopped(&f, Space(cubes), Stop::NoRoute, out);
                 continue;
@@ -2051,7 +2050,7 @@ impl<'s> Engine<'s> {
             }
             None => {
                 let space = std::mem::take(&mut f.space);
-                self.cut_by_field(&f.view, space, Dim::Dst, intervals)
+                Self::cut_by_field(&f.view, space, Dim::Dst, intervals)
             }
         };
         // A reply for several members of the source class goes home to the
@@ -2300,7 +2299,7 @@ impl<'s> Engine<'s> {
             let mut sockets = Vec::new();
             let mut taken = Vec::new();
             let mut refused = Vec::new();
-            let by_member = self.cut_by_field(&f.view, rest, Dim::Dst, &self.group_iv[g as usize]);
+            let by_member = Self::cut_by_field(&f.view, rest, Dim::Dst, &self.group_iv[g as usize]);
             for (m, cubes) in by_member {
                 let Some(m) = m else {
                     refused.extend(cubes);
@@ -2455,15 +2454,14 @@ impl<'s> Engine<'s> {
             .iter()
             .take_while(|s| s.device() == dev)
             .count();
-        let by_member = self.cut_by_field(
+        let by_member = keyed_pieces(
             &table.view,
-            ok,
+            &ok,
             Dim::Dst,
             &self.group_iv[table.group as usize],
         );
         let mut parts = Vec::new();
         for (m, cubes) in by_member {
-            let Some(m) = m else { continue };
             let mut mine = Space(cubes);
             for (_, msi, conds) in table.sockets.iter().filter(|(x, _, _)| *x == m) {
                 let pulled: Vec<Cube> = conds
@@ -2498,6 +2496,69 @@ impl<'s> Engine<'s> {
 /// The targets as disjoint cubes, socket endpoints that differ only in the
 /// destination address merged into ranges (a segment's web servers on port
 /// 443 become one cube), the DNAT match spaces cut away from them.
+/// The pieces `Engine::cut_by_field` gives a key (the pieces outside
+/// every interval left out), found key by key: the same groups in the same
+/// order, without cutting out and sorting the gaps between a group's members.
+fn keyed_pieces<K: Copy + Ord>(
+    view: &View,
+    space: &Space,
+    dim: Dim,
+    fam_intervals: &[(Fam, u128, u128, K)],
+) -> Vec<(K, Vec<Cube>)> {
+    // Each key's intervals, in the list's order.
+    let mut by_key: Vec<(K, usize)> = fam_intervals
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (e.3, i))
+        .collect();
+    by_key.sort_unstable();
+    let mut out: Vec<(K, Vec<Cube>)> = Vec::new();
+    match view.field(dim) {
+        Field::Value(v) => {
+            // A box goes whole to the key of the first interval of its
+            // family that holds the value.
+            let mut keyed: Vec<(K, u32)> = space
+                .0
+                .iter()
+                .enumerate()
+                .filter_map(|(i, c)| {
+                    fam_intervals
+                        .iter()
+                        .find(|&&(f, lo, hi, _)| f == c.fam && lo <= v && v <= hi)
+                        .map(|e| (e.3, i as u32))
+                })
+                .collect();
+            keyed.sort_unstable();
+            for run in keyed.chunk_by(|a, b| a.0 == b.0) {
+                out.push((
+                    run[0].0,
+                    run.iter().map(|&(_, i)| space.0[i as usize]).collect(),
+                ));
+            }
+        }
+        Field::Orig(d) => {
+            for run in by_key.chunk_by(|a, b| a.0 == b.0) {
+                let mut mine = Vec::new();
+                for c in &space.0 {
+                    let (a, b) = c.addr(d);
+                    for &(_, i) in run {
+                        let (f, lo, hi, _) = fam_intervals[i];
+                        if f == c.fam && lo <= b && a <= hi {
+                            let mut piece = *c;
+                            piece.set(d, (lo.max(a), hi.min(b)));
+                            mine.push(piece);
+                        }
+                    }
+                }
+                if !mine.is_empty() {
+                    out.push((run[0].0, mine));
+                }
+            }
+        }
+    }
+    out
+}
+
 fn disjoint_targets(endpoints: Vec<Cube>, dnat: &[Cube]) -> Vec<Cube> {
     let mut endpoints = endpoints;
     endpoints.sort_unstable();
@@ -2659,6 +2720,41 @@ fn network_parts(scn: &Scenario, id: NetworkId) -> Vec<AddrPart> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// `keyed_pieces` gives the keyed groups of `cut_by_field`, in its
+        /// order, piece for piece.
+        #[test]
+        fn keyed_pieces_are_the_keyed_cut(
+            boxes in proptest::collection::vec((0u128..40, 0u128..12, 0u16..3), 1..8),
+            ivs in proptest::collection::vec((0u128..6, 0u128..4, 0usize..4), 0..8),
+            value in proptest::option::of(0u128..40),
+        ) {
+            let space = Space(boxes.iter().map(|&(lo, w, p)| Cube {
+                dst: (lo, lo + w),
+                dport: (p, p + 1),
+                ..Cube::full(Fam::V4)
+            }).collect());
+            // Sorted, disjoint intervals with keys, as the engine keeps them.
+            let mut list = Vec::new();
+            let mut at = 0;
+            for (gap, w, k) in ivs {
+                let lo = at + gap;
+                list.push((Fam::V4, lo, lo + w, k));
+                at = lo + w + 1;
+            }
+            let mut view = View::identity();
+            if let Some(v) = value {
+                view.dst = Field::Value(v);
+            }
+            let want: Vec<(usize, Vec<Cube>)> = Engine::cut_by_field(&view, space.clone(), Dim::Dst, &list)
+                .into_iter()
+                .filter_map(|(k, v)| k.map(|k| (k, v)))
+                .collect();
+            prop_assert_eq!(keyed_pieces(&view, &space, Dim::Dst, &list), want);
+        }
+    }
 
     #[test]
     fn a_packed_step_gives_back_what_it_was_made_of() {
