@@ -182,6 +182,8 @@ fn class_reach(w: &Walk, q: &ReachQuery, class: &[Source], cache: &mut WalkCache
             }
         }
     };
+    // The members' pieces of one socket's boxes, kept for the next socket.
+    let mut pieces = Vec::new();
     for ((dev, socket), outs) in by_target {
         let mut paths: Paths = Vec::new();
         for o in outs {
@@ -190,7 +192,7 @@ fn class_reach(w: &Walk, q: &ReachQuery, class: &[Source], cache: &mut WalkCache
                 None => paths.push((keep(&o.path), o.space)),
             }
         }
-        for (members, mut paths) in alike_members(engine, class, &class_addrs, paths) {
+        for (members, mut paths) in alike_members(engine, class, &class_addrs, paths, &mut pieces) {
             // The class walked as its first member: the steps at the source
             // are this group's own.
             if class.len() > 1 {
@@ -284,14 +286,15 @@ fn alike_members(
     class: &[Source],
     ca: &ClassAddrs,
     paths: Paths,
+    pieces: &mut Vec<(usize, usize, u32, Cube)>,
 ) -> Vec<(Vec<Source>, Paths)> {
     if class.len() == 1 {
         return vec![(class.to_vec(), paths)];
     }
+    pieces.clear();
     // Every member's part of every box: (member, path, box, the box cut to
     // one of the member's own ranges), grouped by member and path with the
     // boxes in the order the paths hold them.
-    let mut pieces: Vec<(usize, usize, u32, Cube)> = Vec::new();
     for (pi, (_, sp)) in paths.iter().enumerate() {
         for (bi, c) in sp.0.iter().enumerate() {
             let start = ca.addrs.partition_point(|e| (e.0, e.2) < (c.fam, c.src.0));
@@ -307,7 +310,9 @@ fn alike_members(
             }
         }
     }
-    pieces.sort_by_key(|p| (p.0, p.1));
+    // (A box's pieces for one member come in the order of its ranges:
+    // with the range, the key is unique and an unstable sort is stable.)
+    pieces.sort_unstable_by_key(|p| (p.0, p.1, p.2, p.3.src.0));
     // Per group: its key (per path, the member's packets with the source
     // replaced by the position of the member's own range: equal for members
     // that reach the socket alike), the members, and per path the union of

@@ -242,6 +242,21 @@ impl Space {
         (Space(inside), Space(outside))
     }
 
+    /// The first half of [`Space::split`], in the same boxes and order.
+    pub fn inside(&self, by: &[Cube]) -> Space {
+        // Conditions of different families each meet the boxes untouched
+        // by the others: their intersections are what `split` finds.
+        let one_per_family = by.len() == 1 || (by.len() == 2 && by[0].fam != by[1].fam);
+        if !one_per_family {
+            return self.split(by).0;
+        }
+        Space(
+            by.iter()
+                .flat_map(|b| self.0.iter().filter_map(|c| c.intersect(b)))
+                .collect(),
+        )
+    }
+
     /// The same set with fewer cubes: cubes that agree on every field but one
     /// and touch on that one are merged, dimension by dimension, until nothing
     /// merges. The result is sorted, so two fragmentations of one set usually
@@ -844,6 +859,13 @@ mod tests {
                 let before = sp.0.iter().filter(|c| contains(c, p)).count();
                 prop_assert_eq!(got.0.iter().filter(|c| contains(c, p)).count(), before);
             }}}}
+        }
+
+        /// `inside` is the first half of `split`.
+        #[test]
+        fn inside_is_the_first_half_of_split(sp in small_space(), by in proptest::collection::vec((small_cube(), proptest::bool::ANY), 0..3)) {
+            let by: Vec<Cube> = by.into_iter().map(|(c, v6)| Cube { fam: if v6 { Fam::V6 } else { Fam::V4 }, ..c }).collect();
+            prop_assert_eq!(sp.inside(&by), sp.split(&by).0);
         }
 
         /// `meets` is `intersect` without the cube.

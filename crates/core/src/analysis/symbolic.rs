@@ -2463,13 +2463,20 @@ impl<'s> Engine<'s> {
         let mut parts = Vec::new();
         for (m, cubes) in by_member {
             let mut mine = Space(cubes);
-            for (_, msi, conds) in table.sockets.iter().filter(|(x, _, _)| *x == m) {
+            let mut sockets = table.sockets.iter().filter(|(x, _, _)| *x == m).peekable();
+            while let Some((_, msi, conds)) = sockets.next() {
                 let pulled: Vec<Cube> = conds
                     .iter()
                     .filter_map(|c| table.view.pull_back(c))
                     .collect();
-                let (hit, miss) = mine.split(&pulled);
-                mine = miss;
+                // What the member's last socket leaves is not needed.
+                let hit = if sockets.peek().is_none() {
+                    mine.inside(&pulled)
+                } else {
+                    let (hit, miss) = mine.split(&pulled);
+                    mine = miss;
+                    hit
+                };
                 parts.push((m, *msi, hit));
             }
         }
