@@ -212,7 +212,7 @@ impl Space {
 
     /// Splits into (inside `by`, outside `by`). `by` may overlap itself.
     pub fn split(&self, by: &[Cube]) -> (Space, Space) {
-        let mut inside = Vec::new();
+        let mut inside = Vec::with_capacity(self.0.len());
         let mut outside = self.0.clone();
         let mut next = Vec::new();
         for b in by {

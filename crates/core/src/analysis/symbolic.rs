@@ -1487,7 +1487,10 @@ impl<'s> Engine<'s> {
                 return (space, Space::default());
             }
         }
-        let (mut inside, mut outside) = (Vec::new(), Vec::new());
+        let (mut inside, mut outside) = (
+            Vec::with_capacity(space.0.len()),
+            Vec::with_capacity(space.0.len()),
+        );
         for c in &space.0 {
             let list = &lists[usize::from(c.fam == Fam::V6)];
             match view.field(dim) {
@@ -1917,15 +1920,30 @@ impl<'s> Engine<'s> {
         }
         // One bucket per deciding rule, the default policy first, then in
         // rule order; boxes keep the order they were decided in.
-        sc.decided.sort_by_key(|&(k, _)| k);
-        let mut buckets: Vec<(Option<usize>, Vec<Cube>)> = Vec::new();
-        for &(k, c) in &sc.decided {
-            let key = (k > 0).then(|| k as usize - 1);
-            match buckets.last_mut() {
-                Some((last, v)) if *last == key => v.push(c),
-                _ => buckets.push((key, vec![c])),
-            }
+        if !sc.decided.is_sorted_by_key(|&(k, _)| k) {
+            // (rule, position) pairs sorted: the order of a stable sort.
+            let mut order: Vec<(u32, u32)> = sc
+                .decided
+                .iter()
+                .enumerate()
+                .map(|(i, &(k, _))| (k, i as u32))
+                .collect();
+            order.sort_unstable();
+            let sorted: Vec<(u32, Cube)> =
+                order.iter().map(|&(_, i)| sc.decided[i as usize]).collect();
+            sc.decided = sorted;
         }
+        let buckets: Vec<(Option<usize>, Vec<Cube>)> = sc
+            .decided
+            .chunk_by(|a, b| a.0 == b.0)
+            .map(|run| {
+                let k = run[0].0;
+                (
+                    (k > 0).then(|| k as usize - 1),
+                    run.iter().map(|&(_, c)| c).collect(),
+                )
+            })
+            .collect();
         let mut allowed = Vec::new();
         for (rule, cubes) in buckets {
             let action = match rule {
@@ -2545,7 +2563,7 @@ fn keyed_pieces<K: Copy + Ord>(
         }
         Field::Orig(d) => {
             for run in by_key.chunk_by(|a, b| a.0 == b.0) {
-                let mut mine = Vec::new();
+                let mut mine = Vec::with_capacity(space.0.len());
                 for c in &space.0 {
                     let (a, b) = c.addr(d);
                     for &(_, i) in run {
