@@ -2522,21 +2522,15 @@ impl<'s> Engine<'s> {
 /// destination address merged into ranges (a segment's web servers on port
 /// 443 become one cube), the DNAT match spaces cut away from them.
 /// The pieces `Engine::cut_by_field` gives a key (the pieces outside
-/// every interval left out), found key by key: the same groups in the same
-/// order, without cutting out and sorting the gaps between a group's members.
+/// every interval left out): the same groups in the same order, each box's
+/// pieces put straight into their key's bucket, without cutting out and
+/// sorting the gaps between a group's members.
 fn keyed_pieces<K: Copy + Ord>(
     view: &View,
     space: &Space,
     dim: Dim,
     fam_intervals: &[(Fam, u128, u128, K)],
 ) -> Vec<(K, Vec<Cube>)> {
-    // Each key's intervals, in the list's order.
-    let mut by_key: Vec<(K, usize)> = fam_intervals
-        .iter()
-        .enumerate()
-        .map(|(i, e)| (e.3, i))
-        .collect();
-    by_key.sort_unstable();
     let mut out: Vec<(K, Vec<Cube>)> = Vec::new();
     match view.field(dim) {
         Field::Value(v) => {
@@ -2562,23 +2556,41 @@ fn keyed_pieces<K: Copy + Ord>(
             }
         }
         Field::Orig(d) => {
+            // Each interval's bucket: its key's rank among the keys.
+            let mut by_key: Vec<(K, usize)> = fam_intervals
+                .iter()
+                .enumerate()
+                .map(|(i, e)| (e.3, i))
+                .collect();
+            by_key.sort_unstable();
+            let mut bucket = vec![0usize; fam_intervals.len()];
+            let mut keys: Vec<K> = Vec::new();
             for run in by_key.chunk_by(|a, b| a.0 == b.0) {
-                let mut mine = Vec::with_capacity(space.0.len());
-                for c in &space.0 {
-                    let (a, b) = c.addr(d);
-                    for &(_, i) in run {
-                        let (f, lo, hi, _) = fam_intervals[i];
-                        if f == c.fam && lo <= b && a <= hi {
-                            let mut piece = *c;
-                            piece.set(d, (lo.max(a), hi.min(b)));
-                            mine.push(piece);
-                        }
-                    }
+                for &(_, i) in run {
+                    bucket[i] = keys.len();
                 }
-                if !mine.is_empty() {
-                    out.push((run[0].0, mine));
+                keys.push(run[0].0);
+            }
+            let mut pieces: Vec<Vec<Cube>> = vec![Vec::new(); keys.len()];
+            let v6 = fam_intervals.partition_point(|e| e.0 < Fam::V6);
+            for c in &space.0 {
+                let (a, b) = c.addr(d);
+                let (from, to) = if c.fam == Fam::V6 {
+                    (v6, fam_intervals.len())
+                } else {
+                    (0, v6)
+                };
+                let first = from + fam_intervals[from..to].partition_point(|e| e.2 < a);
+                for (i, &(_, lo, hi, _)) in fam_intervals[first..to].iter().enumerate() {
+                    if lo > b {
+                        break;
+                    }
+                    let mut piece = *c;
+                    piece.set(d, (lo.max(a), hi.min(b)));
+                    pieces[bucket[first + i]].push(piece);
                 }
             }
+            out.extend(keys.into_iter().zip(pieces).filter(|(_, p)| !p.is_empty()));
         }
     }
     out
@@ -2752,22 +2764,25 @@ mod tests {
         /// order, piece for piece.
         #[test]
         fn keyed_pieces_are_the_keyed_cut(
-            boxes in proptest::collection::vec((0u128..40, 0u128..12, 0u16..3), 1..8),
+            boxes in proptest::collection::vec((0u128..40, 0u128..12, 0u16..3, proptest::bool::ANY), 1..8),
             ivs in proptest::collection::vec((0u128..6, 0u128..4, 0usize..4), 0..8),
+            ivs6 in proptest::collection::vec((0u128..6, 0u128..4, 0usize..4), 0..4),
             value in proptest::option::of(0u128..40),
         ) {
-            let space = Space(boxes.iter().map(|&(lo, w, p)| Cube {
+            let space = Space(boxes.iter().map(|&(lo, w, p, v6)| Cube {
                 dst: (lo, lo + w),
                 dport: (p, p + 1),
-                ..Cube::full(Fam::V4)
+                ..Cube::full(if v6 { Fam::V6 } else { Fam::V4 })
             }).collect());
             // Sorted, disjoint intervals with keys, as the engine keeps them.
             let mut list = Vec::new();
-            let mut at = 0;
-            for (gap, w, k) in ivs {
-                let lo = at + gap;
-                list.push((Fam::V4, lo, lo + w, k));
-                at = lo + w + 1;
+            for (fam, ivs) in [(Fam::V4, ivs), (Fam::V6, ivs6)] {
+                let mut at = 0;
+                for (gap, w, k) in ivs {
+                    let lo = at + gap;
+                    list.push((fam, lo, lo + w, k));
+                    at = lo + w + 1;
+                }
             }
             let mut view = View::identity();
             if let Some(v) = value {
