@@ -551,13 +551,20 @@ pub struct Engine<'s> {
 }
 
 /// The bounds of a rule's match in one family (from its product's bounding
-/// box), for a quick rejection; protocols 0: nothing of that family.
+/// box) and its interfaces, for a quick rejection without reading the rule;
+/// protocols 0: nothing of that family.
 #[derive(Clone, Copy, Default)]
 struct Hull {
     src: (u128, u128),
+    dst: (u128, u128),
     proto: u8,
+    /// The product is its bounding box (one interval per field): a box that
+    /// meets the hull meets the rule.
+    exact: bool,
     sport: (u16, u16),
     dport: (u16, u16),
+    in_iface: Option<NetworkId>,
+    out_iface: Option<NetworkId>,
 }
 
 /// Rules of one filter indexed by the destination ranges they match.
@@ -730,16 +737,23 @@ impl<'s> Engine<'s> {
         let filter_rules: Vec<Vec<[Option<Product>; 2]>> = par_map(&scn.filters, |f| {
             f.rules.iter().map(|r| match_products(&r.matches)).collect()
         });
-        let hulls = par_map(&filter_rules, |rules| {
+        let with_filters: Vec<(&Vec<[Option<Product>; 2]>, &Filter)> =
+            filter_rules.iter().zip(&scn.filters).collect();
+        let hulls = par_map(&with_filters, |&(rules, filter)| {
             [0, 1].map(|k| {
                 rules
                     .iter()
-                    .map(|r| match &r[k] {
+                    .zip(&filter.rules)
+                    .map(|(r, rule)| match &r[k] {
                         Some(p) => Hull {
                             src: p.bbox.src,
+                            dst: p.bbox.dst,
                             proto: p.proto,
+                            exact: p.dims.iter().all(|d| d.len() == 1),
                             sport: p.bbox.sport,
                             dport: p.bbox.dport,
+                            in_iface: rule.matches.in_iface,
+                            out_iface: rule.matches.out_iface,
                         },
                         None => Hull::default(),
                     })
@@ -1774,11 +1788,6 @@ impl<'s> Engine<'s> {
         }
         let net = |i: Option<usize>| i.and_then(|i| host.interfaces.get(i)).map(|i| i.network);
         let (inn, outn) = (net(in_iface), net(out_iface));
-        let on_ifaces = |ri: usize| {
-            let m = &filter.rules[ri].matches;
-            (m.in_iface.is_none() || m.in_iface == inn)
-                && (m.out_iface.is_none() || m.out_iface == outn)
-        };
         // First match, cube by cube, over the rules that can match its
         // destination and that apply here to some of the flow's sources.
         let rules = &self.filter_rules[fid.index()];
@@ -1868,13 +1877,19 @@ impl<'s> Engine<'s> {
                         || cur.dport.0 > h.dport.1
                         || h.sport.0 > cur.sport.1
                         || cur.sport.0 > h.sport.1
+                        || h.dst.0 > cur.dst.1
+                        || cur.dst.0 > h.dst.1
+                        || h.src.0 > cur.src.1
+                        || cur.src.0 > h.src.1
+                        || !(h.in_iface.is_none() || h.in_iface == inn)
+                        || !(h.out_iface.is_none() || h.out_iface == outn)
                     {
                         continue;
                     }
                     let Some(rule) = &rules[ri][fam] else {
                         continue;
                     };
-                    if !rule.meets(&cur) || !on_ifaces(ri) {
+                    if !h.exact && !rule.meets(&cur) {
                         continue;
                     }
                     // The rule's condition on current fields, pulled back
