@@ -159,7 +159,7 @@ fn main() {
         let scn = load("large.yaml", &text, None).expect("the added expectations load");
         let (check_t, c) = time(runs, || check(&scn));
         println!(
-            "{:>6} {:>8} {:>7} {:>10.1?} {:>12.1?} {:>8.1}s {:>10} {:>12.0} {:>10.1?} {:>9.0}   ({} expectations; journeys are (source, socket) pairs, {} rows)",
+            "{:>6} {:>8} {:>7} {:>10.1?} {:>12.2?} {:>8.2}s {:>10} {:>12.0} {:>10.1?} {:>9.0}   ({} expectations; journeys are (source, socket) pairs, {} rows)",
             h,
             p.networks,
             p.rules,

@@ -82,6 +82,15 @@ pub fn parse(text: &str) -> Result<Node, YamlError> {
     options.strict_booleans = true;
     options.duplicate_keys = serde_saphyr::DuplicateKeyPolicy::PassThrough;
     options.with_snippet = false;
+    // The parser's default budget stops at 250,000 nodes and a million
+    // events: a scenario of 16,000 hosts (14 MB) has more. A document can
+    // hold at most about one node and a few events per byte of its own text,
+    // so those two caps grow with the text; the caps on aliases, anchors and
+    // depth, which stop inputs that expand, stay as they are.
+    let mut budget = options.budget.take().unwrap_or_default();
+    budget.max_nodes = budget.max_nodes.max(text.len());
+    budget.max_events = budget.max_events.max(4 * text.len());
+    options.budget = Some(budget);
     match serde_saphyr::from_str_with_options::<Spanned<RawNode>>(text, options) {
         Ok(root) => Ok(convert(root, text)),
         Err(err) => {
@@ -249,6 +258,37 @@ impl<'de> Visitor<'de> for RawVisitor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_large_document_is_within_the_budget() {
+        // 200,000 small mappings: more nodes than the parser's default cap
+        // of 250,000 (without the raised cap this fails).
+        let text = format!("rules:\n{}", "  - {a: 1}\n".repeat(200_000));
+        let doc = parse(&text).expect("a large plain document parses");
+        let NodeKind::Map(entries) = doc.kind else {
+            panic!("a mapping")
+        };
+        let NodeKind::Seq(items) = &entries[0].1.kind else {
+            panic!("a sequence")
+        };
+        assert_eq!(items.len(), 200_000);
+    }
+
+    #[test]
+    fn an_expanding_document_is_still_refused() {
+        // Each level repeats the one before ten times: 10^8 nodes from a few
+        // hundred bytes, which the alias caps stop.
+        let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..9 {
+            let p = format!("*a{}", i - 1);
+            text.push_str(&format!(
+                "a{i}: &a{i} [{}]\n",
+                vec![p.as_str(); 10].join(", ")
+            ));
+        }
+        let err = parse(&text).expect_err("an alias bomb is refused");
+        assert!(!err.message.is_empty());
+    }
 
     #[test]
     fn spans_point_at_keys_and_values() {
