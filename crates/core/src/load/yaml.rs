@@ -281,10 +281,7 @@ mod tests {
         let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
         for i in 1..9 {
             let p = format!("*a{}", i - 1);
-            text.push_str(&format!(
-                "a{i}: &a{i} [{}]\n",
-                vec![p.as_str(); 10].join(", ")
-            ));
+            text.push_str(&format!("a{i}: &a{i} [{}]\n", [p.as_str(); 10].join(", ")));
         }
         let err = parse(&text).expect_err("an alias bomb is refused");
         assert!(!err.message.is_empty());
