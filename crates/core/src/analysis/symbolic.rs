@@ -517,6 +517,8 @@ pub struct Engine<'s> {
     /// Per filter and family, per rule: the bounds of its match, densely,
     /// for the walk's prefilters (`Product::meets` decides).
     hulls: Vec<[Vec<Hull>; 2]>,
+    /// Per filter and family, per rule: its address bounds.
+    bounds: Vec<[Vec<Bounds>; 2]>,
     /// Per filter and connection state: the rules that apply in that state.
     state_rules: Vec<[Vec<u64>; 4]>,
     nat_cubes: super::fasthash::FastMap<(usize, usize), Vec<Cube>>,
@@ -550,21 +552,37 @@ pub struct Engine<'s> {
     range_groups: Vec<PerFam<Vec<Intervals>>>,
 }
 
-/// The bounds of a rule's match in one family (from its product's bounding
-/// box) and its interfaces, for a quick rejection without reading the rule;
-/// protocols 0: nothing of that family.
+/// The bounds of a rule's match in one family that are quick to test (from
+/// its product's bounding box), and its interfaces, for a rejection without
+/// reading the rule; protocols 0: nothing of that family. Small, so that the
+/// table of a large filter stays in the cache; the address bounds are apart.
 #[derive(Clone, Copy, Default)]
 struct Hull {
-    src: (u128, u128),
-    dst: (u128, u128),
     proto: u8,
     /// The product is its bounding box (one interval per field): a box that
-    /// meets the hull meets the rule.
+    /// meets the hull and the address bounds meets the rule.
     exact: bool,
     sport: (u16, u16),
     dport: (u16, u16),
-    in_iface: Option<NetworkId>,
-    out_iface: Option<NetworkId>,
+    /// The interfaces' networks, `ANY_IFACE` for any.
+    in_iface: u32,
+    out_iface: u32,
+}
+
+/// A rule's interface condition that any interface meets.
+const ANY_IFACE: u32 = u32::MAX;
+
+/// An interface's network as a rule's hull keeps it (none: `ANY_IFACE`,
+/// which no rule condition on an interface equals).
+fn iface_key(n: Option<NetworkId>) -> u32 {
+    n.map_or(ANY_IFACE, |n| n.0)
+}
+
+/// The address bounds of a rule's match in one family (its bounding box).
+#[derive(Clone, Copy, Default)]
+struct Bounds {
+    src: (u128, u128),
+    dst: (u128, u128),
 }
 
 /// Rules of one filter indexed by the destination ranges they match.
@@ -746,20 +764,35 @@ impl<'s> Engine<'s> {
                     .zip(&filter.rules)
                     .map(|(r, rule)| match &r[k] {
                         Some(p) => Hull {
-                            src: p.bbox.src,
-                            dst: p.bbox.dst,
                             proto: p.proto,
                             exact: p.dims.iter().all(|d| d.len() == 1),
                             sport: p.bbox.sport,
                             dport: p.bbox.dport,
-                            in_iface: rule.matches.in_iface,
-                            out_iface: rule.matches.out_iface,
+                            in_iface: iface_key(rule.matches.in_iface),
+                            out_iface: iface_key(rule.matches.out_iface),
                         },
                         None => Hull::default(),
                     })
                     .collect()
             })
         });
+        let bounds = filter_rules
+            .iter()
+            .map(|rules| {
+                [0, 1].map(|k| {
+                    rules
+                        .iter()
+                        .map(|r| match &r[k] {
+                            Some(p) => Bounds {
+                                src: p.bbox.src,
+                                dst: p.bbox.dst,
+                            },
+                            None => Bounds::default(),
+                        })
+                        .collect()
+                })
+            })
+            .collect();
         let state_rules = scn
             .filters
             .iter()
@@ -922,6 +955,7 @@ impl<'s> Engine<'s> {
             filter_rules,
             filter_index,
             hulls,
+            bounds,
             state_rules,
             nat_cubes,
             own,
@@ -1818,6 +1852,7 @@ impl<'s> Engine<'s> {
                 // their hulls: a superset is enough, each candidate's whole
                 // match is checked against each box below).
                 let hulls = &self.hulls[fid.index()][k];
+                let bounds = &self.bounds[fid.index()][k];
                 let mut bits = self.state_rules[fid.index()][state as usize].clone();
                 for (w, word) in bits.iter_mut().enumerate() {
                     let mut x = *word;
@@ -1825,8 +1860,8 @@ impl<'s> Engine<'s> {
                         let bit = x.trailing_zeros();
                         x &= x - 1;
                         let ri = w * 64 + bit as usize;
-                        let h = &hulls[ri];
-                        let meets = h.proto != 0 && h.src.0 <= hi && lo <= h.src.1;
+                        let b = &bounds[ri];
+                        let meets = hulls[ri].proto != 0 && b.src.0 <= hi && lo <= b.src.1;
                         if !meets {
                             *word &= !(1 << bit);
                         }
@@ -1868,6 +1903,8 @@ impl<'s> Engine<'s> {
                 };
                 let mut decided = false;
                 let hulls = &self.hulls[fid.index()][fam];
+                let bounds = &self.bounds[fid.index()][fam];
+                let (inn, outn) = (iface_key(inn), iface_key(outn));
                 while pos < sc.cands.len() {
                     let ri = sc.cands[pos] as usize;
                     pos += 1;
@@ -1877,12 +1914,16 @@ impl<'s> Engine<'s> {
                         || cur.dport.0 > h.dport.1
                         || h.sport.0 > cur.sport.1
                         || cur.sport.0 > h.sport.1
-                        || h.dst.0 > cur.dst.1
-                        || cur.dst.0 > h.dst.1
-                        || h.src.0 > cur.src.1
-                        || cur.src.0 > h.src.1
-                        || !(h.in_iface.is_none() || h.in_iface == inn)
-                        || !(h.out_iface.is_none() || h.out_iface == outn)
+                        || (h.in_iface != ANY_IFACE && h.in_iface != inn)
+                        || (h.out_iface != ANY_IFACE && h.out_iface != outn)
+                    {
+                        continue;
+                    }
+                    let b = &bounds[ri];
+                    if b.dst.0 > cur.dst.1
+                        || cur.dst.0 > b.dst.1
+                        || b.src.0 > cur.src.1
+                        || cur.src.0 > b.src.1
                     {
                         continue;
                     }
