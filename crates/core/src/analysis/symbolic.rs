@@ -776,23 +776,20 @@ impl<'s> Engine<'s> {
                     .collect()
             })
         });
-        let bounds = filter_rules
-            .iter()
-            .map(|rules| {
-                [0, 1].map(|k| {
-                    rules
-                        .iter()
-                        .map(|r| match &r[k] {
-                            Some(p) => Bounds {
-                                src: p.bbox.src,
-                                dst: p.bbox.dst,
-                            },
-                            None => Bounds::default(),
-                        })
-                        .collect()
-                })
+        let bounds = par_map(&filter_rules, |rules| {
+            [0, 1].map(|k| {
+                rules
+                    .iter()
+                    .map(|r| match &r[k] {
+                        Some(p) => Bounds {
+                            src: p.bbox.src,
+                            dst: p.bbox.dst,
+                        },
+                        None => Bounds::default(),
+                    })
+                    .collect()
             })
-            .collect();
+        });
         let state_rules = scn
             .filters
             .iter()
@@ -1408,7 +1405,15 @@ impl<'s> Engine<'s> {
         // Per range: the conditions it meets, in order, and whether wholly.
         let mut marks: Vec<Vec<(u32, bool)>> = vec![Vec::new(); owned.len()];
         let mut tag = 0u32;
+        // A list marks the same ranges, as wholly or not, each time it comes:
+        // ranges alike for its first mark are alike for the others, so it is
+        // marked once ("any" and the common prefixes come thousands of times).
+        let mut seen: super::fasthash::FastSet<Vec<(u128, u128)>> = Default::default();
         let mut mark = |list: &[(u128, u128)], marks: &mut Vec<Vec<(u32, bool)>>| {
+            if seen.contains(list) {
+                return;
+            }
+            seen.insert(list.to_vec());
             tag += 1;
             for &(a, b) in list {
                 let start = owned.partition_point(|o| o.1 < a);
