@@ -444,6 +444,47 @@ fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> 
 
 /// A match as one product per family (`None`: nothing of that family).
 fn match_products(m: &Match) -> [Option<Product>; 2] {
+    match_products_with(m, &mut AddrMemo::default())
+}
+
+/// Address sets already turned into intervals (both families), keyed by
+/// their parts' identity; a hit is checked for equality, so a key that
+/// collides only costs the work it would have cost anyway. The rules of a
+/// filter name a few sets over and over (a network, the internet).
+#[derive(Default)]
+struct AddrMemo<'a>(super::fasthash::FastMap<u64, Vec<(&'a AddrSet, PerFam<Intervals>)>>);
+
+impl<'a> AddrMemo<'a> {
+    fn intervals(&mut self, set: &'a AddrSet, fam: Fam) -> Intervals {
+        let k = usize::from(fam == Fam::V6);
+        if set.is_any() || set.parts.len() > 8 {
+            return addrset_intervals(set, fam);
+        }
+        use std::hash::{Hash, Hasher};
+        let mut h = super::fasthash::FastHasher::default();
+        set.negated.hash(&mut h);
+        for p in &set.parts {
+            p.prefix.hash(&mut h);
+            (std::sync::Arc::as_ptr(&p.minus) as usize).hash(&mut h);
+        }
+        let bucket = self.0.entry(h.finish()).or_default();
+        if let Some((_, iv)) = bucket
+            .iter()
+            .find(|(s, _)| s.negated == set.negated && s.parts == set.parts)
+        {
+            return iv[k].clone();
+        }
+        let iv = [
+            addrset_intervals(set, Fam::V4),
+            addrset_intervals(set, Fam::V6),
+        ];
+        let out = iv[k].clone();
+        bucket.push((set, iv));
+        out
+    }
+}
+
+fn match_products_with<'a>(m: &'a Match, memo: &mut AddrMemo<'a>) -> [Option<Product>; 2] {
     let proto = match m.proto {
         Some(p) => proto_bit(p),
         None if !m.sport.is_any() || !m.dport.is_any() => TCP | UDP,
@@ -462,8 +503,8 @@ fn match_products(m: &Match) -> [Option<Product>; 2] {
             fam,
             proto,
             [
-                addrset_intervals(&m.src, fam),
-                addrset_intervals(&m.dst, fam),
+                memo.intervals(&m.src, fam),
+                memo.intervals(&m.dst, fam),
                 ports(&m.sport),
                 ports(&m.dport),
             ],
@@ -753,7 +794,11 @@ impl<'s> Engine<'s> {
             });
         }
         let filter_rules: Vec<Vec<[Option<Product>; 2]>> = par_map(&scn.filters, |f| {
-            f.rules.iter().map(|r| match_products(&r.matches)).collect()
+            let mut memo = AddrMemo::default();
+            f.rules
+                .iter()
+                .map(|r| match_products_with(&r.matches, &mut memo))
+                .collect()
         });
         let with_filters: Vec<(&Vec<[Option<Product>; 2]>, &Filter)> =
             filter_rules.iter().zip(&scn.filters).collect();
