@@ -6,11 +6,13 @@
 //!     H=600 valgrind --tool=callgrind target/release/examples/reach_once
 //!     H=2000 JSON=1 target/release/examples/reach_once | sha256sum
 //!     H=2000 ENGINE=40 target/release/examples/reach_once
+//!     H=2000 SCENARIO=1 target/release/examples/reach_once > large.yaml
 //!
 //! `H` is the number of hosts (default 2,000; the shape of the bench's
 //! scenarios). `JSON=1` prints the answer as `reach --format json` would, to
 //! compare builds; `ENGINE=n` instead builds the engine `n` times and prints
-//! the median.
+//! the median; `SCENARIO=1` prints the scenario's YAML (for timing the
+//! `pathproof` binary on it) and stops.
 
 /// The `pathproof` binary's allocator and its settings.
 #[path = "../../cli/src/allocator.rs"]
@@ -35,6 +37,10 @@ fn main() {
         ..SynthParams::default()
     };
     let text = large(&p);
+    if std::env::var("SCENARIO").is_ok() {
+        print!("{text}");
+        return;
+    }
     let scn =
         pathproof_core::load::load("large.yaml", &text, None).expect("generated scenarios load");
     if let Some(n) = std::env::var("ENGINE")
