@@ -196,7 +196,12 @@ enum ListFormat {
 fn emit(text: &str) {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+    written(out.write_all(text.as_bytes()).and_then(|()| out.flush()));
+}
+
+/// How writing the answer ended: quietly when the reader went away.
+fn written(result: std::io::Result<()>) {
+    match result {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
         Err(e) => {
@@ -293,6 +298,15 @@ fn run(cli: Cli) -> Result<ExitCode, InputError> {
                 ReachFormat::Csv => "csv",
                 ReachFormat::Mermaid => "mermaid",
             };
+            if format == "json" && !foothold {
+                // Written as it is made: the answer for a large scenario is
+                // gigabytes.
+                use std::io::Write;
+                let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+                let result = reach_cmd::reach_json(&scn, from.as_deref(), to.as_deref(), &mut out)?;
+                written(result.and_then(|()| out.flush()));
+                return Ok(ExitCode::SUCCESS);
+            }
             let out = if foothold {
                 reach_cmd::foothold(&scn, from.as_deref().unwrap_or_default(), format)?
             } else {

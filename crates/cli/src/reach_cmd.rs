@@ -82,6 +82,18 @@ pub fn reach(
     })
 }
 
+/// `reach --format json`, written to `out` as it is made.
+pub fn reach_json(
+    scn: &Scenario,
+    from: Option<&str>,
+    to: Option<&str>,
+    out: impl std::io::Write,
+) -> Result<std::io::Result<()>, InputError> {
+    let q = reach_query(scn, from, to)?;
+    let r = reach::reach(scn, &q);
+    Ok(reach::write_json(scn, &r, out))
+}
+
 /// Returns the output and whether every expectation held.
 pub fn check(scn: &Scenario, format: &str) -> (String, bool) {
     let r = check::check(scn);

@@ -912,56 +912,101 @@ fn path_devices(scn: &Scenario, engine_names: &[String], path: &[PathStep]) -> V
     v
 }
 
-fn json_journeys(scn: &Scenario, r: &Reach) -> Vec<JsonJourney> {
+/// The engine's device names, for the devices of a path.
+fn device_names(scn: &Scenario) -> Vec<String> {
     let engine = super::symbolic::Engine::new(scn);
-    let names: Vec<String> = engine.devices.iter().map(|d| d.host.name.clone()).collect();
-    r.journeys
-        .iter()
-        .map(|j| {
-            let h = scn.host(j.host);
-            let s = &h.sockets[j.socket];
-            JsonJourney {
-                source: j
-                    .members
-                    .iter()
-                    .map(|m| source_name(scn, *m))
-                    .collect::<Vec<_>>()
-                    .join(" "),
-                source_kind: match j.source {
-                    Source::Host(_) => "host",
-                    Source::Network(_) => "network",
-                },
-                host: h.name.clone(),
-                socket: s.text.clone(),
-                proto: s.proto,
-                port: s.port,
-                packets: summarise(&j.space()),
-                paths: j
-                    .paths
-                    .iter()
-                    .map(|(p, sp)| JsonPath {
-                        rules: path_rules(scn, p),
-                        devices: path_devices(scn, &names, p),
-                        packets: summarise(sp),
-                        example: example(sp),
-                    })
-                    .collect(),
-            }
-        })
-        .collect()
+    engine.devices.iter().map(|d| d.host.name.clone()).collect()
+}
+
+fn json_journey(scn: &Scenario, names: &[String], j: &Journey) -> JsonJourney {
+    let h = scn.host(j.host);
+    let s = &h.sockets[j.socket];
+    JsonJourney {
+        source: j
+            .members
+            .iter()
+            .map(|m| source_name(scn, *m))
+            .collect::<Vec<_>>()
+            .join(" "),
+        source_kind: match j.source {
+            Source::Host(_) => "host",
+            Source::Network(_) => "network",
+        },
+        host: h.name.clone(),
+        socket: s.text.clone(),
+        proto: s.proto,
+        port: s.port,
+        packets: summarise(&j.space()),
+        paths: j
+            .paths
+            .iter()
+            .map(|(p, sp)| JsonPath {
+                rules: path_rules(scn, p),
+                devices: path_devices(scn, names, p),
+                packets: summarise(sp),
+                example: example(sp),
+            })
+            .collect(),
+    }
+}
+
+/// The journeys of a reach for `render_json`, each made as it is written
+/// (the answer for a large scenario is gigabytes as one JSON tree).
+struct LazyJourneys<'a> {
+    scn: &'a Scenario,
+    r: &'a Reach,
+    names: Vec<String>,
+}
+
+impl Serialize for LazyJourneys<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = s.serialize_seq(Some(self.r.journeys.len()))?;
+        for j in &self.r.journeys {
+            // Through a JSON value, so that keys come sorted as in the
+            // other JSON answers.
+            let v = serde_json::to_value(json_journey(self.scn, &self.names, j))
+                .map_err(serde::ser::Error::custom)?;
+            seq.serialize_element(&v)?;
+        }
+        seq.end()
+    }
+}
+
+/// The whole JSON answer, its keys in sorted order.
+#[derive(Serialize)]
+struct JsonReach<'a> {
+    file: &'a str,
+    journeys: LazyJourneys<'a>,
+    scenario: &'a str,
+    schema: u32,
+    variant: &'a Option<String>,
 }
 
 pub fn render_json(scn: &Scenario, r: &Reach) -> String {
-    let v = serde_json::json!({
-        "schema": 1,
-        "scenario": scn.name,
-        "file": scn.file,
-        "variant": scn.variant,
-        "journeys": json_journeys(scn, r),
-    });
-    let mut s = serde_json::to_string_pretty(&v).expect("plain values serialise");
-    s.push('\n');
-    s
+    let mut out = Vec::new();
+    write_json(scn, r, &mut out).expect("a vector takes every write");
+    String::from_utf8(out).expect("JSON is UTF-8")
+}
+
+/// [`render_json`] into a writer as it is made (the 2,000-host answer is
+/// 1.6 GB of text: the caller need not hold it).
+pub fn write_json(scn: &Scenario, r: &Reach, mut w: impl std::io::Write) -> std::io::Result<()> {
+    let answer = JsonReach {
+        file: &scn.file,
+        journeys: LazyJourneys {
+            scn,
+            r,
+            names: device_names(scn),
+        },
+        scenario: &scn.name,
+        schema: 1,
+        variant: &scn.variant,
+    };
+    // (An error of the writer comes back as it was: a reader that went away
+    // stays a broken pipe.)
+    serde_json::to_writer_pretty(&mut w, &answer).map_err(std::io::Error::from)?;
+    w.write_all(b"\n")
 }
 
 /// One row per path: every field a spreadsheet needs; lists are space-separated.
@@ -974,7 +1019,8 @@ pub fn render_csv(scn: &Scenario, r: &Reach) -> String {
         }
     };
     let mut out = String::from("source,source_kind,host,socket,proto,port,sources,destinations,dports,rules,devices,example\n");
-    for j in json_journeys(scn, r) {
+    let names = device_names(scn);
+    for j in r.journeys.iter().map(|j| json_journey(scn, &names, j)) {
         for p in &j.paths {
             let ex = p
                 .example
