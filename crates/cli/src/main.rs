@@ -298,12 +298,13 @@ fn run(cli: Cli) -> Result<ExitCode, InputError> {
                 ReachFormat::Csv => "csv",
                 ReachFormat::Mermaid => "mermaid",
             };
-            if format == "json" && !foothold {
+            if matches!(format, "json" | "csv") && !foothold {
                 // Written as it is made: the answer for a large scenario is
                 // gigabytes.
                 use std::io::Write;
                 let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-                let result = reach_cmd::reach_json(&scn, from.as_deref(), to.as_deref(), &mut out)?;
+                let result =
+                    reach_cmd::reach_to(&scn, from.as_deref(), to.as_deref(), format, &mut out)?;
                 written(result.and_then(|()| out.flush()));
                 return Ok(ExitCode::SUCCESS);
             }

@@ -82,16 +82,20 @@ pub fn reach(
     })
 }
 
-/// `reach --format json`, written to `out` as it is made.
-pub fn reach_json(
+/// `reach --format json` or `csv`, written to `out` as it is made.
+pub fn reach_to(
     scn: &Scenario,
     from: Option<&str>,
     to: Option<&str>,
+    format: &str,
     out: impl std::io::Write,
 ) -> Result<std::io::Result<()>, InputError> {
     let q = reach_query(scn, from, to)?;
     let r = reach::reach(scn, &q);
-    Ok(reach::write_json(scn, &r, out))
+    Ok(match format {
+        "csv" => reach::write_csv(scn, &r, out),
+        _ => reach::write_json(scn, &r, out),
+    })
 }
 
 /// Returns the output and whether every expectation held.

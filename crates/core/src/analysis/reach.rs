@@ -1011,6 +1011,13 @@ pub fn write_json(scn: &Scenario, r: &Reach, mut w: impl std::io::Write) -> std:
 
 /// One row per path: every field a spreadsheet needs; lists are space-separated.
 pub fn render_csv(scn: &Scenario, r: &Reach) -> String {
+    let mut out = Vec::new();
+    write_csv(scn, r, &mut out).expect("a vector takes every write");
+    String::from_utf8(out).expect("CSV is UTF-8")
+}
+
+/// [`render_csv`] into a writer, row by row.
+pub fn write_csv(scn: &Scenario, r: &Reach, mut w: impl std::io::Write) -> std::io::Result<()> {
     let q = |s: &str| {
         if s.contains([',', '"', '\n']) {
             format!("\"{}\"", s.replace('"', "\"\""))
@@ -1018,7 +1025,7 @@ pub fn render_csv(scn: &Scenario, r: &Reach) -> String {
             s.to_string()
         }
     };
-    let mut out = String::from("source,source_kind,host,socket,proto,port,sources,destinations,dports,rules,devices,example\n");
+    w.write_all(b"source,source_kind,host,socket,proto,port,sources,destinations,dports,rules,devices,example\n")?;
     let names = device_names(scn);
     for j in r.journeys.iter().map(|j| json_journey(scn, &names, j)) {
         for p in &j.paths {
@@ -1040,9 +1047,9 @@ pub fn render_csv(scn: &Scenario, r: &Reach) -> String {
                 q(&p.devices.join(" ")),
                 q(&ex),
             ];
-            out.push_str(&row.join(","));
-            out.push('\n');
+            w.write_all(row.join(",").as_bytes())?;
+            w.write_all(b"\n")?;
         }
     }
-    out
+    Ok(())
 }
