@@ -457,7 +457,7 @@ struct AddrMemo<'a>(super::fasthash::FastMap<u64, Vec<(&'a AddrSet, PerFam<Inter
 impl<'a> AddrMemo<'a> {
     fn intervals(&mut self, set: &'a AddrSet, fam: Fam) -> Intervals {
         let k = usize::from(fam == Fam::V6);
-        if set.is_any() || set.parts.len() > 8 {
+        if set.is_any() {
             return addrset_intervals(set, fam);
         }
         use std::hash::{Hash, Hasher};
@@ -555,8 +555,9 @@ pub struct Engine<'s> {
     /// Per filter and rule, the match as one product per family.
     filter_rules: Vec<Vec<[Option<Product>; 2]>>,
     filter_index: Vec<[DstIndex; 2]>,
-    /// Per filter and family, per rule: the bounds of its match, densely,
-    /// for the walk's prefilters (`Product::meets` decides).
+    /// Per filter and family, per rule: the bounds of its match that are
+    /// quick to test, densely, for the walk's prefilters (`Product::meets`
+    /// decides, unless the match is one box).
     hulls: Vec<[Vec<Hull>; 2]>,
     /// Per filter and family, per rule: its address bounds.
     bounds: Vec<[Vec<Bounds>; 2]>,
@@ -1783,19 +1784,7 @@ impl<'s> Engine<'s> {
         }
         // Grouped by key in key order, each group in the order cut (often
         // already so: boxes tend to come sorted by destination).
-        if !res.is_sorted_by_key(|&(k, _)| k) {
-            // (key, position) pairs sorted: the order of a stable sort by key.
-            let mut order: Vec<(Option<K>, u32)> = res
-                .iter()
-                .enumerate()
-                .map(|(i, &(k, _))| (k, i as u32))
-                .collect();
-            order.sort_unstable();
-            res = order.iter().map(|&(_, i)| res[i as usize]).collect();
-        }
-        res.chunk_by(|a, b| a.0 == b.0)
-            .map(|run| (run[0].0, run.iter().map(|&(_, c)| c).collect()))
-            .collect()
+        group_by_key(&mut res)
     }
 
     /// Splits by the route table; pieces with nowhere to go stop here.
@@ -2026,29 +2015,9 @@ impl<'s> Engine<'s> {
         }
         // One bucket per deciding rule, the default policy first, then in
         // rule order; boxes keep the order they were decided in.
-        if !sc.decided.is_sorted_by_key(|&(k, _)| k) {
-            // (rule, position) pairs sorted: the order of a stable sort.
-            let mut order: Vec<(u32, u32)> = sc
-                .decided
-                .iter()
-                .enumerate()
-                .map(|(i, &(k, _))| (k, i as u32))
-                .collect();
-            order.sort_unstable();
-            let sorted: Vec<(u32, Cube)> =
-                order.iter().map(|&(_, i)| sc.decided[i as usize]).collect();
-            sc.decided = sorted;
-        }
-        let buckets: Vec<(Option<usize>, Vec<Cube>)> = sc
-            .decided
-            .chunk_by(|a, b| a.0 == b.0)
-            .map(|run| {
-                let k = run[0].0;
-                (
-                    (k > 0).then(|| k as usize - 1),
-                    run.iter().map(|&(_, c)| c).collect(),
-                )
-            })
+        let buckets: Vec<(Option<usize>, Vec<Cube>)> = group_by_key(&mut sc.decided)
+            .into_iter()
+            .map(|(k, cubes)| ((k > 0).then(|| k as usize - 1), cubes))
             .collect();
         let mut allowed = Vec::new();
         for (rule, cubes) in buckets {
@@ -2627,6 +2596,24 @@ impl<'s> Engine<'s> {
 /// The targets as disjoint cubes, socket endpoints that differ only in the
 /// destination address merged into ranges (a segment's web servers on port
 /// 443 become one cube), the DNAT match spaces cut away from them.
+/// Boxes grouped by key, in key order, each group in the order given: a
+/// stable sort by key without its buffer of boxes (they usually come in
+/// order already; if not, small (key, position) pairs are sorted).
+fn group_by_key<K: Copy + Ord>(v: &mut Vec<(K, Cube)>) -> Vec<(K, Vec<Cube>)> {
+    if !v.is_sorted_by_key(|&(k, _)| k) {
+        let mut order: Vec<(K, u32)> = v
+            .iter()
+            .enumerate()
+            .map(|(i, &(k, _))| (k, i as u32))
+            .collect();
+        order.sort_unstable();
+        *v = order.iter().map(|&(_, i)| v[i as usize]).collect();
+    }
+    v.chunk_by(|a, b| a.0 == b.0)
+        .map(|run| (run[0].0, run.iter().map(|&(_, c)| c).collect()))
+        .collect()
+}
+
 /// The pieces `Engine::cut_by_field` gives a key (the pieces outside
 /// every interval left out): the same groups in the same order, each box's
 /// pieces put straight into their key's bucket, without cutting out and
