@@ -16,6 +16,7 @@ mod serve_cmd;
 use clap::{Parser, Subcommand, ValueEnum};
 use std::process::ExitCode;
 
+use pathproof_core::analysis::reach_table;
 use pathproof_core::model::Proto;
 use pathproof_core::{examples, render, Query};
 
@@ -77,6 +78,11 @@ enum Command {
         /// table, json or csv; with --foothold: table (text), json or mermaid.
         #[arg(long, value_enum, default_value = "table")]
         format: ReachFormat,
+        /// The table's rows: `sockets` (a block per socket, alike sockets of one
+        /// network together), `networks` (a row per service on a network and the
+        /// networks it is reached from), or `auto` (sockets up to 100 of them).
+        #[arg(long, value_enum, default_value = "auto")]
+        view: ReachView,
     },
     /// Evaluate the scenario's `expect:` lines; exit 1 when one does not hold.
     Check {
@@ -174,6 +180,13 @@ enum ReachFormat {
     Json,
     Csv,
     Mermaid,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ReachView {
+    Auto,
+    Sockets,
+    Networks,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -290,8 +303,14 @@ fn run(cli: Cli) -> Result<ExitCode, InputError> {
             foothold,
             variant,
             format,
+            view,
         } => {
             let scn = scenario_arg::load(scenario.as_deref(), variant.as_deref())?;
+            let view = match view {
+                ReachView::Auto => reach_table::View::Auto,
+                ReachView::Sockets => reach_table::View::Sockets,
+                ReachView::Networks => reach_table::View::Networks,
+            };
             let format = match format {
                 ReachFormat::Table => "table",
                 ReachFormat::Json => "json",
@@ -311,7 +330,7 @@ fn run(cli: Cli) -> Result<ExitCode, InputError> {
             let out = if foothold {
                 reach_cmd::foothold(&scn, from.as_deref().unwrap_or_default(), format)?
             } else {
-                reach_cmd::reach(&scn, from.as_deref(), to.as_deref(), format)?
+                reach_cmd::reach(&scn, from.as_deref(), to.as_deref(), format, view)?
             };
             emit(&out);
             Ok(ExitCode::SUCCESS)

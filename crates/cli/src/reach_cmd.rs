@@ -2,6 +2,7 @@
 
 use pathproof_core::analysis::check;
 use pathproof_core::analysis::reach::{self, ReachQuery};
+use pathproof_core::analysis::reach_table;
 use pathproof_core::analysis::symbolic::Source;
 use pathproof_core::model::Scenario;
 
@@ -67,6 +68,7 @@ pub fn reach(
     from: Option<&str>,
     to: Option<&str>,
     format: &str,
+    view: reach_table::View,
 ) -> Result<String, InputError> {
     if format == "mermaid" {
         return Err(InputError(
@@ -78,7 +80,7 @@ pub fn reach(
     Ok(match format {
         "json" => reach::render_json(scn, &r),
         "csv" => reach::render_csv(scn, &r),
-        _ => reach::render_text(scn, &r),
+        _ => reach_table::render(scn, &r, view),
     })
 }
 

@@ -46,6 +46,39 @@ fn reach_table_json_csv() {
 }
 
 #[test]
+fn reach_views() {
+    pathproof()
+        .args(["reach", "--view", "networks"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("tcp/443 (https) on dmz (1 host)"))
+        .stdout(predicate::str::contains("all sources of own network"));
+    // The default for a small scenario is the socket table.
+    let auto = pathproof()
+        .arg("reach")
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let sockets = pathproof()
+        .args(["reach", "--view", "sockets"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    assert_eq!(auto, sockets);
+    pathproof()
+        .args(["reach", "--view", "matrix"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "possible values: auto, sockets, networks",
+        ));
+}
+
+#[test]
 fn check_exit_codes_and_text() {
     pathproof()
         .arg("check")

@@ -5,6 +5,46 @@ use pathproof_core::analysis::check::{check, render_junit, render_sarif, render_
 use pathproof_core::analysis::reach::{reach, render_csv, render_text as reach_text, ReachQuery};
 use pathproof_core::{examples, load};
 
+/// The two views of the table, on a built-in scenario and on a generated one
+/// large enough for alike sockets to share blocks and lines to fold.
+#[test]
+fn reach_views_golden() {
+    use pathproof_core::analysis::reach_table::{render, View};
+    use pathproof_core::synth::{large, SynthParams};
+    let mini = examples::ALL.iter().find(|e| e.name == "mini-lab").unwrap();
+    let mini = load(&mini.file(), mini.text, None).unwrap();
+    let text = large(&SynthParams {
+        seed: 1,
+        hosts: 120,
+        networks: 12,
+        rules: 1200,
+        ..SynthParams::default()
+    });
+    let synth = load("synth.yaml", &text, None).unwrap();
+    for (label, scn) in [("mini-lab", &mini), ("synth-120", &synth)] {
+        let r = reach(scn, &ReachQuery::default());
+        for (view, name) in [(View::Sockets, "sockets"), (View::Networks, "networks")] {
+            let out = render(scn, &r, view);
+            assert_eq!(out, render(scn, &r, view), "deterministic");
+            insta::assert_snapshot!(format!("reach_view__{label}__{name}"), out);
+        }
+        // Auto: the sockets up to 100 of them.
+        let auto = render(scn, &r, View::Auto);
+        let n = r
+            .journeys
+            .iter()
+            .map(|j| (j.host, j.socket))
+            .collect::<std::collections::BTreeSet<_>>()
+            .len();
+        let want = if n <= 100 {
+            View::Sockets
+        } else {
+            View::Networks
+        };
+        assert_eq!(auto, render(scn, &r, want), "{label}: {n} sockets");
+    }
+}
+
 #[test]
 fn reach_and_check_golden() {
     for ex in examples::ALL {

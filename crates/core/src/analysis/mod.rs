@@ -8,5 +8,6 @@ pub mod diff;
 pub mod fasthash;
 pub mod foothold;
 pub mod reach;
+pub mod reach_table;
 pub mod space;
 pub mod symbolic;

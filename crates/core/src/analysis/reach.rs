@@ -610,7 +610,7 @@ pub fn summarise(space: &Space) -> SpaceSummary {
 
 /// [`summarise`], leaving the sources out unless `sources` (writing every
 /// source prefix is most of the work for a network's stand-in).
-fn summarise_with(space: &Space, sources: bool) -> SpaceSummary {
+pub(crate) fn summarise_with(space: &Space, sources: bool) -> SpaceSummary {
     let mut s = SpaceSummary::default();
     let mut protos = 0u8;
     let mut src: BTreeMap<Fam, Vec<(u128, u128)>> = BTreeMap::new();
@@ -657,25 +657,37 @@ pub fn source_name(scn: &Scenario, s: Source) -> String {
     }
 }
 
-/// The rules that let a path through, as `filter#N` or `filter default` (request side).
+/// The rules that let a path through, as `filter rule N` or `filter default` (request side).
 pub fn path_rules(scn: &Scenario, path: &[PathStep]) -> Vec<String> {
+    path_via(scn, path)
+        .into_iter()
+        .map(|(label, n)| match n {
+            Some(n) => format!("{label} rule {n}"),
+            None => label,
+        })
+        .collect()
+}
+
+/// [`path_rules`] with each rule's number apart from its filter's name (the
+/// table puts lines that differ only in a number together).
+pub(crate) fn path_via(scn: &Scenario, path: &[PathStep]) -> Vec<(String, Option<u32>)> {
     path.iter()
         .filter(|s| !s.reply())
         .filter_map(|s| match s.kind() {
             StepKind::Filter {
                 filter,
                 rule: Some(i),
-            } if i != ESTABLISHED => Some(format!("{} rule {}", scn.filter(filter).name, i + 1)),
+            } if i != ESTABLISHED => Some((scn.filter(filter).name.clone(), Some(i + 1))),
             StepKind::Filter { filter, rule: None } => {
-                Some(format!("{} default", scn.filter(filter).name))
+                Some((format!("{} default", scn.filter(filter).name), None))
             }
-            StepKind::Dnat(i) => Some(format!(
-                "dnat: {}",
-                path_host_nat(scn, s.device(), i as usize)
+            StepKind::Dnat(i) => Some((
+                format!("dnat: {}", path_host_nat(scn, s.device(), i as usize)),
+                None,
             )),
-            StepKind::Snat(i) => Some(format!(
-                "snat: {}",
-                path_host_nat(scn, s.device(), i as usize)
+            StepKind::Snat(i) => Some((
+                format!("snat: {}", path_host_nat(scn, s.device(), i as usize)),
+                None,
             )),
             _ => None,
         })
@@ -723,7 +735,11 @@ mod tests {
 /// A source's set of sending addresses, for saying "any" when a journey covers all of it.
 /// Whether a space's sources are exactly a network's own ranges in the
 /// space's families.
-fn full_source_space(engine_owned: &[(Fam, u128, u128)], space: &Space, fams: &[Fam]) -> bool {
+pub(crate) fn full_source_space(
+    engine_owned: &[(Fam, u128, u128)],
+    space: &Space,
+    fams: &[Fam],
+) -> bool {
     fams.iter().all(|&fam| {
         let have = normalise(
             space
@@ -744,128 +760,15 @@ fn full_source_space(engine_owned: &[(Fam, u128, u128)], space: &Space, fams: &[
     })
 }
 
-fn socket_label(scn: &Scenario, j: &Journey) -> String {
-    let h = scn.host(j.host);
-    let s = &h.sockets[j.socket];
-    let app = s
-        .app
-        .as_deref()
-        .map(|a| format!(" ({a})"))
-        .unwrap_or_default();
-    format!("{} {}/{}{app}", h.name, s.proto, s.port)
-}
-
-/// One line per distinct (sources, path) to a socket, grouped by socket: what a
-/// person reads in a terminal. JSON and CSV hold everything.
+/// The table a person reads in a terminal (see [`super::reach_table`]).
+/// JSON and CSV hold everything.
 pub fn render_text(scn: &Scenario, r: &Reach) -> String {
-    use std::fmt::Write;
-    let engine_owned = owned_by_source(scn);
-    let mut out = String::new();
-    // The journeys of each socket, in the answer's order (one pass: a scan
-    // per socket was quadratic, 12 s of the 2,000-host reach's 14).
-    let mut sockets: BTreeMap<(HostId, usize), Vec<&Journey>> = BTreeMap::new();
-    for j in &r.journeys {
-        sockets.entry((j.host, j.socket)).or_default().push(j);
-    }
-    let sources: std::collections::BTreeSet<Source> = r
-        .journeys
-        .iter()
-        .flat_map(|j| j.members.iter().copied())
-        .collect();
-    let pairs: usize = r.journeys.iter().map(|j| j.members.len()).sum();
-    let v = scn
-        .variant
-        .as_deref()
-        .map(|v| format!(", variant {v}"))
-        .unwrap_or_default();
-    let _ = writeln!(
-        out,
-        "reach in {}{v}: {} journeys from {} sources to {} sockets",
-        scn.name,
-        pairs,
-        sources.len(),
-        sockets.len()
-    );
-    for group in sockets.into_values() {
-        let _ = writeln!(out, "\n{}", socket_label(scn, group[0]));
-        // Sources with the same destinations and rules share a line.
-        let mut lines: Vec<(String, Vec<String>)> = Vec::new();
-        for j in &group {
-            for (path, space) in &j.paths {
-                let fams: Vec<Fam> = {
-                    let mut f: Vec<Fam> = space.0.iter().map(|c| c.fam).collect();
-                    f.sort();
-                    f.dedup();
-                    f
-                };
-                // A network's sources are written out only when they are
-                // not all of its own ranges.
-                let full = match j.source {
-                    Source::Network(n) => full_source_space(
-                        engine_owned.get(&n).map(Vec::as_slice).unwrap_or(&[]),
-                        space,
-                        &fams,
-                    ),
-                    Source::Host(_) => true,
-                };
-                let sum = summarise_with(space, !full);
-                let who = match j.source {
-                    Source::Host(_) => {
-                        let names: Vec<String> =
-                            j.members.iter().map(|m| source_name(scn, *m)).collect();
-                        if names.len() > 4 {
-                            format!("{}, … ({} hosts)", names[..3].join(", "), names.len())
-                        } else {
-                            names.join(", ")
-                        }
-                    }
-                    Source::Network(_) => {
-                        if full {
-                            format!("anyone on {}", source_name(scn, j.source))
-                        } else {
-                            let n = sum.sources.len();
-                            let shown: Vec<&str> =
-                                sum.sources.iter().take(2).map(String::as_str).collect();
-                            format!(
-                                "{} from {}{}",
-                                source_name(scn, j.source),
-                                shown.join(" "),
-                                if n > 2 {
-                                    format!(" (+{} prefixes)", n - 2)
-                                } else {
-                                    String::new()
-                                }
-                            )
-                        }
-                    }
-                };
-                let rules = path_rules(scn, path);
-                let via = if rules.is_empty() {
-                    "no filter on the way".to_string()
-                } else {
-                    rules.join(", ")
-                };
-                let dst = sum.destinations.join(" ");
-                let ports = sum.ports.join(",");
-                let key = format!("to {dst} port {ports}  [{via}]");
-                match lines.iter_mut().find(|(k, _)| *k == key) {
-                    Some((_, who_list)) => {
-                        if !who_list.contains(&who) {
-                            who_list.push(who)
-                        }
-                    }
-                    None => lines.push((key, vec![who])),
-                }
-            }
-        }
-        for (key, who) in lines {
-            let _ = writeln!(out, "  {:<28} {key}", who.join(", "));
-        }
-    }
-    out
+    super::reach_table::render(scn, r, super::reach_table::View::Auto)
 }
 
-fn owned_by_source(scn: &Scenario) -> std::collections::HashMap<NetworkId, Vec<(Fam, u128, u128)>> {
+pub(crate) fn owned_by_source(
+    scn: &Scenario,
+) -> std::collections::HashMap<NetworkId, Vec<(Fam, u128, u128)>> {
     let engine = super::symbolic::Engine::new(scn);
     (0..scn.networks.len())
         .map(|i| {
