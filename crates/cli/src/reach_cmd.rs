@@ -80,7 +80,7 @@ pub fn reach(
     Ok(match format {
         "json" => reach::render_json(scn, &r),
         "csv" => reach::render_csv(scn, &r),
-        _ => reach_table::render(scn, &r, view),
+        _ => reach_table::render(scn, &r, &q, view),
     })
 }
 

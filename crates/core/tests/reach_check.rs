@@ -24,12 +24,14 @@ fn reach_views_golden() {
     for (label, scn) in [("mini-lab", &mini), ("synth-120", &synth)] {
         let r = reach(scn, &ReachQuery::default());
         for (view, name) in [(View::Sockets, "sockets"), (View::Networks, "networks")] {
-            let out = render(scn, &r, view);
-            assert_eq!(out, render(scn, &r, view), "deterministic");
+            let q = ReachQuery::default();
+            let out = render(scn, &r, &q, view);
+            assert_eq!(out, render(scn, &r, &q, view), "deterministic");
             insta::assert_snapshot!(format!("reach_view__{label}__{name}"), out);
         }
         // Auto: the sockets up to 100 of them.
-        let auto = render(scn, &r, View::Auto);
+        let q = ReachQuery::default();
+        let auto = render(scn, &r, &q, View::Auto);
         let n = r
             .journeys
             .iter()
@@ -41,7 +43,7 @@ fn reach_views_golden() {
         } else {
             View::Networks
         };
-        assert_eq!(auto, render(scn, &r, want), "{label}: {n} sockets");
+        assert_eq!(auto, render(scn, &r, &q, want), "{label}: {n} sockets");
     }
 }
 

@@ -760,10 +760,15 @@ pub(crate) fn full_source_space(
     })
 }
 
-/// The table a person reads in a terminal (see [`super::reach_table`]).
-/// JSON and CSV hold everything.
+/// The table a person reads in a terminal (see [`super::reach_table`]) of a
+/// reach from every source. JSON and CSV hold everything.
 pub fn render_text(scn: &Scenario, r: &Reach) -> String {
-    super::reach_table::render(scn, r, super::reach_table::View::Auto)
+    super::reach_table::render(
+        scn,
+        r,
+        &ReachQuery::default(),
+        super::reach_table::View::Auto,
+    )
 }
 
 pub(crate) fn owned_by_source(

@@ -24,7 +24,9 @@ use std::fmt::Write;
 use crate::model::*;
 
 use super::fasthash::{FastMap, FastSet};
-use super::reach::{interval_prefixes, path_via, source_name, summarise_with, Journey, Reach};
+use super::reach::{
+    interval_prefixes, path_via, source_name, summarise_with, Journey, Reach, ReachQuery,
+};
 use super::space::*;
 use super::symbolic::Source;
 
@@ -113,12 +115,15 @@ pub enum View {
 /// [`View::Auto`] writes the socket table up to this many sockets.
 pub const AUTO_SOCKETS_UP_TO: usize = 100;
 
-pub fn render(scn: &Scenario, r: &Reach, view: View) -> String {
+/// The table of `r`, a reach asked with `q` (whose `from` the network
+/// view's shares are of).
+pub fn render(scn: &Scenario, r: &Reach, q: &ReachQuery, view: View) -> String {
+    let from = q.from.as_deref();
     let sockets: FastSet<(HostId, usize)> = r.journeys.iter().map(|j| (j.host, j.socket)).collect();
     match view {
         View::Sockets => sockets_table(scn, r),
         View::Auto if sockets.len() <= AUTO_SOCKETS_UP_TO => sockets_table(scn, r),
-        View::Networks | View::Auto => networks_table(scn, r),
+        View::Networks | View::Auto => networks_table(scn, r, from),
     }
 }
 
@@ -674,10 +679,10 @@ struct Row {
 /// from every one of their sources, which reach some, and (when most do)
 /// which reach none. Rows that read the same, their own network written
 /// `own network`, are put together.
-fn networks_table(scn: &Scenario, r: &Reach) -> String {
+fn networks_table(scn: &Scenario, r: &Reach, from: Option<&[Source]>) -> String {
     let engine_owned = super::reach::owned_by_source(scn);
     let ctx = Ctx::new(scn);
-    let standin = standins(scn, &engine_owned);
+    let asked = Asked::new(&ctx, &engine_owned, from);
     let rows = network_rows(&ctx, &engine_owned, r);
     let sockets: usize = rows.iter().map(|row| row.sockets.len()).sum();
 
@@ -685,7 +690,7 @@ fn networks_table(scn: &Scenario, r: &Reach) -> String {
     let mut groups: Vec<(Vec<String>, Vec<usize>)> = Vec::new();
     let mut group_of: FastMap<(Kind, Vec<String>), usize> = FastMap::default();
     for (i, row) in rows.iter().enumerate() {
-        let lines = row_lines(&ctx, &standin, row);
+        let lines = row_lines(&ctx, &asked, row);
         let s = &scn.host(row.sockets[0].0).sockets[row.sockets[0].1];
         let key = ((s.proto, s.port, s.app.as_deref()), lines);
         match group_of.get(&key) {
@@ -742,17 +747,56 @@ fn networks_table(scn: &Scenario, r: &Reach) -> String {
     out
 }
 
-/// Whether each network has a stand-in sender (addresses no host has): 1 or 0.
-fn standins(scn: &Scenario, engine_owned: &Owned) -> Vec<usize> {
-    (0..scn.networks.len())
-        .map(|n| {
-            usize::from(
-                engine_owned
-                    .get(&NetworkId(n as u32))
-                    .is_some_and(|o| !o.is_empty()),
-            )
-        })
-        .collect()
+/// The sources a reach was asked about (all, or `--from`'s), counted per
+/// network: the pairs a row's classes are shares of.
+struct Asked {
+    /// Per network: its hosts asked about, and its stand-in if it has one
+    /// (addresses no host has) and was asked about.
+    per_net: Vec<usize>,
+    host: Vec<bool>,
+    /// Whether every source was (no `--from`).
+    everyone: bool,
+}
+
+impl Asked {
+    fn new(ctx: &Ctx, engine_owned: &Owned, from: Option<&[Source]>) -> Self {
+        let scn = ctx.scn;
+        let wanted = |s: Source| from.is_none_or(|f| f.contains(&s));
+        let host: Vec<bool> = (0..scn.hosts.len() as u32)
+            .map(|h| wanted(Source::Host(HostId(h))))
+            .collect();
+        let mut per_net = vec![0usize; scn.networks.len()];
+        for (h, asked) in host.iter().enumerate() {
+            if let (true, Some(n)) = (*asked, ctx.home(HostId(h as u32))) {
+                per_net[n.0 as usize] += 1;
+            }
+        }
+        for (n, count) in per_net.iter_mut().enumerate() {
+            let id = NetworkId(n as u32);
+            if wanted(Source::Network(id)) && engine_owned.get(&id).is_some_and(|o| !o.is_empty()) {
+                *count += 1;
+            }
+        }
+        Asked {
+            per_net,
+            host,
+            everyone: from.is_none(),
+        }
+    }
+
+    /// The (source, socket) pairs a row could have from network `n`.
+    fn possible(&self, row: &Row, n: usize) -> usize {
+        let mut p = row.sockets.len() * self.per_net[n];
+        if row.net.map(|o| o.0 as usize) == Some(n) {
+            // A host is never its own source.
+            p -= row
+                .sockets
+                .iter()
+                .filter(|t| self.host[t.0 .0 as usize])
+                .count();
+        }
+        p
+    }
 }
 
 /// The rows of the network table, with each source network's pairs counted.
@@ -838,7 +882,7 @@ enum Class {
 
 /// Each source network's class for a row, its own network first, then the
 /// others in the scenario's order; networks with no sources are left out.
-fn row_classes(ctx: &Ctx, standin: &[usize], row: &Row) -> Vec<(usize, Class)> {
+fn row_classes(asked: &Asked, row: &Row) -> Vec<(usize, Class)> {
     let fams_row = row.stats.iter().fold(0u8, |a, s| a | s.fams_some);
     let own = row.net.map(|n| n.0 as usize);
     let order = own
@@ -847,10 +891,7 @@ fn row_classes(ctx: &Ctx, standin: &[usize], row: &Row) -> Vec<(usize, Class)> {
     let mut out = Vec::new();
     for n in order {
         let st = &row.stats[n];
-        let mut possible = row.sockets.len() * (ctx.homed[n] + standin[n]);
-        if Some(n) == own {
-            possible -= row.sockets.len();
-        }
+        let possible = asked.possible(row, n);
         if possible == 0 {
             continue;
         }
@@ -875,7 +916,7 @@ fn row_classes(ctx: &Ctx, standin: &[usize], row: &Row) -> Vec<(usize, Class)> {
 }
 
 /// A row's lines: who reaches all of its sockets, who some, who none.
-fn row_lines(ctx: &Ctx, standin: &[usize], row: &Row) -> Vec<String> {
+fn row_lines(ctx: &Ctx, asked: &Asked, row: &Row) -> Vec<String> {
     let scn = ctx.scn;
     let name = |n: usize| -> String {
         if Some(NetworkId(n as u32)) == row.net {
@@ -884,7 +925,7 @@ fn row_lines(ctx: &Ctx, standin: &[usize], row: &Row) -> Vec<String> {
             scn.network(NetworkId(n as u32)).name.clone()
         }
     };
-    let classes = row_classes(ctx, standin, row);
+    let classes = row_classes(asked, row);
     let of = |want: &dyn Fn(&Class) -> bool| -> Vec<usize> {
         classes
             .iter()
@@ -908,7 +949,12 @@ fn row_lines(ctx: &Ctx, standin: &[usize], row: &Row) -> Vec<String> {
         } else {
             " but those below"
         };
-        lines.push(format!("  all sources of every network{but}"));
+        let every = if asked.everyone {
+            "every network"
+        } else {
+            "every network asked about"
+        };
+        lines.push(format!("  all sources of {every}{but}"));
     } else if !all.is_empty() {
         lines.push(format!("  all sources of {}", names(&all)));
     }
@@ -1136,10 +1182,33 @@ mod tests {
     fn network_rows_match_a_count_of_pairs() {
         let mut seen = [0usize; 4];
         for scn in scenarios() {
-            let r = reach(&scn, &ReachQuery::default());
-            let ctx = Ctx::new(&scn);
-            let owned = owned_by_source(&scn);
-            let standin = standins(&scn, &owned);
+            // Every source, and one network with its hosts (`--from NET`).
+            let net = NetworkId((scn.networks.len() / 2) as u32);
+            let mut one: Vec<Source> = vec![Source::Network(net)];
+            one.extend(
+                (0..scn.hosts.len() as u32)
+                    .map(HostId)
+                    .filter(|h| scn.host(*h).interfaces.iter().any(|i| i.network == net))
+                    .map(Source::Host),
+            );
+            for from in [None, Some(one)] {
+                let q = ReachQuery {
+                    from: from.clone(),
+                    to: None,
+                };
+                network_rows_agree(&scn, &q, &mut seen);
+            }
+        }
+        assert!(seen.iter().all(|&n| n > 0), "{seen:?}");
+    }
+
+    fn network_rows_agree(scn: &Scenario, q: &ReachQuery, seen: &mut [usize; 4]) {
+        {
+            let r = reach(scn, q);
+            let ctx = Ctx::new(scn);
+            let owned = owned_by_source(scn);
+            let asked = Asked::new(&ctx, &owned, q.from.as_deref());
+            let is_asked = |s: &Source| q.from.as_ref().is_none_or(|f| f.contains(s));
             // Every connected (source, socket) pair: whether its source sends
             // from all its addresses, and its families.
             let mut pairs: HashMap<(Source, (HostId, usize)), (bool, u8)> = HashMap::new();
@@ -1150,6 +1219,7 @@ mod tests {
                 fams.dedup();
                 let bits = fams.iter().fold(0, |a, f| a | fam_bit(*f));
                 for m in &j.members {
+                    assert!(is_asked(m));
                     let whole = match m {
                         Source::Host(_) => true,
                         Source::Network(n) => {
@@ -1162,7 +1232,7 @@ mod tests {
                 }
             }
             for row in network_rows(&ctx, &owned, &r) {
-                let classes = row_classes(&ctx, &standin, &row);
+                let classes = row_classes(&asked, &row);
                 let row_fams = pairs
                     .iter()
                     .filter(|((_, t), _)| row.sockets.contains(t))
@@ -1179,9 +1249,10 @@ mod tests {
                         .filter(|h| ctx.home(*h) == Some(net))
                         .map(Source::Host)
                         .collect();
-                    if standin[n] == 1 {
+                    if owned.get(&net).is_some_and(|o| !o.is_empty()) {
                         sources.push(Source::Network(net));
                     }
+                    sources.retain(|s| is_asked(s));
                     let (mut possible, mut got, mut whole, mut every) = (0, 0, 0, 3u8);
                     for t in &row.sockets {
                         for s in &sources {
@@ -1221,6 +1292,5 @@ mod tests {
                 assert_eq!(classes, want, "{}: row {:?}", scn.name, row.sockets);
             }
         }
-        assert!(seen.iter().all(|&n| n > 0), "{seen:?}");
     }
 }
