@@ -256,6 +256,35 @@ fn own_addresses(scn: &Scenario, (h, i): (HostId, usize), fam: Fam) -> Vec<(u128
     )
 }
 
+/// A space's destinations in one family (none when it has no packet of it):
+/// `None` for exactly the socket's own addresses `own`, otherwise the prefixes.
+fn family_dst(space: &Space, fam: Fam, own: &[(u128, u128)]) -> Option<Dst> {
+    let d = normalise(
+        space
+            .0
+            .iter()
+            .filter(|c| c.fam == fam)
+            .map(|c| c.dst)
+            .collect(),
+    );
+    if d.is_empty() {
+        None
+    } else if d == own {
+        Some((fam, None))
+    } else {
+        Some((fam, Some(prefix_text(fam, &d))))
+    }
+}
+
+/// Intervals as prefixes, space-separated.
+fn prefix_text(fam: Fam, intervals: &[(u128, u128)]) -> String {
+    let v: Vec<String> = intervals
+        .iter()
+        .flat_map(|&(lo, hi)| interval_prefixes(fam, lo, hi))
+        .collect();
+    v.join(" ")
+}
+
 /// A socket's lines: its journeys' paths, each source's families put
 /// together, then sources with equal destinations, ports and rules.
 fn lines_of(
@@ -304,26 +333,7 @@ fn lines_of(
             });
             let dsts: Vec<Dst> = fams
                 .iter()
-                .map(|&fam| {
-                    let d = normalise(
-                        space
-                            .0
-                            .iter()
-                            .filter(|c| c.fam == fam)
-                            .map(|c| c.dst)
-                            .collect(),
-                    );
-                    let mine = &own[(fam == Fam::V6) as usize];
-                    if d == *mine {
-                        (fam, None)
-                    } else {
-                        let text: Vec<String> = d
-                            .iter()
-                            .flat_map(|&(lo, hi)| interval_prefixes(fam, lo, hi))
-                            .collect();
-                        (fam, Some(text.join(" ")))
-                    }
-                })
+                .filter_map(|&fam| family_dst(space, fam, &own[(fam == Fam::V6) as usize]))
                 .collect();
             let rest = (path_via(scn, path), sum.ports.join(","));
             let r = match rest_id.get(&rest) {
@@ -425,11 +435,7 @@ fn line_text(ctx: &Ctx, t: (HostId, usize), l: &Line, form: Form) -> String {
                 (None, Form::Block) => {
                     format!("own {}", if *fam == Fam::V4 { "v4" } else { "v6" })
                 }
-                (None, Form::One) => own_addresses(ctx.scn, t, *fam)
-                    .iter()
-                    .flat_map(|&(lo, hi)| interval_prefixes(*fam, lo, hi))
-                    .collect::<Vec<_>>()
-                    .join(" "),
+                (None, Form::One) => prefix_text(*fam, &own_addresses(ctx.scn, t, *fam)),
             })
             .collect::<Vec<_>>()
             .join(" "),
@@ -1099,25 +1105,9 @@ mod tests {
                         let via = path_via(&scn, path);
                         let ports = summarise(space).ports.join(",");
                         for fam in [Fam::V4, Fam::V6] {
-                            let d = normalise(
-                                space
-                                    .0
-                                    .iter()
-                                    .filter(|c| c.fam == fam)
-                                    .map(|c| c.dst)
-                                    .collect(),
-                            );
-                            if d.is_empty() {
+                            let Some(dst) = family_dst(space, fam, &own[(fam == Fam::V6) as usize])
+                            else {
                                 continue;
-                            }
-                            let dst: Dst = if d == own[(fam == Fam::V6) as usize] {
-                                (fam, None)
-                            } else {
-                                let p: Vec<String> = d
-                                    .iter()
-                                    .flat_map(|&(lo, hi)| interval_prefixes(fam, lo, hi))
-                                    .collect();
-                                (fam, Some(p.join(" ")))
                             };
                             let members: Vec<Source> = match j.source {
                                 Source::Network(_) => vec![j.source],
