@@ -661,7 +661,7 @@ fn metadata_findings(
         out.push(Finding {
             kind: FindingKind::MetadataReachable,
             severity: Severity::Critical,
-            title: format!("metadata endpoint {} {} reachable from {}", host.name, socket_label(&host.sockets[si]), who.join(", ")),
+            title: format!("metadata endpoint {} {} reachable from {}", host.name, socket_label(&host.sockets[si]), names_of(who.iter().map(String::as_str))),
             detail: "Whoever reaches the instance metadata service can ask it for the credentials of the machine's role. A compromised workload (or a server-side request forgery in it) becomes the cloud account.".into(),
             involves: who,
             proof: journey_proof(scn, js[p], None),
@@ -834,7 +834,7 @@ fn database_findings(
         out.push(Finding {
             kind: FindingKind::DatabaseExposed,
             severity,
-            title: format!("database {} {} ({}) reachable from {}", host.name, socket_label(s), port_name(DB_PORTS, s.port).unwrap_or("database"), who.join(", ")),
+            title: format!("database {} {} ({}) reachable from {}", host.name, socket_label(s), port_name(DB_PORTS, s.port).unwrap_or("database"), names_of(who.iter().map(String::as_str))),
             detail: format!("The database is reached {tier_text}. Anyone who reaches it can try its credentials and its vulnerabilities directly, without going through the application."),
             involves: who,
             proof: journey_proof(scn, proof_set[p], None),
@@ -872,7 +872,7 @@ fn admin_findings(
         out.push(Finding {
             kind: FindingKind::AdminPortExposed,
             severity: if host.sensitive { Severity::Critical } else { Severity::High },
-            title: format!("{} {} ({}) reachable from {}", host.name, socket_label(s), port_name(ADMIN_PORTS, s.port).unwrap_or("admin"), who.join(", ")),
+            title: format!("{} {} ({}) reachable from {}", host.name, socket_label(s), port_name(ADMIN_PORTS, s.port).unwrap_or("admin"), names_of(who.iter().map(String::as_str))),
             detail: "An administration or debug interface answers the untrusted network: it is scanned within minutes and brute-forced or exploited from anywhere.".into(),
             involves: who,
             proof: journey_proof(scn, js[p], None),
@@ -1074,7 +1074,7 @@ fn wildcard_findings(
         out.push(Finding {
             kind: FindingKind::WildcardBind,
             severity: if js.iter().any(|j| source_untrusted(scn, j.source)) { Severity::Medium } else { Severity::Low },
-            title: format!("{} {} listens on {} and is reached from other networks ({})", host.name, socket_label(s), s.bind, who.join(", ")),
+            title: format!("{} {} listens on {} and is reached from other networks ({})", host.name, socket_label(s), s.bind, names_of(who.iter().map(String::as_str))),
             detail: "The socket takes connections on every address of the host, it is reached from beyond its own network, and no expectation says anyone should reach it.".into(),
             involves: who,
             proof: journey_proof(scn, js[p], None),
@@ -2067,10 +2067,13 @@ pub fn rule_findings(scn: &Scenario, out: &mut Vec<Finding>) -> RuleStats {
                     if !by.is_empty() {
                         why.push(format!(
                             "earlier rules take all its packets: {}",
-                            by.iter()
-                                .map(|k| format!("rule {}", k + 1))
-                                .collect::<Vec<_>>()
-                                .join(", ")
+                            names_of(
+                                by.iter()
+                                    .map(|k| format!("rule {}", k + 1))
+                                    .collect::<Vec<_>>()
+                                    .iter()
+                                    .map(String::as_str)
+                            )
                         ));
                     }
                     if *outside_domain {
@@ -2113,7 +2116,7 @@ pub fn rule_findings(scn: &Scenario, out: &mut Vec<Finding>) -> RuleStats {
                         kind: FindingKind::RedundantRule,
                         severity: Severity::Info,
                         title: format!("{} rule {} `{}` is redundant", f.name, i + 1, rule.text),
-                        detail: format!("Every packet it decides would be decided the same way ({}) without it, by {}.", rule.action.name(), involves.join(", ")),
+                        detail: format!("Every packet it decides would be decided the same way ({}) without it, by {}.", rule.action.name(), names_of(involves.iter().map(String::as_str))),
                         involves,
                         proof: None,
                         ipv4_decider: None,
@@ -2140,6 +2143,56 @@ fn example_text(e: &Example) -> String {
 }
 
 /// Text: findings grouped by severity, worst first, then the flatness table and rule statistics.
+/// Findings written as one entry in the text: the same kind, severity,
+/// explanation, fix, rules and IPv4 decider, each proved by a journey (they
+/// differ only in their source and target). JSON and SARIF list each.
+fn alike_entries(a: &Audit) -> Vec<Vec<usize>> {
+    type Key<'a> = (
+        FindingKind,
+        Severity,
+        &'a str,
+        &'a str,
+        &'a [String],
+        Option<String>,
+    );
+    let mut entries: Vec<Vec<usize>> = Vec::new();
+    let mut entry_of: std::collections::HashMap<Key, usize> = std::collections::HashMap::new();
+    for (i, f) in a.findings.iter().enumerate() {
+        let Some(p) = &f.proof else {
+            entries.push(vec![i]);
+            continue;
+        };
+        let key = (
+            f.kind,
+            f.severity,
+            f.detail.as_str(),
+            f.fix.as_str(),
+            p.rules.as_slice(),
+            f.ipv4_decider.as_ref().map(Decider::text),
+        );
+        match entry_of.get(&key) {
+            Some(&e) => entries[e].push(i),
+            None => {
+                entry_of.insert(key, entries.len());
+                entries.push(vec![i]);
+            }
+        }
+    }
+    entries
+}
+
+/// Distinct names in order, up to twelve, then how many more (a finding's
+/// `involves` lists them all).
+fn names_of<'a>(names: impl Iterator<Item = &'a str>) -> String {
+    let mut seen = BTreeSet::new();
+    let v: Vec<&str> = names.filter(|n| seen.insert(*n)).collect();
+    if v.len() <= 12 {
+        v.join(", ")
+    } else {
+        format!("{} and {} more", v[..10].join(", "), v.len() - 10)
+    }
+}
+
 pub fn render_text(a: &Audit) -> String {
     let mut s = String::new();
     let variant = a
@@ -2147,6 +2200,7 @@ pub fn render_text(a: &Audit) -> String {
         .as_ref()
         .map(|v| format!(" (variant {v})"))
         .unwrap_or_default();
+    let entries = alike_entries(a);
     let _ = writeln!(
         s,
         "audit of {}{variant}: {} finding{}",
@@ -2154,8 +2208,29 @@ pub fn render_text(a: &Audit) -> String {
         a.findings.len(),
         if a.findings.len() == 1 { "" } else { "s" }
     );
+    if entries.len() < a.findings.len() {
+        let mut kinds: Vec<(FindingKind, usize)> = Vec::new();
+        for f in &a.findings {
+            match kinds.iter_mut().find(|k| k.0 == f.kind) {
+                Some(k) => k.1 += 1,
+                None => kinds.push((f.kind, 1)),
+            }
+        }
+        let kinds: Vec<String> = kinds
+            .iter()
+            .map(|(k, n)| format!("{} {n}", k.id()))
+            .collect();
+        let _ = writeln!(
+            s,
+            "{} entries: findings alike (same kind, rules, IPv4 decider and fix) share one; \
+             --format json lists each\nby kind: {}",
+            entries.len(),
+            kinds.join(", ")
+        );
+    }
     let mut current: Option<Severity> = None;
-    for (n, f) in a.findings.iter().enumerate() {
+    for (n, entry) in entries.iter().enumerate() {
+        let f = &a.findings[entry[0]];
         if current != Some(f.severity) {
             current = Some(f.severity);
             let count = a
@@ -2166,6 +2241,37 @@ pub fn render_text(a: &Audit) -> String {
             let _ = writeln!(s, "\n{} ({count})", f.severity.name().to_uppercase());
         }
         let _ = writeln!(s, "  {}. [{}] {}", n + 1, f.kind.id(), f.title);
+        if entry.len() > 1 {
+            let targets: Vec<String> = entry
+                .iter()
+                .filter_map(|&i| a.findings[i].proof.as_ref())
+                .map(|p| match &p.socket {
+                    Some(sock) => format!("{} {sock}", p.target),
+                    None => p.target.clone(),
+                })
+                .collect();
+            let sources = names_of(
+                entry
+                    .iter()
+                    .flat_map(|&i| a.findings[i].involves.iter())
+                    .map(String::as_str),
+            );
+            let one_target = targets.iter().all(|t| *t == targets[0]);
+            let _ = writeln!(
+                s,
+                "     and {} more alike ({} in all), {}",
+                entry.len() - 1,
+                entry.len(),
+                if one_target {
+                    format!("from {sources}")
+                } else {
+                    format!(
+                        "to {}; from (each to one or more of them) {sources}",
+                        names_of(targets.iter().map(String::as_str))
+                    )
+                }
+            );
+        }
         let _ = writeln!(
             s,
             "     at: {}:{}  {}",
@@ -2282,4 +2388,58 @@ pub fn render_sarif(a: &Audit) -> String {
     let mut s = serde_json::to_string_pretty(&v).expect("plain values serialise");
     s.push('\n');
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::synth::{large, SynthParams};
+
+    /// The text's entries hold every finding once, and only findings alike.
+    #[test]
+    fn entries_partition_the_findings_into_alike_ones() {
+        let text = large(&SynthParams {
+            seed: 3,
+            hosts: 160,
+            networks: 16,
+            rules: 1600,
+            ..SynthParams::default()
+        });
+        let mut scenarios = vec![crate::load("synth.yaml", &text, None).expect("generated")];
+        for ex in crate::examples::ALL {
+            scenarios.push(crate::load(&ex.file(), ex.text, None).expect("built-in"));
+        }
+        let mut folded = 0;
+        for scn in scenarios {
+            let a = audit(&scn);
+            let entries = alike_entries(&a);
+            let mut all: Vec<usize> = entries.iter().flatten().copied().collect();
+            all.sort_unstable();
+            assert_eq!(all, (0..a.findings.len()).collect::<Vec<_>>());
+            for e in &entries {
+                let f = &a.findings[e[0]];
+                for &i in &e[1..] {
+                    let g = &a.findings[i];
+                    let (p, q) = (f.proof.as_ref().unwrap(), g.proof.as_ref().unwrap());
+                    assert_eq!((f.kind, f.severity), (g.kind, g.severity));
+                    assert_eq!((&f.detail, &f.fix, &p.rules), (&g.detail, &g.fix, &q.rules));
+                    assert_eq!(
+                        f.ipv4_decider.as_ref().map(Decider::text),
+                        g.ipv4_decider.as_ref().map(Decider::text)
+                    );
+                    folded += 1;
+                }
+            }
+            // Each entry's findings are of one severity, entries in the
+            // findings' order (worst first).
+            let firsts: Vec<usize> = entries.iter().map(|e| e[0]).collect();
+            assert!(firsts.windows(2).all(|w| w[0] < w[1]));
+            let text = render_text(&a);
+            assert_eq!(
+                text.matches("more alike (").count(),
+                entries.iter().filter(|e| e.len() > 1).count()
+            );
+        }
+        assert!(folded > 0);
+    }
 }
