@@ -192,6 +192,33 @@ fn diff_names_the_rule_responsible() {
             .contains("reject tcp from dmz to data"),
         "{before:?}"
     );
+    // The change responsible: the inserted rule, new on this side...
+    assert_eq!(
+        g.changed,
+        vec!["edge-fw rule 1 `allow from dmz to any`".to_string()]
+    );
+    // ...and, the other way round, the rule the lost journey no longer has.
+    let back = diff::diff(
+        &scenario("mini-lab", Some("break")),
+        &scenario("mini-lab", None),
+    );
+    let l = back
+        .lost
+        .iter()
+        .find(|c| c.source == "web" && c.host == "db")
+        .expect("web loses db");
+    assert_eq!(l.changed, g.changed);
+    // A journey whose every step is in both scenarios names none: the hardened
+    // segmentation loses journeys to a filter now attached to db.
+    let h = diff::diff(
+        &scenario("segmentation", None),
+        &scenario("segmentation", Some("harden")),
+    );
+    assert!(!h.lost.is_empty());
+    for c in &h.lost {
+        assert!(c.changed.is_empty(), "{c:?}");
+        assert!(c.other_side.as_ref().unwrap().text().contains("db-in"));
+    }
 }
 
 #[test]
