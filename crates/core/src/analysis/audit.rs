@@ -2142,10 +2142,10 @@ fn example_text(e: &Example) -> String {
     super::diff::example_line(e)
 }
 
-/// Text: findings grouped by severity, worst first, then the flatness table and rule statistics.
 /// Findings written as one entry in the text: the same kind, severity,
-/// explanation, fix, rules and IPv4 decider, each proved by a journey (they
-/// differ only in their source and target). JSON and SARIF list each.
+/// explanation, fix, rules and IPv4 decider, each proved by a journey; they
+/// differ in their source and target (and so in title, location and example,
+/// of which the entry shows the first's). JSON and SARIF list each.
 fn alike_entries(a: &Audit) -> Vec<Vec<usize>> {
     type Key<'a> = (
         FindingKind,
@@ -2193,6 +2193,8 @@ fn names_of<'a>(names: impl Iterator<Item = &'a str>) -> String {
     }
 }
 
+/// Text: findings grouped by severity, worst first (alike ones as one entry),
+/// then the flatness table and rule statistics.
 pub fn render_text(a: &Audit) -> String {
     let mut s = String::new();
     let variant = a
@@ -2238,6 +2240,15 @@ pub fn render_text(a: &Audit) -> String {
                 .iter()
                 .filter(|g| g.severity == f.severity)
                 .count();
+            let in_entries = entries
+                .iter()
+                .filter(|e| a.findings[e[0]].severity == f.severity)
+                .count();
+            let count = if in_entries == count {
+                count.to_string()
+            } else {
+                format!("{count} findings in {in_entries} entries")
+            };
             let _ = writeln!(s, "\n{} ({count})", f.severity.name().to_uppercase());
         }
         let _ = writeln!(s, "  {}. [{}] {}", n + 1, f.kind.id(), f.title);

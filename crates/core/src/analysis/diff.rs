@@ -326,57 +326,54 @@ fn change(
     })
 }
 
-/// The request-side steps of `path` (in `here`) that `there` does not have,
-/// matched by the filter's or host's name and the declaration's text.
+/// The steps of `path` (in `here`, the request's and the reply's) that
+/// `there` does not have, matched by the filter's or host's name and the
+/// declaration's text: a filter rule, a default policy, whether a filter is
+/// stateful, a NAT rule, a route. What a path does not show (a filter attached
+/// where there was none, an address, a socket) is not compared: the other
+/// side's decider says it.
 fn changed_steps(here: &Scenario, path: &[PathStep], there: &Scenario) -> Vec<String> {
-    let mut out = Vec::new();
-    for s in path.iter().filter(|s| !s.reply()) {
+    let mut out: Vec<String> = Vec::new();
+    for s in path {
+        let reply = if s.reply() { " (reply)" } else { "" };
         let host = here.hosts.get(s.device());
         let other_host = host.and_then(|h| there.host_by_name(&h.name).map(|o| there.host(o)));
-        match s.kind() {
+        let host_name = host.map(|h| h.name.as_str()).unwrap_or_default();
+        let step = match s.kind() {
             StepKind::Filter { filter, rule } => {
                 let f = here.filter(filter);
                 let other = there.filters.iter().find(|o| o.name == f.name);
+                if other.is_some_and(|o| o.stateful != f.stateful) {
+                    let kind = if f.stateful { "stateful" } else { "stateless" };
+                    out.push(format!("{} {kind}", f.name));
+                }
                 match rule {
-                    Some(i) if i == ESTABLISHED => {}
+                    Some(i) if i == ESTABLISHED => None,
                     Some(i) => {
                         let r = &f.rules[i as usize];
-                        if !other.is_some_and(|o| o.rules.iter().any(|x| x.text == r.text)) {
-                            out.push(format!("{} rule {} `{}`", f.name, i + 1, r.text));
-                        }
+                        (!other.is_some_and(|o| o.rules.iter().any(|x| x.text == r.text)))
+                            .then(|| format!("{} rule {} `{}`", f.name, i + 1, r.text))
                     }
-                    None => {
-                        if other.is_none_or(|o| o.default != f.default) {
-                            out.push(format!("{} default {}", f.name, f.default.name()));
-                        }
-                    }
+                    None => other
+                        .is_none_or(|o| o.default != f.default)
+                        .then(|| format!("{} default {}", f.name, f.default.name())),
                 }
             }
-            StepKind::Dnat(i) | StepKind::Snat(i) => {
-                if let Some(n) = host.and_then(|h| h.nat.get(i as usize)) {
-                    if !other_host.is_some_and(|o| o.nat.iter().any(|x| x.text == n.text)) {
-                        out.push(format!(
-                            "{} nat `{}`",
-                            host.map(|h| h.name.as_str()).unwrap_or(""),
-                            n.text
-                        ));
-                    }
-                }
-            }
-            StepKind::Route(i) => {
-                if let Some(r) = host.and_then(|h| h.routes.get(i as usize)) {
-                    if !other_host.is_some_and(|o| o.routes.iter().any(|x| x.text == r.text)) {
-                        out.push(format!(
-                            "{} route `{}`",
-                            host.map(|h| h.name.as_str()).unwrap_or(""),
-                            r.text
-                        ));
-                    }
-                }
-            }
-            _ => {}
-        }
+            StepKind::Dnat(i) | StepKind::Snat(i) => host
+                .and_then(|h| h.nat.get(i as usize))
+                .filter(|n| !other_host.is_some_and(|o| o.nat.iter().any(|x| x.text == n.text)))
+                .map(|n| format!("{host_name} nat `{}`", n.text)),
+            StepKind::Route(i) => host
+                .and_then(|h| h.routes.get(i as usize))
+                .filter(|r| !other_host.is_some_and(|o| o.routes.iter().any(|x| x.text == r.text)))
+                .map(|r| format!("{host_name} route `{}`", r.text)),
+            _ => None,
+        };
+        out.extend(step.map(|t| format!("{t}{reply}")));
     }
+    // A step a path passes twice (there and back) is named once.
+    let mut seen = std::collections::BTreeSet::new();
+    out.retain(|t| seen.insert(t.clone()));
     out
 }
 
@@ -471,7 +468,8 @@ pub fn render_text(d: &Diff) -> String {
                     .unwrap_or_else(|| "not traced".into());
                 let _ = writeln!(
                     s,
-                    "  {} with every step of the path also in the {} scenario; {there}: {decider}",
+                    "  {} whose path's rules, NAT and routes are all also in the {} scenario; \
+                     {there}: {decider}",
                     group.len(),
                     if title == "gained" { "old" } else { "new" }
                 );

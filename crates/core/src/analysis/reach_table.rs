@@ -118,12 +118,11 @@ pub const AUTO_SOCKETS_UP_TO: usize = 100;
 /// The table of `r`, a reach asked with `q` (whose `from` the network
 /// view's shares are of).
 pub fn render(scn: &Scenario, r: &Reach, q: &ReachQuery, view: View) -> String {
-    let from = q.from.as_deref();
     let sockets: FastSet<(HostId, usize)> = r.journeys.iter().map(|j| (j.host, j.socket)).collect();
     match view {
         View::Sockets => sockets_table(scn, r),
         View::Auto if sockets.len() <= AUTO_SOCKETS_UP_TO => sockets_table(scn, r),
-        View::Networks | View::Auto => networks_table(scn, r, from),
+        View::Networks | View::Auto => networks_table(scn, r, q),
     }
 }
 
@@ -213,18 +212,25 @@ fn socket_kind(s: &Socket) -> String {
 fn block_label(ctx: &Ctx, order: &[(HostId, usize)], members: &[usize]) -> String {
     let scn = ctx.scn;
     let first = order[members[0]];
-    let names: Vec<&str> = members
+    let mut names: Vec<&str> = members
         .iter()
         .map(|&i| scn.host(order[i].0).name.as_str())
         .collect();
+    // Two sockets of one kind on one host (bound to different addresses).
+    let sockets = names.len();
+    names.dedup();
+    let count = if sockets == names.len() {
+        format!("{} hosts", names.len())
+    } else {
+        format!("{sockets} sockets on {} hosts", names.len())
+    };
     let on = ctx
         .home(first.0)
         .map(|n| format!(" on {}", scn.network(n).name))
         .unwrap_or_default();
     format!(
-        "{} ({} hosts{on}) {}",
+        "{} ({count}{on}) {}",
         name_list(&names),
-        names.len(),
         socket_kind(&scn.host(first.0).sockets[first.1])
     )
 }
@@ -498,7 +504,18 @@ fn who_parts(ctx: &Ctx, host: HostId, who: &[Who]) -> Vec<Part> {
     type Net = (Option<NetworkId>, Vec<HostId>, bool, Vec<String>);
     let mut nets: Vec<Net> = Vec::new();
     let mut net_of: FastMap<Option<NetworkId>, usize> = FastMap::default();
+    let mut parts: Vec<Part> = Vec::new();
     for (s, part) in who {
+        if *s == Source::Host(host) {
+            // A host reaching its own socket (back through a NAT): named on
+            // its own, never counted among the others of its network.
+            parts.push(Part::Hosts {
+                net: None,
+                hosts: vec![host],
+                of: 1,
+            });
+            continue;
+        }
         let n = match s {
             Source::Host(h) => ctx.home(*h),
             Source::Network(n) => Some(*n),
@@ -513,7 +530,6 @@ fn who_parts(ctx: &Ctx, host: HostId, who: &[Who]) -> Vec<Part> {
             (Source::Network(_), Some(p)) => nets[i].3.push(p.clone()),
         }
     }
-    let mut parts: Vec<Part> = Vec::new();
     // Where the first network given in full goes, and the networks.
     let mut all: Option<(usize, Vec<NetworkId>)> = None;
     let mut all_hosts: Option<(usize, Vec<NetworkId>)> = None;
@@ -591,7 +607,10 @@ fn who_text(ctx: &Ctx, host: HostId, who: &[Who]) -> String {
             Part::AllHosts(v) => format!("every host on {}", nets_text(&v)),
             Part::Hosts {
                 net: None, hosts, ..
-            } => host_names(&hosts).join(", "),
+            } => {
+                let names = host_names(&hosts);
+                name_list(&names.iter().map(String::as_str).collect::<Vec<_>>())
+            }
             Part::Hosts {
                 net: Some(n),
                 hosts,
@@ -685,7 +704,8 @@ struct Row {
 /// from every one of their sources, which reach some, and (when most do)
 /// which reach none. Rows that read the same, their own network written
 /// `own network`, are put together.
-fn networks_table(scn: &Scenario, r: &Reach, from: Option<&[Source]>) -> String {
+fn networks_table(scn: &Scenario, r: &Reach, q: &ReachQuery) -> String {
+    let from = q.from.as_deref();
     let engine_owned = super::reach::owned_by_source(scn);
     let ctx = Ctx::new(scn);
     let asked = Asked::new(&ctx, &engine_owned, from);
@@ -719,6 +739,31 @@ fn networks_table(scn: &Scenario, r: &Reach, from: Option<&[Source]>) -> String 
         let first = &rows[members[0]];
         let kind = socket_kind(&scn.host(first.sockets[0].0).sockets[first.sockets[0].1]);
         let hosts: usize = members.iter().map(|&i| rows[i].hosts.len()).sum();
+        // Hosts of those networks (of those asked about with `--to`) with
+        // such a socket that nothing reaches.
+        let s0 = &scn.host(first.sockets[0].0).sockets[first.sockets[0].1];
+        let unreached =
+            members
+                .iter()
+                .map(|&i| {
+                    (0..scn.hosts.len() as u32)
+                        .map(HostId)
+                        .filter(|h| {
+                            ctx.home(*h) == rows[i].net
+                                && !rows[i].hosts.contains(h)
+                                && q.to.as_ref().is_none_or(|t| t.contains(h))
+                                && scn.host(*h).sockets.iter().any(|x| {
+                                    (x.proto, x.port, &x.app) == (s0.proto, s0.port, &s0.app)
+                                })
+                        })
+                        .count()
+                })
+                .sum::<usize>();
+        let unreached = if unreached == 0 {
+            String::new()
+        } else {
+            format!("; {unreached} more with it, reached by none")
+        };
         let names: Vec<&str> = members
             .iter()
             .map(|&i| {
@@ -736,11 +781,16 @@ fn networks_table(scn: &Scenario, r: &Reach, from: Option<&[Source]>) -> String 
             }
         };
         if let [_] = members[..] {
-            let _ = writeln!(out, "\n{kind} on {} ({})", names[0], plural(hosts, "host"));
+            let _ = writeln!(
+                out,
+                "\n{kind} on {} ({}{unreached})",
+                names[0],
+                plural(hosts, "host")
+            );
         } else {
             let _ = writeln!(
                 out,
-                "\n{kind} on {} ({} networks, {})",
+                "\n{kind} on {} ({} networks, {}{unreached})",
                 name_list(&names),
                 names.len(),
                 plural(hosts, "host")
@@ -855,6 +905,8 @@ fn network_rows(ctx: &Ctx, engine_owned: &Owned, r: &Reach) -> Vec<Row> {
         };
         for m in &j.members {
             let net = match *m {
+                // A host's journeys to its own sockets are not the others'.
+                Source::Host(h) if h == j.host => None,
                 Source::Host(h) => ctx.home(h),
                 Source::Network(n) => Some(n),
             };
@@ -880,9 +932,13 @@ enum Class {
     All,
     /// As `All`, but only in this family (1 IPv4, 2 IPv6).
     Only(u8),
-    /// Some of its (source, socket) pairs connect, this share in per cent;
-    /// 100 when every pair does but a stand-in from only some addresses.
+    /// Some of its (source, socket) pairs connect, this share in per cent.
     Some(usize),
+    /// Every pair connects, but a stand-in from only part of its addresses.
+    PartOfAddresses,
+    /// Every pair connects from all its addresses, but no one family serves
+    /// every pair.
+    MixedFamilies,
     None,
 }
 
@@ -905,14 +961,16 @@ fn row_classes(asked: &Asked, row: &Row) -> Vec<(usize, Class)> {
             n,
             if st.pairs == 0 {
                 Class::None
-            } else if st.pairs == possible && st.whole == st.pairs && st.fams_every != 0 {
+            } else if st.pairs == possible && st.whole == st.pairs {
                 if st.fams_every == fams_row {
                     Class::All
-                } else {
+                } else if st.fams_every != 0 {
                     Class::Only(st.fams_every)
+                } else {
+                    Class::MixedFamilies
                 }
             } else if st.pairs == possible {
-                Class::Some(100)
+                Class::PartOfAddresses
             } else {
                 Class::Some((st.pairs * 100 / possible).clamp(1, 99))
             },
@@ -947,6 +1005,16 @@ fn row_lines(ctx: &Ctx, asked: &Asked, row: &Row) -> Vec<String> {
     };
     let names = |v: &[usize]| list(v.iter().map(|&n| name(n)).collect());
     let mut lines = Vec::new();
+    // With `--from`, every claim is about the sources asked about.
+    let (all_of, some_of, none_of) = if asked.everyone {
+        ("all sources of", "some sources of", "none of")
+    } else {
+        (
+            "all asked sources of",
+            "some asked sources of",
+            "none of the asked sources of",
+        )
+    };
     // The larger of "all" and "none" is the one not listed.
     let all_but = !all.is_empty() && all.len() >= none.len();
     if all_but {
@@ -955,34 +1023,38 @@ fn row_lines(ctx: &Ctx, asked: &Asked, row: &Row) -> Vec<String> {
         } else {
             " but those below"
         };
-        let every = if asked.everyone {
-            "every network"
-        } else {
-            "every network asked about"
-        };
-        lines.push(format!("  all sources of {every}{but}"));
+        lines.push(format!("  {all_of} every network{but}"));
     } else if !all.is_empty() {
-        lines.push(format!("  all sources of {}", names(&all)));
+        lines.push(format!("  {all_of} {}", names(&all)));
     }
-    for (bit, label) in [(1u8, "IPv4"), (2u8, "IPv6")] {
+    for (bit, label, other) in [(1u8, "IPv4", "IPv6"), (2u8, "IPv6", "IPv4")] {
         let v = of(&|c| *c == Class::Only(bit));
         if !v.is_empty() {
-            lines.push(format!("  all sources of {} (on {label} only)", names(&v)));
+            lines.push(format!(
+                "  {all_of} {} over {label} ({other} not for every pair)",
+                names(&v)
+            ));
         }
     }
     let some: Vec<String> = classes
         .iter()
         .filter_map(|(n, c)| match c {
-            Class::Some(100) => Some(format!("{} (some addresses)", name(*n))),
             Class::Some(p) => Some(format!("{} ({p} %)", name(*n))),
+            Class::PartOfAddresses => Some(format!(
+                "{} (every pair, the stand-in from part of its addresses)",
+                name(*n)
+            )),
+            Class::MixedFamilies => {
+                Some(format!("{} (every pair, but not in one family)", name(*n)))
+            }
             _ => None,
         })
         .collect();
     if !some.is_empty() {
-        lines.push(format!("  some sources of {}", list(some)));
+        lines.push(format!("  {some_of} {}", list(some)));
     }
     if all_but && !none.is_empty() {
-        lines.push(format!("  none of {}", names(&none)));
+        lines.push(format!("  {none_of} {}", names(&none)));
     }
     lines
 }
@@ -1225,7 +1297,7 @@ mod tests {
                 let classes = row_classes(&asked, &row);
                 let row_fams = pairs
                     .iter()
-                    .filter(|((_, t), _)| row.sockets.contains(t))
+                    .filter(|((s, t), _)| row.sockets.contains(t) && *s != Source::Host(t.0))
                     .fold(0, |a, (_, (_, f))| a | f);
                 let mut want = Vec::new();
                 let own = row.net.map(|n| n.0 as usize);
@@ -1266,15 +1338,17 @@ mod tests {
                         Class::All
                     } else if got == possible && whole == got && every != 0 {
                         Class::Only(every)
+                    } else if got == possible && whole == got {
+                        Class::MixedFamilies
                     } else if got == possible {
-                        Class::Some(100)
+                        Class::PartOfAddresses
                     } else {
                         Class::Some((got * 100 / possible).clamp(1, 99))
                     };
                     seen[match class {
                         Class::All => 0,
                         Class::Only(_) => 1,
-                        Class::Some(_) => 2,
+                        Class::Some(_) | Class::PartOfAddresses | Class::MixedFamilies => 2,
                         Class::None => 3,
                     }] += 1;
                     want.push((n, class));
