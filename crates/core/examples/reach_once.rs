@@ -30,12 +30,7 @@ fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(2000);
-    let p = SynthParams {
-        hosts,
-        networks: (hosts / 10).max(4),
-        rules: hosts * 10,
-        ..SynthParams::default()
-    };
+    let p = SynthParams::sized(1, hosts);
     let text = large(&p);
     if std::env::var("SCENARIO").is_ok() {
         print!("{text}");

@@ -150,6 +150,18 @@ impl Default for SynthParams {
 }
 
 impl SynthParams {
+    /// The default's shape at another size: ten hosts per network and ten
+    /// rules per host, as the bench's scenarios.
+    pub fn sized(seed: u64, hosts: usize) -> Self {
+        SynthParams {
+            seed,
+            hosts,
+            networks: (hosts / 10).max(4),
+            rules: hosts * 10,
+            ..SynthParams::default()
+        }
+    }
+
     /// The default size with another seed.
     pub fn with_seed(seed: u64) -> Self {
         SynthParams {

@@ -279,13 +279,7 @@ fn generated_enterprise_scenarios_agree() {
     let mut rng = SplitMix64::new(13);
     let (mut total, mut conn) = (0, 0);
     for (seed, hosts) in [(1u64, 40usize), (2, 60), (3, 80)] {
-        let p = synth::SynthParams {
-            hosts,
-            networks: (hosts / 10).max(4),
-            rules: hosts * 10,
-            seed,
-            ..synth::SynthParams::default()
-        };
+        let p = synth::SynthParams::sized(seed, hosts);
         let text = synth::large(&p);
         for v in [None, Some("break"), Some("harden")] {
             let scn = load("large.yaml", &text, v).unwrap();

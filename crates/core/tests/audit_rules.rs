@@ -475,13 +475,7 @@ fn indexed_analysis_agrees_with_pairwise_on_small_generated_scenarios() {
 #[test]
 fn indexed_analysis_agrees_with_pairwise_on_large_generated_scenarios() {
     for (seed, hosts) in [(1u64, 30usize), (2, 40), (3, 60)] {
-        let p = SynthParams {
-            seed,
-            hosts,
-            networks: (hosts / 10).max(4),
-            rules: hosts * 10,
-            ..SynthParams::default()
-        };
+        let p = SynthParams::sized(seed, hosts);
         let text = synth::large(&p);
         let scn = load("large.yaml", &text, None).expect("generated scenarios load");
         let (rules, decided) = compare_with_pairwise(&scn, &format!("large seed {seed}"));

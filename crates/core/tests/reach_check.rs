@@ -13,13 +13,7 @@ fn reach_views_golden() {
     use pathproof_core::synth::{large, SynthParams};
     let mini = examples::ALL.iter().find(|e| e.name == "mini-lab").unwrap();
     let mini = load(&mini.file(), mini.text, None).unwrap();
-    let text = large(&SynthParams {
-        seed: 1,
-        hosts: 120,
-        networks: 12,
-        rules: 1200,
-        ..SynthParams::default()
-    });
+    let text = large(&SynthParams::sized(1, 120));
     let synth = load("synth.yaml", &text, None).unwrap();
     for (label, scn) in [("mini-lab", &mini), ("synth-120", &synth)] {
         let r = reach(scn, &ReachQuery::default());

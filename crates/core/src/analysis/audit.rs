@@ -2409,13 +2409,7 @@ mod tests {
     /// The text's entries hold every finding once, and only findings alike.
     #[test]
     fn entries_partition_the_findings_into_alike_ones() {
-        let text = large(&SynthParams {
-            seed: 3,
-            hosts: 160,
-            networks: 16,
-            rules: 1600,
-            ..SynthParams::default()
-        });
+        let text = large(&SynthParams::sized(3, 160));
         let mut scenarios = vec![crate::load("synth.yaml", &text, None).expect("generated")];
         for ex in crate::examples::ALL {
             scenarios.push(crate::load(&ex.file(), ex.text, None).expect("built-in"));

@@ -630,13 +630,7 @@ mod tests {
     /// only, largest first, and the text lists at most `SHOWN` of each.
     #[test]
     fn groups_partition_the_changes_by_their_cause() {
-        let text = large(&SynthParams {
-            seed: 2,
-            hosts: 120,
-            networks: 12,
-            rules: 1200,
-            ..SynthParams::default()
-        });
+        let text = large(&SynthParams::sized(2, 120));
         let old = crate::load("synth.yaml", &text, None).expect("generated");
         let new = crate::load("synth.yaml", &text, Some("break")).expect("its break variant");
         let mut big = 0;

@@ -1084,13 +1084,7 @@ mod tests {
             }
         }
         for (seed, hosts) in [(1, 120), (2, 90), (3, 160), (7, 60)] {
-            let text = large(&SynthParams {
-                seed,
-                hosts,
-                networks: hosts / 10,
-                rules: hosts * 10,
-                ..SynthParams::default()
-            });
+            let text = large(&SynthParams::sized(seed, hosts));
             v.push(load("synth.yaml", &text, None).expect("generated"));
         }
         v
