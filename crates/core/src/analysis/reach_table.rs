@@ -1259,96 +1259,94 @@ mod tests {
     }
 
     fn network_rows_agree(scn: &Scenario, q: &ReachQuery, seen: &mut [usize; 4]) {
-        {
-            let r = reach(scn, q);
-            let ctx = Ctx::new(scn);
-            let owned = owned_by_source(scn);
-            let asked = Asked::new(&ctx, &owned, q.from.as_deref());
-            let is_asked = |s: &Source| q.from.as_ref().is_none_or(|f| f.contains(s));
-            // Every connected (source, socket) pair: whether its source sends
-            // from all its addresses, and its families.
-            let mut pairs: HashMap<(Source, (HostId, usize)), (bool, u8)> = HashMap::new();
-            for j in &r.journeys {
-                let space = j.space();
-                let mut fams: Vec<Fam> = space.0.iter().map(|c| c.fam).collect();
-                fams.sort();
-                fams.dedup();
-                let bits = fams.iter().fold(0, |a, f| a | fam_bit(*f));
-                for m in &j.members {
-                    assert!(is_asked(m));
-                    let whole = match m {
-                        Source::Host(_) => true,
-                        Source::Network(n) => {
-                            super::super::reach::full_source_space(&owned[n], &space, &fams)
-                        }
-                    };
-                    assert!(pairs
-                        .insert((*m, (j.host, j.socket)), (whole, bits))
-                        .is_none());
-                }
-            }
-            for row in network_rows(&ctx, &owned, &r) {
-                let classes = row_classes(&asked, &row);
-                let row_fams = pairs
-                    .iter()
-                    .filter(|((s, t), _)| row.sockets.contains(t) && *s != Source::Host(t.0))
-                    .fold(0, |a, (_, (_, f))| a | f);
-                let mut want = Vec::new();
-                let own = row.net.map(|n| n.0 as usize);
-                let order = own
-                    .into_iter()
-                    .chain((0..scn.networks.len()).filter(|n| Some(*n) != own));
-                for n in order {
-                    let net = NetworkId(n as u32);
-                    let mut sources: Vec<Source> = (0..scn.hosts.len() as u32)
-                        .map(HostId)
-                        .filter(|h| ctx.home(*h) == Some(net))
-                        .map(Source::Host)
-                        .collect();
-                    if owned.get(&net).is_some_and(|o| !o.is_empty()) {
-                        sources.push(Source::Network(net));
+        let r = reach(scn, q);
+        let ctx = Ctx::new(scn);
+        let owned = owned_by_source(scn);
+        let asked = Asked::new(&ctx, &owned, q.from.as_deref());
+        let is_asked = |s: &Source| q.from.as_ref().is_none_or(|f| f.contains(s));
+        // Every connected (source, socket) pair: whether its source sends
+        // from all its addresses, and its families.
+        let mut pairs: HashMap<(Source, (HostId, usize)), (bool, u8)> = HashMap::new();
+        for j in &r.journeys {
+            let space = j.space();
+            let mut fams: Vec<Fam> = space.0.iter().map(|c| c.fam).collect();
+            fams.sort();
+            fams.dedup();
+            let bits = fams.iter().fold(0, |a, f| a | fam_bit(*f));
+            for m in &j.members {
+                assert!(is_asked(m));
+                let whole = match m {
+                    Source::Host(_) => true,
+                    Source::Network(n) => {
+                        super::super::reach::full_source_space(&owned[n], &space, &fams)
                     }
-                    sources.retain(|s| is_asked(s));
-                    let (mut possible, mut got, mut whole, mut every) = (0, 0, 0, 3u8);
-                    for t in &row.sockets {
-                        for s in &sources {
-                            if *s == Source::Host(t.0) {
-                                continue;
-                            }
-                            possible += 1;
-                            if let Some((w, f)) = pairs.get(&(*s, *t)) {
-                                got += 1;
-                                whole += usize::from(*w);
-                                every &= f;
-                            }
+                };
+                assert!(pairs
+                    .insert((*m, (j.host, j.socket)), (whole, bits))
+                    .is_none());
+            }
+        }
+        for row in network_rows(&ctx, &owned, &r) {
+            let classes = row_classes(&asked, &row);
+            let row_fams = pairs
+                .iter()
+                .filter(|((s, t), _)| row.sockets.contains(t) && *s != Source::Host(t.0))
+                .fold(0, |a, (_, (_, f))| a | f);
+            let mut want = Vec::new();
+            let own = row.net.map(|n| n.0 as usize);
+            let order = own
+                .into_iter()
+                .chain((0..scn.networks.len()).filter(|n| Some(*n) != own));
+            for n in order {
+                let net = NetworkId(n as u32);
+                let mut sources: Vec<Source> = (0..scn.hosts.len() as u32)
+                    .map(HostId)
+                    .filter(|h| ctx.home(*h) == Some(net))
+                    .map(Source::Host)
+                    .collect();
+                if owned.get(&net).is_some_and(|o| !o.is_empty()) {
+                    sources.push(Source::Network(net));
+                }
+                sources.retain(|s| is_asked(s));
+                let (mut possible, mut got, mut whole, mut every) = (0, 0, 0, 3u8);
+                for t in &row.sockets {
+                    for s in &sources {
+                        if *s == Source::Host(t.0) {
+                            continue;
+                        }
+                        possible += 1;
+                        if let Some((w, f)) = pairs.get(&(*s, *t)) {
+                            got += 1;
+                            whole += usize::from(*w);
+                            every &= f;
                         }
                     }
-                    if possible == 0 {
-                        continue;
-                    }
-                    let class = if got == 0 {
-                        Class::None
-                    } else if got == possible && whole == got && every == row_fams {
-                        Class::All
-                    } else if got == possible && whole == got && every != 0 {
-                        Class::Only(every)
-                    } else if got == possible && whole == got {
-                        Class::MixedFamilies
-                    } else if got == possible {
-                        Class::PartOfAddresses
-                    } else {
-                        Class::Some((got * 100 / possible).clamp(1, 99))
-                    };
-                    seen[match class {
-                        Class::All => 0,
-                        Class::Only(_) => 1,
-                        Class::Some(_) | Class::PartOfAddresses | Class::MixedFamilies => 2,
-                        Class::None => 3,
-                    }] += 1;
-                    want.push((n, class));
                 }
-                assert_eq!(classes, want, "{}: row {:?}", scn.name, row.sockets);
+                if possible == 0 {
+                    continue;
+                }
+                let class = if got == 0 {
+                    Class::None
+                } else if got == possible && whole == got && every == row_fams {
+                    Class::All
+                } else if got == possible && whole == got && every != 0 {
+                    Class::Only(every)
+                } else if got == possible && whole == got {
+                    Class::MixedFamilies
+                } else if got == possible {
+                    Class::PartOfAddresses
+                } else {
+                    Class::Some((got * 100 / possible).clamp(1, 99))
+                };
+                seen[match class {
+                    Class::All => 0,
+                    Class::Only(_) => 1,
+                    Class::Some(_) | Class::PartOfAddresses | Class::MixedFamilies => 2,
+                    Class::None => 3,
+                }] += 1;
+                want.push((n, class));
             }
+            assert_eq!(classes, want, "{}: row {:?}", scn.name, row.sockets);
         }
     }
 }
