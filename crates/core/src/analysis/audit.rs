@@ -661,7 +661,7 @@ fn metadata_findings(
         out.push(Finding {
             kind: FindingKind::MetadataReachable,
             severity: Severity::Critical,
-            title: format!("metadata endpoint {} {} reachable from {}", host.name, socket_label(&host.sockets[si]), names_of(who.iter().map(String::as_str))),
+            title: format!("metadata endpoint {} {} reachable from {}", host.name, socket_label(&host.sockets[si]), super::name_list(who.iter().map(String::as_str))),
             detail: "Whoever reaches the instance metadata service can ask it for the credentials of the machine's role. A compromised workload (or a server-side request forgery in it) becomes the cloud account.".into(),
             involves: who,
             proof: journey_proof(scn, js[p], None),
@@ -834,7 +834,7 @@ fn database_findings(
         out.push(Finding {
             kind: FindingKind::DatabaseExposed,
             severity,
-            title: format!("database {} {} ({}) reachable from {}", host.name, socket_label(s), port_name(DB_PORTS, s.port).unwrap_or("database"), names_of(who.iter().map(String::as_str))),
+            title: format!("database {} {} ({}) reachable from {}", host.name, socket_label(s), port_name(DB_PORTS, s.port).unwrap_or("database"), super::name_list(who.iter().map(String::as_str))),
             detail: format!("The database is reached {tier_text}. Anyone who reaches it can try its credentials and its vulnerabilities directly, without going through the application."),
             involves: who,
             proof: journey_proof(scn, proof_set[p], None),
@@ -872,7 +872,7 @@ fn admin_findings(
         out.push(Finding {
             kind: FindingKind::AdminPortExposed,
             severity: if host.sensitive { Severity::Critical } else { Severity::High },
-            title: format!("{} {} ({}) reachable from {}", host.name, socket_label(s), port_name(ADMIN_PORTS, s.port).unwrap_or("admin"), names_of(who.iter().map(String::as_str))),
+            title: format!("{} {} ({}) reachable from {}", host.name, socket_label(s), port_name(ADMIN_PORTS, s.port).unwrap_or("admin"), super::name_list(who.iter().map(String::as_str))),
             detail: "An administration or debug interface answers the untrusted network: it is scanned within minutes and brute-forced or exploited from anywhere.".into(),
             involves: who,
             proof: journey_proof(scn, js[p], None),
@@ -1074,7 +1074,7 @@ fn wildcard_findings(
         out.push(Finding {
             kind: FindingKind::WildcardBind,
             severity: if js.iter().any(|j| source_untrusted(scn, j.source)) { Severity::Medium } else { Severity::Low },
-            title: format!("{} {} listens on {} and is reached from other networks ({})", host.name, socket_label(s), s.bind, names_of(who.iter().map(String::as_str))),
+            title: format!("{} {} listens on {} and is reached from other networks ({})", host.name, socket_label(s), s.bind, super::name_list(who.iter().map(String::as_str))),
             detail: "The socket takes connections on every address of the host, it is reached from beyond its own network, and no expectation says anyone should reach it.".into(),
             involves: who,
             proof: journey_proof(scn, js[p], None),
@@ -2067,7 +2067,7 @@ pub fn rule_findings(scn: &Scenario, out: &mut Vec<Finding>) -> RuleStats {
                     if !by.is_empty() {
                         why.push(format!(
                             "earlier rules take all its packets: {}",
-                            names_of(
+                            super::name_list(
                                 by.iter()
                                     .map(|k| format!("rule {}", k + 1))
                                     .collect::<Vec<_>>()
@@ -2116,7 +2116,7 @@ pub fn rule_findings(scn: &Scenario, out: &mut Vec<Finding>) -> RuleStats {
                         kind: FindingKind::RedundantRule,
                         severity: Severity::Info,
                         title: format!("{} rule {} `{}` is redundant", f.name, i + 1, rule.text),
-                        detail: format!("Every packet it decides would be decided the same way ({}) without it, by {}.", rule.action.name(), names_of(involves.iter().map(String::as_str))),
+                        detail: format!("Every packet it decides would be decided the same way ({}) without it, by {}.", rule.action.name(), super::name_list(involves.iter().map(String::as_str))),
                         involves,
                         proof: None,
                         ipv4_decider: None,
@@ -2179,18 +2179,6 @@ fn alike_entries(a: &Audit) -> Vec<Vec<usize>> {
         }
     }
     entries
-}
-
-/// Distinct names in order, up to twelve, then how many more (a finding's
-/// `involves` lists them all).
-fn names_of<'a>(names: impl Iterator<Item = &'a str>) -> String {
-    let mut seen = BTreeSet::new();
-    let v: Vec<&str> = names.filter(|n| seen.insert(*n)).collect();
-    if v.len() <= 12 {
-        v.join(", ")
-    } else {
-        format!("{} and {} more", v[..10].join(", "), v.len() - 10)
-    }
 }
 
 /// Text: findings grouped by severity, worst first (alike ones as one entry),
@@ -2261,7 +2249,7 @@ pub fn render_text(a: &Audit) -> String {
                     None => p.target.clone(),
                 })
                 .collect();
-            let sources = names_of(
+            let sources = super::name_list(
                 entry
                     .iter()
                     .flat_map(|&i| a.findings[i].involves.iter())
@@ -2278,7 +2266,7 @@ pub fn render_text(a: &Audit) -> String {
                 } else {
                     format!(
                         "to {}; from (each to one or more of them) {sources}",
-                        names_of(targets.iter().map(String::as_str))
+                        super::name_list(targets.iter().map(String::as_str))
                     )
                 }
             );
@@ -2303,11 +2291,7 @@ pub fn render_text(a: &Audit) -> String {
             let _ = writeln!(
                 s,
                 "       let through by: {}",
-                if p.rules.is_empty() {
-                    "no filter on the way".to_string()
-                } else {
-                    p.rules.join(", ")
-                }
+                super::reach::rules_text(&p.rules)
             );
         }
         if let Some(d) = &f.ipv4_decider {

@@ -494,8 +494,8 @@ pub fn render_text(d: &Diff) -> String {
                 let _ = writeln!(
                     s,
                     "      from {}\n      to {}",
-                    counted(&sources),
-                    counted(&targets.iter().map(String::as_str).collect::<Vec<_>>())
+                    super::name_list(sources.iter().copied()),
+                    super::name_list(targets.iter().map(String::as_str))
                 );
                 if !first.changed.is_empty() {
                     let _ = writeln!(
@@ -531,15 +531,7 @@ pub fn render_text(d: &Diff) -> String {
                     }
                 );
                 let _ = writeln!(s, "        example: {}", example_line(&c.example));
-                let _ = writeln!(
-                    s,
-                    "        {here}: {}",
-                    if c.rules.is_empty() {
-                        "no filter on the way".into()
-                    } else {
-                        c.rules.join(", ")
-                    }
-                );
+                let _ = writeln!(s, "        {here}: {}", super::reach::rules_text(&c.rules));
                 if let Some(o) = &c.other_side {
                     let _ = writeln!(s, "        {there}: {}", o.text());
                 }
@@ -582,17 +574,6 @@ fn change_groups(list: &[Change]) -> Vec<Vec<usize>> {
     // Largest first; among equals, in the order they first came.
     groups.sort_by_key(|g| std::cmp::Reverse(g.len()));
     groups
-}
-
-/// Distinct names in order, up to ten, then how many in all.
-fn counted(names: &[&str]) -> String {
-    let mut seen = std::collections::BTreeSet::new();
-    let v: Vec<&str> = names.iter().copied().filter(|n| seen.insert(*n)).collect();
-    if v.len() <= 10 {
-        v.join(", ")
-    } else {
-        format!("{}, … ({} in all)", v[..8].join(", "), v.len())
-    }
 }
 
 /// Distinct texts with how often each comes, most first, up to five.

@@ -11,3 +11,15 @@ pub mod reach;
 pub mod reach_table;
 pub mod space;
 pub mod symbolic;
+
+/// Distinct names in their order, up to twelve; past that, ten and how many
+/// more. The text views' one way of shortening a list (JSON lists all).
+pub(crate) fn name_list<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
+    let mut seen = std::collections::BTreeSet::new();
+    let v: Vec<&str> = names.into_iter().filter(|n| seen.insert(*n)).collect();
+    if v.len() <= 12 {
+        v.join(", ")
+    } else {
+        format!("{} and {} more", v[..10].join(", "), v.len() - 10)
+    }
+}

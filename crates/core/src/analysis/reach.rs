@@ -668,6 +668,15 @@ pub fn path_rules(scn: &Scenario, path: &[PathStep]) -> Vec<String> {
         .collect()
 }
 
+/// A path's rules as the text views write them.
+pub fn rules_text(rules: &[String]) -> String {
+    if rules.is_empty() {
+        "no filter on the way".to_string()
+    } else {
+        rules.join(", ")
+    }
+}
+
 /// [`path_rules`] with each rule's number apart from its filter's name (the
 /// table puts lines that differ only in a number together).
 pub(crate) fn path_via(scn: &Scenario, path: &[PathStep]) -> Vec<(String, Option<u32>)> {
@@ -733,6 +742,16 @@ mod tests {
 }
 
 /// A source's set of sending addresses, for saying "any" when a journey covers all of it.
+/// One field's intervals (`|c| c.src` or `|c| c.dst`) of a space's boxes of
+/// one family, sorted and merged.
+pub(crate) fn fam_ranges(
+    space: &Space,
+    fam: Fam,
+    field: fn(&Cube) -> (u128, u128),
+) -> Vec<(u128, u128)> {
+    normalise(space.0.iter().filter(|c| c.fam == fam).map(field).collect())
+}
+
 /// Whether a space's sources are exactly a network's own ranges in the
 /// space's families.
 pub(crate) fn full_source_space(
@@ -741,14 +760,7 @@ pub(crate) fn full_source_space(
     fams: &[Fam],
 ) -> bool {
     fams.iter().all(|&fam| {
-        let have = normalise(
-            space
-                .0
-                .iter()
-                .filter(|c| c.fam == fam)
-                .map(|c| c.src)
-                .collect(),
-        );
+        let have = fam_ranges(space, fam, |c| c.src);
         let want = normalise(
             engine_owned
                 .iter()

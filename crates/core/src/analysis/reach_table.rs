@@ -24,6 +24,7 @@ use std::fmt::Write;
 use crate::model::*;
 
 use super::fasthash::{FastMap, FastSet};
+use super::name_list;
 use super::reach::{
     interval_prefixes, path_via, source_name, summarise_with, Journey, Reach, ReachQuery,
 };
@@ -36,9 +37,6 @@ type Owned = std::collections::HashMap<NetworkId, Vec<(Fam, u128, u128)>>;
 /// A socket with more lines than this puts lines that differ only in rule
 /// numbers together.
 pub const FOLD_RULES_PAST: usize = 8;
-
-/// A block header or a source list names at most this many hosts or networks.
-const NAMES: usize = 12;
 
 /// A path's rules, each with its number apart (see [`path_via`]).
 type Via = Vec<(String, Option<u32>)>;
@@ -230,22 +228,9 @@ fn block_label(ctx: &Ctx, order: &[(HostId, usize)], members: &[usize]) -> Strin
         .unwrap_or_default();
     format!(
         "{} ({count}{on}) {}",
-        name_list(&names),
+        name_list(names.iter().copied()),
         socket_kind(&scn.host(first.0).sockets[first.1])
     )
-}
-
-/// Up to [`NAMES`] names, then how many more.
-fn name_list(names: &[&str]) -> String {
-    if names.len() <= NAMES {
-        names.join(", ")
-    } else {
-        format!(
-            "{} and {} more",
-            names[..NAMES - 2].join(", "),
-            names.len() - (NAMES - 2)
-        )
-    }
 }
 
 /// The socket's addresses in a family (those of its host that it accepts).
@@ -265,14 +250,7 @@ fn own_addresses(scn: &Scenario, (h, i): (HostId, usize), fam: Fam) -> Vec<(u128
 /// A space's destinations in one family (none when it has no packet of it):
 /// `None` for exactly the socket's own addresses `own`, otherwise the prefixes.
 fn family_dst(space: &Space, fam: Fam, own: &[(u128, u128)]) -> Option<Dst> {
-    let d = normalise(
-        space
-            .0
-            .iter()
-            .filter(|c| c.fam == fam)
-            .map(|c| c.dst)
-            .collect(),
-    );
+    let d = super::reach::fam_ranges(space, fam, |c| c.dst);
     if d.is_empty() {
         None
     } else if d == own {
@@ -463,11 +441,7 @@ fn line_text(ctx: &Ctx, t: (HostId, usize), l: &Line, form: Form) -> String {
             ),
         })
         .collect();
-    let via = if via.is_empty() {
-        "no filter on the way".to_string()
-    } else {
-        via.join(", ")
-    };
+    let via = super::reach::rules_text(&via);
     format!(
         "  {:<28} to {t_dst} port {}  [{via}]",
         who_text(ctx, t.0, &l.who),
@@ -588,7 +562,7 @@ fn who_text(ctx: &Ctx, host: HostId, who: &[Who]) -> String {
     };
     let nets_text = |v: &[NetworkId]| -> String {
         let names: Vec<&str> = v.iter().map(|n| net(*n)).collect();
-        name_list(&names)
+        name_list(names.iter().copied())
     };
     let mut out: Vec<String> = Vec::new();
     for part in who_parts(ctx, host, who) {
@@ -609,7 +583,7 @@ fn who_text(ctx: &Ctx, host: HostId, who: &[Who]) -> String {
                 net: None, hosts, ..
             } => {
                 let names = host_names(&hosts);
-                name_list(&names.iter().map(String::as_str).collect::<Vec<_>>())
+                name_list(names.iter().map(String::as_str))
             }
             Part::Hosts {
                 net: Some(n),
@@ -791,7 +765,7 @@ fn networks_table(scn: &Scenario, r: &Reach, q: &ReachQuery) -> String {
             let _ = writeln!(
                 out,
                 "\n{kind} on {} ({} networks, {}{unreached})",
-                name_list(&names),
+                name_list(names.iter().copied()),
                 names.len(),
                 plural(hosts, "host")
             );
@@ -1001,7 +975,7 @@ fn row_lines(ctx: &Ctx, asked: &Asked, row: &Row) -> Vec<String> {
     let none = of(&|c| *c == Class::None);
     let list = |v: Vec<String>| -> String {
         let refs: Vec<&str> = v.iter().map(String::as_str).collect();
-        name_list(&refs)
+        name_list(refs.iter().copied())
     };
     let names = |v: &[usize]| list(v.iter().map(|&n| name(n)).collect());
     let mut lines = Vec::new();
