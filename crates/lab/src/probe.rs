@@ -184,7 +184,7 @@ fn rejected_by_own_output(t: &Trace) -> bool {
 
 /// What the client needs for the journey's TLS handshake: its rustls
 /// configuration and the name it asks for (the model's rule: the DNS name it
-/// used, the socket's first certificate name when it named a host, else the
+/// used, `authenticate::name_asked_of_host` when it named a host, else the
 /// address).
 pub type TlsClientSide = (
     Arc<rustls::ClientConfig>,
@@ -227,7 +227,7 @@ pub fn tls_side(
     let asked = if job.by_name {
         host_part
     } else if scn.host_by_name(&host_part).is_some() {
-        tls.names.first().cloned().unwrap_or(host_part)
+        pathproof_core::journey::authenticate::name_asked_of_host(tls, &host_part)
     } else {
         host_part
     };

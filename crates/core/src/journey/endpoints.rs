@@ -353,11 +353,7 @@ impl Destination {
         match &self.kind {
             DestKind::Name(n) => n.clone(),
             // Named by its host name, the client is taken to use the service's own name.
-            DestKind::Host { .. } => tls
-                .names
-                .first()
-                .cloned()
-                .unwrap_or_else(|| self.label.clone()),
+            DestKind::Host { .. } => super::authenticate::name_asked_of_host(tls, &self.label),
             DestKind::Addr(a) => a.to_string(),
         }
     }
