@@ -77,7 +77,13 @@ pub fn run(
             if errors.len() == 1 { "" } else { "s" }
         );
         for e in errors {
-            let _ = writeln!(s, "{ruleset_path}:{}:{}: {}", e.line, e.column, e.message);
+            let _ = writeln!(
+                s,
+                "{ruleset_path}:{}:{}: {}",
+                e.line,
+                e.column,
+                crate::diagnostics::clip(&e.message)
+            );
         }
         InputError(s)
     })?;
@@ -105,7 +111,12 @@ pub fn run(
         match parse_packet(l) {
             Ok(p) => parsed.push((*n, l.clone(), p)),
             Err(e) => {
-                let _ = writeln!(problems, "{source}:{n}:{}: {}", e.column, e.message);
+                let _ = writeln!(
+                    problems,
+                    "{source}:{n}:{}: {}",
+                    e.column,
+                    crate::diagnostics::clip(&e.message)
+                );
             }
         }
     }
