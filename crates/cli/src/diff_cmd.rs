@@ -9,8 +9,9 @@ use crate::{scenario_arg, InputError};
 
 #[derive(clap::Args)]
 pub struct DiffArgs {
-    /// The scenario before the change (a file or a built-in name).
-    old: String,
+    /// The scenario before the change (a file or a built-in name; default:
+    /// mini-lab, with `--variant`).
+    old: Option<String>,
     /// The scenario after the change; without it, OLD with `--variant` applied.
     new: Option<String>,
     /// The variant to compare against (applied to NEW when NEW is given).
@@ -28,14 +29,20 @@ enum DiffFormat {
 
 /// Runs the command; returns what to print.
 pub fn run(a: &DiffArgs) -> Result<String, InputError> {
-    let (old, new) = match (&a.new, &a.variant) {
-        (None, None) => {
+    let (old, new) = match (&a.old, &a.new, &a.variant) {
+        (_, None, None) => {
             return Err(InputError(
-                "error: diff needs two scenarios (OLD NEW) or a scenario and a variant (SCENARIO --variant V)\n".into(),
+                "error: diff needs two scenarios (OLD NEW) or a scenario and a variant (SCENARIO --variant V)\n  help: `pathproof diff --variant break` compares the mini-lab with its break variant\n".into(),
             ))
         }
-        (Some(new), v) => (scenario_arg::load(Some(&a.old), None)?, scenario_arg::load(Some(new), v.as_deref())?),
-        (None, Some(v)) => (scenario_arg::load(Some(&a.old), None)?, scenario_arg::load(Some(&a.old), Some(v))?),
+        (old, Some(new), v) => (
+            scenario_arg::load(old.as_deref(), None)?,
+            scenario_arg::load(Some(new), v.as_deref())?,
+        ),
+        (old, None, Some(v)) => (
+            scenario_arg::load(old.as_deref(), None)?,
+            scenario_arg::load(old.as_deref(), Some(v))?,
+        ),
     };
     let d = diff::diff(&old, &new);
     Ok(match a.format {

@@ -442,3 +442,35 @@ fn trace_of_an_earlier_connection() {
     assert_eq!(via.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&via.stdout).contains("opened earlier"));
 }
+
+/// Every command that takes a SCENARIO works without one, on the mini-lab,
+/// and answers exactly as when `mini-lab` is named (a command that required
+/// its scenario, as `diff --variant` once did, fails here).
+#[test]
+fn every_command_defaults_to_the_mini_lab() {
+    let cases: &[&[&str]] = &[
+        &["trace", "--from", "client", "--to", "www.example.com:443"],
+        &["reach"],
+        &["reach", "--format", "json"],
+        &["check"],
+        &["audit"],
+        &["export", "nft"],
+        &["diff", "--variant", "break"],
+        &["diff", "--variant", "harden", "--format", "json"],
+    ];
+    for args in cases {
+        let bare = pathproof().args(*args).output().unwrap();
+        assert!(
+            bare.status.code().is_some_and(|c| c <= 1),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&bare.stderr)
+        );
+        // The same command with the scenario named, in SCENARIO's place.
+        let mut named: Vec<&str> = args.to_vec();
+        let at = if args[0] == "export" { 2 } else { 1 };
+        named.insert(at, "mini-lab");
+        let with = pathproof().args(&named).output().unwrap();
+        assert_eq!(bare.status.code(), with.status.code(), "{args:?}");
+        assert_eq!(bare.stdout, with.stdout, "{args:?}");
+    }
+}

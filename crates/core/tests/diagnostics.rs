@@ -287,3 +287,35 @@ fn gateways_must_forward_and_nat_interfaces_must_exist_at_that_stage() {
         "{m:?}"
     );
 }
+
+mod ipv6_ports {
+    use pathproof_core::{examples, load, trace, Query};
+    use proptest::prelude::*;
+    use std::net::Ipv6Addr;
+
+    proptest! {
+        /// An IPv6 address followed by `:PORT` without brackets, however the
+        /// address is written, gets help naming the bracket form, and the
+        /// form it names is accepted; the help never suggests a bare
+        /// `ADDRESS:PORT` again (it once looped on "write ADDR:PORT").
+        #[test]
+        fn a_bare_ipv6_address_with_a_port_is_pointed_at_its_bracket_form(
+            groups in proptest::array::uniform8(prop_oneof![Just(0u16), 1u16..16, any::<u16>()]),
+            port in 1u16..,
+        ) {
+            let ex = examples::get("dual-stack").unwrap();
+            let scn = load(&ex.file(), ex.text, None).unwrap();
+            let addr = Ipv6Addr::from(groups);
+            let bare = format!("{addr}:{port}");
+            let e = trace(&scn, &Query::new("client", &bare)).expect_err("a bare address with a port is not understood");
+            let help = e.help.clone().unwrap_or_default();
+            let want = format!("[{addr}]:{port}");
+            prop_assert!(help.contains(&want), "{bare}: {} / {help}", e.message);
+            prop_assert!(!help.contains(&format!("write {bare}")), "{help}");
+            // The suggestion is understood (it may not connect, but it has its port).
+            if let Err(e2) = trace(&scn, &Query::new("client", &want)) {
+                prop_assert!(!e2.message.contains("has no port") && !e2.message.contains("unknown destination"), "{want}: {}", e2.message);
+            }
+        }
+    }
+}

@@ -375,7 +375,10 @@ pub(crate) fn destination(
     if proto.has_ports() && port.is_none() {
         return Err(err(
             format!("`{to}` has no port"),
-            Some(format!("write {to}:PORT, or add --port")),
+            Some(format!(
+                "{}, or add --port",
+                crate::load::grammar::port_help(&place.text)
+            )),
         ));
     }
     let port = if proto.has_ports() { port } else { None };
@@ -414,6 +417,12 @@ pub(crate) fn destination(
             port,
             label,
         });
+    }
+    if crate::load::grammar::bracket_hint(&place.text).is_some() {
+        return Err(err(
+            format!("unknown destination `{}`", place.text),
+            Some(crate::load::grammar::port_help(&place.text)),
+        ));
     }
     Err(err(
         format!("unknown destination `{}`", place.text),

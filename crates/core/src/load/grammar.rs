@@ -770,6 +770,47 @@ pub fn parse_socket_line(c: &mut Cursor) -> Parsed<RawSocket> {
 }
 
 /// A place followed by an optional port: `db:5432`, `10.0.3.10:5432`, `[2001:db8::1]:443`, `dmz`.
+/// What an IPv6 address with a port written without brackets was probably
+/// meant to be: `2001:db8::10:22` → `[2001:db8::10]:22`. None when the text
+/// is not an IPv6 address followed by `:PORT`.
+pub fn bracket_hint(text: &str) -> Option<String> {
+    if text.starts_with('[') || text.matches(':').count() < 2 {
+        return None;
+    }
+    let (addr, last) = text.rsplit_once(':')?;
+    if last.is_empty() || !last.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let port: u16 = last.parse().ok()?;
+    // `2001:db8::22` may be `[2001:db8::]:22`: the `::` belongs to the address.
+    let addr = if addr.ends_with(':') && !addr.ends_with("::") {
+        format!("{addr}:")
+    } else {
+        addr.to_string()
+    };
+    addr.parse::<std::net::Ipv6Addr>()
+        .ok()
+        .map(|_| format!("[{addr}]:{port}"))
+}
+
+/// How to add a port to `place`, a place written without one. An IPv6
+/// address takes a port only in brackets (`[2001:db8::10]:22`): written bare,
+/// its last group reads as part of the address, so when that group could be
+/// a port the bracket form of what was probably meant comes first.
+pub fn port_help(place: &str) -> String {
+    let v6 = place.parse::<std::net::Ipv6Addr>().is_ok();
+    match bracket_hint(place) {
+        Some(m) if v6 => format!(
+            "an IPv6 address takes a port only in brackets: did you mean {m}? Otherwise write [{place}]:PORT"
+        ),
+        Some(m) => format!("an IPv6 address takes a port only in brackets: did you mean {m}?"),
+        None if v6 => {
+            format!("an IPv6 address takes a port only in brackets: write [{place}]:PORT")
+        }
+        None => format!("write {place}:PORT"),
+    }
+}
+
 pub fn split_place_port(w: &Word) -> Parsed<(Word, Option<u16>)> {
     let t = &w.text;
     if let Some(rest) = t.strip_prefix('[') {

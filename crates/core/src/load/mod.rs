@@ -1709,7 +1709,7 @@ impl<'t> Loader<'t> {
                         up.span,
                         "the upstream needs a port",
                         "expected HOST:PORT",
-                        None,
+                        Some(grammar::port_help(&place.text)),
                     );
                     return None;
                 };
