@@ -719,3 +719,129 @@ mod pairwise {
         out
     }
 }
+
+// ---------------------------------------------------------------------------
+// source-port-rule: the finding appears exactly for allow rules that admit new
+// connections, name only service ports as the source port and no destination
+// port, whichever way the rule is written.
+// ---------------------------------------------------------------------------
+
+mod source_port {
+    use pathproof_core::analysis::audit::{self, is_service_port, FindingKind, Severity};
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    struct RuleSpec {
+        action: u8,
+        proto: u8,
+        sport: Option<(u16, u16)>,
+        dport: Option<(u16, u16)>,
+        /// 0: no state clause; 1: `state new`; 2: `state established`; 3: `state new,established`.
+        state: u8,
+        /// Write the source port as `port` right after the source (1) or as `sport` (0).
+        bare_port: bool,
+    }
+
+    fn ports() -> impl Strategy<Value = (u16, u16)> {
+        prop_oneof![
+            prop::sample::select(vec![
+                22u16, 53, 80, 443, 445, 3389, 5432, 8080, 40000, 51000, 1023, 1024
+            ])
+            .prop_map(|p| (p, p)),
+            Just((80, 443)),
+            Just((1000, 1100)),
+            Just((32768, 60999)),
+        ]
+    }
+
+    fn spec() -> impl Strategy<Value = RuleSpec> {
+        (
+            0u8..3,
+            0u8..3,
+            prop::option::of(ports()),
+            prop::option::of(ports()),
+            0u8..4,
+            any::<bool>(),
+        )
+            .prop_map(|(action, proto, sport, dport, state, bare_port)| RuleSpec {
+                action,
+                proto,
+                sport,
+                dport,
+                state,
+                bare_port,
+            })
+    }
+
+    fn text(r: &RuleSpec, stateful: bool) -> String {
+        let action = ["allow", "drop", "reject"][r.action as usize];
+        let proto = ["tcp ", "udp ", ""][r.proto as usize];
+        let range = |(lo, hi): (u16, u16)| {
+            if lo == hi {
+                lo.to_string()
+            } else {
+                format!("{lo}-{hi}")
+            }
+        };
+        let state = match (stateful, r.state) {
+            (false, _) | (_, 0) => "",
+            (_, 1) => "state new ",
+            (_, 2) => "state established ",
+            _ => "state new,established ",
+        };
+        // Ports need a protocol.
+        let (sport, dport) = if r.proto == 2 {
+            (None, None)
+        } else {
+            (r.sport, r.dport)
+        };
+        let mut t = format!("{action} {proto}{state}from lan");
+        if let Some(p) = sport {
+            t.push_str(&format!(
+                " {} {}",
+                if r.bare_port { "port" } else { "sport" },
+                range(p)
+            ));
+        }
+        t.push_str(" to srv");
+        if let Some(p) = dport {
+            t.push_str(&format!(" port {}", range(p)));
+        }
+        t
+    }
+
+    /// The finding's definition, written on the generator's terms.
+    fn expected(r: &RuleSpec, stateful: bool) -> bool {
+        let admits_new = !stateful || r.state != 2;
+        r.action == 0
+            && r.proto != 2
+            && admits_new
+            && r.dport.is_none()
+            && r.sport
+                .is_some_and(|(lo, hi)| (lo..=hi).all(is_service_port))
+    }
+
+    proptest! {
+        #[test]
+        fn flagged_exactly_when_the_source_port_stands_for_the_destination(
+            rules in prop::collection::vec(spec(), 1..6),
+            stateful in any::<bool>(),
+        ) {
+            let lines: Vec<String> = rules.iter().map(|r| format!("      - {}", text(r, stateful))).collect();
+            let yaml = format!(
+                "name: sp\nnetworks:\n  lan: {{ cidr: 10.0.0.0/24 }}\n  dc: {{ cidr: 10.0.1.0/24 }}\nhosts:\n  r: {{ router: true, at: [lan 10.0.0.1, dc 10.0.1.1], filter: f }}\n  srv: {{ at: dc 10.0.1.10, listen: [\"tcp/22\"] }}\n  pc: {{ at: lan 10.0.0.10 }}\nfilters:\n  f:\n    stateful: {stateful}\n    default: drop\n    rules:\n{}\n",
+                lines.join("\n")
+            );
+            let scn = pathproof_core::load("sp.yaml", &yaml, None).map_err(|e| TestCaseError::fail(format!("{:?}\n{yaml}", e.problems)))?;
+            let a = audit::audit(&scn);
+            let flagged: Vec<u32> = a.findings.iter().filter(|f| f.kind == FindingKind::SourcePortRule).map(|f| f.location.line).collect();
+            for (i, r) in rules.iter().enumerate() {
+                let line = scn.filters[0].rules[i].origin.line;
+                prop_assert_eq!(flagged.contains(&line), expected(r, stateful), "rule `{}` (stateful: {})", text(r, stateful), stateful);
+            }
+            for f in a.findings.iter().filter(|f| f.kind == FindingKind::SourcePortRule) {
+                prop_assert_eq!(f.severity, if stateful { Severity::Medium } else { Severity::Low });
+            }
+        }
+    }
+}

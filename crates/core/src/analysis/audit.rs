@@ -113,10 +113,14 @@ pub enum FindingKind {
     ShadowedRule,
     /// A filter rule whose removal changes no decision.
     RedundantRule,
+    /// An allow rule that limits the *source* port to a service port and
+    /// leaves the destination port open (`from X port 443`, usually meant as
+    /// `to X port 443`): anyone who sends from that port gets through.
+    SourcePortRule,
 }
 
 impl FindingKind {
-    pub const ALL: [FindingKind; 9] = [
+    pub const ALL: [FindingKind; 10] = [
         FindingKind::MetadataReachable,
         FindingKind::DatabaseExposed,
         FindingKind::AdminPortExposed,
@@ -126,6 +130,7 @@ impl FindingKind {
         FindingKind::BroadEgress,
         FindingKind::ShadowedRule,
         FindingKind::RedundantRule,
+        FindingKind::SourcePortRule,
     ];
     pub fn id(self) -> &'static str {
         match self {
@@ -138,6 +143,7 @@ impl FindingKind {
             FindingKind::BroadEgress => "broad-egress",
             FindingKind::ShadowedRule => "shadowed-rule",
             FindingKind::RedundantRule => "redundant-rule",
+            FindingKind::SourcePortRule => "source-port-rule",
         }
     }
     pub fn describe(self) -> &'static str {
@@ -151,6 +157,7 @@ impl FindingKind {
             FindingKind::BroadEgress => "A workload reaches the internet on most ports: anything running on it can call out.",
             FindingKind::ShadowedRule => "A filter rule no packet can ever hit: earlier rules cover its whole match.",
             FindingKind::RedundantRule => "A filter rule whose removal changes no decision.",
+            FindingKind::SourcePortRule => "An allow rule limits the source port to a service port and leaves the destination port open: anyone who sends from that port gets through.",
         }
     }
 }
@@ -472,6 +479,7 @@ pub fn audit_with(scn: &Scenario, r: &Reach) -> Audit {
     wildcard_findings(scn, r, &mut findings, &reported);
     egress_findings(scn, &mut findings);
     let rules = rule_findings(scn, &mut findings);
+    source_port_findings(scn, &mut findings);
     sort_findings(&mut findings);
     Audit {
         schema: 1,
@@ -2035,6 +2043,83 @@ fn classify(
         by: by.into_iter().collect(),
         default: to_default,
     })
+}
+
+/// Whether `port` is a port services listen on: a well-known port (below
+/// 1024) or one of the admin, database and common web ports above it.
+pub fn is_service_port(port: u16) -> bool {
+    port < 1024
+        || ADMIN_PORTS.iter().chain(DB_PORTS).any(|&(p, _)| p == port)
+        || [8000, 8008, 8080, 8443, 8888].contains(&port)
+}
+
+/// Allow rules that admit new connections, limit the source port to
+/// service ports only, and leave the destination port open. A sender picks
+/// its own source port, so such a rule lets anyone who sends from port 443
+/// reach every port it covers. In a stateful filter that is almost always a
+/// rule meant as `to X port N` (replies already pass on conntrack); in a
+/// stateless filter it is the usual reply rule, with that hole in it.
+fn source_port_findings(scn: &Scenario, out: &mut Vec<Finding>) {
+    for f in &scn.filters {
+        for (i, rule) in f.rules.iter().enumerate() {
+            let m = &rule.matches;
+            let admits_new = m.state.as_ref().is_none_or(|s| s.new);
+            let service_only = !m.sport.is_any()
+                && m.sport
+                    .0
+                    .iter()
+                    .all(|&(lo, hi)| (lo..=hi).all(is_service_port));
+            if rule.action != Action::Allow
+                || !admits_new
+                || !service_only
+                || !m.dport.is_any()
+                || m.proto == Some(Proto::Icmp)
+            {
+                continue;
+            }
+            let ports = m.sport.text();
+            let (severity, detail, fix) = if f.stateful {
+                (
+                    Severity::Medium,
+                    format!(
+                        "The rule limits the source port to {ports} and lets the destination port be anything. A sender chooses its own source port, so any host the rule's sources cover reaches every port it names by sending from source port {ports}; and {} is stateful, so replies to its connections already pass without this rule. It was almost certainly meant as a destination port.",
+                        f.name
+                    ),
+                    format!(
+                        "write the port after the destination (`... to DEST port {ports}`), or add a destination port"
+                    ),
+                )
+            } else {
+                (
+                    Severity::Low,
+                    format!(
+                        "The rule admits packets from source port {ports} to any destination port: the usual way a stateless filter lets replies back, but a sender chooses its own source port, so it also lets in new connections to every port from anyone who sends from source port {ports}."
+                    ),
+                    "limit the destination ports to the clients' ephemeral range (for example `port 32768-60999`), or make the filter stateful so that replies pass on conntrack".to_string(),
+                )
+            };
+            out.push(Finding {
+                kind: FindingKind::SourcePortRule,
+                severity,
+                title: format!(
+                    "{} rule {} `{}` limits the source port, not the destination port",
+                    f.name,
+                    i + 1,
+                    rule.text
+                ),
+                detail,
+                involves: vec![format!("{} rule {} ({})", f.name, i + 1, rule.text)],
+                proof: None,
+                ipv4_decider: None,
+                fix,
+                location: Location {
+                    line: rule.origin.line,
+                    column: rule.origin.column,
+                    what: format!("{} rule {}", f.name, i + 1),
+                },
+            });
+        }
+    }
 }
 
 /// Shadowed and redundant rules of every filter of the scenario, as findings.
