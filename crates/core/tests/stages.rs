@@ -872,3 +872,76 @@ filters:
         .as_deref()
         .is_some_and(|s| s.contains("opened earlier"))));
 }
+
+/// What the client program sees when the stop is on its own output path,
+/// for every protocol: its own blackhole route fails connect()/send() with
+/// EINVAL at once; its own output filter fails a datagram or a ping with
+/// EPERM at once, dropped or rejected, while a TCP SYN it drops is
+/// retransmitted until connect() times out (checked on Linux 6.1 in
+/// namespaces; the lab's differential holds the model to it). The same stop
+/// on a router further on is a silent drop.
+#[test]
+fn what_the_sender_sees_when_its_own_kernel_stops_the_packet() {
+    let yaml = r#"
+networks:
+  a: { cidr: 10.1.0.0/24, gateway: r1 }
+  b: { cidr: 10.2.0.0/24, gateway: r1 }
+hosts:
+  src:
+    at: a 10.1.0.10
+    routes: ["10.2.0.66/32 blackhole"]
+    output: out
+    listen: ["tcp/1", "udp/1"]
+  r1: { router: true, at: [a 10.1.0.1, b 10.2.0.1], routes: ["10.2.0.77/32 blackhole"] }
+  dst: { at: b 10.2.0.10, listen: ["tcp/80", "udp/80"] }
+  gone: { at: b 10.2.0.66, listen: ["tcp/80", "udp/80"] }
+  far: { at: b 10.2.0.77, listen: ["tcp/80", "udp/80"] }
+  dropped: { at: b 10.2.0.20, listen: ["tcp/80", "udp/80"] }
+  rejected: { at: b 10.2.0.21, listen: ["tcp/80", "udp/80"] }
+filters:
+  out:
+    default: allow
+    rules:
+      - drop to dropped
+      - reject to rejected
+"#;
+    let scn = scenario(yaml, None);
+    use pathproof_core::journey::{SEES_EINVAL, SEES_EPERM};
+    let rows: &[(&str, Proto, OutcomeKind, &str)] = &[
+        ("gone:80", Proto::Tcp, OutcomeKind::Dropped, SEES_EINVAL),
+        ("gone:80", Proto::Udp, OutcomeKind::Dropped, SEES_EINVAL),
+        ("gone", Proto::Icmp, OutcomeKind::Dropped, SEES_EINVAL),
+        (
+            "far:80",
+            Proto::Tcp,
+            OutcomeKind::Dropped,
+            "connection timed out",
+        ),
+        (
+            "far:80",
+            Proto::Udp,
+            OutcomeKind::Dropped,
+            "connection timed out",
+        ),
+        (
+            "dropped:80",
+            Proto::Tcp,
+            OutcomeKind::Dropped,
+            "connection timed out (no answer)",
+        ),
+        ("dropped:80", Proto::Udp, OutcomeKind::Dropped, SEES_EPERM),
+        ("dropped", Proto::Icmp, OutcomeKind::Dropped, SEES_EPERM),
+        ("rejected:80", Proto::Udp, OutcomeKind::Rejected, SEES_EPERM),
+        ("rejected", Proto::Icmp, OutcomeKind::Rejected, SEES_EPERM),
+        ("dst:80", Proto::Tcp, OutcomeKind::Reached, "connected"),
+    ];
+    for (to, proto, kind, sees) in rows {
+        let t = run(&scn, "src", to, |q| q.proto = *proto);
+        assert_eq!(
+            (t.outcome.kind, t.outcome.client_sees.as_str()),
+            (*kind, *sees),
+            "src -> {to} ({proto:?}): {}",
+            t.outcome.text
+        );
+    }
+}

@@ -116,10 +116,17 @@ pub fn expected(t: &Trace) -> Vec<Class> {
         OutcomeKind::Reached => vec![Class::Connected],
         OutcomeKind::TlsFailed => vec![Class::TlsFailed],
         OutcomeKind::Refused => vec![Class::Refused],
+        // The sender's own kernel refused to send (its blackhole route:
+        // EINVAL; its output filter, for a datagram or a ping: EPERM): the
+        // model says so in what the client sees.
+        _ if t.outcome.client_sees == pathproof_core::journey::SEES_EINVAL
+            || t.outcome.client_sees == pathproof_core::journey::SEES_EPERM =>
+        {
+            vec![Class::LocalDrop]
+        }
         OutcomeKind::Rejected => {
             let v6 = t.query.destination_address.is_some_and(|a| a.is_ipv6());
-            let local = rejected_by_own_output(t);
-            let mut v = if t.outcome.client_sees.contains("no route to host") {
+            if t.outcome.client_sees.contains("no route to host") {
                 // IPv6's admin-prohibited is EACCES in Linux (icmpv6_err_convert).
                 vec![if v6 {
                     Class::Prohibited
@@ -128,58 +135,15 @@ pub fn expected(t: &Trace) -> Vec<Class> {
                 }]
             } else {
                 vec![Class::Refused]
-            };
-            if local && t.query.proto != Proto::Tcp {
-                // A datagram (UDP, or a ping's echo request) that the
-                // sender's own output hook rejects fails at once with EPERM
-                // in send(), before the ICMP answer arrives.
-                v.push(Class::LocalDrop);
             }
-            v
         }
         OutcomeKind::Dropped | OutcomeKind::ReplyLost | OutcomeKind::TtlExceeded => {
-            // The sender's own kernel reports a drop (EPERM from its output
-            // hook, EINVAL from a blackhole route) only when the request
-            // stops on the sender's own output path; anywhere else the
-            // client just waits.
-            if stopped_at_sender(t) {
-                vec![Class::Timeout, Class::LocalDrop]
-            } else {
-                vec![Class::Timeout]
-            }
+            vec![Class::Timeout]
         }
         OutcomeKind::NoRoute => vec![Class::Unreachable],
         OutcomeKind::Unresolved => vec![Class::Unresolved],
         OutcomeKind::ProxyDenied => vec![Class::ProxyDenied],
     }
-}
-
-/// Whether the request stopped (dropped or rejected) on the sender's own
-/// output path: at the sender, before it handed the packet to any neighbour.
-fn stopped_at_sender(t: &Trace) -> bool {
-    use pathproof_core::evidence::{Direction, Verdict};
-    for h in t.hops.iter().filter(|h| h.direction == Direction::Request) {
-        if h.device != t.query.source || h.stage == Stage::Link && h.verdict == Verdict::Pass {
-            return false;
-        }
-        if matches!(h.verdict, Verdict::Drop | Verdict::Reject)
-            && matches!(h.stage, Stage::Filter | Stage::Route)
-        {
-            return true;
-        }
-    }
-    false
-}
-
-/// Whether the deciding hop of a rejected journey is the sender's own filter.
-fn rejected_by_own_output(t: &Trace) -> bool {
-    let Some(step) = t.outcome.step else {
-        return false;
-    };
-    t.hops
-        .iter()
-        .find(|h| h.step == step)
-        .is_some_and(|h| h.stage == Stage::Filter && h.device == t.query.source && step <= 4)
 }
 
 /// What the client needs for the journey's TLS handshake: its rustls

@@ -27,6 +27,15 @@ use endpoints::{Destination, Source};
 pub const EPHEMERAL_PORT: u16 = 49152;
 /// The TTL a sender starts with (Linux's default).
 pub const INITIAL_TTL: u8 = 64;
+/// What a client sees when its own kernel refuses to send: a blackhole route
+/// (EINVAL from connect() or send(), for every protocol).
+pub const SEES_EINVAL: &str =
+    "invalid argument (EINVAL at once: its own blackhole route, nothing is sent)";
+/// What a client sees when its own output filter drops or rejects a UDP
+/// datagram or an echo request: send() fails with EPERM at once. (A TCP SYN
+/// it drops is retransmitted until connect() times out.)
+pub const SEES_EPERM: &str =
+    "operation not permitted (EPERM at once: its own output filter, nothing is sent)";
 
 /// The host a sender standing for network `net` behaves as, with one address
 /// per family it may send from: attached to that network only, with its
@@ -1354,11 +1363,20 @@ impl<'s> Tracer<'s> {
                             Some(rule),
                             detail.clone(),
                         );
+                        // On the sender's own request the kernel refuses to
+                        // send at all: connect() or send() fails with EINVAL at
+                        // once. Anywhere else the packet just vanishes.
+                        let sees =
+                            if dev == self.walk_origin && self.direction == Direction::Request {
+                                SEES_EINVAL
+                            } else {
+                                "connection timed out"
+                            };
                         Err(WalkEnd::Stopped(self.stop(
                             OutcomeKind::Dropped,
                             Some(dev),
                             detail,
-                            "connection timed out",
+                            sees,
                         )))
                     }
                     RouteAction::Direct { iface } => {
@@ -1968,6 +1986,25 @@ impl<'s> Tracer<'s> {
             hop.detail.push_str(": this filter never saw the request (asymmetric path), so the reply is not part of a known connection");
         }
         let detail = hop.detail.clone();
+        // The sender's own output filter on its own request: a datagram or a
+        // ping fails in send() with EPERM at once, dropped or rejected; the
+        // program sees that, whatever answer a reject then loops back.
+        let own_send = matches!(hook, FilterHook::Output)
+            && dev == self.walk_origin
+            && direction == Direction::Request
+            && pkt.t.proto != Proto::Tcp;
+        if own_send {
+            let kind = match decision.action {
+                Action::Reject => OutcomeKind::Rejected,
+                _ => OutcomeKind::Dropped,
+            };
+            return Some(WalkEnd::Stopped(self.stop(
+                kind,
+                Some(dev),
+                detail,
+                SEES_EPERM,
+            )));
+        }
         let (kind, sees) = match decision.action {
             Action::Reject => {
                 let r = match decision.by {
