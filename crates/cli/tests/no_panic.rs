@@ -44,7 +44,7 @@ fn long_line_scenario(base: &str, line: usize, kind: u8, n: usize, crlf: bool) -
     out.insert(at, bad);
     let mut text = out.join("\n");
     // A one-line flow mapping whose problem sits past the 65,536th column.
-    if kind % 2 == 0 {
+    if kind.is_multiple_of(2) {
         text = format!("{{name: {}, bogus: 1}}", filler(kind, n));
     }
     if crlf {

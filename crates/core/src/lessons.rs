@@ -1568,6 +1568,12 @@ pub fn stage_words(stage: Stage, level: u8) -> &'static str {
             "Port forwards and load balancer VIPs. Check the nat table (`nft list ruleset`) when a log shows an address nobody dialled.",
             "A published door: every DNAT rule is an entry point to a private host and belongs in the exposure inventory.",
         ]),
+        Stage::Martian => pick(level, [
+            "The gate throws away an envelope whose return address cannot be anyone's house.",
+            "A martian source: the kernel drops a packet whose source can never be a real sender (0.0.0.0, loopback, multicast, broadcast; for IPv6 ::1 and multicast, and :: or link-local when forwarding).",
+            "Linux drops martians whatever `rp_filter` says, before any forward rule; `sysctl net.ipv4.conf.all.log_martians=1` logs them.",
+            "A free sanity check against crude spoofing: it proves only that the source is not impossible, never who sent the packet.",
+        ]),
         Stage::ReversePath => pick(level, [
             "The gate checks that the return address fits the road the letter came in on.",
             "Reverse-path filtering: the route back to the source must use the incoming interface (strict) or exist (loose).",

@@ -89,6 +89,14 @@ fn marks_of(scn: &Scenario) -> Vec<u128> {
             v.extend(i.addrs.iter().map(|a| addr_u128(*a)));
         }
     }
+    // The martian and special-purpose sources, their ends and just outside:
+    // the kernel drops the first whatever the rules say.
+    for m in pathproof_core::journey::route::MARTIANS {
+        v.extend([m.2.saturating_sub(1), m.2, m.3, m.3.saturating_add(1)]);
+    }
+    for x in [0x0100_0000u128, 0xf000_0000, 0xa9fe_0001, 0xffff_0a00_0001] {
+        v.push(x);
+    }
     v.sort_unstable();
     v.dedup();
     v

@@ -320,6 +320,7 @@ fn words_exist_for_every_fact_and_stage_at_every_layer() {
         Stage::Send,
         Stage::Conntrack,
         Stage::Dnat,
+        Stage::Martian,
         Stage::ReversePath,
         Stage::Route,
         Stage::Filter,

@@ -14,11 +14,12 @@ use pathproof_core::load::diagnostic::nearest;
 use crate::api::{json_value, ApiError, ApiPath};
 use crate::{AppState, Current};
 
-const STAGES: [Stage; 13] = [
+const STAGES: [Stage; 14] = [
     Stage::Resolve,
     Stage::Send,
     Stage::Conntrack,
     Stage::Dnat,
+    Stage::Martian,
     Stage::ReversePath,
     Stage::Route,
     Stage::Filter,
@@ -53,6 +54,7 @@ fn lists_are_complete(s: Stage, f: Fact) {
         | Stage::Send
         | Stage::Conntrack
         | Stage::Dnat
+        | Stage::Martian
         | Stage::ReversePath
         | Stage::Route
         | Stage::Filter

@@ -644,7 +644,7 @@ async fn lessons_and_their_words() {
             lessons::fact_words(Fact::Content, level)
         );
     }
-    assert_eq!(w["stages"].as_object().unwrap().len(), 13);
+    assert_eq!(w["stages"].as_object().unwrap().len(), 14);
     assert_eq!(w["facts"].as_object().unwrap().len(), 11);
 }
 

@@ -939,16 +939,8 @@ fn ipv6_findings(scn: &Scenario, r: &Reach, out: &mut Vec<Finding>) {
 }
 
 fn first_v4_of(scn: &Scenario, n: NetworkId) -> Option<IpAddr> {
-    let engine_owned = scn
-        .network(n)
-        .prefixes
-        .iter()
-        .find(|p| p.addr().is_ipv4())?;
-    // The lowest address of the network that no host has (as the engine's stand-in).
-    let (lo, hi) = prefix_interval(engine_owned);
-    (lo..=hi.min(lo + 4096))
-        .map(|x| u128_addr(Fam::V4, x))
-        .find(|a| scn.owners_of(*a).is_empty() && scn.network_of(*a) == Some(n))
+    // The address a trace from the network sends from (never a martian).
+    crate::journey::stand_in_address(scn, n, false).filter(IpAddr::is_ipv4)
 }
 
 /// Internal hosts: workloads (non-routers on trusted networks only).

@@ -515,13 +515,53 @@ impl Group {
     }
 }
 
-/// A concrete packet inside a space: the lowest source and destination, an
-/// ephemeral source port if the set has one, the lowest destination port.
+/// Source ranges an example packet avoids while its set has another address:
+/// every martian source (`route::MARTIANS`) and the other special-purpose
+/// blocks a reader would take for a mistake (RFC 6890): 0.0.0.0/8,
+/// 169.254.0.0/16, 240.0.0.0/4; ::/8 (unspecified, loopback, IPv4-mapped),
+/// fe80::/10 and ff00::/8.
+/// Sorted by family, then start.
+const AVOIDED_SOURCES: [(Fam, u128, u128); 7] = [
+    (Fam::V4, 0x0000_0000, 0x00ff_ffff),
+    (Fam::V4, 0x7f00_0000, 0x7fff_ffff),
+    (Fam::V4, 0xa9fe_0000, 0xa9fe_ffff),
+    (Fam::V4, 0xe000_0000, 0xffff_ffff),
+    (Fam::V6, 0, (1 << 120) - 1),
+    (Fam::V6, 0xfe80 << 112, (0xfec0 << 112) - 1),
+    (Fam::V6, 0xff00 << 112, u128::MAX),
+];
+
+/// The lowest source of `lo..=hi` outside `AVOIDED_SOURCES`, if any.
+fn plain_source(fam: Fam, lo: u128, hi: u128) -> Option<u128> {
+    let mut x = lo;
+    for &(_, a, b) in AVOIDED_SOURCES.iter().filter(|r| r.0 == fam) {
+        if a <= x && x <= b {
+            x = b.checked_add(1)?;
+        }
+    }
+    (x <= hi).then_some(x)
+}
+
+/// A concrete packet inside a space: the lowest source that is not a
+/// special-purpose address (the lowest at all only when the set has no
+/// other), the lowest destination, an ephemeral source port if the set has
+/// one, the lowest destination port.
 pub fn example(space: &Space) -> Option<Example> {
-    let c = space
+    let (c, src) = space
         .0
         .iter()
-        .min_by_key(|c| (c.fam, c.proto.trailing_zeros(), c.src.0, c.dst.0, c.dport.0))?;
+        .map(|c| (c, plain_source(c.fam, c.src.0, c.src.1)))
+        .min_by_key(|(c, plain)| {
+            (
+                c.fam,
+                c.proto.trailing_zeros(),
+                plain.is_none(),
+                plain.unwrap_or(c.src.0),
+                c.dst.0,
+                c.dport.0,
+            )
+        })
+        .map(|(c, plain)| (c, plain.unwrap_or(c.src.0)))?;
     let sport = if c.sport.0 <= EPHEMERAL.0 && EPHEMERAL.0 <= c.sport.1 {
         EPHEMERAL.0.max(49152.min(c.sport.1))
     } else {
@@ -530,7 +570,7 @@ pub fn example(space: &Space) -> Option<Example> {
     let sport = sport.clamp(c.sport.0, c.sport.1);
     Some(Example {
         proto: bit_proto(c.proto & c.proto.wrapping_neg()),
-        src: u128_addr(c.fam, c.src.0),
+        src: u128_addr(c.fam, src),
         sport,
         dst: u128_addr(c.fam, c.dst.0),
         dport: c.dport.0,
@@ -752,8 +792,11 @@ pub(crate) fn fam_ranges(
     normalise(space.0.iter().filter(|c| c.fam == fam).map(field).collect())
 }
 
-/// Whether a space's sources are exactly a network's own ranges in the
-/// space's families.
+/// Whether a space's sources are every address a network's stand-in can
+/// reach anything from, in the space's families: its own ranges, less the
+/// martian sources that a device may drop on the way (whether it drops
+/// them depends on the path: a link-local IPv6 source reaches a neighbour
+/// but is not forwarded), and nothing beyond its own ranges.
 pub(crate) fn full_source_space(
     engine_owned: &[(Fam, u128, u128)],
     space: &Space,
@@ -761,14 +804,55 @@ pub(crate) fn full_source_space(
 ) -> bool {
     fams.iter().all(|&fam| {
         let have = fam_ranges(space, fam, |c| c.src);
-        let want = normalise(
+        let own = normalise(
             engine_owned
                 .iter()
                 .filter(|o| o.0 == fam)
                 .map(|o| (o.1, o.2))
                 .collect(),
         );
-        have == want
+        let martian = normalise(
+            crate::journey::route::MARTIANS
+                .iter()
+                .filter(|m| m.1 == (fam == Fam::V6))
+                .map(|m| (m.2, m.3))
+                .collect(),
+        );
+        intervals_within(&have, &own) && intervals_within(&intervals_minus(&own, &martian), &have)
+    })
+}
+
+/// `a` minus `b`, both sorted and disjoint.
+fn intervals_minus(a: &[(u128, u128)], b: &[(u128, u128)]) -> Vec<(u128, u128)> {
+    let mut out = Vec::new();
+    for &(lo, hi) in a {
+        let mut cur = lo;
+        let mut done = false;
+        for &(x, y) in b.iter().skip_while(|iv| iv.1 < lo) {
+            if x > hi {
+                break;
+            }
+            if x > cur {
+                out.push((cur, x - 1));
+            }
+            if y >= hi {
+                done = true;
+                break;
+            }
+            cur = cur.max(y + 1);
+        }
+        if !done {
+            out.push((cur, hi));
+        }
+    }
+    out
+}
+
+/// Whether every interval of `a` lies inside `b` (both sorted and disjoint).
+fn intervals_within(a: &[(u128, u128)], b: &[(u128, u128)]) -> bool {
+    a.iter().all(|&(lo, hi)| {
+        let i = b.partition_point(|iv| iv.1 < lo);
+        b.get(i).is_some_and(|iv| iv.0 <= lo && hi <= iv.1)
     })
 }
 

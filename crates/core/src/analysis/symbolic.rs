@@ -13,6 +13,7 @@
 use std::collections::HashMap;
 
 use crate::evidence::Stage;
+use crate::journey::route::MartianAt;
 use crate::model::*;
 
 use super::space::*;
@@ -252,6 +253,8 @@ pub enum Stop {
     NotRouter,
     TtlExceeded,
     ReversePath,
+    /// A source no sender can have (Linux's martian check: `route::MARTIANS`).
+    Martian,
     Filtered(Action),
     NoSocket,
     /// Addressed to the sender itself: not a journey across the network.
@@ -589,6 +592,9 @@ pub struct Engine<'s> {
     /// Per device and interface: the sources the reverse-path check lets in
     /// there, per family (empty when the device does not check).
     rp_pass: Vec<Vec<PerFam<Intervals>>>,
+    /// Per place of the martian check (`MartianAt` as an index), the sources
+    /// that pass it.
+    martian_ok: [PerFam<Intervals>; 3],
     /// Per network stand-in and family: its address ranges that nothing in
     /// the scenario tells apart, grouped (see [`Engine::alike_ranges`]).
     range_groups: Vec<PerFam<Vec<Intervals>>>,
@@ -1012,6 +1018,12 @@ impl<'s> Engine<'s> {
             group_own: Vec::new(),
             own_lists,
             rp_pass,
+            martian_ok: [
+                MartianAt::Receipt,
+                MartianAt::Routing,
+                MartianAt::Forwarding,
+            ]
+            .map(martian_ok),
             range_groups: Vec::new(),
         };
         let devs: Vec<usize> = (0..e.devices.len()).collect();
@@ -1476,6 +1488,21 @@ impl<'s> Engine<'s> {
             }
         };
         let k = usize::from(fam == Fam::V6);
+        // The martian sources: a device drops them whatever its rules say.
+        for at in [
+            MartianAt::Receipt,
+            MartianAt::Routing,
+            MartianAt::Forwarding,
+        ] {
+            let bad: Intervals = crate::journey::route::MARTIANS
+                .iter()
+                .filter(|m| m.0 == at && m.1 == (fam == Fam::V6))
+                .map(|m| (m.2, m.3))
+                .collect();
+            if !bad.is_empty() {
+                mark(&normalise(bad), &mut marks);
+            }
+        }
         for rules in &self.filter_rules {
             for r in rules {
                 if let Some(p) = &r[k] {
@@ -2238,7 +2265,9 @@ impl<'s> Engine<'s> {
     fn receive(&self, f: Flow, out: &mut Sink) {
         let dev = f.dev;
         let in_iface = f.in_iface.unwrap_or(0);
-        let mut f = f;
+        let Some(mut f) = self.drop_martians(f, MartianAt::Receipt, out) else {
+            return;
+        };
         let state = self.state(&f);
         // Prerouting: a reply to a connection this device source-NATed gets its destination back.
         if f.reply {
@@ -2294,8 +2323,10 @@ impl<'s> Engine<'s> {
     fn after_prerouting(&self, f: Flow, in_iface: usize, state: ConnState, out: &mut Sink) {
         let dev = f.dev;
         let host = &self.devices[dev].host;
+        let Some(mut f) = self.drop_martians(f, MartianAt::Routing, out) else {
+            return;
+        };
         // Reverse-path check on the current source.
-        let mut f = f;
         if host.rp_filter != RpFilter::Off {
             let none: PerFam<Intervals> = Default::default();
             let lists = self.rp_pass[dev].get(in_iface).unwrap_or(&none);
@@ -2339,6 +2370,9 @@ impl<'s> Engine<'s> {
         let mut f = f;
         f.ttl -= 1;
         for (c, out_iface, next) in self.route(f, out) {
+            let Some(c) = self.drop_martians(c, MartianAt::Forwarding, out) else {
+                continue;
+            };
             for c in self.filter_hook(
                 c,
                 Hook::Forward,
@@ -2352,6 +2386,20 @@ impl<'s> Engine<'s> {
                 }
             }
         }
+    }
+
+    /// Linux's martian-source check at `at` (the tracer's `martian`): the
+    /// packets whose current source no sender can have stop here.
+    fn drop_martians(&self, mut f: Flow, at: MartianAt, out: &mut Sink) -> Option<Flow> {
+        let (ok, bad) = Self::split_field(
+            &f.view,
+            std::mem::take(&mut f.space),
+            Dim::Src,
+            &self.martian_ok[at as usize],
+        );
+        self.stopped(&f, bad, Stop::Martian, out);
+        f.space = ok;
+        (!f.space.is_empty()).then_some(f)
     }
 
     /// Local delivery: the socket lookup on a request, the end of a reply.
@@ -2599,6 +2647,36 @@ impl<'s> Engine<'s> {
 /// Boxes grouped by key, in key order, each group in the order given: a
 /// stable sort by key without its buffer of boxes (they usually come in
 /// order already; if not, small (key, position) pairs are sorted).
+/// The sources that pass the martian check at `at`, per family: everything
+/// but the intervals of `route::MARTIANS` checked there.
+fn martian_ok(at: MartianAt) -> PerFam<Intervals> {
+    let mut ok: PerFam<Intervals> = Default::default();
+    for (fi, top) in [(0usize, u32::MAX as u128), (1, u128::MAX)] {
+        let mut bad: Intervals = crate::journey::route::MARTIANS
+            .iter()
+            .filter(|m| m.0 == at && usize::from(m.1) == fi)
+            .map(|m| (m.2, m.3))
+            .collect();
+        bad.sort_unstable();
+        let mut cur = 0u128;
+        let mut done = false;
+        for (lo, hi) in bad {
+            if lo > cur {
+                ok[fi].push((cur, lo - 1));
+            }
+            if hi >= top {
+                done = true;
+                break;
+            }
+            cur = hi + 1;
+        }
+        if !done {
+            ok[fi].push((cur, top));
+        }
+    }
+    ok
+}
+
 fn group_by_key<K: Copy + Ord>(v: &mut Vec<(K, Cube)>) -> Vec<(K, Vec<Cube>)> {
     if !v.is_sorted_by_key(|&(k, _)| k) {
         let mut order: Vec<(K, u32)> = v

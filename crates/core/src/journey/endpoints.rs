@@ -229,7 +229,7 @@ fn catch_except(scn: &Scenario, net: &Network) -> std::sync::Arc<Vec<IpNet>> {
 /// A free address on a network for a sender that stands for it: in the
 /// documentation range 203.0.113.0/24 for a catch-all, else the highest
 /// unused address.
-fn free_address(scn: &Scenario, net: &Network, v6: bool) -> Option<IpAddr> {
+pub(crate) fn free_address(scn: &Scenario, net: &Network, v6: bool) -> Option<IpAddr> {
     let used = |a: &IpAddr| !scn.owners_of(*a).is_empty();
     let prefix = net
         .prefixes

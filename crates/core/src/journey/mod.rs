@@ -44,6 +44,12 @@ pub(crate) fn stand_in(scn: &Scenario, net: NetworkId, addrs: &[IpAddr]) -> Host
     endpoints::stand_in_host(scn, net, addrs, &scn.network(net).name)
 }
 
+/// The address a sender standing for network `net` sends from by default
+/// (`trace --from NET`), in the family asked for when the network has one.
+pub fn stand_in_address(scn: &Scenario, net: NetworkId, v6: bool) -> Option<IpAddr> {
+    endpoints::free_address(scn, scn.network(net), v6)
+}
+
 /// A question for `trace`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Query {
@@ -85,8 +91,13 @@ impl Query {
 /// Traces one journey. Errors only for a question that names nothing in the
 /// scenario; every network outcome (including "does not resolve") is a `Trace`.
 pub fn trace(scn: &Scenario, q: &Query) -> Result<Trace, QueryError> {
-    let source = endpoints::source(scn, &q.from, q.ipv6)?;
-    let dest = endpoints::destination(scn, &q.to, q.port, q.ipv6, q.proto)?;
+    let dest = endpoints::destination(scn, &q.to, q.port, q.ipv6, q.proto);
+    // An IPv6 address asked for is an IPv6 journey: a sender standing for a
+    // network of both families sends from its IPv6 address, as with -6.
+    let v6 = q.ipv6
+        || matches!(&dest, Ok(d) if matches!(d.kind, endpoints::DestKind::Addr(IpAddr::V6(_))));
+    let source = endpoints::source(scn, &q.from, v6)?;
+    let dest = dest?;
     let via = match &q.via {
         Some(v) => Some(endpoints::proxy_host(scn, v)?),
         None => None,
@@ -1441,6 +1452,9 @@ impl<'s> Tracer<'s> {
 
     /// Everything that happens to a packet arriving at `dev` on `in_iface`.
     fn receive(&mut self, dev: Dev, in_iface: usize, pkt: &mut Packet) -> Receive {
+        if let Some(end) = self.martian(dev, in_iface, pkt, route::MartianAt::Receipt) {
+            return end;
+        }
         let name = self.dev_name(dev);
         let state = self.state_at(dev, pkt);
         let key = pkt.key();
@@ -1496,6 +1510,9 @@ impl<'s> Tracer<'s> {
         }
         if self.direction == Direction::Request {
             self.here = Some((dev, entered, dnat_from));
+        }
+        if let Some(end) = self.martian(dev, in_iface, pkt, route::MartianAt::Routing) {
+            return end;
         }
         // Reverse-path check.
         let rp = route::reverse_path(self.host(dev), pkt.t.src, in_iface);
@@ -1606,6 +1623,9 @@ impl<'s> Tracer<'s> {
             Ok(x) => x,
             Err(end) => return Receive::Stop(end),
         };
+        if let Some(end) = self.martian(dev, in_iface, pkt, route::MartianAt::Forwarding) {
+            return end;
+        }
         if let Some(end) = self.run_filter(
             dev,
             FilterHook::Forward,
@@ -1633,6 +1653,47 @@ impl<'s> Tracer<'s> {
             out_iface,
             next_hop,
         }
+    }
+
+    /// Linux's martian-source check at `at`: a source no sender on a network
+    /// can have is dropped there, whatever `rp_filter` and the filters say.
+    fn martian(
+        &mut self,
+        dev: Dev,
+        in_iface: usize,
+        pkt: &Packet,
+        at: route::MartianAt,
+    ) -> Option<Receive> {
+        let why = route::martian_source(pkt.t.src, at)?;
+        let name = self.dev_name(dev);
+        let iface = self.iface_name(dev, in_iface);
+        let detail = format!(
+            "{name} drops the packet: its source {} is {why} (a martian source; Linux drops it whatever rp_filter says)",
+            pkt.t.src
+        );
+        let host_origin = self.host(dev).origin.clone();
+        let rule = self.origin_ref(
+            "kernel check",
+            Some(&name),
+            None,
+            &format!("martian source on `{iface}`"),
+            &host_origin,
+        );
+        self.hop(
+            dev,
+            Stage::Martian,
+            Some(in_iface),
+            pkt,
+            Verdict::Drop,
+            Some(rule),
+            detail.clone(),
+        );
+        Some(Receive::Stop(WalkEnd::Stopped(self.stop(
+            OutcomeKind::Dropped,
+            Some(dev),
+            detail,
+            "connection timed out",
+        ))))
     }
 
     fn snat_step(&mut self, dev: Dev, pkt: &mut Packet, out_iface: usize) -> Option<(IpAddr, u16)> {

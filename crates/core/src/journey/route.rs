@@ -47,3 +47,104 @@ pub fn reverse_path(host: &Host, src: IpAddr, in_iface: usize) -> RpVerdict {
         },
     }
 }
+
+/// Where in a device's receive path Linux drops a packet for its source
+/// address alone (a *martian* source), whatever `rp_filter` says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MartianAt {
+    /// IPv6, on receipt, before conntrack and prerouting (`ipv6_rcv`): the
+    /// loopback address and multicast sources.
+    Receipt,
+    /// IPv4, at the input routing decision, after prerouting (DNAT) and
+    /// before the reverse-path check (`ip_route_input_slow`), for local
+    /// delivery and forwarding alike: 0.0.0.0, loopback (127.0.0.0/8) on a
+    /// network interface, multicast (224.0.0.0/4) and limited broadcast.
+    Routing,
+    /// IPv6, when forwarding, after the route lookup and before the forward
+    /// hook (`ip6_forward`): the unspecified address and link-local sources,
+    /// which may arrive on their link but not leave it.
+    Forwarding,
+}
+
+/// The source addresses Linux treats as martian, with where it drops them
+/// and why: each `(at, family is IPv6, first, last, what)`. Measured on
+/// Linux 6.18 in namespaces (a SYN crafted with each source, counted in the
+/// next device's hooks): 0.1.2.3 and 240.0.0.5 are forwarded (only 0.0.0.0
+/// itself of 0.0.0.0/8 is martian since Linux 5.3, and class E is unicast),
+/// and so is an IPv4-mapped IPv6 source.
+pub const MARTIANS: &[(MartianAt, bool, u128, u128, &str)] = &[
+    (MartianAt::Routing, false, 0, 0, "the unspecified address"),
+    (
+        MartianAt::Routing,
+        false,
+        0x7f00_0000,
+        0x7fff_ffff,
+        "a loopback address, which may not arrive on a network interface",
+    ),
+    (
+        MartianAt::Routing,
+        false,
+        0xe000_0000,
+        0xefff_ffff,
+        "a multicast address, which never sends",
+    ),
+    (
+        MartianAt::Routing,
+        false,
+        0xffff_ffff,
+        0xffff_ffff,
+        "the limited broadcast address",
+    ),
+    (
+        MartianAt::Receipt,
+        true,
+        1,
+        1,
+        "the loopback address ::1, which may not arrive on a network interface",
+    ),
+    (
+        MartianAt::Receipt,
+        true,
+        0xff00_0000_0000_0000_0000_0000_0000_0000,
+        u128::MAX,
+        "a multicast address, which never sends",
+    ),
+    (
+        MartianAt::Forwarding,
+        true,
+        0,
+        0,
+        "the unspecified address ::, which may not be forwarded",
+    ),
+    (
+        MartianAt::Forwarding,
+        true,
+        0xfe80_0000_0000_0000_0000_0000_0000_0000,
+        0xfebf_ffff_ffff_ffff_ffff_ffff_ffff_ffff,
+        "a link-local address, which may not leave its link",
+    ),
+];
+
+/// Why a packet from `src` is dropped at `at`, if it is.
+pub fn martian_source(src: IpAddr, at: MartianAt) -> Option<&'static str> {
+    let (v6, x) = match src {
+        IpAddr::V4(a) => (false, u32::from(a) as u128),
+        IpAddr::V6(a) => (true, u128::from(a)),
+    };
+    MARTIANS
+        .iter()
+        .find(|&&(w, f, lo, hi, _)| w == at && f == v6 && lo <= x && x <= hi)
+        .map(|m| m.4)
+}
+
+/// Whether `src` is martian anywhere: a source no packet from the network
+/// can usefully have (examples and proofs never use one).
+pub fn is_martian(src: IpAddr) -> bool {
+    [
+        MartianAt::Receipt,
+        MartianAt::Routing,
+        MartianAt::Forwarding,
+    ]
+    .into_iter()
+    .any(|at| martian_source(src, at).is_some())
+}

@@ -53,6 +53,7 @@ pub fn trace_mermaid(t: &Trace) -> String {
             | Stage::Snat
             | Stage::Filter
             | Stage::ReversePath
+            | Stage::Martian
             | Stage::Resolve
             | Stage::Socket
             | Stage::Tls

@@ -24,6 +24,20 @@ fn rule_line(t: &Trace, h: &Hop) -> Option<String> {
     Some(s)
 }
 
+/// The place of a `--to` without its port, written so that the port can
+/// follow it (`[2001:db8::10]` for an IPv6 address).
+fn place_of(to: &str) -> String {
+    let w = crate::load::grammar::Word {
+        text: to.to_string(),
+        span: Default::default(),
+    };
+    match crate::load::grammar::split_place_port(&w) {
+        Ok((p, _)) if p.text.contains(':') => format!("[{}]", p.text),
+        Ok((p, _)) => p.text,
+        Err(_) => to.to_string(),
+    }
+}
+
 /// Renders a trace for reading in a terminal.
 pub fn trace_text(t: &Trace) -> String {
     let mut out = String::new();
@@ -38,7 +52,7 @@ pub fn trace_text(t: &Trace) -> String {
         out,
         "trace {} -> {}{port} ({}) in {}{variant}",
         q.from,
-        q.to.split(':').next().unwrap_or(&q.to),
+        place_of(&q.to),
         q.proto,
         t.scenario
     );

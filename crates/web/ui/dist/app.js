@@ -119,7 +119,7 @@ function verdictBadge(v) {
 
 const STAGE_TITLE = {
   resolve: "Name lookup (DNS)", send: "Send", conntrack: "Connection tracking", dnat: "Destination NAT",
-  reverse_path: "Reverse-path check", route: "Routing", filter: "Filter", snat: "Source NAT",
+  martian: "Martian source check", reverse_path: "Reverse-path check", route: "Routing", filter: "Filter", snat: "Source NAT",
   link: "Link (neighbour)", socket: "Socket", tls: "TLS handshake", proxy: "Proxy", receive: "Client receives",
 };
 
