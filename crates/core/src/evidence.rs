@@ -222,6 +222,8 @@ pub enum OutcomeKind {
     Unresolved,
     TlsFailed,
     ProxyDenied,
+    /// The request went round a loop of reverse proxies (508 Loop Detected).
+    ProxyLoop,
     TtlExceeded,
     ReplyLost,
 }
@@ -237,6 +239,7 @@ impl OutcomeKind {
             OutcomeKind::Unresolved => "unresolved",
             OutcomeKind::TlsFailed => "tls failed",
             OutcomeKind::ProxyDenied => "proxy denied",
+            OutcomeKind::ProxyLoop => "proxy loop",
             OutcomeKind::TtlExceeded => "ttl exceeded",
             OutcomeKind::ReplyLost => "reply lost",
         }

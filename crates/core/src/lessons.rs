@@ -352,7 +352,7 @@ struct ScenarioKey {
     layers: Option<serde::de::IgnoredAny>,
 }
 
-const OUTCOMES: [(&str, OutcomeKind); 10] = [
+const OUTCOMES: [(&str, OutcomeKind); 11] = [
     ("reached", OutcomeKind::Reached),
     ("refused", OutcomeKind::Refused),
     ("dropped", OutcomeKind::Dropped),
@@ -361,6 +361,7 @@ const OUTCOMES: [(&str, OutcomeKind); 10] = [
     ("unresolved", OutcomeKind::Unresolved),
     ("tls_failed", OutcomeKind::TlsFailed),
     ("proxy_denied", OutcomeKind::ProxyDenied),
+    ("proxy_loop", OutcomeKind::ProxyLoop),
     ("ttl_exceeded", OutcomeKind::TtlExceeded),
     ("reply_lost", OutcomeKind::ReplyLost),
 ];

@@ -945,3 +945,57 @@ filters:
         );
     }
 }
+
+/// Reverse proxies chain: each hands the request to its upstream until a
+/// service that is not a proxy answers; a request that comes back to a proxy
+/// it has passed ends there with 508 Loop Detected (each proxy adds itself to
+/// `Via`), whether the loop is one proxy to itself, two to each other, or a
+/// longer ring entered from the side.
+#[test]
+fn reverse_proxy_chains_and_loops() {
+    let yaml = r#"
+networks:
+  lan: { cidr: 10.0.0.0/24 }
+hosts:
+  client: { at: lan 10.0.0.2 }
+  a: { at: lan 10.0.0.10, listen: ["tcp/80 http"], proxy: { port: 80, mode: reverse, upstream: "b:80" } }
+  b: { at: lan 10.0.0.11, listen: ["tcp/80 http"], proxy: { port: 80, mode: reverse, upstream: "c:8080" } }
+  c: { at: lan 10.0.0.12, listen: ["tcp/8080 http"] }
+  self: { at: lan 10.0.0.20, listen: ["tcp/80 http"], proxy: { port: 80, mode: reverse, upstream: "self:80" } }
+  p: { at: lan 10.0.0.30, listen: ["tcp/80 http"], proxy: { port: 80, mode: reverse, upstream: "q:80" } }
+  q: { at: lan 10.0.0.31, listen: ["tcp/80 http"], proxy: { port: 80, mode: reverse, upstream: "p:80" } }
+  side: { at: lan 10.0.0.40, listen: ["tcp/80 http"], proxy: { port: 80, mode: reverse, upstream: "r1:80" } }
+  r1: { at: lan 10.0.0.41, listen: ["tcp/80 http"], proxy: { port: 80, mode: reverse, upstream: "r2:80" } }
+  r2: { at: lan 10.0.0.42, listen: ["tcp/80 http"], proxy: { port: 80, mode: reverse, upstream: "r3:80" } }
+  r3: { at: lan 10.0.0.43, listen: ["tcp/80 http"], proxy: { port: 80, mode: reverse, upstream: "r1:80" } }
+"#;
+    let scn = scenario(yaml, None);
+    let rows: &[(&str, OutcomeKind, &str, &[&str])] = &[
+        ("a:80", OutcomeKind::Reached, "c", &["a", "b"]),
+        ("self:80", OutcomeKind::ProxyLoop, "self", &["self", "self"]),
+        ("p:80", OutcomeKind::ProxyLoop, "p", &["p", "q", "p"]),
+        ("side:80", OutcomeKind::ProxyLoop, "r1", &["side", "r1", "r2", "r3", "r1"]),
+    ];
+    for (to, kind, at, proxies) in rows {
+        let t = run(&scn, "client", to, |_| {});
+        assert_eq!(
+            (t.outcome.kind, t.outcome.at.as_deref().unwrap_or("")),
+            (*kind, *at),
+            "client -> {to}: {}",
+            t.outcome.text
+        );
+        let seen: Vec<&str> = t
+            .hops
+            .iter()
+            .filter(|h| h.stage == Stage::Proxy)
+            .map(|h| h.device.as_str())
+            .collect();
+        assert_eq!(&seen, proxies, "client -> {to}");
+        if *kind == OutcomeKind::ProxyLoop {
+            assert_eq!(t.outcome.client_sees, format!("HTTP 508 Loop Detected from {at}"));
+            let last = t.hops.last().unwrap();
+            assert_eq!((last.stage, last.verdict), (Stage::Proxy, Verdict::Refuse));
+            assert!(last.rule.is_some(), "the loop names the proxy declaration");
+        }
+    }
+}

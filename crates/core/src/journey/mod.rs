@@ -596,7 +596,7 @@ impl<'s> Tracer<'s> {
                         // A reverse proxy at the far end hands the request on to
                         // its upstream, as it does for a client that comes directly.
                         if o.kind == OutcomeKind::Reached {
-                            if let Some(next) = self.reverse_proxy_leg(d, &p) {
+                            if let Some(next) = self.reverse_proxy_chain(d, &p) {
                                 o = next;
                             }
                         }
@@ -618,7 +618,7 @@ impl<'s> Tracer<'s> {
                 let mut o = self.finish(src_dev, end_dev, &end_pkt, dest);
                 // A reverse proxy hands the request on to its upstream.
                 if o.kind == OutcomeKind::Reached {
-                    if let Some(next) = self.reverse_proxy_leg(end_dev, &end_pkt) {
+                    if let Some(next) = self.reverse_proxy_chain(end_dev, &end_pkt) {
                         o = next;
                     }
                 }
@@ -1041,44 +1041,106 @@ impl<'s> Tracer<'s> {
         )
     }
 
-    fn reverse_proxy_leg(&mut self, dev: Dev, pkt: &Packet) -> Option<Outcome> {
-        let host = self.host(dev);
-        let p = host.proxy.clone()?;
-        let ProxyMode::Reverse { upstream, port } = p.mode else {
-            return None;
-        };
-        if pkt.t.dport != p.port {
-            return None;
+    /// The reverse proxy `dev` on the port `pkt` reached, if it is one:
+    /// its settings, its upstream host and port.
+    fn reverse_proxy_at(&self, dev: Dev, pkt: &Packet) -> Option<(Proxy, HostId, u16)> {
+        let p = self.host(dev).proxy.clone()?;
+        match p.mode {
+            ProxyMode::Reverse { upstream, port } if pkt.t.dport == p.port => {
+                Some((p, upstream, port))
+            }
+            _ => None,
         }
-        let name = self.dev_name(dev);
-        let up = self.scn.host(upstream);
-        let up_addr = up
-            .first_addr(pkt.t.dst.is_ipv6())
-            .or_else(|| up.first_addr(!pkt.t.dst.is_ipv6()))?;
-        let my_addr = endpoints::select_source(host, up_addr)?;
-        let detail = format!(
-            "{name} is a reverse proxy: it forwards the request to {}:{port} from {my_addr}",
-            up.name
-        );
-        let client_addr = pkt.t.src;
-        let hop = self.hop(dev, Stage::Proxy, None, pkt, Verdict::Accept, None, detail);
-        claims::proxy(hop, &p, &name, client_addr, &up.name);
-        let second = Tuple {
-            proto: pkt.t.proto,
-            src: my_addr,
-            sport: EPHEMERAL_PORT,
-            dst: up_addr,
-            dport: port,
-        };
-        let upstream_dest = Destination {
-            kind: endpoints::DestKind::Host { addr: up_addr },
-            port: Some(port),
-            label: up.name.clone(),
-        };
-        Some(match self.leg(dev, second) {
-            Ok((d, p2)) => self.finish(dev, d, &p2, &upstream_dest),
-            Err(o) => o,
-        })
+    }
+
+    /// A request that reached `dev` goes on through every reverse proxy it
+    /// meets: each hands it to its upstream, until a service that is not a
+    /// proxy answers, a leg fails, or the request comes back to a proxy it
+    /// has already passed. Each proxy adds itself to a `Via` header (RFC 9110
+    /// 7.6.3), so a proxy that finds its own name there stops the loop with
+    /// 508 Loop Detected (the lab's proxies do the same). None when `dev` is
+    /// not a reverse proxy on that port.
+    fn reverse_proxy_chain(&mut self, dev: Dev, pkt: &Packet) -> Option<Outcome> {
+        let mut passed: Vec<Dev> = Vec::new();
+        let (mut dev, mut pkt) = (dev, *pkt);
+        let mut last = None;
+        while let Some((p, upstream, port)) = self.reverse_proxy_at(dev, &pkt) {
+            let name = self.dev_name(dev);
+            if passed.contains(&dev) {
+                let chain: Vec<String> = passed
+                    .iter()
+                    .chain(std::iter::once(&dev))
+                    .map(|d| self.dev_name(*d))
+                    .collect();
+                let detail = format!(
+                    "{name} finds its own name in the request's Via header: the request has gone round a loop of reverse proxies ({}), so {name} answers 508 Loop Detected instead of forwarding it again",
+                    chain.join(" -> ")
+                );
+                let rule = self.origin_ref(
+                    "proxy",
+                    Some(&name),
+                    None,
+                    &format!("reverse proxy to {}:{port}", self.scn.host(upstream).name),
+                    &p.origin,
+                );
+                self.hop(
+                    dev,
+                    Stage::Proxy,
+                    None,
+                    &pkt,
+                    Verdict::Refuse,
+                    Some(rule),
+                    detail.clone(),
+                );
+                return Some(self.stop(
+                    OutcomeKind::ProxyLoop,
+                    Some(dev),
+                    detail,
+                    &format!("HTTP 508 Loop Detected from {name}"),
+                ));
+            }
+            passed.push(dev);
+            let up = self.scn.host(upstream);
+            let fam_v6 = pkt.t.dst.is_ipv6();
+            let Some(up_addr) = up.first_addr(fam_v6).or_else(|| up.first_addr(!fam_v6)) else {
+                return last;
+            };
+            let Some(my_addr) = endpoints::select_source(self.host(dev), up_addr) else {
+                return last;
+            };
+            let detail = format!(
+                "{name} is a reverse proxy: it forwards the request to {}:{port} from {my_addr}",
+                up.name
+            );
+            let up_name = up.name.clone();
+            let client_addr = pkt.t.src;
+            let hop = self.hop(dev, Stage::Proxy, None, &pkt, Verdict::Accept, None, detail);
+            claims::proxy(hop, &p, &name, client_addr, &up_name);
+            let second = Tuple {
+                proto: pkt.t.proto,
+                src: my_addr,
+                sport: EPHEMERAL_PORT,
+                dst: up_addr,
+                dport: port,
+            };
+            let upstream_dest = Destination {
+                kind: endpoints::DestKind::Host { addr: up_addr },
+                port: Some(port),
+                label: up_name,
+            };
+            match self.leg(dev, second) {
+                Ok((d, p2)) => {
+                    let o = self.finish(dev, d, &p2, &upstream_dest);
+                    if o.kind != OutcomeKind::Reached {
+                        return Some(o);
+                    }
+                    last = Some(o);
+                    (dev, pkt) = (d, p2);
+                }
+                Err(o) => return Some(o),
+            }
+        }
+        last
     }
 
     /// Carries a packet from its origin until it reaches a local address or stops.
