@@ -974,7 +974,12 @@ hosts:
         ("a:80", OutcomeKind::Reached, "c", &["a", "b"]),
         ("self:80", OutcomeKind::ProxyLoop, "self", &["self", "self"]),
         ("p:80", OutcomeKind::ProxyLoop, "p", &["p", "q", "p"]),
-        ("side:80", OutcomeKind::ProxyLoop, "r1", &["side", "r1", "r2", "r3", "r1"]),
+        (
+            "side:80",
+            OutcomeKind::ProxyLoop,
+            "r1",
+            &["side", "r1", "r2", "r3", "r1"],
+        ),
     ];
     for (to, kind, at, proxies) in rows {
         let t = run(&scn, "client", to, |_| {});
@@ -992,7 +997,10 @@ hosts:
             .collect();
         assert_eq!(&seen, proxies, "client -> {to}");
         if *kind == OutcomeKind::ProxyLoop {
-            assert_eq!(t.outcome.client_sees, format!("HTTP 508 Loop Detected from {at}"));
+            assert_eq!(
+                t.outcome.client_sees,
+                format!("HTTP 508 Loop Detected from {at}")
+            );
             let last = t.hops.last().unwrap();
             assert_eq!((last.stage, last.verdict), (Stage::Proxy, Verdict::Refuse));
             assert!(last.rule.is_some(), "the loop names the proxy declaration");

@@ -290,11 +290,18 @@ fn name_traces(
     (traces, first)
 }
 
+/// Whether the trace's client opened its connection: it received the reply
+/// to its own request (a TLS handshake that then fails, or a reverse proxy
+/// whose own connection to its upstream fails, come after that). An
+/// expectation is about the connections a client opens; what a proxy does
+/// next is the proxy's own journey.
 fn connected(t: &Trace) -> bool {
-    matches!(
-        t.outcome.kind,
-        OutcomeKind::Reached | OutcomeKind::TlsFailed
-    )
+    t.hops.iter().any(|h| {
+        h.stage == Stage::Receive
+            && h.direction == crate::evidence::Direction::Reply
+            && h.verdict == crate::evidence::Verdict::Accept
+            && h.device == t.query.source
+    })
 }
 
 pub fn check(scn: &Scenario) -> CheckReport {
@@ -361,9 +368,12 @@ fn needed(scn: &Scenario, expectations: &[Expectation]) -> ReachQuery {
                         .collect(),
                 )
             }
+            // An address: its owners, and wherever a destination NAT may
+            // take packets sent to it (an expectation about an address is
+            // about the connections clients open to it).
             Place::Address(a) => {
-                let owners: Vec<HostId> = scn.owners_of(*a).iter().map(|(h, _)| *h).collect();
-                (!owners.is_empty()).then_some(owners)
+                let hosts = translated_to(scn, *a);
+                (!hosts.is_empty()).then_some(hosts)
             }
             // Names are traced, not looked up in the journeys.
             Place::Name(_) => Some(Vec::new()),
@@ -419,6 +429,32 @@ fn needed(scn: &Scenario, expectations: &[Expectation]) -> ReachQuery {
         from: from.map(dedup),
         to: to.map(dedup),
     }
+}
+
+/// The hosts a packet sent to `a` may end at: the owners of `a` and, for
+/// every DNAT rule anywhere that may match `a` as a destination, the owners
+/// of its target, and so on for targets that are translated again.
+fn translated_to(scn: &Scenario, a: IpAddr) -> Vec<HostId> {
+    let mut addrs = vec![a];
+    let mut hosts: Vec<HostId> = Vec::new();
+    let mut i = 0;
+    while i < addrs.len() {
+        let x = addrs[i];
+        i += 1;
+        hosts.extend(scn.owners_of(x).iter().map(|(h, _)| *h));
+        for h in &scn.hosts {
+            for n in &h.nat {
+                if let NatKind::Dnat { to, .. } = n.kind {
+                    if n.matches.dst.contains(x) && !addrs.contains(&to) {
+                        addrs.push(to);
+                    }
+                }
+            }
+        }
+    }
+    hosts.sort();
+    hosts.dedup();
+    hosts
 }
 
 /// `check` against journeys already computed (they must include every
@@ -729,11 +765,12 @@ fn evaluate(
             let Some(id) = scn.network_by_name(network) else {
                 return (false, format!("no network {network}"), None);
             };
+            // Inside, as a target: every host with an interface on the
+            // network; as a source: what the network stands for as a place
+            // (its stand-in and hosts, not the routers at its edge).
             let inside_host = |h: HostId| scn.host(h).interfaces.iter().any(|i| i.network == id);
-            let inside_source = |s: Source| match s {
-                Source::Host(h) => inside_host(h),
-                Source::Network(n) => n == id,
-            };
+            let inside_sources = sources_of(scn, &Place::Network(network.clone()));
+            let inside_source = |s: Source| inside_sources.contains(&s);
             let inbound = direction != "outbound";
             let outbound = direction != "inbound";
             let crosses = |j: &Journey, m: Source| {
