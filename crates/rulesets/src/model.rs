@@ -292,8 +292,11 @@ pub(crate) enum Cond {
         neg: bool,
         pats: Vec<IfPat>,
     },
-    /// Conntrack state in the mask.
+    /// Conntrack state in the mask (a bitmask test: any of the states; negated, none).
     Ct { neg: bool, mask: u8 },
+    /// Conntrack state equal to one of the values (nft's `ct state a | b`, `!= a | b`,
+    /// `{ a, b }`): a packet's state is one state, so a value of several never matches.
+    CtValues { neg: bool, values: Vec<u8> },
 }
 
 /// Which port a port condition looks at.
@@ -809,6 +812,7 @@ fn eval_cond(c: &Cond, x: &Ctx<'_>) -> bool {
             pats.iter().any(|p| p.matches(name)) != *neg
         }
         Cond::Ct { neg, mask } => (mask & x.pkt.state.bit() != 0) != *neg,
+        Cond::CtValues { neg, values } => values.contains(&x.pkt.state.bit()) != *neg,
     }
 }
 

@@ -91,9 +91,9 @@ fn lex(text: &str) -> Result<Vec<T>, ParseError> {
                         ('<', _) => (K::Op("<"), 1),
                         ('>', _) => (K::Op(">"), 1),
                         ('=', _) => (K::Assign, 1),
-                        _ => {
-                            return Err(ParseError::new(ln, col, "unexpected `!` (expected `!=`)"))
-                        }
+                        // `ct state ! a,b`: none of the flags
+                        ('!', _) => (K::Op("!"), 1),
+                        _ => return Err(ParseError::new(ln, col, "unexpected character")),
                     };
                     push(k);
                     i += n;
@@ -487,21 +487,17 @@ impl<'a> P<'a> {
                 }
                 K::Word(w) if w == "set" => {
                     self.pos += 1;
+                    let start = self.pos;
                     match self.set_decl() {
                         Ok(s) => scope.sets.push(s),
                         Err(e) => {
                             self.errors.push(e);
-                            // skip rest of set block
-                            while let Some(k) = self.peek_k() {
-                                if *k == K::LBrace {
-                                    self.skip_block()?;
-                                    break;
-                                }
-                                if *k == K::RBrace {
-                                    self.pos += 1;
-                                    break;
-                                }
-                                self.pos += 1;
+                            // Skip the whole set block.
+                            self.pos = start + 1;
+                            if self.peek_k() == Some(&K::LBrace) {
+                                self.skip_block()?;
+                            } else {
+                                self.recover();
                             }
                         }
                     }
@@ -948,7 +944,9 @@ impl<'a> P<'a> {
                     K::RBrace => break,
                     K::Comma => continue,
                     K::Word(w) | K::Str(w) => {
-                        // element annotations are not supported
+                        // element annotations (a set with `counter`, `timeout`,
+                        // element comments) say nothing about matching
+                        self.element_annotations()?;
                         if matches!(self.peek_k(), Some(K::Word(_))) {
                             let n = self.peek().cloned();
                             if let Some(n) = n {
@@ -1016,6 +1014,14 @@ impl<'a> P<'a> {
             match o {
                 "!=" => neg = true,
                 "==" => {}
+                "!" => {
+                    let (l, c) = self.t.get(self.pos - 1).map_or((0, 0), |t| (t.line, t.col));
+                    return Err(E::new(
+                        l,
+                        c,
+                        "`!` (none of the flags) applies to ct state only; use `!=`",
+                    ));
+                }
                 _ => rel = Some(o),
             }
         }
@@ -1195,22 +1201,149 @@ impl<'a> P<'a> {
         })
     }
 
+    /// `ct state [op] VALUES`. As nft reads and prints it: `a,b` is a bitmask test (any
+    /// of the states), `! a,b` none of them, `a | b` one value compared exactly (which a
+    /// packet, in one state, never has), `{ a, b }` and `@set` a set of values.
     fn ct_match(&mut self, sets: &[NamedSet]) -> Result<Cond, E> {
-        let (neg, elems, rel) = self.operand(sets, SetType::CtState, true)?;
-        if let Some(op) = rel {
-            return Err(E::new(
-                elems[0].line,
-                elems[0].col,
-                format!("`{op}` on ct state is not supported"),
-            ));
+        let mut op: Option<&'static str> = None;
+        if let Some(t) = self.peek().cloned() {
+            if let K::Op(o) = t.k {
+                if !matches!(o, "!=" | "==" | "!") {
+                    return Err(E::new(
+                        t.line,
+                        t.col,
+                        format!("`{o}` on ct state is not supported"),
+                    ));
+                }
+                self.pos += 1;
+                op = Some(o);
+            }
         }
-        let mut mask = 0u8;
-        for e in &elems {
-            mask |= CtState::from_name(&e.text)
-                .ok_or_else(|| E::new(e.line, e.col, format!("unsupported ct state {:?}", e.text)))?
-                .bit();
+        let at = self.peek().map_or(self.eof_pos(), |t| (t.line, t.col));
+        let state = |name: &str, l: usize, c: usize| -> Result<u8, E> {
+            Ok(CtState::from_name(name)
+                .ok_or_else(|| E::new(l, c, format!("unsupported ct state {name:?}")))?
+                .bit())
+        };
+        // A set: each element one value.
+        let set_elems = if self.peek_k() == Some(&K::LBrace) {
+            Some(self.values(false)?.elems)
+        } else if let Some(K::Word(w)) = self.peek_k() {
+            match w.strip_prefix('@') {
+                Some(name) => {
+                    let name = name.to_string();
+                    let Some(s) = sets.iter().find(|s| s.name == name) else {
+                        return Err(E::new(at.0, at.1, format!("unknown set @{name} (sets must be declared before use in the same table)")));
+                    };
+                    if s.ty != SetType::CtState {
+                        return Err(E::new(
+                            at.0,
+                            at.1,
+                            format!("set @{name} has type {}, expected ct_state", s.ty.name()),
+                        ));
+                    }
+                    self.pos += 1;
+                    Some(s.elems.clone())
+                }
+                None if w == "vmap" || w == "map" => {
+                    return Err(E::new(
+                        at.0,
+                        at.1,
+                        if w == "vmap" {
+                            "a verdict map lookup cannot be negated or compared (nft refuses `!= vmap`)"
+                        } else {
+                            "unsupported map lookup (`map { ... }`): only verdict maps (`vmap`) are evaluated"
+                        },
+                    ))
+                }
+                None => None,
+            }
+        } else {
+            None
+        };
+        if let Some(elems) = set_elems {
+            if op == Some("!") {
+                return Err(E::new(at.0, at.1, "`!` needs states, not a set"));
+            }
+            let mut values = Vec::new();
+            for e in &elems {
+                let mut v = 0u8;
+                for name in e.text.split('|').map(str::trim).filter(|n| !n.is_empty()) {
+                    v |= state(name, e.line, e.col)?;
+                }
+                values.push(v);
+            }
+            return Ok(Cond::CtValues {
+                neg: op == Some("!="),
+                values,
+            });
         }
-        Ok(Cond::Ct { neg, mask })
+        // Bare values: groups separated by `,`, the states of a group by `|`.
+        let mut groups: Vec<u8> = Vec::new();
+        let mut piped = false;
+        loop {
+            let (w, l, c) = self.word("a ct state")?;
+            let mut v = 0u8;
+            for name in w.split('|').filter(|n| !n.is_empty()) {
+                v |= state(name, l, c)?;
+            }
+            piped |= w.contains('|');
+            // `a | b`, `a| b`, `a |b`: more states of the value
+            let mut more = w.ends_with('|');
+            loop {
+                if self.next_is_word("|") {
+                    self.pos += 1;
+                    more = true;
+                } else if matches!(self.peek_k(), Some(K::Word(x)) if x.starts_with('|')) {
+                    more = true;
+                }
+                if !more {
+                    break;
+                }
+                let (w2, l2, c2) = self.word("a ct state after `|`")?;
+                for name in w2.split('|').filter(|n| !n.is_empty()) {
+                    v |= state(name, l2, c2)?;
+                }
+                piped = true;
+                more = w2.ends_with('|');
+            }
+            groups.push(v);
+            if self.peek_k() == Some(&K::Comma) {
+                self.pos += 1;
+            } else {
+                break;
+            }
+        }
+        if piped && groups.len() > 1 {
+            return Err(E::new(at.0, at.1, "ct state: `,` and `|` mixed"));
+        }
+        let all = groups.iter().fold(0u8, |a, b| a | b);
+        Ok(match op {
+            Some("!") => Cond::Ct {
+                neg: true,
+                mask: all,
+            },
+            Some("!=") => {
+                if groups.len() > 1 {
+                    self.notes.push(format!(
+                        "line {}: nft reads `ct state != a,b` as `ct state != a | b`: the state is not the one value a|b, which holds for every packet; `ct state ! a,b` is \"none of them\"",
+                        at.0
+                    ));
+                }
+                Cond::CtValues {
+                    neg: true,
+                    values: vec![all],
+                }
+            }
+            _ if piped => Cond::CtValues {
+                neg: false,
+                values: vec![all],
+            },
+            _ => Cond::Ct {
+                neg: false,
+                mask: all,
+            },
+        })
     }
 
     fn next_is_word(&self, w: &str) -> bool {
@@ -1461,32 +1594,7 @@ impl<'a> P<'a> {
                 }
                 (Some(vals), texts.join(" . "))
             };
-            // Element annotations.
-            while let Some(K::Word(o)) = self.peek_k().cloned() {
-                match o.as_str() {
-                    "counter" => {
-                        self.pos += 1;
-                        if self.next_is_word("packets") {
-                            self.pos += 1;
-                            self.word("a packet count")?;
-                            let (b, l, c) = self.word("`bytes`")?;
-                            if b != "bytes" {
-                                return Err(E::new(l, c, "expected `bytes`"));
-                            }
-                            self.word("a byte count")?;
-                        }
-                    }
-                    "timeout" | "expires" => {
-                        self.pos += 1;
-                        self.word("a time")?;
-                    }
-                    "comment" => {
-                        self.pos += 1;
-                        self.name("a comment string")?;
-                    }
-                    _ => break,
-                }
-            }
+            self.element_annotations()?;
             match self.next() {
                 Some(T { k: K::Word(w), .. }) if w == ":" => {}
                 Some(x) => {
@@ -1571,6 +1679,37 @@ impl<'a> P<'a> {
             ));
         }
         Ok(elems)
+    }
+
+    /// What may follow a set or map element's key: `counter [packets N bytes M]`,
+    /// `timeout T`, `expires T`, `comment "..."`.
+    fn element_annotations(&mut self) -> Result<(), E> {
+        while let Some(K::Word(o)) = self.peek_k().cloned() {
+            match o.as_str() {
+                "counter" => {
+                    self.pos += 1;
+                    if self.next_is_word("packets") {
+                        self.pos += 1;
+                        self.word("a packet count")?;
+                        let (b, l, c) = self.word("`bytes`")?;
+                        if b != "bytes" {
+                            return Err(E::new(l, c, "expected `bytes`"));
+                        }
+                        self.word("a byte count")?;
+                    }
+                }
+                "timeout" | "expires" => {
+                    self.pos += 1;
+                    self.word("a time")?;
+                }
+                "comment" => {
+                    self.pos += 1;
+                    self.name("a comment string")?;
+                }
+                _ => break,
+            }
+        }
+        Ok(())
     }
 
     /// One key value of type `ty`; returns it and its text as written (a ct state
