@@ -248,13 +248,15 @@ fn gen_rule(
     }
     // Interfaces, where the packet has the device (elsewhere the name is
     // empty: a positive match never holds, a negated one always).
+    // (At postrouting a forwarded packet has its input device, a local one
+    // none: both are worth asking.)
     let hook_has = |out: bool| match w.hook {
         None => true,
         Some(h) => {
             if out {
                 matches!(h, Hook::Forward | Hook::Output | Hook::Postrouting)
             } else {
-                matches!(h, Hook::Prerouting | Hook::Input | Hook::Forward)
+                matches!(h, Hook::Prerouting | Hook::Input | Hook::Forward | Hook::Postrouting)
             }
         }
     };

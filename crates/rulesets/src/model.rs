@@ -816,12 +816,15 @@ fn eval_cond(c: &Cond, x: &Ctx<'_>) -> bool {
     }
 }
 
-/// The interface name a match sees: empty where the hook has no such device.
+/// The interface name a match sees: empty where the hook has no such device. At
+/// postrouting a forwarded packet still has the device it came in on (the kernel's
+/// `ip_output` and `ip6_output` pass `skb->dev` as the hook's input device); a local
+/// packet has none.
 fn iface_name<'a>(x: &Ctx<'a>, out: bool) -> &'a str {
     let exists = if out {
         x.hook.has_outdev()
     } else {
-        x.hook.has_indev()
+        x.hook.has_indev() || x.hook == Hook::Postrouting && x.pkt.hook == Hook::Forward
     };
     if !exists {
         ""

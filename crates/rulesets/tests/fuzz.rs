@@ -101,6 +101,8 @@ const NFT_TOKENS: &[&str] = &[
     "ipv4",
     "@",
     "a b",
+    "!",
+    "established|related",
 ];
 
 const IPT_TOKENS: &[&str] = &[

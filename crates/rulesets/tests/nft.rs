@@ -1018,3 +1018,77 @@ fn by_of(d: &DecidedBy) -> By {
         DecidedBy::NoBaseChain => By::NoChain,
     }
 }
+
+/// `ct state` as nft 1.0.6 reads and prints it (measured: `nft --debug=netlink`, and
+/// the kernel's verdicts in `differential_nft`): `a,b` tests the bits (any of them),
+/// `! a,b` none of them, `a | b` and `!= a | b` compare one value exactly, and nft
+/// reads `!= a,b` as `!= a | b`.
+#[test]
+fn nft_ct_state_as_nft_reads_it() {
+    let text = "table ip t {\n\tchain c {\n\t\ttype filter hook input priority 0; policy accept;\n\t\tudp dport 1 ct state established,related drop\n\t\tudp dport 2 ct state ! established,related drop\n\t\tudp dport 3 ct state established | related drop\n\t\tudp dport 4 ct state != established | related drop\n\t\tudp dport 5 ct state != established,related drop\n\t\tudp dport 6 ct state != established drop\n\t\tudp dport 7 ct state != { established, related } drop\n\t\tudp dport 8 ct state { established, new } drop\n\t}\n}\n";
+    let rs = parse_ok(text);
+    let verdict = |dport: u16, state: &str| {
+        eval(&rs, &format!("udp 1.1.1.1:9 -> 2.2.2.2:{dport} state {state}")).verdict
+    };
+    let d = Verdict::Drop;
+    let a = Verdict::Accept;
+    for (dport, est, new) in [
+        (1, d, a),
+        (2, a, d),
+        (3, a, a),
+        (4, d, d),
+        (5, d, d),
+        (6, a, d),
+        (7, a, d),
+        (8, d, d),
+    ] {
+        assert_eq!(
+            (verdict(dport, "established"), verdict(dport, "new")),
+            (est, new),
+            "udp dport {dport}"
+        );
+    }
+    assert!(
+        rs.notes()
+            .iter()
+            .any(|n| n.starts_with("line 8: nft reads `ct state != a,b`")),
+        "{:?}",
+        rs.notes()
+    );
+    // `!` is for flags only.
+    let errs = errors("table ip t {\n\tchain c {\n\t\ttcp dport ! 22 drop\n\t}\n}\n");
+    assert!(
+        errs[0].contains("line 3, column 13: `!` (none of the flags) applies to ct state only"),
+        "{errs:?}"
+    );
+    let errs = errors("table ip t {\n\tchain c {\n\t\tct state new | established, invalid drop\n\t}\n}\n");
+    assert!(errs[0].contains("`,` and `|` mixed"), "{errs:?}");
+}
+
+/// At postrouting a forwarded packet still has the device it came in on (the kernel's
+/// `ip_output` passes `skb->dev` to the hook); a local packet has none. Found by the
+/// nft differential.
+#[test]
+fn nft_postrouting_sees_a_forwarded_packets_input_device() {
+    let text = "table inet t {\n\tchain post {\n\t\ttype filter hook postrouting priority 0; policy accept;\n\t\tiifname \"b*\" drop\n\t\tiifname \"\" reject\n\t}\n}\n";
+    run_table(
+        text,
+        &[
+            (
+                "tcp 1.1.1.1:1 -> 2.2.2.2:3 in b0 out b1 hook forward",
+                "drop",
+                "rule:iifname \"b*\" drop",
+            ),
+            (
+                "tcp 1.1.1.1:1 -> 2.2.2.2:3 in eth0 out b1 hook forward",
+                "accept",
+                "policy:chain post",
+            ),
+            (
+                "tcp 1.1.1.1:1 -> 2.2.2.2:3 in b0 out b1 hook output",
+                "reject",
+                "rule:iifname \"\" reject",
+            ),
+        ],
+    );
+}
