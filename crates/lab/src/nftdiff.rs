@@ -256,7 +256,10 @@ fn gen_rule(
             if out {
                 matches!(h, Hook::Forward | Hook::Output | Hook::Postrouting)
             } else {
-                matches!(h, Hook::Prerouting | Hook::Input | Hook::Forward | Hook::Postrouting)
+                matches!(
+                    h,
+                    Hook::Prerouting | Hook::Input | Hook::Forward | Hook::Postrouting
+                )
             }
         }
     };

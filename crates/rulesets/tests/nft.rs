@@ -1028,7 +1028,11 @@ fn nft_ct_state_as_nft_reads_it() {
     let text = "table ip t {\n\tchain c {\n\t\ttype filter hook input priority 0; policy accept;\n\t\tudp dport 1 ct state established,related drop\n\t\tudp dport 2 ct state ! established,related drop\n\t\tudp dport 3 ct state established | related drop\n\t\tudp dport 4 ct state != established | related drop\n\t\tudp dport 5 ct state != established,related drop\n\t\tudp dport 6 ct state != established drop\n\t\tudp dport 7 ct state != { established, related } drop\n\t\tudp dport 8 ct state { established, new } drop\n\t}\n}\n";
     let rs = parse_ok(text);
     let verdict = |dport: u16, state: &str| {
-        eval(&rs, &format!("udp 1.1.1.1:9 -> 2.2.2.2:{dport} state {state}")).verdict
+        eval(
+            &rs,
+            &format!("udp 1.1.1.1:9 -> 2.2.2.2:{dport} state {state}"),
+        )
+        .verdict
     };
     let d = Verdict::Drop;
     let a = Verdict::Accept;
@@ -1061,7 +1065,8 @@ fn nft_ct_state_as_nft_reads_it() {
         errs[0].contains("line 3, column 13: `!` (none of the flags) applies to ct state only"),
         "{errs:?}"
     );
-    let errs = errors("table ip t {\n\tchain c {\n\t\tct state new | established, invalid drop\n\t}\n}\n");
+    let errs =
+        errors("table ip t {\n\tchain c {\n\t\tct state new | established, invalid drop\n\t}\n}\n");
     assert!(errs[0].contains("`,` and `|` mixed"), "{errs:?}");
 }
 
