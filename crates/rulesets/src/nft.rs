@@ -689,7 +689,7 @@ impl<'a> P<'a> {
                 },
                 "elements" => {
                     self.expect(K::Assign)?;
-                    let v = self.values(false)?;
+                    let v = self.values()?;
                     elems = v.elems;
                 }
                 "size" | "policy" | "timeout" | "gc-interval" => {
@@ -930,8 +930,8 @@ impl<'a> P<'a> {
     }
 
     /// Values after a match key: optional anonymous set `{ ... }`, named set `@x`, or a
-    /// single value (`list`: also `a,b,c` as for ct state).
-    fn values(&mut self, list: bool) -> Result<Values, E> {
+    /// single value.
+    fn values(&mut self) -> Result<Values, E> {
         let mut elems = Vec::new();
         if self.peek_k() == Some(&K::LBrace) {
             self.pos += 1;
@@ -974,30 +974,24 @@ impl<'a> P<'a> {
             }
             return Ok(Values { elems });
         }
-        loop {
-            let Some(t) = self.next() else {
-                return Err(self.err_here("expected a value"));
-            };
-            match t.k {
-                K::Word(w) | K::Str(w) => elems.push(Elem {
-                    text: w,
-                    line: t.line,
-                    col: t.col,
-                }),
-                k => {
-                    return Err(E::new(
-                        t.line,
-                        t.col,
-                        format!("expected a value, got {}", describe(&k)),
-                    ))
-                }
+        let Some(t) = self.next() else {
+            return Err(self.err_here("expected a value"));
+        };
+        match t.k {
+            K::Word(w) | K::Str(w) => elems.push(Elem {
+                text: w,
+                line: t.line,
+                col: t.col,
+            }),
+            k => {
+                return Err(E::new(
+                    t.line,
+                    t.col,
+                    format!("expected a value, got {}", describe(&k)),
+                ))
             }
-            if list && self.peek_k() == Some(&K::Comma) {
-                self.pos += 1;
-                continue;
-            }
-            return Ok(Values { elems });
         }
+        Ok(Values { elems })
     }
 
     /// Reads `[op] values`; resolves `@set` references.
@@ -1005,7 +999,6 @@ impl<'a> P<'a> {
         &mut self,
         sets: &[NamedSet],
         ty: SetType,
-        list: bool,
     ) -> Result<(bool, Vec<Elem>, Option<String>), E> {
         let mut neg = false;
         let mut rel: Option<&'static str> = None;
@@ -1042,7 +1035,7 @@ impl<'a> P<'a> {
                 ));
             }
         }
-        let v = self.values(list)?;
+        let v = self.values()?;
         if let Some(op) = rel {
             if v.elems.len() != 1 {
                 return Err(E::new(at.0, at.1, format!("`{op}` needs a single value")));
@@ -1086,7 +1079,7 @@ impl<'a> P<'a> {
         } else {
             SetType::Ipv6
         };
-        let (neg, elems, rel) = self.operand(sets, ty, false)?;
+        let (neg, elems, rel) = self.operand(sets, ty)?;
         if rel.is_some() {
             return Err(E::new(
                 key.0,
@@ -1120,7 +1113,7 @@ impl<'a> P<'a> {
     }
 
     fn port_match(&mut self, sets: &[NamedSet], sel: PortSel, l4: Option<u8>) -> Result<Cond, E> {
-        let (neg, elems, rel) = self.operand(sets, SetType::Service, false)?;
+        let (neg, elems, rel) = self.operand(sets, SetType::Service)?;
         let mut ranges = Vec::new();
         for e in &elems {
             let r = parse_port_elem(&e.text).ok_or_else(|| {
@@ -1166,7 +1159,7 @@ impl<'a> P<'a> {
     }
 
     fn proto_match(&mut self, sets: &[NamedSet]) -> Result<Cond, E> {
-        let (neg, elems, rel) = self.operand(sets, SetType::Proto, false)?;
+        let (neg, elems, rel) = self.operand(sets, SetType::Proto)?;
         if let Some(op) = rel {
             return Err(E::new(
                 elems[0].line,
@@ -1186,7 +1179,7 @@ impl<'a> P<'a> {
     }
 
     fn iface_match(&mut self, sets: &[NamedSet], out: bool) -> Result<Cond, E> {
-        let (neg, elems, rel) = self.operand(sets, SetType::Ifname, false)?;
+        let (neg, elems, rel) = self.operand(sets, SetType::Ifname)?;
         if let Some(op) = rel {
             return Err(E::new(
                 elems[0].line,
@@ -1227,7 +1220,7 @@ impl<'a> P<'a> {
         };
         // A set: each element one value.
         let set_elems = if self.peek_k() == Some(&K::LBrace) {
-            Some(self.values(false)?.elems)
+            Some(self.values()?.elems)
         } else if let Some(K::Word(w)) = self.peek_k() {
             match w.strip_prefix('@') {
                 Some(name) => {
