@@ -384,13 +384,15 @@ fn gen_rule(
             v = "established";
         }
         // `!= a,b` nft reads as `!= a | b` (one value), `! a,b` is none of
-        // them, `a | b` one value compared exactly.
-        let op = match r.below(10) {
+        // them, `== a | b` one value compared exactly (printed `a | b`; a bare
+        // `a | b` nft reads as `a,b`).
+        let mut op = match r.below(10) {
             0 | 1 => "!= ",
             2 if !v.starts_with('{') && !v.starts_with('@') => "! ",
             _ => "",
         };
         if op.is_empty() && r.chance(0.1) {
+            op = "== ";
             v = "established | related";
         }
         parts.push(format!("ct state {op}{v}"));

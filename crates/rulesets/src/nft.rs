@@ -256,6 +256,12 @@ struct P<'a> {
     chains: Vec<Chain>,
     maps: Vec<Vmap>,
     declared_base: Vec<bool>,
+    /// Per table: its sets, maps and map jumps (a table may come in several blocks, as
+    /// in an `nft -f` file that adds to a table), and whether it is dormant.
+    scopes: Vec<Scope>,
+    dormant: Vec<bool>,
+    /// Jumps and gotos of rules, resolved when the text ends.
+    jumps: Vec<PendingJump>,
 }
 
 struct PendingJump {
@@ -461,14 +467,25 @@ impl<'a> P<'a> {
             }
         };
         let _ = fcol;
-        let table_idx = self.tables.len();
-        self.tables.push(Table {
-            name: name.clone(),
-            family: tf,
-        });
+        // A table named again (as an `nft -f` file may, to add to it) is the same table.
+        let table_idx = match self
+            .tables
+            .iter()
+            .position(|t| t.name == name && t.family == tf)
+        {
+            Some(i) => i,
+            None => {
+                self.tables.push(Table {
+                    name: name.clone(),
+                    family: tf,
+                });
+                self.scopes.push(Scope::default());
+                self.dormant.push(false);
+                self.tables.len() - 1
+            }
+        };
         self.expect(K::LBrace)?;
-        let first_chain = self.chains.len();
-        let mut scope = Scope::default();
+        let mut scope = std::mem::take(&mut self.scopes[table_idx]);
         let mut jumps: Vec<PendingJump> = Vec::new();
         let mut dormant = false;
         loop {
@@ -560,21 +577,47 @@ impl<'a> P<'a> {
                 }
             }
         }
-        // resolve jumps within the table
-        for j in jumps {
-            let target = (first_chain..self.chains.len()).find(|&c| self.chains[c].name == j.name);
-            match target {
-                None => self.errors.push(E::new(
-                    j.line,
-                    j.col,
-                    format!("jump to unknown chain {:?} in table {name}", j.name),
-                )),
-                Some(t) if self.declared_base[t] => self.errors.push(E::new(
-                    j.line,
-                    j.col,
-                    format!("cannot jump to base chain {:?}", j.name),
-                )),
-                Some(t) => {
+        self.scopes[table_idx] = scope;
+        self.jumps.extend(jumps);
+        self.dormant[table_idx] |= dormant;
+        Ok(())
+    }
+
+    /// Resolves the jumps and gotos of rules and map elements (to a regular chain of the
+    /// same table, declared anywhere in the text) and sets dormant tables aside.
+    fn resolve(&mut self) {
+        // (table, name) -> the first chain of that name in the table
+        let by_name: std::collections::HashMap<(usize, String), usize> = self
+            .chains
+            .iter()
+            .enumerate()
+            .rev()
+            .map(|(i, c)| ((c.table, c.name.clone()), i))
+            .collect();
+        let target = |p: &Self, table: usize, name: &str, line: usize, col: usize| match by_name
+            .get(&(table, name.to_string()))
+            .copied()
+        {
+            None => Err(E::new(
+                line,
+                col,
+                format!(
+                    "jump to unknown chain {name:?} in table {}",
+                    p.tables[table].name
+                ),
+            )),
+            Some(t) if p.declared_base[t] => Err(E::new(
+                line,
+                col,
+                format!("cannot jump to base chain {name:?}"),
+            )),
+            Some(t) => Ok(t),
+        };
+        for j in std::mem::take(&mut self.jumps) {
+            let table = self.chains[j.chain].table;
+            match target(self, table, &j.name, j.line, j.col) {
+                Err(e) => self.errors.push(e),
+                Ok(t) => {
                     if let Some(r) = self.chains[j.chain].rules.get_mut(j.rule) {
                         r.items.push(Item::Verdict(if j.goto {
                             Action::Goto(t)
@@ -585,42 +628,39 @@ impl<'a> P<'a> {
                 }
             }
         }
-        for j in scope.map_jumps {
-            let target = (first_chain..self.chains.len()).find(|&c| self.chains[c].name == j.name);
-            match target {
-                None => self.errors.push(E::new(
-                    j.line,
-                    j.col,
-                    format!("jump to unknown chain {:?} in table {name}", j.name),
-                )),
-                Some(t) if self.declared_base[t] => self.errors.push(E::new(
-                    j.line,
-                    j.col,
-                    format!("cannot jump to base chain {:?}", j.name),
-                )),
-                Some(t) => {
-                    if let Some(e) = self
-                        .maps
-                        .get_mut(j.map)
-                        .and_then(|m| m.elems.get_mut(j.elem))
-                    {
-                        e.verdict = match e.verdict {
-                            Some(Action::Goto(_)) => Some(Action::Goto(t)),
-                            _ => Some(Action::Jump(t)),
-                        };
+        for table in 0..self.scopes.len() {
+            for j in std::mem::take(&mut self.scopes[table].map_jumps) {
+                match target(self, table, &j.name, j.line, j.col) {
+                    Err(e) => self.errors.push(e),
+                    Ok(t) => {
+                        if let Some(e) = self
+                            .maps
+                            .get_mut(j.map)
+                            .and_then(|m| m.elems.get_mut(j.elem))
+                        {
+                            e.verdict = match e.verdict {
+                                Some(Action::Goto(_)) => Some(Action::Goto(t)),
+                                _ => Some(Action::Jump(t)),
+                            };
+                        }
                     }
                 }
             }
-        }
-        if dormant {
-            self.notes.push(format!(
-                "table {family} {name} is dormant (flags dormant): not evaluated"
-            ));
-            for c in &mut self.chains[first_chain..] {
-                c.base = None;
+            if self.dormant[table] {
+                let fam = match self.tables[table].family {
+                    TableFamily::Ip => "ip",
+                    TableFamily::Ip6 => "ip6",
+                    TableFamily::Inet => "inet",
+                };
+                self.notes.push(format!(
+                    "table {fam} {} is dormant (flags dormant): not evaluated",
+                    self.tables[table].name
+                ));
+                for c in self.chains.iter_mut().filter(|c| c.table == table) {
+                    c.base = None;
+                }
             }
         }
-        Ok(())
     }
 
     fn set_decl(&mut self) -> Result<NamedSet, E> {
@@ -2175,10 +2215,14 @@ pub(crate) fn parse(text: &str) -> Result<Ruleset, Vec<ParseError>> {
         chains: Vec::new(),
         maps: Vec::new(),
         declared_base: Vec::new(),
+        scopes: Vec::new(),
+        dormant: Vec::new(),
+        jumps: Vec::new(),
     };
     if let Err(e) = p.file() {
         p.errors.push(e);
     }
+    p.resolve();
     if p.errors.is_empty() {
         if let Some((c, line)) = find_loop(&p.chains, &p.maps) {
             p.errors.push(ParseError::new(

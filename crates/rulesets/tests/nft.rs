@@ -1097,3 +1097,34 @@ fn nft_postrouting_sees_a_forwarded_packets_input_device() {
         ],
     );
 }
+
+/// A table named twice (as an `nft -f` file may, to add to it) is one table: its sets,
+/// maps and chains are shared, and its chains are registered in the order read, so a
+/// base chain added after another table's runs first among equal priorities (what a
+/// dump lists with its table, out of that order, and marks with a tie note).
+#[test]
+fn nft_a_table_in_two_blocks_is_one_table() {
+    let loaded = "table inet a {\n\tset p {\n\t\ttype inet_service\n\t\telements = { 1 }\n\t}\n\tchain r {\n\t\treject\n\t}\n}\ntable inet b {\n\tchain c {\n\t\ttype filter hook input priority 0; policy accept;\n\t\tudp dport 1 drop\n\t}\n}\ntable inet a {\n\tchain c {\n\t\ttype filter hook input priority 0; policy accept;\n\t\tudp dport @p jump r\n\t}\n}\n";
+    let rs = parse_ok(loaded);
+    let d = eval(&rs, "udp 1.1.1.1:9 -> 2.2.2.2:1");
+    // a.c was read last: it runs first, jumps to a.r, rejects; b.c would drop.
+    assert_eq!((d.verdict, by(&d)), (Verdict::Reject, By::Rule(7)));
+    let t = d.tie.expect("tables a and b tie");
+    assert_eq!(
+        (t.alternative, by_of(&t.alternative_by)),
+        (Verdict::Drop, By::Rule(13))
+    );
+    // The dump of that load lists a.c with its table: b.c then runs first there.
+    let dump = "table inet a {\n\tset p {\n\t\ttype inet_service\n\t\telements = { 1 }\n\t}\n\tchain r {\n\t\treject\n\t}\n\tchain c {\n\t\ttype filter hook input priority 0; policy accept;\n\t\tudp dport @p jump r\n\t}\n}\ntable inet b {\n\tchain c {\n\t\ttype filter hook input priority 0; policy accept;\n\t\tudp dport 1 drop\n\t}\n}\n";
+    let d = eval(&parse_ok(dump), "udp 1.1.1.1:9 -> 2.2.2.2:1");
+    assert_eq!((d.verdict, by(&d)), (Verdict::Drop, By::Rule(17)));
+    assert_eq!(d.tie.map(|t| t.alternative), Some(Verdict::Reject));
+    // `ip` and `inet` tables of one name are two tables; a jump across them fails.
+    let errs = errors(
+        "table ip a {\n\tchain r {\n\t}\n}\ntable inet a {\n\tchain c {\n\t\tjump r\n\t}\n}\n",
+    );
+    assert!(
+        errs[0].contains("jump to unknown chain \"r\" in table a"),
+        "{errs:?}"
+    );
+}
