@@ -409,7 +409,7 @@ fn gen_rule(
     // The ending: a verdict map, a verdict, or nothing.
     let k = r.below(20);
     if k < 6 {
-        parts.push(gen_vmap(r, pool, ports_seen, w, v6, proto, fam_bound));
+        parts.push(gen_vmap(r, pool, ports_seen, w, v6, proto));
         if r.chance(0.2) {
             parts.push("counter".into());
         }
@@ -495,7 +495,6 @@ fn gen_vmap(
     w: &Where<'_>,
     v6: bool,
     proto: Option<u8>,
-    _fam_bound: bool,
 ) -> String {
     // A named map (only base chains use them, never a postrouting one when
     // an element reaches a chain that may reject).
@@ -666,11 +665,6 @@ fn prio_text(p: i32) -> String {
     }
 }
 
-/// The hooks a packet of `hook` traverses (nft base chains on each).
-fn traversed(hook: Hook) -> &'static [Hook] {
-    hook.traversal()
-}
-
 /// A random case: an nft rule set for packets at `hook`, and `npackets`
 /// packets.
 pub fn random_nft_case(seed: u64, hook: Hook, npackets: usize) -> NftCase {
@@ -706,7 +700,7 @@ pub fn random_nft_case(seed: u64, hook: Hook, npackets: usize) -> NftCase {
     // Base chains: on the packet's own hook 1-3 over the tables, on the other
     // hooks it traverses 0-1 each.
     let mut bases: Vec<(usize, Hook)> = Vec::new();
-    for &h in traversed(hook) {
+    for &h in hook.traversal() {
         let n = if h == hook {
             1 + r.below(3) as usize
         } else {
