@@ -130,40 +130,49 @@ fn random_nft_rule_sets_agree_with_the_kernel() {
     let queue = std::sync::Arc::new(std::sync::Mutex::new(
         (base..base + rulesets).rev().collect::<Vec<u64>>(),
     ));
+    // A worker that fails stops (its rig comes down as it is dropped) and says
+    // why; the others finish theirs, so that no namespace is left behind.
     let workers: Vec<_> = (0..4)
         .map(|_| {
             let queue = queue.clone();
-            std::thread::spawn(move || {
+            std::thread::spawn(move || -> Result<Vec<_>, String> {
                 let mut done = Vec::new();
                 loop {
                     let Some(seed) = queue.lock().unwrap().pop() else {
-                        return done;
+                        return Ok(done);
                     };
                     let hook = HOOKS[(seed % HOOKS.len() as u64) as usize];
                     let case = random_nft_case(seed, hook, per);
-                    let rig = Rig::new(&common::lab_name(&format!("nft{seed}"))).expect("rig");
-                    rig.add_fixed(hook, &case.fixed).expect("addresses");
-                    let dump = rig.load_nft(&case.loads).unwrap_or_else(|e| {
-                        panic!(
+                    let rig = Rig::new(&common::lab_name(&format!("nft{seed}")))
+                        .map_err(|e| format!("seed {seed}: rig: {e}"))?;
+                    rig.add_fixed(hook, &case.fixed)
+                        .map_err(|e| format!("seed {seed}: addresses: {e}"))?;
+                    let dump = rig.load_nft(&case.loads).map_err(|e| {
+                        format!(
                             "seed {seed} ({}): the kernel refuses the rule set: {e}\n{}",
                             hook.name(),
-                            case.loads.join("---\n")
+                            case.loads.join("# ---- next nft -f\n")
                         )
-                    });
+                    })?;
                     rig.connections(&case.entries)
-                        .unwrap_or_else(|e| panic!("seed {seed}: conntrack entries: {e}"));
+                        .map_err(|e| format!("seed {seed}: conntrack entries: {e}"))?;
                     let kernel = rig
                         .verdicts(hook, &case.packets, &case.shapes)
-                        .expect("packets sent");
+                        .map_err(|e| format!("seed {seed}: packets: {e}"))?;
                     done.push((seed, case, dump, kernel));
                 }
             })
         })
         .collect();
     let mut cases = Vec::new();
+    let mut failed = Vec::new();
     for w in workers {
-        cases.extend(w.join().expect("a rig worker"));
+        match w.join().expect("a rig worker") {
+            Ok(done) => cases.extend(done),
+            Err(e) => failed.push(e),
+        }
     }
+    assert!(failed.is_empty(), "{}", failed.join("\n\n"));
     cases.sort_by_key(|c| c.0);
     let kernel_secs = started.elapsed().as_secs_f64();
 
