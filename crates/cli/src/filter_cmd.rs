@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use pathproof_rulesets::{parse_packet, parse_ruleset, DecidedBy, Decision, Step, Via};
+use pathproof_rulesets::{parse_packet, parse_ruleset, DecidedBy, Decision, Step, TieNote, Via};
 use serde_json::{json, Value};
 
 use crate::InputError;
@@ -24,8 +24,32 @@ fn decided_json(d: &DecidedBy) -> Value {
         DecidedBy::Policy { table, chain, line } => {
             json!({ "kind": "policy", "table": table, "chain": chain, "line": line })
         }
+        DecidedBy::MapElement {
+            line,
+            text,
+            map,
+            element_line,
+            element,
+        } => json!({
+            "kind": "map_element",
+            "line": line,
+            "text": text,
+            "map": map,
+            "element_line": element_line,
+            "element": element,
+        }),
         DecidedBy::NoBaseChain => json!({ "kind": "no_base_chain" }),
     }
+}
+
+fn tie_json(t: &TieNote) -> Value {
+    json!({
+        "hook": t.hook.name(),
+        "priority": t.priority,
+        "chains": t.chains.iter().map(|c| json!({ "table": c.table, "chain": c.chain, "line": c.line })).collect::<Vec<_>>(),
+        "alternative": t.alternative.to_string(),
+        "alternative_decided_by": decided_json(&t.alternative_by),
+    })
 }
 
 fn step_json(s: &Step) -> Value {
@@ -45,6 +69,19 @@ fn step_json(s: &Step) -> Value {
         }
         Step::Log { line } => json!({ "log": line }),
         Step::Counter { line } => json!({ "counter": line }),
+        Step::MapElement {
+            line,
+            map,
+            element_line,
+            element,
+            key,
+        } => json!({ "map_element": {
+            "line": line,
+            "map": map,
+            "element_line": element_line,
+            "element": element,
+            "key": key,
+        } }),
         Step::Return { chain, line } => json!({ "return": { "chain": chain, "line": line } }),
         Step::Accepted { table, chain } => {
             json!({ "accepted": { "table": table, "chain": chain } })
@@ -59,6 +96,7 @@ fn decision_json(packet: &str, line: usize, d: &Decision) -> Value {
         "verdict": d.verdict.to_string(),
         "decided_by": decided_json(&d.decided_by),
         "path": d.path.iter().map(step_json).collect::<Vec<_>>(),
+        "tie": d.tie.as_ref().map(tie_json),
     })
 }
 
@@ -141,6 +179,9 @@ pub fn run(
         for (_, l, p) in &parsed {
             let d = rules.evaluate(p);
             let _ = writeln!(out, "{}\t{l}", d.render_line());
+            if let Some(t) = d.render_tie() {
+                let _ = writeln!(out, "  {t}");
+            }
         }
         for n in notes {
             let _ = writeln!(out, "# note: {n}");

@@ -344,6 +344,78 @@ fn filter_nft_rule_sets() {
         .stdout(predicate::str::starts_with("accept  line 5:"));
 }
 
+/// Verdict maps and a tie between two tables' base chains of equal priority, in text
+/// and JSON.
+#[test]
+fn filter_nft_verdict_maps_and_ties() {
+    let rules = write("vmap.nft", "table ip a {\n  map ports {\n    type inet_service : verdict\n    elements = { 22 : accept, 443 : drop }\n  }\n  chain input {\n    type filter hook input priority 0; policy accept;\n    tcp dport vmap @ports\n  }\n}\ntable inet b {\n  chain input {\n    type filter hook input priority 0; policy accept;\n    tcp dport vmap { 443 : jump no }\n  }\n  chain no {\n    reject\n  }\n}\n");
+    let packets = write(
+        "vmap-packets.txt",
+        "tcp 10.1.2.3:5555 -> 10.0.0.2:22\ntcp 10.1.2.3:5555 -> 10.0.0.2:443\n",
+    );
+    let out = pathproof()
+        .args([
+            "filter",
+            rules.to_str().unwrap(),
+            "--packets",
+            packets.to_str().unwrap(),
+        ])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let out = String::from_utf8(out).unwrap();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    assert!(
+        lines[0].starts_with(
+            "accept  line 8: tcp dport vmap @ports (element `22 : accept`, line 4 of map ports)"
+        ),
+        "{out}"
+    );
+    assert!(lines[1].starts_with("reject  line 17: reject\t"), "{out}");
+    assert_eq!(
+        lines[2],
+        "  tie: base chains input (table b, line 12), input (table a, line 6) share hook input priority 0; evaluated in the order nft -f gives them (the chain listed later first); registered in another order: drop line 8: tcp dport vmap @ports (element `443 : drop`, line 4 of map ports)",
+        "{out}"
+    );
+    let json = pathproof()
+        .args([
+            "filter",
+            rules.to_str().unwrap(),
+            "--packets",
+            packets.to_str().unwrap(),
+            "--format",
+            "json",
+        ])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
+    let r0 = &v["results"][0];
+    assert_eq!(r0["decided_by"]["kind"], "map_element");
+    assert_eq!(r0["decided_by"]["map"], "ports");
+    assert_eq!(r0["decided_by"]["element"], "22 : accept");
+    assert_eq!(r0["decided_by"]["element_line"], 4);
+    assert!(r0["tie"].is_null());
+    let r1 = &v["results"][1];
+    assert_eq!(r1["verdict"], "reject");
+    assert_eq!(r1["tie"]["alternative"], "drop");
+    assert_eq!(r1["tie"]["alternative_decided_by"]["element"], "443 : drop");
+    assert_eq!(r1["tie"]["chains"][0]["table"], "b");
+    assert_eq!(r1["tie"]["hook"], "input");
+    assert!(r1["path"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(
+            |s| s["map_element"]["element"] == "443 : jump no" && s["map_element"]["key"] == "443"
+        ));
+}
+
 #[test]
 fn filter_input_errors_exit_2_with_the_line() {
     let bad = write("bad.rules", "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -m hashlimit --hashlimit-upto 5 -j ACCEPT\nCOMMIT\n");

@@ -13,8 +13,10 @@
 //! from addresses it owns, out of `b0`. Packet number N carries N in its IPv4
 //! id or IPv6 flow label, its TCP sequence number and its ICMP echo id. An
 //! observer table in `b` (table `inet pfobs`, not part of the rule set):
-//! - accepted: a chain at priority 100 of the packet's hook, after the rule
-//!   set, adds N to a set and drops the packet (so `b` never answers it);
+//! - accepted: a chain at priority 100 of the packet's last hook (input, or
+//!   postrouting for FORWARD and OUTPUT, so that an nft rule set's postrouting
+//!   chains decide too), after the rule set, adds N to a set and drops the
+//!   packet (so `b` never answers it);
 //! - rejected: the answer `b` sends (ICMP/ICMPv6 destination unreachable
 //!   quoting N (the low 16 bits of the quoted flow label for IPv6), or a TCP
 //!   reset acknowledging N + 1) meets a chain at output
@@ -125,7 +127,7 @@ pub fn kinds() -> Vec<Kind> {
 }
 
 /// An address prefix of either family.
-type Prefix = (IpAddr, u8);
+pub(crate) type Prefix = (IpAddr, u8);
 
 fn mask(a: IpAddr, len: u8) -> IpAddr {
     match a {
@@ -174,7 +176,7 @@ enum Target {
     Return,
 }
 
-fn prefix(r: &mut Rng, pool: &[Prefix], v6: bool) -> Prefix {
+pub(crate) fn prefix(r: &mut Rng, pool: &[Prefix], v6: bool) -> Prefix {
     let mine: Vec<&Prefix> = pool.iter().filter(|p| p.0.is_ipv6() == v6).collect();
     if !mine.is_empty() && r.chance(0.5) {
         let (a, l) = *mine[r.below(mine.len() as u64) as usize];
@@ -202,7 +204,7 @@ fn prefix(r: &mut Rng, pool: &[Prefix], v6: bool) -> Prefix {
 
 /// An address inside (or next to) a prefix of the pool, kept inside
 /// 10.0.0.0/8 or 2001:db8::/32.
-fn addr(r: &mut Rng, pool: &[Prefix], v6: bool) -> IpAddr {
+pub(crate) fn addr(r: &mut Rng, pool: &[Prefix], v6: bool) -> IpAddr {
     let (a, l) = prefix(r, pool, v6);
     match a {
         IpAddr::V4(a) => {
@@ -233,7 +235,7 @@ fn addr(r: &mut Rng, pool: &[Prefix], v6: bool) -> IpAddr {
     }
 }
 
-fn ports(r: &mut Rng) -> (u16, u16) {
+pub(crate) fn ports(r: &mut Rng) -> (u16, u16) {
     let lo = [22u16, 53, 80, 443, 1000, 8080, 30000][r.below(7) as usize] + r.below(3) as u16;
     if r.chance(0.5) {
         (lo, lo)
@@ -691,7 +693,6 @@ pub fn random_case(seed: u64, kind: Kind, npackets: usize) -> Case {
         }
     };
     // Packets: addresses inside or next to the rules' prefixes, ports near theirs.
-    let mut packets = Vec::new();
     let mut all_ports: Vec<u16> = Vec::new();
     for g in rules.iter().flatten() {
         for (lo, hi) in [g.sport, g.dport].into_iter().flatten() {
@@ -703,6 +704,38 @@ pub fn random_case(seed: u64, kind: Kind, npackets: usize) -> Case {
         Family::V6 => &[true],
         Family::Inet => &[false, true],
     };
+    let p = packets_for(&mut r, &pool, &all_ports, kind.hook, fams, npackets);
+    Case {
+        kind,
+        text,
+        packets: p.packets,
+        shapes: p.shapes,
+        entries: p.entries,
+        fixed: p.fixed,
+    }
+}
+
+/// The packets of a case, how each is made, the conntrack entries to make first and
+/// the case's fixed addresses (see [`Case`]).
+pub(crate) struct Packets {
+    pub packets: Vec<Packet>,
+    pub shapes: Vec<Shape>,
+    pub entries: Vec<CtEntry>,
+    pub fixed: Vec<IpAddr>,
+}
+
+/// `npackets` packets at `hook` of the families `fams` (`true`: IPv6): addresses
+/// inside or next to the prefixes of `pool`, ports mostly from `all_ports`, in every
+/// conntrack state.
+pub(crate) fn packets_for(
+    r: &mut Rng,
+    pool: &[Prefix],
+    all_ports: &[u16],
+    hook: Hook,
+    fams: &[bool],
+    npackets: usize,
+) -> Packets {
+    let mut packets = Vec::new();
     // The fixed side: a set of addresses per family, so that the namespace
     // under test owns (or routes) each one and its ICMP answers have a local
     // source; the other side: anything else.
@@ -710,13 +743,13 @@ pub fn random_case(seed: u64, kind: Kind, npackets: usize) -> Case {
     for &v6 in fams {
         let want = fixed.len() + 48 / fams.len();
         while fixed.len() < want {
-            let a = addr(&mut r, &pool, v6);
+            let a = addr(r, pool, v6);
             if !fixed.contains(&a) {
                 fixed.push(a);
             }
         }
     }
-    let (in_iface, out_iface) = match kind.hook {
+    let (in_iface, out_iface) = match hook {
         Hook::Forward => (Some("b0"), Some("b1")),
         Hook::Output => (None, Some("b0")),
         _ => (Some("b0"), None),
@@ -763,11 +796,11 @@ pub fn random_case(seed: u64, kind: Kind, npackets: usize) -> Case {
             .filter(|a| a.is_ipv6() == v6)
             .collect();
         let one = mine[r.below(mine.len() as u64) as usize];
-        let other = addr(&mut r, &pool, v6);
+        let other = addr(r, pool, v6);
         if fixed.contains(&other) {
             continue;
         }
-        let (src, dst) = if kind.hook == Hook::Output {
+        let (src, dst) = if hook == Hook::Output {
             (one, other)
         } else {
             (other, one)
@@ -782,7 +815,7 @@ pub fn random_case(seed: u64, kind: Kind, npackets: usize) -> Case {
         let (sport, dport) = if proto == 1 || proto == 58 {
             (None, None)
         } else {
-            (Some(port(&mut r)), Some(port(&mut r)))
+            (Some(port(r)), Some(port(r)))
         };
         if src == dst {
             continue;
@@ -833,12 +866,10 @@ pub fn random_case(seed: u64, kind: Kind, npackets: usize) -> Case {
             in_iface: in_iface.map(str::to_string),
             out_iface: out_iface.map(str::to_string),
             state,
-            hook: kind.hook,
+            hook,
         });
     }
-    Case {
-        kind,
-        text,
+    Packets {
         packets,
         shapes,
         entries,
@@ -1026,7 +1057,7 @@ fn build(p: &Packet, n: u16, shape: Shape) -> Vec<u8> {
 const RIG_MARK: u32 = 0x7070;
 
 /// The observer (see the module comment). Accepted packets are recorded at
-/// priority 100 of every hook; answers to rejected ones at output -300; the
+/// priority 100 of input and postrouting; answers to rejected ones at output -300; the
 /// conntrack state of every packet at priority -150, after conntrack and
 /// before the rule set.
 const OBSERVER: &str = "table inet pfobs {
@@ -1065,8 +1096,8 @@ const OBSERVER: &str = "table inet pfobs {
 \tchain states_in { type filter hook prerouting priority -150; policy accept; iifname \"b0\" jump states; }
 \tchain states_out { type filter hook output priority -150; policy accept; oifname \"b0\" meta mark 0x7070 jump states; }
 \tchain obs_in { type filter hook input priority 100; policy accept; iifname \"b0\" meta nfproto ipv4 add @acc4 { ip id } drop; iifname \"b0\" meta nfproto ipv6 add @acc6 { ip6 flowlabel } drop; }
-\tchain obs_fwd { type filter hook forward priority 100; policy accept; iifname \"b0\" meta nfproto ipv4 add @acc4 { ip id } drop; iifname \"b0\" meta nfproto ipv6 add @acc6 { ip6 flowlabel } drop; }
-\tchain obs_out { type filter hook output priority 100; policy accept; oifname \"b0\" meta nfproto ipv4 add @acc4 { ip id } drop; oifname \"b0\" meta nfproto ipv6 add @acc6 { ip6 flowlabel } drop; }
+\tchain obs_fwd { type filter hook postrouting priority 100; policy accept; oifname \"b1\" meta nfproto ipv4 add @acc4 { ip id } drop; oifname \"b1\" meta nfproto ipv6 add @acc6 { ip6 flowlabel } drop; }
+\tchain obs_out { type filter hook postrouting priority 101; policy accept; oifname \"b0\" meta mark 0x7070 meta nfproto ipv4 add @acc4 { ip id } drop; oifname \"b0\" meta mark 0x7070 meta nfproto ipv6 add @acc6 { ip6 flowlabel } drop; }
 }
 ";
 
@@ -1181,6 +1212,29 @@ impl Rig {
                 "net/netfilter/nf_conntrack_tcp_be_liberal".into(),
                 "1".into(),
             )])
+        })?
+    }
+
+    /// Loads an nft rule set into `b` with `nft -f`, one text after the other
+    /// (replacing what was there), and returns `nft list ruleset` of it, taken
+    /// before the observer is loaded beside it.
+    pub fn load_nft(&self, loads: &[String]) -> Result<String, String> {
+        let loads = loads.to_vec();
+        netns::run_in(&self.b, move || -> Result<String, String> {
+            netns::run_cmd("nft", &["flush", "ruleset"], None)?;
+            for (i, text) in loads.iter().enumerate() {
+                netns::run_cmd("nft", &["-f", "-"], Some(text))
+                    .map_err(|e| format!("nft -f of load {}: {e}", i + 1))?;
+            }
+            let dump = netns::run_cmd("nft", &["list", "ruleset"], None)?;
+            let _ = netns::run_cmd("conntrack", &["-F"], None);
+            let _ = netns::run_cmd("conntrack", &["-F", "-f", "ipv6"], None);
+            netns::run_cmd("nft", &["-f", "-"], Some(OBSERVER))?;
+            netns::write_sysctls(&[(
+                "net/netfilter/nf_conntrack_tcp_be_liberal".into(),
+                "1".into(),
+            )])?;
+            Ok(dump)
         })?
     }
 

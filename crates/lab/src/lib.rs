@@ -6,6 +6,7 @@
 pub mod dns;
 pub mod filterdiff;
 pub mod ktrace;
+pub mod nftdiff;
 
 pub mod lab;
 pub mod names;

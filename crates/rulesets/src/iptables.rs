@@ -398,7 +398,7 @@ pub(crate) fn parse(text: &str) -> Result<Ruleset, Vec<ParseError>> {
         }
     }
     if errors.is_empty() {
-        if let Some((c, line)) = find_loop(&chains) {
+        if let Some((c, line)) = find_loop(&chains, &[]) {
             errors.push(ParseError::new(
                 line,
                 0,
@@ -425,6 +425,7 @@ pub(crate) fn parse(text: &str) -> Result<Ruleset, Vec<ParseError>> {
         Format::IptablesSave,
         vec![table],
         chains,
+        Vec::new(),
         notes,
     ))
 }

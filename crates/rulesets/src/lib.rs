@@ -19,7 +19,8 @@ mod packet;
 
 pub use error::ParseError;
 pub use model::{
-    CtState, DecidedBy, Decision, Family, Format, Hook, Ruleset, Step, TableFamily, Verdict, Via,
+    CtState, DecidedBy, Decision, Family, Format, Hook, Ruleset, Step, TableFamily, TieChain,
+    TieNote, Verdict, Via,
 };
 pub use packet::{parse_packet, Packet};
 

@@ -292,8 +292,11 @@ pub(crate) enum Cond {
         neg: bool,
         pats: Vec<IfPat>,
     },
-    /// Conntrack state in the mask.
+    /// Conntrack state in the mask (a bitmask test: any of the states; negated, none).
     Ct { neg: bool, mask: u8 },
+    /// Conntrack state equal to one of the values (nft's `ct state a | b`, `!= a | b`,
+    /// `{ a, b }`): a packet's state is one state, so a value of several never matches.
+    CtValues { neg: bool, values: Vec<u8> },
 }
 
 /// Which port a port condition looks at.
@@ -323,6 +326,61 @@ pub(crate) enum Item {
     Log,
     Counter,
     Verdict(Action),
+    /// A verdict-map lookup (`KEY vmap { ... }` / `KEY vmap @name`): the map (an index
+    /// into [`Ruleset::maps`]) and the key expression, one selector per component.
+    Vmap {
+        map: usize,
+        keys: Vec<KeySel>,
+    },
+}
+
+/// What one component of a verdict map's key reads from the packet. Each
+/// carries nft's implicit dependency: an address needs its family, `ip
+/// protocol` IPv4 and `ip6 nexthdr` IPv6, `tcp`/`udp dport` that protocol; a
+/// packet failing it (or without the port) does not match the rule, whatever
+/// the map holds (even a catch-all `*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KeySel {
+    Addr { dst: bool, family: Family },
+    Proto { family: Option<Family> },
+    Port { dst: bool, l4: Option<u8> },
+    Iface { out: bool },
+    Ct,
+    NfProto,
+}
+
+/// One component of a verdict-map element's key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum KeyVal {
+    Addr(AddrRange),
+    Proto(u8),
+    Port(u16, u16),
+    Iface(IfPat),
+    /// A conntrack state value, matched exactly (as the kernel's lookup does:
+    /// `established | related` is one value no packet has).
+    Ct(u8),
+    NfProto(Family),
+}
+
+/// An element of a verdict map.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct MapElem {
+    /// One value per key component; `None` is the catch-all `*`.
+    pub key: Option<Vec<KeyVal>>,
+    /// `None` is `continue`: the rest of the rule runs.
+    pub verdict: Option<Action>,
+    /// Line of the element.
+    pub line: usize,
+    /// The element as written, normalised: `443 : drop`.
+    pub text: String,
+}
+
+/// A verdict map: named (`map NAME { type ... : verdict; ... }`) or anonymous. The key
+/// expression belongs to each lookup ([`Item::Vmap`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Vmap {
+    pub name: Option<String>,
+    pub elems: Vec<MapElem>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -360,6 +418,8 @@ pub struct Ruleset {
     pub(crate) format: Format,
     pub(crate) tables: Vec<Table>,
     pub(crate) chains: Vec<Chain>,
+    /// Verdict maps, named and anonymous ([`Item::Vmap`] indexes them).
+    pub(crate) maps: Vec<Vmap>,
     pub(crate) notes: Vec<String>,
     /// Per chain: a [`FastClassifier`] over its rules when the chain is long and uses only
     /// 5-tuple matches (see [`accel_for`]).
@@ -476,6 +536,7 @@ fn rule5_of(rule: &Rule) -> Option<Rule5> {
             }
             Item::Log | Item::Counter => stmt_seen = true,
             Item::Verdict(_) => {}
+            Item::Vmap { .. } => return None,
         }
     }
     Some(r)
@@ -509,8 +570,80 @@ pub enum DecidedBy {
         /// Line of the chain declaration.
         line: usize,
     },
+    /// An element of a verdict map decided (`443 : drop` in `tcp dport vmap { ... }`).
+    MapElement {
+        /// Line of the rule holding the lookup.
+        line: usize,
+        /// The rule exactly as written (trimmed).
+        text: String,
+        /// The map's name; `None` for an anonymous map (written in the rule).
+        map: Option<String>,
+        /// Line of the element (in the map's declaration for a named map).
+        element_line: usize,
+        /// The element, `KEY : VERDICT` (`443 : drop`, `10.0.0.0/8 . 22 : accept`, `* : drop`).
+        element: String,
+    },
     /// No base chain saw the packet: netfilter accepts it.
     NoBaseChain,
+}
+
+impl DecidedBy {
+    /// `line L: TEXT`, `line L: policy of chain C (table T)`, or `no base chain on the
+    /// packet's hooks`; a map element adds itself: `` (element `443 : drop`, line 6 of map
+    /// ports)``.
+    pub fn render(&self) -> String {
+        match self {
+            DecidedBy::Rule { line, text } => format!("line {line}: {text}"),
+            DecidedBy::MapElement {
+                line,
+                text,
+                map,
+                element_line,
+                element,
+            } => {
+                let at = match map {
+                    Some(m) => format!(", line {element_line} of map {m}"),
+                    None if element_line != line => format!(", line {element_line}"),
+                    None => String::new(),
+                };
+                format!("line {line}: {text} (element `{element}`{at})")
+            }
+            DecidedBy::Policy { table, chain, line } => {
+                format!("line {line}: policy of chain {chain} (table {table})")
+            }
+            DecidedBy::NoBaseChain => "no base chain on the packet's hooks".to_string(),
+        }
+    }
+}
+
+/// A base chain in a [`TieNote`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TieChain {
+    /// Table name.
+    pub table: String,
+    /// Chain name.
+    pub chain: String,
+    /// Line of the chain declaration.
+    pub line: usize,
+}
+
+/// The verdict depends on the order of base chains of equal priority on one hook in
+/// different tables, which a dump does not fix (see the crate README): the decision
+/// follows the order of an `nft -f` load of the text (the chain listed later runs
+/// first); registered in another order, the verdict would be `alternative`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TieNote {
+    /// The hook.
+    pub hook: Hook,
+    /// The priority the chains share.
+    pub priority: i32,
+    /// Every base chain on that hook and priority that sees the packet, in the order
+    /// evaluated.
+    pub chains: Vec<TieChain>,
+    /// The verdict in another registration order.
+    pub alternative: Verdict,
+    /// What would decide it then.
+    pub alternative_by: DecidedBy,
 }
 
 /// How a chain was entered.
@@ -548,6 +681,20 @@ pub enum Step {
         /// Line of the rule.
         line: usize,
     },
+    /// An element of a verdict map matched the packet's key (it decides, jumps, goes to,
+    /// returns or continues as the element says).
+    MapElement {
+        /// Line of the rule holding the lookup.
+        line: usize,
+        /// The map's name; `None` for an anonymous map.
+        map: Option<String>,
+        /// Line of the element.
+        element_line: usize,
+        /// The element, `KEY : VERDICT`.
+        element: String,
+        /// The packet's key (`22`, `10.0.0.1 . 22`).
+        key: String,
+    },
     /// Left a chain to its caller, by a RETURN rule (`line: Some`) or by falling off its end.
     Return {
         /// Chain left.
@@ -573,21 +720,40 @@ pub struct Decision {
     /// What decided it. For an accept that went through several base chains (each of
     /// which accepted), the last accepting *rule* if any, else the last accepting policy.
     pub decided_by: DecidedBy,
-    /// Chains traversed, jumps, returns, LOG/counter hits, in order.
+    /// Chains traversed, jumps, returns, LOG/counter hits, map elements, in order.
     pub path: Vec<Step>,
+    /// Set when the verdict depends on the order of base chains of equal priority in
+    /// different tables (see [`TieNote`]).
+    pub tie: Option<TieNote>,
 }
 
 impl Decision {
     /// One-line human summary, e.g. `accept  line 12: -A INPUT -p tcp --dport 22 -j ACCEPT`.
     pub fn render_line(&self) -> String {
-        let v = self.verdict.to_string();
-        match &self.decided_by {
-            DecidedBy::Rule { line, text } => format!("{v:<6}  line {line}: {text}"),
-            DecidedBy::Policy { table, chain, line } => {
-                format!("{v:<6}  line {line}: policy of chain {chain} (table {table})")
-            }
-            DecidedBy::NoBaseChain => format!("{v:<6}  no base chain on the packet's hooks"),
-        }
+        format!(
+            "{:<6}  {}",
+            self.verdict.to_string(),
+            self.decided_by.render()
+        )
+    }
+
+    /// The tie note in words, when there is one: which chains share the priority, and
+    /// the verdict in the other order.
+    pub fn render_tie(&self) -> Option<String> {
+        let t = self.tie.as_ref()?;
+        let chains: Vec<String> = t
+            .chains
+            .iter()
+            .map(|c| format!("{} (table {}, line {})", c.chain, c.table, c.line))
+            .collect();
+        Some(format!(
+            "tie: base chains {} share hook {} priority {}; evaluated in the order nft -f gives them (the chain listed later first); registered in another order: {} {}",
+            chains.join(", "),
+            t.hook.name(),
+            t.priority,
+            t.alternative,
+            t.alternative_by.render()
+        ))
     }
 }
 
@@ -642,21 +808,131 @@ fn eval_cond(c: &Cond, x: &Ctx<'_>) -> bool {
             }
         }
         Cond::Iface { out, neg, pats } => {
-            let exists = if *out {
-                x.hook.has_outdev()
-            } else {
-                x.hook.has_indev()
-            };
-            let name = if !exists {
-                ""
-            } else if *out {
-                x.pkt.out_iface.as_deref().unwrap_or("")
-            } else {
-                x.pkt.in_iface.as_deref().unwrap_or("")
-            };
+            let name = iface_name(x, *out);
             pats.iter().any(|p| p.matches(name)) != *neg
         }
         Cond::Ct { neg, mask } => (mask & x.pkt.state.bit() != 0) != *neg,
+        Cond::CtValues { neg, values } => values.contains(&x.pkt.state.bit()) != *neg,
+    }
+}
+
+/// The interface name a match sees: empty where the hook has no such device. At
+/// postrouting a forwarded packet still has the device it came in on (the kernel's
+/// `ip_output` and `ip6_output` pass `skb->dev` as the hook's input device); a local
+/// packet has none.
+fn iface_name<'a>(x: &Ctx<'a>, out: bool) -> &'a str {
+    let exists = if out {
+        x.hook.has_outdev()
+    } else {
+        x.hook.has_indev() || x.hook == Hook::Postrouting && x.pkt.hook == Hook::Forward
+    };
+    if !exists {
+        ""
+    } else if out {
+        x.pkt.out_iface.as_deref().unwrap_or("")
+    } else {
+        x.pkt.in_iface.as_deref().unwrap_or("")
+    }
+}
+
+/// The packet's value for one key component.
+#[derive(Debug, Clone, Copy)]
+enum PktVal<'a> {
+    Addr(Family, u128),
+    Proto(u8),
+    Port(u16),
+    Iface(&'a str),
+    Ct(CtState),
+    NfProto(Family),
+}
+
+impl fmt::Display for PktVal<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            PktVal::Addr(Family::V4, k) => write!(f, "{}", std::net::Ipv4Addr::from(k as u32)),
+            PktVal::Addr(Family::V6, k) => write!(f, "{}", std::net::Ipv6Addr::from(k)),
+            PktVal::Proto(p) => match p {
+                6 => f.write_str("tcp"),
+                17 => f.write_str("udp"),
+                1 => f.write_str("icmp"),
+                58 => f.write_str("ipv6-icmp"),
+                _ => write!(f, "{p}"),
+            },
+            PktVal::Port(p) => write!(f, "{p}"),
+            PktVal::Iface(n) => write!(f, "\"{n}\""),
+            PktVal::Ct(s) => f.write_str(match s {
+                CtState::New => "new",
+                CtState::Established => "established",
+                CtState::Related => "related",
+                CtState::Invalid => "invalid",
+                CtState::Untracked => "untracked",
+            }),
+            PktVal::NfProto(Family::V4) => f.write_str("ipv4"),
+            PktVal::NfProto(Family::V6) => f.write_str("ipv6"),
+        }
+    }
+}
+
+/// The packet's value for a key component, or `None` when the component's implicit
+/// dependency fails (wrong family or protocol, no such port): then the rule does not
+/// match.
+fn key_value<'a>(k: KeySel, x: &Ctx<'a>) -> Option<PktVal<'a>> {
+    match k {
+        KeySel::Addr { dst, family } => {
+            (family == x.fam).then_some(PktVal::Addr(family, if dst { x.dst } else { x.src }))
+        }
+        KeySel::Proto { family } => {
+            if family.is_some_and(|f| f != x.fam) {
+                return None;
+            }
+            Some(PktVal::Proto(x.pkt.protocol))
+        }
+        KeySel::Port { dst, l4 } => {
+            if l4.is_some_and(|p| p != x.pkt.protocol) {
+                return None;
+            }
+            let p = if dst { x.pkt.dport } else { x.pkt.sport };
+            p.map(PktVal::Port)
+        }
+        KeySel::Iface { out } => Some(PktVal::Iface(iface_name(x, out))),
+        KeySel::Ct => Some(PktVal::Ct(x.pkt.state)),
+        KeySel::NfProto => Some(PktVal::NfProto(x.fam)),
+    }
+}
+
+impl KeyVal {
+    fn contains(&self, v: &PktVal<'_>) -> bool {
+        match (self, v) {
+            (KeyVal::Addr(r), PktVal::Addr(f, k)) => r.contains(*f, *k),
+            (KeyVal::Proto(p), PktVal::Proto(q)) => p == q,
+            (KeyVal::Port(a, b), PktVal::Port(p)) => a <= p && p <= b,
+            (KeyVal::Iface(pat), PktVal::Iface(n)) => pat.matches(n),
+            (KeyVal::Ct(m), PktVal::Ct(s)) => *m == s.bit(),
+            (KeyVal::NfProto(f), PktVal::NfProto(g)) => f == g,
+            _ => false,
+        }
+    }
+}
+
+impl Vmap {
+    /// The element the packet's key finds (a catch-all `*` when no other does) and the
+    /// key in words; `None` when a dependency fails or no element matches.
+    fn lookup(&self, keys: &[KeySel], x: &Ctx<'_>) -> Option<(&MapElem, String)> {
+        let vals: Vec<PktVal<'_>> = keys
+            .iter()
+            .map(|k| key_value(*k, x))
+            .collect::<Option<_>>()?;
+        let hit = self
+            .elems
+            .iter()
+            .find(|e| {
+                e.key
+                    .as_ref()
+                    .is_some_and(|k| k.iter().zip(&vals).all(|(kv, v)| kv.contains(v)))
+            })
+            .or_else(|| self.elems.iter().find(|e| e.key.is_none()))?;
+        let key: Vec<String> = vals.iter().map(|v| v.to_string()).collect();
+        Some((hit, key.join(" . ")))
     }
 }
 
@@ -669,6 +945,7 @@ impl Ruleset {
         format: Format,
         tables: Vec<Table>,
         chains: Vec<Chain>,
+        maps: Vec<Vmap>,
         notes: Vec<String>,
     ) -> Self {
         let mut order: Vec<usize> = (0..chains.len())
@@ -690,6 +967,7 @@ impl Ruleset {
             format,
             tables,
             chains,
+            maps,
             notes,
             accel,
         }
@@ -756,7 +1034,10 @@ impl Ruleset {
                 })
                 .map(|(i, _)| i)
                 .collect();
-            bases.sort_by_key(|&i| (self.chains[i].base.as_ref().map_or(0, |b| b.priority), i));
+            // Equal priorities: the chain listed later runs first. `nft -f` registers
+            // base chains in the order of the text, and the kernel puts a new hook
+            // before the hooks of equal priority it already has.
+            bases.sort_by_key(|&i| (self.priority(i), std::cmp::Reverse(i)));
             let ctx = Ctx {
                 pkt: packet,
                 fam,
@@ -765,13 +1046,15 @@ impl Ruleset {
                 hook,
                 header,
             };
-            for b in bases {
+            for (k, &b) in bases.iter().enumerate() {
                 let ChainOutcome::Verdict(v, by) = self.run_base(b, &ctx, &mut path);
                 if v != Verdict::Accept {
+                    let tie = self.tie_note(&bases, k, v, &ctx);
                     return Decision {
                         verdict: v,
                         decided_by: by,
                         path,
+                        tie,
                     };
                 }
                 let c = &self.chains[b];
@@ -779,7 +1062,7 @@ impl Ruleset {
                     table: self.tables[c.table].name.clone(),
                     chain: c.name.clone(),
                 });
-                if matches!(by, DecidedBy::Rule { .. }) {
+                if matches!(by, DecidedBy::Rule { .. } | DecidedBy::MapElement { .. }) {
                     last_rule = Some(by);
                 } else {
                     last = Some(by);
@@ -790,7 +1073,63 @@ impl Ruleset {
             verdict: Verdict::Accept,
             decided_by: last_rule.or(last).unwrap_or(DecidedBy::NoBaseChain),
             path,
+            tie: None,
         }
+    }
+
+    fn priority(&self, chain: usize) -> i32 {
+        self.chains[chain].base.as_ref().map_or(0, |b| b.priority)
+    }
+
+    /// `bases[k]` (in evaluation order) ended the packet with `v`. Base chains of equal
+    /// priority in one table always run in the order this assumes (the one listed later
+    /// first: a table lists its chains in the order they were made, and each was
+    /// registered when it was made); chains of other tables may have been registered
+    /// before or after them. In another registration order, another table's first chain
+    /// that does not accept (in that table's order) could come first: if its verdict
+    /// differs, the decision depends on the tie.
+    fn tie_note(&self, bases: &[usize], k: usize, v: Verdict, x: &Ctx<'_>) -> Option<TieNote> {
+        let p = self.priority(bases[k]);
+        let group: Vec<usize> = bases
+            .iter()
+            .copied()
+            .filter(|&c| self.priority(c) == p)
+            .collect();
+        let table = |c: usize| self.chains[c].table;
+        let own = table(bases[k]);
+        let mut done: Vec<usize> = vec![own];
+        for &c in &group {
+            let t = table(c);
+            if done.contains(&t) {
+                continue;
+            }
+            done.push(t);
+            for &d in group.iter().filter(|&&d| table(d) == t) {
+                let mut scratch = Vec::new();
+                let ChainOutcome::Verdict(w, by) = self.run_base(d, x, &mut scratch);
+                if w == Verdict::Accept {
+                    continue;
+                }
+                if w == v {
+                    break;
+                }
+                return Some(TieNote {
+                    hook: x.hook,
+                    priority: p,
+                    chains: group
+                        .iter()
+                        .map(|&g| TieChain {
+                            table: self.tables[table(g)].name.clone(),
+                            chain: self.chains[g].name.clone(),
+                            line: self.chains[g].line,
+                        })
+                        .collect(),
+                    alternative: w,
+                    alternative_by: by,
+                });
+            }
+        }
+        None
     }
 
     fn enter(&self, ci: usize, via: Via, path: &mut Vec<Step>) {
@@ -854,6 +1193,8 @@ impl Ruleset {
             };
             i += 1;
             let mut action: Option<&Action> = None;
+            // The map (and element) whose verdict is `action`.
+            let mut from_map: Option<(&Vmap, &MapElem)> = None;
             let mut matched = true;
             for item in &rule.items {
                 match item {
@@ -869,14 +1210,47 @@ impl Ruleset {
                         action = Some(a);
                         break;
                     }
+                    Item::Vmap { map: m, keys } => {
+                        let Some((map, e, key)) = self
+                            .maps
+                            .get(*m)
+                            .and_then(|map| map.lookup(keys, x).map(|(e, key)| (map, e, key)))
+                        else {
+                            // No element (or a failed dependency): the rule does not match.
+                            matched = false;
+                            break;
+                        };
+                        path.push(Step::MapElement {
+                            line: rule.line,
+                            map: map.name.clone(),
+                            element_line: e.line,
+                            element: e.text.clone(),
+                            key,
+                        });
+                        // `continue` goes on with the rest of the rule.
+                        if let Some(a) = &e.verdict {
+                            action = Some(a);
+                            from_map = Some((map, e));
+                            break;
+                        }
+                    }
                 }
             }
             if !matched {
                 continue;
             }
-            let by = || DecidedBy::Rule {
-                line: rule.line,
-                text: rule.text.clone(),
+            let by = || match from_map {
+                Some((map, e)) => DecidedBy::MapElement {
+                    line: rule.line,
+                    text: rule.text.clone(),
+                    map: map.name.clone(),
+                    element_line: e.line,
+                    element: e.text.clone(),
+                },
+                None => DecidedBy::Rule {
+                    line: rule.line,
+                    text: rule.text.clone(),
+                },
             };
             match action {
                 None => {}
@@ -914,9 +1288,34 @@ impl Ruleset {
     }
 }
 
-/// Reject jump/goto loops (as iptables-restore and nft do at load time).
-/// Returns the chain index and the line of a jump that closes a loop.
-pub(crate) fn find_loop(chains: &[Chain]) -> Option<(usize, usize)> {
+/// Reject jump/goto loops (as iptables-restore and nft do at load time), through
+/// verdict maps too. Returns the chain index and the line of a jump that closes a loop.
+pub(crate) fn find_loop(chains: &[Chain], maps: &[Vmap]) -> Option<(usize, usize)> {
+    // Per chain: (target, line of the rule that jumps or goes there).
+    let adj: Vec<Vec<(usize, usize)>> = chains
+        .iter()
+        .map(|c| {
+            let mut out = Vec::new();
+            for rule in &c.rules {
+                for it in &rule.items {
+                    match it {
+                        Item::Verdict(Action::Jump(t) | Action::Goto(t)) => {
+                            out.push((*t, rule.line))
+                        }
+                        Item::Vmap { map: m, .. } => {
+                            for e in maps.get(*m).map_or(&[][..], |m| &m.elems[..]) {
+                                if let Some(Action::Jump(t) | Action::Goto(t)) = e.verdict {
+                                    out.push((t, rule.line));
+                                }
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            out
+        })
+        .collect();
     // 0 = unvisited, 1 = on stack, 2 = done
     let n = chains.len();
     let mut state = vec![0u8; n];
@@ -924,37 +1323,25 @@ pub(crate) fn find_loop(chains: &[Chain]) -> Option<(usize, usize)> {
         if state[start] != 0 {
             continue;
         }
-        // iterative DFS: (chain, rule index, item index)
+        // iterative DFS: (chain, next edge)
         let mut stack: Vec<(usize, usize)> = vec![(start, 0)];
         state[start] = 1;
-        while let Some(&mut (c, ref mut ri)) = stack.last_mut() {
-            let targets: Option<(usize, usize)> = loop {
-                let Some(rule) = chains[c].rules.get(*ri) else {
-                    break None;
-                };
-                *ri += 1;
-                let t = rule.items.iter().find_map(|it| match it {
-                    Item::Verdict(Action::Jump(t)) | Item::Verdict(Action::Goto(t)) => Some(*t),
-                    _ => None,
-                });
-                if let Some(t) = t {
-                    break Some((t, rule.line));
-                }
+        while let Some(&mut (c, ref mut ei)) = stack.last_mut() {
+            let Some(&(t, line)) = adj[c].get(*ei) else {
+                state[c] = 2;
+                stack.pop();
+                continue;
             };
-            match targets {
-                None => {
-                    state[c] = 2;
-                    stack.pop();
-                }
-                Some((t, line)) => {
-                    if state[t] == 1 {
-                        return Some((c, line));
-                    }
-                    if state[t] == 0 {
-                        state[t] = 1;
-                        stack.push((t, 0));
-                    }
-                }
+            *ei += 1;
+            if t >= n {
+                continue;
+            }
+            if state[t] == 1 {
+                return Some((c, line));
+            }
+            if state[t] == 0 {
+                state[t] = 1;
+                stack.push((t, 0));
             }
         }
     }

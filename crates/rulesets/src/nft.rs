@@ -5,7 +5,7 @@ use crate::error::ParseError;
 use crate::iptables::parse_prefix;
 use crate::model::{
     find_loop, Action, AddrRange, BaseInfo, Chain, Cond, CtState, Family, Format, Hook, IfPat,
-    Item, PortSel, Rule, Ruleset, Table, TableFamily, Verdict,
+    Item, KeySel, KeyVal, MapElem, PortSel, Rule, Ruleset, Table, TableFamily, Verdict, Vmap,
 };
 use crate::packet::{port_number, proto_number};
 use std::net::IpAddr;
@@ -91,9 +91,9 @@ fn lex(text: &str) -> Result<Vec<T>, ParseError> {
                         ('<', _) => (K::Op("<"), 1),
                         ('>', _) => (K::Op(">"), 1),
                         ('=', _) => (K::Assign, 1),
-                        _ => {
-                            return Err(ParseError::new(ln, col, "unexpected `!` (expected `!=`)"))
-                        }
+                        // `ct state ! a,b`: none of the flags
+                        ('!', _) => (K::Op("!"), 1),
+                        _ => return Err(ParseError::new(ln, col, "unexpected character")),
                     };
                     push(k);
                     i += n;
@@ -135,6 +135,7 @@ enum SetType {
     Proto,
     Ifname,
     CtState,
+    NfProto,
 }
 
 impl SetType {
@@ -146,8 +147,83 @@ impl SetType {
             SetType::Proto => "inet_proto",
             SetType::Ifname => "ifname",
             SetType::CtState => "ct_state",
+            SetType::NfProto => "nf_proto",
         }
     }
+
+    /// The type of a `type` word (`ipv4_addr`, ...).
+    fn from_type(s: &str) -> Option<SetType> {
+        Some(match s {
+            "ipv4_addr" => SetType::Ipv4,
+            "ipv6_addr" => SetType::Ipv6,
+            "inet_service" => SetType::Service,
+            "inet_proto" => SetType::Proto,
+            "ifname" => SetType::Ifname,
+            "ct_state" => SetType::CtState,
+            "nf_proto" => SetType::NfProto,
+            _ => return None,
+        })
+    }
+
+    /// The type of a `typeof` expression (`ip saddr`, `tcp dport`, ...).
+    fn from_typeof(s: &str) -> Option<SetType> {
+        Some(match s {
+            "ip saddr" | "ip daddr" => SetType::Ipv4,
+            "ip6 saddr" | "ip6 daddr" => SetType::Ipv6,
+            "tcp dport" | "tcp sport" | "udp dport" | "udp sport" | "th dport" | "th sport" => {
+                SetType::Service
+            }
+            "meta l4proto" | "ip protocol" | "ip6 nexthdr" => SetType::Proto,
+            "iifname" | "oifname" | "meta iifname" | "meta oifname" | "iif" | "oif"
+            | "meta iif" | "meta oif" => SetType::Ifname,
+            "ct state" => SetType::CtState,
+            "meta nfproto" => SetType::NfProto,
+            _ => return None,
+        })
+    }
+
+    /// The type of a key component.
+    fn of_key(k: KeySel) -> SetType {
+        match k {
+            KeySel::Addr {
+                family: Family::V4, ..
+            } => SetType::Ipv4,
+            KeySel::Addr {
+                family: Family::V6, ..
+            } => SetType::Ipv6,
+            KeySel::Proto { .. } => SetType::Proto,
+            KeySel::Port { .. } => SetType::Service,
+            KeySel::Iface { .. } => SetType::Ifname,
+            KeySel::Ct => SetType::CtState,
+            KeySel::NfProto => SetType::NfProto,
+        }
+    }
+}
+
+/// A named verdict map of the table being read.
+struct NamedMap {
+    name: String,
+    types: Vec<SetType>,
+    /// Index into `P::maps`.
+    idx: usize,
+}
+
+/// A `jump`/`goto` in a map element, resolved when the table ends.
+struct PendingMapJump {
+    map: usize,
+    elem: usize,
+    name: String,
+    line: usize,
+    col: usize,
+}
+
+/// What a table's rules may refer to: its named sets and maps, and the jumps of map
+/// elements still to resolve.
+#[derive(Default)]
+struct Scope {
+    sets: Vec<NamedSet>,
+    maps: Vec<NamedMap>,
+    map_jumps: Vec<PendingMapJump>,
 }
 
 #[derive(Debug, Clone)]
@@ -178,7 +254,14 @@ struct P<'a> {
     notes: Vec<String>,
     tables: Vec<Table>,
     chains: Vec<Chain>,
+    maps: Vec<Vmap>,
     declared_base: Vec<bool>,
+    /// Per table: its sets, maps and map jumps (a table may come in several blocks, as
+    /// in an `nft -f` file that adds to a table), and whether it is dormant.
+    scopes: Vec<Scope>,
+    dormant: Vec<bool>,
+    /// Jumps and gotos of rules, resolved when the text ends.
+    jumps: Vec<PendingJump>,
 }
 
 struct PendingJump {
@@ -384,14 +467,25 @@ impl<'a> P<'a> {
             }
         };
         let _ = fcol;
-        let table_idx = self.tables.len();
-        self.tables.push(Table {
-            name: name.clone(),
-            family: tf,
-        });
+        // A table named again (as an `nft -f` file may, to add to it) is the same table.
+        let table_idx = match self
+            .tables
+            .iter()
+            .position(|t| t.name == name && t.family == tf)
+        {
+            Some(i) => i,
+            None => {
+                self.tables.push(Table {
+                    name: name.clone(),
+                    family: tf,
+                });
+                self.scopes.push(Scope::default());
+                self.dormant.push(false);
+                self.tables.len() - 1
+            }
+        };
         self.expect(K::LBrace)?;
-        let first_chain = self.chains.len();
-        let mut sets: Vec<NamedSet> = Vec::new();
+        let mut scope = std::mem::take(&mut self.scopes[table_idx]);
         let mut jumps: Vec<PendingJump> = Vec::new();
         let mut dormant = false;
         loop {
@@ -406,26 +500,36 @@ impl<'a> P<'a> {
                 }
                 K::Word(w) if w == "chain" => {
                     self.pos += 1;
-                    self.chain(table_idx, &sets, &mut jumps)?;
+                    self.chain(table_idx, &mut scope, &mut jumps)?;
                 }
                 K::Word(w) if w == "set" => {
                     self.pos += 1;
+                    let start = self.pos;
                     match self.set_decl() {
-                        Ok(s) => sets.push(s),
+                        Ok(s) => scope.sets.push(s),
                         Err(e) => {
                             self.errors.push(e);
-                            // skip rest of set block
-                            while let Some(k) = self.peek_k() {
-                                if *k == K::LBrace {
-                                    self.skip_block()?;
-                                    break;
-                                }
-                                if *k == K::RBrace {
-                                    self.pos += 1;
-                                    break;
-                                }
-                                self.pos += 1;
+                            // Skip the whole set block.
+                            self.pos = start + 1;
+                            if self.peek_k() == Some(&K::LBrace) {
+                                self.skip_block()?;
+                            } else {
+                                self.recover();
                             }
+                        }
+                    }
+                }
+                K::Word(w) if w == "map" => {
+                    self.pos += 1;
+                    let start = self.pos;
+                    if let Err(e) = self.map_decl(&mut scope) {
+                        self.errors.push(e);
+                        // Skip the whole map block.
+                        self.pos = start + 1;
+                        if self.peek_k() == Some(&K::LBrace) {
+                            self.skip_block()?;
+                        } else {
+                            self.recover();
                         }
                     }
                 }
@@ -449,7 +553,7 @@ impl<'a> P<'a> {
                     self.errors.push(E::new(
                         t.line,
                         t.col,
-                        format!("unsupported table statement {w:?} (supported: chain, set, flags, comment)"),
+                        format!("unsupported table statement {w:?} (supported: chain, set, map, flags, comment)"),
                     ));
                     self.pos += 1;
                     if matches!(self.peek_k(), Some(K::Word(_) | K::Str(_))) {
@@ -466,28 +570,54 @@ impl<'a> P<'a> {
                         t.line,
                         t.col,
                         format!(
-                            "expected `chain`, `set` or `}}` in table {name}, got {}",
+                            "expected `chain`, `set`, `map` or `}}` in table {name}, got {}",
                             describe(k)
                         ),
                     ))
                 }
             }
         }
-        // resolve jumps within the table
-        for j in jumps {
-            let target = (first_chain..self.chains.len()).find(|&c| self.chains[c].name == j.name);
-            match target {
-                None => self.errors.push(E::new(
-                    j.line,
-                    j.col,
-                    format!("jump to unknown chain {:?} in table {name}", j.name),
-                )),
-                Some(t) if self.declared_base[t] => self.errors.push(E::new(
-                    j.line,
-                    j.col,
-                    format!("cannot jump to base chain {:?}", j.name),
-                )),
-                Some(t) => {
+        self.scopes[table_idx] = scope;
+        self.jumps.extend(jumps);
+        self.dormant[table_idx] |= dormant;
+        Ok(())
+    }
+
+    /// Resolves the jumps and gotos of rules and map elements (to a regular chain of the
+    /// same table, declared anywhere in the text) and sets dormant tables aside.
+    fn resolve(&mut self) {
+        // (table, name) -> the first chain of that name in the table
+        let by_name: std::collections::HashMap<(usize, String), usize> = self
+            .chains
+            .iter()
+            .enumerate()
+            .rev()
+            .map(|(i, c)| ((c.table, c.name.clone()), i))
+            .collect();
+        let target = |p: &Self, table: usize, name: &str, line: usize, col: usize| match by_name
+            .get(&(table, name.to_string()))
+            .copied()
+        {
+            None => Err(E::new(
+                line,
+                col,
+                format!(
+                    "jump to unknown chain {name:?} in table {}",
+                    p.tables[table].name
+                ),
+            )),
+            Some(t) if p.declared_base[t] => Err(E::new(
+                line,
+                col,
+                format!("cannot jump to base chain {name:?}"),
+            )),
+            Some(t) => Ok(t),
+        };
+        for j in std::mem::take(&mut self.jumps) {
+            let table = self.chains[j.chain].table;
+            match target(self, table, &j.name, j.line, j.col) {
+                Err(e) => self.errors.push(e),
+                Ok(t) => {
                     if let Some(r) = self.chains[j.chain].rules.get_mut(j.rule) {
                         r.items.push(Item::Verdict(if j.goto {
                             Action::Goto(t)
@@ -498,15 +628,39 @@ impl<'a> P<'a> {
                 }
             }
         }
-        if dormant {
-            self.notes.push(format!(
-                "table {family} {name} is dormant (flags dormant): not evaluated"
-            ));
-            for c in &mut self.chains[first_chain..] {
-                c.base = None;
+        for table in 0..self.scopes.len() {
+            for j in std::mem::take(&mut self.scopes[table].map_jumps) {
+                match target(self, table, &j.name, j.line, j.col) {
+                    Err(e) => self.errors.push(e),
+                    Ok(t) => {
+                        if let Some(e) = self
+                            .maps
+                            .get_mut(j.map)
+                            .and_then(|m| m.elems.get_mut(j.elem))
+                        {
+                            e.verdict = match e.verdict {
+                                Some(Action::Goto(_)) => Some(Action::Goto(t)),
+                                _ => Some(Action::Jump(t)),
+                            };
+                        }
+                    }
+                }
+            }
+            if self.dormant[table] {
+                let fam = match self.tables[table].family {
+                    TableFamily::Ip => "ip",
+                    TableFamily::Ip6 => "ip6",
+                    TableFamily::Inet => "inet",
+                };
+                self.notes.push(format!(
+                    "table {fam} {} is dormant (flags dormant): not evaluated",
+                    self.tables[table].name
+                ));
+                for c in self.chains.iter_mut().filter(|c| c.table == table) {
+                    c.base = None;
+                }
             }
         }
-        Ok(())
     }
 
     fn set_decl(&mut self) -> Result<NamedSet, E> {
@@ -539,15 +693,9 @@ impl<'a> P<'a> {
                             "unsupported set type: concatenations (`{ty_name} . ...`) are not supported"
                         )));
                     }
-                    ty = Some(match ty_name.as_str() {
-                        "ipv4_addr" => SetType::Ipv4,
-                        "ipv6_addr" => SetType::Ipv6,
-                        "inet_service" => SetType::Service,
-                        "inet_proto" => SetType::Proto,
-                        "ifname" => SetType::Ifname,
-                        "ct_state" => SetType::CtState,
-                        _ => return Err(E::new(l, c, format!("unsupported set type {ty_name:?}"))),
-                    });
+                    ty = Some(SetType::from_type(&ty_name).ok_or_else(|| {
+                        E::new(l, c, format!("unsupported set type {ty_name:?}"))
+                    })?);
                 }
                 "typeof" => {
                     let mut words = Vec::new();
@@ -556,22 +704,17 @@ impl<'a> P<'a> {
                         words.push(x);
                     }
                     let joined = words.join(" ");
-                    ty = Some(match joined.as_str() {
-                        "ip saddr" | "ip daddr" => SetType::Ipv4,
-                        "ip6 saddr" | "ip6 daddr" => SetType::Ipv6,
-                        "tcp dport" | "tcp sport" | "udp dport" | "udp sport" | "th dport"
-                        | "th sport" => SetType::Service,
-                        "meta l4proto" | "ip protocol" | "ip6 nexthdr" => SetType::Proto,
-                        "iifname" | "oifname" | "meta iifname" | "meta oifname" => SetType::Ifname,
-                        "ct state" => SetType::CtState,
-                        _ => {
-                            return Err(E::new(
-                                t.line,
-                                t.col,
-                                format!("unsupported set typeof {joined:?}"),
-                            ))
-                        }
-                    });
+                    ty = Some(SetType::from_typeof(&joined).ok_or_else(|| {
+                        E::new(
+                            t.line,
+                            t.col,
+                            if words.iter().any(|w| w == ".") {
+                                format!("unsupported set typeof {joined:?}: concatenations are supported in verdict maps only")
+                            } else {
+                                format!("unsupported set typeof {joined:?}")
+                            },
+                        )
+                    })?);
                 }
                 "flags" => loop {
                     let (f, l, c) = self.word("a set flag")?;
@@ -586,7 +729,7 @@ impl<'a> P<'a> {
                 },
                 "elements" => {
                     self.expect(K::Assign)?;
-                    let v = self.values(false)?;
+                    let v = self.values()?;
                     elems = v.elems;
                 }
                 "size" | "policy" | "timeout" | "gc-interval" => {
@@ -615,7 +758,7 @@ impl<'a> P<'a> {
     fn chain(
         &mut self,
         table: usize,
-        sets: &[NamedSet],
+        scope: &mut Scope,
         jumps: &mut Vec<PendingJump>,
     ) -> Result<(), E> {
         let (name, cline, ccol) = self.name("a chain name")?;
@@ -694,7 +837,7 @@ impl<'a> P<'a> {
                 _ => {
                     let start = self.pos;
                     let rule_idx = self.chains[idx].rules.len();
-                    match self.rule(sets) {
+                    match self.rule(scope) {
                         Ok((items, jump)) => {
                             let first = &self.t[start];
                             let last_line = self.t[self.pos.saturating_sub(1).max(start)].line;
@@ -827,8 +970,8 @@ impl<'a> P<'a> {
     }
 
     /// Values after a match key: optional anonymous set `{ ... }`, named set `@x`, or a
-    /// single value (`list`: also `a,b,c` as for ct state).
-    fn values(&mut self, list: bool) -> Result<Values, E> {
+    /// single value.
+    fn values(&mut self) -> Result<Values, E> {
         let mut elems = Vec::new();
         if self.peek_k() == Some(&K::LBrace) {
             self.pos += 1;
@@ -841,7 +984,9 @@ impl<'a> P<'a> {
                     K::RBrace => break,
                     K::Comma => continue,
                     K::Word(w) | K::Str(w) => {
-                        // element annotations are not supported
+                        // element annotations (a set with `counter`, `timeout`,
+                        // element comments) say nothing about matching
+                        self.element_annotations()?;
                         if matches!(self.peek_k(), Some(K::Word(_))) {
                             let n = self.peek().cloned();
                             if let Some(n) = n {
@@ -869,30 +1014,24 @@ impl<'a> P<'a> {
             }
             return Ok(Values { elems });
         }
-        loop {
-            let Some(t) = self.next() else {
-                return Err(self.err_here("expected a value"));
-            };
-            match t.k {
-                K::Word(w) | K::Str(w) => elems.push(Elem {
-                    text: w,
-                    line: t.line,
-                    col: t.col,
-                }),
-                k => {
-                    return Err(E::new(
-                        t.line,
-                        t.col,
-                        format!("expected a value, got {}", describe(&k)),
-                    ))
-                }
+        let Some(t) = self.next() else {
+            return Err(self.err_here("expected a value"));
+        };
+        match t.k {
+            K::Word(w) | K::Str(w) => elems.push(Elem {
+                text: w,
+                line: t.line,
+                col: t.col,
+            }),
+            k => {
+                return Err(E::new(
+                    t.line,
+                    t.col,
+                    format!("expected a value, got {}", describe(&k)),
+                ))
             }
-            if list && self.peek_k() == Some(&K::Comma) {
-                self.pos += 1;
-                continue;
-            }
-            return Ok(Values { elems });
         }
+        Ok(Values { elems })
     }
 
     /// Reads `[op] values`; resolves `@set` references.
@@ -900,7 +1039,6 @@ impl<'a> P<'a> {
         &mut self,
         sets: &[NamedSet],
         ty: SetType,
-        list: bool,
     ) -> Result<(bool, Vec<Elem>, Option<String>), E> {
         let mut neg = false;
         let mut rel: Option<&'static str> = None;
@@ -909,20 +1047,35 @@ impl<'a> P<'a> {
             match o {
                 "!=" => neg = true,
                 "==" => {}
+                "!" => {
+                    let (l, c) = self.t.get(self.pos - 1).map_or((0, 0), |t| (t.line, t.col));
+                    return Err(E::new(
+                        l,
+                        c,
+                        "`!` (none of the flags) applies to ct state only; use `!=`",
+                    ));
+                }
                 _ => rel = Some(o),
             }
         }
         let at = self.peek().map_or(self.eof_pos(), |t| (t.line, t.col));
         if let Some(K::Word(w)) = self.peek_k() {
-            if w == "vmap" || w == "map" {
+            if w == "vmap" {
                 return Err(E::new(
                     at.0,
                     at.1,
-                    format!("unsupported {w} lookup (`{w} {{ ... }}`)"),
+                    "a verdict map lookup cannot be negated or compared (nft refuses `!= vmap`)",
+                ));
+            }
+            if w == "map" {
+                return Err(E::new(
+                    at.0,
+                    at.1,
+                    "unsupported map lookup (`map { ... }`): only verdict maps (`vmap`) are evaluated",
                 ));
             }
         }
-        let v = self.values(list)?;
+        let v = self.values()?;
         if let Some(op) = rel {
             if v.elems.len() != 1 {
                 return Err(E::new(at.0, at.1, format!("`{op}` needs a single value")));
@@ -966,7 +1119,7 @@ impl<'a> P<'a> {
         } else {
             SetType::Ipv6
         };
-        let (neg, elems, rel) = self.operand(sets, ty, false)?;
+        let (neg, elems, rel) = self.operand(sets, ty)?;
         if rel.is_some() {
             return Err(E::new(
                 key.0,
@@ -1000,7 +1153,7 @@ impl<'a> P<'a> {
     }
 
     fn port_match(&mut self, sets: &[NamedSet], sel: PortSel, l4: Option<u8>) -> Result<Cond, E> {
-        let (neg, elems, rel) = self.operand(sets, SetType::Service, false)?;
+        let (neg, elems, rel) = self.operand(sets, SetType::Service)?;
         let mut ranges = Vec::new();
         for e in &elems {
             let r = parse_port_elem(&e.text).ok_or_else(|| {
@@ -1046,7 +1199,7 @@ impl<'a> P<'a> {
     }
 
     fn proto_match(&mut self, sets: &[NamedSet]) -> Result<Cond, E> {
-        let (neg, elems, rel) = self.operand(sets, SetType::Proto, false)?;
+        let (neg, elems, rel) = self.operand(sets, SetType::Proto)?;
         if let Some(op) = rel {
             return Err(E::new(
                 elems[0].line,
@@ -1066,7 +1219,7 @@ impl<'a> P<'a> {
     }
 
     fn iface_match(&mut self, sets: &[NamedSet], out: bool) -> Result<Cond, E> {
-        let (neg, elems, rel) = self.operand(sets, SetType::Ifname, false)?;
+        let (neg, elems, rel) = self.operand(sets, SetType::Ifname)?;
         if let Some(op) = rel {
             return Err(E::new(
                 elems[0].line,
@@ -1081,29 +1234,736 @@ impl<'a> P<'a> {
         })
     }
 
+    /// `ct state [op] VALUES`. As nft reads and prints it: `a,b` is a bitmask test (any
+    /// of the states), `! a,b` none of them, `a | b` one value compared exactly (which a
+    /// packet, in one state, never has), `{ a, b }` and `@set` a set of values.
     fn ct_match(&mut self, sets: &[NamedSet]) -> Result<Cond, E> {
-        let (neg, elems, rel) = self.operand(sets, SetType::CtState, true)?;
-        if let Some(op) = rel {
+        let mut op: Option<&'static str> = None;
+        if let Some(t) = self.peek().cloned() {
+            if let K::Op(o) = t.k {
+                if !matches!(o, "!=" | "==" | "!") {
+                    return Err(E::new(
+                        t.line,
+                        t.col,
+                        format!("`{o}` on ct state is not supported"),
+                    ));
+                }
+                self.pos += 1;
+                op = Some(o);
+            }
+        }
+        let at = self.peek().map_or(self.eof_pos(), |t| (t.line, t.col));
+        let state = |name: &str, l: usize, c: usize| -> Result<u8, E> {
+            Ok(CtState::from_name(name)
+                .ok_or_else(|| E::new(l, c, format!("unsupported ct state {name:?}")))?
+                .bit())
+        };
+        // A set: each element one value.
+        let set_elems = if self.peek_k() == Some(&K::LBrace) {
+            Some(self.values()?.elems)
+        } else if let Some(K::Word(w)) = self.peek_k() {
+            match w.strip_prefix('@') {
+                Some(name) => {
+                    let name = name.to_string();
+                    let Some(s) = sets.iter().find(|s| s.name == name) else {
+                        return Err(E::new(at.0, at.1, format!("unknown set @{name} (sets must be declared before use in the same table)")));
+                    };
+                    if s.ty != SetType::CtState {
+                        return Err(E::new(
+                            at.0,
+                            at.1,
+                            format!("set @{name} has type {}, expected ct_state", s.ty.name()),
+                        ));
+                    }
+                    self.pos += 1;
+                    Some(s.elems.clone())
+                }
+                None if w == "vmap" || w == "map" => {
+                    return Err(E::new(
+                        at.0,
+                        at.1,
+                        if w == "vmap" {
+                            "a verdict map lookup cannot be negated or compared (nft refuses `!= vmap`)"
+                        } else {
+                            "unsupported map lookup (`map { ... }`): only verdict maps (`vmap`) are evaluated"
+                        },
+                    ))
+                }
+                None => None,
+            }
+        } else {
+            None
+        };
+        if let Some(elems) = set_elems {
+            if op == Some("!") {
+                return Err(E::new(at.0, at.1, "`!` needs states, not a set"));
+            }
+            let mut values = Vec::new();
+            for e in &elems {
+                let mut v = 0u8;
+                for name in e.text.split('|').map(str::trim).filter(|n| !n.is_empty()) {
+                    v |= state(name, e.line, e.col)?;
+                }
+                values.push(v);
+            }
+            return Ok(Cond::CtValues {
+                neg: op == Some("!="),
+                values,
+            });
+        }
+        // Bare values: groups separated by `,`, the states of a group by `|`.
+        let mut groups: Vec<u8> = Vec::new();
+        let mut piped = false;
+        loop {
+            let (w, l, c) = self.word("a ct state")?;
+            let mut v = 0u8;
+            for name in w.split('|').filter(|n| !n.is_empty()) {
+                v |= state(name, l, c)?;
+            }
+            piped |= w.contains('|');
+            // `a | b`, `a| b`, `a |b`: more states of the value
+            let mut more = w.ends_with('|');
+            loop {
+                if self.next_is_word("|") {
+                    self.pos += 1;
+                    more = true;
+                } else if matches!(self.peek_k(), Some(K::Word(x)) if x.starts_with('|')) {
+                    more = true;
+                }
+                if !more {
+                    break;
+                }
+                let (w2, l2, c2) = self.word("a ct state after `|`")?;
+                for name in w2.split('|').filter(|n| !n.is_empty()) {
+                    v |= state(name, l2, c2)?;
+                }
+                piped = true;
+                more = w2.ends_with('|');
+            }
+            groups.push(v);
+            if self.peek_k() == Some(&K::Comma) {
+                self.pos += 1;
+            } else {
+                break;
+            }
+        }
+        if piped && groups.len() > 1 {
+            return Err(E::new(at.0, at.1, "ct state: `,` and `|` mixed"));
+        }
+        let all = groups.iter().fold(0u8, |a, b| a | b);
+        Ok(match op {
+            Some("!") => Cond::Ct {
+                neg: true,
+                mask: all,
+            },
+            Some("!=") => {
+                if groups.len() > 1 {
+                    self.notes.push(format!(
+                        "line {}: nft reads `ct state != a,b` as `ct state != a | b`: the state is not the one value a|b, which holds for every packet; `ct state ! a,b` is \"none of them\"",
+                        at.0
+                    ));
+                }
+                Cond::CtValues {
+                    neg: true,
+                    values: vec![all],
+                }
+            }
+            _ if piped => Cond::CtValues {
+                neg: false,
+                values: vec![all],
+            },
+            _ => Cond::Ct {
+                neg: false,
+                mask: all,
+            },
+        })
+    }
+
+    fn next_is_word(&self, w: &str) -> bool {
+        matches!(self.peek_k(), Some(K::Word(x)) if x == w)
+    }
+
+    /// The key expression that starts with `w` (already read) and its field words:
+    /// `ip saddr`, `tcp dport`, `meta l4proto`, `iifname`, `ct state`, ...
+    fn selector(&mut self, w: &str, at: (usize, usize)) -> Result<KeySel, E> {
+        let sel = match w {
+            "ip" | "ip6" => {
+                let family = if w == "ip" { Family::V4 } else { Family::V6 };
+                let (f, l, c) = self.word("a field (saddr, daddr, ...)")?;
+                match f.as_str() {
+                    "saddr" | "daddr" => KeySel::Addr {
+                        dst: f == "daddr",
+                        family,
+                    },
+                    "protocol" if family == Family::V4 => KeySel::Proto {
+                        family: Some(family),
+                    },
+                    "nexthdr" if family == Family::V6 => KeySel::Proto {
+                        family: Some(family),
+                    },
+                    _ => return Err(E::new(l, c, format!("unsupported expression \"{w} {f}\""))),
+                }
+            }
+            "tcp" | "udp" | "th" => {
+                let (f, l, c) = self.word("`sport` or `dport`")?;
+                let dst = match f.as_str() {
+                    "sport" => false,
+                    "dport" => true,
+                    _ => return Err(E::new(l, c, format!("unsupported expression \"{w} {f}\""))),
+                };
+                let l4 = match w {
+                    "tcp" => Some(6),
+                    "udp" => Some(17),
+                    _ => None,
+                };
+                KeySel::Port { dst, l4 }
+            }
+            "meta" => {
+                let (f, l, c) = self.word("a meta key")?;
+                match f.as_str() {
+                    "l4proto" => KeySel::Proto { family: None },
+                    "nfproto" => KeySel::NfProto,
+                    "iifname" | "iif" | "oifname" | "oif" => KeySel::Iface {
+                        out: f.starts_with('o'),
+                    },
+                    _ => return Err(E::new(l, c, format!("unsupported expression \"meta {f}\""))),
+                }
+            }
+            "iifname" | "iif" | "oifname" | "oif" => KeySel::Iface {
+                out: w.starts_with('o'),
+            },
+            "ct" => {
+                let (f, l, c) = self.word("a ct key")?;
+                if f != "state" {
+                    return Err(E::new(l, c, format!("unsupported expression \"ct {f}\"")));
+                }
+                KeySel::Ct
+            }
+            _ => return Err(E::new(at.0, at.1, format!("unsupported expression {w:?}"))),
+        };
+        Ok(sel)
+    }
+
+    /// A match on a key expression: `KEY [op] VALUES`.
+    fn match_sel(
+        &mut self,
+        sets: &[NamedSet],
+        sel: KeySel,
+        key: (usize, usize),
+        items: &mut Vec<Item>,
+    ) -> Result<(), E> {
+        let cnd = match sel {
+            KeySel::Addr { dst, family } => self.addr_match(sets, family, dst, key)?,
+            KeySel::Proto { family } => {
+                if let Some(f) = family {
+                    items.push(Item::Cond(Cond::Family(f)));
+                }
+                self.proto_match(sets)?
+            }
+            KeySel::Port { dst, l4 } => {
+                self.port_match(sets, if dst { PortSel::Dst } else { PortSel::Src }, l4)?
+            }
+            KeySel::Iface { out } => self.iface_match(sets, out)?,
+            KeySel::Ct => self.ct_match(sets)?,
+            KeySel::NfProto => {
+                let (v, vl, vc) = self.word("ipv4 or ipv6")?;
+                Cond::Family(match v.as_str() {
+                    "ipv4" => Family::V4,
+                    "ipv6" => Family::V6,
+                    _ => return Err(E::new(vl, vc, format!("unsupported nfproto {v:?}"))),
+                })
+            }
+        };
+        items.push(Item::Cond(cnd));
+        Ok(())
+    }
+
+    /// After a key expression `first`: more components (`. tcp dport`), then `vmap`
+    /// with an anonymous map `{ ... }` or a named one `@NAME`. Returns the lookup.
+    fn vmap(&mut self, scope: &mut Scope, first: KeySel, at: (usize, usize)) -> Result<Item, E> {
+        let mut keys = vec![first];
+        while self.next_is_word(".") {
+            self.pos += 1;
+            let (w, l, c) = self.word("a key expression after `.`")?;
+            keys.push(self.selector(&w, (l, c))?);
+        }
+        match self.peek().cloned() {
+            Some(T {
+                k: K::Word(w), ..
+            }) if w == "vmap" => self.pos += 1,
+            Some(T {
+                k: K::Word(w),
+                line,
+                col,
+            }) if w == "map" => {
+                return Err(E::new(
+                    line,
+                    col,
+                    "unsupported map lookup (`map { ... }`): only verdict maps (`vmap`) are evaluated",
+                ))
+            }
+            Some(t) => {
+                return Err(E::new(
+                    t.line,
+                    t.col,
+                    format!(
+                        "unsupported concatenation (`a . b` compared with a set): expected `vmap` after a concatenated key, got {}",
+                        describe(&t.k)
+                    ),
+                ))
+            }
+            None => return Err(self.err_here("expected `vmap`, got end of input")),
+        }
+        let types: Vec<SetType> = keys.iter().map(|k| SetType::of_key(*k)).collect();
+        let want = types
+            .iter()
+            .map(|t| t.name())
+            .collect::<Vec<_>>()
+            .join(" . ");
+        match self.peek().cloned() {
+            Some(T {
+                k: K::Word(w),
+                line,
+                col,
+            }) if w.starts_with('@') => {
+                self.pos += 1;
+                let name = &w[1..];
+                let Some(m) = scope.maps.iter().find(|m| m.name == name) else {
+                    return Err(E::new(
+                        line,
+                        col,
+                        format!("unknown map @{name} (maps must be declared before use in the same table)"),
+                    ));
+                };
+                if m.types != types {
+                    let have = m
+                        .types
+                        .iter()
+                        .map(|t| t.name())
+                        .collect::<Vec<_>>()
+                        .join(" . ");
+                    return Err(E::new(
+                        line,
+                        col,
+                        format!("map @{name} has key type {have}, expected {want}"),
+                    ));
+                }
+                Ok(Item::Vmap { map: m.idx, keys })
+            }
+            Some(T { k: K::LBrace, .. }) => {
+                let idx = self.maps.len();
+                let elems = self.map_elems(&types, idx, &mut scope.map_jumps)?;
+                self.maps.push(Vmap { name: None, elems });
+                Ok(Item::Vmap { map: idx, keys })
+            }
+            Some(t) => Err(E::new(
+                t.line,
+                t.col,
+                format!(
+                    "expected `{{` or `@MAP` after `vmap`, got {}",
+                    describe(&t.k)
+                ),
+            )),
+            None => Err(E::new(at.0, at.1, "expected a map after `vmap`")),
+        }
+    }
+
+    /// `{ KEY [. KEY ...] [counter ...] [timeout T] [expires T] [comment "..."] : VERDICT,
+    /// ... }` for a map with key types `types` that will have index `map`.
+    fn map_elems(
+        &mut self,
+        types: &[SetType],
+        map: usize,
+        jumps: &mut Vec<PendingMapJump>,
+    ) -> Result<Vec<MapElem>, E> {
+        self.expect(K::LBrace)?;
+        let mut elems: Vec<MapElem> = Vec::new();
+        // (line, column) of each element, for errors.
+        let mut at: Vec<(usize, usize)> = Vec::new();
+        loop {
+            self.skip_newlines_only();
+            let Some(t) = self.peek().cloned() else {
+                return Err(self.err_here("missing `}` closing the map"));
+            };
+            match t.k {
+                K::RBrace => {
+                    self.pos += 1;
+                    break;
+                }
+                K::Comma => {
+                    self.pos += 1;
+                    continue;
+                }
+                _ => {}
+            }
+            // The key.
+            let (key, key_text) = if matches!(&t.k, K::Word(w) if w == "*") {
+                self.pos += 1;
+                (None, "*".to_string())
+            } else {
+                let mut vals = Vec::new();
+                let mut texts = Vec::new();
+                for (i, ty) in types.iter().enumerate() {
+                    if i > 0 {
+                        match self.next() {
+                            Some(T { k: K::Word(w), .. }) if w == "." => {}
+                            Some(x) => {
+                                return Err(E::new(
+                                    x.line,
+                                    x.col,
+                                    format!(
+                                        "expected `.` and the next part of the key ({}), got {}",
+                                        ty.name(),
+                                        describe(&x.k)
+                                    ),
+                                ))
+                            }
+                            None => return Err(self.err_here("missing `}` closing the map")),
+                        }
+                    }
+                    let (v, text) = self.key_val(*ty)?;
+                    vals.push(v);
+                    texts.push(text);
+                }
+                (Some(vals), texts.join(" . "))
+            };
+            self.element_annotations()?;
+            match self.next() {
+                Some(T { k: K::Word(w), .. }) if w == ":" => {}
+                Some(x) => {
+                    return Err(E::new(
+                        x.line,
+                        x.col,
+                        format!(
+                            "expected ` : ` and a verdict after the map key, got {}",
+                            describe(&x.k)
+                        ),
+                    ))
+                }
+                None => return Err(self.err_here("missing `}` closing the map")),
+            }
+            let (v, vl, vc) = self.word("a verdict")?;
+            let (verdict, vtext) = match v.as_str() {
+                "accept" => (Some(Action::Accept), v.clone()),
+                "drop" => (Some(Action::Drop), v.clone()),
+                "return" => (Some(Action::Return), v.clone()),
+                "continue" => (None, v.clone()),
+                "jump" | "goto" => {
+                    let (n, nl, nc) = self.name("a chain name")?;
+                    jumps.push(PendingMapJump {
+                        map,
+                        elem: elems.len(),
+                        name: n.clone(),
+                        line: nl,
+                        col: nc,
+                    });
+                    // The target is resolved when the table ends.
+                    let a = if v == "goto" {
+                        Action::Goto(usize::MAX)
+                    } else {
+                        Action::Jump(usize::MAX)
+                    };
+                    (Some(a), format!("{v} {n}"))
+                }
+                _ => {
+                    return Err(E::new(
+                        vl,
+                        vc,
+                        format!("unsupported verdict {v:?} in a verdict map (nft allows accept, drop, continue, return, jump and goto)"),
+                    ))
+                }
+            };
+            let elem = MapElem {
+                key,
+                verdict,
+                line: t.line,
+                text: format!("{key_text} : {vtext}"),
+            };
+            elems.push(elem);
+            at.push((t.line, t.col));
+            if !matches!(self.peek_k(), Some(K::Comma | K::RBrace | K::Newline)) {
+                let x = self.peek().cloned();
+                return Err(match x {
+                    Some(x) => E::new(
+                        x.line,
+                        x.col,
+                        format!(
+                            "expected `,` or `}}` after the map element, got {}",
+                            describe(&x.k)
+                        ),
+                    ),
+                    None => self.err_here("missing `}` closing the map"),
+                });
+            }
+        }
+        if let Some((i, j)) = find_overlap(&elems) {
+            // Report the later one.
+            let (i, j) = if at[i] < at[j] { (i, j) } else { (j, i) };
+            let key = |e: &MapElem| e.text.split(" : ").next().unwrap_or("").to_string();
             return Err(E::new(
-                elems[0].line,
-                elems[0].col,
-                format!("`{op}` on ct state is not supported"),
+                at[j].0,
+                at[j].1,
+                format!(
+                    "map element `{}` overlaps `{}` (line {}): nft refuses overlapping elements",
+                    key(&elems[j]),
+                    key(&elems[i]),
+                    at[i].0
+                ),
             ));
         }
-        let mut mask = 0u8;
-        for e in &elems {
-            mask |= CtState::from_name(&e.text)
-                .ok_or_else(|| E::new(e.line, e.col, format!("unsupported ct state {:?}", e.text)))?
-                .bit();
+        Ok(elems)
+    }
+
+    /// What may follow a set or map element's key: `counter [packets N bytes M]`,
+    /// `timeout T`, `expires T`, `comment "..."`.
+    fn element_annotations(&mut self) -> Result<(), E> {
+        while let Some(K::Word(o)) = self.peek_k().cloned() {
+            match o.as_str() {
+                "counter" => {
+                    self.pos += 1;
+                    if self.next_is_word("packets") {
+                        self.pos += 1;
+                        self.word("a packet count")?;
+                        let (b, l, c) = self.word("`bytes`")?;
+                        if b != "bytes" {
+                            return Err(E::new(l, c, "expected `bytes`"));
+                        }
+                        self.word("a byte count")?;
+                    }
+                }
+                "timeout" | "expires" => {
+                    self.pos += 1;
+                    self.word("a time")?;
+                }
+                "comment" => {
+                    self.pos += 1;
+                    self.name("a comment string")?;
+                }
+                _ => break,
+            }
         }
-        Ok(Cond::Ct { neg, mask })
+        Ok(())
+    }
+
+    /// One key value of type `ty`; returns it and its text as written (a ct state
+    /// value may be `established | related`).
+    fn key_val(&mut self, ty: SetType) -> Result<(KeyVal, String), E> {
+        let (w, l, c) = self.name(ty.name())?;
+        let bad = |what: &str| E::new(l, c, format!("expected {what}, got {w:?}"));
+        let v =
+            match ty {
+                SetType::Ipv4 | SetType::Ipv6 => {
+                    let fam = if ty == SetType::Ipv4 {
+                        Family::V4
+                    } else {
+                        Family::V6
+                    };
+                    KeyVal::Addr(parse_addr_elem(&w).filter(|r| r.family == fam).ok_or_else(
+                        || {
+                            bad(if fam == Family::V4 {
+                                "an IPv4 address, prefix or range"
+                            } else {
+                                "an IPv6 address, prefix or range"
+                            })
+                        },
+                    )?)
+                }
+                SetType::Service => {
+                    let (a, b) =
+                        parse_port_elem(&w).ok_or_else(|| bad("a port, range or service name"))?;
+                    KeyVal::Port(a, b)
+                }
+                SetType::Proto => KeyVal::Proto(proto_number(&w).ok_or_else(|| bad("a protocol"))?),
+                SetType::Ifname => KeyVal::Iface(IfPat::parse_nft(&w)),
+                SetType::NfProto => KeyVal::NfProto(match w.as_str() {
+                    "ipv4" => Family::V4,
+                    "ipv6" => Family::V6,
+                    _ => return Err(bad("ipv4 or ipv6")),
+                }),
+                SetType::CtState => {
+                    let mut names: Vec<String> = w.split('|').map(str::to_string).collect();
+                    while self.next_is_word("|") || names.last().is_some_and(|n| n.is_empty()) {
+                        if self.next_is_word("|") {
+                            self.pos += 1;
+                        }
+                        names.retain(|n| !n.is_empty());
+                        let (n, _, _) = self.word("a ct state")?;
+                        names.extend(n.split('|').map(str::to_string));
+                    }
+                    names.retain(|n| !n.is_empty());
+                    let mut mask = 0u8;
+                    for n in &names {
+                        mask |= CtState::from_name(n)
+                            .ok_or_else(|| E::new(l, c, format!("unsupported ct state {n:?}")))?
+                            .bit();
+                    }
+                    if mask == 0 {
+                        return Err(bad("a ct state"));
+                    }
+                    return Ok((KeyVal::Ct(mask), names.join(" | ")));
+                }
+            };
+        let text = if ty == SetType::Ifname {
+            format!("\"{w}\"")
+        } else {
+            w
+        };
+        Ok((v, text))
+    }
+
+    /// `map NAME { type K [. K] : verdict; [flags ...;] [elements = { ... }] ... }`, after
+    /// `map`. A map to anything but verdicts is skipped with a note.
+    fn map_decl(&mut self, scope: &mut Scope) -> Result<(), E> {
+        let (name, nline, ncol) = self.name("a map name")?;
+        self.expect(K::LBrace)?;
+        if scope.maps.iter().any(|m| m.name == name) {
+            return Err(E::new(
+                nline,
+                ncol,
+                format!("map {name:?} defined twice in this table"),
+            ));
+        }
+        let idx = self.maps.len();
+        let mut types: Option<Vec<SetType>> = None;
+        let mut elems = Vec::new();
+        let mut jumps = Vec::new();
+        loop {
+            self.skip_nl();
+            let Some(t) = self.peek().cloned() else {
+                return Err(self.err_here("map: missing `}`"));
+            };
+            let K::Word(w) = &t.k else {
+                if t.k == K::RBrace {
+                    self.pos += 1;
+                    break;
+                }
+                return Err(E::new(
+                    t.line,
+                    t.col,
+                    format!("expected a map statement, got {}", describe(&t.k)),
+                ));
+            };
+            self.pos += 1;
+            match w.as_str() {
+                "type" | "typeof" => {
+                    // Words up to ` : `, in groups separated by `.`.
+                    let mut groups: Vec<Vec<(String, usize, usize)>> = vec![Vec::new()];
+                    loop {
+                        let (x, l, c) = self.word("a key type and ` : verdict`")?;
+                        match x.as_str() {
+                            ":" => break,
+                            "." => groups.push(Vec::new()),
+                            _ => groups.last_mut().expect("one group").push((x, l, c)),
+                        }
+                    }
+                    let mut ts = Vec::new();
+                    for g in &groups {
+                        let Some(&(_, l, c)) = g.first() else {
+                            return Err(E::new(t.line, t.col, "empty part in the map's key type"));
+                        };
+                        let text = g.iter().map(|x| x.0.as_str()).collect::<Vec<_>>().join(" ");
+                        let ty = if w == "type" {
+                            SetType::from_type(&text)
+                        } else {
+                            SetType::from_typeof(&text)
+                        };
+                        ts.push(ty.ok_or_else(|| {
+                            E::new(l, c, format!("unsupported map key {w} {text:?}"))
+                        })?);
+                    }
+                    let (data, _, _) = self.word("the map's data type")?;
+                    if data != "verdict" {
+                        let mut dt = data.clone();
+                        while !self.at_end_of_stmt() {
+                            let Some(x) = self.next() else { break };
+                            if let K::Word(x) = x.k {
+                                dt.push(' ');
+                                dt.push_str(&x);
+                            }
+                        }
+                        self.skip_rest_of_block()?;
+                        self.notes.push(format!(
+                            "map {name} (line {nline}) maps to {dt}, not to verdicts: not evaluated (rules that look it up are errors)"
+                        ));
+                        return Ok(());
+                    }
+                    types = Some(ts);
+                }
+                "flags" => loop {
+                    let (f, l, c) = self.word("a map flag")?;
+                    if !matches!(f.as_str(), "interval" | "constant" | "dynamic" | "timeout") {
+                        return Err(E::new(l, c, format!("unsupported map flag {f:?}")));
+                    }
+                    if self.peek_k() == Some(&K::Comma) {
+                        self.pos += 1;
+                    } else {
+                        break;
+                    }
+                },
+                "elements" => {
+                    self.expect(K::Assign)?;
+                    let Some(ts) = &types else {
+                        return Err(E::new(
+                            t.line,
+                            t.col,
+                            format!("map {name}: elements before its type"),
+                        ));
+                    };
+                    let ts = ts.clone();
+                    elems = self.map_elems(&ts, idx, &mut jumps)?;
+                }
+                "size" | "policy" | "timeout" | "gc-interval" => {
+                    self.word("a value")?;
+                }
+                "auto-merge" | "counter" => {}
+                "comment" => {
+                    self.name("a comment string")?;
+                }
+                other => {
+                    return Err(E::new(
+                        t.line,
+                        t.col,
+                        format!("unsupported map statement {other:?}"),
+                    ))
+                }
+            }
+            if !self.at_end_of_stmt() {
+                return Err(self.err_here("expected end of map statement"));
+            }
+        }
+        let types = types.ok_or_else(|| E::new(nline, ncol, format!("map {name} has no type")))?;
+        self.maps.push(Vmap {
+            name: Some(name.clone()),
+            elems,
+        });
+        scope.map_jumps.extend(jumps);
+        scope.maps.push(NamedMap { name, types, idx });
+        Ok(())
+    }
+
+    /// Skip to just after the `}` closing the block the parser is in.
+    fn skip_rest_of_block(&mut self) -> Result<(), E> {
+        let mut depth = 1usize;
+        while let Some(t) = self.next() {
+            match t.k {
+                K::LBrace => depth += 1,
+                K::RBrace => {
+                    depth -= 1;
+                    if depth == 0 {
+                        return Ok(());
+                    }
+                }
+                _ => {}
+            }
+        }
+        Err(self.err_here("unbalanced `{`: missing `}`"))
     }
 
     /// One rule: items until end of line. Returns items and a pending jump/goto.
     #[allow(clippy::type_complexity)]
     fn rule(
         &mut self,
-        sets: &[NamedSet],
+        scope: &mut Scope,
     ) -> Result<(Vec<Item>, Option<(String, usize, usize, bool)>), E> {
         let mut items = Vec::new();
         let mut jump = None;
@@ -1125,94 +1985,16 @@ impl<'a> P<'a> {
                     format!("unsupported {w:?} after the verdict"),
                 ));
             }
-            let sub =
-                |p: &mut Self, what: &str| -> Result<(String, usize, usize), E> { p.word(what) };
             match w.as_str() {
-                "ip" | "ip6" => {
-                    let fam = if w == "ip" { Family::V4 } else { Family::V6 };
-                    let (f, l, c) = sub(self, "a field (saddr, daddr, ...)")?;
-                    match f.as_str() {
-                        "saddr" | "daddr" => {
-                            let cnd = self.addr_match(sets, fam, f == "daddr", key)?;
-                            items.push(Item::Cond(cnd));
-                        }
-                        "protocol" if fam == Family::V4 => {
-                            items.push(Item::Cond(Cond::Family(fam)));
-                            let cnd = self.proto_match(sets)?;
-                            items.push(Item::Cond(cnd));
-                        }
-                        "nexthdr" if fam == Family::V6 => {
-                            items.push(Item::Cond(Cond::Family(fam)));
-                            let cnd = self.proto_match(sets)?;
-                            items.push(Item::Cond(cnd));
-                        }
-                        _ => {
-                            return Err(E::new(l, c, format!("unsupported expression \"{w} {f}\"")))
-                        }
+                "ip" | "ip6" | "tcp" | "udp" | "th" | "meta" | "iifname" | "iif" | "oifname"
+                | "oif" | "ct" => {
+                    let sel = self.selector(w, key)?;
+                    if self.next_is_word(".") || self.next_is_word("vmap") {
+                        let item = self.vmap(scope, sel, key)?;
+                        items.push(item);
+                    } else {
+                        self.match_sel(&scope.sets, sel, key, &mut items)?;
                     }
-                }
-                "tcp" | "udp" | "th" => {
-                    let (f, l, c) = sub(self, "`sport` or `dport`")?;
-                    let sel = match f.as_str() {
-                        "sport" => PortSel::Src,
-                        "dport" => PortSel::Dst,
-                        _ => {
-                            return Err(E::new(l, c, format!("unsupported expression \"{w} {f}\"")))
-                        }
-                    };
-                    let l4 = match w.as_str() {
-                        "tcp" => Some(6),
-                        "udp" => Some(17),
-                        _ => None,
-                    };
-                    let cnd = self.port_match(sets, sel, l4)?;
-                    items.push(Item::Cond(cnd));
-                }
-                "meta" => {
-                    let (f, l, c) = sub(self, "a meta key")?;
-                    match f.as_str() {
-                        "l4proto" => {
-                            let cnd = self.proto_match(sets)?;
-                            items.push(Item::Cond(cnd));
-                        }
-                        "nfproto" => {
-                            let (v, vl, vc) = sub(self, "ipv4 or ipv6")?;
-                            items.push(Item::Cond(Cond::Family(match v.as_str() {
-                                "ipv4" => Family::V4,
-                                "ipv6" => Family::V6,
-                                _ => {
-                                    return Err(E::new(
-                                        vl,
-                                        vc,
-                                        format!("unsupported nfproto {v:?}"),
-                                    ))
-                                }
-                            })));
-                        }
-                        "iifname" | "iif" | "oifname" | "oif" => {
-                            let cnd = self.iface_match(sets, f.starts_with('o'))?;
-                            items.push(Item::Cond(cnd));
-                        }
-                        _ => {
-                            return Err(E::new(
-                                l,
-                                c,
-                                format!("unsupported expression \"meta {f}\""),
-                            ))
-                        }
-                    }
-                }
-                "iifname" | "iif" | "oifname" | "oif" => {
-                    let cnd = self.iface_match(sets, w.starts_with('o'))?;
-                    items.push(Item::Cond(cnd));
-                }
-                "ct" => {
-                    let (f, l, c) = sub(self, "a ct key")?;
-                    if f != "state" {
-                        return Err(E::new(l, c, format!("unsupported expression \"ct {f}\"")));
-                    }
-                    let cnd = self.ct_match(sets)?;
-                    items.push(Item::Cond(cnd));
                 }
                 "counter" => {
                     items.push(Item::Counter);
@@ -1324,6 +2106,79 @@ impl<'a> P<'a> {
     }
 }
 
+/// Two elements of a map that can both match one key, if any (nft refuses such maps):
+/// sorted for one-part keys, pair by pair (up to 2,000 elements) for concatenations
+/// and interface names.
+fn find_overlap(elems: &[MapElem]) -> Option<(usize, usize)> {
+    let catch: Vec<usize> = (0..elems.len())
+        .filter(|&i| elems[i].key.is_none())
+        .collect();
+    if catch.len() > 1 {
+        return Some((catch[0], catch[1]));
+    }
+    // One-part numeric keys as (kind, low, high).
+    let flat: Option<Vec<(u8, u128, u128, usize)>> = elems
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e.key.is_some())
+        .map(|(i, e)| match e.key.as_deref() {
+            Some([KeyVal::Addr(r)]) => Some((r.family as u8, r.lo, r.hi, i)),
+            Some([KeyVal::Port(a, b)]) => Some((2, u128::from(*a), u128::from(*b), i)),
+            Some([KeyVal::Proto(p)]) => Some((3, u128::from(*p), u128::from(*p), i)),
+            Some([KeyVal::Ct(m)]) => Some((4, u128::from(*m), u128::from(*m), i)),
+            Some([KeyVal::NfProto(f)]) => Some((5, *f as u128, *f as u128, i)),
+            _ => None,
+        })
+        .collect();
+    if let Some(mut flat) = flat {
+        flat.sort_unstable();
+        let mut reach: Option<(u8, u128, usize)> = None;
+        for &(k, lo, hi, i) in &flat {
+            if let Some((rk, rhi, ri)) = reach {
+                if rk == k && lo <= rhi {
+                    return Some((ri, i));
+                }
+            }
+            if reach.is_none_or(|(rk, rhi, _)| rk != k || hi > rhi) {
+                reach = Some((k, hi, i));
+            }
+        }
+        return None;
+    }
+    if elems.len() > 2000 {
+        return None;
+    }
+    for j in 0..elems.len() {
+        for i in 0..j {
+            if overlaps(&elems[i], &elems[j]) {
+                return Some((i, j));
+            }
+        }
+    }
+    None
+}
+
+/// Whether two map elements can both match one key.
+fn overlaps(a: &MapElem, b: &MapElem) -> bool {
+    let (Some(x), Some(y)) = (&a.key, &b.key) else {
+        return false;
+    };
+    x.iter().zip(y).all(|(p, q)| match (p, q) {
+        (KeyVal::Addr(r), KeyVal::Addr(s)) => r.family == s.family && r.lo <= s.hi && s.lo <= r.hi,
+        (KeyVal::Port(a, b), KeyVal::Port(c, d)) => a <= d && c <= b,
+        (KeyVal::Proto(p), KeyVal::Proto(q)) => p == q,
+        (KeyVal::Ct(p), KeyVal::Ct(q)) => p == q,
+        (KeyVal::NfProto(p), KeyVal::NfProto(q)) => p == q,
+        (KeyVal::Iface(p), KeyVal::Iface(q)) => match (p.prefix, q.prefix) {
+            (false, false) => p.name == q.name,
+            (true, false) => q.name.starts_with(&p.name),
+            (false, true) => p.name.starts_with(&q.name),
+            (true, true) => p.name.starts_with(&q.name) || q.name.starts_with(&p.name),
+        },
+        _ => false,
+    })
+}
+
 fn parse_addr_elem(s: &str) -> Option<AddrRange> {
     if let Some((a, b)) = s.split_once('-') {
         let a: IpAddr = a.parse().ok()?;
@@ -1358,13 +2213,18 @@ pub(crate) fn parse(text: &str) -> Result<Ruleset, Vec<ParseError>> {
         notes: Vec::new(),
         tables: Vec::new(),
         chains: Vec::new(),
+        maps: Vec::new(),
         declared_base: Vec::new(),
+        scopes: Vec::new(),
+        dormant: Vec::new(),
+        jumps: Vec::new(),
     };
     if let Err(e) = p.file() {
         p.errors.push(e);
     }
+    p.resolve();
     if p.errors.is_empty() {
-        if let Some((c, line)) = find_loop(&p.chains) {
+        if let Some((c, line)) = find_loop(&p.chains, &p.maps) {
             p.errors.push(ParseError::new(
                 line,
                 0,
@@ -1378,5 +2238,11 @@ pub(crate) fn parse(text: &str) -> Result<Ruleset, Vec<ParseError>> {
         errs.dedup_by_key(|e| e.line);
         return Err(errs);
     }
-    Ok(Ruleset::new(Format::Nft, p.tables, p.chains, p.notes))
+    Ok(Ruleset::new(
+        Format::Nft,
+        p.tables,
+        p.chains,
+        p.maps,
+        p.notes,
+    ))
 }

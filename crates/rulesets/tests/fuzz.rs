@@ -77,6 +77,32 @@ const NFT_TOKENS: &[&str] = &[
     "\"",
     "nat",
     "prerouting",
+    "vmap",
+    "map",
+    "m",
+    "@m",
+    ":",
+    ".",
+    "*",
+    "|",
+    "verdict",
+    "typeof",
+    "continue",
+    "timeout",
+    "1h",
+    "expires",
+    "ct_state",
+    "ipv4_addr . inet_service",
+    "10.0.0.0/8 . 22-25",
+    "\"eth0\"",
+    "invalid",
+    "related",
+    "nfproto",
+    "ipv4",
+    "@",
+    "a b",
+    "!",
+    "established|related",
 ];
 
 const IPT_TOKENS: &[&str] = &[
@@ -143,6 +169,8 @@ fn packets() -> Vec<Packet> {
         "udp 1.2.3.5:53 -> 10.0.0.2:85 in eth0 state established",
         "icmp 1.1.1.1 -> 2.2.2.2 hook forward in eth1 out eth2",
         "tcp [2001:db8::1]:1 -> [2001:db8::2]:80 hook output out lo",
+        "tcp 10.0.0.1:1 -> 10.0.0.2:22 in eth0 state invalid",
+        "udp 10.1.2.3:9 -> 10.0.0.2:25 state related",
     ]
     .iter()
     .map(|p| parse_packet(p).unwrap())
@@ -170,6 +198,14 @@ proptest! {
     fn nft_token_soup_never_panics(s in soup(NFT_TOKENS)) {
         exercise(&s);
         exercise(&format!("table inet t {{\n chain c {{\n type filter hook input priority 0; policy drop;\n {s}\n }}\n}}\n"));
+    }
+
+    #[test]
+    fn nft_map_soup_never_panics(s in soup(NFT_TOKENS)) {
+        // Elements of a named and an anonymous map, a map declaration's body, and a key.
+        exercise(&format!("table inet t {{\n map m {{\n type inet_service : verdict\n elements = {{ {s} }}\n }}\n chain d {{\n }}\n chain c {{\n type filter hook input priority 0; policy drop;\n tcp dport vmap @m\n tcp dport vmap {{ {s} }}\n }}\n}}\n"));
+        exercise(&format!("table ip t {{\n map m {{\n {s}\n }}\n chain d {{\n }}\n chain c {{\n type filter hook input priority 0; policy drop;\n ip saddr . tcp dport vmap @m\n ct state vmap @m\n }}\n}}\n"));
+        exercise(&format!("table inet t {{\n chain d {{\n }}\n chain c {{\n type filter hook input priority 0; policy drop;\n {s} vmap {{ 22 : jump d, * : continue }}\n }}\n}}\n"));
     }
 
     #[test]

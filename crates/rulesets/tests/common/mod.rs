@@ -40,7 +40,7 @@ pub enum By {
 
 pub fn by(d: &Decision) -> By {
     match &d.decided_by {
-        DecidedBy::Rule { line, .. } => By::Rule(*line),
+        DecidedBy::Rule { line, .. } | DecidedBy::MapElement { line, .. } => By::Rule(*line),
         DecidedBy::Policy { line, .. } => By::Policy(*line),
         DecidedBy::NoBaseChain => By::NoChain,
     }
