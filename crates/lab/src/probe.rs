@@ -1581,7 +1581,11 @@ struct Prepared {
     job: Job,
     trace: Trace,
     proxy_addr: Option<SocketAddr>,
-    tls: Option<TlsClientSide>,
+    /// The client's TLS side, or why the client cannot make one (a name
+    /// no TLS client can ask for, such as `w*.example.com`): then the
+    /// journey is not made, and the probe says why (a disagreement, never
+    /// an end to the whole run).
+    tls: Result<Option<TlsClientSide>, String>,
     ns: String,
 }
 
@@ -1719,7 +1723,7 @@ pub fn probe(scn: &Scenario, plan: &Plan, jobs: Vec<Job>) -> Result<Vec<ProbeRes
                 ),
             }
         };
-        let tls = tls_side(scn, &j, &t, &crate::lab::run_dir(&plan.lab))?;
+        let tls = tls_side(scn, &j, &t, &crate::lab::run_dir(&plan.lab));
         prepared.push(Prepared {
             key,
             job: j,
@@ -1870,7 +1874,14 @@ fn run_phase(
                         std::thread::sleep(IP_ERROR_PACE);
                     }
                     netns::enter(&p.ns)?;
-                    let k = run_kernel(&p.job, &p.trace, p.proxy_addr, p.tls.as_ref());
+                    let k = match &p.tls {
+                        Ok(tls) => run_kernel(&p.job, &p.trace, p.proxy_addr, tls.as_ref()),
+                        Err(e) => KernelResult::heard_nothing(
+                            Class::Other,
+                            &format!("not made: the client cannot start TLS: {e}"),
+                            0,
+                        ),
+                    };
                     let r = compare(&scn, &p.job, p.trace.clone(), k);
                     results.lock().expect("not poisoned").push((idx, r));
                 }
