@@ -21,7 +21,6 @@ use std::time::Duration;
 use pathproof_core::evidence::Trace;
 use pathproof_core::model::{Proto, Scenario};
 
-use crate::lab::{read_plan, read_spec};
 use crate::netns;
 use crate::plan::Plan;
 use crate::probe::{self, Job, ProbeResult};
@@ -251,10 +250,13 @@ pub fn trace(
     proto: Proto,
     via: Option<&str>,
 ) -> Result<(String, bool), String> {
-    crate::lab::preflight()?;
-    let spec = read_spec(lab)?;
-    let plan = read_plan(lab)?;
-    let scn = spec.load()?;
+    // Locked while it runs, and only on a lab that is complete and healthy.
+    let crate::lab::OpenLab {
+        lock: _lock,
+        plan,
+        scn,
+        ..
+    } = crate::lab::open(lab)?;
     let job = probe::job_for(&scn, from, to, proto, via)?;
     let (r, kt) = traced(&scn, &plan, &job)?;
     let t = r.trace.as_ref().expect("compare keeps the trace");
