@@ -205,6 +205,9 @@ fn agreeing_classes(model: &str) -> &'static [&'static str] {
         "no route" => &["unreachable"],
         "unresolved" => &["unresolved"],
         "proxy denied" => &["proxy_denied"],
+        // The model's proxy_loop outcome (its name as the lead's core gives
+        // it), answered by the lab's proxies with 508 Loop Detected.
+        "proxy loop" | "proxy_loop" => &["loop_detected"],
         _ => &[],
     }
 }
