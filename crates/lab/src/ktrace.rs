@@ -67,8 +67,10 @@ fn start_monitor(ns: &str, rules: &str) -> Result<Child, String> {
     netns::run_in(ns, move || -> Result<Child, String> {
         netns::run_cmd("nft", &["-f", "-"], Some(&rules))
             .map_err(|e| format!("cannot load the trace table in {ns2}: {e}"))?;
-        Command::new("nft")
-            .args(["monitor", "trace"])
+        let mut cmd = Command::new("nft");
+        // Not left running if `lab trace` is killed.
+        netns::die_with_parent(&mut cmd);
+        cmd.args(["monitor", "trace"])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

@@ -627,18 +627,33 @@ fn down_locked(lab: &str, keep_lock: bool) -> Result<DownReport, String> {
         }
     }
     let prefix = format!("{}{lab}.", names::NS_PREFIX);
-    let present = netns::list()?;
-    for n in &present {
-        if n.starts_with(&prefix) && !doomed.contains(n) {
-            doomed.push(n.clone());
+    // Swept until a look finds none: an `ip` that a killed `up` had started
+    // may still add one while it dies (it is killed with its parent, see
+    // `netns::die_with_parent`, but not in the same instant).
+    for round in 0..20 {
+        let present = netns::list()?;
+        for n in &present {
+            if n.starts_with(&prefix) && !doomed.contains(n) {
+                doomed.push(n.clone());
+            }
         }
-    }
-    let doomed: Vec<String> = doomed.into_iter().filter(|n| present.contains(n)).collect();
-    if !doomed.is_empty() {
-        let dels: Vec<String> = doomed.iter().map(|n| format!("netns del {n}")).collect();
+        let now: Vec<String> = doomed
+            .iter()
+            .filter(|n| present.contains(n))
+            .cloned()
+            .collect();
+        if now.is_empty() {
+            break;
+        }
+        let dels: Vec<String> = now.iter().map(|n| format!("netns del {n}")).collect();
         ip_batch(None, &dels)?;
+        for n in now {
+            if !report.removed_namespaces.contains(&n) {
+                report.removed_namespaces.push(n);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(if round == 0 { 20 } else { 50 }));
     }
-    report.removed_namespaces = doomed;
     if keep_lock {
         if let Ok(rd) = std::fs::read_dir(&dir) {
             for e in rd.flatten() {
