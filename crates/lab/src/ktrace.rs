@@ -67,10 +67,10 @@ fn start_monitor(ns: &str, rules: &str) -> Result<Child, String> {
     netns::run_in(ns, move || -> Result<Child, String> {
         netns::run_cmd("nft", &["-f", "-"], Some(&rules))
             .map_err(|e| format!("cannot load the trace table in {ns2}: {e}"))?;
-        let mut cmd = Command::new("nft");
-        // Not left running if `lab trace` is killed.
-        netns::die_with_parent(&mut cmd);
-        cmd.args(["monitor", "trace"])
+        // (Not `netns::die_with_parent`: the death signal comes when the
+        // thread that starts a process ends, and this one ends at once.)
+        Command::new("nft")
+            .args(["monitor", "trace"])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

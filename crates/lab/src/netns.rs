@@ -52,7 +52,8 @@ pub fn write_sysctls(list: &[(String, String)]) -> Result<(), String> {
 /// Makes the command's process end (SIGKILL) when the thread that starts it
 /// does, which is when the whole process is killed: an `ip -batch` or `nft
 /// -f` of a `lab up` killed with SIGKILL must not go on making namespaces
-/// after `lab down` has swept them.
+/// after `lab down` has swept them. Only for a command its thread waits for
+/// (as `run_cmd` does): the signal comes when that *thread* ends.
 pub fn die_with_parent(cmd: &mut Command) {
     use std::os::unix::process::CommandExt;
     // SAFETY: getpid is async-signal-safe and has no preconditions.
