@@ -125,9 +125,15 @@ pub fn run(cmd: LabCommand) -> Result<(String, bool), InputError> {
             format,
         } => {
             let name = lab_name(scenario.as_deref(), l.as_deref())?;
-            let spec = lab::read_spec(&name).map_err(err)?;
-            let plan = lab::read_plan(&name).map_err(err)?;
-            let scn = spec.load().map_err(err)?;
+            // Locked for the whole probe; a lab that `up` did not finish,
+            // or that lost a part since, is an error (exit 2) naming what
+            // is missing and how to recover.
+            let lab::OpenLab {
+                lock: _lock,
+                plan,
+                scn,
+                ..
+            } = lab::open(&name).map_err(err)?;
             let (jobs, not_probed) = probe::plan_jobs(&scn);
             let mut results = probe::probe(&scn, &plan, jobs).map_err(err)?;
             let ok = results.iter().all(|r| r.agree);

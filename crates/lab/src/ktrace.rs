@@ -21,7 +21,6 @@ use std::time::Duration;
 use pathproof_core::evidence::Trace;
 use pathproof_core::model::{Proto, Scenario};
 
-use crate::lab::{read_plan, read_spec};
 use crate::netns;
 use crate::plan::Plan;
 use crate::probe::{self, Job, ProbeResult};
@@ -68,6 +67,8 @@ fn start_monitor(ns: &str, rules: &str) -> Result<Child, String> {
     netns::run_in(ns, move || -> Result<Child, String> {
         netns::run_cmd("nft", &["-f", "-"], Some(&rules))
             .map_err(|e| format!("cannot load the trace table in {ns2}: {e}"))?;
+        // (Not `netns::die_with_parent`: the death signal comes when the
+        // thread that starts a process ends, and this one ends at once.)
         Command::new("nft")
             .args(["monitor", "trace"])
             .stdout(Stdio::piped())
@@ -251,10 +252,13 @@ pub fn trace(
     proto: Proto,
     via: Option<&str>,
 ) -> Result<(String, bool), String> {
-    crate::lab::preflight()?;
-    let spec = read_spec(lab)?;
-    let plan = read_plan(lab)?;
-    let scn = spec.load()?;
+    // Locked while it runs, and only on a lab that is complete and healthy.
+    let crate::lab::OpenLab {
+        lock: _lock,
+        plan,
+        scn,
+        ..
+    } = crate::lab::open(lab)?;
     let job = probe::job_for(&scn, from, to, proto, via)?;
     let (r, kt) = traced(&scn, &plan, &job)?;
     let t = r.trace.as_ref().expect("compare keeps the trace");

@@ -7,7 +7,17 @@
 //! middle of `up` leaves nothing `down` cannot find. Everything a lab makes
 //! lives inside its own namespaces (bridges included), so deleting them
 //! removes every link, address, route, rule and conntrack entry with them.
+//!
+//! `up`, `down` and `open` (what `lab probe` and `lab trace` use) hold the
+//! lab's lock (`flock` on `RUN_DIR/lock`) while they run, so two of them on
+//! one lab never interleave: the second fails at once naming the process
+//! that holds it. `up` writes `RUN_DIR/complete` last, once every step has
+//! finished; `open` refuses a lab without it, or one whose namespaces,
+//! links, rule sets, supervisor or services are not all there (`health`).
 
+use std::io::Write as _;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -222,7 +232,10 @@ fn up_checked(
     names::check_lab_name(&spec.lab)?;
     let start = Instant::now();
     let scn = spec.load()?;
-    down(&spec.lab)?;
+    // Held until `up` returns: a second `up`, a `probe` or a `down` of this
+    // lab fails at once meanwhile, naming this process.
+    let lock = lock(&spec.lab, true)?.expect("made with create");
+    down_locked(&spec.lab, true)?;
     let plan = plan::plan(&scn, &spec.lab);
     let dir = run_dir(&spec.lab);
     std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
@@ -232,9 +245,14 @@ fn up_checked(
     write_json(&dir.join("state.json"), &state)?;
     write_json(&dir.join("spec.json"), spec)?;
     write_json(&dir.join("plan.json"), &plan)?;
-    let res = build(&plan, &dir, sup, interrupted);
+    let res = pause_point("run-dir", interrupted)
+        .and_then(|_| build(&plan, &dir, sup, interrupted))
+        .and_then(|_| pause_point("supervisor", interrupted))
+        // The last step: from now on the lab is complete.
+        .and_then(|_| write_complete(&dir, &spec.lab));
     if let Err(e) = res {
-        let gone = down(&spec.lab);
+        let gone = down_locked(&spec.lab, false);
+        drop(lock);
         if interrupted() {
             // (An interrupted child, `ip` or `nft`, may be why it failed.)
             return Err(match gone {
@@ -254,6 +272,7 @@ fn up_checked(
         }
         return Err(e);
     }
+    drop(lock);
     let links = plan
         .hosts
         .iter()
@@ -294,6 +313,7 @@ fn build(
         .collect();
     ip_batch(None, &adds)?;
     check()?;
+    pause_point("namespaces", interrupted)?;
     // sysctls before the links exist, so new interfaces take the defaults.
     let mut jobs = Vec::new();
     let mut bridge_sys = vec![
@@ -325,8 +345,10 @@ fn build(
             .map_err(|_| "a sysctl worker panicked".to_string())??;
     }
     check()?;
+    pause_point("sysctls", interrupted)?;
     ip_batch(Some(&plan.bridge_ns), &plan.bridge_ip)?;
     check()?;
+    pause_point("bridges", interrupted)?;
     let mut jobs = Vec::new();
     for h in &plan.hosts {
         let h = h.clone();
@@ -348,8 +370,10 @@ fn build(
             .map_err(|_| "a host worker panicked".to_string())??;
     }
     check()?;
+    pause_point("hosts", interrupted)?;
     wait_ipv6_ready(&plan.hosts)?;
     check()?;
+    pause_point("ipv6", interrupted)?;
     start_supervisor(plan, dir, sup, interrupted)
 }
 
@@ -574,9 +598,22 @@ fn stop_supervisor(dir: &Path, lab: &str) -> Option<i32> {
 
 /// Removes everything a lab made: its supervisor, its namespaces (and with
 /// them every link, bridge, rule set and conntrack entry), its run directory.
-/// Taking down a lab that is not up does nothing and succeeds.
+/// Taking down a lab that is not up does nothing and succeeds. It holds the
+/// lab's lock while it works, so it fails at once (naming the holder) while
+/// an `up`, `probe` or `trace` of the lab runs.
 pub fn down(lab: &str) -> Result<DownReport, String> {
     names::check_lab_name(lab)?;
+    let lock = lock(lab, true)?.expect("made with create");
+    let r = down_locked(lab, false);
+    // The lock file went with the run directory; whoever waits on it finds
+    // it gone and takes a new one.
+    drop(lock);
+    r
+}
+
+/// `down` by the holder of the lab's lock; `keep_lock` keeps the run
+/// directory's lock file (for `up`, which goes on holding it).
+fn down_locked(lab: &str, keep_lock: bool) -> Result<DownReport, String> {
     let dir = run_dir(lab);
     let mut report = DownReport {
         lab: lab.to_string(),
@@ -590,21 +627,639 @@ pub fn down(lab: &str) -> Result<DownReport, String> {
         }
     }
     let prefix = format!("{}{lab}.", names::NS_PREFIX);
-    let present = netns::list()?;
-    for n in &present {
-        if n.starts_with(&prefix) && !doomed.contains(n) {
-            doomed.push(n.clone());
+    // Swept until a look finds none: an `ip` that a killed `up` had started
+    // may still add one while it dies (it is killed with its parent, see
+    // `netns::die_with_parent`, but not in the same instant).
+    for round in 0..20 {
+        let present = netns::list()?;
+        for n in &present {
+            if n.starts_with(&prefix) && !doomed.contains(n) {
+                doomed.push(n.clone());
+            }
         }
-    }
-    let doomed: Vec<String> = doomed.into_iter().filter(|n| present.contains(n)).collect();
-    if !doomed.is_empty() {
-        let dels: Vec<String> = doomed.iter().map(|n| format!("netns del {n}")).collect();
+        let now: Vec<String> = doomed
+            .iter()
+            .filter(|n| present.contains(n))
+            .cloned()
+            .collect();
+        if now.is_empty() {
+            break;
+        }
+        let dels: Vec<String> = now.iter().map(|n| format!("netns del {n}")).collect();
         ip_batch(None, &dels)?;
+        for n in now {
+            if !report.removed_namespaces.contains(&n) {
+                report.removed_namespaces.push(n);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(if round == 0 { 20 } else { 50 }));
     }
-    report.removed_namespaces = doomed;
-    if dir.exists() {
+    if keep_lock {
+        if let Ok(rd) = std::fs::read_dir(&dir) {
+            for e in rd.flatten() {
+                if e.file_name() == LOCK_FILE {
+                    continue;
+                }
+                let p = e.path();
+                let r = if p.is_dir() {
+                    std::fs::remove_dir_all(&p)
+                } else {
+                    std::fs::remove_file(&p)
+                };
+                r.map_err(|e| format!("cannot remove {}: {e}", p.display()))?;
+            }
+        }
+    } else if dir.exists() {
         std::fs::remove_dir_all(&dir)
             .map_err(|e| format!("cannot remove {}: {e}", dir.display()))?;
     }
     Ok(report)
+}
+
+/// The lab's lock: `flock` on `RUN_DIR/lock`, held while it lives (the
+/// kernel releases it when the process ends, however it ends, so the lock
+/// of a process that is gone is no obstacle). The holder writes its pid and
+/// command line into the file, for whoever finds the lab in use.
+#[derive(Debug)]
+pub struct LabLock {
+    /// Open while the lock is held: closing it releases the lock.
+    _file: std::fs::File,
+    path: PathBuf,
+}
+
+impl LabLock {
+    /// The lock file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// The name of the lock file in the run directory.
+pub const LOCK_FILE: &str = "lock";
+
+/// What `up` writes last, once every step has finished.
+pub const COMPLETE_FILE: &str = "complete";
+
+/// A process's command line, its arguments joined by blanks.
+fn cmdline_of(pid: i32) -> Option<String> {
+    let c = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let args: Vec<String> = c
+        .split(|b| *b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    (!args.is_empty()).then(|| args.join(" "))
+}
+
+/// The process holding a `flock` on the file `f` (from /proc/locks; the
+/// pid the holder wrote in the file if the kernel's table names none).
+fn lock_holder(f: &std::fs::File) -> Option<i32> {
+    let m = f.metadata().ok()?;
+    let (major, minor) = (libc::major(m.dev()), libc::minor(m.dev()));
+    let want = format!("{major:02x}:{minor:02x}:{}", m.ino());
+    let locks = std::fs::read_to_string("/proc/locks").unwrap_or_default();
+    let from_kernel = locks.lines().find_map(|l| {
+        let w: Vec<&str> = l.split_whitespace().collect();
+        // `1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF` (no `->`: holders only)
+        (w.len() >= 6 && w[1] == "FLOCK" && w[5] == want)
+            .then(|| w[4].parse().ok())
+            .flatten()
+    });
+    from_kernel.or_else(|| {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut &*f, &mut text).ok()?;
+        text.split_whitespace().next()?.parse().ok()
+    })
+}
+
+/// Takes lab `lab`'s lock, at once or not at all. With `create`, the run
+/// directory is made if need be; without, a lab with no run directory is
+/// `Ok(None)` (not up). Fails, without waiting, when another process holds
+/// the lock, saying which (pid and command line).
+pub fn lock(lab: &str, create: bool) -> Result<Option<LabLock>, String> {
+    let dir = run_dir(lab);
+    let path = dir.join(LOCK_FILE);
+    // A `down` that removes the run directory (and the lock file with it)
+    // between our open and our flock leaves us a lock on a file nobody else
+    // sees: then try again.
+    for _ in 0..50 {
+        if create {
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        } else if !dir.exists() {
+            return Ok(None);
+        }
+        let file = match std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+        {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(format!("cannot open {}: {e}", path.display())),
+        };
+        // SAFETY: flock on a descriptor we own.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            let e = std::io::Error::last_os_error();
+            if e.raw_os_error() != Some(libc::EWOULDBLOCK) {
+                return Err(format!("cannot lock {}: {e}", path.display()));
+            }
+            let Some(pid) = lock_holder(&file) else {
+                // Released in the meantime.
+                std::thread::sleep(Duration::from_millis(2));
+                continue;
+            };
+            let who = match cmdline_of(pid) {
+                Some(c) => format!("process {pid} (`{c}`)"),
+                None => format!("process {pid}"),
+            };
+            return Err(format!(
+                "lab `{lab}` is in use: {who} holds its lock {}; wait for it to finish, or stop it (the lock goes with the process)",
+                path.display()
+            ));
+        }
+        let same = match (std::fs::metadata(&path), file.metadata()) {
+            (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+            _ => false,
+        };
+        if !same {
+            continue;
+        }
+        let mut file = file;
+        let me = std::process::id();
+        let _ = file.set_len(0);
+        let _ = writeln!(
+            file,
+            "{me} {}",
+            cmdline_of(me as i32).unwrap_or_else(|| "?".into())
+        );
+        return Ok(Some(LabLock { _file: file, path }));
+    }
+    Err(format!(
+        "cannot take the lock {}: the lab's run directory keeps changing",
+        path.display()
+    ))
+}
+
+/// Writes `RUN_DIR/complete` (atomically: a temporary file renamed), the
+/// last thing `up` does.
+fn write_complete(dir: &Path, lab: &str) -> Result<(), String> {
+    let pid = std::fs::read_to_string(dir.join("supervisor.pid")).unwrap_or_default();
+    let tmp = dir.join(format!("{COMPLETE_FILE}.tmp"));
+    std::fs::write(
+        &tmp,
+        format!(
+            "lab {lab} is complete: every step of `lab up` finished; supervisor {}\n",
+            pid.trim()
+        ),
+    )
+    .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, dir.join(COMPLETE_FILE))
+        .map_err(|e| format!("cannot write {}: {e}", dir.join(COMPLETE_FILE).display()))
+}
+
+/// `PATHPROOF_LAB_UP_PAUSE=STEP` (a hook for tests that must kill `up` at a
+/// known point): `up` stops after STEP, says so on stderr, and waits until
+/// it is killed or interrupted. Steps, in order: `run-dir`, `namespaces`,
+/// `sysctls`, `bridges`, `hosts`, `ipv6`, `supervisor` (the supervisor is
+/// ready; only `complete` is left to write).
+pub const PAUSE_ENV: &str = "PATHPROOF_LAB_UP_PAUSE";
+
+fn pause_point(step: &str, interrupted: &dyn Fn() -> bool) -> Result<(), String> {
+    if std::env::var(PAUSE_ENV).as_deref() != Ok(step) {
+        return Ok(());
+    }
+    eprintln!("lab up: paused after step `{step}` ({PAUSE_ENV})");
+    loop {
+        if interrupted() {
+            return Err(INTERRUPTED_MESSAGE.into());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// What is wrong with a lab that is up (or half up): each entry names one
+/// kind of thing missing, with how many and which.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Health {
+    /// `up` wrote `complete`: every step finished.
+    pub complete: bool,
+    /// What is missing or dead, one line per kind (empty: healthy).
+    pub missing: Vec<String>,
+}
+
+impl Health {
+    pub fn ok(&self) -> bool {
+        self.complete && self.missing.is_empty()
+    }
+}
+
+/// Up to `n` names, then how many more.
+fn some_of(v: &[String], n: usize) -> String {
+    if v.len() <= n {
+        v.join(", ")
+    } else {
+        format!("{}, and {} more", v[..n].join(", "), v.len() - n)
+    }
+}
+
+/// One namespace as the kernel has it: its links, its nft tables (asked
+/// only where the plan loads a rule set) and its listening sockets
+/// (`proto`, address, port, inode).
+struct NsSeen {
+    links: Vec<String>,
+    tables: Option<Vec<String>>,
+    sockets: Vec<(pathproof_core::model::Proto, std::net::IpAddr, u16, u64)>,
+}
+
+/// The addresses in /proc/net/{tcp,udp}{,6}: hex words in the kernel's
+/// (native) byte order.
+fn proc_addr(hex: &str) -> Option<(std::net::IpAddr, u16)> {
+    let (a, p) = hex.split_once(':')?;
+    let port = u16::from_str_radix(p, 16).ok()?;
+    let words: Option<Vec<[u8; 4]>> = (0..a.len() / 8)
+        .map(|i| {
+            u32::from_str_radix(a.get(i * 8..i * 8 + 8)?, 16)
+                .ok()
+                .map(u32::to_ne_bytes)
+        })
+        .collect();
+    let bytes: Vec<u8> = words?.concat();
+    let ip = match bytes.len() {
+        4 => std::net::IpAddr::from(<[u8; 4]>::try_from(bytes).ok()?),
+        16 => std::net::IpAddr::from(<[u8; 16]>::try_from(bytes).ok()?),
+        _ => return None,
+    };
+    Some((ip, port))
+}
+
+/// What the calling thread's namespace has (see `NsSeen`).
+fn ns_seen(want_tables: bool) -> NsSeen {
+    use pathproof_core::model::Proto;
+    let links = std::fs::read_to_string("/proc/thread-self/net/dev")
+        .unwrap_or_default()
+        .lines()
+        .skip(2)
+        .filter_map(|l| l.split(':').next())
+        .map(|n| n.trim().to_string())
+        .collect();
+    let tables = want_tables.then(|| {
+        netns::run_cmd("nft", &["list", "tables"], None)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| l.trim().to_string())
+            .collect()
+    });
+    let mut sockets = Vec::new();
+    for (file, proto, listening) in [
+        ("tcp", Proto::Tcp, "0A"),
+        ("tcp6", Proto::Tcp, "0A"),
+        ("udp", Proto::Udp, "07"),
+        ("udp6", Proto::Udp, "07"),
+    ] {
+        let text =
+            std::fs::read_to_string(format!("/proc/thread-self/net/{file}")).unwrap_or_default();
+        for l in text.lines().skip(1) {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            if w.len() < 10 || w[3] != listening {
+                continue;
+            }
+            if let (Some((ip, port)), Ok(inode)) = (proc_addr(w[1]), w[9].parse::<u64>()) {
+                sockets.push((proto, ip, port, inode));
+            }
+        }
+    }
+    NsSeen {
+        links,
+        tables,
+        sockets,
+    }
+}
+
+/// The socket inodes a process holds.
+fn socket_inodes(pid: i32) -> Vec<u64> {
+    let Ok(rd) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return Vec::new();
+    };
+    rd.flatten()
+        .filter_map(|e| std::fs::read_link(e.path()).ok())
+        .filter_map(|l| {
+            l.to_str()?
+                .strip_prefix("socket:[")?
+                .strip_suffix(']')?
+                .parse()
+                .ok()
+        })
+        .collect()
+}
+
+/// The running supervisor of lab `lab`, if there is one: the pid in
+/// `supervisor.pid`, alive, not a zombie, and running `supervise --lab LAB`.
+pub fn supervisor_pid(lab: &str) -> Option<i32> {
+    let pid: i32 = std::fs::read_to_string(run_dir(lab).join("supervisor.pid"))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The state follows the command name in parentheses.
+    let state = stat.rsplit_once(')')?.1.split_whitespace().next()?;
+    (state != "Z" && state != "X" && is_supervisor_of(pid, lab)).then_some(pid)
+}
+
+/// Whether lab `lab` is complete (`up` wrote `complete`) and healthy: every
+/// namespace, link and nft table of its plan exists, its supervisor runs,
+/// and every socket of the scenario (and each host's resolver) is listening
+/// in its namespace, held by the supervisor.
+pub fn health(lab: &str, scn: &Scenario, plan: &Plan) -> Health {
+    use pathproof_core::model::Proto;
+    let dir = run_dir(lab);
+    let mut h = Health {
+        complete: dir.join(COMPLETE_FILE).exists(),
+        missing: Vec::new(),
+    };
+    let present = netns::list().unwrap_or_default();
+    let mut no_ns = Vec::new();
+    let mut no_links = Vec::new();
+    let mut no_tables = Vec::new();
+    let mut no_services = Vec::new();
+    let sup = supervisor_pid(lab);
+    let held = sup.map(socket_inodes).unwrap_or_default();
+    // (namespace, host index, the links the plan makes there)
+    let mut spaces: Vec<(String, Option<usize>, Vec<String>)> = Vec::new();
+    let bridge_links: Vec<String> = plan
+        .bridge_ip
+        .iter()
+        .filter_map(|l| l.strip_prefix("link add "))
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_string)
+        .collect();
+    spaces.push((plan.bridge_ns.clone(), None, bridge_links));
+    for (hi, hp) in plan.hosts.iter().enumerate() {
+        let mut links = vec!["lo".to_string()];
+        links.extend(
+            plan.bridge_ip
+                .iter()
+                .filter_map(|l| l.strip_prefix("link add "))
+                .filter(|l| l.ends_with(&format!(" netns {}", hp.ns)))
+                .filter_map(|l| l.split(" peer name ").nth(1))
+                .filter_map(|l| l.split_whitespace().next())
+                .map(str::to_string),
+        );
+        spaces.push((hp.ns.clone(), Some(hi), links));
+    }
+    let mut jobs = Vec::new();
+    for (ns, hi, links) in spaces {
+        if !present.contains(&ns) {
+            no_ns.push(ns);
+            continue;
+        }
+        let want_tables = hi.is_some_and(|i| plan.hosts[i].nft.is_some());
+        let seen = netns::run_in(&ns, move || ns_seen(want_tables));
+        jobs.push((ns, hi, links, seen));
+    }
+    for (ns, hi, links, seen) in jobs {
+        let Ok(seen) = seen else {
+            no_ns.push(ns);
+            continue;
+        };
+        for l in links {
+            if !seen.links.contains(&l) {
+                no_links.push(format!("{l} in {ns}"));
+            }
+        }
+        let Some(hi) = hi else { continue };
+        if let (Some(rules), Some(tables)) = (&plan.hosts[hi].nft, &seen.tables) {
+            for t in rules
+                .lines()
+                .filter_map(|l| l.strip_prefix("table "))
+                .filter_map(|l| l.strip_suffix(" {"))
+            {
+                if !tables.iter().any(|x| x == &format!("table {t}")) {
+                    no_tables.push(format!("{t} in {ns}"));
+                }
+            }
+        }
+        let host = &scn.hosts[hi];
+        let mut want: Vec<(Proto, std::net::IpAddr, u16, String)> = host
+            .sockets
+            .iter()
+            .filter(|s| s.proto != Proto::Icmp)
+            .map(|s| {
+                (
+                    s.proto,
+                    s.bind,
+                    s.port,
+                    format!(
+                        "{}'s {}/{} on {}",
+                        host.name,
+                        s.proto.name(),
+                        s.port,
+                        s.bind
+                    ),
+                )
+            })
+            .collect();
+        let resolver: std::net::SocketAddr = crate::dns::RESOLVER.parse().expect("valid");
+        want.push((
+            Proto::Udp,
+            resolver.ip(),
+            resolver.port(),
+            format!("{}'s DNS resolver {resolver}", host.name),
+        ));
+        for (proto, ip, port, what) in want {
+            let ok = seen
+                .sockets
+                .iter()
+                .any(|s| s.0 == proto && s.1 == ip && s.2 == port && held.contains(&s.3));
+            if !ok {
+                no_services.push(what);
+            }
+        }
+    }
+    let plural = |n: usize, one: &str, many: &str| {
+        if n == 1 {
+            format!("1 {one}")
+        } else {
+            format!("{n} {many}")
+        }
+    };
+    if !no_ns.is_empty() {
+        h.missing.push(format!(
+            "{} of {} ({})",
+            plural(no_ns.len(), "namespace", "namespaces"),
+            plan.namespaces().len(),
+            some_of(&no_ns, 6)
+        ));
+    }
+    if !no_links.is_empty() {
+        h.missing.push(format!(
+            "{} ({})",
+            plural(no_links.len(), "link", "links"),
+            some_of(&no_links, 6)
+        ));
+    }
+    if !no_tables.is_empty() {
+        h.missing.push(format!(
+            "{} ({})",
+            plural(no_tables.len(), "nft table", "nft tables"),
+            some_of(&no_tables, 6)
+        ));
+    }
+    if sup.is_none() {
+        let recorded = std::fs::read_to_string(dir.join("supervisor.pid")).ok();
+        h.missing.push(match recorded {
+            Some(p) => format!(
+                "the supervisor: process {} is not running `supervise --lab {lab}`",
+                p.trim()
+            ),
+            None => "the supervisor: it was never started".into(),
+        });
+    }
+    if !no_services.is_empty() {
+        h.missing.push(format!(
+            "{} not listening or not held by the supervisor ({})",
+            plural(no_services.len(), "service", "services"),
+            some_of(&no_services, 6)
+        ));
+    }
+    h
+}
+
+/// How to build lab `lab` again, from what its spec says (or a placeholder).
+fn up_again(lab: &str, spec: Option<&LabSpec>) -> String {
+    let scenario = match spec {
+        Some(s) if Path::new(&s.file).exists() => s.file.clone(),
+        Some(s) => {
+            let stem = s.file.strip_suffix(".yaml").unwrap_or(&s.file);
+            if pathproof_core::examples::get(stem).is_some() {
+                stem.to_string()
+            } else {
+                s.file.clone()
+            }
+        }
+        None => "SCENARIO".into(),
+    };
+    let variant = spec
+        .and_then(|s| s.variant.as_deref())
+        .map(|v| format!(" --variant {v}"))
+        .unwrap_or_default();
+    format!(
+        "`pathproof lab down --lab {lab}`, then `pathproof lab up {scenario}{variant} --lab {lab}`"
+    )
+}
+
+/// A lab ready to use: locked (for as long as this lives), complete and
+/// healthy, with its spec, plan and scenario.
+pub struct OpenLab {
+    pub lock: LabLock,
+    pub spec: LabSpec,
+    pub plan: Plan,
+    pub scn: Scenario,
+}
+
+/// Opens lab `lab` for `lab probe` and `lab trace`: takes its lock, and
+/// checks that `up` finished and that the lab is healthy (`health`). The
+/// error names what is missing and how to recover.
+pub fn open(lab: &str) -> Result<OpenLab, String> {
+    preflight()?;
+    names::check_lab_name(lab)?;
+    let Some(lock) = lock(lab, false)? else {
+        let prefix = format!("{}{lab}.", names::NS_PREFIX);
+        let left: Vec<String> = netns::list()?
+            .into_iter()
+            .filter(|n| n.starts_with(&prefix))
+            .collect();
+        if left.is_empty() {
+            return Err(format!(
+                "lab `{lab}` is not up (no {}): run `pathproof lab up` first",
+                run_dir(lab).display()
+            ));
+        }
+        return Err(format!(
+            "lab `{lab}` is not up, but {} namespaces of it are left ({}); recover with {}",
+            left.len(),
+            some_of(&left, 6),
+            up_again(lab, None)
+        ));
+    };
+    let spec = read_spec(lab).ok();
+    let plan = read_plan(lab).ok();
+    let (Some(spec), Some(plan)) = (spec, plan) else {
+        return Err(format!(
+            "lab `{lab}` is incomplete: `lab up` stopped before it wrote its spec and plan ({}); recover with {}",
+            run_dir(lab).display(),
+            up_again(lab, None)
+        ));
+    };
+    let scn = spec.load()?;
+    let h = health(lab, &scn, &plan);
+    if !h.ok() {
+        let mut msg = if h.complete {
+            format!(
+                "lab `{lab}` is not healthy: `lab up` finished, but part of the lab is gone since"
+            )
+        } else {
+            format!(
+                "lab `{lab}` is incomplete: `lab up` did not finish (it was killed or failed before it wrote {})",
+                run_dir(lab).join(COMPLETE_FILE).display()
+            )
+        };
+        for m in &h.missing {
+            msg.push_str(&format!("\n  missing: {m}"));
+        }
+        if h.missing.is_empty() {
+            msg.push_str(
+                "\n  missing: only the record that it finished: every namespace, link, rule set and service is there, but `up` stopped before it could say the lab is complete",
+            );
+        }
+        msg.push_str(&format!("\n  recover with {}", up_again(lab, Some(&spec))));
+        return Err(msg);
+    }
+    Ok(OpenLab {
+        lock,
+        spec,
+        plan,
+        scn,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_addresses_of_proc_net() {
+        // As a little-endian kernel prints them.
+        if cfg!(target_endian = "little") {
+            assert_eq!(
+                proc_addr("3500007F:0035"),
+                Some(("127.0.0.53".parse().unwrap(), 53))
+            );
+            assert_eq!(
+                proc_addr("00000000000000000000000000000000:01BB"),
+                Some(("::".parse().unwrap(), 443))
+            );
+            assert_eq!(
+                proc_addr("B80D0120000000000000000010000000:0016"),
+                Some(("2001:db8::10".parse().unwrap(), 22))
+            );
+        }
+        assert_eq!(proc_addr("nonsense"), None);
+        assert_eq!(proc_addr("0100007F:zz"), None);
+    }
+
+    #[test]
+    fn a_healthy_report_needs_the_record_and_nothing_missing() {
+        let mut h = Health {
+            complete: true,
+            missing: vec![],
+        };
+        assert!(h.ok());
+        h.missing.push("the supervisor".into());
+        assert!(!h.ok());
+        assert!(!Health::default().ok());
+    }
 }

@@ -49,9 +49,34 @@ pub fn write_sysctls(list: &[(String, String)]) -> Result<(), String> {
     Ok(())
 }
 
-/// Runs a command with `input` on stdin; an error carries its stderr.
+/// Makes the command's process end (SIGKILL) when the thread that starts it
+/// does, which is when the whole process is killed: an `ip -batch` or `nft
+/// -f` of a `lab up` killed with SIGKILL must not go on making namespaces
+/// after `lab down` has swept them. Only for a command its thread waits for
+/// (as `run_cmd` does): the signal comes when that *thread* ends.
+pub fn die_with_parent(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: getpid is async-signal-safe and has no preconditions.
+    let parent = unsafe { libc::getpid() };
+    // SAFETY: prctl, getppid and _exit are async-signal-safe; nothing is
+    // allocated between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            // The parent died before the prctl: nobody will signal us.
+            if libc::getppid() != parent {
+                libc::_exit(1);
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Runs a command with `input` on stdin; an error carries its stderr. The
+/// command dies with the process that runs it (`die_with_parent`).
 pub fn run_cmd(prog: &str, args: &[&str], input: Option<&str>) -> Result<String, String> {
     let mut cmd = Command::new(prog);
+    die_with_parent(&mut cmd);
     cmd.args(args)
         .stdin(if input.is_some() {
             Stdio::piped()

@@ -37,6 +37,11 @@ use crate::services::{field, CLIENT_XFF, HEADERS_LINE, HEAD_LINE, PROXY_ECHO_HEA
 pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(1500);
 /// How many probes run at once.
 pub const PARALLEL: usize = 128;
+/// How long a probe waits for the first answer on a connection: longer
+/// than a proxy waits for its upstream (`services::UPSTREAM_TIMEOUT`), so a
+/// reverse proxy's report that its upstream timed out is heard, not taken
+/// for a silent service.
+pub const ANSWER_TIMEOUT: Duration = Duration::from_millis(2500);
 
 /// What the client saw, reduced to classes both sides can name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -59,6 +64,9 @@ pub enum Class {
     Prohibited,
     Unresolved,
     ProxyDenied,
+    /// A proxy answered `508 Loop Detected` (`services::LOOP_STATUS`): the
+    /// request came back to a proxy it had crossed.
+    LoopDetected,
     Other,
 }
 
@@ -74,6 +82,7 @@ impl Class {
             Class::TlsFailed => "tls failed",
             Class::Unresolved => "unresolved",
             Class::ProxyDenied => "proxy denied",
+            Class::LoopDetected => "loop detected",
             Class::Other => "other error",
         }
     }
@@ -88,6 +97,7 @@ pub fn class_by_name(s: &str) -> Class {
         "timed out" => Class::Timeout,
         "dropped locally" => Class::LocalDrop,
         "proxy denied" => Class::ProxyDenied,
+        "loop detected" => Class::LoopDetected,
         "prohibited" => Class::Prohibited,
         u if u.starts_with("unresolved") => Class::Unresolved,
         _ => Class::Other,
@@ -143,8 +153,39 @@ pub fn expected(t: &Trace) -> Vec<Class> {
         OutcomeKind::NoRoute => vec![Class::Unreachable],
         OutcomeKind::Unresolved => vec![Class::Unresolved],
         OutcomeKind::ProxyDenied => vec![Class::ProxyDenied],
-        // The lab's proxies answer 508 for a loop (wt-lab adds the class).
-        OutcomeKind::ProxyLoop => vec![Class::Other],
+        OutcomeKind::ProxyLoop => vec![Class::LoopDetected],
+    }
+}
+
+/// The model's outcome for a request that came back to a proxy it had
+/// crossed (`proxy_loop`; the client sees `HTTP 508 Loop Detected from
+/// PROXY`), which the lab's proxies answer with `services::LOOP_STATUS`.
+pub fn is_proxy_loop(t: &Trace) -> bool {
+    t.outcome.kind == OutcomeKind::ProxyLoop
+}
+
+/// The proxy the model says answers a loop: `PROXY` in its client's view
+/// `HTTP 508 Loop Detected from PROXY`, else the device it ends at.
+pub fn model_loop_proxy(t: &Trace) -> Option<String> {
+    if !is_proxy_loop(t) {
+        return None;
+    }
+    t.outcome
+        .client_sees
+        .split_once("Loop Detected from ")
+        .map(|(_, p)| p.trim().to_string())
+        .filter(|p| !p.is_empty())
+        .or_else(|| t.outcome.at.clone())
+}
+
+/// The class a lab proxy's own HTTP answer stands for, by its status line:
+/// `508` a loop, `403` the allow list; `None` for any other (a `503` at
+/// the proxy's cap, a `502`, a `400`), which the caller reads on.
+fn proxy_status_class(status: &str) -> Option<Class> {
+    match status.split_whitespace().nth(1) {
+        Some("508") => Some(Class::LoopDetected),
+        Some("403") => Some(Class::ProxyDenied),
+        _ => None,
     }
 }
 
@@ -234,6 +275,8 @@ fn tls_greeting(s: &mut TcpStream, side: &TlsClientSide, r: &mut KernelResult) {
     }
     let mut line = String::new();
     let first;
+    // A reverse proxy that ends TLS may wait for its upstream first.
+    let _ = s.set_read_timeout(Some(ANSWER_TIMEOUT));
     {
         let mut st = rustls::Stream::new(&mut conn, s);
         let head = client_head(&side.1.to_str());
@@ -275,6 +318,14 @@ fn tls_greeting(s: &mut TcpStream, side: &TlsClientSide, r: &mut KernelResult) {
                 r.detail = "TLS ok; then the service closed without a word".into();
             }
         }
+        return;
+    }
+    if line.starts_with("HTTP/") {
+        // A reverse proxy that ended TLS answered itself (a loop, its cap).
+        let mut st = rustls::Stream::new(&mut conn, s);
+        let mut br = BufReader::new(&mut st);
+        proxy_answer_result(&line, &mut br, r);
+        r.detail = format!("TLS ok; {}", r.detail);
         return;
     }
     if line.starts_with("pathproof-proxy ") {
@@ -343,13 +394,17 @@ fn read_report(br: &mut impl BufRead, r: &mut KernelResult) {
     r.headers_seen = Some(got);
 }
 
-/// A head's headers other than `X-Forwarded-For`, comparable: names in
-/// lower case, values trimmed, sorted.
+/// A head's headers other than `X-Forwarded-For` and `Via` (which the
+/// proxies write, and which are compared on their own), comparable: names
+/// in lower case, values trimmed, sorted.
 fn end_to_end(headers: &[String]) -> Vec<String> {
     let mut v: Vec<String> = headers
         .iter()
         .filter_map(|h| h.split_once(':'))
-        .filter(|(k, _)| !k.trim().eq_ignore_ascii_case("x-forwarded-for"))
+        .filter(|(k, _)| {
+            !k.trim().eq_ignore_ascii_case("x-forwarded-for")
+                && !k.trim().eq_ignore_ascii_case(crate::services::VIA)
+        })
         .map(|(k, v)| format!("{}: {}", k.trim().to_ascii_lowercase(), v.trim()))
         .collect();
     v.sort();
@@ -383,6 +438,32 @@ pub fn model_xff(scn: &Scenario, t: &Trace) -> Option<String> {
         cur = crate::services::pass_on(p.forwarded_for, cur, h.packet.src);
     }
     cur
+}
+
+/// The proxies the final service's `Via` names, per the model: each proxy
+/// hop of the trace that passes the request head on (every one but a
+/// forward proxy tunnelling a TLS session), in order, by the name the lab's
+/// proxies write (`services::via_name`).
+pub fn model_via(scn: &Scenario, t: &Trace) -> Vec<String> {
+    let mut out = Vec::new();
+    for (i, h) in t.hops.iter().enumerate().filter(|(_, h)| {
+        h.stage == Stage::Proxy
+            && h.verdict == pathproof_core::evidence::Verdict::Accept
+            && h.direction == pathproof_core::evidence::Direction::Request
+    }) {
+        let Some(id) = scn.host_by_name(&h.device) else {
+            continue;
+        };
+        let Some(p) = scn.host(id).proxy.as_ref() else {
+            continue;
+        };
+        let tunnel = matches!(p.mode, ProxyMode::Forward { .. })
+            && t.hops[i + 1..].iter().any(|x| x.stage == Stage::Tls);
+        if !tunnel {
+            out.push(crate::services::via_name(scn, id.index()));
+        }
+    }
+    out
 }
 
 /// One journey to probe.
@@ -474,6 +555,8 @@ pub struct ProbeResult {
     pub model_answered_by: Option<String>,
     /// The `X-Forwarded-For` the model says the final service gets.
     pub model_xff: Option<String>,
+    /// The proxies the model says the final service's `Via` names.
+    pub model_via: Vec<String>,
     /// The host the model says ends TLS (its last TLS hop), if any...
     pub model_tls_at: Option<String>,
     /// ...and the client identity that hop proves (mutual TLS).
@@ -1002,6 +1085,42 @@ pub(crate) fn ping(src: Option<IpAddr>, dst: IpAddr, timeout: Duration) -> std::
     }
 }
 
+/// What a proxy's own HTTP answer says: its status, then why
+/// (`services::PROXY_WHY_HEADER`), in a few words.
+fn proxy_detail(status: &str, head: &str) -> String {
+    let why = head
+        .lines()
+        .find_map(|l| l.strip_prefix(crate::services::PROXY_WHY_HEADER))
+        .map(|w| format!(" ({})", w.trim()))
+        .unwrap_or_default();
+    format!("the proxy answered {}{why}", status.trim())
+}
+
+/// Reads a proxy's own HTTP answer (its status line is `status`): who
+/// answered and the peer it saw (`PROXY_ECHO_HEADER`), and its class, a
+/// loop (`508`), the allow list (`403`), its cap (`503`, an error); any
+/// other status leaves the class as it is (a forward proxy's own socket,
+/// reached, answers the probe's head with `400`).
+fn proxy_answer_result(status: &str, br: &mut impl BufRead, r: &mut KernelResult) {
+    let mut head = String::from(status);
+    loop {
+        let mut h = String::new();
+        if br.read_line(&mut h).unwrap_or(0) == 0 || h.trim().is_empty() {
+            break;
+        }
+        if let Some(g) = h.strip_prefix(PROXY_ECHO_HEADER) {
+            greeting_result(g.trim(), r);
+        }
+        head.push_str(&h);
+    }
+    r.detail = proxy_detail(status, &head);
+    if let Some(c) = proxy_status_class(status) {
+        r.class = c;
+    } else if status.split_whitespace().nth(1) == Some("503") {
+        r.class = Class::Other;
+    }
+}
+
 fn greeting_result(line: &str, r: &mut KernelResult) {
     r.peer_seen = field(line, "peer")
         .and_then(|p| p.parse().ok())
@@ -1074,7 +1193,7 @@ pub fn run_kernel(
             // The head the proxy passes on; a tunnel's is the TLS one.
             r.headers_sent = crate::services::head_headers(&head);
         }
-        let _ = s.set_read_timeout(Some(CONNECT_TIMEOUT + Duration::from_millis(1000)));
+        let _ = s.set_read_timeout(Some(ANSWER_TIMEOUT));
         let mut head = String::new();
         let mut reader = BufReader::new(match s.try_clone() {
             Ok(c) => c,
@@ -1118,9 +1237,14 @@ pub fn run_kernel(
             }
         }
         let status = head.lines().next().unwrap_or("").to_string();
-        if status.contains(" 403 ") {
-            r.class = Class::ProxyDenied;
-            r.detail = status;
+        if let Some(c) = proxy_status_class(&status) {
+            r.class = c;
+            r.detail = proxy_detail(&status, &head);
+            // Who wrote the answer: the forward proxy, or a proxy behind
+            // it (a loop's `508`).
+            if let Some(g) = head.lines().find_map(|l| l.strip_prefix(PROXY_ECHO_HEADER)) {
+                greeting_result(g.trim(), &mut r);
+            }
         } else if status.contains(" 200 ") {
             if let Some(side) = tls {
                 // The TLS session is the client's own, tunnelled to the final socket.
@@ -1241,7 +1365,7 @@ pub fn run_kernel(
             let head = client_head(host_part);
             let _ = s.write_all(head.as_bytes());
             r.headers_sent = crate::services::head_headers(&head);
-            let _ = s.set_read_timeout(Some(Duration::from_millis(1500)));
+            let _ = s.set_read_timeout(Some(ANSWER_TIMEOUT));
             let mut br = BufReader::new(&s);
             let mut l = String::new();
             let first = br.read_line(&mut l);
@@ -1253,18 +1377,11 @@ pub fn run_kernel(
                     r.detail = l.trim().to_string();
                 }
                 l if l.starts_with("HTTP/") => {
-                    // A forward proxy's own socket: its answer names who
-                    // answered and the peer it saw (`PROXY_ECHO_HEADER`).
-                    r.detail = format!("the proxy answered {}", l.trim());
-                    loop {
-                        let mut h = String::new();
-                        if br.read_line(&mut h).unwrap_or(0) == 0 || h.trim().is_empty() {
-                            break;
-                        }
-                        if let Some(g) = h.strip_prefix(PROXY_ECHO_HEADER) {
-                            greeting_result(g.trim(), &mut r);
-                        }
-                    }
+                    // A proxy's own answer: a forward proxy's own socket
+                    // (a `400` to the probe's head), or a reverse proxy
+                    // refusing (`508` a loop, `503` at its cap). It names
+                    // who answered and the peer it saw (`PROXY_ECHO_HEADER`).
+                    proxy_answer_result(&l, &mut br, &mut r);
                 }
                 l if !l.is_empty() => {
                     greeting_result(&l, &mut r);
@@ -1414,8 +1531,26 @@ fn connected_difference(
             ));
         }
     }
-    // The model's proxies touch no header but X-Forwarded-For: the
-    // service gets every other header as the client wrote it.
+    // Every proxy that passed the head on named itself in Via.
+    if let Some(seen) = &k.headers_seen {
+        let (m, got) = (model_via(scn, t), crate::services::via_entries(seen));
+        if m != got {
+            let show = |v: &[String]| {
+                if v.is_empty() {
+                    "none".to_string()
+                } else {
+                    v.join(", ")
+                }
+            };
+            return Some(format!(
+                "the service got Via {}, the model's proxies on the way are {}",
+                show(&got),
+                show(&m)
+            ));
+        }
+    }
+    // The model's proxies touch no header but X-Forwarded-For (and Via,
+    // above): the service gets every other header as the client wrote it.
     if let Some(seen) = &k.headers_seen {
         let (got, sent) = (end_to_end(seen), end_to_end(&k.headers_sent));
         if got != sent {
@@ -1467,12 +1602,30 @@ pub fn compare(scn: &Scenario, job: &Job, t: Trace, k: KernelResult) -> ProbeRes
         ))
     } else if k.class == Class::Connected {
         connected_difference(scn, &t, &k, mpeer, mby.as_ref())
+    } else if k.class == Class::LoopDetected {
+        // Both say the request went round: the proxy that answered is the
+        // one the model names.
+        match (model_loop_proxy(&t), &k.answered_by) {
+            (Some(m), Some(by)) if &m != by => Some(format!(
+                "{by} answered 508 Loop Detected, the model says {m}"
+            )),
+            (Some(m), None) => Some(format!(
+                "a proxy answered 508 Loop Detected without saying which ({}); the model says {m}",
+                k.detail
+            )),
+            _ => None,
+        }
     } else {
         None
     };
     let model_xff = (t.outcome.kind == OutcomeKind::Reached)
         .then(|| model_xff(scn, &t))
         .flatten();
+    let model_via = if t.outcome.kind == OutcomeKind::Reached {
+        model_via(scn, &t)
+    } else {
+        Vec::new()
+    };
     let (model_tls_at, model_client_id) = if t.outcome.kind == OutcomeKind::Reached {
         model_tls(scn, &t)
     } else {
@@ -1490,6 +1643,7 @@ pub fn compare(scn: &Scenario, job: &Job, t: Trace, k: KernelResult) -> ProbeRes
         model_peer: mpeer,
         model_answered_by: mby,
         model_xff,
+        model_via,
         model_tls_at,
         model_client_id,
         kernel: k,
@@ -1547,7 +1701,11 @@ struct Prepared {
     job: Job,
     trace: Trace,
     proxy_addr: Option<SocketAddr>,
-    tls: Option<TlsClientSide>,
+    /// The client's TLS side, or why the client cannot make one (a name
+    /// no TLS client can ask for, such as `w*.example.com`): then the
+    /// journey is not made, and the probe says why (a disagreement, never
+    /// an end to the whole run).
+    tls: Result<Option<TlsClientSide>, String>,
     ns: String,
 }
 
@@ -1685,7 +1843,7 @@ pub fn probe(scn: &Scenario, plan: &Plan, jobs: Vec<Job>) -> Result<Vec<ProbeRes
                 ),
             }
         };
-        let tls = tls_side(scn, &j, &t, &crate::lab::run_dir(&plan.lab))?;
+        let tls = tls_side(scn, &j, &t, &crate::lab::run_dir(&plan.lab));
         prepared.push(Prepared {
             key,
             job: j,
@@ -1836,7 +1994,14 @@ fn run_phase(
                         std::thread::sleep(IP_ERROR_PACE);
                     }
                     netns::enter(&p.ns)?;
-                    let k = run_kernel(&p.job, &p.trace, p.proxy_addr, p.tls.as_ref());
+                    let k = match &p.tls {
+                        Ok(tls) => run_kernel(&p.job, &p.trace, p.proxy_addr, tls.as_ref()),
+                        Err(e) => KernelResult::heard_nothing(
+                            Class::Other,
+                            &format!("not made: the client cannot start TLS: {e}"),
+                            0,
+                        ),
+                    };
                     let r = compare(&scn, &p.job, p.trace.clone(), k);
                     results.lock().expect("not poisoned").push((idx, r));
                 }

@@ -9,6 +9,8 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use pathproof_core::journey::proxy::{decide, ProxyDecision};
@@ -20,6 +22,150 @@ use crate::netns;
 
 /// How long a proxy waits for its upstream.
 pub const UPSTREAM_TIMEOUT: Duration = Duration::from_millis(1500);
+
+/// How long a proxy's relay waits for a byte from either side before it
+/// gives the connection up.
+pub const RELAY_IDLE: Duration = Duration::from_secs(10);
+
+/// The header every lab proxy adds to a request it passes on (a reverse
+/// proxy's upstream request, a forward proxy's plain request; a `CONNECT`
+/// tunnel carries the client's bytes untouched): `Via: 1.1 NAME`, NAME the
+/// proxy's host as the lab names it (`via_name`), after the `Via` lines
+/// that came, as RFC 9110 7.6.3 has each proxy do.
+pub const VIA: &str = "Via";
+
+/// A proxy that finds its own name in a request's `Via` (the request went
+/// round and came back), or `MAX_PROXY_HOPS` proxies or more there, answers
+/// `508 Loop Detected` itself instead of passing the request on.
+pub const MAX_PROXY_HOPS: usize = 64;
+
+/// The status line a lab proxy answers a loop with.
+pub const LOOP_STATUS: &str = "508 Loop Detected";
+
+/// How many upstream connections one lab proxy holds at once (connecting,
+/// or relaying); a request beyond that gets `503 Service Unavailable` at
+/// once. Twice the probe's own parallelism, so `lab probe` never meets it
+/// (each probe opens at most one upstream connection per proxy it
+/// crosses), and it bounds what a loop or a flood can pile up.
+pub const MAX_UPSTREAM: usize = 2 * crate::probe::PARALLEL;
+
+/// The status line of a proxy at its cap.
+pub const BUSY_STATUS: &str = "503 Service Unavailable";
+
+/// The header a lab proxy's own answers carry to say why (denied, a loop,
+/// busy).
+pub const PROXY_WHY_HEADER: &str = "X-Pathproof-Proxy: ";
+
+/// The name a proxy writes in `Via`: its host's name in kernel names
+/// (`names::Names::host_token`: letters, digits, `-` and `_`, one per host).
+pub fn via_name(scn: &Scenario, hid: usize) -> String {
+    crate::names::Names::new(scn, "")
+        .host_token(hid)
+        .to_string()
+}
+
+/// The proxies a request head names in its `Via` headers, in order (the
+/// received-by of each entry: `1.1 NAME`, `NAME` alone, comments dropped).
+pub fn via_entries(head_lines: &[String]) -> Vec<String> {
+    head_lines
+        .iter()
+        .filter_map(|l| l.split_once(':'))
+        .filter(|(k, _)| k.trim().eq_ignore_ascii_case(VIA))
+        .flat_map(|(_, v)| v.split(',').map(str::to_string).collect::<Vec<_>>())
+        .filter_map(|e| {
+            let e = e.split('(').next().unwrap_or("");
+            let w: Vec<&str> = e.split_whitespace().collect();
+            w.get(1).or(w.first()).map(|n| n.to_string())
+        })
+        .collect()
+}
+
+/// Why a proxy named `me` must not pass on a request with these header
+/// lines: it went round (`me` is in its `Via`), or it crossed too many
+/// proxies. `None`: pass it on.
+pub fn loop_seen(head_lines: &[String], me: &str) -> Option<String> {
+    let via = via_entries(head_lines);
+    if via.iter().any(|v| v == me) {
+        return Some(format!(
+            "loop: {me} is already in Via ({}), the request came back to it",
+            via.join(", ")
+        ));
+    }
+    (via.len() >= MAX_PROXY_HOPS).then(|| {
+        format!(
+            "loop: the request crossed {} proxies (at most {MAX_PROXY_HOPS})",
+            via.len()
+        )
+    })
+}
+
+/// One of a proxy's `MAX_UPSTREAM` upstream connections, given back when dropped.
+struct UpstreamSlot(Arc<AtomicUsize>);
+
+impl UpstreamSlot {
+    fn take(count: &Arc<AtomicUsize>) -> Option<UpstreamSlot> {
+        if count.fetch_add(1, Ordering::SeqCst) >= MAX_UPSTREAM {
+            count.fetch_sub(1, Ordering::SeqCst);
+            return None;
+        }
+        Some(UpstreamSlot(count.clone()))
+    }
+}
+
+impl Drop for UpstreamSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// What a lab proxy knows about itself.
+#[derive(Clone)]
+struct ProxyCtx {
+    scn: Arc<Scenario>,
+    hid: usize,
+    /// Its name in `Via`.
+    me: String,
+    /// Its upstream connections now.
+    upstream: Arc<AtomicUsize>,
+}
+
+/// An answer a proxy writes itself: the status, its `X-Pathproof-Echo`
+/// (who answered, the peer it saw), then `extra` header lines.
+fn proxy_answer(host: &str, port: u16, s: &TcpStream, code: &str, extra: &str) -> String {
+    let echo = match (s.peer_addr(), s.local_addr()) {
+        (Ok(peer), Ok(local)) => {
+            let g = greeting(host, Proto::Tcp, port, peer, local);
+            let fields = g.trim_end().trim_start_matches("pathproof-echo ");
+            format!("{PROXY_ECHO_HEADER}{fields}\r\n")
+        }
+        _ => String::new(),
+    };
+    format!("HTTP/1.1 {code}\r\n{echo}{extra}\r\n")
+}
+
+/// Relays bytes both ways between a client and an upstream until the
+/// upstream's answer ends (or `RELAY_IDLE` passes without a byte), so the
+/// caller's `UpstreamSlot` covers the upstream connection's whole life.
+/// Once the upstream has closed, nothing the client sends can go anywhere:
+/// the client's side is closed too, at once (a loop's `508` unwinds the
+/// whole chain of proxies as soon as it is written, whatever the client
+/// does).
+fn relay(a: TcpStream, b: TcpStream) {
+    let (mut a, mut b) = (a, b);
+    let (Ok(mut a2), Ok(mut b2)) = (a.try_clone(), b.try_clone()) else {
+        return;
+    };
+    let _ = a.set_read_timeout(Some(RELAY_IDLE));
+    let _ = b.set_read_timeout(Some(RELAY_IDLE));
+    let back = std::thread::spawn(move || {
+        let _ = std::io::copy(&mut b2, &mut a2);
+        // Ends the forward copy too (its read of the client returns).
+        let _ = a2.shutdown(Shutdown::Both);
+    });
+    let _ = std::io::copy(&mut a, &mut b);
+    let _ = b.shutdown(Shutdown::Write);
+    let _ = back.join();
+}
 
 /// The first line every TCP and UDP service sends: who it is and the peer it saw.
 pub fn greeting(
@@ -143,8 +289,10 @@ pub fn pass_on(mode: ForwardedFor, came: Option<String>, client: IpAddr) -> Opti
     }
 }
 
-/// `head` (or a minimal one) with its `X-Forwarded-For` replaced by `xff`.
-pub fn rewrite_head(head: Option<&str>, xff: Option<&str>) -> String {
+/// `head` (or a minimal one) with its `X-Forwarded-For` replaced by `xff`,
+/// and `Via: 1.1 VIA` added after the `Via` lines that came, when `via`
+/// names the proxy passing it on.
+pub fn rewrite_head(head: Option<&str>, xff: Option<&str>, via: Option<&str>) -> String {
     let head = head.unwrap_or("GET / HTTP/1.1\r\n\r\n");
     let mut out = String::new();
     for (i, l) in head.lines().enumerate() {
@@ -163,6 +311,9 @@ pub fn rewrite_head(head: Option<&str>, xff: Option<&str>) -> String {
     }
     if let Some(x) = xff {
         out.push_str(&format!("X-Forwarded-For: {x}\r\n"));
+    }
+    if let Some(v) = via {
+        out.push_str(&format!("{VIA}: 1.1 {v}\r\n"));
     }
     out.push_str("\r\n");
     out
@@ -250,9 +401,12 @@ fn tcp_echo(host: String, port: u16, mut s: TcpStream) {
 /// The forward proxy: `CONNECT HOST:PORT HTTP/1.1` plus headers. It resolves
 /// HOST in its own view, checks the allow list, connects from its own
 /// namespace, answers `200` (with the `X-Forwarded-For` it passes on) or
-/// `403`/`502`, then relays bytes both ways.
-fn proxy_conn(scn: &Scenario, hid: usize, mut s: TcpStream) {
-    let host = &scn.hosts[hid];
+/// `403`/`502`, then relays bytes both ways. A plain request whose `Via`
+/// shows it went round gets `508`; one beyond the cap of upstream
+/// connections `503`.
+fn proxy_conn(ctx: &ProxyCtx, mut s: TcpStream) {
+    let scn = &ctx.scn;
+    let host = &scn.hosts[ctx.hid];
     let Some(proxy) = &host.proxy else { return };
     let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
     let peer = match s.peer_addr() {
@@ -288,16 +442,9 @@ fn proxy_conn(scn: &Scenario, hid: usize, mut s: TcpStream) {
     }
     // Every answer the proxy writes itself says who answered and the peer
     // it saw, as every other service's greeting does.
-    let echo = match s.local_addr() {
-        Ok(local) => {
-            let g = greeting(&host.name, Proto::Tcp, proxy.port, peer, local);
-            let fields = g.trim_end().trim_start_matches("pathproof-echo ");
-            format!("{PROXY_ECHO_HEADER}{fields}\r\n")
-        }
-        Err(_) => String::new(),
-    };
     let mut reply = |code: &str, extra: &str| {
-        let _ = s.write_all(format!("HTTP/1.1 {code}\r\n{echo}{extra}\r\n").as_bytes());
+        let a = proxy_answer(&host.name, proxy.port, &s, code, extra);
+        let _ = s.write_all(a.as_bytes());
     };
     // `CONNECT HOST:PORT` opens a tunnel (the client's own session, TLS);
     // `GET http://HOST:PORT/` is a request the proxy passes on with its
@@ -316,6 +463,10 @@ fn proxy_conn(scn: &Scenario, hid: usize, mut s: TcpStream) {
             return;
         }
     };
+    if let Some(why) = loop_seen(&headers, &ctx.me) {
+        reply(LOOP_STATUS, &format!("{PROXY_WHY_HEADER}{why}\r\n"));
+        return;
+    }
     let Some((name, port)) = target.rsplit_once(':') else {
         reply("400 Bad Request", "");
         return;
@@ -343,10 +494,19 @@ fn proxy_conn(scn: &Scenario, hid: usize, mut s: TcpStream) {
     if let ProxyDecision::Denied = decide(proxy, dst, port) {
         reply(
             "403 Forbidden",
-            "X-Pathproof-Proxy: denied by the allow list\r\n",
+            &format!("{PROXY_WHY_HEADER}denied by the allow list\r\n"),
         );
         return;
     }
+    let Some(_slot) = UpstreamSlot::take(&ctx.upstream) else {
+        reply(
+            BUSY_STATUS,
+            &format!(
+                "{PROXY_WHY_HEADER}busy: {MAX_UPSTREAM} upstream connections open (the lab's cap)\r\n"
+            ),
+        );
+        return;
+    };
     let passed = pass_on(proxy.forwarded_for, xff, peer.ip());
     let up = match TcpStream::connect_timeout(&SocketAddr::new(dst, port), UPSTREAM_TIMEOUT) {
         Ok(u) => u,
@@ -369,7 +529,8 @@ fn proxy_conn(scn: &Scenario, hid: usize, mut s: TcpStream) {
         reply("200 Connection established", &xff_line);
     } else {
         // Origin form, with every header the client sent (its
-        // X-Forwarded-For replaced by what the proxy's mode makes).
+        // X-Forwarded-For replaced by what the proxy's mode makes), and
+        // this proxy in Via.
         let mut head = String::from("GET / HTTP/1.1\r\n");
         for h in &headers {
             head.push_str(h);
@@ -377,36 +538,58 @@ fn proxy_conn(scn: &Scenario, hid: usize, mut s: TcpStream) {
         }
         head.push_str("\r\n");
         if up
-            .write_all(rewrite_head(Some(&head), passed.as_deref()).as_bytes())
+            .write_all(rewrite_head(Some(&head), passed.as_deref(), Some(&ctx.me)).as_bytes())
             .is_err()
         {
             return;
         }
     }
-    let (mut a, mut b) = (s, up);
-    let (Ok(mut a2), Ok(mut b2)) = (a.try_clone(), b.try_clone()) else {
-        return;
-    };
-    let _ = a.set_read_timeout(None);
-    std::thread::spawn(move || {
-        let _ = std::io::copy(&mut b2, &mut a2);
-        let _ = a2.shutdown(Shutdown::Write);
-    });
-    let _ = std::io::copy(&mut a, &mut b);
-    let _ = b.shutdown(Shutdown::Write);
+    relay(s, up);
 }
 
 /// A reverse proxy: reads the client's request head, connects to the
 /// upstream from the proxy's own address, passes the head on with the
-/// `X-Forwarded-For` its mode makes (`pass_on`), then relays both ways. If
-/// the upstream cannot be reached the client gets one line
-/// `pathproof-proxy upstream=CLASS` and the connection closes.
-fn reverse_conn(scn: &Scenario, hid: usize, mut s: TcpStream, tls: TlsCfg) {
+/// `X-Forwarded-For` its mode makes (`pass_on`) and itself in `Via`, then
+/// relays both ways. If the upstream cannot be reached the client gets one
+/// line `pathproof-proxy upstream=CLASS` and the connection closes. A head
+/// whose `Via` shows it went round gets `508 Loop Detected`; a request
+/// beyond the cap of upstream connections `503`, both as HTTP answers with
+/// `X-Pathproof-Echo`.
+fn reverse_conn(ctx: &ProxyCtx, mut s: TcpStream, tls: TlsCfg) {
+    let scn = &ctx.scn;
+    let hid = ctx.hid;
     let client = s.peer_addr().ok().map(|p| p.ip());
+    let port = s.local_addr().map(|a| a.port()).unwrap_or(0);
     // The upstream is reached in the family the client came in with (the
     // model's rule), if it has an address of that family.
     let v6 =
         matches!(s.local_addr().map(|a| a.ip()), Ok(IpAddr::V6(a)) if a.to_ipv4_mapped().is_none());
+    // The answer instead of an upstream: a loop, or the cap.
+    let refusal = |s: &TcpStream, head: Option<&str>| -> Option<String> {
+        let lines = head.map(head_headers).unwrap_or_default();
+        let (code, why) = match loop_seen(&lines, &ctx.me) {
+            Some(why) => (LOOP_STATUS, why),
+            None => return None,
+        };
+        Some(proxy_answer(
+            &scn.hosts[hid].name,
+            port,
+            s,
+            code,
+            &format!("{PROXY_WHY_HEADER}{why}\r\n"),
+        ))
+    };
+    let busy = |s: &TcpStream| {
+        proxy_answer(
+            &scn.hosts[hid].name,
+            port,
+            s,
+            BUSY_STATUS,
+            &format!(
+                "{PROXY_WHY_HEADER}busy: {MAX_UPSTREAM} upstream connections open (the lab's cap)\r\n"
+            ),
+        )
+    };
     if let Some(cfg) = tls {
         // TLS ends here; the upstream's answer is relayed inside the session.
         let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
@@ -418,13 +601,25 @@ fn reverse_conn(scn: &Scenario, hid: usize, mut s: TcpStream, tls: TlsCfg) {
         }
         // Who ended TLS and which client identity it verified, first.
         let report = tls_report(&scn.hosts[hid].name, &conn);
+        let sock = match s.try_clone() {
+            Ok(c) => c,
+            Err(_) => return,
+        };
         let mut st = rustls::Stream::new(&mut conn, &mut s);
         if st.write_all(report.as_bytes()).is_err() {
             return;
         }
         let _ = st.sock.set_read_timeout(Some(Duration::from_millis(1500)));
         let head = read_head(&mut st);
-        match reverse_upstream(scn, hid, client, v6, head.as_deref()) {
+        if let Some(answer) = refusal(&sock, head.as_deref()) {
+            let _ = st.write_all(answer.as_bytes());
+            return;
+        }
+        let Some(_slot) = UpstreamSlot::take(&ctx.upstream) else {
+            let _ = st.write_all(busy(&sock).as_bytes());
+            return;
+        };
+        match reverse_upstream(ctx, client, v6, head.as_deref()) {
             Ok(mut up) => {
                 let _ = up.set_read_timeout(Some(Duration::from_secs(3)));
                 let mut buf = [0u8; 4096];
@@ -442,37 +637,35 @@ fn reverse_conn(scn: &Scenario, hid: usize, mut s: TcpStream, tls: TlsCfg) {
     }
     let _ = s.set_read_timeout(Some(Duration::from_millis(1500)));
     let head = read_head(&mut s);
-    let _ = s.set_read_timeout(None);
-    let up = match reverse_upstream(scn, hid, client, v6, head.as_deref()) {
+    if let Some(answer) = refusal(&s, head.as_deref()) {
+        let _ = s.write_all(answer.as_bytes());
+        return;
+    }
+    let Some(_slot) = UpstreamSlot::take(&ctx.upstream) else {
+        let _ = s.write_all(busy(&s).as_bytes());
+        return;
+    };
+    let up = match reverse_upstream(ctx, client, v6, head.as_deref()) {
         Ok(up) => up,
         Err(line) => {
             let _ = s.write_all(line.as_bytes());
             return;
         }
     };
-    let (mut a, mut b) = (s, up);
-    let (Ok(mut a2), Ok(mut b2)) = (a.try_clone(), b.try_clone()) else {
-        return;
-    };
-    std::thread::spawn(move || {
-        let _ = std::io::copy(&mut b2, &mut a2);
-        let _ = a2.shutdown(Shutdown::Write);
-    });
-    let _ = std::io::copy(&mut a, &mut b);
-    let _ = b.shutdown(Shutdown::Write);
+    relay(s, up);
 }
 
 /// A reverse proxy's upstream connection (with the client's head passed on,
-/// `X-Forwarded-For` rewritten per the proxy's mode), or the line telling
-/// the client why there is none.
+/// `X-Forwarded-For` rewritten per the proxy's mode, the proxy added to
+/// `Via`), or the line telling the client why there is none.
 fn reverse_upstream(
-    scn: &Scenario,
-    hid: usize,
+    ctx: &ProxyCtx,
     client: Option<IpAddr>,
     v6: bool,
     head: Option<&str>,
 ) -> Result<TcpStream, String> {
-    let host = &scn.hosts[hid];
+    let scn = &ctx.scn;
+    let host = &scn.hosts[ctx.hid];
     let Some(proxy) = &host.proxy else {
         return Err("pathproof-proxy upstream=other\n".into());
     };
@@ -500,7 +693,7 @@ fn reverse_upstream(
                 Some(c) => pass_on(proxy.forwarded_for, came, c),
                 None => came,
             };
-            let _ = up.write_all(rewrite_head(head, passed.as_deref()).as_bytes());
+            let _ = up.write_all(rewrite_head(head, passed.as_deref(), Some(&ctx.me)).as_bytes());
             Ok(up)
         }
         Err(e) => Err(format!(
@@ -564,12 +757,18 @@ fn serve_host(
                 let is_reverse = host.proxy.as_ref().is_some_and(|p| {
                     p.port == s.port && matches!(p.mode, ProxyMode::Reverse { .. })
                 });
-                let scn = scn.clone();
                 let ns = ns.clone();
+                // One count of upstream connections per proxy socket.
+                let ctx = ProxyCtx {
+                    scn: scn.clone(),
+                    hid,
+                    me: via_name(&scn, hid),
+                    upstream: Arc::new(AtomicUsize::new(0)),
+                };
                 std::thread::spawn(move || {
                     for c in l.incoming().flatten() {
                         let name = name.clone();
-                        let scn = scn.clone();
+                        let ctx = ctx.clone();
                         let ns = ns.clone();
                         let tls_cfg = tls_cfg.clone();
                         std::thread::spawn(move || {
@@ -577,9 +776,9 @@ fn serve_host(
                                 return;
                             }
                             if is_proxy {
-                                proxy_conn(&scn, hid, c)
+                                proxy_conn(&ctx, c)
                             } else if is_reverse {
-                                reverse_conn(&scn, hid, c, tls_cfg)
+                                reverse_conn(&ctx, c, tls_cfg)
                             } else if let Some(cfg) = tls_cfg {
                                 tls_echo(name, port, c, cfg)
                             } else {
@@ -631,6 +830,16 @@ fn serve_host(
 /// until it is killed.
 pub fn supervise(lab: &str) -> Result<(), String> {
     let dir = run_dir(lab);
+    // Every connection holds a few descriptors: the soft limit goes up to
+    // the hard one (the proxies' `MAX_UPSTREAM` bounds what they hold).
+    // SAFETY: getrlimit/setrlimit on a local struct.
+    unsafe {
+        let mut rl: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) == 0 && rl.rlim_cur < rl.rlim_max {
+            rl.rlim_cur = rl.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &rl);
+        }
+    }
     let result = (|| -> Result<(), String> {
         let spec = read_spec(lab)?;
         let plan = read_plan(lab)?;

@@ -126,11 +126,7 @@ impl Pki {
             t.names.first().cloned().unwrap_or_default(),
         );
         for n in &t.names {
-            p.subject_alt_names
-                .push(match n.parse::<std::net::IpAddr>() {
-                    Ok(a) => SanType::IpAddress(a),
-                    Err(_) => SanType::DnsName(rcgen::Ia5String::try_from(n.clone()).map_err(err)?),
-                });
+            p.subject_alt_names.push(san(n)?);
         }
         p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         let cert = p.signed_by(&key, &ca.cert, &ca.key).map_err(err)?;
@@ -157,6 +153,18 @@ impl Pki {
         };
         Ok(Arc::new(b.with_single_cert(chain, pk).map_err(err)?))
     }
+}
+
+/// The subject alternative name for a socket's certificate name: an
+/// address as an IP SAN, anything else as a DNS SAN, written as the
+/// scenario writes it. A wildcard `*.example.com` is a DNS SAN like any
+/// other; the client (webpki) gives it its meaning, one whole leftmost
+/// label, as the model's `authenticate::name_matches` does.
+pub fn san(name: &str) -> Result<SanType, String> {
+    Ok(match name.parse::<std::net::IpAddr>() {
+        Ok(a) => SanType::IpAddress(a),
+        Err(_) => SanType::DnsName(rcgen::Ia5String::try_from(name.to_string()).map_err(err)?),
+    })
 }
 
 /// A verifier that accepts any certificate (`verify: false`).
@@ -357,6 +365,83 @@ pub fn verified_client_ids(conn: &rustls::ServerConnection) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The lab's CA issues `*.example.com` as a DNS name, and a client
+    /// that trusts the CA accepts exactly the names the model's
+    /// `name_matches` says it covers.
+    #[test]
+    fn a_wildcard_name_covers_what_the_model_says() {
+        use pathproof_core::journey::authenticate::name_matches;
+        let key = KeyPair::generate().unwrap();
+        let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca_cert = ca.self_signed(&key).unwrap();
+        let ca = Ca { cert: ca_cert, key };
+        let pki = Pki {
+            cas: BTreeMap::from([("public".to_string(), ca)]),
+        };
+        let names = ["*.example.com", "10.0.0.5"];
+        let server = pki
+            .server_config(&TlsServer {
+                names: names.iter().map(|s| s.to_string()).collect(),
+                issuer: "public".into(),
+                client_ca: None,
+            })
+            .unwrap();
+        let mut roots = RootCertStore::empty();
+        roots
+            .add(CertificateDer::from(pki.cas["public"].cert.der().to_vec()))
+            .unwrap();
+        let client = Arc::new(
+            ClientConfig::builder_with_provider(provider())
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_root_certificates(roots)
+                .with_no_client_auth(),
+        );
+        for asked in [
+            "www.example.com",
+            "WEB.example.com",
+            "a.b.example.com",
+            "example.com",
+            "www.example.org",
+            "10.0.0.5",
+        ] {
+            let mut c = rustls::ClientConnection::new(
+                client.clone(),
+                ServerName::try_from(asked.to_string()).unwrap(),
+            )
+            .unwrap();
+            let mut s = rustls::ServerConnection::new(server.clone()).unwrap();
+            let mut ok = true;
+            for _ in 0..10 {
+                let mut buf = Vec::new();
+                while c.wants_write() {
+                    c.write_tls(&mut buf).unwrap();
+                }
+                if !buf.is_empty() {
+                    s.read_tls(&mut &buf[..]).unwrap();
+                    s.process_new_packets().unwrap();
+                }
+                let mut buf = Vec::new();
+                while s.wants_write() {
+                    s.write_tls(&mut buf).unwrap();
+                }
+                if !buf.is_empty() {
+                    c.read_tls(&mut &buf[..]).unwrap();
+                    if c.process_new_packets().is_err() {
+                        ok = false;
+                        break;
+                    }
+                }
+                if !c.is_handshaking() {
+                    break;
+                }
+            }
+            let model = names.iter().any(|n| name_matches(n, asked));
+            assert_eq!(ok, model, "{asked}: webpki {ok}, the model {model}");
+        }
+    }
 
     #[test]
     fn reads_the_uri_sans_of_a_client_certificate() {

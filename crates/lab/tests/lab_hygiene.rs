@@ -243,3 +243,40 @@ fn up_refuses_a_bad_lab_name_and_a_bad_variant() {
     assert!(err.contains("does not load"), "{err}");
     assert!(lab_namespaces(&spec.lab).is_empty());
 }
+
+/// The library's side of the lock and the health check: while the lab's
+/// lock is held, `up`, `down` and `open` fail at once naming the holder
+/// (here this very process); `open` accepts a complete, healthy lab and
+/// refuses it once its supervisor is killed.
+#[test]
+fn the_lock_and_the_health_check_guard_every_use_of_a_lab() {
+    if !common::root_or_skip("the_lock_and_the_health_check_guard_every_use_of_a_lab") {
+        return;
+    }
+    let l = common::Lab::builtin("guard", "stateless-acl", None);
+    let opened = lab::open(&l.name).expect("a complete, healthy lab opens");
+    assert!(lab::health(&l.name, &opened.scn, &opened.plan).ok());
+    let me = format!("is in use: process {} (`", std::process::id());
+    for e in [
+        lab::up(&l.spec, &common::supervisor()).unwrap_err(),
+        lab::down(&l.name).unwrap_err(),
+        lab::open(&l.name).err().expect("locked"),
+    ] {
+        assert!(e.contains(&me), "{e}");
+    }
+    drop(opened);
+    let pid = lab::supervisor_pid(&l.name).expect("the supervisor runs");
+    // SAFETY: the supervisor of the lab this test made.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    let t = std::time::Instant::now();
+    while lab::supervisor_pid(&l.name).is_some() && t.elapsed().as_secs() < 5 {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let e = lab::open(&l.name).err().expect("no supervisor");
+    assert!(e.contains("is not healthy"), "{e}");
+    assert!(e.contains("missing: the supervisor"), "{e}");
+    lab::down(&l.name).unwrap();
+    assert!(lab_namespaces(&l.name).is_empty());
+    let e = lab::open(&l.name).err().expect("down");
+    assert!(e.contains("is not up"), "{e}");
+}

@@ -71,8 +71,10 @@ fn lab_trace_shows_the_kernels_rules_beside_the_models_hops() {
         "{out}"
     );
 
-    // The kernel stops doing what the model says: edge's rule set is gone,
-    // so client reaches db:5432, which the model drops.
+    // The kernel stops doing what the model says: edge's rule set is
+    // emptied (the table stays, so the lab is still whole: a table that is
+    // gone makes `lab trace` refuse the lab instead, see `lab::health`), so
+    // client reaches db:5432, which the model drops.
     let edge_ns = l
         .plan()
         .hosts
@@ -82,7 +84,7 @@ fn lab_trace_shows_the_kernels_rules_beside_the_models_hops() {
         .ns
         .clone();
     pathproof_lab::netns::run_in(&edge_ns, || {
-        pathproof_lab::netns::run_cmd("nft", &["delete", "table", "inet", "pathproof_edge"], None)
+        pathproof_lab::netns::run_cmd("nft", &["flush", "table", "inet", "pathproof_edge"], None)
     })
     .unwrap()
     .unwrap();
