@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use crate::model::*;
 
+use super::budget::{journey_bytes, outcome_bytes, Budget, Exceeded};
 use super::space::*;
 use super::symbolic::{
     End, Engine, Outcome, PathStep, Source, StepKind, WalkCache, EPHEMERAL, ESTABLISHED,
@@ -79,6 +80,18 @@ pub fn reach_with(engine: &Engine, q: &ReachQuery) -> Reach {
 /// `reach_with`, keeping the parts of the traffic that stopped when `keep_stopped`
 /// (for explanations; it costs memory on large scenarios).
 pub fn reach_with_options(engine: &Engine, q: &ReachQuery, keep_stopped: bool) -> Reach {
+    reach_with_budget(engine, q, keep_stopped, &Budget::unlimited())
+        .expect("an unlimited budget that nobody cancels is never exceeded")
+}
+
+/// `reach_with_options` within `budget`: checked before each source class
+/// and charged for each journey (see [`super::budget`]).
+pub fn reach_with_budget(
+    engine: &Engine,
+    q: &ReachQuery,
+    keep_stopped: bool,
+    budget: &Budget,
+) -> Result<Reach, Exceeded> {
     let scn = engine.scn;
     let mut sources = q.from.clone().unwrap_or_else(|| all_sources(scn));
     // A source asked for twice is walked once (the first time it is named).
@@ -103,10 +116,14 @@ pub fn reach_with_options(engine: &Engine, q: &ReachQuery, keep_stopped: bool) -
                     loop {
                         let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         let Some(class) = classes.get(i) else { break };
+                        if budget.check().is_err() {
+                            break;
+                        }
                         let walk = Walk {
                             engine,
                             targets,
                             keep_stopped,
+                            budget,
                         };
                         mine.push((i, class_reach(&walk, q, class, &mut cache)));
                     }
@@ -130,7 +147,8 @@ pub fn reach_with_options(engine: &Engine, q: &ReachQuery, keep_stopped: bool) -
     // class per socket): an unstable sort gives the one order, without the
     // stable sort's buffer of every journey.
     journeys.sort_unstable_by_key(|j| (j.source, j.host, j.socket));
-    Reach { journeys, stopped }
+    budget.check()?;
+    Ok(Reach { journeys, stopped })
 }
 
 type ClassReach = (Vec<Journey>, Vec<(Source, Outcome)>);
@@ -140,6 +158,7 @@ struct Walk<'e, 's> {
     engine: &'e Engine<'s>,
     targets: Option<&'e [Cube]>,
     keep_stopped: bool,
+    budget: &'e Budget,
 }
 
 /// The journeys (and, if asked, the stopped parts) of one class of sources.
@@ -163,6 +182,7 @@ fn class_reach(w: &Walk, q: &ReachQuery, class: &[Source], cache: &mut WalkCache
             End::Reached { .. } => {}
             End::Stopped { .. } => {
                 if keep_stopped {
+                    let _ = w.budget.charge(outcome_bytes(&o));
                     stopped.push((s, o))
                 }
             }
@@ -209,13 +229,18 @@ fn class_reach(w: &Walk, q: &ReachQuery, class: &[Source], cache: &mut WalkCache
                 sp.0.shrink_to_fit();
             }
             paths.shrink_to_fit();
-            journeys.push(Journey {
+            let j = Journey {
                 source: members[0],
                 members,
                 host: HostId(dev as u32),
                 socket,
                 paths,
-            });
+            };
+            // Over budget: stop here (the caller sees the budget exceeded).
+            if w.budget.charge(journey_bytes(&j)).is_err() {
+                return (journeys, stopped);
+            }
+            journeys.push(j);
         }
     }
     (journeys, stopped)
