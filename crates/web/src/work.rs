@@ -63,16 +63,17 @@ impl Work {
     ) -> Result<T, ApiError> {
         let budget = Budget::new(self.limits.memory);
         let _cancel_on_drop = CancelOnDrop(budget.canceller());
-        let slot = {
-            let _waiting = Phase::Waiting.enter();
-            self.slots.clone().acquire_owned().await.map_err(|_| {
-                ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "the server is stopping",
-                    None,
-                )
-            })?
-        };
+        // Waiting for a slot until it is ours (if the deadline passes
+        // first, the request is dropped here and still marked waiting).
+        set_waiting(true);
+        let slot = self.slots.clone().acquire_owned().await.map_err(|_| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the server is stopping",
+                None,
+            )
+        })?;
+        set_waiting(false);
         let running = Running::start(self.running.clone());
         let job = tokio::task::spawn_blocking(move || {
             let _slot = slot;
@@ -128,25 +129,10 @@ tokio::task_local! {
     static WAITING: Arc<AtomicBool>;
 }
 
-/// Marks the current request as waiting for a slot until dropped.
-struct PhaseGuard(Option<Arc<AtomicBool>>);
-
-impl Phase {
-    fn enter(self) -> PhaseGuard {
-        let flag = WAITING.try_with(|w| w.clone()).ok();
-        if let Some(f) = &flag {
-            f.store(self == Phase::Waiting, Ordering::Relaxed);
-        }
-        PhaseGuard(flag)
-    }
-}
-
-impl Drop for PhaseGuard {
-    fn drop(&mut self) {
-        if let Some(f) = &self.0 {
-            f.store(false, Ordering::Relaxed);
-        }
-    }
+/// Notes whether the current request waits for a slot (outside a request
+/// with a deadline, nothing).
+fn set_waiting(waiting: bool) {
+    let _ = WAITING.try_with(|w| w.store(waiting, Ordering::Relaxed));
 }
 
 /// An answer too large for the budget, or a computation cancelled, as the
