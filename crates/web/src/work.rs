@@ -289,6 +289,69 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::routing::get;
+    use axum::Router;
+    use std::sync::atomic::AtomicBool;
+    use tower::ServiceExt;
+
+    /// One analysis at a time: while one holds the slot, another waits, and
+    /// when its deadline passes first it is told the server was busy (with
+    /// a Retry-After), not that its own work took too long.
+    #[tokio::test]
+    async fn questions_wait_their_turn() {
+        let work = Arc::new(Work::new(Limits {
+            analyses: 1,
+            ..Limits::default()
+        }));
+        let release = Arc::new(AtomicBool::new(false));
+        let (w1, w2, r1) = (work.clone(), work.clone(), release.clone());
+        let app = Router::new()
+            .route(
+                "/slow",
+                get(move || async move {
+                    w1.run(move |_| {
+                        // Holds the slot until the test lets go.
+                        while !r1.load(Ordering::SeqCst) {
+                            std::thread::sleep(Duration::from_millis(5));
+                        }
+                        Ok(())
+                    })
+                    .await
+                    .map(|()| "done")
+                }),
+            )
+            .route(
+                "/quick",
+                get(move || async move { w2.run(|_| Ok(())).await.map(|()| "done") }),
+            )
+            .layer(axum::middleware::from_fn(|req: Request, next: Next| {
+                deadline(Duration::from_millis(200), req, next)
+            }));
+        let req = |p: &str| Request::get(p).body(Body::empty()).unwrap();
+        let slow = tokio::spawn(app.clone().oneshot(req("/slow")));
+        while work.running() == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let quick = app.clone().oneshot(req("/quick")).await.unwrap();
+        assert_eq!(quick.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(quick.headers()[header::RETRY_AFTER], "5");
+        let body = axum::body::to_bytes(quick.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        let text = String::from_utf8_lossy(&body);
+        assert!(text.contains("busy with other questions"), "{text}");
+        // The one that held the slot passed its deadline working.
+        let slow = slow.await.unwrap().unwrap();
+        assert_eq!(slow.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(!slow.headers().contains_key(header::RETRY_AFTER));
+        release.store(true, Ordering::SeqCst);
+        while work.running() > 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // Free again: answered.
+        let quick = app.oneshot(req("/quick")).await.unwrap();
+        assert_eq!(quick.status(), StatusCode::OK);
+    }
 
     #[test]
     fn sizes_parse() {

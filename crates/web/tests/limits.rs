@@ -650,32 +650,6 @@ async fn a_client_that_goes_away_cancels_its_work() {
     settled(&hurried, Duration::from_secs(60)).await;
 }
 
-/// One analysis at a time: while one is worked on, another waits for its
-/// turn; when its deadline passes first it is told the server was busy,
-/// with a Retry-After.
-#[tokio::test]
-async fn questions_wait_their_turn() {
-    let (_, st) = generated(200);
-    let limits = Limits {
-        request: Duration::from_secs(3),
-        analyses: 1,
-        ..Limits::default()
-    };
-    let st = st.with_limits(limits);
-    let (addr, _stop) = serve(st.clone(), limits).await;
-    let mut first = ask(addr, "/api/reach").await;
-    started(&st).await;
-    let mut second = ask(addr, "/api/reach?from=core").await;
-    let second = answer_on(&mut second, Duration::from_secs(60)).await;
-    assert!(second.starts_with("HTTP/1.1 503"), "{second}");
-    assert!(second.to_lowercase().contains("retry-after: 5"), "{second}");
-    assert!(second.contains("busy with other questions"), "{second}");
-    let first = answer_on(&mut first, Duration::from_secs(60)).await;
-    assert!(first.starts_with("HTTP/1.1 503"), "{first}");
-    assert!(first.contains("the work was stopped"), "{first}");
-    settled(&st, Duration::from_secs(60)).await;
-}
-
 // ---------- item 9: connections ----------
 
 /// Connections that never send a request cannot lock a client out: past

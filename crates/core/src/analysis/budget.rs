@@ -10,9 +10,13 @@
 //! instead of an answer. What it built so far is dropped on the way out.
 //!
 //! The count is an estimate of the heap bytes the answer holds (its boxes,
-//! paths and lists, with the vectors' headers), not a measure of the
-//! process: it is the same on every run, so the same question on the same
-//! scenario always fits or never does, whatever the timing.
+//! paths and lists, with the vectors' headers), and of what the work keeps
+//! on the way (a `reach` walk's outcomes, counted as they are kept, though
+//! they are dropped once the class's journeys are made): never less than
+//! what is held at any moment. It is not a measure of the process: it
+//! only grows, and its total is the same on every run whatever the order
+//! of the threads, so the same question on the same scenario always fits
+//! or never does.
 //!
 //! Invariant: an exceeded budget stays exceeded. The flag is never cleared
 //! and the count never goes down, so a step that sees the budget exceeded
@@ -49,12 +53,12 @@ impl std::fmt::Display for Exceeded {
 impl std::error::Error for Exceeded {}
 
 /// A cancel flag and a limit on the answer's size, shared by the threads of
-/// one analysis (`&Budget` is `Sync`).
-#[derive(Debug)]
+/// one analysis (`&Budget` is `Sync`; a clone shares the flag and the count).
+#[derive(Debug, Clone)]
 pub struct Budget {
     cancel: Arc<AtomicBool>,
     limit: u64,
-    used: AtomicU64,
+    used: Arc<AtomicU64>,
 }
 
 impl Default for Budget {
@@ -74,7 +78,7 @@ impl Budget {
         Budget {
             cancel: Arc::new(AtomicBool::new(false)),
             limit,
-            used: AtomicU64::new(0),
+            used: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -86,12 +90,14 @@ impl Budget {
 
     /// A budget for a part of the work whose answer is dropped before the
     /// next part (a step of `foothold`): cancelled with this one, and limited
-    /// to what this one has left; what it counts is not counted here.
+    /// to what this one has left; what it counts is not counted here. (Call
+    /// it between parts, not while other threads count: what is left is
+    /// then the same on every run.)
     pub fn scoped(&self) -> Budget {
         Budget {
             cancel: self.cancel.clone(),
             limit: self.limit.saturating_sub(self.used()),
-            used: AtomicU64::new(0),
+            used: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -199,7 +205,16 @@ mod tests {
         let used = b.used();
         assert!(used > 0);
         let bytes: u64 = whole.journeys.iter().map(journey_bytes).sum();
-        assert_eq!(used, bytes, "each journey kept is counted once");
+        assert!(
+            used > bytes,
+            "each journey is counted, and the walks' outcomes"
+        );
+        // The same count on every run, whatever the order of the threads.
+        for _ in 0..3 {
+            let again = Budget::unlimited();
+            reach_with_budget(&engine, &q, false, &again).unwrap();
+            assert_eq!(again.used(), used);
+        }
         // One byte short, on every core: the same error every time.
         for _ in 0..3 {
             let short = Budget::new(used - 1);
@@ -226,7 +241,10 @@ mod tests {
             None => scn.clone(),
         };
         let d = diff::diff(&scn, &new);
-        assert_eq!(diff::diff_with_budget(&scn, &new, &Budget::unlimited()), Ok(d));
+        assert_eq!(
+            diff::diff_with_budget(&scn, &new, &Budget::unlimited()),
+            Ok(d)
+        );
         assert!(matches!(
             diff::diff_with_budget(&scn, &new, &Budget::new(1000)),
             Err(Exceeded::TooLarge { limit: 1000 })
@@ -236,7 +254,12 @@ mod tests {
         let b = Budget::unlimited();
         assert_eq!(foothold::foothold_with_budget(&scn, HostId(0), &b), Ok(f));
         let short = Budget::new(b.used() - 1);
-        assert!(foothold::foothold_with_budget(&scn, HostId(0), &short).is_err());
+        assert_eq!(
+            foothold::foothold_with_budget(&scn, HostId(0), &short),
+            Err(Exceeded::TooLarge {
+                limit: b.used() - 1
+            })
+        );
         let cancelled = Budget::unlimited();
         cancelled.cancel();
         assert_eq!(

@@ -157,7 +157,14 @@ pub fn foothold_with_budget(
     while let Some(h) = queue.pop_front() {
         order.push(h);
         let d = depth[h.index()].expect("queued hosts have a depth");
-        for (t, e) in edges_from(&engine, scn, h, budget)? {
+        // (A step over what is left is over this budget.)
+        let out = edges_from(&engine, scn, h, budget).map_err(|e| match e {
+            Exceeded::TooLarge { .. } => Exceeded::TooLarge {
+                limit: budget.limit(),
+            },
+            e => e,
+        })?;
+        for (t, e) in out {
             let bytes = value_bytes(&e);
             widest = widest.max(bytes);
             // (An edge of the start is kept twice: in `direct` too.)

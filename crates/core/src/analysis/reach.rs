@@ -119,6 +119,8 @@ pub fn reach_with_budget(
                         if budget.check().is_err() {
                             break;
                         }
+                        // The walk counts the outcomes it keeps, and stops when over.
+                        cache.set_budget(Some(budget.clone()));
                         let walk = Walk {
                             engine,
                             targets,
@@ -169,7 +171,15 @@ fn class_reach(w: &Walk, q: &ReachQuery, class: &[Source], cache: &mut WalkCache
     let mut journeys = Vec::new();
     let mut stopped = Vec::new();
     let mut by_target: BTreeMap<(usize, usize), Vec<Outcome>> = BTreeMap::new();
-    for o in engine.from_sources_cached(class, keep_stopped, w.targets, cache) {
+    let outcomes = engine.from_sources_cached(class, keep_stopped, w.targets, cache);
+    // A walk stopped by its budget has part of the answer: none, then.
+    if w.budget.check().is_err() {
+        return (Vec::new(), Vec::new());
+    }
+    // The walk counted its outcomes; the journeys are made of their boxes,
+    // so only what they take beyond that is counted again.
+    let mut credit: u64 = outcomes.iter().map(outcome_bytes).sum();
+    for o in outcomes {
         match o.end {
             End::Reached { dev, socket } if socket != usize::MAX => {
                 if q.to
@@ -182,7 +192,6 @@ fn class_reach(w: &Walk, q: &ReachQuery, class: &[Source], cache: &mut WalkCache
             End::Reached { .. } => {}
             End::Stopped { .. } => {
                 if keep_stopped {
-                    let _ = w.budget.charge(outcome_bytes(&o));
                     stopped.push((s, o))
                 }
             }
@@ -237,7 +246,10 @@ fn class_reach(w: &Walk, q: &ReachQuery, class: &[Source], cache: &mut WalkCache
                 paths,
             };
             // Over budget: stop here (the caller sees the budget exceeded).
-            if w.budget.charge(journey_bytes(&j)).is_err() {
+            let bytes = journey_bytes(&j);
+            let beyond = bytes.saturating_sub(credit);
+            credit = credit.saturating_sub(bytes);
+            if w.budget.charge(beyond).is_err() {
                 return (journeys, stopped);
             }
             journeys.push(j);
