@@ -296,9 +296,12 @@ struct Sink {
     /// Follow requests to addresses no host has on catch-all networks.
     egress: bool,
     scratch: Scratch,
-    /// The walk's budget for its outcomes, and how many are counted.
+    /// The walk's budget for its outcomes, how many are counted, and the
+    /// bytes of those not yet added to the budget (added by the MiB, and at
+    /// the end of the walk).
     budget: Option<Budget>,
     counted: usize,
+    pending: u64,
 }
 
 impl Sink {
@@ -309,19 +312,31 @@ impl Sink {
             return false;
         };
         let new = self.outcomes.get(self.counted..).unwrap_or_default();
+        self.pending += new.iter().map(outcome_bytes).sum::<u64>();
         self.counted = self.outcomes.len();
-        b.charge(new.iter().map(outcome_bytes).sum()).is_err()
+        if self.pending >= 1 << 20 {
+            return b.charge(std::mem::take(&mut self.pending)).is_err();
+        }
+        b.check().is_err()
+    }
+
+    /// Adds what is pending to the budget (the walk is over).
+    fn settle(&mut self) {
+        self.over();
+        if let Some(b) = &self.budget {
+            let _ = b.charge(std::mem::take(&mut self.pending));
+        }
     }
 
     /// True (and the budget exceeded) when a flow of `boxes` boxes, or
     /// pieces about to be cut, are too large for the budget as a whole: a
     /// device copies a flow a few times as it takes it in. (Not counted:
     /// flows come and go, and what stays becomes outcomes, counted then.)
-    fn too_large(&mut self, boxes: usize) -> bool {
-        let Some(b) = &self.budget else {
+    fn too_large(&mut self, boxes: impl FnOnce() -> usize) -> bool {
+        let Some(b) = self.budget.as_ref().filter(|b| b.limit() < u64::MAX) else {
             return false;
         };
-        let bytes = 4 * (boxes * std::mem::size_of::<Cube>()) as u64;
+        let bytes = 4 * (boxes() * std::mem::size_of::<Cube>()) as u64;
         bytes > b.limit() && b.charge(b.limit().saturating_add(1)).is_err()
     }
 }
@@ -1269,6 +1284,7 @@ impl<'s> Engine<'s> {
             scratch: std::mem::take(&mut cache.0),
             budget: cache.1.take(),
             counted: 0,
+            pending: 0,
         };
         for fam in [Fam::V4, Fam::V6] {
             // A lone stand-in sends one range per group of alike ranges.
@@ -1360,7 +1376,7 @@ impl<'s> Engine<'s> {
                 self.originate(flow, &mut out);
             }
         }
-        out.over();
+        out.settle();
         cache.0 = out.scratch;
         cache.1 = out.budget;
         out.outcomes
@@ -2187,9 +2203,9 @@ impl<'s> Engine<'s> {
             None => {
                 let space = std::mem::take(&mut f.space);
                 // (Each box cut into its neighbours' pieces and the gaps between.)
-                if out.too_large(
-                    2 * pieces_bound(&f.view, &space, Dim::Dst, intervals) + space.0.len(),
-                ) {
+                if out.too_large(|| {
+                    2 * pieces_bound(&f.view, &space, Dim::Dst, intervals) + space.0.len()
+                }) {
                     return;
                 }
                 Self::cut_by_field(&f.view, space, Dim::Dst, intervals)
@@ -2285,7 +2301,7 @@ impl<'s> Engine<'s> {
     }
 
     fn receive(&self, f: Flow, out: &mut Sink) {
-        if out.over() || out.too_large(f.space.0.len()) {
+        if out.over() || out.too_large(|| f.space.0.len()) {
             return;
         }
         let dev = f.dev;
@@ -2602,7 +2618,7 @@ impl<'s> Engine<'s> {
         // The members' pieces, the parts cut from them and their outcomes:
         // as many boxes again each, weighed before they are made.
         let iv = &self.group_iv[table.group as usize];
-        if out.too_large(pieces_bound(&table.view, &ok, Dim::Dst, iv)) {
+        if out.too_large(|| pieces_bound(&table.view, &ok, Dim::Dst, iv)) {
             return;
         }
         let by_member = keyed_pieces(&table.view, &ok, Dim::Dst, iv);
