@@ -43,6 +43,8 @@ enum Command {
         /// A directory of extra lessons (and the scenario files they name), beside the built-in ones.
         #[arg(long, value_name = "DIR")]
         lessons: Option<String>,
+        #[command(flatten)]
+        limits: serve_cmd::LimitArgs,
     },
     /// Follow one journey hop by hop, with what each checkpoint proves and takes on trust.
     Trace(TraceArgs),
@@ -251,8 +253,9 @@ fn run(cli: Cli) -> Result<ExitCode, InputError> {
             scenario,
             port,
             lessons,
+            limits,
         } => {
-            serve_cmd::run(scenario.as_deref(), port, lessons.as_deref())?;
+            serve_cmd::run(scenario.as_deref(), port, lessons.as_deref(), &limits)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Trace(a) => {

@@ -32,7 +32,12 @@ impl Answer {
     }
 }
 
-async fn send(st: &AppState, req: Request<Body>) -> Answer {
+/// A request as the page sends it: addressed to 127.0.0.1 unless it says otherwise.
+async fn send(st: &AppState, mut req: Request<Body>) -> Answer {
+    if !req.headers().contains_key(header::HOST) {
+        req.headers_mut()
+            .insert(header::HOST, "127.0.0.1:7878".parse().unwrap());
+    }
     let r = app(st.clone()).oneshot(req).await.unwrap();
     let status = r.status();
     let h = |n: header::HeaderName| {

@@ -12,9 +12,10 @@ use std::net::IpAddr;
 
 use crate::model::*;
 
+use super::budget::{Budget as AnswerBudget, Exceeded};
 use super::diff::{deciding_hop, Decider};
 use super::reach::{
-    all_sources, at_source, example, path_rules, reach_with_options, source_name, Example, Journey,
+    all_sources, at_source, example, path_rules, reach_with_budget, source_name, Example, Journey,
     Reach, ReachQuery,
 };
 use super::space::*;
@@ -406,8 +407,21 @@ fn member_space(engine: &Engine, m: Source, space: &Space) -> Space {
 /// `reach` with one journey per source: the engine groups sources that no
 /// rule tells apart; the analyses here name every source on its own.
 pub fn per_source_reach(scn: &Scenario, q: &ReachQuery, keep_stopped: bool) -> Reach {
+    per_source_reach_with_budget(scn, q, keep_stopped, &AnswerBudget::unlimited())
+        .expect("an unlimited budget that nobody cancels is never exceeded")
+}
+
+/// [`per_source_reach`] within `budget` (see [`super::budget`]; this
+/// module's own `Budget` bounds the rule analysis).
+pub fn per_source_reach_with_budget(
+    scn: &Scenario,
+    q: &ReachQuery,
+    keep_stopped: bool,
+    budget: &AnswerBudget,
+) -> Result<Reach, Exceeded> {
+    use super::budget::{journey_bytes, vec_bytes};
     let engine = Engine::new(scn);
-    let r = reach_with_options(&engine, q, keep_stopped);
+    let r = reach_with_budget(&engine, q, keep_stopped, budget)?;
     let sources = q.from.clone().unwrap_or_else(|| all_sources(scn));
     let classes: BTreeMap<Source, Vec<Source>> = engine
         .source_classes(&sources)
@@ -431,13 +445,15 @@ pub fn per_source_reach(scn: &Scenario, q: &ReachQuery, keep_stopped: bool) -> R
                 .map(|(p, sp)| (at_source(p, dev), member_space(&engine, m, sp)))
                 .filter(|(_, sp)| !sp.is_empty())
                 .collect();
-            journeys.push(Journey {
+            let j = Journey {
                 source: m,
                 members: vec![m],
                 host: j.host,
                 socket: j.socket,
                 paths,
-            });
+            };
+            budget.charge(journey_bytes(&j))?;
+            journeys.push(j);
         }
     }
     journeys.sort_by_key(|j| (j.source, j.host, j.socket));
@@ -447,6 +463,9 @@ pub fn per_source_reach(scn: &Scenario, q: &ReachQuery, keep_stopped: bool) -> R
             Some(c) if c.len() > 1 => {
                 for &m in c {
                     let space = member_space(&engine, m, &o.space);
+                    budget.charge(
+                        vec_bytes::<Cube>(space.0.len()) + vec_bytes::<PathStep>(o.path.len()),
+                    )?;
                     if !space.is_empty() {
                         let path: std::sync::Arc<[PathStep]> = o.path.clone().into();
                         stopped.push((
@@ -463,7 +482,7 @@ pub fn per_source_reach(scn: &Scenario, q: &ReachQuery, keep_stopped: bool) -> R
             _ => stopped.push((s, o)),
         }
     }
-    Reach { journeys, stopped }
+    Ok(Reach { journeys, stopped })
 }
 
 /// The audit over an already computed reach answer (over every source).

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use crate::model::*;
 
+use super::budget::{journey_bytes, outcome_bytes, Budget, Exceeded};
 use super::space::*;
 use super::symbolic::{
     End, Engine, Outcome, PathStep, Source, StepKind, WalkCache, EPHEMERAL, ESTABLISHED,
@@ -79,6 +80,18 @@ pub fn reach_with(engine: &Engine, q: &ReachQuery) -> Reach {
 /// `reach_with`, keeping the parts of the traffic that stopped when `keep_stopped`
 /// (for explanations; it costs memory on large scenarios).
 pub fn reach_with_options(engine: &Engine, q: &ReachQuery, keep_stopped: bool) -> Reach {
+    reach_with_budget(engine, q, keep_stopped, &Budget::unlimited())
+        .expect("an unlimited budget that nobody cancels is never exceeded")
+}
+
+/// `reach_with_options` within `budget`: checked before each source class
+/// and charged for each journey (see [`super::budget`]).
+pub fn reach_with_budget(
+    engine: &Engine,
+    q: &ReachQuery,
+    keep_stopped: bool,
+    budget: &Budget,
+) -> Result<Reach, Exceeded> {
     let scn = engine.scn;
     let mut sources = q.from.clone().unwrap_or_else(|| all_sources(scn));
     // A source asked for twice is walked once (the first time it is named).
@@ -103,10 +116,16 @@ pub fn reach_with_options(engine: &Engine, q: &ReachQuery, keep_stopped: bool) -
                     loop {
                         let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         let Some(class) = classes.get(i) else { break };
+                        if budget.check().is_err() {
+                            break;
+                        }
+                        // The walk counts the outcomes it keeps, and stops when over.
+                        cache.set_budget(Some(budget.clone()));
                         let walk = Walk {
                             engine,
                             targets,
                             keep_stopped,
+                            budget,
                         };
                         mine.push((i, class_reach(&walk, q, class, &mut cache)));
                     }
@@ -130,7 +149,8 @@ pub fn reach_with_options(engine: &Engine, q: &ReachQuery, keep_stopped: bool) -
     // class per socket): an unstable sort gives the one order, without the
     // stable sort's buffer of every journey.
     journeys.sort_unstable_by_key(|j| (j.source, j.host, j.socket));
-    Reach { journeys, stopped }
+    budget.check()?;
+    Ok(Reach { journeys, stopped })
 }
 
 type ClassReach = (Vec<Journey>, Vec<(Source, Outcome)>);
@@ -140,6 +160,7 @@ struct Walk<'e, 's> {
     engine: &'e Engine<'s>,
     targets: Option<&'e [Cube]>,
     keep_stopped: bool,
+    budget: &'e Budget,
 }
 
 /// The journeys (and, if asked, the stopped parts) of one class of sources.
@@ -150,7 +171,15 @@ fn class_reach(w: &Walk, q: &ReachQuery, class: &[Source], cache: &mut WalkCache
     let mut journeys = Vec::new();
     let mut stopped = Vec::new();
     let mut by_target: BTreeMap<(usize, usize), Vec<Outcome>> = BTreeMap::new();
-    for o in engine.from_sources_cached(class, keep_stopped, w.targets, cache) {
+    let outcomes = engine.from_sources_cached(class, keep_stopped, w.targets, cache);
+    // A walk stopped by its budget has part of the answer: none, then.
+    if w.budget.check().is_err() {
+        return (Vec::new(), Vec::new());
+    }
+    // The walk counted its outcomes; the journeys are made of their boxes,
+    // so only what they take beyond that is counted again.
+    let mut credit: u64 = outcomes.iter().map(outcome_bytes).sum();
+    for o in outcomes {
         match o.end {
             End::Reached { dev, socket } if socket != usize::MAX => {
                 if q.to
@@ -209,13 +238,21 @@ fn class_reach(w: &Walk, q: &ReachQuery, class: &[Source], cache: &mut WalkCache
                 sp.0.shrink_to_fit();
             }
             paths.shrink_to_fit();
-            journeys.push(Journey {
+            let j = Journey {
                 source: members[0],
                 members,
                 host: HostId(dev as u32),
                 socket,
                 paths,
-            });
+            };
+            // Over budget: stop here (the caller sees the budget exceeded).
+            let bytes = journey_bytes(&j);
+            let beyond = bytes.saturating_sub(credit);
+            credit = credit.saturating_sub(bytes);
+            if w.budget.charge(beyond).is_err() {
+                return (journeys, stopped);
+            }
+            journeys.push(j);
         }
     }
     (journeys, stopped)

@@ -16,6 +16,7 @@ use crate::evidence::Stage;
 use crate::journey::route::MartianAt;
 use crate::model::*;
 
+use super::budget::{outcome_bytes, Budget};
 use super::space::*;
 
 /// Linux's default ephemeral port range (`net.ipv4.ip_local_port_range`).
@@ -298,13 +299,66 @@ struct Sink {
     /// Follow requests to addresses no host has on catch-all networks.
     egress: bool,
     scratch: Scratch,
+    /// The walk's budget for its outcomes, how many are counted, and the
+    /// bytes of those not yet added to the budget (added by the MiB, and at
+    /// the end of the walk).
+    budget: Option<Budget>,
+    counted: usize,
+    pending: u64,
+}
+
+impl Sink {
+    /// Counts the outcomes kept since the last look; true when the walk's
+    /// budget is exceeded or cancelled (then it stops, its answer partial).
+    fn over(&mut self) -> bool {
+        let Some(b) = &self.budget else {
+            return false;
+        };
+        let new = self.outcomes.get(self.counted..).unwrap_or_default();
+        self.pending += new.iter().map(outcome_bytes).sum::<u64>();
+        self.counted = self.outcomes.len();
+        if self.pending >= 1 << 20 {
+            return b.charge(std::mem::take(&mut self.pending)).is_err();
+        }
+        b.check().is_err()
+    }
+
+    /// Adds what is pending to the budget (the walk is over).
+    fn settle(&mut self) {
+        self.over();
+        if let Some(b) = &self.budget {
+            let _ = b.charge(std::mem::take(&mut self.pending));
+        }
+    }
+
+    /// True (and the budget exceeded) when a flow of `boxes` boxes, or
+    /// pieces about to be cut, are too large for the budget as a whole: a
+    /// device copies a flow a few times as it takes it in. (Not counted:
+    /// flows come and go, and what stays becomes outcomes, counted then.)
+    fn too_large(&mut self, boxes: impl FnOnce() -> usize) -> bool {
+        let Some(b) = self.budget.as_ref().filter(|b| b.limit() < u64::MAX) else {
+            return false;
+        };
+        let bytes = 4 * (boxes() * std::mem::size_of::<Cube>()) as u64;
+        bytes > b.limit() && b.charge(b.limit().saturating_add(1)).is_err()
+    }
 }
 
 /// What walks on one thread keep from one class to the next: buffers, which
 /// rules of a filter may apply to a range of sources, and which may match a
 /// span of destinations (the same for every class of one engine).
+/// And the budget of the next walk, if it has one (see [`WalkCache::set_budget`]).
 #[derive(Default)]
-pub struct WalkCache(Scratch);
+pub struct WalkCache(Scratch, Option<Budget>);
+
+impl WalkCache {
+    /// The next walks count their outcomes against `budget` and stop early,
+    /// with part of their answer, once it is exceeded (or cancelled): check
+    /// the budget before using the answer.
+    pub fn set_budget(&mut self, budget: Option<Budget>) {
+        self.1 = budget;
+    }
+}
 
 /// Buffers the walk reuses instead of allocating per box.
 #[derive(Default)]
@@ -1240,6 +1294,9 @@ impl<'s> Engine<'s> {
             keep_stopped,
             egress,
             scratch: std::mem::take(&mut cache.0),
+            budget: cache.1.take(),
+            counted: 0,
+            pending: 0,
         };
         for fam in [Fam::V4, Fam::V6] {
             // A lone stand-in sends one range per group of alike ranges.
@@ -1331,7 +1388,9 @@ impl<'s> Engine<'s> {
                 self.originate(flow, &mut out);
             }
         }
+        out.settle();
         cache.0 = out.scratch;
+        cache.1 = out.budget;
         out.outcomes
     }
 
@@ -2170,6 +2229,12 @@ impl<'s> Engine<'s> {
             }
             None => {
                 let space = std::mem::take(&mut f.space);
+                // (Each box cut into its neighbours' pieces and the gaps between.)
+                if out.too_large(|| {
+                    2 * pieces_bound(&f.view, &space, Dim::Dst, intervals) + space.0.len()
+                }) {
+                    return;
+                }
                 Self::cut_by_field(&f.view, space, Dim::Dst, intervals)
             }
         };
@@ -2263,6 +2328,9 @@ impl<'s> Engine<'s> {
     }
 
     fn receive(&self, f: Flow, out: &mut Sink) {
+        if out.over() || out.too_large(|| f.space.0.len()) {
+            return;
+        }
         let dev = f.dev;
         let in_iface = f.in_iface.unwrap_or(0);
         let Some(mut f) = self.drop_martians(f, MartianAt::Receipt, out) else {
@@ -2595,12 +2663,13 @@ impl<'s> Engine<'s> {
             .iter()
             .take_while(|s| s.device() == dev)
             .count();
-        let by_member = keyed_pieces(
-            &table.view,
-            &ok,
-            Dim::Dst,
-            &self.group_iv[table.group as usize],
-        );
+        // The members' pieces, the parts cut from them and their outcomes:
+        // as many boxes again each, weighed before they are made.
+        let iv = &self.group_iv[table.group as usize];
+        if out.too_large(|| pieces_bound(&table.view, &ok, Dim::Dst, iv)) {
+            return;
+        }
+        let by_member = keyed_pieces(&table.view, &ok, Dim::Dst, iv);
         let mut parts = Vec::new();
         for (m, cubes) in by_member {
             let mut mine = Space(cubes);
@@ -2765,6 +2834,33 @@ fn keyed_pieces<K: Copy + Ord>(
         }
     }
     out
+}
+
+/// How many boxes [`keyed_pieces`] makes, at most, without making them.
+fn pieces_bound<K>(
+    view: &View,
+    space: &Space,
+    dim: Dim,
+    fam_intervals: &[(Fam, u128, u128, K)],
+) -> usize {
+    let Field::Orig(d) = view.field(dim) else {
+        return space.0.len();
+    };
+    let v6 = fam_intervals.partition_point(|e| e.0 < Fam::V6);
+    space
+        .0
+        .iter()
+        .map(|c| {
+            let (a, b) = c.addr(d);
+            let ivs = if c.fam == Fam::V6 {
+                &fam_intervals[v6..]
+            } else {
+                &fam_intervals[..v6]
+            };
+            ivs.partition_point(|e| e.1 <= b)
+                .saturating_sub(ivs.partition_point(|e| e.2 < a))
+        })
+        .sum()
 }
 
 fn disjoint_targets(endpoints: Vec<Cube>, dnat: &[Cube]) -> Vec<Cube> {
@@ -2963,6 +3059,8 @@ mod tests {
                 .into_iter()
                 .filter_map(|(k, v)| k.map(|k| (k, v)))
                 .collect();
+            let pieces: usize = want.iter().map(|(_, v)| v.len()).sum();
+            prop_assert!(pieces_bound(&view, &space, Dim::Dst, &list) >= pieces);
             prop_assert_eq!(keyed_pieces(&view, &space, Dim::Dst, &list), want);
         }
     }
