@@ -2710,12 +2710,6 @@ impl<'s> Engine<'s> {
     }
 }
 
-/// The targets as disjoint cubes, socket endpoints that differ only in the
-/// destination address merged into ranges (a segment's web servers on port
-/// 443 become one cube), the DNAT match spaces cut away from them.
-/// Boxes grouped by key, in key order, each group in the order given: a
-/// stable sort by key without its buffer of boxes (they usually come in
-/// order already; if not, small (key, position) pairs are sorted).
 /// The sources that pass the martian check at `at`, per family: everything
 /// but the intervals of `route::MARTIANS` checked there.
 fn martian_ok(at: MartianAt) -> PerFam<Intervals> {
@@ -2746,6 +2740,9 @@ fn martian_ok(at: MartianAt) -> PerFam<Intervals> {
     ok
 }
 
+/// Boxes grouped by key, in key order, each group in the order given: a
+/// stable sort by key without its buffer of boxes (they usually come in
+/// order already; if not, small (key, position) pairs are sorted).
 fn group_by_key<K: Copy + Ord>(v: &mut Vec<(K, Cube)>) -> Vec<(K, Vec<Cube>)> {
     if !v.is_sorted_by_key(|&(k, _)| k) {
         let mut order: Vec<(K, u32)> = v
@@ -2863,6 +2860,9 @@ fn pieces_bound<K>(
         .sum()
 }
 
+/// The targets as disjoint cubes, socket endpoints that differ only in the
+/// destination address merged into ranges (a segment's web servers on port
+/// 443 become one cube), the DNAT match spaces cut away from them.
 fn disjoint_targets(endpoints: Vec<Cube>, dnat: &[Cube]) -> Vec<Cube> {
     let mut endpoints = endpoints;
     endpoints.sort_unstable();
