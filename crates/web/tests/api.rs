@@ -839,7 +839,7 @@ async fn words_cover_every_view_and_outcome() {
     }
     assert_eq!(w["views"].as_object().unwrap().len(), lessons::VIEWS.len());
     assert_eq!(w["outcomes"][0], "reached");
-    assert_eq!(w["outcomes"].as_array().unwrap().len(), 10);
+    assert_eq!(w["outcomes"].as_array().unwrap().len(), 11);
 }
 
 /// `established` is `pathproof trace --established`: a packet of an earlier
