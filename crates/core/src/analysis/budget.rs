@@ -221,8 +221,8 @@ mod tests {
         assert!(used > 0);
         let bytes: u64 = whole.journeys.iter().map(journey_bytes).sum();
         assert!(
-            used > bytes,
-            "each journey is counted, and the walks' outcomes"
+            used >= bytes,
+            "each journey is counted (the walks' outcomes they are made of once): {used} < {bytes}"
         );
         // The same count on every run, whatever the order of the threads.
         for _ in 0..3 {

@@ -171,14 +171,20 @@ fn class_reach(w: &Walk, q: &ReachQuery, class: &[Source], cache: &mut WalkCache
     let mut journeys = Vec::new();
     let mut stopped = Vec::new();
     let mut by_target: BTreeMap<(usize, usize), Vec<Outcome>> = BTreeMap::new();
-    let outcomes = engine.from_sources_cached(class, keep_stopped, w.targets, cache);
+    let mut outcomes = engine.from_sources_cached(class, keep_stopped, w.targets, cache);
     // A walk stopped by its budget has part of the answer: none, then.
     if w.budget.check().is_err() {
         return (Vec::new(), Vec::new());
     }
     // The walk counted its outcomes; the journeys are made of their boxes,
     // so only what they take beyond that is counted again.
+    let counted: u64 = outcomes.iter().map(outcome_bytes).sum();
+    // Cutting the members' packets to themselves away may split boxes.
+    engine.drop_self_pairs(class, &mut outcomes);
     let mut credit: u64 = outcomes.iter().map(outcome_bytes).sum();
+    if w.budget.charge(credit.saturating_sub(counted)).is_err() {
+        return (Vec::new(), Vec::new());
+    }
     for o in outcomes {
         match o.end {
             End::Reached { dev, socket } if socket != usize::MAX => {

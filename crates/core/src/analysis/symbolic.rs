@@ -268,6 +268,11 @@ pub enum Stop {
 }
 
 /// A set of packets that ended somewhere, with the decisions on its way.
+///
+/// A walk for a class of several hosts may include each member's packets to
+/// its own addresses (when every member routes them straight to itself):
+/// they end at that member and are not journeys across the network; a
+/// caller drops them with [`Engine::drop_self_pairs`].
 #[derive(Debug, Clone)]
 pub struct Outcome {
     pub space: Space,
@@ -305,6 +310,8 @@ struct Sink {
     budget: Option<Budget>,
     counted: usize,
     pending: u64,
+    /// The bytes added to the budget so far.
+    charged: u64,
 }
 
 impl Sink {
@@ -318,16 +325,22 @@ impl Sink {
         self.pending += new.iter().map(outcome_bytes).sum::<u64>();
         self.counted = self.outcomes.len();
         if self.pending >= 1 << 20 {
+            self.charged += self.pending;
             return b.charge(std::mem::take(&mut self.pending)).is_err();
         }
         b.check().is_err()
     }
 
-    /// Adds what is pending to the budget (the walk is over).
+    /// Adds the rest to the budget (the walk is over): what its outcomes
+    /// hold now, which may be more than when each was counted (a lone
+    /// stand-in's outcomes are given to its alike ranges at the end).
     fn settle(&mut self) {
         self.over();
         if let Some(b) = &self.budget {
-            let _ = b.charge(std::mem::take(&mut self.pending));
+            let total: u64 = self.outcomes.iter().map(outcome_bytes).sum();
+            let _ = b.charge(total.saturating_sub(self.charged));
+            self.charged = total.max(self.charged);
+            self.pending = 0;
         }
     }
 
@@ -467,6 +480,14 @@ struct Class {
     devs: Vec<usize>,
     /// Every member's own addresses, per family (IPv4, IPv6), sorted and merged.
     own: PerFam<Intervals>,
+    /// Each member's packets to its own addresses travel with the class
+    /// instead of being cut away at the origin: every member routes its own
+    /// addresses straight to itself, so those packets can only land at the
+    /// member itself, where [`Engine::walk`]'s caller drops them (see
+    /// `Outcome`). Cutting the diagonal at the origin costs a box per
+    /// member, carried through the whole walk: a flat network of N alike
+    /// hosts made N^2 boxes.
+    self_pairs: bool,
 }
 
 impl std::ops::Deref for Class {
@@ -646,6 +667,10 @@ pub struct Engine<'s> {
     /// Per device and interface: the sources the reverse-path check lets in
     /// there, per family (empty when the device does not check).
     rp_pass: Vec<Vec<PerFam<Intervals>>>,
+    /// Per device: every address of its own goes straight to itself (a
+    /// connected route on the interface that holds it), so its packets to
+    /// itself can only land at itself (see [`Class`]'s `self_pairs`).
+    self_direct: Vec<bool>,
     /// Per place of the martian check (`MartianAt` as an index), the sources
     /// that pass it.
     martian_ok: [PerFam<Intervals>; 3],
@@ -1025,6 +1050,20 @@ impl<'s> Engine<'s> {
                 })
             })
             .collect();
+        let self_direct: Vec<bool> = devices
+            .iter()
+            .map(|d| {
+                d.owned.is_empty()
+                    && d.host.interfaces.iter().all(|i| {
+                        i.addrs.iter().all(|&a| {
+                            crate::journey::route::lookup(&d.host, a).is_some_and(|r| {
+                                matches!(r.action, RouteAction::Direct { iface }
+                                    if d.host.interfaces.get(iface).is_some_and(|x| x.addrs.contains(&a)))
+                            })
+                        })
+                    })
+            })
+            .collect();
         let rp_pass = devices
             .iter()
             .map(|d| {
@@ -1072,6 +1111,7 @@ impl<'s> Engine<'s> {
             group_own: Vec::new(),
             own_lists,
             rp_pass,
+            self_direct,
             martian_ok: [
                 MartianAt::Receipt,
                 MartianAt::Routing,
@@ -1228,18 +1268,23 @@ impl<'s> Engine<'s> {
         keep_stopped: bool,
         targets: Option<&[Cube]>,
     ) -> Vec<Outcome> {
-        self.walk(
+        let mut out = self.walk(
             class,
             keep_stopped,
             targets,
             false,
             &mut WalkCache::default(),
-        )
+        );
+        self.drop_self_pairs(class, &mut out);
+        out
     }
 
     /// `from_sources_to` for one class after another on one thread, sharing
     /// what the walks learn about the filters in `cache` (use a cache with
-    /// one engine only).
+    /// one engine only). The outcomes may hold members' packets to their
+    /// own addresses ([`Outcome`]): drop them with
+    /// [`Engine::drop_self_pairs`], or leave them to a caller that skips
+    /// every (member, its own socket) pair.
     pub fn from_sources_cached(
         &self,
         class: &[Source],
@@ -1248,6 +1293,64 @@ impl<'s> Engine<'s> {
         cache: &mut WalkCache,
     ) -> Vec<Outcome> {
         self.walk(class, keep_stopped, targets, false, cache)
+    }
+
+    /// Drops the members' packets to their own addresses from a class's
+    /// outcomes: what reaches a member's own socket from that member, and
+    /// what stopped anywhere on its way from a member to itself.
+    pub fn drop_self_pairs(&self, class: &[Source], outcomes: &mut Vec<Outcome>) {
+        if class.len() < 2 {
+            return;
+        }
+        let hosts: Vec<usize> = class.iter().map(|&s| self.source_dev(s)).collect();
+        // Every member's own ranges, sorted by start: (fam, lo, hi, member).
+        let mut own: Vec<(Fam, u128, u128, usize)> = hosts
+            .iter()
+            .flat_map(|&d| self.own[d].iter().map(move |&(f, lo, hi)| (f, lo, hi, d)))
+            .collect();
+        own.sort_unstable();
+        for o in outcomes.iter_mut() {
+            match o.end {
+                End::Reached { dev, .. } if hosts.contains(&dev) => {
+                    let mine: Vec<Cube> = self.own[dev]
+                        .iter()
+                        .map(|&(fam, lo, hi)| Cube {
+                            src: (lo, hi),
+                            ..Cube::full(fam)
+                        })
+                        .collect();
+                    o.space = std::mem::take(&mut o.space).split(&mine).1;
+                }
+                End::Reached { .. } => {}
+                End::Stopped { .. } => {
+                    // The diagonal: a member's own source and destination.
+                    let mut diagonal = Vec::new();
+                    for c in &o.space.0 {
+                        let start = own.partition_point(|e| (e.0, e.2) < (c.fam, c.src.0));
+                        for e in &own[start..] {
+                            if e.0 != c.fam || e.1 > c.src.1 {
+                                break;
+                            }
+                            let m = e.3;
+                            for &(f, lo, hi) in &self.own[m] {
+                                if f == c.fam && lo <= c.dst.1 && c.dst.0 <= hi {
+                                    let mut d = Cube::full(f);
+                                    d.src = (e.1, e.2);
+                                    d.dst = (lo, hi);
+                                    diagonal.push(d);
+                                }
+                            }
+                        }
+                    }
+                    if !diagonal.is_empty() {
+                        diagonal.sort_unstable();
+                        diagonal.dedup();
+                        o.space = std::mem::take(&mut o.space).split(&diagonal).1;
+                    }
+                }
+            }
+        }
+        outcomes.retain(|o| !o.space.is_empty());
     }
 
     /// Where a class's traffic to the open address space of catch-all
@@ -1269,7 +1372,9 @@ impl<'s> Engine<'s> {
                 });
             }
         }
-        self.walk(class, true, Some(&targets), true, &mut WalkCache::default())
+        let mut out = self.walk(class, true, Some(&targets), true, &mut WalkCache::default());
+        self.drop_self_pairs(class, &mut out);
+        out
     }
 
     fn walk(
@@ -1285,9 +1390,16 @@ impl<'s> Engine<'s> {
         };
         let dev = self.source_dev(first);
         let devs: Vec<usize> = class.iter().map(|s| self.source_dev(*s)).collect();
+        // A stand-in's own range is addresses no host has: its packets there
+        // reach no socket whatever happens to them.
+        let self_pairs = devs.len() > 1
+            && devs
+                .iter()
+                .all(|&d| self.self_direct[d] || !self.devices[d].owned.is_empty());
         let class_info = std::rc::Rc::new(Class {
             own: self.union_own(&devs),
             devs,
+            self_pairs,
         });
         let mut out = Sink {
             outcomes: Vec::new(),
@@ -1297,6 +1409,7 @@ impl<'s> Engine<'s> {
             budget: cache.1.take(),
             counted: 0,
             pending: 0,
+            charged: 0,
         };
         for fam in [Fam::V4, Fam::V6] {
             // A lone stand-in sends one range per group of alike ranges.
@@ -1769,7 +1882,7 @@ impl<'s> Engine<'s> {
                         .flat_map(|c| ranges.iter().map(move |&r| Cube { src: r, ..*c }))
                         .collect(),
                 );
-                if class_request {
+                if class_request && !f.class.self_pairs {
                     // Each member's packets to its own addresses stay home.
                     let mut diagonal = Vec::new();
                     for (m, from) in &sends {
@@ -2256,7 +2369,9 @@ impl<'s> Engine<'s> {
                     _ => merged.push((who, cubes)),
                 }
             }
-            merged.extend(home.map(|(k, v)| (Some(k), v)));
+            // The members' pieces were cut apart by destination (each
+            // member's own address): together again, they merge.
+            merged.extend(home.map(|(k, v)| (Some(k), Space(v).into_coalesced().0)));
             merged
         } else {
             pieces
@@ -2642,6 +2757,9 @@ impl<'s> Engine<'s> {
         if ok.is_empty() {
             return;
         }
+        // Replies come home cut by member (each source's own address): the
+        // journey's packets are whole again once they are all home.
+        let ok = ok.into_coalesced();
         let mut path = path;
         path.remove(start);
         let Some(table) = &f.delivery else {
