@@ -7,6 +7,7 @@ mod diagnostics;
 mod diff_cmd;
 mod export_cmd;
 mod filter_cmd;
+mod import_cmd;
 mod lab_cmd;
 mod learn_cmd;
 mod reach_cmd;
@@ -97,6 +98,11 @@ enum Command {
     Lab {
         #[command(subcommand)]
         cmd: lab_cmd::LabCommand,
+    },
+    /// Real configurations as a scenario: `import k8s PATH...`, `import aws DIR`.
+    Import {
+        #[command(subcommand)]
+        what: import_cmd::ImportCommand,
     },
     /// Export what the scenario compiles to (`export nft`).
     Export {
@@ -363,6 +369,10 @@ fn run(cli: Cli) -> Result<ExitCode, InputError> {
             } else {
                 ExitCode::from(1)
             })
+        }
+        Command::Import { what } => {
+            emit(&import_cmd::run(what)?);
+            Ok(ExitCode::SUCCESS)
         }
         Command::Export { what } => {
             emit(&export_cmd::run(what)?);

@@ -400,6 +400,7 @@ fn arb_rule() -> impl Strategy<Value = Rule> {
                     },
                     text: String::new(),
                     origin: Origin::default(),
+                    source: None,
                 }
             },
         )

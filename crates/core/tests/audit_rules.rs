@@ -131,6 +131,7 @@ fn arb_rule() -> impl Strategy<Value = Rule> {
                     },
                     text: String::new(),
                     origin: Origin::default(),
+                    source: None,
                 }
             },
         )
