@@ -171,6 +171,7 @@ enum ProtoArg {
     Tcp,
     Udp,
     Icmp,
+    Sctp,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -270,6 +271,7 @@ fn run(cli: Cli) -> Result<ExitCode, InputError> {
                     ProtoArg::Tcp => Proto::Tcp,
                     ProtoArg::Udp => Proto::Udp,
                     ProtoArg::Icmp => Proto::Icmp,
+                    ProtoArg::Sctp => Proto::Sctp,
                 },
                 port: a.port,
                 via: a.via,

@@ -899,6 +899,8 @@ impl<'s> Tracer<'s> {
                     };
                     let sees = if t.proto == Proto::Tcp {
                         "connection refused (TCP reset)"
+                    } else if t.proto == Proto::Sctp {
+                        "connection refused (SCTP ABORT)"
                     } else {
                         "port unreachable (ICMP)"
                     };
@@ -914,7 +916,7 @@ impl<'s> Tracer<'s> {
                     let o = self.stop(OutcomeKind::Refused, Some(dev), detail, sees);
                     // The host answers: a reset for TCP (a reply of the entry
                     // the SYN confirmed), ICMP port unreachable for UDP.
-                    let (kind, state) = if t.proto == Proto::Tcp {
+                    let (kind, state) = if t.proto.handshake() {
                         (AnswerKind::Reset, ConnState::Established)
                     } else {
                         (AnswerKind::PortUnreachable, ConnState::Related)

@@ -241,7 +241,7 @@ pub fn parse_proto(w: &Word) -> Parsed<Proto> {
         syntax(
             w.span,
             format!("unknown protocol `{}`", w.text),
-            "expected tcp, udp or icmp",
+            "expected tcp, udp, sctp or icmp",
         )
     })
 }
@@ -704,8 +704,8 @@ pub fn parse_socket_line(c: &mut Cursor) -> Parsed<RawSocket> {
     if !proto.has_ports() {
         return Err(syntax(
             head.span,
-            "only tcp and udp sockets listen on ports",
-            "expected tcp/PORT or udp/PORT",
+            "only tcp, udp and sctp sockets listen on ports",
+            "expected tcp/PORT, udp/PORT or sctp/PORT",
         ));
     }
     let port = parse_port(&Word {

@@ -12,17 +12,26 @@ pub enum Proto {
     Tcp,
     Udp,
     Icmp,
+    /// SCTP: ports and connections like TCP (an INIT opens one, a reply
+    /// conntrack never saw the request of is invalid, a closed port
+    /// answers with an ABORT, which the client reports as refused).
+    Sctp,
 }
 
 impl Proto {
     pub fn has_ports(self) -> bool {
-        matches!(self, Proto::Tcp | Proto::Udp)
+        matches!(self, Proto::Tcp | Proto::Udp | Proto::Sctp)
+    }
+    /// A protocol whose connections open with a handshake (TCP, SCTP).
+    pub fn handshake(self) -> bool {
+        matches!(self, Proto::Tcp | Proto::Sctp)
     }
     pub fn name(self) -> &'static str {
         match self {
             Proto::Tcp => "tcp",
             Proto::Udp => "udp",
             Proto::Icmp => "icmp",
+            Proto::Sctp => "sctp",
         }
     }
     pub fn parse(s: &str) -> Option<Proto> {
@@ -30,6 +39,7 @@ impl Proto {
             "tcp" => Some(Proto::Tcp),
             "udp" => Some(Proto::Udp),
             "icmp" | "icmpv6" | "ping" => Some(Proto::Icmp),
+            "sctp" => Some(Proto::Sctp),
             _ => None,
         }
     }
