@@ -106,12 +106,6 @@ impl Addrs {
             v6: vec![(0, u128::MAX)],
         }
     }
-    pub fn all_v4() -> Self {
-        Addrs {
-            v4: vec![(0, V4_MAX)],
-            v6: Vec::new(),
-        }
-    }
     pub fn net(n: IpNet) -> Self {
         match n.trunc() {
             IpNet::V4(n) => Addrs {
@@ -126,9 +120,6 @@ impl Addrs {
                 v6: vec![(u128::from(n.network()), u128::from(n.broadcast()))],
             },
         }
-    }
-    pub fn ip(a: IpAddr) -> Self {
-        Addrs::net(IpNet::from(a))
     }
     pub fn ips(addrs: impl IntoIterator<Item = IpAddr>) -> Self {
         let mut v4 = Vec::new();

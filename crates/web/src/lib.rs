@@ -10,6 +10,7 @@ mod analysis;
 mod api;
 mod assets;
 mod changes;
+mod import;
 mod lessons;
 pub mod view;
 

@@ -71,7 +71,6 @@ pub struct AdminPolicy {
     pub ingress: Vec<Rule>,
     pub egress: Vec<Rule>,
     pub file: String,
-    pub line: u32,
 }
 
 #[derive(Deserialize)]
@@ -443,6 +442,5 @@ pub fn read(obj: &Object) -> Result<AdminPolicy, ImportError> {
         ingress,
         egress,
         file: obj.file.clone(),
-        line: obj.line(&[Step::Key("metadata"), Step::Key("name")]),
     })
 }

@@ -496,6 +496,7 @@ fn check_np(
             ));
         }
     }
+    #[allow(clippy::type_complexity)]
     let dirs: [(&str, &str, Vec<(Option<&Vec<_>>, Option<&Vec<_>>)>); 2] = [
         (
             "ingress",

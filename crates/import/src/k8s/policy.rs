@@ -182,6 +182,7 @@ impl<'c> Ctx<'c> {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     /// Lines for one rule: `peer` with the port items, named ports resolved
     /// on `target` (ingress: the pod the filter protects) or, for egress,
     /// on each destination pod inside `peer`.
@@ -331,6 +332,7 @@ fn action_word(a: Action, v2: bool) -> &'static str {
 
 /// Compiles every pod's ingress and egress lines. Pods selected by the same
 /// policies (and, for named ports, with the same ports) share a list.
+#[allow(clippy::type_complexity)]
 pub fn compile(c: &Cluster, node: Addrs) -> Compiled {
     let mut ctx = Ctx {
         c,
