@@ -7,6 +7,7 @@ mod diagnostics;
 mod diff_cmd;
 mod export_cmd;
 mod filter_cmd;
+mod import_cmd;
 mod lab_cmd;
 mod learn_cmd;
 mod reach_cmd;
@@ -100,6 +101,11 @@ enum Command {
         #[command(subcommand)]
         cmd: lab_cmd::LabCommand,
     },
+    /// Real configurations as a scenario: `import k8s PATH...`, `import aws DIR`.
+    Import {
+        #[command(subcommand)]
+        what: import_cmd::ImportCommand,
+    },
     /// Export what the scenario compiles to (`export nft`).
     Export {
         #[command(subcommand)]
@@ -167,6 +173,7 @@ enum ProtoArg {
     Tcp,
     Udp,
     Icmp,
+    Sctp,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -267,6 +274,7 @@ fn run(cli: Cli) -> Result<ExitCode, InputError> {
                     ProtoArg::Tcp => Proto::Tcp,
                     ProtoArg::Udp => Proto::Udp,
                     ProtoArg::Icmp => Proto::Icmp,
+                    ProtoArg::Sctp => Proto::Sctp,
                 },
                 port: a.port,
                 via: a.via,
@@ -366,6 +374,10 @@ fn run(cli: Cli) -> Result<ExitCode, InputError> {
             } else {
                 ExitCode::from(1)
             })
+        }
+        Command::Import { what } => {
+            emit(&import_cmd::run(what)?);
+            Ok(ExitCode::SUCCESS)
         }
         Command::Export { what } => {
             emit(&export_cmd::run(what)?);

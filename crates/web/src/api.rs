@@ -225,6 +225,12 @@ pub fn routes(state: AppState, limits: Limits) -> Router {
             only(post(crate::lessons::post_lesson_scenario), "POST"),
         )
         .route("/api/words", only(get(crate::lessons::get_words), "GET"))
+        .route(
+            "/api/import/{kind}",
+            only(post(crate::import::post_import), "POST").layer(
+                axum::extract::DefaultBodyLimit::max(crate::import::BODY_LIMIT),
+            ),
+        )
         .route("/api", axum::routing::any(unknown_api_root))
         .route("/api/", axum::routing::any(unknown_api_root))
         .route("/api/{*rest}", axum::routing::any(unknown_api))

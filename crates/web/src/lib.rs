@@ -11,6 +11,7 @@ mod api;
 mod assets;
 mod changes;
 mod conns;
+mod import;
 mod lessons;
 mod out;
 pub mod view;

@@ -1282,7 +1282,7 @@ pub fn match_xcubes(m: &Match, max_iface: u32) -> Vec<XCube> {
         // A port condition never matches a protocol without ports (as `Match::matches`).
         Some(p) if ports && !p.has_ports() => return Vec::new(),
         Some(p) => proto_bit(p),
-        None if ports => TCP | UDP,
+        None if ports => PORT_PROTOS,
         None => ANY_PROTO,
     };
     let iface = |n: Option<NetworkId>| match n {

@@ -703,7 +703,7 @@ pub(crate) fn summarise_with(space: &Space, sources: bool) -> SpaceSummary {
         protos |= c.proto;
         src.entry(c.fam).or_default().push(c.src);
         dst.entry(c.fam).or_default().push(c.dst);
-        if c.proto & (TCP | UDP) != 0 {
+        if c.proto & PORT_PROTOS != 0 {
             ports.push((c.dport.0 as u128, c.dport.1 as u128));
         }
     }

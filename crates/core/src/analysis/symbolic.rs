@@ -565,7 +565,7 @@ impl<'a> AddrMemo<'a> {
 fn match_products_with<'a>(m: &'a Match, memo: &mut AddrMemo<'a>) -> [Option<Product>; 2] {
     let proto = match m.proto {
         Some(p) => proto_bit(p),
-        None if !m.sport.is_any() || !m.dport.is_any() => TCP | UDP,
+        None if !m.sport.is_any() || !m.dport.is_any() => PORT_PROTOS,
         None => ANY_PROTO,
     };
     let ports = |p: &PortSet| {
