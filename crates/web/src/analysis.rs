@@ -336,7 +336,7 @@ type CellEntry = (u32, u32, u32, u32, u32);
 
 fn reach_json(scn: &Scenario, q: &ReachQuery, budget: &Budget) -> Result<Text, Exceeded> {
     let engine = Engine::new(scn);
-    let r = reach_with_budget(&engine, q, false, budget)?;
+    let r = reach_with_budget(&engine, q, false, budget)?.to_per_target(scn);
     let device = |dev: usize| engine.devices.get(dev).map(|d| d.host.name.clone());
     let sources = q.from.clone().unwrap_or_else(|| all_sources(scn));
     let group_of = |s: Source| match s {
@@ -376,13 +376,13 @@ fn reach_json(scn: &Scenario, q: &ReachQuery, budget: &Budget) -> Result<Text, E
     // time as they are written.
     let mut entries: Vec<CellEntry> = Vec::new();
     for (ji, j) in r.journeys.iter().enumerate() {
-        let Some(col) = column[j.host.index()] else {
+        let Some(col) = column[j.host().index()] else {
             continue;
         };
         let before = entries.len();
         for (mi, m) in j.members.iter().enumerate() {
             if let Some(&row) = row_index.get(m) {
-                entries.push((row as u32, col, j.socket as u32, ji as u32, mi as u32));
+                entries.push((row as u32, col, j.socket() as u32, ji as u32, mi as u32));
             }
         }
         // (Twice: the vector may hold as much again in spare room.)
@@ -398,8 +398,8 @@ fn reach_json(scn: &Scenario, q: &ReachQuery, budget: &Budget) -> Result<Text, E
             .map(|&(_, _, _, ji, mi)| {
                 let j = &r.journeys[ji as usize];
                 let m = j.members[mi as usize];
-                let host = scn.host(j.host);
-                let sock = &host.sockets[j.socket];
+                let host = scn.host(j.host());
+                let sock = &host.sockets[j.socket()];
                 let paths = j
                     .paths
                     .iter()
@@ -420,14 +420,14 @@ fn reach_json(scn: &Scenario, q: &ReachQuery, budget: &Budget) -> Result<Text, E
                             trace: ex.as_ref().map(|e| {
                                 let body =
                                     TraceBody::new(matches!(m, Source::Network(_)), &name(m), e);
-                                by_name(scn, body, j.host, &sock.text, e)
+                                by_name(scn, body, j.host(), &sock.text, e)
                             }),
                             example: ex,
                         }
                     })
                     .collect();
                 CellSocket {
-                    index: j.socket,
+                    index: j.socket(),
                     text: sock.text.clone(),
                     proto: sock.proto,
                     port: sock.port,

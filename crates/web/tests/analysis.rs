@@ -123,15 +123,15 @@ async fn reach_is_the_engines_matrix_and_every_example_replays() {
 
     // The same (source, host, socket) triples as the engine, every class member on its own row.
     let scn = mini_lab(None);
-    let r = reach(&scn, &ReachQuery::default());
+    let r = reach(&scn, &ReachQuery::default()).to_per_target(&scn);
     assert_eq!(m["journeys"], r.journeys.len());
     let mut want = BTreeSet::new();
     for j in &r.journeys {
-        for s in &j.members {
+        for s in j.members.iter() {
             want.insert((
                 source_name(&scn, *s),
-                scn.host(j.host).name.clone(),
-                scn.host(j.host).sockets[j.socket].text.clone(),
+                scn.host(j.host()).name.clone(),
+                scn.host(j.host()).sockets[j.socket()].text.clone(),
             ));
         }
     }

@@ -155,14 +155,14 @@ pub struct JourneyKey {
 }
 
 fn key(scn: &Scenario, j: &Journey) -> JourneyKey {
-    let s = &scn.host(j.host).sockets[j.socket];
+    let s = &scn.host(j.host()).sockets[j.socket()];
     JourneyKey {
         source: source_name(scn, j.source),
         source_kind: match j.source {
             Source::Host(_) => "host".into(),
             Source::Network(_) => "network".into(),
         },
-        host: scn.host(j.host).name.clone(),
+        host: scn.host(j.host()).name.clone(),
         proto: s.proto,
         port: s.port,
         bind: s.bind,
@@ -233,6 +233,7 @@ pub fn diff_with_budget(old: &Scenario, new: &Scenario, budget: &Budget) -> Resu
 }
 
 pub fn diff_with(old: &Scenario, ro: &Reach, new: &Scenario, rn: &Reach) -> Diff {
+    let (ro, rn) = (&ro.to_per_target(old), &rn.to_per_target(new));
     diff_within(old, ro, new, rn, &Budget::unlimited())
         .expect("an unlimited budget that nobody cancels is never exceeded")
 }
@@ -311,7 +312,7 @@ fn change(
     let changed = path
         .map(|p| changed_steps(here, p, there))
         .unwrap_or_default();
-    let s = &here.host(j.host).sockets[j.socket];
+    let s = &here.host(j.host()).sockets[j.socket()];
     // The same source in the other scenario, by name.
     let other_kind = match j.source {
         Source::Host(_) => there.host_by_name(&k.source).map(Source::Host),

@@ -88,28 +88,29 @@ fn edges_from(
         false,
         &budget.scoped(),
     )?;
+    let r = r.to_per_target(scn);
     let mut by_host: BTreeMap<HostId, Vec<&super::reach::Journey>> = BTreeMap::new();
     for j in &r.journeys {
-        if j.host != h {
-            by_host.entry(j.host).or_default().push(j);
+        if j.host() != h {
+            by_host.entry(j.host()).or_default().push(j);
         }
     }
     let mut out = Vec::new();
     for (t, mut js) in by_host {
-        js.sort_by_key(|j| j.socket);
+        js.sort_by_key(|j| j.socket());
         let target = scn.host(t);
         let sockets = js
             .iter()
-            .map(|j| target.sockets[j.socket].text.clone())
+            .map(|j| target.sockets[j.socket()].text.clone())
             .collect();
         let foot = js
             .iter()
-            .find(|j| gives_foothold(&target.sockets[j.socket]));
+            .find(|j| gives_foothold(&target.sockets[j.socket()]));
         let (foothold, ex, rules) = match foot {
             Some(j) => {
                 let (path, space) = &j.paths[0];
                 (
-                    Some(target.sockets[j.socket].text.clone()),
+                    Some(target.sockets[j.socket()].text.clone()),
                     example(space),
                     path_rules(scn, path),
                 )
