@@ -12,6 +12,7 @@
 pub mod classbench;
 pub mod classifier;
 mod error;
+pub mod flatten;
 mod iptables;
 mod model;
 mod nft;
@@ -19,8 +20,8 @@ mod packet;
 
 pub use error::ParseError;
 pub use model::{
-    CtState, DecidedBy, Decision, Family, Format, Hook, Ruleset, Step, TableFamily, TieChain,
-    TieNote, Verdict, Via,
+    CtState, DecidedBy, Decision, Family, Format, Hook, NatAction, NatKind, RejectWith, Ruleset,
+    Step, TableFamily, TieChain, TieNote, Verdict, Via,
 };
 pub use packet::{parse_packet, Packet};
 
