@@ -633,7 +633,9 @@ impl Flattener<'_> {
                     }
                     Some(Action::Return) => {
                         if has_caller {
-                            x.extend(m);
+                            // Not the packets an earlier case of the rule let go on.
+                            let gone = self.subtract(m, &rx, rule.line)?;
+                            x.extend(gone);
                         } else {
                             let (o, by) = self.policy(base)?;
                             self.emit(m, &cut, o, by, out)?;
@@ -645,7 +647,8 @@ impl Flattener<'_> {
                     }
                     Some(Action::Goto(t)) => {
                         self.chain(t, hook, &m, &cut, has_caller, base, out)?;
-                        x.extend(m);
+                        let gone = self.subtract(m, &rx, rule.line)?;
+                        x.extend(gone);
                     }
                 }
             }
