@@ -143,6 +143,10 @@ pub struct RuleRef {
     /// (the filter, the host, the network).
     pub line: u32,
     pub column: u32,
+    /// The line of another file the rule comes from (a host's `ruleset:`), when
+    /// the scenario does not hold it; `line` is then the scenario's `ruleset:` key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<crate::model::SourceRef>,
 }
 
 /// What a claim is about. The web page and the lessons key their wording on it.

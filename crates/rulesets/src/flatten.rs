@@ -1154,3 +1154,89 @@ pub fn decide<'a>(
             .any(|b| b.contains(proto, src, dst, ports, in_dev, out_dev, packet.state.bit()))
     })
 }
+
+/// A base chain, as [`Ruleset::base_chains`] lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BaseChain {
+    pub table: String,
+    /// The table's family: `ip`, `ip6` or `inet` (iptables-save: `ip` or `ip6`).
+    pub family: String,
+    pub chain: String,
+    /// Line of the chain's declaration.
+    pub line: usize,
+    pub hook: Hook,
+    pub priority: i32,
+    /// A nat chain.
+    pub nat: bool,
+    /// Whether the chain, or a chain it jumps or goes to, matches the conntrack
+    /// state (directly or as a verdict map's key).
+    pub reads_state: bool,
+}
+
+impl Ruleset {
+    /// The base chains of every table that is evaluated (dormant tables' chains are
+    /// not base chains), in the order of the text.
+    pub fn base_chains(&self) -> Vec<BaseChain> {
+        self.chains
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| {
+                let b = c.base.as_ref()?;
+                Some(BaseChain {
+                    table: self.tables[c.table].name.clone(),
+                    family: match self.tables[c.table].family {
+                        crate::TableFamily::Ip => "ip",
+                        crate::TableFamily::Ip6 => "ip6",
+                        crate::TableFamily::Inet => "inet",
+                    }
+                    .to_string(),
+                    chain: c.name.clone(),
+                    line: c.line,
+                    hook: b.hook,
+                    priority: b.priority,
+                    nat: b.nat,
+                    reads_state: self.reads_state(i),
+                })
+            })
+            .collect()
+    }
+
+    /// Whether every table is IPv6 only (`ip6tables-save` text, or nft `ip6` tables).
+    pub fn ipv6_only(&self) -> bool {
+        !self.tables.is_empty()
+            && self
+                .tables
+                .iter()
+                .all(|t| t.family == crate::TableFamily::Ip6)
+    }
+
+    fn reads_state(&self, start: usize) -> bool {
+        let mut seen = vec![false; self.chains.len()];
+        let mut stack = vec![start];
+        while let Some(c) = stack.pop() {
+            if std::mem::replace(&mut seen[c], true) {
+                continue;
+            }
+            for r in &self.chains[c].rules {
+                for it in &r.items {
+                    match it {
+                        Item::Cond(Cond::Ct { .. } | Cond::CtValues { .. }) => return true,
+                        Item::Vmap { map, keys } => {
+                            if keys.contains(&KeySel::Ct) {
+                                return true;
+                            }
+                            for e in self.maps.get(*map).map_or(&[][..], |m| &m.elems[..]) {
+                                if let Some(Action::Jump(t) | Action::Goto(t)) = e.verdict {
+                                    stack.push(t);
+                                }
+                            }
+                        }
+                        Item::Verdict(Action::Jump(t) | Action::Goto(t)) => stack.push(*t),
+                        _ => {}
+                    }
+                }
+            }
+        }
+        false
+    }
+}

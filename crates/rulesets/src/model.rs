@@ -81,7 +81,9 @@ pub enum CtState {
 }
 
 impl CtState {
-    pub(crate) fn bit(self) -> u8 {
+    /// The state's bit as the kernel's `ct state` tests it (new 1, established 2,
+    /// related 4, invalid 8, untracked 16 here; the flattened boxes use these).
+    pub fn bit(self) -> u8 {
         match self {
             CtState::New => 1,
             CtState::Established => 2,

@@ -423,7 +423,9 @@ async fn post_scenario(
         .file
         .filter(|f| !f.is_empty())
         .unwrap_or_else(|| "scenario.yaml".to_string());
-    let loaded = tokio::task::spawn_blocking(move || Current::load(&file, &text))
+    // The rule set files the command line read for the scenario it started with.
+    let files = st.current().files.clone();
+    let loaded = tokio::task::spawn_blocking(move || Current::load_with(&file, &text, &files))
         .await
         .map_err(|_| {
             ApiError::new(

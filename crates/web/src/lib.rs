@@ -61,6 +61,9 @@ impl Default for Limits {
 pub struct Current {
     pub file: String,
     pub source: String,
+    /// The files the scenario names (`ruleset:`), read by the command line at start;
+    /// a scenario posted from the page is loaded with them too.
+    pub files: pathproof_core::Files,
     pub base: Arc<Scenario>,
     pub variants: Vec<(String, Result<Arc<Scenario>, LoadError>)>,
     /// `GET /api/scenario`, serialised once.
@@ -73,12 +76,22 @@ pub struct Current {
 impl Current {
     /// Loads `source` (reported as `file`) and every variant it declares.
     pub fn load(file: &str, source: &str) -> Result<Current, LoadError> {
-        let base = pathproof_core::load(file, source, None)?;
+        Current::load_with(file, source, &pathproof_core::Files::new())
+    }
+
+    /// As [`Current::load`], with the texts of the files the scenario names.
+    pub fn load_with(
+        file: &str,
+        source: &str,
+        files: &pathproof_core::Files,
+    ) -> Result<Current, LoadError> {
+        let base = pathproof_core::load_with(file, source, None, files)?;
         let variants = base
             .variants
             .iter()
             .map(|v| {
-                let loaded = pathproof_core::load(file, source, Some(&v.name)).map(Arc::new);
+                let loaded =
+                    pathproof_core::load_with(file, source, Some(&v.name), files).map(Arc::new);
                 (v.name.clone(), loaded)
             })
             .collect();
@@ -89,6 +102,7 @@ impl Current {
         Ok(Current {
             file: file.to_string(),
             source: source.to_string(),
+            files: files.clone(),
             base: Arc::new(base),
             variants,
             view_json,

@@ -357,6 +357,7 @@ impl<'s> Tracer<'s> {
             text: text.to_string(),
             line: origin.line,
             column: origin.column,
+            source: None,
         }
     }
 
@@ -1549,10 +1550,16 @@ impl<'s> Tracer<'s> {
                         pkt.t.dport = p;
                     }
                     let after = endpoint(pkt.t.dst, ports(&pkt.t).1);
-                    let r =
+                    let mut r =
                         self.origin_ref("nat rule", Some(&name), None, &rule.text, &rule.origin);
+                    r.source = rule.source.clone();
+                    let by = rule
+                        .source
+                        .as_ref()
+                        .map(|s| format!(", {} line {}", s.file, s.line))
+                        .unwrap_or_default();
                     let detail =
-                        format!("{name} rewrites the destination {before} to {after} (DNAT)");
+                        format!("{name} rewrites the destination {before} to {after} (DNAT{by})");
                     let target = self.name_of_addr(to);
                     let hop = self.hop(
                         dev,
@@ -1774,13 +1781,19 @@ impl<'s> Tracer<'s> {
         let before = pkt.t.src;
         pkt.t.src = new_src;
         let name = self.dev_name(dev);
-        let r = self.origin_ref("nat rule", Some(&name), None, &rule.text, &rule.origin);
+        let mut r = self.origin_ref("nat rule", Some(&name), None, &rule.text, &rule.origin);
+        r.source = rule.source.clone();
         let kind = if matches!(rule.kind, NatKind::Masquerade) {
             "masquerade"
         } else {
             "SNAT"
         };
-        let detail = format!("{name} rewrites the source {before} to {new_src} ({kind})");
+        let by = rule
+            .source
+            .as_ref()
+            .map(|s| format!(", {} line {}", s.file, s.line))
+            .unwrap_or_default();
+        let detail = format!("{name} rewrites the source {before} to {new_src} ({kind}{by})");
         let hop = self.hop(
             dev,
             Stage::Snat,
@@ -2002,7 +2015,14 @@ impl<'s> Tracer<'s> {
             FilterHook::Forward => host.forward,
             FilterHook::Output => host.output,
         }?;
-        let f: &'s Filter = self.scn.filter(fid);
+        let mut f: &'s Filter = self.scn.filter(fid);
+        // A packet that never leaves the host (no interface either way: in on and
+        // out by `lo`) meets what a rule set decides for `lo`.
+        if in_iface.is_none() && out_iface.is_none() {
+            if let Some(lo) = &f.loopback {
+                f = lo;
+            }
+        }
         let input = self.match_input(pkt, in_iface, out_iface, dev, state);
         let decision = filter::evaluate(f, &input);
         let name = self.dev_name(dev);
@@ -2016,6 +2036,7 @@ impl<'s> Tracer<'s> {
                     text: "allow state established,related".into(),
                     line: f.origin.line,
                     column: f.origin.column,
+                    source: None,
                 },
                 if state == ConnState::Related {
                     format!("{} (stateful) lets the packet through: it answers a connection conntrack knows (related)", f.name)
@@ -2025,39 +2046,55 @@ impl<'s> Tracer<'s> {
             ),
             filter::Decider::Rule(i) => {
                 let r = &f.rules[i];
-                (
-                    self.origin_ref(
-                        "filter rule",
-                        Some(&f.name),
-                        Some(i + 1),
-                        &r.text,
-                        &r.origin,
+                let mut rref =
+                    self.origin_ref("filter rule", Some(&f.name), Some(i + 1), &r.text, &r.origin);
+                rref.source = r.source.clone();
+                let text = match &r.source {
+                    // The rule set's own line decides, not the flattened rule's number.
+                    Some(src) => format!(
+                        "{} line {} `{}` decides: {}",
+                        src.file,
+                        src.line,
+                        r.text,
+                        decision.action.name()
                     ),
-                    format!(
+                    None => format!(
                         "{} rule {} `{}` decides: {}",
                         f.name,
                         i + 1,
                         r.text,
                         decision.action.name()
                     ),
-                )
+                };
+                (rref, text)
             }
-            filter::Decider::Default => (
-                self.origin_ref(
+            filter::Decider::Default => {
+                let mut rref = self.origin_ref(
                     "default policy",
                     Some(&f.name),
                     None,
                     &format!("default {}", f.default.name()),
                     &f.default_origin,
-                ),
-                format!(
-                    "no rule of {} matches; its default policy decides: {}",
-                    f.name,
-                    decision.action.name()
-                ),
-            ),
+                );
+                rref.source = f.default_source.clone();
+                let text = match &f.default_source {
+                    Some(src) => format!(
+                        "{} line {}: the {} decides: {}",
+                        src.file,
+                        src.line,
+                        src.label,
+                        decision.action.name()
+                    ),
+                    None => format!(
+                        "no rule of {} matches; its default policy decides: {}",
+                        f.name,
+                        decision.action.name()
+                    ),
+                };
+                (rref, text)
+            }
         };
-        let state_note = if f.stateful {
+        let state_note = if f.tracks_connections() {
             format!(" [conntrack state {}]", state.name())
         } else {
             " [stateless]".to_string()
@@ -2082,7 +2119,7 @@ impl<'s> Tracer<'s> {
             Some(rule),
             detail.clone(),
         );
-        if f.stateful
+        if f.tracks_connections()
             && decision.action == Action::Allow
             && direction == Direction::Request
             && !existing
@@ -2102,7 +2139,7 @@ impl<'s> Tracer<'s> {
             }
             return None;
         }
-        if direction == Direction::Reply && !f.stateful {
+        if direction == Direction::Reply && !f.tracks_connections() {
             hop.detail
                 .push_str(": a stateless filter needs an explicit rule for replies");
         } else if direction == Direction::Reply && state == ConnState::Invalid {

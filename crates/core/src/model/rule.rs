@@ -4,7 +4,7 @@ use serde::Serialize;
 use std::fmt;
 use std::net::IpAddr;
 
-use super::{AddrSet, HostId, NetworkId, Origin, PortSet};
+use super::{AddrSet, HostId, NetworkId, Origin, PortSet, SourceRef};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -190,7 +190,7 @@ impl Match {
 
     /// Whether the source side of the match narrows anything.
     pub fn checks_source(&self) -> bool {
-        !self.src.is_any()
+        !self.src.is_any() && !self.src.is_whole_family()
     }
 }
 
@@ -199,9 +199,11 @@ pub struct Rule {
     pub action: Action,
     pub reject_with: RejectWith,
     pub matches: Match,
-    /// The rule in its canonical one-line form.
+    /// The rule in its canonical one-line form (a rule set's rule: its line as written).
     pub text: String,
     pub origin: Origin,
+    /// The rule set line it was flattened from, if any.
+    pub source: Option<SourceRef>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -224,4 +226,6 @@ pub struct NatRule {
     pub matches: Match,
     pub text: String,
     pub origin: Origin,
+    /// The rule set line it was flattened from, if any.
+    pub source: Option<SourceRef>,
 }

@@ -54,6 +54,7 @@ impl Lab {
             file: file.to_string(),
             text: text.to_string(),
             variant: variant.map(str::to_string),
+            files: Default::default(),
         };
         let l = Lab { name, spec };
         lab::up(&l.spec, &supervisor()).unwrap_or_else(|e| panic!("lab up {tag}: {e}"));
