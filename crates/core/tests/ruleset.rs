@@ -80,7 +80,7 @@ fn verdicts_name_the_rule_sets_own_lines() {
     assert_eq!(t.outcome.kind, OutcomeKind::Rejected);
     let t = tr(&scn, "admin", "web:22");
     assert_eq!(t.outcome.kind, OutcomeKind::Reached, "{:?}", t.outcome);
-    let t = tr(&scn, "db", "web:22");
+    let t = tr(&scn, "intern", "web:22");
     assert_eq!(t.outcome.kind, OutcomeKind::Dropped, "{:?}", t.outcome);
     let drop = t.hops.iter().find(|h| h.verdict == Verdict::Drop).unwrap();
     let s = drop.rule.as_ref().unwrap().source.as_ref().unwrap();
