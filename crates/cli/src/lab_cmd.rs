@@ -115,7 +115,7 @@ pub fn run(cmd: LabCommand) -> Result<(String, bool), InputError> {
             let r = lab::up_interruptible(&spec, &sup).map_err(err)?;
             Ok((
                 format!(
-                    "lab {} is up: {} namespaces, {} interfaces, {} nft rule sets, {} sockets ({} ms)\n",
+                    "lab {} is up: {} namespaces, {} interfaces, {} rule sets, {} sockets ({} ms)\n",
                     r.lab, r.namespaces, r.links, r.rulesets, r.sockets, r.millis
                 ),
                 true,

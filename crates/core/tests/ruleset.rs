@@ -66,7 +66,11 @@ fn verdicts_name_the_rule_sets_own_lines() {
     // from-dmz for the data network gets there).
     let t = tr(&scn, "admin", "db:5432");
     assert_eq!(t.outcome.kind, OutcomeKind::Rejected);
-    assert!(t.outcome.text.contains("edge.rules line 21"), "{}", t.outcome.text);
+    assert!(
+        t.outcome.text.contains("edge.rules line 21"),
+        "{}",
+        t.outcome.text
+    );
     assert_eq!(
         t.outcome.client_sees,
         "no route to host (ICMP administratively prohibited)"
@@ -74,7 +78,11 @@ fn verdicts_name_the_rule_sets_own_lines() {
     // web's own output chain drops what it sends to the data network.
     let t = tr(&scn, "web", "db:5432");
     assert_eq!(t.outcome.kind, OutcomeKind::Dropped);
-    assert!(t.outcome.text.contains("web.nft line 19"), "{}", t.outcome.text);
+    assert!(
+        t.outcome.text.contains("web.nft line 19"),
+        "{}",
+        t.outcome.text
+    );
     // A map element decides, with the element's line.
     let t = tr(&scn, "admin", "web:9100");
     assert_eq!(t.outcome.kind, OutcomeKind::Rejected);
@@ -96,7 +104,13 @@ fn a_hosts_packets_to_itself_meet_its_lo_rules() {
     let f = t
         .hops
         .iter()
-        .find(|h| h.stage == Stage::Filter && h.verdict == Verdict::Allow && h.rule.as_ref().is_some_and(|r| r.source.as_ref().is_some_and(|s| s.line == 15)))
+        .find(|h| {
+            h.stage == Stage::Filter
+                && h.verdict == Verdict::Allow
+                && h.rule
+                    .as_ref()
+                    .is_some_and(|r| r.source.as_ref().is_some_and(|s| s.line == 15))
+        })
         .is_some();
     assert!(f, "{:#?}", t.hops);
     // From the internet, port 22 on edge meets the policy drop.
@@ -165,14 +179,18 @@ fn reach_agrees_with_the_tracer() {
 }
 
 fn load_err(yaml: &str, files: &[(&str, &str)]) -> String {
-    let files: Files = files.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+    let files: Files = files
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
     match load_with("t.yaml", yaml, None, &files) {
         Ok(_) => panic!("loads"),
         Err(e) => e.to_string(),
     }
 }
 
-const ONE: &str = "networks:\n  lan: 10.0.0.0/24\nhosts:\n  h:\n    at: lan 10.0.0.1\n    ruleset: h.rules\n";
+const ONE: &str =
+    "networks:\n  lan: 10.0.0.0/24\nhosts:\n  h:\n    at: lan 10.0.0.1\n    ruleset: h.rules\n";
 
 #[test]
 fn what_cannot_be_modelled_is_refused_with_its_line() {
@@ -216,7 +234,10 @@ fn what_cannot_be_modelled_is_refused_with_its_line() {
         "networks:\n  lan: 10.0.0.0/24\nhosts:\n  h:\n    at: lan 10.0.0.1\n    ruleset: { file: h.rules, interfaces: { eth0: lna } }\n",
         &[("h.rules", "*filter\n:INPUT ACCEPT [0:0]\nCOMMIT\n")],
     );
-    assert!(e.contains("has no interface on `lna`") && e.contains("did you mean `lan`?"), "{e}");
+    assert!(
+        e.contains("has no interface on `lna`") && e.contains("did you mean `lan`?"),
+        "{e}"
+    );
     let e = load_err(
         "networks:\n  lan: 10.0.0.0/24\nfilters:\n  f: { rules: [allow] }\nhosts:\n  h:\n    at: lan 10.0.0.1\n    input: f\n    ruleset: h.rules\n",
         &[("h.rules", "*filter\n:INPUT ACCEPT [0:0]\nCOMMIT\n")],

@@ -49,19 +49,14 @@ pub struct LabSpec {
 
 impl LabSpec {
     pub fn load(&self) -> Result<Scenario, String> {
-        pathproof_core::load_with(
-            &self.file,
-            &self.text,
-            self.variant.as_deref(),
-            &self.files,
-        )
-        .map_err(|e| {
-            format!(
-                "scenario {} does not load: {} problem(s)",
-                self.file,
-                e.problems.len()
-            )
-        })
+        pathproof_core::load_with(&self.file, &self.text, self.variant.as_deref(), &self.files)
+            .map_err(|e| {
+                format!(
+                    "scenario {} does not load: {} problem(s)",
+                    self.file,
+                    e.problems.len()
+                )
+            })
     }
 }
 
@@ -295,7 +290,11 @@ fn up_checked(
         lab: spec.lab.clone(),
         namespaces: state.namespaces.len(),
         links,
-        rulesets: plan.hosts.iter().filter(|h| h.nft.is_some()).count(),
+        rulesets: plan
+            .hosts
+            .iter()
+            .filter(|h| h.nft.is_some() || h.ruleset.is_some())
+            .count(),
         sockets: scn.hosts.iter().map(|h| h.sockets.len()).sum(),
         millis: start.elapsed().as_millis(),
     })
@@ -378,7 +377,10 @@ fn build(
                         &["-w"]
                     };
                     netns::run_cmd(&u.loader, args, Some(&u.text)).map_err(|e| {
-                        format!("host {}: {} of its rule set {}: {e}", h.name, u.loader, u.file)
+                        format!(
+                            "host {}: {} of its rule set {}: {e}",
+                            h.name, u.loader, u.file
+                        )
                     })?;
                     for cmd in &u.inserts {
                         let args: Vec<&str> = cmd[1..].iter().map(String::as_str).collect();

@@ -61,29 +61,82 @@ pub fn lab_inserts(r: &pathproof_core::model::HostRuleset) -> Vec<Vec<String>> {
             let prog = if v6 { "ip6tables" } else { "iptables" };
             if v6 {
                 for t in ["neighbour-solicitation", "neighbour-advertisement"] {
-                    out.push(v(&[prog, "-w", "-I", &c.chain, "1", "-p", "ipv6-icmp", "--icmpv6-type", t, "-j", "ACCEPT"]));
+                    out.push(v(&[
+                        prog,
+                        "-w",
+                        "-I",
+                        &c.chain,
+                        "1",
+                        "-p",
+                        "ipv6-icmp",
+                        "--icmpv6-type",
+                        t,
+                        "-j",
+                        "ACCEPT",
+                    ]));
                 }
             } else if c.chain != "FORWARD" {
                 let dir = if c.chain == "INPUT" { "-i" } else { "-o" };
-                out.push(v(&[prog, "-w", "-I", &c.chain, "1", dir, "lo", "-s", "127.0.0.53", "-j", "ACCEPT"]));
-                out.push(v(&[prog, "-w", "-I", &c.chain, "1", dir, "lo", "-d", "127.0.0.53", "-j", "ACCEPT"]));
+                out.push(v(&[
+                    prog,
+                    "-w",
+                    "-I",
+                    &c.chain,
+                    "1",
+                    dir,
+                    "lo",
+                    "-s",
+                    "127.0.0.53",
+                    "-j",
+                    "ACCEPT",
+                ]));
+                out.push(v(&[
+                    prog,
+                    "-w",
+                    "-I",
+                    &c.chain,
+                    "1",
+                    dir,
+                    "lo",
+                    "-d",
+                    "127.0.0.53",
+                    "-j",
+                    "ACCEPT",
+                ]));
             }
             continue;
         }
         let fam = c.family.as_str();
         let base = ["nft", "insert", "rule", fam, &c.table, &c.chain];
+        // `meta nfproto` only in an inet table (an ip or ip6 table sees one family).
+        let only = |f: &'static str| -> Vec<&'static str> {
+            if fam == "inet" {
+                vec!["meta", "nfproto", f]
+            } else {
+                vec![]
+            }
+        };
         if fam != "ip" {
             let mut a = v(&base);
-            a.extend(v(&["meta", "nfproto", "ipv6", "icmpv6", "type", "{", "nd-neighbor-solicit,", "nd-neighbor-advert", "}", "accept"]));
+            a.extend(v(&only("ipv6")));
+            a.extend(v(&[
+                "icmpv6",
+                "type",
+                "{",
+                "nd-neighbor-solicit,",
+                "nd-neighbor-advert",
+                "}",
+                "accept",
+            ]));
             out.push(a);
         }
         if fam != "ip6" {
-            let mut a = v(&base);
-            a.extend(v(&["meta", "nfproto", "ipv4", "ip", "saddr", "127.0.0.53", "accept"]));
-            out.push(a);
-            let mut a = v(&base);
-            a.extend(v(&["meta", "nfproto", "ipv4", "ip", "daddr", "127.0.0.53", "accept"]));
-            out.push(a);
+            for dir in ["saddr", "daddr"] {
+                let mut a = v(&base);
+                a.extend(v(&only("ipv4")));
+                a.extend(v(&["ip", dir, "127.0.0.53", "accept"]));
+                out.push(a);
+            }
         }
     }
     out

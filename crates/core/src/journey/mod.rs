@@ -2046,8 +2046,13 @@ impl<'s> Tracer<'s> {
             ),
             filter::Decider::Rule(i) => {
                 let r = &f.rules[i];
-                let mut rref =
-                    self.origin_ref("filter rule", Some(&f.name), Some(i + 1), &r.text, &r.origin);
+                let mut rref = self.origin_ref(
+                    "filter rule",
+                    Some(&f.name),
+                    Some(i + 1),
+                    &r.text,
+                    &r.origin,
+                );
                 rref.source = r.source.clone();
                 let text = match &r.source {
                     // The rule set's own line decides, not the flattened rule's number.
@@ -2148,11 +2153,15 @@ impl<'s> Tracer<'s> {
         let detail = hop.detail.clone();
         // The sender's own output filter on its own request: a datagram or a
         // ping fails in send() with EPERM at once, dropped or rejected; the
-        // program sees that, whatever answer a reject then loops back.
+        // program sees that, whatever answer a reject then loops back. Not an
+        // IPv6 ping: Linux's ICMPv6 socket drops the error of sending
+        // (`icmpv6_push_pending_frames`), so the program waits for an answer
+        // (found by the lab's differential of hosts with rule sets).
         let own_send = matches!(hook, FilterHook::Output)
             && dev == self.walk_origin
             && direction == Direction::Request
-            && pkt.t.proto != Proto::Tcp;
+            && pkt.t.proto != Proto::Tcp
+            && !(pkt.t.proto == Proto::Icmp && pkt.t.dst.is_ipv6());
         if own_send {
             let kind = match decision.action {
                 Action::Reject => OutcomeKind::Rejected,

@@ -424,10 +424,16 @@ impl<'t> Loader<'t> {
             }
         }
         for (i, spec) in &rulesets {
-            if filters.iter().any(|f| f.name.starts_with(&format!("{}:", hosts[*i].name))) {
+            if filters
+                .iter()
+                .any(|f| f.name.starts_with(&format!("{}:", hosts[*i].name)))
+            {
                 self.problem(
                     spec.key_span,
-                    format!("a filter is already named `{}:...`, as this host's rule set filters are", hosts[*i].name),
+                    format!(
+                        "a filter is already named `{}:...`, as this host's rule set filters are",
+                        hosts[*i].name
+                    ),
                     "",
                     Some("rename that filter".into()),
                 );

@@ -26,7 +26,9 @@ use std::sync::Arc;
 use pathproof_rulesets::flatten::{
     Domain, FlatEntry, Outcome, PBox, DPORT, DST, IN, OUT, PROTO, SPORT, SRC, STATE,
 };
-use pathproof_rulesets::{CtState, DecidedBy, Family, Hook, NatKind as RsNatKind, RejectWith as RsReject};
+use pathproof_rulesets::{
+    CtState, DecidedBy, Family, Hook, NatKind as RsNatKind, RejectWith as RsReject,
+};
 
 use super::yaml::{Node, NodeKind};
 use super::Loader;
@@ -128,7 +130,9 @@ impl Loader<'_> {
                         v.span,
                         "`ruleset:` needs `file:`",
                         "which rule set?",
-                        Some("write `ruleset: { file: edge.nft, interfaces: { eth0: dmz } }`".into()),
+                        Some(
+                            "write `ruleset: { file: edge.nft, interfaces: { eth0: dmz } }`".into(),
+                        ),
                     );
                     return None;
                 }
@@ -222,7 +226,12 @@ impl Loader<'_> {
                 continue;
             }
             if used.insert(name.clone(), *span).is_some() {
-                self.problem(*span, format!("interface `{name}` is named twice"), "", None);
+                self.problem(
+                    *span,
+                    format!("interface `{name}` is named twice"),
+                    "",
+                    None,
+                );
                 bad = true;
                 continue;
             }
@@ -267,7 +276,10 @@ impl Loader<'_> {
             if !mapped[i] && (!valid_ifname(n) || n == "lo" || used.contains_key(n)) {
                 self.problem(
                     spec.key_span,
-                    format!("the interface of `{}` on `{n}` needs a name in the rule set", host.name),
+                    format!(
+                        "the interface of `{}` on `{n}` needs a name in the rule set",
+                        host.name
+                    ),
                     "a network's name is the interface's name unless `interfaces:` gives one",
                     Some(format!("add `interfaces: {{ eth{i}: {n} }}` to `ruleset:`")),
                 );
@@ -291,16 +303,31 @@ impl Loader<'_> {
         let nat = fl.nat(&rs);
         let has_dnat = nat.iter().any(|n| matches!(n.kind, NatKind::Dnat { .. }));
         let has_snat = nat.iter().any(|n| !matches!(n.kind, NatKind::Dnat { .. }));
+        // The model filters after destination NAT and before source NAT: a filter
+        // chain on the other side of a nat chain (or level with it: the order is
+        // then the registration's) sees other addresses than the model gives it.
+        let nat_prio = |hook: Hook| {
+            chains
+                .iter()
+                .filter(move |c| c.nat && c.hook == hook)
+                .map(|c| c.priority)
+        };
+        let dnat_last = nat_prio(Hook::Prerouting).max();
+        let snat_first = nat_prio(Hook::Postrouting).min();
         for c in chains.iter().filter(|c| !c.nat) {
             let early = matches!(c.hook, Hook::Prerouting | Hook::Output) && c.priority <= -200;
             if early && c.reads_state {
                 fl.refuse(c.line, format!("chain {} (hook {}, priority {}) runs before conntrack (priority -200) and reads the conntrack state: its packets have none yet", c.chain, c.hook.name(), c.priority));
             }
-            if has_dnat && c.hook == Hook::Prerouting && c.priority <= -100 {
-                fl.refuse(c.line, format!("chain {} (hook prerouting, priority {}) runs before destination NAT (priority -100): the model filters after it", c.chain, c.priority));
+            if let (true, Some(p), Hook::Prerouting) = (has_dnat, dnat_last, c.hook) {
+                if c.priority <= p {
+                    fl.refuse(c.line, format!("chain {} (hook prerouting, priority {}) does not run after destination NAT (priority {p}): the model filters after it", c.chain, c.priority));
+                }
             }
-            if has_snat && c.hook == Hook::Postrouting && c.priority >= 100 {
-                fl.refuse(c.line, format!("chain {} (hook postrouting, priority {}) runs after source NAT (priority 100): the model filters before it", c.chain, c.priority));
+            if let (true, Some(p), Hook::Postrouting) = (has_snat, snat_first, c.hook) {
+                if c.priority >= p {
+                    fl.refuse(c.line, format!("chain {} (hook postrouting, priority {}) does not run before source NAT (priority {p}): the model filters before it", c.chain, c.priority));
+                }
             }
         }
         let router = hosts[hid].router;
@@ -392,7 +419,11 @@ fn prefixes(fam: Family, lo: u128, hi: u128) -> Vec<ipnet::IpNet> {
     let mut lo = lo;
     loop {
         // the largest aligned block at lo that fits
-        let mut size_bits = if lo == 0 { bits } else { lo.trailing_zeros().min(bits) };
+        let mut size_bits = if lo == 0 {
+            bits
+        } else {
+            lo.trailing_zeros().min(bits)
+        };
         while size_bits > 0 {
             let last = if size_bits >= 128 {
                 u128::MAX
@@ -494,7 +525,14 @@ impl Flat<'_> {
 
     /// Every model match of one box. `real_in`/`real_out`: the domain's devices on
     /// that side are the host's interfaces (else a single pseudo-device: none, lo).
-    fn matches(&self, fam: Family, dom: &Domain, b: &PBox, real_in: bool, real_out: bool) -> Vec<Match> {
+    fn matches(
+        &self,
+        fam: Family,
+        dom: &Domain,
+        b: &PBox,
+        real_in: bool,
+        real_out: bool,
+    ) -> Vec<Match> {
         let all_protos = (1u64 << dom.protos.len()) - 1;
         let port_protos = dom.port_protos();
         let full_port = |k: usize| b.num[k] == [(0, 65535)];
@@ -547,7 +585,12 @@ impl Flat<'_> {
             if full_port(k) {
                 PortSet::any()
             } else {
-                PortSet::from_ranges(b.num[k].iter().map(|&(a, z)| (a as u16, z as u16)).collect())
+                PortSet::from_ranges(
+                    b.num[k]
+                        .iter()
+                        .map(|&(a, z)| (a as u16, z as u16))
+                        .collect(),
+                )
             }
         };
         let all_states = STATES.iter().fold(0u64, |m, s| m | u64::from(s.bit()));
@@ -566,8 +609,16 @@ impl Flat<'_> {
                         proto: *p,
                         src: src.clone(),
                         dst: dst.clone(),
-                        sport: if with_ports { ports(SPORT) } else { PortSet::any() },
-                        dport: if with_ports { ports(DPORT) } else { PortSet::any() },
+                        sport: if with_ports {
+                            ports(SPORT)
+                        } else {
+                            PortSet::any()
+                        },
+                        dport: if with_ports {
+                            ports(DPORT)
+                        } else {
+                            PortSet::any()
+                        },
                         in_iface: *i,
                         out_iface: *o,
                         state,
@@ -578,7 +629,13 @@ impl Flat<'_> {
         out
     }
 
-    fn domain(&self, fam: Family, ins: Vec<String>, outs: Vec<String>, states: &[CtState]) -> Domain {
+    fn domain(
+        &self,
+        fam: Family,
+        ins: Vec<String>,
+        outs: Vec<String>,
+        states: &[CtState],
+    ) -> Domain {
         Domain {
             family: fam,
             protos: protos(fam),
@@ -590,7 +647,13 @@ impl Flat<'_> {
 
     /// The filter of one hook (`loopback`: for packets that stay on the host), or
     /// `None` when no base chain of the rule set is on the hook's way.
-    fn filter(&mut self, rs: &pathproof_rulesets::Ruleset, hook: Hook, loopback: bool, name: &str) -> Option<Filter> {
+    fn filter(
+        &mut self,
+        rs: &pathproof_rulesets::Ruleset,
+        hook: Hook,
+        loopback: bool,
+        name: &str,
+    ) -> Option<Filter> {
         let reals: Vec<String> = self.ifnames.to_vec();
         let none = vec![String::new()];
         let lo = vec!["lo".to_string()];
@@ -697,7 +760,9 @@ impl Flat<'_> {
                 let with = match w {
                     RsReject::PortUnreachable => RejectWith::PortUnreachable,
                     RsReject::TcpReset => RejectWith::TcpReset,
-                    RsReject::AdminProhibited | RsReject::HostProhibited => RejectWith::AdminProhibited,
+                    RsReject::AdminProhibited | RsReject::HostProhibited => {
+                        RejectWith::AdminProhibited
+                    }
                     other => {
                         self.refuse(by.line(), format!("reject with {}: the model answers a reject with a port unreachable, a TCP reset, or admin (host) prohibited", other.name()));
                         return None;
@@ -706,7 +771,10 @@ impl Flat<'_> {
                 (Action::Reject, with)
             }
             Outcome::Nat(_) => {
-                self.refuse(by.line(), "a translation where a verdict was expected".into());
+                self.refuse(
+                    by.line(),
+                    "a translation where a verdict was expected".into(),
+                );
                 return None;
             }
         })
@@ -765,7 +833,13 @@ impl Flat<'_> {
         }
     }
 
-    fn dnat(&mut self, fam: Family, dom: &Domain, e: &FlatEntry, n: &pathproof_rulesets::NatAction) -> Vec<NatRule> {
+    fn dnat(
+        &mut self,
+        fam: Family,
+        dom: &Domain,
+        e: &FlatEntry,
+        n: &pathproof_rulesets::NatAction,
+    ) -> Vec<NatRule> {
         let line = e.decided_by.line();
         let port = match n.ports {
             None => None,
@@ -776,12 +850,15 @@ impl Flat<'_> {
             }
         };
         if port.is_some()
-            && e
-                .region
+            && e.region
                 .iter()
                 .any(|b| b.bits[PROTO] & !dom.port_protos() != 0)
         {
-            self.refuse(line, "a translation to a port of packets that may have none (match tcp or udp first)".into());
+            self.refuse(
+                line,
+                "a translation to a port of packets that may have none (match tcp or udp first)"
+                    .into(),
+            );
             return vec![];
         }
         let mut out = Vec::new();
@@ -798,7 +875,11 @@ impl Flat<'_> {
                         return vec![];
                     }
                 };
-                let host = self.addresses.get(&to).and_then(|o| o.first()).map(|(h, _)| *h);
+                let host = self
+                    .addresses
+                    .get(&to)
+                    .and_then(|o| o.first())
+                    .map(|(h, _)| *h);
                 for b in &e.region {
                     for m in self.matches(fam, dom, b, true, false) {
                         out.push(self.nat_rule(NatKind::Dnat { to, port, host }, m, &e.decided_by));
@@ -825,7 +906,15 @@ impl Flat<'_> {
                         one.bits[IN] = 1 << i;
                         for mut m in self.matches(fam, dom, &one, true, false) {
                             m.in_iface = Some(self.iface_net(i));
-                            out.push(self.nat_rule(NatKind::Dnat { to, port, host: None }, m, &e.decided_by));
+                            out.push(self.nat_rule(
+                                NatKind::Dnat {
+                                    to,
+                                    port,
+                                    host: None,
+                                },
+                                m,
+                                &e.decided_by,
+                            ));
                         }
                     }
                 }
@@ -835,14 +924,26 @@ impl Flat<'_> {
         out
     }
 
-    fn snat(&mut self, fam: Family, dom: &Domain, e: &FlatEntry, n: &pathproof_rulesets::NatAction) -> Vec<NatRule> {
+    fn snat(
+        &mut self,
+        fam: Family,
+        dom: &Domain,
+        e: &FlatEntry,
+        n: &pathproof_rulesets::NatAction,
+    ) -> Vec<NatRule> {
         let line = e.decided_by.line();
         if n.ports.is_some() {
-            self.refuse(line, "a source NAT to ports: the model keeps the source port".into());
+            self.refuse(
+                line,
+                "a source NAT to ports: the model keeps the source port".into(),
+            );
             return vec![];
         }
         if n.flags.iter().any(|f| f == "random" || f == "fully-random") {
-            self.refuse(line, "a source NAT with random ports: the model keeps the source port".into());
+            self.refuse(
+                line,
+                "a source NAT with random ports: the model keeps the source port".into(),
+            );
             return vec![];
         }
         let full_in = (1u64 << dom.in_devs.len()) - 1;

@@ -67,7 +67,10 @@ pub fn trace_mermaid(t: &Trace) -> String {
                     .as_ref()
                     .map(|r| match (&r.owner, r.index) {
                         _ if r.source.is_some() => {
-                            format!(" [{}]", r.source.as_ref().map(|s| s.to_string()).unwrap_or_default())
+                            format!(
+                                " [{}]",
+                                r.source.as_ref().map(|s| s.to_string()).unwrap_or_default()
+                            )
                         }
                         (Some(o), Some(n)) => format!(" [{o} rule {n}]"),
                         (Some(o), None) if r.kind == "default policy" => format!(" [{o} default]"),

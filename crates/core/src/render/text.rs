@@ -9,7 +9,14 @@ fn rule_line(t: &Trace, h: &Hop) -> Option<String> {
     let mut s = String::new();
     if let Some(src) = &r.source {
         // A rule set's line: the user's own file decides, not the flattened rule.
-        write!(s, "{} in {}: {}  ({src}", src.label, r.owner.as_deref().unwrap_or(""), r.text).ok()?;
+        write!(
+            s,
+            "{} in {}: {}  ({src}",
+            src.label,
+            r.owner.as_deref().unwrap_or(""),
+            r.text
+        )
+        .ok()?;
         if r.line > 0 {
             write!(s, ", via {}:{}", t.file, r.line).ok()?;
         }

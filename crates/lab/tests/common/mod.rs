@@ -61,6 +61,27 @@ impl Lab {
         l
     }
 
+    /// A lab of a scenario that names files (`ruleset:`), with their texts.
+    pub fn up_with_files(
+        tag: &str,
+        file: &str,
+        text: &str,
+        variant: Option<&str>,
+        files: pathproof_core::Files,
+    ) -> Lab {
+        let name = lab_name(tag);
+        let spec = LabSpec {
+            lab: name.clone(),
+            file: file.to_string(),
+            text: text.to_string(),
+            variant: variant.map(str::to_string),
+            files,
+        };
+        let l = Lab { name, spec };
+        lab::up(&l.spec, &supervisor()).unwrap_or_else(|e| panic!("lab up {tag}: {e}"));
+        l
+    }
+
     pub fn builtin(tag: &str, scenario: &str, variant: Option<&str>) -> Lab {
         let e = pathproof_core::examples::get(scenario).expect("built-in");
         Lab::up(tag, &e.file(), e.text, variant)
