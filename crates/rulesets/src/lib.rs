@@ -9,6 +9,8 @@
 //!
 //! See the crate README for the supported syntax and exact semantics.
 
+#[cfg(feature = "capture")]
+pub mod capture;
 pub mod classbench;
 pub mod classifier;
 mod error;
