@@ -7,6 +7,7 @@ mod diagnostics;
 mod diff_cmd;
 mod export_cmd;
 mod filter_cmd;
+mod import_cmd;
 mod lab_cmd;
 mod learn_cmd;
 mod reach_cmd;
@@ -76,6 +77,11 @@ enum Command {
         out_iface: Option<String>,
         #[arg(long, value_enum, default_value = "text")]
         format: ListFormat,
+    },
+    /// Real configurations as a scenario: `import hosts NAME=DIR...` (docs/import.md).
+    Import {
+        #[command(subcommand)]
+        cmd: import_cmd::ImportCommand,
     },
     /// Every journey the scenario allows: who reaches which socket, on which packets, by which rules.
     Reach {
@@ -354,6 +360,14 @@ fn run(cli: Cli) -> Result<ExitCode, InputError> {
                 packets.as_deref(),
                 matches!(format, ListFormat::Json),
             )?;
+            emit(&out);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Import { cmd } => {
+            let (out, notes) = import_cmd::run(cmd)?;
+            for n in notes {
+                eprintln!("note: {n}");
+            }
             emit(&out);
             Ok(ExitCode::SUCCESS)
         }

@@ -45,6 +45,9 @@ pub struct UserRuleset {
     pub inserts: Vec<Vec<String>>,
 }
 
+/// The comment of the lab's own rules in a user's rule set.
+pub const LAB_RULE: &str = "pathproof lab: not modelled";
+
 /// The lab's own rules, put first in every filter base chain of a user's rule set:
 /// IPv6 neighbour discovery (the model's neighbour is "whoever owns the address")
 /// and the DNS view resolver on `lo` (DNS is not routed or filtered in the model).
@@ -136,6 +139,17 @@ pub fn lab_inserts(r: &pathproof_core::model::HostRuleset) -> Vec<Vec<String>> {
                 a.extend(v(&only("ipv4")));
                 a.extend(v(&["ip", dir, "127.0.0.53", "accept"]));
                 out.push(a);
+            }
+        }
+    }
+    // Each says what it is (and a recorded rule set can be told from the user's).
+    for cmd in &mut out {
+        if cmd[0] == "nft" {
+            cmd.push("comment".into());
+            cmd.push(format!("\"{LAB_RULE}\""));
+        } else if let Some(j) = cmd.iter().position(|a| a == "-j") {
+            for (k, a) in ["-m", "comment", "--comment", LAB_RULE].iter().enumerate() {
+                cmd.insert(j + k, a.to_string());
             }
         }
     }
