@@ -3,7 +3,10 @@
 
 use assert_cmd::Command;
 
-const FIX: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../import/tests/fixtures/hosts");
+const FIX: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../import/tests/fixtures/hosts"
+);
 
 fn pathproof() -> Command {
     Command::cargo_bin("pathproof").expect("the binary is built")
@@ -31,7 +34,10 @@ fn folders_become_a_scenario_the_other_commands_read() {
     // The rule set files are named relative to the scenario's folder.
     let yaml = std::fs::read_to_string(&out).unwrap();
     assert!(yaml.contains("ruleset: { file: \""), "{yaml}");
-    assert!(!yaml.contains(&format!("\"{FIX}")), "relative paths: {yaml}");
+    assert!(
+        !yaml.contains(&format!("\"{FIX}")),
+        "relative paths: {yaml}"
+    );
     let t = pathproof()
         .args(["trace"])
         .arg(&out)
@@ -47,7 +53,10 @@ fn folders_become_a_scenario_the_other_commands_read() {
 
 #[test]
 fn bad_arguments_exit_2() {
-    let o = pathproof().args(["import", "hosts", "web"]).output().unwrap();
+    let o = pathproof()
+        .args(["import", "hosts", "web"])
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("is not NAME=DIR"));
     let o = pathproof()

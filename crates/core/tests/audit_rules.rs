@@ -131,6 +131,7 @@ fn arb_rule() -> impl Strategy<Value = Rule> {
                     },
                     text: String::new(),
                     origin: Origin::default(),
+                    source: None,
                 }
             },
         )
@@ -324,8 +325,11 @@ fn filter_of(rules: Vec<Rule>, stateful: bool, default_drop: bool) -> Filter {
             Action::Allow
         },
         default_origin: Origin::default(),
+        default_source: None,
         rules,
         origin: Origin::default(),
+        source: None,
+        loopback: None,
     }
 }
 

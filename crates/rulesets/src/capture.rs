@@ -112,6 +112,9 @@ pub struct CaptureOptions {
 const BUFFER: usize = 1 << 16;
 const MAX_RECORD: usize = 1 << 26;
 
+/// A packet record: link type, time, data, capture interface.
+type Record = (Linktype, f64, Vec<u8>, u32);
+
 /// Reads a capture record by record.
 pub struct CaptureReader<'r> {
     inner: Box<dyn PcapReaderIterator + Send + 'r>,
@@ -194,7 +197,7 @@ impl Iterator for CaptureReader<'_> {
         loop {
             // What one record gives: a packet (link type, time, data, sent by the
             // host), or nothing to report.
-            let step: (usize, Option<(Linktype, f64, Vec<u8>, u32)>) = match self.inner.next() {
+            let step: (usize, Option<Record>) = match self.inner.next() {
                 Ok((len, block)) => {
                     let got = match block {
                         PcapBlockOwned::LegacyHeader(h) => {

@@ -537,18 +537,18 @@ impl Flat<'_> {
         let port_protos = dom.port_protos();
         let full_port = |k: usize| b.num[k] == [(0, 65535)];
         let ports_cut = !full_port(SPORT) || !full_port(DPORT);
-        let proto_choices: Vec<Option<Proto>> = if b.bits[PROTO] == all_protos {
-            vec![None]
-        } else if ports_cut && b.bits[PROTO] == port_protos {
-            vec![None]
-        } else {
-            dom.protos
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| b.bits[PROTO] >> i & 1 == 1)
-                .map(|(_, p)| Some(model_proto(*p)))
-                .collect()
-        };
+        // Any protocol; or, with ports, TCP and UDP (a port clause's own meaning).
+        let proto_choices: Vec<Option<Proto>> =
+            if b.bits[PROTO] == all_protos || (ports_cut && b.bits[PROTO] == port_protos) {
+                vec![None]
+            } else {
+                dom.protos
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| b.bits[PROTO] >> i & 1 == 1)
+                    .map(|(_, p)| Some(model_proto(*p)))
+                    .collect()
+            };
         let devs = |bits: u64, n: usize, real: bool| -> Vec<Option<NetworkId>> {
             if !real || bits == (1u64 << n) - 1 {
                 vec![None]
