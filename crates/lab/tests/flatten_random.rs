@@ -169,3 +169,113 @@ fn flattened_nft_cases_decide_as_the_evaluator() {
     eprintln!("nftdiff: {total} packets agree, {refused} rule sets refused for a tie");
     assert!(total > 0);
 }
+
+mod common;
+
+/// One semantics on rule set hosts: on the scenarios of `differential_hosts`
+/// (random rule sets on a router, a server and a client, nat tables), every
+/// journey the tracer makes from each host to each socket (and to the addresses
+/// and ports the expectations name, the DNAT port among them), TCP and UDP, lands
+/// exactly where the all-journeys engine's `reach` puts it.
+#[test]
+fn rule_set_scenarios_trace_as_reach_finds() {
+    use pathproof_core::analysis::reach::{reach, ReachQuery};
+    use pathproof_core::analysis::space::{addr_u128, Fam, TCP, UDP};
+    use pathproof_core::analysis::symbolic::Source;
+    use pathproof_core::evidence::{OutcomeKind, Stage};
+    use pathproof_core::model::{Place, Proto};
+    let n = std::env::var("PATHPROOF_FLATTEN_SCENARIOS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(40u64);
+    let (mut checked, mut reached, mut built) = (0, 0, 0);
+    for seed in 0..n {
+        let (text, files) = common::hosts::scenario(seed);
+        let Ok(scn) = pathproof_core::load_with("h.yaml", &text, None, &files) else {
+            continue;
+        };
+        built += 1;
+        let r = reach(&scn, &ReachQuery::default());
+        let mut dests: Vec<(std::net::IpAddr, u16)> = Vec::new();
+        for h in &scn.hosts {
+            for a in h.interfaces.iter().flat_map(|i| i.addrs.iter()) {
+                for s in &h.sockets {
+                    dests.push((*a, s.port));
+                }
+            }
+        }
+        for e in &scn.expectations {
+            for (_, to, _, port) in e.kind.journeys() {
+                if let (Place::Address(a), Some(p)) = (to, port) {
+                    dests.push((*a, p));
+                }
+            }
+        }
+        dests.sort();
+        dests.dedup();
+        for src in &scn.hosts {
+            let sid = scn.host_by_name(&src.name).unwrap();
+            for &(d, port) in &dests {
+                if src.has_addr(d) {
+                    continue;
+                }
+                for proto in [Proto::Tcp, Proto::Udp] {
+                    let to = match d {
+                        std::net::IpAddr::V6(a) => format!("[{a}]:{port}"),
+                        a => format!("{a}:{port}"),
+                    };
+                    let mut q = pathproof_core::Query::new(&src.name, &to);
+                    q.proto = proto;
+                    let t = pathproof_core::trace(&scn, &q).unwrap();
+                    let Some(sa) = t.query.source_address else {
+                        continue;
+                    };
+                    if sa.is_ipv4() != d.is_ipv4() {
+                        continue;
+                    }
+                    let got = (t.outcome.kind == OutcomeKind::Reached).then(|| {
+                        let h = t.hops.iter().find(|h| h.stage == Stage::Socket).unwrap();
+                        (h.device.clone(), h.packet.dport.unwrap_or(0))
+                    });
+                    let (s, dd) = (addr_u128(sa), addr_u128(d));
+                    let bit = if proto == Proto::Tcp { TCP } else { UDP };
+                    let fam = if d.is_ipv4() { Fam::V4 } else { Fam::V6 };
+                    let hits: Vec<(String, u16)> = r
+                        .journeys
+                        .iter()
+                        .filter(|j| j.members.contains(&Source::Host(sid)))
+                        .filter(|j| {
+                            j.cubes().any(|c| {
+                                c.fam == fam
+                                    && c.proto & bit != 0
+                                    && c.src.0 <= s
+                                    && s <= c.src.1
+                                    && c.dst.0 <= dd
+                                    && dd <= c.dst.1
+                                    && c.sport.0 <= 49152
+                                    && 49152 <= c.sport.1
+                                    && c.dport.0 <= port
+                                    && port <= c.dport.1
+                            })
+                        })
+                        .map(|j| {
+                            let h = scn.host(j.host);
+                            (h.name.clone(), h.sockets[j.socket].port)
+                        })
+                        .collect();
+                    assert_eq!(
+                        got,
+                        hits.first().cloned(),
+                        "seed {seed}: {proto} {} -> {to}: {}",
+                        src.name,
+                        t.outcome.text
+                    );
+                    checked += 1;
+                    reached += usize::from(got.is_some());
+                }
+            }
+        }
+    }
+    eprintln!("rule set scenarios: {built} built, {checked} journeys traced, {reached} reached, all where reach puts them");
+    assert!(checked > 1000 && reached > 100, "{checked} {reached}");
+}

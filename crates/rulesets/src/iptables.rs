@@ -975,15 +975,12 @@ fn parse_rule(
         verdict = Some(Item::Verdict(Action::Nat(n)));
     }
     if let Some(Item::Verdict(Action::Reject(w))) = &mut verdict {
-        // iptables-restore refuses a TCP reset for anything but `-p tcp`.
-        if reject_with == RejectWith::TcpReset && proto != Some((false, Some(6))) {
-            return Err(err(
-                reject_at,
-                "--reject-with tcp-reset needs `-p tcp` (not negated)".into(),
-            ));
-        }
+        // (iptables-restore refuses a TCP reset without `-p tcp` in the rule itself;
+        // read leniently, as before: such a reject answers other protocols with the
+        // ICMP default, as a scenario's `with tcp-reset` does.)
         *w = reject_with;
     }
+    let _ = reject_at;
     match verdict {
         Some(v) => items.push(v),
         None if target.is_none() => items.push(Item::Counter),

@@ -2,6 +2,8 @@
 //! that always comes down.
 #![allow(dead_code)]
 
+pub mod hosts;
+
 use pathproof_lab::lab::{self, LabSpec, SupervisorCmd};
 use pathproof_lab::plan::Plan;
 
