@@ -628,7 +628,18 @@ fn own_ruleset(scn: &Scenario, id: usize, r: &pathproof_core::model::HostRuleset
             "# then, first in each filter base chain: IPv6 neighbour discovery and the lab's DNS resolver (not modelled)"
         );
         for i in inserts {
-            let line = i.join(" ");
+            // As a shell would take it: an argument with a space in quotes.
+            let line = i
+                .iter()
+                .map(|a| {
+                    if a.contains(' ') && !a.starts_with('"') {
+                        format!("\"{a}\"")
+                    } else {
+                        a.clone()
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(" ");
             if r.iptables {
                 let _ = writeln!(out, "#   {line}");
             } else {
