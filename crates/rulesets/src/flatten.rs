@@ -435,10 +435,16 @@ impl Ruleset {
             decided_by: DecidedBy::NoBaseChain,
         }];
         // Each nat chain runs until one sets up a translation; one that accepts
-        // without lets the next run.
-        for b in self.bases(hook, dom.family, true) {
-            let l = f.base_chain(b, hook)?;
-            list = f.compose(list, &l);
+        // without lets the next run. Two of one priority in different tables that
+        // translate one packet differently depend on an order the text does not fix.
+        let bases = self.bases(hook, dom.family, true);
+        let lists = bases
+            .iter()
+            .map(|&b| f.base_chain(b, hook))
+            .collect::<Result<Vec<_>, _>>()?;
+        f.check_ties(&bases, &lists, hook)?;
+        for l in &lists {
+            list = f.compose(list, l);
         }
         // The translating entries, each less the packets an earlier entry leaves as
         // they are (a list of translations has no "leave it" entry).

@@ -389,3 +389,27 @@ fn unmodelled_tables_are_listed() {
     let quiet = "*mangle\n:PREROUTING ACCEPT [0:0]\nCOMMIT\n*filter\n:INPUT ACCEPT [0:0]\nCOMMIT\n";
     assert!(parse_ruleset(quiet).unwrap().unmodelled().is_empty());
 }
+
+#[test]
+fn nat_chains_of_one_priority_that_disagree_are_refused() {
+    let text = "table ip a {\n\tchain p {\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n\t\ttcp dport 80 dnat to 10.0.0.1\n\t}\n}\ntable ip b {\n\tchain p {\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n\t\ttcp dport 80 dnat to 10.0.0.2\n\t}\n}\n";
+    let rs = parse_ruleset(text).unwrap();
+    let dom = Domain {
+        family: Family::V4,
+        protos: vec![6, 17, 1],
+        in_devs: vec!["eth0".into()],
+        out_devs: vec![String::new()],
+        states: vec![CtState::New],
+    };
+    let e = rs.flatten_nat(Hook::Prerouting, &dom).unwrap_err();
+    assert!(e.message.contains("not fixed by the text"), "{e:?}");
+    // One translating, the other leaving alone: the order does not matter.
+    let one = text.replace(
+        "tcp dport 80 dnat to 10.0.0.2",
+        "tcp dport 81 dnat to 10.0.0.2",
+    );
+    assert!(parse_ruleset(&one)
+        .unwrap()
+        .flatten_nat(Hook::Prerouting, &dom)
+        .is_ok());
+}
