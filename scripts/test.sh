@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 say() { printf '\n==> %s\n' "$*"; }
 
 # Debian packages the tests need. Installed only when missing.
-APT_PACKAGES=(ca-certificates chromium iproute2 nftables iptables conntrack python3 python3-venv)
+APT_PACKAGES=(ca-certificates chromium iproute2 nftables iptables conntrack python3 python3-venv tcpdump)
 
 need_apt=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -1027,9 +1027,20 @@ pub(crate) fn path_via(scn: &Scenario, path: &[PathStep]) -> Vec<(String, Option
             StepKind::Filter {
                 filter,
                 rule: Some(i),
-            } if i != ESTABLISHED => Some((scn.filter(filter).name.clone(), Some(i + 1))),
+            } if i != ESTABLISHED => {
+                let f = scn.filter(filter);
+                // A rule flattened from a rule set: its own file and line.
+                match f.rules.get(i as usize).and_then(|r| r.source.as_ref()) {
+                    Some(src) => Some((format!("{} {src}", f.name), None)),
+                    None => Some((f.name.clone(), Some(i + 1))),
+                }
+            }
             StepKind::Filter { filter, rule: None } => {
-                Some((format!("{} default", scn.filter(filter).name), None))
+                let f = scn.filter(filter);
+                match &f.default_source {
+                    Some(src) => Some((format!("{} {src}", f.name), None)),
+                    None => Some((format!("{} default", f.name), None)),
+                }
             }
             StepKind::Dnat(i) => Some((
                 format!("dnat: {}", path_host_nat(scn, s.device(), i as usize)),

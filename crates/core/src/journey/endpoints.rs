@@ -191,6 +191,7 @@ pub(crate) fn stand_in_host(
         tls: TlsClient::default(),
         proxy: None,
         sensitive: false,
+        ruleset: None,
         origin: net.origin.clone(),
     }
 }

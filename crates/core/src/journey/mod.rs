@@ -1552,10 +1552,16 @@ impl<'s> Tracer<'s> {
                         pkt.t.dport = p;
                     }
                     let after = endpoint(pkt.t.dst, ports(&pkt.t).1);
-                    let r =
+                    let mut r =
                         self.origin_ref("nat rule", Some(&name), None, &rule.text, &rule.origin);
+                    r.source = rule.source.clone();
+                    let by = rule
+                        .source
+                        .as_ref()
+                        .map(|s| format!(", {} line {}", s.file, s.line))
+                        .unwrap_or_default();
                     let detail =
-                        format!("{name} rewrites the destination {before} to {after} (DNAT)");
+                        format!("{name} rewrites the destination {before} to {after} (DNAT{by})");
                     let target = self.name_of_addr(to);
                     let hop = self.hop(
                         dev,
@@ -1777,13 +1783,19 @@ impl<'s> Tracer<'s> {
         let before = pkt.t.src;
         pkt.t.src = new_src;
         let name = self.dev_name(dev);
-        let r = self.origin_ref("nat rule", Some(&name), None, &rule.text, &rule.origin);
+        let mut r = self.origin_ref("nat rule", Some(&name), None, &rule.text, &rule.origin);
+        r.source = rule.source.clone();
         let kind = if matches!(rule.kind, NatKind::Masquerade) {
             "masquerade"
         } else {
             "SNAT"
         };
-        let detail = format!("{name} rewrites the source {before} to {new_src} ({kind})");
+        let by = rule
+            .source
+            .as_ref()
+            .map(|s| format!(", {} line {}", s.file, s.line))
+            .unwrap_or_default();
+        let detail = format!("{name} rewrites the source {before} to {new_src} ({kind}{by})");
         let hop = self.hop(
             dev,
             Stage::Snat,
@@ -2005,7 +2017,14 @@ impl<'s> Tracer<'s> {
             FilterHook::Forward => host.forward,
             FilterHook::Output => host.output,
         }?;
-        let f: &'s Filter = self.scn.filter(fid);
+        let mut f: &'s Filter = self.scn.filter(fid);
+        // A packet that never leaves the host (no interface either way: in on and
+        // out by `lo`) meets what a rule set decides for `lo`.
+        if in_iface.is_none() && out_iface.is_none() {
+            if let Some(lo) = &f.loopback {
+                f = lo;
+            }
+        }
         let input = self.match_input(pkt, in_iface, out_iface, dev, state);
         let decision = filter::evaluate(f, &input);
         let name = self.dev_name(dev);
@@ -2029,42 +2048,68 @@ impl<'s> Tracer<'s> {
             ),
             filter::Decider::Rule(i) => {
                 let r = &f.rules[i];
-                (
-                    RuleRef {
-                        source: r.source.clone(),
-                        ..self.origin_ref(
-                            "filter rule",
-                            Some(&f.name),
-                            Some(i + 1),
-                            &r.text,
-                            &r.origin,
-                        )
-                    },
-                    format!(
+                let mut rref = self.origin_ref(
+                    "filter rule",
+                    Some(&f.name),
+                    Some(i + 1),
+                    &r.text,
+                    &r.origin,
+                );
+                rref.source = r.source.clone();
+                let text = match &r.source {
+                    // An importer's rule: the declaration it was translated from.
+                    Some(src) if src.kind.is_some() => format!(
+                        "{}, {}:{} decides: {}",
+                        src.label,
+                        src.file,
+                        src.line,
+                        decision.action.name()
+                    ),
+                    // The rule set's own line decides, not the flattened rule's number.
+                    Some(src) => format!(
+                        "{} line {} `{}` decides: {}",
+                        src.file,
+                        src.line,
+                        r.text,
+                        decision.action.name()
+                    ),
+                    None => format!(
                         "{} rule {} `{}` decides: {}",
                         f.name,
                         i + 1,
                         r.text,
                         decision.action.name()
                     ),
-                )
+                };
+                (rref, text)
             }
-            filter::Decider::Default => (
-                self.origin_ref(
+            filter::Decider::Default => {
+                let mut rref = self.origin_ref(
                     "default policy",
                     Some(&f.name),
                     None,
                     &format!("default {}", f.default.name()),
                     &f.default_origin,
-                ),
-                format!(
-                    "no rule of {} matches; its default policy decides: {}",
-                    f.name,
-                    decision.action.name()
-                ),
-            ),
+                );
+                rref.source = f.default_source.clone();
+                let text = match &f.default_source {
+                    Some(src) => format!(
+                        "{} line {}: the {} decides: {}",
+                        src.file,
+                        src.line,
+                        src.label,
+                        decision.action.name()
+                    ),
+                    None => format!(
+                        "no rule of {} matches; its default policy decides: {}",
+                        f.name,
+                        decision.action.name()
+                    ),
+                };
+                (rref, text)
+            }
         };
-        let state_note = if f.stateful {
+        let state_note = if f.tracks_connections() {
             format!(" [conntrack state {}]", state.name())
         } else {
             " [stateless]".to_string()
@@ -2089,7 +2134,7 @@ impl<'s> Tracer<'s> {
             Some(rule),
             detail.clone(),
         );
-        if f.stateful
+        if f.tracks_connections()
             && decision.action == Action::Allow
             && direction == Direction::Request
             && !existing
@@ -2115,11 +2160,11 @@ impl<'s> Tracer<'s> {
             return None;
         }
         if let filter::Decider::Rule(i) = decision.by {
-            if let Some(src) = &f.rules[i].source {
+            if let Some(src) = f.rules[i].source.as_ref().filter(|s| s.kind.is_some()) {
                 claims::imported(hop, src);
             }
         }
-        if direction == Direction::Reply && !f.stateful {
+        if direction == Direction::Reply && !f.tracks_connections() {
             hop.detail
                 .push_str(": a stateless filter needs an explicit rule for replies");
         } else if direction == Direction::Reply && state == ConnState::Invalid {
@@ -2128,11 +2173,15 @@ impl<'s> Tracer<'s> {
         let detail = hop.detail.clone();
         // The sender's own output filter on its own request: a datagram or a
         // ping fails in send() with EPERM at once, dropped or rejected; the
-        // program sees that, whatever answer a reject then loops back.
+        // program sees that, whatever answer a reject then loops back. Not an
+        // IPv6 ping: Linux's ICMPv6 socket drops the error of sending
+        // (`icmpv6_push_pending_frames`), so the program waits for an answer
+        // (found by the lab's differential of hosts with rule sets).
         let own_send = matches!(hook, FilterHook::Output)
             && dev == self.walk_origin
             && direction == Direction::Request
-            && pkt.t.proto != Proto::Tcp;
+            && pkt.t.proto != Proto::Tcp
+            && !(pkt.t.proto == Proto::Icmp && pkt.t.dst.is_ipv6());
         if own_send {
             let kind = match decision.action {
                 Action::Reject => OutcomeKind::Rejected,
