@@ -2111,11 +2111,15 @@ impl<'s> Tracer<'s> {
         let detail = hop.detail.clone();
         // The sender's own output filter on its own request: a datagram or a
         // ping fails in send() with EPERM at once, dropped or rejected; the
-        // program sees that, whatever answer a reject then loops back.
+        // program sees that, whatever answer a reject then loops back. Not
+        // an IPv6 ping: Linux's ping_v6_sendmsg ignores what sending the
+        // echo request returns, so it is lost (dropped) or answered over
+        // loopback (rejected) as a TCP SYN is.
         let own_send = matches!(hook, FilterHook::Output)
             && dev == self.walk_origin
             && direction == Direction::Request
-            && pkt.t.proto != Proto::Tcp;
+            && pkt.t.proto != Proto::Tcp
+            && !(pkt.t.proto == Proto::Icmp && pkt.t.dst.is_ipv6());
         if own_send {
             let kind = match decision.action {
                 Action::Reject => OutcomeKind::Rejected,
