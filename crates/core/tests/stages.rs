@@ -987,7 +987,7 @@ filters:
 fn reverse_proxy_chains_and_loops() {
     let yaml = r#"
 networks:
-  lan: { cidr: 10.0.0.0/24 }
+  lan: { cidr: [10.0.0.0/24, "fd00::/64"] }
 hosts:
   client: { at: lan 10.0.0.2 }
   a: { at: lan 10.0.0.10, listen: ["tcp/80 http"], proxy: { port: 80, mode: reverse, upstream: "b:80" } }
@@ -1000,6 +1000,8 @@ hosts:
   r1: { at: lan 10.0.0.41, listen: ["tcp/80 http"], proxy: { port: 80, mode: reverse, upstream: "r2:80" } }
   r2: { at: lan 10.0.0.42, listen: ["tcp/80 http"], proxy: { port: 80, mode: reverse, upstream: "r3:80" } }
   r3: { at: lan 10.0.0.43, listen: ["tcp/80 http"], proxy: { port: 80, mode: reverse, upstream: "r1:80" } }
+  v4only: { at: lan 10.0.0.50, listen: ["tcp/80 http"], proxy: { port: 80, mode: reverse, upstream: "v6only:80" } }
+  v6only: { at: lan fd00::51, listen: ["tcp/80 http"] }
 "#;
     let scn = scenario(yaml, None);
     let rows: &[(&str, OutcomeKind, &str, &[&str])] = &[
@@ -1012,6 +1014,10 @@ hosts:
             "r1",
             &["side", "r1", "r2", "r3", "r1"],
         ),
+        // A proxy with no address of its upstream's family cannot connect
+        // (ENETUNREACH), as a client could not (the lab's differential
+        // found it: the model called it reached at the proxy).
+        ("v4only:80", OutcomeKind::NoRoute, "v4only", &["v4only"]),
     ];
     for (to, kind, at, proxies) in rows {
         let t = run(&scn, "client", to, |_| {});

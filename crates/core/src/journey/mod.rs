@@ -1106,7 +1106,27 @@ impl<'s> Tracer<'s> {
                 return last;
             };
             let Some(my_addr) = endpoints::select_source(self.host(dev), up_addr) else {
-                return last;
+                // No address of the upstream's family: the proxy's connect()
+                // fails at once (ENETUNREACH), as a client's would.
+                let detail = format!(
+                    "{name} is a reverse proxy to {}:{port}, but it has no address of the family of {up_addr}: it cannot connect",
+                    up.name
+                );
+                self.hop(
+                    dev,
+                    Stage::Proxy,
+                    None,
+                    &pkt,
+                    Verdict::Drop,
+                    None,
+                    detail.clone(),
+                );
+                return Some(self.stop(
+                    OutcomeKind::NoRoute,
+                    Some(dev),
+                    detail,
+                    "network is unreachable",
+                ));
             };
             let detail = format!(
                 "{name} is a reverse proxy: it forwards the request to {}:{port} from {my_addr}",
