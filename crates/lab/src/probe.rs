@@ -297,6 +297,11 @@ fn tls_greeting(s: &mut TcpStream, side: &TlsClientSide, r: &mut KernelResult) {
         first = got;
         if line.starts_with("pathproof-echo ") {
             read_report(&mut br, r);
+        } else if line.starts_with("HTTP/") {
+            // A reverse proxy that ended TLS answered itself (a loop, its
+            // cap), or relayed such an answer from a proxy behind it: read
+            // on from this reader, which may hold the rest of the answer.
+            proxy_answer_result(&line, &mut br, r);
         }
     }
     if line.is_empty() {
@@ -321,10 +326,6 @@ fn tls_greeting(s: &mut TcpStream, side: &TlsClientSide, r: &mut KernelResult) {
         return;
     }
     if line.starts_with("HTTP/") {
-        // A reverse proxy that ended TLS answered itself (a loop, its cap).
-        let mut st = rustls::Stream::new(&mut conn, s);
-        let mut br = BufReader::new(&mut st);
-        proxy_answer_result(&line, &mut br, r);
         r.detail = format!("TLS ok; {}", r.detail);
         return;
     }
