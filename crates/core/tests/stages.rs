@@ -1045,3 +1045,63 @@ hosts:
         }
     }
 }
+
+/// Each connection of a journey has its own conntrack entries: a proxy's
+/// upstream connection that a router masquerades to the very tuple of the
+/// client's connection (the model gives both the port 49152; in Linux they
+/// have their own ephemeral ports, or the NAT picks another) gets its own
+/// reply, not the client's. The lab's differential found it: a loop through
+/// a masquerading router was `reply_lost` at the client.
+#[test]
+fn connections_of_one_journey_never_share_a_conntrack_entry() {
+    let yaml = r#"
+networks:
+  inside: { cidr: 10.1.0.0/24, gateway: r }
+  outside: { cidr: 10.0.0.0/24, gateway: r }
+hosts:
+  r: { router: true, at: [inside 10.1.0.1, outside 10.0.0.1], nat: ["masquerade from inside out outside"] }
+  client: { at: inside 10.1.0.10 }
+  q: { at: inside 10.1.0.20, listen: ["tcp/80 http"], proxy: { port: 80, mode: reverse, upstream: "p:80" } }
+  p: { at: outside 10.0.0.30, listen: ["tcp/80 http"], proxy: { port: 80, mode: reverse, upstream: "q:80" } }
+"#;
+    let scn = scenario(yaml, None);
+    let t = run(&scn, "client", "p:80", |_| {});
+    assert_eq!(
+        (t.outcome.kind, t.outcome.at.as_deref()),
+        (OutcomeKind::ProxyLoop, Some("p")),
+        "{}",
+        t.outcome.text
+    );
+}
+
+/// A sender standing for a network of both families sends to a host that
+/// has only IPv6 addresses from its IPv6 address, as a host of both
+/// families does (the lab's differential found it: the model said "no
+/// address of the family", the kernel connected).
+#[test]
+fn a_stand_in_reaches_an_ipv6_only_host_over_ipv6() {
+    let yaml = r#"
+networks:
+  dual: { cidr: [10.2.0.0/24, "fd00:3::/64"], gateway: r }
+  six: { cidr: "fd00:2::/64", gateway: r }
+hosts:
+  r: { router: true, at: [dual 10.2.0.1 fd00:3::1, six fd00:2::1] }
+  dualhost: { at: dual 10.2.0.10 fd00:3::10 }
+  v6only: { at: six fd00:2::f, listen: ["tcp/8080 http"] }
+"#;
+    let scn = scenario(yaml, None);
+    for from in ["dual", "dualhost"] {
+        let t = run(&scn, from, "v6only:8080", |_| {});
+        assert_eq!(
+            t.outcome.kind,
+            OutcomeKind::Reached,
+            "{from}: {}",
+            t.outcome.text
+        );
+        assert!(
+            t.query.source_address.is_some_and(|a| a.is_ipv6()),
+            "{from}: {:?}",
+            t.query.source_address
+        );
+    }
+}
