@@ -62,6 +62,25 @@ pub const SOURCES: &[&str] = &[
     "100::1",
 ];
 
+/// The special-purpose sources of network `net` itself, which its stand-in
+/// may send from as the model has it: of each prefix (not a catch-all's),
+/// the network address (for IPv6 the subnet-router anycast address) and,
+/// for IPv4 shorter than /31, the directed broadcast address.
+pub fn network_sources(scn: &Scenario, net: usize) -> Vec<IpAddr> {
+    let n = &scn.networks[net];
+    if n.catch_all {
+        return Vec::new();
+    }
+    let mut v = Vec::new();
+    for p in &n.prefixes {
+        v.push(p.network());
+        if p.addr().is_ipv4() && p.prefix_len() < 31 {
+            v.push(p.broadcast());
+        }
+    }
+    v
+}
+
 /// What marks a crafted packet: its TCP sequence number, or the first four
 /// bytes of its UDP payload ("ppma")...
 pub const MAGIC: u32 = 0x7070_6d61;
@@ -575,7 +594,8 @@ impl Drop for Cleanup<'_> {
 }
 
 /// Sends, from the stand-in of every network that `jobs` send from, each
-/// crafted source (`SOURCES`, and the stand-in's own address) as a TCP SYN
+/// crafted source (`SOURCES`, the network's own `network_sources`, and the
+/// stand-in's own address) as a TCP SYN
 /// and a UDP datagram to every socket those TCP and UDP journeys go to, in
 /// the family of each, and sets where every lab namespace saw it beside
 /// where the model says it goes. The stand-ins' namespaces are made for
@@ -622,6 +642,7 @@ pub fn probe(scn: &Scenario, plan: &Plan, jobs: &[Job]) -> Result<CraftedReport,
         };
         let family: Vec<IpAddr> = std::iter::once(*own)
             .chain(SOURCES.iter().map(|s| s.parse().expect("valid")))
+            .chain(network_sources(scn, *net))
             .filter(|a: &IpAddr| a.is_ipv6() == dst.is_ipv6())
             .collect();
         for (k, src) in family.into_iter().enumerate() {

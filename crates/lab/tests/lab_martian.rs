@@ -2,10 +2,12 @@
 //! catch-all `internet` (IPv4 and IPv6), a TCP SYN and a UDP datagram with
 //! each martian and special-purpose source (`martian::SOURCES`) and the
 //! stand-in's own address, to web behind the router and to the router's
-//! own socket, with the router's `rp_filter` off and strict. Where each
-//! lab namespace saw each packet must be what the model's trace says, and
-//! what Linux 6.18 was measured to do (the table below: the kernel's side
-//! is checked against it too, so a kernel that changes shows here).
+//! own socket; from the LAN's stand-in, the LAN's own special addresses
+//! (`martian::network_sources`) to the router; with the router's
+//! `rp_filter` off and strict. Where each lab namespace saw each packet
+//! must be what the model's trace says, and what Linux 6.18 was measured to
+//! do (the tables below: the kernel's side is checked against them too, so
+//! a kernel that changes shows here).
 
 mod common;
 
@@ -45,6 +47,16 @@ const FATES: &[(&str, Fate, Fate)] = &[
     ("fe80::1", Fate::AtRouter, Fate::Arrives),
     ("::ffff:10.0.0.1", Fate::Arrives, Fate::Arrives),
     ("100::1", Fate::Arrives, Fate::Arrives),
+];
+
+/// The LAN's own special addresses, sent to the router: (source, with
+/// `rp_filter` off, strict). The directed broadcast's route back is a
+/// broadcast route and the subnet-router anycast's an anycast route: the
+/// reverse-path check drops both, strict or loose.
+const LAN_FATES: &[(&str, Fate, Fate)] = &[
+    ("10.70.0.0", Fate::Arrives, Fate::Arrives),
+    ("10.70.0.255", Fate::Arrives, Fate::AtRouter),
+    ("fd00:70::", Fate::Arrives, Fate::AtRouter),
 ];
 
 /// What the namespaces see for a fate.
@@ -87,40 +99,58 @@ fn each_crafted_source_goes_where_the_model_says() {
         let jobs = pathproof_lab::probe::jobs(&scn);
         let report = martian::probe(&scn, &l.plan(), &jobs).expect("crafted probes run");
         drop(l);
-        assert!(
-            report.not_made.is_empty(),
+        // The LAN's stand-in sends only from the LAN's addresses, as the
+        // model's does: the listed sources are not made from it.
+        assert_eq!(
+            report.not_made.len(),
+            martian::SOURCES.len(),
             "{variant:?}: not made: {:?}",
             report.not_made
         );
-        // Every source, both protocols, to web (both families: by name,
-        // web:80 and web:53) and to the router (r:22, both families).
-        let per_dest = |to_web: bool| {
+        for (what, why) in &report.not_made {
+            assert!(
+                what.starts_with("lan@") && why.contains("cannot send from it"),
+                "{what}: {why}"
+            );
+        }
+        // Every source, both protocols, from the internet to web (both
+        // families: by name, web:80 and web:53) and to the router (r:22,
+        // both families); from the LAN to the router (both families).
+        let count = |net: &str, to_web: bool| {
             report
                 .packets
                 .iter()
-                .filter(|c| (c.dest_host == "web") == to_web)
+                .filter(|c| c.network == net && (c.dest_host == "web") == to_web)
                 .count()
         };
+        let lan_sources = 3 + 2;
         assert_eq!(
-            per_dest(true),
+            count("internet", true),
             2 * 2 * (martian::SOURCES.len() + 2),
             "{variant:?}"
         );
         assert_eq!(
-            per_dest(false),
+            count("internet", false),
             2 * (martian::SOURCES.len() + 2),
             "{variant:?}"
         );
+        assert_eq!(count("lan", false), 2 * lan_sources, "{variant:?}");
+        assert_eq!(count("lan", true), 0, "{variant:?}");
         for c in &report.packets {
             assert!(c.agree, "{variant:?}: {}", c.line());
             let to_web = c.dest_host == "web";
+            let (table, first) = if c.network == "lan" {
+                (LAN_FATES, variant.is_none())
+            } else {
+                (FATES, to_web)
+            };
             let fate = if c.control {
                 Fate::Arrives
             } else {
-                FATES
+                table
                     .iter()
                     .find(|f| f.0.parse::<std::net::IpAddr>().unwrap() == c.src)
-                    .map(|f| if to_web { f.1 } else { f.2 })
+                    .map(|f| if first { f.1 } else { f.2 })
                     .expect("a listed source")
             };
             assert_eq!(
@@ -129,8 +159,9 @@ fn each_crafted_source_goes_where_the_model_says() {
                 "{variant:?}: the kernel, measured as {fate:?}: {}",
                 c.line()
             );
-            // A martian drop is the model's own hop, at the router.
-            if fate != Fate::Arrives {
+            // A martian drop is the model's own hop, at the router; the
+            // LAN's drops are its reverse-path check.
+            if fate != Fate::Arrives && c.network == "internet" {
                 let (dev, why) = c.model_martian.as_ref().expect("a martian hop");
                 assert_eq!(dev, "r", "{}", c.line());
                 assert!(why.contains("martian source"), "{why}");
@@ -140,5 +171,5 @@ fn each_crafted_source_goes_where_the_model_says() {
         }
     }
     eprintln!("crafted sources: {checked} packets, every one where the model says");
-    assert_eq!(checked, 2 * 6 * (martian::SOURCES.len() + 2));
+    assert_eq!(checked, 2 * (6 * (martian::SOURCES.len() + 2) + 2 * 5));
 }
