@@ -1,7 +1,7 @@
 //! One table per stage: small scenarios written inline, each row a journey and
 //! the outcome (and evidence) the stage must produce.
 
-use pathproof_core::evidence::{Fact, OutcomeKind, Stage, Trace, Verdict};
+use pathproof_core::evidence::{Direction, Fact, OutcomeKind, Stage, Trace, Verdict};
 use pathproof_core::model::{Proto, Scenario};
 use pathproof_core::{load, trace, Query};
 
@@ -1102,6 +1102,143 @@ hosts:
             t.query.source_address.is_some_and(|a| a.is_ipv6()),
             "{from}: {:?}",
             t.query.source_address
+        );
+    }
+}
+
+/// Where Linux drops a crafted source, as the lab measured it
+/// (`crates/lab/tests/lab_martian.rs`, Linux 6.18): martian sources at the
+/// router's routing decision (IPv4) or on receipt (IPv6 `::1`, multicast);
+/// IPv6 `::` and link-local when forwarded to another interface, but not
+/// when delivered on their own link nor when forwarded back out it (a DNAT
+/// to a host beside the sender); and with the reverse-path check on, a
+/// subnet's directed broadcast and a router's subnet-router anycast.
+#[test]
+fn crafted_sources_stop_where_linux_stops_them() {
+    let yaml = r#"
+networks:
+  internet: { cidr: ["0.0.0.0/0", "::/0"], gateway: r }
+  lan: { cidr: ["10.70.0.0/24", "fd00:70::/64"], gateway: r }
+hosts:
+  r:
+    router: true
+    at: ["internet 198.51.100.1 2001:db8:70::1", "lan 10.70.0.1 fd00:70::1"]
+    listen: ["tcp/22 ssh"]
+    nat: ["dnat tcp to 2001:db8:70::1 port 2222 in internet -> peer:22"]
+  peer: { at: internet 198.51.100.20 2001:db8:70::20, listen: ["tcp/22 ssh"] }
+  web: { at: lan 10.70.0.10 fd00:70::10, listen: ["tcp/80 http"] }
+variants:
+  strict:
+    why: The router checks sources.
+    hosts: { r: { rp_filter: strict } }
+"#;
+    let rows: &[(Option<&str>, &str, &str, OutcomeKind, &str, Stage)] = &[
+        (
+            None,
+            "internet@0.0.0.0",
+            "web:80",
+            OutcomeKind::Dropped,
+            "r",
+            Stage::Martian,
+        ),
+        (
+            None,
+            "internet@127.0.0.5",
+            "r:22",
+            OutcomeKind::Dropped,
+            "r",
+            Stage::Martian,
+        ),
+        (
+            None,
+            "internet@0.1.2.3",
+            "web:80",
+            OutcomeKind::Reached,
+            "web",
+            Stage::Socket,
+        ),
+        (
+            None,
+            "internet@::1",
+            "[fd00:70::10]:80",
+            OutcomeKind::Dropped,
+            "r",
+            Stage::Martian,
+        ),
+        (
+            None,
+            "internet@fe80::1",
+            "[fd00:70::10]:80",
+            OutcomeKind::Dropped,
+            "r",
+            Stage::Martian,
+        ),
+        (
+            None,
+            "internet@fe80::1",
+            "[2001:db8:70::1]:22",
+            OutcomeKind::Reached,
+            "r",
+            Stage::Socket,
+        ),
+        // peer answers the sender directly, not through the DNAT: the
+        // reply is lost, but the request arrived.
+        (
+            None,
+            "internet@::",
+            "[2001:db8:70::1]:2222",
+            OutcomeKind::ReplyLost,
+            "peer",
+            Stage::Socket,
+        ),
+        (
+            None,
+            "lan@10.70.0.255",
+            "10.70.0.1:22",
+            OutcomeKind::Reached,
+            "r",
+            Stage::Socket,
+        ),
+        (
+            Some("strict"),
+            "lan@10.70.0.255",
+            "10.70.0.1:22",
+            OutcomeKind::Dropped,
+            "r",
+            Stage::ReversePath,
+        ),
+        (
+            Some("strict"),
+            "lan@10.70.0.0",
+            "10.70.0.1:22",
+            OutcomeKind::Reached,
+            "r",
+            Stage::Socket,
+        ),
+        (
+            Some("strict"),
+            "lan@fd00:70::",
+            "[fd00:70::1]:22",
+            OutcomeKind::Dropped,
+            "r",
+            Stage::ReversePath,
+        ),
+    ];
+    for (variant, from, to, kind, at, stage) in rows {
+        let scn = scenario(yaml, *variant);
+        let t = run(&scn, from, to, |_| {});
+        // The reply to a martian source is another matter: where the request went.
+        let last = t
+            .hops
+            .iter()
+            .take_while(|h| h.direction == Direction::Request)
+            .last()
+            .expect("a hop");
+        assert_eq!(
+            (t.outcome.kind, last.device.as_str(), last.stage),
+            (*kind, *at, *stage),
+            "{variant:?} {from} -> {to}: {}",
+            t.outcome.text
         );
     }
 }

@@ -149,6 +149,10 @@ pub struct Crafted {
     pub src: IpAddr,
     /// The source is the stand-in's own address (the control).
     pub control: bool,
+    /// What the source is: `control`, `listed` (`SOURCES`), or one of the
+    /// network's own (`network address`, `directed broadcast`,
+    /// `subnet-router anycast`).
+    pub kind: &'static str,
     pub proto: Proto,
     pub dst: IpAddr,
     pub dport: u16,
@@ -166,11 +170,21 @@ pub struct Crafted {
 }
 
 impl Crafted {
-    pub fn model_arrives(&self) -> bool {
-        self.model.get(&self.dest_host).is_some_and(|s| s.pre)
+    /// The model says the packet arrives at the journey's host (its
+    /// prerouting), and is delivered there (its input hook).
+    pub fn model_arrives(&self) -> (bool, bool) {
+        let s = self.model.get(&self.dest_host).copied().unwrap_or_default();
+        (s.pre, s.input)
     }
-    pub fn kernel_arrives(&self) -> bool {
-        self.kernel.get(&self.dest_host).is_some_and(|s| s.pre)
+    /// The kernel's namespace of the journey's host saw the packet at
+    /// prerouting, and at input.
+    pub fn kernel_arrives(&self) -> (bool, bool) {
+        let s = self
+            .kernel
+            .get(&self.dest_host)
+            .copied()
+            .unwrap_or_default();
+        (s.pre, s.input)
     }
 
     /// One line: the packet, and where each side says it went.
@@ -218,7 +232,7 @@ pub struct CraftedReport {
 struct ToSend {
     net: usize,
     src: IpAddr,
-    control: bool,
+    kind: &'static str,
     proto: Proto,
     dst: IpAddr,
     dport: u16,
@@ -231,9 +245,9 @@ struct ToSend {
 /// The sockets the stand-ins' TCP and UDP journeys go to, per network: the
 /// address and port of each journey's model trace, in each family the
 /// journey can take (a host or a name of both families, both); with the
-/// stand-in's own address of that family and the host the control reaches.
-fn destinations(scn: &Scenario, jobs: &[Job]) -> Vec<(usize, IpAddr, u16, IpAddr, String)> {
-    let mut out: Vec<(usize, IpAddr, u16, IpAddr, String)> = Vec::new();
+/// stand-in's own address of that family.
+fn destinations(scn: &Scenario, jobs: &[Job]) -> Vec<(usize, IpAddr, u16, IpAddr)> {
+    let mut out: Vec<(usize, IpAddr, u16, IpAddr)> = Vec::new();
     for j in jobs {
         let Some(net) = j.network else { continue };
         if j.query.proto == Proto::Icmp {
@@ -257,18 +271,8 @@ fn destinations(scn: &Scenario, jobs: &[Job]) -> Vec<(usize, IpAddr, u16, IpAddr
             if dst.is_ipv6() != v6 || src.is_ipv6() != v6 {
                 continue;
             }
-            let dest = local_device(&t)
-                .or_else(|| {
-                    scn.owners_of(dst)
-                        .first()
-                        .map(|(h, _)| scn.host(*h).name.clone())
-                })
-                .unwrap_or_default();
-            if !out
-                .iter()
-                .any(|o| o.0 == net && o.1 == dst && o.2 == port && o.4 == dest)
-            {
-                out.push((net, dst, port, src, dest));
+            if !out.iter().any(|o| o.0 == net && o.1 == dst && o.2 == port) {
+                out.push((net, dst, port, src));
             }
         }
     }
@@ -617,7 +621,7 @@ pub fn probe(scn: &Scenario, plan: &Plan, jobs: &[Job]) -> Result<CraftedReport,
         }
     }
     let mut packets: Vec<ToSend> = Vec::new();
-    for (net, dst, dport, own, dest_host) in &dests {
+    for (net, dst, dport, own) in &dests {
         let net_name = &scn.networks[*net].name;
         let standin = crate::plan::standin_host(scn, NetworkId(*net as u32), &addrs[net]);
         // The next hop, as the stand-in's route has it; the host that owns
@@ -640,21 +644,48 @@ pub fn probe(scn: &Scenario, plan: &Plan, jobs: &[Job]) -> Result<CraftedReport,
             ));
             continue;
         };
-        let family: Vec<IpAddr> = std::iter::once(*own)
-            .chain(SOURCES.iter().map(|s| s.parse().expect("valid")))
-            .chain(network_sources(scn, *net))
-            .filter(|a: &IpAddr| a.is_ipv6() == dst.is_ipv6())
-            .collect();
-        for (k, src) in family.into_iter().enumerate() {
-            for proto in [Proto::Tcp, Proto::Udp] {
-                let to = match dst {
-                    IpAddr::V6(a) => format!("[{a}]:{dport}"),
-                    a => format!("{a}:{dport}"),
+        let family: Vec<(IpAddr, &'static str)> = std::iter::once((*own, "control"))
+            .chain(
+                SOURCES
+                    .iter()
+                    .map(|s| (s.parse().expect("valid"), "listed")),
+            )
+            .chain(network_sources(scn, *net).into_iter().map(|a| {
+                let kind = match a {
+                    IpAddr::V6(_) => "subnet-router anycast",
+                    a if scn.networks[*net].prefixes.iter().any(|p| p.network() == a) => {
+                        "network address"
+                    }
+                    _ => "directed broadcast",
                 };
+                (a, kind)
+            }))
+            .filter(|(a, _)| a.is_ipv6() == dst.is_ipv6())
+            .collect();
+        let to = match dst {
+            IpAddr::V6(a) => format!("[{a}]:{dport}"),
+            a => format!("{a}:{dport}"),
+        };
+        for proto in [Proto::Tcp, Proto::Udp] {
+            let ask = |src: IpAddr| {
                 let mut q = Query::new(&format!("{net_name}@{src}"), &to);
                 q.proto = proto;
                 q.sport = Some(SPORT);
-                let trace = match pathproof_core::trace(scn, &q) {
+                pathproof_core::trace(scn, &q)
+            };
+            // The host the journey goes to: where the control is delivered
+            // (after any DNAT, for this protocol), else the address's owner.
+            let dest_host = ask(*own)
+                .ok()
+                .and_then(|t| local_device(&t))
+                .or_else(|| {
+                    scn.owners_of(*dst)
+                        .first()
+                        .map(|(h, _)| scn.host(*h).name.clone())
+                })
+                .unwrap_or_default();
+            for &(src, kind) in &family {
+                let trace = match ask(src) {
                     Ok(t) => t,
                     Err(e) => {
                         if proto == Proto::Tcp {
@@ -669,7 +700,7 @@ pub fn probe(scn: &Scenario, plan: &Plan, jobs: &[Job]) -> Result<CraftedReport,
                 packets.push(ToSend {
                     net: *net,
                     src,
-                    control: k == 0,
+                    kind,
                     proto,
                     dst: *dst,
                     dport: *dport,
@@ -766,7 +797,8 @@ pub fn probe(scn: &Scenario, plan: &Plan, jobs: &[Job]) -> Result<CraftedReport,
         report.packets.push(Crafted {
             network: scn.networks[p.net].name.clone(),
             src: p.src,
-            control: p.control,
+            control: p.kind == "control",
+            kind: p.kind,
             proto: p.proto,
             dst: p.dst,
             dport: p.dport,

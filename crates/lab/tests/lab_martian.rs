@@ -2,7 +2,9 @@
 //! catch-all `internet` (IPv4 and IPv6), a TCP SYN and a UDP datagram with
 //! each martian and special-purpose source (`martian::SOURCES`) and the
 //! stand-in's own address, to web behind the router and to the router's
-//! own socket; from the LAN's stand-in, the LAN's own special addresses
+//! own socket and, through the router's DNAT, to peer beside the stand-in
+//! (back out the interface it came in on); from the LAN's stand-in, the
+//! LAN's own special addresses
 //! (`martian::network_sources`) to the router; with the router's
 //! `rp_filter` off and strict. Where each lab namespace saw each packet
 //! must be what the model's trace says, and what Linux 6.18 was measured to
@@ -31,22 +33,34 @@ enum Fate {
     Arrives,
 }
 
-/// The measured fate of each source: (source, to web, to the router).
-const FATES: &[(&str, Fate, Fate)] = &[
-    ("0.0.0.0", Fate::AtRouter, Fate::AtRouter),
-    ("0.1.2.3", Fate::Arrives, Fate::Arrives),
-    ("127.0.0.5", Fate::AtRouter, Fate::AtRouter),
-    ("224.0.0.5", Fate::AtRouter, Fate::AtRouter),
-    ("255.255.255.255", Fate::AtRouter, Fate::AtRouter),
-    ("240.0.0.5", Fate::Arrives, Fate::Arrives),
-    ("169.254.1.1", Fate::Arrives, Fate::Arrives),
-    // Not forwarded, but delivered on its own link.
-    ("::", Fate::AtRouter, Fate::Arrives),
-    ("::1", Fate::Receipt, Fate::Receipt),
-    ("ff02::5", Fate::Receipt, Fate::Receipt),
-    ("fe80::1", Fate::AtRouter, Fate::Arrives),
-    ("::ffff:10.0.0.1", Fate::Arrives, Fate::Arrives),
-    ("100::1", Fate::Arrives, Fate::Arrives),
+/// The measured fate of each source: (source, to web, to the router, to
+/// peer through the router and back out the interface it came in on).
+const FATES: &[(&str, Fate, Fate, Fate)] = &[
+    ("0.0.0.0", Fate::AtRouter, Fate::AtRouter, Fate::AtRouter),
+    ("0.1.2.3", Fate::Arrives, Fate::Arrives, Fate::Arrives),
+    ("127.0.0.5", Fate::AtRouter, Fate::AtRouter, Fate::AtRouter),
+    ("224.0.0.5", Fate::AtRouter, Fate::AtRouter, Fate::AtRouter),
+    (
+        "255.255.255.255",
+        Fate::AtRouter,
+        Fate::AtRouter,
+        Fate::AtRouter,
+    ),
+    ("240.0.0.5", Fate::Arrives, Fate::Arrives, Fate::Arrives),
+    ("169.254.1.1", Fate::Arrives, Fate::Arrives, Fate::Arrives),
+    // Not forwarded to another interface, but delivered on its own link,
+    // and forwarded back out it (`ip6_forward` does not check then).
+    ("::", Fate::AtRouter, Fate::Arrives, Fate::Arrives),
+    ("::1", Fate::Receipt, Fate::Receipt, Fate::Receipt),
+    ("ff02::5", Fate::Receipt, Fate::Receipt, Fate::Receipt),
+    ("fe80::1", Fate::AtRouter, Fate::Arrives, Fate::Arrives),
+    (
+        "::ffff:10.0.0.1",
+        Fate::Arrives,
+        Fate::Arrives,
+        Fate::Arrives,
+    ),
+    ("100::1", Fate::Arrives, Fate::Arrives, Fate::Arrives),
 ];
 
 /// The LAN's own special addresses, sent to the router: (source, with
@@ -59,21 +73,21 @@ const LAN_FATES: &[(&str, Fate, Fate)] = &[
     ("fd00:70::", Fate::Arrives, Fate::AtRouter),
 ];
 
-/// What the namespaces see for a fate.
-fn seen(fate: Fate, to_web: bool) -> BTreeMap<String, Seen> {
+/// What the namespaces see for a fate, the journey going to `dest`.
+fn seen(fate: Fate, dest: &str) -> BTreeMap<String, Seen> {
     let mut m = BTreeMap::new();
     let s = |pre, fwd, input| Seen { pre, fwd, input };
-    match (fate, to_web) {
+    match (fate, dest) {
         (Fate::Receipt, _) => {}
         (Fate::AtRouter, _) => {
             m.insert("r".to_string(), s(true, false, false));
         }
-        (Fate::Arrives, true) => {
-            m.insert("r".to_string(), s(true, true, false));
-            m.insert("web".to_string(), s(true, false, true));
-        }
-        (Fate::Arrives, false) => {
+        (Fate::Arrives, "r") => {
             m.insert("r".to_string(), s(true, false, true));
+        }
+        (Fate::Arrives, dest) => {
+            m.insert("r".to_string(), s(true, true, false));
+            m.insert(dest.to_string(), s(true, false, true));
         }
     }
     m
@@ -113,49 +127,47 @@ fn each_crafted_source_goes_where_the_model_says() {
                 "{what}: {why}"
             );
         }
-        // Every source, both protocols, from the internet to web (both
-        // families: by name, web:80 and web:53) and to the router (r:22,
-        // both families); from the LAN to the router (both families).
-        let count = |net: &str, to_web: bool| {
+        // Every source, both protocols, both families (by name), from the
+        // internet to web (web:80 and web:53), to the router (r:22, and
+        // r:2222 for UDP) and through it to peer (r:2222 for TCP); from the
+        // LAN to the router.
+        let count = |net: &str, dest: &str| {
             report
                 .packets
                 .iter()
-                .filter(|c| c.network == net && (c.dest_host == "web") == to_web)
+                .filter(|c| c.network == net && c.dest_host == dest)
                 .count()
         };
-        let lan_sources = 3 + 2;
-        assert_eq!(
-            count("internet", true),
-            2 * 2 * (martian::SOURCES.len() + 2),
-            "{variant:?}"
-        );
-        assert_eq!(
-            count("internet", false),
-            2 * (martian::SOURCES.len() + 2),
-            "{variant:?}"
-        );
-        assert_eq!(count("lan", false), 2 * lan_sources, "{variant:?}");
-        assert_eq!(count("lan", true), 0, "{variant:?}");
+        let per_dest = martian::SOURCES.len() + 2;
+        assert_eq!(count("internet", "web"), 2 * 2 * per_dest, "{variant:?}");
+        assert_eq!(count("internet", "r"), 3 * per_dest, "{variant:?}");
+        assert_eq!(count("internet", "peer"), per_dest, "{variant:?}");
+        assert_eq!(count("lan", "r"), 2 * (3 + 2), "{variant:?}");
+        assert_eq!(report.packets.len(), 8 * per_dest + 10, "{variant:?}");
         for c in &report.packets {
             assert!(c.agree, "{variant:?}: {}", c.line());
-            let to_web = c.dest_host == "web";
-            let (table, first) = if c.network == "lan" {
-                (LAN_FATES, variant.is_none())
-            } else {
-                (FATES, to_web)
-            };
             let fate = if c.control {
                 Fate::Arrives
-            } else {
-                table
+            } else if c.network == "lan" {
+                LAN_FATES
                     .iter()
                     .find(|f| f.0.parse::<std::net::IpAddr>().unwrap() == c.src)
-                    .map(|f| if first { f.1 } else { f.2 })
+                    .map(|f| if variant.is_none() { f.1 } else { f.2 })
+                    .expect("a LAN source")
+            } else {
+                FATES
+                    .iter()
+                    .find(|f| f.0.parse::<std::net::IpAddr>().unwrap() == c.src)
+                    .map(|f| match c.dest_host.as_str() {
+                        "web" => f.1,
+                        "r" => f.2,
+                        _ => f.3,
+                    })
                     .expect("a listed source")
             };
             assert_eq!(
                 c.kernel,
-                seen(fate, to_web),
+                seen(fate, &c.dest_host),
                 "{variant:?}: the kernel, measured as {fate:?}: {}",
                 c.line()
             );
@@ -171,5 +183,5 @@ fn each_crafted_source_goes_where_the_model_says() {
         }
     }
     eprintln!("crafted sources: {checked} packets, every one where the model says");
-    assert_eq!(checked, 2 * (6 * (martian::SOURCES.len() + 2) + 2 * 5));
+    assert_eq!(checked, 2 * (8 * (martian::SOURCES.len() + 2) + 10));
 }

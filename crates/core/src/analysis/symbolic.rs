@@ -2408,8 +2408,15 @@ impl<'s> Engine<'s> {
         let mut f = f;
         f.ttl -= 1;
         for (c, out_iface, next) in self.route(f, out) {
-            let Some(c) = self.drop_martians(c, MartianAt::Forwarding, out) else {
-                continue;
+            // Not checked for a packet that leaves by the interface it came
+            // in on (the tracer's `receive`).
+            let c = if out_iface == in_iface {
+                c
+            } else {
+                let Some(c) = self.drop_martians(c, MartianAt::Forwarding, out) else {
+                    continue;
+                };
+                c
             };
             for c in self.filter_hook(
                 c,

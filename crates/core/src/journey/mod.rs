@@ -1727,8 +1727,13 @@ impl<'s> Tracer<'s> {
             Ok(x) => x,
             Err(end) => return Receive::Stop(end),
         };
-        if let Some(end) = self.martian(dev, in_iface, pkt, route::MartianAt::Forwarding) {
-            return end;
+        // Linux checks there only for a packet that leaves by another
+        // interface than it came in on (`ip6_forward` takes the way back
+        // out for a redirect's case, before the source check).
+        if out_iface != in_iface {
+            if let Some(end) = self.martian(dev, in_iface, pkt, route::MartianAt::Forwarding) {
+                return end;
+            }
         }
         if let Some(end) = self.run_filter(
             dev,

@@ -104,9 +104,11 @@ pub enum MartianAt {
     /// delivery and forwarding alike: 0.0.0.0, loopback (127.0.0.0/8) on a
     /// network interface, multicast (224.0.0.0/4) and limited broadcast.
     Routing,
-    /// IPv6, when forwarding, after the route lookup and before the forward
-    /// hook (`ip6_forward`): the unspecified address and link-local sources,
-    /// which may arrive on their link but not leave it.
+    /// IPv6, when forwarding to another interface than the packet came in
+    /// on, after the route lookup and before the forward hook
+    /// (`ip6_forward`; a packet going back out its own interface takes the
+    /// redirect's branch, which does not check): the unspecified address and
+    /// link-local sources, which may arrive on their link but not leave it.
     Forwarding,
 }
 
