@@ -2211,34 +2211,33 @@ fn small_extras(seed: u64, hosts: &[SHost], routers: usize, nets: &[SNet]) -> Sm
         // The proxies in the order a request meets them, and where the
         // last one sends it.
         let mut chain: Vec<(usize, u16)> = Vec::new();
-        let end: (usize, u16);
-        match r.below(4) {
+        let end: (usize, u16) = match r.below(4) {
             0 => {
                 for &c in &order[..r.range(1, n.min(3))] {
                     chain.push((c, port_of(r, c)));
                 }
                 let c = r.below(n);
-                end = (c, port_of(r, c));
+                (c, port_of(r, c))
             }
             2 if n >= 2 => {
                 for &c in &order[..2] {
                     chain.push((c, port_of(r, c)));
                 }
-                end = chain[0];
+                chain[0]
             }
             3 if n >= 2 => {
                 let ring = r.range(1, (n - 1).min(2));
                 for &c in &order[..1 + ring] {
                     chain.push((c, port_of(r, c)));
                 }
-                end = chain[1];
+                chain[1]
             }
             _ => {
                 let c = order[0];
                 chain.push((c, port_of(r, c)));
-                end = chain[0];
+                chain[0]
             }
-        }
+        };
         for (i, &(c, port)) in chain.iter().enumerate() {
             let (uc, up) = chain.get(i + 1).copied().unwrap_or(end);
             let mode = match r.below(5) {

@@ -1132,7 +1132,16 @@ variants:
     why: The router checks sources.
     hosts: { r: { rp_filter: strict } }
 "#;
-    let rows: &[(Option<&str>, &str, &str, OutcomeKind, &str, Stage)] = &[
+    // (variant, from, to, outcome, the device the request stops at, its stage)
+    type Row<'a> = (
+        Option<&'a str>,
+        &'a str,
+        &'a str,
+        OutcomeKind,
+        &'a str,
+        Stage,
+    );
+    let rows: &[Row] = &[
         (
             None,
             "internet@0.0.0.0",
