@@ -1703,11 +1703,25 @@ const IP_ERROR_BURST: usize = 3;
 /// ...and how often one more after that (`error_cost` is one second).
 const IP_ERROR_PACE: Duration = Duration::from_millis(1100);
 
-/// Whether the model says a router (not the sender) has no IPv4 route.
-fn router_no_route_v4(t: &Trace) -> bool {
-    t.outcome.kind == OutcomeKind::NoRoute
-        && t.outcome.at.as_deref() != Some(t.query.source.as_str())
-        && t.query.destination_address.is_some_and(|a| a.is_ipv4())
+/// When the model says a router has no IPv4 route for a leg of the journey
+/// (the client's, or a proxy's upstream leg): the device that sent that
+/// leg, whose address the router's `ip_error()` budget is kept for.
+fn router_no_route_v4(t: &Trace) -> Option<String> {
+    if t.outcome.kind != OutcomeKind::NoRoute {
+        return None;
+    }
+    let step = t.outcome.step?;
+    let sender = t
+        .hops
+        .iter()
+        .filter(|h| {
+            h.step <= step
+                && h.stage == Stage::Send
+                && h.direction == pathproof_core::evidence::Direction::Request
+        })
+        .last()?;
+    (t.outcome.at.as_deref() != Some(sender.device.as_str()) && sender.packet.dst.is_ipv4())
+        .then(|| sender.device.clone())
 }
 
 /// The ports the lab's namespaces pick ephemeral source ports from.
@@ -1947,7 +1961,12 @@ pub fn probe(scn: &Scenario, plan: &Plan, jobs: Vec<Job>) -> Result<Vec<ProbeRes
         };
         let proxy_addr = proxy_addr(scn, &j, &t);
         // Journeys that would share a 5-tuple run one after the other.
-        let key = if router_no_route_v4(&t) {
+        let key = if let Some(sender) = router_no_route_v4(&t) {
+            // Per sender: a proxy's upstream leg spends the proxy's budget.
+            let ns = scn
+                .host_by_name(&sender)
+                .map(|id| plan.hosts[id.index()].ns.clone())
+                .unwrap_or_else(|| ns.clone());
             // Paced: a router's IPv4 "no route" answers are rate limited per
             // source by ip_error() with the machine-wide (init namespace only)
             // net.ipv4.route.error_cost/error_burst: a burst, then one a second.
