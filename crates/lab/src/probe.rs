@@ -1719,7 +1719,7 @@ fn router_no_route_v4(t: &Trace) -> Option<String> {
                 && h.stage == Stage::Send
                 && h.direction == pathproof_core::evidence::Direction::Request
         })
-        .last()?;
+        .next_back()?;
     (t.outcome.at.as_deref() != Some(sender.device.as_str()) && sender.packet.dst.is_ipv4())
         .then(|| sender.device.clone())
 }
