@@ -1711,15 +1711,11 @@ fn router_no_route_v4(t: &Trace) -> Option<String> {
         return None;
     }
     let step = t.outcome.step?;
-    let sender = t
-        .hops
-        .iter()
-        .filter(|h| {
-            h.step <= step
-                && h.stage == Stage::Send
-                && h.direction == pathproof_core::evidence::Direction::Request
-        })
-        .next_back()?;
+    let sender = t.hops.iter().rfind(|h| {
+        h.step <= step
+            && h.stage == Stage::Send
+            && h.direction == pathproof_core::evidence::Direction::Request
+    })?;
     (t.outcome.at.as_deref() != Some(sender.device.as_str()) && sender.packet.dst.is_ipv4())
         .then(|| sender.device.clone())
 }
