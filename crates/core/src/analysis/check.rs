@@ -611,6 +611,30 @@ fn evaluate(
                 };
             }
             let sources = sources_of(scn, from);
+            // A host's connection to its own address never crosses the
+            // network (the engine leaves it out): the tracer decides it, as
+            // it decides a DNS name's.
+            if let (Some(port), [Source::Host(h)]) = (port, sources.as_slice()) {
+                let own = match to {
+                    Place::Host(n) => scn.host_by_name(n) == Some(*h),
+                    Place::Address(a) => scn.host(*h).has_addr(*a),
+                    _ => false,
+                };
+                if own {
+                    let t = natural_trace(scn, from, to, *proto, Some(*port));
+                    let ok = t.as_ref().is_some_and(connected);
+                    let why = t
+                        .as_ref()
+                        .map(|t| t.outcome.text.clone())
+                        .unwrap_or_else(|| "the journey could not be traced".into());
+                    let detail = if ok {
+                        format!("{from} connects to itself: {why}")
+                    } else {
+                        format!("no packet from {from} connects to {to}: {why}")
+                    };
+                    return (ok == allow, detail, t);
+                }
+            }
             let hits: Vec<Journey> = r
                 .journeys
                 .iter()

@@ -1104,13 +1104,39 @@ pub(crate) fn fam_ranges(
     normalise(space.0.iter().filter(|c| c.fam == fam).map(field).collect())
 }
 
+/// The addresses of network `n` that a device's reverse-path check may drop
+/// whatever the routes say (`route::not_unicast_back`): of each of its
+/// prefixes (not a catch-all's), the IPv4 directed broadcast and the IPv6
+/// subnet-router anycast address.
+pub(crate) fn rp_exempt(scn: &Scenario, n: NetworkId) -> Vec<(Fam, u128)> {
+    let net = scn.network(n);
+    if net.catch_all {
+        return Vec::new();
+    }
+    net.prefixes
+        .iter()
+        .filter_map(|p| match p {
+            ipnet::IpNet::V4(p) if p.prefix_len() < 31 => {
+                Some((Fam::V4, addr_u128(IpAddr::V4(p.broadcast()))))
+            }
+            ipnet::IpNet::V6(p) if p.prefix_len() < 127 => {
+                Some((Fam::V6, addr_u128(IpAddr::V6(p.network()))))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
 /// Whether a space's sources are every address a network's stand-in can
 /// reach anything from, in the space's families: its own ranges, less the
 /// martian sources that a device may drop on the way (whether it drops
 /// them depends on the path: a link-local IPv6 source reaches a neighbour
-/// but is not forwarded), and nothing beyond its own ranges.
+/// but is not forwarded) and less `exempt` (`rp_exempt`: what a
+/// reverse-path check drops depends on the path too), and nothing beyond
+/// its own ranges.
 pub(crate) fn full_source_space(
     engine_owned: &[(Fam, u128, u128)],
+    exempt: &[(Fam, u128)],
     space: &Space,
     fams: &[Fam],
 ) -> bool {
@@ -1128,6 +1154,7 @@ pub(crate) fn full_source_space(
                 .iter()
                 .filter(|m| m.1 == (fam == Fam::V6))
                 .map(|m| (m.2, m.3))
+                .chain(exempt.iter().filter(|e| e.0 == fam).map(|&(_, x)| (x, x)))
                 .collect(),
         );
         intervals_within(&have, &own) && intervals_within(&intervals_minus(&own, &martian), &have)

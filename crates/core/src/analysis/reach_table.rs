@@ -298,6 +298,7 @@ fn lines_of(
             let full = match j.source {
                 Source::Network(n) => super::reach::full_source_space(
                     engine_owned.get(&n).map(Vec::as_slice).unwrap_or(&[]),
+                    &super::reach::rp_exempt(ctx.scn, n),
                     space,
                     &fams,
                 ),
@@ -874,6 +875,7 @@ fn network_rows(ctx: &Ctx, engine_owned: &Owned, r: &Reach) -> Vec<Row> {
                     .collect();
                 super::reach::full_source_space(
                     engine_owned.get(&n).map(Vec::as_slice).unwrap_or(&[]),
+                    &super::reach::rp_exempt(ctx.scn, n),
                     &j.space(),
                     &fam_list,
                 )
@@ -1254,9 +1256,12 @@ mod tests {
                 assert!(is_asked(m));
                 let whole = match m {
                     Source::Host(_) => true,
-                    Source::Network(n) => {
-                        super::super::reach::full_source_space(&owned[n], &space, &fams)
-                    }
+                    Source::Network(n) => super::super::reach::full_source_space(
+                        &owned[n],
+                        &super::super::reach::rp_exempt(scn, *n),
+                        &space,
+                        &fams,
+                    ),
                 };
                 assert!(pairs
                     .insert((*m, (j.host(), j.socket())), (whole, bits))

@@ -198,7 +198,7 @@ pub(crate) fn stand_in_host(
 
 /// The source address a host gives a packet to `dst`: the address of the
 /// interface its route to `dst` leaves by, as Linux picks it.
-pub(crate) fn select_source(host: &Host, dst: IpAddr) -> Option<IpAddr> {
+pub fn select_source(host: &Host, dst: IpAddr) -> Option<IpAddr> {
     if dst.is_loopback() || host.has_addr(dst) {
         return Some(dst);
     }

@@ -15,6 +15,11 @@ pub mod translate;
 mod claims;
 mod endpoints;
 
+/// The source address a host sends from to `dst` (stage 2.4 of
+/// docs/semantics.md), for adapters that open connections as the model
+/// says a host does (the lab's proxies).
+pub use endpoints::select_source;
+
 use std::net::IpAddr;
 
 use crate::evidence::*;
@@ -93,9 +98,14 @@ impl Query {
 pub fn trace(scn: &Scenario, q: &Query) -> Result<Trace, QueryError> {
     let dest = endpoints::destination(scn, &q.to, q.port, q.ipv6, q.proto);
     // An IPv6 address asked for is an IPv6 journey: a sender standing for a
-    // network of both families sends from its IPv6 address, as with -6.
+    // network of both families sends from its IPv6 address, as with -6; so
+    // is a host that has only IPv6 addresses.
     let v6 = q.ipv6
-        || matches!(&dest, Ok(d) if matches!(d.kind, endpoints::DestKind::Addr(IpAddr::V6(_))));
+        || matches!(&dest, Ok(d) if matches!(
+            d.kind,
+            endpoints::DestKind::Addr(IpAddr::V6(_))
+                | endpoints::DestKind::Host { addr: IpAddr::V6(_) }
+        ));
     let source = endpoints::source(scn, &q.from, v6)?;
     let dest = dest?;
     let via = match &q.via {
@@ -256,6 +266,8 @@ struct Conn {
     snat_from: Option<(IpAddr, u16)>,
     /// Set when this device rewrote the destination (DNAT): the original destination.
     dnat_from: Option<(IpAddr, u16)>,
+    /// The connection (leg) of the journey it belongs to.
+    leg: usize,
 }
 
 /// Where a walk ended.
@@ -283,6 +295,13 @@ struct Tracer<'s> {
     here: Option<(Dev, Tuple, NatFrom)>,
     /// The request belongs to a connection opened earlier (`Query::established`).
     existing: bool,
+    /// The connection (leg) being walked: the client's is 1, each proxy's
+    /// upstream connection the next. Conntrack finds a packet's entry among
+    /// its own connection's only: two connections of one journey never
+    /// share a tuple in Linux (each has its own ephemeral port, or a NAT
+    /// that would make them clash picks another), though the model gives
+    /// every connection the port 49152.
+    leg: usize,
 }
 
 /// What a NAT replaced: the original address and port, if it did.
@@ -316,6 +335,7 @@ impl<'s> Tracer<'s> {
             walk_origin: 0,
             here: None,
             existing: false,
+            leg: 0,
         }
     }
 
@@ -827,6 +847,7 @@ impl<'s> Tracer<'s> {
 
     /// One leg: a request from `from`, then its reply. Returns where the request landed.
     fn leg(&mut self, from: Dev, t: Tuple) -> Result<(Dev, Packet), Outcome> {
+        self.leg += 1;
         self.direction = Direction::Request;
         self.pending = None;
         let (dev, pkt) = match self.walk(from, Packet::new(t)) {
@@ -1109,7 +1130,27 @@ impl<'s> Tracer<'s> {
                 return last;
             };
             let Some(my_addr) = endpoints::select_source(self.host(dev), up_addr) else {
-                return last;
+                // No address of the upstream's family: the proxy's connect()
+                // fails at once (ENETUNREACH), as a client's would.
+                let detail = format!(
+                    "{name} is a reverse proxy to {}:{port}, but it has no address of the family of {up_addr}: it cannot connect",
+                    up.name
+                );
+                self.hop(
+                    dev,
+                    Stage::Proxy,
+                    None,
+                    &pkt,
+                    Verdict::Drop,
+                    None,
+                    detail.clone(),
+                );
+                return Some(self.stop(
+                    OutcomeKind::NoRoute,
+                    Some(dev),
+                    detail,
+                    "network is unreachable",
+                ));
             };
             let detail = format!(
                 "{name} is a reverse proxy: it forwards the request to {}:{port} from {my_addr}",
@@ -1197,7 +1238,7 @@ impl<'s> Tracer<'s> {
             let snat = self
                 .conns
                 .iter()
-                .find(|c| c.dev == origin && c.reply == key)
+                .find(|c| c.leg == self.leg && c.dev == origin && c.reply == key)
                 .and_then(|c| c.snat_from);
             if let Some(from) = snat {
                 self.undo_nat(origin, None, &mut pkt, Side::Dst, from);
@@ -1246,7 +1287,9 @@ impl<'s> Tracer<'s> {
             let conn = self
                 .conns
                 .iter()
-                .find(|c| c.dev == origin && c.reply == key && c.dnat_from.is_some())
+                .find(|c| {
+                    c.leg == self.leg && c.dev == origin && c.reply == key && c.dnat_from.is_some()
+                })
                 .cloned();
             if let Some((addr, port)) = conn.and_then(|c| c.dnat_from) {
                 self.undo_nat(origin, Some(out_iface), &mut pkt, Side::Src, (addr, port));
@@ -1292,11 +1335,9 @@ impl<'s> Tracer<'s> {
             Direction::Request if self.existing => ConnState::Established,
             Direction::Request => ConnState::New,
             Direction::Reply => {
-                if self
-                    .conns
-                    .iter()
-                    .any(|c| c.dev == dev && (c.reply == t || c.orig == t.reversed()))
-                {
+                if self.conns.iter().any(|c| {
+                    c.leg == self.leg && c.dev == dev && (c.reply == t || c.orig == t.reversed())
+                }) {
                     if pkt.inner.is_some() {
                         // An ICMP error about a known connection.
                         ConnState::Related
@@ -1329,6 +1370,7 @@ impl<'s> Tracer<'s> {
             reply: out.reversed(),
             snat_from,
             dnat_from,
+            leg: self.leg,
         });
     }
 
@@ -1526,7 +1568,7 @@ impl<'s> Tracer<'s> {
         let conn = self
             .conns
             .iter()
-            .find(|c| c.dev == dev && c.reply == key)
+            .find(|c| c.leg == self.leg && c.dev == dev && c.reply == key)
             .cloned();
         let entered = pkt.t;
 
@@ -1694,8 +1736,13 @@ impl<'s> Tracer<'s> {
             Ok(x) => x,
             Err(end) => return Receive::Stop(end),
         };
-        if let Some(end) = self.martian(dev, in_iface, pkt, route::MartianAt::Forwarding) {
-            return end;
+        // Linux checks there only for a packet that leaves by another
+        // interface than it came in on (`ip6_forward` takes the way back
+        // out for a redirect's case, before the source check).
+        if out_iface != in_iface {
+            if let Some(end) = self.martian(dev, in_iface, pkt, route::MartianAt::Forwarding) {
+                return end;
+            }
         }
         if let Some(end) = self.run_filter(
             dev,
@@ -1889,7 +1936,7 @@ impl<'s> Tracer<'s> {
         if !self
             .conns
             .iter()
-            .any(|c| c.dev == p.dev && c.reply == reply)
+            .any(|c| c.leg == self.leg && c.dev == p.dev && c.reply == reply)
         {
             self.conns.push(Conn {
                 dev: p.dev,
@@ -1897,6 +1944,7 @@ impl<'s> Tracer<'s> {
                 reply,
                 snat_from: None,
                 dnat_from: p.dnat_from,
+                leg: self.leg,
             });
         }
         let name = self.dev_name(p.dev);
@@ -2173,10 +2221,10 @@ impl<'s> Tracer<'s> {
         let detail = hop.detail.clone();
         // The sender's own output filter on its own request: a datagram or a
         // ping fails in send() with EPERM at once, dropped or rejected; the
-        // program sees that, whatever answer a reject then loops back. Not an
-        // IPv6 ping: Linux's ICMPv6 socket drops the error of sending
-        // (`icmpv6_push_pending_frames`), so the program waits for an answer
-        // (found by the lab's differential of hosts with rule sets).
+        // program sees that, whatever answer a reject then loops back. Not
+        // an IPv6 ping: Linux's ping_v6_sendmsg ignores what sending the
+        // echo request returns, so it is lost (dropped) or answered over
+        // loopback (rejected) as a TCP SYN is.
         let own_send = matches!(hook, FilterHook::Output)
             && dev == self.walk_origin
             && direction == Direction::Request
