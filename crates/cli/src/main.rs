@@ -104,6 +104,10 @@ enum Command {
         /// networks it is reached from), or `auto` (sockets up to 100 of them).
         #[arg(long, value_enum, default_value = "auto")]
         view: ReachView,
+        /// JSON and CSV one (sources, socket) pair at a time, as before
+        /// classes of journeys (JSON schema 1); grows with the pairs.
+        #[arg(long)]
+        pairs: bool,
     },
     /// Evaluate the scenario's `expect:` lines; exit 1 when one does not hold.
     Check {
@@ -376,6 +380,7 @@ fn run(cli: Cli) -> Result<ExitCode, InputError> {
             variant,
             format,
             view,
+            pairs,
         } => {
             let scn = scenario_arg::load(scenario.as_deref(), variant.as_deref())?;
             let view = match view {
@@ -394,8 +399,14 @@ fn run(cli: Cli) -> Result<ExitCode, InputError> {
                 // gigabytes.
                 use std::io::Write;
                 let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-                let result =
-                    reach_cmd::reach_to(&scn, from.as_deref(), to.as_deref(), format, &mut out)?;
+                let result = reach_cmd::reach_to(
+                    &scn,
+                    from.as_deref(),
+                    to.as_deref(),
+                    format,
+                    pairs,
+                    &mut out,
+                )?;
                 written(result.and_then(|()| out.flush()));
                 return Ok(ExitCode::SUCCESS);
             }

@@ -272,6 +272,24 @@ pub fn reach_with_budget(
     keep_stopped: bool,
     budget: &Budget,
 ) -> Result<Reach, Exceeded> {
+    reach_classes(engine, q, keep_stopped, budget, true)
+}
+
+/// The answer with a class of its own for every socket: what `reach` made
+/// before targets reached alike shared a class. The reference the classes
+/// are tested against (their expansion to single sockets must equal it).
+pub fn reach_one_target_each(engine: &Engine, q: &ReachQuery) -> Reach {
+    reach_classes(engine, q, false, &Budget::unlimited(), false)
+        .expect("an unlimited budget that nobody cancels is never exceeded")
+}
+
+fn reach_classes(
+    engine: &Engine,
+    q: &ReachQuery,
+    keep_stopped: bool,
+    budget: &Budget,
+    group_targets: bool,
+) -> Result<Reach, Exceeded> {
     let scn = engine.scn;
     let mut sources = q.from.clone().unwrap_or_else(|| all_sources(scn));
     // A source asked for twice is walked once (the first time it is named).
@@ -306,6 +324,7 @@ pub fn reach_with_budget(
                             targets,
                             keep_stopped,
                             budget,
+                            group_targets,
                         };
                         mine.push((i, class_reach(&walk, q, class, &mut cache)));
                     }
@@ -341,6 +360,8 @@ struct Walk<'e, 's> {
     targets: Option<&'e [Cube]>,
     keep_stopped: bool,
     budget: &'e Budget,
+    /// Targets reached alike share a class (else each has its own).
+    group_targets: bool,
 }
 
 /// The journeys (and, if asked, the stopped parts) of one class of sources.
@@ -420,7 +441,7 @@ fn class_reach(w: &Walk, q: &ReachQuery, class: &[Source], cache: &mut WalkCache
             socket,
         };
         let key = template(engine.own_addrs(dev), dev, socket, &paths);
-        match templates.get(&key) {
+        match templates.get(&key).filter(|_| w.group_targets) {
             Some(&i) => alike[i].1.push(target),
             None => {
                 templates.insert(key, alike.len());
@@ -1326,15 +1347,141 @@ struct JsonReach<'a> {
     variant: &'a Option<String>,
 }
 
+/// The answer as JSON (schema 2): one entry per class of journeys
+/// (docs/json.md, "reach").
 pub fn render_json(scn: &Scenario, r: &Reach) -> String {
     let mut out = Vec::new();
     write_json(scn, r, &mut out).expect("a vector takes every write");
     String::from_utf8(out).expect("JSON is UTF-8")
 }
 
-/// [`render_json`] into a writer as it is made (the 2,000-host answer is
-/// 1.6 GB of text: the caller need not hold it).
+/// The answer one (sources, socket) pair at a time (schema 1, `--pairs`):
+/// its size grows with the pairs.
+pub fn render_json_pairs(scn: &Scenario, r: &Reach) -> String {
+    let mut out = Vec::new();
+    write_json_pairs(scn, r, &mut out).expect("a vector takes every write");
+    String::from_utf8(out).expect("JSON is UTF-8")
+}
+
+/// One class of journeys in the JSON answer.
+#[derive(Serialize)]
+struct JsonClass {
+    /// Every source of the class.
+    sources: Vec<String>,
+    source_kind: &'static str,
+    /// Every socket of the class.
+    targets: Vec<JsonTarget>,
+    /// The (source, socket) pairs the class stands for (a host never
+    /// reaches its own socket).
+    pairs: usize,
+    proto: Proto,
+    port: u16,
+    /// The target the paths and packets below are told for.
+    told_for: String,
+    packets: SpaceSummary,
+    paths: Vec<JsonPath>,
+}
+
+#[derive(Serialize)]
+struct JsonTarget {
+    host: String,
+    socket: String,
+}
+
+fn json_class(scn: &Scenario, names: &[String], j: &Journey) -> JsonClass {
+    let t0 = j.targets[0];
+    let h0 = scn.host(t0.host);
+    let s0 = &h0.sockets[t0.socket];
+    JsonClass {
+        sources: j.members.iter().map(|m| source_name(scn, *m)).collect(),
+        source_kind: match j.source {
+            Source::Host(_) => "host",
+            Source::Network(_) => "network",
+        },
+        targets: j
+            .targets
+            .iter()
+            .map(|t| {
+                let h = scn.host(t.host);
+                JsonTarget {
+                    host: h.name.clone(),
+                    socket: h.sockets[t.socket].text.clone(),
+                }
+            })
+            .collect(),
+        pairs: j.pairs(),
+        proto: s0.proto,
+        port: s0.port,
+        told_for: h0.name.clone(),
+        packets: summarise(&j.space()),
+        paths: j
+            .paths
+            .iter()
+            .map(|(p, sp)| JsonPath {
+                rules: path_rules(scn, p),
+                devices: path_devices(scn, names, p),
+                packets: summarise(sp),
+                example: example(sp),
+            })
+            .collect(),
+    }
+}
+
+/// The classes of a reach for `write_json`, each made as it is written.
+struct LazyClasses<'a> {
+    scn: &'a Scenario,
+    r: &'a Reach,
+    names: Vec<String>,
+}
+
+impl Serialize for LazyClasses<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = s.serialize_seq(Some(self.r.journeys.len()))?;
+        for j in &self.r.journeys {
+            let v = serde_json::to_value(json_class(self.scn, &self.names, j))
+                .map_err(serde::ser::Error::custom)?;
+            seq.serialize_element(&v)?;
+        }
+        seq.end()
+    }
+}
+
+#[derive(Serialize)]
+struct JsonClasses<'a> {
+    classes: LazyClasses<'a>,
+    file: &'a str,
+    pairs: usize,
+    scenario: &'a str,
+    schema: u32,
+    variant: &'a Option<String>,
+}
+
+/// [`render_json`] into a writer as it is made.
 pub fn write_json(scn: &Scenario, r: &Reach, mut w: impl std::io::Write) -> std::io::Result<()> {
+    let answer = JsonClasses {
+        classes: LazyClasses {
+            scn,
+            r,
+            names: device_names(scn),
+        },
+        file: &scn.file,
+        pairs: r.pairs(),
+        scenario: &scn.name,
+        schema: 2,
+        variant: &scn.variant,
+    };
+    serde_json::to_writer_pretty(&mut w, &answer).map_err(std::io::Error::from)?;
+    w.write_all(b"\n")
+}
+
+/// [`render_json_pairs`] into a writer as it is made (the 2,000-host answer
+/// is 1.6 GB of text: the caller need not hold it).
+pub fn write_json_pairs(
+    scn: &Scenario,
+    r: &Reach,
+    mut w: impl std::io::Write,
+) -> std::io::Result<()> {
     let answer = JsonReach {
         file: &scn.file,
         journeys: LazyJourneys {
@@ -1352,22 +1499,75 @@ pub fn write_json(scn: &Scenario, r: &Reach, mut w: impl std::io::Write) -> std:
     w.write_all(b"\n")
 }
 
-/// One row per path: every field a spreadsheet needs; lists are space-separated.
+/// CSV: one row per path of each class; lists are space-separated.
 pub fn render_csv(scn: &Scenario, r: &Reach) -> String {
     let mut out = Vec::new();
     write_csv(scn, r, &mut out).expect("a vector takes every write");
     String::from_utf8(out).expect("CSV is UTF-8")
 }
 
+/// CSV one (sources, socket) pair at a time (`--pairs`).
+pub fn render_csv_pairs(scn: &Scenario, r: &Reach) -> String {
+    let mut out = Vec::new();
+    write_csv_pairs(scn, r, &mut out).expect("a vector takes every write");
+    String::from_utf8(out).expect("CSV is UTF-8")
+}
+
+fn csv_quote(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+fn example_text(e: &Option<Example>) -> String {
+    e.map(|e| format!("{} {}:{} -> {}:{}", e.proto, e.src, e.sport, e.dst, e.dport))
+        .unwrap_or_default()
+}
+
 /// [`render_csv`] into a writer, row by row.
 pub fn write_csv(scn: &Scenario, r: &Reach, mut w: impl std::io::Write) -> std::io::Result<()> {
-    let q = |s: &str| {
-        if s.contains([',', '"', '\n']) {
-            format!("\"{}\"", s.replace('"', "\"\""))
-        } else {
-            s.to_string()
+    let q = csv_quote;
+    w.write_all(b"sources,source_kind,targets,pairs,proto,port,told_for,packet_sources,destinations,dports,rules,devices,example\n")?;
+    let names = device_names(scn);
+    for j in &r.journeys {
+        let c = json_class(scn, &names, j);
+        let targets: Vec<String> = c
+            .targets
+            .iter()
+            .map(|t| format!("{}:{}", t.host, t.socket.replace(' ', "_")))
+            .collect();
+        for p in &c.paths {
+            let row = [
+                q(&c.sources.join(" ")),
+                c.source_kind.to_string(),
+                q(&targets.join(" ")),
+                c.pairs.to_string(),
+                c.proto.to_string(),
+                c.port.to_string(),
+                q(&c.told_for),
+                q(&p.packets.sources.join(" ")),
+                q(&p.packets.destinations.join(" ")),
+                q(&p.packets.ports.join(" ")),
+                q(&p.rules.join("; ")),
+                q(&p.devices.join(" ")),
+                q(&example_text(&p.example)),
+            ];
+            w.write_all(row.join(",").as_bytes())?;
+            w.write_all(b"\n")?;
         }
-    };
+    }
+    Ok(())
+}
+
+/// [`render_csv_pairs`] into a writer, row by row.
+pub fn write_csv_pairs(
+    scn: &Scenario,
+    r: &Reach,
+    mut w: impl std::io::Write,
+) -> std::io::Result<()> {
+    let q = csv_quote;
     w.write_all(b"source,source_kind,host,socket,proto,port,sources,destinations,dports,rules,devices,example\n")?;
     let names = device_names(scn);
     for j in r.per_target(scn).map(|j| json_journey(scn, &names, &j)) {
