@@ -183,3 +183,135 @@ fn a_flat_network_is_one_class() {
     assert_eq!(j.members.len(), 299);
     assert!(!j.members.contains(&Source::Host(HostId(0))));
 }
+
+/// The foothold search walks classes; the reference here walks every host
+/// on its own, breadth first (the search as it was). The hosts taken over,
+/// their depths and shortest paths, and every foothold edge between them
+/// (expanded from the edge classes) must be the same.
+#[test]
+fn foothold_over_classes_equals_a_search_host_by_host() {
+    use pathproof_core::analysis::foothold::{foothold, gives_foothold};
+    use pathproof_core::analysis::reach::reach;
+    use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+    fn reference(
+        scn: &Scenario,
+        from: HostId,
+    ) -> (
+        Vec<(String, usize, Vec<String>)>,
+        BTreeSet<(String, String)>,
+    ) {
+        let n = scn.hosts.len();
+        // Per host: the hosts it reaches on a foothold socket, in file order.
+        let step = |h: HostId| -> Vec<HostId> {
+            let r = reach(
+                scn,
+                &ReachQuery {
+                    from: Some(vec![Source::Host(h)]),
+                    to: None,
+                },
+            );
+            let mut v: Vec<HostId> = r
+                .per_target(scn)
+                .filter(|j| {
+                    j.host() != h && gives_foothold(&scn.host(j.host()).sockets[j.socket()])
+                })
+                .map(|j| j.host())
+                .collect();
+            v.sort_unstable();
+            v.dedup();
+            v
+        };
+        let mut depth: Vec<Option<usize>> = vec![None; n];
+        let mut parent: Vec<Option<HostId>> = vec![None; n];
+        let mut order = Vec::new();
+        let mut edges = BTreeSet::new();
+        depth[from.index()] = Some(0);
+        let mut q = VecDeque::from([from]);
+        let mut out_edges: BTreeMap<HostId, Vec<HostId>> = BTreeMap::new();
+        while let Some(h) = q.pop_front() {
+            order.push(h);
+            let ts = step(h);
+            for &t in &ts {
+                if depth[t.index()].is_none() {
+                    depth[t.index()] = Some(depth[h.index()].unwrap() + 1);
+                    parent[t.index()] = Some(h);
+                    q.push_back(t);
+                }
+            }
+            out_edges.insert(h, ts);
+        }
+        for (h, ts) in &out_edges {
+            for t in ts {
+                edges.insert((scn.host(*h).name.clone(), scn.host(*t).name.clone()));
+            }
+        }
+        let path = |t: HostId| {
+            let mut p = vec![scn.host(t).name.clone()];
+            let mut c = t;
+            while let Some(x) = parent[c.index()] {
+                p.push(scn.host(x).name.clone());
+                c = x;
+            }
+            p.reverse();
+            p
+        };
+        let compromised = order
+            .iter()
+            .map(|&h| (scn.host(h).name.clone(), depth[h.index()].unwrap(), path(h)))
+            .collect();
+        (compromised, edges)
+    }
+
+    let mut scenarios: Vec<(String, Scenario)> = Vec::new();
+    for ex in examples::ALL {
+        let base = load(&ex.file(), ex.text, None).unwrap();
+        for v in std::iter::once(None).chain(base.variants.iter().map(|v| Some(v.name.clone()))) {
+            scenarios.push((
+                format!("{} {v:?}", ex.name),
+                load(&ex.file(), ex.text, v.as_deref()).unwrap(),
+            ));
+        }
+    }
+    for seed in 0..12 {
+        if let Ok(s) = load("small.yaml", &synth::small(seed), None) {
+            scenarios.push((format!("small({seed})"), s));
+        }
+    }
+    scenarios.push((
+        "large".into(),
+        load("l.yaml", &synth::large(&SynthParams::sized(3, 40)), None).unwrap(),
+    ));
+    scenarios.push((
+        "flat".into(),
+        load("f.yaml", &flat(25, true), None).unwrap(),
+    ));
+    let mut compared = 0;
+    for (label, scn) in &scenarios {
+        for h in (0..scn.hosts.len()).step_by(4) {
+            let h = HostId(h as u32);
+            let f = foothold(scn, h);
+            let (want, want_edges) = reference(scn, h);
+            let got: Vec<(String, usize, Vec<String>)> = f
+                .compromised
+                .iter()
+                .map(|r| (r.host.clone(), r.depth, r.path.clone()))
+                .collect();
+            assert_eq!(got, want, "{label} from {}", scn.host(h).name);
+            let mut got_edges = BTreeSet::new();
+            for c in &f.edge_classes {
+                for a in &c.from {
+                    for b in c.to.iter().filter(|b| *b != a) {
+                        got_edges.insert((a.clone(), b.clone()));
+                    }
+                }
+            }
+            assert_eq!(got_edges, want_edges, "{label} from {}", scn.host(h).name);
+            for e in &f.edges {
+                assert!(want_edges.contains(&(e.from.clone(), e.to.clone())));
+            }
+            compared += 1;
+        }
+    }
+    assert!(compared > 40, "{compared}");
+}
