@@ -260,6 +260,32 @@ pub fn import(inputs: &[Input], options: &Options) -> Result<Imported, ImportErr
         ));
     }
     let account = Account::read(&files);
+    for (key, call, what) in [
+        (
+            "NetworkAcls",
+            "describe-network-acls",
+            "nothing is filtered at the subnets' edges",
+        ),
+        (
+            "SecurityGroups",
+            "describe-security-groups",
+            "the interfaces' security groups are unknown, so they allow nothing",
+        ),
+        (
+            "RouteTables",
+            "describe-route-tables",
+            "each subnet has the local route only",
+        ),
+        (
+            "InternetGateways",
+            "describe-internet-gateways",
+            "a route to an internet gateway ends at it",
+        ),
+    ] {
+        if !account.seen.contains(key) {
+            notes.add(format!("no {key} in the input ({call}): {what}"));
+        }
+    }
     let plan = Plan::new(&files, &account, options, &mut notes)?;
     let yaml = plan.write(&files, &account, options, &mut notes)?;
     Ok(Imported {
@@ -1470,7 +1496,10 @@ impl Plan {
                 {
                     routes.push((
                         format!("{n} via {}", sp.router),
-                        format!("subnet {s} ({})", at(files, &sp.loc, &[])),
+                        format!(
+                            "subnet {s} ({})",
+                            at(files, &sp.loc, &[Step::Key("SubnetId")])
+                        ),
                     ));
                 }
             }
@@ -1766,8 +1795,8 @@ impl Plan {
                 }
             }
             notes.add(format!(
-                "route target {} is not modelled: a journey routed there ends at it",
-                s.what
+                "route target {}: a journey routed there ends at {}",
+                s.what, s.name
             ));
             devices.push(Device {
                 name: s.name.clone(),
@@ -2333,18 +2362,31 @@ fn plural(n: usize) -> &'static str {
     }
 }
 
+/// An AWS protocol field in words (`6` is `tcp`).
+fn proto_word(p: &str) -> String {
+    match rules::protocol(p) {
+        rules::Protocol::All => "all traffic".into(),
+        rules::Protocol::One(Proto::Tcp) => "tcp".into(),
+        rules::Protocol::One(Proto::Udp) => "udp".into(),
+        rules::Protocol::One(Proto::Sctp) => "sctp".into(),
+        rules::Protocol::One(Proto::Icmp) => "icmp".into(),
+        rules::Protocol::One(Proto::Icmpv6) => "icmpv6".into(),
+        rules::Protocol::Other => format!("protocol {p}"),
+    }
+}
+
 fn describe_proto(p: &Permission) -> String {
     match rules::protocol(&p.ip_protocol) {
         rules::Protocol::All => "all traffic".into(),
         rules::Protocol::Other => format!("protocol {}", p.ip_protocol),
         rules::Protocol::One(pr) if pr.has_ports() => match rules::ports(p.from_port, p.to_port) {
-            Ok(Some((a, b))) if a == b => format!("{} {a}", p.ip_protocol.to_ascii_lowercase()),
-            Ok(Some((a, b))) => format!("{} {a}-{b}", p.ip_protocol.to_ascii_lowercase()),
-            _ => format!("{} all ports", p.ip_protocol.to_ascii_lowercase()),
+            Ok(Some((a, b))) if a == b => format!("{} {a}", proto_word(&p.ip_protocol)),
+            Ok(Some((a, b))) => format!("{} {a}-{b}", proto_word(&p.ip_protocol)),
+            _ => format!("{} all ports", proto_word(&p.ip_protocol)),
         },
         rules::Protocol::One(_) => match p.from_port {
-            None | Some(-1) => format!("{} all types", p.ip_protocol.to_ascii_lowercase()),
-            Some(t) => format!("{} type {t}", p.ip_protocol.to_ascii_lowercase()),
+            None | Some(-1) => format!("{} all types", proto_word(&p.ip_protocol)),
+            Some(t) => format!("{} type {t}", proto_word(&p.ip_protocol)),
         },
     }
 }
@@ -2387,7 +2429,7 @@ fn acl_rules(
                             _ => String::new(),
                         })
                         .unwrap_or_default();
-                    format!("protocol {}{ports}", e.protocol)
+                    format!("{}{ports}", proto_word(&e.protocol))
                 }
             };
             let label = format!(
