@@ -43,10 +43,7 @@ fn data() -> Option<PathBuf> {
     if std::env::var("CI").as_deref() == Ok("true") {
         panic!("{} is missing, and CI needs it", p.display());
     }
-    eprintln!(
-        "note: {} is missing: the AWS data tests skip",
-        p.display()
-    );
+    eprintln!("note: {} is missing: the AWS data tests skip", p.display());
     None
 }
 
@@ -125,7 +122,10 @@ struct Case {
 fn cases() -> Vec<Case> {
     let mut out = Vec::new();
     let mut snapshot = String::new();
-    for line in include_str!("upstream/aws-batfish.txt").lines().map(str::trim) {
+    for line in include_str!("upstream/aws-batfish.txt")
+        .lines()
+        .map(str::trim)
+    {
         if let Some(s) = line.strip_prefix("## ") {
             snapshot = s.to_string();
             continue;
@@ -138,7 +138,10 @@ fn cases() -> Vec<Case> {
             None => (line, None),
         };
         let w: Vec<&str> = body.split_whitespace().collect();
-        assert!(w.len() >= 8 && w[1] == "->" && w[4] == "=>", "bad line: {line}");
+        assert!(
+            w.len() >= 8 && w[1] == "->" && w[4] == "=>",
+            "bad line: {line}"
+        );
         let (proto, port) = w[3].split_once('/').expect("PROTO/PORT");
         let proto = match proto {
             "tcp" => Proto::Tcp,
@@ -216,9 +219,7 @@ fn devices(t: &Trace, dir: Direction) -> Vec<String> {
 
 fn visits_in_order(devs: &[String], nodes: &[&str]) -> bool {
     let mut it = devs.iter();
-    nodes
-        .iter()
-        .all(|n| it.by_ref().any(|d| stands_for(d, n)))
+    nodes.iter().all(|n| it.by_ref().any(|d| stands_for(d, n)))
 }
 
 fn check(case: &Case, root: &Path) -> Result<(), String> {
