@@ -165,7 +165,7 @@ impl Plan {
                                 ),
                                 stateful: false,
                                 default_allow: false,
-                                rules: acl_rules(files, acl, &v.id, &mut skipped)?,
+                                rules: acl_rules(files, acl, &v.id, !v.v6.is_empty(), &mut skipped)?,
                             });
                         }
                         Some(name)
@@ -445,7 +445,13 @@ impl Plan {
                         .as_ref()
                         .and_then(|x| a.acls.get(x));
                     if let Some(acl) = acl {
-                        rules.extend(acl_rules(files, acl, &vpc.id, &mut skipped)?);
+                        rules.extend(acl_rules(
+                            files,
+                            acl,
+                            &vpc.id,
+                            !vpc.v6.is_empty(),
+                            &mut skipped,
+                        )?);
                     }
                     filters.push(FilterDef {
                         name: id.clone(),
@@ -993,11 +999,14 @@ fn describe_proto(p: &Permission) -> String {
 }
 
 /// A network ACL's entries as rules, by rule number, each direction ending
-/// in the `*` rule.
+/// in the `*` rule: the entry describe-network-acls lists (32767, and 32768
+/// for IPv6), and an explicit `drop` for the direction when those entries do
+/// not cover every family the VPC has.
 fn acl_rules(
     files: &[File],
     acl: &Item<json::NetworkAcl>,
     vpc_net: &str,
+    v6: bool,
     skipped: &mut Vec<String>,
 ) -> Result<Vec<Rule>, ImportError> {
     let mut out = Vec::new();
@@ -1058,6 +1067,21 @@ fn acl_rules(
                     return Err(files[loc.file].error(&loc.path, msg, EXPECTED));
                 }
             }
+        }
+        let star_covers = |family: &str| {
+            acl.v.entries.iter().any(|e| {
+                e.egress == egress
+                    && e.rule_number >= 32767
+                    && e.rule_action.eq_ignore_ascii_case("deny")
+                    && rules::protocol(&e.protocol) == rules::Protocol::All
+                    && match family {
+                        "v4" => e.cidr_block.as_deref() == Some("0.0.0.0/0"),
+                        _ => e.ipv6_cidr_block.as_deref() == Some("::/0"),
+                    }
+            })
+        };
+        if star_covers("v4") && (!v6 || star_covers("v6")) {
+            continue;
         }
         let mut star = Rule {
             allow: false,
