@@ -139,3 +139,74 @@ fn e2e_expectations_hold() {
     }
     assert!(checked > 20, "only {checked} expectations");
 }
+
+/// np-guard/netpol-analyzer's expected connectivity of onlineboutique
+/// (`onlineboutique/upstream/connections_map_output.txt`, verbatim upstream):
+/// every ordered pair of distinct pods, on each TCP port the destination
+/// declares, the port the line names and two ports nobody declares, and on
+/// UDP. A journey the network lets through ends `reached` (a socket) or
+/// `refused` (no socket on that port); one it does not ends `dropped`.
+#[test]
+fn onlineboutique_connectivity_is_upstreams() {
+    let Some(root) = data() else { return };
+    let dir = root.join("onlineboutique");
+    let yaml = import(&dir, Vec::new());
+    let scn = pathproof_core::load("imported.yaml", &yaml, None).unwrap();
+    let text = std::fs::read_to_string(dir.join("upstream/connections_map_output.txt")).unwrap();
+    let mut checked = 0;
+    let mut wrong = Vec::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let rest = line.strip_prefix("src: ").expect("src:");
+        let (src, rest) = rest.split_once(", dest: ").expect("dest:");
+        let (dst, conns) = rest
+            .split_once(", allowed conns: ")
+            .expect("allowed conns:");
+        if src == dst {
+            continue; // a pod's traffic to itself never leaves it
+        }
+        let allowed_tcp: Option<u16> = match conns {
+            "No Connections" => None,
+            c => Some(
+                c.strip_prefix("TCP ")
+                    .unwrap_or_else(|| panic!("unexpected `{c}`"))
+                    .parse()
+                    .unwrap(),
+            ),
+        };
+        let host = scn
+            .hosts
+            .iter()
+            .find(|h| h.name == dst)
+            .unwrap_or_else(|| panic!("no pod {dst}"));
+        let mut ports: Vec<u16> = host.sockets.iter().map(|s| s.port).collect();
+        ports.extend(allowed_tcp);
+        ports.extend([1, 64999]);
+        ports.sort_unstable();
+        ports.dedup();
+        for proto in [
+            pathproof_core::model::Proto::Tcp,
+            pathproof_core::model::Proto::Udp,
+        ] {
+            for &port in &ports {
+                let mut q = pathproof_core::Query::new(src, &format!("{dst}:{port}"));
+                q.proto = proto;
+                let t = pathproof_core::trace(&scn, &q).unwrap();
+                let through = matches!(
+                    t.outcome.kind,
+                    pathproof_core::evidence::OutcomeKind::Reached
+                        | pathproof_core::evidence::OutcomeKind::Refused
+                );
+                let want = proto == pathproof_core::model::Proto::Tcp && allowed_tcp == Some(port);
+                if through != want {
+                    wrong.push(format!(
+                        "{src} -> {dst} {proto:?}/{port}: upstream `{conns}`, pathproof {}",
+                        t.outcome.text
+                    ));
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    assert!(checked > 500, "only {checked} journeys checked");
+}
