@@ -76,8 +76,7 @@ fn import(dir: &Path, expect: Vec<String>) -> String {
 }
 
 /// Transcribed expectations: `## CASE/STEP` headers, then `expect:` lines.
-fn transcribed() -> Vec<(String, Vec<String>)> {
-    let text = include_str!("upstream/e2e-netpol.txt");
+fn transcribed(text: &str) -> Vec<(String, Vec<String>)> {
     let mut out: Vec<(String, Vec<String>)> = Vec::new();
     for line in text.lines().map(str::trim) {
         if let Some(case) = line.strip_prefix("## ") {
@@ -119,7 +118,7 @@ fn every_upstream_case_imports_and_loads() {
 fn e2e_expectations_hold() {
     let Some(root) = data() else { return };
     let mut checked = 0;
-    for (case, lines) in transcribed() {
+    for (case, lines) in transcribed(include_str!("upstream/e2e-netpol.txt")) {
         let dir = root.join("e2e-netpol").join(&case);
         let yaml = import(&dir, lines.clone());
         let scn = pathproof_core::load("imported.yaml", &yaml, None)
@@ -138,6 +137,34 @@ fn e2e_expectations_hold() {
         checked += lines.len();
     }
     assert!(checked > 20, "only {checked} expectations");
+}
+
+/// The PokeServer assertions of network-policy-api's conformance tests,
+/// transcribed for the ClusterNetworkPolicy cases whose test source the code
+/// index holds (`tests/upstream/conformance-cnp.txt`); the other conformance
+/// cases are import-and-compute checks only (above).
+#[test]
+fn conformance_expectations_hold() {
+    let Some(root) = data() else { return };
+    let mut checked = 0;
+    let mut failed = Vec::new();
+    for (case, lines) in transcribed(include_str!("upstream/conformance-cnp.txt")) {
+        let dir = root.join(&case);
+        let yaml = import(&dir, lines.clone());
+        let scn = pathproof_core::load("imported.yaml", &yaml, None)
+            .unwrap_or_else(|e| panic!("{case}: {e}"));
+        let report = pathproof_core::analysis::check::check(&scn);
+        for r in report.results.iter().filter(|r| !r.passed) {
+            failed.push(format!("{case}: {} ({})", r.expectation, r.detail));
+        }
+        checked += lines.len();
+    }
+    assert!(
+        failed.is_empty(),
+        "these upstream expectations fail:\n{}",
+        failed.join("\n")
+    );
+    assert!(checked >= 24, "only {checked} expectations");
 }
 
 /// np-guard/netpol-analyzer's expected connectivity of onlineboutique
