@@ -164,7 +164,7 @@ fn conformance_expectations_hold() {
         "these upstream expectations fail:\n{}",
         failed.join("\n")
     );
-    assert!(checked >= 36, "only {checked} expectations");
+    assert!(checked >= 44, "only {checked} expectations");
 }
 
 /// np-guard/netpol-analyzer's expected connectivity of onlineboutique
