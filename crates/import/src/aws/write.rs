@@ -27,6 +27,18 @@ struct FilterDef {
     rules: Vec<Rule>,
 }
 
+/// What `write` gathers: devices and filters in order, the rules left out,
+/// and the next made-up internet-side addresses.
+#[derive(Default)]
+struct Out {
+    devices: Vec<Device>,
+    filters: Vec<FilterDef>,
+    filter_names: BTreeSet<String>,
+    skipped: Vec<String>,
+    next_out: u32,
+    next_out6: u128,
+}
+
 fn ips_text(v: &[IpAddr]) -> String {
     v.iter()
         .map(|a| a.to_string())
@@ -42,16 +54,6 @@ impl Plan {
         options: &Options,
         notes: &mut Notes,
     ) -> Result<String, ImportError> {
-        let mut devices: Vec<Device> = Vec::new();
-        let mut filters: Vec<FilterDef> = Vec::new();
-        let mut skipped: Vec<String> = Vec::new();
-        let mut filter_names: BTreeSet<String> = BTreeSet::new();
-
-        // Internet side: synthetic addresses for gateways.
-        let outside: Ipv4Net = OUTSIDE.parse().expect("valid");
-        let outside6: Ipv6Net = OUTSIDE6.parse().expect("valid");
-        let mut next_out = 1u32;
-        let mut next_out6 = 1u128;
         let backbone = self.v6
             && self
                 .vpcs
@@ -83,270 +85,370 @@ impl Plan {
             .collect();
         let mut missing_groups: BTreeSet<String> = BTreeSet::new();
 
-        // The VPCs: router, subnet routers, gateways.
+        let mut out = Out {
+            next_out: 1,
+            next_out6: 1,
+            ..Default::default()
+        };
         for v in self.vpcs.values() {
-            let vpc_item = &a.vpcs[&v.id];
-            let vname = named(&v.id, &vpc_item.v.tags);
+            self.vpc_routers(files, a, v, &mut out, notes)?;
+            if let Some(g) = &v.igw {
+                self.internet_gateway(files, a, v, g, &mut out);
+            }
+            if let Some(g) = &v.eigw {
+                self.egress_only_gateway(files, a, v, g, &mut out);
+            }
+        }
+        self.peerings_and_stubs(files, a, &mut out, notes);
+        self.host_devices(
+            files,
+            a,
+            &members,
+            &host_addrs,
+            &mut missing_groups,
+            &mut out,
+            notes,
+        )?;
+        if !missing_groups.is_empty() {
+            let v: Vec<String> = missing_groups.into_iter().collect();
+            notes.add(format!(
+                "security groups the interfaces or rules name but the input does not describe (they allow nothing): {}",
+                places(&v)
+            ));
+        }
+        if !out.skipped.is_empty() {
+            notes.add(format!(
+                "{} rule{} not modelled (each left out): {}",
+                out.skipped.len(),
+                if out.skipped.len() == 1 {
+                    " is"
+                } else {
+                    "s are"
+                },
+                places(&out.skipped)
+            ));
+        }
+        let listens = self.hosts.iter().any(|h| !matches!(h.owner, Owner::Nat(_)));
+        if listens {
+            notes.add(format!(
+                "describe-* does not say what listens on an instance: each instance and interface listens on the TCP, UDP and SCTP ports its security groups open to anyone (single ports and ranges of up to {} ports); a journey to another port ends `refused` at the host when the network lets it in",
+                rules::MAX_RANGE
+            ));
+        }
+        if backbone {
+            let outside6: Ipv6Net = OUTSIDE6.parse().expect("valid");
             let mut routes = Vec::new();
-            for s in &v.subnets {
-                let sp = &self.subnets[s];
-                for n in sp
-                    .v4
-                    .iter()
-                    .map(|n| IpNet::V4(*n))
-                    .chain(sp.v6.iter().map(|n| IpNet::V6(*n)))
-                {
-                    routes.push((
-                        format!("{n} via {}", sp.router),
-                        format!(
-                            "subnet {s} ({})",
-                            at(files, &sp.loc, &[Step::Key("SubnetId")])
-                        ),
-                    ));
+            for v in self.vpcs.values() {
+                if let Some(g) = v.igw.as_ref().or(v.eigw.as_ref()) {
+                    for n in &v.v6 {
+                        routes.push((
+                            format!("{n} via {g}"),
+                            format!("{} is reached through {g}", v.id),
+                        ));
+                    }
                 }
             }
-            for n in v.nets() {
-                routes.push((
-                    format!("{n} blackhole"),
-                    format!("{}: addresses of the VPC that no subnet holds", v.id),
-                ));
-            }
-            devices.push(Device {
-                name: v.router(),
-                about: format!(
-                    "the router of VPC {vname} ({}): the local route, to each subnet's edge; the VPC's addresses that no subnet holds go nowhere",
-                    at(files, &v.loc, &[Step::Key("VpcId")])
-                ),
+            out.devices.push(Device {
+                name: "aws-backbone".into(),
+                about: "the provider's network between the internet and the VPCs' internet gateways (for IPv6, whose addresses are not translated)".into(),
                 router: true,
-                at: vec![(v.id.clone(), v.fabric_addrs(&v.router()))],
+                at: vec![(
+                    "internet".into(),
+                    vec![IpAddr::V6(Ipv6Addr::from(u128::from(outside6.network()) + 0xffff))],
+                )],
                 routes,
                 ..Default::default()
             });
-            for s in &v.subnets {
-                let sp = &self.subnets[s];
-                let sitem = &a.subnets[s];
-                let mut addrs = Vec::new();
-                if let Some(n) = sp.v4 {
-                    addrs.push(IpAddr::V4(Ipv4Addr::from(u32::from(n.network()) + 1)));
-                }
-                for n in &sp.v6 {
-                    addrs.push(IpAddr::V6(Ipv6Addr::from(u128::from(n.network()) + 1)));
-                }
-                let rtb_text = match &sp.rtb {
-                    Some(r) => format!(
-                        "route table {} ({})",
-                        r,
-                        at(files, &a.route_tables[r].loc, &[Step::Key("RouteTableId")])
+        }
+        Ok(self.emit(files, a, options, &out.devices, &out.filters, backbone))
+    }
+
+    /// The VPC's router (the local route) and each subnet's edge router
+    /// (its route table and network ACL).
+    fn vpc_routers(
+        &self,
+        files: &[File],
+        a: &Account,
+        v: &VpcPlan,
+        out: &mut Out,
+        notes: &mut Notes,
+    ) -> Result<(), ImportError> {
+        let vpc_item = &a.vpcs[&v.id];
+        let vname = named(&v.id, &vpc_item.v.tags);
+        let mut routes = Vec::new();
+        for s in &v.subnets {
+            let sp = &self.subnets[s];
+            for n in sp
+                .v4
+                .iter()
+                .map(|n| IpNet::V4(*n))
+                .chain(sp.v6.iter().map(|n| IpNet::V6(*n)))
+            {
+                routes.push((
+                    format!("{n} via {}", sp.router),
+                    format!(
+                        "subnet {s} ({})",
+                        at(files, &sp.loc, &[Step::Key("SubnetId")])
                     ),
-                    None => "no route table in the input (the local route only)".into(),
-                };
-                let acl_text = match sp.acl.as_ref().and_then(|x| a.acls.get(x)) {
-                    Some(acl) => format!(
-                        "network ACL {} ({})",
-                        named(&acl.v.network_acl_id, &acl.v.tags),
-                        at(files, &acl.loc, &[Step::Key("NetworkAclId")])
-                    ),
-                    None => {
-                        "no network ACL in the input (nothing filtered at the subnet's edge)".into()
-                    }
-                };
-                let forward = match sp.acl.as_ref().and_then(|x| a.acls.get(x)) {
-                    Some(acl) => {
-                        let name = acl.v.network_acl_id.clone();
-                        if filter_names.insert(name.clone()) {
-                            filters.push(FilterDef {
-                                name: name.clone(),
-                                about: format!(
-                                    "network ACL {} of {}: stateless, by rule number; outbound entries match packets leaving the subnet (out {}), inbound entries packets entering it (in {})",
-                                    named(&acl.v.network_acl_id, &acl.v.tags),
-                                    v.id,
-                                    v.id,
-                                    v.id
-                                ),
-                                stateful: false,
-                                default_allow: false,
-                                rules: acl_rules(files, acl, &v.id, !v.v6.is_empty(), &mut skipped)?,
-                            });
-                        }
-                        Some(name)
-                    }
-                    None => {
-                        if a.seen.contains("NetworkAcls") {
-                            notes.add(format!("subnet {s} has no network ACL in the input: nothing is filtered at its edge"));
-                        }
-                        None
-                    }
-                };
-                let routes = self.routes[s]
-                    .iter()
-                    .map(|r| (r.text.clone(), r.comment.clone()))
-                    .collect();
-                devices.push(Device {
-                    name: sp.router.clone(),
-                    about: format!(
-                        "the edge of subnet {} of {}: {rtb_text}; {acl_text}",
-                        named(s, &sitem.v.tags),
-                        v.id
-                    ),
-                    router: true,
-                    at: vec![
-                        (s.clone(), addrs),
-                        (v.id.clone(), v.fabric_addrs(&sp.router)),
-                    ],
-                    routes,
-                    forward,
-                    ..Default::default()
-                });
-            }
-            // The internet gateway.
-            if let Some(g) = &v.igw {
-                let item = &a.igws[g];
-                let mut inet = vec![IpAddr::V4(Ipv4Addr::from(
-                    u32::from(outside.network()) + next_out,
-                ))];
-                next_out += 1;
-                if !v.v6.is_empty() {
-                    inet.push(IpAddr::V6(Ipv6Addr::from(
-                        u128::from(outside6.network()) + next_out6,
-                    )));
-                    next_out6 += 1;
-                }
-                let mut nat = Vec::new();
-                let mut mapped = Vec::new();
-                for (private, (pubip, _)) in &self.public {
-                    let in_vpc = v.nets().iter().any(|n| n.contains(private));
-                    if !in_vpc {
-                        continue;
-                    }
-                    inet.push(*pubip);
-                    nat.push(format!("dnat to {pubip} -> {private}"));
-                    nat.push(format!("snat from {private} -> {pubip}"));
-                    mapped.push(private.to_string());
-                }
-                let place = at(files, &item.loc, &[Step::Key("InternetGatewayId")]);
-                let gsrc = |label: String| Source {
-                    file: files[item.loc.file].path.clone(),
-                    line: line(files, &item.loc, &[Step::Key("InternetGatewayId")]),
-                    label,
-                    kind: None,
-                };
-                let mut rules = Vec::new();
-                if !mapped.is_empty() {
-                    rules.push(Rule {
-                        allow: true,
-                        from: mapped.clone(),
-                        in_net: Some(v.id.clone()),
-                        source: Some(gsrc(format!(
-                            "internet gateway {g}: these private addresses have a public or Elastic IP"
-                        ))),
-                        ..Default::default()
-                    });
-                }
-                if !v.v6.is_empty() {
-                    rules.push(Rule {
-                        allow: true,
-                        from: v.v6.iter().map(|n| n.to_string()).collect(),
-                        in_net: Some(v.id.clone()),
-                        source: Some(gsrc(format!(
-                            "internet gateway {g}: IPv6 addresses of {} are public as they are",
-                            v.id
-                        ))),
-                        ..Default::default()
-                    });
-                }
-                rules.push(Rule {
-                    allow: false,
-                    in_net: Some(v.id.clone()),
-                    source: Some(gsrc(format!(
-                        "internet gateway {g}: the source has no public or Elastic IP, so the gateway does not carry it"
-                    ))),
-                    ..Default::default()
-                });
-                filters.push(FilterDef {
-                    name: g.clone(),
-                    about: format!("internet gateway {g}: it carries only what it can translate"),
-                    stateful: true,
-                    default_allow: true,
-                    rules,
-                });
-                let routes = v
-                    .nets()
-                    .iter()
-                    .map(|n| (format!("{n} via {}", v.router()), format!("into {}", v.id)))
-                    .collect();
-                devices.push(Device {
-                    name: g.clone(),
-                    about: format!(
-                        "internet gateway {} of {} ({place}): each public or Elastic IP is translated 1:1 to its private address",
-                        named(g, &item.v.tags),
-                        v.id
-                    ),
-                    router: true,
-                    at: vec![
-                        ("internet".into(), inet),
-                        (v.id.clone(), v.fabric_addrs(g)),
-                    ],
-                    routes,
-                    forward: Some(g.clone()),
-                    nat,
-                    ..Default::default()
-                });
-            }
-            if let Some(g) = &v.eigw {
-                let item = &a.eigws[g];
-                let inet = vec![IpAddr::V6(Ipv6Addr::from(
-                    u128::from(outside6.network()) + next_out6,
-                ))];
-                next_out6 += 1;
-                let src = Source {
-                    file: files[item.loc.file].path.clone(),
-                    line: line(
-                        files,
-                        &item.loc,
-                        &[Step::Key("EgressOnlyInternetGatewayId")],
-                    ),
-                    label: format!(
-                        "egress-only internet gateway {g}: no connection from the internet"
-                    ),
-                    kind: None,
-                };
-                filters.push(FilterDef {
-                    name: g.clone(),
-                    about: format!("egress-only internet gateway {g}"),
-                    stateful: true,
-                    default_allow: true,
-                    rules: vec![Rule {
-                        allow: false,
-                        in_net: Some("internet".into()),
-                        source: Some(src),
-                        ..Default::default()
-                    }],
-                });
-                let fabric6: Vec<IpAddr> = v
-                    .fabric_addrs(g)
-                    .into_iter()
-                    .filter(|a| a.is_ipv6())
-                    .collect();
-                devices.push(Device {
-                    name: g.clone(),
-                    about: format!(
-                        "egress-only internet gateway {} of {}: IPv6 out, nothing in",
-                        named(g, &item.v.tags),
-                        v.id
-                    ),
-                    router: true,
-                    at: vec![("internet".into(), inet), (v.id.clone(), fabric6)],
-                    routes: v
-                        .v6
-                        .iter()
-                        .map(|n| (format!("{n} via {}", v.router()), format!("into {}", v.id)))
-                        .collect(),
-                    forward: Some(g.clone()),
-                    ..Default::default()
-                });
+                ));
             }
         }
+        for n in v.nets() {
+            routes.push((
+                format!("{n} blackhole"),
+                format!("{}: addresses of the VPC that no subnet holds", v.id),
+            ));
+        }
+        out.devices.push(Device {
+            name: v.router(),
+            about: format!(
+                "the router of VPC {vname} ({}): the local route, to each subnet's edge; the VPC's addresses that no subnet holds go nowhere",
+                at(files, &v.loc, &[Step::Key("VpcId")])
+            ),
+            router: true,
+            at: vec![(v.id.clone(), v.fabric_addrs(&v.router()))],
+            routes,
+            ..Default::default()
+        });
+        for s in &v.subnets {
+            let sp = &self.subnets[s];
+            let sitem = &a.subnets[s];
+            let mut addrs = Vec::new();
+            if let Some(n) = sp.v4 {
+                addrs.push(IpAddr::V4(Ipv4Addr::from(u32::from(n.network()) + 1)));
+            }
+            for n in &sp.v6 {
+                addrs.push(IpAddr::V6(Ipv6Addr::from(u128::from(n.network()) + 1)));
+            }
+            let rtb_text = match &sp.rtb {
+                Some(r) => format!(
+                    "route table {} ({})",
+                    r,
+                    at(files, &a.route_tables[r].loc, &[Step::Key("RouteTableId")])
+                ),
+                None => "no route table in the input (the local route only)".into(),
+            };
+            let acl_text = match sp.acl.as_ref().and_then(|x| a.acls.get(x)) {
+                Some(acl) => format!(
+                    "network ACL {} ({})",
+                    named(&acl.v.network_acl_id, &acl.v.tags),
+                    at(files, &acl.loc, &[Step::Key("NetworkAclId")])
+                ),
+                None => {
+                    "no network ACL in the input (nothing filtered at the subnet's edge)".into()
+                }
+            };
+            let forward = match sp.acl.as_ref().and_then(|x| a.acls.get(x)) {
+                Some(acl) => {
+                    let name = acl.v.network_acl_id.clone();
+                    if out.filter_names.insert(name.clone()) {
+                        out.filters.push(FilterDef {
+                            name: name.clone(),
+                            about: format!(
+                                "network ACL {} of {}: stateless, by rule number; outbound entries match packets leaving the subnet (out {}), inbound entries packets entering it (in {})",
+                                named(&acl.v.network_acl_id, &acl.v.tags),
+                                v.id,
+                                v.id,
+                                v.id
+                            ),
+                            stateful: false,
+                            default_allow: false,
+                            rules: acl_rules(files, acl, &v.id, !v.v6.is_empty(), &mut out.skipped)?,
+                        });
+                    }
+                    Some(name)
+                }
+                None => {
+                    if a.seen.contains("NetworkAcls") {
+                        notes.add(format!("subnet {s} has no network ACL in the input: nothing is filtered at its edge"));
+                    }
+                    None
+                }
+            };
+            let routes = self.routes[s]
+                .iter()
+                .map(|r| (r.text.clone(), r.comment.clone()))
+                .collect();
+            out.devices.push(Device {
+                name: sp.router.clone(),
+                about: format!(
+                    "the edge of subnet {} of {}: {rtb_text}; {acl_text}",
+                    named(s, &sitem.v.tags),
+                    v.id
+                ),
+                router: true,
+                at: vec![
+                    (s.clone(), addrs),
+                    (v.id.clone(), v.fabric_addrs(&sp.router)),
+                ],
+                routes,
+                forward,
+                ..Default::default()
+            });
+        }
+        Ok(())
+    }
 
+    /// The internet gateway: public and Elastic IPs translated 1:1.
+    fn internet_gateway(&self, files: &[File], a: &Account, v: &VpcPlan, g: &str, out: &mut Out) {
+        let outside: Ipv4Net = OUTSIDE.parse().expect("valid");
+        let outside6: Ipv6Net = OUTSIDE6.parse().expect("valid");
+        let item = &a.igws[g];
+        let mut inet = vec![IpAddr::V4(Ipv4Addr::from(
+            u32::from(outside.network()) + out.next_out,
+        ))];
+        out.next_out += 1;
+        if !v.v6.is_empty() {
+            inet.push(IpAddr::V6(Ipv6Addr::from(
+                u128::from(outside6.network()) + out.next_out6,
+            )));
+            out.next_out6 += 1;
+        }
+        let mut nat = Vec::new();
+        let mut mapped = Vec::new();
+        for (private, (pubip, _)) in &self.public {
+            let in_vpc = v.nets().iter().any(|n| n.contains(private));
+            if !in_vpc {
+                continue;
+            }
+            inet.push(*pubip);
+            nat.push(format!("dnat to {pubip} -> {private}"));
+            nat.push(format!("snat from {private} -> {pubip}"));
+            mapped.push(private.to_string());
+        }
+        let place = at(files, &item.loc, &[Step::Key("InternetGatewayId")]);
+        let gsrc = |label: String| Source {
+            file: files[item.loc.file].path.clone(),
+            line: line(files, &item.loc, &[Step::Key("InternetGatewayId")]),
+            label,
+            kind: None,
+        };
+        let mut rules = Vec::new();
+        if !mapped.is_empty() {
+            rules.push(Rule {
+                allow: true,
+                from: mapped.clone(),
+                in_net: Some(v.id.clone()),
+                source: Some(gsrc(format!(
+                    "internet gateway {g}: these private addresses have a public or Elastic IP"
+                ))),
+                ..Default::default()
+            });
+        }
+        if !v.v6.is_empty() {
+            rules.push(Rule {
+                allow: true,
+                from: v.v6.iter().map(|n| n.to_string()).collect(),
+                in_net: Some(v.id.clone()),
+                source: Some(gsrc(format!(
+                    "internet gateway {g}: IPv6 addresses of {} are public as they are",
+                    v.id
+                ))),
+                ..Default::default()
+            });
+        }
+        rules.push(Rule {
+            allow: false,
+            in_net: Some(v.id.clone()),
+            source: Some(gsrc(format!(
+                "internet gateway {g}: the source has no public or Elastic IP, so the gateway does not carry it"
+            ))),
+            ..Default::default()
+        });
+        out.filters.push(FilterDef {
+            name: g.to_string(),
+            about: format!("internet gateway {g}: it carries only what it can translate"),
+            stateful: true,
+            default_allow: true,
+            rules,
+        });
+        let routes = v
+            .nets()
+            .iter()
+            .map(|n| (format!("{n} via {}", v.router()), format!("into {}", v.id)))
+            .collect();
+        out.devices.push(Device {
+            name: g.to_string(),
+            about: format!(
+                "internet gateway {} of {} ({place}): each public or Elastic IP is translated 1:1 to its private address",
+                named(g, &item.v.tags),
+                v.id
+            ),
+            router: true,
+            at: vec![
+                ("internet".into(), inet),
+                (v.id.clone(), v.fabric_addrs(g)),
+            ],
+            routes,
+            forward: Some(g.to_string()),
+            nat,
+            ..Default::default()
+        });
+    }
+
+    /// The egress-only internet gateway: IPv6 out, nothing in.
+    fn egress_only_gateway(
+        &self,
+        files: &[File],
+        a: &Account,
+        v: &VpcPlan,
+        g: &str,
+        out: &mut Out,
+    ) {
+        let outside6: Ipv6Net = OUTSIDE6.parse().expect("valid");
+        let item = &a.eigws[g];
+        let inet = vec![IpAddr::V6(Ipv6Addr::from(
+            u128::from(outside6.network()) + out.next_out6,
+        ))];
+        out.next_out6 += 1;
+        let src = Source {
+            file: files[item.loc.file].path.clone(),
+            line: line(
+                files,
+                &item.loc,
+                &[Step::Key("EgressOnlyInternetGatewayId")],
+            ),
+            label: format!("egress-only internet gateway {g}: no connection from the internet"),
+            kind: None,
+        };
+        out.filters.push(FilterDef {
+            name: g.to_string(),
+            about: format!("egress-only internet gateway {g}"),
+            stateful: true,
+            default_allow: true,
+            rules: vec![Rule {
+                allow: false,
+                in_net: Some("internet".into()),
+                source: Some(src),
+                ..Default::default()
+            }],
+        });
+        let fabric6: Vec<IpAddr> = v
+            .fabric_addrs(g)
+            .into_iter()
+            .filter(|a| a.is_ipv6())
+            .collect();
+        out.devices.push(Device {
+            name: g.to_string(),
+            about: format!(
+                "egress-only internet gateway {} of {}: IPv6 out, nothing in",
+                named(g, &item.v.tags),
+                v.id
+            ),
+            router: true,
+            at: vec![("internet".into(), inet), (v.id.clone(), fabric6)],
+            routes: v
+                .v6
+                .iter()
+                .map(|n| (format!("{n} via {}", v.router()), format!("into {}", v.id)))
+                .collect(),
+            forward: Some(g.to_string()),
+            ..Default::default()
+        });
+    }
+
+    /// Peering connections, and stubs for the route targets not modelled.
+    fn peerings_and_stubs(&self, files: &[File], a: &Account, out: &mut Out, notes: &mut Notes) {
         // Peering connections.
         for p in &self.peerings {
             let item = &a.peerings[p];
@@ -372,7 +474,7 @@ impl Plan {
                     )),
                 }
             }
-            devices.push(Device {
+            out.devices.push(Device {
                 name: p.clone(),
                 about: format!(
                     "VPC peering connection {} ({}): carries packets for the peer VPC's addresses, and nothing further",
@@ -400,7 +502,7 @@ impl Plan {
                 "route target {}: a journey routed there ends at {}",
                 s.what, s.name
             ));
-            devices.push(Device {
+            out.devices.push(Device {
                 name: s.name.clone(),
                 about: format!("{}; it routes only back into the VPC", s.what),
                 router: true,
@@ -409,7 +511,20 @@ impl Plan {
                 ..Default::default()
             });
         }
+    }
 
+    /// Instances, NAT gateways and other interfaces, with their filters.
+    #[allow(clippy::too_many_arguments)]
+    fn host_devices(
+        &self,
+        files: &[File],
+        a: &Account,
+        members: &BTreeMap<&str, Vec<(&str, Vec<IpAddr>)>>,
+        host_addrs: &BTreeMap<&str, BTreeSet<IpAddr>>,
+        missing_groups: &mut BTreeSet<String>,
+        out: &mut Out,
+        notes: &mut Notes,
+    ) -> Result<(), ImportError> {
         // Instances, NAT gateways, other interfaces.
         for h in &self.hosts {
             let vpc = &self.vpcs[&self.subnets[&h.enis[0].subnet].vpc];
@@ -450,10 +565,10 @@ impl Plan {
                             acl,
                             &vpc.id,
                             !vpc.v6.is_empty(),
-                            &mut skipped,
+                            &mut out.skipped,
                         )?);
                     }
-                    filters.push(FilterDef {
+                    out.filters.push(FilterDef {
                         name: id.clone(),
                         about: format!(
                             "NAT gateway {id}: the protocols it translates, then the network ACL of its subnet {subnet}{} (the gateway is inside the subnet: what reaches it from the VPC enters the subnet there)",
@@ -464,7 +579,7 @@ impl Plan {
                         rules,
                     });
                     let own = format!("{id}/own");
-                    filters.push(FilterDef {
+                    out.filters.push(FilterDef {
                         name: own.clone(),
                         about: format!("NAT gateway {id}: nothing connects to the gateway itself"),
                         stateful: true,
@@ -480,7 +595,7 @@ impl Plan {
                     let nat = private
                         .map(|p| vec![format!("snat out {subnet} -> {p}")])
                         .unwrap_or_default();
-                    devices.push(Device {
+                    out.devices.push(Device {
                         name: h.name.clone(),
                         about: h.about.clone(),
                         router: true,
@@ -506,19 +621,19 @@ impl Plan {
                         files,
                         a,
                         h,
-                        &members,
-                        &host_addrs,
-                        &mut filters,
-                        &mut filter_names,
-                        &mut skipped,
-                        &mut missing_groups,
+                        members,
+                        host_addrs,
+                        &mut out.filters,
+                        &mut out.filter_names,
+                        &mut out.skipped,
+                        missing_groups,
                     );
                     if let Owner::Instance(id) = &h.owner {
                         if a.instances[id].v.source_dest_check == Some(false) {
                             notes.add(format!("instance {id} has its source/destination check off (it may route for others): the model does not route through it"));
                         }
                     }
-                    devices.push(Device {
+                    out.devices.push(Device {
                         name: h.name.clone(),
                         about: h.about.clone(),
                         at: at_list,
@@ -530,53 +645,7 @@ impl Plan {
                 }
             }
         }
-        if !missing_groups.is_empty() {
-            let v: Vec<String> = missing_groups.into_iter().collect();
-            notes.add(format!(
-                "security groups the interfaces or rules name but the input does not describe (they allow nothing): {}",
-                places(&v)
-            ));
-        }
-        if !skipped.is_empty() {
-            notes.add(format!(
-                "{} rule{} not modelled (each left out): {}",
-                skipped.len(),
-                if skipped.len() == 1 { " is" } else { "s are" },
-                places(&skipped)
-            ));
-        }
-        let listens = self.hosts.iter().any(|h| !matches!(h.owner, Owner::Nat(_)));
-        if listens {
-            notes.add(format!(
-                "describe-* does not say what listens on an instance: each instance and interface listens on the TCP, UDP and SCTP ports its security groups open to anyone (single ports and ranges of up to {} ports); a journey to another port ends `refused` at the host when the network lets it in",
-                rules::MAX_RANGE
-            ));
-        }
-        if backbone {
-            let mut routes = Vec::new();
-            for v in self.vpcs.values() {
-                if let Some(g) = v.igw.as_ref().or(v.eigw.as_ref()) {
-                    for n in &v.v6 {
-                        routes.push((
-                            format!("{n} via {g}"),
-                            format!("{} is reached through {g}", v.id),
-                        ));
-                    }
-                }
-            }
-            devices.push(Device {
-                name: "aws-backbone".into(),
-                about: "the provider's network between the internet and the VPCs' internet gateways (for IPv6, whose addresses are not translated)".into(),
-                router: true,
-                at: vec![(
-                    "internet".into(),
-                    vec![IpAddr::V6(Ipv6Addr::from(u128::from(outside6.network()) + 0xffff))],
-                )],
-                routes,
-                ..Default::default()
-            });
-        }
-        Ok(self.emit(files, a, options, &devices, &filters, backbone))
+        Ok(())
     }
 
     /// The input and output filters of a host from its interfaces' security
