@@ -38,6 +38,9 @@ pub enum ImportCommand {
         /// A file of `expect:` lines to put into the scenario.
         #[arg(long, value_name = "FILE")]
         expect: Option<String>,
+        /// Import only this VPC (repeatable; default: every VPC that holds a network interface).
+        #[arg(long = "vpc", value_name = "VPC-ID")]
+        vpcs: Vec<String>,
     },
     /// Hosts from per-host folders of `ip -j addr`, `ip -j route` and the rule set
     /// (`nft list ruleset` or `iptables-save`), see docs/import.md.
@@ -270,10 +273,12 @@ pub fn run(cmd: ImportCommand) -> Result<String, InputError> {
             dir,
             output,
             expect,
+            vpcs,
         } => {
             let inputs = read_inputs(std::slice::from_ref(&dir), &["json"])?;
             let options = pathproof_import::aws::Options {
                 expect: expect_lines(expect.as_deref())?,
+                vpcs,
             };
             let imported = pathproof_import::aws::import(&inputs, &options)
                 .map_err(|e| render_error(&e, &inputs))?;

@@ -66,6 +66,16 @@ pub const ALL: &[Example] = &[
         teaches: "a reverse proxy, X-Forwarded-For as a claim, and a path that skips the proxy",
         text: include_str!("../../../scenarios/proxy-xff.yaml"),
     },
+    Example {
+        name: "pod-egress",
+        teaches: "Kubernetes egress: a pod reaches the metadata endpoint until default-deny egress with a DNS exception",
+        text: include_str!("../../../scenarios/pod-egress.yaml"),
+    },
+    Example {
+        name: "cloud-acl",
+        teaches: "AWS security groups remember connections, network ACLs do not: ephemeral ports and return rules",
+        text: include_str!("../../../scenarios/cloud-acl.yaml"),
+    },
 ];
 
 /// A built-in scenario by name.

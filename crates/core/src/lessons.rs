@@ -68,6 +68,14 @@ pub const FILES: &[(&str, &str)] = &[
         "scenarios/lessons/10-proxy-xff.yaml",
         include_str!("../../../scenarios/lessons/10-proxy-xff.yaml"),
     ),
+    (
+        "scenarios/lessons/11-pod-egress.yaml",
+        include_str!("../../../scenarios/lessons/11-pod-egress.yaml"),
+    ),
+    (
+        "scenarios/lessons/12-cloud-acl.yaml",
+        include_str!("../../../scenarios/lessons/12-cloud-acl.yaml"),
+    ),
 ];
 /// The names of the four layers, by level.
 pub const LAYER_NAMES: [&str; 4] = [

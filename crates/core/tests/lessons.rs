@@ -205,6 +205,8 @@ fn the_ten_topics_are_covered() {
         ("mtls", "tls-identity"),
         ("ipv6-bypass", "dual-stack"),
         ("proxy-xff", "proxy-xff"),
+        ("pod-egress", "pod-egress"),
+        ("cloud-acl", "cloud-acl"),
     ] {
         assert!(ids.contains(id), "missing lesson `{id}`");
         assert_eq!(lessons::get(id).unwrap().scenario, scenario, "{id}");

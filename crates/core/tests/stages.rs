@@ -1251,3 +1251,77 @@ variants:
         );
     }
 }
+
+const SOURCED: &str = r#"
+networks:
+  lan: 10.0.0.0/24
+hosts:
+  a: { at: lan 10.0.0.10, output: out }
+  b: { at: lan 10.0.0.20, listen: [tcp/22, tcp/80], input: in }
+filters:
+  in:
+    rules:
+      - { action: allow, proto: tcp, from: [a], dport: "22",
+          source: { file: SecurityGroups.json, line: 12, label: "security group sg-b, inbound rule 1: tcp 22 from members of sg-a", kind: aws-security-group } }
+      - { action: drop, source: { file: SecurityGroups.json, line: 3, label: "security groups sg-b: no inbound rule allows it", kind: aws-security-group } }
+  out:
+    stateful: false
+    default: allow
+    rules:
+      - { action: drop, proto: tcp, dport: "80",
+          source: { file: NetworkAcls.json, line: 40, label: "network ACL acl-1, outbound rule 100: deny tcp 80 to 0.0.0.0/0", kind: aws-network-acl } }
+"#;
+
+#[test]
+fn rules_from_aws_controls_carry_what_they_prove_and_trust() {
+    let scn = scenario(SOURCED, None);
+    let t = run(&scn, "a", "b:22", |_| {});
+    assert_eq!(t.outcome.kind, OutcomeKind::Reached);
+    let hop = t
+        .hops
+        .iter()
+        .find(|h| h.device == "b" && h.stage == Stage::Filter)
+        .unwrap();
+    let proves: Vec<&str> = hop.proves.iter().map(|c| c.text.as_str()).collect();
+    assert!(
+        proves.iter().any(|c| c.contains("outside the instance")),
+        "{proves:?}"
+    );
+    assert!(
+        hop.proves
+            .iter()
+            .any(|c| c.fact == Fact::ClientIdentity && c.text.contains("members of sg-a")),
+        "{proves:?}"
+    );
+    assert!(hop
+        .trusts
+        .iter()
+        .any(|c| c.text.contains("membership of a group")));
+    // The blocking component names the group, the file and the line.
+    let t = run(&scn, "a", "b:443", |_| {});
+    assert_eq!(t.outcome.kind, OutcomeKind::Dropped);
+    assert!(
+        t.outcome
+            .text
+            .contains("security groups sg-b: no inbound rule allows it, SecurityGroups.json:3"),
+        "{}",
+        t.outcome.text
+    );
+    // A network ACL rule: what it proves, and that it is stateless.
+    let t = run(&scn, "a", "b:80", |_| {});
+    assert_eq!(
+        (t.outcome.kind, t.outcome.at.as_deref()),
+        (OutcomeKind::Dropped, Some("a"))
+    );
+    assert!(
+        t.outcome
+            .text
+            .contains("network ACL acl-1, outbound rule 100"),
+        "{}",
+        t.outcome.text
+    );
+    let hop = t.hops.iter().find(|h| h.stage == Stage::Filter).unwrap();
+    assert!(hop.proves.iter().any(|c| c.text.contains("subnet's edge")));
+    assert!(hop.trusts.iter().any(|c| c.text.contains("stateless")));
+    assert!(hop.trusts.iter().any(|c| c.text.contains("default ACL")));
+}

@@ -18,6 +18,7 @@ pub mod k8s;
 
 mod addrs;
 mod emit;
+mod tree;
 
 /// One input file: its path as the user named it (shown in notes, errors and
 /// rule sources) and its text.

@@ -76,8 +76,7 @@ fn import(dir: &Path, expect: Vec<String>) -> String {
 }
 
 /// Transcribed expectations: `## CASE/STEP` headers, then `expect:` lines.
-fn transcribed() -> Vec<(String, Vec<String>)> {
-    let text = include_str!("upstream/e2e-netpol.txt");
+fn transcribed(text: &str) -> Vec<(String, Vec<String>)> {
     let mut out: Vec<(String, Vec<String>)> = Vec::new();
     for line in text.lines().map(str::trim) {
         if let Some(case) = line.strip_prefix("## ") {
@@ -119,7 +118,7 @@ fn every_upstream_case_imports_and_loads() {
 fn e2e_expectations_hold() {
     let Some(root) = data() else { return };
     let mut checked = 0;
-    for (case, lines) in transcribed() {
+    for (case, lines) in transcribed(include_str!("upstream/e2e-netpol.txt")) {
         let dir = root.join("e2e-netpol").join(&case);
         let yaml = import(&dir, lines.clone());
         let scn = pathproof_core::load("imported.yaml", &yaml, None)
@@ -138,4 +137,103 @@ fn e2e_expectations_hold() {
         checked += lines.len();
     }
     assert!(checked > 20, "only {checked} expectations");
+}
+
+/// The PokeServer assertions of network-policy-api's conformance tests,
+/// transcribed for the ClusterNetworkPolicy cases whose test source the code
+/// index holds (`tests/upstream/conformance-cnp.txt`); the other conformance
+/// cases are import-and-compute checks only (above).
+#[test]
+fn conformance_expectations_hold() {
+    let Some(root) = data() else { return };
+    let mut checked = 0;
+    let mut failed = Vec::new();
+    for (case, lines) in transcribed(include_str!("upstream/conformance-cnp.txt")) {
+        let dir = root.join(&case);
+        let yaml = import(&dir, lines.clone());
+        let scn = pathproof_core::load("imported.yaml", &yaml, None)
+            .unwrap_or_else(|e| panic!("{case}: {e}"));
+        let report = pathproof_core::analysis::check::check(&scn);
+        for r in report.results.iter().filter(|r| !r.passed) {
+            failed.push(format!("{case}: {} ({})", r.expectation, r.detail));
+        }
+        checked += lines.len();
+    }
+    assert!(
+        failed.is_empty(),
+        "these upstream expectations fail:\n{}",
+        failed.join("\n")
+    );
+    assert!(checked >= 44, "only {checked} expectations");
+}
+
+/// np-guard/netpol-analyzer's expected connectivity of onlineboutique
+/// (`onlineboutique/upstream/connections_map_output.txt`, verbatim upstream):
+/// every ordered pair of distinct pods, on each TCP port the destination
+/// declares, the port the line names and two ports nobody declares, and on
+/// UDP. A journey the network lets through ends `reached` (a socket) or
+/// `refused` (no socket on that port); one it does not ends `dropped`.
+#[test]
+fn onlineboutique_connectivity_is_upstreams() {
+    let Some(root) = data() else { return };
+    let dir = root.join("onlineboutique");
+    let yaml = import(&dir, Vec::new());
+    let scn = pathproof_core::load("imported.yaml", &yaml, None).unwrap();
+    let text = std::fs::read_to_string(dir.join("upstream/connections_map_output.txt")).unwrap();
+    let mut checked = 0;
+    let mut wrong = Vec::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let rest = line.strip_prefix("src: ").expect("src:");
+        let (src, rest) = rest.split_once(", dest: ").expect("dest:");
+        let (dst, conns) = rest
+            .split_once(", allowed conns: ")
+            .expect("allowed conns:");
+        if src == dst {
+            continue; // a pod's traffic to itself never leaves it
+        }
+        let allowed_tcp: Option<u16> = match conns {
+            "No Connections" => None,
+            c => Some(
+                c.strip_prefix("TCP ")
+                    .unwrap_or_else(|| panic!("unexpected `{c}`"))
+                    .parse()
+                    .unwrap(),
+            ),
+        };
+        let host = scn
+            .hosts
+            .iter()
+            .find(|h| h.name == dst)
+            .unwrap_or_else(|| panic!("no pod {dst}"));
+        let mut ports: Vec<u16> = host.sockets.iter().map(|s| s.port).collect();
+        ports.extend(allowed_tcp);
+        ports.extend([1, 64999]);
+        ports.sort_unstable();
+        ports.dedup();
+        for proto in [
+            pathproof_core::model::Proto::Tcp,
+            pathproof_core::model::Proto::Udp,
+        ] {
+            for &port in &ports {
+                let mut q = pathproof_core::Query::new(src, &format!("{dst}:{port}"));
+                q.proto = proto;
+                let t = pathproof_core::trace(&scn, &q).unwrap();
+                let through = matches!(
+                    t.outcome.kind,
+                    pathproof_core::evidence::OutcomeKind::Reached
+                        | pathproof_core::evidence::OutcomeKind::Refused
+                );
+                let want = proto == pathproof_core::model::Proto::Tcp && allowed_tcp == Some(port);
+                if through != want {
+                    wrong.push(format!(
+                        "{src} -> {dst} {proto:?}/{port}: upstream `{conns}`, pathproof {}",
+                        t.outcome.text
+                    ));
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    assert!(checked > 500, "only {checked} journeys checked");
 }

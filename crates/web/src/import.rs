@@ -92,8 +92,14 @@ pub async fn post_import(
             },
         )
         .map_err(located),
-        "aws" => pathproof_import::aws::import(&inputs, &pathproof_import::aws::Options { expect })
-            .map_err(located),
+        "aws" => pathproof_import::aws::import(
+            &inputs,
+            &pathproof_import::aws::Options {
+                expect,
+                ..Default::default()
+            },
+        )
+        .map_err(located),
         other => Err(ApiError::new(
             StatusCode::NOT_FOUND,
             format!("no importer `{other}`"),

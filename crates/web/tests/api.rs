@@ -874,3 +874,85 @@ async fn trace_of_an_earlier_connection() {
     assert_eq!(p.status, StatusCode::OK, "{}", p.body);
     assert_eq!(p.json()["query"]["established"], true);
 }
+
+const IMPORT_MANIFESTS: &str = "apiVersion: v1\nkind: Pod\nmetadata: { name: web, namespace: prod, labels: { app: web } }\nspec:\n  containers: [{ name: web, image: web, ports: [{ containerPort: 80 }] }]\n---\napiVersion: v1\nkind: Pod\nmetadata: { name: client, namespace: prod }\nspec:\n  containers: [{ name: c, image: c }]\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: { name: settings, namespace: prod }\n---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: { name: deny-all, namespace: prod }\nspec:\n  podSelector: {}\n  policyTypes: [Ingress]\n";
+
+fn import_body(path: &str, text: &str, open: bool) -> String {
+    serde_json::json!({
+        "files": [{ "path": path, "text": text }],
+        "expect": ["deny prod/client -> prod/web:80"],
+        "open": open
+    })
+    .to_string()
+}
+
+#[tokio::test]
+async fn post_import_k8s_answers_the_scenario_notes_and_opens_it() {
+    let st = state();
+    let a = post(
+        &st,
+        "/api/import/k8s",
+        import_body("cluster.yaml", IMPORT_MANIFESTS, false),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let v = a.json();
+    assert_eq!(v["kind"], "k8s");
+    let yaml = v["yaml"].as_str().unwrap();
+    assert!(
+        yaml.contains("  prod/web:") && yaml.contains("deny prod/client -> prod/web:80"),
+        "{yaml}"
+    );
+    assert!(
+        v["notes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n.as_str().unwrap().contains("ConfigMap")),
+        "{v}"
+    );
+    assert!(v.get("view").is_none(), "not opened unless asked");
+    assert_eq!(get(&st, "/api/scenario").await.json()["name"], "mini-lab");
+    // open: the imported scenario becomes the one the page shows.
+    let a = post(
+        &st,
+        "/api/import/k8s",
+        import_body("cluster.yaml", IMPORT_MANIFESTS, true),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert!(a.json()["view"].is_object(), "{}", a.body);
+    assert_eq!(get(&st, "/api/scenario").await.json()["name"], "k8s-import");
+}
+
+#[tokio::test]
+async fn post_import_reports_bad_input_at_its_line() {
+    let st = state();
+    let bad = IMPORT_MANIFESTS.replace("podSelector: {}", "podSelector: []");
+    let line = bad
+        .lines()
+        .position(|l| l.contains("podSelector: []"))
+        .unwrap()
+        + 1;
+    let a = post(&st, "/api/import/k8s", import_body("bad.yaml", &bad, true)).await;
+    assert_error(
+        &a,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        &format!("bad.yaml:{line}:"),
+    );
+    // The scenario in use did not change.
+    assert_eq!(get(&st, "/api/scenario").await.json()["name"], "mini-lab");
+    let a = post(
+        &st,
+        "/api/import/aws",
+        import_body("Vpcs.json", "{\"Vpcs\": [\n  {\"VpcId\": 7}\n]}", false),
+    )
+    .await;
+    assert_error(&a, StatusCode::UNPROCESSABLE_ENTITY, "Vpcs.json:2:");
+    let a = post(&st, "/api/import/terraform", import_body("a.tf", "", false)).await;
+    assert_error(&a, StatusCode::NOT_FOUND, "no importer `terraform`");
+    let a = post(&st, "/api/import/k8s", "{\"files\": []}").await;
+    assert_error(&a, StatusCode::BAD_REQUEST, "no files");
+    let a = post(&st, "/api/import/k8s", "not json").await;
+    assert_error(&a, StatusCode::BAD_REQUEST, "not an import request");
+}

@@ -211,6 +211,20 @@ pub(super) fn imported(hop: &mut Hop, src: &RuleSource) {
             ));
         }
         Some(SourceKind::AwsSecurityGroup) => {
+            hop.proves.push(Claim::new(
+                Fact::Connection,
+                "that the check happened outside the instance: AWS applies security groups at the network interface, so software on the instance cannot switch them off".to_string(),
+            ));
+            hop.proves.push(Claim::new(
+                Fact::SourceAddress,
+                "a source address inside the VPC, when it is one: AWS drops what an interface sends from an address that is not its own (the source/destination check), so an instance cannot forge another's address; an address from outside the VPC is still only what the packet says".to_string(),
+            ));
+            if what.contains("members of ") {
+                hop.proves.push(Claim::new(
+                    Fact::ClientIdentity,
+                    format!("which interfaces {what} means: the members of the referenced group, by their private addresses, as AWS held them when it evaluated the packet"),
+                ));
+            }
             hop.trusts.push(Claim::new(
                 Fact::Connection,
                 "that the security group attached to the network interface is the one described: AWS evaluates every group of the interface and allows what any of them allows".to_string(),
@@ -221,9 +235,17 @@ pub(super) fn imported(hop: &mut Hop, src: &RuleSource) {
             ));
         }
         Some(SourceKind::AwsNetworkAcl) => {
+            hop.proves.push(Claim::new(
+                Fact::Service,
+                format!("that the subnet's edge checked this packet's addresses, protocol and ports against {what}: AWS applies a network ACL outside every instance of the subnet, which cannot turn it off"),
+            ));
             hop.trusts.push(Claim::new(
                 Fact::Connection,
                 "nothing about the connection: a network ACL is stateless, so it checks each packet on its own and the reply needs a rule of its own".to_string(),
+            ));
+            hop.trusts.push(Claim::new(
+                Fact::ClientIdentity,
+                "that the ACL associated with the subnet is the one described: a subnet without an association of its own uses its VPC's default ACL, which allows everything until someone edits it".to_string(),
             ));
         }
         None => {}

@@ -6,6 +6,7 @@ use pathproof_core::load::yaml::{self, Node, NodeKind};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use crate::tree;
 use crate::{ImportError, Input};
 
 /// One Kubernetes object from a manifest.
@@ -21,45 +22,17 @@ pub struct Object {
     pub value: Value,
 }
 
-/// A step of a path into an object: a key or a list index.
-#[derive(Debug, Clone, Copy)]
-pub enum Step<'a> {
-    Key(&'a str),
-    Index(usize),
-}
+pub use crate::tree::Step;
 
 impl Object {
     /// Line and column (1-based) of the node at `path`, or of the deepest
     /// node of it that exists.
     pub fn locate(&self, path: &[Step]) -> (u32, u32) {
-        let mut node = &self.node;
-        for step in path {
-            let next = match (step, &node.kind) {
-                (Step::Key(k), NodeKind::Map(entries)) => entries
-                    .iter()
-                    .find(|(key, _)| key.scalar_text().as_deref() == Some(k))
-                    .map(|(_, v)| v),
-                (Step::Index(i), NodeKind::Seq(items)) => items.get(*i),
-                _ => None,
-            };
-            match next {
-                Some(n) => node = n,
-                None => break,
-            }
-        }
-        self.line_col(self.base + node.span.start as usize)
+        tree::locate(&self.node, self.base, &self.lines, path)
     }
 
     pub fn line(&self, path: &[Step]) -> u32 {
         self.locate(path).0
-    }
-
-    fn line_col(&self, offset: usize) -> (u32, u32) {
-        let line = match self.lines.binary_search(&offset) {
-            Ok(i) => i,
-            Err(i) => i - 1,
-        };
-        (line as u32 + 1, (offset - self.lines[line]) as u32 + 1)
     }
 
     pub fn error(
@@ -161,13 +134,7 @@ fn split_documents(text: &str) -> Vec<(usize, usize)> {
 /// Every object of one file.
 pub fn objects(input: &Input) -> Result<Vec<Object>, ImportError> {
     let text = &input.text;
-    let mut lines = vec![0usize];
-    for (i, b) in text.bytes().enumerate() {
-        if b == b'\n' {
-            lines.push(i + 1);
-        }
-    }
-    let lines = std::sync::Arc::new(lines);
+    let lines = tree::line_starts(text);
     let json = text.trim_start().starts_with(['{', '[']);
     let docs = if json {
         vec![(0, text.len())]
