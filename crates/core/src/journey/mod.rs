@@ -2105,23 +2105,17 @@ impl<'s> Tracer<'s> {
                 );
                 rref.source = r.source.clone();
                 let text = match &r.source {
-                    // An importer's rule: the declaration it was translated from.
-                    Some(src) if src.kind.is_some() => format!(
-                        "{}, {}:{} decides: {}",
-                        src.label,
-                        src.file,
-                        src.line,
-                        decision.action.name()
-                    ),
-                    // The rule set's own line decides, not the flattened rule's number.
-                    Some(src) => format!(
+                    // The rule set's own line decides, not the flattened rule's
+                    // number. (An importer's rule is named by its scenario rule,
+                    // with the declaration it was translated from beside it.)
+                    Some(src) if src.kind.is_none() => format!(
                         "{} line {} `{}` decides: {}",
                         src.file,
                         src.line,
                         r.text,
                         decision.action.name()
                     ),
-                    None => format!(
+                    _ => format!(
                         "{} rule {} `{}` decides: {}",
                         f.name,
                         i + 1,
