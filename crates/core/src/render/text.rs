@@ -7,7 +7,7 @@ use crate::evidence::{Direction, Hop, OutcomeKind, Trace};
 fn rule_line(t: &Trace, h: &Hop) -> Option<String> {
     let r = h.rule.as_ref()?;
     let mut s = String::new();
-    if let Some(src) = &r.source {
+    if let Some(src) = r.source.as_ref().filter(|s| s.kind.is_none()) {
         // A rule set's line: the user's own file decides, not the flattened rule.
         write!(
             s,
@@ -133,7 +133,13 @@ pub fn trace_text(t: &Trace) -> String {
         if let Some(r) = rule_line(t, h) {
             let _ = writeln!(out, "{pad}rule: {r}");
         }
-        if let Some(src) = h.rule.as_ref().and_then(|r| r.source.as_ref()) {
+        // An importer's rule: the declaration it was translated from.
+        if let Some(src) = h
+            .rule
+            .as_ref()
+            .and_then(|r| r.source.as_ref())
+            .filter(|s| s.kind.is_some())
+        {
             let _ = writeln!(out, "{pad}from: {}", crate::journey::source_text(src));
         }
         if let Some(s) = &h.state {
