@@ -66,6 +66,11 @@ pub const ALL: &[Example] = &[
         teaches: "a reverse proxy, X-Forwarded-For as a claim, and a path that skips the proxy",
         text: include_str!("../../../scenarios/proxy-xff.yaml"),
     },
+    Example {
+        name: "syn-flood",
+        teaches: "a SYN flood from forged addresses, the SYN queue, SYN cookies, and a rate limit that hurts visitors (simulate)",
+        text: include_str!("../../../scenarios/syn-flood.yaml"),
+    },
 ];
 
 /// A built-in scenario by name.

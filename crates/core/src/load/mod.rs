@@ -7,6 +7,7 @@
 
 pub mod diagnostic;
 pub mod grammar;
+pub mod traffic;
 mod variant;
 pub mod yaml;
 
@@ -46,7 +47,7 @@ pub fn load(file: &str, text: &str, variant: Option<&str>) -> Result<Scenario, L
 }
 
 const TOP_KEYS: &[&str] = &[
-    "name", "about", "networks", "hosts", "dns", "filters", "expect", "variants",
+    "name", "about", "networks", "hosts", "dns", "filters", "expect", "variants", "traffic",
 ];
 const NETWORK_KEYS: &[&str] = &["cidr", "trust", "gateway", "dns", "about"];
 const HOST_KEYS: &[&str] = &[
@@ -423,6 +424,8 @@ impl<'t> Loader<'t> {
         }
         let dns: Vec<DnsView> = dns_e.iter().map(|(k, v)| self.view(k, v)).collect();
         let expectations = self.expectations(&expect_node, &names, &dns);
+        let traffic =
+            get("traffic").and_then(|n| self.traffic(&n, &names, &networks, &hosts, &dns));
 
         Some(Scenario {
             name,
@@ -433,6 +436,7 @@ impl<'t> Loader<'t> {
             filters,
             dns,
             expectations,
+            traffic,
             variants,
             variant: variant.map(str::to_string),
             addresses,
