@@ -523,6 +523,13 @@ fn flow_plan(
             .find(|c: &&mut Class| c.stations == stations)
         {
             same.members.extend(members);
+            // The trace shown is that of the biggest piece.
+            if pool > same.rep_pool {
+                same.rep_pool = pool;
+                same.representative = rep;
+                same.trace = t;
+                same.answer_trace = answer;
+            }
             same.pool = same.pool.saturating_add(pool);
             continue;
         }
