@@ -68,6 +68,22 @@ pub const FILES: &[(&str, &str)] = &[
         "scenarios/lessons/10-proxy-xff.yaml",
         include_str!("../../../scenarios/lessons/10-proxy-xff.yaml"),
     ),
+    (
+        "scenarios/lessons/11-handshake.yaml",
+        include_str!("../../../scenarios/lessons/11-handshake.yaml"),
+    ),
+    (
+        "scenarios/lessons/12-syn-cookies.yaml",
+        include_str!("../../../scenarios/lessons/12-syn-cookies.yaml"),
+    ),
+    (
+        "scenarios/lessons/13-rate-limits.yaml",
+        include_str!("../../../scenarios/lessons/13-rate-limits.yaml"),
+    ),
+    (
+        "scenarios/lessons/14-ddos-layers.yaml",
+        include_str!("../../../scenarios/lessons/14-ddos-layers.yaml"),
+    ),
 ];
 /// The names of the four layers, by level.
 pub const LAYER_NAMES: [&str; 4] = [

@@ -597,10 +597,15 @@ impl<'p> Engine<'p> {
                     continue;
                 }
                 self.flows[f].step[c].1 += m;
-                self.walk_batch(f, c, m, to);
+                // The batch's packets arrived over the segment, the last one
+                // a packet's spacing before its end: what becomes free after
+                // that (a token, a place in a queue) is left for a
+                // connection arriving at the end.
+                let spacing = TICK / k.max(1);
+                let at = to.saturating_sub(spacing).max(from);
+                self.walk_batch(f, c, m, at);
             }
         }
-        let _ = from;
     }
 
     fn walk_batch(&mut self, f: usize, c: usize, n: u64, now: u64) {
@@ -896,7 +901,6 @@ impl<'p> Engine<'p> {
     }
 
     fn advance(&mut self, id: u32, now: u64) {
-        let mut now = now;
         let plan = self.plan;
         loop {
             if !self.running(id) {
@@ -937,8 +941,12 @@ impl<'p> Engine<'p> {
                             name,
                             format!("waits {:.1} ms in the link's queue", delay as f64 / 1000.0),
                         );
+                        // It goes on when it leaves the queue, after whatever
+                        // else arrives meanwhile.
+                        self.attempts[id as usize].pos += 1;
+                        self.push(now + delay, Event::Resume(id));
+                        return;
                     }
-                    now += delay;
                 }
                 Station::Conntrack { table, insert } => {
                     let t = *table as u16;
@@ -1336,7 +1344,7 @@ impl<'p> Engine<'p> {
             self.plan.listeners[last].name.clone(),
             format!("answered: {} ms after the first SYN", latency / 1000),
         );
-        let sec = self.second_of(now);
+        let sec = self.second_of(a.t0);
         let s = &mut self.stats[f];
         s.latency.push(latency);
         s.latency_sec[sec].push(latency);
@@ -1344,7 +1352,8 @@ impl<'p> Engine<'p> {
             s.stories[st as usize].end = "served".into();
         }
         self.attempts[id as usize].state = State::Ok;
-        self.tally(f, "served", LISTENER | last as u64, true, now, 1);
+        // A connection counts in the second it started.
+        self.tally(f, "served", LISTENER | last as u64, true, a.t0, 1);
     }
 
     fn fail(&mut self, id: u32, now: u64, key: &'static str, place: Place) {
@@ -1357,8 +1366,10 @@ impl<'p> Engine<'p> {
         if let Some(st) = a.story {
             self.stats[f].stories[st as usize].end = "failed".into();
         }
-        let t = now.min(self.end.saturating_sub(1));
-        self.tally(f, key, place, false, t, 1);
+        let _ = now;
+        // A connection counts in the second it started.
+        let t0 = self.attempts[id as usize].t0;
+        self.tally(f, key, place, false, t0, 1);
     }
 
     fn listener_timers(&mut self, now: u64) {

@@ -735,6 +735,9 @@ fn walk(
     let mut reply_pending: Option<(String, String)> = None;
     let mut reply_current: Option<String> = None;
     let mut origin_done = false;
+    // Only the first leg's client is the flow's sender (a proxy opens the next).
+    let mut first_leg = true;
+    let mut listeners_seen = 0;
     for h in &t.hops {
         let deciding = stop.is_some_and(|s| s.step == h.step);
         match h.direction {
@@ -809,6 +812,8 @@ fn walk(
                                 reply: Reply::default(),
                             });
                             reply_of = Some(out.len() - 1);
+                            listeners_seen += 1;
+                            first_leg = listeners_seen == 1;
                             let seen = if h.packet.src == rep {
                                 SourceSeen::Own
                             } else {
@@ -874,7 +879,7 @@ fn walk(
                     }
                     // A forged source that a host owns: the host gets the
                     // SYN-ACK of a connection it never opened and resets it.
-                    if h.stage == Stage::Receive && h.verdict == Verdict::Accept {
+                    if h.stage == Stage::Receive && h.verdict == Verdict::Accept && first_leg {
                         if let Some(id) = host_id(&h.device) {
                             if matches!(f.sources, Sources::Spoofed { .. })
                                 && owner_answers(scn, id, h)

@@ -86,6 +86,9 @@ enum State {
 pub struct Bucket {
     alg: Algorithm,
     state: State,
+    /// The latest time seen: a request never goes back in time (several
+    /// batches of one moment may be handed in out of order).
+    latest: u64,
 }
 
 fn nft_cost(rate: u64, unit_s: u64) -> u64 {
@@ -138,11 +141,18 @@ impl Bucket {
                 last_ns: now * 1000,
             },
         };
-        Bucket { alg, state }
+        Bucket {
+            alg,
+            state,
+            latest: now,
+        }
     }
 
-    /// One request at `now` (microseconds; never earlier than the last).
+    /// One request at `now` (microseconds; an earlier time than one seen
+    /// before counts as that one).
     pub fn admit(&mut self, now: u64) -> Decision {
+        let now = now.max(self.latest);
+        self.latest = now;
         match (&self.alg, &mut self.state) {
             (
                 Algorithm::FixedWindow { limit, window_us },
@@ -308,6 +318,8 @@ impl Bucket {
     /// `n` calls of `admit` at `now` would say, delayed ones counted as
     /// allowed).
     pub fn admit_many(&mut self, now: u64, n: u64) -> u64 {
+        let now = now.max(self.latest);
+        self.latest = now;
         match (&self.alg, &mut self.state) {
             (
                 Algorithm::NftLimit {
@@ -560,11 +572,14 @@ mod tests {
         for _ in 0..42 {
             assert!(b.admit(30 * S).allowed());
         }
+        // 15 s into the next minute, 18 more arrive: each is allowed
+        // (the last one sees 31.5 + 17 = 48.5).
         for _ in 0..18 {
-            assert!(b.admit(61 * S).allowed());
+            assert!(b.admit(75 * S).allowed());
         }
+        // The request after them: 42 × (60 − 15)/60 + 18 = 49.5 < 50, allowed.
         assert!(b.admit(75 * S).allowed(), "49.5 < 50");
-        // Now 42 × 0.75 + 19 = 50.5: refused.
+        // Now 31.5 + 19 = 50.5: refused.
         assert!(!b.admit(75 * S).allowed());
         // Two windows later the previous count is gone entirely.
         assert!(b.admit(181 * S).allowed());
