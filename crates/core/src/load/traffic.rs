@@ -385,7 +385,7 @@ impl Loader<'_> {
         let host = self.host_word(&w, names)?;
         let mut t = HostTuning::defaults(host);
         t.origin = Some(self.origin(k.span));
-        let context = format!("the settings of `{}`", w.text);
+        let context = format!("the traffic settings of host `{}`", w.text);
         let entries = self.map(v, &context).to_vec();
         self.check_keys(&entries, TUNING_KEYS, &context);
         for (key, val) in &entries {
