@@ -120,7 +120,6 @@ pub struct Options {
 struct Engine<'p> {
     plan: &'p Plan,
     seconds: u32,
-    end: u64,
     rng: Rng,
     listeners: Vec<Listener>,
     links: Vec<Link>,
@@ -1536,7 +1535,6 @@ pub fn run(scn: &Scenario, traffic: &Traffic, plan: &Plan, opts: &Options) -> Ru
     let mut e = Engine {
         plan,
         seconds,
-        end,
         rng: root.fork(1),
         listeners: plan.listeners.iter().map(Listener::new).collect(),
         links: plan.links.iter().map(Link::new).collect(),

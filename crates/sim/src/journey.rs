@@ -130,6 +130,8 @@ pub struct TablePlan {
 /// Everything a run needs, resolved once.
 #[derive(Debug, Clone)]
 pub struct Plan {
+    /// How many real sender addresses of each network flows took so far.
+    senders_on: std::collections::BTreeMap<NetworkId, usize>,
     pub flows: Vec<FlowPlan>,
     pub listeners: Vec<ListenerPlan>,
     pub links: Vec<LinkPlan>,
@@ -327,8 +329,10 @@ fn pool_of(scn: &Scenario, flow: &FlowSpec, pool: &[IpNet]) -> Vec<(bool, Interv
 
 /// `count` real addresses for senders on network `net`, the same every run:
 /// the documentation ranges first on a catch-all, else the highest free
-/// addresses of the network.
-fn real_addresses(scn: &Scenario, net: NetworkId, count: u32) -> Vec<IpAddr> {
+/// addresses of the network; the first `skip` of them belong to flows
+/// declared before (two flows never share an address).
+fn real_addresses(scn: &Scenario, net: NetworkId, skip: usize, count: u32) -> Vec<IpAddr> {
+    let count = count + skip as u32;
     let n = scn.network(net);
     let free = |a: IpAddr| scn.owners_of(a).is_empty() && scn.network_of(a) == Some(net);
     let mut out = Vec::new();
@@ -345,12 +349,12 @@ fn real_addresses(scn: &Scenario, net: NetworkId, count: u32) -> Vec<IpAddr> {
                 if free(a) {
                     out.push(a);
                     if out.len() == count as usize {
-                        return out;
+                        return out.split_off(skip.min(out.len()));
                     }
                 }
             }
         }
-        return out;
+        return out.split_off(skip.min(out.len()));
     }
     for p in &n.prefixes {
         let (v6, lo, hi) = net_bounds(p);
@@ -369,7 +373,7 @@ fn real_addresses(scn: &Scenario, net: NetworkId, count: u32) -> Vec<IpAddr> {
             break;
         }
     }
-    out
+    out.split_off(skip.min(out.len()))
 }
 
 fn query(from: &str, to: &str, proto: Proto, sport: Option<u16>) -> Query {
@@ -382,6 +386,7 @@ fn query(from: &str, to: &str, proto: Proto, sport: Option<u16>) -> Query {
 /// Resolves every flow of the scenario's traffic section.
 pub fn plan(scn: &Scenario, traffic: &Traffic) -> Result<Plan, SimError> {
     let mut p = Plan {
+        senders_on: Default::default(),
         flows: Vec::new(),
         listeners: Vec::new(),
         links: Vec::new(),
@@ -437,7 +442,9 @@ fn flow_plan(
             let net = scn
                 .network_by_name(n)
                 .expect("the loader checked the network");
-            let addrs = real_addresses(scn, net, *count);
+            let skip = p.senders_on.get(&net).copied().unwrap_or(0);
+            let addrs = real_addresses(scn, net, skip, *count);
+            p.senders_on.insert(net, skip + addrs.len());
             if addrs.len() < *count as usize {
                 return Err(err(
                     f,
