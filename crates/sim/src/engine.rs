@@ -20,7 +20,7 @@ use pathproof_core::model::Scenario;
 
 use crate::journey::{Class, FlowPlan, Plan, Reply, SourceSeen, Station};
 use crate::limit::{Decision, Key, Keyed};
-use crate::listener::{Counters, Listener, Owner, SynFate, TimerEvent, SECOND};
+use crate::listener::{Ack, Counters, Listener, Owner, SynFate, TimerEvent, SECOND};
 use crate::network::{EntryKind, Link, Table};
 use crate::report::*;
 use crate::rng::Rng;
@@ -173,9 +173,9 @@ impl EventKey {
 }
 
 fn fmt_duration(us: u64) -> String {
-    if us % SECOND == 0 {
+    if us.is_multiple_of(SECOND) {
         format!("{} s", us / SECOND)
-    } else if us % 1000 == 0 {
+    } else if us.is_multiple_of(1000) {
         format!("{} ms", us / 1000)
     } else {
         format!("{} µs", us)
@@ -1208,7 +1208,7 @@ impl<'p> Engine<'p> {
             None => self.listeners[l].cookie_ack(id),
         };
         match result {
-            Ok(()) => {
+            Ack::Accepted => {
                 let what = match entry {
                     Some(_) => "handshake complete: into the accept queue".to_string(),
                     None => "handshake complete: the cookie checks out (SyncookiesRecv), into the accept queue".to_string(),
@@ -1229,9 +1229,8 @@ impl<'p> Engine<'p> {
                 }
                 self.attempts[id as usize].ct = new;
             }
-            Err(()) => {
-                let expired = matches!(entry, Some(e) if !self.listeners[l].holds(e, id));
-                if expired {
+            Ack::Gone | Ack::AcceptQueueFull => {
+                if result == Ack::Gone {
                     self.note(
                         id,
                         now,
@@ -1576,7 +1575,7 @@ pub fn run(scn: &Scenario, traffic: &Traffic, plan: &Plan, opts: &Options) -> Ru
     let mut accepted = Vec::new();
     for step in 0..ticks {
         let t = step * TICK;
-        if t > 0 && t % SECOND == 0 {
+        if t > 0 && t.is_multiple_of(SECOND) {
             e.second_done((t / SECOND) as usize - 1, t);
         }
         e.listener_timers(t);

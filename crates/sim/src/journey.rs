@@ -774,7 +774,7 @@ fn walk(
                         if tracks(scn, id) {
                             let table = table_of(scn, traffic, p, id);
                             // Kept when the packet gets past this device.
-                            let passes = !stop.is_some_and(|s| s.device == h.device)
+                            let passes = stop.is_none_or(|s| s.device != h.device)
                                 || matches!(
                                     stop.map(|s| s.kind),
                                     Some(OutcomeKind::ReplyLost) | Some(OutcomeKind::TlsFailed)

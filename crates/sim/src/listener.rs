@@ -107,6 +107,17 @@ pub struct Fates {
     pub accept_full: u64,
 }
 
+/// What the last ACK of a handshake found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ack {
+    /// The connection went to the accept queue.
+    Accepted,
+    /// The accept queue was full (ListenOverflows); the client tries again.
+    AcceptQueueFull,
+    /// The request had expired: nothing to complete.
+    Gone,
+}
+
 /// What a request's timer decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TimerEvent {
@@ -376,35 +387,34 @@ impl Listener {
         self.resets.push(Reverse((at, i)));
     }
 
-    /// The last ACK of the handshake of a queued request. `Ok` moves the
-    /// connection to the accept queue.
-    pub fn ack(&mut self, i: usize, id: u32) -> Result<(), ()> {
+    /// The last ACK of the handshake of a queued request.
+    pub fn ack(&mut self, i: usize, id: u32) -> Ack {
         if self.entries[i].count == 0 || self.entries[i].owner != Owner::Attempt(id) {
             // The request expired meanwhile: the ACK finds nothing (the
             // client's data will be answered with a reset).
-            return Err(());
+            return Ack::Gone;
         }
         if self.accept_queue_full() {
             self.counters.listen_overflows += 1;
             self.counters.listen_drops += 1;
             self.entries[i].acked = true;
-            return Err(());
+            return Ack::AcceptQueueFull;
         }
         self.remove(i, 1);
         self.accept.push_back(id);
-        Ok(())
+        Ack::Accepted
     }
 
     /// The last ACK of a handshake answered with a cookie.
-    pub fn cookie_ack(&mut self, id: u32) -> Result<(), ()> {
+    pub fn cookie_ack(&mut self, id: u32) -> Ack {
         self.counters.syncookies_recv += 1;
         if self.accept_queue_full() {
             self.counters.listen_overflows += 1;
             self.counters.listen_drops += 1;
-            return Err(());
+            return Ack::AcceptQueueFull;
         }
         self.accept.push_back(id);
-        Ok(())
+        Ack::Accepted
     }
 
     /// Runs the SYN-ACK timers and resets due by `now`, in time order.

@@ -112,7 +112,7 @@ pub fn parse_duration(text: &str) -> Option<u64> {
         _ => return None,
     };
     let v = n * scale;
-    (v.is_finite() && v >= 0.0 && v < 1e15).then_some(v.round() as u64)
+    (v.is_finite() && (0.0..1e15).contains(&v)).then_some(v.round() as u64)
 }
 
 /// `1Gbit/s`, `100Mbit/s`, `10kbit/s`, `1Gbps`, `500bit/s`: bits per second.
@@ -1171,16 +1171,14 @@ impl Loader<'_> {
             }
             _ => {}
         }
-        if kind == FlowKind::UdpReflection {
-            if !matches!(sources, Sources::Real { count: 1 }) {
-                self.problem(
-                    sources_span,
-                    "a reflection's requests all carry the victim's address",
-                    "no `sources` for a reflection",
-                    None,
-                );
-                return None;
-            }
+        if kind == FlowKind::UdpReflection && !matches!(sources, Sources::Real { count: 1 }) {
+            self.problem(
+                sources_span,
+                "a reflection's requests all carry the victim's address",
+                "no `sources` for a reflection",
+                None,
+            );
+            return None;
         }
         let accounts = match get(&entries, "accounts") {
             None => Accounts::None,
