@@ -11,6 +11,7 @@ mod api;
 mod assets;
 mod changes;
 mod lessons;
+mod simulate;
 pub mod view;
 
 use std::collections::BTreeMap;
