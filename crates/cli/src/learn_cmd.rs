@@ -207,7 +207,7 @@ pub fn show(all: &[Lesson], query: &str, level: u8) -> Result<String, InputError
         }
     }
     if !layer.simulate.is_empty() {
-        let sims = pathproof_sim::lessons::check(lesson);
+        let sims = pathproof_sim::lessons::check_levels(lesson, &[layer.level]);
         o.push_str("\nPredict, then simulate\n");
         for (i, q) in layer.simulate.iter().enumerate() {
             o.push_str(&format!("\n{}. {}\n", i + 1, q.question));
