@@ -213,7 +213,7 @@ pub fn routes(state: AppState, request_timeout: std::time::Duration) -> Router {
             only(post(crate::lessons::post_lesson_scenario), "POST"),
         )
         .route("/api/words", only(get(crate::lessons::get_words), "GET"))
-        .route("/api/simulate", only(get(crate::simulate::get_simulate), "GET"))
+        .route("/api/simulate", only(get(crate::simulate::run), "GET"))
         .route("/api", axum::routing::any(unknown_api_root))
         .route("/api/", axum::routing::any(unknown_api_root))
         .route("/api/{*rest}", axum::routing::any(unknown_api))

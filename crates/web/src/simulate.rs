@@ -25,10 +25,11 @@ pub struct SimulateRequest {
 }
 
 impl QueryForm for SimulateRequest {
-    const FORM: &'static str = "?variant=NAME, ?seconds=N (1 to 300) and ?seed=N, each optional and once";
+    const FORM: &'static str =
+        "?variant=NAME, ?seconds=N (1 to 300) and ?seed=N, each optional and once";
 }
 
-pub async fn get_simulate(
+pub async fn run(
     State(st): State<AppState>,
     ApiQuery(req): ApiQuery<SimulateRequest>,
 ) -> Result<Response, ApiError> {

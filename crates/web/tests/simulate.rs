@@ -63,7 +63,10 @@ async fn errors_say_what_to_ask() {
     let st = state("syn-flood");
     let (s, v) = get(&st, "/api/simulate?seconds=0").await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
-    assert!(v["error"].as_str().unwrap().contains("seconds must be from 1 to 300"));
+    assert!(v["error"]
+        .as_str()
+        .unwrap()
+        .contains("seconds must be from 1 to 300"));
     let (s, v) = get(&st, "/api/simulate?variant=hardn").await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(v["help"], "did you mean `harden`?");
