@@ -78,14 +78,11 @@ impl Link {
             return 0;
         }
         self.drain(now);
-        let room = (self.queue_limit - self.backlog_pkts).max(0.0);
-        let take = if (n as f64) <= room {
-            n
-        } else {
-            // A fractional room is a chance for one more.
-            let whole = room.floor();
-            whole as u64 + u64::from(rng.chance(room - whole))
-        };
+        // A place is free once the packet ahead has left whole: a fraction
+        // of one (its head half sent) takes nobody yet.
+        let room = (self.queue_limit - self.backlog_pkts + 1e-9).max(0.0).floor();
+        let _ = rng;
+        let take = n.min(room as u64);
         self.backlog_pkts += take as f64;
         self.backlog_bytes += take as f64 * size as f64;
         self.passed += take;
