@@ -677,6 +677,9 @@ pub struct Sent {
     pub port: u16,
     pub source: Ipv4Addr,
     pub at: f64,
+    /// When `send_to` returned (seconds since the start): the datagram went
+    /// to the kernel between `at` and `returned`.
+    pub returned: f64,
     pub seq: u32,
     pub arrived: bool,
 }
@@ -753,6 +756,15 @@ pub fn datagrams(rig: &Rig, streams: Vec<Datagrams>) -> Result<Vec<Sent>, String
                 .map_err(|e| format!("bind {}: {e}", s.source))?;
             socks.push(u);
         }
+        // One datagram from each source to a port nothing limits (discard,
+        // 9) first, so that the neighbour entries exist: otherwise the
+        // first datagram waits for ARP and reaches the limiter later than
+        // its send time says, which shifts every refill after it.
+        for u in &socks {
+            u.send_to(b"warm", (SERVER, 9))
+                .map_err(|e| format!("send: {e}"))?;
+        }
+        std::thread::sleep(Duration::from_millis(100));
         let t0 = Instant::now();
         let mut out = Vec::new();
         for (seq, (at, i, _)) in plan.into_iter().enumerate() {
@@ -768,10 +780,12 @@ pub fn datagrams(rig: &Rig, streams: Vec<Datagrams>) -> Result<Vec<Sent>, String
             socks[i]
                 .send_to(&seq.to_be_bytes(), (SERVER, s.port))
                 .map_err(|e| format!("send: {e}"))?;
+            let returned = t0.elapsed().as_secs_f64();
             out.push(Sent {
                 port: s.port,
                 source: s.source,
                 at: sent_at,
+                returned,
                 seq,
                 arrived: false,
             });
@@ -847,6 +861,15 @@ impl Nginx {
     }
 }
 
+impl Nginx {
+    /// A file under its prefix so far: `error.log` (`info` and above:
+    /// `limit_req` writes each delay and each refusal there, with the excess
+    /// it computed), or a log the configuration names relative to the prefix.
+    pub fn file(&self, name: &str) -> String {
+        std::fs::read_to_string(self.dir.join(name)).unwrap_or_default()
+    }
+}
+
 impl Drop for Nginx {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -855,13 +878,27 @@ impl Drop for Nginx {
     }
 }
 
-/// One HTTP request's answer: its status and how long it took.
+/// One HTTP request's answer: its status, its head, and how long it took.
 #[derive(Debug, Clone)]
 pub struct Answer {
     /// Seconds from the start when the request was sent.
     pub at: f64,
     pub status: u16,
     pub waited: f64,
+    /// The status line and headers.
+    pub head: String,
+    /// The connection's local port (how the server's logs name it).
+    pub port: u16,
+}
+
+impl Answer {
+    /// A header's value (the name case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().skip(1).find_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+    }
 }
 
 /// Sends GET `path` at these times (seconds from the start), each on its own
@@ -891,6 +928,11 @@ pub fn http_requests(
                 Duration::from_secs(2),
             );
             let started = Instant::now();
+            let local = sock
+                .as_ref()
+                .ok()
+                .and_then(|s| s.local_addr().ok())
+                .map_or(0, |a| a.port());
             handles.push(std::thread::spawn(move || -> Result<Answer, String> {
                 let mut s = sock.map_err(|e| format!("connect: {e}"))?;
                 s.set_read_timeout(Some(Duration::from_secs(5)))
@@ -899,7 +941,9 @@ pub fn http_requests(
                     .map_err(|e| e.to_string())?;
                 let mut buf = Vec::new();
                 let _ = s.read_to_end(&mut buf);
-                let head = String::from_utf8_lossy(&buf);
+                let waited = started.elapsed().as_secs_f64();
+                let text = String::from_utf8_lossy(&buf);
+                let head = text.split("\r\n\r\n").next().unwrap_or_default();
                 let status = head
                     .split_whitespace()
                     .nth(1)
@@ -908,7 +952,9 @@ pub fn http_requests(
                 Ok(Answer {
                     at: sent,
                     status,
-                    waited: started.elapsed().as_secs_f64(),
+                    waited,
+                    head: head.replace("\r\n", "\n"),
+                    port: local,
                 })
             }));
         }

@@ -626,7 +626,7 @@ impl<'p> Engine<'p> {
             }
             match s {
                 Station::Link(l) => {
-                    let passed = self.links[*l].offer(now, n, size, &mut rng);
+                    let passed = self.links[*l].offer(now, n, size);
                     self.tally(
                         f,
                         "link_saturated",
@@ -678,7 +678,7 @@ impl<'p> Engine<'p> {
                     self.tally(f, "accept_queue_full", place, false, now, fates.accept_full);
                     answered = fates.queued + fates.cookie;
                     queued_long = fates.queued;
-                    self.synacks(reply, answered, now, &mut rng);
+                    self.synacks(reply, answered, now);
                     if let (Some(e), Some(_)) = (entry, &reply.reset_by) {
                         if reply.lost.is_none() {
                             self.listeners[*listener].reset_at(e, now + fp.spec.rtt_us.max(TICK));
@@ -758,10 +758,10 @@ impl<'p> Engine<'p> {
     }
 
     /// SYN-ACKs (or any answers) on their way back: they load the links.
-    fn synacks(&mut self, reply: &Reply, n: u64, now: u64, rng: &mut Rng) {
+    fn synacks(&mut self, reply: &Reply, n: u64, now: u64) {
         let mut n = n;
         for l in &reply.links {
-            n = self.links[*l].offer(now, n, SYN_BYTES, rng);
+            n = self.links[*l].offer(now, n, SYN_BYTES);
         }
     }
 
@@ -926,7 +926,7 @@ impl<'p> Engine<'p> {
                         SYN_BYTES
                     };
                     let delay = self.links[*l].delay(now);
-                    if self.links[*l].offer(now, 1, size, &mut rng) == 0 {
+                    if self.links[*l].offer(now, 1, size) == 0 {
                         let name = plan.links[*l].name.clone();
                         self.note(id, now, name, "dropped: the link's queue is full".into());
                         self.lost(id, now, "link_saturated", LINK | *l as u64);
@@ -1106,7 +1106,6 @@ impl<'p> Engine<'p> {
                 self.listeners[l].syn(now, proven, id)
             }
         };
-        let mut rng = self.rng.fork(u64::from(id) << 9 ^ now);
         match fate {
             SynFate::Queued(_) | SynFate::Cookie => {
                 let cookie = fate == SynFate::Cookie;
@@ -1143,7 +1142,7 @@ impl<'p> Engine<'p> {
                 let mut delay = 0;
                 for link in &reply.links {
                     delay += self.links[*link].delay(now);
-                    if self.links[*link].offer(now, 1, SYN_BYTES, &mut rng) == 0 {
+                    if self.links[*link].offer(now, 1, SYN_BYTES) == 0 {
                         let ln = plan.links[*link].name.clone();
                         self.note(
                             id,
@@ -1386,8 +1385,7 @@ impl<'p> Engine<'p> {
                                 if let Some(reply) =
                                     listener_reply(&plan.flows[flow].classes[class], l)
                                 {
-                                    let mut rng = self.rng.fork(now ^ entry as u64);
-                                    self.synacks(reply, count, now, &mut rng);
+                                    self.synacks(reply, count, now);
                                 }
                             }
                             Owner::Attempt(_) => {}

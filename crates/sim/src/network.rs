@@ -73,15 +73,16 @@ impl Link {
 
     /// `n` packets of `size` bytes arrive at `now`: how many are queued
     /// (the others are dropped).
-    pub fn offer(&mut self, now: u64, n: u64, size: u32, rng: &mut Rng) -> u64 {
+    pub fn offer(&mut self, now: u64, n: u64, size: u32) -> u64 {
         if n == 0 {
             return 0;
         }
         self.drain(now);
         // A place is free once the packet ahead has left whole: a fraction
         // of one (its head half sent) takes nobody yet.
-        let room = (self.queue_limit - self.backlog_pkts + 1e-9).max(0.0).floor();
-        let _ = rng;
+        let room = (self.queue_limit - self.backlog_pkts + 1e-9)
+            .max(0.0)
+            .floor();
         let take = n.min(room as u64);
         self.backlog_pkts += take as f64;
         self.backlog_bytes += take as f64 * size as f64;
@@ -307,17 +308,16 @@ mod tests {
             name: "x".into(),
         };
         let mut l = Link::new(&p);
-        let mut r = Rng::new(1);
         // 1000 packets of 100 bytes at once: 100 fit in the queue.
-        assert_eq!(l.offer(0, 1000, 100, &mut r), 100);
+        assert_eq!(l.offer(0, 1000, 100), 100);
         // It drains 100 bytes per 100 µs: one packet.
         assert_eq!(l.delay(100), 9_900);
-        assert_eq!(l.offer(100, 5, 100, &mut r), 1);
+        assert_eq!(l.offer(100, 5, 100), 1);
         // Within capacity nothing is lost.
         let mut l = Link::new(&p);
         let mut kept = 0;
         for t in 0..10_000u64 {
-            kept += l.offer(t * 200, 1, 100, &mut r);
+            kept += l.offer(t * 200, 1, 100);
         }
         assert_eq!(kept, 10_000);
     }
