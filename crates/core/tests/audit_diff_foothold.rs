@@ -400,6 +400,7 @@ fn arb_rule() -> impl Strategy<Value = Rule> {
                     },
                     text: String::new(),
                     origin: Origin::default(),
+                    source: None,
                 }
             },
         )
@@ -430,7 +431,7 @@ fn universe(stateful: bool) -> Vec<MatchInput> {
     };
     let addrs = universe_addrs();
     let mut out = Vec::new();
-    for proto in [Proto::Tcp, Proto::Udp, Proto::Icmp] {
+    for proto in [Proto::Tcp, Proto::Udp, Proto::Icmp, Proto::Sctp] {
         for &src in &addrs {
             for &dst in &addrs {
                 if src.is_ipv4() != dst.is_ipv4() {
@@ -479,7 +480,7 @@ proptest! {
     /// first match; redundant iff removing it changes no packet's decision.
     #[test]
     fn shadowed_and_redundant_agree_with_brute_force(rules in prop::collection::vec(arb_rule(), 1..7), stateful in any::<bool>(), default_drop in any::<bool>()) {
-        let filter = Filter { name: "f".into(), stateful, default: if default_drop { Action::Drop } else { Action::Allow }, default_origin: Origin::default(), rules, origin: Origin::default() };
+        let filter = Filter { name: "f".into(), stateful, default: if default_drop { Action::Drop } else { Action::Allow }, default_origin: Origin::default(), default_source: None, rules, origin: Origin::default(), source: None, loopback: None };
         let statuses = analyse_filter(&filter, &Domain::everywhere(2, stateful), 1_000_000);
         let packets = universe(stateful);
         let decide = |skip: Option<usize>, p: &MatchInput| first_match(&filter.rules, skip, p).map(|i| filter.rules[i].action).unwrap_or(filter.default);

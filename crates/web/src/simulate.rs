@@ -10,7 +10,14 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 
-use crate::api::{json_text, scenario_for, ApiError, ApiQuery, QueryForm};
+use std::io::Write;
+use std::sync::Arc;
+
+use pathproof_core::analysis::budget::Exceeded;
+
+use crate::api::{scenario_for, ApiError, ApiQuery, QueryForm};
+use crate::out::Out;
+use crate::work::exceeded;
 use crate::AppState;
 
 /// The longest run the page may ask for.
@@ -51,34 +58,45 @@ pub async fn run(
         req.seed
     );
     if let Some(a) = cur.answer(&key) {
-        return Ok(json_text(a.as_str().to_string()));
+        return Ok(a.response());
     }
     let opts = pathproof_sim::Options {
         seconds: req.seconds,
         seed: req.seed,
     };
     let file = cur.file.clone();
-    let out = tokio::task::spawn_blocking(move || {
-        pathproof_sim::simulate(&scn, &opts).map(|run| pathproof_sim::render::json(&run))
-    })
-    .await
-    .map_err(|_| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "the simulation of this scenario failed",
-            None,
-        )
-    })?;
-    match out {
-        Ok(text) => {
-            let text = std::sync::Arc::new(text);
-            cur.keep_answer(key, text.clone());
-            Ok(json_text(text.as_str().to_string()))
-        }
-        Err(e) => Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            format!("{file}:{}:{}: {}", e.line, e.column, e.message),
-            e.help,
-        )),
-    }
+    let again = cur.clone();
+    // On the engine's slots, with the request's budget (work.rs), and kept
+    // like every other analysis answer (lib.rs, `keep_answer`).
+    let text = st
+        .work
+        .run(move |budget| {
+            if let Some(a) = again.answer(&key) {
+                return Ok(a);
+            }
+            let run = pathproof_sim::simulate(&scn, &opts).map_err(|e| {
+                ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    format!("{file}:{}:{}: {}", e.line, e.column, e.message),
+                    e.help,
+                )
+            })?;
+            let json = pathproof_sim::render::json(&run);
+            let mut out = Out::new(budget);
+            out.write_all(json.as_bytes()).map_err(|e| {
+                match e.into_inner().and_then(|b| b.downcast::<Exceeded>().ok()) {
+                    Some(x) => exceeded(*x, "ask for fewer seconds (?seconds=N)"),
+                    None => ApiError::new(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "the simulation's answer could not be written",
+                        None,
+                    ),
+                }
+            })?;
+            let text = Arc::new(out.finish());
+            again.keep_answer(key, text.clone(), budget.limit());
+            Ok(text)
+        })
+        .await?;
+    Ok(text.response())
 }

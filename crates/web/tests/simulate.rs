@@ -2,7 +2,7 @@
 //! `pathproof simulate --format json` prints it, with its errors in JSON.
 
 use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::{header, Request, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::Value;
 use tower::ServiceExt;
@@ -11,7 +11,12 @@ use pathproof_web::{app, AppState, Current};
 
 async fn get(st: &AppState, uri: &str) -> (StatusCode, Value) {
     let r = app(st.clone())
-        .oneshot(Request::get(uri).body(Body::empty()).unwrap())
+        .oneshot(
+            Request::get(uri)
+                .header(header::HOST, "127.0.0.1:7878")
+                .body(Body::empty())
+                .unwrap(),
+        )
         .await
         .unwrap();
     let status = r.status();

@@ -7,9 +7,12 @@
 
 pub mod diagnostic;
 pub mod grammar;
+mod ruleset;
 pub mod traffic;
 mod variant;
 pub mod yaml;
+
+pub use ruleset::referenced_files;
 
 pub use diagnostic::{LoadError, Problem};
 
@@ -23,12 +26,28 @@ use diagnostic::{nearest, LineIndex};
 use grammar::{Cursor, RawAddrs, RawExpect, RawMatch, RawRouteAction, SyntaxError, Word};
 use yaml::{Node, NodeKind};
 
-/// Loads a scenario from its text. `file` is the name used in reports.
+/// The texts of the files a scenario names (a host's `ruleset:`), by the name the
+/// scenario gives them; the caller reads them (see [`referenced_files`]).
+pub type Files = BTreeMap<String, String>;
+
+/// Loads a scenario from its text. `file` is the name used in reports. A scenario
+/// that names other files (`ruleset:`) needs [`load_with`].
 pub fn load(file: &str, text: &str, variant: Option<&str>) -> Result<Scenario, LoadError> {
+    load_with(file, text, variant, &Files::new())
+}
+
+/// Loads a scenario from its text and the texts of the files it names.
+pub fn load_with(
+    file: &str,
+    text: &str,
+    variant: Option<&str>,
+    files: &Files,
+) -> Result<Scenario, LoadError> {
     let mut l = Loader {
         text,
         lines: LineIndex::new(text),
         problems: Vec::new(),
+        files,
     };
     let scenario = l.run(file, variant);
     match scenario {
@@ -66,6 +85,7 @@ const HOST_KEYS: &[&str] = &[
     "tls",
     "proxy",
     "sensitive",
+    "ruleset",
 ];
 const FILTER_KEYS: &[&str] = &["stateful", "default", "rules", "about"];
 
@@ -73,6 +93,8 @@ pub(crate) struct Loader<'t> {
     pub(crate) text: &'t str,
     lines: LineIndex<'t>,
     pub(crate) problems: Vec<Problem>,
+    /// The files the scenario names, read by the caller.
+    pub(crate) files: &'t Files,
 }
 
 /// Names declared in the scenario, by kind.
@@ -388,7 +410,7 @@ impl<'t> Loader<'t> {
             hosts: &hosts,
             catch_minus: &catch_minus,
         };
-        let filters: Vec<Filter> = filters_e
+        let mut filters: Vec<Filter> = filters_e
             .iter()
             .map(|(k, v)| self.filter(k, v, &ctx))
             .collect();
@@ -396,8 +418,29 @@ impl<'t> Loader<'t> {
         for (i, (_, v)) in hosts_e.iter().enumerate() {
             details.push(self.host_details(HostId(i as u32), v, &ctx));
         }
-        for (h, d) in hosts.iter_mut().zip(details) {
-            d.apply(h);
+        let mut rulesets = Vec::new();
+        for (i, (h, d)) in hosts.iter_mut().zip(details).enumerate() {
+            if let Some(spec) = d.apply(h) {
+                rulesets.push((i, spec));
+            }
+        }
+        for (i, spec) in &rulesets {
+            if filters
+                .iter()
+                .any(|f| f.name.starts_with(&format!("{}:", hosts[*i].name)))
+            {
+                self.problem(
+                    spec.key_span,
+                    format!(
+                        "a filter is already named `{}:...`, as this host's rule set filters are",
+                        hosts[*i].name
+                    ),
+                    "",
+                    Some("rename that filter".into()),
+                );
+                continue;
+            }
+            self.apply_ruleset(*i, spec, &mut hosts, &networks, &mut filters, &addresses);
         }
         for (i, (_, v)) in networks_e.iter().enumerate() {
             networks[i].gateway =
@@ -607,6 +650,7 @@ impl<'t> Loader<'t> {
             tls: TlsClient::default(),
             proxy: None,
             sensitive: false,
+            ruleset: None,
             origin: self.origin(key.span),
         };
         let entries = self.map(node, &format!("host `{name}`")).to_vec();
@@ -774,8 +818,11 @@ impl<'t> Loader<'t> {
             stateful: true,
             default: Action::Drop,
             default_origin: origin.clone(),
+            default_source: None,
             rules: Vec::new(),
             origin,
+            source: None,
+            loopback: None,
         };
         let entries = self.map(node, &format!("filter `{name}`")).to_vec();
         self.check_keys(&entries, FILTER_KEYS, &format!("filter `{name}`"));
@@ -860,6 +907,13 @@ impl<'t> Loader<'t> {
                 return None;
             }
         };
+        let source = match &item.kind {
+            NodeKind::Map(entries) => entries
+                .iter()
+                .find(|(k, _)| k.scalar_text().as_deref() == Some("source"))
+                .and_then(|(_, v)| self.rule_source(v)),
+            _ => None,
+        };
         let m = self.resolve_match(&raw.m, ctx)?;
         Some(Rule {
             action: raw.action,
@@ -867,6 +921,80 @@ impl<'t> Loader<'t> {
             matches: m,
             text: raw.canonical(),
             origin: self.origin(item.span),
+            source,
+        })
+    }
+
+    /// A structured rule's `source: { file, line, label, kind }`: where an
+    /// importer found the declaration it translated into this rule.
+    fn rule_source(&mut self, node: &Node) -> Option<RuleSource> {
+        const KEYS: &[&str] = &["file", "line", "label", "kind"];
+        let entries = self.map(node, "a rule's `source`");
+        self.check_keys(entries, KEYS, "a rule's `source`");
+        let get = |key: &str| {
+            entries
+                .iter()
+                .find(|(k, _)| k.scalar_text().as_deref() == Some(key))
+                .map(|(_, v)| v)
+        };
+        let file = match get("file") {
+            Some(v) => self.scalar(v, "`file`")?,
+            None => {
+                self.problem(
+                    node.span,
+                    "a rule's `source` has no `file`".to_string(),
+                    "expected `file: NAME`",
+                    Some("write `source: { file: policies.yaml, line: 23, label: ... }`".into()),
+                );
+                return None;
+            }
+        };
+        let line = match get("line") {
+            Some(v) => match &v.kind {
+                NodeKind::Int(n) if (0..=u32::MAX as i64).contains(n) => *n as u32,
+                _ => {
+                    self.problem(
+                        v.span,
+                        "`line` must be a line number".to_string(),
+                        "expected a whole number",
+                        None,
+                    );
+                    return None;
+                }
+            },
+            None => 0,
+        };
+        let label = match get("label") {
+            Some(v) => self.scalar(v, "`label`")?,
+            None => String::new(),
+        };
+        let kind = match get("kind") {
+            Some(v) => {
+                let t = self.scalar(v, "`kind`")?;
+                match SourceKind::parse(&t) {
+                    Some(k) => Some(k),
+                    None => {
+                        let names: Vec<&str> = SourceKind::ALL.iter().map(|k| k.name()).collect();
+                        let help = nearest(&t, names.iter().copied())
+                            .map(|s| format!("did you mean `{s}`?"))
+                            .or_else(|| Some(format!("the kinds are: {}", names.join(", "))));
+                        self.problem(
+                            v.span,
+                            format!("unknown source kind `{t}`"),
+                            "not a kind of control pathproof knows",
+                            help,
+                        );
+                        return None;
+                    }
+                }
+            }
+            None => None,
+        };
+        Some(RuleSource {
+            file,
+            line,
+            label,
+            kind,
         })
     }
 
@@ -1086,6 +1214,7 @@ impl<'t> Loader<'t> {
                 }
                 "tls" => d.tls = self.tls_client(v),
                 "proxy" => d.proxy = self.proxy(v, ctx),
+                "ruleset" => d.ruleset = self.ruleset_spec(k, v),
                 _ => {}
             }
         }
@@ -1119,6 +1248,27 @@ impl<'t> Loader<'t> {
                         "write `input:` (and `output:` for what it sends), or set `router: true`"
                             .into(),
                     ),
+                );
+            }
+        }
+        if let Some(spec) = &d.ruleset {
+            let own: Vec<&str> = ["filter", "forward", "input", "output", "nat"]
+                .into_iter()
+                .filter(|k| {
+                    entries
+                        .iter()
+                        .any(|(e, _)| e.scalar_text().as_deref() == Some(*k))
+                })
+                .collect();
+            if !own.is_empty() {
+                self.problem(
+                    spec.key_span,
+                    format!(
+                        "`{name}` takes its filters and NAT rules from its rule set, and also has `{}:`",
+                        own.join(":`, `")
+                    ),
+                    "one or the other",
+                    Some("put those rules in the rule set, or drop `ruleset:`".into()),
                 );
             }
         }
@@ -1409,6 +1559,7 @@ impl<'t> Loader<'t> {
             matches: m,
             text: canonical,
             origin: self.origin(item.span),
+            source: None,
         })
     }
 
@@ -2181,10 +2332,11 @@ struct HostDetails {
     routes: Vec<Route>,
     tls: Option<TlsClient>,
     proxy: Option<Proxy>,
+    ruleset: Option<ruleset::RulesetSpec>,
 }
 
 impl HostDetails {
-    fn apply(self, h: &mut Host) {
+    fn apply(mut self, h: &mut Host) -> Option<ruleset::RulesetSpec> {
         h.about = self.about.unwrap_or_default();
         h.router = self.router.unwrap_or(false);
         h.sensitive = self.sensitive.unwrap_or(false);
@@ -2198,5 +2350,6 @@ impl HostDetails {
         h.routes = self.routes;
         h.tls = self.tls.unwrap_or_default();
         h.proxy = self.proxy;
+        self.ruleset.take()
     }
 }

@@ -7,6 +7,22 @@ use crate::evidence::{Direction, Hop, OutcomeKind, Trace};
 fn rule_line(t: &Trace, h: &Hop) -> Option<String> {
     let r = h.rule.as_ref()?;
     let mut s = String::new();
+    if let Some(src) = &r.source {
+        // A rule set's line: the user's own file decides, not the flattened rule.
+        write!(
+            s,
+            "{} in {}: {}  ({src}",
+            src.label,
+            r.owner.as_deref().unwrap_or(""),
+            r.text
+        )
+        .ok()?;
+        if r.line > 0 {
+            write!(s, ", via {}:{}", t.file, r.line).ok()?;
+        }
+        s.push(')');
+        return Some(s);
+    }
     match (&r.owner, r.index) {
         (Some(o), Some(i)) => write!(s, "{} {i} of {o}: {}", r.kind, r.text).ok()?,
         (Some(o), None) if r.kind == "default policy" || r.kind == "implicit" => {
@@ -116,6 +132,9 @@ pub fn trace_text(t: &Trace) -> String {
         let pad = " ".repeat(5 + width + 2 + 13 + 8);
         if let Some(r) = rule_line(t, h) {
             let _ = writeln!(out, "{pad}rule: {r}");
+        }
+        if let Some(src) = h.rule.as_ref().and_then(|r| r.source.as_ref()) {
+            let _ = writeln!(out, "{pad}from: {}", crate::journey::source_text(src));
         }
         if let Some(s) = &h.state {
             let _ = writeln!(out, "{pad}state: {s}");
