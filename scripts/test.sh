@@ -10,8 +10,10 @@ cd "$(dirname "$0")/.."
 
 say() { printf '\n==> %s\n' "$*"; }
 
-# Debian packages the tests need. Installed only when missing.
-APT_PACKAGES=(ca-certificates chromium iproute2 nftables iptables conntrack python3 python3-venv tcpdump)
+# Debian packages the tests need. Installed only when missing. nginx: the
+# lab compares its limit_req with the simulator's leaky bucket, running it in
+# a namespace of its own (crates/lab/tests/lab_traffic.rs).
+APT_PACKAGES=(ca-certificates chromium iproute2 nftables iptables conntrack python3 python3-venv tcpdump nginx)
 
 need_apt=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -45,6 +45,23 @@ pub fn load(dir: Option<&str>) -> Result<Vec<Lesson>, InputError> {
             "error: --lessons {dir}: no lesson file (*.yaml) in the directory\n"
         )));
     }
+    // Simulate questions are answered by the simulator.
+    let errs: Vec<_> = external
+        .iter()
+        .flat_map(pathproof_sim::lessons::validate)
+        .collect();
+    if !errs.is_empty() {
+        let mut out = String::new();
+        for e in &errs {
+            out.push_str(&format!("error: {e}\n"));
+        }
+        out.push_str(&format!(
+            "{} problem{} in the lessons of {dir}; see docs/lessons.md for the format\n",
+            errs.len(),
+            if errs.len() == 1 { "" } else { "s" }
+        ));
+        return Err(InputError(out));
+    }
     all.extend(external);
     Ok(all)
 }
@@ -187,6 +204,38 @@ pub fn show(all: &[Lesson], query: &str, level: u8) -> Result<String, InputError
                 let err = r.and_then(|r| r.error.clone()).unwrap_or_default();
                 o.push_str(&format!("   engine: no trace: {err}\n"));
             }
+        }
+    }
+    if !layer.simulate.is_empty() {
+        let sims = pathproof_sim::lessons::check_levels(lesson, &[layer.level]);
+        o.push_str("\nPredict, then simulate\n");
+        for (i, q) in layer.simulate.iter().enumerate() {
+            o.push_str(&format!("\n{}. {}\n", i + 1, q.question));
+            o.push_str(&format!("   $ {}\n", q.command(lesson.scenario_arg())));
+            let r = sims.iter().find(|r| r.level == layer.level && r.index == i);
+            match r {
+                Some(r) if r.actual.is_some() => {
+                    o.push_str(&format!(
+                        "   simulator: {}: {}\n",
+                        r.actual.clone().unwrap_or_default(),
+                        r.detail
+                    ));
+                    o.push_str(&format!(
+                        "   the lesson's answer: {}{}\n",
+                        q.answer,
+                        if r.ok {
+                            ""
+                        } else {
+                            " (the simulator disagrees)"
+                        }
+                    ));
+                }
+                _ => {
+                    let err = r.and_then(|r| r.error.clone()).unwrap_or_default();
+                    o.push_str(&format!("   simulator: no answer: {err}\n"));
+                }
+            }
+            o.push_str(&format!("{}\n", wrap(&q.explain, "   ")));
         }
     }
     o.push_str("\nHands on\n");

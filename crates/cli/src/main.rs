@@ -13,6 +13,7 @@ mod learn_cmd;
 mod reach_cmd;
 mod scenario_arg;
 mod serve_cmd;
+mod simulate_cmd;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::process::ExitCode;
@@ -148,6 +149,8 @@ enum Command {
     Audit(audit_cmd::AuditArgs),
     /// The journeys a change adds and removes: `diff OLD NEW` or `diff SCENARIO --variant V`.
     Diff(diff_cmd::DiffArgs),
+    /// Traffic over time: floods, rate limits and the kernel's queues, second by second.
+    Simulate(simulate_cmd::SimulateArgs),
     /// List the built-in scenarios.
     Examples {
         #[arg(long, value_enum, default_value = "text")]
@@ -474,6 +477,10 @@ fn run(cli: Cli) -> Result<ExitCode, InputError> {
         }
         Command::Diff(a) => {
             emit(&diff_cmd::run(&a)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Simulate(a) => {
+            emit(&simulate_cmd::run(&a)?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Examples { format } => {

@@ -76,6 +76,21 @@ pub const ALL: &[Example] = &[
         teaches: "AWS security groups remember connections, network ACLs do not: ephemeral ports and return rules",
         text: include_str!("../../../scenarios/cloud-acl.yaml"),
     },
+    Example {
+        name: "syn-flood",
+        teaches: "a SYN flood from forged addresses, the SYN queue, SYN cookies, and a rate limit that hurts visitors (simulate)",
+        text: include_str!("../../../scenarios/syn-flood.yaml"),
+    },
+    Example {
+        name: "login-limits",
+        teaches: "rate limits per address, per account and both, against credential stuffing and a NAT (simulate)",
+        text: include_str!("../../../scenarios/login-limits.yaml"),
+    },
+    Example {
+        name: "ddos-layers",
+        teaches: "volumetric, protocol and application floods, and the defence each one needs (simulate)",
+        text: include_str!("../../../scenarios/ddos-layers.yaml"),
+    },
 ];
 
 /// A built-in scenario by name.

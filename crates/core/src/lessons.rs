@@ -76,6 +76,22 @@ pub const FILES: &[(&str, &str)] = &[
         "scenarios/lessons/12-cloud-acl.yaml",
         include_str!("../../../scenarios/lessons/12-cloud-acl.yaml"),
     ),
+    (
+        "scenarios/lessons/13-handshake.yaml",
+        include_str!("../../../scenarios/lessons/13-handshake.yaml"),
+    ),
+    (
+        "scenarios/lessons/14-syn-cookies.yaml",
+        include_str!("../../../scenarios/lessons/14-syn-cookies.yaml"),
+    ),
+    (
+        "scenarios/lessons/15-rate-limits.yaml",
+        include_str!("../../../scenarios/lessons/15-rate-limits.yaml"),
+    ),
+    (
+        "scenarios/lessons/16-ddos-layers.yaml",
+        include_str!("../../../scenarios/lessons/16-ddos-layers.yaml"),
+    ),
 ];
 /// The names of the four layers, by level.
 pub const LAYER_NAMES: [&str; 4] = [
@@ -139,9 +155,96 @@ pub struct Layer {
     /// Markdown.
     pub body: String,
     pub predict: Vec<Prediction>,
+    /// Predict-then-see questions about traffic over time, answered by the
+    /// simulator (`pathproof simulate`; checked by `pathproof_sim::lessons`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub simulate: Vec<SimPrediction>,
     pub hands_on: Vec<String>,
     /// The line of the file where this layer starts.
     pub line: u32,
+}
+
+/// What a simulate question measures.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum SimMeasure {
+    /// The share of the flow's attempts that succeed, as a band
+    /// (`all`, `most`, `some`, `none`).
+    Success,
+    /// What happens to most of the flow's attempts or packets: the key of
+    /// its most frequent outcome (`syn_cookie`, `link_saturated`, ...).
+    Outcome,
+}
+
+/// The bands a `success` answer names: (word, lowest share, in words).
+pub const SUCCESS_BANDS: [(&str, f64, &str); 4] = [
+    ("all", 0.99, "99 % or more"),
+    ("most", 0.5, "from 50 % to under 99 %"),
+    ("some", 0.01, "from 1 % to under 50 %"),
+    ("none", 0.0, "under 1 %"),
+];
+
+/// The band a share of successes falls in.
+pub fn success_band(share: f64) -> &'static str {
+    SUCCESS_BANDS
+        .iter()
+        .find(|(_, lo, _)| share >= *lo)
+        .map(|b| b.0)
+        .unwrap_or("none")
+}
+
+/// The outcome keys a flow's attempts and packets end with (docs/semantics.md,
+/// "Traffic over time").
+pub const SIM_OUTCOMES: [&str; 15] = [
+    "served",
+    "limited",
+    "link_saturated",
+    "conntrack_full",
+    "network",
+    "syn_queued",
+    "syn_cookie",
+    "syn_queue_full",
+    "syn_reserved",
+    "accept_queue_full",
+    "synack_lost",
+    "expired",
+    "waiting",
+    "delivered",
+    "timed_out",
+];
+
+/// A predict-then-see question about a simulation.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SimPrediction {
+    pub question: String,
+    pub variant: Option<String>,
+    /// The flow of the scenario's `traffic:` section it is about.
+    pub flow: String,
+    /// How long to simulate (default: the section's `seconds`).
+    pub seconds: Option<u32>,
+    /// The seconds [from, to) the answer is about (default: the whole run).
+    pub window: Option<(u32, u32)>,
+    pub measure: SimMeasure,
+    /// A band for `success`, an outcome key for `outcome`.
+    pub answer: String,
+    /// For `outcome`: where it must happen (a listener, a link, a limiter, a device).
+    pub at: Option<String>,
+    pub explain: String,
+    pub line: u32,
+}
+
+impl SimPrediction {
+    /// The same question as a `pathproof simulate` command line.
+    pub fn command(&self, scenario: &str) -> String {
+        let mut c = format!("pathproof simulate {scenario}");
+        if let Some(v) = &self.variant {
+            c.push_str(&format!(" --variant {v}"));
+        }
+        if let Some(s) = self.seconds {
+            c.push_str(&format!(" --seconds {s}"));
+        }
+        c
+    }
 }
 
 /// A predict-then-see question: a trace query and the outcome the lesson says it has.
@@ -323,7 +426,29 @@ struct RawLayer {
     misconceptions: Vec<String>,
     body: String,
     predict: Vec<Spanned<RawPrediction>>,
+    #[serde(default)]
+    simulate: Vec<Spanned<RawSimPrediction>>,
     hands_on: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSimPrediction {
+    question: String,
+    #[serde(default)]
+    variant: Option<String>,
+    flow: String,
+    #[serde(default)]
+    seconds: Option<u32>,
+    #[serde(default)]
+    from: Option<Spanned<String>>,
+    #[serde(default)]
+    to: Option<Spanned<String>>,
+    measure: Spanned<String>,
+    answer: Spanned<String>,
+    #[serde(default)]
+    at: Option<String>,
+    explain: String,
 }
 
 #[derive(Deserialize)]
@@ -676,6 +801,93 @@ pub fn parse(file: &str, text: &str) -> Result<Lesson, LessonError> {
                 line: p_at.line() as u32,
             });
         }
+        let mut simulate = Vec::new();
+        for q in l.simulate {
+            let q_at = q.referenced;
+            let q = q.value;
+            for (key, value) in [
+                ("question", &q.question),
+                ("flow", &q.flow),
+                ("explain", &q.explain),
+            ] {
+                if value.trim().is_empty() {
+                    return Err(err_at(file, &q_at, format!("`{key}` is empty")));
+                }
+            }
+            let measure = match q.measure.value.trim() {
+                "success" => SimMeasure::Success,
+                "outcome" => SimMeasure::Outcome,
+                other => {
+                    let hint = crate::load::diagnostic::nearest(other, ["success", "outcome"])
+                        .map(|n| format!("did you mean `{n}`?"))
+                        .unwrap_or_else(|| "success or outcome".into());
+                    return Err(err_at(
+                        file,
+                        &q.measure.referenced,
+                        format!("`{other}` is not a measure: {hint}"),
+                    ));
+                }
+            };
+            let answer = q.answer.value.trim().to_string();
+            let allowed: Vec<&str> = match measure {
+                SimMeasure::Success => SUCCESS_BANDS.iter().map(|b| b.0).collect(),
+                SimMeasure::Outcome => SIM_OUTCOMES.to_vec(),
+            };
+            if !allowed.contains(&answer.as_str()) {
+                let hint = crate::load::diagnostic::nearest(&answer, allowed.iter().copied())
+                    .map(|n| format!("did you mean `{n}`?"))
+                    .unwrap_or_else(|| format!("one of {}", allowed.join(", ")));
+                return Err(err_at(
+                    file,
+                    &q.answer.referenced,
+                    format!("`{answer}` is not an answer to this measure: {hint}"),
+                ));
+            }
+            let second = |v: &Option<Spanned<String>>| -> Result<Option<u32>, LessonError> {
+                match v {
+                    None => Ok(None),
+                    Some(sp) => crate::load::traffic::parse_duration(&sp.value)
+                        .filter(|us| us % 1_000_000 == 0)
+                        .map(|us| Some((us / 1_000_000) as u32))
+                        .ok_or_else(|| {
+                            err_at(
+                                file,
+                                &sp.referenced,
+                                format!("`{}` is not a whole number of seconds (`5s`)", sp.value),
+                            )
+                        }),
+                }
+            };
+            let from = second(&q.from)?;
+            let to = second(&q.to)?;
+            let window = match (from, to) {
+                (None, None) => None,
+                (f, t) => {
+                    let f = f.unwrap_or(0);
+                    let t = t.unwrap_or(u32::MAX);
+                    if t <= f {
+                        return Err(err_at(
+                            file,
+                            &q_at,
+                            "`to` must come after `from`".to_string(),
+                        ));
+                    }
+                    Some((f, t))
+                }
+            };
+            simulate.push(SimPrediction {
+                question: q.question.trim().to_string(),
+                variant: q.variant.map(|v| v.trim().to_string()),
+                flow: q.flow.trim().to_string(),
+                seconds: q.seconds,
+                window,
+                measure,
+                answer,
+                at: q.at.map(|a| a.trim().to_string()),
+                explain: q.explain.trim().to_string(),
+                line: q_at.line() as u32,
+            });
+        }
         layers.push(Layer {
             level,
             name: l.name.trim().to_string(),
@@ -691,6 +903,7 @@ pub fn parse(file: &str, text: &str) -> Result<Lesson, LessonError> {
                 .collect(),
             body: l.body.trim_end().to_string() + "\n",
             predict,
+            simulate,
             hands_on: l.hands_on.iter().map(|s| s.trim().to_string()).collect(),
             line: at.line() as u32,
         });
@@ -832,6 +1045,16 @@ fn layer_texts(layer: &Layer) -> Vec<(String, &str)> {
         out.push((format!("predict[{}].question", i + 1), p.question.as_str()));
         out.push((format!("predict[{}].explain", i + 1), p.explain.as_str()));
     }
+    for (i, p) in layer.simulate.iter().enumerate() {
+        out.push((
+            format!("predict-simulate[{}].question", i + 1),
+            p.question.as_str(),
+        ));
+        out.push((
+            format!("predict-simulate[{}].explain", i + 1),
+            p.explain.as_str(),
+        ));
+    }
     out
 }
 
@@ -933,7 +1156,12 @@ pub fn validate(lesson: &Lesson, text: &str) -> Vec<LessonError> {
             .layers
             .iter()
             .flat_map(|l| l.predict.iter())
-            .any(|p| p.variant.as_deref() == Some(v));
+            .any(|p| p.variant.as_deref() == Some(v))
+            || lesson
+                .layers
+                .iter()
+                .flat_map(|l| l.simulate.iter())
+                .any(|p| p.variant.as_deref() == Some(v));
         if !asked {
             errs.push(err_line(
                 file,
@@ -942,6 +1170,7 @@ pub fn validate(lesson: &Lesson, text: &str) -> Vec<LessonError> {
             ));
         }
     }
+    errs.extend(check_simulate_form(lesson));
     let results = check(lesson);
     for r in results.iter().filter(|r| !r.ok) {
         let p = &lesson
@@ -974,6 +1203,59 @@ pub fn validate(lesson: &Lesson, text: &str) -> Vec<LessonError> {
             ),
         };
         errs.push(err_line(file, p.line, message));
+    }
+    errs
+}
+
+/// The simulate questions ask about what the scenario has: a traffic
+/// section (with the variant applied) with that flow, and a window inside
+/// the run. Their answers are the simulator's to check
+/// (`pathproof_sim::lessons::validate`).
+fn check_simulate_form(lesson: &Lesson) -> Vec<LessonError> {
+    let file = lesson.file.as_str();
+    let mut errs = Vec::new();
+    let mut loaded: BTreeMap<Option<String>, Result<Scenario, String>> = BTreeMap::new();
+    for layer in &lesson.layers {
+        for (i, q) in layer.simulate.iter().enumerate() {
+            let scn = loaded
+                .entry(q.variant.clone())
+                .or_insert_with(|| lesson.load_scenario(q.variant.as_deref()));
+            let here = |m: String| {
+                err_line(
+                    file,
+                    q.line,
+                    format!("layer {} simulate question {}: {m}", layer.level, i + 1),
+                )
+            };
+            match scn {
+                Err(e) => errs.push(here(format!("its scenario does not load: {e}"))),
+                Ok(scn) => match &scn.traffic {
+                    None => errs.push(here(format!(
+                        "the scenario {} has no `traffic:` section to simulate",
+                        scn.file
+                    ))),
+                    Some(t) => {
+                        if t.flow(&q.flow).is_none() {
+                            let names: Vec<&str> =
+                                t.flows.iter().map(|f| f.name.as_str()).collect();
+                            let hint =
+                                crate::load::diagnostic::nearest(&q.flow, names.iter().copied())
+                                    .map(|n| format!("did you mean `{n}`?"))
+                                    .unwrap_or_else(|| format!("its flows: {}", names.join(", ")));
+                            errs.push(here(format!("no flow `{}`: {hint}", q.flow)));
+                        }
+                        let seconds = q.seconds.unwrap_or(t.seconds);
+                        if let Some((from, _)) = q.window {
+                            if from >= seconds {
+                                errs.push(here(format!(
+                                    "the window starts at {from} s, after the run's {seconds} s"
+                                )));
+                            }
+                        }
+                    }
+                },
+            }
+        }
     }
     errs
 }

@@ -133,12 +133,17 @@ fn every_lesson_runs_on_a_builtin_with_break_and_harden() {
         for v in ["break", "harden"] {
             assert!(names.contains(&v), "{}: {} has no `{v}`", l.id, l.scenario);
         }
-        // At least one question per lesson shows each variant.
+        // At least one question per lesson (a trace or a simulation) shows
+        // each variant.
         let used: BTreeSet<Option<&str>> = l
             .layers
             .iter()
-            .flat_map(|x| x.predict.iter())
-            .map(|p| p.variant.as_deref())
+            .flat_map(|x| {
+                x.predict
+                    .iter()
+                    .map(|p| p.variant.as_deref())
+                    .chain(x.simulate.iter().map(|q| q.variant.as_deref()))
+            })
             .collect();
         assert!(used.contains(&Some("break")), "{}: no break question", l.id);
         assert!(

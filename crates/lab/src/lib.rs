@@ -18,5 +18,6 @@ pub mod probe;
 pub mod report;
 pub mod services;
 pub mod tls;
+pub mod traffic;
 
 pub use lab::{down, up, LabSpec, SupervisorCmd};

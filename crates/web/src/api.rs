@@ -231,6 +231,7 @@ pub fn routes(state: AppState, limits: Limits) -> Router {
                 axum::extract::DefaultBodyLimit::max(crate::import::BODY_LIMIT),
             ),
         )
+        .route("/api/simulate", only(get(crate::simulate::run), "GET"))
         .route("/api", axum::routing::any(unknown_api_root))
         .route("/api/", axum::routing::any(unknown_api_root))
         .route("/api/{*rest}", axum::routing::any(unknown_api))

@@ -18,7 +18,8 @@ pub struct DeclChange {
     /// `rule`, `default`, `stateful`, `filter`, `attach`, `socket`, `nat`,
     /// `route`, `rp_filter`, `address`, `proxy`, `tls`, `resolver` (the DNS view a
     /// host or network asks), `sensitive`, `host`, `network`, `trust`, `dns`
-    /// (a record), `expect`.
+    /// (a record), `expect`, `traffic` (a declaration of the `traffic:`
+    /// section: kernel settings, listeners, links, limiters, flows).
     pub kind: &'static str,
     /// `added`, `removed` or `changed`.
     pub change: &'static str,
@@ -453,7 +454,148 @@ pub fn changes(old: &Scenario, new: &Scenario) -> Vec<DeclChange> {
         &expectations(old),
         &expectations(new),
     );
+    let (old_t, new_t) = (traffic_decls(old), traffic_decls(new));
+    for owner in ["hosts", "listeners", "links", "limiters", "flows"] {
+        let pick = |v: &[(&'static str, String, u32)]| -> Vec<(String, Option<u32>)> {
+            v.iter()
+                .filter(|(o, _, _)| *o == owner)
+                .map(|(_, t, l)| (t.clone(), Some(*l)))
+                .collect()
+        };
+        acc.list(
+            "traffic",
+            &format!("traffic {owner}"),
+            "declaration",
+            &pick(&old_t),
+            &pick(&new_t),
+        );
+    }
     acc.out
+}
+
+/// The `traffic:` section's declarations as (part, text, line): what
+/// `simulate` runs, compared by text like the rest.
+fn traffic_decls(scn: &Scenario) -> Vec<(&'static str, String, u32)> {
+    use pathproof_core::model::traffic::*;
+    let Some(t) = &scn.traffic else {
+        return Vec::new();
+    };
+    let host = |h: pathproof_core::model::HostId| scn.host(h).name.clone();
+    let line = |o: &pathproof_core::model::Origin| o.line;
+    let mut out = Vec::new();
+    for h in &t.hosts {
+        let d = HostTuning::defaults(h.host);
+        let mut parts = Vec::new();
+        for (name, v, dv) in [
+            ("somaxconn", h.somaxconn, d.somaxconn),
+            (
+                "tcp_max_syn_backlog",
+                h.tcp_max_syn_backlog,
+                d.tcp_max_syn_backlog,
+            ),
+            (
+                "tcp_syncookies",
+                h.tcp_syncookies as u32,
+                d.tcp_syncookies as u32,
+            ),
+            (
+                "tcp_synack_retries",
+                h.tcp_synack_retries as u32,
+                d.tcp_synack_retries as u32,
+            ),
+            (
+                "tcp_syn_retries",
+                h.tcp_syn_retries as u32,
+                d.tcp_syn_retries as u32,
+            ),
+            ("tcp_no_metrics_save", h.tcp_no_metrics_save as u32, 0),
+            ("conntrack_max", h.conntrack_max, d.conntrack_max),
+            (
+                "conntrack_buckets",
+                h.conntrack_buckets,
+                d.conntrack_buckets,
+            ),
+        ] {
+            if v != dv {
+                parts.push(format!("{name} {v}"));
+            }
+        }
+        if h.conntrack_timeouts != d.conntrack_timeouts {
+            parts.push(format!("conntrack timeouts {:?}", h.conntrack_timeouts));
+        }
+        out.push((
+            "hosts",
+            format!("{}: {}", host(h.host), parts.join(", ")),
+            h.origin.as_ref().map(line).unwrap_or(0),
+        ));
+    }
+    for l in &t.listeners {
+        out.push((
+            "listeners",
+            format!(
+                "{}:{} backlog {}, accept_rate {}, service {} µs",
+                host(l.host),
+                l.port,
+                l.backlog,
+                l.accept_rate
+                    .map(|r| format!("{r}/s"))
+                    .unwrap_or("any".into()),
+                l.service_us
+            ),
+            line(&l.origin),
+        ));
+    }
+    for l in &t.links {
+        out.push((
+            "links",
+            format!(
+                "{}: {} bit/s, queue {}",
+                l.text, l.capacity_bps, l.queue_packets
+            ),
+            line(&l.origin),
+        ));
+    }
+    for l in &t.limiters {
+        let at = match l.place {
+            LimiterPlace::Host { host: h } => host(h),
+            LimiterPlace::Socket { host: h, port } => format!("{}:{port}", host(h)),
+        };
+        out.push((
+            "limiters",
+            format!(
+                "{} at {at}: {}, key {}, answer {:?}",
+                l.name,
+                serde_json::to_string(&l.algorithm).unwrap_or_default(),
+                l.key.name(),
+                l.answer
+            ),
+            line(&l.origin),
+        ));
+    }
+    for f in &t.flows {
+        out.push((
+            "flows",
+            format!(
+                "{}: {} from {} to {}{}, {}/s, {}, sources {}, accounts {}, start {} µs, stop {:?}",
+                f.name,
+                f.kind.name(),
+                f.from,
+                f.to,
+                f.via
+                    .as_deref()
+                    .map(|v| format!(" via {v}"))
+                    .unwrap_or_default(),
+                f.rate,
+                serde_json::to_string(&f.pattern).unwrap_or_default(),
+                serde_json::to_string(&f.sources).unwrap_or_default(),
+                serde_json::to_string(&f.accounts).unwrap_or_default(),
+                f.start_us,
+                f.stop_us
+            ),
+            line(&f.origin),
+        ));
+    }
+    out
 }
 
 /// Kinds of change a hop names exactly (by owner and declaration text).

@@ -14,6 +14,7 @@ mod conns;
 mod import;
 mod lessons;
 mod out;
+mod simulate;
 pub mod view;
 mod work;
 

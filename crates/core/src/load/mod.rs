@@ -8,6 +8,7 @@
 pub mod diagnostic;
 pub mod grammar;
 mod ruleset;
+pub mod traffic;
 mod variant;
 pub mod yaml;
 
@@ -65,7 +66,7 @@ pub fn load_with(
 }
 
 const TOP_KEYS: &[&str] = &[
-    "name", "about", "networks", "hosts", "dns", "filters", "expect", "variants",
+    "name", "about", "networks", "hosts", "dns", "filters", "expect", "variants", "traffic",
 ];
 const NETWORK_KEYS: &[&str] = &["cidr", "trust", "gateway", "dns", "about"];
 const HOST_KEYS: &[&str] = &[
@@ -466,6 +467,8 @@ impl<'t> Loader<'t> {
         }
         let dns: Vec<DnsView> = dns_e.iter().map(|(k, v)| self.view(k, v)).collect();
         let expectations = self.expectations(&expect_node, &names, &dns);
+        let traffic =
+            get("traffic").and_then(|n| self.traffic(&n, &names, &networks, &hosts, &dns));
 
         Some(Scenario {
             name,
@@ -476,6 +479,7 @@ impl<'t> Loader<'t> {
             filters,
             dns,
             expectations,
+            traffic,
             variants,
             variant: variant.map(str::to_string),
             addresses,

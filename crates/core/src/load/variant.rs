@@ -8,7 +8,9 @@ use super::yaml::{Node, NodeKind};
 use super::Loader;
 use crate::model::Span;
 
-const VARIANT_KEYS: &[&str] = &["why", "filters", "hosts", "networks", "dns", "expect"];
+const VARIANT_KEYS: &[&str] = &[
+    "why", "filters", "hosts", "networks", "dns", "expect", "traffic",
+];
 const FILTER_OPS: &[&str] = &[
     "insert", "append", "remove", "replace", "default", "stateful",
 ];
@@ -108,6 +110,11 @@ pub(super) fn apply(l: &mut Loader, mut root: Node, variants: &Node, name: &str)
             Some("hosts") => patch_named(l, &mut root, "hosts", v),
             Some("networks") => patch_named(l, &mut root, "networks", v),
             Some("dns") => patch_dns(l, &mut root, v),
+            Some("traffic") => {
+                if let Some(t) = child_or_insert(&mut root, "traffic", k.span) {
+                    merge(l, t, v);
+                }
+            }
             Some("expect") => {
                 let ops = l.map(v, "expect changes").to_vec();
                 l.check_keys(&ops, LIST_OPS, "expect changes");
@@ -119,6 +126,24 @@ pub(super) fn apply(l: &mut Loader, mut root: Node, variants: &Node, name: &str)
         }
     }
     (l.problems.len() == before).then_some(root)
+}
+
+/// `traffic:` in a variant: mappings merge key by key, at every depth;
+/// anything else (a number, a word, a list) replaces what was there.
+fn merge(l: &mut Loader, target: &mut Node, patch: &Node) {
+    let entries = l.map(patch, "traffic changes").to_vec();
+    for (k, v) in &entries {
+        let key = k.scalar_text().unwrap_or_default();
+        let both_maps = matches!(v.kind, NodeKind::Map(_))
+            && child_mut(target, &key).is_some_and(|t| matches!(t.kind, NodeKind::Map(_)));
+        if both_maps {
+            if let Some(t) = child_mut(target, &key) {
+                merge(l, t, v);
+            }
+        } else {
+            set_child(target, k, v.clone());
+        }
+    }
 }
 
 fn normalise_text(_: &mut Loader, n: &Node) -> String {

@@ -7,6 +7,7 @@
 
 mod addr;
 mod rule;
+pub mod traffic;
 
 pub use addr::{AddrPart, AddrSet, AddrTerm, PortSet};
 pub use rule::{
@@ -91,6 +92,8 @@ pub struct Scenario {
     pub filters: Vec<Filter>,
     pub dns: Vec<DnsView>,
     pub expectations: Vec<Expectation>,
+    /// What flows over the network in time (`traffic:`), for `simulate`.
+    pub traffic: Option<traffic::Traffic>,
     pub variants: Vec<VariantInfo>,
     /// The variant applied while loading, if any.
     pub variant: Option<String>,
