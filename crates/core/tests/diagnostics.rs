@@ -319,3 +319,23 @@ mod ipv6_ports {
         }
     }
 }
+
+#[test]
+fn variants_stack() {
+    // `break+harden` is `harden` applied on top of `break`: both of break's
+    // rule and harden's filters are there, harden's insertion first.
+    let mini = examples::get("mini-lab").unwrap().text;
+    let both = load("mini-lab.yaml", mini, Some("break+harden")).unwrap();
+    assert_eq!(both.variant.as_deref(), Some("break+harden"));
+    let fw = both.filters.iter().find(|f| f.name == "edge-fw").unwrap();
+    let texts: Vec<String> = fw.rules.iter().map(|r| r.text.clone()).collect();
+    assert_eq!(texts[0], "drop from any to link-local", "{texts:?}");
+    assert_eq!(texts[1], "allow from dmz to any", "{texts:?}");
+    assert!(both.filters.iter().any(|f| f.name == "web-egress"));
+    // A misspelt part is named.
+    let e = load("mini-lab.yaml", mini, Some("break+hardne")).unwrap_err();
+    assert!(
+        e.problems[0].message.contains("unknown variant `hardne`"),
+        "{e}"
+    );
+}

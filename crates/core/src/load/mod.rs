@@ -285,7 +285,20 @@ impl<'t> Loader<'t> {
                 );
                 return None;
             };
-            root = variant::apply(self, root, &vnode, name)?;
+            // Variants stack: `break+harden` applies `break`, then `harden` on
+            // top of it (unless a variant is declared under that very name).
+            let declared = vnode.as_map().is_some_and(|e| {
+                e.iter()
+                    .any(|(k, _)| k.scalar_text().as_deref() == Some(name))
+            });
+            let parts: Vec<&str> = if declared {
+                vec![name]
+            } else {
+                name.split('+').collect()
+            };
+            for part in parts {
+                root = variant::apply(self, root, &vnode, part)?;
+            }
         }
         let top = self.map(&root, "the scenario").to_vec();
         let get = |key: &str| {
