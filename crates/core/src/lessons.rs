@@ -1510,7 +1510,7 @@ pub fn fact_words(fact: Fact, level: u8) -> &'static str {
             "Anyone on the same segment can claim the next hop. Everything one segment shares is one trust zone unless traffic is authenticated end to end.",
         ]),
         Fact::ServerIdentity => pick(level, [
-            "Proof that the building you reached is the one you meant, like a seal that only the real owner can make.",
+            "A seal only the holder of the name's key can make. It shows who holds the key for the name you asked for; whether that name is the place you meant is the address book's word.",
             "A verified TLS certificate: the server holds the private key for a certificate whose name matches and whose issuer the client trusts.",
             "What `openssl s_client -connect host:port -servername name -verify_hostname name -verify_return_error` checks (without `-verify_hostname`, s_client checks the chain but not the name). With verification off, the handshake succeeds against anyone.",
             "The only hop that binds a name to a key. It moves trust from the network path to the certificate authorities the client trusts, so that trust list is the real perimeter.",

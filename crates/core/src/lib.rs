@@ -18,3 +18,4 @@ pub mod examples;
 pub mod lessons;
 pub mod render;
 pub mod synth;
+pub mod telling;

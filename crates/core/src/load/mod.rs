@@ -28,6 +28,7 @@ pub fn load(file: &str, text: &str, variant: Option<&str>) -> Result<Scenario, L
         text,
         lines: LineIndex::new(text),
         problems: Vec::new(),
+        stacked: false,
     };
     let scenario = l.run(file, variant);
     match scenario {
@@ -72,6 +73,9 @@ pub(crate) struct Loader<'t> {
     pub(crate) text: &'t str,
     lines: LineIndex<'t>,
     pub(crate) problems: Vec<Problem>,
+    /// Applying a variant on top of another (`break+harden`): removing what
+    /// an earlier variant of the stack already removed is not a problem.
+    pub(crate) stacked: bool,
 }
 
 /// Names declared in the scenario, by kind.
@@ -296,9 +300,11 @@ impl<'t> Loader<'t> {
             } else {
                 name.split('+').collect()
             };
-            for part in parts {
+            for (i, part) in parts.into_iter().enumerate() {
+                self.stacked = i > 0;
                 root = variant::apply(self, root, &vnode, part)?;
             }
+            self.stacked = false;
         }
         let top = self.map(&root, "the scenario").to_vec();
         let get = |key: &str| {
