@@ -191,7 +191,7 @@ pub fn show(all: &[Lesson], query: &str, level: u8) -> Result<String, InputError
     }
     o.push_str("\nHands on\n");
     for (i, h) in layer.hands_on.iter().enumerate() {
-        o.push_str(&format!("{}\n", wrap(h, &format!("  {}. ", i + 1))));
+        o.push_str(&format!("{}\n", wrap(&h.text, &format!("  {}. ", i + 1))));
     }
     Ok(o)
 }
