@@ -495,6 +495,60 @@ pub fn outcome_kinds() -> impl Iterator<Item = OutcomeKind> {
     OUTCOMES.iter().map(|(_, k)| *k)
 }
 
+/// An outcome as a prediction a learner can choose (the page's radio
+/// buttons, the terminal quiz's numbered choices).
+pub fn outcome_choice(kind: OutcomeKind) -> &'static str {
+    match kind {
+        OutcomeKind::Reached => "it gets through",
+        OutcomeKind::Dropped => "it is dropped: no answer, the client waits",
+        OutcomeKind::Refused => "it is refused: nothing listens there",
+        OutcomeKind::Rejected => "a rule rejects it: an error at once",
+        OutcomeKind::NoRoute => "it cannot be sent: there is no route",
+        OutcomeKind::Unresolved => "the name does not resolve",
+        OutcomeKind::TlsFailed => "the TLS handshake fails",
+        OutcomeKind::ProxyDenied => "the proxy refuses it",
+        OutcomeKind::ProxyLoop => "the proxies pass it round in a loop",
+        OutcomeKind::TtlExceeded => "its time to live runs out",
+        OutcomeKind::ReplyLost => "the request arrives, but the reply never comes back",
+    }
+}
+
+/// The answers a learner chooses from for a lesson's questions: every
+/// outcome its questions use, and always `reached` and one way of not
+/// getting through, in the order of [`outcome_kinds`].
+pub fn prediction_choices(lesson: &Lesson) -> Vec<OutcomeKind> {
+    let mut used: Vec<OutcomeKind> = vec![OutcomeKind::Reached];
+    for l in &lesson.layers {
+        for p in &l.predict {
+            if !used.contains(&p.answer) {
+                used.push(p.answer);
+            }
+        }
+    }
+    if used.len() == 1 {
+        used.push(OutcomeKind::Dropped);
+    }
+    outcome_kinds().filter(|k| used.contains(k)).collect()
+}
+
+/// How a guess compares with the engine's answer: right, half right (it does
+/// not get through, but ends another way), or wrong.
+pub fn grade(guess: OutcomeKind, actual: OutcomeKind) -> &'static str {
+    if guess == actual {
+        "right"
+    } else if guess != OutcomeKind::Reached && actual != OutcomeKind::Reached {
+        "partly"
+    } else {
+        "wrong"
+    }
+}
+
+/// Reads an outcome as lesson files and learners write it (`no_route`, `no route`, `no-route`).
+pub fn parse_outcome(text: &str) -> Option<OutcomeKind> {
+    let t = text.trim().to_lowercase().replace([' ', '-'], "_");
+    OUTCOMES.iter().find(|(n, _)| *n == t).map(|(_, k)| *k)
+}
+
 fn err_at(file: &str, loc: &serde_saphyr::Location, message: String) -> LessonError {
     LessonError {
         file: file.to_string(),

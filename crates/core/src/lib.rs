@@ -19,3 +19,4 @@ pub mod lessons;
 pub mod render;
 pub mod synth;
 pub mod telling;
+pub mod tools;
