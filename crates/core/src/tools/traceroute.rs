@@ -284,7 +284,12 @@ pub(super) fn run(scn: &Scenario, from: &str, args: &[String]) -> Result<String,
                         .unwrap_or_else(|| t.outcome.text.clone());
                     match (t.outcome.kind, answer) {
                         (OutcomeKind::Rejected, a) if a != Answer::Silence => {
-                            let mark = if a == Answer::Reset { "" } else { "  !X" };
+                            // Port unreachable reads as "arrived" to traceroute: no mark.
+                            let mark = match a {
+                                Answer::Prohibited => "  !X",
+                                Answer::OtherIcmp => "  !H",
+                                _ => "",
+                            };
                             let shown = if a == Answer::Reset {
                                 dst
                             } else {
