@@ -68,6 +68,30 @@ pub const FILES: &[(&str, &str)] = &[
         "scenarios/lessons/10-proxy-xff.yaml",
         include_str!("../../../scenarios/lessons/10-proxy-xff.yaml"),
     ),
+    (
+        "scenarios/lessons/11-routing.yaml",
+        include_str!("../../../scenarios/lessons/11-routing.yaml"),
+    ),
+    (
+        "scenarios/lessons/12-tls13.yaml",
+        include_str!("../../../scenarios/lessons/12-tls13.yaml"),
+    ),
+    (
+        "scenarios/lessons/13-tls-mitm.yaml",
+        include_str!("../../../scenarios/lessons/13-tls-mitm.yaml"),
+    ),
+    (
+        "scenarios/lessons/14-dns-spoofing.yaml",
+        include_str!("../../../scenarios/lessons/14-dns-spoofing.yaml"),
+    ),
+    (
+        "scenarios/lessons/15-neighbour-spoofing.yaml",
+        include_str!("../../../scenarios/lessons/15-neighbour-spoofing.yaml"),
+    ),
+    (
+        "scenarios/lessons/16-scanner.yaml",
+        include_str!("../../../scenarios/lessons/16-scanner.yaml"),
+    ),
 ];
 /// The names of the four layers, by level.
 pub const LAYER_NAMES: [&str; 4] = [
