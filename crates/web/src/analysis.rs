@@ -472,10 +472,13 @@ pub async fn post_reach(
 #[serde(deny_unknown_fields)]
 pub struct DiffParams {
     pub variant: Option<String>,
+    /// What to compare with: another variant (`break` when `variant` is
+    /// `break+harden`); absent or empty, the scenario as written.
+    pub base: Option<String>,
 }
 
 impl QueryForm for DiffParams {
-    const FORM: &'static str = "?variant=NAME, once";
+    const FORM: &'static str = "?variant=NAME and optionally ?base=NAME, each once";
 }
 
 fn trace_or_none(scn: &Scenario, body: &TraceBody) -> Option<Trace> {
@@ -531,11 +534,10 @@ pub async fn get_diff(
         ));
     };
     let new = scenario_for(&cur, Some(&variant))?;
-    let old = cur.base.clone();
-    answer(cur, format!("diff\n{variant}"), move || {
-        Ok(diff_json(&old, &new))
-    })
-    .await
+    let base = p.base.filter(|b| !b.is_empty());
+    let old = scenario_for(&cur, base.as_deref())?;
+    let key = format!("diff\n{variant}\n{}", base.unwrap_or_default());
+    answer(cur, key, move || Ok(diff_json(&old, &new))).await
 }
 
 // ---------- /api/foothold ----------
@@ -555,15 +557,38 @@ impl QueryForm for FootholdParams {
 fn with_traces(scn: &Scenario, edges: &[foothold::Edge], json: &mut Value) {
     if let Some(list) = json.as_array_mut() {
         for (e, out) in edges.iter().zip(list.iter_mut()) {
-            out["trace"] = json!(e.example.as_ref().map(|ex| {
+            let body = e.example.as_ref().map(|ex| {
                 let body = TraceBody::new(false, &e.from, ex);
                 match (scn.host_by_name(&e.to), &e.foothold) {
                     (Some(h), Some(sock)) => by_name(scn, body, h, sock, ex),
                     _ => body,
                 }
-            }));
+            });
+            // The devices the step's request crosses, in order, so that the
+            // page can draw the step along the wire.
+            let devices = body
+                .as_ref()
+                .and_then(|b| trace_or_none(scn, b))
+                .map(|t| request_devices(&t))
+                .unwrap_or_default();
+            out["trace"] = json!(body);
+            out["devices"] = json!(devices);
         }
     }
+}
+
+/// The devices a trace's request crosses, in order, each once in a row.
+fn request_devices(t: &Trace) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for h in &t.hops {
+        if h.direction != pathproof_core::evidence::Direction::Request {
+            break;
+        }
+        if out.last() != Some(&h.device) {
+            out.push(h.device.clone());
+        }
+    }
+    out
 }
 
 fn foothold_json(scn: &Scenario, h: HostId) -> String {

@@ -189,6 +189,10 @@ pub fn routes(state: AppState, request_timeout: std::time::Duration) -> Router {
         .route("/api/examples", only(get(get_examples), "GET"))
         .route("/api/trace", only(post(post_trace), "POST"))
         .route(
+            "/api/journey",
+            only(post(crate::journey::post_journey), "POST"),
+        )
+        .route(
             "/api/reach",
             only(
                 get(crate::analysis::get_reach).post(crate::analysis::post_reach),
@@ -350,6 +354,7 @@ async fn unknown_api(ApiPath(rest): ApiPath<String>) -> ApiError {
         "scenario/example",
         "examples",
         "trace",
+        "journey",
         "reach",
         "diff",
         "foothold",

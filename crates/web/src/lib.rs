@@ -10,6 +10,7 @@ mod analysis;
 mod api;
 mod assets;
 mod changes;
+mod journey;
 mod lessons;
 pub mod view;
 
@@ -74,12 +75,16 @@ impl Current {
     /// Loads `source` (reported as `file`) and every variant it declares.
     pub fn load(file: &str, source: &str) -> Result<Current, LoadError> {
         let base = pathproof_core::load(file, source, None)?;
-        let variants = base
-            .variants
-            .iter()
-            .map(|v| {
-                let loaded = pathproof_core::load(file, source, Some(&v.name)).map(Arc::new);
-                (v.name.clone(), loaded)
+        let mut names: Vec<String> = base.variants.iter().map(|v| v.name.clone()).collect();
+        // Harden on top of break: the page stacks them (docs/api.md).
+        if names.iter().any(|n| n == "break") && names.iter().any(|n| n == "harden") {
+            names.push("break+harden".into());
+        }
+        let variants = names
+            .into_iter()
+            .map(|name| {
+                let loaded = pathproof_core::load(file, source, Some(&name)).map(Arc::new);
+                (name, loaded)
             })
             .collect();
         let view = view::ScenarioView::new(&base, source);
