@@ -521,6 +521,14 @@ pub async fn get_diff(
     ApiQuery(p): ApiQuery<DiffParams>,
 ) -> Result<Response, ApiError> {
     let cur = st.current();
+    let base = p.base.filter(|b| !b.is_empty());
+    // From a variant back to the scenario as written: `?variant=&base=break`.
+    if let (Some(""), Some(b)) = (p.variant.as_deref(), base.as_deref()) {
+        let old = scenario_for(&cur, Some(b))?;
+        let new = cur.base.clone();
+        let key = format!("diff\n\n{b}");
+        return answer(cur, key, move || Ok(diff_json(&old, &new))).await;
+    }
     let Some(variant) = p.variant.filter(|v| !v.is_empty()) else {
         let names: Vec<&str> = cur.variants.iter().map(|(n, _)| n.as_str()).collect();
         return Err(ApiError::new(
@@ -534,7 +542,6 @@ pub async fn get_diff(
         ));
     };
     let new = scenario_for(&cur, Some(&variant))?;
-    let base = p.base.filter(|b| !b.is_empty());
     let old = scenario_for(&cur, base.as_deref())?;
     let key = format!("diff\n{variant}\n{}", base.unwrap_or_default());
     answer(cur, key, move || Ok(diff_json(&old, &new))).await

@@ -75,10 +75,14 @@ impl Current {
     /// Loads `source` (reported as `file`) and every variant it declares.
     pub fn load(file: &str, source: &str) -> Result<Current, LoadError> {
         let base = pathproof_core::load(file, source, None)?;
-        let mut names: Vec<String> = base.variants.iter().map(|v| v.name.clone()).collect();
-        // Harden on top of break: the page stacks them (docs/api.md).
-        if names.iter().any(|n| n == "break") && names.iter().any(|n| n == "harden") {
-            names.push("break+harden".into());
+        // Every variant, and every two stacked in declaration order (`break+harden`:
+        // harden on top of break), as the page toggles them (docs/api.md).
+        let declared: Vec<String> = base.variants.iter().map(|v| v.name.clone()).collect();
+        let mut names = declared.clone();
+        for (i, a) in declared.iter().enumerate() {
+            for b in &declared[i + 1..] {
+                names.push(format!("{a}+{b}"));
+            }
         }
         let variants = names
             .into_iter()

@@ -136,3 +136,30 @@ async fn every_foothold_step_names_the_devices_it_crosses() {
         }
     }
 }
+
+#[tokio::test]
+async fn any_two_variants_stack_and_a_diff_can_go_back_to_as_written() {
+    let st = AppState::new(Current::example("tls-mitm").unwrap().unwrap());
+    let (status, v) = post(
+        &st,
+        "/api/journey",
+        r#"{"from":"phone","to":"bank.example:443","variant":"misissued+pinned"}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["trace"]["outcome"]["kind"], "tls_failed");
+    // From break back to the scenario as written: the journeys break added are lost.
+    let st = state();
+    let (status, back) = get(&st, "/api/diff?variant=&base=break").await;
+    assert_eq!(status, StatusCode::OK, "{back}");
+    let (_, forth) = get(&st, "/api/diff?variant=break").await;
+    assert_eq!(
+        back["lost"].as_array().unwrap().len(),
+        forth["gained"].as_array().unwrap().len()
+    );
+    assert_eq!(
+        back["gained"].as_array().unwrap().len(),
+        forth["lost"].as_array().unwrap().len()
+    );
+    assert_eq!(back["new"]["variant"], Value::Null);
+}
