@@ -718,6 +718,11 @@ impl<'t> Loader<'t> {
                     );
                     continue;
                 };
+                // A network whose prefixes did not parse has its own problem
+                // already; an address cannot be judged against nothing.
+                if network.prefixes.is_empty() {
+                    continue;
+                }
                 if !network.prefixes.iter().any(|p| p.contains(&a)) {
                     let list: Vec<String> =
                         network.prefixes.iter().map(|p| p.to_string()).collect();
