@@ -1,0 +1,348 @@
+// The views of every journey under the map: the reachability matrix, the
+// changes a toggle makes compared with what was on screen (harden on top of
+// break shows the journeys it removes), the attacker view drawn along the
+// wire, Markdown rendering, the YAML editor's problems, and the layer
+// switch retelling every view.
+//
+//   PATHPROOF_BIN=target/debug/pathproof node --test crates/web/ui/tests/
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { startRig, skip, shot, analysed, useExample, box, DESKTOP, PHONE, SHOTS } from "./rig.mjs";
+
+let rig;
+before(async () => { if (!skip) rig = await startRig(); });
+after(async () => { if (rig) await rig.close(); });
+
+const get = (page, path) => page.evaluate(async (p) => (await fetch(p)).json(), path);
+const td = (page, source, host) => page.locator(`#matrix tr[data-source="${source}"] td[data-host="${host}"]`);
+const plain = (t) => t.replace(/`/g, "").replace(/\s+/g, " ").trim();
+const pairs = (list) => new Set(list.map((g) => `${g.source}>${g.host}`));
+
+async function toggle(page, name, stack) {
+  await page.click(`#variants button[data-variant="${name}"]`);
+  await analysed(page, stack);
+}
+
+test("the matrix shows every journey of the engine, and a cell traces its journey", { skip }, async () => {
+  const page = await rig.open(DESKTOP, { firstVisit: false });
+  const api = await get(page, "/api/reach");
+  assert.equal(await page.locator("#matrix tbody tr[data-source]").count(), api.sources.length);
+  assert.equal(await page.locator("#matrix thead th.col-host").count(), api.targets.length);
+  assert.equal(await page.locator("#matrix td.allow").count(), api.cells.length);
+  for (const c of api.cells) {
+    const cell = td(page, c.source, c.host);
+    assert.equal(plain(await cell.textContent()), `allowed: ✔ ${c.ports}`);
+  }
+  const none = td(page, "client", "db");
+  assert.match(await none.getAttribute("class"), /\bnone\b/);
+  assert.match(await none.textContent(), /no journey/);
+  await td(page, "client", "web").click();
+  await page.waitForFunction(() => document.querySelector("#outcome").dataset.kind === "reached");
+  assert.equal(await page.inputValue("#from"), "client");
+  assert.match(await page.textContent("#matrix-detail"), /client → web/);
+  // Arrows move between cells and do not step the player; Enter traces.
+  const position = await page.textContent("#position");
+  for (let i = 0; i < 3; i++) await page.keyboard.press("ArrowRight");
+  assert.equal(await page.evaluate(() => document.activeElement.dataset.host), "db");
+  assert.equal(await page.textContent("#position"), position);
+  await page.keyboard.press("Enter");
+  await page.waitForFunction(() => document.querySelector("#matrix-detail").dataset.cell === "client -> db");
+  await page.waitForFunction(() => document.querySelector("#outcome").dataset.kind && document.querySelector("#outcome").dataset.kind !== "reached");
+  // The tabs are keyboard navigable, and there is room for more of them.
+  await page.focus("#tab-matrix");
+  await page.keyboard.press("ArrowRight");
+  assert.equal(await page.evaluate(() => document.activeElement.id), "tab-changes");
+  assert.equal(await page.isVisible("#panel-changes"), true);
+  await page.locator("#analysis").screenshot({ path: join(SHOTS, "10-matrix.png") });
+  await page.context().close();
+});
+
+test("break shows the journeys that appear, with the declaration responsible", { skip }, async () => {
+  const page = await rig.open(DESKTOP, { firstVisit: false });
+  await toggle(page, "break", "break");
+  const diff = await get(page, "/api/diff?variant=break");
+  const rule = diff.changes[0];
+  assert.equal(rule.text, "allow from dmz to any");
+  const cell = td(page, "web", "metadata");
+  assert.match(await cell.getAttribute("class"), /\bgained\b/);
+  assert.match(await cell.textContent(), /\+ tcp 80/);
+  const shown = await page.locator("#matrix td.gained").evaluateAll((l) => l.map((t) => `${t.closest("tr").dataset.source}>${t.dataset.host}`));
+  assert.deepEqual(new Set(shown), pairs(diff.gained));
+  assert.equal(await page.locator("#diff-layer path.diff-arrow.gained").count(), pairs(diff.gained).size);
+  assert.match(await page.locator('.node[data-host="metadata"]').getAttribute("class"), /diff-gained/);
+  assert.equal(await page.textContent('#badge-layer [data-badge="metadata"].gained text'), "+3");
+  assert.equal(await page.isVisible("#legend-diff"), true);
+  await page.click("#tab-changes");
+  assert.match(await page.textContent("#changes .diff-label"), /as written → break/);
+  assert.equal(await page.locator("#changes .journey-changes > li.gained").count(), diff.gained.length);
+  const web = page.locator('#changes li[data-journey="web -> metadata tcp/80 http"]');
+  assert.match(await web.textContent(), /allow from dmz to any/);
+  // Its line opens the YAML at the rule.
+  await page.locator("#changes .decl-changes button").first().click();
+  const selected = await page.evaluate(() => { const t = document.querySelector("#yaml"); return t.value.slice(t.selectionStart, t.selectionEnd); });
+  assert.match(selected, /allow from dmz to any/);
+  await page.click("#editor-close");
+  await web.locator("button.trace-it").click();
+  await page.waitForFunction(() => document.querySelector("#to").value === "169.254.169.254:80" && document.querySelector("#outcome").dataset.kind === "reached");
+  await shot(page, "11-break-changes", { full: true });
+  // Back to as written: compared with break, on screen before, the same journeys disappear.
+  await page.click('#variants button[data-variant=""]');
+  await analysed(page, "");
+  assert.equal(await page.locator("#matrix td.gained").count(), 0);
+  assert.equal(await page.locator("#matrix td.lost").count(), pairs(diff.gained).size);
+  assert.match(await page.textContent("#changes .diff-label"), /break → as written/);
+  await page.context().close();
+});
+
+test("harden on top of break shows the journeys the hardening removes, compared with break", { skip }, async () => {
+  const page = await rig.open(DESKTOP, { firstVisit: false });
+  await toggle(page, "break", "break");
+  await toggle(page, "harden", "break+harden");
+  assert.equal(await page.getAttribute("#variants", "data-variant"), "break+harden");
+  assert.equal(await page.getAttribute('#variants button[data-variant="break"]', "aria-pressed"), "true");
+  assert.equal(await page.getAttribute('#variants button[data-variant="harden"]', "aria-pressed"), "true");
+  assert.match(await page.textContent("#variant-why"), /harden on top of break/);
+  const diff = await get(page, "/api/diff?variant=break%2Bharden&base=break");
+  assert.ok(diff.lost.length > 0, "harden removes journeys that break opened");
+  await page.click("#tab-changes");
+  assert.match(await page.textContent("#changes .diff-label"), /break → break\+harden/);
+  assert.equal(await page.locator("#changes .journey-changes > li.lost").count(), diff.lost.length);
+  for (const g of diff.lost) {
+    const li = page.locator(`#changes li.lost[data-journey="${g.source} -> ${g.host} ${g.socket}"]`);
+    assert.equal(await li.count(), 1, `${g.source} -> ${g.host} ${g.socket}`);
+  }
+  // The matrix and the map show the same journeys disappearing.
+  assert.equal(await page.locator("#matrix td.lost").count(), pairs(diff.lost).size);
+  assert.equal(await page.locator("#diff-layer path.diff-arrow.lost").count(), pairs(diff.lost).size);
+  for (const host of new Set(diff.lost.map((g) => g.host))) {
+    assert.match(await page.locator(`.node[data-host="${host}"]`).getAttribute("class"), /diff-lost/);
+  }
+  await page.evaluate(() => scrollTo(0, 0));
+  await shot(page, "12-harden-on-break");
+  await page.locator("#analysis").screenshot({ path: join(SHOTS, "12-harden-on-break-changes.png") });
+  // A trace under the stack is told as such.
+  await page.locator("#changes li.lost button.trace-it").first().click();
+  await page.waitForFunction(() => document.querySelector("#outcome").dataset.kind && document.querySelector("#outcome").dataset.kind !== "reached");
+  // Turning break off compares break+harden with harden alone.
+  await toggle(page, "break", "harden");
+  assert.match(await page.textContent("#changes .diff-label"), /break\+harden → harden/);
+  await page.context().close();
+});
+
+const TINY = `name: tiny
+about: a lan, a gateway with a filter, a server with ssh and three app ports
+networks:
+  lan: { cidr: 10.0.0.0/24, gateway: gw }
+  srv: { cidr: 10.0.1.0/24, gateway: gw }
+hosts:
+  gw: { router: true, at: [lan 10.0.0.1, srv 10.0.1.1], filter: fw }
+  pc: { at: lan 10.0.0.10 }
+  app: { at: srv 10.0.1.10, sensitive: true, listen: ["tcp/22 ssh", "tcp/8000", "tcp/8001", "tcp/8002"] }
+filters:
+  fw:
+    default: drop
+    rules:
+      - allow tcp from lan to app port 22
+      - allow tcp from lan to app port 8000-8002
+variants:
+  tighten:
+    why: no more ssh from the lan
+    filters:
+      fw:
+        remove: ["allow tcp from lan to app port 22"]
+`;
+
+test("a file opened from disk: a variant that removes a rule shows the journey that disappears", { skip }, async () => {
+  const page = await rig.open(DESKTOP, { firstVisit: false });
+  await page.setInputFiles("#open-file", { name: "tiny.yaml", mimeType: "text/yaml", buffer: Buffer.from(TINY) });
+  await page.waitForFunction(() => document.querySelector("#scenario-about").textContent.startsWith("tiny"));
+  await analysed(page, "");
+  assert.equal(plain(await td(page, "pc", "app").textContent()), "allowed: ✔ tcp 22, 8000-8002");
+  await toggle(page, "tighten", "tighten");
+  const cell = td(page, "pc", "app");
+  assert.match(await cell.getAttribute("class"), /\blost\b/);
+  assert.equal(await cell.locator(".delta.minus s").textContent(), "tcp 22");
+  await page.click("#tab-changes");
+  const lost = page.locator('#changes li[data-journey="pc -> app tcp/22 ssh"]');
+  assert.match(await lost.textContent(), /allow tcp from lan to app port 22/);
+  // The server holds one scenario: the next tests start from the mini-lab again.
+  await useExample(page, "mini-lab");
+  await page.context().close();
+});
+
+test("a YAML problem is shown once, at its line", { skip }, async () => {
+  const page = await rig.open(DESKTOP, { firstVisit: false });
+  rig.expected422 = true;
+  try {
+    await page.click("#edit-btn");
+    await page.fill("#yaml", "name: x\nnetworks:\n  app: { cidr: 10.0.2.0/33 }\nhosts:\n  a: { at: app 10.0.2.1 }\n");
+    await page.click("#editor-load");
+    await page.waitForSelector("#problems li");
+    const items = await page.locator("#problems li").allTextContents();
+    assert.equal(items.length, 1, items.join(" | "));
+    assert.match(items[0], /line 3/);
+    assert.match(items[0], /is not a prefix/);
+    assert.doesNotMatch(items[0], /is \)/);
+    await shot(page, "13-yaml-problem");
+  } finally {
+    rig.expected422 = false;
+  }
+  await page.context().close();
+});
+
+test("the attacker view: step after step, drawn through the devices each request crosses", { skip }, async () => {
+  const page = await rig.open(DESKTOP, { firstVisit: false });
+  await page.click("#tab-attacker");
+  await page.selectOption("#foothold", "web");
+  await page.waitForSelector('#attacker[data-from="web"]');
+  const f = await get(page, "/api/foothold?from=web");
+  assert.equal(await page.textContent("#atk-depth"), `step 1 of ${f.depth}`);
+  const db = page.locator('#attacker li[data-jewel="db"]');
+  assert.match(await db.textContent(), /2 steps: web → api → db/);
+  assert.match(await page.locator('.node[data-host="web"]').getAttribute("class"), /foothold-start/);
+  assert.match(await page.locator('.node[data-host="api"]').getAttribute("class"), /\bowned\b/);
+  await page.click("#atk-more");
+  assert.equal(await page.textContent("#atk-depth"), `step 2 of ${f.depth}`);
+  assert.match(await page.locator('.node[data-host="db"]').getAttribute("class"), /\bowned\b/);
+  // Each step goes along the wire: web → api crosses edge, and the arrow passes through it.
+  const step = page.locator('#attack-layer path[data-step="web>api"]');
+  assert.equal(await step.getAttribute("data-via"), f.edges.find((e) => e.from === "web" && e.to === "api").devices.join(" "));
+  assert.match(await step.getAttribute("data-via"), /^web edge api$/);
+  const through = await page.evaluate(() => {
+    const p = document.querySelector('#attack-layer path[data-step="web>api"]');
+    const n = document.querySelector('.node[data-host="edge"]').getBBox();
+    const len = p.getTotalLength();
+    for (let i = 0; i <= 100; i++) {
+      const q = p.getPointAtLength((len * i) / 100);
+      if (q.x >= n.x && q.x <= n.x + n.width && q.y >= n.y && q.y <= n.y + n.height) return true;
+    }
+    return false;
+  });
+  assert.ok(through, "the attack step web → api does not pass through edge");
+  // The step badges sit on their node's top border, within its width, and
+  // leave its name uncovered.
+  for (const host of ["web", "api", "db"]) {
+    const b = await box(page, `#badge-layer [data-badge="${host}"].attack rect`);
+    const n = await box(page, `.node[data-host="${host}"]`);
+    const name = await box(page, `.node[data-host="${host}"] .host-name`);
+    assert.ok(b.x >= n.x - 0.5 && b.right <= n.right + 0.5 && Math.abs(b.y + b.h / 2 - n.y) <= 3, `${host}: the badge ${JSON.stringify(b)} is not on its node's border ${JSON.stringify(n)}`);
+    assert.ok(b.bottom <= name.y + 1, `${host}: the badge ${JSON.stringify(b)} covers the name ${JSON.stringify(name)}`);
+  }
+  assert.equal(await page.textContent('#badge-layer [data-badge="db"].attack text'), "step 2");
+  await page.locator("#map-wrap").screenshot({ path: join(SHOTS, "14-attacker-map.png") });
+  await shot(page, "15-attacker", { full: true });
+  // Under break the database is one hop away.
+  await toggle(page, "break", "break");
+  await page.waitForFunction(() => document.querySelector("#attacker").textContent.includes("under break"));
+  assert.match(await page.textContent('#attacker li[data-jewel="db"]'), /1 step: web → db/);
+  await page.click('#variants button[data-variant=""]');
+  await analysed(page, "");
+  // Picking the foothold on the map, with the keyboard.
+  await page.click("#foothold-pick");
+  await page.focus('.node[data-host="api"]');
+  await page.keyboard.press("Enter");
+  await page.waitForSelector('#attacker[data-from="api"]');
+  assert.match(await page.textContent('#attacker li[data-jewel="db"]'), /1 step: api → db/);
+  await page.click("#foothold-clear");
+  assert.equal(await page.locator("#attack-layer *").count(), 0);
+  await page.context().close();
+});
+
+test("Markdown is rendered by markdown-it and sanitised: no text becomes markup the page runs", { skip }, async () => {
+  const page = await rig.open(DESKTOP, { firstVisit: false });
+  const out = await page.evaluate(async () => {
+    const box = document.createElement("div");
+    box.append(window.pathproof.renderMarkdown([
+      "### Title <b>x</b>",
+      "",
+      "A **bold** and *em* word, a `code <i>` span, snake_case_name and 2 * 3 * 4.",
+      "<img src=x onerror=\"window.pwned=1\"> <script>window.pwned=2</script>",
+      "",
+      "- one [link](https://example.org/a)",
+      "- two [bad](javascript:window.pwned=3) and [data](data:text/html,x)",
+      "",
+      "```",
+      "<b>kept</b> **as text**",
+      "```",
+    ].join("\n")));
+    document.body.append(box);
+    await new Promise((r) => setTimeout(r, 50));
+    const r = {
+      html: box.innerHTML,
+      strong: [...box.querySelectorAll("p strong")].map((x) => x.textContent),
+      code: [...box.querySelectorAll("p code")].map((x) => x.textContent),
+      links: [...box.querySelectorAll("a")].map((a) => [a.textContent, a.getAttribute("href"), a.getAttribute("rel")]),
+      pre: box.querySelector("pre code") && box.querySelector("pre code").textContent,
+      elements: [...new Set([...box.querySelectorAll("*")].map((e) => e.tagName.toLowerCase()))].sort(),
+      pwned: window.pwned || null,
+    };
+    box.remove();
+    return r;
+  });
+  assert.equal(out.pwned, null);
+  assert.deepEqual(out.strong, ["bold"]);
+  assert.deepEqual(out.code, ["code <i>"]);
+  assert.match(out.html, /snake_case_name and 2 \* 3 \* 4\./);
+  assert.match(out.html, /&lt;img src=x onerror=/);
+  assert.deepEqual(out.links.filter(([, href]) => href), [["link", "https://example.org/a", "noopener noreferrer"]]);
+  assert.equal(out.pre, "<b>kept</b> **as text**\n");
+  assert.ok(!out.elements.includes("img") && !out.elements.includes("script"), out.elements.join(" "));
+  await page.context().close();
+});
+
+test("the views fit 390 px without the page scrolling sideways", { skip }, async () => {
+  const page = await rig.open(PHONE, { firstVisit: false });
+  await toggle(page, "break", "break");
+  await page.click("#tab-attacker");
+  await page.selectOption("#foothold", "web");
+  await page.waitForSelector('#attacker[data-from="web"]');
+  for (const tab of ["tab-matrix", "tab-changes", "tab-attacker", "tab-expectations"]) {
+    await page.click(`#${tab}`);
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+    assert.ok(overflow <= 1, `${tab}: the page scrolls sideways by ${overflow}px`);
+  }
+  await page.click("#tab-changes");
+  await page.locator("#analysis").scrollIntoViewIfNeeded();
+  await shot(page, "16-phone-changes");
+  await page.context().close();
+});
+
+test("the layer switch retells every view", { skip }, async () => {
+  const page = await rig.open(DESKTOP, { firstVisit: false });
+  const words = await get(page, "/api/words");
+  const text = async (sel) => plain(await page.textContent(sel));
+  await td(page, "web", "api").click();
+  await page.waitForFunction(() => document.querySelector("#matrix-detail").dataset.cell === "web -> api");
+  await page.click("#tab-attacker");
+  await page.selectOption("#foothold", "web");
+  await page.waitForSelector('#attacker[data-from="web"]');
+  await toggle(page, "break", "break");
+  const seen = new Map();
+  const see = (k, v) => { if (!seen.has(k)) seen.set(k, new Set()); seen.get(k).add(v); };
+  for (const layer of [1, 2, 3, 4]) {
+    await page.check(`input[name="layer"][value="${layer}"]`);
+    for (const [view, id] of [["matrix", "matrix"], ["changes", "changes"], ["attacker", "attacker"], ["expectations", "expectations"]]) {
+      const w = `#words-${id}`;
+      assert.equal(await page.getAttribute(w, "data-layer"), String(layer));
+      const t = await text(w);
+      assert.ok(t.includes(plain(words.views[view][layer - 1])), `${view} at layer ${layer}: ${t}`);
+      see(view, t);
+    }
+    assert.equal(await page.getAttribute("#matrix-detail", "data-layer"), String(layer));
+    see("detail", await text("#matrix-detail"));
+    see("attacker view", await text("#attacker"));
+    await page.click("#tab-changes");
+    assert.equal(await page.getAttribute("#changes", "data-layer"), String(layer));
+    see("changes list", await text("#changes"));
+    see("expected journeys", await text("#expect-rows"));
+    see("hop card", await text("#hop-card"));
+    await page.click("#tab-attacker");
+  }
+  for (const [view, set] of seen) assert.equal(set.size, 4, `${view} reads the same at two layers`);
+  await page.context().close();
+});
+
+test("nothing failed: no console error, no failed or off-site request", { skip }, async () => {
+  assert.deepEqual(rig.problems, []);
+});
