@@ -353,7 +353,7 @@ function badge(layer, name, text, cls) {
   const g = s("g", { class: `badge-g ${cls}`, "data-badge": name }, s("rect", { rx: 7, height: 16 }), el);
   layer.append(g);
   const w = measure(el) + 10;
-  const x = b.x + b.w - w - 4, y = b.y - 8;
+  const x = b.x + b.w - w - 4, y = b.y - 10;
   g.querySelector("rect").setAttribute("x", x);
   g.querySelector("rect").setAttribute("y", y);
   g.querySelector("rect").setAttribute("width", w);
