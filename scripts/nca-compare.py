@@ -34,8 +34,25 @@ TIERS = {
     "db": [("TCP", 5432)],
     "cache": [("TCP", 6379)],
 }
+# --rich: the same tiers with named ports and a UDP port, for the differential
+# test (scripts/nca-diff.py): named ports, port ranges, protocol-only ports,
+# matchExpressions, ipBlock with except over pod addresses, empty selectors,
+# deny-all policies, egress.
+RICH_TIERS = {
+    "web": [("TCP", 80, "http"), ("TCP", 443, "https")],
+    "api": [("TCP", 8080, "http"), ("TCP", 9090, "metrics")],
+    "db": [("TCP", 5432, "pg")],
+    "cache": [("TCP", 6379, "redis"), ("UDP", 53, "dns")],
+}
+RICH = False
 NAMESPACES = 10
 APPS_PER_NS = 8
+
+
+def tier_ports(tier):
+    if RICH:
+        return [(proto, port) for proto, port, _ in RICH_TIERS[tier]]
+    return TIERS[tier]
 
 
 def build(pods_n, policies_n, seed):
@@ -101,7 +118,7 @@ def build(pods_n, policies_n, seed):
         else:
             tier = rng.choice(list(TIERS))
             select = {"tier": tier}
-        ports = TIERS[tier]
+        ports = tier_ports(tier)
         ingress = []
         for _ in range(rng.randint(1, 3)):
             peers = [random_peer(ns) for _ in range(rng.randint(1, 2))]
@@ -113,9 +130,44 @@ def build(pods_n, policies_n, seed):
             for _ in range(rng.randint(1, 2)):
                 peers = [random_peer(ns)]
                 t = rng.choice(list(TIERS))
-                egress.append((peers, rng.sample(TIERS[t], 1)))
+                egress.append((peers, rng.sample(tier_ports(t), 1)))
+        if RICH:
+            rich_extras(rng, ingress, egress, ports, namespaces, pods)
+            if rng.random() < 0.1:
+                ingress = []  # isolates: an empty rule list denies all ingress
         policies.append({"name": f"np-{n}", "ns": ns, "select": select, "ingress": ingress, "egress": egress})
     return namespaces, ns_labels, pods, policies, pods_matching
+
+
+def rich_extras(rng, ingress, egress, ports, namespaces, pods):
+    """Replaces some ports and peers by the richer forms (rules stay lists of
+    (peers, ports); a peer may now be a dict, a port a (proto, port-spec))."""
+    names = {port: name for t in RICH_TIERS.values() for _, port, name in t}
+    for i, (peers, rule_ports) in enumerate(ingress):
+        r = rng.random()
+        if r < 0.2:
+            rule_ports = [(proto, names[port]) for proto, port in rule_ports]  # named
+        elif r < 0.3:
+            rule_ports = [(rule_ports[0][0], (rule_ports[0][1], rule_ports[0][1] + 1000))]  # endPort
+        elif r < 0.35:
+            rule_ports = [(rng.choice(["TCP", "UDP"]), None)]  # protocol only
+        elif r < 0.4:
+            rule_ports = []  # every port
+        q = rng.random()
+        if q < 0.15:
+            ns = rng.choice(namespaces)
+            peers = peers + [{"expr": ("env", rng.choice(["In", "NotIn"]), [rng.choice(["prod", "dev"])])}]
+        elif q < 0.25:
+            # Outside the pod addresses: NCA lets an ipBlock match only
+            # addresses outside the cluster, the spec pod addresses too
+            # (docs/comparison-nca.md); the e2e data tests cover pod addresses.
+            third = rng.randrange(256)
+            peers = peers + [{"ipBlock": ("192.168.0.0/16", [f"192.168.{third}.0/24"])}]
+        elif q < 0.3:
+            peers = peers + [{"exists": rng.choice(["tier", "nolabel"])}]
+        elif q < 0.33:
+            peers = []  # every source
+        ingress[i] = (peers, rule_ports)
 
 
 def yaml_map(d):
@@ -130,17 +182,31 @@ def write_cluster(out, namespaces, ns_labels, pods, policies):
     with open(os.path.join(out, "pods.yaml"), "w") as f:
         f.write("apiVersion: v1\nkind: PodList\nitems:\n")
         for p in pods:
-            ports = TIERS[p["tier"]]
+            ports = RICH_TIERS[p["tier"]] if RICH else [(a, b, None) for a, b in TIERS[p["tier"]]]
             f.write(
                 f"- apiVersion: v1\n  kind: Pod\n  metadata:\n    name: {p['name']}\n    namespace: {p['ns']}\n"
                 f"    labels: {yaml_map({'app': p['app'], 'tier': p['tier']})}\n"
                 f"  spec:\n    containers:\n    - name: main\n      image: example/{p['app']}\n      ports:\n"
             )
-            for proto, port in ports:
-                f.write(f"      - containerPort: {port}\n        protocol: {proto}\n")
+            for proto, port, pname in ports:
+                named = f"        name: {pname}\n" if pname else ""
+                f.write(f"      - containerPort: {port}\n{named}        protocol: {proto}\n")
             f.write(f"  status:\n    podIP: {p['ip']}\n    podIPs:\n    - ip: {p['ip']}\n    phase: Running\n")
 
-    def peer_yaml(ns_sel, pod_sel, indent):
+    def peer_yaml(ns_sel, pod_sel=None, indent=""):
+        if isinstance(ns_sel, dict):
+            peer = ns_sel
+            if "ipBlock" in peer:
+                cidr, exc = peer["ipBlock"]
+                return f"{indent}- ipBlock:\n{indent}    cidr: {cidr}\n{indent}    except: [{', '.join(exc)}]\n"
+            if "expr" in peer:
+                key, op, vals = peer["expr"]
+                return (f"{indent}- namespaceSelector:\n{indent}    matchExpressions:\n"
+                        f"{indent}    - {{key: {key}, operator: {op}, values: [{', '.join(vals)}]}}\n"
+                        f"{indent}  podSelector: {{}}\n")
+            if "exists" in peer:
+                return (f"{indent}- podSelector:\n{indent}    matchExpressions:\n"
+                        f"{indent}    - {{key: {peer['exists']}, operator: Exists}}\n")
         s = ""
         first = True
         for key, sel in (("namespaceSelector", ns_sel), ("podSelector", pod_sel)):
@@ -163,14 +229,22 @@ def write_cluster(out, namespaces, ns_labels, pods, policies):
             for key, rules, peer_key in (("ingress", np["ingress"], "from"), ("egress", np["egress"], "to")):
                 if rules is None:
                     continue
-                f.write(f"    {key}:\n")
+                f.write(f"    {key}:\n" if rules else f"    {key}: []\n")
                 for peers, ports in rules:
-                    f.write(f"    - {peer_key}:\n")
-                    for ns_sel, pod_sel in peers:
-                        f.write(peer_yaml(ns_sel, pod_sel, "      "))
-                    f.write("      ports:\n")
+                    f.write(f"    - {peer_key}:\n" if peers else f"    - {peer_key}: []\n")
+                    for peer in peers:
+                        if isinstance(peer, dict):
+                            f.write(peer_yaml(peer, indent="      "))
+                        else:
+                            f.write(peer_yaml(peer[0], peer[1], "      "))
+                    f.write("      ports:\n" if ports else "      ports: []\n")
                     for proto, port in ports:
-                        f.write(f"      - protocol: {proto}\n        port: {port}\n")
+                        if port is None:
+                            f.write(f"      - protocol: {proto}\n")
+                        elif isinstance(port, tuple):
+                            f.write(f"      - protocol: {proto}\n        port: {port[0]}\n        endPort: {port[1]}\n")
+                        else:
+                            f.write(f"      - protocol: {proto}\n        port: {port}\n")
 
 
 def write_scenario(out, pods, policies, pods_matching, pods_n, policies_n, seed):
@@ -244,10 +318,16 @@ def main():
     ap.add_argument("--pods", type=int, default=400)
     ap.add_argument("--policies", type=int, default=100)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--rich", action="store_true", help="named ports, ranges, UDP, matchExpressions, ipBlock (no cluster.yaml)")
     a = ap.parse_args()
+    global RICH
+    RICH = a.rich
     os.makedirs(a.outdir, exist_ok=True)
     namespaces, ns_labels, pods, policies, pods_matching = build(a.pods, a.policies, a.seed)
     write_cluster(a.outdir, namespaces, ns_labels, pods, policies)
+    if RICH:
+        print(f"{a.pods} pods, {a.policies} policies (rich) in {a.outdir}")
+        return
     nfilters, nrules = write_scenario(a.outdir, pods, policies, pods_matching, a.pods, a.policies, a.seed)
     print(f"{a.pods} pods, {a.policies} policies -> {nfilters} filters, {nrules} rules in {a.outdir}")
 

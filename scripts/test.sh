@@ -47,6 +47,16 @@ if ! "$SCHEMA_VENV/bin/python" -c 'import jsonschema, xmlschema' >/dev/null 2>&1
 fi
 export PATHPROOF_SCHEMA_PYTHON="$SCHEMA_VENV/bin/python"
 
+# IBM's network-config-analyzer 2.1.0, the reference for Kubernetes connectivity
+# (scripts/nca-diff.py below), in its own virtual environment; offline once
+# installed.
+NCA_VENV="${PATHPROOF_NCA_VENV:-$HOME/.cache/pathproof/nca-venv}"
+if ! "$NCA_VENV/bin/nca" --version >/dev/null 2>&1; then
+  say "installing network-config-analyzer 2.1.0 in $NCA_VENV"
+  python3 -m venv "$NCA_VENV"
+  "$NCA_VENV/bin/pip" install --quiet --disable-pip-version-check "network-config-analyzer==2.1.0"
+fi
+
 say "cargo fmt --check"
 cargo fmt --all -- --check
 
@@ -55,6 +65,11 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 
 say "cargo test"
 cargo test --workspace --quiet
+
+say "import k8s against NCA 2.1.0: generated clusters, pair by pair, port by port"
+cargo build --quiet -p pathproof
+python3 scripts/nca-diff.py target/debug/pathproof "$NCA_VENV/bin/nca" --seeds 1-12
+python3 scripts/nca-diff.py target/debug/pathproof "$NCA_VENV/bin/nca" --seeds 1-4 --plain --pods 80 --policies 20
 
 say "README's main command resolves to the pathproof binary"
 cargo run --quiet -- examples >/dev/null

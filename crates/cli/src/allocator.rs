@@ -24,6 +24,25 @@ extern "C" {
     fn prctl(option: std::ffi::c_int, ...) -> std::ffi::c_int;
 }
 
+/// mimalloc's own purge delay (ms) in the version libmimalloc-sys builds (v3).
+const MI_DEFAULT_PURGE_DELAY: std::ffi::c_long = 1000;
+
+/// Undoes the first half of [`keep_freed_memory`] for a process that runs
+/// for hours (`serve`): freed memory goes back to the system after
+/// mimalloc's usual delay, so that a large answer, once sent, does not keep
+/// its memory. A purge delay the user set (`MIMALLOC_PURGE_DELAY`) is kept.
+#[allow(dead_code)]
+pub fn return_freed_memory() {
+    // SAFETY: as in `keep_freed_memory`.
+    unsafe {
+        if libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) == -1
+            && std::env::var_os("MIMALLOC_PURGE_DELAY").is_none()
+        {
+            libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, MI_DEFAULT_PURGE_DELAY);
+        }
+    }
+}
+
 /// Tells mimalloc never to purge freed memory, and the kernel not to back
 /// this process's memory with transparent huge pages. Call first thing in
 /// `main`.

@@ -7,6 +7,7 @@ mod diagnostics;
 mod diff_cmd;
 mod export_cmd;
 mod filter_cmd;
+mod import_cmd;
 mod lab_cmd;
 mod learn_cmd;
 mod reach_cmd;
@@ -44,6 +45,8 @@ enum Command {
         /// A directory of extra lessons (and the scenario files they name), beside the built-in ones.
         #[arg(long, value_name = "DIR")]
         lessons: Option<String>,
+        #[command(flatten)]
+        limits: serve_cmd::LimitArgs,
     },
     /// Follow one journey hop by hop, with what each checkpoint proves and takes on trust.
     Trace(TraceArgs),
@@ -98,6 +101,11 @@ enum Command {
     Lab {
         #[command(subcommand)]
         cmd: lab_cmd::LabCommand,
+    },
+    /// Real configurations as a scenario: `import k8s PATH...`, `import aws DIR`.
+    Import {
+        #[command(subcommand)]
+        what: import_cmd::ImportCommand,
     },
     /// Export what the scenario compiles to (`export nft`).
     Export {
@@ -172,6 +180,7 @@ enum ProtoArg {
     Tcp,
     Udp,
     Icmp,
+    Sctp,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -258,8 +267,9 @@ fn run(cli: Cli) -> Result<ExitCode, InputError> {
             scenario,
             port,
             lessons,
+            limits,
         } => {
-            serve_cmd::run(scenario.as_deref(), port, lessons.as_deref())?;
+            serve_cmd::run(scenario.as_deref(), port, lessons.as_deref(), &limits)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Trace(a) => {
@@ -271,6 +281,7 @@ fn run(cli: Cli) -> Result<ExitCode, InputError> {
                     ProtoArg::Tcp => Proto::Tcp,
                     ProtoArg::Udp => Proto::Udp,
                     ProtoArg::Icmp => Proto::Icmp,
+                    ProtoArg::Sctp => Proto::Sctp,
                 },
                 port: a.port,
                 via: a.via,
@@ -370,6 +381,10 @@ fn run(cli: Cli) -> Result<ExitCode, InputError> {
             } else {
                 ExitCode::from(1)
             })
+        }
+        Command::Import { what } => {
+            emit(&import_cmd::run(what)?);
+            Ok(ExitCode::SUCCESS)
         }
         Command::Export { what } => {
             emit(&export_cmd::run(what)?);

@@ -11,15 +11,39 @@ struct Server {
     addr: String,
 }
 
+/// A resource limit for the server: (resource, soft, hard).
+type Rlimit = (libc::__rlimit_resource_t, u64, u64);
+
 impl Server {
     fn start(args: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_pathproof"))
-            .arg("serve")
+        Server::start_with(args, &[])
+    }
+
+    /// The server with resource limits set in it before it starts.
+    fn start_with(args: &[&str], rlimits: &[Rlimit]) -> Server {
+        use std::os::unix::process::CommandExt;
+        let rlimits = rlimits.to_vec();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_pathproof"));
+        cmd.arg("serve")
             .args(args)
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+            .stderr(Stdio::null());
+        // SAFETY: setrlimit is async-signal-safe, and the closure allocates nothing.
+        unsafe {
+            cmd.pre_exec(move || {
+                for &(resource, soft, hard) in &rlimits {
+                    let r = libc::rlimit {
+                        rlim_cur: soft,
+                        rlim_max: hard,
+                    };
+                    if libc::setrlimit(resource, &r) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
+                Ok(())
+            });
+        }
+        let mut child = cmd.spawn().unwrap();
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)
@@ -35,12 +59,18 @@ impl Server {
 
     /// One request on its own connection: (status, body).
     fn request(&self, method: &str, path: &str) -> (u16, String) {
+        self.send(method, path, "", Duration::from_secs(20))
+    }
+
+    /// One request with a body, answered within `within`: (status, body).
+    fn send(&self, method: &str, path: &str, body: &str, within: Duration) -> (u16, String) {
         let mut s = TcpStream::connect(&self.addr).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        s.set_read_timeout(Some(within)).unwrap();
         write!(
             s,
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-            self.addr
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            self.addr,
+            body.len()
         )
         .unwrap();
         let mut out = String::new();
@@ -48,6 +78,19 @@ impl Server {
         let (head, body) = out.split_once("\r\n\r\n").unwrap();
         let status = head.split(' ').nth(1).unwrap().parse().unwrap();
         (status, body.to_string())
+    }
+}
+
+impl Server {
+    /// A field of the server's /proc/PID/status in bytes (`VmHWM`, `VmRSS`).
+    fn memory(&self, field: &str) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let line = status
+            .lines()
+            .find(|l| l.starts_with(&format!("{field}:")))
+            .unwrap_or_else(|| panic!("no {field} in {status}"));
+        let kb: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+        kb << 10
     }
 }
 
@@ -143,4 +186,182 @@ fn serve_offers_the_lessons_of_a_directory() {
     assert_eq!(json(&body)["name"], "gate");
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+const MIB: u64 = 1 << 20;
+
+/// A flat network: `hosts` hosts on one /16, each listening on tcp/8000,
+/// no router and no filter (every host reaches every other).
+fn flat(hosts: usize) -> String {
+    let mut s = String::from("name: flat\nnetworks:\n  lan: { cidr: 10.1.0.0/16 }\nhosts:\n");
+    for i in 0..hosts {
+        s += &format!(
+            "  h{i}: {{ at: lan 10.1.{}.{}, listen: [\"tcp/8000 app\"] }}\n",
+            i / 250,
+            i % 250 + 1
+        );
+    }
+    s
+}
+
+/// Issue 14, item 8, as a class: questions whose answers are far over a
+/// 64 MiB budget (the matrix, diff and foothold of a generated 600-host
+/// scenario, and of a flat network of 5,000 hosts, where every host reaches
+/// every other). The server answers each with the clear error, stays alive
+/// and answers the next request, and its peak memory (VmHWM of the process,
+/// as the kernel measures it) rises by no more than the budget and a fixed
+/// overhead.
+#[test]
+fn answers_too_large_are_refused_within_their_memory() {
+    let budget = 64 * MIB;
+    let overhead = 64 * MIB;
+    let generated =
+        pathproof_core::synth::large(&pathproof_core::synth::SynthParams::sized(1, 600));
+    let cases: [(&str, String, &[&str]); 2] = [
+        (
+            "generated.yaml",
+            generated,
+            &["/api/reach", "/api/diff?variant=break"],
+        ),
+        (
+            "flat.yaml",
+            flat(5000),
+            &["/api/reach", "/api/foothold?from=h0"],
+        ),
+    ];
+    for (file, text, paths) in cases {
+        assert!(text.len() < 1 << 20, "{file}: {}", text.len());
+        let server = Server::start_with(
+            &[
+                "--port",
+                "0",
+                "--request-memory",
+                "64M",
+                "--request-timeout",
+                "900",
+            ],
+            // Should the bound fail, fail here rather than take the machine's memory.
+            &[(libc::RLIMIT_AS, 8 << 30, 8 << 30)],
+        );
+        let (status, body) = server.send(
+            "POST",
+            &format!("/api/scenario?file={file}"),
+            &text,
+            Duration::from_secs(300),
+        );
+        assert_eq!(status, 200, "{body}");
+        let before = server.memory("VmHWM");
+        for path in paths {
+            let (status, body) = server.send("GET", path, "", Duration::from_secs(900));
+            assert_eq!(status, 422, "{file} {path}: {body}");
+            let v = json(&body);
+            assert_eq!(v["limit"], "memory", "{v}");
+            assert!(v["error"].as_str().unwrap().contains("64 MiB"), "{v}");
+            assert!(
+                v["help"].as_str().unwrap().contains("--request-memory"),
+                "{v}"
+            );
+            let peak = server.memory("VmHWM");
+            eprintln!(
+                "{file} {path}: VmHWM {} MiB before, {} MiB after (budget {} MiB)",
+                before / MIB,
+                peak / MIB,
+                budget / MIB
+            );
+            assert!(
+                peak <= before + budget + overhead,
+                "{file} {path}: peak {} MiB > {} MiB before + {} MiB budget + {} MiB",
+                peak / MIB,
+                before / MIB,
+                budget / MIB,
+                overhead / MIB
+            );
+            // Alive, and answering.
+            let (status, body) = server.request("GET", "/api/scenario");
+            assert_eq!(status, 200);
+            assert_eq!(json(&body)["file"], file);
+        }
+        if file == "generated.yaml" {
+            // The matrix's help names the narrower question, which is answered.
+            let (_, body) = server.request("GET", "/api/reach");
+            assert!(json(&body)["help"].as_str().unwrap().contains("?from="));
+            let (status, _) = server.request("GET", "/api/reach?from=core&to=core");
+            assert_eq!(status, 200);
+        }
+    }
+}
+
+/// The open-file limits of a process: (soft, hard).
+fn file_limits(pid: u32) -> (String, String) {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
+    let f: Vec<&str> = line.split_whitespace().collect();
+    (f[3].to_string(), f[4].to_string())
+}
+
+fn own_file_limits() -> (u64, u64) {
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one rlimit through a valid pointer.
+    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) }, 0);
+    (r.rlim_cur, r.rlim_max)
+}
+
+/// Item 9: the server raises its soft open-file limit to the hard one.
+#[test]
+fn the_open_file_limit_is_raised_to_the_hard_one() {
+    let hard = own_file_limits().1.min(4096);
+    let server = Server::start_with(&["--port", "0"], &[(libc::RLIMIT_NOFILE, 256, hard)]);
+    let (soft, hard_now) = file_limits(server.child.id());
+    assert_eq!(soft, hard.to_string());
+    assert_eq!(hard_now, hard.to_string());
+}
+
+/// Item 9: with the common limit of 1,024 open files, 1,100 connections
+/// that send nothing (or half a request line) do not keep a request from
+/// being answered while they are still open: the server keeps its
+/// connections below the limit and closes the idle ones to make room,
+/// long before their header timeout (300 s here).
+#[test]
+fn idle_connections_do_not_lock_a_request_out() {
+    // This test holds the connections: it needs about 1,200 open files.
+    let (soft, hard) = own_file_limits();
+    let (limit, idle) = if hard >= 1400 {
+        if soft < 1400 {
+            let r = libc::rlimit {
+                rlim_cur: hard.min(4096),
+                rlim_max: hard,
+            };
+            // SAFETY: setrlimit reads one rlimit through a valid pointer.
+            assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &r) }, 0);
+        }
+        (1024, 1100)
+    } else {
+        eprintln!("only {hard} open files here: 256 for the server, 300 connections");
+        (256, 300)
+    };
+    let server = Server::start_with(
+        &["--port", "0", "--header-timeout", "300"],
+        &[(libc::RLIMIT_NOFILE, limit, limit)],
+    );
+    let mut held = Vec::new();
+    for i in 0..idle {
+        let mut s = TcpStream::connect(&server.addr).unwrap();
+        if i % 2 == 1 {
+            s.write_all(b"GET /api/scen").unwrap();
+        }
+        held.push(s);
+    }
+    let (status, body) = server.send("GET", "/api/examples", "", Duration::from_secs(60));
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("mini-lab"));
+    // Still serving, with the idle connections still held by this side.
+    let (status, _) = server.request("GET", "/api/scenario");
+    assert_eq!(status, 200);
+    assert_eq!(held.len(), idle);
 }

@@ -6,7 +6,7 @@
 use serde::Serialize;
 use std::net::IpAddr;
 
-use crate::model::Proto;
+use crate::model::{Proto, RuleSource};
 
 /// The version of the JSON shape below; bumped on any incompatible change.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -143,6 +143,11 @@ pub struct RuleRef {
     /// (the filter, the host, the network).
     pub line: u32,
     pub column: u32,
+    /// Where an importer found the declaration this rule was translated
+    /// from (a Kubernetes policy rule, an AWS security group rule), with
+    /// its file and line there; absent for rules written by hand.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<RuleSource>,
 }
 
 /// What a claim is about. The web page and the lessons key their wording on it.

@@ -400,6 +400,7 @@ fn arb_rule() -> impl Strategy<Value = Rule> {
                     },
                     text: String::new(),
                     origin: Origin::default(),
+                    source: None,
                 }
             },
         )
@@ -430,7 +431,7 @@ fn universe(stateful: bool) -> Vec<MatchInput> {
     };
     let addrs = universe_addrs();
     let mut out = Vec::new();
-    for proto in [Proto::Tcp, Proto::Udp, Proto::Icmp] {
+    for proto in [Proto::Tcp, Proto::Udp, Proto::Icmp, Proto::Sctp] {
         for &src in &addrs {
             for &dst in &addrs {
                 if src.is_ipv4() != dst.is_ipv4() {

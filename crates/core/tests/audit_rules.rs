@@ -131,6 +131,7 @@ fn arb_rule() -> impl Strategy<Value = Rule> {
                     },
                     text: String::new(),
                     origin: Origin::default(),
+                    source: None,
                 }
             },
         )
@@ -211,7 +212,7 @@ fn universe(dom: &Domain) -> Vec<MatchInput> {
                 .any(|(a, b)| a.0 <= iv && iv <= a.1 && b.0 <= ov && ov <= b.1)
     };
     let mut out = Vec::new();
-    for proto in [Proto::Tcp, Proto::Udp, Proto::Icmp] {
+    for proto in [Proto::Tcp, Proto::Udp, Proto::Icmp, Proto::Sctp] {
         for &src in &addrs {
             for &dst in &addrs {
                 if src.is_ipv4() != dst.is_ipv4() {

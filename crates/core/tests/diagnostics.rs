@@ -344,7 +344,8 @@ fn variants_stack() {
 fn a_bad_prefix_is_one_problem_not_two() {
     // The address is not also reported as outside a network that has no
     // prefix left (the page once showed "(`app` is )").
-    let text = "name: x\nnetworks:\n  app: { cidr: 10.0.2.0/33 }\nhosts:\n  a: { at: app 10.0.2.1 }\n";
+    let text =
+        "name: x\nnetworks:\n  app: { cidr: 10.0.2.0/33 }\nhosts:\n  a: { at: app 10.0.2.1 }\n";
     let e = load("x.yaml", text, None).unwrap_err();
     assert_eq!(e.problems.len(), 1, "{e}");
     assert!(e.problems[0].message.contains("is not a prefix"), "{e}");

@@ -29,7 +29,7 @@ fn reach_views_golden() {
         let n = r
             .journeys
             .iter()
-            .map(|j| (j.host, j.socket))
+            .flat_map(|j| j.targets.iter().map(|t| (t.host, t.socket)))
             .collect::<std::collections::BTreeSet<_>>()
             .len();
         let want = if n <= 100 {
@@ -94,7 +94,7 @@ fn csv_has_one_row_per_path_and_a_header() {
     let scn = load(&ex.file(), ex.text, None).unwrap();
     let r = reach(&scn, &ReachQuery::default());
     let csv = render_csv(&scn, &r);
-    let paths: usize = r.journeys.iter().map(|j| j.paths.len()).sum();
+    let paths: usize = r.per_target(&scn).map(|j| j.paths.len()).sum();
     assert_eq!(csv.lines().count(), paths + 1);
     assert!(csv.starts_with("source,source_kind,host,socket,proto,port,"));
 }
@@ -167,14 +167,14 @@ filters:
     let reached = |j: &Journey| {
         format!(
             "{} {}",
-            scn.host(j.host).name,
-            scn.host(j.host).sockets[j.socket].port
+            scn.host(j.host()).name,
+            scn.host(j.host()).sockets[j.socket()].port
         )
     };
     let mut seen = Vec::new();
-    for j in &r.journeys {
-        for &m in &j.members {
-            seen.push(format!("{} -> {}", source_name(&scn, m), reached(j)));
+    for j in r.per_target(&scn) {
+        for &m in j.members.iter() {
+            seen.push(format!("{} -> {}", source_name(&scn, m), reached(&j)));
         }
     }
     seen.sort();
@@ -202,7 +202,7 @@ filters:
         }
     }
     // Networks are never grouped with hosts.
-    for j in &r.journeys {
+    for j in r.journeys.iter() {
         let nets = j
             .members
             .iter()

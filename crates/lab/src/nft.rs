@@ -221,7 +221,7 @@ fn match_exprs(
         }
         let ports = !m.sport.is_any() || !m.dport.is_any();
         match m.proto {
-            Some(Proto::Tcp) | Some(Proto::Udp) => {
+            Some(Proto::Tcp) | Some(Proto::Udp) | Some(Proto::Sctp) => {
                 let p = m.proto.expect("checked").name();
                 if ports {
                     if !m.sport.is_any() {
@@ -241,7 +241,7 @@ fn match_exprs(
             }),
             None => {
                 if ports {
-                    parts.push("meta l4proto { tcp, udp }".to_string());
+                    parts.push("meta l4proto { tcp, udp, sctp }".to_string());
                     if !m.sport.is_any() {
                         parts.push(format!("th sport {}", ports_text(&m.sport)));
                     }

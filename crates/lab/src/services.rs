@@ -748,6 +748,12 @@ fn serve_host(
         let name = host.name.clone();
         let port = s.port;
         match s.proto {
+            Proto::Sctp => {
+                return Err(format!(
+                    "host {}: the lab runs no SCTP services ({}): SCTP is modelled by trace, reach and check only",
+                    host.name, s.text
+                ))
+            }
             Proto::Tcp => {
                 let l = TcpListener::bind(addr)
                     .map_err(|e| format!("host {}: cannot bind {}: {e}", host.name, s.text))?;

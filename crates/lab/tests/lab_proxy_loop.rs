@@ -161,7 +161,10 @@ fn proxy_loops_end_in_508_and_the_supervisor_stays_small() {
         assert!(r.kernel.detail.contains(LOOP_STATUS), "{line}");
         assert_eq!(r.kernel.answered_by.as_deref(), Some(det), "{line}");
         // Every loop journey is the model's proxy_loop, and they agree.
-        assert!(probe::is_proxy_loop(r.trace.as_ref().expect("kept")), "{line}");
+        assert!(
+            probe::is_proxy_loop(r.trace.as_ref().expect("kept")),
+            "{line}"
+        );
         model_knows += 1;
         assert!(r.agree, "{line}");
     }

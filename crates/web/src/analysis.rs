@@ -17,10 +17,11 @@ use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use pathproof_core::analysis::budget::{vec_bytes, Budget, Exceeded};
 use pathproof_core::analysis::diff;
 use pathproof_core::analysis::foothold;
 use pathproof_core::analysis::reach::{
-    self, all_sources, example, path_rules, reach_with, summarise, Example, ReachQuery,
+    self, all_sources, example, path_rules, reach_with_budget, summarise, Example, ReachQuery,
     SpaceSummary,
 };
 use pathproof_core::analysis::symbolic::{Engine, Source};
@@ -28,8 +29,10 @@ use pathproof_core::load::diagnostic::nearest;
 use pathproof_core::model::{HostId, Proto, Scenario};
 use pathproof_core::{Query as TraceQuery, Trace};
 
-use crate::api::{json_text, scenario_for, ApiError, ApiQuery, QueryForm};
+use crate::api::{scenario_for, ApiError, ApiQuery, QueryForm};
 use crate::changes::{changes, responsible};
+use crate::out::{Streamed, Text};
+use crate::work::exceeded;
 use crate::{AppState, Current};
 
 // ---------- shared ----------
@@ -106,32 +109,46 @@ fn by_name(scn: &Scenario, body: TraceBody, host: HostId, socket: &str, ex: &Exa
     body
 }
 
-fn pretty(v: &impl Serialize) -> String {
-    let mut s = serde_json::to_string_pretty(v).expect("plain values serialise");
-    s.push('\n');
-    s
+fn to_value(v: &impl Serialize) -> Value {
+    serde_json::to_value(v).expect("plain values serialise")
+}
+
+/// The fields of a value that serialises as a JSON object.
+fn fields(v: &impl Serialize) -> serde_json::Map<String, Value> {
+    match to_value(v) {
+        Value::Object(m) => m,
+        _ => serde_json::Map::new(),
+    }
 }
 
 /// Answers `key` from the current scenario's stored answers, or computes it
-/// on a blocking thread (the analyses take milliseconds to seconds) and keeps it.
+/// (`compute`, with the request's budget, on a blocking thread once the
+/// engine has a free slot; see `work.rs`) and keeps it. `narrow` is the way
+/// to a smaller question when the answer is too large.
 async fn answer(
+    st: &AppState,
     cur: Arc<Current>,
     key: String,
-    compute: impl FnOnce() -> Result<String, ApiError> + Send + 'static,
+    narrow: &'static str,
+    compute: impl FnOnce(&Budget) -> Result<Text, Exceeded> + Send + 'static,
 ) -> Result<Response, ApiError> {
     if let Some(a) = cur.answer(&key) {
-        return Ok(json_text(a.as_str().to_string()));
+        return Ok(a.response());
     }
-    let text = tokio::task::spawn_blocking(compute).await.map_err(|_| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "the analysis of this scenario failed",
-            None,
-        )
-    })??;
-    let text = Arc::new(text);
-    cur.keep_answer(key, text.clone());
-    Ok(json_text(text.as_str().to_string()))
+    let again = cur.clone();
+    let text = st
+        .work
+        .run(move |budget| {
+            // Asked and answered while this one waited for its turn.
+            if let Some(a) = again.answer(&key) {
+                return Ok(a);
+            }
+            let text = Arc::new(compute(budget).map_err(|e| exceeded(e, narrow))?);
+            again.keep_answer(key, text.clone(), budget.limit());
+            Ok(text)
+        })
+        .await?;
+    Ok(text.response())
 }
 
 fn unknown_place(scn: &Scenario, what: &str, name: &str) -> ApiError {
@@ -313,9 +330,13 @@ pub(crate) fn port_text(mut v: Vec<(Proto, u16)>) -> String {
     parts.join("; ")
 }
 
-fn reach_json(scn: &Scenario, q: &ReachQuery) -> String {
+/// One (row, column) pair's socket as the reach answer has it: row, column,
+/// socket, journey, member.
+type CellEntry = (u32, u32, u32, u32, u32);
+
+fn reach_json(scn: &Scenario, q: &ReachQuery, budget: &Budget) -> Result<Text, Exceeded> {
     let engine = Engine::new(scn);
-    let r = reach_with(&engine, q);
+    let r = reach_with_budget(&engine, q, false, budget)?.to_per_target(scn);
     let device = |dev: usize| engine.devices.get(dev).map(|d| d.host.name.clone());
     let sources = q.from.clone().unwrap_or_else(|| all_sources(scn));
     let group_of = |s: Source| match s {
@@ -345,66 +366,83 @@ fn reach_json(scn: &Scenario, q: &ReachQuery) -> String {
     targets.retain(|h| !scn.host(*h).sockets.is_empty());
     targets.sort_by_key(|h| (host_group(scn, *h).unwrap_or(usize::MAX), h.index()));
     targets.dedup();
+    let mut column: Vec<Option<u32>> = vec![None; scn.hosts.len()];
+    for (c, h) in targets.iter().enumerate() {
+        column[h.index()] = Some(c as u32);
+    }
 
-    let mut cells: BTreeMap<(usize, usize), Vec<CellSocket>> = BTreeMap::new();
-    for j in &r.journeys {
-        let Some(col) = targets.iter().position(|h| *h == j.host) else {
+    // Which (row, column) pairs connect, and by which journey and member:
+    // a few bytes per pair, where the cells themselves are made one at a
+    // time as they are written.
+    let mut entries: Vec<CellEntry> = Vec::new();
+    for (ji, j) in r.journeys.iter().enumerate() {
+        let Some(col) = column[j.host().index()] else {
             continue;
         };
-        let host = scn.host(j.host);
-        let sock = &host.sockets[j.socket];
-        for m in &j.members {
-            let Some(&row) = row_index.get(m) else {
-                continue;
-            };
-            let paths = j
-                .paths
-                .iter()
-                .map(|(path, space)| {
-                    let ex = example(space);
-                    let mut devices: Vec<String> = Vec::new();
-                    for step in path.iter().filter(|s| !s.reply()) {
-                        if let Some(n) = device(step.device()) {
-                            if devices.last() != Some(&n) {
-                                devices.push(n);
+        let before = entries.len();
+        for (mi, m) in j.members.iter().enumerate() {
+            if let Some(&row) = row_index.get(m) {
+                entries.push((row as u32, col, j.socket() as u32, ji as u32, mi as u32));
+            }
+        }
+        // (Twice: the vector may hold as much again in spare room.)
+        budget.charge(2 * vec_bytes::<CellEntry>(entries.len() - before))?;
+    }
+    entries.sort_unstable();
+
+    let cell = |pair: &[CellEntry]| -> Result<Value, Exceeded> {
+        budget.check()?;
+        let (row, col) = (pair[0].0 as usize, pair[0].1 as usize);
+        let sockets: Vec<CellSocket> = pair
+            .iter()
+            .map(|&(_, _, _, ji, mi)| {
+                let j = &r.journeys[ji as usize];
+                let m = j.members[mi as usize];
+                let host = scn.host(j.host());
+                let sock = &host.sockets[j.socket()];
+                let paths = j
+                    .paths
+                    .iter()
+                    .map(|(path, space)| {
+                        let ex = example(space);
+                        let mut devices: Vec<String> = Vec::new();
+                        for step in path.iter().filter(|s| !s.reply()) {
+                            if let Some(n) = device(step.device()) {
+                                if devices.last() != Some(&n) {
+                                    devices.push(n);
+                                }
                             }
                         }
-                    }
-                    CellPath {
-                        rules: path_rules(scn, path),
-                        devices,
-                        packets: summarise(space),
-                        trace: ex.as_ref().map(|e| {
-                            let body =
-                                TraceBody::new(matches!(m, Source::Network(_)), &name(*m), e);
-                            by_name(scn, body, j.host, &sock.text, e)
-                        }),
-                        example: ex,
-                    }
-                })
-                .collect();
-            cells.entry((row, col)).or_default().push(CellSocket {
-                index: j.socket,
-                text: sock.text.clone(),
-                proto: sock.proto,
-                port: sock.port,
-                packets: summarise(&j.space()),
-                paths,
-            });
-        }
-    }
-    let cells: Vec<Cell> = cells
-        .into_iter()
-        .map(|((row, col), mut sockets)| {
-            sockets.sort_by_key(|s| s.index);
-            Cell {
-                source: name(rows[row]),
-                host: scn.host(targets[col]).name.clone(),
-                ports: port_text(sockets.iter().map(|s| (s.proto, s.port)).collect()),
-                sockets,
-            }
-        })
-        .collect();
+                        CellPath {
+                            rules: path_rules(scn, path),
+                            devices,
+                            packets: summarise(space),
+                            trace: ex.as_ref().map(|e| {
+                                let body =
+                                    TraceBody::new(matches!(m, Source::Network(_)), &name(m), e);
+                                by_name(scn, body, j.host(), &sock.text, e)
+                            }),
+                            example: ex,
+                        }
+                    })
+                    .collect();
+                CellSocket {
+                    index: j.socket(),
+                    text: sock.text.clone(),
+                    proto: sock.proto,
+                    port: sock.port,
+                    packets: summarise(&j.space()),
+                    paths,
+                }
+            })
+            .collect();
+        Ok(to_value(&Cell {
+            source: name(rows[row]),
+            host: scn.host(targets[col]).name.clone(),
+            ports: port_text(sockets.iter().map(|s| (s.proto, s.port)).collect()),
+            sockets,
+        }))
+    };
     let v = json!({
         "schema": 1,
         "scenario": scn.name,
@@ -427,10 +465,21 @@ fn reach_json(scn: &Scenario, q: &ReachQuery) -> String {
                 }).collect(),
             }
         }).collect::<Vec<_>>(),
-        "cells": cells,
     });
-    pretty(&v)
+    let Value::Object(top) = v else {
+        unreachable!("an object")
+    };
+    let text = Streamed::new(top)
+        .list(
+            "cells",
+            entries.chunk_by(|a, b| (a.0, a.1) == (b.0, b.1)).map(cell),
+        )
+        .write(budget);
+    text
 }
+
+/// How to ask `/api/reach` a smaller question.
+const NARROW_REACH: &str = "ask about fewer sources or destinations: ?from=HOST or ?from=NETWORK, ?to=HOST or ?to=NETWORK (or the same fields in the POST body), or load a smaller scenario";
 
 async fn reach_answer(st: AppState, req: ReachRequest) -> Result<Response, ApiError> {
     let cur = st.current();
@@ -442,7 +491,10 @@ async fn reach_answer(st: AppState, req: ReachRequest) -> Result<Response, ApiEr
         req.from.as_deref().unwrap_or(""),
         req.to.as_deref().unwrap_or("")
     );
-    answer(cur, key, move || Ok(reach_json(&scn, &q))).await
+    answer(&st, cur, key, NARROW_REACH, move |budget| {
+        reach_json(&scn, &q, budget)
+    })
+    .await
 }
 
 pub async fn get_reach(
@@ -485,36 +537,43 @@ fn trace_or_none(scn: &Scenario, body: &TraceBody) -> Option<Trace> {
     pathproof_core::trace(scn, &body.query()).ok()
 }
 
-fn diff_json(old: &Scenario, new: &Scenario) -> String {
-    let d = diff::diff(old, new);
+fn diff_json(old: &Scenario, new: &Scenario, budget: &Budget) -> Result<Text, Exceeded> {
+    let mut d = diff::diff_with_budget(old, new, budget)?;
     let decls = changes(old, new);
-    let mut v = serde_json::to_value(&d).expect("a diff serialises");
+    let gained = std::mem::take(&mut d.gained);
+    let lost = std::mem::take(&mut d.lost);
+    let mut top = fields(&d);
+    top.insert("changes".into(), json!(decls));
     // Each journey change: a trace body for its example, and the changed
     // declarations its traces (as written and under the variant) cite.
     // A gained journey connects under the variant, a lost one as written.
-    for (list, items, here) in [("gained", &d.gained, new), ("lost", &d.lost, old)] {
-        let Some(arr) = v[list].as_array_mut() else {
-            continue;
+    let with_replay = |here: &Scenario, c: &diff::Change| -> Result<Value, Exceeded> {
+        budget.check()?;
+        let mut out = to_value(c);
+        let body = TraceBody::new(c.source_kind == "network", &c.source, &c.example);
+        let body = match here.host_by_name(&c.host) {
+            Some(h) => by_name(here, body, h, &c.socket, &c.example),
+            None => body,
         };
-        for (c, out) in items.iter().zip(arr.iter_mut()) {
-            let body = TraceBody::new(c.source_kind == "network", &c.source, &c.example);
-            let body = match here.host_by_name(&c.host) {
-                Some(h) => by_name(here, body, h, &c.socket, &c.example),
-                None => body,
-            };
-            let under_old = trace_or_none(old, &body);
-            let under_new = trace_or_none(new, &body);
-            let traces: Vec<&Trace> = under_old.iter().chain(under_new.iter()).collect();
-            let outcome = |t: &Option<Trace>| t.as_ref().map(|t| t.outcome.kind.name().to_string());
-            out["trace"] = json!(body);
-            out["as_written"] = json!(outcome(&under_old));
-            out["under_variant"] = json!(outcome(&under_new));
-            out["responsible"] = json!(responsible(&decls, &traces));
-        }
-    }
-    v["changes"] = json!(decls);
-    pretty(&v)
+        let under_old = trace_or_none(old, &body);
+        let under_new = trace_or_none(new, &body);
+        let traces: Vec<&Trace> = under_old.iter().chain(under_new.iter()).collect();
+        let outcome = |t: &Option<Trace>| t.as_ref().map(|t| t.outcome.kind.name().to_string());
+        out["trace"] = json!(body);
+        out["as_written"] = json!(outcome(&under_old));
+        out["under_variant"] = json!(outcome(&under_new));
+        out["responsible"] = json!(responsible(&decls, &traces));
+        Ok(out)
+    };
+    let text = Streamed::new(top)
+        .list("gained", gained.iter().map(|c| with_replay(new, c)))
+        .list("lost", lost.iter().map(|c| with_replay(old, c)))
+        .write(budget);
+    text
 }
+
+/// How to ask `/api/diff` a smaller question.
+const NARROW_DIFF: &str = "a diff is about every journey of the scenario and its variant: load a smaller scenario, or compare fewer journeys with /api/reach?variant=NAME&from=HOST on each side";
 
 pub async fn get_diff(
     State(st): State<AppState>,
@@ -526,8 +585,14 @@ pub async fn get_diff(
     if let (Some(""), Some(b)) = (p.variant.as_deref(), base.as_deref()) {
         let old = scenario_for(&cur, Some(b))?;
         let new = cur.base.clone();
-        let key = format!("diff\n\n{b}");
-        return answer(cur, key, move || Ok(diff_json(&old, &new))).await;
+        return answer(
+            &st,
+            cur,
+            format!("diff\n\n{b}"),
+            NARROW_DIFF,
+            move |budget| diff_json(&old, &new, budget),
+        )
+        .await;
     }
     let Some(variant) = p.variant.filter(|v| !v.is_empty()) else {
         let names: Vec<&str> = cur.variants.iter().map(|(n, _)| n.as_str()).collect();
@@ -544,7 +609,10 @@ pub async fn get_diff(
     let new = scenario_for(&cur, Some(&variant))?;
     let old = scenario_for(&cur, base.as_deref())?;
     let key = format!("diff\n{variant}\n{}", base.unwrap_or_default());
-    answer(cur, key, move || Ok(diff_json(&old, &new))).await
+    answer(&st, cur, key, NARROW_DIFF, move |budget| {
+        diff_json(&old, &new, budget)
+    })
+    .await
 }
 
 // ---------- /api/foothold ----------
@@ -560,28 +628,26 @@ impl QueryForm for FootholdParams {
     const FORM: &'static str = "?from=HOST (once), and optionally ?variant=NAME";
 }
 
-/// Adds to each edge of `json` (the serialised `edges`) the trace body of its example.
-fn with_traces(scn: &Scenario, edges: &[foothold::Edge], json: &mut Value) {
-    if let Some(list) = json.as_array_mut() {
-        for (e, out) in edges.iter().zip(list.iter_mut()) {
-            let body = e.example.as_ref().map(|ex| {
-                let body = TraceBody::new(false, &e.from, ex);
-                match (scn.host_by_name(&e.to), &e.foothold) {
-                    (Some(h), Some(sock)) => by_name(scn, body, h, sock, ex),
-                    _ => body,
-                }
-            });
-            // The devices the step's request crosses, in order, so that the
-            // page can draw the step along the wire.
-            let devices = body
-                .as_ref()
-                .and_then(|b| trace_or_none(scn, b))
-                .map(|t| request_devices(&t))
-                .unwrap_or_default();
-            out["trace"] = json!(body);
-            out["devices"] = json!(devices);
+/// An edge as the answer has it: the command line's fields, the trace body
+/// of its example (null without one), and the devices its request crosses,
+/// in order, so that the page can draw the step along the wire.
+fn edge_json(scn: &Scenario, e: &foothold::Edge) -> Value {
+    let mut out = to_value(e);
+    let body = e.example.as_ref().map(|ex| {
+        let body = TraceBody::new(false, &e.from, ex);
+        match (scn.host_by_name(&e.to), &e.foothold) {
+            (Some(h), Some(sock)) => by_name(scn, body, h, sock, ex),
+            _ => body,
         }
-    }
+    });
+    let devices = body
+        .as_ref()
+        .and_then(|b| trace_or_none(scn, b))
+        .map(|t| request_devices(&t))
+        .unwrap_or_default();
+    out["trace"] = json!(body);
+    out["devices"] = json!(devices);
+    out
 }
 
 /// The devices a trace's request crosses, in order, each once in a row.
@@ -598,21 +664,42 @@ fn request_devices(t: &Trace) -> Vec<String> {
     out
 }
 
-fn foothold_json(scn: &Scenario, h: HostId) -> String {
-    let f = foothold::foothold(scn, h);
-    let mut v = serde_json::to_value(&f).expect("a foothold serialises");
-    with_traces(scn, &f.direct, &mut v["direct"]);
-    with_traces(scn, &f.edges, &mut v["edges"]);
-    for (j, out) in f
-        .jewels
-        .iter()
-        .zip(v["jewels"].as_array_mut().into_iter().flatten())
-    {
-        with_traces(scn, &j.edges, &mut out["edges"]);
-    }
-    v["depth"] = json!(f.compromised.iter().map(|r| r.depth).max().unwrap_or(0));
-    pretty(&v)
+fn foothold_json(scn: &Scenario, h: HostId, budget: &Budget) -> Result<Text, Exceeded> {
+    let mut f = foothold::foothold_with_budget(scn, h, budget)?;
+    let depth = f.compromised.iter().map(|r| r.depth).max().unwrap_or(0);
+    let compromised = std::mem::take(&mut f.compromised);
+    let direct = std::mem::take(&mut f.direct);
+    let edges = std::mem::take(&mut f.edges);
+    let jewels = std::mem::take(&mut f.jewels);
+    let mut top = fields(&f);
+    top.insert("depth".into(), json!(depth));
+    let edge = |e: &foothold::Edge| -> Result<Value, Exceeded> {
+        budget.check()?;
+        Ok(edge_json(scn, e))
+    };
+    let text = Streamed::new(top)
+        .list(
+            "compromised",
+            compromised
+                .iter()
+                .map(|r| budget.check().map(|()| to_value(r))),
+        )
+        .list("direct", direct.iter().map(edge))
+        .list("edges", edges.iter().map(edge))
+        .list(
+            "jewels",
+            jewels.iter().map(|j| -> Result<Value, Exceeded> {
+                let mut out = to_value(j);
+                out["edges"] = Value::Array(j.edges.iter().map(edge).collect::<Result<_, _>>()?);
+                Ok(out)
+            }),
+        )
+        .write(budget);
+    text
 }
+
+/// How to ask `/api/foothold` a smaller question.
+const NARROW_FOOTHOLD: &str = "a foothold follows every host the attacker takes over: start from another host, or load a smaller scenario";
 
 pub async fn get_foothold(
     State(st): State<AppState>,
@@ -638,7 +725,10 @@ pub async fn get_foothold(
         return Err(unknown_place(&scn, "host", &from));
     };
     let key = format!("foothold\n{}\n{from}", p.variant.as_deref().unwrap_or(""));
-    answer(cur, key, move || Ok(foothold_json(&scn, h))).await
+    answer(&st, cur, key, NARROW_FOOTHOLD, move |budget| {
+        foothold_json(&scn, h, budget)
+    })
+    .await
 }
 
 #[cfg(test)]

@@ -1,8 +1,11 @@
 //! The JSON API under `/api/` (docs/api.md). Errors are JSON objects with an
 //! `error` sentence, and a 4xx status: 400 for a body or query string that is
-//! not what the endpoint reads, 404 for an unknown name, 405 for a known
-//! endpoint asked with the wrong method, 413 for a body over `MAX_BODY`, 422
-//! for a well-formed question the scenario cannot answer. Handlers read the
+//! not what the endpoint reads, 403 for a request not addressed to a
+//! loopback name, 404 for an unknown name, 405 for a known endpoint asked
+//! with the wrong method, 408 for a body that does not arrive in time, 413
+//! for a body over `MAX_BODY`, 422 for a well-formed question the scenario
+//! cannot answer or whose answer is over the request's memory; and 503 when
+//! the request's deadline passes (`work.rs`). Handlers read the
 //! query string and the path through [`ApiQuery`] and [`ApiPath`], whose
 //! rejections are such errors; [`json_errors`] turns anything axum itself
 //! answers with a plain-text or empty body (a 405) into one too.
@@ -11,7 +14,7 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, Request, State};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::http::{header, HeaderValue, Method, StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, MethodRouter};
@@ -26,7 +29,7 @@ use std::sync::Arc;
 use pathproof_core::model::{Proto, Scenario};
 use pathproof_core::{examples, render, LoadError, Query as TraceQuery};
 
-use crate::{AppState, Current, MAX_BODY};
+use crate::{AppState, Current, Limits, NotLoaded, MAX_BODY};
 
 /// An error answer: a status and a JSON body with at least `error`.
 #[derive(Debug)]
@@ -41,6 +44,11 @@ impl ApiError {
             status,
             body: json!({ "error": error.into(), "help": help }),
         }
+    }
+    /// The same error with one more field in its body.
+    pub(crate) fn with(mut self, key: &str, value: impl Into<Value>) -> Self {
+        self.body[key] = value.into();
+        self
     }
     pub(crate) fn bad_request(error: impl Into<String>) -> Self {
         ApiError::new(StatusCode::BAD_REQUEST, error, None)
@@ -94,6 +102,10 @@ fn json_headers() -> [(header::HeaderName, HeaderValue); 2] {
 
 pub(crate) fn json_text(s: String) -> Response {
     (json_headers(), s).into_response()
+}
+
+pub(crate) fn json_body(b: axum::body::Body) -> Response {
+    (json_headers(), b).into_response()
 }
 
 fn pretty(v: &Value) -> String {
@@ -176,7 +188,7 @@ where
     }
 }
 
-pub fn routes(state: AppState, request_timeout: std::time::Duration) -> Router {
+pub fn routes(state: AppState, limits: Limits) -> Router {
     Router::new()
         .route(
             "/api/scenario",
@@ -217,14 +229,22 @@ pub fn routes(state: AppState, request_timeout: std::time::Duration) -> Router {
             only(post(crate::lessons::post_lesson_scenario), "POST"),
         )
         .route("/api/words", only(get(crate::lessons::get_words), "GET"))
+        .route(
+            "/api/import/{kind}",
+            only(post(crate::import::post_import), "POST").layer(
+                axum::extract::DefaultBodyLimit::max(crate::import::BODY_LIMIT),
+            ),
+        )
         .route("/api", axum::routing::any(unknown_api_root))
         .route("/api/", axum::routing::any(unknown_api_root))
         .route("/api/{*rest}", axum::routing::any(unknown_api))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(middleware::from_fn(move |req: Request, next: Next| {
-            in_time(request_timeout, req, next)
+            crate::work::deadline(limits.request, req, next)
         }))
-        .layer(middleware::from_fn(local_only))
+        .layer(middleware::from_fn(move |req: Request, next: Next| {
+            crate::work::read_body(limits.body, req, next)
+        }))
         .layer(middleware::from_fn(json_errors))
         .with_state(state)
 }
@@ -286,55 +306,109 @@ async fn json_errors(req: Request, next: Next) -> Response {
     out
 }
 
-/// Answers 408 (with a JSON error, like every other error) when a request is
-/// not done after `limit`: most often a client that stopped sending its body.
-async fn in_time(limit: std::time::Duration, req: Request, next: Next) -> Response {
-    match tokio::time::timeout(limit, next.run(req)).await {
-        Ok(r) => r,
-        Err(_) => ApiError::new(
-            StatusCode::REQUEST_TIMEOUT,
-            format!(
-                "the request was not complete after {} ms (a body that stopped arriving?)",
-                limit.as_millis()
-            ),
-            None,
-        )
-        .into_response(),
-    }
+/// Whether `host` (a `Host` header, or the authority of a request's URI)
+/// names this machine's loopback: exactly `127.0.0.1`, `localhost` (in any
+/// case) or `[::1]`, each alone or with a port from 1 to 65535 in decimal.
+/// Anything else is refused: no name, an empty one, other names and
+/// addresses (`localhost.evil.com`, `127.0.0.1.nip.io`, `0.0.0.0`),
+/// userinfo (`a@localhost`), an empty or out-of-range port, a trailing dot.
+pub fn loopback_host(host: &str) -> bool {
+    let (name, port) = if let Some(rest) = host.strip_prefix("[::1]") {
+        ("[::1]", rest)
+    } else {
+        match host.find(':') {
+            Some(i) => host.split_at(i),
+            None => (host, ""),
+        }
+    };
+    let name_ok = name == "127.0.0.1" || name == "[::1]" || name.eq_ignore_ascii_case("localhost");
+    let port_ok = match port.strip_prefix(':') {
+        None => port.is_empty(),
+        Some(p) => {
+            !p.is_empty()
+                && p.len() <= 5
+                && p.bytes().all(|b| b.is_ascii_digit())
+                && p.parse::<u32>().is_ok_and(|n| (1..=65535).contains(&n))
+        }
+    };
+    name_ok && port_ok
 }
 
-/// Refuses requests that a page from another site could make through the
-/// user's browser: a `Host` that is not a loopback name (DNS rebinding) or an
-/// `Origin` that is not this server.
-async fn local_only(headers: HeaderMap, req: Request, next: Next) -> Response {
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("");
-    let host_name = match host.rsplit_once(':') {
-        Some((name, port)) if port.chars().all(|c| c.is_ascii_digit()) => name,
-        _ => host,
+/// Refuses (403) every request that a page from another site could make
+/// through the user's browser, failing closed: a `Host` that is missing,
+/// given twice, not ASCII or not a loopback name ([`loopback_host`]; DNS
+/// rebinding), a URI naming another authority, and an `Origin` that is
+/// given twice, not ASCII, or not `http://` and this `Host`.
+pub(crate) async fn local_only(req: Request, next: Next) -> Response {
+    let refuse = |why: String, help: &str| {
+        ApiError::new(StatusCode::FORBIDDEN, why, Some(help.to_string())).into_response()
     };
-    let local = |name: &str| matches!(name, "127.0.0.1" | "localhost" | "[::1]");
-    if !host.is_empty() && !local(host_name) {
-        return ApiError::new(
-            StatusCode::FORBIDDEN,
-            format!("requests must be addressed to 127.0.0.1 or localhost, not `{host}`"),
-            None,
-        )
-        .into_response();
-    }
-    if let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) {
-        let same = origin
-            .strip_prefix("http://")
-            .is_some_and(|rest| rest == host);
-        if !same {
-            return ApiError::new(
-                StatusCode::FORBIDDEN,
-                format!("cross-origin requests are refused (Origin `{origin}`)"),
-                None,
+    const HOST_HELP: &str =
+        "open the page as http://127.0.0.1:PORT/, http://localhost:PORT/ or http://[::1]:PORT/";
+    let headers = req.headers();
+    let mut hosts = headers.get_all(header::HOST).iter();
+    let host = match (hosts.next(), hosts.next()) {
+        (Some(h), None) => match h.to_str() {
+            Ok(h) if loopback_host(h) => h.to_string(),
+            Ok(h) => {
+                return refuse(
+                    format!("requests must be addressed to 127.0.0.1, localhost or [::1], not `{h}`"),
+                    HOST_HELP,
+                )
+            }
+            Err(_) => {
+                return refuse(
+                    "requests must be addressed to 127.0.0.1, localhost or [::1]: this Host header is not ASCII text".into(),
+                    HOST_HELP,
+                )
+            }
+        },
+        (None, _) => {
+            return refuse(
+                "requests must be addressed to 127.0.0.1, localhost or [::1]: this one has no Host header".into(),
+                HOST_HELP,
             )
-            .into_response();
+        }
+        (Some(_), Some(_)) => {
+            return refuse(
+                "requests must be addressed to 127.0.0.1, localhost or [::1]: this one has two Host headers".into(),
+                HOST_HELP,
+            )
+        }
+    };
+    if let Some(a) = req.uri().authority() {
+        if !loopback_host(a.as_str()) {
+            return refuse(
+                format!(
+                    "requests must be addressed to 127.0.0.1, localhost or [::1], not `{}`",
+                    a.as_str()
+                ),
+                HOST_HELP,
+            );
+        }
+    }
+    let mut origins = headers.get_all(header::ORIGIN).iter();
+    match (origins.next(), origins.next()) {
+        (None, _) => {}
+        (Some(o), None) => {
+            let same = o
+                .to_str()
+                .ok()
+                .and_then(|o| o.strip_prefix("http://"))
+                .is_some_and(|rest| rest == host);
+            if !same {
+                let shown = String::from_utf8_lossy(o.as_bytes()).into_owned();
+                return refuse(
+                    format!("cross-origin requests are refused (Origin `{shown}`)"),
+                    "only the page this server serves may call its API",
+                );
+            }
+        }
+        (Some(_), Some(_)) => {
+            return refuse(
+                "cross-origin requests are refused (two Origin headers)".into(),
+                "only the page this server serves may call its API",
+            )
         }
     }
     next.run(req).await
@@ -428,16 +502,21 @@ async fn post_scenario(
         .file
         .filter(|f| !f.is_empty())
         .unwrap_or_else(|| "scenario.yaml".to_string());
-    let loaded = tokio::task::spawn_blocking(move || Current::load(&file, &text))
-        .await
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "the scenario could not be loaded",
-                None,
-            )
-        })?;
-    let c = loaded.map_err(|e| ApiError::load(&e))?;
+    // Loading takes the engine's time and memory (the scenario and each of
+    // its variants): within the request's budget, like an analysis.
+    let c = st
+        .work
+        .run(
+            move |budget| match Current::load_within(&file, &text, budget) {
+                Ok(c) => Ok(c),
+                Err(NotLoaded::Problems(e)) => Err(ApiError::load(&e)),
+                Err(NotLoaded::Exceeded(e)) => Err(crate::work::exceeded(
+                    e,
+                    "load a smaller scenario, or one with fewer variants",
+                )),
+            },
+        )
+        .await?;
     Ok(json_text(st.replace(c).view_json().to_string()))
 }
 
@@ -546,6 +625,7 @@ async fn post_trace(
     };
     let cur = st.current();
     let scn = scenario_for(&cur, req.variant.as_deref())?;
+    let format = format.to_string();
     let q = TraceQuery {
         from: req.from,
         to: req.to,
@@ -556,9 +636,19 @@ async fn post_trace(
         ipv6: req.ipv6,
         established: req.established,
     };
-    let t = pathproof_core::trace(&scn, &q)
+    // One packet's journey: quick and small, but off the threads that
+    // serve connections all the same.
+    let t = tokio::task::spawn_blocking(move || pathproof_core::trace(&scn, &q))
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the trace failed inside the server (a bug: please report it with the scenario)",
+                None,
+            )
+        })?
         .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.message, e.help))?;
-    Ok(match format {
+    Ok(match format.as_str() {
         "mermaid" => (
             [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
             render::trace_mermaid(&t),

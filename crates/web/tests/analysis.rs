@@ -32,7 +32,12 @@ impl Answer {
     }
 }
 
-async fn send(st: &AppState, req: Request<Body>) -> Answer {
+/// A request as the page sends it: addressed to 127.0.0.1 unless it says otherwise.
+async fn send(st: &AppState, mut req: Request<Body>) -> Answer {
+    if !req.headers().contains_key(header::HOST) {
+        req.headers_mut()
+            .insert(header::HOST, "127.0.0.1:7878".parse().unwrap());
+    }
     let r = app(st.clone()).oneshot(req).await.unwrap();
     let status = r.status();
     let h = |n: header::HeaderName| {
@@ -118,15 +123,15 @@ async fn reach_is_the_engines_matrix_and_every_example_replays() {
 
     // The same (source, host, socket) triples as the engine, every class member on its own row.
     let scn = mini_lab(None);
-    let r = reach(&scn, &ReachQuery::default());
+    let r = reach(&scn, &ReachQuery::default()).to_per_target(&scn);
     assert_eq!(m["journeys"], r.journeys.len());
     let mut want = BTreeSet::new();
     for j in &r.journeys {
-        for s in &j.members {
+        for s in j.members.iter() {
             want.insert((
                 source_name(&scn, *s),
-                scn.host(j.host).name.clone(),
-                scn.host(j.host).sockets[j.socket].text.clone(),
+                scn.host(j.host()).name.clone(),
+                scn.host(j.host()).sockets[j.socket()].text.clone(),
             ));
         }
     }

@@ -28,7 +28,12 @@ impl Answer {
     }
 }
 
-async fn send(st: &AppState, req: Request<Body>) -> Answer {
+/// A request as the page sends it: addressed to 127.0.0.1 unless it says otherwise.
+async fn send(st: &AppState, mut req: Request<Body>) -> Answer {
+    if !req.headers().contains_key(header::HOST) {
+        req.headers_mut()
+            .insert(header::HOST, "127.0.0.1:7878".parse().unwrap());
+    }
     let r = app(st.clone()).oneshot(req).await.unwrap();
     let status = r.status();
     let content_type = r
@@ -519,7 +524,7 @@ async fn unknown_endpoints_and_foreign_requests() {
             .unwrap(),
     )
     .await;
-    assert_error(&a, StatusCode::FORBIDDEN, "127.0.0.1 or localhost");
+    assert_error(&a, StatusCode::FORBIDDEN, "127.0.0.1, localhost or [::1]");
     let a = send(
         &st,
         Request::post("/api/trace")
@@ -688,8 +693,9 @@ async fn read_all(s: &mut tokio::net::TcpStream, within: std::time::Duration) ->
 async fn a_client_stalling_mid_body_gets_408() {
     use tokio::io::AsyncWriteExt;
     let limits = pathproof_web::Limits {
-        request: std::time::Duration::from_millis(300),
+        body: std::time::Duration::from_millis(300),
         headers: std::time::Duration::from_secs(30),
+        ..Default::default()
     };
     let (addr, _stop) = serve_with(limits).await;
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
@@ -706,7 +712,8 @@ async fn a_client_stalling_mid_body_gets_408() {
     let out = read_all(&mut s, std::time::Duration::from_secs(10)).await;
     assert!(out.starts_with("HTTP/1.1 408"), "{out}");
     assert!(
-        out.contains("application/json") && out.contains("not complete after 300 ms"),
+        out.contains("application/json")
+            && out.contains("the request body did not arrive within 300 ms of its headers"),
         "{out}"
     );
     assert!(t0.elapsed() < std::time::Duration::from_secs(5));
@@ -716,8 +723,9 @@ async fn a_client_stalling_mid_body_gets_408() {
 async fn a_client_stalling_in_its_headers_is_disconnected() {
     use tokio::io::AsyncWriteExt;
     let limits = pathproof_web::Limits {
-        request: std::time::Duration::from_secs(30),
+        body: std::time::Duration::from_secs(30),
         headers: std::time::Duration::from_millis(300),
+        ..Default::default()
     };
     let (addr, _stop) = serve_with(limits).await;
     for partial in [

@@ -3,7 +3,7 @@
 //! (`/api/diff?base=`), and foothold steps along the wire.
 
 use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::{header, Request, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::Value;
 use tower::ServiceExt;
@@ -15,7 +15,11 @@ fn state() -> AppState {
     AppState::new(Current::example("mini-lab").unwrap().unwrap())
 }
 
-async fn send(st: &AppState, req: Request<Body>) -> (StatusCode, Value) {
+/// A request as the page sends it: addressed to 127.0.0.1 (the server
+/// answers only requests addressed to itself).
+async fn send(st: &AppState, mut req: Request<Body>) -> (StatusCode, Value) {
+    req.headers_mut()
+        .insert(header::HOST, "127.0.0.1:7878".parse().unwrap());
     let r = app(st.clone()).oneshot(req).await.unwrap();
     let status = r.status();
     let bytes = r.into_body().collect().await.unwrap().to_bytes();
@@ -79,7 +83,7 @@ async fn a_journey_is_the_trace_its_mermaid_and_four_tellings() {
     let (status, _) = post(
         &st,
         "/api/journey",
-        r#"{"from":"client","to":"web:443","proto":"sctp"}"#,
+        r#"{"from":"client","to":"web:443","proto":"quic"}"#,
     )
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);

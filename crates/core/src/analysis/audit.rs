@@ -12,9 +12,10 @@ use std::net::IpAddr;
 
 use crate::model::*;
 
+use super::budget::{Budget as AnswerBudget, Exceeded};
 use super::diff::{deciding_hop, Decider};
 use super::reach::{
-    all_sources, at_source, example, path_rules, reach_with_options, source_name, Example, Journey,
+    all_sources, at_source, example, path_rules, reach_with_budget, source_name, Example, Journey,
     Reach, ReachQuery,
 };
 use super::space::*;
@@ -406,8 +407,21 @@ fn member_space(engine: &Engine, m: Source, space: &Space) -> Space {
 /// `reach` with one journey per source: the engine groups sources that no
 /// rule tells apart; the analyses here name every source on its own.
 pub fn per_source_reach(scn: &Scenario, q: &ReachQuery, keep_stopped: bool) -> Reach {
+    per_source_reach_with_budget(scn, q, keep_stopped, &AnswerBudget::unlimited())
+        .expect("an unlimited budget that nobody cancels is never exceeded")
+}
+
+/// [`per_source_reach`] within `budget` (see [`super::budget`]; this
+/// module's own `Budget` bounds the rule analysis).
+pub fn per_source_reach_with_budget(
+    scn: &Scenario,
+    q: &ReachQuery,
+    keep_stopped: bool,
+    budget: &AnswerBudget,
+) -> Result<Reach, Exceeded> {
+    use super::budget::{journey_bytes, vec_bytes};
     let engine = Engine::new(scn);
-    let r = reach_with_options(&engine, q, keep_stopped);
+    let r = reach_with_budget(&engine, q, keep_stopped, budget)?;
     let sources = q.from.clone().unwrap_or_else(|| all_sources(scn));
     let classes: BTreeMap<Source, Vec<Source>> = engine
         .source_classes(&sources)
@@ -415,12 +429,12 @@ pub fn per_source_reach(scn: &Scenario, q: &ReachQuery, keep_stopped: bool) -> R
         .map(|c| (c[0], c))
         .collect();
     let mut journeys = Vec::new();
-    for j in r.journeys {
+    for j in r.per_target(scn) {
         if j.members.len() <= 1 {
             journeys.push(j);
             continue;
         }
-        for &m in &j.members {
+        for &m in j.members.iter() {
             if member_space(&engine, m, &j.space()).is_empty() {
                 continue;
             }
@@ -431,22 +445,26 @@ pub fn per_source_reach(scn: &Scenario, q: &ReachQuery, keep_stopped: bool) -> R
                 .map(|(p, sp)| (at_source(p, dev), member_space(&engine, m, sp)))
                 .filter(|(_, sp)| !sp.is_empty())
                 .collect();
-            journeys.push(Journey {
+            let j = Journey {
                 source: m,
-                members: vec![m],
-                host: j.host,
-                socket: j.socket,
+                members: std::sync::Arc::from([m]),
+                targets: j.targets.clone(),
                 paths,
-            });
+            };
+            budget.charge(journey_bytes(&j))?;
+            journeys.push(j);
         }
     }
-    journeys.sort_by_key(|j| (j.source, j.host, j.socket));
+    journeys.sort_by_key(|j| (j.source, j.host(), j.socket()));
     let mut stopped = Vec::new();
     for (s, o) in r.stopped {
         match classes.get(&s) {
             Some(c) if c.len() > 1 => {
                 for &m in c {
                     let space = member_space(&engine, m, &o.space);
+                    budget.charge(
+                        vec_bytes::<Cube>(space.0.len()) + vec_bytes::<PathStep>(o.path.len()),
+                    )?;
                     if !space.is_empty() {
                         let path: std::sync::Arc<[PathStep]> = o.path.clone().into();
                         stopped.push((
@@ -463,7 +481,7 @@ pub fn per_source_reach(scn: &Scenario, q: &ReachQuery, keep_stopped: bool) -> R
             _ => stopped.push((s, o)),
         }
     }
-    Reach { journeys, stopped }
+    Ok(Reach { journeys, stopped })
 }
 
 /// The audit over an already computed reach answer (over every source).
@@ -585,11 +603,11 @@ fn journey_proof(scn: &Scenario, j: &Journey, fam: Option<Fam>) -> Option<Proof>
         }
     }
     let (ex, path) = best?;
-    let host = scn.host(j.host);
+    let host = scn.host(j.host());
     Some(Proof {
         source: source_name(scn, j.source),
         target: host.name.clone(),
-        socket: Some(socket_label(&host.sockets[j.socket])),
+        socket: Some(socket_label(&host.sockets[j.socket()])),
         example: ex,
         rules: path_rules(scn, path),
     })
@@ -626,7 +644,7 @@ fn by_socket(
     let mut m: BTreeMap<(HostId, usize), Vec<&Journey>> = BTreeMap::new();
     for j in &r.journeys {
         if keep(j) {
-            m.entry((j.host, j.socket)).or_default().push(j);
+            m.entry((j.host(), j.socket())).or_default().push(j);
         }
     }
     m
@@ -655,9 +673,9 @@ fn metadata_findings(
     reported: &mut BTreeSet<(HostId, usize)>,
 ) {
     let groups = by_socket(r, |j| {
-        is_metadata_socket(scn, j.host, j.socket)
+        is_metadata_socket(scn, j.host(), j.socket())
             && match j.source {
-                Source::Host(h) => h != j.host && (is_workload(scn, h) || host_untrusted(scn, h)),
+                Source::Host(h) => h != j.host() && (is_workload(scn, h) || host_untrusted(scn, h)),
                 Source::Network(n) => scn.network(n).trust == Trust::Untrusted,
             }
     });
@@ -796,10 +814,10 @@ fn database_findings(
     reported: &mut BTreeSet<(HostId, usize)>,
 ) {
     let groups = by_socket(r, |j| {
-        let s = &scn.host(j.host).sockets[j.socket];
+        let s = &scn.host(j.host()).sockets[j.socket()];
         s.proto == Proto::Tcp
             && port_name(DB_PORTS, s.port).is_some()
-            && j.source != Source::Host(j.host)
+            && j.source != Source::Host(j.host())
     });
     for ((h, si), js) in groups {
         let tier = app_tier(scn, h, si);
@@ -865,11 +883,11 @@ fn admin_findings(
     reported: &mut BTreeSet<(HostId, usize)>,
 ) {
     let groups = by_socket(r, |j| {
-        let s = &scn.host(j.host).sockets[j.socket];
+        let s = &scn.host(j.host()).sockets[j.socket()];
         s.proto == Proto::Tcp
             && port_name(ADMIN_PORTS, s.port).is_some()
             && source_untrusted(scn, j.source)
-            && j.source != Source::Host(j.host)
+            && j.source != Source::Host(j.host())
     });
     for ((h, si), js) in groups {
         let host = scn.host(h);
@@ -904,11 +922,11 @@ fn ipv6_findings(scn: &Scenario, r: &Reach, out: &mut Vec<Finding>) {
         if !has(Fam::V6) || has(Fam::V4) {
             continue;
         }
-        let host = scn.host(j.host);
-        let s = &host.sockets[j.socket];
+        let host = scn.host(j.host());
+        let s = &host.sockets[j.socket()];
         let target_v4 = host.first_addr(false);
         let takes_v4 = target_v4.is_some_and(|a| s.accepts(a));
-        if !takes_v4 || !source_has_v4(scn, j.source) || j.source == Source::Host(j.host) {
+        if !takes_v4 || !source_has_v4(scn, j.source) || j.source == Source::Host(j.host()) {
             continue;
         }
         let proof = journey_proof(scn, j, Some(Fam::V6));
@@ -933,7 +951,7 @@ fn ipv6_findings(scn: &Scenario, r: &Reach, out: &mut Vec<Finding>) {
             proof,
             ipv4_decider: decider,
             fix: "write the IPv6 rule that matches the IPv4 one (or a family-neutral rule naming hosts or networks), or bind the socket to its IPv4 address".into(),
-            location: socket_location(scn, j.host, j.socket),
+            location: socket_location(scn, j.host(), j.socket()),
         });
     }
 }
@@ -952,8 +970,8 @@ fn flatness(scn: &Scenario, r: &Reach) -> Vec<Flatness> {
     let mut reach_pairs: BTreeSet<(HostId, HostId)> = BTreeSet::new();
     for j in &r.journeys {
         if let Source::Host(a) = j.source {
-            if a != j.host {
-                reach_pairs.insert((a, j.host));
+            if a != j.host() {
+                reach_pairs.insert((a, j.host()));
             }
         }
     }
@@ -1058,10 +1076,10 @@ fn wildcard_findings(
     reported: &BTreeSet<(HostId, usize)>,
 ) {
     let groups = by_socket(r, |j| {
-        let s = &scn.host(j.host).sockets[j.socket];
+        let s = &scn.host(j.host()).sockets[j.socket()];
         s.bind.is_unspecified()
-            && !same_segment(scn, j.source, j.host)
-            && !reported.contains(&(j.host, j.socket))
+            && !same_segment(scn, j.source, j.host())
+            && !reported.contains(&(j.host(), j.socket()))
     });
     for ((h, si), js) in groups {
         let host = scn.host(h);
@@ -1263,7 +1281,7 @@ pub fn match_xcubes(m: &Match, max_iface: u32) -> Vec<XCube> {
         // A port condition never matches a protocol without ports (as `Match::matches`).
         Some(p) if ports && !p.has_ports() => return Vec::new(),
         Some(p) => proto_bit(p),
-        None if ports => TCP | UDP,
+        None if ports => PORT_PROTOS,
         None => ANY_PROTO,
     };
     let iface = |n: Option<NetworkId>| match n {

@@ -201,16 +201,19 @@ fn endpoint(a: IpAddr, port: u16) -> String {
 
 /// Whether a journey ends where an expectation's destination points.
 fn lands_at(scn: &Scenario, j: &Journey, to: &Place, proto: Proto, port: Option<u16>) -> bool {
-    let sock = &scn.host(j.host).sockets[j.socket];
+    let sock = &scn.host(j.host()).sockets[j.socket()];
     if sock.proto != proto {
         return false;
     }
     match to {
-        Place::Host(h) => scn.host(j.host).name == *h && port.is_none_or(|p| sock.port == p),
+        Place::Host(h) => scn.host(j.host()).name == *h && port.is_none_or(|p| sock.port == p),
         Place::Network(n) => {
-            scn.network_by_name(n)
-                .is_some_and(|id| scn.host(j.host).interfaces.iter().any(|i| i.network == id))
-                && port.is_none_or(|p| sock.port == p)
+            scn.network_by_name(n).is_some_and(|id| {
+                scn.host(j.host())
+                    .interfaces
+                    .iter()
+                    .any(|i| i.network == id)
+            }) && port.is_none_or(|p| sock.port == p)
         }
         // An address: the packets must be sent to it (before any NAT), to that port.
         Place::Address(a) => {
@@ -338,7 +341,7 @@ pub fn check(scn: &Scenario) -> CheckReport {
                 from: from.clone(),
                 to,
             };
-            (from, reach_with(&engine, &q))
+            (from, reach_with(&engine, &q).to_per_target(scn))
         })
         .collect();
     let results = scn
@@ -460,6 +463,7 @@ fn translated_to(scn: &Scenario, a: IpAddr) -> Vec<HostId> {
 /// `check` against journeys already computed (they must include every
 /// journey the expectations can look at, as a full `reach` does).
 pub fn check_with(scn: &Scenario, engine: &Engine, r: &Reach) -> CheckReport {
+    let r = &r.to_per_target(scn);
     let results = scn
         .expectations
         .iter()
@@ -518,20 +522,20 @@ fn focus(engine: &Engine, j: &Journey, pick: impl Fn(Source) -> bool) -> Journey
         .collect();
     Journey {
         source: m,
-        members: vec![m],
+        members: std::sync::Arc::from([m]),
         paths,
         ..j.clone()
     }
 }
 
 fn describe(scn: &Scenario, j: &Journey) -> String {
-    let h = scn.host(j.host);
+    let h = scn.host(j.host());
     format!(
         "{} reaches {}:{} ({})",
         super::reach::source_name(scn, j.source),
         h.name,
-        h.sockets[j.socket].port,
-        h.sockets[j.socket].text
+        h.sockets[j.socket()].port,
+        h.sockets[j.socket()].text
     )
 }
 
@@ -774,7 +778,7 @@ fn evaluate(
             let inbound = direction != "outbound";
             let outbound = direction != "inbound";
             let crosses = |j: &Journey, m: Source| {
-                let (si, ti) = (inside_source(m), inside_host(j.host));
+                let (si, ti) = (inside_source(m), inside_host(j.host()));
                 (inbound && !si && ti) || (outbound && si && !ti)
             };
             let bad = r

@@ -18,7 +18,8 @@ use crate::evidence::OutcomeKind;
 use crate::model::*;
 use crate::{trace, Query};
 
-use super::audit::per_source_reach;
+use super::audit::per_source_reach_with_budget;
+use super::budget::{value_bytes, Budget, Exceeded};
 use super::reach::{
     example, path_rules, source_name, summarise, Example, Journey, Reach, ReachQuery, SpaceSummary,
 };
@@ -154,14 +155,14 @@ pub struct JourneyKey {
 }
 
 fn key(scn: &Scenario, j: &Journey) -> JourneyKey {
-    let s = &scn.host(j.host).sockets[j.socket];
+    let s = &scn.host(j.host()).sockets[j.socket()];
     JourneyKey {
         source: source_name(scn, j.source),
         source_kind: match j.source {
             Source::Host(_) => "host".into(),
             Source::Network(_) => "network".into(),
         },
-        host: scn.host(j.host).name.clone(),
+        host: scn.host(j.host()).name.clone(),
         proto: s.proto,
         port: s.port,
         bind: s.bind,
@@ -220,12 +221,30 @@ fn side(scn: &Scenario, r: &Reach) -> Side {
 
 /// Journeys gained and lost from `old` to `new`.
 pub fn diff(old: &Scenario, new: &Scenario) -> Diff {
-    let ro = per_source_reach(old, &ReachQuery::default(), false);
-    let rn = per_source_reach(new, &ReachQuery::default(), false);
-    diff_with(old, &ro, new, &rn)
+    diff_with_budget(old, new, &Budget::unlimited())
+        .expect("an unlimited budget that nobody cancels is never exceeded")
+}
+
+/// [`diff`] within `budget`: both reaches, then each change (see [`super::budget`]).
+pub fn diff_with_budget(old: &Scenario, new: &Scenario, budget: &Budget) -> Result<Diff, Exceeded> {
+    let ro = per_source_reach_with_budget(old, &ReachQuery::default(), false, budget)?;
+    let rn = per_source_reach_with_budget(new, &ReachQuery::default(), false, budget)?;
+    diff_within(old, &ro, new, &rn, budget)
 }
 
 pub fn diff_with(old: &Scenario, ro: &Reach, new: &Scenario, rn: &Reach) -> Diff {
+    let (ro, rn) = (&ro.to_per_target(old), &rn.to_per_target(new));
+    diff_within(old, ro, new, rn, &Budget::unlimited())
+        .expect("an unlimited budget that nobody cancels is never exceeded")
+}
+
+fn diff_within(
+    old: &Scenario,
+    ro: &Reach,
+    new: &Scenario,
+    rn: &Reach,
+    budget: &Budget,
+) -> Result<Diff, Exceeded> {
     let mo: BTreeMap<JourneyKey, &Journey> = ro.journeys.iter().map(|j| (key(old, j), j)).collect();
     let mn: BTreeMap<JourneyKey, &Journey> = rn.journeys.iter().map(|j| (key(new, j), j)).collect();
     let mut keys: Vec<&JourneyKey> = mo.keys().chain(mn.keys()).collect();
@@ -251,18 +270,19 @@ pub fn diff_with(old: &Scenario, ro: &Reach, new: &Scenario, rn: &Reach) -> Diff
     let mut lost = Vec::new();
     let mut unchanged = 0;
     for (g, l, same) in per_key {
+        budget.charge(value_bytes(&g) + value_bytes(&l))?;
         gained.extend(g);
         lost.extend(l);
         unchanged += usize::from(same);
     }
-    Diff {
+    Ok(Diff {
         schema: 1,
         old: side(old, ro),
         new: side(new, rn),
         gained,
         lost,
         unchanged,
-    }
+    })
 }
 
 fn minus(a: &Space, b: Option<&Space>) -> Space {
@@ -292,7 +312,7 @@ fn change(
     let changed = path
         .map(|p| changed_steps(here, p, there))
         .unwrap_or_default();
-    let s = &here.host(j.host).sockets[j.socket];
+    let s = &here.host(j.host()).sockets[j.socket()];
     // The same source in the other scenario, by name.
     let other_kind = match j.source {
         Source::Host(_) => there.host_by_name(&k.source).map(Source::Host),

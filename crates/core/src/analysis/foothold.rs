@@ -14,7 +14,8 @@ use std::fmt::Write;
 
 use crate::model::*;
 
-use super::reach::{example, path_rules, reach_with, Example, ReachQuery};
+use super::budget::{value_bytes, Budget, Exceeded};
+use super::reach::{example, path_rules, reach_with_budget, Example, ReachQuery};
 use super::symbolic::{Engine, Source};
 
 /// One way from a host to another: the sockets reached, the first foothold one with its proof.
@@ -71,37 +72,45 @@ pub fn gives_foothold(s: &Socket) -> bool {
 }
 
 /// Edges out of one host: per target host, the sockets it reaches.
-fn edges_from(engine: &Engine, scn: &Scenario, h: HostId) -> Vec<(HostId, Edge)> {
+fn edges_from(
+    engine: &Engine,
+    scn: &Scenario,
+    h: HostId,
+    budget: &Budget,
+) -> Result<Vec<(HostId, Edge)>, Exceeded> {
     // One source: a class of one, so the journeys are this host's own.
-    let r = reach_with(
+    let r = reach_with_budget(
         engine,
         &ReachQuery {
             from: Some(vec![Source::Host(h)]),
             to: None,
         },
-    );
+        false,
+        &budget.scoped(),
+    )?;
+    let r = r.to_per_target(scn);
     let mut by_host: BTreeMap<HostId, Vec<&super::reach::Journey>> = BTreeMap::new();
     for j in &r.journeys {
-        if j.host != h {
-            by_host.entry(j.host).or_default().push(j);
+        if j.host() != h {
+            by_host.entry(j.host()).or_default().push(j);
         }
     }
     let mut out = Vec::new();
     for (t, mut js) in by_host {
-        js.sort_by_key(|j| j.socket);
+        js.sort_by_key(|j| j.socket());
         let target = scn.host(t);
         let sockets = js
             .iter()
-            .map(|j| target.sockets[j.socket].text.clone())
+            .map(|j| target.sockets[j.socket()].text.clone())
             .collect();
         let foot = js
             .iter()
-            .find(|j| gives_foothold(&target.sockets[j.socket]));
+            .find(|j| gives_foothold(&target.sockets[j.socket()]));
         let (foothold, ex, rules) = match foot {
             Some(j) => {
                 let (path, space) = &j.paths[0];
                 (
-                    Some(target.sockets[j.socket].text.clone()),
+                    Some(target.sockets[j.socket()].text.clone()),
                     example(space),
                     path_rules(scn, path),
                 )
@@ -120,11 +129,22 @@ fn edges_from(engine: &Engine, scn: &Scenario, h: HostId) -> Vec<(HostId, Edge)>
             },
         ));
     }
-    out
+    Ok(out)
 }
 
 /// The blast radius of a compromise of `from`.
 pub fn foothold(scn: &Scenario, from: HostId) -> Foothold {
+    foothold_with_budget(scn, from, &Budget::unlimited())
+        .expect("an unlimited budget that nobody cancels is never exceeded")
+}
+
+/// [`foothold`] within `budget`: each host's step, then each edge kept (see
+/// [`super::budget`]).
+pub fn foothold_with_budget(
+    scn: &Scenario,
+    from: HostId,
+    budget: &Budget,
+) -> Result<Foothold, Exceeded> {
     let engine = Engine::new(scn);
     let n = scn.hosts.len();
     let mut parent: Vec<Option<(HostId, usize)>> = vec![None; n];
@@ -134,10 +154,22 @@ pub fn foothold(scn: &Scenario, from: HostId) -> Foothold {
     let mut direct = Vec::new();
     depth[from.index()] = Some(0);
     let mut queue = VecDeque::from([from]);
+    let mut widest = 0;
     while let Some(h) = queue.pop_front() {
         order.push(h);
         let d = depth[h.index()].expect("queued hosts have a depth");
-        for (t, e) in edges_from(&engine, scn, h) {
+        // (A step over what is left is over this budget.)
+        let out = edges_from(&engine, scn, h, budget).map_err(|e| match e {
+            Exceeded::TooLarge { .. } => Exceeded::TooLarge {
+                limit: budget.limit(),
+            },
+            e => e,
+        })?;
+        for (t, e) in out {
+            let bytes = value_bytes(&e);
+            widest = widest.max(bytes);
+            // (An edge of the start is kept twice: in `direct` too.)
+            budget.charge(bytes * (1 + u64::from(h == from)))?;
             if h == from {
                 direct.push(e.clone());
             }
@@ -165,6 +197,15 @@ pub fn foothold(scn: &Scenario, from: HostId) -> Foothold {
         es.reverse();
         (hosts, es)
     };
+    // Each host's path from the start, and each jewel's edges (copies).
+    let jewel = |h: &HostId| if scn.host(*h).sensitive { widest } else { 0 };
+    let names = |h: &HostId| (24 + scn.host(*h).name.len()) as u64 + jewel(h);
+    budget.charge(
+        order
+            .iter()
+            .map(|h| names(h) * (1 + depth[h.index()].unwrap_or(0) as u64))
+            .sum(),
+    )?;
     let compromised = order
         .iter()
         .map(|&h| Reached {
@@ -194,7 +235,7 @@ pub fn foothold(scn: &Scenario, from: HostId) -> Foothold {
             }
         })
         .collect();
-    Foothold {
+    Ok(Foothold {
         schema: 1,
         scenario: scn.name.clone(),
         variant: scn.variant.clone(),
@@ -203,7 +244,7 @@ pub fn foothold(scn: &Scenario, from: HostId) -> Foothold {
         compromised,
         edges,
         jewels,
-    }
+    })
 }
 
 fn example_text(e: &Example) -> String {

@@ -3,6 +3,7 @@
 //! `check`, `diff`, `audit`, `foothold`).
 
 pub mod audit;
+pub mod budget;
 pub mod check;
 pub mod diff;
 pub mod fasthash;

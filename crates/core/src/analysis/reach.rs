@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use crate::model::*;
 
+use super::budget::{journey_bytes, outcome_bytes, Budget, Exceeded};
 use super::space::*;
 use super::symbolic::{
     End, Engine, Outcome, PathStep, Source, StepKind, WalkCache, EPHEMERAL, ESTABLISHED,
@@ -23,24 +24,43 @@ pub struct ReachQuery {
     pub to: Option<Vec<HostId>>,
 }
 
-/// One (sources, socket) pair that some packets connect.
+/// A listening socket: a host and the index of one of its sockets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Target {
+    pub host: HostId,
+    pub socket: usize,
+}
+
+/// A class of journeys: every source of `members` reaches every socket of
+/// `targets` alike (a rectangle of (source, socket) pairs), but a host never
+/// makes a journey to itself: the pair of a member and its own socket is
+/// not in the class.
+///
+/// `paths` are told for the first target; for another target they are the
+/// same with the steps taken at the first target's host taken at that
+/// target's host, and the packets addressed to the first target's own
+/// addresses addressed to the same of that target's (see
+/// [`Journey::to_target`]). A flat network of N alike hosts is one class,
+/// not N^2 pairs.
 #[derive(Debug, Clone)]
 pub struct Journey {
     /// The first of `members`.
     pub source: Source,
     /// Every source these packets come from: hosts configured alike that
-    /// reach this socket alike, each with its own source address in `space`
+    /// reach the targets alike, each with its own source address in `space`
     /// (the same paths and packets but for that address), or one network.
-    pub members: Vec<Source>,
-    pub host: HostId,
-    pub socket: usize,
-    /// Distinct paths, each with the packets that take it, as the source
-    /// sends them (before any NAT); the paths' packets are disjoint.
+    pub members: Arc<[Source]>,
+    /// The sockets reached alike, sorted; at least one.
+    pub targets: Arc<[Target]>,
+    /// Distinct paths to the first target, each with the packets that take
+    /// it, as the source sends them (before any NAT); the paths' packets are
+    /// disjoint.
     pub paths: Vec<(Arc<[PathStep]>, Space)>,
 }
 
 impl Journey {
-    /// Every packet of the journey: the packets of its paths together.
+    /// Every packet of the journey to the first target: the packets of its
+    /// paths together.
     pub fn space(&self) -> Space {
         Space(self.cubes().copied().collect())
     }
@@ -48,6 +68,167 @@ impl Journey {
     /// The boxes of [`Journey::space`], without copying them.
     pub fn cubes(&self) -> impl Iterator<Item = &Cube> {
         self.paths.iter().flat_map(|(_, s)| s.0.iter())
+    }
+
+    /// The first target's host.
+    pub fn host(&self) -> HostId {
+        self.targets[0].host
+    }
+
+    /// The first target's socket index.
+    pub fn socket(&self) -> usize {
+        self.targets[0].socket
+    }
+
+    /// The number of (source, socket) pairs the class stands for.
+    pub fn pairs(&self) -> usize {
+        let selves = self
+            .targets
+            .iter()
+            .filter(|t| self.members.binary_search(&Source::Host(t.host)).is_ok())
+            .count();
+        self.members.len() * self.targets.len() - selves
+    }
+
+    /// Whether `m` reaches target `k` in this class (a member never reaches
+    /// its own socket).
+    pub fn holds(&self, m: Source, k: usize) -> bool {
+        Source::Host(self.targets[k].host) != m && self.members.binary_search(&m).is_ok()
+    }
+
+    /// The journeys of this class to the one socket `targets[k]`: its paths
+    /// and packets told for that target, its members but the target's own
+    /// host. None when that leaves no member.
+    pub fn to_target(&self, scn: &Scenario, k: usize) -> Option<Journey> {
+        let t = self.targets[k];
+        let me = Source::Host(t.host);
+        let members: Arc<[Source]> = if self.members.binary_search(&me).is_ok() {
+            self.members.iter().copied().filter(|&m| m != me).collect()
+        } else {
+            self.members.clone()
+        };
+        if members.is_empty() {
+            return None;
+        }
+        let t0 = self.targets[0];
+        let retell_dst = t0.host != t.host;
+        let (own0, own) = (host_own(scn, t0.host), host_own(scn, t.host));
+        let mine: Vec<Cube> = if members.len() < self.members.len() {
+            own.iter()
+                .map(|&(fam, lo, hi)| Cube {
+                    src: (lo, hi),
+                    ..Cube::full(fam)
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let paths = self
+            .paths
+            .iter()
+            .filter_map(|(p, sp)| {
+                let p: Arc<[PathStep]> = if retell_dst {
+                    p.iter()
+                        .map(|s| {
+                            if !s.home() && s.device() == t0.host.index() {
+                                s.at(t.host.index())
+                            } else {
+                                *s
+                            }
+                        })
+                        .collect()
+                } else {
+                    p.clone()
+                };
+                let mut sp = if retell_dst {
+                    Space(
+                        sp.0.iter()
+                            .map(|c| {
+                                match own0
+                                    .iter()
+                                    .position(|&(f, lo, hi)| f == c.fam && (lo, hi) == c.dst)
+                                {
+                                    Some(j) => Cube {
+                                        dst: (own[j].1, own[j].2),
+                                        ..*c
+                                    },
+                                    None => *c,
+                                }
+                            })
+                            .collect(),
+                    )
+                } else {
+                    sp.clone()
+                };
+                if !mine.is_empty() {
+                    sp = sp.split(&mine).1.into_coalesced();
+                }
+                (!sp.is_empty()).then_some((p, sp))
+            })
+            .collect::<Vec<_>>();
+        if paths.is_empty() {
+            return None;
+        }
+        Some(Journey {
+            source: members[0],
+            members,
+            targets: Arc::from([t]),
+            paths,
+        })
+    }
+}
+
+/// A host's own addresses as the engine lists them: each address a range of
+/// one, sorted by family and address.
+pub fn host_own(scn: &Scenario, h: HostId) -> Vec<(Fam, u128, u128)> {
+    let mut v: Vec<(Fam, u128, u128)> = scn
+        .host(h)
+        .interfaces
+        .iter()
+        .flat_map(|i| i.addrs.iter())
+        .map(|a| (Fam::of(*a), addr_u128(*a), addr_u128(*a)))
+        .collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+impl Reach {
+    /// The number of (source, socket) pairs the answer stands for.
+    pub fn pairs(&self) -> usize {
+        self.journeys.iter().map(Journey::pairs).sum()
+    }
+
+    /// [`Reach::per_target`] as an answer of its own (the stopped parts copied).
+    pub fn to_per_target(&self, scn: &Scenario) -> Reach {
+        Reach {
+            journeys: self.per_target(scn).collect(),
+            stopped: self.stopped.clone(),
+        }
+    }
+
+    /// The answer one socket at a time (each journey with one target), in
+    /// (source, host, socket) order: the form `reach` had before classes of
+    /// targets, for answers that list pairs (`--pairs`) and for tests. Its
+    /// size grows with the pairs: prefer the classes.
+    pub fn per_target<'a>(&'a self, scn: &'a Scenario) -> impl Iterator<Item = Journey> + 'a {
+        let mut order: Vec<(Source, Target, usize, usize)> = Vec::new();
+        for (ji, j) in self.journeys.iter().enumerate() {
+            for (k, t) in j.targets.iter().enumerate() {
+                let first = j
+                    .members
+                    .iter()
+                    .copied()
+                    .find(|&m| m != Source::Host(t.host));
+                if let Some(first) = first {
+                    order.push((first, *t, ji, k));
+                }
+            }
+        }
+        order.sort_unstable();
+        order
+            .into_iter()
+            .filter_map(move |(_, _, ji, k)| self.journeys[ji].to_target(scn, k))
     }
 }
 
@@ -79,6 +260,18 @@ pub fn reach_with(engine: &Engine, q: &ReachQuery) -> Reach {
 /// `reach_with`, keeping the parts of the traffic that stopped when `keep_stopped`
 /// (for explanations; it costs memory on large scenarios).
 pub fn reach_with_options(engine: &Engine, q: &ReachQuery, keep_stopped: bool) -> Reach {
+    reach_with_budget(engine, q, keep_stopped, &Budget::unlimited())
+        .expect("an unlimited budget that nobody cancels is never exceeded")
+}
+
+/// `reach_with_options` within `budget`: checked before each source class
+/// and charged for each journey (see [`super::budget`]).
+pub fn reach_with_budget(
+    engine: &Engine,
+    q: &ReachQuery,
+    keep_stopped: bool,
+    budget: &Budget,
+) -> Result<Reach, Exceeded> {
     let scn = engine.scn;
     let mut sources = q.from.clone().unwrap_or_else(|| all_sources(scn));
     // A source asked for twice is walked once (the first time it is named).
@@ -103,10 +296,16 @@ pub fn reach_with_options(engine: &Engine, q: &ReachQuery, keep_stopped: bool) -
                     loop {
                         let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         let Some(class) = classes.get(i) else { break };
+                        if budget.check().is_err() {
+                            break;
+                        }
+                        // The walk counts the outcomes it keeps, and stops when over.
+                        cache.set_budget(Some(budget.clone()));
                         let walk = Walk {
                             engine,
                             targets,
                             keep_stopped,
+                            budget,
                         };
                         mine.push((i, class_reach(&walk, q, class, &mut cache)));
                     }
@@ -129,8 +328,9 @@ pub fn reach_with_options(engine: &Engine, q: &ReachQuery, keep_stopped: bool) -
     // Keys are unique (a source is in one class, and in one group of its
     // class per socket): an unstable sort gives the one order, without the
     // stable sort's buffer of every journey.
-    journeys.sort_unstable_by_key(|j| (j.source, j.host, j.socket));
-    Reach { journeys, stopped }
+    journeys.sort_unstable_by_key(|j| (j.source, j.targets[0]));
+    budget.check()?;
+    Ok(Reach { journeys, stopped })
 }
 
 type ClassReach = (Vec<Journey>, Vec<(Source, Outcome)>);
@@ -140,6 +340,7 @@ struct Walk<'e, 's> {
     engine: &'e Engine<'s>,
     targets: Option<&'e [Cube]>,
     keep_stopped: bool,
+    budget: &'e Budget,
 }
 
 /// The journeys (and, if asked, the stopped parts) of one class of sources.
@@ -150,21 +351,37 @@ fn class_reach(w: &Walk, q: &ReachQuery, class: &[Source], cache: &mut WalkCache
     let mut journeys = Vec::new();
     let mut stopped = Vec::new();
     let mut by_target: BTreeMap<(usize, usize), Vec<Outcome>> = BTreeMap::new();
-    for o in engine.from_sources_cached(class, keep_stopped, w.targets, cache) {
+    let outcomes = engine.from_sources_cached(class, keep_stopped, w.targets, cache);
+    // A walk stopped by its budget has part of the answer: none, then.
+    if w.budget.check().is_err() {
+        return (Vec::new(), Vec::new());
+    }
+    // The walk counted its outcomes; the journeys are made of their boxes,
+    // so only what they take beyond that is counted again.
+    let mut credit: u64 = outcomes.iter().map(outcome_bytes).sum();
+    let mut reached: Vec<Outcome> = Vec::new();
+    let mut halted: Vec<Outcome> = Vec::new();
+    for o in outcomes {
         match o.end {
-            End::Reached { dev, socket } if socket != usize::MAX => {
-                if q.to
+            End::Reached { .. } => reached.push(o),
+            End::Stopped { .. } if keep_stopped => halted.push(o),
+            End::Stopped { .. } => {}
+        }
+    }
+    // What stopped on a member's way to itself is not a journey's; what
+    // reached a member's own socket from itself stays in its target's
+    // packets, so that alike targets keep alike packets: a class never
+    // holds the pair of a member and its own socket (see `Journey`).
+    engine.drop_self_pairs(class, &mut halted);
+    stopped.extend(halted.into_iter().map(|o| (s, o)));
+    for o in reached {
+        if let End::Reached { dev, socket } = o.end {
+            if socket != usize::MAX
+                && q.to
                     .as_ref()
                     .is_none_or(|t| t.contains(&HostId(dev as u32)))
-                {
-                    by_target.entry((dev, socket)).or_default().push(o);
-                }
-            }
-            End::Reached { .. } => {}
-            End::Stopped { .. } => {
-                if keep_stopped {
-                    stopped.push((s, o))
-                }
+            {
+                by_target.entry((dev, socket)).or_default().push(o);
             }
         }
     }
@@ -182,8 +399,11 @@ fn class_reach(w: &Walk, q: &ReachQuery, class: &[Source], cache: &mut WalkCache
             }
         }
     };
-    // The members' pieces of one socket's boxes, kept for the next socket.
-    let mut pieces = Vec::new();
+    // Targets whose paths and packets are the same but for the target
+    // itself (its device in the steps taken there, its own addresses as the
+    // destination) are reached alike: one class for all of them.
+    let mut templates: super::fasthash::FastMap<Template, usize> = Default::default();
+    let mut alike: Vec<(Paths, Vec<Target>)> = Vec::new();
     for ((dev, socket), outs) in by_target {
         let mut paths: Paths = Vec::new();
         for o in outs {
@@ -192,7 +412,34 @@ fn class_reach(w: &Walk, q: &ReachQuery, class: &[Source], cache: &mut WalkCache
                 None => paths.push((keep(&o.path), o.space)),
             }
         }
+        for (_, sp) in &mut paths {
+            *sp = std::mem::take(sp).into_coalesced();
+        }
+        let target = Target {
+            host: HostId(dev as u32),
+            socket,
+        };
+        let key = template(engine.own_addrs(dev), dev, socket, &paths);
+        match templates.get(&key) {
+            Some(&i) => alike[i].1.push(target),
+            None => {
+                templates.insert(key, alike.len());
+                alike.push((paths, vec![target]));
+            }
+        }
+    }
+    // The members' pieces of one socket's boxes, kept for the next socket.
+    let mut pieces = Vec::new();
+    for (paths, targets) in alike {
+        let targets: Arc<[Target]> = Arc::from(targets);
         for (members, mut paths) in alike_members(engine, class, &class_addrs, paths, &mut pieces) {
+            // A member alone with its own socket as the only target: no journey.
+            if members.len() == 1
+                && targets.len() == 1
+                && members[0] == Source::Host(targets[0].host)
+            {
+                continue;
+            }
             // The class walked as its first member: the steps at the source
             // are this group's own.
             if class.len() > 1 {
@@ -209,16 +456,70 @@ fn class_reach(w: &Walk, q: &ReachQuery, class: &[Source], cache: &mut WalkCache
                 sp.0.shrink_to_fit();
             }
             paths.shrink_to_fit();
-            journeys.push(Journey {
+            let mut members = members;
+            members.sort_unstable();
+            let j = Journey {
                 source: members[0],
-                members,
-                host: HostId(dev as u32),
-                socket,
+                members: Arc::from(members),
+                targets: targets.clone(),
                 paths,
-            });
+            };
+            // Over budget: stop here (the caller sees the budget exceeded).
+            let bytes = journey_bytes(&j);
+            let beyond = bytes.saturating_sub(credit);
+            credit = credit.saturating_sub(bytes);
+            if w.budget.charge(beyond).is_err() {
+                return (journeys, stopped);
+            }
+            journeys.push(j);
         }
     }
     (journeys, stopped)
+}
+
+/// What targets reached alike have in common: the socket index, and per
+/// path its steps with those taken at the target (not at the source) told
+/// at no device, and its packets with each destination that is one of the
+/// target's own addresses told as that address's position among them.
+#[derive(PartialEq, Eq, Hash)]
+struct Template(usize, Vec<(Vec<PathStep>, Vec<Cube>)>);
+
+fn template(own: &[(Fam, u128, u128)], dev: usize, socket: usize, paths: &Paths) -> Template {
+    const NOWHERE: usize = u32::MAX as usize;
+    Template(
+        socket,
+        paths
+            .iter()
+            .map(|(p, sp)| {
+                let steps = p
+                    .iter()
+                    .map(|s| {
+                        if !s.home() && s.device() == dev {
+                            s.at(NOWHERE)
+                        } else {
+                            *s
+                        }
+                    })
+                    .collect();
+                let cubes =
+                    sp.0.iter()
+                        .map(|c| {
+                            match own
+                                .iter()
+                                .position(|&(f, lo, hi)| f == c.fam && (lo, hi) == c.dst)
+                            {
+                                Some(j) => Cube {
+                                    dst: (u128::MAX - j as u128, u128::MAX - j as u128),
+                                    ..*c
+                                },
+                                None => *c,
+                            }
+                        })
+                        .collect();
+                (steps, cubes)
+            })
+            .collect(),
+    )
 }
 
 type Paths = Vec<(Arc<[PathStep]>, Space)>;
@@ -660,7 +961,7 @@ pub(crate) fn summarise_with(space: &Space, sources: bool) -> SpaceSummary {
         protos |= c.proto;
         src.entry(c.fam).or_default().push(c.src);
         dst.entry(c.fam).or_default().push(c.dst);
-        if c.proto & (TCP | UDP) != 0 {
+        if c.proto & PORT_PROTOS != 0 {
             ports.push((c.dport.0 as u128, c.dport.1 as u128));
         }
     }
@@ -923,8 +1224,8 @@ fn device_names(scn: &Scenario) -> Vec<String> {
 }
 
 fn json_journey(scn: &Scenario, names: &[String], j: &Journey) -> JsonJourney {
-    let h = scn.host(j.host);
-    let s = &h.sockets[j.socket];
+    let h = scn.host(j.host());
+    let s = &h.sockets[j.socket()];
     JsonJourney {
         source: j
             .members
@@ -965,11 +1266,11 @@ struct LazyJourneys<'a> {
 impl Serialize for LazyJourneys<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeSeq;
-        let mut seq = s.serialize_seq(Some(self.r.journeys.len()))?;
-        for j in &self.r.journeys {
+        let mut seq = s.serialize_seq(None)?;
+        for j in self.r.per_target(self.scn) {
             // Through a JSON value, so that keys come sorted as in the
             // other JSON answers.
-            let v = serde_json::to_value(json_journey(self.scn, &self.names, j))
+            let v = serde_json::to_value(json_journey(self.scn, &self.names, &j))
                 .map_err(serde::ser::Error::custom)?;
             seq.serialize_element(&v)?;
         }
@@ -1031,7 +1332,7 @@ pub fn write_csv(scn: &Scenario, r: &Reach, mut w: impl std::io::Write) -> std::
     };
     w.write_all(b"source,source_kind,host,socket,proto,port,sources,destinations,dports,rules,devices,example\n")?;
     let names = device_names(scn);
-    for j in r.journeys.iter().map(|j| json_journey(scn, &names, j)) {
+    for j in r.per_target(scn).map(|j| json_journey(scn, &names, &j)) {
         for p in &j.paths {
             let ex = p
                 .example

@@ -116,7 +116,9 @@ pub const AUTO_SOCKETS_UP_TO: usize = 100;
 /// The table of `r`, a reach asked with `q` (whose `from` the network
 /// view's shares are of).
 pub fn render(scn: &Scenario, r: &Reach, q: &ReachQuery, view: View) -> String {
-    let sockets: FastSet<(HostId, usize)> = r.journeys.iter().map(|j| (j.host, j.socket)).collect();
+    let r = &r.to_per_target(scn);
+    let sockets: FastSet<(HostId, usize)> =
+        r.journeys.iter().map(|j| (j.host(), j.socket())).collect();
     match view {
         View::Sockets => sockets_table(scn, r),
         View::Auto if sockets.len() <= AUTO_SOCKETS_UP_TO => sockets_table(scn, r),
@@ -133,9 +135,9 @@ fn sockets_table(scn: &Scenario, r: &Reach) -> String {
     let mut of_socket: FastMap<(HostId, usize), Vec<&Journey>> = FastMap::default();
     for j in &r.journeys {
         of_socket
-            .entry((j.host, j.socket))
+            .entry((j.host(), j.socket()))
             .or_insert_with(|| {
-                order.push((j.host, j.socket));
+                order.push((j.host(), j.socket()));
                 Vec::new()
             })
             .push(j);
@@ -833,7 +835,8 @@ impl Asked {
 fn network_rows(ctx: &Ctx, engine_owned: &Owned, r: &Reach) -> Vec<Row> {
     let scn = ctx.scn;
     let nets = scn.networks.len();
-    let mut sockets: Vec<(HostId, usize)> = r.journeys.iter().map(|j| (j.host, j.socket)).collect();
+    let mut sockets: Vec<(HostId, usize)> =
+        r.journeys.iter().map(|j| (j.host(), j.socket())).collect();
     sockets.sort_unstable();
     sockets.dedup();
     let mut rows: Vec<Row> = Vec::new();
@@ -858,7 +861,7 @@ fn network_rows(ctx: &Ctx, engine_owned: &Owned, r: &Reach) -> Vec<Row> {
         socket_row.insert(t, i);
     }
     for j in &r.journeys {
-        let row = &mut rows[socket_row[&(j.host, j.socket)]];
+        let row = &mut rows[socket_row[&(j.host(), j.socket())]];
         let mut fams = 0u8;
         for c in j.cubes() {
             fams |= fam_bit(c.fam);
@@ -877,10 +880,10 @@ fn network_rows(ctx: &Ctx, engine_owned: &Owned, r: &Reach) -> Vec<Row> {
             }
             Source::Host(_) => true,
         };
-        for m in &j.members {
+        for m in j.members.iter() {
             let net = match *m {
                 // A host's journeys to its own sockets are not the others'.
-                Source::Host(h) if h == j.host => None,
+                Source::Host(h) if h == j.host() => None,
                 Source::Host(h) => ctx.home(h),
                 Source::Network(n) => Some(n),
             };
@@ -1067,7 +1070,7 @@ mod tests {
     fn sockets(r: &Reach) -> BTreeMap<(HostId, usize), Vec<&Journey>> {
         let mut m: BTreeMap<(HostId, usize), Vec<&Journey>> = BTreeMap::new();
         for j in &r.journeys {
-            m.entry((j.host, j.socket)).or_default().push(j);
+            m.entry((j.host(), j.socket())).or_default().push(j);
         }
         m
     }
@@ -1129,7 +1132,7 @@ mod tests {
         let mut folded = 0;
         let mut counted = 0;
         for scn in scenarios() {
-            let r = reach(&scn, &ReachQuery::default());
+            let r = reach(&scn, &ReachQuery::default()).to_per_target(&scn);
             let ctx = Ctx::new(&scn);
             let owned = owned_by_source(&scn);
             for (t, js) in sockets(&r) {
@@ -1151,7 +1154,7 @@ mod tests {
                             };
                             let members: Vec<Source> = match j.source {
                                 Source::Network(_) => vec![j.source],
-                                Source::Host(_) => j.members.clone(),
+                                Source::Host(_) => j.members.to_vec(),
                             };
                             for m in members {
                                 records.push((m, dst.clone(), ports.clone(), via.clone()));
@@ -1233,7 +1236,7 @@ mod tests {
     }
 
     fn network_rows_agree(scn: &Scenario, q: &ReachQuery, seen: &mut [usize; 4]) {
-        let r = reach(scn, q);
+        let r = reach(scn, q).to_per_target(scn);
         let ctx = Ctx::new(scn);
         let owned = owned_by_source(scn);
         let asked = Asked::new(&ctx, &owned, q.from.as_deref());
@@ -1247,7 +1250,7 @@ mod tests {
             fams.sort();
             fams.dedup();
             let bits = fams.iter().fold(0, |a, f| a | fam_bit(*f));
-            for m in &j.members {
+            for m in j.members.iter() {
                 assert!(is_asked(m));
                 let whole = match m {
                     Source::Host(_) => true,
@@ -1256,7 +1259,7 @@ mod tests {
                     }
                 };
                 assert!(pairs
-                    .insert((*m, (j.host, j.socket)), (whole, bits))
+                    .insert((*m, (j.host(), j.socket())), (whole, bits))
                     .is_none());
             }
         }

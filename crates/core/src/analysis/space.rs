@@ -53,13 +53,17 @@ pub fn prefix_interval(p: &IpNet) -> (u128, u128) {
 pub const TCP: u8 = 1;
 pub const UDP: u8 = 2;
 pub const ICMP: u8 = 4;
-pub const ANY_PROTO: u8 = TCP | UDP | ICMP;
+pub const SCTP: u8 = 8;
+pub const ANY_PROTO: u8 = TCP | UDP | ICMP | SCTP;
+/// The protocols with ports.
+pub const PORT_PROTOS: u8 = TCP | UDP | SCTP;
 
 pub fn proto_bit(p: Proto) -> u8 {
     match p {
         Proto::Tcp => TCP,
         Proto::Udp => UDP,
         Proto::Icmp => ICMP,
+        Proto::Sctp => SCTP,
     }
 }
 
@@ -67,6 +71,7 @@ pub fn bit_proto(b: u8) -> Proto {
     match b {
         TCP => Proto::Tcp,
         UDP => Proto::Udp,
+        SCTP => Proto::Sctp,
         _ => Proto::Icmp,
     }
 }

@@ -16,6 +16,7 @@ use crate::evidence::Stage;
 use crate::journey::route::MartianAt;
 use crate::model::*;
 
+use super::budget::{outcome_bytes, Budget};
 use super::space::*;
 
 /// Linux's default ephemeral port range (`net.ipv4.ip_local_port_range`).
@@ -267,6 +268,11 @@ pub enum Stop {
 }
 
 /// A set of packets that ended somewhere, with the decisions on its way.
+///
+/// A walk for a class of several hosts may include each member's packets to
+/// its own addresses (when every member routes them straight to itself):
+/// they end at that member and are not journeys across the network; a
+/// caller drops them with [`Engine::drop_self_pairs`].
 #[derive(Debug, Clone)]
 pub struct Outcome {
     pub space: Space,
@@ -298,13 +304,74 @@ struct Sink {
     /// Follow requests to addresses no host has on catch-all networks.
     egress: bool,
     scratch: Scratch,
+    /// The walk's budget for its outcomes, how many are counted, and the
+    /// bytes of those not yet added to the budget (added by the MiB, and at
+    /// the end of the walk).
+    budget: Option<Budget>,
+    counted: usize,
+    pending: u64,
+    /// The bytes added to the budget so far.
+    charged: u64,
+}
+
+impl Sink {
+    /// Counts the outcomes kept since the last look; true when the walk's
+    /// budget is exceeded or cancelled (then it stops, its answer partial).
+    fn over(&mut self) -> bool {
+        let Some(b) = &self.budget else {
+            return false;
+        };
+        let new = self.outcomes.get(self.counted..).unwrap_or_default();
+        self.pending += new.iter().map(outcome_bytes).sum::<u64>();
+        self.counted = self.outcomes.len();
+        if self.pending >= 1 << 20 {
+            self.charged += self.pending;
+            return b.charge(std::mem::take(&mut self.pending)).is_err();
+        }
+        b.check().is_err()
+    }
+
+    /// Adds the rest to the budget (the walk is over): what its outcomes
+    /// hold now, which may be more than when each was counted (a lone
+    /// stand-in's outcomes are given to its alike ranges at the end).
+    fn settle(&mut self) {
+        self.over();
+        if let Some(b) = &self.budget {
+            let total: u64 = self.outcomes.iter().map(outcome_bytes).sum();
+            let _ = b.charge(total.saturating_sub(self.charged));
+            self.charged = total.max(self.charged);
+            self.pending = 0;
+        }
+    }
+
+    /// True (and the budget exceeded) when a flow of `boxes` boxes, or
+    /// pieces about to be cut, are too large for the budget as a whole: a
+    /// device copies a flow a few times as it takes it in. (Not counted:
+    /// flows come and go, and what stays becomes outcomes, counted then.)
+    fn too_large(&mut self, boxes: impl FnOnce() -> usize) -> bool {
+        let Some(b) = self.budget.as_ref().filter(|b| b.limit() < u64::MAX) else {
+            return false;
+        };
+        let bytes = 4 * (boxes() * std::mem::size_of::<Cube>()) as u64;
+        bytes > b.limit() && b.charge(b.limit().saturating_add(1)).is_err()
+    }
 }
 
 /// What walks on one thread keep from one class to the next: buffers, which
 /// rules of a filter may apply to a range of sources, and which may match a
 /// span of destinations (the same for every class of one engine).
+/// And the budget of the next walk, if it has one (see [`WalkCache::set_budget`]).
 #[derive(Default)]
-pub struct WalkCache(Scratch);
+pub struct WalkCache(Scratch, Option<Budget>);
+
+impl WalkCache {
+    /// The next walks count their outcomes against `budget` and stop early,
+    /// with part of their answer, once it is exceeded (or cancelled): check
+    /// the budget before using the answer.
+    pub fn set_budget(&mut self, budget: Option<Budget>) {
+        self.1 = budget;
+    }
+}
 
 /// Buffers the walk reuses instead of allocating per box.
 #[derive(Default)]
@@ -413,6 +480,14 @@ struct Class {
     devs: Vec<usize>,
     /// Every member's own addresses, per family (IPv4, IPv6), sorted and merged.
     own: PerFam<Intervals>,
+    /// Each member's packets to its own addresses travel with the class
+    /// instead of being cut away at the origin: every member routes its own
+    /// addresses straight to itself, so those packets can only land at the
+    /// member itself, where [`Engine::walk`]'s caller drops them (see
+    /// `Outcome`). Cutting the diagonal at the origin costs a box per
+    /// member, carried through the whole walk: a flat network of N alike
+    /// hosts made N^2 boxes.
+    self_pairs: bool,
 }
 
 impl std::ops::Deref for Class {
@@ -490,7 +565,7 @@ impl<'a> AddrMemo<'a> {
 fn match_products_with<'a>(m: &'a Match, memo: &mut AddrMemo<'a>) -> [Option<Product>; 2] {
     let proto = match m.proto {
         Some(p) => proto_bit(p),
-        None if !m.sport.is_any() || !m.dport.is_any() => TCP | UDP,
+        None if !m.sport.is_any() || !m.dport.is_any() => PORT_PROTOS,
         None => ANY_PROTO,
     };
     let ports = |p: &PortSet| {
@@ -592,6 +667,10 @@ pub struct Engine<'s> {
     /// Per device and interface: the sources the reverse-path check lets in
     /// there, per family (empty when the device does not check).
     rp_pass: Vec<Vec<PerFam<Intervals>>>,
+    /// Per device: every address of its own goes straight to itself (a
+    /// connected route on the interface that holds it), so its packets to
+    /// itself can only land at itself (see [`Class`]'s `self_pairs`).
+    self_direct: Vec<bool>,
     /// Per place of the martian check (`MartianAt` as an index), the sources
     /// that pass it.
     martian_ok: [PerFam<Intervals>; 3],
@@ -971,6 +1050,20 @@ impl<'s> Engine<'s> {
                 })
             })
             .collect();
+        let self_direct: Vec<bool> = devices
+            .iter()
+            .map(|d| {
+                d.owned.is_empty()
+                    && d.host.interfaces.iter().all(|i| {
+                        i.addrs.iter().all(|&a| {
+                            crate::journey::route::lookup(&d.host, a).is_some_and(|r| {
+                                matches!(r.action, RouteAction::Direct { iface }
+                                    if d.host.interfaces.get(iface).is_some_and(|x| x.addrs.contains(&a)))
+                            })
+                        })
+                    })
+            })
+            .collect();
         let rp_pass = devices
             .iter()
             .map(|d| {
@@ -1018,6 +1111,7 @@ impl<'s> Engine<'s> {
             group_own: Vec::new(),
             own_lists,
             rp_pass,
+            self_direct,
             martian_ok: [
                 MartianAt::Receipt,
                 MartianAt::Routing,
@@ -1174,18 +1268,23 @@ impl<'s> Engine<'s> {
         keep_stopped: bool,
         targets: Option<&[Cube]>,
     ) -> Vec<Outcome> {
-        self.walk(
+        let mut out = self.walk(
             class,
             keep_stopped,
             targets,
             false,
             &mut WalkCache::default(),
-        )
+        );
+        self.drop_self_pairs(class, &mut out);
+        out
     }
 
     /// `from_sources_to` for one class after another on one thread, sharing
     /// what the walks learn about the filters in `cache` (use a cache with
-    /// one engine only).
+    /// one engine only). The outcomes may hold members' packets to their
+    /// own addresses ([`Outcome`]): drop them with
+    /// [`Engine::drop_self_pairs`], or leave them to a caller that skips
+    /// every (member, its own socket) pair.
     pub fn from_sources_cached(
         &self,
         class: &[Source],
@@ -1194,6 +1293,64 @@ impl<'s> Engine<'s> {
         cache: &mut WalkCache,
     ) -> Vec<Outcome> {
         self.walk(class, keep_stopped, targets, false, cache)
+    }
+
+    /// Drops the members' packets to their own addresses from a class's
+    /// outcomes: what reaches a member's own socket from that member, and
+    /// what stopped anywhere on its way from a member to itself.
+    pub fn drop_self_pairs(&self, class: &[Source], outcomes: &mut Vec<Outcome>) {
+        if class.len() < 2 {
+            return;
+        }
+        let hosts: Vec<usize> = class.iter().map(|&s| self.source_dev(s)).collect();
+        // Every member's own ranges, sorted by start: (fam, lo, hi, member).
+        let mut own: Vec<(Fam, u128, u128, usize)> = hosts
+            .iter()
+            .flat_map(|&d| self.own[d].iter().map(move |&(f, lo, hi)| (f, lo, hi, d)))
+            .collect();
+        own.sort_unstable();
+        for o in outcomes.iter_mut() {
+            match o.end {
+                End::Reached { dev, .. } if hosts.contains(&dev) => {
+                    let mine: Vec<Cube> = self.own[dev]
+                        .iter()
+                        .map(|&(fam, lo, hi)| Cube {
+                            src: (lo, hi),
+                            ..Cube::full(fam)
+                        })
+                        .collect();
+                    o.space = std::mem::take(&mut o.space).split(&mine).1;
+                }
+                End::Reached { .. } => {}
+                End::Stopped { .. } => {
+                    // The diagonal: a member's own source and destination.
+                    let mut diagonal = Vec::new();
+                    for c in &o.space.0 {
+                        let start = own.partition_point(|e| (e.0, e.2) < (c.fam, c.src.0));
+                        for e in &own[start..] {
+                            if e.0 != c.fam || e.1 > c.src.1 {
+                                break;
+                            }
+                            let m = e.3;
+                            for &(f, lo, hi) in &self.own[m] {
+                                if f == c.fam && lo <= c.dst.1 && c.dst.0 <= hi {
+                                    let mut d = Cube::full(f);
+                                    d.src = (e.1, e.2);
+                                    d.dst = (lo, hi);
+                                    diagonal.push(d);
+                                }
+                            }
+                        }
+                    }
+                    if !diagonal.is_empty() {
+                        diagonal.sort_unstable();
+                        diagonal.dedup();
+                        o.space = std::mem::take(&mut o.space).split(&diagonal).1;
+                    }
+                }
+            }
+        }
+        outcomes.retain(|o| !o.space.is_empty());
     }
 
     /// Where a class's traffic to the open address space of catch-all
@@ -1215,7 +1372,9 @@ impl<'s> Engine<'s> {
                 });
             }
         }
-        self.walk(class, true, Some(&targets), true, &mut WalkCache::default())
+        let mut out = self.walk(class, true, Some(&targets), true, &mut WalkCache::default());
+        self.drop_self_pairs(class, &mut out);
+        out
     }
 
     fn walk(
@@ -1231,15 +1390,26 @@ impl<'s> Engine<'s> {
         };
         let dev = self.source_dev(first);
         let devs: Vec<usize> = class.iter().map(|s| self.source_dev(*s)).collect();
+        // A stand-in's own range is addresses no host has: its packets there
+        // reach no socket whatever happens to them.
+        let self_pairs = devs.len() > 1
+            && devs
+                .iter()
+                .all(|&d| self.self_direct[d] || !self.devices[d].owned.is_empty());
         let class_info = std::rc::Rc::new(Class {
             own: self.union_own(&devs),
             devs,
+            self_pairs,
         });
         let mut out = Sink {
             outcomes: Vec::new(),
             keep_stopped,
             egress,
             scratch: std::mem::take(&mut cache.0),
+            budget: cache.1.take(),
+            counted: 0,
+            pending: 0,
+            charged: 0,
         };
         for fam in [Fam::V4, Fam::V6] {
             // A lone stand-in sends one range per group of alike ranges.
@@ -1331,7 +1501,9 @@ impl<'s> Engine<'s> {
                 self.originate(flow, &mut out);
             }
         }
+        out.settle();
         cache.0 = out.scratch;
+        cache.1 = out.budget;
         out.outcomes
     }
 
@@ -1710,7 +1882,7 @@ impl<'s> Engine<'s> {
                         .flat_map(|c| ranges.iter().map(move |&r| Cube { src: r, ..*c }))
                         .collect(),
                 );
-                if class_request {
+                if class_request && !f.class.self_pairs {
                     // Each member's packets to its own addresses stay home.
                     let mut diagonal = Vec::new();
                     for (m, from) in &sends {
@@ -2170,6 +2342,12 @@ impl<'s> Engine<'s> {
             }
             None => {
                 let space = std::mem::take(&mut f.space);
+                // (Each box cut into its neighbours' pieces and the gaps between.)
+                if out.too_large(|| {
+                    2 * pieces_bound(&f.view, &space, Dim::Dst, intervals) + space.0.len()
+                }) {
+                    return;
+                }
                 Self::cut_by_field(&f.view, space, Dim::Dst, intervals)
             }
         };
@@ -2191,7 +2369,9 @@ impl<'s> Engine<'s> {
                     _ => merged.push((who, cubes)),
                 }
             }
-            merged.extend(home.map(|(k, v)| (Some(k), v)));
+            // The members' pieces were cut apart by destination (each
+            // member's own address): together again, they merge.
+            merged.extend(home.map(|(k, v)| (Some(k), Space(v).into_coalesced().0)));
             merged
         } else {
             pieces
@@ -2263,6 +2443,9 @@ impl<'s> Engine<'s> {
     }
 
     fn receive(&self, f: Flow, out: &mut Sink) {
+        if out.over() || out.too_large(|| f.space.0.len()) {
+            return;
+        }
         let dev = f.dev;
         let in_iface = f.in_iface.unwrap_or(0);
         let Some(mut f) = self.drop_martians(f, MartianAt::Receipt, out) else {
@@ -2574,6 +2757,9 @@ impl<'s> Engine<'s> {
         if ok.is_empty() {
             return;
         }
+        // Replies come home cut by member (each source's own address): the
+        // journey's packets are whole again once they are all home.
+        let ok = ok.into_coalesced();
         let mut path = path;
         path.remove(start);
         let Some(table) = &f.delivery else {
@@ -2595,12 +2781,13 @@ impl<'s> Engine<'s> {
             .iter()
             .take_while(|s| s.device() == dev)
             .count();
-        let by_member = keyed_pieces(
-            &table.view,
-            &ok,
-            Dim::Dst,
-            &self.group_iv[table.group as usize],
-        );
+        // The members' pieces, the parts cut from them and their outcomes:
+        // as many boxes again each, weighed before they are made.
+        let iv = &self.group_iv[table.group as usize];
+        if out.too_large(|| pieces_bound(&table.view, &ok, Dim::Dst, iv)) {
+            return;
+        }
+        let by_member = keyed_pieces(&table.view, &ok, Dim::Dst, iv);
         let mut parts = Vec::new();
         for (m, cubes) in by_member {
             let mut mine = Space(cubes);
@@ -2641,12 +2828,6 @@ impl<'s> Engine<'s> {
     }
 }
 
-/// The targets as disjoint cubes, socket endpoints that differ only in the
-/// destination address merged into ranges (a segment's web servers on port
-/// 443 become one cube), the DNAT match spaces cut away from them.
-/// Boxes grouped by key, in key order, each group in the order given: a
-/// stable sort by key without its buffer of boxes (they usually come in
-/// order already; if not, small (key, position) pairs are sorted).
 /// The sources that pass the martian check at `at`, per family: everything
 /// but the intervals of `route::MARTIANS` checked there.
 fn martian_ok(at: MartianAt) -> PerFam<Intervals> {
@@ -2677,6 +2858,9 @@ fn martian_ok(at: MartianAt) -> PerFam<Intervals> {
     ok
 }
 
+/// Boxes grouped by key, in key order, each group in the order given: a
+/// stable sort by key without its buffer of boxes (they usually come in
+/// order already; if not, small (key, position) pairs are sorted).
 fn group_by_key<K: Copy + Ord>(v: &mut Vec<(K, Cube)>) -> Vec<(K, Vec<Cube>)> {
     if !v.is_sorted_by_key(|&(k, _)| k) {
         let mut order: Vec<(K, u32)> = v
@@ -2767,6 +2951,36 @@ fn keyed_pieces<K: Copy + Ord>(
     out
 }
 
+/// How many boxes [`keyed_pieces`] makes, at most, without making them.
+fn pieces_bound<K>(
+    view: &View,
+    space: &Space,
+    dim: Dim,
+    fam_intervals: &[(Fam, u128, u128, K)],
+) -> usize {
+    let Field::Orig(d) = view.field(dim) else {
+        return space.0.len();
+    };
+    let v6 = fam_intervals.partition_point(|e| e.0 < Fam::V6);
+    space
+        .0
+        .iter()
+        .map(|c| {
+            let (a, b) = c.addr(d);
+            let ivs = if c.fam == Fam::V6 {
+                &fam_intervals[v6..]
+            } else {
+                &fam_intervals[..v6]
+            };
+            ivs.partition_point(|e| e.1 <= b)
+                .saturating_sub(ivs.partition_point(|e| e.2 < a))
+        })
+        .sum()
+}
+
+/// The targets as disjoint cubes, socket endpoints that differ only in the
+/// destination address merged into ranges (a segment's web servers on port
+/// 443 become one cube), the DNAT match spaces cut away from them.
 fn disjoint_targets(endpoints: Vec<Cube>, dnat: &[Cube]) -> Vec<Cube> {
     let mut endpoints = endpoints;
     endpoints.sort_unstable();
@@ -2963,6 +3177,8 @@ mod tests {
                 .into_iter()
                 .filter_map(|(k, v)| k.map(|k| (k, v)))
                 .collect();
+            let pieces: usize = want.iter().map(|(_, v)| v.len()).sum();
+            prop_assert!(pieces_bound(&view, &space, Dim::Dst, &list) >= pieces);
             prop_assert_eq!(keyed_pieces(&view, &space, Dim::Dst, &list), want);
         }
     }

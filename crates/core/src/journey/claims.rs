@@ -6,7 +6,8 @@ use std::net::IpAddr;
 
 use crate::evidence::{Claim, Fact, Hop, Outcome, OutcomeKind, Stage, Summary, Verdict};
 use crate::model::{
-    ConnState, Filter, ForwardedFor, MatchInput, Proxy, Rule, Socket, TlsClient, TlsServer,
+    ConnState, Filter, ForwardedFor, MatchInput, Proxy, Rule, RuleSource, Socket, SourceKind,
+    TlsClient, TlsServer,
 };
 
 use super::authenticate::Handshake;
@@ -176,8 +177,55 @@ pub(super) fn filter(
                 "what the request asks for: a packet filter reads headers, never the payload"
                     .to_string(),
             ));
+            if let Some(src) = &r.source {
+                imported(hop, src);
+            }
         }
         (Decider::Rule(_), None) => {}
+    }
+}
+
+/// What a rule translated from a cloud or cluster control proves beyond its
+/// addresses and ports, and what it takes on trust, by the kind of control.
+/// Called for every hop a sourced rule decides, allow or not.
+pub(super) fn imported(hop: &mut Hop, src: &RuleSource) {
+    let what = &src.label;
+    match src.kind {
+        Some(SourceKind::K8sNetworkPolicy) | Some(SourceKind::K8sAdminNetworkPolicy) => {
+            hop.proves.push(Claim::new(
+                Fact::ClientIdentity,
+                format!("which pods {what} means: their labels (and their namespaces' labels) as the API server held them when the CNI programmed the rule, turned into pod addresses"),
+            ));
+            hop.trusts.push(Claim::new(
+                Fact::Connection,
+                "that the cluster's CNI plugin enforces the policy at all (a CNI without NetworkPolicy support accepts it and enforces nothing) and has caught up with the latest change".to_string(),
+            ));
+            hop.trusts.push(Claim::new(
+                Fact::ClientIdentity,
+                "that labels are not writable by the workloads they describe: whoever may edit a pod's or a namespace's labels (a service account with `patch pods`) chooses which policies select it".to_string(),
+            ));
+            hop.trusts.push(Claim::new(
+                Fact::SourceAddress,
+                "that traffic from the pod's own node is harmless: Kubernetes always allows it (kubelet probes), whatever the policies say".to_string(),
+            ));
+        }
+        Some(SourceKind::AwsSecurityGroup) => {
+            hop.trusts.push(Claim::new(
+                Fact::Connection,
+                "that the security group attached to the network interface is the one described: AWS evaluates every group of the interface and allows what any of them allows".to_string(),
+            ));
+            hop.trusts.push(Claim::new(
+                Fact::ClientIdentity,
+                "that a referenced security group holds only the instances meant: membership of a group, not an address, decides, and whoever may attach the group to an instance widens the rule".to_string(),
+            ));
+        }
+        Some(SourceKind::AwsNetworkAcl) => {
+            hop.trusts.push(Claim::new(
+                Fact::Connection,
+                "nothing about the connection: a network ACL is stateless, so it checks each packet on its own and the reply needs a rule of its own".to_string(),
+            ));
+        }
+        None => {}
     }
 }
 

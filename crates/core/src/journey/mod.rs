@@ -357,6 +357,7 @@ impl<'s> Tracer<'s> {
             text: text.to_string(),
             line: origin.line,
             column: origin.column,
+            source: None,
         }
     }
 
@@ -898,6 +899,8 @@ impl<'s> Tracer<'s> {
                     };
                     let sees = if t.proto == Proto::Tcp {
                         "connection refused (TCP reset)"
+                    } else if t.proto == Proto::Sctp {
+                        "connection refused (SCTP ABORT)"
                     } else {
                         "port unreachable (ICMP)"
                     };
@@ -913,7 +916,7 @@ impl<'s> Tracer<'s> {
                     let o = self.stop(OutcomeKind::Refused, Some(dev), detail, sees);
                     // The host answers: a reset for TCP (a reply of the entry
                     // the SYN confirmed), ICMP port unreachable for UDP.
-                    let (kind, state) = if t.proto == Proto::Tcp {
+                    let (kind, state) = if t.proto.handshake() {
                         (AnswerKind::Reset, ConnState::Established)
                     } else {
                         (AnswerKind::PortUnreachable, ConnState::Related)
@@ -2016,6 +2019,7 @@ impl<'s> Tracer<'s> {
                     text: "allow state established,related".into(),
                     line: f.origin.line,
                     column: f.origin.column,
+                    source: None,
                 },
                 if state == ConnState::Related {
                     format!("{} (stateful) lets the packet through: it answers a connection conntrack knows (related)", f.name)
@@ -2026,13 +2030,16 @@ impl<'s> Tracer<'s> {
             filter::Decider::Rule(i) => {
                 let r = &f.rules[i];
                 (
-                    self.origin_ref(
-                        "filter rule",
-                        Some(&f.name),
-                        Some(i + 1),
-                        &r.text,
-                        &r.origin,
-                    ),
+                    RuleRef {
+                        source: r.source.clone(),
+                        ..self.origin_ref(
+                            "filter rule",
+                            Some(&f.name),
+                            Some(i + 1),
+                            &r.text,
+                            &r.origin,
+                        )
+                    },
                     format!(
                         "{} rule {} `{}` decides: {}",
                         f.name,
@@ -2091,6 +2098,11 @@ impl<'s> Tracer<'s> {
                 "conntrack: new connection recorded; its replies will match `established`".into(),
             );
         }
+        if let filter::Decider::Rule(i) = decision.by {
+            if let Some(src) = &f.rules[i].source {
+                hop.detail.push_str(&format!(" ({})", source_text(src)));
+            }
+        }
         if decision.action == Action::Allow {
             let r = match decision.by {
                 filter::Decider::Rule(i) => Some(&f.rules[i]),
@@ -2101,6 +2113,11 @@ impl<'s> Tracer<'s> {
                 claims::entry_not_policy(hop, f);
             }
             return None;
+        }
+        if let filter::Decider::Rule(i) = decision.by {
+            if let Some(src) = &f.rules[i].source {
+                claims::imported(hop, src);
+            }
         }
         if direction == Direction::Reply && !f.stateful {
             hop.detail
@@ -2186,5 +2203,16 @@ impl FilterHook {
             FilterHook::Forward => "forward",
             FilterHook::Output => "output",
         }
+    }
+}
+
+/// A rule's provenance as a verdict names it:
+/// `NetworkPolicy prod/allow-web, ingress rule 1, policies.yaml:23`.
+pub fn source_text(src: &crate::model::RuleSource) -> String {
+    match (src.label.is_empty(), src.line) {
+        (true, 0) => src.file.clone(),
+        (true, l) => format!("{}:{l}", src.file),
+        (false, 0) => format!("{}, {}", src.label, src.file),
+        (false, l) => format!("{}, {}:{l}", src.label, src.file),
     }
 }

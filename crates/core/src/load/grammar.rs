@@ -241,7 +241,7 @@ pub fn parse_proto(w: &Word) -> Parsed<Proto> {
         syntax(
             w.span,
             format!("unknown protocol `{}`", w.text),
-            "expected tcp, udp or icmp",
+            "expected tcp, udp, sctp or icmp",
         )
     })
 }
@@ -500,7 +500,7 @@ pub fn structured_rule_words(entries: &[(Node, Node)], source: &str) -> Parsed<V
     let mut out = Vec::new();
     for (k, _) in entries {
         let key = k.scalar_text().unwrap_or_default();
-        if !ORDER.contains(&key.as_str()) && key != "comment" {
+        if !ORDER.contains(&key.as_str()) && key != "comment" && key != "source" {
             let mut e = syntax(
                 k.span,
                 format!("unknown rule key `{key}`"),
@@ -519,7 +519,14 @@ pub fn structured_rule_words(entries: &[(Node, Node)], source: &str) -> Parsed<V
             continue;
         };
         if !matches!(*key, "action" | "proto") {
-            let keyword = if *key == "dport" { "port" } else { key };
+            // `port` means the destination port whatever comes before it: in
+            // the one-line form `port` right after `from` is the source port,
+            // so the destination port is written `dport`.
+            let keyword = if matches!(*key, "port" | "dport") {
+                "dport"
+            } else {
+                key
+            };
             out.push(Word {
                 text: keyword.to_string(),
                 span: k.span,
@@ -697,8 +704,8 @@ pub fn parse_socket_line(c: &mut Cursor) -> Parsed<RawSocket> {
     if !proto.has_ports() {
         return Err(syntax(
             head.span,
-            "only tcp and udp sockets listen on ports",
-            "expected tcp/PORT or udp/PORT",
+            "only tcp, udp and sctp sockets listen on ports",
+            "expected tcp/PORT, udp/PORT or sctp/PORT",
         ));
     }
     let port = parse_port(&Word {

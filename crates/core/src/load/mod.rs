@@ -880,6 +880,13 @@ impl<'t> Loader<'t> {
                 return None;
             }
         };
+        let source = match &item.kind {
+            NodeKind::Map(entries) => entries
+                .iter()
+                .find(|(k, _)| k.scalar_text().as_deref() == Some("source"))
+                .and_then(|(_, v)| self.rule_source(v)),
+            _ => None,
+        };
         let m = self.resolve_match(&raw.m, ctx)?;
         Some(Rule {
             action: raw.action,
@@ -887,6 +894,80 @@ impl<'t> Loader<'t> {
             matches: m,
             text: raw.canonical(),
             origin: self.origin(item.span),
+            source,
+        })
+    }
+
+    /// A structured rule's `source: { file, line, label, kind }`: where an
+    /// importer found the declaration it translated into this rule.
+    fn rule_source(&mut self, node: &Node) -> Option<RuleSource> {
+        const KEYS: &[&str] = &["file", "line", "label", "kind"];
+        let entries = self.map(node, "a rule's `source`");
+        self.check_keys(entries, KEYS, "a rule's `source`");
+        let get = |key: &str| {
+            entries
+                .iter()
+                .find(|(k, _)| k.scalar_text().as_deref() == Some(key))
+                .map(|(_, v)| v)
+        };
+        let file = match get("file") {
+            Some(v) => self.scalar(v, "`file`")?,
+            None => {
+                self.problem(
+                    node.span,
+                    "a rule's `source` has no `file`".to_string(),
+                    "expected `file: NAME`",
+                    Some("write `source: { file: policies.yaml, line: 23, label: ... }`".into()),
+                );
+                return None;
+            }
+        };
+        let line = match get("line") {
+            Some(v) => match &v.kind {
+                NodeKind::Int(n) if (0..=u32::MAX as i64).contains(n) => *n as u32,
+                _ => {
+                    self.problem(
+                        v.span,
+                        "`line` must be a line number".to_string(),
+                        "expected a whole number",
+                        None,
+                    );
+                    return None;
+                }
+            },
+            None => 0,
+        };
+        let label = match get("label") {
+            Some(v) => self.scalar(v, "`label`")?,
+            None => String::new(),
+        };
+        let kind = match get("kind") {
+            Some(v) => {
+                let t = self.scalar(v, "`kind`")?;
+                match SourceKind::parse(&t) {
+                    Some(k) => Some(k),
+                    None => {
+                        let names: Vec<&str> = SourceKind::ALL.iter().map(|k| k.name()).collect();
+                        let help = nearest(&t, names.iter().copied())
+                            .map(|s| format!("did you mean `{s}`?"))
+                            .or_else(|| Some(format!("the kinds are: {}", names.join(", "))));
+                        self.problem(
+                            v.span,
+                            format!("unknown source kind `{t}`"),
+                            "not a kind of control pathproof knows",
+                            help,
+                        );
+                        return None;
+                    }
+                }
+            }
+            None => None,
+        };
+        Some(RuleSource {
+            file,
+            line,
+            label,
+            kind,
         })
     }
 

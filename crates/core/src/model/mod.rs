@@ -10,7 +10,8 @@ mod rule;
 
 pub use addr::{AddrPart, AddrSet, AddrTerm, PortSet};
 pub use rule::{
-    Action, ConnState, Match, MatchInput, NatKind, NatRule, Proto, RejectWith, Rule, StateSet,
+    Action, ConnState, Match, MatchInput, NatKind, NatRule, Proto, RejectWith, Rule, RuleSource,
+    SourceKind, StateSet,
 };
 
 use serde::Serialize;

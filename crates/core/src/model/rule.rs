@@ -12,17 +12,26 @@ pub enum Proto {
     Tcp,
     Udp,
     Icmp,
+    /// SCTP: ports and connections like TCP (an INIT opens one, a reply
+    /// conntrack never saw the request of is invalid, a closed port
+    /// answers with an ABORT, which the client reports as refused).
+    Sctp,
 }
 
 impl Proto {
     pub fn has_ports(self) -> bool {
-        matches!(self, Proto::Tcp | Proto::Udp)
+        matches!(self, Proto::Tcp | Proto::Udp | Proto::Sctp)
+    }
+    /// A protocol whose connections open with a handshake (TCP, SCTP).
+    pub fn handshake(self) -> bool {
+        matches!(self, Proto::Tcp | Proto::Sctp)
     }
     pub fn name(self) -> &'static str {
         match self {
             Proto::Tcp => "tcp",
             Proto::Udp => "udp",
             Proto::Icmp => "icmp",
+            Proto::Sctp => "sctp",
         }
     }
     pub fn parse(s: &str) -> Option<Proto> {
@@ -30,6 +39,7 @@ impl Proto {
             "tcp" => Some(Proto::Tcp),
             "udp" => Some(Proto::Udp),
             "icmp" | "icmpv6" | "ping" => Some(Proto::Icmp),
+            "sctp" => Some(Proto::Sctp),
             _ => None,
         }
     }
@@ -202,6 +212,59 @@ pub struct Rule {
     /// The rule in its canonical one-line form.
     pub text: String,
     pub origin: Origin,
+    /// Where the rule really comes from, when an importer wrote it from
+    /// another file (a Kubernetes policy, an AWS security group).
+    pub source: Option<RuleSource>,
+}
+
+/// The declaration in someone else's file that a rule was translated from:
+/// the file and line, a label saying what it is, and what kind of control it
+/// is (the trace's claims depend on the kind: see `journey::claims`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct RuleSource {
+    pub file: String,
+    pub line: u32,
+    /// `NetworkPolicy prod/allow-web, ingress rule 1`
+    pub label: String,
+    pub kind: Option<SourceKind>,
+}
+
+/// The kinds of control an importer translates into filter rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum SourceKind {
+    /// A Kubernetes NetworkPolicy (networking.k8s.io/v1).
+    #[serde(rename = "k8s-networkpolicy")]
+    K8sNetworkPolicy,
+    /// A Kubernetes AdminNetworkPolicy, BaselineAdminNetworkPolicy or
+    /// ClusterNetworkPolicy (policy.networking.k8s.io).
+    #[serde(rename = "k8s-adminnetworkpolicy")]
+    K8sAdminNetworkPolicy,
+    /// An AWS security group rule.
+    #[serde(rename = "aws-security-group")]
+    AwsSecurityGroup,
+    /// An AWS network ACL entry.
+    #[serde(rename = "aws-network-acl")]
+    AwsNetworkAcl,
+}
+
+impl SourceKind {
+    pub const ALL: [SourceKind; 4] = [
+        SourceKind::K8sNetworkPolicy,
+        SourceKind::K8sAdminNetworkPolicy,
+        SourceKind::AwsSecurityGroup,
+        SourceKind::AwsNetworkAcl,
+    ];
+    pub fn name(self) -> &'static str {
+        match self {
+            SourceKind::K8sNetworkPolicy => "k8s-networkpolicy",
+            SourceKind::K8sAdminNetworkPolicy => "k8s-adminnetworkpolicy",
+            SourceKind::AwsSecurityGroup => "aws-security-group",
+            SourceKind::AwsNetworkAcl => "aws-network-acl",
+        }
+    }
+    pub fn parse(s: &str) -> Option<SourceKind> {
+        SourceKind::ALL.into_iter().find(|k| k.name() == s)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -117,6 +117,9 @@ pub fn trace_text(t: &Trace) -> String {
         if let Some(r) = rule_line(t, h) {
             let _ = writeln!(out, "{pad}rule: {r}");
         }
+        if let Some(src) = h.rule.as_ref().and_then(|r| r.source.as_ref()) {
+            let _ = writeln!(out, "{pad}from: {}", crate::journey::source_text(src));
+        }
         if let Some(s) = &h.state {
             let _ = writeln!(out, "{pad}state: {s}");
         }

@@ -103,7 +103,8 @@ pub(super) fn run(scn: &Scenario, from: &str, args: &[String]) -> Result<String,
             let wanted = match s.proto {
                 Proto::Tcp => o.tcp,
                 Proto::Udp => o.udp,
-                Proto::Icmp => false,
+                // ss lists SCTP sockets only with -S, which the model does not take.
+                Proto::Icmp | Proto::Sctp => false,
             };
             let v6_only = s.bind.is_ipv6() && !s.bind.is_unspecified();
             let family_ok = !((o.only4 && v6_only) || (o.only6 && s.bind.is_ipv4()));

@@ -145,7 +145,8 @@ pub(super) fn run(scn: &Scenario, from: &str, args: &[String]) -> Result<String,
     };
     let port = match o.proto {
         Proto::Icmp => None,
-        Proto::Tcp => Some(o.port.unwrap_or(80)),
+        // Only -T, -U and -I are read: SCTP probes never come from the options.
+        Proto::Tcp | Proto::Sctp => Some(o.port.unwrap_or(80)),
         Proto::Udp => Some(o.port.unwrap_or(33434)),
     };
     let to = match port {
