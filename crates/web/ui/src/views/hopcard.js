@@ -75,7 +75,7 @@ function render() {
     th.packet ? h("p", { class: "packet-line" }, L === 1 ? null : h("strong", {}, "Packet: "), h("span", { class: "packet-text" }, L === 1 ? th.packet[0].toUpperCase() + th.packet.slice(1) : th.packet))
       : hop.stage === "resolve" ? h("p", { class: "packet-line muted" }, L === 1 ? "No envelope travels yet: the name is looked up first." : "No packet on the wire here: the question goes to the view's resolver, which the model places at no address.") : null,
     ruleBlock(hop, t.file, L),
-    L >= 3 && th.state ? h("p", { class: "state" }, h("strong", {}, "State: "), th.state) : null,
+    L >= 3 && th.state ? h("p", { class: "state" }, h("strong", {}, "State: "), renderInline(th.state)) : null,
     h("div", { class: "claim-cols" },
       h("section", { class: "claim-col proves" }, h("h3", {}, L === 1 ? "Checked here" : "Proves"), claims(th.proves, "✔", "proves", L === 1 ? "Nothing is checked at this step." : "nothing")),
       h("section", { class: "claim-col trusts" }, h("h3", {}, L === 1 ? "Believed without checking" : "Takes on trust"), claims(th.trusts, "?", "trusts", L === 1 ? "Nothing is simply believed here." : "nothing"))),
