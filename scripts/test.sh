@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 say() { printf '\n==> %s\n' "$*"; }
 
 # Debian packages the tests need. Installed only when missing.
-APT_PACKAGES=(ca-certificates chromium iproute2 nftables iptables conntrack python3 python3-venv)
+APT_PACKAGES=(ca-certificates chromium iproute2 nftables iptables conntrack python3 python3-venv tcpdump)
 # Node runs the page's build check and browser tests; Debian's own nodejs and npm
 # when there is no node at all (a newer one, e.g. from NodeSource, is kept).
 command -v node >/dev/null || APT_PACKAGES+=(nodejs npm)

@@ -1,7 +1,9 @@
 //! `pathproof filter`: test packets against a real iptables-save or nft rule set.
 
+use std::collections::HashMap;
 use std::fmt::Write;
 
+use pathproof_rulesets::capture::{CaptureError, CaptureOptions, CaptureReader};
 use pathproof_rulesets::{parse_packet, parse_ruleset, DecidedBy, Decision, Step, TieNote, Via};
 use serde_json::{json, Value};
 
@@ -188,4 +190,310 @@ pub fn run(
         }
     }
     Ok(out)
+}
+
+/// Reads and parses a rule set, or the error the command prints.
+fn ruleset(path: &str) -> Result<pathproof_rulesets::Ruleset, InputError> {
+    let text = read(path, "rule set")?;
+    parse_ruleset(&text).map_err(|errors| {
+        let mut s = format!(
+            "error: {path} has {} problem{}\n",
+            errors.len(),
+            if errors.len() == 1 { "" } else { "s" }
+        );
+        for e in errors {
+            let _ = writeln!(
+                s,
+                "{path}:{}:{}: {}",
+                e.line,
+                e.column,
+                crate::diagnostics::clip(&e.message)
+            );
+        }
+        InputError(s)
+    })
+}
+
+fn open_capture<'a>(path: &str, options: CaptureOptions) -> Result<CaptureReader<'a>, InputError> {
+    let f = std::fs::File::open(path)
+        .map_err(|e| InputError(format!("error: cannot read capture {path}: {e}\n")))?;
+    CaptureReader::new(std::io::BufReader::new(f), options).map_err(|e| bad_capture(path, &e))
+}
+
+fn bad_capture(path: &str, e: &CaptureError) -> InputError {
+    InputError(format!(
+        "error: {path}: {e}\n  help: give a pcap or pcapng capture (tcpdump -w, dumpcap, tshark -w)\n"
+    ))
+}
+
+/// An output error other than a reader that went away.
+fn io(e: std::io::Error) -> Result<(), InputError> {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        Ok(())
+    } else {
+        Err(InputError(format!("error: cannot write the output: {e}\n")))
+    }
+}
+
+/// Counts of what a capture held, for the closing summary.
+#[derive(Default)]
+struct Tally {
+    packets: u64,
+    verdicts: std::collections::BTreeMap<String, u64>,
+    skipped: std::collections::BTreeMap<String, u64>,
+}
+
+impl Tally {
+    fn text(&self) -> String {
+        let v: Vec<String> = self
+            .verdicts
+            .iter()
+            .map(|(k, n)| format!("{n} {k}"))
+            .collect();
+        let skipped: u64 = self.skipped.values().sum();
+        let mut s = format!(
+            "# capture: {} packets: {}; {skipped} not evaluated\n",
+            self.packets,
+            if v.is_empty() {
+                "none decided".to_string()
+            } else {
+                v.join(", ")
+            }
+        );
+        for (why, n) in &self.skipped {
+            let _ = writeln!(s, "#   {n} not evaluated: {why}");
+        }
+        s
+    }
+}
+
+/// Why a packet was not evaluated, without the numbers that differ from packet to
+/// packet (so that the summary counts alike ones together).
+fn why_kind(why: &str) -> String {
+    why.split(" (").next().unwrap_or(why).to_string()
+}
+
+/// `pathproof filter RULESET --pcap FILE`: every packet of the capture, decided,
+/// written as it is read (the capture is never held whole).
+pub fn run_pcap(
+    ruleset_path: &str,
+    pcap: &str,
+    options: CaptureOptions,
+    json_out: bool,
+    out: &mut dyn std::io::Write,
+) -> Result<(), InputError> {
+    let rules = ruleset(ruleset_path)?;
+    let mut reader = open_capture(pcap, options)?;
+    let mut tally = Tally::default();
+    let mut notes: Vec<&String> = rules.notes().iter().collect();
+    notes.sort();
+    if json_out {
+        let head = json!({ "ruleset": ruleset_path, "capture": pcap });
+        let head = serde_json::to_string(&head).expect("plain values serialise");
+        if let Err(e) = write!(out, "{},\n  \"results\": [", head.trim_end_matches('}')) {
+            return io(e);
+        }
+    }
+    let mut first = true;
+    while let Some(item) = reader.next() {
+        let c = item.map_err(|e| bad_capture(pcap, &e))?;
+        tally.packets += 1;
+        let line = match &c.packet {
+            Err(why) => {
+                *tally.skipped.entry(why_kind(why)).or_insert(0) += 1;
+                if json_out {
+                    json!({ "number": c.number, "offset": c.offset, "time": c.time, "skipped": why })
+                        .to_string()
+                } else {
+                    format!("#{}  skip    {why}\n", c.number)
+                }
+            }
+            Ok(p) => {
+                let d = rules.evaluate(p);
+                if d.verdict != pathproof_rulesets::Verdict::Accept {
+                    // The capture's host refused it: conntrack keeps no entry.
+                    reader.refused(&c);
+                }
+                *tally.verdicts.entry(d.verdict.to_string()).or_insert(0) += 1;
+                if json_out {
+                    let mut v = decision_json(&p.to_string(), 0, &d);
+                    let m = v.as_object_mut().expect("an object");
+                    m.remove("packet_line");
+                    m.insert("number".into(), json!(c.number));
+                    m.insert("offset".into(), json!(c.offset));
+                    m.insert("time".into(), json!(c.time));
+                    v.to_string()
+                } else {
+                    let mut s = format!("#{}  {}\t{p}\n", c.number, d.render_line());
+                    if let Some(t) = d.render_tie() {
+                        let _ = writeln!(s, "  {t}");
+                    }
+                    s
+                }
+            }
+        };
+        let r = if json_out {
+            write!(out, "{}\n    {line}", if first { "" } else { "," })
+        } else {
+            out.write_all(line.as_bytes())
+        };
+        first = false;
+        if let Err(e) = r {
+            return io(e);
+        }
+    }
+    let tail = if json_out {
+        let skipped: u64 = tally.skipped.values().sum();
+        format!(
+            "\n  ],\n  \"summary\": {},\n  \"notes\": {}\n}}\n",
+            json!({ "packets": tally.packets, "verdicts": tally.verdicts, "not_evaluated": skipped, "not_evaluated_why": tally.skipped }),
+            json!(notes)
+        )
+    } else {
+        let mut s = tally.text();
+        for n in notes {
+            let _ = writeln!(s, "# note: {n}");
+        }
+        s
+    };
+    out.write_all(tail.as_bytes()).or_else(io)
+}
+
+/// What changed for one group of flows: the old and new verdict and deciders.
+#[derive(Default)]
+struct Group {
+    flows: u64,
+    packets: u64,
+    examples: Vec<String>,
+}
+
+/// `pathproof filter OLD NEW --pcap FILE`: the captured flows whose verdict the
+/// change changes, grouped by the rules responsible (old and new), with counts. A
+/// flow changes when one of its packets gets another verdict; it counts in the group
+/// of the first such packet, and all its changed packets count there.
+pub fn run_pcap_diff(
+    old_path: &str,
+    new_path: &str,
+    pcap: &str,
+    options: CaptureOptions,
+    json_out: bool,
+    out: &mut dyn std::io::Write,
+) -> Result<(), InputError> {
+    let old = ruleset(old_path)?;
+    let new = ruleset(new_path)?;
+    let mut reader = open_capture(pcap, options)?;
+    type Key = (String, String, String, String);
+    let mut groups: std::collections::BTreeMap<Key, Group> = std::collections::BTreeMap::new();
+    // Per changed flow: its group (flows are keyed by both ends, either way round).
+    let mut changed: HashMap<pathproof_rulesets::capture::FlowKey, Key> = HashMap::new();
+    let mut flows: std::collections::HashSet<pathproof_rulesets::capture::FlowKey> =
+        std::collections::HashSet::new();
+    let mut tally = Tally::default();
+    while let Some(item) = reader.next() {
+        let c = item.map_err(|e| bad_capture(pcap, &e))?;
+        tally.packets += 1;
+        let p = match &c.packet {
+            Err(why) => {
+                *tally.skipped.entry(why_kind(why)).or_insert(0) += 1;
+                continue;
+            }
+            Ok(p) => p,
+        };
+        let flow = c.flow.unwrap_or(pathproof_rulesets::capture::FlowKey {
+            iface: 0,
+            protocol: p.protocol,
+            a: (p.src, p.sport.unwrap_or(0)),
+            b: (p.dst, p.dport.unwrap_or(0)),
+        });
+        flows.insert(flow);
+        let (a, b) = (old.evaluate(p), new.evaluate(p));
+        // The capture was taken under the old rule set: its refusals shaped conntrack.
+        if a.verdict != pathproof_rulesets::Verdict::Accept {
+            reader.refused(&c);
+        }
+        *tally.verdicts.entry(a.verdict.to_string()).or_insert(0) += 1;
+        if a.verdict == b.verdict {
+            continue;
+        }
+        let key = match changed.get(&flow) {
+            Some(k) => k.clone(),
+            None => {
+                let k = (
+                    a.verdict.to_string(),
+                    a.decided_by.render(),
+                    b.verdict.to_string(),
+                    b.decided_by.render(),
+                );
+                changed.insert(flow, k.clone());
+                let g = groups.entry(k.clone()).or_default();
+                g.flows += 1;
+                if g.examples.len() < 5 {
+                    g.examples.push(format!(
+                        "{flow} (first changed at packet {}: {p})",
+                        c.number
+                    ));
+                }
+                k
+            }
+        };
+        groups.get_mut(&key).expect("made above").packets += 1;
+    }
+    // Most flows first, then by the rules.
+    let mut list: Vec<(&Key, &Group)> = groups.iter().collect();
+    list.sort_by(|x, y| y.1.flows.cmp(&x.1.flows).then(x.0.cmp(y.0)));
+    let skipped: u64 = tally.skipped.values().sum();
+    let text = if json_out {
+        let gs: Vec<Value> = list
+            .iter()
+            .map(|(k, g)| {
+                json!({
+                    "old_verdict": k.0, "old_decided_by": k.1,
+                    "new_verdict": k.2, "new_decided_by": k.3,
+                    "flows": g.flows, "packets": g.packets, "examples": g.examples,
+                })
+            })
+            .collect();
+        let v = json!({
+            "old": old_path, "new": new_path, "capture": pcap,
+            "packets": tally.packets, "flows": flows.len(), "not_evaluated": skipped,
+            "not_evaluated_why": tally.skipped,
+            "changed_flows": changed.len(), "groups": gs,
+        });
+        let mut s = serde_json::to_string_pretty(&v).expect("plain values serialise");
+        s.push('\n');
+        s
+    } else {
+        let mut s = format!(
+            "{pcap}: {} packets in {} flows ({skipped} packets not evaluated); {} flow{} change verdict from {old_path} to {new_path}\n",
+            tally.packets,
+            flows.len(),
+            changed.len(),
+            if changed.len() == 1 { "" } else { "s" }
+        );
+        for (k, g) in &list {
+            let _ = writeln!(
+                s,
+                "\n{} -> {}: {} flow{}, {} packet{}",
+                k.0,
+                k.2,
+                g.flows,
+                if g.flows == 1 { "" } else { "s" },
+                g.packets,
+                if g.packets == 1 { "" } else { "s" }
+            );
+            let _ = writeln!(s, "  was: {}", k.1);
+            let _ = writeln!(s, "  now: {}", k.3);
+            for e in &g.examples {
+                let _ = writeln!(s, "  e.g. {e}");
+            }
+            if g.flows as usize > g.examples.len() {
+                let _ = writeln!(s, "  and {} more", g.flows as usize - g.examples.len());
+            }
+        }
+        for (why, n) in &tally.skipped {
+            let _ = writeln!(s, "# {n} not evaluated: {why}");
+        }
+        s
+    };
+    out.write_all(text.as_bytes()).or_else(io)
 }

@@ -97,11 +97,13 @@ pub fn run(cmd: LabCommand) -> Result<(String, bool), InputError> {
             // Load once here so a bad scenario or variant is reported in full.
             scenario_arg::load(scenario.as_deref(), variant.as_deref())?;
             let name = lab_name(scenario.as_deref(), l.as_deref())?;
+            let files = scenario_arg::read_files(&file, &text)?;
             let spec = lab::LabSpec {
                 lab: name,
                 file,
                 text,
                 variant,
+                files,
             };
             let exe = std::env::current_exe()
                 .map_err(|e| err(format!("cannot find my own binary: {e}")))?;
@@ -113,7 +115,7 @@ pub fn run(cmd: LabCommand) -> Result<(String, bool), InputError> {
             let r = lab::up_interruptible(&spec, &sup).map_err(err)?;
             Ok((
                 format!(
-                    "lab {} is up: {} namespaces, {} interfaces, {} nft rule sets, {} sockets ({} ms)\n",
+                    "lab {} is up: {} namespaces, {} interfaces, {} rule sets, {} sockets ({} ms)\n",
                     r.lab, r.namespaces, r.links, r.rulesets, r.sockets, r.millis
                 ),
                 true,

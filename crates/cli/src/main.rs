@@ -50,16 +50,34 @@ enum Command {
     },
     /// Follow one journey hop by hop, with what each checkpoint proves and takes on trust.
     Trace(TraceArgs),
-    /// Test packets against a real iptables-save or nft rule set, with netfilter's semantics.
+    /// Test packets against a real iptables-save or nft rule set, with netfilter's semantics;
+    /// or every packet of a capture (`--pcap`), or which captured flows a change to a rule set
+    /// changes (`filter OLD NEW --pcap FILE`).
     Filter {
         /// The rule set: `iptables-save` output or `nft list ruleset` output.
         ruleset: String,
+        /// With --pcap: the changed rule set, to compare with the first.
+        #[arg(requires = "pcap")]
+        new_ruleset: Option<String>,
         /// One packet: `PROTO SRC[:PORT] -> DST[:PORT] [in IFACE] [out IFACE] [state S] [hook H]`.
-        #[arg(long, conflicts_with = "packets")]
+        #[arg(long, conflicts_with_all = ["packets", "pcap"])]
         packet: Option<String>,
         /// A file of packets, one per line (blank lines and `#` comments are skipped).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "pcap")]
         packets: Option<String>,
+        /// A capture (pcap or pcapng): every packet, with the conntrack state the capture gives it.
+        #[arg(long, value_name = "FILE")]
+        pcap: Option<String>,
+        /// With --pcap: the hook every packet is evaluated at (default: input; with a Linux
+        /// cooked capture, what the host sent is output).
+        #[arg(long, value_enum, requires = "pcap")]
+        hook: Option<HookArg>,
+        /// With --pcap: the input interface name every packet has.
+        #[arg(long = "in", value_name = "IFACE", requires = "pcap")]
+        in_iface: Option<String>,
+        /// With --pcap: the output interface name every packet has.
+        #[arg(long = "out", value_name = "IFACE", requires = "pcap")]
+        out_iface: Option<String>,
         #[arg(long, value_enum, default_value = "text")]
         format: ListFormat,
     },
@@ -87,6 +105,10 @@ enum Command {
         /// networks it is reached from), or `auto` (sockets up to 100 of them).
         #[arg(long, value_enum, default_value = "auto")]
         view: ReachView,
+        /// JSON and CSV one (sources, socket) pair at a time, as before
+        /// classes of journeys (JSON schema 1); grows with the pairs.
+        #[arg(long)]
+        pairs: bool,
     },
     /// Evaluate the scenario's `expect:` lines; exit 1 when one does not hold.
     Check {
@@ -102,7 +124,7 @@ enum Command {
         #[command(subcommand)]
         cmd: lab_cmd::LabCommand,
     },
-    /// Real configurations as a scenario: `import k8s PATH...`, `import aws DIR`.
+    /// Real configurations as a scenario: `import k8s PATH...`, `import aws DIR`, `import hosts NAME=DIR...` (docs/import.md).
     Import {
         #[command(subcommand)]
         what: import_cmd::ImportCommand,
@@ -219,6 +241,13 @@ enum ListFormat {
     Json,
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum HookArg {
+    Input,
+    Forward,
+    Output,
+}
+
 /// Writes a command's answer to standard output. A reader that goes away
 /// (`pathproof reach | head`) ends the output quietly, as with other Unix
 /// tools, instead of a panic; another write error is reported.
@@ -301,9 +330,45 @@ fn run(cli: Cli) -> Result<ExitCode, InputError> {
         }
         Command::Filter {
             ruleset,
+            new_ruleset,
+            packet,
+            packets,
+            pcap: Some(pcap),
+            hook,
+            in_iface,
+            out_iface,
+            format,
+            ..
+        } => {
+            let options = pathproof_rulesets::capture::CaptureOptions {
+                hook: hook.map(|h| match h {
+                    HookArg::Input => pathproof_rulesets::Hook::Input,
+                    HookArg::Forward => pathproof_rulesets::Hook::Forward,
+                    HookArg::Output => pathproof_rulesets::Hook::Output,
+                }),
+                in_iface,
+                out_iface,
+            };
+            let _ = (packet, packets);
+            let json = matches!(format, ListFormat::Json);
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            let r = match &new_ruleset {
+                None => filter_cmd::run_pcap(&ruleset, &pcap, options, json, &mut out),
+                Some(new) => {
+                    filter_cmd::run_pcap_diff(&ruleset, new, &pcap, options, json, &mut out)
+                }
+            };
+            written(std::io::Write::flush(&mut out));
+            r?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Filter {
+            ruleset,
             packet,
             packets,
             format,
+            ..
         } => {
             let out = filter_cmd::run(
                 &ruleset,
@@ -322,6 +387,7 @@ fn run(cli: Cli) -> Result<ExitCode, InputError> {
             variant,
             format,
             view,
+            pairs,
         } => {
             let scn = scenario_arg::load(scenario.as_deref(), variant.as_deref())?;
             let view = match view {
@@ -340,8 +406,14 @@ fn run(cli: Cli) -> Result<ExitCode, InputError> {
                 // gigabytes.
                 use std::io::Write;
                 let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-                let result =
-                    reach_cmd::reach_to(&scn, from.as_deref(), to.as_deref(), format, &mut out)?;
+                let result = reach_cmd::reach_to(
+                    &scn,
+                    from.as_deref(),
+                    to.as_deref(),
+                    format,
+                    pairs,
+                    &mut out,
+                )?;
                 written(result.and_then(|()| out.flush()));
                 return Ok(ExitCode::SUCCESS);
             }

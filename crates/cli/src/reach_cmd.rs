@@ -90,13 +90,16 @@ pub fn reach_to(
     from: Option<&str>,
     to: Option<&str>,
     format: &str,
+    pairs: bool,
     out: impl std::io::Write,
 ) -> Result<std::io::Result<()>, InputError> {
     let q = reach_query(scn, from, to)?;
     let r = reach::reach(scn, &q);
-    Ok(match format {
-        "csv" => reach::write_csv(scn, &r, out),
-        _ => reach::write_json(scn, &r, out),
+    Ok(match (format, pairs) {
+        ("csv", false) => reach::write_csv(scn, &r, out),
+        ("csv", true) => reach::write_csv_pairs(scn, &r, out),
+        (_, false) => reach::write_json(scn, &r, out),
+        (_, true) => reach::write_json_pairs(scn, &r, out),
     })
 }
 

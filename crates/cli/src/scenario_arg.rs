@@ -32,5 +32,43 @@ pub fn load_text(arg: Option<&str>) -> Result<(String, String), InputError> {
 
 pub fn load(arg: Option<&str>, variant: Option<&str>) -> Result<Scenario, InputError> {
     let (file, text) = load_text(arg)?;
-    pathproof_core::load(&file, &text, variant).map_err(|e| InputError(diagnostics::load_error(&e)))
+    let files = read_files(&file, &text)?;
+    pathproof_core::load_with(&file, &text, variant, &files)
+        .map_err(|e| InputError(diagnostics::load_error(&e)))
+}
+
+/// The files a scenario names (`ruleset:`), read relative to the scenario's folder.
+/// A built-in scenario names none.
+pub fn read_files(file: &str, text: &str) -> Result<pathproof_core::Files, InputError> {
+    let mut files = pathproof_core::Files::new();
+    let dir = std::path::Path::new(file)
+        .parent()
+        .map(|p| p.to_path_buf())
+        .unwrap_or_default();
+    for name in pathproof_core::referenced_files(text) {
+        let path = dir.join(&name);
+        match std::fs::read(&path) {
+            Ok(bytes) => match String::from_utf8(bytes) {
+                Ok(t) => {
+                    files.insert(name, t);
+                }
+                Err(e) => {
+                    return Err(InputError(format!(
+                        "error: {} (named by {file}'s `ruleset:`) is not UTF-8 text (first bad byte at offset {})\n",
+                        path.display(),
+                        e.utf8_error().valid_up_to()
+                    )))
+                }
+            },
+            // Not read: the loader names the `ruleset:` line that wants it.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(InputError(format!(
+                    "error: cannot read {} (named by {file}'s `ruleset:`): {e}\n",
+                    path.display()
+                )))
+            }
+        }
+    }
+    Ok(files)
 }

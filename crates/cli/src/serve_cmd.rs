@@ -63,7 +63,8 @@ pub fn run(
     let (file, text) = scenario_arg::load_text(scenario)?;
     let lessons = crate::learn_cmd::load(lessons)?;
     let extra = lessons.iter().filter(|l| !l.builtin).count();
-    let current = pathproof_web::Current::load(&file, &text)
+    let files = scenario_arg::read_files(&file, &text)?;
+    let current = pathproof_web::Current::load_with(&file, &text, &files)
         .map_err(|e| InputError(diagnostics::load_error(&e)))?;
     let name = current.base.name.clone();
     // A server runs for hours: freed memory goes back to the system (the

@@ -24,13 +24,34 @@ fn reach_table_json_csv() {
         .stdout
         .clone();
     let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["schema"], 2);
+    let classes = v["classes"].as_array().unwrap();
+    assert!(classes
+        .iter()
+        .all(|j| j["sources"] == serde_json::json!(["web"])));
+    assert!(classes.iter().any(|j| j["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|t| t["host"] == "api")
+        && j["port"] == 8080));
+    // One (sources, socket) pair at a time, as before classes.
+    let out = pathproof()
+        .args(["reach", "--from", "web", "--format", "json", "--pairs"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["schema"], 1);
     let journeys = v["journeys"].as_array().unwrap();
     assert!(journeys.iter().all(|j| j["source"] == "web"));
     assert!(journeys
         .iter()
         .any(|j| j["host"] == "api" && j["port"] == 8080));
     let csv = pathproof()
-        .args(["reach", "--to", "db", "--format", "csv"])
+        .args(["reach", "--to", "db", "--format", "csv", "--pairs"])
         .assert()
         .success()
         .get_output()

@@ -143,9 +143,10 @@ pub struct RuleRef {
     /// (the filter, the host, the network).
     pub line: u32,
     pub column: u32,
-    /// Where an importer found the declaration this rule was translated
-    /// from (a Kubernetes policy rule, an AWS security group rule), with
-    /// its file and line there; absent for rules written by hand.
+    /// The line of another file the rule comes from: a host's `ruleset:`
+    /// (then `line` is the scenario's `ruleset:` key), or the declaration an
+    /// importer translated (a Kubernetes policy rule, an AWS security group
+    /// rule); absent for rules written in the scenario.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source: Option<RuleSource>,
 }

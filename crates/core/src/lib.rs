@@ -7,7 +7,7 @@
 pub mod load;
 pub mod model;
 
-pub use load::{load, LoadError, Problem};
+pub use load::{load, load_with, referenced_files, Files, LoadError, Problem};
 pub mod evidence;
 pub mod journey;
 

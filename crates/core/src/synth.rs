@@ -1695,7 +1695,10 @@ impl SHost {
 /// The YAML text of a random small scenario: 2–4 networks, 3–8 hosts, random
 /// routes, 1–3 stateful or stateless filters of 5–30 rules, SNAT, DNAT and
 /// masquerade, IPv4 and IPv6, sockets on random ports and bound addresses,
-/// DNS with CNAMEs, expectations, and a `break` and a `harden` variant.
+/// DNS with CNAMEs, expectations, and a `break` and a `harden` variant; for
+/// some seeds reverse proxies (chains, loops, rings entered from the side)
+/// and expectations from a network (`small_extras`, a random stream of their
+/// own, so that adding them changed nothing else of any seed).
 pub fn small(seed: u64) -> String {
     let mut rng = SplitMix64::new(seed ^ 0x736d_616c_6c5f_7363);
     let r = &mut rng;
@@ -2031,6 +2034,11 @@ pub fn small(seed: u64) -> String {
         }
     }
 
+    // Reverse proxies and sources that stand for a network, from a random
+    // stream of their own: everything above, and every draw below, is what
+    // it was before they existed.
+    let extras = small_extras(seed, &hosts, routers, &nets);
+
     // Text.
     let mut out = String::new();
     let _ = writeln!(out, "name: synth-small-{seed}");
@@ -2100,6 +2108,11 @@ pub fn small(seed: u64) -> String {
             let l: Vec<String> = h.socks.iter().map(|s| q(&s.line())).collect();
             let _ = writeln!(out, "    listen: [{}]", l.join(", "));
         }
+        for (k, proxy) in &extras.proxies {
+            if hosts[*k].name == h.name {
+                let _ = writeln!(out, "    proxy: {proxy}");
+            }
+        }
     }
     out.push_str("dns:\n  lab:\n");
     for h in &hosts {
@@ -2127,6 +2140,9 @@ pub fn small(seed: u64) -> String {
             q(&format!("{verb} {a} -> {}:{port}", b.name))
         );
     }
+    for e in &extras.expect {
+        let _ = writeln!(out, "  - {}", q(e));
+    }
     let _ = writeln!(
         out,
         "  - {}",
@@ -2148,6 +2164,137 @@ pub fn small(seed: u64) -> String {
     );
     out.push_str("    hosts:\n      r0:\n        rp_filter: strict\n");
     out
+}
+
+/// What `small` adds from a random stream of its own (seeded from the seed),
+/// drawn after everything else, so that the rest of each seed's scenario is
+/// what it was before these existed.
+struct SmallExtras {
+    /// Reverse proxies: (host index, the `proxy:` mapping).
+    proxies: Vec<(usize, String)>,
+    /// Expectations whose source is a network, which the model (and the
+    /// lab) send from a stand-in.
+    expect: Vec<String>,
+}
+
+/// Reverse proxies for some seeds: a chain of one to three ending at a
+/// socket chosen at random (maybe a proxy met before: a loop), a proxy
+/// whose upstream is itself, two whose upstreams are each other, or a ring
+/// of one or two entered from a proxy beside it. Each listens on one of its
+/// host's TCP sockets, and each upstream is a host and port with a TCP
+/// socket. And for most seeds, one or two expectations from a network
+/// (mostly the catch-all `internet`) to a socket, and one to the address a
+/// DNAT publishes.
+fn small_extras(seed: u64, hosts: &[SHost], routers: usize, nets: &[SNet]) -> SmallExtras {
+    let mut rng = SplitMix64::new(seed ^ 0x7072_6f78_6965_7321);
+    let r = &mut rng;
+    let mut proxies = Vec::new();
+    // The hosts with a TCP socket, and those sockets' ports.
+    let tcp: Vec<(usize, Vec<u16>)> = (routers..hosts.len())
+        .filter_map(|k| {
+            let ports: Vec<u16> = hosts[k]
+                .socks
+                .iter()
+                .filter(|s| s.proto == "tcp")
+                .map(|s| s.port)
+                .collect();
+            (!ports.is_empty()).then_some((k, ports))
+        })
+        .collect();
+    if !tcp.is_empty() && r.chance(0.45) {
+        let n = tcp.len();
+        let mut order: Vec<usize> = (0..n).collect();
+        for i in (1..n).rev() {
+            order.swap(i, r.below(i + 1));
+        }
+        let port_of = |r: &mut SplitMix64, c: usize| -> u16 { *r.pick(&tcp[c].1) };
+        // The proxies in the order a request meets them, and where the
+        // last one sends it.
+        let mut chain: Vec<(usize, u16)> = Vec::new();
+        let end: (usize, u16) = match r.below(4) {
+            0 => {
+                for &c in &order[..r.range(1, n.min(3))] {
+                    chain.push((c, port_of(r, c)));
+                }
+                let c = r.below(n);
+                (c, port_of(r, c))
+            }
+            2 if n >= 2 => {
+                for &c in &order[..2] {
+                    chain.push((c, port_of(r, c)));
+                }
+                chain[0]
+            }
+            3 if n >= 2 => {
+                let ring = r.range(1, (n - 1).min(2));
+                for &c in &order[..1 + ring] {
+                    chain.push((c, port_of(r, c)));
+                }
+                chain[1]
+            }
+            _ => {
+                let c = order[0];
+                chain.push((c, port_of(r, c)));
+                chain[0]
+            }
+        };
+        for (i, &(c, port)) in chain.iter().enumerate() {
+            let (uc, up) = chain.get(i + 1).copied().unwrap_or(end);
+            let mode = match r.below(5) {
+                0 => ", forwarded_for: overwrite",
+                1 => ", forwarded_for: pass",
+                2 => ", forwarded_for: strip",
+                _ => "",
+            };
+            proxies.push((
+                tcp[c].0,
+                format!(
+                    "{{ port: {port}, mode: reverse, upstream: \"{}:{up}\"{mode} }}",
+                    hosts[tcp[uc].0].name
+                ),
+            ));
+        }
+    }
+    let mut expect = Vec::new();
+    let socks: Vec<(usize, &Sock)> = (routers..hosts.len())
+        .flat_map(|k| hosts[k].socks.iter().map(move |s| (k, s)))
+        .collect();
+    if !socks.is_empty() && r.chance(0.7) {
+        let catch_all = nets.iter().position(|n| n.catch_all);
+        for _ in 0..r.range(1, 2) {
+            let net = match catch_all {
+                Some(i) if r.chance(0.75) => i,
+                _ => r.below(nets.len()),
+            };
+            let (k, s) = socks[r.below(socks.len())];
+            let verb = if r.chance(0.5) { "allow" } else { "deny" };
+            let proto = if s.proto == "udp" { "udp " } else { "" };
+            expect.push(format!(
+                "{verb} {proto}{} -> {}:{}",
+                nets[net].name, hosts[k].name, s.port
+            ));
+        }
+        // The address and port a DNAT publishes, from the network it
+        // listens on: "dnat tcp to ADDR port PORT in NET -> HOST:PORT".
+        let dnat = hosts[0].nat.iter().find_map(|x| {
+            let w: Vec<&str> = x.split_whitespace().collect();
+            match w.as_slice() {
+                ["dnat", "tcp", "to", a, "port", p, "in", net, ..] => Some((*a, *p, *net)),
+                _ => None,
+            }
+        });
+        if let Some((a, p, net)) = dnat {
+            if r.chance(0.5) {
+                let a = if a.contains(':') {
+                    format!("[{a}]")
+                } else {
+                    a.to_string()
+                };
+                expect.push(format!("allow {net} -> {a}:{p}"));
+            }
+        }
+    }
+    SmallExtras { proxies, expect }
 }
 
 fn small_addrs(

@@ -480,7 +480,7 @@ proptest! {
     /// first match; redundant iff removing it changes no packet's decision.
     #[test]
     fn shadowed_and_redundant_agree_with_brute_force(rules in prop::collection::vec(arb_rule(), 1..7), stateful in any::<bool>(), default_drop in any::<bool>()) {
-        let filter = Filter { name: "f".into(), stateful, default: if default_drop { Action::Drop } else { Action::Allow }, default_origin: Origin::default(), rules, origin: Origin::default() };
+        let filter = Filter { name: "f".into(), stateful, default: if default_drop { Action::Drop } else { Action::Allow }, default_origin: Origin::default(), default_source: None, rules, origin: Origin::default(), source: None, loopback: None };
         let statuses = analyse_filter(&filter, &Domain::everywhere(2, stateful), 1_000_000);
         let packets = universe(stateful);
         let decide = |skip: Option<usize>, p: &MatchInput| first_match(&filter.rules, skip, p).map(|i| filter.rules[i].action).unwrap_or(filter.default);

@@ -325,8 +325,11 @@ fn filter_of(rules: Vec<Rule>, stateful: bool, default_drop: bool) -> Filter {
             Action::Allow
         },
         default_origin: Origin::default(),
+        default_source: None,
         rules,
         origin: Origin::default(),
+        source: None,
+        loopback: None,
     }
 }
 

@@ -93,7 +93,13 @@ fn csv_has_one_row_per_path_and_a_header() {
     let ex = examples::get("mini-lab").unwrap();
     let scn = load(&ex.file(), ex.text, None).unwrap();
     let r = reach(&scn, &ReachQuery::default());
+    // A row per path of each class.
     let csv = render_csv(&scn, &r);
+    let paths: usize = r.journeys.iter().map(|j| j.paths.len()).sum();
+    assert_eq!(csv.lines().count(), paths + 1);
+    assert!(csv.starts_with("sources,source_kind,targets,pairs,proto,port,"));
+    // With --pairs: a row per path of each (sources, socket) pair.
+    let csv = pathproof_core::analysis::reach::render_csv_pairs(&scn, &r);
     let paths: usize = r.per_target(&scn).map(|j| j.paths.len()).sum();
     assert_eq!(csv.lines().count(), paths + 1);
     assert!(csv.starts_with("source,source_kind,host,socket,proto,port,"));
@@ -195,6 +201,16 @@ filters:
     // A journey's path starts at its first member, never at another member
     // of the class it was walked with.
     let v: serde_json::Value = serde_json::from_str(&render_json(&scn, &r)).unwrap();
+    for j in v["classes"].as_array().unwrap() {
+        let first = j["sources"][0].as_str().unwrap();
+        for p in j["paths"].as_array().unwrap() {
+            assert_eq!(p["devices"][0].as_str().unwrap(), first, "{j}");
+        }
+    }
+    let v: serde_json::Value = serde_json::from_str(
+        &pathproof_core::analysis::reach::render_json_pairs(&scn, &r),
+    )
+    .unwrap();
     for j in v["journeys"].as_array().unwrap() {
         let first = j["source"].as_str().unwrap().split(' ').next().unwrap();
         for p in j["paths"].as_array().unwrap() {

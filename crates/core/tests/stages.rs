@@ -1,7 +1,7 @@
 //! One table per stage: small scenarios written inline, each row a journey and
 //! the outcome (and evidence) the stage must produce.
 
-use pathproof_core::evidence::{Fact, OutcomeKind, Stage, Trace, Verdict};
+use pathproof_core::evidence::{Direction, Fact, OutcomeKind, Stage, Trace, Verdict};
 use pathproof_core::model::{Proto, Scenario};
 use pathproof_core::{load, trace, Query};
 
@@ -884,20 +884,20 @@ filters:
 fn what_the_sender_sees_when_its_own_kernel_stops_the_packet() {
     let yaml = r#"
 networks:
-  a: { cidr: 10.1.0.0/24, gateway: r1 }
-  b: { cidr: 10.2.0.0/24, gateway: r1 }
+  a: { cidr: [10.1.0.0/24, "fd01::/64"], gateway: r1 }
+  b: { cidr: [10.2.0.0/24, "fd02::/64"], gateway: r1 }
 hosts:
   src:
-    at: a 10.1.0.10
+    at: a 10.1.0.10 fd01::10
     routes: ["10.2.0.66/32 blackhole"]
     output: out
     listen: ["tcp/1", "udp/1"]
-  r1: { router: true, at: [a 10.1.0.1, b 10.2.0.1], routes: ["10.2.0.77/32 blackhole"] }
+  r1: { router: true, at: [a 10.1.0.1 fd01::1, b 10.2.0.1 fd02::1], routes: ["10.2.0.77/32 blackhole"] }
   dst: { at: b 10.2.0.10, listen: ["tcp/80", "udp/80"] }
   gone: { at: b 10.2.0.66, listen: ["tcp/80", "udp/80"] }
   far: { at: b 10.2.0.77, listen: ["tcp/80", "udp/80"] }
-  dropped: { at: b 10.2.0.20, listen: ["tcp/80", "udp/80"] }
-  rejected: { at: b 10.2.0.21, listen: ["tcp/80", "udp/80"] }
+  dropped: { at: b 10.2.0.20 fd02::20, listen: ["tcp/80", "udp/80"] }
+  rejected: { at: b 10.2.0.21 fd02::21, listen: ["tcp/80", "udp/80"] }
 filters:
   out:
     default: allow
@@ -944,6 +944,38 @@ filters:
             t.outcome.text
         );
     }
+    // IPv6: a datagram fails with EPERM as over IPv4, but an echo request
+    // does not (Linux's ping_v6_sendmsg ignores what sending it returns):
+    // dropped, it is lost; rejected, the ICMPv6 error comes back over
+    // loopback (measured on Linux 6.18; the lab's differential found it).
+    let rows: &[(&str, Proto, OutcomeKind, &str)] = &[
+        ("dropped:80", Proto::Udp, OutcomeKind::Dropped, SEES_EPERM),
+        ("rejected:80", Proto::Udp, OutcomeKind::Rejected, SEES_EPERM),
+        (
+            "dropped",
+            Proto::Icmp,
+            OutcomeKind::Dropped,
+            "connection timed out (no answer)",
+        ),
+        (
+            "rejected",
+            Proto::Icmp,
+            OutcomeKind::Rejected,
+            "destination unreachable (ICMP)",
+        ),
+    ];
+    for (to, proto, kind, sees) in rows {
+        let t = run(&scn, "src", to, |q| {
+            q.proto = *proto;
+            q.ipv6 = true;
+        });
+        assert_eq!(
+            (t.outcome.kind, t.outcome.client_sees.as_str()),
+            (*kind, *sees),
+            "src -> {to} ({proto:?}, IPv6): {}",
+            t.outcome.text
+        );
+    }
 }
 
 /// Reverse proxies chain: each hands the request to its upstream until a
@@ -955,7 +987,7 @@ filters:
 fn reverse_proxy_chains_and_loops() {
     let yaml = r#"
 networks:
-  lan: { cidr: 10.0.0.0/24 }
+  lan: { cidr: [10.0.0.0/24, "fd00::/64"] }
 hosts:
   client: { at: lan 10.0.0.2 }
   a: { at: lan 10.0.0.10, listen: ["tcp/80 http"], proxy: { port: 80, mode: reverse, upstream: "b:80" } }
@@ -968,6 +1000,8 @@ hosts:
   r1: { at: lan 10.0.0.41, listen: ["tcp/80 http"], proxy: { port: 80, mode: reverse, upstream: "r2:80" } }
   r2: { at: lan 10.0.0.42, listen: ["tcp/80 http"], proxy: { port: 80, mode: reverse, upstream: "r3:80" } }
   r3: { at: lan 10.0.0.43, listen: ["tcp/80 http"], proxy: { port: 80, mode: reverse, upstream: "r1:80" } }
+  v4only: { at: lan 10.0.0.50, listen: ["tcp/80 http"], proxy: { port: 80, mode: reverse, upstream: "v6only:80" } }
+  v6only: { at: lan fd00::51, listen: ["tcp/80 http"] }
 "#;
     let scn = scenario(yaml, None);
     let rows: &[(&str, OutcomeKind, &str, &[&str])] = &[
@@ -980,6 +1014,10 @@ hosts:
             "r1",
             &["side", "r1", "r2", "r3", "r1"],
         ),
+        // A proxy with no address of its upstream's family cannot connect
+        // (ENETUNREACH), as a client could not (the lab's differential
+        // found it: the model called it reached at the proxy).
+        ("v4only:80", OutcomeKind::NoRoute, "v4only", &["v4only"]),
     ];
     for (to, kind, at, proxies) in rows {
         let t = run(&scn, "client", to, |_| {});
@@ -1005,5 +1043,211 @@ hosts:
             assert_eq!((last.stage, last.verdict), (Stage::Proxy, Verdict::Refuse));
             assert!(last.rule.is_some(), "the loop names the proxy declaration");
         }
+    }
+}
+
+/// Each connection of a journey has its own conntrack entries: a proxy's
+/// upstream connection that a router masquerades to the very tuple of the
+/// client's connection (the model gives both the port 49152; in Linux they
+/// have their own ephemeral ports, or the NAT picks another) gets its own
+/// reply, not the client's. The lab's differential found it: a loop through
+/// a masquerading router was `reply_lost` at the client.
+#[test]
+fn connections_of_one_journey_never_share_a_conntrack_entry() {
+    let yaml = r#"
+networks:
+  inside: { cidr: 10.1.0.0/24, gateway: r }
+  outside: { cidr: 10.0.0.0/24, gateway: r }
+hosts:
+  r: { router: true, at: [inside 10.1.0.1, outside 10.0.0.1], nat: ["masquerade from inside out outside"] }
+  client: { at: inside 10.1.0.10 }
+  q: { at: inside 10.1.0.20, listen: ["tcp/80 http"], proxy: { port: 80, mode: reverse, upstream: "p:80" } }
+  p: { at: outside 10.0.0.30, listen: ["tcp/80 http"], proxy: { port: 80, mode: reverse, upstream: "q:80" } }
+"#;
+    let scn = scenario(yaml, None);
+    let t = run(&scn, "client", "p:80", |_| {});
+    assert_eq!(
+        (t.outcome.kind, t.outcome.at.as_deref()),
+        (OutcomeKind::ProxyLoop, Some("p")),
+        "{}",
+        t.outcome.text
+    );
+}
+
+/// A sender standing for a network of both families sends to a host that
+/// has only IPv6 addresses from its IPv6 address, as a host of both
+/// families does (the lab's differential found it: the model said "no
+/// address of the family", the kernel connected).
+#[test]
+fn a_stand_in_reaches_an_ipv6_only_host_over_ipv6() {
+    let yaml = r#"
+networks:
+  dual: { cidr: [10.2.0.0/24, "fd00:3::/64"], gateway: r }
+  six: { cidr: "fd00:2::/64", gateway: r }
+hosts:
+  r: { router: true, at: [dual 10.2.0.1 fd00:3::1, six fd00:2::1] }
+  dualhost: { at: dual 10.2.0.10 fd00:3::10 }
+  v6only: { at: six fd00:2::f, listen: ["tcp/8080 http"] }
+"#;
+    let scn = scenario(yaml, None);
+    for from in ["dual", "dualhost"] {
+        let t = run(&scn, from, "v6only:8080", |_| {});
+        assert_eq!(
+            t.outcome.kind,
+            OutcomeKind::Reached,
+            "{from}: {}",
+            t.outcome.text
+        );
+        assert!(
+            t.query.source_address.is_some_and(|a| a.is_ipv6()),
+            "{from}: {:?}",
+            t.query.source_address
+        );
+    }
+}
+
+/// Where Linux drops a crafted source, as the lab measured it
+/// (`crates/lab/tests/lab_martian.rs`, Linux 6.18): martian sources at the
+/// router's routing decision (IPv4) or on receipt (IPv6 `::1`, multicast);
+/// IPv6 `::` and link-local when forwarded to another interface, but not
+/// when delivered on their own link nor when forwarded back out it (a DNAT
+/// to a host beside the sender); and with the reverse-path check on, a
+/// subnet's directed broadcast and a router's subnet-router anycast.
+#[test]
+fn crafted_sources_stop_where_linux_stops_them() {
+    let yaml = r#"
+networks:
+  internet: { cidr: ["0.0.0.0/0", "::/0"], gateway: r }
+  lan: { cidr: ["10.70.0.0/24", "fd00:70::/64"], gateway: r }
+hosts:
+  r:
+    router: true
+    at: ["internet 198.51.100.1 2001:db8:70::1", "lan 10.70.0.1 fd00:70::1"]
+    listen: ["tcp/22 ssh"]
+    nat: ["dnat tcp to 2001:db8:70::1 port 2222 in internet -> peer:22"]
+  peer: { at: internet 198.51.100.20 2001:db8:70::20, listen: ["tcp/22 ssh"] }
+  web: { at: lan 10.70.0.10 fd00:70::10, listen: ["tcp/80 http"] }
+variants:
+  strict:
+    why: The router checks sources.
+    hosts: { r: { rp_filter: strict } }
+"#;
+    // (variant, from, to, outcome, the device the request stops at, its stage)
+    type Row<'a> = (
+        Option<&'a str>,
+        &'a str,
+        &'a str,
+        OutcomeKind,
+        &'a str,
+        Stage,
+    );
+    let rows: &[Row] = &[
+        (
+            None,
+            "internet@0.0.0.0",
+            "web:80",
+            OutcomeKind::Dropped,
+            "r",
+            Stage::Martian,
+        ),
+        (
+            None,
+            "internet@127.0.0.5",
+            "r:22",
+            OutcomeKind::Dropped,
+            "r",
+            Stage::Martian,
+        ),
+        (
+            None,
+            "internet@0.1.2.3",
+            "web:80",
+            OutcomeKind::Reached,
+            "web",
+            Stage::Socket,
+        ),
+        (
+            None,
+            "internet@::1",
+            "[fd00:70::10]:80",
+            OutcomeKind::Dropped,
+            "r",
+            Stage::Martian,
+        ),
+        (
+            None,
+            "internet@fe80::1",
+            "[fd00:70::10]:80",
+            OutcomeKind::Dropped,
+            "r",
+            Stage::Martian,
+        ),
+        (
+            None,
+            "internet@fe80::1",
+            "[2001:db8:70::1]:22",
+            OutcomeKind::Reached,
+            "r",
+            Stage::Socket,
+        ),
+        // peer answers the sender directly, not through the DNAT: the
+        // reply is lost, but the request arrived.
+        (
+            None,
+            "internet@::",
+            "[2001:db8:70::1]:2222",
+            OutcomeKind::ReplyLost,
+            "peer",
+            Stage::Socket,
+        ),
+        (
+            None,
+            "lan@10.70.0.255",
+            "10.70.0.1:22",
+            OutcomeKind::Reached,
+            "r",
+            Stage::Socket,
+        ),
+        (
+            Some("strict"),
+            "lan@10.70.0.255",
+            "10.70.0.1:22",
+            OutcomeKind::Dropped,
+            "r",
+            Stage::ReversePath,
+        ),
+        (
+            Some("strict"),
+            "lan@10.70.0.0",
+            "10.70.0.1:22",
+            OutcomeKind::Reached,
+            "r",
+            Stage::Socket,
+        ),
+        (
+            Some("strict"),
+            "lan@fd00:70::",
+            "[fd00:70::1]:22",
+            OutcomeKind::Dropped,
+            "r",
+            Stage::ReversePath,
+        ),
+    ];
+    for (variant, from, to, kind, at, stage) in rows {
+        let scn = scenario(yaml, *variant);
+        let t = run(&scn, from, to, |_| {});
+        // The reply to a martian source is another matter: where the request went.
+        let last = t
+            .hops
+            .iter()
+            .take_while(|h| h.direction == Direction::Request)
+            .last()
+            .expect("a hop");
+        assert_eq!(
+            (t.outcome.kind, last.device.as_str(), last.stage),
+            (*kind, *at, *stage),
+            "{variant:?} {from} -> {to}: {}",
+            t.outcome.text
+        );
     }
 }

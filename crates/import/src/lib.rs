@@ -1,7 +1,8 @@
 //! Real configurations in, pathproof scenarios out.
 //!
 //! Each importer reads other people's files (Kubernetes manifests, the JSON
-//! of `aws ec2 describe-*`) and writes a scenario (YAML text) that the
+//! of `aws ec2 describe-*`, per-host folders of `ip -j addr`, `ip -j route`
+//! and the rule set) and writes a scenario (YAML text) that the
 //! engine loads like any other: the importers hold no network semantics of
 //! their own, only the mapping from a foreign object to scenario
 //! declarations. Every filter rule they write carries a `source:` with the
@@ -12,6 +13,7 @@
 //! pairs; nothing here touches the file system.
 
 pub mod aws;
+pub mod hosts;
 pub mod k8s;
 
 mod addrs;
@@ -19,7 +21,7 @@ mod emit;
 
 /// One input file: its path as the user named it (shown in notes, errors and
 /// rule sources) and its text.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Input {
     pub path: String,
     pub text: String,
@@ -36,7 +38,7 @@ impl Input {
 
 /// What an import produced: the scenario, and notes about what was read
 /// with a simplification or not read at all (each ignored kind or field).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Imported {
     pub yaml: String,
     pub notes: Vec<String>,
@@ -55,14 +57,10 @@ pub struct ImportError {
 
 impl std::fmt::Display for ImportError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.line > 0 {
-            write!(
-                f,
-                "{}:{}:{}: {}",
-                self.file, self.line, self.column, self.message
-            )?;
-        } else {
-            write!(f, "{}: {}", self.file, self.message)?;
+        match (self.line, self.column) {
+            (0, _) => write!(f, "{}: {}", self.file, self.message)?,
+            (l, 0) => write!(f, "{}:{l}: {}", self.file, self.message)?,
+            (l, c) => write!(f, "{}:{l}:{c}: {}", self.file, self.message)?,
         }
         if let Some(h) = &self.help {
             write!(f, "\n  help: {h}")?;

@@ -42,17 +42,21 @@ pub struct LabSpec {
     pub file: String,
     pub text: String,
     pub variant: Option<String>,
+    /// The files the scenario names (`ruleset:`), as the command line read them.
+    #[serde(default)]
+    pub files: pathproof_core::Files,
 }
 
 impl LabSpec {
     pub fn load(&self) -> Result<Scenario, String> {
-        pathproof_core::load(&self.file, &self.text, self.variant.as_deref()).map_err(|e| {
-            format!(
-                "scenario {} does not load: {} problem(s)",
-                self.file,
-                e.problems.len()
-            )
-        })
+        pathproof_core::load_with(&self.file, &self.text, self.variant.as_deref(), &self.files)
+            .map_err(|e| {
+                format!(
+                    "scenario {} does not load: {} problem(s)",
+                    self.file,
+                    e.problems.len()
+                )
+            })
     }
 }
 
@@ -286,7 +290,11 @@ fn up_checked(
         lab: spec.lab.clone(),
         namespaces: state.namespaces.len(),
         links,
-        rulesets: plan.hosts.iter().filter(|h| h.nft.is_some()).count(),
+        rulesets: plan
+            .hosts
+            .iter()
+            .filter(|h| h.nft.is_some() || h.ruleset.is_some())
+            .count(),
         sockets: scn.hosts.iter().map(|h| h.sockets.len()).sum(),
         millis: start.elapsed().as_millis(),
     })
@@ -360,6 +368,25 @@ fn build(
                 if let Some(r) = &h.nft {
                     netns::run_cmd("nft", &["-f", "-"], Some(r))
                         .map_err(|e| format!("host {}: {e}", h.name))?;
+                }
+                if let Some(u) = &h.ruleset {
+                    // The user's own rule set, as written: the kernel checks the model.
+                    let args: &[&str] = if u.loader == "nft" {
+                        &["-f", "-"]
+                    } else {
+                        &["-w"]
+                    };
+                    netns::run_cmd(&u.loader, args, Some(&u.text)).map_err(|e| {
+                        format!(
+                            "host {}: {} of its rule set {}: {e}",
+                            h.name, u.loader, u.file
+                        )
+                    })?;
+                    for cmd in &u.inserts {
+                        let args: Vec<&str> = cmd[1..].iter().map(String::as_str).collect();
+                        netns::run_cmd(&cmd[0], &args, None)
+                            .map_err(|e| format!("host {}: {}: {e}", h.name, cmd.join(" ")))?;
+                    }
                 }
                 Ok(())
             })?

@@ -9,6 +9,7 @@ pub mod ktrace;
 pub mod nftdiff;
 
 pub mod lab;
+pub mod martian;
 pub mod names;
 pub mod netns;
 pub mod nft;

@@ -110,6 +110,17 @@ impl Names {
         &self.ifnames[net]
     }
 
+    /// The name of interface `iface` of host `host`: the name its rule set gives it
+    /// (`ruleset:`, which the kernel then checks as the user wrote it), else its
+    /// network's interface name.
+    pub fn host_ifname(&self, scn: &Scenario, host: usize, iface: usize) -> String {
+        let h = &scn.hosts[host];
+        match &h.ruleset {
+            Some(r) => r.ifnames[iface].clone(),
+            None => self.ifnames[h.interfaces[iface].network.index()].clone(),
+        }
+    }
+
     /// Whether a namespace name belongs to this lab.
     pub fn owns_ns(&self, ns: &str) -> bool {
         ns.starts_with(&format!("{NS_PREFIX}{}.", self.lab))

@@ -468,10 +468,14 @@ pub fn host_ruleset(scn: &Scenario, names: &Names, hid: usize) -> Option<String>
         .iter()
         .any(|i| i.addrs.iter().any(|a| a.is_ipv6()));
     let rp6 = host.rp_filter != RpFilter::Off && has_v6;
-    if host.input.is_none()
-        && host.output.is_none()
-        && host.forward.is_none()
-        && host.nat.is_empty()
+    // A host with its own rule set (`ruleset:`) loads that, as written: its
+    // filters and NAT rules here are the model's flattening of it.
+    let own = host.ruleset.is_none();
+    if (!own
+        || host.input.is_none()
+            && host.output.is_none()
+            && host.forward.is_none()
+            && host.nat.is_empty())
         && !rp6
     {
         return None;
@@ -494,13 +498,13 @@ pub fn host_ruleset(scn: &Scenario, names: &Names, hid: usize) -> Option<String>
         .nat
         .iter()
         .enumerate()
-        .filter(|(_, n)| matches!(n.kind, NatKind::Dnat { .. }))
+        .filter(|(_, n)| own && matches!(n.kind, NatKind::Dnat { .. }))
         .collect();
     let snat: Vec<(usize, &NatRule)> = host
         .nat
         .iter()
         .enumerate()
-        .filter(|(_, n)| !matches!(n.kind, NatKind::Dnat { .. }))
+        .filter(|(_, n)| own && !matches!(n.kind, NatKind::Dnat { .. }))
         .collect();
     if !dnat.is_empty() {
         nat_chain(&mut out, scn, names, "prerouting", &dnat);
@@ -524,7 +528,7 @@ pub fn host_ruleset(scn: &Scenario, names: &Names, hid: usize) -> Option<String>
         ("forward", host.forward),
         ("output", host.output),
     ] {
-        if let Some(f) = f {
+        if let (Some(f), true) = (f, own) {
             filter_chain(&mut out, scn, names, hook, scn.filter(f));
         }
     }
@@ -554,6 +558,12 @@ pub fn export(scn: &Scenario, host: Option<&str>) -> Result<String, String> {
     };
     let mut out = String::new();
     for id in ids {
+        if let Some(r) = &scn.hosts[id].ruleset {
+            if !out.is_empty() {
+                out.push('\n');
+            }
+            out.push_str(&own_ruleset(scn, id, r));
+        }
         match host_ruleset(scn, &names, id) {
             Some(r) => {
                 if !out.is_empty() {
@@ -561,6 +571,7 @@ pub fn export(scn: &Scenario, host: Option<&str>) -> Result<String, String> {
                 }
                 out.push_str(&r);
             }
+            None if scn.hosts[id].ruleset.is_some() => {}
             None if host.is_some() => {
                 let _ = writeln!(
                     out,
@@ -575,6 +586,68 @@ pub fn export(scn: &Scenario, host: Option<&str>) -> Result<String, String> {
         out.push_str("# no host of this scenario has a filter or NAT rule\n");
     }
     Ok(out)
+}
+
+/// What `lab up` loads for a host with its own rule set: the text as written, then
+/// the lab's own rules put first in each filter base chain.
+fn own_ruleset(scn: &Scenario, id: usize, r: &pathproof_core::model::HostRuleset) -> String {
+    let host = &scn.hosts[id];
+    let mut out = String::new();
+    let names: Vec<String> = host
+        .interfaces
+        .iter()
+        .zip(&r.ifnames)
+        .map(|(i, n)| format!("{n} on {}", scn.networks[i.network.index()].name))
+        .collect();
+    let _ = writeln!(
+        out,
+        "# host {}: its own rule set {} ({}), loaded as written; interfaces {}",
+        host.name,
+        r.file,
+        if r.iptables {
+            "iptables-save text, loaded with iptables-restore"
+        } else {
+            "nft -f"
+        },
+        names.join(", ")
+    );
+    if r.iptables {
+        for l in r.text.lines() {
+            let _ = writeln!(out, "#   {l}");
+        }
+    } else {
+        out.push_str(&r.text);
+        if !r.text.ends_with('\n') {
+            out.push('\n');
+        }
+    }
+    let inserts = crate::plan::lab_inserts(r);
+    if !inserts.is_empty() {
+        let _ = writeln!(
+            out,
+            "# then, first in each filter base chain: IPv6 neighbour discovery and the lab's DNS resolver (not modelled)"
+        );
+        for i in inserts {
+            // As a shell would take it: an argument with a space in quotes.
+            let line = i
+                .iter()
+                .map(|a| {
+                    if a.contains(' ') && !a.starts_with('"') {
+                        format!("\"{a}\"")
+                    } else {
+                        a.clone()
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(" ");
+            if r.iptables {
+                let _ = writeln!(out, "#   {line}");
+            } else {
+                let _ = writeln!(out, "{}", line.trim_start_matches("nft "));
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]

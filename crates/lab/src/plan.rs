@@ -27,6 +27,133 @@ pub struct HostPlan {
     pub iface_sysctls: Vec<(String, String)>,
     /// The nft rule set, if the host has filters or NAT.
     pub nft: Option<String>,
+    /// The host's own rule set (`ruleset:`), loaded as the user wrote it.
+    #[serde(default)]
+    pub ruleset: Option<UserRuleset>,
+}
+
+/// A host's own rule set as `lab up` loads it: the text with `nft -f`, or with
+/// `iptables-restore` / `ip6tables-restore`, then the lab's own rules put first in
+/// each filter base chain (see [`lab_inserts`]).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct UserRuleset {
+    pub file: String,
+    pub text: String,
+    /// `nft`, `iptables-restore` or `ip6tables-restore`.
+    pub loader: String,
+    /// Commands run after the text is loaded (program and arguments).
+    pub inserts: Vec<Vec<String>>,
+}
+
+/// The comment of the lab's own rules in a user's rule set.
+pub const LAB_RULE: &str = "pathproof lab: not modelled";
+
+/// The lab's own rules, put first in every filter base chain of a user's rule set:
+/// IPv6 neighbour discovery (the model's neighbour is "whoever owns the address")
+/// and the DNS view resolver on `lo` (DNS is not routed or filtered in the model).
+/// No packet the model follows matches them.
+pub fn lab_inserts(r: &pathproof_core::model::HostRuleset) -> Vec<Vec<String>> {
+    let Ok(rs) = pathproof_rulesets::parse_ruleset(&r.text) else {
+        return Vec::new();
+    };
+    let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<String>>();
+    let mut out = Vec::new();
+    for c in rs.base_chains().iter().filter(|c| !c.nat) {
+        if r.iptables {
+            let v6 = rs.ipv6_only();
+            let prog = if v6 { "ip6tables" } else { "iptables" };
+            if v6 {
+                for t in ["neighbour-solicitation", "neighbour-advertisement"] {
+                    out.push(v(&[
+                        prog,
+                        "-w",
+                        "-I",
+                        &c.chain,
+                        "1",
+                        "-p",
+                        "ipv6-icmp",
+                        "--icmpv6-type",
+                        t,
+                        "-j",
+                        "ACCEPT",
+                    ]));
+                }
+            } else if c.chain != "FORWARD" {
+                let dir = if c.chain == "INPUT" { "-i" } else { "-o" };
+                out.push(v(&[
+                    prog,
+                    "-w",
+                    "-I",
+                    &c.chain,
+                    "1",
+                    dir,
+                    "lo",
+                    "-s",
+                    "127.0.0.53",
+                    "-j",
+                    "ACCEPT",
+                ]));
+                out.push(v(&[
+                    prog,
+                    "-w",
+                    "-I",
+                    &c.chain,
+                    "1",
+                    dir,
+                    "lo",
+                    "-d",
+                    "127.0.0.53",
+                    "-j",
+                    "ACCEPT",
+                ]));
+            }
+            continue;
+        }
+        let fam = c.family.as_str();
+        let base = ["nft", "insert", "rule", fam, &c.table, &c.chain];
+        // `meta nfproto` only in an inet table (an ip or ip6 table sees one family).
+        let only = |f: &'static str| -> Vec<&'static str> {
+            if fam == "inet" {
+                vec!["meta", "nfproto", f]
+            } else {
+                vec![]
+            }
+        };
+        if fam != "ip" {
+            let mut a = v(&base);
+            a.extend(v(&only("ipv6")));
+            a.extend(v(&[
+                "icmpv6",
+                "type",
+                "{",
+                "nd-neighbor-solicit,",
+                "nd-neighbor-advert",
+                "}",
+                "accept",
+            ]));
+            out.push(a);
+        }
+        if fam != "ip6" {
+            for dir in ["saddr", "daddr"] {
+                let mut a = v(&base);
+                a.extend(v(&only("ipv4")));
+                a.extend(v(&["ip", dir, "127.0.0.53", "accept"]));
+                out.push(a);
+            }
+        }
+    }
+    // Each says what it is (and a recorded rule set can be told from the user's).
+    for cmd in &mut out {
+        if cmd[0] == "nft" {
+            cmd.push("comment".into());
+            cmd.push(format!("\"{LAB_RULE}\""));
+        } else if let Some(j) = cmd.iter().position(|a| a == "-j") {
+            for (k, a) in ["-m", "comment", "--comment", LAB_RULE].iter().enumerate() {
+                cmd.insert(j + k, a.to_string());
+            }
+        }
+    }
+    out
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -68,16 +195,12 @@ fn addr_arg(scn: &Scenario, net: usize, a: IpAddr) -> String {
     }
 }
 
-fn route_line(names: &Names, host: &Host, dest: &IpNet, action: &RouteAction) -> String {
+fn route_line(ifnames: &[String], dest: &IpNet, action: &RouteAction) -> String {
     match action {
-        RouteAction::Direct { iface } => format!(
-            "route add {dest} dev {}",
-            names.ifname_idx(host.interfaces[*iface].network.index())
-        ),
-        RouteAction::Via { gateway, iface } => format!(
-            "route add {dest} via {gateway} dev {}",
-            names.ifname_idx(host.interfaces[*iface].network.index())
-        ),
+        RouteAction::Direct { iface } => format!("route add {dest} dev {}", ifnames[*iface]),
+        RouteAction::Via { gateway, iface } => {
+            format!("route add {dest} via {gateway} dev {}", ifnames[*iface])
+        }
         RouteAction::Blackhole => format!("route add blackhole {dest}"),
     }
 }
@@ -87,7 +210,7 @@ fn route_line(names: &Names, host: &Host, dest: &IpNet, action: &RouteAction) ->
 /// prefix *minus* other networks' prefixes: the kernel gets the whole prefix
 /// plus, for each prefix left out, the route the model falls back to (or an
 /// `unreachable` route when there is none).
-fn routes(names: &Names, host: &Host) -> Vec<String> {
+fn routes(ifnames: &[String], host: &Host) -> Vec<String> {
     let mut out = Vec::new();
     let mut installed: Vec<IpNet> = Vec::new();
     for (i, r) in host.routes.iter().enumerate() {
@@ -99,7 +222,7 @@ fn routes(names: &Names, host: &Host) -> Vec<String> {
         }
         installed.push(r.dest);
         if !connected_plain {
-            out.push(route_line(names, host, &r.dest, &r.action));
+            out.push(route_line(ifnames, &r.dest, &r.action));
         }
         for e in r.except.iter() {
             if e.addr().is_ipv4() != r.dest.addr().is_ipv4() || !r.dest.contains(e) {
@@ -120,7 +243,7 @@ fn routes(names: &Names, host: &Host) -> Vec<String> {
                 Some(o) if o.dest == *e => {}
                 Some(o) => {
                     installed.push(*e);
-                    out.push(route_line(names, host, e, &o.action));
+                    out.push(route_line(ifnames, e, &o.action));
                 }
                 None => {
                     installed.push(*e);
@@ -146,15 +269,34 @@ pub fn plan(scn: &Scenario, lab: &str) -> Plan {
     }
     let mut hosts = Vec::new();
     for (hi, h) in scn.hosts.iter().enumerate() {
-        hosts.push(host_plan(
+        let ifnames: Vec<String> = (0..h.interfaces.len())
+            .map(|i| names.host_ifname(scn, hi, i))
+            .collect();
+        let mut hp = host_plan(
             scn,
-            &names,
             h,
             names.host_ns(hi),
             &|ni| names::port(hi, ni),
             nft::host_ruleset(scn, &names, hi),
+            &ifnames,
             &mut bridge_ip,
-        ));
+        );
+        hp.ruleset = h.ruleset.as_ref().map(|r| UserRuleset {
+            file: r.file.clone(),
+            text: r.text.to_string(),
+            loader: if !r.iptables {
+                "nft".into()
+            } else if pathproof_rulesets::parse_ruleset(&r.text)
+                .map(|rs| rs.ipv6_only())
+                .unwrap_or(false)
+            {
+                "ip6tables-restore".into()
+            } else {
+                "iptables-restore".into()
+            },
+            inserts: lab_inserts(r),
+        });
+        hosts.push(hp);
     }
     Plan {
         lab: lab.to_string(),
@@ -169,17 +311,17 @@ pub fn plan(scn: &Scenario, lab: &str) -> Plan {
 /// (their lines go to `bridge_ip`), and its rule set.
 fn host_plan(
     scn: &Scenario,
-    names: &Names,
     h: &Host,
     ns: String,
     port: &dyn Fn(usize) -> String,
     nft: Option<String>,
+    ifnames: &[String],
     bridge_ip: &mut Vec<String>,
 ) -> HostPlan {
     let mut ip = vec!["link set lo up".to_string()];
-    for iface in &h.interfaces {
+    for (ii, iface) in h.interfaces.iter().enumerate() {
         let ni = iface.network.index();
-        let ifname = names.ifname_idx(ni);
+        let ifname = &ifnames[ii];
         let port = port(ni);
         bridge_ip.push(format!(
             "link add {port} type veth peer name {ifname} netns {ns}"
@@ -194,7 +336,7 @@ fn host_plan(
         // `dev` always: a bare name like `n` is taken for a keyword (`name`).
         ip.push(format!("link set dev {ifname} up"));
     }
-    ip.extend(routes(names, h));
+    ip.extend(routes(ifnames, h));
     let rp = match h.rp_filter {
         RpFilter::Off => "0",
         RpFilter::Strict => "1",
@@ -237,8 +379,8 @@ fn host_plan(
     let (plo, phi) = crate::probe::EPHEMERAL_RANGE;
     sysctls.push(sys("net/ipv4/ip_local_port_range", &format!("{plo} {phi}")));
     let mut iface_sysctls = Vec::new();
-    for iface in &h.interfaces {
-        let ifname = names.ifname_idx(iface.network.index());
+    for (ii, iface) in h.interfaces.iter().enumerate() {
+        let ifname = &ifnames[ii];
         iface_sysctls.push(sys(&format!("net/ipv4/conf/{ifname}/rp_filter"), rp));
         // A neighbour nobody answers for fails within a second, not three.
         iface_sysctls.push(sys(
@@ -259,6 +401,7 @@ fn host_plan(
         sysctls,
         iface_sysctls,
         nft,
+        ruleset: None,
     }
 }
 
@@ -345,6 +488,7 @@ pub fn standin_host(scn: &Scenario, net: NetworkId, addrs: &[IpAddr]) -> Host {
         tls: TlsClient::default(),
         proxy: None,
         sensitive: false,
+        ruleset: None,
         origin: n.origin.clone(),
     }
 }
@@ -375,13 +519,18 @@ pub fn standin_plan(scn: &Scenario, lab: &str, net: NetworkId, addrs: &[IpAddr])
     let names = Names::new(scn, lab);
     let host = standin_host(scn, net, addrs);
     let mut bridge_ip = Vec::new();
+    let ifnames: Vec<String> = host
+        .interfaces
+        .iter()
+        .map(|i| names.ifname_idx(i.network.index()).to_string())
+        .collect();
     let plan = host_plan(
         scn,
-        &names,
         &host,
         names.standin_ns(net.index()),
         &|ni| format!("s{ni}"),
         None,
+        &ifnames,
         &mut bridge_ip,
     );
     StandInPlan {

@@ -135,7 +135,14 @@ pub fn expected(t: &Trace) -> Vec<Class> {
             vec![Class::LocalDrop]
         }
         OutcomeKind::Rejected => {
-            let v6 = t.query.destination_address.is_some_and(|a| a.is_ipv6());
+            // The family of the connection the reject stopped (a proxy's
+            // upstream may be of another than the client's).
+            let v6 = t
+                .outcome
+                .step
+                .and_then(|s| t.hops.iter().find(|h| h.step == s))
+                .map(|h| h.packet.dst.is_ipv6())
+                .unwrap_or_else(|| t.query.destination_address.is_some_and(|a| a.is_ipv6()));
             if t.outcome.client_sees.contains("no route to host") {
                 // IPv6's admin-prohibited is EACCES in Linux (icmpv6_err_convert).
                 vec![if v6 {
@@ -198,14 +205,29 @@ pub type TlsClientSide = (
     rustls::pki_types::ServerName<'static>,
 );
 
-/// The TLS side of a journey whose model trace has a TLS hop.
+/// The TLS side of a journey whose model trace has a TLS hop on the
+/// client's own connection: the socket it connects to, or through a
+/// forward proxy's tunnel the final one; not a reverse proxy's upstream
+/// leg, where the proxy is the TLS client.
 pub fn tls_side(
     scn: &Scenario,
     job: &Job,
     t: &Trace,
     run_dir: &std::path::Path,
 ) -> Result<Option<TlsClientSide>, String> {
-    let Some(hop) = t.hops.iter().rev().find(|h| h.stage == Stage::Tls) else {
+    let mut upstream_leg = false;
+    let own = t.hops.iter().find(|h| {
+        if h.stage == Stage::Proxy && h.verdict == pathproof_core::evidence::Verdict::Accept {
+            upstream_leg |= scn.host_by_name(&h.device).is_some_and(|id| {
+                matches!(
+                    scn.host(id).proxy.as_ref().map(|p| &p.mode),
+                    Some(ProxyMode::Reverse { .. })
+                )
+            });
+        }
+        !upstream_leg && h.stage == Stage::Tls
+    });
+    let Some(hop) = own else {
         return Ok(None);
     };
     let Some(dev) = scn.host_by_name(&hop.device) else {
@@ -283,20 +305,15 @@ fn tls_greeting(s: &mut TcpStream, side: &TlsClientSide, r: &mut KernelResult) {
         let _ = st.write_all(head.as_bytes());
         r.headers_sent = crate::services::head_headers(&head);
         let mut br = BufReader::new(&mut st);
-        let mut got = br.read_line(&mut line);
-        if let Some(rest) = line.strip_prefix(TLS_LINE) {
-            r.tls = Some(TlsSeen {
-                host: field(rest, "host").unwrap_or("").to_string(),
-                client_id: field(rest, "client-id")
-                    .filter(|id| *id != "-")
-                    .map(str::to_string),
-            });
-            line.clear();
-            got = br.read_line(&mut line);
-        }
-        first = got;
+        let got = br.read_line(&mut line);
+        first = tls_lines(&mut br, &mut line, got, r);
         if line.starts_with("pathproof-echo ") {
             read_report(&mut br, r);
+        } else if line.starts_with("HTTP/") {
+            // A reverse proxy that ended TLS answered itself (a loop, its
+            // cap), or relayed such an answer from a proxy behind it: read
+            // on from this reader, which may hold the rest of the answer.
+            proxy_answer_result(&line, &mut br, r);
         }
     }
     if line.is_empty() {
@@ -321,10 +338,6 @@ fn tls_greeting(s: &mut TcpStream, side: &TlsClientSide, r: &mut KernelResult) {
         return;
     }
     if line.starts_with("HTTP/") {
-        // A reverse proxy that ended TLS answered itself (a loop, its cap).
-        let mut st = rustls::Stream::new(&mut conn, s);
-        let mut br = BufReader::new(&mut st);
-        proxy_answer_result(&line, &mut br, r);
         r.detail = format!("TLS ok; {}", r.detail);
         return;
     }
@@ -340,9 +353,34 @@ fn tls_greeting(s: &mut TcpStream, side: &TlsClientSide, r: &mut KernelResult) {
     r.detail = format!("TLS ok; {}", line.trim());
 }
 
+/// Reads past the lines in which TLS terminators said who they are
+/// (`services::TLS_LINE`: the server the client spoke TLS with, then any
+/// a reverse proxy spoke TLS with on its way and passed on), from `line`
+/// on; `r.tls` keeps the last, as the model's last TLS hop is the one
+/// compared. Leaves the first other line in `line`, and what reading it
+/// gave.
+fn tls_lines(
+    br: &mut impl BufRead,
+    line: &mut String,
+    mut got: std::io::Result<usize>,
+    r: &mut KernelResult,
+) -> std::io::Result<usize> {
+    while let Some(rest) = line.strip_prefix(TLS_LINE) {
+        r.tls = Some(TlsSeen {
+            host: field(rest, "host").unwrap_or("").to_string(),
+            client_id: field(rest, "client-id")
+                .filter(|id| *id != "-")
+                .map(str::to_string),
+        });
+        line.clear();
+        got = br.read_line(line);
+    }
+    got
+}
+
 /// The alert a TLS peer ended the session with (other than a clean
 /// `close_notify`), if that is what the read error `e` is.
-fn tls_alert(e: &std::io::Error) -> Option<String> {
+pub(crate) fn tls_alert(e: &std::io::Error) -> Option<String> {
     match e.get_ref()?.downcast_ref::<rustls::Error>()? {
         rustls::Error::AlertReceived(rustls::AlertDescription::CloseNotify) => None,
         rustls::Error::AlertReceived(a) => Some(format!("{a:?}")),
@@ -1205,7 +1243,8 @@ pub fn run_kernel(
         if tls.is_none() {
             // The service's greeting, unless the proxy answers itself.
             let mut l = String::new();
-            if let Err(e) = reader.read_line(&mut l) {
+            let got = reader.read_line(&mut l);
+            if let Err(e) = tls_lines(&mut reader, &mut l, got, &mut r) {
                 r.class = classify_err(&e);
                 r.detail = format!("waiting for the proxy: {e}");
                 return finish(r);
@@ -1368,7 +1407,10 @@ pub fn run_kernel(
             let _ = s.set_read_timeout(Some(ANSWER_TIMEOUT));
             let mut br = BufReader::new(&s);
             let mut l = String::new();
-            let first = br.read_line(&mut l);
+            let got = br.read_line(&mut l);
+            // A reverse proxy that spoke TLS with its upstream passes on
+            // what the TLS terminator there said.
+            let first = tls_lines(&mut br, &mut l, got, &mut r);
             match l {
                 l if l.starts_with("pathproof-proxy ") => {
                     // A reverse proxy could not reach its upstream.
@@ -1661,11 +1703,21 @@ const IP_ERROR_BURST: usize = 3;
 /// ...and how often one more after that (`error_cost` is one second).
 const IP_ERROR_PACE: Duration = Duration::from_millis(1100);
 
-/// Whether the model says a router (not the sender) has no IPv4 route.
-fn router_no_route_v4(t: &Trace) -> bool {
-    t.outcome.kind == OutcomeKind::NoRoute
-        && t.outcome.at.as_deref() != Some(t.query.source.as_str())
-        && t.query.destination_address.is_some_and(|a| a.is_ipv4())
+/// When the model says a router has no IPv4 route for a leg of the journey
+/// (the client's, or a proxy's upstream leg): the device that sent that
+/// leg, whose address the router's `ip_error()` budget is kept for.
+fn router_no_route_v4(t: &Trace) -> Option<String> {
+    if t.outcome.kind != OutcomeKind::NoRoute {
+        return None;
+    }
+    let step = t.outcome.step?;
+    let sender = t.hops.iter().rfind(|h| {
+        h.step <= step
+            && h.stage == Stage::Send
+            && h.direction == pathproof_core::evidence::Direction::Request
+    })?;
+    (t.outcome.at.as_deref() != Some(sender.device.as_str()) && sender.packet.dst.is_ipv4())
+        .then(|| sender.device.clone())
 }
 
 /// The ports the lab's namespaces pick ephemeral source ports from.
@@ -1692,6 +1744,84 @@ pub fn ephemeral_port_is_equivalent(scn: &Scenario) -> bool {
                 .flat_map(|h| h.nat.iter().map(|n| &n.matches)),
         );
     all.all(|m| uniform(&m.sport) && uniform(&m.dport))
+}
+
+/// The source ports that meet exactly the filter and NAT rules the model's
+/// fixed client port (`journey::EPHEMERAL_PORT`) meets: in every port set of
+/// every rule, each is in it exactly when that port is. `None` when every
+/// port of `EPHEMERAL_RANGE` does (`ephemeral_port_is_equivalent`): then the
+/// kernel may pick one. A lab proxy opens its upstream connections from one
+/// of these, as the model's proxy sends from that port.
+pub fn ports_like_the_models(scn: &Scenario) -> Option<Vec<u16>> {
+    if ephemeral_port_is_equivalent(scn) {
+        return None;
+    }
+    let model = pathproof_core::journey::EPHEMERAL_PORT;
+    let mut like = vec![true; 65536];
+    like[0] = false;
+    let sets = scn
+        .filters
+        .iter()
+        .flat_map(|f| f.rules.iter().map(|r| &r.matches))
+        .chain(
+            scn.hosts
+                .iter()
+                .flat_map(|h| h.nat.iter().map(|n| &n.matches)),
+        )
+        .flat_map(|m| [&m.sport, &m.dport]);
+    for set in sets.filter(|p| !p.is_any()) {
+        let has = set.contains(model);
+        for (p, ok) in like.iter_mut().enumerate() {
+            if set.contains(p as u16) != has {
+                *ok = false;
+            }
+        }
+    }
+    Some(
+        like.iter()
+            .enumerate()
+            .filter(|(_, ok)| **ok)
+            .map(|(p, _)| p as u16)
+            .collect(),
+    )
+}
+
+/// A TCP connection from `src` (any port when `ports` is `None`, else one
+/// of `ports` that is free, tried from a varying start, again for up to a
+/// second while all are taken) to `dst`.
+pub(crate) fn connect_from(
+    src: Option<IpAddr>,
+    ports: Option<&[u16]>,
+    dst: SocketAddr,
+    timeout: Duration,
+) -> Result<RawFd, std::io::Error> {
+    let (Some(a), Some(ports)) = (src, ports) else {
+        return bound_socket(Proto::Tcp, src.map(|a| SocketAddr::new(a, 0)), dst, timeout);
+    };
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let deadline = Instant::now() + Duration::from_secs(1);
+    loop {
+        let start = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut last = None;
+        for k in 0..ports.len() {
+            let p = ports[(start + k) % ports.len()];
+            match bound_socket(Proto::Tcp, Some(SocketAddr::new(a, p)), dst, timeout) {
+                Err(e)
+                    if matches!(
+                        e.raw_os_error(),
+                        Some(libc::EADDRINUSE) | Some(libc::EADDRNOTAVAIL)
+                    ) =>
+                {
+                    last = Some(e)
+                }
+                other => return other,
+            }
+        }
+        if Instant::now() > deadline {
+            return Err(last.unwrap_or_else(|| std::io::Error::from_raw_os_error(libc::EADDRINUSE)));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// One job ready to run: its model trace, the namespace it runs in, the key
@@ -1827,7 +1957,12 @@ pub fn probe(scn: &Scenario, plan: &Plan, jobs: Vec<Job>) -> Result<Vec<ProbeRes
         };
         let proxy_addr = proxy_addr(scn, &j, &t);
         // Journeys that would share a 5-tuple run one after the other.
-        let key = if router_no_route_v4(&t) {
+        let key = if let Some(sender) = router_no_route_v4(&t) {
+            // Per sender: a proxy's upstream leg spends the proxy's budget.
+            let ns = scn
+                .host_by_name(&sender)
+                .map(|id| plan.hosts[id.index()].ns.clone())
+                .unwrap_or_else(|| ns.clone());
             // Paced: a router's IPv4 "no route" answers are rate limited per
             // source by ip_error() with the machine-wide (init namespace only)
             // net.ipv4.route.error_cost/error_burst: a burst, then one a second.

@@ -127,6 +127,50 @@ struct ProxyCtx {
     me: String,
     /// Its upstream connections now.
     upstream: Arc<AtomicUsize>,
+    /// The lab's run directory (the CA certificates and client identities
+    /// a reverse proxy's TLS client needs for an upstream that speaks TLS).
+    dir: std::path::PathBuf,
+    /// The source ports its upstream connections may use
+    /// (`probe::ports_like_the_models`; `None`: any).
+    sports: Option<Arc<Vec<u16>>>,
+}
+
+/// A reverse proxy's connection to its upstream: plain, or TLS when the
+/// upstream's socket speaks TLS (the proxy is then the TLS client, with its
+/// host's `tls` settings, as in the model's upstream leg). `first` holds
+/// what the proxy read of the upstream's answer to see that the session
+/// holds (a TLS 1.3 server refuses a client certificate after the
+/// handshake), to be passed on first.
+enum Upstream {
+    Plain(TcpStream),
+    Tls {
+        st: Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>,
+        first: Vec<u8>,
+    },
+}
+
+impl Upstream {
+    fn set_read_timeout(&self, d: Duration) {
+        let _ = match self {
+            Upstream::Plain(s) => s.set_read_timeout(Some(d)),
+            Upstream::Tls { st, .. } => st.sock.set_read_timeout(Some(d)),
+        };
+    }
+}
+
+impl Read for Upstream {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Upstream::Plain(s) => s.read(buf),
+            Upstream::Tls { st, first } if first.is_empty() => st.read(buf),
+            Upstream::Tls { first, .. } => {
+                let n = first.len().min(buf.len());
+                buf[..n].copy_from_slice(&first[..n]);
+                first.drain(..n);
+                Ok(n)
+            }
+        }
+    }
 }
 
 /// An answer a proxy writes itself: the status, its `X-Pathproof-Echo`
@@ -508,8 +552,16 @@ fn proxy_conn(ctx: &ProxyCtx, mut s: TcpStream) {
         return;
     };
     let passed = pass_on(proxy.forwarded_for, xff, peer.ip());
-    let up = match TcpStream::connect_timeout(&SocketAddr::new(dst, port), UPSTREAM_TIMEOUT) {
-        Ok(u) => u,
+    // From the address and a port the model's proxy sends from.
+    let src = pathproof_core::journey::select_source(&ctx.scn.hosts[ctx.hid], dst);
+    let up = match crate::probe::connect_from(
+        src,
+        ctx.sports.as_deref().map(|v| v.as_slice()),
+        SocketAddr::new(dst, port),
+        UPSTREAM_TIMEOUT,
+    ) {
+        // SAFETY: a connected socket we own.
+        Ok(fd) => unsafe { <TcpStream as std::os::fd::FromRawFd>::from_raw_fd(fd) },
         Err(e) => {
             reply(
                 "502 Bad Gateway",
@@ -621,7 +673,7 @@ fn reverse_conn(ctx: &ProxyCtx, mut s: TcpStream, tls: TlsCfg) {
         };
         match reverse_upstream(ctx, client, v6, head.as_deref()) {
             Ok(mut up) => {
-                let _ = up.set_read_timeout(Some(Duration::from_secs(3)));
+                up.set_read_timeout(Duration::from_secs(3));
                 let mut buf = [0u8; 4096];
                 while let Ok(n) = up.read(&mut buf) {
                     if n == 0 || st.write_all(&buf[..n]).is_err() {
@@ -645,25 +697,31 @@ fn reverse_conn(ctx: &ProxyCtx, mut s: TcpStream, tls: TlsCfg) {
         let _ = s.write_all(busy(&s).as_bytes());
         return;
     };
-    let up = match reverse_upstream(ctx, client, v6, head.as_deref()) {
-        Ok(up) => up,
+    match reverse_upstream(ctx, client, v6, head.as_deref()) {
+        Ok(Upstream::Plain(up)) => relay(s, up),
+        Ok(mut up) => {
+            // TLS to the upstream: its answer is passed on in the clear
+            // (the request head went already; the client sends no more).
+            up.set_read_timeout(Duration::from_secs(3));
+            let _ = std::io::copy(&mut up, &mut s);
+            let _ = s.shutdown(Shutdown::Both);
+        }
         Err(line) => {
             let _ = s.write_all(line.as_bytes());
-            return;
         }
-    };
-    relay(s, up);
+    }
 }
 
 /// A reverse proxy's upstream connection (with the client's head passed on,
 /// `X-Forwarded-For` rewritten per the proxy's mode, the proxy added to
-/// `Via`), or the line telling the client why there is none.
+/// `Via`; inside TLS when the upstream's socket speaks TLS), or the line
+/// telling the client why there is none.
 fn reverse_upstream(
     ctx: &ProxyCtx,
     client: Option<IpAddr>,
     v6: bool,
     head: Option<&str>,
-) -> Result<TcpStream, String> {
+) -> Result<Upstream, String> {
     let scn = &ctx.scn;
     let host = &scn.hosts[ctx.hid];
     let Some(proxy) = &host.proxy else {
@@ -676,12 +734,11 @@ fn reverse_upstream(
     let Some(dst) = up_host.first_addr(v6).or_else(|| up_host.first_addr(!v6)) else {
         return Err("pathproof-proxy upstream=other\n".into());
     };
-    let src = host
-        .first_addr(dst.is_ipv6())
-        .map(|a| SocketAddr::new(a, 0));
-    match crate::probe::bound_socket(
-        Proto::Tcp,
+    // From the address and a port the model's proxy sends from.
+    let src = pathproof_core::journey::select_source(host, dst);
+    match crate::probe::connect_from(
         src,
+        ctx.sports.as_deref().map(|v| v.as_slice()),
         SocketAddr::new(dst, *port),
         UPSTREAM_TIMEOUT,
     ) {
@@ -693,8 +750,21 @@ fn reverse_upstream(
                 Some(c) => pass_on(proxy.forwarded_for, came, c),
                 None => came,
             };
-            let _ = up.write_all(rewrite_head(head, passed.as_deref(), Some(&ctx.me)).as_bytes());
-            Ok(up)
+            let head = rewrite_head(head, passed.as_deref(), Some(&ctx.me));
+            let tls = match pathproof_core::journey::deliver::find_socket(
+                up_host,
+                Proto::Tcp,
+                dst,
+                *port,
+            ) {
+                pathproof_core::journey::deliver::SocketLookup::Found(s) => s.tls.clone(),
+                _ => None,
+            };
+            let Some(tls) = tls else {
+                let _ = up.write_all(head.as_bytes());
+                return Ok(Upstream::Plain(up));
+            };
+            upstream_tls(ctx, &tls, &up_host.name, up, &head)
         }
         Err(e) => Err(format!(
             "pathproof-proxy upstream={} error={}\n",
@@ -702,6 +772,44 @@ fn reverse_upstream(
             e.raw_os_error().unwrap_or(0)
         )),
     }
+}
+
+/// The TLS session of a reverse proxy with an upstream `name` whose socket
+/// speaks TLS (`tls`): the proxy's host's TLS client asks for the name the
+/// model's upstream leg asks for (`authenticate::name_asked_of_host`),
+/// sends `head` inside, and reads the first of the answer. A handshake the
+/// upstream refuses, or a session it ends with an alert before answering,
+/// is `pathproof-proxy upstream=tls_failed`, as the model's `tls_failed`.
+fn upstream_tls(
+    ctx: &ProxyCtx,
+    tls: &pathproof_core::model::TlsServer,
+    name: &str,
+    mut up: TcpStream,
+    head: &str,
+) -> Result<Upstream, String> {
+    let other = |why: &str| format!("pathproof-proxy upstream=other error=0 why={why}\n");
+    let failed = "pathproof-proxy upstream=tls_failed error=0\n".to_string();
+    let asked = pathproof_core::journey::authenticate::name_asked_of_host(tls, name);
+    let server =
+        rustls::pki_types::ServerName::try_from(asked).map_err(|e| other(&e.to_string()))?;
+    let cfg = crate::tls::client_config(&ctx.scn, ctx.hid, &ctx.dir).map_err(|e| other(&e))?;
+    let mut conn = rustls::ClientConnection::new(cfg, server).map_err(|e| other(&e.to_string()))?;
+    let _ = up.set_read_timeout(Some(UPSTREAM_TIMEOUT));
+    if crate::tls::handshake(&mut conn, &mut up).is_err() {
+        return Err(failed);
+    }
+    let mut st = Box::new(rustls::StreamOwned::new(conn, up));
+    if st.write_all(head.as_bytes()).is_err() {
+        return Err(failed);
+    }
+    let _ = st.sock.set_read_timeout(Some(Duration::from_millis(2000)));
+    let mut first = vec![0u8; 4096];
+    match st.read(&mut first) {
+        Ok(n) => first.truncate(n),
+        Err(e) if crate::probe::tls_alert(&e).is_some() => return Err(failed),
+        Err(_) => first.clear(),
+    }
+    Ok(Upstream::Tls { st, first })
 }
 
 fn udp_echo(host: String, port: u16, sock: UdpSocket) {
@@ -729,9 +837,11 @@ fn serve_host(
     hid: usize,
     ns: String,
     tls: Vec<TlsCfg>,
+    dir: std::path::PathBuf,
 ) -> Result<(), String> {
     netns::enter(&ns)?;
     let host = &scn.hosts[hid];
+    let sports = crate::probe::ports_like_the_models(&scn).map(Arc::new);
     let view = host.dns.map(|v| scn.view(v).clone());
     let resolver =
         crate::probe::udp_bind_shared(dns::RESOLVER.parse().expect("valid")).map_err(|e| {
@@ -770,6 +880,8 @@ fn serve_host(
                     hid,
                     me: via_name(&scn, hid),
                     upstream: Arc::new(AtomicUsize::new(0)),
+                    dir: dir.clone(),
+                    sports: sports.clone(),
                 };
                 std::thread::spawn(move || {
                     for c in l.incoming().flatten() {
@@ -864,7 +976,10 @@ pub fn supervise(lab: &str) -> Result<(), String> {
                     None => None,
                 });
             }
-            jobs.push(std::thread::spawn(move || serve_host(scn, hid, ns, tls)));
+            let dir = dir.clone();
+            jobs.push(std::thread::spawn(move || {
+                serve_host(scn, hid, ns, tls, dir)
+            }));
         }
         for j in jobs {
             j.join()

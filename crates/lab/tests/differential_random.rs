@@ -1,7 +1,12 @@
 //! Differential test against the kernel on random scenarios: seeded small
 //! scenarios from `pathproof_core::synth::small` (each seed also picks the
-//! base, `break` or `harden` variant) are built for real and every journey is
-//! probed; model and kernel must agree on every probe. Nothing is excused.
+//! base, `break` or `harden` variant; some seeds have reverse proxies, with
+//! loops, and expectations from a network) are built for real and every
+//! journey is probed; model and kernel must agree on every probe. Every
+//! seed with a journey from a network also sends crafted martian and
+//! special-purpose sources from that network's stand-in
+//! (`pathproof_lab::martian`): where each lab namespace saw each packet
+//! must be where the model's trace says it goes. Nothing is excused.
 //!
 //! `PATHPROOF_LAB_SEEDS` (default 200) sets how many, `PATHPROOF_LAB_SEED_BASE`
 //! (default 0) where they start; `PATHPROOF_LAB_SEED_BASE=auto` starts at a
@@ -14,15 +19,21 @@ mod common;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
+use pathproof_lab::martian::{self, Crafted};
+
 /// Per seed: the seed, the variant, the probes' (model outcome, kernel class)
-/// counts, answers lost on their way back, disagreements.
-type SeedResult = (
-    u64,
-    Option<String>,
-    BTreeMap<(String, String), usize>,
-    usize,
-    Vec<String>,
-);
+/// counts, answers lost on their way back, disagreements; the crafted
+/// packets and what could not be crafted (what, why).
+#[derive(Debug)]
+struct SeedResult {
+    seed: u64,
+    variant: Option<String>,
+    classes: BTreeMap<(String, String), usize>,
+    lost: usize,
+    bad: Vec<String>,
+    crafted: Vec<Crafted>,
+    not_made: Vec<(String, String)>,
+}
 
 /// The fewest seeds a CI run may try (issue 4).
 const CI_MIN_SEEDS: u64 = 200;
@@ -105,7 +116,17 @@ fn random_small_scenarios_agree_with_the_kernel() {
                 }
                 let l = common::Lab::up(&format!("r{w}"), &file, &text, variant.as_deref());
                 let results = l.probe_all();
+                // Crafted sources from the stand-ins, once the probes are done.
+                let crafted = if results.iter().any(|r| r.stand_in.is_some()) {
+                    let jobs = pathproof_lab::probe::jobs(&vscn);
+                    martian::probe(&vscn, &l.plan(), &jobs)
+                } else {
+                    Ok(Default::default())
+                };
                 drop(l);
+                let crafted = crafted.unwrap_or_else(|e| {
+                    panic!("seed {seed} {variant:?}: the crafted sources could not be sent: {e}")
+                });
                 stand_ins.fetch_add(
                     results.iter().filter(|r| r.stand_in.is_some()).count(),
                     std::sync::atomic::Ordering::SeqCst,
@@ -150,9 +171,15 @@ fn random_small_scenarios_agree_with_the_kernel() {
                         )
                     })
                     .collect();
-                out.lock()
-                    .unwrap()
-                    .push((seed, variant, classes, lost_answers, bad));
+                out.lock().unwrap().push(SeedResult {
+                    seed,
+                    variant,
+                    classes,
+                    lost: lost_answers,
+                    bad,
+                    crafted: crafted.packets,
+                    not_made: crafted.not_made,
+                });
             })
         })
         .collect();
@@ -160,25 +187,32 @@ fn random_small_scenarios_agree_with_the_kernel() {
         w.join().expect("worker");
     }
     let mut out = Arc::try_unwrap(out).unwrap().into_inner().unwrap();
-    out.sort_by_key(|o| o.0);
+    out.sort_by_key(|o| o.seed);
     let mut classes: BTreeMap<(String, String), usize> = BTreeMap::new();
     for o in &out {
-        for (k, v) in &o.2 {
+        for (k, v) in &o.classes {
             *classes.entry(k.clone()).or_insert(0) += v;
         }
     }
     let total: usize = classes.values().sum();
-    let lost: usize = out.iter().map(|o| o.3).sum();
-    let bad: usize = out.iter().map(|o| o.4.len()).sum();
+    let lost: usize = out.iter().map(|o| o.lost).sum();
+    let bad: usize = out.iter().map(|o| o.bad.len()).sum();
     let mut report = Vec::new();
-    for (seed, variant, _, _, b) in &out {
-        for line in b {
+    for o in &out {
+        let crafted_bad = o
+            .crafted
+            .iter()
+            .filter(|c| !c.agree)
+            .map(|c| format!("crafted source: {}", c.line()));
+        for line in o.bad.iter().cloned().chain(crafted_bad) {
             report.push(format!(
-                "seed {seed}{}: {line}\n  (alone, without CI=true: PATHPROOF_LAB_SEED_BASE={seed} PATHPROOF_LAB_SEEDS=1 cargo test -p pathproof-lab --test differential_random; the variant follows from the seed)",
-                variant
+                "seed {}{}: {line}\n  (alone, without CI=true: PATHPROOF_LAB_SEED_BASE={} PATHPROOF_LAB_SEEDS=1 cargo test -p pathproof-lab --test differential_random; the variant follows from the seed)",
+                o.seed,
+                o.variant
                     .as_deref()
                     .map(|v| format!(" @{v}"))
-                    .unwrap_or_default()
+                    .unwrap_or_default(),
+                o.seed
             ));
         }
     }
@@ -202,8 +236,67 @@ fn random_small_scenarios_agree_with_the_kernel() {
     for ((m, k), v) in &classes {
         eprintln!("  {m:>12} -> {k:<16} {v:>6}");
     }
+    // The crafted sources: per source, how many, how many arrived at the
+    // journey's host (model / kernel), and how many agree.
+    let crafted: Vec<&Crafted> = out.iter().flat_map(|o| o.crafted.iter()).collect();
+    let with_crafted = out.iter().filter(|o| !o.crafted.is_empty()).count();
+    eprintln!(
+        "crafted sources: {} packets from the stand-ins of {with_crafted} scenarios, {} agree, {} disagree",
+        crafted.len(),
+        crafted.iter().filter(|c| c.agree).count(),
+        crafted.iter().filter(|c| !c.agree).count()
+    );
+    let mut per_source: BTreeMap<String, [usize; 7]> = BTreeMap::new();
+    for c in &crafted {
+        let fam = if c.src.is_ipv6() { "IPv6" } else { "IPv4" };
+        let key = match c.kind {
+            "listed" => c.src.to_string(),
+            kind => format!("({kind}, {fam})"),
+        };
+        let (mp, mi) = c.model_arrives();
+        let (kp, ki) = c.kernel_arrives();
+        let e = per_source.entry(key).or_default();
+        for (i, x) in [true, mp, kp, mi, ki, c.model_martian.is_some(), c.agree]
+            .into_iter()
+            .enumerate()
+        {
+            e[i] += usize::from(x);
+        }
+    }
+    eprintln!(
+        "  source: packets, reach the journey's host (model / kernel), delivered there (model / kernel), with a martian hop, agree"
+    );
+    for (src, [p, mp, kp, mi, ki, m, a]) in &per_source {
+        eprintln!("  {src:>36}: {p:>5} {mp:>5} / {kp:<5} {mi:>5} / {ki:<5} {m:>5} {a:>5}");
+    }
+    let mut not_made: BTreeMap<String, usize> = BTreeMap::new();
+    for o in &out {
+        for (_, why) in &o.not_made {
+            let kind = why.split(':').next().unwrap_or("").to_string();
+            *not_made.entry(kind).or_insert(0) += 1;
+        }
+    }
+    for (why, n) in &not_made {
+        eprintln!("  not crafted: {n}: {why}");
+    }
     assert_eq!(out.len() as u64, n);
     assert!(total > 0);
+    if n >= CI_MIN_SEEDS {
+        // Every listed source is sent, and a few hundred packets in all.
+        for src in martian::SOURCES {
+            assert!(
+                crafted
+                    .iter()
+                    .any(|c| !c.control && c.src.to_string() == *src),
+                "no crafted packet from {src} in {n} seeds"
+            );
+        }
+        assert!(
+            crafted.len() >= 1000,
+            "only {} crafted packets",
+            crafted.len()
+        );
+    }
     assert!(
         report.is_empty(),
         "{} disagreements:\n{}",

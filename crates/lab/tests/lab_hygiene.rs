@@ -234,6 +234,7 @@ fn up_refuses_a_bad_lab_name_and_a_bad_variant() {
         file: e.file(),
         text: e.text.into(),
         variant: None,
+        files: Default::default(),
     };
     let err = lab::up(&spec, &common::supervisor()).unwrap_err();
     assert!(err.contains("lab name"), "{err}");

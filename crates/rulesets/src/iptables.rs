@@ -4,7 +4,7 @@
 use crate::error::ParseError;
 use crate::model::{
     find_loop, Action, AddrRange, BaseInfo, Chain, Cond, CtState, Family, Format, Hook, IfPat,
-    Item, PortSel, Rule, Ruleset, Table, TableFamily, Verdict,
+    Item, NatAction, NatKind, PortSel, RejectWith, Rule, Ruleset, Table, TableFamily, Verdict,
 };
 use crate::packet::{port_number, proto_number};
 use crate::truncate;
@@ -92,13 +92,73 @@ pub(crate) fn shell_split(line: &str, lineno: usize) -> Result<Vec<Tok>, ParseEr
     Ok(out)
 }
 
-fn builtin_hook(name: &str) -> Option<Hook> {
-    match name {
-        "INPUT" => Some(Hook::Input),
-        "FORWARD" => Some(Hook::Forward),
-        "OUTPUT" => Some(Hook::Output),
+/// The hook and priority of a built-in chain of `table` (0: filter, 1: nat).
+fn builtin_hook(table: usize, name: &str) -> Option<(Hook, i32)> {
+    match (table, name) {
+        (0, "INPUT") => Some((Hook::Input, 0)),
+        (0, "FORWARD") => Some((Hook::Forward, 0)),
+        (0, "OUTPUT") => Some((Hook::Output, 0)),
+        (1, "PREROUTING") => Some((Hook::Prerouting, -100)),
+        (1, "INPUT") => Some((Hook::Input, 100)),
+        (1, "OUTPUT") => Some((Hook::Output, -100)),
+        (1, "POSTROUTING") => Some((Hook::Postrouting, 100)),
         _ => None,
     }
+}
+
+/// Which parsed table a section is: 0 filter, 1 nat; `None` for tables that are skipped.
+fn table_index(name: &str) -> Option<usize> {
+    match name {
+        "filter" => Some(0),
+        "nat" => Some(1),
+        _ => None,
+    }
+}
+
+/// A translation's addresses (first, last) and ports (first, last), either optional.
+pub(crate) type NatTo = (Option<(IpAddr, IpAddr)>, Option<(u16, u16)>);
+
+/// `A`, `A-B`, `A:P`, `A:P-Q`, `A-B:P-Q`, `:P` (IPv6 addresses in brackets when a
+/// port follows: `[A]:P`, `[A]-[B]:P`) as `--to-destination` and `--to-source` take them.
+pub(crate) fn parse_nat_to(s: &str) -> Option<NatTo> {
+    let (addrs, ports) = if s.starts_with('[') || s.matches(':').count() <= 1 {
+        match s.rfind(':') {
+            Some(i) if !s[..i].ends_with(']') && s.starts_with('[') => (s, None),
+            Some(i) => (&s[..i], Some(&s[i + 1..])),
+            None => (s, None),
+        }
+    } else {
+        (s, None) // a bare IPv6 address
+    };
+    let unbracket = |a: &str| a.trim_start_matches('[').trim_end_matches(']').to_string();
+    let addr = if addrs.is_empty() {
+        None
+    } else {
+        let (a, b) = match addrs.split_once("]-[") {
+            Some((a, b)) => (unbracket(a), unbracket(b)),
+            None => match addrs.split_once('-') {
+                Some((a, b)) if !addrs.starts_with('[') => (a.to_string(), b.to_string()),
+                _ => (unbracket(addrs), unbracket(addrs)),
+            },
+        };
+        let a: IpAddr = a.parse().ok()?;
+        let b: IpAddr = b.parse().ok()?;
+        if a.is_ipv4() != b.is_ipv4() {
+            return None;
+        }
+        Some((a, b))
+    };
+    let ports = match ports {
+        None => None,
+        Some(p) => Some(match p.split_once('-') {
+            Some((a, b)) => (port_number(a)?, port_number(b)?),
+            None => (port_number(p)?, port_number(p)?),
+        }),
+    };
+    if addr.is_none() && ports.is_none() {
+        return None;
+    }
+    Some((addr, ports))
 }
 
 /// Parse an address or prefix (`10.0.0.0/8`, `10.0.0.0/255.0.0.0`, `2001:db8::/32`).
@@ -160,6 +220,10 @@ fn parse_port_range(s: &str) -> Option<(u16, u16)> {
 struct Section {
     name: String,
     start: usize,
+    /// The parsed table (0 filter, 1 nat); `None` for a skipped one.
+    table: Option<usize>,
+    /// A skipped table's first rule or policy that is not ACCEPT, if any.
+    content: Option<(usize, String)>,
 }
 
 struct PendingRule {
@@ -174,8 +238,9 @@ struct PendingRule {
 pub(crate) fn parse(text: &str) -> Result<Ruleset, Vec<ParseError>> {
     let mut errors: Vec<ParseError> = Vec::new();
     let mut notes: Vec<String> = Vec::new();
+    let mut unmodelled: Vec<(usize, String)> = Vec::new();
     let mut section: Option<Section> = None;
-    let mut filter_seen = false;
+    let mut seen = [false; 2];
     let mut chains: Vec<Chain> = Vec::new();
     let mut pending: Vec<PendingRule> = Vec::new();
     let mut v6_header = false;
@@ -206,33 +271,44 @@ pub(crate) fn parse(text: &str) -> Result<Ruleset, Vec<ParseError>> {
                 ));
             }
             let name = name.trim().to_string();
-            if name == "filter" {
-                if filter_seen {
-                    errors.push(ParseError::new(lineno, 1, "second *filter table"));
+            let table = table_index(&name);
+            if let Some(t) = table {
+                if seen[t] {
+                    errors.push(ParseError::new(lineno, 1, format!("second *{name} table")));
                 }
-                filter_seen = true;
+                seen[t] = true;
             }
             section = Some(Section {
                 name,
                 start: lineno,
+                table,
+                content: None,
             });
             continue;
         }
         if line == "COMMIT" {
             match section.take() {
                 None => errors.push(ParseError::new(lineno, 1, "COMMIT outside a table")),
-                Some(s) => {
-                    if s.name != "filter" {
+                Some(s) => match s.table {
+                    Some(1) => notes.push(format!(
+                        "table *nat (lines {}-{lineno}): address translation, not evaluated by `filter` (a scenario's `ruleset:` uses it)",
+                        s.start
+                    )),
+                    Some(_) => {}
+                    None => {
                         notes.push(format!(
                             "skipped table *{} (lines {}-{}): only the filter table is evaluated",
                             s.name, s.start, lineno
                         ));
+                        if let Some((l, what)) = s.content {
+                            unmodelled.push((l, format!("table *{}: {what}", s.name)));
+                        }
                     }
-                }
+                },
             }
             continue;
         }
-        let Some(sec) = &section else {
+        let Some(sec) = &mut section else {
             errors.push(ParseError::new(
                 lineno,
                 lead_ws + 1,
@@ -243,9 +319,21 @@ pub(crate) fn parse(text: &str) -> Result<Ruleset, Vec<ParseError>> {
             ));
             continue;
         };
-        if sec.name != "filter" {
+        let Some(table) = sec.table else {
+            // A skipped table: remember whether it does anything.
+            if sec.content.is_none() {
+                let policy = line
+                    .strip_prefix(':')
+                    .and_then(|l| l.split_whitespace().nth(1))
+                    .filter(|p| *p != "ACCEPT" && *p != "-");
+                if line.starts_with("-A") || line.starts_with("[") {
+                    sec.content = Some((lineno, format!("rule {:?}", truncate(line))));
+                } else if let Some(p) = policy {
+                    sec.content = Some((lineno, format!("policy {p}")));
+                }
+            }
             continue;
-        }
+        };
         let toks = match shell_split(raw, lineno) {
             Ok(t) => t,
             Err(e) => {
@@ -269,7 +357,7 @@ pub(crate) fn parse(text: &str) -> Result<Ruleset, Vec<ParseError>> {
                 ));
                 continue;
             };
-            if chains.iter().any(|c| c.name == name) {
+            if chains.iter().any(|c| c.name == name && c.table == table) {
                 errors.push(ParseError::new(
                     lineno,
                     first.col,
@@ -277,29 +365,37 @@ pub(crate) fn parse(text: &str) -> Result<Ruleset, Vec<ParseError>> {
                 ));
                 continue;
             }
-            let base = match (builtin_hook(name), pol.text.as_str()) {
-                (Some(h), "ACCEPT") => Some(BaseInfo {
+            let nat = table == 1;
+            let base = match (builtin_hook(table, name), pol.text.as_str()) {
+                (Some((h, priority)), "ACCEPT") => Some(BaseInfo {
                     hook: h,
-                    priority: 0,
+                    priority,
                     policy: Verdict::Accept,
+                    nat,
                 }),
-                (Some(h), "DROP") => Some(BaseInfo {
+                (Some((h, priority)), "DROP") if !nat => Some(BaseInfo {
                     hook: h,
-                    priority: 0,
+                    priority,
                     policy: Verdict::Drop,
+                    nat,
                 }),
                 (None, "-") => None,
                 (Some(_), p) => {
+                    let want = if nat { "ACCEPT" } else { "ACCEPT or DROP" };
                     errors.push(ParseError::new(
                         lineno,
                         pol.col,
-                        format!("built-in chain {name} needs policy ACCEPT or DROP, got {p:?}"),
+                        format!("built-in chain {name} needs policy {want}, got {p:?}"),
                     ));
                     continue;
                 }
                 (None, p) => {
                     let msg = if p == "ACCEPT" || p == "DROP" {
-                        format!("{name:?} is not a built-in chain of the filter table (INPUT, FORWARD, OUTPUT) and cannot have a policy")
+                        if nat {
+                            format!("{name:?} is not a built-in chain of the nat table (PREROUTING, INPUT, OUTPUT, POSTROUTING) and cannot have a policy")
+                        } else {
+                            format!("{name:?} is not a built-in chain of the filter table (INPUT, FORWARD, OUTPUT) and cannot have a policy")
+                        }
                     } else {
                         format!("user chain {name:?} must have policy `-`, got {p:?}")
                     };
@@ -313,7 +409,7 @@ pub(crate) fn parse(text: &str) -> Result<Ruleset, Vec<ParseError>> {
             }
             chains.push(Chain {
                 name: name.to_string(),
-                table: 0,
+                table,
                 line: lineno,
                 base,
                 rules: Vec::new(),
@@ -321,7 +417,7 @@ pub(crate) fn parse(text: &str) -> Result<Ruleset, Vec<ParseError>> {
             continue;
         }
         if first.text == "-A" || first.text == "--append" {
-            match parse_rule(toks, lineno, line, &chains, &mut fams) {
+            match parse_rule(toks, lineno, line, table, &chains, &mut fams) {
                 Ok(r) => pending.push(r),
                 Err(e) => errors.push(e),
             }
@@ -347,8 +443,12 @@ pub(crate) fn parse(text: &str) -> Result<Ruleset, Vec<ParseError>> {
     // resolve targets
     for p in pending {
         let mut items = p.items;
+        let table = chains[p.chain].table;
         if let Some((name, col, goto)) = p.target {
-            match chains.iter().position(|c| c.name == name) {
+            match chains
+                .iter()
+                .position(|c| c.name == name && c.table == table)
+            {
                 Some(t) if chains[t].base.is_some() => {
                     errors.push(ParseError::new(
                         p.line,
@@ -366,7 +466,7 @@ pub(crate) fn parse(text: &str) -> Result<Ruleset, Vec<ParseError>> {
                     errors.push(ParseError::new(
                         p.line,
                         col,
-                        format!("unsupported target {name:?}: not a built-in target (ACCEPT, DROP, REJECT, LOG, RETURN) nor a declared chain"),
+                        format!("unsupported target {name:?}: not a built-in target (ACCEPT, DROP, REJECT, LOG, RETURN; DNAT, SNAT, MASQUERADE, REDIRECT in the nat table) nor a declared chain"),
                     ));
                     continue;
                 }
@@ -410,23 +510,31 @@ pub(crate) fn parse(text: &str) -> Result<Ruleset, Vec<ParseError>> {
         errors.sort_by_key(|e| (e.line, e.column));
         return Err(errors);
     }
-    if !filter_seen {
+    if !seen[0] {
         notes.push("no *filter table: every packet is accepted".to_string());
     }
-    let table = Table {
-        name: "filter".to_string(),
-        family: if family == Family::V4 {
-            TableFamily::Ip
-        } else {
-            TableFamily::Ip6
-        },
+    let tfam = if family == Family::V4 {
+        TableFamily::Ip
+    } else {
+        TableFamily::Ip6
     };
+    let mut tables = vec![Table {
+        name: "filter".to_string(),
+        family: tfam,
+    }];
+    if seen[1] {
+        tables.push(Table {
+            name: "nat".to_string(),
+            family: tfam,
+        });
+    }
     Ok(Ruleset::new(
         Format::IptablesSave,
-        vec![table],
+        tables,
         chains,
         Vec::new(),
         notes,
+        unmodelled,
     ))
 }
 
@@ -434,6 +542,7 @@ fn parse_rule(
     toks: &[Tok],
     lineno: usize,
     text: &str,
+    table: usize,
     chains: &[Chain],
     fams: &mut Vec<(Family, usize, usize)>,
 ) -> Result<PendingRule, ParseError> {
@@ -441,7 +550,10 @@ fn parse_rule(
     let Some(ct) = toks.get(1) else {
         return Err(err(toks[0].col, "`-A` without a chain name".into()));
     };
-    let Some(chain) = chains.iter().position(|c| c.name == ct.text) else {
+    let Some(chain) = chains
+        .iter()
+        .position(|c| c.name == ct.text && c.table == table)
+    else {
         return Err(err(
             ct.col,
             format!(
@@ -456,6 +568,10 @@ fn parse_rule(
     let mut target: Option<(String, usize, bool)> = None;
     let mut verdict: Option<Item> = None;
     let mut target_name: Option<String> = None;
+    // What a REJECT answers with, and a translation's statement, as their options say.
+    let mut reject_with = RejectWith::default();
+    let mut reject_at = 0usize;
+    let mut nat: Option<NatAction> = None;
     let mut neg: Option<usize> = None;
     let mut i = 2;
     // value after option at toks[i]
@@ -501,8 +617,56 @@ fn parse_rule(
             negatable(false)?;
             match (tn.as_str(), o) {
                 ("REJECT", "--reject-with") => {
-                    val(i)?;
+                    let v = val(i)?;
+                    reject_with = RejectWith::from_iptables(&v.text)
+                        .ok_or_else(|| err(v.col, format!("unknown --reject-with {:?}", v.text)))?;
+                    reject_at = v.col;
                     i += 2;
+                }
+                ("DNAT", "--to-destination" | "--to")
+                | ("SNAT", "--to-source" | "--to")
+                | ("MASQUERADE" | "REDIRECT", "--to-ports") => {
+                    let v = val(i)?;
+                    let n = nat.as_mut().expect("a translation target sets `nat`");
+                    let (addr, ports) = if o == "--to-ports" {
+                        let p = match v.text.split_once('-') {
+                            Some((a, b)) => port_number(a).zip(port_number(b)),
+                            None => port_number(&v.text).map(|p| (p, p)),
+                        };
+                        (None, p)
+                    } else {
+                        parse_nat_to(&v.text).ok_or_else(|| {
+                            err(
+                                v.col,
+                                format!(
+                                    "invalid {o} {:?} (expected ADDR[-ADDR][:PORT[-PORT]])",
+                                    v.text
+                                ),
+                            )
+                        })?
+                    };
+                    if o == "--to-ports" && ports.is_none() {
+                        return Err(err(v.col, format!("invalid port or range {:?}", v.text)));
+                    }
+                    if let Some((a, _)) = addr {
+                        let f = if a.is_ipv4() { Family::V4 } else { Family::V6 };
+                        fams.push((f, lineno, v.col));
+                    }
+                    n.addr = addr.or(n.addr);
+                    n.ports = ports.or(n.ports);
+                    i += 2;
+                }
+                (
+                    "DNAT" | "SNAT" | "MASQUERADE" | "REDIRECT",
+                    "--random" | "--random-fully" | "--persistent",
+                ) => {
+                    let n = nat.as_mut().expect("a translation target sets `nat`");
+                    n.flags.push(match o {
+                        "--random" => "random".to_string(),
+                        "--random-fully" => "fully-random".to_string(),
+                        _ => "persistent".to_string(),
+                    });
+                    i += 1;
                 }
                 ("LOG", "--log-prefix" | "--log-level") => {
                     val(i)?;
@@ -722,14 +886,51 @@ fn parse_rule(
                 let goto = o == "-g" || o == "--goto";
                 let name = v.text.clone();
                 match (goto, name.as_str()) {
+                    (false, t @ ("DROP" | "REJECT")) if table == 1 => {
+                        return Err(err(
+                            v.col,
+                            format!(
+                                "{t} is not allowed in the nat table (it is not for filtering)"
+                            ),
+                        ))
+                    }
                     (false, "ACCEPT") => verdict = Some(Item::Verdict(Action::Accept)),
                     (false, "DROP") => verdict = Some(Item::Verdict(Action::Drop)),
-                    (false, "REJECT") => verdict = Some(Item::Verdict(Action::Reject)),
+                    (false, "REJECT") => {
+                        verdict = Some(Item::Verdict(Action::Reject(RejectWith::default())))
+                    }
+                    (false, t @ ("DNAT" | "SNAT" | "MASQUERADE" | "REDIRECT")) if table == 1 => {
+                        let kind = match t {
+                            "DNAT" => NatKind::Dnat,
+                            "SNAT" => NatKind::Snat,
+                            "MASQUERADE" => NatKind::Masquerade,
+                            _ => NatKind::Redirect,
+                        };
+                        let chain_hook = chains[chain].base.as_ref().map(|b| b.hook);
+                        let allowed = match kind {
+                            NatKind::Dnat | NatKind::Redirect => {
+                                matches!(chain_hook, None | Some(Hook::Prerouting | Hook::Output))
+                            }
+                            _ => matches!(chain_hook, None | Some(Hook::Postrouting | Hook::Input)),
+                        };
+                        if !allowed {
+                            return Err(err(
+                                v.col,
+                                format!("-j {t} is not allowed in chain {}", chains[chain].name),
+                            ));
+                        }
+                        nat = Some(NatAction {
+                            kind,
+                            addr: None,
+                            ports: None,
+                            flags: Vec::new(),
+                        });
+                    }
                     (false, "RETURN") => verdict = Some(Item::Verdict(Action::Return)),
                     (false, "LOG") => verdict = Some(Item::Log),
                     _ => {
                         if name.chars().all(|c| c.is_ascii_uppercase() || c == '_')
-                            && !chains.iter().any(|c| c.name == name)
+                            && !chains.iter().any(|c| c.name == name && c.table == table)
                         {
                             return Err(err(v.col, format!("unsupported target \"-j {name}\"")));
                         }
@@ -749,6 +950,37 @@ fn parse_rule(
     if let Some(c) = neg {
         return Err(err(c, "`!` at end of rule".into()));
     }
+    if let Some(n) = nat {
+        let needs_to = matches!(n.kind, NatKind::Dnat | NatKind::Snat);
+        if needs_to && n.addr.is_none() && n.ports.is_none() {
+            return Err(err(
+                toks[0].col,
+                format!(
+                    "-j {} needs {}",
+                    target_name.as_deref().unwrap_or(""),
+                    if n.kind == NatKind::Dnat {
+                        "--to-destination"
+                    } else {
+                        "--to-source"
+                    }
+                ),
+            ));
+        }
+        if n.ports.is_some() && !matches!(proto, Some((false, Some(6 | 17 | 33 | 132 | 136)))) {
+            return Err(err(
+                toks[0].col,
+                "a translation to ports needs `-p tcp`, `-p udp`, `-p sctp`, `-p dccp` or `-p udplite`".into(),
+            ));
+        }
+        verdict = Some(Item::Verdict(Action::Nat(n)));
+    }
+    if let Some(Item::Verdict(Action::Reject(w))) = &mut verdict {
+        // (iptables-restore refuses a TCP reset without `-p tcp` in the rule itself;
+        // read leniently, as before: such a reject answers other protocols with the
+        // ICMP default, as a scenario's `with tcp-reset` does.)
+        *w = reject_with;
+    }
+    let _ = reject_at;
     match verdict {
         Some(v) => items.push(v),
         None if target.is_none() => items.push(Item::Counter),

@@ -9,9 +9,12 @@
 //!
 //! See the crate README for the supported syntax and exact semantics.
 
+#[cfg(feature = "capture")]
+pub mod capture;
 pub mod classbench;
 pub mod classifier;
 mod error;
+pub mod flatten;
 mod iptables;
 mod model;
 mod nft;
@@ -19,8 +22,8 @@ mod packet;
 
 pub use error::ParseError;
 pub use model::{
-    CtState, DecidedBy, Decision, Family, Format, Hook, Ruleset, Step, TableFamily, TieChain,
-    TieNote, Verdict, Via,
+    CtState, DecidedBy, Decision, Family, Format, Hook, NatAction, NatKind, RejectWith, Ruleset,
+    Step, TableFamily, TieChain, TieNote, Verdict, Via,
 };
 pub use packet::{parse_packet, Packet};
 

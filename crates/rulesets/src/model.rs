@@ -81,7 +81,9 @@ pub enum CtState {
 }
 
 impl CtState {
-    pub(crate) fn bit(self) -> u8 {
+    /// The state's bit as the kernel's `ct state` tests it (new 1, established 2,
+    /// related 4, invalid 8, untracked 16 here; the flattened boxes use these).
+    pub fn bit(self) -> u8 {
         match self {
             CtState::New => 1,
             CtState::Established => 2,
@@ -145,7 +147,7 @@ pub enum TableFamily {
 }
 
 impl TableFamily {
-    fn sees(self, f: Family) -> bool {
+    pub(crate) fn sees(self, f: Family) -> bool {
         matches!(
             (self, f),
             (TableFamily::Inet, _) | (TableFamily::Ip, Family::V4) | (TableFamily::Ip6, Family::V6)
@@ -213,7 +215,7 @@ impl AddrRange {
         })
     }
 
-    fn contains(&self, f: Family, k: u128) -> bool {
+    pub(crate) fn contains(&self, f: Family, k: u128) -> bool {
         self.family == f && self.lo <= k && k <= self.hi
     }
 }
@@ -252,7 +254,7 @@ impl IfPat {
         }
     }
 
-    fn matches(&self, name: &str) -> bool {
+    pub(crate) fn matches(&self, name: &str) -> bool {
         if self.prefix {
             name.starts_with(&self.name)
         } else {
@@ -313,10 +315,132 @@ pub(crate) enum PortSel {
 pub(crate) enum Action {
     Accept,
     Drop,
-    Reject,
+    Reject(RejectWith),
     Return,
     Jump(usize),
     Goto(usize),
+    /// An address translation (only in nat chains: `dnat`, `snat`,
+    /// `masquerade`, `redirect`; iptables' `-j DNAT` and friends).
+    Nat(NatAction),
+}
+
+/// What a reject answers with: the ICMP (ICMPv6) type, or a TCP reset.
+/// iptables' `--reject-with icmp-X` and `icmp6-X`, nft's `with icmp|icmpv6|icmpx type X`
+/// and `with tcp reset` all map here; the default is `PortUnreachable`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum RejectWith {
+    /// ICMP port unreachable (the default of iptables and nft).
+    #[default]
+    PortUnreachable,
+    /// A TCP reset.
+    TcpReset,
+    /// ICMP "communication administratively prohibited" (code 13; ICMPv6 code 1).
+    AdminProhibited,
+    /// ICMP host prohibited (code 10).
+    HostProhibited,
+    /// ICMP net prohibited (code 9).
+    NetProhibited,
+    /// ICMP host unreachable (code 1).
+    HostUnreachable,
+    /// ICMP net unreachable (code 0).
+    NetUnreachable,
+    /// ICMP protocol unreachable (code 2).
+    ProtoUnreachable,
+    /// ICMPv6 no route to destination (code 0).
+    NoRoute,
+    /// ICMPv6 address unreachable (code 3).
+    AddrUnreachable,
+    /// ICMPv6 source address failed ingress/egress policy (code 5).
+    PolicyFail,
+    /// ICMPv6 reject route to destination (code 6).
+    RejectRoute,
+}
+
+impl RejectWith {
+    /// The name nft gives it (`port-unreachable`, `tcp reset`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            RejectWith::PortUnreachable => "port-unreachable",
+            RejectWith::TcpReset => "tcp reset",
+            RejectWith::AdminProhibited => "admin-prohibited",
+            RejectWith::HostProhibited => "host-prohibited",
+            RejectWith::NetProhibited => "net-prohibited",
+            RejectWith::HostUnreachable => "host-unreachable",
+            RejectWith::NetUnreachable => "net-unreachable",
+            RejectWith::ProtoUnreachable => "prot-unreachable",
+            RejectWith::NoRoute => "no-route",
+            RejectWith::AddrUnreachable => "addr-unreachable",
+            RejectWith::PolicyFail => "policy-fail",
+            RejectWith::RejectRoute => "reject-route",
+        }
+    }
+
+    /// An nft reject type (`with icmp|icmpv6|icmpx type NAME`).
+    pub(crate) fn from_nft(name: &str) -> Option<RejectWith> {
+        Some(match name {
+            "port-unreachable" => RejectWith::PortUnreachable,
+            "admin-prohibited" => RejectWith::AdminProhibited,
+            "host-prohibited" => RejectWith::HostProhibited,
+            "net-prohibited" => RejectWith::NetProhibited,
+            "host-unreachable" => RejectWith::HostUnreachable,
+            "net-unreachable" => RejectWith::NetUnreachable,
+            "prot-unreachable" => RejectWith::ProtoUnreachable,
+            "no-route" => RejectWith::NoRoute,
+            "addr-unreachable" => RejectWith::AddrUnreachable,
+            "policy-fail" => RejectWith::PolicyFail,
+            "reject-route" => RejectWith::RejectRoute,
+            _ => return None,
+        })
+    }
+
+    /// An iptables `--reject-with` value (with its short aliases).
+    pub(crate) fn from_iptables(name: &str) -> Option<RejectWith> {
+        Some(match name {
+            "icmp-port-unreachable" | "port-unreach" | "icmp6-port-unreachable" => {
+                RejectWith::PortUnreachable
+            }
+            "tcp-reset" => RejectWith::TcpReset,
+            "icmp-admin-prohibited"
+            | "admin-prohib"
+            | "icmp6-adm-prohibited"
+            | "adm-prohibited" => RejectWith::AdminProhibited,
+            "icmp-host-prohibited" | "host-prohib" => RejectWith::HostProhibited,
+            "icmp-net-prohibited" | "net-prohib" => RejectWith::NetProhibited,
+            "icmp-host-unreachable" | "host-unreach" => RejectWith::HostUnreachable,
+            "icmp-net-unreachable" | "net-unreach" => RejectWith::NetUnreachable,
+            "icmp-proto-unreachable" | "proto-unreach" => RejectWith::ProtoUnreachable,
+            "icmp6-no-route" | "no-route" => RejectWith::NoRoute,
+            "icmp6-addr-unreachable" | "addr-unreach" => RejectWith::AddrUnreachable,
+            "icmp6-policy-fail" | "policy-fail" => RejectWith::PolicyFail,
+            "icmp6-reject-route" | "reject-route" => RejectWith::RejectRoute,
+            _ => return None,
+        })
+    }
+}
+
+/// Which address a translation rewrites.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NatKind {
+    /// `dnat to A[:P]`, `-j DNAT --to-destination A[:P]`.
+    Dnat,
+    /// `snat to A`, `-j SNAT --to-source A`.
+    Snat,
+    /// `masquerade`, `-j MASQUERADE`: the outgoing interface's address.
+    Masquerade,
+    /// `redirect [to :P]`, `-j REDIRECT [--to-ports P]`: the incoming interface's address.
+    Redirect,
+}
+
+/// An address translation statement, as written.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct NatAction {
+    pub kind: NatKind,
+    /// The addresses given (`A` or `A-B`), if any.
+    pub addr: Option<(IpAddr, IpAddr)>,
+    /// The ports given (`:P` or `:P-Q`), if any.
+    pub ports: Option<(u16, u16)>,
+    /// Flags: `random`, `fully-random`, `persistent`.
+    pub flags: Vec<String>,
 }
 
 /// Items of a rule, evaluated in order (nft statements may interleave with matches).
@@ -395,6 +519,9 @@ pub(crate) struct BaseInfo {
     pub hook: Hook,
     pub priority: i32,
     pub policy: Verdict,
+    /// A nat chain (`type nat`, iptables' nat table): it translates the first packet
+    /// of a connection and never decides a verdict; `filter` skips it.
+    pub nat: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -421,6 +548,10 @@ pub struct Ruleset {
     /// Verdict maps, named and anonymous ([`Item::Vmap`] indexes them).
     pub(crate) maps: Vec<Vmap>,
     pub(crate) notes: Vec<String>,
+    /// What the rule set holds that is read but not evaluated at all (tables and hooks
+    /// other than those of filter, route and nat chains), as (line, what): a
+    /// scenario refuses a rule set with any (see `flatten`).
+    pub(crate) unmodelled: Vec<(usize, String)>,
     /// Per chain: a [`FastClassifier`] over its rules when the chain is long and uses only
     /// 5-tuple matches (see [`accel_for`]).
     accel: Vec<Option<Accel>>,
@@ -947,6 +1078,7 @@ impl Ruleset {
         chains: Vec<Chain>,
         maps: Vec<Vmap>,
         notes: Vec<String>,
+        unmodelled: Vec<(usize, String)>,
     ) -> Self {
         let mut order: Vec<usize> = (0..chains.len())
             .filter(|&i| chains[i].rules.len() >= ACCEL_MIN_RULES)
@@ -969,6 +1101,7 @@ impl Ruleset {
             chains,
             maps,
             notes,
+            unmodelled,
             accel,
         }
     }
@@ -1029,7 +1162,7 @@ impl Ruleset {
                 .iter()
                 .enumerate()
                 .filter(|(_, c)| {
-                    c.base.as_ref().is_some_and(|b| b.hook == hook)
+                    c.base.as_ref().is_some_and(|b| b.hook == hook && !b.nat)
                         && self.tables[c.table].family.sees(fam)
                 })
                 .map(|(i, _)| i)
@@ -1256,7 +1389,9 @@ impl Ruleset {
                 None => {}
                 Some(Action::Accept) => return ChainOutcome::Verdict(Verdict::Accept, by()),
                 Some(Action::Drop) => return ChainOutcome::Verdict(Verdict::Drop, by()),
-                Some(Action::Reject) => return ChainOutcome::Verdict(Verdict::Reject, by()),
+                Some(Action::Reject(_)) => return ChainOutcome::Verdict(Verdict::Reject, by()),
+                // Nat chains are never run here (see `BaseInfo::nat`).
+                Some(Action::Nat(_)) => return ChainOutcome::Verdict(Verdict::Accept, by()),
                 Some(Action::Return) => {
                     path.push(Step::Return {
                         chain: chain.name.clone(),

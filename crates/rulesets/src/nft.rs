@@ -5,7 +5,8 @@ use crate::error::ParseError;
 use crate::iptables::parse_prefix;
 use crate::model::{
     find_loop, Action, AddrRange, BaseInfo, Chain, Cond, CtState, Family, Format, Hook, IfPat,
-    Item, KeySel, KeyVal, MapElem, PortSel, Rule, Ruleset, Table, TableFamily, Verdict, Vmap,
+    Item, KeySel, KeyVal, MapElem, NatAction, NatKind, PortSel, RejectWith, Rule, Ruleset, Table,
+    TableFamily, Verdict, Vmap,
 };
 use crate::packet::{port_number, proto_number};
 use std::net::IpAddr;
@@ -252,6 +253,8 @@ struct P<'a> {
     lines: Vec<&'a str>,
     errors: Vec<E>,
     notes: Vec<String>,
+    /// Tables and hooks read but not evaluated at all (see `Ruleset::unmodelled`).
+    unmodelled: Vec<(usize, String)>,
     tables: Vec<Table>,
     chains: Vec<Chain>,
     maps: Vec<Vmap>,
@@ -463,6 +466,10 @@ impl<'a> P<'a> {
                 self.notes.push(format!(
                     "skipped table {family} {name} (lines {start_line}-{end}): only ip, ip6 and inet tables are evaluated"
                 ));
+                if end > start_line {
+                    self.unmodelled
+                        .push((start_line, format!("table {family} {name}")));
+                }
                 return Ok(());
             }
         };
@@ -875,17 +882,18 @@ impl<'a> P<'a> {
             ));
         }
         if let Some((ty, hook, prio)) = base {
-            if ty == "nat" {
+            let nat = ty == "nat";
+            if nat {
                 self.notes.push(format!(
-                    "chain {name} (line {cline}) is a nat chain: not evaluated (only filter and route chains decide verdicts)"
+                    "chain {name} (line {cline}) is a nat chain: address translation, not evaluated by `filter` (a scenario's `ruleset:` uses it)"
                 ));
-            } else {
-                self.chains[idx].base = Some(BaseInfo {
-                    hook,
-                    priority: prio,
-                    policy,
-                });
             }
+            self.chains[idx].base = Some(BaseInfo {
+                hook,
+                priority: prio,
+                policy,
+                nat,
+            });
         }
         Ok(())
     }
@@ -964,6 +972,8 @@ impl<'a> P<'a> {
                 self.notes.push(format!(
                     "chain {chain} on hook {hook_name} (line {hl}) is not evaluated"
                 ));
+                self.unmodelled
+                    .push((hl, format!("chain {chain} on hook {hook_name}")));
                 Ok(None)
             }
         }
@@ -1959,6 +1969,97 @@ impl<'a> P<'a> {
         Err(self.err_here("unbalanced `{`: missing `}`"))
     }
 
+    /// A translation statement after its keyword `w`: `dnat|snat [ip|ip6] to ADDR[-ADDR][:PORT[-PORT]]`,
+    /// `masquerade|redirect [to :PORT[-PORT]]`, then flags (`random`, `fully-random`,
+    /// `persistent`). An address makes the statement one of its family's (in an `inet`
+    /// table the kernel's nat expression does nothing to a packet of the other
+    /// family): a family condition comes before it.
+    fn nat_statement(&mut self, w: &str, at: (usize, usize)) -> Result<Vec<Item>, E> {
+        let kind = match w {
+            "dnat" => NatKind::Dnat,
+            "snat" => NatKind::Snat,
+            "masquerade" => NatKind::Masquerade,
+            _ => NatKind::Redirect,
+        };
+        let mut family: Option<Family> = None;
+        if matches!(kind, NatKind::Dnat | NatKind::Snat) {
+            if let Some(K::Word(f)) = self.peek_k().cloned() {
+                if f == "ip" || f == "ip6" {
+                    self.pos += 1;
+                    family = Some(if f == "ip" { Family::V4 } else { Family::V6 });
+                }
+            }
+        }
+        let mut addr = None;
+        let mut ports = None;
+        if matches!(self.peek_k(), Some(K::Word(x)) if x == "to") {
+            self.pos += 1;
+            let (spec, l, c) = self.word("a translation target")?;
+            if matches!(self.peek_k(), Some(K::Word(x)) if x == "map")
+                || matches!(
+                    spec.as_str(),
+                    "ip" | "ip6" | "tcp" | "udp" | "th" | "meta" | "ct"
+                )
+            {
+                return Err(E::new(
+                    l,
+                    c,
+                    format!("unsupported {w} to an expression or map {spec:?}: give an address"),
+                ));
+            }
+            let to = if matches!(kind, NatKind::Masquerade | NatKind::Redirect) {
+                let p = spec.trim_start_matches(':');
+                let r = match p.split_once('-') {
+                    Some((a, b)) => port_number(a).zip(port_number(b)),
+                    None => port_number(p).map(|x| (x, x)),
+                };
+                r.map(|r| (None, Some(r)))
+            } else {
+                crate::iptables::parse_nat_to(&spec)
+            };
+            let Some((a, p)) = to else {
+                return Err(E::new(l, c, format!("invalid {w} target {spec:?}")));
+            };
+            addr = a;
+            ports = p;
+        } else if matches!(kind, NatKind::Dnat | NatKind::Snat) {
+            return Err(self.err_here(format!("expected `to` after {w}")));
+        }
+        if let Some((a, _)) = addr {
+            let f = if a.is_ipv4() { Family::V4 } else { Family::V6 };
+            if family.is_some_and(|x| x != f) {
+                return Err(E::new(
+                    at.0,
+                    at.1,
+                    format!("{w}: the address is not of the family given"),
+                ));
+            }
+            family = Some(f);
+        }
+        let mut flags = Vec::new();
+        while let Some(K::Word(f)) = self.peek_k().cloned() {
+            if !matches!(f.as_str(), "random" | "fully-random" | "persistent") {
+                break;
+            }
+            self.pos += 1;
+            flags.push(f);
+            if self.peek_k() == Some(&K::Comma) {
+                self.pos += 1;
+            }
+        }
+        let mut items = Vec::new();
+        if let Some(f) = family {
+            items.push(Item::Cond(Cond::Family(f)));
+        }
+        items.push(Item::Verdict(Action::Nat(NatAction {
+            kind,
+            addr,
+            ports,
+            flags,
+        })));
+        Ok(items)
+    }
+
     /// One rule: items until end of line. Returns items and a pending jump/goto.
     #[allow(clippy::type_complexity)]
     fn rule(
@@ -2062,18 +2163,26 @@ impl<'a> P<'a> {
                                     "icmpv6" => items.push(Item::Cond(Cond::Family(Family::V6))),
                                     _ => {}
                                 }
-                                match kind.as_str() {
+                                let with = match kind.as_str() {
                                     "tcp" => {
                                         let (r, l, c) = self.word("`reset`")?;
                                         if r != "reset" {
                                             return Err(E::new(l, c, "expected `reset`"));
                                         }
+                                        RejectWith::TcpReset
                                     }
                                     "icmp" | "icmpv6" | "icmpx" => {
-                                        let (x, _, _) = self.word("a reject type")?;
+                                        let (mut x, mut xl, mut xc) = self.word("a reject type")?;
                                         if x == "type" {
-                                            self.word("a reject type")?;
+                                            (x, xl, xc) = self.word("a reject type")?;
                                         }
+                                        RejectWith::from_nft(&x).ok_or_else(|| {
+                                            E::new(
+                                                xl,
+                                                xc,
+                                                format!("unsupported {kind} reject type {x:?}"),
+                                            )
+                                        })?
                                     }
                                     _ => {
                                         return Err(E::new(
@@ -2082,11 +2191,18 @@ impl<'a> P<'a> {
                                             format!("unsupported reject {kind:?}"),
                                         ))
                                     }
-                                }
+                                };
+                                items.push(Item::Verdict(Action::Reject(with)));
+                            } else {
+                                items.push(Item::Verdict(Action::Reject(RejectWith::default())));
                             }
-                            items.push(Item::Verdict(Action::Reject));
                         }
                     }
+                }
+                "dnat" | "snat" | "masquerade" | "redirect" => {
+                    verdict_seen = true;
+                    let item = self.nat_statement(w, key)?;
+                    items.extend(item);
                 }
                 "jump" | "goto" => {
                     verdict_seen = true;
@@ -2211,6 +2327,7 @@ pub(crate) fn parse(text: &str) -> Result<Ruleset, Vec<ParseError>> {
         lines: text.lines().collect(),
         errors: Vec::new(),
         notes: Vec::new(),
+        unmodelled: Vec::new(),
         tables: Vec::new(),
         chains: Vec::new(),
         maps: Vec::new(),
@@ -2244,5 +2361,6 @@ pub(crate) fn parse(text: &str) -> Result<Ruleset, Vec<ParseError>> {
         p.chains,
         p.maps,
         p.notes,
+        p.unmodelled,
     ))
 }

@@ -300,3 +300,45 @@ pub(crate) fn port_number(s: &str) -> Option<u16> {
         _ => return None,
     })
 }
+
+impl std::fmt::Display for Packet {
+    /// The packet as a packet line (`parse_packet` reads it back): every clause
+    /// written, `state` and `hook` included.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let proto = match self.protocol {
+            6 => "tcp".to_string(),
+            17 => "udp".to_string(),
+            1 => "icmp".to_string(),
+            58 => "icmpv6".to_string(),
+            132 => "sctp".to_string(),
+            33 => "dccp".to_string(),
+            136 => "udplite".to_string(),
+            p => p.to_string(),
+        };
+        let end = |a: IpAddr, p: Option<u16>| match (a, p) {
+            (IpAddr::V6(a), Some(p)) => format!("[{a}]:{p}"),
+            (a, Some(p)) => format!("{a}:{p}"),
+            (a, None) => a.to_string(),
+        };
+        write!(
+            f,
+            "{proto} {} -> {}",
+            end(self.src, self.sport),
+            end(self.dst, self.dport)
+        )?;
+        if let Some(i) = &self.in_iface {
+            write!(f, " in {i}")?;
+        }
+        if let Some(o) = &self.out_iface {
+            write!(f, " out {o}")?;
+        }
+        let state = match self.state {
+            CtState::New => "new",
+            CtState::Established => "established",
+            CtState::Related => "related",
+            CtState::Invalid => "invalid",
+            CtState::Untracked => "untracked",
+        };
+        write!(f, " state {state} hook {}", self.hook.name())
+    }
+}

@@ -503,11 +503,14 @@ async fn post_scenario(
         .filter(|f| !f.is_empty())
         .unwrap_or_else(|| "scenario.yaml".to_string());
     // Loading takes the engine's time and memory (the scenario and each of
-    // its variants): within the request's budget, like an analysis.
+    // its variants): within the request's budget, like an analysis. The rule
+    // set files the command line read for the scenario it started with serve
+    // the scenarios posted after it.
+    let files = st.current().files.clone();
     let c = st
         .work
         .run(
-            move |budget| match Current::load_within(&file, &text, budget) {
+            move |budget| match Current::load_within(&file, &text, &files, budget) {
                 Ok(c) => Ok(c),
                 Err(NotLoaded::Problems(e)) => Err(ApiError::load(&e)),
                 Err(NotLoaded::Exceeded(e)) => Err(crate::work::exceeded(

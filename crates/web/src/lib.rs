@@ -104,6 +104,9 @@ const LOADED_PER_TEXT_BYTE: u64 = 16;
 pub struct Current {
     pub file: String,
     pub source: String,
+    /// The files the scenario names (`ruleset:`), read by the command line at start;
+    /// a scenario posted from the page is loaded with them too.
+    pub files: pathproof_core::Files,
     pub base: Arc<Scenario>,
     pub variants: Vec<(String, Result<Arc<Scenario>, LoadError>)>,
     /// `GET /api/scenario`, serialised once.
@@ -131,7 +134,16 @@ pub(crate) enum NotLoaded {
 impl Current {
     /// Loads `source` (reported as `file`) and every variant it declares.
     pub fn load(file: &str, source: &str) -> Result<Current, LoadError> {
-        match Current::load_within(file, source, &Budget::unlimited()) {
+        Current::load_with(file, source, &pathproof_core::Files::new())
+    }
+
+    /// As [`Current::load`], with the texts of the files the scenario names.
+    pub fn load_with(
+        file: &str,
+        source: &str,
+        files: &pathproof_core::Files,
+    ) -> Result<Current, LoadError> {
+        match Current::load_within(file, source, files, &Budget::unlimited()) {
             Ok(c) => Ok(c),
             Err(NotLoaded::Problems(e)) => Err(e),
             Err(NotLoaded::Exceeded(_)) => {
@@ -140,17 +152,19 @@ impl Current {
         }
     }
 
-    /// [`Current::load`] within `budget`: each scenario loaded (the one as
-    /// written, then each variant) is counted, and the budget checked
+    /// [`Current::load_with`] within `budget`: each scenario loaded (the one
+    /// as written, then each variant) is counted, and the budget checked
     /// between them.
     pub(crate) fn load_within(
         file: &str,
         source: &str,
+        files: &pathproof_core::Files,
         budget: &Budget,
     ) -> Result<Current, NotLoaded> {
         let each = LOADED_PER_TEXT_BYTE.saturating_mul(source.len() as u64);
         budget.charge(each).map_err(NotLoaded::Exceeded)?;
-        let base = pathproof_core::load(file, source, None).map_err(NotLoaded::Problems)?;
+        let base =
+            pathproof_core::load_with(file, source, None, files).map_err(NotLoaded::Problems)?;
         // Every variant, and every two stacked in declaration order (`break+harden`:
         // harden on top of break), as the page toggles them (docs/api.md).
         let declared: Vec<String> = base.variants.iter().map(|v| v.name.clone()).collect();
@@ -163,7 +177,7 @@ impl Current {
         let mut variants = Vec::with_capacity(names.len());
         for name in names {
             budget.charge(each).map_err(NotLoaded::Exceeded)?;
-            let loaded = pathproof_core::load(file, source, Some(&name)).map(Arc::new);
+            let loaded = pathproof_core::load_with(file, source, Some(&name), files).map(Arc::new);
             variants.push((name, loaded));
         }
         let view = view::ScenarioView::new(&base, source);
@@ -173,6 +187,7 @@ impl Current {
         Ok(Current {
             file: file.to_string(),
             source: source.to_string(),
+            files: files.clone(),
             base: Arc::new(base),
             variants,
             view_json,

@@ -10,7 +10,7 @@ use crate::evidence::{Fact, OutcomeKind, Stage, Trace};
 use crate::journey::{trace, Query};
 use crate::model::*;
 
-use super::reach::{example, reach_with, Journey, Reach, ReachQuery};
+use super::reach::{example, host_own, reach_with, Journey, Reach, ReachQuery};
 use super::space::{addr_u128, Cube, Fam, Space, ICMP};
 use super::symbolic::{End, Engine, Source};
 
@@ -199,34 +199,80 @@ fn endpoint(a: IpAddr, port: u16) -> String {
     }
 }
 
-/// Whether a journey ends where an expectation's destination points.
-fn lands_at(scn: &Scenario, j: &Journey, to: &Place, proto: Proto, port: Option<u16>) -> bool {
-    let sock = &scn.host(j.host()).sockets[j.socket()];
+/// Whether target `k` of class `j` is where an expectation's destination
+/// points.
+fn lands_at(
+    scn: &Scenario,
+    j: &Journey,
+    k: usize,
+    to: &Place,
+    proto: Proto,
+    port: Option<u16>,
+) -> bool {
+    let t = j.targets[k];
+    let sock = &scn.host(t.host).sockets[t.socket];
     if sock.proto != proto {
         return false;
     }
     match to {
-        Place::Host(h) => scn.host(j.host()).name == *h && port.is_none_or(|p| sock.port == p),
+        Place::Host(h) => scn.host(t.host).name == *h && port.is_none_or(|p| sock.port == p),
         Place::Network(n) => {
-            scn.network_by_name(n).is_some_and(|id| {
-                scn.host(j.host())
-                    .interfaces
-                    .iter()
-                    .any(|i| i.network == id)
-            }) && port.is_none_or(|p| sock.port == p)
+            scn.network_by_name(n)
+                .is_some_and(|id| scn.host(t.host).interfaces.iter().any(|i| i.network == id))
+                && port.is_none_or(|p| sock.port == p)
         }
-        // An address: the packets must be sent to it (before any NAT), to that port.
+        // An address: the packets must be sent to it (before any NAT), to
+        // that port. The class's packets are told for its first target: a
+        // destination that is one of its own addresses is the same one of
+        // this target's.
         Place::Address(a) => {
             let (fam, x) = (Fam::of(*a), addr_u128(*a));
+            let (own0, own) = (host_own(scn, j.targets[0].host), host_own(scn, t.host));
             j.cubes().any(|c| {
+                let dst = match own0
+                    .iter()
+                    .position(|&(f, lo, hi)| f == c.fam && (lo, hi) == c.dst)
+                {
+                    Some(i) if k > 0 => (own[i].1, own[i].2),
+                    _ => c.dst,
+                };
                 c.fam == fam
-                    && c.dst.0 <= x
-                    && x <= c.dst.1
+                    && dst.0 <= x
+                    && x <= dst.1
                     && port.is_none_or(|p| c.dport.0 <= p && p <= c.dport.1)
             })
         }
         Place::Name(_) => false,
     }
+}
+
+/// Every (class, target) of `r` whose target is where an expectation's
+/// destination points.
+fn landing<'r>(
+    scn: &'r Scenario,
+    r: &'r Reach,
+    to: &'r Place,
+    proto: Proto,
+    port: Option<u16>,
+) -> impl Iterator<Item = (&'r Journey, usize)> + 'r {
+    r.journeys.iter().flat_map(move |j| {
+        (0..j.targets.len())
+            .filter(move |&k| lands_at(scn, j, k, to, proto, port))
+            .map(move |k| (j, k))
+    })
+}
+
+/// The members of class `j` that reach target `k` and that `pick` takes.
+fn members_at<'j>(
+    j: &'j Journey,
+    k: usize,
+    pick: impl Fn(Source) -> bool + 'j,
+) -> impl Iterator<Item = Source> + 'j {
+    let me = Source::Host(j.targets[k].host);
+    j.members
+        .iter()
+        .copied()
+        .filter(move |&m| m != me && pick(m))
 }
 
 /// The trace of one concrete packet of a journey, as its counterexample.
@@ -341,7 +387,7 @@ pub fn check(scn: &Scenario) -> CheckReport {
                 from: from.clone(),
                 to,
             };
-            (from, reach_with(&engine, &q).to_per_target(scn))
+            (from, reach_with(&engine, &q))
         })
         .collect();
     let results = scn
@@ -463,7 +509,6 @@ fn translated_to(scn: &Scenario, a: IpAddr) -> Vec<HostId> {
 /// `check` against journeys already computed (they must include every
 /// journey the expectations can look at, as a full `reach` does).
 pub fn check_with(scn: &Scenario, engine: &Engine, r: &Reach) -> CheckReport {
-    let r = &r.to_per_target(scn);
     let results = scn
         .expectations
         .iter()
@@ -494,6 +539,18 @@ fn report(scn: &Scenario, results: Vec<CheckResult>) -> CheckReport {
         failed: results.len() - passed,
         results,
     }
+}
+
+/// Target `k` of class `j` as seen from the first member `pick` accepts.
+fn focus_at(
+    scn: &Scenario,
+    engine: &Engine,
+    j: &Journey,
+    k: usize,
+    pick: impl Fn(Source) -> bool,
+) -> Journey {
+    let at = j.to_target(scn, k).expect("a target some member reaches");
+    focus(engine, &at, pick)
 }
 
 /// A class journey as seen from the first member `pick` accepts: its own
@@ -611,17 +668,41 @@ fn evaluate(
                 };
             }
             let sources = sources_of(scn, from);
-            let hits: Vec<Journey> = r
-                .journeys
-                .iter()
-                .filter(|j| {
-                    j.members.iter().any(|m| sources.contains(m))
-                        && lands_at(scn, j, to, *proto, *port)
-                })
-                .map(|j| focus(engine, j, |m| sources.contains(&m)))
+            // A host's connection to its own address never crosses the
+            // network (the engine leaves it out): the tracer decides it, as
+            // it decides a DNS name's.
+            if let (Some(port), [Source::Host(h)]) = (port, sources.as_slice()) {
+                let own = match to {
+                    Place::Host(n) => scn.host_by_name(n) == Some(*h),
+                    Place::Address(a) => scn.host(*h).has_addr(*a),
+                    _ => false,
+                };
+                if own {
+                    let t = natural_trace(scn, from, to, *proto, Some(*port));
+                    let ok = t.as_ref().is_some_and(connected);
+                    let why = t
+                        .as_ref()
+                        .map(|t| t.outcome.text.clone())
+                        .unwrap_or_else(|| "the journey could not be traced".into());
+                    let detail = if ok {
+                        format!("{from} connects to itself: {why}")
+                    } else {
+                        format!("no packet from {from} connects to {to}: {why}")
+                    };
+                    return (ok == allow, detail, t);
+                }
+            }
+            let mut sorted = sources.clone();
+            sorted.sort_unstable();
+            let is_source = |m: Source| sorted.binary_search(&m).is_ok();
+            let hits: Vec<(&Journey, usize)> = landing(scn, r, to, *proto, *port)
+                .filter(|&(j, k)| members_at(j, k, is_source).next().is_some())
                 .collect();
+            let first = hits
+                .first()
+                .map(|&(j, k)| focus_at(scn, engine, j, k, is_source));
             if allow {
-                match hits.first() {
+                match &first {
                     Some(j) => (
                         true,
                         format!(
@@ -645,7 +726,7 @@ fn evaluate(
                     }
                 }
             } else {
-                match hits.first() {
+                match &first {
                     None => (
                         true,
                         format!("no packet from {} connects to {}", from, to),
@@ -731,24 +812,24 @@ fn evaluate(
                     }
                 };
             }
-            let bad: Vec<Journey> = r
-                .journeys
+            let mut allowed_sorted = allowed.clone();
+            allowed_sorted.sort_unstable();
+            let not_allowed = |m: Source| allowed_sorted.binary_search(&m).is_err();
+            let landed: Vec<(&Journey, usize)> = landing(scn, r, to, *proto, *port).collect();
+            let bad = landed
                 .iter()
-                .filter(|j| {
-                    lands_at(scn, j, to, *proto, *port)
-                        && j.members.iter().any(|m| !allowed.contains(m))
-                })
-                .map(|j| focus(engine, j, |m| !allowed.contains(&m)))
-                .collect();
-            match bad.first() {
+                .find(|&&(j, k)| members_at(j, k, not_allowed).next().is_some())
+                .map(|&(j, k)| focus_at(scn, engine, j, k, not_allowed));
+            match &bad {
                 None => (true, format!("only {} connect(s) to {}", names(), to), None),
                 Some(j) => {
-                    let mut others: Vec<String> = r
-                        .journeys
-                        .iter()
-                        .filter(|j| lands_at(scn, j, to, *proto, *port))
-                        .flat_map(|j| j.members.iter().copied())
-                        .filter(|m| !allowed.contains(m))
+                    // Each class's members once (however many of its targets landed).
+                    let mut seen: std::collections::BTreeSet<Source> = Default::default();
+                    for &(c, k) in &landed {
+                        seen.extend(members_at(c, k, not_allowed));
+                    }
+                    let mut others: Vec<String> = seen
+                        .into_iter()
                         .map(|m| super::reach::source_name(scn, m))
                         .collect();
                     others.sort();
@@ -777,15 +858,17 @@ fn evaluate(
             let inside_source = |s: Source| inside_sources.contains(&s);
             let inbound = direction != "outbound";
             let outbound = direction != "inbound";
-            let crosses = |j: &Journey, m: Source| {
-                let (si, ti) = (inside_source(m), inside_host(j.host()));
+            let crosses = |t: HostId, m: Source| {
+                let (si, ti) = (inside_source(m), inside_host(t));
                 (inbound && !si && ti) || (outbound && si && !ti)
             };
-            let bad = r
-                .journeys
-                .iter()
-                .find(|j| j.members.iter().any(|&m| crosses(j, m)))
-                .map(|j| focus(engine, j, |m| crosses(j, m)));
+            let bad = r.journeys.iter().find_map(|j| {
+                (0..j.targets.len()).find_map(|k| {
+                    let t = j.targets[k].host;
+                    let any = members_at(j, k, move |m| crosses(t, m)).next().is_some();
+                    any.then(|| focus_at(scn, engine, j, k, |m| crosses(t, m)))
+                })
+            });
             match bad {
                 None => (
                     true,

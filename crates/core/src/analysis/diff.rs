@@ -371,8 +371,12 @@ fn changed_steps(here: &Scenario, path: &[PathStep], there: &Scenario) -> Vec<St
                     Some(i) if i == ESTABLISHED => None,
                     Some(i) => {
                         let r = &f.rules[i as usize];
-                        (!other.is_some_and(|o| o.rules.iter().any(|x| x.text == r.text)))
-                            .then(|| format!("{} rule {} `{}`", f.name, i + 1, r.text))
+                        (!other.is_some_and(|o| o.rules.iter().any(|x| x.text == r.text))).then(
+                            || match &r.source {
+                                Some(src) => format!("{} {src} `{}`", f.name, r.text),
+                                None => format!("{} rule {} `{}`", f.name, i + 1, r.text),
+                            },
+                        )
                     }
                     None => other
                         .is_none_or(|o| o.default != f.default)

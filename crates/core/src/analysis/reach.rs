@@ -272,6 +272,24 @@ pub fn reach_with_budget(
     keep_stopped: bool,
     budget: &Budget,
 ) -> Result<Reach, Exceeded> {
+    reach_classes(engine, q, keep_stopped, budget, true)
+}
+
+/// The answer with a class of its own for every socket: what `reach` made
+/// before targets reached alike shared a class. The reference the classes
+/// are tested against (their expansion to single sockets must equal it).
+pub fn reach_one_target_each(engine: &Engine, q: &ReachQuery) -> Reach {
+    reach_classes(engine, q, false, &Budget::unlimited(), false)
+        .expect("an unlimited budget that nobody cancels is never exceeded")
+}
+
+fn reach_classes(
+    engine: &Engine,
+    q: &ReachQuery,
+    keep_stopped: bool,
+    budget: &Budget,
+    group_targets: bool,
+) -> Result<Reach, Exceeded> {
     let scn = engine.scn;
     let mut sources = q.from.clone().unwrap_or_else(|| all_sources(scn));
     // A source asked for twice is walked once (the first time it is named).
@@ -306,6 +324,7 @@ pub fn reach_with_budget(
                             targets,
                             keep_stopped,
                             budget,
+                            group_targets,
                         };
                         mine.push((i, class_reach(&walk, q, class, &mut cache)));
                     }
@@ -341,6 +360,8 @@ struct Walk<'e, 's> {
     targets: Option<&'e [Cube]>,
     keep_stopped: bool,
     budget: &'e Budget,
+    /// Targets reached alike share a class (else each has its own).
+    group_targets: bool,
 }
 
 /// The journeys (and, if asked, the stopped parts) of one class of sources.
@@ -420,7 +441,7 @@ fn class_reach(w: &Walk, q: &ReachQuery, class: &[Source], cache: &mut WalkCache
             socket,
         };
         let key = template(engine.own_addrs(dev), dev, socket, &paths);
-        match templates.get(&key) {
+        match templates.get(&key).filter(|_| w.group_targets) {
             Some(&i) => alike[i].1.push(target),
             None => {
                 templates.insert(key, alike.len());
@@ -1027,9 +1048,20 @@ pub(crate) fn path_via(scn: &Scenario, path: &[PathStep]) -> Vec<(String, Option
             StepKind::Filter {
                 filter,
                 rule: Some(i),
-            } if i != ESTABLISHED => Some((scn.filter(filter).name.clone(), Some(i + 1))),
+            } if i != ESTABLISHED => {
+                let f = scn.filter(filter);
+                // A rule flattened from a rule set: its own file and line.
+                match f.rules.get(i as usize).and_then(|r| r.source.as_ref()) {
+                    Some(src) => Some((format!("{} {src}", f.name), None)),
+                    None => Some((f.name.clone(), Some(i + 1))),
+                }
+            }
             StepKind::Filter { filter, rule: None } => {
-                Some((format!("{} default", scn.filter(filter).name), None))
+                let f = scn.filter(filter);
+                match &f.default_source {
+                    Some(src) => Some((format!("{} {src}", f.name), None)),
+                    None => Some((format!("{} default", f.name), None)),
+                }
             }
             StepKind::Dnat(i) => Some((
                 format!("dnat: {}", path_host_nat(scn, s.device(), i as usize)),
@@ -1093,13 +1125,39 @@ pub(crate) fn fam_ranges(
     normalise(space.0.iter().filter(|c| c.fam == fam).map(field).collect())
 }
 
+/// The addresses of network `n` that a device's reverse-path check may drop
+/// whatever the routes say (`route::not_unicast_back`): of each of its
+/// prefixes (not a catch-all's), the IPv4 directed broadcast and the IPv6
+/// subnet-router anycast address.
+pub(crate) fn rp_exempt(scn: &Scenario, n: NetworkId) -> Vec<(Fam, u128)> {
+    let net = scn.network(n);
+    if net.catch_all {
+        return Vec::new();
+    }
+    net.prefixes
+        .iter()
+        .filter_map(|p| match p {
+            ipnet::IpNet::V4(p) if p.prefix_len() < 31 => {
+                Some((Fam::V4, addr_u128(IpAddr::V4(p.broadcast()))))
+            }
+            ipnet::IpNet::V6(p) if p.prefix_len() < 127 => {
+                Some((Fam::V6, addr_u128(IpAddr::V6(p.network()))))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
 /// Whether a space's sources are every address a network's stand-in can
 /// reach anything from, in the space's families: its own ranges, less the
 /// martian sources that a device may drop on the way (whether it drops
 /// them depends on the path: a link-local IPv6 source reaches a neighbour
-/// but is not forwarded), and nothing beyond its own ranges.
+/// but is not forwarded) and less `exempt` (`rp_exempt`: what a
+/// reverse-path check drops depends on the path too), and nothing beyond
+/// its own ranges.
 pub(crate) fn full_source_space(
     engine_owned: &[(Fam, u128, u128)],
+    exempt: &[(Fam, u128)],
     space: &Space,
     fams: &[Fam],
 ) -> bool {
@@ -1117,6 +1175,7 @@ pub(crate) fn full_source_space(
                 .iter()
                 .filter(|m| m.1 == (fam == Fam::V6))
                 .map(|m| (m.2, m.3))
+                .chain(exempt.iter().filter(|e| e.0 == fam).map(|&(_, x)| (x, x)))
                 .collect(),
         );
         intervals_within(&have, &own) && intervals_within(&intervals_minus(&own, &martian), &have)
@@ -1288,15 +1347,141 @@ struct JsonReach<'a> {
     variant: &'a Option<String>,
 }
 
+/// The answer as JSON (schema 2): one entry per class of journeys
+/// (docs/json.md, "reach").
 pub fn render_json(scn: &Scenario, r: &Reach) -> String {
     let mut out = Vec::new();
     write_json(scn, r, &mut out).expect("a vector takes every write");
     String::from_utf8(out).expect("JSON is UTF-8")
 }
 
-/// [`render_json`] into a writer as it is made (the 2,000-host answer is
-/// 1.6 GB of text: the caller need not hold it).
+/// The answer one (sources, socket) pair at a time (schema 1, `--pairs`):
+/// its size grows with the pairs.
+pub fn render_json_pairs(scn: &Scenario, r: &Reach) -> String {
+    let mut out = Vec::new();
+    write_json_pairs(scn, r, &mut out).expect("a vector takes every write");
+    String::from_utf8(out).expect("JSON is UTF-8")
+}
+
+/// One class of journeys in the JSON answer.
+#[derive(Serialize)]
+struct JsonClass {
+    /// Every source of the class.
+    sources: Vec<String>,
+    source_kind: &'static str,
+    /// Every socket of the class.
+    targets: Vec<JsonTarget>,
+    /// The (source, socket) pairs the class stands for (a host never
+    /// reaches its own socket).
+    pairs: usize,
+    proto: Proto,
+    port: u16,
+    /// The target the paths and packets below are told for.
+    told_for: String,
+    packets: SpaceSummary,
+    paths: Vec<JsonPath>,
+}
+
+#[derive(Serialize)]
+struct JsonTarget {
+    host: String,
+    socket: String,
+}
+
+fn json_class(scn: &Scenario, names: &[String], j: &Journey) -> JsonClass {
+    let t0 = j.targets[0];
+    let h0 = scn.host(t0.host);
+    let s0 = &h0.sockets[t0.socket];
+    JsonClass {
+        sources: j.members.iter().map(|m| source_name(scn, *m)).collect(),
+        source_kind: match j.source {
+            Source::Host(_) => "host",
+            Source::Network(_) => "network",
+        },
+        targets: j
+            .targets
+            .iter()
+            .map(|t| {
+                let h = scn.host(t.host);
+                JsonTarget {
+                    host: h.name.clone(),
+                    socket: h.sockets[t.socket].text.clone(),
+                }
+            })
+            .collect(),
+        pairs: j.pairs(),
+        proto: s0.proto,
+        port: s0.port,
+        told_for: h0.name.clone(),
+        packets: summarise(&j.space()),
+        paths: j
+            .paths
+            .iter()
+            .map(|(p, sp)| JsonPath {
+                rules: path_rules(scn, p),
+                devices: path_devices(scn, names, p),
+                packets: summarise(sp),
+                example: example(sp),
+            })
+            .collect(),
+    }
+}
+
+/// The classes of a reach for `write_json`, each made as it is written.
+struct LazyClasses<'a> {
+    scn: &'a Scenario,
+    r: &'a Reach,
+    names: Vec<String>,
+}
+
+impl Serialize for LazyClasses<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = s.serialize_seq(Some(self.r.journeys.len()))?;
+        for j in &self.r.journeys {
+            let v = serde_json::to_value(json_class(self.scn, &self.names, j))
+                .map_err(serde::ser::Error::custom)?;
+            seq.serialize_element(&v)?;
+        }
+        seq.end()
+    }
+}
+
+#[derive(Serialize)]
+struct JsonClasses<'a> {
+    classes: LazyClasses<'a>,
+    file: &'a str,
+    pairs: usize,
+    scenario: &'a str,
+    schema: u32,
+    variant: &'a Option<String>,
+}
+
+/// [`render_json`] into a writer as it is made.
 pub fn write_json(scn: &Scenario, r: &Reach, mut w: impl std::io::Write) -> std::io::Result<()> {
+    let answer = JsonClasses {
+        classes: LazyClasses {
+            scn,
+            r,
+            names: device_names(scn),
+        },
+        file: &scn.file,
+        pairs: r.pairs(),
+        scenario: &scn.name,
+        schema: 2,
+        variant: &scn.variant,
+    };
+    serde_json::to_writer_pretty(&mut w, &answer).map_err(std::io::Error::from)?;
+    w.write_all(b"\n")
+}
+
+/// [`render_json_pairs`] into a writer as it is made (the 2,000-host answer
+/// is 1.6 GB of text: the caller need not hold it).
+pub fn write_json_pairs(
+    scn: &Scenario,
+    r: &Reach,
+    mut w: impl std::io::Write,
+) -> std::io::Result<()> {
     let answer = JsonReach {
         file: &scn.file,
         journeys: LazyJourneys {
@@ -1314,22 +1499,75 @@ pub fn write_json(scn: &Scenario, r: &Reach, mut w: impl std::io::Write) -> std:
     w.write_all(b"\n")
 }
 
-/// One row per path: every field a spreadsheet needs; lists are space-separated.
+/// CSV: one row per path of each class; lists are space-separated.
 pub fn render_csv(scn: &Scenario, r: &Reach) -> String {
     let mut out = Vec::new();
     write_csv(scn, r, &mut out).expect("a vector takes every write");
     String::from_utf8(out).expect("CSV is UTF-8")
 }
 
+/// CSV one (sources, socket) pair at a time (`--pairs`).
+pub fn render_csv_pairs(scn: &Scenario, r: &Reach) -> String {
+    let mut out = Vec::new();
+    write_csv_pairs(scn, r, &mut out).expect("a vector takes every write");
+    String::from_utf8(out).expect("CSV is UTF-8")
+}
+
+fn csv_quote(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+fn example_text(e: &Option<Example>) -> String {
+    e.map(|e| format!("{} {}:{} -> {}:{}", e.proto, e.src, e.sport, e.dst, e.dport))
+        .unwrap_or_default()
+}
+
 /// [`render_csv`] into a writer, row by row.
 pub fn write_csv(scn: &Scenario, r: &Reach, mut w: impl std::io::Write) -> std::io::Result<()> {
-    let q = |s: &str| {
-        if s.contains([',', '"', '\n']) {
-            format!("\"{}\"", s.replace('"', "\"\""))
-        } else {
-            s.to_string()
+    let q = csv_quote;
+    w.write_all(b"sources,source_kind,targets,pairs,proto,port,told_for,packet_sources,destinations,dports,rules,devices,example\n")?;
+    let names = device_names(scn);
+    for j in &r.journeys {
+        let c = json_class(scn, &names, j);
+        let targets: Vec<String> = c
+            .targets
+            .iter()
+            .map(|t| format!("{}:{}", t.host, t.socket.replace(' ', "_")))
+            .collect();
+        for p in &c.paths {
+            let row = [
+                q(&c.sources.join(" ")),
+                c.source_kind.to_string(),
+                q(&targets.join(" ")),
+                c.pairs.to_string(),
+                c.proto.to_string(),
+                c.port.to_string(),
+                q(&c.told_for),
+                q(&p.packets.sources.join(" ")),
+                q(&p.packets.destinations.join(" ")),
+                q(&p.packets.ports.join(" ")),
+                q(&p.rules.join("; ")),
+                q(&p.devices.join(" ")),
+                q(&example_text(&p.example)),
+            ];
+            w.write_all(row.join(",").as_bytes())?;
+            w.write_all(b"\n")?;
         }
-    };
+    }
+    Ok(())
+}
+
+/// [`render_csv_pairs`] into a writer, row by row.
+pub fn write_csv_pairs(
+    scn: &Scenario,
+    r: &Reach,
+    mut w: impl std::io::Write,
+) -> std::io::Result<()> {
+    let q = csv_quote;
     w.write_all(b"source,source_kind,host,socket,proto,port,sources,destinations,dports,rules,devices,example\n")?;
     let names = device_names(scn);
     for j in r.per_target(scn).map(|j| json_journey(scn, &names, &j)) {

@@ -18,7 +18,7 @@
 //! Every fold is exact: a line names (or counts) only sources that take those
 //! rules to those ports, and a block holds only sockets whose lines are equal.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
 use crate::model::*;
@@ -116,12 +116,18 @@ pub const AUTO_SOCKETS_UP_TO: usize = 100;
 /// The table of `r`, a reach asked with `q` (whose `from` the network
 /// view's shares are of).
 pub fn render(scn: &Scenario, r: &Reach, q: &ReachQuery, view: View) -> String {
-    let r = &r.to_per_target(scn);
-    let sockets: FastSet<(HostId, usize)> =
-        r.journeys.iter().map(|j| (j.host(), j.socket())).collect();
+    let sockets: FastSet<(HostId, usize)> = r
+        .journeys
+        .iter()
+        .flat_map(|j| j.targets.iter().map(|t| (t.host, t.socket)))
+        .collect();
+    // The socket table has a block per socket: it reads the journeys one
+    // socket at a time. The network table counts pairs by class.
     match view {
-        View::Sockets => sockets_table(scn, r),
-        View::Auto if sockets.len() <= AUTO_SOCKETS_UP_TO => sockets_table(scn, r),
+        View::Sockets => sockets_table(scn, &r.to_per_target(scn)),
+        View::Auto if sockets.len() <= AUTO_SOCKETS_UP_TO => {
+            sockets_table(scn, &r.to_per_target(scn))
+        }
         View::Networks | View::Auto => networks_table(scn, r, q),
     }
 }
@@ -298,6 +304,7 @@ fn lines_of(
             let full = match j.source {
                 Source::Network(n) => super::reach::full_source_space(
                     engine_owned.get(&n).map(Vec::as_slice).unwrap_or(&[]),
+                    &super::reach::rp_exempt(ctx.scn, n),
                     space,
                     &fams,
                 ),
@@ -625,14 +632,21 @@ fn who_text(ctx: &Ctx, host: HostId, who: &[Who]) -> String {
 
 /// `reach in NAME: P journeys from S sources to K sockets`.
 fn summary_line(scn: &Scenario, r: &Reach, sockets: usize) -> String {
+    // A source counts when it reaches some socket: a class's members do,
+    // but a member of a class whose only target is its own socket.
     let mut sources: Vec<Source> = r
         .journeys
         .iter()
-        .flat_map(|j| j.members.iter().copied())
+        .flat_map(|j| {
+            j.members
+                .iter()
+                .copied()
+                .filter(|&m| j.targets.len() > 1 || Source::Host(j.targets[0].host) != m)
+        })
         .collect();
     sources.sort_unstable();
     sources.dedup();
-    let pairs: usize = r.journeys.iter().map(|j| j.members.len()).sum();
+    let pairs: usize = r.pairs();
     let v = scn
         .variant
         .as_deref()
@@ -835,8 +849,11 @@ impl Asked {
 fn network_rows(ctx: &Ctx, engine_owned: &Owned, r: &Reach) -> Vec<Row> {
     let scn = ctx.scn;
     let nets = scn.networks.len();
-    let mut sockets: Vec<(HostId, usize)> =
-        r.journeys.iter().map(|j| (j.host(), j.socket())).collect();
+    let mut sockets: Vec<(HostId, usize)> = r
+        .journeys
+        .iter()
+        .flat_map(|j| j.targets.iter().map(|t| (t.host, t.socket)))
+        .collect();
     sockets.sort_unstable();
     sockets.dedup();
     let mut rows: Vec<Row> = Vec::new();
@@ -860,8 +877,11 @@ fn network_rows(ctx: &Ctx, engine_owned: &Owned, r: &Reach) -> Vec<Row> {
         }
         socket_row.insert(t, i);
     }
+    // Per class: its members counted by network (members of one class reach
+    // every target alike: the same families, from all their addresses or
+    // not), then each target's row takes those counts, less the target's
+    // own host (a host's journeys to its own sockets are not the others').
     for j in &r.journeys {
-        let row = &mut rows[socket_row[&(j.host(), j.socket())]];
         let mut fams = 0u8;
         for c in j.cubes() {
             fams |= fam_bit(c.fam);
@@ -874,28 +894,41 @@ fn network_rows(ctx: &Ctx, engine_owned: &Owned, r: &Reach) -> Vec<Row> {
                     .collect();
                 super::reach::full_source_space(
                     engine_owned.get(&n).map(Vec::as_slice).unwrap_or(&[]),
+                    &super::reach::rp_exempt(ctx.scn, n),
                     &j.space(),
                     &fam_list,
                 )
             }
             Source::Host(_) => true,
         };
-        for m in j.members.iter() {
-            let net = match *m {
-                // A host's journeys to its own sockets are not the others'.
-                Source::Host(h) if h == j.host() => None,
-                Source::Host(h) => ctx.home(h),
-                Source::Network(n) => Some(n),
-            };
-            let Some(net) = net else { continue };
-            let st = &mut row.stats[net.0 as usize];
-            if st.pairs == 0 {
-                st.fams_every = fams;
+        let net_of = |m: Source| match m {
+            Source::Host(h) => ctx.home(h),
+            Source::Network(n) => Some(n),
+        };
+        let mut by_net: BTreeMap<NetworkId, usize> = BTreeMap::new();
+        for &m in j.members.iter() {
+            if let Some(n) = net_of(m) {
+                *by_net.entry(n).or_default() += 1;
             }
-            st.pairs += 1;
-            st.whole += usize::from(whole);
-            st.fams_every &= fams;
-            st.fams_some |= fams;
+        }
+        for t in j.targets.iter() {
+            let row = &mut rows[socket_row[&(t.host, t.socket)]];
+            let me = Source::Host(t.host);
+            let own_net = j.members.binary_search(&me).ok().and_then(|_| net_of(me));
+            for (&net, &count) in &by_net {
+                let count = count - usize::from(own_net == Some(net));
+                if count == 0 {
+                    continue;
+                }
+                let st = &mut row.stats[net.0 as usize];
+                if st.pairs == 0 {
+                    st.fams_every = fams;
+                }
+                st.pairs += count;
+                st.whole += if whole { count } else { 0 };
+                st.fams_every &= fams;
+                st.fams_some |= fams;
+            }
         }
     }
     rows
@@ -1236,7 +1269,10 @@ mod tests {
     }
 
     fn network_rows_agree(scn: &Scenario, q: &ReachQuery, seen: &mut [usize; 4]) {
-        let r = reach(scn, q).to_per_target(scn);
+        // The rows from the compact answer; the pairs they are counted
+        // against from the same answer told one socket at a time.
+        let compact = reach(scn, q);
+        let r = compact.to_per_target(scn);
         let ctx = Ctx::new(scn);
         let owned = owned_by_source(scn);
         let asked = Asked::new(&ctx, &owned, q.from.as_deref());
@@ -1254,16 +1290,19 @@ mod tests {
                 assert!(is_asked(m));
                 let whole = match m {
                     Source::Host(_) => true,
-                    Source::Network(n) => {
-                        super::super::reach::full_source_space(&owned[n], &space, &fams)
-                    }
+                    Source::Network(n) => super::super::reach::full_source_space(
+                        &owned[n],
+                        &super::super::reach::rp_exempt(scn, *n),
+                        &space,
+                        &fams,
+                    ),
                 };
                 assert!(pairs
                     .insert((*m, (j.host(), j.socket())), (whole, bits))
                     .is_none());
             }
         }
-        for row in network_rows(&ctx, &owned, &r) {
+        for row in network_rows(&ctx, &owned, &compact) {
             let classes = row_classes(&asked, &row);
             let row_fams = pairs
                 .iter()

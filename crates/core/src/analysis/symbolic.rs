@@ -1070,6 +1070,12 @@ impl<'s> Engine<'s> {
                 if d.host.rp_filter == RpFilter::Off {
                     return Vec::new();
                 }
+                // Sources whose route back is not unicast fail everywhere.
+                let not_unicast: Vec<(Fam, u128)> =
+                    crate::journey::route::not_unicast_back(&d.host)
+                        .into_iter()
+                        .map(|(a, _)| (Fam::of(a), addr_u128(a)))
+                        .collect();
                 (0..d.host.interfaces.len())
                     .map(|in_iface| {
                         let mut ok: PerFam<Intervals> = Default::default();
@@ -1086,7 +1092,28 @@ impl<'s> Engine<'s> {
                                 ok[usize::from(fam == Fam::V6)].push((lo, hi));
                             }
                         }
-                        ok.map(normalise)
+                        let mut ok = ok.map(normalise);
+                        for &(fam, x) in &not_unicast {
+                            let iv = &mut ok[usize::from(fam == Fam::V6)];
+                            *iv = iv
+                                .iter()
+                                .flat_map(|&(lo, hi)| {
+                                    if x < lo || x > hi {
+                                        vec![(lo, hi)]
+                                    } else {
+                                        let mut parts = Vec::new();
+                                        if x > lo {
+                                            parts.push((lo, x - 1));
+                                        }
+                                        if x < hi {
+                                            parts.push((x + 1, hi));
+                                        }
+                                        parts
+                                    }
+                                })
+                                .collect();
+                        }
+                        ok
                     })
                     .collect()
             })
@@ -1714,6 +1741,17 @@ impl<'s> Engine<'s> {
             }
             for list in by_route.values() {
                 mark(&normalise(list.clone()), &mut marks);
+            }
+            if device.host.rp_filter != RpFilter::Off {
+                // The sources its reverse-path check drops whatever the routes say.
+                let pts: Vec<(u128, u128)> = crate::journey::route::not_unicast_back(&device.host)
+                    .into_iter()
+                    .filter(|(a, _)| Fam::of(*a) == fam)
+                    .map(|(a, _)| (addr_u128(a), addr_u128(a)))
+                    .collect();
+                if !pts.is_empty() {
+                    mark(&normalise(pts), &mut marks);
+                }
             }
             if d != dev {
                 mark(&self.own_lists[d][k], &mut marks);
@@ -2553,8 +2591,15 @@ impl<'s> Engine<'s> {
         let mut f = f;
         f.ttl -= 1;
         for (c, out_iface, next) in self.route(f, out) {
-            let Some(c) = self.drop_martians(c, MartianAt::Forwarding, out) else {
-                continue;
+            // Not checked for a packet that leaves by the interface it came
+            // in on (the tracer's `receive`).
+            let c = if out_iface == in_iface {
+                c
+            } else {
+                let Some(c) = self.drop_martians(c, MartianAt::Forwarding, out) else {
+                    continue;
+                };
+                c
             };
             for c in self.filter_hook(
                 c,

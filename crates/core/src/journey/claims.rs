@@ -149,7 +149,8 @@ pub(super) fn filter(
                 ));
             }
             if m.checks_source() {
-                let backed = rp_strict || (f.stateful && p.proto == crate::model::Proto::Tcp);
+                let backed =
+                    rp_strict || (f.tracks_connections() && p.proto == crate::model::Proto::Tcp);
                 if backed && rp_strict {
                     hop.proves.push(Claim::new(
                         Fact::SourceAddress,
@@ -352,15 +353,17 @@ pub(super) fn summary(hops: &[Hop], outcome: &Outcome, client_addr: Option<IpAdd
             && h.direction == Direction::Request
         {
             if let Some(r) = h.rule.as_ref().filter(|r| r.kind == "filter rule") {
+                let which = match &r.source {
+                    Some(src) => format!("{src}"),
+                    None => format!(
+                        "{} rule {}",
+                        r.owner.as_deref().unwrap_or(""),
+                        r.index.unwrap_or(0)
+                    ),
+                };
                 s.believes.push(Claim::new(
                     Fact::Service,
-                    format!(
-                        "{} rule {} (`{}`) let it through on {}",
-                        r.owner.as_deref().unwrap_or(""),
-                        r.index.unwrap_or(0),
-                        r.text,
-                        h.device
-                    ),
+                    format!("{which} (`{}`) let it through on {}", r.text, h.device),
                 ));
             }
         }

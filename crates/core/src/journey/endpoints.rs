@@ -191,13 +191,14 @@ pub(crate) fn stand_in_host(
         tls: TlsClient::default(),
         proxy: None,
         sensitive: false,
+        ruleset: None,
         origin: net.origin.clone(),
     }
 }
 
 /// The source address a host gives a packet to `dst`: the address of the
 /// interface its route to `dst` leaves by, as Linux picks it.
-pub(crate) fn select_source(host: &Host, dst: IpAddr) -> Option<IpAddr> {
+pub fn select_source(host: &Host, dst: IpAddr) -> Option<IpAddr> {
     if dst.is_loopback() || host.has_addr(dst) {
         return Some(dst);
     }

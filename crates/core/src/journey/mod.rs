@@ -15,6 +15,11 @@ pub mod translate;
 mod claims;
 mod endpoints;
 
+/// The source address a host sends from to `dst` (stage 2.4 of
+/// docs/semantics.md), for adapters that open connections as the model
+/// says a host does (the lab's proxies).
+pub use endpoints::select_source;
+
 use std::net::IpAddr;
 
 use crate::evidence::*;
@@ -93,9 +98,14 @@ impl Query {
 pub fn trace(scn: &Scenario, q: &Query) -> Result<Trace, QueryError> {
     let dest = endpoints::destination(scn, &q.to, q.port, q.ipv6, q.proto);
     // An IPv6 address asked for is an IPv6 journey: a sender standing for a
-    // network of both families sends from its IPv6 address, as with -6.
+    // network of both families sends from its IPv6 address, as with -6; so
+    // is a host that has only IPv6 addresses.
     let v6 = q.ipv6
-        || matches!(&dest, Ok(d) if matches!(d.kind, endpoints::DestKind::Addr(IpAddr::V6(_))));
+        || matches!(&dest, Ok(d) if matches!(
+            d.kind,
+            endpoints::DestKind::Addr(IpAddr::V6(_))
+                | endpoints::DestKind::Host { addr: IpAddr::V6(_) }
+        ));
     let source = endpoints::source(scn, &q.from, v6)?;
     let dest = dest?;
     let via = match &q.via {
@@ -256,6 +266,8 @@ struct Conn {
     snat_from: Option<(IpAddr, u16)>,
     /// Set when this device rewrote the destination (DNAT): the original destination.
     dnat_from: Option<(IpAddr, u16)>,
+    /// The connection (leg) of the journey it belongs to.
+    leg: usize,
 }
 
 /// Where a walk ended.
@@ -283,6 +295,13 @@ struct Tracer<'s> {
     here: Option<(Dev, Tuple, NatFrom)>,
     /// The request belongs to a connection opened earlier (`Query::established`).
     existing: bool,
+    /// The connection (leg) being walked: the client's is 1, each proxy's
+    /// upstream connection the next. Conntrack finds a packet's entry among
+    /// its own connection's only: two connections of one journey never
+    /// share a tuple in Linux (each has its own ephemeral port, or a NAT
+    /// that would make them clash picks another), though the model gives
+    /// every connection the port 49152.
+    leg: usize,
 }
 
 /// What a NAT replaced: the original address and port, if it did.
@@ -316,6 +335,7 @@ impl<'s> Tracer<'s> {
             walk_origin: 0,
             here: None,
             existing: false,
+            leg: 0,
         }
     }
 
@@ -827,6 +847,7 @@ impl<'s> Tracer<'s> {
 
     /// One leg: a request from `from`, then its reply. Returns where the request landed.
     fn leg(&mut self, from: Dev, t: Tuple) -> Result<(Dev, Packet), Outcome> {
+        self.leg += 1;
         self.direction = Direction::Request;
         self.pending = None;
         let (dev, pkt) = match self.walk(from, Packet::new(t)) {
@@ -1109,7 +1130,27 @@ impl<'s> Tracer<'s> {
                 return last;
             };
             let Some(my_addr) = endpoints::select_source(self.host(dev), up_addr) else {
-                return last;
+                // No address of the upstream's family: the proxy's connect()
+                // fails at once (ENETUNREACH), as a client's would.
+                let detail = format!(
+                    "{name} is a reverse proxy to {}:{port}, but it has no address of the family of {up_addr}: it cannot connect",
+                    up.name
+                );
+                self.hop(
+                    dev,
+                    Stage::Proxy,
+                    None,
+                    &pkt,
+                    Verdict::Drop,
+                    None,
+                    detail.clone(),
+                );
+                return Some(self.stop(
+                    OutcomeKind::NoRoute,
+                    Some(dev),
+                    detail,
+                    "network is unreachable",
+                ));
             };
             let detail = format!(
                 "{name} is a reverse proxy: it forwards the request to {}:{port} from {my_addr}",
@@ -1197,7 +1238,7 @@ impl<'s> Tracer<'s> {
             let snat = self
                 .conns
                 .iter()
-                .find(|c| c.dev == origin && c.reply == key)
+                .find(|c| c.leg == self.leg && c.dev == origin && c.reply == key)
                 .and_then(|c| c.snat_from);
             if let Some(from) = snat {
                 self.undo_nat(origin, None, &mut pkt, Side::Dst, from);
@@ -1246,7 +1287,9 @@ impl<'s> Tracer<'s> {
             let conn = self
                 .conns
                 .iter()
-                .find(|c| c.dev == origin && c.reply == key && c.dnat_from.is_some())
+                .find(|c| {
+                    c.leg == self.leg && c.dev == origin && c.reply == key && c.dnat_from.is_some()
+                })
                 .cloned();
             if let Some((addr, port)) = conn.and_then(|c| c.dnat_from) {
                 self.undo_nat(origin, Some(out_iface), &mut pkt, Side::Src, (addr, port));
@@ -1292,11 +1335,9 @@ impl<'s> Tracer<'s> {
             Direction::Request if self.existing => ConnState::Established,
             Direction::Request => ConnState::New,
             Direction::Reply => {
-                if self
-                    .conns
-                    .iter()
-                    .any(|c| c.dev == dev && (c.reply == t || c.orig == t.reversed()))
-                {
+                if self.conns.iter().any(|c| {
+                    c.leg == self.leg && c.dev == dev && (c.reply == t || c.orig == t.reversed())
+                }) {
                     if pkt.inner.is_some() {
                         // An ICMP error about a known connection.
                         ConnState::Related
@@ -1329,6 +1370,7 @@ impl<'s> Tracer<'s> {
             reply: out.reversed(),
             snat_from,
             dnat_from,
+            leg: self.leg,
         });
     }
 
@@ -1526,7 +1568,7 @@ impl<'s> Tracer<'s> {
         let conn = self
             .conns
             .iter()
-            .find(|c| c.dev == dev && c.reply == key)
+            .find(|c| c.leg == self.leg && c.dev == dev && c.reply == key)
             .cloned();
         let entered = pkt.t;
 
@@ -1552,10 +1594,16 @@ impl<'s> Tracer<'s> {
                         pkt.t.dport = p;
                     }
                     let after = endpoint(pkt.t.dst, ports(&pkt.t).1);
-                    let r =
+                    let mut r =
                         self.origin_ref("nat rule", Some(&name), None, &rule.text, &rule.origin);
+                    r.source = rule.source.clone();
+                    let by = rule
+                        .source
+                        .as_ref()
+                        .map(|s| format!(", {} line {}", s.file, s.line))
+                        .unwrap_or_default();
                     let detail =
-                        format!("{name} rewrites the destination {before} to {after} (DNAT)");
+                        format!("{name} rewrites the destination {before} to {after} (DNAT{by})");
                     let target = self.name_of_addr(to);
                     let hop = self.hop(
                         dev,
@@ -1688,8 +1736,13 @@ impl<'s> Tracer<'s> {
             Ok(x) => x,
             Err(end) => return Receive::Stop(end),
         };
-        if let Some(end) = self.martian(dev, in_iface, pkt, route::MartianAt::Forwarding) {
-            return end;
+        // Linux checks there only for a packet that leaves by another
+        // interface than it came in on (`ip6_forward` takes the way back
+        // out for a redirect's case, before the source check).
+        if out_iface != in_iface {
+            if let Some(end) = self.martian(dev, in_iface, pkt, route::MartianAt::Forwarding) {
+                return end;
+            }
         }
         if let Some(end) = self.run_filter(
             dev,
@@ -1777,13 +1830,19 @@ impl<'s> Tracer<'s> {
         let before = pkt.t.src;
         pkt.t.src = new_src;
         let name = self.dev_name(dev);
-        let r = self.origin_ref("nat rule", Some(&name), None, &rule.text, &rule.origin);
+        let mut r = self.origin_ref("nat rule", Some(&name), None, &rule.text, &rule.origin);
+        r.source = rule.source.clone();
         let kind = if matches!(rule.kind, NatKind::Masquerade) {
             "masquerade"
         } else {
             "SNAT"
         };
-        let detail = format!("{name} rewrites the source {before} to {new_src} ({kind})");
+        let by = rule
+            .source
+            .as_ref()
+            .map(|s| format!(", {} line {}", s.file, s.line))
+            .unwrap_or_default();
+        let detail = format!("{name} rewrites the source {before} to {new_src} ({kind}{by})");
         let hop = self.hop(
             dev,
             Stage::Snat,
@@ -1877,7 +1936,7 @@ impl<'s> Tracer<'s> {
         if !self
             .conns
             .iter()
-            .any(|c| c.dev == p.dev && c.reply == reply)
+            .any(|c| c.leg == self.leg && c.dev == p.dev && c.reply == reply)
         {
             self.conns.push(Conn {
                 dev: p.dev,
@@ -1885,6 +1944,7 @@ impl<'s> Tracer<'s> {
                 reply,
                 snat_from: None,
                 dnat_from: p.dnat_from,
+                leg: self.leg,
             });
         }
         let name = self.dev_name(p.dev);
@@ -2005,7 +2065,14 @@ impl<'s> Tracer<'s> {
             FilterHook::Forward => host.forward,
             FilterHook::Output => host.output,
         }?;
-        let f: &'s Filter = self.scn.filter(fid);
+        let mut f: &'s Filter = self.scn.filter(fid);
+        // A packet that never leaves the host (no interface either way: in on and
+        // out by `lo`) meets what a rule set decides for `lo`.
+        if in_iface.is_none() && out_iface.is_none() {
+            if let Some(lo) = &f.loopback {
+                f = lo;
+            }
+        }
         let input = self.match_input(pkt, in_iface, out_iface, dev, state);
         let decision = filter::evaluate(f, &input);
         let name = self.dev_name(dev);
@@ -2029,42 +2096,68 @@ impl<'s> Tracer<'s> {
             ),
             filter::Decider::Rule(i) => {
                 let r = &f.rules[i];
-                (
-                    RuleRef {
-                        source: r.source.clone(),
-                        ..self.origin_ref(
-                            "filter rule",
-                            Some(&f.name),
-                            Some(i + 1),
-                            &r.text,
-                            &r.origin,
-                        )
-                    },
-                    format!(
+                let mut rref = self.origin_ref(
+                    "filter rule",
+                    Some(&f.name),
+                    Some(i + 1),
+                    &r.text,
+                    &r.origin,
+                );
+                rref.source = r.source.clone();
+                let text = match &r.source {
+                    // An importer's rule: the declaration it was translated from.
+                    Some(src) if src.kind.is_some() => format!(
+                        "{}, {}:{} decides: {}",
+                        src.label,
+                        src.file,
+                        src.line,
+                        decision.action.name()
+                    ),
+                    // The rule set's own line decides, not the flattened rule's number.
+                    Some(src) => format!(
+                        "{} line {} `{}` decides: {}",
+                        src.file,
+                        src.line,
+                        r.text,
+                        decision.action.name()
+                    ),
+                    None => format!(
                         "{} rule {} `{}` decides: {}",
                         f.name,
                         i + 1,
                         r.text,
                         decision.action.name()
                     ),
-                )
+                };
+                (rref, text)
             }
-            filter::Decider::Default => (
-                self.origin_ref(
+            filter::Decider::Default => {
+                let mut rref = self.origin_ref(
                     "default policy",
                     Some(&f.name),
                     None,
                     &format!("default {}", f.default.name()),
                     &f.default_origin,
-                ),
-                format!(
-                    "no rule of {} matches; its default policy decides: {}",
-                    f.name,
-                    decision.action.name()
-                ),
-            ),
+                );
+                rref.source = f.default_source.clone();
+                let text = match &f.default_source {
+                    Some(src) => format!(
+                        "{} line {}: the {} decides: {}",
+                        src.file,
+                        src.line,
+                        src.label,
+                        decision.action.name()
+                    ),
+                    None => format!(
+                        "no rule of {} matches; its default policy decides: {}",
+                        f.name,
+                        decision.action.name()
+                    ),
+                };
+                (rref, text)
+            }
         };
-        let state_note = if f.stateful {
+        let state_note = if f.tracks_connections() {
             format!(" [conntrack state {}]", state.name())
         } else {
             " [stateless]".to_string()
@@ -2089,7 +2182,7 @@ impl<'s> Tracer<'s> {
             Some(rule),
             detail.clone(),
         );
-        if f.stateful
+        if f.tracks_connections()
             && decision.action == Action::Allow
             && direction == Direction::Request
             && !existing
@@ -2115,11 +2208,11 @@ impl<'s> Tracer<'s> {
             return None;
         }
         if let filter::Decider::Rule(i) = decision.by {
-            if let Some(src) = &f.rules[i].source {
+            if let Some(src) = f.rules[i].source.as_ref().filter(|s| s.kind.is_some()) {
                 claims::imported(hop, src);
             }
         }
-        if direction == Direction::Reply && !f.stateful {
+        if direction == Direction::Reply && !f.tracks_connections() {
             hop.detail
                 .push_str(": a stateless filter needs an explicit rule for replies");
         } else if direction == Direction::Reply && state == ConnState::Invalid {
@@ -2128,11 +2221,15 @@ impl<'s> Tracer<'s> {
         let detail = hop.detail.clone();
         // The sender's own output filter on its own request: a datagram or a
         // ping fails in send() with EPERM at once, dropped or rejected; the
-        // program sees that, whatever answer a reject then loops back.
+        // program sees that, whatever answer a reject then loops back. Not
+        // an IPv6 ping: Linux's ping_v6_sendmsg ignores what sending the
+        // echo request returns, so it is lost (dropped) or answered over
+        // loopback (rejected) as a TCP SYN is.
         let own_send = matches!(hook, FilterHook::Output)
             && dev == self.walk_origin
             && direction == Direction::Request
-            && pkt.t.proto != Proto::Tcp;
+            && pkt.t.proto != Proto::Tcp
+            && !(pkt.t.proto == Proto::Icmp && pkt.t.dst.is_ipv6());
         if own_send {
             let kind = match decision.action {
                 Action::Reject => OutcomeKind::Rejected,

@@ -2,7 +2,9 @@
 
 use std::net::IpAddr;
 
-use crate::model::{Host, Route, RouteAction, RpFilter};
+use ipnet::IpNet;
+
+use crate::model::{Host, Route, RouteAction, RouteOrigin, RpFilter};
 
 /// The route a packet to `dst` takes: the most specific one, first declared on a tie.
 pub fn lookup(host: &Host, dst: IpAddr) -> Option<&Route> {
@@ -23,6 +25,11 @@ pub enum RpVerdict {
 }
 
 pub fn reverse_path(host: &Host, src: IpAddr, in_iface: usize) -> RpVerdict {
+    if host.rp_filter != RpFilter::Off {
+        if let Some((_, why)) = not_unicast_back(host).into_iter().find(|(a, _)| *a == src) {
+            return RpVerdict::Fail { reason: why };
+        }
+    }
     let back = lookup(host, src);
     match host.rp_filter {
         RpFilter::Off => RpVerdict::Off,
@@ -48,6 +55,43 @@ pub fn reverse_path(host: &Host, src: IpAddr, in_iface: usize) -> RpVerdict {
     }
 }
 
+/// The sources whose route back is not a unicast route in Linux's tables,
+/// so that the reverse-path check (strict or loose) drops them whatever the
+/// routes say, each with why: the directed broadcast address of each IPv4
+/// subnet the host has an address in (a `broadcast` route of the local
+/// table: `fib_validate_source` calls such a source martian), and on a
+/// router the subnet-router anycast address of each IPv6 prefix it has an
+/// address in (an `anycast` route, which nftables' `fib` check, as the lab
+/// runs IPv6's reverse-path check, takes for no route). Measured on Linux
+/// 6.18 with crafted sources (`crates/lab/tests/lab_martian.rs`).
+pub fn not_unicast_back(host: &Host) -> Vec<(IpAddr, String)> {
+    let mut v = Vec::new();
+    let connected = host
+        .routes
+        .iter()
+        .filter(|r| matches!(r.origin, RouteOrigin::Connected) && r.dest.prefix_len() > 0);
+    for r in connected {
+        match r.dest {
+            IpNet::V4(p) if p.prefix_len() < 31 => v.push((
+                IpAddr::V4(p.broadcast()),
+                format!(
+                    "{} is the broadcast address of {p}: the route back to it is a broadcast route, not a unicast one",
+                    p.broadcast()
+                ),
+            )),
+            IpNet::V6(p) if host.router && p.prefix_len() < 127 => v.push((
+                IpAddr::V6(p.network()),
+                format!(
+                    "{} is the subnet-router anycast address of {p}: the route back to it is an anycast route, not a unicast one",
+                    p.network()
+                ),
+            )),
+            _ => {}
+        }
+    }
+    v
+}
+
 /// Where in a device's receive path Linux drops a packet for its source
 /// address alone (a *martian* source), whatever `rp_filter` says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,9 +104,11 @@ pub enum MartianAt {
     /// delivery and forwarding alike: 0.0.0.0, loopback (127.0.0.0/8) on a
     /// network interface, multicast (224.0.0.0/4) and limited broadcast.
     Routing,
-    /// IPv6, when forwarding, after the route lookup and before the forward
-    /// hook (`ip6_forward`): the unspecified address and link-local sources,
-    /// which may arrive on their link but not leave it.
+    /// IPv6, when forwarding to another interface than the packet came in
+    /// on, after the route lookup and before the forward hook
+    /// (`ip6_forward`; a packet going back out its own interface takes the
+    /// redirect's branch, which does not check): the unspecified address and
+    /// link-local sources, which may arrive on their link but not leave it.
     Forwarding,
 }
 

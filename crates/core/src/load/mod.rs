@@ -7,8 +7,11 @@
 
 pub mod diagnostic;
 pub mod grammar;
+mod ruleset;
 mod variant;
 pub mod yaml;
+
+pub use ruleset::referenced_files;
 
 pub use diagnostic::{LoadError, Problem};
 
@@ -22,13 +25,29 @@ use diagnostic::{nearest, LineIndex};
 use grammar::{Cursor, RawAddrs, RawExpect, RawMatch, RawRouteAction, SyntaxError, Word};
 use yaml::{Node, NodeKind};
 
-/// Loads a scenario from its text. `file` is the name used in reports.
+/// The texts of the files a scenario names (a host's `ruleset:`), by the name the
+/// scenario gives them; the caller reads them (see [`referenced_files`]).
+pub type Files = BTreeMap<String, String>;
+
+/// Loads a scenario from its text. `file` is the name used in reports. A scenario
+/// that names other files (`ruleset:`) needs [`load_with`].
 pub fn load(file: &str, text: &str, variant: Option<&str>) -> Result<Scenario, LoadError> {
+    load_with(file, text, variant, &Files::new())
+}
+
+/// Loads a scenario from its text and the texts of the files it names.
+pub fn load_with(
+    file: &str,
+    text: &str,
+    variant: Option<&str>,
+    files: &Files,
+) -> Result<Scenario, LoadError> {
     let mut l = Loader {
         text,
         lines: LineIndex::new(text),
         problems: Vec::new(),
         stacked: false,
+        files,
     };
     let scenario = l.run(file, variant);
     match scenario {
@@ -66,6 +85,7 @@ const HOST_KEYS: &[&str] = &[
     "tls",
     "proxy",
     "sensitive",
+    "ruleset",
 ];
 const FILTER_KEYS: &[&str] = &["stateful", "default", "rules", "about"];
 
@@ -76,6 +96,8 @@ pub(crate) struct Loader<'t> {
     /// Applying a variant on top of another (`break+harden`): removing what
     /// an earlier variant of the stack already removed is not a problem.
     pub(crate) stacked: bool,
+    /// The files the scenario names, read by the caller.
+    pub(crate) files: &'t Files,
 }
 
 /// Names declared in the scenario, by kind.
@@ -406,7 +428,7 @@ impl<'t> Loader<'t> {
             hosts: &hosts,
             catch_minus: &catch_minus,
         };
-        let filters: Vec<Filter> = filters_e
+        let mut filters: Vec<Filter> = filters_e
             .iter()
             .map(|(k, v)| self.filter(k, v, &ctx))
             .collect();
@@ -414,8 +436,29 @@ impl<'t> Loader<'t> {
         for (i, (_, v)) in hosts_e.iter().enumerate() {
             details.push(self.host_details(HostId(i as u32), v, &ctx));
         }
-        for (h, d) in hosts.iter_mut().zip(details) {
-            d.apply(h);
+        let mut rulesets = Vec::new();
+        for (i, (h, d)) in hosts.iter_mut().zip(details).enumerate() {
+            if let Some(spec) = d.apply(h) {
+                rulesets.push((i, spec));
+            }
+        }
+        for (i, spec) in &rulesets {
+            if filters
+                .iter()
+                .any(|f| f.name.starts_with(&format!("{}:", hosts[*i].name)))
+            {
+                self.problem(
+                    spec.key_span,
+                    format!(
+                        "a filter is already named `{}:...`, as this host's rule set filters are",
+                        hosts[*i].name
+                    ),
+                    "",
+                    Some("rename that filter".into()),
+                );
+                continue;
+            }
+            self.apply_ruleset(*i, spec, &mut hosts, &networks, &mut filters, &addresses);
         }
         for (i, (_, v)) in networks_e.iter().enumerate() {
             networks[i].gateway =
@@ -622,6 +665,7 @@ impl<'t> Loader<'t> {
             tls: TlsClient::default(),
             proxy: None,
             sensitive: false,
+            ruleset: None,
             origin: self.origin(key.span),
         };
         let entries = self.map(node, &format!("host `{name}`")).to_vec();
@@ -794,8 +838,11 @@ impl<'t> Loader<'t> {
             stateful: true,
             default: Action::Drop,
             default_origin: origin.clone(),
+            default_source: None,
             rules: Vec::new(),
             origin,
+            source: None,
+            loopback: None,
         };
         let entries = self.map(node, &format!("filter `{name}`")).to_vec();
         self.check_keys(&entries, FILTER_KEYS, &format!("filter `{name}`"));
@@ -1187,6 +1234,7 @@ impl<'t> Loader<'t> {
                 }
                 "tls" => d.tls = self.tls_client(v),
                 "proxy" => d.proxy = self.proxy(v, ctx),
+                "ruleset" => d.ruleset = self.ruleset_spec(k, v),
                 _ => {}
             }
         }
@@ -1220,6 +1268,27 @@ impl<'t> Loader<'t> {
                         "write `input:` (and `output:` for what it sends), or set `router: true`"
                             .into(),
                     ),
+                );
+            }
+        }
+        if let Some(spec) = &d.ruleset {
+            let own: Vec<&str> = ["filter", "forward", "input", "output", "nat"]
+                .into_iter()
+                .filter(|k| {
+                    entries
+                        .iter()
+                        .any(|(e, _)| e.scalar_text().as_deref() == Some(*k))
+                })
+                .collect();
+            if !own.is_empty() {
+                self.problem(
+                    spec.key_span,
+                    format!(
+                        "`{name}` takes its filters and NAT rules from its rule set, and also has `{}:`",
+                        own.join(":`, `")
+                    ),
+                    "one or the other",
+                    Some("put those rules in the rule set, or drop `ruleset:`".into()),
                 );
             }
         }
@@ -1510,6 +1579,7 @@ impl<'t> Loader<'t> {
             matches: m,
             text: canonical,
             origin: self.origin(item.span),
+            source: None,
         })
     }
 
@@ -2282,10 +2352,11 @@ struct HostDetails {
     routes: Vec<Route>,
     tls: Option<TlsClient>,
     proxy: Option<Proxy>,
+    ruleset: Option<ruleset::RulesetSpec>,
 }
 
 impl HostDetails {
-    fn apply(self, h: &mut Host) {
+    fn apply(mut self, h: &mut Host) -> Option<ruleset::RulesetSpec> {
         h.about = self.about.unwrap_or_default();
         h.router = self.router.unwrap_or(false);
         h.sensitive = self.sensitive.unwrap_or(false);
@@ -2299,5 +2370,6 @@ impl HostDetails {
         h.routes = self.routes;
         h.tls = self.tls.unwrap_or_default();
         h.proxy = self.proxy;
+        self.ruleset.take()
     }
 }

@@ -56,6 +56,15 @@ impl AddrSet {
     pub fn is_any(&self) -> bool {
         !self.negated && (self.terms.is_empty() || self.terms.contains(&AddrTerm::Any))
     }
+    /// Every address of one family (`0.0.0.0/0` or `::/0`, as a rule flattened from
+    /// a rule set says "any source" of its family).
+    pub fn is_whole_family(&self) -> bool {
+        !self.negated
+            && self.parts.len() == 1
+            && self.parts[0].prefix.prefix_len() == 0
+            && self.parts[0].minus.is_empty()
+    }
+
     pub fn contains(&self, addr: IpAddr) -> bool {
         if self.is_any() {
             return true;

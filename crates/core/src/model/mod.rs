@@ -17,6 +17,7 @@ pub use rule::{
 use serde::Serialize;
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use ipnet::IpNet;
 
@@ -46,6 +47,12 @@ impl Span {
         self.start as usize..(self.start + self.len) as usize
     }
 }
+
+/// Where a rule came from when the scenario file does not hold it: a line of a
+/// rule set a host loads (`ruleset:`), or of a file an importer read
+/// ([`RuleSource`]). Traces, `reach` and the lab cite it besides the
+/// scenario's own line.
+pub type SourceRef = RuleSource;
 
 /// Where a declaration came from, resolved to a line and column for reports.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default, Serialize)]
@@ -322,6 +329,24 @@ pub struct Host {
     pub proxy: Option<Proxy>,
     /// A crown jewel: what an attacker wants.
     pub sensitive: bool,
+    /// The real rule set the host's filters and NAT rules were flattened from.
+    pub ruleset: Option<HostRuleset>,
+    pub origin: Origin,
+}
+
+/// A host's filters given as a real rule set (`ruleset:`): the file's text, kept
+/// so that the lab can load it into the host's namespace as it is, and the kernel
+/// name of each of the host's interfaces.
+#[derive(Debug, Clone)]
+pub struct HostRuleset {
+    /// The file as the scenario names it.
+    pub file: String,
+    pub text: Arc<str>,
+    /// iptables-save (`true`) or nft text.
+    pub iptables: bool,
+    /// Per interface (index into `Host::interfaces`): its name in the rule set.
+    pub ifnames: Vec<String>,
+    /// The `ruleset:` key.
     pub origin: Origin,
 }
 
@@ -348,11 +373,30 @@ impl Host {
 #[derive(Debug, Clone)]
 pub struct Filter {
     pub name: String,
+    /// Lets packets of known connections (established, related) through before any
+    /// rule. A filter flattened from a rule set is not stateful in this sense (its
+    /// own rules say what they do with each state) but tracks connections all the same.
     pub stateful: bool,
     pub default: Action,
     pub default_origin: Origin,
+    /// The rule set's line that decides what no rule takes (a chain policy).
+    pub default_source: Option<SourceRef>,
     pub rules: Vec<Rule>,
     pub origin: Origin,
+    /// The rule set and hook this filter was flattened from (`ruleset:`).
+    pub source: Option<SourceRef>,
+    /// What the rule set decides for a packet that never leaves the host (in on or
+    /// out by `lo`: a host's packets to itself), which the model's interfaces
+    /// cannot name; used by the tracer when a packet has neither interface.
+    pub loopback: Option<Box<Filter>>,
+}
+
+impl Filter {
+    /// Whether the filter's host tracks connections for it: a stateful filter, or
+    /// one flattened from a rule set (netfilter's conntrack sees every packet).
+    pub fn tracks_connections(&self) -> bool {
+        self.stateful || self.source.is_some()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

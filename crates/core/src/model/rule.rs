@@ -4,7 +4,7 @@ use serde::Serialize;
 use std::fmt;
 use std::net::IpAddr;
 
-use super::{AddrSet, HostId, NetworkId, Origin, PortSet};
+use super::{AddrSet, HostId, NetworkId, Origin, PortSet, SourceRef};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -200,7 +200,7 @@ impl Match {
 
     /// Whether the source side of the match narrows anything.
     pub fn checks_source(&self) -> bool {
-        !self.src.is_any()
+        !self.src.is_any() && !self.src.is_whole_family()
     }
 }
 
@@ -209,28 +209,32 @@ pub struct Rule {
     pub action: Action,
     pub reject_with: RejectWith,
     pub matches: Match,
-    /// The rule in its canonical one-line form.
+    /// The rule in its canonical one-line form (a rule set's rule: its line as written).
     pub text: String,
     pub origin: Origin,
-    /// Where the rule really comes from, when an importer wrote it from
-    /// another file (a Kubernetes policy, an AWS security group).
+    /// Where the rule really comes from: the line of a host's `ruleset:` it
+    /// was flattened from, or the declaration an importer translated (a
+    /// Kubernetes policy, an AWS security group).
     pub source: Option<RuleSource>,
 }
 
 /// The declaration in someone else's file that a rule was translated from:
 /// the file and line, a label saying what it is, and what kind of control it
 /// is (the trace's claims depend on the kind: see `journey::claims`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct RuleSource {
     pub file: String,
     pub line: u32,
-    /// `NetworkPolicy prod/allow-web, ingress rule 1`
+    /// `NetworkPolicy prod/allow-web, ingress rule 1`, `rule in chain INPUT`
     pub label: String,
+    /// What kind of control it is, for an importer's rule (a rule set's
+    /// rule is a packet filter rule like the scenario's own).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub kind: Option<SourceKind>,
 }
 
 /// The kinds of control an importer translates into filter rules.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub enum SourceKind {
     /// A Kubernetes NetworkPolicy (networking.k8s.io/v1).
     #[serde(rename = "k8s-networkpolicy")]
@@ -245,6 +249,12 @@ pub enum SourceKind {
     /// An AWS network ACL entry.
     #[serde(rename = "aws-network-acl")]
     AwsNetworkAcl,
+}
+
+impl std::fmt::Display for RuleSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "{}:{}", self.file, self.line)
+    }
 }
 
 impl SourceKind {
@@ -287,4 +297,6 @@ pub struct NatRule {
     pub matches: Match,
     pub text: String,
     pub origin: Origin,
+    /// The rule set line it was flattened from, if any.
+    pub source: Option<SourceRef>,
 }

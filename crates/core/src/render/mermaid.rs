@@ -66,6 +66,12 @@ pub fn trace_mermaid(t: &Trace) -> String {
                     .rule
                     .as_ref()
                     .map(|r| match (&r.owner, r.index) {
+                        _ if r.source.is_some() => {
+                            format!(
+                                " [{}]",
+                                r.source.as_ref().map(|s| s.to_string()).unwrap_or_default()
+                            )
+                        }
                         (Some(o), Some(n)) => format!(" [{o} rule {n}]"),
                         (Some(o), None) if r.kind == "default policy" => format!(" [{o} default]"),
                         _ => String::new(),

@@ -7,6 +7,22 @@ use crate::evidence::{Direction, Hop, OutcomeKind, Trace};
 fn rule_line(t: &Trace, h: &Hop) -> Option<String> {
     let r = h.rule.as_ref()?;
     let mut s = String::new();
+    if let Some(src) = &r.source {
+        // A rule set's line: the user's own file decides, not the flattened rule.
+        write!(
+            s,
+            "{} in {}: {}  ({src}",
+            src.label,
+            r.owner.as_deref().unwrap_or(""),
+            r.text
+        )
+        .ok()?;
+        if r.line > 0 {
+            write!(s, ", via {}:{}", t.file, r.line).ok()?;
+        }
+        s.push(')');
+        return Some(s);
+    }
     match (&r.owner, r.index) {
         (Some(o), Some(i)) => write!(s, "{} {i} of {o}: {}", r.kind, r.text).ok()?,
         (Some(o), None) if r.kind == "default policy" || r.kind == "implicit" => {

@@ -2,6 +2,8 @@
 //! that always comes down.
 #![allow(dead_code)]
 
+pub mod hosts;
+
 use pathproof_lab::lab::{self, LabSpec, SupervisorCmd};
 use pathproof_lab::plan::Plan;
 
@@ -54,6 +56,28 @@ impl Lab {
             file: file.to_string(),
             text: text.to_string(),
             variant: variant.map(str::to_string),
+            files: Default::default(),
+        };
+        let l = Lab { name, spec };
+        lab::up(&l.spec, &supervisor()).unwrap_or_else(|e| panic!("lab up {tag}: {e}"));
+        l
+    }
+
+    /// A lab of a scenario that names files (`ruleset:`), with their texts.
+    pub fn up_with_files(
+        tag: &str,
+        file: &str,
+        text: &str,
+        variant: Option<&str>,
+        files: pathproof_core::Files,
+    ) -> Lab {
+        let name = lab_name(tag);
+        let spec = LabSpec {
+            lab: name.clone(),
+            file: file.to_string(),
+            text: text.to_string(),
+            variant: variant.map(str::to_string),
+            files,
         };
         let l = Lab { name, spec };
         lab::up(&l.spec, &supervisor()).unwrap_or_else(|e| panic!("lab up {tag}: {e}"));
