@@ -1,5 +1,6 @@
 // The scenario's YAML: open a file, edit it, load it; problems are shown at
 // their lines, as the command line reports them.
+import { renderInline } from "../core/markdown.js";
 import { $, h, status } from "../core/dom.js";
 import { api } from "../core/api.js";
 import { state, on } from "../core/state.js";
@@ -62,7 +63,10 @@ export async function loadYaml(text, file) {
   const r = await api("POST", `/api/scenario?file=${encodeURIComponent(file || "scenario.yaml")}`, text, "text/yaml");
   if (r.ok) {
     setScenario(r.json);
-    $("example-select").value = "";
+    // A file, even one named like a built-in scenario: the picker says so.
+    const sel = $("example-select");
+    sel.value = "";
+    if (sel.options[0]) sel.options[0].textContent = `${r.json.name} (${r.json.file})`;
     status(`Loaded ${r.json.name} from ${r.json.file}.`);
     return true;
   }
@@ -74,9 +78,9 @@ export async function loadYaml(text, file) {
   for (const p of j.problems || []) {
     list.append(h("li", { "data-line": p.line, class: "problem" },
       h("button", { type: "button", class: "link", onclick: () => showLine(p.line, p.column) }, `line ${p.line}, column ${p.column}`),
-      ": ", h("strong", {}, p.message),
+      ": ", h("strong", {}, renderInline(p.message)),
       p.label && p.label.trim() ? h("span", { class: "label" }, ` (${p.label})`) : null,
-      p.help ? h("div", { class: "help" }, `help: ${p.help}`) : null));
+      p.help ? h("div", { class: "help" }, "help: ", renderInline(p.help)) : null));
   }
   if (!(j.problems || []).length) list.append(h("li", { class: "problem" }, j.error || r.text));
   openEditor(true);
