@@ -26,7 +26,9 @@ pub async fn post_journey(
     let proto = match req.proto.as_deref() {
         None => Proto::Tcp,
         Some(s) => Proto::parse(s).ok_or_else(|| {
-            ApiError::bad_request(format!("unknown protocol `{s}`: use tcp, udp or icmp"))
+            ApiError::bad_request(format!(
+                "unknown protocol `{s}`: use tcp, udp, sctp or icmp"
+            ))
         })?,
     };
     let cur = st.current();
