@@ -358,11 +358,17 @@ fn tail(lesson: &Lesson, layer: &lessons::Layer) -> String {
                 run.to,
                 variant.map(|v| format!(" with {v}")).unwrap_or_default()
             );
+            // Told in the layer's words, as the page tells it.
             let result = lesson.load_scenario(variant).and_then(|scn| {
-                pathproof_core::trace(&scn, &run.query()).map_err(|e| e.to_string())
+                pathproof_core::trace(&scn, &run.query())
+                    .map(|t| {
+                        let told = telling::tell(Some(&scn), &t, layer.level);
+                        (t, told)
+                    })
+                    .map_err(|e| e.to_string())
             });
             match result {
-                Ok(t) => o.push_str(&format!(
+                Ok((t, told)) => o.push_str(&format!(
                     "     run {journey}: {}{}: {}\n",
                     t.outcome.kind.name().to_uppercase(),
                     t.outcome
@@ -370,7 +376,7 @@ fn tail(lesson: &Lesson, layer: &lessons::Layer) -> String {
                         .as_deref()
                         .map(|a| format!(" at {a}"))
                         .unwrap_or_default(),
-                    t.outcome.text
+                    told.outcome.headline
                 )),
                 Err(e) => o.push_str(&format!("     run {journey}: {e}\n")),
             }
