@@ -14,6 +14,9 @@ say() { printf '\n==> %s\n' "$*"; }
 # lab compares its limit_req with the simulator's leaky bucket, running it in
 # a namespace of its own (crates/lab/tests/lab_traffic.rs).
 APT_PACKAGES=(ca-certificates chromium iproute2 nftables iptables conntrack python3 python3-venv tcpdump nginx)
+# Node runs the page's build check and browser tests; Debian's own nodejs and npm
+# when there is no node at all (a newer one, e.g. from NodeSource, is kept).
+command -v node >/dev/null || APT_PACKAGES+=(nodejs npm)
 
 need_apt=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -28,6 +31,8 @@ if [ "${#need_apt[@]}" -gt 0 ]; then
 fi
 
 command -v cargo >/dev/null || { echo "cargo is missing: install Rust (https://rustup.rs)" >&2; exit 1; }
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+[ "$node_major" -ge 20 ] || { echo "node $(node --version) is too old for the page's tests (playwright-core needs 20 or newer): install Node 20+" >&2; exit 1; }
 rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt clippy >/dev/null 2>&1 || true
 
 if [ ! -d ../shared/data/classbench ]; then

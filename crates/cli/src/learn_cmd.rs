@@ -7,6 +7,7 @@
 use std::path::Path;
 
 use pathproof_core::lessons::{self, Lesson};
+use pathproof_core::telling;
 
 use crate::InputError;
 
@@ -128,15 +129,147 @@ pub fn list(all: &[Lesson]) -> String {
 /// One lesson at one layer, with live traces.
 /// `query` is an id, an alias, or an unambiguous start of either (`ssrf`).
 pub fn show(all: &[Lesson], query: &str, level: u8) -> Result<String, InputError> {
+    let (lesson, layer) = pick(all, query, level)?;
+    let results = lessons::check(lesson);
+    let mut o = head(lesson, layer);
+    o.push_str("\nPredict, then see\n");
+    for (i, p) in layer.predict.iter().enumerate() {
+        o.push_str(&format!("\n{}. {}\n", i + 1, p.question));
+        if level >= 2 {
+            o.push_str(&format!("   $ {}\n", p.command(lesson.scenario_arg())));
+        }
+        let r = results
+            .iter()
+            .find(|r| r.level == layer.level && r.index == i);
+        o.push_str(&reveal(lesson, level, p, r));
+    }
+    o.push_str(&simulated(lesson, layer));
+    o.push_str(&tail(lesson, layer));
+    Ok(o)
+}
+
+/// The lesson as a quiz: each predict-then-see question is asked, the answer
+/// read from `input` (an outcome's number or name; an empty line or the end
+/// of input gives no guess), then the engine's answer is shown with whether
+/// the guess was right.
+pub fn quiz(
+    all: &[Lesson],
+    query: &str,
+    level: u8,
+    input: &mut dyn std::io::BufRead,
+    echo: bool,
+    out: &mut dyn std::io::Write,
+) -> Result<(), InputError> {
+    let (lesson, layer) = pick(all, query, level)?;
+    let results = lessons::check(lesson);
+    let choices = lessons::prediction_choices(lesson);
+    let io = |e: std::io::Error| InputError(format!("error: {e}\n"));
+    write!(out, "{}", head(lesson, layer)).map_err(io)?;
+    writeln!(
+        out,
+        "\nQuiz: {} question{}",
+        layer.predict.len(),
+        if layer.predict.len() == 1 { "" } else { "s" }
+    )
+    .map_err(io)?;
+    let mut score = (0usize, 0usize);
+    for (i, p) in layer.predict.iter().enumerate() {
+        writeln!(out, "\n{}. {}", i + 1, p.question).map_err(io)?;
+        for (n, k) in choices.iter().enumerate() {
+            writeln!(
+                out,
+                "   {}) {:<12} {}",
+                n + 1,
+                lessons::outcome_key(*k),
+                lessons::outcome_choice(*k)
+            )
+            .map_err(io)?;
+        }
+        let guess = loop {
+            write!(out, "   your prediction (1-{}, or a name): ", choices.len()).map_err(io)?;
+            out.flush().map_err(io)?;
+            let mut line = String::new();
+            if input.read_line(&mut line).map_err(io)? == 0 {
+                writeln!(out).map_err(io)?;
+                break None;
+            }
+            let line = line.trim();
+            if echo {
+                writeln!(out, "{line}").map_err(io)?;
+            }
+            if line.is_empty() {
+                break None;
+            }
+            let by_number = line
+                .parse::<usize>()
+                .ok()
+                .and_then(|n| n.checked_sub(1))
+                .and_then(|n| choices.get(n).copied());
+            match by_number.or_else(|| lessons::parse_outcome(line)) {
+                Some(k) => break Some(k),
+                None => writeln!(out, "   `{line}` is not one of the choices").map_err(io)?,
+            }
+        };
+        let r = results
+            .iter()
+            .find(|r| r.level == layer.level && r.index == i);
+        let actual = r.and_then(|r| r.actual);
+        match (guess, actual) {
+            (Some(g), Some(a)) => {
+                score.1 += 1;
+                let verdict = lessons::grade(g, a);
+                if verdict == "right" {
+                    score.0 += 1;
+                }
+                writeln!(
+                    out,
+                    "   {}",
+                    match verdict {
+                        "right" => format!("right: you said {}", lessons::outcome_key(g)),
+                        "partly" => format!("half right: you said {}; it does not get through, but ends another way", lessons::outcome_key(g)),
+                        _ => format!("not this time: you said {}", lessons::outcome_key(g)),
+                    }
+                )
+                .map_err(io)?;
+            }
+            (None, _) => writeln!(out, "   no prediction").map_err(io)?,
+            (_, None) => {}
+        }
+        if level >= 2 {
+            writeln!(out, "   $ {}", p.command(lesson.scenario_arg())).map_err(io)?;
+        }
+        write!(out, "{}", reveal(lesson, level, p, r)).map_err(io)?;
+    }
+    writeln!(
+        out,
+        "\nscore: {} of {} predictions right",
+        score.0,
+        layer.predict.len()
+    )
+    .map_err(io)?;
+    write!(out, "{}", simulated(lesson, layer)).map_err(io)?;
+    write!(out, "{}", tail(lesson, layer)).map_err(io)?;
+    Ok(())
+}
+
+fn pick<'a>(
+    all: &'a [Lesson],
+    query: &str,
+    level: u8,
+) -> Result<(&'a Lesson, &'a lessons::Layer), InputError> {
     let lesson = lessons::find(all, query)
         .map_err(|e| InputError(format!("error: {}\n  help: {}\n", e.message, e.help)))?;
-    let id = &lesson.id;
     let Some(layer) = lesson.layers.iter().find(|l| l.level == level) else {
         return Err(InputError(format!(
-            "error: lesson `{id}` has no layer {level}\n  help: layers are 1 to 4\n"
+            "error: lesson `{}` has no layer {level}\n  help: layers are 1 to 4\n",
+            lesson.id
         )));
     };
-    let results = lessons::check(lesson);
+    Ok((lesson, layer))
+}
+
+/// Everything before the questions: the sections, the body and the diagram.
+fn head(lesson: &Lesson, layer: &lessons::Layer) -> String {
     let mut o = String::new();
     o.push_str(&format!(
         "{} ({}), layer {}: {}\nscenario: {}\n\n",
@@ -149,10 +282,13 @@ pub fn show(all: &[Lesson], query: &str, level: u8) -> Result<String, InputError
     o.push_str(&format!("{}\n\n", wrap(&lesson.summary, "")));
     for (label, text) in [
         ("Key takeaway", &layer.takeaway),
-        ("Attacker's goal", &layer.attacker_goal),
+        ("Security lens", &layer.security_lens),
         ("Trust question", &layer.trust_question),
         ("Failure mode", &layer.failure_mode),
+        ("Attacker's goal", &layer.attacker_goal),
         ("Mental model", &layer.mental_model),
+        ("Why this matters in real systems", &layer.why_it_matters),
+        ("How engineers get this wrong", &layer.engineers_get_wrong),
     ] {
         o.push_str(&format!("{label}\n{}\n\n", wrap(text, "  ")));
     }
@@ -162,87 +298,158 @@ pub fn show(all: &[Lesson], query: &str, level: u8) -> Result<String, InputError
     }
     o.push('\n');
     o.push_str(layer.body.trim_end());
-    o.push_str("\n\nPredict, then see\n");
-    for (i, p) in layer.predict.iter().enumerate() {
-        o.push_str(&format!("\n{}. {}\n", i + 1, p.question));
-        o.push_str(&format!("   $ {}\n", p.command(lesson.scenario_arg())));
-        let r = results
-            .iter()
-            .find(|r| r.level == layer.level && r.index == i);
-        match r.and_then(|r| r.trace.as_ref()) {
-            Some(t) => {
-                let at = t
-                    .outcome
-                    .at
-                    .as_deref()
-                    .map(|a| format!(" at {a}"))
-                    .unwrap_or_default();
+    o.push_str("\n\nDiagram (Mermaid; the web page draws it)\n```mermaid\n");
+    o.push_str(layer.diagram.trim_end());
+    o.push_str("\n```\n\n");
+    o.push_str(&format!(
+        "A real incident: {}\n{}\n  source: {}\n",
+        layer.incident.name,
+        wrap(&layer.incident.text, "  "),
+        layer.incident.source
+    ));
+    o
+}
+
+/// The engine's answer to a question, told at the lesson's layer (the
+/// engine's own sentences from layer 3), and the lesson's explanation.
+fn reveal(
+    lesson: &Lesson,
+    level: u8,
+    p: &lessons::Prediction,
+    r: Option<&lessons::PredictionResult>,
+) -> String {
+    let mut o = String::new();
+    match r.and_then(|r| r.trace.as_ref()) {
+        Some(t) => {
+            let scn = lesson.load_scenario(p.variant.as_deref()).ok();
+            let told = telling::tell(scn.as_ref(), t, level);
+            let at = t
+                .outcome
+                .at
+                .as_deref()
+                .map(|a| format!(" at {a}"))
+                .unwrap_or_default();
+            o.push_str(&format!(
+                "   engine: {}{at}: {}
+   the client sees: {}
+",
+                t.outcome.kind.name().to_uppercase(),
+                told.outcome.headline,
+                told.outcome.client_sees
+            ));
+            let ok = r.is_some_and(|r| r.ok);
+            o.push_str(&format!(
+                "   the lesson's answer: {}{}
+",
+                lessons::outcome_key(p.answer),
+                if ok { "" } else { " (the engine disagrees)" }
+            ));
+            o.push_str(&format!("{}\n", wrap(&p.explain, "   ")));
+            if !told.outcome.believes.is_empty() || !told.outcome.trusts.is_empty() {
+                o.push_str("   what the service can believe:\n");
+                for c in &told.outcome.believes {
+                    o.push_str(&format!("{}\n", wrap(&c.text, "     + ")));
+                }
+                for c in &told.outcome.trusts {
+                    o.push_str(&format!("{}\n", wrap(&c.text, "     ? ")));
+                }
+            }
+        }
+        None => {
+            let err = r.and_then(|r| r.error.clone()).unwrap_or_default();
+            o.push_str(&format!("   engine: no trace: {err}\n"));
+        }
+    }
+    o
+}
+
+/// The layer's predict-then-simulate questions with the simulator's answers
+/// (empty when the layer has none).
+fn simulated(lesson: &Lesson, layer: &lessons::Layer) -> String {
+    let mut o = String::new();
+    if layer.simulate.is_empty() {
+        return o;
+    }
+    let sims = pathproof_sim::lessons::check_levels(lesson, &[layer.level]);
+    o.push_str("\nPredict, then simulate\n");
+    for (i, q) in layer.simulate.iter().enumerate() {
+        o.push_str(&format!("\n{}. {}\n", i + 1, q.question));
+        o.push_str(&format!("   $ {}\n", q.command(lesson.scenario_arg())));
+        let r = sims.iter().find(|r| r.level == layer.level && r.index == i);
+        match r {
+            Some(r) if r.actual.is_some() => {
                 o.push_str(&format!(
-                    "   engine: {}{at}: {}\n   the client sees: {}\n",
-                    t.outcome.kind.name().to_uppercase(),
-                    t.outcome.text,
-                    t.outcome.client_sees
+                    "   simulator: {}: {}\n",
+                    r.actual.clone().unwrap_or_default(),
+                    r.detail
                 ));
-                let ok = r.is_some_and(|r| r.ok);
                 o.push_str(&format!(
                     "   the lesson's answer: {}{}\n",
-                    lessons::outcome_key(p.answer),
-                    if ok { "" } else { " (the engine disagrees)" }
+                    q.answer,
+                    if r.ok {
+                        ""
+                    } else {
+                        " (the simulator disagrees)"
+                    }
                 ));
-                o.push_str(&format!("{}\n", wrap(&p.explain, "   ")));
-                if !t.summary.believes.is_empty() || !t.summary.trusts.is_empty() {
-                    o.push_str("   what the service can believe:\n");
-                    for c in &t.summary.believes {
-                        o.push_str(&format!("     + {}\n", c.text));
-                    }
-                    for c in &t.summary.trusts {
-                        o.push_str(&format!("     ? {}\n", c.text));
-                    }
-                }
             }
-            None => {
+            _ => {
                 let err = r.and_then(|r| r.error.clone()).unwrap_or_default();
-                o.push_str(&format!("   engine: no trace: {err}\n"));
+                o.push_str(&format!("   simulator: no answer: {err}\n"));
             }
         }
+        o.push_str(&format!("{}\n", wrap(&q.explain, "   ")));
     }
-    if !layer.simulate.is_empty() {
-        let sims = pathproof_sim::lessons::check_levels(lesson, &[layer.level]);
-        o.push_str("\nPredict, then simulate\n");
-        for (i, q) in layer.simulate.iter().enumerate() {
-            o.push_str(&format!("\n{}. {}\n", i + 1, q.question));
-            o.push_str(&format!("   $ {}\n", q.command(lesson.scenario_arg())));
-            let r = sims.iter().find(|r| r.level == layer.level && r.index == i);
-            match r {
-                Some(r) if r.actual.is_some() => {
-                    o.push_str(&format!(
-                        "   simulator: {}: {}\n",
-                        r.actual.clone().unwrap_or_default(),
-                        r.detail
-                    ));
-                    o.push_str(&format!(
-                        "   the lesson's answer: {}{}\n",
-                        q.answer,
-                        if r.ok {
-                            ""
-                        } else {
-                            " (the simulator disagrees)"
-                        }
-                    ));
-                }
-                _ => {
-                    let err = r.and_then(|r| r.error.clone()).unwrap_or_default();
-                    o.push_str(&format!("   simulator: no answer: {err}\n"));
-                }
-            }
-            o.push_str(&format!("{}\n", wrap(&q.explain, "   ")));
-        }
-    }
-    o.push_str("\nHands on\n");
+    o
+}
+
+/// Everything after the questions: the hands-on steps (a step that runs a
+/// journey is traced live), the regression check and the on-call signal.
+fn tail(lesson: &Lesson, layer: &lessons::Layer) -> String {
+    let mut o = String::from("\nHands on\n");
     for (i, h) in layer.hands_on.iter().enumerate() {
-        o.push_str(&format!("{}\n", wrap(h, &format!("  {}. ", i + 1))));
+        o.push_str(&format!("{}\n", wrap(&h.text, &format!("  {}. ", i + 1))));
+        if let Some(run) = &h.run {
+            let variant = run.variant.as_deref();
+            let journey = format!(
+                "{} -> {}{}",
+                run.from,
+                run.to,
+                variant.map(|v| format!(" with {v}")).unwrap_or_default()
+            );
+            // Told in the layer's words, as the page tells it.
+            let result = lesson.load_scenario(variant).and_then(|scn| {
+                pathproof_core::trace(&scn, &run.query())
+                    .map(|t| {
+                        let told = telling::tell(Some(&scn), &t, layer.level);
+                        (t, told)
+                    })
+                    .map_err(|e| e.to_string())
+            });
+            match result {
+                Ok((t, told)) => o.push_str(&format!(
+                    "     run {journey}: {}{}: {}\n",
+                    t.outcome.kind.name().to_uppercase(),
+                    t.outcome
+                        .at
+                        .as_deref()
+                        .map(|a| format!(" at {a}"))
+                        .unwrap_or_default(),
+                    told.outcome.headline
+                )),
+                Err(e) => o.push_str(&format!("     run {journey}: {e}\n")),
+            }
+        }
     }
-    Ok(o)
+    o.push_str(&format!(
+        "\nRegression check (an `expect:` line of {}: it fails under break and holds under harden)\n  {}\n",
+        lesson.scenario_file, layer.regression
+    ));
+    o.push_str(&format!(
+        "\nOn-call signal\n{}\n",
+        wrap(&layer.signal, "  ")
+    ));
+    o
 }
 
 fn bullet(text: &str) -> String {

@@ -14,6 +14,7 @@ mod reach_cmd;
 mod scenario_arg;
 mod serve_cmd;
 mod simulate_cmd;
+mod tool_cmd;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::process::ExitCode;
@@ -144,7 +145,13 @@ enum Command {
         /// A directory of extra lessons (and the scenario files they name), beside the built-in ones.
         #[arg(long, value_name = "DIR")]
         lessons: Option<String>,
+        /// Ask each predict-then-see question, read the prediction on standard input,
+        /// then show the engine's answer and whether the guess was right.
+        #[arg(long, requires = "lesson")]
+        quiz: bool,
     },
+    /// Familiar tools answered by the model: nmap, ss, dig, traceroute, run on a host.
+    Tool(tool_cmd::ToolArgs),
     /// Exposure findings, worst first, each with the journey that proves it and a fix.
     Audit(audit_cmd::AuditArgs),
     /// The journeys a change adds and removes: `diff OLD NEW` or `diff SCENARIO --variant V`.
@@ -462,13 +469,28 @@ fn run(cli: Cli) -> Result<ExitCode, InputError> {
             lesson,
             layer,
             lessons,
+            quiz,
         } => {
             let all = learn_cmd::load(lessons.as_deref())?;
+            if quiz {
+                let id = lesson.unwrap_or_default();
+                let stdin = std::io::stdin();
+                let mut input = stdin.lock();
+                let mut out = std::io::stdout().lock();
+                // Typed answers are echoed by the terminal; piped ones are written back.
+                let echo = !std::io::IsTerminal::is_terminal(&stdin);
+                learn_cmd::quiz(&all, &id, layer, &mut input, echo, &mut out)?;
+                return Ok(ExitCode::SUCCESS);
+            }
             let out = match lesson {
                 None => learn_cmd::list(&all),
                 Some(id) => learn_cmd::show(&all, &id, layer)?,
             };
             emit(&out);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Tool(a) => {
+            emit(&tool_cmd::run(a)?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Audit(a) => {

@@ -249,3 +249,131 @@ fn a_bad_lesson_in_the_directory_exits_2_with_file_and_line() {
         .code(2)
         .stderr(predicate::str::contains("not a directory"));
 }
+
+#[test]
+fn learn_shows_every_section_and_prints_the_diagram_as_mermaid() {
+    for layer in ["1", "2", "3", "4"] {
+        let out = pathproof()
+            .args(["learn", "ssrf", "--layer", layer])
+            .output()
+            .unwrap();
+        let text = String::from_utf8(out.stdout).unwrap();
+        for section in [
+            "Key takeaway",
+            "Security lens",
+            "Trust question",
+            "Failure mode",
+            "Attacker's goal",
+            "Why this matters in real systems",
+            "How engineers get this wrong",
+            "Common misconceptions",
+            "```mermaid\n",
+            "A real incident: ",
+            "  source: https://",
+            "Predict, then see",
+            "Hands on",
+            "Regression check",
+            "On-call signal",
+        ] {
+            assert!(
+                text.contains(section),
+                "layer {layer}: no `{section}` in\n{text}"
+            );
+        }
+        let mermaid = text.split("```mermaid\n").nth(1).unwrap();
+        assert!(mermaid.starts_with("flowchart ") || mermaid.starts_with("sequenceDiagram"));
+    }
+}
+
+#[test]
+fn the_quiz_asks_reads_stdin_then_shows_the_engine_and_the_verdict() {
+    let lesson = pathproof_core::lessons::get("checkpoint").unwrap();
+    let two = &lesson.layers[1];
+    // Layer 2: first refused (right: `2` is refused among the choices), then `dropped` for a reject (half right).
+    let out = pathproof()
+        .args(["learn", "checkpoint", "--layer", "2", "--quiz"])
+        .write_stdin("refused\ndropped\n")
+        .assert()
+        .success();
+    let text = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    let q1 = text.find(&two.predict[0].question).unwrap();
+    let prompt = text[q1..].find("your prediction").unwrap() + q1;
+    let engine = text[q1..].find("engine: REFUSED").unwrap() + q1;
+    assert!(
+        prompt < engine,
+        "the question is asked before the answer is shown:\n{text}"
+    );
+    assert!(text.contains("right: you said refused"), "{text}");
+    assert!(text.contains("half right: you said dropped"), "{text}");
+    assert!(text.contains("score: 1 of 2 predictions right"), "{text}");
+    // Numbers work too, and a bad answer is asked again; no input means no prediction.
+    let out = pathproof()
+        .args(["learn", "checkpoint", "--layer", "1", "--quiz"])
+        .write_stdin("9\n1\n")
+        .assert()
+        .success();
+    let text = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    assert!(text.contains("`9` is not one of the choices"), "{text}");
+    assert!(text.contains("right: you said reached"), "{text}");
+    assert!(text.contains("no prediction"), "{text}");
+    // --quiz needs a lesson.
+    pathproof().args(["learn", "--quiz"]).assert().code(2);
+}
+
+/// Every `pathproof ...` command a lesson shows in backticks is a valid
+/// command line (the stateful lesson once showed `trace files -> laptop:3389`,
+/// which a shell reads as a redirection), and every trace among them runs.
+#[test]
+fn every_command_in_a_lesson_is_a_valid_command_line() {
+    let mut checked = 0;
+    for l in pathproof_core::lessons::all().unwrap() {
+        for layer in &l.layers {
+            let mut texts: Vec<&str> = vec![layer.body.as_str()];
+            texts.extend(layer.hands_on.iter().map(|h| h.text.as_str()));
+            texts.extend(layer.misconceptions.iter().map(String::as_str));
+            for t in texts {
+                let t = t.split_whitespace().collect::<Vec<_>>().join(" ");
+                for (i, span) in t.split('`').enumerate() {
+                    if i % 2 == 0 || !span.starts_with("pathproof ") {
+                        continue;
+                    }
+                    assert!(
+                        !span.contains("->") && !span.contains('>'),
+                        "{} layer {}: `{span}`",
+                        l.id,
+                        layer.level
+                    );
+                    let words: Vec<&str> = span.split_whitespace().skip(1).collect();
+                    // Commands that need root, a browser or a port are parsed, not run.
+                    let run = matches!(
+                        words.first(),
+                        Some(
+                            &("trace"
+                                | "check"
+                                | "reach"
+                                | "diff"
+                                | "audit"
+                                | "tool"
+                                | "examples"
+                                | "export")
+                        )
+                    );
+                    if !run || words.iter().any(|w| w.ends_with(".yaml")) {
+                        continue;
+                    }
+                    let out = pathproof().args(&words).output().unwrap();
+                    assert!(
+                        out.status.code() == Some(0) || out.status.code() == Some(1),
+                        "{} layer {}: `{span}` exits {:?}: {}",
+                        l.id,
+                        layer.level,
+                        out.status.code(),
+                        String::from_utf8_lossy(&out.stderr)
+                    );
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(checked >= 10, "{checked} commands");
+}

@@ -62,6 +62,26 @@ pub const ALL: &[Example] = &[
         text: include_str!("../../../scenarios/ssrf-metadata.yaml"),
     },
     Example {
+        name: "routing",
+        teaches: "an accidental route around a firewall, and asymmetric routing",
+        text: include_str!("../../../scenarios/routing.yaml"),
+    },
+    Example {
+        name: "tls-mitm",
+        teaches: "TLS interception on a hostile Wi-Fi: chain, name, pinning, verification off",
+        text: include_str!("../../../scenarios/tls-mitm.yaml"),
+    },
+    Example {
+        name: "dns-spoofing",
+        teaches: "a poisoned resolver cache, what TLS catches, and a validating resolver",
+        text: include_str!("../../../scenarios/dns-spoofing.yaml"),
+    },
+    Example {
+        name: "lan-spoofing",
+        teaches: "neighbour spoofing on a LAN: a guest answers for the gateway",
+        text: include_str!("../../../scenarios/lan-spoofing.yaml"),
+    },
+    Example {
         name: "proxy-xff",
         teaches: "a reverse proxy, X-Forwarded-For as a claim, and a path that skips the proxy",
         text: include_str!("../../../scenarios/proxy-xff.yaml"),

@@ -69,28 +69,52 @@ pub const FILES: &[(&str, &str)] = &[
         include_str!("../../../scenarios/lessons/10-proxy-xff.yaml"),
     ),
     (
-        "scenarios/lessons/11-pod-egress.yaml",
-        include_str!("../../../scenarios/lessons/11-pod-egress.yaml"),
+        "scenarios/lessons/11-routing.yaml",
+        include_str!("../../../scenarios/lessons/11-routing.yaml"),
     ),
     (
-        "scenarios/lessons/12-cloud-acl.yaml",
-        include_str!("../../../scenarios/lessons/12-cloud-acl.yaml"),
+        "scenarios/lessons/12-tls13.yaml",
+        include_str!("../../../scenarios/lessons/12-tls13.yaml"),
     ),
     (
-        "scenarios/lessons/13-handshake.yaml",
-        include_str!("../../../scenarios/lessons/13-handshake.yaml"),
+        "scenarios/lessons/13-tls-mitm.yaml",
+        include_str!("../../../scenarios/lessons/13-tls-mitm.yaml"),
     ),
     (
-        "scenarios/lessons/14-syn-cookies.yaml",
-        include_str!("../../../scenarios/lessons/14-syn-cookies.yaml"),
+        "scenarios/lessons/14-dns-spoofing.yaml",
+        include_str!("../../../scenarios/lessons/14-dns-spoofing.yaml"),
     ),
     (
-        "scenarios/lessons/15-rate-limits.yaml",
-        include_str!("../../../scenarios/lessons/15-rate-limits.yaml"),
+        "scenarios/lessons/15-neighbour-spoofing.yaml",
+        include_str!("../../../scenarios/lessons/15-neighbour-spoofing.yaml"),
     ),
     (
-        "scenarios/lessons/16-ddos-layers.yaml",
-        include_str!("../../../scenarios/lessons/16-ddos-layers.yaml"),
+        "scenarios/lessons/16-scanner.yaml",
+        include_str!("../../../scenarios/lessons/16-scanner.yaml"),
+    ),
+    (
+        "scenarios/lessons/17-pod-egress.yaml",
+        include_str!("../../../scenarios/lessons/17-pod-egress.yaml"),
+    ),
+    (
+        "scenarios/lessons/18-cloud-acl.yaml",
+        include_str!("../../../scenarios/lessons/18-cloud-acl.yaml"),
+    ),
+    (
+        "scenarios/lessons/19-handshake.yaml",
+        include_str!("../../../scenarios/lessons/19-handshake.yaml"),
+    ),
+    (
+        "scenarios/lessons/20-syn-cookies.yaml",
+        include_str!("../../../scenarios/lessons/20-syn-cookies.yaml"),
+    ),
+    (
+        "scenarios/lessons/21-rate-limits.yaml",
+        include_str!("../../../scenarios/lessons/21-rate-limits.yaml"),
+    ),
+    (
+        "scenarios/lessons/22-ddos-layers.yaml",
+        include_str!("../../../scenarios/lessons/22-ddos-layers.yaml"),
     ),
 ];
 /// The names of the four layers, by level.
@@ -151,7 +175,18 @@ pub struct Layer {
     pub trust_question: String,
     pub failure_mode: String,
     pub mental_model: String,
+    /// How an attacker looks at the topic, at this depth.
+    pub security_lens: String,
+    /// Why the topic matters in real systems.
+    pub why_it_matters: String,
+    /// How engineers get this wrong.
+    pub engineers_get_wrong: String,
     pub misconceptions: Vec<String>,
+    /// A named real incident, with a public source.
+    pub incident: Incident,
+    /// A Mermaid flowchart or sequence diagram (the page draws it, the
+    /// terminal prints it as text).
+    pub diagram: String,
     /// Markdown.
     pub body: String,
     pub predict: Vec<Prediction>,
@@ -159,9 +194,64 @@ pub struct Layer {
     /// simulator (`pathproof simulate`; checked by `pathproof_sim::lessons`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub simulate: Vec<SimPrediction>,
-    pub hands_on: Vec<String>,
+    pub hands_on: Vec<Step>,
+    /// An `expect:` line of the scenario that keeps the unsafe path blocked:
+    /// it fails under `break` and holds under `harden` (checked).
+    pub regression: String,
+    /// One signal an on-call engineer would watch.
+    pub signal: String,
     /// The line of the file where this layer starts.
     pub line: u32,
+    /// The line of the file where `regression:` is written.
+    #[serde(skip)]
+    pub regression_line: u32,
+}
+
+/// A real incident the lesson points to.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Incident {
+    /// `Capital One, 2019`.
+    pub name: String,
+    /// A public source: an `https://` link.
+    pub source: String,
+    /// What happened, in this layer's words, and what it has to do with the lesson.
+    pub text: String,
+}
+
+/// A hands-on step: what to do, and optionally the journey it runs (the
+/// page shows a "Run this" button for it; `learn` traces it).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Step {
+    pub text: String,
+    pub run: Option<Run>,
+}
+
+/// A journey a hands-on step runs: the fields of a predict-then-see question
+/// without an answer.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Run {
+    pub variant: Option<String>,
+    pub from: String,
+    pub to: String,
+    pub proto: Proto,
+    pub via: Option<String>,
+    pub ipv6: bool,
+    pub sport: Option<u16>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub established: bool,
+}
+
+impl Run {
+    /// The trace question this step asks.
+    pub fn query(&self) -> Query {
+        let mut q = Query::new(&self.from, &self.to);
+        q.proto = self.proto;
+        q.via = self.via.clone();
+        q.ipv6 = self.ipv6;
+        q.sport = self.sport;
+        q.established = self.established;
+        q
+    }
 }
 
 /// What a simulate question measures.
@@ -423,12 +513,60 @@ struct RawLayer {
     trust_question: String,
     failure_mode: String,
     mental_model: String,
+    security_lens: String,
+    why_it_matters: String,
+    engineers_get_wrong: String,
     misconceptions: Vec<String>,
+    incident: RawIncident,
+    diagram: String,
     body: String,
     predict: Vec<Spanned<RawPrediction>>,
     #[serde(default)]
     simulate: Vec<Spanned<RawSimPrediction>>,
-    hands_on: Vec<String>,
+    hands_on: Vec<RawStep>,
+    regression: Spanned<String>,
+    signal: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawIncident {
+    name: String,
+    source: String,
+    text: String,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawStep {
+    Text(String),
+    Run(RawRunStep),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRunStep {
+    step: String,
+    run: RawRun,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRun {
+    #[serde(default)]
+    variant: Option<String>,
+    from: String,
+    to: String,
+    #[serde(default)]
+    proto: Option<String>,
+    #[serde(default)]
+    via: Option<String>,
+    #[serde(default)]
+    ipv6: bool,
+    #[serde(default)]
+    sport: Option<u16>,
+    #[serde(default)]
+    established: bool,
 }
 
 #[derive(Deserialize)]
@@ -512,6 +650,60 @@ pub fn outcome_key(kind: OutcomeKind) -> &'static str {
 /// files and the page list them.
 pub fn outcome_kinds() -> impl Iterator<Item = OutcomeKind> {
     OUTCOMES.iter().map(|(_, k)| *k)
+}
+
+/// An outcome as a prediction a learner can choose (the page's radio
+/// buttons, the terminal quiz's numbered choices).
+pub fn outcome_choice(kind: OutcomeKind) -> &'static str {
+    match kind {
+        OutcomeKind::Reached => "it gets through",
+        OutcomeKind::Dropped => "it is dropped: no answer, the client waits",
+        OutcomeKind::Refused => "it is refused: nothing listens there",
+        OutcomeKind::Rejected => "a rule rejects it: an error at once",
+        OutcomeKind::NoRoute => "it cannot be sent: there is no route",
+        OutcomeKind::Unresolved => "the name does not resolve",
+        OutcomeKind::TlsFailed => "the TLS handshake fails",
+        OutcomeKind::ProxyDenied => "the proxy refuses it",
+        OutcomeKind::ProxyLoop => "the proxies pass it round in a loop",
+        OutcomeKind::TtlExceeded => "its time to live runs out",
+        OutcomeKind::ReplyLost => "the request arrives, but the reply never comes back",
+    }
+}
+
+/// The answers a learner chooses from for a lesson's questions: every
+/// outcome its questions use, and always `reached` and one way of not
+/// getting through, in the order of [`outcome_kinds`].
+pub fn prediction_choices(lesson: &Lesson) -> Vec<OutcomeKind> {
+    let mut used: Vec<OutcomeKind> = vec![OutcomeKind::Reached];
+    for l in &lesson.layers {
+        for p in &l.predict {
+            if !used.contains(&p.answer) {
+                used.push(p.answer);
+            }
+        }
+    }
+    if used.len() == 1 {
+        used.push(OutcomeKind::Dropped);
+    }
+    outcome_kinds().filter(|k| used.contains(k)).collect()
+}
+
+/// How a guess compares with the engine's answer: right, half right (it does
+/// not get through, but ends another way), or wrong.
+pub fn grade(guess: OutcomeKind, actual: OutcomeKind) -> &'static str {
+    if guess == actual {
+        "right"
+    } else if guess != OutcomeKind::Reached && actual != OutcomeKind::Reached {
+        "partly"
+    } else {
+        "wrong"
+    }
+}
+
+/// Reads an outcome as lesson files and learners write it (`no_route`, `no route`, `no-route`).
+pub fn parse_outcome(text: &str) -> Option<OutcomeKind> {
+    let t = text.trim().to_lowercase().replace([' ', '-'], "_");
+    OUTCOMES.iter().find(|(n, _)| *n == t).map(|(_, k)| *k)
 }
 
 fn err_at(file: &str, loc: &serde_saphyr::Location, message: String) -> LessonError {
@@ -707,7 +899,16 @@ pub fn parse(file: &str, text: &str) -> Result<Lesson, LessonError> {
             ("trust_question", &l.trust_question),
             ("failure_mode", &l.failure_mode),
             ("mental_model", &l.mental_model),
+            ("security_lens", &l.security_lens),
+            ("why_it_matters", &l.why_it_matters),
+            ("engineers_get_wrong", &l.engineers_get_wrong),
+            ("incident.name", &l.incident.name),
+            ("incident.source", &l.incident.source),
+            ("incident.text", &l.incident.text),
+            ("diagram", &l.diagram),
             ("body", &l.body),
+            ("regression", &l.regression.value),
+            ("signal", &l.signal),
         ];
         for (key, value) in texts {
             if value.trim().is_empty() {
@@ -718,10 +919,16 @@ pub fn parse(file: &str, text: &str) -> Result<Lesson, LessonError> {
                 ));
             }
         }
-        let lists = [
-            ("misconceptions", &l.misconceptions),
-            ("hands_on", &l.hands_on),
-        ];
+        let steps: Vec<&str> = l
+            .hands_on
+            .iter()
+            .map(|s| match s {
+                RawStep::Text(t) => t.as_str(),
+                RawStep::Run(r) => r.step.as_str(),
+            })
+            .collect();
+        let misconceptions: Vec<&str> = l.misconceptions.iter().map(String::as_str).collect();
+        let lists = [("misconceptions", &misconceptions), ("hands_on", &steps)];
         for (key, list) in lists {
             if list.is_empty() || list.iter().any(|s| s.trim().is_empty()) {
                 return Err(err_at(
@@ -730,6 +937,42 @@ pub fn parse(file: &str, text: &str) -> Result<Lesson, LessonError> {
                     format!("`{key}` of layer {level} needs at least one non-empty item"),
                 ));
             }
+        }
+        let mut hands_on = Vec::new();
+        for step in l.hands_on {
+            hands_on.push(match step {
+                RawStep::Text(t) => Step {
+                    text: t.trim().to_string(),
+                    run: None,
+                },
+                RawStep::Run(r) => {
+                    let proto = match r.run.proto.as_deref().map(str::trim) {
+                        None | Some("tcp") => Proto::Tcp,
+                        Some("udp") => Proto::Udp,
+                        Some("icmp") => Proto::Icmp,
+                        Some(other) => {
+                            return Err(err_at(
+                                file,
+                                &at,
+                                format!("`{other}` is not a protocol: tcp, udp or icmp (hands_on of layer {level})"),
+                            ))
+                        }
+                    };
+                    Step {
+                        text: r.step.trim().to_string(),
+                        run: Some(Run {
+                            variant: r.run.variant.map(|v| v.trim().to_string()),
+                            from: r.run.from.trim().to_string(),
+                            to: r.run.to.trim().to_string(),
+                            proto,
+                            via: r.run.via.map(|v| v.trim().to_string()),
+                            ipv6: r.run.ipv6,
+                            sport: r.run.sport,
+                            established: r.run.established,
+                        }),
+                    }
+                }
+            });
         }
         if l.predict.is_empty() {
             return Err(err_at(
@@ -901,11 +1144,28 @@ pub fn parse(file: &str, text: &str) -> Result<Lesson, LessonError> {
                 .iter()
                 .map(|s| s.trim().to_string())
                 .collect(),
+            security_lens: l.security_lens.trim().to_string(),
+            why_it_matters: l.why_it_matters.trim().to_string(),
+            engineers_get_wrong: l.engineers_get_wrong.trim().to_string(),
+            incident: Incident {
+                name: l.incident.name.trim().to_string(),
+                source: l.incident.source.trim().to_string(),
+                text: l.incident.text.trim().to_string(),
+            },
+            diagram: l.diagram.trim_end().to_string() + "\n",
             body: l.body.trim_end().to_string() + "\n",
             predict,
             simulate,
-            hands_on: l.hands_on.iter().map(|s| s.trim().to_string()).collect(),
+            hands_on,
+            regression: l
+                .regression
+                .value
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" "),
+            signal: l.signal.trim().to_string(),
             line: at.line() as u32,
+            regression_line: l.regression.referenced.line() as u32,
         });
     }
     if let Some(missing) = seen.iter().position(|s| !s) {
@@ -1033,13 +1293,21 @@ fn layer_texts(layer: &Layer) -> Vec<(String, &str)> {
         ("trust_question".into(), layer.trust_question.as_str()),
         ("failure_mode".into(), layer.failure_mode.as_str()),
         ("mental_model".into(), layer.mental_model.as_str()),
+        ("security_lens".into(), layer.security_lens.as_str()),
+        ("why_it_matters".into(), layer.why_it_matters.as_str()),
+        (
+            "engineers_get_wrong".into(),
+            layer.engineers_get_wrong.as_str(),
+        ),
+        ("incident.text".into(), layer.incident.text.as_str()),
+        ("signal".into(), layer.signal.as_str()),
         ("body".into(), layer.body.as_str()),
     ];
     for (i, m) in layer.misconceptions.iter().enumerate() {
         out.push((format!("misconceptions[{}]", i + 1), m.as_str()));
     }
     for (i, h) in layer.hands_on.iter().enumerate() {
-        out.push((format!("hands_on[{}]", i + 1), h.as_str()));
+        out.push((format!("hands_on[{}]", i + 1), h.text.as_str()));
     }
     for (i, p) in layer.predict.iter().enumerate() {
         out.push((format!("predict[{}].question", i + 1), p.question.as_str()));
@@ -1171,6 +1439,9 @@ pub fn validate(lesson: &Lesson, text: &str) -> Vec<LessonError> {
         }
     }
     errs.extend(check_simulate_form(lesson));
+    errs.extend(check_shape(lesson, text));
+    errs.extend(check_runs(lesson));
+    errs.extend(check_regressions(lesson));
     let results = check(lesson);
     for r in results.iter().filter(|r| !r.ok) {
         let p = &lesson
@@ -1255,6 +1526,173 @@ fn check_simulate_form(lesson: &Lesson) -> Vec<LessonError> {
                     }
                 },
             }
+        }
+    }
+    errs
+}
+
+/// Whether a text holds an address prefix (`10.0.1.0/24`).
+fn has_prefix(text: &str) -> bool {
+    text.split(|c: char| c.is_whitespace() || "()`,;\"'".contains(c))
+        .any(|w| {
+            w.split_once('/').is_some_and(|(a, n)| {
+                a.parse::<std::net::IpAddr>().is_ok() && n.parse::<u8>().is_ok()
+            })
+        })
+}
+
+/// The sections every layer has beyond their text: a real source for the
+/// incident, a Mermaid diagram the page can draw, and at layer 1 a picture
+/// without jargon: no command to type (a step runs its journey instead), no
+/// address prefix.
+fn check_shape(lesson: &Lesson, text: &str) -> Vec<LessonError> {
+    let file = lesson.file.as_str();
+    let mut errs = Vec::new();
+    for layer in &lesson.layers {
+        let level = layer.level;
+        let line_of = |needle: &str| locate(text, needle, layer.line).unwrap_or(layer.line);
+        let src = &layer.incident.source;
+        let host = src
+            .strip_prefix("https://")
+            .map(|r| r.split('/').next().unwrap_or(""))
+            .unwrap_or("");
+        if !host.contains('.') || src.contains(char::is_whitespace) {
+            errs.push(err_line(
+                file,
+                line_of(src),
+                format!("the incident of layer {level} needs a public source: an https:// link, not `{src}`"),
+            ));
+        }
+        let first = layer
+            .diagram
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .unwrap_or("");
+        let kind_ok = ["flowchart ", "graph ", "sequenceDiagram"]
+            .iter()
+            .any(|k| first.starts_with(k) || first == k.trim());
+        if !kind_ok {
+            errs.push(err_line(
+                file,
+                line_of(first),
+                format!("the diagram of layer {level} must be a Mermaid flowchart (`flowchart LR`) or sequence diagram (`sequenceDiagram`), not `{}`", short(first)),
+            ));
+        }
+        let lower = layer.diagram.to_lowercase();
+        for bad in ["click ", "%%{", "<script", "javascript:", "href"] {
+            if lower.contains(bad) {
+                errs.push(err_line(
+                    file,
+                    line_of(first),
+                    format!("the diagram of layer {level} uses `{}`: diagrams are pictures, with no links, callbacks or configuration", bad.trim()),
+                ));
+            }
+        }
+        if level == 1 {
+            for (key, value) in layer_texts(layer) {
+                if value.contains("pathproof ") {
+                    errs.push(err_line(
+                        file,
+                        line_of(value),
+                        format!("`{key}` of layer 1 shows a command: at layer 1 a hands-on step runs its journey (`run:`) instead"),
+                    ));
+                }
+                if has_prefix(value) {
+                    errs.push(err_line(
+                        file,
+                        line_of(value),
+                        format!("`{key}` of layer 1 writes an address prefix: tell it with names and pictures at layer 1"),
+                    ));
+                }
+            }
+            if !layer.hands_on.iter().any(|s| s.run.is_some()) {
+                errs.push(err_line(
+                    file,
+                    layer.line,
+                    "layer 1 needs a hands-on step with `run:` (the page shows a \"Run this\" button for it)".to_string(),
+                ));
+            }
+        }
+    }
+    errs
+}
+
+/// Every hands-on step that runs a journey can be traced under its variant.
+fn check_runs(lesson: &Lesson) -> Vec<LessonError> {
+    let mut errs = Vec::new();
+    let mut loaded: BTreeMap<Option<String>, Result<Scenario, String>> = BTreeMap::new();
+    for layer in &lesson.layers {
+        for (i, step) in layer.hands_on.iter().enumerate() {
+            let Some(run) = &step.run else { continue };
+            let scn = loaded
+                .entry(run.variant.clone())
+                .or_insert_with(|| lesson.load_scenario(run.variant.as_deref()));
+            let problem = match scn {
+                Err(e) => Some(e.clone()),
+                Ok(scn) => crate::journey::trace(scn, &run.query())
+                    .err()
+                    .map(|e| e.to_string()),
+            };
+            if let Some(p) = problem {
+                errs.push(err_line(
+                    &lesson.file,
+                    layer.line,
+                    format!(
+                        "hands_on[{}] of layer {} cannot be run: {p}",
+                        i + 1,
+                        layer.level
+                    ),
+                ));
+            }
+        }
+    }
+    errs
+}
+
+/// The result of the scenario's `expect:` line `line` under `variant`:
+/// `Some(passed)`, or none when the scenario has no such line there.
+fn expectation_holds(lesson: &Lesson, variant: &str, line: &str) -> Result<Option<bool>, String> {
+    let scn = lesson.load_scenario(Some(variant))?;
+    let report = crate::analysis::check::check(&scn);
+    Ok(report
+        .results
+        .iter()
+        .find(|r| squash(&r.expectation) == line)
+        .map(|r| r.passed))
+}
+
+/// Every layer's `regression:` is an `expect:` line of the scenario that
+/// keeps the unsafe path blocked: it fails under `break` (it would have
+/// caught the careless change) and holds under `harden`.
+fn check_regressions(lesson: &Lesson) -> Vec<LessonError> {
+    let mut errs = Vec::new();
+    let mut cache: BTreeMap<(String, String), Result<Option<bool>, String>> = BTreeMap::new();
+    for layer in &lesson.layers {
+        let line = layer.regression.as_str();
+        let mut result = |v: &str| {
+            cache
+                .entry((v.to_string(), line.to_string()))
+                .or_insert_with(|| expectation_holds(lesson, v, line))
+                .clone()
+        };
+        let at = |m: String| err_line(&lesson.file, layer.regression_line, m);
+        match (result("harden"), result("break")) {
+            (Err(e), _) | (_, Err(e)) => errs.push(at(format!("the regression check of layer {} cannot run: {e}", layer.level))),
+            (Ok(None), _) | (_, Ok(None)) => errs.push(at(format!(
+                "the regression `{line}` of layer {} is not an `expect:` line of the scenario: add it to the scenario's `expect:` list, where `check` holds both `break` and `harden` to it",
+                layer.level
+            ))),
+            (Ok(Some(false)), _) => errs.push(at(format!(
+                "the regression `{line}` of layer {} does not hold under `harden`: `pathproof check {} --variant harden` fails on it",
+                layer.level,
+                lesson.scenario_arg()
+            ))),
+            (_, Ok(Some(true))) => errs.push(at(format!(
+                "the regression `{line}` of layer {} also holds under `break`: it does not catch the unsafe path the lesson breaks open",
+                layer.level
+            ))),
+            _ => {}
         }
     }
     errs
@@ -1800,7 +2238,7 @@ pub fn fact_words(fact: Fact, level: u8) -> &'static str {
             "Anyone on the same segment can claim the next hop. Everything one segment shares is one trust zone unless traffic is authenticated end to end.",
         ]),
         Fact::ServerIdentity => pick(level, [
-            "Proof that the building you reached is the one you meant, like a seal that only the real owner can make.",
+            "A seal only the holder of the name's key can make. It shows who holds the key for the name you asked for; whether that name is the place you meant is the address book's word.",
             "A verified TLS certificate: the server holds the private key for a certificate whose name matches and whose issuer the client trusts.",
             "What `openssl s_client -connect host:port -servername name -verify_hostname name -verify_return_error` checks (without `-verify_hostname`, s_client checks the chain but not the name). With verification off, the handshake succeeds against anyone.",
             "The only hop that binds a name to a key. It moves trust from the network path to the certificate authorities the client trusts, so that trust list is the real perimeter.",

@@ -18,3 +18,5 @@ pub mod examples;
 pub mod lessons;
 pub mod render;
 pub mod synth;
+pub mod telling;
+pub mod tools;

@@ -319,3 +319,35 @@ mod ipv6_ports {
         }
     }
 }
+
+#[test]
+fn variants_stack() {
+    // `break+harden` is `harden` applied on top of `break`: both of break's
+    // rule and harden's filters are there, harden's insertion first.
+    let mini = examples::get("mini-lab").unwrap().text;
+    let both = load("mini-lab.yaml", mini, Some("break+harden")).unwrap();
+    assert_eq!(both.variant.as_deref(), Some("break+harden"));
+    let fw = both.filters.iter().find(|f| f.name == "edge-fw").unwrap();
+    let texts: Vec<String> = fw.rules.iter().map(|r| r.text.clone()).collect();
+    assert_eq!(texts[0], "drop from any to link-local", "{texts:?}");
+    assert_eq!(texts[1], "allow from dmz to any", "{texts:?}");
+    assert!(both.filters.iter().any(|f| f.name == "web-egress"));
+    // A misspelt part is named.
+    let e = load("mini-lab.yaml", mini, Some("break+hardne")).unwrap_err();
+    assert!(
+        e.problems[0].message.contains("unknown variant `hardne`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_bad_prefix_is_one_problem_not_two() {
+    // The address is not also reported as outside a network that has no
+    // prefix left (the page once showed "(`app` is )").
+    let text =
+        "name: x\nnetworks:\n  app: { cidr: 10.0.2.0/33 }\nhosts:\n  a: { at: app 10.0.2.1 }\n";
+    let e = load("x.yaml", text, None).unwrap_err();
+    assert_eq!(e.problems.len(), 1, "{e}");
+    assert!(e.problems[0].message.contains("is not a prefix"), "{e}");
+    assert!(!e.to_string().contains("is )"), "{e}");
+}

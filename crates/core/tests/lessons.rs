@@ -79,6 +79,11 @@ fn every_layer_is_complete() {
                 ("trust_question", &layer.trust_question),
                 ("failure_mode", &layer.failure_mode),
                 ("mental_model", &layer.mental_model),
+                ("security_lens", &layer.security_lens),
+                ("why_it_matters", &layer.why_it_matters),
+                ("engineers_get_wrong", &layer.engineers_get_wrong),
+                ("incident.text", &layer.incident.text),
+                ("signal", &layer.signal),
                 ("body", &layer.body),
             ] {
                 assert!(text.trim().len() >= 20, "{at}: `{key}` is too short");
@@ -110,7 +115,7 @@ fn layers_are_told_differently() {
             ]
             .into_iter()
             .chain(layer.misconceptions.iter())
-            .chain(layer.hands_on.iter())
+            .chain(layer.hands_on.iter().map(|h| &h.text))
             {
                 assert!(
                     seen.insert(text.clone()),
@@ -195,9 +200,9 @@ fn check_reports_a_wrong_answer() {
 }
 
 #[test]
-fn the_ten_topics_are_covered() {
+fn every_topic_of_the_course_is_covered() {
     let all = all();
-    assert!(all.len() >= 10, "at least ten lessons");
+    assert!(all.len() >= 16, "at least sixteen lessons");
     let ids: BTreeSet<&str> = all.iter().map(|l| l.id.as_str()).collect();
     for (id, scenario) in [
         ("checkpoint", "mini-lab"),
@@ -210,8 +215,18 @@ fn the_ten_topics_are_covered() {
         ("mtls", "tls-identity"),
         ("ipv6-bypass", "dual-stack"),
         ("proxy-xff", "proxy-xff"),
+        ("routing", "routing"),
+        ("tls13", "tls-mitm"),
+        ("tls-mitm", "tls-mitm"),
+        ("dns-spoofing", "dns-spoofing"),
+        ("neighbour-spoofing", "lan-spoofing"),
+        ("scanner", "mini-lab"),
         ("pod-egress", "pod-egress"),
         ("cloud-acl", "cloud-acl"),
+        ("handshake", "syn-flood"),
+        ("syn-cookies", "syn-flood"),
+        ("rate-limits", "login-limits"),
+        ("ddos-layers", "ddos-layers"),
     ] {
         assert!(ids.contains(id), "missing lesson `{id}`");
         assert_eq!(lessons::get(id).unwrap().scenario, scenario, "{id}");
@@ -278,7 +293,7 @@ fn bad_lesson_files_name_the_line_and_the_problem() {
 
     // An empty list.
     let start = good.find("    misconceptions:").unwrap();
-    let end = start + good[start..].find("    body:").unwrap();
+    let end = start + good[start..].find("    security_lens:").unwrap();
     let bad = format!("{}    misconceptions: []\n{}", &good[..start], &good[end..]);
     let e = lessons::parse("x.yaml", &bad).unwrap_err();
     assert!(e.message.contains("misconceptions"), "{e}");
@@ -497,7 +512,7 @@ fn validate_names_each_mistake_at_its_line() {
         "no predict-then-see question uses the `harden` variant",
     );
     // A variant that does not exist.
-    let bad = good.replacen("variant: break", "variant: brake", 1);
+    let bad = good.replacen("        variant: break\n", "        variant: brake\n", 1);
     check(&bad, "cannot be traced");
 }
 
@@ -675,10 +690,15 @@ fn find_takes_ids_aliases_prefixes_and_words() {
         ("metadata", "ssrf-metadata"),
         ("xff", "proxy-xff"),
         ("ipv6", "ipv6-bypass"),
-        ("dns", "split-dns"),
+        ("dns", "dns-spoofing"),
+        ("split", "split-dns"),
         ("nat", "nat-egress"),
         ("conntrack", "stateful"),
-        ("tls", "tls-verify"),
+        ("verification", "tls-verify"),
+        ("mitm", "tls-mitm"),
+        ("arp", "neighbour-spoofing"),
+        ("nmap", "scanner"),
+        ("rout", "routing"),
         ("mtls", "mtls"),
         ("check", "checkpoint"),
     ] {
@@ -691,6 +711,12 @@ fn find_takes_ids_aliases_prefixes_and_words() {
     assert!(e.message.contains("more than one"), "{e:?}");
     assert!(
         e.help.contains("stateful") && e.help.contains("ssrf-metadata"),
+        "{e:?}"
+    );
+    // Three lessons start with `tls`: the learner is asked which.
+    let e = lessons::find(&all, "tls").unwrap_err();
+    assert!(
+        e.help.contains("tls-verify") && e.help.contains("tls13"),
         "{e:?}"
     );
     let e = lessons::find(&all, "chekpoint").unwrap_err();
@@ -707,4 +733,225 @@ fn every_view_has_four_wordings() {
         assert_eq!(w.len(), 4, "{v:?}");
         assert!(w.iter().all(|x| x.len() > 40));
     }
+}
+
+/// The course's shape, at every layer of every lesson: key takeaway,
+/// security lens, trust question, failure mode, attacker goal, why it matters,
+/// how engineers get it wrong, misconceptions, a named incident with a public
+/// link, a Mermaid diagram, a hands-on step with an `expect:` regression
+/// check, and an on-call signal.
+#[test]
+fn every_lesson_has_every_section_at_every_layer() {
+    for l in all() {
+        for layer in &l.layers {
+            let at = format!("{} layer {}", l.id, layer.level);
+            for (key, text) in [
+                ("takeaway", &layer.takeaway),
+                ("security_lens", &layer.security_lens),
+                ("trust_question", &layer.trust_question),
+                ("failure_mode", &layer.failure_mode),
+                ("attacker_goal", &layer.attacker_goal),
+                ("why_it_matters", &layer.why_it_matters),
+                ("engineers_get_wrong", &layer.engineers_get_wrong),
+                ("incident.name", &layer.incident.name),
+                ("incident.text", &layer.incident.text),
+                ("signal", &layer.signal),
+                ("regression", &layer.regression),
+            ] {
+                assert!(!text.trim().is_empty(), "{at}: `{key}` is empty");
+            }
+            assert!(!layer.misconceptions.is_empty(), "{at}: misconceptions");
+            assert!(
+                layer.incident.source.starts_with("https://"),
+                "{at}: the incident needs a public https link"
+            );
+            let first = layer.diagram.lines().next().unwrap_or("");
+            assert!(
+                first.starts_with("flowchart ") || first.starts_with("sequenceDiagram"),
+                "{at}: diagram starts with `{first}`"
+            );
+            assert!(!layer.hands_on.is_empty(), "{at}: hands_on");
+            let words: Vec<&str> = layer.regression.split_whitespace().collect();
+            assert!(
+                words.contains(&"->") || words.contains(&"only"),
+                "{at}: `{}` is not an expect: line",
+                layer.regression
+            );
+        }
+    }
+}
+
+/// The regression check of every layer keeps the unsafe path blocked: the
+/// scenario's `check` fails on it under `break` and passes under `harden`.
+#[test]
+fn every_regression_line_catches_the_break_and_holds_after_the_harden() {
+    use pathproof_core::analysis::check::check;
+    for l in all() {
+        let e = examples::get(&l.scenario).unwrap();
+        let run = |v: &str| check(&load(&e.file(), e.text, Some(v)).unwrap());
+        let (broken, hardened) = (run("break"), run("harden"));
+        for layer in &l.layers {
+            let find = |r: &pathproof_core::analysis::check::CheckReport| {
+                r.results
+                    .iter()
+                    .find(|x| {
+                        x.expectation
+                            .split_whitespace()
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                            == layer.regression
+                    })
+                    .map(|x| x.passed)
+            };
+            let at = format!("{} layer {}: `{}`", l.id, layer.level, layer.regression);
+            assert_eq!(find(&broken), Some(false), "{at} must fail under break");
+            assert_eq!(find(&hardened), Some(true), "{at} must hold under harden");
+        }
+    }
+}
+
+/// Layer 1 is a picture: no command to type (a step runs its journey), no
+/// address prefix, and at least one step with a journey to run.
+#[test]
+fn layer_one_runs_journeys_instead_of_commands() {
+    for l in all() {
+        let one = &l.layers[0];
+        assert!(one.hands_on.iter().any(|s| s.run.is_some()), "{}", l.id);
+        for s in &one.hands_on {
+            assert!(!s.text.contains("pathproof "), "{}: {}", l.id, s.text);
+        }
+        assert!(!one.body.contains("pathproof "), "{}", l.id);
+    }
+}
+
+/// Layer 4 is not a template: no sentence of six words or more is shared by
+/// the layer 4 of two lessons, and no two lessons' layer 4 share more than a
+/// fifth of their word triples.
+#[test]
+fn layer_four_is_not_a_template() {
+    fn texts(layer: &lessons::Layer) -> String {
+        let mut t = vec![
+            layer.takeaway.clone(),
+            layer.security_lens.clone(),
+            layer.trust_question.clone(),
+            layer.failure_mode.clone(),
+            layer.attacker_goal.clone(),
+            layer.why_it_matters.clone(),
+            layer.engineers_get_wrong.clone(),
+            layer.signal.clone(),
+            layer.body.clone(),
+        ];
+        t.extend(layer.misconceptions.iter().cloned());
+        t.join(" ")
+    }
+    fn sentences(t: &str) -> BTreeSet<String> {
+        // Code spans (commands, expect: lines) are quoted, not written.
+        let prose: String = t.split('`').step_by(2).collect::<Vec<_>>().join(" ");
+        prose
+            .split(['.', ';', ':', '\n'])
+            .map(|s| {
+                s.split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+                    .to_lowercase()
+            })
+            .filter(|s| s.split(' ').count() >= 6)
+            .collect()
+    }
+    fn triples(t: &str) -> BTreeSet<String> {
+        let w: Vec<String> = t
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .map(str::to_lowercase)
+            .collect();
+        w.windows(3).map(|x| x.join(" ")).collect()
+    }
+    let all = all();
+    let fours: Vec<(&str, String)> = all
+        .iter()
+        .map(|l| (l.id.as_str(), texts(&l.layers[3])))
+        .collect();
+    for (i, (a, ta)) in fours.iter().enumerate() {
+        for (b, tb) in &fours[i + 1..] {
+            let shared: Vec<String> = sentences(ta)
+                .intersection(&sentences(tb))
+                .cloned()
+                .collect();
+            assert!(shared.is_empty(), "layer 4 of {a} and {b} share {shared:?}");
+            let (x, y) = (triples(ta), triples(tb));
+            let common = x.intersection(&y).count() as f64;
+            let ratio = common / x.len().min(y.len()) as f64;
+            assert!(
+                ratio < 0.2,
+                "layer 4 of {a} and {b} share {:.0}% of their word triples",
+                ratio * 100.0
+            );
+        }
+    }
+}
+
+#[test]
+fn validate_holds_the_new_sections_to_their_shape() {
+    let good = lessons::FILES[0].1;
+    let check = |text: &str| -> String {
+        let l = lessons::parse("x.yaml", text).unwrap();
+        lessons::validate(&l, text)
+            .iter()
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(check(good), "");
+    // A regression line the scenario does not have.
+    let bad = good.replacen(
+        "regression: deny web -> metadata:80",
+        "regression: deny web -> api:9100",
+        1,
+    );
+    assert!(
+        check(&bad).contains("is not an `expect:` line"),
+        "{}",
+        check(&bad)
+    );
+    // One that the break does not break.
+    let bad = good.replacen(
+        "regression: deny web -> metadata:80",
+        "regression: deny internet -> db:5432",
+        1,
+    );
+    assert!(
+        check(&bad).contains("also holds under `break`"),
+        "{}",
+        check(&bad)
+    );
+    // An incident without a public link.
+    let bad = good.replacen(
+        "source: https://www.gao.gov/products/gao-18-559",
+        "source: the news",
+        1,
+    );
+    assert!(check(&bad).contains("public source"), "{}", check(&bad));
+    // A diagram that is not Mermaid, or one with a link.
+    let bad = good.replacen("      flowchart LR\n", "      a picture\n", 1);
+    assert!(check(&bad).contains("Mermaid flowchart"), "{}", check(&bad));
+    let bad = good.replacen(
+        "      flowchart LR\n",
+        "      flowchart LR\n        click C \"https://example.com\"\n",
+        1,
+    );
+    assert!(check(&bad).contains("no links"), "{}", check(&bad));
+    // A command at layer 1.
+    let bad = good.replacen(
+        "Send the visitor to the shop:",
+        "Type `pathproof trace --from client --to web:443`:",
+        1,
+    );
+    assert!(check(&bad).contains("shows a command"), "{}", check(&bad));
+    // A step whose journey names nothing in the scenario.
+    let bad = good.replacen(
+        "run: { from: client, to: \"web:22\" }",
+        "run: { from: clinet, to: \"web:22\" }",
+        1,
+    );
+    assert!(check(&bad).contains("cannot be run"), "{}", check(&bad));
 }

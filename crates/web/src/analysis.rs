@@ -524,10 +524,13 @@ pub async fn post_reach(
 #[serde(deny_unknown_fields)]
 pub struct DiffParams {
     pub variant: Option<String>,
+    /// What to compare with: another variant (`break` when `variant` is
+    /// `break+harden`); absent or empty, the scenario as written.
+    pub base: Option<String>,
 }
 
 impl QueryForm for DiffParams {
-    const FORM: &'static str = "?variant=NAME, once";
+    const FORM: &'static str = "?variant=NAME and optionally ?base=NAME, each once";
 }
 
 fn trace_or_none(scn: &Scenario, body: &TraceBody) -> Option<Trace> {
@@ -577,6 +580,20 @@ pub async fn get_diff(
     ApiQuery(p): ApiQuery<DiffParams>,
 ) -> Result<Response, ApiError> {
     let cur = st.current();
+    let base = p.base.filter(|b| !b.is_empty());
+    // From a variant back to the scenario as written: `?variant=&base=break`.
+    if let (Some(""), Some(b)) = (p.variant.as_deref(), base.as_deref()) {
+        let old = scenario_for(&cur, Some(b))?;
+        let new = cur.base.clone();
+        return answer(
+            &st,
+            cur,
+            format!("diff\n\n{b}"),
+            NARROW_DIFF,
+            move |budget| diff_json(&old, &new, budget),
+        )
+        .await;
+    }
     let Some(variant) = p.variant.filter(|v| !v.is_empty()) else {
         let names: Vec<&str> = cur.variants.iter().map(|(n, _)| n.as_str()).collect();
         return Err(ApiError::new(
@@ -590,14 +607,11 @@ pub async fn get_diff(
         ));
     };
     let new = scenario_for(&cur, Some(&variant))?;
-    let old = cur.base.clone();
-    answer(
-        &st,
-        cur,
-        format!("diff\n{variant}"),
-        NARROW_DIFF,
-        move |budget| diff_json(&old, &new, budget),
-    )
+    let old = scenario_for(&cur, base.as_deref())?;
+    let key = format!("diff\n{variant}\n{}", base.unwrap_or_default());
+    answer(&st, cur, key, NARROW_DIFF, move |budget| {
+        diff_json(&old, &new, budget)
+    })
     .await
 }
 
@@ -614,17 +628,39 @@ impl QueryForm for FootholdParams {
     const FORM: &'static str = "?from=HOST (once), and optionally ?variant=NAME";
 }
 
-/// An edge as the answer has it: the command line's fields, and the trace
-/// body of its example (null without one).
+/// An edge as the answer has it: the command line's fields, the trace body
+/// of its example (null without one), and the devices its request crosses,
+/// in order, so that the page can draw the step along the wire.
 fn edge_json(scn: &Scenario, e: &foothold::Edge) -> Value {
     let mut out = to_value(e);
-    out["trace"] = json!(e.example.as_ref().map(|ex| {
+    let body = e.example.as_ref().map(|ex| {
         let body = TraceBody::new(false, &e.from, ex);
         match (scn.host_by_name(&e.to), &e.foothold) {
             (Some(h), Some(sock)) => by_name(scn, body, h, sock, ex),
             _ => body,
         }
-    }));
+    });
+    let devices = body
+        .as_ref()
+        .and_then(|b| trace_or_none(scn, b))
+        .map(|t| request_devices(&t))
+        .unwrap_or_default();
+    out["trace"] = json!(body);
+    out["devices"] = json!(devices);
+    out
+}
+
+/// The devices a trace's request crosses, in order, each once in a row.
+fn request_devices(t: &Trace) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for h in &t.hops {
+        if h.direction != pathproof_core::evidence::Direction::Request {
+            break;
+        }
+        if out.last() != Some(&h.device) {
+            out.push(h.device.clone());
+        }
+    }
     out
 }
 

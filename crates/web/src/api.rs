@@ -201,6 +201,10 @@ pub fn routes(state: AppState, limits: Limits) -> Router {
         .route("/api/examples", only(get(get_examples), "GET"))
         .route("/api/trace", only(post(post_trace), "POST"))
         .route(
+            "/api/journey",
+            only(post(crate::journey::post_journey), "POST"),
+        )
+        .route(
             "/api/reach",
             only(
                 get(crate::analysis::get_reach).post(crate::analysis::post_reach),
@@ -425,6 +429,7 @@ async fn unknown_api(ApiPath(rest): ApiPath<String>) -> ApiError {
         "scenario/example",
         "examples",
         "trace",
+        "journey",
         "reach",
         "diff",
         "foothold",

@@ -12,9 +12,10 @@ use rust_embed::RustEmbed;
 #[folder = "ui/dist/"]
 struct Dist;
 
-/// Scripts, styles and data come from this origin only; nothing is fetched
-/// from the network.
-const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
+/// Scripts, styles, workers and data come from this origin only; nothing is
+/// fetched from the network. Styles may also be inline: mermaid writes a
+/// `<style>` element into each diagram it draws (scripts stay `'self'` only).
+const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; worker-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
 
 pub fn routes() -> Router {
     Router::new()

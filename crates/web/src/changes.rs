@@ -17,7 +17,8 @@ use pathproof_core::model::{Filter, Host, RouteOrigin, Scenario};
 pub struct DeclChange {
     /// `rule`, `default`, `stateful`, `filter`, `attach`, `socket`, `nat`,
     /// `route`, `rp_filter`, `address`, `proxy`, `tls`, `resolver` (the DNS view a
-    /// host or network asks), `sensitive`, `host`, `network`, `trust`, `dns`
+    /// host or network asks), `sensitive`, `host`, `network`, `trust`,
+    /// `gateway` (the router a network's hosts use by default), `dns`
     /// (a record), `expect`, `traffic` (a declaration of the `traffic:`
     /// section: kernel settings, listeners, links, limiters, flows).
     pub kind: &'static str,
@@ -372,6 +373,19 @@ pub fn changes(old: &Scenario, new: &Scenario) -> Vec<DeclChange> {
                     line,
                 );
                 acc.value("trust", &n.name, "trust", trust(o), trust(n), line);
+                let gateway = |scn: &Scenario, x: &pathproof_core::model::Network| {
+                    x.gateway
+                        .map(|g| scn.host(g).name.clone())
+                        .unwrap_or_else(|| "none".into())
+                };
+                acc.value(
+                    "gateway",
+                    &n.name,
+                    "gateway",
+                    gateway(old, o),
+                    gateway(new, n),
+                    line,
+                );
                 let view = |scn: &Scenario, x: &pathproof_core::model::Network| {
                     x.dns
                         .map(|v| scn.view(v).name.clone())

@@ -144,6 +144,12 @@ pub async fn get_lesson(
     // loads it: the page compares it with the scenario in use to know whether
     // the lesson's questions can be traced there as they are.
     v["scenario_source"] = json!(l.scenario_source().ok().map(|(_, text)| text));
+    // The answers a learner chooses from, in order (the terminal quiz offers the same).
+    let choices: Vec<&str> = lessons::prediction_choices(l)
+        .into_iter()
+        .map(lessons::outcome_key)
+        .collect();
+    v["choices"] = json!(choices);
     Ok(json_value(&v))
 }
 
@@ -192,11 +198,20 @@ pub async fn get_words() -> Response {
         views.insert(key(v), json!(words));
     }
     let outcomes: Vec<&str> = lessons::outcome_kinds().map(lessons::outcome_key).collect();
+    let choices: Map<String, Value> = lessons::outcome_kinds()
+        .map(|k| {
+            (
+                lessons::outcome_key(k).to_string(),
+                json!(lessons::outcome_choice(k)),
+            )
+        })
+        .collect();
     json_value(&json!({
         "layers": lessons::LAYER_NAMES,
         "stages": stages,
         "facts": facts,
         "views": views,
         "outcomes": outcomes,
+        "choices": choices,
     }))
 }

@@ -12,6 +12,7 @@ mod assets;
 mod changes;
 mod conns;
 mod import;
+mod journey;
 mod lessons;
 mod out;
 mod simulate;
@@ -165,12 +166,20 @@ impl Current {
         budget.charge(each).map_err(NotLoaded::Exceeded)?;
         let base =
             pathproof_core::load_with(file, source, None, files).map_err(NotLoaded::Problems)?;
-        let mut variants = Vec::with_capacity(base.variants.len());
-        for v in &base.variants {
+        // Every variant, and every two stacked in declaration order (`break+harden`:
+        // harden on top of break), as the page toggles them (docs/api.md).
+        let declared: Vec<String> = base.variants.iter().map(|v| v.name.clone()).collect();
+        let mut names = declared.clone();
+        for (i, a) in declared.iter().enumerate() {
+            for b in &declared[i + 1..] {
+                names.push(format!("{a}+{b}"));
+            }
+        }
+        let mut variants = Vec::with_capacity(names.len());
+        for name in names {
             budget.charge(each).map_err(NotLoaded::Exceeded)?;
-            let loaded =
-                pathproof_core::load_with(file, source, Some(&v.name), files).map(Arc::new);
-            variants.push((v.name.clone(), loaded));
+            let loaded = pathproof_core::load_with(file, source, Some(&name), files).map(Arc::new);
+            variants.push((name, loaded));
         }
         let view = view::ScenarioView::new(&base, source);
         let mut view_json =

@@ -614,6 +614,11 @@ async fn lessons_and_their_words() {
     // The lesson as the core serialises it, and the text of its scenario.
     let mut want = serde_json::to_value(first).unwrap();
     want["scenario_source"] = first.scenario_source().unwrap().1.into();
+    let choices: Vec<&str> = lessons::prediction_choices(first)
+        .into_iter()
+        .map(lessons::outcome_key)
+        .collect();
+    want["choices"] = serde_json::json!(choices);
     assert_eq!(a.json(), want);
     assert_eq!(
         a.json()["scenario_source"],
@@ -839,7 +844,17 @@ async fn words_cover_every_view_and_outcome() {
     }
     assert_eq!(w["views"].as_object().unwrap().len(), lessons::VIEWS.len());
     assert_eq!(w["outcomes"][0], "reached");
-    assert_eq!(w["outcomes"].as_array().unwrap().len(), 11);
+    assert_eq!(
+        w["outcomes"].as_array().unwrap().len(),
+        lessons::outcome_kinds().count()
+    );
+    // Each outcome as a learner's choice, the same words as `learn --quiz`.
+    for k in lessons::outcome_kinds() {
+        assert_eq!(
+            w["choices"][lessons::outcome_key(k)],
+            lessons::outcome_choice(k)
+        );
+    }
 }
 
 /// `established` is `pathproof trace --established`: a packet of an earlier

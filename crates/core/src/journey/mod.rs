@@ -714,13 +714,13 @@ impl<'s> Tracer<'s> {
                     &path.join("; "),
                     &last.origin,
                 );
-                let mut pkt = placeholder;
-                pkt.t.dst = chosen;
+                // The question goes to the view's resolver, which the model
+                // does not place at an address: never to the answer's address.
                 let hop = self.hop(
                     asker,
                     Stage::Resolve,
                     None,
-                    &pkt,
+                    &placeholder,
                     Verdict::Accept,
                     rule.into(),
                     detail,

@@ -47,6 +47,7 @@ pub fn load_with(
         text,
         lines: LineIndex::new(text),
         problems: Vec::new(),
+        stacked: false,
         files,
     };
     let scenario = l.run(file, variant);
@@ -93,6 +94,9 @@ pub(crate) struct Loader<'t> {
     pub(crate) text: &'t str,
     lines: LineIndex<'t>,
     pub(crate) problems: Vec<Problem>,
+    /// Applying a variant on top of another (`break+harden`): removing what
+    /// an earlier variant of the stack already removed is not a problem.
+    pub(crate) stacked: bool,
     /// The files the scenario names, read by the caller.
     pub(crate) files: &'t Files,
 }
@@ -308,7 +312,22 @@ impl<'t> Loader<'t> {
                 );
                 return None;
             };
-            root = variant::apply(self, root, &vnode, name)?;
+            // Variants stack: `break+harden` applies `break`, then `harden` on
+            // top of it (unless a variant is declared under that very name).
+            let declared = vnode.as_map().is_some_and(|e| {
+                e.iter()
+                    .any(|(k, _)| k.scalar_text().as_deref() == Some(name))
+            });
+            let parts: Vec<&str> = if declared {
+                vec![name]
+            } else {
+                name.split('+').collect()
+            };
+            for (i, part) in parts.into_iter().enumerate() {
+                self.stacked = i > 0;
+                root = variant::apply(self, root, &vnode, part)?;
+            }
+            self.stacked = false;
         }
         let top = self.map(&root, "the scenario").to_vec();
         let get = |key: &str| {
@@ -747,6 +766,11 @@ impl<'t> Loader<'t> {
                     );
                     continue;
                 };
+                // A network whose prefixes did not parse has its own problem
+                // already; an address cannot be judged against nothing.
+                if network.prefixes.is_empty() {
+                    continue;
+                }
                 if !network.prefixes.iter().any(|p| p.contains(&a)) {
                     let list: Vec<String> =
                         network.prefixes.iter().map(|p| p.to_string()).collect();

@@ -185,6 +185,8 @@ fn patch_list(
                         Some(i) => {
                             list_mut(list).remove(i);
                         }
+                        // Gone already: an earlier variant of the stack removed it.
+                        None if l.stacked => {}
                         None => {
                             let help = nearest(&wanted, existing.iter().map(String::as_str))
                                 .map(|s| format!("did you mean `{s}`?"));
@@ -364,6 +366,7 @@ fn patch_dns(l: &mut Loader, root: &mut Node, patch: &Node) {
                             Some(i) => {
                                 records.remove(i);
                             }
+                            None if l.stacked => {}
                             None => {
                                 let names: Vec<String> = records
                                     .iter()

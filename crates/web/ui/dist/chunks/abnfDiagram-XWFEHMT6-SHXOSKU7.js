@@ -1,0 +1,1 @@
+throw new Error("abnfDiagram-XWFEHMT6.mjs is not part of pathproof's page");

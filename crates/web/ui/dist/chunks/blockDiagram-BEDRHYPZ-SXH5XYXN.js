@@ -1,0 +1,1 @@
+throw new Error("blockDiagram-BEDRHYPZ.mjs is not part of pathproof's page");

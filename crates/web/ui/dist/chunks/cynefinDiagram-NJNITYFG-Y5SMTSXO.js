@@ -1,0 +1,1 @@
+throw new Error("cynefinDiagram-NJNITYFG.mjs is not part of pathproof's page");

@@ -1,0 +1,1 @@
+throw new Error("diagram-YR4HJLHV.mjs is not part of pathproof's page");

@@ -1,0 +1,1 @@
+throw new Error("ebnfDiagram-N527522P.mjs is not part of pathproof's page");

@@ -1,0 +1,1 @@
+throw new Error("infoDiagram-EZ3ZOAHP.mjs is not part of pathproof's page");

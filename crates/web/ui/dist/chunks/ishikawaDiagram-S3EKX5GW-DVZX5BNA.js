@@ -1,0 +1,1 @@
+throw new Error("ishikawaDiagram-S3EKX5GW.mjs is not part of pathproof's page");

@@ -1,0 +1,1 @@
+throw new Error("katex is not part of pathproof's page");

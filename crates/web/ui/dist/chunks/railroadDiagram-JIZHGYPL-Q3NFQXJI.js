@@ -1,0 +1,1 @@
+throw new Error("railroadDiagram-JIZHGYPL.mjs is not part of pathproof's page");

@@ -1,0 +1,1 @@
+throw new Error("requirementDiagram-AXW2TVFA.mjs is not part of pathproof's page");

@@ -1,0 +1,1 @@
+throw new Error("sankeyDiagram-FBCJTAIF.mjs is not part of pathproof's page");

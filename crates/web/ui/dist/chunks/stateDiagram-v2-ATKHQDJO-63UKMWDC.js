@@ -1,0 +1,1 @@
+throw new Error("stateDiagram-v2-ATKHQDJO.mjs is not part of pathproof's page");

@@ -1,0 +1,1 @@
+throw new Error("swimlanesDiagram-UCCPES4V.mjs is not part of pathproof's page");

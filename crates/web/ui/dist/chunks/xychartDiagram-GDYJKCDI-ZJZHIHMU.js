@@ -1,0 +1,1 @@
+throw new Error("xychartDiagram-GDYJKCDI.mjs is not part of pathproof's page");
