@@ -66,7 +66,8 @@ fn main() {
     let text = std::fs::read_to_string(&input).expect("readable");
     let rules = classbench::parse(&text).expect("a ClassBench file");
     std::fs::create_dir_all(&out_dir).expect("the output folder");
-    let mut rs = String::from("*filter\n:INPUT DROP [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n");
+    let mut rs =
+        String::from("*filter\n:INPUT DROP [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n");
     for (i, r) in rules.iter().enumerate() {
         rs.push_str(&rule_line(r, i));
         rs.push('\n');
