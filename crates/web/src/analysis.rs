@@ -187,11 +187,16 @@ pub struct ReachRequest {
     pub to: Option<String>,
     #[serde(default)]
     pub variant: Option<String>,
+    /// The answer cell by cell (schema 1), with every path, packet and
+    /// trace: for a narrowed question (one cell's detail); the whole
+    /// matrix in this form grows with the pairs.
+    #[serde(default)]
+    pub cells: Option<bool>,
 }
 
 impl QueryForm for ReachRequest {
     const FORM: &'static str =
-        "?from=SOURCE, ?to=DESTINATION and ?variant=NAME, each optional and once";
+        "?from=SOURCE, ?to=DESTINATION, ?variant=NAME and ?cells=true, each optional and once";
 }
 
 fn sources_named(scn: &Scenario, name: &str, what: &str) -> Result<Vec<Source>, ApiError> {
@@ -334,42 +339,159 @@ pub(crate) fn port_text(mut v: Vec<(Proto, u16)>) -> String {
 /// socket, journey, member.
 type CellEntry = (u32, u32, u32, u32, u32);
 
-fn reach_json(scn: &Scenario, q: &ReachQuery, budget: &Budget) -> Result<Text, Exceeded> {
+/// The matrix's rows and columns: sources grouped by network (networks in
+/// file order; a network's hosts, then its stand-in sender; hosts on no
+/// network last), and the hosts that listen, grouped alike.
+struct Axes {
+    rows: Vec<Source>,
+    row_index: BTreeMap<Source, usize>,
+    targets: Vec<HostId>,
+    /// A host's column, if it is one.
+    column: Vec<Option<u32>>,
+}
+
+fn source_group(scn: &Scenario, s: Source) -> Option<usize> {
+    match s {
+        Source::Host(h) => host_group(scn, h),
+        Source::Network(n) => Some(n.index()),
+    }
+}
+
+impl Axes {
+    fn new(scn: &Scenario, q: &ReachQuery) -> Axes {
+        let group_of = |s: Source| source_group(scn, s);
+        let mut rows: Vec<Source> = q.from.clone().unwrap_or_else(|| all_sources(scn));
+        rows.sort_by_key(|s| {
+            let g = group_of(*s).unwrap_or(usize::MAX);
+            match s {
+                Source::Host(h) => (g, 0, h.index()),
+                Source::Network(n) => (g, 1, n.index()),
+            }
+        });
+        rows.dedup();
+        let row_index = rows.iter().enumerate().map(|(i, s)| (*s, i)).collect();
+        let mut targets: Vec<HostId> = match &q.to {
+            Some(t) => t.clone(),
+            None => (0..scn.hosts.len()).map(|i| HostId(i as u32)).collect(),
+        };
+        targets.retain(|h| !scn.host(*h).sockets.is_empty());
+        targets.sort_by_key(|h| (host_group(scn, *h).unwrap_or(usize::MAX), h.index()));
+        targets.dedup();
+        let mut column: Vec<Option<u32>> = vec![None; scn.hosts.len()];
+        for (c, h) in targets.iter().enumerate() {
+            column[h.index()] = Some(c as u32);
+        }
+        Axes {
+            rows,
+            row_index,
+            targets,
+            column,
+        }
+    }
+
+    /// The answer's fields that name the rows and columns.
+    fn fields(&self, scn: &Scenario, schema: u32) -> serde_json::Map<String, Value> {
+        let group_name = |g: Option<usize>| g.map(|i| scn.networks[i].name.clone());
+        let v = json!({
+            "schema": schema,
+            "scenario": scn.name,
+            "file": scn.file,
+            "variant": scn.variant,
+            "sources": self.rows.iter().map(|s| Row {
+                name: reach::source_name(scn, *s),
+                kind: match s { Source::Host(_) => "host", Source::Network(_) => "network" },
+                group: group_name(source_group(scn, *s)),
+            }).collect::<Vec<_>>(),
+            "targets": self.targets.iter().map(|h| {
+                let host = scn.host(*h);
+                Column {
+                    host: host.name.clone(),
+                    group: group_name(host_group(scn, *h)),
+                    sensitive: host.sensitive,
+                    sockets: host.sockets.iter().enumerate().map(|(i, s)| ColumnSocket {
+                        index: i, proto: s.proto, port: s.port, text: s.text.clone(), app: s.app.clone(),
+                    }).collect(),
+                }
+            }).collect::<Vec<_>>(),
+        });
+        let Value::Object(top) = v else {
+            unreachable!("an object")
+        };
+        top
+    }
+}
+
+/// Sorted indices as inclusive ranges, flat: `[0, 4, 7, 7]` is 0-4 and 7.
+fn flat_ranges(sorted: &[u32]) -> Vec<u32> {
+    let mut out: Vec<u32> = Vec::new();
+    for &i in sorted {
+        match out.last_mut() {
+            Some(hi) if *hi + 1 == i => *hi = i,
+            Some(hi) if *hi == i => {}
+            _ => out.extend([i, i]),
+        }
+    }
+    out
+}
+
+/// The matrix as classes (schema 2): every class is a rectangle of rows
+/// (as ranges) and (column, socket) pairs that connect, with no detail; its
+/// size follows the classes, not the pairs. The detail of a cell is the
+/// narrowed question `?from=ROW&to=COLUMN&cells=true`.
+fn reach_classes_json(scn: &Scenario, q: &ReachQuery, budget: &Budget) -> Result<Text, Exceeded> {
+    let engine = Engine::new(scn);
+    let r = reach_with_budget(&engine, q, false, budget)?;
+    let axes = Axes::new(scn, q);
+    let mut top = axes.fields(scn, 2);
+    top.insert("pairs".into(), json!(r.pairs()));
+    top.insert("journeys".into(), json!(r.journeys.len()));
+    let class = |j: &reach::Journey| -> Option<Result<Value, Exceeded>> {
+        if let Err(e) = budget.check() {
+            return Some(Err(e));
+        }
+        let mut rows: Vec<u32> = j
+            .members
+            .iter()
+            .filter_map(|m| axes.row_index.get(m).map(|&i| i as u32))
+            .collect();
+        rows.sort_unstable();
+        let mut sockets: Vec<(u32, u32)> = j
+            .targets
+            .iter()
+            .filter_map(|t| axes.column[t.host.index()].map(|c| (c, t.socket as u32)))
+            .collect();
+        if rows.is_empty() || sockets.is_empty() {
+            return None;
+        }
+        sockets.sort_unstable();
+        let sockets: Vec<u32> = sockets.into_iter().flat_map(|(c, s)| [c, s]).collect();
+        Some(Ok(json!({
+            "rows": flat_ranges(&rows),
+            "sockets": sockets,
+            "pairs": j.pairs(),
+        })))
+    };
+    let text = Streamed::new(top)
+        .list("classes", r.journeys.iter().filter_map(class))
+        .write(budget);
+    text
+}
+
+/// The matrix cell by cell (schema 1, `?cells=true`): every path, packet
+/// and trace of every connecting (row, column); its size grows with the
+/// pairs, so the page asks it of one cell at a time.
+fn reach_cells_json(scn: &Scenario, q: &ReachQuery, budget: &Budget) -> Result<Text, Exceeded> {
     let engine = Engine::new(scn);
     let r = reach_with_budget(&engine, q, false, budget)?.to_per_target(scn);
     let device = |dev: usize| engine.devices.get(dev).map(|d| d.host.name.clone());
-    let sources = q.from.clone().unwrap_or_else(|| all_sources(scn));
-    let group_of = |s: Source| match s {
-        Source::Host(h) => host_group(scn, h),
-        Source::Network(n) => Some(n.index()),
-    };
-    // Rows grouped by network (networks in file order; a network's hosts,
-    // then its stand-in sender), hosts on no network last.
-    let mut rows: Vec<Source> = sources.clone();
-    rows.sort_by_key(|s| {
-        let g = group_of(*s).unwrap_or(usize::MAX);
-        match s {
-            Source::Host(h) => (g, 0, h.index()),
-            Source::Network(n) => (g, 1, n.index()),
-        }
-    });
-    rows.dedup();
-    let row_index: BTreeMap<Source, usize> =
-        rows.iter().enumerate().map(|(i, s)| (*s, i)).collect();
+    let axes = Axes::new(scn, q);
+    let Axes {
+        rows,
+        row_index,
+        targets,
+        column,
+    } = &axes;
     let name = |s: Source| reach::source_name(scn, s);
-    let group_name = |g: Option<usize>| g.map(|i| scn.networks[i].name.clone());
-
-    let mut targets: Vec<HostId> = match &q.to {
-        Some(t) => t.clone(),
-        None => (0..scn.hosts.len()).map(|i| HostId(i as u32)).collect(),
-    };
-    targets.retain(|h| !scn.host(*h).sockets.is_empty());
-    targets.sort_by_key(|h| (host_group(scn, *h).unwrap_or(usize::MAX), h.index()));
-    targets.dedup();
-    let mut column: Vec<Option<u32>> = vec![None; scn.hosts.len()];
-    for (c, h) in targets.iter().enumerate() {
-        column[h.index()] = Some(c as u32);
-    }
 
     // Which (row, column) pairs connect, and by which journey and member:
     // a few bytes per pair, where the cells themselves are made one at a
@@ -443,32 +565,8 @@ fn reach_json(scn: &Scenario, q: &ReachQuery, budget: &Budget) -> Result<Text, E
             sockets,
         }))
     };
-    let v = json!({
-        "schema": 1,
-        "scenario": scn.name,
-        "file": scn.file,
-        "variant": scn.variant,
-        "journeys": r.journeys.len(),
-        "sources": rows.iter().map(|s| Row {
-            name: name(*s),
-            kind: match s { Source::Host(_) => "host", Source::Network(_) => "network" },
-            group: group_name(group_of(*s)),
-        }).collect::<Vec<_>>(),
-        "targets": targets.iter().map(|h| {
-            let host = scn.host(*h);
-            Column {
-                host: host.name.clone(),
-                group: group_name(host_group(scn, *h)),
-                sensitive: host.sensitive,
-                sockets: host.sockets.iter().enumerate().map(|(i, s)| ColumnSocket {
-                    index: i, proto: s.proto, port: s.port, text: s.text.clone(), app: s.app.clone(),
-                }).collect(),
-            }
-        }).collect::<Vec<_>>(),
-    });
-    let Value::Object(top) = v else {
-        unreachable!("an object")
-    };
+    let mut top = axes.fields(scn, 1);
+    top.insert("journeys".into(), json!(r.journeys.len()));
     let text = Streamed::new(top)
         .list(
             "cells",
@@ -486,13 +584,19 @@ async fn reach_answer(st: AppState, req: ReachRequest) -> Result<Response, ApiEr
     let scn = scenario_for(&cur, req.variant.as_deref())?;
     let q = reach_query(&scn, &req)?;
     let key = format!(
-        "reach\n{}\n{}\n{}",
+        "reach\n{}\n{}\n{}\n{}",
+        req.cells.unwrap_or(false),
         req.variant.as_deref().unwrap_or(""),
         req.from.as_deref().unwrap_or(""),
         req.to.as_deref().unwrap_or("")
     );
+    let cells = req.cells.unwrap_or(false);
     answer(&st, cur, key, NARROW_REACH, move |budget| {
-        reach_json(&scn, &q, budget)
+        if cells {
+            reach_cells_json(&scn, &q, budget)
+        } else {
+            reach_classes_json(&scn, &q, budget)
+        }
     })
     .await
 }

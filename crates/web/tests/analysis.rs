@@ -116,7 +116,7 @@ async fn replay(st: &AppState, body: &Value, variant: Option<&str>) -> Value {
 #[tokio::test]
 async fn reach_is_the_engines_matrix_and_every_example_replays() {
     let st = state();
-    let m = ok(&get(&st, "/api/reach").await);
+    let m = ok(&get(&st, "/api/reach?cells=true").await);
     assert_eq!(m["schema"], 1);
     assert_eq!(m["scenario"], "mini-lab");
     assert_eq!(m["variant"], Value::Null);
@@ -214,7 +214,7 @@ async fn reach_is_the_engines_matrix_and_every_example_replays() {
 #[tokio::test]
 async fn reach_under_a_variant_and_filtered_get_and_post_agree() {
     let st = state();
-    let m = ok(&get(&st, "/api/reach?variant=break").await);
+    let m = ok(&get(&st, "/api/reach?variant=break&cells=true").await);
     assert_eq!(m["variant"], "break");
     let c = cell(&m, "web", "metadata").expect("break lets web reach metadata");
     assert_eq!(c["ports"], "tcp 80");
@@ -229,7 +229,7 @@ async fn reach_under_a_variant_and_filtered_get_and_post_agree() {
     assert_eq!(rule["rule"]["text"], "allow from dmz to any");
 
     // `from` a network: the network and its hosts; `to` a network: its hosts.
-    let g = get(&st, "/api/reach?from=dmz&to=data&variant=break").await;
+    let g = get(&st, "/api/reach?from=dmz&to=data&variant=break&cells=true").await;
     let f = ok(&g);
     let rows: Vec<&str> = f["sources"]
         .as_array()
@@ -249,7 +249,7 @@ async fn reach_under_a_variant_and_filtered_get_and_post_agree() {
     let p = post(
         &st,
         "/api/reach",
-        r#"{"from":"dmz","to":"data","variant":"break"}"#,
+        r#"{"from":"dmz","to":"data","variant":"break","cells":true}"#,
     )
     .await;
     assert_eq!(p.body, g.body, "GET and POST give the same bytes");
@@ -437,7 +437,7 @@ variants:
 async fn a_removed_rule_loses_journeys_and_is_named() {
     let st = state();
     ok(&post(&st, "/api/scenario?file=tiny.yaml", TINY).await);
-    let m = ok(&get(&st, "/api/reach").await);
+    let m = ok(&get(&st, "/api/reach?cells=true").await);
     // Consecutive ports are one range, never an enumeration.
     assert_eq!(cell(&m, "pc", "app").unwrap()["ports"], "tcp 22, 8000-8002");
     let d = ok(&get(&st, "/api/diff?variant=tighten").await);
@@ -626,6 +626,7 @@ async fn every_example_and_variant_answers_all_three() {
         let scn = get(&st, "/api/scenario").await.json();
         let m = ok(&get(&st, "/api/reach").await);
         assert_eq!(m["scenario"], scn["name"]);
+        classes_are_the_cells(&st, "").await;
         for v in scn["variants"].as_array().unwrap() {
             let name = v["name"].as_str().unwrap();
             let d = ok(&get(&st, &format!("/api/diff?variant={name}")).await);
@@ -643,9 +644,116 @@ async fn every_example_and_variant_answers_all_three() {
                 let t = replay(&st, &l["trace"], None).await;
                 assert!(accepted_at(&t, &l["host"]), "{} {name}: {l}", e.name);
             }
-            ok(&get(&st, &format!("/api/reach?variant={name}")).await);
+            classes_are_the_cells(&st, &format!("&variant={name}")).await;
         }
         let first = scn["hosts"][0]["name"].as_str().unwrap();
         ok(&get(&st, &format!("/api/foothold?from={first}")).await);
     }
+}
+
+/// The (row, column, socket) triples of the matrix: from schema 2's classes
+/// (rows as ranges × (column, socket) pairs, less a host's own sockets) and
+/// from schema 1's cells.
+fn class_triples(m: &Value) -> BTreeSet<(String, String, u64)> {
+    let rows = m["sources"].as_array().unwrap();
+    let cols = m["targets"].as_array().unwrap();
+    let mut out = BTreeSet::new();
+    for k in m["classes"].as_array().unwrap() {
+        let r: Vec<u64> = k["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_u64().unwrap())
+            .collect();
+        let s: Vec<u64> = k["sockets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_u64().unwrap())
+            .collect();
+        assert!(r.len() % 2 == 0 && s.len() % 2 == 0, "{k}");
+        for span in r.chunks(2) {
+            assert!(span[0] <= span[1], "{k}");
+            for row in span[0]..=span[1] {
+                let src = &rows[row as usize];
+                for cs in s.chunks(2) {
+                    let host = &cols[cs[0] as usize]["host"];
+                    if src["kind"] == "host" && &src["name"] == host {
+                        continue;
+                    }
+                    out.insert((
+                        src["name"].as_str().unwrap().to_string(),
+                        host.as_str().unwrap().to_string(),
+                        cs[1],
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn cell_triples(m: &Value) -> BTreeSet<(String, String, u64)> {
+    let mut out = BTreeSet::new();
+    for c in m["cells"].as_array().unwrap() {
+        for s in c["sockets"].as_array().unwrap() {
+            out.insert((
+                c["source"].as_str().unwrap().to_string(),
+                c["host"].as_str().unwrap().to_string(),
+                s["index"].as_u64().unwrap(),
+            ));
+        }
+    }
+    out
+}
+
+/// Issue 15: the compact matrix (schema 2) stands for exactly the pairs of
+/// the cell-by-cell one (schema 1), with the same rows and columns, and
+/// its `pairs` counts them.
+async fn classes_are_the_cells(st: &AppState, extra: &str) {
+    let m = ok(&get(st, &format!("/api/reach?cells=false{extra}")).await);
+    let c = ok(&get(st, &format!("/api/reach?cells=true{extra}")).await);
+    assert_eq!(m["schema"], 2);
+    assert_eq!(c["schema"], 1);
+    assert_eq!(m["sources"], c["sources"]);
+    assert_eq!(m["targets"], c["targets"]);
+    let triples = class_triples(&m);
+    assert_eq!(triples, cell_triples(&c), "{extra}");
+    assert_eq!(m["pairs"], triples.len(), "{extra}");
+}
+
+/// The same on generated scenarios: enterprise-shaped (with NAT and
+/// per-host rules) and flat (one class), whole and narrowed.
+#[tokio::test]
+async fn compact_matrix_equals_the_cells_on_generated_scenarios() {
+    let st = state();
+    let generated = pathproof_core::synth::large(&pathproof_core::synth::SynthParams::sized(1, 60));
+    ok(&post(&st, "/api/scenario?file=generated.yaml", generated).await);
+    classes_are_the_cells(&st, "").await;
+    let scn = get(&st, "/api/scenario").await.json();
+    for v in scn["variants"].as_array().unwrap() {
+        classes_are_the_cells(&st, &format!("&variant={}", v["name"].as_str().unwrap())).await;
+    }
+    let net = scn["networks"][0]["name"].as_str().unwrap().to_string();
+    classes_are_the_cells(&st, &format!("&from={net}")).await;
+    classes_are_the_cells(&st, &format!("&to={net}")).await;
+
+    let mut flat = String::from("name: flat\nnetworks:\n  lan: { cidr: 10.1.0.0/16 }\nhosts:\n");
+    for i in 0..40 {
+        flat += &format!(
+            "  h{i}: {{ at: lan 10.1.0.{}, listen: [\"tcp/8000 app\", \"udp/53 dns\"] }}\n",
+            i + 1
+        );
+    }
+    ok(&post(&st, "/api/scenario?file=flat.yaml", flat).await);
+    classes_are_the_cells(&st, "").await;
+    let m = ok(&get(&st, "/api/reach").await);
+    // A class per socket and kind of source: the 40 hosts (one range),
+    // and the stand-in sender of lan; never one per pair.
+    let classes = m["classes"].as_array().unwrap();
+    assert_eq!(classes.len(), 4);
+    assert!(classes
+        .iter()
+        .all(|k| k["rows"].as_array().unwrap().len() == 2));
+    assert_eq!(m["pairs"], 40 * 39 * 2 + 40 * 2);
 }

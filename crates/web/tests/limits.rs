@@ -450,7 +450,7 @@ async fn over_a_socket_too() {
 #[tokio::test]
 async fn an_answer_too_large_is_a_clear_4xx() {
     let (_, st) = generated(40);
-    let whole = get(&st, "/api/reach").await;
+    let whole = get(&st, "/api/reach?cells=true").await;
     assert_eq!(whole.status, StatusCode::OK);
     let size = whole.body.len() as u64;
     assert!(size > 1 << 20, "{size}");
@@ -460,8 +460,16 @@ async fn an_answer_too_large_is_a_clear_4xx() {
         memory: 1 << 20,
         ..Limits::default()
     });
-    let a = get(&small, "/api/reach").await;
+    let a = get(&small, "/api/reach?cells=true").await;
     assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.body);
+    // The compact matrix (classes, not cells) fits where the cells do not.
+    let compact = get(&small, "/api/reach").await;
+    assert_eq!(compact.status, StatusCode::OK, "{}", compact.body);
+    assert!(
+        compact.body.len() * 4 < whole.body.len(),
+        "{}",
+        compact.body.len()
+    );
     let v = a.json();
     assert_eq!(v["limit"], "memory");
     assert!(v["error"].as_str().unwrap().contains("1 MiB"), "{v}");
@@ -469,7 +477,7 @@ async fn an_answer_too_large_is_a_clear_4xx() {
     assert!(help.contains("?from=") && help.contains("?to="), "{help}");
     // The same question keeps its answer (it is not kept as an answer).
     assert_eq!(
-        get(&small, "/api/reach").await.status,
+        get(&small, "/api/reach?cells=true").await.status,
         StatusCode::UNPROCESSABLE_ENTITY
     );
     let v = serde_json::from_str::<Value>(&whole.body).unwrap();
@@ -482,11 +490,11 @@ async fn an_answer_too_large_is_a_clear_4xx() {
         .as_str()
         .unwrap()
         .to_string();
-    let narrow = get(&small, &format!("/api/reach?from={host}")).await;
+    let narrow = get(&small, &format!("/api/reach?from={host}&cells=true")).await;
     assert_eq!(narrow.status, StatusCode::OK, "{}", narrow.body);
     let (_, unlimited) = generated(40);
     assert_eq!(
-        get(&unlimited, &format!("/api/reach?from={host}"))
+        get(&unlimited, &format!("/api/reach?from={host}&cells=true"))
             .await
             .body,
         narrow.body
