@@ -300,7 +300,8 @@ pub(crate) fn port_text(mut v: Vec<(Proto, u16)>) -> String {
     v.sort();
     v.dedup();
     let mut parts: Vec<String> = Vec::new();
-    for proto in [Proto::Tcp, Proto::Udp, Proto::Icmp] {
+    // Every protocol a socket may have (an `sctp` socket, too).
+    for proto in [Proto::Tcp, Proto::Udp, Proto::Sctp, Proto::Icmp] {
         let ports: Vec<u16> = v
             .iter()
             .filter(|(p, _)| *p == proto)
@@ -838,6 +839,19 @@ pub async fn get_foothold(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_protocol_is_named() {
+        // Whatever the protocol of a socket, its cell says it.
+        for p in [Proto::Tcp, Proto::Udp, Proto::Sctp, Proto::Icmp] {
+            let text = port_text(vec![(p, 7)]);
+            assert!(text.starts_with(p.name()), "{p:?}: {text}");
+        }
+        assert_eq!(
+            port_text(vec![(Proto::Sctp, 2), (Proto::Udp, 1), (Proto::Sctp, 3)]),
+            "udp 1; sctp 2-3"
+        );
+    }
 
     #[test]
     fn ports_are_ranges() {

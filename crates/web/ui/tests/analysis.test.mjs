@@ -26,7 +26,10 @@ async function toggle(page, name, stack) {
 
 test("the matrix shows every journey of the engine, and a cell traces its journey", { skip }, async () => {
   const page = await rig.open(DESKTOP, { firstVisit: false });
-  const api = await get(page, "/api/reach");
+  const api = await get(page, "/api/reach?cells=true");
+  const compact = await get(page, "/api/reach");
+  assert.equal(compact.schema, 2);
+  assert.equal(await page.locator("#matrix-overview table").count(), 0, "a small matrix is drawn whole");
   assert.equal(await page.locator("#matrix tbody tr[data-source]").count(), api.sources.length);
   assert.equal(await page.locator("#matrix thead th.col-host").count(), api.targets.length);
   assert.equal(await page.locator("#matrix td.allow").count(), api.cells.length);
@@ -55,6 +58,54 @@ test("the matrix shows every journey of the engine, and a cell traces its journe
   assert.equal(await page.evaluate(() => document.activeElement.id), "tab-changes");
   assert.equal(await page.isVisible("#panel-changes"), true);
   await page.locator("#analysis").screenshot({ path: join(SHOTS, "10-matrix.png") });
+  await page.context().close();
+});
+
+test("a large matrix is drawn from its classes, a window at a time under a network overview", { skip }, async () => {
+  // 300 alike hosts on lan (one class), and an admin host on a network no route joins.
+  let yaml = "name: flat-300\nnetworks:\n  lan: { cidr: 10.1.0.0/16 }\n  ops: { cidr: 10.2.0.0/24 }\nhosts:\n";
+  for (let i = 0; i < 300; i++) yaml += `  h${i}: { at: lan 10.1.${Math.floor(i / 250)}.${(i % 250) + 1}, listen: ["tcp/8000 app", "tcp/8001 more", "tcp/8002 more"] }\n`;
+  yaml += "  admin: { at: ops 10.2.0.5, listen: [\"tcp/22 ssh\"] }\n";
+  const r = await fetch(`${rig.url}/api/scenario?file=flat-300.yaml`, { method: "POST", body: yaml });
+  assert.equal(r.status, 200, await r.text());
+  const page = await rig.open(DESKTOP, { firstVisit: false, scenario: null });
+  await analysed(page, "");
+  const api = await get(page, "/api/reach");
+  assert.equal(api.schema, 2);
+  assert.equal(api.pairs, 3 * (300 * 299 + 300) + 1);
+  assert.ok(api.classes.length <= 7, `${api.classes.length} classes`);
+  // Overview: network × network, the pairs of each block.
+  assert.equal(await page.locator("#matrix-overview td[data-block]").count(), 4);
+  assert.match(await page.textContent('#matrix-overview td[data-block="0,0"]'), /270,000 pairs/);
+  assert.match(await page.textContent('#matrix-overview td[data-block="0,1"]'), /none/);
+  assert.match(await page.textContent('#matrix-overview td[data-block="1,1"]'), /✔ 1 pairs/);
+  // A window of the cells, each derived from the classes as the cells answer has it.
+  assert.equal(await page.locator("#matrix tbody tr[data-source]").count(), 50);
+  assert.equal(await page.locator("#matrix thead th.col-host").count(), 24);
+  const h0 = await get(page, "/api/reach?from=h0&cells=true");
+  const want = new Map(h0.cells.filter((c) => c.source === "h0").map((c) => [c.host, c.ports]));
+  const row = await page.locator('#matrix tr[data-source="h0"] td').evaluateAll((l) => l.map((t) => [t.dataset.host, t.className, t.textContent]));
+  assert.equal(row.length, 24);
+  for (const [host, cls, text] of row) {
+    if (want.has(host)) assert.equal(plain(text), `allowed: ✔ ${want.get(host)}`, host);
+    else assert.match(cls, /\bnone\b/, host);
+  }
+  assert.equal(want.get("h1"), "tcp 8000-8002");
+  // Keys move the window; the buttons too; a block of the overview jumps there.
+  await page.locator('#matrix td[data-r="49"][data-c="0"]').click();
+  await page.waitForFunction(() => document.querySelector("#matrix-detail").dataset.cell === "h49 -> h0");
+  assert.match(await page.textContent("#matrix-detail"), /tcp\/8000 app/);
+  await page.waitForFunction(() => document.querySelector("#outcome").dataset.kind === "reached");
+  await page.locator('#matrix td[data-r="49"][data-c="0"]').focus();
+  await page.keyboard.press("ArrowDown");
+  assert.equal(await page.evaluate(() => document.activeElement.dataset.r), "50");
+  assert.match(await page.textContent("#matrix-range"), /Rows 2–51 of 303/);
+  await page.click('#matrix-window button[aria-label="next columns"]');
+  assert.match(await page.textContent("#matrix-range"), /columns 25–48 of 301/);
+  await page.click('#matrix-overview td[data-block="1,1"] button');
+  assert.equal(await page.evaluate(() => document.activeElement.dataset.host), "admin");
+  assert.deepEqual(await page.locator("#matrix tbody tr[data-source]").evaluateAll((l) => l.slice(-2).map((t) => t.dataset.source)), ["admin", "ops"]);
+  assert.deepEqual(rig.problems, []);
   await page.context().close();
 });
 
