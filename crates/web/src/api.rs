@@ -556,10 +556,15 @@ async fn get_examples() -> Response {
     let list: Vec<Value> = examples::ALL
         .iter()
         .map(|e| {
-            let variants: Vec<String> = pathproof_core::load(&e.file(), e.text, None)
-                .map(|s| s.variants.into_iter().map(|v| v.name).collect())
+            let scn = pathproof_core::load(&e.file(), e.text, None).ok();
+            let variants: Vec<String> = scn
+                .as_ref()
+                .map(|s| s.variants.iter().map(|v| v.name.clone()).collect())
                 .unwrap_or_default();
-            json!({ "name": e.name, "teaches": e.teaches, "variants": variants })
+            // Whether `pathproof simulate` has something to run: the page's
+            // traffic view offers these when the scenario in use has none.
+            let traffic = scn.is_some_and(|s| s.traffic.is_some());
+            json!({ "name": e.name, "teaches": e.teaches, "variants": variants, "traffic": traffic })
         })
         .collect();
     json_text(pretty(&Value::Array(list)))

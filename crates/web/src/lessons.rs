@@ -178,9 +178,22 @@ pub async fn post_lesson_scenario(
     Ok(crate::api::install(&st, c))
 }
 
+/// What the "Traffic over time" view shows (`GET /api/simulate`), in the
+/// words of each layer (index 0 is layer 1), as `views.traffic` of
+/// `/api/words`. The core's `View`s are the engine's analyses; this one is
+/// the simulator's, so its words are kept beside the endpoint that serves
+/// them.
+pub const TRAFFIC_VIEW_WORDS: [&str; 4] = [
+    "Many letters at once, second after second: visitors who want the web page, and a crowd that hammers on the door with fake knocks or guessed passwords. The lines show how many get through each second and how full the waiting rooms are; move the marker to a second and pick a group to follow one of its letters.",
+    "The scenario's `traffic:` flows run over time: for every second, how many connections each flow starts and how many succeed, and how the listener's SYN and accept queues, the links, the conntrack tables and the rate limiters fill. Pick a flow and a second to see one sampled connection's events and the trace of its journey.",
+    "`pathproof simulate`, second by second: the listener's SYN and accept queues and the kernel's counters (ListenDrops, SYN cookies sent), link utilisation, conntrack entries and what each limiter let through. A connection's events say which queue or limit decided its fate; its hops are `pathproof trace` of the flow's packets.",
+    "Availability is part of the policy: a filter that lets a journey through says nothing about how many of them the service can take. Read which limit gives way first under each attack (backlog, conntrack table, link, rate limit), whom it fails (the share of legitimate flows served), and whether a hardening removes the failure or only moves the bottleneck.",
+];
+
 /// The words of each layer for every stage, every fact and every view of the
 /// page: `stages.filter[0]` is layer 1's sentence about a filter hop,
-/// `views.matrix[3]` layer 4's about the reachability matrix.
+/// `views.matrix[3]` layer 4's about the reachability matrix, and
+/// `views.traffic` the traffic view's ([`TRAFFIC_VIEW_WORDS`]).
 pub async fn get_words() -> Response {
     let mut stages = Map::new();
     for s in STAGES {
@@ -197,6 +210,7 @@ pub async fn get_words() -> Response {
         let words: Vec<&str> = (1..=4).map(|l| lessons::view_words(v, l)).collect();
         views.insert(key(v), json!(words));
     }
+    views.insert("traffic".into(), json!(TRAFFIC_VIEW_WORDS));
     let outcomes: Vec<&str> = lessons::outcome_kinds().map(lessons::outcome_key).collect();
     let choices: Map<String, Value> = lessons::outcome_kinds()
         .map(|k| {

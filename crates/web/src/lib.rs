@@ -31,6 +31,7 @@ use pathproof_core::model::Scenario;
 use pathproof_core::{examples, LoadError};
 
 pub use api::{loopback_host, TraceRequest};
+pub use lessons::TRAFFIC_VIEW_WORDS;
 pub use work::{parse_size, size_text};
 
 use out::Text;

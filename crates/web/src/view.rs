@@ -23,6 +23,10 @@ pub struct ScenarioView {
     pub dns: Vec<DnsViewView>,
     pub expectations: Vec<ExpectationView>,
     pub variants: Vec<VariantView>,
+    /// The `traffic:` section, if the scenario has one (what `pathproof
+    /// simulate` runs); `null` otherwise, so that the page can say there is
+    /// nothing to simulate without asking the simulator.
+    pub traffic: Option<TrafficView>,
 }
 
 #[derive(Debug, Serialize)]
@@ -207,6 +211,16 @@ pub struct JourneyView {
 pub struct VariantView {
     pub name: String,
     pub why: String,
+    pub at: Loc,
+}
+
+/// The `traffic:` section in brief: the run's length and seed unless the
+/// question says otherwise, and its flows in declaration order.
+#[derive(Debug, Serialize)]
+pub struct TrafficView {
+    pub seconds: u32,
+    pub seed: u64,
+    pub flows: Vec<String>,
     pub at: Loc,
 }
 
@@ -519,6 +533,12 @@ impl ScenarioView {
                     at: (&v.origin).into(),
                 })
                 .collect(),
+            traffic: scn.traffic.as_ref().map(|t| TrafficView {
+                seconds: t.seconds,
+                seed: t.seed,
+                flows: t.flows.iter().map(|f| f.name.clone()).collect(),
+                at: (&t.origin).into(),
+            }),
         }
     }
 }

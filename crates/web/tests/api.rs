@@ -466,6 +466,27 @@ async fn examples_list_and_load() {
     assert_eq!(names, want);
     assert_eq!(v[0]["variants"][0], "break");
     assert!(v[0]["teaches"].as_str().unwrap().contains("edge firewall"));
+    // `traffic`: the built-ins `pathproof simulate` runs.
+    let traffic: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["traffic"] == true)
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    let want: Vec<&str> = examples::ALL
+        .iter()
+        .filter(|e| {
+            pathproof_core::load(&e.file(), e.text, None)
+                .unwrap()
+                .traffic
+                .is_some()
+        })
+        .map(|e| e.name)
+        .collect();
+    assert_eq!(traffic, want);
+    assert!(traffic.contains(&"syn-flood"), "{traffic:?}");
+    assert_eq!(v[0]["traffic"], false);
 
     let a = post(&st, "/api/scenario/example/dual-stack", "").await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.body);
@@ -842,7 +863,17 @@ async fn words_cover_every_view_and_outcome() {
             );
         }
     }
-    assert_eq!(w["views"].as_object().unwrap().len(), lessons::VIEWS.len());
+    // The traffic view's words come from the server too, one per layer.
+    for level in 0..4 {
+        assert_eq!(
+            w["views"]["traffic"][level],
+            pathproof_web::TRAFFIC_VIEW_WORDS[level]
+        );
+    }
+    assert_eq!(
+        w["views"].as_object().unwrap().len(),
+        lessons::VIEWS.len() + 1
+    );
     assert_eq!(w["outcomes"][0], "reached");
     assert_eq!(
         w["outcomes"].as_array().unwrap().len(),

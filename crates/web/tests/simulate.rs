@@ -86,3 +86,25 @@ async fn errors_say_what_to_ask() {
         .contains("has no `traffic:` section"));
     assert!(v["help"].as_str().unwrap().contains("syn-flood"));
 }
+
+/// `GET /api/scenario` says whether there is a traffic section to run, and
+/// the run's length and seed unless the question names them.
+#[tokio::test]
+async fn the_scenario_names_its_traffic_section() {
+    let (s, v) = get(&state("syn-flood"), "/api/scenario").await;
+    assert_eq!(s, StatusCode::OK);
+    let scn = pathproof_core::load(
+        "syn-flood.yaml",
+        pathproof_core::examples::get("syn-flood").unwrap().text,
+        None,
+    )
+    .unwrap();
+    let t = scn.traffic.as_ref().unwrap();
+    assert_eq!(v["traffic"]["seconds"], t.seconds);
+    assert_eq!(v["traffic"]["seed"], t.seed);
+    let flows: Vec<&str> = t.flows.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(v["traffic"]["flows"], serde_json::json!(flows));
+    assert_eq!(v["traffic"]["at"]["line"], t.origin.line);
+    let (_, v) = get(&state("mini-lab"), "/api/scenario").await;
+    assert!(v["traffic"].is_null(), "{}", v["traffic"]);
+}

@@ -4,7 +4,8 @@
 //   core/   the API, the shared state and its events, words, Markdown, diagrams
 //   views/  the map and its layout, the journey (form, player, outcome), the
 //           hop card, variants, lessons, the YAML editor, and the tabs under
-//           the map (matrix, changes, attacker, expected journeys)
+//           the map (matrix, changes, attacker, expected journeys, traffic
+//           over time)
 //
 // A new view under the map is a module that calls `registerTab` and is
 // imported below; nothing else needs to know about it.
@@ -26,6 +27,7 @@ import "./views/matrix.js";
 import "./views/changes.js";
 import "./views/attacker.js";
 import "./views/expectations.js";
+import "./views/simulate.js";
 
 state.pick = "from";
 

@@ -348,7 +348,7 @@ test("the views fit 390 px without the page scrolling sideways", { skip }, async
   await page.click("#tab-attacker");
   await page.selectOption("#foothold", "web");
   await page.waitForSelector('#attacker[data-from="web"]');
-  for (const tab of ["tab-matrix", "tab-changes", "tab-attacker", "tab-expectations"]) {
+  for (const tab of ["tab-matrix", "tab-changes", "tab-attacker", "tab-expectations", "tab-traffic"]) {
     await page.click(`#${tab}`);
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
     assert.ok(overflow <= 1, `${tab}: the page scrolls sideways by ${overflow}px`);
@@ -373,7 +373,7 @@ test("the layer switch retells every view", { skip }, async () => {
   const see = (k, v) => { if (!seen.has(k)) seen.set(k, new Set()); seen.get(k).add(v); };
   for (const layer of [1, 2, 3, 4]) {
     await page.check(`input[name="layer"][value="${layer}"]`);
-    for (const [view, id] of [["matrix", "matrix"], ["changes", "changes"], ["attacker", "attacker"], ["expectations", "expectations"]]) {
+    for (const [view, id] of [["matrix", "matrix"], ["changes", "changes"], ["attacker", "attacker"], ["expectations", "expectations"], ["traffic", "traffic"]]) {
       const w = `#words-${id}`;
       assert.equal(await page.getAttribute(w, "data-layer"), String(layer));
       const t = await text(w);

@@ -1,7 +1,7 @@
 // The views of every journey under the map, as tabs. A view registers itself
 // with `registerTab` and is drawn when its tab is chosen and when the page
 // asks every view to tell itself again (a new layer, new answers). A new view
-// (the traffic simulation of issue 17) is one more module that registers.
+// is one more module that registers (simulate.js, traffic over time, is one).
 import { $, h, fill } from "../core/dom.js";
 import { state, on } from "../core/state.js";
 import { viewWords, layerName } from "../core/words.js";
