@@ -238,7 +238,7 @@ export function play() {
   if (!state.journey) return;
   if (state.step >= lastStep()) goTo(0, true);
   state.playing = true;
-  $("play").textContent = "⏸ Pause";
+  $("play").textContent = "❚❚ Pause";
   $("play").setAttribute("aria-label", "Pause");
   $("player").dataset.playing = "true";
   tick();
