@@ -217,7 +217,11 @@ fn patch_filters(l: &mut Loader, root: &mut Node, patch: &Node) {
         let exists = filters
             .as_map()
             .is_some_and(|e| e.iter().any(|(k, _)| key_is(k, &fname)));
-        if !exists {
+        // A whole definition (it has `rules`, which no change has) given by a
+        // later variant of a stack replaces the filter an earlier one left:
+        // each variant still declares its own filter when it is loaded alone.
+        let whole = l.stacked && ops.iter().any(|(k, _)| key_is(k, "rules"));
+        if !exists || whole {
             // A new filter: the patch is its whole definition.
             set_child(filters, fk, fv.clone());
             continue;
