@@ -2904,3 +2904,319 @@ mod tests {
         assert!(folded > 0);
     }
 }
+
+/// The class-based findings and changes cover exactly the (source, socket)
+/// pairs, with the same severity, that the per-pair computation (every
+/// class split into one journey per source and socket) gives.
+#[cfg(test)]
+mod pair_tests {
+    use super::*;
+    use crate::analysis::diff;
+    use crate::synth::{large, SynthParams};
+
+    /// (kind, severity, source, socket host, socket index).
+    type Pair = (FindingKind, Severity, String, String, usize);
+
+    fn socket_kind(k: FindingKind) -> bool {
+        matches!(
+            k,
+            FindingKind::MetadataReachable
+                | FindingKind::DatabaseExposed
+                | FindingKind::AdminPortExposed
+                | FindingKind::WildcardBind
+                | FindingKind::Ipv6Bypass
+        )
+    }
+
+    /// The pairs the findings stand for: every source with every socket, but a host with its own.
+    fn finding_pairs(scn: &Scenario, a: &Audit) -> BTreeSet<Pair> {
+        let mut out = BTreeSet::new();
+        for f in a.findings.iter().filter(|f| socket_kind(f.kind)) {
+            let mut n = 0;
+            for t in &f.targets {
+                let h = scn.host_by_name(&t.host).unwrap();
+                let si = scn
+                    .host(h)
+                    .sockets
+                    .iter()
+                    .position(|s| s.text == t.socket && s.origin.line == t.line)
+                    .unwrap();
+                for s in &f.involves {
+                    if *s != t.host {
+                        out.insert((f.kind, f.severity, s.clone(), t.host.clone(), si));
+                        n += 1;
+                    }
+                }
+            }
+            assert_eq!(n, f.pairs, "{}", f.title);
+        }
+        out
+    }
+
+    fn same_segment(scn: &Scenario, s: Source, h: HostId) -> bool {
+        on_nets(scn, s, &nets_of(scn, h))
+    }
+
+    /// The findings' pairs as the per-pair audit made them.
+    fn reference_pairs(scn: &Scenario) -> BTreeSet<Pair> {
+        let r = per_source_reach(scn, &ReachQuery::default(), false);
+        let mut out = BTreeSet::new();
+        let mut reported = BTreeSet::new();
+        let name = |s: Source| source_name(scn, s);
+        let mut per_socket: BTreeMap<(HostId, usize), Vec<Source>> = BTreeMap::new();
+        for j in &r.journeys {
+            assert_eq!((j.members.len(), j.targets.len()), (1, 1));
+            if j.source != Source::Host(j.host()) {
+                per_socket
+                    .entry((j.host(), j.socket()))
+                    .or_default()
+                    .push(j.source);
+            }
+        }
+        for (&(h, si), srcs) in &per_socket {
+            let host = scn.host(h);
+            let s = &host.sockets[si];
+            let hname = host.name.clone();
+            if is_metadata_socket(scn, h, si) {
+                for &src in srcs {
+                    let ok = match src {
+                        Source::Host(x) => is_workload(scn, x) || host_untrusted(scn, x),
+                        Source::Network(n) => scn.network(n).trust == Trust::Untrusted,
+                    };
+                    if ok {
+                        reported.insert((h, si));
+                        out.insert((
+                            FindingKind::MetadataReachable,
+                            Severity::Critical,
+                            name(src),
+                            hname.clone(),
+                            si,
+                        ));
+                    }
+                }
+            }
+            if s.proto == Proto::Tcp && port_name(DB_PORTS, s.port).is_some() {
+                let tier = app_tier(scn, h, si);
+                let beyond: Vec<Source> = srcs
+                    .iter()
+                    .copied()
+                    .filter(|&x| {
+                        source_untrusted(scn, x)
+                            || (!same_segment(scn, x, h)
+                                && tier.as_ref().is_none_or(|t| !in_tier(scn, t, x)))
+                    })
+                    .collect();
+                let sev = if beyond.iter().any(|&x| source_untrusted(scn, x)) {
+                    Severity::Critical
+                } else if tier.is_some() {
+                    Severity::High
+                } else {
+                    Severity::Medium
+                };
+                for &x in &beyond {
+                    reported.insert((h, si));
+                    out.insert((
+                        FindingKind::DatabaseExposed,
+                        sev,
+                        name(x),
+                        hname.clone(),
+                        si,
+                    ));
+                }
+            }
+            if s.proto == Proto::Tcp && port_name(ADMIN_PORTS, s.port).is_some() {
+                for &x in srcs.iter().filter(|&&x| source_untrusted(scn, x)) {
+                    reported.insert((h, si));
+                    let sev = if host.sensitive {
+                        Severity::Critical
+                    } else {
+                        Severity::High
+                    };
+                    out.insert((
+                        FindingKind::AdminPortExposed,
+                        sev,
+                        name(x),
+                        hname.clone(),
+                        si,
+                    ));
+                }
+            }
+        }
+        for (&(h, si), srcs) in &per_socket {
+            let s = &scn.host(h).sockets[si];
+            if !s.bind.is_unspecified() || reported.contains(&(h, si)) || expected(scn, h, s) {
+                continue;
+            }
+            let from: Vec<Source> = srcs
+                .iter()
+                .copied()
+                .filter(|&x| !same_segment(scn, x, h))
+                .collect();
+            let sev = if from.iter().any(|&x| source_untrusted(scn, x)) {
+                Severity::Medium
+            } else {
+                Severity::Low
+            };
+            for x in from {
+                out.insert((
+                    FindingKind::WildcardBind,
+                    sev,
+                    name(x),
+                    scn.host(h).name.clone(),
+                    si,
+                ));
+            }
+        }
+        for j in &r.journeys {
+            let has = |f: Fam| j.cubes().any(|c| c.fam == f);
+            let host = scn.host(j.host());
+            let s = &host.sockets[j.socket()];
+            let takes_v4 = host.first_addr(false).is_some_and(|a| s.accepts(a));
+            if has(Fam::V6)
+                && !has(Fam::V4)
+                && takes_v4
+                && source_has_v4(scn, j.source)
+                && j.source != Source::Host(j.host())
+            {
+                let sev = if host.sensitive || source_untrusted(scn, j.source) {
+                    Severity::High
+                } else {
+                    Severity::Medium
+                };
+                out.insert((
+                    FindingKind::Ipv6Bypass,
+                    sev,
+                    name(j.source),
+                    host.name.clone(),
+                    j.socket(),
+                ));
+            }
+        }
+        out
+    }
+
+    /// (source, socket host, socket) of every pair with packets gained, and lost.
+    type DiffPairs = BTreeSet<(String, String, String)>;
+
+    fn change_pairs(list: &[diff::Change]) -> DiffPairs {
+        let mut out = BTreeSet::new();
+        for c in list {
+            let mut n = 0;
+            for t in &c.targets {
+                for s in &c.sources {
+                    if *s != t.host {
+                        out.insert((s.clone(), t.host.clone(), t.socket.clone()));
+                        n += 1;
+                    }
+                }
+            }
+            assert_eq!(n, c.pairs, "{c:?}");
+        }
+        out
+    }
+
+    fn reference_diff(old: &Scenario, new: &Scenario) -> (DiffPairs, DiffPairs) {
+        type Key = (String, String, Proto, u16, IpAddr);
+        type Spaces = BTreeMap<Key, (String, Space)>;
+        let spaces = |scn: &Scenario| -> Spaces {
+            per_source_reach(scn, &ReachQuery::default(), false)
+                .journeys
+                .iter()
+                .map(|j| {
+                    let h = scn.host(j.host());
+                    let s = &h.sockets[j.socket()];
+                    (
+                        (
+                            source_name(scn, j.source),
+                            h.name.clone(),
+                            s.proto,
+                            s.port,
+                            s.bind,
+                        ),
+                        (s.text.clone(), j.space()),
+                    )
+                })
+                .collect()
+        };
+        let (so, sn) = (spaces(old), spaces(new));
+        let minus = |a: &Spaces, b: &Spaces| -> DiffPairs {
+            a.iter()
+                .filter(|(k, (_, s))| match b.get(*k) {
+                    None => true,
+                    Some((_, t)) => !s.split(&t.0).1.is_empty(),
+                })
+                .map(|(k, (text, _))| (k.0.clone(), k.1.clone(), text.clone()))
+                .collect()
+        };
+        (minus(&sn, &so), minus(&so, &sn))
+    }
+
+    fn flat(n: usize, skip_db: usize) -> String {
+        let mut s = String::from("name: flat\nnetworks:\n  lan: { cidr: 10.1.0.0/16, gateway: r }\n  guest: { cidr: 10.2.0.0/24, trust: untrusted, gateway: r }\nhosts:\n  r: { router: true, at: [lan 10.1.0.1, guest 10.2.0.1], nat: [\"masquerade from 10.2.0.0/24 out lan\"] }\n");
+        for i in 0..n {
+            let socks = if i < skip_db {
+                r#"["tcp/8000", "tcp/22"]"#
+            } else {
+                r#"["tcp/8000", "tcp/22", "tcp/5432"]"#
+            };
+            s += &format!(
+                "  h{i}: {{ at: lan 10.1.{}.{}, listen: {socks} }}\n",
+                1 + i / 200,
+                10 + i % 200
+            );
+        }
+        s += "  g1: { at: guest 10.2.0.10 }\n  g2: { at: guest 10.2.0.11 }\n";
+        s
+    }
+
+    #[test]
+    fn class_findings_and_changes_cover_the_per_pair_ones() {
+        let mut cases: Vec<(Scenario, Option<Scenario>)> = Vec::new();
+        for ex in crate::examples::ALL {
+            let base = crate::load(&ex.file(), ex.text, None).expect("built-in");
+            for v in base
+                .variants
+                .iter()
+                .map(|v| v.name.clone())
+                .collect::<Vec<_>>()
+            {
+                let new = crate::load(&ex.file(), ex.text, Some(&v)).expect("variant");
+                cases.push((new, None));
+            }
+            let v = base.variants.first().map(|v| v.name.clone());
+            let new = v.map(|v| crate::load(&ex.file(), ex.text, Some(&v)).expect("variant"));
+            cases.push((base, new));
+        }
+        let text = large(&SynthParams::sized(2, 120));
+        let old = crate::load("synth.yaml", &text, None).expect("generated");
+        let new = crate::load("synth.yaml", &text, Some("break")).expect("break");
+        cases.push((old, Some(new)));
+        let a = crate::load("flat.yaml", &flat(60, 0), None).expect("flat");
+        let b = crate::load("flat.yaml", &flat(60, 5), None).expect("flat");
+        cases.push((a, Some(b)));
+        for (scn, other) in &cases {
+            let a = audit(scn);
+            assert_eq!(
+                finding_pairs(scn, &a),
+                reference_pairs(scn),
+                "audit of {} {:?}",
+                scn.name,
+                scn.variant
+            );
+            if let Some(new) = other {
+                for (x, y) in [(scn, new), (new, scn)] {
+                    let d = diff::diff(x, y);
+                    let (g, l) = reference_diff(x, y);
+                    assert_eq!(
+                        change_pairs(&d.gained),
+                        g,
+                        "gained {} {:?}",
+                        y.name,
+                        y.variant
+                    );
+                    assert_eq!(change_pairs(&d.lost), l, "lost {} {:?}", y.name, y.variant);
+                }
+            }
+        }
+    }
+}
