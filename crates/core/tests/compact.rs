@@ -194,13 +194,13 @@ fn foothold_over_classes_equals_a_search_host_by_host() {
     use pathproof_core::analysis::reach::reach;
     use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-    fn reference(
-        scn: &Scenario,
-        from: HostId,
-    ) -> (
+    /// The hosts taken over (name, depth, path) and the edges.
+    type Taken = (
         Vec<(String, usize, Vec<String>)>,
         BTreeSet<(String, String)>,
-    ) {
+    );
+
+    fn reference(scn: &Scenario, from: HostId) -> Taken {
         let n = scn.hosts.len();
         // Per host: the hosts it reaches on a foothold socket, in file order.
         let step = |h: HostId| -> Vec<HostId> {

@@ -272,6 +272,7 @@ fn egress_findings(scn: &Scenario, engine: &Engine, out: &mut Vec<Finding>) {
         .map(Source::Host)
         .collect();
     type Ranges = Vec<(u128, u128)>;
+    type Alike = BTreeMap<(bool, Ranges, Ranges, usize), Vec<(HostId, Example)>>;
     for class in engine.source_classes(&workloads) {
         let outs: Vec<Outcome> = engine
             .egress_from(&class)
@@ -291,8 +292,7 @@ fn egress_findings(scn: &Scenario, engine: &Engine, out: &mut Vec<Finding>) {
         }
         // Members alike: (sensitive, TCP ports, UDP ports, the proof's
         // outcome) -> the members, each with its example.
-        let mut alike: BTreeMap<(bool, Ranges, Ranges, usize), Vec<(HostId, Example)>> =
-            BTreeMap::new();
+        let mut alike: Alike = BTreeMap::new();
         for &m in &class {
             let Source::Host(h) = m else { continue };
             let parts: Vec<(usize, Space)> = outs

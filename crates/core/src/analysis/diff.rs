@@ -379,8 +379,8 @@ fn diff_within(
     for row in diff_rows(&o, &n) {
         budget.check()?;
         // The row's sources, in blocks of those in the same class on each side.
-        let mut sources: BTreeMap<SourceKey, (Option<(Source, usize)>, Option<(Source, usize)>)> =
-            BTreeMap::new();
+        type InClass = Option<(Source, usize)>;
+        let mut sources: BTreeMap<SourceKey, (InClass, InClass)> = BTreeMap::new();
         for (i, &ji) in row.old.iter().enumerate() {
             for &m in ro.journeys[ji].members.iter() {
                 sources.entry(source_key(old, m)).or_default().0 = Some((m, i));
