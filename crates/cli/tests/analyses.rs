@@ -43,7 +43,7 @@ fn audit_json_and_sarif_are_valid() {
         .stdout
         .clone();
     let v: serde_json::Value = serde_json::from_slice(&out).expect("valid JSON");
-    assert_eq!(v["schema"], 1);
+    assert_eq!(v["schema"], 2);
     assert_eq!(v["findings"][0]["kind"], "metadata-reachable");
     assert_eq!(v["findings"][0]["severity"], "critical");
     let lab = write(

@@ -13,10 +13,11 @@ use std::net::IpAddr;
 use crate::model::*;
 
 use super::budget::{Budget as AnswerBudget, Exceeded};
+use super::classes::{member_journey, member_space, names_text, rows, sources_text, Row};
 use super::diff::{deciding_hop, Decider};
 use super::reach::{
     all_sources, at_source, example, path_rules, reach_with_budget, source_name, Example, Journey,
-    Reach, ReachQuery,
+    Reach, ReachQuery, Target,
 };
 use super::space::*;
 use super::symbolic::{End, Engine, Outcome, PathStep, Source, Stop};
@@ -197,7 +198,26 @@ pub struct Finding {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ipv4_decider: Option<Decider>,
     pub fix: String,
+    /// The first of `targets` (for a finding about sockets), or the line
+    /// of the rule, host or network responsible.
     pub location: Location,
+    /// Every socket a finding about journeys is about, in the scenario's
+    /// order (empty for the other findings). Its sources are `involves`.
+    pub targets: Vec<FindingTarget>,
+    /// The (source, socket) pairs the finding stands for: every source of
+    /// `involves` with every socket of `targets`, but a host with its own
+    /// (0 for findings not about sockets).
+    pub pairs: usize,
+}
+
+/// A socket a finding is about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FindingTarget {
+    pub host: String,
+    /// The socket as written (`tcp/22 ssh`).
+    pub socket: String,
+    pub line: u32,
+    pub column: u32,
 }
 
 /// The share of internal host pairs that reach each other.
@@ -242,14 +262,17 @@ pub struct Audit {
 pub const BROAD_EGRESS_PORTS: u32 = 32768;
 
 /// Workloads that reach the open address space of a catch-all network (the
-/// internet) on more than half of the TCP ports. One finding per workload.
-fn egress_findings(scn: &Scenario, out: &mut Vec<Finding>) {
-    let engine = Engine::new(scn);
+/// internet) on more than half of the TCP ports. One finding per group of
+/// workloads of one source class that get out alike (the same ports, by the
+/// same path, and alike sensitive).
+fn egress_findings(scn: &Scenario, engine: &Engine, out: &mut Vec<Finding>) {
     let workloads: Vec<Source> = (0..scn.hosts.len())
         .map(|i| HostId(i as u32))
         .filter(|&h| is_workload(scn, h))
         .map(Source::Host)
         .collect();
+    type Ranges = Vec<(u128, u128)>;
+    type Alike = BTreeMap<(bool, Ranges, Ranges, usize), Vec<(HostId, Example)>>;
     for class in engine.source_classes(&workloads) {
         let outs: Vec<Outcome> = engine
             .egress_from(&class)
@@ -267,14 +290,18 @@ fn egress_findings(scn: &Scenario, out: &mut Vec<Finding>) {
         if outs.is_empty() {
             continue;
         }
+        // Members alike: (sensitive, TCP ports, UDP ports, the proof's
+        // outcome) -> the members, each with its example.
+        let mut alike: Alike = BTreeMap::new();
         for &m in &class {
             let Source::Host(h) = m else { continue };
-            let parts: Vec<(&Outcome, Space)> = outs
+            let parts: Vec<(usize, Space)> = outs
                 .iter()
-                .map(|o| (o, member_space(&engine, m, &o.space)))
+                .enumerate()
+                .map(|(i, o)| (i, member_space(engine, m, &o.space)))
                 .filter(|(_, sp)| !sp.is_empty())
                 .collect();
-            let ports = |bit: u8| -> Vec<(u128, u128)> {
+            let ports = |bit: u8| -> Ranges {
                 normalise(
                     parts
                         .iter()
@@ -284,51 +311,37 @@ fn egress_findings(scn: &Scenario, out: &mut Vec<Finding>) {
                         .collect(),
                 )
             };
-            let count =
-                |v: &[(u128, u128)]| -> u32 { v.iter().map(|(a, b)| (b - a + 1) as u32).sum() };
             let (tcp, udp) = (ports(TCP), ports(UDP));
-            if count(&tcp) <= BROAD_EGRESS_PORTS {
+            if port_count(&tcp) <= BROAD_EGRESS_PORTS {
                 continue;
             }
-            let Some((o, sp)) = parts.iter().min_by_key(|(_, sp)| {
+            let Some((oi, sp)) = parts.iter().min_by_key(|(_, sp)| {
                 example(sp).map(|e| (e.proto == Proto::Udp, e.dport, e.src, e.dst))
             }) else {
                 continue;
             };
-            let Some(mut ex) = example(sp) else { continue };
-            // A readable example: a documentation address on an unusual port,
-            // when the space holds one (it usually starts at 0.0.0.0, port 0).
-            for (dst, port) in [
-                ("203.0.113.99", 4444u16),
-                ("198.51.100.99", 4444),
-                ("2001:db8::99", 4444),
-                ("203.0.113.99", 443),
-            ] {
-                let d: IpAddr = dst.parse().expect("a literal address");
-                let (fam, x) = (Fam::of(d), addr_u128(d));
-                let fits = sp.0.iter().any(|c| {
-                    c.fam == fam
-                        && c.proto & TCP != 0
-                        && c.dst.0 <= x
-                        && x <= c.dst.1
-                        && c.dport.0 <= port
-                        && port <= c.dport.1
-                        && c.src.0 <= addr_u128(ex.src)
-                        && addr_u128(ex.src) <= c.src.1
-                        && Fam::of(ex.src) == fam
-                });
-                if fits {
-                    ex.proto = Proto::Tcp;
-                    ex.dst = d;
-                    ex.dport = port;
-                    break;
-                }
-            }
+            let Some(ex) = example(sp) else { continue };
+            let ex = readable_egress_example(sp, ex);
+            alike
+                .entry((scn.host(h).sensitive, tcp, udp, *oi))
+                .or_default()
+                .push((h, ex));
+        }
+        for ((sensitive, tcp, udp, oi), hosts) in alike {
+            let o = &outs[oi];
             let End::Stopped { dev, .. } = o.end else {
                 continue;
             };
             let net = engine.dev_name(dev).to_string();
-            let host = scn.host(h);
+            let (h0, ex) = hosts[0];
+            let host = scn.host(h0);
+            let sources: Vec<Source> = hosts.iter().map(|&(h, _)| Source::Host(h)).collect();
+            let who = sources_text(scn, &sources);
+            let mut involves: Vec<String> = hosts
+                .iter()
+                .map(|&(h, _)| scn.host(h).name.clone())
+                .collect();
+            involves.sort();
             let allowed_by = path_rules(scn, &o.path);
             let show = |v: &[(u128, u128)]| {
                 v.iter()
@@ -343,22 +356,21 @@ fn egress_findings(scn: &Scenario, out: &mut Vec<Finding>) {
                     .collect::<Vec<_>>()
                     .join(",")
             };
+            let verb = if hosts.len() == 1 { "reaches" } else { "reach" };
             out.push(Finding {
                 kind: FindingKind::BroadEgress,
-                severity: if host.sensitive { Severity::High } else { Severity::Medium },
+                severity: if sensitive { Severity::High } else { Severity::Medium },
                 title: format!(
-                    "{} reaches {net} on {} TCP ports and {} UDP ports",
-                    host.name,
-                    count(&tcp),
-                    count(&udp)
+                    "{who} {verb} {net} on {} TCP ports and {} UDP ports",
+                    port_count(&tcp),
+                    port_count(&udp)
                 ),
                 detail: format!(
-                    "Traffic from {} to addresses on {net} that no host of the scenario has gets out on TCP ports {} and UDP ports {}: malware, a compromised dependency or a curious user can reach any service out there, and data can leave by any port.",
-                    host.name,
+                    "Traffic from {who} to addresses on {net} that no host of the scenario has gets out on TCP ports {} and UDP ports {}: malware, a compromised dependency or a curious user can reach any service out there, and data can leave by any port.",
                     show(&tcp),
                     if udp.is_empty() { "none".to_string() } else { show(&udp) }
                 ),
-                involves: vec![host.name.clone()],
+                involves,
                 proof: Some(Proof {
                     source: host.name.clone(),
                     target: net.clone(),
@@ -368,8 +380,9 @@ fn egress_findings(scn: &Scenario, out: &mut Vec<Finding>) {
                 }),
                 ipv4_decider: None,
                 fix: format!(
-                    "allow {} only the destinations and ports it needs (or send it through a proxy) and drop the rest{}",
-                    host.name,
+                    "allow {who} only the destinations and ports {} (or send {} through a proxy) and drop the rest{}",
+                    if hosts.len() == 1 { "it needs" } else { "they need" },
+                    if hosts.len() == 1 { "it" } else { "them" },
                     allowed_by
                         .first()
                         .map(|r| format!(" ({r} lets it out now)"))
@@ -380,28 +393,60 @@ fn egress_findings(scn: &Scenario, out: &mut Vec<Finding>) {
                     column: host.origin.column,
                     what: format!("host {}", host.name),
                 },
+                targets: Vec::new(),
+                pairs: 0,
             });
         }
     }
 }
 
-/// Every finding for a scenario, worst first.
-pub fn audit(scn: &Scenario) -> Audit {
-    let r = per_source_reach(scn, &ReachQuery::default(), true);
-    audit_with(scn, &r)
+fn port_count(v: &[(u128, u128)]) -> u32 {
+    v.iter().map(|(a, b)| (b - a + 1) as u32).sum()
 }
 
-/// The packets of `space` a host member of a source class sends (its own addresses).
-fn member_space(engine: &Engine, m: Source, space: &Space) -> Space {
-    let own: Vec<Cube> = engine
-        .own_addrs(engine.source_dev(m))
-        .iter()
-        .map(|&(fam, lo, hi)| Cube {
-            src: (lo, hi),
-            ..Cube::full(fam)
-        })
-        .collect();
-    space.split(&own).0
+/// A readable example of egress: a documentation address on an unusual
+/// port, when the space holds one (it usually starts at 0.0.0.0, port 0).
+fn readable_egress_example(sp: &Space, mut ex: Example) -> Example {
+    for (dst, port) in [
+        ("203.0.113.99", 4444u16),
+        ("198.51.100.99", 4444),
+        ("2001:db8::99", 4444),
+        ("203.0.113.99", 443),
+    ] {
+        let d: IpAddr = dst.parse().expect("a literal address");
+        let (fam, x) = (Fam::of(d), addr_u128(d));
+        let fits = sp.0.iter().any(|c| {
+            c.fam == fam
+                && c.proto & TCP != 0
+                && c.dst.0 <= x
+                && x <= c.dst.1
+                && c.dport.0 <= port
+                && port <= c.dport.1
+                && c.src.0 <= addr_u128(ex.src)
+                && addr_u128(ex.src) <= c.src.1
+                && Fam::of(ex.src) == fam
+        });
+        if fits {
+            ex.proto = Proto::Tcp;
+            ex.dst = d;
+            ex.dport = port;
+            break;
+        }
+    }
+    ex
+}
+
+/// Every finding for a scenario, worst first.
+pub fn audit(scn: &Scenario) -> Audit {
+    let engine = Engine::new(scn);
+    let r = reach_with_budget(
+        &engine,
+        &ReachQuery::default(),
+        false,
+        &AnswerBudget::unlimited(),
+    )
+    .expect("an unlimited budget that nobody cancels is never exceeded");
+    audit_within(scn, &engine, &r)
 }
 
 /// `reach` with one journey per source: the engine groups sources that no
@@ -484,23 +529,30 @@ pub fn per_source_reach_with_budget(
     Ok(Reach { journeys, stopped })
 }
 
-/// The audit over an already computed reach answer (over every source).
+/// The audit over an already computed reach answer (over every source):
+/// the compact answer (classes) or one expanded to single sources and
+/// sockets ([`per_source_reach`]); the findings are the same pairs either way.
 pub fn audit_with(scn: &Scenario, r: &Reach) -> Audit {
+    audit_within(scn, &Engine::new(scn), r)
+}
+
+fn audit_within(scn: &Scenario, engine: &Engine, r: &Reach) -> Audit {
     let mut findings = Vec::new();
     let mut reported: BTreeSet<(HostId, usize)> = BTreeSet::new();
-    metadata_findings(scn, r, &mut findings, &mut reported);
-    database_findings(scn, r, &mut findings, &mut reported);
-    admin_findings(scn, r, &mut findings, &mut reported);
-    ipv6_findings(scn, r, &mut findings);
+    let rows = rows(r);
+    metadata_findings(scn, engine, r, &rows, &mut findings, &mut reported);
+    database_findings(scn, engine, r, &rows, &mut findings, &mut reported);
+    admin_findings(scn, engine, r, &rows, &mut findings, &mut reported);
+    ipv6_findings(scn, engine, r, &mut findings);
     let flatness = flatness(scn, r);
     flat_findings(scn, &flatness, &mut findings);
-    wildcard_findings(scn, r, &mut findings, &reported);
-    egress_findings(scn, &mut findings);
+    wildcard_findings(scn, engine, r, &rows, &mut findings, &reported);
+    egress_findings(scn, engine, &mut findings);
     let rules = rule_findings(scn, &mut findings);
     source_port_findings(scn, &mut findings);
     sort_findings(&mut findings);
     Audit {
-        schema: 1,
+        schema: 2,
         scenario: scn.name.clone(),
         file: scn.file.clone(),
         variant: scn.variant.clone(),
@@ -557,15 +609,6 @@ fn host_networks(scn: &Scenario, h: HostId) -> BTreeSet<NetworkId> {
     scn.host(h).interfaces.iter().map(|i| i.network).collect()
 }
 
-/// Whether a source sits on one of the target host's networks.
-fn same_segment(scn: &Scenario, s: Source, target: HostId) -> bool {
-    let nets = host_networks(scn, target);
-    match s {
-        Source::Network(n) => nets.contains(&n),
-        Source::Host(h) => host_networks(scn, h).iter().any(|n| nets.contains(n)),
-    }
-}
-
 fn socket_label(s: &Socket) -> String {
     format!("{}/{}", s.proto, s.port)
 }
@@ -617,39 +660,206 @@ fn example_key(e: &Example) -> (bool, IpAddr, IpAddr, u16) {
     (e.src.is_ipv6(), e.src, e.dst, e.dport)
 }
 
-/// Sources in a stable order: networks before hosts (a network stands for anyone on it), then by name.
-fn pick_proof_source(scn: &Scenario, js: &[&Journey]) -> usize {
-    let mut idx: Vec<usize> = (0..js.len()).collect();
-    idx.sort_by_key(|&i| {
-        (
-            matches!(js[i].source, Source::Host(_)),
-            source_name(scn, js[i].source),
-        )
-    });
-    idx[0]
+/// The source a finding's proof starts from: networks before hosts (a
+/// network stands for anyone on it), then by name.
+fn pick_proof_source(scn: &Scenario, from: &[Source]) -> Option<Source> {
+    from.iter()
+        .copied()
+        .min_by_key(|&s| (matches!(s, Source::Host(_)), source_name(scn, s)))
 }
 
-fn names(scn: &Scenario, js: &[&Journey]) -> Vec<String> {
-    let mut v: Vec<String> = js.iter().map(|j| source_name(scn, j.source)).collect();
-    v.sort();
-    v.dedup();
-    v
+/// Whether a source sits on one of `nets` (a target host's networks).
+fn on_nets(scn: &Scenario, s: Source, nets: &[NetworkId]) -> bool {
+    match s {
+        Source::Network(n) => nets.contains(&n),
+        Source::Host(h) => scn
+            .host(h)
+            .interfaces
+            .iter()
+            .any(|i| nets.contains(&i.network)),
+    }
 }
 
-/// Journeys grouped by target socket, in (host, socket) order.
-fn by_socket(
+fn nets_of(scn: &Scenario, h: HostId) -> Vec<NetworkId> {
+    host_networks(scn, h).into_iter().collect()
+}
+
+/// Sockets of one row (see [`rows`]) that one finding is about, and its sources.
+struct Hit {
+    row: usize,
+    /// Indices into the row's targets, in socket order.
+    targets: Vec<usize>,
+    /// Every source the finding names, sorted: each reaches every socket
+    /// of the finding but its own.
+    sources: Vec<Source>,
+}
+
+/// Socket findings on the compact answer: the sockets of each row (they
+/// are reached by the same classes) put together by `target_key` (`None`:
+/// not a candidate), their sources those of the row that `source_ok`
+/// keeps, and graded by `grade` (of the key, the sources, and the source
+/// left out for a socket of a source's own; `None`: no finding). A socket
+/// whose only source is its own host is left out.
+fn socket_hits<K: Ord + Clone, G: Ord + Clone>(
+    scn: &Scenario,
     r: &Reach,
-    keep: impl Fn(&Journey) -> bool,
-) -> BTreeMap<(HostId, usize), Vec<&Journey>> {
-    let mut m: BTreeMap<(HostId, usize), Vec<&Journey>> = BTreeMap::new();
-    for j in &r.journeys {
-        if keep(j) {
-            m.entry((j.host(), j.socket())).or_default().push(j);
+    rows: &[Row],
+    target_key: impl Fn(HostId, usize) -> Option<K>,
+    source_ok: impl Fn(Source, &K) -> bool,
+    grade: impl Fn(&K, &[Source], Option<Source>) -> Option<G>,
+) -> Vec<(K, G, Hit)> {
+    let _ = scn;
+    let mut out = Vec::new();
+    for (ri, row) in rows.iter().enumerate() {
+        let mut by_key: BTreeMap<K, Vec<usize>> = BTreeMap::new();
+        for (i, (t, _)) in row.targets.iter().enumerate() {
+            if let Some(k) = target_key(t.host, t.socket) {
+                by_key.entry(k).or_default().push(i);
+            }
+        }
+        if by_key.is_empty() {
+            continue;
+        }
+        let all = row.sources(r);
+        for (key, idx) in by_key {
+            let f: Vec<Source> = all
+                .iter()
+                .copied()
+                .filter(|&s| source_ok(s, &key))
+                .collect();
+            if f.is_empty() {
+                continue;
+            }
+            let shared = grade(&key, &f, None);
+            let mut by_grade: BTreeMap<G, Vec<usize>> = BTreeMap::new();
+            for i in idx {
+                let me = Source::Host(row.targets[i].0.host);
+                let g = if f.binary_search(&me).is_ok() {
+                    if f.len() == 1 {
+                        continue;
+                    }
+                    grade(&key, &f, Some(me))
+                } else {
+                    shared.clone()
+                };
+                if let Some(g) = g {
+                    by_grade.entry(g).or_default().push(i);
+                }
+            }
+            for (g, targets) in by_grade {
+                let h0 = row.targets[targets[0]].0.host;
+                let one_host = targets.iter().all(|&i| row.targets[i].0.host == h0);
+                let sources = if one_host {
+                    f.iter()
+                        .copied()
+                        .filter(|&s| s != Source::Host(h0))
+                        .collect()
+                } else {
+                    f.clone()
+                };
+                out.push((
+                    key.clone(),
+                    g,
+                    Hit {
+                        row: ri,
+                        targets,
+                        sources,
+                    },
+                ));
+            }
         }
     }
-    m
+    out
 }
 
+/// What a socket finding says about its sockets and sources.
+struct HitParts {
+    /// The sockets' hosts in words (`db`, `db1, db2`, `5000 hosts of lan (…)`).
+    hosts: String,
+    /// The sources in words.
+    who: String,
+    involves: Vec<String>,
+    targets: Vec<FindingTarget>,
+    pairs: usize,
+    proof: Option<Proof>,
+    location: Location,
+}
+
+/// The (source, socket) pairs of a rectangle: every source with every
+/// socket, but a host with its own.
+fn rectangle_pairs(sources: &[Source], hosts: impl Iterator<Item = HostId>) -> usize {
+    let mut n = 0;
+    for h in hosts {
+        n += sources.len() - usize::from(sources.binary_search(&Source::Host(h)).is_ok());
+    }
+    n
+}
+
+fn hit_parts(
+    scn: &Scenario,
+    engine: &Engine,
+    r: &Reach,
+    rows: &[Row],
+    hit: &Hit,
+    proof_from: &[Source],
+    fam: Option<Fam>,
+) -> HitParts {
+    let row = &rows[hit.row];
+    let targets: Vec<Target> = hit.targets.iter().map(|&i| row.targets[i].0).collect();
+    let proof = pick_proof_source(scn, proof_from).and_then(|p| {
+        let i = hit
+            .targets
+            .iter()
+            .copied()
+            .find(|&i| Source::Host(row.targets[i].0.host) != p)?;
+        let (ji, k) = row.class_of(r, p, i)?;
+        let mj = member_journey(scn, engine, &r.journeys[ji], p, k);
+        journey_proof(scn, &mj, fam)
+    });
+    parts_of(scn, &hit.sources, &targets, proof)
+}
+
+fn parts_of(
+    scn: &Scenario,
+    sources: &[Source],
+    targets: &[Target],
+    proof: Option<Proof>,
+) -> HitParts {
+    let t0 = targets[0];
+    let host_names: Vec<String> = targets
+        .iter()
+        .map(|t| scn.host(t.host).name.clone())
+        .collect();
+    let hosts: Vec<HostId> = targets.iter().map(|t| t.host).collect();
+    let host_sources: Vec<Source> = hosts.iter().map(|&h| Source::Host(h)).collect();
+    let involves = {
+        let mut v: Vec<String> = sources.iter().map(|&s| source_name(scn, s)).collect();
+        v.sort();
+        v.dedup();
+        v
+    };
+    HitParts {
+        hosts: names_text(scn, &host_sources, host_names),
+        who: names_text(scn, sources, involves.clone()),
+        involves,
+        targets: targets
+            .iter()
+            .map(|t| {
+                let h = scn.host(t.host);
+                let s = &h.sockets[t.socket];
+                FindingTarget {
+                    host: h.name.clone(),
+                    socket: s.text.clone(),
+                    line: s.origin.line,
+                    column: s.origin.column,
+                }
+            })
+            .collect(),
+        pairs: rectangle_pairs(sources, hosts.into_iter()),
+        proof,
+        location: socket_location(scn, t0.host, t0.socket),
+    }
+}
 fn is_metadata_socket(scn: &Scenario, h: HostId, si: usize) -> bool {
     let meta: Vec<IpAddr> = METADATA_ADDRS
         .iter()
@@ -668,32 +878,41 @@ fn is_metadata_socket(scn: &Scenario, h: HostId, si: usize) -> bool {
 
 fn metadata_findings(
     scn: &Scenario,
+    engine: &Engine,
     r: &Reach,
+    rows: &[Row],
     out: &mut Vec<Finding>,
     reported: &mut BTreeSet<(HostId, usize)>,
 ) {
-    let groups = by_socket(r, |j| {
-        is_metadata_socket(scn, j.host(), j.socket())
-            && match j.source {
-                Source::Host(h) => h != j.host() && (is_workload(scn, h) || host_untrusted(scn, h)),
-                Source::Network(n) => scn.network(n).trust == Trust::Untrusted,
-            }
-    });
-    for ((h, si), js) in groups {
-        let who = names(scn, &js);
-        let p = pick_proof_source(scn, &js);
-        let host = scn.host(h);
-        reported.insert((h, si));
+    let hits = socket_hits(
+        scn,
+        r,
+        rows,
+        |h, si| is_metadata_socket(scn, h, si).then(|| socket_label(&scn.host(h).sockets[si])),
+        |s, _| match s {
+            Source::Host(h) => is_workload(scn, h) || host_untrusted(scn, h),
+            Source::Network(n) => scn.network(n).trust == Trust::Untrusted,
+        },
+        |_, _, _| Some(()),
+    );
+    for (label, (), hit) in hits {
+        let c = hit_parts(scn, engine, r, rows, &hit, &hit.sources, None);
+        for &i in &hit.targets {
+            let t = rows[hit.row].targets[i].0;
+            reported.insert((t.host, t.socket));
+        }
         out.push(Finding {
             kind: FindingKind::MetadataReachable,
             severity: Severity::Critical,
-            title: format!("metadata endpoint {} {} reachable from {}", host.name, socket_label(&host.sockets[si]), super::name_list(who.iter().map(String::as_str))),
+            title: format!("metadata endpoint {} {label} reachable from {}", c.hosts, c.who),
             detail: "Whoever reaches the instance metadata service can ask it for the credentials of the machine's role. A compromised workload (or a server-side request forgery in it) becomes the cloud account.".into(),
-            involves: who,
-            proof: journey_proof(scn, js[p], None),
+            involves: c.involves,
+            proof: c.proof,
             ipv4_decider: None,
-            fix: format!("drop traffic to {} on the path (a filter rule `drop from any to {}` before the others), or require session tokens (IMDSv2) and a hop limit of 1", host.name, host.name),
-            location: socket_location(scn, h, si),
+            fix: format!("drop traffic to {} on the path (a filter rule `drop from any to {}` before the others), or require session tokens (IMDSv2) and a hop limit of 1", c.hosts, c.hosts),
+            location: c.location,
+            targets: c.targets,
+            pairs: c.pairs,
         });
     }
 }
@@ -703,6 +922,7 @@ fn port_name(list: &[(u16, &'static str)], port: u16) -> Option<&'static str> {
 }
 
 /// The sources an `only` expectation allows to reach `(host, socket)`, if any expectation names it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 struct AppTier {
     hosts: BTreeSet<HostId>,
     networks: BTreeSet<NetworkId>,
@@ -807,48 +1027,62 @@ fn in_tier(scn: &Scenario, t: &AppTier, s: Source) -> bool {
     }
 }
 
+/// What a database socket's finding depends on besides its sources: its
+/// label, port, its host's networks and its app tier.
+type DbKey = (String, u16, Vec<NetworkId>, Option<AppTier>);
+
 fn database_findings(
     scn: &Scenario,
+    engine: &Engine,
     r: &Reach,
+    rows: &[Row],
     out: &mut Vec<Finding>,
     reported: &mut BTreeSet<(HostId, usize)>,
 ) {
-    let groups = by_socket(r, |j| {
-        let s = &scn.host(j.host()).sockets[j.socket()];
-        s.proto == Proto::Tcp
-            && port_name(DB_PORTS, s.port).is_some()
-            && j.source != Source::Host(j.host())
-    });
-    for ((h, si), js) in groups {
-        let tier = app_tier(scn, h, si);
-        let beyond: Vec<&Journey> = js
-            .iter()
-            .copied()
-            .filter(|j| {
-                source_untrusted(scn, j.source)
-                    || (!same_segment(scn, j.source, h)
-                        && tier.as_ref().is_none_or(|t| !in_tier(scn, t, j.source)))
+    let untrusted_in = |f: &[Source], skip: Option<Source>| {
+        f.iter()
+            .any(|&s| Some(s) != skip && source_untrusted(scn, s))
+    };
+    let hits = socket_hits(
+        scn,
+        r,
+        rows,
+        |h, si| -> Option<DbKey> {
+            let s = &scn.host(h).sockets[si];
+            (s.proto == Proto::Tcp && port_name(DB_PORTS, s.port).is_some()).then(|| {
+                (
+                    socket_label(s),
+                    s.port,
+                    nets_of(scn, h),
+                    app_tier(scn, h, si),
+                )
             })
-            .collect();
-        if beyond.is_empty() {
-            continue;
-        }
-        let untrusted: Vec<&Journey> = beyond
-            .iter()
-            .copied()
-            .filter(|j| source_untrusted(scn, j.source))
-            .collect();
-        let (severity, proof_set) = if !untrusted.is_empty() {
-            (Severity::Critical, untrusted)
-        } else if tier.is_some() {
-            (Severity::High, beyond.clone())
+        },
+        |s, (_, _, nets, tier)| {
+            source_untrusted(scn, s)
+                || (!on_nets(scn, s, nets) && tier.as_ref().is_none_or(|t| !in_tier(scn, t, s)))
+        },
+        |(_, _, _, tier), f, skip| {
+            Some(if untrusted_in(f, skip) {
+                Severity::Critical
+            } else if tier.is_some() {
+                Severity::High
+            } else {
+                Severity::Medium
+            })
+        },
+    );
+    for ((label, port, _, tier), severity, hit) in hits {
+        let proof_from: Vec<Source> = if severity == Severity::Critical {
+            hit.sources
+                .iter()
+                .copied()
+                .filter(|&s| source_untrusted(scn, s))
+                .collect()
         } else {
-            (Severity::Medium, beyond.clone())
+            hit.sources.clone()
         };
-        let host = scn.host(h);
-        let s = &host.sockets[si];
-        let who = names(scn, &beyond);
-        let p = pick_proof_source(scn, &proof_set);
+        let c = hit_parts(scn, engine, r, rows, &hit, &proof_from, None);
         let tier_text = match &tier {
             Some(_) => {
                 "outside the sources its `only` expectation names and outside its own network"
@@ -856,55 +1090,68 @@ fn database_findings(
             }
             None => "from another network (no `only` expectation names its app tier)".to_string(),
         };
-        reported.insert((h, si));
+        for &i in &hit.targets {
+            let t = rows[hit.row].targets[i].0;
+            reported.insert((t.host, t.socket));
+        }
         out.push(Finding {
             kind: FindingKind::DatabaseExposed,
             severity,
-            title: format!("database {} {} ({}) reachable from {}", host.name, socket_label(s), port_name(DB_PORTS, s.port).unwrap_or("database"), super::name_list(who.iter().map(String::as_str))),
+            title: format!("database {} {label} ({}) reachable from {}", c.hosts, port_name(DB_PORTS, port).unwrap_or("database"), c.who),
             detail: format!("The database is reached {tier_text}. Anyone who reaches it can try its credentials and its vulnerabilities directly, without going through the application."),
-            involves: who,
-            proof: journey_proof(scn, proof_set[p], None),
+            involves: c.involves,
+            proof: c.proof,
             ipv4_decider: None,
             fix: format!(
-                "allow only the app tier to {}:{} on the filters on the way{}",
-                host.name,
-                s.port,
+                "allow only the app tier to {}:{port} on the filters on the way{}",
+                c.hosts,
                 if tier.is_none() { ", and write `only APP may reach HOST:PORT` so that `check` keeps it so" } else { "" }
             ),
-            location: socket_location(scn, h, si),
+            location: c.location,
+            targets: c.targets,
+            pairs: c.pairs,
         });
     }
 }
 
 fn admin_findings(
     scn: &Scenario,
+    engine: &Engine,
     r: &Reach,
+    rows: &[Row],
     out: &mut Vec<Finding>,
     reported: &mut BTreeSet<(HostId, usize)>,
 ) {
-    let groups = by_socket(r, |j| {
-        let s = &scn.host(j.host()).sockets[j.socket()];
-        s.proto == Proto::Tcp
-            && port_name(ADMIN_PORTS, s.port).is_some()
-            && source_untrusted(scn, j.source)
-            && j.source != Source::Host(j.host())
-    });
-    for ((h, si), js) in groups {
-        let host = scn.host(h);
-        let s = &host.sockets[si];
-        let who = names(scn, &js);
-        let p = pick_proof_source(scn, &js);
-        reported.insert((h, si));
+    let hits = socket_hits(
+        scn,
+        r,
+        rows,
+        |h, si| {
+            let s = &scn.host(h).sockets[si];
+            (s.proto == Proto::Tcp && port_name(ADMIN_PORTS, s.port).is_some())
+                .then(|| (socket_label(s), s.port, scn.host(h).sensitive))
+        },
+        |s, _| source_untrusted(scn, s),
+        |_, _, _| Some(()),
+    );
+    for ((label, port, sensitive), (), hit) in hits {
+        let c = hit_parts(scn, engine, r, rows, &hit, &hit.sources, None);
+        for &i in &hit.targets {
+            let t = rows[hit.row].targets[i].0;
+            reported.insert((t.host, t.socket));
+        }
         out.push(Finding {
             kind: FindingKind::AdminPortExposed,
-            severity: if host.sensitive { Severity::Critical } else { Severity::High },
-            title: format!("{} {} ({}) reachable from {}", host.name, socket_label(s), port_name(ADMIN_PORTS, s.port).unwrap_or("admin"), super::name_list(who.iter().map(String::as_str))),
+            severity: if sensitive { Severity::Critical } else { Severity::High },
+            title: format!("{} {label} ({}) reachable from {}", c.hosts, port_name(ADMIN_PORTS, port).unwrap_or("admin"), c.who),
             detail: "An administration or debug interface answers the untrusted network: it is scanned within minutes and brute-forced or exploited from anywhere.".into(),
-            involves: who,
-            proof: journey_proof(scn, js[p], None),
+            involves: c.involves,
+            proof: c.proof,
             ipv4_decider: None,
-            fix: format!("drop tcp port {} from untrusted networks on the edge; reach it through a bastion or VPN, or bind it to a management address", s.port),
-            location: socket_location(scn, h, si),
+            fix: format!("drop tcp port {port} from untrusted networks on the edge; reach it through a bastion or VPN, or bind it to a management address"),
+            location: c.location,
+            targets: c.targets,
+            pairs: c.pairs,
         });
     }
 }
@@ -916,43 +1163,100 @@ fn source_has_v4(scn: &Scenario, s: Source) -> bool {
     }
 }
 
-fn ipv6_findings(scn: &Scenario, r: &Reach, out: &mut Vec<Finding>) {
+/// Per class: its sockets that take IPv4 (by label and whether their host
+/// is sensitive) and its members with an IPv4 address (by whether they are
+/// untrusted); one finding per rectangle of them.
+fn ipv6_findings(scn: &Scenario, engine: &Engine, r: &Reach, out: &mut Vec<Finding>) {
     for j in &r.journeys {
         let has = |f: Fam| j.cubes().any(|c| c.fam == f);
         if !has(Fam::V6) || has(Fam::V4) {
             continue;
         }
-        let host = scn.host(j.host());
-        let s = &host.sockets[j.socket()];
-        let target_v4 = host.first_addr(false);
-        let takes_v4 = target_v4.is_some_and(|a| s.accepts(a));
-        if !takes_v4 || !source_has_v4(scn, j.source) || j.source == Source::Host(j.host()) {
+        let mut by_target: BTreeMap<(String, bool), Vec<usize>> = BTreeMap::new();
+        for (k, t) in j.targets.iter().enumerate() {
+            let host = scn.host(t.host);
+            let s = &host.sockets[t.socket];
+            if host.first_addr(false).is_some_and(|a| s.accepts(a)) {
+                by_target
+                    .entry((socket_label(s), host.sensitive))
+                    .or_default()
+                    .push(k);
+            }
+        }
+        if by_target.is_empty() {
             continue;
         }
-        let proof = journey_proof(scn, j, Some(Fam::V6));
-        let decider = proof.as_ref().and_then(|p| {
-            let v4 = Example {
-                dst: target_v4.expect("checked"),
-                src: match j.source {
-                    Source::Host(h) => scn.host(h).first_addr(false).expect("checked"),
-                    Source::Network(n) => first_v4_of(scn, n).unwrap_or(p.example.src),
-                },
-                ..p.example
+        let with_v4: Vec<Source> = j
+            .members
+            .iter()
+            .copied()
+            .filter(|&m| source_has_v4(scn, m))
+            .collect();
+        let (untrusted, trusted): (Vec<Source>, Vec<Source>) = with_v4
+            .iter()
+            .copied()
+            .partition(|&m| source_untrusted(scn, m));
+        for ((label, sensitive), ks) in &by_target {
+            let groups: Vec<(&[Source], bool)> = if *sensitive {
+                vec![(&with_v4, true)]
+            } else {
+                vec![(&untrusted, true), (&trusted, false)]
             };
-            deciding_hop(scn, j.source, &source_name(scn, j.source), &v4)
-        });
-        let name = source_name(scn, j.source);
-        out.push(Finding {
-            kind: FindingKind::Ipv6Bypass,
-            severity: if host.sensitive || source_untrusted(scn, j.source) { Severity::High } else { Severity::Medium },
-            title: format!("{name} reaches {} {} over IPv6 but not over IPv4", host.name, socket_label(s)),
-            detail: "The IPv4 path is closed, the IPv6 path to the same socket is open: a rule was written for one family only. Clients prefer IPv6 when they have it.".into(),
-            involves: vec![name],
-            proof,
-            ipv4_decider: decider,
-            fix: "write the IPv6 rule that matches the IPv4 one (or a family-neutral rule naming hosts or networks), or bind the socket to its IPv4 address".into(),
-            location: socket_location(scn, j.host(), j.socket()),
-        });
+            for (ms, high) in groups {
+                let hosts = || ks.iter().map(|&k| j.targets[k].host);
+                if rectangle_pairs(ms, hosts()) == 0 {
+                    continue;
+                }
+                let h0 = j.targets[ks[0]].host;
+                let sources: Vec<Source> = if hosts().all(|h| h == h0) {
+                    ms.iter()
+                        .copied()
+                        .filter(|&m| m != Source::Host(h0))
+                        .collect()
+                } else {
+                    ms.to_vec()
+                };
+                let targets: Vec<Target> = ks.iter().map(|&k| j.targets[k]).collect();
+                let p = pick_proof_source(scn, &sources).expect("a rectangle with pairs");
+                let k0 = *ks
+                    .iter()
+                    .find(|&&k| Source::Host(j.targets[k].host) != p)
+                    .expect("a source reaches a socket not its own");
+                let mj = member_journey(scn, engine, j, p, k0);
+                let proof = journey_proof(scn, &mj, Some(Fam::V6));
+                let target_v4 = scn.host(j.targets[k0].host).first_addr(false);
+                let decider = proof.as_ref().and_then(|pr| {
+                    let v4 = Example {
+                        dst: target_v4.expect("checked"),
+                        src: match p {
+                            Source::Host(h) => scn.host(h).first_addr(false).expect("checked"),
+                            Source::Network(n) => first_v4_of(scn, n).unwrap_or(pr.example.src),
+                        },
+                        ..pr.example
+                    };
+                    deciding_hop(scn, p, &source_name(scn, p), &v4)
+                });
+                let c = parts_of(scn, &sources, &targets, proof);
+                let verb = if c.involves.len() == 1 {
+                    "reaches"
+                } else {
+                    "reach"
+                };
+                out.push(Finding {
+                    kind: FindingKind::Ipv6Bypass,
+                    severity: if high { Severity::High } else { Severity::Medium },
+                    title: format!("{} {verb} {} {label} over IPv6 but not over IPv4", c.who, c.hosts),
+                    detail: "The IPv4 path is closed, the IPv6 path to the same socket is open: a rule was written for one family only. Clients prefer IPv6 when they have it.".into(),
+                    involves: c.involves,
+                    proof: c.proof,
+                    ipv4_decider: decider,
+                    fix: "write the IPv6 rule that matches the IPv4 one (or a family-neutral rule naming hosts or networks), or bind the socket to its IPv4 address".into(),
+                    location: c.location,
+                    targets: c.targets,
+                    pairs: c.pairs,
+                });
+            }
+        }
     }
 }
 
@@ -962,60 +1266,111 @@ fn first_v4_of(scn: &Scenario, n: NetworkId) -> Option<IpAddr> {
 }
 
 /// Internal hosts: workloads (non-routers on trusted networks only).
+///
+/// On the compact answer: internal hosts that are members of the same
+/// classes reach the same hosts (but themselves), so the hosts each such
+/// group reaches are counted once per scope, not once per pair.
 fn flatness(scn: &Scenario, r: &Reach) -> Vec<Flatness> {
-    let internal: Vec<HostId> = (0..scn.hosts.len())
-        .map(|i| HostId(i as u32))
-        .filter(|h| is_workload(scn, *h))
+    let internal: Vec<bool> = (0..scn.hosts.len())
+        .map(|i| is_workload(scn, HostId(i as u32)))
         .collect();
-    let mut reach_pairs: BTreeSet<(HostId, HostId)> = BTreeSet::new();
-    for j in &r.journeys {
-        if let Source::Host(a) = j.source {
-            if a != j.host() {
-                reach_pairs.insert((a, j.host()));
-            }
-        }
-    }
-    let share = |scope: String, hosts: &[HostId]| {
-        let n = hosts.len();
-        let pairs = n * n.saturating_sub(1);
-        let reaching = hosts
-            .iter()
-            .flat_map(|a| hosts.iter().map(move |b| (*a, *b)))
-            .filter(|p| reach_pairs.contains(p))
-            .count();
-        Flatness {
-            scope,
-            hosts: n,
-            pairs,
-            reaching,
-            share: if pairs == 0 {
-                0.0
-            } else {
-                (reaching as f64 / pairs as f64 * 1000.0).round() / 1000.0
-            },
-        }
-    };
-    let mut out = Vec::new();
+    // The scopes: each trusted network with at least two internal hosts,
+    // then all of them.
+    let mut scopes: Vec<(String, usize)> = Vec::new();
+    let mut scope_of_net: Vec<Option<usize>> = vec![None; scn.networks.len()];
     for (ni, net) in scn.networks.iter().enumerate() {
         if net.trust != Trust::Trusted {
             continue;
         }
-        let hosts: Vec<HostId> = internal
-            .iter()
-            .copied()
-            .filter(|h| {
-                scn.host(*h)
-                    .interfaces
-                    .iter()
-                    .any(|i| i.network.index() == ni)
+        let n = (0..scn.hosts.len())
+            .filter(|&h| {
+                internal[h]
+                    && scn.hosts[h]
+                        .interfaces
+                        .iter()
+                        .any(|i| i.network.index() == ni)
             })
-            .collect();
-        if hosts.len() >= 2 {
-            out.push(share(net.name.clone(), &hosts));
+            .count();
+        if n >= 2 {
+            scope_of_net[ni] = Some(scopes.len());
+            scopes.push((net.name.clone(), n));
         }
     }
-    out.push(share("overall".into(), &internal));
-    out
+    let overall = scopes.len();
+    scopes.push(("overall".into(), internal.iter().filter(|&&x| x).count()));
+    let scopes_of = |h: usize| -> Vec<usize> {
+        let mut v: Vec<usize> = scn.hosts[h]
+            .interfaces
+            .iter()
+            .filter_map(|i| scope_of_net[i.network.index()])
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v.push(overall);
+        v
+    };
+    // Each internal host's classes, as a signature.
+    let mut classes_of: Vec<Vec<u32>> = vec![Vec::new(); scn.hosts.len()];
+    for (ji, j) in r.journeys.iter().enumerate() {
+        for m in j.members.iter() {
+            if let Source::Host(h) = m {
+                if internal[h.index()] {
+                    classes_of[h.index()].push(ji as u32);
+                }
+            }
+        }
+    }
+    let mut alike: super::fasthash::FastMap<Vec<u32>, Vec<usize>> = Default::default();
+    for (h, sig) in classes_of.into_iter().enumerate() {
+        if !sig.is_empty() {
+            alike.entry(sig).or_default().push(h);
+        }
+    }
+    let mut reaching = vec![0usize; scopes.len()];
+    for (sig, hosts) in alike {
+        let mut reached: Vec<usize> = sig
+            .iter()
+            .flat_map(|&ji| {
+                r.journeys[ji as usize]
+                    .targets
+                    .iter()
+                    .map(|t| t.host.index())
+            })
+            .filter(|&b| internal[b])
+            .collect();
+        reached.sort_unstable();
+        reached.dedup();
+        let mut count = vec![0usize; scopes.len()];
+        for &b in &reached {
+            for sc in scopes_of(b) {
+                count[sc] += 1;
+            }
+        }
+        for a in hosts {
+            let me = usize::from(reached.binary_search(&a).is_ok());
+            for sc in scopes_of(a) {
+                reaching[sc] += count[sc] - me;
+            }
+        }
+    }
+    scopes
+        .into_iter()
+        .zip(reaching)
+        .map(|((scope, n), reaching)| {
+            let pairs = n * n.saturating_sub(1);
+            Flatness {
+                scope,
+                hosts: n,
+                pairs,
+                reaching,
+                share: if pairs == 0 {
+                    0.0
+                } else {
+                    (reaching as f64 / pairs as f64 * 1000.0).round() / 1000.0
+                },
+            }
+        })
+        .collect()
 }
 
 fn flat_findings(scn: &Scenario, fl: &[Flatness], out: &mut Vec<Finding>) {
@@ -1050,6 +1405,8 @@ fn flat_findings(scn: &Scenario, fl: &[Flatness], out: &mut Vec<Finding>) {
             ipv4_decider: None,
             fix: "segment by role: give each tier its own network and allow only the journeys between tiers that the application needs".into(),
             location,
+            targets: Vec::new(),
+            pairs: 0,
         });
     }
 }
@@ -1071,34 +1428,48 @@ fn expected(scn: &Scenario, h: HostId, s: &Socket) -> bool {
 
 fn wildcard_findings(
     scn: &Scenario,
+    engine: &Engine,
     r: &Reach,
+    rows: &[Row],
     out: &mut Vec<Finding>,
     reported: &BTreeSet<(HostId, usize)>,
 ) {
-    let groups = by_socket(r, |j| {
-        let s = &scn.host(j.host()).sockets[j.socket()];
-        s.bind.is_unspecified()
-            && !same_segment(scn, j.source, j.host())
-            && !reported.contains(&(j.host(), j.socket()))
-    });
-    for ((h, si), js) in groups {
-        let host = scn.host(h);
-        let s = &host.sockets[si];
-        if expected(scn, h, s) {
-            continue;
-        }
-        let who = names(scn, &js);
-        let p = pick_proof_source(scn, &js);
+    let hits = socket_hits(
+        scn,
+        r,
+        rows,
+        |h, si| {
+            let s = &scn.host(h).sockets[si];
+            (s.bind.is_unspecified() && !reported.contains(&(h, si)) && !expected(scn, h, s))
+                .then(|| (socket_label(s), s.bind, nets_of(scn, h)))
+        },
+        |s, (_, _, nets)| !on_nets(scn, s, nets),
+        |_, f, skip| {
+            Some(
+                if f.iter()
+                    .any(|&s| Some(s) != skip && source_untrusted(scn, s))
+                {
+                    Severity::Medium
+                } else {
+                    Severity::Low
+                },
+            )
+        },
+    );
+    for ((label, bind, _), severity, hit) in hits {
+        let c = hit_parts(scn, engine, r, rows, &hit, &hit.sources, None);
         out.push(Finding {
             kind: FindingKind::WildcardBind,
-            severity: if js.iter().any(|j| source_untrusted(scn, j.source)) { Severity::Medium } else { Severity::Low },
-            title: format!("{} {} listens on {} and is reached from other networks ({})", host.name, socket_label(s), s.bind, super::name_list(who.iter().map(String::as_str))),
+            severity,
+            title: format!("{} {label} listens on {bind} and is reached from other networks ({})", c.hosts, c.who),
             detail: "The socket takes connections on every address of the host, it is reached from beyond its own network, and no expectation says anyone should reach it.".into(),
-            involves: who,
-            proof: journey_proof(scn, js[p], None),
+            involves: c.involves,
+            proof: c.proof,
             ipv4_decider: None,
-            fix: format!("bind {} to the one address that serves it (or 127.0.0.1), or document who may reach it with `allow`/`only` expectations", socket_label(s)),
-            location: socket_location(scn, h, si),
+            fix: format!("bind {label} to the one address that serves it (or 127.0.0.1), or document who may reach it with `allow`/`only` expectations"),
+            location: c.location,
+            targets: c.targets,
+            pairs: c.pairs,
         });
     }
 }
@@ -2127,6 +2498,8 @@ fn source_port_findings(scn: &Scenario, out: &mut Vec<Finding>) {
                     column: rule.origin.column,
                     what: format!("{} rule {}", f.name, i + 1),
                 },
+                targets: Vec::new(),
+                pairs: 0,
             });
         }
     }
@@ -2199,6 +2572,8 @@ pub fn rule_findings(scn: &Scenario, out: &mut Vec<Finding>) -> RuleStats {
                             format!("delete rule {} of {}, or move it above rule {} if its decision is the one wanted", i + 1, f.name, by[0] + 1)
                         },
                         location,
+                        targets: Vec::new(),
+                        pairs: 0,
                     });
                 }
                 RuleStatus::Redundant { by, default } => {
@@ -2217,6 +2592,8 @@ pub fn rule_findings(scn: &Scenario, out: &mut Vec<Finding>) -> RuleStats {
                         ipv4_decider: None,
                         fix: format!("delete rule {} of {} (no decision changes)", i + 1, f.name),
                         location,
+                        targets: Vec::new(),
+                        pairs: 0,
                     });
                 }
             }
@@ -2525,5 +2902,321 @@ mod tests {
             );
         }
         assert!(folded > 0);
+    }
+}
+
+/// The class-based findings and changes cover exactly the (source, socket)
+/// pairs, with the same severity, that the per-pair computation (every
+/// class split into one journey per source and socket) gives.
+#[cfg(test)]
+mod pair_tests {
+    use super::*;
+    use crate::analysis::diff;
+    use crate::synth::{large, SynthParams};
+
+    /// (kind, severity, source, socket host, socket index).
+    type Pair = (FindingKind, Severity, String, String, usize);
+
+    fn socket_kind(k: FindingKind) -> bool {
+        matches!(
+            k,
+            FindingKind::MetadataReachable
+                | FindingKind::DatabaseExposed
+                | FindingKind::AdminPortExposed
+                | FindingKind::WildcardBind
+                | FindingKind::Ipv6Bypass
+        )
+    }
+
+    /// The pairs the findings stand for: every source with every socket, but a host with its own.
+    fn finding_pairs(scn: &Scenario, a: &Audit) -> BTreeSet<Pair> {
+        let mut out = BTreeSet::new();
+        for f in a.findings.iter().filter(|f| socket_kind(f.kind)) {
+            let mut n = 0;
+            for t in &f.targets {
+                let h = scn.host_by_name(&t.host).unwrap();
+                let si = scn
+                    .host(h)
+                    .sockets
+                    .iter()
+                    .position(|s| s.text == t.socket && s.origin.line == t.line)
+                    .unwrap();
+                for s in &f.involves {
+                    if *s != t.host {
+                        out.insert((f.kind, f.severity, s.clone(), t.host.clone(), si));
+                        n += 1;
+                    }
+                }
+            }
+            assert_eq!(n, f.pairs, "{}", f.title);
+        }
+        out
+    }
+
+    fn same_segment(scn: &Scenario, s: Source, h: HostId) -> bool {
+        on_nets(scn, s, &nets_of(scn, h))
+    }
+
+    /// The findings' pairs as the per-pair audit made them.
+    fn reference_pairs(scn: &Scenario) -> BTreeSet<Pair> {
+        let r = per_source_reach(scn, &ReachQuery::default(), false);
+        let mut out = BTreeSet::new();
+        let mut reported = BTreeSet::new();
+        let name = |s: Source| source_name(scn, s);
+        let mut per_socket: BTreeMap<(HostId, usize), Vec<Source>> = BTreeMap::new();
+        for j in &r.journeys {
+            assert_eq!((j.members.len(), j.targets.len()), (1, 1));
+            if j.source != Source::Host(j.host()) {
+                per_socket
+                    .entry((j.host(), j.socket()))
+                    .or_default()
+                    .push(j.source);
+            }
+        }
+        for (&(h, si), srcs) in &per_socket {
+            let host = scn.host(h);
+            let s = &host.sockets[si];
+            let hname = host.name.clone();
+            if is_metadata_socket(scn, h, si) {
+                for &src in srcs {
+                    let ok = match src {
+                        Source::Host(x) => is_workload(scn, x) || host_untrusted(scn, x),
+                        Source::Network(n) => scn.network(n).trust == Trust::Untrusted,
+                    };
+                    if ok {
+                        reported.insert((h, si));
+                        out.insert((
+                            FindingKind::MetadataReachable,
+                            Severity::Critical,
+                            name(src),
+                            hname.clone(),
+                            si,
+                        ));
+                    }
+                }
+            }
+            if s.proto == Proto::Tcp && port_name(DB_PORTS, s.port).is_some() {
+                let tier = app_tier(scn, h, si);
+                let beyond: Vec<Source> = srcs
+                    .iter()
+                    .copied()
+                    .filter(|&x| {
+                        source_untrusted(scn, x)
+                            || (!same_segment(scn, x, h)
+                                && tier.as_ref().is_none_or(|t| !in_tier(scn, t, x)))
+                    })
+                    .collect();
+                let sev = if beyond.iter().any(|&x| source_untrusted(scn, x)) {
+                    Severity::Critical
+                } else if tier.is_some() {
+                    Severity::High
+                } else {
+                    Severity::Medium
+                };
+                for &x in &beyond {
+                    reported.insert((h, si));
+                    out.insert((
+                        FindingKind::DatabaseExposed,
+                        sev,
+                        name(x),
+                        hname.clone(),
+                        si,
+                    ));
+                }
+            }
+            if s.proto == Proto::Tcp && port_name(ADMIN_PORTS, s.port).is_some() {
+                for &x in srcs.iter().filter(|&&x| source_untrusted(scn, x)) {
+                    reported.insert((h, si));
+                    let sev = if host.sensitive {
+                        Severity::Critical
+                    } else {
+                        Severity::High
+                    };
+                    out.insert((
+                        FindingKind::AdminPortExposed,
+                        sev,
+                        name(x),
+                        hname.clone(),
+                        si,
+                    ));
+                }
+            }
+        }
+        for (&(h, si), srcs) in &per_socket {
+            let s = &scn.host(h).sockets[si];
+            if !s.bind.is_unspecified() || reported.contains(&(h, si)) || expected(scn, h, s) {
+                continue;
+            }
+            let from: Vec<Source> = srcs
+                .iter()
+                .copied()
+                .filter(|&x| !same_segment(scn, x, h))
+                .collect();
+            let sev = if from.iter().any(|&x| source_untrusted(scn, x)) {
+                Severity::Medium
+            } else {
+                Severity::Low
+            };
+            for x in from {
+                out.insert((
+                    FindingKind::WildcardBind,
+                    sev,
+                    name(x),
+                    scn.host(h).name.clone(),
+                    si,
+                ));
+            }
+        }
+        for j in &r.journeys {
+            let has = |f: Fam| j.cubes().any(|c| c.fam == f);
+            let host = scn.host(j.host());
+            let s = &host.sockets[j.socket()];
+            let takes_v4 = host.first_addr(false).is_some_and(|a| s.accepts(a));
+            if has(Fam::V6)
+                && !has(Fam::V4)
+                && takes_v4
+                && source_has_v4(scn, j.source)
+                && j.source != Source::Host(j.host())
+            {
+                let sev = if host.sensitive || source_untrusted(scn, j.source) {
+                    Severity::High
+                } else {
+                    Severity::Medium
+                };
+                out.insert((
+                    FindingKind::Ipv6Bypass,
+                    sev,
+                    name(j.source),
+                    host.name.clone(),
+                    j.socket(),
+                ));
+            }
+        }
+        out
+    }
+
+    /// (source, socket host, socket) of every pair with packets gained, and lost.
+    type DiffPairs = BTreeSet<(String, String, String)>;
+
+    fn change_pairs(list: &[diff::Change]) -> DiffPairs {
+        let mut out = BTreeSet::new();
+        for c in list {
+            let mut n = 0;
+            for t in &c.targets {
+                for s in &c.sources {
+                    if *s != t.host {
+                        out.insert((s.clone(), t.host.clone(), t.socket.clone()));
+                        n += 1;
+                    }
+                }
+            }
+            assert_eq!(n, c.pairs, "{c:?}");
+        }
+        out
+    }
+
+    fn reference_diff(old: &Scenario, new: &Scenario) -> (DiffPairs, DiffPairs) {
+        type Key = (String, String, Proto, u16, IpAddr);
+        type Spaces = BTreeMap<Key, (String, Space)>;
+        let spaces = |scn: &Scenario| -> Spaces {
+            per_source_reach(scn, &ReachQuery::default(), false)
+                .journeys
+                .iter()
+                .map(|j| {
+                    let h = scn.host(j.host());
+                    let s = &h.sockets[j.socket()];
+                    (
+                        (
+                            source_name(scn, j.source),
+                            h.name.clone(),
+                            s.proto,
+                            s.port,
+                            s.bind,
+                        ),
+                        (s.text.clone(), j.space()),
+                    )
+                })
+                .collect()
+        };
+        let (so, sn) = (spaces(old), spaces(new));
+        let minus = |a: &Spaces, b: &Spaces| -> DiffPairs {
+            a.iter()
+                .filter(|(k, (_, s))| match b.get(*k) {
+                    None => true,
+                    Some((_, t)) => !s.split(&t.0).1.is_empty(),
+                })
+                .map(|(k, (text, _))| (k.0.clone(), k.1.clone(), text.clone()))
+                .collect()
+        };
+        (minus(&sn, &so), minus(&so, &sn))
+    }
+
+    fn flat(n: usize, skip_db: usize) -> String {
+        let mut s = String::from("name: flat\nnetworks:\n  lan: { cidr: 10.1.0.0/16, gateway: r }\n  guest: { cidr: 10.2.0.0/24, trust: untrusted, gateway: r }\nhosts:\n  r: { router: true, at: [lan 10.1.0.1, guest 10.2.0.1], nat: [\"masquerade from 10.2.0.0/24 out lan\"] }\n");
+        for i in 0..n {
+            let socks = if i < skip_db {
+                r#"["tcp/8000", "tcp/22"]"#
+            } else {
+                r#"["tcp/8000", "tcp/22", "tcp/5432"]"#
+            };
+            s += &format!(
+                "  h{i}: {{ at: lan 10.1.{}.{}, listen: {socks} }}\n",
+                1 + i / 200,
+                10 + i % 200
+            );
+        }
+        s += "  g1: { at: guest 10.2.0.10 }\n  g2: { at: guest 10.2.0.11 }\n";
+        s
+    }
+
+    #[test]
+    fn class_findings_and_changes_cover_the_per_pair_ones() {
+        let mut cases: Vec<(Scenario, Option<Scenario>)> = Vec::new();
+        for ex in crate::examples::ALL {
+            let base = crate::load(&ex.file(), ex.text, None).expect("built-in");
+            for v in base
+                .variants
+                .iter()
+                .map(|v| v.name.clone())
+                .collect::<Vec<_>>()
+            {
+                let new = crate::load(&ex.file(), ex.text, Some(&v)).expect("variant");
+                cases.push((new, None));
+            }
+            let v = base.variants.first().map(|v| v.name.clone());
+            let new = v.map(|v| crate::load(&ex.file(), ex.text, Some(&v)).expect("variant"));
+            cases.push((base, new));
+        }
+        let text = large(&SynthParams::sized(2, 120));
+        let old = crate::load("synth.yaml", &text, None).expect("generated");
+        let new = crate::load("synth.yaml", &text, Some("break")).expect("break");
+        cases.push((old, Some(new)));
+        let a = crate::load("flat.yaml", &flat(60, 0), None).expect("flat");
+        let b = crate::load("flat.yaml", &flat(60, 5), None).expect("flat");
+        cases.push((a, Some(b)));
+        for (scn, other) in &cases {
+            let a = audit(scn);
+            assert_eq!(
+                finding_pairs(scn, &a),
+                reference_pairs(scn),
+                "audit of {} {:?}",
+                scn.name,
+                scn.variant
+            );
+            if let Some(new) = other {
+                for (x, y) in [(scn, new), (new, scn)] {
+                    let d = diff::diff(x, y);
+                    let (g, l) = reference_diff(x, y);
+                    assert_eq!(
+                        change_pairs(&d.gained),
+                        g,
+                        "gained {} {:?}",
+                        y.name,
+                        y.variant
+                    );
+                    assert_eq!(change_pairs(&d.lost), l, "lost {} {:?}", y.name, y.variant);
+                }
+            }
+        }
     }
 }

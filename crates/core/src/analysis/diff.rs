@@ -18,13 +18,15 @@ use crate::evidence::OutcomeKind;
 use crate::model::*;
 use crate::{trace, Query};
 
-use super::audit::per_source_reach_with_budget;
 use super::budget::{value_bytes, Budget, Exceeded};
+use super::classes::{members_ranges, restrict_sources, sends_any};
 use super::reach::{
-    example, path_rules, source_name, summarise, Example, Journey, Reach, ReachQuery, SpaceSummary,
+    at_source, example, path_rules, reach_with_budget, source_name, summarise, Example, Reach,
+    ReachQuery, SpaceSummary, Target,
 };
 use super::space::*;
-use super::symbolic::{PathStep, Source, StepKind, ESTABLISHED};
+use super::symbolic::{Engine, PathStep, Source, StepKind, ESTABLISHED};
+use std::sync::Arc;
 
 /// What decides an example packet in a scenario: the outcome of its trace and
 /// the hop that ended it.
@@ -142,33 +144,6 @@ pub fn deciding_hop(scn: &Scenario, kind: Source, name: &str, ex: &Example) -> O
     })
 }
 
-/// A journey's identity across two scenarios.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-pub struct JourneyKey {
-    pub source: String,
-    /// `host` or `network`.
-    pub source_kind: String,
-    pub host: String,
-    pub proto: Proto,
-    pub port: u16,
-    pub bind: IpAddr,
-}
-
-fn key(scn: &Scenario, j: &Journey) -> JourneyKey {
-    let s = &scn.host(j.host()).sockets[j.socket()];
-    JourneyKey {
-        source: source_name(scn, j.source),
-        source_kind: match j.source {
-            Source::Host(_) => "host".into(),
-            Source::Network(_) => "network".into(),
-        },
-        host: scn.host(j.host()).name.clone(),
-        proto: s.proto,
-        port: s.port,
-        bind: s.bind,
-    }
-}
-
 /// One gained or lost part of a journey.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Change {
@@ -189,6 +164,23 @@ pub struct Change {
     pub changed: Vec<String>,
     /// What stops the example on the other side.
     pub other_side: Option<Decider>,
+    /// Every source of the change (names), sorted: `source` is the one the
+    /// example is from.
+    pub sources: Vec<String>,
+    /// Every socket of the change, in the scenario's order: `host` and
+    /// `socket` are the one the example goes to.
+    pub targets: Vec<ChangeTarget>,
+    /// The (source, socket) pairs the change stands for: every source with
+    /// every socket, but a host with its own.
+    pub pairs: usize,
+}
+
+/// A socket of a change.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct ChangeTarget {
+    pub host: String,
+    /// The socket as written (`tcp/22 ssh`).
+    pub socket: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -196,7 +188,10 @@ pub struct Side {
     pub scenario: String,
     pub file: String,
     pub variant: Option<String>,
+    /// The (source, socket) pairs that connect.
     pub journeys: usize,
+    /// The classes of them (see `reach`).
+    pub classes: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -215,7 +210,8 @@ fn side(scn: &Scenario, r: &Reach) -> Side {
         scenario: scn.name.clone(),
         file: scn.file.clone(),
         variant: scn.variant.clone(),
-        journeys: r.journeys.len(),
+        journeys: r.pairs(),
+        classes: r.journeys.len(),
     }
 }
 
@@ -227,15 +223,137 @@ pub fn diff(old: &Scenario, new: &Scenario) -> Diff {
 
 /// [`diff`] within `budget`: both reaches, then each change (see [`super::budget`]).
 pub fn diff_with_budget(old: &Scenario, new: &Scenario, budget: &Budget) -> Result<Diff, Exceeded> {
-    let ro = per_source_reach_with_budget(old, &ReachQuery::default(), false, budget)?;
-    let rn = per_source_reach_with_budget(new, &ReachQuery::default(), false, budget)?;
+    let ro = reach_with_budget(&Engine::new(old), &ReachQuery::default(), false, budget)?;
+    let rn = reach_with_budget(&Engine::new(new), &ReachQuery::default(), false, budget)?;
     diff_within(old, &ro, new, &rn, budget)
 }
 
 pub fn diff_with(old: &Scenario, ro: &Reach, new: &Scenario, rn: &Reach) -> Diff {
-    let (ro, rn) = (&ro.to_per_target(old), &rn.to_per_target(new));
     diff_within(old, ro, new, rn, &Budget::unlimited())
         .expect("an unlimited budget that nobody cancels is never exceeded")
+}
+
+/// A socket's identity across two scenarios: host name, protocol, port, bind.
+type SocketKey = (String, Proto, u16, IpAddr);
+/// A source's identity across two scenarios: whether it is a network, its name.
+type SourceKey = (bool, String);
+
+fn socket_key(scn: &Scenario, t: Target) -> SocketKey {
+    let h = scn.host(t.host);
+    let s = &h.sockets[t.socket];
+    (h.name.clone(), s.proto, s.port, s.bind)
+}
+
+fn source_key(scn: &Scenario, s: Source) -> SourceKey {
+    (matches!(s, Source::Network(_)), source_name(scn, s))
+}
+
+/// One side of a diff: its scenario, answer and engine.
+struct DiffSide<'a> {
+    scn: &'a Scenario,
+    r: &'a Reach,
+    engine: Engine<'a>,
+}
+
+impl DiffSide<'_> {
+    /// Class `ji`'s paths told for its target `k`, with the packets of `members` only.
+    fn paths(&self, ji: usize, k: usize, members: &[Source]) -> Vec<(Arc<[PathStep]>, Space)> {
+        let ranges = members_ranges(&self.engine, members);
+        self.r.journeys[ji]
+            .paths_for(self.scn, k)
+            .into_iter()
+            .map(|(p, sp)| (p, restrict_sources(&sp, &ranges)))
+            .filter(|(_, sp)| !sp.is_empty())
+            .collect()
+    }
+}
+
+fn union(paths: &[(Arc<[PathStep]>, Space)]) -> Space {
+    Space(
+        paths
+            .iter()
+            .flat_map(|(_, s)| s.0.iter().copied())
+            .collect(),
+    )
+}
+
+/// A socket of a diff's row: its key and, on each side where a class
+/// reaches it, the socket and its position among each class's targets.
+struct RowSocket {
+    key: SocketKey,
+    old: Option<(Target, Vec<usize>)>,
+    new: Option<(Target, Vec<usize>)>,
+}
+
+/// Sockets reached by the same classes on both sides.
+struct DiffRow {
+    old: Vec<usize>,
+    new: Vec<usize>,
+    sockets: Vec<RowSocket>,
+}
+
+fn diff_rows(o: &DiffSide, n: &DiffSide) -> Vec<DiffRow> {
+    type Reached = (Target, Vec<(usize, usize)>);
+    let index = |s: &DiffSide| {
+        let mut m: BTreeMap<Target, Vec<(usize, usize)>> = BTreeMap::new();
+        for (ji, j) in s.r.journeys.iter().enumerate() {
+            for (k, t) in j.targets.iter().enumerate() {
+                m.entry(*t).or_default().push((ji, k));
+            }
+        }
+        m.into_iter()
+            .map(|(t, v)| (socket_key(s.scn, t), (t, v)))
+            .collect::<BTreeMap<SocketKey, Reached>>()
+    };
+    let (mut io, mut inn) = (index(o), index(n));
+    let mut keys: Vec<SocketKey> = io.keys().chain(inn.keys()).cloned().collect();
+    keys.sort();
+    keys.dedup();
+    let mut rows: Vec<DiffRow> = Vec::new();
+    let mut row_of: BTreeMap<(Vec<usize>, Vec<usize>), usize> = BTreeMap::new();
+    for key in keys {
+        let split = |x: Option<Reached>| -> (Vec<usize>, Option<(Target, Vec<usize>)>) {
+            match x {
+                None => (Vec::new(), None),
+                Some((t, v)) => (
+                    v.iter().map(|p| p.0).collect(),
+                    Some((t, v.iter().map(|p| p.1).collect())),
+                ),
+            }
+        };
+        let (jo, old) = split(io.remove(&key));
+        let (jn, new) = split(inn.remove(&key));
+        let sock = RowSocket { key, old, new };
+        match row_of.get(&(jo.clone(), jn.clone())) {
+            Some(&i) => rows[i].sockets.push(sock),
+            None => {
+                row_of.insert((jo.clone(), jn.clone()), rows.len());
+                rows.push(DiffRow {
+                    old: jo,
+                    new: jn,
+                    sockets: vec![sock],
+                });
+            }
+        }
+    }
+    rows
+}
+
+/// A source of a block: its key and its identity on each side.
+type BlockSource = (SourceKey, Option<Source>, Option<Source>);
+
+/// The (source, socket) pairs of a group of sources and sockets: every
+/// source with every socket, but a host with its own (matched by name).
+fn pairs_by_name(sources: &[BlockSource], sockets: &[&RowSocket]) -> usize {
+    let hosts: std::collections::BTreeSet<&str> = sources
+        .iter()
+        .filter(|s| !s.0 .0)
+        .map(|s| s.0 .1.as_str())
+        .collect();
+    sockets
+        .iter()
+        .map(|t| sources.len() - usize::from(hosts.contains(t.key.0.as_str())))
+        .sum()
 }
 
 fn diff_within(
@@ -245,38 +363,135 @@ fn diff_within(
     rn: &Reach,
     budget: &Budget,
 ) -> Result<Diff, Exceeded> {
-    let mo: BTreeMap<JourneyKey, &Journey> = ro.journeys.iter().map(|j| (key(old, j), j)).collect();
-    let mn: BTreeMap<JourneyKey, &Journey> = rn.journeys.iter().map(|j| (key(new, j), j)).collect();
-    let mut keys: Vec<&JourneyKey> = mo.keys().chain(mn.keys()).collect();
-    keys.sort();
-    keys.dedup();
-    // Each key's changes, in the keys' order. (On every core this took 85 s
-    // instead of 98 s for the 2,000-host `break` diff and twice the memory,
-    // 11 GB: most of the work is tracing an example on the other side.)
-    let per_key = keys.iter().map(|k| {
-        let (o, n) = (mo.get(*k), mn.get(*k));
-        let g = n.and_then(|nj| {
-            let g = minus(&nj.space(), o.map(|j| j.space()).as_ref());
-            (!g.is_empty()).then(|| change(new, nj, &g, o.is_none(), old))
-        });
-        let l = o.and_then(|oj| {
-            let l = minus(&oj.space(), n.map(|j| j.space()).as_ref());
-            (!l.is_empty()).then(|| change(old, oj, &l, n.is_none(), new))
-        });
-        let same = g.is_none() && l.is_none() && o.is_some() && n.is_some();
-        (g.flatten(), l.flatten(), same)
-    });
+    let o = DiffSide {
+        scn: old,
+        r: ro,
+        engine: Engine::new(old),
+    };
+    let n = DiffSide {
+        scn: new,
+        r: rn,
+        engine: Engine::new(new),
+    };
     let mut gained = Vec::new();
     let mut lost = Vec::new();
     let mut unchanged = 0;
-    for (g, l, same) in per_key {
-        budget.charge(value_bytes(&g) + value_bytes(&l))?;
-        gained.extend(g);
-        lost.extend(l);
-        unchanged += usize::from(same);
+    for row in diff_rows(&o, &n) {
+        budget.check()?;
+        // The row's sources, in blocks of those in the same class on each side.
+        type InClass = Option<(Source, usize)>;
+        let mut sources: BTreeMap<SourceKey, (InClass, InClass)> = BTreeMap::new();
+        for (i, &ji) in row.old.iter().enumerate() {
+            for &m in ro.journeys[ji].members.iter() {
+                sources.entry(source_key(old, m)).or_default().0 = Some((m, i));
+            }
+        }
+        for (i, &ji) in row.new.iter().enumerate() {
+            for &m in rn.journeys[ji].members.iter() {
+                sources.entry(source_key(new, m)).or_default().1 = Some((m, i));
+            }
+        }
+        let mut blocks: BTreeMap<(Option<usize>, Option<usize>), Vec<BlockSource>> =
+            BTreeMap::new();
+        for (key, (a, b)) in sources {
+            blocks
+                .entry((a.map(|x| x.1), b.map(|x| x.1)))
+                .or_default()
+                .push((key, a.map(|x| x.0), b.map(|x| x.0)));
+        }
+        let sockets: Vec<&RowSocket> = row.sockets.iter().collect();
+        for ((bo, bn), members) in blocks {
+            let olds: Vec<Source> = members.iter().filter_map(|m| m.1).collect();
+            let news: Vec<Source> = members.iter().filter_map(|m| m.2).collect();
+            let t0 = sockets[0];
+            let space_o = bo.map(|i| {
+                let k = t0.old.as_ref().expect("a socket reached there").1[i];
+                union(&o.paths(row.old[i], k, &olds))
+            });
+            let space_n = bn.map(|i| {
+                let k = t0.new.as_ref().expect("a socket reached there").1[i];
+                union(&n.paths(row.new[i], k, &news))
+            });
+            let g0 = space_n.as_ref().map(|sn| minus(sn, space_o.as_ref()));
+            let l0 = space_o.as_ref().map(|so| minus(so, space_n.as_ref()));
+            let gainers: Vec<BlockSource> = members
+                .iter()
+                .filter(|m| {
+                    m.2.zip(g0.as_ref())
+                        .is_some_and(|(s, g)| sends_any(&n.engine, s, g))
+                })
+                .cloned()
+                .collect();
+            let losers: Vec<BlockSource> = members
+                .iter()
+                .filter(|m| {
+                    m.1.zip(l0.as_ref())
+                        .is_some_and(|(s, l)| sends_any(&o.engine, s, l))
+                })
+                .cloned()
+                .collect();
+            if bo.is_some() && bn.is_some() {
+                let same: Vec<BlockSource> = members
+                    .iter()
+                    .filter(|m| {
+                        !gainers.iter().any(|g| g.0 == m.0) && !losers.iter().any(|l| l.0 == m.0)
+                    })
+                    .cloned()
+                    .collect();
+                unchanged += pairs_by_name(&same, &sockets);
+            }
+            let g = bn.and_then(|i| {
+                let at = Cls {
+                    journeys: &row.new,
+                    i,
+                };
+                class_change(
+                    &n,
+                    &o,
+                    at,
+                    bo.map(|i| Cls {
+                        journeys: &row.old,
+                        i,
+                    }),
+                    &gainers,
+                    &sockets,
+                    true,
+                )
+            });
+            let l = bo.and_then(|i| {
+                let at = Cls {
+                    journeys: &row.old,
+                    i,
+                };
+                class_change(
+                    &o,
+                    &n,
+                    at,
+                    bn.map(|i| Cls {
+                        journeys: &row.new,
+                        i,
+                    }),
+                    &losers,
+                    &sockets,
+                    false,
+                )
+            });
+            budget.charge(value_bytes(&g) + value_bytes(&l))?;
+            gained.extend(g);
+            lost.extend(l);
+        }
     }
+    let order = |c: &Change| {
+        (
+            c.sources.first().cloned(),
+            c.source_kind.clone(),
+            c.targets.first().cloned(),
+        )
+    };
+    gained.sort_by_key(order);
+    lost.sort_by_key(order);
     Ok(Diff {
-        schema: 1,
+        schema: 2,
         old: side(old, ro),
         new: side(new, rn),
         gained,
@@ -285,65 +500,154 @@ fn diff_within(
     })
 }
 
-fn minus(a: &Space, b: Option<&Space>) -> Space {
-    match b {
-        None => a.clone(),
-        Some(b) => a.split(&b.0).1,
-    }
+/// Where a change is: its side's classes of the row and which of them.
+#[derive(Clone, Copy)]
+struct Cls<'r> {
+    journeys: &'r [usize],
+    i: usize,
 }
 
-/// A change: `space` (part of `j` in `here`) does not connect in `there`.
-fn change(
-    here: &Scenario,
-    j: &Journey,
-    space: &Space,
-    whole: bool,
-    there: &Scenario,
+/// The change of a block's `changed` sources to the row's sockets: what
+/// connects in `here` (class `at`) and not in `there` (class `other`, if
+/// the sources are in one there), told for one pair of them: the first
+/// socket that is not a changed source's own, from its other sources.
+#[allow(clippy::too_many_arguments)]
+fn class_change(
+    here: &DiffSide,
+    there: &DiffSide,
+    at: Cls,
+    other: Option<Cls>,
+    changed: &[BlockSource],
+    sockets: &[&RowSocket],
+    here_is_new: bool,
 ) -> Option<Change> {
-    let ex = example(space)?;
-    let k = key(here, j);
-    // The path of `here` that carries the example.
-    let path = j
-        .paths
+    let pairs = pairs_by_name(changed, sockets);
+    if pairs == 0 {
+        return None;
+    }
+    let own_socket = |m: &BlockSource, t: &RowSocket| !m.0 .0 && m.0 .1 == t.key.0;
+    let t = sockets
+        .iter()
+        .copied()
+        .find(|t| changed.iter().any(|m| !own_socket(m, t)))?;
+    let pick = |m: &BlockSource, new_side: bool| if new_side { m.2 } else { m.1 };
+    let senders: Vec<&BlockSource> = changed.iter().filter(|m| !own_socket(m, t)).collect();
+    let here_members: Vec<Source> = senders
+        .iter()
+        .filter_map(|m| pick(m, here_is_new))
+        .collect();
+    let there_members: Vec<Source> = senders
+        .iter()
+        .filter_map(|m| pick(m, !here_is_new))
+        .collect();
+    let side_t = |new_side: bool| {
+        if new_side {
+            t.new.as_ref()
+        } else {
+            t.old.as_ref()
+        }
+    };
+    let ks_here = &side_t(here_is_new)?.1;
+    let paths = here.paths(at.journeys[at.i], ks_here[at.i], &here_members);
+    let mut space = union(&paths);
+    if let (Some(oc), Some((_, ks_there))) = (other, side_t(!here_is_new)) {
+        let there_space = union(&there.paths(oc.journeys[oc.i], ks_there[oc.i], &there_members));
+        space = minus(&space, Some(&there_space));
+    }
+    let space = space.into_coalesced();
+    let ex = example(&space)?;
+    // The source of the example, and the path that carries it.
+    let e_src = addr_u128(ex.src);
+    let fam = Fam::of(ex.src);
+    let member = here_members
+        .iter()
+        .copied()
+        .find(|&m| {
+            here.engine
+                .own_addrs(here.engine.source_dev(m))
+                .iter()
+                .any(|&(f, lo, hi)| f == fam && lo <= e_src && e_src <= hi)
+        })
+        .unwrap_or(here_members[0]);
+    let path = paths
         .iter()
         .find(|(_, s)| s.0.iter().any(|c| contains(c, &ex)))
-        .map(|(p, _)| p);
-    let rules = path.map(|p| path_rules(here, p)).unwrap_or_default();
-    let changed = path
-        .map(|p| changed_steps(here, p, there))
+        .map(|(p, _)| at_source(p, here.engine.source_dev(member)));
+    let rules = path
+        .as_ref()
+        .map(|p| path_rules(here.scn, p))
         .unwrap_or_default();
-    let s = &here.host(j.host()).sockets[j.socket()];
-    // The same source in the other scenario, by name.
-    let other_kind = match j.source {
-        Source::Host(_) => there.host_by_name(&k.source).map(Source::Host),
-        Source::Network(_) => there.network_by_name(&k.source).map(Source::Network),
+    let changed_steps = path
+        .as_ref()
+        .map(|p| changed_steps(here.scn, p, there.scn))
+        .unwrap_or_default();
+    let (is_net, name) = source_key(here.scn, member);
+    let kind = if is_net { "network" } else { "host" };
+    let other_kind = if is_net {
+        there.scn.network_by_name(&name).map(Source::Network)
+    } else {
+        there.scn.host_by_name(&name).map(Source::Host)
     };
     let other_side = match other_kind {
-        Some(kind) => deciding_hop(there, kind, &k.source, &ex),
+        Some(s) => deciding_hop(there.scn, s, &name, &ex),
         None => Some(Decider {
             outcome: "absent".into(),
             at: None,
             stage: None,
             rule: None,
             line: None,
-            note: Some(format!(
-                "{} {} does not exist there",
-                k.source_kind, k.source
-            )),
+            note: Some(format!("{kind} {name} does not exist there")),
         }),
     };
+    let th = t.key.0.clone();
+    let here_t = side_t(here_is_new)?.0;
+    let socket = here.scn.host(here_t.host).sockets[here_t.socket]
+        .text
+        .clone();
+    let mut sources: Vec<String> = changed.iter().map(|m| m.0 .1.clone()).collect();
+    sources.sort();
+    sources.dedup();
+    let targets = sockets
+        .iter()
+        .filter_map(|s| {
+            let (tt, _) = side_t_of(s, here_is_new)?;
+            let h = here.scn.host(tt.host);
+            Some(ChangeTarget {
+                host: h.name.clone(),
+                socket: h.sockets[tt.socket].text.clone(),
+            })
+        })
+        .collect();
     Some(Change {
-        source: k.source,
-        source_kind: k.source_kind,
-        host: k.host,
-        socket: s.text.clone(),
-        whole,
-        packets: summarise(space),
+        source: name,
+        source_kind: kind.into(),
+        host: th,
+        socket,
+        whole: other.is_none(),
+        packets: summarise(&space),
         example: ex,
         rules,
-        changed,
+        changed: changed_steps,
         other_side,
+        sources,
+        targets,
+        pairs,
     })
+}
+
+fn side_t_of(s: &RowSocket, new_side: bool) -> Option<&(Target, Vec<usize>)> {
+    if new_side {
+        s.new.as_ref()
+    } else {
+        s.old.as_ref()
+    }
+}
+
+fn minus(a: &Space, b: Option<&Space>) -> Space {
+    match b {
+        None => a.clone(),
+        Some(b) => a.split(&b.0).1,
+    }
 }
 
 /// The steps of `path` (in `here`, the request's and the reply's) that
@@ -447,13 +751,14 @@ fn short(v: &[String], max: usize) -> String {
 pub fn render_text(d: &Diff) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "diff {} -> {}", side_name(&d.old), side_name(&d.new));
+    let pairs = |list: &[Change]| list.iter().map(|c| c.pairs).sum::<usize>();
     let _ = writeln!(
         s,
         "journeys: {} before, {} after; {} gained, {} lost, {} unchanged",
         d.old.journeys,
         d.new.journeys,
-        d.gained.len(),
-        d.lost.len(),
+        pairs(&d.gained),
+        pairs(&d.lost),
         d.unchanged
     );
     for (title, list, here, there, mark, fresh) in [
@@ -477,8 +782,9 @@ pub fn render_text(d: &Diff) -> String {
         if list.is_empty() {
             continue;
         }
-        let _ = writeln!(s, "\n{title} ({}):", list.len());
+        let _ = writeln!(s, "\n{title} ({}):", counted(pairs(list), list.len()));
         for group in change_groups(list) {
+            let group_pairs = |g: &[usize]| g.iter().map(|&i| list[i].pairs).sum::<usize>();
             let first = &list[group[0]];
             let decided: Vec<String> = group
                 .iter()
@@ -494,26 +800,25 @@ pub fn render_text(d: &Diff) -> String {
                     s,
                     "  {} whose path's rules, NAT and routes are all also in the {} scenario; \
                      {there}: {decider}",
-                    group.len(),
+                    counted(group_pairs(&group), group.len()),
                     if title == "gained" { "old" } else { "new" }
                 );
             } else {
                 let _ = writeln!(
                     s,
                     "  {} through {} ({fresh})",
-                    group.len(),
+                    counted(group_pairs(&group), group.len()),
                     first.changed.join(", ")
                 );
             }
             if group.len() > SHOWN {
-                let sources: Vec<&str> = group.iter().map(|&i| list[i].source.as_str()).collect();
+                let sources: Vec<&str> = group
+                    .iter()
+                    .flat_map(|&i| list[i].sources.iter().map(String::as_str))
+                    .collect();
                 let targets: Vec<String> = group
                     .iter()
-                    .map(|&i| {
-                        let c = &list[i];
-                        let sock = c.socket.split_whitespace().next().unwrap_or_default();
-                        format!("{} {sock}", c.host)
-                    })
+                    .flat_map(|&i| list[i].targets.iter().map(target_text))
                     .collect();
                 let _ = writeln!(
                     s,
@@ -532,11 +837,32 @@ pub fn render_text(d: &Diff) -> String {
             for &i in group.iter().take(SHOWN) {
                 let c = &list[i];
                 let part = if c.whole { "" } else { " (in part)" };
-                let _ = writeln!(
-                    s,
-                    "    {mark} {} -> {} {}{part}",
-                    c.source, c.host, c.socket
-                );
+                if c.pairs <= 1 {
+                    let _ = writeln!(
+                        s,
+                        "    {mark} {} -> {} {}{part}",
+                        c.source, c.host, c.socket
+                    );
+                } else {
+                    let to = if c.targets.len() == 1 {
+                        format!("{} {}", c.host, c.socket)
+                    } else {
+                        super::name_list(
+                            c.targets
+                                .iter()
+                                .map(target_text)
+                                .collect::<Vec<_>>()
+                                .iter()
+                                .map(String::as_str),
+                        )
+                    };
+                    let _ = writeln!(
+                        s,
+                        "    {mark} {} -> {to}{part} ({} journeys)",
+                        super::name_list(c.sources.iter().map(String::as_str)),
+                        c.pairs
+                    );
+                }
                 let _ = writeln!(
                     s,
                     "        packets: {} from {} to {}{}",
@@ -554,7 +880,17 @@ pub fn render_text(d: &Diff) -> String {
                         format!(" port {}", short(&c.packets.ports, 6))
                     }
                 );
-                let _ = writeln!(s, "        example: {}", example_line(&c.example));
+                if c.pairs <= 1 {
+                    let _ = writeln!(s, "        example: {}", example_line(&c.example));
+                } else {
+                    let _ = writeln!(
+                        s,
+                        "        example: {} ({} -> {})",
+                        example_line(&c.example),
+                        c.source,
+                        c.host
+                    );
+                }
                 let _ = writeln!(s, "        {here}: {}", super::reach::rules_text(&c.rules));
                 if let Some(o) = &c.other_side {
                     let _ = writeln!(s, "        {there}: {}", o.text());
@@ -570,6 +906,21 @@ pub fn render_text(d: &Diff) -> String {
         }
     }
     s
+}
+
+/// A number of journeys, and of changes when they are fewer.
+fn counted(pairs: usize, changes: usize) -> String {
+    if pairs == changes {
+        pairs.to_string()
+    } else {
+        format!("{pairs} journeys in {changes} changes")
+    }
+}
+
+/// A socket of a change in a list (`db tcp/5432`).
+fn target_text(t: &ChangeTarget) -> String {
+    let sock = t.socket.split_whitespace().next().unwrap_or_default();
+    format!("{} {sock}", t.host)
 }
 
 /// A group of changes lists this many in full.

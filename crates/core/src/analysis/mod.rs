@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod budget;
 pub mod check;
+pub mod classes;
 pub mod diff;
 pub mod fasthash;
 pub mod foothold;

@@ -96,6 +96,51 @@ impl Journey {
         Source::Host(self.targets[k].host) != m && self.members.binary_search(&m).is_ok()
     }
 
+    /// The class's paths and packets told for `targets[k]` (see
+    /// [`Journey`]), every member's packets kept: a member's packets to its
+    /// own socket are there as the other members' are (they are what that
+    /// member sends to the class's other targets, told for this one).
+    pub fn paths_for(&self, scn: &Scenario, k: usize) -> Vec<(Arc<[PathStep]>, Space)> {
+        let t = self.targets[k];
+        let t0 = self.targets[0];
+        if t0.host == t.host {
+            return self.paths.clone();
+        }
+        let (own0, own) = (host_own(scn, t0.host), host_own(scn, t.host));
+        self.paths
+            .iter()
+            .map(|(p, sp)| {
+                let p: Arc<[PathStep]> = p
+                    .iter()
+                    .map(|s| {
+                        if !s.home() && s.device() == t0.host.index() {
+                            s.at(t.host.index())
+                        } else {
+                            *s
+                        }
+                    })
+                    .collect();
+                let sp = Space(
+                    sp.0.iter()
+                        .map(|c| {
+                            match own0
+                                .iter()
+                                .position(|&(f, lo, hi)| f == c.fam && (lo, hi) == c.dst)
+                            {
+                                Some(j) => Cube {
+                                    dst: (own[j].1, own[j].2),
+                                    ..*c
+                                },
+                                None => *c,
+                            }
+                        })
+                        .collect(),
+                );
+                (p, sp)
+            })
+            .collect()
+    }
+
     /// The journeys of this class to the one socket `targets[k]`: its paths
     /// and packets told for that target, its members but the target's own
     /// host. None when that leaves no member.
@@ -110,11 +155,9 @@ impl Journey {
         if members.is_empty() {
             return None;
         }
-        let t0 = self.targets[0];
-        let retell_dst = t0.host != t.host;
-        let (own0, own) = (host_own(scn, t0.host), host_own(scn, t.host));
         let mine: Vec<Cube> = if members.len() < self.members.len() {
-            own.iter()
+            host_own(scn, t.host)
+                .iter()
                 .map(|&(fam, lo, hi)| Cube {
                     src: (lo, hi),
                     ..Cube::full(fam)
@@ -124,42 +167,9 @@ impl Journey {
             Vec::new()
         };
         let paths = self
-            .paths
-            .iter()
-            .filter_map(|(p, sp)| {
-                let p: Arc<[PathStep]> = if retell_dst {
-                    p.iter()
-                        .map(|s| {
-                            if !s.home() && s.device() == t0.host.index() {
-                                s.at(t.host.index())
-                            } else {
-                                *s
-                            }
-                        })
-                        .collect()
-                } else {
-                    p.clone()
-                };
-                let mut sp = if retell_dst {
-                    Space(
-                        sp.0.iter()
-                            .map(|c| {
-                                match own0
-                                    .iter()
-                                    .position(|&(f, lo, hi)| f == c.fam && (lo, hi) == c.dst)
-                                {
-                                    Some(j) => Cube {
-                                        dst: (own[j].1, own[j].2),
-                                        ..*c
-                                    },
-                                    None => *c,
-                                }
-                            })
-                            .collect(),
-                    )
-                } else {
-                    sp.clone()
-                };
+            .paths_for(scn, k)
+            .into_iter()
+            .filter_map(|(p, mut sp)| {
                 if !mine.is_empty() {
                     sp = sp.split(&mine).1.into_coalesced();
                 }
