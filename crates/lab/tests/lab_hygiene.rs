@@ -144,11 +144,18 @@ fn down_leaves_nothing_behind() {
     let r = lab::down(&l.name).expect("down");
     assert_eq!(r.removed_namespaces.len(), 8);
     assert!(lab_namespaces(&l.name).is_empty());
+    // Other tests' labs (every test lab's name starts `pp-`) come and go in
+    // parallel; every other namespace is left as it was.
     let mut after = netns::list().unwrap();
-    after.retain(|n| !n.starts_with("pp-t"));
+    after.retain(|n| !n.starts_with("pp-"));
     let mut before = ns_before.clone();
-    before.retain(|n| !n.starts_with("pp-t"));
+    before.retain(|n| !n.starts_with("pp-"));
     assert_eq!(after, before, "other namespaces changed");
+    assert!(
+        r.removed_namespaces.iter().all(|n| n.starts_with(&l.name)),
+        "{:?}",
+        r.removed_namespaces
+    );
     assert_eq!(host_links(), links_before);
     assert_eq!(
         host_state(&keys),
