@@ -337,7 +337,7 @@ pub(crate) fn port_text(mut v: Vec<(Proto, u16)>) -> String {
 }
 
 /// One (row, column) pair's socket as the reach answer has it: row, column,
-/// socket, journey, member.
+/// socket, class, the socket's place among the class's targets.
 type CellEntry = (u32, u32, u32, u32, u32);
 
 /// The matrix's rows and columns: sources grouped by network (networks in
@@ -483,7 +483,7 @@ fn reach_classes_json(scn: &Scenario, q: &ReachQuery, budget: &Budget) -> Result
 /// pairs, so the page asks it of one cell at a time.
 fn reach_cells_json(scn: &Scenario, q: &ReachQuery, budget: &Budget) -> Result<Text, Exceeded> {
     let engine = Engine::new(scn);
-    let r = reach_with_budget(&engine, q, false, budget)?.to_per_target(scn);
+    let r = reach_with_budget(&engine, q, false, budget)?;
     let device = |dev: usize| engine.devices.get(dev).map(|d| d.host.name.clone());
     let axes = Axes::new(scn, q);
     let Axes {
@@ -494,33 +494,49 @@ fn reach_cells_json(scn: &Scenario, q: &ReachQuery, budget: &Budget) -> Result<T
     } = &axes;
     let name = |s: Source| reach::source_name(scn, s);
 
-    // Which (row, column) pairs connect, and by which journey and member:
-    // a few bytes per pair, where the cells themselves are made one at a
-    // time as they are written.
+    // Which (row, column) pairs connect, and by which class and target: a
+    // few bytes per pair, charged before they are taken; the cells
+    // themselves (a class's journeys told for one target, as
+    // `Journey::to_target` tells them) are made one at a time as they are
+    // written, never the whole answer one socket at a time.
     let mut entries: Vec<CellEntry> = Vec::new();
+    let mut journeys = 0usize;
     for (ji, j) in r.journeys.iter().enumerate() {
-        let Some(col) = column[j.host().index()] else {
-            continue;
-        };
-        let before = entries.len();
-        for (mi, m) in j.members.iter().enumerate() {
-            if let Some(&row) = row_index.get(m) {
-                entries.push((row as u32, col, j.socket() as u32, ji as u32, mi as u32));
+        let cols: Vec<(usize, u32)> = j
+            .targets
+            .iter()
+            .enumerate()
+            .filter_map(|(k, t)| column[t.host.index()].map(|c| (k, c)))
+            .collect();
+        let members: Vec<(Source, u32)> = j
+            .members
+            .iter()
+            .filter_map(|m| row_index.get(m).map(|&row| (*m, row as u32)))
+            .collect();
+        // (Twice: the vector may hold as much again in spare room.)
+        budget.charge(2 * vec_bytes::<CellEntry>(cols.len() * members.len()))?;
+        for &(k, col) in &cols {
+            let own = Source::Host(j.targets[k].host);
+            if j.members.iter().any(|&m| m != own) {
+                journeys += 1;
+            }
+            for &(m, row) in &members {
+                if m != own {
+                    entries.push((row, col, j.targets[k].socket as u32, ji as u32, k as u32));
+                }
             }
         }
-        // (Twice: the vector may hold as much again in spare room.)
-        budget.charge(2 * vec_bytes::<CellEntry>(entries.len() - before))?;
     }
     entries.sort_unstable();
 
     let cell = |pair: &[CellEntry]| -> Result<Value, Exceeded> {
         budget.check()?;
         let (row, col) = (pair[0].0 as usize, pair[0].1 as usize);
+        let m = rows[row];
         let sockets: Vec<CellSocket> = pair
             .iter()
-            .map(|&(_, _, _, ji, mi)| {
-                let j = &r.journeys[ji as usize];
-                let m = j.members[mi as usize];
+            .filter_map(|&(_, _, _, ji, k)| r.journeys[ji as usize].to_target(scn, k as usize))
+            .map(|j| {
                 let host = scn.host(j.host());
                 let sock = &host.sockets[j.socket()];
                 let paths = j
@@ -560,14 +576,14 @@ fn reach_cells_json(scn: &Scenario, q: &ReachQuery, budget: &Budget) -> Result<T
             })
             .collect();
         Ok(to_value(&Cell {
-            source: name(rows[row]),
+            source: name(m),
             host: scn.host(targets[col]).name.clone(),
             ports: port_text(sockets.iter().map(|s| (s.proto, s.port)).collect()),
             sockets,
         }))
     };
     let mut top = axes.fields(scn, 1);
-    top.insert("journeys".into(), json!(r.journeys.len()));
+    top.insert("journeys".into(), json!(journeys));
     let text = Streamed::new(top)
         .list(
             "cells",
