@@ -5,9 +5,11 @@
 pub mod audit;
 pub mod budget;
 pub mod check;
+pub mod consulted;
 pub mod diff;
 pub mod fasthash;
 pub mod foothold;
+pub mod incremental;
 pub mod reach;
 pub mod reach_table;
 pub mod space;

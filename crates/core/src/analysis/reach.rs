@@ -305,10 +305,13 @@ fn reach_classes(
     let targets = q.to.as_ref().map(|to| engine.targets_of(to));
     let targets = targets.as_deref();
     let next = std::sync::atomic::AtomicUsize::new(0);
+    // What the workers consult is recorded with what their caller records.
+    let record = super::consulted::current();
     let mut parts: Vec<(usize, ClassReach)> = std::thread::scope(|sc| {
         let workers: Vec<_> = (0..threads)
             .map(|_| {
-                sc.spawn(|| {
+                let record = record.clone();
+                sc.spawn(|| super::consulted::recording(record, || {
                     let mut mine = Vec::new();
                     let mut cache = WalkCache::default();
                     loop {
@@ -329,7 +332,7 @@ fn reach_classes(
                         mine.push((i, class_reach(&walk, q, class, &mut cache)));
                     }
                     mine
-                })
+                }))
             })
             .collect();
         workers

@@ -2065,6 +2065,7 @@ impl<'s> Tracer<'s> {
             FilterHook::Forward => host.forward,
             FilterHook::Output => host.output,
         }?;
+        crate::analysis::consulted::note_filter(fid);
         let mut f: &'s Filter = self.scn.filter(fid);
         // A packet that never leaves the host (no interface either way: in on and
         // out by `lo`) meets what a rule set decides for `lo`.
