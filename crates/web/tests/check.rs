@@ -114,32 +114,46 @@ async fn an_edited_scenario_answers_as_a_fresh_server() {
     let st = AppState::new(Current::example("mini-lab").unwrap().unwrap());
     let first = get(&st, "/api/check").await;
     assert_eq!(first.status, StatusCode::OK);
-    // One rule changed in place, as in the editor: the database opened to
-    // the web server.
+    // One rule added in place, as in the editor: the firewall host itself
+    // may open ssh connections (only journeys from the firewall meet it).
     let edited = ex.text.replace(
+        "    rules: []\n",
+        "    rules: [allow tcp to any port 22]\n",
+    );
+    assert_ne!(edited, ex.text);
+    let warm = post_then_check(&st, &edited).await;
+    assert_eq!(warm.engine, "updated");
+    assert!(warm.reevaluated < warm.expectations, "{}", warm.reevaluated);
+    // Then a rule changed: the database opened to the web server.
+    let edited = edited.replace(
         "      - allow tcp from api to db port 5432",
         "      - allow tcp from web to db port 5432",
     );
-    assert_ne!(edited, ex.text);
-    let posted = send(
-        &st,
-        Request::post("/api/scenario?file=mini-lab.yaml")
-            .body(Body::from(edited.clone()))
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(posted.status, StatusCode::OK, "{}", posted.body);
-    let warm = get(&st, "/api/check").await;
-    let want = fresh(Current::load("mini-lab.yaml", &edited).unwrap(), None).await;
-    assert_eq!(warm.body, want.body);
+    let warm = post_then_check(&st, &edited).await;
     assert_eq!(warm.engine, "updated");
-    assert!(warm.reevaluated < warm.expectations, "{}", warm.reevaluated);
-    let scn = Arc::new(pathproof_core::load("mini-lab.yaml", &edited, None).unwrap());
-    assert_eq!(warm.body, render_json(&check(&scn)));
     // And under a variant of the edited scenario.
     let warm = get(&st, "/api/check?variant=break").await;
     let want = fresh(Current::load("mini-lab.yaml", &edited).unwrap(), Some("break")).await;
     assert_eq!(warm.body, want.body);
+}
+
+/// Posts `edited` as the scenario in use, then checks it: the answer must
+/// be a fresh server's (and `check`'s).
+async fn post_then_check(st: &AppState, edited: &str) -> Answer {
+    let posted = send(
+        st,
+        Request::post("/api/scenario?file=mini-lab.yaml")
+            .body(Body::from(edited.to_string()))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(posted.status, StatusCode::OK, "{}", posted.body);
+    let warm = get(st, "/api/check").await;
+    let want = fresh(Current::load("mini-lab.yaml", edited).unwrap(), None).await;
+    assert_eq!(warm.body, want.body);
+    let scn = Arc::new(pathproof_core::load("mini-lab.yaml", edited, None).unwrap());
+    assert_eq!(warm.body, render_json(&check(&scn)));
+    warm
 }
 
 #[tokio::test]

@@ -20,9 +20,9 @@ use std::sync::Arc;
 use crate::model::*;
 
 use super::check::{self, CheckReport, CheckResult};
-use super::consulted::{self, Consulted, Deps};
+use super::consulted::{self, Consulted, Deps, FilterChange};
 use super::reach::Reach;
-use super::symbolic::{Engine, Parked, Source};
+use super::symbolic::{rule_boxes, Engine, Parked, Source};
 
 /// What differs between two loads of a scenario, as far as the engine and
 /// `check` are concerned.
@@ -71,6 +71,45 @@ pub fn change(old: &Scenario, new: &Scenario) -> Change {
         Change::Same
     } else {
         Change::Filters(changed)
+    }
+}
+
+/// What a change to one filter can affect: anything that met it when its
+/// policy, statefulness, loopback rules or place changed; else the packets
+/// within the boxes of the rules that changed (before and after) and, when
+/// rules were added or removed, of every rule after them (their numbers,
+/// which traces cite, changed). A packet outside all these boxes meets the
+/// same rule as before.
+pub fn footprint(old: &Filter, new: &Filter, id: FilterId) -> FilterChange {
+    let whole = old.name != new.name
+        || old.stateful != new.stateful
+        || old.default != new.default
+        || old.default_origin != new.default_origin
+        || old.default_source != new.default_source
+        || old.origin != new.origin
+        || old.source != new.source
+        || old.loopback != new.loopback;
+    let (a, b) = (&old.rules, &new.rules);
+    let head = a.iter().zip(b).take_while(|(x, y)| x == y).count();
+    let tail = if a.len() == b.len() {
+        a.iter()
+            .rev()
+            .zip(b.iter().rev())
+            .take(a.len() - head)
+            .take_while(|(x, y)| x == y)
+            .count()
+    } else {
+        0
+    };
+    let boxes = a[head..a.len() - tail]
+        .iter()
+        .chain(&b[head..b.len() - tail])
+        .flat_map(rule_boxes)
+        .collect();
+    FilterChange {
+        filter: id,
+        whole,
+        boxes,
     }
 }
 
@@ -185,8 +224,12 @@ impl WarmCheck {
             }
             (Some(parked), Change::Filters(fs)) => {
                 let n = fs.len();
+                let footprints = fs
+                    .iter()
+                    .map(|&f| footprint(self.scn.filter(f), new.filter(f), f))
+                    .collect();
                 let (e, moved) = parked.unpark(&self.scn).with_filters_changed(&new, &fs);
-                (e, fs, moved, EngineWas::Updated(n))
+                (e, footprints, moved, EngineWas::Updated(n))
             }
             _ => (Engine::new(&new), Vec::new(), Vec::new(), EngineWas::Built),
         };
@@ -213,7 +256,7 @@ impl WarmCheck {
 /// The records of the scenario before the change, and what changed.
 struct Reuse<'a> {
     old: &'a [Record],
-    filters: &'a [FilterId],
+    filters: &'a [FilterChange],
     groups: &'a [usize],
 }
 
@@ -269,8 +312,7 @@ fn evaluate(
         });
         kept.push(found);
     }
-    let devices = scn.hosts.len() + scn.networks.len();
-    let fresh = || Consulted::new(scn.filters.len(), devices);
+    let fresh = Consulted::new;
     let mut answers: BTreeMap<&Option<Vec<Source>>, (Reach, Deps)> = BTreeMap::new();
     for (i, k) in kept.iter().enumerate() {
         let key = &plan.keys[i];

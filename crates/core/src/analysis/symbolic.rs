@@ -851,6 +851,16 @@ static NO_SCENARIO: std::sync::LazyLock<Scenario> = std::sync::LazyLock::new(|| 
     addresses: HashMap::new(),
 });
 
+/// The boxes around a rule's match, one per family it matches in (the
+/// coordinates of the packets at the filter).
+pub fn rule_boxes(rule: &Rule) -> Vec<Cube> {
+    match_products(&rule.matches)
+        .into_iter()
+        .flatten()
+        .map(|p| p.bbox)
+        .collect()
+}
+
 /// What the walk keeps of one filter: its rules compiled, indexed and
 /// bounded (see the fields of [`Engine`] of the same names).
 struct FilterTables {
@@ -2226,6 +2236,27 @@ impl<'s> Engine<'s> {
             let mut f = f;
             f.path.push(step);
             return vec![f];
+        }
+        if super::consulted::active() {
+            // The packets that meet the rules, as they are here.
+            let mut seen: [Option<Cube>; 2] = [None, None];
+            for c in &f.space.0 {
+                let now = Cube {
+                    fam: c.fam,
+                    src: f.view.current(c, Dim::Src),
+                    dst: f.view.current(c, Dim::Dst),
+                    proto: c.proto,
+                    sport: narrow(f.view.current(c, Dim::Sport)),
+                    dport: narrow(f.view.current(c, Dim::Dport)),
+                };
+                match &mut seen[usize::from(c.fam == Fam::V6)] {
+                    Some(b) => super::consulted::hull(b, &now),
+                    slot => *slot = Some(now),
+                }
+            }
+            for b in seen.iter().flatten() {
+                super::consulted::note_packets(fid, f.reply, b);
+            }
         }
         let net = |i: Option<usize>| i.and_then(|i| host.interfaces.get(i)).map(|i| i.network);
         let (inn, outn) = (net(in_iface), net(out_iface));
