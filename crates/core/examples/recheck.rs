@@ -6,6 +6,11 @@
 //!
 //!     cargo run --release -p pathproof-core --example recheck
 //!     H=2000 N=40 SEED=7 cargo run --release -p pathproof-core --example recheck
+//!     PAIRS=1 cargo run --release -p pathproof-core --example recheck
+//!
+//! `PAIRS=1` keeps only the allow and deny lines (questions about named
+//! sources), leaving out `only` and `isolated`, whose walk is from every
+//! source.
 //!
 //! Prints the median (and the 90th percentile) of each, their ratio, and
 //! how many expectations the warm re-checks evaluated again. Each re-check
@@ -43,12 +48,31 @@ fn main() {
     let mut scn =
         pathproof_core::load::load("large.yaml", &text, None).expect("generated scenarios load");
     let mut rng = SplitMix64::new(seed);
-    scn.expectations = random_expectations(&scn, &mut rng, 100);
+    scn.expectations = random_expectations(
+        &scn,
+        &mut rng,
+        if std::env::var("PAIRS").is_ok() {
+            300
+        } else {
+            100
+        },
+    );
+    if std::env::var("PAIRS").is_ok() {
+        scn.expectations.retain(|e| {
+            matches!(
+                e.kind,
+                pathproof_core::model::ExpectKind::Allow { .. }
+                    | pathproof_core::model::ExpectKind::Deny { .. }
+            )
+        });
+        scn.expectations.truncate(100);
+    }
     let t = Instant::now();
     let mut warm = WarmCheck::new(Arc::new(scn.clone()));
     eprintln!(
-        "{hosts} hosts, {} rules, 100 expectations; first check (engine + every walk): {:?}",
+        "{hosts} hosts, {} rules, {} expectations; first check (engine + every walk): {:?}",
         scn.filters.iter().map(|f| f.rules.len()).sum::<usize>(),
+        scn.expectations.len(),
         t.elapsed()
     );
     let (mut incremental, mut scratch) = (Vec::new(), Vec::new());
@@ -84,9 +108,10 @@ fn main() {
         incremental.len()
     );
     println!(
-        "expectations evaluated again per change: median {} (max {}) of 100; walks: median {} (max {})",
+        "expectations evaluated again per change: median {} (max {}) of {}; walks: median {} (max {})",
         reevaluated[reevaluated.len() / 2],
         reevaluated.last().copied().unwrap_or(0),
+        warm.report().results.len(),
         walks[walks.len() / 2],
         walks.last().copied().unwrap_or(0)
     );

@@ -34,8 +34,12 @@ async fn send(st: &AppState, mut req: Request<Body>) -> Answer {
             .unwrap_or_default()
     };
     let (reevaluated, expectations, engine) = (
-        head("x-pathproof-reevaluated").parse().unwrap_or(usize::MAX),
-        head("x-pathproof-expectations").parse().unwrap_or(usize::MAX),
+        head("x-pathproof-reevaluated")
+            .parse()
+            .unwrap_or(usize::MAX),
+        head("x-pathproof-expectations")
+            .parse()
+            .unwrap_or(usize::MAX),
         head("x-pathproof-engine"),
     );
     let bytes = r.into_body().collect().await.unwrap().to_bytes();
@@ -94,7 +98,13 @@ async fn toggling_variants_answers_as_a_fresh_server() {
         for v in order {
             let warm = get(&st, &uri(v)).await;
             let want = fresh(Current::example(ex.name).unwrap().unwrap(), v).await;
-            assert_eq!(warm.status, StatusCode::OK, "{} {v:?}: {}", ex.name, warm.body);
+            assert_eq!(
+                warm.status,
+                StatusCode::OK,
+                "{} {v:?}: {}",
+                ex.name,
+                warm.body
+            );
             assert_eq!(warm.body, want.body, "{} {v:?}", ex.name);
             assert!(warm.reevaluated <= warm.expectations);
             assert_eq!(warm.expectations, want.expectations);
@@ -116,10 +126,9 @@ async fn an_edited_scenario_answers_as_a_fresh_server() {
     assert_eq!(first.status, StatusCode::OK);
     // One rule added in place, as in the editor: the firewall host itself
     // may open ssh connections (only journeys from the firewall meet it).
-    let edited = ex.text.replace(
-        "    rules: []\n",
-        "    rules: [allow tcp to any port 22]\n",
-    );
+    let edited = ex
+        .text
+        .replace("    rules: []\n", "    rules: [allow tcp to any port 22]\n");
     assert_ne!(edited, ex.text);
     let warm = post_then_check(&st, &edited).await;
     assert_eq!(warm.engine, "updated");
@@ -133,7 +142,11 @@ async fn an_edited_scenario_answers_as_a_fresh_server() {
     assert_eq!(warm.engine, "updated");
     // And under a variant of the edited scenario.
     let warm = get(&st, "/api/check?variant=break").await;
-    let want = fresh(Current::load("mini-lab.yaml", &edited).unwrap(), Some("break")).await;
+    let want = fresh(
+        Current::load("mini-lab.yaml", &edited).unwrap(),
+        Some("break"),
+    )
+    .await;
     assert_eq!(warm.body, want.body);
 }
 

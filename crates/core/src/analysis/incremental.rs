@@ -263,11 +263,7 @@ struct Reuse<'a> {
 /// Every expectation's record for `scn`: kept from `reuse` where nothing
 /// it consulted changed, evaluated (recording what it consults) otherwise.
 /// Also how many were evaluated, and the number of walks made for them.
-fn evaluate(
-    engine: &Engine,
-    scn: &Scenario,
-    reuse: Option<Reuse>,
-) -> (Vec<Record>, usize, usize) {
+fn evaluate(engine: &Engine, scn: &Scenario, reuse: Option<Reuse>) -> (Vec<Record>, usize, usize) {
     let plan = check::plan(scn);
     let walk_of = |i: usize| {
         let k = &plan.keys[i];

@@ -311,28 +311,30 @@ fn reach_classes(
         let workers: Vec<_> = (0..threads)
             .map(|_| {
                 let record = record.clone();
-                sc.spawn(|| super::consulted::recording(record, || {
-                    let mut mine = Vec::new();
-                    let mut cache = WalkCache::default();
-                    loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some(class) = classes.get(i) else { break };
-                        if budget.check().is_err() {
-                            break;
+                sc.spawn(|| {
+                    super::consulted::recording(record, || {
+                        let mut mine = Vec::new();
+                        let mut cache = WalkCache::default();
+                        loop {
+                            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            let Some(class) = classes.get(i) else { break };
+                            if budget.check().is_err() {
+                                break;
+                            }
+                            // The walk counts the outcomes it keeps, and stops when over.
+                            cache.set_budget(Some(budget.clone()));
+                            let walk = Walk {
+                                engine,
+                                targets,
+                                keep_stopped,
+                                budget,
+                                group_targets,
+                            };
+                            mine.push((i, class_reach(&walk, q, class, &mut cache)));
                         }
-                        // The walk counts the outcomes it keeps, and stops when over.
-                        cache.set_budget(Some(budget.clone()));
-                        let walk = Walk {
-                            engine,
-                            targets,
-                            keep_stopped,
-                            budget,
-                            group_targets,
-                        };
-                        mine.push((i, class_reach(&walk, q, class, &mut cache)));
-                    }
-                    mine
-                }))
+                        mine
+                    })
+                })
             })
             .collect();
         workers

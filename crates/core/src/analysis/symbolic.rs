@@ -1304,7 +1304,9 @@ impl<'s> Engine<'s> {
                     !e.devices[d].owned.is_empty() && e.own_lists[d].iter().any(|v| v.len() > 4)
                 })
                 .collect();
-            let again = par_map(&devs, |&d| [Fam::V4, Fam::V6].map(|fam| e.alike_ranges(d, fam)));
+            let again = par_map(&devs, |&d| {
+                [Fam::V4, Fam::V6].map(|fam| e.alike_ranges(d, fam))
+            });
             for (d, g) in devs.into_iter().zip(again) {
                 if e.range_groups[d] != g {
                     e.range_groups[d] = g;
