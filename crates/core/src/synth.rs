@@ -36,7 +36,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::evidence::OutcomeKind;
 use crate::journey::Query;
-use crate::model::Proto;
+use crate::model::{Action, ExpectKind, Expectation, Place, Proto, Rule, Scenario};
 
 // ---------------------------------------------------------------------------
 // PRNG
@@ -2396,4 +2396,140 @@ fn small_rule(
         s.push_str(with);
     }
     s
+}
+
+// ---------------------------------------------------------------------------
+// Random expectations and rule changes (the incremental re-check's tests and
+// bench)
+// ---------------------------------------------------------------------------
+
+fn expectation_places(scn: &Scenario) -> Vec<Place> {
+    let mut v: Vec<Place> = Vec::new();
+    for h in &scn.hosts {
+        v.push(Place::Host(h.name.clone()));
+        if let Some(a) = h.interfaces.iter().flat_map(|i| i.addrs.iter()).next() {
+            v.push(Place::Address(*a));
+        }
+    }
+    for n in &scn.networks {
+        v.push(Place::Network(n.name.clone()));
+    }
+    for view in &scn.dns {
+        for r in view.records.iter().take(2) {
+            v.push(Place::Name(r.name.clone()));
+        }
+    }
+    v
+}
+
+/// `n` random expectations: allow, deny, only and isolated lines about
+/// hosts, addresses, networks and names.
+pub fn random_expectations(scn: &Scenario, rng: &mut SplitMix64, n: usize) -> Vec<Expectation> {
+    let places = expectation_places(scn);
+    let sources: Vec<Place> = places
+        .iter()
+        .filter(|p| !matches!(p, Place::Name(_)))
+        .cloned()
+        .collect();
+    let mut ports: Vec<u16> = scn
+        .hosts
+        .iter()
+        .flat_map(|h| h.sockets.iter().map(|s| s.port))
+        .collect();
+    ports.extend([22, 443]);
+    ports.sort();
+    ports.dedup();
+    let origin = scn.hosts[0].origin.clone();
+    (0..n)
+        .map(|_| {
+            let proto = match rng.below(10) {
+                0 => Proto::Udp,
+                1 => Proto::Icmp,
+                _ => Proto::Tcp,
+            };
+            let port = (proto != Proto::Icmp && rng.chance(0.9)).then(|| *rng.pick(&ports));
+            let from = rng.pick(&sources).clone();
+            let to = rng.pick(&places).clone();
+            let kind = match rng.below(6) {
+                0 | 1 => ExpectKind::Allow {
+                    from,
+                    to,
+                    proto,
+                    port,
+                },
+                2 | 3 => ExpectKind::Deny {
+                    from,
+                    to,
+                    proto,
+                    port,
+                },
+                4 => {
+                    let mut from = vec![from];
+                    if rng.chance(0.5) {
+                        from.push(rng.pick(&sources).clone());
+                    }
+                    ExpectKind::Only {
+                        from,
+                        to,
+                        proto,
+                        port,
+                    }
+                }
+                _ => ExpectKind::Isolated {
+                    network: rng.pick(&scn.networks).name.clone(),
+                    direction: ["inbound", "outbound", "both"][rng.below(3)].to_string(),
+                },
+            };
+            Expectation {
+                text: format!("{kind:?}"),
+                kind,
+                origin: origin.clone(),
+            }
+        })
+        .collect()
+}
+
+/// One random change of one rule: removed, added (a copy of a rule of any
+/// filter, its action flipped or not) or changed (its action, or its match
+/// taken from another rule), in a random filter with rules.
+pub fn change_one_rule(scn: &Scenario, rng: &mut SplitMix64) -> Option<(Scenario, String)> {
+    let with_rules: Vec<usize> = (0..scn.filters.len())
+        .filter(|&i| !scn.filters[i].rules.is_empty())
+        .collect();
+    if with_rules.is_empty() {
+        return None;
+    }
+    let all_rules: Vec<&Rule> = scn.filters.iter().flat_map(|f| f.rules.iter()).collect();
+    let mut new = scn.clone();
+    let fi = *rng.pick(&with_rules);
+    let f = &mut new.filters[fi];
+    let ri = rng.below(f.rules.len());
+    let flip = |a: Action| match a {
+        Action::Allow => Action::Drop,
+        _ => Action::Allow,
+    };
+    let what = match rng.below(4) {
+        0 => {
+            f.rules.remove(ri);
+            "remove"
+        }
+        1 => {
+            let mut r = (*rng.pick(&all_rules)).clone();
+            if rng.chance(0.5) {
+                r.action = flip(r.action);
+            }
+            f.rules.insert(rng.below(f.rules.len() + 1), r);
+            "add"
+        }
+        2 => {
+            f.rules[ri].action = flip(f.rules[ri].action);
+            "flip"
+        }
+        _ => {
+            f.rules[ri].matches = rng.pick(&all_rules).matches.clone();
+            "rematch"
+        }
+    };
+    let what = format!("{what} rule {ri} of filter {}", f.name);
+    Some((new, what))
 }

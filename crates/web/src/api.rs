@@ -212,6 +212,7 @@ pub fn routes(state: AppState, limits: Limits) -> Router {
             ),
         )
         .route("/api/diff", only(get(crate::analysis::get_diff), "GET"))
+        .route("/api/check", only(get(crate::check::get_check), "GET"))
         .route(
             "/api/foothold",
             only(get(crate::analysis::get_foothold), "GET"),
@@ -432,6 +433,7 @@ async fn unknown_api(ApiPath(rest): ApiPath<String>) -> ApiError {
         "journey",
         "reach",
         "diff",
+        "check",
         "foothold",
         "lessons",
         "lessons/ID/scenario",

@@ -10,6 +10,7 @@ mod analysis;
 mod api;
 mod assets;
 mod changes;
+mod check;
 mod conns;
 mod import;
 mod journey;
@@ -252,6 +253,10 @@ pub struct AppState {
     current: Arc<RwLock<Arc<Current>>>,
     lessons: Arc<Result<Vec<Lesson>, LessonError>>,
     work: Arc<work::Work>,
+    /// The check kept warm (`GET /api/check`): of the last scenario or
+    /// variant asked about, kept across scenarios loaded, so that the next
+    /// question re-checks from what changed.
+    warm: Arc<Mutex<Option<pathproof_core::analysis::incremental::WarmCheck>>>,
 }
 
 impl AppState {
@@ -261,6 +266,7 @@ impl AppState {
             current: Arc::new(RwLock::new(Arc::new(current))),
             lessons: Arc::new(pathproof_core::lessons::all()),
             work: Arc::new(work::Work::new(Limits::default())),
+            warm: Arc::new(Mutex::new(None)),
         }
     }
     /// The same state, its requests bounded by `limits` (from the next

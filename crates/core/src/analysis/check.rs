@@ -355,11 +355,35 @@ fn connected(t: &Trace) -> bool {
 
 pub fn check(scn: &Scenario) -> CheckReport {
     let engine = Engine::new(scn);
-    // Each expectation looks only at the journeys it can see. Questions
-    // about the same sources share one walk to all the hosts they name;
-    // questions about every source (`only`, `isolated … inbound`) share one
-    // walk from every source to all the hosts they name. One walk for all
-    // of them would push every named source to every named host.
+    let plan = plan(scn);
+    let answers: std::collections::BTreeMap<&Option<Vec<Source>>, Reach> = plan
+        .walks
+        .iter()
+        .map(|(from, to)| (from, walk(&engine, from, to)))
+        .collect();
+    let results = scn
+        .expectations
+        .iter()
+        .zip(&plan.keys)
+        .map(|(e, k)| result_of(scn, &engine, &answers[k], e))
+        .collect();
+    report(scn, results)
+}
+
+/// The walks `check` makes. Each expectation looks only at the journeys it
+/// can see. Questions about the same sources share one walk to all the
+/// hosts they name; questions about every source (`only`, `isolated …
+/// inbound`) share one walk from every source to all the hosts they name.
+/// One walk for all of them would push every named source to every named
+/// host.
+pub(crate) struct Plan {
+    /// Per expectation: the sources of its walk (`None`: every source).
+    pub keys: Vec<Option<Vec<Source>>>,
+    /// Per walk, by its sources: the hosts it walks to (`None`: all).
+    pub walks: std::collections::BTreeMap<Option<Vec<Source>>, Option<Vec<HostId>>>,
+}
+
+pub(crate) fn plan(scn: &Scenario) -> Plan {
     let questions: Vec<ReachQuery> = scn
         .expectations
         .iter()
@@ -380,23 +404,21 @@ pub fn check(scn: &Scenario) -> CheckReport {
             _ => *to = None,
         }
     }
-    let answers: std::collections::BTreeMap<Option<Vec<Source>>, Reach> = walks
-        .into_iter()
-        .map(|(from, to)| {
-            let q = ReachQuery {
-                from: from.clone(),
-                to,
-            };
-            (from, reach_with(&engine, &q))
-        })
-        .collect();
-    let results = scn
-        .expectations
-        .iter()
-        .zip(&questions)
-        .map(|(e, q)| result_of(scn, &engine, &answers[&q.from], e))
-        .collect();
-    report(scn, results)
+    Plan {
+        keys: questions.into_iter().map(|q| q.from).collect(),
+        walks,
+    }
+}
+
+/// One walk of a [`Plan`].
+pub(crate) fn walk(engine: &Engine, from: &Option<Vec<Source>>, to: &Option<Vec<HostId>>) -> Reach {
+    reach_with(
+        engine,
+        &ReachQuery {
+            from: from.clone(),
+            to: to.clone(),
+        },
+    )
 }
 
 /// The journeys some expectations can look at: from the sources they name
@@ -517,7 +539,12 @@ pub fn check_with(scn: &Scenario, engine: &Engine, r: &Reach) -> CheckReport {
     report(scn, results)
 }
 
-fn result_of(scn: &Scenario, engine: &Engine, r: &Reach, e: &Expectation) -> CheckResult {
+pub(crate) fn result_of(
+    scn: &Scenario,
+    engine: &Engine,
+    r: &Reach,
+    e: &Expectation,
+) -> CheckResult {
     let (passed, detail, trace) = evaluate(scn, engine, r, &e.kind);
     CheckResult {
         expectation: e.text.clone(),
@@ -529,7 +556,7 @@ fn result_of(scn: &Scenario, engine: &Engine, r: &Reach, e: &Expectation) -> Che
     }
 }
 
-fn report(scn: &Scenario, results: Vec<CheckResult>) -> CheckReport {
+pub(crate) fn report(scn: &Scenario, results: Vec<CheckResult>) -> CheckReport {
     let passed = results.iter().filter(|r| r.passed).count();
     CheckReport {
         scenario: scn.name.clone(),

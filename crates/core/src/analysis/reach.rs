@@ -315,30 +315,35 @@ fn reach_classes(
     let targets = q.to.as_ref().map(|to| engine.targets_of(to));
     let targets = targets.as_deref();
     let next = std::sync::atomic::AtomicUsize::new(0);
+    // What the workers consult is recorded with what their caller records.
+    let record = super::consulted::current();
     let mut parts: Vec<(usize, ClassReach)> = std::thread::scope(|sc| {
         let workers: Vec<_> = (0..threads)
             .map(|_| {
+                let record = record.clone();
                 sc.spawn(|| {
-                    let mut mine = Vec::new();
-                    let mut cache = WalkCache::default();
-                    loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some(class) = classes.get(i) else { break };
-                        if budget.check().is_err() {
-                            break;
+                    super::consulted::recording(record, || {
+                        let mut mine = Vec::new();
+                        let mut cache = WalkCache::default();
+                        loop {
+                            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            let Some(class) = classes.get(i) else { break };
+                            if budget.check().is_err() {
+                                break;
+                            }
+                            // The walk counts the outcomes it keeps, and stops when over.
+                            cache.set_budget(Some(budget.clone()));
+                            let walk = Walk {
+                                engine,
+                                targets,
+                                keep_stopped,
+                                budget,
+                                group_targets,
+                            };
+                            mine.push((i, class_reach(&walk, q, class, &mut cache)));
                         }
-                        // The walk counts the outcomes it keeps, and stops when over.
-                        cache.set_budget(Some(budget.clone()));
-                        let walk = Walk {
-                            engine,
-                            targets,
-                            keep_stopped,
-                            budget,
-                            group_targets,
-                        };
-                        mine.push((i, class_reach(&walk, q, class, &mut cache)));
-                    }
-                    mine
+                        mine
+                    })
                 })
             })
             .collect();

@@ -821,6 +821,122 @@ impl DstIndex {
     }
 }
 
+/// An engine without its scenario ([`Engine::park`]), to keep beside it:
+/// an engine borrows its scenario, and a server keeps both.
+pub struct Parked(Engine<'static>);
+
+impl Parked {
+    /// The engine again, over `scn`: the scenario it was built for (or one
+    /// equal to it). Another scenario gives wrong answers.
+    pub fn unpark(self, scn: &Scenario) -> Engine<'_> {
+        debug_assert_eq!(self.0.devices.len(), scn.hosts.len() + scn.networks.len());
+        debug_assert_eq!(self.0.filter_rules.len(), scn.filters.len());
+        self.0.rebind(scn)
+    }
+}
+
+/// The scenario a parked engine points at: none (it is never read).
+static NO_SCENARIO: std::sync::LazyLock<Scenario> = std::sync::LazyLock::new(|| Scenario {
+    name: String::new(),
+    about: String::new(),
+    file: String::new(),
+    networks: Vec::new(),
+    hosts: Vec::new(),
+    filters: Vec::new(),
+    dns: Vec::new(),
+    expectations: Vec::new(),
+    traffic: None,
+    variants: Vec::new(),
+    variant: None,
+    addresses: HashMap::new(),
+});
+
+/// The boxes around a rule's match, one per family it matches in (the
+/// coordinates of the packets at the filter).
+pub fn rule_boxes(rule: &Rule) -> Vec<Cube> {
+    match_products(&rule.matches)
+        .into_iter()
+        .flatten()
+        .map(|p| p.bbox)
+        .collect()
+}
+
+/// What the walk keeps of one filter: its rules compiled, indexed and
+/// bounded (see the fields of [`Engine`] of the same names).
+struct FilterTables {
+    rules: Vec<[Option<Product>; 2]>,
+    hulls: [Vec<Hull>; 2],
+    bounds: [Vec<Bounds>; 2],
+    state_rules: [Vec<u64>; 4],
+    index: [DstIndex; 2],
+}
+
+impl FilterTables {
+    fn build(filter: &Filter) -> FilterTables {
+        let mut memo = AddrMemo::default();
+        let rules: Vec<[Option<Product>; 2]> = filter
+            .rules
+            .iter()
+            .map(|r| match_products_with(&r.matches, &mut memo))
+            .collect();
+        let hulls = [0, 1].map(|k| {
+            rules
+                .iter()
+                .zip(&filter.rules)
+                .map(|(r, rule)| match &r[k] {
+                    Some(p) => Hull {
+                        proto: p.proto,
+                        exact: p.dims.iter().all(|d| d.len() == 1),
+                        sport: p.bbox.sport,
+                        dport: p.bbox.dport,
+                        in_iface: iface_key(rule.matches.in_iface),
+                        out_iface: iface_key(rule.matches.out_iface),
+                    },
+                    None => Hull::default(),
+                })
+                .collect()
+        });
+        let bounds = [0, 1].map(|k| {
+            rules
+                .iter()
+                .map(|r| match &r[k] {
+                    Some(p) => Bounds {
+                        src: p.bbox.src,
+                        dst: p.bbox.dst,
+                    },
+                    None => Bounds::default(),
+                })
+                .collect()
+        });
+        let state_rules = [
+            ConnState::New,
+            ConnState::Established,
+            ConnState::Related,
+            ConnState::Invalid,
+        ]
+        .map(|state| {
+            let mut bits = vec![0u64; filter.rules.len().div_ceil(64)];
+            for (ri, r) in filter.rules.iter().enumerate() {
+                if r.matches.state.is_none_or(|st| st.holds(state)) {
+                    bits[ri / 64] |= 1 << (ri % 64);
+                }
+            }
+            bits
+        });
+        let index = [
+            DstIndex::build(Fam::V4, &rules),
+            DstIndex::build(Fam::V6, &rules),
+        ];
+        FilterTables {
+            rules,
+            hulls,
+            bounds,
+            state_rules,
+            index,
+        }
+    }
+}
+
 impl<'s> Engine<'s> {
     pub fn new(scn: &'s Scenario) -> Self {
         let mut devices: Vec<Device> = scn
@@ -879,75 +995,19 @@ impl<'s> Engine<'s> {
                 owned,
             });
         }
-        let filter_rules: Vec<Vec<[Option<Product>; 2]>> = par_map(&scn.filters, |f| {
-            let mut memo = AddrMemo::default();
-            f.rules
-                .iter()
-                .map(|r| match_products_with(&r.matches, &mut memo))
-                .collect()
-        });
-        let with_filters: Vec<(&Vec<[Option<Product>; 2]>, &Filter)> =
-            filter_rules.iter().zip(&scn.filters).collect();
-        let hulls = par_map(&with_filters, |&(rules, filter)| {
-            [0, 1].map(|k| {
-                rules
-                    .iter()
-                    .zip(&filter.rules)
-                    .map(|(r, rule)| match &r[k] {
-                        Some(p) => Hull {
-                            proto: p.proto,
-                            exact: p.dims.iter().all(|d| d.len() == 1),
-                            sport: p.bbox.sport,
-                            dport: p.bbox.dport,
-                            in_iface: iface_key(rule.matches.in_iface),
-                            out_iface: iface_key(rule.matches.out_iface),
-                        },
-                        None => Hull::default(),
-                    })
-                    .collect()
-            })
-        });
-        let bounds = par_map(&filter_rules, |rules| {
-            [0, 1].map(|k| {
-                rules
-                    .iter()
-                    .map(|r| match &r[k] {
-                        Some(p) => Bounds {
-                            src: p.bbox.src,
-                            dst: p.bbox.dst,
-                        },
-                        None => Bounds::default(),
-                    })
-                    .collect()
-            })
-        });
-        let state_rules = scn
-            .filters
-            .iter()
-            .map(|f| {
-                [
-                    ConnState::New,
-                    ConnState::Established,
-                    ConnState::Related,
-                    ConnState::Invalid,
-                ]
-                .map(|state| {
-                    let mut bits = vec![0u64; f.rules.len().div_ceil(64)];
-                    for (ri, r) in f.rules.iter().enumerate() {
-                        if r.matches.state.is_none_or(|st| st.holds(state)) {
-                            bits[ri / 64] |= 1 << (ri % 64);
-                        }
-                    }
-                    bits
-                })
-            })
-            .collect();
-        let filter_index = par_map(&filter_rules, |rules| {
-            [
-                DstIndex::build(Fam::V4, rules),
-                DstIndex::build(Fam::V6, rules),
-            ]
-        });
+        let tables = par_map(&scn.filters, FilterTables::build);
+        let mut filter_rules = Vec::with_capacity(tables.len());
+        let mut hulls = Vec::with_capacity(tables.len());
+        let mut bounds = Vec::with_capacity(tables.len());
+        let mut state_rules = Vec::with_capacity(tables.len());
+        let mut filter_index = Vec::with_capacity(tables.len());
+        for t in tables {
+            filter_rules.push(t.rules);
+            hulls.push(t.hulls);
+            bounds.push(t.bounds);
+            state_rules.push(t.state_rules);
+            filter_index.push(t.index);
+        }
         let mut nat_cubes = super::fasthash::FastMap::default();
         let mut targets = Vec::new();
         let mut dnat_spaces = Vec::new();
@@ -1174,6 +1234,87 @@ impl<'s> Engine<'s> {
             e.groups.push(devs);
         }
         e
+    }
+
+    /// The same tables for another scenario (see [`Engine::with_filters_changed`]
+    /// and [`Parked`]).
+    fn rebind<'n>(self, scn: &'n Scenario) -> Engine<'n> {
+        Engine {
+            scn,
+            devices: self.devices,
+            filter_rules: self.filter_rules,
+            filter_index: self.filter_index,
+            hulls: self.hulls,
+            bounds: self.bounds,
+            state_rules: self.state_rules,
+            nat_cubes: self.nat_cubes,
+            own: self.own,
+            targets: self.targets,
+            dnat_spaces: self.dnat_spaces,
+            on_link: self.on_link,
+            on_link_reply: self.on_link_reply,
+            groups: self.groups,
+            group_of: self.group_of,
+            group_iv: self.group_iv,
+            group_own: self.group_own,
+            own_lists: self.own_lists,
+            rp_pass: self.rp_pass,
+            self_direct: self.self_direct,
+            martian_ok: self.martian_ok,
+            range_groups: self.range_groups,
+        }
+    }
+
+    /// Puts the engine aside without its scenario, to keep it beside the
+    /// scenario it was built for (see [`Parked::unpark`]).
+    pub fn park(self) -> Parked {
+        Parked(self.rebind(&NO_SCENARIO))
+    }
+
+    /// The engine of `new`, a scenario that differs from this engine's only
+    /// in the rules (policies, statefulness) of the filters `changed`: their
+    /// tables are compiled again, every other table is kept. Also the
+    /// network stand-ins whose groups of alike ranges changed (a rule's
+    /// addresses may tell ranges apart): walks that sent them may differ.
+    /// The result is the engine `Engine::new(new)` builds (the invariant the
+    /// incremental re-check rests on; see ARCHITECTURE.md).
+    pub fn with_filters_changed<'n>(
+        self,
+        new: &'n Scenario,
+        changed: &[FilterId],
+    ) -> (Engine<'n>, Vec<usize>) {
+        assert_eq!(self.scn.filters.len(), new.filters.len());
+        assert_eq!(self.scn.hosts.len(), new.hosts.len());
+        assert_eq!(self.scn.networks.len(), new.networks.len());
+        let mut e = self.rebind(new);
+        let tables = par_map(changed, |&f| FilterTables::build(new.filter(f)));
+        for (&f, t) in changed.iter().zip(tables) {
+            let i = f.index();
+            e.filter_rules[i] = t.rules;
+            e.hulls[i] = t.hulls;
+            e.bounds[i] = t.bounds;
+            e.state_rules[i] = t.state_rules;
+            e.filter_index[i] = t.index;
+        }
+        let mut moved = Vec::new();
+        if !changed.is_empty() {
+            // Only a stand-in with more than a few ranges has groups.
+            let devs: Vec<usize> = (0..e.devices.len())
+                .filter(|&d| {
+                    !e.devices[d].owned.is_empty() && e.own_lists[d].iter().any(|v| v.len() > 4)
+                })
+                .collect();
+            let again = par_map(&devs, |&d| {
+                [Fam::V4, Fam::V6].map(|fam| e.alike_ranges(d, fam))
+            });
+            for (d, g) in devs.into_iter().zip(again) {
+                if e.range_groups[d] != g {
+                    e.range_groups[d] = g;
+                    moved.push(d);
+                }
+            }
+        }
+        (e, moved)
     }
 
     /// Sources that start their journeys alike, grouped: hosts (not routers,
@@ -1442,6 +1583,7 @@ impl<'s> Engine<'s> {
             // A lone stand-in sends one range per group of alike ranges.
             let groups = match first {
                 Source::Network(_) if class.len() == 1 && !egress => {
+                    super::consulted::note_range_groups(dev);
                     self.range_groups[dev][usize::from(fam == Fam::V6)].as_slice()
                 }
                 _ => &[],
@@ -2083,6 +2225,7 @@ impl<'s> Engine<'s> {
             Hook::Output => host.output,
         };
         let Some(fid) = fid else { return vec![f] };
+        super::consulted::note_filter(fid);
         let filter = self.scn.filter(fid);
         if filter.stateful && matches!(state, ConnState::Established | ConnState::Related) {
             let step = self.step(
@@ -2095,6 +2238,27 @@ impl<'s> Engine<'s> {
             let mut f = f;
             f.path.push(step);
             return vec![f];
+        }
+        if super::consulted::active() {
+            // The packets that meet the rules, as they are here.
+            let mut seen: [Option<Cube>; 2] = [None, None];
+            for c in &f.space.0 {
+                let now = Cube {
+                    fam: c.fam,
+                    src: f.view.current(c, Dim::Src),
+                    dst: f.view.current(c, Dim::Dst),
+                    proto: c.proto,
+                    sport: narrow(f.view.current(c, Dim::Sport)),
+                    dport: narrow(f.view.current(c, Dim::Dport)),
+                };
+                match &mut seen[usize::from(c.fam == Fam::V6)] {
+                    Some(b) => super::consulted::hull(b, &now),
+                    slot => *slot = Some(now),
+                }
+            }
+            for b in seen.iter().flatten() {
+                super::consulted::note_packets(fid, f.reply, b);
+            }
         }
         let net = |i: Option<usize>| i.and_then(|i| host.interfaces.get(i)).map(|i| i.network);
         let (inn, outn) = (net(in_iface), net(out_iface));

@@ -2065,6 +2065,7 @@ impl<'s> Tracer<'s> {
             FilterHook::Forward => host.forward,
             FilterHook::Output => host.output,
         }?;
+        crate::analysis::consulted::note_filter(fid);
         let mut f: &'s Filter = self.scn.filter(fid);
         // A packet that never leaves the host (no interface either way: in on and
         // out by `lo`) meets what a rule set decides for `lo`.
@@ -2074,6 +2075,22 @@ impl<'s> Tracer<'s> {
             }
         }
         let input = self.match_input(pkt, in_iface, out_iface, dev, state);
+        if crate::analysis::consulted::active() {
+            use crate::analysis::space::{addr_u128, proto_bit, Cube, Fam};
+            let (src, dst) = (addr_u128(input.src), addr_u128(input.dst));
+            crate::analysis::consulted::note_packets(
+                fid,
+                self.direction == Direction::Reply,
+                &Cube {
+                    fam: Fam::of(input.src),
+                    src: (src, src),
+                    dst: (dst, dst),
+                    proto: proto_bit(input.proto),
+                    sport: (input.sport, input.sport),
+                    dport: (input.dport, input.dport),
+                },
+            );
+        }
         let decision = filter::evaluate(f, &input);
         let name = self.dev_name(dev);
         let hook_name = hook.name();

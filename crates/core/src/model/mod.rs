@@ -81,7 +81,7 @@ id_type!(FilterId);
 id_type!(ViewId);
 
 /// A whole scenario after loading (and after applying a variant, if one was asked for).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Scenario {
     pub name: String,
     pub about: String,
@@ -152,7 +152,7 @@ pub enum Trust {
 }
 
 /// A layer-2 segment: every interface on it can reach every other directly.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Network {
     pub name: String,
     pub prefixes: Vec<IpNet>,
@@ -178,7 +178,7 @@ pub enum RpFilter {
     Strict,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Interface {
     pub network: NetworkId,
     pub addrs: Vec<IpAddr>,
@@ -204,7 +204,7 @@ pub enum RouteOrigin {
     Declared(Origin),
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Route {
     pub dest: IpNet,
     /// Addresses inside `dest` this route does not cover: a catch-all network's
@@ -224,7 +224,7 @@ pub struct TlsServer {
     pub client_ca: Option<String>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Socket {
     pub proto: Proto,
     pub port: u16,
@@ -289,7 +289,7 @@ pub enum ForwardedFor {
     Strip,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum ProxyMode {
     /// Goes wherever the client asks, if the destination is allowed.
     Forward { allow: Vec<ProxyAllow> },
@@ -297,7 +297,7 @@ pub enum ProxyMode {
     Reverse { upstream: HostId, port: u16 },
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ProxyAllow {
     pub dst: AddrSet,
     pub ports: PortSet,
@@ -305,7 +305,7 @@ pub struct ProxyAllow {
     pub origin: Origin,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Proxy {
     pub port: u16,
     pub mode: ProxyMode,
@@ -313,7 +313,7 @@ pub struct Proxy {
     pub origin: Origin,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Host {
     pub name: String,
     pub about: String,
@@ -340,7 +340,7 @@ pub struct Host {
 /// A host's filters given as a real rule set (`ruleset:`): the file's text, kept
 /// so that the lab can load it into the host's namespace as it is, and the kernel
 /// name of each of the host's interfaces.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct HostRuleset {
     /// The file as the scenario names it.
     pub file: String,
@@ -373,7 +373,7 @@ impl Host {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Filter {
     pub name: String,
     /// Lets packets of known connections (established, related) through before any
@@ -410,14 +410,14 @@ pub enum RecordData {
     Cname { target: String },
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct DnsRecord {
     pub name: String,
     pub data: RecordData,
     pub origin: Origin,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct DnsView {
     pub name: String,
     pub records: Vec<DnsRecord>,
@@ -513,7 +513,7 @@ impl ExpectKind {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Expectation {
     pub text: String,
     #[serde(flatten)]
@@ -521,7 +521,7 @@ pub struct Expectation {
     pub origin: Origin,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct VariantInfo {
     pub name: String,
     pub why: String,

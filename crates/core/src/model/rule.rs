@@ -204,7 +204,7 @@ impl Match {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Rule {
     pub action: Action,
     pub reject_with: RejectWith,
@@ -291,7 +291,7 @@ pub enum NatKind {
     Masquerade,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct NatRule {
     pub kind: NatKind,
     pub matches: Match,

@@ -15,7 +15,7 @@ use super::{HostId, NetworkId, Origin, Place};
 pub const MICROS: u64 = 1_000_000;
 
 /// The whole section.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Traffic {
     /// How long a run lasts unless `--seconds` says otherwise.
     pub seconds: u32,
