@@ -671,7 +671,7 @@ fn class_triples(m: &Value) -> BTreeSet<(String, String, u64)> {
             .iter()
             .map(|x| x.as_u64().unwrap())
             .collect();
-        assert!(r.len() % 2 == 0 && s.len() % 2 == 0, "{k}");
+        assert!(r.len().is_multiple_of(2) && s.len().is_multiple_of(2), "{k}");
         for span in r.chunks(2) {
             assert!(span[0] <= span[1], "{k}");
             for row in span[0]..=span[1] {
