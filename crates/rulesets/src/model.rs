@@ -1135,19 +1135,17 @@ impl Ruleset {
 
     fn eval(&self, packet: &Packet, use_accel: bool) -> Decision {
         let (fam, src) = addr_key(packet.src);
-        // 5-tuple header for accelerated chains: IPv4 with both ports only.
-        let header = match (
-            use_accel,
-            packet.src,
-            packet.dst,
-            packet.sport,
-            packet.dport,
-        ) {
-            (true, IpAddr::V4(s), IpAddr::V4(d), Some(sp), Some(dp)) => Some(Header {
+        // 5-tuple header for accelerated chains (IPv4 only). A port the packet does not
+        // have is 0 there: the classifier's first match is then a lower bound of the
+        // chain's, which the scan goes on from (a rule that matches a packet without
+        // ports has no port condition, so its box holds port 0 too; one that has a port
+        // condition with 0 in it may come first, and its conditions then fail it).
+        let header = match (use_accel, packet.src, packet.dst) {
+            (true, IpAddr::V4(s), IpAddr::V4(d)) => Some(Header {
                 src: u32::from(s),
                 dst: u32::from(d),
-                sport: sp,
-                dport: dp,
+                sport: packet.sport.unwrap_or(0),
+                dport: packet.dport.unwrap_or(0),
                 proto: packet.protocol,
             }),
             _ => None,
