@@ -478,8 +478,8 @@ const STRICT_REPORTED: usize = 20;
 
 /// One decision as a line of text (and its tie note), as `filter` prints it.
 fn text_decision(rules: &pathproof_rulesets::Ruleset, line: &Line<'_>, out: &mut Vec<u8>) {
-    let d = rules.evaluate(&line.packet);
-    out.extend_from_slice(d.render_line().as_bytes());
+    let d = rules.evaluate_verdict(&line.packet);
+    let _ = d.write_line(&mut Bytes(out));
     out.push(b'\t');
     out.extend_from_slice(line.text.as_bytes());
     out.push(b'\n');
@@ -487,6 +487,16 @@ fn text_decision(rules: &pathproof_rulesets::Ruleset, line: &Line<'_>, out: &mut
         out.extend_from_slice(b"  ");
         out.extend_from_slice(t.as_bytes());
         out.push(b'\n');
+    }
+}
+
+/// Text written to the end of a byte buffer.
+struct Bytes<'a>(&'a mut Vec<u8>);
+
+impl std::fmt::Write for Bytes<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0.extend_from_slice(s.as_bytes());
+        Ok(())
     }
 }
 

@@ -57,7 +57,27 @@ struct Tok<'a> {
 }
 
 fn split_ws(line: &str) -> Vec<Tok<'_>> {
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(8);
+    if line.is_ascii() {
+        // Columns are bytes.
+        let b = line.as_bytes();
+        let mut i = 0;
+        while i < b.len() {
+            if b[i].is_ascii_whitespace() || b[i] == 0x0b {
+                i += 1;
+                continue;
+            }
+            let start = i;
+            while i < b.len() && !(b[i].is_ascii_whitespace() || b[i] == 0x0b) {
+                i += 1;
+            }
+            out.push(Tok {
+                text: &line[start..i],
+                col: start + 1,
+            });
+        }
+        return out;
+    }
     let mut start: Option<(usize, usize)> = None; // (byte, col)
     for (col0, (b, ch)) in line.char_indices().enumerate() {
         if ch.is_whitespace() {
@@ -101,7 +121,7 @@ fn parse_endpoint(t: &Tok<'_>) -> Result<(IpAddr, Option<u16>), ParseError> {
             return Err(err(format!("expected `:PORT` after `]`, got {after:?}")));
         };
         (IpAddr::V6(a), port)
-    } else if s.matches(':').count() > 1 {
+    } else if s.bytes().filter(|&b| b == b':').count() > 1 {
         let a: Ipv6Addr = s.parse().map_err(|_| {
             err(format!(
                 "expected an IPv6 address (use [ADDR]:PORT for a port), got {s:?}"
@@ -138,8 +158,8 @@ fn parse_endpoint(t: &Tok<'_>) -> Result<(IpAddr, Option<u16>), ParseError> {
 /// each at most once. Ports are only allowed for port-carrying protocols (tcp, udp, ...).
 pub fn parse_packet(line: &str) -> Result<Packet, ParseError> {
     let toks = split_ws(line);
-    let end_col = line.chars().count() + 1;
-    let at = |i: usize| toks.get(i).map_or(end_col, |t| t.col);
+    let end_col = || line.chars().count() + 1;
+    let at = |i: usize| toks.get(i).map_or_else(end_col, |t| t.col);
     let Some(pt) = toks.first() else {
         return Err(ParseError::new(
             1,
@@ -212,7 +232,7 @@ pub fn parse_packet(line: &str) -> Result<Packet, ParseError> {
         let Some(val) = toks.get(i + 1) else {
             return Err(ParseError::new(
                 1,
-                end_col,
+                end_col(),
                 format!("expected a value after {:?}", kw.text),
             ));
         };
