@@ -916,6 +916,9 @@ struct Ctx<'a> {
     dst: u128,
     hook: Hook,
     header: Option<Header>,
+    /// `header` has the packet's own ports: an accelerated chain's classifier gives its
+    /// first matching rule, not a lower bound.
+    exact: bool,
     /// Record the path (false: the path stays empty).
     record: bool,
 }
@@ -1202,6 +1205,8 @@ impl Ruleset {
         // chain's, which the scan goes on from (a rule that matches a packet without
         // ports has no port condition, so its box holds port 0 too; one that has a port
         // condition with 0 in it may come first, and its conditions then fail it).
+        // With both ports the classifier's first match is the chain's (see `rule5_of`).
+        let exact = packet.sport.is_some() && packet.dport.is_some();
         let header = match (use_accel, packet.src, packet.dst) {
             (true, IpAddr::V4(s), IpAddr::V4(d)) => Some(Header {
                 src: u32::from(s),
@@ -1225,6 +1230,7 @@ impl Ruleset {
                 dst,
                 hook,
                 header,
+                exact,
                 record,
             };
             for (k, &b) in bases.iter().enumerate() {
@@ -1350,6 +1356,9 @@ impl Ruleset {
         let limit: u64 = 10_000_000;
         // just entered `cur` at rule 0: an accelerated chain skips to its first match
         let mut fresh = true;
+        // The rule `i` is known to match (the classifier found it with the packet's own
+        // ports): its conditions need not be read again.
+        let mut known = false;
         loop {
             steps += 1;
             if steps > limit {
@@ -1358,7 +1367,10 @@ impl Ruleset {
             if fresh {
                 fresh = false;
                 if let (Some(h), Some(Some(a))) = (&x.header, self.accel.get(cur)) {
-                    i = a.0.classify(h).unwrap_or(usize::MAX);
+                    match a.0.classify(h) {
+                        Some(k) => (i, known) = (k, x.exact),
+                        None => i = usize::MAX,
+                    }
                 }
             }
             let chain = &self.chains[cur];
@@ -1384,8 +1396,10 @@ impl Ruleset {
             // The map (and element) whose verdict is `action`.
             let mut from_map: Option<(&Vmap, &MapElem)> = None;
             let mut matched = true;
+            let skip_conds = std::mem::take(&mut known);
             for item in &rule.items {
                 match item {
+                    Item::Cond(_) if skip_conds => {}
                     Item::Cond(c) => {
                         if !eval_cond(c, x) {
                             matched = false;

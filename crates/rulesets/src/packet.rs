@@ -34,6 +34,16 @@ pub(crate) fn has_ports(proto: u8) -> bool {
 
 /// Protocol names accepted by iptables `-p`, nft and packet lines.
 pub(crate) fn proto_number(name: &str) -> Option<u8> {
+    // The usual spellings first, without a lower-cased copy.
+    match name {
+        "tcp" => return Some(6),
+        "udp" => return Some(17),
+        "icmp" => return Some(1),
+        _ => {}
+    }
+    if name.bytes().all(|b| b.is_ascii_digit()) {
+        return name.parse::<u8>().ok();
+    }
     let n = name.to_ascii_lowercase();
     Some(match n.as_str() {
         "tcp" => 6,
