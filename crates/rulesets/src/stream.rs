@@ -292,9 +292,7 @@ pub fn read_line(number: usize, raw: &[u8]) -> Result<Option<Line<'_>>, BadLine>
         Ok(s) => s,
         Err(e) => {
             let ok = e.valid_up_to();
-            let column = std::str::from_utf8(&raw[..ok])
-                .map_or(ok, |s| s.chars().count())
-                + 1;
+            let column = std::str::from_utf8(&raw[..ok]).map_or(ok, |s| s.chars().count()) + 1;
             return Err(BadLine {
                 line: number,
                 column,

@@ -145,7 +145,11 @@ fn line(g: &mut SplitMix64, bad: bool) -> String {
             ("hook", &["input", "forward", "output"][..]),
         ] {
             if g.range(0, 4) == 0 {
-                let _ = write!(l, " {kw} {}", vals[g.range(0, vals.len() as u64 - 1) as usize]);
+                let _ = write!(
+                    l,
+                    " {kw} {}",
+                    vals[g.range(0, vals.len() as u64 - 1) as usize]
+                );
             }
         }
     }
@@ -297,10 +301,7 @@ fn not_utf8_and_too_long_lines_are_bad_lines() {
         &emit,
     )
     .unwrap();
-    assert_eq!(
-        o.bad.iter().map(|b| b.line).collect::<Vec<_>>(),
-        vec![2, 4]
-    );
+    assert_eq!(o.bad.iter().map(|b| b.line).collect::<Vec<_>>(), vec![2, 4]);
     // Exactly `max_line` bytes is not too long.
     let ok = format!("{:<99}\n", "tcp 10.0.0.1:1 -> 10.0.0.2:2");
     let mut out = Vec::new();
