@@ -194,6 +194,8 @@ fn streamed_json_is_the_whole_document() {
 
 /// Peak resident memory (KiB) of `pathproof ARGS` run to the end, its output thrown
 /// away; from the child's own rusage (wait4), not from timing.
+// The child is reaped by wait4, which clippy does not see.
+#[allow(clippy::zombie_processes)]
 fn peak_kib(args: &[&str]) -> i64 {
     use std::os::unix::process::ExitStatusExt;
     let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("pathproof"))

@@ -51,7 +51,11 @@ fn rule_line(r: &Rule5, i: usize) -> String {
         }
     }
     // Alternate the verdicts so that the first match matters.
-    s.push_str(if i % 3 == 0 { " -j DROP" } else { " -j ACCEPT" });
+    s.push_str(if i.is_multiple_of(3) {
+        " -j DROP"
+    } else {
+        " -j ACCEPT"
+    });
     s
 }
 
