@@ -618,7 +618,14 @@ pub fn run_stream(
     }
     let mut notes: Vec<&String> = rules.notes().iter().collect();
     notes.sort();
+    // A packet's JSON is some 20 times its line: chunks of an eighth of the size keep
+    // the chunks' output (what the queues hold) near the text's.
+    let json_options = StreamOptions {
+        chunk_bytes: (options.chunk_bytes / 8).max(1),
+        ..options.clone()
+    };
     let outcome = if json_out {
+        let options = &json_options;
         let (head, tail) = json_frame(ruleset_path, &notes);
         if let Err(e) = out.write_all(head.as_bytes()) {
             return io(e);
