@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::fmt::Write;
 
 use pathproof_rulesets::capture::{CaptureError, CaptureOptions, CaptureReader};
+use pathproof_rulesets::stream::{self, BadLine, Line, Mode, StreamError, StreamOptions};
 use pathproof_rulesets::{parse_packet, parse_ruleset, DecidedBy, Decision, Step, TieNote, Via};
 use serde_json::{json, Value};
 
@@ -102,49 +103,11 @@ fn decision_json(packet: &str, line: usize, d: &Decision) -> Value {
     })
 }
 
-/// Runs the command; returns what to print.
-pub fn run(
-    ruleset_path: &str,
-    packet: Option<&str>,
-    packets_path: Option<&str>,
-    json_out: bool,
-) -> Result<String, InputError> {
-    let text = read(ruleset_path, "rule set")?;
-    let rules = parse_ruleset(&text).map_err(|errors| {
-        let mut s = format!(
-            "error: {ruleset_path} has {} problem{}\n",
-            errors.len(),
-            if errors.len() == 1 { "" } else { "s" }
-        );
-        for e in errors {
-            let _ = writeln!(
-                s,
-                "{ruleset_path}:{}:{}: {}",
-                e.line,
-                e.column,
-                crate::diagnostics::clip(&e.message)
-            );
-        }
-        InputError(s)
-    })?;
-    let (lines, source): (Vec<(usize, String)>, String) = match (packet, packets_path) {
-        (Some(p), None) => (vec![(1, p.to_string())], "--packet".to_string()),
-        (None, Some(f)) => {
-            let t = read(f, "packet file")?;
-            let lines = t
-                .lines()
-                .enumerate()
-                .map(|(i, l)| (i + 1, l.trim().to_string()))
-                .filter(|(_, l)| !l.is_empty() && !l.starts_with('#'))
-                .collect();
-            (lines, f.to_string())
-        }
-        _ => {
-            return Err(InputError(
-                "error: give exactly one of --packet \"...\" or --packets FILE\n".into(),
-            ))
-        }
-    };
+/// `pathproof filter RULESET --packet "..."`: one packet; returns what to print.
+pub fn run(ruleset_path: &str, packet: &str, json_out: bool) -> Result<String, InputError> {
+    let rules = ruleset(ruleset_path)?;
+    let lines = [(1usize, packet.to_string())];
+    let source = "--packet";
     let mut parsed = Vec::new();
     let mut problems = String::new();
     for (n, l) in &lines {
@@ -163,7 +126,7 @@ pub fn run(
     if !problems.is_empty() {
         let mut msg = String::from("error: some packets could not be read\n");
         msg.push_str(&problems);
-        msg.push_str("  help: a packet is PROTO SRC[:PORT] -> DST[:PORT] [in IFACE] [out IFACE] [state new|established|related|invalid] [hook input|forward|output]\n");
+        msg.push_str(PACKET_HELP);
         return Err(InputError(msg));
     }
     let mut out = String::new();
@@ -496,4 +459,219 @@ pub fn run_pcap_diff(
         s
     };
     out.write_all(text.as_bytes()).or_else(io)
+}
+
+/// The help line under a bad packet line.
+const PACKET_HELP: &str = "  help: a packet is PROTO SRC[:PORT] -> DST[:PORT] [in IFACE] [out IFACE] [state new|established|related|invalid] [hook input|forward|output]\n";
+
+/// How `filter --packets` meets a line that is not a packet.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum BadLines {
+    /// Decide and print every packet before it, then stop, say where and exit 2.
+    Stop,
+    /// Read the whole file first; print nothing unless every line is good.
+    Strict,
+}
+
+/// The most bad lines `--strict` lists.
+const STRICT_REPORTED: usize = 20;
+
+/// One decision as a line of text (and its tie note), as `filter` prints it.
+fn text_decision(rules: &pathproof_rulesets::Ruleset, line: &Line<'_>, out: &mut Vec<u8>) {
+    let d = rules.evaluate_verdict(&line.packet);
+    let _ = d.write_line(&mut Bytes(out));
+    out.push(b'\t');
+    out.extend_from_slice(line.text.as_bytes());
+    out.push(b'\n');
+    if let Some(t) = d.render_tie() {
+        out.extend_from_slice(b"  ");
+        out.extend_from_slice(t.as_bytes());
+        out.push(b'\n');
+    }
+}
+
+/// Text written to the end of a byte buffer.
+struct Bytes<'a>(&'a mut Vec<u8>);
+
+impl std::fmt::Write for Bytes<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0.extend_from_slice(s.as_bytes());
+        Ok(())
+    }
+}
+
+/// One decision as an element of the JSON document's `results`, as
+/// `serde_json::to_string_pretty` writes it two levels in, after `,`: the first
+/// element's comma is dropped by [`DropFirstComma`].
+fn json_decision(rules: &pathproof_rulesets::Ruleset, line: &Line<'_>, out: &mut Vec<u8>) {
+    let d = rules.evaluate(&line.packet);
+    let v = decision_json(line.text, line.number, &d);
+    let s = serde_json::to_string_pretty(&v).expect("plain values serialise");
+    out.extend_from_slice(b",\n    ");
+    // JSON strings hold no raw newline: every newline is between tokens.
+    for (i, part) in s.split('\n').enumerate() {
+        if i > 0 {
+            out.extend_from_slice(b"\n    ");
+        }
+        out.extend_from_slice(part.as_bytes());
+    }
+}
+
+/// Writes through, without the first byte written (the comma before the first
+/// JSON result).
+struct DropFirstComma<'a> {
+    inner: &'a mut dyn std::io::Write,
+    first: bool,
+}
+
+impl std::io::Write for DropFirstComma<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.first && !buf.is_empty() {
+            self.inner.write_all(&buf[1..])?;
+            self.first = false;
+            return Ok(buf.len());
+        }
+        self.inner.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// The JSON document around the results: everything before the first result and
+/// everything after the last, as `to_string_pretty` writes the whole document
+/// (the key order is serde_json's).
+fn json_frame(ruleset_path: &str, notes: &[&String]) -> (String, String) {
+    const MARK: &str = "\u{1}results\u{1}";
+    let v = json!({ "ruleset": ruleset_path, "notes": notes, "results": [MARK] });
+    let s = serde_json::to_string_pretty(&v).expect("plain values serialise");
+    let mark = serde_json::to_string(MARK).expect("a string");
+    let at = s.find(&mark).expect("the mark is in the document");
+    let head = s[..at].trim_end_matches([' ', '\n']).to_string();
+    let mut tail = s[at + mark.len()..]
+        .trim_start_matches([' ', '\n'])
+        .to_string();
+    tail.push('\n');
+    (head, tail)
+}
+
+/// `pathproof filter RULESET --packets FILE`: the file's packets read, decided and
+/// written in chunks on every core, in the file's order; memory does not grow with
+/// the file. What a bad line does is `bad`'s to say.
+pub fn run_stream(
+    ruleset_path: &str,
+    packets_path: &str,
+    json_out: bool,
+    bad: BadLines,
+    options: &StreamOptions,
+    out: &mut dyn std::io::Write,
+) -> Result<(), InputError> {
+    let rules = ruleset(ruleset_path)?;
+    let open = || {
+        std::fs::File::open(packets_path).map_err(|e| {
+            InputError(format!(
+                "error: cannot read packet file {packets_path}: {e}\n"
+            ))
+        })
+    };
+    let read_error = |e: StreamError| match e {
+        StreamError::Read(e) => InputError(format!(
+            "error: cannot read packet file {packets_path}: {e}\n"
+        )),
+        StreamError::Write(e) => InputError(format!("error: cannot write the output: {e}\n")),
+    };
+    let report = |b: &BadLine| {
+        format!(
+            "{packets_path}:{}:{}: {}\n",
+            b.line,
+            b.column,
+            crate::diagnostics::clip(&b.message)
+        )
+    };
+    if bad == BadLines::Strict {
+        let o = stream::run(
+            open()?,
+            &mut std::io::sink(),
+            options,
+            Mode::Validate {
+                max_reported: STRICT_REPORTED,
+            },
+            &|_: &Line<'_>, _: &mut Vec<u8>| {},
+        )
+        .map_err(read_error)?;
+        if o.bad_lines > 0 {
+            let mut msg = format!(
+                "error: {} line{} of {packets_path} {} not a packet; nothing was decided (--strict)\n",
+                o.bad_lines,
+                if o.bad_lines == 1 { "" } else { "s" },
+                if o.bad_lines == 1 { "is" } else { "are" },
+            );
+            for b in &o.bad {
+                msg.push_str(&report(b));
+            }
+            if o.bad_lines > o.bad.len() as u64 {
+                let _ = writeln!(msg, "... and {} more", o.bad_lines - o.bad.len() as u64);
+            }
+            msg.push_str(PACKET_HELP);
+            return Err(InputError(msg));
+        }
+    }
+    let mut notes: Vec<&String> = rules.notes().iter().collect();
+    notes.sort();
+    // A packet's JSON is some 20 times its line: chunks of an eighth of the size keep
+    // the chunks' output (what the queues hold) near the text's.
+    let json_options = StreamOptions {
+        chunk_bytes: (options.chunk_bytes / 8).max(1),
+        ..options.clone()
+    };
+    let outcome = if json_out {
+        let options = &json_options;
+        let (head, tail) = json_frame(ruleset_path, &notes);
+        if let Err(e) = out.write_all(head.as_bytes()) {
+            return io(e);
+        }
+        let emit = |l: &Line<'_>, o: &mut Vec<u8>| json_decision(&rules, l, o);
+        let mut w = DropFirstComma {
+            inner: &mut *out,
+            first: true,
+        };
+        let o = stream::run(open()?, &mut w, options, Mode::Decide, &emit).map_err(read_error)?;
+        if o.closed {
+            return Ok(());
+        }
+        let end = if o.packets > 0 { "\n  " } else { "" };
+        if let Err(e) = write!(out, "{end}{tail}") {
+            return io(e);
+        }
+        o
+    } else {
+        let emit = |l: &Line<'_>, o: &mut Vec<u8>| text_decision(&rules, l, o);
+        let o = stream::run(open()?, out, options, Mode::Decide, &emit).map_err(read_error)?;
+        if o.closed {
+            return Ok(());
+        }
+        let mut s = String::new();
+        for n in notes {
+            let _ = writeln!(s, "# note: {n}");
+        }
+        if let Err(e) = out.write_all(s.as_bytes()) {
+            return io(e);
+        }
+        o
+    };
+    match outcome.bad.first() {
+        None => Ok(()),
+        Some(b) => {
+            let mut msg = format!(
+                "error: {packets_path}: line {} is not a packet; the {} packet{} before it {} decided above, none after it\n",
+                b.line,
+                outcome.packets,
+                if outcome.packets == 1 { "" } else { "s" },
+                if outcome.packets == 1 { "is" } else { "are" },
+            );
+            msg.push_str(&report(b));
+            msg.push_str(PACKET_HELP);
+            Err(InputError(msg))
+        }
+    }
 }

@@ -63,9 +63,17 @@ enum Command {
         /// One packet: `PROTO SRC[:PORT] -> DST[:PORT] [in IFACE] [out IFACE] [state S] [hook H]`.
         #[arg(long, conflicts_with_all = ["packets", "pcap"])]
         packet: Option<String>,
-        /// A file of packets, one per line (blank lines and `#` comments are skipped).
+        /// A file of packets, one per line (blank lines and `#` comments are skipped),
+        /// read, decided and printed in chunks on every core, in the file's order, in
+        /// memory that does not grow with the file. At a line that is not a packet the
+        /// command stops: the packets before it are printed, the line is reported
+        /// (FILE:LINE:COLUMN and what was expected) and the exit code is 2.
         #[arg(long, conflicts_with = "pcap")]
         packets: Option<String>,
+        /// With --packets: read the whole file first, and print nothing (exit 2, every
+        /// bad line reported, up to 20) unless every line is a packet or blank or a comment.
+        #[arg(long, requires = "packets")]
+        strict: bool,
         /// A capture (pcap or pcapng): every packet, with the conntrack state the capture gives it.
         #[arg(long, value_name = "FILE")]
         pcap: Option<String>,
@@ -368,20 +376,43 @@ fn run(cli: Cli) -> Result<ExitCode, InputError> {
         }
         Command::Filter {
             ruleset,
-            packet,
-            packets,
+            packets: Some(packets),
+            strict,
             format,
             ..
         } => {
-            let out = filter_cmd::run(
+            let bad = if strict {
+                filter_cmd::BadLines::Strict
+            } else {
+                filter_cmd::BadLines::Stop
+            };
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::with_capacity(256 * 1024, stdout.lock());
+            let r = filter_cmd::run_stream(
                 &ruleset,
-                packet.as_deref(),
-                packets.as_deref(),
+                &packets,
                 matches!(format, ListFormat::Json),
-            )?;
+                bad,
+                &pathproof_rulesets::stream::StreamOptions::default(),
+                &mut out,
+            );
+            written(std::io::Write::flush(&mut out));
+            r?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Filter {
+            ruleset,
+            packet: Some(packet),
+            format,
+            ..
+        } => {
+            let out = filter_cmd::run(&ruleset, &packet, matches!(format, ListFormat::Json))?;
             emit(&out);
             Ok(ExitCode::SUCCESS)
         }
+        Command::Filter { .. } => Err(InputError(
+            "error: give exactly one of --packet \"...\" or --packets FILE\n".into(),
+        )),
         Command::Reach {
             scenario,
             from,

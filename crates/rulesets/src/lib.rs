@@ -19,6 +19,7 @@ mod iptables;
 mod model;
 mod nft;
 mod packet;
+pub mod stream;
 
 pub use error::ParseError;
 pub use model::{

@@ -555,6 +555,9 @@ pub struct Ruleset {
     /// Per chain: a [`FastClassifier`] over its rules when the chain is long and uses only
     /// 5-tuple matches (see [`accel_for`]).
     accel: Vec<Option<Accel>>,
+    /// Per hook (in [`Hook`]'s order) and family (V4, V6): the base chains that see the
+    /// packet there, in the order they run.
+    bases: Vec<Vec<usize>>,
 }
 
 /// Chains with at least this many rules get a [`FastClassifier`] ...
@@ -723,8 +726,15 @@ impl DecidedBy {
     /// packet's hooks`; a map element adds itself: `` (element `443 : drop`, line 6 of map
     /// ports)``.
     pub fn render(&self) -> String {
+        let mut s = String::new();
+        let _ = self.write_render(&mut s);
+        s
+    }
+
+    /// [`DecidedBy::render`], written to `w`.
+    pub fn write_render<W: fmt::Write + ?Sized>(&self, w: &mut W) -> fmt::Result {
         match self {
-            DecidedBy::Rule { line, text } => format!("line {line}: {text}"),
+            DecidedBy::Rule { line, text } => write!(w, "line {line}: {text}"),
             DecidedBy::MapElement {
                 line,
                 text,
@@ -732,17 +742,18 @@ impl DecidedBy {
                 element_line,
                 element,
             } => {
-                let at = match map {
-                    Some(m) => format!(", line {element_line} of map {m}"),
-                    None if element_line != line => format!(", line {element_line}"),
-                    None => String::new(),
-                };
-                format!("line {line}: {text} (element `{element}`{at})")
+                write!(w, "line {line}: {text} (element `{element}`")?;
+                match map {
+                    Some(m) => write!(w, ", line {element_line} of map {m}")?,
+                    None if element_line != line => write!(w, ", line {element_line}")?,
+                    None => {}
+                }
+                w.write_str(")")
             }
             DecidedBy::Policy { table, chain, line } => {
-                format!("line {line}: policy of chain {chain} (table {table})")
+                write!(w, "line {line}: policy of chain {chain} (table {table})")
             }
-            DecidedBy::NoBaseChain => "no base chain on the packet's hooks".to_string(),
+            DecidedBy::NoBaseChain => w.write_str("no base chain on the packet's hooks"),
         }
     }
 }
@@ -861,11 +872,21 @@ pub struct Decision {
 impl Decision {
     /// One-line human summary, e.g. `accept  line 12: -A INPUT -p tcp --dport 22 -j ACCEPT`.
     pub fn render_line(&self) -> String {
-        format!(
-            "{:<6}  {}",
-            self.verdict.to_string(),
-            self.decided_by.render()
-        )
+        let mut s = String::new();
+        let _ = self.write_line(&mut s);
+        s
+    }
+
+    /// [`Decision::render_line`], written to `w`.
+    pub fn write_line<W: fmt::Write + ?Sized>(&self, w: &mut W) -> fmt::Result {
+        let v = match self.verdict {
+            Verdict::Accept => "accept",
+            Verdict::Drop => "drop  ",
+            Verdict::Reject => "reject",
+        };
+        w.write_str(v)?;
+        w.write_str("  ")?;
+        self.decided_by.write_render(w)
     }
 
     /// The tie note in words, when there is one: which chains share the priority, and
@@ -895,6 +916,11 @@ struct Ctx<'a> {
     dst: u128,
     hook: Hook,
     header: Option<Header>,
+    /// `header` has the packet's own ports: an accelerated chain's classifier gives its
+    /// first matching rule, not a lower bound.
+    exact: bool,
+    /// Record the path (false: the path stays empty).
+    record: bool,
 }
 
 fn eval_cond(c: &Cond, x: &Ctx<'_>) -> bool {
@@ -1095,6 +1121,32 @@ impl Ruleset {
                 built += 1;
             }
         }
+        let mut bases = Vec::with_capacity(10);
+        for hook in [
+            Hook::Prerouting,
+            Hook::Input,
+            Hook::Forward,
+            Hook::Output,
+            Hook::Postrouting,
+        ] {
+            for fam in [Family::V4, Family::V6] {
+                let mut b: Vec<usize> = chains
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, c)| {
+                        c.base.as_ref().is_some_and(|b| b.hook == hook && !b.nat)
+                            && tables[c.table].family.sees(fam)
+                    })
+                    .map(|(i, _)| i)
+                    .collect();
+                // Equal priorities: the chain listed later runs first. `nft -f` registers
+                // base chains in the order of the text, and the kernel puts a new hook
+                // before the hooks of equal priority it already has.
+                let priority = |i: usize| chains[i].base.as_ref().map_or(0, |b| b.priority);
+                b.sort_by_key(|&i| (priority(i), std::cmp::Reverse(i)));
+                bases.push(b);
+            }
+        }
         Ruleset {
             format,
             tables,
@@ -1103,7 +1155,13 @@ impl Ruleset {
             notes,
             unmodelled,
             accel,
+            bases,
         }
+    }
+
+    /// The base chains that see a packet of family `fam` at `hook`, in the order they run.
+    fn filter_bases(&self, hook: Hook, fam: Family) -> &[usize] {
+        &self.bases[hook as usize * 2 + usize::from(fam == Family::V6)]
     }
 
     /// Number of chains evaluated with the [`FastClassifier`] (long chains whose rules
@@ -1115,7 +1173,7 @@ impl Ruleset {
     /// Like [`Ruleset::evaluate`] but always scanning rule by rule (the reference the
     /// accelerated path is tested against).
     pub fn evaluate_reference(&self, packet: &Packet) -> Decision {
-        self.eval(packet, false)
+        self.eval(packet, false, true)
     }
 
     /// Which format the rule set was read from.
@@ -1130,24 +1188,31 @@ impl Ruleset {
 
     /// Evaluate one packet. Deterministic, never panics.
     pub fn evaluate(&self, packet: &Packet) -> Decision {
-        self.eval(packet, true)
+        self.eval(packet, true, true)
     }
 
-    fn eval(&self, packet: &Packet, use_accel: bool) -> Decision {
+    /// [`Ruleset::evaluate`] without the path ([`Decision::path`] is empty): the
+    /// verdict, what decided it and the tie note, for a caller that shows only those
+    /// (`pathproof filter`'s text). Faster: no step is recorded.
+    pub fn evaluate_verdict(&self, packet: &Packet) -> Decision {
+        self.eval(packet, true, false)
+    }
+
+    fn eval(&self, packet: &Packet, use_accel: bool, record: bool) -> Decision {
         let (fam, src) = addr_key(packet.src);
-        // 5-tuple header for accelerated chains: IPv4 with both ports only.
-        let header = match (
-            use_accel,
-            packet.src,
-            packet.dst,
-            packet.sport,
-            packet.dport,
-        ) {
-            (true, IpAddr::V4(s), IpAddr::V4(d), Some(sp), Some(dp)) => Some(Header {
+        // 5-tuple header for accelerated chains (IPv4 only). A port the packet does not
+        // have is 0 there: the classifier's first match is then a lower bound of the
+        // chain's, which the scan goes on from (a rule that matches a packet without
+        // ports has no port condition, so its box holds port 0 too; one that has a port
+        // condition with 0 in it may come first, and its conditions then fail it).
+        // With both ports the classifier's first match is the chain's (see `rule5_of`).
+        let exact = packet.sport.is_some() && packet.dport.is_some();
+        let header = match (use_accel, packet.src, packet.dst) {
+            (true, IpAddr::V4(s), IpAddr::V4(d)) => Some(Header {
                 src: u32::from(s),
                 dst: u32::from(d),
-                sport: sp,
-                dport: dp,
+                sport: packet.sport.unwrap_or(0),
+                dport: packet.dport.unwrap_or(0),
                 proto: packet.protocol,
             }),
             _ => None,
@@ -1157,20 +1222,7 @@ impl Ruleset {
         let mut last: Option<DecidedBy> = None;
         let mut last_rule: Option<DecidedBy> = None;
         for &hook in packet.hook.traversal() {
-            let mut bases: Vec<usize> = self
-                .chains
-                .iter()
-                .enumerate()
-                .filter(|(_, c)| {
-                    c.base.as_ref().is_some_and(|b| b.hook == hook && !b.nat)
-                        && self.tables[c.table].family.sees(fam)
-                })
-                .map(|(i, _)| i)
-                .collect();
-            // Equal priorities: the chain listed later runs first. `nft -f` registers
-            // base chains in the order of the text, and the kernel puts a new hook
-            // before the hooks of equal priority it already has.
-            bases.sort_by_key(|&i| (self.priority(i), std::cmp::Reverse(i)));
+            let bases = self.filter_bases(hook, fam);
             let ctx = Ctx {
                 pkt: packet,
                 fam,
@@ -1178,11 +1230,13 @@ impl Ruleset {
                 dst,
                 hook,
                 header,
+                exact,
+                record,
             };
             for (k, &b) in bases.iter().enumerate() {
                 let ChainOutcome::Verdict(v, by) = self.run_base(b, &ctx, &mut path);
                 if v != Verdict::Accept {
-                    let tie = self.tie_note(&bases, k, v, &ctx);
+                    let tie = self.tie_note(bases, k, v, &ctx);
                     return Decision {
                         verdict: v,
                         decided_by: by,
@@ -1191,10 +1245,12 @@ impl Ruleset {
                     };
                 }
                 let c = &self.chains[b];
-                path.push(Step::Accepted {
-                    table: self.tables[c.table].name.clone(),
-                    chain: c.name.clone(),
-                });
+                if record {
+                    path.push(Step::Accepted {
+                        table: self.tables[c.table].name.clone(),
+                        chain: c.name.clone(),
+                    });
+                }
                 if matches!(by, DecidedBy::Rule { .. } | DecidedBy::MapElement { .. }) {
                     last_rule = Some(by);
                 } else {
@@ -1265,7 +1321,10 @@ impl Ruleset {
         None
     }
 
-    fn enter(&self, ci: usize, via: Via, path: &mut Vec<Step>) {
+    fn enter(&self, ci: usize, via: Via, x: &Ctx<'_>, path: &mut Vec<Step>) {
+        if !x.record {
+            return;
+        }
         let c = &self.chains[ci];
         path.push(Step::Enter {
             table: self.tables[c.table].name.clone(),
@@ -1288,7 +1347,7 @@ impl Ruleset {
                 },
             )
         };
-        self.enter(base, Via::Hook(x.hook), path);
+        self.enter(base, Via::Hook(x.hook), x, path);
         // Jump stack of (chain, next rule index). Loops are rejected at parse time;
         // the step bound is a belt-and-braces guarantee of termination.
         let mut stack: Vec<(usize, usize)> = Vec::new();
@@ -1297,6 +1356,9 @@ impl Ruleset {
         let limit: u64 = 10_000_000;
         // just entered `cur` at rule 0: an accelerated chain skips to its first match
         let mut fresh = true;
+        // The rule `i` is known to match (the classifier found it with the packet's own
+        // ports): its conditions need not be read again.
+        let mut known = false;
         loop {
             steps += 1;
             if steps > limit {
@@ -1305,7 +1367,10 @@ impl Ruleset {
             if fresh {
                 fresh = false;
                 if let (Some(h), Some(Some(a))) = (&x.header, self.accel.get(cur)) {
-                    i = a.0.classify(h).unwrap_or(usize::MAX);
+                    match a.0.classify(h) {
+                        Some(k) => (i, known) = (k, x.exact),
+                        None => i = usize::MAX,
+                    }
                 }
             }
             let chain = &self.chains[cur];
@@ -1314,10 +1379,12 @@ impl Ruleset {
                 match stack.pop() {
                     None => return policy(self),
                     Some((c, n)) => {
-                        path.push(Step::Return {
-                            chain: chain.name.clone(),
-                            line: None,
-                        });
+                        if x.record {
+                            path.push(Step::Return {
+                                chain: chain.name.clone(),
+                                line: None,
+                            });
+                        }
                         cur = c;
                         i = n;
                         continue;
@@ -1329,16 +1396,19 @@ impl Ruleset {
             // The map (and element) whose verdict is `action`.
             let mut from_map: Option<(&Vmap, &MapElem)> = None;
             let mut matched = true;
+            let skip_conds = std::mem::take(&mut known);
             for item in &rule.items {
                 match item {
+                    Item::Cond(_) if skip_conds => {}
                     Item::Cond(c) => {
                         if !eval_cond(c, x) {
                             matched = false;
                             break;
                         }
                     }
-                    Item::Log => path.push(Step::Log { line: rule.line }),
-                    Item::Counter => path.push(Step::Counter { line: rule.line }),
+                    Item::Log if x.record => path.push(Step::Log { line: rule.line }),
+                    Item::Counter if x.record => path.push(Step::Counter { line: rule.line }),
+                    Item::Log | Item::Counter => {}
                     Item::Verdict(a) => {
                         action = Some(a);
                         break;
@@ -1353,13 +1423,15 @@ impl Ruleset {
                             matched = false;
                             break;
                         };
-                        path.push(Step::MapElement {
-                            line: rule.line,
-                            map: map.name.clone(),
-                            element_line: e.line,
-                            element: e.text.clone(),
-                            key,
-                        });
+                        if x.record {
+                            path.push(Step::MapElement {
+                                line: rule.line,
+                                map: map.name.clone(),
+                                element_line: e.line,
+                                element: e.text.clone(),
+                                key,
+                            });
+                        }
                         // `continue` goes on with the rest of the rule.
                         if let Some(a) = &e.verdict {
                             action = Some(a);
@@ -1393,10 +1465,12 @@ impl Ruleset {
                 // Nat chains are never run here (see `BaseInfo::nat`).
                 Some(Action::Nat(_)) => return ChainOutcome::Verdict(Verdict::Accept, by()),
                 Some(Action::Return) => {
-                    path.push(Step::Return {
-                        chain: chain.name.clone(),
-                        line: Some(rule.line),
-                    });
+                    if x.record {
+                        path.push(Step::Return {
+                            chain: chain.name.clone(),
+                            line: Some(rule.line),
+                        });
+                    }
                     match stack.pop() {
                         None => return policy(self),
                         Some((c, n)) => {
@@ -1407,13 +1481,13 @@ impl Ruleset {
                 }
                 Some(Action::Jump(t)) => {
                     stack.push((cur, i));
-                    self.enter(*t, Via::Jump(rule.line), path);
+                    self.enter(*t, Via::Jump(rule.line), x, path);
                     cur = *t;
                     i = 0;
                     fresh = true;
                 }
                 Some(Action::Goto(t)) => {
-                    self.enter(*t, Via::Goto(rule.line), path);
+                    self.enter(*t, Via::Goto(rule.line), x, path);
                     cur = *t;
                     i = 0;
                     fresh = true;
