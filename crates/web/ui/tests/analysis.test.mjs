@@ -109,6 +109,30 @@ test("a large matrix is drawn from its classes, a window at a time under a netwo
   await page.context().close();
 });
 
+test("the expected journeys carry check's verdicts, re-checked from what a toggle changed", { skip }, async () => {
+  const page = await rig.open(DESKTOP, { firstVisit: false });
+  await page.click("#tab-expectations");
+  await page.waitForFunction(() => /passed/.test(document.querySelector("#check-summary").textContent));
+  const base = await get(page, "/api/check");
+  assert.match(await page.textContent("#check-summary"), new RegExp(`as written: ${base.passed} passed, ${base.failed} failed — \\d+ of ${base.results.length} lines evaluated again`));
+  let verdicts = await page.locator("#expect-rows td[data-passed]").evaluateAll((l) => l.map((t) => t.dataset.passed === "true"));
+  assert.deepEqual(verdicts, base.results.map((r) => r.passed));
+  await toggle(page, "break", "break");
+  await page.waitForFunction(() => /under break/.test(document.querySelector("#check-summary").textContent));
+  const summary = await page.textContent("#check-summary");
+  const m = /(\d+) of (\d+) lines evaluated again for this answer \(([^)]*)\)/.exec(summary);
+  assert.ok(m, summary);
+  assert.equal(m[3], "the engine updated for the changed filters", summary);
+  assert.ok(Number(m[1]) <= Number(m[2]), summary);
+  const brk = await get(page, "/api/check?variant=break");
+  assert.ok(brk.failed > 0, "break breaks a line of mini-lab");
+  assert.match(summary, new RegExp(`under break: ${brk.passed} passed, ${brk.failed} failed`));
+  verdicts = await page.locator("#expect-rows td[data-passed]").evaluateAll((l) => l.map((t) => t.dataset.passed === "true"));
+  assert.deepEqual(verdicts, brk.results.map((r) => r.passed));
+  assert.match(await page.textContent('#expect-rows td[data-passed="false"]'), /✖ fails/);
+  await page.context().close();
+});
+
 test("break shows the journeys that appear, with the declaration responsible", { skip }, async () => {
   const page = await rig.open(DESKTOP, { firstVisit: false });
   await toggle(page, "break", "break");

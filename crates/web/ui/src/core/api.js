@@ -11,7 +11,7 @@ export async function api(method, path, body, type = "application/json") {
   if ((r.headers.get("content-type") || "").startsWith("application/json")) {
     try { json = JSON.parse(text); } catch { json = null; }
   }
-  return { ok: r.ok, status: r.status, json, text };
+  return { ok: r.ok, status: r.status, json, text, headers: r.headers };
 }
 
 export function apiError(r) {

@@ -1,7 +1,7 @@
 // The scenario's `expect:` journeys, traced as written and under the
 // variants on screen, each told in the words of the layer.
 import { $, h, fill } from "../core/dom.js";
-import { traceOnce } from "../core/api.js";
+import { api, apiError, traceOnce } from "../core/api.js";
 import { state, on, journeyKey } from "../core/state.js";
 import { OUTCOME_WORD, OUTCOME_PLAIN, traceCommand } from "../core/words.js";
 import { renderInline } from "../core/markdown.js";
@@ -18,8 +18,9 @@ registerTab({
   words: "expectations",
   mount(el) {
     el.append(h("section", { id: "expectations", class: "expectations" },
+      h("p", { id: "check-summary", class: "check-summary", "aria-live": "polite" }),
       h("table", {},
-        h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "expectation"), h("th", { scope: "col" }, "journey"), h("th", { scope: "col" }, "as written"), h("th", { scope: "col", id: "variant-col" }, "variant"), h("th", { scope: "col" }, "change"))),
+        h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "expectation"), h("th", { scope: "col" }, "check"), h("th", { scope: "col" }, "journey"), h("th", { scope: "col" }, "as written"), h("th", { scope: "col", id: "variant-col" }, "variant"), h("th", { scope: "col" }, "change"))),
         h("tbody", { id: "expect-rows" }))));
     on("scenario", refresh);
     on("variant", refresh);
@@ -39,6 +40,10 @@ async function refresh() {
   const variant = state.variant;
   const box = $("expectations");
   box.dataset.busy = "true";
+  // `pathproof check` of every line, answered by the server's warm check
+  // (docs/api.md: GET /api/check): after a toggle or an edit, only the lines
+  // whose journeys meet a changed rule are evaluated again.
+  const checked = api("GET", `/api/check${variant ? `?variant=${encodeURIComponent(variant)}` : ""}`);
   const rows = await Promise.all(scn.expectations.map((e) => Promise.all(e.journeys.map(async (j) => {
     const key = journeyKey(j);
     const [b, u] = await Promise.all([
@@ -48,8 +53,12 @@ async function refresh() {
     if (b) state.baseline.set(key, b.ok ? b.json : failed(b));
     return { base: state.baseline.get(key), under: u ? (u.ok ? u.json : failed(u)) : null };
   }))));
+  const c = await checked;
   if (mine !== token) return;
-  traced = { scn, variant, rows };
+  const check = c.ok && c.json
+    ? { json: c.json, reevaluated: c.headers.get("x-pathproof-reevaluated"), of: c.headers.get("x-pathproof-expectations"), engine: c.headers.get("x-pathproof-engine") }
+    : { error: apiError(c) };
+  traced = { scn, variant, rows, check };
   renderTab("expectations");
   box.dataset.variant = variant;
   box.dataset.ready = String(mine);
@@ -80,15 +89,35 @@ function badge(t) {
   return t.outcome.kind === "error" ? t.outcome.text : h("span", { class: "badge " + (t.outcome.kind === "reached" ? "v-ok" : "v-bad") }, OUTCOME_WORD[t.outcome.kind] || t.outcome.kind);
 }
 
+const ENGINE_WORDS = { built: "the engine built from scratch", updated: "the engine updated for the changed filters", kept: "the engine kept" };
+
+function checkSummary(check, variant) {
+  if (check.error) return `The check could not be run: ${check.error}`;
+  const { json, reevaluated, of, engine } = check;
+  const under = variant ? ` under ${variant}` : " as written";
+  return `pathproof check${under}: ${json.passed} passed, ${json.failed} failed` +
+    (of !== null ? ` — ${reevaluated} of ${of} lines evaluated again for this answer (${ENGINE_WORDS[engine] || engine})` +
+      (Number(reevaluated) < Number(of) ? "; the others kept their answer: no rule that changed meets their packets." : ".") : ".");
+}
+
+function checkCell(check, e) {
+  const r = check.json && check.json.results.find((x) => x.line === e.at.line && x.column === e.at.column);
+  if (!r) return h("td", { class: "muted" }, "—");
+  return h("td", { title: r.detail, "data-passed": String(r.passed) },
+    h("span", { class: "badge " + (r.passed ? "v-ok" : "v-bad") }, r.passed ? "✔ holds" : "✖ fails"),
+    h("div", { class: "muted check-detail" }, r.detail));
+}
+
 function renderRows() {
   const body = $("expect-rows");
   if (!traced || traced.scn !== state.scn) return;
-  const { scn, variant, rows } = traced;
+  const { scn, variant, rows, check } = traced;
   $("variant-col").textContent = variant ? `under ${variant}` : "variant";
+  $("check-summary").textContent = checkSummary(check, variant);
   const out = [];
   scn.expectations.forEach((e, ei) => {
     if (!e.journeys.length) {
-      out.push(h("tr", {}, h("td", {}, e.text), h("td", { colspan: 4, class: "muted" }, "about whole networks (use check)")));
+      out.push(h("tr", {}, h("td", {}, h("code", {}, e.text)), checkCell(check, e), h("td", { colspan: 4, class: "muted" }, "about whole networks: the check column says whether it holds")));
       return;
     }
     e.journeys.forEach((j, ji) => {
@@ -103,6 +132,7 @@ function renderRows() {
       const dest = (under || base).query.destination_address;
       out.push(h("tr", { class: cls, "data-journey": `${j.from} -> ${j.to}` },
         h("td", {}, h("code", {}, e.text)),
+        ji === 0 ? checkCell(check, e) : h("td", { class: "muted", title: "the line above" }, "↑"),
         h("td", {}, h("button", { type: "button", class: "link", onclick: () => { fillQuestion(j); runTrace(j); } }, `${j.from} → ${j.to}`), dest ? h("span", { class: "muted" }, ` (${dest})`) : null,
           h("div", { class: "row-words", "data-layer": String(state.layer) }, renderInline(words(e, j, base, under, variant)))),
         h("td", { title: base.outcome.text }, badge(base)),
@@ -110,6 +140,6 @@ function renderRows() {
         h("td", {}, change)));
     });
   });
-  fill(body, out.length ? out : h("tr", {}, h("td", { colspan: 5, class: "muted" }, "This scenario has no expect: journeys.")));
+  fill(body, out.length ? out : h("tr", {}, h("td", { colspan: 6, class: "muted" }, "This scenario has no expect: journeys.")));
   body.dataset.layer = String(state.layer);
 }
