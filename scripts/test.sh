@@ -70,8 +70,20 @@ cargo fmt --all -- --check
 say "cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 
-say "cargo test"
-cargo test --workspace --quiet
+# Every test in a process of its own (cargo-nextest): the lab's tests take
+# per-lab locks and start supervisors, which tests sharing one process (cargo
+# test's threads) would see as each other's. Without nextest, cargo test with
+# the lab's tests one at a time.
+if cargo nextest --version >/dev/null 2>&1; then
+  say "cargo nextest run"
+  cargo nextest run --workspace --no-fail-fast --status-level fail --final-status-level slow
+  say "doc tests"
+  cargo test --workspace --doc --quiet
+else
+  say "cargo test (cargo-nextest is missing: the lab's tests one at a time)"
+  cargo test --workspace --exclude pathproof-lab --quiet
+  cargo test -p pathproof-lab --quiet -- --test-threads=1
+fi
 
 say "import k8s against NCA 2.1.0: generated clusters, pair by pair, port by port"
 cargo build --quiet -p pathproof

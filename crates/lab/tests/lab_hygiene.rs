@@ -152,7 +152,9 @@ fn down_leaves_nothing_behind() {
     before.retain(|n| !n.starts_with("pp-"));
     assert_eq!(after, before, "other namespaces changed");
     assert!(
-        r.removed_namespaces.iter().all(|n| n.starts_with(&l.name)),
+        r.removed_namespaces
+            .iter()
+            .all(|n| n.starts_with(&format!("pp-{}.", l.name))),
         "{:?}",
         r.removed_namespaces
     );
