@@ -621,19 +621,7 @@ async fn post_trace(
     }
     let req: TraceRequest = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("the body is not a trace question: {e}")))?;
-    let proto = match req.proto.as_deref() {
-        None => Proto::Tcp,
-        Some(s) => match s {
-            "tcp" => Proto::Tcp,
-            "udp" => Proto::Udp,
-            "icmp" => Proto::Icmp,
-            other => {
-                return Err(ApiError::bad_request(format!(
-                    "unknown protocol `{other}`: use tcp, udp or icmp"
-                )))
-            }
-        },
-    };
+    let proto = crate::journey::request_proto(req.proto.as_deref())?;
     let cur = st.current();
     let scn = scenario_for(&cur, req.variant.as_deref())?;
     let format = format.to_string();

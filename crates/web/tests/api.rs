@@ -261,10 +261,29 @@ async fn trace_bad_requests_are_clear_4xx() {
     let a = post(
         &st,
         "/api/trace",
-        r#"{"from":"client","to":"web:443","proto":"sctp"}"#,
+        r#"{"from":"client","to":"web:443","proto":"gre"}"#,
     )
     .await;
-    assert_error(&a, StatusCode::BAD_REQUEST, "unknown protocol `sctp`");
+    assert_error(&a, StatusCode::BAD_REQUEST, "unknown protocol `gre`");
+    // Every endpoint that takes a trace question takes the same protocols:
+    // each name `trace --proto` takes is answered by both, and an unknown one
+    // refused by both with the same words.
+    for proto in ["tcp", "udp", "icmp", "icmpv6", "ping", "sctp", "gre", "TCP"] {
+        let body = format!(r#"{{"from":"client","to":"web:443","proto":"{proto}"}}"#);
+        let t = post(&st, "/api/trace", body.clone()).await;
+        let j = post(&st, "/api/journey", body).await;
+        let known = pathproof_core::model::Proto::parse(proto).is_some();
+        let want = if known {
+            StatusCode::OK
+        } else {
+            StatusCode::BAD_REQUEST
+        };
+        assert_eq!(t.status, want, "/api/trace {proto}: {}", t.body);
+        assert_eq!(j.status, want, "/api/journey {proto}: {}", j.body);
+        if !known {
+            assert_eq!(t.json()["error"], j.json()["error"], "{proto}");
+        }
+    }
     let a = post(
         &st,
         "/api/trace",
