@@ -26,7 +26,7 @@ use serde_json::{json, Value};
 use pathproof_core::load::diagnostic::nearest;
 use std::sync::Arc;
 
-use pathproof_core::model::{Proto, Scenario};
+use pathproof_core::model::Scenario;
 use pathproof_core::{examples, render, LoadError, Query as TraceQuery};
 
 use crate::{AppState, Current, Limits, NotLoaded, MAX_BODY};
