@@ -85,13 +85,18 @@ def pathproof_pairs(pp, d, tmp):
     subprocess.run([pp, "import", "k8s", f"{d}/namespaces.yaml", f"{d}/pods.yaml", f"{d}/policies.yaml", "-o", scn],
                    check=True, capture_output=True)
     out = subprocess.run([pp, "reach", scn, "--format", "csv"], check=True, capture_output=True, text=True).stdout
+    # The compact answer (a row per class and path): every source of the
+    # class reaches every target of it (`HOST:SOCKET`), but a host never its
+    # own socket; expanded here to the pairs NCA lists.
     got = set()
     for row in csv.DictReader(io.StringIO(out)):
         if row["source_kind"] != "host":
             continue
-        for src in row["source"].split(" "):
-            if "/" in src and "/" in row["host"] and src != row["host"]:
-                got.add((src, row["host"], row["proto"], int(row["port"])))
+        hosts = [t.split(":", 1)[0] for t in row["targets"].split(" ")]
+        for src in row["sources"].split(" "):
+            for host in hosts:
+                if "/" in src and "/" in host and src != host:
+                    got.add((src, host, row["proto"], int(row["port"])))
     return got
 
 
