@@ -671,7 +671,10 @@ fn class_triples(m: &Value) -> BTreeSet<(String, String, u64)> {
             .iter()
             .map(|x| x.as_u64().unwrap())
             .collect();
-        assert!(r.len().is_multiple_of(2) && s.len().is_multiple_of(2), "{k}");
+        assert!(
+            r.len().is_multiple_of(2) && s.len().is_multiple_of(2),
+            "{k}"
+        );
         for span in r.chunks(2) {
             assert!(span[0] <= span[1], "{k}");
             for row in span[0]..=span[1] {

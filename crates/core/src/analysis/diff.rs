@@ -15,6 +15,7 @@ use std::fmt::Write;
 use std::net::IpAddr;
 
 use crate::evidence::OutcomeKind;
+use crate::journey::filter::FilterIndex;
 use crate::model::*;
 use crate::{trace, Query};
 
@@ -84,6 +85,17 @@ fn addr_port(a: IpAddr, p: u16) -> String {
 /// Traces `ex` from the source named `name` through `scn` and returns the hop
 /// that decided it. A network source sends from the example's address.
 pub fn deciding_hop(scn: &Scenario, kind: Source, name: &str, ex: &Example) -> Option<Decider> {
+    deciding_hop_with(scn, None, kind, name, ex)
+}
+
+/// [`deciding_hop`] with the scenario's filters indexed (the same answer).
+fn deciding_hop_with(
+    scn: &Scenario,
+    index: Option<&FilterIndex>,
+    kind: Source,
+    name: &str,
+    ex: &Example,
+) -> Option<Decider> {
     let from = match kind {
         Source::Host(_) => name.to_string(),
         Source::Network(_) => format!("{name}@{}", ex.src),
@@ -97,7 +109,11 @@ pub fn deciding_hop(scn: &Scenario, kind: Source, name: &str, ex: &Example) -> O
     q.proto = ex.proto;
     q.sport = Some(ex.sport);
     q.ipv6 = ex.dst.is_ipv6();
-    let t = match trace(scn, &q) {
+    let traced = match index {
+        Some(ix) => crate::journey::trace_indexed(scn, &q, ix),
+        None => trace(scn, &q),
+    };
+    let t = match traced {
         Ok(t) => t,
         Err(e) => {
             return Some(Decider {
@@ -253,6 +269,10 @@ struct DiffSide<'a> {
     scn: &'a Scenario,
     r: &'a Reach,
     engine: Engine<'a>,
+    /// Its filters indexed, for the traces of the other side's examples.
+    index: FilterIndex<'a>,
+    /// Its filters' rules by text, to tell the other side's changed steps.
+    texts: RuleTexts<'a>,
 }
 
 impl DiffSide<'_> {
@@ -367,11 +387,15 @@ fn diff_within(
         scn: old,
         r: ro,
         engine: Engine::new(old),
+        index: FilterIndex::new(old),
+        texts: RuleTexts::new(old),
     };
     let n = DiffSide {
         scn: new,
         r: rn,
         engine: Engine::new(new),
+        index: FilterIndex::new(new),
+        texts: RuleTexts::new(new),
     };
     let mut gained = Vec::new();
     let mut lost = Vec::new();
@@ -579,7 +603,7 @@ fn class_change(
         .unwrap_or_default();
     let changed_steps = path
         .as_ref()
-        .map(|p| changed_steps(here.scn, p, there.scn))
+        .map(|p| changed_steps(here.scn, p, there.scn, &there.texts))
         .unwrap_or_default();
     let (is_net, name) = source_key(here.scn, member);
     let kind = if is_net { "network" } else { "host" };
@@ -589,7 +613,7 @@ fn class_change(
         there.scn.host_by_name(&name).map(Source::Host)
     };
     let other_side = match other_kind {
-        Some(s) => deciding_hop(there.scn, s, &name, &ex),
+        Some(s) => deciding_hop_with(there.scn, Some(&there.index), s, &name, &ex),
         None => Some(Decider {
             outcome: "absent".into(),
             at: None,
@@ -656,7 +680,12 @@ fn minus(a: &Space, b: Option<&Space>) -> Space {
 /// stateful, a NAT rule, a route. What a path does not show (a filter attached
 /// where there was none, an address, a socket) is not compared: the other
 /// side's decider says it.
-fn changed_steps(here: &Scenario, path: &[PathStep], there: &Scenario) -> Vec<String> {
+fn changed_steps(
+    here: &Scenario,
+    path: &[PathStep],
+    there: &Scenario,
+    there_rules: &RuleTexts,
+) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for s in path {
         let reply = if s.reply() { " (reply)" } else { "" };
@@ -666,8 +695,8 @@ fn changed_steps(here: &Scenario, path: &[PathStep], there: &Scenario) -> Vec<St
         let step = match s.kind() {
             StepKind::Filter { filter, rule } => {
                 let f = here.filter(filter);
-                let other = there.filters.iter().find(|o| o.name == f.name);
-                if other.is_some_and(|o| o.stateful != f.stateful) {
+                let other = there_rules.0.get(f.name.as_str());
+                if other.is_some_and(|(o, _)| o.stateful != f.stateful) {
                     let kind = if f.stateful { "stateful" } else { "stateless" };
                     out.push(format!("{} {kind}", f.name));
                 }
@@ -675,7 +704,7 @@ fn changed_steps(here: &Scenario, path: &[PathStep], there: &Scenario) -> Vec<St
                     Some(i) if i == ESTABLISHED => None,
                     Some(i) => {
                         let r = &f.rules[i as usize];
-                        (!other.is_some_and(|o| o.rules.iter().any(|x| x.text == r.text))).then(
+                        (!other.is_some_and(|(_, texts)| texts.contains(r.text.as_str()))).then(
                             || match &r.source {
                                 Some(src) => format!("{} {src} `{}`", f.name, r.text),
                                 None => format!("{} rule {} `{}`", f.name, i + 1, r.text),
@@ -683,7 +712,7 @@ fn changed_steps(here: &Scenario, path: &[PathStep], there: &Scenario) -> Vec<St
                         )
                     }
                     None => other
-                        .is_none_or(|o| o.default != f.default)
+                        .is_none_or(|(o, _)| o.default != f.default)
                         .then(|| format!("{} default {}", f.name, f.default.name())),
                 }
             }
@@ -703,6 +732,22 @@ fn changed_steps(here: &Scenario, path: &[PathStep], there: &Scenario) -> Vec<St
     let mut seen = std::collections::BTreeSet::new();
     out.retain(|t| seen.insert(t.clone()));
     out
+}
+
+/// A scenario's filters by name (the first of a name), each with the texts of its rules.
+struct RuleTexts<'a>(
+    std::collections::HashMap<&'a str, (&'a Filter, std::collections::HashSet<&'a str>)>,
+);
+
+impl<'a> RuleTexts<'a> {
+    fn new(scn: &'a Scenario) -> Self {
+        let mut m = std::collections::HashMap::new();
+        for f in &scn.filters {
+            m.entry(f.name.as_str())
+                .or_insert_with(|| (f, f.rules.iter().map(|r| r.text.as_str()).collect()));
+        }
+        RuleTexts(m)
+    }
 }
 
 fn contains(c: &Cube, e: &Example) -> bool {
