@@ -51,9 +51,11 @@ pub fn evaluate(filter: &Filter, p: &MatchInput) -> FilterDecision {
 pub struct FilterIndex<'s> {
     scn: &'s crate::model::Scenario,
     filters: Vec<std::sync::OnceLock<Option<Classifier>>>,
+    /// Filters with fewer rules are read rule by rule.
+    min_rules: usize,
 }
 
-/// Filters with fewer rules are read rule by rule.
+/// Filters with fewer rules are read rule by rule (by default).
 const INDEX_MIN_RULES: usize = 32;
 /// An index larger than this many words per dimension is not built.
 const INDEX_MAX_WORDS: usize = 1 << 23;
@@ -158,6 +160,16 @@ impl<'s> FilterIndex<'s> {
         FilterIndex {
             scn,
             filters: scn.filters.iter().map(|_| Default::default()).collect(),
+            min_rules: INDEX_MIN_RULES,
+        }
+    }
+
+    /// An index of every filter with a rule (tests: short filters too).
+    #[cfg(test)]
+    fn every(scn: &'s crate::model::Scenario) -> Self {
+        FilterIndex {
+            min_rules: 1,
+            ..FilterIndex::new(scn)
         }
     }
 
@@ -173,7 +185,7 @@ impl<'s> FilterIndex<'s> {
             return evaluate(f, p);
         };
         let index = slot.get_or_init(|| {
-            (f.rules.len() >= INDEX_MIN_RULES)
+            (f.rules.len() >= self.min_rules)
                 .then(|| Classifier::new(f))
                 .flatten()
         });
@@ -196,5 +208,117 @@ impl<'s> FilterIndex<'s> {
                 by: Decider::Default,
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::space::{addr_u128, addrset_intervals, Fam};
+    use crate::model::{FilterId, Proto, Scenario};
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+    fn addr(fam: Fam, x: u128) -> IpAddr {
+        match fam {
+            Fam::V4 => IpAddr::V4(Ipv4Addr::from(x as u32)),
+            Fam::V6 => IpAddr::V6(Ipv6Addr::from(x)),
+        }
+    }
+
+    /// Addresses at and beside every edge of `fid`'s rules' address sets,
+    /// and the scenario's own addresses.
+    fn edges(scn: &Scenario, f: &Filter, fam: Fam) -> Vec<u128> {
+        let mut out = vec![0, fam.max()];
+        for r in &f.rules {
+            for set in [&r.matches.src, &r.matches.dst] {
+                for (lo, hi) in addrset_intervals(set, fam) {
+                    out.extend([
+                        lo,
+                        hi,
+                        lo.saturating_sub(1),
+                        hi.saturating_add(1).min(fam.max()),
+                    ]);
+                }
+            }
+        }
+        for h in &scn.hosts {
+            for i in &h.interfaces {
+                out.extend(
+                    i.addrs
+                        .iter()
+                        .filter(|a| Fam::of(**a) == fam)
+                        .map(|a| addr_u128(*a)),
+                );
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// The index finds the rule reading every rule finds, for packets at
+    /// every edge of the rules' address sets, on generated scenarios and
+    /// their variants (with every filter indexed, short ones too).
+    #[test]
+    fn the_index_finds_the_first_rule_that_matches() {
+        let mut texts: Vec<(String, Vec<&str>)> = (0..6)
+            .map(|seed| (crate::synth::small(seed), vec!["break", "harden"]))
+            .collect();
+        texts.push((
+            crate::synth::large(&crate::synth::SynthParams::sized(3, 60)),
+            vec!["break"],
+        ));
+        let mut checked = 0usize;
+        for (text, variants) in &texts {
+            let mut scns = vec![crate::load("synth.yaml", text, None).expect("generated")];
+            for v in variants {
+                scns.push(crate::load("synth.yaml", text, Some(v)).expect("variant"));
+            }
+            for scn in &scns {
+                let index = FilterIndex::every(scn);
+                for (fi, f) in scn.filters.iter().enumerate() {
+                    let fid = FilterId(fi as u32);
+                    for fam in [Fam::V4, Fam::V6] {
+                        let e = edges(scn, f, fam);
+                        // Every edge as source with a few as destination, and the reverse.
+                        let step = (e.len() / 24).max(1);
+                        let few: Vec<u128> = e.iter().copied().step_by(step).collect();
+                        let pairs = e
+                            .iter()
+                            .flat_map(|&a| few.iter().map(move |&b| (a, b)))
+                            .chain(few.iter().flat_map(|&a| e.iter().map(move |&b| (a, b))));
+                        for (s, d) in pairs {
+                            for (proto, dport) in [
+                                (Proto::Tcp, 22),
+                                (Proto::Udp, 53),
+                                (Proto::Tcp, 8080),
+                                (Proto::Icmp, 0),
+                            ] {
+                                for state in [ConnState::New, ConnState::Established] {
+                                    let p = MatchInput {
+                                        proto,
+                                        src: addr(fam, s),
+                                        dst: addr(fam, d),
+                                        sport: 49152,
+                                        dport,
+                                        in_iface: None,
+                                        out_iface: None,
+                                        state,
+                                    };
+                                    assert_eq!(
+                                        index.evaluate(fid, &p),
+                                        evaluate(f, &p),
+                                        "filter {} packet {p:?}",
+                                        f.name
+                                    );
+                                    checked += 1;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert!(checked > 10_000, "{checked} packets checked");
     }
 }
