@@ -543,8 +543,8 @@ fn row_changes(
                 i,
             };
             class_change(
-                &n,
-                &o,
+                n,
+                o,
                 at,
                 bo.map(|i| Cls {
                     journeys: &row.old,
@@ -561,8 +561,8 @@ fn row_changes(
                 i,
             };
             class_change(
-                &o,
-                &n,
+                o,
+                n,
                 at,
                 bn.map(|i| Cls {
                     journeys: &row.new,
