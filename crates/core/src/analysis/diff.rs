@@ -15,6 +15,7 @@ use std::fmt::Write;
 use std::net::IpAddr;
 
 use crate::evidence::OutcomeKind;
+use crate::journey::filter::FilterIndex;
 use crate::model::*;
 use crate::{trace, Query};
 
@@ -84,6 +85,17 @@ fn addr_port(a: IpAddr, p: u16) -> String {
 /// Traces `ex` from the source named `name` through `scn` and returns the hop
 /// that decided it. A network source sends from the example's address.
 pub fn deciding_hop(scn: &Scenario, kind: Source, name: &str, ex: &Example) -> Option<Decider> {
+    deciding_hop_with(scn, None, kind, name, ex)
+}
+
+/// [`deciding_hop`] with the scenario's filters indexed (the same answer).
+fn deciding_hop_with(
+    scn: &Scenario,
+    index: Option<&FilterIndex>,
+    kind: Source,
+    name: &str,
+    ex: &Example,
+) -> Option<Decider> {
     let from = match kind {
         Source::Host(_) => name.to_string(),
         Source::Network(_) => format!("{name}@{}", ex.src),
@@ -97,7 +109,11 @@ pub fn deciding_hop(scn: &Scenario, kind: Source, name: &str, ex: &Example) -> O
     q.proto = ex.proto;
     q.sport = Some(ex.sport);
     q.ipv6 = ex.dst.is_ipv6();
-    let t = match trace(scn, &q) {
+    let traced = match index {
+        Some(ix) => crate::journey::trace_indexed(scn, &q, ix),
+        None => trace(scn, &q),
+    };
+    let t = match traced {
         Ok(t) => t,
         Err(e) => {
             return Some(Decider {
@@ -253,6 +269,10 @@ struct DiffSide<'a> {
     scn: &'a Scenario,
     r: &'a Reach,
     engine: Engine<'a>,
+    /// Its filters indexed, for the traces of the other side's examples.
+    index: FilterIndex<'a>,
+    /// Its filters' rules by text, to tell the other side's changed steps.
+    texts: RuleTexts<'a>,
 }
 
 impl DiffSide<'_> {
@@ -367,119 +387,61 @@ fn diff_within(
         scn: old,
         r: ro,
         engine: Engine::new(old),
+        index: FilterIndex::new(old),
+        texts: RuleTexts::new(old),
     };
     let n = DiffSide {
         scn: new,
         r: rn,
         engine: Engine::new(new),
+        index: FilterIndex::new(new),
+        texts: RuleTexts::new(new),
     };
+    let rows = diff_rows(&o, &n);
+    // Rows are independent: on every core, each worker taking the next row,
+    // then put back in row order, so the answer does not depend on timing.
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(rows.len().max(1));
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let record = super::consulted::current();
+    let work = || {
+        super::consulted::recording(record.clone(), || {
+            let mut mine = Vec::new();
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(row) = rows.get(i) else { break };
+                let done = row_changes(&o, &n, row, budget);
+                let stop = done.is_err();
+                mine.push((i, done));
+                if stop {
+                    break;
+                }
+            }
+            mine
+        })
+    };
+    let mut parts: Vec<(usize, Result<RowChanges, Exceeded>)> = if threads < 2 {
+        work()
+    } else {
+        std::thread::scope(|sc| {
+            let workers: Vec<_> = (0..threads).map(|_| sc.spawn(work)).collect();
+            workers
+                .into_iter()
+                .flat_map(|w| w.join().expect("a diff worker panicked"))
+                .collect()
+        })
+    };
+    parts.sort_by_key(|(i, _)| *i);
     let mut gained = Vec::new();
     let mut lost = Vec::new();
     let mut unchanged = 0;
-    for row in diff_rows(&o, &n) {
-        budget.check()?;
-        // The row's sources, in blocks of those in the same class on each side.
-        type InClass = Option<(Source, usize)>;
-        let mut sources: BTreeMap<SourceKey, (InClass, InClass)> = BTreeMap::new();
-        for (i, &ji) in row.old.iter().enumerate() {
-            for &m in ro.journeys[ji].members.iter() {
-                sources.entry(source_key(old, m)).or_default().0 = Some((m, i));
-            }
-        }
-        for (i, &ji) in row.new.iter().enumerate() {
-            for &m in rn.journeys[ji].members.iter() {
-                sources.entry(source_key(new, m)).or_default().1 = Some((m, i));
-            }
-        }
-        let mut blocks: BTreeMap<(Option<usize>, Option<usize>), Vec<BlockSource>> =
-            BTreeMap::new();
-        for (key, (a, b)) in sources {
-            blocks
-                .entry((a.map(|x| x.1), b.map(|x| x.1)))
-                .or_default()
-                .push((key, a.map(|x| x.0), b.map(|x| x.0)));
-        }
-        let sockets: Vec<&RowSocket> = row.sockets.iter().collect();
-        for ((bo, bn), members) in blocks {
-            let olds: Vec<Source> = members.iter().filter_map(|m| m.1).collect();
-            let news: Vec<Source> = members.iter().filter_map(|m| m.2).collect();
-            let t0 = sockets[0];
-            let space_o = bo.map(|i| {
-                let k = t0.old.as_ref().expect("a socket reached there").1[i];
-                union(&o.paths(row.old[i], k, &olds))
-            });
-            let space_n = bn.map(|i| {
-                let k = t0.new.as_ref().expect("a socket reached there").1[i];
-                union(&n.paths(row.new[i], k, &news))
-            });
-            let g0 = space_n.as_ref().map(|sn| minus(sn, space_o.as_ref()));
-            let l0 = space_o.as_ref().map(|so| minus(so, space_n.as_ref()));
-            let gainers: Vec<BlockSource> = members
-                .iter()
-                .filter(|m| {
-                    m.2.zip(g0.as_ref())
-                        .is_some_and(|(s, g)| sends_any(&n.engine, s, g))
-                })
-                .cloned()
-                .collect();
-            let losers: Vec<BlockSource> = members
-                .iter()
-                .filter(|m| {
-                    m.1.zip(l0.as_ref())
-                        .is_some_and(|(s, l)| sends_any(&o.engine, s, l))
-                })
-                .cloned()
-                .collect();
-            if bo.is_some() && bn.is_some() {
-                let same: Vec<BlockSource> = members
-                    .iter()
-                    .filter(|m| {
-                        !gainers.iter().any(|g| g.0 == m.0) && !losers.iter().any(|l| l.0 == m.0)
-                    })
-                    .cloned()
-                    .collect();
-                unchanged += pairs_by_name(&same, &sockets);
-            }
-            let g = bn.and_then(|i| {
-                let at = Cls {
-                    journeys: &row.new,
-                    i,
-                };
-                class_change(
-                    &n,
-                    &o,
-                    at,
-                    bo.map(|i| Cls {
-                        journeys: &row.old,
-                        i,
-                    }),
-                    &gainers,
-                    &sockets,
-                    true,
-                )
-            });
-            let l = bo.and_then(|i| {
-                let at = Cls {
-                    journeys: &row.old,
-                    i,
-                };
-                class_change(
-                    &o,
-                    &n,
-                    at,
-                    bn.map(|i| Cls {
-                        journeys: &row.new,
-                        i,
-                    }),
-                    &losers,
-                    &sockets,
-                    false,
-                )
-            });
-            budget.charge(value_bytes(&g) + value_bytes(&l))?;
-            gained.extend(g);
-            lost.extend(l);
-        }
+    for (_, part) in parts {
+        let (g, l, u) = part?;
+        gained.extend(g);
+        lost.extend(l);
+        unchanged += u;
     }
     let order = |c: &Change| {
         (
@@ -498,6 +460,124 @@ fn diff_within(
         lost,
         unchanged,
     })
+}
+
+/// What one row changes: gained, lost, and the pairs unchanged.
+type RowChanges = (Vec<Change>, Vec<Change>, usize);
+
+fn row_changes(
+    o: &DiffSide,
+    n: &DiffSide,
+    row: &DiffRow,
+    budget: &Budget,
+) -> Result<RowChanges, Exceeded> {
+    let (old, ro, new, rn) = (o.scn, o.r, n.scn, n.r);
+    let mut gained = Vec::new();
+    let mut lost = Vec::new();
+    let mut unchanged = 0;
+    budget.check()?;
+    // The row's sources, in blocks of those in the same class on each side.
+    type InClass = Option<(Source, usize)>;
+    let mut sources: BTreeMap<SourceKey, (InClass, InClass)> = BTreeMap::new();
+    for (i, &ji) in row.old.iter().enumerate() {
+        for &m in ro.journeys[ji].members.iter() {
+            sources.entry(source_key(old, m)).or_default().0 = Some((m, i));
+        }
+    }
+    for (i, &ji) in row.new.iter().enumerate() {
+        for &m in rn.journeys[ji].members.iter() {
+            sources.entry(source_key(new, m)).or_default().1 = Some((m, i));
+        }
+    }
+    let mut blocks: BTreeMap<(Option<usize>, Option<usize>), Vec<BlockSource>> = BTreeMap::new();
+    for (key, (a, b)) in sources {
+        blocks
+            .entry((a.map(|x| x.1), b.map(|x| x.1)))
+            .or_default()
+            .push((key, a.map(|x| x.0), b.map(|x| x.0)));
+    }
+    let sockets: Vec<&RowSocket> = row.sockets.iter().collect();
+    for ((bo, bn), members) in blocks {
+        let olds: Vec<Source> = members.iter().filter_map(|m| m.1).collect();
+        let news: Vec<Source> = members.iter().filter_map(|m| m.2).collect();
+        let t0 = sockets[0];
+        let space_o = bo.map(|i| {
+            let k = t0.old.as_ref().expect("a socket reached there").1[i];
+            union(&o.paths(row.old[i], k, &olds))
+        });
+        let space_n = bn.map(|i| {
+            let k = t0.new.as_ref().expect("a socket reached there").1[i];
+            union(&n.paths(row.new[i], k, &news))
+        });
+        let g0 = space_n.as_ref().map(|sn| minus(sn, space_o.as_ref()));
+        let l0 = space_o.as_ref().map(|so| minus(so, space_n.as_ref()));
+        let gainers: Vec<BlockSource> = members
+            .iter()
+            .filter(|m| {
+                m.2.zip(g0.as_ref())
+                    .is_some_and(|(s, g)| sends_any(&n.engine, s, g))
+            })
+            .cloned()
+            .collect();
+        let losers: Vec<BlockSource> = members
+            .iter()
+            .filter(|m| {
+                m.1.zip(l0.as_ref())
+                    .is_some_and(|(s, l)| sends_any(&o.engine, s, l))
+            })
+            .cloned()
+            .collect();
+        if bo.is_some() && bn.is_some() {
+            let same: Vec<BlockSource> = members
+                .iter()
+                .filter(|m| {
+                    !gainers.iter().any(|g| g.0 == m.0) && !losers.iter().any(|l| l.0 == m.0)
+                })
+                .cloned()
+                .collect();
+            unchanged += pairs_by_name(&same, &sockets);
+        }
+        let g = bn.and_then(|i| {
+            let at = Cls {
+                journeys: &row.new,
+                i,
+            };
+            class_change(
+                n,
+                o,
+                at,
+                bo.map(|i| Cls {
+                    journeys: &row.old,
+                    i,
+                }),
+                &gainers,
+                &sockets,
+                true,
+            )
+        });
+        let l = bo.and_then(|i| {
+            let at = Cls {
+                journeys: &row.old,
+                i,
+            };
+            class_change(
+                o,
+                n,
+                at,
+                bn.map(|i| Cls {
+                    journeys: &row.new,
+                    i,
+                }),
+                &losers,
+                &sockets,
+                false,
+            )
+        });
+        budget.charge(value_bytes(&g) + value_bytes(&l))?;
+        gained.extend(g);
+        lost.extend(l);
+    }
+    Ok((gained, lost, unchanged))
 }
 
 /// Where a change is: its side's classes of the row and which of them.
@@ -579,7 +659,7 @@ fn class_change(
         .unwrap_or_default();
     let changed_steps = path
         .as_ref()
-        .map(|p| changed_steps(here.scn, p, there.scn))
+        .map(|p| changed_steps(here.scn, p, there.scn, &there.texts))
         .unwrap_or_default();
     let (is_net, name) = source_key(here.scn, member);
     let kind = if is_net { "network" } else { "host" };
@@ -589,7 +669,7 @@ fn class_change(
         there.scn.host_by_name(&name).map(Source::Host)
     };
     let other_side = match other_kind {
-        Some(s) => deciding_hop(there.scn, s, &name, &ex),
+        Some(s) => deciding_hop_with(there.scn, Some(&there.index), s, &name, &ex),
         None => Some(Decider {
             outcome: "absent".into(),
             at: None,
@@ -656,7 +736,12 @@ fn minus(a: &Space, b: Option<&Space>) -> Space {
 /// stateful, a NAT rule, a route. What a path does not show (a filter attached
 /// where there was none, an address, a socket) is not compared: the other
 /// side's decider says it.
-fn changed_steps(here: &Scenario, path: &[PathStep], there: &Scenario) -> Vec<String> {
+fn changed_steps(
+    here: &Scenario,
+    path: &[PathStep],
+    there: &Scenario,
+    there_rules: &RuleTexts,
+) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for s in path {
         let reply = if s.reply() { " (reply)" } else { "" };
@@ -666,8 +751,8 @@ fn changed_steps(here: &Scenario, path: &[PathStep], there: &Scenario) -> Vec<St
         let step = match s.kind() {
             StepKind::Filter { filter, rule } => {
                 let f = here.filter(filter);
-                let other = there.filters.iter().find(|o| o.name == f.name);
-                if other.is_some_and(|o| o.stateful != f.stateful) {
+                let other = there_rules.0.get(f.name.as_str());
+                if other.is_some_and(|(o, _)| o.stateful != f.stateful) {
                     let kind = if f.stateful { "stateful" } else { "stateless" };
                     out.push(format!("{} {kind}", f.name));
                 }
@@ -675,7 +760,7 @@ fn changed_steps(here: &Scenario, path: &[PathStep], there: &Scenario) -> Vec<St
                     Some(i) if i == ESTABLISHED => None,
                     Some(i) => {
                         let r = &f.rules[i as usize];
-                        (!other.is_some_and(|o| o.rules.iter().any(|x| x.text == r.text))).then(
+                        (!other.is_some_and(|(_, texts)| texts.contains(r.text.as_str()))).then(
                             || match &r.source {
                                 Some(src) => format!("{} {src} `{}`", f.name, r.text),
                                 None => format!("{} rule {} `{}`", f.name, i + 1, r.text),
@@ -683,7 +768,7 @@ fn changed_steps(here: &Scenario, path: &[PathStep], there: &Scenario) -> Vec<St
                         )
                     }
                     None => other
-                        .is_none_or(|o| o.default != f.default)
+                        .is_none_or(|(o, _)| o.default != f.default)
                         .then(|| format!("{} default {}", f.name, f.default.name())),
                 }
             }
@@ -703,6 +788,22 @@ fn changed_steps(here: &Scenario, path: &[PathStep], there: &Scenario) -> Vec<St
     let mut seen = std::collections::BTreeSet::new();
     out.retain(|t| seen.insert(t.clone()));
     out
+}
+
+/// A scenario's filters by name (the first of a name), each with the texts of its rules.
+struct RuleTexts<'a>(
+    std::collections::HashMap<&'a str, (&'a Filter, std::collections::HashSet<&'a str>)>,
+);
+
+impl<'a> RuleTexts<'a> {
+    fn new(scn: &'a Scenario) -> Self {
+        let mut m = std::collections::HashMap::new();
+        for f in &scn.filters {
+            m.entry(f.name.as_str())
+                .or_insert_with(|| (f, f.rules.iter().map(|r| r.text.as_str()).collect()));
+        }
+        RuleTexts(m)
+    }
 }
 
 fn contains(c: &Cube, e: &Example) -> bool {
@@ -981,6 +1082,54 @@ pub fn render_json(d: &Diff) -> String {
 mod tests {
     use super::*;
     use crate::synth::{large, SynthParams};
+
+    /// Each change's decider (traced with the other scenario's filters
+    /// indexed, on both cores) is what a trace of its example alone, read
+    /// rule by rule, finds: on generated scenarios and their variants, both ways.
+    #[test]
+    fn each_decider_is_its_example_traced_alone() {
+        let mut cases: Vec<(String, &str)> = Vec::new();
+        for seed in 0..4 {
+            cases.push((crate::synth::small(seed), "break"));
+            cases.push((crate::synth::small(seed), "harden"));
+        }
+        cases.push((large(&SynthParams::sized(2, 120)), "break"));
+        let mut checked = 0;
+        for (text, v) in &cases {
+            let old = crate::load("synth.yaml", text, None).expect("generated");
+            let new = crate::load("synth.yaml", text, Some(v)).expect("variant");
+            for (a, b) in [(&old, &new), (&new, &old)] {
+                let d = diff(a, b);
+                for (list, there) in [(&d.gained, a), (&d.lost, b)] {
+                    for c in list.iter() {
+                        let s = if c.source_kind == "network" {
+                            there.network_by_name(&c.source).map(Source::Network)
+                        } else {
+                            there.host_by_name(&c.source).map(Source::Host)
+                        };
+                        let alone = s.and_then(|s| deciding_hop(there, s, &c.source, &c.example));
+                        match alone {
+                            Some(want) => assert_eq!(
+                                c.other_side.as_ref(),
+                                Some(&want),
+                                "{} {} -> {} {}",
+                                v,
+                                c.source,
+                                c.host,
+                                example_line(&c.example)
+                            ),
+                            None => assert_eq!(
+                                c.other_side.as_ref().map(|o| o.outcome.as_str()),
+                                Some("absent")
+                            ),
+                        }
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert!(checked > 100, "{checked} changes checked");
+    }
 
     /// The text's groups hold every change once, each with changes alike
     /// only, largest first, and the text lists at most `SHOWN` of each.
