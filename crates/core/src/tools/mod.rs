@@ -336,28 +336,6 @@ mod tests {
     }
 
     #[test]
-    #[ignore]
-    fn show() {
-        for (tool, from, a) in [
-            ("nmap", "web", "10.0.2.0/24"),
-            ("nmap", "client", "-Pn --reason -p 22,80,443 198.51.100.1"),
-            ("nmap", "web", "db"),
-            ("ss", "web", "-ltnp"),
-            ("ss", "api", "-ltun"),
-            ("dig", "web", "api.internal"),
-            ("dig", "client", "@internal api.internal"),
-            ("traceroute", "client", "-T -p 443 www.example.com"),
-            ("traceroute", "web", "-m 5 -T -p 5432 db"),
-            ("traceroute", "client", "-m 4 web"),
-        ] {
-            println!(
-                "$ pathproof tool {tool} --from {from} {a}\n{}",
-                run(&mini(), tool, from, &args(a)).unwrap()
-            );
-        }
-    }
-
-    #[test]
     fn an_unknown_tool_gets_the_nearest_name() {
         let e = run(&mini(), "nmpa", "web", &[]).unwrap_err();
         assert_eq!(e.help.as_deref(), Some("did you mean `nmap`?"));
