@@ -27,8 +27,9 @@ enum DiffFormat {
     Json,
 }
 
-/// Runs the command; returns what to print.
-pub fn run(a: &DiffArgs) -> Result<String, InputError> {
+/// Runs the command, writing the answer to `out` as it is made (the JSON of
+/// a large diff is never held whole); the inner result is the write's.
+pub fn run(a: &DiffArgs, out: &mut dyn std::io::Write) -> Result<std::io::Result<()>, InputError> {
     let (old, new) = match (&a.old, &a.new, &a.variant) {
         (_, None, None) => {
             return Err(InputError(
@@ -46,7 +47,7 @@ pub fn run(a: &DiffArgs) -> Result<String, InputError> {
     };
     let d = diff::diff(&old, &new);
     Ok(match a.format {
-        DiffFormat::Text => diff::render_text(&d),
-        DiffFormat::Json => diff::render_json(&d),
+        DiffFormat::Text => out.write_all(diff::render_text(&d).as_bytes()),
+        DiffFormat::Json => diff::write_json(&d, out),
     })
 }

@@ -1073,9 +1073,16 @@ fn by_count(texts: &[&str]) -> String {
 }
 
 pub fn render_json(d: &Diff) -> String {
-    let mut s = serde_json::to_string_pretty(d).expect("plain values serialise");
-    s.push('\n');
-    s
+    let mut out = Vec::new();
+    write_json(d, &mut out).expect("a vector takes every write");
+    String::from_utf8(out).expect("JSON is UTF-8")
+}
+
+/// [`render_json`] into a writer as it is made (the generated 2,000-host
+/// break diff is hundreds of MB of JSON: the caller need not hold it).
+pub fn write_json(d: &Diff, mut w: impl std::io::Write) -> std::io::Result<()> {
+    serde_json::to_writer_pretty(&mut w, d).map_err(std::io::Error::from)?;
+    w.write_all(b"\n")
 }
 
 #[cfg(test)]
