@@ -221,7 +221,7 @@ registerTab({
       h("p", { class: "muted matrix-keys" }, "Arrow keys move between cells (Page Up/Down by ten rows); Enter traces an example journey (or, for an empty cell, shows where it is stopped)."),
       h("div", { id: "matrix-detail", class: "matrix-detail", "aria-live": "polite" }));
     on("analysis", () => renderTab("matrix"));
-    on("scenario", () => { pos = { r: 0, c: 0 }; win = { r0: 0, c0: 0 }; detail = null; });
+    on("scenario", () => { pos = { r: 0, c: 0 }; win = { r0: 0, c0: 0 }; detail = null; details.clear(); });
   },
   render() {
     renderMatrix();
@@ -394,7 +394,7 @@ async function activate(r, c) {
 // The detail of a cell: the narrowed question, asked once per (variant, row, column).
 const details = new Map();
 
-async function cellDetail(m, src, t) {
+async function cellDetail(src, t) {
   const v = state.variant;
   const key = `${v}\u0000${src.name}\u0000${t.host}`;
   if (details.size > 200) details.clear();
@@ -416,7 +416,7 @@ async function renderDetail(r, c) {
   box.dataset.pending = mine;
   let cell = null, problem = null;
   if (cellPorts(m, r, c)) {
-    try { cell = await cellDetail(m, src, t); } catch (e) { problem = String(e.message || e); }
+    try { cell = await cellDetail(src, t); } catch (e) { problem = String(e.message || e); }
   }
   if (box.dataset.pending !== mine || reach() !== m) return null;
   delete box.dataset.pending;
