@@ -90,17 +90,7 @@ pub fn footprint(old: &Filter, new: &Filter, id: FilterId) -> FilterChange {
         || old.source != new.source
         || old.loopback != new.loopback;
     let (a, b) = (&old.rules, &new.rules);
-    let head = a.iter().zip(b).take_while(|(x, y)| x == y).count();
-    let tail = if a.len() == b.len() {
-        a.iter()
-            .rev()
-            .zip(b.iter().rev())
-            .take(a.len() - head)
-            .take_while(|(x, y)| x == y)
-            .count()
-    } else {
-        0
-    };
+    let (head, tail) = super::symbolic::changed_span(a, b);
     let boxes = a[head..a.len() - tail]
         .iter()
         .chain(&b[head..b.len() - tail])

@@ -1286,8 +1286,29 @@ impl<'s> Engine<'s> {
         assert_eq!(self.scn.filters.len(), new.filters.len());
         assert_eq!(self.scn.hosts.len(), new.hosts.len());
         assert_eq!(self.scn.networks.len(), new.networks.len());
+        let old_scn = self.scn;
         let mut e = self.rebind(new);
         let tables = par_map(changed, |&f| FilterTables::build(new.filter(f)));
+        // The address lists of the rules that changed (before and after;
+        // rules that only moved keep their lists): only they can regroup a
+        // stand-in's ranges.
+        let mut lists: PerFam<Vec<Intervals>> = [Vec::new(), Vec::new()];
+        for (&f, t) in changed.iter().zip(&tables) {
+            let i = f.index();
+            let (a, b) = (&old_scn.filter(f).rules, &new.filter(f).rules);
+            let (head, tail) = changed_span(a, b);
+            let products = e.filter_rules[i][head..a.len() - tail]
+                .iter()
+                .chain(&t.rules[head..b.len() - tail]);
+            for r in products {
+                for k in 0..2 {
+                    if let Some(p) = &r[k] {
+                        lists[k].push(p.dims[0].clone());
+                        lists[k].push(p.dims[1].clone());
+                    }
+                }
+            }
+        }
         for (&f, t) in changed.iter().zip(tables) {
             let i = f.index();
             e.filter_rules[i] = t.rules;
@@ -1299,9 +1320,15 @@ impl<'s> Engine<'s> {
         let mut moved = Vec::new();
         if !changed.is_empty() {
             // Only a stand-in with more than a few ranges has groups.
+            // A list that meets none of a stand-in's ranges, or holds
+            // every one of them whole, marks them all alike: its coming or
+            // going cannot regroup them (see `alike_ranges`).
             let devs: Vec<usize> = (0..e.devices.len())
                 .filter(|&d| {
                     !e.devices[d].owned.is_empty() && e.own_lists[d].iter().any(|v| v.len() > 4)
+                })
+                .filter(|&d| {
+                    (0..2).any(|k| lists[k].iter().any(|l| !marks_alike(&e.own_lists[d][k], l)))
                 })
                 .collect();
             let again = par_map(&devs, |&d| {
@@ -3070,6 +3097,40 @@ fn martian_ok(at: MartianAt) -> PerFam<Intervals> {
 /// Boxes grouped by key, in key order, each group in the order given: a
 /// stable sort by key without its buffer of boxes (they usually come in
 /// order already; if not, small (key, position) pairs are sorted).
+/// How many rules at the start and at the end of two rule lists are the
+/// same: the rules between are those that changed.
+pub(crate) fn changed_span(a: &[Rule], b: &[Rule]) -> (usize, usize) {
+    let head = a.iter().zip(b).take_while(|(x, y)| x == y).count();
+    let tail = if a.len() == b.len() {
+        a.iter()
+            .rev()
+            .zip(b.iter().rev())
+            .take(a.len() - head)
+            .take_while(|(x, y)| x == y)
+            .count()
+    } else {
+        0
+    };
+    (head, tail)
+}
+
+/// Whether an address list marks every one of `owned` (sorted, disjoint
+/// ranges) alike: it meets none of them, or holds all of them whole.
+fn marks_alike(owned: &[(u128, u128)], list: &[(u128, u128)]) -> bool {
+    let (mut none, mut all) = (true, true);
+    for &(lo, hi) in owned {
+        let start = list.partition_point(|&(_, b)| b < lo);
+        let meets = list.get(start).is_some_and(|&(a, _)| a <= hi);
+        let whole = meets && list[start].0 <= lo && hi <= list[start].1;
+        none &= !meets;
+        all &= whole;
+        if !none && !all {
+            return false;
+        }
+    }
+    true
+}
+
 fn group_by_key<K: Copy + Ord>(v: &mut Vec<(K, Cube)>) -> Vec<(K, Vec<Cube>)> {
     if !v.is_sorted_by_key(|&(k, _)| k) {
         let mut order: Vec<(K, u32)> = v
@@ -3425,6 +3486,113 @@ mod tests {
                 let moved = s.at(5);
                 assert_eq!((moved.device(), moved.kind()), (5, kind));
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod regroup_tests {
+    use super::*;
+    use crate::synth::{self, change_one_rule, SplitMix64, SynthParams};
+
+    /// A rule's source set to a random prefix, often one inside a network
+    /// stand-in's ranges (the internet's), so that the change can regroup them.
+    fn fresh_source(scn: &Scenario, rng: &mut SplitMix64) -> Option<Scenario> {
+        let mut new = scn.clone();
+        let with_rules: Vec<usize> = (0..new.filters.len())
+            .filter(|&i| !new.filters[i].rules.is_empty())
+            .collect();
+        let fi = *rng.pick(&with_rules);
+        let ri = rng.below(new.filters[fi].rules.len());
+        let net = if rng.chance(0.5) {
+            let len = [8u8, 16, 20, 24, 32][rng.below(5)];
+            let addr = std::net::Ipv4Addr::from(rng.below(u32::MAX as usize) as u32);
+            ipnet::IpNet::V4(ipnet::Ipv4Net::new(addr, len).ok()?.trunc())
+        } else {
+            // Around the segments' IPv6 networks (fd00:0:N::/64), which the
+            // internet's catch-all is made of the gaps between.
+            let len = [16u8, 40, 44, 46, 47, 48, 60, 64][rng.below(8)];
+            let n = rng.below(64) as u16;
+            let addr = std::net::Ipv6Addr::new(0xfd00, 0, n, 0, 0, 0, 0, 0);
+            ipnet::IpNet::V6(ipnet::Ipv6Net::new(addr, len).ok()?.trunc())
+        };
+        new.filters[fi].rules[ri].matches.src = AddrSet {
+            terms: vec![AddrTerm::Prefix(net)],
+            parts: vec![AddrPart::whole(net)],
+            negated: rng.chance(0.2),
+            text: net.to_string(),
+        };
+        Some(new)
+    }
+
+    /// `Engine::with_filters_changed` keeps a stand-in's groups of alike
+    /// ranges only where the changed rules cannot regroup them: after
+    /// random changes (rules removed, added, flipped, given another match
+    /// or a fresh source prefix), its groups are those `Engine::new` makes.
+    #[test]
+    fn updated_groups_are_the_groups_built_from_scratch() {
+        let mut checked = 0;
+        let mut regrouped = 0;
+        for seed in 1..=6u64 {
+            let p = SynthParams::sized(seed, 60 + 10 * seed as usize);
+            let mut scn = crate::load::load("g.yaml", &synth::large(&p), None)
+                .expect("generated scenarios load");
+            let mut rng = SplitMix64::new(seed);
+            let mut engine = Engine::new(&scn).park();
+            for _ in 0..12 {
+                let next = if rng.chance(0.5) {
+                    fresh_source(&scn, &mut rng)
+                } else {
+                    change_one_rule(&scn, &mut rng).map(|(n, _)| n)
+                };
+                let Some(next) = next else { continue };
+                let changed: Vec<FilterId> = (0..scn.filters.len())
+                    .filter(|&i| scn.filters[i] != next.filters[i])
+                    .map(|i| FilterId(i as u32))
+                    .collect();
+                let before = engine.unpark(&scn);
+                let old_groups = before.range_groups.clone();
+                let (warm, moved) = before.with_filters_changed(&next, &changed);
+                let cold = Engine::new(&next);
+                assert_eq!(warm.range_groups, cold.range_groups, "seed {seed}");
+                let want: Vec<usize> = (0..old_groups.len())
+                    .filter(|&d| old_groups[d] != cold.range_groups[d])
+                    .collect();
+                assert_eq!(moved, want, "seed {seed}");
+                regrouped += moved.len();
+                checked += 1;
+                engine = warm.park();
+                scn = next;
+            }
+        }
+        assert!(checked >= 60, "{checked} changes checked");
+        assert!(regrouped > 0, "no change regrouped a stand-in's ranges");
+    }
+
+    /// `marks_alike` against the definition, on small random ranges.
+    #[test]
+    fn marks_alike_is_none_or_all_whole() {
+        let mut rng = SplitMix64::new(7);
+        for _ in 0..2000 {
+            let mut pts: Vec<u128> = (0..rng.below(10) * 2)
+                .map(|_| rng.below(60) as u128)
+                .collect();
+            pts.sort_unstable();
+            pts.dedup();
+            let ranges = |pts: &[u128]| -> Vec<(u128, u128)> {
+                pts.chunks_exact(2).map(|c| (c[0], c[1])).collect()
+            };
+            let owned = ranges(&pts);
+            let mut lp: Vec<u128> = (0..rng.below(6) * 2)
+                .map(|_| rng.below(60) as u128)
+                .collect();
+            lp.sort_unstable();
+            lp.dedup();
+            let list = ranges(&lp);
+            let meets = |o: &(u128, u128)| list.iter().any(|l| l.0 <= o.1 && o.0 <= l.1);
+            let whole = |o: &(u128, u128)| list.iter().any(|l| l.0 <= o.0 && o.1 <= l.1);
+            let want = owned.iter().all(|o| !meets(o)) || owned.iter().all(whole);
+            assert_eq!(marks_alike(&owned, &list), want, "{owned:?} {list:?}");
         }
     }
 }
