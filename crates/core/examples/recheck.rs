@@ -76,7 +76,7 @@ fn main() {
         t.elapsed()
     );
     let (mut incremental, mut scratch) = (Vec::new(), Vec::new());
-    let (mut reevaluated, mut walks) = (Vec::new(), Vec::new());
+    let (mut reevaluated, mut walks, mut classes) = (Vec::new(), Vec::new(), Vec::new());
     let mut current = scn;
     for _ in 0..n {
         let Some((next, _what)) = change_one_rule(&current, &mut rng) else {
@@ -88,6 +88,10 @@ fn main() {
         incremental.push(t.elapsed());
         reevaluated.push(stats.reevaluated);
         walks.push(stats.walks);
+        classes.push(stats.classes);
+        if std::env::var("VERBOSE").is_ok() {
+            eprintln!("{_what}: {:?}, {stats:?}", t.elapsed());
+        }
         let t = Instant::now();
         let fresh = check(&next);
         scratch.push(t.elapsed());
@@ -102,17 +106,20 @@ fn main() {
     let (pi, ps) = (quantile(&mut incremental, 0.9), quantile(&mut scratch, 0.9));
     reevaluated.sort();
     walks.sort();
+    classes.sort();
     println!(
         "incremental re-check: median {mi:?} (p90 {pi:?}); from scratch: median {si:?} (p90 {ps:?}); ratio {:.1}x; {} changes",
         si.as_secs_f64() / mi.as_secs_f64(),
         incremental.len()
     );
     println!(
-        "expectations evaluated again per change: median {} (max {}) of {}; walks: median {} (max {})",
+        "expectations evaluated again per change: median {} (max {}) of {}; walks: median {} (max {}); classes of sources walked: median {} (max {})",
         reevaluated[reevaluated.len() / 2],
         reevaluated.last().copied().unwrap_or(0),
         warm.report().results.len(),
         walks[walks.len() / 2],
-        walks.last().copied().unwrap_or(0)
+        walks.last().copied().unwrap_or(0),
+        classes[classes.len() / 2],
+        classes.last().copied().unwrap_or(0)
     );
 }

@@ -199,67 +199,110 @@ fn endpoint(a: IpAddr, port: u16) -> String {
     }
 }
 
-/// Whether target `k` of class `j` is where an expectation's destination
-/// points.
-fn lands_at(
-    scn: &Scenario,
-    j: &Journey,
-    k: usize,
-    to: &Place,
+/// Where an expectation's destination points, resolved once for a scan of
+/// every (class, target) of an answer.
+struct Dest<'a> {
+    scn: &'a Scenario,
     proto: Proto,
     port: Option<u16>,
-) -> bool {
-    let t = j.targets[k];
-    let sock = &scn.host(t.host).sockets[t.socket];
-    if sock.proto != proto {
-        return false;
+    at: DestAt,
+}
+
+enum DestAt {
+    Host(Option<HostId>),
+    /// Per host: whether it has an interface on the network.
+    Network(Vec<bool>),
+    /// The address, and each host's own addresses, made when first needed.
+    Address(Fam, u128, Vec<std::cell::OnceCell<Vec<(Fam, u128, u128)>>>),
+    Nowhere,
+}
+
+impl<'a> Dest<'a> {
+    fn new(scn: &'a Scenario, to: &Place, proto: Proto, port: Option<u16>) -> Dest<'a> {
+        let at = match to {
+            Place::Host(h) => DestAt::Host(scn.host_by_name(h)),
+            Place::Network(n) => match scn.network_by_name(n) {
+                Some(id) => DestAt::Network(
+                    scn.hosts
+                        .iter()
+                        .map(|h| h.interfaces.iter().any(|i| i.network == id))
+                        .collect(),
+                ),
+                None => DestAt::Nowhere,
+            },
+            Place::Address(a) => DestAt::Address(
+                Fam::of(*a),
+                addr_u128(*a),
+                (0..scn.hosts.len())
+                    .map(|_| std::cell::OnceCell::new())
+                    .collect(),
+            ),
+            Place::Name(_) => DestAt::Nowhere,
+        };
+        Dest {
+            scn,
+            proto,
+            port,
+            at,
+        }
     }
-    match to {
-        Place::Host(h) => scn.host(t.host).name == *h && port.is_none_or(|p| sock.port == p),
-        Place::Network(n) => {
-            scn.network_by_name(n)
-                .is_some_and(|id| scn.host(t.host).interfaces.iter().any(|i| i.network == id))
-                && port.is_none_or(|p| sock.port == p)
+
+    /// Whether target `k` of class `j` is where the destination points.
+    fn lands(&self, j: &Journey, k: usize) -> bool {
+        let t = j.targets[k];
+        let sock = &self.scn.host(t.host).sockets[t.socket];
+        if sock.proto != self.proto {
+            return false;
         }
-        // An address: the packets must be sent to it (before any NAT), to
-        // that port. The class's packets are told for its first target: a
-        // destination that is one of its own addresses is the same one of
-        // this target's.
-        Place::Address(a) => {
-            let (fam, x) = (Fam::of(*a), addr_u128(*a));
-            let (own0, own) = (host_own(scn, j.targets[0].host), host_own(scn, t.host));
-            j.cubes().any(|c| {
-                let dst = match own0
-                    .iter()
-                    .position(|&(f, lo, hi)| f == c.fam && (lo, hi) == c.dst)
-                {
-                    Some(i) if k > 0 => (own[i].1, own[i].2),
-                    _ => c.dst,
-                };
-                c.fam == fam
-                    && dst.0 <= x
-                    && x <= dst.1
-                    && port.is_none_or(|p| c.dport.0 <= p && p <= c.dport.1)
-            })
+        let port_ok = || self.port.is_none_or(|p| sock.port == p);
+        match &self.at {
+            DestAt::Host(h) => *h == Some(t.host) && port_ok(),
+            DestAt::Network(on) => on[t.host.index()] && port_ok(),
+            // An address: the packets must be sent to it (before any NAT),
+            // to that port. The class's packets are told for its first
+            // target: a destination that is one of its own addresses is the
+            // same one of this target's.
+            DestAt::Address(fam, x, owns) => {
+                let own_of = |h: HostId| owns[h.index()].get_or_init(|| host_own(self.scn, h));
+                let (own0, own) = (own_of(j.targets[0].host), own_of(t.host));
+                j.cubes().any(|c| {
+                    let dst = match own0
+                        .iter()
+                        .position(|&(f, lo, hi)| f == c.fam && (lo, hi) == c.dst)
+                    {
+                        Some(i) if k > 0 => (own[i].1, own[i].2),
+                        _ => c.dst,
+                    };
+                    c.fam == *fam
+                        && dst.0 <= *x
+                        && *x <= dst.1
+                        && self.port.is_none_or(|p| c.dport.0 <= p && p <= c.dport.1)
+                })
+            }
+            DestAt::Nowhere => false,
         }
-        Place::Name(_) => false,
     }
 }
 
 /// Every (class, target) of `r` whose target is where an expectation's
-/// destination points.
+/// destination points, in the answer's order.
 fn landing<'r>(
-    scn: &'r Scenario,
+    scn: &Scenario,
     r: &'r Reach,
-    to: &'r Place,
+    to: &Place,
     proto: Proto,
     port: Option<u16>,
-) -> impl Iterator<Item = (&'r Journey, usize)> + 'r {
-    r.journeys.iter().flat_map(move |j| {
-        (0..j.targets.len())
-            .filter(move |&k| lands_at(scn, j, k, to, proto, port))
-            .map(move |k| (j, k))
-    })
+) -> Vec<(&'r Journey, usize)> {
+    let dest = Dest::new(scn, to, proto, port);
+    let mut out = Vec::new();
+    for j in &r.journeys {
+        for k in 0..j.targets.len() {
+            if dest.lands(j, k) {
+                out.push((j, k));
+            }
+        }
+    }
+    out
 }
 
 /// The members of class `j` that reach target `k` and that `pick` takes.
@@ -723,6 +766,7 @@ fn evaluate(
             sorted.sort_unstable();
             let is_source = |m: Source| sorted.binary_search(&m).is_ok();
             let hits: Vec<(&Journey, usize)> = landing(scn, r, to, *proto, *port)
+                .into_iter()
                 .filter(|&(j, k)| members_at(j, k, is_source).next().is_some())
                 .collect();
             let first = hits
@@ -842,7 +886,7 @@ fn evaluate(
             let mut allowed_sorted = allowed.clone();
             allowed_sorted.sort_unstable();
             let not_allowed = |m: Source| allowed_sorted.binary_search(&m).is_err();
-            let landed: Vec<(&Journey, usize)> = landing(scn, r, to, *proto, *port).collect();
+            let landed: Vec<(&Journey, usize)> = landing(scn, r, to, *proto, *port);
             let bad = landed
                 .iter()
                 .find(|&&(j, k)| members_at(j, k, not_allowed).next().is_some())

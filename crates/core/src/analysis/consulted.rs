@@ -41,6 +41,9 @@ pub struct FilterChange {
     pub filter: FilterId,
     /// Anything that met the filter (its policy, statefulness or name changed).
     pub whole: bool,
+    /// The first rule that changed: it and every rule after it may be
+    /// another rule, or numbered otherwise, than before.
+    pub first_rule: usize,
     /// The boxes of the rules that changed (before and after), and of the
     /// rules whose number changed: packets outside all of them meet the same
     /// rule, with the same number, as before.
@@ -71,6 +74,11 @@ fn boxes_meet(a: &Cube, b: &Cube) -> bool {
 impl Consulted {
     pub fn new() -> Arc<Consulted> {
         Arc::new(Consulted::default())
+    }
+
+    /// Adds `deps` to the record (what another recording saw for it).
+    pub fn add(&self, deps: &Deps) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).union(deps);
     }
 
     /// What was recorded (by recordings that have ended).

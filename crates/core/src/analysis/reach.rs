@@ -367,6 +367,121 @@ fn reach_classes(
     Ok(Reach { journeys, stopped })
 }
 
+/// The classes of sources a reach for `q` walks, in the order it walks them
+/// (they depend on the hosts' settings, not on the filters' rules).
+pub(crate) fn classes_for(engine: &Engine, q: &ReachQuery) -> Vec<Vec<Source>> {
+    let mut sources = q.from.clone().unwrap_or_else(|| all_sources(engine.scn));
+    let mut seen = std::collections::HashSet::new();
+    sources.retain(|s| seen.insert(*s));
+    engine.source_classes(&sources)
+}
+
+/// One class of sources' journeys in a reach, and what its walk consulted
+/// (see [`reach_parts`]).
+#[derive(Debug, Clone)]
+pub(crate) struct ClassPart {
+    pub class: Vec<Source>,
+    pub journeys: Vec<Journey>,
+    pub deps: super::consulted::Deps,
+}
+
+/// The journeys `reach_with` finds for `q`, class of sources by class
+/// (`classes`: those of [`classes_for`]), each with what its walk consulted: `keep` gives a class's part when an
+/// earlier answer can serve (the class is then not walked). Also how many
+/// classes were walked. [`Reach::from_parts`] puts the parts together as
+/// `reach_with` answers.
+pub(crate) fn reach_parts(
+    engine: &Engine,
+    q: &ReachQuery,
+    classes: Vec<Vec<Source>>,
+    mut keep: impl FnMut(&[Source]) -> Option<ClassPart>,
+) -> (Vec<ClassPart>, usize) {
+    use super::consulted::{self, Consulted};
+    let mut slots: Vec<Option<ClassPart>> = classes.iter().map(|c| keep(c)).collect();
+    let todo: Vec<usize> = (0..classes.len()).filter(|&i| slots[i].is_none()).collect();
+    if todo.is_empty() {
+        return (slots.into_iter().flatten().collect(), 0);
+    }
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(todo.len());
+    let targets = q.to.as_ref().map(|to| engine.targets_of(to));
+    let targets = targets.as_deref();
+    let budget = Budget::unlimited();
+    let outer = consulted::current();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let walked: Vec<(usize, ClassPart)> = std::thread::scope(|sc| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                sc.spawn(|| {
+                    let mut mine = Vec::new();
+                    let mut cache = WalkCache::default();
+                    while let Some(&i) =
+                        todo.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+                    {
+                        let walk = Walk {
+                            engine,
+                            targets,
+                            keep_stopped: false,
+                            budget: &budget,
+                            group_targets: true,
+                        };
+                        // Each class its own record (and the caller's too).
+                        let rec = Consulted::new();
+                        let (journeys, _) = consulted::recording(Some(rec.clone()), || {
+                            class_reach(&walk, q, &classes[i], &mut cache)
+                        });
+                        let deps = rec.deps();
+                        if let Some(o) = &outer {
+                            o.add(&deps);
+                        }
+                        let class = classes[i].clone();
+                        mine.push((
+                            i,
+                            ClassPart {
+                                class,
+                                journeys,
+                                deps,
+                            },
+                        ));
+                    }
+                    mine
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().expect("a reach worker panicked"))
+            .collect()
+    });
+    let n = walked.len();
+    for (i, part) in walked {
+        slots[i] = Some(part);
+    }
+    let parts = slots
+        .into_iter()
+        .map(|p| p.expect("every class is kept or walked"))
+        .collect();
+    (parts, n)
+}
+
+impl Reach {
+    /// The answer of the parts [`reach_parts`] made: the one `reach_with`
+    /// makes for the same question.
+    pub(crate) fn from_parts(parts: &[ClassPart]) -> Reach {
+        let mut journeys: Vec<Journey> = parts
+            .iter()
+            .flat_map(|p| p.journeys.iter().cloned())
+            .collect();
+        journeys.sort_unstable_by_key(|j| (j.source, j.targets[0]));
+        Reach {
+            journeys,
+            stopped: Vec::new(),
+        }
+    }
+}
+
 type ClassReach = (Vec<Journey>, Vec<(Source, Outcome)>);
 
 /// How a worker walks its classes.
