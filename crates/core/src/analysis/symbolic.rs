@@ -879,6 +879,30 @@ impl FilterTables {
             .iter()
             .map(|r| match_products_with(&r.matches, &mut memo))
             .collect();
+        FilterTables::with_rules(filter, rules)
+    }
+
+    /// The tables of `filter` whose rules were `old` (compiled as `products`)
+    /// before some of them changed: the rules the same at the start and at
+    /// the end keep their compiled matches, only those between are compiled.
+    fn rebuild(
+        filter: &Filter,
+        old: &[Rule],
+        mut products: Vec<[Option<Product>; 2]>,
+    ) -> FilterTables {
+        let (head, tail) = same_ends(old, &filter.rules);
+        let mut memo = AddrMemo::default();
+        let fresh: Vec<[Option<Product>; 2]> = filter.rules[head..filter.rules.len() - tail]
+            .iter()
+            .map(|r| match_products_with(&r.matches, &mut memo))
+            .collect();
+        products.splice(head..old.len() - tail, fresh);
+        FilterTables::with_rules(filter, products)
+    }
+
+    /// The tables of `filter` from its rules' compiled matches.
+    fn with_rules(filter: &Filter, rules: Vec<[Option<Product>; 2]>) -> FilterTables {
+        debug_assert_eq!(rules.len(), filter.rules.len());
         let hulls = [0, 1].map(|k| {
             rules
                 .iter()
@@ -1288,26 +1312,29 @@ impl<'s> Engine<'s> {
         assert_eq!(self.scn.networks.len(), new.networks.len());
         let old_scn = self.scn;
         let mut e = self.rebind(new);
-        let tables = par_map(changed, |&f| FilterTables::build(new.filter(f)));
         // The address lists of the rules that changed (before and after;
         // rules that only moved keep their lists): only they can regroup a
         // stand-in's ranges.
         let mut lists: PerFam<Vec<Intervals>> = [Vec::new(), Vec::new()];
-        for (&f, t) in changed.iter().zip(&tables) {
-            let i = f.index();
-            let (a, b) = (&old_scn.filter(f).rules, &new.filter(f).rules);
-            let (head, tail) = changed_span(a, b);
-            let products = e.filter_rules[i][head..a.len() - tail]
-                .iter()
-                .chain(&t.rules[head..b.len() - tail]);
-            for r in products {
-                for k in 0..2 {
-                    if let Some(p) = &r[k] {
-                        lists[k].push(p.dims[0].clone());
-                        lists[k].push(p.dims[1].clone());
-                    }
+        let mut note = |r: &[Option<Product>; 2]| {
+            for k in 0..2 {
+                if let Some(p) = &r[k] {
+                    lists[k].push(p.dims[0].clone());
+                    lists[k].push(p.dims[1].clone());
                 }
             }
+        };
+        // Filters are compiled again one by one (a change is usually one
+        // filter), keeping the compiled matches of the rules that stayed.
+        let mut tables = Vec::with_capacity(changed.len());
+        for &f in changed {
+            let old = std::mem::take(&mut e.filter_rules[f.index()]);
+            let (a, b) = (&old_scn.filter(f).rules, &new.filter(f).rules);
+            let (head, tail) = same_ends(a, b);
+            old[head..a.len() - tail].iter().for_each(&mut note);
+            let t = FilterTables::rebuild(new.filter(f), a, old);
+            t.rules[head..b.len() - tail].iter().for_each(&mut note);
+            tables.push(t);
         }
         for (&f, t) in changed.iter().zip(tables) {
             let i = f.index();
@@ -3114,6 +3141,23 @@ pub(crate) fn changed_span(a: &[Rule], b: &[Rule]) -> (usize, usize) {
     (head, tail)
 }
 
+/// How many rules at the start and at the end of two rule lists are the
+/// same, wherever they now stand (a rule added or removed moves the ones
+/// after it, but they stay what they were): the rules between are new or
+/// gone.
+fn same_ends(a: &[Rule], b: &[Rule]) -> (usize, usize) {
+    let head = a.iter().zip(b).take_while(|(x, y)| x == y).count();
+    let room = a.len().min(b.len()) - head;
+    let tail = a
+        .iter()
+        .rev()
+        .zip(b.iter().rev())
+        .take(room)
+        .take_while(|(x, y)| x == y)
+        .count();
+    (head, tail)
+}
+
 /// Whether an address list marks every one of `owned` (sorted, disjoint
 /// ranges) alike: it meets none of them, or holds all of them whole.
 fn marks_alike(owned: &[(u128, u128)], list: &[(u128, u128)]) -> bool {
@@ -3526,9 +3570,11 @@ mod regroup_tests {
     }
 
     /// `Engine::with_filters_changed` keeps a stand-in's groups of alike
-    /// ranges only where the changed rules cannot regroup them: after
-    /// random changes (rules removed, added, flipped, given another match
-    /// or a fresh source prefix), its groups are those `Engine::new` makes.
+    /// ranges only where the changed rules cannot regroup them, and the
+    /// compiled matches of the rules that stayed: after random changes
+    /// (rules removed, added, flipped, moved, given another match or a
+    /// fresh source prefix), its groups and compiled rules are those
+    /// `Engine::new` makes.
     #[test]
     fn updated_groups_are_the_groups_built_from_scratch() {
         let mut checked = 0;
@@ -3540,10 +3586,22 @@ mod regroup_tests {
             let mut rng = SplitMix64::new(seed);
             let mut engine = Engine::new(&scn).park();
             for _ in 0..12 {
-                let next = if rng.chance(0.5) {
-                    fresh_source(&scn, &mut rng)
-                } else {
-                    change_one_rule(&scn, &mut rng).map(|(n, _)| n)
+                let next = match rng.below(4) {
+                    0 | 1 => fresh_source(&scn, &mut rng),
+                    2 => change_one_rule(&scn, &mut rng).map(|(n, _)| n),
+                    // Two changes in one filter: a rule gone, another's
+                    // copy somewhere else.
+                    _ => change_one_rule(&scn, &mut rng).map(|(mut n, _)| {
+                        let fi = rng.below(n.filters.len());
+                        let rules = &mut n.filters[fi].rules;
+                        if rules.len() > 2 {
+                            let r = rules.remove(rng.below(rules.len()));
+                            rules.insert(rng.below(rules.len() + 1), r);
+                            let gone = rng.below(rules.len());
+                            rules.remove(gone);
+                        }
+                        n
+                    }),
                 };
                 let Some(next) = next else { continue };
                 let changed: Vec<FilterId> = (0..scn.filters.len())
@@ -3555,6 +3613,10 @@ mod regroup_tests {
                 let (warm, moved) = before.with_filters_changed(&next, &changed);
                 let cold = Engine::new(&next);
                 assert_eq!(warm.range_groups, cold.range_groups, "seed {seed}");
+                // The filters compiled again keeping the matches of the
+                // rules that stayed are the filters compiled from scratch
+                // (the other tables are made from these by the same code).
+                assert!(warm.filter_rules == cold.filter_rules, "seed {seed}");
                 let want: Vec<usize> = (0..old_groups.len())
                     .filter(|&d| old_groups[d] != cold.range_groups[d])
                     .collect();
