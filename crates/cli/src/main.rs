@@ -561,13 +561,19 @@ fn run(cli: Cli) -> Result<ExitCode, InputError> {
                     }
                 }
                 ListFormat::Json => {
-                    let list: Vec<serde_json::Value> = examples::ALL
-                        .iter()
-                        .map(|e| {
-                            let variants: Vec<String> = pathproof_core::load(&e.file(), e.text, None).map(|s| s.variants.into_iter().map(|v| v.name).collect()).unwrap_or_default();
-                            serde_json::json!({ "name": e.name, "teaches": e.teaches, "variants": variants })
-                        })
-                        .collect();
+                    let mut list: Vec<serde_json::Value> = Vec::new();
+                    for e in examples::ALL {
+                        let scn = pathproof_core::load(&e.file(), e.text, None)
+                            .map_err(|err| InputError(diagnostics::load_error(&err)))?;
+                        let variants: Vec<String> =
+                            scn.variants.into_iter().map(|v| v.name).collect();
+                        list.push(serde_json::json!({
+                            "name": e.name,
+                            "teaches": e.teaches,
+                            "variants": variants,
+                            "traffic": scn.traffic.is_some(),
+                        }));
+                    }
                     emit(&format!(
                         "{}\n",
                         serde_json::to_string_pretty(&list).expect("plain values serialise")

@@ -117,7 +117,19 @@ fn examples_lists_the_builtins() {
         .stdout
         .clone();
     let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
-    assert!(v.as_array().unwrap().len() >= 5);
+    let list = v.as_array().unwrap();
+    assert!(list.len() >= 5);
+    // `traffic` says which ones `simulate` plays: those whose line says so.
+    for e in list {
+        let teaches = e["teaches"].as_str().unwrap();
+        assert_eq!(
+            e["traffic"].as_bool(),
+            Some(teaches.ends_with("(simulate)")),
+            "{e}"
+        );
+        assert!(e["variants"].is_array(), "{e}");
+    }
+    assert!(list.iter().any(|e| e["traffic"] == true));
 }
 
 #[test]
