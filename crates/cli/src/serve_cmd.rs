@@ -101,9 +101,12 @@ pub fn run(
         let _ = std::io::stdout().flush();
         pathproof_web::run(
             listener,
+            // The page's first question, the matrix, is computed as soon as
+            // the server starts (and each time a scenario is loaded).
             pathproof_web::AppState::new(current)
                 .with_lessons(lessons)
-                .with_limits(limits),
+                .with_limits(limits)
+                .with_warm_matrix(),
         )
         .await
         .map_err(|e| InputError(format!("error: the server stopped: {e}\n")))

@@ -135,6 +135,21 @@ async fn answer(
     if let Some(a) = cur.answer(&key) {
         return Ok(a.response());
     }
+    // Under way in the background: wait for that computation rather than
+    // start a second one. Stopped before its end (another scenario, or its
+    // own deadline), the question is computed as any other.
+    if let Some(mut flight) = cur.flight(&key) {
+        let done = flight
+            .wait_for(Option::is_some)
+            .await
+            .ok()
+            .and_then(|r| r.clone());
+        match done {
+            Some(Ok(text)) => return Ok(text.response()),
+            Some(Err(e @ Exceeded::TooLarge { .. })) => return Err(exceeded(e, narrow)),
+            Some(Err(Exceeded::Cancelled)) | None => {}
+        }
+    }
     let again = cur.clone();
     let text = st
         .work
@@ -474,7 +489,7 @@ fn reach_classes_json(scn: &Scenario, q: &ReachQuery, budget: &Budget) -> Result
     };
     let text = Streamed::new(top)
         .list("classes", r.journeys.iter().filter_map(class))
-        .write(budget);
+        .write_lines(budget, 2);
     text
 }
 
@@ -596,17 +611,59 @@ fn reach_cells_json(scn: &Scenario, q: &ReachQuery, budget: &Budget) -> Result<T
 /// How to ask `/api/reach` a smaller question.
 const NARROW_REACH: &str = "ask about fewer sources or destinations: ?from=HOST or ?from=NETWORK, ?to=HOST or ?to=NETWORK (or the same fields in the POST body), or load a smaller scenario";
 
-async fn reach_answer(st: AppState, req: ReachRequest) -> Result<Response, ApiError> {
-    let cur = st.current();
-    let scn = scenario_for(&cur, req.variant.as_deref())?;
-    let q = reach_query(&scn, &req)?;
-    let key = format!(
+/// The key of a reach question among the answers kept.
+fn reach_key(req: &ReachRequest) -> String {
+    format!(
         "reach\n{}\n{}\n{}\n{}",
         req.cells.unwrap_or(false),
         req.variant.as_deref().unwrap_or(""),
         req.from.as_deref().unwrap_or(""),
         req.to.as_deref().unwrap_or("")
-    );
+    )
+}
+
+/// Starts computing `cur`'s matrix (`GET /api/reach`, the page's first
+/// question) in the background, as an analysis like a request's: it waits
+/// for a slot, has the budget of `Limits::memory`, is stopped after
+/// `Limits::request` and when another scenario replaces `cur`; its answer is
+/// kept as a request's would be. A request for it meanwhile waits for it.
+pub(crate) fn warm_matrix(st: &AppState, cur: &Arc<Current>) {
+    let key = reach_key(&ReachRequest::default());
+    if cur.answer(&key).is_some() || cur.flight(&key).is_some() {
+        return;
+    }
+    let (tx, rx) = tokio::sync::watch::channel(None);
+    cur.set_flight(&key, Some(rx));
+    let work = st.work.clone();
+    let deadline = work.limits.request;
+    let scn = cur.base.clone();
+    let here = cur.clone();
+    let task = tokio::spawn(async move {
+        let kept = here.clone();
+        let k = key.clone();
+        let run = work.run(move |budget| {
+            let text = reach_classes_json(&scn, &ReachQuery::default(), budget).map(Arc::new);
+            if let Ok(t) = &text {
+                kept.keep_answer(k, t.clone(), budget.limit());
+            }
+            Ok(text)
+        });
+        // Past the deadline the future is dropped, which stops the work.
+        let done = match tokio::time::timeout(deadline, run).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(_)) | Err(_) => Err(Exceeded::Cancelled),
+        };
+        here.set_flight(&key, None);
+        let _ = tx.send(Some(done));
+    });
+    *cur.background.lock().unwrap_or_else(|e| e.into_inner()) = Some(task.abort_handle());
+}
+
+async fn reach_answer(st: AppState, req: ReachRequest) -> Result<Response, ApiError> {
+    let cur = st.current();
+    let scn = scenario_for(&cur, req.variant.as_deref())?;
+    let q = reach_query(&scn, &req)?;
+    let key = reach_key(&req);
     let cells = req.cells.unwrap_or(false);
     answer(&st, cur, key, NARROW_REACH, move |budget| {
         if cells {

@@ -118,14 +118,23 @@ pub struct Current {
     /// question: they depend only on the scenario, so each is computed once
     /// and kept while the answers kept stay within a request's memory.
     answers: Mutex<Answers>,
+    /// The matrix computed in the background since the scenario was loaded
+    /// (see [`AppState::with_warm_matrix`]): stopped when the scenario is
+    /// replaced.
+    background: Mutex<Option<tokio::task::AbortHandle>>,
 }
 
-/// Answers kept, oldest first.
+/// An answer being computed in the background: `None` until it is done.
+/// The sender goes away without a value when the computation is stopped.
+pub(crate) type Flight = tokio::sync::watch::Receiver<Option<Result<Arc<Text>, Exceeded>>>;
+
+/// Answers kept, oldest first, and those under way in the background.
 #[derive(Default)]
 struct Answers {
     by_key: BTreeMap<String, Arc<Text>>,
     order: VecDeque<String>,
     bytes: usize,
+    flying: BTreeMap<String, Flight>,
 }
 
 /// Why a scenario was not made current.
@@ -195,6 +204,7 @@ impl Current {
             variants,
             view_json,
             answers: Mutex::new(Answers::default()),
+            background: Mutex::new(None),
         })
     }
 
@@ -223,6 +233,36 @@ impl Current {
             .by_key
             .get(key)
             .cloned()
+    }
+
+    /// The computation under way in the background of the answer to `key`.
+    fn flight(&self, key: &str) -> Option<Flight> {
+        self.answers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .flying
+            .get(key)
+            .cloned()
+    }
+
+    fn set_flight(&self, key: &str, flight: Option<Flight>) {
+        let mut a = self.answers.lock().unwrap_or_else(|e| e.into_inner());
+        match flight {
+            Some(f) => a.flying.insert(key.to_string(), f),
+            None => a.flying.remove(key),
+        };
+    }
+
+    /// Stops the computation in the background, if one runs.
+    fn stop_background(&self) {
+        if let Some(h) = self
+            .background
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            h.abort();
+        }
     }
 
     /// Keeps an answer, forgetting the oldest ones while the answers kept
@@ -257,6 +297,9 @@ pub struct AppState {
     /// variant asked about, kept across scenarios loaded, so that the next
     /// question re-checks from what changed.
     warm: Arc<Mutex<Option<pathproof_core::analysis::incremental::WarmCheck>>>,
+    /// Whether each scenario's matrix (`GET /api/reach`, the page's first
+    /// question) is computed in the background as soon as it is loaded.
+    warm_matrix: bool,
 }
 
 impl AppState {
@@ -267,7 +310,20 @@ impl AppState {
             lessons: Arc::new(pathproof_core::lessons::all()),
             work: Arc::new(work::Work::new(Limits::default())),
             warm: Arc::new(Mutex::new(None)),
+            warm_matrix: false,
         }
+    }
+    /// The same state, computing each scenario's matrix (the answer to
+    /// `GET /api/reach`, the first question the page asks) in the background
+    /// as soon as the scenario is loaded: by [`serve`] for the scenario it
+    /// starts with, and on each scenario loaded after. It is an analysis like
+    /// a request's, within the same limits (a slot among `Limits::analyses`,
+    /// `Limits::memory`, stopped after `Limits::request`) and stopped when
+    /// another scenario replaces this one; the page's question, if it arrives
+    /// meanwhile, waits for it rather than computing it a second time.
+    pub fn with_warm_matrix(mut self) -> Self {
+        self.warm_matrix = true;
+        self
     }
     /// The same state, its requests bounded by `limits` (from the next
     /// request on; answers already kept stay).
@@ -300,9 +356,21 @@ impl AppState {
             .unwrap_or_else(|e| e.into_inner())
             .clone()
     }
+    /// Analyses started since the server started (requests' and the
+    /// background's), for tests.
+    pub fn analyses_started(&self) -> usize {
+        self.work.started()
+    }
     fn replace(&self, c: Current) -> Arc<Current> {
         let c = Arc::new(c);
-        *self.current.write().unwrap_or_else(|e| e.into_inner()) = c.clone();
+        let old = std::mem::replace(
+            &mut *self.current.write().unwrap_or_else(|e| e.into_inner()),
+            c.clone(),
+        );
+        old.stop_background();
+        if self.warm_matrix {
+            analysis::warm_matrix(self, &c);
+        }
         c
     }
 }
@@ -347,7 +415,11 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     use hyper_util::rt::{TokioIo, TokioTimer};
     use tower::ServiceExt;
-    let app = app_with(state, limits);
+    let state = state.with_limits(limits);
+    if state.warm_matrix {
+        analysis::warm_matrix(&state, &state.current());
+    }
+    let app = app(state);
     let conns = conns::Conns::new(connection_cap(limits.connections));
     tokio::pin!(shutdown);
     loop {

@@ -165,8 +165,22 @@ impl<'a> Streamed<'a> {
 
     /// The pretty-printed text and a final newline, within `budget`.
     pub(crate) fn write(&self, budget: &Budget) -> Result<Text, Exceeded> {
+        self.write_as(budget, usize::MAX)
+    }
+
+    /// As [`Streamed::write`], but pretty-printed only `depth` levels deep:
+    /// with 2, the object and its lists are indented and each element of a
+    /// list is one compact line (the compact matrix: a class, a row or a
+    /// column per line, not a line per number).
+    pub(crate) fn write_lines(&self, budget: &Budget, depth: usize) -> Result<Text, Exceeded> {
+        self.write_as(budget, depth)
+    }
+
+    fn write_as(&self, budget: &Budget, depth: usize) -> Result<Text, Exceeded> {
         let mut out = Out::new(budget);
-        let written = serde_json::to_writer_pretty(&mut out, self)
+        let mut ser = serde_json::Serializer::with_formatter(&mut out, Shallow::new(depth));
+        let written = self
+            .serialize(&mut ser)
             .map_err(std::io::Error::from)
             .and_then(|()| out.write_all(b"\n"));
         match written {
@@ -198,6 +212,95 @@ impl Serialize for Streamed<'_> {
             }
         }
         m.end()
+    }
+}
+
+/// serde_json's pretty formatter (two spaces) down to `depth` levels of
+/// objects and lists, its compact formatter below them.
+struct Shallow {
+    pretty: serde_json::ser::PrettyFormatter<'static>,
+    depth: usize,
+    max: usize,
+}
+
+impl Shallow {
+    fn new(max: usize) -> Self {
+        Shallow {
+            pretty: serde_json::ser::PrettyFormatter::new(),
+            depth: 0,
+            max,
+        }
+    }
+}
+
+/// Each structural call goes to the pretty formatter at the levels it
+/// prints (the compact formatter's calls write the bare punctuation).
+macro_rules! by_depth {
+    ($self:ident, $w:ident, $pretty:expr, $compact:expr) => {
+        if $self.depth <= $self.max {
+            $pretty
+        } else {
+            $compact
+        }
+    };
+}
+
+impl serde_json::ser::Formatter for Shallow {
+    fn begin_array<W: ?Sized + Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.depth += 1;
+        by_depth!(self, w, self.pretty.begin_array(w), w.write_all(b"["))
+    }
+    fn end_array<W: ?Sized + Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        let r = by_depth!(self, w, self.pretty.end_array(w), w.write_all(b"]"));
+        self.depth -= 1;
+        r
+    }
+    fn begin_array_value<W: ?Sized + Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        by_depth!(
+            self,
+            w,
+            self.pretty.begin_array_value(w, first),
+            if first { Ok(()) } else { w.write_all(b",") }
+        )
+    }
+    fn end_array_value<W: ?Sized + Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        by_depth!(self, w, self.pretty.end_array_value(w), Ok(()))
+    }
+    fn begin_object<W: ?Sized + Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.depth += 1;
+        by_depth!(self, w, self.pretty.begin_object(w), w.write_all(b"{"))
+    }
+    fn end_object<W: ?Sized + Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        let r = by_depth!(self, w, self.pretty.end_object(w), w.write_all(b"}"));
+        self.depth -= 1;
+        r
+    }
+    fn begin_object_key<W: ?Sized + Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        by_depth!(
+            self,
+            w,
+            self.pretty.begin_object_key(w, first),
+            if first { Ok(()) } else { w.write_all(b",") }
+        )
+    }
+    fn begin_object_value<W: ?Sized + Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        by_depth!(
+            self,
+            w,
+            self.pretty.begin_object_value(w),
+            w.write_all(b":")
+        )
+    }
+    fn end_object_value<W: ?Sized + Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        by_depth!(self, w, self.pretty.end_object_value(w), Ok(()))
     }
 }
 
@@ -238,6 +341,43 @@ mod tests {
         want.push('\n');
         assert_eq!(String::from_utf8(text.to_vec()).unwrap(), want);
         assert_eq!(text.len(), want.len());
+    }
+
+    /// Pretty to a depth, compact below: the same value, an element of the
+    /// object's lists per line.
+    #[test]
+    fn lines_are_the_same_value() {
+        let whole = json!({
+            "b": [1, {"x": [], "y": "z", "w": [1, [2, {}]]}],
+            "a": "text",
+            "c": [],
+            "d": {"k": [1, 2], "e": {}},
+        });
+        let fields = whole.as_object().unwrap().clone();
+        let b = whole["b"].as_array().unwrap().clone();
+        let s = Streamed::new(fields).list("b", b.into_iter().map(Ok));
+        let text =
+            String::from_utf8(s.write_lines(&Budget::unlimited(), 2).unwrap().to_vec()).unwrap();
+        assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), whole);
+        assert_eq!(
+            text,
+            "{\n  \"a\": \"text\",\n  \"b\": [\n    1,\n    {\"w\":[1,[2,{}]],\"x\":[],\"y\":\"z\"}\n  ],\n  \"c\": [],\n  \"d\": {\n    \"e\": {},\n    \"k\": [1,2]\n  }\n}\n"
+        );
+        for depth in [0, 1, 3, 9] {
+            let s = Streamed::new(whole.as_object().unwrap().clone());
+            let text = s.write_lines(&Budget::unlimited(), depth).unwrap().to_vec();
+            assert_eq!(
+                serde_json::from_slice::<Value>(&text).unwrap(),
+                whole,
+                "{depth}"
+            );
+        }
+        let s = Streamed::new(whole.as_object().unwrap().clone());
+        let compact = s.write_lines(&Budget::unlimited(), 0).unwrap().to_vec();
+        assert_eq!(
+            compact,
+            format!("{}\n", serde_json::to_string(&whole).unwrap()).into_bytes()
+        );
     }
 
     #[test]

@@ -37,6 +37,8 @@ pub(crate) struct Work {
     slots: Arc<Semaphore>,
     /// Computations running now (on a blocking thread), for tests.
     running: Arc<AtomicUsize>,
+    /// Computations started, for tests.
+    started: AtomicUsize,
 }
 
 impl Work {
@@ -45,7 +47,12 @@ impl Work {
             limits,
             slots: Arc::new(Semaphore::new(limits.analyses.max(1))),
             running: Arc::new(AtomicUsize::new(0)),
+            started: AtomicUsize::new(0),
         }
+    }
+
+    pub(crate) fn started(&self) -> usize {
+        self.started.load(Ordering::SeqCst)
     }
 
     pub(crate) fn running(&self) -> usize {
@@ -74,6 +81,7 @@ impl Work {
             )
         })?;
         set_waiting(false);
+        self.started.fetch_add(1, Ordering::SeqCst);
         let running = Running::start(self.running.clone());
         let job = tokio::task::spawn_blocking(move || {
             let _slot = slot;

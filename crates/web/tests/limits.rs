@@ -658,6 +658,98 @@ async fn a_client_that_goes_away_cancels_its_work() {
     settled(&hurried, Duration::from_secs(60)).await;
 }
 
+// ---------- the matrix computed as the scenario loads ----------
+
+/// The body of an answer read by [`answer_on`].
+fn body_of(answer: &str) -> &str {
+    answer.split_once("\r\n\r\n").map_or("", |(_, b)| b)
+}
+
+/// With the matrix kept warm, the server computes `GET /api/reach` as soon
+/// as it starts: the page's question, asked at once, gets that computation's
+/// answer (the same bytes as a server that computes it on demand), and the
+/// engine ran once.
+#[tokio::test]
+async fn the_matrix_is_computed_once_as_the_server_starts() {
+    let (_, cold) = generated(200);
+    let want = get(&cold, "/api/reach").await;
+    assert_eq!(want.status, StatusCode::OK, "{}", want.body);
+    let (_, st) = generated(200);
+    let limits = Limits {
+        request: Duration::from_secs(600),
+        ..Limits::default()
+    };
+    let st = st.with_limits(limits).with_warm_matrix();
+    let (addr, _stop) = serve(st.clone(), limits).await;
+    let mut s = ask(addr, "/api/reach").await;
+    let a = answer_on(&mut s, Duration::from_secs(600)).await;
+    assert!(a.starts_with("HTTP/1.1 200"), "{a}");
+    assert_eq!(body_of(&a), want.body);
+    settled(&st, Duration::from_secs(60)).await;
+    assert_eq!(st.analyses_started(), 1, "the matrix was computed twice");
+    // Kept: asked again, answered without the engine.
+    let mut s = ask(addr, "/api/reach").await;
+    assert_eq!(
+        body_of(&answer_on(&mut s, Duration::from_secs(60)).await),
+        want.body
+    );
+    assert_eq!(st.analyses_started(), 1);
+}
+
+/// The computation in the background has a request's budget: an answer
+/// larger than it is the same 422 for the page's question.
+#[tokio::test]
+async fn the_warm_matrix_keeps_to_the_memory_budget() {
+    let (_, st) = generated(40);
+    let limits = Limits {
+        memory: 64 << 10,
+        ..Limits::default()
+    };
+    let st = st.with_limits(limits).with_warm_matrix();
+    let (addr, _stop) = serve(st.clone(), limits).await;
+    let mut s = ask(addr, "/api/reach").await;
+    let a = answer_on(&mut s, Duration::from_secs(60)).await;
+    assert!(a.starts_with("HTTP/1.1 422"), "{a}");
+    let v: Value = serde_json::from_str(body_of(&a)).unwrap();
+    assert_eq!(v["limit"], "memory");
+    assert!(v["help"].as_str().unwrap().contains("?from="), "{v}");
+    settled(&st, Duration::from_secs(60)).await;
+}
+
+/// Another scenario loaded stops the computation of the one it replaces,
+/// and its own matrix is computed in turn.
+#[tokio::test]
+async fn a_new_scenario_stops_the_warm_matrix_of_the_old() {
+    let (_, st) = generated(600);
+    let limits = Limits {
+        request: Duration::from_secs(600),
+        ..Limits::default()
+    };
+    let st = st.with_limits(limits).with_warm_matrix();
+    let (addr, _stop) = serve(st.clone(), limits).await;
+    started(&st).await;
+    let t0 = std::time::Instant::now();
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    {
+        use tokio::io::AsyncWriteExt;
+        s.write_all(
+            format!("POST /api/scenario/example/mini-lab HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .await
+        .unwrap();
+    }
+    let a = answer_on(&mut s, Duration::from_secs(600)).await;
+    assert!(a.starts_with("HTTP/1.1 200"), "{a}");
+    settled(&st, Duration::from_secs(60)).await;
+    let stopped = t0.elapsed();
+    let mut s = ask(addr, "/api/reach").await;
+    let a = answer_on(&mut s, Duration::from_secs(60)).await;
+    let v: Value = serde_json::from_str(body_of(&a)).unwrap();
+    assert_eq!(v["scenario"], "mini-lab");
+    // The old one's and the new one's, no other.
+    assert_eq!(st.analyses_started(), 2, "stopped after {stopped:?}");
+}
+
 // ---------- item 9: connections ----------
 
 /// Connections that never send a request cannot lock a client out: past

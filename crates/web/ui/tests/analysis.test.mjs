@@ -109,6 +109,31 @@ test("a large matrix is drawn from its classes, a window at a time under a netwo
   await page.context().close();
 });
 
+test("past 24 × 12 networks the overview shows those around the window, and follows it", { skip }, async () => {
+  // 30 networks of 10 hosts: 330 rows × 300 columns, 30 × 30 blocks.
+  let yaml = "name: nets-30\nnetworks:\n";
+  for (let n = 0; n < 30; n++) yaml += `  net${n}: { cidr: 10.${n}.0.0/24 }\n`;
+  yaml += "hosts:\n";
+  for (let n = 0; n < 30; n++) for (let i = 0; i < 10; i++) yaml += `  h${n}-${i}: { at: net${n} 10.${n}.0.${i + 1}, listen: ["tcp/80 web"] }\n`;
+  const r = await fetch(`${rig.url}/api/scenario?file=nets-30.yaml`, { method: "POST", body: yaml });
+  assert.equal(r.status, 200, await r.text());
+  const page = await rig.open(DESKTOP, { firstVisit: false, scenario: null });
+  await analysed(page, "");
+  assert.equal(await page.locator("#matrix-overview td[data-block]").count(), 24 * 12);
+  assert.match(await page.textContent("#matrix-overview-range"), /Networks 1–24 of 30 \(sources\) × 1–12 of 30 \(hosts\)/);
+  // A network's 10 hosts reach each other's socket, and anyone else on it reaches all 10.
+  assert.match(await page.textContent('#matrix-overview td[data-block="3,3"]'), /✔ 100 pairs/);
+  assert.match(await page.textContent('#matrix-overview td[data-block="3,4"]'), /none/);
+  await page.click('#matrix-overview td[data-block="20,11"] button');
+  assert.equal(await page.evaluate(() => document.activeElement.dataset.host), "h11-0");
+  assert.match(await page.textContent("#matrix-range"), /Rows 221–270 of 330, columns 111–134 of 300/);
+  assert.match(await page.textContent("#matrix-overview-range"), /Networks 7–30 of 30 \(sources\) × 10–21 of 30 \(hosts\)/);
+  assert.match(await page.getAttribute('#matrix-overview td[data-block="20,11"]', "class"), /\bhere\b/);
+  assert.match(await page.textContent('#matrix-overview td[data-block="20,20"]'), /✔ 100 pairs/);
+  assert.deepEqual(rig.problems, []);
+  await page.context().close();
+});
+
 test("the expected journeys carry check's verdicts, re-checked from what a toggle changed", { skip }, async () => {
   const page = await rig.open(DESKTOP, { firstVisit: false });
   await page.click("#tab-expectations");

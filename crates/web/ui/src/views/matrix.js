@@ -117,6 +117,8 @@ export function portText(list) {
 
 // The classes of each row, built once per answer; a row's cells once per draw.
 let index = null;
+// The blocks of the overview of the answer on screen, counted once.
+let overviewOf = null;
 
 function indexOf(m) {
   if (index && index.m === m) return index;
@@ -124,9 +126,7 @@ function indexOf(m) {
   m.classes.forEach((k, i) => {
     for (let x = 0; x < k.rows.length; x += 2) for (let r = k.rows[x]; r <= k.rows[x + 1]; r++) byRow[r].push(i);
   });
-  const rowOfHost = new Map();
-  m.sources.forEach((s, r) => { if (s.kind === "host") rowOfHost.set(s.name, r); });
-  index = { m, byRow, rowOfHost, rows: new Map() };
+  index = { m, byRow, rows: new Map() };
   return index;
 }
 
@@ -165,30 +165,45 @@ function inRanges(ranges, r) {
   return false;
 }
 
-/** Pairs that connect per (row network, column network), from the classes alone. */
+/**
+ * Pairs that connect per (row network, column network), from the classes
+ * alone: a class's row ranges are cut at the networks' bounds (rows are
+ * grouped by network), never walked row by row.
+ */
 export function blocks(m) {
-  const ix = indexOf(m);
-  if (ix.blocks) return ix.blocks;
+  if (overviewOf && overviewOf.m === m) return overviewOf.blocks;
   const rowGroups = spans(m.sources.map((s) => s.group));
   const colGroups = spans(m.targets.map((t) => t.group));
   const rowG = new Int32Array(m.sources.length), colG = new Int32Array(m.targets.length);
   rowGroups.forEach((g, i) => rowG.fill(i, g.start, g.end));
   colGroups.forEach((g, i) => colG.fill(i, g.start, g.end));
+  // The row of each column's host, as a source (-1: none).
+  const rowOfHost = new Map();
+  m.sources.forEach((s, r) => { if (s.kind === "host") rowOfHost.set(s.name, r); });
+  const selfRow = Int32Array.from(m.targets, (t) => rowOfHost.get(t.host) ?? -1);
   const pairs = rowGroups.map(() => new Float64Array(colGroups.length));
+  const inRows = [], inCount = [];
   for (const k of m.classes) {
-    const rowsIn = new Map();
+    inRows.length = 0; inCount.length = 0;
     for (let x = 0; x < k.rows.length; x += 2) {
-      for (let r = k.rows[x]; r <= k.rows[x + 1]; r++) rowsIn.set(rowG[r], (rowsIn.get(rowG[r]) || 0) + 1);
+      const a = k.rows[x], b = k.rows[x + 1];
+      for (let g = rowG[a]; g <= rowG[b]; g++) {
+        const n = Math.min(b + 1, rowGroups[g].end) - Math.max(a, rowGroups[g].start);
+        if (inRows.length && inRows[inRows.length - 1] === g) inCount[inCount.length - 1] += n;
+        else { inRows.push(g); inCount.push(n); }
+      }
     }
     for (let x = 0; x < k.sockets.length; x += 2) {
       const c = k.sockets[x], g = colG[c];
-      for (const [rg, n] of rowsIn) pairs[rg][g] += n;
-      const self = ix.rowOfHost.get(m.targets[c].host);
-      if (self !== undefined && inRanges(k.rows, self)) pairs[rowG[self]][g] -= 1;
+      for (let i = 0; i < inRows.length; i++) pairs[inRows[i]][g] += inCount[i];
+      // A host never makes a journey to itself.
+      const self = selfRow[c];
+      if (self >= 0 && inRanges(k.rows, self)) pairs[rowG[self]][g] -= 1;
     }
   }
-  ix.blocks = { rowGroups, colGroups, pairs };
-  return ix.blocks;
+  const b = { rowGroups, colGroups, pairs };
+  overviewOf = { m, blocks: b };
+  return b;
 }
 
 function spans(groups) {
@@ -244,24 +259,45 @@ function moveWindow(m, r0, c0) {
   win = { r0: clamp(r0, m.sources.length, WINDOW.rows), c0: clamp(c0, m.targets.length, WINDOW.cols) };
 }
 
+/**
+ * The blocks of the overview drawn at once: past them (a scenario of 200
+ * networks has 40,000 blocks, as many cells as FULL), the overview shows the
+ * networks around the window, and follows it.
+ */
+export const OVERVIEW = { rows: 24, cols: 12 };
+
+/** The first of `n` groups shown, `w` at a time, so that group `g` is the third shown. */
+function sliceAt(g, n, w) {
+  return Math.max(0, Math.min(g - 2, n - w));
+}
+
 function renderOverview(m) {
   const box = $("matrix-overview");
   const nav = $("matrix-window");
   if (!windowed(m)) { box.replaceChildren(); nav.replaceChildren(); return; }
   const b = blocks(m);
   const w = shown(m);
-  box.replaceChildren(h("table", { class: "matrix overview", "aria-label": "Journeys per network: pick a block to show it below" },
-    h("thead", {}, h("tr", {}, h("th", { scope: "col", class: "corner" }, h("span", {}, "from ↓"), h("span", {}, "to →")),
-      b.colGroups.map((g) => h("th", { scope: "col", class: "col-group" }, `${g.name || "(no network)"}`, h("span", { class: "kind" }, ` ${g.end - g.start} hosts`))))),
-    h("tbody", {}, b.rowGroups.map((rg, i) => h("tr", {},
-      h("th", { scope: "row", class: "row-head" }, rg.name || "no network", h("span", { class: "kind" }, `${rg.end - rg.start} sources`)),
-      b.colGroups.map((cg, j) => {
-        const n = b.pairs[i][j];
-        const here = w.r0 < rg.end && w.r1 > rg.start && w.c0 < cg.end && w.c1 > cg.start;
-        return h("td", { class: `cell ${n ? "allow" : "none"}${here ? " here" : ""}`, "data-block": `${i},${j}` },
-          h("button", { type: "button", class: "link", onclick: () => { moveWindow(m, rg.start, cg.start); pos = { r: rg.start, c: cg.start }; renderMatrix(); focusCell(rg.start, cg.start); } },
-            n ? `✔ ${n.toLocaleString("en")} pairs` : "· none"));
-      }))))));
+  const groupOf = (list, x) => list.findIndex((g) => x >= g.start && x < g.end);
+  const gi0 = sliceAt(groupOf(b.rowGroups, w.r0), b.rowGroups.length, OVERVIEW.rows);
+  const gj0 = sliceAt(groupOf(b.colGroups, w.c0), b.colGroups.length, OVERVIEW.cols);
+  const rowGroups = b.rowGroups.slice(gi0, gi0 + OVERVIEW.rows);
+  const colGroups = b.colGroups.slice(gj0, gj0 + OVERVIEW.cols);
+  const part = rowGroups.length < b.rowGroups.length || colGroups.length < b.colGroups.length;
+  box.replaceChildren(
+    part ? h("p", { class: "muted", id: "matrix-overview-range" }, `Networks ${gi0 + 1}–${gi0 + rowGroups.length} of ${b.rowGroups.length} (sources) × ${gj0 + 1}–${gj0 + colGroups.length} of ${b.colGroups.length} (hosts), around the window; the overview follows it.`) : null,
+    h("table", { class: "matrix overview", "aria-label": "Journeys per network: pick a block to show it below" },
+      h("thead", {}, h("tr", {}, h("th", { scope: "col", class: "corner" }, h("span", {}, "from ↓"), h("span", {}, "to →")),
+        colGroups.map((g) => h("th", { scope: "col", class: "col-group" }, `${g.name || "(no network)"}`, h("span", { class: "kind" }, ` ${g.end - g.start} hosts`))))),
+      h("tbody", {}, rowGroups.map((rg, ii) => h("tr", {},
+        h("th", { scope: "row", class: "row-head" }, rg.name || "no network", h("span", { class: "kind" }, `${rg.end - rg.start} sources`)),
+        colGroups.map((cg, jj) => {
+          const i = gi0 + ii, j = gj0 + jj;
+          const n = b.pairs[i][j];
+          const here = w.r0 < rg.end && w.r1 > rg.start && w.c0 < cg.end && w.c1 > cg.start;
+          return h("td", { class: `cell ${n ? "allow" : "none"}${here ? " here" : ""}`, "data-block": `${i},${j}` },
+            h("button", { type: "button", class: "link", onclick: () => { moveWindow(m, rg.start, cg.start); pos = { r: rg.start, c: cg.start }; renderMatrix(); focusCell(rg.start, cg.start); } },
+              n ? `✔ ${n.toLocaleString("en")} pairs` : "· none"));
+        }))))));
   const step = (dr, dc) => () => { moveWindow(m, win.r0 + dr, win.c0 + dc); pos = { r: win.r0, c: win.c0 }; renderMatrix(); };
   fill(nav,
     h("span", { class: "muted", id: "matrix-range" }, `Rows ${w.r0 + 1}–${w.r1} of ${m.sources.length}, columns ${w.c0 + 1}–${w.c1} of ${m.targets.length}. `),
