@@ -23,6 +23,7 @@ use std::sync::Arc;
 
 use crate::model::*;
 
+use super::budget::{journey_bytes, Budget, Exceeded};
 use super::check::{self, CheckReport, CheckResult};
 use super::consulted::{self, Consulted, Deps, FilterChange};
 use super::reach::{classes_for, reach_parts, ClassPart, Journey, Reach, ReachQuery};
@@ -232,22 +233,7 @@ impl WarmCheck {
         }
         // Taken: an update that panics half-way leaves no walks to reuse.
         let old_walks = std::mem::take(&mut self.walks);
-        // No engine kept (an update that panicked half-way): build it again.
-        let (engine, filters, groups, was) = match (self.engine.take(), change(&self.scn, &new)) {
-            (Some(parked), Change::Same) => {
-                (parked.unpark(&new), Vec::new(), Vec::new(), EngineWas::Kept)
-            }
-            (Some(parked), Change::Filters(fs)) => {
-                let n = fs.len();
-                let footprints = fs
-                    .iter()
-                    .map(|&f| footprint(self.scn.filter(f), new.filter(f), f))
-                    .collect();
-                let (e, moved) = parked.unpark(&self.scn).with_filters_changed(&new, &fs);
-                (e, footprints, moved, EngineWas::Updated(n))
-            }
-            _ => (Engine::new(&new), Vec::new(), Vec::new(), EngineWas::Built),
-        };
+        let (engine, filters, groups, was) = move_engine(self.engine.take(), &self.scn, &new);
         let reuse = (was != EngineWas::Built).then_some(Reuse {
             old: &self.records,
             walks: old_walks,
@@ -271,6 +257,141 @@ impl WarmCheck {
         self.walks = done.walks;
         self.scn = new;
         self.stats
+    }
+}
+
+/// One reach kept warm class of sources by class (the page's matrix):
+/// moved to another scenario (a variant, an edit), its engine is updated as
+/// [`WarmCheck`]'s is, and only the classes whose walks met a change are
+/// walked again. Its journeys are always those `reach_with` finds from
+/// scratch for the same scenario and question (tested below and in the web
+/// server's tests).
+pub struct WarmReach {
+    scn: Arc<Scenario>,
+    q: ReachQuery,
+    engine: Option<Parked>,
+    parts: Vec<ClassPart>,
+    stats: ReachStats,
+}
+
+/// What the last answer of a [`WarmReach`] took.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReachStats {
+    /// Classes of sources in the answer.
+    pub classes: usize,
+    /// Classes walked for it (the others kept their journeys).
+    pub walked: usize,
+    pub engine: EngineWas,
+}
+
+impl WarmReach {
+    /// `q` about `scn`, walked from scratch, kept warm.
+    pub fn new(scn: Arc<Scenario>, q: ReachQuery, budget: &Budget) -> Result<WarmReach, Exceeded> {
+        let engine = Engine::new(&scn);
+        let (parts, walked, _) = rewalk(&engine, &q, None, &[], &[], budget)?;
+        let engine = Some(engine.park());
+        Ok(WarmReach {
+            stats: ReachStats {
+                classes: parts.len(),
+                walked,
+                engine: EngineWas::Built,
+            },
+            scn,
+            q,
+            engine,
+            parts,
+        })
+    }
+
+    /// Moves to `new`, walking again only what a change can affect. Over
+    /// budget or cancelled, nothing is kept: the next update walks every
+    /// class again.
+    pub fn update(&mut self, new: Arc<Scenario>, budget: &Budget) -> Result<ReachStats, Exceeded> {
+        if Arc::ptr_eq(&new, &self.scn) && self.engine.is_some() {
+            self.stats = ReachStats {
+                classes: self.parts.len(),
+                walked: 0,
+                engine: EngineWas::Kept,
+            };
+            return Ok(self.stats);
+        }
+        let old = std::mem::take(&mut self.parts);
+        let (engine, filters, groups, was) = move_engine(self.engine.take(), &self.scn, &new);
+        let old = (was != EngineWas::Built).then_some(old);
+        let (parts, walked, _) = rewalk(&engine, &self.q, old, &filters, &groups, budget)?;
+        self.engine = Some(engine.park());
+        self.stats = ReachStats {
+            classes: parts.len(),
+            walked,
+            engine: was,
+        };
+        self.parts = parts;
+        self.scn = new;
+        Ok(self.stats)
+    }
+
+    /// The scenario the journeys are about.
+    pub fn scenario(&self) -> &Arc<Scenario> {
+        &self.scn
+    }
+
+    /// The question.
+    pub fn query(&self) -> &ReachQuery {
+        &self.q
+    }
+
+    /// What the last answer (`new` or `update`) took.
+    pub fn stats(&self) -> ReachStats {
+        self.stats
+    }
+
+    /// The journeys, in the order `reach_with` gives them (by first source,
+    /// then first target), without copying them.
+    pub fn journeys(&self) -> Vec<&Journey> {
+        let mut v: Vec<&Journey> = self.parts.iter().flat_map(|p| &p.journeys).collect();
+        v.sort_unstable_by_key(|j| (j.source, j.targets[0]));
+        v
+    }
+
+    /// The answer as `reach_with` makes it (a copy of the journeys).
+    pub fn reach(&self) -> Reach {
+        Reach::from_parts(&self.parts)
+    }
+
+    /// The memory the journeys kept take (as budgets count it).
+    pub fn bytes(&self) -> u64 {
+        self.parts
+            .iter()
+            .flat_map(|p| &p.journeys)
+            .map(journey_bytes)
+            .sum()
+    }
+}
+
+/// The engine of `new` from the one `parked` for `old`: kept when the
+/// engine reads nothing that changed, updated when only filters' rules
+/// changed (with what each change can affect, and the stand-ins whose groups
+/// of alike ranges moved), else built again (also when no engine was kept:
+/// an update that panicked half-way).
+fn move_engine<'n>(
+    parked: Option<Parked>,
+    old: &Scenario,
+    new: &'n Scenario,
+) -> (Engine<'n>, Vec<FilterChange>, Vec<usize>, EngineWas) {
+    match (parked, change(old, new)) {
+        (Some(parked), Change::Same) => {
+            (parked.unpark(new), Vec::new(), Vec::new(), EngineWas::Kept)
+        }
+        (Some(parked), Change::Filters(fs)) => {
+            let n = fs.len();
+            let footprints = fs
+                .iter()
+                .map(|&f| footprint(old.filter(f), new.filter(f), f))
+                .collect();
+            let (e, moved) = parked.unpark(old).with_filters_changed(new, &fs);
+            (e, footprints, moved, EngineWas::Updated(n))
+        }
+        _ => (Engine::new(new), Vec::new(), Vec::new(), EngineWas::Built),
     }
 }
 
@@ -326,6 +447,54 @@ fn names_a_change(journeys: &[Journey], changes: &[FilterChange]) -> bool {
         })
 }
 
+/// The walk for `q` class of sources by class, from `old`, the parts of the
+/// same walk before a change to `filters` (and to the groups of `groups`):
+/// a class whose walk met nothing that changed keeps its journeys, the
+/// others are walked (all of them without `old`). Also how many classes were
+/// walked, and whether the journeys are those of `old` (the same classes,
+/// each walked again finding what it found, naming no rule that changed).
+fn rewalk(
+    engine: &Engine,
+    q: &ReachQuery,
+    old: Option<Vec<ClassPart>>,
+    filters: &[FilterChange],
+    groups: &[usize],
+    budget: &Budget,
+) -> Result<(Vec<ClassPart>, usize, bool), Exceeded> {
+    let had = old.is_some();
+    // The classes are those of the walk kept (only rules changed).
+    let classes = match &old {
+        Some(parts) => parts.iter().map(|p| p.class.clone()).collect(),
+        None => classes_for(engine, q),
+    };
+    let mut olds: HashMap<Vec<Source>, ClassPart> = old
+        .into_iter()
+        .flatten()
+        .map(|p| (p.class.clone(), p))
+        .collect();
+    let mut redone: HashMap<Vec<Source>, ClassPart> = HashMap::new();
+    let mut kept: HashSet<Vec<Source>> = HashSet::new();
+    let (parts, n) = reach_parts(engine, q, classes, budget, |class| {
+        let p = olds.remove(class)?;
+        if p.deps.meets(filters, groups) {
+            redone.insert(p.class.clone(), p);
+            None
+        } else {
+            kept.insert(p.class.clone());
+            Some(p)
+        }
+    })?;
+    let same = had
+        && olds.is_empty()
+        && parts.iter().all(|p| {
+            kept.contains(&p.class)
+                || redone.get(&p.class).is_some_and(|o| {
+                    same_journeys(&o.journeys, &p.journeys) && !names_a_change(&p.journeys, filters)
+                })
+        });
+    Ok((parts, n, same))
+}
+
 /// Every walk of `plan` for `scn`, class by class: a class whose earlier
 /// walk met nothing that changed keeps its journeys, the others are walked.
 /// Also, per walk, whether its journeys may differ from the earlier ones.
@@ -346,41 +515,12 @@ fn walk_all(
             from: key.clone(),
             to: to.clone(),
         };
-        let old = old_walks.remove(key).filter(|w| &w.to == to);
-        let had = old.is_some();
-        // The classes are those of the walk kept (only rules changed).
-        let classes = match &old {
-            Some(w) => w.parts.iter().map(|p| p.class.clone()).collect(),
-            None => classes_for(engine, &q),
-        };
-        let mut olds: HashMap<Vec<Source>, ClassPart> = old
-            .into_iter()
-            .flat_map(|w| w.parts)
-            .map(|p| (p.class.clone(), p))
-            .collect();
-        let mut redone: HashMap<Vec<Source>, ClassPart> = HashMap::new();
-        let mut kept: HashSet<Vec<Source>> = HashSet::new();
-        let (parts, n) = reach_parts(engine, &q, classes, |class| {
-            let p = olds.remove(class)?;
-            if p.deps.meets(filters, groups) {
-                redone.insert(p.class.clone(), p);
-                None
-            } else {
-                kept.insert(p.class.clone());
-                Some(p)
-            }
-        });
-        // The same journeys: the walk was kept, every class is the same, and
-        // a class walked again found what it found before, naming no change.
-        let same = had
-            && olds.is_empty()
-            && parts.iter().all(|p| {
-                kept.contains(&p.class)
-                    || redone.get(&p.class).is_some_and(|o| {
-                        same_journeys(&o.journeys, &p.journeys)
-                            && !names_a_change(&p.journeys, filters)
-                    })
-            });
+        let old = old_walks
+            .remove(key)
+            .filter(|w| &w.to == to)
+            .map(|w| w.parts);
+        let (parts, n, same) = rewalk(engine, &q, old, filters, groups, &Budget::unlimited())
+            .expect("an unlimited budget that nobody cancels is never exceeded");
         differ.insert(key.clone(), !same);
         if n > 0 {
             made += 1;
@@ -533,6 +673,73 @@ mod tests {
         assert!(
             walked * 2 < total,
             "{walked} of {total} classes walked again"
+        );
+    }
+    /// A warm reach moved from scenario to scenario (random rule changes,
+    /// every built-in variant and back) gives the journeys of a reach from
+    /// scratch, and keeps some classes after rule changes; cancelled
+    /// half-way, it keeps nothing and walks from scratch next.
+    #[test]
+    fn a_warm_reach_is_the_reach_from_scratch() {
+        let same = |w: &WarmReach, what: &str| {
+            let scn = w.scenario();
+            let want = render_json(scn, &reach_with(&Engine::new(scn), w.query()));
+            let got = render_json(scn, &w.reach());
+            assert!(got == want, "{what}");
+            assert_eq!(w.journeys().len(), w.reach().journeys.len(), "{what}");
+        };
+        let unlimited = Budget::unlimited();
+        let (mut walked, mut classes) = (0, 0);
+        for seed in 1..=3u64 {
+            let p = SynthParams::sized(seed, 60 + 20 * seed as usize);
+            let scn = crate::load::load("g.yaml", &synth::large(&p), None)
+                .expect("generated scenarios load");
+            let mut rng = SplitMix64::new(seed ^ 0x3a7);
+            let mut w = WarmReach::new(Arc::new(scn.clone()), ReachQuery::default(), &unlimited)
+                .expect("unlimited");
+            same(&w, "first");
+            let mut cur = scn;
+            for step in 0..5 {
+                let Some((next, what)) = change_one_rule(&cur, &mut rng) else {
+                    break;
+                };
+                let stats = w
+                    .update(Arc::new(next.clone()), &unlimited)
+                    .expect("unlimited");
+                walked += stats.walked;
+                classes += stats.classes;
+                same(&w, &format!("seed {seed} step {step}: {what}"));
+                cur = next;
+            }
+            // Cancelled: nothing kept, and the next update is whole again.
+            let cancelled = Budget::unlimited();
+            cancelled.cancel();
+            let (next, _) = change_one_rule(&cur, &mut rng).expect("rules to change");
+            assert!(w.update(Arc::new(next.clone()), &cancelled).is_err());
+            let stats = w.update(Arc::new(next), &unlimited).expect("unlimited");
+            assert_eq!(stats.engine, EngineWas::Built);
+            same(&w, "after a cancelled update");
+        }
+        for ex in crate::examples::ALL {
+            let scn = crate::load::load(&ex.file(), ex.text, None).expect("built-ins load");
+            let base = Arc::new(scn.clone());
+            let mut w =
+                WarmReach::new(base.clone(), ReachQuery::default(), &unlimited).expect("unlimited");
+            for v in &scn.variants {
+                let vs =
+                    crate::load::load(&ex.file(), ex.text, Some(&v.name)).expect("variants load");
+                w.update(Arc::new(vs), &unlimited).expect("unlimited");
+                same(&w, &format!("{} {}", ex.name, v.name));
+                w.update(base.clone(), &unlimited).expect("unlimited");
+                same(&w, &format!("{} back from {}", ex.name, v.name));
+            }
+        }
+        // (Small scenarios: a rule added or removed in a filter that most
+        // classes cross renumbers the rules after it, which those classes
+        // met; still, some classes must have been kept.)
+        assert!(
+            walked < classes,
+            "{walked} of {classes} classes walked again"
         );
     }
 }

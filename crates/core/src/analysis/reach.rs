@@ -394,13 +394,14 @@ pub(crate) fn reach_parts(
     engine: &Engine,
     q: &ReachQuery,
     classes: Vec<Vec<Source>>,
+    budget: &Budget,
     mut keep: impl FnMut(&[Source]) -> Option<ClassPart>,
-) -> (Vec<ClassPart>, usize) {
+) -> Result<(Vec<ClassPart>, usize), Exceeded> {
     use super::consulted::{self, Consulted};
     let mut slots: Vec<Option<ClassPart>> = classes.iter().map(|c| keep(c)).collect();
     let todo: Vec<usize> = (0..classes.len()).filter(|&i| slots[i].is_none()).collect();
     if todo.is_empty() {
-        return (slots.into_iter().flatten().collect(), 0);
+        return Ok((slots.into_iter().flatten().collect(), 0));
     }
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
@@ -408,7 +409,6 @@ pub(crate) fn reach_parts(
         .min(todo.len());
     let targets = q.to.as_ref().map(|to| engine.targets_of(to));
     let targets = targets.as_deref();
-    let budget = Budget::unlimited();
     let outer = consulted::current();
     let next = std::sync::atomic::AtomicUsize::new(0);
     let walked: Vec<(usize, ClassPart)> = std::thread::scope(|sc| {
@@ -420,11 +420,16 @@ pub(crate) fn reach_parts(
                     while let Some(&i) =
                         todo.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
                     {
+                        if budget.check().is_err() {
+                            break;
+                        }
+                        // The walk counts the outcomes it keeps, and stops when over.
+                        cache.set_budget(Some(budget.clone()));
                         let walk = Walk {
                             engine,
                             targets,
                             keep_stopped: false,
-                            budget: &budget,
+                            budget,
                             group_targets: true,
                         };
                         // Each class its own record (and the caller's too).
@@ -455,6 +460,8 @@ pub(crate) fn reach_parts(
             .flat_map(|w| w.join().expect("a reach worker panicked"))
             .collect()
     });
+    // Over budget or cancelled: some classes were not walked (or only in part).
+    budget.check()?;
     let n = walked.len();
     for (i, part) in walked {
         slots[i] = Some(part);
@@ -463,7 +470,7 @@ pub(crate) fn reach_parts(
         .into_iter()
         .map(|p| p.expect("every class is kept or walked"))
         .collect();
-    (parts, n)
+    Ok((parts, n))
 }
 
 impl Reach {
