@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -20,6 +20,7 @@ use serde_json::{json, Value};
 use pathproof_core::analysis::budget::{vec_bytes, Budget, Exceeded};
 use pathproof_core::analysis::diff;
 use pathproof_core::analysis::foothold;
+use pathproof_core::analysis::incremental::WarmReach;
 use pathproof_core::analysis::reach::{
     self, all_sources, example, path_rules, reach_with_budget, summarise, Example, ReachQuery,
     SpaceSummary,
@@ -454,13 +455,53 @@ fn flat_ranges(sorted: &[u32]) -> Vec<u32> {
 /// (as ranges) and (column, socket) pairs that connect, with no detail; its
 /// size follows the classes, not the pairs. The detail of a cell is the
 /// narrowed question `?from=ROW&to=COLUMN&cells=true`.
-fn reach_classes_json(scn: &Scenario, q: &ReachQuery, budget: &Budget) -> Result<Text, Exceeded> {
+///
+/// The whole matrix (no `from`, no `to`) is answered from `warm`, the reach
+/// kept warm class of sources by class for the last scenario or variant
+/// asked: moved to this one, it walks again only the classes whose walks met
+/// what changed (a variant's or an edit's rules), the same journeys a walk
+/// from scratch finds. Other questions are walked from scratch.
+fn reach_classes_json(
+    scn: &Arc<Scenario>,
+    q: &ReachQuery,
+    budget: &Budget,
+    warm: &Mutex<Option<WarmReach>>,
+) -> Result<Text, Exceeded> {
+    if q.from.is_none() && q.to.is_none() {
+        let mut kept = warm.lock().unwrap_or_else(|e| e.into_inner());
+        let moved = match kept.as_mut() {
+            Some(w) => w.update(scn.clone(), budget).map(|_| ()),
+            None => WarmReach::new(scn.clone(), q.clone(), budget).map(|w| *kept = Some(w)),
+        };
+        if let Err(e) = moved {
+            *kept = None;
+            return Err(e);
+        }
+        let w = kept.as_ref().expect("kept just above");
+        let text = classes_text(scn, q, &w.journeys(), budget);
+        // Kept while it fits one request's budget (as answers are).
+        if text.is_err() || w.bytes() > budget.limit() {
+            *kept = None;
+        }
+        return text;
+    }
     let engine = Engine::new(scn);
     let r = reach_with_budget(&engine, q, false, budget)?;
+    classes_text(scn, q, &r.journeys.iter().collect::<Vec<_>>(), budget)
+}
+
+/// The matrix's text from its journeys (see [`reach_classes_json`]).
+fn classes_text(
+    scn: &Scenario,
+    q: &ReachQuery,
+    journeys: &[&reach::Journey],
+    budget: &Budget,
+) -> Result<Text, Exceeded> {
     let axes = Axes::new(scn, q);
     let mut top = axes.fields(scn, 2);
-    top.insert("pairs".into(), json!(r.pairs()));
-    top.insert("journeys".into(), json!(r.journeys.len()));
+    let pairs: usize = journeys.iter().map(|j| j.pairs()).sum();
+    top.insert("pairs".into(), json!(pairs));
+    top.insert("journeys".into(), json!(journeys.len()));
     let class = |j: &reach::Journey| -> Option<Result<Value, Exceeded>> {
         if let Err(e) = budget.check() {
             return Some(Err(e));
@@ -488,7 +529,7 @@ fn reach_classes_json(scn: &Scenario, q: &ReachQuery, budget: &Budget) -> Result
         })))
     };
     let text = Streamed::new(top)
-        .list("classes", r.journeys.iter().filter_map(class))
+        .list("classes", journeys.iter().copied().filter_map(class))
         .write_lines(budget, 2);
     text
 }
@@ -638,11 +679,13 @@ pub(crate) fn warm_matrix(st: &AppState, cur: &Arc<Current>) {
     let deadline = work.limits.request;
     let scn = cur.base.clone();
     let here = cur.clone();
+    let matrix = st.matrix.clone();
     let task = tokio::spawn(async move {
         let kept = here.clone();
         let k = key.clone();
         let run = work.run(move |budget| {
-            let text = reach_classes_json(&scn, &ReachQuery::default(), budget).map(Arc::new);
+            let text =
+                reach_classes_json(&scn, &ReachQuery::default(), budget, &matrix).map(Arc::new);
             if let Ok(t) = &text {
                 kept.keep_answer(k, t.clone(), budget.limit());
             }
@@ -665,11 +708,12 @@ async fn reach_answer(st: AppState, req: ReachRequest) -> Result<Response, ApiEr
     let q = reach_query(&scn, &req)?;
     let key = reach_key(&req);
     let cells = req.cells.unwrap_or(false);
+    let matrix = st.matrix.clone();
     answer(&st, cur, key, NARROW_REACH, move |budget| {
         if cells {
             reach_cells_json(&scn, &q, budget)
         } else {
-            reach_classes_json(&scn, &q, budget)
+            reach_classes_json(&scn, &q, budget, &matrix)
         }
     })
     .await

@@ -297,6 +297,10 @@ pub struct AppState {
     /// variant asked about, kept across scenarios loaded, so that the next
     /// question re-checks from what changed.
     warm: Arc<Mutex<Option<pathproof_core::analysis::incremental::WarmCheck>>>,
+    /// The whole matrix of the last scenario or variant asked, kept warm
+    /// class of sources by class, so that the next one (a variant, an edit)
+    /// walks again only what changed (see `analysis::reach_classes_json`).
+    matrix: Arc<Mutex<Option<pathproof_core::analysis::incremental::WarmReach>>>,
     /// Whether each scenario's matrix (`GET /api/reach`, the page's first
     /// question) is computed in the background as soon as it is loaded.
     warm_matrix: bool,
@@ -310,6 +314,7 @@ impl AppState {
             lessons: Arc::new(pathproof_core::lessons::all()),
             work: Arc::new(work::Work::new(Limits::default())),
             warm: Arc::new(Mutex::new(None)),
+            matrix: Arc::new(Mutex::new(None)),
             warm_matrix: false,
         }
     }
@@ -355,6 +360,16 @@ impl AppState {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+    /// What the last whole matrix took: classes of sources walked for it,
+    /// and classes in it (the others were kept from the matrix before), for
+    /// tests and benches.
+    pub fn matrix_walked(&self) -> Option<(usize, usize)> {
+        self.matrix
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|w| (w.stats().walked, w.stats().classes))
     }
     /// Analyses started since the server started (requests' and the
     /// background's), for tests.

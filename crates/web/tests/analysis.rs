@@ -760,3 +760,69 @@ async fn compact_matrix_equals_the_cells_on_generated_scenarios() {
         .all(|k| k["rows"].as_array().unwrap().len() == 2));
     assert_eq!(m["pairs"], 40 * 39 * 2 + 40 * 2);
 }
+
+/// The whole matrix is answered from a reach kept warm across variants and
+/// edits: on one server, every built-in's matrix, each variant's, and the
+/// scenario's again, and a generated scenario's after edits of one rule, are
+/// byte for byte the answers a fresh server gives; after an edit of one rule
+/// some classes are kept rather than walked again.
+#[tokio::test]
+async fn a_warm_matrix_answers_as_a_fresh_server() {
+    async fn fresh(yaml: Option<(&str, &str)>, example: &str, extra: &str) -> String {
+        let st = AppState::new(Current::example(example).unwrap().unwrap());
+        if let Some((file, text)) = yaml {
+            ok(&post(&st, &format!("/api/scenario?file={file}"), text.to_string()).await);
+        }
+        let a = get(&st, &format!("/api/reach{extra}")).await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+        a.body
+    }
+    for ex in examples::ALL {
+        let st = AppState::new(Current::example(ex.name).unwrap().unwrap());
+        let scn = pathproof_core::load(&ex.file(), ex.text, None).unwrap();
+        let mut asks: Vec<String> = vec![String::new()];
+        for v in &scn.variants {
+            asks.push(format!("?variant={}", v.name));
+            asks.push(String::new());
+        }
+        for extra in asks {
+            let warm = get(&st, &format!("/api/reach{extra}")).await;
+            assert_eq!(warm.status, StatusCode::OK, "{}", warm.body);
+            assert!(
+                warm.body == fresh(None, ex.name, &extra).await,
+                "{} {extra}: the warm matrix differs from a fresh server's",
+                ex.name
+            );
+        }
+    }
+    // A generated scenario edited one rule at a time (in place: no line
+    // moves), as the page's editor sends it.
+    let st = state();
+    let mut text = pathproof_core::synth::large(&pathproof_core::synth::SynthParams::sized(3, 80));
+    ok(&post(&st, "/api/scenario?file=generated.yaml", text.clone()).await);
+    ok(&get(&st, "/api/reach").await);
+    let rules: Vec<usize> = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| l.trim_start().starts_with("- \"allow tcp from seg-"))
+        .map(|(i, _)| i)
+        .collect();
+    assert!(rules.len() >= 6, "{} rules to edit", rules.len());
+    let mut kept = 0;
+    for (n, &i) in rules.iter().step_by(rules.len() / 5).take(5).enumerate() {
+        let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+        lines[i] = lines[i].replacen("allow tcp", "drop tcp", 1);
+        text = lines.join("\n") + "\n";
+        ok(&post(&st, "/api/scenario?file=generated.yaml", text.clone()).await);
+        let warm = get(&st, "/api/reach").await;
+        assert_eq!(warm.status, StatusCode::OK, "{}", warm.body);
+        assert!(
+            warm.body == fresh(Some(("generated.yaml", &text)), "mini-lab", "").await,
+            "edit {n} (line {}): the warm matrix differs from a fresh server's",
+            i + 1
+        );
+        let (walked, classes) = st.matrix_walked().expect("a matrix kept");
+        kept += classes - walked;
+    }
+    assert!(kept > 0, "no class was kept across the edits");
+}

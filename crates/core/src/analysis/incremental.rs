@@ -96,11 +96,21 @@ pub fn footprint(old: &Filter, new: &Filter, id: FilterId) -> FilterChange {
         || old.loopback != new.loopback;
     let (a, b) = (&old.rules, &new.rules);
     let (head, tail) = super::symbolic::changed_span(a, b);
-    let boxes = a[head..a.len() - tail]
-        .iter()
-        .chain(&b[head..b.len() - tail])
-        .flat_map(rule_boxes)
-        .collect();
+    let boxes = if a.len() == b.len() {
+        // As many rules: a rule the same as the one at its place before
+        // keeps its number and its match; only the others changed.
+        (head..a.len() - tail)
+            .filter(|&i| a[i] != b[i])
+            .flat_map(|i| [&a[i], &b[i]])
+            .flat_map(rule_boxes)
+            .collect()
+    } else {
+        a[head..a.len() - tail]
+            .iter()
+            .chain(&b[head..b.len() - tail])
+            .flat_map(rule_boxes)
+            .collect()
+    };
     FilterChange {
         filter: id,
         whole,
@@ -633,6 +643,7 @@ fn evaluate(engine: &Engine, scn: &Scenario, mut reuse: Option<Reuse>) -> Evalua
 mod tests {
     use super::*;
     use crate::analysis::reach::{reach_with, render_json};
+    use crate::analysis::space::Cube;
     use crate::synth::{self, change_one_rule, random_expectations, SplitMix64, SynthParams};
 
     /// After random single-rule changes on one warm check, every walk put
@@ -675,6 +686,80 @@ mod tests {
             "{walked} of {total} classes walked again"
         );
     }
+    /// An edit of one rule in the text, as the page's editor sends it (the
+    /// line longer or shorter, so that every byte after it moves), is a
+    /// change to that one filter; two rules changed far apart in one filter
+    /// are the two rules' boxes, not those of every rule between.
+    #[test]
+    fn an_edit_in_place_is_a_change_to_its_rules_only() {
+        let text = synth::large(&SynthParams::sized(5, 80));
+        let scn = crate::load::load("g.yaml", &text, None).expect("generated scenarios load");
+        let lines: Vec<&str> = text.lines().collect();
+        // Lines of the filters' own rules (not of the variants' inserts).
+        let rules: Vec<usize> = (0..lines.len())
+            .filter(|&i| lines[i].trim_start().starts_with("- \"allow tcp from"))
+            .filter(|&i| {
+                scn.filters
+                    .iter()
+                    .any(|f| f.rules.iter().any(|r| r.origin.line as usize == i + 1))
+            })
+            .collect();
+        assert!(rules.len() > 40);
+        let edit = |at: &[usize]| {
+            let mut l: Vec<String> = lines.iter().map(|s| s.to_string()).collect();
+            for &i in at {
+                l[i] = l[i].replacen("allow tcp", "drop tcp", 1);
+            }
+            crate::load::load("g.yaml", &(l.join("\n") + "\n"), None).expect("still loads")
+        };
+        let owner = |s: &Scenario, line: usize| {
+            (0..s.filters.len())
+                .find(|&f| {
+                    s.filters[f]
+                        .rules
+                        .iter()
+                        .any(|r| r.origin.line as usize == line + 1)
+                })
+                .map(|f| FilterId(f as u32))
+                .expect("the rule's filter")
+        };
+        for &i in rules.iter().step_by(rules.len() / 8) {
+            let new = edit(&[i]);
+            assert_eq!(
+                change(&scn, &new),
+                Change::Filters(vec![owner(&scn, i)]),
+                "line {}",
+                i + 1
+            );
+        }
+        // Two rules of one filter, far apart.
+        let f = owner(&scn, rules[0]);
+        let same: Vec<usize> = rules
+            .iter()
+            .copied()
+            .filter(|&i| owner(&scn, i) == f)
+            .collect();
+        let (i, j) = (same[0], *same.last().expect("rules"));
+        assert!(j > i + 10);
+        let new = edit(&[i, j]);
+        let fp = footprint(scn.filter(f), new.filter(f), f);
+        let changed: Vec<Cube> = [i, j]
+            .iter()
+            .flat_map(|&k| {
+                let r = |s: &Scenario| {
+                    s.filter(f)
+                        .rules
+                        .iter()
+                        .find(|r| r.origin.line as usize == k + 1)
+                        .cloned()
+                        .expect("the rule")
+                };
+                [rule_boxes(&r(&scn)), rule_boxes(&r(&new))].concat()
+            })
+            .collect();
+        assert_eq!(fp.boxes, changed);
+    }
+
     /// A warm reach moved from scenario to scenario (random rule changes,
     /// every built-in variant and back) gives the journeys of a reach from
     /// scratch, and keeps some classes after rule changes; cancelled

@@ -851,13 +851,28 @@ static NO_SCENARIO: std::sync::LazyLock<Scenario> = std::sync::LazyLock::new(|| 
     addresses: HashMap::new(),
 });
 
-/// The boxes around a rule's match, one per family it matches in (the
-/// coordinates of the packets at the filter).
+/// Boxes that hold a rule's match (the coordinates of the packets at the
+/// filter): its match exactly when that is a few boxes, else the box around
+/// it, per family it matches in. ("From the internet", the whole space but
+/// the internal networks, is two boxes per family, not the whole space.)
 pub fn rule_boxes(rule: &Rule) -> Vec<Cube> {
+    const EXACT: usize = 64;
     match_products(&rule.matches)
         .into_iter()
         .flatten()
-        .map(|p| p.bbox)
+        .flat_map(|p| {
+            let n = p
+                .dims
+                .iter()
+                .map(Vec::len)
+                .try_fold(1usize, |a, l| a.checked_mul(l))
+                .unwrap_or(usize::MAX);
+            if n <= EXACT {
+                p.cubes()
+            } else {
+                vec![p.bbox]
+            }
+        })
         .collect()
 }
 

@@ -56,12 +56,32 @@ impl Span {
 pub type SourceRef = RuleSource;
 
 /// Where a declaration came from, resolved to a line and column for reports.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Default, Serialize)]
+///
+/// Two origins are equal when they name the same line and column: the byte
+/// span (for the diagnostics of the text that was loaded) is not compared,
+/// so an edit that changes the length of one line leaves the declarations
+/// on the lines after it as they were (what reports cite of them has not
+/// changed), and the warm re-check sees only the declaration edited.
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Origin {
     #[serde(skip)]
     pub span: Span,
     pub line: u32,
     pub column: u32,
+}
+
+impl PartialEq for Origin {
+    fn eq(&self, other: &Origin) -> bool {
+        (self.line, self.column) == (other.line, other.column)
+    }
+}
+
+impl Eq for Origin {}
+
+impl std::hash::Hash for Origin {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        (self.line, self.column).hash(state);
+    }
 }
 
 macro_rules! id_type {
