@@ -300,57 +300,20 @@ fn reach_classes(
     budget: &Budget,
     group_targets: bool,
 ) -> Result<Reach, Exceeded> {
-    let scn = engine.scn;
-    let mut sources = q.from.clone().unwrap_or_else(|| all_sources(scn));
-    // A source asked for twice is walked once (the first time it is named).
-    let mut seen = std::collections::HashSet::new();
-    sources.retain(|s| seen.insert(*s));
-    let classes = engine.source_classes(&sources);
-    // Classes are independent: walk them on every core, then put the
-    // results back in class order, so the answer does not depend on timing.
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .min(classes.len().max(1));
+    let classes = classes_for(engine, q);
     let targets = q.to.as_ref().map(|to| engine.targets_of(to));
     let targets = targets.as_deref();
-    let next = std::sync::atomic::AtomicUsize::new(0);
     // What the workers consult is recorded with what their caller records.
     let record = super::consulted::current();
-    let mut parts: Vec<(usize, ClassReach)> = std::thread::scope(|sc| {
-        let workers: Vec<_> = (0..threads)
-            .map(|_| {
-                let record = record.clone();
-                sc.spawn(|| {
-                    super::consulted::recording(record, || {
-                        let mut mine = Vec::new();
-                        let mut cache = WalkCache::default();
-                        loop {
-                            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                            let Some(class) = classes.get(i) else { break };
-                            if budget.check().is_err() {
-                                break;
-                            }
-                            // The walk counts the outcomes it keeps, and stops when over.
-                            cache.set_budget(Some(budget.clone()));
-                            let walk = Walk {
-                                engine,
-                                targets,
-                                keep_stopped,
-                                budget,
-                                group_targets,
-                            };
-                            mine.push((i, class_reach(&walk, q, class, &mut cache)));
-                        }
-                        mine
-                    })
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .flat_map(|w| w.join().expect("a reach worker panicked"))
-            .collect()
+    let mut parts: Vec<(usize, ClassReach)> = on_every_core(classes.len(), budget, |i, cache| {
+        let walk = Walk {
+            engine,
+            targets,
+            keep_stopped,
+            budget,
+            group_targets,
+        };
+        super::consulted::recording(record.clone(), || class_reach(&walk, q, &classes[i], cache))
     });
     parts.sort_by_key(|(i, _)| *i);
     let mut journeys = Vec::with_capacity(parts.iter().map(|(_, (j, _))| j.len()).sum());
@@ -371,6 +334,7 @@ fn reach_classes(
 /// (they depend on the hosts' settings, not on the filters' rules).
 pub(crate) fn classes_for(engine: &Engine, q: &ReachQuery) -> Vec<Vec<Source>> {
     let mut sources = q.from.clone().unwrap_or_else(|| all_sources(engine.scn));
+    // A source asked for twice is walked once (the first time it is named).
     let mut seen = std::collections::HashSet::new();
     sources.retain(|s| seen.insert(*s));
     engine.source_classes(&sources)
@@ -403,67 +367,41 @@ pub(crate) fn reach_parts(
     if todo.is_empty() {
         return Ok((slots.into_iter().flatten().collect(), 0));
     }
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .min(todo.len());
     let targets = q.to.as_ref().map(|to| engine.targets_of(to));
     let targets = targets.as_deref();
     let outer = consulted::current();
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let walked: Vec<(usize, ClassPart)> = std::thread::scope(|sc| {
-        let workers: Vec<_> = (0..threads)
-            .map(|_| {
-                sc.spawn(|| {
-                    let mut mine = Vec::new();
-                    let mut cache = WalkCache::default();
-                    while let Some(&i) =
-                        todo.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
-                    {
-                        if budget.check().is_err() {
-                            break;
-                        }
-                        // The walk counts the outcomes it keeps, and stops when over.
-                        cache.set_budget(Some(budget.clone()));
-                        let walk = Walk {
-                            engine,
-                            targets,
-                            keep_stopped: false,
-                            budget,
-                            group_targets: true,
-                        };
-                        // Each class its own record (and the caller's too).
-                        let rec = Consulted::new();
-                        let (journeys, _) = consulted::recording(Some(rec.clone()), || {
-                            class_reach(&walk, q, &classes[i], &mut cache)
-                        });
-                        let deps = rec.deps();
-                        if let Some(o) = &outer {
-                            o.add(&deps);
-                        }
-                        let class = classes[i].clone();
-                        mine.push((
-                            i,
-                            ClassPart {
-                                class,
-                                journeys,
-                                deps,
-                            },
-                        ));
-                    }
-                    mine
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .flat_map(|w| w.join().expect("a reach worker panicked"))
-            .collect()
+    let walked = on_every_core(todo.len(), budget, |k, cache| {
+        let i = todo[k];
+        let walk = Walk {
+            engine,
+            targets,
+            keep_stopped: false,
+            budget,
+            group_targets: true,
+        };
+        // Each class its own record (and the caller's too).
+        let rec = Consulted::new();
+        let (journeys, _) = consulted::recording(Some(rec.clone()), || {
+            class_reach(&walk, q, &classes[i], cache)
+        });
+        let deps = rec.deps();
+        if let Some(o) = &outer {
+            o.add(&deps);
+        }
+        let class = classes[i].clone();
+        (
+            i,
+            ClassPart {
+                class,
+                journeys,
+                deps,
+            },
+        )
     });
     // Over budget or cancelled: some classes were not walked (or only in part).
     budget.check()?;
     let n = walked.len();
-    for (i, part) in walked {
+    for (_, (i, part)) in walked {
         slots[i] = Some(part);
     }
     let parts = slots
@@ -490,6 +428,47 @@ impl Reach {
 }
 
 type ClassReach = (Vec<Journey>, Vec<(Source, Outcome)>);
+
+/// Runs `walk` for the items `0..n` on every core, each worker keeping one
+/// `WalkCache` across its items, the budget checked before each item and
+/// handed to the cache (the walk counts the outcomes it keeps and stops when
+/// over); the results come back with their item, in no particular order
+/// (callers put them back in item order, so that answers do not depend on
+/// timing). Over budget or cancelled, the items not started are left out.
+fn on_every_core<T: Send>(
+    n: usize,
+    budget: &Budget,
+    walk: impl Fn(usize, &mut WalkCache) -> T + Sync,
+) -> Vec<(usize, T)> {
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(n.max(1));
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|sc| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                sc.spawn(|| {
+                    let mut mine = Vec::new();
+                    let mut cache = WalkCache::default();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        if i >= n || budget.check().is_err() {
+                            break;
+                        }
+                        cache.set_budget(Some(budget.clone()));
+                        mine.push((i, walk(i, &mut cache)));
+                    }
+                    mine
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().expect("a reach worker panicked"))
+            .collect()
+    })
+}
 
 /// How a worker walks its classes.
 struct Walk<'e, 's> {
