@@ -5,7 +5,8 @@
 # scenario as written to `drop tcp` (in place: no line moves). The baseline,
 # in the same run and on the same server: the same edited scenario posted
 # under another file name, which the model diff counts as another scenario,
-# so its matrix is walked from scratch.
+# so its matrix is walked from scratch. Last, a line added at the top of the
+# scenario (every declaration after it moves; nothing the engine reads changes).
 #
 #   scripts/bench-warm-matrix.sh target/release/pathproof /tmp/gen-1000.yaml [EDITS]
 #
@@ -57,6 +58,15 @@ PY
   post "$SCN" edited.yaml
   matrix >/dev/null
 done
+# A line added near the top (every declaration after it moves): the engine
+# and the walks are kept.
+python3 - "$SCN" >"$TMP/moved.yaml" <<'PY'
+import sys
+first, rest = open(sys.argv[1]).read().split("\n", 1)
+print(first + "\n# a note added above everything\n" + rest, end="")
+PY
+post "$TMP/moved.yaml" edited.yaml
+echo "after a line added at the top, warm: $(matrix) s"
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 echo "after one rule edited, warm: ${warm[*]} s; median $(median "${warm[@]}") s"
 echo "the same scenarios from scratch: ${cold[*]} s; median $(median "${cold[@]}") s"

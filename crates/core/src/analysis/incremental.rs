@@ -243,9 +243,15 @@ impl WarmCheck {
         }
         // Taken: an update that panics half-way leaves no walks to reuse.
         let old_walks = std::mem::take(&mut self.walks);
-        let (engine, filters, groups, was) = move_engine(self.engine.take(), &self.scn, &new);
+        let (engine, filters, groups, was, moved) =
+            move_engine(self.engine.take(), &self.scn, &new);
         let reuse = (was != EngineWas::Built).then_some(Reuse {
-            old: &self.records,
+            // Declarations that moved: every result cites lines anew.
+            old: if moved == Moved::Lines {
+                &[]
+            } else {
+                &self.records
+            },
             walks: old_walks,
             filters: &filters,
             groups: &groups,
@@ -326,7 +332,8 @@ impl WarmReach {
             return Ok(self.stats);
         }
         let old = std::mem::take(&mut self.parts);
-        let (engine, filters, groups, was) = move_engine(self.engine.take(), &self.scn, &new);
+        // (The journeys cite no line: declarations that moved change nothing.)
+        let (engine, filters, groups, was, _) = move_engine(self.engine.take(), &self.scn, &new);
         let old = (was != EngineWas::Built).then_some(old);
         let (parts, walked, _) = rewalk(&engine, &self.q, old, &filters, &groups, budget)?;
         self.engine = Some(engine.park());
@@ -383,12 +390,42 @@ impl WarmReach {
 /// changed (with what each change can affect, and the stand-ins whose groups
 /// of alike ranges moved), else built again (also when no engine was kept:
 /// an update that panicked half-way).
+///
+/// Declarations that only moved in the file (a line added or removed above
+/// them) are not a change to the engine: compared blind to origins, the
+/// engine, and walks, can be kept; `Moved::Lines` then says that what cites
+/// lines (traces) must be made again.
 fn move_engine<'n>(
     parked: Option<Parked>,
     old: &Scenario,
     new: &'n Scenario,
+) -> (Engine<'n>, Vec<FilterChange>, Vec<usize>, EngineWas, Moved) {
+    let exact = change(old, new);
+    if exact == Change::Other && parked.is_some() {
+        let blind = blind_to_origins(|| change(old, new));
+        if blind != Change::Other {
+            let (e, f, g, was) = blind_to_origins(|| engine_for(parked, old, new, blind));
+            return (e, f, g, was, Moved::Lines);
+        }
+    }
+    let (e, f, g, was) = engine_for(parked, old, new, exact);
+    (e, f, g, was, Moved::Nothing)
+}
+
+/// Whether the declarations of a scenario moved in its file (see [`move_engine`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Moved {
+    Nothing,
+    Lines,
+}
+
+fn engine_for<'n>(
+    parked: Option<Parked>,
+    old: &Scenario,
+    new: &'n Scenario,
+    change: Change,
 ) -> (Engine<'n>, Vec<FilterChange>, Vec<usize>, EngineWas) {
-    match (parked, change(old, new)) {
+    match (parked, change) {
         (Some(parked), Change::Same) => {
             (parked.unpark(new), Vec::new(), Vec::new(), EngineWas::Kept)
         }
@@ -758,6 +795,48 @@ mod tests {
             })
             .collect();
         assert_eq!(fp.boxes, changed);
+    }
+
+    /// A line added near the top moves every declaration after it: the
+    /// engine and the walks are kept (nothing they read changed), every
+    /// expectation is evaluated again (their traces cite the lines), and the
+    /// answers are those made from scratch.
+    #[test]
+    fn declarations_that_moved_keep_the_engine_and_the_walks() {
+        let text = synth::large(&SynthParams::sized(6, 80));
+        let mut scn = crate::load::load("g.yaml", &text, None).expect("generated scenarios load");
+        let mut rng = SplitMix64::new(6);
+        scn.expectations = random_expectations(&scn, &mut rng, 12);
+        let (first, rest) = text.split_once('\n').expect("lines");
+        let moved_text = format!("{first}\n# a note added above everything\n{rest}");
+        let mut moved = crate::load::load("g.yaml", &moved_text, None).expect("still loads");
+        moved.expectations = scn.expectations.clone();
+        for e in &mut moved.expectations {
+            e.origin.line += 1;
+        }
+        assert_eq!(change(&scn, &moved), Change::Other);
+        let mut warm = WarmCheck::new(Arc::new(scn.clone()));
+        let stats = warm.update(Arc::new(moved.clone()));
+        assert_eq!(stats.engine, EngineWas::Kept);
+        assert_eq!((stats.classes, stats.reevaluated), (0, 12));
+        assert_eq!(
+            check::render_json(warm.report()),
+            check::render_json(&check::check(&moved))
+        );
+        let unlimited = Budget::unlimited();
+        let mut w =
+            WarmReach::new(Arc::new(scn), ReachQuery::default(), &unlimited).expect("unlimited");
+        let stats = w
+            .update(Arc::new(moved.clone()), &unlimited)
+            .expect("unlimited");
+        assert_eq!((stats.engine, stats.walked), (EngineWas::Kept, 0));
+        assert_eq!(
+            render_json(&moved, &w.reach()),
+            render_json(
+                &moved,
+                &reach_with(&Engine::new(&moved), &ReachQuery::default())
+            )
+        );
     }
 
     /// A warm reach moved from scenario to scenario (random rule changes,
