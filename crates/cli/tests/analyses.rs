@@ -1,18 +1,12 @@
 //! End-to-end: `pathproof audit` and `pathproof diff`, as a user runs them.
 
-use assert_cmd::Command;
+mod common;
+use common::pathproof;
+
 use predicates::prelude::*;
 
-fn pathproof() -> Command {
-    Command::cargo_bin("pathproof").expect("the binary is built")
-}
-
 fn write(name: &str, text: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("pathproof-analyses-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let p = dir.join(name);
-    std::fs::write(&p, text).unwrap();
-    p
+    common::write_in("analyses", name, text)
 }
 
 #[test]

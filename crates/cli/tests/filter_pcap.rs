@@ -6,14 +6,11 @@
 //! form gives the same decisions. Bad captures exit 2 naming the packet and the
 //! byte offset.
 
-use assert_cmd::Command;
+mod common;
+use common::pathproof;
 
 const FIX: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/pcap");
 const RULES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../core/tests/rulesets");
-
-fn pathproof() -> Command {
-    Command::cargo_bin("pathproof").expect("the binary is built")
-}
 
 fn fixture(name: &str) -> String {
     format!("{FIX}/{name}")

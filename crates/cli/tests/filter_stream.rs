@@ -2,19 +2,13 @@
 //! `--strict`), the JSON document as one packet at a time gives it, and memory
 //! that does not grow with the file (the child's peak RSS, from wait4).
 
-use assert_cmd::Command;
+mod common;
+use common::pathproof;
+
 use predicates::prelude::*;
 
-fn pathproof() -> Command {
-    Command::cargo_bin("pathproof").expect("the binary is built")
-}
-
 fn write(name: &str, text: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("pathproof-filter-stream-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let p = dir.join(name);
-    std::fs::write(&p, text).unwrap();
-    p
+    common::write_in("filter-stream", name, text)
 }
 
 const IPTABLES: &str = "*filter\n:INPUT DROP [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n:SSH - [0:0]\n-A INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT\n-A INPUT -p tcp --dport 22 -j SSH\n-A INPUT -p tcp -m multiport --dports 80,443 -j ACCEPT\n-A SSH -s 10.0.0.0/8 -j ACCEPT\n-A SSH -j REJECT --reject-with tcp-reset\nCOMMIT\n";

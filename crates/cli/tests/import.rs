@@ -2,14 +2,12 @@
 //! `-o`, the notes on standard error, `--expect`, and bad input that exits 2
 //! with the file, line and column.
 
+mod common;
+use common::pathproof;
+
 use std::path::PathBuf;
 
-use assert_cmd::Command;
 use predicates::prelude::*;
-
-fn pathproof() -> Command {
-    Command::cargo_bin("pathproof").unwrap()
-}
 
 /// A fresh folder for one test.
 fn dir(name: &str) -> PathBuf {

@@ -1,16 +1,13 @@
 //! `pathproof import hosts NAME=DIR... -o OUT.yaml`, end to end, on the folders
 //! recorded from a lab (crates/import/tests/fixtures/hosts).
 
-use assert_cmd::Command;
+mod common;
+use common::pathproof;
 
 const FIX: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../import/tests/fixtures/hosts"
 );
-
-fn pathproof() -> Command {
-    Command::cargo_bin("pathproof").expect("the binary is built")
-}
 
 #[test]
 fn folders_become_a_scenario_the_other_commands_read() {

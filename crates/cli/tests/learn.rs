@@ -1,11 +1,9 @@
 //! `pathproof learn`, end to end.
 
-use assert_cmd::Command;
-use predicates::prelude::*;
+mod common;
+use common::pathproof;
 
-fn pathproof() -> Command {
-    Command::cargo_bin("pathproof").unwrap()
-}
+use predicates::prelude::*;
 
 #[test]
 fn learn_lists_every_lesson_with_its_scenario() {

@@ -1,11 +1,9 @@
 //! `pathproof reach` and `pathproof check`, end to end.
 
-use assert_cmd::Command;
-use predicates::prelude::*;
+mod common;
+use common::pathproof;
 
-fn pathproof() -> Command {
-    Command::cargo_bin("pathproof").expect("the binary is built")
-}
+use predicates::prelude::*;
 
 #[test]
 fn reach_table_json_csv() {

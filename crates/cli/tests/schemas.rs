@@ -9,14 +9,12 @@
 //! neither has the modules the test says so and skips, except under `CI=true`
 //! or with `PATHPROOF_SCHEMA_PYTHON` set, where it fails.
 
-use assert_cmd::Command;
+mod common;
+use common::pathproof;
+
 use pathproof_core::{examples, load};
 use std::path::{Path, PathBuf};
 use std::process::Output;
-
-fn pathproof() -> Command {
-    Command::cargo_bin("pathproof").expect("the binary is built")
-}
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/schemas")

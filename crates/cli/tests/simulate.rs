@@ -2,19 +2,13 @@
 //! output for a seed, and a bad traffic section that exits 2 with the file,
 //! line, column, what was expected and a suggestion.
 
-use assert_cmd::Command;
+mod common;
+use common::pathproof;
+
 use predicates::prelude::*;
 
-fn pathproof() -> Command {
-    Command::cargo_bin("pathproof").expect("the binary is built")
-}
-
 fn write(name: &str, text: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("pathproof-sim-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let p = dir.join(name);
-    std::fs::write(&p, text).unwrap();
-    p
+    common::write_in("sim-cli", name, text)
 }
 
 fn out(args: &[&str]) -> String {

@@ -1,11 +1,9 @@
 //! `pathproof tool`: nmap, ss, dig and traceroute answered by the model.
 
-use assert_cmd::Command;
-use predicates::prelude::*;
+mod common;
+use common::pathproof;
 
-fn pathproof() -> Command {
-    Command::cargo_bin("pathproof").unwrap()
-}
+use predicates::prelude::*;
 
 #[test]
 fn nmap_from_web_finds_the_api_port_and_says_why() {

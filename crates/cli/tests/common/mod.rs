@@ -1,0 +1,20 @@
+//! What the end-to-end tests of the `pathproof` binary share (each test file
+//! uses what it needs of it).
+#![allow(dead_code)]
+
+use assert_cmd::Command;
+
+/// The `pathproof` binary built for these tests.
+pub fn pathproof() -> Command {
+    Command::cargo_bin("pathproof").expect("the binary is built")
+}
+
+/// Writes `text` to `name` in a folder of this test process's own (named
+/// after `area`, so that test files running at once do not share it).
+pub fn write_in(area: &str, name: &str, text: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("pathproof-{area}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
