@@ -79,7 +79,7 @@ fn main() {
     let (mut reevaluated, mut walks, mut classes) = (Vec::new(), Vec::new(), Vec::new());
     let mut current = scn;
     for _ in 0..n {
-        let Some((next, _what)) = change_one_rule(&current, &mut rng) else {
+        let Some((next, what)) = change_one_rule(&current, &mut rng) else {
             break;
         };
         let next = Arc::new(next);
@@ -90,7 +90,7 @@ fn main() {
         walks.push(stats.walks);
         classes.push(stats.classes);
         if std::env::var("VERBOSE").is_ok() {
-            eprintln!("{_what}: {:?}, {stats:?}", t.elapsed());
+            eprintln!("{what}: {:?}, {stats:?}", t.elapsed());
         }
         let t = Instant::now();
         let fresh = check(&next);
