@@ -29,13 +29,7 @@ fn audit_text_reports_metadata_in_break_only() {
 
 #[test]
 fn audit_json_and_sarif_are_valid() {
-    let out = pathproof()
-        .args(["audit", "--variant", "break", "--format", "json"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
+    let out = common::stdout_of(&["audit", "--variant", "break", "--format", "json"]);
     let v: serde_json::Value = serde_json::from_slice(&out).expect("valid JSON");
     assert_eq!(v["schema"], 2);
     assert_eq!(v["findings"][0]["kind"], "metadata-reachable");
@@ -44,20 +38,14 @@ fn audit_json_and_sarif_are_valid() {
         "lab.yaml",
         pathproof_core::examples::get("mini-lab").unwrap().text,
     );
-    let out = pathproof()
-        .args([
-            "audit",
-            lab.to_str().unwrap(),
-            "--variant",
-            "break",
-            "--format",
-            "sarif",
-        ])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
+    let out = common::stdout_of(&[
+        "audit",
+        lab.to_str().unwrap(),
+        "--variant",
+        "break",
+        "--format",
+        "sarif",
+    ]);
     let s: serde_json::Value = serde_json::from_slice(&out).expect("valid JSON");
     assert_eq!(s["version"], "2.1.0");
     let r = &s["runs"][0]["results"][0];
@@ -112,21 +100,15 @@ fn diff_against_a_variant_and_between_files() {
     );
     let text = pathproof_core::examples::get("stateless-acl").unwrap().text;
     let new = write("new.yaml", text);
-    let out = pathproof()
-        .args([
-            "diff",
-            old.to_str().unwrap(),
-            new.to_str().unwrap(),
-            "--variant",
-            "break",
-            "--format",
-            "json",
-        ])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
+    let out = common::stdout_of(&[
+        "diff",
+        old.to_str().unwrap(),
+        new.to_str().unwrap(),
+        "--variant",
+        "break",
+        "--format",
+        "json",
+    ]);
     let v: serde_json::Value = serde_json::from_slice(&out).expect("valid JSON");
     assert_eq!(v["new"]["variant"], "break");
     assert!(
@@ -134,19 +116,13 @@ fn diff_against_a_variant_and_between_files() {
         "break loses the reply path"
     );
     assert!(v["gained"].as_array().unwrap().is_empty());
-    let same = pathproof()
-        .args([
-            "diff",
-            old.to_str().unwrap(),
-            new.to_str().unwrap(),
-            "--format",
-            "json",
-        ])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
+    let same = common::stdout_of(&[
+        "diff",
+        old.to_str().unwrap(),
+        new.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
     let v: serde_json::Value = serde_json::from_slice(&same).unwrap();
     assert!(v["gained"].as_array().unwrap().is_empty() && v["lost"].as_array().unwrap().is_empty());
 }

@@ -28,22 +28,16 @@ fn trace_a_file_as_json() {
         "lab.yaml",
         pathproof_core::examples::get("mini-lab").unwrap().text,
     );
-    let out = pathproof()
-        .args([
-            "trace",
-            lab.to_str().unwrap(),
-            "--from",
-            "web",
-            "--to",
-            "169.254.169.254:80",
-            "--format",
-            "json",
-        ])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
+    let out = common::stdout_of(&[
+        "trace",
+        lab.to_str().unwrap(),
+        "--from",
+        "web",
+        "--to",
+        "169.254.169.254:80",
+        "--format",
+        "json",
+    ]);
     let v: serde_json::Value = serde_json::from_slice(&out).expect("valid JSON");
     assert_eq!(v["schema"], 1);
     assert_eq!(v["file"], lab.to_str().unwrap());
@@ -103,13 +97,7 @@ fn examples_lists_the_builtins() {
         .stdout(predicate::str::contains("mini-lab"))
         .stdout(predicate::str::contains("dual-stack"))
         .stdout(predicate::str::contains("[variants: break, harden]"));
-    let out = pathproof()
-        .args(["examples", "--format", "json"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
+    let out = common::stdout_of(&["examples", "--format", "json"]);
     let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
     let list = v.as_array().unwrap();
     assert!(list.len() >= 5);
@@ -218,57 +206,39 @@ fn bad_flags_exit_2() {
 #[test]
 fn the_same_trace_twice_is_byte_identical() {
     let run = || {
-        pathproof()
-            .args([
-                "trace",
-                "--from",
-                "client",
-                "--to",
-                "www.example.com:443",
-                "--format",
-                "json",
-            ])
-            .assert()
-            .success()
-            .get_output()
-            .stdout
-            .clone()
+        common::stdout_of(&[
+            "trace",
+            "--from",
+            "client",
+            "--to",
+            "www.example.com:443",
+            "--format",
+            "json",
+        ])
     };
     let (a, b) = (run(), run());
     assert_eq!(a, b);
     let text = || {
-        pathproof()
-            .args([
-                "trace",
-                "dual-stack",
-                "--from",
-                "client",
-                "--to",
-                "web:22",
-                "-6",
-                "--variant",
-                "break",
-            ])
-            .assert()
-            .success()
-            .get_output()
-            .stdout
-            .clone()
+        common::stdout_of(&[
+            "trace",
+            "dual-stack",
+            "--from",
+            "client",
+            "--to",
+            "web:22",
+            "-6",
+            "--variant",
+            "break",
+        ])
     };
     assert_eq!(text(), text());
 }
 
 #[test]
 fn json_schema_snapshot() {
-    let out = pathproof()
-        .args([
-            "trace", "--from", "web", "--to", "api:8080", "--via", "proxy", "--format", "json",
-        ])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
+    let out = common::stdout_of(&[
+        "trace", "--from", "web", "--to", "api:8080", "--via", "proxy", "--format", "json",
+    ]);
     insta::assert_snapshot!(String::from_utf8(out).unwrap());
 }
 
@@ -293,18 +263,12 @@ fn filter_one_packet_and_a_file_of_packets() {
         "packets.txt",
         "# one per line\ntcp 192.0.2.1:40000 -> 10.0.0.2:22\n\nudp 192.0.2.1:5 -> 10.0.0.2:53\n",
     );
-    let out = pathproof()
-        .args([
-            "filter",
-            rules.to_str().unwrap(),
-            "--packets",
-            packets.to_str().unwrap(),
-        ])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
+    let out = common::stdout_of(&[
+        "filter",
+        rules.to_str().unwrap(),
+        "--packets",
+        packets.to_str().unwrap(),
+    ]);
     let out = String::from_utf8(out).unwrap();
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 2, "{out}");
@@ -316,20 +280,14 @@ fn filter_one_packet_and_a_file_of_packets() {
         lines[1].starts_with("drop    line 2: policy of chain INPUT"),
         "{out}"
     );
-    let json = pathproof()
-        .args([
-            "filter",
-            rules.to_str().unwrap(),
-            "--packets",
-            packets.to_str().unwrap(),
-            "--format",
-            "json",
-        ])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
+    let json = common::stdout_of(&[
+        "filter",
+        rules.to_str().unwrap(),
+        "--packets",
+        packets.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
     let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
     assert_eq!(v["results"][0]["decided_by"]["line"], 10);
     assert_eq!(v["results"][0]["packet_line"], 2);
@@ -359,18 +317,12 @@ fn filter_nft_verdict_maps_and_ties() {
         "vmap-packets.txt",
         "tcp 10.1.2.3:5555 -> 10.0.0.2:22\ntcp 10.1.2.3:5555 -> 10.0.0.2:443\n",
     );
-    let out = pathproof()
-        .args([
-            "filter",
-            rules.to_str().unwrap(),
-            "--packets",
-            packets.to_str().unwrap(),
-        ])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
+    let out = common::stdout_of(&[
+        "filter",
+        rules.to_str().unwrap(),
+        "--packets",
+        packets.to_str().unwrap(),
+    ]);
     let out = String::from_utf8(out).unwrap();
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 3, "{out}");
@@ -386,20 +338,14 @@ fn filter_nft_verdict_maps_and_ties() {
         "  tie: base chains input (table b, line 12), input (table a, line 6) share hook input priority 0; evaluated in the order nft -f gives them (the chain listed later first); registered in another order: drop line 8: tcp dport vmap @ports (element `443 : drop`, line 4 of map ports)",
         "{out}"
     );
-    let json = pathproof()
-        .args([
-            "filter",
-            rules.to_str().unwrap(),
-            "--packets",
-            packets.to_str().unwrap(),
-            "--format",
-            "json",
-        ])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
+    let json = common::stdout_of(&[
+        "filter",
+        rules.to_str().unwrap(),
+        "--packets",
+        packets.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
     let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
     let r0 = &v["results"][0];
     assert_eq!(r0["decided_by"]["kind"], "map_element");

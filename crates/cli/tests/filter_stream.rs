@@ -97,18 +97,12 @@ fn strict_prints_nothing_when_a_line_is_bad() {
         "good.txt",
         &PACKETS.replace("=>", "->").replace("not a packet\n", ""),
     );
-    let plain = pathproof()
-        .args([
-            "filter",
-            rules.to_str().unwrap(),
-            "--packets",
-            good.to_str().unwrap(),
-        ])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
+    let plain = common::stdout_of(&[
+        "filter",
+        rules.to_str().unwrap(),
+        "--packets",
+        good.to_str().unwrap(),
+    ]);
     pathproof()
         .args([
             "filter",
@@ -138,30 +132,18 @@ fn streamed_json_is_the_whole_document() {
     ];
     for n in [0, 1, lines.len()] {
         let file = write(&format!("p{n}.txt"), &(lines[..n].join("\n") + "\n"));
-        let got = pathproof()
-            .args([
-                "filter",
-                r,
-                "--packets",
-                file.to_str().unwrap(),
-                "--format",
-                "json",
-            ])
-            .assert()
-            .success()
-            .get_output()
-            .stdout
-            .clone();
+        let got = common::stdout_of(&[
+            "filter",
+            r,
+            "--packets",
+            file.to_str().unwrap(),
+            "--format",
+            "json",
+        ]);
         let mut results = Vec::new();
         let mut notes = serde_json::Value::Null;
         for (i, l) in lines[..n].iter().enumerate() {
-            let one = pathproof()
-                .args(["filter", r, "--packet", l.trim(), "--format", "json"])
-                .assert()
-                .success()
-                .get_output()
-                .stdout
-                .clone();
+            let one = common::stdout_of(&["filter", r, "--packet", l.trim(), "--format", "json"]);
             let mut v: serde_json::Value = serde_json::from_slice(&one).unwrap();
             let mut x = v["results"][0].take();
             x["packet_line"] = (i + 1).into();

@@ -14,13 +14,7 @@ fn reach_table_json_csv() {
         .stdout(predicate::str::contains("reach in mini-lab:"))
         .stdout(predicate::str::contains("web tcp/443 (https)"))
         .stdout(predicate::str::contains("edge-fw rule 1"));
-    let out = pathproof()
-        .args(["reach", "--from", "web", "--format", "json"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
+    let out = common::stdout_of(&["reach", "--from", "web", "--format", "json"]);
     let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(v["schema"], 2);
     let classes = v["classes"].as_array().unwrap();
@@ -34,13 +28,7 @@ fn reach_table_json_csv() {
         .any(|t| t["host"] == "api")
         && j["port"] == 8080));
     // One (sources, socket) pair at a time, as before classes.
-    let out = pathproof()
-        .args(["reach", "--from", "web", "--format", "json", "--pairs"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
+    let out = common::stdout_of(&["reach", "--from", "web", "--format", "json", "--pairs"]);
     let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(v["schema"], 1);
     let journeys = v["journeys"].as_array().unwrap();
@@ -48,13 +36,7 @@ fn reach_table_json_csv() {
     assert!(journeys
         .iter()
         .any(|j| j["host"] == "api" && j["port"] == 8080));
-    let csv = pathproof()
-        .args(["reach", "--to", "db", "--format", "csv", "--pairs"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
+    let csv = common::stdout_of(&["reach", "--to", "db", "--format", "csv", "--pairs"]);
     let csv = String::from_utf8(csv).unwrap();
     assert!(csv.lines().skip(1).all(|l| l.contains(",db,")), "{csv}");
     pathproof()
@@ -80,13 +62,7 @@ fn reach_views() {
         .get_output()
         .stdout
         .clone();
-    let sockets = pathproof()
-        .args(["reach", "--view", "sockets"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
+    let sockets = common::stdout_of(&["reach", "--view", "sockets"]);
     assert_eq!(auto, sockets);
     pathproof()
         .args(["reach", "--view", "matrix"])
@@ -193,13 +169,7 @@ fn foothold_from_a_host() {
         .assert()
         .success()
         .stdout(predicate::str::starts_with("graph LR"));
-    let out = pathproof()
-        .args(["reach", "--from", "web", "--foothold", "--format", "json"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
+    let out = common::stdout_of(&["reach", "--from", "web", "--foothold", "--format", "json"]);
     serde_json::from_slice::<serde_json::Value>(&out).expect("JSON");
     pathproof().args(["reach", "--foothold"]).assert().code(2);
     pathproof()

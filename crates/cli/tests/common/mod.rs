@@ -18,3 +18,14 @@ pub fn write_in(area: &str, name: &str, text: &str) -> std::path::PathBuf {
     std::fs::write(&p, text).unwrap();
     p
 }
+
+/// What `pathproof ARGS` prints on standard output, asserting it succeeds.
+pub fn stdout_of(args: &[&str]) -> Vec<u8> {
+    pathproof()
+        .args(args)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone()
+}

@@ -537,42 +537,29 @@ fn row_changes(
                 .collect();
             unchanged += pairs_by_name(&same, &sockets);
         }
-        let g = bn.and_then(|i| {
-            let at = Cls {
-                journeys: &row.new,
-                i,
-            };
-            class_change(
-                n,
-                o,
-                at,
-                bo.map(|i| Cls {
-                    journeys: &row.old,
-                    i,
-                }),
-                &gainers,
-                &sockets,
-                true,
-            )
-        });
-        let l = bo.and_then(|i| {
-            let at = Cls {
-                journeys: &row.old,
-                i,
-            };
-            class_change(
-                o,
-                n,
-                at,
-                bn.map(|i| Cls {
-                    journeys: &row.new,
-                    i,
-                }),
-                &losers,
-                &sockets,
-                false,
-            )
-        });
+        // A side's change: at its class of the row, beside the other side's.
+        let side = |(here, there): (&DiffSide, &DiffSide),
+                    (mine, theirs): (&[usize], &[usize]),
+                    (at, other): (Option<usize>, Option<usize>),
+                    changed: &[BlockSource],
+                    here_is_new: bool| {
+            at.and_then(|i| {
+                class_change(
+                    here,
+                    there,
+                    Cls { journeys: mine, i },
+                    other.map(|i| Cls {
+                        journeys: theirs,
+                        i,
+                    }),
+                    changed,
+                    &sockets,
+                    here_is_new,
+                )
+            })
+        };
+        let g = side((n, o), (&row.new, &row.old), (bn, bo), &gainers, true);
+        let l = side((o, n), (&row.old, &row.new), (bo, bn), &losers, false);
         budget.charge(value_bytes(&g) + value_bytes(&l))?;
         gained.extend(g);
         lost.extend(l);
