@@ -210,12 +210,18 @@ fn flat(hosts: usize) -> String {
 /// every host reaches every other), while the compact answers of the flat
 /// network (its matrix as classes, its foothold) fit in the budget (issue 15). The server answers each with the clear error, stays alive
 /// and answers the next request, and its peak memory (VmHWM of the process,
-/// as the kernel measures it) rises by no more than the budget and a fixed
-/// overhead.
+/// as the kernel measures it) rises by no more than what it may hold: the
+/// page's matrix, which `serve` starts computing when a scenario loads and
+/// keeps only while it fits in one request's budget, beside the request's
+/// own budget, and a fixed overhead. (`before` is read when the scenario is
+/// loaded, when the matrix may still be in the making: one run in about ten
+/// measured the diff's peak above one budget and the overhead.)
 #[test]
 fn answers_too_large_are_refused_within_their_memory() {
     let budget = 64 * MIB;
     let overhead = 64 * MIB;
+    // The kept matrix and one request.
+    let held = 2 * budget;
     let generated =
         pathproof_core::synth::large(&pathproof_core::synth::SynthParams::sized(1, 600));
     let cases: [(&str, String, &[&str]); 2] = [
@@ -266,11 +272,11 @@ fn answers_too_large_are_refused_within_their_memory() {
                 budget / MIB
             );
             assert!(
-                peak <= before + budget + overhead,
-                "{file} {path}: peak {} MiB > {} MiB before + {} MiB budget + {} MiB",
+                peak <= before + held + overhead,
+                "{file} {path}: peak {} MiB > {} MiB before + {} MiB held + {} MiB",
                 peak / MIB,
                 before / MIB,
-                budget / MIB,
+                held / MIB,
                 overhead / MIB
             );
             // Alive, and answering.
@@ -294,7 +300,7 @@ fn answers_too_large_are_refused_within_their_memory() {
             );
             let peak = server.memory("VmHWM");
             eprintln!("{file} /api/reach (compact): VmHWM {} MiB", peak / MIB);
-            assert!(peak <= before + budget + overhead, "{} MiB", peak / MIB);
+            assert!(peak <= before + held + overhead, "{} MiB", peak / MIB);
             // The attacker's view walks classes too: every host taken over,
             // the foothold edges as classes.
             let (status, body) =
@@ -304,7 +310,7 @@ fn answers_too_large_are_refused_within_their_memory() {
             assert_eq!(v["compromised"].as_array().unwrap().len(), 5000);
             let peak = server.memory("VmHWM");
             eprintln!("{file} /api/foothold: VmHWM {} MiB", peak / MIB);
-            assert!(peak <= before + budget + overhead, "{} MiB", peak / MIB);
+            assert!(peak <= before + held + overhead, "{} MiB", peak / MIB);
         }
         if file == "generated.yaml" {
             // The matrix's help names the narrower question, which is answered.

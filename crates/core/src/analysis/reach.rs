@@ -1228,6 +1228,91 @@ mod tests {
         );
         assert_eq!(interval_prefixes(Fam::V6, 0, u128::MAX), vec!["::/0"]);
     }
+
+    /// The writers render classes on every core, a window at a time: their
+    /// bytes are those of the plain way, one class after another through
+    /// serde (the JSON) and through `json_class` (the CSV), on every
+    /// built-in scenario and variant, on generated ones with more classes
+    /// than a window, and on an answer with no class at all.
+    #[test]
+    fn windowed_writers_write_what_the_plain_way_writes() {
+        use crate::synth::{large, SynthParams};
+        let mut scns = Vec::new();
+        for ex in crate::examples::ALL {
+            let base = crate::load::load(&ex.file(), ex.text, None).expect("built-in");
+            for var in
+                std::iter::once(None).chain(base.variants.iter().map(|v| Some(v.name.clone())))
+            {
+                scns.push(
+                    crate::load::load(&ex.file(), ex.text, var.as_deref()).expect("built-in"),
+                );
+            }
+        }
+        for (seed, hosts) in [(3, 160), (4, 300)] {
+            let text = large(&SynthParams::sized(seed, hosts));
+            scns.push(crate::load::load("synth.yaml", &text, None).expect("generated"));
+        }
+        let mut windows_crossed = false;
+        for scn in &scns {
+            let full = reach(scn, &ReachQuery::default());
+            let none = Reach {
+                journeys: Vec::new(),
+                ..full.clone()
+            };
+            windows_crossed |= full.journeys.len() > WRITE_WINDOW;
+            for r in [&full, &none] {
+                let names = device_names(scn);
+                let classes: Vec<serde_json::Value> = r
+                    .journeys
+                    .iter()
+                    .map(|j| serde_json::to_value(json_class(scn, &names, j)).unwrap())
+                    .collect();
+                let plain = serde_json::json!({
+                    "classes": classes,
+                    "file": scn.file,
+                    "pairs": r.pairs(),
+                    "scenario": scn.name,
+                    "schema": 2,
+                    "variant": scn.variant,
+                });
+                let want = serde_json::to_string_pretty(&plain).unwrap() + "\n";
+                assert_eq!(render_json(scn, r), want, "{}", scn.name);
+                let mut want = String::from("sources,source_kind,targets,pairs,proto,port,told_for,packet_sources,destinations,dports,rules,devices,example\n");
+                for j in &r.journeys {
+                    let c = json_class(scn, &names, j);
+                    let targets: Vec<String> = c
+                        .targets
+                        .iter()
+                        .map(|t| format!("{}:{}", t.host, t.socket.replace(' ', "_")))
+                        .collect();
+                    for p in &c.paths {
+                        let row = [
+                            csv_quote(&c.sources.join(" ")),
+                            c.source_kind.to_string(),
+                            csv_quote(&targets.join(" ")),
+                            c.pairs.to_string(),
+                            c.proto.to_string(),
+                            c.port.to_string(),
+                            csv_quote(&c.told_for),
+                            csv_quote(&p.packets.sources.join(" ")),
+                            csv_quote(&p.packets.destinations.join(" ")),
+                            csv_quote(&p.packets.ports.join(" ")),
+                            csv_quote(&p.rules.join("; ")),
+                            csv_quote(&p.devices.join(" ")),
+                            csv_quote(&example_text(&p.example)),
+                        ];
+                        want.push_str(&row.join(","));
+                        want.push('\n');
+                    }
+                }
+                assert_eq!(render_csv(scn, r), want, "{}", scn.name);
+            }
+        }
+        assert!(
+            windows_crossed,
+            "no scenario has more classes than a window"
+        );
+    }
 }
 
 /// A source's set of sending addresses, for saying "any" when a journey covers all of it.
@@ -1543,52 +1628,43 @@ fn json_class(scn: &Scenario, names: &[String], j: &Journey) -> JsonClass {
     }
 }
 
-/// The classes of a reach for `write_json`, each made as it is written.
-struct LazyClasses<'a> {
-    scn: &'a Scenario,
-    r: &'a Reach,
-    names: Vec<String>,
-}
-
-impl Serialize for LazyClasses<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeSeq;
-        let mut seq = s.serialize_seq(Some(self.r.journeys.len()))?;
-        for j in &self.r.journeys {
-            let v = serde_json::to_value(json_class(self.scn, &self.names, j))
-                .map_err(serde::ser::Error::custom)?;
-            seq.serialize_element(&v)?;
-        }
-        seq.end()
-    }
-}
-
-#[derive(Serialize)]
-struct JsonClasses<'a> {
-    classes: LazyClasses<'a>,
-    file: &'a str,
-    pairs: usize,
-    scenario: &'a str,
-    schema: u32,
-    variant: &'a Option<String>,
-}
-
-/// [`render_json`] into a writer as it is made.
+/// [`render_json`] into a writer as it is made: the text
+/// `serde_json::to_writer_pretty` makes of the answer (keys sorted), its
+/// classes written on every core a window at a time and put in order.
 pub fn write_json(scn: &Scenario, r: &Reach, mut w: impl std::io::Write) -> std::io::Result<()> {
-    let answer = JsonClasses {
-        classes: LazyClasses {
-            scn,
-            r,
-            names: device_names(scn),
-        },
-        file: &scn.file,
-        pairs: r.pairs(),
-        scenario: &scn.name,
-        schema: 2,
-        variant: &scn.variant,
-    };
-    serde_json::to_writer_pretty(&mut w, &answer).map_err(std::io::Error::from)?;
-    w.write_all(b"\n")
+    let names = device_names(scn);
+    let js = &r.journeys;
+    w.write_all(b"{\n  \"classes\": [")?;
+    for start in (0..js.len()).step_by(WRITE_WINDOW) {
+        let end = (start + WRITE_WINDOW).min(js.len());
+        let texts = in_order(end - start, |i, out: &mut Vec<u8>| {
+            // Through a JSON value, so that keys come sorted as in the
+            // other JSON answers.
+            let v = serde_json::to_value(json_class(scn, &names, &js[start + i]))
+                .expect("a class is plain data");
+            pretty_at_depth(&v, 2, out);
+        });
+        for (i, t) in texts.iter().enumerate() {
+            w.write_all(if start + i == 0 {
+                b"\n    "
+            } else {
+                b",\n    "
+            })?;
+            w.write_all(t)?;
+        }
+    }
+    w.write_all(if js.is_empty() { b"]" } else { b"\n  ]" })?;
+    let tail = [
+        ("file", serde_json::to_string(&scn.file)?),
+        ("pairs", r.pairs().to_string()),
+        ("scenario", serde_json::to_string(&scn.name)?),
+        ("schema", "2".to_string()),
+        ("variant", serde_json::to_string(&scn.variant)?),
+    ];
+    for (k, v) in tail {
+        write!(w, ",\n  \"{k}\": {v}")?;
+    }
+    w.write_all(b"\n}\n")
 }
 
 /// [`render_json_pairs`] into a writer as it is made (the 2,000-host answer
@@ -1642,39 +1718,128 @@ fn example_text(e: &Option<Example>) -> String {
         .unwrap_or_default()
 }
 
-/// [`render_csv`] into a writer, row by row.
+/// [`render_csv`] into a writer, row by row: classes are written on every
+/// core, a window at a time, and the rows come out in class order.
 pub fn write_csv(scn: &Scenario, r: &Reach, mut w: impl std::io::Write) -> std::io::Result<()> {
-    let q = csv_quote;
     w.write_all(b"sources,source_kind,targets,pairs,proto,port,told_for,packet_sources,destinations,dports,rules,devices,example\n")?;
     let names = device_names(scn);
-    for j in &r.journeys {
-        let c = json_class(scn, &names, j);
-        let targets: Vec<String> = c
-            .targets
-            .iter()
-            .map(|t| format!("{}:{}", t.host, t.socket.replace(' ', "_")))
-            .collect();
-        for p in &c.paths {
-            let row = [
-                q(&c.sources.join(" ")),
-                c.source_kind.to_string(),
-                q(&targets.join(" ")),
-                c.pairs.to_string(),
-                c.proto.to_string(),
-                c.port.to_string(),
-                q(&c.told_for),
-                q(&p.packets.sources.join(" ")),
-                q(&p.packets.destinations.join(" ")),
-                q(&p.packets.ports.join(" ")),
-                q(&p.rules.join("; ")),
-                q(&p.devices.join(" ")),
-                q(&example_text(&p.example)),
-            ];
-            w.write_all(row.join(",").as_bytes())?;
-            w.write_all(b"\n")?;
+    let js = &r.journeys;
+    for start in (0..js.len()).step_by(WRITE_WINDOW) {
+        let end = (start + WRITE_WINDOW).min(js.len());
+        for rows in in_order(end - start, |i, out| {
+            csv_class(scn, &names, &js[start + i], out)
+        }) {
+            w.write_all(&rows)?;
         }
     }
     Ok(())
+}
+
+/// The CSV rows of one class: one per path.
+fn csv_class(scn: &Scenario, names: &[String], j: &Journey, out: &mut Vec<u8>) {
+    let q = csv_quote;
+    let t0 = j.targets[0];
+    let h0 = scn.host(t0.host);
+    let s0 = &h0.sockets[t0.socket];
+    let sources: Vec<String> = j.members.iter().map(|m| source_name(scn, *m)).collect();
+    let targets: Vec<String> = j
+        .targets
+        .iter()
+        .map(|t| {
+            let h = scn.host(t.host);
+            format!("{}:{}", h.name, h.sockets[t.socket].text.replace(' ', "_"))
+        })
+        .collect();
+    let head = [
+        q(&sources.join(" ")),
+        match j.source {
+            Source::Host(_) => "host",
+            Source::Network(_) => "network",
+        }
+        .to_string(),
+        q(&targets.join(" ")),
+        j.pairs().to_string(),
+        s0.proto.to_string(),
+        s0.port.to_string(),
+        q(&h0.name),
+    ]
+    .join(",");
+    for (p, sp) in &j.paths {
+        let packets = summarise(sp);
+        let row = [
+            head.clone(),
+            q(&packets.sources.join(" ")),
+            q(&packets.destinations.join(" ")),
+            q(&packets.ports.join(" ")),
+            q(&path_rules(scn, p).join("; ")),
+            q(&path_devices(scn, names, p).join(" ")),
+            q(&example_text(&example(sp))),
+        ];
+        out.extend_from_slice(row.join(",").as_bytes());
+        out.push(b'\n');
+    }
+}
+
+/// How many classes the writers hold rendered at once.
+const WRITE_WINDOW: usize = 512;
+
+/// `n` items rendered by `render` on every core, in item order.
+fn in_order(n: usize, render: impl Fn(usize, &mut Vec<u8>) + Sync) -> Vec<Vec<u8>> {
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(n.div_ceil(16).max(1));
+    if threads < 2 {
+        return (0..n)
+            .map(|i| {
+                let mut v = Vec::new();
+                render(i, &mut v);
+                v
+            })
+            .collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut parts: Vec<(usize, Vec<u8>)> = std::thread::scope(|sc| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                sc.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        if i >= n {
+                            break;
+                        }
+                        let mut v = Vec::new();
+                        render(i, &mut v);
+                        mine.push((i, v));
+                    }
+                    mine
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().expect("a writer worker panicked"))
+            .collect()
+    });
+    parts.sort_by_key(|p| p.0);
+    parts.into_iter().map(|p| p.1).collect()
+}
+
+/// `v` as `serde_json::to_writer_pretty` writes it `depth` levels down
+/// (each line after the first indented by two spaces a level).
+fn pretty_at_depth(v: &serde_json::Value, depth: usize, out: &mut Vec<u8>) {
+    let mut text = Vec::new();
+    serde_json::to_writer_pretty(&mut text, v).expect("a vector takes every write");
+    let indent = "  ".repeat(depth);
+    // A JSON string holds no raw line break: every one is between tokens.
+    for (i, line) in text.split(|&b| b == b'\n').enumerate() {
+        if i > 0 {
+            out.push(b'\n');
+            out.extend_from_slice(indent.as_bytes());
+        }
+        out.extend_from_slice(line);
+    }
 }
 
 /// [`render_csv_pairs`] into a writer, row by row.

@@ -26,7 +26,7 @@ pub enum RpVerdict {
 
 pub fn reverse_path(host: &Host, src: IpAddr, in_iface: usize) -> RpVerdict {
     if host.rp_filter != RpFilter::Off {
-        if let Some((_, why)) = not_unicast_back(host).into_iter().find(|(a, _)| *a == src) {
+        if let Some(why) = not_unicast_reason(host, src) {
             return RpVerdict::Fail { reason: why };
         }
     }
@@ -65,31 +65,42 @@ pub fn reverse_path(host: &Host, src: IpAddr, in_iface: usize) -> RpVerdict {
 /// runs IPv6's reverse-path check, takes for no route). Measured on Linux
 /// 6.18 with crafted sources (`crates/lab/tests/lab_martian.rs`).
 pub fn not_unicast_back(host: &Host) -> Vec<(IpAddr, String)> {
-    let mut v = Vec::new();
-    let connected = host
-        .routes
+    not_unicast_addrs(host)
+        .map(|(a, p)| (a, not_unicast_why(a, p)))
+        .collect()
+}
+
+/// Why `src` is in [`not_unicast_back`] of `host`, if it is (without
+/// writing the reasons of the others).
+fn not_unicast_reason(host: &Host, src: IpAddr) -> Option<String> {
+    not_unicast_addrs(host)
+        .find(|&(a, _)| a == src)
+        .map(|(a, p)| not_unicast_why(a, p))
+}
+
+/// The addresses of [`not_unicast_back`], each with its subnet.
+fn not_unicast_addrs(host: &Host) -> impl Iterator<Item = (IpAddr, IpNet)> + '_ {
+    host.routes
         .iter()
-        .filter(|r| matches!(r.origin, RouteOrigin::Connected) && r.dest.prefix_len() > 0);
-    for r in connected {
-        match r.dest {
-            IpNet::V4(p) if p.prefix_len() < 31 => v.push((
-                IpAddr::V4(p.broadcast()),
-                format!(
-                    "{} is the broadcast address of {p}: the route back to it is a broadcast route, not a unicast one",
-                    p.broadcast()
-                ),
-            )),
-            IpNet::V6(p) if host.router && p.prefix_len() < 127 => v.push((
-                IpAddr::V6(p.network()),
-                format!(
-                    "{} is the subnet-router anycast address of {p}: the route back to it is an anycast route, not a unicast one",
-                    p.network()
-                ),
-            )),
-            _ => {}
-        }
+        .filter(|r| matches!(r.origin, RouteOrigin::Connected) && r.dest.prefix_len() > 0)
+        .filter_map(|r| match r.dest {
+            IpNet::V4(p) if p.prefix_len() < 31 => Some((IpAddr::V4(p.broadcast()), r.dest)),
+            IpNet::V6(p) if host.router && p.prefix_len() < 127 => {
+                Some((IpAddr::V6(p.network()), r.dest))
+            }
+            _ => None,
+        })
+}
+
+fn not_unicast_why(a: IpAddr, p: IpNet) -> String {
+    match a {
+        IpAddr::V4(_) => format!(
+            "{a} is the broadcast address of {p}: the route back to it is a broadcast route, not a unicast one"
+        ),
+        IpAddr::V6(_) => format!(
+            "{a} is the subnet-router anycast address of {p}: the route back to it is an anycast route, not a unicast one"
+        ),
     }
-    v
 }
 
 /// Where in a device's receive path Linux drops a packet for its source
