@@ -34,6 +34,11 @@ fn referenced_files_lists_each_ruleset_once() {
     assert_eq!(referenced_files(&text), vec!["edge.rules", "web.nft"]);
     let v = "hosts:\n  a: { at: n 10.0.0.1, ruleset: a.nft }\nvariants:\n  x: { hosts: { a: { ruleset: b.nft } } }\n";
     assert_eq!(referenced_files(v), vec!["a.nft", "b.nft"]);
+    // The word written with escapes is still the key; text without the word
+    // or an escape names nothing.
+    let escaped = "hosts:\n  a: { at: n 10.0.0.1, \"rule\\x73et\": c.nft }\n  b: { at: n 10.0.0.2, \"\\x72uleset\": d.nft }\n";
+    assert_eq!(referenced_files(escaped), vec!["c.nft", "d.nft"]);
+    assert!(referenced_files("hosts:\n  a: { at: n 10.0.0.1, rules: x.nft }\n").is_empty());
 }
 
 #[test]
