@@ -2491,7 +2491,8 @@ pub fn random_expectations(scn: &Scenario, rng: &mut SplitMix64, n: usize) -> Ve
 
 /// One random change of one rule: removed, added (a copy of a rule of any
 /// filter, its action flipped or not) or changed (its action, or its match
-/// taken from another rule), in a random filter with rules.
+/// taken from another rule with another match), in a random filter with
+/// rules. The new scenario always differs from `scn`.
 pub fn change_one_rule(scn: &Scenario, rng: &mut SplitMix64) -> Option<(Scenario, String)> {
     let with_rules: Vec<usize> = (0..scn.filters.len())
         .filter(|&i| !scn.filters[i].rules.is_empty())
@@ -2526,10 +2527,59 @@ pub fn change_one_rule(scn: &Scenario, rng: &mut SplitMix64) -> Option<(Scenario
             "flip"
         }
         _ => {
-            f.rules[ri].matches = rng.pick(&all_rules).matches.clone();
-            "rematch"
+            // Another rule's match, never the one it has (a change that
+            // changes nothing is not a change of one rule).
+            let other: Vec<&&Rule> = all_rules
+                .iter()
+                .filter(|r| r.matches != f.rules[ri].matches)
+                .collect();
+            if other.is_empty() {
+                f.rules[ri].action = flip(f.rules[ri].action);
+                "flip"
+            } else {
+                f.rules[ri].matches = rng.pick(&other).matches.clone();
+                "rematch"
+            }
         }
     };
     let what = format!("{what} rule {ri} of filter {}", f.name);
     Some((new, what))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every change is a change: the incremental tests assert that a
+    /// change of one rule changes one filter (a rule given back its own
+    /// match changed nothing, and one CI run failed on it).
+    #[test]
+    fn a_change_of_one_rule_always_changes_the_scenario() {
+        for seed in 1..6u64 {
+            let text = large(&SynthParams::sized(seed, 40));
+            let mut scn = crate::load::load("g.yaml", &text, None).expect("generated");
+            let mut rng = SplitMix64::new(seed);
+            for _ in 0..200 {
+                let (next, what) = change_one_rule(&scn, &mut rng).expect("rules to change");
+                assert_ne!(next.filters, scn.filters, "seed {seed}: {what}");
+                scn = next;
+            }
+        }
+        // A filter whose rules all match alike: a rematch cannot change a
+        // rule's match, so the rule changes another way.
+        let mut one = crate::load::load(
+            "one.yaml",
+            "networks:\n  n: { cidr: 10.0.0.0/24 }\nhosts:\n  a: { at: n 10.0.0.1, input: f }\nfilters:\n  f:\n    default: drop\n    rules:\n      - allow tcp from any to any port 22\n      - allow tcp from any to any port 22\n",
+            None,
+        )
+        .expect("loads");
+        let mut rng = SplitMix64::new(7);
+        for _ in 0..50 {
+            let (next, what) = change_one_rule(&one, &mut rng).expect("rules to change");
+            assert_ne!(next.filters, one.filters, "{what}");
+            if next.filters[0].rules.len() == 2 {
+                one = next;
+            }
+        }
+    }
 }

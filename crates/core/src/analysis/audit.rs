@@ -14,13 +14,14 @@ use crate::model::*;
 
 use super::budget::{Budget as AnswerBudget, Exceeded};
 use super::classes::{member_journey, member_space, names_text, rows, sources_text, Row};
-use super::diff::{deciding_hop, Decider};
+use super::diff::{deciding_hop_with, Decider};
 use super::reach::{
     all_sources, at_source, example, path_rules, reach_with_budget, source_name, Example, Journey,
     Reach, ReachQuery, Target,
 };
 use super::space::*;
 use super::symbolic::{End, Engine, Outcome, PathStep, Source, Stop};
+use crate::journey::filter::FilterIndex;
 
 /// TCP ports of administration and debugging interfaces (not databases).
 pub const ADMIN_PORTS: &[(u16, &str)] = &[
@@ -273,9 +274,11 @@ fn egress_findings(scn: &Scenario, engine: &Engine, out: &mut Vec<Finding>) {
         .collect();
     type Ranges = Vec<(u128, u128)>;
     type Alike = BTreeMap<(bool, Ranges, Ranges, usize), Vec<(HostId, Example)>>;
-    for class in engine.source_classes(&workloads) {
-        let outs: Vec<Outcome> = engine
-            .egress_from(&class)
+    // Each class's walk out on every core; the findings in class order.
+    let classes = engine.source_classes(&workloads);
+    let walked = super::symbolic::par_map(&classes, |class| {
+        engine
+            .egress_from(class)
             .into_iter()
             .filter(|o| {
                 matches!(
@@ -286,7 +289,9 @@ fn egress_findings(scn: &Scenario, engine: &Engine, out: &mut Vec<Finding>) {
                     }
                 )
             })
-            .collect();
+            .collect::<Vec<Outcome>>()
+    });
+    for (class, outs) in classes.into_iter().zip(walked) {
         if outs.is_empty() {
             continue;
         }
@@ -1167,6 +1172,9 @@ fn source_has_v4(scn: &Scenario, s: Source) -> bool {
 /// is sensitive) and its members with an IPv4 address (by whether they are
 /// untrusted); one finding per rectangle of them.
 fn ipv6_findings(scn: &Scenario, engine: &Engine, r: &Reach, out: &mut Vec<Finding>) {
+    // The scenario's filters indexed once for the IPv4 traces (the same
+    // answers as a scan of each filter's rules).
+    let mut index = None;
     for j in &r.journeys {
         let has = |f: Fam| j.cubes().any(|c| c.fam == f);
         if !has(Fam::V6) || has(Fam::V4) {
@@ -1234,7 +1242,8 @@ fn ipv6_findings(scn: &Scenario, engine: &Engine, r: &Reach, out: &mut Vec<Findi
                         },
                         ..pr.example
                     };
-                    deciding_hop(scn, p, &source_name(scn, p), &v4)
+                    let index = index.get_or_insert_with(|| FilterIndex::new(scn));
+                    deciding_hop_with(scn, Some(index), p, &source_name(scn, p), &v4)
                 });
                 let c = parts_of(scn, &sources, &targets, proof);
                 let verb = if c.involves.len() == 1 {

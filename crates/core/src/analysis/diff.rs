@@ -89,7 +89,7 @@ pub fn deciding_hop(scn: &Scenario, kind: Source, name: &str, ex: &Example) -> O
 }
 
 /// [`deciding_hop`] with the scenario's filters indexed (the same answer).
-fn deciding_hop_with(
+pub(crate) fn deciding_hop_with(
     scn: &Scenario,
     index: Option<&FilterIndex>,
     kind: Source,

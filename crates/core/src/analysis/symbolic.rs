@@ -499,7 +499,7 @@ impl std::ops::Deref for Class {
 
 /// `items.iter().map(f).collect()`, on every core (in contiguous chunks, so
 /// the order is the items' order).
-fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+pub(crate) fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
