@@ -15,8 +15,8 @@
 
 use ipnet::IpNet;
 use pathproof_core::analysis::audit::{
-    analyse_filter, analyse_filter_with, filter_domain, match_xcubes, Budget, Domain, RuleStatus,
-    XCube, ST_EST, ST_INV, ST_NEW, ST_REL,
+    analyse_filter, analyse_filter_in_order, analyse_filter_with, filter_domain, match_xcubes,
+    Budget, Domain, RuleStatus, XCube, ST_EST, ST_INV, ST_NEW, ST_REL,
 };
 use pathproof_core::analysis::space::{Cube, Fam};
 use pathproof_core::load;
@@ -378,6 +378,33 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// The rules classified on every core, the filter's budget paid after,
+    /// answer exactly what one rule after another answers, whether the
+    /// filter's budget runs out early, late or never (more than 64 rules
+    /// take the parallel path).
+    #[test]
+    fn rules_classified_apart_answer_as_in_order(
+        rules in prop::collection::vec(arb_rule(), 1..110),
+        dom in arb_domain(),
+        default_drop in any::<bool>(),
+        per_rule in prop_oneof![0usize..400, Just(RULE_BUDGET_AMPLE)],
+        per_filter in prop_oneof![0usize..6000, Just(RULE_BUDGET_AMPLE)],
+    ) {
+        let stateful = dom.states & ST_EST == 0;
+        let filter = filter_of(rules, stateful, default_drop);
+        let budget = Budget { per_rule, per_filter };
+        prop_assert_eq!(
+            analyse_filter_with(&filter, &dom, budget),
+            analyse_filter_in_order(&filter, &dom, budget)
+        );
+    }
+}
+
+const RULE_BUDGET_AMPLE: usize = 10_000_000;
 
 /// A budget too small for anything decides nothing (a rule outside the
 /// domain needs no work and is still reported).

@@ -2276,53 +2276,63 @@ pub fn analyse_filter(filter: &Filter, dom: &Domain, budget_per_rule: usize) -> 
 /// would be decided differently without the rule); the rest go through the
 /// exact depth-first searches, within the budget.
 pub fn analyse_filter_with(filter: &Filter, dom: &Domain, budget: Budget) -> Vec<RuleStatus> {
-    let (label, contexts) = compact_interfaces(dom);
-    let relabel = |r: (u32, u32)| {
-        if r.0 == r.1 {
-            (label[r.0 as usize], label[r.0 as usize])
-        } else {
-            r
+    let p = Prepared::new(filter, dom);
+    // Every rule classified on every core with its own budget and none for
+    // the filter, counting what it spent; then, in rule order, the filter's
+    // budget pays for each. A rule that spent no more than what was left
+    // ran exactly as it would have with the filter's budget (every spend
+    // was paid); one that spent more is classified again with what is
+    // left, as one rule after another would have done.
+    let ids: Vec<usize> = (0..p.raw.len()).collect();
+    let alone = super::symbolic::par_map(&ids, |&i| {
+        let eff = p.effective(i);
+        if eff.is_empty() {
+            return None;
         }
-    };
-    let ctx: Vec<XCube> = contexts
-        .iter()
-        .flat_map(|&(inn, out)| {
-            [Fam::V4, Fam::V6].map(|fam| XCube {
-                c: Cube::full(fam),
-                inn,
-                out,
-                state: dom.states,
-            })
-        })
-        .collect();
-    let raw: Vec<Vec<XCube>> = filter
-        .rules
-        .iter()
-        .map(|r| {
-            match_xcubes(&r.matches, dom.max_iface)
-                .into_iter()
-                .map(|c| XCube {
-                    inn: relabel(c.inn),
-                    out: relabel(c.out),
-                    ..c
-                })
-                .collect()
-        })
-        .collect();
-    let index = RuleIndex::new(&raw);
-    let decisions: Vec<Decision> = filter
-        .rules
-        .iter()
-        .map(|r| decision(r.action, r.reject_with))
-        .collect();
-    let default = decision(filter.default, RejectWith::default());
+        let mut work = Work {
+            rule: budget.per_rule,
+            filter: usize::MAX,
+        };
+        let status = p.classify(i, &eff, &mut work);
+        Some((status, usize::MAX - work.filter))
+    });
     let mut filter_left = budget.per_filter;
     let mut out = Vec::with_capacity(filter.rules.len());
-    for (i, cubes) in raw.iter().enumerate() {
-        let eff: Vec<XCube> = cubes
-            .iter()
-            .flat_map(|c| ctx.iter().filter_map(move |x| c.intersect(x)))
-            .collect();
+    for (i, run) in alone.into_iter().enumerate() {
+        let Some((status, spent)) = run else {
+            out.push(RuleStatus::Shadowed {
+                by: Vec::new(),
+                outside_domain: true,
+            });
+            continue;
+        };
+        let status = if spent <= filter_left {
+            filter_left -= spent;
+            status
+        } else {
+            let mut work = Work {
+                rule: budget.per_rule,
+                filter: filter_left,
+            };
+            let status = p.classify(i, &p.effective(i), &mut work);
+            filter_left = work.filter;
+            status
+        };
+        out.push(status.unwrap_or(RuleStatus::Undecided));
+    }
+    out
+}
+
+/// [`analyse_filter_with`] one rule after another, each paid from what the
+/// rules before it left of the filter's budget: the plain way, which the
+/// parallel one must equal exactly (kept for the tests).
+#[doc(hidden)]
+pub fn analyse_filter_in_order(filter: &Filter, dom: &Domain, budget: Budget) -> Vec<RuleStatus> {
+    let p = Prepared::new(filter, dom);
+    let mut filter_left = budget.per_filter;
+    let mut out = Vec::with_capacity(filter.rules.len());
+    for i in 0..p.raw.len() {
+        let eff = p.effective(i);
         if eff.is_empty() {
             out.push(RuleStatus::Shadowed {
                 by: Vec::new(),
@@ -2334,12 +2344,87 @@ pub fn analyse_filter_with(filter: &Filter, dom: &Domain, budget: Budget) -> Vec
             rule: budget.per_rule,
             filter: filter_left,
         };
-        let status = classify(i, &eff, &index, &decisions, default, &mut work)
+        let status = p
+            .classify(i, &eff, &mut work)
             .unwrap_or(RuleStatus::Undecided);
         filter_left = work.filter;
         out.push(status);
     }
     out
+}
+
+/// A filter made ready for classifying its rules: the contexts it is
+/// reached in, each rule's cubes, the index of them, the decisions.
+struct Prepared {
+    ctx: Vec<XCube>,
+    raw: Vec<Vec<XCube>>,
+    index: RuleIndex,
+    decisions: Vec<Decision>,
+    default: Decision,
+}
+
+impl Prepared {
+    fn new(filter: &Filter, dom: &Domain) -> Prepared {
+        let (label, contexts) = compact_interfaces(dom);
+        let relabel = |r: (u32, u32)| {
+            if r.0 == r.1 {
+                (label[r.0 as usize], label[r.0 as usize])
+            } else {
+                r
+            }
+        };
+        let ctx: Vec<XCube> = contexts
+            .iter()
+            .flat_map(|&(inn, out)| {
+                [Fam::V4, Fam::V6].map(|fam| XCube {
+                    c: Cube::full(fam),
+                    inn,
+                    out,
+                    state: dom.states,
+                })
+            })
+            .collect();
+        let raw: Vec<Vec<XCube>> = filter
+            .rules
+            .iter()
+            .map(|r| {
+                match_xcubes(&r.matches, dom.max_iface)
+                    .into_iter()
+                    .map(|c| XCube {
+                        inn: relabel(c.inn),
+                        out: relabel(c.out),
+                        ..c
+                    })
+                    .collect()
+            })
+            .collect();
+        let index = RuleIndex::new(&raw);
+        let decisions: Vec<Decision> = filter
+            .rules
+            .iter()
+            .map(|r| decision(r.action, r.reject_with))
+            .collect();
+        let default = decision(filter.default, RejectWith::default());
+        Prepared {
+            ctx,
+            raw,
+            index,
+            decisions,
+            default,
+        }
+    }
+
+    /// Rule `i`'s cubes in the contexts the filter is reached in.
+    fn effective(&self, i: usize) -> Vec<XCube> {
+        self.raw[i]
+            .iter()
+            .flat_map(|c| self.ctx.iter().filter_map(move |x| c.intersect(x)))
+            .collect()
+    }
+
+    fn classify(&self, i: usize, eff: &[XCube], work: &mut Work) -> Option<RuleStatus> {
+        classify(i, eff, &self.index, &self.decisions, self.default, work)
+    }
 }
 
 /// The other rules' cubes that meet one cube of a rule, in rule order, and
@@ -2517,15 +2602,19 @@ fn source_port_findings(scn: &Scenario, out: &mut Vec<Finding>) {
 /// Shadowed and redundant rules of every filter of the scenario, as findings.
 pub fn rule_findings(scn: &Scenario, out: &mut Vec<Finding>) -> RuleStats {
     let mut stats = RuleStats::default();
-    for (fi, f) in scn.filters.iter().enumerate() {
-        let fid = FilterId(fi as u32);
-        let dom = filter_domain(scn, fid);
-        if dom.contexts.is_empty() {
+    // Each filter analysed on every core; the findings in filter order.
+    let ids: Vec<usize> = (0..scn.filters.len()).collect();
+    let analysed = super::symbolic::par_map(&ids, |&fi| {
+        let dom = filter_domain(scn, FilterId(fi as u32));
+        (!dom.contexts.is_empty())
+            .then(|| analyse_filter_with(&scn.filters[fi], &dom, Budget::default()))
+    });
+    for (f, statuses) in scn.filters.iter().zip(analysed) {
+        let Some(statuses) = statuses else {
             continue;
-        }
+        };
         stats.filters += 1;
         stats.rules += f.rules.len();
-        let statuses = analyse_filter_with(f, &dom, Budget::default());
         let rule_name = |k: usize| format!("{} rule {} ({})", f.name, k + 1, f.rules[k].text);
         for (i, st) in statuses.iter().enumerate() {
             let rule = &f.rules[i];

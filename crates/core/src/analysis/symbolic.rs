@@ -506,18 +506,32 @@ pub(crate) fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync)
     if threads < 2 || items.len() < 64 {
         return items.iter().map(f).collect();
     }
-    let chunk = items.len().div_ceil(threads);
+    // Each worker takes the next item (items differ in cost: a filter of
+    // thousands of rules beside filters of ten), then the results go back
+    // in item order.
+    let next = std::sync::atomic::AtomicUsize::new(0);
     let f = &f;
-    std::thread::scope(|sc| {
-        let parts: Vec<_> = items
-            .chunks(chunk)
-            .map(|part| sc.spawn(move || part.iter().map(f).collect::<Vec<R>>()))
+    let mut parts: Vec<(usize, R)> = std::thread::scope(|sc| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                sc.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(item) = items.get(i) else { break };
+                        mine.push((i, f(item)));
+                    }
+                    mine
+                })
+            })
             .collect();
-        parts
+        workers
             .into_iter()
-            .flat_map(|p| p.join().expect("an engine worker panicked"))
+            .flat_map(|w| w.join().expect("an engine worker panicked"))
             .collect()
-    })
+    });
+    parts.sort_by_key(|p| p.0);
+    parts.into_iter().map(|p| p.1).collect()
 }
 
 /// A match as one product per family (`None`: nothing of that family).
