@@ -1785,45 +1785,12 @@ const WRITE_WINDOW: usize = 512;
 
 /// `n` items rendered by `render` on every core, in item order.
 fn in_order(n: usize, render: impl Fn(usize, &mut Vec<u8>) + Sync) -> Vec<Vec<u8>> {
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .min(n.div_ceil(16).max(1));
-    if threads < 2 {
-        return (0..n)
-            .map(|i| {
-                let mut v = Vec::new();
-                render(i, &mut v);
-                v
-            })
-            .collect();
-    }
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let mut parts: Vec<(usize, Vec<u8>)> = std::thread::scope(|sc| {
-        let workers: Vec<_> = (0..threads)
-            .map(|_| {
-                sc.spawn(|| {
-                    let mut mine = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        if i >= n {
-                            break;
-                        }
-                        let mut v = Vec::new();
-                        render(i, &mut v);
-                        mine.push((i, v));
-                    }
-                    mine
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .flat_map(|w| w.join().expect("a writer worker panicked"))
-            .collect()
-    });
-    parts.sort_by_key(|p| p.0);
-    parts.into_iter().map(|p| p.1).collect()
+    let items: Vec<usize> = (0..n).collect();
+    super::symbolic::par_map(&items, |&i| {
+        let mut v = Vec::new();
+        render(i, &mut v);
+        v
+    })
 }
 
 /// `v` as `serde_json::to_writer_pretty` writes it `depth` levels down
