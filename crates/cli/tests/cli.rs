@@ -5,6 +5,18 @@ use common::pathproof;
 
 use predicates::prelude::*;
 
+/// `pathproof filter RULES --packets PACKETS [extra…]`'s output (it must succeed).
+fn filter_packets(rules: &std::path::Path, packets: &std::path::Path, extra: &[&str]) -> Vec<u8> {
+    let mut args = vec![
+        "filter",
+        rules.to_str().unwrap(),
+        "--packets",
+        packets.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    common::stdout_of(&args)
+}
+
 fn write(name: &str, text: &str) -> std::path::PathBuf {
     common::write_in("cli", name, text)
 }
@@ -263,12 +275,7 @@ fn filter_one_packet_and_a_file_of_packets() {
         "packets.txt",
         "# one per line\ntcp 192.0.2.1:40000 -> 10.0.0.2:22\n\nudp 192.0.2.1:5 -> 10.0.0.2:53\n",
     );
-    let out = common::stdout_of(&[
-        "filter",
-        rules.to_str().unwrap(),
-        "--packets",
-        packets.to_str().unwrap(),
-    ]);
+    let out = filter_packets(&rules, &packets, &[]);
     let out = String::from_utf8(out).unwrap();
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 2, "{out}");
@@ -280,14 +287,7 @@ fn filter_one_packet_and_a_file_of_packets() {
         lines[1].starts_with("drop    line 2: policy of chain INPUT"),
         "{out}"
     );
-    let json = common::stdout_of(&[
-        "filter",
-        rules.to_str().unwrap(),
-        "--packets",
-        packets.to_str().unwrap(),
-        "--format",
-        "json",
-    ]);
+    let json = filter_packets(&rules, &packets, &["--format", "json"]);
     let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
     assert_eq!(v["results"][0]["decided_by"]["line"], 10);
     assert_eq!(v["results"][0]["packet_line"], 2);
@@ -317,12 +317,7 @@ fn filter_nft_verdict_maps_and_ties() {
         "vmap-packets.txt",
         "tcp 10.1.2.3:5555 -> 10.0.0.2:22\ntcp 10.1.2.3:5555 -> 10.0.0.2:443\n",
     );
-    let out = common::stdout_of(&[
-        "filter",
-        rules.to_str().unwrap(),
-        "--packets",
-        packets.to_str().unwrap(),
-    ]);
+    let out = filter_packets(&rules, &packets, &[]);
     let out = String::from_utf8(out).unwrap();
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 3, "{out}");
@@ -338,14 +333,7 @@ fn filter_nft_verdict_maps_and_ties() {
         "  tie: base chains input (table b, line 12), input (table a, line 6) share hook input priority 0; evaluated in the order nft -f gives them (the chain listed later first); registered in another order: drop line 8: tcp dport vmap @ports (element `443 : drop`, line 4 of map ports)",
         "{out}"
     );
-    let json = common::stdout_of(&[
-        "filter",
-        rules.to_str().unwrap(),
-        "--packets",
-        packets.to_str().unwrap(),
-        "--format",
-        "json",
-    ]);
+    let json = filter_packets(&rules, &packets, &["--format", "json"]);
     let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
     let r0 = &v["results"][0];
     assert_eq!(r0["decided_by"]["kind"], "map_element");
