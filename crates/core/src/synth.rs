@@ -1692,6 +1692,157 @@ impl SHost {
     }
 }
 
+/// The YAML text of a random cluster-shaped scenario: 12–30 hosts of 2–5
+/// apps on one network behind one router, their addresses interleaved, the
+/// hosts of an app configured alike and apps without a filter alike with
+/// each other (classes whose addresses are scattered, as pods across a
+/// cluster); rules name an app's hosts, single hosts, or prefixes that cut
+/// through apps. For some seeds: routes through the router for the
+/// network itself (a host's own address not routed straight to it, as
+/// `import k8s` writes pods), IPv6, a service address translated to one
+/// host, the internet behind masquerade, a filter at the router.
+pub fn scattered(seed: u64) -> String {
+    let mut rng = SplitMix64::new(seed ^ 0x7363_6174_7465_7264);
+    let r = &mut rng;
+    let apps = r.range(2, 5);
+    let n = r.range(12, 30);
+    let v6 = r.chance(0.3);
+    let via_router = r.chance(0.5);
+    let internet = r.chance(0.5);
+    let service = r.chance(0.4);
+    let router_filter = r.chance(0.5);
+    let app_of: Vec<usize> = (0..n).map(|_| r.below(apps)).collect();
+    let filtered: Vec<bool> = (0..apps).map(|_| r.chance(0.6)).collect();
+    let ports = [80u16, 443, 5432, 8080];
+    let app_ports: Vec<Vec<u16>> = (0..apps)
+        .map(|_| {
+            let mut v: Vec<u16> = (0..r.range(1, 2)).map(|_| *r.pick(&ports)).collect();
+            v.sort_unstable();
+            v.dedup();
+            v
+        })
+        .collect();
+    let addr = |i: usize| format!("10.20.0.{}", 10 + i);
+    let addr6 = |i: usize| format!("fd00:20::{:x}", 0x10 + i);
+    // A source: an app's hosts, one host, a prefix cutting through the
+    // interleaved addresses, or the whole network.
+    let source = |r: &mut SplitMix64| -> String {
+        match r.weighted(&[5, 2, 2, 1]) {
+            0 => {
+                let a = r.below(apps);
+                let hosts: Vec<String> = (0..n)
+                    .filter(|&i| app_of[i] == a)
+                    .map(|i| format!("h{i}"))
+                    .collect();
+                if hosts.is_empty() {
+                    "pods".to_string()
+                } else {
+                    format!("[{}]", hosts.join(", "))
+                }
+            }
+            1 => format!("h{}", r.below(n)),
+            2 => {
+                let len = r.range(27, 30);
+                let base = (10 + r.below(n)) as u32 & !((1u32 << (32 - len)) - 1);
+                format!("10.20.0.{base}/{len}")
+            }
+            _ => "pods".to_string(),
+        }
+    };
+    let mut out = format!("name: scattered-{seed}\nnetworks:\n");
+    out.push_str(&format!(
+        "  pods: {{ cidr: [10.20.0.0/24{}], gateway: node }}\n",
+        if v6 { ", \"fd00:20::/64\"" } else { "" }
+    ));
+    if internet {
+        out.push_str("  internet: { cidr: [0.0.0.0/0], trust: untrusted, gateway: node }\n");
+    }
+    out.push_str("hosts:\n  node:\n    router: true\n    at:\n");
+    out.push_str(&format!(
+        "      - \"pods 10.20.0.1{}\"\n",
+        if v6 { " fd00:20::1" } else { "" }
+    ));
+    if internet {
+        out.push_str("      - \"internet 192.0.2.1\"\n");
+    }
+    if router_filter {
+        out.push_str("    forward: egress\n");
+    }
+    let mut nat = Vec::new();
+    if service {
+        let i = r.below(n);
+        let port = app_ports[app_of[i]][0];
+        nat.push(format!(
+            "dnat tcp to 10.96.0.10 port {port} in pods -> h{i}:{port}"
+        ));
+    }
+    if internet {
+        nat.push("masquerade from 10.20.0.0/24 out internet".to_string());
+    }
+    if !nat.is_empty() {
+        out.push_str("    nat:\n");
+        for l in &nat {
+            out.push_str(&format!("      - \"{l}\"\n"));
+        }
+    }
+    if internet {
+        out.push_str("  ext: { at: \"internet 203.0.113.5\", listen: [\"tcp/443\"] }\n");
+    }
+    for (i, &a) in app_of.iter().enumerate() {
+        let mut line = format!("  h{i}: {{ at: \"pods {}", addr(i));
+        if v6 {
+            line.push_str(&format!(" {}", addr6(i)));
+        }
+        line.push('"');
+        let listen: Vec<String> = app_ports[a]
+            .iter()
+            .map(|p| format!("\"tcp/{p}\""))
+            .collect();
+        line.push_str(&format!(", listen: [{}]", listen.join(", ")));
+        if via_router {
+            line.push_str(", routes: [\"10.20.0.0/25 via node\", \"10.20.0.128/25 via node\"]");
+        }
+        if filtered[a] {
+            line.push_str(&format!(", input: in-{a}"));
+        }
+        line.push_str(" }\n");
+        out.push_str(&line);
+    }
+    out.push_str("filters:\n");
+    for a in (0..apps).filter(|&a| filtered[a]) {
+        out.push_str(&format!(
+            "  in-{a}:\n    stateful: true\n    default: {}\n    rules:\n",
+            if r.chance(0.7) { "drop" } else { "allow" }
+        ));
+        for _ in 0..r.range(1, 5) {
+            let action = if r.chance(0.75) { "allow" } else { "drop" };
+            let from = source(r);
+            let port = *r.pick(&app_ports[a]);
+            out.push_str(&format!(
+                "      - {{ action: {action}, proto: tcp, from: {from}, dport: \"{port}\" }}\n"
+            ));
+        }
+    }
+    if router_filter {
+        out.push_str(&format!(
+            "  egress:\n    stateful: true\n    default: {}\n    rules:\n",
+            if r.chance(0.5) { "drop" } else { "allow" }
+        ));
+        for _ in 0..r.range(1, 5) {
+            let action = if r.chance(0.7) { "allow" } else { "drop" };
+            let from = source(r);
+            let to = source(r);
+            out.push_str(&format!(
+                "      - {{ action: {action}, proto: tcp, from: {from}, to: {to} }}\n"
+            ));
+        }
+        if internet {
+            out.push_str("      - allow tcp from pods to internet port 443\n");
+        }
+    }
+    out
+}
+
 /// The YAML text of a random small scenario: 2–4 networks, 3–8 hosts, random
 /// routes, 1–3 stateful or stateless filters of 5–30 rules, SNAT, DNAT and
 /// masquerade, IPv4 and IPv6, sockets on random ports and bound addresses,

@@ -379,3 +379,24 @@ fn restricted_reach_equals_the_full_one_filtered() {
     eprintln!("restricted reach: {compared} journeys compared, all equal");
     assert!(compared > 300, "{compared}");
 }
+
+/// Cluster-shaped scenarios (`synth::scattered`): classes of alike hosts
+/// whose addresses are interleaved with other classes', walked from one
+/// address per group of alike addresses; the concrete tracer decides each
+/// sampled packet on its own.
+#[test]
+fn generated_cluster_scenarios_agree() {
+    let mut rng = SplitMix64::new(17);
+    let (mut total, mut conn) = (0, 0);
+    for seed in 0..60u64 {
+        let scn = load("scattered.yaml", &synth::scattered(seed), None).unwrap();
+        let (c, k) = check_scenario(&scn, &mut rng, 8, &format!("scattered({seed})"));
+        total += c;
+        conn += k;
+    }
+    eprintln!("cluster-shaped scenarios: {total} packets checked, {conn} connected, all agree");
+    assert!(
+        total > 2000 && conn > 200,
+        "checked {total} packets, {conn} connected"
+    );
+}

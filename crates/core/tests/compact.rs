@@ -315,3 +315,77 @@ fn foothold_over_classes_equals_a_search_host_by_host() {
     }
     assert!(compared > 40, "{compared}");
 }
+
+/// Classes of alike hosts whose addresses are scattered (pods of one app
+/// across a cluster) are walked from one address per group of addresses
+/// that nothing tells apart, the others given its outcomes. The answer must
+/// be the one of walks that send every member's address: journeys (per
+/// socket, every path's packets as a set) and the parts that stopped, on
+/// generated cluster-shaped scenarios with NAT, IPv6, routes through the
+/// router for the network itself, and rules that cut through the groups.
+#[test]
+fn walks_from_one_address_per_group_answer_as_walks_from_every_address() {
+    use pathproof_core::analysis::reach::reach_with_options;
+    use pathproof_core::analysis::symbolic::ALIKE_SENDS;
+    use std::sync::atomic::Ordering;
+    let given_before = ALIKE_SENDS[0].load(Ordering::Relaxed);
+    let seeds = if std::env::var("CI").as_deref() == Ok("true") {
+        160
+    } else {
+        80
+    };
+    let mut grouped = 0;
+    for seed in 0..seeds {
+        let text = synth::scattered(seed);
+        let scn = load("scattered.yaml", &text, None)
+            .unwrap_or_else(|e| panic!("scattered({seed}) loads: {e:?}\n{text}"));
+        let label = format!("scattered({seed})");
+        let q = ReachQuery::default();
+        let fast = Engine::new(&scn);
+        let plain = Engine::new(&scn).without_alike_hosts();
+        let got = reach_with_options(&fast, &q, true);
+        let want = reach_with_options(&plain, &q, true);
+        let g: Vec<Journey> = got.per_target(&scn).collect();
+        let w: Vec<Journey> = want.per_target(&scn).collect();
+        assert_eq!(g.len(), w.len(), "{label}: journeys\n{text}");
+        for (a, b) in g.iter().zip(&w) {
+            if let Err(e) = same_journey(a, b) {
+                panic!("{label}: {e}\n{text}");
+            }
+        }
+        // What stopped, per source and place, as sets of packets.
+        let stopped = |r: &pathproof_core::analysis::reach::Reach| {
+            let mut m: std::collections::BTreeMap<String, Space> = Default::default();
+            for (s, o) in &r.stopped {
+                let key = format!("{s:?} {:?} {:?}", o.end, o.path);
+                m.entry(key)
+                    .or_default()
+                    .0
+                    .extend(o.space.0.iter().copied());
+            }
+            m
+        };
+        let (sg, sw) = (stopped(&got), stopped(&want));
+        assert_eq!(
+            sg.keys().collect::<Vec<_>>(),
+            sw.keys().collect::<Vec<_>>(),
+            "{label}: where packets stopped\n{text}"
+        );
+        for (k, a) in &sg {
+            assert!(same_set(a, &sw[k]), "{label}: stopped at {k}\n{text}");
+        }
+        // Also compared with the answer of one class per socket.
+        compare(&scn, &label);
+        grouped += usize::from(g.iter().any(|j| j.members.len() > 1));
+    }
+    // The groups were used (not every walk fell back to every address).
+    assert!(
+        ALIKE_SENDS[0].load(Ordering::Relaxed) > given_before + seeds,
+        "walks gave outcomes to alike addresses {} times",
+        ALIKE_SENDS[0].load(Ordering::Relaxed) - given_before
+    );
+    assert!(
+        grouped > seeds as usize / 2,
+        "{grouped} scenarios with classes"
+    );
+}

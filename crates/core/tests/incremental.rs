@@ -49,6 +49,25 @@ proptest! {
             current = next;
         }
     }
+
+    /// The same on cluster-shaped scenarios, whose classes are walked from
+    /// one address per group of alike addresses: a changed rule may tell
+    /// addresses of a group apart, or no longer.
+    #[test]
+    fn single_rule_changes_of_clusters_recheck_as_from_scratch(seed in 0u64..1_000_000) {
+        let mut scn = load("scattered.yaml", &synth::scattered(seed), None).expect("generated scenarios load");
+        let mut rng = SplitMix64::new(seed ^ 0xc105);
+        scn.expectations = random_expectations(&scn, &mut rng, 24);
+        let mut warm = WarmCheck::new(Arc::new(scn.clone()));
+        same(&warm, &scn, "first check")?;
+        let mut current = scn;
+        for step in 0..6 {
+            let Some((next, what)) = change_one_rule(&current, &mut rng) else { break };
+            warm.update(Arc::new(next.clone()));
+            same(&warm, &next, &format!("step {step}: {what}"))?;
+            current = next;
+        }
+    }
 }
 
 /// Every built-in scenario with variants: from the scenario as written to

@@ -488,6 +488,10 @@ struct Class {
     /// member, carried through the whole walk: a flat network of N alike
     /// hosts made N^2 boxes.
     self_pairs: bool,
+    /// Some members' addresses are alike (see [`Engine::host_reps`]): the
+    /// walk sends one address per group of alike addresses and gives its
+    /// outcomes to the others.
+    grouped: bool,
 }
 
 impl std::ops::Deref for Class {
@@ -691,6 +695,16 @@ pub struct Engine<'s> {
     /// Per network stand-in and family: its address ranges that nothing in
     /// the scenario tells apart, grouped (see [`Engine::alike_ranges`]).
     range_groups: Vec<PerFam<Vec<Intervals>>>,
+    /// The addresses of the hosts in classes of hosts configured alike whose
+    /// addresses are scattered (more than a few ranges: pods of one app
+    /// across a cluster), with their host, sorted; an address two hosts
+    /// share is left out.
+    host_addrs: PerFam<Vec<(u128, usize)>>,
+    /// Of those, the addresses that nothing in the scenario tells apart from
+    /// another: each to the first address of its group of alike addresses
+    /// (see [`Engine::alike_groups`]). A walk of a class sends one address
+    /// per group (see [`Engine::originate`]).
+    host_reps: PerFam<super::fasthash::FastMap<u128, u128>>,
 }
 
 /// The bounds of a rule's match in one family that are quick to test (from
@@ -1259,6 +1273,8 @@ impl<'s> Engine<'s> {
             ]
             .map(martian_ok),
             range_groups: Vec::new(),
+            host_addrs: Default::default(),
+            host_reps: Default::default(),
         };
         let devs: Vec<usize> = (0..e.devices.len()).collect();
         e.range_groups = par_map(&devs, |&d| {
@@ -1286,7 +1302,79 @@ impl<'s> Engine<'s> {
             e.group_own.push(e.union_own(&devs));
             e.groups.push(devs);
         }
+        e.host_addrs = e.scattered_addrs();
+        e.host_reps = [0, 1].map(|k| e.host_reps_of(k));
         e
+    }
+
+    /// This engine without its groups of alike host addresses: its walks
+    /// send every member's address (the reference that walks sending one
+    /// address per group are tested against).
+    #[doc(hidden)]
+    pub fn without_alike_hosts(mut self) -> Self {
+        self.host_reps = Default::default();
+        self
+    }
+
+    /// The addresses of the members of groups of hosts configured alike
+    /// whose addresses make more than a few ranges, with their member,
+    /// sorted (see `host_addrs`).
+    fn scattered_addrs(&self) -> PerFam<Vec<(u128, usize)>> {
+        let mut owners: PerFam<super::fasthash::FastMap<u128, u32>> = Default::default();
+        for h in &self.scn.hosts {
+            for a in h.interfaces.iter().flat_map(|i| i.addrs.iter()) {
+                *owners[usize::from(a.is_ipv6())]
+                    .entry(addr_u128(*a))
+                    .or_default() += 1;
+            }
+        }
+        let mut out: PerFam<Vec<(u128, usize)>> = Default::default();
+        for (g, devs) in self.groups.iter().enumerate() {
+            for (k, list) in out.iter_mut().enumerate() {
+                if self.group_own[g][k].len() <= 4 {
+                    continue;
+                }
+                for &d in devs {
+                    let fam = if k == 1 { Fam::V6 } else { Fam::V4 };
+                    for a in self.devices[d]
+                        .host
+                        .interfaces
+                        .iter()
+                        .flat_map(|i| i.addrs.iter())
+                        .filter(|a| Fam::of(**a) == fam)
+                    {
+                        let x = addr_u128(*a);
+                        if owners[k].get(&x) == Some(&1) {
+                            list.push((x, d));
+                        }
+                    }
+                }
+            }
+        }
+        for list in &mut out {
+            list.sort_unstable();
+            list.dedup();
+        }
+        out
+    }
+
+    /// `host_reps` for one family (0: IPv4, 1: IPv6), from `host_addrs`.
+    fn host_reps_of(&self, k: usize) -> super::fasthash::FastMap<u128, u128> {
+        let owned: Vec<(u128, u128)> = self.host_addrs[k].iter().map(|&(a, _)| (a, a)).collect();
+        let mut reps = super::fasthash::FastMap::default();
+        if owned.len() < 2 {
+            return reps;
+        }
+        let fam = if k == 1 { Fam::V6 } else { Fam::V4 };
+        let hosts = self.scn.hosts.len();
+        for g in self.alike_groups(&owned, fam, |d| d < hosts) {
+            if g.len() > 1 {
+                for &(a, _) in &g {
+                    reps.insert(a, g[0].0);
+                }
+            }
+        }
+        reps
     }
 
     /// The same tables for another scenario (see [`Engine::with_filters_changed`]
@@ -1315,6 +1403,8 @@ impl<'s> Engine<'s> {
             self_direct: self.self_direct,
             martian_ok: self.martian_ok,
             range_groups: self.range_groups,
+            host_addrs: self.host_addrs,
+            host_reps: self.host_reps,
         }
     }
 
@@ -1396,6 +1486,24 @@ impl<'s> Engine<'s> {
                     moved.push(d);
                 }
             }
+            // The hosts whose addresses joined or left a group of alike
+            // addresses: walks of their classes may differ.
+            for (k, lists) in lists.iter().enumerate() {
+                let owned: Vec<(u128, u128)> =
+                    e.host_addrs[k].iter().map(|&(a, _)| (a, a)).collect();
+                if owned.len() < 2 || lists.iter().all(|l| marks_alike(&owned, l)) {
+                    continue;
+                }
+                let reps = e.host_reps_of(k);
+                for &(a, d) in &e.host_addrs[k] {
+                    if reps.get(&a) != e.host_reps[k].get(&a) {
+                        moved.push(d);
+                    }
+                }
+                e.host_reps[k] = reps;
+            }
+            moved.sort_unstable();
+            moved.dedup();
         }
         (e, moved)
     }
@@ -1647,10 +1755,23 @@ impl<'s> Engine<'s> {
             && devs
                 .iter()
                 .all(|&d| self.self_direct[d] || !self.devices[d].owned.is_empty());
+        let grouped = devs.len() > 1
+            && devs.iter().any(|&d| {
+                self.own_lists[d]
+                    .iter()
+                    .zip(&self.host_reps)
+                    .any(|(own, reps)| own.iter().any(|&(a, _)| reps.contains_key(&a)))
+            });
+        if grouped {
+            for &d in &devs {
+                super::consulted::note_range_groups(d);
+            }
+        }
         let class_info = std::rc::Rc::new(Class {
             own: self.union_own(&devs),
             devs,
             self_pairs,
+            grouped,
         });
         let mut out = Sink {
             outcomes: Vec::new(),
@@ -1884,6 +2005,25 @@ impl<'s> Engine<'s> {
         if self.devices[dev].owned.is_empty() || owned.len() <= 4 {
             return Vec::new();
         }
+        let groups = self.alike_groups(owned, fam, |d| d == dev);
+        if groups.len() == owned.len() {
+            return Vec::new();
+        }
+        groups
+    }
+
+    /// Sorted, disjoint ranges grouped so that nothing in the scenario tells
+    /// the ranges of a group apart (see [`Engine::alike_ranges`]); the own
+    /// addresses of the devices `mine` says are the ranges' own do not count
+    /// (a packet to one of them lands at its owner). A range that some
+    /// condition holds only in part is alone in its group. Groups come in
+    /// the order of their first ranges.
+    fn alike_groups(
+        &self,
+        owned: &[(u128, u128)],
+        fam: Fam,
+        mine: impl Fn(usize) -> bool,
+    ) -> Vec<Intervals> {
         // Per range: the conditions it meets, in order, and whether wholly.
         let mut marks: Vec<Vec<(u32, bool)>> = vec![Vec::new(); owned.len()];
         let mut tag = 0u32;
@@ -1978,7 +2118,7 @@ impl<'s> Engine<'s> {
                     mark(&normalise(pts), &mut marks);
                 }
             }
-            if d != dev {
+            if !mine(d) {
                 mark(&self.own_lists[d][k], &mut marks);
             }
         }
@@ -1996,9 +2136,6 @@ impl<'s> Engine<'s> {
                     groups.push(vec![owned[i]]);
                 }
             }
-        }
-        if groups.len() == owned.len() {
-            return Vec::new();
         }
         groups
     }
@@ -2138,16 +2275,14 @@ impl<'s> Engine<'s> {
                     continue;
                 }
                 let ranges = normalise(sends.iter().flat_map(|(_, r)| r.iter().copied()).collect());
-                f.space = Space(
-                    f.space
-                        .0
-                        .iter()
-                        .flat_map(|c| ranges.iter().map(move |&r| Cube { src: r, ..*c }))
-                        .collect(),
-                );
+                let groups = if class_request && f.class.grouped {
+                    self.send_groups(&sends, fam)
+                } else {
+                    Vec::new()
+                };
+                // Each member's packets to its own addresses stay home.
+                let mut diagonal = Vec::new();
                 if class_request && !f.class.self_pairs {
-                    // Each member's packets to its own addresses stay home.
-                    let mut diagonal = Vec::new();
                     for (m, from) in &sends {
                         for &src in from {
                             for &(lo, hi) in &self.own_lists[*m][usize::from(fam == Fam::V6)] {
@@ -2158,6 +2293,21 @@ impl<'s> Engine<'s> {
                             }
                         }
                     }
+                }
+                if !groups.is_empty() {
+                    self.send_grouped(
+                        f,
+                        (out_iface, next),
+                        &sends,
+                        &ranges,
+                        &groups,
+                        &diagonal,
+                        out,
+                    );
+                    continue;
+                }
+                f.space = with_sources(&f.space, &ranges);
+                if !diagonal.is_empty() {
                     let (local, remote) = f.space.split(&diagonal);
                     self.stopped(&f, local, Stop::Local, out);
                     f.space = remote;
@@ -2166,13 +2316,159 @@ impl<'s> Engine<'s> {
                     }
                 }
             }
-            let state = self.state(&f);
-            for f in self.filter_hook(f, Hook::Output, None, Some(out_iface), state, out) {
-                for f in self.postrouting(f, out_iface, state, out) {
-                    self.transmit(f, out_iface, next, out);
+            self.send(f, out_iface, next, out);
+        }
+    }
+
+    /// A class's flow routed at its origin, sent from one address per group
+    /// of its members' alike addresses (`groups`, see
+    /// [`Engine::send_groups`]), whose outcomes are then given to the
+    /// group's other addresses; should a box hold part of a sent address
+    /// after all, every address is sent. `ranges`: every member's source
+    /// addresses; `diagonal`: the members' packets to their own addresses
+    /// (they stay home: sent with the group, they are cut from the
+    /// outcomes once given out).
+    #[allow(clippy::too_many_arguments)]
+    fn send_grouped(
+        &self,
+        mut f: Flow,
+        (out_iface, next): (usize, Option<u128>),
+        sends: &[(usize, Vec<(u128, u128)>)],
+        ranges: &[(u128, u128)],
+        groups: &[Intervals],
+        diagonal: &[Cube],
+        out: &mut Sink,
+    ) {
+        if out.keep_stopped && !diagonal.is_empty() {
+            let local = with_sources(&f.space, ranges).split(diagonal).0;
+            self.stopped(&f, local, Stop::Local, out);
+        }
+        let others: super::fasthash::FastSet<(u128, u128)> =
+            groups.iter().flat_map(|g| g[1..].iter().copied()).collect();
+        let sent = normalise(
+            sends
+                .iter()
+                .flat_map(|(_, r)| r.iter().copied())
+                .filter(|r| !others.contains(r))
+                .collect(),
+        );
+        let spare = self.child(&f, f.space.clone(), None);
+        f.space = with_sources(&f.space, &sent);
+        let before = out.outcomes.len();
+        self.send(f, out_iface, next, out);
+        let given = Self::give_to_groups(&mut out.outcomes[before..], groups);
+        ALIKE_SENDS[usize::from(!given)].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if given {
+            if !diagonal.is_empty() {
+                let given = out.outcomes.split_off(before);
+                for mut o in given {
+                    o.space = o.space.split(diagonal).1;
+                    if !o.space.is_empty() {
+                        out.outcomes.push(o);
+                    }
                 }
             }
+            return;
         }
+        out.outcomes.truncate(before);
+        let mut f = spare;
+        f.space = with_sources(&f.space, ranges);
+        if !diagonal.is_empty() {
+            f.space = f.space.split(diagonal).1;
+            if f.space.is_empty() {
+                return;
+            }
+        }
+        self.send(f, out_iface, next, out);
+    }
+
+    /// A flow routed at its origin, out through the output filter and
+    /// postrouting onto the link.
+    fn send(&self, f: Flow, out_iface: usize, next: Option<u128>, out: &mut Sink) {
+        let state = self.state(&f);
+        for f in self.filter_hook(f, Hook::Output, None, Some(out_iface), state, out) {
+            for f in self.postrouting(f, out_iface, state, out) {
+                self.transmit(f, out_iface, next, out);
+            }
+        }
+    }
+
+    /// The members' source addresses of one family that nothing tells
+    /// apart (see `host_reps`), grouped, each group sorted, groups in the
+    /// order of their first addresses; groups of one address are left out.
+    fn send_groups(&self, sends: &[(usize, Vec<(u128, u128)>)], fam: Fam) -> Vec<Intervals> {
+        let reps = &self.host_reps[usize::from(fam == Fam::V6)];
+        let mut by_rep: std::collections::BTreeMap<u128, Intervals> = Default::default();
+        for &(lo, hi) in sends.iter().flat_map(|(_, r)| r.iter()) {
+            if let Some(&r) = reps.get(&lo).filter(|_| lo == hi) {
+                by_rep.entry(r).or_default().push((lo, hi));
+            }
+        }
+        let mut groups: Vec<Intervals> = by_rep
+            .into_values()
+            .map(|mut g| {
+                g.sort_unstable();
+                g.dedup();
+                g
+            })
+            .filter(|g| g.len() > 1)
+            .collect();
+        groups.sort_unstable();
+        groups
+    }
+
+    /// Gives the outcomes of each group's first address to the group's
+    /// other addresses: a box whose sources hold first addresses is cut
+    /// there, each first address replaced by its group's addresses. False
+    /// when a box holds part of a first address (then nothing is certain).
+    fn give_to_groups(outcomes: &mut [Outcome], groups: &[Intervals]) -> bool {
+        let firsts: Vec<((u128, u128), usize)> = {
+            let mut v: Vec<_> = groups.iter().enumerate().map(|(g, r)| (r[0], g)).collect();
+            v.sort_unstable();
+            v
+        };
+        let meets = |c: &Cube| {
+            let (lo, hi) = c.src;
+            let i = firsts.partition_point(|(r, _)| r.1 < lo);
+            firsts[i..].iter().take_while(move |(r, _)| r.0 <= hi)
+        };
+        if outcomes.iter().any(|o| {
+            o.space
+                .0
+                .iter()
+                .any(|c| meets(c).any(|(r, _)| r.0 < c.src.0 || r.1 > c.src.1))
+        }) {
+            return false;
+        }
+        for o in outcomes.iter_mut() {
+            if !o.space.0.iter().any(|c| meets(c).next().is_some()) {
+                continue;
+            }
+            let mut cubes = Vec::with_capacity(o.space.0.len());
+            for c in &o.space.0 {
+                // The box's sources from `cur` on are still to be given out.
+                let mut cur = Some(c.src.0);
+                for &(r, g) in meets(c) {
+                    let from = cur.expect("first addresses are disjoint and inside the box");
+                    if r.0 > from {
+                        cubes.push(Cube {
+                            src: (from, r.0 - 1),
+                            ..*c
+                        });
+                    }
+                    cubes.extend(groups[g].iter().map(|&src| Cube { src, ..*c }));
+                    cur = r.1.checked_add(1).filter(|&n| n <= c.src.1);
+                }
+                if let Some(from) = cur.filter(|&n| n <= c.src.1) {
+                    cubes.push(Cube {
+                        src: (from, c.src.1),
+                        ..*c
+                    });
+                }
+            }
+            o.space = Space(cubes);
+        }
+        true
     }
 
     /// Cuts each cube by sorted, disjoint intervals of a current field, giving
@@ -2326,6 +2622,16 @@ impl<'s> Engine<'s> {
             // The packets that meet the rules, as they are here.
             let mut seen: [Option<Cube>; 2] = [None, None];
             for c in &f.space.0 {
+                // A class walked from one address per group of alike
+                // addresses stands for every member's: so do its packets.
+                let mut c = *c;
+                if f.class.grouped {
+                    let own = &f.class.own[usize::from(c.fam == Fam::V6)];
+                    if let (Some(a), Some(b)) = (own.first(), own.last()) {
+                        c.src = (c.src.0.min(a.0), c.src.1.max(b.1));
+                    }
+                }
+                let c = &c;
                 let now = Cube {
                     fam: c.fam,
                     src: f.view.current(c, Dim::Src),
@@ -3122,6 +3428,25 @@ impl<'s> Engine<'s> {
 
 /// The sources that pass the martian check at `at`, per family: everything
 /// but the intervals of `route::MARTIANS` checked there.
+/// How many times walks sent one address per group of alike host
+/// addresses and gave the outcomes out (`[0]`), and how many times they
+/// had to send every address after all (`[1]`): for tests that the groups
+/// are used.
+#[doc(hidden)]
+pub static ALIKE_SENDS: [std::sync::atomic::AtomicU64; 2] = [
+    std::sync::atomic::AtomicU64::new(0),
+    std::sync::atomic::AtomicU64::new(0),
+];
+
+/// Each box of `space` once per source range of `ranges`.
+fn with_sources(space: &Space, ranges: &[(u128, u128)]) -> Space {
+    let mut v = Vec::with_capacity(space.0.len() * ranges.len());
+    for c in &space.0 {
+        v.extend(ranges.iter().map(|&src| Cube { src, ..*c }));
+    }
+    Space(v)
+}
+
 fn martian_ok(at: MartianAt) -> PerFam<Intervals> {
     let mut ok: PerFam<Intervals> = Default::default();
     for (fi, top) in [(0usize, u32::MAX as u128), (1, u128::MAX)] {
@@ -3658,6 +3983,59 @@ mod regroup_tests {
         }
         assert!(checked >= 60, "{checked} changes checked");
         assert!(regrouped > 0, "no change regrouped a stand-in's ranges");
+    }
+
+    /// The same for the hosts' groups of alike addresses, on cluster-shaped
+    /// scenarios: after changes of one rule, the groups are the groups
+    /// built from scratch, and the hosts reported moved are exactly those
+    /// whose address changed group.
+    #[test]
+    fn updated_host_groups_are_the_groups_built_from_scratch() {
+        let (mut checked, mut moved_hosts) = (0, 0);
+        for seed in 0..40u64 {
+            let mut scn = crate::load::load("s.yaml", &synth::scattered(seed), None)
+                .expect("generated scenarios load");
+            let mut rng = SplitMix64::new(seed);
+            let mut engine = Engine::new(&scn).park();
+            for _ in 0..6 {
+                let Some((next, _)) = change_one_rule(&scn, &mut rng) else {
+                    continue;
+                };
+                let changed: Vec<FilterId> = (0..scn.filters.len())
+                    .filter(|&i| scn.filters[i] != next.filters[i])
+                    .map(|i| FilterId(i as u32))
+                    .collect();
+                let before = engine.unpark(&scn);
+                let old = before.host_reps.clone();
+                let (warm, moved) = before.with_filters_changed(&next, &changed);
+                let cold = Engine::new(&next);
+                assert_eq!(warm.host_addrs, cold.host_addrs, "seed {seed}");
+                assert_eq!(warm.host_reps, cold.host_reps, "seed {seed}");
+                let mut want: Vec<usize> = (0..2)
+                    .flat_map(|k| {
+                        let (old, cold) = (&old, &cold);
+                        cold.host_addrs[k]
+                            .iter()
+                            .filter(move |(a, _)| old[k].get(a) != cold.host_reps[k].get(a))
+                            .map(|&(_, d)| d)
+                    })
+                    .collect();
+                want.sort_unstable();
+                want.dedup();
+                let hosts: Vec<usize> = moved
+                    .iter()
+                    .copied()
+                    .filter(|&d| d < next.hosts.len())
+                    .collect();
+                assert_eq!(hosts, want, "seed {seed}");
+                moved_hosts += hosts.len();
+                checked += 1;
+                engine = warm.park();
+                scn = next;
+            }
+        }
+        assert!(checked >= 100, "{checked} changes checked");
+        assert!(moved_hosts > 0, "no change regrouped a host's address");
     }
 
     /// `marks_alike` against the definition, on small random ranges.
