@@ -34,7 +34,14 @@ fn filler(kind: u8, n: usize) -> String {
 /// A scenario with a problem placed after a long run of text on one line.
 fn long_line_scenario(base: &str, line: usize, kind: u8, n: usize, crlf: bool) -> String {
     let lines: Vec<&str> = base.lines().collect();
-    let at = line % (lines.len() + 1);
+    // Before a top-level key (or at the end): anywhere else, the new key
+    // would cut a block in two and the problem reported would be the
+    // block's rest, not this one.
+    let tops: Vec<usize> = (0..lines.len())
+        .filter(|&i| lines[i].starts_with(|c: char| c.is_ascii_alphabetic()))
+        .chain([lines.len()])
+        .collect();
+    let at = tops[line % tops.len()];
     // (YAML allows an implicit key of at most 1,024 characters: a longer
     // one is another problem, tested on its own below.)
     let bad = format!(

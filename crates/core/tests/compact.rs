@@ -389,3 +389,66 @@ fn walks_from_one_address_per_group_answer_as_walks_from_every_address() {
         "{grouped} scenarios with classes"
     );
 }
+
+/// Hosts of two apps that nothing but a third app's filter tells apart
+/// (`a` and `b`, configured alike: one class), their addresses interleaved
+/// with the third's (`x`, filtered: another class), two `a` hosts next to
+/// each other: the class is walked from one address per app, and the
+/// answer given to the others keeps adjacent addresses merged: as many
+/// boxes as the walk from every address, not a box per host.
+#[test]
+fn a_group_of_alike_addresses_is_given_out_as_ranges() {
+    use pathproof_core::analysis::reach::Reach;
+    use pathproof_core::analysis::symbolic::ALIKE_SENDS;
+    use std::sync::atomic::Ordering;
+    let given_before = ALIKE_SENDS[0].load(Ordering::Relaxed);
+    let mut text = String::from("name: gaps\nnetworks:\n  lan: { cidr: 10.1.0.0/16 }\nhosts:\n");
+    let name = |i: usize| format!("{}{i}", ["a", "a", "x", "b"][i % 4]);
+    for i in 0..600 {
+        text += &format!(
+            "  {}: {{ at: lan 10.1.{}.{}, listen: [\"tcp/8000\"]{} }}\n",
+            name(i),
+            i / 250,
+            i % 250 + 1,
+            if i % 4 == 2 { ", input: fx" } else { "" }
+        );
+    }
+    let apps: Vec<String> = (0..600).filter(|i| i % 4 < 2).map(name).collect();
+    text += &format!(
+        "filters:\n  fx:\n    default: drop\n    rules:\n      - {{ action: allow, proto: tcp, from: [{}], dport: \"8000\" }}\n",
+        apps.join(", ")
+    );
+    let scn = load("gaps.yaml", &text, None).unwrap();
+    let boxes = |r: &Reach| -> usize {
+        r.journeys
+            .iter()
+            .flat_map(|j| j.paths.iter().map(|(_, s)| s.0.len()))
+            .sum()
+    };
+    let q = ReachQuery::default();
+    let (fast, plain) = (Engine::new(&scn), Engine::new(&scn).without_alike_hosts());
+    // What the walks hold before `reach` merges anything.
+    let sources = pathproof_core::analysis::reach::all_sources(&scn);
+    for class in fast.source_classes(&sources) {
+        let held =
+            |e: &Engine| -> usize { e.from_sources(&class).iter().map(|o| o.space.0.len()).sum() };
+        assert_eq!(
+            held(&fast),
+            held(&plain),
+            "boxes of the walk from a class of {}",
+            class.len()
+        );
+    }
+    assert!(
+        ALIKE_SENDS[0].load(Ordering::Relaxed) > given_before,
+        "the class was walked from every address"
+    );
+    let got = reach_with(&fast, &q);
+    let want = reach_with(&plain, &q);
+    assert_eq!(got.journeys.len(), want.journeys.len());
+    assert_eq!(boxes(&got), boxes(&want), "boxes of the answer");
+    for (a, b) in got.journeys.iter().zip(&want.journeys) {
+        assert_eq!(a.members, b.members);
+        same_journey(a, b).unwrap();
+    }
+}

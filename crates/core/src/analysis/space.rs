@@ -358,6 +358,12 @@ impl Space {
         self.clone().into_coalesced()
     }
 
+    /// Boxes equal but for adjacent or overlapping sources merged into one
+    /// (a single pass along the source, the boxes sorted).
+    pub fn merged_along_sources(self) -> Space {
+        Space(merge_along(self.0, Dim::Src))
+    }
+
     /// [`Space::coalesce`], reusing this space's boxes.
     pub fn into_coalesced(self) -> Space {
         // One box is already as merged as it gets (most journeys' parts).

@@ -401,6 +401,9 @@ type SpanCache<'c> = (
 
 type LiveKey = (u32, ConnState, usize, u128, u128);
 
+/// An interval of addresses (or of any field), both ends included.
+type Range = (u128, u128);
+
 /// A device: a host of the scenario, or a sender standing for a network.
 pub struct Device {
     pub host: Host,
@@ -2294,16 +2297,25 @@ impl<'s> Engine<'s> {
                         }
                     }
                 }
-                if !groups.is_empty() {
-                    self.send_grouped(
-                        f,
-                        (out_iface, next),
-                        &sends,
-                        &ranges,
-                        &groups,
-                        &diagonal,
-                        out,
-                    );
+                // One address per group, when that sends fewer ranges than
+                // every address does (alike addresses next to each other, or
+                // with a stand-in's ranges between them, are one range).
+                let sent = if groups.is_empty() {
+                    Vec::new()
+                } else {
+                    let others: super::fasthash::FastSet<(u128, u128)> =
+                        groups.iter().flat_map(|g| g[1..].iter().copied()).collect();
+                    normalise(
+                        sends
+                            .iter()
+                            .flat_map(|(_, r)| r.iter().copied())
+                            .filter(|r| !others.contains(r))
+                            .collect(),
+                    )
+                };
+                if !groups.is_empty() && sent.len() < ranges.len() {
+                    let ranges = (ranges.as_slice(), sent.as_slice());
+                    self.send_grouped(f, (out_iface, next), ranges, &groups, &diagonal, out);
                     continue;
                 }
                 f.space = with_sources(&f.space, &ranges);
@@ -2325,16 +2337,14 @@ impl<'s> Engine<'s> {
     /// [`Engine::send_groups`]), whose outcomes are then given to the
     /// group's other addresses; should a box hold part of a sent address
     /// after all, every address is sent. `ranges`: every member's source
-    /// addresses; `diagonal`: the members' packets to their own addresses
+    /// addresses, and those sent; `diagonal`: the members' packets to their own addresses
     /// (they stay home: sent with the group, they are cut from the
     /// outcomes once given out).
-    #[allow(clippy::too_many_arguments)]
     fn send_grouped(
         &self,
         mut f: Flow,
         (out_iface, next): (usize, Option<u128>),
-        sends: &[(usize, Vec<(u128, u128)>)],
-        ranges: &[(u128, u128)],
+        (ranges, sent): (&[Range], &[Range]),
         groups: &[Intervals],
         diagonal: &[Cube],
         out: &mut Sink,
@@ -2343,17 +2353,8 @@ impl<'s> Engine<'s> {
             let local = with_sources(&f.space, ranges).split(diagonal).0;
             self.stopped(&f, local, Stop::Local, out);
         }
-        let others: super::fasthash::FastSet<(u128, u128)> =
-            groups.iter().flat_map(|g| g[1..].iter().copied()).collect();
-        let sent = normalise(
-            sends
-                .iter()
-                .flat_map(|(_, r)| r.iter().copied())
-                .filter(|r| !others.contains(r))
-                .collect(),
-        );
         let spare = self.child(&f, f.space.clone(), None);
-        f.space = with_sources(&f.space, &sent);
+        f.space = with_sources(&f.space, sent);
         let before = out.outcomes.len();
         self.send(f, out_iface, next, out);
         let given = Self::give_to_groups(&mut out.outcomes[before..], groups);
@@ -2427,6 +2428,9 @@ impl<'s> Engine<'s> {
             v.sort_unstable();
             v
         };
+        // Each group's addresses, adjacent ones merged (a network of alike
+        // hosts is a few ranges, not an address each).
+        let spread: Vec<Intervals> = groups.iter().map(|g| normalise(g.clone())).collect();
         let meets = |c: &Cube| {
             let (lo, hi) = c.src;
             let i = firsts.partition_point(|(r, _)| r.1 < lo);
@@ -2456,7 +2460,7 @@ impl<'s> Engine<'s> {
                             ..*c
                         });
                     }
-                    cubes.extend(groups[g].iter().map(|&src| Cube { src, ..*c }));
+                    cubes.extend(spread[g].iter().map(|&src| Cube { src, ..*c }));
                     cur = r.1.checked_add(1).filter(|&n| n <= c.src.1);
                 }
                 if let Some(from) = cur.filter(|&n| n <= c.src.1) {
@@ -2466,7 +2470,11 @@ impl<'s> Engine<'s> {
                     });
                 }
             }
-            o.space = Space(cubes);
+            // Given out, the group's ranges lie beside other sources of the
+            // same packets (a network's stand-in fills the gaps between its
+            // hosts): merged again, the outcome holds what a walk from every
+            // address holds, not a box per range.
+            o.space = Space(cubes).merged_along_sources();
         }
         true
     }
