@@ -1452,17 +1452,11 @@ pub fn render_text(scn: &Scenario, r: &Reach) -> String {
 pub(crate) fn owned_by_source(
     scn: &Scenario,
 ) -> std::collections::HashMap<NetworkId, Vec<(Fam, u128, u128)>> {
-    let engine = super::symbolic::Engine::new(scn);
-    (0..scn.networks.len())
-        .map(|i| {
-            let id = NetworkId(i as u32);
-            (
-                id,
-                engine.devices[engine.source_dev(Source::Network(id))]
-                    .owned
-                    .clone(),
-            )
-        })
+    // (What `Engine::new` gives the stand-ins, without building the engine.)
+    super::symbolic::stand_ins_owned(scn)
+        .into_iter()
+        .enumerate()
+        .map(|(i, owned)| (NetworkId(i as u32), owned))
         .collect()
 }
 

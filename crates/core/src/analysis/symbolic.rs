@@ -1009,49 +1009,40 @@ impl FilterTables {
 
 impl<'s> Engine<'s> {
     pub fn new(scn: &'s Scenario) -> Self {
+        // Hosts with the same routes (every pod of a cluster) have the same
+        // atoms: cut once. (A route's exceptions are compared by identity
+        // unless there are none: equal lists apart are cut apart.)
+        type RouteKey = Vec<(ipnet::IpNet, usize)>;
+        let mut atoms_of: super::fasthash::FastMap<RouteKey, Vec<(Fam, u128, u128, usize)>> =
+            Default::default();
         let mut devices: Vec<Device> = scn
             .hosts
             .iter()
-            .map(|h| Device {
-                atoms: route_atoms(h),
-                host: h.clone(),
-                owned: Vec::new(),
-            })
-            .collect();
-        let host_addrs: Vec<IpAddrU> = scn
-            .hosts
-            .iter()
-            .flat_map(|h| {
-                h.interfaces
+            .map(|h| {
+                let key: RouteKey = h
+                    .routes
                     .iter()
-                    .flat_map(|i| i.addrs.iter().map(|a| (Fam::of(*a), addr_u128(*a))))
-            })
-            .collect();
-        // Every host address per family, sorted and merged once.
-        let host_ivs: PerFam<Intervals> = [Fam::V4, Fam::V6].map(|fam| {
-            normalise(
-                host_addrs
-                    .iter()
-                    .filter(|(f, _)| *f == fam)
-                    .map(|(_, a)| (*a, *a))
-                    .collect(),
-            )
-        });
-        for (ni, net) in scn.networks.iter().enumerate() {
-            let id = NetworkId(ni as u32);
-            let mut owned = Vec::new();
-            for (k, fam) in [Fam::V4, Fam::V6].into_iter().enumerate() {
-                let set = AddrSet {
-                    terms: vec![AddrTerm::Network(id)],
-                    parts: network_parts(scn, id),
-                    negated: false,
-                    text: net.name.clone(),
-                };
-                let space = addrset_intervals(&set, fam);
-                for (lo, hi) in interval_minus(&space, &host_ivs[k]) {
-                    owned.push((fam, lo, hi));
+                    .map(|r| {
+                        let except = if r.except.is_empty() {
+                            0
+                        } else {
+                            std::sync::Arc::as_ptr(&r.except) as usize
+                        };
+                        (r.dest, except)
+                    })
+                    .collect();
+                Device {
+                    atoms: atoms_of
+                        .entry(key)
+                        .or_insert_with(|| route_atoms(h))
+                        .clone(),
+                    host: h.clone(),
+                    owned: Vec::new(),
                 }
-            }
+            })
+            .collect();
+        for (ni, owned) in stand_ins_owned(scn).into_iter().enumerate() {
+            let id = NetworkId(ni as u32);
             let mut addrs: Vec<std::net::IpAddr> = Vec::new();
             for fam in [Fam::V4, Fam::V6] {
                 if let Some(&(f, lo, _)) = owned.iter().find(|(f, _, _)| *f == fam) {
@@ -3446,6 +3437,49 @@ pub static ALIKE_SENDS: [std::sync::atomic::AtomicU64; 2] = [
     std::sync::atomic::AtomicU64::new(0),
 ];
 
+/// Per network, the addresses its stand-in sender sends from: the
+/// network's addresses that no host of the scenario has.
+pub(crate) fn stand_ins_owned(scn: &Scenario) -> Vec<Vec<(Fam, u128, u128)>> {
+    let host_addrs: Vec<IpAddrU> = scn
+        .hosts
+        .iter()
+        .flat_map(|h| {
+            h.interfaces
+                .iter()
+                .flat_map(|i| i.addrs.iter().map(|a| (Fam::of(*a), addr_u128(*a))))
+        })
+        .collect();
+    // Every host address per family, sorted and merged once.
+    let host_ivs: PerFam<Intervals> = [Fam::V4, Fam::V6].map(|fam| {
+        normalise(
+            host_addrs
+                .iter()
+                .filter(|(f, _)| *f == fam)
+                .map(|(_, a)| (*a, *a))
+                .collect(),
+        )
+    });
+    let mut all = Vec::with_capacity(scn.networks.len());
+    for (ni, net) in scn.networks.iter().enumerate() {
+        let id = NetworkId(ni as u32);
+        let mut owned = Vec::new();
+        for (k, fam) in [Fam::V4, Fam::V6].into_iter().enumerate() {
+            let set = AddrSet {
+                terms: vec![AddrTerm::Network(id)],
+                parts: network_parts(scn, id),
+                negated: false,
+                text: net.name.clone(),
+            };
+            let space = addrset_intervals(&set, fam);
+            for (lo, hi) in interval_minus(&space, &host_ivs[k]) {
+                owned.push((fam, lo, hi));
+            }
+        }
+        all.push(owned);
+    }
+    all
+}
+
 /// Each box of `space` once per source range of `ranges`.
 fn with_sources(space: &Space, ranges: &[(u128, u128)]) -> Space {
     let mut v = Vec::with_capacity(space.0.len() * ranges.len());
@@ -3900,6 +3934,35 @@ mod tests {
 mod regroup_tests {
     use super::*;
     use crate::synth::{self, change_one_rule, SplitMix64, SynthParams};
+
+    /// The engine's devices, built with route atoms shared between hosts of
+    /// the same routes, are the devices built one by one: atoms of each
+    /// host's own routes, and the stand-ins' ranges.
+    #[test]
+    fn shared_atoms_and_stand_ins_are_each_devices_own() {
+        let mut scns: Vec<Scenario> = crate::examples::ALL
+            .iter()
+            .map(|ex| crate::load::load(&ex.file(), ex.text, None).unwrap())
+            .collect();
+        for seed in 0..30 {
+            if let Ok(s) = crate::load::load("s.yaml", &synth::small(seed), None) {
+                scns.push(s);
+            }
+            scns.push(crate::load::load("c.yaml", &synth::scattered(seed), None).unwrap());
+        }
+        let large = synth::large(&SynthParams::sized(3, 80));
+        scns.push(crate::load::load("g.yaml", &large, None).unwrap());
+        for scn in &scns {
+            let e = Engine::new(scn);
+            let owned = stand_ins_owned(scn);
+            for (d, dev) in e.devices.iter().enumerate() {
+                assert_eq!(dev.atoms, route_atoms(&dev.host), "{} {d}", scn.name);
+                if d >= scn.hosts.len() {
+                    assert_eq!(dev.owned, owned[d - scn.hosts.len()], "{} {d}", scn.name);
+                }
+            }
+        }
+    }
 
     /// A rule's source set to a random prefix, often one inside a network
     /// stand-in's ranges (the internet's), so that the change can regroup them.
