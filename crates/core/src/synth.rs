@@ -1692,6 +1692,25 @@ impl SHost {
     }
 }
 
+/// The built-in scenarios as written, and the small and the cluster-shaped
+/// generated scenarios of seeds `0..seeds` that load: for tests that compare
+/// two ways of making one thing.
+#[cfg(test)]
+pub(crate) fn sample_scenarios(seeds: u64) -> Vec<Scenario> {
+    let mut scns: Vec<Scenario> = crate::examples::ALL
+        .iter()
+        .map(|ex| crate::load::load(&ex.file(), ex.text, None).expect("built-ins load"))
+        .collect();
+    for seed in 0..seeds {
+        scns.extend(crate::load::load("small.yaml", &small(seed), None).ok());
+        scns.push(
+            crate::load::load("scattered.yaml", &scattered(seed), None)
+                .expect("cluster-shaped scenarios load"),
+        );
+    }
+    scns
+}
+
 /// The YAML text of a random cluster-shaped scenario: 12–30 hosts of 2–5
 /// apps on one network behind one router, their addresses interleaved, the
 /// hosts of an app configured alike and apps without a filter alike with

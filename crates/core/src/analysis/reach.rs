@@ -1208,17 +1208,7 @@ mod tests {
     /// every built-in scenario and generated ones with networks of every kind.
     #[test]
     fn device_names_are_the_engines() {
-        let mut scns: Vec<Scenario> = crate::examples::ALL
-            .iter()
-            .map(|ex| crate::load::load(&ex.file(), ex.text, None).unwrap())
-            .collect();
-        for seed in 0..20 {
-            if let Ok(s) = crate::load::load("s.yaml", &crate::synth::small(seed), None) {
-                scns.push(s);
-            }
-            scns.push(crate::load::load("c.yaml", &crate::synth::scattered(seed), None).unwrap());
-        }
-        for scn in &scns {
+        for scn in &crate::synth::sample_scenarios(20) {
             let engine = super::super::symbolic::Engine::new(scn);
             let want: Vec<String> = engine.devices.iter().map(|d| d.host.name.clone()).collect();
             assert_eq!(device_names(scn), want, "{}", scn.name);

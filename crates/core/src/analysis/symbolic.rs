@@ -3940,16 +3940,7 @@ mod regroup_tests {
     /// host's own routes, and the stand-ins' ranges.
     #[test]
     fn shared_atoms_and_stand_ins_are_each_devices_own() {
-        let mut scns: Vec<Scenario> = crate::examples::ALL
-            .iter()
-            .map(|ex| crate::load::load(&ex.file(), ex.text, None).unwrap())
-            .collect();
-        for seed in 0..30 {
-            if let Ok(s) = crate::load::load("s.yaml", &synth::small(seed), None) {
-                scns.push(s);
-            }
-            scns.push(crate::load::load("c.yaml", &synth::scattered(seed), None).unwrap());
-        }
+        let mut scns = synth::sample_scenarios(30);
         let large = synth::large(&SynthParams::sized(3, 80));
         scns.push(crate::load::load("g.yaml", &large, None).unwrap());
         for scn in &scns {
