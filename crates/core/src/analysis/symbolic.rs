@@ -495,6 +495,39 @@ struct Class {
     /// walk sends one address per group of alike addresses and gives its
     /// outcomes to the others.
     grouped: bool,
+    /// Per table of who answers on a link (by its place in memory: the
+    /// tables live as long as the engine), the members' addresses there and
+    /// the interface they have on it (see [`Class::on_link`]).
+    on_link: std::cell::RefCell<Vec<(usize, Option<MembersOnLink>)>>,
+}
+
+/// The interface members have on a link, and their addresses there per family.
+type MembersOnLink = (usize, PerFam<Intervals>);
+
+impl Class {
+    /// The addresses of the members that answer on a link (`table`: who
+    /// answers for each address there), per family, and the interface the
+    /// members have on it; `None` when no member answers there, or members
+    /// answer on different interfaces.
+    fn on_link(&self, table: &[OnLink]) -> Option<MembersOnLink> {
+        let key = table.as_ptr() as usize;
+        if let Some((_, v)) = self.on_link.borrow().iter().find(|(k, _)| *k == key) {
+            return v.clone();
+        }
+        let members: super::fasthash::FastSet<usize> = self.devs.iter().copied().collect();
+        let mut iface = None;
+        let mut lists: PerFam<Intervals> = Default::default();
+        let mut alike = true;
+        for &(fam, lo, hi, (d, ii)) in table {
+            if members.contains(&d) {
+                alike &= *iface.get_or_insert(ii) == ii;
+                lists[usize::from(fam == Fam::V6)].push((lo, hi));
+            }
+        }
+        let v = iface.filter(|_| alike).map(|ii| (ii, lists.map(normalise)));
+        self.on_link.borrow_mut().push((key, v.clone()));
+        v
+    }
 }
 
 impl std::ops::Deref for Class {
@@ -1766,6 +1799,7 @@ impl<'s> Engine<'s> {
             devs,
             self_pairs,
             grouped,
+            on_link: Default::default(),
         });
         let mut out = Sink {
             outcomes: Vec::new(),
@@ -2931,14 +2965,29 @@ impl<'s> Engine<'s> {
                 vec![(who, std::mem::take(&mut f.space.0))]
             }
             None => {
-                let space = std::mem::take(&mut f.space);
+                let mut space = std::mem::take(&mut f.space);
+                // A reply for members of the source class: the part for the
+                // members on this link goes home whole (cut per member, it
+                // would only be merged again below).
+                let mut home = None;
+                if f.reply && f.class.len() > 1 {
+                    if let Some((ii, lists)) = f.class.on_link(intervals) {
+                        let (inside, outside) = Self::split_field(&f.view, space, Dim::Dst, &lists);
+                        space = outside;
+                        if !inside.is_empty() {
+                            home = Some((Some((f.class[0], ii)), inside.0));
+                        }
+                    }
+                }
                 // (Each box cut into its neighbours' pieces and the gaps between.)
                 if out.too_large(|| {
                     2 * pieces_bound(&f.view, &space, Dim::Dst, intervals) + space.0.len()
                 }) {
                     return;
                 }
-                Self::cut_by_field(&f.view, space, Dim::Dst, intervals)
+                let mut pieces = Self::cut_by_field(&f.view, space, Dim::Dst, intervals);
+                pieces.extend(home);
+                pieces
             }
         };
         // A reply for several members of the source class goes home to the
