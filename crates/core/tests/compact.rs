@@ -452,3 +452,57 @@ fn a_group_of_alike_addresses_is_given_out_as_ranges() {
         same_journey(a, b).unwrap();
     }
 }
+
+/// Classes walked together from the routers they share (their flows joined
+/// and told apart by source address again) answer as classes walked each
+/// alone: the journeys per socket, every path's packets as a set, on the
+/// built-in scenarios and generated ones (enterprise-shaped with NAT, IPv6
+/// and stand-ins beside hosts; cluster-shaped; small random ones).
+#[test]
+fn classes_walked_together_answer_as_classes_walked_alone() {
+    use pathproof_core::analysis::reach::reach_with_options;
+    use pathproof_core::analysis::symbolic::JOINED_WALKS;
+    use std::sync::atomic::Ordering;
+    let joined_before = JOINED_WALKS.load(Ordering::Relaxed);
+    let ci = std::env::var("CI").as_deref() == Ok("true");
+    let mut scenarios: Vec<(String, String)> = Vec::new();
+    for ex in examples::ALL {
+        scenarios.push((ex.name.to_string(), ex.text.to_string()));
+    }
+    for (seed, hosts) in [(1, 60), (2, 90), (3, 40), (5, 120), (7, 200)] {
+        let text = synth::large(&SynthParams::sized(seed, hosts));
+        scenarios.push((format!("large({seed}, {hosts})"), text));
+    }
+    for seed in 0..if ci { 40 } else { 16 } {
+        scenarios.push((format!("scattered({seed})"), synth::scattered(seed)));
+        scenarios.push((format!("small({seed})"), synth::small(seed)));
+    }
+    let mut compared = 0;
+    for (label, text) in &scenarios {
+        let Ok(base) = load("s.yaml", text, None) else {
+            continue;
+        };
+        let variants =
+            std::iter::once(None).chain(base.variants.iter().map(|v| Some(v.name.clone())));
+        for v in variants {
+            let scn = load("s.yaml", text, v.as_deref()).unwrap();
+            let label = format!("{label} {v:?}");
+            let q = ReachQuery::default();
+            let got = reach_with_options(&Engine::new(&scn), &q, false);
+            let want = reach_with_options(&Engine::new(&scn).without_joint_walks(), &q, false);
+            let g: Vec<Journey> = got.per_target(&scn).collect();
+            let w: Vec<Journey> = want.per_target(&scn).collect();
+            assert_eq!(g.len(), w.len(), "{label}: journeys");
+            for (a, b) in g.iter().zip(&w) {
+                if let Err(e) = same_journey(a, b) {
+                    panic!("{label}: {e}");
+                }
+            }
+            compared += 1;
+        }
+    }
+    assert!(compared > 40, "{compared} scenarios compared");
+    // Flows were joined (not every class walked alone after all).
+    let joined = JOINED_WALKS.load(Ordering::Relaxed) - joined_before;
+    assert!(joined > 20, "{joined} joined walks");
+}

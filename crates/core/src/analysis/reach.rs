@@ -305,7 +305,12 @@ fn reach_classes(
     let targets = targets.as_deref();
     // What the workers consult is recorded with what their caller records.
     let record = super::consulted::current();
-    let mut parts: Vec<(usize, ClassReach)> = on_every_core(classes.len(), budget, |i, cache| {
+    let units = if keep_stopped {
+        (0..classes.len()).map(|i| vec![i]).collect()
+    } else {
+        engine.walk_units(&classes)
+    };
+    let mut parts: Vec<(usize, ClassReach)> = on_every_core(units.len(), budget, |u, cache| {
         let walk = Walk {
             engine,
             targets,
@@ -313,8 +318,13 @@ fn reach_classes(
             budget,
             group_targets,
         };
-        super::consulted::recording(record.clone(), || class_reach(&walk, q, &classes[i], cache))
-    });
+        super::consulted::recording(record.clone(), || {
+            unit_reach(&walk, q, &classes, &units[u], cache)
+        })
+    })
+    .into_iter()
+    .flat_map(|(_, v)| v)
+    .collect();
     parts.sort_by_key(|(i, _)| *i);
     let mut journeys = Vec::with_capacity(parts.iter().map(|(_, (j, _))| j.len()).sum());
     let mut stopped = Vec::new();
@@ -482,13 +492,48 @@ struct Walk<'e, 's> {
 
 /// The journeys (and, if asked, the stopped parts) of one class of sources.
 fn class_reach(w: &Walk, q: &ReachQuery, class: &[Source], cache: &mut WalkCache) -> ClassReach {
+    let outcomes = w
+        .engine
+        .from_sources_cached(class, w.keep_stopped, w.targets, cache);
+    class_reach_of(w, q, class, outcomes)
+}
+
+/// The journeys of a unit of classes walked together (see
+/// [`Engine::walk_units`]), each with its class's number.
+fn unit_reach(
+    w: &Walk,
+    q: &ReachQuery,
+    classes: &[Vec<Source>],
+    unit: &[usize],
+    cache: &mut WalkCache,
+) -> Vec<(usize, ClassReach)> {
+    if unit.len() == 1 || w.keep_stopped {
+        return unit
+            .iter()
+            .map(|&i| (i, class_reach(w, q, &classes[i], cache)))
+            .collect();
+    }
+    let members: Vec<&[Source]> = unit.iter().map(|&i| classes[i].as_slice()).collect();
+    let outcomes = w.engine.walk_classes(&members, w.targets, cache);
+    unit.iter()
+        .zip(outcomes)
+        .map(|(&i, o)| (i, class_reach_of(w, q, &classes[i], o)))
+        .collect()
+}
+
+/// A class's journeys from its walk's outcomes.
+fn class_reach_of(
+    w: &Walk,
+    q: &ReachQuery,
+    class: &[Source],
+    outcomes: Vec<Outcome>,
+) -> ClassReach {
     let (engine, keep_stopped) = (w.engine, w.keep_stopped);
     let s = class[0];
     let class_addrs = ClassAddrs::new(engine, class);
     let mut journeys = Vec::new();
     let mut stopped = Vec::new();
     let mut by_target: BTreeMap<(usize, usize), Vec<Outcome>> = BTreeMap::new();
-    let outcomes = engine.from_sources_cached(class, keep_stopped, w.targets, cache);
     // A walk stopped by its budget has part of the answer: none, then.
     if w.budget.check().is_err() {
         return (Vec::new(), Vec::new());
@@ -552,6 +597,12 @@ fn class_reach(w: &Walk, q: &ReachQuery, class: &[Source], cache: &mut WalkCache
         for (_, sp) in &mut paths {
             *sp = std::mem::take(sp).into_coalesced();
         }
+        // In one order whatever order the walk found them in (classes
+        // walked together find them in another): IPv4 first, then by steps.
+        paths.sort_by(|(pa, sa), (pb, sb)| {
+            let fam = |s: &Space| s.0.first().map(|c| c.fam);
+            (fam(sa), &**pa).cmp(&(fam(sb), &**pb))
+        });
         let target = Target {
             host: HostId(dev as u32),
             socket,

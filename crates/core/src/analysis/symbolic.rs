@@ -126,7 +126,7 @@ pub const ESTABLISHED: u32 = u32::MAX;
 /// A [`StepKind`] and where it was taken, packed in twelve bytes: a reach
 /// of thousands of hosts keeps millions of steps, and they are hashed and
 /// compared to find the paths that journeys share.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct PathStep {
     /// The device (host index, or a network's stand-in after the hosts).
     dev: u32,
@@ -312,9 +312,40 @@ struct Sink {
     pending: u64,
     /// The bytes added to the budget so far.
     charged: u64,
+    /// Requests arriving at a router from the class's origin are held here
+    /// instead of walked on (see [`Engine::walk_classes`]).
+    holding: bool,
+    /// Held: requests that passed this many routers (see [`Engine::walk_classes`]).
+    hold_level: usize,
+    held: Vec<Flow>,
 }
 
 impl Sink {
+    /// A sink for one walk, with the buffers and budget of `cache`.
+    fn new(keep_stopped: bool, egress: bool, cache: &mut WalkCache) -> Sink {
+        Sink {
+            outcomes: Vec::new(),
+            keep_stopped,
+            egress,
+            scratch: std::mem::take(&mut cache.0),
+            budget: cache.1.take(),
+            counted: 0,
+            pending: 0,
+            charged: 0,
+            holding: false,
+            hold_level: 0,
+            held: Vec::new(),
+        }
+    }
+
+    /// The walk's outcomes, its budget settled; buffers and budget back to `cache`.
+    fn finish(mut self, cache: &mut WalkCache) -> Vec<Outcome> {
+        self.settle();
+        cache.0 = self.scratch;
+        cache.1 = self.budget;
+        self.outcomes
+    }
+
     /// Counts the outcomes kept since the last look; true when the walk's
     /// budget is exceeded or cancelled (then it stops, its answer partial).
     fn over(&mut self) -> bool {
@@ -475,6 +506,34 @@ struct Flow {
     group: Option<u32>,
     /// For a group: which member's socket took which packets.
     delivery: Option<std::rc::Rc<Delivery>>,
+    /// Several classes' requests walked as one from the router they all
+    /// reached first (see [`Engine::walk_classes`]): each class's part of
+    /// the flow is told apart by its source addresses.
+    merged: Option<std::rc::Rc<Merged>>,
+}
+
+/// The classes whose requests travel together in one flow: each one's
+/// source addresses (original coordinates: a class's packets keep their
+/// original source whatever NAT does), and what its flow was when it
+/// arrived at the router where they joined.
+struct Merged {
+    /// (family, first, last source address, part), sorted; parts' addresses
+    /// are disjoint.
+    table: Vec<(Fam, u128, u128, usize)>,
+    parts: Vec<MergedPart>,
+}
+
+struct MergedPart {
+    /// Which of the walked classes (the caller's numbering).
+    class_no: usize,
+    class: std::rc::Rc<Class>,
+    /// The steps up to the router where the flows joined.
+    path: Steps,
+    /// The device the class's journeys start from.
+    origin: usize,
+    /// The networks the class's members are on: a reply going onto one of
+    /// them leaves the merged flow (it is coming home, class by class).
+    nets: Vec<NetworkId>,
 }
 
 /// A match as one product per family (`None`: nothing of that family).
@@ -741,6 +800,9 @@ pub struct Engine<'s> {
     /// (see [`Engine::alike_groups`]). A walk of a class sends one address
     /// per group (see [`Engine::originate`]).
     host_reps: PerFam<super::fasthash::FastMap<u128, u128>>,
+    /// Classes behind the same routers are walked together (see
+    /// [`Engine::walk_units`]); off for the reference walks of tests.
+    joint: bool,
 }
 
 /// The bounds of a rule's match in one family that are quick to test (from
@@ -1302,6 +1364,7 @@ impl<'s> Engine<'s> {
             range_groups: Vec::new(),
             host_addrs: Default::default(),
             host_reps: Default::default(),
+            joint: true,
         };
         let devs: Vec<usize> = (0..e.devices.len()).collect();
         e.range_groups = par_map(&devs, |&d| {
@@ -1340,6 +1403,14 @@ impl<'s> Engine<'s> {
     #[doc(hidden)]
     pub fn without_alike_hosts(mut self) -> Self {
         self.host_reps = Default::default();
+        self
+    }
+
+    /// This engine walking every class alone (the reference that walks of
+    /// classes together, [`Engine::walk_classes`], are tested against).
+    #[doc(hidden)]
+    pub fn without_joint_walks(mut self) -> Self {
+        self.joint = false;
         self
     }
 
@@ -1432,6 +1503,7 @@ impl<'s> Engine<'s> {
             range_groups: self.range_groups,
             host_addrs: self.host_addrs,
             host_reps: self.host_reps,
+            joint: self.joint,
         }
     }
 
@@ -1771,8 +1843,24 @@ impl<'s> Engine<'s> {
         egress: bool,
         cache: &mut WalkCache,
     ) -> Vec<Outcome> {
+        self.walk_holding(class, keep_stopped, targets, egress, cache, false)
+            .0
+    }
+
+    /// A class's walk; with `hold`, its requests that arrive at a router
+    /// straight from the origin are held (returned) instead of walked on,
+    /// where the class may be walked that way (see [`Engine::walk_classes`]).
+    fn walk_holding(
+        &self,
+        class: &[Source],
+        keep_stopped: bool,
+        targets: Option<&[Cube]>,
+        egress: bool,
+        cache: &mut WalkCache,
+        hold: bool,
+    ) -> (Vec<Outcome>, Vec<Flow>) {
         let Some(&first) = class.first() else {
-            return Vec::new();
+            return (Vec::new(), Vec::new());
         };
         let dev = self.source_dev(first);
         let devs: Vec<usize> = class.iter().map(|s| self.source_dev(*s)).collect();
@@ -1801,16 +1889,10 @@ impl<'s> Engine<'s> {
             grouped,
             on_link: Default::default(),
         });
-        let mut out = Sink {
-            outcomes: Vec::new(),
-            keep_stopped,
-            egress,
-            scratch: std::mem::take(&mut cache.0),
-            budget: cache.1.take(),
-            counted: 0,
-            pending: 0,
-            charged: 0,
-        };
+        let mut out = Sink::new(keep_stopped, egress, cache);
+        let host = &self.devices[dev].host;
+        let may_hold =
+            hold && !keep_stopped && !egress && !grouped && !host.router && host.proxy.is_none();
         for fam in [Fam::V4, Fam::V6] {
             // A lone stand-in sends one range per group of alike ranges.
             let groups = match first {
@@ -1820,6 +1902,9 @@ impl<'s> Engine<'s> {
                 }
                 _ => &[],
             };
+            // (A lone stand-in's outcomes are given to its alike ranges
+            // below: its walk is not held.)
+            out.holding = may_hold && groups.is_empty();
             let src_ranges: Vec<(u128, u128)> = match first {
                 _ if !groups.is_empty() => groups.iter().map(|g| g[0]).collect(),
                 Source::Host(_) => {
@@ -1866,6 +1951,7 @@ impl<'s> Engine<'s> {
                 dnat_log: Vec::new(),
                 group: None,
                 delivery: None,
+                merged: None,
             };
             let before = out.outcomes.len();
             self.originate(flow, &mut out);
@@ -1898,14 +1984,383 @@ impl<'s> Engine<'s> {
                     dnat_log: Vec::new(),
                     group: None,
                     delivery: None,
+                    merged: None,
                 };
                 self.originate(flow, &mut out);
             }
         }
-        out.settle();
-        cache.0 = out.scratch;
-        cache.1 = out.budget;
-        out.outcomes
+        let held = std::mem::take(&mut out.held);
+        (out.finish(cache), held)
+    }
+
+    /// The classes (by number) in units to walk together with
+    /// [`Engine::walk_classes`]: hosts (not routers or proxies) and
+    /// stand-ins whose routes go through the same routers, in units small
+    /// enough to keep every core busy; every other class alone. In class
+    /// order, each unit's classes in order.
+    pub fn walk_units(&self, classes: &[Vec<Source>]) -> Vec<Vec<usize>> {
+        let threads = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
+        let cap = classes.len().div_ceil(4 * threads).max(2);
+        let mut units: Vec<Vec<usize>> = Vec::new();
+        if !self.joint {
+            return (0..classes.len()).map(|i| vec![i]).collect();
+        }
+        let mut open: std::collections::BTreeMap<Vec<usize>, usize> = Default::default();
+        for (i, class) in classes.iter().enumerate() {
+            let key = self.gateways(class);
+            if key.is_empty() {
+                units.push(vec![i]);
+                continue;
+            }
+            match open.get(&key) {
+                Some(&u) if units[u].len() < cap => units[u].push(i),
+                _ => {
+                    open.insert(key, units.len());
+                    units.push(vec![i]);
+                }
+            }
+        }
+        units
+    }
+
+    /// The routers a class's routes go through (none for a router, a proxy
+    /// or a class walked from one address per group).
+    fn gateways(&self, class: &[Source]) -> Vec<usize> {
+        let Some(&first) = class.first() else {
+            return Vec::new();
+        };
+        let dev = self.source_dev(first);
+        let host = &self.devices[dev].host;
+        if host.router || host.proxy.is_some() {
+            return Vec::new();
+        }
+        if let (Source::Network(_), 1) = (first, class.len()) {
+            if self.range_groups[dev].iter().any(|g| !g.is_empty()) {
+                return Vec::new();
+            }
+        }
+        let mut gws = Vec::new();
+        for r in &host.routes {
+            let RouteAction::Via { gateway, iface } = r.action else {
+                continue;
+            };
+            let Some(net) = host.interfaces.get(iface).map(|i| i.network) else {
+                continue;
+            };
+            let gw = addr_u128(gateway);
+            let table = self
+                .on_link
+                .get(&(net, Fam::of(gateway)))
+                .map(Vec::as_slice)
+                .unwrap_or(&[]);
+            let at = table.partition_point(|&(_, _, hi, _)| hi < gw);
+            if let Some(&(_, lo, _, (d, _))) = table.get(at) {
+                if lo <= gw && self.devices[d].host.router {
+                    gws.push(d);
+                }
+            }
+        }
+        gws.sort_unstable();
+        gws.dedup();
+        gws
+    }
+
+    /// The outcomes of several classes' walks (`from_sources_cached` of
+    /// each, without stopped parts), walked together where they can be:
+    /// each class's requests are walked from its origin to the first router
+    /// they reach; the requests that arrived at the same router the same
+    /// way (interface, view, hops left) go on from there as one flow whose
+    /// path is told apart by source address, and leave it (class by class)
+    /// when their replies come home. Classes behind one router then share
+    /// the walk of everything past it. Classes whose source addresses
+    /// overlap are walked apart.
+    pub fn walk_classes(
+        &self,
+        classes: &[&[Source]],
+        targets: Option<&[Cube]>,
+        cache: &mut WalkCache,
+    ) -> Vec<Vec<Outcome>> {
+        let hold = classes.len() > 1;
+        let mut results: Vec<Vec<Outcome>> = Vec::with_capacity(classes.len());
+        let mut pending: Vec<(usize, Flow)> = Vec::new();
+        for (i, class) in classes.iter().enumerate() {
+            let (outcomes, held) = self.walk_holding(class, false, targets, false, cache, hold);
+            results.push(outcomes);
+            pending.extend(held.into_iter().map(|f| (i, f)));
+        }
+        // Flows that cannot join at the first router they reach (each came
+        // in by its own interface, say) may at the next.
+        for level in 1..=MERGE_LEVELS {
+            // The flows grouped by how they arrived: the same router, by the
+            // same interface, past the same routers, alike.
+            type Key<'k> = (
+                usize,
+                Option<usize>,
+                u8,
+                View,
+                &'k [usize],
+                &'k [(usize, Field)],
+            );
+            let mut groups: Vec<Vec<usize>> = Vec::new();
+            {
+                // Within a group, one flow per class in each layer (their
+                // sources must not overlap): each class's first flow of a
+                // family, its second, … (classes alike arrive alike: their
+                // n-th flows hold the same packets but for the sources).
+                type Layer = (Fam, usize);
+                let mut at: std::collections::HashMap<(Key, Layer), usize> = Default::default();
+                let mut seen: std::collections::HashMap<(Key, usize, Fam), usize> =
+                    Default::default();
+                for (n, (i, f)) in pending.iter().enumerate() {
+                    let key: Key = (
+                        f.dev,
+                        f.in_iface,
+                        f.ttl,
+                        f.view,
+                        &f.visited[1..],
+                        &f.snat_log,
+                    );
+                    let fam = f.space.0.first().map_or(Fam::V4, |c| c.fam);
+                    let rank = seen.entry((key, *i, fam)).or_default();
+                    let layer: Layer = (fam, *rank);
+                    *rank += 1;
+                    let g = *at.entry((key, layer)).or_insert_with(|| {
+                        groups.push(Vec::new());
+                        groups.len() - 1
+                    });
+                    groups[g].push(n);
+                }
+            }
+            let mut slots: Vec<Option<(usize, Flow)>> = pending.into_iter().map(Some).collect();
+            let mut next = Vec::new();
+            for g in groups {
+                let group: Vec<(usize, Flow)> = g
+                    .iter()
+                    .map(|&n| slots[n].take().expect("each flow in one group"))
+                    .collect();
+                let same_dnat = group.iter().all(|(_, f)| f.dnat_log == group[0].1.dnat_log);
+                // (A class's flows of both families, alone, wait for
+                // other classes' at the next router.)
+                let classes_in = group.iter().filter(|(i, _)| *i != group[0].0).count();
+                let merged = if classes_in > 0 && same_dnat {
+                    self.merge_flows(&group)
+                } else {
+                    None
+                };
+                if merged.is_some() {
+                    JOINED_WALKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                let flows = match merged {
+                    Some(m) => vec![(group[0].0, m)],
+                    None => group,
+                };
+                for (i, f) in flows {
+                    self.walk_on(f, i, level, cache, &mut results, &mut next);
+                }
+            }
+            pending = next;
+        }
+        results
+    }
+
+    /// Walks a flow held at `level` routers on (holding it again at the
+    /// next, if there is one) and gives its outcomes to their classes:
+    /// class `i`'s, or, for a joined flow, each class its own packets'.
+    fn walk_on(
+        &self,
+        f: Flow,
+        i: usize,
+        level: usize,
+        cache: &mut WalkCache,
+        results: &mut [Vec<Outcome>],
+        next: &mut Vec<(usize, Flow)>,
+    ) {
+        let owners = f.merged.clone();
+        let mut out = Sink::new(false, false, cache);
+        out.holding = level < MERGE_LEVELS;
+        out.hold_level = level;
+        self.receive(f, &mut out);
+        let held = std::mem::take(&mut out.held);
+        next.extend(held.into_iter().map(|f| {
+            let rep = f.merged.as_ref().map_or(i, |m| m.parts[0].class_no);
+            (rep, f)
+        }));
+        let outcomes = out.finish(cache);
+        let Some(m) = owners else {
+            results[i].extend(outcomes);
+            return;
+        };
+        for o in outcomes {
+            let (end, path) = (o.end, o.path);
+            for (k, cubes) in Self::cut_by_field(&View::identity(), o.space, Dim::Src, &m.table) {
+                // Every packet of the flow is some class's.
+                let Some(k) = k else { continue };
+                results[m.parts[k].class_no].push(Outcome {
+                    space: Space(cubes),
+                    path: path.clone(),
+                    end,
+                });
+            }
+        }
+    }
+
+    /// One flow for the requests of several classes that arrived at one
+    /// router the same way (flows joined before give their classes' parts);
+    /// `None` when their source addresses overlap.
+    fn merge_flows(&self, group: &[(usize, Flow)]) -> Option<Flow> {
+        let mut table: Vec<(Fam, u128, u128, usize)> = Vec::new();
+        let mut parts: Vec<MergedPart> = Vec::new();
+        for (i, f) in group {
+            let srcs: Vec<(Fam, u128, u128)> = [Fam::V4, Fam::V6]
+                .into_iter()
+                .flat_map(|fam| {
+                    normalise(
+                        f.space
+                            .0
+                            .iter()
+                            .filter(|c| c.fam == fam)
+                            .map(|c| c.src)
+                            .collect(),
+                    )
+                    .into_iter()
+                    .map(move |(lo, hi)| (fam, lo, hi))
+                })
+                .collect();
+            let Some(m) = &f.merged else {
+                for &(fam, lo, hi) in &srcs {
+                    table.push((fam, lo, hi, parts.len()));
+                }
+                parts.push(MergedPart {
+                    class_no: *i,
+                    class: f.class.clone(),
+                    path: f.path.clone(),
+                    origin: f.visited[0],
+                    nets: self.class_nets(&f.class),
+                });
+                continue;
+            };
+            // A joined flow: its classes' parts, with the steps since they joined.
+            let after = f.path.to_vec();
+            let mut index: Vec<Option<usize>> = vec![None; m.parts.len()];
+            for &(fam, lo, hi) in &srcs {
+                let from = m
+                    .table
+                    .partition_point(|&(f2, _, h, _)| (f2, h) < (fam, lo));
+                for &(f2, a, b, k) in &m.table[from..] {
+                    if f2 != fam || a > hi {
+                        break;
+                    }
+                    let at = *index[k].get_or_insert_with(|| {
+                        let p = &m.parts[k];
+                        let mut path = p.path.clone();
+                        for s in &after {
+                            path.push(*s);
+                        }
+                        parts.push(MergedPart {
+                            class_no: p.class_no,
+                            class: p.class.clone(),
+                            path,
+                            origin: p.origin,
+                            nets: p.nets.clone(),
+                        });
+                        parts.len() - 1
+                    });
+                    table.push((fam, a.max(lo), b.min(hi), at));
+                }
+            }
+        }
+        table.sort_unstable();
+        if table
+            .windows(2)
+            .any(|w| w[0].0 == w[1].0 && w[1].1 <= w[0].2)
+        {
+            return None;
+        }
+        let first = &group[0].1;
+        let devs: Vec<usize> = parts
+            .iter()
+            .flat_map(|p| p.class.devs.iter().copied())
+            .collect();
+        // The class of the flow past the join: none of its members (they
+        // are never where the flow is until a reply leaves it for home),
+        // their addresses together (the filters' rules are looked up for
+        // those sources).
+        let class = Class {
+            own: self.union_own(&devs),
+            devs: Vec::new(),
+            self_pairs: false,
+            grouped: false,
+            on_link: Default::default(),
+        };
+        let mut visited = vec![usize::MAX];
+        visited.extend_from_slice(&first.visited[1..]);
+        Some(Flow {
+            // Boxes of the classes' adjacent addresses become one: what
+            // the walk past here shares.
+            space: Space(
+                group
+                    .iter()
+                    .flat_map(|(_, f)| f.space.0.iter().copied())
+                    .collect(),
+            )
+            .merged_along_sources(),
+            view: first.view,
+            dev: first.dev,
+            in_iface: first.in_iface,
+            ttl: first.ttl,
+            path: Steps::default(),
+            reply: false,
+            // No device is the origin of the joined flow; the routers
+            // passed are the same for every class.
+            visited: std::rc::Rc::new(visited),
+            class: std::rc::Rc::new(class),
+            snat_log: first.snat_log.clone(),
+            dnat_log: first.dnat_log.clone(),
+            group: None,
+            delivery: None,
+            merged: Some(std::rc::Rc::new(Merged { table, parts })),
+        })
+    }
+
+    /// The networks a class's members are on.
+    fn class_nets(&self, class: &Class) -> Vec<NetworkId> {
+        let mut nets: Vec<NetworkId> = class
+            .devs
+            .iter()
+            .flat_map(|&d| self.devices[d].host.interfaces.iter().map(|x| x.network))
+            .collect();
+        nets.sort_unstable();
+        nets.dedup();
+        nets
+    }
+
+    /// A joined flow's parts, one flow per class: its packets from that
+    /// class's sources, its path and the devices it passed after the
+    /// class's own.
+    fn unmerged(&self, mut f: Flow) -> Vec<Flow> {
+        let Some(m) = f.merged.take() else {
+            return vec![f];
+        };
+        let after = f.path.to_vec();
+        let space = std::mem::take(&mut f.space);
+        let mut res = Vec::new();
+        for (k, cubes) in Self::cut_by_field(&View::identity(), space, Dim::Src, &m.table) {
+            let Some(k) = k else { continue };
+            let part = &m.parts[k];
+            let mut p = self.child(&f, Space(cubes), None);
+            p.path = part.path.clone();
+            for s in &after {
+                p.path.push(*s);
+            }
+            let mut visited = vec![part.origin];
+            visited.extend_from_slice(&f.visited[1..]);
+            p.visited = std::rc::Rc::new(visited);
+            p.class = part.class.clone();
+            res.push(p);
+        }
+        res
     }
 
     /// Gives every outcome of a group's first range to the group's other
@@ -1957,6 +2412,13 @@ impl<'s> Engine<'s> {
 
     fn stopped(&self, flow: &Flow, space: Space, stop: Stop, out: &mut Sink) {
         if out.keep_stopped && !space.is_empty() {
+            if flow.merged.is_some() {
+                for p in self.unmerged(self.child(flow, space, None)) {
+                    let part = p.space.clone();
+                    self.stopped(&p, part, stop, out);
+                }
+                return;
+            }
             out.outcomes.push(Outcome {
                 space,
                 path: flow.path.to_vec(),
@@ -1988,6 +2450,7 @@ impl<'s> Engine<'s> {
             dnat_log: f.dnat_log.clone(),
             group: f.group,
             delivery: f.delivery.clone(),
+            merged: f.merged.clone(),
         }
     }
 
@@ -2943,6 +3406,18 @@ impl<'s> Engine<'s> {
         let Some(fam) = f.space.0.first().map(|c| c.fam) else {
             return;
         };
+        // A reply of several classes going onto a network where one of them
+        // has members: coming home, each class's part goes its own way.
+        if f.reply
+            && f.merged
+                .as_ref()
+                .is_some_and(|m| m.parts.iter().any(|p| p.nets.contains(&net)))
+        {
+            for p in self.unmerged(f) {
+                self.transmit(p, out_iface, next, out);
+            }
+            return;
+        }
         let class_here = !f.reply && f.class.contains(&dev);
         // Who answers on this segment: the hosts' addresses, and — for replies
         // only — the range of the sender standing for the network.
@@ -3033,6 +3508,19 @@ impl<'s> Engine<'s> {
                     child.group = group;
                     if !child.reply {
                         std::rc::Rc::make_mut(&mut child.visited).push(di);
+                    }
+                    // A request arriving at a router straight from its
+                    // class's origin waits there for other classes' (see
+                    // [`Engine::walk_classes`]).
+                    if out.holding
+                        && !child.reply
+                        && child.group.is_none()
+                        && child.visited.len() == out.hold_level + 2
+                        && !f.class.contains(&di)
+                        && self.devices[di].host.router
+                    {
+                        out.held.push(child);
+                        continue;
                     }
                     self.receive(child, out);
                 }
@@ -3343,6 +3831,12 @@ impl<'s> Engine<'s> {
     }
 
     fn reply_arrives(&self, f: Flow, out: &mut Sink) {
+        if f.merged.is_some() {
+            for p in self.unmerged(f) {
+                self.reply_arrives(p, out);
+            }
+            return;
+        }
         let origin = f.visited[0];
         // Where the request ended: the socket step recorded when the reply began.
         let path = f.path.to_vec();
@@ -3485,6 +3979,16 @@ pub static ALIKE_SENDS: [std::sync::atomic::AtomicU64; 2] = [
     std::sync::atomic::AtomicU64::new(0),
     std::sync::atomic::AtomicU64::new(0),
 ];
+
+/// How many times walks of classes together joined flows of several
+/// classes into one (see [`Engine::walk_classes`]): for tests that joins happen.
+#[doc(hidden)]
+pub static JOINED_WALKS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// How many routers a class's requests may pass before they join other
+/// classes' ([`Engine::walk_classes`]): at the first router they reach, or
+/// the next.
+const MERGE_LEVELS: usize = 2;
 
 /// Per network, the addresses its stand-in sender sends from: the
 /// network's addresses that no host of the scenario has.
