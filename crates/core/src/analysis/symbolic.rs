@@ -1726,13 +1726,16 @@ impl<'s> Engine<'s> {
         keep_stopped: bool,
         targets: Option<&[Cube]>,
     ) -> Vec<Outcome> {
-        let mut out = self.walk(
-            class,
-            keep_stopped,
-            targets,
-            false,
-            &mut WalkCache::default(),
-        );
+        let mut out = self
+            .walk(
+                class,
+                keep_stopped,
+                targets,
+                false,
+                &mut WalkCache::default(),
+                false,
+            )
+            .0;
         self.drop_self_pairs(class, &mut out);
         out
     }
@@ -1750,7 +1753,8 @@ impl<'s> Engine<'s> {
         targets: Option<&[Cube]>,
         cache: &mut WalkCache,
     ) -> Vec<Outcome> {
-        self.walk(class, keep_stopped, targets, false, cache)
+        self.walk(class, keep_stopped, targets, false, cache, false)
+            .0
     }
 
     /// Drops the members' packets to their own addresses from a class's
@@ -1830,27 +1834,25 @@ impl<'s> Engine<'s> {
                 });
             }
         }
-        let mut out = self.walk(class, true, Some(&targets), true, &mut WalkCache::default());
+        let mut out = self
+            .walk(
+                class,
+                true,
+                Some(&targets),
+                true,
+                &mut WalkCache::default(),
+                false,
+            )
+            .0;
         self.drop_self_pairs(class, &mut out);
         out
     }
 
+    /// A class's walk: its outcomes and, with `hold`, its requests held
+    /// where they arrive at a router straight from the origin instead of
+    /// walked on, where the class may be walked that way (see
+    /// [`Engine::walk_classes`]).
     fn walk(
-        &self,
-        class: &[Source],
-        keep_stopped: bool,
-        targets: Option<&[Cube]>,
-        egress: bool,
-        cache: &mut WalkCache,
-    ) -> Vec<Outcome> {
-        self.walk_holding(class, keep_stopped, targets, egress, cache, false)
-            .0
-    }
-
-    /// A class's walk; with `hold`, its requests that arrive at a router
-    /// straight from the origin are held (returned) instead of walked on,
-    /// where the class may be walked that way (see [`Engine::walk_classes`]).
-    fn walk_holding(
         &self,
         class: &[Source],
         keep_stopped: bool,
@@ -2086,7 +2088,7 @@ impl<'s> Engine<'s> {
         let mut results: Vec<Vec<Outcome>> = Vec::with_capacity(classes.len());
         let mut pending: Vec<(usize, Flow)> = Vec::new();
         for (i, class) in classes.iter().enumerate() {
-            let (outcomes, held) = self.walk_holding(class, false, targets, false, cache, hold);
+            let (outcomes, held) = self.walk(class, false, targets, false, cache, hold);
             results.push(outcomes);
             pending.extend(held.into_iter().map(|f| (i, f)));
         }
