@@ -2004,11 +2004,11 @@ impl<'s> Engine<'s> {
         let threads = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1);
-        let cap = classes.len().div_ceil(4 * threads).max(2);
-        let mut units: Vec<Vec<usize>> = Vec::new();
         if !self.joint {
             return (0..classes.len()).map(|i| vec![i]).collect();
         }
+        let cap = classes.len().div_ceil(4 * threads).max(2);
+        let mut units: Vec<Vec<usize>> = Vec::new();
         let mut open: std::collections::BTreeMap<Vec<usize>, usize> = Default::default();
         for (i, class) in classes.iter().enumerate() {
             let key = self.gateways(class);
@@ -2028,7 +2028,7 @@ impl<'s> Engine<'s> {
     }
 
     /// The routers a class's routes go through (none for a router, a proxy
-    /// or a class walked from one address per group).
+    /// or a lone stand-in walked from one range per group of alike ranges).
     fn gateways(&self, class: &[Source]) -> Vec<usize> {
         let Some(&first) = class.first() else {
             return Vec::new();
@@ -2073,11 +2073,13 @@ impl<'s> Engine<'s> {
     /// each, without stopped parts), walked together where they can be:
     /// each class's requests are walked from its origin to the first router
     /// they reach; the requests that arrived at the same router the same
-    /// way (interface, view, hops left) go on from there as one flow whose
-    /// path is told apart by source address, and leave it (class by class)
-    /// when their replies come home. Classes behind one router then share
-    /// the walk of everything past it. Classes whose source addresses
-    /// overlap are walked apart.
+    /// way (interface, routers passed, view, hops left, NAT) go on from
+    /// there as one flow whose path is told apart by source address, and
+    /// leave it (class by class) when their replies come home; those that
+    /// cannot join there are held again at the next router
+    /// (`MERGE_LEVELS`). Classes behind one router then share the walk of
+    /// everything past it. Classes whose source addresses overlap are
+    /// walked apart.
     pub fn walk_classes(
         &self,
         classes: &[&[Source]],
