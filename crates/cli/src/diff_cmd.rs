@@ -46,8 +46,12 @@ pub fn run(a: &DiffArgs, out: &mut dyn std::io::Write) -> Result<std::io::Result
         ),
     };
     let d = diff::diff(&old, &new);
-    Ok(match a.format {
+    let written = match a.format {
         DiffFormat::Text => out.write_all(diff::render_text(&d).as_bytes()),
         DiffFormat::Json => diff::write_json(&d, out),
-    })
+    };
+    // The process ends with this command (its only caller is `main`): a
+    // diff of 130,000 changes took 0.6 s on one core to free, for nothing.
+    std::mem::forget(d);
+    Ok(written)
 }
