@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pathproof_lab::probe::{self, Class};
-use pathproof_lab::services::{LOOP_STATUS, MAX_UPSTREAM};
+use pathproof_lab::services::{LOOP_STATUS, MAX_UPSTREAM, UPSTREAM_TIMEOUT};
 use pathproof_lab::{lab, netns};
 
 const SCENARIO: &str = include_str!("scenarios/proxy-loop.yaml");
@@ -305,10 +305,14 @@ fn a_proxy_answers_503_beyond_its_cap_of_upstream_connections() {
         "{} requests in {millis} ms: {busy} answered 503 at once, {timed_out} timed out upstream; at most {peak} upstream connections half open (cap {MAX_UPSTREAM})",
         MAX_UPSTREAM + extra
     );
+    // Within the early window only the 503s, unless sending took so long
+    // that the first requests' upstream timeouts were due in it (a loaded
+    // machine once took 1.1 s for the 272 connections): then those too.
+    let timeouts_due = Duration::from_millis(millis as u64 + 400) >= UPSTREAM_TIMEOUT;
     assert!(
-        early
-            .iter()
-            .all(|a| a.is_empty() || a.contains("X-Pathproof-Echo: host=slow ")),
+        early.iter().all(|a| a.is_empty()
+            || a.contains("X-Pathproof-Echo: host=slow ")
+            || (timeouts_due && a.starts_with("pathproof-proxy upstream=timed_out"))),
         "{early:?}"
     );
     assert_eq!(busy + timed_out, MAX_UPSTREAM + extra, "{answers:?}");
