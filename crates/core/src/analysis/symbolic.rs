@@ -478,6 +478,15 @@ impl Steps {
         })
     }
 
+    /// These steps, then `after` (oldest first).
+    fn followed_by(&self, after: &[PathStep]) -> Steps {
+        let mut path = self.clone();
+        for s in after {
+            path.push(*s);
+        }
+        path
+    }
+
     /// Oldest step first.
     fn to_vec(&self) -> Vec<PathStep> {
         let mut v: Vec<PathStep> = self.iter().copied().collect();
@@ -2258,14 +2267,10 @@ impl<'s> Engine<'s> {
                     }
                     let at = *index[k].get_or_insert_with(|| {
                         let p = &m.parts[k];
-                        let mut path = p.path.clone();
-                        for s in &after {
-                            path.push(*s);
-                        }
                         parts.push(MergedPart {
                             class_no: p.class_no,
                             class: p.class.clone(),
-                            path,
+                            path: p.path.followed_by(&after),
                             origin: p.origin,
                             nets: p.nets.clone(),
                         });
@@ -2354,10 +2359,7 @@ impl<'s> Engine<'s> {
             let Some(k) = k else { continue };
             let part = &m.parts[k];
             let mut p = self.child(&f, Space(cubes), None);
-            p.path = part.path.clone();
-            for s in &after {
-                p.path.push(*s);
-            }
+            p.path = part.path.followed_by(&after);
             let mut visited = vec![part.origin];
             visited.extend_from_slice(&f.visited[1..]);
             p.visited = std::rc::Rc::new(visited);
@@ -3513,8 +3515,8 @@ impl<'s> Engine<'s> {
                     if !child.reply {
                         std::rc::Rc::make_mut(&mut child.visited).push(di);
                     }
-                    // A request arriving at a router straight from its
-                    // class's origin waits there for other classes' (see
+                    // A request arriving at a router past `hold_level`
+                    // routers waits there for other classes' (see
                     // [`Engine::walk_classes`]).
                     if out.holding
                         && !child.reply
