@@ -506,3 +506,101 @@ fn classes_walked_together_answer_as_classes_walked_alone() {
     let joined = JOINED_WALKS.load(Ordering::Relaxed) - joined_before;
     assert!(joined > 20, "{joined} joined walks");
 }
+
+/// `via-gateway: true` is the routes it stands for: on cluster-shaped
+/// scenarios, a pod network marked `via-gateway` and the same network whose
+/// pods each route both halves of every prefix through the router (the form
+/// `import k8s` wrote before) answer alike from every pod: the same targets,
+/// the same paths but for their route steps, the same packets. (The network's
+/// own stand-in differs on purpose: it takes no declared routes.)
+#[test]
+fn a_via_gateway_network_answers_as_the_routes_it_stands_for() {
+    use pathproof_core::analysis::symbolic::StepKind;
+    use std::collections::BTreeMap;
+    let ci = std::env::var("CI").as_deref() == Ok("true");
+    let mut compared = 0usize;
+    for seed in 0..if ci { 60 } else { 30 } {
+        let plain = synth::scattered(seed)
+            .replace(
+                ", routes: [\"10.20.0.0/25 via node\", \"10.20.0.128/25 via node\"]",
+                "",
+            )
+            .replace(", via-gateway: true", "");
+        let through = plain.replacen("gateway: node }", "gateway: node, via-gateway: true }", 1);
+        assert!(through.contains("pods: { cidr: [10.20.0.0/24"));
+        assert!(
+            through.lines().nth(2).unwrap().contains("via-gateway"),
+            "{through}"
+        );
+        let mut routes = vec!["\"10.20.0.0/25 via node\"", "\"10.20.0.128/25 via node\""];
+        if plain.contains("fd00:20::/64") {
+            routes.extend([
+                "\"fd00:20::/65 via node\"",
+                "\"fd00:20:0:0:8000::/65 via node\"",
+            ]);
+        }
+        let routed: String = plain
+            .lines()
+            .map(|l| {
+                if l.starts_with("  h") {
+                    l.replacen(
+                        "\", listen: [",
+                        &format!("\", routes: [{}], listen: [", routes.join(", ")),
+                        1,
+                    )
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        // (member, target) → paths without their route steps → packets.
+        let answer = |text: &str| {
+            let scn = load::load("s.yaml", text, None).unwrap_or_else(|e| panic!("{e:?}\n{text}"));
+            let engine = Engine::new(&scn);
+            let reach = reach_with(&engine, &ReachQuery::default());
+            let mut out: BTreeMap<String, BTreeMap<String, Space>> = BTreeMap::new();
+            for j in reach.per_target(&scn) {
+                for m in j.members.iter().filter(|m| matches!(m, Source::Host(_))) {
+                    let key = format!("{m:?} -> {:?}", j.targets[0]);
+                    let paths = out.entry(key).or_default();
+                    for (path, space) in &j.paths {
+                        let steps: Vec<String> = path
+                            .iter()
+                            .filter(|s| !matches!(s.kind(), StepKind::Route(_)))
+                            .map(|s| format!("{s:?}"))
+                            .collect();
+                        paths
+                            .entry(steps.join(" "))
+                            .or_insert_with(|| Space(Vec::new()))
+                            .0
+                            .extend(space.0.iter().copied());
+                    }
+                }
+            }
+            out
+        };
+        let (a, b) = (answer(&through), answer(&routed));
+        assert_eq!(
+            a.keys().collect::<Vec<_>>(),
+            b.keys().collect::<Vec<_>>(),
+            "scattered({seed}): the journeys differ"
+        );
+        for (k, pa) in &a {
+            let pb = &b[k];
+            assert_eq!(
+                pa.keys().collect::<Vec<_>>(),
+                pb.keys().collect::<Vec<_>>(),
+                "scattered({seed}) {k}: the paths differ"
+            );
+            for (p, sa) in pa {
+                assert!(
+                    same_set(sa, &pb[p]),
+                    "scattered({seed}) {k} {p}: the packets differ"
+                );
+            }
+        }
+        compared += a.len();
+    }
+    assert!(compared > 1000, "only {compared} journeys compared");
+}

@@ -351,3 +351,44 @@ fn a_bad_prefix_is_one_problem_not_two() {
     assert!(e.problems[0].message.contains("is not a prefix"), "{e}");
     assert!(!e.to_string().contains("is )"), "{e}");
 }
+
+#[test]
+fn a_via_gateway_network_needs_a_gateway_with_every_family_and_is_not_a_catch_all() {
+    let e = problems(
+        r#"networks:
+  pods: { cidr: [10.0.0.0/24, "fd00::/64"], gateway: node, via-gateway: true }
+  lan: { cidr: 10.1.0.0/24, via-gateway: true }
+  internet: { cidr: 0.0.0.0/0, gateway: node, via-gateway: yes }
+  dmz: { cidr: 10.2.0.0/24, gateway: node, via-gateway: maybe }
+hosts:
+  node: { router: true, at: [pods 10.0.0.1, internet 192.0.2.1, dmz 10.2.0.1] }
+  a: { at: pods 10.0.0.5 fd00::5 }
+  b: { at: lan 10.1.0.5 }
+"#,
+    );
+    let got: Vec<(u32, u32, &str)> = e
+        .problems
+        .iter()
+        .map(|p| (p.line, p.column, p.message.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (
+                2,
+                60,
+                "network `pods` is `via-gateway`, but its gateway `node` has no IPv6 address on it for `a` (fd00::5) to send through"
+            ),
+            (3, 29, "network `lan` is `via-gateway` but has no `gateway:`"),
+            (4, 47, "catch-all network `internet` cannot be `via-gateway`"),
+            (5, 57, "via-gateway must be true or false"),
+        ],
+        "{:#?}",
+        e.problems
+    );
+    assert_eq!(
+        e.problems[0].help.as_deref(),
+        Some("give `node` an IPv6 address on `pods`")
+    );
+    assert_eq!(e.problems[1].help.as_deref(), Some("add `gateway: ROUTER`"));
+}

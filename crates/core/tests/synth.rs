@@ -143,6 +143,7 @@ fn small_seeds_load_with_and_without_variants() {
 fn small_seeds_cover_the_features() {
     let (mut v6, mut v4, mut stateless, mut stateful, mut dnat, mut snat, mut bound, mut routes) =
         (0, 0, 0, 0, 0, 0, 0, 0);
+    let mut through = 0;
     for seed in 0..200u64 {
         let text = synth::small(seed);
         let scn = must_load("s.yaml", &text, None);
@@ -163,6 +164,7 @@ fn small_seeds_cover_the_features() {
         snat += text.matches("\"snat ").count() + text.matches("\"masquerade ").count();
         bound += text.matches(" on ").count();
         routes += text.matches(" via ").count();
+        through += scn.networks.iter().filter(|n| n.via_gateway).count();
     }
     for (what, n) in [
         ("IPv6 addresses", v6),
@@ -173,6 +175,7 @@ fn small_seeds_cover_the_features() {
         ("SNAT or masquerade rules", snat),
         ("bound sockets", bound),
         ("routes via a gateway", routes),
+        ("via-gateway networks", through),
     ] {
         assert!(n >= 10, "only {n} {what} in 200 small scenarios");
     }
@@ -358,5 +361,70 @@ fn random_traces_in_small_scenarios_complete() {
     assert!(
         reached > 50 && stopped > 50,
         "reached {reached}, stopped {stopped}"
+    );
+}
+
+/// A host on a `via-gateway` network routes the network's prefixes through
+/// the gateway and reaches the gateway's address alone directly; the gateway
+/// and hosts of other networks keep their connected routes.
+#[test]
+fn a_via_gateway_network_routes_its_hosts_through_the_gateway() {
+    use pathproof_core::model::{RouteAction, RouteOrigin};
+    let scn = must_load(
+        "v.yaml",
+        r#"networks:
+  pods: { cidr: [10.0.0.0/24, "fd00::/64"], gateway: node, via-gateway: true }
+  lan: { cidr: 10.1.0.0/24, gateway: node }
+hosts:
+  node: { router: true, at: [pods 10.0.0.1 fd00::1, lan 10.1.0.1] }
+  a: { at: pods 10.0.0.5 fd00::5 }
+  b: { at: lan 10.1.0.5 }
+"#,
+        None,
+    );
+    let routes = |name: &str| -> Vec<String> {
+        let h = scn.hosts.iter().find(|h| h.name == name).expect("host");
+        h.routes
+            .iter()
+            .map(|r| {
+                let how = match r.action {
+                    RouteAction::Direct { .. } => "direct".to_string(),
+                    RouteAction::Via { gateway, .. } => format!("via {gateway}"),
+                    RouteAction::Blackhole => "blackhole".to_string(),
+                };
+                let origin = match r.origin {
+                    RouteOrigin::Connected => "connected",
+                    RouteOrigin::NetworkGateway(_) => "gateway",
+                    RouteOrigin::Declared(_) => "declared",
+                };
+                format!("{} {how} {origin}", r.dest)
+            })
+            .collect()
+    };
+    assert_eq!(
+        routes("a"),
+        [
+            "fd00::1/128 direct gateway",
+            "fd00::/64 via fd00::1 gateway",
+            "10.0.0.1/32 direct gateway",
+            "10.0.0.0/24 via 10.0.0.1 gateway",
+            "0.0.0.0/0 via 10.0.0.1 gateway",
+            "::/0 via fd00::1 gateway",
+        ]
+    );
+    assert_eq!(
+        routes("node"),
+        [
+            "fd00::/64 direct connected",
+            "10.0.0.0/24 direct connected",
+            "10.1.0.0/24 direct connected",
+        ]
+    );
+    assert_eq!(
+        routes("b"),
+        [
+            "10.1.0.0/24 direct connected",
+            "0.0.0.0/0 via 10.1.0.1 gateway"
+        ]
     );
 }

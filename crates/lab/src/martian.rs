@@ -623,7 +623,7 @@ pub fn probe(scn: &Scenario, plan: &Plan, jobs: &[Job]) -> Result<CraftedReport,
     let mut packets: Vec<ToSend> = Vec::new();
     for (net, dst, dport, own) in &dests {
         let net_name = &scn.networks[*net].name;
-        let standin = crate::plan::standin_host(scn, NetworkId(*net as u32), &addrs[net]);
+        let standin = pathproof_core::journey::stand_in(scn, NetworkId(*net as u32), &addrs[net]);
         // The next hop, as the stand-in's route has it; the host that owns
         // it on the network.
         let nh = match route::lookup(&standin, *dst).map(|r| &r.action) {

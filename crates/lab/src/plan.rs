@@ -7,9 +7,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
-use pathproof_core::model::{
-    Host, Interface, NetworkId, Route, RouteAction, RouteOrigin, RpFilter, Scenario, TlsClient,
-};
+use pathproof_core::model::{Host, NetworkId, RouteAction, RouteOrigin, RpFilter, Scenario};
 
 use crate::names::{self, Names};
 use crate::nft;
@@ -179,13 +177,16 @@ fn sys(k: &str, v: &str) -> (String, String) {
 }
 
 /// The address as `ip addr add` takes it: with the network's prefix length,
-/// or a host prefix (and no prefix route) on a catch-all network.
-fn addr_arg(scn: &Scenario, net: usize, a: IpAddr) -> String {
+/// or a host prefix (and no prefix route) on a catch-all network and on a
+/// `via-gateway` network whose gateway the host is not (`through`): its
+/// routes onto the segment are then the model's, installed by [`routes`].
+fn addr_arg(scn: &Scenario, net: usize, a: IpAddr, through: bool) -> String {
     let n = &scn.networks[net];
     let p = n
         .prefixes
         .iter()
         .filter(|p| p.contains(&a))
+        .filter(|_| !through)
         .max_by_key(|p| p.prefix_len());
     let fam6 = a.is_ipv6();
     let extra = if fam6 { " nodad" } else { "" };
@@ -330,8 +331,17 @@ fn host_plan(
             "link set dev {port} master {} up",
             names::bridge(ni)
         ));
+        // A via-gateway network's host reaches the segment only through
+        // the route to its gateway (`attached_routes`).
+        let through = h.routes.iter().any(|r| {
+            matches!(r.origin, RouteOrigin::NetworkGateway(n) if n == iface.network)
+                && matches!(r.action, RouteAction::Direct { iface } if iface == ii)
+        });
         for a in &iface.addrs {
-            ip.push(format!("addr add {} dev {ifname}", addr_arg(scn, ni, *a)));
+            ip.push(format!(
+                "addr add {} dev {ifname}",
+                addr_arg(scn, ni, *a, through)
+            ));
         }
         // `dev` always: a bare name like `n` is taken for a keyword (`name`).
         ip.push(format!("link set dev {ifname} up"));
@@ -405,94 +415,6 @@ fn host_plan(
     }
 }
 
-/// The host a sender standing for network `net` behaves as, with these
-/// addresses (the model's stand-in, `pathproof_core::journey`'s
-/// `stand_in_host`, which the core keeps to itself): attached to that network
-/// only, with its connected routes (a catch-all's leaving out the other
-/// networks' prefixes) and a default route through the network's gateway,
-/// per family; no filter, no socket, the network's DNS view, default TLS.
-pub fn standin_host(scn: &Scenario, net: NetworkId, addrs: &[IpAddr]) -> Host {
-    let n = scn.network(net);
-    let except: std::sync::Arc<Vec<IpNet>> = if n.catch_all {
-        std::sync::Arc::new(
-            scn.networks
-                .iter()
-                .filter(|o| !o.catch_all)
-                .flat_map(|o| o.prefixes.iter().copied())
-                .collect(),
-        )
-    } else {
-        Default::default()
-    };
-    let mut routes: Vec<Route> = Vec::new();
-    for v6 in [false, true] {
-        if !addrs.iter().any(|a| a.is_ipv6() == v6) {
-            continue;
-        }
-        for p in n.prefixes.iter().filter(|p| p.addr().is_ipv6() == v6) {
-            routes.push(Route {
-                dest: *p,
-                except: except.clone(),
-                action: RouteAction::Direct { iface: 0 },
-                origin: RouteOrigin::Connected,
-                text: format!("{p} dev {}", n.name),
-            });
-        }
-        let gw = n.gateway.and_then(|g| {
-            scn.host(g)
-                .interfaces
-                .iter()
-                .find(|i| i.network == net)
-                .and_then(|i| i.addrs.iter().copied().find(|a| a.is_ipv6() == v6))
-        });
-        let default: IpNet = if v6 {
-            "::/0".parse().expect("valid")
-        } else {
-            "0.0.0.0/0".parse().expect("valid")
-        };
-        if let Some(gw) = gw {
-            if !routes
-                .iter()
-                .any(|r| r.dest == default && r.except.is_empty())
-            {
-                routes.push(Route {
-                    dest: default,
-                    except: Default::default(),
-                    action: RouteAction::Via {
-                        gateway: gw,
-                        iface: 0,
-                    },
-                    origin: RouteOrigin::NetworkGateway(net),
-                    text: format!("default via {gw}"),
-                });
-            }
-        }
-    }
-    routes.sort_by_key(|r| std::cmp::Reverse(r.dest.prefix_len()));
-    Host {
-        name: n.name.clone(),
-        about: format!("a sender standing for network {}", n.name),
-        router: false,
-        interfaces: vec![Interface {
-            network: net,
-            addrs: addrs.to_vec(),
-        }],
-        routes,
-        rp_filter: RpFilter::Off,
-        forward: None,
-        input: None,
-        output: None,
-        nat: Vec::new(),
-        sockets: Vec::new(),
-        dns: n.dns,
-        tls: TlsClient::default(),
-        proxy: None,
-        sensitive: false,
-        ruleset: None,
-        origin: n.origin.clone(),
-    }
-}
-
 /// A stand-in's namespace (`pp-LAB.net_N`) and the bridge-side lines that
 /// attach it to its network's bridge (veth far end `sN`).
 #[derive(Debug, Clone)]
@@ -517,7 +439,7 @@ impl StandInPlan {
 
 pub fn standin_plan(scn: &Scenario, lab: &str, net: NetworkId, addrs: &[IpAddr]) -> StandInPlan {
     let names = Names::new(scn, lab);
-    let host = standin_host(scn, net, addrs);
+    let host = pathproof_core::journey::stand_in(scn, net, addrs);
     let mut bridge_ip = Vec::new();
     let ifnames: Vec<String> = host
         .interfaces

@@ -209,6 +209,48 @@ impl Cube {
     }
 }
 
+/// Conditions to split many spaces by ([`Space::split_with`]), indexed once:
+/// by family and source start, with the largest (family, source end) so far.
+/// Scanning down from the last condition that starts at or below a box's
+/// end, none below the first whose running end is before the box's start
+/// can meet it.
+pub struct Splitter<'a> {
+    by: &'a [Cube],
+    order: Vec<u32>,
+    reach: Vec<(Fam, u128)>,
+}
+
+impl<'a> Splitter<'a> {
+    pub fn new(by: &'a [Cube]) -> Splitter<'a> {
+        if by.len() < INDEXED_SPLIT {
+            return Splitter {
+                by,
+                order: Vec::new(),
+                reach: Vec::new(),
+            };
+        }
+        let mut order: Vec<u32> = (0..by.len() as u32).collect();
+        order.sort_unstable_by_key(|&i| (by[i as usize].fam, by[i as usize].src.0, i));
+        let mut reach = Vec::with_capacity(order.len());
+        let mut top = (Fam::V4, 0u128);
+        for (k, &i) in order.iter().enumerate() {
+            let b = &by[i as usize];
+            top = if k == 0 {
+                (b.fam, b.src.1)
+            } else {
+                top.max((b.fam, b.src.1))
+            };
+            reach.push(top);
+        }
+        Splitter { by, order, reach }
+    }
+
+    /// The conditions.
+    pub fn conditions(&self) -> &'a [Cube] {
+        self.by
+    }
+}
+
 /// A set of packets: disjoint cubes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Space(pub Vec<Cube>);
@@ -269,22 +311,15 @@ impl Space {
     /// written condition by condition: each box's parts inside, ordered
     /// (stably) by the condition that took them.
     fn split_indexed(&self, by: &[Cube]) -> (Space, Space) {
-        // The conditions by family and source start, with the largest
-        // (family, source end) so far: scanning down from the last condition
-        // that starts at or below a box's end, none below the first whose
-        // running end is before the box's start can meet it.
-        let mut order: Vec<u32> = (0..by.len() as u32).collect();
-        order.sort_unstable_by_key(|&i| (by[i as usize].fam, by[i as usize].src.0, i));
-        let mut reach = Vec::with_capacity(order.len());
-        let mut top = (Fam::V4, 0u128);
-        for (k, &i) in order.iter().enumerate() {
-            let b = &by[i as usize];
-            top = if k == 0 {
-                (b.fam, b.src.1)
-            } else {
-                top.max((b.fam, b.src.1))
-            };
-            reach.push(top);
+        self.split_with(&Splitter::new(by))
+    }
+
+    /// [`Space::split`] by the conditions of a [`Splitter`] (indexed once
+    /// for many spaces): the same boxes in the same order.
+    pub fn split_with(&self, splitter: &Splitter) -> (Space, Space) {
+        let Splitter { by, order, reach } = splitter;
+        if by.len() < INDEXED_SPLIT || self.0.len() < 4 {
+            return self.split_plain(by);
         }
         let mut inside: Vec<(u32, Cube)> = Vec::new();
         let mut outside = Vec::with_capacity(self.0.len());

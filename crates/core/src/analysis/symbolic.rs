@@ -2856,8 +2856,9 @@ impl<'s> Engine<'s> {
         if given {
             if !diagonal.is_empty() {
                 let given = out.outcomes.split_off(before);
+                let diagonal = super::space::Splitter::new(diagonal);
                 for mut o in given {
-                    o.space = o.space.split(diagonal).1;
+                    o.space = o.space.split_with(&diagonal).1;
                     if !o.space.is_empty() {
                         out.outcomes.push(o);
                     }

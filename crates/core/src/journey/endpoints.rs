@@ -118,19 +118,15 @@ pub(crate) fn stand_in_host(
     name: &str,
 ) -> Host {
     let net = scn.network(network);
-    let mut routes = Vec::new();
+    let mut routes = attached_routes(
+        net,
+        network,
+        0,
+        addrs,
+        &catch_except(scn, net),
+        &via_gateway(net, network, None, &scn.hosts),
+    );
     for addr in addrs {
-        for p in &net.prefixes {
-            if p.addr().is_ipv4() == addr.is_ipv4() {
-                routes.push(Route {
-                    dest: *p,
-                    except: catch_except(scn, net),
-                    action: RouteAction::Direct { iface: 0 },
-                    origin: RouteOrigin::Connected,
-                    text: format!("{p} dev {}", net.name),
-                });
-            }
-        }
         let gw = net.gateway.and_then(|g| {
             scn.host(g)
                 .interfaces

@@ -44,8 +44,8 @@ pub const SEES_EPERM: &str =
 
 /// The host a sender standing for network `net` behaves as, with one address
 /// per family it may send from: attached to that network only, with its
-/// connected routes and its gateway.
-pub(crate) fn stand_in(scn: &Scenario, net: NetworkId, addrs: &[IpAddr]) -> Host {
+/// connected routes and its gateway. The lab builds the same host for real.
+pub fn stand_in(scn: &Scenario, net: NetworkId, addrs: &[IpAddr]) -> Host {
     endpoints::stand_in_host(scn, net, addrs, &scn.network(net).name)
 }
 

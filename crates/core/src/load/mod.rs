@@ -69,7 +69,7 @@ pub fn load_with(
 const TOP_KEYS: &[&str] = &[
     "name", "about", "networks", "hosts", "dns", "filters", "expect", "variants", "traffic",
 ];
-const NETWORK_KEYS: &[&str] = &["cidr", "trust", "gateway", "dns", "about"];
+const NETWORK_KEYS: &[&str] = &["cidr", "trust", "gateway", "via-gateway", "dns", "about"];
 const HOST_KEYS: &[&str] = &[
     "about",
     "at",
@@ -293,17 +293,19 @@ impl<'t> Loader<'t> {
             );
             return None;
         }
-        let top = self.map(&root, "the scenario").to_vec();
-        self.check_keys(&top, TOP_KEYS, "a scenario");
-        let get = |key: &str| {
+        // The tree is read in place: a scenario of thousands of hosts is
+        // megabytes of nodes, so it is cloned only where a variant rewrites it.
+        fn get<'n>(top: &'n [(Node, Node)], key: &str) -> Option<&'n Node> {
             top.iter()
                 .find(|(k, _)| k.scalar_text().as_deref() == Some(key))
-                .map(|(_, v)| v.clone())
-        };
-
-        let variants = self.variant_infos(get("variants").as_ref());
+                .map(|(_, v)| v)
+        }
+        let top = self.map(&root, "the scenario");
+        self.check_keys(top, TOP_KEYS, "a scenario");
+        let variants = self.variant_infos(get(top, "variants"));
+        let vnode = variant.and_then(|_| get(top, "variants").cloned());
         if let Some(name) = variant {
-            let Some(vnode) = get("variants") else {
+            let Some(vnode) = vnode else {
                 self.problem(
                     Span::new(0, 0),
                     format!("unknown variant `{name}`: this scenario has no variants"),
@@ -329,34 +331,30 @@ impl<'t> Loader<'t> {
             }
             self.stacked = false;
         }
-        let top = self.map(&root, "the scenario").to_vec();
-        let get = |key: &str| {
-            top.iter()
-                .find(|(k, _)| k.scalar_text().as_deref() == Some(key))
-                .map(|(_, v)| v.clone())
-        };
+        let top = self.map(&root, "the scenario");
+        let get = |key: &str| get(top, key);
         let null = Node {
             kind: NodeKind::Null,
             span: Span::new(0, 0),
         };
 
         let name = get("name")
-            .and_then(|n| self.scalar(&n, "name"))
+            .and_then(|n| self.scalar(n, "name"))
             .unwrap_or_else(|| file.to_string());
         let about = get("about")
-            .and_then(|n| self.scalar(&n, "about"))
+            .and_then(|n| self.scalar(n, "about"))
             .unwrap_or_default();
 
-        let networks_node = get("networks").unwrap_or(null.clone());
-        let hosts_node = get("hosts").unwrap_or(null.clone());
-        let filters_node = get("filters").unwrap_or(null.clone());
-        let dns_node = get("dns").unwrap_or(null.clone());
-        let expect_node = get("expect").unwrap_or(null.clone());
+        let networks_node = get("networks").unwrap_or(&null);
+        let hosts_node = get("hosts").unwrap_or(&null);
+        let filters_node = get("filters").unwrap_or(&null);
+        let dns_node = get("dns").unwrap_or(&null);
+        let expect_node = get("expect").unwrap_or(&null);
 
-        let networks_e = self.map(&networks_node, "networks").to_vec();
-        let hosts_e = self.map(&hosts_node, "hosts").to_vec();
-        let filters_e = self.map(&filters_node, "filters").to_vec();
-        let dns_e = self.map(&dns_node, "dns").to_vec();
+        let networks_e = self.map(networks_node, "networks");
+        let hosts_e = self.map(hosts_node, "hosts");
+        let filters_e = self.map(filters_node, "filters");
+        let dns_e = self.map(dns_node, "dns");
 
         let mut names = Names::default();
         let mut declared: HashMap<String, (&str, Span)> = HashMap::new();
@@ -421,7 +419,7 @@ impl<'t> Loader<'t> {
                 }
             }
         }
-        self.check_duplicate_addresses(&hosts, &addresses, &hosts_e);
+        self.check_duplicate_addresses(&hosts, &addresses, hosts_e);
 
         let ctx = Resolve {
             names: &names,
@@ -465,6 +463,7 @@ impl<'t> Loader<'t> {
             networks[i].gateway =
                 self.network_gateway(v, &names, &hosts, NetworkId(i as u32), &networks[i].name);
             networks[i].dns = self.network_view(v, &names);
+            self.check_via_gateway(v, &networks[i], NetworkId(i as u32), &hosts);
         }
         for h in hosts.iter_mut() {
             if h.dns.is_none() {
@@ -485,9 +484,8 @@ impl<'t> Loader<'t> {
             hosts[hi].routes = routes;
         }
         let dns: Vec<DnsView> = dns_e.iter().map(|(k, v)| self.view(k, v)).collect();
-        let expectations = self.expectations(&expect_node, &names, &dns);
-        let traffic =
-            get("traffic").and_then(|n| self.traffic(&n, &names, &networks, &hosts, &dns));
+        let expectations = self.expectations(expect_node, &names, &dns);
+        let traffic = get("traffic").and_then(|n| self.traffic(n, &names, &networks, &hosts, &dns));
 
         Some(Scenario {
             name,
@@ -507,9 +505,9 @@ impl<'t> Loader<'t> {
 
     fn variant_infos(&mut self, node: Option<&Node>) -> Vec<VariantInfo> {
         let Some(node) = node else { return Vec::new() };
-        let entries = self.map(node, "variants").to_vec();
+        let entries = self.map(node, "variants");
         let mut out = Vec::new();
-        for (k, v) in &entries {
+        for (k, v) in entries {
             let name = k.scalar_text().unwrap_or_default();
             let why = v
                 .as_map()
@@ -543,6 +541,7 @@ impl<'t> Loader<'t> {
             trust: Trust::Trusted,
             catch_all: false,
             gateway: None,
+            via_gateway: false,
             dns: None,
             about: String::new(),
             origin: self.origin(key.span),
@@ -609,6 +608,9 @@ impl<'t> Loader<'t> {
                     None => {}
                 },
                 Some("about") => net.about = self.scalar(v, "about").unwrap_or_default(),
+                Some("via-gateway") => {
+                    net.via_gateway = self.boolean(v, "via-gateway").unwrap_or(false)
+                }
                 _ => {}
             }
         }
@@ -672,8 +674,8 @@ impl<'t> Loader<'t> {
             ruleset: None,
             origin: self.origin(key.span),
         };
-        let entries = self.map(node, &format!("host `{name}`")).to_vec();
-        self.check_keys(&entries, HOST_KEYS, &format!("host `{name}`"));
+        let entries = self.map(node, &format!("host `{name}`"));
+        self.check_keys(entries, HOST_KEYS, &format!("host `{name}`"));
         let Some((_, at)) = entries
             .iter()
             .find(|(k, _)| k.scalar_text().as_deref() == Some("at"))
@@ -848,9 +850,9 @@ impl<'t> Loader<'t> {
             source: None,
             loopback: None,
         };
-        let entries = self.map(node, &format!("filter `{name}`")).to_vec();
-        self.check_keys(&entries, FILTER_KEYS, &format!("filter `{name}`"));
-        for (k, v) in &entries {
+        let entries = self.map(node, &format!("filter `{name}`"));
+        self.check_keys(entries, FILTER_KEYS, &format!("filter `{name}`"));
+        for (k, v) in entries {
             match k.scalar_text().as_deref() {
                 Some("stateful") => f.stateful = self.boolean(v, "stateful").unwrap_or(true),
                 Some("default") => {
@@ -1131,8 +1133,8 @@ impl<'t> Loader<'t> {
         let host = &ctx.hosts[id.index()];
         let name = host.name.clone();
         let mut d = HostDetails::default();
-        let entries = self.map(node, "a host").to_vec();
-        for (k, v) in &entries {
+        let entries = self.map(node, "a host");
+        for (k, v) in entries {
             let key = k.scalar_text().unwrap_or_default();
             match key.as_str() {
                 "about" => d.about = self.scalar(v, "about"),
@@ -1725,16 +1727,16 @@ impl<'t> Loader<'t> {
     }
 
     fn tls_client(&mut self, node: &Node) -> Option<TlsClient> {
-        let entries = self.map(node, "tls").to_vec();
+        let entries = self.map(node, "tls");
         self.check_keys(
-            &entries,
+            entries,
             &["verify", "trust", "identity", "issuer"],
             "a host's tls",
         );
         let mut c = TlsClient::default();
         let mut issuer = None;
         let mut id = None;
-        for (k, v) in &entries {
+        for (k, v) in entries {
             match k.scalar_text().as_deref() {
                 Some("verify") => c.verify = self.boolean(v, "verify").unwrap_or(true),
                 Some("trust") => {
@@ -1761,9 +1763,9 @@ impl<'t> Loader<'t> {
     }
 
     fn proxy(&mut self, node: &Node, ctx: &Resolve) -> Option<Proxy> {
-        let entries = self.map(node, "proxy").to_vec();
+        let entries = self.map(node, "proxy");
         self.check_keys(
-            &entries,
+            entries,
             &["port", "mode", "allow", "upstream", "forwarded_for"],
             "a proxy",
         );
@@ -1958,6 +1960,72 @@ impl<'t> Loader<'t> {
         Some(h)
     }
 
+    /// A `via-gateway` network needs a gateway with an address of every
+    /// family its other hosts send in, and cannot be a catch-all.
+    fn check_via_gateway(&mut self, node: &Node, net: &Network, id: NetworkId, hosts: &[Host]) {
+        if !net.via_gateway {
+            return;
+        }
+        let Some(span) = node.as_map().and_then(|e| {
+            e.iter()
+                .find(|(k, _)| k.scalar_text().as_deref() == Some("via-gateway"))
+                .map(|(k, _)| k.span)
+        }) else {
+            return;
+        };
+        let name = &net.name;
+        if net.catch_all {
+            self.problem(
+                span,
+                format!("catch-all network `{name}` cannot be `via-gateway`"),
+                "a catch-all owns only the addresses no other network owns; its hosts are not one segment behind one router",
+                Some("remove `via-gateway`".into()),
+            );
+            return;
+        }
+        let Some(g) = net.gateway else {
+            if !node.as_map().is_some_and(|e| {
+                e.iter()
+                    .any(|(k, _)| k.scalar_text().as_deref() == Some("gateway"))
+            }) {
+                self.problem(
+                    span,
+                    format!("network `{name}` is `via-gateway` but has no `gateway:`"),
+                    "its hosts send everything through the gateway",
+                    Some("add `gateway: ROUTER`".into()),
+                );
+            }
+            return;
+        };
+        let through = via_gateway(net, id, None, hosts);
+        for (hi, h) in hosts.iter().enumerate() {
+            if HostId(hi as u32) == g {
+                continue;
+            }
+            for a in h
+                .interfaces
+                .iter()
+                .filter(|i| i.network == id)
+                .flat_map(|i| i.addrs.iter())
+            {
+                if !through.iter().any(|(t, _)| t.is_ipv6() == a.is_ipv6()) {
+                    let fam = if a.is_ipv6() { "IPv6" } else { "IPv4" };
+                    let gname = &hosts[g.index()].name;
+                    self.problem(
+                        span,
+                        format!(
+                            "network `{name}` is `via-gateway`, but its gateway `{gname}` has no {fam} address on it for `{}` ({a}) to send through",
+                            h.name
+                        ),
+                        "a via-gateway network's gateway needs an address of every family its hosts use",
+                        Some(format!("give `{gname}` an {fam} address on `{name}`")),
+                    );
+                    return;
+                }
+            }
+        }
+    }
+
     fn network_view(&mut self, node: &Node, names: &Names) -> Option<ViewId> {
         let (_, v) = node
             .as_map()?
@@ -1994,25 +2062,20 @@ impl<'t> Loader<'t> {
         let mut routes: Vec<Route> = Vec::new();
         for (ii, iface) in host.interfaces.iter().enumerate() {
             let net = &networks[iface.network.index()];
-            for p in &net.prefixes {
-                let fam_ok = iface
-                    .addrs
-                    .iter()
-                    .any(|a| a.is_ipv4() == p.addr().is_ipv4());
-                if fam_ok {
-                    routes.push(Route {
-                        dest: *p,
-                        except: if net.catch_all {
-                            catch_minus.clone()
-                        } else {
-                            Arc::new(Vec::new())
-                        },
-                        action: RouteAction::Direct { iface: ii },
-                        origin: RouteOrigin::Connected,
-                        text: format!("{p} dev {}", net.name),
-                    });
-                }
-            }
+            let except = if net.catch_all {
+                catch_minus.clone()
+            } else {
+                Arc::new(Vec::new())
+            };
+            let through = via_gateway(net, iface.network, Some(id), hosts);
+            routes.extend(attached_routes(
+                net,
+                iface.network,
+                ii,
+                &iface.addrs,
+                &except,
+                &through,
+            ));
         }
         routes.extend(host.routes.iter().cloned());
         for v6 in [false, true] {
@@ -2071,9 +2134,9 @@ impl<'t> Loader<'t> {
             records: Vec::new(),
             origin: self.origin(key.span),
         };
-        let entries = self.map(node, &format!("DNS view `{name}`")).to_vec();
+        let entries = self.map(node, &format!("DNS view `{name}`"));
         let mut seen: BTreeMap<String, Span> = BTreeMap::new();
-        for (k, v) in &entries {
+        for (k, v) in entries {
             let Some(rname) = self.scalar(k, "a DNS name") else {
                 continue;
             };

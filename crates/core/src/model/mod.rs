@@ -202,6 +202,10 @@ pub struct Network {
     pub catch_all: bool,
     /// The router whose address hosts on this network use as default gateway.
     pub gateway: Option<HostId>,
+    /// `via-gateway: true`: every host on this network but the gateway sends
+    /// even to the network's own addresses through the gateway (see
+    /// [`attached_routes`]).
+    pub via_gateway: bool,
     /// The DNS view hosts on this network ask, unless they name their own.
     pub dns: Option<ViewId>,
     pub about: String,
@@ -238,7 +242,9 @@ pub enum RouteAction {
 pub enum RouteOrigin {
     /// The prefix of a network the host is attached to.
     Connected,
-    /// The default route through the network's `gateway`.
+    /// The default route through the network's `gateway`, or on a
+    /// `via-gateway` network the routes through it to the network's own
+    /// prefixes and the route to the gateway itself.
     NetworkGateway(NetworkId),
     /// A line in the host's `routes:`.
     Declared(Origin),
@@ -253,6 +259,92 @@ pub struct Route {
     pub action: RouteAction,
     pub origin: RouteOrigin,
     pub text: String,
+}
+
+/// The routes an interface (number `iface`, with addresses `addrs`) on
+/// network `net` (`id`) gets for the network's own prefixes, in the order of
+/// the prefixes, for the families the interface has.
+///
+/// Ordinarily one connected route `PREFIX dev NETWORK` per prefix. On a
+/// `via-gateway` network, for a host that is not its gateway, `through` holds
+/// the gateway's addresses on it (one per family, with the gateway's name):
+/// the host then has no route straight onto the segment, only one to the
+/// gateway's address, and `PREFIX via GATEWAY` for each prefix, the way a
+/// CNI gives each pod a /32 and routes everything through the node.
+pub fn attached_routes(
+    net: &Network,
+    id: NetworkId,
+    iface: usize,
+    addrs: &[IpAddr],
+    except: &Arc<Vec<IpNet>>,
+    through: &[(IpAddr, &str)],
+) -> Vec<Route> {
+    let has = |v6: bool| addrs.iter().any(|a| a.is_ipv6() == v6);
+    let gateway = |v6: bool| through.iter().find(|(g, _)| g.is_ipv6() == v6);
+    let mut routes = Vec::new();
+    for (gw, name) in through.iter().filter(|(g, _)| has(g.is_ipv6())) {
+        routes.push(Route {
+            dest: IpNet::from(*gw),
+            except: Arc::new(Vec::new()),
+            action: RouteAction::Direct { iface },
+            origin: RouteOrigin::NetworkGateway(id),
+            text: format!(
+                "{gw} dev {} ({name}, gateway of {}, via-gateway)",
+                net.name, net.name
+            ),
+        });
+    }
+    for p in net.prefixes.iter().filter(|p| has(p.addr().is_ipv6())) {
+        routes.push(match gateway(p.addr().is_ipv6()) {
+            Some((gw, name)) => Route {
+                dest: *p,
+                except: except.clone(),
+                action: RouteAction::Via {
+                    gateway: *gw,
+                    iface,
+                },
+                origin: RouteOrigin::NetworkGateway(id),
+                text: format!(
+                    "{p} via {gw} ({name}, gateway of {}, via-gateway)",
+                    net.name
+                ),
+            },
+            None => Route {
+                dest: *p,
+                except: except.clone(),
+                action: RouteAction::Direct { iface },
+                origin: RouteOrigin::Connected,
+                text: format!("{p} dev {}", net.name),
+            },
+        });
+    }
+    routes
+}
+
+/// The gateway's addresses on network `net` (`id`), with its name, that a
+/// host (`me`; `None` for a sender standing for the network) sends its
+/// traffic for the network through: those of a `via-gateway` network's
+/// gateway, unless the host is that gateway; none otherwise. The `through`
+/// of [`attached_routes`].
+pub fn via_gateway<'h>(
+    net: &Network,
+    id: NetworkId,
+    me: Option<HostId>,
+    hosts: &'h [Host],
+) -> Vec<(IpAddr, &'h str)> {
+    let Some(g) = net.gateway.filter(|g| net.via_gateway && Some(*g) != me) else {
+        return Vec::new();
+    };
+    let gw = &hosts[g.index()];
+    let mut out: Vec<(IpAddr, &str)> = Vec::new();
+    for i in gw.interfaces.iter().filter(|i| i.network == id) {
+        for a in &i.addrs {
+            if !out.iter().any(|(o, _)| o.is_ipv6() == a.is_ipv6()) {
+                out.push((*a, gw.name.as_str()));
+            }
+        }
+    }
+    out
 }
 
 /// What a client that connects to this socket must present, if anything.

@@ -440,7 +440,7 @@ fn write(
     let pods_cidr: Vec<String> = plan.prefixes.iter().map(|p| p.to_string()).collect();
     let _ = writeln!(
         y,
-        "  pods: {{ cidr: {}, gateway: node, trust: trusted, about: \"the pod network\" }}",
+        "  pods: {{ cidr: {}, gateway: node, via-gateway: true, trust: trusted, about: \"the pod network\" }}",
         flow_list(&pods_cidr)
     );
     let inet: Vec<&str> = if plan.v6 {
@@ -532,15 +532,6 @@ fn write(
             let _ = writeln!(y, "      - {}", quoted(n));
         }
     }
-    let routes: Vec<String> = plan
-        .prefixes
-        .iter()
-        .flat_map(|p| {
-            p.subnets(p.prefix_len() + 1)
-                .map(|s| s.map(|n| format!("{n} via node")).collect::<Vec<_>>())
-                .unwrap_or_default()
-        })
-        .collect();
     let mut ingress_names: HashMap<usize, String> = HashMap::new();
     for (i, pod) in c.pods.iter().enumerate() {
         let _ = writeln!(y, "  {}:", scalar(&pod.host()));
@@ -562,7 +553,6 @@ fn write(
         );
         let ips: Vec<String> = pod.ips.iter().map(|a| a.to_string()).collect();
         let _ = writeln!(y, "    at: {}", quoted(&format!("pods {}", ips.join(" "))));
-        let _ = writeln!(y, "    routes: {}", flow_list(&routes));
         if !pod.ports.is_empty() {
             let mut seen = BTreeSet::new();
             let listen: Vec<String> = pod
