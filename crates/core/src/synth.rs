@@ -1716,7 +1716,8 @@ pub(crate) fn sample_scenarios(seeds: u64) -> Vec<Scenario> {
 /// hosts of an app configured alike and apps without a filter alike with
 /// each other (classes whose addresses are scattered, as pods across a
 /// cluster); rules name an app's hosts, single hosts, or prefixes that cut
-/// through apps. For some seeds: pod traffic through the router for the
+/// through apps, for some seeds with gaps between the hosts' addresses.
+/// For some seeds: pod traffic through the router for the
 /// network itself, by routes or by `via-gateway: true` (as `import k8s`
 /// writes pods), IPv6, a service address translated to one
 /// host, the internet behind masquerade, a filter at the router.
@@ -1745,8 +1746,15 @@ pub fn scattered(seed: u64) -> String {
             v
         })
         .collect();
-    let addr = |i: usize| format!("10.20.0.{}", 10 + i);
-    let addr6 = |i: usize| format!("fd00:20::{:x}", 0x10 + i);
+    // For some seeds the hosts' addresses have gaps between them, so that
+    // the network's stand-in holds many ranges (a stream of its own).
+    let step = if SplitMix64::new(seed ^ 0x6761_7073_2121_2121).chance(0.5) {
+        3
+    } else {
+        1
+    };
+    let addr = |i: usize| format!("10.20.0.{}", 10 + step * i);
+    let addr6 = |i: usize| format!("fd00:20::{:x}", 0x10 + step * i);
     // A source: an app's hosts, one host, a prefix cutting through the
     // interleaved addresses, or the whole network.
     let source = |r: &mut SplitMix64| -> String {
@@ -1766,7 +1774,7 @@ pub fn scattered(seed: u64) -> String {
             1 => format!("h{}", r.below(n)),
             2 => {
                 let len = r.range(27, 30);
-                let base = (10 + r.below(n)) as u32 & !((1u32 << (32 - len)) - 1);
+                let base = (10 + step * r.below(n)) as u32 & !((1u32 << (32 - len)) - 1);
                 format!("10.20.0.{base}/{len}")
             }
             _ => "pods".to_string(),

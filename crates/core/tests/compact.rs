@@ -322,13 +322,16 @@ fn foothold_over_classes_equals_a_search_host_by_host() {
 /// be the one of walks that send every member's address: journeys (per
 /// socket, every path's packets as a set) and the parts that stopped, on
 /// generated cluster-shaped scenarios with NAT, IPv6, routes through the
-/// router for the network itself, and rules that cut through the groups.
+/// router for the network itself, and rules that cut through the groups;
+/// a class that holds the network's stand-in as well sends one range per
+/// group of the stand-in's alike ranges.
 #[test]
 fn walks_from_one_address_per_group_answer_as_walks_from_every_address() {
     use pathproof_core::analysis::reach::reach_with_options;
-    use pathproof_core::analysis::symbolic::ALIKE_SENDS;
+    use pathproof_core::analysis::symbolic::{ALIKE_SENDS, MIXED_GROUP_SENDS};
     use std::sync::atomic::Ordering;
     let given_before = ALIKE_SENDS[0].load(Ordering::Relaxed);
+    let mixed_before = MIXED_GROUP_SENDS.load(Ordering::Relaxed);
     let seeds = if std::env::var("CI").as_deref() == Ok("true") {
         160
     } else {
@@ -388,6 +391,13 @@ fn walks_from_one_address_per_group_answer_as_walks_from_every_address() {
         grouped > seeds as usize / 2,
         "{grouped} scenarios with classes"
     );
+    // Classes of hosts and the network's stand-in sent one range per group
+    // of the stand-in's alike ranges too.
+    let mixed = MIXED_GROUP_SENDS.load(Ordering::Relaxed) - mixed_before;
+    assert!(
+        mixed > seeds / 4,
+        "{mixed} walks with a stand-in's groups among hosts"
+    );
 }
 
 /// Hosts of two apps that nothing but a third app's filter tells apart
@@ -399,9 +409,10 @@ fn walks_from_one_address_per_group_answer_as_walks_from_every_address() {
 #[test]
 fn a_group_of_alike_addresses_is_given_out_as_ranges() {
     use pathproof_core::analysis::reach::Reach;
-    use pathproof_core::analysis::symbolic::ALIKE_SENDS;
+    use pathproof_core::analysis::symbolic::{ALIKE_SENDS, MIXED_GROUP_SENDS};
     use std::sync::atomic::Ordering;
     let given_before = ALIKE_SENDS[0].load(Ordering::Relaxed);
+    let mixed_before = MIXED_GROUP_SENDS.load(Ordering::Relaxed);
     let mut text = String::from("name: gaps\nnetworks:\n  lan: { cidr: 10.1.0.0/16 }\nhosts:\n");
     let name = |i: usize| format!("{}{i}", ["a", "a", "x", "b"][i % 4]);
     for i in 0..600 {

@@ -812,6 +812,10 @@ pub struct Engine<'s> {
     /// Classes behind the same routers are walked together (see
     /// [`Engine::walk_units`]); off for the reference walks of tests.
     joint: bool,
+    /// Whether a class that holds a network's stand-in and hosts sends one
+    /// range per group of the stand-in's alike ranges (off in the reference
+    /// of [`Engine::without_alike_hosts`]).
+    mixed_groups: bool,
 }
 
 /// The bounds of a rule's match in one family that are quick to test (from
@@ -1374,6 +1378,7 @@ impl<'s> Engine<'s> {
             host_addrs: Default::default(),
             host_reps: Default::default(),
             joint: true,
+            mixed_groups: true,
         };
         let devs: Vec<usize> = (0..e.devices.len()).collect();
         e.range_groups = par_map(&devs, |&d| {
@@ -1407,11 +1412,13 @@ impl<'s> Engine<'s> {
     }
 
     /// This engine without its groups of alike host addresses: its walks
-    /// send every member's address (the reference that walks sending one
-    /// address per group are tested against).
+    /// send every member's address, and a stand-in's every range when it is
+    /// in a class with hosts (the reference that walks sending one address
+    /// per group are tested against).
     #[doc(hidden)]
     pub fn without_alike_hosts(mut self) -> Self {
         self.host_reps = Default::default();
+        self.mixed_groups = false;
         self
     }
 
@@ -1513,6 +1520,7 @@ impl<'s> Engine<'s> {
             host_addrs: self.host_addrs,
             host_reps: self.host_reps,
             joint: self.joint,
+            mixed_groups: self.mixed_groups,
         }
     }
 
@@ -1887,6 +1895,10 @@ impl<'s> Engine<'s> {
                     .iter()
                     .zip(&self.host_reps)
                     .any(|(own, reps)| own.iter().any(|&(a, _)| reps.contains_key(&a)))
+                    || (self.mixed_groups
+                        && self.range_groups[d]
+                            .iter()
+                            .any(|g| g.iter().any(|g| g.len() > 1)))
             });
         if grouped {
             for &d in &devs {
@@ -2777,12 +2789,22 @@ impl<'s> Engine<'s> {
                 } else {
                     Vec::new()
                 };
-                // Each member's packets to its own addresses stay home.
+                // Each member's packets to its own addresses stay home. Only
+                // the own addresses the flow sends to matter (a stand-in's
+                // ranges hold no socket: its packets to itself are none).
                 let mut diagonal = Vec::new();
                 if class_request && !f.class.self_pairs {
+                    let dsts = normalise(f.space.0.iter().map(|c| c.dst).collect());
+                    let sent_to = |&&(lo, hi): &&(u128, u128)| {
+                        let i = dsts.partition_point(|d| d.1 < lo);
+                        i < dsts.len() && dsts[i].0 <= hi
+                    };
                     for (m, from) in &sends {
                         for &src in from {
-                            for &(lo, hi) in &self.own_lists[*m][usize::from(fam == Fam::V6)] {
+                            for &(lo, hi) in self.own_lists[*m][usize::from(fam == Fam::V6)]
+                                .iter()
+                                .filter(sent_to)
+                            {
                                 let mut c = Cube::full(fam);
                                 c.src = src;
                                 c.dst = (lo, hi);
@@ -2892,6 +2914,8 @@ impl<'s> Engine<'s> {
     /// The members' source addresses of one family that nothing tells
     /// apart (see `host_reps`), grouped, each group sorted, groups in the
     /// order of their first addresses; groups of one address are left out.
+    /// A stand-in member's ranges are grouped among themselves, as
+    /// `alike_ranges` groups them.
     fn send_groups(&self, sends: &[(usize, Vec<(u128, u128)>)], fam: Fam) -> Vec<Intervals> {
         let reps = &self.host_reps[usize::from(fam == Fam::V6)];
         let mut by_rep: std::collections::BTreeMap<u128, Intervals> = Default::default();
@@ -2909,6 +2933,23 @@ impl<'s> Engine<'s> {
             })
             .filter(|g| g.len() > 1)
             .collect();
+        // A network's stand-in among the members: its groups of alike
+        // ranges, as it sends them alone (`alike_ranges`).
+        for &(m, _) in sends
+            .iter()
+            .filter(|(m, _)| self.mixed_groups && !self.devices[*m].owned.is_empty())
+        {
+            let before = groups.len();
+            groups.extend(
+                self.range_groups[m][usize::from(fam == Fam::V6)]
+                    .iter()
+                    .filter(|g| g.len() > 1)
+                    .cloned(),
+            );
+            if groups.len() > before {
+                MIXED_GROUP_SENDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
         groups.sort_unstable();
         groups
     }
@@ -3975,8 +4016,6 @@ impl<'s> Engine<'s> {
     }
 }
 
-/// The sources that pass the martian check at `at`, per family: everything
-/// but the intervals of `route::MARTIANS` checked there.
 /// How many times walks sent one address per group of alike host
 /// addresses and gave the outcomes out (`[0]`), and how many times they
 /// had to send every address after all (`[1]`): for tests that the groups
@@ -3986,6 +4025,11 @@ pub static ALIKE_SENDS: [std::sync::atomic::AtomicU64; 2] = [
     std::sync::atomic::AtomicU64::new(0),
     std::sync::atomic::AtomicU64::new(0),
 ];
+
+/// How many times a class holding a network's stand-in and hosts sent one
+/// range per group of the stand-in's alike ranges: for tests that they do.
+#[doc(hidden)]
+pub static MIXED_GROUP_SENDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// How many times walks of classes together joined flows of several
 /// classes into one (see [`Engine::walk_classes`]): for tests that joins happen.
@@ -4049,6 +4093,8 @@ fn with_sources(space: &Space, ranges: &[(u128, u128)]) -> Space {
     Space(v)
 }
 
+/// The sources that pass the martian check at `at`, per family: everything
+/// but the intervals of `route::MARTIANS` checked there.
 fn martian_ok(at: MartianAt) -> PerFam<Intervals> {
     let mut ok: PerFam<Intervals> = Default::default();
     for (fi, top) in [(0usize, u32::MAX as u128), (1, u128::MAX)] {
