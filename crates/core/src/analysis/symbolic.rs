@@ -545,7 +545,6 @@ struct MergedPart {
     nets: Vec<NetworkId>,
 }
 
-/// A match as one product per family (`None`: nothing of that family).
 /// The devices a walk starts from, and their own addresses together.
 struct Class {
     devs: Vec<usize>,
