@@ -130,7 +130,8 @@ fn pcapng_bytes(lt: u32, recs: &[(u32, u32, Vec<u8>)]) -> Vec<u8> {
 }
 
 fn tmp(name: &str, bytes: &[u8]) -> String {
-    let dir = std::env::temp_dir().join(format!("pp-cli-pcap-{}", std::process::id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("pp-cli-pcap-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let p = dir.join(name);
     std::fs::write(&p, bytes).unwrap();

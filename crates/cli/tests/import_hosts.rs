@@ -11,7 +11,8 @@ const FIX: &str = concat!(
 
 #[test]
 fn folders_become_a_scenario_the_other_commands_read() {
-    let dir = std::env::temp_dir().join(format!("pp-cli-import-{}", std::process::id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("pp-cli-import-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let out = dir.join("net.yaml");
     let args: Vec<String> = ["client", "edge", "admin", "web", "db"]

@@ -78,7 +78,8 @@ fn ctrl_c_during_lab_up_takes_down_what_it_made() {
     if !ready("ctrl_c_during_lab_up_takes_down_what_it_made") {
         return;
     }
-    let dir = std::env::temp_dir().join(format!("pathproof-lab-cli-{}", std::process::id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("pathproof-lab-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("big.yaml");
     std::fs::write(&file, big_scenario()).unwrap();
@@ -376,7 +377,8 @@ fn export_nft_prints_rule_sets_the_kernel_accepts() {
     if !ready("export_nft_prints_rule_sets_the_kernel_accepts") {
         return;
     }
-    let dir = std::env::temp_dir().join(format!("pathproof-export-{}", std::process::id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("pathproof-export-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     for (name, text) in &outputs {
         let file = dir.join(format!("{name}.nft"));
@@ -489,7 +491,8 @@ fn kill_9_of_lab_up_midway_leaves_a_lab_that_probe_refuses() {
     }
 
     // No hook: SIGKILL as soon as the first namespaces of a 49-host lab appear.
-    let dir = std::env::temp_dir().join(format!("pathproof-lab-kill-{}", std::process::id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("pathproof-lab-kill-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("big.yaml");
     std::fs::write(&file, big_scenario()).unwrap();
@@ -602,7 +605,8 @@ fn one_lab_name_is_used_by_one_command_at_a_time() {
     if !ready("one_lab_name_is_used_by_one_command_at_a_time") {
         return;
     }
-    let dir = std::env::temp_dir().join(format!("pathproof-lab-lock-{}", std::process::id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("pathproof-lab-lock-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("big.yaml");
     std::fs::write(&file, big_scenario()).unwrap();

@@ -16,7 +16,8 @@ fn pathproof() -> Command {
 }
 
 fn dir() -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!("pathproof-nopanic-{}", std::process::id()));
+    let d = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("pathproof-nopanic-{}", std::process::id()));
     std::fs::create_dir_all(&d).unwrap();
     d
 }

@@ -107,7 +107,8 @@ fn json(body: &str) -> serde_json::Value {
 
 #[test]
 fn serve_file_on_a_free_port_shows_that_scenario() {
-    let dir = std::env::temp_dir().join(format!("pathproof-serve-{}", std::process::id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("pathproof-serve-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("my-lab.yaml");
     let text = include_str!("../../../scenarios/mini-lab.yaml").replacen(
@@ -143,7 +144,8 @@ fn serve_file_on_a_free_port_shows_that_scenario() {
 
 #[test]
 fn serve_offers_the_lessons_of_a_directory() {
-    let dir = std::env::temp_dir().join(format!("pathproof-serve-lessons-{}", std::process::id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("pathproof-serve-lessons-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let lesson = include_str!("../../../scenarios/lessons/01-checkpoint.yaml")

@@ -10,9 +10,13 @@ pub fn pathproof() -> Command {
 }
 
 /// Writes `text` to `name` in a folder of this test process's own (named
-/// after `area`, so that test files running at once do not share it).
+/// after `area`, so that test files running at once do not share it). The
+/// end-to-end tests keep their files under cargo's `target/tmp`
+/// (`CARGO_TARGET_TMPDIR`), not in the machine's /tmp, which they filled
+/// with a folder per test process.
 pub fn write_in(area: &str, name: &str, text: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("pathproof-{area}-{}", std::process::id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("pathproof-{area}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let p = dir.join(name);
     std::fs::write(&p, text).unwrap();
