@@ -244,11 +244,6 @@ impl<'a> Splitter<'a> {
         }
         Splitter { by, order, reach }
     }
-
-    /// The conditions.
-    pub fn conditions(&self) -> &'a [Cube] {
-        self.by
-    }
 }
 
 /// A set of packets: disjoint cubes.
