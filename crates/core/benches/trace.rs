@@ -86,6 +86,11 @@ fn print_summary() {
         let parse = median_of(runs, || {
             black_box(yaml::parse(black_box(&g.text)).unwrap());
         });
+        // The baseline: the tree built the serde way (serde-saphyr's visitor).
+        let parse_serde = median_of(runs, || {
+            black_box(yaml::parse_reference(black_box(&g.text)).unwrap());
+        });
+        assert!(yaml::parse_fast(&g.text).is_some(), "the fast way applies");
         let load_t = median_of(runs, || {
             black_box(load("large.yaml", black_box(&g.text), None).unwrap());
         });
@@ -109,6 +114,11 @@ fn print_summary() {
             "  of which YAML parse      {:>12}  ({:.0}% of load)",
             ms(parse),
             100.0 * parse.as_secs_f64() / load_t.as_secs_f64()
+        );
+        println!(
+            "  baseline: the serde way  {:>12}  (the fast way: {:.2}x of it)",
+            ms(parse_serde),
+            parse.as_secs_f64() / parse_serde.as_secs_f64()
         );
         for v in ["break", "harden"] {
             let d = median_of(runs, || {
