@@ -542,19 +542,39 @@ pub fn audit_with(scn: &Scenario, r: &Reach) -> Audit {
 }
 
 fn audit_within(scn: &Scenario, engine: &Engine, r: &Reach) -> Audit {
-    let mut findings = Vec::new();
-    let mut reported: BTreeSet<(HostId, usize)> = BTreeSet::new();
-    let rows = rows(r);
-    metadata_findings(scn, engine, r, &rows, &mut findings, &mut reported);
-    database_findings(scn, engine, r, &rows, &mut findings, &mut reported);
-    admin_findings(scn, engine, r, &rows, &mut findings, &mut reported);
-    ipv6_findings(scn, engine, r, &mut findings);
-    let flatness = flatness(scn, r);
-    flat_findings(scn, &flatness, &mut findings);
-    wildcard_findings(scn, engine, r, &rows, &mut findings, &reported);
-    egress_findings(scn, engine, &mut findings);
-    let rules = rule_findings(scn, &mut findings);
-    source_port_findings(scn, &mut findings);
+    // Two independent halves, one on another thread: the findings about
+    // the answer's sockets, and those that walk the egress and read the
+    // rules. Each half's findings keep their order, the answer's half first,
+    // as one thread made them; the sort below is total anyway.
+    let sockets = || {
+        let mut findings = Vec::new();
+        let mut reported: BTreeSet<(HostId, usize)> = BTreeSet::new();
+        let rows = rows(r);
+        metadata_findings(scn, engine, r, &rows, &mut findings, &mut reported);
+        database_findings(scn, engine, r, &rows, &mut findings, &mut reported);
+        admin_findings(scn, engine, r, &rows, &mut findings, &mut reported);
+        ipv6_findings(scn, engine, r, &mut findings);
+        let flatness = flatness(scn, r);
+        flat_findings(scn, &flatness, &mut findings);
+        wildcard_findings(scn, engine, r, &rows, &mut findings, &reported);
+        (findings, flatness)
+    };
+    let record = super::consulted::current();
+    let rest = || {
+        super::consulted::recording(record.clone(), || {
+            let mut findings = Vec::new();
+            egress_findings(scn, engine, &mut findings);
+            let rules = rule_findings(scn, &mut findings);
+            source_port_findings(scn, &mut findings);
+            (findings, rules)
+        })
+    };
+    let ((mut findings, flatness), (more, rules)) = std::thread::scope(|sc| {
+        let other = sc.spawn(rest);
+        let mine = sockets();
+        (mine, other.join().expect("an audit worker panicked"))
+    });
+    findings.extend(more);
     sort_findings(&mut findings);
     Audit {
         schema: 2,

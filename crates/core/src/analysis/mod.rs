@@ -19,7 +19,9 @@ pub mod symbolic;
 /// Distinct names in their order, up to twelve; past that, ten and how many
 /// more. The text views' one way of shortening a list (JSON lists all).
 pub(crate) fn name_list<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
-    let mut seen = std::collections::BTreeSet::new();
+    // First sight order; a hash set: an audit's entry can name a source
+    // for each of its findings' involved sources, thousands of times over.
+    let mut seen = fasthash::FastSet::default();
     let v: Vec<&str> = names.into_iter().filter(|n| seen.insert(*n)).collect();
     if v.len() <= 12 {
         v.join(", ")
