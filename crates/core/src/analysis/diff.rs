@@ -511,30 +511,31 @@ fn row_changes(
         });
         let g0 = space_n.as_ref().map(|sn| minus(sn, space_o.as_ref()));
         let l0 = space_o.as_ref().map(|so| minus(so, space_n.as_ref()));
-        let gainers: Vec<BlockSource> = members
+        // Per member (their keys are distinct): whether it gains, loses.
+        let gains: Vec<bool> = members
             .iter()
-            .filter(|m| {
+            .map(|m| {
                 m.2.zip(g0.as_ref())
                     .is_some_and(|(s, g)| sends_any(&n.engine, s, g))
             })
-            .cloned()
             .collect();
-        let losers: Vec<BlockSource> = members
+        let loses: Vec<bool> = members
             .iter()
-            .filter(|m| {
+            .map(|m| {
                 m.1.zip(l0.as_ref())
                     .is_some_and(|(s, l)| sends_any(&o.engine, s, l))
             })
-            .cloned()
             .collect();
+        let those = |keep: &dyn Fn(usize) -> bool| -> Vec<BlockSource> {
+            (0..members.len())
+                .filter(|&i| keep(i))
+                .map(|i| members[i].clone())
+                .collect()
+        };
+        let gainers = those(&|i| gains[i]);
+        let losers = those(&|i| loses[i]);
         if bo.is_some() && bn.is_some() {
-            let same: Vec<BlockSource> = members
-                .iter()
-                .filter(|m| {
-                    !gainers.iter().any(|g| g.0 == m.0) && !losers.iter().any(|l| l.0 == m.0)
-                })
-                .cloned()
-                .collect();
+            let same = those(&|i| !gains[i] && !loses[i]);
             unchanged += pairs_by_name(&same, &sockets);
         }
         // A side's change: at its class of the row, beside the other side's.

@@ -987,6 +987,7 @@ static NO_SCENARIO: std::sync::LazyLock<Scenario> = std::sync::LazyLock::new(|| 
     variants: Vec::new(),
     variant: None,
     addresses: HashMap::new(),
+    names: Default::default(),
 });
 
 /// Boxes that hold a rule's match (the coordinates of the packets at the

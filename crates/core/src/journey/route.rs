@@ -25,10 +25,11 @@ pub enum RpVerdict {
 }
 
 pub fn reverse_path(host: &Host, src: IpAddr, in_iface: usize) -> RpVerdict {
-    if host.rp_filter != RpFilter::Off {
-        if let Some(why) = not_unicast_reason(host, src) {
-            return RpVerdict::Fail { reason: why };
-        }
+    if host.rp_filter == RpFilter::Off {
+        return RpVerdict::Off;
+    }
+    if let Some(why) = not_unicast_reason(host, src) {
+        return RpVerdict::Fail { reason: why };
     }
     let back = lookup(host, src);
     match host.rp_filter {

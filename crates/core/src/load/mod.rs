@@ -487,10 +487,12 @@ impl<'t> Loader<'t> {
         let expectations = self.expectations(expect_node, &names, &dns);
         let traffic = get("traffic").and_then(|n| self.traffic(n, &names, &networks, &hosts, &dns));
 
+        let names = crate::model::Names::new(&hosts, &networks);
         Some(Scenario {
             name,
             about,
             file: file.to_string(),
+            names,
             networks,
             hosts,
             filters,

@@ -138,6 +138,52 @@ pub struct Scenario {
     /// The variant applied while loading, if any.
     pub variant: Option<String>,
     pub(crate) addresses: HashMap<IpAddr, Vec<(HostId, usize)>>,
+    /// Hosts and networks by name (see [`Scenario::host_by_name`]).
+    pub(crate) names: Names,
+}
+
+/// Hosts and networks by name, made with the scenario: a diff or a trace
+/// looks a name up once per change or hop.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub(crate) struct Names {
+    hosts: HashMap<String, u32>,
+    networks: HashMap<String, u32>,
+}
+
+impl Names {
+    pub(crate) fn new(hosts: &[Host], networks: &[Network]) -> Names {
+        let mut names = Names::default();
+        for (i, h) in hosts.iter().enumerate() {
+            names.hosts.entry(h.name.clone()).or_insert(i as u32);
+        }
+        for (i, n) in networks.iter().enumerate() {
+            names.networks.entry(n.name.clone()).or_insert(i as u32);
+        }
+        names
+    }
+}
+
+/// The first of `items` named `name`: from `index` when it holds one name
+/// per item (names are unique in a loaded scenario) and names the item
+/// right, else by a scan. Nothing renames a loaded scenario's hosts or
+/// networks; code that adds or renames some must make the index again.
+fn by_name<T>(
+    items: &[T],
+    index: &HashMap<String, u32>,
+    name: &str,
+    name_of: impl Fn(&T) -> &str,
+) -> Option<usize> {
+    if index.len() == items.len() {
+        match index.get(name) {
+            None => return None,
+            Some(&i) if items.get(i as usize).is_some_and(|t| name_of(t) == name) => {
+                // The first of that name: the index keeps the first.
+                return Some(i as usize);
+            }
+            Some(_) => {}
+        }
+    }
+    items.iter().position(|t| name_of(t) == name)
 }
 
 impl Scenario {
@@ -154,15 +200,10 @@ impl Scenario {
         &self.dns[id.index()]
     }
     pub fn host_by_name(&self, name: &str) -> Option<HostId> {
-        self.hosts
-            .iter()
-            .position(|h| h.name == name)
-            .map(|i| HostId(i as u32))
+        by_name(&self.hosts, &self.names.hosts, name, |h| &h.name).map(|i| HostId(i as u32))
     }
     pub fn network_by_name(&self, name: &str) -> Option<NetworkId> {
-        self.networks
-            .iter()
-            .position(|n| n.name == name)
+        by_name(&self.networks, &self.names.networks, name, |n| &n.name)
             .map(|i| NetworkId(i as u32))
     }
     /// The interfaces that carry `addr`, as (host, interface index).
@@ -485,9 +526,25 @@ pub struct HostRuleset {
     pub origin: Origin,
 }
 
+/// Whether `net` holds `addr` (`IpNet::contains`, without making the
+/// network's first and last addresses: a route lookup asks it of every route).
+pub fn net_contains(net: &IpNet, addr: IpAddr) -> bool {
+    match (net, addr) {
+        (IpNet::V4(n), IpAddr::V4(a)) => {
+            let len = u32::from(n.prefix_len());
+            len == 0 || (u32::from(n.addr()) ^ u32::from(a)) >> (32 - len) == 0
+        }
+        (IpNet::V6(n), IpAddr::V6(a)) => {
+            let len = u32::from(n.prefix_len());
+            len == 0 || (u128::from(n.addr()) ^ u128::from(a)) >> (128 - len) == 0
+        }
+        _ => false,
+    }
+}
+
 impl Route {
     pub fn covers(&self, addr: IpAddr) -> bool {
-        self.dest.contains(&addr) && !self.except.iter().any(|e| e.contains(&addr))
+        net_contains(&self.dest, addr) && !self.except.iter().any(|e| net_contains(e, addr))
     }
 }
 
@@ -658,4 +715,71 @@ pub struct VariantInfo {
     pub name: String,
     pub why: String,
     pub origin: Origin,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    /// The name index finds what a scan of the lists finds, for every host
+    /// and network and for names that are not there.
+    #[test]
+    fn names_find_what_a_scan_finds() {
+        let texts = (0..40)
+            .map(crate::synth::small)
+            .chain((0..20).map(crate::synth::scattered));
+        for text in texts {
+            let scn = crate::load::load("s.yaml", &text, None).expect("generated scenarios load");
+            assert_eq!(scn.names.hosts.len(), scn.hosts.len());
+            for (i, h) in scn.hosts.iter().enumerate() {
+                assert_eq!(scn.host_by_name(&h.name), Some(HostId(i as u32)));
+                assert_eq!(
+                    scn.network_by_name(&h.name),
+                    scn.networks
+                        .iter()
+                        .position(|n| n.name == h.name)
+                        .map(|i| NetworkId(i as u32))
+                );
+            }
+            for (i, n) in scn.networks.iter().enumerate() {
+                assert_eq!(scn.network_by_name(&n.name), Some(NetworkId(i as u32)));
+            }
+            assert_eq!(scn.host_by_name("no-such-host"), None);
+            assert_eq!(scn.network_by_name(""), None);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4096))]
+
+        /// `net_contains` is `IpNet::contains`, on prefixes of every length
+        /// (host bits set or not) and addresses of both families, near the
+        /// prefix and anywhere.
+        #[test]
+        fn net_contains_is_ipnets_contains(
+            v6 in any::<bool>(),
+            base in any::<u128>(),
+            len in 0u8..=128,
+            flip in 0u32..=128,
+            other in any::<u128>(),
+            near in any::<bool>(),
+            addr_v6 in any::<bool>(),
+        ) {
+            let net = if v6 {
+                IpNet::V6(ipnet::Ipv6Net::new(Ipv6Addr::from(base), len).unwrap())
+            } else {
+                IpNet::V4(ipnet::Ipv4Net::new(Ipv4Addr::from(base as u32), len % 33).unwrap())
+            };
+            // An address that differs from the base in one bit (or none), or any.
+            let bits = if near { base ^ (1u128.checked_shl(flip).unwrap_or(0)) } else { other };
+            let addr = if addr_v6 {
+                IpAddr::V6(Ipv6Addr::from(bits))
+            } else {
+                IpAddr::V4(Ipv4Addr::from(bits as u32))
+            };
+            prop_assert_eq!(net_contains(&net, addr), net.contains(&addr));
+        }
+    }
 }
