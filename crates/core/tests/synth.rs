@@ -428,3 +428,70 @@ hosts:
         ]
     );
 }
+
+/// The sweep that finds overlapping networks finds what a scan of every
+/// pair of networks and prefixes finds, in the scan's order: on random
+/// networks of nested, equal and disjoint prefixes of both families, with
+/// catch-alls among them.
+#[test]
+fn overlapping_networks_are_those_a_scan_of_every_pair_finds() {
+    use ipnet::IpNet;
+    use pathproof_core::load::overlapping_prefixes;
+    use pathproof_core::model::{Network, Trust};
+    use pathproof_core::synth::SplitMix64;
+    let mut rng = SplitMix64::new(3);
+    let mut overlaps = 0;
+    for _ in 0..2000 {
+        let nets: Vec<Network> = (0..1 + rng.below(12))
+            .map(|i| {
+                let prefixes: Vec<IpNet> = (0..1 + rng.below(3))
+                    .map(|_| {
+                        // Few distinct bits, so that prefixes nest and repeat.
+                        let bits = rng.next_u64() & 0x0303_0303;
+                        if rng.chance(0.3) {
+                            let a = std::net::Ipv6Addr::from(u128::from(bits) << 96);
+                            IpNet::new(a.into(), rng.range(0, 128) as u8)
+                                .unwrap()
+                                .trunc()
+                        } else {
+                            let a = std::net::Ipv4Addr::from(bits as u32);
+                            IpNet::new(a.into(), rng.range(0, 32) as u8)
+                                .unwrap()
+                                .trunc()
+                        }
+                    })
+                    .collect();
+                Network {
+                    name: format!("n{i}"),
+                    catch_all: prefixes.iter().any(|p| p.prefix_len() == 0),
+                    prefixes,
+                    trust: Trust::Trusted,
+                    gateway: None,
+                    via_gateway: false,
+                    dns: None,
+                    about: String::new(),
+                    origin: Default::default(),
+                }
+            })
+            .collect();
+        // The reference: every pair of networks, every pair of their prefixes.
+        let mut scan = Vec::new();
+        for (i, a) in nets.iter().enumerate() {
+            for (j, b) in nets.iter().enumerate().skip(i + 1) {
+                if a.catch_all || b.catch_all {
+                    continue;
+                }
+                for (ia, pa) in a.prefixes.iter().enumerate() {
+                    for (ib, pb) in b.prefixes.iter().enumerate() {
+                        if pa.contains(&pb.network()) || pb.contains(&pa.network()) {
+                            scan.push((i, j, ia, ib));
+                        }
+                    }
+                }
+            }
+        }
+        overlaps += scan.len();
+        assert_eq!(overlapping_prefixes(&nets), scan, "{nets:?}");
+    }
+    assert!(overlaps > 500, "only {overlaps} overlaps met");
+}

@@ -638,19 +638,10 @@ impl<'t> Loader<'t> {
     }
 
     fn check_overlaps(&mut self, networks: &[Network]) {
-        for (i, a) in networks.iter().enumerate() {
-            for b in &networks[i + 1..] {
-                if a.catch_all || b.catch_all {
-                    continue;
-                }
-                for pa in &a.prefixes {
-                    for pb in &b.prefixes {
-                        if pa.contains(&pb.network()) || pb.contains(&pa.network()) {
-                            self.problem(b.origin.span, format!("network `{}` ({pb}) overlaps network `{}` ({pa})", b.name, a.name), "overlapping prefixes", Some("give each network its own prefix; only a catch-all network (/0) may contain others".into()));
-                        }
-                    }
-                }
-            }
+        for (i, j, ia, ib) in overlapping_prefixes(networks) {
+            let (a, b) = (&networks[i], &networks[j]);
+            let (pa, pb) = (a.prefixes[ia], b.prefixes[ib]);
+            self.problem(b.origin.span, format!("network `{}` ({pb}) overlaps network `{}` ({pa})", b.name, a.name), "overlapping prefixes", Some("give each network its own prefix; only a catch-all network (/0) may contain others".into()));
         }
     }
 
@@ -2441,4 +2432,48 @@ impl HostDetails {
         h.proxy = self.proxy;
         self.ruleset.take()
     }
+}
+
+/// The prefixes of two networks (neither a catch-all) that overlap, as
+/// (network, later network, the first's prefix, the later's prefix), in the
+/// order a scan of every pair of networks and every pair of their prefixes
+/// meets them.
+/// Prefixes overlap only when one holds the other: sorted by first address
+/// (the wider first), each prefix overlaps exactly the prefixes still open
+/// where it starts, so this is a sweep, not a scan of every pair.
+pub fn overlapping_prefixes(networks: &[Network]) -> Vec<(usize, usize, usize, usize)> {
+    use crate::analysis::space::{addr_u128, Fam};
+    type Entry = (Fam, u128, std::cmp::Reverse<u128>, usize, usize);
+    let mut entries: Vec<Entry> = Vec::new();
+    for (i, n) in networks.iter().enumerate() {
+        if n.catch_all {
+            continue;
+        }
+        for (k, p) in n.prefixes.iter().enumerate() {
+            let (lo, hi) = (addr_u128(p.network()), addr_u128(p.broadcast()));
+            entries.push((Fam::of(p.addr()), lo, std::cmp::Reverse(hi), i, k));
+        }
+    }
+    // By family, then first address, the wider prefix first.
+    entries.sort_unstable();
+    let mut open: Vec<Entry> = Vec::new();
+    let mut out = Vec::new();
+    for e in entries {
+        while open.last().is_some_and(|o| o.0 != e.0 || o.2 .0 < e.1) {
+            open.pop();
+        }
+        for o in &open {
+            if o.3 != e.3 {
+                out.push(if o.3 < e.3 {
+                    (o.3, e.3, o.4, e.4)
+                } else {
+                    (e.3, o.3, e.4, o.4)
+                });
+            }
+        }
+        open.push(e);
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
 }
