@@ -33,6 +33,15 @@ fn agree(text: &str, what: &str) -> bool {
     fast.is_some()
 }
 
+/// How many random cases: more under `CI=true`.
+fn cases(here: usize, in_ci: usize) -> usize {
+    if std::env::var("CI").as_deref() == Ok("true") {
+        in_ci
+    } else {
+        here
+    }
+}
+
 fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
@@ -147,11 +156,7 @@ fn numberish(rng: &mut SplitMix64) -> String {
 
 #[test]
 fn scalars_spelled_like_numbers_resolve_alike() {
-    let cases = if std::env::var("CI").as_deref() == Ok("true") {
-        40_000
-    } else {
-        10_000
-    };
+    let cases = cases(10_000, 40_000);
     let mut rng = SplitMix64::new(7);
     let (mut fast, mut numbers) = (0, 0);
     for _ in 0..cases {
@@ -293,11 +298,7 @@ fn document(rng: &mut SplitMix64) -> String {
 
 #[test]
 fn random_documents_parse_alike() {
-    let cases = if std::env::var("CI").as_deref() == Ok("true") {
-        20_000
-    } else {
-        5_000
-    };
+    let cases = cases(5_000, 20_000);
     let mut rng = SplitMix64::new(11);
     let mut fast = 0;
     for i in 0..cases {
