@@ -370,18 +370,7 @@ fn random_traces_in_small_scenarios_complete() {
 #[test]
 fn a_via_gateway_network_routes_its_hosts_through_the_gateway() {
     use pathproof_core::model::{RouteAction, RouteOrigin};
-    let scn = must_load(
-        "v.yaml",
-        r#"networks:
-  pods: { cidr: [10.0.0.0/24, "fd00::/64"], gateway: node, via-gateway: true }
-  lan: { cidr: 10.1.0.0/24, gateway: node }
-hosts:
-  node: { router: true, at: [pods 10.0.0.1 fd00::1, lan 10.1.0.1] }
-  a: { at: pods 10.0.0.5 fd00::5 }
-  b: { at: lan 10.1.0.5 }
-"#,
-        None,
-    );
+    let scn = must_load("v.yaml", include_str!("via-gateway.yaml"), None);
     let routes = |name: &str| -> Vec<String> {
         let h = scn.hosts.iter().find(|h| h.name == name).expect("host");
         h.routes

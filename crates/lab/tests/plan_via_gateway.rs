@@ -12,14 +12,7 @@ use pathproof_lab::plan::plan;
 fn a_via_gateway_host_gets_a_host_address_and_the_routes_through_its_gateway() {
     let scn = pathproof_core::load(
         "v.yaml",
-        r#"networks:
-  pods: { cidr: [10.0.0.0/24, "fd00::/64"], gateway: node, via-gateway: true }
-  lan: { cidr: 10.1.0.0/24, gateway: node }
-hosts:
-  node: { router: true, at: [pods 10.0.0.1 fd00::1, lan 10.1.0.1] }
-  a: { at: pods 10.0.0.5 fd00::5 }
-  b: { at: lan 10.1.0.5 }
-"#,
+        include_str!("../../core/tests/via-gateway.yaml"),
         None,
     )
     .expect("loads");
