@@ -467,13 +467,18 @@ pub struct Product {
     pub fam: Fam,
     pub proto: u8,
     /// Source, destination, source port, destination port (ports as `u128`).
-    pub dims: [Vec<(u128, u128)>; 4],
+    /// Shared: the rules of a filter name the same sets over and over (the
+    /// internet is the whole space minus every internal prefix).
+    pub dims: [SharedIntervals; 4],
     /// The smallest box around the product, for a quick rejection.
     pub bbox: Cube,
 }
 
 /// Sorted, disjoint intervals of one dimension.
 pub type Intervals = Vec<(u128, u128)>;
+
+/// A product's intervals of one dimension, shared between products.
+pub type SharedIntervals = std::sync::Arc<[(u128, u128)]>;
 
 /// One value per address family: IPv4, then IPv6.
 pub type PerFam<T> = [T; 2];
@@ -495,8 +500,8 @@ pub fn list_holds(list: &[(u128, u128)], x: u128) -> bool {
 impl Product {
     /// The product of the given lists (each sorted and disjoint); `None`
     /// when one of them is empty (the set is empty).
-    pub fn new(fam: Fam, proto: u8, dims: [Vec<(u128, u128)>; 4]) -> Option<Product> {
-        if proto == 0 || dims.iter().any(Vec::is_empty) {
+    pub fn new(fam: Fam, proto: u8, dims: [SharedIntervals; 4]) -> Option<Product> {
+        if proto == 0 || dims.iter().any(|d| d.is_empty()) {
             return None;
         }
         let span = |l: &[(u128, u128)]| (l[0].0, l[l.len() - 1].1);
@@ -883,7 +888,12 @@ mod tests {
         };
         (1u8..8, list(), list(), list()).prop_map(|(p, s, d, dp)| {
             let dp = normalise(dp.into_iter().map(|(a, b)| (a.min(5), b.min(5))).collect());
-            Product::new(Fam::V4, p, [s, d, vec![(0, 3)], dp]).unwrap()
+            Product::new(
+                Fam::V4,
+                p,
+                [s.into(), d.into(), vec![(0, 3)].into(), dp.into()],
+            )
+            .unwrap()
         })
     }
 

@@ -651,13 +651,13 @@ fn match_products(m: &Match) -> [Option<Product>; 2] {
 /// collides only costs the work it would have cost anyway. The rules of a
 /// filter name a few sets over and over (a network, the internet).
 #[derive(Default)]
-struct AddrMemo<'a>(super::fasthash::FastMap<u64, Vec<(&'a AddrSet, PerFam<Intervals>)>>);
+struct AddrMemo<'a>(super::fasthash::FastMap<u64, Vec<(&'a AddrSet, PerFam<SharedIntervals>)>>);
 
 impl<'a> AddrMemo<'a> {
-    fn intervals(&mut self, set: &'a AddrSet, fam: Fam) -> Intervals {
+    fn intervals(&mut self, set: &'a AddrSet, fam: Fam) -> SharedIntervals {
         let k = usize::from(fam == Fam::V6);
         if set.is_any() {
-            return addrset_intervals(set, fam);
+            return addrset_intervals(set, fam).into();
         }
         use std::hash::{Hash, Hasher};
         let mut h = super::fasthash::FastHasher::default();
@@ -673,9 +673,9 @@ impl<'a> AddrMemo<'a> {
         {
             return iv[k].clone();
         }
-        let iv = [
-            addrset_intervals(set, Fam::V4),
-            addrset_intervals(set, Fam::V6),
+        let iv: PerFam<SharedIntervals> = [
+            addrset_intervals(set, Fam::V4).into(),
+            addrset_intervals(set, Fam::V6).into(),
         ];
         let out = iv[k].clone();
         bucket.push((set, iv));
@@ -704,8 +704,8 @@ fn match_products_with<'a>(m: &'a Match, memo: &mut AddrMemo<'a>) -> [Option<Pro
             [
                 memo.intervals(&m.src, fam),
                 memo.intervals(&m.dst, fam),
-                ports(&m.sport),
-                ports(&m.dport),
+                ports(&m.sport).into(),
+                ports(&m.dport).into(),
             ],
         )
     })
@@ -866,7 +866,7 @@ impl DstIndex {
             rules: rules.len(),
             ..DstIndex::default()
         };
-        let mut ranges: Vec<(u32, Vec<(u128, u128)>)> = Vec::new();
+        let mut ranges: Vec<(u32, SharedIntervals)> = Vec::new();
         let mut bounds: Vec<u128> = vec![0];
         for (i, products) in rules.iter().enumerate() {
             let Some(p) = &products[usize::from(fam == Fam::V6)] else {
@@ -877,7 +877,7 @@ impl DstIndex {
                 idx.any.push(i as u32);
                 continue;
             }
-            for &(lo, hi) in &mine {
+            for &(lo, hi) in mine.iter() {
                 bounds.push(lo);
                 if hi < fam.max() {
                     bounds.push(hi + 1);
@@ -889,7 +889,7 @@ impl DstIndex {
         bounds.dedup();
         idx.lists = vec![Vec::new(); bounds.len()];
         for (i, mine) in ranges {
-            for (lo, hi) in mine {
+            for &(lo, hi) in mine.iter() {
                 let a = bounds.partition_point(|&b| b <= lo) - 1;
                 let b = bounds.partition_point(|&b| b <= hi) - 1;
                 for list in &mut idx.lists[a..=b] {
@@ -1003,7 +1003,7 @@ pub fn rule_boxes(rule: &Rule) -> Vec<Cube> {
             let n = p
                 .dims
                 .iter()
-                .map(Vec::len)
+                .map(|d| d.len())
                 .try_fold(1usize, |a, l| a.checked_mul(l))
                 .unwrap_or(usize::MAX);
             if n <= EXACT {
@@ -1554,8 +1554,8 @@ impl<'s> Engine<'s> {
         let mut note = |r: &[Option<Product>; 2]| {
             for k in 0..2 {
                 if let Some(p) = &r[k] {
-                    lists[k].push(p.dims[0].clone());
-                    lists[k].push(p.dims[1].clone());
+                    lists[k].push(p.dims[0].to_vec());
+                    lists[k].push(p.dims[1].to_vec());
                 }
             }
         };
