@@ -551,6 +551,72 @@ fn classes_walked_together_answer_as_classes_walked_alone() {
     assert!(joined > 20, "{joined} joined walks");
 }
 
+/// Tagged joins (every request held at the last router of a joint walk
+/// joined as one flow of tagged parts, their boxes' sources widened) answer
+/// as the joins before them (one flow per class in each layer, boxes merged
+/// only along adjacent sources): the journeys per socket and every path's
+/// packets as sets, on the built-in scenarios and generated ones. (Walks
+/// that keep the stopped parts walk each class alone.) Joins with tags must
+/// happen, with several parts each.
+#[test]
+fn tagged_joins_answer_as_joins_by_adjacent_sources() {
+    use pathproof_core::analysis::reach::reach_with_options;
+    use pathproof_core::analysis::symbolic::TAGGED_JOINS;
+    use std::sync::atomic::Ordering;
+    let joins_before = TAGGED_JOINS[0].load(Ordering::Relaxed);
+    let parts_before = TAGGED_JOINS[1].load(Ordering::Relaxed);
+    let ci = std::env::var("CI").as_deref() == Ok("true");
+    let mut scenarios: Vec<(String, String)> = Vec::new();
+    for ex in examples::ALL {
+        scenarios.push((ex.name.to_string(), ex.text.to_string()));
+    }
+    for (seed, hosts) in [
+        (1, 60),
+        (2, 90),
+        (3, 40),
+        (4, 150),
+        (5, 120),
+        (7, 200),
+        (9, 300),
+    ] {
+        let text = synth::large(&SynthParams::sized(seed, hosts));
+        scenarios.push((format!("large({seed}, {hosts})"), text));
+    }
+    for seed in 0..if ci { 40 } else { 16 } {
+        scenarios.push((format!("scattered({seed})"), synth::scattered(seed)));
+        scenarios.push((format!("small({seed})"), synth::small(seed)));
+    }
+    let mut compared = 0;
+    for (label, text) in &scenarios {
+        let Ok(base) = load("s.yaml", text, None) else {
+            continue;
+        };
+        let variants =
+            std::iter::once(None).chain(base.variants.iter().map(|v| Some(v.name.clone())));
+        for v in variants {
+            let scn = load("s.yaml", text, v.as_deref()).unwrap();
+            let label = format!("{label} {v:?}");
+            let q = ReachQuery::default();
+            let got = reach_with_options(&Engine::new(&scn), &q, false);
+            let want = reach_with_options(&Engine::new(&scn).without_tagged_joins(), &q, false);
+            let g: Vec<Journey> = got.per_target(&scn).collect();
+            let w: Vec<Journey> = want.per_target(&scn).collect();
+            assert_eq!(g.len(), w.len(), "{label}: journeys");
+            for (a, b) in g.iter().zip(&w) {
+                if let Err(e) = same_journey(a, b) {
+                    panic!("{label}: {e}");
+                }
+            }
+            compared += 1;
+        }
+    }
+    assert!(compared > 40, "{compared} scenarios compared");
+    let joins = TAGGED_JOINS[0].load(Ordering::Relaxed) - joins_before;
+    let parts = TAGGED_JOINS[1].load(Ordering::Relaxed) - parts_before;
+    assert!(joins > 20, "{joins} tagged joins");
+    assert!(parts > 4 * joins, "{parts} parts in {joins} tagged joins");
+}
+
 /// `via-gateway: true` is the routes it stands for: on cluster-shaped
 /// scenarios, a pod network marked `via-gateway` and the same network whose
 /// pods each route both halves of every prefix through the router (the form

@@ -97,6 +97,23 @@ pub struct Cube {
     pub proto: u8,
     pub sport: (u16, u16),
     pub dport: (u16, u16),
+    /// Which parts of a flow of several classes walked together the box's
+    /// packets belong to (bit `k`: part `k`), or 0: no such restriction.
+    /// A tagged box holds the packets of its ranges whose source is one of
+    /// a tagged part's own sources (see [`crate::analysis::symbolic`],
+    /// "tagged joins"); its source range may run past them, over addresses
+    /// no tagged part sends from, so that the boxes of parts that differ
+    /// only by their sources become one. Conditions (rules, routes, lists)
+    /// are never tagged.
+    pub tag: u32,
+}
+
+/// The tags two boxes share (0 is every part), or `None` for none.
+fn meet_tag(a: u32, b: u32) -> Option<u32> {
+    match (a, b) {
+        (0, t) | (t, 0) => Some(t),
+        _ => Some(a & b).filter(|&t| t != 0),
+    }
 }
 
 fn meet<T: Ord + Copy>(a: (T, T), b: (T, T)) -> Option<(T, T)> {
@@ -114,6 +131,7 @@ impl Cube {
             proto: ANY_PROTO,
             sport: (0, u16::MAX),
             dport: (0, u16::MAX),
+            tag: 0,
         }
     }
 
@@ -151,6 +169,7 @@ impl Cube {
             proto,
             sport: meet(self.sport, o.sport)?,
             dport: meet(self.dport, o.dport)?,
+            tag: meet_tag(self.tag, o.tag)?,
         })
     }
 
@@ -164,6 +183,7 @@ impl Cube {
             && m(self.dst, o.dst)
             && n(self.sport, o.sport)
             && n(self.dport, o.dport)
+            && meet_tag(self.tag, o.tag).is_some()
     }
 
     /// `self` less `o`, as disjoint cubes (at most nine).
@@ -180,6 +200,17 @@ impl Cube {
             return;
         };
         let mut rest = *self;
+        // The parts `o` does not hold keep their packets inside its box too.
+        // (`o` tagged and `self` not would leave "every part but some",
+        // which a tag cannot say: conditions are never tagged.)
+        debug_assert!(o.tag == 0 || self.tag != 0, "a tagged condition");
+        if o.tag != 0 && self.tag & !o.tag != 0 {
+            out.push(Cube {
+                tag: self.tag & !o.tag,
+                ..*self
+            });
+            rest.tag = i.tag;
+        }
         // Peel off, dimension by dimension, what lies outside the intersection.
         if rest.proto != i.proto {
             let mut c = rest;
@@ -394,6 +425,14 @@ impl Space {
         Space(merge_along(self.0, Dim::Src))
     }
 
+    /// Tagged boxes equal but for their parts made one, then boxes equal
+    /// but for adjacent or overlapping sources, then again by parts.
+    pub fn merged_tags(self) -> Space {
+        let v = merge_tags(self.0);
+        let v = merge_along(v, Dim::Src);
+        Space(merge_tags(v))
+    }
+
     /// [`Space::coalesce`], reusing this space's boxes.
     pub fn into_coalesced(self) -> Space {
         // One box is already as merged as it gets (most journeys' parts).
@@ -401,6 +440,7 @@ impl Space {
             return self;
         }
         let mut v = self.0;
+        let tagged = v.iter().any(|c| c.tag != 0);
         loop {
             // A pass merges nothing exactly when no two boxes merge: for a
             // few boxes, asking each pair is cheaper than the pass's sorts.
@@ -412,6 +452,9 @@ impl Space {
                 v = merge_along(v, d);
             }
             v = merge_protos(v);
+            if tagged {
+                v = merge_tags(v);
+            }
             if v.len() == before {
                 break;
             }
@@ -512,6 +555,7 @@ impl Product {
             proto,
             sport: narrow_port(span(&dims[2])),
             dport: narrow_port(span(&dims[3])),
+            tag: 0,
         };
         Some(Product {
             fam,
@@ -678,7 +722,7 @@ fn merge_along(mut v: Vec<Cube>, d: Dim) -> Vec<Cube> {
         if d != Dim::Dport {
             o = o.then(a.dport.cmp(&b.dport));
         }
-        o
+        o.then(a.tag.cmp(&b.tag))
     };
     v.sort_unstable_by(|a, b| others(a, b).then_with(|| a.addr(d).cmp(&b.addr(d))));
     // Merged in place: `w` is the last box kept.
@@ -712,6 +756,13 @@ fn any_pair_merges(v: &[Cube]) -> bool {
             if a.fam != b.fam {
                 return false;
             }
+            if a.tag != b.tag {
+                // Tagged boxes equal but for their parts become one.
+                return a.tag != 0
+                    && b.tag != 0
+                    && (a.src, a.dst, a.sport, a.dport, a.proto)
+                        == (b.src, b.dst, b.sport, b.dport, b.proto);
+            }
             let same = [
                 a.src == b.src,
                 a.dst == b.dst,
@@ -737,7 +788,7 @@ fn merge_protos(mut v: Vec<Cube>) -> Vec<Cube> {
     if v.len() < 2 {
         return v;
     }
-    let others = |c: &Cube| (c.fam, c.src, c.dst, c.sport, c.dport);
+    let others = |c: &Cube| (c.fam, c.src, c.dst, c.sport, c.dport, c.tag);
     v.sort_unstable_by_key(|c| (others(c), c.proto));
     // Merged in place: `w` is the last box kept.
     let mut w = 0;
@@ -754,6 +805,29 @@ fn merge_protos(mut v: Vec<Cube>) -> Vec<Cube> {
     v
 }
 
+/// Merges tagged cubes equal but for their tags (the union of their parts).
+fn merge_tags(mut v: Vec<Cube>) -> Vec<Cube> {
+    if v.len() < 2 {
+        return v;
+    }
+    let others = |c: &Cube| (c.fam, c.proto, c.src, c.dst, c.sport, c.dport);
+    v.sort_unstable_by_key(|c| (others(c), c.tag));
+    // Merged in place: `w` is the last box kept.
+    let mut w = 0;
+    for r in 1..v.len() {
+        let c = v[r];
+        if others(&v[w]) == others(&c) && v[w].tag != 0 && c.tag != 0 {
+            v[w].tag |= c.tag;
+        } else {
+            w += 1;
+            v[w] = c;
+        }
+    }
+    v.truncate(w + 1);
+    v
+}
+
+/// Sorted, merged intervals.
 pub fn normalise(mut v: Vec<(u128, u128)>) -> Vec<(u128, u128)> {
     v.sort_unstable();
     let mut out: Vec<(u128, u128)> = Vec::with_capacity(v.len());
@@ -851,7 +925,85 @@ mod tests {
                 proto: p,
                 sport: (0, 3),
                 dport: (e.min(f), e.max(f)),
+                tag: 0,
             })
+    }
+
+    /// A cube of some of three parts (tags 1 to 7).
+    fn tagged_cube() -> impl Strategy<Value = Cube> {
+        (small_cube(), 1u32..8).prop_map(|(c, tag)| Cube { tag, ..c })
+    }
+
+    /// Whether part `part`'s packet `p` is in `c`.
+    fn holds(c: &Cube, p: (u128, u128, u8, u16), part: u32) -> bool {
+        contains(c, p) && (c.tag == 0 || c.tag & (1 << part) != 0)
+    }
+
+    /// Every packet of the small universe, of each of three parts.
+    fn tagged_points() -> impl Iterator<Item = ((u128, u128, u8, u16), u32)> {
+        (0..8u128).flat_map(|s| {
+            (0..8u128).flat_map(move |d| {
+                [TCP, UDP, ICMP].into_iter().flat_map(move |bit| {
+                    (0..6u16).flat_map(move |port| (0..3u32).map(move |k| ((s, d, bit, port), k)))
+                })
+            })
+        })
+    }
+
+    /// Disjoint tagged boxes: random ones, each less those before it.
+    fn tagged_space() -> impl Strategy<Value = Space> {
+        proptest::collection::vec(tagged_cube(), 1..16).prop_map(|cubes| {
+            let mut boxes: Vec<Cube> = Vec::new();
+            for c in cubes {
+                let mut new = vec![c];
+                for b in &boxes {
+                    new = new.iter().flat_map(|n| n.subtract(b)).collect();
+                }
+                boxes.extend(new);
+            }
+            Space(boxes)
+        })
+    }
+
+    proptest! {
+        /// Tags are a condition on the part like any field: intersection,
+        /// subtraction (by a tagged box or a condition) and splits by
+        /// conditions are exact, part by part.
+        #[test]
+        fn tagged_boxes_subtract_and_split_exactly(
+            a in tagged_cube(),
+            b in tagged_cube(),
+            cond in small_cube(),
+        ) {
+            let pieces = a.subtract(&b);
+            let meet = a.intersect(&b);
+            let (inside, outside) = Space(vec![a]).split(&[cond]);
+            for (p, k) in tagged_points() {
+                let (in_a, in_b) = (holds(&a, p, k), holds(&b, p, k));
+                let hits = pieces.iter().filter(|c| holds(c, p, k)).count();
+                prop_assert_eq!(hits, usize::from(in_a && !in_b));
+                prop_assert_eq!(meet.is_some_and(|m| holds(&m, p, k)), in_a && in_b);
+                let want_in = in_a && holds(&cond, p, k);
+                prop_assert_eq!(inside.0.iter().filter(|c| holds(c, p, k)).count(), usize::from(want_in));
+                prop_assert_eq!(outside.0.iter().filter(|c| holds(c, p, k)).count(), usize::from(in_a && !want_in));
+            }
+            prop_assert_eq!(a.meets(&b), meet.is_some());
+        }
+
+        /// Coalescing tagged boxes (boxes equal but for their parts merge)
+        /// and the join's merge keep every part's packets, each in one box.
+        #[test]
+        fn tagged_spaces_coalesce_exactly(sp in tagged_space()) {
+            let coalesced = sp.clone().into_coalesced();
+            let merged = sp.clone().merged_tags();
+            for (p, k) in tagged_points() {
+                let before = sp.0.iter().filter(|c| holds(c, p, k)).count();
+                prop_assert!(before <= 1);
+                prop_assert_eq!(coalesced.0.iter().filter(|c| holds(c, p, k)).count(), before);
+                prop_assert_eq!(merged.0.iter().filter(|c| holds(c, p, k)).count(), before);
+            }
+            prop_assert!(coalesced.0.len() <= sp.0.len());
+        }
     }
 
     fn contains(c: &Cube, p: (u128, u128, u8, u16)) -> bool {

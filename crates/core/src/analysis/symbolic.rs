@@ -527,10 +527,18 @@ struct Flow {
 /// arrived at the router where they joined.
 struct Merged {
     /// (family, first, last source address, part), sorted; parts' addresses
-    /// are disjoint.
+    /// are disjoint. In a tagged join, one entry per range of a class's
+    /// sources, naming one of the class's parts (several parts of one
+    /// class may send from the same addresses).
     table: Vec<(Fam, u128, u128, usize)>,
     parts: Vec<MergedPart>,
+    /// A tagged join (see [`Engine::join_tagged`]): each part's own
+    /// sources, per family; the flow's boxes are tagged with their parts.
+    sources: Option<Vec<PerFam<Intervals>>>,
 }
+
+/// At most this many parts in a tagged join: one bit of [`Cube::tag`] each.
+const TAG_PARTS: usize = 32;
 
 struct MergedPart {
     /// Which of the walked classes (the caller's numbering).
@@ -811,6 +819,10 @@ pub struct Engine<'s> {
     /// Classes behind the same routers are walked together (see
     /// [`Engine::walk_units`]); off for the reference walks of tests.
     joint: bool,
+    /// Whether the requests held at the last router of a joint walk join
+    /// as one tagged flow (off in the reference of
+    /// [`Engine::without_tagged_joins`]).
+    tagged: bool,
     /// Whether a class that holds a network's stand-in and hosts sends one
     /// range per group of the stand-in's alike ranges (off in the reference
     /// of [`Engine::without_alike_hosts`]).
@@ -1204,6 +1216,7 @@ impl<'s> Engine<'s> {
                             proto: proto_bit(s.proto),
                             sport: (0, u16::MAX),
                             dport: (s.port, s.port),
+                            tag: 0,
                         });
                     }
                 }
@@ -1378,6 +1391,7 @@ impl<'s> Engine<'s> {
             host_addrs: Default::default(),
             host_reps: Default::default(),
             joint: true,
+            tagged: true,
             mixed_groups: true,
         };
         let devs: Vec<usize> = (0..e.devices.len()).collect();
@@ -1427,6 +1441,14 @@ impl<'s> Engine<'s> {
     #[doc(hidden)]
     pub fn without_joint_walks(mut self) -> Self {
         self.joint = false;
+        self
+    }
+
+    /// The engine whose joint walks join the requests held at their last
+    /// router layer by layer, by adjacent sources only, as before tagged
+    /// joins (the reference they are tested against).
+    pub fn without_tagged_joins(mut self) -> Self {
+        self.tagged = false;
         self
     }
 
@@ -1520,6 +1542,7 @@ impl<'s> Engine<'s> {
             host_addrs: self.host_addrs,
             host_reps: self.host_reps,
             joint: self.joint,
+            tagged: self.tagged,
             mixed_groups: self.mixed_groups,
         }
     }
@@ -2129,7 +2152,38 @@ impl<'s> Engine<'s> {
                 &'k [(usize, Field)],
             );
             let mut groups: Vec<Vec<usize>> = Vec::new();
-            {
+            // At the last router, every flow that arrived alike joins one
+            // tagged flow (up to `TAG_PARTS` parts each): see `join_tagged`.
+            let tagged = self.tagged && level == MERGE_LEVELS && !super::consulted::active();
+            if tagged {
+                type TagKey<'k> = (Key<'k>, &'k [(usize, Field, Field)]);
+                let mut open: std::collections::HashMap<TagKey, (usize, usize)> =
+                    Default::default();
+                for (n, (_, f)) in pending.iter().enumerate() {
+                    let key: TagKey = (
+                        (
+                            f.dev,
+                            f.in_iface,
+                            f.ttl,
+                            f.view,
+                            &f.visited[1..],
+                            &f.snat_log,
+                        ),
+                        &f.dnat_log,
+                    );
+                    let parts = f.merged.as_ref().map_or(1, |m| m.parts.len());
+                    match open.get_mut(&key) {
+                        Some((g, count)) if *count + parts <= TAG_PARTS => {
+                            groups[*g].push(n);
+                            *count += parts;
+                        }
+                        _ => {
+                            open.insert(key, (groups.len(), parts));
+                            groups.push(vec![n]);
+                        }
+                    }
+                }
+            } else {
                 // Within a group, one flow per class in each layer (their
                 // sources must not overlap): each class's first flow of a
                 // family, its second, … (classes alike arrive alike: their
@@ -2169,7 +2223,13 @@ impl<'s> Engine<'s> {
                 // (A class's flows of both families, alone, wait for
                 // other classes' at the next router.)
                 let classes_in = group.iter().filter(|(i, _)| *i != group[0].0).count();
-                let merged = if classes_in > 0 && same_dnat {
+                let merged = if tagged {
+                    if group.len() > 1 && same_dnat {
+                        self.join_tagged(&group)
+                    } else {
+                        None
+                    }
+                } else if classes_in > 0 && same_dnat {
                     self.merge_flows(&group)
                 } else {
                     None
@@ -2219,9 +2279,9 @@ impl<'s> Engine<'s> {
         };
         for o in outcomes {
             let (end, path) = (o.end, o.path);
-            for (k, cubes) in Self::cut_by_field(&View::identity(), o.space, Dim::Src, &m.table) {
-                // Every packet of the flow is some class's.
-                let Some(k) = k else { continue };
+            // Outcomes come from the flow's parts, told apart (untagged);
+            // a tagged box would be cut by its parts' sources.
+            for (k, cubes) in Self::part_pieces(&m, o.space) {
                 results[m.parts[k].class_no].push(Outcome {
                     space: Space(cubes),
                     path: path.clone(),
@@ -2341,8 +2401,201 @@ impl<'s> Engine<'s> {
             dnat_log: first.dnat_log.clone(),
             group: None,
             delivery: None,
-            merged: Some(std::rc::Rc::new(Merged { table, parts })),
+            merged: Some(std::rc::Rc::new(Merged {
+                table,
+                parts,
+                sources: None,
+            })),
         })
+    }
+
+    /// One flow for every request held at the last router of a joint walk
+    /// that arrived there alike (at most [`TAG_PARTS`] parts): each flow,
+    /// or each part of a flow joined before, is a part, and its boxes are
+    /// tagged with it. A tagged box's source range is widened over the
+    /// addresses its part does not send from, so that the boxes of parts
+    /// that differ only by their sources (every class's requests to the
+    /// same targets, allowed by the same rules) become one box of several
+    /// parts. Parts of one class may send from the same addresses (each is
+    /// a share of the class's packets decided apart on the way); parts of
+    /// different classes may not (`None`, as for any join that cannot be).
+    fn join_tagged(&self, group: &[(usize, Flow)]) -> Option<Flow> {
+        let mut parts: Vec<MergedPart> = Vec::new();
+        let mut boxes: Vec<Vec<Cube>> = Vec::new();
+        for (i, f) in group {
+            let Some(m) = &f.merged else {
+                parts.push(MergedPart {
+                    class_no: *i,
+                    class: f.class.clone(),
+                    path: f.path.clone(),
+                    origin: f.visited[0],
+                    nets: self.class_nets(&f.class),
+                });
+                boxes.push(f.space.0.clone());
+                continue;
+            };
+            if m.sources.is_some() {
+                return None;
+            }
+            // A flow joined before: each of its parts a part here, with
+            // the steps since that join.
+            let after = f.path.to_vec();
+            let first = parts.len();
+            let mut index: Vec<Option<usize>> = vec![None; m.parts.len()];
+            let pieces = Self::cut_by_field(&View::identity(), f.space.clone(), Dim::Src, &m.table);
+            for (k, cubes) in pieces {
+                let Some(k) = k else { continue };
+                let at = *index[k].get_or_insert_with(|| {
+                    let p = &m.parts[k];
+                    parts.push(MergedPart {
+                        class_no: p.class_no,
+                        class: p.class.clone(),
+                        path: p.path.followed_by(&after),
+                        origin: p.origin,
+                        nets: p.nets.clone(),
+                    });
+                    boxes.push(Vec::new());
+                    parts.len() - 1
+                });
+                debug_assert!(at >= first);
+                boxes[at].extend(cubes);
+            }
+        }
+        if parts.len() > TAG_PARTS || parts.len() < 2 {
+            return None;
+        }
+        // Each part's sources; the classes' sources, which must not overlap.
+        let sources: Vec<PerFam<Intervals>> = boxes
+            .iter()
+            .map(|b| {
+                [Fam::V4, Fam::V6].map(|fam| {
+                    normalise(b.iter().filter(|c| c.fam == fam).map(|c| c.src).collect())
+                })
+            })
+            .collect();
+        let mut by_class: std::collections::BTreeMap<usize, (usize, PerFam<Intervals>)> =
+            Default::default();
+        for (k, (p, own)) in parts.iter().zip(&sources).enumerate() {
+            let e = by_class
+                .entry(p.class_no)
+                .or_insert_with(|| (k, Default::default()));
+            for (mine, theirs) in e.1.iter_mut().zip(own) {
+                mine.extend_from_slice(theirs);
+            }
+        }
+        let mut table: Vec<(Fam, u128, u128, usize)> = Vec::new();
+        for (_, (k, own)) in by_class {
+            for (f, fam) in [Fam::V4, Fam::V6].into_iter().enumerate() {
+                for (lo, hi) in normalise(own[f].clone()) {
+                    table.push((fam, lo, hi, k));
+                }
+            }
+        }
+        table.sort_unstable();
+        if table
+            .windows(2)
+            .any(|w| w[0].0 == w[1].0 && w[1].1 <= w[0].2)
+        {
+            return None;
+        }
+        let mut space = Vec::with_capacity(boxes.iter().map(Vec::len).sum());
+        for (k, cubes) in boxes.into_iter().enumerate() {
+            for c in cubes {
+                let own = &sources[k][usize::from(c.fam == Fam::V6)];
+                space.push(Cube {
+                    src: widen(c.src, own, c.fam.max()),
+                    tag: 1 << k,
+                    ..c
+                });
+            }
+        }
+        let first = &group[0].1;
+        let devs: Vec<usize> = parts
+            .iter()
+            .flat_map(|p| p.class.devs.iter().copied())
+            .collect();
+        let class = Class {
+            own: self.union_own(&devs),
+            devs: Vec::new(),
+            self_pairs: false,
+            grouped: false,
+            on_link: Default::default(),
+        };
+        let mut visited = vec![usize::MAX];
+        visited.extend_from_slice(&first.visited[1..]);
+        TAGGED_JOINS[0].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        TAGGED_JOINS[1].fetch_add(parts.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        Some(Flow {
+            // Parts' boxes equal but for their sources become one: every
+            // other field was coalesced in the parts' own walks.
+            space: Space(space).merged_tags(),
+            view: first.view,
+            dev: first.dev,
+            in_iface: first.in_iface,
+            ttl: first.ttl,
+            path: Steps::default(),
+            reply: false,
+            visited: std::rc::Rc::new(visited),
+            class: std::rc::Rc::new(class),
+            snat_log: first.snat_log.clone(),
+            dnat_log: first.dnat_log.clone(),
+            group: None,
+            delivery: None,
+            merged: Some(std::rc::Rc::new(Merged {
+                table,
+                parts,
+                sources: Some(sources),
+            })),
+        })
+    }
+
+    /// A joined flow's space cut into its parts' packets (original
+    /// coordinates, untagged): by source address, or, for a tagged join,
+    /// each tagged part's sources within each box. In part order.
+    fn part_pieces(m: &Merged, space: Space) -> Vec<(usize, Vec<Cube>)> {
+        let Some(sources) = &m.sources else {
+            return Self::cut_by_field(&View::identity(), space, Dim::Src, &m.table)
+                .into_iter()
+                .filter_map(|(k, cubes)| Some((k?, cubes)))
+                .collect();
+        };
+        let mut per: Vec<Vec<Cube>> = vec![Vec::new(); m.parts.len()];
+        // Boxes told apart already (a part's outcomes): by source, as the
+        // table names one part of each class (outcomes go to classes).
+        let (told, tagged): (Vec<Cube>, Vec<Cube>) = space.0.into_iter().partition(|c| c.tag == 0);
+        if !told.is_empty() {
+            for (k, cubes) in Self::cut_by_field(&View::identity(), Space(told), Dim::Src, &m.table)
+            {
+                if let Some(k) = k {
+                    per[k].extend(cubes);
+                }
+            }
+        }
+        for c in tagged {
+            let mut tag = c.tag;
+            while tag != 0 {
+                let k = tag.trailing_zeros() as usize;
+                tag &= tag - 1;
+                let Some(own) = sources.get(k) else { continue };
+                let own = &own[usize::from(c.fam == Fam::V6)];
+                let (lo, hi) = c.src;
+                let from = own.partition_point(|iv| iv.1 < lo);
+                for &(a, b) in &own[from..] {
+                    if a > hi {
+                        break;
+                    }
+                    per[k].push(Cube {
+                        src: (a.max(lo), b.min(hi)),
+                        tag: 0,
+                        ..c
+                    });
+                }
+            }
+        }
+        per.into_iter()
+            .enumerate()
+            .filter(|(_, v)| !v.is_empty())
+            .collect()
     }
 
     /// The networks a class's members are on.
@@ -2367,8 +2620,7 @@ impl<'s> Engine<'s> {
         let after = f.path.to_vec();
         let space = std::mem::take(&mut f.space);
         let mut res = Vec::new();
-        for (k, cubes) in Self::cut_by_field(&View::identity(), space, Dim::Src, &m.table) {
-            let Some(k) = k else { continue };
+        for (k, cubes) in Self::part_pieces(&m, space) {
             let part = &m.parts[k];
             let mut p = self.child(&f, Space(cubes), None);
             p.path = part.path.followed_by(&after);
@@ -2677,6 +2929,74 @@ impl<'s> Engine<'s> {
 
     /// Splits `space` (original coordinates) by whether one current field
     /// lies in a list of intervals (per family: IPv4, IPv6).
+    /// [`Engine::split_field`] of a flow that may be a tagged join
+    /// (`merged`): its tagged boxes are cut part by part where the field is
+    /// their original source (see [`tag_cells`]).
+    fn split_field_of(
+        view: &View,
+        merged: Option<&Merged>,
+        space: Space,
+        dim: Dim,
+        lists: &PerFam<Intervals>,
+    ) -> (Space, Space) {
+        let Some(sources) = merged
+            .and_then(|m| m.sources.as_deref())
+            .filter(|_| view.field(dim) == Field::Orig(Dim::Src))
+        else {
+            return Self::split_field(view, space, dim, lists);
+        };
+        let (whole, rest) = tag_cells(space, sources, |fam, a, b| {
+            list_cell(&lists[usize::from(fam == Fam::V6)], a, b)
+        });
+        let (mut inside, mut outside) = Self::split_field(view, rest, dim, lists);
+        for (k, c) in whole {
+            if k {
+                inside.0.push(c);
+            } else {
+                outside.0.push(c);
+            }
+        }
+        (inside, outside)
+    }
+
+    /// [`Engine::cut_by_field`] of a flow that may be a tagged join (see
+    /// [`Engine::split_field_of`]).
+    fn cut_by_field_of<K: Copy + Ord>(
+        view: &View,
+        merged: Option<&Merged>,
+        space: Space,
+        dim: Dim,
+        fam_intervals: &[(Fam, u128, u128, K)],
+    ) -> Vec<(Option<K>, Vec<Cube>)> {
+        let Some(sources) = merged
+            .and_then(|m| m.sources.as_deref())
+            .filter(|_| view.field(dim) == Field::Orig(Dim::Src))
+        else {
+            return Self::cut_by_field(view, space, dim, fam_intervals);
+        };
+        let (whole, rest) = tag_cells(space, sources, |fam, a, b| {
+            let i = fam_intervals.partition_point(|&(f, _, h, _)| (f, h) < (fam, a));
+            match fam_intervals.get(i) {
+                Some(&(f, lo, hi, k)) if f == fam && lo <= a && b <= hi => Some(Some(k)),
+                Some(&(f, lo, _, _)) if f != fam || lo > b => Some(None),
+                None => Some(None),
+                _ => None,
+            }
+        });
+        let mut res = if rest.is_empty() {
+            Vec::new()
+        } else {
+            Self::cut_by_field(view, rest, dim, fam_intervals)
+        };
+        for (k, c) in whole {
+            match res.iter_mut().find(|(x, _)| *x == k) {
+                Some((_, v)) => v.push(c),
+                None => res.push((k, vec![c])),
+            }
+        }
+        res
+    }
+
     fn split_field(
         view: &View,
         space: Space,
@@ -2753,8 +3073,9 @@ impl<'s> Engine<'s> {
         // A group's reply goes back to where each request came from: never
         // to the member itself (those packets stayed home at the origin).
         if !class_request && rest.group.is_none() {
-            let (local, remote) = Self::split_field(
+            let (local, remote) = Self::split_field_of(
                 &rest.view,
+                rest.merged.as_deref(),
                 std::mem::take(&mut rest.space),
                 Dim::Dst,
                 &self.own_lists[dev],
@@ -3095,7 +3416,9 @@ impl<'s> Engine<'s> {
         let d = &self.devices[f.dev];
         let mut res = Vec::new();
         let space = std::mem::take(&mut f.space);
-        for (key, cubes) in Self::cut_by_field(&f.view, space, Dim::Dst, &d.atoms) {
+        for (key, cubes) in
+            Self::cut_by_field_of(&f.view, f.merged.as_deref(), space, Dim::Dst, &d.atoms)
+        {
             let Some(ri) = key else {
                 self.stopped(&f, Space(cubes), Stop::NoRoute, out);
                 continue;
@@ -3183,6 +3506,7 @@ impl<'s> Engine<'s> {
                     proto: c.proto,
                     sport: narrow(f.view.current(c, Dim::Sport)),
                     dport: narrow(f.view.current(c, Dim::Dport)),
+                    tag: 0,
                 };
                 match &mut seen[usize::from(c.fam == Fam::V6)] {
                     Some(b) => super::consulted::hull(b, &now),
@@ -3198,6 +3522,10 @@ impl<'s> Engine<'s> {
         // First match, cube by cube, over the rules that can match its
         // destination and that apply here to some of the flow's sources.
         let rules = &self.filter_rules[fid.index()];
+        // A tagged join's parts' sources: its boxes' source ranges may run
+        // past them (see `join_tagged`).
+        let joined = f.merged.clone();
+        let sources = joined.as_deref().and_then(|m| m.sources.as_deref());
         let sc = &mut out.scratch;
         sc.decided.clear();
         let mut live: [Option<std::rc::Rc<Vec<u64>>>; 2] = [None, None];
@@ -3207,7 +3535,16 @@ impl<'s> Engine<'s> {
                 .0
                 .iter()
                 .filter(|c| c.fam == fam)
-                .map(|c| f.view.current(c, Dim::Src))
+                .map(|c| match (sources, f.view.src) {
+                    // The parts' own sources, not the widened ranges.
+                    (Some(own), Field::Orig(Dim::Src)) if c.tag != 0 => own
+                        .iter()
+                        .map(|o| &o[k])
+                        .filter_map(|o| Some((o.first()?.0, o.last()?.1)))
+                        .reduce(|a, b| (a.0.min(b.0), a.1.max(b.1)))
+                        .unwrap_or(c.src),
+                    _ => f.view.current(c, Dim::Src),
+                })
                 .reduce(|a, b| (a.0.min(b.0), a.1.max(b.1)))
             else {
                 continue;
@@ -3311,14 +3648,25 @@ impl<'s> Engine<'s> {
                     sc.hit.clear();
                     sc.miss.clear();
                     let any = match pull_back_product(&f.view, rule) {
-                        Some(cons) => split_by_product(
-                            &piece,
-                            rule.proto,
-                            &cons,
-                            &mut sc.split,
-                            &mut sc.hit,
-                            &mut sc.miss,
-                        ),
+                        Some(cons) => match sources.filter(|_| piece.tag != 0) {
+                            Some(own) => split_tagged(
+                                &piece,
+                                rule.proto,
+                                &cons,
+                                own,
+                                &mut sc.split,
+                                &mut sc.hit,
+                                &mut sc.miss,
+                            ),
+                            None => split_by_product(
+                                &piece,
+                                rule.proto,
+                                &cons,
+                                &mut sc.split,
+                                &mut sc.hit,
+                                &mut sc.miss,
+                            ),
+                        },
                         None => {
                             // A view that maps two fields onto one (never
                             // built by the stages today): box by box.
@@ -3495,7 +3843,13 @@ impl<'s> Engine<'s> {
                 let mut home = None;
                 if f.reply && f.class.len() > 1 {
                     if let Some((ii, lists)) = f.class.on_link(intervals) {
-                        let (inside, outside) = Self::split_field(&f.view, space, Dim::Dst, &lists);
+                        let (inside, outside) = Self::split_field_of(
+                            &f.view,
+                            f.merged.as_deref(),
+                            space,
+                            Dim::Dst,
+                            &lists,
+                        );
                         space = outside;
                         if !inside.is_empty() {
                             home = Some((Some((f.class[0], ii)), inside.0));
@@ -3508,7 +3862,8 @@ impl<'s> Engine<'s> {
                 }) {
                     return;
                 }
-                let mut pieces = Self::cut_by_field(&f.view, space, Dim::Dst, intervals);
+                let mut pieces =
+                    Self::cut_by_field_of(&f.view, f.merged.as_deref(), space, Dim::Dst, intervals);
                 pieces.extend(home);
                 pieces
             }
@@ -3688,8 +4043,13 @@ impl<'s> Engine<'s> {
         if host.rp_filter != RpFilter::Off {
             let none: PerFam<Intervals> = Default::default();
             let lists = self.rp_pass[dev].get(in_iface).unwrap_or(&none);
-            let (pass, fail) =
-                Self::split_field(&f.view, std::mem::take(&mut f.space), Dim::Src, lists);
+            let (pass, fail) = Self::split_field_of(
+                &f.view,
+                f.merged.as_deref(),
+                std::mem::take(&mut f.space),
+                Dim::Src,
+                lists,
+            );
             self.stopped(&f, fail, Stop::ReversePath, out);
             if pass.is_empty() {
                 return;
@@ -3706,7 +4066,13 @@ impl<'s> Engine<'s> {
         } else {
             &self.own_lists[dev]
         };
-        let (local, rest) = Self::split_field(&f.view, std::mem::take(&mut f.space), Dim::Dst, own);
+        let (local, rest) = Self::split_field_of(
+            &f.view,
+            f.merged.as_deref(),
+            std::mem::take(&mut f.space),
+            Dim::Dst,
+            own,
+        );
         if !local.is_empty() {
             let child = self.child(&f, local, None);
             for c in self.filter_hook(child, Hook::Input, Some(in_iface), None, state, out) {
@@ -3756,8 +4122,9 @@ impl<'s> Engine<'s> {
     /// Linux's martian-source check at `at` (the tracer's `martian`): the
     /// packets whose current source no sender can have stop here.
     fn drop_martians(&self, mut f: Flow, at: MartianAt, out: &mut Sink) -> Option<Flow> {
-        let (ok, bad) = Self::split_field(
+        let (ok, bad) = Self::split_field_of(
             &f.view,
+            f.merged.as_deref(),
             std::mem::take(&mut f.space),
             Dim::Src,
             &self.martian_ok[at as usize],
@@ -3805,7 +4172,13 @@ impl<'s> Engine<'s> {
             let mut sockets = Vec::new();
             let mut taken = Vec::new();
             let mut refused = Vec::new();
-            let by_member = Self::cut_by_field(&f.view, rest, Dim::Dst, &self.group_iv[g as usize]);
+            let by_member = Self::cut_by_field_of(
+                &f.view,
+                f.merged.as_deref(),
+                rest,
+                Dim::Dst,
+                &self.group_iv[g as usize],
+            );
             for (m, cubes) in by_member {
                 let Some(m) = m else {
                     refused.extend(cubes);
@@ -4003,6 +4376,12 @@ impl<'s> Engine<'s> {
             let mut p = path.clone();
             for s in &mut p[start - before..start + after] {
                 *s = s.at(*m);
+                // The group's socket step names the member's socket: the
+                // path a request delivered to the member alone takes (which
+                // hosts arrive together depends on how flows were joined).
+                if !s.reply() && s.kind() == StepKind::Socket(GROUP_SOCKET as u32) {
+                    *s = PathStep::new(*m as u32, false, s.home(), StepKind::Socket(*msi as u32));
+                }
             }
             out.outcomes.push(Outcome {
                 space: part.clone(),
@@ -4035,6 +4414,14 @@ pub static MIXED_GROUP_SENDS: std::sync::atomic::AtomicU64 = std::sync::atomic::
 /// classes into one (see [`Engine::walk_classes`]): for tests that joins happen.
 #[doc(hidden)]
 pub static JOINED_WALKS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// How many tagged joins were made, and how many parts they held (see
+/// [`Engine::join_tagged`]): for tests that they happen.
+#[doc(hidden)]
+pub static TAGGED_JOINS: [std::sync::atomic::AtomicU64; 2] = [
+    std::sync::atomic::AtomicU64::new(0),
+    std::sync::atomic::AtomicU64::new(0),
+];
 
 /// How many routers a class's requests may pass before they join other
 /// classes' ([`Engine::walk_classes`]): at the first router they reach, or
@@ -4085,6 +4472,139 @@ pub(crate) fn stand_ins_owned(scn: &Scenario) -> Vec<Vec<(Fam, u128, u128)>> {
 }
 
 /// Each box of `space` once per source range of `ranges`.
+/// `src` widened over the addresses `own` (sorted, disjoint) does not hold,
+/// as far as the next address it holds on either side: the widened range
+/// holds the same addresses of `own` as `src`.
+fn widen(src: (u128, u128), own: &[(u128, u128)], max: u128) -> (u128, u128) {
+    let (lo, hi) = src;
+    let i = own.partition_point(|iv| iv.1 < lo);
+    let lo = match own.get(i) {
+        Some(&(a, _)) if a < lo => lo,
+        _ if i > 0 => own[i - 1].1 + 1,
+        _ => 0,
+    };
+    let j = own.partition_point(|iv| iv.0 <= hi);
+    let hi = match j.checked_sub(1).map(|j| own[j]) {
+        Some((_, b)) if b > hi => hi,
+        _ => own.get(j).map_or(max, |&(a, _)| a - 1),
+    };
+    (lo, hi)
+}
+
+/// A tagged join's boxes cut by a condition on their original source:
+/// each box's parts whose own sources in it lie wholly in one cell of the
+/// condition (`cell` names the cell of a range, or `None` when the range
+/// straddles cells) stay one box per cell, tagged with those parts; a part
+/// whose sources straddle cells is left as its own sources' pieces (one
+/// part each, exact ranges) for the plain cut, with the untagged boxes.
+/// Parts without a source in a box leave it.
+fn tag_cells<K: Copy + Eq>(
+    space: Space,
+    sources: &[PerFam<Intervals>],
+    cell: impl Fn(Fam, u128, u128) -> Option<K>,
+) -> (Vec<(K, Cube)>, Space) {
+    let mut whole: Vec<(K, Cube)> = Vec::new();
+    let mut rest = Vec::new();
+    let mut cells: Vec<(K, u32)> = Vec::new();
+    for c in space.0 {
+        if c.tag == 0 {
+            rest.push(c);
+            continue;
+        }
+        cells.clear();
+        let (lo, hi) = c.src;
+        let mut tag = c.tag;
+        while tag != 0 {
+            let k = tag.trailing_zeros() as usize;
+            tag &= tag - 1;
+            let Some(own) = sources.get(k) else { continue };
+            let own = &own[usize::from(c.fam == Fam::V6)];
+            let from = own.partition_point(|iv| iv.1 < lo);
+            let mine = || {
+                own[from..]
+                    .iter()
+                    .take_while(move |iv| iv.0 <= hi)
+                    .map(move |&(a, b)| (a.max(lo), b.min(hi)))
+            };
+            let mut key: Option<K> = None;
+            let mut straddles = false;
+            for (a, b) in mine() {
+                match cell(c.fam, a, b) {
+                    Some(x) if key.is_none_or(|k| k == x) => key = Some(x),
+                    _ => {
+                        straddles = true;
+                        break;
+                    }
+                }
+            }
+            if straddles {
+                rest.extend(mine().map(|src| Cube {
+                    src,
+                    tag: 1 << k,
+                    ..c
+                }));
+                continue;
+            }
+            // (No key: none of the part's sources is in the box.)
+            if let Some(x) = key {
+                match cells.iter_mut().find(|(y, _)| *y == x) {
+                    Some((_, t)) => *t |= 1 << k,
+                    None => cells.push((x, 1 << k)),
+                }
+            }
+        }
+        whole.extend(cells.iter().map(|&(x, t)| (x, Cube { tag: t, ..c })));
+    }
+    (whole, Space(rest))
+}
+
+/// The cell of `a..=b` by a sorted, disjoint list: wholly in it (`true`),
+/// wholly out of it (`false`), or `None` when it straddles a boundary.
+fn list_cell(list: &[(u128, u128)], a: u128, b: u128) -> Option<bool> {
+    let i = list.partition_point(|iv| iv.1 < a);
+    match list.get(i) {
+        Some(&(lo, hi)) if lo <= a && b <= hi => Some(true),
+        Some(&(lo, _)) if lo > b => Some(false),
+        None => Some(false),
+        _ => None,
+    }
+}
+
+/// [`split_by_product`] of a tagged box of a tagged join: the parts whose
+/// sources in the box are wholly inside the product's source condition are
+/// split by its other conditions alone, those wholly outside miss, the
+/// others are split as their own sources' pieces.
+fn split_tagged(
+    piece: &Cube,
+    proto: u8,
+    cons: &Conds,
+    sources: &[PerFam<Intervals>],
+    scratch: &mut SplitScratch,
+    hit: &mut Vec<Cube>,
+    miss: &mut Vec<Cube>,
+) -> bool {
+    let Some(cond) = cons[0] else {
+        return split_by_product(piece, proto, cons, scratch, hit, miss);
+    };
+    let (whole, rest) = tag_cells(Space(vec![*piece]), sources, |_, a, b| {
+        list_cell(cond, a, b)
+    });
+    let mut free = *cons;
+    free[0] = None;
+    let mut any = false;
+    for (inside, c) in whole {
+        if inside {
+            any |= split_by_product(&c, proto, &free, scratch, hit, miss);
+        } else {
+            miss.push(c);
+        }
+    }
+    for c in &rest.0 {
+        any |= split_by_product(c, proto, cons, scratch, hit, miss);
+    }
+    any
+}
+
 fn with_sources(space: &Space, ranges: &[(u128, u128)]) -> Space {
     let mut v = Vec::with_capacity(space.0.len() * ranges.len());
     for c in &space.0 {

@@ -2113,6 +2113,7 @@ impl<'s> Tracer<'s> {
                     proto: proto_bit(input.proto),
                     sport: (input.sport, input.sport),
                     dport: (input.dport, input.dport),
+                    tag: 0,
                 },
             );
         }
