@@ -504,16 +504,29 @@ fn a_group_of_alike_addresses_is_given_out_as_ranges() {
 /// and stand-ins beside hosts; cluster-shaped; small random ones).
 #[test]
 fn classes_walked_together_answer_as_classes_walked_alone() {
-    use pathproof_core::analysis::reach::reach_with_options;
     use pathproof_core::analysis::symbolic::JOINED_WALKS;
     use std::sync::atomic::Ordering;
     let joined_before = JOINED_WALKS.load(Ordering::Relaxed);
+    let compared = answers_alike(&joint_walk_corpus(&[]), |e| e.without_joint_walks());
+    assert!(compared > 40, "{compared} scenarios compared");
+    // Flows were joined (not every class walked alone after all).
+    let joined = JOINED_WALKS.load(Ordering::Relaxed) - joined_before;
+    assert!(joined > 20, "{joined} joined walks");
+}
+
+/// The built-in scenarios and generated ones (enterprise-shaped with NAT,
+/// IPv6 and stand-ins beside hosts, of these sizes and the `more`; cluster-
+/// shaped; small random ones), as (label, text).
+fn joint_walk_corpus(more: &[(u64, usize)]) -> Vec<(String, String)> {
     let ci = std::env::var("CI").as_deref() == Ok("true");
     let mut scenarios: Vec<(String, String)> = Vec::new();
     for ex in examples::ALL {
         scenarios.push((ex.name.to_string(), ex.text.to_string()));
     }
-    for (seed, hosts) in [(1, 60), (2, 90), (3, 40), (5, 120), (7, 200)] {
+    for &(seed, hosts) in [(1, 60), (2, 90), (3, 40), (5, 120), (7, 200)]
+        .iter()
+        .chain(more)
+    {
         let text = synth::large(&SynthParams::sized(seed, hosts));
         scenarios.push((format!("large({seed}, {hosts})"), text));
     }
@@ -521,34 +534,53 @@ fn classes_walked_together_answer_as_classes_walked_alone() {
         scenarios.push((format!("scattered({seed})"), synth::scattered(seed)));
         scenarios.push((format!("small({seed})"), synth::small(seed)));
     }
+    scenarios
+}
+
+/// Every scenario of `scenarios` and each of its variants answers alike
+/// from `Engine::new` and from the engine `reference` makes of it: the
+/// journeys per socket, every path's packets as a set. Returns how many
+/// were compared.
+fn answers_alike(
+    scenarios: &[(String, String)],
+    reference: impl for<'e> Fn(Engine<'e>) -> Engine<'e>,
+) -> usize {
+    use pathproof_core::analysis::reach::reach_with_options;
     let mut compared = 0;
-    for (label, text) in &scenarios {
-        let Ok(base) = load("s.yaml", text, None) else {
-            continue;
-        };
-        let variants =
-            std::iter::once(None).chain(base.variants.iter().map(|v| Some(v.name.clone())));
-        for v in variants {
-            let scn = load("s.yaml", text, v.as_deref()).unwrap();
-            let label = format!("{label} {v:?}");
-            let q = ReachQuery::default();
-            let got = reach_with_options(&Engine::new(&scn), &q, false);
-            let want = reach_with_options(&Engine::new(&scn).without_joint_walks(), &q, false);
-            let g: Vec<Journey> = got.per_target(&scn).collect();
-            let w: Vec<Journey> = want.per_target(&scn).collect();
-            assert_eq!(g.len(), w.len(), "{label}: journeys");
-            for (a, b) in g.iter().zip(&w) {
-                if let Err(e) = same_journey(a, b) {
-                    panic!("{label}: {e}");
-                }
+    let loaded: Vec<(String, Scenario)> = scenarios
+        .iter()
+        .filter_map(|(label, text)| {
+            let base = load("s.yaml", text, None).ok()?;
+            let variants =
+                std::iter::once(None).chain(base.variants.iter().map(|v| Some(v.name.clone())));
+            Some(
+                variants
+                    .map(|v| {
+                        (
+                            format!("{label} {v:?}"),
+                            load("s.yaml", text, v.as_deref()).unwrap(),
+                        )
+                    })
+                    .collect::<Vec<_>>(),
+            )
+        })
+        .flatten()
+        .collect();
+    for (label, scn) in &loaded {
+        let q = ReachQuery::default();
+        let got = reach_with_options(&Engine::new(scn), &q, false);
+        let want = reach_with_options(&reference(Engine::new(scn)), &q, false);
+        let g: Vec<Journey> = got.per_target(scn).collect();
+        let w: Vec<Journey> = want.per_target(scn).collect();
+        assert_eq!(g.len(), w.len(), "{label}: journeys");
+        for (a, b) in g.iter().zip(&w) {
+            if let Err(e) = same_journey(a, b) {
+                panic!("{label}: {e}");
             }
-            compared += 1;
         }
+        compared += 1;
     }
-    assert!(compared > 40, "{compared} scenarios compared");
-    // Flows were joined (not every class walked alone after all).
-    let joined = JOINED_WALKS.load(Ordering::Relaxed) - joined_before;
-    assert!(joined > 20, "{joined} joined walks");
+    compared
 }
 
 /// Tagged joins (every request held at the last router of a joint walk
@@ -560,56 +592,12 @@ fn classes_walked_together_answer_as_classes_walked_alone() {
 /// happen, with several parts each.
 #[test]
 fn tagged_joins_answer_as_joins_by_adjacent_sources() {
-    use pathproof_core::analysis::reach::reach_with_options;
     use pathproof_core::analysis::symbolic::TAGGED_JOINS;
     use std::sync::atomic::Ordering;
     let joins_before = TAGGED_JOINS[0].load(Ordering::Relaxed);
     let parts_before = TAGGED_JOINS[1].load(Ordering::Relaxed);
-    let ci = std::env::var("CI").as_deref() == Ok("true");
-    let mut scenarios: Vec<(String, String)> = Vec::new();
-    for ex in examples::ALL {
-        scenarios.push((ex.name.to_string(), ex.text.to_string()));
-    }
-    for (seed, hosts) in [
-        (1, 60),
-        (2, 90),
-        (3, 40),
-        (4, 150),
-        (5, 120),
-        (7, 200),
-        (9, 300),
-    ] {
-        let text = synth::large(&SynthParams::sized(seed, hosts));
-        scenarios.push((format!("large({seed}, {hosts})"), text));
-    }
-    for seed in 0..if ci { 40 } else { 16 } {
-        scenarios.push((format!("scattered({seed})"), synth::scattered(seed)));
-        scenarios.push((format!("small({seed})"), synth::small(seed)));
-    }
-    let mut compared = 0;
-    for (label, text) in &scenarios {
-        let Ok(base) = load("s.yaml", text, None) else {
-            continue;
-        };
-        let variants =
-            std::iter::once(None).chain(base.variants.iter().map(|v| Some(v.name.clone())));
-        for v in variants {
-            let scn = load("s.yaml", text, v.as_deref()).unwrap();
-            let label = format!("{label} {v:?}");
-            let q = ReachQuery::default();
-            let got = reach_with_options(&Engine::new(&scn), &q, false);
-            let want = reach_with_options(&Engine::new(&scn).without_tagged_joins(), &q, false);
-            let g: Vec<Journey> = got.per_target(&scn).collect();
-            let w: Vec<Journey> = want.per_target(&scn).collect();
-            assert_eq!(g.len(), w.len(), "{label}: journeys");
-            for (a, b) in g.iter().zip(&w) {
-                if let Err(e) = same_journey(a, b) {
-                    panic!("{label}: {e}");
-                }
-            }
-            compared += 1;
-        }
-    }
+    let corpus = joint_walk_corpus(&[(4, 150), (9, 300)]);
+    let compared = answers_alike(&corpus, |e| e.without_tagged_joins());
     assert!(compared > 40, "{compared} scenarios compared");
     let joins = TAGGED_JOINS[0].load(Ordering::Relaxed) - joins_before;
     let parts = TAGGED_JOINS[1].load(Ordering::Relaxed) - parts_before;
