@@ -553,6 +553,20 @@ struct MergedPart {
     nets: Vec<NetworkId>,
 }
 
+impl MergedPart {
+    /// The part as a part of a later join: its steps, then `after` (those
+    /// of the flow it was in since it joined).
+    fn followed_by(&self, after: &[PathStep]) -> MergedPart {
+        MergedPart {
+            class_no: self.class_no,
+            class: self.class.clone(),
+            path: self.path.followed_by(after),
+            origin: self.origin,
+            nets: self.nets.clone(),
+        }
+    }
+}
+
 /// The devices a walk starts from, and their own addresses together.
 struct Class {
     devs: Vec<usize>,
@@ -2155,22 +2169,22 @@ impl<'s> Engine<'s> {
             // At the last router, every flow that arrived alike joins one
             // tagged flow (up to `TAG_PARTS` parts each): see `join_tagged`.
             let tagged = self.tagged && level == MERGE_LEVELS && !super::consulted::active();
+            fn key_of(f: &Flow) -> Key<'_> {
+                (
+                    f.dev,
+                    f.in_iface,
+                    f.ttl,
+                    f.view,
+                    &f.visited[1..],
+                    &f.snat_log,
+                )
+            }
             if tagged {
                 type TagKey<'k> = (Key<'k>, &'k [(usize, Field, Field)]);
                 let mut open: std::collections::HashMap<TagKey, (usize, usize)> =
                     Default::default();
                 for (n, (_, f)) in pending.iter().enumerate() {
-                    let key: TagKey = (
-                        (
-                            f.dev,
-                            f.in_iface,
-                            f.ttl,
-                            f.view,
-                            &f.visited[1..],
-                            &f.snat_log,
-                        ),
-                        &f.dnat_log,
-                    );
+                    let key: TagKey = (key_of(f), &f.dnat_log);
                     let parts = f.merged.as_ref().map_or(1, |m| m.parts.len());
                     match open.get_mut(&key) {
                         Some((g, count)) if *count + parts <= TAG_PARTS => {
@@ -2193,14 +2207,7 @@ impl<'s> Engine<'s> {
                 let mut seen: std::collections::HashMap<(Key, usize, Fam), usize> =
                     Default::default();
                 for (n, (i, f)) in pending.iter().enumerate() {
-                    let key: Key = (
-                        f.dev,
-                        f.in_iface,
-                        f.ttl,
-                        f.view,
-                        &f.visited[1..],
-                        &f.snat_log,
-                    );
+                    let key = key_of(f);
                     let fam = f.space.0.first().map_or(Fam::V4, |c| c.fam);
                     let rank = seen.entry((key, *i, fam)).or_default();
                     let layer: Layer = (fam, *rank);
@@ -2338,14 +2345,7 @@ impl<'s> Engine<'s> {
                         break;
                     }
                     let at = *index[k].get_or_insert_with(|| {
-                        let p = &m.parts[k];
-                        parts.push(MergedPart {
-                            class_no: p.class_no,
-                            class: p.class.clone(),
-                            path: p.path.followed_by(&after),
-                            origin: p.origin,
-                            nets: p.nets.clone(),
-                        });
+                        parts.push(m.parts[k].followed_by(&after));
                         parts.len() - 1
                     });
                     table.push((fam, a.max(lo), b.min(hi), at));
@@ -2454,14 +2454,7 @@ impl<'s> Engine<'s> {
             for (k, cubes) in pieces {
                 let Some(k) = k else { continue };
                 let at = *index[k].get_or_insert_with(|| {
-                    let p = &m.parts[k];
-                    parts.push(MergedPart {
-                        class_no: p.class_no,
-                        class: p.class.clone(),
-                        path: p.path.followed_by(&after),
-                        origin: p.origin,
-                        nets: p.nets.clone(),
-                    });
+                    parts.push(m.parts[k].followed_by(&after));
                     boxes.push(Vec::new());
                     parts.len() - 1
                 });
@@ -2910,8 +2903,6 @@ impl<'s> Engine<'s> {
         })
     }
 
-    /// Splits `space` (original coordinates) by whether one current field
-    /// lies in a list of intervals (per family: IPv4, IPv6).
     /// [`Engine::split_field`] of a flow that may be a tagged join
     /// (`merged`): its tagged boxes are cut part by part where the field is
     /// their original source (see [`tag_cells`]).
@@ -2922,10 +2913,7 @@ impl<'s> Engine<'s> {
         dim: Dim,
         lists: &PerFam<Intervals>,
     ) -> (Space, Space) {
-        let Some(sources) = merged
-            .and_then(|m| m.sources.as_deref())
-            .filter(|_| view.field(dim) == Field::Orig(Dim::Src))
-        else {
+        let Some(sources) = tagged_sources(view, merged, dim) else {
             return Self::split_field(view, space, dim, lists);
         };
         let (whole, rest) = tag_cells(space, sources, |fam, a, b| {
@@ -2951,10 +2939,7 @@ impl<'s> Engine<'s> {
         dim: Dim,
         fam_intervals: &[(Fam, u128, u128, K)],
     ) -> Vec<(Option<K>, Vec<Cube>)> {
-        let Some(sources) = merged
-            .and_then(|m| m.sources.as_deref())
-            .filter(|_| view.field(dim) == Field::Orig(Dim::Src))
-        else {
+        let Some(sources) = tagged_sources(view, merged, dim) else {
             return Self::cut_by_field(view, space, dim, fam_intervals);
         };
         let (whole, rest) = tag_cells(space, sources, |fam, a, b| {
@@ -2980,6 +2965,8 @@ impl<'s> Engine<'s> {
         res
     }
 
+    /// Splits `space` (original coordinates) by whether one current field
+    /// lies in a list of intervals (per family: IPv4, IPv6).
     fn split_field(
         view: &View,
         space: Space,
@@ -4539,6 +4526,18 @@ fn tag_cells<K: Copy + Eq>(
         whole.extend(cells.iter().map(|&(x, t)| (x, Cube { tag: t, ..c })));
     }
     (whole, Space(rest))
+}
+
+/// A tagged join's parts' sources, when the field `dim` is (as `view` has
+/// it) the original source: the field its cuts are made part by part on.
+fn tagged_sources<'m>(
+    view: &View,
+    merged: Option<&'m Merged>,
+    dim: Dim,
+) -> Option<&'m [PerFam<Intervals>]> {
+    merged
+        .and_then(|m| m.sources.as_deref())
+        .filter(|_| view.field(dim) == Field::Orig(Dim::Src))
 }
 
 /// The cell of `a..=b` by a sorted, disjoint list: wholly in it (`true`),
