@@ -3500,19 +3500,22 @@ impl<'s> Engine<'s> {
         sc.decided.clear();
         let mut live: [Option<std::rc::Rc<Vec<u64>>>; 2] = [None, None];
         for (k, fam) in [Fam::V4, Fam::V6].into_iter().enumerate() {
+            // A tagged join's boxes still carrying their sources: the span
+            // of the parts' own sources, not of the widened ranges.
+            let parts_span = sources
+                .filter(|_| f.view.src == Field::Orig(Dim::Src))
+                .and_then(|own| {
+                    own.iter()
+                        .filter_map(|o| Some((o[k].first()?.0, o[k].last()?.1)))
+                        .reduce(|a, b| (a.0.min(b.0), a.1.max(b.1)))
+                });
             let Some((mut lo, mut hi)) = f
                 .space
                 .0
                 .iter()
                 .filter(|c| c.fam == fam)
-                .map(|c| match (sources, f.view.src) {
-                    // The parts' own sources, not the widened ranges.
-                    (Some(own), Field::Orig(Dim::Src)) if c.tag != 0 => own
-                        .iter()
-                        .map(|o| &o[k])
-                        .filter_map(|o| Some((o.first()?.0, o.last()?.1)))
-                        .reduce(|a, b| (a.0.min(b.0), a.1.max(b.1)))
-                        .unwrap_or(c.src),
+                .map(|c| match parts_span {
+                    Some(span) if c.tag != 0 => span,
                     _ => f.view.current(c, Dim::Src),
                 })
                 .reduce(|a, b| (a.0.min(b.0), a.1.max(b.1)))
