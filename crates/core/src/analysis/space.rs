@@ -701,7 +701,6 @@ pub fn split_by_product(
     true
 }
 
-/// Sorted, merged intervals.
 /// Merges cubes equal outside `d` whose `d` ranges touch or overlap.
 fn merge_along(mut v: Vec<Cube>, d: Dim) -> Vec<Cube> {
     if v.len() < 2 {
