@@ -26,7 +26,7 @@ use crate::model::*;
 use super::budget::{journey_bytes, Budget, Exceeded};
 use super::check::{self, CheckReport, CheckResult};
 use super::consulted::{self, Consulted, Deps, FilterChange};
-use super::reach::{classes_for, reach_parts, ClassPart, Journey, Reach, ReachQuery};
+use super::reach::{classes_for, reach_parts, ClassPart, Joint, Journey, Reach, ReachQuery};
 use super::symbolic::{rule_boxes, Engine, Parked, Source, StepKind, ESTABLISHED};
 
 /// What differs between two loads of a scenario, as far as the engine and
@@ -279,9 +279,14 @@ impl WarmCheck {
 /// One reach kept warm class of sources by class (the page's matrix):
 /// moved to another scenario (a variant, an edit), its engine is updated as
 /// [`WarmCheck`]'s is, and only the classes whose walks met a change are
-/// walked again. Its journeys are always those `reach_with` finds from
-/// scratch for the same scenario and question (tested below and in the web
-/// server's tests).
+/// walked again. The classes are walked in units, as `reach_with` walks
+/// them ([`Joint::Units`]): the whole matrix is asked for first, and every
+/// class is walked again after a change most variants make (a core
+/// filter's), so the walk's speed counts more than a record of each class's
+/// own packets; `WarmCheck`, whose target is the re-check after one rule,
+/// walks each class alone. Its journeys are always those `reach_with` finds
+/// from scratch for the same scenario and question (tested below and in the
+/// web server's tests).
 pub struct WarmReach {
     scn: Arc<Scenario>,
     q: ReachQuery,
@@ -304,7 +309,7 @@ impl WarmReach {
     /// `q` about `scn`, walked from scratch, kept warm.
     pub fn new(scn: Arc<Scenario>, q: ReachQuery, budget: &Budget) -> Result<WarmReach, Exceeded> {
         let engine = Engine::new(&scn);
-        let (parts, walked, _) = rewalk(&engine, &q, None, &[], &[], budget)?;
+        let (parts, walked, _) = rewalk(&engine, &q, None, &[], &[], Joint::Units, budget)?;
         let engine = Some(engine.park());
         Ok(WarmReach {
             stats: ReachStats {
@@ -335,7 +340,15 @@ impl WarmReach {
         // (The journeys cite no line: declarations that moved change nothing.)
         let (engine, filters, groups, was, _) = move_engine(self.engine.take(), &self.scn, &new);
         let old = (was != EngineWas::Built).then_some(old);
-        let (parts, walked, _) = rewalk(&engine, &self.q, old, &filters, &groups, budget)?;
+        let (parts, walked, _) = rewalk(
+            &engine,
+            &self.q,
+            old,
+            &filters,
+            &groups,
+            Joint::Units,
+            budget,
+        )?;
         self.engine = Some(engine.park());
         self.stats = ReachStats {
             classes: parts.len(),
@@ -506,6 +519,7 @@ fn rewalk(
     old: Option<Vec<ClassPart>>,
     filters: &[FilterChange],
     groups: &[usize],
+    joint: Joint,
     budget: &Budget,
 ) -> Result<(Vec<ClassPart>, usize, bool), Exceeded> {
     let had = old.is_some();
@@ -521,7 +535,7 @@ fn rewalk(
         .collect();
     let mut redone: HashMap<Vec<Source>, ClassPart> = HashMap::new();
     let mut kept: HashSet<Vec<Source>> = HashSet::new();
-    let (parts, n) = reach_parts(engine, q, classes, budget, |class| {
+    let (parts, n) = reach_parts(engine, q, classes, joint, budget, |class| {
         let p = olds.remove(class)?;
         if p.deps.meets(filters, groups) {
             redone.insert(p.class.clone(), p);
@@ -566,8 +580,16 @@ fn walk_all(
             .remove(key)
             .filter(|w| &w.to == to)
             .map(|w| w.parts);
-        let (parts, n, same) = rewalk(engine, &q, old, filters, groups, &Budget::unlimited())
-            .expect("an unlimited budget that nobody cancels is never exceeded");
+        let (parts, n, same) = rewalk(
+            engine,
+            &q,
+            old,
+            filters,
+            groups,
+            Joint::Alone,
+            &Budget::unlimited(),
+        )
+        .expect("an unlimited budget that nobody cancels is never exceeded");
         differ.insert(key.clone(), !same);
         if n > 0 {
             made += 1;

@@ -350,6 +350,17 @@ pub(crate) fn classes_for(engine: &Engine, q: &ReachQuery) -> Vec<Vec<Source>> {
     engine.source_classes(&sources)
 }
 
+/// How [`reach_parts`] walks the classes it walks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Joint {
+    /// In units walked together, as `reach_with` walks them: faster, and
+    /// each class keeps its unit's record, so that a change any class of
+    /// the unit met walks the class again.
+    Units,
+    /// Each class alone, with a record of its own packets only.
+    Alone,
+}
+
 /// One class of sources' journeys in a reach, and what its walk consulted
 /// (see [`reach_parts`]).
 #[derive(Debug, Clone)]
@@ -360,7 +371,8 @@ pub(crate) struct ClassPart {
 }
 
 /// The journeys `reach_with` finds for `q`, class of sources by class
-/// (`classes`: those of [`classes_for`]), each with what its walk consulted: `keep` gives a class's part when an
+/// (`classes`: those of [`classes_for`]), each with what its walk (or its
+/// unit's, see [`Joint`]) consulted: `keep` gives a class's part when an
 /// earlier answer can serve (the class is then not walked). Also how many
 /// classes were walked. [`Reach::from_parts`] puts the parts together as
 /// `reach_with` answers.
@@ -368,6 +380,7 @@ pub(crate) fn reach_parts(
     engine: &Engine,
     q: &ReachQuery,
     classes: Vec<Vec<Source>>,
+    joint: Joint,
     budget: &Budget,
     mut keep: impl FnMut(&[Source]) -> Option<ClassPart>,
 ) -> Result<(Vec<ClassPart>, usize), Exceeded> {
@@ -380,8 +393,17 @@ pub(crate) fn reach_parts(
     let targets = q.to.as_ref().map(|to| engine.targets_of(to));
     let targets = targets.as_deref();
     let outer = consulted::current();
-    let walked = on_every_core(todo.len(), budget, |k, cache| {
-        let i = todo[k];
+    // The classes to walk, in units walked together as `reach_with` walks
+    // them (a unit of one class is walked alone). A unit's walk is recorded
+    // once, and every class of it keeps that record: a record of more
+    // packets than its own, which may walk a class again after a change
+    // that its own packets did not meet, never less.
+    let todo_classes: Vec<Vec<Source>> = todo.iter().map(|&i| classes[i].clone()).collect();
+    let units = match joint {
+        Joint::Units => engine.walk_units(&todo_classes),
+        Joint::Alone => (0..todo_classes.len()).map(|k| vec![k]).collect(),
+    };
+    let walked = on_every_core(units.len(), budget, |u, cache| {
         let walk = Walk {
             engine,
             targets,
@@ -389,30 +411,32 @@ pub(crate) fn reach_parts(
             budget,
             group_targets: true,
         };
-        // Each class its own record (and the caller's too).
         let rec = Consulted::new();
-        let (journeys, _) = consulted::recording(Some(rec.clone()), || {
-            class_reach(&walk, q, &classes[i], cache)
+        let found = consulted::recording(Some(rec.clone()), || {
+            unit_reach(&walk, q, &todo_classes, &units[u], cache)
         });
         let deps = rec.deps();
         if let Some(o) = &outer {
             o.add(&deps);
         }
-        let class = classes[i].clone();
-        (
-            i,
-            ClassPart {
-                class,
-                journeys,
-                deps,
-            },
-        )
+        found
+            .into_iter()
+            .map(|(k, (journeys, _))| {
+                let part = ClassPart {
+                    class: todo_classes[k].clone(),
+                    journeys,
+                    deps: deps.clone(),
+                };
+                (todo[k], part)
+            })
+            .collect::<Vec<_>>()
     });
     // Over budget or cancelled: some classes were not walked (or only in part).
     budget.check()?;
-    let n = walked.len();
-    for (_, (i, part)) in walked {
+    let mut n = 0;
+    for (i, part) in walked.into_iter().flat_map(|(_, v)| v) {
         slots[i] = Some(part);
+        n += 1;
     }
     let parts = slots
         .into_iter()

@@ -2168,7 +2168,9 @@ impl<'s> Engine<'s> {
             let mut groups: Vec<Vec<usize>> = Vec::new();
             // At the last router, every flow that arrived alike joins one
             // tagged flow (up to `TAG_PARTS` parts each): see `join_tagged`.
-            let tagged = self.tagged && level == MERGE_LEVELS && !super::consulted::active();
+            // A recording then notes a part's packets with the sources its
+            // box was widened over: more than its own, never less.
+            let tagged = self.tagged && level == MERGE_LEVELS;
             fn key_of(f: &Flow) -> Key<'_> {
                 (
                     f.dev,
