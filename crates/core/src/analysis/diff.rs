@@ -443,15 +443,8 @@ fn diff_within(
         lost.extend(l);
         unchanged += u;
     }
-    let order = |c: &Change| {
-        (
-            c.sources.first().cloned(),
-            c.source_kind.clone(),
-            c.targets.first().cloned(),
-        )
-    };
-    gained.sort_by_key(order);
-    lost.sort_by_key(order);
+    sort_changes(&mut gained);
+    sort_changes(&mut lost);
     Ok(Diff {
         schema: 2,
         old: side(old, ro),
@@ -460,6 +453,37 @@ fn diff_within(
         lost,
         unchanged,
     })
+}
+
+/// Sorts changes by their first source, its kind and their first socket,
+/// stably (see [`sort_in_place_by`]): sorting the changes themselves
+/// (hundreds of bytes each), with their keys' strings cloned at every
+/// comparison, took 0.6 s of one thread on a diff of 130,000 changes, and a
+/// buffer of half of them.
+fn sort_changes(list: &mut [Change]) {
+    fn order(c: &Change) -> (Option<&String>, &String, Option<&ChangeTarget>) {
+        (c.sources.first(), &c.source_kind, c.targets.first())
+    }
+    sort_in_place_by(list, |a, b| order(a).cmp(&order(b)));
+}
+
+/// A stable sort of large items: the order is found on their indices, then
+/// each item is moved once, cycle by cycle, with no buffer of items.
+fn sort_in_place_by<T>(list: &mut [T], cmp: impl Fn(&T, &T) -> std::cmp::Ordering) {
+    let mut idx: Vec<usize> = (0..list.len()).collect();
+    idx.sort_by(|&a, &b| cmp(&list[a], &list[b]));
+    // The item for place `k` is at `idx[k]`; a place done is marked.
+    for start in 0..idx.len() {
+        let mut k = start;
+        while idx[k] != usize::MAX {
+            let from = std::mem::replace(&mut idx[k], usize::MAX);
+            if from == start {
+                break;
+            }
+            list.swap(k, from);
+            k = from;
+        }
+    }
 }
 
 /// What one row changes: gained, lost, and the pairs unchanged.
@@ -1076,7 +1100,24 @@ pub fn write_json(d: &Diff, mut w: impl std::io::Write) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::synth::{large, SynthParams};
+    use crate::synth::{large, SplitMix64, SynthParams};
+
+    /// The sort in place is the standard library's stable sort: on random
+    /// lists with many equal keys (their items told apart by position), of
+    /// every length up to 200.
+    #[test]
+    fn the_sort_in_place_is_the_stable_sort() {
+        let mut rng = SplitMix64::new(0x5027);
+        for n in 0..200usize {
+            let keys = 1 + rng.below(8);
+            let list: Vec<(usize, usize)> = (0..n).map(|i| (rng.below(keys), i)).collect();
+            let mut want = list.clone();
+            want.sort_by_key(|&(k, _)| k);
+            let mut got = list;
+            sort_in_place_by(&mut got, |a, b| a.0.cmp(&b.0));
+            assert_eq!(got, want, "{n} items, {keys} keys");
+        }
+    }
 
     /// Each change's decider (traced with the other scenario's filters
     /// indexed, on both cores) is what a trace of its example alone, read
