@@ -113,7 +113,7 @@ pub struct Current {
     /// a scenario posted from the page is loaded with them too.
     pub files: pathproof_core::Files,
     pub base: Arc<Scenario>,
-    pub variants: Vec<(String, OnceLock<Result<Arc<Scenario>, LoadError>>)>,
+    pub variants: Vec<(String, Variant)>,
     /// `GET /api/scenario`, serialised once.
     view_json: String,
     /// Answers of the analysis endpoints (`reach`, `diff`, `foothold`), by
@@ -125,6 +125,9 @@ pub struct Current {
     /// replaced.
     background: Mutex<Option<tokio::task::AbortHandle>>,
 }
+
+/// A variant of the current scenario: loaded the first time it is asked for.
+pub type Variant = OnceLock<Result<Arc<Scenario>, LoadError>>;
 
 /// An answer being computed in the background: `None` until it is done.
 /// The sender goes away without a value when the computation is stopped.
