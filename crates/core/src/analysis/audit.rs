@@ -276,9 +276,9 @@ fn egress_findings(scn: &Scenario, engine: &Engine, out: &mut Vec<Finding>) {
     type Alike = BTreeMap<(bool, Ranges, Ranges, usize), Vec<(HostId, Example)>>;
     // Each class's walk out on every core; the findings in class order.
     let classes = engine.source_classes(&workloads);
-    let walked = super::symbolic::par_map(&classes, |class| {
+    let walked = super::symbolic::par_map_with(&classes, |cache, class| {
         engine
-            .egress_from(class)
+            .egress_from(class, cache)
             .into_iter()
             .filter(|o| {
                 matches!(

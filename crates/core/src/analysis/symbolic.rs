@@ -629,11 +629,21 @@ impl std::ops::Deref for Class {
 /// `items.iter().map(f).collect()`, on every core (in contiguous chunks, so
 /// the order is the items' order).
 pub(crate) fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    par_map_with(items, |_: &mut (), item| f(item))
+}
+
+/// [`par_map`] with a state per worker (a [`WalkCache`]) that `f` keeps
+/// from one item to the next.
+pub(crate) fn par_map_with<T: Sync, S: Default, R: Send>(
+    items: &[T],
+    f: impl Fn(&mut S, &T) -> R + Sync,
+) -> Vec<R> {
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
     if threads < 2 || items.len() < 64 {
-        return items.iter().map(f).collect();
+        let mut state = S::default();
+        return items.iter().map(|item| f(&mut state, item)).collect();
     }
     // Each worker takes the next item (items differ in cost: a filter of
     // thousands of rules beside filters of ten), then the results go back
@@ -645,10 +655,11 @@ pub(crate) fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync)
             .map(|_| {
                 sc.spawn(|| {
                     let mut mine = Vec::new();
+                    let mut state = S::default();
                     loop {
                         let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         let Some(item) = items.get(i) else { break };
-                        mine.push((i, f(item)));
+                        mine.push((i, f(&mut state, item)));
                     }
                     mine
                 })
@@ -1874,7 +1885,7 @@ impl<'s> Engine<'s> {
     /// every TCP and UDP port, gets to: the parts that get there end with
     /// `Stop::Egress` (only the request is followed; a stateful filter on
     /// the way lets its replies back).
-    pub fn egress_from(&self, class: &[Source]) -> Vec<Outcome> {
+    pub fn egress_from(&self, class: &[Source], cache: &mut WalkCache) -> Vec<Outcome> {
         let mut targets = Vec::new();
         for (ni, n) in self.scn.networks.iter().enumerate() {
             if !n.catch_all {
@@ -1888,16 +1899,7 @@ impl<'s> Engine<'s> {
                 });
             }
         }
-        let mut out = self
-            .walk(
-                class,
-                true,
-                Some(&targets),
-                true,
-                &mut WalkCache::default(),
-                false,
-            )
-            .0;
+        let mut out = self.walk(class, true, Some(&targets), true, cache, false).0;
         self.drop_self_pairs(class, &mut out);
         out
     }
