@@ -58,3 +58,10 @@ pub type FastMap<K, V> = std::collections::HashMap<K, V, BuildHasherDefault<Fast
 
 /// A hash set with [`FastHasher`].
 pub type FastSet<K> = std::collections::HashSet<K, BuildHasherDefault<FastHasher>>;
+
+/// `value`'s [`FastHasher`] hash.
+pub fn hash_of<T: std::hash::Hash + ?Sized>(value: &T) -> u64 {
+    let mut h = FastHasher::default();
+    value.hash(&mut h);
+    h.finish()
+}

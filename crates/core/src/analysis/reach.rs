@@ -594,13 +594,29 @@ fn class_reach_of(
     // Paths are kept once per class however many journeys take them (the
     // walk marks a delivery to a group of hosts the same way for each of
     // their sockets): they are a third of the memory a large reach keeps.
-    let mut kept: super::fasthash::FastSet<Arc<[PathStep]>> = Default::default();
+    // By the path's hash, hashed once (a set hashed a new path twice: to
+    // look it up, then to insert it).
+    // The first path of a hash is kept in place, others beside it.
+    type Slot = (Arc<[PathStep]>, Vec<Arc<[PathStep]>>);
+    let mut kept: super::fasthash::FastMap<u64, Slot> = Default::default();
     let mut keep = |p: &[PathStep]| -> Arc<[PathStep]> {
-        match kept.get(p) {
-            Some(a) => a.clone(),
-            None => {
+        use std::collections::hash_map::Entry;
+        match kept.entry(super::fasthash::hash_of(p)) {
+            Entry::Occupied(mut e) => {
+                let (first, more) = e.get_mut();
+                if **first == *p {
+                    return first.clone();
+                }
+                if let Some(a) = more.iter().find(|a| ***a == *p) {
+                    return a.clone();
+                }
                 let a: Arc<[PathStep]> = Arc::from(p);
-                kept.insert(a.clone());
+                more.push(a.clone());
+                a
+            }
+            Entry::Vacant(e) => {
+                let a: Arc<[PathStep]> = Arc::from(p);
+                e.insert((a.clone(), Vec::new()));
                 a
             }
         }
@@ -608,7 +624,8 @@ fn class_reach_of(
     // Targets whose paths and packets are the same but for the target
     // itself (its device in the steps taken there, its own addresses as the
     // destination) are reached alike: one class for all of them.
-    let mut templates: super::fasthash::FastMap<Template, usize> = Default::default();
+    // By the template's hash: the classes of `alike` with that hash.
+    let mut templates: super::fasthash::FastMap<u64, Vec<usize>> = Default::default();
     let mut alike: Vec<(Paths, Vec<Target>)> = Vec::new();
     for ((dev, socket), outs) in by_target {
         let mut paths: Paths = Vec::new();
@@ -631,13 +648,32 @@ fn class_reach_of(
             host: HostId(dev as u32),
             socket,
         };
-        let key = template(engine.own_addrs(dev), dev, socket, &paths);
-        match templates.get(&key).filter(|_| w.group_targets) {
-            Some(&i) => alike[i].1.push(target),
-            None => {
-                templates.insert(key, alike.len());
-                alike.push((paths, vec![target]));
+        let here = Template {
+            own: engine.own_addrs(dev),
+            dev,
+            socket,
+            paths: &paths,
+        };
+        let same = w.group_targets.then(|| {
+            let slot = templates.entry(here.hash()).or_default();
+            let found = slot.iter().copied().find(|&i| {
+                let t = alike[i].1[0];
+                let there = Template {
+                    own: engine.own_addrs(t.host.index()),
+                    dev: t.host.index(),
+                    socket: t.socket,
+                    paths: &alike[i].0,
+                };
+                here.same_as(&there)
+            });
+            if found.is_none() {
+                slot.push(alike.len());
             }
+            found
+        });
+        match same.flatten() {
+            Some(i) => alike[i].1.push(target),
+            None => alike.push((paths, vec![target])),
         }
     }
     // The members' pieces of one socket's boxes, kept for the next socket.
@@ -693,45 +729,76 @@ fn class_reach_of(
 /// path its steps with those taken at the target (not at the source) told
 /// at no device, and its packets with each destination that is one of the
 /// target's own addresses told as that address's position among them.
-#[derive(PartialEq, Eq, Hash)]
-struct Template(usize, Vec<(Vec<PathStep>, Vec<Cube>)>);
+/// Hashed and compared as told, without making the told copy (a copy of
+/// every path of every target was an allocation and a hash of its own).
+struct Template<'t> {
+    own: &'t [(Fam, u128, u128)],
+    dev: usize,
+    socket: usize,
+    paths: &'t Paths,
+}
 
-fn template(own: &[(Fam, u128, u128)], dev: usize, socket: usize, paths: &Paths) -> Template {
-    const NOWHERE: usize = u32::MAX as usize;
-    Template(
-        socket,
-        paths
+impl Template<'_> {
+    fn step(&self, s: &PathStep) -> PathStep {
+        const NOWHERE: usize = u32::MAX as usize;
+        if !s.home() && s.device() == self.dev {
+            s.at(NOWHERE)
+        } else {
+            *s
+        }
+    }
+
+    fn cube(&self, c: &Cube) -> Cube {
+        match self
+            .own
             .iter()
-            .map(|(p, sp)| {
-                let steps = p
-                    .iter()
-                    .map(|s| {
-                        if !s.home() && s.device() == dev {
-                            s.at(NOWHERE)
-                        } else {
-                            *s
-                        }
-                    })
-                    .collect();
-                let cubes =
-                    sp.0.iter()
-                        .map(|c| {
-                            match own
-                                .iter()
-                                .position(|&(f, lo, hi)| f == c.fam && (lo, hi) == c.dst)
-                            {
-                                Some(j) => Cube {
-                                    dst: (u128::MAX - j as u128, u128::MAX - j as u128),
-                                    ..*c
-                                },
-                                None => *c,
-                            }
-                        })
-                        .collect();
-                (steps, cubes)
-            })
-            .collect(),
-    )
+            .position(|&(f, lo, hi)| f == c.fam && (lo, hi) == c.dst)
+        {
+            Some(j) => Cube {
+                dst: (u128::MAX - j as u128, u128::MAX - j as u128),
+                ..*c
+            },
+            None => *c,
+        }
+    }
+
+    fn hash(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = super::fasthash::FastHasher::default();
+        (self.socket, self.paths.len()).hash(&mut h);
+        for (p, sp) in self.paths {
+            (p.len(), sp.0.len()).hash(&mut h);
+            for s in p.iter() {
+                self.step(s).hash(&mut h);
+            }
+            for c in &sp.0 {
+                self.cube(c).hash(&mut h);
+            }
+        }
+        h.finish()
+    }
+
+    fn same_as(&self, other: &Template) -> bool {
+        self.socket == other.socket
+            && self.paths.len() == other.paths.len()
+            && self
+                .paths
+                .iter()
+                .zip(other.paths)
+                .all(|((pa, sa), (pb, sb))| {
+                    pa.len() == pb.len()
+                        && sa.0.len() == sb.0.len()
+                        && pa
+                            .iter()
+                            .zip(pb.iter())
+                            .all(|(a, b)| self.step(a) == other.step(b))
+                        && sa
+                            .0
+                            .iter()
+                            .zip(&sb.0)
+                            .all(|(a, b)| self.cube(a) == other.cube(b))
+                })
+    }
 }
 
 type Paths = Vec<(Arc<[PathStep]>, Space)>;
