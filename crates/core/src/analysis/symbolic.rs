@@ -2328,13 +2328,7 @@ impl<'s> Engine<'s> {
                 for &(fam, lo, hi) in &srcs {
                     table.push((fam, lo, hi, parts.len()));
                 }
-                parts.push(MergedPart {
-                    class_no: *i,
-                    class: f.class.clone(),
-                    path: f.path.clone(),
-                    origin: f.visited[0],
-                    nets: self.class_nets(&f.class),
-                });
+                parts.push(self.own_part(*i, f));
                 continue;
             };
             // A joined flow: its classes' parts, with the steps since they joined.
@@ -2421,6 +2415,17 @@ impl<'s> Engine<'s> {
         }
     }
 
+    /// Class `class_no`'s flow `f`, not joined before, as a part of a join.
+    fn own_part(&self, class_no: usize, f: &Flow) -> MergedPart {
+        MergedPart {
+            class_no,
+            class: f.class.clone(),
+            path: f.path.clone(),
+            origin: f.visited[0],
+            nets: self.class_nets(&f.class),
+        }
+    }
+
     /// One flow for every request held at the last router of a joint walk
     /// that arrived there alike (at most [`TAG_PARTS`] parts): each flow,
     /// or each part of a flow joined before, is a part, and its boxes are
@@ -2436,13 +2441,7 @@ impl<'s> Engine<'s> {
         let mut boxes: Vec<Vec<Cube>> = Vec::new();
         for (i, f) in group {
             let Some(m) = &f.merged else {
-                parts.push(MergedPart {
-                    class_no: *i,
-                    class: f.class.clone(),
-                    path: f.path.clone(),
-                    origin: f.visited[0],
-                    nets: self.class_nets(&f.class),
-                });
+                parts.push(self.own_part(*i, f));
                 boxes.push(f.space.0.clone());
                 continue;
             };
@@ -2552,24 +2551,8 @@ impl<'s> Engine<'s> {
             }
         }
         for c in tagged {
-            let mut tag = c.tag;
-            while tag != 0 {
-                let k = tag.trailing_zeros() as usize;
-                tag &= tag - 1;
-                let Some(own) = sources.get(k) else { continue };
-                let own = &own[usize::from(c.fam == Fam::V6)];
-                let (lo, hi) = c.src;
-                let from = own.partition_point(|iv| iv.1 < lo);
-                for &(a, b) in &own[from..] {
-                    if a > hi {
-                        break;
-                    }
-                    per[k].push(Cube {
-                        src: (a.max(lo), b.min(hi)),
-                        tag: 0,
-                        ..c
-                    });
-                }
+            for (k, mine) in parts_sources_in(&c, sources) {
+                per[k].extend(mine.map(|src| Cube { src, tag: 0, ..c }));
             }
         }
         per.into_iter()
@@ -4468,6 +4451,31 @@ fn widen(src: (u128, u128), own: &[(u128, u128)], max: u128) -> (u128, u128) {
     (lo, hi)
 }
 
+/// Per part of box `c`'s tag (in part order): the part, and its own
+/// sources (`sources`: per part and family) that are in the box's source
+/// range, clipped to it.
+fn parts_sources_in<'s>(
+    c: &Cube,
+    sources: &'s [PerFam<Intervals>],
+) -> impl Iterator<Item = (usize, impl Iterator<Item = (u128, u128)> + Clone + 's)> + 's {
+    let (fam, (lo, hi), mut tag) = (c.fam, c.src, c.tag);
+    std::iter::from_fn(move || {
+        while tag != 0 {
+            let k = tag.trailing_zeros() as usize;
+            tag &= tag - 1;
+            let Some(own) = sources.get(k) else { continue };
+            let own = &own[usize::from(fam == Fam::V6)];
+            let from = own.partition_point(|iv| iv.1 < lo);
+            let mine = own[from..]
+                .iter()
+                .take_while(move |iv| iv.0 <= hi)
+                .map(move |&(a, b)| (a.max(lo), b.min(hi)));
+            return Some((k, mine));
+        }
+        None
+    })
+}
+
 /// A tagged join's boxes cut by a condition on their original source:
 /// each box's parts whose own sources in it lie wholly in one cell of the
 /// condition (`cell` names the cell of a range, or `None` when the range
@@ -4489,23 +4497,10 @@ fn tag_cells<K: Copy + Eq>(
             continue;
         }
         cells.clear();
-        let (lo, hi) = c.src;
-        let mut tag = c.tag;
-        while tag != 0 {
-            let k = tag.trailing_zeros() as usize;
-            tag &= tag - 1;
-            let Some(own) = sources.get(k) else { continue };
-            let own = &own[usize::from(c.fam == Fam::V6)];
-            let from = own.partition_point(|iv| iv.1 < lo);
-            let mine = || {
-                own[from..]
-                    .iter()
-                    .take_while(move |iv| iv.0 <= hi)
-                    .map(move |&(a, b)| (a.max(lo), b.min(hi)))
-            };
+        for (k, mine) in parts_sources_in(&c, sources) {
             let mut key: Option<K> = None;
             let mut straddles = false;
-            for (a, b) in mine() {
+            for (a, b) in mine.clone() {
                 match cell(c.fam, a, b) {
                     Some(x) if key.is_none_or(|k| k == x) => key = Some(x),
                     _ => {
@@ -4515,7 +4510,7 @@ fn tag_cells<K: Copy + Eq>(
                 }
             }
             if straddles {
-                rest.extend(mine().map(|src| Cube {
+                rest.extend(mine.map(|src| Cube {
                     src,
                     tag: 1 << k,
                     ..c
