@@ -27,7 +27,6 @@ use super::reach::{
 };
 use super::space::*;
 use super::symbolic::{Engine, PathStep, Source, StepKind, ESTABLISHED};
-use std::sync::Arc;
 
 /// What decides an example packet in a scenario: the outcome of its trace and
 /// the hop that ended it.
@@ -238,14 +237,32 @@ pub fn diff(old: &Scenario, new: &Scenario) -> Diff {
 }
 
 /// [`diff`] within `budget`: both reaches, then each change (see [`super::budget`]).
+///
+/// The two sides are walked at the same time, each on every core: a
+/// reach's serial parts (its engine, putting its classes in order) leave
+/// the cores idle, and the other side's walk fills them. Each side's
+/// engine serves its reach and then its changes.
 pub fn diff_with_budget(old: &Scenario, new: &Scenario, budget: &Budget) -> Result<Diff, Exceeded> {
-    let ro = reach_with_budget(&Engine::new(old), &ReachQuery::default(), false, budget)?;
-    let rn = reach_with_budget(&Engine::new(new), &ReachQuery::default(), false, budget)?;
-    diff_within(old, &ro, new, &rn, budget)
+    let record = super::consulted::current();
+    let side = |scn| {
+        super::consulted::recording(record.clone(), || {
+            let engine = Engine::new(scn);
+            let r = reach_with_budget(&engine, &ReachQuery::default(), false, budget);
+            (engine, r)
+        })
+    };
+    let ((eo, ro), (en, rn)) = std::thread::scope(|sc| {
+        let o = sc.spawn(|| side(old));
+        let n = side(new);
+        (o.join().expect("a diff's reach panicked"), n)
+    });
+    let (ro, rn) = (ro?, rn?);
+    diff_within(old, &ro, eo, new, &rn, en, budget)
 }
 
 pub fn diff_with(old: &Scenario, ro: &Reach, new: &Scenario, rn: &Reach) -> Diff {
-    diff_within(old, ro, new, rn, &Budget::unlimited())
+    let (eo, en) = (Engine::new(old), Engine::new(new));
+    diff_within(old, ro, eo, new, rn, en, &Budget::unlimited())
         .expect("an unlimited budget that nobody cancels is never exceeded")
 }
 
@@ -264,6 +281,52 @@ fn source_key(scn: &Scenario, s: Source) -> SourceKey {
     (matches!(s, Source::Network(_)), source_name(scn, s))
 }
 
+/// Every source's key on both sides, numbered in key order: a row puts its
+/// sources in key order by their numbers, without copying or comparing
+/// names (a row of the generated 2,000 hosts has thousands of sources, and
+/// a diff thousands of rows).
+struct SourceKeys {
+    keys: Vec<SourceKey>,
+    /// Per side (old, new): each source's number, by [`super::reach::all_sources`]' order.
+    numbers: [Vec<u32>; 2],
+    /// Per side: where a scenario's networks start in that order.
+    hosts: [usize; 2],
+}
+
+impl SourceKeys {
+    fn new(old: &Scenario, new: &Scenario) -> SourceKeys {
+        let sides = [old, new].map(|scn| {
+            super::reach::all_sources(scn)
+                .into_iter()
+                .map(|s| source_key(scn, s))
+                .collect::<Vec<_>>()
+        });
+        let mut keys: Vec<SourceKey> = sides.iter().flatten().cloned().collect();
+        keys.sort_unstable();
+        keys.dedup();
+        let numbers = sides.map(|side| {
+            side.iter()
+                .map(|k| keys.binary_search(k).expect("every key is listed") as u32)
+                .collect()
+        });
+        SourceKeys {
+            keys,
+            numbers,
+            hosts: [old.hosts.len(), new.hosts.len()],
+        }
+    }
+
+    /// The number of a source of the new side, or of the old.
+    fn number(&self, new_side: bool, s: Source) -> u32 {
+        let side = usize::from(new_side);
+        let at = match s {
+            Source::Host(h) => h.index(),
+            Source::Network(n) => self.hosts[side] + n.0 as usize,
+        };
+        self.numbers[side][at]
+    }
+}
+
 /// One side of a diff: its scenario, answer and engine.
 struct DiffSide<'a> {
     scn: &'a Scenario,
@@ -276,19 +339,23 @@ struct DiffSide<'a> {
 }
 
 impl DiffSide<'_> {
-    /// Class `ji`'s paths told for its target `k`, with the packets of `members` only.
-    fn paths(&self, ji: usize, k: usize, members: &[Source]) -> Vec<(Arc<[PathStep]>, Space)> {
+    /// Class `ji`'s packets told for its target `k`, with the packets of
+    /// `members` only: path by path (by their place in the class), the
+    /// paths without any left out. The steps of a path are
+    /// [`Journey::path_for`] (made only for the path that is shown).
+    fn spaces(&self, ji: usize, k: usize, members: &[Source]) -> Vec<(usize, Space)> {
         let ranges = members_ranges(&self.engine, members);
         self.r.journeys[ji]
-            .paths_for(self.scn, k)
+            .spaces_for(self.scn, k)
             .into_iter()
-            .map(|(p, sp)| (p, restrict_sources(&sp, &ranges)))
+            .map(|sp| restrict_sources(&sp, &ranges))
+            .enumerate()
             .filter(|(_, sp)| !sp.is_empty())
             .collect()
     }
 }
 
-fn union(paths: &[(Arc<[PathStep]>, Space)]) -> Space {
+fn union(paths: &[(usize, Space)]) -> Space {
     Space(
         paths
             .iter()
@@ -360,7 +427,7 @@ fn diff_rows(o: &DiffSide, n: &DiffSide) -> Vec<DiffRow> {
 }
 
 /// A source of a block: its key and its identity on each side.
-type BlockSource = (SourceKey, Option<Source>, Option<Source>);
+type BlockSource<'k> = (&'k SourceKey, Option<Source>, Option<Source>);
 
 /// The (source, socket) pairs of a group of sources and sockets: every
 /// source with every socket, but a host with its own (matched by name).
@@ -376,28 +443,33 @@ fn pairs_by_name(sources: &[BlockSource], sockets: &[&RowSocket]) -> usize {
         .sum()
 }
 
-fn diff_within(
-    old: &Scenario,
-    ro: &Reach,
-    new: &Scenario,
-    rn: &Reach,
+/// The diff of two reaches, each with the engine that walked it (its
+/// scenario's).
+fn diff_within<'a>(
+    old: &'a Scenario,
+    ro: &'a Reach,
+    eo: Engine<'a>,
+    new: &'a Scenario,
+    rn: &'a Reach,
+    en: Engine<'a>,
     budget: &Budget,
 ) -> Result<Diff, Exceeded> {
     let o = DiffSide {
         scn: old,
         r: ro,
-        engine: Engine::new(old),
+        engine: eo,
         index: FilterIndex::new(old),
         texts: RuleTexts::new(old),
     };
     let n = DiffSide {
         scn: new,
         r: rn,
-        engine: Engine::new(new),
+        engine: en,
         index: FilterIndex::new(new),
         texts: RuleTexts::new(new),
     };
     let rows = diff_rows(&o, &n);
+    let keys = SourceKeys::new(old, new);
     // Rows are independent: on every core, each worker taking the next row,
     // then put back in row order, so the answer does not depend on timing.
     let threads = std::thread::available_parallelism()
@@ -412,7 +484,7 @@ fn diff_within(
             loop {
                 let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let Some(row) = rows.get(i) else { break };
-                let done = row_changes(&o, &n, row, budget);
+                let done = row_changes(&o, &n, &keys, row, budget);
                 let stop = done.is_err();
                 mine.push((i, done));
                 if stop {
@@ -492,33 +564,44 @@ type RowChanges = (Vec<Change>, Vec<Change>, usize);
 fn row_changes(
     o: &DiffSide,
     n: &DiffSide,
+    keys: &SourceKeys,
     row: &DiffRow,
     budget: &Budget,
 ) -> Result<RowChanges, Exceeded> {
-    let (old, ro, new, rn) = (o.scn, o.r, n.scn, n.r);
+    let (ro, rn) = (o.r, n.r);
     let mut gained = Vec::new();
     let mut lost = Vec::new();
     let mut unchanged = 0;
     budget.check()?;
     // The row's sources, in blocks of those in the same class on each side.
     type InClass = Option<(Source, usize)>;
-    let mut sources: BTreeMap<SourceKey, (InClass, InClass)> = BTreeMap::new();
+    let mut sources: Vec<(u32, InClass, InClass)> = Vec::new();
     for (i, &ji) in row.old.iter().enumerate() {
         for &m in ro.journeys[ji].members.iter() {
-            sources.entry(source_key(old, m)).or_default().0 = Some((m, i));
+            sources.push((keys.number(false, m), Some((m, i)), None));
         }
     }
     for (i, &ji) in row.new.iter().enumerate() {
         for &m in rn.journeys[ji].members.iter() {
-            sources.entry(source_key(new, m)).or_default().1 = Some((m, i));
+            sources.push((keys.number(true, m), None, Some((m, i))));
         }
     }
+    // In key order, a source on both sides one entry (a source is in one
+    // class of a row on each side).
+    sources.sort_unstable_by_key(|s| (s.0, s.1.is_none()));
+    sources.dedup_by(|b, a| {
+        let same = a.0 == b.0;
+        if same {
+            a.2 = a.2.or(b.2);
+        }
+        same
+    });
     let mut blocks: BTreeMap<(Option<usize>, Option<usize>), Vec<BlockSource>> = BTreeMap::new();
-    for (key, (a, b)) in sources {
+    for (key, a, b) in sources {
         blocks
             .entry((a.map(|x| x.1), b.map(|x| x.1)))
             .or_default()
-            .push((key, a.map(|x| x.0), b.map(|x| x.0)));
+            .push((&keys.keys[key as usize], a.map(|x| x.0), b.map(|x| x.0)));
     }
     let sockets: Vec<&RowSocket> = row.sockets.iter().collect();
     for ((bo, bn), members) in blocks {
@@ -527,11 +610,11 @@ fn row_changes(
         let t0 = sockets[0];
         let space_o = bo.map(|i| {
             let k = t0.old.as_ref().expect("a socket reached there").1[i];
-            union(&o.paths(row.old[i], k, &olds))
+            union(&o.spaces(row.old[i], k, &olds))
         });
         let space_n = bn.map(|i| {
             let k = t0.new.as_ref().expect("a socket reached there").1[i];
-            union(&n.paths(row.new[i], k, &news))
+            union(&n.spaces(row.new[i], k, &news))
         });
         let g0 = space_n.as_ref().map(|sn| minus(sn, space_o.as_ref()));
         let l0 = space_o.as_ref().map(|so| minus(so, space_n.as_ref()));
@@ -553,7 +636,7 @@ fn row_changes(
         let those = |keep: &dyn Fn(usize) -> bool| -> Vec<BlockSource> {
             (0..members.len())
                 .filter(|&i| keep(i))
-                .map(|i| members[i].clone())
+                .map(|i| members[i])
                 .collect()
         };
         let gainers = those(&|i| gains[i]);
@@ -640,10 +723,11 @@ fn class_change(
         }
     };
     let ks_here = &side_t(here_is_new)?.1;
-    let paths = here.paths(at.journeys[at.i], ks_here[at.i], &here_members);
+    let (ji, k) = (at.journeys[at.i], ks_here[at.i]);
+    let paths = here.spaces(ji, k, &here_members);
     let mut space = union(&paths);
     if let (Some(oc), Some((_, ks_there))) = (other, side_t(!here_is_new)) {
-        let there_space = union(&there.paths(oc.journeys[oc.i], ks_there[oc.i], &there_members));
+        let there_space = union(&there.spaces(oc.journeys[oc.i], ks_there[oc.i], &there_members));
         space = minus(&space, Some(&there_space));
     }
     let space = space.into_coalesced();
@@ -664,7 +748,12 @@ fn class_change(
     let path = paths
         .iter()
         .find(|(_, s)| s.0.iter().any(|c| contains(c, &ex)))
-        .map(|(p, _)| at_source(p, here.engine.source_dev(member)));
+        .map(|&(i, _)| {
+            at_source(
+                &here.r.journeys[ji].path_for(k, i),
+                here.engine.source_dev(member),
+            )
+        });
     let rules = path
         .as_ref()
         .map(|p| path_rules(here.scn, p))
@@ -1116,6 +1205,30 @@ mod tests {
             let mut got = list;
             sort_in_place_by(&mut got, |a, b| a.0.cmp(&b.0));
             assert_eq!(got, want, "{n} items, {keys} keys");
+        }
+    }
+
+    /// A diff that walks both sides at once, each engine serving its
+    /// reach and its changes, is the diff of the two reaches made one
+    /// after the other, each by an engine of its own.
+    #[test]
+    fn the_sides_walked_at_once_give_the_diff_of_the_reaches() {
+        use crate::analysis::reach::{reach, ReachQuery};
+        let mut cases: Vec<(String, &str)> = Vec::new();
+        for seed in 0..3 {
+            cases.push((crate::synth::small(seed), "break"));
+            cases.push((crate::synth::small(seed), "harden"));
+        }
+        cases.push((large(&SynthParams::sized(3, 150)), "break"));
+        for (text, v) in &cases {
+            let old = crate::load("synth.yaml", text, None).expect("generated");
+            let new = crate::load("synth.yaml", text, Some(v)).expect("variant");
+            for (a, b) in [(&old, &new), (&new, &old)] {
+                let q = ReachQuery::default();
+                let want = diff_with(a, &reach(a, &q), b, &reach(b, &q));
+                let got = diff(a, b);
+                assert_eq!(got, want, "{v}");
+            }
         }
     }
 

@@ -101,26 +101,28 @@ impl Journey {
     /// own socket are there as the other members' are (they are what that
     /// member sends to the class's other targets, told for this one).
     pub fn paths_for(&self, scn: &Scenario, k: usize) -> Vec<(Arc<[PathStep]>, Space)> {
-        let t = self.targets[k];
-        let t0 = self.targets[0];
-        if t0.host == t.host {
+        if self.targets[0].host == self.targets[k].host {
             return self.paths.clone();
+        }
+        (0..self.paths.len())
+            .map(|i| self.path_for(k, i))
+            .zip(self.spaces_for(scn, k))
+            .collect()
+    }
+
+    /// The packets of [`Journey::paths_for`] without their steps: path by
+    /// path, the packets addressed to the first target's own addresses
+    /// addressed to the same of `targets[k]`'s.
+    pub fn spaces_for(&self, scn: &Scenario, k: usize) -> Vec<Space> {
+        let (t0, t) = (self.targets[0], self.targets[k]);
+        if t0.host == t.host {
+            return self.paths.iter().map(|(_, sp)| sp.clone()).collect();
         }
         let (own0, own) = (host_own(scn, t0.host), host_own(scn, t.host));
         self.paths
             .iter()
-            .map(|(p, sp)| {
-                let p: Arc<[PathStep]> = p
-                    .iter()
-                    .map(|s| {
-                        if !s.home() && s.device() == t0.host.index() {
-                            s.at(t.host.index())
-                        } else {
-                            *s
-                        }
-                    })
-                    .collect();
-                let sp = Space(
+            .map(|(_, sp)| {
+                Space(
                     sp.0.iter()
                         .map(|c| {
                             match own0
@@ -135,8 +137,26 @@ impl Journey {
                             }
                         })
                         .collect(),
-                );
-                (p, sp)
+                )
+            })
+            .collect()
+    }
+
+    /// The steps of path `i` of [`Journey::paths_for`]: those taken at the
+    /// first target's host taken at `targets[k]`'s.
+    pub fn path_for(&self, k: usize, i: usize) -> Arc<[PathStep]> {
+        let (t0, t) = (self.targets[0], self.targets[k]);
+        let p = &self.paths[i].0;
+        if t0.host == t.host {
+            return p.clone();
+        }
+        p.iter()
+            .map(|s| {
+                if !s.home() && s.device() == t0.host.index() {
+                    s.at(t.host.index())
+                } else {
+                    *s
+                }
             })
             .collect()
     }
