@@ -8,6 +8,11 @@
 //   cargo build --release -p pathproof
 //   H=2000 SCENARIO=1 cargo run --release -p pathproof-core --example reach_once > /tmp/gen-2000.yaml
 //   PATHPROOF_BIN=target/release/pathproof node crates/web/ui/bench/first-paint.mjs /tmp/gen-2000.yaml
+//
+// WAIT=ms opens the page that long after the server said it is ready (as a
+// user who starts `serve` and then opens the browser): the server has been
+// computing the matrix meanwhile. Without it the page is opened at once,
+// and the page and the server's walk share the cores.
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { resolve, dirname, join } from "node:path";
@@ -17,6 +22,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, "../../../..");
 const BIN = resolve(process.env.PATHPROOF_BIN || join(root, "target/release/pathproof"));
 const RUNS = Number(process.env.RUNS || 3);
+const WAIT = Number(process.env.WAIT || 0);
 const scenarios = ["mini-lab", ...process.argv.slice(2)];
 const { chromium } = await import(join(root, "crates/web/ui/node_modules/playwright-core/index.mjs"));
 
@@ -51,6 +57,7 @@ for (const scn of scenarios) {
     const context = await browser.newContext({ viewport: { width: 1366, height: 768 } });
     await context.addInitScript(() => localStorage.setItem("pathproof.visited", "1"));
     const page = await context.newPage();
+    if (WAIT) await new Promise((ok) => setTimeout(ok, WAIT));
     await page.goto(url);
     await page.waitForFunction(() => performance.getEntriesByName("pathproof-matrix").length, null, { timeout: 600000, polling: 50 });
     paint.push(await page.evaluate(() => performance.getEntriesByName("pathproof-matrix")[0].startTime));
@@ -68,6 +75,7 @@ for (const scn of scenarios) {
 }
 await browser.close();
 const base = rows[0].paint;
+if (WAIT) console.log(`The page opened ${WAIT} ms after the server was ready.`);
 console.log("| scenario | first paint of the matrix, median ms (runs) | × mini-lab | server VmHWM MiB | /api/reach bytes | pairs | classes |");
 console.log("| --- | --- | --- | --- | --- | --- | --- |");
 for (const r of rows) {

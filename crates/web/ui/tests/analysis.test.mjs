@@ -284,7 +284,16 @@ test("a YAML problem is shown once, at its line", { skip }, async () => {
     assert.match(items[0], /line 3/);
     assert.match(items[0], /is not a prefix/);
     assert.doesNotMatch(items[0], /is \)/);
+    // The gutter numbers every line (the text's six: it ends with a newline)
+    // and marks the problem's.
+    const gutter = async () => (await page.textContent("#gutter")).split("\n").filter((l) => l !== "");
+    assert.deepEqual(await gutter(), ["1", "2", "⚠3", "4", "5", "6"]);
+    assert.equal(await page.locator('#gutter .bad-line[data-line="3"]').count(), 1);
     await shot(page, "13-yaml-problem");
+    // Typing numbers the lines again, the marks gone until the next load.
+    await page.fill("#yaml", "name: x\nnetworks:\n  app: { cidr: 10.0.2.0/24 }\n");
+    assert.deepEqual(await gutter(), ["1", "2", "3", "4"]);
+    assert.equal(await page.locator("#gutter .bad-line").count(), 0);
   } finally {
     rig.expected422 = false;
   }

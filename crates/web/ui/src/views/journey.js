@@ -43,17 +43,18 @@ function fillForm() {
   from.replaceChildren(
     h("optgroup", { label: "hosts" }, scn.hosts.map((x) => h("option", { value: x.name }, x.name))),
     h("optgroup", { label: "networks (any address in it)" }, scn.networks.map((n) => h("option", { value: n.name }, n.name))));
-  const dl = $("to-list");
-  dl.replaceChildren();
+  // Every destination, put in the list at once (not one insertion each).
+  const options = document.createDocumentFragment();
   const seen = new Set();
   const add = (v, label) => {
     if (seen.has(v)) return;
     seen.add(v);
-    dl.append(h("option", { value: v }, label || ""));
+    options.append(h("option", { value: v }, label || ""));
   };
   for (const x of scn.hosts) for (const sk of x.sockets) add(`${x.name}:${sk.port}`, `${sk.proto} ${sk.app || ""}`);
   for (const v of scn.dns) for (const r of v.records) add(r.name, `${r.type} in ${v.name}`);
   for (const x of scn.hosts) add(x.name);
+  $("to-list").replaceChildren(options);
   const via = $("via");
   via.replaceChildren(h("option", { value: "" }, "(none)"));
   for (const x of scn.hosts) if (x.proxy && x.proxy.mode === "forward") via.append(h("option", { value: x.name }, x.name));
