@@ -8,7 +8,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { startRig, skip, shot, trace, journeyTab, box, inside, DESKTOP, PHONE } from "./rig.mjs";
+import { startRig, skip, shot, trace, journeyTab, box, inside, useExample, DESKTOP, PHONE } from "./rig.mjs";
 
 let rig;
 before(async () => { if (!skip) rig = await startRig(); });
@@ -269,6 +269,31 @@ test("two hosts picked on the map trace from the first to the second; the tab or
   // The hosts come in reading order: the internet, then edge, then the tiers.
   const order = await page.locator(".node").evaluateAll((ns) => ns.map((n) => n.dataset.host));
   assert.ok(order.indexOf("client") < order.indexOf("edge") && order.indexOf("edge") < order.indexOf("web"), order.join(" "));
+  await page.context().close();
+});
+
+test("the destination field suggests every socket, name and host once it is used", { skip }, async () => {
+  const page = await rig.open(DESKTOP, { firstVisit: false });
+  const destinations = (scn) => {
+    const want = new Set();
+    for (const x of scn.hosts) for (const sk of x.sockets) want.add(`${x.name}:${sk.port}`);
+    for (const v of scn.dns) for (const r of v.records) want.add(r.name);
+    for (const x of scn.hosts) want.add(x.name);
+    return want;
+  };
+  const suggested = async () => {
+    await journeyTab(page);
+    await page.focus("#to");
+    const got = await page.locator("#to-list option").evaluateAll((os) => os.map((o) => o.value));
+    assert.equal(new Set(got).size, got.length, "each suggestion once");
+    return new Set(got);
+  };
+  assert.deepEqual(await suggested(), destinations(await api(page, "/api/scenario")));
+  // Another scenario: its own destinations, when the field is used again.
+  await page.evaluate(() => document.activeElement.blur());
+  await useExample(page, "segmentation");
+  assert.deepEqual(await suggested(), destinations(await api(page, "/api/scenario")));
+  await useExample(page, "mini-lab");
   await page.context().close();
 });
 

@@ -9,6 +9,7 @@ import { renderInline } from "../core/markdown.js";
 
 export function initJourney() {
   $("trace-form").addEventListener("submit", (e) => { e.preventDefault(); runTrace(); });
+  for (const ev of ["focus", "input", "pointerdown"]) $("to").addEventListener(ev, fillToList);
   $("first").addEventListener("click", () => { stop(); goTo(0); });
   $("back").addEventListener("click", () => { stop(); goTo(state.step - 1); });
   $("step").addEventListener("click", () => { stop(); goTo(state.step + 1); });
@@ -43,7 +44,24 @@ function fillForm() {
   from.replaceChildren(
     h("optgroup", { label: "hosts" }, scn.hosts.map((x) => h("option", { value: x.name }, x.name))),
     h("optgroup", { label: "networks (any address in it)" }, scn.networks.map((n) => h("option", { value: n.name }, n.name))));
-  // Every destination, put in the list at once (not one insertion each).
+  // The destinations' suggestions are made when the field is first used.
+  $("to-list").replaceChildren();
+  toListFor = null;
+  const via = $("via");
+  via.replaceChildren(h("option", { value: "" }, "(none)"));
+  for (const x of scn.hosts) if (x.proxy && x.proxy.mode === "forward") via.append(h("option", { value: x.name }, x.name));
+}
+
+// The scenario whose destinations the list suggests (null: none yet).
+let toListFor = null;
+
+/** Suggests every destination of the scenario on screen, once per scenario:
+ *  sockets, names and hosts (10,000 of them on a large scenario, made only
+ *  when the field is used, not for every scenario shown). */
+function fillToList() {
+  const scn = state.scn;
+  if (!scn || toListFor === scn) return;
+  toListFor = scn;
   const options = document.createDocumentFragment();
   const seen = new Set();
   const add = (v, label) => {
@@ -55,9 +73,6 @@ function fillForm() {
   for (const v of scn.dns) for (const r of v.records) add(r.name, `${r.type} in ${v.name}`);
   for (const x of scn.hosts) add(x.name);
   $("to-list").replaceChildren(options);
-  const via = $("via");
-  via.replaceChildren(h("option", { value: "" }, "(none)"));
-  for (const x of scn.hosts) if (x.proxy && x.proxy.mode === "forward") via.append(h("option", { value: x.name }, x.name));
 }
 
 function formQuery() {
