@@ -1208,19 +1208,26 @@ mod tests {
         }
     }
 
+    /// Generated scenarios with the variant to diff them against: the
+    /// small ones of `seeds` seeds with `break` and with `harden`, and a
+    /// large one with `break`.
+    fn variant_cases(seeds: u64, big: SynthParams) -> Vec<(String, &'static str)> {
+        let mut cases = Vec::new();
+        for seed in 0..seeds {
+            cases.push((crate::synth::small(seed), "break"));
+            cases.push((crate::synth::small(seed), "harden"));
+        }
+        cases.push((large(&big), "break"));
+        cases
+    }
+
     /// A diff that walks both sides at once, each engine serving its
     /// reach and its changes, is the diff of the two reaches made one
     /// after the other, each by an engine of its own.
     #[test]
     fn the_sides_walked_at_once_give_the_diff_of_the_reaches() {
         use crate::analysis::reach::{reach, ReachQuery};
-        let mut cases: Vec<(String, &str)> = Vec::new();
-        for seed in 0..3 {
-            cases.push((crate::synth::small(seed), "break"));
-            cases.push((crate::synth::small(seed), "harden"));
-        }
-        cases.push((large(&SynthParams::sized(3, 150)), "break"));
-        for (text, v) in &cases {
+        for (text, v) in &variant_cases(3, SynthParams::sized(3, 150)) {
             let old = crate::load("synth.yaml", text, None).expect("generated");
             let new = crate::load("synth.yaml", text, Some(v)).expect("variant");
             for (a, b) in [(&old, &new), (&new, &old)] {
@@ -1237,14 +1244,8 @@ mod tests {
     /// rule by rule, finds: on generated scenarios and their variants, both ways.
     #[test]
     fn each_decider_is_its_example_traced_alone() {
-        let mut cases: Vec<(String, &str)> = Vec::new();
-        for seed in 0..4 {
-            cases.push((crate::synth::small(seed), "break"));
-            cases.push((crate::synth::small(seed), "harden"));
-        }
-        cases.push((large(&SynthParams::sized(2, 120)), "break"));
         let mut checked = 0;
-        for (text, v) in &cases {
+        for (text, v) in &variant_cases(4, SynthParams::sized(2, 120)) {
             let old = crate::load("synth.yaml", text, None).expect("generated");
             let new = crate::load("synth.yaml", text, Some(v)).expect("variant");
             for (a, b) in [(&old, &new), (&new, &old)] {

@@ -105,11 +105,14 @@ pub struct Cube {
     /// no tagged part sends from, so that the boxes of parts that differ
     /// only by their sources become one. Conditions (rules, routes, lists)
     /// are never tagged.
-    pub tag: u32,
+    pub tag: Tag,
 }
 
+/// The parts a tagged box's packets belong to (see [`Cube::tag`]).
+pub type Tag = u32;
+
 /// The tags two boxes share (0 is every part), or `None` for none.
-fn meet_tag(a: u32, b: u32) -> Option<u32> {
+fn meet_tag(a: Tag, b: Tag) -> Option<Tag> {
     match (a, b) {
         (0, t) | (t, 0) => Some(t),
         _ => Some(a & b).filter(|&t| t != 0),
@@ -123,6 +126,9 @@ fn meet<T: Ord + Copy>(a: (T, T), b: (T, T)) -> Option<(T, T)> {
 }
 
 impl Cube {
+    /// How many parts a tag can name (one bit each).
+    pub const TAG_BITS: usize = Tag::BITS as usize;
+
     pub fn full(fam: Fam) -> Cube {
         Cube {
             fam,

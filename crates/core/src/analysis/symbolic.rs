@@ -539,6 +539,9 @@ struct Merged {
 
 /// At most this many parts in a tagged join: one bit of [`Cube::tag`] each.
 const TAG_PARTS: usize = 32;
+// More parts than the tag has bits would give two parts one bit (`1 << k`
+// wraps in a release build): their packets would be told to both.
+const _: () = assert!(TAG_PARTS <= Cube::TAG_BITS);
 
 struct MergedPart {
     /// Which of the walked classes (the caller's numbering).
