@@ -289,8 +289,8 @@ struct SourceKeys {
     keys: Vec<SourceKey>,
     /// Per side (old, new): each source's number, by [`super::reach::all_sources`]' order.
     numbers: [Vec<u32>; 2],
-    /// Per side: where a scenario's networks start in that order.
-    hosts: [usize; 2],
+    /// Per side: where its networks start in that order (after its hosts).
+    nets_at: [usize; 2],
 }
 
 impl SourceKeys {
@@ -312,7 +312,7 @@ impl SourceKeys {
         SourceKeys {
             keys,
             numbers,
-            hosts: [old.hosts.len(), new.hosts.len()],
+            nets_at: [old.hosts.len(), new.hosts.len()],
         }
     }
 
@@ -321,7 +321,7 @@ impl SourceKeys {
         let side = usize::from(new_side);
         let at = match s {
             Source::Host(h) => h.index(),
-            Source::Network(n) => self.hosts[side] + n.0 as usize,
+            Source::Network(n) => self.nets_at[side] + n.0 as usize,
         };
         self.numbers[side][at]
     }
@@ -589,10 +589,10 @@ fn row_changes(
     // In key order, a source on both sides one entry (a source is in one
     // class of a row on each side).
     sources.sort_unstable_by_key(|s| (s.0, s.1.is_none()));
-    sources.dedup_by(|b, a| {
-        let same = a.0 == b.0;
+    sources.dedup_by(|later, kept| {
+        let same = later.0 == kept.0;
         if same {
-            a.2 = a.2.or(b.2);
+            kept.2 = kept.2.or(later.2);
         }
         same
     });
