@@ -197,9 +197,7 @@ impl Current {
             variants.push((name, OnceLock::new()));
         }
         let view = view::ScenarioView::new(&base, source);
-        let mut view_json =
-            serde_json::to_string_pretty(&view).expect("a scenario view always serialises");
-        view_json.push('\n');
+        let view_json = out::to_lines(&view, 2);
         Ok(Current {
             file: file.to_string(),
             source: source.to_string(),

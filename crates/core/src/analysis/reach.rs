@@ -1535,25 +1535,52 @@ pub(crate) fn full_source_space(
     space: &Space,
     fams: &[Fam],
 ) -> bool {
-    fams.iter().all(|&fam| {
-        let have = fam_ranges(space, fam, |c| c.src);
-        let own = normalise(
-            engine_owned
-                .iter()
-                .filter(|o| o.0 == fam)
-                .map(|o| (o.1, o.2))
-                .collect(),
-        );
-        let martian = normalise(
-            crate::journey::route::MARTIANS
-                .iter()
-                .filter(|m| m.1 == (fam == Fam::V6))
-                .map(|m| (m.2, m.3))
-                .chain(exempt.iter().filter(|e| e.0 == fam).map(|&(_, x)| (x, x)))
-                .collect(),
-        );
-        intervals_within(&have, &own) && intervals_within(&intervals_minus(&own, &martian), &have)
-    })
+    FullSources::new(engine_owned, exempt).holds(space, fams)
+}
+
+/// [`full_source_space`] for one network, its ranges worked out once (a
+/// table of a million journeys asks it for each journey from a stand-in).
+pub(crate) struct FullSources {
+    /// Per family: the network's own ranges, and those less the martians
+    /// and exempt addresses.
+    fams: PerFam<(Intervals, Intervals)>,
+}
+
+impl FullSources {
+    pub(crate) fn new(engine_owned: &[(Fam, u128, u128)], exempt: &[(Fam, u128)]) -> FullSources {
+        let of = |fam: Fam| {
+            let own = normalise(
+                engine_owned
+                    .iter()
+                    .filter(|o| o.0 == fam)
+                    .map(|o| (o.1, o.2))
+                    .collect(),
+            );
+            let martian = normalise(
+                crate::journey::route::MARTIANS
+                    .iter()
+                    .filter(|m| m.1 == (fam == Fam::V6))
+                    .map(|m| (m.2, m.3))
+                    .chain(exempt.iter().filter(|e| e.0 == fam).map(|&(_, x)| (x, x)))
+                    .collect(),
+            );
+            let needed = intervals_minus(&own, &martian);
+            (own, needed)
+        };
+        FullSources {
+            fams: [of(Fam::V4), of(Fam::V6)],
+        }
+    }
+
+    /// Whether `space`'s sources are every address the stand-in can reach
+    /// anything from, in the families `fams`.
+    pub(crate) fn holds(&self, space: &Space, fams: &[Fam]) -> bool {
+        fams.iter().all(|&fam| {
+            let have = fam_ranges(space, fam, |c| c.src);
+            let (own, needed) = &self.fams[usize::from(fam == Fam::V6)];
+            intervals_within(&have, own) && intervals_within(needed, &have)
+        })
+    }
 }
 
 /// `a` minus `b`, both sorted and disjoint.

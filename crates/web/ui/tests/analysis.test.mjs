@@ -452,6 +452,35 @@ test("the layer switch retells every view", { skip }, async () => {
   await page.context().close();
 });
 
+test("the map is laid out after the matrix arrives, and without it when the matrix is slow", { skip }, async () => {
+  // The matrix first: the layout's worker is asked for once the matrix has arrived.
+  const order = [];
+  const page = await rig.open(DESKTOP, {
+    firstVisit: false,
+    before: async (p) => {
+      p.on("requestfinished", (r) => { if (/\/api\/reach$/.test(r.url())) order.push("matrix"); });
+      p.on("request", (r) => { if (/elk-worker/.test(r.url())) order.push("layout"); });
+    },
+  });
+  assert.deepEqual(order, ["matrix", "layout"]);
+  await page.context().close();
+  // A matrix that does not come does not keep the map from being drawn:
+  // the map is drawn while the matrix is held, and the matrix after it.
+  let release;
+  const held = new Promise((ok) => { release = ok; });
+  const slow = await rig.open(DESKTOP, {
+    firstVisit: false,
+    ready: false,
+    before: (p) => p.route(/\/api\/reach$/, async (r) => { await held; await r.continue(); }),
+  });
+  await slow.waitForSelector('#map[data-ready="true"]', { state: "attached", timeout: 20000 });
+  assert.equal(await slow.evaluate(() => performance.getEntriesByName("pathproof-matrix").length), 0, "the matrix is held");
+  release();
+  await slow.waitForSelector('body[data-complete="true"]');
+  assert.ok(await slow.locator("#matrix td.allow").count() > 0);
+  await slow.context().close();
+});
+
 test("nothing failed: no console error, no failed or off-site request", { skip }, async () => {
   assert.deepEqual(rig.problems, []);
 });

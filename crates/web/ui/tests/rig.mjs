@@ -52,8 +52,12 @@ export async function startRig() {
     url,
     problems,
     expected422: false,
-    /** A page in a fresh browser context (a first visit), on the mini-lab, ready to use. */
-    async open(viewport = DESKTOP, { firstVisit = true, scenario = "mini-lab" } = {}) {
+    /**
+     * A page in a fresh browser context (a first visit), on the mini-lab, ready to use.
+     * `before(page)` runs before the page is opened (to route its requests);
+     * with `ready: false` the page is returned as soon as it is opened.
+     */
+    async open(viewport = DESKTOP, { firstVisit = true, scenario = "mini-lab", before = null, ready = true } = {}) {
       // The server holds one scenario for every page: each test starts from the same one.
       if (scenario) {
         const r = await fetch(`${url}/api/scenario/example/${scenario}`, { method: "POST" });
@@ -73,7 +77,9 @@ export async function startRig() {
       });
       page.on("requestfailed", (r) => problems.push(`request failed: ${r.url()}`));
       await page.route((u) => !u.href.startsWith(url), (r) => { problems.push(`off-site request: ${r.request().url()}`); r.abort(); });
+      if (before) await before(page);
       await page.goto(url);
+      if (!ready) return page;
       await page.waitForSelector('body[data-ready="true"]');
       await page.waitForSelector('body[data-complete="true"]');
       return page;

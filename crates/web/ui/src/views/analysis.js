@@ -8,6 +8,24 @@ import { state, on, emit } from "../core/state.js";
 
 export const answers = { reachBase: null, reachUnder: null, diff: null, diffFrom: "", diffTo: "" };
 let token = 0;
+// Who waits for the answers being asked for now (see `answered`).
+let waiting = [];
+let asking = false;
+
+/**
+ * Resolves once the answers asked for now have arrived (or failed), or after
+ * `limit` ms, whichever is first; at once when none is being asked for. The
+ * map lays a scenario out after its matrix: on a large one the layout is
+ * seconds of work that would share the machine's cores with the server's walk
+ * of the matrix, the answer the page shows first.
+ */
+export function answered(limit) {
+  if (!asking) return Promise.resolve();
+  return new Promise((ok) => {
+    waiting.push(ok);
+    setTimeout(ok, limit);
+  });
+}
 
 export function initAnalysis() {
   on("scenario", () => {
@@ -30,6 +48,7 @@ async function refresh() {
   const prev = state.prevVariant;
   const box = $("analysis");
   box.dataset.busy = "true";
+  asking = true;
   const enc = encodeURIComponent;
   const [base, under, diff] = await Promise.all([
     answers.reachBase ? null : api("GET", "/api/reach"),
@@ -55,6 +74,8 @@ async function refresh() {
   box.dataset.ready = String(mine);
   delete box.dataset.busy;
   if (!performance.getEntriesByName("pathproof-matrix").length) performance.mark("pathproof-matrix");
+  asking = false;
+  for (const ok of waiting.splice(0)) ok();
 }
 
 /** How the diff on screen is labelled: "break → break+harden". */

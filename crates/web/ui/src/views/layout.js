@@ -5,7 +5,9 @@
 // tier is one router further away.
 import ELK from "elkjs/lib/elk-api.js";
 
-const elk = new ELK({ workerUrl: "vendor/elk-worker.min.js" });
+// Made at the first layout: its worker's script (1.6 MB to read) is not
+// fetched before the page has a scenario to lay out.
+let elk = null;
 
 export const FONT = "13px system-ui, 'DejaVu Sans', sans-serif";
 export const HOST_H = 46;
@@ -122,6 +124,7 @@ export async function layout(scn) {
     children,
     edges,
   };
+  elk ??= new ELK({ workerUrl: "vendor/elk-worker.min.js" });
   const done = await elk.layout(graph);
   const nets = [];
   const nodes = new Map();

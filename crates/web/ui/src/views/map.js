@@ -7,6 +7,10 @@ import { $, s, h } from "../core/dom.js";
 import { state, on, emit, told } from "../core/state.js";
 import { VERDICT } from "../core/words.js";
 import { layout, subLabel, HOST_H } from "./layout.js";
+import { answered } from "./analysis.js";
+
+// How long a scenario's layout waits for its matrix (see `answered`).
+const MATRIX_FIRST_MS = 4000;
 
 let L = null; // the layout on screen
 let drawing = 0;
@@ -63,6 +67,11 @@ async function draw() {
   const scn = state.scn;
   const svg = $("map");
   svg.dataset.ready = "false";
+  // The matrix first: every listener of "scenario" has run when this
+  // resumes, so the matrix of this scenario is being asked for by now.
+  await Promise.resolve();
+  await answered(MATRIX_FIRST_MS);
+  if (token !== drawing || scn !== state.scn) return;
   const next = await layout(scn);
   if (token !== drawing || scn !== state.scn) return;
   L = next;
