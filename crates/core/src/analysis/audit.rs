@@ -1798,22 +1798,62 @@ impl Work {
 }
 
 /// The cubes of `list` (after the first `from`) that meet `c`, in order.
-fn meeting(c: &XCube, list: &[(usize, XCube)], work: &mut Work) -> Option<Vec<(usize, XCube)>> {
-    work.spend(list.len())?;
-    Some(list.iter().filter(|(_, e)| e.meets(c)).copied().collect())
+/// Cubes of a list in rule order, given as positions in it (`None`: all of
+/// them): a piece's cover is narrowed to the cubes that meet it by their
+/// positions, not by copies of the cubes (a hundred bytes each, copied at
+/// every level of the depth-first split: a tenth of `audit`'s time).
+#[derive(Clone, Copy)]
+struct Cover<'a> {
+    list: &'a [(usize, XCube)],
+    at: Option<&'a [u32]>,
+}
+
+impl<'a> Cover<'a> {
+    fn all(list: &'a [(usize, XCube)]) -> Self {
+        Cover { list, at: None }
+    }
+
+    fn len(&self) -> usize {
+        self.at.map_or(self.list.len(), <[u32]>::len)
+    }
+
+    fn get(&self, k: usize) -> &'a (usize, XCube) {
+        match self.at {
+            None => &self.list[k],
+            Some(at) => &self.list[at[k] as usize],
+        }
+    }
+
+    /// The positions of the cubes after the `k`th that meet `c`, in order.
+    fn meeting_after(&self, k: usize, c: &XCube, work: &mut Work) -> Option<Vec<u32>> {
+        work.spend(self.len() - k - 1)?;
+        let pos = |j: usize| match self.at {
+            None => j as u32,
+            Some(at) => at[j],
+        };
+        Some(
+            (k + 1..self.len())
+                .map(pos)
+                .filter(|&p| self.list[p as usize].1.meets(c))
+                .collect(),
+        )
+    }
+
+    fn narrowed(&self, at: &'a [u32]) -> Self {
+        Cover {
+            list: self.list,
+            at: Some(at),
+        }
+    }
 }
 
 /// Whether `c` is covered by the union of `cover` (cubes in rule order);
 /// collects the rules whose cubes the cover uses. Depth first: `c` is split
 /// against the first cube that meets it and each piece is checked against
 /// the cubes after that one.
-fn covered(
-    c: XCube,
-    cover: &[(usize, XCube)],
-    used: &mut BTreeSet<usize>,
-    work: &mut Work,
-) -> Option<bool> {
-    for (k, (ri, e)) in cover.iter().enumerate() {
+fn covered(c: XCube, cover: Cover, used: &mut BTreeSet<usize>, work: &mut Work) -> Option<bool> {
+    for k in 0..cover.len() {
+        let (ri, e) = cover.get(k);
         work.spend(1)?;
         if !c.meets(e) {
             continue;
@@ -1824,9 +1864,9 @@ fn covered(
         }
         let pieces = c.subtract(e);
         work.spend(pieces.len())?;
-        let rest = meeting(&c, &cover[k + 1..], work)?;
+        let rest = cover.meeting_after(k, &c, work)?;
         for p in pieces {
-            if !covered(p, &rest, used, work)? {
+            if !covered(p, cover.narrowed(&rest), used, work)? {
                 return Some(false);
             }
         }
@@ -1844,7 +1884,7 @@ fn covered(
 #[allow(clippy::too_many_arguments)]
 fn decided_alike(
     c: XCube,
-    list: &[(usize, XCube)],
+    list: Cover,
     i: usize,
     mine: Decision,
     decisions: &[Decision],
@@ -1853,7 +1893,8 @@ fn decided_alike(
     to_default: &mut bool,
     work: &mut Work,
 ) -> Option<bool> {
-    for (k, (ri, e)) in list.iter().enumerate() {
+    for k in 0..list.len() {
+        let (ri, e) = list.get(k);
         work.spend(1)?;
         if !c.meets(e) {
             continue;
@@ -1869,9 +1910,10 @@ fn decided_alike(
         }
         let pieces = c.subtract(e);
         work.spend(pieces.len())?;
-        let rest = meeting(&c, &list[k + 1..], work)?;
+        let rest = list.meeting_after(k, &c, work)?;
         for p in pieces {
-            if !decided_alike(p, &rest, i, mine, decisions, default, by, to_default, work)? {
+            let rest = list.narrowed(&rest);
+            if !decided_alike(p, rest, i, mine, decisions, default, by, to_default, work)? {
                 return Some(false);
             }
         }
@@ -2507,7 +2549,7 @@ fn classify(
         let mut shadowed = true;
         for (m, c) in eff.iter().enumerate() {
             let (l, split) = list(&mut lists, m, c, i, index, work)?;
-            if !covered(*c, &l[..split], &mut used, work)? {
+            if !covered(*c, Cover::all(&l[..split]), &mut used, work)? {
                 shadowed = false;
                 break;
             }
@@ -2525,7 +2567,7 @@ fn classify(
         let (l, _) = list(&mut lists, m, c, i, index, work)?;
         if !decided_alike(
             *c,
-            l,
+            Cover::all(l),
             i,
             mine,
             decisions,
