@@ -550,13 +550,15 @@ fn audit_within(scn: &Scenario, engine: &Engine, r: &Reach) -> Audit {
         let mut findings = Vec::new();
         let mut reported: BTreeSet<(HostId, usize)> = BTreeSet::new();
         let rows = rows(r);
-        metadata_findings(scn, engine, r, &rows, &mut findings, &mut reported);
-        database_findings(scn, engine, r, &rows, &mut findings, &mut reported);
-        admin_findings(scn, engine, r, &rows, &mut findings, &mut reported);
-        ipv6_findings(scn, engine, r, &mut findings);
+        let names = SourceNames::new(scn);
+        let n = &names;
+        metadata_findings(scn, engine, r, &rows, n, &mut findings, &mut reported);
+        database_findings(scn, engine, r, &rows, n, &mut findings, &mut reported);
+        admin_findings(scn, engine, r, &rows, n, &mut findings, &mut reported);
+        ipv6_findings(scn, engine, r, n, &mut findings);
         let flatness = flatness(scn, r);
         flat_findings(scn, &flatness, &mut findings);
-        wildcard_findings(scn, engine, r, &rows, &mut findings, &reported);
+        wildcard_findings(scn, engine, r, &rows, n, &mut findings, &reported);
         (findings, flatness)
     };
     let record = super::consulted::current();
@@ -820,11 +822,13 @@ fn rectangle_pairs(sources: &[Source], hosts: impl Iterator<Item = HostId>) -> u
     n
 }
 
+#[allow(clippy::too_many_arguments)]
 fn hit_parts(
     scn: &Scenario,
     engine: &Engine,
     r: &Reach,
     rows: &[Row],
+    names: &SourceNames,
     hit: &Hit,
     proof_from: &[Source],
     fam: Option<Fam>,
@@ -841,11 +845,67 @@ fn hit_parts(
         let mj = member_journey(scn, engine, &r.journeys[ji], p, k);
         journey_proof(scn, &mj, fam)
     });
-    parts_of(scn, &hit.sources, &targets, proof)
+    parts_of(scn, names, &hit.sources, &targets, proof)
+}
+
+/// Every source's name ranked once, in name order: a finding's sources (a
+/// thousand each on a large network, a thousand findings) are put in name
+/// order by rank instead of by their names compared and cloned.
+struct SourceNames {
+    /// Per host, then per network: the rank of its name in `names`.
+    rank: Vec<u32>,
+    hosts: usize,
+    /// The names, sorted, each once (a host and a network may share one).
+    names: Vec<String>,
+}
+
+impl SourceNames {
+    fn new(scn: &Scenario) -> SourceNames {
+        let all: Vec<&str> = scn
+            .hosts
+            .iter()
+            .map(|h| h.name.as_str())
+            .chain(scn.networks.iter().map(|n| n.name.as_str()))
+            .collect();
+        let mut order: Vec<u32> = (0..all.len() as u32).collect();
+        order.sort_by_key(|&i| all[i as usize]);
+        let mut rank = vec![0u32; all.len()];
+        let mut names: Vec<String> = Vec::new();
+        for i in order {
+            let name = all[i as usize];
+            if names.last().map(String::as_str) != Some(name) {
+                names.push(name.to_string());
+            }
+            rank[i as usize] = names.len() as u32 - 1;
+        }
+        SourceNames {
+            rank,
+            hosts: scn.hosts.len(),
+            names,
+        }
+    }
+
+    /// The sources' names, sorted, each once.
+    fn sorted(&self, sources: &[Source]) -> Vec<String> {
+        let mut ranks: Vec<u32> = sources
+            .iter()
+            .map(|s| match *s {
+                Source::Host(h) => self.rank[h.index()],
+                Source::Network(n) => self.rank[self.hosts + n.0 as usize],
+            })
+            .collect();
+        ranks.sort_unstable();
+        ranks.dedup();
+        ranks
+            .into_iter()
+            .map(|r| self.names[r as usize].clone())
+            .collect()
+    }
 }
 
 fn parts_of(
     scn: &Scenario,
+    names: &SourceNames,
     sources: &[Source],
     targets: &[Target],
     proof: Option<Proof>,
@@ -857,12 +917,7 @@ fn parts_of(
         .collect();
     let hosts: Vec<HostId> = targets.iter().map(|t| t.host).collect();
     let host_sources: Vec<Source> = hosts.iter().map(|&h| Source::Host(h)).collect();
-    let involves = {
-        let mut v: Vec<String> = sources.iter().map(|&s| source_name(scn, s)).collect();
-        v.sort();
-        v.dedup();
-        v
-    };
+    let involves = names.sorted(sources);
     HitParts {
         hosts: names_text(scn, &host_sources, host_names),
         who: names_text(scn, sources, involves.clone()),
@@ -906,6 +961,7 @@ fn metadata_findings(
     engine: &Engine,
     r: &Reach,
     rows: &[Row],
+    names: &SourceNames,
     out: &mut Vec<Finding>,
     reported: &mut BTreeSet<(HostId, usize)>,
 ) {
@@ -921,7 +977,7 @@ fn metadata_findings(
         |_, _, _| Some(()),
     );
     for (label, (), hit) in hits {
-        let c = hit_parts(scn, engine, r, rows, &hit, &hit.sources, None);
+        let c = hit_parts(scn, engine, r, rows, names, &hit, &hit.sources, None);
         for &i in &hit.targets {
             let t = rows[hit.row].targets[i].0;
             reported.insert((t.host, t.socket));
@@ -1061,6 +1117,7 @@ fn database_findings(
     engine: &Engine,
     r: &Reach,
     rows: &[Row],
+    names: &SourceNames,
     out: &mut Vec<Finding>,
     reported: &mut BTreeSet<(HostId, usize)>,
 ) {
@@ -1107,7 +1164,7 @@ fn database_findings(
         } else {
             hit.sources.clone()
         };
-        let c = hit_parts(scn, engine, r, rows, &hit, &proof_from, None);
+        let c = hit_parts(scn, engine, r, rows, names, &hit, &proof_from, None);
         let tier_text = match &tier {
             Some(_) => {
                 "outside the sources its `only` expectation names and outside its own network"
@@ -1144,6 +1201,7 @@ fn admin_findings(
     engine: &Engine,
     r: &Reach,
     rows: &[Row],
+    names: &SourceNames,
     out: &mut Vec<Finding>,
     reported: &mut BTreeSet<(HostId, usize)>,
 ) {
@@ -1160,7 +1218,7 @@ fn admin_findings(
         |_, _, _| Some(()),
     );
     for ((label, port, sensitive), (), hit) in hits {
-        let c = hit_parts(scn, engine, r, rows, &hit, &hit.sources, None);
+        let c = hit_parts(scn, engine, r, rows, names, &hit, &hit.sources, None);
         for &i in &hit.targets {
             let t = rows[hit.row].targets[i].0;
             reported.insert((t.host, t.socket));
@@ -1191,7 +1249,13 @@ fn source_has_v4(scn: &Scenario, s: Source) -> bool {
 /// Per class: its sockets that take IPv4 (by label and whether their host
 /// is sensitive) and its members with an IPv4 address (by whether they are
 /// untrusted); one finding per rectangle of them.
-fn ipv6_findings(scn: &Scenario, engine: &Engine, r: &Reach, out: &mut Vec<Finding>) {
+fn ipv6_findings(
+    scn: &Scenario,
+    engine: &Engine,
+    r: &Reach,
+    names: &SourceNames,
+    out: &mut Vec<Finding>,
+) {
     // The scenario's filters indexed once for the IPv4 traces (the same
     // answers as a scan of each filter's rules).
     let mut index = None;
@@ -1265,7 +1329,7 @@ fn ipv6_findings(scn: &Scenario, engine: &Engine, r: &Reach, out: &mut Vec<Findi
                     let index = index.get_or_insert_with(|| FilterIndex::new(scn));
                     deciding_hop_with(scn, Some(index), p, &source_name(scn, p), &v4)
                 });
-                let c = parts_of(scn, &sources, &targets, proof);
+                let c = parts_of(scn, names, &sources, &targets, proof);
                 let verb = if c.involves.len() == 1 {
                     "reaches"
                 } else {
@@ -1460,6 +1524,7 @@ fn wildcard_findings(
     engine: &Engine,
     r: &Reach,
     rows: &[Row],
+    names: &SourceNames,
     out: &mut Vec<Finding>,
     reported: &BTreeSet<(HostId, usize)>,
 ) {
@@ -1486,7 +1551,7 @@ fn wildcard_findings(
         },
     );
     for ((label, bind, _), severity, hit) in hits {
-        let c = hit_parts(scn, engine, r, rows, &hit, &hit.sources, None);
+        let c = hit_parts(scn, engine, r, rows, names, &hit, &hit.sources, None);
         out.push(Finding {
             kind: FindingKind::WildcardBind,
             severity,
@@ -3065,6 +3130,40 @@ mod tests {
             );
         }
         assert!(folded > 0);
+    }
+
+    /// Sources put in order by their names' ranks are their names sorted,
+    /// each once: every source, subsets of several sizes in an order unlike
+    /// the names', and every source twice, of the built-in scenarios and
+    /// generated ones.
+    #[test]
+    fn ranked_names_are_the_names_sorted() {
+        let mut scenarios = Vec::new();
+        for (seed, hosts) in [(1, 60), (4, 200)] {
+            let text = large(&SynthParams::sized(seed, hosts));
+            scenarios.push(crate::load("synth.yaml", &text, None).expect("generated"));
+        }
+        for ex in crate::examples::ALL {
+            scenarios.push(crate::load(&ex.file(), ex.text, None).expect("built-in"));
+        }
+        for scn in scenarios {
+            let names = SourceNames::new(&scn);
+            let all = all_sources(&scn);
+            for step in [1, 2, 3, 7, all.len().max(1)] {
+                // Every `step`th source, from the end (an order unlike the names').
+                let some: Vec<Source> = all.iter().rev().step_by(step).copied().collect();
+                let mut want: Vec<String> = some.iter().map(|&s| source_name(&scn, s)).collect();
+                want.sort();
+                want.dedup();
+                assert_eq!(names.sorted(&some), want, "{} every {step}", scn.name);
+            }
+            // Every source twice.
+            let twice: Vec<Source> = all.iter().chain(all.iter()).copied().collect();
+            let mut want: Vec<String> = all.iter().map(|&s| source_name(&scn, s)).collect();
+            want.sort();
+            want.dedup();
+            assert_eq!(names.sorted(&twice), want);
+        }
     }
 }
 
