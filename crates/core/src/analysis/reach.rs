@@ -353,9 +353,11 @@ fn reach_classes(
         stopped.extend(st);
     }
     // Keys are unique (a source is in one class, and in one group of its
-    // class per socket): an unstable sort gives the one order, without the
-    // stable sort's buffer of every journey.
-    journeys.sort_unstable_by_key(|j| (j.source, j.targets[0]));
+    // class per socket): any sort gives the one order. By keys taken once
+    // (a journey's first target is behind a pointer, read at every
+    // comparison otherwise), then the journeys moved in place: no buffer of
+    // journeys.
+    journeys.sort_by_cached_key(|j| (j.source, j.targets[0]));
     budget.check()?;
     Ok(Reach { journeys, stopped })
 }

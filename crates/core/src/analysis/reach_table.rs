@@ -18,7 +18,7 @@
 //! Every fold is exact: a line names (or counts) only sources that take those
 //! rules to those ports, and a block holds only sockets whose lines are equal.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::fmt::Write;
 
 use crate::model::*;
@@ -930,6 +930,9 @@ fn network_rows(ctx: &Ctx, engine_owned: &Owned, r: &Reach) -> Vec<Row> {
     }
     // A network's ranges, for its stand-in's journeys, worked out once.
     let mut full: Vec<Option<super::reach::FullSources>> = (0..nets).map(|_| None).collect();
+    // Per network, a journey's members on it; and the networks counted.
+    let mut members_on = vec![0usize; nets];
+    let mut by_net: Vec<NetworkId> = Vec::new();
     // Per class: its members counted by network (members of one class reach
     // every target alike: the same families, from all their addresses or
     // not), then each target's row takes those counts, less the target's
@@ -963,18 +966,23 @@ fn network_rows(ctx: &Ctx, engine_owned: &Owned, r: &Reach) -> Vec<Row> {
             Source::Host(h) => ctx.home(h),
             Source::Network(n) => Some(n),
         };
-        let mut by_net: BTreeMap<NetworkId, usize> = BTreeMap::new();
+        // The members counted by network (each network's stats are its
+        // own: the order the networks are taken in does not matter).
+        by_net.clear();
         for &m in j.members.iter() {
             if let Some(n) = net_of(m) {
-                *by_net.entry(n).or_default() += 1;
+                if members_on[n.0 as usize] == 0 {
+                    by_net.push(n);
+                }
+                members_on[n.0 as usize] += 1;
             }
         }
         for t in j.targets.iter() {
             let row = &mut rows[socket_row[place(t.host, t.socket)]];
             let me = Source::Host(t.host);
             let own_net = j.members.binary_search(&me).ok().and_then(|_| net_of(me));
-            for (&net, &count) in &by_net {
-                let count = count - usize::from(own_net == Some(net));
+            for &net in &by_net {
+                let count = members_on[net.0 as usize] - usize::from(own_net == Some(net));
                 if count == 0 {
                     continue;
                 }
@@ -987,6 +995,9 @@ fn network_rows(ctx: &Ctx, engine_owned: &Owned, r: &Reach) -> Vec<Row> {
                 st.fams_every &= fams;
                 st.fams_some |= fams;
             }
+        }
+        for n in &by_net {
+            members_on[n.0 as usize] = 0;
         }
     }
     rows
