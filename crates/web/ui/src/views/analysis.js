@@ -44,11 +44,24 @@ export function reach() {
 
 async function refresh() {
   const mine = ++token;
+  asking = true;
+  try {
+    await ask(mine);
+  } finally {
+    // The newest question's end, however it ended (answered, refused, the
+    // server gone), lets those waiting for it go on.
+    if (mine === token) {
+      asking = false;
+      for (const ok of waiting.splice(0)) ok();
+    }
+  }
+}
+
+async function ask(mine) {
   const v = state.variant;
   const prev = state.prevVariant;
   const box = $("analysis");
   box.dataset.busy = "true";
-  asking = true;
   const enc = encodeURIComponent;
   const [base, under, diff] = await Promise.all([
     answers.reachBase ? null : api("GET", "/api/reach"),
@@ -74,8 +87,6 @@ async function refresh() {
   box.dataset.ready = String(mine);
   delete box.dataset.busy;
   if (!performance.getEntriesByName("pathproof-matrix").length) performance.mark("pathproof-matrix");
-  asking = false;
-  for (const ok of waiting.splice(0)) ok();
 }
 
 /** How the diff on screen is labelled: "break → break+harden". */
