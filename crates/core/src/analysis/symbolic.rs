@@ -5299,6 +5299,30 @@ mod regroup_tests {
     }
 
     /// `marks_alike` against the definition, on small random ranges.
+    /// The units of a walk hold every class once, the largest (by their
+    /// sources) first, and some hold several classes.
+    #[test]
+    fn walk_units_hold_every_class_once_largest_first() {
+        use crate::analysis::reach::{classes_for, ReachQuery};
+        use crate::synth::{large, SynthParams};
+        for (seed, hosts) in [(1, 200), (3, 400), (5, 120)] {
+            let text = large(&SynthParams::sized(seed, hosts));
+            let scn = crate::load("synth.yaml", &text, None).expect("generated");
+            let engine = Engine::new(&scn);
+            let classes = classes_for(&engine, &ReachQuery::default());
+            let units = engine.walk_units(&classes);
+            let mut all: Vec<usize> = units.iter().flatten().copied().collect();
+            all.sort_unstable();
+            assert_eq!(all, (0..classes.len()).collect::<Vec<_>>());
+            let sizes: Vec<usize> = units
+                .iter()
+                .map(|u| u.iter().map(|&i| classes[i].len()).sum())
+                .collect();
+            assert!(sizes.windows(2).all(|w| w[0] >= w[1]), "{sizes:?}");
+            assert!(units.iter().any(|u| u.len() > 1));
+        }
+    }
+
     #[test]
     fn marks_alike_is_none_or_all_whole() {
         let mut rng = SplitMix64::new(7);
