@@ -608,14 +608,34 @@ fn row_changes(
         let olds: Vec<Source> = members.iter().filter_map(|m| m.1).collect();
         let news: Vec<Source> = members.iter().filter_map(|m| m.2).collect();
         let t0 = sockets[0];
-        let space_o = bo.map(|i| {
+        // Each side's packets to the row's first socket, path by path and
+        // in all (kept for the changes told for that socket).
+        let paths_o = bo.map(|i| {
             let k = t0.old.as_ref().expect("a socket reached there").1[i];
-            union(&o.spaces(row.old[i], k, &olds))
+            o.spaces(row.old[i], k, &olds)
         });
-        let space_n = bn.map(|i| {
+        let paths_n = bn.map(|i| {
             let k = t0.new.as_ref().expect("a socket reached there").1[i];
-            union(&n.spaces(row.new[i], k, &news))
+            n.spaces(row.new[i], k, &news)
         });
+        let space_o = paths_o.as_deref().map(union);
+        let space_n = paths_n.as_deref().map(union);
+        let known_o = paths_o
+            .as_deref()
+            .zip(space_o.as_ref())
+            .map(|(p, u)| Known {
+                members: &olds,
+                paths: p,
+                all: u,
+            });
+        let known_n = paths_n
+            .as_deref()
+            .zip(space_n.as_ref())
+            .map(|(p, u)| Known {
+                members: &news,
+                paths: p,
+                all: u,
+            });
         let g0 = space_n.as_ref().map(|sn| minus(sn, space_o.as_ref()));
         let l0 = space_o.as_ref().map(|so| minus(so, space_n.as_ref()));
         // Per member (their keys are distinct): whether it gains, loses.
@@ -649,16 +669,22 @@ fn row_changes(
         let side = |(here, there): (&DiffSide, &DiffSide),
                     (mine, theirs): (&[usize], &[usize]),
                     (at, other): (Option<usize>, Option<usize>),
+                    (known, known_there): (Option<Known>, Option<Known>),
                     changed: &[BlockSource],
                     here_is_new: bool| {
             at.and_then(|i| {
                 class_change(
                     here,
                     there,
-                    Cls { journeys: mine, i },
+                    Cls {
+                        journeys: mine,
+                        i,
+                        known,
+                    },
                     other.map(|i| Cls {
                         journeys: theirs,
                         i,
+                        known: known_there,
                     }),
                     changed,
                     &sockets,
@@ -666,8 +692,22 @@ fn row_changes(
                 )
             })
         };
-        let g = side((n, o), (&row.new, &row.old), (bn, bo), &gainers, true);
-        let l = side((o, n), (&row.old, &row.new), (bo, bn), &losers, false);
+        let g = side(
+            (n, o),
+            (&row.new, &row.old),
+            (bn, bo),
+            (known_n, known_o),
+            &gainers,
+            true,
+        );
+        let l = side(
+            (o, n),
+            (&row.old, &row.new),
+            (bo, bn),
+            (known_o, known_n),
+            &losers,
+            false,
+        );
         budget.charge(value_bytes(&g) + value_bytes(&l))?;
         gained.extend(g);
         lost.extend(l);
@@ -675,11 +715,30 @@ fn row_changes(
     Ok((gained, lost, unchanged))
 }
 
-/// Where a change is: its side's classes of the row and which of them.
+/// Where a change is: its side's classes of the row and which of them,
+/// and what its block already worked out there.
 #[derive(Clone, Copy)]
 struct Cls<'r> {
     journeys: &'r [usize],
     i: usize,
+    known: Option<Known<'r>>,
+}
+
+/// A block's packets on one side to the row's first socket: from which of
+/// its members, path by path and in all. A change told for that socket from
+/// the same members takes them instead of working them out again.
+#[derive(Clone, Copy)]
+struct Known<'r> {
+    members: &'r [Source],
+    paths: &'r [(usize, Space)],
+    all: &'r Space,
+}
+
+impl<'r> Known<'r> {
+    /// These packets, when they are those of `members` to the first socket.
+    fn of(known: Option<Known<'r>>, first: bool, members: &[Source]) -> Option<Known<'r>> {
+        known.filter(|k| first && k.members == members)
+    }
 }
 
 /// The change of a block's `changed` sources to the row's sockets: what
@@ -724,10 +783,22 @@ fn class_change(
     };
     let ks_here = &side_t(here_is_new)?.1;
     let (ji, k) = (at.journeys[at.i], ks_here[at.i]);
-    let paths = here.spaces(ji, k, &here_members);
-    let mut space = union(&paths);
+    let first = std::ptr::eq(t, sockets[0]);
+    let known = Known::of(at.known, first, &here_members);
+    let paths: std::borrow::Cow<[(usize, Space)]> = match known {
+        Some(kn) => kn.paths.into(),
+        None => here.spaces(ji, k, &here_members).into(),
+    };
+    let mut space = known.map_or_else(|| union(&paths), |kn| kn.all.clone());
     if let (Some(oc), Some((_, ks_there))) = (other, side_t(!here_is_new)) {
-        let there_space = union(&there.spaces(oc.journeys[oc.i], ks_there[oc.i], &there_members));
+        let there_space = match Known::of(oc.known, first, &there_members) {
+            Some(kn) => std::borrow::Cow::Borrowed(kn.all),
+            None => std::borrow::Cow::Owned(union(&there.spaces(
+                oc.journeys[oc.i],
+                ks_there[oc.i],
+                &there_members,
+            ))),
+        };
         space = minus(&space, Some(&there_space));
     }
     let space = space.into_coalesced();
