@@ -620,22 +620,8 @@ fn row_changes(
         });
         let space_o = paths_o.as_deref().map(union);
         let space_n = paths_n.as_deref().map(union);
-        let known_o = paths_o
-            .as_deref()
-            .zip(space_o.as_ref())
-            .map(|(p, u)| Known {
-                members: &olds,
-                paths: p,
-                all: u,
-            });
-        let known_n = paths_n
-            .as_deref()
-            .zip(space_n.as_ref())
-            .map(|(p, u)| Known {
-                members: &news,
-                paths: p,
-                all: u,
-            });
+        let known_o = Known::new(&olds, paths_o.as_deref(), space_o.as_ref());
+        let known_n = Known::new(&news, paths_n.as_deref(), space_n.as_ref());
         let g0 = space_n.as_ref().map(|sn| minus(sn, space_o.as_ref()));
         let l0 = space_o.as_ref().map(|so| minus(so, space_n.as_ref()));
         // Per member (their keys are distinct): whether it gains, loses.
@@ -665,11 +651,13 @@ fn row_changes(
             let same = those(&|i| !gains[i] && !loses[i]);
             unchanged += pairs_by_name(&same, &sockets);
         }
+        // Each side of the block: its scenario, its classes of the row, the
+        // block's class among them, and its packets to the first socket.
+        let old_side = (o, row.old.as_slice(), bo, known_o);
+        let new_side = (n, row.new.as_slice(), bn, known_n);
         // A side's change: at its class of the row, beside the other side's.
-        let side = |(here, there): (&DiffSide, &DiffSide),
-                    (mine, theirs): (&[usize], &[usize]),
-                    (at, other): (Option<usize>, Option<usize>),
-                    (known, known_there): (Option<Known>, Option<Known>),
+        let side = |(here, mine, at, known): Block,
+                    (there, theirs, other, known_there): Block,
                     changed: &[BlockSource],
                     here_is_new: bool| {
             at.and_then(|i| {
@@ -692,28 +680,23 @@ fn row_changes(
                 )
             })
         };
-        let g = side(
-            (n, o),
-            (&row.new, &row.old),
-            (bn, bo),
-            (known_n, known_o),
-            &gainers,
-            true,
-        );
-        let l = side(
-            (o, n),
-            (&row.old, &row.new),
-            (bo, bn),
-            (known_o, known_n),
-            &losers,
-            false,
-        );
+        let g = side(new_side, old_side, &gainers, true);
+        let l = side(old_side, new_side, &losers, false);
         budget.charge(value_bytes(&g) + value_bytes(&l))?;
         gained.extend(g);
         lost.extend(l);
     }
     Ok((gained, lost, unchanged))
 }
+
+/// One side of a block: the side, its classes of the row, the block's class
+/// among them (if the block's sources are in one there), and its packets.
+type Block<'r> = (
+    &'r DiffSide<'r>,
+    &'r [usize],
+    Option<usize>,
+    Option<Known<'r>>,
+);
 
 /// Where a change is: its side's classes of the row and which of them,
 /// and what its block already worked out there.
@@ -735,6 +718,18 @@ struct Known<'r> {
 }
 
 impl<'r> Known<'r> {
+    fn new(
+        members: &'r [Source],
+        paths: Option<&'r [(usize, Space)]>,
+        all: Option<&'r Space>,
+    ) -> Option<Known<'r>> {
+        paths.zip(all).map(|(paths, all)| Known {
+            members,
+            paths,
+            all,
+        })
+    }
+
     /// These packets, when they are those of `members` to the first socket.
     fn of(known: Option<Known<'r>>, first: bool, members: &[Source]) -> Option<Known<'r>> {
         known.filter(|k| first && k.members == members)
