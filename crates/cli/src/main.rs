@@ -525,7 +525,10 @@ fn run(cli: Cli) -> Result<ExitCode, InputError> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Audit(a) => {
-            emit(&audit_cmd::run(&a)?);
+            use std::io::Write;
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            let result = audit_cmd::run(&a, &mut out)?;
+            written(result.and_then(|()| out.flush()));
             Ok(ExitCode::SUCCESS)
         }
         Command::Diff(a) => {

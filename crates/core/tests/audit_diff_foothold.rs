@@ -70,7 +70,7 @@ fn mini_lab_break_exposes_metadata_and_harden_does_not() {
         FindingKind::MetadataReachable,
         "the worst finding comes first"
     );
-    assert!(f.involves.contains(&"web".to_string()));
+    assert!(f.involves.contains("web"));
     let p = f.proof.as_ref().expect("a proof journey");
     assert_eq!(p.target, "metadata");
     assert_eq!(p.example.dst, "169.254.169.254".parse::<IpAddr>().unwrap());
@@ -612,7 +612,7 @@ fn broad_egress_findings_are_confirmed_by_the_tracer() {
         .findings
         .iter()
         .filter(|f| f.kind == FindingKind::BroadEgress)
-        .flat_map(|f| f.involves.iter().map(String::as_str))
+        .flat_map(|f| f.involves.iter())
         .collect();
     assert_eq!(who, ["web", "proxy"]);
 }

@@ -171,8 +171,14 @@ pub fn sources_text(scn: &Scenario, sources: &[Source]) -> String {
 pub fn names_text(scn: &Scenario, sources: &[Source], mut names: Vec<String>) -> String {
     names.sort();
     names.dedup();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    sorted_names_text(scn, sources, &names)
+}
+
+/// [`names_text`] for names already sorted, each once.
+pub fn sorted_names_text(scn: &Scenario, sources: &[Source], names: &[&str]) -> String {
     if names.len() <= 12 {
-        return super::name_list(names.iter().map(String::as_str));
+        return super::name_list(names.iter().copied());
     }
     let hosts: Vec<HostId> = sources
         .iter()
