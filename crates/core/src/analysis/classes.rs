@@ -108,6 +108,12 @@ pub fn members_ranges(engine: &Engine, members: &[Source]) -> [Intervals; 2] {
 /// and merged): the part of a class's packets that some members send,
 /// without splitting by each member.
 pub fn restrict_sources(space: &Space, ranges: &[Intervals; 2]) -> Space {
+    Space(restricted_pieces(space, ranges)).into_coalesced()
+}
+
+/// The boxes of [`restrict_sources`] before they are coalesced: each box
+/// of `space` cut to each range it meets, in order.
+pub fn restricted_pieces(space: &Space, ranges: &[Intervals; 2]) -> Vec<Cube> {
     let mut out = Vec::new();
     for c in &space.0 {
         let list = &ranges[usize::from(c.fam == Fam::V6)];
@@ -122,7 +128,7 @@ pub fn restrict_sources(space: &Space, ranges: &[Intervals; 2]) -> Space {
             });
         }
     }
-    Space(out).into_coalesced()
+    out
 }
 
 /// Whether `space` has a packet from one of member `m`'s own addresses.

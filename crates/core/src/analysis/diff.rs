@@ -20,7 +20,7 @@ use crate::model::*;
 use crate::{trace, Query};
 
 use super::budget::{value_bytes, Budget, Exceeded};
-use super::classes::{members_ranges, restrict_sources, sends_any};
+use super::classes::{members_ranges, sends_any};
 use super::reach::{
     at_source, example, path_rules, reach_with_budget, source_name, summarise, Example, Reach,
     ReachQuery, SpaceSummary, Target,
@@ -346,9 +346,8 @@ impl DiffSide<'_> {
     fn spaces(&self, ji: usize, k: usize, members: &[Source]) -> Vec<(usize, Space)> {
         let ranges = members_ranges(&self.engine, members);
         self.r.journeys[ji]
-            .spaces_for(self.scn, k)
+            .spaces_from(self.scn, k, &ranges)
             .into_iter()
-            .map(|sp| restrict_sources(&sp, &ranges))
             .enumerate()
             .filter(|(_, sp)| !sp.is_empty())
             .collect()

@@ -121,23 +121,28 @@ impl Journey {
         let (own0, own) = (host_own(scn, t0.host), host_own(scn, t.host));
         self.paths
             .iter()
+            .map(|(_, sp)| Space(sp.0.iter().map(|c| retold_at(&own0, &own, c)).collect()))
+            .collect()
+    }
+
+    /// [`Journey::spaces_for`] with only the packets whose source is in
+    /// `ranges` (per family, sorted and merged), as
+    /// [`super::classes::restrict_sources`] leaves them: restricted before
+    /// they are retold, so the other sources' boxes are never copied (a
+    /// `diff` asks this of classes of thousands of sources, for a few).
+    pub fn spaces_from(&self, scn: &Scenario, k: usize, ranges: &[Intervals; 2]) -> Vec<Space> {
+        let (t0, t) = (self.targets[0], self.targets[k]);
+        let owns = (t0.host != t.host).then(|| (host_own(scn, t0.host), host_own(scn, t.host)));
+        self.paths
+            .iter()
             .map(|(_, sp)| {
-                Space(
-                    sp.0.iter()
-                        .map(|c| {
-                            match own0
-                                .iter()
-                                .position(|&(f, lo, hi)| f == c.fam && (lo, hi) == c.dst)
-                            {
-                                Some(j) => Cube {
-                                    dst: (own[j].1, own[j].2),
-                                    ..*c
-                                },
-                                None => *c,
-                            }
-                        })
-                        .collect(),
-                )
+                let mut cubes = super::classes::restricted_pieces(sp, ranges);
+                if let Some((own0, own)) = &owns {
+                    for c in &mut cubes {
+                        *c = retold_at(own0, own, c);
+                    }
+                }
+                Space(cubes).into_coalesced()
             })
             .collect()
     }
@@ -210,6 +215,22 @@ impl Journey {
 
 /// A host's own addresses as the engine lists them: each address a range of
 /// one, sorted by family and address.
+/// Box `c` of a journey's first target, `own0` its addresses, told at
+/// another target of it whose addresses are `own`: a destination that is
+/// one of the first's own addresses becomes the other's in the same place.
+fn retold_at(own0: &[(Fam, u128, u128)], own: &[(Fam, u128, u128)], c: &Cube) -> Cube {
+    match own0
+        .iter()
+        .position(|&(f, lo, hi)| f == c.fam && (lo, hi) == c.dst)
+    {
+        Some(j) => Cube {
+            dst: (own[j].1, own[j].2),
+            ..*c
+        },
+        None => *c,
+    }
+}
+
 pub fn host_own(scn: &Scenario, h: HostId) -> Vec<(Fam, u128, u128)> {
     let mut v: Vec<(Fam, u128, u128)> = scn
         .host(h)
@@ -1367,6 +1388,43 @@ fn path_host_nat(scn: &Scenario, dev: usize, i: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A journey's packets to each of its targets from some of its
+    /// members, restricted first and retold after, are those retold first
+    /// and restricted after: every journey and target of the built-ins and
+    /// generated scenarios, from its first member, every other member, its
+    /// last two and all of them.
+    #[test]
+    fn spaces_from_some_members_are_the_spaces_restricted() {
+        use super::super::classes::{members_ranges, restrict_sources};
+        let mut checked = 0;
+        for scn in &crate::synth::sample_scenarios(12) {
+            let engine = Engine::new(scn);
+            let r = reach_with(&engine, &ReachQuery::default());
+            for j in &r.journeys {
+                let m = &j.members;
+                let picks: [Vec<Source>; 4] = [
+                    vec![m[0]],
+                    m.iter().step_by(2).copied().collect(),
+                    m[m.len().saturating_sub(2)..].to_vec(),
+                    m.to_vec(),
+                ];
+                for members in &picks {
+                    let ranges = members_ranges(&engine, members);
+                    for k in 0..j.targets.len() {
+                        let want: Vec<Space> = j
+                            .spaces_for(scn, k)
+                            .iter()
+                            .map(|sp| restrict_sources(sp, &ranges))
+                            .collect();
+                        assert_eq!(j.spaces_from(scn, k, &ranges), want, "{}", scn.name);
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert!(checked > 1000, "{checked} cases");
+    }
 
     /// The writers' device names are the engine's, device for device, on
     /// every built-in scenario and generated ones with networks of every kind.
