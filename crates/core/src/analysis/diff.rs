@@ -30,7 +30,7 @@ use super::symbolic::{Engine, PathStep, Source, StepKind, ESTABLISHED};
 
 /// What decides an example packet in a scenario: the outcome of its trace and
 /// the hop that ended it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct Decider {
     /// The trace's outcome (`reached`, `dropped`, `rejected`, …).
     pub outcome: String,
@@ -191,7 +191,7 @@ pub struct Change {
 }
 
 /// A socket of a change.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct ChangeTarget {
     pub host: String,
     /// The socket as written (`tcp/22 ssh`).
@@ -532,18 +532,33 @@ fn diff_within<'a>(
 /// comparison, took 0.6 s of one thread on a diff of 130,000 changes, and a
 /// buffer of half of them.
 fn sort_changes(list: &mut [Change]) {
-    fn order(c: &Change) -> (Option<&String>, &String, Option<&ChangeTarget>) {
-        (c.sources.first(), &c.source_kind, c.targets.first())
-    }
-    sort_in_place_by(list, |a, b| order(a).cmp(&order(b)));
+    // The keys side by side, each made once: compared in place, each
+    // comparison read two changes from wherever they were.
+    let mut keys: Vec<(Option<&String>, &String, Option<&ChangeTarget>, usize)> = list
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.sources.first(), &c.source_kind, c.targets.first(), i))
+        .collect();
+    // Unstable but with the position last: the stable order.
+    keys.sort_unstable();
+    let order: Vec<usize> = keys.into_iter().map(|k| k.3).collect();
+    put_in_order(list, order);
 }
 
 /// A stable sort of large items: the order is found on their indices, then
-/// each item is moved once, cycle by cycle, with no buffer of items.
+/// each item is moved once, cycle by cycle, with no buffer of items (the
+/// plain form of [`sort_changes`], for the tests).
+#[cfg(test)]
 fn sort_in_place_by<T>(list: &mut [T], cmp: impl Fn(&T, &T) -> std::cmp::Ordering) {
     let mut idx: Vec<usize> = (0..list.len()).collect();
     idx.sort_by(|&a, &b| cmp(&list[a], &list[b]));
-    // The item for place `k` is at `idx[k]`; a place done is marked.
+    put_in_order(list, idx);
+}
+
+/// Moves the item at `idx[k]` to place `k`, for every `k` (`idx` is a
+/// permutation), each item once, cycle by cycle.
+fn put_in_order<T>(list: &mut [T], mut idx: Vec<usize>) {
+    // A place done is marked.
     for start in 0..idx.len() {
         let mut k = start;
         while idx[k] != usize::MAX {
@@ -1053,10 +1068,6 @@ pub fn render_text(d: &Diff) -> String {
         for group in change_groups(list) {
             let group_pairs = |g: &[usize]| g.iter().map(|&i| list[i].pairs).sum::<usize>();
             let first = &list[group[0]];
-            let decided: Vec<String> = group
-                .iter()
-                .filter_map(|&i| list[i].other_side.as_ref().map(Decider::text))
-                .collect();
             if first.changed.is_empty() {
                 let decider = first
                     .other_side
@@ -1079,25 +1090,31 @@ pub fn render_text(d: &Diff) -> String {
                 );
             }
             if group.len() > SHOWN {
-                let sources: Vec<&str> = group
+                let sources = group
                     .iter()
-                    .flat_map(|&i| list[i].sources.iter().map(String::as_str))
-                    .collect();
+                    .flat_map(|&i| list[i].sources.iter().map(String::as_str));
+                // Each socket told once, in first sight order (a group can
+                // hold a hundred thousand changes of a few sockets each).
+                let mut seen = super::fasthash::FastSet::default();
                 let targets: Vec<String> = group
                     .iter()
-                    .flat_map(|&i| list[i].targets.iter().map(target_text))
+                    .flat_map(|&i| list[i].targets.iter())
+                    .filter(|t| seen.insert(*t))
+                    .map(target_text)
                     .collect();
                 let _ = writeln!(
                     s,
                     "      from {}\n      to {}",
-                    super::name_list(sources.iter().copied()),
+                    super::name_list(sources),
                     super::name_list(targets.iter().map(String::as_str))
                 );
                 if !first.changed.is_empty() {
                     let _ = writeln!(
                         s,
                         "      {there}: {}",
-                        by_count(&decided.iter().map(String::as_str).collect::<Vec<_>>())
+                        deciders_by_count(
+                            group.iter().filter_map(|&i| list[i].other_side.as_ref())
+                        )
                     );
                 }
             }
@@ -1197,14 +1214,14 @@ const SHOWN: usize = 10;
 /// path is new, by what decided them on the other side), largest first.
 fn change_groups(list: &[Change]) -> Vec<Vec<usize>> {
     let mut groups: Vec<Vec<usize>> = Vec::new();
-    let mut group_of: BTreeMap<(Vec<String>, Option<String>), usize> = BTreeMap::new();
+    let mut group_of: BTreeMap<(&[String], Option<String>), usize> = BTreeMap::new();
     for (i, c) in list.iter().enumerate() {
         let other = if c.changed.is_empty() {
             c.other_side.as_ref().map(Decider::text)
         } else {
             None
         };
-        let key = (c.changed.clone(), other);
+        let key = (c.changed.as_slice(), other);
         match group_of.get(&key) {
             Some(&g) => groups[g].push(i),
             None => {
@@ -1218,11 +1235,18 @@ fn change_groups(list: &[Change]) -> Vec<Vec<usize>> {
     groups
 }
 
-/// Distinct texts with how often each comes, most first, up to five.
-fn by_count(texts: &[&str]) -> String {
+/// The deciders' distinct texts with how often each comes, most first, up
+/// to five. Each distinct decider is told once (a group can hold a hundred
+/// thousand changes and a few hundred deciders).
+fn deciders_by_count<'d>(deciders: impl Iterator<Item = &'d Decider>) -> String {
+    let mut distinct: super::fasthash::FastMap<&Decider, usize> = Default::default();
+    for d in deciders {
+        *distinct.entry(d).or_default() += 1;
+    }
+    let texts: Vec<(String, usize)> = distinct.into_iter().map(|(d, n)| (d.text(), n)).collect();
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-    for t in texts {
-        *counts.entry(t).or_default() += 1;
+    for (t, n) in &texts {
+        *counts.entry(t).or_default() += n;
     }
     let mut v: Vec<(&str, usize)> = counts.into_iter().collect();
     v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
@@ -1271,6 +1295,37 @@ mod tests {
             sort_in_place_by(&mut got, |a, b| a.0.cmp(&b.0));
             assert_eq!(got, want, "{n} items, {keys} keys");
         }
+    }
+
+    /// The changes sorted by their keys made once are the changes sorted
+    /// stably by comparing them: the changes of generated diffs, reversed
+    /// and interleaved so that equal keys come in another order.
+    #[test]
+    fn changes_sorted_by_keys_are_the_stable_sort() {
+        fn order(c: &Change) -> (Option<&String>, &String, Option<&ChangeTarget>) {
+            (c.sources.first(), &c.source_kind, c.targets.first())
+        }
+        let mut sorted = 0;
+        for (text, v) in variant_cases(3, SynthParams::sized(2, 150)) {
+            let old = crate::load("synth.yaml", &text, None).expect("generated");
+            let new = crate::load("synth.yaml", &text, Some(v)).expect("variant");
+            for (a, b) in [(&old, &new), (&new, &old)] {
+                let d = diff(a, b);
+                for list in [d.gained, d.lost] {
+                    let half = list.len() / 2;
+                    let mut mixed: Vec<Change> = list[half..].iter().rev().cloned().collect();
+                    for (i, c) in list[..half].iter().enumerate() {
+                        mixed.insert((2 * i).min(mixed.len()), c.clone());
+                    }
+                    let mut want = mixed.clone();
+                    want.sort_by(|x, y| order(x).cmp(&order(y)));
+                    sort_changes(&mut mixed);
+                    assert!(mixed == want, "{v}: {} changes", want.len());
+                    sorted += want.len();
+                }
+            }
+        }
+        assert!(sorted > 100, "{sorted} changes");
     }
 
     /// Generated scenarios with the variant to diff them against: the
