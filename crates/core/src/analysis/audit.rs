@@ -454,7 +454,9 @@ pub fn audit(scn: &Scenario) -> Audit {
         &AnswerBudget::unlimited(),
     )
     .expect("an unlimited budget that nobody cancels is never exceeded");
-    audit_within(scn, &engine, &r)
+    let a = audit_within(scn, &engine, &r);
+    super::reach::free_later(r);
+    a
 }
 
 /// `reach` with one journey per source: the engine groups sources that no

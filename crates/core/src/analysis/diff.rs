@@ -257,7 +257,10 @@ pub fn diff_with_budget(old: &Scenario, new: &Scenario, budget: &Budget) -> Resu
         (o.join().expect("a diff's reach panicked"), n)
     });
     let (ro, rn) = (ro?, rn?);
-    diff_within(old, &ro, eo, new, &rn, en, budget)
+    let d = diff_within(old, &ro, eo, new, &rn, en, budget);
+    super::reach::free_later(ro);
+    super::reach::free_later(rn);
+    d
 }
 
 pub fn diff_with(old: &Scenario, ro: &Reach, new: &Scenario, rn: &Reach) -> Diff {
