@@ -1885,9 +1885,11 @@ impl<'s> Engine<'s> {
 
     /// Where a class's traffic to the open address space of catch-all
     /// networks (the internet: addresses no host of the scenario has), on
-    /// every TCP and UDP port, gets to: the parts that get there end with
-    /// `Stop::Egress` (only the request is followed; a stateful filter on
-    /// the way lets its replies back).
+    /// every TCP and UDP port, gets to: the parts that get there, each
+    /// ending with `Stop::Egress` (only the request is followed; a stateful
+    /// filter on the way lets its replies back). The parts stopped on the
+    /// way are not kept (a class cut by thousands of rules on its way out
+    /// stops thousands of times).
     pub fn egress_from(&self, class: &[Source], cache: &mut WalkCache) -> Vec<Outcome> {
         let mut targets = Vec::new();
         for (ni, n) in self.scn.networks.iter().enumerate() {
@@ -2655,7 +2657,9 @@ impl<'s> Engine<'s> {
     }
 
     fn stopped(&self, flow: &Flow, space: Space, stop: Stop, out: &mut Sink) {
-        if out.keep_stopped && !space.is_empty() {
+        // A walk out to the open address space keeps only what got there.
+        let kept = out.keep_stopped && (!out.egress || stop == Stop::Egress);
+        if kept && !space.is_empty() {
             if flow.merged.is_some() {
                 for p in self.unmerged(self.child(flow, space, None)) {
                     let part = p.space.clone();
@@ -3154,7 +3158,7 @@ impl<'s> Engine<'s> {
         diagonal: &[Cube],
         out: &mut Sink,
     ) {
-        if out.keep_stopped && !diagonal.is_empty() {
+        if out.keep_stopped && !out.egress && !diagonal.is_empty() {
             let local = with_sources(&f.space, ranges).split(diagonal).0;
             self.stopped(&f, local, Stop::Local, out);
         }
