@@ -102,42 +102,50 @@ impl Dim {
     }
 }
 
-/// Per family (IPv4, IPv6): the source and destination dimensions.
+/// Per family (IPv4, IPv6): the source and destination dimensions, each
+/// family built when a packet of it first meets the filter (the IPv4
+/// traces of a large audit never build the IPv6 dimensions), `None` when
+/// it would be too large.
 struct Classifier {
     words: usize,
-    fams: [(Dim, Dim); 2],
+    fams: [std::sync::OnceLock<Option<(Dim, Dim)>>; 2],
 }
 
 impl Classifier {
-    fn new(f: &Filter) -> Option<Classifier> {
-        use crate::analysis::space::{addrset_intervals, Fam};
-        let words = f.rules.len().div_ceil(64);
-        let dims = |fam: Fam| -> Option<(Dim, Dim)> {
-            let src: Vec<_> = f
-                .rules
-                .iter()
-                .map(|r| addrset_intervals(&r.matches.src, fam))
-                .collect();
-            let dst: Vec<_> = f
-                .rules
-                .iter()
-                .map(|r| addrset_intervals(&r.matches.dst, fam))
-                .collect();
-            Some((Dim::new(&src, words)?, Dim::new(&dst, words)?))
-        };
-        Some(Classifier {
-            words,
-            fams: [dims(Fam::V4)?, dims(Fam::V6)?],
-        })
+    fn new(f: &Filter) -> Classifier {
+        Classifier {
+            words: f.rules.len().div_ceil(64),
+            fams: Default::default(),
+        }
     }
 
-    /// The first rule of `f` that matches `p`, if any.
-    fn first(&self, f: &Filter, p: &MatchInput) -> Option<usize> {
+    fn dims(&self, f: &Filter, fam: crate::analysis::space::Fam) -> Option<&(Dim, Dim)> {
+        use crate::analysis::space::{addrset_intervals, Fam};
+        self.fams[usize::from(fam == Fam::V6)]
+            .get_or_init(|| {
+                let src: Vec<_> = f
+                    .rules
+                    .iter()
+                    .map(|r| addrset_intervals(&r.matches.src, fam))
+                    .collect();
+                let dst: Vec<_> = f
+                    .rules
+                    .iter()
+                    .map(|r| addrset_intervals(&r.matches.dst, fam))
+                    .collect();
+                Some((Dim::new(&src, self.words)?, Dim::new(&dst, self.words)?))
+            })
+            .as_ref()
+    }
+
+    /// The first rule of `f` that matches `p`, if any; `None` when `p`'s
+    /// family is not indexed.
+    fn first(&self, f: &Filter, p: &MatchInput) -> Option<Option<usize>> {
         use crate::analysis::space::{addr_u128, Fam};
-        let (src, dst) = &self.fams[usize::from(Fam::of(p.src) == Fam::V6)];
         if Fam::of(p.dst) != Fam::of(p.src) {
-            return f.rules.iter().position(|r| r.matches.matches(p));
+            return Some(f.rules.iter().position(|r| r.matches.matches(p)));
         }
+        let (src, dst) = self.dims(f, Fam::of(p.src))?;
         let s = src.row(addr_u128(p.src), self.words);
         let d = dst.row(addr_u128(p.dst), self.words);
         for (w, (a, b)) in s.iter().zip(d).enumerate() {
@@ -145,12 +153,12 @@ impl Classifier {
             while m != 0 {
                 let r = w * 64 + m.trailing_zeros() as usize;
                 if f.rules[r].matches.matches(p) {
-                    return Some(r);
+                    return Some(Some(r));
                 }
                 m &= m - 1;
             }
         }
-        None
+        Some(None)
     }
 }
 
@@ -184,11 +192,8 @@ impl<'s> FilterIndex<'s> {
         let Some(slot) = self.filters.get(fid.index()) else {
             return evaluate(f, p);
         };
-        let index = slot.get_or_init(|| {
-            (f.rules.len() >= self.min_rules)
-                .then(|| Classifier::new(f))
-                .flatten()
-        });
+        let index =
+            slot.get_or_init(|| (f.rules.len() >= self.min_rules).then(|| Classifier::new(f)));
         let Some(index) = index else {
             return evaluate(f, p);
         };
@@ -198,7 +203,10 @@ impl<'s> FilterIndex<'s> {
                 by: Decider::Established,
             };
         }
-        match index.first(f, p) {
+        let Some(first) = index.first(f, p) else {
+            return evaluate(f, p);
+        };
+        match first {
             Some(i) => FilterDecision {
                 action: f.rules[i].action,
                 by: Decider::Rule(i),
