@@ -213,8 +213,6 @@ impl Journey {
     }
 }
 
-/// A host's own addresses as the engine lists them: each address a range of
-/// one, sorted by family and address.
 /// Box `c` of a journey's first target, `own0` its addresses, told at
 /// another target of it whose addresses are `own`: a destination that is
 /// one of the first's own addresses becomes the other's in the same place.
@@ -239,13 +237,14 @@ pub fn free_later(r: Reach) {
     if r.journeys.len() < 1000 {
         return;
     }
-    let spawned = std::thread::Builder::new()
+    // No thread to be had: `spawn` drops the closure, and `r` with it, here.
+    let _ = std::thread::Builder::new()
         .name("free".into())
         .spawn(move || drop(r));
-    // No thread to be had: it is freed here, when the error is dropped.
-    drop(spawned);
 }
 
+/// A host's own addresses as the engine lists them: each address a range of
+/// one, sorted by family and address.
 pub fn host_own(scn: &Scenario, h: HostId) -> Vec<(Fam, u128, u128)> {
     let mut v: Vec<(Fam, u128, u128)> = scn
         .host(h)
