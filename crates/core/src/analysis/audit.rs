@@ -3173,27 +3173,22 @@ pub fn render_text(a: &Audit) -> String {
 }
 
 pub fn render_json(a: &Audit) -> String {
-    let mut out = Vec::new();
-    write_json(a, &mut out).expect("writing to memory does not fail");
-    String::from_utf8(out).expect("JSON is UTF-8")
+    super::written_text(|out| write_json(a, out))
 }
 
 /// [`render_json`] written to `w` as it is made.
-pub fn write_json(a: &Audit, mut w: impl std::io::Write) -> std::io::Result<()> {
-    serde_json::to_writer_pretty(&mut w, a).map_err(std::io::Error::from)?;
-    w.write_all(b"\n")
+pub fn write_json(a: &Audit, w: impl std::io::Write) -> std::io::Result<()> {
+    super::write_pretty(a, w)
 }
 
 /// SARIF 2.1.0: one run, one reporting descriptor per finding kind, one result per finding.
 pub fn render_sarif(a: &Audit) -> String {
-    let mut out = Vec::new();
-    write_sarif(a, &mut out).expect("writing to memory does not fail");
-    String::from_utf8(out).expect("JSON is UTF-8")
+    super::written_text(|out| write_sarif(a, out))
 }
 
 /// [`render_sarif`] written to `w` as it is made: one result at a time
 /// (a finding on a large network names thousands of sources).
-pub fn write_sarif(a: &Audit, mut w: impl std::io::Write) -> std::io::Result<()> {
+pub fn write_sarif(a: &Audit, w: impl std::io::Write) -> std::io::Result<()> {
     use serde_json::json;
     // The keys of each object in name order, as `json!` orders them.
     #[derive(Serialize)]
@@ -3212,30 +3207,26 @@ pub fn write_sarif(a: &Audit, mut w: impl std::io::Write) -> std::io::Result<()>
     struct Results<'a>(&'a Audit);
     impl Serialize for Results<'_> {
         fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-            let a = self.0;
-            s.collect_seq(a.findings.iter().map(|f| {
-                let index = FindingKind::ALL.iter().position(|k| *k == f.kind).expect("every kind listed");
-                let mut text = format!("{}. {} Fix: {}", f.title, f.detail, f.fix);
-                if let Some(p) = &f.proof {
-                    let _ = write!(text, " Proof: {} -> {}: {}.", p.source, p.target, example_text(&p.example));
-                }
-                json!({
-                    "ruleId": f.kind.id(),
-                    "ruleIndex": index,
-                    "level": f.severity.sarif_level(),
-                    "message": { "text": text },
-                    "locations": [{
-                        "physicalLocation": {
-                            "artifactLocation": { "uri": a.file },
-                            "region": { "startLine": f.location.line.max(1), "startColumn": f.location.column.max(1) }
-                        },
-                        "message": { "text": f.location.what }
-                    }],
-                    "properties": { "severity": f.severity.name(), "involves": f.involves },
-                })
-            }))
+            s.collect_seq(self.0.findings.iter().map(|f| sarif_result(self.0, f)))
         }
     }
+    let log = Log {
+        schema: SARIF_SCHEMA,
+        runs: [Run {
+            artifacts: json!([{ "location": { "uri": a.file } }]),
+            results: Results(a),
+            tool: sarif_tool(),
+        }],
+        version: "2.1.0",
+    };
+    super::write_pretty(&log, w)
+}
+
+const SARIF_SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
+
+/// The SARIF tool: pathproof, one reporting descriptor per finding kind.
+fn sarif_tool() -> serde_json::Value {
+    use serde_json::json;
     let rules: Vec<serde_json::Value> = FindingKind::ALL
         .iter()
         .map(|k| {
@@ -3248,22 +3239,44 @@ pub fn write_sarif(a: &Audit, mut w: impl std::io::Write) -> std::io::Result<()>
             })
         })
         .collect();
-    let log = Log {
-        schema: "https://json.schemastore.org/sarif-2.1.0.json",
-        runs: [Run {
-            artifacts: json!([{ "location": { "uri": a.file } }]),
-            results: Results(a),
-            tool: json!({ "driver": {
-                "name": "pathproof",
-                "informationUri": "https://github.com/pathproof/pathproof",
-                "version": env!("CARGO_PKG_VERSION"),
-                "rules": rules,
-            }}),
+    json!({ "driver": {
+        "name": "pathproof",
+        "informationUri": "https://github.com/pathproof/pathproof",
+        "version": env!("CARGO_PKG_VERSION"),
+        "rules": rules,
+    }})
+}
+
+/// One finding as a SARIF result.
+fn sarif_result(a: &Audit, f: &Finding) -> serde_json::Value {
+    let index = FindingKind::ALL
+        .iter()
+        .position(|k| *k == f.kind)
+        .expect("every kind listed");
+    let mut text = format!("{}. {} Fix: {}", f.title, f.detail, f.fix);
+    if let Some(p) = &f.proof {
+        let _ = write!(
+            text,
+            " Proof: {} -> {}: {}.",
+            p.source,
+            p.target,
+            example_text(&p.example)
+        );
+    }
+    serde_json::json!({
+        "ruleId": f.kind.id(),
+        "ruleIndex": index,
+        "level": f.severity.sarif_level(),
+        "message": { "text": text },
+        "locations": [{
+            "physicalLocation": {
+                "artifactLocation": { "uri": a.file },
+                "region": { "startLine": f.location.line.max(1), "startColumn": f.location.column.max(1) }
+            },
+            "message": { "text": f.location.what }
         }],
-        version: "2.1.0",
-    };
-    serde_json::to_writer_pretty(&mut w, &log).map_err(std::io::Error::from)?;
-    w.write_all(b"\n")
+        "properties": { "severity": f.severity.name(), "involves": f.involves },
+    })
 }
 
 #[cfg(test)]
@@ -3378,60 +3391,20 @@ mod tests {
     }
 
     /// The SARIF written one result at a time is the document `json!`
-    /// makes of the same report, byte for byte: the built-ins with each
-    /// variant and a generated scenario.
+    /// makes of the same results and tool, byte for byte (the order of
+    /// the keys is what the writer's own structs could get wrong): the
+    /// built-ins with each variant and a generated scenario.
     #[test]
     fn sarif_written_as_made_is_the_whole_document() {
         use serde_json::json;
         fn whole(a: &Audit) -> String {
-            let rules: Vec<serde_json::Value> = FindingKind::ALL
-                .iter()
-                .map(|k| {
-                    json!({
-                        "id": k.id(),
-                        "name": k.id(),
-                        "shortDescription": { "text": k.describe() },
-                        "fullDescription": { "text": k.describe() },
-                        "helpUri": format!("https://github.com/pathproof/pathproof/blob/main/docs/analyses.md#{}", k.id()),
-                    })
-                })
-                .collect();
-            let results: Vec<serde_json::Value> = a
-                .findings
-                .iter()
-                .map(|f| {
-                    let index = FindingKind::ALL.iter().position(|k| *k == f.kind).unwrap();
-                    let mut text = format!("{}. {} Fix: {}", f.title, f.detail, f.fix);
-                    if let Some(p) = &f.proof {
-                        let _ = write!(text, " Proof: {} -> {}: {}.", p.source, p.target, example_text(&p.example));
-                    }
-                    let involves: Vec<String> = f.involves.iter().map(str::to_string).collect();
-                    json!({
-                        "ruleId": f.kind.id(),
-                        "ruleIndex": index,
-                        "level": f.severity.sarif_level(),
-                        "message": { "text": text },
-                        "locations": [{
-                            "physicalLocation": {
-                                "artifactLocation": { "uri": a.file },
-                                "region": { "startLine": f.location.line.max(1), "startColumn": f.location.column.max(1) }
-                            },
-                            "message": { "text": f.location.what }
-                        }],
-                        "properties": { "severity": f.severity.name(), "involves": involves },
-                    })
-                })
-                .collect();
+            let results: Vec<serde_json::Value> =
+                a.findings.iter().map(|f| sarif_result(a, f)).collect();
             let v = json!({
-                "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+                "$schema": SARIF_SCHEMA,
                 "version": "2.1.0",
                 "runs": [{
-                    "tool": { "driver": {
-                        "name": "pathproof",
-                        "informationUri": "https://github.com/pathproof/pathproof",
-                        "version": env!("CARGO_PKG_VERSION"),
-                        "rules": rules,
-                    }},
+                    "tool": sarif_tool(),
                     "artifacts": [{ "location": { "uri": a.file } }],
                     "results": results,
                 }]

@@ -1266,16 +1266,13 @@ fn deciders_by_count<'d>(deciders: impl Iterator<Item = &'d Decider>) -> String 
 }
 
 pub fn render_json(d: &Diff) -> String {
-    let mut out = Vec::new();
-    write_json(d, &mut out).expect("a vector takes every write");
-    String::from_utf8(out).expect("JSON is UTF-8")
+    super::written_text(|out| write_json(d, out))
 }
 
 /// [`render_json`] into a writer as it is made (the generated 2,000-host
 /// break diff is hundreds of MB of JSON: the caller need not hold it).
-pub fn write_json(d: &Diff, mut w: impl std::io::Write) -> std::io::Result<()> {
-    serde_json::to_writer_pretty(&mut w, d).map_err(std::io::Error::from)?;
-    w.write_all(b"\n")
+pub fn write_json(d: &Diff, w: impl std::io::Write) -> std::io::Result<()> {
+    super::write_pretty(d, w)
 }
 
 #[cfg(test)]

@@ -16,6 +16,23 @@ pub mod reach_table;
 pub mod space;
 pub mod symbolic;
 
+/// `v` as indented JSON and a newline, written to `w` as it is made (the
+/// writers of `diff`'s and `audit`'s JSON and of `audit`'s SARIF).
+pub(crate) fn write_pretty<T: serde::Serialize + ?Sized>(
+    v: &T,
+    mut w: impl std::io::Write,
+) -> std::io::Result<()> {
+    serde_json::to_writer_pretty(&mut w, v).map_err(std::io::Error::from)?;
+    w.write_all(b"\n")
+}
+
+/// What a writer of these answers writes, as a string.
+pub(crate) fn written_text(write: impl FnOnce(&mut Vec<u8>) -> std::io::Result<()>) -> String {
+    let mut out = Vec::new();
+    write(&mut out).expect("a vector takes every write");
+    String::from_utf8(out).expect("JSON is UTF-8")
+}
+
 /// Distinct names in their order, up to twelve; past that, ten and how many
 /// more. The text views' one way of shortening a list (JSON lists all).
 pub(crate) fn name_list<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
