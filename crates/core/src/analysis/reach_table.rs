@@ -123,18 +123,21 @@ pub const AUTO_SOCKETS_UP_TO: usize = 100;
 /// The table of `r`, a reach asked with `q` (whose `from` the network
 /// view's shares are of).
 pub fn render(scn: &Scenario, r: &Reach, q: &ReachQuery, view: View) -> String {
-    let sockets: FastSet<(HostId, usize)> = r
-        .journeys
-        .iter()
-        .flat_map(|j| j.targets.iter().map(|t| (t.host, t.socket)))
-        .collect();
+    // Whether at most `AUTO_SOCKETS_UP_TO` sockets are reached: counted
+    // only until one more (a set of every socket reached was a tenth of a
+    // second at 8,000 hosts, to learn that there are more than a hundred).
+    let few_sockets = || {
+        let mut seen: FastSet<(HostId, usize)> = FastSet::default();
+        r.journeys.iter().flat_map(|j| j.targets.iter()).all(|t| {
+            seen.insert((t.host, t.socket));
+            seen.len() <= AUTO_SOCKETS_UP_TO
+        })
+    };
     // The socket table has a block per socket: it reads the journeys one
     // socket at a time. The network table counts pairs by class.
     match view {
         View::Sockets => sockets_table(scn, &r.to_per_target(scn)),
-        View::Auto if sockets.len() <= AUTO_SOCKETS_UP_TO => {
-            sockets_table(scn, &r.to_per_target(scn))
-        }
+        View::Auto if few_sockets() => sockets_table(scn, &r.to_per_target(scn)),
         View::Networks | View::Auto => networks_table(scn, r, q),
     }
 }
@@ -642,19 +645,24 @@ fn who_text(ctx: &Ctx, host: HostId, who: &[Who]) -> String {
 /// `reach in NAME: P journeys from S sources to K sockets`.
 fn summary_line(scn: &Scenario, r: &Reach, sockets: usize) -> String {
     // A source counts when it reaches some socket: a class's members do,
-    // but a member of a class whose only target is its own socket.
-    let mut sources: Vec<Source> = r
-        .journeys
-        .iter()
-        .flat_map(|j| {
-            j.members
-                .iter()
-                .copied()
-                .filter(|&m| j.targets.len() > 1 || Source::Host(j.targets[0].host) != m)
-        })
-        .collect();
-    sources.sort_unstable();
-    sources.dedup();
+    // but a member of a class whose only target is its own socket. Marked
+    // in a table of every host and network (a sort of every class's members
+    // took a fifth of a second at 8,000 hosts).
+    let hosts = scn.hosts.len();
+    let mut counted = vec![false; hosts + scn.networks.len()];
+    let mut sources = 0usize;
+    for j in &r.journeys {
+        for &m in j.members.iter() {
+            if j.targets.len() == 1 && Source::Host(j.targets[0].host) == m {
+                continue;
+            }
+            let i = match m {
+                Source::Host(h) => h.index(),
+                Source::Network(n) => hosts + n.0 as usize,
+            };
+            sources += usize::from(!std::mem::replace(&mut counted[i], true));
+        }
+    }
     let pairs: usize = r.pairs();
     let v = scn
         .variant
@@ -663,15 +671,12 @@ fn summary_line(scn: &Scenario, r: &Reach, sockets: usize) -> String {
         .unwrap_or_default();
     format!(
         "reach in {}{v}: {} journeys from {} sources to {} sockets\n",
-        scn.name,
-        pairs,
-        sources.len(),
-        sockets
+        scn.name, pairs, sources, sockets
     )
 }
 
 /// How a source network reaches a row's sockets, over its (source, socket) pairs.
-#[derive(Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 struct Stat {
     /// Pairs that connect.
     pairs: usize,
@@ -680,6 +685,23 @@ struct Stat {
     /// The families every connecting pair uses, and those some pair uses.
     fams_every: u8,
     fams_some: u8,
+}
+
+impl Stat {
+    /// The pairs of `other` counted in too.
+    fn add(&mut self, other: Stat) {
+        if other.pairs == 0 {
+            return;
+        }
+        if self.pairs == 0 {
+            *self = other;
+            return;
+        }
+        self.pairs += other.pairs;
+        self.whole += other.whole;
+        self.fams_every &= other.fams_every;
+        self.fams_some |= other.fams_some;
+    }
 }
 
 fn fam_bit(f: Fam) -> u8 {
@@ -887,6 +909,16 @@ impl Asked {
 
 /// The rows of the network table, with each source network's pairs counted.
 fn network_rows(ctx: &Ctx, engine_owned: &Owned, r: &Reach) -> Vec<Row> {
+    // As many parts as there are cores, of at least 1,024 classes each.
+    let parts = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(r.journeys.len().div_ceil(1024).max(1));
+    network_rows_in(ctx, engine_owned, r, parts)
+}
+
+/// [`network_rows`], the classes counted in `parts` parts at once.
+fn network_rows_in(ctx: &Ctx, engine_owned: &Owned, r: &Reach, parts: usize) -> Vec<Row> {
     let scn = ctx.scn;
     let nets = scn.networks.len();
     // Every socket of the scenario has a place in one flat table (host by
@@ -928,16 +960,80 @@ fn network_rows(ctx: &Ctx, engine_owned: &Owned, r: &Reach) -> Vec<Row> {
         }
         socket_row[place(t.0, t.1)] = i;
     }
+    // The journeys counted in parts at once: the first into the rows, the others each into a table of its own, then added
+    // to the rows (a count, a sum, an and and an or per row and network: the
+    // parts' order does not matter). At 8,000 hosts this was a second of
+    // one core after the walk.
+    let chunk = r.journeys.len().div_ceil(parts.max(1)).max(1);
+    let mut chunks = r.journeys.chunks(chunk);
+    let first = chunks.next().unwrap_or(&[]);
+    let (row_count, socket_row, place) = (rows.len(), &socket_row, &place);
+    let counted: Vec<Vec<Stat>> = std::thread::scope(|sc| {
+        let others: Vec<_> = chunks
+            .map(|part| {
+                sc.spawn(move || {
+                    let mut table = Flat(vec![Stat::default(); row_count * nets], nets);
+                    count_pairs(ctx, engine_owned, part, socket_row, place, &mut table);
+                    table.0
+                })
+            })
+            .collect();
+        count_pairs(ctx, engine_owned, first, socket_row, place, &mut rows);
+        others
+            .into_iter()
+            .map(|w| w.join().expect("counting a reach's pairs panicked"))
+            .collect()
+    });
+    for table in counted {
+        for (row, part) in rows.iter_mut().zip(table.chunks(nets.max(1))) {
+            for (a, b) in row.stats.iter_mut().zip(part) {
+                a.add(*b);
+            }
+        }
+    }
+    rows
+}
+
+/// Stats by (row, source network).
+trait Stats {
+    fn at(&mut self, row: usize, net: usize) -> &mut Stat;
+}
+
+impl Stats for Vec<Row> {
+    fn at(&mut self, row: usize, net: usize) -> &mut Stat {
+        &mut self[row].stats[net]
+    }
+}
+
+/// A table of its own: row by row, each row's networks in order.
+struct Flat(Vec<Stat>, usize);
+
+impl Stats for Flat {
+    fn at(&mut self, row: usize, net: usize) -> &mut Stat {
+        &mut self.0[row * self.1 + net]
+    }
+}
+
+/// Counts the (source, socket) pairs of `journeys` into `stats`: per class, its members counted by
+/// network (members of one class reach every target alike: the same
+/// families, from all their addresses or not), then each target's row takes
+/// those counts, less the target's own host (a host's journeys to its own
+/// sockets are not the others').
+fn count_pairs(
+    ctx: &Ctx,
+    engine_owned: &Owned,
+    journeys: &[Journey],
+    socket_row: &[usize],
+    place: &dyn Fn(HostId, usize) -> usize,
+    stats: &mut dyn Stats,
+) {
+    let nets = ctx.scn.networks.len();
     // A network's ranges, for its stand-in's journeys, worked out once.
     let mut full: Vec<Option<super::reach::FullSources>> = (0..nets).map(|_| None).collect();
     // Per network, a journey's members on it; and the networks counted.
     let mut members_on = vec![0usize; nets];
     let mut by_net: Vec<NetworkId> = Vec::new();
-    // Per class: its members counted by network (members of one class reach
-    // every target alike: the same families, from all their addresses or
-    // not), then each target's row takes those counts, less the target's
-    // own host (a host's journeys to its own sockets are not the others').
-    for j in &r.journeys {
+    for j in journeys {
         let mut fams = 0u8;
         for c in j.cubes() {
             fams |= fam_bit(c.fam);
@@ -978,7 +1074,7 @@ fn network_rows(ctx: &Ctx, engine_owned: &Owned, r: &Reach) -> Vec<Row> {
             }
         }
         for t in j.targets.iter() {
-            let row = &mut rows[socket_row[place(t.host, t.socket)]];
+            let row = socket_row[place(t.host, t.socket)];
             let me = Source::Host(t.host);
             let own_net = j.members.binary_search(&me).ok().and_then(|_| net_of(me));
             for &net in &by_net {
@@ -986,7 +1082,7 @@ fn network_rows(ctx: &Ctx, engine_owned: &Owned, r: &Reach) -> Vec<Row> {
                 if count == 0 {
                     continue;
                 }
-                let st = &mut row.stats[net.0 as usize];
+                let st = stats.at(row, net.0 as usize);
                 if st.pairs == 0 {
                     st.fams_every = fams;
                 }
@@ -1000,7 +1096,6 @@ fn network_rows(ctx: &Ctx, engine_owned: &Owned, r: &Reach) -> Vec<Row> {
             members_on[n.0 as usize] = 0;
         }
     }
-    rows
 }
 
 /// How a source network reaches a row's sockets.
@@ -1410,7 +1505,16 @@ mod tests {
                     .is_none());
             }
         }
-        for row in network_rows(&ctx, &owned, &compact) {
+        let rows = network_rows(&ctx, &owned, &compact);
+        // Counted in parts on threads of their own and added up, the same
+        // counts whatever the parts.
+        let stats =
+            |rows: &[Row]| -> Vec<Vec<Stat>> { rows.iter().map(|r| r.stats.clone()).collect() };
+        for parts in [1, 2, 3, 7] {
+            let other = network_rows_in(&ctx, &owned, &compact, parts);
+            assert_eq!(stats(&other), stats(&rows), "{} in {parts} parts", scn.name);
+        }
+        for row in rows {
             let classes = row_classes(&asked, &row);
             let row_fams = pairs
                 .iter()
