@@ -729,7 +729,11 @@ fn merge_along(mut v: Vec<Cube>, d: Dim) -> Vec<Cube> {
         }
         o.then(a.tag.cmp(&b.tag))
     };
-    v.sort_unstable_by(|a, b| others(a, b).then_with(|| a.addr(d).cmp(&b.addr(d))));
+    // A stable sort: the order compares every field, so it is the order an
+    // unstable sort gives, and it takes the runs its input already has
+    // (the previous step's output, sorted by another field; boxes cut in
+    // order) as they are: a seventh fewer instructions in a reach.
+    v.sort_by(|a, b| others(a, b).then_with(|| a.addr(d).cmp(&b.addr(d))));
     // Merged in place: `w` is the last box kept.
     let mut w = 0;
     for r in 1..v.len() {

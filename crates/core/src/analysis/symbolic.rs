@@ -4703,7 +4703,10 @@ fn group_by_key<K: Copy + Ord>(v: &mut Vec<(K, Cube)>) -> Vec<(K, Vec<Cube>)> {
             .enumerate()
             .map(|(i, &(k, _))| (k, i as u32))
             .collect();
-        order.sort_unstable();
+        // By key, each key's boxes in the order cut: a stable sort by the
+        // key alone, which takes the runs the cutting made (each box's
+        // pieces come in key order) as they are.
+        order.sort_by_key(|&(k, _)| k);
         *v = order.iter().map(|&(_, i)| v[i as usize]).collect();
     }
     v.chunk_by(|a, b| a.0 == b.0)
