@@ -622,7 +622,7 @@ fn class_reach_of(
     // The walk counted its outcomes; the journeys are made of their boxes,
     // so only what they take beyond that is counted again.
     let mut credit: u64 = outcomes.iter().map(outcome_bytes).sum();
-    let mut reached: Vec<Outcome> = Vec::new();
+    let mut reached: Vec<Outcome> = Vec::with_capacity(outcomes.len());
     let mut halted: Vec<Outcome> = Vec::new();
     for o in outcomes {
         match o.end {

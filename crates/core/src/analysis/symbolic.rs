@@ -290,7 +290,7 @@ pub enum End {
 
 /// How a group of alike hosts took a request: the request's view when it
 /// arrived and, per member, its sockets that took packets with the packets
-/// each accepts (current coordinates).
+/// each accepts (current coordinates), by member.
 struct Delivery {
     group: u32,
     view: View,
@@ -4176,6 +4176,9 @@ impl<'s> Engine<'s> {
                 refused.extend(mine.0);
             }
             if !sockets.is_empty() {
+                // By member, each member's sockets in the order they take
+                // packets (a stable sort; the members come in order already).
+                sockets.sort_by_key(|s| s.0);
                 let mut child = self.child(
                     &f,
                     Space(taken),
@@ -4327,7 +4330,12 @@ impl<'s> Engine<'s> {
         let mut parts = Vec::new();
         for (m, cubes) in by_member {
             let mut mine = Space(cubes);
-            let mut sockets = table.sockets.iter().filter(|(x, _, _)| *x == m).peekable();
+            // The member's sockets (the table is by member: see `deliver`).
+            let first = table.sockets.partition_point(|s| s.0 < m);
+            let mut sockets = table.sockets[first..]
+                .iter()
+                .take_while(|s| s.0 == m)
+                .peekable();
             while let Some((_, msi, conds)) = sockets.next() {
                 let pulled: Vec<Cube> = conds
                     .iter()
