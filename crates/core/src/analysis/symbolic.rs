@@ -4327,7 +4327,7 @@ impl<'s> Engine<'s> {
             return;
         }
         let by_member = keyed_pieces(&table.view, &ok, Dim::Dst, iv);
-        let mut parts = Vec::new();
+        let mut parts = Vec::with_capacity(by_member.len());
         for (m, cubes) in by_member {
             let mut mine = Space(cubes);
             // The member's sockets (the table is by member: see `deliver`).
@@ -4352,26 +4352,27 @@ impl<'s> Engine<'s> {
                 parts.push((m, *msi, hit));
             }
         }
-        for (m, msi, part) in parts.iter() {
+        out.outcomes.reserve(parts.len());
+        for (m, msi, part) in parts {
             if part.is_empty() {
                 continue;
             }
             let mut p = path.clone();
             for s in &mut p[start - before..start + after] {
-                *s = s.at(*m);
+                *s = s.at(m);
                 // The group's socket step names the member's socket: the
                 // path a request delivered to the member alone takes (which
                 // hosts arrive together depends on how flows were joined).
                 if !s.reply() && s.kind() == StepKind::Socket(GROUP_SOCKET as u32) {
-                    *s = PathStep::new(*m as u32, false, s.home(), StepKind::Socket(*msi as u32));
+                    *s = PathStep::new(m as u32, false, s.home(), StepKind::Socket(msi as u32));
                 }
             }
             out.outcomes.push(Outcome {
-                space: part.clone(),
+                space: part,
                 path: p,
                 end: End::Reached {
-                    dev: *m,
-                    socket: *msi,
+                    dev: m,
+                    socket: msi,
                 },
             });
         }
