@@ -960,10 +960,10 @@ fn network_rows_in(ctx: &Ctx, engine_owned: &Owned, r: &Reach, parts: usize) -> 
         }
         socket_row[place(t.0, t.1)] = i;
     }
-    // The journeys counted in parts at once: the first into the rows, the others each into a table of its own, then added
-    // to the rows (a count, a sum, an and and an or per row and network: the
-    // parts' order does not matter). At 8,000 hosts this was a second of
-    // one core after the walk.
+    // The classes counted in parts at once: the first into the rows, the
+    // others each into a table of its own, then added to the rows (a count,
+    // a sum, an and and an or per row and network: the parts' order does not
+    // matter). At 8,000 hosts this was a second of one core after the walk.
     let chunk = r.journeys.len().div_ceil(parts.max(1)).max(1);
     let mut chunks = r.journeys.chunks(chunk);
     let first = chunks.next().unwrap_or(&[]);
@@ -1014,11 +1014,11 @@ impl Stats for Flat {
     }
 }
 
-/// Counts the (source, socket) pairs of `journeys` into `stats`: per class, its members counted by
-/// network (members of one class reach every target alike: the same
-/// families, from all their addresses or not), then each target's row takes
-/// those counts, less the target's own host (a host's journeys to its own
-/// sockets are not the others').
+/// Counts the (source, socket) pairs of `journeys` into `stats`: per class,
+/// its members counted by network (members of one class reach every target
+/// alike: the same families, from all their addresses or not), then each
+/// target's row takes those counts, less the target's own host (a host's
+/// journeys to its own sockets are not the others').
 fn count_pairs(
     ctx: &Ctx,
     engine_owned: &Owned,

@@ -730,9 +730,10 @@ fn merge_along(mut v: Vec<Cube>, d: Dim) -> Vec<Cube> {
         o.then(a.tag.cmp(&b.tag))
     };
     // A stable sort: the order compares every field, so it is the order an
-    // unstable sort gives, and it takes the runs its input already has
-    // (the previous step's output, sorted by another field; boxes cut in
-    // order) as they are: a seventh fewer instructions in a reach.
+    // unstable sort gives, and it takes the runs its input already has (the
+    // previous step's output, sorted by another field; boxes cut in order)
+    // as they are: 1.3 % fewer instructions in a reach of the generated
+    // 1,000 hosts.
     v.sort_by(|a, b| others(a, b).then_with(|| a.addr(d).cmp(&b.addr(d))));
     // Merged in place: `w` is the last box kept.
     let mut w = 0;
