@@ -773,7 +773,6 @@ struct Hit {
 /// left out for a socket of a source's own; `None`: no finding). A socket
 /// whose only source is its own host is left out.
 fn socket_hits<K: Ord + Clone, G: Ord + Clone>(
-    scn: &Scenario,
     r: &Reach,
     rows: &[Row],
     target_key: impl Fn(HostId, usize) -> Option<K>,
@@ -781,7 +780,7 @@ fn socket_hits<K: Ord + Clone, G: Ord + Clone>(
     grade: impl Fn(&K, &[Source], Option<Source>) -> Option<G>,
 ) -> Vec<(K, G, Hit)> {
     let mut out = Vec::new();
-    each_socket_hit(scn, r, rows, target_key, source_ok, grade, |k, g, hit| {
+    each_socket_hit(r, rows, target_key, source_ok, grade, |k, g, hit| {
         out.push((k, g, hit))
     });
     out
@@ -792,7 +791,6 @@ fn socket_hits<K: Ord + Clone, G: Ord + Clone>(
 /// network (thousands of hits of thousands of sources each) makes its
 /// findings without holding every hit's sources at once.
 fn each_socket_hit<K: Ord + Clone, G: Ord + Clone>(
-    scn: &Scenario,
     r: &Reach,
     rows: &[Row],
     target_key: impl Fn(HostId, usize) -> Option<K>,
@@ -800,7 +798,6 @@ fn each_socket_hit<K: Ord + Clone, G: Ord + Clone>(
     grade: impl Fn(&K, &[Source], Option<Source>) -> Option<G>,
     mut each: impl FnMut(K, G, Hit),
 ) {
-    let _ = scn;
     for (ri, row) in rows.iter().enumerate() {
         let mut by_key: BTreeMap<K, Vec<usize>> = BTreeMap::new();
         for (i, (t, _)) in row.targets.iter().enumerate() {
@@ -1147,7 +1144,6 @@ fn metadata_findings(
     reported: &mut BTreeSet<(HostId, usize)>,
 ) {
     let hits = socket_hits(
-        scn,
         r,
         rows,
         |h, si| is_metadata_socket(scn, h, si).then(|| socket_label(&scn.host(h).sockets[si])),
@@ -1307,7 +1303,6 @@ fn database_findings(
             .any(|&s| Some(s) != skip && source_untrusted(scn, s))
     };
     let hits = socket_hits(
-        scn,
         r,
         rows,
         |h, si| -> Option<DbKey> {
@@ -1387,7 +1382,6 @@ fn admin_findings(
     reported: &mut BTreeSet<(HostId, usize)>,
 ) {
     let hits = socket_hits(
-        scn,
         r,
         rows,
         |h, si| {
@@ -1710,7 +1704,6 @@ fn wildcard_findings(
     reported: &BTreeSet<(HostId, usize)>,
 ) {
     each_socket_hit(
-        scn,
         r,
         rows,
         |h, si| {
