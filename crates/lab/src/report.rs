@@ -20,6 +20,13 @@ pub fn text(lab: &str, results: &[ProbeResult], not_probed: &[NotProbed]) -> Str
         results.len() - agree,
         not_probed.len()
     );
+    let remade = results.iter().filter(|r| r.remade).count();
+    if remade > 0 {
+        let _ = writeln!(
+            out,
+            "({remade} made a second time, alone: the first time the kernel found no neighbour in time where the model says nothing answers)"
+        );
+    }
     let _ = writeln!(out);
     let rows: Vec<[String; 6]> = results
         .iter()
