@@ -6,6 +6,8 @@
 //!     target/release/examples/reach_phases /tmp/gen-2000.yaml
 //!
 //! Prints one line to stderr: `load … ms, engine … ms, walk … ms, table … ms (N bytes)`.
+//! With `LOADS=N` it only loads the file N times and prints the median and
+//! the fastest load.
 
 /// The `pathproof` binary's allocator and its settings.
 #[path = "../../cli/src/allocator.rs"]
@@ -31,6 +33,30 @@ fn main() {
             std::process::exit(2);
         }
     };
+    // `LOADS=N`: only load the file, N times, and print the median and the
+    // fastest (the loader's own benchmark).
+    if let Some(n) = std::env::var("LOADS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        let mut times: Vec<f64> = (0..n.max(1))
+            .map(|_| {
+                let t = Instant::now();
+                let s = pathproof_core::load::load(&path, &text, None);
+                let ms = t.elapsed().as_secs_f64() * 1000.0;
+                drop(s);
+                ms
+            })
+            .collect();
+        times.sort_by(f64::total_cmp);
+        eprintln!(
+            "load: median {:.1} ms, fastest {:.1} ms ({} loads)",
+            times[times.len() / 2],
+            times[0],
+            times.len()
+        );
+        return;
+    }
     let scn = match pathproof_core::load::load(&path, &text, None) {
         Ok(s) => s,
         Err(e) => {

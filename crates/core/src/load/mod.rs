@@ -45,7 +45,7 @@ pub fn load_with(
 ) -> Result<Scenario, LoadError> {
     let mut l = Loader {
         text,
-        lines: LineIndex::new(text),
+        lines: std::sync::Arc::new(LineIndex::new(text)),
         problems: Vec::new(),
         stacked: false,
         files,
@@ -92,7 +92,8 @@ const FILTER_KEYS: &[&str] = &["stateful", "default", "rules", "about"];
 
 pub(crate) struct Loader<'t> {
     pub(crate) text: &'t str,
-    lines: LineIndex<'t>,
+    /// Shared with the workers that load a long filter's rules (`rules`).
+    lines: std::sync::Arc<LineIndex<'t>>,
     pub(crate) problems: Vec<Problem>,
     /// Applying a variant on top of another (`break+harden`): removing what
     /// an earlier variant of the stack already removed is not a problem.
@@ -864,11 +865,7 @@ impl<'t> Loader<'t> {
                 }
                 Some("rules") => {
                     let items: Vec<Node> = self.items(v).into_iter().cloned().collect();
-                    for item in &items {
-                        if let Some(rule) = self.rule(item, ctx) {
-                            f.rules.push(rule);
-                        }
-                    }
+                    f.rules = self.rules(&items, ctx);
                 }
                 _ => {}
             }
@@ -888,6 +885,59 @@ impl<'t> Loader<'t> {
             }
         }
         f
+    }
+
+    /// A loader for a worker thread: the same text and files, no problems yet.
+    fn worker(&self) -> Loader<'t> {
+        Loader {
+            text: self.text,
+            lines: self.lines.clone(),
+            problems: Vec::new(),
+            stacked: self.stacked,
+            files: self.files,
+        }
+    }
+
+    /// The rules of a filter's `items` that load, in order. A long list
+    /// (a core router's thousands) is loaded on every core, in contiguous
+    /// chunks, each worker with a loader of its own; the rules and the
+    /// problems come back in the chunks' order, so the scenario and the
+    /// problems are those of one loader reading the items one by one.
+    fn rules(&mut self, items: &[Node], ctx: &Resolve) -> Vec<Rule> {
+        /// Rules per worker below which the threads cost more than they save.
+        const PER_WORKER: usize = 512;
+        let threads = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .min(items.len() / PER_WORKER);
+        if threads < 2 || tests::one_by_one() {
+            return items.iter().filter_map(|i| self.rule(i, ctx)).collect();
+        }
+        #[cfg(test)]
+        tests::RULES_ON_CORES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let chunk = items.len().div_ceil(threads);
+        let parts: Vec<(Vec<Rule>, Vec<Problem>)> = std::thread::scope(|sc| {
+            let workers: Vec<_> = items
+                .chunks(chunk)
+                .map(|c| {
+                    let mut l = self.worker();
+                    sc.spawn(move || {
+                        let rules: Vec<Rule> = c.iter().filter_map(|i| l.rule(i, ctx)).collect();
+                        (rules, l.problems)
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .map(|w| w.join().expect("a loader worker panicked"))
+                .collect()
+        });
+        let mut rules = Vec::with_capacity(items.len());
+        for (r, p) in parts {
+            rules.extend(r);
+            self.problems.extend(p);
+        }
+        rules
     }
 
     /// The words of a rule, from either of its forms.
@@ -2476,4 +2526,87 @@ pub fn overlapping_prefixes(networks: &[Network]) -> Vec<(usize, usize, usize, u
     out.sort_unstable();
     out.dedup();
     out
+}
+
+#[cfg(not(test))]
+mod tests {
+    /// Whether a test asked for every rule to be loaded on the calling thread.
+    pub(super) fn one_by_one() -> bool {
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    thread_local! {
+        static ONE_BY_ONE: Cell<bool> = const { Cell::new(false) };
+    }
+
+    /// How many rule lists were loaded on several cores.
+    pub(super) static RULES_ON_CORES: AtomicU64 = AtomicU64::new(0);
+
+    pub(super) fn one_by_one() -> bool {
+        ONE_BY_ONE.with(Cell::get)
+    }
+
+    /// `load` on the calling thread only, as one loader reading every rule in turn.
+    fn load_one_by_one(text: &str) -> Result<crate::model::Scenario, super::LoadError> {
+        ONE_BY_ONE.with(|c| c.set(true));
+        let r = super::load("big.yaml", text, None);
+        ONE_BY_ONE.with(|c| c.set(false));
+        r
+    }
+
+    /// A long rule list loaded on every core gives the scenario, or the
+    /// problems, that one loader reading the rules in turn gives: on a
+    /// generated scenario whose core filter has thousands of rules, as it
+    /// is, and with misspelt names, bad ports and bad actions scattered
+    /// through it (in every chunk, at its edges too).
+    #[test]
+    fn long_rule_lists_load_alike_on_every_core() {
+        let text = crate::synth::large(&crate::synth::SynthParams::sized(1, 800));
+        let before = RULES_ON_CORES.load(Ordering::Relaxed);
+        let par = super::load("big.yaml", &text, None).expect("the generated scenario loads");
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if cores >= 2 {
+            assert!(
+                RULES_ON_CORES.load(Ordering::Relaxed) > before,
+                "no list was loaded on several cores"
+            );
+        }
+        let one = load_one_by_one(&text).expect("the generated scenario loads");
+        assert_eq!(par, one);
+        // Break every 97th rule line of the filters, three ways.
+        let mut n = 0;
+        let broken: Vec<String> = text
+            .lines()
+            .map(|l| {
+                if !l.starts_with("      - \"allow ") && !l.starts_with("      - \"drop ") {
+                    return l.to_string();
+                }
+                n += 1;
+                match (n % 97, n / 97 % 3) {
+                    (0, 0) => l.replacen(" from ", " from nosuch-net,", 1),
+                    (0, 1) => l.replacen("- \"allow ", "- \"alow ", 1),
+                    (0, 2) => l.replacen(" to ", " to any port 99999 and ", 1),
+                    _ => l.to_string(),
+                }
+            })
+            .collect();
+        let broken = broken.join("\n");
+        assert!(n > 2000, "{n} rule lines");
+        let par = super::load("big.yaml", &broken, None).expect_err("broken rules do not load");
+        let one = load_one_by_one(&broken).expect_err("broken rules do not load");
+        assert!(
+            par.problems.len() * 2 >= n / 97,
+            "{} problems for {} broken lines",
+            par.problems.len(),
+            n / 97
+        );
+        assert_eq!(par.to_string(), one.to_string());
+        assert_eq!(format!("{:?}", par.problems), format!("{:?}", one.problems));
+    }
 }
