@@ -2167,19 +2167,23 @@ fn make_one(scn: &Scenario, p: &Prepared) -> Result<ProbeResult, String> {
     Ok(compare(scn, &p.job, p.trace.clone(), k))
 }
 
-/// Whether a result is the one disagreement a busy machine makes by itself:
-/// the model says nothing answers (a drop, a lost reply: the client times
-/// out), and the kernel said "no route to host" because a neighbour did not
-/// answer ARP or neighbour discovery within the lab's short resolution time
-/// (`retrans_time_ms` 200, three tries: 0.6 s, see `plan::host_plan`). Under
-/// load (hundreds of probes at once, other labs beside) a neighbour that
-/// exists can answer too late.
+/// Whether a result is the disagreement a busy machine makes by itself,
+/// between "nothing answers" and "no route to host". The lab resolves
+/// neighbours in 0.6 s (`retrans_time_ms` 200, three tries; see
+/// `plan::host_plan`) so that an address nobody owns fails within the
+/// probe's 1.5 s: under load (hundreds of probes at once, other labs
+/// beside) a neighbour that exists can answer ARP or neighbour discovery
+/// too late (the model says the journey is dropped or its reply lost, the
+/// kernel said unreachable), and the failure for one that does not exist,
+/// or an ICMP error, can come too late (the model says unreachable, the
+/// client timed out).
 fn unresolved_neighbour(r: &ProbeResult) -> bool {
     !r.agree
-        && r.kernel.class == Class::Unreachable
-        && r.trace
-            .as_ref()
-            .is_some_and(|t| expected(t) == [Class::Timeout])
+        && r.trace.as_ref().is_some_and(|t| {
+            let want = expected(t);
+            (want == [Class::Timeout] && r.kernel.class == Class::Unreachable)
+                || (want == [Class::Unreachable] && r.kernel.class == Class::Timeout)
+        })
 }
 
 /// Makes each `unresolved_neighbour` journey again, one at a time, and keeps
@@ -2219,12 +2223,12 @@ mod tests {
     use super::*;
 
     /// A journey is made a second time only where the first answer can be a
-    /// neighbour that answered late: the kernel said "no route to host" and
-    /// the model says nothing answers. Never for an agreement, and never
-    /// where the model itself says "no route", rejects or reaches (there a
-    /// kernel's unreachable is a disagreement to report at once), over every
-    /// journey the lab plans in every built-in scenario and every answer
-    /// class the kernel can give.
+    /// neighbour (or an ICMP error) that answered late: the kernel said "no
+    /// route to host" where the model says nothing answers, or the kernel
+    /// timed out where the model says unreachable. Never for an agreement,
+    /// and never for another pair of answers (there the disagreement is
+    /// reported at once), over every journey the lab plans in every built-in
+    /// scenario and every answer class the kernel can give.
     #[test]
     fn only_a_late_neighbour_is_made_again() {
         let classes = [
@@ -2254,28 +2258,30 @@ mod tests {
                     if again {
                         remade += 1;
                         assert!(!r.agree, "{}: an agreement made again", r.to);
-                        assert_eq!(class, Class::Unreachable);
                         assert!(matches!(
-                            t.outcome.kind,
-                            OutcomeKind::Dropped
-                                | OutcomeKind::ReplyLost
-                                | OutcomeKind::TtlExceeded
+                            (class, exp.as_slice()),
+                            (Class::Unreachable, [Class::Timeout])
+                                | (Class::Timeout, [Class::Unreachable])
                         ));
                     }
                     if exp == [Class::Timeout] && class == Class::Unreachable {
                         silent += 1;
                         assert!(again, "{} {}: not made again", ex.name, r.to);
                     }
-                    if t.outcome.kind == OutcomeKind::NoRoute && class == Class::Unreachable {
+                    if t.outcome.kind == OutcomeKind::NoRoute && class == Class::Timeout {
                         no_route += 1;
-                        assert!(!again, "{} {}: the model's own no route", ex.name, r.to);
+                        assert!(
+                            again,
+                            "{} {}: a late no route not made again",
+                            ex.name, r.to
+                        );
                     }
                 }
             }
         }
         assert!(
-            remade > 0 && silent == remade,
-            "{remade} made again of {silent}"
+            silent > 0 && remade >= silent + no_route,
+            "{remade} made again, {silent} silent, {no_route} no route"
         );
         assert!(no_route > 0, "no built-in journey ends in no route");
     }

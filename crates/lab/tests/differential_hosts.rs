@@ -217,7 +217,7 @@ fn hosts_with_random_rule_sets_agree_with_the_kernel() {
         .unwrap_or(0);
     let total: usize = classes.values().sum();
     eprintln!(
-        "hosts with rule sets: {built} scenarios built (seeds {base}..{}), {} refused ({refused:?}), {total} probes, {} agree, {} disagree; beyond the model's SYN and reply: {excused} where the kernel answers a retransmitted SYN, {excused_later} where a connection's later packets are stopped; {remade} that agree when made again alone (a neighbour answered too late the first time); {:.1} s",
+        "hosts with rule sets: {built} scenarios built (seeds {base}..{}), {} refused ({refused:?}), {total} probes, {} agree, {} disagree; beyond the model's SYN and reply: {excused} where the kernel answers a retransmitted SYN, {excused_later} where a connection's later packets are stopped; {remade} that agree when made again alone (an answer too late the first time); {:.1} s",
         base + n,
         refused.len(),
         total - report.len() - excused - excused_later,
