@@ -910,7 +910,7 @@ impl<'t> Loader<'t> {
             .map(|n| n.get())
             .unwrap_or(1)
             .min(items.len() / PER_WORKER);
-        if threads < 2 || tests::one_by_one() {
+        if threads < 2 || one_by_one() {
             return items.iter().filter_map(|i| self.rule(i, ctx)).collect();
         }
         #[cfg(test)]
@@ -2528,12 +2528,12 @@ pub fn overlapping_prefixes(networks: &[Network]) -> Vec<(usize, usize, usize, u
     out
 }
 
-#[cfg(not(test))]
-mod tests {
-    /// Whether a test asked for every rule to be loaded on the calling thread.
-    pub(super) fn one_by_one() -> bool {
-        false
-    }
+/// Whether a test asked for every rule to be loaded on the calling thread.
+fn one_by_one() -> bool {
+    #[cfg(test)]
+    return tests::one_by_one();
+    #[cfg(not(test))]
+    false
 }
 
 #[cfg(test)]
