@@ -24,7 +24,7 @@ pub fn text(lab: &str, results: &[ProbeResult], not_probed: &[NotProbed]) -> Str
     if remade > 0 {
         let _ = writeln!(
             out,
-            "({remade} made a second time, alone: the first time the kernel's answer came too late or too soon, unreachable against a timeout)"
+            "({remade} made a second time, alone: the first time it timed out against an unreachable, either way, as a neighbour late to answer on a busy machine makes it)"
         );
     }
     let _ = writeln!(out);

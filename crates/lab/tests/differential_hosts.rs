@@ -145,7 +145,8 @@ fn hosts_with_random_rule_sets_agree_with_the_kernel() {
                 let excused_later = results.iter().filter(|r| !r.agree && later(r)).count();
                 classes.insert(("(excused)".into(), "retransmitted SYN".into()), excused);
                 classes.insert(("(excused)".into(), "later packets".into()), excused_later);
-                // Counted apart: made a second time because a neighbour answered late.
+                // Counted apart: made a second time (a timeout against an
+                // unreachable, either way: see `probe::late_answer`), then agreed.
                 let remade = results.iter().filter(|r| r.remade && r.agree).count();
                 for r in results.iter().filter(|r| r.remade) {
                     let from = r.stand_in.as_deref().unwrap_or(&r.from);
