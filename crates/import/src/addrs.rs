@@ -3,6 +3,7 @@
 //! intersection and difference the importers need before writing prefixes.
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use pathproof_core::analysis::space::interval_and;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -20,24 +21,6 @@ fn norm(mut v: Vec<(u128, u128)>) -> Vec<(u128, u128)> {
         match out.last_mut() {
             Some(last) if last.1 == u128::MAX || lo <= last.1 + 1 => last.1 = last.1.max(hi),
             _ => out.push((lo, hi)),
-        }
-    }
-    out
-}
-
-fn inter(a: &[(u128, u128)], b: &[(u128, u128)]) -> Vec<(u128, u128)> {
-    let (mut i, mut j) = (0, 0);
-    let mut out = Vec::new();
-    while i < a.len() && j < b.len() {
-        let lo = a[i].0.max(b[j].0);
-        let hi = a[i].1.min(b[j].1);
-        if lo <= hi {
-            out.push((lo, hi));
-        }
-        if a[i].1 < b[j].1 {
-            i += 1;
-        } else {
-            j += 1;
         }
     }
     out
@@ -149,8 +132,8 @@ impl Addrs {
     }
     pub fn intersect(&self, o: &Addrs) -> Addrs {
         Addrs {
-            v4: inter(&self.v4, &o.v4),
-            v6: inter(&self.v6, &o.v6),
+            v4: interval_and(&self.v4, &o.v4),
+            v6: interval_and(&self.v6, &o.v6),
         }
     }
     pub fn minus(&self, o: &Addrs) -> Addrs {

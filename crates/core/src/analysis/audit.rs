@@ -2359,24 +2359,6 @@ fn clipped(
         .map(move |&(a, b)| (a.max(lo), b.min(hi)))
 }
 
-/// `a` and `b` (each sorted and disjoint) together: the ranges both hold.
-fn both(a: &[(u128, u128)], b: &[(u128, u128)]) -> Vec<(u128, u128)> {
-    let (mut i, mut j) = (0, 0);
-    let mut out = Vec::new();
-    while i < a.len() && j < b.len() {
-        let (lo, hi) = (a[i].0.max(b[j].0), a[i].1.min(b[j].1));
-        if lo <= hi {
-            out.push((lo, hi));
-        }
-        if a[i].1 < b[j].1 {
-            i += 1;
-        } else {
-            j += 1;
-        }
-    }
-    out
-}
-
 /// The cubes of `list` (in rule order) that meet the packets of `c` whose
 /// source is one of `own`'s, as items: a rule's cubes alike but for their
 /// source together (they come in a row, as [`RuleIndex::meeting`] gives
@@ -2412,7 +2394,7 @@ fn items_of(
     }
     work.spend(items.iter().map(|it| it.srcs.len()).sum())?;
     for it in &mut items {
-        it.srcs = both(&normalise(std::mem::take(&mut it.srcs)), own);
+        it.srcs = interval_and(&normalise(std::mem::take(&mut it.srcs)), own);
     }
     items.retain(|it| !it.srcs.is_empty());
     for it in &mut items {
@@ -4527,7 +4509,7 @@ mod sweep_tests {
             default in 0u8..2,
         ) {
             // `c`'s own sources within its range, and `c` over their hull.
-            let own = both(&normalise(own), &[c.c.src]);
+            let own = interval_and(&normalise(own), &[c.c.src]);
             prop_assume!(!own.is_empty());
             let c = XCube { c: Cube { src: (own[0].0, own[own.len() - 1].1), ..c.c }, ..c };
             let parts: Vec<XCube> = own

@@ -850,6 +850,24 @@ pub fn normalise(mut v: Vec<(u128, u128)>) -> Vec<(u128, u128)> {
     out
 }
 
+/// What `a` and `b` both hold, both normalised (sorted, disjoint).
+pub fn interval_and(a: &[(u128, u128)], b: &[(u128, u128)]) -> Vec<(u128, u128)> {
+    let (mut i, mut j) = (0, 0);
+    let mut out = Vec::new();
+    while i < a.len() && j < b.len() {
+        let (lo, hi) = (a[i].0.max(b[j].0), a[i].1.min(b[j].1));
+        if lo <= hi {
+            out.push((lo, hi));
+        }
+        if a[i].1 < b[j].1 {
+            i += 1;
+        } else {
+            j += 1;
+        }
+    }
+    out
+}
+
 /// `a` less `b`, both normalised.
 pub fn interval_minus(a: &[(u128, u128)], b: &[(u128, u128)]) -> Vec<(u128, u128)> {
     let mut out = Vec::new();
@@ -1195,5 +1213,17 @@ mod tests {
             vec![(0, 9), (21, 49)]
         );
         assert_eq!(interval_minus(&[(0, 10)], &[(0, 10)]), vec![]);
+        assert_eq!(
+            interval_and(&[(0, 5), (8, 20), (30, 40)], &[(3, 9), (12, 12), (20, 35)]),
+            vec![(3, 5), (8, 9), (12, 12), (20, 20), (30, 35)]
+        );
+        assert_eq!(interval_and(&[(0, 5)], &[(6, 9)]), vec![]);
+        // Every value of a small universe: in both exactly when in each.
+        let (a, b) = ([(1, 4), (9, 13), (17, 17)], [(0, 2), (4, 10), (13, 20)]);
+        let and = interval_and(&a, &b);
+        let holds = |v: &[(u128, u128)], x: u128| v.iter().any(|&(lo, hi)| lo <= x && x <= hi);
+        for x in 0..24 {
+            assert_eq!(holds(&and, x), holds(&a, x) && holds(&b, x), "{x}");
+        }
     }
 }
