@@ -2151,61 +2151,64 @@ fn covered_by_splits(
 /// rule `i` is removed: `list` holds the cubes of the earlier rules (which
 /// take packets before rule `i` could) and of the later rules, in rule order.
 /// Returns `Some(false)` as soon as some packet would be decided differently;
-/// otherwise records the later rules that take packets (`by`) and whether
-/// the default policy takes some (`to_default`). By [`sweep`].
-#[allow(clippy::too_many_arguments)]
+/// otherwise records in `w` the later rules that take packets and whether
+/// the default policy takes some. By [`sweep`].
 fn decided_alike(
     c: XCube,
     own: &[(u128, u128)],
     list: &[(usize, XCube)],
-    i: usize,
-    mine: Decision,
-    decisions: &[Decision],
-    default: Decision,
-    by: &mut BTreeSet<usize>,
-    to_default: &mut bool,
+    w: &mut Without,
     work: &mut Work,
 ) -> Option<bool> {
     sweep(
         &c,
         own,
         list,
-        &mut |first| match first {
-            None if default != mine => false,
-            None => {
-                *to_default = true;
-                true
-            }
-            Some(p) => {
-                let ri = list[p as usize].0;
-                if ri < i {
-                    // Taken before rule `i` could.
-                    true
-                } else if decisions[ri] != mine {
-                    false
-                } else {
-                    by.insert(ri);
-                    true
-                }
-            }
-        },
+        &mut |first| w.first_is(first.map(|p| list[p as usize].0)),
         work,
     )
 }
 
+/// Rule `i` taken out of its filter: its decision, the other rules' and the
+/// default, and what [`decided_alike`] found (the later rules that take
+/// packets of rule `i`'s, whether the default takes some).
+struct Without<'d> {
+    i: usize,
+    mine: Decision,
+    decisions: &'d [Decision],
+    default: Decision,
+    by: BTreeSet<usize>,
+    to_default: bool,
+}
+
+impl Without<'_> {
+    /// Packets whose first rule is `first` (`None`: no rule, the default)
+    /// once rule `i` is gone: whether they are decided as rule `i` did.
+    fn first_is(&mut self, first: Option<usize>) -> bool {
+        match first {
+            None if self.default != self.mine => false,
+            None => {
+                self.to_default = true;
+                true
+            }
+            // Taken before rule `i` could.
+            Some(ri) if ri < self.i => true,
+            Some(ri) if self.decisions[ri] != self.mine => false,
+            Some(ri) => {
+                self.by.insert(ri);
+                true
+            }
+        }
+    }
+}
+
 /// [`decided_alike`] the plain way, kept for the tests: depth first, as
 /// [`covered_by_splits`].
-#[allow(clippy::too_many_arguments)]
 #[cfg(test)]
 fn decided_alike_by_splits(
     c: XCube,
     list: Cover,
-    i: usize,
-    mine: Decision,
-    decisions: &[Decision],
-    default: Decision,
-    by: &mut BTreeSet<usize>,
-    to_default: &mut bool,
+    w: &mut Without,
     work: &mut Work,
 ) -> Option<bool> {
     for k in 0..list.len() {
@@ -2214,11 +2217,8 @@ fn decided_alike_by_splits(
         if !c.meets(e) {
             continue;
         }
-        if *ri > i {
-            if decisions[*ri] != mine {
-                return Some(false);
-            }
-            by.insert(*ri);
+        if *ri > w.i && !w.first_is(Some(*ri)) {
+            return Some(false);
         }
         if e.contains(&c) {
             return Some(true);
@@ -2227,19 +2227,13 @@ fn decided_alike_by_splits(
         work.spend(pieces.len())?;
         let rest = list.meeting_after(k, &c, work)?;
         for p in pieces {
-            let rest = list.narrowed(&rest);
-            if !decided_alike_by_splits(p, rest, i, mine, decisions, default, by, to_default, work)?
-            {
+            if !decided_alike_by_splits(p, list.narrowed(&rest), w, work)? {
                 return Some(false);
             }
         }
         return Some(true);
     }
-    if default != mine {
-        return Some(false);
-    }
-    *to_default = true;
-    Some(true)
+    Some(w.first_is(None))
 }
 
 /// The dimensions an [`XCube`] is cut along by [`sweep`]: two bit sets
@@ -3387,27 +3381,22 @@ fn classify(
             });
         }
     }
-    let mut by = BTreeSet::new();
-    let mut to_default = false;
+    let mut w = Without {
+        i,
+        mine,
+        decisions,
+        default,
+        by: BTreeSet::new(),
+        to_default: false,
+    };
     for (c, own, l, _) in &groups {
-        if !decided_alike(
-            *c,
-            own,
-            l,
-            i,
-            mine,
-            decisions,
-            default,
-            &mut by,
-            &mut to_default,
-            work,
-        )? {
+        if !decided_alike(*c, own, l, &mut w, work)? {
             return Some(RuleStatus::Live);
         }
     }
     Some(RuleStatus::Redundant {
-        by: by.into_iter().collect(),
-        default: to_default,
+        by: w.by.into_iter().collect(),
+        default: w.to_default,
     })
 }
 
@@ -4409,7 +4398,10 @@ mod sweep_tests {
         prop_oneof![Just(all), 1..=all]
     }
 
-    fn cube() -> impl Strategy<Value = XCube> {
+    /// A cube whose ranges `range` makes (given each field's largest value).
+    fn cube_of<S: Strategy<Value = (u128, u128)>>(
+        range: fn(u128) -> S,
+    ) -> impl Strategy<Value = XCube> {
         (
             (range(15), range(7), bits(3), range(5), range(5)),
             (range(3), range(3), bits(4)),
@@ -4434,6 +4426,11 @@ mod sweep_tests {
             })
     }
 
+    /// A rule's cube: wide.
+    fn cube() -> impl Strategy<Value = XCube> {
+        cube_of(range)
+    }
+
     /// A range of `0..=max` of one value half of the time, else any.
     fn narrow(max: u128) -> impl Strategy<Value = (u128, u128)> {
         prop_oneof![
@@ -4444,26 +4441,7 @@ mod sweep_tests {
 
     /// The packets a rule is checked for: narrower than the rules.
     fn packets() -> impl Strategy<Value = XCube> {
-        (
-            (narrow(15), narrow(7), bits(3), narrow(5), narrow(5)),
-            (narrow(3), narrow(3), bits(4)),
-        )
-            .prop_map(
-                |((src, dst, proto, sport, dport), (inn, out, state))| XCube {
-                    c: Cube {
-                        fam: Fam::V4,
-                        src,
-                        dst,
-                        proto,
-                        sport: (sport.0 as u16, sport.1 as u16),
-                        dport: (dport.0 as u16, dport.1 as u16),
-                        tag: 0,
-                    },
-                    inn: (inn.0 as u32, inn.1 as u32),
-                    out: (out.0 as u32, out.1 as u32),
-                    state,
-                },
-            )
+        cube_of(narrow)
     }
 
     /// Rules of one to three cubes, some of them a cube with several
@@ -4505,7 +4483,7 @@ mod sweep_tests {
             list in rules(),
             rule in 0usize..12,
             mine in 0u8..2,
-            decisions in proptest::collection::vec(0u8..2, 12),
+            decisions in proptest::collection::vec(0u8..3, 12),
             default in 0u8..2,
         ) {
             // `c`'s own sources within its range, and `c` over their hull.
@@ -4538,34 +4516,24 @@ mod sweep_tests {
             let mut used = BTreeSet::new();
             let swept = covered(c, &own, &earlier, &mut used, &mut plenty()).expect("no budget");
             let mut used_split = BTreeSet::new();
-            let mut split = true;
-            for p in &parts {
-                split &= covered_by_splits(*p, Cover::all(&earlier), &mut used_split, &mut plenty())
-                    .expect("no budget");
-                if !split {
-                    break;
-                }
-            }
+            let split = parts.iter().all(|p| {
+                covered_by_splits(*p, Cover::all(&earlier), &mut used_split, &mut plenty()).expect("no budget")
+            });
             prop_assert_eq!(swept, split);
             if swept {
                 prop_assert_eq!(used, used_split);
             }
 
-            let (mut by, mut to_default) = (BTreeSet::new(), false);
-            let swept = decided_alike(c, &own, &others, rule, mine, &decisions, default, &mut by, &mut to_default, &mut plenty())
-                .expect("no budget");
-            let (mut by_split, mut to_default_split) = (BTreeSet::new(), false);
-            let mut split = true;
-            for p in &parts {
-                split &= decided_alike_by_splits(*p, Cover::all(&others), rule, mine, &decisions, default, &mut by_split, &mut to_default_split, &mut plenty())
-                    .expect("no budget");
-                if !split {
-                    break;
-                }
-            }
+            let without = || Without { i: rule, mine, decisions: &decisions, default, by: BTreeSet::new(), to_default: false };
+            let mut w = without();
+            let swept = decided_alike(c, &own, &others, &mut w, &mut plenty()).expect("no budget");
+            let mut w_split = without();
+            let split = parts.iter().all(|p| {
+                decided_alike_by_splits(*p, Cover::all(&others), &mut w_split, &mut plenty()).expect("no budget")
+            });
             prop_assert_eq!(swept, split);
             if swept {
-                prop_assert_eq!((by, to_default), (by_split, to_default_split));
+                prop_assert_eq!((w.by, w.to_default), (w_split.by, w_split.to_default));
             }
         }
     }
@@ -4600,12 +4568,14 @@ mod sweep_tests {
                     c,
                     &own,
                     &later,
-                    6,
-                    d,
-                    &decisions,
-                    d,
-                    &mut BTreeSet::new(),
-                    &mut false,
+                    &mut Without {
+                        i: 6,
+                        mine: d,
+                        decisions: &decisions,
+                        default: d,
+                        by: BTreeSet::new(),
+                        to_default: false,
+                    },
                     &mut plenty(),
                 ) == Some(true),
             );
