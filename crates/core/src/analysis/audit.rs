@@ -2804,6 +2804,10 @@ fn step_out(p: &mut XCube, c: &XCube, e: &XCube) -> bool {
     false
 }
 
+/// A rule's cubes the witness search tries, at most (a rule from a network
+/// of hundreds of ranges has a cube per range; the sweep takes them as one).
+const WITNESS_CUBES: usize = 8;
+
 /// Steps of the witness search per cube before the exact search takes over.
 const WITNESS_STEPS: usize = 24;
 
@@ -3313,7 +3317,7 @@ fn classify(
     // shadowed; if the next rule that matches it (or the default) decides
     // it differently, the rule is live.
     let mut witnessed = false;
-    for (m, c) in eff.iter().enumerate() {
+    for (m, c) in eff.iter().enumerate().take(WITNESS_CUBES) {
         let (l, split) = list(&mut lists, m, c, i, index, work)?;
         if let Some(p) = witness(c, &l[..split], work)? {
             witnessed = true;
