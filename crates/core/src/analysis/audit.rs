@@ -2474,7 +2474,7 @@ fn holds_piece(it: &Item, d: usize, piece: (u128, u128)) -> bool {
 /// Walks the packets of `c` by the first cube of `list` (in rule order)
 /// that holds them. `c` is cut along one dimension at a time, at the ends
 /// of the cubes within it, into pieces that each cube holds whole or not at
-/// all; the same cubes over the same ranges are one question, asked once.
+/// all; pieces held by the same cubes are one question, asked once.
 /// Along the last dimension that cubes still cut, the first cube of each
 /// piece is found in one sweep. `leaf` is told the first cube (its
 /// position in `list`) of every part of `c`, `None` for packets no cube
